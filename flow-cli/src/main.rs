@@ -1,0 +1,3 @@
+//! The `flow` command line: run, validate and inspect workflow files.
+
+fn main() {}
