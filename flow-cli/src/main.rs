@@ -1,3 +1,5 @@
 //! The `flow` command line: run, validate and inspect workflow files.
 
+mod workflow;
+
 fn main() {}

@@ -1,0 +1,561 @@
+//! The TOML walk: reads the workflow document key by key, reporting syntax errors, unknown
+//! keys, wrong types and bad values with their spans, into a raw model that keeps the spans of
+//! dependency references for the graph checks.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use flow_graph::{FlowGraph, FlowId};
+use toml_edit::{ImDocument, Item, TableLike};
+
+use super::diagnostic::Collector;
+use super::{Action, FlowDef, Workflow};
+
+type Span = Option<Range<usize>>;
+
+/// A dependency reference as written: the name and where it is.
+#[derive(Debug)]
+pub(super) struct RawRef {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A flow as written, before defaults and dependency checks.
+#[derive(Debug)]
+pub(super) struct RawFlow {
+    /// The key; `None` when it is not a valid flow id (already reported).
+    pub id: Option<FlowId>,
+    pub name: String,
+    pub span: Span,
+    pub action: Option<Action>,
+    pub requires: Vec<RawRef>,
+    pub wants: Vec<RawRef>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<Duration>,
+    pub cwd: Option<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// The `[defaults]` table.
+#[derive(Debug, Default)]
+pub(super) struct RawDefaults {
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<Duration>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// The whole file as written.
+#[derive(Debug, Default)]
+pub(super) struct RawWorkflow {
+    pub name: Option<String>,
+    pub jobs: Option<usize>,
+    pub defaults: RawDefaults,
+    pub flows: Vec<RawFlow>,
+}
+
+impl RawWorkflow {
+    /// The validated model; call only when no diagnostic was recorded.
+    pub fn into_workflow(self, stem: &str, dir: &Path, file: &str, graph: FlowGraph) -> Workflow {
+        let defaults = self.defaults;
+        let flows = self
+            .flows
+            .into_iter()
+            .filter_map(|f| {
+                let mut env = defaults.env.clone();
+                env.extend(f.env);
+                Some(FlowDef {
+                    id: f.id?,
+                    action: f.action?,
+                    requires: refs_to_ids(f.requires),
+                    wants: refs_to_ids(f.wants),
+                    timeout: f.timeout.or(defaults.timeout),
+                    retries: f.retries.or(defaults.retries).unwrap_or(0),
+                    retry_delay: f
+                        .retry_delay
+                        .or(defaults.retry_delay)
+                        .unwrap_or(Duration::ZERO),
+                    cwd: match f.cwd {
+                        Some(cwd) => dir.join(cwd),
+                        None => dir.to_owned(),
+                    },
+                    env,
+                })
+            })
+            .collect();
+        Workflow {
+            name: self.name.unwrap_or_else(|| stem.to_owned()),
+            jobs: self.jobs,
+            file: file.into(),
+            dir: dir.to_owned(),
+            flows,
+            graph,
+        }
+    }
+}
+
+/// Dependency names as ids, without duplicates, in the order written.
+fn refs_to_ids(refs: Vec<RawRef>) -> Vec<FlowId> {
+    let mut ids: Vec<FlowId> = Vec::with_capacity(refs.len());
+    for r in refs {
+        if let Ok(id) = FlowId::new(&r.name) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// Parses `text`, recording every problem in `diags`. `None` on a syntax error (nothing else
+/// can be checked then).
+pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow> {
+    let doc = match ImDocument::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let message = e.message().trim().replace('\n', "; ");
+            diags.error(e.span(), format!("invalid TOML: {message}"));
+            return None;
+        }
+    };
+    let mut raw = RawWorkflow::default();
+    let root = doc.as_table();
+    for (key, item) in root.iter() {
+        let key_span = root.key(key).and_then(|k| k.span());
+        match key {
+            "workflow" => {
+                if let Some(table) = table_of(item, key, key_span.clone(), diags) {
+                    parse_workflow(table, &mut raw, diags);
+                }
+            }
+            "defaults" => {
+                if let Some(table) = table_of(item, key, key_span.clone(), diags) {
+                    raw.defaults = parse_defaults(table, diags);
+                }
+            }
+            "flows" => {
+                if let Some(table) = table_of(item, key, key_span.clone(), diags) {
+                    parse_flows(table, item.span().or(key_span), &mut raw, diags);
+                }
+            }
+            _ => diags.error(
+                key_span,
+                format!("unknown key `{key}` (expected `workflow`, `defaults` or `flows`)"),
+            ),
+        }
+    }
+    if raw.flows.is_empty() && !root.contains_key("flows") {
+        diags.error(
+            None,
+            "the workflow has no flows: add a table such as `[flows.build]` with a `command`",
+        );
+    }
+    Some(raw)
+}
+
+/// `item` as a table, or an error saying `what` must be one.
+fn table_of<'a>(
+    item: &'a Item,
+    what: &str,
+    key_span: Span,
+    diags: &mut Collector<'_>,
+) -> Option<&'a dyn TableLike> {
+    match item {
+        Item::ArrayOfTables(_) => {
+            diags.error(
+                key_span,
+                format!("`{what}` must be a table such as `[{what}]`, not an array of tables `[[{what}]]`"),
+            );
+            None
+        }
+        _ => match item.as_table_like() {
+            Some(t) => Some(t),
+            None => {
+                diags.error(
+                    item.span().or(key_span),
+                    format!("`{what}` must be a table, found {}", item.type_name()),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// Where to point for an item: its value, else its key.
+fn span_of(table: &dyn TableLike, key: &str, item: &Item) -> Span {
+    item.span()
+        .or_else(|| table.key(key).and_then(|k| k.span()))
+}
+
+fn key_span(table: &dyn TableLike, key: &str) -> Span {
+    table.key(key).and_then(|k| k.span())
+}
+
+fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Collector<'_>) {
+    for (key, item) in table.iter() {
+        let span = span_of(table, key, item);
+        match key {
+            "name" => match item.as_str() {
+                Some(name) if !name.trim().is_empty() => raw.name = Some(name.to_owned()),
+                Some(_) => diags.error(span, "`workflow.name` must not be empty"),
+                None => diags.error(
+                    span,
+                    format!(
+                        "`workflow.name` must be a string, found {}",
+                        item.type_name()
+                    ),
+                ),
+            },
+            "jobs" => match item.as_integer() {
+                Some(n) if n >= 1 => raw.jobs = usize::try_from(n).ok(),
+                Some(n) => diags.error(
+                    span,
+                    format!("`workflow.jobs` must be at least 1, found {n}"),
+                ),
+                None => diags.error(
+                    span,
+                    format!(
+                        "`workflow.jobs` must be an integer, found {}",
+                        item.type_name()
+                    ),
+                ),
+            },
+            _ => diags.error(
+                key_span(table, key),
+                format!("unknown key `{key}` in `[workflow]` (expected `name` or `jobs`)"),
+            ),
+        }
+    }
+}
+
+fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaults {
+    let mut d = RawDefaults::default();
+    for (key, item) in table.iter() {
+        let span = span_of(table, key, item);
+        let what = format!("defaults.{key}");
+        match key {
+            "timeout" => d.timeout = duration(item, &what, span, Positive::Yes, diags),
+            "retries" => d.retries = retries(item, &what, span, diags),
+            "retry_delay" => d.retry_delay = duration(item, &what, span, Positive::No, diags),
+            "env" => d.env = env(item, &what, span, diags),
+            _ => diags.error(
+                key_span(table, key),
+                format!(
+                    "unknown key `{key}` in `[defaults]` \
+                     (expected `timeout`, `retries`, `retry_delay` or `env`)"
+                ),
+            ),
+        }
+    }
+    d
+}
+
+fn parse_flows(
+    table: &dyn TableLike,
+    span: Span,
+    raw: &mut RawWorkflow,
+    diags: &mut Collector<'_>,
+) {
+    if table.is_empty() {
+        diags.error(
+            span,
+            "the workflow has no flows: add a table such as `[flows.build]` with a `command`",
+        );
+    }
+    raw.flows.reserve(table.len());
+    for (name, item) in table.iter() {
+        let name_span = key_span(table, name);
+        let id = match FlowId::new(name) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                diags.error(name_span.clone(), e.to_string());
+                None
+            }
+        };
+        let what = format!("flows.{name}");
+        let Some(flow_table) = table_of(item, &what, name_span.clone(), diags) else {
+            continue;
+        };
+        let flow = parse_flow(flow_table, id, name, name_span, diags);
+        raw.flows.push(flow);
+    }
+}
+
+fn parse_flow(
+    table: &dyn TableLike,
+    id: Option<FlowId>,
+    name: &str,
+    name_span: Span,
+    diags: &mut Collector<'_>,
+) -> RawFlow {
+    let mut flow = RawFlow {
+        id,
+        name: name.to_owned(),
+        span: name_span.clone(),
+        action: None,
+        requires: Vec::new(),
+        wants: Vec::new(),
+        timeout: None,
+        retries: None,
+        retry_delay: None,
+        cwd: None,
+        env: BTreeMap::new(),
+    };
+    let mut action_key: Option<&str> = None;
+    for (key, item) in table.iter() {
+        let span = span_of(table, key, item);
+        let what = format!("flows.{name}.{key}");
+        match key {
+            "command" | "shell" => {
+                if let Some(first) = action_key {
+                    diags.error(
+                        key_span(table, key),
+                        format!(
+                            "flow `{name}` has both `{first}` and `{key}`: \
+                             keep `command` (argv, no shell) or `shell` (a /bin/sh script), not both"
+                        ),
+                    );
+                    continue;
+                }
+                action_key = Some(key);
+                flow.action = if key == "command" {
+                    command(item, &what, span, diags)
+                } else {
+                    shell(item, &what, span, diags)
+                };
+            }
+            "requires" => flow.requires = refs(item, &what, span, diags),
+            "wants" => flow.wants = refs(item, &what, span, diags),
+            "timeout" => flow.timeout = duration(item, &what, span, Positive::Yes, diags),
+            "retries" => flow.retries = retries(item, &what, span, diags),
+            "retry_delay" => flow.retry_delay = duration(item, &what, span, Positive::No, diags),
+            "cwd" => match item.as_str() {
+                Some(cwd) if !cwd.is_empty() => flow.cwd = Some(cwd.to_owned()),
+                Some(_) => diags.error(span, format!("`{what}` must not be empty")),
+                None => diags.error(
+                    span,
+                    format!(
+                        "`{what}` must be a string (a folder), found {}",
+                        item.type_name()
+                    ),
+                ),
+            },
+            "env" => flow.env = env(item, &what, span, diags),
+            _ => diags.error(
+                key_span(table, key),
+                format!(
+                    "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
+                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd` or `env`)"
+                ),
+            ),
+        }
+    }
+    if action_key.is_none() {
+        diags.error(
+            name_span,
+            format!(
+                "flow `{name}` has neither `command` nor `shell`: add `command = [\"program\", \"arg\"]` \
+                 or `shell = \"script\"`"
+            ),
+        );
+    }
+    flow
+}
+
+fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<Action> {
+    let Some(array) = item.as_array() else {
+        diags.error(
+            span,
+            format!(
+                "`{what}` must be an array of strings such as [\"sort\", \"-u\", \"in.txt\"], found {} \
+                 (use `shell` for a shell script)",
+                item.type_name()
+            ),
+        );
+        return None;
+    };
+    let mut argv = Vec::with_capacity(array.len());
+    let mut ok = true;
+    for value in array.iter() {
+        match value.as_str() {
+            Some(s) => argv.push(s.to_owned()),
+            None => {
+                diags.error(
+                    value.span(),
+                    format!(
+                        "`{what}` must hold only strings, found {}",
+                        value.type_name()
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    match argv.first() {
+        None if ok => {
+            diags.error(span, format!("`{what}` is empty: name a program to run"));
+            None
+        }
+        Some(program) if program.is_empty() => {
+            diags.error(span, format!("`{what}` starts with an empty program name"));
+            None
+        }
+        _ if ok => Some(Action::Command(argv)),
+        _ => None,
+    }
+}
+
+fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<Action> {
+    match item.as_str() {
+        Some(script) if !script.trim().is_empty() => Some(Action::Shell(script.to_owned())),
+        Some(_) => {
+            diags.error(
+                span,
+                format!("`{what}` is empty: write a script for /bin/sh"),
+            );
+            None
+        }
+        None => {
+            diags.error(
+                span,
+                format!(
+                    "`{what}` must be a string (a /bin/sh script), found {}",
+                    item.type_name()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<RawRef> {
+    let Some(array) = item.as_array() else {
+        diags.error(
+            span,
+            format!(
+                "`{what}` must be an array of flow ids, found {}",
+                item.type_name()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(array.len());
+    for value in array.iter() {
+        match value.as_str() {
+            Some(name) => out.push(RawRef {
+                name: name.to_owned(),
+                span: value.span(),
+            }),
+            None => diags.error(
+                value.span(),
+                format!(
+                    "`{what}` must hold flow ids (strings), found {}",
+                    value.type_name()
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// Whether a duration of zero is refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Positive {
+    Yes,
+    No,
+}
+
+fn duration(
+    item: &Item,
+    what: &str,
+    span: Span,
+    positive: Positive,
+    diags: &mut Collector<'_>,
+) -> Option<Duration> {
+    let Some(text) = item.as_str() else {
+        diags.error(
+            span,
+            format!(
+                "`{what}` must be a duration string such as \"30s\", \"500ms\" or \"10m\", found {}",
+                item.type_name()
+            ),
+        );
+        return None;
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if positive == Positive::Yes && d.is_zero() => {
+            diags.error(span, format!("`{what}` must be longer than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.error(
+                span,
+                format!(
+                    "invalid duration \"{text}\" for `{what}`: {e} (write e.g. \"30s\", \"500ms\", \"10m\", \"1h 30m\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn retries(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<u32> {
+    match item.as_integer() {
+        Some(n) => match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                diags.error(span, format!("`{what}` must be 0 or more, found {n}"));
+                None
+            }
+        },
+        None => {
+            diags.error(
+                span,
+                format!("`{what}` must be an integer, found {}", item.type_name()),
+            );
+            None
+        }
+    }
+}
+
+fn env(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(table) = item.as_table_like() else {
+        diags.error(
+            span,
+            format!(
+                "`{what}` must be a table of strings such as {{ LANG = \"C\" }}, found {}",
+                item.type_name()
+            ),
+        );
+        return out;
+    };
+    for (key, value) in table.iter() {
+        let value_span = span_of(table, key, value);
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            diags.error(
+                key_span(table, key).or(value_span),
+                format!("`{what}` has an invalid variable name \"{key}\" (no `=`, not empty)"),
+            );
+            continue;
+        }
+        match value.as_str() {
+            Some(v) if !v.contains('\0') => {
+                out.insert(key.to_owned(), v.to_owned());
+            }
+            Some(_) => diags.error(value_span, format!("`{what}.{key}` contains a NUL byte")),
+            None => diags.error(
+                value_span,
+                format!(
+                    "`{what}.{key}` must be a string, found {} (quote it: \"...\")",
+                    value.type_name()
+                ),
+            ),
+        }
+    }
+    out
+}

@@ -1,0 +1,301 @@
+//! Data-driven tests of workflow loading: one case per kind of problem, each checking the
+//! exact `FILE:LINE:COL: message` lines, plus the model of valid files.
+
+use std::time::Duration;
+
+use super::test_support::load_str;
+use super::Action;
+
+/// Asserts that `text` is refused with exactly these diagnostics, each given as
+/// `(line, col, part of the message)`.
+#[track_caller]
+fn check_errors(text: &str, expected: &[(usize, usize, &str)]) {
+    let got = load_str(text).expect_err("the workflow should be refused");
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "diagnostics:\n{got}");
+    for (line, (l, c, part)) in lines.iter().zip(expected) {
+        let prefix = format!("w.toml:{l}:{c}: ");
+        assert!(
+            line.starts_with(&prefix),
+            "`{line}` should start with `{prefix}`\n{got}"
+        );
+        assert!(line.contains(part), "`{line}` should contain `{part}`");
+    }
+}
+
+#[test]
+fn a_full_file_loads_with_defaults_applied() {
+    let w = load_str(
+        r#"
+[workflow]
+name = "etl"
+jobs = 3
+
+[defaults]
+timeout = "10m"
+retries = 1
+retry_delay = "2s"
+env = { LANG = "C", A = "default" }
+
+[flows.prepare]
+shell = "mkdir -p out"
+
+[flows.lint]
+command = ["true"]
+
+[flows.extract]
+command = ["python3", "extract.py", "--day", "2026-11-26"]
+requires = ["prepare"]
+wants = ["lint"]
+timeout = "30s"
+retries = 2
+retry_delay = "500ms"
+cwd = "data"
+env = { A = "flow" }
+"#,
+    )
+    .unwrap();
+    assert_eq!(w.name, "etl");
+    assert_eq!(w.jobs, Some(3));
+    let ids: Vec<_> = w.flows.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["prepare", "lint", "extract"]);
+    let prepare = &w.flows[0];
+    assert_eq!(prepare.action, Action::Shell("mkdir -p out".into()));
+    assert_eq!(prepare.timeout, Some(Duration::from_secs(600)));
+    assert_eq!(prepare.retries, 1);
+    assert_eq!(prepare.retry_delay, Duration::from_secs(2));
+    assert_eq!(prepare.cwd, std::path::Path::new("/tmp/wf"));
+    let extract = &w.flows[2];
+    assert_eq!(
+        extract.action.argv(),
+        ["python3", "extract.py", "--day", "2026-11-26"]
+    );
+    assert_eq!(extract.requires, ["prepare"]);
+    assert_eq!(extract.wants, ["lint"]);
+    assert_eq!(extract.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(extract.retries, 2);
+    assert_eq!(extract.retry_delay, Duration::from_millis(500));
+    assert_eq!(extract.cwd, std::path::Path::new("/tmp/wf/data"));
+    assert_eq!(extract.env["A"], "flow");
+    assert_eq!(extract.env["LANG"], "C");
+    assert_eq!(w.graph.topological_order()[2], "extract");
+    assert_eq!(
+        w.graph.dependency("lint", "extract"),
+        Some(flow_graph::DependencyType::Optional)
+    );
+}
+
+#[test]
+fn the_name_defaults_to_the_file_stem_and_defaults_are_optional() {
+    let w = load_str("[flows.a]\ncommand = [\"true\"]\n").unwrap();
+    assert_eq!(w.name, "w");
+    assert_eq!(w.jobs, None);
+    assert_eq!(w.flows[0].timeout, None);
+    assert_eq!(w.flows[0].retries, 0);
+    assert_eq!(w.flows[0].retry_delay, Duration::ZERO);
+    assert_eq!(
+        Action::Shell("echo hi".into()).argv(),
+        ["/bin/sh", "-c", "echo hi"]
+    );
+}
+
+#[test]
+fn dotted_keys_and_inline_tables_are_the_same_file() {
+    let w = load_str(
+        "flows.a.command = [\"true\"]\nflows.b = { shell = \"true\", requires = [\"a\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(w.flows.len(), 2);
+    assert_eq!(w.flows[1].requires, ["a"]);
+}
+
+#[test]
+fn syntax_error() {
+    check_errors(
+        "[flows.a]\ncommand = [\"true\"\n",
+        &[(3, 1, "invalid TOML")],
+    );
+    check_errors(
+        "[flows.a]\nshell = \"x\"\nshell = \"y\"\n",
+        &[(3, 1, "invalid TOML")],
+    );
+}
+
+#[test]
+fn unknown_keys_everywhere() {
+    check_errors(
+        r#"[workflow]
+nme = "x"
+[defaults]
+timeot = "1s"
+[flows.a]
+command = ["true"]
+requirs = ["b"]
+[other]
+"#,
+        &[
+            (2, 1, "unknown key `nme` in `[workflow]`"),
+            (4, 1, "unknown key `timeot` in `[defaults]`"),
+            (7, 1, "unknown key `requirs` in flow `a`"),
+            (8, 2, "unknown key `other`"),
+        ],
+    );
+}
+
+#[test]
+fn bad_flow_ids() {
+    check_errors(
+        "[flows.\"a/b\"]\ncommand = [\"true\"]\n[flows.\"-x\"]\ncommand = [\"true\"]\n[flows.c]\ncommand = [\"true\"]\nrequires = [\"a/b\", \"../d\"]\n",
+        &[
+            (1, 8, "invalid flow id `a/b`"),
+            (3, 8, "invalid flow id `-x`: it starts with"),
+            (7, 20, "in `requires` of flow `c`: invalid flow id `../d`"),
+        ],
+    );
+}
+
+#[test]
+fn unknown_dependencies_with_a_suggestion() {
+    check_errors(
+        "[flows.extract]\ncommand = [\"true\"]\n[flows.load]\ncommand = [\"true\"]\nrequires = [\"extarct\"]\nwants = [\"nothing-like-it\"]\n",
+        &[
+            (5, 13, "flow `load` requires unknown flow `extarct` (did you mean `extract`?)"),
+            (6, 10, "flow `load` wants unknown flow `nothing-like-it`"),
+        ],
+    );
+}
+
+#[test]
+fn cycles_with_their_path() {
+    check_errors(
+        r#"[flows.a]
+command = ["true"]
+requires = ["c"]
+[flows.b]
+command = ["true"]
+requires = ["a"]
+[flows.c]
+command = ["true"]
+requires = ["b"]
+[flows.self]
+command = ["true"]
+wants = ["self"]
+"#,
+        &[
+            (9, 13, "dependency cycle: c -> a -> b -> c"),
+            (12, 10, "dependency cycle: self -> self"),
+        ],
+    );
+}
+
+#[test]
+fn two_independent_cycles_are_both_reported() {
+    let got = load_str(
+        "[flows.a]\nshell = \"x\"\nrequires = [\"b\"]\n[flows.b]\nshell = \"x\"\nrequires = [\"a\"]\n\
+         [flows.c]\nshell = \"x\"\nrequires = [\"d\"]\n[flows.d]\nshell = \"x\"\nrequires = [\"c\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(got.matches("dependency cycle").count(), 2, "{got}");
+}
+
+#[test]
+fn bad_durations() {
+    check_errors(
+        r#"[defaults]
+timeout = "ten minutes"
+[flows.a]
+command = ["true"]
+timeout = 30
+retry_delay = "5 parsecs"
+[flows.b]
+command = ["true"]
+timeout = "0s"
+"#,
+        &[
+            (
+                2,
+                11,
+                "invalid duration \"ten minutes\" for `defaults.timeout`",
+            ),
+            (5, 11, "`flows.a.timeout` must be a duration string"),
+            (
+                6,
+                15,
+                "invalid duration \"5 parsecs\" for `flows.a.retry_delay`",
+            ),
+            (9, 11, "`flows.b.timeout` must be longer than zero"),
+        ],
+    );
+}
+
+#[test]
+fn command_and_shell_both_or_neither() {
+    check_errors(
+        "[flows.both]\ncommand = [\"true\"]\nshell = \"true\"\n[flows.neither]\nrequires = [\"both\"]\n",
+        &[
+            (3, 1, "flow `both` has both `command` and `shell`"),
+            (4, 8, "flow `neither` has neither `command` nor `shell`"),
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_and_values() {
+    check_errors(
+        r#"[workflow]
+name = 3
+jobs = 0
+[flows.a]
+command = "echo hi"
+[flows.b]
+command = []
+env = { N = 1 }
+retries = -1
+[flows.c]
+shell = ["echo"]
+requires = "a"
+cwd = 5
+"#,
+        &[
+            (2, 8, "`workflow.name` must be a string"),
+            (3, 8, "`workflow.jobs` must be at least 1"),
+            (5, 11, "`flows.a.command` must be an array of strings"),
+            (7, 11, "`flows.b.command` is empty"),
+            (8, 13, "`flows.b.env.N` must be a string"),
+            (9, 11, "`flows.b.retries` must be 0 or more"),
+            (11, 9, "`flows.c.shell` must be a string"),
+            (12, 12, "`flows.c.requires` must be an array of flow ids"),
+            (13, 7, "`flows.c.cwd` must be a string"),
+        ],
+    );
+}
+
+#[test]
+fn a_dependency_in_both_lists() {
+    check_errors(
+        "[flows.a]\nshell = \"x\"\n[flows.b]\nshell = \"x\"\nrequires = [\"a\"]\nwants = [\"a\"]\n",
+        &[(6, 10, "flow `b` lists `a` in both `requires` and `wants`")],
+    );
+}
+
+#[test]
+fn no_flows() {
+    check_errors(
+        "[workflow]\nname = \"x\"\n",
+        &[(1, 1, "the workflow has no flows")],
+    );
+    check_errors("[flows]\n", &[(1, 1, "the workflow has no flows")]);
+    check_errors(
+        "[[flows]]\nshell = \"x\"\n",
+        &[(1, 3, "not an array of tables")],
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let got = load_str(
+        "[flows.a]\ncommand = [\"true\"]\nbogus = 1\n[flows.b]\nshell = \"x\"\ntimeout = \"x\"\nrequires = [\"zz\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(got.lines().count(), 3, "{got}");
+}
