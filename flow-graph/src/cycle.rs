@@ -48,7 +48,10 @@ pub(crate) fn find_cycle_through_batch(
                         stack.push((next, next_children));
                     }
                     Mark::OnStack => {
-                        let from = stack.iter().position(|(v, _)| *v == next).expect("on stack");
+                        let from = stack
+                            .iter()
+                            .position(|(v, _)| *v == next)
+                            .expect("on stack");
                         let mut cycle: Vec<_> = stack[from..].iter().map(|(v, _)| *v).collect();
                         cycle.push(next);
                         return cycle;

@@ -38,8 +38,11 @@ impl FlowGraph {
     /// optional dependencies.
     pub fn to_mermaid(&self) -> String {
         let flows = self.flows();
-        let number: std::collections::HashMap<_, _> =
-            flows.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        let number: std::collections::HashMap<_, _> = flows
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
         let mut out = String::from("flowchart TD\n");
         for (i, id) in flows.iter().enumerate() {
             let _ = writeln!(out, "  n{i}[\"{id}\"]");

@@ -1,6 +1,7 @@
 //! `FlowGraph`: the DAG of flows, on `daggy`, that refuses every edge closing a cycle.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use daggy::petgraph::visit::EdgeRef;
@@ -8,6 +9,7 @@ use daggy::petgraph::Direction;
 use daggy::{Dag, NodeIndex, Walker};
 
 use crate::cycle::find_cycle_through_batch;
+use crate::hash::FxHashMap;
 use crate::{CycleError, DependencyType, FlowId, GraphError};
 
 /// A node of the DAG: the flow's id and its insertion sequence number, which orders ties.
@@ -51,7 +53,7 @@ pub(crate) struct Node {
 #[derive(Debug, Clone, Default)]
 pub struct FlowGraph {
     dag: Dag<Node, DependencyType, u32>,
-    index: HashMap<FlowId, NodeIndex<u32>>,
+    index: FxHashMap<FlowId, NodeIndex<u32>>,
     next_seq: u32,
     /// False while no flow was ever removed: node indices are then in insertion order.
     reordered: bool,
@@ -67,7 +69,7 @@ impl FlowGraph {
     pub fn with_capacity(flows: usize, dependencies: usize) -> Self {
         FlowGraph {
             dag: Dag::with_capacity(flows, dependencies),
-            index: HashMap::with_capacity(flows),
+            index: FxHashMap::with_capacity_and_hasher(flows, Default::default()),
             next_seq: 0,
             reordered: false,
         }
@@ -98,17 +100,19 @@ impl FlowGraph {
     /// # Errors
     /// [`GraphError::DuplicateFlow`] when the id is already in the graph.
     pub fn add_flow(&mut self, id: FlowId) -> Result<(), GraphError> {
-        if self.index.contains_key(&id) {
-            return Err(GraphError::DuplicateFlow(id));
+        match self.index.entry(id) {
+            Entry::Occupied(taken) => Err(GraphError::DuplicateFlow(taken.key().clone())),
+            Entry::Vacant(free) => {
+                let seq = self.next_seq;
+                self.next_seq = seq.checked_add(1).expect("more than 4 billion flows added");
+                let node = Node {
+                    id: free.key().clone(),
+                    seq,
+                };
+                free.insert(self.dag.add_node(node));
+                Ok(())
+            }
         }
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.checked_add(1).expect("more than 4 billion flows added");
-        let idx = self.dag.add_node(Node {
-            id: id.clone(),
-            seq,
-        });
-        self.index.insert(id, idx);
-        Ok(())
     }
 
     /// Removes a flow and every dependency from or to it.
@@ -121,7 +125,10 @@ impl FlowGraph {
         self.index.remove(id);
         // petgraph moves the last node into the freed slot: re-point its entry.
         if let Some(moved) = self.dag.node_weight(idx) {
-            *self.index.get_mut(&moved.id).expect("every node is indexed") = idx;
+            *self
+                .index
+                .get_mut(&moved.id)
+                .expect("every node is indexed") = idx;
             self.reordered = true;
         }
         Ok(node.id)
@@ -175,31 +182,31 @@ impl FlowGraph {
             }
             batch.push((p.index() as u32, c.index() as u32, dependency));
         }
-        // Collapse duplicates within the batch (the last one wins) and split off the edges that
-        // already exist, whose type is only updated.
-        let mut keys: Vec<(u64, usize)> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, &(p, c, _))| ((u64::from(p) << 32) | u64::from(c), i))
-            .collect();
-        keys.sort_unstable();
+        // Split off the edges that already exist, whose type is only updated, and collapse
+        // duplicates within the batch (the last type given wins), in one pass.
         let mut updates = Vec::new();
-        let mut new_edges = Vec::with_capacity(batch.len());
-        for (k, &(key, i)) in keys.iter().enumerate() {
-            if keys.get(k + 1).is_some_and(|next| next.0 == key) {
-                continue; // a later duplicate wins
+        let mut new_edges: Vec<(NodeIndex<u32>, NodeIndex<u32>, DependencyType)> =
+            Vec::with_capacity(batch.len());
+        let mut position: FxHashMap<u64, usize> =
+            FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
+        for (p, c, dependency) in batch {
+            let (pi, ci) = (NodeIndex::new(p as usize), NodeIndex::new(c as usize));
+            if let Some(edge) = self.dag.find_edge(pi, ci) {
+                updates.push((edge, dependency));
+                continue;
             }
-            let (p, c, dependency) = batch[i];
-            let (p, c) = (NodeIndex::new(p as usize), NodeIndex::new(c as usize));
-            match self.dag.find_edge(p, c) {
-                Some(edge) => updates.push((edge, dependency)),
-                None => new_edges.push((i, p, c, dependency)),
+            match position.entry((u64::from(p) << 32) | u64::from(c)) {
+                Entry::Occupied(seen) => new_edges[*seen.get()].2 = dependency,
+                Entry::Vacant(free) => {
+                    free.insert(new_edges.len());
+                    new_edges.push((pi, ci, dependency));
+                }
             }
         }
-        new_edges.sort_unstable_by_key(|e| e.0); // keep the caller's order for the edge list
-        let added = new_edges.iter().map(|&(_, p, c, d)| (p, c, d));
+        drop(position);
+        let added = new_edges.iter().copied();
         if self.dag.add_edges(added).is_err() {
-            let proposed: Vec<_> = new_edges.iter().map(|&(_, p, c, _)| (p, c)).collect();
+            let proposed: Vec<_> = new_edges.iter().map(|&(p, c, _)| (p, c)).collect();
             let path = find_cycle_through_batch(&self.dag, &proposed);
             return Err(CycleError {
                 path: path.into_iter().map(|n| self.dag[n].id.clone()).collect(),
@@ -292,7 +299,7 @@ impl FlowGraph {
 
     /// Every flow, parents before children; among flows that could go next, the one added
     /// first goes first, so the order is the same for the same sequence of calls.
-    pub fn topological_order(&self) -> Vec<FlowId> {
+    pub fn topological_order(&self) -> Vec<&FlowId> {
         let graph = self.dag.graph();
         let mut in_degree = vec![0u32; graph.node_count()];
         for edge in graph.raw_edges() {
@@ -307,7 +314,7 @@ impl FlowGraph {
         let mut order = Vec::with_capacity(graph.node_count());
         while let Some(Reverse((_, i))) = ready.pop() {
             let idx = NodeIndex::new(i as usize);
-            order.push(graph[idx].id.clone());
+            order.push(&graph[idx].id);
             for child in graph.neighbors_directed(idx, Direction::Outgoing) {
                 let d = &mut in_degree[child.index()];
                 *d -= 1;
@@ -355,11 +362,13 @@ impl FlowGraph {
         for (i, n) in order.iter().enumerate() {
             dense[n.index()] = i as u32;
         }
-        let edges = self
-            .dag
-            .raw_edges()
-            .iter()
-            .map(|e| (dense[e.source().index()], dense[e.target().index()], e.weight));
+        let edges = self.dag.raw_edges().iter().map(|e| {
+            (
+                dense[e.source().index()],
+                dense[e.target().index()],
+                e.weight,
+            )
+        });
         crate::IndexedGraph::from_edges(
             order.iter().map(|&n| self.dag[n].id.clone()).collect(),
             edges,

@@ -149,7 +149,14 @@ mod tests {
 
     #[test]
     fn accepts_the_allowed_alphabet() {
-        for ok in ["a", "A9", "extract", "x.y-z_1", "_private", &"a".repeat(128)] {
+        for ok in [
+            "a",
+            "A9",
+            "extract",
+            "x.y-z_1",
+            "_private",
+            &"a".repeat(128),
+        ] {
             assert!(FlowId::new(ok).is_ok(), "{ok}");
         }
     }
@@ -157,7 +164,15 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_safe_file_name() {
         for bad in [
-            "", ".hidden", "-flag", "a/b", "a b", "é", "a\0", "..", &"a".repeat(129),
+            "",
+            ".hidden",
+            "-flag",
+            "a/b",
+            "a b",
+            "é",
+            "a\0",
+            "..",
+            &"a".repeat(129),
         ] {
             let err = FlowId::new(bad).unwrap_err();
             assert!(err.to_string().contains("A-Z a-z 0-9 _ . -"), "{err}");

@@ -22,6 +22,7 @@ mod dependency;
 mod error;
 mod export;
 mod graph;
+mod hash;
 mod id;
 mod indexed;
 

@@ -1,3 +1,43 @@
-//! Project automation: `cargo xtask ci` and `cargo xtask bench`.
+//! Project automation: `cargo xtask ci [--deep]` runs every check CI runs, in order, and
+//! `cargo xtask bench` runs the benchmarks the issues ask figures for.
 
-fn main() {}
+mod bench;
+mod ci;
+mod layering;
+mod step;
+mod tidy;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci [--deep]   fmt, clippy, crate layering, tidy, tests, doc tests, benches build;
+                --deep also runs the property tests with ten times the cases
+  bench         the benchmarks whose figures the closing notes report";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args.as_slice() {
+        ["ci"] => ci::run(ci::Depth::Normal),
+        ["ci", "--deep"] => ci::run(ci::Depth::Deep),
+        ["bench"] => bench::run(),
+        ["help" | "--help" | "-h"] => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

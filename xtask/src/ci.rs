@@ -1,0 +1,63 @@
+//! `cargo xtask ci`: every check, in order, stopping at the first failure.
+
+use anyhow::Result;
+
+use crate::step::{has_cargo_subcommand, run as run_step};
+use crate::{layering, tidy};
+
+/// How many property-test cases to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// proptest's default number of cases.
+    Normal,
+    /// Ten times as many.
+    Deep,
+}
+
+pub fn run(depth: Depth) -> Result<()> {
+    run_step("fmt", "cargo", &["fmt", "--all", "--check"], &[])?;
+    run_step(
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    layering::check()?;
+    tidy::check()?;
+    let cases = match depth {
+        Depth::Normal => "256",
+        Depth::Deep => "2560",
+    };
+    let env = [("PROPTEST_CASES", cases)];
+    if has_cargo_subcommand("nextest") {
+        run_step(
+            "tests",
+            "cargo",
+            &["nextest", "run", "--workspace", "--no-fail-fast"],
+            &env,
+        )?;
+    } else {
+        run_step(
+            "tests",
+            "cargo",
+            &["test", "--workspace", "--no-fail-fast"],
+            &env,
+        )?;
+    }
+    run_step("doc tests", "cargo", &["test", "--workspace", "--doc"], &[])?;
+    run_step(
+        "benches build",
+        "cargo",
+        &["bench", "--workspace", "--no-run"],
+        &[],
+    )?;
+    eprintln!("xtask: ci passed");
+    Ok(())
+}

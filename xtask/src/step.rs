@@ -1,0 +1,43 @@
+//! Running one step of a task: a command, announced, timed, and failing with one clear line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+/// The workspace root (the parent of this crate's folder).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs `program args...` in the workspace root; fails naming the step and its exit status.
+pub fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    eprintln!("xtask: == {name}: {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("step `{name}` could not start `{program}`"))?;
+    if !status.success() {
+        bail!(
+            "step `{name}` failed ({status}): {program} {}",
+            args.join(" ")
+        );
+    }
+    eprintln!("xtask: ok {name} ({:.1?})", started.elapsed());
+    Ok(())
+}
+
+/// Whether `cargo <subcommand>` is installed (e.g. `nextest`).
+pub fn has_cargo_subcommand(subcommand: &str) -> bool {
+    Command::new("cargo")
+        .args([subcommand, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
