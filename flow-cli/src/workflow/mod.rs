@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use flow_graph::{FlowGraph, FlowId};
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::Diagnostics;
 
 /// What a flow runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,0 +1,148 @@
+//! The command line as clap types: every subcommand, its flags and its `--help` examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  flow run examples/pipeline.toml             run a workflow with a live progress display
+  flow run pipeline.toml --jobs 2 --json      two at a time, one JSON document at the end
+  flow run pipeline.toml --resume             rerun only what did not complete last time
+  flow validate pipeline.toml                 report every problem as FILE:LINE:COL: message
+  flow graph pipeline.toml | dot -Tsvg > g.svg
+  flow results pipeline.toml                  the latest run as a table
+  flow runs pipeline.toml                     every run in the workflow's store
+
+Exit codes: 0 every flow completed, 1 some flow failed, 2 bad usage or invalid workflow,
+130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off.";
+
+/// Run workflows of commands with dependencies, and look at their results.
+#[derive(Debug, Parser)]
+#[command(name = "flow", version, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow file.
+    #[command(after_help = "\
+Examples:
+  flow run pipeline.toml
+  flow run pipeline.toml --jobs 8 --store memory
+  flow run pipeline.toml --resume
+  flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
+
+Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file.
+Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
+    Run(RunArgs),
+    /// Check a workflow file and report every problem as FILE:LINE:COL: message.
+    #[command(after_help = "Example:\n  flow validate pipeline.toml && echo ok")]
+    Validate(FileArg),
+    /// Print the dependency graph (optional dependencies dashed).
+    #[command(
+        after_help = "Examples:\n  flow graph pipeline.toml | dot -Tpng > graph.png\n  flow graph pipeline.toml --format mermaid"
+    )]
+    Graph(GraphArgs),
+    /// Show the results of the latest (or a given) run.
+    #[command(
+        after_help = "Examples:\n  flow results pipeline.toml\n  flow results --store dir:results --run 20261126T153012.123Z-3f9a --json"
+    )]
+    Results(ResultsArgs),
+    /// List the runs in a store.
+    #[command(
+        after_help = "Examples:\n  flow runs pipeline.toml\n  flow runs --store sqlite:.flow/flow.db"
+    )]
+    Runs(RunsArgs),
+}
+
+/// A workflow file.
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// The workflow file (TOML).
+    pub file: PathBuf,
+}
+
+/// `flow run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow file (TOML).
+    pub file: PathBuf,
+    /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs].
+    #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Where results go: memory, dir:PATH or sqlite:PATH [default: sqlite:.flow/flow.db beside FILE].
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// Continue the latest run of this workflow: completed flows whose definition did not change are not run again.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print one JSON document at the end and nothing else on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display and no summary; only errors.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+}
+
+/// Output format of `flow graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// `flow graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The workflow file (TOML).
+    pub file: PathBuf,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// `flow results`.
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// The workflow file whose store to read [default store: .flow/flow.db in the current folder].
+    pub file: Option<PathBuf>,
+    /// The store: memory, dir:PATH or sqlite:PATH.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// The run to show [default: the latest].
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Print the run as JSON, in the shape of `flow run --json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `flow runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The workflow file whose store to read [default store: .flow/flow.db in the current folder].
+    pub file: Option<PathBuf>,
+    /// The store: memory, dir:PATH or sqlite:PATH.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

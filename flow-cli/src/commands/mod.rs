@@ -1,0 +1,17 @@
+//! One module per subcommand; each returns the exit code it ends with.
+
+pub mod graph;
+pub mod validate;
+
+use std::io::Write;
+
+use crate::error::CliError;
+
+/// Writes `text` to stdout; a closed pipe (`flow graph f | head`) is not an error.
+pub fn print_stdout(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
+    }
+}
