@@ -1,0 +1,465 @@
+//! `DirStore`: a result store as a folder of JSON files, one per result, readable with any
+//! tool.
+//!
+//! Layout:
+//!
+//! ```text
+//! ROOT/flow-results.json                 {"format": 1}: marks the folder as a store
+//! ROOT/<run id>/run.json                 the RunRecord
+//! ROOT/<run id>/results/<flow id>.json   one FlowResult per flow
+//! ```
+//!
+//! File and folder names come only from validated [`RunId`]s and [`FlowId`]s. Every file is
+//! written atomically and durably (see [`atomic`]); a new run's folder is assembled under a
+//! temporary name and renamed into place, so a run folder always holds its `run.json`.
+//! Temporary names start with `.`, which no id can, and readers skip them.
+
+mod atomic;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use flow_graph::FlowId;
+use serde::de::DeserializeOwned;
+
+use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
+use atomic::{publish, remove_quietly, sync_dir, write_file, write_temp};
+
+/// The format version this code writes and the newest it reads.
+pub(crate) const FORMAT: i64 = 1;
+/// The marker file at the top of a store.
+const MARKER: &str = "flow-results.json";
+/// The run record inside a run folder.
+const RUN_FILE: &str = "run.json";
+/// The folder of results inside a run folder.
+const RESULTS_DIR: &str = "results";
+/// Folders of deleted runs wait under this prefix until they are removed.
+const DELETED_PREFIX: &str = ".deleted-";
+
+/// The content of the marker file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Marker {
+    format: i64,
+}
+
+/// A result store as a folder of JSON files.
+///
+/// Every write is atomic and durable: once a method returns `Ok`, the record survives a crash
+/// of the process and a power loss, and no reader ever sees half of it. Batches are not
+/// all-or-nothing: a crash in the middle of [`save_results`](ResultStore::save_results) may
+/// leave some of the batch saved (each of them whole).
+///
+/// ```
+/// use flow_graph::FlowId;
+/// use flow_results::{DirStore, FlowResult, FlowStatus, ResultStore, RunRecord};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = DirStore::open(dir.path().join("results"))?;
+/// let run = RunRecord::start("nightly");
+/// store.begin_run(&run)?;
+/// store.save_result(&FlowResult::new(run.run_id.clone(), FlowId::new("fetch")?, FlowStatus::Running))?;
+/// let file = dir.path().join("results").join(run.run_id.as_str()).join("results/fetch.json");
+/// assert!(std::fs::read_to_string(file)?.contains("\"running\""));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    /// Opens the store in the folder `root`, creating the folder when it does not exist (its
+    /// parent must).
+    ///
+    /// # Errors
+    /// - [`StoreError::MissingLocation`] when the parent folder does not exist;
+    /// - [`StoreError::ReadOnly`] when the folder must be created but cannot be;
+    /// - [`StoreError::NotAStore`] when `root` is a file, or a non-empty folder that is not a
+    ///   store;
+    /// - [`StoreError::SchemaTooNew`] when the store has a newer format;
+    /// - [`StoreError::Corrupt`] when its marker file is unreadable.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let store = DirStore { root };
+        match fs::metadata(&store.root) {
+            Ok(meta) if meta.is_dir() => store.check_existing()?,
+            Ok(_) => {
+                return Err(StoreError::NotAStore {
+                    path: store.root,
+                    problem: "it is a file, not a folder".to_owned(),
+                })
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => store.create()?,
+            Err(err) => return Err(StoreError::io("read", store.root, err)),
+        }
+        store.remove_deleted_leftovers();
+        Ok(store)
+    }
+
+    /// The store's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the folder and its marker.
+    fn create(&self) -> Result<(), StoreError> {
+        let parent = parent_of(&self.root);
+        if !parent.is_dir() {
+            return Err(StoreError::MissingLocation {
+                path: self.root.clone(),
+                parent,
+            });
+        }
+        match fs::create_dir(&self.root) {
+            Ok(()) => {}
+            // Another process created it first: check it like an existing store.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return self.check_existing(),
+            Err(err) => return Err(StoreError::io("create the folder", &self.root, err)),
+        }
+        self.write_marker()?;
+        sync_dir(&parent).map_err(|e| StoreError::io("fsync the folder", parent, e))
+    }
+
+    fn write_marker(&self) -> Result<(), StoreError> {
+        let bytes = encode_pretty(&Marker { format: FORMAT });
+        write_file(&self.root, MARKER, &bytes)
+    }
+
+    /// Checks the marker of an existing folder, or adopts an empty folder.
+    fn check_existing(&self) -> Result<(), StoreError> {
+        let marker_path = self.root.join(MARKER);
+        match read_json::<Marker>(&marker_path)? {
+            Some(marker) if marker.format > FORMAT => Err(StoreError::SchemaTooNew {
+                path: self.root.clone(),
+                found: marker.format,
+                supported: FORMAT,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                let mut entries = fs::read_dir(&self.root)
+                    .map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+                if entries.next().is_some() {
+                    return Err(StoreError::NotAStore {
+                        path: self.root.clone(),
+                        problem: format!(
+                            "the folder is not empty and has no `{MARKER}`; give an empty or \
+                             new folder"
+                        ),
+                    });
+                }
+                self.write_marker()
+            }
+        }
+    }
+
+    /// Removes folders of deleted runs that a crash left behind.
+    fn remove_deleted_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(DELETED_PREFIX)
+            {
+                let path = entry.path();
+                if let Err(err) = fs::remove_dir_all(&path) {
+                    tracing::warn!(path = %path.display(), %err, "cannot remove a deleted run");
+                }
+            }
+        }
+    }
+
+    fn run_dir(&self, run: &RunId) -> PathBuf {
+        self.root.join(run.as_str())
+    }
+
+    fn results_dir(&self, run: &RunId) -> PathBuf {
+        self.run_dir(run).join(RESULTS_DIR)
+    }
+
+    fn result_path(&self, run: &RunId, flow: &FlowId) -> PathBuf {
+        self.results_dir(run).join(result_file_name(flow))
+    }
+
+    /// Writes the run record, creating the run's folder atomically when it is new.
+    fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let run_dir = self.run_dir(&run.run_id);
+        let bytes = encode_pretty(run);
+        if run_dir.is_dir() {
+            return write_file(&run_dir, RUN_FILE, &bytes);
+        }
+        // Assemble the folder under a temporary name, then rename it into place.
+        let temp = atomic::temp_path(&self.root, run.run_id.as_str());
+        let assembled = fs::create_dir(&temp)
+            .and_then(|()| fs::create_dir(temp.join(RESULTS_DIR)))
+            .map_err(|e| StoreError::io("create the run folder", &temp, e))
+            .and_then(|()| write_file(&temp, RUN_FILE, &bytes));
+        let placed = assembled.and_then(|()| match fs::rename(&temp, &run_dir) {
+            Ok(()) => Ok(()),
+            // Another writer created the run first: replace its record instead.
+            Err(_) if run_dir.is_dir() => write_file(&run_dir, RUN_FILE, &bytes),
+            Err(err) => Err(StoreError::io("create the run folder", &run_dir, err)),
+        });
+        if let Err(err) = placed {
+            if temp.exists() {
+                let _ = fs::remove_dir_all(&temp);
+            }
+            return Err(err);
+        }
+        sync_dir(&self.root).map_err(|e| StoreError::io("fsync the folder", &self.root, e))
+    }
+
+    /// The error for a result whose run folder is missing, or the I/O error as is.
+    fn write_error(&self, result: &FlowResult, err: io::Error, action: &'static str) -> StoreError {
+        if err.kind() == io::ErrorKind::NotFound && !self.run_dir(&result.run_id).is_dir() {
+            return StoreError::UnknownRun {
+                run: result.run_id.clone(),
+                flow: result.flow_id.clone(),
+                store: self.spec(),
+            };
+        }
+        StoreError::io(
+            action,
+            self.result_path(&result.run_id, &result.flow_id),
+            err,
+        )
+    }
+
+    /// Reads a result file and checks that it holds the result it is named after.
+    fn read_result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
+        let path = self.result_path(run, flow);
+        let Some(result) = read_json::<FlowResult>(&path)? else {
+            return Ok(None);
+        };
+        if &result.run_id != run || &result.flow_id != flow {
+            return Err(StoreError::Corrupt {
+                path,
+                problem: format!(
+                    "it holds the result of flow `{}` in run `{}`",
+                    result.flow_id, result.run_id
+                ),
+            });
+        }
+        Ok(Some(result))
+    }
+
+    /// The run ids that have a folder, oldest first.
+    fn run_ids(&self) -> Result<Vec<RunId>, StoreError> {
+        let entries = fs::read_dir(&self.root)
+            .map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|name| RunId::parse(name).ok()) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// `name.json` for the result of flow `name`.
+fn result_file_name(flow: &FlowId) -> String {
+    format!("{flow}.json")
+}
+
+/// The folder holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Pretty JSON with a final newline. Records hold only strings, numbers and JSON values, so
+/// encoding cannot fail.
+fn encode_pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads and parses a JSON file; `None` when it does not exist.
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(StoreError::io("read", path, err)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|err| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: describe_json_error(&err, bytes.len()),
+        })
+}
+
+/// A user's description of why a file is not the JSON record it should be.
+fn describe_json_error(err: &serde_json::Error, len: usize) -> String {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Eof if len == 0 => "the file is empty".to_owned(),
+        Category::Eof => format!("the file is truncated ({len} bytes): {err}"),
+        Category::Syntax => format!("the file is not valid JSON: {err}"),
+        Category::Data => format!("the JSON is not a valid record: {err}"),
+        Category::Io => format!("cannot read the file: {err}"),
+    }
+}
+
+impl ResultStore for DirStore {
+    fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.upsert_run(run)
+    }
+
+    fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.upsert_run(run)
+    }
+
+    fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        let dir = self.results_dir(&result.run_id);
+        let name = result_file_name(&result.flow_id);
+        let temp = write_temp(&dir, &name, &encode_pretty(result))
+            .map_err(|e| self.write_error(result, e, "write"))?;
+        publish(&temp, &dir.join(&name))
+            .map_err(|e| self.write_error(result, e, "rename into place"))?;
+        sync_dir(&dir).map_err(|e| StoreError::io("fsync the folder", &dir, e))
+    }
+
+    fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        // Check every run first, so that an unknown run saves nothing.
+        let mut dirs: Vec<&RunId> = results.iter().map(|r| &r.run_id).collect();
+        dirs.sort();
+        dirs.dedup();
+        for run in &dirs {
+            if !self.results_dir(run).is_dir() {
+                if let Some(result) = results.iter().find(|r| &r.run_id == *run) {
+                    return Err(self.write_error(
+                        result,
+                        io::Error::from(io::ErrorKind::NotFound),
+                        "write",
+                    ));
+                }
+            }
+        }
+        // Write and fsync every file, then rename them all, then fsync each folder once.
+        let mut temps = Vec::with_capacity(results.len());
+        for result in results {
+            let dir = self.results_dir(&result.run_id);
+            let name = result_file_name(&result.flow_id);
+            match write_temp(&dir, &name, &encode_pretty(result)) {
+                Ok(temp) => temps.push((temp, dir.join(name))),
+                Err(err) => {
+                    for (temp, _) in &temps {
+                        remove_quietly(temp);
+                    }
+                    return Err(self.write_error(result, err, "write"));
+                }
+            }
+        }
+        let mut failure = None;
+        for (temp, target) in temps {
+            if failure.is_some() {
+                remove_quietly(&temp);
+            } else if let Err(err) = publish(&temp, &target) {
+                failure = Some(StoreError::io("rename into place", target, err));
+            }
+        }
+        for run in dirs {
+            let dir = self.results_dir(run);
+            sync_dir(&dir).map_err(|e| StoreError::io("fsync the folder", &dir, e))?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
+        self.read_result(run, flow)
+    }
+
+    fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
+        let dir = self.results_dir(run);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(StoreError::io("list the folder", dir, err)),
+        };
+        let mut flows = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list the folder", &dir, e))?;
+            let name = entry.file_name();
+            let flow = name
+                .to_str()
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|stem| FlowId::new(stem).ok());
+            flows.extend(flow);
+        }
+        flows.sort();
+        let mut results = Vec::with_capacity(flows.len());
+        for flow in flows {
+            // A file removed since the listing (its run being deleted) is skipped.
+            results.extend(self.read_result(run, &flow)?);
+        }
+        Ok(results)
+    }
+
+    fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        let path = self.run_dir(run).join(RUN_FILE);
+        let Some(record) = read_json::<RunRecord>(&path)? else {
+            return Ok(None);
+        };
+        if &record.run_id != run {
+            return Err(StoreError::Corrupt {
+                path,
+                problem: format!("it holds the record of run `{}`", record.run_id),
+            });
+        }
+        Ok(Some(record))
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = Vec::new();
+        for id in self.run_ids()? {
+            runs.extend(self.run(&id)?);
+        }
+        Ok(runs)
+    }
+
+    fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError> {
+        for id in self.run_ids()?.iter().rev() {
+            if let Some(record) = self.run(id)? {
+                if record.workflow == workflow {
+                    return Ok(Some(record));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn delete_run(&self, run: &RunId) -> Result<bool, StoreError> {
+        let run_dir = self.run_dir(run);
+        if !run_dir.is_dir() {
+            return Ok(false);
+        }
+        // Rename first, so the run disappears at once; then remove the files.
+        let doomed = self
+            .root
+            .join(format!("{DELETED_PREFIX}{}-{run}", atomic::unique()));
+        match fs::rename(&run_dir, &doomed) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(StoreError::io("delete the run folder", run_dir, err)),
+        }
+        sync_dir(&self.root).map_err(|e| StoreError::io("fsync the folder", &self.root, e))?;
+        fs::remove_dir_all(&doomed)
+            .map_err(|e| StoreError::io("remove the deleted run folder", doomed, e))?;
+        Ok(true)
+    }
+
+    fn spec(&self) -> String {
+        format!("dir:{}", self.root.display())
+    }
+}

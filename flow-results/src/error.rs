@@ -1,0 +1,183 @@
+//! The errors of flow-results: [`StoreError`] for every store operation, and [`InvalidRunId`]
+//! for a string that is not a run id.
+
+use std::io;
+use std::path::PathBuf;
+
+use flow_graph::FlowId;
+
+use crate::RunId;
+
+/// A string that is not a [`RunId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid run id `{id}`: {problem} (a run id is a UTC time like 20261126T153012.123Z, a \
+     dash, and 1 to 32 characters of a-z 0-9)"
+)]
+pub struct InvalidRunId {
+    /// The rejected id (cut to 200 characters).
+    pub id: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+/// What went wrong in a result store. Every variant names the store location, the file or the
+/// run it is about, so the message alone tells a user where to look.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `open_store` got a spec whose scheme it does not know.
+    #[error(
+        "unknown result store `{spec}`: the scheme `{scheme}` is not one of `memory`, \
+         `dir:PATH`, `sqlite:PATH`"
+    )]
+    UnknownScheme {
+        /// The whole spec as given.
+        spec: String,
+        /// The part before the first `:` (the whole spec when it has no `:`).
+        scheme: String,
+    },
+
+    /// A spec with a known scheme but no usable path, e.g. `dir:`.
+    #[error("invalid result store `{spec}`: {problem}")]
+    InvalidSpec {
+        /// The whole spec as given.
+        spec: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+
+    /// The folder that should hold the store does not exist (stores create their own file or
+    /// folder, but not the folders above it).
+    #[error("cannot open result store `{path}`: the folder `{parent}` does not exist")]
+    MissingLocation {
+        /// The store's path.
+        path: PathBuf,
+        /// The missing folder above it.
+        parent: PathBuf,
+    },
+
+    /// The store's location cannot be written: read-only file system or no permission.
+    #[error(
+        "cannot write to result store `{path}`: it is read-only or this user may not write it"
+    )]
+    ReadOnly {
+        /// The file or folder that refused the write.
+        path: PathBuf,
+        /// The error of the operating system or SQLite.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A file-system operation failed.
+    #[error("failed to {action} `{path}`")]
+    Io {
+        /// What the store was doing, e.g. "write the result file".
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The error of the operating system.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A record on disk cannot be read back: truncated, not JSON, or not the record it should
+    /// be. Other records stay readable; delete or restore this file to repair the store.
+    #[error("result store file `{path}` is corrupt: {problem}")]
+    Corrupt {
+        /// The corrupt file (for SQLite: the database file).
+        path: PathBuf,
+        /// What is wrong, e.g. "EOF while parsing an object at line 1 column 80".
+        problem: String,
+    },
+
+    /// The path exists but is not a store of this kind: not a SQLite database, a SQLite
+    /// database of another program, or a non-empty folder that is not a result directory.
+    #[error("`{path}` is not a flow result store: {problem}")]
+    NotAStore {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why not.
+        problem: String,
+    },
+
+    /// The store was written by a newer version of flow, with a format this version cannot
+    /// read.
+    #[error(
+        "result store `{path}` has format version {found}, newer than version {supported} that \
+         this flow understands: upgrade flow, or use another store"
+    )]
+    SchemaTooNew {
+        /// The store's file or folder.
+        path: PathBuf,
+        /// The version found in the store.
+        found: i64,
+        /// The newest version this code knows.
+        supported: i64,
+    },
+
+    /// A result was saved for a run that was never begun with `begin_run`.
+    #[error(
+        "cannot save the result of flow `{flow}`: run `{run}` is not in the result store `{store}` \
+         (call begin_run first)"
+    )]
+    UnknownRun {
+        /// The run the result belongs to.
+        run: RunId,
+        /// The flow of the result.
+        flow: FlowId,
+        /// The store's location.
+        store: String,
+    },
+
+    /// A SQLite operation failed for a reason other than those above.
+    #[error("SQLite failed to {action} in `{path}`")]
+    Sqlite {
+        /// What the store was doing, e.g. "save the result of flow `x`".
+        action: String,
+        /// The database file.
+        path: PathBuf,
+        /// The error of SQLite.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A result's output could not be encoded as JSON.
+    #[error("cannot encode the result of flow `{flow}` in run `{run}` as JSON")]
+    Encode {
+        /// The run of the result.
+        run: RunId,
+        /// The flow of the result.
+        flow: FlowId,
+        /// The error of the encoder.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// Wraps an I/O error, turning "permission denied" and "read-only file system" into
+    /// [`StoreError::ReadOnly`].
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        if is_read_only(&source) {
+            StoreError::ReadOnly {
+                path,
+                source: Box::new(source),
+            }
+        } else {
+            StoreError::Io {
+                action,
+                path,
+                source,
+            }
+        }
+    }
+}
+
+/// Whether `error` says the location may not be written.
+fn is_read_only(error: &io::Error) -> bool {
+    // EROFS has its own kind only in newer Rust; compare the raw code as well.
+    const EROFS: i32 = 30;
+    error.kind() == io::ErrorKind::PermissionDenied || error.raw_os_error() == Some(EROFS)
+}

@@ -1,0 +1,349 @@
+//! `SqliteStore`: a result store in one SQLite file (the bundled SQLite, no system library).
+//!
+//! # Durability
+//! The database runs in WAL mode with `synchronous = NORMAL`: a committed transaction is in
+//! the WAL file, written through the operating system, before the call returns, so it
+//! survives the writing process being killed (SIGKILL included, as the crash test checks).
+//! It is fsynced at the next checkpoint, so a power loss or kernel crash may lose the last
+//! transactions, but never corrupts the database. `synchronous = FULL` would fsync every
+//! commit, at a large cost per result.
+
+mod codec;
+mod schema;
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use flow_graph::FlowId;
+use rusqlite::{ffi, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
+
+pub(crate) use schema::LATEST as SCHEMA_VERSION;
+
+/// How long a write waits for another process that holds the database lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many prepared statements the connection keeps.
+const STATEMENT_CACHE: usize = 16;
+
+/// A result store in one SQLite file.
+///
+/// One connection behind a mutex serves all threads; statements are prepared once and cached.
+/// Every method is one transaction; [`save_results`](ResultStore::save_results) saves all
+/// its results in one transaction, all or none. See the module docs for durability.
+///
+/// ```
+/// use flow_graph::FlowId;
+/// use flow_results::{FlowResult, FlowStatus, ResultStore, RunRecord, SqliteStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = SqliteStore::open(dir.path().join("results.db"))?;
+/// let run = RunRecord::start("nightly");
+/// store.begin_run(&run)?;
+/// let results: Vec<_> = ["a", "b"]
+///     .into_iter()
+///     .map(|flow| Ok(FlowResult::new(run.run_id.clone(), FlowId::new(flow)?, FlowStatus::Pending)))
+///     .collect::<Result<_, flow_graph::InvalidFlowId>>()?;
+/// store.save_results(&results)?;
+/// assert_eq!(store.results(&run.run_id)?.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it when it does not exist (its folder must),
+    /// and brings its schema up to date.
+    ///
+    /// # Errors
+    /// - [`StoreError::MissingLocation`] when the folder does not exist;
+    /// - [`StoreError::ReadOnly`] when the file or its folder cannot be written;
+    /// - [`StoreError::NotAStore`] when the file is not a SQLite database, or the database of
+    ///   another program;
+    /// - [`StoreError::SchemaTooNew`] when it was written by a newer flow;
+    /// - [`StoreError::Sqlite`] for other SQLite errors.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        check_location(&path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags)
+            .map_err(|e| sqlite_error(&path, "open the database", e))?;
+        configure(&conn, &path)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(SqliteStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection. A panic while it was held cannot leave a transaction open (a dropped
+    /// transaction rolls back), so a poisoned lock is still safe to use.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn error(&self, action: impl Into<String>, err: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.path, action, err)
+    }
+
+    /// The error of saving `result`: an unknown run, or the SQLite error.
+    fn save_error(&self, result: &FlowResult, err: rusqlite::Error) -> StoreError {
+        match &err {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+            {
+                StoreError::UnknownRun {
+                    run: result.run_id.clone(),
+                    flow: result.flow_id.clone(),
+                    store: self.spec(),
+                }
+            }
+            _ => self.error(
+                format!(
+                    "save the result of flow `{}` in run `{}`",
+                    result.flow_id, result.run_id
+                ),
+                err,
+            ),
+        }
+    }
+
+    fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let action = || format!("save run `{}`", run.run_id);
+        let mut statement = conn
+            .prepare_cached(codec::UPSERT_RUN)
+            .map_err(|e| self.error(action(), e))?;
+        codec::upsert_run(&mut statement, run).map_err(|e| self.error(action(), e))
+    }
+
+    /// Runs a query that returns at most one run.
+    fn query_run(
+        &self,
+        sql: &str,
+        param: &str,
+        action: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached(sql)
+            .map_err(|e| self.error(action, e))?;
+        statement
+            .query_row([param], |row| codec::run_from_row(&self.path, row))
+            .optional()
+            .map_err(|e| self.error(action, e))?
+            .transpose()
+    }
+}
+
+/// Checks the file's folder and the file with the standard library first, for errors that say
+/// precisely what is wrong (SQLite would only say "unable to open database file").
+fn check_location(path: &Path) -> Result<(), StoreError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(StoreError::MissingLocation {
+            path: path.to_path_buf(),
+            parent,
+        });
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            problem: "it is a folder, not a SQLite database file".to_owned(),
+        }),
+        Ok(_) => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| StoreError::io("open", path, e)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map(drop)
+            .map_err(|e| StoreError::io("create", path, e)),
+        Err(err) => Err(StoreError::io("read", path, err)),
+    }
+}
+
+/// Sets WAL mode, `synchronous = NORMAL`, foreign keys and the busy timeout.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sqlite_error(path, "set the busy timeout", e))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| sqlite_error(path, "switch to WAL mode", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            problem: format!("SQLite cannot use WAL mode on it (journal mode stays `{mode}`)"),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .and_then(|()| conn.pragma_update(None, "foreign_keys", true))
+        .map_err(|e| sqlite_error(path, "configure the connection", e))
+}
+
+/// Turns a SQLite error into the [`StoreError`] that says what is wrong with `path`.
+pub(crate) fn sqlite_error(
+    path: &Path,
+    action: impl Into<String>,
+    err: rusqlite::Error,
+) -> StoreError {
+    let path = path.to_path_buf();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+            path,
+            problem: "it is not a SQLite database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path,
+            problem: "SQLite reports the database disk image is malformed".to_owned(),
+        },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
+            path,
+            source: Box::new(err),
+        },
+        _ => StoreError::Sqlite {
+            action: action.into(),
+            path,
+            source: err,
+        },
+    }
+}
+
+impl ResultStore for SqliteStore {
+    fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.upsert_run(run)
+    }
+
+    fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.upsert_run(run)
+    }
+
+    fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached(codec::UPSERT_RESULT)
+            .map_err(|e| self.save_error(result, e))?;
+        codec::upsert_result(&mut statement, result).map_err(|e| self.save_error(result, e))
+    }
+
+    fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let action = || format!("save {} results", results.len());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.error(action(), e))?;
+        {
+            let mut statement = tx
+                .prepare_cached(codec::UPSERT_RESULT)
+                .map_err(|e| self.error(action(), e))?;
+            for result in results {
+                codec::upsert_result(&mut statement, result)
+                    .map_err(|e| self.save_error(result, e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.error(action(), e))
+    }
+
+    fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
+        let conn = self.conn();
+        let action = || format!("read the result of flow `{flow}` in run `{run}`");
+        let mut statement = conn
+            .prepare_cached(&codec::select_result())
+            .map_err(|e| self.error(action(), e))?;
+        statement
+            .query_row([run.as_str(), flow.as_str()], |row| {
+                codec::result_from_row(&self.path, row)
+            })
+            .optional()
+            .map_err(|e| self.error(action(), e))?
+            .transpose()
+    }
+
+    fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
+        let conn = self.conn();
+        let action = || format!("read the results of run `{run}`");
+        let mut statement = conn
+            .prepare_cached(&codec::select_results())
+            .map_err(|e| self.error(action(), e))?;
+        let rows = statement
+            .query_map([run.as_str()], |row| {
+                codec::result_from_row(&self.path, row)
+            })
+            .map_err(|e| self.error(action(), e))?;
+        let mut results = Vec::new();
+        for row in rows {
+            results.push(row.map_err(|e| self.error(action(), e))??);
+        }
+        Ok(results)
+    }
+
+    fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.query_run(
+            &codec::select_run(),
+            run.as_str(),
+            &format!("read run `{run}`"),
+        )
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let conn = self.conn();
+        let action = "list the runs";
+        let mut statement = conn
+            .prepare_cached(&codec::select_runs())
+            .map_err(|e| self.error(action, e))?;
+        let rows = statement
+            .query_map([], |row| codec::run_from_row(&self.path, row))
+            .map_err(|e| self.error(action, e))?;
+        let mut runs = Vec::new();
+        for row in rows {
+            runs.push(row.map_err(|e| self.error(action, e))??);
+        }
+        Ok(runs)
+    }
+
+    fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.query_run(
+            &codec::select_latest_run(),
+            workflow,
+            &format!("find the latest run of workflow `{workflow}`"),
+        )
+    }
+
+    fn delete_run(&self, run: &RunId) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let action = || format!("delete run `{run}`");
+        let mut statement = conn
+            .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
+            .map_err(|e| self.error(action(), e))?;
+        let deleted = statement
+            .execute([run.as_str()])
+            .map_err(|e| self.error(action(), e))?;
+        Ok(deleted > 0)
+    }
+
+    fn spec(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}

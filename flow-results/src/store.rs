@@ -1,0 +1,91 @@
+//! The `ResultStore` trait that every backend implements.
+
+use flow_graph::FlowId;
+
+use crate::{FlowResult, RunId, RunRecord, StoreError};
+
+/// A place that keeps runs and the results of their flows.
+///
+/// The trait is synchronous and object-safe: hold a `Box<dyn ResultStore>` or an
+/// `Arc<dyn ResultStore>`, share it between threads, and from async code call it through
+/// `tokio::task::spawn_blocking` or a writer thread (the crate docs say why).
+///
+/// Every method is atomic: a reader sees a result either as it was or as it was saved, never
+/// half-written, even when the writing process is killed. A method that returns `Ok` has
+/// committed its write (see each store for what survives a power loss).
+///
+/// Results are kept per `(run, flow)`: saving a second result for the same pair replaces the
+/// first. A result may only be saved for a run that [`begin_run`](ResultStore::begin_run) has
+/// recorded.
+pub trait ResultStore: Send + Sync + std::fmt::Debug {
+    /// Records a run that starts; when the run is already recorded (a resumed run), replaces its
+    /// record and keeps its results.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be written.
+    fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Records the final state of a run (its `finished_at` and counts): replaces the run's
+    /// record, or creates it when it is missing.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be written.
+    fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Saves `result`, replacing the result of the same run and flow.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownRun`] when the run was not begun; another [`StoreError`] when the
+    /// store cannot be written.
+    fn save_result(&self, result: &FlowResult) -> Result<(), StoreError>;
+
+    /// Saves many results at once, faster than one at a time. The SQLite and memory stores save
+    /// all or none; the directory store saves each file atomically but, after a crash in the
+    /// middle, may hold only some of them.
+    ///
+    /// # Errors
+    /// As [`save_result`](ResultStore::save_result); when a result's run was not begun, no
+    /// result is saved.
+    fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError>;
+
+    /// The result of `flow` in `run`, if saved.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read or the record is corrupt.
+    fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError>;
+
+    /// All results of `run`, ordered by flow id; empty when the run is unknown.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read or one of the records is corrupt (the
+    /// error names it; [`result`](ResultStore::result) still reads the others).
+    fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError>;
+
+    /// The record of `run`, if recorded.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read or the record is corrupt.
+    fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// All runs, oldest first (ordered by [`RunId`], which orders by start time).
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read or a run record is corrupt.
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The newest run of `workflow` (the greatest [`RunId`]), if any.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read or a run record is corrupt.
+    fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Deletes `run` and all its results; `false` when there was no such run.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be written.
+    fn delete_run(&self, run: &RunId) -> Result<bool, StoreError>;
+
+    /// The spec that opens this store again with
+    /// [`open_store`](crate::open_store): `memory`, `dir:PATH` or `sqlite:PATH`.
+    fn spec(&self) -> String;
+}
