@@ -1,0 +1,11 @@
+//! External commands: what to run ([`CommandSpec`]) and the runner that runs it in its own
+//! process group ([`CommandRunner`]).
+
+mod runner;
+mod spec;
+mod tail;
+
+pub use runner::{BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner};
+pub use spec::{
+    CommandSpec, EnvBase, EnvChange, EnvChanges, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
+};

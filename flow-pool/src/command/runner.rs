@@ -1,0 +1,351 @@
+//! [`CommandRunner`]: runs a [`CommandSpec`] in its own process group, streams its output,
+//! and stops the whole group on timeout or cancel.
+
+use std::fmt;
+use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
+use crate::command::tail::{drain, file_tail, SharedTail, Tail};
+use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
+use crate::sys::{kill_child_when_parent_dies, signal_group};
+use crate::PoolError;
+
+/// A boxed, sendable future, as returned by [`CommandExecutor::run`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandEnd {
+    /// It exited with this code.
+    Exited(i32),
+    /// It was killed by this signal (not by us).
+    Signaled(i32),
+    /// It ran longer than its timeout and its group was stopped.
+    TimedOut(Duration),
+    /// It was cancelled and its group was stopped.
+    Cancelled,
+}
+
+impl CommandEnd {
+    /// Whether the command exited with code 0.
+    pub fn success(self) -> bool {
+        self == CommandEnd::Exited(0)
+    }
+}
+
+impl fmt::Display for CommandEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandEnd::Exited(code) => write!(f, "exited with code {code}"),
+            CommandEnd::Signaled(signal) => {
+                write!(f, "killed by {}", crate::sys::signal_name(*signal))
+            }
+            CommandEnd::TimedOut(after) => write!(f, "timed out after {after:?}"),
+            CommandEnd::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// What a finished command left: how it ended, the ends of its output, its pid and how long
+/// it ran. By the time you hold one, every process of the command's group is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// How it ended.
+    pub end: CommandEnd,
+    /// The last `tail_bytes` of stdout, lossy UTF-8.
+    pub stdout_tail: String,
+    /// The last `tail_bytes` of stderr, lossy UTF-8.
+    pub stderr_tail: String,
+    /// The process id of the command (also its process group id); 0 if it was cancelled
+    /// before it started.
+    pub pid: u32,
+    /// From just before the spawn to the moment the group was empty.
+    pub duration: Duration,
+}
+
+/// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
+/// batch scheduler. Object safe, so the caller need not know which.
+pub trait CommandExecutor: Send + Sync + fmt::Debug {
+    /// Runs `spec`, stopping it after `timeout` or when `cancel` is cancelled.
+    ///
+    /// # Errors
+    /// A [`PoolError`] when the command could not be started (see [`CommandRunner::run`]).
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>>;
+}
+
+/// Runs external commands locally, each in its own process group.
+///
+/// Cloning is cheap and clones share the "skip grace" switch ([`CommandRunner::skip_grace`]).
+/// A limit on how many commands run at once is the caller's business.
+#[derive(Debug, Clone, Default)]
+pub struct CommandRunner {
+    hurry: CancellationToken,
+}
+
+/// Kills the group with SIGKILL if the run future is dropped before the group was cleared.
+struct GroupGuard {
+    pgid: u32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::debug!(
+                pgid = self.pgid,
+                "command future dropped, killing its group"
+            );
+            signal_group(self.pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Why the runner stopped a command.
+enum StopReason {
+    TimedOut(Duration),
+    Cancelled,
+}
+
+impl CommandRunner {
+    /// A runner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cuts the grace period of every command this runner (or a clone) is stopping, now and
+    /// from now on: groups get SIGKILL right after SIGTERM. Used by a shutdown whose own grace
+    /// period ran out.
+    pub fn skip_grace(&self) {
+        self.hurry.cancel();
+    }
+
+    /// Runs `spec` to its end.
+    ///
+    /// stdout and stderr are read while the command runs (into the files of the spec, or a
+    /// pipe drained into the bounded tail), so neither memory nor a full pipe grows with the
+    /// output. When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the
+    /// spec's grace period, then SIGKILL. Whether the command ended by itself or was stopped,
+    /// any member left in its group is stopped the same way, and the outcome is returned only
+    /// once the group is empty. Dropping the future kills the group with SIGKILL.
+    ///
+    /// # Errors
+    /// [`PoolError::Spawn`] naming the program with the OS error (not found, permission
+    /// denied, bad working directory), [`PoolError::EmptyArgv`], [`PoolError::OutputFile`].
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutcome, PoolError> {
+        let started = Instant::now();
+        if cancel.is_cancelled() {
+            return Ok(CommandOutcome {
+                end: CommandEnd::Cancelled,
+                stdout_tail: String::new(),
+                stderr_tail: String::new(),
+                pid: 0,
+                duration: started.elapsed(),
+            });
+        }
+        let mut command = build(spec)?;
+        let mut child = command.spawn().map_err(|source| PoolError::Spawn {
+            program: spec.program.name().to_owned(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let guard = GroupGuard {
+            pgid: pid,
+            armed: true,
+        };
+        let span = tracing::info_span!("command", pid, program = spec.program.name());
+        async move {
+            let mut guard = guard;
+            tracing::debug!("started");
+            let stdout = spawn_drain(child.stdout.take(), spec.tail_bytes);
+            let stderr = spawn_drain(child.stderr.take(), spec.tail_bytes);
+            let policy = StopPolicy {
+                grace: spec.grace,
+                hurry: self.hurry.clone(),
+            };
+            let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+            let natural = tokio::select! {
+                status = child.wait() => Ok(status),
+                () = sleep_until(deadline) => Err(StopReason::TimedOut(timeout.unwrap_or_default())),
+                () = cancel.cancelled() => Err(StopReason::Cancelled),
+            };
+            let end = match natural {
+                Ok(status) => {
+                    clear_group(pid, &policy, Signalled::Nothing).await;
+                    match status {
+                        Ok(status) => end_of(status),
+                        Err(error) => {
+                            tracing::warn!(%error, "could not read the exit status");
+                            CommandEnd::Signaled(Signal::SIGKILL as i32)
+                        }
+                    }
+                }
+                Err(reason) => {
+                    let status = stop_group(&mut child, pid, &policy).await;
+                    tracing::debug!(?status, "stopped");
+                    match reason {
+                        StopReason::TimedOut(after) => CommandEnd::TimedOut(after),
+                        StopReason::Cancelled => CommandEnd::Cancelled,
+                    }
+                }
+            };
+            guard.armed = false;
+            let drain_limit = spec.grace.max(Duration::from_millis(100));
+            let stdout_tail = collect(stdout, spec.stdout_path.as_deref(), spec.tail_bytes, drain_limit).await;
+            let stderr_tail = collect(stderr, spec.stderr_path.as_deref(), spec.tail_bytes, drain_limit).await;
+            let duration = started.elapsed();
+            tracing::info!(%end, ?duration, "command ended");
+            Ok(CommandOutcome {
+                end,
+                stdout_tail,
+                stderr_tail,
+                pid,
+                duration,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl CommandExecutor for CommandRunner {
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(CommandRunner::run(self, spec, timeout, cancel))
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The end of a command that exited by itself.
+fn end_of(status: ExitStatus) -> CommandEnd {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => CommandEnd::Exited(code),
+        (None, Some(signal)) => CommandEnd::Signaled(signal),
+        (None, None) => CommandEnd::Exited(-1),
+    }
+}
+
+/// A pipe being drained in its own task, with the tail it fills.
+type Drain = Option<(JoinHandle<()>, SharedTail)>;
+
+fn spawn_drain<R>(pipe: Option<R>, capacity: usize) -> Drain
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let pipe = pipe?;
+    let tail = Arc::new(Mutex::new(Tail::new(capacity)));
+    Some((tokio::spawn(drain(pipe, Arc::clone(&tail))), tail))
+}
+
+/// The tail of one stream: from the drained pipe (waiting at most `limit` for its end, in
+/// case a process outside the group still holds it) or from the output file.
+async fn collect(
+    drain: Drain,
+    path: Option<&std::path::Path>,
+    capacity: usize,
+    limit: Duration,
+) -> String {
+    match (drain, path) {
+        (Some((mut task, tail)), _) => {
+            if tokio::time::timeout(limit, &mut task).await.is_err() {
+                tracing::warn!("output pipe still open after the group ended; leaving it");
+                task.abort();
+            }
+            let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+            tail.to_string_lossy()
+        }
+        (None, Some(path)) => file_tail(path, capacity).await,
+        (None, None) => String::new(),
+    }
+}
+
+/// A `tokio` command for `spec`: own process group, stdin from /dev/null, output to the
+/// spec's files or to pipes.
+fn build(spec: &CommandSpec) -> Result<tokio::process::Command, PoolError> {
+    let mut command = match &spec.program {
+        Program::Argv(argv) => {
+            let (program, args) = argv.split_first().ok_or(PoolError::EmptyArgv)?;
+            let mut command = tokio::process::Command::new(program);
+            command.args(args);
+            command
+        }
+        Program::Shell(script) => {
+            let mut command = tokio::process::Command::new("/bin/sh");
+            command.arg("-c").arg(script);
+            command
+        }
+    };
+    if spec.env.base == EnvBase::Empty {
+        command.env_clear();
+    }
+    for change in &spec.env.changes {
+        match change {
+            EnvChange::Set(key, value) => command.env(key, value),
+            EnvChange::Remove(key) => command.env_remove(key),
+        };
+    }
+    if let Some(cwd) = &spec.cwd {
+        if let Err(source) = std::fs::metadata(cwd) {
+            return Err(PoolError::Spawn {
+                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
+                source,
+            });
+        }
+        command.current_dir(cwd);
+    }
+    command.stdin(Stdio::null());
+    let stdout_file = spec.stdout_path.as_deref().map(open_output).transpose()?;
+    let stderr_file = match (&spec.stderr_path, &stdout_file) {
+        (Some(path), Some(file)) if Some(path) == spec.stdout_path.as_ref() => {
+            Some(file.try_clone().map_err(|source| PoolError::OutputFile {
+                path: path.clone(),
+                source,
+            })?)
+        }
+        (Some(path), _) => Some(open_output(path)?),
+        (None, _) => None,
+    };
+    command.stdout(stdout_file.map_or_else(Stdio::piped, Stdio::from));
+    command.stderr(stderr_file.map_or_else(Stdio::piped, Stdio::from));
+    command.process_group(0);
+    command.kill_on_drop(true);
+    kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    Ok(command)
+}
+
+fn open_output(path: &std::path::Path) -> Result<std::fs::File, PoolError> {
+    std::fs::File::create(path).map_err(|source| PoolError::OutputFile {
+        path: path.to_owned(),
+        source,
+    })
+}

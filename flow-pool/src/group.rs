@@ -1,0 +1,135 @@
+//! Bringing a process group down: SIGTERM, a grace period, SIGKILL, and a check that the group
+//! is empty before anyone is told the work has ended.
+
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::process::Child;
+use tokio_util::sync::CancellationToken;
+
+use crate::sys::{group_exists, reap_group_orphans, signal_group};
+
+/// How long to keep probing a group after SIGKILL before giving up with a warning (only a
+/// zombie that nobody reaps can survive SIGKILL that long).
+const KILL_PROBE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Policy for stopping a group: how long SIGTERM may take, and a token that cuts the grace
+/// period short (set by a pool's shutdown when its own grace ran out).
+#[derive(Debug, Clone)]
+pub(crate) struct StopPolicy {
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// When cancelled, any grace period still running ends at once.
+    pub hurry: CancellationToken,
+}
+
+/// Stops the group whose leader is `leader`: SIGTERM to the group, up to the grace period for
+/// the leader to exit, then SIGKILL to the group; reaps the leader, then makes sure the whole
+/// group is gone (see [`clear_group`]). Returns the leader's exit status if it could be read.
+pub(crate) async fn stop_group(
+    leader: &mut Child,
+    pgid: u32,
+    policy: &StopPolicy,
+) -> Option<ExitStatus> {
+    signal_group(pgid, Signal::SIGTERM);
+    let status = tokio::select! {
+        status = leader.wait() => status.ok(),
+        () = tokio::time::sleep(policy.grace) => None,
+        () = policy.hurry.cancelled() => None,
+    };
+    let status = match status {
+        Some(status) => status,
+        None => {
+            tracing::debug!(pgid, "grace period over, sending SIGKILL to the group");
+            signal_group(pgid, Signal::SIGKILL);
+            match leader.wait().await {
+                Ok(status) => status,
+                Err(error) => {
+                    tracing::warn!(pgid, %error, "could not reap group leader");
+                    clear_group(pgid, policy, Signalled::Term).await;
+                    return None;
+                }
+            }
+        }
+    };
+    clear_group(pgid, policy, Signalled::Term).await;
+    Some(status)
+}
+
+/// Which signal a group already received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signalled {
+    /// None yet: the leader exited on its own.
+    Nothing,
+    /// SIGTERM was sent to the group.
+    Term,
+}
+
+/// Called after the leader was reaped: if members of the group are left (background jobs,
+/// grandchildren), they get SIGTERM, the grace period, then SIGKILL; returns once the group is
+/// empty (or, after SIGKILL, when [`KILL_PROBE_LIMIT`] passed, with a warning).
+///
+/// Non-children cannot be awaited, so this probes with `killpg(pgid, 0)` at growing intervals
+/// (1 ms to 50 ms); it returns at the first probe that finds the group empty, which for a
+/// group that died with its leader is the first one.
+pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signalled) {
+    reap_group_orphans(pgid);
+    if !group_exists(pgid) {
+        return;
+    }
+    if signalled == Signalled::Nothing {
+        tracing::debug!(
+            pgid,
+            "leader exited with group members left, sending SIGTERM"
+        );
+        signal_group(pgid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + policy.grace;
+    if probe_until_empty(pgid, deadline, Some(&policy.hurry)).await {
+        return;
+    }
+    tracing::debug!(
+        pgid,
+        "group members outlived the grace period, sending SIGKILL"
+    );
+    signal_group(pgid, Signal::SIGKILL);
+    if !probe_until_empty(pgid, Instant::now() + KILL_PROBE_LIMIT, None).await {
+        tracing::warn!(
+            pgid,
+            "process group still has members after SIGKILL (zombies nobody reaps? see \
+             enable_child_subreaper)"
+        );
+    }
+}
+
+/// Probes the group until it is empty (`true`), the deadline passes or `hurry` is cancelled
+/// (`false`).
+async fn probe_until_empty(
+    pgid: u32,
+    deadline: Instant,
+    hurry: Option<&CancellationToken>,
+) -> bool {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        reap_group_orphans(pgid);
+        if !group_exists(pgid) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline || hurry.is_some_and(CancellationToken::is_cancelled) {
+            return false;
+        }
+        let nap = pause.min(deadline - now);
+        match hurry {
+            Some(hurry) => {
+                tokio::select! {
+                    () = tokio::time::sleep(nap) => {}
+                    () = hurry.cancelled() => {}
+                }
+            }
+            None => tokio::time::sleep(nap).await,
+        }
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

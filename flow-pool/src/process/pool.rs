@@ -1,0 +1,431 @@
+//! [`ProcessPool`]: worker processes (this executable re-executed in worker mode) that run
+//! registered tasks one at a time, and are killed and replaced when a task crashes, times out
+//! or is cancelled.
+
+use std::collections::BTreeSet;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
+use crate::process::protocol::{encode, read_frame, write_frame, Reply, Request};
+use crate::process::registry::TaskRegistry;
+use crate::process::worker::WORKER_ENV;
+use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
+use crate::{PoolError, TaskFailure};
+
+/// The default grace period between SIGTERM and SIGKILL for a worker's group: 1 s (a worker
+/// has no SIGTERM handler and dies at once; the grace is for processes the task started).
+pub const DEFAULT_WORKER_GRACE: Duration = Duration::from_secs(1);
+
+/// A pool of worker processes running functions of a [`TaskRegistry`].
+///
+/// Workers are started lazily, at most `size` at a time, each running one task at a time, and
+/// reused. Each worker is the current executable started again with [`WORKER_ENV`] set, so
+/// the program's `main` must call [`worker_main`](crate::worker_main) first. Every worker is
+/// in its own process group and dies with this process (`PR_SET_PDEATHSIG` plus end of input
+/// on its pipe). Cloning is cheap; clones share the workers.
+///
+/// # Caveats
+/// `PR_SET_PDEATHSIG` fires when the *thread* that started a worker exits. Workers are started
+/// from the task calling [`ProcessPool::run`], so call it from a runtime thread that lives as
+/// long as the pool (any `tokio` worker thread or `block_on` thread does), not from a
+/// short-lived thread.
+#[derive(Debug, Clone)]
+pub struct ProcessPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: TaskRegistry,
+    program: PathBuf,
+    size: usize,
+    permits: Semaphore,
+    idle: Mutex<Vec<Worker>>,
+    live: watch::Sender<BTreeSet<u32>>,
+    policy: StopPolicy,
+    closing: CancellationToken,
+}
+
+/// One worker process and its pipes.
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    /// `None` once closed, to tell the worker to exit.
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    pid: u32,
+    /// Set once the process was reaped: its pid may then be reused, never signal it again.
+    reaped: bool,
+    live: watch::Sender<BTreeSet<u32>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // A run future was dropped mid-task, or the pool itself: kill the whole group;
+            // tokio reaps the leader (`kill_on_drop`).
+            signal_group(self.pid, Signal::SIGKILL);
+        }
+        self.live.send_modify(|pids| {
+            pids.remove(&self.pid);
+        });
+    }
+}
+
+/// What happened to a task sent to a worker.
+enum Exchange {
+    Replied(Reply),
+    /// The worker closed its pipe or broke the protocol.
+    Lost(Option<PoolError>),
+    Stopped(TaskFailure),
+}
+
+impl ProcessPool {
+    /// A pool of at most `size` workers (at least one) serving `registry`, re-executing the
+    /// current executable. No process starts until the first task.
+    ///
+    /// # Errors
+    /// [`PoolError::Spawn`] if the current executable cannot be located.
+    pub fn new(registry: TaskRegistry, size: usize) -> Result<Self, PoolError> {
+        let program = std::env::current_exe().map_err(|source| PoolError::Spawn {
+            program: "the current executable".to_owned(),
+            source,
+        })?;
+        Ok(Self::with_program(
+            registry,
+            size,
+            program,
+            DEFAULT_WORKER_GRACE,
+        ))
+    }
+
+    /// A pool whose workers are `program` (which must call
+    /// [`worker_main`](crate::worker_main) with the same registry) and whose stopped workers
+    /// get `grace` between SIGTERM and SIGKILL.
+    pub fn with_program(
+        registry: TaskRegistry,
+        size: usize,
+        program: PathBuf,
+        grace: Duration,
+    ) -> Self {
+        let size = size.max(1);
+        ProcessPool {
+            inner: Arc::new(Inner {
+                registry,
+                program,
+                size,
+                permits: Semaphore::new(size),
+                idle: Mutex::new(Vec::new()),
+                live: watch::Sender::new(BTreeSet::new()),
+                policy: StopPolicy {
+                    grace,
+                    hurry: CancellationToken::new(),
+                },
+                closing: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The most workers that run at once.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// The registry the pool serves.
+    pub fn registry(&self) -> &TaskRegistry {
+        &self.inner.registry
+    }
+
+    /// The process ids of the live workers, busy or idle.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.inner.live.borrow().iter().copied().collect()
+    }
+
+    /// Runs the registered task `task` with `input` on a worker.
+    ///
+    /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
+    /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
+    /// A worker that crashes or exits fails only this task and is replaced.
+    ///
+    /// # Errors
+    /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
+    /// [`TaskFailure::Crashed`] (naming the signal), [`TaskFailure::Exited`] (the code),
+    /// [`TaskFailure::TimedOut`], [`TaskFailure::Cancelled`], and [`TaskFailure::Pool`] with
+    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::ShutDown`], or a
+    /// worker that could not be started or talked to.
+    pub async fn run(
+        &self,
+        task: &str,
+        input: Value,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> Result<Value, TaskFailure> {
+        let inner = &self.inner;
+        if !inner.registry.contains(task) {
+            return Err(PoolError::UnknownTask {
+                name: task.to_owned(),
+            }
+            .into());
+        }
+        let started = Instant::now();
+        let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+        let stop = async {
+            tokio::select! {
+                () = sleep_until(deadline) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
+                () = cancel.cancelled() => TaskFailure::Cancelled,
+                () = inner.closing.cancelled() => TaskFailure::Cancelled,
+            }
+        };
+        tokio::pin!(stop);
+        if inner.closing.is_cancelled() {
+            return Err(PoolError::ShutDown.into());
+        }
+        let _permit = tokio::select! {
+            permit = inner.permits.acquire() => permit.map_err(|_| PoolError::ShutDown)?,
+            failure = &mut stop => return Err(failure),
+        };
+        let request = encode(&Request {
+            task: task.to_owned(),
+            input,
+        })
+        .map_err(|error| TaskFailure::Json(error.to_string()))?;
+        let mut worker = self.take_worker().await?;
+        let span = tracing::info_span!("worker_task", task, pid = worker.pid);
+        async {
+            let exchange = tokio::select! {
+                exchange = talk(&mut worker, &request) => exchange,
+                failure = &mut stop => Exchange::Stopped(failure),
+            };
+            let result = self.settle(worker, exchange).await;
+            tracing::info!(ok = result.is_ok(), duration = ?started.elapsed(), "worker task ended");
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Turns the exchange into the task's result, returning or retiring the worker.
+    async fn settle(&self, mut worker: Worker, exchange: Exchange) -> Result<Value, TaskFailure> {
+        let policy = &self.inner.policy;
+        match exchange {
+            Exchange::Replied(Reply::Ok(value)) => {
+                self.give_back(worker);
+                Ok(value)
+            }
+            Exchange::Replied(Reply::Err(message)) => {
+                self.give_back(worker);
+                Err(TaskFailure::Error(message))
+            }
+            Exchange::Replied(Reply::UnknownTask(name)) => {
+                self.give_back(worker);
+                Err(PoolError::UnknownTask { name }.into())
+            }
+            Exchange::Replied(Reply::Panicked(message)) => {
+                retire(&mut worker, policy).await;
+                Err(TaskFailure::Panicked(message))
+            }
+            Exchange::Stopped(failure) => {
+                let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                worker.reaped = true;
+                tracing::debug!(?status, reason = %failure, "worker stopped");
+                Err(failure)
+            }
+            Exchange::Lost(problem) => {
+                let status = tokio::select! {
+                    status = worker.child.wait() => status.ok(),
+                    () = tokio::time::sleep(policy.grace) => None,
+                };
+                let status = match status {
+                    Some(status) => {
+                        worker.reaped = true;
+                        clear_group(worker.pid, policy, Signalled::Nothing).await;
+                        Some(status)
+                    }
+                    None => {
+                        let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                        worker.reaped = true;
+                        status
+                    }
+                };
+                match (problem, status) {
+                    (Some(problem), _) => Err(problem.into()),
+                    (None, Some(status)) => Err(death_of(status)),
+                    (None, None) => Err(TaskFailure::Crashed {
+                        signal: Signal::SIGKILL as i32,
+                        name: signal_name(Signal::SIGKILL as i32),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// An idle live worker, or a new one.
+    async fn take_worker(&self) -> Result<Worker, PoolError> {
+        loop {
+            let candidate = self
+                .inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let Some(mut worker) = candidate else { break };
+            match worker.child.try_wait() {
+                Ok(None) => return Ok(worker),
+                Ok(Some(status)) => {
+                    worker.reaped = true;
+                    tracing::debug!(
+                        pid = worker.pid,
+                        ?status,
+                        "idle worker had died, replacing it"
+                    );
+                    clear_group(worker.pid, &self.inner.policy, Signalled::Nothing).await;
+                }
+                Err(error) => tracing::warn!(pid = worker.pid, %error, "cannot check idle worker"),
+            }
+        }
+        self.spawn_worker()
+    }
+
+    fn spawn_worker(&self) -> Result<Worker, PoolError> {
+        let inner = &self.inner;
+        let mut command = tokio::process::Command::new(&inner.program);
+        command
+            .env(WORKER_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .kill_on_drop(true);
+        kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+        let spawn_error = |source| PoolError::Spawn {
+            program: inner.program.display().to_string(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let pid = child.id().unwrap_or(0);
+        let pipes = (child.stdin.take(), child.stdout.take());
+        let (Some(stdin), Some(stdout)) = pipes else {
+            return Err(spawn_error(std::io::Error::other("worker pipes missing")));
+        };
+        inner.live.send_modify(|pids| {
+            pids.insert(pid);
+        });
+        tracing::debug!(pid, "worker started");
+        Ok(Worker {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            pid,
+            reaped: false,
+            live: inner.live.clone(),
+        })
+    }
+
+    fn give_back(&self, worker: Worker) {
+        if self.inner.closing.is_cancelled() {
+            // Shutting down: dropping kills its group; shutdown waits for the pid to go.
+            drop(worker);
+            return;
+        }
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(worker);
+    }
+
+    /// Stops the pool: refuses new tasks, cancels running ones (their groups get SIGTERM),
+    /// cuts grace periods short after `grace`, ends idle workers, and returns once every
+    /// worker process is gone.
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.closing.cancel();
+        inner.permits.close();
+        let idle: Vec<Worker> =
+            std::mem::take(&mut *inner.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for mut worker in idle {
+            retire(&mut worker, &inner.policy).await;
+        }
+        let mut live = inner.live.subscribe();
+        let all_gone = live.wait_for(BTreeSet::is_empty);
+        if tokio::time::timeout(grace, all_gone).await.is_err() {
+            inner.policy.hurry.cancel();
+            let _ = live.wait_for(BTreeSet::is_empty).await;
+        }
+        tracing::debug!("process pool shut down");
+    }
+}
+
+/// Sends the request and reads the reply.
+async fn talk(worker: &mut Worker, request: &[u8]) -> Exchange {
+    let pid = worker.pid;
+    let Some(stdin) = worker.stdin.as_mut() else {
+        return Exchange::Lost(None);
+    };
+    if let Err(error) = write_frame(stdin, request).await {
+        return if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Exchange::Lost(None)
+        } else {
+            Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error }))
+        };
+    }
+    match read_frame(&mut worker.stdout).await {
+        Ok(Some(payload)) => match serde_json::from_slice::<Reply>(&payload) {
+            Ok(reply) => Exchange::Replied(reply),
+            Err(error) => Exchange::Lost(Some(PoolError::Protocol {
+                pid,
+                problem: error.to_string(),
+            })),
+        },
+        Ok(None) => Exchange::Lost(None),
+        Err(error) => Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error })),
+    }
+}
+
+/// Ends a worker that is not running a task: closes its input (it exits at end of input),
+/// waits the grace period, then stops its group.
+async fn retire(worker: &mut Worker, policy: &StopPolicy) {
+    drop(worker.stdin.take());
+    let exited = tokio::select! {
+        status = worker.child.wait() => status.ok(),
+        () = tokio::time::sleep(policy.grace) => None,
+        () = policy.hurry.cancelled() => None,
+    };
+    match exited {
+        Some(_) => clear_group(worker.pid, policy, Signalled::Nothing).await,
+        None => {
+            stop_group(&mut worker.child, worker.pid, policy).await;
+        }
+    }
+    worker.reaped = true;
+}
+
+/// How a worker's death fails its task.
+fn death_of(status: ExitStatus) -> TaskFailure {
+    match (status.signal(), status.code()) {
+        (Some(signal), _) => TaskFailure::Crashed {
+            signal,
+            name: signal_name(signal),
+        },
+        (None, Some(code)) => TaskFailure::Exited { code },
+        (None, None) => TaskFailure::Exited { code: -1 },
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

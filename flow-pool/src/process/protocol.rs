@@ -1,0 +1,127 @@
+//! The messages between a pool and its workers: JSON, each preceded by its length as a 4-byte
+//! big-endian integer, over the worker's stdin (requests) and stdout (replies).
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The largest message accepted (1 GiB); a longer length prefix is a protocol error.
+pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// A task for a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
+    /// The registered name.
+    pub task: String,
+    /// Its input.
+    pub input: Value,
+}
+
+/// A worker's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    /// The task returned a value.
+    Ok(Value),
+    /// The task returned an error.
+    Err(String),
+    /// The task panicked (the worker exits after sending this).
+    Panicked(String),
+    /// No task of that name in the worker's registry.
+    UnknownTask(String),
+}
+
+/// Encodes `message` as one frame: length prefix then JSON.
+pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut frame = vec![0_u8; 4];
+    serde_json::to_writer(&mut frame, message)?;
+    let len = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(frame)
+}
+
+/// Reads one frame's payload; `None` at a clean end of stream before a frame.
+pub(crate) fn read_frame_blocking(reader: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0_u8; 4];
+    match reader.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let len = checked_len(len)?;
+    let mut payload = vec![0_u8; len];
+    reader.read_exact(&mut payload)?;
+    Ok(Some(payload))
+}
+
+/// Writes one frame and flushes.
+pub(crate) fn write_frame_blocking(writer: &mut impl Write, frame: &[u8]) -> std::io::Result<()> {
+    writer.write_all(frame)?;
+    writer.flush()
+}
+
+/// Reads one frame's payload; `None` at a clean end of stream before a frame.
+pub(crate) async fn read_frame(
+    reader: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0_u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let len = checked_len(len)?;
+    let mut payload = vec![0_u8; len];
+    reader.read_exact(&mut payload).await?;
+    Ok(Some(payload))
+}
+
+/// Writes one frame and flushes.
+pub(crate) async fn write_frame(
+    writer: &mut (impl AsyncWrite + Unpin),
+    frame: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(frame).await?;
+    writer.flush().await
+}
+
+fn checked_len(prefix: [u8; 4]) -> std::io::Result<usize> {
+    let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("message of {len} bytes is larger than the limit of {MAX_FRAME}"),
+        ));
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let request = Request {
+            task: "double".into(),
+            input: serde_json::json!({"n": 2}),
+        };
+        let mut stream = encode(&request).unwrap();
+        stream.extend(encode(&Reply::Ok(serde_json::json!(4))).unwrap());
+        let mut reader = &stream[..];
+        let first: Request =
+            serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
+        assert_eq!(first.task, "double");
+        let second: Reply =
+            serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
+        assert!(matches!(second, Reply::Ok(v) if v == serde_json::json!(4)));
+        assert!(read_frame_blocking(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_length_is_refused() {
+        let mut reader = &[0xff_u8, 0xff, 0xff, 0xff][..];
+        assert!(read_frame_blocking(&mut reader).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! The worker side: [`worker_main`], which a program's `main` calls first.
+
+use std::io::{BufReader, BufWriter};
+use std::os::fd::{AsFd, AsRawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::process::protocol::{encode, read_frame_blocking, write_frame_blocking, Reply, Request};
+use crate::process::registry::TaskRegistry;
+use crate::thread::panic_message;
+
+/// The environment variable that marks a process started as a pool worker.
+pub const WORKER_ENV: &str = "FLOW_POOL_WORKER";
+
+/// The exit code of a worker after a task panicked (the pool replaces it).
+const EXIT_AFTER_PANIC: i32 = 101;
+
+/// The exit code of a worker that could not set up or use its pipes.
+const EXIT_BROKEN_PIPE: i32 = 70;
+
+/// Whether this process was started as a pool worker.
+pub fn is_worker_process() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// The worker entry point: call it first in `main`, before starting threads or a runtime.
+///
+/// If this process was started by a [`ProcessPool`](crate::ProcessPool) as a worker, it
+/// serves tasks from `registry` until its parent closes the pipe (or dies), then exits the
+/// process: the call does not return. Otherwise it returns at once and `main` goes on.
+///
+/// ```no_run
+/// fn double(input: serde_json::Value) -> Result<serde_json::Value, String> {
+///     Ok(serde_json::json!(input.as_i64().ok_or("expected an integer")? * 2))
+/// }
+///
+/// fn registry() -> flow_pool::TaskRegistry {
+///     flow_pool::TaskRegistry::new().register("double", double)
+/// }
+///
+/// fn main() {
+///     flow_pool::worker_main(&registry()); // returns only in the parent
+///     // ... build a runtime and a ProcessPool::new(registry(), 4) ...
+/// }
+/// ```
+///
+/// In the worker, the protocol owns the original stdin and stdout; file descriptor 0 is
+/// replaced by `/dev/null` and 1 by stderr, so a task that prints cannot corrupt it.
+pub fn worker_main(registry: &TaskRegistry) {
+    if !is_worker_process() {
+        return;
+    }
+    let code = serve(registry);
+    std::process::exit(code);
+}
+
+/// Serves tasks until end of input; returns the exit code.
+fn serve(registry: &TaskRegistry) -> i32 {
+    let Some((input, output)) = take_protocol_pipes() else {
+        return EXIT_BROKEN_PIPE;
+    };
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
+    loop {
+        let payload = match read_frame_blocking(&mut input) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return 0,
+            Err(error) => {
+                tracing::error!(%error, "worker could not read its request");
+                return EXIT_BROKEN_PIPE;
+            }
+        };
+        let (reply, panicked) = match serde_json::from_slice::<Request>(&payload) {
+            Err(error) => (Reply::Err(format!("malformed request: {error}")), false),
+            Ok(request) => match registry.task(&request.task) {
+                None => (Reply::UnknownTask(request.task), false),
+                Some(task) => match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
+                    Ok(Ok(value)) => (Reply::Ok(value), false),
+                    Ok(Err(message)) => (Reply::Err(message), false),
+                    Err(panic) => (Reply::Panicked(panic_message(panic.as_ref())), true),
+                },
+            },
+        };
+        let frame = match encode(&reply) {
+            Ok(frame) => frame,
+            Err(error) => match encode(&Reply::Err(format!("task output is not JSON: {error}"))) {
+                Ok(frame) => frame,
+                Err(_) => return EXIT_BROKEN_PIPE,
+            },
+        };
+        if let Err(error) = write_frame_blocking(&mut output, &frame) {
+            tracing::error!(%error, "worker could not send its reply");
+            return EXIT_BROKEN_PIPE;
+        }
+        if panicked {
+            return EXIT_AFTER_PANIC;
+        }
+    }
+}
+
+/// Takes the original stdin/stdout for the protocol and points fds 0 and 1 elsewhere.
+fn take_protocol_pipes() -> Option<(std::fs::File, std::fs::File)> {
+    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let output = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+    let null = std::fs::File::open("/dev/null").ok()?;
+    nix::unistd::dup2(null.as_raw_fd(), 0).ok()?;
+    nix::unistd::dup2(2, 1).ok()?;
+    Some((std::fs::File::from(input), std::fs::File::from(output)))
+}

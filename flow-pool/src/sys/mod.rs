@@ -1,0 +1,83 @@
+//! Platform seam: process groups, signals and the one `unsafe` pre-exec hook (in [`unix`]).
+
+mod unix;
+
+use std::sync::OnceLock;
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+pub(crate) use unix::kill_child_when_parent_dies;
+
+/// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.
+pub fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(sig) => sig.as_str().to_owned(),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// Sends `signal` to every process of the group `pgid`. Returns `false` when the group is
+/// already empty (`ESRCH`).
+pub(crate) fn signal_group(pgid: u32, signal: Signal) -> bool {
+    let Ok(raw) = i32::try_from(pgid) else {
+        return false;
+    };
+    match killpg(Pid::from_raw(raw), signal) {
+        Ok(()) => true,
+        Err(Errno::ESRCH) => false,
+        Err(errno) => {
+            tracing::warn!(pgid, %errno, ?signal, "could not signal process group");
+            // EPERM: some member is not ours to signal; treat it as still alive.
+            errno != Errno::EINVAL
+        }
+    }
+}
+
+/// Whether the process group `pgid` still has a member (zombies count).
+pub(crate) fn group_exists(pgid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pgid) else {
+        return false;
+    };
+    !matches!(killpg(Pid::from_raw(raw), None), Err(Errno::ESRCH))
+}
+
+/// Reaps every already-exited child of this process that belongs to the group `pgid`.
+///
+/// Only grandchildren re-parented to this process (see [`enable_child_subreaper`]) can be
+/// found here: call it after the group's leader was reaped, so that it cannot take a child
+/// that `tokio` is waiting for.
+pub(crate) fn reap_group_orphans(pgid: u32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let Ok(raw) = i32::try_from(pgid) else {
+        return;
+    };
+    loop {
+        match waitpid(Pid::from_raw(-raw), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(status) => tracing::debug!(pgid, ?status, "reaped orphaned group member"),
+        }
+    }
+}
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`), once.
+///
+/// Without it, a grandchild whose parent (the command's shell, say) died is re-parented to
+/// PID 1, and in a container PID 1 may never reap it, leaving a zombie in the command's
+/// process group. As a subreaper this process becomes that grandchild's parent, and the
+/// runners reap the members of a command's group after its leader ended.
+///
+/// The setting is process-wide and cannot be scoped, hence opt-in: orphans of processes
+/// started by *other* code (a daemon that double-forks, say) also become this process's
+/// children, and nothing in this crate reaps those unless they sit in a group it started.
+///
+/// # Errors
+/// The OS error of `prctl`, as an `io::Error` (only on kernels without the feature).
+pub fn enable_child_subreaper() -> std::io::Result<()> {
+    static RESULT: OnceLock<Result<(), Errno>> = OnceLock::new();
+    match RESULT.get_or_init(|| nix::sys::prctl::set_child_subreaper(true)) {
+        Ok(()) => Ok(()),
+        Err(errno) => Err(std::io::Error::from_raw_os_error(*errno as i32)),
+    }
+}

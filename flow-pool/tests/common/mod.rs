@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: reading /proc and a FIFO to await a child's
+//! "ready" line without sleeping.
+#![allow(dead_code)]
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// One process as /proc sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// Reads /proc/PID/stat.
+pub fn proc_info(pid: u32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some(ProcInfo {
+        pid,
+        state,
+        ppid,
+        pgrp,
+    })
+}
+
+/// Every process (zombies included) whose process group is `pgid`.
+pub fn group_members(pgid: u32) -> Vec<ProcInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_info)
+        .filter(|info| info.pgrp == pgid)
+        .collect()
+}
+
+/// Zombie children of this process whose group is `pgid`.
+pub fn zombies_in(pgid: u32) -> Vec<ProcInfo> {
+    group_members(pgid)
+        .into_iter()
+        .filter(|info| info.state == 'Z')
+        .collect()
+}
+
+/// A FIFO in a fresh temporary directory.
+pub struct Fifo {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Fifo {
+    pub fn new() -> Fifo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ready.fifo");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        Fifo { _dir: dir, path }
+    }
+
+    /// Blocks (on a blocking thread) until a writer sends one line; returns it.
+    pub async fn read_line(&self) -> String {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || read_line(&path))
+            .await
+            .expect("fifo reader")
+    }
+}
+
+fn read_line(path: &Path) -> String {
+    let file = std::fs::File::open(path).expect("open fifo");
+    let mut line = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .expect("read fifo");
+    line.trim().to_owned()
+}
+
+/// The peak resident set size of this process, in KiB (VmHWM).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
