@@ -2,8 +2,7 @@
 //! "ready" line without sleeping.
 #![allow(dead_code)]
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One process as /proc sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,22 +62,27 @@ impl Fifo {
         Fifo { _dir: dir, path }
     }
 
-    /// Blocks (on a blocking thread) until a writer sends one line; returns it.
+    /// Waits for a writer to send one line and returns it (panics after a minute, as a
+    /// guard against a hang).
     pub async fn read_line(&self) -> String {
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || read_line(&path))
+        use tokio::io::AsyncReadExt;
+        // Opened read-write so that it neither blocks nor sees end-of-file between writers.
+        let mut receiver = tokio::net::unix::pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&self.path)
+            .expect("open fifo");
+        let read = async {
+            let mut line = Vec::new();
+            let mut byte = [0_u8; 1];
+            while receiver.read_exact(&mut byte).await.is_ok() && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            String::from_utf8_lossy(&line).trim().to_owned()
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), read)
             .await
-            .expect("fifo reader")
+            .expect("no line on the fifo within a minute")
     }
-}
-
-fn read_line(path: &Path) -> String {
-    let file = std::fs::File::open(path).expect("open fifo");
-    let mut line = String::new();
-    std::io::BufReader::new(file)
-        .read_line(&mut line)
-        .expect("read fifo");
-    line.trim().to_owned()
 }
 
 /// The peak resident set size of this process, in KiB (VmHWM).

@@ -1,0 +1,74 @@
+//! Overhead of the thread executor per trivial task: one at a time (a full round trip with
+//! a thread wake-up), and 1,000 in flight (throughput).
+//!
+//! Run: `cargo bench -p flow-pool --bench threads`.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flow_pool::{CancellationToken, ThreadExecutor};
+use serde_json::Value;
+
+const IN_FLIGHT: u64 = 1000;
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let threads = ThreadExecutor::new(2).expect("threads");
+    let mut group = c.benchmark_group("thread_executor");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("trivial_task_one_at_a_time", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    threads
+                        .run(
+                            |input, _| Ok(input),
+                            Value::Null,
+                            None,
+                            CancellationToken::new(),
+                        )
+                        .await
+                        .expect("trivial task");
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.throughput(Throughput::Elements(IN_FLIGHT));
+    group.bench_function("trivial_tasks_1000_in_flight", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..IN_FLIGHT {
+                        let threads = threads.clone();
+                        set.spawn(async move {
+                            threads
+                                .run(
+                                    |input, _| Ok(input),
+                                    Value::Null,
+                                    None,
+                                    CancellationToken::new(),
+                                )
+                                .await
+                        });
+                    }
+                    while let Some(result) = set.join_next().await {
+                        result.expect("join").expect("trivial task");
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,388 @@
+//! Worker processes through the public API, with real processes. `harness = false`: `main`
+//! calls `flow_pool::worker_main` first, exactly as a user's program does, so that the pool
+//! can re-execute this binary as its workers; then it runs the checks below in order.
+//!
+//! Started with `FLOW_POOL_TEST_ROLE=parent`, the binary instead plays a parent that owns a
+//! pool, for the parent-death check.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{group_members, proc_info, Fifo};
+use flow_pool::{
+    enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
+    TaskRegistry,
+};
+use serde_json::{json, Value};
+
+const ROLE_ENV: &str = "FLOW_POOL_TEST_ROLE";
+
+fn double(input: Value) -> Result<Value, String> {
+    let n = input.as_i64().ok_or("expected an integer")?;
+    Ok(json!(n * 2))
+}
+
+fn fail(_: Value) -> Result<Value, String> {
+    Err("bad input".to_owned())
+}
+
+fn panics(_: Value) -> Result<Value, String> {
+    panic!("boom in a worker")
+}
+
+fn aborts(_: Value) -> Result<Value, String> {
+    std::process::abort()
+}
+
+/// Dies of SIGSEGV without `unsafe`. The standard library's SIGSEGV handler (for stack
+/// overflows) resets the default action and returns when the signal is not a guard-page fault,
+/// as a real segfault does before the faulting instruction runs again; the second raise then
+/// kills the process, as the re-run instruction would.
+fn segfaults(_: Value) -> Result<Value, String> {
+    use nix::sys::signal::{raise, Signal};
+    raise(Signal::SIGSEGV).map_err(|e| e.to_string())?;
+    raise(Signal::SIGSEGV).map_err(|e| e.to_string())?;
+    Err("still alive after SIGSEGV".to_owned())
+}
+
+fn exits(_: Value) -> Result<Value, String> {
+    std::process::exit(3)
+}
+
+fn pid(_: Value) -> Result<Value, String> {
+    Ok(json!(std::process::id()))
+}
+
+/// Writes this worker's pid to the FIFO named by the input, then sleeps for a long time.
+fn report_and_sleep(input: Value) -> Result<Value, String> {
+    let path = input.as_str().ok_or("expected a FIFO path")?;
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(100));
+    Ok(Value::Null)
+}
+
+/// Starts a `sleep` in the worker's process group, reports both pids, then sleeps.
+fn spawn_and_sleep(input: Value) -> Result<Value, String> {
+    let path = input.as_str().ok_or("expected a FIFO path")?;
+    let child = Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::fs::write(path, format!("{} {}\n", std::process::id(), child.id()))
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(100));
+    Ok(Value::Null)
+}
+
+fn registry() -> TaskRegistry {
+    TaskRegistry::new()
+        .register("double", double)
+        .register("fail", fail)
+        .register("panics", panics)
+        .register("aborts", aborts)
+        .register("segfaults", segfaults)
+        .register("exits", exits)
+        .register("pid", pid)
+        .register("report_and_sleep", report_and_sleep)
+        .register("spawn_and_sleep", spawn_and_sleep)
+}
+
+fn main() {
+    worker_main(&registry());
+    if std::env::var_os(ROLE_ENV).is_some() {
+        play_parent();
+        return;
+    }
+    enable_child_subreaper().expect("subreaper");
+    let checks: &[(&str, fn())] = &[
+        (
+            "a_task_runs_and_its_worker_is_reused",
+            a_task_runs_and_its_worker_is_reused,
+        ),
+        (
+            "errors_and_unknown_names_are_reported",
+            errors_and_unknown_names_are_reported,
+        ),
+        (
+            "abort_segfault_panic_exit_fail_only_their_task",
+            abort_segfault_panic_exit_fail_only_their_task,
+        ),
+        (
+            "timeout_kills_the_worker_group_and_the_pool_recovers",
+            timeout_kills_the_worker_group_and_the_pool_recovers,
+        ),
+        (
+            "cancel_stops_a_running_worker",
+            cancel_stops_a_running_worker,
+        ),
+        ("shutdown_leaves_no_worker", shutdown_leaves_no_worker),
+        (
+            "sigkill_of_the_parent_ends_its_workers",
+            sigkill_of_the_parent_ends_its_workers,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = 0;
+    for (name, check) in checks {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(check));
+        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("test {name} ... {verdict} ({:?})", started.elapsed());
+        failed += usize::from(result.is_err());
+    }
+    if failed > 0 {
+        eprintln!("{failed} worker check(s) failed");
+        std::process::exit(1);
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+fn pool(size: usize) -> ProcessPool {
+    let program = std::env::current_exe().expect("current exe");
+    ProcessPool::with_program(registry(), size, program, Duration::from_millis(300))
+}
+
+async fn run(pool: &ProcessPool, task: &str, input: Value) -> Result<Value, TaskFailure> {
+    pool.run(task, input, None, CancellationToken::new()).await
+}
+
+fn assert_group_gone(pgid: u32) {
+    let members = group_members(pgid);
+    assert!(members.is_empty(), "group {pgid} still has {members:?}");
+}
+
+fn a_task_runs_and_its_worker_is_reused() {
+    block_on(async {
+        let pool = pool(2);
+        assert_eq!(run(&pool, "double", json!(21)).await.unwrap(), json!(42));
+        let first = run(&pool, "pid", Value::Null).await.unwrap();
+        let second = run(&pool, "pid", Value::Null).await.unwrap();
+        assert_eq!(first, second, "an idle worker is reused");
+        assert_ne!(
+            first,
+            json!(std::process::id()),
+            "the task ran in another process"
+        );
+        assert_eq!(pool.worker_pids().len(), 1, "workers start lazily");
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn errors_and_unknown_names_are_reported() {
+    block_on(async {
+        let pool = pool(1);
+        let failure = run(&pool, "fail", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Error(m) if m == "bad input"),
+            "{failure:?}"
+        );
+        let failure = run(&pool, "double", json!("not a number"))
+            .await
+            .unwrap_err();
+        assert!(matches!(&failure, TaskFailure::Error(m) if m == "expected an integer"));
+        let failure = run(&pool, "no_such_task", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Pool(PoolError::UnknownTask { name }) if name == "no_such_task"),
+            "{failure:?}"
+        );
+        assert!(failure.to_string().contains("no_such_task"));
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn abort_segfault_panic_exit_fail_only_their_task() {
+    block_on(async {
+        let pool = pool(1);
+        let failure = run(&pool, "aborts", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Crashed { signal: 6, name } if name == "SIGABRT"),
+            "{failure:?}"
+        );
+        assert_eq!(run(&pool, "double", json!(1)).await.unwrap(), json!(2));
+
+        let failure = run(&pool, "segfaults", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Crashed { signal: 11, name } if name == "SIGSEGV"),
+            "{failure:?}"
+        );
+        assert_eq!(run(&pool, "double", json!(2)).await.unwrap(), json!(4));
+
+        let failure = run(&pool, "panics", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Panicked(m) if m == "boom in a worker"),
+            "{failure:?}"
+        );
+        assert_eq!(run(&pool, "double", json!(3)).await.unwrap(), json!(6));
+
+        let failure = run(&pool, "exits", Value::Null).await.unwrap_err();
+        assert!(
+            matches!(failure, TaskFailure::Exited { code: 3 }),
+            "{failure:?}"
+        );
+        assert_eq!(run(&pool, "double", json!(4)).await.unwrap(), json!(8));
+        assert_eq!(
+            pool.worker_pids().len(),
+            1,
+            "dead workers are replaced, not piled up"
+        );
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn timeout_kills_the_worker_group_and_the_pool_recovers() {
+    block_on(async {
+        let pool = pool(1);
+        // Warm the worker so the timed task starts at once.
+        let warm = run(&pool, "pid", Value::Null).await.unwrap();
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let timeout = Duration::from_secs(1);
+        let run_timed = pool.run(
+            "spawn_and_sleep",
+            input,
+            Some(timeout),
+            CancellationToken::new(),
+        );
+        let (result, line) = tokio::join!(run_timed, fifo.read_line());
+        let failure = result.unwrap_err();
+        assert!(
+            matches!(failure, TaskFailure::TimedOut(t) if t == timeout),
+            "{failure:?}"
+        );
+        let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
+        let (worker, grandchild) = (pids.next().unwrap(), pids.next().unwrap());
+        assert_eq!(json!(worker), warm);
+        assert_group_gone(worker);
+        assert!(
+            proc_info(grandchild).is_none_or(|info| info.pgrp != worker),
+            "the task's child survived"
+        );
+        assert!(!pool.worker_pids().contains(&worker));
+        let next = run(&pool, "pid", Value::Null).await.unwrap();
+        assert_ne!(next, json!(worker), "the killed worker was replaced");
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn cancel_stops_a_running_worker() {
+    block_on(async {
+        let pool = pool(1);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let cancel = CancellationToken::new();
+        let running = pool.run("report_and_sleep", input, None, cancel.clone());
+        let (result, worker) = tokio::join!(running, async {
+            let line = fifo.read_line().await;
+            cancel.cancel();
+            line.parse::<u32>().unwrap()
+        });
+        assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+        assert_group_gone(worker);
+        assert_eq!(run(&pool, "double", json!(5)).await.unwrap(), json!(10));
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn shutdown_leaves_no_worker() {
+    block_on(async {
+        let pool = pool(2);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run("report_and_sleep", input, None, CancellationToken::new())
+                    .await
+            }
+        });
+        let busy_pid: u32 = fifo.read_line().await.parse().unwrap();
+        let pids = pool.worker_pids();
+        assert!(pids.contains(&busy_pid));
+        pool.shutdown(Duration::from_millis(300)).await;
+        assert!(pool.worker_pids().is_empty());
+        for pid in pids {
+            assert_group_gone(pid);
+        }
+        let result = busy.await.unwrap();
+        assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+        let refused = run(&pool, "double", json!(1)).await;
+        assert!(
+            matches!(refused, Err(TaskFailure::Pool(PoolError::ShutDown))),
+            "{refused:?}"
+        );
+    });
+}
+
+/// The parent role: a pool with one busy and one idle worker, their pids printed on stdout,
+/// then waiting to be killed.
+fn play_parent() {
+    use std::io::Write;
+    block_on(async {
+        let pool = pool(2);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run("report_and_sleep", input, None, CancellationToken::new())
+                    .await
+            }
+        });
+        let busy_pid = fifo.read_line().await;
+        let idle_pid = run(&pool, "pid", Value::Null).await.unwrap();
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{busy_pid} {idle_pid}").unwrap();
+        stdout.flush().unwrap();
+        let _ = busy.await;
+    });
+}
+
+fn sigkill_of_the_parent_ends_its_workers() {
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE_ENV, "parent")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = parent.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().unwrap().unwrap();
+    let workers: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "{line}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(parent.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    parent.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for worker in workers {
+        while proc_info(worker).is_some_and(|info| info.state != 'Z') {
+            assert!(
+                Instant::now() < deadline,
+                "worker {worker} outlived its parent by 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
