@@ -1,0 +1,631 @@
+//! `FlowContext`: the registry of flows and dependencies, the seed's operations, and the entry
+//! point of a run; `ContextBuilder` and `RunOptions` configure it.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use flow_graph::{CycleError, DependencyType, FlowGraph, FlowId};
+use flow_pool::{CommandExecutor, CommandRunner, ProcessPool, ThreadExecutor};
+use flow_results::{FlowStatus, MemoryStore, ResultStore, RunId};
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::registry::{Board, Command, Registry};
+use crate::{CoreError, EventReceiver, Flow, RunSummary};
+
+/// What every handle of a context shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) board: Mutex<Board>,
+    /// Bumped after every change of the board.
+    pub(crate) board_changed: watch::Sender<u64>,
+    pub(crate) events: broadcast::Sender<crate::Event>,
+    pub(crate) event_seq: AtomicU64,
+    pub(crate) options: Options,
+    pub(crate) threads: Mutex<Option<ThreadExecutor>>,
+}
+
+/// The settings of a context; see [`ContextBuilder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) jobs: usize,
+    pub(crate) store: Arc<dyn ResultStore>,
+    pub(crate) workflow: String,
+    pub(crate) log_dir: Option<PathBuf>,
+    pub(crate) command_executor: Arc<dyn CommandExecutor>,
+    pub(crate) threads: usize,
+    pub(crate) process_pool: Option<ProcessPool>,
+    pub(crate) pool_grace: Duration,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.registry)
+    }
+
+    pub(crate) fn board(&self) -> MutexGuard<'_, Board> {
+        lock(&self.board)
+    }
+
+    /// The thread executor, started on first use.
+    pub(crate) fn threads(&self) -> Result<ThreadExecutor, flow_pool::PoolError> {
+        let mut threads = lock(&self.threads);
+        if let Some(t) = &*threads {
+            return Ok(t.clone());
+        }
+        let t = ThreadExecutor::new(self.options.threads)?;
+        *threads = Some(t.clone());
+        Ok(t)
+    }
+}
+
+fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Configures a [`FlowContext`]; every setting has a default.
+///
+/// ```
+/// use std::sync::Arc;
+/// use flow_core::FlowContext;
+/// use flow_results::MemoryStore;
+///
+/// let ctx = FlowContext::builder()
+///     .jobs(8)
+///     .workflow("nightly")
+///     .store(Arc::new(MemoryStore::new()))
+///     .log_dir("/tmp/flow-logs")
+///     .build();
+/// assert_eq!(ctx.workflow(), "nightly");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ContextBuilder {
+    options: Options,
+    event_capacity: usize,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            options: Options {
+                jobs: default_parallelism(),
+                store: Arc::new(MemoryStore::new()),
+                workflow: "default".to_owned(),
+                log_dir: None,
+                command_executor: Arc::new(CommandRunner::new()),
+                threads: default_parallelism(),
+                process_pool: None,
+                pool_grace: Duration::from_secs(5),
+            },
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl ContextBuilder {
+    /// At most this many flows run at once (at least 1; default: the number of CPUs). The
+    /// executors of flow-pool apply their own limits on top (threads, worker processes).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.options.jobs = jobs.max(1);
+        self
+    }
+
+    /// Where results are saved (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn ResultStore>) -> Self {
+        self.options.store = store;
+        self
+    }
+
+    /// The workflow name recorded with each run (default: `default`).
+    pub fn workflow(mut self, workflow: impl Into<String>) -> Self {
+        self.options.workflow = workflow.into();
+        self
+    }
+
+    /// A folder for command output: a command flow without its own output files writes
+    /// stdout and stderr to `<log_dir>/<run_id>/<flow>.out` and `.err`.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options.log_dir = Some(dir.into());
+        self
+    }
+
+    /// What runs command flows (default: a local [`CommandRunner`]).
+    pub fn command_executor(mut self, executor: Arc<dyn CommandExecutor>) -> Self {
+        self.options.command_executor = executor;
+        self
+    }
+
+    /// The number of threads of the thread executor for blocking flows, started on the
+    /// first blocking flow (default: the number of CPUs).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.options.threads = threads.max(1);
+        self
+    }
+
+    /// The worker-process pool that runs task flows (none by default: a task flow then fails
+    /// with a message saying so).
+    pub fn process_pool(mut self, pool: ProcessPool) -> Self {
+        self.options.process_pool = Some(pool);
+        self
+    }
+
+    /// How long [`FlowContext::cleanup`] lets worker processes end before killing them
+    /// (default 5 s).
+    pub fn pool_grace(mut self, grace: Duration) -> Self {
+        self.options.pool_grace = grace;
+        self
+    }
+
+    /// How many events a subscriber may fall behind before it misses some (default 4096).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> FlowContext {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        let (board_changed, _) = watch::channel(0);
+        FlowContext {
+            shared: Arc::new(Shared {
+                registry: Mutex::new(Registry::default()),
+                board: Mutex::new(Board::default()),
+                board_changed,
+                events,
+                event_seq: AtomicU64::new(0),
+                options: self.options,
+                threads: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// Options of one run; see [`FlowContext::run_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub(crate) resume_from: Option<RunId>,
+    pub(crate) run_id: Option<RunId>,
+}
+
+impl RunOptions {
+    /// Default options: a fresh run id, no resume.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reuse every flow whose result in `run` is completed with the same fingerprint (its
+    /// definition and its parents' fingerprints); run the others.
+    pub fn resume_from(mut self, run: RunId) -> Self {
+        self.resume_from = Some(run);
+        self
+    }
+
+    /// Use this run id instead of a new one.
+    pub fn run_id(mut self, run: RunId) -> Self {
+        self.run_id = Some(run);
+        self
+    }
+}
+
+/// The central manager of flows: a registry of flows and their dependencies, the seed's
+/// operations on them, and [`run`](Self::run), which runs the whole DAG.
+///
+/// A `FlowContext` is a handle: clones share the same flows and the same run, so one clone
+/// can run the DAG while another cancels it from a Ctrl-C handler. [`FlowContext::global`]
+/// gives a process-wide one, for code ported from the seed's singleton; nothing requires it.
+///
+/// ```
+/// use flow_core::{DependencyType, Flow, FlowContext, FlowId, FlowStatus};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let ctx = FlowContext::new();
+/// let id = |s: &str| FlowId::new(s).unwrap();
+/// ctx.register_flow(Flow::async_fn(id("a"), |_| async { Ok::<_, String>(json!(20)) }).build())?;
+/// ctx.register_flow(
+///     Flow::async_fn(id("b"), |input| async move {
+///         Ok::<_, String>(json!(input.parent("a").and_then(|v| v.as_i64()).unwrap_or(0) + 1))
+///     })
+///     .build(),
+/// )?;
+/// ctx.register_dependency("a", "b", DependencyType::Required)?;
+/// let summary = ctx.run().await?;
+/// assert!(summary.is_success());
+/// let b = ctx.store().result(&summary.run_id, &id("b")).unwrap().unwrap();
+/// assert_eq!((b.status, b.output), (FlowStatus::Completed, json!(21)));
+/// # Ok::<(), flow_core::CoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct FlowContext {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Default for FlowContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FlowContext {
+    /// A context with default settings (see [`ContextBuilder`]).
+    pub fn new() -> Self {
+        ContextBuilder::default().build()
+    }
+
+    /// A builder for a context with chosen settings.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::default()
+    }
+
+    /// The process-wide context with default settings, made on first use: the seed's
+    /// `FlowContext.get_instance()`. Optional — owning a `FlowContext` works the same and
+    /// keeps tests independent.
+    pub fn global() -> &'static FlowContext {
+        static GLOBAL: OnceLock<FlowContext> = OnceLock::new();
+        GLOBAL.get_or_init(FlowContext::new)
+    }
+
+    /// The workflow name.
+    pub fn workflow(&self) -> &str {
+        &self.shared.options.workflow
+    }
+
+    /// The result store.
+    pub fn store(&self) -> &Arc<dyn ResultStore> {
+        &self.shared.options.store
+    }
+
+    /// The maximum number of flows running at once.
+    pub fn jobs(&self) -> usize {
+        self.shared.options.jobs
+    }
+
+    /// Registers a flow with the dependencies declared on its builder (the seed's
+    /// `register_flow`).
+    ///
+    /// During a run, the flow joins it: it starts as soon as its parents have finished. Its
+    /// required parents must not have failed or been cancelled yet.
+    ///
+    /// # Errors
+    /// [`CoreError::DuplicateFlow`] when the id is taken, [`CoreError::UnknownFlow`] for an
+    /// unknown parent, [`CoreError::ParentEnded`] during a run as above; nothing is changed.
+    pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
+        let mut registry = self.shared.registry();
+        let parents = registry.check_new(&flow)?;
+        if let Some(active) = &registry.active {
+            let board = self.shared.board();
+            for &(p, dependency) in &parents {
+                let status = board.states.get(p as usize).copied();
+                if let (
+                    DependencyType::Required,
+                    Some(s @ (FlowStatus::Failed | FlowStatus::Cancelled)),
+                ) = (dependency, status)
+                {
+                    return Err(CoreError::ParentEnded {
+                        flow: flow.id.clone(),
+                        parent: registry.flows[p as usize].id.clone(),
+                        status: s,
+                    });
+                }
+            }
+            let _ = active;
+        }
+        let flow = Arc::new(flow);
+        let idx = registry.add(Arc::clone(&flow))?;
+        {
+            let mut board = self.shared.board();
+            if board.states.len() == idx as usize {
+                board.states.push(FlowStatus::Pending);
+            }
+        }
+        if let Some(active) = &registry.active {
+            let _ = active
+                .commands
+                .send(Command::Register { idx, flow, parents });
+        }
+        Ok(())
+    }
+
+    /// Registers many flows; stops at the first refused one (those before it stay).
+    ///
+    /// # Errors
+    /// As [`register_flow`](Self::register_flow).
+    pub fn register_flows(&self, flows: impl IntoIterator<Item = Flow>) -> Result<(), CoreError> {
+        for flow in flows {
+            self.register_flow(flow)?;
+        }
+        Ok(())
+    }
+
+    /// Registers the dependency `parent -> child` (the seed's `register_dependency`, with a
+    /// type): the child starts after the parent has finished.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`] naming a missing flow; [`CoreError::Graph`] with the cycle
+    /// when the edge would close one; [`CoreError::AlreadyStarted`] during a run (declare
+    /// dependencies of a flow added during a run on its builder). Nothing is changed.
+    pub fn register_dependency(
+        &self,
+        parent: &str,
+        child: &str,
+        dependency: DependencyType,
+    ) -> Result<(), CoreError> {
+        self.register_dependencies([(parent, child, dependency)])
+    }
+
+    /// Registers many dependencies with one cycle check for the whole batch; either all are
+    /// added or none.
+    ///
+    /// # Errors
+    /// As [`register_dependency`](Self::register_dependency).
+    pub fn register_dependencies<I, P, C>(&self, dependencies: I) -> Result<(), CoreError>
+    where
+        I: IntoIterator<Item = (P, C, DependencyType)>,
+        P: AsRef<str>,
+        C: AsRef<str>,
+    {
+        let mut registry = self.shared.registry();
+        if registry.active.is_some() {
+            let mut deps = dependencies.into_iter();
+            let child = deps
+                .next()
+                .map(|(_, c, _)| c.as_ref().to_owned())
+                .unwrap_or_default();
+            return match registry.idx(&child) {
+                Ok(idx) => Err(CoreError::AlreadyStarted {
+                    flow: registry.flows[idx as usize].id.clone(),
+                    state: "joined the run in progress",
+                }),
+                Err(e) => Err(e),
+            };
+        }
+        registry.graph.add_dependencies(dependencies)?;
+        Ok(())
+    }
+
+    /// Whether a cycle is reachable from `start` (the seed's `has_cycle`). The context
+    /// refuses every dependency that would close a cycle, so this is always `false`; use
+    /// [`would_cycle`](Self::would_cycle) to test a dependency before adding it.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`] when `start` is not registered.
+    pub fn has_cycle(&self, start: &str) -> Result<bool, CoreError> {
+        Ok(self.shared.registry().graph.has_cycle(start)?)
+    }
+
+    /// The cycle that the dependency `parent -> child` would close, if any.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`] naming a missing flow.
+    pub fn would_cycle(&self, parent: &str, child: &str) -> Result<Option<CycleError>, CoreError> {
+        Ok(self.shared.registry().graph.would_cycle(parent, child)?)
+    }
+
+    /// The flow registered under `id` (the seed's `get_flow`).
+    pub fn flow(&self, id: &str) -> Option<Arc<Flow>> {
+        let registry = self.shared.registry();
+        let idx = *registry.index.get(id)?;
+        registry.flows.get(idx as usize).cloned()
+    }
+
+    /// Every registered flow id, in registration order.
+    pub fn flow_ids(&self) -> Vec<FlowId> {
+        self.shared
+            .registry()
+            .flows
+            .iter()
+            .map(|f| f.id.clone())
+            .collect()
+    }
+
+    /// A copy of the dependency graph.
+    pub fn graph(&self) -> FlowGraph {
+        self.shared.registry().graph.clone()
+    }
+
+    /// The status of a flow in the current (or last) run; `Pending` before any run.
+    pub fn status(&self, id: &str) -> Option<FlowStatus> {
+        let idx = *self.shared.registry().index.get(id)?;
+        self.shared.board().states.get(idx as usize).copied()
+    }
+
+    /// The id of the run in progress, if any.
+    pub fn active_run(&self) -> Option<RunId> {
+        self.shared
+            .registry()
+            .active
+            .as_ref()
+            .map(|a| a.run_id.clone())
+    }
+
+    /// Subscribes to the events of every run of this context from now on.
+    pub fn subscribe(&self) -> EventReceiver {
+        EventReceiver {
+            inner: self.shared.events.subscribe(),
+        }
+    }
+
+    /// Marks a flow failed with `reason` (the seed's `fail_flow`).
+    ///
+    /// During a run: a flow not yet started is recorded failed at once (its required
+    /// dependents fail with it, never starting); a running flow is stopped and recorded
+    /// failed with the reason. Outside a run, the flow shows as failed and the next run
+    /// records it failed without starting it.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`]; [`CoreError::AlreadyFinished`] when it already ended in
+    /// the run in progress.
+    pub async fn fail_flow(&self, id: &str, reason: impl Into<String>) -> Result<(), CoreError> {
+        let reason = reason.into();
+        let (answer, flow_id) = {
+            let mut registry = self.shared.registry();
+            let idx = registry.idx(id)?;
+            let flow_id = registry.flows[idx as usize].id.clone();
+            match &registry.active {
+                Some(active) => {
+                    let (reply, answer) = oneshot::channel();
+                    let _ = active.commands.send(Command::Fail { idx, reason, reply });
+                    (answer, flow_id)
+                }
+                None => {
+                    registry.pre_failed.retain(|(i, _)| *i != idx);
+                    registry.pre_failed.push((idx, reason));
+                    let mut board = self.shared.board();
+                    if let Some(state) = board.states.get_mut(idx as usize) {
+                        *state = FlowStatus::Failed;
+                    }
+                    drop(board);
+                    self.shared.board_changed.send_modify(|g| *g += 1);
+                    return Ok(());
+                }
+            }
+        };
+        answer
+            .await
+            .unwrap_or_else(|_| Err(CoreError::RunGone(flow_id)))
+    }
+
+    /// Waits until every flow in `ids` has finished (completed, failed or cancelled) and
+    /// returns their statuses in the order given; without polling — it wakes when the
+    /// scheduler publishes progress. An empty list returns at once.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`] for an unknown id (checked first);
+    /// [`CoreError::WaitTimeout`] naming the flows still unfinished when `timeout` passes.
+    pub async fn wait_for_flows<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
+        let targets: Vec<(u32, FlowId)> = {
+            let registry = self.shared.registry();
+            ids.iter()
+                .map(|id| {
+                    let idx = registry.idx(id.as_ref())?;
+                    Ok((idx, registry.flows[idx as usize].id.clone()))
+                })
+                .collect::<Result<_, CoreError>>()?
+        };
+        let mut changed = self.shared.board_changed.subscribe();
+        let wait = async {
+            loop {
+                changed.borrow_and_update();
+                {
+                    let board = self.shared.board();
+                    let statuses: Option<Vec<_>> = targets
+                        .iter()
+                        .map(|(idx, id)| {
+                            let s = board.states.get(*idx as usize).copied()?;
+                            s.is_finished().then(|| (id.clone(), s))
+                        })
+                        .collect();
+                    if let Some(statuses) = statuses {
+                        return statuses;
+                    }
+                }
+                if changed.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        match timeout {
+            None => Ok(wait.await),
+            Some(limit) => match tokio::time::timeout(limit, wait).await {
+                Ok(statuses) => Ok(statuses),
+                Err(_) => {
+                    let board = self.shared.board();
+                    let unfinished = targets
+                        .into_iter()
+                        .filter(|(idx, _)| {
+                            !board
+                                .states
+                                .get(*idx as usize)
+                                .is_some_and(|s| s.is_finished())
+                        })
+                        .map(|(_, id)| id)
+                        .collect();
+                    Err(CoreError::WaitTimeout {
+                        after: limit,
+                        unfinished,
+                    })
+                }
+            },
+        }
+    }
+
+    /// Cancels one flow of the run in progress: a flow not yet started ends cancelled at once
+    /// (flows that require it end cancelled too, naming it as upstream); a running one is
+    /// stopped (a command gets SIGTERM, its grace period, then SIGKILL) and ends cancelled.
+    /// Without a run in progress, nothing happens.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownFlow`].
+    pub fn cancel(&self, id: &str) -> Result<(), CoreError> {
+        let registry = self.shared.registry();
+        let idx = registry.idx(id)?;
+        if let Some(active) = &registry.active {
+            let _ = active.commands.send(Command::Cancel(idx));
+        }
+        Ok(())
+    }
+
+    /// Cancels the run in progress: no flow starts any more, flows not started are recorded
+    /// cancelled, running flows are stopped and recorded cancelled when they have ended;
+    /// then `run` returns. Without a run in progress, nothing happens.
+    pub fn cancel_all(&self) {
+        if let Some(active) = &self.shared.registry().active {
+            let _ = active.commands.send(Command::CancelAll);
+        }
+    }
+
+    /// Cancels the run in progress, shuts the worker-process pool and the thread executor
+    /// down, and clears every flow and dependency (the seed's `cleanup`). Safe to call again.
+    pub async fn cleanup(&self) {
+        self.cancel_all();
+        {
+            let mut registry = self.shared.registry();
+            registry.clear();
+            let mut board = self.shared.board();
+            board.states.clear();
+            board.run = None;
+        }
+        self.shared.board_changed.send_modify(|g| *g += 1);
+        lock(&self.shared.threads).take();
+        if let Some(pool) = &self.shared.options.process_pool {
+            pool.shutdown(self.shared.options.pool_grace).await;
+        }
+        tracing::info!("flow context cleaned up");
+    }
+
+    /// Runs every registered flow and returns when all have finished (or were cancelled):
+    /// each flow starts as soon as all its parents have finished, at most
+    /// [`jobs`](ContextBuilder::jobs) at a time, gets its parents' outputs, and its result is
+    /// saved to the store as it finishes.
+    ///
+    /// Dropping the returned future cancels the run (running commands and worker tasks are
+    /// stopped).
+    ///
+    /// # Errors
+    /// [`CoreError::RunInProgress`], or [`CoreError::Store`] when the store cannot begin the
+    /// run. A failing flow is not an error: see [`RunSummary`].
+    pub async fn run(&self) -> Result<RunSummary, CoreError> {
+        self.run_with(RunOptions::default()).await
+    }
+
+    /// [`run`](Self::run) with options: resume from an earlier run, or a chosen run id.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), plus [`CoreError::UnknownRun`] when the run to resume from is
+    /// not in the store.
+    pub async fn run_with(&self, options: RunOptions) -> Result<RunSummary, CoreError> {
+        crate::scheduler::run(Arc::clone(&self.shared), options).await
+    }
+}

@@ -1,0 +1,107 @@
+//! `CoreError`: everything a `FlowContext` call can refuse or fail at.
+
+use std::time::Duration;
+
+use flow_graph::{FlowId, GraphError};
+use flow_results::{FlowStatus, RunId, StoreError};
+
+/// The error of every fallible flow-core call. Flow failures are not errors: they are results
+/// (see [`RunSummary`](crate::RunSummary)); these are the calls that could not be done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A flow with this id is already registered.
+    #[error("flow `{0}` is already registered; pick another id")]
+    DuplicateFlow(FlowId),
+    /// A call named a flow that is not registered.
+    #[error("unknown flow `{0}`: register it first")]
+    UnknownFlow(String),
+    /// Registering the dependency or flow was refused by the graph (a cycle, most often);
+    /// nothing was changed.
+    #[error("cannot register the dependency: {0}")]
+    Graph(#[source] GraphError),
+    /// A flow was registered during a run with a required dependency on a flow that already
+    /// failed or was cancelled in that run; nothing was changed.
+    #[error(
+        "cannot register flow `{flow}` during the run: it requires flow `{parent}`, which \
+         already ended {status} in this run"
+    )]
+    ParentEnded {
+        /// The flow being registered.
+        flow: FlowId,
+        /// The parent that already ended without completing.
+        parent: FlowId,
+        /// How the parent ended.
+        status: FlowStatus,
+    },
+    /// A dependency was added during a run to a flow that has already started or ended.
+    #[error(
+        "cannot add a dependency to flow `{flow}` during the run: it has already {state}; \
+         declare dependencies before the flow starts, or with `FlowBuilder::after`"
+    )]
+    AlreadyStarted {
+        /// The child of the refused dependency.
+        flow: FlowId,
+        /// "started" or "ended".
+        state: &'static str,
+    },
+    /// `fail_flow` named a flow that has already ended in the current run.
+    #[error("cannot fail flow `{flow}`: it already ended {status} in this run")]
+    AlreadyFinished {
+        /// The flow.
+        flow: FlowId,
+        /// How it ended.
+        status: FlowStatus,
+    },
+    /// `wait_for_flows` gave up.
+    #[error(
+        "timed out after {after:?} waiting for flows; still unfinished: {}",
+        list(unfinished)
+    )]
+    WaitTimeout {
+        /// How long the wait lasted.
+        after: Duration,
+        /// The flows that had not finished, in the order they were asked for.
+        unfinished: Vec<FlowId>,
+    },
+    /// A run was started while another run of the same context is in progress.
+    #[error("run `{0}` is already in progress in this context; wait for it to finish")]
+    RunInProgress(RunId),
+    /// `resume_from` named a run the result store does not have.
+    #[error("cannot resume from run `{0}`: the result store has no such run")]
+    UnknownRun(RunId),
+    /// The result store failed at the start or the end of a run.
+    #[error("the result store failed to {action}")]
+    Store {
+        /// What was being done, e.g. "begin run `...`".
+        action: String,
+        /// The store's error.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The scheduler of the current run is gone (its run future was dropped).
+    #[error("the run ended before the request for flow `{0}` could be handled")]
+    RunGone(FlowId),
+    /// A thread needed by the run could not be started.
+    #[error("failed to start the result-store writer thread")]
+    Thread(#[source] std::io::Error),
+}
+
+fn list(ids: &[FlowId]) -> String {
+    let shown: Vec<&str> = ids.iter().take(20).map(FlowId::as_str).collect();
+    let mut s = shown.join(", ");
+    if ids.len() > shown.len() {
+        s.push_str(&format!(" and {} more", ids.len() - shown.len()));
+    }
+    s
+}
+
+impl From<GraphError> for CoreError {
+    fn from(error: GraphError) -> Self {
+        match error {
+            GraphError::DuplicateFlow(id) => CoreError::DuplicateFlow(id),
+            GraphError::UnknownFlow(id) => CoreError::UnknownFlow(id),
+            other => CoreError::Graph(other),
+        }
+    }
+}

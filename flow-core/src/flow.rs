@@ -1,0 +1,404 @@
+//! `Flow` and its builder: what a flow runs (async closure, blocking closure, worker-process
+//! task or external command), its input, timeout, retries, tags and dependencies.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flow_graph::{DependencyType, FlowId};
+use flow_pool::CommandSpec;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+
+use crate::fingerprint::{hash_value, StableHasher};
+use crate::{FlowInput, RetryPolicy};
+
+/// The boxed form of an async flow.
+pub(crate) type AsyncFn =
+    Arc<dyn Fn(FlowInput) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
+/// The boxed form of a blocking flow.
+pub(crate) type BlockingFn = Arc<dyn Fn(FlowInput) -> Result<Value, String> + Send + Sync>;
+
+/// What a flow runs.
+#[derive(Clone)]
+pub(crate) enum Work {
+    Async(AsyncFn),
+    Blocking(BlockingFn),
+    Task(String),
+    Command(Box<CommandSpec>),
+}
+
+/// The kind of a flow: where its work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FlowKind {
+    /// An async closure polled by the scheduler on tokio.
+    Async,
+    /// A blocking closure on flow-pool's thread executor.
+    Blocking,
+    /// A task registered in flow-pool's task registry, run on a worker process.
+    Task,
+    /// An external command, in its own process group.
+    Command,
+}
+
+impl FlowKind {
+    /// The lowercase name: `async`, `blocking`, `task`, `command`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Async => "async",
+            FlowKind::Blocking => "blocking",
+            FlowKind::Task => "task",
+            FlowKind::Command => "command",
+        }
+    }
+}
+
+impl fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One unit of work of a DAG, made with [`Flow::async_fn`], [`Flow::blocking`],
+/// [`Flow::task`] or [`Flow::command`] and the [`FlowBuilder`] they return.
+///
+/// ```
+/// use std::time::Duration;
+/// use flow_core::{Flow, FlowId, RetryPolicy};
+/// use serde_json::json;
+///
+/// let fetch = Flow::async_fn(FlowId::new("fetch")?, |input| async move {
+///     Ok::<_, String>(json!({"rows": input.input()["limit"]}))
+/// })
+/// .input(json!({"limit": 10}))
+/// .timeout(Duration::from_secs(30))
+/// .retry(RetryPolicy::fixed(2, Duration::from_secs(1)))
+/// .tag("io")
+/// .build();
+/// assert_eq!(fetch.id(), "fetch");
+/// # Ok::<(), flow_core::InvalidFlowId>(())
+/// ```
+#[derive(Clone)]
+pub struct Flow {
+    pub(crate) id: FlowId,
+    pub(crate) work: Work,
+    pub(crate) input: Arc<Value>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) tags: Vec<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
+    /// The stable hash of everything above except the dependencies.
+    pub(crate) definition: u128,
+}
+
+impl Flow {
+    /// A flow running an async closure on tokio. The closure gets a [`FlowInput`] and returns
+    /// the flow's output or an error (any `Display`able type; its text becomes the failure
+    /// message).
+    ///
+    /// The scheduler polls the future itself (no task is spawned per flow), so it must not
+    /// block: put blocking work in [`Flow::blocking`], or `tokio::spawn` it and await the
+    /// handle. A timeout or cancel drops the future.
+    pub fn async_fn<F, Fut, E>(id: FlowId, f: F) -> FlowBuilder
+    where
+        F: Fn(FlowInput) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, E>> + Send + 'static,
+        E: fmt::Display,
+    {
+        let f: AsyncFn = Arc::new(move |input| {
+            f(input)
+                .map(|result| result.map_err(|error| error.to_string()))
+                .boxed()
+        });
+        FlowBuilder::new(id, Work::Async(f))
+    }
+
+    /// A flow running a blocking closure on flow-pool's thread executor. A timeout or cancel
+    /// cancels [`FlowInput::cancellation`] and the flow ends at once; the closure should
+    /// check the token and return.
+    pub fn blocking<F, E>(id: FlowId, f: F) -> FlowBuilder
+    where
+        F: Fn(FlowInput) -> Result<Value, E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        let f: BlockingFn = Arc::new(move |input| f(input).map_err(|error| error.to_string()));
+        FlowBuilder::new(id, Work::Blocking(f))
+    }
+
+    /// A flow running the task registered under `task` in flow-pool's task registry, on a
+    /// worker process. The task receives [`FlowInput::to_value`]. A timeout or cancel kills
+    /// the worker.
+    pub fn task(id: FlowId, task: impl Into<String>) -> FlowBuilder {
+        FlowBuilder::new(id, Work::Task(task.into()))
+    }
+
+    /// A flow running an external command in its own process group. The scheduler adds
+    /// `FLOW_RUN_ID` and `FLOW_ID` to its environment and, when the context has a log
+    /// directory, sends stdout and stderr to `<log_dir>/<run_id>/<flow>.out` and `.err`
+    /// (unless the spec names its own files). Exit code 0 completes the flow, with output
+    /// `{"exit_code": 0}`; anything else fails it. A timeout or cancel stops the group
+    /// (SIGTERM, the spec's grace period, SIGKILL).
+    pub fn command(id: FlowId, spec: CommandSpec) -> FlowBuilder {
+        FlowBuilder::new(id, Work::Command(Box::new(spec)))
+    }
+
+    /// The flow's id.
+    pub fn id(&self) -> &FlowId {
+        &self.id
+    }
+
+    /// Where the flow's work runs.
+    pub fn kind(&self) -> FlowKind {
+        match self.work {
+            Work::Async(_) => FlowKind::Async,
+            Work::Blocking(_) => FlowKind::Blocking,
+            Work::Task(_) => FlowKind::Task,
+            Work::Command(_) => FlowKind::Command,
+        }
+    }
+
+    /// The command of a command flow.
+    pub fn command_spec(&self) -> Option<&CommandSpec> {
+        match &self.work {
+            Work::Command(spec) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// The task name of a task flow.
+    pub fn task_name(&self) -> Option<&str> {
+        match &self.work {
+            Work::Task(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The flow's own input (`null` when none was given).
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// The time limit of each attempt.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// How failed attempts are retried.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The free-form tags.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// The version given with [`FlowBuilder::version`].
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The dependencies declared on the builder (parent, type); dependencies added later
+    /// with [`FlowContext::register_dependency`](crate::FlowContext::register_dependency)
+    /// are in the context's graph, not here.
+    pub fn dependencies(&self) -> &[(FlowId, DependencyType)] {
+        &self.dependencies
+    }
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow")
+            .field("id", &self.id)
+            .field("kind", &self.kind())
+            .field("input", &self.input)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("tags", &self.tags)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Flow`]; start with [`Flow::async_fn`], [`Flow::blocking`], [`Flow::task`] or
+/// [`Flow::command`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct FlowBuilder {
+    flow: Flow,
+}
+
+impl fmt::Debug for FlowBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FlowBuilder").field(&self.flow).finish()
+    }
+}
+
+impl FlowBuilder {
+    fn new(id: FlowId, work: Work) -> Self {
+        FlowBuilder {
+            flow: Flow {
+                id,
+                work,
+                input: Arc::new(Value::Null),
+                timeout: None,
+                retry: RetryPolicy::none(),
+                tags: Vec::new(),
+                version: None,
+                dependencies: Vec::new(),
+                definition: 0,
+            },
+        }
+    }
+
+    /// The flow's own input (the seed's `input_data`), handed to every attempt.
+    pub fn input(mut self, input: Value) -> Self {
+        self.flow.input = Arc::new(input);
+        self
+    }
+
+    /// The time limit of each attempt; an attempt over it fails with a timeout (and is
+    /// retried if the retry policy allows).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.flow.timeout = Some(timeout);
+        self
+    }
+
+    /// How failed attempts are retried (default: never).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.flow.retry = retry;
+        self
+    }
+
+    /// Adds a free-form tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.flow.tags.push(tag.into());
+        self
+    }
+
+    /// A version string that is part of the fingerprint: change it when the code of a
+    /// closure changes, so that resume re-runs the flow (closures themselves cannot be
+    /// compared).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.flow.version = Some(version.into());
+        self
+    }
+
+    /// A dependency on `parent`, registered together with the flow: the flow starts after
+    /// the parent finished. Declaring dependencies here, rather than with
+    /// [`FlowContext::register_dependency`](crate::FlowContext::register_dependency), is the
+    /// way to add a flow to a run in progress.
+    pub fn after(mut self, parent: FlowId, dependency: DependencyType) -> Self {
+        self.flow.dependencies.push((parent, dependency));
+        self
+    }
+
+    /// A required dependency on `parent`: a failure of the parent fails this flow.
+    pub fn requires(self, parent: FlowId) -> Self {
+        self.after(parent, DependencyType::Required)
+    }
+
+    /// An optional dependency on `parent`: this flow runs after it whatever its outcome.
+    pub fn optionally_after(self, parent: FlowId) -> Self {
+        self.after(parent, DependencyType::Optional)
+    }
+
+    /// The flow.
+    pub fn build(mut self) -> Flow {
+        self.flow.definition = definition_hash(&self.flow);
+        self.flow
+    }
+}
+
+/// The stable hash of a flow's definition (not its dependencies).
+fn definition_hash(flow: &Flow) -> u128 {
+    let mut h = StableHasher::new();
+    h.field(flow.id.as_str().as_bytes());
+    match &flow.work {
+        Work::Async(_) => h.word(1),
+        Work::Blocking(_) => h.word(2),
+        Work::Task(name) => h.word(3).field(name.as_bytes()),
+        Work::Command(spec) => {
+            let text = serde_json::to_vec(spec).unwrap_or_default();
+            h.word(4).field(&text)
+        }
+    };
+    hash_value(&mut h, &flow.input);
+    match flow.timeout {
+        None => h.word(0),
+        Some(t) => h
+            .word(1)
+            .word(t.as_secs())
+            .word(u64::from(t.subsec_nanos())),
+    };
+    let retry = &flow.retry;
+    h.word(u64::from(retry.retries()));
+    match retry.backoff() {
+        crate::Backoff::Fixed(d) => h.word(0).u128(d.as_nanos()),
+        crate::Backoff::Exponential { initial, max } => {
+            h.word(1).u128(initial.as_nanos()).u128(max.as_nanos())
+        }
+    };
+    h.word(retry.jitter().to_bits());
+    h.word(flow.tags.len() as u64);
+    for tag in &flow.tags {
+        h.field(tag.as_bytes());
+    }
+    match &flow.version {
+        None => h.word(0),
+        Some(v) => h.word(1).field(v.as_bytes()),
+    };
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> FlowId {
+        FlowId::new(s).unwrap()
+    }
+
+    fn noop(name: &str) -> FlowBuilder {
+        Flow::async_fn(id(name), |_| async { Ok::<_, String>(Value::Null) })
+    }
+
+    #[test]
+    fn definition_hash_follows_every_field() {
+        let base = noop("a").build().definition;
+        assert_eq!(base, noop("a").build().definition);
+        let changed = [
+            noop("b").build(),
+            noop("a").input(Value::from(1)).build(),
+            noop("a").timeout(Duration::from_secs(1)).build(),
+            noop("a")
+                .retry(RetryPolicy::fixed(1, Duration::ZERO))
+                .build(),
+            noop("a").tag("t").build(),
+            noop("a").version("2").build(),
+            Flow::task(id("a"), "t").build(),
+            Flow::command(id("a"), CommandSpec::argv(["true"])).build(),
+        ];
+        for flow in changed {
+            assert_ne!(flow.definition, base, "{flow:?}");
+        }
+        // Dependencies are not part of the definition; the fingerprint adds them.
+        assert_eq!(noop("a").requires(id("x")).build().definition, base);
+    }
+
+    #[test]
+    fn accessors_return_what_was_built() {
+        let flow = Flow::command(id("c"), CommandSpec::shell("exit 0"))
+            .tag("x")
+            .optionally_after(id("p"))
+            .build();
+        assert_eq!(flow.kind(), FlowKind::Command);
+        assert!(flow.command_spec().is_some());
+        assert_eq!(flow.task_name(), None);
+        assert_eq!(flow.tags(), ["x"]);
+        assert_eq!(flow.dependencies(), [(id("p"), DependencyType::Optional)]);
+    }
+}

@@ -1,0 +1,268 @@
+//! How one attempt of a flow runs, for each kind: the future the scheduler polls, and the
+//! mapping of each executor's outcome to a result or a [`Failure`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flow_pool::{
+    CommandEnd, CommandExecutor, CommandOutcome, CommandSpec, PoolError, ProcessPool, TaskFailure,
+    ThreadExecutor,
+};
+use flow_results::{Failure, FailureKind};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::flow::{AsyncFn, BlockingFn};
+use crate::FlowInput;
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub(crate) struct AttemptEnd {
+    pub(crate) result: Result<Value, Failure>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) stdout_tail: String,
+    pub(crate) stderr_tail: String,
+}
+
+impl AttemptEnd {
+    pub(crate) fn plain(result: Result<Value, Failure>) -> Self {
+        AttemptEnd {
+            result,
+            exit_code: None,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+        }
+    }
+
+    pub(crate) fn cancelled() -> Self {
+        Self::plain(Err(Failure::new(FailureKind::Cancelled, "cancelled")))
+    }
+}
+
+/// The future of an async flow's attempt, with its timeout applied.
+pub(crate) fn async_attempt(
+    f: &AsyncFn,
+    input: FlowInput,
+    timeout: Option<Duration>,
+) -> BoxFuture<'static, AttemptEnd> {
+    let fut = f(input);
+    match timeout {
+        None => fut.map(|r| AttemptEnd::plain(r.map_err(error))).boxed(),
+        Some(limit) => tokio::time::timeout(limit, fut)
+            .map(move |r| {
+                AttemptEnd::plain(match r {
+                    Ok(r) => r.map_err(error),
+                    Err(_) => Err(timed_out(limit)),
+                })
+            })
+            .boxed(),
+    }
+}
+
+/// Wraps an in-flight future so that `cancel` ends it (dropping it) as cancelled.
+pub(crate) fn cancellable(
+    fut: BoxFuture<'static, AttemptEnd>,
+    cancel: CancellationToken,
+) -> BoxFuture<'static, AttemptEnd> {
+    async move {
+        tokio::select! {
+            biased;
+            end = fut => end,
+            () = cancel.cancelled() => AttemptEnd::cancelled(),
+        }
+    }
+    .boxed()
+}
+
+/// A blocking flow's attempt on the thread executor.
+pub(crate) fn blocking_attempt(
+    threads: ThreadExecutor,
+    f: BlockingFn,
+    input: FlowInput,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+) -> BoxFuture<'static, AttemptEnd> {
+    async move {
+        let result = threads
+            .run(
+                move |_, token| {
+                    let mut input = input;
+                    input.cancel = token;
+                    f(input)
+                },
+                Value::Null,
+                timeout,
+                cancel,
+            )
+            .await;
+        AttemptEnd::plain(result.map_err(task_failure))
+    }
+    .boxed()
+}
+
+/// A task flow's attempt on a worker process.
+pub(crate) fn task_attempt(
+    pool: Option<ProcessPool>,
+    task: String,
+    input: FlowInput,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+) -> BoxFuture<'static, AttemptEnd> {
+    async move {
+        let Some(pool) = pool else {
+            return AttemptEnd::plain(Err(Failure::new(
+                FailureKind::Error,
+                format!(
+                    "flow `{}` runs task `{task}`, but the context has no process pool: \
+                     give one with ContextBuilder::process_pool",
+                    input.flow
+                ),
+            )));
+        };
+        let value = input.to_value();
+        let result = pool.run(&task, value, timeout, cancel).await;
+        AttemptEnd::plain(result.map_err(task_failure))
+    }
+    .boxed()
+}
+
+/// A command flow's attempt.
+pub(crate) fn command_attempt(
+    executor: Arc<dyn CommandExecutor>,
+    spec: CommandSpec,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+) -> BoxFuture<'static, AttemptEnd> {
+    async move {
+        if let Some(dir) = spec.stdout_path.as_ref().and_then(|p| p.parent()) {
+            if let Err(e) = tokio::fs::create_dir_all(dir).await {
+                return AttemptEnd::plain(Err(Failure::new(
+                    FailureKind::Error,
+                    format!("failed to create the log folder `{}`: {e}", dir.display()),
+                )));
+            }
+        }
+        match executor.run(&spec, timeout, cancel).await {
+            Ok(outcome) => command_end(outcome),
+            Err(e) => AttemptEnd::plain(Err(pool_error(&spec, &e))),
+        }
+    }
+    .boxed()
+}
+
+fn command_end(outcome: CommandOutcome) -> AttemptEnd {
+    let (result, exit_code) = match outcome.end {
+        CommandEnd::Exited(0) => (Ok(serde_json::json!({"exit_code": 0})), Some(0)),
+        CommandEnd::Exited(code) => (
+            Err(Failure::new(
+                FailureKind::Error,
+                format!("the command exited with code {code}"),
+            )),
+            Some(code),
+        ),
+        CommandEnd::Signaled(signal) => (
+            Err(Failure::new(
+                FailureKind::Crashed {
+                    signal: Some(signal),
+                },
+                format!("the command was {}", outcome.end),
+            )),
+            None,
+        ),
+        CommandEnd::TimedOut(after) => (Err(timed_out(after)), None),
+        CommandEnd::Cancelled => (
+            Err(Failure::new(
+                FailureKind::Cancelled,
+                "the command was cancelled",
+            )),
+            None,
+        ),
+    };
+    AttemptEnd {
+        result,
+        exit_code,
+        stdout_tail: outcome.stdout_tail,
+        stderr_tail: outcome.stderr_tail,
+    }
+}
+
+fn pool_error(spec: &CommandSpec, error: &PoolError) -> Failure {
+    let _ = spec;
+    Failure::new(FailureKind::Error, error.to_string())
+}
+
+fn error(message: String) -> Failure {
+    Failure::new(FailureKind::Error, message)
+}
+
+fn timed_out(limit: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!("the attempt timed out after {limit:?}"),
+    )
+}
+
+/// The failure of a thread or worker-process task.
+pub(crate) fn task_failure(failure: TaskFailure) -> Failure {
+    match failure {
+        TaskFailure::Error(message) => Failure::new(FailureKind::Error, message),
+        TaskFailure::TimedOut(limit) => timed_out(limit),
+        TaskFailure::Cancelled => Failure::new(FailureKind::Cancelled, "cancelled"),
+        TaskFailure::Crashed { signal, .. } => Failure::new(
+            FailureKind::Crashed {
+                signal: Some(signal),
+            },
+            failure.to_string(),
+        ),
+        other => Failure::new(FailureKind::Error, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_ends_map_to_results() {
+        let outcome = |end| CommandOutcome {
+            end,
+            stdout_tail: "out".into(),
+            stderr_tail: String::new(),
+            pid: 1,
+            duration: Duration::ZERO,
+        };
+        let ok = command_end(outcome(CommandEnd::Exited(0)));
+        assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));
+        assert_eq!(ok.stdout_tail, "out");
+        let failed = command_end(outcome(CommandEnd::Exited(3)));
+        assert_eq!(failed.exit_code, Some(3));
+        assert!(failed.result.unwrap_err().message.contains("code 3"));
+        let killed = command_end(outcome(CommandEnd::Signaled(9)));
+        assert_eq!(
+            killed.result.unwrap_err().kind,
+            FailureKind::Crashed { signal: Some(9) }
+        );
+        let late = command_end(outcome(CommandEnd::TimedOut(Duration::from_secs(2))));
+        assert_eq!(late.result.unwrap_err().kind, FailureKind::Timeout);
+        let stopped = command_end(outcome(CommandEnd::Cancelled));
+        assert_eq!(stopped.result.unwrap_err().kind, FailureKind::Cancelled);
+    }
+
+    #[test]
+    fn task_failures_map_to_kinds() {
+        assert_eq!(
+            task_failure(TaskFailure::Error("x".into())),
+            Failure::new(FailureKind::Error, "x")
+        );
+        assert_eq!(
+            task_failure(TaskFailure::TimedOut(Duration::from_secs(1))).kind,
+            FailureKind::Timeout
+        );
+        assert_eq!(
+            task_failure(TaskFailure::Panicked("boom".into())).kind,
+            FailureKind::Error
+        );
+    }
+}

@@ -1,0 +1,1098 @@
+//! The scheduler: one loop that owns all run state. Completions, retry timers, cancellations
+//! and new registrations are events to it; it starts each flow as soon as its parents have
+//! finished, propagates failures transitively, and hands records to the store writer.
+//!
+//! The loop is a plain future polled by the caller of `run` (no task per flow): an async flow
+//! is polled once inline when it starts, and only if it is not done at once is it kept in a
+//! `FuturesUnordered` owned by the loop. Per-flow state lives in flat vectors indexed like
+//! [`IndexedGraph`]; records, board updates and events are batched per turn of the loop.
+
+mod attempt;
+mod writer;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flow_graph::{DependencyType, FlowId, IndexedGraph};
+use flow_results::{Failure, FailureKind, FlowStatus, ResultStore, RunId, RunRecord, StatusCounts};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::context::Shared;
+use crate::fingerprint::combine;
+use crate::flow::Work;
+use crate::registry::{ActiveRun, Command};
+use crate::{CoreError, Event, EventKind, Flow, FlowInput, RunOptions, RunSummary};
+
+use attempt::AttemptEnd;
+use writer::{Record, Writer};
+
+/// No flow / no position.
+const NONE: u32 = u32::MAX;
+/// Records are handed to the writer at least every this many.
+const BATCH: usize = 2048;
+/// The loop yields to the runtime after this many starts and completions in one poll.
+const YIELD_AFTER: usize = 8192;
+
+/// Where a flow is in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Some parent has not finished.
+    Waiting,
+    /// In the ready queue.
+    Ready,
+    /// An attempt runs, or a retry is due.
+    Running,
+    /// Ended for this run.
+    Done(FlowStatus),
+}
+
+/// A stop requested for a running flow.
+#[derive(Debug)]
+enum Stop {
+    Cancel,
+    Fail(String),
+}
+
+/// What an in-flight future yields: the flow and how its attempt ended (`None`: a retry is
+/// due).
+type Completion = (u32, Option<AttemptEnd>);
+
+/// Runs the DAG of `shared` once.
+pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunSummary, CoreError> {
+    let run_id = options.run_id.unwrap_or_else(RunId::new_now);
+    let store = Arc::clone(&shared.options.store);
+    let resume = match &options.resume_from {
+        Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
+        None => None,
+    };
+    let writer = Writer::start(Arc::clone(&store), run_id.clone()).map_err(CoreError::Thread)?;
+    let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
+    let mut scheduler = Scheduler::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
+    let started_at = Utc::now();
+    let workflow = shared.options.workflow.clone();
+    if let Err(source) = writer
+        .begin(RunRecord::with_id(run_id.clone(), workflow.clone()))
+        .await
+    {
+        return Err(CoreError::Store {
+            action: format!("begin run `{run_id}` in `{}`", store.spec()),
+            source: Box::new(source),
+        });
+    }
+    scheduler.writer = Some(writer);
+    scheduler.emit_now(EventKind::RunStarted {
+        workflow: workflow.clone(),
+        flows: scheduler.slot.len(),
+        resumed_from: options.resume_from.clone(),
+    });
+    tracing::info!(parent: &scheduler.span, flows = scheduler.slot.len(), "run started");
+    scheduler.apply_pre_failed();
+    std::future::poll_fn(|cx| scheduler.poll_run(cx)).await;
+
+    let finished_at = Utc::now();
+    let counts = scheduler.counts;
+    let writer = scheduler.writer.take();
+    let store_errors = match writer {
+        Some(writer) => {
+            writer
+                .finish(RunRecord {
+                    run_id: run_id.clone(),
+                    workflow: workflow.clone(),
+                    started_at: run_id.started_at(),
+                    finished_at: Some(finished_at),
+                    counts,
+                })
+                .await
+        }
+        None => Vec::new(),
+    };
+    let summary = RunSummary {
+        run_id: run_id.clone(),
+        workflow,
+        counts,
+        reused: scheduler.reused,
+        started_at,
+        finished_at,
+        wall_time: (finished_at - started_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+        cancelled: scheduler.cancelling,
+        store_errors,
+    };
+    tracing::info!(
+        parent: &scheduler.span,
+        completed = counts.completed,
+        failed = counts.failed,
+        cancelled = counts.cancelled,
+        "run finished"
+    );
+    scheduler.emit_now(EventKind::RunFinished {
+        summary: summary.clone(),
+    });
+    Ok(summary)
+}
+
+/// Reads the completed results of `from`: flow id → (fingerprint, output).
+async fn load_resume(
+    store: Arc<dyn ResultStore>,
+    from: RunId,
+) -> Result<HashMap<FlowId, (u128, Value)>, CoreError> {
+    let spec = store.spec();
+    let task_from = from.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        if store.run(&task_from)?.is_none() {
+            return Ok(None);
+        }
+        store.results(&task_from).map(Some)
+    })
+    .await
+    .map_err(|e| CoreError::Thread(std::io::Error::other(e.to_string())))?;
+    let results = match loaded {
+        Ok(Some(results)) => results,
+        Ok(None) => return Err(CoreError::UnknownRun(from)),
+        Err(source) => {
+            return Err(CoreError::Store {
+                action: format!("read the results of run `{from}` from `{spec}`"),
+                source: Box::new(source),
+            })
+        }
+    };
+    Ok(results
+        .into_iter()
+        .filter(|r| r.status == FlowStatus::Completed)
+        .filter_map(|r| {
+            let fingerprint = u128::from_str_radix(r.fingerprint.as_deref()?, 16).ok()?;
+            Some((r.flow_id, (fingerprint, r.output)))
+        })
+        .collect())
+}
+
+/// All state of one run.
+struct Scheduler {
+    shared: Arc<Shared>,
+    run_id: RunId,
+    span: tracing::Span,
+    static_flows: Arc<Vec<Arc<Flow>>>,
+    graph: IndexedGraph,
+    n_static: u32,
+    /// Flows registered during the run, and their parents.
+    dyn_flows: Vec<Arc<Flow>>,
+    dyn_parents: Vec<Vec<(u32, DependencyType)>>,
+    /// Children added during the run, by parent.
+    extra_children: HashMap<u32, Vec<(u32, DependencyType)>>,
+    jobs: usize,
+
+    slot: Vec<Slot>,
+    remaining: Vec<u32>,
+    attempts: Vec<u32>,
+    outputs: Vec<Option<Arc<Value>>>,
+    /// Fingerprints, 0 while not computed.
+    fingerprints: Vec<u128>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    /// For a flow that ended without completing: the flow whose failure caused it.
+    failure_root: Vec<u32>,
+    /// Completed results of the run resumed from, by index (empty when not resuming).
+    reuse: Vec<Option<(u128, Arc<Value>)>>,
+    stops: HashMap<u32, Stop>,
+    tokens: HashMap<u32, CancellationToken>,
+    ready: VecDeque<u32>,
+    running: usize,
+    in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    cancel: CancellationToken,
+    cancelling: bool,
+    finished: usize,
+    counts: StatusCounts,
+    reused: u32,
+    pre_failed: Vec<(u32, String)>,
+
+    now: DateTime<Utc>,
+    emit: bool,
+    records: Vec<Record>,
+    record_flows: Vec<u32>,
+    batch_pos: Vec<u32>,
+    board_changes: Vec<(u32, FlowStatus)>,
+    writer: Option<Writer>,
+    released: bool,
+    null: Arc<Value>,
+    scratch: Vec<u32>,
+}
+
+impl Scheduler {
+    /// Marks the run active in the registry and takes a snapshot of the flows.
+    fn claim(
+        shared: Arc<Shared>,
+        run_id: RunId,
+        resume: Option<HashMap<FlowId, (u128, Value)>>,
+        span: tracing::Span,
+    ) -> Result<Self, CoreError> {
+        let (tx, commands) = mpsc::unbounded_channel();
+        let (static_flows, graph, pre_failed, reuse) = {
+            let mut registry = shared.registry();
+            if let Some(active) = &registry.active {
+                return Err(CoreError::RunInProgress(active.run_id.clone()));
+            }
+            registry.active = Some(ActiveRun {
+                run_id: run_id.clone(),
+                commands: tx,
+            });
+            let flows = Arc::clone(&registry.flows);
+            let graph = registry.graph.indexed();
+            let pre_failed = std::mem::take(&mut registry.pre_failed);
+            let mut reuse = Vec::new();
+            if let Some(resume) = resume {
+                reuse = vec![None; flows.len()];
+                for (id, (fingerprint, output)) in resume {
+                    if let Some(&idx) = registry.index.get(&id) {
+                        reuse[idx as usize] = Some((fingerprint, Arc::new(output)));
+                    }
+                }
+            }
+            let mut board = shared.board();
+            board.run = Some(run_id.clone());
+            board.states.clear();
+            board.states.resize(flows.len(), FlowStatus::Pending);
+            (flows, graph, pre_failed, reuse)
+        };
+        shared.board_changed.send_modify(|g| *g += 1);
+        let n = static_flows.len();
+        let mut remaining = Vec::with_capacity(n);
+        let mut ready = VecDeque::new();
+        let mut slot = Vec::with_capacity(n);
+        for i in 0..n as u32 {
+            let parents = graph.parents(i).len() as u32;
+            remaining.push(parents);
+            if parents == 0 {
+                ready.push_back(i);
+                slot.push(Slot::Ready);
+            } else {
+                slot.push(Slot::Waiting);
+            }
+        }
+        let jobs = shared.options.jobs;
+        Ok(Scheduler {
+            run_id,
+            span,
+            n_static: n as u32,
+            graph,
+            static_flows,
+            dyn_flows: Vec::new(),
+            dyn_parents: Vec::new(),
+            extra_children: HashMap::new(),
+            jobs,
+            slot,
+            remaining,
+            attempts: vec![0; n],
+            outputs: vec![None; n],
+            fingerprints: vec![0; n],
+            started_at: vec![None; n],
+            failure_root: vec![NONE; n],
+            reuse,
+            stops: HashMap::new(),
+            tokens: HashMap::new(),
+            ready,
+            running: 0,
+            in_flight: FuturesUnordered::new(),
+            commands,
+            cancel: CancellationToken::new(),
+            cancelling: false,
+            finished: 0,
+            counts: StatusCounts::default(),
+            reused: 0,
+            pre_failed,
+            now: Utc::now(),
+            emit: false,
+            records: Vec::new(),
+            record_flows: Vec::new(),
+            batch_pos: vec![NONE; n],
+            board_changes: Vec::new(),
+            writer: None,
+            released: false,
+            null: Arc::new(Value::Null),
+            scratch: Vec::new(),
+            shared,
+        })
+    }
+
+    fn flow(&self, i: u32) -> &Arc<Flow> {
+        if i < self.n_static {
+            &self.static_flows[i as usize]
+        } else {
+            &self.dyn_flows[(i - self.n_static) as usize]
+        }
+    }
+
+    fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
+        if i < self.n_static {
+            self.graph.parents(i)
+        } else {
+            &self.dyn_parents[(i - self.n_static) as usize]
+        }
+    }
+
+    fn n_children(&self, i: u32) -> usize {
+        if i < self.n_static {
+            self.graph.children(i).len()
+        } else {
+            0
+        }
+    }
+
+    fn apply_pre_failed(&mut self) {
+        self.now = Utc::now();
+        self.emit = self.shared.events.receiver_count() > 0;
+        for (idx, reason) in std::mem::take(&mut self.pre_failed) {
+            if (idx as usize) < self.slot.len() && !matches!(self.slot[idx as usize], Slot::Done(_))
+            {
+                self.finish(
+                    idx,
+                    FlowStatus::Failed,
+                    Some(Failure::new(FailureKind::Error, reason)),
+                    None,
+                    None,
+                );
+            }
+        }
+    }
+
+    /// One poll of the loop: handle commands, start ready flows, take completions, until
+    /// nothing moves; then publish and wait.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut work = 0usize;
+        loop {
+            self.now = Utc::now();
+            self.emit = self.shared.events.receiver_count() > 0;
+            let mut progressed = false;
+            while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
+                self.handle(command);
+                progressed = true;
+            }
+            while self.running < self.jobs && !self.cancelling {
+                let Some(i) = self.ready.pop_front() else {
+                    break;
+                };
+                if self.slot[i as usize] == Slot::Ready {
+                    self.start(i, cx);
+                    progressed = true;
+                    work += 1;
+                }
+            }
+            while let Poll::Ready(Some((i, end))) = self.in_flight.poll_next_unpin(cx) {
+                self.complete(i, end, cx);
+                progressed = true;
+                work += 1;
+                if self.running < self.jobs && !self.ready.is_empty() {
+                    break;
+                }
+            }
+            if self.records.len() >= BATCH {
+                self.flush();
+            }
+            if self.finished == self.slot.len() && self.in_flight.is_empty() {
+                self.flush();
+                if self.try_release() {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            if !progressed {
+                self.flush();
+                return Poll::Pending;
+            }
+            if work >= YIELD_AFTER {
+                self.flush();
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Ends the run in the registry unless a command arrived meanwhile (handled then).
+    fn try_release(&mut self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let mut registry = shared.registry();
+        let mut any = false;
+        while let Ok(command) = self.commands.try_recv() {
+            self.handle(command);
+            any = true;
+        }
+        if any {
+            return false;
+        }
+        if registry
+            .active
+            .as_ref()
+            .is_some_and(|a| a.run_id == self.run_id)
+        {
+            registry.active = None;
+        }
+        self.released = true;
+        true
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Register { idx, flow, parents } => self.register(idx, flow, parents),
+            Command::Cancel(i) => match self.slot.get(i as usize).copied() {
+                Some(Slot::Waiting | Slot::Ready) => self.finish(
+                    i,
+                    FlowStatus::Cancelled,
+                    Some(Failure::new(FailureKind::Cancelled, "cancelled by request")),
+                    None,
+                    None,
+                ),
+                Some(Slot::Running) => {
+                    self.stops.insert(i, Stop::Cancel);
+                    if let Some(token) = self.tokens.get(&i) {
+                        token.cancel();
+                    }
+                }
+                Some(Slot::Done(_)) | None => {}
+            },
+            Command::CancelAll => self.cancel_all(),
+            Command::Fail { idx, reason, reply } => {
+                let answer = match self.slot.get(idx as usize).copied() {
+                    Some(Slot::Waiting | Slot::Ready) => {
+                        self.finish(
+                            idx,
+                            FlowStatus::Failed,
+                            Some(Failure::new(FailureKind::Error, reason)),
+                            None,
+                            None,
+                        );
+                        Ok(())
+                    }
+                    Some(Slot::Running) => {
+                        self.stops.insert(idx, Stop::Fail(reason));
+                        if let Some(token) = self.tokens.get(&idx) {
+                            token.cancel();
+                        }
+                        Ok(())
+                    }
+                    Some(Slot::Done(status)) => Err(CoreError::AlreadyFinished {
+                        flow: self.flow(idx).id.clone(),
+                        status,
+                    }),
+                    None => Err(CoreError::UnknownFlow(idx.to_string())),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        if self.cancelling {
+            return;
+        }
+        self.cancelling = true;
+        self.cancel.cancel();
+        tracing::info!(parent: &self.span, "run cancelled");
+        for i in 0..self.slot.len() as u32 {
+            if matches!(self.slot[i as usize], Slot::Waiting | Slot::Ready) {
+                self.end(
+                    i,
+                    FlowStatus::Cancelled,
+                    Some(Failure::new(
+                        FailureKind::Cancelled,
+                        "the run was cancelled before the flow started",
+                    )),
+                    None,
+                    None,
+                );
+            }
+        }
+        self.ready.clear();
+    }
+
+    /// A flow registered during the run joins it.
+    fn register(&mut self, idx: u32, flow: Arc<Flow>, parents: Vec<(u32, DependencyType)>) {
+        debug_assert_eq!(idx as usize, self.slot.len());
+        self.dyn_flows.push(flow);
+        for &(p, dependency) in &parents {
+            self.extra_children
+                .entry(p)
+                .or_default()
+                .push((idx, dependency));
+        }
+        self.dyn_parents.push(parents);
+        self.slot.push(Slot::Waiting);
+        self.remaining.push(0);
+        self.attempts.push(0);
+        self.outputs.push(None);
+        self.fingerprints.push(0);
+        self.started_at.push(None);
+        self.failure_root.push(NONE);
+        if !self.reuse.is_empty() {
+            self.reuse.push(None);
+        }
+        self.batch_pos.push(NONE);
+        if self.cancelling {
+            self.end(
+                idx,
+                FlowStatus::Cancelled,
+                Some(Failure::new(
+                    FailureKind::Cancelled,
+                    "the run was cancelled before the flow started",
+                )),
+                None,
+                None,
+            );
+            return;
+        }
+        let mut remaining = 0;
+        let mut doomed_by = None;
+        for k in 0..self.parents(idx).len() {
+            let (p, dependency) = self.parents(idx)[k];
+            match self.slot[p as usize] {
+                Slot::Done(FlowStatus::Completed) => {}
+                Slot::Done(_) if dependency == DependencyType::Required => {
+                    doomed_by.get_or_insert(p);
+                }
+                Slot::Done(_) => {}
+                _ => remaining += 1,
+            }
+        }
+        self.remaining[idx as usize] = remaining;
+        if let Some(p) = doomed_by {
+            self.doom(idx, self.root_of(p));
+        } else if remaining == 0 {
+            self.slot[idx as usize] = Slot::Ready;
+            self.ready.push_back(idx);
+        }
+    }
+
+    /// The flow whose failure is behind `p`'s (itself if it failed on its own).
+    fn root_of(&self, p: u32) -> u32 {
+        match self.failure_root[p as usize] {
+            NONE => p,
+            root => root,
+        }
+    }
+
+    /// The fingerprint of flow `i`, computing it (and any missing parent's) on demand.
+    fn fingerprint(&mut self, i: u32) -> u128 {
+        if self.fingerprints[i as usize] != 0 {
+            return self.fingerprints[i as usize];
+        }
+        if self
+            .parents(i)
+            .iter()
+            .all(|&(p, _)| self.fingerprints[p as usize] != 0)
+        {
+            let fingerprint = self.combine_parents(i);
+            self.fingerprints[i as usize] = fingerprint;
+            return fingerprint;
+        }
+        let mut stack = std::mem::take(&mut self.scratch);
+        stack.clear();
+        stack.push(i);
+        while let Some(&n) = stack.last() {
+            if self.fingerprints[n as usize] != 0 {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for k in 0..self.parents(n).len() {
+                let p = self.parents(n)[k].0;
+                if self.fingerprints[p as usize] == 0 {
+                    stack.push(p);
+                }
+            }
+            if stack.len() == before {
+                self.fingerprints[n as usize] = self.combine_parents(n);
+                stack.pop();
+            }
+        }
+        self.scratch = stack;
+        self.fingerprints[i as usize]
+    }
+
+    /// The fingerprint of `n` from its definition and its parents' (all known) fingerprints.
+    fn combine_parents(&self, n: u32) -> u128 {
+        let parents = self.parents(n).iter().map(|&(p, d)| {
+            let tag = match d {
+                DependencyType::Required => 0u8,
+                DependencyType::Optional => 1u8,
+            };
+            (self.fingerprints[p as usize], tag)
+        });
+        combine(self.flow(n).definition, parents).max(1)
+    }
+
+    /// Starts a ready flow (or reuses its result from the resumed run).
+    fn start(&mut self, i: u32, cx: &mut Context<'_>) {
+        let fingerprint = self.fingerprint(i);
+        if let Some(Some((old, output))) = self.reuse.get(i as usize) {
+            if *old == fingerprint {
+                let output = Arc::clone(output);
+                self.reused += 1;
+                self.started_at[i as usize] = Some(self.now);
+                self.finish_with(i, FlowStatus::Completed, None, Some(output), None, true);
+                return;
+            }
+        }
+        self.slot[i as usize] = Slot::Running;
+        self.running += 1;
+        self.started_at[i as usize] = Some(self.now);
+        self.begin_attempt(i, cx);
+    }
+
+    /// Starts the next attempt of a running flow.
+    fn begin_attempt(&mut self, i: u32, cx: &mut Context<'_>) {
+        let attempt = {
+            let a = &mut self.attempts[i as usize];
+            *a += 1;
+            *a
+        };
+        let flow = Arc::clone(self.flow(i));
+        if attempt == 1 {
+            self.record(i, FlowStatus::Running, None, None, None);
+            self.board_changes.push((i, FlowStatus::Running));
+        }
+        if self.emit {
+            self.emit_now(EventKind::FlowStarted {
+                flow: flow.id.clone(),
+                attempt,
+            });
+        }
+        let input = self.input_for(i, attempt);
+        let span = tracing::info_span!(parent: &self.span, "attempt", flow = %flow.id, attempt);
+        match &flow.work {
+            Work::Async(f) => {
+                let mut fut = {
+                    let _entered = span.enter();
+                    attempt::async_attempt(f, input, flow.timeout)
+                };
+                let polled = {
+                    let _entered = span.enter();
+                    fut.as_mut().poll(cx)
+                };
+                match polled {
+                    Poll::Ready(end) => self.complete(i, Some(end), cx),
+                    Poll::Pending => {
+                        let token = self.cancel.child_token();
+                        self.tokens.insert(i, token.clone());
+                        self.in_flight.push(
+                            attempt::cancellable(fut, token)
+                                .map(move |end| (i, Some(end)))
+                                .instrument(span)
+                                .boxed(),
+                        );
+                    }
+                }
+            }
+            Work::Blocking(f) => match self.shared.threads() {
+                Ok(threads) => {
+                    let token = self.cancel.child_token();
+                    self.tokens.insert(i, token.clone());
+                    let fut = attempt::blocking_attempt(
+                        threads,
+                        Arc::clone(f),
+                        input,
+                        flow.timeout,
+                        token,
+                    );
+                    self.in_flight
+                        .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
+                }
+                Err(e) => self.complete(
+                    i,
+                    Some(AttemptEnd::plain(Err(Failure::new(
+                        FailureKind::Error,
+                        e.to_string(),
+                    )))),
+                    cx,
+                ),
+            },
+            Work::Task(name) => {
+                let token = self.cancel.child_token();
+                self.tokens.insert(i, token.clone());
+                let pool = self.shared.options.process_pool.clone();
+                let fut = attempt::task_attempt(pool, name.clone(), input, flow.timeout, token);
+                self.in_flight
+                    .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
+            }
+            Work::Command(spec) => {
+                let token = self.cancel.child_token();
+                self.tokens.insert(i, token.clone());
+                let mut spec = (**spec).clone();
+                spec = spec
+                    .env("FLOW_RUN_ID", self.run_id.as_str())
+                    .env("FLOW_ID", flow.id.as_str());
+                if let Some(dir) = &self.shared.options.log_dir {
+                    let dir = dir.join(self.run_id.as_str());
+                    if spec.stdout_path.is_none() {
+                        spec.stdout_path = Some(dir.join(format!("{}.out", flow.id)));
+                    }
+                    if spec.stderr_path.is_none() {
+                        spec.stderr_path = Some(dir.join(format!("{}.err", flow.id)));
+                    }
+                }
+                let executor = Arc::clone(&self.shared.options.command_executor);
+                let fut = attempt::command_attempt(executor, spec, flow.timeout, token);
+                self.in_flight
+                    .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
+            }
+        }
+    }
+
+    /// What attempt `attempt` of flow `i` receives.
+    fn input_for(&self, i: u32, attempt: u32) -> FlowInput {
+        let flow = self.flow(i);
+        let mut parents = Vec::new();
+        for &(p, _) in self.parents(i) {
+            if let Some(output) = &self.outputs[p as usize] {
+                parents.push((self.flow(p).id.clone(), Arc::clone(output)));
+            }
+        }
+        FlowInput {
+            flow: flow.id.clone(),
+            run_id: self.run_id.clone(),
+            attempt,
+            input: Arc::clone(&flow.input),
+            parents,
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// An attempt ended (or, with `None`, a retry is due).
+    fn complete(&mut self, i: u32, end: Option<AttemptEnd>, cx: &mut Context<'_>) {
+        if !self.tokens.is_empty() {
+            self.tokens.remove(&i);
+        }
+        let Some(end) = end else {
+            match self.stops.remove(&i) {
+                Some(stop) => self.stopped(i, stop, None),
+                None => self.begin_attempt(i, cx),
+            }
+            return;
+        };
+        let stop = if self.stops.is_empty() {
+            None
+        } else {
+            self.stops.remove(&i)
+        };
+        match (stop, end.result) {
+            (Some(Stop::Fail(reason)), _) => self.stopped(i, Stop::Fail(reason), end.exit_code),
+            (Some(Stop::Cancel), Err(_)) => self.stopped(i, Stop::Cancel, end.exit_code),
+            (_, Ok(output)) => {
+                let output = if output.is_null() {
+                    Arc::clone(&self.null)
+                } else {
+                    Arc::new(output)
+                };
+                let tails = (end.exit_code, end.stdout_tail, end.stderr_tail);
+                self.finish_with(
+                    i,
+                    FlowStatus::Completed,
+                    None,
+                    Some(output),
+                    Some(tails),
+                    false,
+                );
+            }
+            (_, Err(failure)) => {
+                let attempt = self.attempts[i as usize];
+                let flow = Arc::clone(self.flow(i));
+                let retryable = !matches!(
+                    failure.kind,
+                    FailureKind::Cancelled | FailureKind::Upstream { .. }
+                );
+                if retryable && !self.cancelling && attempt <= flow.retry.retries() {
+                    let delay = flow.retry.delay(attempt);
+                    tracing::info!(
+                        parent: &self.span, flow = %flow.id, attempt, retry_in = ?delay,
+                        failure = %failure.message, "attempt failed, retrying"
+                    );
+                    if self.emit {
+                        self.emit_now(EventKind::AttemptFailed {
+                            flow: flow.id.clone(),
+                            attempt,
+                            failure,
+                            retry_in: delay,
+                        });
+                    }
+                    let token = self.cancel.child_token();
+                    self.tokens.insert(i, token.clone());
+                    self.in_flight.push(
+                        async move {
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => (i, None),
+                                () = token.cancelled() => (i, Some(AttemptEnd::cancelled())),
+                            }
+                        }
+                        .boxed(),
+                    );
+                    return;
+                }
+                let status = if failure.kind == FailureKind::Cancelled {
+                    FlowStatus::Cancelled
+                } else {
+                    FlowStatus::Failed
+                };
+                let tails = (end.exit_code, end.stdout_tail, end.stderr_tail);
+                self.finish_with(i, status, Some(failure), None, Some(tails), false);
+            }
+        }
+    }
+
+    /// A running flow ended because of a stop request.
+    fn stopped(&mut self, i: u32, stop: Stop, exit_code: Option<i32>) {
+        let (status, failure) = match stop {
+            Stop::Cancel => (
+                FlowStatus::Cancelled,
+                Failure::new(FailureKind::Cancelled, "cancelled by request"),
+            ),
+            Stop::Fail(reason) => (FlowStatus::Failed, Failure::new(FailureKind::Error, reason)),
+        };
+        let tails = (exit_code, String::new(), String::new());
+        self.finish_with(i, status, Some(failure), None, Some(tails), false);
+    }
+
+    fn finish(
+        &mut self,
+        i: u32,
+        status: FlowStatus,
+        failure: Option<Failure>,
+        output: Option<Arc<Value>>,
+        tails: Option<(Option<i32>, String, String)>,
+    ) {
+        self.finish_with(i, status, failure, output, tails, false);
+    }
+
+    /// A flow ended: record it, then let its children move on.
+    fn finish_with(
+        &mut self,
+        i: u32,
+        status: FlowStatus,
+        failure: Option<Failure>,
+        output: Option<Arc<Value>>,
+        tails: Option<(Option<i32>, String, String)>,
+        reused: bool,
+    ) {
+        self.end_full(i, status, failure, output, tails, reused);
+        self.propagate(i);
+    }
+
+    /// A flow ended, without looking at its children.
+    fn end(
+        &mut self,
+        i: u32,
+        status: FlowStatus,
+        failure: Option<Failure>,
+        output: Option<Arc<Value>>,
+        tails: Option<(Option<i32>, String, String)>,
+    ) {
+        self.end_full(i, status, failure, output, tails, false);
+    }
+
+    fn end_full(
+        &mut self,
+        i: u32,
+        status: FlowStatus,
+        failure: Option<Failure>,
+        output: Option<Arc<Value>>,
+        tails: Option<(Option<i32>, String, String)>,
+        reused: bool,
+    ) {
+        if self.slot[i as usize] == Slot::Running {
+            self.running -= 1;
+        }
+        self.slot[i as usize] = Slot::Done(status);
+        self.counts.add(status);
+        self.finished += 1;
+        if status != FlowStatus::Completed && self.failure_root[i as usize] == NONE {
+            self.failure_root[i as usize] = i;
+        }
+        if status != FlowStatus::Completed {
+            tracing::info!(
+                parent: &self.span, flow = %self.flow(i).id, %status,
+                failure = failure.as_ref().map_or("", |f| f.message.as_str()), "flow ended"
+            );
+        }
+        self.fingerprint(i);
+        if self.emit {
+            self.emit_now(EventKind::FlowFinished {
+                flow: self.flow(i).id.clone(),
+                status,
+                failure: failure.clone(),
+                attempts: self.attempts[i as usize],
+                reused,
+            });
+        }
+        self.outputs[i as usize] = output.clone();
+        self.record(i, status, output, failure, tails);
+        self.board_changes.push((i, status));
+    }
+
+    /// Moves the children of a flow that just ended; fails those behind a required edge
+    /// of a flow that did not complete, transitively.
+    fn propagate(&mut self, start: u32) {
+        let mut stack = std::mem::take(&mut self.scratch);
+        stack.clear();
+        stack.push(start);
+        while let Some(p) = stack.pop() {
+            let completed = self.slot[p as usize] == Slot::Done(FlowStatus::Completed);
+            let root = self.root_of(p);
+            let n = self.n_children(p);
+            let extra = if self.extra_children.is_empty() {
+                None
+            } else {
+                self.extra_children.get(&p).cloned()
+            };
+            let extra_len = extra.as_ref().map_or(0, Vec::len);
+            for k in 0..n + extra_len {
+                let (c, dependency) = if k < n {
+                    self.graph.children(p)[k]
+                } else if let Some(extra) = &extra {
+                    extra[k - n]
+                } else {
+                    break;
+                };
+                if self.slot[c as usize] != Slot::Waiting {
+                    continue;
+                }
+                if dependency == DependencyType::Required && !completed {
+                    self.doom_quiet(c, root);
+                    stack.push(c);
+                } else {
+                    let r = &mut self.remaining[c as usize];
+                    *r -= 1;
+                    if *r == 0 {
+                        self.slot[c as usize] = Slot::Ready;
+                        self.ready.push_back(c);
+                    }
+                }
+            }
+        }
+        self.scratch = stack;
+    }
+
+    /// Fails (or cancels) a waiting flow because `root` ended without completing, and its
+    /// required descendants with it.
+    fn doom(&mut self, c: u32, root: u32) {
+        self.doom_quiet(c, root);
+        self.propagate(c);
+    }
+
+    fn doom_quiet(&mut self, c: u32, root: u32) {
+        let root_id = self.flow(root).id.clone();
+        let (status, message) = match self.slot[root as usize] {
+            Slot::Done(FlowStatus::Cancelled) => (
+                FlowStatus::Cancelled,
+                format!("required flow `{root_id}` was cancelled"),
+            ),
+            _ => (
+                FlowStatus::Failed,
+                format!("required flow `{root_id}` failed"),
+            ),
+        };
+        self.failure_root[c as usize] = root;
+        let failure = Failure::new(FailureKind::Upstream { flow: root_id }, message);
+        self.end(c, status, Some(failure), None, None);
+    }
+
+    /// Queues a record for the store, replacing one of the same flow still in the batch.
+    fn record(
+        &mut self,
+        i: u32,
+        status: FlowStatus,
+        output: Option<Arc<Value>>,
+        failure: Option<Failure>,
+        tails: Option<(Option<i32>, String, String)>,
+    ) {
+        let (exit_code, stdout_tail, stderr_tail) = tails.unwrap_or_default();
+        let finished = status.is_finished();
+        let fingerprint = self.fingerprints[i as usize];
+        let record = Record {
+            flow: self.flow(i).id.clone(),
+            status,
+            output,
+            failure,
+            attempts: self.attempts[i as usize],
+            exit_code,
+            stdout_tail,
+            stderr_tail,
+            started_at: self.started_at[i as usize],
+            finished_at: finished.then_some(self.now),
+            fingerprint: (fingerprint != 0).then_some(fingerprint),
+        };
+        let pos = self.batch_pos[i as usize];
+        if pos == NONE {
+            self.batch_pos[i as usize] = self.records.len() as u32;
+            self.records.push(record);
+            self.record_flows.push(i);
+        } else {
+            self.records[pos as usize] = record;
+        }
+    }
+
+    /// Hands the batch to the writer and publishes the board.
+    fn flush(&mut self) {
+        if !self.records.is_empty() {
+            for &i in &self.record_flows {
+                self.batch_pos[i as usize] = NONE;
+            }
+            self.record_flows.clear();
+            let records = std::mem::take(&mut self.records);
+            if let Some(writer) = &self.writer {
+                writer.save(records);
+            }
+        }
+        if !self.board_changes.is_empty() {
+            {
+                let mut board = self.shared.board();
+                if board.run.as_ref() == Some(&self.run_id) {
+                    for &(i, status) in &self.board_changes {
+                        if let Some(state) = board.states.get_mut(i as usize) {
+                            *state = status;
+                        }
+                    }
+                }
+            }
+            self.board_changes.clear();
+            self.shared.board_changed.send_modify(|g| *g += 1);
+        }
+    }
+
+    fn emit_now(&self, kind: EventKind) {
+        if self.shared.events.receiver_count() == 0 {
+            return;
+        }
+        let seq = self
+            .shared
+            .event_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.shared.events.send(Event {
+            seq,
+            run_id: self.run_id.clone(),
+            at: self.now,
+            kind,
+        });
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if !self.released {
+            let mut registry = self.shared.registry();
+            if registry
+                .active
+                .as_ref()
+                .is_some_and(|a| a.run_id == self.run_id)
+            {
+                registry.active = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The result-store writer: a dedicated thread that turns the scheduler's records into
+//! `FlowResult`s and saves them in batches, so the store is never on the scheduler's hot path.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flow_graph::FlowId;
+use flow_results::{Failure, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::fingerprint::to_hex;
+
+/// At most this many store errors are kept for the summary.
+const MAX_ERRORS: usize = 20;
+
+/// A flow's state to save: what the scheduler knows, in a form cheap to make.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) flow: FlowId,
+    pub(crate) status: FlowStatus,
+    pub(crate) output: Option<Arc<Value>>,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) attempts: u32,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) stdout_tail: String,
+    pub(crate) stderr_tail: String,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) fingerprint: Option<u128>,
+}
+
+enum Message {
+    Begin(
+        RunRecord,
+        oneshot::Sender<Result<(), flow_results::StoreError>>,
+    ),
+    Results(Vec<Record>),
+    Finish(RunRecord, oneshot::Sender<Vec<String>>),
+}
+
+/// The scheduler's end of the writer thread.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Message>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Message::Begin(..) => "Begin",
+            Message::Results(_) => "Results",
+            Message::Finish(..) => "Finish",
+        })
+    }
+}
+
+impl Writer {
+    /// Starts the thread for `run_id`.
+    pub(crate) fn start(store: Arc<dyn ResultStore>, run_id: RunId) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("flow-store-writer".into())
+            .spawn(move || serve(&*store, &run_id, &rx))?;
+        Ok(Writer { tx })
+    }
+
+    /// Records the run as begun; waits for the store.
+    pub(crate) async fn begin(&self, run: RunRecord) -> Result<(), flow_results::StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Message::Begin(run, reply)).is_err() {
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
+    }
+
+    /// Queues records to save.
+    pub(crate) fn save(&self, records: Vec<Record>) {
+        let _ = self.tx.send(Message::Results(records));
+    }
+
+    /// Saves the run's final record after every queued result; returns the store errors.
+    pub(crate) async fn finish(self, run: RunRecord) -> Vec<String> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Message::Finish(run, reply)).is_err() {
+            return vec!["the result-store writer thread is gone".to_owned()];
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| vec!["the result-store writer thread is gone".to_owned()])
+    }
+}
+
+fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>) {
+    let mut errors = Vec::new();
+    let mut results = Vec::new();
+    while let Ok(message) = rx.recv() {
+        match message {
+            Message::Begin(run, reply) => {
+                let _ = reply.send(store.begin_run(&run));
+            }
+            Message::Results(records) => {
+                results.clear();
+                results.extend(records.into_iter().map(|r| to_result(run_id, r)));
+                // Take whatever else is queued, to save it in one call.
+                let mut pending = None;
+                while let Ok(next) = rx.try_recv() {
+                    match next {
+                        Message::Results(more) => {
+                            results.extend(more.into_iter().map(|r| to_result(run_id, r)));
+                        }
+                        other => {
+                            pending = Some(other);
+                            break;
+                        }
+                    }
+                }
+                if let Err(e) = store.save_results(&results) {
+                    tracing::error!(error = %e, store = %store.spec(), "saving results failed");
+                    if errors.len() < MAX_ERRORS {
+                        errors.push(e.to_string());
+                    }
+                }
+                match pending {
+                    Some(Message::Finish(run, reply)) => {
+                        finish(store, &run, &mut errors);
+                        let _ = reply.send(std::mem::take(&mut errors));
+                    }
+                    Some(Message::Begin(run, reply)) => {
+                        let _ = reply.send(store.begin_run(&run));
+                    }
+                    _ => {}
+                }
+            }
+            Message::Finish(run, reply) => {
+                finish(store, &run, &mut errors);
+                let _ = reply.send(std::mem::take(&mut errors));
+            }
+        }
+    }
+}
+
+fn finish(store: &dyn ResultStore, run: &RunRecord, errors: &mut Vec<String>) {
+    if let Err(e) = store.finish_run(run) {
+        tracing::error!(error = %e, store = %store.spec(), "finishing the run failed");
+        if errors.len() < MAX_ERRORS {
+            errors.push(e.to_string());
+        }
+    }
+}
+
+fn to_result(run_id: &RunId, record: Record) -> FlowResult {
+    let mut result = FlowResult::new(run_id.clone(), record.flow, record.status);
+    if let Some(output) = record.output {
+        result.output = Arc::unwrap_or_clone(output);
+    }
+    result.failure = record.failure;
+    result.attempts = record.attempts;
+    result.exit_code = record.exit_code;
+    result.started_at = record.started_at;
+    result.finished_at = record.finished_at;
+    result.fingerprint = record.fingerprint.map(to_hex);
+    if !record.stdout_tail.is_empty() {
+        result.stdout_tail = Tail::new(record.stdout_tail);
+    }
+    if !record.stderr_tail.is_empty() {
+        result.stderr_tail = Tail::new(record.stderr_tail);
+    }
+    result
+}

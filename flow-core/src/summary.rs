@@ -1,0 +1,42 @@
+//! `RunSummary`: what one run of the DAG did — counts per status, wall time, the run id.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flow_results::{FlowStatus, RunId, StatusCounts};
+
+/// What [`FlowContext::run`](crate::FlowContext::run) returns when the run is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The run's id, under which the store keeps its results.
+    pub run_id: RunId,
+    /// The workflow name of the context.
+    pub workflow: String,
+    /// How many flows ended in each status (`pending` and `running` are 0 after a run).
+    pub counts: StatusCounts,
+    /// How many of the completed flows were reused from the resumed run.
+    pub reused: u32,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run ended.
+    pub finished_at: DateTime<Utc>,
+    /// The wall time of the run.
+    pub wall_time: Duration,
+    /// Whether the run was cancelled ([`FlowContext::cancel_all`](crate::FlowContext::cancel_all)).
+    pub cancelled: bool,
+    /// Errors of the result store while saving results, as messages (the run went on; the
+    /// store may be missing these results). At most 20 are kept.
+    pub store_errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// Whether every flow completed.
+    pub fn is_success(&self) -> bool {
+        self.counts.total() == u64::from(self.counts.completed)
+    }
+
+    /// The number of flows in `status`.
+    pub fn count(&self, status: FlowStatus) -> u32 {
+        self.counts.count(status)
+    }
+}
