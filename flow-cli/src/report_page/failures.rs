@@ -1,0 +1,179 @@
+//! Failures grouped by cause: every flow that failed because a dependency failed goes under the
+//! flow whose own failure started the chain.
+
+use std::collections::HashMap;
+
+use flow_graph::FlowId;
+use flow_results::{FailureKind, FlowStatus};
+
+/// A flow that failed on its own, and the flows its failure took down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureGroup {
+    /// The index of the flow that failed on its own (error, timeout, crash).
+    pub cause: usize,
+    /// The indexes of the flows that failed because of it, directly or through other flows,
+    /// in the order of the flows.
+    pub downstream: Vec<usize>,
+}
+
+/// What [`group`] needs to know about one flow.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureView<'a> {
+    /// The flow.
+    pub id: &'a FlowId,
+    /// Its state.
+    pub status: FlowStatus,
+    /// Why it failed, if it did.
+    pub kind: Option<&'a FailureKind>,
+}
+
+/// Groups the failed flows by cause.
+///
+/// A flow failed with [`FailureKind::Upstream`] goes under the flow it names, followed
+/// transitively until a flow that failed on its own. When that chain leads nowhere (a flow
+/// missing from the run, or a loop), the last flow reached on it becomes a cause of its own,
+/// so every failed flow appears exactly once. Groups come in the order of their causes.
+pub fn group(flows: &[FailureView<'_>]) -> Vec<FailureGroup> {
+    let index: HashMap<&str, usize> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, flow)| (flow.id.as_str(), i))
+        .collect();
+    let upstream_of = |i: usize| -> Option<usize> {
+        match flows[i].kind {
+            Some(FailureKind::Upstream { flow }) => index
+                .get(flow.as_str())
+                .copied()
+                .filter(|&j| flows[j].status == FlowStatus::Failed),
+            _ => None,
+        }
+    };
+    let mut downstream_of: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut causes = Vec::new();
+    for i in (0..flows.len()).filter(|&i| flows[i].status == FlowStatus::Failed) {
+        let is_upstream = matches!(flows[i].kind, Some(FailureKind::Upstream { .. }));
+        if !is_upstream {
+            causes.push(i);
+            continue;
+        }
+        // Follow the chain to its start. A chain longer than there are flows is a loop: then
+        // the flow counts as its own cause.
+        let mut root = i;
+        let mut steps = 0;
+        while let Some(next) = upstream_of(root) {
+            root = next;
+            steps += 1;
+            if steps > flows.len() {
+                root = i;
+                break;
+            }
+        }
+        if root == i {
+            causes.push(i);
+        } else {
+            downstream_of.entry(root).or_default().push(i);
+        }
+    }
+    // Every chain ends at a flow that is pushed to `causes` on its own turn, so every key
+    // of `downstream_of` is a cause.
+    causes
+        .into_iter()
+        .map(|cause| FailureGroup {
+            cause,
+            downstream: downstream_of.remove(&cause).unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FlowStatus::*;
+
+    fn id(s: &str) -> FlowId {
+        FlowId::new(s).unwrap()
+    }
+
+    fn upstream(s: &str) -> FailureKind {
+        FailureKind::Upstream { flow: id(s) }
+    }
+
+    /// Groups flows given as (id, status, failure) and returns (cause, [downstream]) by id.
+    fn check(flows: &[(&str, FlowStatus, Option<FailureKind>)], expected: &[(&str, &[&str])]) {
+        let ids: Vec<FlowId> = flows.iter().map(|f| id(f.0)).collect();
+        let views: Vec<FailureView<'_>> = flows
+            .iter()
+            .zip(&ids)
+            .map(|(f, id)| FailureView {
+                id,
+                status: f.1,
+                kind: f.2.as_ref(),
+            })
+            .collect();
+        let got: Vec<(&str, Vec<&str>)> = group(&views)
+            .iter()
+            .map(|g| {
+                (
+                    ids[g.cause].as_str(),
+                    g.downstream.iter().map(|&d| ids[d].as_str()).collect(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, Vec<&str>)> =
+            expected.iter().map(|(c, d)| (*c, d.to_vec())).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn upstream_failures_go_under_their_cause() {
+        check(
+            &[
+                ("fetch", Failed, Some(FailureKind::Error)),
+                ("parse", Failed, Some(upstream("fetch"))),
+                ("other", Completed, None),
+                ("load", Failed, Some(upstream("fetch"))),
+                ("slow", Failed, Some(FailureKind::Timeout)),
+                ("report", Failed, Some(upstream("slow"))),
+            ],
+            &[("fetch", &["parse", "load"]), ("slow", &["report"])],
+        );
+    }
+
+    #[test]
+    fn chains_of_upstream_failures_lead_to_the_first_cause() {
+        // The scheduler may name the direct parent rather than the root cause.
+        check(
+            &[
+                ("c", Failed, Some(upstream("b"))),
+                ("b", Failed, Some(upstream("a"))),
+                ("a", Failed, Some(FailureKind::Crashed { signal: Some(9) })),
+            ],
+            &[("a", &["c", "b"])],
+        );
+    }
+
+    #[test]
+    fn a_chain_that_leads_nowhere_makes_its_last_flow_a_cause() {
+        check(
+            &[
+                ("b", Failed, Some(upstream("gone"))),
+                ("c", Failed, Some(upstream("b"))),
+                ("x", Failed, Some(upstream("y"))),
+                ("y", Failed, Some(upstream("x"))),
+            ],
+            &[("b", &["c"]), ("x", &[]), ("y", &[])],
+        );
+    }
+
+    #[test]
+    fn flows_that_did_not_fail_are_left_out() {
+        check(
+            &[
+                ("a", Completed, None),
+                ("b", Cancelled, Some(FailureKind::Cancelled)),
+                ("c", Pending, None),
+            ],
+            &[],
+        );
+    }
+}

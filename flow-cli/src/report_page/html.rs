@@ -1,0 +1,344 @@
+//! The report page: one HTML file with inline CSS, inline SVG and a few lines of inline script
+//! (to sort the table), which opens offline in any browser and makes no network request.
+
+use std::fmt::Write;
+
+use flow_results::{FailureKind, FlowStatus};
+
+use super::escape::Escaped;
+use super::format;
+use super::model::{FlowEntry, Report};
+use super::{dag, timeline};
+
+const STYLE: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+
+/// The whole page.
+pub fn render(report: &Report) -> String {
+    let mut out = String::with_capacity(4096 + report.flows.len() * 900);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>flow report: {} {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
+        Escaped(&report.workflow),
+        Escaped(&report.run_id)
+    );
+    summary(&mut out, report);
+    section(&mut out, "timeline", "Timeline", |out| {
+        out.push_str("<p class=\"hint\">One bar per flow from its last start to its finish; outlined bars are the critical path, dashed ones were retried (\u{21bb} attempts).</p>\n<div class=\"scroll\">\n");
+        timeline::render(out, report);
+        out.push_str("</div>\n");
+    });
+    section(&mut out, "dag", "Dependency graph", |out| {
+        out.push_str("<p class=\"hint\">Dashed edges are optional dependencies; outlined nodes are the critical path.</p>\n<div class=\"scroll\">\n");
+        dag::render(out, report);
+        out.push_str("</div>\n");
+    });
+    section(&mut out, "failures", "Failures", |out| {
+        failures(out, report)
+    });
+    section(&mut out, "flows", "All flows", |out| table(out, report));
+    let _ = write!(out, "<script>\n{SCRIPT}</script>\n</body>\n</html>\n");
+    out
+}
+
+/// Appends `<section id=ID><h2>TITLE</h2>…</section>`.
+fn section(out: &mut String, id: &str, title: &str, body: impl FnOnce(&mut String)) {
+    let _ = writeln!(out, "<section id=\"{id}\">\n<h2>{title}</h2>");
+    body(out);
+    out.push_str("</section>\n");
+}
+
+/// The heading and the facts of the run.
+fn summary(out: &mut String, report: &Report) {
+    let _ = writeln!(
+        out,
+        "<header id=\"summary\">\n<h1>{} <span class=\"run\">{}</span></h1>\n<dl>",
+        Escaped(&report.workflow),
+        Escaped(&report.run_id)
+    );
+    let _ = writeln!(
+        out,
+        "<dt>Started</dt><dd>{}</dd>",
+        report.started_at.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+    );
+    let _ = writeln!(
+        out,
+        "<dt>Wall time</dt><dd>{}{}</dd>",
+        format::duration(report.wall_ms),
+        if report.finished {
+            ""
+        } else {
+            " (the run did not record its end)"
+        }
+    );
+    out.push_str("<dt>Flows</dt><dd>");
+    let _ = write!(out, "{} in all", report.flows.len());
+    for status in FlowStatus::ALL {
+        let n = report.counts.count(status);
+        if n > 0 {
+            let _ = write!(out, " <span class=\"chip s-{status}\">{n} {status}</span>");
+        }
+    }
+    out.push_str("</dd>\n");
+    if let Some(command) = &report.command_line {
+        let _ = writeln!(
+            out,
+            "<dt>Command</dt><dd><code>{}</code></dd>",
+            Escaped(command)
+        );
+    }
+    out.push_str("<dt>Critical path</dt><dd>");
+    critical_path(out, report);
+    out.push_str("</dd>\n</dl>\n</header>\n");
+}
+
+/// The critical path as `a → b → c (12 s of 14 s)`.
+fn critical_path(out: &mut String, report: &Report) {
+    if report.critical_path.is_empty() {
+        out.push_str("none (no flow both started and finished)");
+        return;
+    }
+    for (k, &i) in report.critical_path.iter().enumerate() {
+        if k > 0 {
+            out.push_str(" \u{2192} ");
+        }
+        let _ = write!(out, "<code>{}</code>", Escaped(report.flows[i].id.as_str()));
+    }
+    let busy: f64 = report
+        .critical_path
+        .iter()
+        .filter_map(|&i| report.flows[i].duration_ms())
+        .sum();
+    let _ = write!(
+        out,
+        " <span class=\"muted\">({} running of {} wall time)</span>",
+        format::duration(busy),
+        format::duration(report.wall_ms)
+    );
+}
+
+/// Every failed flow that caused failures, with what it took down, then cancelled flows.
+fn failures(out: &mut String, report: &Report) {
+    if report.failure_groups.is_empty() {
+        out.push_str("<p class=\"empty\">No flow failed.</p>\n");
+    }
+    for group in &report.failure_groups {
+        let flow = &report.flows[group.cause];
+        let _ = writeln!(
+            out,
+            "<article class=\"failure\">\n<h3><span class=\"chip s-failed\">failed</span> <code>{}</code></h3>",
+            Escaped(flow.id.as_str())
+        );
+        out.push_str("<dl>");
+        if let Some(failure) = &flow.failure {
+            let _ = write!(
+                out,
+                "<dt>Error</dt><dd>{}: {}</dd>",
+                kind_name(&failure.kind),
+                Escaped(&failure.message)
+            );
+        }
+        if let Some(code) = flow.exit_code {
+            let _ = write!(out, "<dt>Exit code</dt><dd>{code}</dd>");
+        }
+        if let Some(FailureKind::Crashed {
+            signal: Some(signal),
+        }) = flow.failure.as_ref().map(|f| &f.kind)
+        {
+            let _ = write!(out, "<dt>Signal</dt><dd>{signal}</dd>");
+        }
+        let _ = write!(out, "<dt>Attempts</dt><dd>{}</dd>", flow.attempts);
+        if let Some(duration) = flow.duration_ms() {
+            let _ = write!(
+                out,
+                "<dt>Last attempt ran</dt><dd>{}</dd>",
+                format::duration(duration)
+            );
+        }
+        out.push_str("</dl>\n");
+        if !flow.stderr_tail.is_empty() {
+            let _ = writeln!(
+                out,
+                "<details open><summary>End of stderr</summary><pre>{}</pre></details>",
+                Escaped(&flow.stderr_tail)
+            );
+        }
+        if !group.downstream.is_empty() {
+            let _ =
+                write!(
+                out,
+                "<details class=\"downstream\"><summary>{} {} failed because of it</summary><ul>",
+                group.downstream.len(),
+                if group.downstream.len() == 1 { "flow" } else { "flows" }
+            );
+            for &i in &group.downstream {
+                let _ = write!(
+                    out,
+                    "<li><code>{}</code></li>",
+                    Escaped(report.flows[i].id.as_str())
+                );
+            }
+            out.push_str("</ul></details>\n");
+        }
+        out.push_str("</article>\n");
+    }
+    let cancelled: Vec<&FlowEntry> = report
+        .flows
+        .iter()
+        .filter(|f| f.status == FlowStatus::Cancelled)
+        .collect();
+    if !cancelled.is_empty() {
+        let _ = write!(
+            out,
+            "<details class=\"cancelled\"><summary>{} cancelled</summary><ul>",
+            cancelled.len()
+        );
+        for flow in cancelled {
+            let _ = write!(out, "<li><code>{}</code>", Escaped(flow.id.as_str()));
+            if let Some(failure) = &flow.failure {
+                let _ = write!(out, ": {}", Escaped(&failure.message));
+            }
+            out.push_str("</li>");
+        }
+        out.push_str("</ul></details>\n");
+    }
+}
+
+/// A short name for a failure kind.
+fn kind_name(kind: &FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Error => "error",
+        FailureKind::Timeout => "timeout",
+        FailureKind::Crashed { .. } => "crashed",
+        FailureKind::Upstream { .. } => "dependency failed",
+        FailureKind::Cancelled => "cancelled",
+        _ => "failure",
+    }
+}
+
+/// The table of all flows, sortable by clicking a column's heading.
+fn table(out: &mut String, report: &Report) {
+    out.push_str("<table class=\"sortable\">\n<thead><tr><th data-sort=\"text\">Flow</th><th data-sort=\"num\">Status</th><th data-sort=\"num\">Start</th><th data-sort=\"num\">Duration</th><th data-sort=\"num\">Attempts</th><th data-sort=\"num\">Exit</th></tr></thead>\n<tbody>\n");
+    for flow in &report.flows {
+        let status_rank = FlowStatus::ALL
+            .iter()
+            .position(|&s| s == flow.status)
+            .unwrap_or(0);
+        let _ = write!(
+            out,
+            "<tr{}><td><code>{}</code></td><td data-v=\"{status_rank}\"><span class=\"chip s-{}\">{}</span></td>",
+            if flow.critical { " class=\"crit\"" } else { "" },
+            Escaped(flow.id.as_str()),
+            flow.status,
+            flow.status
+        );
+        cell_ms(out, flow.start_ms);
+        cell_ms(out, flow.duration_ms());
+        let _ = write!(out, "<td data-v=\"{0}\">{0}</td>", flow.attempts);
+        match flow.exit_code {
+            Some(code) => {
+                let _ = write!(out, "<td data-v=\"{code}\">{code}</td>");
+            }
+            None => out.push_str("<td data-v=\"-999999\"></td>"),
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// A table cell with a time in milliseconds, sortable by its value; empty when unknown.
+fn cell_ms(out: &mut String, ms: Option<f64>) {
+    match ms {
+        Some(ms) => {
+            let _ = write!(out, "<td data-v=\"{ms:.3}\">{}</td>", format::duration(ms));
+        }
+        None => out.push_str("<td data-v=\"-1\"></td>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flow_graph::{DependencyType::*, FlowId};
+    use flow_results::FlowStatus::*;
+
+    use super::super::model::test_support::{run, Made};
+    use super::*;
+
+    fn page() -> String {
+        let (run, results, graph) = run(
+            &[
+                Made {
+                    id: "fetch",
+                    status: Failed,
+                    span: Some((0, 100)),
+                    failure: Some(FailureKind::Crashed { signal: Some(9) }),
+                },
+                Made {
+                    id: "parse",
+                    status: Failed,
+                    span: None,
+                    failure: Some(FailureKind::Upstream {
+                        flow: FlowId::new("fetch").unwrap(),
+                    }),
+                },
+                Made {
+                    id: "other",
+                    status: Completed,
+                    span: Some((0, 300)),
+                    failure: None,
+                },
+                Made {
+                    id: "stop",
+                    status: Cancelled,
+                    span: None,
+                    failure: Some(FailureKind::Cancelled),
+                },
+            ],
+            &[("fetch", "parse", Required), ("other", "parse", Optional)],
+        );
+        let mut report = Report::build(&run, results, Some(&graph));
+        report.command_line = Some("flow run 'x<y>.toml'".into());
+        render(&report)
+    }
+
+    #[test]
+    fn the_page_has_every_section() {
+        let page = page();
+        for needle in [
+            "<section id=\"timeline\">",
+            "<section id=\"dag\">",
+            "<section id=\"failures\">",
+            "<section id=\"flows\">",
+            "<svg class=\"timeline\"",
+            "<svg class=\"dag\"",
+            "<article class=\"failure\">",
+            "<dt>Signal</dt><dd>9</dd>",
+            "1 flow failed because of it",
+            "1 cancelled",
+            "flow run &#39;x&lt;y&gt;.toml&#39;",
+        ] {
+            assert!(page.contains(needle), "missing {needle}");
+        }
+    }
+
+    #[test]
+    fn flow_output_is_text_not_markup() {
+        let page = page();
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_eq!(
+            page.matches("<script").count(),
+            1,
+            "only the page's own script"
+        );
+    }
+
+    #[test]
+    fn the_page_loads_nothing_from_anywhere() {
+        let page = page();
+        for needle in [
+            "http://", "https://", "src=", "href=", "@import", "url(//", "url(http",
+        ] {
+            assert!(!page.contains(needle), "found {needle}");
+        }
+    }
+}

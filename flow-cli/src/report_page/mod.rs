@@ -1,0 +1,218 @@
+//! `flow report`: a self-contained HTML page of one run (summary, timeline, DAG by status,
+//! critical path, failures grouped by cause, a sortable table of all flows), or the same data
+//! as JSON with `--json`.
+//!
+//! The data comes from two places: the run's results from the store, and the dependency edges
+//! from the workflow file (without the file the report still shows every flow, but no edges).
+//! [`model::Report::build`] turns both into the report's model once; [`html::render`] and
+//! [`json::render`] draw it.
+//!
+//! The page needs nothing but itself: CSS, SVG and the table's sorting script are inline, and
+//! it names no network address. Every text that comes from a flow (ids, messages, stderr) is
+//! escaped, so a flow that prints `<script>` shows it as text.
+
+mod critical_path;
+mod dag;
+mod escape;
+mod failures;
+mod format;
+mod html;
+mod json;
+mod model;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+
+use flow_results::{open_store, ResultStore, RunId, RunRecord};
+
+use crate::commands::print_stdout;
+use crate::error::CliError;
+use crate::workflow::{self, Workflow};
+
+pub use model::Report;
+
+/// `flow report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The workflow file: its store is the default and its dependencies are drawn
+    /// [without it: .flow/flow.db in the current folder, and no edges].
+    pub file: Option<PathBuf>,
+    /// The store: memory, dir:PATH or sqlite:PATH.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// The run to show [default: the latest].
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Where to write the page (`-` for stdout) [default: .flow/reports/RUN_ID.html beside
+    /// the workflow file; with --json: stdout].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the report's data as JSON instead of the HTML page.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `flow report`: builds the report of the chosen run and writes it.
+///
+/// # Errors
+/// [`CliError`] when the workflow file is invalid, the store cannot be read, there is no such
+/// run, or the output cannot be written.
+pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
+    let workflow = args.file.as_deref().map(workflow::load).transpose()?;
+    let spec = match &args.store {
+        Some(spec) => spec.clone(),
+        None => default_store_spec(workflow.as_ref()),
+    };
+    let store = open_store(&spec).map_err(|e| store_error(&spec, e))?;
+    let run = find_run(
+        store.as_ref(),
+        &spec,
+        args.run.as_deref(),
+        workflow.as_ref(),
+    )?;
+    let report = build(store.as_ref(), &run, workflow.as_ref(), None)?;
+    let (text, default_output) = if args.json {
+        (json::render(&report), None)
+    } else {
+        let dir = workflow
+            .as_ref()
+            .map_or(Path::new("."), |w| w.dir.as_path());
+        (html::render(&report), Some(default_path(dir, &run.run_id)))
+    };
+    match args.output.as_deref().or(default_output.as_deref()) {
+        None => print_stdout(&text)?,
+        Some(path) if path == Path::new("-") => print_stdout(&text)?,
+        Some(path) => {
+            write_file(path, &text)?;
+            if !args.json {
+                print_stdout(&format!("report written to {}\n", path.display()))?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Writes the HTML report of `run_id` to `.flow/reports/RUN_ID.html` beside the workflow
+/// file, for `flow run --report`; returns the path. `command_line` is shown in the summary.
+///
+/// # Errors
+/// [`CliError`] when the store cannot be read, the run is not in it, or the file cannot be
+/// written.
+pub fn write_after_run(
+    workflow: &Workflow,
+    store: &dyn ResultStore,
+    run_id: &RunId,
+    command_line: Option<String>,
+) -> Result<PathBuf, CliError> {
+    let spec = store.spec();
+    let run = store
+        .run(run_id)
+        .map_err(|e| store_error(&spec, e))?
+        .ok_or_else(|| CliError::NoRun {
+            spec: spec.clone(),
+            detail: format!(" with id `{run_id}`"),
+        })?;
+    let report = build(store, &run, Some(workflow), command_line)?;
+    let path = default_path(&workflow.dir, run_id);
+    write_file(&path, &html::render(&report))?;
+    Ok(path)
+}
+
+/// The command line of this process, quoted for a POSIX shell where needed.
+pub fn this_command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Reads the results of `run` and builds its report.
+fn build(
+    store: &dyn ResultStore,
+    run: &RunRecord,
+    workflow: Option<&Workflow>,
+    command_line: Option<String>,
+) -> Result<Report, CliError> {
+    let results = store
+        .results(&run.run_id)
+        .map_err(|e| store_error(&store.spec(), e))?;
+    let mut report = Report::build(run, results, workflow.map(|w| &w.graph));
+    report.command_line = command_line;
+    Ok(report)
+}
+
+/// The run given by id, else the latest of the workflow, else the latest in the store.
+fn find_run(
+    store: &dyn ResultStore,
+    spec: &str,
+    run_id: Option<&str>,
+    workflow: Option<&Workflow>,
+) -> Result<RunRecord, CliError> {
+    let no_run = |detail: String| CliError::NoRun {
+        spec: spec.to_owned(),
+        detail,
+    };
+    let found = match (run_id, workflow) {
+        (Some(id), _) => {
+            let id = RunId::parse(id).map_err(|e| no_run(format!(": {e}")))?;
+            let run = store.run(&id).map_err(|e| store_error(spec, e))?;
+            run.ok_or_else(|| no_run(format!(" with id `{id}`")))?
+        }
+        (None, Some(workflow)) => store
+            .latest_run(&workflow.name)
+            .map_err(|e| store_error(spec, e))?
+            .ok_or_else(|| no_run(format!(" for workflow `{}`", workflow.name)))?,
+        (None, None) => store
+            .runs()
+            .map_err(|e| store_error(spec, e))?
+            .pop()
+            .ok_or_else(|| no_run(String::new()))?,
+    };
+    Ok(found)
+}
+
+/// `sqlite:.flow/flow.db` beside the workflow file, or in the current folder.
+fn default_store_spec(workflow: Option<&Workflow>) -> String {
+    let dir = workflow.map_or(Path::new("."), |w| w.dir.as_path());
+    format!("sqlite:{}", dir.join(".flow").join("flow.db").display())
+}
+
+/// `DIR/.flow/reports/RUN_ID.html`.
+fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
+    dir.join(".flow")
+        .join("reports")
+        .join(format!("{run_id}.html"))
+}
+
+/// Writes `text` to `path`, creating its folder.
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| CliError::Io {
+            action: "create report folder",
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| CliError::Io {
+        action: "write report",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn store_error(spec: &str, error: flow_results::StoreError) -> CliError {
+    CliError::Store {
+        spec: spec.to_owned(),
+        message: error.to_string(),
+    }
+}

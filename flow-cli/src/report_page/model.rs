@@ -1,0 +1,482 @@
+//! The data a report is drawn from: one entry per flow with its times relative to the start
+//! of the run, the dependency edges, each flow's layer, the critical path and the failures
+//! grouped by cause. Built once; the HTML page and the JSON document both read it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use flow_graph::{DependencyType, FlowGraph, FlowId};
+use flow_results::{Failure, FlowResult, FlowStatus, RunRecord, StatusCounts};
+
+use super::critical_path::{critical_path, Span};
+use super::failures::{self, FailureGroup, FailureView};
+
+/// How much of a failed flow's stderr a report keeps: its last lines, at most this many bytes.
+const STDERR_TAIL_BYTES: usize = 4 * 1024;
+/// ... and at most this many lines.
+const STDERR_TAIL_LINES: usize = 40;
+
+/// One flow of the run, as the report shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowEntry {
+    /// The flow.
+    pub id: FlowId,
+    /// Its final (or last known) state; `Pending` for a flow of the workflow with no result.
+    pub status: FlowStatus,
+    /// When its last attempt started, in milliseconds since the report's time origin.
+    pub start_ms: Option<f64>,
+    /// When it finished, in milliseconds since the origin.
+    pub end_ms: Option<f64>,
+    /// How many times it was started.
+    pub attempts: u32,
+    /// The exit code of its process, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed or was cancelled.
+    pub failure: Option<Failure>,
+    /// The end of its stderr (for failed flows only, cut to a few lines).
+    pub stderr_tail: String,
+    /// Its layer in the DAG: 0 for a flow with no dependency, else one more than its
+    /// deepest parent.
+    pub layer: u32,
+    /// Whether it is on the critical path.
+    pub critical: bool,
+}
+
+impl FlowEntry {
+    /// How long its last attempt ran, in milliseconds, when it started and finished.
+    pub fn duration_ms(&self) -> Option<f64> {
+        Some(self.end_ms? - self.start_ms?)
+    }
+}
+
+/// A dependency between two flows of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    /// The index of the parent in [`Report::flows`].
+    pub parent: usize,
+    /// The index of the child.
+    pub child: usize,
+    /// Required or optional.
+    pub kind: DependencyType,
+}
+
+/// Everything a report shows about one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The workflow's name.
+    pub workflow: String,
+    /// The run.
+    pub run_id: String,
+    /// The time origin: when the run started (or its first flow, if earlier).
+    pub started_at: DateTime<Utc>,
+    /// How long the run took in milliseconds: from its record, else until the last flow
+    /// finished.
+    pub wall_ms: f64,
+    /// Whether the run record says the run ended.
+    pub finished: bool,
+    /// The command line that started the run, when known.
+    pub command_line: Option<String>,
+    /// How many flows ended in each state.
+    pub counts: StatusCounts,
+    /// Every flow: those of the workflow in topological order, then any others of the run.
+    pub flows: Vec<FlowEntry>,
+    /// The dependencies, by index into `flows`.
+    pub edges: Vec<Edge>,
+    /// The critical path, by index into `flows`, first flow first.
+    pub critical_path: Vec<usize>,
+    /// The failed flows, grouped by the flow whose failure caused theirs.
+    pub failure_groups: Vec<FailureGroup>,
+}
+
+impl Report {
+    /// Builds the report of `run` from its `results` and, when the workflow file is at hand,
+    /// its dependency `graph` (without it the report has no edges, layers or critical path
+    /// beyond single flows).
+    pub fn build(run: &RunRecord, results: Vec<FlowResult>, graph: Option<&FlowGraph>) -> Self {
+        let origin = results
+            .iter()
+            .filter_map(|r| r.started_at)
+            .chain([run.started_at])
+            .min()
+            .unwrap_or(run.started_at);
+        let ms = |t: DateTime<Utc>| -> f64 {
+            (t - origin)
+                .num_microseconds()
+                .map_or(f64::MAX, |us| us as f64 / 1000.0)
+        };
+
+        // Flows: the workflow's in topological order, then the run's others by id.
+        let mut order: Vec<FlowId> = graph
+            .map(|g| g.topological_order().into_iter().cloned().collect())
+            .unwrap_or_default();
+        let mut index: HashMap<FlowId, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        let mut by_index: Vec<Option<FlowResult>> = vec![None; order.len()];
+        for result in results {
+            match index.get(&result.flow_id) {
+                Some(&i) => by_index[i] = Some(result),
+                None => {
+                    index.insert(result.flow_id.clone(), order.len());
+                    order.push(result.flow_id.clone());
+                    by_index.push(Some(result));
+                }
+            }
+        }
+
+        let edges: Vec<Edge> = graph
+            .map(|g| {
+                g.dependencies()
+                    .into_iter()
+                    .filter_map(|(parent, child, kind)| {
+                        Some(Edge {
+                            parent: *index.get(&parent)?,
+                            child: *index.get(&child)?,
+                            kind,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut parents: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+        for edge in &edges {
+            parents[edge.child].push(edge.parent);
+        }
+
+        let mut flows: Vec<FlowEntry> = order
+            .into_iter()
+            .zip(by_index)
+            .map(|(id, result)| entry(id, result, &ms))
+            .collect();
+        assign_layers(&mut flows, &parents);
+
+        let spans: Vec<Option<Span>> = flows
+            .iter()
+            .map(|f| {
+                Some(Span {
+                    start: f.start_ms?,
+                    end: f.end_ms?,
+                })
+            })
+            .collect();
+        let critical = critical_path(&spans, &parents);
+        for &i in &critical {
+            flows[i].critical = true;
+        }
+
+        let views: Vec<FailureView<'_>> = flows
+            .iter()
+            .map(|f| FailureView {
+                id: &f.id,
+                status: f.status,
+                kind: f.failure.as_ref().map(|failure| &failure.kind),
+            })
+            .collect();
+        let failure_groups = failures::group(&views);
+
+        let last_end = flows
+            .iter()
+            .filter_map(|f| f.end_ms.or(f.start_ms))
+            .fold(0.0_f64, f64::max);
+        let wall_ms = run
+            .finished_at
+            .map_or(last_end, |end| ms(end).max(last_end));
+        Report {
+            workflow: run.workflow.clone(),
+            run_id: run.run_id.to_string(),
+            started_at: origin,
+            wall_ms,
+            finished: run.finished_at.is_some(),
+            command_line: None,
+            counts: StatusCounts::of(flows.iter().map(|f| f.status)),
+            flows,
+            edges,
+            critical_path: critical,
+            failure_groups,
+        }
+    }
+
+    /// The number of layers of the DAG.
+    pub fn layer_count(&self) -> u32 {
+        self.flows.iter().map(|f| f.layer + 1).max().unwrap_or(0)
+    }
+}
+
+/// The entry of flow `id`, from its result if it has one.
+fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> f64) -> FlowEntry {
+    let Some(result) = result else {
+        return FlowEntry {
+            id,
+            status: FlowStatus::Pending,
+            start_ms: None,
+            end_ms: None,
+            attempts: 0,
+            exit_code: None,
+            failure: None,
+            stderr_tail: String::new(),
+            layer: 0,
+            critical: false,
+        };
+    };
+    let stderr_tail = if result.status == FlowStatus::Failed {
+        last_lines(result.stderr_tail.as_str())
+    } else {
+        String::new()
+    };
+    FlowEntry {
+        id,
+        status: result.status,
+        start_ms: result.started_at.map(ms),
+        end_ms: result.finished_at.map(ms),
+        attempts: result.attempts,
+        exit_code: result.exit_code,
+        failure: result.failure,
+        stderr_tail,
+        layer: 0,
+        critical: false,
+    }
+}
+
+/// Gives each flow its layer: one more than its deepest parent. `flows` is in topological
+/// order for the flows with edges, so one pass suffices; the bound on rounds only guards
+/// against data out of order.
+fn assign_layers(flows: &mut [FlowEntry], parents: &[Vec<usize>]) {
+    for _round in 0..flows.len().max(1) {
+        let mut changed = false;
+        for i in 0..flows.len() {
+            let layer = parents[i]
+                .iter()
+                .map(|&p| flows[p].layer + 1)
+                .max()
+                .unwrap_or(0);
+            if layer > flows[i].layer {
+                flows[i].layer = layer;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// The last [`STDERR_TAIL_LINES`] lines of `text`, at most [`STDERR_TAIL_BYTES`] bytes, cut
+/// on a character boundary.
+fn last_lines(text: &str) -> String {
+    let text = text.trim_end();
+    let mut start = text.len().saturating_sub(STDERR_TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let text = &text[start..];
+    let start = text
+        .rmatch_indices('\n')
+        .nth(STDERR_TAIL_LINES - 1)
+        .map_or(0, |(at, _)| at + 1);
+    text[start..].to_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Hand-made runs for the tests of the report.
+
+    use chrono::{TimeDelta, TimeZone};
+    use flow_results::{FailureKind, RunId};
+
+    use super::*;
+
+    /// A hand-made flow: id, status, start and end in milliseconds after the run's start.
+    pub(crate) struct Made<'a> {
+        pub id: &'a str,
+        pub status: FlowStatus,
+        pub span: Option<(i64, i64)>,
+        pub failure: Option<FailureKind>,
+    }
+
+    /// A run of `flows` with `edges` (parent, child, optional?), starting at a fixed time.
+    pub(crate) fn run(
+        flows: &[Made<'_>],
+        edges: &[(&str, &str, DependencyType)],
+    ) -> (RunRecord, Vec<FlowResult>, FlowGraph) {
+        let start = Utc.with_ymd_and_hms(2026, 11, 26, 15, 0, 0).unwrap();
+        let run_id = RunId::with_suffix(start, "test").unwrap();
+        let mut run = RunRecord::with_id(run_id.clone(), "hand-made");
+        let mut graph = FlowGraph::new();
+        let mut results = Vec::new();
+        for made in flows {
+            let id = FlowId::new(made.id).unwrap();
+            graph.add_flow(id.clone()).unwrap();
+            let mut result = FlowResult::new(run_id.clone(), id, made.status);
+            if let Some((from, to)) = made.span {
+                result.started_at = Some(start + TimeDelta::milliseconds(from));
+                result.finished_at = Some(start + TimeDelta::milliseconds(to));
+                result.attempts = 1;
+            }
+            if let Some(kind) = &made.failure {
+                result.failure = Some(Failure::new(kind.clone(), "it failed"));
+                result
+                    .stderr_tail
+                    .push_str("line 1\n<script>alert(1)</script>\n");
+            }
+            results.push(result);
+        }
+        for &(parent, child, kind) in edges {
+            graph.add_dependency(parent, child, kind).unwrap();
+        }
+        let last = flows.iter().filter_map(|f| f.span).map(|s| s.1).max();
+        run.finished_at = last.map(|ms| start + TimeDelta::milliseconds(ms));
+        (run, results, graph)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flow_results::FailureKind;
+
+    use super::test_support::{run, Made};
+    use super::*;
+    use DependencyType::*;
+    use FlowStatus::*;
+
+    fn ids(report: &Report, indexes: &[usize]) -> Vec<String> {
+        indexes
+            .iter()
+            .map(|&i| report.flows[i].id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn builds_layers_critical_path_and_failure_groups() {
+        let (run, results, graph) = run(
+            &[
+                Made {
+                    id: "a",
+                    status: Completed,
+                    span: Some((0, 100)),
+                    failure: None,
+                },
+                Made {
+                    id: "b",
+                    status: Completed,
+                    span: Some((100, 900)),
+                    failure: None,
+                },
+                Made {
+                    id: "c",
+                    status: Failed,
+                    span: Some((100, 200)),
+                    failure: Some(FailureKind::Error),
+                },
+                Made {
+                    id: "d",
+                    status: Failed,
+                    span: None,
+                    failure: Some(FailureKind::Upstream {
+                        flow: FlowId::new("c").unwrap(),
+                    }),
+                },
+                Made {
+                    id: "e",
+                    status: Completed,
+                    span: Some((900, 1000)),
+                    failure: None,
+                },
+            ],
+            &[
+                ("a", "b", Required),
+                ("a", "c", Required),
+                ("c", "d", Required),
+                ("b", "e", Required),
+                ("c", "e", Optional),
+            ],
+        );
+        let report = Report::build(&run, results, Some(&graph));
+        let layer = |id: &str| report.flows.iter().find(|f| f.id == id).unwrap().layer;
+        assert_eq!(
+            [layer("a"), layer("b"), layer("c"), layer("d"), layer("e")],
+            [0, 1, 1, 2, 2]
+        );
+        assert_eq!(report.layer_count(), 3);
+        assert_eq!(ids(&report, &report.critical_path), ["a", "b", "e"]);
+        assert_eq!(report.failure_groups.len(), 1);
+        let group = &report.failure_groups[0];
+        assert_eq!(ids(&report, &[group.cause]), ["c"]);
+        assert_eq!(ids(&report, &group.downstream), ["d"]);
+        assert_eq!(report.wall_ms, 1000.0);
+        assert_eq!((report.counts.completed, report.counts.failed), (3, 2));
+        assert_eq!(report.edges.len(), 5);
+        let c = report.flows.iter().find(|f| f.id == "c").unwrap();
+        assert!(
+            c.stderr_tail.contains("<script>"),
+            "kept raw; escaped when drawn"
+        );
+    }
+
+    #[test]
+    fn flows_missing_from_the_run_or_the_workflow_are_both_shown() {
+        let (run, mut results, graph) = run(
+            &[
+                Made {
+                    id: "a",
+                    status: Completed,
+                    span: Some((0, 10)),
+                    failure: None,
+                },
+                Made {
+                    id: "b",
+                    status: Completed,
+                    span: Some((10, 20)),
+                    failure: None,
+                },
+            ],
+            &[("a", "b", Required)],
+        );
+        results.retain(|r| r.flow_id != "b");
+        results.push(FlowResult::new(
+            run.run_id.clone(),
+            FlowId::new("old").unwrap(),
+            Completed,
+        ));
+        let report = Report::build(&run, results, Some(&graph));
+        let names: Vec<&str> = report.flows.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(names, ["a", "b", "old"]);
+        assert_eq!(report.flows[1].status, Pending);
+        assert_eq!(report.edges.len(), 1);
+    }
+
+    #[test]
+    fn without_a_workflow_there_are_no_edges() {
+        let (run, results, _) = run(
+            &[
+                Made {
+                    id: "a",
+                    status: Completed,
+                    span: Some((0, 10)),
+                    failure: None,
+                },
+                Made {
+                    id: "b",
+                    status: Completed,
+                    span: Some((10, 30)),
+                    failure: None,
+                },
+            ],
+            &[],
+        );
+        let report = Report::build(&run, results, None);
+        assert!(report.edges.is_empty());
+        assert_eq!(ids(&report, &report.critical_path), ["b"]);
+    }
+
+    #[test]
+    fn stderr_keeps_the_last_lines() {
+        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let tail = last_lines(&text);
+        assert!(tail.starts_with("line 60\n"), "{tail}");
+        assert!(tail.ends_with("line 99"), "{tail}");
+        let long = "é".repeat(10_000);
+        assert!(last_lines(&long).len() <= STDERR_TAIL_BYTES);
+    }
+}
