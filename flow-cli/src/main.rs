@@ -7,6 +7,10 @@
 mod cli;
 mod commands;
 mod error;
+mod progress;
+mod report;
+mod signals;
+mod store;
 mod terminal;
 mod workflow;
 
@@ -23,9 +27,9 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Graph(args) => commands::graph::run(args),
-        Command::Run(_) | Command::Results(_) | Command::Runs(_) => {
-            Err(CliError::Run("not yet".into()))
-        }
+        Command::Results(args) => commands::results::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

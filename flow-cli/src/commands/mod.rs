@@ -1,6 +1,9 @@
 //! One module per subcommand; each returns the exit code it ends with.
 
 pub mod graph;
+pub mod results;
+pub mod run;
+pub mod runs;
 pub mod validate;
 
 use std::io::Write;

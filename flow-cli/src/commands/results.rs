@@ -1,0 +1,89 @@
+//! `flow results [FILE] [--store STORE] [--run RUN_ID] [--json]`: one stored run as a table
+//! or as the JSON of `flow run --json`. Exits 0 whatever the run's outcome.
+
+use std::path::Path;
+
+use flow_graph::FlowId;
+use flow_results::{RunId, RunRecord};
+
+use crate::cli::ResultsArgs;
+use crate::commands::print_stdout;
+use crate::error::CliError;
+use crate::report::RunReport;
+use crate::{store, terminal, workflow};
+
+/// Shows the run.
+pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
+    let (dir, wf) = locate(args.file.as_deref())?;
+    let spec = store::spec(args.store.as_deref(), &dir)?;
+    let results_store = store::open_for_reading(&spec)?;
+    let run: RunRecord = match &args.run {
+        Some(text) => {
+            let run_id = RunId::parse(text).map_err(|e| CliError::NoRun {
+                spec: spec.to_string(),
+                detail: format!(": {e}"),
+            })?;
+            results_store
+                .run(&run_id)
+                .map_err(|e| store::error(&spec, e))?
+                .ok_or_else(|| CliError::NoRun {
+                    spec: spec.to_string(),
+                    detail: format!(" with id {run_id} (see `flow runs`)"),
+                })?
+        }
+        None => latest(&*results_store, wf.as_ref().map(|w| w.name.as_str()))
+            .map_err(|e| store::error(&spec, e))?
+            .ok_or_else(|| CliError::NoRun {
+                spec: spec.to_string(),
+                detail: match &wf {
+                    Some(w) => format!(" for workflow `{}`", w.name),
+                    None => String::new(),
+                },
+            })?,
+    };
+    let results = results_store
+        .results(&run.run_id)
+        .map_err(|e| store::error(&spec, e))?;
+    let order: Option<Vec<FlowId>> = wf
+        .filter(|w| w.name == run.workflow)
+        .map(|w| w.flows.iter().map(|f| f.id.clone()).collect());
+    let report = RunReport::new(&run, results, order.as_deref());
+    if args.json {
+        print_stdout(&format!("{}\n", report.to_json()))?;
+    } else {
+        let colour = terminal::colour(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        print_stdout(&format!(
+            "{}\n{}",
+            report.table(colour),
+            report.summary(colour)
+        ))?;
+    }
+    Ok(0)
+}
+
+/// The folder whose default store to read, and the workflow when a file was given.
+pub fn locate(
+    file: Option<&Path>,
+) -> Result<(std::path::PathBuf, Option<workflow::Workflow>), CliError> {
+    match file {
+        Some(file) => {
+            let wf = workflow::load(file)?;
+            Ok((wf.dir.clone(), Some(wf)))
+        }
+        None => Ok((std::path::PathBuf::from("."), None)),
+    }
+}
+
+/// The latest run of `workflow`, or of any workflow.
+fn latest(
+    store: &dyn flow_results::ResultStore,
+    workflow: Option<&str>,
+) -> Result<Option<RunRecord>, flow_results::StoreError> {
+    match workflow {
+        Some(name) => store.latest_run(name),
+        None => Ok(store
+            .runs()?
+            .into_iter()
+            .max_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)))),
+    }
+}

@@ -1,0 +1,76 @@
+//! `flow runs [FILE] [--store STORE]`: the runs in a store, oldest first.
+
+use crate::cli::RunsArgs;
+use crate::commands::print_stdout;
+use crate::commands::results::locate;
+use crate::error::CliError;
+use crate::report::format_ms;
+use crate::store;
+
+/// Lists the runs (of FILE's workflow when a file is given).
+pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
+    let (dir, wf) = locate(args.file.as_deref())?;
+    let spec = store::spec(args.store.as_deref(), &dir)?;
+    let results_store = store::open_for_reading(&spec)?;
+    let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
+    if let Some(wf) = &wf {
+        runs.retain(|r| r.workflow == wf.name);
+    }
+    runs.sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
+    let mut rows: Vec<[String; 5]> = vec![[
+        "RUN".into(),
+        "WORKFLOW".into(),
+        "STARTED".into(),
+        "TIME".into(),
+        "FLOWS".into(),
+    ]];
+    for r in &runs {
+        let c = &r.counts;
+        let flows = match r.finished_at {
+            None => "not finished (running, or killed)".to_owned(),
+            Some(_) => {
+                let mut s = format!("{} completed, {} failed", c.completed, c.failed);
+                if c.cancelled > 0 {
+                    s.push_str(&format!(", {} cancelled", c.cancelled));
+                }
+                s
+            }
+        };
+        rows.push([
+            r.run_id.to_string(),
+            r.workflow.clone(),
+            r.started_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            r.duration()
+                .and_then(|d| u64::try_from(d.num_milliseconds()).ok())
+                .map(format_ms)
+                .unwrap_or_default(),
+            flows,
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (k, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if k + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[k] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if runs.is_empty() {
+        out = format!("no runs in {spec}\n");
+    }
+    print_stdout(&out)?;
+    Ok(0)
+}

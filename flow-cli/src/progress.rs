@@ -1,0 +1,246 @@
+//! The progress of `flow run`, built on flow-core's event stream: a live indicatif display on
+//! a terminal (counts of done, running and failed, and the names of running flows), one plain
+//! line per finished flow otherwise, or nothing (`--quiet`, `--json`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flow_core::{Event, EventKind, EventReceiver, FlowId, FlowStatus, RecvError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::report::format_ms;
+use crate::terminal;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A live display on stderr.
+    Live,
+    /// One line per finished flow on stdout.
+    Lines,
+    /// Nothing.
+    Silent,
+}
+
+/// Follows the events of one run and shows them.
+#[derive(Debug)]
+pub struct Progress {
+    mode: Mode,
+    colour: bool,
+    total: usize,
+    finished: usize,
+    failed: usize,
+    cancelled: usize,
+    /// Running flows, with when their current attempt started, in start order.
+    running: Vec<(FlowId, DateTime<Utc>)>,
+    /// When each flow's first attempt started.
+    first_start: HashMap<FlowId, DateTime<Utc>>,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A display of `total` flows.
+    pub fn new(mode: Mode, total: usize, colour: bool) -> Self {
+        let bar = (mode == Mode::Live).then(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(total as u64),
+                ProgressDrawTarget::stderr_with_hz(10),
+            );
+            let template = if colour {
+                "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {wide_msg}"
+            } else {
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Progress {
+            mode,
+            colour,
+            total,
+            finished: 0,
+            failed: 0,
+            cancelled: 0,
+            running: Vec::new(),
+            first_start: HashMap::new(),
+            bar,
+        }
+    }
+
+    /// A handle on the live display, to print notes above it.
+    pub fn bar(&self) -> Option<ProgressBar> {
+        self.bar.clone()
+    }
+
+    /// Consumes events until the run finishes or the context is gone.
+    pub async fn follow(mut self, mut events: EventReceiver) {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let done = matches!(event.kind, EventKind::RunFinished { .. });
+                    self.on_event(&event);
+                    if done {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!("progress display missed {n} events");
+                }
+                Err(_) => break,
+            }
+        }
+        self.finish();
+    }
+
+    /// Prints a line above the live display (or on stderr without one).
+    pub fn note(bar: Option<&ProgressBar>, line: &str) {
+        match bar {
+            Some(bar) => bar.println(line),
+            #[allow(clippy::print_stderr)]
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::RunStarted {
+                flows,
+                resumed_from,
+                ..
+            } => {
+                self.total = *flows;
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*flows as u64);
+                }
+                if let Some(from) = resumed_from {
+                    self.line(&format!(
+                        "resuming run {from}: completed flows are not run again"
+                    ));
+                }
+            }
+            EventKind::FlowStarted { flow, attempt } => {
+                self.first_start.entry(flow.clone()).or_insert(event.at);
+                self.running.retain(|(id, _)| id != flow);
+                self.running.push((flow.clone(), event.at));
+                if *attempt > 1 && self.mode == Mode::Lines {
+                    self.line(&format!("           {flow}: attempt {attempt}"));
+                }
+            }
+            EventKind::AttemptFailed {
+                flow,
+                attempt,
+                failure,
+                retry_in,
+            } => {
+                self.running.retain(|(id, _)| id != flow);
+                let text = format!(
+                    "{} {flow}: attempt {attempt} failed ({}), retrying in {}",
+                    terminal::yellow("retry", self.colour),
+                    failure.message,
+                    humantime::format_duration(*retry_in)
+                );
+                self.line(&text);
+            }
+            EventKind::FlowFinished {
+                flow,
+                status,
+                failure,
+                reused,
+                ..
+            } => {
+                self.running.retain(|(id, _)| id != flow);
+                self.finished += 1;
+                let label = match status {
+                    FlowStatus::Completed if *reused => terminal::dim("reused   ", self.colour),
+                    FlowStatus::Completed => terminal::green("completed", self.colour),
+                    FlowStatus::Failed => {
+                        self.failed += 1;
+                        terminal::red("FAILED   ", self.colour)
+                    }
+                    FlowStatus::Cancelled => {
+                        self.cancelled += 1;
+                        terminal::yellow("cancelled", self.colour)
+                    }
+                    other => other.to_string(),
+                };
+                let time = self
+                    .first_start
+                    .get(flow)
+                    .and_then(|t| u64::try_from((event.at - *t).num_milliseconds()).ok())
+                    .map(|ms| format!(" ({})", format_ms(ms)))
+                    .unwrap_or_default();
+                let why = match (status, failure) {
+                    (FlowStatus::Completed, _) | (_, None) => String::new(),
+                    (_, Some(f)) => format!(": {}", f.message),
+                };
+                let width = self.total.to_string().len();
+                match self.mode {
+                    Mode::Lines => self.line(&format!(
+                        "[{:>width$}/{}] {label} {flow}{time}{why}",
+                        self.finished, self.total
+                    )),
+                    // On a terminal, failures stay visible above the display.
+                    Mode::Live if *status == FlowStatus::Failed => {
+                        self.line(&format!("{label} {flow}{time}{why}"))
+                    }
+                    _ => {}
+                }
+            }
+            EventKind::RunFinished { .. } => {}
+            _ => {}
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.finished as u64);
+            bar.set_message(self.message());
+        }
+    }
+
+    /// The live message: counts, then the running flows, longest-running first.
+    fn message(&self) -> String {
+        let mut msg = format!(
+            "{} done, {} running, {} failed",
+            self.finished.saturating_sub(self.failed + self.cancelled),
+            self.running.len(),
+            self.failed
+        );
+        if self.cancelled > 0 {
+            msg.push_str(&format!(", {} cancelled", self.cancelled));
+        }
+        if !self.running.is_empty() {
+            msg.push_str(": ");
+            let names: Vec<&str> = self
+                .running
+                .iter()
+                .take(8)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            msg.push_str(&names.join(", "));
+            if self.running.len() > names.len() {
+                msg.push_str(&format!(" +{}", self.running.len() - names.len()));
+            }
+        }
+        msg
+    }
+
+    fn line(&self, text: &str) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Live => Progress::note(self.bar.as_ref(), text),
+            Mode::Lines => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

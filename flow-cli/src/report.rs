@@ -1,0 +1,374 @@
+//! The report of one run, shared by `flow run` and `flow results`: the JSON document of
+//! `--json`, the table, and the summary with the stderr tails of failed flows.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use flow_graph::FlowId;
+use flow_results::{FlowResult, FlowStatus, RunRecord};
+use serde::Serialize;
+
+use crate::terminal;
+
+/// How a run ended, as `--json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every flow completed.
+    Completed,
+    /// Some flow failed.
+    Failed,
+    /// The run was interrupted; nothing failed.
+    Cancelled,
+    /// The run has not finished: it is in progress, or its process was killed.
+    Running,
+}
+
+impl RunStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Running => "running",
+        }
+    }
+}
+
+/// One flow in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    /// The flow.
+    pub id: String,
+    /// How it ended (`pending` when it has no result).
+    pub status: FlowStatus,
+    /// The exit code of its command's last attempt, when it exited.
+    pub exit_code: Option<i32>,
+    /// What happened, when it did not complete.
+    pub error: Option<String>,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// When the first attempt started (RFC 3339).
+    pub started_at: Option<String>,
+    /// When the flow ended (RFC 3339).
+    pub finished_at: Option<String>,
+    /// `finished_at - started_at`, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// The last lines of stderr (not in the JSON).
+    #[serde(skip)]
+    pub stderr_tail: String,
+}
+
+/// The report of one run: the `--json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Every flow: in file order when the workflow is known, else in the store's order.
+    pub flows: Vec<FlowReport>,
+    /// Wall time of the run in milliseconds, when it finished (not in the JSON).
+    #[serde(skip)]
+    pub wall_ms: Option<u64>,
+}
+
+fn rfc3339(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+impl FlowReport {
+    /// The report of a stored result.
+    pub fn from_result(r: &FlowResult) -> Self {
+        FlowReport {
+            id: r.flow_id.to_string(),
+            status: r.status,
+            exit_code: r.exit_code,
+            error: r.failure.as_ref().map(|f| f.message.clone()),
+            attempts: r.attempts,
+            started_at: rfc3339(r.started_at),
+            finished_at: rfc3339(r.finished_at),
+            duration_ms: r
+                .duration()
+                .and_then(|d| u64::try_from(d.num_milliseconds()).ok()),
+            stderr_tail: r.stderr_tail.as_str().to_owned(),
+        }
+    }
+
+    /// The report of a flow without a result.
+    pub fn pending(id: &FlowId) -> Self {
+        FlowReport {
+            id: id.to_string(),
+            status: FlowStatus::Pending,
+            exit_code: None,
+            error: None,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            stderr_tail: String::new(),
+        }
+    }
+}
+
+impl RunReport {
+    /// The report of `run` from its stored `results`. With `order` (the workflow's flows),
+    /// the flows come in that order and flows without a result are listed as pending; results
+    /// of flows not in `order` come after.
+    pub fn new(run: &RunRecord, mut results: Vec<FlowResult>, order: Option<&[FlowId]>) -> Self {
+        let flows = match order {
+            Some(order) => {
+                let mut by_id: std::collections::HashMap<FlowId, FlowResult> =
+                    results.drain(..).map(|r| (r.flow_id.clone(), r)).collect();
+                let mut flows: Vec<FlowReport> = order
+                    .iter()
+                    .map(|id| match by_id.remove(id) {
+                        Some(r) => FlowReport::from_result(&r),
+                        None => FlowReport::pending(id),
+                    })
+                    .collect();
+                let mut rest: Vec<FlowResult> = by_id.into_values().collect();
+                rest.sort_by(|a, b| a.flow_id.cmp(&b.flow_id));
+                flows.extend(rest.iter().map(FlowReport::from_result));
+                flows
+            }
+            None => {
+                results.sort_by(|a, b| {
+                    (a.started_at.is_none(), a.started_at, &a.flow_id).cmp(&(
+                        b.started_at.is_none(),
+                        b.started_at,
+                        &b.flow_id,
+                    ))
+                });
+                results.iter().map(FlowReport::from_result).collect()
+            }
+        };
+        let any = |s: FlowStatus| flows.iter().any(|f| f.status == s);
+        let status = if any(FlowStatus::Failed) {
+            RunStatus::Failed
+        } else if run.finished_at.is_none() {
+            RunStatus::Running
+        } else if any(FlowStatus::Cancelled) || any(FlowStatus::Pending) {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Completed
+        };
+        RunReport {
+            run_id: run.run_id.to_string(),
+            workflow: run.workflow.clone(),
+            status,
+            wall_ms: run
+                .duration()
+                .and_then(|d| u64::try_from(d.num_milliseconds()).ok()),
+            flows,
+        }
+    }
+
+    /// How many flows are in `status`.
+    pub fn count(&self, status: FlowStatus) -> usize {
+        self.flows.iter().filter(|f| f.status == status).count()
+    }
+
+    /// The JSON document, on one line.
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings, numbers and enums cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The flows as an aligned table.
+    pub fn table(&self, colour: bool) -> String {
+        let mut rows: Vec<[String; 6]> = vec![[
+            "FLOW".into(),
+            "STATUS".into(),
+            "EXIT".into(),
+            "TRIES".into(),
+            "TIME".into(),
+            "ERROR".into(),
+        ]];
+        for f in &self.flows {
+            rows.push([
+                f.id.clone(),
+                f.status.to_string(),
+                f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                f.attempts.to_string(),
+                f.duration_ms.map(format_ms).unwrap_or_default(),
+                f.error.clone().unwrap_or_default(),
+            ]);
+        }
+        let mut widths = [0usize; 6];
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            let mut line = String::new();
+            for (k, cell) in row.iter().enumerate() {
+                let pad = widths[k] - cell.chars().count();
+                let text = if i > 0 && k == 1 {
+                    status_colour(cell, colour)
+                } else {
+                    cell.clone()
+                };
+                line.push_str(&text);
+                if k + 1 < row.len() {
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The closing summary: the failed flows with their stderr tails, then one line of counts.
+    pub fn summary(&self, colour: bool) -> String {
+        let mut out = String::new();
+        for f in self.flows.iter().filter(|f| f.status == FlowStatus::Failed) {
+            let error = f.error.as_deref().unwrap_or("failed");
+            let _ = writeln!(out, "{} {}: {error}", terminal::red("FAILED", colour), f.id);
+            let tail = last_lines(&f.stderr_tail, 10);
+            if !tail.is_empty() {
+                for line in tail.lines() {
+                    let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
+                }
+            }
+        }
+        let mut counts = format!(
+            "{} completed, {} failed",
+            self.count(FlowStatus::Completed),
+            self.count(FlowStatus::Failed)
+        );
+        for (status, name) in [
+            (FlowStatus::Cancelled, "cancelled"),
+            (FlowStatus::Pending, "not run"),
+        ] {
+            let n = self.count(status);
+            if n > 0 {
+                let _ = write!(counts, ", {n} {name}");
+            }
+        }
+        let status = status_colour(self.status.as_str(), colour);
+        let wall = self
+            .wall_ms
+            .map(|ms| format!(" in {}", format_ms(ms)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "run {} of `{}` {status}{wall}: {counts}",
+            self.run_id, self.workflow
+        );
+        out
+    }
+}
+
+/// The last `n` lines of `text`.
+pub fn last_lines(text: &str, n: usize) -> &str {
+    let text = text.trim_end_matches('\n');
+    let mut start = text.len();
+    for _ in 0..n {
+        match text[..start].rfind('\n') {
+            Some(i) => start = i,
+            None => return text,
+        }
+    }
+    &text[start + 1..]
+}
+
+fn status_colour(status: &str, colour: bool) -> String {
+    match status {
+        "completed" => terminal::green(status, colour),
+        "failed" => terminal::red(status, colour),
+        "cancelled" | "running" => terminal::yellow(status, colour),
+        _ => status.to_owned(),
+    }
+}
+
+/// `1234` as `1.23s`, `45` as `45ms`, `75000` as `1m15s`.
+pub fn format_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow_results::{Failure, FailureKind, RunId, Tail};
+
+    fn id(s: &str) -> FlowId {
+        FlowId::new(s).unwrap()
+    }
+
+    fn sample() -> RunReport {
+        let run_id = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
+        let mut run = RunRecord::with_id(run_id.clone(), "etl");
+        run.finished_at = Some(run.started_at + chrono::TimeDelta::milliseconds(2500));
+        let mut a = FlowResult::new(run_id.clone(), id("a"), FlowStatus::Completed);
+        a.exit_code = Some(0);
+        a.attempts = 1;
+        a.started_at = Some(run.started_at);
+        a.finished_at = Some(run.started_at + chrono::TimeDelta::milliseconds(12));
+        let mut b = FlowResult::new(run_id, id("b"), FlowStatus::Failed);
+        b.exit_code = Some(3);
+        b.attempts = 2;
+        b.failure = Some(Failure::new(FailureKind::Error, "exited with code 3"));
+        b.stderr_tail = Tail::new("one\ntwo\n");
+        RunReport::new(&run, vec![b, a], Some(&[id("a"), id("b"), id("c")]))
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let json: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        assert_eq!(json["run_id"], "20261126T153012.123Z-3f9a");
+        assert_eq!(json["workflow"], "etl");
+        assert_eq!(json["status"], "failed");
+        let flows = json["flows"].as_array().unwrap();
+        let ids: Vec<_> = flows.iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(flows[0]["status"], "completed");
+        assert_eq!(flows[0]["exit_code"], 0);
+        assert_eq!(flows[0]["error"], serde_json::Value::Null);
+        assert_eq!(flows[0]["duration_ms"], 12);
+        assert_eq!(flows[0]["started_at"], "2026-11-26T15:30:12.123Z");
+        assert_eq!(flows[1]["error"], "exited with code 3");
+        assert_eq!(flows[1]["attempts"], 2);
+        assert_eq!(flows[2]["status"], "pending");
+        assert_eq!(flows[0].as_object().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn table_and_summary_name_every_flow_and_the_failure() {
+        let report = sample();
+        let table = report.table(false);
+        assert!(table.starts_with("FLOW  STATUS"), "{table}");
+        assert!(table.contains("b     failed     3     2"), "{table}");
+        let summary = report.summary(false);
+        assert!(
+            summary.contains("FAILED b: exited with code 3\n  | one\n  | two\n"),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with("failed in 2.50s: 1 completed, 1 failed, 1 not run\n"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("a\nb", 5), "a\nb");
+        assert_eq!(last_lines("", 3), "");
+        assert_eq!(format_ms(45), "45ms");
+        assert_eq!(format_ms(1234), "1.23s");
+        assert_eq!(format_ms(75_000), "1m15s");
+    }
+}
