@@ -1,5 +1,6 @@
 //! Overhead of the thread executor per trivial task: one at a time (a full round trip with
-//! a thread wake-up), and 1,000 in flight (throughput).
+//! a thread wake-up), and 1,000 in flight (throughput), all driven from one current-thread
+//! runtime.
 //!
 //! Run: `cargo bench -p flow-pool --bench threads`.
 
@@ -7,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flow_pool::{CancellationToken, ThreadExecutor};
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 
 const IN_FLIGHT: u64 = 1000;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
@@ -45,22 +46,18 @@ fn bench(c: &mut Criterion) {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let mut set = tokio::task::JoinSet::new();
-                    for _ in 0..IN_FLIGHT {
-                        let threads = threads.clone();
-                        set.spawn(async move {
-                            threads
-                                .run(
-                                    |input, _| Ok(input),
-                                    Value::Null,
-                                    None,
-                                    CancellationToken::new(),
-                                )
-                                .await
-                        });
-                    }
-                    while let Some(result) = set.join_next().await {
-                        result.expect("join").expect("trivial task");
+                    let mut in_flight: FuturesUnordered<_> = (0..IN_FLIGHT)
+                        .map(|_| {
+                            threads.run(
+                                |input, _| Ok(input),
+                                Value::Null,
+                                None,
+                                CancellationToken::new(),
+                            )
+                        })
+                        .collect();
+                    while let Some(result) = in_flight.next().await {
+                        result.expect("trivial task");
                     }
                 }
                 started.elapsed()

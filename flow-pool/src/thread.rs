@@ -98,7 +98,9 @@ impl ThreadExecutor {
         }
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
-        let token = cancel.child_token();
+        // A token of the task's own (cheaper than a child token): cancelled when the caller
+        // stops waiting for any reason (timeout, cancel, or the future dropped).
+        let token = CancellationToken::new();
         let task_token = token.clone();
         let job: Job = Box::new(move || {
             let outcome = catch_unwind(AssertUnwindSafe(|| task(input, task_token)));
@@ -108,18 +110,21 @@ impl ThreadExecutor {
         self.jobs
             .send(job)
             .map_err(|_| TaskFailure::Pool(PoolError::ShutDown))?;
+        let guard = token.drop_guard();
         let stopped = tokio::select! {
+            biased;
             outcome = answer => {
+                guard.disarm();
                 return match outcome {
                     Ok(Ok(result)) => result.map_err(TaskFailure::Error),
                     Ok(Err(panic)) => Err(TaskFailure::Panicked(panic_message(panic.as_ref()))),
                     Err(_) => Err(TaskFailure::Pool(PoolError::ShutDown)),
                 };
             }
-            () = sleep_for(timeout) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
             () = cancel.cancelled() => TaskFailure::Cancelled,
+            () = sleep_for(timeout) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
         };
-        token.cancel();
+        drop(guard);
         tracing::debug!(elapsed = ?started.elapsed(), reason = %stopped, "thread task abandoned");
         Err(stopped)
     }

@@ -125,10 +125,20 @@ fn main() {
             sigkill_of_the_parent_ends_its_workers,
         ),
     ];
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--list") {
+        // What libtest-aware runners expect from `--list`.
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        for (name, _) in checks {
+            writeln!(stdout, "{name}: test").expect("stdout");
+        }
+        return;
+    }
+    if args.iter().any(|arg| arg == "--ignored") {
+        return; // no check is ignored
+    }
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut failed = 0;
     for (name, check) in checks {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {

@@ -152,7 +152,8 @@ impl ProcessPool {
         self.inner.live.borrow().iter().copied().collect()
     }
 
-    /// Runs the registered task `task` with `input` on a worker.
+    /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this
+    /// call, waiting for a free worker included.
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
@@ -258,6 +259,7 @@ impl ProcessPool {
                         status
                     }
                 };
+                tracing::info!(?status, ?problem, "worker died during its task");
                 match (problem, status) {
                     (Some(problem), _) => Err(problem.into()),
                     (None, Some(status)) => Err(death_of(status)),
