@@ -91,6 +91,44 @@ pub enum PoolError {
         #[source]
         source: std::io::Error,
     },
+    /// `sbatch` refused the job of a command (bad partition or account, impossible request).
+    #[error("sbatch refused the job of flow `{flow}`: {message}")]
+    SlurmSubmit {
+        /// The flow id (the job name).
+        flow: String,
+        /// Slurm's message.
+        message: String,
+    },
+    /// A Slurm job ended without its command running to its end (out of memory, node
+    /// failure, preemption, cancelled outside flow, ...), or its end cannot be known.
+    #[error("Slurm job {job} of flow `{flow}` {problem}")]
+    SlurmJob {
+        /// The flow id (the job name).
+        flow: String,
+        /// The Slurm job id.
+        job: u64,
+        /// The job's end state, when Slurm still knew the job.
+        state: Option<crate::slurm::JobState>,
+        /// What happened, completing "Slurm job N of flow `x` ...".
+        problem: String,
+    },
+    /// A Slurm program (`squeue`, `sbatch`) kept failing.
+    #[error("`{program}` failed: {message}")]
+    SlurmCommand {
+        /// The program.
+        program: String,
+        /// Slurm's message.
+        message: String,
+    },
+    /// A file of the Slurm executor (job record, state directory) could not be written.
+    #[error("failed to write Slurm executor file {}: {source}", path.display())]
+    SlurmFile {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How a task ended badly.

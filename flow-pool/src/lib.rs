@@ -51,6 +51,7 @@ mod error;
 mod group;
 mod manager;
 mod process;
+pub mod slurm;
 mod sys;
 mod thread;
 
@@ -64,6 +65,7 @@ pub use process::{
     is_worker_process, worker_main, ProcessPool, TaskFn, TaskRegistry, DEFAULT_WORKER_GRACE,
     WORKER_ENV,
 };
+pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
 pub use sys::{enable_child_subreaper, signal_name};
 pub use thread::{ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

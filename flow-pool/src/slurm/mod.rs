@@ -1,0 +1,187 @@
+//! The Slurm executor: runs each command as a Slurm batch job, behind the same
+//! [`CommandExecutor`] interface as local commands.
+//!
+//! Each command is submitted with `sbatch --parsable` (job name = the flow id from the
+//! command's `FLOW_ID`, working directory, environment, stdout and stderr to the command's
+//! files, `--time` = timeout + grace in whole minutes). The job script is a small `/bin/sh`
+//! wrapper that records how the command ended (`exit N`, `signal N`) in a status file beside
+//! the logs, so the result survives Slurm forgetting the job. One poller task per executor
+//! follows all outstanding jobs with one `squeue` call per poll cycle, and sends pending
+//! cancellations as one `scancel`. A timeout or a cancel `scancel`s the job and the run ends
+//! once Slurm shows it ended.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), flow_pool::PoolError> {
+//! use std::time::Duration;
+//! use flow_pool::{CancellationToken, CommandSpec, SlurmConfig, SlurmExecutor};
+//! let slurm = SlurmExecutor::new(SlurmConfig::new(".flow/slurm/demo").partition("debug"))?;
+//! let spec = CommandSpec::shell("hostname")
+//!     .env("FLOW_ID", "where")
+//!     .stdout_path("logs/where.out")
+//!     .stderr_path("logs/where.err");
+//! let outcome = slurm.run(&spec, Some(Duration::from_secs(60)), CancellationToken::new()).await?;
+//! println!("{} (job {})", outcome.end, outcome.pid);
+//! # Ok(()) }
+//! ```
+//!
+//! # Caveats
+//!
+//! - **Shared filesystem.** The state directory, the log files and the working directory
+//!   must be visible under the same paths on this machine and on the compute nodes.
+//! - **Grace.** A stopped job gets SIGTERM and, after the cluster's `KillWait`, SIGKILL;
+//!   the spec's grace period only lengthens `--time`.
+//! - **Signals.** The wrapper tells a death by signal from an exit code with Perl, which
+//!   compute nodes nearly always have; without it a signal N reads as exit code 128+N.
+//! - **`pid`.** [`CommandOutcome::pid`] holds the Slurm job id (0 when nothing was
+//!   submitted).
+
+mod commands;
+mod config;
+mod job;
+mod poll;
+mod registry;
+mod state;
+mod wrapper;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{BoxFuture, CommandExecutor, CommandOutcome, CommandSpec};
+use crate::PoolError;
+
+pub use config::{
+    ExistingJobs, SlurmConfig, SlurmResources, DEFAULT_PARALLEL_SUBMITS, DEFAULT_POLL_INTERVAL,
+};
+pub use state::JobState;
+
+/// How many Slurm commands an executor issued so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlurmStats {
+    /// `sbatch` calls (one per submitted job).
+    pub sbatch_calls: u64,
+    /// `squeue` calls (at most one per poll cycle, for all jobs).
+    pub squeue_calls: u64,
+    /// `scancel` calls (at most one per poll cycle, for all pending cancellations).
+    pub scancel_calls: u64,
+    /// Poll cycles.
+    pub poll_cycles: u64,
+    /// The most jobs followed by a single `squeue` call.
+    pub max_jobs_per_poll: u64,
+}
+
+/// Runs commands as Slurm batch jobs. Cloning is cheap; clones share the poller.
+#[derive(Debug, Clone)]
+pub struct SlurmExecutor {
+    shared: Arc<Shared>,
+}
+
+/// What the clones of an executor share.
+#[derive(Debug)]
+struct Shared {
+    config: SlurmConfig,
+    counters: Arc<poll::Counters>,
+    poller: poll::Poller,
+    submits: Semaphore,
+    /// How many `sbatch` calls are in flight.
+    in_flight: watch::Sender<usize>,
+    /// Set by [`SlurmExecutor::cancel_all`]: nothing more is submitted.
+    closing: AtomicBool,
+}
+
+impl SlurmExecutor {
+    /// An executor with `config`, creating its state directory. Jobs are watched by a task
+    /// started on the first run, so runs must happen inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`PoolError::SlurmFile`] when the state directory cannot be created.
+    pub fn new(config: SlurmConfig) -> Result<Self, PoolError> {
+        for dir in [job::records_dir(&config), job::files_dir(&config)] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| PoolError::SlurmFile { path: dir, source })?;
+        }
+        let counters = Arc::new(poll::Counters::default());
+        let poller = poll::Poller::new(config.poll_interval, Arc::clone(&counters));
+        let submits = Semaphore::new(config.parallel_submits.max(1));
+        Ok(SlurmExecutor {
+            shared: Arc::new(Shared {
+                config,
+                counters,
+                poller,
+                submits,
+                in_flight: watch::Sender::new(0),
+                closing: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SlurmConfig {
+        &self.shared.config
+    }
+
+    /// How many Slurm commands were issued so far.
+    pub fn stats(&self) -> SlurmStats {
+        let c = &self.shared.counters;
+        SlurmStats {
+            sbatch_calls: c.sbatch.load(Ordering::Relaxed),
+            squeue_calls: c.squeue.load(Ordering::Relaxed),
+            scancel_calls: c.scancel.load(Ordering::Relaxed),
+            poll_cycles: c.cycles.load(Ordering::Relaxed),
+            max_jobs_per_poll: c.max_jobs_per_poll.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Cancels every job of this executor (queued, running, or being submitted) with as
+    /// few `scancel` calls as possible, refuses new runs (they end cancelled at once), and
+    /// returns once Slurm shows none of the jobs queued, running or completing. The runs
+    /// waiting for those jobs end [`Cancelled`](crate::CommandEnd::Cancelled) only when
+    /// they were cancelled themselves; call this on Ctrl-C or SIGTERM, after cancelling
+    /// the runs, as the last word before exiting.
+    pub async fn cancel_all(&self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.poller.cancel_all().await;
+        let mut in_flight = self.shared.in_flight.subscribe();
+        let _ = in_flight.wait_for(|n| *n == 0).await;
+        self.shared.poller.cancel_all().await;
+    }
+
+    /// Runs `spec` as a Slurm job to its end.
+    ///
+    /// The job is `scancel`led after `timeout` (ending [`TimedOut`](crate::CommandEnd)) or
+    /// when `cancel` is cancelled (ending [`Cancelled`](crate::CommandEnd)), and the run
+    /// returns once Slurm shows the job ended. Dropping the future `scancel`s the job.
+    /// With [`ExistingJobs::Adopt`], a job submitted for the same command by an earlier
+    /// process is adopted instead of submitting a new one.
+    ///
+    /// # Errors
+    /// [`PoolError::SlurmSubmit`] when `sbatch` refuses the job, with Slurm's message;
+    /// [`PoolError::SlurmJob`] when the job ended without its command running to its end
+    /// (out of memory, node failure, preemption, cancelled by someone else, ...);
+    /// [`PoolError::Spawn`] when a Slurm program is missing or the command could not be
+    /// started on the node; [`PoolError::SlurmCommand`] when `squeue` kept failing;
+    /// [`PoolError::SlurmFile`] when the executor's files cannot be written;
+    /// [`PoolError::EmptyArgv`].
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutcome, PoolError> {
+        job::run(&self.shared, spec, timeout, cancel).await
+    }
+}
+
+impl CommandExecutor for SlurmExecutor {
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(SlurmExecutor::run(self, spec, timeout, cancel))
+    }
+}

@@ -1,0 +1,204 @@
+//! The job registry: one small file per flow in the state directory naming the job last
+//! submitted for it, with a hash of what it runs, written as soon as `sbatch` answers. A
+//! resumed run reads it to adopt the job instead of submitting it again.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{CommandSpec, EnvChange, EnvChanges};
+use crate::slurm::config::{SlurmConfig, SlurmResources};
+use crate::PoolError;
+
+/// The environment variable holding the run id, which changes on resume and so is left out
+/// of the hash.
+const RUN_ID_VAR: &str = "FLOW_RUN_ID";
+
+/// The registry entry of a flow's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JobRecord {
+    /// The Slurm job id.
+    pub(crate) job: u64,
+    /// [`spec_hash`] of what it runs, in hex.
+    pub(crate) spec_hash: String,
+    /// Its status file.
+    pub(crate) status: PathBuf,
+    /// Its stdout file.
+    pub(crate) stdout: PathBuf,
+    /// Its stderr file.
+    pub(crate) stderr: PathBuf,
+}
+
+/// The registry file of `flow` in `state_dir`.
+pub(crate) fn record_path(state_dir: &Path, flow: &str) -> PathBuf {
+    state_dir
+        .join("jobs")
+        .join(format!("{}.json", file_stem(flow)))
+}
+
+/// `flow` as a file name: anything but ASCII letters, digits, `.`, `-` and `_` becomes `_`.
+pub(crate) fn file_stem(flow: &str) -> String {
+    let stem: String = flow
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match stem.as_str() {
+        "" | "." | ".." => format!("flow{stem}"),
+        _ => stem,
+    }
+}
+
+/// Writes `record` to `path` atomically (a temporary file renamed over it).
+///
+/// # Errors
+/// [`PoolError::SlurmFile`] naming the file.
+pub(crate) async fn write(path: &Path, record: &JobRecord) -> Result<(), PoolError> {
+    let file_error = |source| PoolError::SlurmFile {
+        path: path.to_owned(),
+        source,
+    };
+    let text = serde_json::to_vec(record).map_err(|e| file_error(std::io::Error::other(e)))?;
+    let tmp = path.with_extension("json.tmp");
+    tokio::fs::write(&tmp, text).await.map_err(file_error)?;
+    tokio::fs::rename(&tmp, path).await.map_err(file_error)
+}
+
+/// The record at `path`, if there is a readable one.
+pub(crate) async fn read(path: &Path) -> Option<JobRecord> {
+    let text = tokio::fs::read(path).await.ok()?;
+    match serde_json::from_slice(&text) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable job record");
+            None
+        }
+    }
+}
+
+/// Removes the record at `path`, if any.
+pub(crate) async fn remove(path: &Path) {
+    if let Err(error) = tokio::fs::remove_file(path).await {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), %error, "could not remove a job record");
+        }
+    }
+}
+
+/// What decides whether an old job runs the same thing: program, environment (without the
+/// run id), working directory and what is asked of the cluster. Output paths are left out:
+/// they name the run.
+#[derive(Serialize)]
+struct Identity<'a> {
+    program: &'a crate::command::Program,
+    env: EnvChanges,
+    cwd: Option<&'a Path>,
+    resources: Option<&'a SlurmResources>,
+    partition: Option<&'a str>,
+    account: Option<&'a str>,
+    qos: Option<&'a str>,
+    extra_args: &'a [String],
+}
+
+/// A stable hash (FNV-1a, 64 bits, in hex) of what `spec` runs and asks of the cluster.
+pub(crate) fn spec_hash(
+    spec: &CommandSpec,
+    resources: Option<&SlurmResources>,
+    config: &SlurmConfig,
+) -> String {
+    let changes = spec
+        .env
+        .changes
+        .iter()
+        .filter(|change| match change {
+            EnvChange::Set(key, _) | EnvChange::Remove(key) => key != RUN_ID_VAR,
+        })
+        .cloned()
+        .collect();
+    let identity = Identity {
+        program: &spec.program,
+        env: EnvChanges {
+            base: spec.env.base,
+            changes,
+        },
+        cwd: spec.cwd.as_deref(),
+        resources,
+        partition: config.partition.as_deref(),
+        account: config.account.as_deref(),
+        qos: config.qos.as_deref(),
+        extra_args: &config.extra_args,
+    };
+    let bytes = serde_json::to_vec(&identity).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_ignores_the_run_and_the_output_paths() {
+        let config = SlurmConfig::new("/s");
+        let a = CommandSpec::shell("make")
+            .env("FLOW_ID", "build")
+            .env("FLOW_RUN_ID", "run-1")
+            .stdout_path("/logs/run-1/build.out");
+        let b = CommandSpec::shell("make")
+            .env("FLOW_ID", "build")
+            .env("FLOW_RUN_ID", "run-2")
+            .stdout_path("/logs/run-2/build.out");
+        assert_eq!(spec_hash(&a, None, &config), spec_hash(&b, None, &config));
+        let other = CommandSpec::shell("make install").env("FLOW_ID", "build");
+        assert_ne!(
+            spec_hash(&a, None, &config),
+            spec_hash(&other, None, &config)
+        );
+        let more = SlurmResources {
+            cpus: Some(8),
+            ..SlurmResources::default()
+        };
+        assert_ne!(
+            spec_hash(&a, None, &config),
+            spec_hash(&a, Some(&more), &config)
+        );
+        assert_eq!(spec_hash(&a, None, &config).len(), 16);
+    }
+
+    #[test]
+    fn flow_ids_become_safe_file_names() {
+        assert_eq!(file_stem("sort_1"), "sort_1");
+        assert_eq!(file_stem("a/b c"), "a_b_c");
+        assert_eq!(file_stem(".."), "flow..");
+        assert_eq!(file_stem(""), "flow");
+    }
+
+    #[tokio::test]
+    async fn records_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        let record = JobRecord {
+            job: 42,
+            spec_hash: "00ff".into(),
+            status: "/l/x.status".into(),
+            stdout: "/l/x.out".into(),
+            stderr: "/l/x.err".into(),
+        };
+        assert_eq!(read(&path).await, None);
+        write(&path, &record).await.unwrap();
+        assert_eq!(read(&path).await, Some(record));
+        remove(&path).await;
+        assert_eq!(read(&path).await, None);
+        tokio::fs::write(&path, "not json").await.unwrap();
+        assert_eq!(read(&path).await, None);
+    }
+}
