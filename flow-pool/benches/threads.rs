@@ -1,6 +1,6 @@
 //! Overhead of the thread executor per trivial task: one at a time (a full round trip with
 //! a thread wake-up), and 1,000 in flight (throughput), all driven from one current-thread
-//! runtime.
+//! runtime; `tokio::task::spawn_blocking` on two threads is measured beside it for scale.
 //!
 //! Run: `cargo bench -p flow-pool --bench threads`.
 
@@ -58,6 +58,28 @@ fn bench(c: &mut Criterion) {
                         .collect();
                     while let Some(result) = in_flight.next().await {
                         result.expect("trivial task");
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
+    // For comparison under the same load: tokio's own blocking pool, capped at 2 threads too.
+    let blocking_runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    group.bench_function("spawn_blocking_1000_in_flight", |b| {
+        b.iter_custom(|iters| {
+            blocking_runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let mut in_flight: FuturesUnordered<_> = (0..IN_FLIGHT)
+                        .map(|_| tokio::task::spawn_blocking(|| Value::Null))
+                        .collect();
+                    while let Some(result) = in_flight.next().await {
+                        result.expect("blocking task");
                     }
                 }
                 started.elapsed()

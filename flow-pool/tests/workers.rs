@@ -394,5 +394,10 @@ fn sigkill_of_the_parent_ends_its_workers() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+        // This process is a subreaper: the dead workers became its children; reap them.
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(worker as i32),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
     }
 }

@@ -6,18 +6,17 @@ use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
-use crate::command::tail::{drain, file_tail, SharedTail, Tail};
+use crate::command::tail::{drain, file_tail, Tail};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::sys::{kill_child_when_parent_dies, signal_group};
+use crate::sys::signal_group;
 use crate::PoolError;
 
 /// A boxed, sendable future, as returned by [`CommandExecutor::run`].
@@ -176,42 +175,49 @@ impl CommandRunner {
         async move {
             let mut guard = guard;
             tracing::debug!("started");
-            let stdout = spawn_drain(child.stdout.take(), spec.tail_bytes);
-            let stderr = spawn_drain(child.stderr.take(), spec.tail_bytes);
-            let policy = StopPolicy {
-                grace: spec.grace,
-                hurry: self.hurry.clone(),
-            };
-            let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
-            let natural = tokio::select! {
-                status = child.wait() => Ok(status),
-                () = sleep_until(deadline) => Err(StopReason::TimedOut(timeout.unwrap_or_default())),
-                () = cancel.cancelled() => Err(StopReason::Cancelled),
-            };
-            let end = match natural {
-                Ok(status) => {
-                    clear_group(pid, &policy, Signalled::Nothing).await;
-                    match status {
-                        Ok(status) => end_of(status),
-                        Err(error) => {
-                            tracing::warn!(%error, "could not read the exit status");
-                            CommandEnd::Signaled(Signal::SIGKILL as i32)
-                        }
-                    }
-                }
-                Err(reason) => {
-                    let status = stop_group(&mut child, pid, &policy).await;
-                    tracing::debug!(?status, "stopped");
-                    match reason {
-                        StopReason::TimedOut(after) => CommandEnd::TimedOut(after),
-                        StopReason::Cancelled => CommandEnd::Cancelled,
+            let mut stdout_tail = Tail::new(spec.tail_bytes);
+            let mut stderr_tail = Tail::new(spec.tail_bytes);
+            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+            let (cleared, cleared_rx) = oneshot::channel::<()>();
+            // The pipes are read in this same future while the command runs, so a full pipe
+            // never blocks the command; once the group is gone they get at most `limit` to
+            // reach their end (a process that escaped the group may still hold them).
+            let limit = spec.grace.max(Duration::from_millis(100));
+            let read_output = async {
+                let drains = async {
+                    tokio::join!(
+                        drain(stdout, &mut stdout_tail),
+                        drain(stderr, &mut stderr_tail)
+                    )
+                };
+                let give_up = async {
+                    let _ = cleared_rx.await;
+                    tokio::time::sleep(limit).await;
+                };
+                tokio::select! {
+                    _ = drains => {}
+                    () = give_up => {
+                        tracing::warn!("output pipe still open after the group ended; leaving it");
                     }
                 }
             };
+            let wait_and_clear = async {
+                let end = self
+                    .wait_and_clear(&mut child, spec, timeout, &cancel)
+                    .await;
+                let _ = cleared.send(());
+                end
+            };
+            let (end, ()) = tokio::join!(wait_and_clear, read_output);
             guard.armed = false;
-            let drain_limit = spec.grace.max(Duration::from_millis(100));
-            let stdout_tail = collect(stdout, spec.stdout_path.as_deref(), spec.tail_bytes, drain_limit).await;
-            let stderr_tail = collect(stderr, spec.stderr_path.as_deref(), spec.tail_bytes, drain_limit).await;
+            let stdout_tail = match &spec.stdout_path {
+                Some(path) => file_tail(path, spec.tail_bytes).await,
+                None => stdout_tail.to_string_lossy(),
+            };
+            let stderr_tail = match &spec.stderr_path {
+                Some(path) => file_tail(path, spec.tail_bytes).await,
+                None => stderr_tail.to_string_lossy(),
+            };
             let duration = started.elapsed();
             tracing::info!(%end, ?duration, "command ended");
             Ok(CommandOutcome {
@@ -224,6 +230,48 @@ impl CommandRunner {
         }
         .instrument(span)
         .await
+    }
+
+    /// Waits for the leader to exit, the timeout or the cancel; stops the group in the
+    /// latter cases; returns once the group is empty.
+    async fn wait_and_clear(
+        &self,
+        child: &mut tokio::process::Child,
+        spec: &CommandSpec,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+    ) -> CommandEnd {
+        let pid = child.id().unwrap_or(0);
+        let policy = StopPolicy {
+            grace: spec.grace,
+            hurry: self.hurry.clone(),
+        };
+        let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+        let natural = tokio::select! {
+            status = child.wait() => Ok(status),
+            () = sleep_until(deadline) => Err(StopReason::TimedOut(timeout.unwrap_or_default())),
+            () = cancel.cancelled() => Err(StopReason::Cancelled),
+        };
+        match natural {
+            Ok(status) => {
+                clear_group(pid, &policy, Signalled::Nothing).await;
+                match status {
+                    Ok(status) => end_of(status),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read the exit status");
+                        CommandEnd::Signaled(Signal::SIGKILL as i32)
+                    }
+                }
+            }
+            Err(reason) => {
+                let status = stop_group(child, pid, &policy).await;
+                tracing::debug!(?status, "stopped");
+                match reason {
+                    StopReason::TimedOut(after) => CommandEnd::TimedOut(after),
+                    StopReason::Cancelled => CommandEnd::Cancelled,
+                }
+            }
+        }
     }
 }
 
@@ -252,40 +300,6 @@ fn end_of(status: ExitStatus) -> CommandEnd {
         (Some(code), _) => CommandEnd::Exited(code),
         (None, Some(signal)) => CommandEnd::Signaled(signal),
         (None, None) => CommandEnd::Exited(-1),
-    }
-}
-
-/// A pipe being drained in its own task, with the tail it fills.
-type Drain = Option<(JoinHandle<()>, SharedTail)>;
-
-fn spawn_drain<R>(pipe: Option<R>, capacity: usize) -> Drain
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    let pipe = pipe?;
-    let tail = Arc::new(Mutex::new(Tail::new(capacity)));
-    Some((tokio::spawn(drain(pipe, Arc::clone(&tail))), tail))
-}
-
-/// The tail of one stream: from the drained pipe (waiting at most `limit` for its end, in
-/// case a process outside the group still holds it) or from the output file.
-async fn collect(
-    drain: Drain,
-    path: Option<&std::path::Path>,
-    capacity: usize,
-    limit: Duration,
-) -> String {
-    match (drain, path) {
-        (Some((mut task, tail)), _) => {
-            if tokio::time::timeout(limit, &mut task).await.is_err() {
-                tracing::warn!("output pipe still open after the group ended; leaving it");
-                task.abort();
-            }
-            let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
-            tail.to_string_lossy()
-        }
-        (None, Some(path)) => file_tail(path, capacity).await,
-        (None, None) => String::new(),
     }
 }
 
@@ -339,7 +353,8 @@ fn build(spec: &CommandSpec) -> Result<tokio::process::Command, PoolError> {
     command.stderr(stderr_file.map_or_else(Stdio::piped, Stdio::from));
     command.process_group(0);
     command.kill_on_drop(true);
-    kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    // No pre-exec hook here: without one the standard library can start the command with
+    // `posix_spawn` (a vfork), much cheaper than a fork of this whole process.
     Ok(command)
 }
 

@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::io::SeekFrom;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
@@ -21,7 +20,7 @@ impl Tail {
     /// An empty tail keeping at most `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> Self {
         Tail {
-            bytes: VecDeque::with_capacity(capacity.min(CHUNK)),
+            bytes: VecDeque::new(),
             capacity,
         }
     }
@@ -47,21 +46,16 @@ impl Tail {
     }
 }
 
-/// A tail shared between the task draining a pipe and the runner, which may stop waiting
-/// for the drain and still take what arrived.
-pub(crate) type SharedTail = Arc<Mutex<Tail>>;
-
-/// Reads `pipe` to its end into `tail`; the memory used is the tail plus one 64 KiB buffer,
-/// whatever the amount of output.
-pub(crate) async fn drain(mut pipe: impl AsyncRead + Unpin, tail: SharedTail) {
-    let mut buffer = vec![0_u8; CHUNK];
+/// Reads `pipe` (if any) to its end into `tail`; the memory used is the tail plus one 64 KiB
+/// buffer, whatever the amount of output.
+pub(crate) async fn drain(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Tail) {
+    let Some(mut pipe) = pipe else { return };
+    let mut buffer = Vec::with_capacity(CHUNK);
     loop {
-        match pipe.read(&mut buffer).await {
+        buffer.clear();
+        match pipe.read_buf(&mut buffer).await {
             Ok(0) => return,
-            Ok(n) => tail
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(&buffer[..n]),
+            Ok(_) => tail.push(&buffer),
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => {
                 tracing::debug!(%error, "stopped reading command output");

@@ -192,6 +192,9 @@ impl ProcessPool {
         if inner.closing.is_cancelled() {
             return Err(PoolError::ShutDown.into());
         }
+        if cancel.is_cancelled() {
+            return Err(TaskFailure::Cancelled);
+        }
         let _permit = tokio::select! {
             permit = inner.permits.acquire() => permit.map_err(|_| PoolError::ShutDown)?,
             failure = &mut stop => return Err(failure),
@@ -221,15 +224,15 @@ impl ProcessPool {
         let policy = &self.inner.policy;
         match exchange {
             Exchange::Replied(Reply::Ok(value)) => {
-                self.give_back(worker);
+                self.give_back(worker).await;
                 Ok(value)
             }
             Exchange::Replied(Reply::Err(message)) => {
-                self.give_back(worker);
+                self.give_back(worker).await;
                 Err(TaskFailure::Error(message))
             }
             Exchange::Replied(Reply::UnknownTask(name)) => {
-                self.give_back(worker);
+                self.give_back(worker).await;
                 Err(PoolError::UnknownTask { name }.into())
             }
             Exchange::Replied(Reply::Panicked(message)) => {
@@ -334,10 +337,10 @@ impl ProcessPool {
         })
     }
 
-    fn give_back(&self, worker: Worker) {
+    /// Makes a worker that finished its task idle again, or ends it if the pool is closing.
+    async fn give_back(&self, mut worker: Worker) {
         if self.inner.closing.is_cancelled() {
-            // Shutting down: dropping kills its group; shutdown waits for the pid to go.
-            drop(worker);
+            retire(&mut worker, &self.inner.policy).await;
             return;
         }
         self.inner

@@ -49,6 +49,10 @@ pub fn worker_main(registry: &TaskRegistry) {
     if !is_worker_process() {
         return;
     }
+    // Programs the tasks start must not serve as workers themselves. The process is still
+    // single-threaded here (this is the first call in `main`), so changing the environment
+    // races with nothing.
+    std::env::remove_var(WORKER_ENV);
     let code = serve(registry);
     std::process::exit(code);
 }
