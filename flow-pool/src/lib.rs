@@ -41,9 +41,11 @@
 //! - **Orphans and zombies.** Members of a command's group whose parent died are re-parented
 //!   to PID 1, which in some containers never reaps them; call [`enable_child_subreaper`] once
 //!   (process-wide, hence opt-in) so this process becomes their parent and reaps them.
-//! - **Parent death.** Workers and command leaders get SIGKILL when the thread that started
-//!   them exits (`PR_SET_PDEATHSIG`); run the pools from long-lived runtime threads. A
-//!   command's other group members are not covered by it.
+//! - **Parent death.** Workers get SIGKILL when the thread that started them exits
+//!   (`PR_SET_PDEATHSIG`), and exit at end of input on their pipe; run the pools from
+//!   long-lived runtime threads. Commands run on by default if this process is killed (so
+//!   that they start with the cheap `posix_spawn`); [`ParentDeath::KillLeader`] kills a
+//!   command's leader with this process, but not the rest of its group.
 #![deny(missing_docs)]
 
 mod command;
@@ -57,7 +59,7 @@ mod thread;
 
 pub use command::{
     BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, CommandSpec, EnvBase,
-    EnvChange, EnvChanges, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
+    EnvChange, EnvChanges, ParentDeath, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
 };
 pub use error::{PoolError, TaskFailure};
 pub use manager::{KindLimits, PoolConfig, PoolManager, Task, TaskKind, TaskOutput, TaskResult};

@@ -93,9 +93,10 @@ fn registry() -> TaskRegistry {
 
 fn main() {
     worker_main(&registry());
-    if std::env::var_os(ROLE_ENV).is_some() {
-        play_parent();
-        return;
+    match std::env::var(ROLE_ENV).as_deref() {
+        Ok("parent") => return play_parent(),
+        Ok("command-parent") => return play_command_parent(),
+        _ => {}
     }
     enable_child_subreaper().expect("subreaper");
     let checks: &[(&str, fn())] = &[
@@ -123,6 +124,10 @@ fn main() {
         (
             "sigkill_of_the_parent_ends_its_workers",
             sigkill_of_the_parent_ends_its_workers,
+        ),
+        (
+            "sigkill_of_the_parent_ends_a_kill_leader_command",
+            sigkill_of_the_parent_ends_a_kill_leader_command,
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -400,4 +405,55 @@ fn sigkill_of_the_parent_ends_its_workers() {
             Some(nix::sys::wait::WaitPidFlag::WNOHANG),
         );
     }
+}
+
+/// The command-parent role: runs a command with `ParentDeath::KillLeader`, prints its pid,
+/// then waits to be killed.
+fn play_command_parent() {
+    use std::io::Write;
+    block_on(async {
+        let fifo = Fifo::new();
+        let script = format!("echo $$ > '{}'; exec sleep 100", fifo.path.display());
+        let spec = flow_pool::CommandSpec::shell(script);
+        let runner =
+            flow_pool::CommandRunner::new().with_parent_death(flow_pool::ParentDeath::KillLeader);
+        let run = runner.run(&spec, None, CancellationToken::new());
+        let report = async {
+            let pid = fifo.read_line().await;
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "{pid}").unwrap();
+            stdout.flush().unwrap();
+        };
+        let _ = tokio::join!(run, report);
+    });
+}
+
+fn sigkill_of_the_parent_ends_a_kill_leader_command() {
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE_ENV, "command-parent")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = parent.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let leader: u32 = line.trim().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(parent.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    parent.wait().unwrap();
+    // A guard against hangs, not a timing assertion.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_info(leader).is_some_and(|info| info.state != 'Z') {
+        assert!(
+            Instant::now() < deadline,
+            "command {leader} outlived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(leader as i32),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
 }

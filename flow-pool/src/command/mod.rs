@@ -5,7 +5,9 @@ mod runner;
 mod spec;
 mod tail;
 
-pub use runner::{BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner};
+pub use runner::{
+    BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, ParentDeath,
+};
 pub use spec::{
     CommandSpec, EnvBase, EnvChange, EnvChanges, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
 };

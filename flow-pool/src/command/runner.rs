@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
 use crate::command::tail::{drain, file_tail, Tail};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::sys::signal_group;
+use crate::sys::{kill_child_when_parent_dies, signal_group};
 use crate::PoolError;
 
 /// A boxed, sendable future, as returned by [`CommandExecutor::run`].
@@ -94,6 +94,19 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct CommandRunner {
     hurry: CancellationToken,
+    parent_death: ParentDeath,
+}
+
+/// What happens to a running command's leader when this process dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParentDeath {
+    /// Nothing: the command runs on. The command is started without a pre-exec hook, which
+    /// lets the standard library use `posix_spawn` (a vfork), the cheapest way to start it.
+    #[default]
+    Ignore,
+    /// The leader gets SIGKILL (`PR_SET_PDEATHSIG`, set in a pre-exec hook, which makes every
+    /// spawn a full `fork`). Other members of its group are not covered.
+    KillLeader,
 }
 
 /// Kills the group with SIGKILL if the run future is dropped before the group was cleared.
@@ -121,9 +134,16 @@ enum StopReason {
 }
 
 impl CommandRunner {
-    /// A runner.
+    /// A runner whose commands outlive this process if it dies ([`ParentDeath::Ignore`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets what happens to running commands when this process dies.
+    #[must_use]
+    pub fn with_parent_death(mut self, parent_death: ParentDeath) -> Self {
+        self.parent_death = parent_death;
+        self
     }
 
     /// Cuts the grace period of every command this runner (or a clone) is stopping, now and
@@ -161,7 +181,7 @@ impl CommandRunner {
                 duration: started.elapsed(),
             });
         }
-        let mut command = build(spec)?;
+        let mut command = build(spec, self.parent_death)?;
         let mut child = command.spawn().map_err(|source| PoolError::Spawn {
             program: spec.program.name().to_owned(),
             source,
@@ -305,7 +325,10 @@ fn end_of(status: ExitStatus) -> CommandEnd {
 
 /// A `tokio` command for `spec`: own process group, stdin from /dev/null, output to the
 /// spec's files or to pipes.
-fn build(spec: &CommandSpec) -> Result<tokio::process::Command, PoolError> {
+fn build(
+    spec: &CommandSpec,
+    parent_death: ParentDeath,
+) -> Result<tokio::process::Command, PoolError> {
     let mut command = match &spec.program {
         Program::Argv(argv) => {
             let (program, args) = argv.split_first().ok_or(PoolError::EmptyArgv)?;
@@ -353,8 +376,9 @@ fn build(spec: &CommandSpec) -> Result<tokio::process::Command, PoolError> {
     command.stderr(stderr_file.map_or_else(Stdio::piped, Stdio::from));
     command.process_group(0);
     command.kill_on_drop(true);
-    // No pre-exec hook here: without one the standard library can start the command with
-    // `posix_spawn` (a vfork), much cheaper than a fork of this whole process.
+    if parent_death == ParentDeath::KillLeader {
+        kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    }
     Ok(command)
 }
 
