@@ -38,6 +38,7 @@ Examples:
   flow run pipeline.toml
   flow run pipeline.toml --jobs 8 --store memory
   flow run pipeline.toml --resume
+  flow run pipeline.toml --executor slurm     each command as a Slurm job
   flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
 
 Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file.
@@ -90,6 +91,19 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// Where commands run: on this machine, or as Slurm jobs (options from the `[slurm]`
+    /// table and each flow's `slurm = { ... }`).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    pub executor: ExecutorKind,
+}
+
+/// Where `flow run` runs commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// On this machine, each command in its own process group.
+    Local,
+    /// As Slurm batch jobs (`sbatch`), followed with one `squeue` per poll for all jobs.
+    Slurm,
 }
 
 /// Output format of `flow graph`.

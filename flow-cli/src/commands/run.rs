@@ -9,10 +9,10 @@ use flow_core::{
     CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy, RunOptions,
     RunSummary,
 };
-use flow_pool::CommandRunner;
 use flow_results::RunRecord;
 
 use crate::cli::RunArgs;
+use crate::commands::executor::Executor;
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::progress::{Mode, Progress};
@@ -65,13 +65,14 @@ async fn run_async(
     results_store: Arc<dyn ResultStore>,
     resume_from: Option<flow_core::RunId>,
 ) -> Result<u8, CliError> {
-    let runner = CommandRunner::new();
+    let executor = Executor::new(args.executor, wf, args.resume)?;
+    let runner = executor.runner();
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
         .log_dir(wf.dir.join(store::STATE_DIR).join("logs"))
-        .command_executor(Arc::new(runner.clone()))
+        .command_executor(executor.command_executor())
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
@@ -96,6 +97,7 @@ async fn run_async(
         options = options.resume_from(run_id);
     }
     let outcome = ctx.run_with(options).await;
+    executor.finish(interrupted.get()).await;
     let _ = follower.await;
     let summary = outcome.map_err(|e| CliError::Run(e.to_string()))?;
     // A Ctrl-C from now on ends the process as usual.

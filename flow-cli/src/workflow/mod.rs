@@ -5,6 +5,7 @@ mod check;
 mod diagnostic;
 mod fingerprint;
 mod parse;
+mod slurm;
 #[cfg(test)]
 mod tests;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use flow_graph::{FlowGraph, FlowId};
 
 pub use diagnostic::Diagnostics;
+pub use slurm::SlurmTable;
 
 /// What a flow runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,6 +58,8 @@ pub struct FlowDef {
     pub cwd: PathBuf,
     /// Extra environment variables (defaults, then the flow's own).
     pub env: BTreeMap<String, String>,
+    /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
+    pub slurm: Option<flow_pool::SlurmResources>,
 }
 
 impl FlowDef {
@@ -81,6 +85,8 @@ pub struct Workflow {
     pub flows: Vec<FlowDef>,
     /// The dependency graph of the flows.
     pub graph: FlowGraph,
+    /// The `[slurm]` table (empty when absent).
+    pub slurm: SlurmTable,
 }
 
 /// Why a workflow file could not be loaded.

@@ -37,6 +37,7 @@ pub(super) struct RawFlow {
     pub retry_delay: Option<Duration>,
     pub cwd: Option<String>,
     pub env: BTreeMap<String, String>,
+    pub slurm: Option<flow_pool::SlurmResources>,
 }
 
 /// The `[defaults]` table.
@@ -55,6 +56,7 @@ pub(super) struct RawWorkflow {
     pub jobs: Option<usize>,
     pub defaults: RawDefaults,
     pub flows: Vec<RawFlow>,
+    pub slurm: super::slurm::SlurmTable,
 }
 
 impl RawWorkflow {
@@ -83,6 +85,7 @@ impl RawWorkflow {
                         None => dir.to_owned(),
                     },
                     env,
+                    slurm: f.slurm,
                 })
             })
             .collect();
@@ -93,6 +96,7 @@ impl RawWorkflow {
             dir: dir.to_owned(),
             flows,
             graph,
+            slurm: self.slurm,
         }
     }
 }
@@ -141,9 +145,16 @@ pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow
                     parse_flows(table, item.span().or(key_span), &mut raw, diags);
                 }
             }
+            "slurm" => {
+                if let Some(table) = table_of(item, key, key_span.clone(), diags) {
+                    raw.slurm = super::slurm::parse_table(table, diags);
+                }
+            }
             _ => diags.error(
                 key_span,
-                format!("unknown key `{key}` (expected `workflow`, `defaults` or `flows`)"),
+                format!(
+                    "unknown key `{key}` (expected `workflow`, `defaults`, `flows` or `slurm`)"
+                ),
             ),
         }
     }
@@ -303,6 +314,7 @@ fn parse_flow(
         retry_delay: None,
         cwd: None,
         env: BTreeMap::new(),
+        slurm: None,
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
@@ -344,11 +356,13 @@ fn parse_flow(
                 ),
             },
             "env" => flow.env = env(item, &what, span, diags),
+            "slurm" => flow.slurm = super::slurm::parse_flow(item, &what, span, diags),
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd` or `env`)"
+                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env` \
+                     or `slurm`)"
                 ),
             ),
         }

@@ -1,0 +1,154 @@
+//! Where `flow run` runs its commands: locally (the default) or as Slurm jobs
+//! (`--executor slurm`), built from the workflow's `[slurm]` table and each flow's
+//! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
+
+use std::sync::Arc;
+
+use flow_core::CommandExecutor;
+use flow_pool::{CommandRunner, ExistingJobs, SlurmConfig, SlurmExecutor};
+
+use crate::cli::ExecutorKind;
+use crate::error::CliError;
+use crate::store::STATE_DIR;
+use crate::workflow::Workflow;
+
+/// The executor of one `flow run`.
+#[derive(Debug, Clone)]
+pub enum Executor {
+    /// Commands run on this machine, each in its own process group.
+    Local(CommandRunner),
+    /// Commands run as Slurm batch jobs.
+    Slurm(SlurmExecutor),
+}
+
+impl Executor {
+    /// The executor `kind` for `wf`. A Slurm executor keeps its job registry in
+    /// `.flow/slurm/WORKFLOW/` beside the file; with `resume` it adopts the jobs an earlier
+    /// (killed) `flow run` left queued or running, or that ended meanwhile.
+    ///
+    /// # Errors
+    /// [`CliError::Run`] when the Slurm state folder cannot be created.
+    pub fn new(kind: ExecutorKind, wf: &Workflow, resume: bool) -> Result<Self, CliError> {
+        match kind {
+            ExecutorKind::Local => Ok(Executor::Local(CommandRunner::new())),
+            ExecutorKind::Slurm => {
+                let mut config = SlurmConfig::new(
+                    wf.dir
+                        .join(STATE_DIR)
+                        .join("slurm")
+                        .join(folder_name(&wf.name)),
+                )
+                .extra_args(wf.slurm.extra.iter().cloned())
+                .existing_jobs(if resume {
+                    ExistingJobs::Adopt
+                } else {
+                    ExistingJobs::Ignore
+                });
+                config.partition.clone_from(&wf.slurm.partition);
+                config.account.clone_from(&wf.slurm.account);
+                config.qos.clone_from(&wf.slurm.qos);
+                for def in &wf.flows {
+                    if let Some(resources) = &def.slurm {
+                        config = config.flow(def.id.as_str(), resources.clone());
+                    }
+                }
+                SlurmExecutor::new(config)
+                    .map(Executor::Slurm)
+                    .map_err(|e| CliError::Run(e.to_string()))
+            }
+        }
+    }
+
+    /// The executor as flow-core takes it.
+    pub fn command_executor(&self) -> Arc<dyn CommandExecutor> {
+        match self {
+            Executor::Local(runner) => Arc::new(runner.clone()),
+            Executor::Slurm(slurm) => Arc::new(slurm.clone()),
+        }
+    }
+
+    /// The local runner, whose grace a second Ctrl-C cuts (a fresh, unused one for Slurm,
+    /// where the cluster's `KillWait` is the grace).
+    pub fn runner(&self) -> CommandRunner {
+        match self {
+            Executor::Local(runner) => runner.clone(),
+            Executor::Slurm(_) => CommandRunner::new(),
+        }
+    }
+
+    /// The last word after the scheduler returned: when a signal interrupted the run,
+    /// `scancel` whatever job of the run may still be queued or running, and wait until
+    /// Slurm shows none left.
+    pub async fn finish(&self, interrupted: bool) {
+        if let (Executor::Slurm(slurm), true) = (self, interrupted) {
+            slurm.cancel_all().await;
+        }
+        if let Executor::Slurm(slurm) = self {
+            let stats = slurm.stats();
+            tracing::info!(
+                sbatch = stats.sbatch_calls,
+                squeue = stats.squeue_calls,
+                scancel = stats.scancel_calls,
+                poll_cycles = stats.poll_cycles,
+                max_jobs_per_poll = stats.max_jobs_per_poll,
+                "Slurm commands issued"
+            );
+        }
+    }
+}
+
+/// `name` as one folder name.
+fn folder_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.trim_matches('.').is_empty() {
+        "workflow".to_owned()
+    } else {
+        safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::test_support::load_str;
+
+    #[test]
+    fn the_slurm_executor_takes_the_workflow_options() {
+        let mut wf = load_str(
+            "[slurm]\npartition = \"debug\"\nextra = [\"--exclusive\"]\n\
+             [flows.a]\ncommand = [\"true\"]\nslurm = { cpus = 2 }\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        wf.dir = dir.path().to_owned();
+        let Executor::Slurm(slurm) = Executor::new(ExecutorKind::Slurm, &wf, true).unwrap() else {
+            panic!("expected the Slurm executor");
+        };
+        let config = slurm.config();
+        assert_eq!(config.partition.as_deref(), Some("debug"));
+        assert_eq!(config.extra_args, ["--exclusive"]);
+        assert_eq!(config.flows["a"].cpus, Some(2));
+        assert_eq!(config.existing_jobs, ExistingJobs::Adopt);
+        assert_eq!(config.state_dir, dir.path().join(".flow/slurm/w"));
+        assert!(matches!(
+            Executor::new(ExecutorKind::Local, &wf, false).unwrap(),
+            Executor::Local(_)
+        ));
+    }
+
+    #[test]
+    fn workflow_names_become_folder_names() {
+        assert_eq!(folder_name("orders"), "orders");
+        assert_eq!(folder_name("a/b c"), "a_b_c");
+        assert_eq!(folder_name(".."), "workflow");
+    }
+}
