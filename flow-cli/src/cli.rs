@@ -76,7 +76,7 @@ pub struct FileArg {
 pub struct RunArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
-    /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs].
+    /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs; 1000 with --executor slurm].
     #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Where results go: memory, dir:PATH or sqlite:PATH [default: sqlite:.flow/flow.db beside FILE].

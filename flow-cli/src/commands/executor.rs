@@ -12,6 +12,9 @@ use crate::error::CliError;
 use crate::store::STATE_DIR;
 use crate::workflow::Workflow;
 
+/// How many flows run at once on Slurm by default: the cluster queues what it cannot run.
+pub const SLURM_DEFAULT_JOBS: usize = 1000;
+
 /// The executor of one `flow run`.
 #[derive(Debug, Clone)]
 pub enum Executor {
@@ -56,6 +59,16 @@ impl Executor {
                     .map(Executor::Slurm)
                     .map_err(|e| CliError::Run(e.to_string()))
             }
+        }
+    }
+
+    /// How many flows run at once when neither `--jobs` nor `[workflow] jobs` says: the
+    /// number of CPUs here for local commands; for Slurm, where the head only waits, as
+    /// many as the cluster may take ([`SLURM_DEFAULT_JOBS`]).
+    pub fn default_jobs(kind: ExecutorKind) -> usize {
+        match kind {
+            ExecutorKind::Local => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ExecutorKind::Slurm => SLURM_DEFAULT_JOBS,
         }
     }
 

@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .jobs
         .map(|j| j as usize)
         .or(wf.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| Executor::default_jobs(args.executor));
     let resume_from = if args.resume {
         let latest = results_store
             .latest_run(&wf.name)

@@ -1,0 +1,386 @@
+//! `flow run --executor slurm` end to end on a real Slurm cluster (start one with
+//! `../shared/ci/slurm-up.sh`): the example pipeline ends as it does locally, Ctrl-C
+//! cancels queued and running jobs, and `--resume` after a SIGKILL adopts the jobs of the
+//! killed run instead of submitting them again. Each test prints why it skips when `sbatch`
+//! is not installed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// A guard against hangs only; nothing is timed.
+const GUARD: Duration = Duration::from_secs(90);
+
+fn slurm_available() -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
+    }
+    found
+}
+
+fn flow() -> Command {
+    let mut cmd = Command::cargo_bin("flow").unwrap();
+    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn flow_entry<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no flow {id} in {json}"))
+}
+
+/// A unique flow id (= Slurm job name) for this test process.
+fn unique(name: &str) -> String {
+    format!("{name}_{}", std::process::id())
+}
+
+/// Makes a named pipe; a job writing to it tells the test it is running (the cluster is
+/// this machine, so the job sees the test's folder).
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    path
+}
+
+/// Waits (without sleeping) until a job writes a line to the fifo.
+fn wait_ready(fifo: &Path) {
+    let (tx, rx) = mpsc::channel();
+    let path = fifo.to_owned();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let result = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
+        let _ = tx.send(result);
+    });
+    rx.recv_timeout(GUARD)
+        .expect("the job never signalled that it is running")
+        .unwrap();
+}
+
+fn wait_exit(mut child: Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let id = child.id();
+    std::thread::spawn(move || {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stdout.take() {
+            pipe.read_to_string(&mut stdout).unwrap();
+        }
+        if let Some(mut pipe) = child.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        let status = child.wait().unwrap();
+        let _ = tx.send(Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        });
+    });
+    rx.recv_timeout(GUARD)
+        .unwrap_or_else(|_| panic!("flow (pid {id}) did not exit"))
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `squeue` lines `ID STATE` of the jobs named `name`, in `states`.
+fn jobs_named(name: &str, states: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--format=%i %T"])
+        .arg(format!("--states={states}"))
+        .arg(format!("--name={name}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (polling `squeue`: a cluster's state cannot be awaited) until a job named `name`
+/// is in `state`.
+fn wait_job_state(name: &str, state: &str) {
+    let start = Instant::now();
+    while !jobs_named(name, "all")
+        .iter()
+        .any(|line| line.ends_with(&format!(" {state}")))
+    {
+        assert!(start.elapsed() < GUARD, "no job {name} in state {state}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn statuses(json: &Value) -> Vec<(String, String, Value, Value)> {
+    let mut flows: Vec<_> = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+                f["exit_code"].clone(),
+                f["attempts"].clone(),
+            )
+        })
+        .collect();
+    flows.sort_by(|a, b| a.0.cmp(&b.0));
+    flows
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
+    if !slurm_available() {
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipeline.toml");
+    let local = tempfile::tempdir().unwrap();
+    let slurm = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (dir, extra) in [(&local, &[][..]), (&slurm, &["--executor", "slurm"][..])] {
+        std::fs::copy(&example, dir.path().join("pipeline.toml")).unwrap();
+        let out = flow()
+            .current_dir(dir.path())
+            .args(["run", "pipeline.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        // One optional flow fails by design: exit code 1.
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(json_of(&out));
+    }
+    assert_eq!(statuses(&outputs[1]), statuses(&outputs[0]));
+    assert_eq!(outputs[1]["status"], outputs[0]["status"]);
+    let failed = flow_entry(&outputs[1], "fetch_holidays");
+    assert_eq!(failed["exit_code"], 6);
+    for sub in ["out", "out/parts"] {
+        assert_eq!(
+            files_in(&slurm.path().join(sub)),
+            files_in(&local.path().join(sub))
+        );
+    }
+    let count = |dir: &Path| std::fs::read_to_string(dir.join("out/order-count.txt")).unwrap();
+    assert_eq!(count(slurm.path()), count(local.path()));
+    assert_eq!(count(slurm.path()).trim(), "20000");
+}
+
+#[test]
+fn ctrl_c_cancels_queued_and_running_jobs_and_exits_130() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, queued) = (unique("ctrlc_a"), unique("ctrlc_b"), unique("ctrlc_queued"));
+    let after = unique("ctrlc_after");
+    let ready_a = fifo(dir.path(), "a.fifo");
+    let ready_b = fifo(dir.path(), "b.fifo");
+    let workflow = format!(
+        r#"
+[flows.{a}]
+shell = "echo $$ > a.fifo; exec sleep 300"
+[flows.{b}]
+shell = "echo $$ > b.fifo; exec sleep 300"
+[flows.{queued}]
+shell = "touch must-not-exist"
+slurm = {{ extra = ["--begin=now+1hour"] }}
+[flows.{after}]
+requires = ["{a}"]
+command = ["touch", "must-not-exist"]
+"#
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready_a);
+    wait_ready(&ready_b);
+    wait_job_state(&queued, "PENDING");
+    signal(child.id(), "INT");
+    let out = wait_exit(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [&a, &b, &queued] {
+        assert_eq!(
+            jobs_named(name, "PD,R,CG,S"),
+            Vec::<String>::new(),
+            "{name} survived"
+        );
+        assert_eq!(jobs_named(name, "CANCELLED").len(), 1, "{name}");
+    }
+    assert!(!dir.path().join("must-not-exist").exists());
+
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["results", "w.toml", "--json"])
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    assert_eq!(json["status"], "cancelled");
+    for name in [&a, &b, &queued, &after] {
+        assert_eq!(flow_entry(&json, name)["status"], "cancelled", "{name}");
+    }
+}
+
+#[test]
+fn resume_after_sigkill_adopts_the_jobs_of_the_killed_run() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (live, ended, after) = (
+        unique("adopt_live"),
+        unique("adopt_ended"),
+        unique("adopt_after"),
+    );
+    let ready_live = fifo(dir.path(), "live.fifo");
+    let ready_ended = fifo(dir.path(), "ended.fifo");
+    let workflow = format!(
+        r#"
+[flows.{live}]
+shell = """
+echo started >> live.starts
+echo $$ > live.fifo
+while [ ! -e live.gate ]; do sleep 0.1; done
+echo live done
+"""
+[flows.{ended}]
+shell = """
+echo started >> ended.starts
+echo $$ > ended.fifo
+while [ ! -e ended.gate ]; do sleep 0.1; done
+exit 0
+"""
+[flows.{after}]
+requires = ["{live}", "{ended}"]
+shell = "echo ran >> after.count"
+"#
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready_live);
+    wait_ready(&ready_ended);
+    signal(child.id(), "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    // The head is dead; its jobs are not. One of them ends meanwhile.
+    assert_eq!(jobs_named(&live, "RUNNING").len(), 1);
+    std::fs::write(dir.path().join("ended.gate"), "").unwrap();
+    wait_job_state(&ended, "COMPLETED");
+
+    let mut resumed = flow()
+        .current_dir(dir.path())
+        .args([
+            "-v",
+            "run",
+            "w.toml",
+            "--resume",
+            "--executor",
+            "slurm",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the resumed run says it adopted the live job, let that job end.
+    let stderr = resumed.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let adopted_line = format!("flow=\"{live}\"");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("adopted the Slurm job") && line.contains(&adopted_line) {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    rx.recv_timeout(GUARD)
+        .expect("the resumed run should adopt the live job");
+    std::fs::write(dir.path().join("live.gate"), "").unwrap();
+    let out = wait_exit(resumed);
+    let stderr = reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json = json_of(&out);
+    assert_eq!(json["status"], "completed", "{json}");
+    let lines = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines("live.starts"), 1, "the live job was submitted twice");
+    assert_eq!(
+        lines("ended.starts"),
+        1,
+        "the ended job was submitted twice"
+    );
+    assert_eq!(lines("after.count"), 1);
+    for name in [&live, &ended, &after] {
+        assert_eq!(
+            jobs_named(name, "all").len(),
+            1,
+            "{name}: {:?}",
+            jobs_named(name, "all")
+        );
+    }
+    assert!(stderr.contains(&format!("flow=\"{ended}\"")), "{stderr}");
+}
