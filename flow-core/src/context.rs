@@ -299,48 +299,55 @@ impl FlowContext {
     /// unknown parent, [`CoreError::ParentEnded`] during a run as above; nothing is changed.
     pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
         let mut registry = self.shared.registry();
-        let parents = registry.check_new(&flow)?;
-        if let Some(active) = &registry.active {
-            let board = self.shared.board();
-            for &(p, dependency) in &parents {
-                let status = board.states.get(p as usize).copied();
-                if let (
-                    DependencyType::Required,
-                    Some(s @ (FlowStatus::Failed | FlowStatus::Cancelled)),
-                ) = (dependency, status)
-                {
-                    return Err(CoreError::ParentEnded {
-                        flow: flow.id.clone(),
-                        parent: registry.flows[p as usize].id.clone(),
-                        status: s,
-                    });
-                }
-            }
-            let _ = active;
-        }
-        let flow = Arc::new(flow);
-        let idx = registry.add(Arc::clone(&flow))?;
-        {
-            let mut board = self.shared.board();
-            if board.states.len() == idx as usize {
-                board.states.push(FlowStatus::Pending);
-            }
-        }
-        if let Some(active) = &registry.active {
-            let _ = active
-                .commands
-                .send(Command::Register { idx, flow, parents });
-        }
-        Ok(())
+        self.register_locked(&mut registry, flow)
     }
 
-    /// Registers many flows; stops at the first refused one (those before it stay).
+    /// Registers many flows under one lock; stops at the first refused one (those before it
+    /// stay registered).
     ///
     /// # Errors
     /// As [`register_flow`](Self::register_flow).
     pub fn register_flows(&self, flows: impl IntoIterator<Item = Flow>) -> Result<(), CoreError> {
+        let flows = flows.into_iter();
+        let mut registry = self.shared.registry();
+        registry.reserve(flows.size_hint().0);
         for flow in flows {
-            self.register_flow(flow)?;
+            self.register_locked(&mut registry, flow)?;
+        }
+        Ok(())
+    }
+
+    fn register_locked(&self, registry: &mut Registry, flow: Flow) -> Result<(), CoreError> {
+        let parents = registry.check_new(&flow)?;
+        if registry.active.is_none() {
+            registry.add(flow)?;
+            return Ok(());
+        }
+        let mut board = self.shared.board();
+        for &(p, dependency) in &parents {
+            let status = board.states.get(p as usize).copied();
+            if let (
+                DependencyType::Required,
+                Some(s @ (FlowStatus::Failed | FlowStatus::Cancelled)),
+            ) = (dependency, status)
+            {
+                return Err(CoreError::ParentEnded {
+                    flow: flow.id.clone(),
+                    parent: registry.flows[p as usize].id.clone(),
+                    status: s,
+                });
+            }
+        }
+        let idx = registry.add(flow.clone())?;
+        let flow = Box::new(flow);
+        board
+            .states
+            .resize(registry.flows.len(), FlowStatus::Pending);
+        drop(board);
+        if let Some(active) = &registry.active {
+            let _ = active
+                .commands
+                .send(Command::Register { idx, flow, parents });
         }
         Ok(())
     }
@@ -410,9 +417,9 @@ impl FlowContext {
     }
 
     /// The flow registered under `id` (the seed's `get_flow`).
-    pub fn flow(&self, id: &str) -> Option<Arc<Flow>> {
-        let registry = self.shared.registry();
-        let idx = *registry.index.get(id)?;
+    pub fn flow(&self, id: &str) -> Option<Flow> {
+        let mut registry = self.shared.registry();
+        let idx = registry.find(id)?;
         registry.flows.get(idx as usize).cloned()
     }
 
@@ -431,10 +438,18 @@ impl FlowContext {
         self.shared.registry().graph.clone()
     }
 
-    /// The status of a flow in the current (or last) run; `Pending` before any run.
+    /// The status of a flow in the current (or last) run; `Pending` before any run, `None`
+    /// for an unknown flow.
     pub fn status(&self, id: &str) -> Option<FlowStatus> {
-        let idx = *self.shared.registry().index.get(id)?;
-        self.shared.board().states.get(idx as usize).copied()
+        let idx = self.shared.registry().find(id)?;
+        let board = self.shared.board();
+        Some(
+            board
+                .states
+                .get(idx as usize)
+                .copied()
+                .unwrap_or(FlowStatus::Pending),
+        )
     }
 
     /// The id of the run in progress, if any.
@@ -479,9 +494,12 @@ impl FlowContext {
                     registry.pre_failed.retain(|(i, _)| *i != idx);
                     registry.pre_failed.push((idx, reason));
                     let mut board = self.shared.board();
-                    if let Some(state) = board.states.get_mut(idx as usize) {
-                        *state = FlowStatus::Failed;
+                    if board.states.len() < registry.flows.len() {
+                        board
+                            .states
+                            .resize(registry.flows.len(), FlowStatus::Pending);
                     }
+                    board.states[idx as usize] = FlowStatus::Failed;
                     drop(board);
                     self.shared.board_changed.send_modify(|g| *g += 1);
                     return Ok(());
@@ -506,7 +524,7 @@ impl FlowContext {
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
         let targets: Vec<(u32, FlowId)> = {
-            let registry = self.shared.registry();
+            let mut registry = self.shared.registry();
             ids.iter()
                 .map(|id| {
                     let idx = registry.idx(id.as_ref())?;
@@ -569,7 +587,7 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`].
     pub fn cancel(&self, id: &str) -> Result<(), CoreError> {
-        let registry = self.shared.registry();
+        let mut registry = self.shared.registry();
         let idx = registry.idx(id)?;
         if let Some(active) = &registry.active {
             let _ = active.commands.send(Command::Cancel(idx));

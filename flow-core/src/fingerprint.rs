@@ -1,8 +1,6 @@
 //! Fingerprints: a stable 128-bit hash of a flow's definition and of its parents' fingerprints,
 //! the same in every process and on every run, used by resume.
 
-use std::fmt::Write as _;
-
 /// A 128-bit hash over 64-bit words in two lanes: stable across processes, platforms and
 /// versions (no random keys, little-endian words), fast enough to hash every flow of a large
 /// graph. Not cryptographic: it detects changes, it does not resist forgery.
@@ -124,8 +122,11 @@ pub(crate) fn combine(definition: u128, parents: impl Iterator<Item = (u128, u8)
 
 /// The fingerprint as 32 lowercase hex digits, as stored in results.
 pub(crate) fn to_hex(fingerprint: u128) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(32);
-    let _ = write!(s, "{fingerprint:032x}");
+    for k in (0..32).rev() {
+        s.push(char::from(HEX[((fingerprint >> (4 * k)) & 0xf) as usize]));
+    }
     s
 }
 

@@ -26,8 +26,8 @@ pub(crate) type BlockingFn = Arc<dyn Fn(FlowInput) -> Result<Value, String> + Se
 pub(crate) enum Work {
     Async(AsyncFn),
     Blocking(BlockingFn),
-    Task(String),
-    Command(Box<CommandSpec>),
+    Task(Arc<str>),
+    Command(Arc<CommandSpec>),
 }
 
 /// The kind of a flow: where its work runs.
@@ -86,14 +86,25 @@ pub struct Flow {
     pub(crate) id: FlowId,
     pub(crate) work: Work,
     pub(crate) input: Arc<Value>,
+    /// Timeout, retries, tags and version; `None` while all are at their defaults, which
+    /// keeps a plain flow small (large graphs hold many).
+    pub(crate) settings: Option<Box<Settings>>,
+    pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
+    /// The stable hash of everything above except the dependencies, as two words.
+    pub(crate) definition: [u64; 2],
+}
+
+/// The less common settings of a flow.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) tags: Vec<String>,
     pub(crate) version: Option<String>,
-    pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
-    /// The stable hash of everything above except the dependencies.
-    pub(crate) definition: u128,
 }
+
+static DEFAULT_SETTINGS: std::sync::LazyLock<Settings> =
+    std::sync::LazyLock::new(Settings::default);
 
 impl Flow {
     /// A flow running an async closure on tokio. The closure gets a [`FlowInput`] and returns
@@ -133,7 +144,7 @@ impl Flow {
     /// worker process. The task receives [`FlowInput::to_value`]. A timeout or cancel kills
     /// the worker.
     pub fn task(id: FlowId, task: impl Into<String>) -> FlowBuilder {
-        FlowBuilder::new(id, Work::Task(task.into()))
+        FlowBuilder::new(id, Work::Task(Arc::from(task.into())))
     }
 
     /// A flow running an external command in its own process group. The scheduler adds
@@ -143,7 +154,7 @@ impl Flow {
     /// `{"exit_code": 0}`; anything else fails it. A timeout or cancel stops the group
     /// (SIGTERM, the spec's grace period, SIGKILL).
     pub fn command(id: FlowId, spec: CommandSpec) -> FlowBuilder {
-        FlowBuilder::new(id, Work::Command(Box::new(spec)))
+        FlowBuilder::new(id, Work::Command(Arc::new(spec)))
     }
 
     /// The flow's id.
@@ -184,22 +195,31 @@ impl Flow {
 
     /// The time limit of each attempt.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
+        self.settings().timeout
     }
 
     /// How failed attempts are retried.
     pub fn retry(&self) -> &RetryPolicy {
-        &self.retry
+        &self.settings().retry
     }
 
     /// The free-form tags.
     pub fn tags(&self) -> &[String] {
-        &self.tags
+        &self.settings().tags
     }
 
     /// The version given with [`FlowBuilder::version`].
     pub fn version(&self) -> Option<&str> {
-        self.version.as_deref()
+        self.settings().version.as_deref()
+    }
+
+    fn settings(&self) -> &Settings {
+        self.settings.as_deref().unwrap_or(&DEFAULT_SETTINGS)
+    }
+
+    /// The definition hash as one number.
+    pub(crate) fn definition(&self) -> u128 {
+        (u128::from(self.definition[0]) << 64) | u128::from(self.definition[1])
     }
 
     /// The dependencies declared on the builder (parent, type); dependencies added later
@@ -216,9 +236,9 @@ impl fmt::Debug for Flow {
             .field("id", &self.id)
             .field("kind", &self.kind())
             .field("input", &self.input)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .field("tags", &self.tags)
+            .field("timeout", &self.timeout())
+            .field("retry", self.retry())
+            .field("tags", &self.tags())
             .field("dependencies", &self.dependencies)
             .finish_non_exhaustive()
     }
@@ -243,13 +263,10 @@ impl FlowBuilder {
             flow: Flow {
                 id,
                 work,
-                input: Arc::new(Value::Null),
-                timeout: None,
-                retry: RetryPolicy::none(),
-                tags: Vec::new(),
-                version: None,
+                input: null_value(),
+                settings: None,
                 dependencies: Vec::new(),
-                definition: 0,
+                definition: [0; 2],
             },
         }
     }
@@ -263,19 +280,19 @@ impl FlowBuilder {
     /// The time limit of each attempt; an attempt over it fails with a timeout (and is
     /// retried if the retry policy allows).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.flow.timeout = Some(timeout);
+        self.settings().timeout = Some(timeout);
         self
     }
 
     /// How failed attempts are retried (default: never).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.flow.retry = retry;
+        self.settings().retry = retry;
         self
     }
 
     /// Adds a free-form tag.
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.flow.tags.push(tag.into());
+        self.settings().tags.push(tag.into());
         self
     }
 
@@ -283,7 +300,7 @@ impl FlowBuilder {
     /// closure changes, so that resume re-runs the flow (closures themselves cannot be
     /// compared).
     pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.flow.version = Some(version.into());
+        self.settings().version = Some(version.into());
         self
     }
 
@@ -306,11 +323,22 @@ impl FlowBuilder {
         self.after(parent, DependencyType::Optional)
     }
 
+    fn settings(&mut self) -> &mut Settings {
+        self.flow.settings.get_or_insert_with(Box::default)
+    }
+
     /// The flow.
     pub fn build(mut self) -> Flow {
-        self.flow.definition = definition_hash(&self.flow);
+        let hash = definition_hash(&self.flow);
+        self.flow.definition = [(hash >> 64) as u64, hash as u64];
         self.flow
     }
+}
+
+/// A shared `null`, so flows without input allocate nothing for it.
+pub(crate) fn null_value() -> Arc<Value> {
+    static NULL: std::sync::OnceLock<Arc<Value>> = std::sync::OnceLock::new();
+    Arc::clone(NULL.get_or_init(|| Arc::new(Value::Null)))
 }
 
 /// The stable hash of a flow's definition (not its dependencies).
@@ -322,19 +350,19 @@ fn definition_hash(flow: &Flow) -> u128 {
         Work::Blocking(_) => h.word(2),
         Work::Task(name) => h.word(3).field(name.as_bytes()),
         Work::Command(spec) => {
-            let text = serde_json::to_vec(spec).unwrap_or_default();
+            let text = serde_json::to_vec(&**spec).unwrap_or_default();
             h.word(4).field(&text)
         }
     };
     hash_value(&mut h, &flow.input);
-    match flow.timeout {
+    match flow.timeout() {
         None => h.word(0),
         Some(t) => h
             .word(1)
             .word(t.as_secs())
             .word(u64::from(t.subsec_nanos())),
     };
-    let retry = &flow.retry;
+    let retry = flow.retry();
     h.word(u64::from(retry.retries()));
     match retry.backoff() {
         crate::Backoff::Fixed(d) => h.word(0).u128(d.as_nanos()),
@@ -343,11 +371,11 @@ fn definition_hash(flow: &Flow) -> u128 {
         }
     };
     h.word(retry.jitter().to_bits());
-    h.word(flow.tags.len() as u64);
-    for tag in &flow.tags {
+    h.word(flow.tags().len() as u64);
+    for tag in flow.tags() {
         h.field(tag.as_bytes());
     }
-    match &flow.version {
+    match flow.version() {
         None => h.word(0),
         Some(v) => h.word(1).field(v.as_bytes()),
     };
@@ -368,8 +396,8 @@ mod tests {
 
     #[test]
     fn definition_hash_follows_every_field() {
-        let base = noop("a").build().definition;
-        assert_eq!(base, noop("a").build().definition);
+        let base = noop("a").build().definition();
+        assert_eq!(base, noop("a").build().definition());
         let changed = [
             noop("b").build(),
             noop("a").input(Value::from(1)).build(),
@@ -383,10 +411,10 @@ mod tests {
             Flow::command(id("a"), CommandSpec::argv(["true"])).build(),
         ];
         for flow in changed {
-            assert_ne!(flow.definition, base, "{flow:?}");
+            assert_ne!(flow.definition(), base, "{flow:?}");
         }
         // Dependencies are not part of the definition; the fingerprint adds them.
-        assert_eq!(noop("a").requires(id("x")).build().definition, base);
+        assert_eq!(noop("a").requires(id("x")).build().definition(), base);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::{AsyncFn, BlockingFn};
+use crate::flow::BlockingFn;
 use crate::FlowInput;
 
 /// How one attempt ended.
@@ -41,39 +41,33 @@ impl AttemptEnd {
     }
 }
 
-/// The future of an async flow's attempt, with its timeout applied.
-pub(crate) fn async_attempt(
-    f: &AsyncFn,
-    input: FlowInput,
+/// The rest of an async flow's attempt after a first poll that was not ready: its timeout
+/// (counted from now, the attempt's start) and its cancellation, which drops it.
+pub(crate) fn async_in_flight(
+    fut: BoxFuture<'static, Result<Value, String>>,
     timeout: Option<Duration>,
-) -> BoxFuture<'static, AttemptEnd> {
-    let fut = f(input);
-    match timeout {
-        None => fut.map(|r| AttemptEnd::plain(r.map_err(error))).boxed(),
-        Some(limit) => tokio::time::timeout(limit, fut)
-            .map(move |r| {
-                AttemptEnd::plain(match r {
-                    Ok(r) => r.map_err(error),
-                    Err(_) => Err(timed_out(limit)),
-                })
-            })
-            .boxed(),
-    }
-}
-
-/// Wraps an in-flight future so that `cancel` ends it (dropping it) as cancelled.
-pub(crate) fn cancellable(
-    fut: BoxFuture<'static, AttemptEnd>,
     cancel: CancellationToken,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
+        let sleep = async {
+            match timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            end = fut => end,
+            result = fut => AttemptEnd::plain(result.map_err(error)),
             () = cancel.cancelled() => AttemptEnd::cancelled(),
+            () = sleep => AttemptEnd::plain(Err(timed_out(timeout.unwrap_or_default()))),
         }
     }
     .boxed()
+}
+
+/// The end of an async attempt that was ready at its first poll.
+pub(crate) fn async_ready(result: Result<Value, String>) -> AttemptEnd {
+    AttemptEnd::plain(result.map_err(error))
 }
 
 /// A blocking flow's attempt on the thread executor.
@@ -105,7 +99,7 @@ pub(crate) fn blocking_attempt(
 /// A task flow's attempt on a worker process.
 pub(crate) fn task_attempt(
     pool: Option<ProcessPool>,
-    task: String,
+    task: Arc<str>,
     input: FlowInput,
     timeout: Option<Duration>,
     cancel: CancellationToken,

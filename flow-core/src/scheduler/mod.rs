@@ -181,11 +181,11 @@ struct Scheduler {
     shared: Arc<Shared>,
     run_id: RunId,
     span: tracing::Span,
-    static_flows: Arc<Vec<Arc<Flow>>>,
+    static_flows: Arc<Vec<Flow>>,
     graph: IndexedGraph,
     n_static: u32,
     /// Flows registered during the run, and their parents.
-    dyn_flows: Vec<Arc<Flow>>,
+    dyn_flows: Vec<Flow>,
     dyn_parents: Vec<Vec<(u32, DependencyType)>>,
     /// Children added during the run, by parent.
     extra_children: HashMap<u32, Vec<(u32, DependencyType)>>,
@@ -223,7 +223,6 @@ struct Scheduler {
     board_changes: Vec<(u32, FlowStatus)>,
     writer: Option<Writer>,
     released: bool,
-    null: Arc<Value>,
     scratch: Vec<u32>,
 }
 
@@ -252,7 +251,7 @@ impl Scheduler {
             if let Some(resume) = resume {
                 reuse = vec![None; flows.len()];
                 for (id, (fingerprint, output)) in resume {
-                    if let Some(&idx) = registry.index.get(&id) {
+                    if let Some(idx) = registry.find(id.as_str()) {
                         reuse[idx as usize] = Some((fingerprint, Arc::new(output)));
                     }
                 }
@@ -317,13 +316,12 @@ impl Scheduler {
             board_changes: Vec::new(),
             writer: None,
             released: false,
-            null: Arc::new(Value::Null),
             scratch: Vec::new(),
             shared,
         })
     }
 
-    fn flow(&self, i: u32) -> &Arc<Flow> {
+    fn flow(&self, i: u32) -> &Flow {
         if i < self.n_static {
             &self.static_flows[i as usize]
         } else {
@@ -441,7 +439,7 @@ impl Scheduler {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Register { idx, flow, parents } => self.register(idx, flow, parents),
+            Command::Register { idx, flow, parents } => self.register(idx, *flow, parents),
             Command::Cancel(i) => match self.slot.get(i as usize).copied() {
                 Some(Slot::Waiting | Slot::Ready) => self.finish(
                     i,
@@ -514,7 +512,7 @@ impl Scheduler {
     }
 
     /// A flow registered during the run joins it.
-    fn register(&mut self, idx: u32, flow: Arc<Flow>, parents: Vec<(u32, DependencyType)>) {
+    fn register(&mut self, idx: u32, flow: Flow, parents: Vec<(u32, DependencyType)>) {
         debug_assert_eq!(idx as usize, self.slot.len());
         self.dyn_flows.push(flow);
         for &(p, dependency) in &parents {
@@ -625,7 +623,7 @@ impl Scheduler {
             };
             (self.fingerprints[p as usize], tag)
         });
-        combine(self.flow(n).definition, parents).max(1)
+        combine(self.flow(n).definition(), parents).max(1)
     }
 
     /// Starts a ready flow (or reuses its result from the resumed run).
@@ -653,36 +651,41 @@ impl Scheduler {
             *a += 1;
             *a
         };
-        let flow = Arc::clone(self.flow(i));
-        if attempt == 1 {
-            self.record(i, FlowStatus::Running, None, None, None);
-            self.board_changes.push((i, FlowStatus::Running));
-        }
+        let (id, work, timeout) = {
+            let flow = self.flow(i);
+            (flow.id.clone(), flow.work.clone(), flow.timeout())
+        };
         if self.emit {
             self.emit_now(EventKind::FlowStarted {
-                flow: flow.id.clone(),
+                flow: id.clone(),
                 attempt,
             });
         }
         let input = self.input_for(i, attempt);
-        let span = tracing::info_span!(parent: &self.span, "attempt", flow = %flow.id, attempt);
-        match &flow.work {
+        let span = tracing::info_span!(parent: &self.span, "attempt", flow = %id, attempt);
+        if !matches!(work, Work::Async(_)) && attempt == 1 {
+            self.record_running(i);
+        }
+        match &work {
             Work::Async(f) => {
-                let mut fut = {
+                let (fut, polled) = {
                     let _entered = span.enter();
-                    attempt::async_attempt(f, input, flow.timeout)
-                };
-                let polled = {
-                    let _entered = span.enter();
-                    fut.as_mut().poll(cx)
+                    let mut fut = f(input);
+                    let polled = fut.as_mut().poll(cx);
+                    (fut, polled)
                 };
                 match polled {
-                    Poll::Ready(end) => self.complete(i, Some(end), cx),
+                    Poll::Ready(result) => {
+                        self.complete(i, Some(attempt::async_ready(result)), cx);
+                    }
                     Poll::Pending => {
+                        if attempt == 1 {
+                            self.record_running(i);
+                        }
                         let token = self.cancel.child_token();
                         self.tokens.insert(i, token.clone());
                         self.in_flight.push(
-                            attempt::cancellable(fut, token)
+                            attempt::async_in_flight(fut, timeout, token)
                                 .map(move |end| (i, Some(end)))
                                 .instrument(span)
                                 .boxed(),
@@ -694,13 +697,8 @@ impl Scheduler {
                 Ok(threads) => {
                     let token = self.cancel.child_token();
                     self.tokens.insert(i, token.clone());
-                    let fut = attempt::blocking_attempt(
-                        threads,
-                        Arc::clone(f),
-                        input,
-                        flow.timeout,
-                        token,
-                    );
+                    let fut =
+                        attempt::blocking_attempt(threads, Arc::clone(f), input, timeout, token);
                     self.in_flight
                         .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
                 }
@@ -717,7 +715,7 @@ impl Scheduler {
                 let token = self.cancel.child_token();
                 self.tokens.insert(i, token.clone());
                 let pool = self.shared.options.process_pool.clone();
-                let fut = attempt::task_attempt(pool, name.clone(), input, flow.timeout, token);
+                let fut = attempt::task_attempt(pool, Arc::clone(name), input, timeout, token);
                 self.in_flight
                     .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
             }
@@ -727,22 +725,28 @@ impl Scheduler {
                 let mut spec = (**spec).clone();
                 spec = spec
                     .env("FLOW_RUN_ID", self.run_id.as_str())
-                    .env("FLOW_ID", flow.id.as_str());
+                    .env("FLOW_ID", id.as_str());
                 if let Some(dir) = &self.shared.options.log_dir {
                     let dir = dir.join(self.run_id.as_str());
                     if spec.stdout_path.is_none() {
-                        spec.stdout_path = Some(dir.join(format!("{}.out", flow.id)));
+                        spec.stdout_path = Some(dir.join(format!("{}.out", id)));
                     }
                     if spec.stderr_path.is_none() {
-                        spec.stderr_path = Some(dir.join(format!("{}.err", flow.id)));
+                        spec.stderr_path = Some(dir.join(format!("{}.err", id)));
                     }
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
-                let fut = attempt::command_attempt(executor, spec, flow.timeout, token);
+                let fut = attempt::command_attempt(executor, spec, timeout, token);
                 self.in_flight
                     .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
             }
         }
+    }
+
+    /// Saves the "running" state of a flow whose first attempt did not end at once.
+    fn record_running(&mut self, i: u32) {
+        self.record(i, FlowStatus::Running, None, None, None);
+        self.board_changes.push((i, FlowStatus::Running));
     }
 
     /// What attempt `attempt` of flow `i` receives.
@@ -786,7 +790,7 @@ impl Scheduler {
             (Some(Stop::Cancel), Err(_)) => self.stopped(i, Stop::Cancel, end.exit_code),
             (_, Ok(output)) => {
                 let output = if output.is_null() {
-                    Arc::clone(&self.null)
+                    crate::flow::null_value()
                 } else {
                     Arc::new(output)
                 };
@@ -802,20 +806,23 @@ impl Scheduler {
             }
             (_, Err(failure)) => {
                 let attempt = self.attempts[i as usize];
-                let flow = Arc::clone(self.flow(i));
+                let (id, retry) = {
+                    let flow = self.flow(i);
+                    (flow.id.clone(), *flow.retry())
+                };
                 let retryable = !matches!(
                     failure.kind,
                     FailureKind::Cancelled | FailureKind::Upstream { .. }
                 );
-                if retryable && !self.cancelling && attempt <= flow.retry.retries() {
-                    let delay = flow.retry.delay(attempt);
+                if retryable && !self.cancelling && attempt <= retry.retries() {
+                    let delay = retry.delay(attempt);
                     tracing::info!(
-                        parent: &self.span, flow = %flow.id, attempt, retry_in = ?delay,
+                        parent: &self.span, flow = %id, attempt, retry_in = ?delay,
                         failure = %failure.message, "attempt failed, retrying"
                     );
                     if self.emit {
                         self.emit_now(EventKind::AttemptFailed {
-                            flow: flow.id.clone(),
+                            flow: id.clone(),
                             attempt,
                             failure,
                             retry_in: delay,

@@ -14,6 +14,8 @@ use crate::fingerprint::to_hex;
 
 /// At most this many store errors are kept for the summary.
 const MAX_ERRORS: usize = 20;
+/// At most this many results are saved in one call, which bounds the writer's memory.
+const MAX_SAVE: usize = 4096;
 
 /// A flow's state to save: what the scheduler knows, in a form cheap to make.
 #[derive(Debug)]
@@ -105,7 +107,10 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>) 
                 results.extend(records.into_iter().map(|r| to_result(run_id, r)));
                 // Take whatever else is queued, to save it in one call.
                 let mut pending = None;
-                while let Ok(next) = rx.try_recv() {
+                while results.len() < MAX_SAVE {
+                    let Ok(next) = rx.try_recv() else {
+                        break;
+                    };
                     match next {
                         Message::Results(more) => {
                             results.extend(more.into_iter().map(|r| to_result(run_id, r)));
