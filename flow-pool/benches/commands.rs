@@ -1,5 +1,6 @@
 //! 2,000 runs of `/bin/true`, two at a time, through `CommandRunner` against minimal
-//! spawn-and-wait loops (std threads, and tokio) measured in the same run.
+//! spawn-and-wait loops (std threads, and tokio) measured in the same run, in wall time and
+//! in CPU time.
 //!
 //! Run: `cargo bench -p flow-pool --bench commands`.
 
@@ -114,6 +115,44 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| runner(&runtime)).sum())
     });
     group.finish();
+
+    // The same three timed in CPU time (this process and its reaped children, user + system)
+    // instead of wall time: the cost of the work, without the waits for a core on a loaded
+    // machine.
+    let mut group = c.benchmark_group("true_2000_x2_cpu_time");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(RUNS));
+    group.bench_function("floor_std_threads", |b| {
+        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(std_floor()))))
+    });
+    group.bench_function("floor_tokio", |b| {
+        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(tokio_floor(&runtime)))))
+    });
+    group.bench_function("command_runner", |b| {
+        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(runner(&runtime)))))
+    });
+    group.finish();
+}
+
+/// CPU time (user + system) of this process and its reaped children spent in `work`.
+fn cpu_time_of(work: impl FnOnce()) -> Duration {
+    let before = cpu_time();
+    work();
+    cpu_time().saturating_sub(before)
+}
+
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let as_duration = |tv: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(tv.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(tv.tv_usec()).unwrap_or(0))
+    };
+    [UsageWho::RUSAGE_SELF, UsageWho::RUSAGE_CHILDREN]
+        .into_iter()
+        .map(|who| getrusage(who).expect("getrusage"))
+        .map(|usage| as_duration(usage.user_time()) + as_duration(usage.system_time()))
+        .sum()
 }
 
 criterion_group!(benches, bench);

@@ -86,7 +86,60 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    // The same 1,000 in flight, timed in CPU time of this process (user + system, all
+    // threads) instead of wall time: the cost of the work itself, without the time spent
+    // waiting for a core on a loaded machine.
+    group.bench_function("trivial_tasks_1000_in_flight_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = cpu_time();
+                for _ in 0..iters {
+                    let mut in_flight: FuturesUnordered<_> = (0..IN_FLIGHT)
+                        .map(|_| {
+                            threads.run(
+                                |input, _| Ok(input),
+                                Value::Null,
+                                None,
+                                CancellationToken::new(),
+                            )
+                        })
+                        .collect();
+                    while let Some(result) = in_flight.next().await {
+                        result.expect("trivial task");
+                    }
+                }
+                cpu_time().saturating_sub(started)
+            })
+        })
+    });
+    group.bench_function("spawn_blocking_1000_in_flight_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            blocking_runtime.block_on(async {
+                let started = cpu_time();
+                for _ in 0..iters {
+                    let mut in_flight: FuturesUnordered<_> = (0..IN_FLIGHT)
+                        .map(|_| tokio::task::spawn_blocking(|| Value::Null))
+                        .collect();
+                    while let Some(result) = in_flight.next().await {
+                        result.expect("blocking task");
+                    }
+                }
+                cpu_time().saturating_sub(started)
+            })
+        })
+    });
     group.finish();
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let as_duration = |tv: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(tv.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(tv.tv_usec()).unwrap_or(0))
+    };
+    as_duration(usage.user_time()) + as_duration(usage.system_time())
 }
 
 criterion_group!(benches, bench);
