@@ -13,6 +13,7 @@ Examples:
   flow graph pipeline.toml | dot -Tsvg > g.svg
   flow results pipeline.toml                  the latest run as a table
   flow runs pipeline.toml                     every run in the workflow's store
+  flow report pipeline.toml                   an HTML page of the latest run
 
 Exit codes: 0 every flow completed, 1 some flow failed, 2 bad usage or invalid workflow,
 130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off.";
@@ -62,6 +63,16 @@ Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a seco
         after_help = "Examples:\n  flow runs pipeline.toml\n  flow runs --store sqlite:.flow/flow.db"
     )]
     Runs(RunsArgs),
+    /// Write an HTML page of a run: summary, timeline, DAG by status, critical path, failures.
+    #[command(after_help = "\
+Examples:
+  flow report pipeline.toml                   the latest run, to .flow/reports/RUN_ID.html
+  flow report pipeline.toml --run 20261126T153012.123Z-3f9a -o run.html
+  flow report --store dir:results --json      the same data as JSON on stdout
+
+The page is one file that works offline (inline CSS and SVG, no network request).
+Without the workflow file the page has no dependency edges.")]
+    Report(crate::report_page::ReportArgs),
 }
 
 /// A workflow file.
@@ -91,6 +102,10 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// At the end, write an HTML page of the run to .flow/reports/RUN_ID.html beside FILE
+    /// (see `flow report`).
+    #[arg(long)]
+    pub report: bool,
     /// Where commands run: on this machine, or as Slurm jobs (options from the `[slurm]`
     /// table and each flow's `slurm = { ... }`).
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]

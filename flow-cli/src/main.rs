@@ -9,6 +9,7 @@ mod commands;
 mod error;
 mod progress;
 mod report;
+mod report_page;
 mod signals;
 mod store;
 mod terminal;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Command::Results(args) => commands::results::run(args),
         Command::Runs(args) => commands::runs::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Report(args) => report_page::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

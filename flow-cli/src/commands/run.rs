@@ -117,6 +117,12 @@ async fn run_async(
             );
         }
     }
+    if args.report {
+        // The run's outcome decides the exit code; a report that cannot be written is logged.
+        if let Err(e) = write_report(args, wf, &*results_store, &summary) {
+            tracing::error!("cannot write the report of the run: {e}");
+        }
+    }
     Ok(if interrupted.get() {
         EXIT_INTERRUPTED
     } else if summary.is_success() {
@@ -124,6 +130,21 @@ async fn run_async(
     } else {
         1
     })
+}
+
+/// `--report`: writes the HTML page of the run and says where (not with `--json`/`--quiet`).
+fn write_report(
+    args: &RunArgs,
+    wf: &Workflow,
+    store: &dyn ResultStore,
+    summary: &RunSummary,
+) -> Result<(), CliError> {
+    let command_line = crate::report_page::this_command_line();
+    let path = crate::report_page::write_after_run(wf, store, &summary.run_id, Some(command_line))?;
+    if !args.json && !args.quiet {
+        print_stdout(&format!("report: {}\n", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Registers one command flow per workflow flow, then every dependency in one batch.

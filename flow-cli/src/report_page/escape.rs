@@ -3,6 +3,7 @@
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, so it reads as
 /// text inside an element or a quoted attribute, never as markup.
+#[cfg(test)]
 pub fn escape(text: &str) -> String {
     Escaped(text).to_string()
 }

@@ -12,6 +12,10 @@ use super::{dag, timeline};
 
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
+/// The most flows of the critical path the summary names; a longer path shows its two ends.
+const CRITICAL_PATH_SHOWN: usize = 12;
+/// The most failures whose stderr is shown unfolded.
+const FAILURES_UNFOLDED: usize = 10;
 
 /// The whole page.
 pub fn render(report: &Report) -> String {
@@ -98,12 +102,34 @@ fn critical_path(out: &mut String, report: &Report) {
         out.push_str("none (no flow both started and finished)");
         return;
     }
-    for (k, &i) in report.critical_path.iter().enumerate() {
+    let path = &report.critical_path;
+    let (head, tail) = if path.len() > CRITICAL_PATH_SHOWN {
+        let half = CRITICAL_PATH_SHOWN / 2;
+        (&path[..half], &path[path.len() - half..])
+    } else {
+        (&path[..], &path[path.len()..])
+    };
+    for (k, &i) in head.iter().enumerate() {
         if k > 0 {
             out.push_str(" \u{2192} ");
         }
         let _ = write!(out, "<code>{}</code>", Escaped(report.flows[i].id.as_str()));
     }
+    if !tail.is_empty() {
+        let _ = write!(
+            out,
+            " \u{2192} \u{2026} {} more \u{2026}",
+            path.len() - head.len() - tail.len()
+        );
+    }
+    for &i in tail {
+        let _ = write!(
+            out,
+            " \u{2192} <code>{}</code>",
+            Escaped(report.flows[i].id.as_str())
+        );
+    }
+    let _ = write!(out, " <span class=\"muted\">({} flows,", path.len());
     let busy: f64 = report
         .critical_path
         .iter()
@@ -111,7 +137,7 @@ fn critical_path(out: &mut String, report: &Report) {
         .sum();
     let _ = write!(
         out,
-        " <span class=\"muted\">({} running of {} wall time)</span>",
+        " {} running of {} wall time)</span>",
         format::duration(busy),
         format::duration(report.wall_ms)
     );
@@ -122,7 +148,7 @@ fn failures(out: &mut String, report: &Report) {
     if report.failure_groups.is_empty() {
         out.push_str("<p class=\"empty\">No flow failed.</p>\n");
     }
-    for group in &report.failure_groups {
+    for (k, group) in report.failure_groups.iter().enumerate() {
         let flow = &report.flows[group.cause];
         let _ = writeln!(
             out,
@@ -159,7 +185,8 @@ fn failures(out: &mut String, report: &Report) {
         if !flow.stderr_tail.is_empty() {
             let _ = writeln!(
                 out,
-                "<details open><summary>End of stderr</summary><pre>{}</pre></details>",
+                "<details{}><summary>End of stderr</summary><pre>{}</pre></details>",
+                if k < FAILURES_UNFOLDED { " open" } else { "" },
                 Escaped(&flow.stderr_tail)
             );
         }

@@ -23,10 +23,11 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 
-use flow_results::{open_store, ResultStore, RunId, RunRecord};
+use flow_results::{ResultStore, RunId, RunRecord};
 
 use crate::commands::print_stdout;
 use crate::error::CliError;
+use crate::store;
 use crate::workflow::{self, Workflow};
 
 pub use model::Report;
@@ -59,11 +60,12 @@ pub struct ReportArgs {
 /// run, or the output cannot be written.
 pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
     let workflow = args.file.as_deref().map(workflow::load).transpose()?;
-    let spec = match &args.store {
-        Some(spec) => spec.clone(),
-        None => default_store_spec(workflow.as_ref()),
-    };
-    let store = open_store(&spec).map_err(|e| store_error(&spec, e))?;
+    let dir = workflow
+        .as_ref()
+        .map_or(Path::new("."), |w| w.dir.as_path());
+    let spec = store::spec(args.store.as_deref(), dir)?;
+    let store = store::open_for_reading(&spec)?;
+    let spec = spec.to_string();
     let run = find_run(
         store.as_ref(),
         &spec,
@@ -74,9 +76,6 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
     let (text, default_output) = if args.json {
         (json::render(&report), None)
     } else {
-        let dir = workflow
-            .as_ref()
-            .map_or(Path::new("."), |w| w.dir.as_path());
         (html::render(&report), Some(default_path(dir, &run.run_id)))
     };
     match args.output.as_deref().or(default_output.as_deref()) {
@@ -181,15 +180,9 @@ fn find_run(
     Ok(found)
 }
 
-/// `sqlite:.flow/flow.db` beside the workflow file, or in the current folder.
-fn default_store_spec(workflow: Option<&Workflow>) -> String {
-    let dir = workflow.map_or(Path::new("."), |w| w.dir.as_path());
-    format!("sqlite:{}", dir.join(".flow").join("flow.db").display())
-}
-
 /// `DIR/.flow/reports/RUN_ID.html`.
 fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
-    dir.join(".flow")
+    dir.join(store::STATE_DIR)
         .join("reports")
         .join(format!("{run_id}.html"))
 }
