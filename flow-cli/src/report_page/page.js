@@ -26,3 +26,5 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+// Tells a headless browser test that the script ran to its end.
+document.body.setAttribute("data-script", "ran");
