@@ -221,6 +221,8 @@ struct Scheduler {
     record_flows: Vec<u32>,
     batch_pos: Vec<u32>,
     board_changes: Vec<(u32, FlowStatus)>,
+    /// The board was changed directly since the last flush.
+    board_dirty: bool,
     writer: Option<Writer>,
     released: bool,
     scratch: Vec<u32>,
@@ -314,6 +316,7 @@ impl Scheduler {
             record_flows: Vec::new(),
             batch_pos: vec![NONE; n],
             board_changes: Vec::new(),
+            board_dirty: false,
             writer: None,
             released: false,
             scratch: Vec::new(),
@@ -938,7 +941,19 @@ impl Scheduler {
         }
         self.outputs[i as usize] = output.clone();
         self.record(i, status, output, failure, tails);
-        self.board_changes.push((i, status));
+        if status == FlowStatus::Completed {
+            self.board_changes.push((i, status));
+        } else {
+            // Published at once: a flow registered during the run is checked against it.
+            let mut board = self.shared.board();
+            if board.run.as_ref() == Some(&self.run_id) {
+                if let Some(state) = board.states.get_mut(i as usize) {
+                    *state = status;
+                }
+            }
+            drop(board);
+            self.board_dirty = true;
+        }
     }
 
     /// Moves the children of a flow that just ended; fails those behind a required edge
@@ -1055,7 +1070,8 @@ impl Scheduler {
                 writer.save(records);
             }
         }
-        if !self.board_changes.is_empty() {
+        if !self.board_changes.is_empty() || self.board_dirty {
+            self.board_dirty = false;
             {
                 let mut board = self.shared.board();
                 if board.run.as_ref() == Some(&self.run_id) {

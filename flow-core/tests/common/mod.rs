@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests: ids, flows that succeed, fail or wait, and an
+//! event log.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use flow_core::{Event, EventKind, EventReceiver, Flow, FlowBuilder, FlowId, FlowStatus};
+use serde_json::{json, Value};
+
+/// A flow id from a literal.
+pub fn id(s: &str) -> FlowId {
+    FlowId::new(s).expect("valid test id")
+}
+
+/// A flow that completes with `output`.
+pub fn ok(name: &str, output: Value) -> FlowBuilder {
+    Flow::async_fn(id(name), move |_| {
+        let output = output.clone();
+        async move { Ok::<_, String>(output) }
+    })
+}
+
+/// A flow that fails with `message`.
+pub fn fail(name: &str, message: &'static str) -> FlowBuilder {
+    Flow::async_fn(id(name), move |_| async move { Err::<Value, _>(message) })
+}
+
+/// A flow that never ends by itself.
+pub fn forever(name: &str) -> FlowBuilder {
+    Flow::async_fn(id(name), |_| async {
+        std::future::pending::<()>().await;
+        Ok::<_, String>(Value::Null)
+    })
+}
+
+/// A flow that counts its attempts in `counter` and completes with its own id.
+pub fn counted(name: &str, counter: Arc<AtomicUsize>) -> FlowBuilder {
+    let out = json!(name);
+    Flow::async_fn(id(name), move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let out = out.clone();
+        async move { Ok::<_, String>(out) }
+    })
+}
+
+/// Every event waiting in `events`, without waiting.
+pub fn drain(events: &mut EventReceiver) -> Vec<Event> {
+    let mut all = Vec::new();
+    while let Ok(Some(event)) = events.try_recv() {
+        all.push(event);
+    }
+    all
+}
+
+/// The flows that started (first attempt), in order.
+pub fn started(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FlowStarted { flow, attempt: 1 } => Some(flow.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The final status of `flow` from the events.
+pub fn finished(events: &[Event], flow: &str) -> Option<FlowStatus> {
+    events.iter().find_map(|e| match &e.kind {
+        EventKind::FlowFinished {
+            flow: f, status, ..
+        } if f.as_str() == flow => Some(*status),
+        _ => None,
+    })
+}

@@ -1,0 +1,536 @@
+//! The scheduler through the public API: data flow, the `jobs` limit, timeouts and retries
+//! on tokio's paused clock, flows added during a run, resume, events and the store.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{counted, drain, fail, forever, id, ok};
+use flow_core::{
+    CoreError, EventKind, FailureKind, Flow, FlowContext, FlowStatus, RetryPolicy, RunOptions,
+};
+use flow_results::{MemoryStore, ResultStore};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+/// A flow gets its own input and every completed parent's output.
+#[tokio::test]
+async fn a_flow_receives_its_input_and_its_parents_outputs() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("x", json!(2)).build()).unwrap();
+    ctx.register_flow(ok("y", json!({"v": 3})).build()).unwrap();
+    ctx.register_flow(fail("z", "no").build()).unwrap();
+    ctx.register_flow(
+        Flow::async_fn(id("sum"), |input| async move {
+            let parents: Vec<String> = input.parents().map(|(p, _)| p.to_string()).collect();
+            Ok::<_, String>(json!({
+                "factor": input.input()["factor"],
+                "x": input.parent("x"),
+                "y": input.parent("y"),
+                "parents": parents,
+            }))
+        })
+        .input(json!({"factor": 10}))
+        .requires(id("x"))
+        .requires(id("y"))
+        .optionally_after(id("z"))
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let sum = ctx
+        .store()
+        .result(&summary.run_id, &id("sum"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        sum.output,
+        json!({"factor": 10, "x": 2, "y": {"v": 3}, "parents": ["x", "y"]})
+    );
+}
+
+/// No more than `jobs` flows run at once, however many are ready.
+#[tokio::test(start_paused = true)]
+async fn jobs_bounds_the_flows_running_at_once() {
+    let ctx = FlowContext::builder().jobs(3).build();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    for i in 0..20 {
+        let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
+        ctx.register_flow(
+            Flow::async_fn(id(&format!("f{i}")), move |_| {
+                let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, String>(Value::Null)
+                }
+            })
+            .build(),
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.is_success());
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    // 20 flows of 10 ms, 3 at a time: 7 rounds of virtual time.
+    assert_eq!(start.elapsed(), Duration::from_millis(70));
+}
+
+/// An attempt over its timeout fails with a timeout; retries follow the backoff, on the
+/// paused clock.
+#[tokio::test(start_paused = true)]
+async fn timeouts_and_fixed_retries_on_the_paused_clock() {
+    let ctx = FlowContext::new();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&attempts);
+    ctx.register_flow(
+        Flow::async_fn(id("flaky"), move |input| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if input.attempt() < 3 {
+                    // Too slow: the 1 s timeout ends it.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                Ok::<_, String>(json!(input.attempt()))
+            }
+        })
+        .timeout(Duration::from_secs(1))
+        .retry(RetryPolicy::fixed(2, Duration::from_secs(5)))
+        .build(),
+    )
+    .unwrap();
+    ctx.register_flow(
+        Flow::async_fn(id("hopeless"), |_| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, String>(Value::Null)
+        })
+        .timeout(Duration::from_millis(500))
+        .build(),
+    )
+    .unwrap();
+    let mut events = ctx.subscribe();
+    let start = Instant::now();
+    let summary = ctx.run().await.unwrap();
+    // Two timed-out attempts of 1 s, two pauses of 5 s, then a quick third attempt.
+    assert_eq!(start.elapsed(), Duration::from_secs(12));
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let flaky = ctx
+        .store()
+        .result(&summary.run_id, &id("flaky"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (flaky.status, flaky.attempts, flaky.output),
+        (FlowStatus::Completed, 3, json!(3))
+    );
+    let hopeless = ctx
+        .store()
+        .result(&summary.run_id, &id("hopeless"))
+        .unwrap()
+        .unwrap();
+    let failure = hopeless.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::Timeout);
+    assert!(failure.message.contains("500ms"), "{}", failure.message);
+    let retries: Vec<_> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::AttemptFailed {
+                attempt,
+                retry_in,
+                failure,
+                ..
+            } => Some((attempt, retry_in, failure.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        retries,
+        [
+            (1, Duration::from_secs(5), FailureKind::Timeout),
+            (2, Duration::from_secs(5), FailureKind::Timeout)
+        ]
+    );
+}
+
+/// Exponential backoff doubles the pause up to its cap; the last failure is final.
+#[tokio::test(start_paused = true)]
+async fn exponential_backoff_is_capped() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        fail("never", "still broken")
+            .retry(RetryPolicy::exponential(
+                4,
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+            ))
+            .build(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let summary = ctx.run().await.unwrap();
+    // Pauses 1 + 2 + 3 + 3 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(9));
+    let never = ctx
+        .store()
+        .result(&summary.run_id, &id("never"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((never.status, never.attempts), (FlowStatus::Failed, 5));
+}
+
+/// A flow added during the run joins it; one that requires a flow that already failed is
+/// refused.
+#[tokio::test]
+async fn flows_registered_during_a_run_join_it() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(fail("broken", "x").build()).unwrap();
+    let handle = ctx.clone();
+    ctx.register_flow(
+        Flow::async_fn(id("spawner"), move |_| {
+            let handle = handle.clone();
+            async move {
+                handle
+                    .register_flow(
+                        common::ok("child", json!("late"))
+                            .requires(id("spawner"))
+                            .build(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let refused = handle.register_flow(
+                    common::ok("orphan", json!(1))
+                        .requires(id("broken"))
+                        .build(),
+                );
+                Ok::<_, String>(json!(matches!(refused, Err(CoreError::ParentEnded { .. }))))
+            }
+        })
+        .requires(id("root"))
+        .build(),
+    )
+    .unwrap_err();
+    // `root` does not exist: nothing was registered.
+    assert!(ctx.flow("spawner").is_none());
+    ctx.register_flow(ok("root", json!(1)).build()).unwrap();
+    let handle = ctx.clone();
+    ctx.register_flow(
+        Flow::async_fn(id("spawner"), move |_| {
+            let handle = handle.clone();
+            async move {
+                handle
+                    .register_flow(
+                        common::ok("child", json!("late"))
+                            .requires(id("spawner"))
+                            .build(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let refused = handle.register_flow(
+                    common::ok("orphan", json!(1))
+                        .requires(id("broken"))
+                        .build(),
+                );
+                Ok::<_, String>(json!(matches!(refused, Err(CoreError::ParentEnded { .. }))))
+            }
+        })
+        .requires(id("root"))
+        .optionally_after(id("broken"))
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert_eq!(summary.counts.total(), 4);
+    let spawner = ctx
+        .store()
+        .result(&summary.run_id, &id("spawner"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(spawner.output, json!(true));
+    let child = ctx
+        .store()
+        .result(&summary.run_id, &id("child"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (child.status, child.output),
+        (FlowStatus::Completed, json!("late"))
+    );
+    assert!(ctx.flow("orphan").is_none());
+    // Dependencies cannot be added to flows of a run in progress, only declared on them.
+    let ctx2 = FlowContext::new();
+    ctx2.register_flow(forever("a").build()).unwrap();
+    ctx2.register_flow(ok("b", json!(1)).build()).unwrap();
+    let runner = ctx2.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    ctx2.wait_for_flows(&["b"], None).await.unwrap();
+    let err = ctx2.register_dependency("a", "b", flow_core::DependencyType::Required);
+    assert!(
+        matches!(err, Err(CoreError::AlreadyStarted { .. })),
+        "{err:?}"
+    );
+    ctx2.cancel_all();
+    run.await.unwrap().unwrap();
+}
+
+/// A second run while one is in progress is refused.
+#[tokio::test]
+async fn one_run_at_a_time() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(forever("a").build()).unwrap();
+    let runner = ctx.clone();
+    let mut events = ctx.subscribe();
+    let run = tokio::spawn(async move { runner.run().await });
+    events.recv().await.unwrap();
+    assert!(matches!(ctx.run().await, Err(CoreError::RunInProgress(_))));
+    assert!(ctx.active_run().is_some());
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.cancelled, 1);
+    assert!(ctx.active_run().is_none());
+}
+
+/// Cancel-all stops running flows and records the others cancelled; the store has a
+/// "running" record while a flow runs and the final one after.
+#[tokio::test]
+async fn cancel_all_and_running_records() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let ctx = FlowContext::builder()
+        .store(Arc::clone(&store))
+        .jobs(1)
+        .build();
+    ctx.register_flow(forever("a").build()).unwrap();
+    ctx.register_flow(ok("b", json!(1)).build()).unwrap();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let mut events = ctx.subscribe();
+    let run_id = loop {
+        let event = events.recv().await.unwrap();
+        if matches!(event.kind, EventKind::FlowStarted { .. }) {
+            break event.run_id;
+        }
+    };
+    // The writer thread saves the running record shortly after; wait for it by the board.
+    ctx.wait_for_flows::<&str>(&[], None).await.unwrap();
+    let mut running = None;
+    for _ in 0..1000 {
+        running = store.result(&run_id, &id("a")).unwrap();
+        if running.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let running = running.expect("a running record is saved");
+    assert_eq!(running.status, FlowStatus::Running);
+    assert!(running.started_at.is_some() && running.finished_at.is_none());
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert!(summary.cancelled);
+    assert_eq!(summary.counts.cancelled, 2);
+    let b = store.result(&run_id, &id("b")).unwrap().unwrap();
+    assert_eq!((b.status, b.attempts), (FlowStatus::Cancelled, 0));
+    let record = store.run(&run_id).unwrap().unwrap();
+    assert_eq!(record.counts.cancelled, 2);
+    assert!(record.finished_at.is_some());
+}
+
+/// Resume reuses completed, unchanged flows with their outputs, and runs the failed ones,
+/// the changed ones and everything downstream of them.
+#[tokio::test]
+async fn resume_runs_only_the_unfinished_and_the_changed() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let broken = Arc::new(AtomicBool::new(true));
+    let counters: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    // a -> b -> c, a -> d (flaky), d -> e, a -> e
+    let build = |version: &str| {
+        let ctx = FlowContext::builder().store(Arc::clone(&store)).build();
+        ctx.register_flow(counted("a", Arc::clone(&counters[0])).build())
+            .unwrap();
+        ctx.register_flow(
+            counted("b", Arc::clone(&counters[1]))
+                .version(version)
+                .requires(id("a"))
+                .build(),
+        )
+        .unwrap();
+        ctx.register_flow(
+            Flow::async_fn(id("c"), {
+                let counter = Arc::clone(&counters[2]);
+                move |input| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async move { Ok::<_, String>(json!([input.parent("b"), input.parent("a")])) }
+                }
+            })
+            .requires(id("b"))
+            .build(),
+        )
+        .unwrap();
+        let flag = Arc::clone(&broken);
+        let counter = Arc::clone(&counters[3]);
+        ctx.register_flow(
+            Flow::async_fn(id("d"), move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let fail = flag.load(Ordering::SeqCst);
+                async move {
+                    if fail {
+                        Err("flaky".to_owned())
+                    } else {
+                        Ok(json!("d"))
+                    }
+                }
+            })
+            .requires(id("a"))
+            .build(),
+        )
+        .unwrap();
+        ctx.register_flow(
+            Flow::async_fn(id("e"), {
+                let counter = Arc::clone(&counters[4]);
+                move |input| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async move { Ok::<_, String>(json!([input.parent("a"), input.parent("d")])) }
+                }
+            })
+            .requires(id("d"))
+            .requires(id("a"))
+            .build(),
+        )
+        .unwrap();
+        ctx
+    };
+    let counts = || {
+        counters
+            .iter()
+            .map(|c| c.swap(0, Ordering::SeqCst))
+            .collect::<Vec<_>>()
+    };
+
+    let first = build("1").run().await.unwrap();
+    assert_eq!((first.counts.completed, first.counts.failed), (3, 2));
+    assert_eq!(counts(), [1, 1, 1, 1, 0]);
+
+    broken.store(false, Ordering::SeqCst);
+    let ctx = build("1");
+    let second = ctx
+        .run_with(RunOptions::new().resume_from(first.run_id.clone()))
+        .await
+        .unwrap();
+    assert!(second.is_success());
+    assert_eq!(second.reused, 3);
+    assert_eq!(counts(), [0, 0, 0, 1, 1]);
+    let e = ctx
+        .store()
+        .result(&second.run_id, &id("e"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.output, json!(["a", "d"]), "a reused output is handed on");
+    let c = ctx
+        .store()
+        .result(&second.run_id, &id("c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.output,
+        json!(["b", null]),
+        "a reused flow keeps its output"
+    );
+
+    // Changing b re-runs b and c only.
+    let third = build("2")
+        .run_with(RunOptions::new().resume_from(second.run_id.clone()))
+        .await
+        .unwrap();
+    assert!(third.is_success());
+    assert_eq!(counts(), [0, 1, 1, 0, 0]);
+
+    let unknown = flow_results::RunId::new_now();
+    let err = build("2")
+        .run_with(RunOptions::new().resume_from(unknown))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::UnknownRun(_)), "{err}");
+}
+
+/// Blocking flows run on the thread executor and get the same input.
+#[tokio::test]
+async fn blocking_flows_run_on_threads() {
+    let ctx = FlowContext::builder().threads(2).build();
+    ctx.register_flow(ok("n", json!(20)).build()).unwrap();
+    ctx.register_flow(
+        Flow::blocking(id("double"), |input| {
+            let n = input.parent("n").and_then(Value::as_i64).ok_or("no n")?;
+            Ok::<_, &str>(json!(
+                n * 2 + i64::from(std::thread::current().name().is_some())
+            ))
+        })
+        .requires(id("n"))
+        .build(),
+    )
+    .unwrap();
+    ctx.register_flow(
+        Flow::blocking(id("panics"), |_| -> Result<Value, String> {
+            panic!("kaboom")
+        })
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let double = ctx
+        .store()
+        .result(&summary.run_id, &id("double"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(double.output, json!(41));
+    let panics = ctx
+        .store()
+        .result(&summary.run_id, &id("panics"))
+        .unwrap()
+        .unwrap();
+    assert!(panics.failure.unwrap().message.contains("kaboom"));
+}
+
+/// A task flow without a process pool fails and says how to fix it.
+#[tokio::test]
+async fn a_task_flow_needs_a_process_pool() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(Flow::task(id("t"), "double").build())
+        .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let t = ctx
+        .store()
+        .result(&summary.run_id, &id("t"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        t.failure
+            .unwrap()
+            .message
+            .contains("ContextBuilder::process_pool"),
+        "the message names the fix"
+    );
+}
+
+/// Events carry increasing sequence numbers; a run starts and finishes with one event each.
+#[tokio::test]
+async fn events_are_numbered_and_framed_by_the_run() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    ctx.register_flow(ok("b", json!(1)).requires(id("a")).build())
+        .unwrap();
+    let mut events = ctx.subscribe();
+    let summary = ctx.run().await.unwrap();
+    let events = drain(&mut events);
+    assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert!(matches!(
+        events.first().unwrap().kind,
+        EventKind::RunStarted { flows: 2, .. }
+    ));
+    match &events.last().unwrap().kind {
+        EventKind::RunFinished { summary: s } => assert_eq!(s, &summary),
+        other => panic!("last event {other:?}"),
+    }
+    assert!(events.iter().all(|e| e.run_id == summary.run_id));
+}

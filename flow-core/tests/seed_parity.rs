@@ -1,0 +1,288 @@
+//! One test (at least) per operation of the seed's `FlowContext`, each stating what the seed
+//! did and what flow-core does instead.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{drain, fail, finished, forever, id, ok, started};
+use flow_core::{CoreError, DependencyType::*, EventKind, FailureKind, FlowContext, FlowStatus};
+use serde_json::json;
+
+/// Seed: `register_flow` raises `FlowError` for an id already registered.
+/// Ours: `CoreError::DuplicateFlow` naming the id; the first flow stays.
+#[test]
+fn register_flow_refuses_a_duplicate() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    let err = ctx.register_flow(ok("a", json!(2)).build()).unwrap_err();
+    assert!(
+        matches!(err, CoreError::DuplicateFlow(ref f) if f == "a"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "flow `a` is already registered; pick another id"
+    );
+    assert_eq!(ctx.flow_ids(), [id("a")]);
+}
+
+/// Seed: `register_dependency` raises "flows not found" without naming them, and a cycle
+/// is added, detected, then removed. Ours: the error names the missing flow or the cycle,
+/// and the graph is never changed by a refused call.
+#[test]
+fn register_dependency_refuses_unknown_flows_and_cycles() {
+    let ctx = FlowContext::new();
+    for name in ["a", "b", "c"] {
+        ctx.register_flow(ok(name, json!(null)).build()).unwrap();
+    }
+    let err = ctx.register_dependency("a", "nope", Required).unwrap_err();
+    assert!(err.to_string().contains("`nope`"), "{err}");
+    ctx.register_dependency("a", "b", Required).unwrap();
+    ctx.register_dependency("b", "c", Optional).unwrap();
+    let err = ctx.register_dependency("c", "a", Required).unwrap_err();
+    assert!(err.to_string().contains("c -> a -> b -> c"), "{err}");
+    assert_eq!(ctx.graph().dependency_count(), 2);
+    assert_eq!(ctx.graph().dependency("b", "c"), Some(Optional));
+    // A batch with one bad edge adds nothing.
+    let err = ctx
+        .register_dependencies([("a", "c", Required), ("c", "b", Required)])
+        .unwrap_err();
+    assert!(matches!(err, CoreError::Graph(_)), "{err}");
+    assert_eq!(ctx.graph().dependency_count(), 2);
+}
+
+/// Seed: `has_cycle(start)` runs `find_cycle` from `start`. Ours: cycles are refused when
+/// they would be made, so it is always false; `would_cycle` answers the useful question.
+#[test]
+fn has_cycle_is_false_and_would_cycle_names_the_cycle() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(null)).build()).unwrap();
+    ctx.register_flow(ok("b", json!(null)).requires(id("a")).build())
+        .unwrap();
+    assert!(!ctx.has_cycle("a").unwrap());
+    assert!(ctx.has_cycle("zz").is_err());
+    let cycle = ctx.would_cycle("b", "a").unwrap().unwrap();
+    assert_eq!(cycle.to_string(), "dependency cycle: b -> a -> b");
+    assert!(ctx.would_cycle("a", "b").unwrap().is_none());
+}
+
+/// Seed: `get_flow(id)` returns the flow or `None`. Ours: `flow(id)`, same.
+#[test]
+fn flow_looks_up_by_id() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(1)).input(json!({"k": 2})).tag("t").build())
+        .unwrap();
+    let flow = ctx.flow("a").unwrap();
+    assert_eq!(flow.input(), &json!({"k": 2}));
+    assert_eq!(flow.tags(), ["t"]);
+    assert!(ctx.flow("b").is_none());
+}
+
+/// Seed: `get_instance()` returns the one `FlowContext`, and constructing another raises.
+/// Ours: `FlowContext::global()` is one process-wide context; owned contexts are also fine.
+#[test]
+fn global_is_one_context() {
+    let a = FlowContext::global();
+    let b = FlowContext::global();
+    assert!(std::ptr::eq(a, b));
+    a.register_flow(ok("global-parity", json!(1)).build())
+        .unwrap();
+    assert!(b.flow("global-parity").is_some());
+    assert!(FlowContext::new().flow("global-parity").is_none());
+}
+
+/// Seed: `fail_flow(id, reason)` sets the status and saves a FAILED result with the reason
+/// (an unknown id is ignored silently). Ours: during a run a running flow is stopped and
+/// saved failed with the reason; outside a run the flow shows failed and the next run
+/// records it; an unknown id is an error.
+#[tokio::test]
+async fn fail_flow_records_the_reason() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(forever("slow").build()).unwrap();
+    ctx.register_flow(ok("after", json!(1)).requires(id("slow")).build())
+        .unwrap();
+    assert!(matches!(
+        ctx.fail_flow("nope", "x").await,
+        Err(CoreError::UnknownFlow(_))
+    ));
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    loop {
+        let event = events.recv().await.unwrap();
+        if matches!(event.kind, EventKind::FlowStarted { .. }) {
+            break;
+        }
+    }
+    ctx.fail_flow("slow", "operator said so").await.unwrap();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.failed, 2);
+    let slow = ctx
+        .store()
+        .result(&summary.run_id, &id("slow"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(slow.status, FlowStatus::Failed);
+    assert_eq!(slow.failure.unwrap().message, "operator said so");
+    // Already finished in this run: refused.
+    let again = ctx.fail_flow("slow", "x").await;
+    assert!(
+        again.is_ok(),
+        "outside a run it marks the flow for the next run"
+    );
+    assert_eq!(ctx.status("slow"), Some(FlowStatus::Failed));
+    let summary = ctx.run().await.unwrap();
+    let slow = ctx
+        .store()
+        .result(&summary.run_id, &id("slow"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((slow.status, slow.attempts), (FlowStatus::Failed, 0));
+}
+
+/// Seed: `handle_flow_failure` fails the direct required dependents only (one level), and
+/// skips optional ones. Ours: the failure reaches every flow behind required edges,
+/// transitively, naming the flow that failed first; none of them starts; flows behind an
+/// optional edge run.
+#[tokio::test]
+async fn failure_propagates_transitively_and_spares_optional_dependents() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(fail("a", "boom").build()).unwrap();
+    ctx.register_flow(ok("b", json!(1)).requires(id("a")).build())
+        .unwrap();
+    ctx.register_flow(ok("c", json!(1)).requires(id("b")).build())
+        .unwrap();
+    ctx.register_flow(ok("d", json!(1)).optionally_after(id("b")).build())
+        .unwrap();
+    let mut events = ctx.subscribe();
+    let summary = ctx.run().await.unwrap();
+    let events = drain(&mut events);
+    assert_eq!(started(&events), ["a", "d"]);
+    for (flow, status) in [
+        ("a", FlowStatus::Failed),
+        ("b", FlowStatus::Failed),
+        ("c", FlowStatus::Failed),
+        ("d", FlowStatus::Completed),
+    ] {
+        assert_eq!(finished(&events, flow), Some(status), "{flow}");
+    }
+    for flow in ["b", "c"] {
+        let result = ctx
+            .store()
+            .result(&summary.run_id, &id(flow))
+            .unwrap()
+            .unwrap();
+        let failure = result.failure.unwrap();
+        assert_eq!(
+            failure.kind,
+            FailureKind::Upstream { flow: id("a") },
+            "{flow}"
+        );
+        assert_eq!(failure.message, "required flow `a` failed");
+        assert_eq!(result.attempts, 0);
+    }
+    let a = ctx
+        .store()
+        .result(&summary.run_id, &id("a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.failure.unwrap().message, "boom");
+}
+
+/// Seed: `wait_for_flows` polls every 100 ms while holding the status lock, raises
+/// "not found" for an unknown id and a timeout error listing all ids. Ours: it wakes on
+/// progress (no polling), checks ids first, and the timeout error names only the flows
+/// still unfinished.
+#[tokio::test(start_paused = true)]
+async fn wait_for_flows_is_event_driven_and_names_the_unfinished() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("quick", json!(1)).build()).unwrap();
+    ctx.register_flow(forever("stuck").build()).unwrap();
+    let err = ctx
+        .wait_for_flows(&["quick", "nope"], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::UnknownFlow(ref f) if f == "nope"),
+        "{err}"
+    );
+    assert!(ctx
+        .wait_for_flows::<&str>(&[], None)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let statuses = ctx.wait_for_flows(&["quick"], None).await.unwrap();
+    assert_eq!(statuses, [(id("quick"), FlowStatus::Completed)]);
+    let err = ctx
+        .wait_for_flows(&["quick", "stuck"], Some(Duration::from_secs(5)))
+        .await
+        .unwrap_err();
+    match &err {
+        CoreError::WaitTimeout { unfinished, after } => {
+            assert_eq!(unfinished, &[id("stuck")]);
+            assert_eq!(*after, Duration::from_secs(5));
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("still unfinished: stuck"), "{err}");
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert!(summary.cancelled);
+    assert_eq!(
+        ctx.wait_for_flows(&["stuck"], None).await.unwrap(),
+        [(id("stuck"), FlowStatus::Cancelled)]
+    );
+}
+
+/// Seed: `cleanup` shuts the pool down and clears everything. Ours too, and a second call
+/// is harmless.
+#[tokio::test]
+async fn cleanup_clears_and_can_be_called_twice() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    ctx.run().await.unwrap();
+    ctx.cleanup().await;
+    assert!(ctx.flow("a").is_none());
+    assert!(ctx.flow_ids().is_empty());
+    ctx.cleanup().await;
+    ctx.register_flow(ok("a", json!(2)).build()).unwrap();
+    assert!(ctx.run().await.unwrap().is_success());
+}
+
+/// Seed: the pool's `cancel_task(id)` cancels a future (a thread keeps running). Ours:
+/// `cancel(id)` ends a running flow cancelled (an async flow is dropped), and the flows
+/// that require it end cancelled without starting.
+#[tokio::test]
+async fn cancel_one_flow() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(forever("slow").build()).unwrap();
+    ctx.register_flow(ok("next", json!(1)).requires(id("slow")).build())
+        .unwrap();
+    ctx.register_flow(ok("other", json!(1)).build()).unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    loop {
+        let event = events.recv().await.unwrap();
+        if matches!(&event.kind, EventKind::FlowStarted { flow, .. } if flow == "slow") {
+            break;
+        }
+    }
+    ctx.cancel("slow").unwrap();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!((summary.counts.completed, summary.counts.cancelled), (1, 2));
+    let next = ctx
+        .store()
+        .result(&summary.run_id, &id("next"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next.failure.unwrap().kind,
+        FailureKind::Upstream { flow: id("slow") }
+    );
+    assert!(ctx.cancel("nope").is_err());
+}
