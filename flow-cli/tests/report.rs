@@ -254,6 +254,6 @@ fn the_page_of_a_2000_flow_run_weighs_under_2_mb() {
     let size = std::fs::metadata(dir.path().join("big.html"))
         .unwrap()
         .len();
-    println!("report of {n_flows} flows: {size} bytes");
+    eprintln!("report of {n_flows} flows: {size} bytes");
     assert!(size < 2_000_000, "{size} bytes");
 }

@@ -74,7 +74,7 @@ fn chromium(program: &Path, profile: &Path) -> Command {
 #[test]
 fn the_report_of_the_example_workflow_renders_in_chromium() {
     let Some(program) = on_path("chromium") else {
-        println!("skipping: chromium not found (.ci/run installs it)");
+        eprintln!("skipping: chromium not found (.ci/run installs it)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -161,5 +161,5 @@ fn the_report_of_the_example_workflow_renders_in_chromium() {
         "not a PNG: {}",
         screenshot.display()
     );
-    println!("screenshot: {}", screenshot.display());
+    eprintln!("screenshot: {}", screenshot.display());
 }
