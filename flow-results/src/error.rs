@@ -142,13 +142,11 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
-    /// A result's output could not be encoded as JSON.
-    #[error("cannot encode the result of flow `{flow}` in run `{run}` as JSON")]
+    /// A record could not be encoded as JSON.
+    #[error("cannot encode {record} as JSON")]
     Encode {
-        /// The run of the result.
-        run: RunId,
-        /// The flow of the result.
-        flow: FlowId,
+        /// Which record, e.g. "the result of flow `x` in run `y`".
+        record: String,
         /// The error of the encoder.
         #[source]
         source: serde_json::Error,
@@ -156,8 +154,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Wraps an I/O error, turning "permission denied" and "read-only file system" into
-    /// [`StoreError::ReadOnly`].
+    /// Wraps the I/O error of a read.
+    pub(crate) fn read_io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+    ) -> Self {
+        StoreError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps the I/O error of a write, turning "permission denied" and "read-only file system"
+    /// into [`StoreError::ReadOnly`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         let path = path.into();
         if is_read_only(&source) {

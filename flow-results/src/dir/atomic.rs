@@ -9,6 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use crate::StoreError;
 
@@ -69,6 +70,45 @@ pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Sto
     sync_dir(dir).map_err(|e| StoreError::io("fsync the folder", dir, e))
 }
 
+/// A temporary file or folder older than this was left by a writer that died: no write takes
+/// that long.
+const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// Removes the temporary files and folders in `dir` that a crashed writer left behind (those
+/// older than [`STALE_AFTER`]). Failures are only logged: leftovers are invisible to readers.
+pub(crate) fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|modified| {
+                now.duration_since(modified)
+                    .is_ok_and(|age| age > STALE_AFTER)
+            });
+        if stale {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => tracing::debug!(path = %path.display(), "removed a stale temporary"),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "cannot remove a stale temporary");
+                }
+            }
+        }
+    }
+}
+
 /// Removes a temporary file after a failed write; a failure is only logged, since the file is
 /// invisible to readers anyway.
 pub(crate) fn remove_quietly(path: &Path) {
@@ -94,6 +134,30 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a.json"]);
+    }
+
+    #[test]
+    fn only_stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join(".tmp-1-1-a.json");
+        let fresh = dir.path().join(".tmp-1-2-a.json");
+        let record = dir.path().join("a.json");
+        for path in [&old, &fresh, &record] {
+            fs::write(path, "x").unwrap();
+        }
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        let old_record = File::options().write(true).open(&record).unwrap();
+        old_record.set_modified(an_hour_ago).unwrap();
+        remove_stale_temporaries(dir.path());
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        assert!(record.exists());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use flow_graph::FlowId;
 use serde::de::DeserializeOwned;
 
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
-use atomic::{publish, remove_quietly, sync_dir, write_file, write_temp};
+use atomic::{publish, remove_quietly, remove_stale_temporaries, sync_dir, write_file, write_temp};
 
 /// The format version this code writes and the newest it reads.
 pub(crate) const FORMAT: i64 = 1;
@@ -91,9 +91,9 @@ impl DirStore {
                 })
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => store.create()?,
-            Err(err) => return Err(StoreError::io("read", store.root, err)),
+            Err(err) => return Err(StoreError::read_io("read", store.root, err)),
         }
-        store.remove_deleted_leftovers();
+        store.remove_leftovers();
         Ok(store)
     }
 
@@ -122,7 +122,7 @@ impl DirStore {
     }
 
     fn write_marker(&self) -> Result<(), StoreError> {
-        let bytes = encode_pretty(&Marker { format: FORMAT });
+        let bytes = encode_pretty(&Marker { format: FORMAT }, || "the store marker".to_owned())?;
         write_file(&self.root, MARKER, &bytes)
     }
 
@@ -138,7 +138,7 @@ impl DirStore {
             Some(_) => Ok(()),
             None => {
                 let mut entries = fs::read_dir(&self.root)
-                    .map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+                    .map_err(|e| StoreError::read_io("list the folder", &self.root, e))?;
                 if entries.next().is_some() {
                     return Err(StoreError::NotAStore {
                         path: self.root.clone(),
@@ -153,8 +153,9 @@ impl DirStore {
         }
     }
 
-    /// Removes folders of deleted runs that a crash left behind.
-    fn remove_deleted_leftovers(&self) {
+    /// Removes folders of deleted runs and stale temporaries that a crash left behind.
+    fn remove_leftovers(&self) {
+        remove_stale_temporaries(&self.root);
         let Ok(entries) = fs::read_dir(&self.root) else {
             return;
         };
@@ -187,8 +188,11 @@ impl DirStore {
     /// Writes the run record, creating the run's folder atomically when it is new.
     fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let run_dir = self.run_dir(&run.run_id);
-        let bytes = encode_pretty(run);
+        let bytes = encode_pretty(run, || format!("the record of run `{}`", run.run_id))?;
         if run_dir.is_dir() {
+            // A resumed run: clear what a crash of its last writer left behind.
+            remove_stale_temporaries(&run_dir);
+            remove_stale_temporaries(&run_dir.join(RESULTS_DIR));
             return write_file(&run_dir, RUN_FILE, &bytes);
         }
         // Assemble the folder under a temporary name, then rename it into place.
@@ -249,10 +253,10 @@ impl DirStore {
     /// The run ids that have a folder, oldest first.
     fn run_ids(&self) -> Result<Vec<RunId>, StoreError> {
         let entries = fs::read_dir(&self.root)
-            .map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+            .map_err(|e| StoreError::read_io("list the folder", &self.root, e))?;
         let mut ids = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io("list the folder", &self.root, e))?;
+            let entry = entry.map_err(|e| StoreError::read_io("list the folder", &self.root, e))?;
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|name| RunId::parse(name).ok()) {
                 ids.push(id);
@@ -276,12 +280,25 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Pretty JSON with a final newline. Records hold only strings, numbers and JSON values, so
-/// encoding cannot fail.
-fn encode_pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// Pretty JSON with a final newline; `record` names the record in the error.
+fn encode_pretty<T: serde::Serialize>(
+    value: &T,
+    record: impl FnOnce() -> String,
+) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Encode {
+        record: record(),
+        source,
+    })?;
     bytes.push(b'\n');
-    bytes
+    Ok(bytes)
+}
+
+/// How errors name a result.
+fn describe_result(result: &FlowResult) -> String {
+    format!(
+        "the result of flow `{}` in run `{}`",
+        result.flow_id, result.run_id
+    )
 }
 
 /// Reads and parses a JSON file; `None` when it does not exist.
@@ -289,7 +306,7 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> 
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(StoreError::io("read", path, err)),
+        Err(err) => return Err(StoreError::read_io("read", path, err)),
     };
     serde_json::from_slice(&bytes)
         .map(Some)
@@ -323,8 +340,9 @@ impl ResultStore for DirStore {
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
         let dir = self.results_dir(&result.run_id);
         let name = result_file_name(&result.flow_id);
-        let temp = write_temp(&dir, &name, &encode_pretty(result))
-            .map_err(|e| self.write_error(result, e, "write"))?;
+        let bytes = encode_pretty(result, || describe_result(result))?;
+        let temp =
+            write_temp(&dir, &name, &bytes).map_err(|e| self.write_error(result, e, "write"))?;
         publish(&temp, &dir.join(&name))
             .map_err(|e| self.write_error(result, e, "rename into place"))?;
         sync_dir(&dir).map_err(|e| StoreError::io("fsync the folder", &dir, e))
@@ -351,13 +369,16 @@ impl ResultStore for DirStore {
         for result in results {
             let dir = self.results_dir(&result.run_id);
             let name = result_file_name(&result.flow_id);
-            match write_temp(&dir, &name, &encode_pretty(result)) {
+            let written = encode_pretty(result, || describe_result(result)).and_then(|bytes| {
+                write_temp(&dir, &name, &bytes).map_err(|e| self.write_error(result, e, "write"))
+            });
+            match written {
                 Ok(temp) => temps.push((temp, dir.join(name))),
                 Err(err) => {
                     for (temp, _) in &temps {
                         remove_quietly(temp);
                     }
-                    return Err(self.write_error(result, err, "write"));
+                    return Err(err);
                 }
             }
         }
@@ -385,11 +406,11 @@ impl ResultStore for DirStore {
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(StoreError::io("list the folder", dir, err)),
+            Err(err) => return Err(StoreError::read_io("list the folder", dir, err)),
         };
         let mut flows = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io("list the folder", &dir, e))?;
+            let entry = entry.map_err(|e| StoreError::read_io("list the folder", &dir, e))?;
             let name = entry.file_name();
             let flow = name
                 .to_str()
@@ -454,8 +475,11 @@ impl ResultStore for DirStore {
             Err(err) => return Err(StoreError::io("delete the run folder", run_dir, err)),
         }
         sync_dir(&self.root).map_err(|e| StoreError::io("fsync the folder", &self.root, e))?;
-        fs::remove_dir_all(&doomed)
-            .map_err(|e| StoreError::io("remove the deleted run folder", doomed, e))?;
+        // The run is gone for readers now; files that cannot be removed are only logged, and
+        // the next open removes them.
+        if let Err(err) = fs::remove_dir_all(&doomed) {
+            tracing::warn!(path = %doomed.display(), %err, "cannot remove a deleted run");
+        }
         Ok(true)
     }
 
