@@ -124,13 +124,31 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(RUNS));
     group.bench_function("floor_std_threads", |b| {
-        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(std_floor()))))
+        b.iter_custom(|iters| {
+            cpu_time_of(|| {
+                (0..iters).for_each(|_| {
+                    std_floor();
+                })
+            })
+        })
     });
     group.bench_function("floor_tokio", |b| {
-        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(tokio_floor(&runtime)))))
+        b.iter_custom(|iters| {
+            cpu_time_of(|| {
+                (0..iters).for_each(|_| {
+                    tokio_floor(&runtime);
+                })
+            })
+        })
     });
     group.bench_function("command_runner", |b| {
-        b.iter_custom(|iters| cpu_time_of(|| (0..iters).for_each(|_| drop(runner(&runtime)))))
+        b.iter_custom(|iters| {
+            cpu_time_of(|| {
+                (0..iters).for_each(|_| {
+                    runner(&runtime);
+                })
+            })
+        })
     });
     group.finish();
 }
