@@ -12,7 +12,7 @@ pub enum PoolError {
     /// The program of a command (or the worker executable) could not be started.
     #[error("failed to start `{program}`: {source}")]
     Spawn {
-        /// The program as given (argv[0], `/bin/sh` for a script, or the worker executable).
+        /// The program as given (`argv[0]`, `/bin/sh` for a script, or the worker executable).
         program: String,
         /// The operating system's reason (not found, permission denied, ...).
         #[source]
