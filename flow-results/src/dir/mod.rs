@@ -13,6 +13,15 @@
 //! written atomically and durably (see [`atomic`]); a new run's folder is assembled under a
 //! temporary name and renamed into place, so a run folder always holds its `run.json`.
 //! Temporary names start with `.`, which no id can, and readers skip them.
+//!
+//! # Caveats
+//! - A batch is not all-or-nothing: a crash in the middle of `save_results` may leave some
+//!   of its results saved (each one whole).
+//! - `results` and `runs` fail when one of their files is corrupt, and the error names it;
+//!   `result` and `run` still read the others. Delete or restore the named file to repair.
+//! - A writer killed mid-write leaves a temporary file (invisible to readers); ones older than
+//!   15 minutes are removed when the store opens or the run is begun again.
+//! - Atomic replacement relies on POSIX `rename`; network file systems may not honour it.
 
 mod atomic;
 

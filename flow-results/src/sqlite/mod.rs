@@ -7,6 +7,12 @@
 //! It is fsynced at the next checkpoint, so a power loss or kernel crash may lose the last
 //! transactions, but never corrupts the database. `synchronous = FULL` would fsync every
 //! commit, at a large cost per result.
+//!
+//! # Caveats
+//! - One connection serves all threads of a process, so reads wait for writes; batch writes
+//!   with `save_results` when many results arrive at once.
+//! - WAL mode needs the `-wal` and `-shm` files next to the database, so its folder must be
+//!   writable and on a local disk (not NFS).
 
 mod codec;
 mod schema;
@@ -155,10 +161,7 @@ impl SqliteStore {
 /// Checks the file's folder and the file with the standard library first, for errors that say
 /// precisely what is wrong (SQLite would only say "unable to open database file").
 fn check_location(path: &Path) -> Result<(), StoreError> {
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = parent_of(path);
     if !parent.is_dir() {
         return Err(StoreError::MissingLocation {
             path: path.to_path_buf(),
@@ -187,6 +190,14 @@ fn check_location(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// The folder holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Sets WAL mode, `synchronous = NORMAL`, foreign keys and the busy timeout.
 fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
@@ -194,7 +205,14 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(|e| sqlite_error(path, "switch to WAL mode", e))?;
+        .map_err(|err| match err.sqlite_error_code() {
+            // WAL mode creates `-wal` and `-shm` files next to the database.
+            Some(ErrorCode::CannotOpen) => StoreError::ReadOnly {
+                path: parent_of(path),
+                source: Box::new(err),
+            },
+            _ => sqlite_error(path, "switch to WAL mode", err),
+        })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NotAStore {
             path: path.to_path_buf(),
