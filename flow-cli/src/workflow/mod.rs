@@ -3,7 +3,6 @@
 
 mod check;
 mod diagnostic;
-mod fingerprint;
 mod parse;
 mod slurm;
 #[cfg(test)]
@@ -25,16 +24,6 @@ pub enum Action {
     Command(Vec<String>),
     /// A script for `/bin/sh -c`.
     Shell(String),
-}
-
-impl Action {
-    /// The argv this action runs: the command itself, or `/bin/sh -c SCRIPT`.
-    pub fn argv(&self) -> Vec<String> {
-        match self {
-            Action::Command(argv) => argv.clone(),
-            Action::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.clone()],
-        }
-    }
 }
 
 /// One validated flow of a workflow file, with the defaults already applied.
@@ -60,14 +49,6 @@ pub struct FlowDef {
     pub env: BTreeMap<String, String>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,
-}
-
-impl FlowDef {
-    /// A stable digest of everything that decides what the flow does; `--resume` reruns a flow
-    /// whose fingerprint changed.
-    pub fn fingerprint(&self) -> String {
-        fingerprint::of_flow(self)
-    }
 }
 
 /// A validated workflow file.

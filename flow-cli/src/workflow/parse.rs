@@ -28,7 +28,6 @@ pub(super) struct RawFlow {
     /// The key; `None` when it is not a valid flow id (already reported).
     pub id: Option<FlowId>,
     pub name: String,
-    pub span: Span,
     pub action: Option<Action>,
     pub requires: Vec<RawRef>,
     pub wants: Vec<RawRef>,
@@ -305,7 +304,6 @@ fn parse_flow(
     let mut flow = RawFlow {
         id,
         name: name.to_owned(),
-        span: name_span.clone(),
         action: None,
         requires: Vec::new(),
         wants: Vec::new(),

@@ -1,0 +1,644 @@
+//! End-to-end tests of the `flow` binary: real workflow files in temporary folders, real
+//! processes, real signals. Every exit code, every kind of validation error with its line,
+//! failure propagation, timeouts, Ctrl-C, SIGKILL and `--resume`, and the `--json` document.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::assert::OutputAssertExt;
+use assert_cmd::cargo::CommandCargoExt;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// A guard against hangs only; nothing is timed.
+const GUARD: Duration = Duration::from_secs(60);
+
+fn flow() -> Command {
+    let mut cmd = Command::cargo_bin("flow").unwrap();
+    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_json(dir: &Path, file: &str, extra: &[&str]) -> (Output, Value) {
+    let out = flow()
+        .current_dir(dir)
+        .args(["run", file, "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, json)
+}
+
+fn flow_entry<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no flow {id} in {json}"))
+}
+
+/// Makes a named pipe; a flow writing to it tells the test it is running.
+fn fifo(dir: &Path) -> PathBuf {
+    let path = dir.join("ready.fifo");
+    let status = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    path
+}
+
+/// Waits (without sleeping) until a flow writes a line to the fifo, and returns the line.
+fn wait_ready(fifo: &Path) -> String {
+    let (tx, rx) = mpsc::channel();
+    let path = fifo.to_owned();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let result = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
+        let _ = tx.send(result.map(|_| text));
+    });
+    rx.recv_timeout(GUARD)
+        .expect("the flow never signalled that it is running")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn wait_exit(mut child: Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let id = child.id();
+    std::thread::spawn(move || {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        let _ = tx.send(Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        });
+    });
+    rx.recv_timeout(GUARD)
+        .unwrap_or_else(|_| panic!("flow (pid {id}) did not exit"))
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+fn alive(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn exit_0_when_every_flow_completes_with_env_logs_and_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.a]
+shell = "echo \"$FLOW_ID $FLOW_RUN_ID $FLOW_WORKFLOW_DIR $GREETING\" > env.txt; echo out-a; echo err-a >&2"
+env = { GREETING = "hi" }
+[flows.b]
+command = ["pwd"]
+cwd = "sub"
+requires = ["a"]
+"#,
+    );
+    let (out, json) = run_json(dir.path(), "w.toml", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["status"], "completed");
+    assert_eq!(json["workflow"], "w");
+    let run_id = json["run_id"].as_str().unwrap();
+    let env = std::fs::read_to_string(dir.path().join("env.txt")).unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(env.trim(), format!("a {run_id} {} hi", root.display()));
+    let logs = dir.path().join(".flow/logs").join(run_id);
+    assert_eq!(
+        std::fs::read_to_string(logs.join("a.out")).unwrap(),
+        "out-a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("a.err")).unwrap(),
+        "err-a\n"
+    );
+    let pwd = std::fs::read_to_string(logs.join("b.out")).unwrap();
+    assert_eq!(Path::new(pwd.trim()), root.join("sub"));
+    assert!(dir.path().join(".flow/flow.db").exists());
+}
+
+#[test]
+fn exit_1_with_transitive_failure_and_optional_flows_still_running() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.broken]
+shell = "echo 'disk on fire' >&2; exit 3"
+[flows.needs_broken]
+command = ["touch", "must-not-exist"]
+requires = ["broken"]
+[flows.needs_needs]
+command = ["touch", "must-not-exist-either"]
+requires = ["needs_broken"]
+[flows.after_anyway]
+command = ["touch", "ran-anyway"]
+wants = ["broken", "needs_needs"]
+"#,
+    );
+    let (out, json) = run_json(dir.path(), "w.toml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json["status"], "failed");
+    let broken = flow_entry(&json, "broken");
+    assert_eq!(broken["status"], "failed");
+    assert_eq!(broken["exit_code"], 3);
+    assert!(broken["error"].as_str().unwrap().contains('3'), "{broken}");
+    for id in ["needs_broken", "needs_needs"] {
+        let f = flow_entry(&json, id);
+        assert_eq!(f["status"], "failed", "{f}");
+        assert_eq!(f["attempts"], 0, "{f}");
+        assert!(f["error"].as_str().unwrap().contains("broken"), "{f}");
+    }
+    assert_eq!(flow_entry(&json, "after_anyway")["status"], "completed");
+    assert!(dir.path().join("ran-anyway").exists());
+    assert!(!dir.path().join("must-not-exist").exists());
+    assert!(!dir.path().join("must-not-exist-either").exists());
+
+    // Without --json: one line per flow, then the summary with the stderr tail.
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAILED broken: "), "{stdout}");
+    assert!(stdout.contains("  | disk on fire"), "{stdout}");
+    assert!(stdout.contains("1 completed, 3 failed"), "{stdout}");
+}
+
+#[test]
+fn exit_2_for_an_invalid_workflow_lists_every_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "bad.toml",
+        r#"[workflow]
+jobs = "many"
+[flows.a]
+command = ["true"]
+shell = "true"
+requires = ["c"]
+[flows."b/c"]
+command = ["true"]
+[flows.c]
+shell = "true"
+requires = ["a", "ghost"]
+timeout = "soon"
+colour = "blue"
+[flows.d]
+"#,
+    );
+    for args in [
+        &["validate", "bad.toml"][..],
+        &["run", "bad.toml"],
+        &["graph", "bad.toml"],
+    ] {
+        let out = flow().current_dir(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = [
+            "bad.toml:2:8: `workflow.jobs` must be an integer",
+            "bad.toml:5:1: flow `a` has both `command` and `shell`",
+            "bad.toml:7:8: invalid flow id `b/c`",
+            "bad.toml:11:18: flow `c` requires unknown flow `ghost`",
+            "bad.toml:11:13: dependency cycle: ",
+            "bad.toml:12:11: invalid duration \"soon\" for `flows.c.timeout`",
+            "bad.toml:13:1: unknown key `colour` in flow `c`",
+            "bad.toml:14:8: flow `d` has neither `command` nor `shell`",
+            "bad.toml has 8 problems; nothing was run",
+        ];
+        for line in expected {
+            assert!(
+                stderr.contains(line),
+                "{args:?}: missing `{line}` in\n{stderr}"
+            );
+        }
+        assert!(
+            stderr.contains("cycle: a -> c -> a") || stderr.contains("cycle: c -> a -> c"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join(".flow").exists(),
+        "nothing may be run or created"
+    );
+}
+
+#[test]
+fn exit_2_for_bad_usage_a_missing_file_and_a_syntax_error() {
+    flow().args(["run"]).assert().code(2);
+    flow().args(["frobnicate"]).assert().code(2);
+    flow()
+        .args(["run", "w.toml", "--jobs", "0"])
+        .assert()
+        .code(2);
+    flow()
+        .args(["validate", "/nonexistent/w.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read workflow file /nonexistent/w.toml",
+        ));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.toml", "[flows.a]\ncommand = [\"true\"\n");
+    flow()
+        .current_dir(dir.path())
+        .args(["validate", "s.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("s.toml:3:1: invalid TOML"));
+    write(dir.path(), "ok.toml", "[flows.a]\ncommand = [\"true\"]\n");
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "ok.toml", "--store", "postgres:x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`postgres`"));
+    flow()
+        .current_dir(dir.path())
+        .args(["results"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing was run with this store yet",
+        ));
+}
+
+#[test]
+fn validate_and_graph_on_a_valid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "g.toml",
+        "[flows.a]\ncommand = [\"true\"]\n[flows.b]\nshell = \"true\"\nrequires = [\"a\"]\n[flows.c]\nshell = \"true\"\nwants = [\"b\"]\n",
+    );
+    flow()
+        .current_dir(dir.path())
+        .args(["validate", "g.toml"])
+        .assert()
+        .code(0)
+        .stdout("g.toml: ok, workflow `g` with 3 flows and 2 dependencies\n");
+    flow()
+        .current_dir(dir.path())
+        .args(["graph", "g.toml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "\"a\" -> \"b\";\n  \"b\" -> \"c\" [style=dashed];",
+        ));
+    flow()
+        .current_dir(dir.path())
+        .args(["graph", "g.toml", "--format", "mermaid"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("flowchart TD\n")
+                .and(predicate::str::contains("n1 -.-> n2")),
+        );
+    flow()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Examples:"));
+}
+
+#[test]
+fn a_timeout_kills_the_whole_forked_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "t.toml",
+        r#"
+[flows.slow]
+shell = "sleep 300 & echo $! > grandchild.pid; wait"
+timeout = "1s"
+"#,
+    );
+    let (out, json) = run_json(dir.path(), "t.toml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let slow = flow_entry(&json, "slow");
+    assert_eq!(slow["status"], "failed");
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{slow}"
+    );
+    let pid = std::fs::read_to_string(dir.path().join("grandchild.pid")).unwrap();
+    assert!(
+        !alive(pid.trim()),
+        "the grandchild {pid} outlived the timeout"
+    );
+}
+
+#[test]
+fn sigint_cancels_running_flows_records_them_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path());
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.long]
+shell = "echo $$ > ready.fifo; exec sleep 300"
+[flows.after]
+command = ["touch", "must-not-exist"]
+requires = ["long"]
+"#,
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let flow_pid = child.id();
+    let sleeper = wait_ready(&ready);
+    assert!(alive(&sleeper));
+    signal(flow_pid, "INT");
+    let out = wait_exit(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!alive(&sleeper), "the running command survived Ctrl-C");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    assert!(!dir.path().join("must-not-exist").exists());
+
+    // The store is consistent: both flows are recorded cancelled.
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["results", "w.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "cancelled");
+    assert_eq!(flow_entry(&json, "long")["status"], "cancelled");
+    assert_eq!(flow_entry(&json, "after")["status"], "cancelled");
+}
+
+#[test]
+fn a_second_sigint_kills_commands_that_ignore_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path());
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.stubborn]\nshell = \"trap '' TERM; echo $$ > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let flow_pid = child.id();
+    let sleeper = wait_ready(&ready);
+    signal(flow_pid, "INT");
+    // Wait until the first one was handled (two quick signals may arrive as one).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let first = rx.recv_timeout(GUARD).unwrap();
+    assert!(first.contains("SIGINT: stopping"), "{first}");
+    signal(flow_pid, "INT");
+    let second = rx.recv_timeout(GUARD).unwrap();
+    assert!(
+        second.contains("SIGINT again: killing running flows now"),
+        "{second}"
+    );
+    child.stderr = None;
+    let (tx_status, rx_status) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx_status.send(child.wait());
+    });
+    let status = rx_status.recv_timeout(GUARD).unwrap().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!alive(&sleeper), "the command ignoring SIGTERM survived");
+}
+
+#[test]
+fn after_sigkill_resume_runs_only_what_had_not_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path());
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.first]
+shell = "echo ran >> first.count"
+[flows.second]
+requires = ["first"]
+shell = """
+echo ran >> second.count
+if [ ! -f go ]; then echo $$ > ready.fifo; exec sleep 300; fi
+"""
+[flows.third]
+requires = ["second"]
+shell = "echo ran >> third.count"
+"#,
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let flow_pid = child.id();
+    let sleeper = wait_ready(&ready);
+    signal(flow_pid, "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    // Like make's, the commands of a SIGKILLed flow run on (they start with posix_spawn,
+    // without a parent-death hook); stop the one left over.
+    signal(sleeper.parse().unwrap(), "KILL");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+
+    let (out, json) = run_json(dir.path(), "w.toml", &["--resume"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["status"], "completed");
+    let count = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(count("first.count"), 1, "a completed flow ran again");
+    assert_eq!(count("second.count"), 2);
+    assert_eq!(count("third.count"), 1);
+
+    // A changed definition is run again on the next resume; unchanged ones are not.
+    let text = std::fs::read_to_string(dir.path().join("w.toml")).unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        &text.replace("echo ran >> third.count", "echo ran >> third.count # v2"),
+    );
+    let (out, _) = run_json(dir.path(), "w.toml", &["--resume"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(count("first.count"), 1);
+    assert_eq!(count("second.count"), 2);
+    assert_eq!(count("third.count"), 2);
+}
+
+#[test]
+fn json_lists_every_flow_and_results_runs_read_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("[flows.f{i}]\ncommand = [\"true\"]\n"));
+        if i > 0 {
+            text.push_str(&format!("requires = [\"f{}\"]\n", i - 1));
+        }
+    }
+    write(dir.path(), "many.toml", &text);
+    let (out, json) = run_json(
+        dir.path(),
+        "many.toml",
+        &["--store", "dir:results", "-j", "3"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 30);
+    for (i, f) in flows.iter().enumerate() {
+        assert_eq!(f["id"], format!("f{i}"));
+        assert_eq!(f["status"], "completed");
+        assert_eq!(f["exit_code"], 0);
+        assert_eq!(f["attempts"], 1);
+        assert!(f["error"].is_null());
+        for key in ["started_at", "finished_at"] {
+            let t = f[key].as_str().unwrap();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(t).is_ok(),
+                "{key}: {t}"
+            );
+        }
+        assert!(f["duration_ms"].is_u64());
+    }
+    let run_id = json["run_id"].as_str().unwrap();
+
+    let out = flow()
+        .current_dir(dir.path())
+        .args([
+            "results",
+            "many.toml",
+            "--store",
+            "dir:results",
+            "--run",
+            run_id,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, json);
+    flow()
+        .current_dir(dir.path())
+        .args(["results", "--store", "dir:results"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::is_match(r"\nf29 +completed +0 +1 ").unwrap());
+    flow()
+        .current_dir(dir.path())
+        .args(["runs", "many.toml", "--store", "dir:results"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains(run_id)
+                .and(predicate::str::contains("30 completed, 0 failed")),
+        );
+}
+
+#[test]
+fn results_exit_0_even_for_a_failed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "f.toml", "[flows.x]\nshell = \"exit 9\"\n");
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "f.toml", "--quiet"])
+        .assert()
+        .code(1)
+        .stdout("");
+    flow()
+        .current_dir(dir.path())
+        .args(["results", "f.toml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("x     failed  9"));
+}
