@@ -1,0 +1,150 @@
+//! Command flows with real processes: environment, log files, exit codes, timeouts and
+//! cancellation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::id;
+use flow_core::{CommandSpec, EventKind, FailureKind, Flow, FlowContext, FlowStatus};
+use serde_json::json;
+
+/// A command sees `FLOW_RUN_ID` and `FLOW_ID`; its output goes to the log folder and its tail
+/// to the result.
+#[tokio::test]
+async fn commands_get_their_ids_and_write_logs() {
+    let logs = tempfile::tempdir().unwrap();
+    let ctx = FlowContext::builder().log_dir(logs.path()).build();
+    ctx.register_flow(
+        Flow::command(
+            id("hello"),
+            CommandSpec::shell("echo \"run=$FLOW_RUN_ID flow=$FLOW_ID x=$X\"; echo oops >&2")
+                .env("X", "1"),
+        )
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    let result = ctx
+        .store()
+        .result(&summary.run_id, &id("hello"))
+        .unwrap()
+        .unwrap();
+    let expected = format!("run={} flow=hello x=1\n", summary.run_id);
+    assert_eq!(result.stdout_tail.as_str(), expected);
+    assert_eq!(result.stderr_tail.as_str(), "oops\n");
+    assert_eq!(
+        (result.exit_code, result.output),
+        (Some(0), json!({"exit_code": 0}))
+    );
+    let dir = logs.path().join(summary.run_id.as_str());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hello.out")).unwrap(),
+        expected
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hello.err")).unwrap(),
+        "oops\n"
+    );
+}
+
+/// A non-zero exit fails the flow with the code; a flow that requires it never starts.
+#[tokio::test]
+async fn a_failing_command_fails_its_dependents() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(Flow::command(id("bad"), CommandSpec::shell("exit 3")).build())
+        .unwrap();
+    ctx.register_flow(
+        Flow::command(id("after"), CommandSpec::argv(["true"]))
+            .requires(id("bad"))
+            .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let bad = ctx
+        .store()
+        .result(&summary.run_id, &id("bad"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((bad.status, bad.exit_code), (FlowStatus::Failed, Some(3)));
+    assert!(bad.failure.unwrap().message.contains("code 3"));
+    let after = ctx
+        .store()
+        .result(&summary.run_id, &id("after"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.attempts, 0);
+    let missing = ctx.register_flow(
+        Flow::command(id("missing"), CommandSpec::argv(["/nonexistent/program"])).build(),
+    );
+    missing.unwrap();
+    let summary = ctx.run().await.unwrap();
+    let result = ctx
+        .store()
+        .result(&summary.run_id, &id("missing"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        result
+            .failure
+            .unwrap()
+            .message
+            .contains("/nonexistent/program"),
+        "the message names the program"
+    );
+}
+
+/// A command over its timeout is stopped and fails with a timeout.
+#[tokio::test]
+async fn a_command_over_its_timeout_is_stopped() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        Flow::command(
+            id("sleepy"),
+            CommandSpec::argv(["sleep", "30"]).grace(Duration::from_millis(100)),
+        )
+        .timeout(Duration::from_millis(200))
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let result = ctx
+        .store()
+        .result(&summary.run_id, &id("sleepy"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.failure.unwrap().kind, FailureKind::Timeout);
+    assert!(summary.wall_time < Duration::from_secs(20));
+}
+
+/// Cancel-all stops a running command: it ends cancelled.
+#[tokio::test]
+async fn cancel_all_stops_a_running_command() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        Flow::command(
+            id("sleepy"),
+            CommandSpec::argv(["sleep", "30"]).grace(Duration::from_millis(100)),
+        )
+        .build(),
+    )
+    .unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    loop {
+        if let EventKind::FlowStarted { .. } = events.recv().await.unwrap().kind {
+            break;
+        }
+    }
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    let result = ctx
+        .store()
+        .result(&summary.run_id, &id("sleepy"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.status, FlowStatus::Cancelled);
+    assert!(summary.wall_time < Duration::from_secs(20));
+}

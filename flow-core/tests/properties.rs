@@ -1,0 +1,302 @@
+//! Property tests on random DAGs (up to 60 flows, random required and optional edges, random
+//! failing flows, random `jobs`), on tokio's paused clock.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{drain, id};
+use flow_core::{
+    DependencyType, Event, EventKind, FailureKind, Flow, FlowContext, FlowStatus, RunOptions,
+};
+use flow_results::{MemoryStore, ResultStore};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// A random DAG: edges only from a lower to a higher index, so it is acyclic.
+#[derive(Debug, Clone)]
+struct Dag {
+    n: usize,
+    /// (parent, child, type), parent < child, no duplicates.
+    edges: Vec<(usize, usize, DependencyType)>,
+    failing: Vec<bool>,
+    delays: Vec<u64>,
+    jobs: usize,
+}
+
+fn dag() -> impl Strategy<Value = Dag> {
+    (1usize..=60).prop_flat_map(|n| {
+        (
+            proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..=3 * n),
+            proptest::collection::vec(proptest::bool::weighted(0.15), n),
+            proptest::collection::vec(0u64..4, n),
+            1usize..=8,
+        )
+            .prop_map(move |(raw, failing, delays, jobs)| {
+                let mut seen = BTreeSet::new();
+                let edges = raw
+                    .into_iter()
+                    .filter(|&(a, b, _)| a != b)
+                    .map(|(a, b, optional)| {
+                        let dependency = if optional {
+                            DependencyType::Optional
+                        } else {
+                            DependencyType::Required
+                        };
+                        (a.min(b), a.max(b), dependency)
+                    })
+                    .filter(|&(p, c, _)| seen.insert((p, c)))
+                    .collect();
+                Dag {
+                    n,
+                    edges,
+                    failing,
+                    delays,
+                    jobs,
+                }
+            })
+    })
+}
+
+fn name(i: usize) -> String {
+    format!("f{i}")
+}
+
+impl Dag {
+    fn parents(&self, c: usize) -> impl Iterator<Item = (usize, DependencyType)> + '_ {
+        self.edges
+            .iter()
+            .filter(move |e| e.1 == c)
+            .map(|&(p, _, d)| (p, d))
+    }
+
+    /// The reference model: in index order (a topological order), a flow fails when a
+    /// required parent did not complete, or when it fails itself.
+    fn expected(&self, failing: &[bool]) -> Vec<FlowStatus> {
+        let mut status = Vec::with_capacity(self.n);
+        for c in 0..self.n {
+            let blocked = self
+                .parents(c)
+                .any(|(p, d)| d == DependencyType::Required && status[p] != FlowStatus::Completed);
+            status.push(if blocked || failing[c] {
+                FlowStatus::Failed
+            } else {
+                FlowStatus::Completed
+            });
+        }
+        status
+    }
+
+    /// A context with the DAG's flows; each counts its runs in `runs`.
+    fn context(
+        &self,
+        store: Arc<dyn ResultStore>,
+        failing: &[bool],
+        version: &[u32],
+        runs: &Arc<Vec<AtomicUsize>>,
+    ) -> FlowContext {
+        let ctx = FlowContext::builder().jobs(self.jobs).store(store).build();
+        for i in 0..self.n {
+            let (fails, delay, runs) = (failing[i], self.delays[i], Arc::clone(runs));
+            let mut flow = Flow::async_fn(id(&name(i)), move |input| {
+                runs[i].fetch_add(1, Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    if fails {
+                        Err(format!("flow {i} fails"))
+                    } else {
+                        Ok(json!(input.parents().len()))
+                    }
+                }
+            })
+            .version(version[i].to_string());
+            for (p, d) in self.parents(i) {
+                flow = flow.after(id(&name(p)), d);
+            }
+            ctx.register_flow(flow.build()).unwrap();
+        }
+        ctx
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+fn counters(n: usize) -> Arc<Vec<AtomicUsize>> {
+    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
+}
+
+/// Checks the event log of one run against the DAG: no flow starts before all its parents
+/// finished, at most `jobs` run at once, each flow starts at most once and finishes once.
+fn check_events(dag: &Dag, events: &[Event]) -> Result<(), TestCaseError> {
+    let index = |flow: &flow_core::FlowId| -> usize { flow.as_str()[1..].parse().unwrap() };
+    let mut finished_at = vec![None; dag.n];
+    let mut started = vec![false; dag.n];
+    let mut running = 0usize;
+    for event in events {
+        match &event.kind {
+            EventKind::FlowStarted { flow, attempt } => {
+                let c = index(flow);
+                prop_assert_eq!(*attempt, 1);
+                prop_assert!(!started[c], "{} started twice", flow);
+                started[c] = true;
+                for (p, _) in dag.parents(c) {
+                    prop_assert!(
+                        finished_at[p].is_some_and(|seq| seq < event.seq),
+                        "{} started before its parent f{} finished",
+                        flow,
+                        p
+                    );
+                }
+                running += 1;
+                prop_assert!(running <= dag.jobs, "{} flows run at once", running);
+            }
+            EventKind::FlowFinished { flow, .. } => {
+                let c = index(flow);
+                prop_assert!(finished_at[c].is_none(), "{} finished twice", flow);
+                finished_at[c] = Some(event.seq);
+                if started[c] {
+                    running -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    prop_assert!(finished_at.iter().all(Option::is_some));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The statuses of a run equal the reference model; the event log respects the
+    /// dependencies and `jobs`; a flow behind a required edge of a failure fails with the
+    /// name of an ancestor that failed on its own, without starting; `wait_for_flows`
+    /// returns the final statuses of its flows once they are all finished.
+    #[test]
+    fn runs_match_the_reference_model(dag in dag(), waits in proptest::collection::vec(any::<u64>(), 0..4)) {
+        let rt = runtime();
+        let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+        let runs = counters(dag.n);
+        let ctx = dag.context(Arc::clone(&store), &dag.failing, &vec![0; dag.n], &runs);
+        let expected = dag.expected(&dag.failing);
+        let (summary, events, waited) = rt.block_on(async {
+            let mut events = ctx.subscribe();
+            let waiters: Vec<_> = waits
+                .iter()
+                .map(|mask| {
+                    let ids: Vec<String> = (0..dag.n).filter(|i| mask >> (i % 64) & 1 == 1).map(name).collect();
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let statuses = ctx.wait_for_flows(&ids, None).await.unwrap();
+                        let now: Vec<_> = ids.iter().map(|i| ctx.status(i).unwrap()).collect();
+                        (statuses, now)
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            let summary = ctx.run().await.unwrap();
+            let mut waited = Vec::new();
+            for w in waiters {
+                waited.push(w.await.unwrap());
+            }
+            (summary, drain(&mut events), waited)
+        });
+        for i in 0..dag.n {
+            let result = store.result(&summary.run_id, &id(&name(i))).unwrap().unwrap();
+            prop_assert_eq!(result.status, expected[i], "flow f{}", i);
+            let ran = runs[i].load(Ordering::SeqCst);
+            match result.failure.map(|f| f.kind) {
+                Some(FailureKind::Upstream { flow }) => {
+                    prop_assert_eq!(ran, 0, "f{} ran behind a failed parent", i);
+                    let root: usize = flow.as_str()[1..].parse().unwrap();
+                    prop_assert!(dag.failing[root] && root < i);
+                }
+                Some(_) => prop_assert!(dag.failing[i] && ran == 1),
+                None => prop_assert_eq!(ran, 1),
+            }
+        }
+        check_events(&dag, &events)?;
+        for (statuses, now) in waited {
+            for ((flow, status), seen) in statuses.iter().zip(now) {
+                let i: usize = flow.as_str()[1..].parse().unwrap();
+                prop_assert_eq!(*status, expected[i]);
+                prop_assert!(seen.is_finished());
+            }
+        }
+    }
+
+    /// Resuming after a partial run executes exactly the flows that did not complete, the
+    /// changed ones and everything downstream of a changed one; all the others are reused.
+    #[test]
+    fn resume_runs_exactly_the_unfinished_and_the_changed(
+        dag in dag(),
+        changed in proptest::collection::vec(proptest::bool::weighted(0.1), 60),
+    ) {
+        let rt = runtime();
+        let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+        let runs = counters(dag.n);
+        let first_ctx = dag.context(Arc::clone(&store), &dag.failing, &vec![0; dag.n], &runs);
+        let first = rt.block_on(first_ctx.run()).unwrap();
+        let completed = dag.expected(&dag.failing);
+
+        let version: Vec<u32> = (0..dag.n).map(|i| u32::from(changed[i])).collect();
+        // Changed, or below a changed flow through any edge (the fingerprint covers all).
+        let mut dirty = vec![false; dag.n];
+        for c in 0..dag.n {
+            dirty[c] = changed[c] || dag.parents(c).any(|(p, _)| dirty[p]);
+        }
+        let must_run: Vec<bool> = (0..dag.n)
+            .map(|i| completed[i] != FlowStatus::Completed || dirty[i])
+            .collect();
+        let runs = counters(dag.n);
+        let second_ctx = dag.context(Arc::clone(&store), &vec![false; dag.n], &version, &runs);
+        let second = rt
+            .block_on(second_ctx.run_with(RunOptions::new().resume_from(first.run_id.clone())))
+            .unwrap();
+        prop_assert!(second.is_success());
+        for i in 0..dag.n {
+            prop_assert_eq!(runs[i].load(Ordering::SeqCst), usize::from(must_run[i]), "flow f{}", i);
+        }
+        let reused = must_run.iter().filter(|r| !**r).count();
+        prop_assert_eq!(second.reused as usize, reused);
+    }
+}
+
+/// The output of a flow is handed to its children even when it was reused.
+#[test]
+fn outputs_flow_through_a_reused_run() {
+    let rt = runtime();
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let make = || {
+        let ctx = FlowContext::builder().store(Arc::clone(&store)).build();
+        ctx.register_flow(common::ok("a", json!({"n": 7})).build())
+            .unwrap();
+        ctx.register_flow(
+            Flow::async_fn(id("b"), |input| async move {
+                Ok::<_, String>(input.parent("a").cloned().unwrap_or(Value::Null))
+            })
+            .requires(id("a"))
+            .version("2")
+            .build(),
+        )
+        .unwrap();
+        ctx
+    };
+    let first = rt.block_on(make().run()).unwrap();
+    let ctx = make();
+    let second = rt
+        .block_on(ctx.run_with(RunOptions::new().resume_from(first.run_id)))
+        .unwrap();
+    assert_eq!(second.reused, 2);
+    let b = store.result(&second.run_id, &id("b")).unwrap().unwrap();
+    assert_eq!(b.output, json!({"n": 7}));
+}
