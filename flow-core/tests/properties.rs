@@ -76,12 +76,12 @@ impl Dag {
     /// The reference model: in index order (a topological order), a flow fails when a
     /// required parent did not complete, or when it fails itself.
     fn expected(&self, failing: &[bool]) -> Vec<FlowStatus> {
-        let mut status = Vec::with_capacity(self.n);
-        for c in 0..self.n {
+        let mut status: Vec<FlowStatus> = Vec::with_capacity(self.n);
+        for (c, &fails) in failing.iter().enumerate().take(self.n) {
             let blocked = self
                 .parents(c)
                 .any(|(p, d)| d == DependencyType::Required && status[p] != FlowStatus::Completed);
-            status.push(if blocked || failing[c] {
+            status.push(if blocked || fails {
                 FlowStatus::Failed
             } else {
                 FlowStatus::Completed
