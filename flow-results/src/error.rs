@@ -192,3 +192,29 @@ fn is_read_only(error: &io::Error) -> bool {
     const EROFS: i32 = 30;
     error.kind() == io::ErrorKind::PermissionDenied || error.raw_os_error() == Some(EROFS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_can_cross_threads_and_be_boxed() {
+        fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+        assert_send_sync_static::<StoreError>();
+        assert_send_sync_static::<InvalidRunId>();
+    }
+
+    #[test]
+    fn a_denied_write_is_a_read_only_error_but_a_denied_read_is_not() {
+        let denied = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let err = StoreError::io("write", "/x/y.json", denied());
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "cannot write to result store `/x/y.json`: it is read-only or this user may not \
+             write it"
+        );
+        let err = StoreError::read_io("read", "/x/y.json", denied());
+        assert_eq!(err.to_string(), "failed to read `/x/y.json`");
+    }
+}

@@ -24,8 +24,6 @@ const CHILD_GENERATION: &str = "FLOW_RESULTS_CRASH_CHILD_GENERATION";
 const KILLS: u32 = 24;
 /// The child writes flows `f00` to `f39`, overwriting them again and again.
 const FLOWS: u64 = 40;
-/// The most results one child writes before it stops by itself.
-const CHILD_LIMIT: u64 = 5_000;
 
 fn run_id() -> RunId {
     RunId::with_suffix(common::time(0), "crash").unwrap()
@@ -127,7 +125,9 @@ fn child_writer() {
     let store = open_store(&spec).unwrap();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    write_loop(&*store, generation, CHILD_LIMIT, &mut |flow, seq| {
+    // No limit: the child runs until it is killed, or until its parent is gone and the write
+    // to the closed pipe fails.
+    write_loop(&*store, generation, u64::MAX, &mut |flow, seq| {
         writeln!(out, "committed {flow} {seq}").unwrap();
         out.flush().unwrap();
     });
