@@ -304,3 +304,46 @@ async fn dropping_the_run_future_kills_the_group() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_process_escaping_the_group_with_the_pipe_does_not_hang_the_run() {
+    // `setsid` takes the sleep out of the group (and the session) but it keeps stdout open:
+    // the run must still end once the group is empty, after a bounded wait for the pipe.
+    let marker = format!("30.{}", std::process::id());
+    let spec =
+        CommandSpec::shell(format!("setsid sleep {marker} &")).grace(Duration::from_millis(200));
+    let outcome = runner()
+        .run(
+            &spec,
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_group_gone(outcome.pid);
+    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_drained_together() {
+    // Both streams far beyond a pipe's capacity, written alternately: reading one only
+    // would deadlock.
+    let script = "i=0; while [ $i -lt 200 ]; do head -c 4096 /dev/zero; head -c 4096 /dev/zero >&2; i=$((i+1)); done; echo done; echo done >&2";
+    let outcome = runner()
+        .run(
+            &CommandSpec::shell(script),
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert!(outcome.stdout_tail.ends_with("done\n"));
+    assert!(outcome.stderr_tail.ends_with("done\n"));
+}

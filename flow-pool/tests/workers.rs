@@ -53,6 +53,14 @@ fn exits(_: Value) -> Result<Value, String> {
     std::process::exit(3)
 }
 
+/// Prints to stdout and stderr, which must not disturb the protocol.
+#[allow(clippy::print_stdout)]
+fn prints(input: Value) -> Result<Value, String> {
+    println!("noise on stdout {input}");
+    eprintln!("noise on stderr");
+    Ok(input)
+}
+
 fn pid(_: Value) -> Result<Value, String> {
     Ok(json!(std::process::id()))
 }
@@ -87,6 +95,7 @@ fn registry() -> TaskRegistry {
         .register("segfaults", segfaults)
         .register("exits", exits)
         .register("pid", pid)
+        .register("prints", prints)
         .register("report_and_sleep", report_and_sleep)
         .register("spawn_and_sleep", spawn_and_sleep)
 }
@@ -121,6 +130,14 @@ fn main() {
             cancel_stops_a_running_worker,
         ),
         ("shutdown_leaves_no_worker", shutdown_leaves_no_worker),
+        (
+            "printing_tasks_and_big_values_keep_the_protocol",
+            printing_tasks_and_big_values_keep_the_protocol,
+        ),
+        (
+            "many_tasks_share_a_bounded_set_of_workers",
+            many_tasks_share_a_bounded_set_of_workers,
+        ),
         (
             "sigkill_of_the_parent_ends_its_workers",
             sigkill_of_the_parent_ends_its_workers,
@@ -456,4 +473,33 @@ fn sigkill_of_the_parent_ends_a_kill_leader_command() {
         nix::unistd::Pid::from_raw(leader as i32),
         Some(nix::sys::wait::WaitPidFlag::WNOHANG),
     );
+}
+
+fn printing_tasks_and_big_values_keep_the_protocol() {
+    block_on(async {
+        let pool = pool(1);
+        let value = json!({"list": (0..1000).collect::<Vec<_>>()});
+        assert_eq!(run(&pool, "prints", value.clone()).await.unwrap(), value);
+        let big = json!("x".repeat(2 * 1024 * 1024));
+        assert_eq!(run(&pool, "prints", big.clone()).await.unwrap(), big);
+        assert_eq!(run(&pool, "double", json!(7)).await.unwrap(), json!(14));
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+fn many_tasks_share_a_bounded_set_of_workers() {
+    block_on(async {
+        let pool = pool(2);
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..40 {
+            let pool = pool.clone();
+            tasks.spawn(async move { (n, run(&pool, "double", json!(n)).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (n, result) = joined.unwrap();
+            assert_eq!(result.unwrap(), json!(n * 2));
+        }
+        assert!(pool.worker_pids().len() <= 2, "{:?}", pool.worker_pids());
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
 }

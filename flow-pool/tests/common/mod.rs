@@ -40,6 +40,17 @@ pub fn group_members(pgid: u32) -> Vec<ProcInfo> {
         .collect()
 }
 
+/// Every process whose command line is exactly `argv`.
+pub fn pids_with_cmdline(argv: &[&str]) -> Vec<u32> {
+    let expected: Vec<u8> = argv.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == expected))
+        .collect()
+}
+
 /// Zombie children of this process whose group is `pgid`.
 pub fn zombies_in(pgid: u32) -> Vec<ProcInfo> {
     group_members(pgid)
