@@ -109,21 +109,36 @@ pub enum ParentDeath {
     KillLeader,
 }
 
-/// Kills the group with SIGKILL if the run future is dropped before the group was cleared.
+/// Owns the child while it runs. If the run future is dropped before the group was
+/// cleared, it kills the group with SIGKILL and, when a runtime is at hand, reaps the leader
+/// and the group's orphans in a background task.
 struct GroupGuard {
+    child: Option<tokio::process::Child>,
     pgid: u32,
     armed: bool,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if self.armed {
-            tracing::debug!(
-                pgid = self.pgid,
-                "command future dropped, killing its group"
-            );
-            signal_group(self.pgid, Signal::SIGKILL);
+        if !self.armed {
+            return;
         }
+        let pgid = self.pgid;
+        tracing::debug!(pgid, "command future dropped, killing its group");
+        signal_group(pgid, Signal::SIGKILL);
+        let (Some(mut child), Ok(runtime)) =
+            (self.child.take(), tokio::runtime::Handle::try_current())
+        else {
+            return; // `kill_on_drop` still kills and reaps the leader.
+        };
+        runtime.spawn(async move {
+            let _ = child.wait().await;
+            let policy = StopPolicy {
+                grace: Duration::ZERO,
+                hurry: CancellationToken::new(),
+            };
+            clear_group(pgid, &policy, Signalled::Term).await;
+        });
     }
 }
 
@@ -187,7 +202,9 @@ impl CommandRunner {
             source,
         })?;
         let pid = child.id().unwrap_or(0);
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let guard = GroupGuard {
+            child: Some(child),
             pgid: pid,
             armed: true,
         };
@@ -197,7 +214,6 @@ impl CommandRunner {
             tracing::debug!("started");
             let mut stdout_tail = Tail::new(spec.tail_bytes);
             let mut stderr_tail = Tail::new(spec.tail_bytes);
-            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
             let (cleared, cleared_rx) = oneshot::channel::<()>();
             // The pipes are read in this same future while the command runs, so a full pipe
             // never blocks the command; once the group is gone they get at most `limit` to
@@ -222,9 +238,10 @@ impl CommandRunner {
                 }
             };
             let wait_and_clear = async {
-                let end = self
-                    .wait_and_clear(&mut child, spec, timeout, &cancel)
-                    .await;
+                let end = match guard.child.as_mut() {
+                    Some(child) => self.wait_and_clear(child, spec, timeout, &cancel).await,
+                    None => CommandEnd::Cancelled, // not reached: the guard holds the child
+                };
                 let _ = cleared.send(());
                 end
             };
