@@ -40,6 +40,12 @@ pub const DEFAULT_WORKER_GRACE: Duration = Duration::from_secs(1);
 /// from the task calling [`ProcessPool::run`], so call it from a runtime thread that lives as
 /// long as the pool (any `tokio` worker thread or `block_on` thread does), not from a
 /// short-lived thread.
+///
+/// Dropping a [`ProcessPool::run`] future mid-task, or the last clone of a pool with busy
+/// workers, kills the worker's group with SIGKILL but cannot wait for it: `tokio` reaps the
+/// worker, and processes its task started are reaped by PID 1 (or stay zombies of this
+/// process under [`enable_child_subreaper`](crate::enable_child_subreaper)). Cancel through
+/// the token and end with [`ProcessPool::shutdown`] to have every process reaped.
 #[derive(Debug, Clone)]
 pub struct ProcessPool {
     inner: Arc<Inner>,
