@@ -43,6 +43,10 @@ const MARKER: &str = "flow-results.json";
 const RUN_FILE: &str = "run.json";
 /// The folder of results inside a run folder.
 const RESULTS_DIR: &str = "results";
+/// The most threads that write the files of one batch.
+const WRITER_THREADS: usize = 16;
+/// The fewest files a batch writer thread gets (fewer are written on the calling thread).
+const MIN_PER_THREAD: usize = 4;
 /// Folders of deleted runs wait under this prefix until they are removed.
 const DELETED_PREFIX: &str = ".deleted-";
 
@@ -241,6 +245,62 @@ impl DirStore {
         )
     }
 
+    /// Writes and fsyncs a temporary file for each result; returns (temporary, target) pairs in
+    /// the order of `results`. On an error, removes the temporaries already written.
+    ///
+    /// The files are written by up to [`WRITER_THREADS`] threads: the file system commits the
+    /// fsyncs of concurrent writers together, which makes a large batch many times faster than
+    /// fsyncing one file after the other.
+    fn write_temps(&self, results: &[FlowResult]) -> Result<Vec<(PathBuf, PathBuf)>, StoreError> {
+        let write_one = |result: &FlowResult| -> Result<(PathBuf, PathBuf), StoreError> {
+            let dir = self.results_dir(&result.run_id);
+            let name = result_file_name(&result.flow_id);
+            let bytes = encode_pretty(result, || describe_result(result))?;
+            let temp = write_temp(&dir, &name, &bytes)
+                .map_err(|e| self.write_error(result, e, "write"))?;
+            Ok((temp, dir.join(name)))
+        };
+        let chunk_len = results.len().div_ceil(WRITER_THREADS).max(MIN_PER_THREAD);
+        let written: Vec<Result<(PathBuf, PathBuf), StoreError>> = if results.len() <= chunk_len {
+            results.iter().map(write_one).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = results
+                    .chunks(chunk_len)
+                    .map(|chunk| scope.spawn(|| chunk.iter().map(write_one).collect::<Vec<_>>()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|handle| {
+                        // A writer thread only panics if the allocator does; pass that on.
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        let mut temps = Vec::with_capacity(written.len());
+        let mut first_error = None;
+        for outcome in written {
+            match outcome {
+                Ok(pair) => temps.push(pair),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(temps),
+            Some(err) => {
+                for (temp, _) in &temps {
+                    remove_quietly(temp);
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// Reads a result file and checks that it holds the result it is named after.
     fn read_result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
         let path = self.result_path(run, flow);
@@ -374,23 +434,7 @@ impl ResultStore for DirStore {
             }
         }
         // Write and fsync every file, then rename them all, then fsync each folder once.
-        let mut temps = Vec::with_capacity(results.len());
-        for result in results {
-            let dir = self.results_dir(&result.run_id);
-            let name = result_file_name(&result.flow_id);
-            let written = encode_pretty(result, || describe_result(result)).and_then(|bytes| {
-                write_temp(&dir, &name, &bytes).map_err(|e| self.write_error(result, e, "write"))
-            });
-            match written {
-                Ok(temp) => temps.push((temp, dir.join(name))),
-                Err(err) => {
-                    for (temp, _) in &temps {
-                        remove_quietly(temp);
-                    }
-                    return Err(err);
-                }
-            }
-        }
+        let temps = self.write_temps(results)?;
         let mut failure = None;
         for (temp, target) in temps {
             if failure.is_some() {
