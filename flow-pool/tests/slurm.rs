@@ -480,3 +480,62 @@ fn end_states_read_as_words() {
          OUT_OF_MEMORY): ask for more with the flow's `slurm = { mem = ... }`"
     );
 }
+
+#[tokio::test]
+async fn a_fresh_run_cancels_the_job_an_earlier_dead_run_left_behind() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let first = executor(&dir);
+    let id = flow("stale");
+    let stale = spec(&dir, &id, "sleep 60");
+    let mut fut = Box::pin(first.run(&stale, None, CancellationToken::new()));
+    let old_job = tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the run should still be waiting"),
+        job = submitted_job(&state_dir, &id) => job,
+    };
+    std::mem::forget(fut);
+
+    let fresh = executor(&dir);
+    let outcome = run(&fresh, &spec(&dir, &id, "echo new"), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_ne!(u64::from(outcome.pid), old_job);
+    assert!(live_jobs(&[old_job]).is_empty(), "the stale job survived");
+    assert_eq!(job_state(old_job), "CANCELLED");
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_open_its_logs_names_them() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slurm = executor(&dir);
+    let id = flow("no-logs");
+    let missing = dir.path().join("missing");
+    let spec = CommandSpec::argv(["true"])
+        .env("FLOW_ID", &id)
+        .stdout_path(missing.join("x.out"))
+        .stderr_path(missing.join("x.err"));
+    let error = run(&slurm, &spec, None).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(
+            error,
+            PoolError::SlurmJob {
+                state: Some(JobState::Failed),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        text.contains("missing/x.out") && text.contains("writable"),
+        "{text}"
+    );
+}

@@ -113,6 +113,9 @@ pub(crate) async fn run(
         ExistingJobs::Adopt => adopt(shared, &record_path, &spec_hash).await,
         ExistingJobs::Ignore => None,
     };
+    if adopted.is_none() {
+        cancel_stale(shared, &record_path, &flow).await;
+    }
     let (job, files, mut view, was_adopted) = match adopted {
         Some((record, view)) => {
             tracing::info!(
@@ -240,6 +243,20 @@ async fn adopt(
             Some((record, view))
         }
         JobView::Unknown | JobView::Broken(_) | JobView::Waiting => None,
+    }
+}
+
+/// Cancels the job of a left-over registry record that is not adopted: it belongs to a
+/// `flow` process that died, and would race the new job for the same outputs.
+async fn cancel_stale(shared: &Shared, path: &Path, flow: &str) {
+    if let Some(record) = registry::read(path).await {
+        tracing::info!(
+            flow,
+            job = record.job,
+            "cancelling the job left by an earlier run (not adopted)"
+        );
+        shared.poller.cancel(record.job);
+        registry::remove(path).await;
     }
 }
 
@@ -400,6 +417,17 @@ async fn judge(
             program: spec.program.name().to_owned(),
             source: std::io::Error::from_raw_os_error(errno),
         }),
+        Status::NoDirectory(errno) => Err(PoolError::Spawn {
+            program: format!(
+                "{} (in directory {} on the compute node)",
+                spec.program.name(),
+                spec.cwd.as_deref().map_or_else(
+                    || "of the submission".to_owned(),
+                    |dir| dir.display().to_string()
+                )
+            ),
+            source: std::io::Error::from_raw_os_error(errno),
+        }),
     };
     match view {
         JobView::Ended(line) => match &line.state {
@@ -419,8 +447,10 @@ async fn judge(
                         Some(line.state.clone()),
                         format!(
                             "failed before its command could record how it ended (Slurm \
-                             reason: {}); see {}",
+                             reason: {}): the log files {} and {} must be writable from the \
+                             compute nodes (a shared filesystem); see also slurmd's log",
                             line.reason,
+                            files.stdout.display(),
                             files.stderr.display()
                         ),
                     )),

@@ -118,9 +118,15 @@ impl Poller {
         rx
     }
 
-    /// Asks for `job` to be cancelled in the next cycle. Never blocks; usable in `Drop`.
+    /// Asks for `job` to be cancelled in the next cycle (starting the poller inside a
+    /// runtime). Never blocks; usable in `Drop`.
     pub(crate) fn cancel(&self, job: u64) {
-        match self.tx.get() {
+        let tx = if tokio::runtime::Handle::try_current().is_ok() {
+            Some(self.sender())
+        } else {
+            self.tx.get()
+        };
+        match tx {
             Some(tx) if tx.send(Request::Cancel(job)).is_ok() => {}
             _ => tracing::warn!(job, "the Slurm poller has stopped; cannot cancel the job"),
         }

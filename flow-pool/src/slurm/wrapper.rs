@@ -1,9 +1,9 @@
 //! The job script given to `sbatch`: a small `/bin/sh` wrapper that enters the working
 //! directory, applies the environment, runs the command and records how it ended in a
-//! status file (`exit N`, `signal N` or `error ERRNO`), written to a temporary name and
-//! renamed so that a reader never sees half a line. The status file outlives Slurm's memory
-//! of the job, which is what lets a resumed run read the result of a job that ended while
-//! no `flow` process was watching.
+//! status file (`exit N`, `signal N`, `error ERRNO` or `nodir ERRNO`), written to a
+//! temporary name and renamed so that a reader never sees half a line. The status file
+//! outlives Slurm's memory of the job, which is what lets a resumed run read the result of
+//! a job that ended while no `flow` process was watching.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,9 +16,10 @@ use crate::PoolError;
 pub(crate) enum Status {
     /// It ran to its end (an exit code or a signal).
     Ended(CommandEnd),
-    /// It could not be started; the OS error number (`ENOENT` for a missing program or
-    /// working directory).
+    /// It could not be started; the OS error number (`ENOENT` for a missing program).
     NotStarted(i32),
+    /// The working directory could not be entered on the node; an OS error number.
+    NoDirectory(i32),
 }
 
 impl Status {
@@ -30,6 +31,7 @@ impl Status {
             "exit" => Some(Status::Ended(CommandEnd::Exited(number))),
             "signal" => Some(Status::Ended(CommandEnd::Signaled(number))),
             "error" => Some(Status::NotStarted(number)),
+            "nodir" => Some(Status::NoDirectory(number)),
             _ => None,
         }
     }
@@ -134,7 +136,7 @@ pub(crate) fn script(
          # command and records how it ended in the status file.\n\
          st={status}\n\
          record() {{ printf '%s\\n' \"$1\" > \"$st.tmp\" && mv -f \"$st.tmp\" \"$st\"; }}\n\
-         cd {cwd} || {{ record 'error 2'; exit 1; }}\n\
+         cd {cwd} || {{ record 'nodir 2'; exit 1; }}\n\
          if command -v perl >/dev/null 2>&1; then\n\
          \x20 exec perl -e {runner} \"$st\" {perl_ops} {command}\n\
          fi\n\
@@ -164,6 +166,7 @@ mod tests {
         check("exit 3", Some(Status::Ended(CommandEnd::Exited(3))));
         check("signal 9\n", Some(Status::Ended(CommandEnd::Signaled(9))));
         check("error 2", Some(Status::NotStarted(2)));
+        check("nodir 2", Some(Status::NoDirectory(2)));
         check("", None);
         check("exit", None);
         check("exit x", None);
@@ -264,7 +267,7 @@ mod tests {
             .output()
             .unwrap();
         assert!(!out.status.success());
-        assert_eq!(std::fs::read_to_string(&status).unwrap(), "error 2\n");
+        assert_eq!(std::fs::read_to_string(&status).unwrap(), "nodir 2\n");
     }
 
     #[test]
