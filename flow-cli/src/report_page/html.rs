@@ -28,7 +28,7 @@ pub fn render(report: &Report) -> String {
     );
     summary(&mut out, report);
     section(&mut out, "timeline", "Timeline", |out| {
-        out.push_str("<p class=\"hint\">One bar per flow from its last start to its finish; outlined bars are the critical path, dashed ones were retried (\u{21bb} attempts).</p>\n<div class=\"scroll\">\n");
+        out.push_str("<p class=\"hint\">One bar per flow from its start to its finish; outlined bars are the critical path, dashed ones were retried (\u{21bb} attempts).</p>\n<div class=\"scroll\">\n");
         timeline::render(out, report);
         out.push_str("</div>\n");
     });

@@ -117,9 +117,18 @@ pub fn write_after_run(
     Ok(path)
 }
 
-/// The command line of this process, quoted for a POSIX shell where needed.
+/// The command line of this process, quoted for a POSIX shell where needed, with the
+/// program named by its file name (`flow run ...`, not the path it was started by).
 pub fn this_command_line() -> String {
-    std::env::args()
+    let mut args = std::env::args();
+    let program = args.next().map(|arg| {
+        Path::new(&arg)
+            .file_name()
+            .map_or(arg.clone(), |name| name.to_string_lossy().into_owned())
+    });
+    program
+        .into_iter()
+        .chain(args)
         .map(|arg| {
             let plain = !arg.is_empty()
                 && arg
