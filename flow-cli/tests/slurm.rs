@@ -384,3 +384,39 @@ shell = "echo ran >> after.count"
     }
     assert!(stderr.contains(&format!("flow=\"{ended}\"")), "{stderr}");
 }
+
+#[test]
+fn sigterm_cancels_the_running_job_and_exits_130() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("term");
+    let ready = fifo(dir.path(), "ready.fifo");
+    let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        jobs_named(&name, "PD,R,CG,S"),
+        Vec::<String>::new(),
+        "the job survived"
+    );
+    assert_eq!(jobs_named(&name, "CANCELLED").len(), 1);
+    let json = json_of(&out);
+    assert_eq!(flow_entry(&json, &name)["status"], "cancelled");
+}

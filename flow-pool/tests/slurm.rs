@@ -539,3 +539,46 @@ async fn a_job_that_cannot_open_its_logs_names_them() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn workflow_and_flow_options_reach_the_job() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = flow("resources");
+    let slurm = config_executor(
+        SlurmConfig::new(dir.path().join("state"))
+            .partition("debug")
+            .extra_args(["--comment=flow-test"])
+            .flow(
+                &id,
+                SlurmResources {
+                    cpus: Some(2),
+                    mem: Some("100M".into()),
+                    extra: vec!["--nice=10".into()],
+                    ..SlurmResources::default()
+                },
+            ),
+    );
+    let spec = spec(
+        &dir,
+        &id,
+        "echo \"$SLURM_CPUS_PER_TASK $SLURM_MEM_PER_NODE $SLURM_JOB_PARTITION\"",
+    );
+    let outcome = run(&slurm, &spec, Some(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(outcome.stdout_tail, "2 100 debug\n");
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%k|%l|%y"])
+        .arg(format!("--jobs={}", outcome.pid))
+        .output()
+        .unwrap();
+    // The comment, a one-minute limit (30 s timeout + 5 s grace, rounded up) and the nice.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "flow-test|1:00|10"
+    );
+}
