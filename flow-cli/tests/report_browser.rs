@@ -109,11 +109,19 @@ fn the_report_of_the_example_workflow_renders_in_chromium() {
         );
     }
 
+    // One browser start renders the page, prints its DOM and saves a screenshot.
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let screenshot = out_dir.join("report.png");
+    let _ = std::fs::remove_file(&screenshot);
     let profile = tempfile::tempdir().unwrap();
-    let mut dump = chromium(&program, profile.path());
-    dump.args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+    let mut browser = chromium(&program, profile.path());
+    browser
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg("--window-size=1400,1000")
         .arg(format!("file://{}", page.display()));
-    let dumped = output_within_guard(dump);
+    let dumped = output_within_guard(browser);
     let dom = String::from_utf8_lossy(&dumped.stdout);
     let log = String::from_utf8_lossy(&dumped.stderr);
     assert!(dumped.status.success(), "chromium failed:\n{log}");
@@ -140,21 +148,6 @@ fn the_report_of_the_example_workflow_renders_in_chromium() {
         "the page wrote to the console: {console:#?}"
     );
 
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let screenshot = out_dir.join("report.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let mut shoot = chromium(&program, profile.path());
-    shoot
-        .arg(format!("--screenshot={}", screenshot.display()))
-        .arg("--window-size=1400,1000")
-        .arg(format!("file://{}", page.display()));
-    let shot = output_within_guard(shoot);
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
     let png = std::fs::read(&screenshot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG"),
