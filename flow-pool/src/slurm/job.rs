@@ -180,7 +180,9 @@ pub(crate) async fn run(
             }
         }
     };
-    guard.armed = false;
+    // A job that cannot be followed any more is cancelled rather than left behind.
+    guard.armed = matches!(end_view, JobView::Broken(_)) && stop.is_none();
+    drop(guard);
 
     let end = match stop {
         Some(Stop::TimedOut(after)) => Ok(CommandEnd::TimedOut(after)),
@@ -279,7 +281,6 @@ fn job_files(config: &SlurmConfig, spec: &CommandSpec, flow: &str) -> Result<Job
         source,
     })?;
     let own = files_dir(config);
-    let own = commands::absolute(&here, &own);
     let stem = format!("{}.{}", registry::file_stem(flow), nonce());
     let stdout = match &spec.stdout_path {
         Some(path) => commands::absolute(&here, path),

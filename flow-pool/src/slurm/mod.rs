@@ -93,12 +93,20 @@ struct Shared {
 }
 
 impl SlurmExecutor {
-    /// An executor with `config`, creating its state directory. Jobs are watched by a task
-    /// started on the first run, so runs must happen inside a tokio runtime.
+    /// An executor with `config`, creating its state directory (a relative one is taken
+    /// from the current directory, now). Jobs are watched by a task started on the first
+    /// run, so runs must happen inside a tokio runtime.
     ///
     /// # Errors
     /// [`PoolError::SlurmFile`] when the state directory cannot be created.
-    pub fn new(config: SlurmConfig) -> Result<Self, PoolError> {
+    pub fn new(mut config: SlurmConfig) -> Result<Self, PoolError> {
+        if config.state_dir.is_relative() {
+            let here = std::env::current_dir().map_err(|source| PoolError::SlurmFile {
+                path: config.state_dir.clone(),
+                source,
+            })?;
+            config.state_dir = here.join(&config.state_dir);
+        }
         for dir in [job::records_dir(&config), job::files_dir(&config)] {
             std::fs::create_dir_all(&dir)
                 .map_err(|source| PoolError::SlurmFile { path: dir, source })?;
