@@ -64,8 +64,14 @@ fn run() -> Result<String, String> {
         builder = builder.jobs(jobs);
     }
     let ctx = builder.workflow("run_graph").build();
+    let mut name = String::new();
     let ids: Vec<FlowId> = (0..graph.nodes)
-        .map(|i| FlowId::new(format!("n{i}")))
+        .map(|i| {
+            use std::fmt::Write as _;
+            name.clear();
+            let _ = write!(name, "n{i}");
+            FlowId::new(&name)
+        })
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     ctx.register_flows(

@@ -394,7 +394,7 @@ impl FlowContext {
                 Err(e) => Err(e),
             };
         }
-        registry.graph.add_dependencies(dependencies)?;
+        registry.graph().add_dependencies(dependencies)?;
         Ok(())
     }
 
@@ -405,7 +405,7 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`] when `start` is not registered.
     pub fn has_cycle(&self, start: &str) -> Result<bool, CoreError> {
-        Ok(self.shared.registry().graph.has_cycle(start)?)
+        Ok(self.shared.registry().graph().has_cycle(start)?)
     }
 
     /// The cycle that the dependency `parent -> child` would close, if any.
@@ -413,12 +413,12 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`] naming a missing flow.
     pub fn would_cycle(&self, parent: &str, child: &str) -> Result<Option<CycleError>, CoreError> {
-        Ok(self.shared.registry().graph.would_cycle(parent, child)?)
+        Ok(self.shared.registry().graph().would_cycle(parent, child)?)
     }
 
     /// The flow registered under `id` (the seed's `get_flow`).
     pub fn flow(&self, id: &str) -> Option<Flow> {
-        let mut registry = self.shared.registry();
+        let registry = self.shared.registry();
         let idx = registry.find(id)?;
         registry.flows.get(idx as usize).cloned()
     }
@@ -435,7 +435,7 @@ impl FlowContext {
 
     /// A copy of the dependency graph.
     pub fn graph(&self) -> FlowGraph {
-        self.shared.registry().graph.clone()
+        self.shared.registry().graph().clone()
     }
 
     /// The status of a flow in the current (or last) run; `Pending` before any run, `None`
@@ -524,7 +524,7 @@ impl FlowContext {
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
         let targets: Vec<(u32, FlowId)> = {
-            let mut registry = self.shared.registry();
+            let registry = self.shared.registry();
             ids.iter()
                 .map(|id| {
                     let idx = registry.idx(id.as_ref())?;
@@ -587,7 +587,7 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`].
     pub fn cancel(&self, id: &str) -> Result<(), CoreError> {
-        let mut registry = self.shared.registry();
+        let registry = self.shared.registry();
         let idx = registry.idx(id)?;
         if let Some(active) = &registry.active {
             let _ = active.commands.send(Command::Cancel(idx));

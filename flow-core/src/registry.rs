@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use flow_graph::{DependencyType, FlowGraph, FlowId};
+use flow_graph::{DependencyType, FlowGraph, FlowId, IndexedGraph};
 use flow_results::{FlowStatus, RunId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,15 +40,18 @@ pub(crate) struct ActiveRun {
 }
 
 /// Flows and dependencies of a context.
+///
+/// The [`FlowGraph`] is built lazily: flows are added to it only when a dependency, a cycle
+/// question or a copy of the graph needs it, so that a context of many independent flows
+/// never pays for it. Until then `flows` and `index` are the registry.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    pub(crate) graph: FlowGraph,
+    graph: FlowGraph,
+    /// `flows[..in_graph]` are in `graph`.
+    in_graph: usize,
     /// Copy-on-write, so a run takes a snapshot for the price of a reference count.
     pub(crate) flows: Arc<Vec<Flow>>,
-    /// Id → index of `flows[..indexed]`, brought up to date on the first lookup after
-    /// registrations, so that registering many flows pays for no lookup.
     index: HashMap<FlowId, u32, BuildHasherDefault<IdHasher>>,
-    indexed: usize,
     /// Flows failed with `fail_flow` outside a run: the next run records them failed.
     pub(crate) pre_failed: Vec<(u32, String)>,
     pub(crate) active: Option<ActiveRun>,
@@ -56,29 +59,46 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// The index of flow `id`.
-    pub(crate) fn find(&mut self, id: &str) -> Option<u32> {
-        if self.indexed < self.flows.len() {
-            self.index.reserve(self.flows.len() - self.indexed);
-            for (i, flow) in self.flows.iter().enumerate().skip(self.indexed) {
-                self.index.insert(flow.id.clone(), i as u32);
-            }
-            self.indexed = self.flows.len();
-        }
+    pub(crate) fn find(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()
     }
 
     /// The index of flow `id`, or an error naming it.
-    pub(crate) fn idx(&mut self, id: &str) -> Result<u32, CoreError> {
+    pub(crate) fn idx(&self, id: &str) -> Result<u32, CoreError> {
         self.find(id)
             .ok_or_else(|| CoreError::UnknownFlow(id.chars().take(200).collect()))
     }
 
-    /// Resolves a new flow's declared parents; refuses an unknown parent or the flow itself.
-    /// (A duplicate id is refused by the graph when the flow is added.)
-    pub(crate) fn check_new(
-        &mut self,
-        flow: &Flow,
-    ) -> Result<Vec<(u32, DependencyType)>, CoreError> {
+    /// The graph with every registered flow in it.
+    pub(crate) fn graph(&mut self) -> &mut FlowGraph {
+        if self.in_graph < self.flows.len() {
+            if self.graph.is_empty() {
+                self.graph = FlowGraph::with_capacity(self.flows.len(), 0);
+            }
+            for flow in &self.flows[self.in_graph..] {
+                // Ids are unique (checked by `add`), so this cannot fail.
+                let _ = self.graph.add_flow(flow.id.clone());
+            }
+            self.in_graph = self.flows.len();
+        }
+        &mut self.graph
+    }
+
+    /// The graph in the scheduler's form.
+    pub(crate) fn indexed(&mut self) -> IndexedGraph {
+        if self.graph.dependency_count() == 0 {
+            let ids = self.flows.iter().map(|f| f.id.clone()).collect();
+            return IndexedGraph::from_edges(ids, std::iter::empty());
+        }
+        self.graph().indexed()
+    }
+
+    /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
+    /// the flow itself.
+    pub(crate) fn check_new(&self, flow: &Flow) -> Result<Vec<(u32, DependencyType)>, CoreError> {
+        if self.index.contains_key(&flow.id) {
+            return Err(CoreError::DuplicateFlow(flow.id.clone()));
+        }
         if flow.dependencies.is_empty() {
             return Ok(Vec::new());
         }
@@ -96,38 +116,39 @@ impl Registry {
         Ok(parents)
     }
 
-    /// Adds a checked flow. Its dependencies all point from existing flows to a flow without
-    /// children, so they cannot close a cycle.
+    /// Adds a flow that passed [`check_new`](Self::check_new). Its dependencies all point
+    /// from existing flows to a flow without children, so they cannot close a cycle.
     pub(crate) fn add(&mut self, flow: Flow) -> Result<u32, CoreError> {
         let idx = u32::try_from(self.flows.len()).map_err(|_| {
             CoreError::Graph(flow_graph::GraphError::UnknownFlow(
                 "more than 4 billion flows".into(),
             ))
         })?;
-        self.graph.add_flow(flow.id.clone())?;
-        if !flow.dependencies.is_empty() {
+        self.index.insert(flow.id.clone(), idx);
+        let has_dependencies = !flow.dependencies.is_empty();
+        Arc::make_mut(&mut self.flows).push(flow);
+        if has_dependencies {
+            let flows = Arc::clone(&self.flows);
+            let flow = &flows[idx as usize];
             let deps = flow
                 .dependencies
                 .iter()
                 .map(|(p, d)| (p.as_str(), flow.id.as_str(), *d));
-            self.graph.add_dependencies(deps)?;
+            self.graph().add_dependencies(deps)?;
         }
-        Arc::make_mut(&mut self.flows).push(flow);
         Ok(idx)
     }
 
     pub(crate) fn reserve(&mut self, flows: usize) {
-        if self.graph.is_empty() {
-            self.graph = FlowGraph::with_capacity(flows, 0);
-        }
+        self.index.reserve(flows);
         Arc::make_mut(&mut self.flows).reserve(flows);
     }
 
     pub(crate) fn clear(&mut self) {
         self.graph = FlowGraph::new();
+        self.in_graph = 0;
         self.flows = Arc::default();
         self.index.clear();
-        self.indexed = 0;
         self.pre_failed.clear();
     }
 }

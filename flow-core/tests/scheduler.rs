@@ -293,37 +293,100 @@ async fn one_run_at_a_time() {
     assert!(ctx.active_run().is_none());
 }
 
+/// A memory store that reports every saved result on a channel, so a test can await a save.
+#[derive(Debug)]
+struct Reporting {
+    inner: MemoryStore,
+    saved: tokio::sync::mpsc::UnboundedSender<(String, FlowStatus)>,
+}
+
+impl ResultStore for Reporting {
+    fn begin_run(&self, run: &flow_results::RunRecord) -> Result<(), flow_results::StoreError> {
+        self.inner.begin_run(run)
+    }
+    fn finish_run(&self, run: &flow_results::RunRecord) -> Result<(), flow_results::StoreError> {
+        self.inner.finish_run(run)
+    }
+    fn save_result(
+        &self,
+        result: &flow_results::FlowResult,
+    ) -> Result<(), flow_results::StoreError> {
+        self.save_results(std::slice::from_ref(result))
+    }
+    fn save_results(
+        &self,
+        results: &[flow_results::FlowResult],
+    ) -> Result<(), flow_results::StoreError> {
+        self.inner.save_results(results)?;
+        for r in results {
+            let _ = self.saved.send((r.flow_id.to_string(), r.status));
+        }
+        Ok(())
+    }
+    fn result(
+        &self,
+        run: &flow_results::RunId,
+        flow: &flow_core::FlowId,
+    ) -> Result<Option<flow_results::FlowResult>, flow_results::StoreError> {
+        self.inner.result(run, flow)
+    }
+    fn results(
+        &self,
+        run: &flow_results::RunId,
+    ) -> Result<Vec<flow_results::FlowResult>, flow_results::StoreError> {
+        self.inner.results(run)
+    }
+    fn run(
+        &self,
+        run: &flow_results::RunId,
+    ) -> Result<Option<flow_results::RunRecord>, flow_results::StoreError> {
+        self.inner.run(run)
+    }
+    fn runs(&self) -> Result<Vec<flow_results::RunRecord>, flow_results::StoreError> {
+        self.inner.runs()
+    }
+    fn latest_run(
+        &self,
+        workflow: &str,
+    ) -> Result<Option<flow_results::RunRecord>, flow_results::StoreError> {
+        self.inner.latest_run(workflow)
+    }
+    fn delete_run(&self, run: &flow_results::RunId) -> Result<bool, flow_results::StoreError> {
+        self.inner.delete_run(run)
+    }
+    fn spec(&self) -> String {
+        "reporting memory".into()
+    }
+}
+
 /// Cancel-all stops running flows and records the others cancelled; the store has a
 /// "running" record while a flow runs and the final one after.
 #[tokio::test]
 async fn cancel_all_and_running_records() {
-    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let (saved, mut saves) = tokio::sync::mpsc::unbounded_channel();
+    let store: Arc<dyn ResultStore> = Arc::new(Reporting {
+        inner: MemoryStore::new(),
+        saved,
+    });
     let ctx = FlowContext::builder()
         .store(Arc::clone(&store))
         .jobs(1)
         .build();
     ctx.register_flow(forever("a").build()).unwrap();
     ctx.register_flow(ok("b", json!(1)).build()).unwrap();
+    let mut events = ctx.subscribe();
     let runner = ctx.clone();
     let run = tokio::spawn(async move { runner.run().await });
-    let mut events = ctx.subscribe();
     let run_id = loop {
-        let event = events.recv().await.unwrap();
-        if matches!(event.kind, EventKind::FlowStarted { .. }) {
-            break event.run_id;
+        if let EventKind::RunStarted { .. } = events.recv().await.unwrap().kind {
+            break ctx.active_run().unwrap();
         }
     };
-    // The writer thread saves the running record shortly after; wait for it by the board.
-    ctx.wait_for_flows::<&str>(&[], None).await.unwrap();
-    let mut running = None;
-    for _ in 0..1000 {
-        running = store.result(&run_id, &id("a")).unwrap();
-        if running.is_some() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let running = running.expect("a running record is saved");
+    assert_eq!(
+        saves.recv().await.unwrap(),
+        ("a".to_owned(), FlowStatus::Running)
+    );
+    let running = store.result(&run_id, &id("a")).unwrap().unwrap();
     assert_eq!(running.status, FlowStatus::Running);
     assert!(running.started_at.is_some() && running.finished_at.is_none());
     ctx.cancel_all();

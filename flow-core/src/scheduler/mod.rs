@@ -33,7 +33,7 @@ use crate::registry::{ActiveRun, Command};
 use crate::{CoreError, Event, EventKind, Flow, FlowInput, RunOptions, RunSummary};
 
 use attempt::AttemptEnd;
-use writer::{Record, Writer};
+use writer::{Detail, Record, Writer};
 
 /// No flow / no position.
 const NONE: u32 = u32::MAX;
@@ -139,6 +139,19 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         summary: summary.clone(),
     });
     Ok(summary)
+}
+
+/// The exit code and output tails of an attempt, if it has any.
+fn tails_of(
+    exit_code: Option<i32>,
+    stdout_tail: String,
+    stderr_tail: String,
+) -> Option<(Option<i32>, String, String)> {
+    (exit_code.is_some() || !stdout_tail.is_empty() || !stderr_tail.is_empty()).then_some((
+        exit_code,
+        stdout_tail,
+        stderr_tail,
+    ))
 }
 
 /// Reads the completed results of `from`: flow id → (fingerprint, output).
@@ -247,7 +260,7 @@ impl Scheduler {
                 commands: tx,
             });
             let flows = Arc::clone(&registry.flows);
-            let graph = registry.graph.indexed();
+            let graph = registry.indexed();
             let pre_failed = std::mem::take(&mut registry.pre_failed);
             let mut reuse = Vec::new();
             if let Some(resume) = resume {
@@ -797,15 +810,8 @@ impl Scheduler {
                 } else {
                     Arc::new(output)
                 };
-                let tails = (end.exit_code, end.stdout_tail, end.stderr_tail);
-                self.finish_with(
-                    i,
-                    FlowStatus::Completed,
-                    None,
-                    Some(output),
-                    Some(tails),
-                    false,
-                );
+                let tails = tails_of(end.exit_code, end.stdout_tail, end.stderr_tail);
+                self.finish_with(i, FlowStatus::Completed, None, Some(output), tails, false);
             }
             (_, Err(failure)) => {
                 let attempt = self.attempts[i as usize];
@@ -849,8 +855,8 @@ impl Scheduler {
                 } else {
                     FlowStatus::Failed
                 };
-                let tails = (end.exit_code, end.stdout_tail, end.stderr_tail);
-                self.finish_with(i, status, Some(failure), None, Some(tails), false);
+                let tails = tails_of(end.exit_code, end.stdout_tail, end.stderr_tail);
+                self.finish_with(i, status, Some(failure), None, tails, false);
             }
         }
     }
@@ -864,8 +870,8 @@ impl Scheduler {
             ),
             Stop::Fail(reason) => (FlowStatus::Failed, Failure::new(FailureKind::Error, reason)),
         };
-        let tails = (exit_code, String::new(), String::new());
-        self.finish_with(i, status, Some(failure), None, Some(tails), false);
+        let tails = tails_of(exit_code, String::new(), String::new());
+        self.finish_with(i, status, Some(failure), None, tails, false);
     }
 
     fn finish(
@@ -1032,21 +1038,28 @@ impl Scheduler {
         failure: Option<Failure>,
         tails: Option<(Option<i32>, String, String)>,
     ) {
-        let (exit_code, stdout_tail, stderr_tail) = tails.unwrap_or_default();
         let finished = status.is_finished();
-        let fingerprint = self.fingerprints[i as usize];
+        let detail = match (failure, tails) {
+            (None, None) => None,
+            (failure, tails) => {
+                let (exit_code, stdout_tail, stderr_tail) = tails.unwrap_or_default();
+                Some(Box::new(Detail {
+                    failure,
+                    exit_code,
+                    stdout_tail,
+                    stderr_tail,
+                }))
+            }
+        };
         let record = Record {
             flow: self.flow(i).id.clone(),
             status,
-            output,
-            failure,
             attempts: self.attempts[i as usize],
-            exit_code,
-            stdout_tail,
-            stderr_tail,
+            output,
             started_at: self.started_at[i as usize],
             finished_at: finished.then_some(self.now),
-            fingerprint: (fingerprint != 0).then_some(fingerprint),
+            fingerprint: self.fingerprints[i as usize],
+            detail,
         };
         let pos = self.batch_pos[i as usize];
         if pos == NONE {
@@ -1065,9 +1078,11 @@ impl Scheduler {
                 self.batch_pos[i as usize] = NONE;
             }
             self.record_flows.clear();
-            let records = std::mem::take(&mut self.records);
             if let Some(writer) = &self.writer {
-                writer.save(records);
+                let fresh = writer.batch(BATCH);
+                writer.save(std::mem::replace(&mut self.records, fresh));
+            } else {
+                self.records.clear();
             }
         }
         if !self.board_changes.is_empty() || self.board_dirty {

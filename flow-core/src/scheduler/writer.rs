@@ -2,7 +2,7 @@
 //! `FlowResult`s and saves them in batches, so the store is never on the scheduler's hot path.
 
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
@@ -22,16 +22,28 @@ const MAX_SAVE: usize = 4096;
 pub(crate) struct Record {
     pub(crate) flow: FlowId,
     pub(crate) status: FlowStatus,
-    pub(crate) output: Option<Arc<Value>>,
-    pub(crate) failure: Option<Failure>,
     pub(crate) attempts: u32,
+    pub(crate) output: Option<Arc<Value>>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    /// 0 when not known.
+    pub(crate) fingerprint: u128,
+    /// Failure, exit code and output tails, when there are any.
+    pub(crate) detail: Option<Box<Detail>>,
+}
+
+/// The less common parts of a [`Record`].
+#[derive(Debug, Default)]
+pub(crate) struct Detail {
+    pub(crate) failure: Option<Failure>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) stdout_tail: String,
     pub(crate) stderr_tail: String,
-    pub(crate) started_at: Option<DateTime<Utc>>,
-    pub(crate) finished_at: Option<DateTime<Utc>>,
-    pub(crate) fingerprint: Option<u128>,
 }
+
+/// Emptied record batches, handed back to the scheduler so that a batch is not a fresh
+/// allocation each time.
+type Spare = Arc<Mutex<Vec<Vec<Record>>>>;
 
 enum Message {
     Begin(
@@ -46,6 +58,7 @@ enum Message {
 #[derive(Debug)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Message>,
+    spare: Spare,
 }
 
 impl std::fmt::Debug for Message {
@@ -62,10 +75,18 @@ impl Writer {
     /// Starts the thread for `run_id`.
     pub(crate) fn start(store: Arc<dyn ResultStore>, run_id: RunId) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let spare = Spare::default();
+        let returned = Arc::clone(&spare);
         std::thread::Builder::new()
             .name("flow-store-writer".into())
-            .spawn(move || serve(&*store, &run_id, &rx))?;
-        Ok(Writer { tx })
+            .spawn(move || serve(&*store, &run_id, &rx, &returned))?;
+        Ok(Writer { tx, spare })
+    }
+
+    /// An empty batch with room for `capacity` records, recycled when possible.
+    pub(crate) fn batch(&self, capacity: usize) -> Vec<Record> {
+        let recycled = crate::context::lock(&self.spare).pop();
+        recycled.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     /// Records the run as begun; waits for the store.
@@ -94,9 +115,16 @@ impl Writer {
     }
 }
 
-fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>) {
+fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>, spare: &Spare) {
     let mut errors = Vec::new();
     let mut results = Vec::new();
+    let convert = |results: &mut Vec<FlowResult>, mut records: Vec<Record>| {
+        results.extend(records.drain(..).map(|r| to_result(run_id, r)));
+        let mut spare = crate::context::lock(spare);
+        if spare.len() < 4 {
+            spare.push(records);
+        }
+    };
     while let Ok(message) = rx.recv() {
         match message {
             Message::Begin(run, reply) => {
@@ -104,7 +132,7 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>) 
             }
             Message::Results(records) => {
                 results.clear();
-                results.extend(records.into_iter().map(|r| to_result(run_id, r)));
+                convert(&mut results, records);
                 // Take whatever else is queued, to save it in one call.
                 let mut pending = None;
                 while results.len() < MAX_SAVE {
@@ -112,9 +140,7 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>) 
                         break;
                     };
                     match next {
-                        Message::Results(more) => {
-                            results.extend(more.into_iter().map(|r| to_result(run_id, r)));
-                        }
+                        Message::Results(more) => convert(&mut results, more),
                         other => {
                             pending = Some(other);
                             break;
@@ -160,17 +186,20 @@ fn to_result(run_id: &RunId, record: Record) -> FlowResult {
     if let Some(output) = record.output {
         result.output = Arc::unwrap_or_clone(output);
     }
-    result.failure = record.failure;
     result.attempts = record.attempts;
-    result.exit_code = record.exit_code;
     result.started_at = record.started_at;
     result.finished_at = record.finished_at;
-    result.fingerprint = record.fingerprint.map(to_hex);
-    if !record.stdout_tail.is_empty() {
-        result.stdout_tail = Tail::new(record.stdout_tail);
-    }
-    if !record.stderr_tail.is_empty() {
-        result.stderr_tail = Tail::new(record.stderr_tail);
+    result.fingerprint = (record.fingerprint != 0).then(|| to_hex(record.fingerprint));
+    if let Some(detail) = record.detail {
+        let detail = *detail;
+        result.failure = detail.failure;
+        result.exit_code = detail.exit_code;
+        if !detail.stdout_tail.is_empty() {
+            result.stdout_tail = Tail::new(detail.stdout_tail);
+        }
+        if !detail.stderr_tail.is_empty() {
+            result.stderr_tail = Tail::new(detail.stderr_tail);
+        }
     }
     result
 }
