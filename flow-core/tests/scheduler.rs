@@ -298,10 +298,18 @@ async fn one_run_at_a_time() {
 struct Reporting {
     inner: MemoryStore,
     saved: tokio::sync::mpsc::UnboundedSender<(String, FlowStatus)>,
+    /// Whether `begin_run` fails, as a store on a read-only disk would.
+    refuse_begin: bool,
 }
 
 impl ResultStore for Reporting {
     fn begin_run(&self, run: &flow_results::RunRecord) -> Result<(), flow_results::StoreError> {
+        if self.refuse_begin {
+            return Err(flow_results::StoreError::InvalidSpec {
+                spec: "reporting".into(),
+                problem: "refuses to begin runs",
+            });
+        }
         self.inner.begin_run(run)
     }
     fn finish_run(&self, run: &flow_results::RunRecord) -> Result<(), flow_results::StoreError> {
@@ -367,6 +375,7 @@ async fn cancel_all_and_running_records() {
     let store: Arc<dyn ResultStore> = Arc::new(Reporting {
         inner: MemoryStore::new(),
         saved,
+        refuse_begin: false,
     });
     let ctx = FlowContext::builder()
         .store(Arc::clone(&store))
@@ -398,6 +407,30 @@ async fn cancel_all_and_running_records() {
     let record = store.run(&run_id).unwrap().unwrap();
     assert_eq!(record.counts.cancelled, 2);
     assert!(record.finished_at.is_some());
+}
+
+/// A store that cannot begin the run fails the run with an error naming the run and the
+/// store; the flows are cancelled.
+#[tokio::test]
+async fn a_store_that_cannot_begin_fails_the_run() {
+    let (saved, _saves) = tokio::sync::mpsc::unbounded_channel();
+    let store: Arc<dyn ResultStore> = Arc::new(Reporting {
+        inner: MemoryStore::new(),
+        saved,
+        refuse_begin: true,
+    });
+    let ctx = FlowContext::builder().store(store).build();
+    ctx.register_flow(forever("a").build()).unwrap();
+    let err = ctx.run().await.unwrap_err();
+    assert!(matches!(err, CoreError::Store { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the result store failed to begin run `"),
+        "{message}"
+    );
+    assert!(message.ends_with("in `reporting memory`"), "{message}");
+    assert!(ctx.active_run().is_none());
+    assert_eq!(ctx.status("a"), Some(FlowStatus::Cancelled));
 }
 
 /// Resume reuses completed, unchanged flows with their outputs, and runs the failed ones,

@@ -11,18 +11,22 @@ mod attempt;
 mod writer;
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flow_graph::{DependencyType, FlowId, IndexedGraph};
-use flow_results::{Failure, FailureKind, FlowStatus, ResultStore, RunId, RunRecord, StatusCounts};
+use flow_results::{
+    Failure, FailureKind, FlowStatus, ResultStore, RunId, RunRecord, StatusCounts, StoreError,
+};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -79,15 +83,8 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     let mut scheduler = Scheduler::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
-    if let Err(source) = writer
-        .begin(RunRecord::with_id(run_id.clone(), workflow.clone()))
-        .await
-    {
-        return Err(CoreError::Store {
-            action: format!("begin run `{run_id}` in `{}`", store.spec()),
-            source: Box::new(source),
-        });
-    }
+    // The store begins the run while the first flows start; a failure cancels the run.
+    scheduler.begun = Some(writer.begin(RunRecord::with_id(run_id.clone(), workflow.clone())));
     scheduler.writer = Some(writer);
     scheduler.emit_now(EventKind::RunStarted {
         workflow: workflow.clone(),
@@ -100,6 +97,17 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
 
     let finished_at = Utc::now();
     let counts = scheduler.counts;
+    if let Some(source) = scheduler.begin_error.take() {
+        if let Some(writer) = scheduler.writer.take() {
+            let _ = writer
+                .finish(RunRecord::with_id(run_id.clone(), workflow))
+                .await;
+        }
+        return Err(CoreError::Store {
+            action: format!("begin run `{run_id}` in `{}`", store.spec()),
+            source: Box::new(source),
+        });
+    }
     let writer = scheduler.writer.take();
     let store_errors = match writer {
         Some(writer) => {
@@ -237,6 +245,9 @@ struct Scheduler {
     /// The board was changed directly since the last flush.
     board_dirty: bool,
     writer: Option<Writer>,
+    /// The store's answer to `begin_run`, until it comes.
+    begun: Option<oneshot::Receiver<Result<(), StoreError>>>,
+    begin_error: Option<StoreError>,
     released: bool,
     scratch: Vec<u32>,
 }
@@ -331,6 +342,8 @@ impl Scheduler {
             board_changes: Vec::new(),
             board_dirty: false,
             writer: None,
+            begun: None,
+            begin_error: None,
             released: false,
             scratch: Vec::new(),
             shared,
@@ -386,6 +399,17 @@ impl Scheduler {
             self.now = Utc::now();
             self.emit = self.shared.events.receiver_count() > 0;
             let mut progressed = false;
+            if let Some(begun) = &mut self.begun {
+                if let Poll::Ready(answer) = Pin::new(begun).poll(cx) {
+                    self.begun = None;
+                    progressed = true;
+                    if let Ok(Err(error)) = answer {
+                        tracing::error!(parent: &self.span, %error, "the store cannot begin the run");
+                        self.begin_error = Some(error);
+                        self.cancel_all();
+                    }
+                }
+            }
             while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
                 self.handle(command);
                 progressed = true;
@@ -411,7 +435,8 @@ impl Scheduler {
             if self.records.len() >= BATCH {
                 self.flush();
             }
-            if self.finished == self.slot.len() && self.in_flight.is_empty() {
+            if self.finished == self.slot.len() && self.in_flight.is_empty() && self.begun.is_none()
+            {
                 self.flush();
                 if self.try_release() {
                     return Poll::Ready(());

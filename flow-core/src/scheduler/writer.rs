@@ -89,13 +89,14 @@ impl Writer {
         recycled.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    /// Records the run as begun; waits for the store.
-    pub(crate) async fn begin(&self, run: RunRecord) -> Result<(), flow_results::StoreError> {
+    /// Records the run as begun, before any result; the answer comes on the receiver.
+    pub(crate) fn begin(
+        &self,
+        run: RunRecord,
+    ) -> oneshot::Receiver<Result<(), flow_results::StoreError>> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Message::Begin(run, reply)).is_err() {
-            return Ok(());
-        }
-        answer.await.unwrap_or(Ok(()))
+        let _ = self.tx.send(Message::Begin(run, reply));
+        answer
     }
 
     /// Queues records to save.
