@@ -381,12 +381,10 @@ impl FlowContext {
     {
         let mut registry = self.shared.registry();
         if registry.active.is_some() {
-            let mut deps = dependencies.into_iter();
-            let child = deps
-                .next()
-                .map(|(_, c, _)| c.as_ref().to_owned())
-                .unwrap_or_default();
-            return match registry.idx(&child) {
+            let Some((_, child, _)) = dependencies.into_iter().next() else {
+                return Ok(());
+            };
+            return match registry.idx(child.as_ref()) {
                 Ok(idx) => Err(CoreError::AlreadyStarted {
                     flow: registry.flows[idx as usize].id.clone(),
                     state: "joined the run in progress",

@@ -82,9 +82,15 @@ pub enum CoreError {
     /// The scheduler of the current run is gone (its run future was dropped).
     #[error("the run ended before the request for flow `{0}` could be handled")]
     RunGone(FlowId),
-    /// A thread needed by the run could not be started.
-    #[error("failed to start the result-store writer thread")]
-    Thread(#[source] std::io::Error),
+    /// A thread needed by the run could not be started or failed.
+    #[error("failed to {action}")]
+    Thread {
+        /// What failed, e.g. "start the result-store writer thread".
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn list(ids: &[FlowId]) -> String {

@@ -78,7 +78,11 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
         None => None,
     };
-    let writer = Writer::start(Arc::clone(&store), run_id.clone()).map_err(CoreError::Thread)?;
+    let writer =
+        Writer::start(Arc::clone(&store), run_id.clone()).map_err(|source| CoreError::Thread {
+            action: "start the result-store writer thread",
+            source,
+        })?;
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut scheduler = Scheduler::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
     let started_at = Utc::now();
@@ -176,7 +180,10 @@ async fn load_resume(
         store.results(&task_from).map(Some)
     })
     .await
-    .map_err(|e| CoreError::Thread(std::io::Error::other(e.to_string())))?;
+    .map_err(|e| CoreError::Thread {
+        action: "read the results of the run to resume from (the reading thread failed)",
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let results = match loaded {
         Ok(Some(results)) => results,
         Ok(None) => return Err(CoreError::UnknownRun(from)),
