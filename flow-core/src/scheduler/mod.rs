@@ -422,6 +422,9 @@ impl Scheduler {
                 progressed = true;
             }
             while self.running < self.jobs && !self.cancelling {
+                if self.records.len() >= BATCH || work >= YIELD_AFTER {
+                    break;
+                }
                 let Some(i) = self.ready.pop_front() else {
                     break;
                 };
