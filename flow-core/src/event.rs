@@ -122,6 +122,17 @@ impl EventReceiver {
         })
     }
 
+    /// The events as a [`Stream`](futures::Stream) that ends when the context is gone; a
+    /// gap (the receiver fell behind) is an `Err(RecvError::Lagged)` item.
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<Event, RecvError>> + Send {
+        futures::stream::unfold(self, |mut receiver| async move {
+            match receiver.recv().await {
+                Err(RecvError::Closed) => None,
+                item => Some((item, receiver)),
+            }
+        })
+    }
+
     /// The next event if one is waiting, without waiting.
     ///
     /// # Errors

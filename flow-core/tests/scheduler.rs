@@ -629,4 +629,16 @@ async fn events_are_numbered_and_framed_by_the_run() {
         other => panic!("last event {other:?}"),
     }
     assert!(events.iter().all(|e| e.run_id == summary.run_id));
+
+    // The same events as a stream, which ends when the context is gone.
+    let stream = ctx.subscribe().into_stream();
+    ctx.run().await.unwrap();
+    drop(ctx);
+    let kinds: Vec<_> = futures::StreamExt::collect::<Vec<_>>(stream).await;
+    assert_eq!(
+        kinds.len(),
+        6,
+        "run started, 2 x (started, finished), run finished"
+    );
+    assert!(kinds.iter().all(Result::is_ok));
 }
