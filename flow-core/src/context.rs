@@ -604,10 +604,18 @@ impl FlowContext {
 
     /// Cancels the run in progress, shuts the worker-process pool and the thread executor
     /// down, and clears every flow and dependency (the seed's `cleanup`). Safe to call again.
+    ///
+    /// The cancelled run finishes on its own (its `run` call returns a cancelled summary);
+    /// the context can be used again at once, except for task flows: the process pool stays
+    /// shut down.
     pub async fn cleanup(&self) {
-        self.cancel_all();
         {
             let mut registry = self.shared.registry();
+            // The run in progress is cancelled and detached: it finishes on its own, and new
+            // flows no longer join it.
+            if let Some(active) = registry.active.take() {
+                let _ = active.commands.send(Command::CancelAll);
+            }
             registry.clear();
             let mut board = self.shared.board();
             board.states.clear();

@@ -251,6 +251,22 @@ async fn cleanup_clears_and_can_be_called_twice() {
     ctx.cleanup().await;
     ctx.register_flow(ok("a", json!(2)).build()).unwrap();
     assert!(ctx.run().await.unwrap().is_success());
+
+    // During a run: the run is cancelled and detached, and the context is usable at once.
+    ctx.register_flow(forever("slow").build()).unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    while !matches!(
+        events.recv().await.unwrap().kind,
+        EventKind::FlowStarted { .. }
+    ) {}
+    ctx.cleanup().await;
+    ctx.register_flow(ok("fresh", json!(3)).build()).unwrap();
+    let old = run.await.unwrap().unwrap();
+    assert!(old.cancelled);
+    let summary = ctx.run().await.unwrap();
+    assert_eq!((summary.counts.total(), summary.counts.completed), (1, 1));
 }
 
 /// Seed: the pool's `cancel_task(id)` cancels a future (a thread keeps running). Ours:
