@@ -2,15 +2,24 @@
 
 use std::path::PathBuf;
 
-use crate::workflow::LoadError;
+use crate::workflow::Diagnostics;
 
 /// Everything that stops a command before or outside the flows themselves.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// The workflow file cannot be read or is invalid.
-    #[error(transparent)]
-    Load(#[from] LoadError),
+    /// The workflow file cannot be read.
+    #[error("cannot read workflow file {path}: {source}")]
+    ReadWorkflow {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The workflow file has problems; every one is listed, one per line.
+    #[error("{0}")]
+    InvalidWorkflow(Diagnostics),
     /// The result store cannot be opened or used.
     #[error("result store `{spec}`: {message}")]
     Store {

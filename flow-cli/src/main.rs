@@ -47,7 +47,7 @@ fn report(error: &CliError) {
     let colour = terminal::colour_stderr();
     #[allow(clippy::print_stderr)]
     match error {
-        CliError::Load(workflow::LoadError::Invalid(diags)) => {
+        CliError::InvalidWorkflow(diags) => {
             eprintln!("{diags}");
             let n = diags.items.len();
             let problems = if n == 1 { "problem" } else { "problems" };

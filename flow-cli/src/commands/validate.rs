@@ -8,12 +8,14 @@ use crate::workflow;
 /// Validates the file; the problems come back as the error.
 pub fn run(args: &FileArg) -> Result<u8, CliError> {
     let wf = workflow::load(&args.file)?;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     print_stdout(&format!(
-        "{}: ok, workflow `{}` with {} flows and {} dependencies\n",
+        "{}: ok, workflow `{}` with {} and {}\n",
         args.file.display(),
         wf.name,
-        wf.flows.len(),
-        wf.graph.dependency_count()
+        plural(wf.flows.len(), "flow", "flows"),
+        plural(wf.graph.dependency_count(), "dependency", "dependencies")
     ))?;
     Ok(0)
 }

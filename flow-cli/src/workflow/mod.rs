@@ -15,6 +15,8 @@ use std::time::Duration;
 use flow_graph::{FlowGraph, FlowId};
 
 pub use diagnostic::Diagnostics;
+
+use crate::error::CliError;
 pub use slurm::SlurmTable;
 
 /// What a flow runs.
@@ -70,30 +72,13 @@ pub struct Workflow {
     pub slurm: SlurmTable,
 }
 
-/// Why a workflow file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read workflow file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file has problems; every one is listed.
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
-
 /// Reads, parses and checks the workflow file at `path`.
 ///
 /// # Errors
-/// [`LoadError::Read`] when the file cannot be read; [`LoadError::Invalid`] with every problem
+/// [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`] with every problem
 /// found otherwise.
-pub fn load(path: &Path) -> Result<Workflow, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+pub fn load(path: &Path) -> Result<Workflow, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
     })?;
@@ -101,7 +86,7 @@ pub fn load(path: &Path) -> Result<Workflow, LoadError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).map_err(|source| LoadError::Read {
+    let dir = std::fs::canonicalize(dir).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
     })?;
@@ -119,8 +104,8 @@ pub fn load(path: &Path) -> Result<Workflow, LoadError> {
 /// name and `dir` the folder relative paths start from.
 ///
 /// # Errors
-/// [`LoadError::Invalid`] with every problem found.
-pub fn from_str(text: &str, file: &str, stem: &str, dir: &Path) -> Result<Workflow, LoadError> {
+/// [`CliError::InvalidWorkflow`] with every problem found.
+pub fn from_str(text: &str, file: &str, stem: &str, dir: &Path) -> Result<Workflow, CliError> {
     let mut diags = diagnostic::Collector::new(text);
     let raw = parse::parse(text, &mut diags);
     let graph = check::check(&raw, &mut diags);
@@ -128,7 +113,7 @@ pub fn from_str(text: &str, file: &str, stem: &str, dir: &Path) -> Result<Workfl
         (Some(raw), Some(graph)) if diags.is_empty() => {
             Ok(raw.into_workflow(stem, dir, file, graph))
         }
-        _ => Err(LoadError::Invalid(diags.finish(file))),
+        _ => Err(CliError::InvalidWorkflow(diags.finish(file))),
     }
 }
 
