@@ -379,9 +379,13 @@ impl FlowContext {
         P: AsRef<str>,
         C: AsRef<str>,
     {
+        let mut dependencies = dependencies.into_iter().peekable();
+        if dependencies.peek().is_none() {
+            return Ok(());
+        }
         let mut registry = self.shared.registry();
         if registry.active.is_some() {
-            let Some((_, child, _)) = dependencies.into_iter().next() else {
+            let Some((_, child, _)) = dependencies.next() else {
                 return Ok(());
             };
             return match registry.idx(child.as_ref()) {
