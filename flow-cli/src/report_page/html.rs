@@ -368,4 +368,38 @@ mod tests {
             assert!(!page.contains(needle), "found {needle}");
         }
     }
+
+    #[test]
+    fn a_long_critical_path_shows_its_two_ends() {
+        let names: Vec<String> = (0..20).map(|i| format!("step{i}")).collect();
+        let made: Vec<Made<'_>> = names
+            .iter()
+            .zip(0..)
+            .map(|(id, i)| Made {
+                id,
+                status: Completed,
+                span: Some((i * 10, i * 10 + 10)),
+                failure: None,
+            })
+            .collect();
+        let edges: Vec<_> = names
+            .windows(2)
+            .map(|w| (w[0].as_str(), w[1].as_str(), Required))
+            .collect();
+        let (run, results, graph) = run(&made, &edges);
+        let report = Report::build(&run, results, Some(&graph));
+        let page = render(&report);
+        assert!(
+            page.contains(
+                "<code>step5</code> \u{2192} \u{2026} 8 more \u{2026} \u{2192} <code>step14</code>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("(20 flows, 200 ms running of 200 ms wall time)"),
+            "{page}"
+        );
+        let summary = &page[..page.find("</header>").unwrap()];
+        assert!(!summary.contains("<code>step6</code>"), "{summary}");
+    }
 }
