@@ -244,3 +244,69 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow_core::{Failure, FailureKind, RunId};
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            seq: 0,
+            run_id: RunId::parse("20261126T153012.123Z-3f9a").unwrap(),
+            at: Utc::now(),
+            kind,
+        }
+    }
+
+    fn id(s: &str) -> FlowId {
+        FlowId::new(s).unwrap()
+    }
+
+    #[test]
+    fn the_message_counts_done_running_failed_and_names_running_flows() {
+        let mut p = Progress::new(Mode::Silent, 4, false);
+        for name in ["a", "b", "c"] {
+            p.on_event(&event(EventKind::FlowStarted {
+                flow: id(name),
+                attempt: 1,
+            }));
+        }
+        assert_eq!(p.message(), "0 done, 3 running, 0 failed: a, b, c");
+        p.on_event(&event(EventKind::FlowFinished {
+            flow: id("b"),
+            status: FlowStatus::Completed,
+            failure: None,
+            attempts: 1,
+            reused: false,
+        }));
+        p.on_event(&event(EventKind::FlowFinished {
+            flow: id("a"),
+            status: FlowStatus::Failed,
+            failure: Some(Failure::new(FailureKind::Error, "exit 1")),
+            attempts: 1,
+            reused: false,
+        }));
+        assert_eq!(p.message(), "1 done, 1 running, 1 failed: c");
+        p.on_event(&event(EventKind::FlowFinished {
+            flow: id("c"),
+            status: FlowStatus::Cancelled,
+            failure: None,
+            attempts: 1,
+            reused: false,
+        }));
+        assert_eq!(p.message(), "1 done, 0 running, 1 failed, 1 cancelled");
+    }
+
+    #[test]
+    fn many_running_flows_are_cut_with_a_count() {
+        let mut p = Progress::new(Mode::Silent, 20, false);
+        for i in 0..10 {
+            p.on_event(&event(EventKind::FlowStarted {
+                flow: id(&format!("f{i}")),
+                attempt: 1,
+            }));
+        }
+        assert!(p.message().ends_with("f6, f7 +2"), "{}", p.message());
+    }
+}
