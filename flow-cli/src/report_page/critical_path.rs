@@ -3,7 +3,7 @@
 /// When one flow ran, in milliseconds since the run started; what the critical path needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Span {
-    /// When the flow's last attempt started.
+    /// When the flow started.
     pub start: f64,
     /// When it finished.
     pub end: f64,

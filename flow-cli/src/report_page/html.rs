@@ -177,7 +177,7 @@ fn failures(out: &mut String, report: &Report) {
         if let Some(duration) = flow.duration_ms() {
             let _ = write!(
                 out,
-                "<dt>Last attempt ran</dt><dd>{}</dd>",
+                "<dt>Ran</dt><dd>{}</dd>",
                 format::duration(duration)
             );
         }

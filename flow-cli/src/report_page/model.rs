@@ -23,7 +23,8 @@ pub struct FlowEntry {
     pub id: FlowId,
     /// Its final (or last known) state; `Pending` for a flow of the workflow with no result.
     pub status: FlowStatus,
-    /// When its last attempt started, in milliseconds since the report's time origin.
+    /// When it started (as the store recorded it: with retries, the scheduler keeps the start
+    /// of the first attempt), in milliseconds since the report's time origin.
     pub start_ms: Option<f64>,
     /// When it finished, in milliseconds since the origin.
     pub end_ms: Option<f64>,
@@ -43,7 +44,7 @@ pub struct FlowEntry {
 }
 
 impl FlowEntry {
-    /// How long its last attempt ran, in milliseconds, when it started and finished.
+    /// How long it ran, in milliseconds, when it started and finished.
     pub fn duration_ms(&self) -> Option<f64> {
         Some(self.end_ms? - self.start_ms?)
     }
