@@ -175,11 +175,7 @@ fn failures(out: &mut String, report: &Report) {
         }
         let _ = write!(out, "<dt>Attempts</dt><dd>{}</dd>", flow.attempts);
         if let Some(duration) = flow.duration_ms() {
-            let _ = write!(
-                out,
-                "<dt>Ran</dt><dd>{}</dd>",
-                format::duration(duration)
-            );
+            let _ = write!(out, "<dt>Ran</dt><dd>{}</dd>", format::duration(duration));
         }
         out.push_str("</dl>\n");
         if !flow.stderr_tail.is_empty() {
