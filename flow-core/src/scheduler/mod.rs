@@ -872,6 +872,10 @@ impl Scheduler {
                             retry_in: delay,
                         });
                     }
+                    if attempt == 1 && matches!(self.flow(i).work, Work::Async(_)) {
+                        // Its first attempt ended at once, so nothing said "running" yet.
+                        self.record_running(i);
+                    }
                     let token = self.cancel.child_token();
                     self.tokens.insert(i, token.clone());
                     self.in_flight.push(
