@@ -110,8 +110,9 @@ impl Default for ContextBuilder {
 }
 
 impl ContextBuilder {
-    /// At most this many flows run at once (at least 1; default: the number of CPUs). The
-    /// executors of flow-pool apply their own limits on top (threads, worker processes).
+    /// At most this many flows run at once (at least 1; default: the number of CPUs). A flow
+    /// waiting between two attempts keeps its slot. The executors of flow-pool apply their
+    /// own limits on top (threads, worker processes).
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.options.jobs = jobs.max(1);
         self
