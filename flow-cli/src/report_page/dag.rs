@@ -412,4 +412,36 @@ mod tests {
         assert!(out.contains("40 flows with such long edges"), "{out}");
         assert_eq!(out.matches("<li>").count(), 40);
     }
+
+    #[test]
+    fn without_edges_every_flow_is_still_drawn() {
+        let (run, results, _) = run(
+            &[
+                Made {
+                    id: "a",
+                    status: Completed,
+                    span: Some((0, 10)),
+                    failure: None,
+                },
+                Made {
+                    id: "b",
+                    status: Running,
+                    span: None,
+                    failure: None,
+                },
+                Made {
+                    id: "c",
+                    status: Pending,
+                    span: None,
+                    failure: None,
+                },
+            ],
+            &[],
+        );
+        let report = Report::build(&run, results, None);
+        let mut out = String::new();
+        render(&mut out, &report);
+        assert_eq!(out.matches("<g class=\"node").count(), 3, "{out}");
+        assert!(!out.contains("<path class=\"edge"), "{out}");
+    }
 }

@@ -159,9 +159,9 @@ fn failures(out: &mut String, report: &Report) {
         if let Some(failure) = &flow.failure {
             let _ = write!(
                 out,
-                "<dt>Error</dt><dd>{}: {}</dd>",
-                kind_name(&failure.kind),
-                Escaped(&failure.message)
+                "<dt>Failure</dt><dd>{} <span class=\"muted\">({})</span></dd>",
+                Escaped(&failure.message),
+                kind_name(&failure.kind)
             );
         }
         if let Some(code) = flow.exit_code {
