@@ -1,6 +1,7 @@
 //! The registry of a context (flows, graph, pre-run failures, the active run) and the board
 //! (each flow's status, published by the scheduler for `wait_for_flows` and `status`).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -96,6 +97,10 @@ impl Registry {
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
     /// the flow itself.
     pub(crate) fn check_new(&self, flow: &Flow) -> Result<Vec<(u32, DependencyType)>, CoreError> {
+        if flow.dependencies.is_empty() {
+            // The duplicate check is left to `add`, which hashes the id once for both.
+            return Ok(Vec::new());
+        }
         if self.index.contains_key(&flow.id) {
             return Err(CoreError::DuplicateFlow(flow.id.clone()));
         }
@@ -116,15 +121,21 @@ impl Registry {
         Ok(parents)
     }
 
-    /// Adds a flow that passed [`check_new`](Self::check_new). Its dependencies all point
-    /// from existing flows to a flow without children, so they cannot close a cycle.
+    /// Adds a flow that passed [`check_new`](Self::check_new), unless its id is taken (then
+    /// nothing changes). Its dependencies all point from existing flows to a flow without
+    /// children, so they cannot close a cycle.
     pub(crate) fn add(&mut self, flow: Flow) -> Result<u32, CoreError> {
         let idx = u32::try_from(self.flows.len()).map_err(|_| {
             CoreError::Graph(flow_graph::GraphError::UnknownFlow(
                 "more than 4 billion flows".into(),
             ))
         })?;
-        self.index.insert(flow.id.clone(), idx);
+        match self.index.entry(flow.id.clone()) {
+            Entry::Occupied(_) => return Err(CoreError::DuplicateFlow(flow.id)),
+            Entry::Vacant(slot) => {
+                slot.insert(idx);
+            }
+        }
         let has_dependencies = !flow.dependencies.is_empty();
         Arc::make_mut(&mut self.flows).push(flow);
         if has_dependencies {
