@@ -24,6 +24,7 @@ pub fn run() -> Result<()> {
         ("flow-graph", Some("layered")),
         ("flow-results", None),
         ("flow-pool", None),
+        ("flow-cli", Some("report")),
     ] {
         if !root().join(krate).join("benches").is_dir() {
             continue;
@@ -39,6 +40,7 @@ pub fn run() -> Result<()> {
     let mut report = String::new();
     scheduler(&dir, &mut report)?;
     command_line(&dir, &mut report)?;
+    slurm(&mut report)?;
     eprintln!("\nxtask bench summary\n{report}");
     Ok(())
 }
@@ -223,6 +225,27 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
         "flow validate of 10,000 flows: median {:.1} ms",
         validate_s * 1e3
     )?;
+    Ok(())
+}
+
+/// 200 independent trivial flows through the Slurm executor against 200 bare `sbatch`
+/// submissions polled by a shell loop, in the same run (needs a running cluster).
+fn slurm(report: &mut String) -> Result<()> {
+    if !installed("sbatch") {
+        writeln!(report, "slurm: skipped, sbatch not found (start ../shared/ci/slurm-up.sh)")?;
+        return Ok(());
+    }
+    let output = Command::new("cargo")
+        .args(["run", "--release", "-q", "-p", "flow-pool", "--example", "slurm_throughput", "--", "200"])
+        .current_dir(root())
+        .output()
+        .context("could not run the slurm_throughput example")?;
+    if !output.status.success() {
+        bail!("slurm_throughput failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        writeln!(report, "slurm: {line}")?;
+    }
     Ok(())
 }
 
