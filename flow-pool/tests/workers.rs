@@ -148,8 +148,12 @@ fn main() {
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|arg| arg == "--list") {
-        // What libtest-aware runners expect from `--list`.
+    let listing = args.iter().any(|arg| arg == "--list");
+    if args.iter().any(|arg| arg == "--ignored") {
+        return; // no check is ignored: list nothing, run nothing
+    }
+    if listing {
+        // What libtest-aware runners (cargo test, nextest) expect from `--list`.
         use std::io::Write;
         let mut stdout = std::io::stdout();
         for (name, _) in checks {
@@ -157,13 +161,18 @@ fn main() {
         }
         return;
     }
-    if args.iter().any(|arg| arg == "--ignored") {
-        return; // no check is ignored
-    }
+    let exact = args.iter().any(|arg| arg == "--exact");
     let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut failed = 0;
     for (name, check) in checks {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        let selected = filter.iter().any(|f| {
+            if exact {
+                *name == f.as_str()
+            } else {
+                name.contains(f.as_str())
+            }
+        });
+        if !filter.is_empty() && !selected {
             continue;
         }
         let started = Instant::now();
