@@ -642,3 +642,42 @@ async fn events_are_numbered_and_framed_by_the_run() {
     );
     assert!(kinds.iter().all(Result::is_ok));
 }
+
+/// Dropping the run future cancels the run: the context is free for the next run at once,
+/// and the dropped run's command is stopped.
+#[tokio::test]
+async fn dropping_the_run_cancels_it() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        Flow::command(
+            id("sleepy"),
+            flow_core::CommandSpec::argv(["sleep", "30"]).grace(Duration::from_millis(100)),
+        )
+        .build(),
+    )
+    .unwrap();
+    let mut events = ctx.subscribe();
+    {
+        let run = ctx.run();
+        tokio::pin!(run);
+        tokio::select! {
+            _ = &mut run => panic!("the run cannot end by itself"),
+            _ = async {
+                while !matches!(events.recv().await.unwrap().kind, EventKind::FlowStarted { .. }) {}
+            } => {}
+        }
+    }
+    assert!(ctx.active_run().is_none());
+    // The next run starts at once; cancelling it stops its command too.
+    let started = Instant::now();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    while !matches!(
+        events.recv().await.unwrap().kind,
+        EventKind::FlowStarted { .. }
+    ) {}
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.cancelled, 1);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}

@@ -44,6 +44,19 @@ fn register_dependency_refuses_unknown_flows_and_cycles() {
     assert!(err.to_string().contains("c -> a -> b -> c"), "{err}");
     assert_eq!(ctx.graph().dependency_count(), 2);
     assert_eq!(ctx.graph().dependency("b", "c"), Some(Optional));
+    // Declared on the builder: a flow cannot depend on itself or on an unknown flow.
+    let err = ctx
+        .register_flow(ok("d", json!(null)).requires(id("d")).build())
+        .unwrap_err();
+    assert!(err.to_string().contains("d -> d"), "{err}");
+    let err = ctx
+        .register_flow(ok("d", json!(null)).requires(id("zz")).build())
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::UnknownFlow(ref f) if f == "zz"),
+        "{err}"
+    );
+    assert!(ctx.flow("d").is_none());
     // A batch with one bad edge adds nothing.
     let err = ctx
         .register_dependencies([("a", "c", Required), ("c", "b", Required)])
