@@ -115,6 +115,7 @@ async fn fail_flow_records_the_reason() {
     ctx.register_flow(forever("slow").build()).unwrap();
     ctx.register_flow(ok("after", json!(1)).requires(id("slow")).build())
         .unwrap();
+    ctx.register_flow(ok("done", json!(1)).build()).unwrap();
     assert!(matches!(
         ctx.fail_flow("nope", "x").await,
         Err(CoreError::UnknownFlow(_))
@@ -128,6 +129,12 @@ async fn fail_flow_records_the_reason() {
             break;
         }
     }
+    ctx.wait_for_flows(&["done"], None).await.unwrap();
+    let err = ctx.fail_flow("done", "too late").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot fail flow `done`: it already ended completed in this run"
+    );
     ctx.fail_flow("slow", "operator said so").await.unwrap();
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.counts.failed, 2);
