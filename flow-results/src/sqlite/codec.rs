@@ -27,18 +27,26 @@ ON CONFLICT (run_id, flow_id) DO UPDATE SET
     stdout_tail = excluded.stdout_tail, stderr_tail = excluded.stderr_tail";
 
 /// The columns of a result, in the order [`result_from_row`] reads them.
-const RESULT_COLUMNS: &str = "run_id, flow_id, status, output, failure, exit_code, attempts,
-    started_at, finished_at, fingerprint, job_id, stdout_tail, stderr_tail";
+macro_rules! result_columns {
+    () => {
+        "run_id, flow_id, status, output, failure, exit_code, attempts, started_at, finished_at,
+         fingerprint, job_id, stdout_tail, stderr_tail"
+    };
+}
 
 /// Selects one result by run and flow.
-pub(crate) fn select_result() -> String {
-    format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ?1 AND flow_id = ?2")
-}
+pub(crate) const SELECT_RESULT: &str = concat!(
+    "SELECT ",
+    result_columns!(),
+    " FROM results WHERE run_id = ?1 AND flow_id = ?2"
+);
 
 /// Selects the results of a run, by flow id.
-pub(crate) fn select_results() -> String {
-    format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ?1 ORDER BY flow_id")
-}
+pub(crate) const SELECT_RESULTS: &str = concat!(
+    "SELECT ",
+    result_columns!(),
+    " FROM results WHERE run_id = ?1 ORDER BY flow_id"
+);
 
 /// Inserts a run, or replaces the record of the same run (keeping its results).
 pub(crate) const UPSERT_RUN: &str = "
@@ -52,23 +60,26 @@ ON CONFLICT (run_id) DO UPDATE SET
     failed = excluded.failed, cancelled = excluded.cancelled";
 
 /// The columns of a run, in the order [`run_from_row`] reads them.
-const RUN_COLUMNS: &str =
-    "run_id, workflow, started_at, finished_at, pending, running, completed, failed, cancelled";
+macro_rules! run_columns {
+    () => {
+        "run_id, workflow, started_at, finished_at, pending, running, completed, failed, cancelled"
+    };
+}
 
 /// Selects one run.
-pub(crate) fn select_run() -> String {
-    format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1")
-}
+pub(crate) const SELECT_RUN: &str =
+    concat!("SELECT ", run_columns!(), " FROM runs WHERE run_id = ?1");
 
 /// Selects all runs, oldest first.
-pub(crate) fn select_runs() -> String {
-    format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY run_id")
-}
+pub(crate) const SELECT_RUNS: &str =
+    concat!("SELECT ", run_columns!(), " FROM runs ORDER BY run_id");
 
 /// Selects the newest run of a workflow.
-pub(crate) fn select_latest_run() -> String {
-    format!("SELECT {RUN_COLUMNS} FROM runs WHERE workflow = ?1 ORDER BY run_id DESC LIMIT 1")
-}
+pub(crate) const SELECT_LATEST_RUN: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE workflow = ?1 ORDER BY run_id DESC LIMIT 1"
+);
 
 /// A timestamp as stored.
 fn time_to_sql(time: &DateTime<Utc>) -> String {
@@ -208,7 +219,7 @@ impl Decoder<'_> {
     }
 }
 
-/// Decodes a row of [`RESULT_COLUMNS`].
+/// Decodes a row of the result columns.
 pub(crate) fn result_from_row(
     path: &Path,
     row: &Row<'_>,
@@ -253,7 +264,7 @@ pub(crate) fn result_from_row(
     Ok(decoded)
 }
 
-/// Decodes a row of [`RUN_COLUMNS`].
+/// Decodes a row of the run columns.
 pub(crate) fn run_from_row(
     path: &Path,
     row: &Row<'_>,

@@ -292,7 +292,7 @@ impl ResultStore for SqliteStore {
         let conn = self.conn();
         let action = || format!("read the result of flow `{flow}` in run `{run}`");
         let mut statement = conn
-            .prepare_cached(&codec::select_result())
+            .prepare_cached(codec::SELECT_RESULT)
             .map_err(|e| self.error(action(), e))?;
         statement
             .query_row([run.as_str(), flow.as_str()], |row| {
@@ -307,7 +307,7 @@ impl ResultStore for SqliteStore {
         let conn = self.conn();
         let action = || format!("read the results of run `{run}`");
         let mut statement = conn
-            .prepare_cached(&codec::select_results())
+            .prepare_cached(codec::SELECT_RESULTS)
             .map_err(|e| self.error(action(), e))?;
         let rows = statement
             .query_map([run.as_str()], |row| {
@@ -323,7 +323,7 @@ impl ResultStore for SqliteStore {
 
     fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
         self.query_run(
-            &codec::select_run(),
+            codec::SELECT_RUN,
             run.as_str(),
             &format!("read run `{run}`"),
         )
@@ -333,7 +333,7 @@ impl ResultStore for SqliteStore {
         let conn = self.conn();
         let action = "list the runs";
         let mut statement = conn
-            .prepare_cached(&codec::select_runs())
+            .prepare_cached(codec::SELECT_RUNS)
             .map_err(|e| self.error(action, e))?;
         let rows = statement
             .query_map([], |row| codec::run_from_row(&self.path, row))
@@ -347,7 +347,7 @@ impl ResultStore for SqliteStore {
 
     fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError> {
         self.query_run(
-            &codec::select_latest_run(),
+            codec::SELECT_LATEST_RUN,
             workflow,
             &format!("find the latest run of workflow `{workflow}`"),
         )
