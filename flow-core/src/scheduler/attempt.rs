@@ -130,8 +130,10 @@ pub(crate) fn command_attempt(
     cancel: CancellationToken,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
+        // Synchronous on purpose: after the first flow of a run the folder exists and this is
+        // one `mkdir` answered EEXIST, far cheaper than a hand-off to tokio's blocking pool.
         if let Some(dir) = spec.stdout_path.as_ref().and_then(|p| p.parent()) {
-            if let Err(e) = tokio::fs::create_dir_all(dir).await {
+            if let Err(e) = std::fs::create_dir_all(dir) {
                 return AttemptEnd::plain(Err(Failure::new(
                     FailureKind::Error,
                     format!("failed to create the log folder `{}`: {e}", dir.display()),
