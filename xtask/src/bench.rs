@@ -232,16 +232,32 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
 /// submissions polled by a shell loop, in the same run (needs a running cluster).
 fn slurm(report: &mut String) -> Result<()> {
     if !installed("sbatch") {
-        writeln!(report, "slurm: skipped, sbatch not found (start ../shared/ci/slurm-up.sh)")?;
+        writeln!(
+            report,
+            "slurm: skipped, sbatch not found (start ../shared/ci/slurm-up.sh)"
+        )?;
         return Ok(());
     }
     let output = Command::new("cargo")
-        .args(["run", "--release", "-q", "-p", "flow-pool", "--example", "slurm_throughput", "--", "200"])
+        .args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "flow-pool",
+            "--example",
+            "slurm_throughput",
+            "--",
+            "200",
+        ])
         .current_dir(root())
         .output()
         .context("could not run the slurm_throughput example")?;
     if !output.status.success() {
-        bail!("slurm_throughput failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "slurm_throughput failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         writeln!(report, "slurm: {line}")?;
