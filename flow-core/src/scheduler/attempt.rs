@@ -14,6 +14,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::writer::Durable;
 use crate::flow::BlockingFn;
 use crate::FlowInput;
 
@@ -128,8 +129,12 @@ pub(crate) fn command_attempt(
     spec: CommandSpec,
     timeout: Option<Duration>,
     cancel: CancellationToken,
+    durable: Option<Durable>,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
+        if let Some(durable) = durable {
+            durable.wait().await;
+        }
         // Synchronous on purpose: after the first flow of a run the folder exists and this is
         // one `mkdir` answered EEXIST, far cheaper than a hand-off to tokio's blocking pool.
         if let Some(dir) = spec.stdout_path.as_ref().and_then(|p| p.parent()) {

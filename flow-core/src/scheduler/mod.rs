@@ -787,7 +787,11 @@ impl Scheduler {
                     }
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
-                let fut = attempt::command_attempt(executor, spec, timeout, token);
+                // A command has effects outside the process: its parents' results must be in
+                // the store before it starts (see `Writer::durable`).
+                self.flush();
+                let durable = self.writer.as_ref().map(|writer| writer.durable());
+                let fut = attempt::command_attempt(executor, spec, timeout, token, durable);
                 self.in_flight
                     .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
             }

@@ -1,6 +1,7 @@
 //! The result-store writer: a dedicated thread that turns the scheduler's records into
 //! `FlowResult`s and saves them in batches, so the store is never on the scheduler's hot path.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
 use flow_results::{Failure, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::fingerprint::to_hex;
 
@@ -50,7 +51,8 @@ enum Message {
         RunRecord,
         oneshot::Sender<Result<(), flow_results::StoreError>>,
     ),
-    Results(Vec<Record>),
+    /// A batch with its sequence number (1, 2, ...).
+    Results(u64, Vec<Record>),
     Finish(RunRecord, oneshot::Sender<Vec<String>>),
 }
 
@@ -59,13 +61,32 @@ enum Message {
 pub(crate) struct Writer {
     tx: mpsc::Sender<Message>,
     spare: Spare,
+    /// Sequence number of the last batch handed to the thread.
+    sent: AtomicU64,
+    /// Sequence number of the last batch the store has committed.
+    committed: watch::Receiver<u64>,
+}
+
+/// A point in the writer's queue to wait for: every batch queued before it is committed.
+#[derive(Debug)]
+pub(crate) struct Durable {
+    committed: watch::Receiver<u64>,
+    target: u64,
+}
+
+impl Durable {
+    /// Returns once every batch queued before this point is committed (or the writer is gone).
+    pub(crate) async fn wait(mut self) {
+        let target = self.target;
+        let _ = self.committed.wait_for(|&done| done >= target).await;
+    }
 }
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Message::Begin(..) => "Begin",
-            Message::Results(_) => "Results",
+            Message::Results(..) => "Results",
             Message::Finish(..) => "Finish",
         })
     }
@@ -77,10 +98,16 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let spare = Spare::default();
         let returned = Arc::clone(&spare);
+        let (done, committed) = watch::channel(0);
         std::thread::Builder::new()
             .name("flow-store-writer".into())
-            .spawn(move || serve(&*store, &run_id, &rx, &returned))?;
-        Ok(Writer { tx, spare })
+            .spawn(move || serve(&*store, &run_id, &rx, &returned, &done))?;
+        Ok(Writer {
+            tx,
+            spare,
+            sent: AtomicU64::new(0),
+            committed,
+        })
     }
 
     /// An empty batch with room for `capacity` records, recycled when possible.
@@ -101,7 +128,18 @@ impl Writer {
 
     /// Queues records to save.
     pub(crate) fn save(&self, records: Vec<Record>) {
-        let _ = self.tx.send(Message::Results(records));
+        let seq = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.tx.send(Message::Results(seq, records));
+    }
+
+    /// The point after every batch queued so far: a command flow waits for it before it
+    /// starts, so its parents' results are in the store before it can have effects, and a
+    /// resume after SIGKILL never runs a completed parent again.
+    pub(crate) fn durable(&self) -> Durable {
+        Durable {
+            committed: self.committed.clone(),
+            target: self.sent.load(Ordering::Relaxed),
+        }
     }
 
     /// Saves the run's final record after every queued result; returns the store errors.
@@ -116,7 +154,13 @@ impl Writer {
     }
 }
 
-fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>, spare: &Spare) {
+fn serve(
+    store: &dyn ResultStore,
+    run_id: &RunId,
+    rx: &mpsc::Receiver<Message>,
+    spare: &Spare,
+    committed: &watch::Sender<u64>,
+) {
     let mut errors = Vec::new();
     let mut results = Vec::new();
     let convert = |results: &mut Vec<FlowResult>, mut records: Vec<Record>| {
@@ -131,7 +175,8 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>, 
             Message::Begin(run, reply) => {
                 let _ = reply.send(store.begin_run(&run));
             }
-            Message::Results(records) => {
+            Message::Results(seq, records) => {
+                let mut last = seq;
                 results.clear();
                 convert(&mut results, records);
                 // Take whatever else is queued, to save it in one call.
@@ -141,7 +186,10 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>, 
                         break;
                     };
                     match next {
-                        Message::Results(more) => convert(&mut results, more),
+                        Message::Results(seq, more) => {
+                            last = seq;
+                            convert(&mut results, more);
+                        }
                         other => {
                             pending = Some(other);
                             break;
@@ -154,6 +202,8 @@ fn serve(store: &dyn ResultStore, run_id: &RunId, rx: &mpsc::Receiver<Message>, 
                         errors.push(e.to_string());
                     }
                 }
+                // Failed saves count as done too: they are reported, and nothing waits forever.
+                committed.send_replace(last);
                 match pending {
                     Some(Message::Finish(run, reply)) => {
                         finish(store, &run, &mut errors);
