@@ -990,9 +990,10 @@ impl Scheduler {
         }
         self.outputs[i as usize] = output.clone();
         self.record(i, status, output, failure, tails);
-        if status == FlowStatus::Completed {
-            self.board_changes.push((i, status));
-        } else {
+        // Queued even when published at once below: the queue may still hold this flow's
+        // earlier `Running`, and the next flush applies it in order, so the end must follow it.
+        self.board_changes.push((i, status));
+        if status != FlowStatus::Completed {
             // Published at once: a flow registered during the run is checked against it.
             let mut board = self.shared.board();
             if board.run.as_ref() == Some(&self.run_id) {
