@@ -389,10 +389,11 @@ impl Scheduler {
             {
                 self.finish(
                     idx,
-                    FlowStatus::Failed,
-                    Some(Failure::new(FailureKind::Error, reason)),
-                    None,
-                    None,
+                    Ending::failed(
+                        FlowStatus::Failed,
+                        Failure::new(FailureKind::Error, reason),
+                        None,
+                    ),
                 );
             }
         }
@@ -494,10 +495,11 @@ impl Scheduler {
             Command::Cancel(i) => match self.slot.get(i as usize).copied() {
                 Some(Slot::Waiting | Slot::Ready) => self.finish(
                     i,
-                    FlowStatus::Cancelled,
-                    Some(Failure::new(FailureKind::Cancelled, "cancelled by request")),
-                    None,
-                    None,
+                    Ending::failed(
+                        FlowStatus::Cancelled,
+                        Failure::new(FailureKind::Cancelled, "cancelled by request"),
+                        None,
+                    ),
                 ),
                 Some(Slot::Running) => {
                     self.stops.insert(i, Stop::Cancel);
@@ -513,10 +515,11 @@ impl Scheduler {
                     Some(Slot::Waiting | Slot::Ready) => {
                         self.finish(
                             idx,
-                            FlowStatus::Failed,
-                            Some(Failure::new(FailureKind::Error, reason)),
-                            None,
-                            None,
+                            Ending::failed(
+                                FlowStatus::Failed,
+                                Failure::new(FailureKind::Error, reason),
+                                None,
+                            ),
                         );
                         Ok(())
                     }
@@ -547,16 +550,7 @@ impl Scheduler {
         tracing::info!(parent: &self.span, "run cancelled");
         for i in 0..self.slot.len() as u32 {
             if matches!(self.slot[i as usize], Slot::Waiting | Slot::Ready) {
-                self.end(
-                    i,
-                    FlowStatus::Cancelled,
-                    Some(Failure::new(
-                        FailureKind::Cancelled,
-                        "the run was cancelled before the flow started",
-                    )),
-                    None,
-                    None,
-                );
+                self.end(i, Ending::not_started_in_cancelled_run());
             }
         }
         self.ready.clear();
@@ -585,16 +579,7 @@ impl Scheduler {
         }
         self.batch_pos.push(NONE);
         if self.cancelling {
-            self.end(
-                idx,
-                FlowStatus::Cancelled,
-                Some(Failure::new(
-                    FailureKind::Cancelled,
-                    "the run was cancelled before the flow started",
-                )),
-                None,
-                None,
-            );
+            self.end(idx, Ending::not_started_in_cancelled_run());
             return;
         }
         let mut remaining = 0;
@@ -685,7 +670,13 @@ impl Scheduler {
                 let output = Arc::clone(output);
                 self.reused += 1;
                 self.started_at[i as usize] = Some(self.now);
-                self.finish_with(i, FlowStatus::Completed, None, Some(output), None, true);
+                self.finish(
+                    i,
+                    Ending {
+                        reused: true,
+                        ..Ending::completed(output, None)
+                    },
+                );
                 return;
             }
         }
@@ -850,7 +841,7 @@ impl Scheduler {
                     Arc::new(output)
                 };
                 let tails = tails_of(end.exit_code, end.stdout_tail, end.stderr_tail);
-                self.finish_with(i, FlowStatus::Completed, None, Some(output), tails, false);
+                self.finish(i, Ending::completed(output, tails));
             }
             (_, Err(failure)) => {
                 let attempt = self.attempts[i as usize];
@@ -899,7 +890,7 @@ impl Scheduler {
                     FlowStatus::Failed
                 };
                 let tails = tails_of(end.exit_code, end.stdout_tail, end.stderr_tail);
-                self.finish_with(i, status, Some(failure), None, tails, false);
+                self.finish(i, Ending::failed(status, failure, tails));
             }
         }
     }
@@ -914,55 +905,24 @@ impl Scheduler {
             Stop::Fail(reason) => (FlowStatus::Failed, Failure::new(FailureKind::Error, reason)),
         };
         let tails = tails_of(exit_code, String::new(), String::new());
-        self.finish_with(i, status, Some(failure), None, tails, false);
-    }
-
-    fn finish(
-        &mut self,
-        i: u32,
-        status: FlowStatus,
-        failure: Option<Failure>,
-        output: Option<Arc<Value>>,
-        tails: Option<(Option<i32>, String, String)>,
-    ) {
-        self.finish_with(i, status, failure, output, tails, false);
+        self.finish(i, Ending::failed(status, failure, tails));
     }
 
     /// A flow ended: record it, then let its children move on.
-    fn finish_with(
-        &mut self,
-        i: u32,
-        status: FlowStatus,
-        failure: Option<Failure>,
-        output: Option<Arc<Value>>,
-        tails: Option<(Option<i32>, String, String)>,
-        reused: bool,
-    ) {
-        self.end_full(i, status, failure, output, tails, reused);
+    fn finish(&mut self, i: u32, ending: Ending) {
+        self.end(i, ending);
         self.propagate(i);
     }
 
     /// A flow ended, without looking at its children.
-    fn end(
-        &mut self,
-        i: u32,
-        status: FlowStatus,
-        failure: Option<Failure>,
-        output: Option<Arc<Value>>,
-        tails: Option<(Option<i32>, String, String)>,
-    ) {
-        self.end_full(i, status, failure, output, tails, false);
-    }
-
-    fn end_full(
-        &mut self,
-        i: u32,
-        status: FlowStatus,
-        failure: Option<Failure>,
-        output: Option<Arc<Value>>,
-        tails: Option<(Option<i32>, String, String)>,
-        reused: bool,
-    ) {
+    fn end(&mut self, i: u32, ending: Ending) {
+        let Ending {
+            status,
+            failure,
+            output,
+            tails,
+            reused,
+        } = ending;
         if self.slot[i as usize] == Slot::Running {
             self.running -= 1;
         }
@@ -1070,7 +1030,7 @@ impl Scheduler {
         };
         self.failure_root[c as usize] = root;
         let failure = Failure::new(FailureKind::Upstream { flow: root_id }, message);
-        self.end(c, status, Some(failure), None, None);
+        self.end(c, Ending::failed(status, failure, None));
     }
 
     /// Queues a record for the store, replacing one of the same flow still in the batch.
@@ -1176,5 +1136,53 @@ impl Drop for Scheduler {
                 registry.active = None;
             }
         }
+    }
+}
+
+/// How a flow ended, as the scheduler records it.
+struct Ending {
+    status: FlowStatus,
+    failure: Option<Failure>,
+    output: Option<Arc<Value>>,
+    /// Exit code and output tails, for flows that ran a command.
+    tails: Option<(Option<i32>, String, String)>,
+    /// The result was taken from the resumed run instead of running the flow again.
+    reused: bool,
+}
+
+impl Ending {
+    fn completed(output: Arc<Value>, tails: Option<(Option<i32>, String, String)>) -> Self {
+        Ending {
+            status: FlowStatus::Completed,
+            failure: None,
+            output: Some(output),
+            tails,
+            reused: false,
+        }
+    }
+
+    fn failed(
+        status: FlowStatus,
+        failure: Failure,
+        tails: Option<(Option<i32>, String, String)>,
+    ) -> Self {
+        Ending {
+            status,
+            failure: Some(failure),
+            output: None,
+            tails,
+            reused: false,
+        }
+    }
+
+    fn not_started_in_cancelled_run() -> Self {
+        Ending::failed(
+            FlowStatus::Cancelled,
+            Failure::new(
+                FailureKind::Cancelled,
+                "the run was cancelled before the flow started",
+            ),
+            None,
+        )
     }
 }
