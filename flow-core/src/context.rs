@@ -21,7 +21,10 @@ pub(crate) struct Shared {
     pub(crate) board: Mutex<Board>,
     /// Bumped after every change of the board.
     pub(crate) board_changed: watch::Sender<u64>,
-    pub(crate) events: broadcast::Sender<crate::Event>,
+    /// Made by the first `subscribe`: the channel's ring of `event_capacity` slots is worth
+    /// allocating only when someone listens.
+    pub(crate) events: OnceLock<broadcast::Sender<crate::Event>>,
+    pub(crate) event_capacity: usize,
     pub(crate) event_seq: AtomicU64,
     pub(crate) options: Options,
     pub(crate) threads: Mutex<Option<ThreadExecutor>>,
@@ -45,6 +48,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The event channel, made on first use.
+    pub(crate) fn events(&self) -> &broadcast::Sender<crate::Event> {
+        self.events
+            .get_or_init(|| broadcast::channel(self.event_capacity).0)
+    }
+
+    /// Whether anyone listens to events (without making the channel).
+    pub(crate) fn has_listeners(&self) -> bool {
+        self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         lock(&self.registry)
     }
@@ -66,7 +80,9 @@ impl Shared {
 }
 
 fn default_parallelism() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    // Asked once per process: on Linux the answer reads cgroup files.
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Configures a [`FlowContext`]; every setting has a default.
@@ -172,14 +188,14 @@ impl ContextBuilder {
 
     /// The context.
     pub fn build(self) -> FlowContext {
-        let (events, _) = broadcast::channel(self.event_capacity);
         let (board_changed, _) = watch::channel(0);
         FlowContext {
             shared: Arc::new(Shared {
                 registry: Mutex::new(Registry::default()),
                 board: Mutex::new(Board::default()),
                 board_changed,
-                events,
+                events: OnceLock::new(),
+                event_capacity: self.event_capacity,
                 event_seq: AtomicU64::new(0),
                 options: self.options,
                 threads: Mutex::new(None),
@@ -321,7 +337,7 @@ impl FlowContext {
     fn register_locked(&self, registry: &mut Registry, flow: Flow) -> Result<(), CoreError> {
         let parents = registry.check_new(&flow)?;
         if registry.active.is_none() {
-            registry.add(flow)?;
+            registry.add(flow, &parents)?;
             return Ok(());
         }
         let mut board = self.shared.board();
@@ -339,7 +355,7 @@ impl FlowContext {
                 });
             }
         }
-        let idx = registry.add(flow.clone())?;
+        let idx = registry.add(flow.clone(), &parents)?;
         let flow = Box::new(flow);
         board
             .states
@@ -380,13 +396,13 @@ impl FlowContext {
         P: AsRef<str>,
         C: AsRef<str>,
     {
-        let mut dependencies = dependencies.into_iter().peekable();
-        if dependencies.peek().is_none() {
+        let dependencies: Vec<_> = dependencies.into_iter().collect();
+        if dependencies.is_empty() {
             return Ok(());
         }
         let mut registry = self.shared.registry();
         if registry.active.is_some() {
-            let Some((_, child, _)) = dependencies.next() else {
+            let Some((_, child, _)) = dependencies.first() else {
                 return Ok(());
             };
             return match registry.idx(child.as_ref()) {
@@ -397,7 +413,7 @@ impl FlowContext {
                 Err(e) => Err(e),
             };
         }
-        registry.graph().add_dependencies(dependencies)?;
+        registry.add_dependencies(dependencies)?;
         Ok(())
     }
 
@@ -467,7 +483,7 @@ impl FlowContext {
     /// Subscribes to the events of every run of this context from now on.
     pub fn subscribe(&self) -> EventReceiver {
         EventReceiver {
-            inner: self.shared.events.subscribe(),
+            inner: self.shared.events().subscribe(),
         }
     }
 

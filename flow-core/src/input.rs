@@ -29,7 +29,7 @@ pub struct FlowInput {
     pub(crate) attempt: u32,
     pub(crate) input: Arc<Value>,
     pub(crate) parents: Vec<(FlowId, Arc<Value>)>,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Arc<CancellationToken>,
 }
 
 impl FlowInput {
@@ -102,7 +102,7 @@ mod tests {
             attempt: 1,
             input: Arc::new(serde_json::json!({"k": 1})),
             parents: vec![(FlowId::new("a").unwrap(), Arc::new(Value::from(3)))],
-            cancel: CancellationToken::new(),
+            cancel: Arc::new(CancellationToken::new()),
         };
         assert_eq!(input.parent("a"), Some(&Value::from(3)));
         assert_eq!(input.parent("b"), None);

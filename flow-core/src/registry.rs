@@ -42,21 +42,34 @@ pub(crate) struct ActiveRun {
 
 /// Flows and dependencies of a context.
 ///
-/// The [`FlowGraph`] is built lazily: flows are added to it only when a dependency, a cycle
-/// question or a copy of the graph needs it, so that a context of many independent flows
-/// never pays for it. Until then `flows` and `index` are the registry.
+/// Dependencies are kept as a flat list of index pairs with children lists for the cycle
+/// checks, which is all a run needs; the [`FlowGraph`] (named cycles, `has_cycle`, a copy
+/// for the caller) is made from them only when asked for, and then kept in step. So a
+/// context that only registers and runs never builds it.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    graph: FlowGraph,
-    /// `flows[..in_graph]` are in `graph`.
-    in_graph: usize,
     /// Copy-on-write, so a run takes a snapshot for the price of a reference count.
     pub(crate) flows: Arc<Vec<Flow>>,
     index: HashMap<FlowId, u32, BuildHasherDefault<IdHasher>>,
+    /// Every dependency in the order given; for a repeated pair the last type wins.
+    edges: Vec<(u32, u32, DependencyType)>,
+    /// The children of each flow (grown on demand), for the cycle checks.
+    children: Vec<Vec<u32>>,
+    /// `edges` may hold a pair twice (then `indexed` keeps the last).
+    repeats: bool,
+    /// Scratch marks of the reachability walk, with the current stamp.
+    marks: Vec<u32>,
+    stamp: u32,
+    /// The graph, once someone asked for it.
+    graph: Option<FlowGraph>,
     /// Flows failed with `fail_flow` outside a run: the next run records them failed.
     pub(crate) pre_failed: Vec<(u32, String)>,
     pub(crate) active: Option<ActiveRun>,
 }
+
+/// Above this many children a flow's list is not searched for a repeated pair; `indexed`
+/// removes repeats instead.
+const SCAN_LIMIT: usize = 32;
 
 impl Registry {
     /// The index of flow `id`.
@@ -70,28 +83,45 @@ impl Registry {
             .ok_or_else(|| CoreError::UnknownFlow(id.chars().take(200).collect()))
     }
 
-    /// The graph with every registered flow in it.
-    pub(crate) fn graph(&mut self) -> &mut FlowGraph {
-        if self.in_graph < self.flows.len() {
-            if self.graph.is_empty() {
-                self.graph = FlowGraph::with_capacity(self.flows.len(), 0);
-            }
-            for flow in &self.flows[self.in_graph..] {
+    /// The graph with every registered flow and dependency in it.
+    pub(crate) fn graph(&mut self) -> &FlowGraph {
+        let (flows, edges) = (&self.flows, &self.edges);
+        self.graph.get_or_insert_with(|| {
+            let mut graph = FlowGraph::with_capacity(flows.len(), edges.len());
+            for flow in flows.iter() {
                 // Ids are unique (checked by `add`), so this cannot fail.
-                let _ = self.graph.add_flow(flow.id.clone());
+                let _ = graph.add_flow(flow.id.clone());
             }
-            self.in_graph = self.flows.len();
-        }
-        &mut self.graph
+            let named = edges.iter().map(|&(p, c, d)| {
+                (
+                    flows[p as usize].id.as_str(),
+                    flows[c as usize].id.as_str(),
+                    d,
+                )
+            });
+            // Checked acyclic when they were added.
+            let _ = graph.add_dependencies(named);
+            graph
+        })
     }
 
     /// The graph in the scheduler's form.
     pub(crate) fn indexed(&mut self) -> IndexedGraph {
-        if self.graph.dependency_count() == 0 {
-            let ids = self.flows.iter().map(|f| f.id.clone()).collect();
-            return IndexedGraph::from_edges(ids, std::iter::empty());
+        let ids = self.flows.iter().map(|f| f.id.clone()).collect();
+        if !self.repeats {
+            return IndexedGraph::from_edges(ids, self.edges.iter().copied());
         }
-        self.graph().indexed()
+        // Keep the last of each pair: sort positions by pair, latest first, then dedupe.
+        let mut order: Vec<u32> = (0..self.edges.len() as u32).collect();
+        order.sort_unstable_by_key(|&k| {
+            let (p, c, _) = self.edges[k as usize];
+            (c, p, std::cmp::Reverse(k))
+        });
+        order.dedup_by_key(|k| {
+            let (p, c, _) = self.edges[*k as usize];
+            (c, p)
+        });
+        IndexedGraph::from_edges(ids, order.iter().map(|&k| self.edges[k as usize]))
     }
 
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
@@ -103,9 +133,6 @@ impl Registry {
         }
         if self.index.contains_key(&flow.id) {
             return Err(CoreError::DuplicateFlow(flow.id.clone()));
-        }
-        if flow.dependencies.is_empty() {
-            return Ok(Vec::new());
         }
         let mut parents = Vec::with_capacity(flow.dependencies.len());
         for (parent, dependency) in &flow.dependencies {
@@ -121,10 +148,14 @@ impl Registry {
         Ok(parents)
     }
 
-    /// Adds a flow that passed [`check_new`](Self::check_new), unless its id is taken (then
-    /// nothing changes). Its dependencies all point from existing flows to a flow without
-    /// children, so they cannot close a cycle.
-    pub(crate) fn add(&mut self, flow: Flow) -> Result<u32, CoreError> {
+    /// Adds a flow that passed [`check_new`](Self::check_new) with the parents it returned,
+    /// unless its id is taken (then nothing changes). Its dependencies all point from
+    /// existing flows to a flow without children, so they cannot close a cycle.
+    pub(crate) fn add(
+        &mut self,
+        flow: Flow,
+        parents: &[(u32, DependencyType)],
+    ) -> Result<u32, CoreError> {
         let idx = u32::try_from(self.flows.len()).map_err(|_| {
             CoreError::Graph(flow_graph::GraphError::UnknownFlow(
                 "more than 4 billion flows".into(),
@@ -136,18 +167,146 @@ impl Registry {
                 slot.insert(idx);
             }
         }
-        let has_dependencies = !flow.dependencies.is_empty();
-        Arc::make_mut(&mut self.flows).push(flow);
-        if has_dependencies {
-            let flows = Arc::clone(&self.flows);
-            let flow = &flows[idx as usize];
-            let deps = flow
-                .dependencies
+        if let Some(graph) = &mut self.graph {
+            let _ = graph.add_flow(flow.id.clone());
+            let flows = &self.flows;
+            let named = parents
                 .iter()
-                .map(|(p, d)| (p.as_str(), flow.id.as_str(), *d));
-            self.graph().add_dependencies(deps)?;
+                .map(|&(p, d)| (flows[p as usize].id.as_str(), flow.id.as_str(), d));
+            let _ = graph.add_dependencies(named);
+        }
+        Arc::make_mut(&mut self.flows).push(flow);
+        for &(p, d) in parents {
+            self.push_edge(p, idx, d);
         }
         Ok(idx)
+    }
+
+    /// Adds dependencies given by name, all or none: an unknown flow or a cycle is an error
+    /// (named by flow-graph) and leaves everything as it was.
+    pub(crate) fn add_dependencies<P: AsRef<str>, C: AsRef<str>>(
+        &mut self,
+        dependencies: Vec<(P, C, DependencyType)>,
+    ) -> Result<(), CoreError> {
+        let mut batch = Vec::with_capacity(dependencies.len());
+        for (p, c, d) in &dependencies {
+            match (self.find(p.as_ref()), self.find(c.as_ref())) {
+                (Some(p), Some(c)) if p != c => batch.push((p, c, d)),
+                _ => return self.refuse(&dependencies),
+            }
+        }
+        let before = self.edges.len();
+        let big = batch.len() * 16 >= self.flows.len() + before;
+        for &(p, c, &d) in &batch {
+            if !big && self.reaches(c, p) {
+                self.undo(before);
+                return self.refuse(&dependencies);
+            }
+            self.push_edge(p, c, d);
+        }
+        if big && !self.acyclic() {
+            self.undo(before);
+            return self.refuse(&dependencies);
+        }
+        if let Some(graph) = &mut self.graph {
+            let named = dependencies
+                .iter()
+                .map(|(p, c, d)| (p.as_ref(), c.as_ref(), *d));
+            let _ = graph.add_dependencies(named);
+        }
+        Ok(())
+    }
+
+    /// The error flow-graph gives for a refused batch (nothing is changed).
+    fn refuse<P: AsRef<str>, C: AsRef<str>>(
+        &mut self,
+        dependencies: &[(P, C, DependencyType)],
+    ) -> Result<(), CoreError> {
+        let named = dependencies
+            .iter()
+            .map(|(p, c, d)| (p.as_ref(), c.as_ref(), *d));
+        let mut graph = self.graph().clone();
+        graph.add_dependencies(named)?;
+        // Not reached: the batch was refused because flow-graph refuses it too.
+        Err(CoreError::Graph(flow_graph::GraphError::UnknownFlow(
+            "a dependency that could not be added".into(),
+        )))
+    }
+
+    fn push_edge(&mut self, p: u32, c: u32, d: DependencyType) {
+        if self.children.len() <= p as usize {
+            self.children.resize_with(self.flows.len(), Vec::new);
+        }
+        let kids = &mut self.children[p as usize];
+        if kids.len() > SCAN_LIMIT || kids.contains(&c) {
+            self.repeats = true;
+        }
+        kids.push(c);
+        self.edges.push((p, c, d));
+    }
+
+    /// Removes the edges added after the first `len`.
+    fn undo(&mut self, len: usize) {
+        while self.edges.len() > len {
+            if let Some((p, _, _)) = self.edges.pop() {
+                self.children[p as usize].pop();
+            }
+        }
+    }
+
+    /// Whether `to` can be reached from `from` along children.
+    fn reaches(&mut self, from: u32, to: u32) -> bool {
+        if self.children.get(from as usize).is_none_or(Vec::is_empty) {
+            return false;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+        if self.marks.len() < self.flows.len() {
+            self.marks.resize(self.flows.len(), 0);
+        }
+        let mut stack = vec![from];
+        self.marks[from as usize] = self.stamp;
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            for &k in self.children.get(n as usize).map_or(&[][..], Vec::as_slice) {
+                if self.marks[k as usize] != self.stamp {
+                    self.marks[k as usize] = self.stamp;
+                    stack.push(k);
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether the whole graph is acyclic (Kahn's count).
+    fn acyclic(&self) -> bool {
+        let n = self.flows.len();
+        let mut indegree = vec![0u32; n];
+        for kids in &self.children {
+            for &c in kids {
+                indegree[c as usize] += 1;
+            }
+        }
+        let mut stack: Vec<u32> = (0..n as u32)
+            .filter(|&i| indegree[i as usize] == 0)
+            .collect();
+        let mut seen = 0usize;
+        while let Some(i) = stack.pop() {
+            seen += 1;
+            for &c in self.children.get(i as usize).map_or(&[][..], Vec::as_slice) {
+                let d = &mut indegree[c as usize];
+                *d -= 1;
+                if *d == 0 {
+                    stack.push(c);
+                }
+            }
+        }
+        seen == n
     }
 
     pub(crate) fn reserve(&mut self, flows: usize) {
@@ -156,10 +315,12 @@ impl Registry {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.graph = FlowGraph::new();
-        self.in_graph = 0;
         self.flows = Arc::default();
         self.index.clear();
+        self.edges.clear();
+        self.children.clear();
+        self.repeats = false;
+        self.graph = None;
         self.pre_failed.clear();
     }
 }
@@ -204,7 +365,98 @@ impl Hasher for IdHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::hash::BuildHasher;
+
+    fn registry(n: u32) -> Registry {
+        let mut registry = Registry::default();
+        for i in 0..n {
+            let id = FlowId::new(format!("f{i}")).unwrap();
+            let flow = Flow::async_fn(id, |_| async { Ok::<_, String>(serde_json::Value::Null) });
+            registry.add(flow.build(), &[]).unwrap();
+        }
+        registry
+    }
+
+    /// The dependencies of the scheduler's graph, as flow-graph lists them.
+    fn indexed_edges(registry: &mut Registry) -> Vec<(FlowId, FlowId, DependencyType)> {
+        let indexed = registry.indexed();
+        let mut edges = Vec::new();
+        for c in 0..indexed.len() as u32 {
+            for &(p, d) in indexed.parents(c) {
+                edges.push((indexed.id(p).clone(), indexed.id(c).clone(), d));
+            }
+        }
+        edges.sort();
+        edges
+    }
+
+    fn dependency() -> impl Strategy<Value = (u32, u32, bool)> {
+        (0..12u32, 0..12u32, any::<bool>())
+    }
+
+    proptest! {
+        /// Batches of any size (one at a time or many: both cycle checks) are accepted or
+        /// refused exactly as flow-graph accepts or refuses them, with the same error, and
+        /// afterwards both hold the same dependencies (repeats: the last type wins).
+        #[test]
+        fn dependencies_match_flow_graph(
+            batches in prop::collection::vec(prop::collection::vec(dependency(), 0..20), 1..12)
+        ) {
+            let mut registry = registry(12);
+            let mut model = FlowGraph::new();
+            for i in 0..12 {
+                model.add_flow(FlowId::new(format!("f{i}")).unwrap()).unwrap();
+            }
+            for batch in batches {
+                let named: Vec<(String, String, DependencyType)> = batch
+                    .iter()
+                    .map(|&(p, c, optional)| {
+                        let d = if optional { DependencyType::Optional } else { DependencyType::Required };
+                        (format!("f{p}"), format!("f{c}"), d)
+                    })
+                    .collect();
+                let expected = model
+                    .add_dependencies(named.iter().map(|(p, c, d)| (p.as_str(), c.as_str(), *d)))
+                    .map_err(|e| CoreError::from(e).to_string());
+                let got = registry.add_dependencies(named).map_err(|e| e.to_string());
+                prop_assert_eq!(got, expected);
+            }
+            let mut want = model.dependencies();
+            want.sort();
+            prop_assert_eq!(indexed_edges(&mut registry), want.clone());
+            let mut built = registry.graph().dependencies();
+            built.sort();
+            prop_assert_eq!(built, want);
+        }
+    }
+
+    #[test]
+    fn unknown_flow_and_cycle_change_nothing() {
+        let mut registry = registry(3);
+        let r = DependencyType::Required;
+        registry
+            .add_dependencies(vec![("f0", "f1", r), ("f1", "f2", r)])
+            .unwrap();
+        let error = registry
+            .add_dependencies(vec![("f0", "f2", r), ("f2", "f0", r)])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            CoreError::from(flow_graph::GraphError::Cycle(flow_graph::CycleError {
+                path: ["f0", "f2", "f0"].map(|s| FlowId::new(s).unwrap()).to_vec(),
+            }))
+            .to_string()
+        );
+        let error = registry
+            .add_dependencies(vec![("f0", "nope", r)])
+            .unwrap_err();
+        assert!(
+            matches!(error, CoreError::UnknownFlow(ref id) if id == "nope"),
+            "{error:?}"
+        );
+        assert_eq!(indexed_edges(&mut registry).len(), 2);
+    }
 
     #[test]
     fn id_hasher_spreads_similar_ids() {

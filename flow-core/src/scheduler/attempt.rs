@@ -84,7 +84,7 @@ pub(crate) fn blocking_attempt(
             .run(
                 move |_, token| {
                     let mut input = input;
-                    input.cancel = token;
+                    input.cancel = std::sync::Arc::new(token);
                     f(input)
                 },
                 Value::Null,

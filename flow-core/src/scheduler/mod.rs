@@ -237,6 +237,9 @@ struct Scheduler {
     in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
     commands: mpsc::UnboundedReceiver<Command>,
     cancel: CancellationToken,
+    /// `cancel`, shared with every `FlowInput` for the price of a reference count (cloning
+    /// the token itself takes its lock).
+    input_cancel: Arc<CancellationToken>,
     cancelling: bool,
     finished: usize,
     counts: StatusCounts,
@@ -311,6 +314,7 @@ impl Scheduler {
             }
         }
         let jobs = shared.options.jobs;
+        let cancel = CancellationToken::new();
         Ok(Scheduler {
             run_id,
             span,
@@ -335,7 +339,8 @@ impl Scheduler {
             running: 0,
             in_flight: FuturesUnordered::new(),
             commands,
-            cancel: CancellationToken::new(),
+            input_cancel: Arc::new(cancel.clone()),
+            cancel,
             cancelling: false,
             finished: 0,
             counts: StatusCounts::default(),
@@ -383,7 +388,7 @@ impl Scheduler {
 
     fn apply_pre_failed(&mut self) {
         self.now = Utc::now();
-        self.emit = self.shared.events.receiver_count() > 0;
+        self.emit = self.shared.has_listeners();
         for (idx, reason) in std::mem::take(&mut self.pre_failed) {
             if (idx as usize) < self.slot.len() && !matches!(self.slot[idx as usize], Slot::Done(_))
             {
@@ -405,7 +410,7 @@ impl Scheduler {
         let mut work = 0usize;
         loop {
             self.now = Utc::now();
-            self.emit = self.shared.events.receiver_count() > 0;
+            self.emit = self.shared.has_listeners();
             let mut progressed = false;
             if let Some(begun) = &mut self.begun {
                 if let Poll::Ready(answer) = Pin::new(begun).poll(cx) {
@@ -810,7 +815,7 @@ impl Scheduler {
             attempt,
             input: Arc::clone(&flow.input),
             parents,
-            cancel: self.cancel.clone(),
+            cancel: Arc::clone(&self.input_cancel),
         }
     }
 
@@ -1107,14 +1112,14 @@ impl Scheduler {
     }
 
     fn emit_now(&self, kind: EventKind) {
-        if self.shared.events.receiver_count() == 0 {
+        if !self.shared.has_listeners() {
             return;
         }
         let seq = self
             .shared
             .event_seq
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.shared.events.send(Event {
+        let _ = self.shared.events().send(Event {
             seq,
             run_id: self.run_id.clone(),
             at: self.now,
