@@ -53,8 +53,11 @@ pub(crate) struct Registry {
     index: HashMap<FlowId, u32, BuildHasherDefault<IdHasher>>,
     /// Every dependency in the order given; for a repeated pair the last type wins.
     edges: Vec<(u32, u32, DependencyType)>,
-    /// The children of each flow (grown on demand), for the cycle checks.
-    children: Vec<Vec<u32>>,
+    /// The children of each flow for the cycle checks, as linked lists through `edges`:
+    /// `first[p]` is p's latest edge, `next[e]` the edge of the same parent before `e`
+    /// (`NONE` ends a list). No allocation per flow; `first` grows on demand.
+    first: Vec<u32>,
+    next: Vec<u32>,
     /// `edges` may hold a pair twice (then `indexed` keeps the last).
     repeats: bool,
     /// Scratch marks of the reachability walk, with the current stamp.
@@ -70,6 +73,8 @@ pub(crate) struct Registry {
 /// Above this many children a flow's list is not searched for a repeated pair; `indexed`
 /// removes repeats instead.
 const SCAN_LIMIT: usize = 32;
+/// The end of a list.
+const NONE: u32 = u32::MAX;
 
 impl Registry {
     /// The index of flow `id`.
@@ -234,29 +239,52 @@ impl Registry {
     }
 
     fn push_edge(&mut self, p: u32, c: u32, d: DependencyType) {
-        if self.children.len() <= p as usize {
-            self.children.resize_with(self.flows.len(), Vec::new);
+        if self.first.len() <= p as usize {
+            self.first.resize(self.flows.len(), NONE);
         }
-        let kids = &mut self.children[p as usize];
-        if kids.len() > SCAN_LIMIT || kids.contains(&c) {
-            self.repeats = true;
+        let head = self.first[p as usize];
+        if !self.repeats {
+            let mut e = head;
+            let mut seen = 0;
+            while e != NONE {
+                if self.edges[e as usize].1 == c || seen == SCAN_LIMIT {
+                    self.repeats = true;
+                    break;
+                }
+                seen += 1;
+                e = self.next[e as usize];
+            }
         }
-        kids.push(c);
+        self.first[p as usize] = self.edges.len() as u32;
+        self.next.push(head);
         self.edges.push((p, c, d));
+    }
+
+    /// The children of `p` (latest first, with repeats).
+    fn children(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut e = self.first.get(p as usize).copied().unwrap_or(NONE);
+        std::iter::from_fn(move || {
+            if e == NONE {
+                return None;
+            }
+            let child = self.edges[e as usize].1;
+            e = self.next[e as usize];
+            Some(child)
+        })
     }
 
     /// Removes the edges added after the first `len`.
     fn undo(&mut self, len: usize) {
         while self.edges.len() > len {
-            if let Some((p, _, _)) = self.edges.pop() {
-                self.children[p as usize].pop();
+            if let (Some((p, _, _)), Some(before)) = (self.edges.pop(), self.next.pop()) {
+                self.first[p as usize] = before;
             }
         }
     }
 
     /// Whether `to` can be reached from `from` along children.
     fn reaches(&mut self, from: u32, to: u32) -> bool {
-        if self.children.get(from as usize).is_none_or(Vec::is_empty) {
+        if self.children(from).next().is_none() {
             return false;
         }
         self.stamp = self.stamp.wrapping_add(1);
@@ -273,11 +301,14 @@ impl Registry {
             if n == to {
                 return true;
             }
-            for &k in self.children.get(n as usize).map_or(&[][..], Vec::as_slice) {
+            let mut e = self.first.get(n as usize).copied().unwrap_or(NONE);
+            while e != NONE {
+                let k = self.edges[e as usize].1;
                 if self.marks[k as usize] != self.stamp {
                     self.marks[k as usize] = self.stamp;
                     stack.push(k);
                 }
+                e = self.next[e as usize];
             }
         }
         false
@@ -287,10 +318,8 @@ impl Registry {
     fn acyclic(&self) -> bool {
         let n = self.flows.len();
         let mut indegree = vec![0u32; n];
-        for kids in &self.children {
-            for &c in kids {
-                indegree[c as usize] += 1;
-            }
+        for &(_, c, _) in &self.edges {
+            indegree[c as usize] += 1;
         }
         let mut stack: Vec<u32> = (0..n as u32)
             .filter(|&i| indegree[i as usize] == 0)
@@ -298,12 +327,15 @@ impl Registry {
         let mut seen = 0usize;
         while let Some(i) = stack.pop() {
             seen += 1;
-            for &c in self.children.get(i as usize).map_or(&[][..], Vec::as_slice) {
+            let mut e = self.first.get(i as usize).copied().unwrap_or(NONE);
+            while e != NONE {
+                let c = self.edges[e as usize].1;
                 let d = &mut indegree[c as usize];
                 *d -= 1;
                 if *d == 0 {
                     stack.push(c);
                 }
+                e = self.next[e as usize];
             }
         }
         seen == n
@@ -318,7 +350,8 @@ impl Registry {
         self.flows = Arc::default();
         self.index.clear();
         self.edges.clear();
-        self.children.clear();
+        self.first.clear();
+        self.next.clear();
         self.repeats = false;
         self.graph = None;
         self.pre_failed.clear();
