@@ -148,4 +148,8 @@ impl ResultStore for MemoryStore {
     fn spec(&self) -> String {
         "memory".to_owned()
     }
+
+    fn persistent(&self) -> bool {
+        false
+    }
 }

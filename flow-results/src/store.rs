@@ -88,4 +88,11 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// The spec that opens this store again with
     /// [`open_store`](crate::open_store): `memory`, `dir:PATH` or `sqlite:PATH`.
     fn spec(&self) -> String;
+
+    /// Whether saved results outlive this process (default `true`). A caller that orders its
+    /// effects after a save, so that a crash never loses a result whose effects happened,
+    /// need not wait for a store that keeps nothing anyway.
+    fn persistent(&self) -> bool {
+        true
+    }
 }

@@ -784,9 +784,13 @@ impl Scheduler {
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
                 // A command has effects outside the process: its parents' results must be in
-                // the store before it starts (see `Writer::durable`).
-                self.flush();
-                let durable = self.writer.as_ref().map(|writer| writer.durable());
+                // the store before it starts (see `Writer::durable`), when the store keeps them.
+                let durable = if self.shared.options.store.persistent() {
+                    self.flush();
+                    self.writer.as_ref().map(|writer| writer.durable())
+                } else {
+                    None
+                };
                 let fut = attempt::command_attempt(executor, spec, timeout, token, durable);
                 self.in_flight
                     .push(fut.map(move |end| (i, Some(end))).instrument(span).boxed());
