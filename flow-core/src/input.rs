@@ -1,11 +1,14 @@
 //! `FlowInput`: what a flow receives when it runs — its own input and its parents' outputs.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-use flow_graph::FlowId;
+use flow_graph::{FlowId, IndexedGraph};
 use flow_results::RunId;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+
+use crate::Flow;
 
 /// What one attempt of a flow receives: its own input (the seed's `input_data`), the outputs
 /// of its parents that completed (parent id → JSON value), and a cancellation token.
@@ -22,71 +25,159 @@ use tokio_util::sync::CancellationToken;
 /// # let _ = threshold;
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FlowInput {
-    pub(crate) flow: FlowId,
+    run: Arc<RunShared>,
+    /// The flow's index in the run's snapshot (`run.flows`), unless `own` is set.
+    idx: u32,
+    attempt: u32,
+    /// For a flow that is not in the snapshot (registered during the run).
+    own: Option<Box<Own>>,
+    /// A token of the executor, in place of the run's.
+    cancel: Option<CancellationToken>,
+}
+
+/// What every input of one run shares, so that making an input costs one reference count
+/// whatever the number of parents: the run's id and cancel token, the flows and graph it
+/// started with, and each of those flows' output once it completed.
+#[derive(Debug)]
+pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
-    pub(crate) attempt: u32,
-    pub(crate) input: Arc<Value>,
-    pub(crate) parents: Vec<(FlowId, Arc<Value>)>,
-    pub(crate) cancel: Arc<CancellationToken>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) flows: Arc<Vec<Flow>>,
+    pub(crate) graph: IndexedGraph,
+    /// Set once, when the flow completes (before any child starts).
+    pub(crate) outputs: Box<[OnceLock<Arc<Value>>]>,
+}
+
+/// The input of a flow outside the snapshot, carried whole.
+#[derive(Debug, Clone)]
+struct Own {
+    flow: FlowId,
+    input: Arc<Value>,
+    parents: Vec<(FlowId, Arc<Value>)>,
 }
 
 impl FlowInput {
-    /// The id of the flow that runs.
+    /// The input of flow `idx` of the run's snapshot.
+    pub(crate) fn shared(run: &Arc<RunShared>, idx: u32, attempt: u32) -> Self {
+        FlowInput {
+            run: Arc::clone(run),
+            idx,
+            attempt,
+            own: None,
+            cancel: None,
+        }
+    }
+
+    /// The input of a flow that is not in the run's snapshot.
+    pub(crate) fn detached(
+        run: &Arc<RunShared>,
+        flow: FlowId,
+        attempt: u32,
+        input: Arc<Value>,
+        parents: Vec<(FlowId, Arc<Value>)>,
+    ) -> Self {
+        FlowInput {
+            run: Arc::clone(run),
+            idx: 0,
+            attempt,
+            own: Some(Box::new(Own {
+                flow,
+                input,
+                parents,
+            })),
+            cancel: None,
+        }
+    }
+
+    /// Replaces the cancellation token (an executor's own).
+    pub(crate) fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The flow this input is for.
     pub fn flow(&self) -> &FlowId {
-        &self.flow
+        match &self.own {
+            Some(own) => &own.flow,
+            None => &self.run.flows[self.idx as usize].id,
+        }
     }
 
-    /// The id of the run.
+    /// The run this attempt belongs to.
     pub fn run_id(&self) -> &RunId {
-        &self.run_id
+        &self.run.run_id
     }
 
-    /// The attempt number, 1 for the first attempt.
+    /// Which attempt this is (1 for the first).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
-    /// The flow's own input, as given to [`FlowBuilder::input`](crate::FlowBuilder::input)
-    /// (`null` when none was given).
+    /// The flow's own input (`null` when none was given).
     pub fn input(&self) -> &Value {
-        &self.input
+        match &self.own {
+            Some(own) => &own.input,
+            None => &self.run.flows[self.idx as usize].input,
+        }
     }
 
     /// The output of parent `id`, if it is a parent that completed.
     pub fn parent(&self, id: &str) -> Option<&Value> {
-        self.parents
-            .iter()
+        self.parent_list()
             .find(|(parent, _)| parent.as_str() == id)
-            .map(|(_, output)| &**output)
+            .map(|(_, output)| output)
     }
 
-    /// Every completed parent and its output, in the order the parents were registered.
+    /// The parents that completed and their outputs.
     pub fn parents(&self) -> impl ExactSizeIterator<Item = (&FlowId, &Value)> {
-        self.parents.iter().map(|(id, output)| (id, &**output))
+        self.parent_list().collect::<Vec<_>>().into_iter()
     }
 
-    /// Cancelled when this attempt should stop: the run was cancelled (blocking, task and
-    /// command flows also see a cancel of this one flow here; an async flow is simply
-    /// dropped). Long-running blocking work should check it.
+    fn parent_list(&self) -> impl Iterator<Item = (&FlowId, &Value)> {
+        let (own, shared) = match &self.own {
+            Some(own) => (own.parents.as_slice(), &[][..]),
+            None => (&[][..], self.run.graph.parents(self.idx)),
+        };
+        let run = &*self.run;
+        own.iter()
+            .map(|(id, output)| (id, &**output))
+            .chain(shared.iter().filter_map(move |&(p, _)| {
+                let output = run.outputs.get(p as usize)?.get()?;
+                Some((run.graph.id(p), &**output))
+            }))
+    }
+
+    /// A token cancelled when the attempt times out or the flow or run is cancelled.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.cancel
+        self.cancel.as_ref().unwrap_or(&self.run.cancel)
     }
 
-    /// The input as one JSON value, `{"flow": id, "input": ..., "parents": {id: output, ...}}`:
-    /// what a task on a worker process receives.
+    /// The input as one JSON value: `{"flow": ID, "input": INPUT, "parents": {ID: OUTPUT}}`,
+    /// as a worker-process task receives it.
     pub fn to_value(&self) -> Value {
         let parents: Map<String, Value> = self
-            .parents
-            .iter()
-            .map(|(id, output)| (id.to_string(), Value::clone(output)))
+            .parent_list()
+            .map(|(id, output)| (id.to_string(), output.clone()))
             .collect();
         serde_json::json!({
-            "flow": self.flow.as_str(),
-            "input": *self.input,
+            "flow": self.flow().as_str(),
+            "input": self.input(),
             "parents": parents,
         })
+    }
+}
+
+impl fmt::Debug for FlowInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowInput")
+            .field("flow", self.flow())
+            .field("run_id", self.run_id())
+            .field("attempt", &self.attempt)
+            .field("input", self.input())
+            .field("parents", &self.parent_list().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,14 +187,20 @@ mod tests {
 
     #[test]
     fn parents_are_found_by_id_and_serialised() {
-        let input = FlowInput {
-            flow: FlowId::new("c").unwrap(),
+        let run = Arc::new(RunShared {
             run_id: RunId::new_now(),
-            attempt: 1,
-            input: Arc::new(serde_json::json!({"k": 1})),
-            parents: vec![(FlowId::new("a").unwrap(), Arc::new(Value::from(3)))],
-            cancel: Arc::new(CancellationToken::new()),
-        };
+            cancel: CancellationToken::new(),
+            flows: Arc::default(),
+            graph: IndexedGraph::default(),
+            outputs: Box::default(),
+        });
+        let input = FlowInput::detached(
+            &run,
+            FlowId::new("c").unwrap(),
+            1,
+            Arc::new(serde_json::json!({"k": 1})),
+            vec![(FlowId::new("a").unwrap(), Arc::new(Value::from(3)))],
+        );
         assert_eq!(input.parent("a"), Some(&Value::from(3)));
         assert_eq!(input.parent("b"), None);
         assert_eq!(

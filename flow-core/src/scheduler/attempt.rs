@@ -82,11 +82,7 @@ pub(crate) fn blocking_attempt(
     async move {
         let result = threads
             .run(
-                move |_, token| {
-                    let mut input = input;
-                    input.cancel = std::sync::Arc::new(token);
-                    f(input)
-                },
+                move |_, token| f(input.with_cancel(token)),
                 Value::Null,
                 timeout,
                 cancel,
@@ -112,7 +108,7 @@ pub(crate) fn task_attempt(
                 format!(
                     "flow `{}` runs task `{task}`, but the context has no process pool: \
                      give one with ContextBuilder::process_pool",
-                    input.flow
+                    input.flow()
                 ),
             )));
         };

@@ -5,7 +5,7 @@
 //! The loop is a plain future polled by the caller of `run` (no task per flow): an async flow
 //! is polled once inline when it starts, and only if it is not done at once is it kept in a
 //! `FuturesUnordered` owned by the loop. Per-flow state lives in flat vectors indexed like
-//! [`IndexedGraph`]; records, board updates and events are batched per turn of the loop.
+//! [`IndexedGraph`](flow_graph::IndexedGraph); records, board updates and events are batched per turn of the loop.
 
 mod attempt;
 mod writer;
@@ -13,12 +13,12 @@ mod writer;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flow_graph::{DependencyType, FlowId, IndexedGraph};
+use flow_graph::{DependencyType, FlowId};
 use flow_results::{
     Failure, FailureKind, FlowStatus, ResultStore, RunId, RunRecord, StatusCounts, StoreError,
 };
@@ -33,6 +33,7 @@ use tracing::Instrument;
 use crate::context::Shared;
 use crate::fingerprint::combine;
 use crate::flow::Work;
+use crate::input::RunShared;
 use crate::registry::{ActiveRun, Command};
 use crate::{CoreError, Event, EventKind, Flow, FlowInput, RunOptions, RunSummary};
 
@@ -209,8 +210,9 @@ struct Scheduler {
     shared: Arc<Shared>,
     run_id: RunId,
     span: tracing::Span,
-    static_flows: Arc<Vec<Flow>>,
-    graph: IndexedGraph,
+    /// The flows and graph the run started with, their outputs and the run's cancel token,
+    /// shared with every `FlowInput`.
+    run: Arc<RunShared>,
     n_static: u32,
     /// Flows registered during the run, and their parents.
     dyn_flows: Vec<Flow>,
@@ -222,7 +224,8 @@ struct Scheduler {
     slot: Vec<Slot>,
     remaining: Vec<u32>,
     attempts: Vec<u32>,
-    outputs: Vec<Option<Arc<Value>>>,
+    /// Outputs of the flows registered during the run (the others' are in `run.outputs`).
+    dyn_outputs: Vec<Option<Arc<Value>>>,
     /// Fingerprints, 0 while not computed.
     fingerprints: Vec<u128>,
     started_at: Vec<Option<DateTime<Utc>>>,
@@ -237,9 +240,6 @@ struct Scheduler {
     in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
     commands: mpsc::UnboundedReceiver<Command>,
     cancel: CancellationToken,
-    /// `cancel`, shared with every `FlowInput` for the price of a reference count (cloning
-    /// the token itself takes its lock).
-    input_cancel: Arc<CancellationToken>,
     cancelling: bool,
     finished: usize,
     counts: StatusCounts,
@@ -315,12 +315,18 @@ impl Scheduler {
         }
         let jobs = shared.options.jobs;
         let cancel = CancellationToken::new();
+        let run = Arc::new(RunShared {
+            run_id: run_id.clone(),
+            cancel: cancel.clone(),
+            flows: static_flows,
+            graph,
+            outputs: (0..n).map(|_| OnceLock::new()).collect(),
+        });
         Ok(Scheduler {
             run_id,
             span,
             n_static: n as u32,
-            graph,
-            static_flows,
+            run,
             dyn_flows: Vec::new(),
             dyn_parents: Vec::new(),
             extra_children: HashMap::new(),
@@ -328,7 +334,7 @@ impl Scheduler {
             slot,
             remaining,
             attempts: vec![0; n],
-            outputs: vec![None; n],
+            dyn_outputs: Vec::new(),
             fingerprints: vec![0; n],
             started_at: vec![None; n],
             failure_root: vec![NONE; n],
@@ -339,7 +345,6 @@ impl Scheduler {
             running: 0,
             in_flight: FuturesUnordered::new(),
             commands,
-            input_cancel: Arc::new(cancel.clone()),
             cancel,
             cancelling: false,
             finished: 0,
@@ -364,7 +369,7 @@ impl Scheduler {
 
     fn flow(&self, i: u32) -> &Flow {
         if i < self.n_static {
-            &self.static_flows[i as usize]
+            &self.run.flows[i as usize]
         } else {
             &self.dyn_flows[(i - self.n_static) as usize]
         }
@@ -372,7 +377,7 @@ impl Scheduler {
 
     fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
         if i < self.n_static {
-            self.graph.parents(i)
+            self.run.graph.parents(i)
         } else {
             &self.dyn_parents[(i - self.n_static) as usize]
         }
@@ -380,7 +385,7 @@ impl Scheduler {
 
     fn n_children(&self, i: u32) -> usize {
         if i < self.n_static {
-            self.graph.children(i).len()
+            self.run.graph.children(i).len()
         } else {
             0
         }
@@ -575,7 +580,7 @@ impl Scheduler {
         self.slot.push(Slot::Waiting);
         self.remaining.push(0);
         self.attempts.push(0);
-        self.outputs.push(None);
+        self.dyn_outputs.push(None);
         self.fingerprints.push(0);
         self.started_at.push(None);
         self.failure_root.push(NONE);
@@ -698,6 +703,43 @@ impl Scheduler {
             *a += 1;
             *a
         };
+        if let Work::Async(f) = &self.flow(i).work {
+            // The common case, kept lean: no clone of the closure or the id.
+            if self.emit {
+                self.emit_now(EventKind::FlowStarted {
+                    flow: self.flow(i).id.clone(),
+                    attempt,
+                });
+            }
+            let input = self.input_for(i, attempt);
+            let span = tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(i).id, attempt);
+            let (fut, polled) = {
+                let _entered = span.enter();
+                let mut fut = f(input);
+                let polled = fut.as_mut().poll(cx);
+                (fut, polled)
+            };
+            match polled {
+                Poll::Ready(result) => {
+                    self.complete(i, Some(attempt::async_ready(result)), cx);
+                }
+                Poll::Pending => {
+                    if attempt == 1 {
+                        self.record_running(i);
+                    }
+                    let timeout = self.flow(i).timeout();
+                    let token = self.cancel.child_token();
+                    self.tokens.insert(i, token.clone());
+                    self.in_flight.push(
+                        attempt::async_in_flight(fut, timeout, token)
+                            .map(move |end| (i, Some(end)))
+                            .instrument(span)
+                            .boxed(),
+                    );
+                }
+            }
+            return;
+        }
         let (id, work, timeout) = {
             let flow = self.flow(i);
             (flow.id.clone(), flow.work.clone(), flow.timeout())
@@ -714,32 +756,8 @@ impl Scheduler {
             self.record_running(i);
         }
         match &work {
-            Work::Async(f) => {
-                let (fut, polled) = {
-                    let _entered = span.enter();
-                    let mut fut = f(input);
-                    let polled = fut.as_mut().poll(cx);
-                    (fut, polled)
-                };
-                match polled {
-                    Poll::Ready(result) => {
-                        self.complete(i, Some(attempt::async_ready(result)), cx);
-                    }
-                    Poll::Pending => {
-                        if attempt == 1 {
-                            self.record_running(i);
-                        }
-                        let token = self.cancel.child_token();
-                        self.tokens.insert(i, token.clone());
-                        self.in_flight.push(
-                            attempt::async_in_flight(fut, timeout, token)
-                                .map(move |end| (i, Some(end)))
-                                .instrument(span)
-                                .boxed(),
-                        );
-                    }
-                }
-            }
+            // Handled above.
+            Work::Async(_) => {}
             Work::Blocking(f) => match self.shared.threads() {
                 Ok(threads) => {
                     let token = self.cancel.child_token();
@@ -806,21 +824,27 @@ impl Scheduler {
 
     /// What attempt `attempt` of flow `i` receives.
     fn input_for(&self, i: u32, attempt: u32) -> FlowInput {
+        if i < self.n_static {
+            return FlowInput::shared(&self.run, i, attempt);
+        }
         let flow = self.flow(i);
         let mut parents = Vec::new();
         for &(p, _) in self.parents(i) {
-            if let Some(output) = &self.outputs[p as usize] {
+            let output = match self.run.outputs.get(p as usize) {
+                Some(cell) => cell.get(),
+                None => self.dyn_outputs[(p - self.n_static) as usize].as_ref(),
+            };
+            if let Some(output) = output {
                 parents.push((self.flow(p).id.clone(), Arc::clone(output)));
             }
         }
-        FlowInput {
-            flow: flow.id.clone(),
-            run_id: self.run_id.clone(),
+        FlowInput::detached(
+            &self.run,
+            flow.id.clone(),
             attempt,
-            input: Arc::clone(&flow.input),
+            Arc::clone(&flow.input),
             parents,
-            cancel: Arc::clone(&self.input_cancel),
-        }
+        )
     }
 
     /// An attempt ended (or, with `None`, a retry is due).
@@ -957,7 +981,14 @@ impl Scheduler {
                 reused,
             });
         }
-        self.outputs[i as usize] = output.clone();
+        if let Some(output) = &output {
+            match self.run.outputs.get(i as usize) {
+                Some(cell) => {
+                    let _ = cell.set(Arc::clone(output));
+                }
+                None => self.dyn_outputs[(i - self.n_static) as usize] = Some(Arc::clone(output)),
+            }
+        }
         self.record(i, status, output, failure, tails);
         // Queued even when published at once below: the queue may still hold this flow's
         // earlier `Running`, and the next flush applies it in order, so the end must follow it.
@@ -993,7 +1024,7 @@ impl Scheduler {
             let extra_len = extra.as_ref().map_or(0, Vec::len);
             for k in 0..n + extra_len {
                 let (c, dependency) = if k < n {
-                    self.graph.children(p)[k]
+                    self.run.graph.children(p)[k]
                 } else if let Some(extra) = &extra {
                     extra[k - n]
                 } else {
