@@ -193,21 +193,18 @@ impl Registry {
         &mut self,
         dependencies: Vec<(P, C, DependencyType)>,
     ) -> Result<(), CoreError> {
-        let mut batch = Vec::with_capacity(dependencies.len());
-        for (p, c, d) in &dependencies {
-            match (self.find(p.as_ref()), self.find(c.as_ref())) {
-                (Some(p), Some(c)) if p != c => batch.push((p, c, d)),
-                _ => return self.refuse(&dependencies),
-            }
-        }
         let before = self.edges.len();
-        let big = batch.len() * 16 >= self.flows.len() + before;
-        for &(p, c, &d) in &batch {
-            if !big && self.reaches(c, p) {
+        let big = dependencies.len() * 16 >= self.flows.len() + before;
+        for (p, c, d) in &dependencies {
+            let (Some(p), Some(c)) = (self.find(p.as_ref()), self.find(c.as_ref())) else {
+                self.undo(before);
+                return self.refuse(&dependencies);
+            };
+            if p == c || (!big && self.reaches(c, p)) {
                 self.undo(before);
                 return self.refuse(&dependencies);
             }
-            self.push_edge(p, c, d);
+            self.push_edge(p, c, *d);
         }
         if big && !self.acyclic() {
             self.undo(before);
