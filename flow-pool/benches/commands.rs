@@ -1,9 +1,11 @@
 //! 2,000 runs of `/bin/true`, two at a time, through `CommandRunner` against minimal
 //! spawn-and-wait loops (std threads, and tokio) measured in the same run, in wall time and
-//! in CPU time.
+//! in CPU time. `command_runner_log_paths` gives every command stdout and stderr files
+//! (`<dir>/<run>/<name>.out|.err`, as `flow run` does).
 //!
 //! Run: `cargo bench -p flow-pool --bench commands`.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -72,17 +74,25 @@ fn tokio_floor(runtime: &tokio::runtime::Runtime) -> Duration {
     })
 }
 
-/// The runner: two tasks running `/bin/true` through `CommandRunner::run`.
-fn runner(runtime: &tokio::runtime::Runtime) -> Duration {
+/// The runner: two tasks running `/bin/true` through `CommandRunner::run`; with `logs`,
+/// each command gets `<logs>/true-<task>-<i>.out` and `.err` as output paths (`logs` exists,
+/// as a run's log folder does).
+fn runner(runtime: &tokio::runtime::Runtime, logs: Option<&Path>) -> Duration {
     runtime.block_on(async {
         let runner = CommandRunner::new();
         let started = Instant::now();
         let tasks: Vec<_> = (0..AT_A_TIME)
-            .map(|_| {
+            .map(|task| {
                 let runner = runner.clone();
+                let logs = logs.map(Path::to_path_buf);
                 tokio::spawn(async move {
-                    let spec = CommandSpec::argv(["/bin/true"]);
-                    for _ in 0..RUNS / AT_A_TIME {
+                    for i in 0..RUNS / AT_A_TIME {
+                        let mut spec = CommandSpec::argv(["/bin/true"]);
+                        if let Some(logs) = &logs {
+                            spec = spec
+                                .stdout_path(logs.join(format!("true-{task}-{i}.out")))
+                                .stderr_path(logs.join(format!("true-{task}-{i}.err")));
+                        }
                         let outcome = runner
                             .run(&spec, None, CancellationToken::new())
                             .await
@@ -99,8 +109,17 @@ fn runner(runtime: &tokio::runtime::Runtime) -> Duration {
     })
 }
 
+/// [`runner`] with output paths in a fresh run folder under `root` (made before the clock
+/// starts, removed after it stops).
+fn runner_with_log_paths(runtime: &tokio::runtime::Runtime, root: &Path) -> Duration {
+    let run = tempfile::tempdir_in(root).expect("run folder");
+    runner(runtime, Some(run.path()))
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = runtime();
+    let logs = tempfile::tempdir().expect("log folder");
+    let logs = logs.path();
     let mut group = c.benchmark_group("true_2000_x2");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
@@ -112,7 +131,14 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| tokio_floor(&runtime)).sum())
     });
     group.bench_function("command_runner", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| runner(&runtime)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| runner(&runtime, None)).sum())
+    });
+    group.bench_function("command_runner_log_paths", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| runner_with_log_paths(&runtime, logs))
+                .sum()
+        })
     });
     group.finish();
 
@@ -145,9 +171,21 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             cpu_time_of(|| {
                 (0..iters).for_each(|_| {
-                    runner(&runtime);
+                    runner(&runtime, None);
                 })
             })
+        })
+    });
+    group.bench_function("command_runner_log_paths", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let run = tempfile::tempdir_in(logs).expect("run folder");
+                    cpu_time_of(|| {
+                        runner(&runtime, Some(run.path()));
+                    })
+                })
+                .sum()
         })
     });
     group.finish();

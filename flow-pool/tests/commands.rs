@@ -185,6 +185,196 @@ async fn output_files_receive_everything_and_the_tail_is_their_end() {
 }
 
 #[tokio::test]
+async fn a_silent_command_creates_no_file_and_no_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run-1");
+    let runner = runner();
+    for spec in [
+        CommandSpec::argv(["/bin/true"])
+            .stdout_path(run.join("true.out"))
+            .stderr_path(run.join("true.err")),
+        CommandSpec::argv(["/bin/true"])
+            .stdout_path(run.join("both.log"))
+            .stderr_path(run.join("both.log")),
+        CommandSpec::shell("exit 4")
+            .stdout_path(run.join("exit.out"))
+            .stderr_path(run.join("exit.err")),
+    ] {
+        let outcome = runner
+            .run(&spec, None, CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(matches!(outcome.end, CommandEnd::Exited(_)), "{outcome:?}");
+        assert_eq!(
+            (outcome.stdout_tail.as_str(), outcome.stderr_tail.as_str()),
+            ("", "")
+        );
+    }
+    assert!(!run.exists(), "a silent command created {}", run.display());
+
+    // Only the stream that was written gets a file.
+    let spec = CommandSpec::shell("echo only-err >&2")
+        .stdout_path(run.join("err-only.out"))
+        .stderr_path(run.join("err-only.err"));
+    let outcome = runner
+        .run(&spec, None, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.stderr_tail, "only-err\n");
+    assert!(!run.join("err-only.out").exists());
+    assert_eq!(
+        std::fs::read_to_string(run.join("err-only.err")).unwrap(),
+        "only-err\n"
+    );
+}
+
+/// `len` bytes of every value, in an order that catches lost, doubled or moved chunks.
+fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn files_in_a_new_nested_folder_get_all_of_both_streams_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_data = pseudo_random_bytes(5 * 1024 * 1024 + 17, 1);
+    let err_data = pseudo_random_bytes(3 * 1024 * 1024 + 5, 2);
+    let (out_source, err_source) = (dir.path().join("out.bin"), dir.path().join("err.bin"));
+    std::fs::write(&out_source, &out_data).unwrap();
+    std::fs::write(&err_source, &err_data).unwrap();
+    let logs = dir.path().join("logs/run-7/deeper");
+    // Both streams written at the same time, each far beyond a pipe's capacity.
+    let script = format!(
+        "cat '{}' & cat '{}' >&2; wait",
+        out_source.display(),
+        err_source.display()
+    );
+    let tail_bytes = 1000;
+    let spec = CommandSpec::shell(script)
+        .stdout_path(logs.join("cat.out"))
+        .stderr_path(logs.join("cat.err"))
+        .tail_bytes(tail_bytes);
+    let outcome = runner()
+        .run(
+            &spec,
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert!(std::fs::read(logs.join("cat.out")).unwrap() == out_data);
+    assert!(std::fs::read(logs.join("cat.err")).unwrap() == err_data);
+    let tail_of =
+        |data: &[u8]| String::from_utf8_lossy(&data[data.len() - tail_bytes..]).into_owned();
+    assert_eq!(outcome.stdout_tail, tail_of(&out_data));
+    assert_eq!(outcome.stderr_tail, tail_of(&err_data));
+}
+
+#[tokio::test]
+async fn one_path_for_both_streams_keeps_their_order_and_both_tails_are_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("new/both.log");
+    let spec = CommandSpec::shell("echo 1; echo 2 >&2; echo 3")
+        .stdout_path(&both)
+        .stderr_path(&both);
+    let outcome = runner()
+        .run(&spec, None, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(std::fs::read_to_string(&both).unwrap(), "1\n2\n3\n");
+    assert_eq!(outcome.stdout_tail, "1\n2\n3\n");
+    assert_eq!(outcome.stderr_tail, "1\n2\n3\n");
+
+    // A large combined stream arrives whole, in order.
+    let spec = CommandSpec::shell("seq 1 300000; seq 300001 400000 >&2; echo end")
+        .stdout_path(&both)
+        .stderr_path(&both)
+        .tail_bytes(4);
+    let outcome = runner()
+        .run(
+            &spec,
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    let expected: String = (1..=400_000).map(|i| format!("{i}\n")).collect::<String>() + "end\n";
+    assert!(std::fs::read_to_string(&both).unwrap() == expected);
+    assert_eq!(outcome.stdout_tail, "end\n");
+    assert_eq!(outcome.stderr_tail, "end\n");
+}
+
+#[tokio::test]
+async fn an_output_file_that_cannot_be_created_does_not_fail_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let spec = CommandSpec::shell("echo out; echo err >&2")
+        .stdout_path(not_a_folder.join("x.out"))
+        .stderr_path(dir.path().join("x.err"));
+    let outcome = runner()
+        .run(&spec, None, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(outcome.stdout_tail, "out\n");
+    assert_eq!(outcome.stderr_tail, "err\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("x.err")).unwrap(),
+        "err\n"
+    );
+}
+
+#[tokio::test]
+async fn an_output_path_naming_no_file_is_refused_before_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let spec = CommandSpec::shell(format!("touch '{}'", marker.display())).stdout_path("/");
+    let error = runner()
+        .run(&spec, None, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PoolError::OutputFile { path, .. } if path.as_os_str() == "/"),
+        "{error:?}"
+    );
+    assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn a_stopped_command_leaves_what_it_wrote_in_its_file() {
+    let fifo = Fifo::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run/stopped.out");
+    let script = format!(
+        "echo before; echo ready > '{}'; sleep 100",
+        fifo.path.display()
+    );
+    let spec = CommandSpec::shell(script).stdout_path(&out).grace(GRACE);
+    let cancel = CancellationToken::new();
+    let runner = runner();
+    let (outcome, ()) = tokio::join!(runner.run(&spec, None, cancel.clone()), async {
+        assert_eq!(fifo.read_line().await, "ready");
+        cancel.cancel();
+    });
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.end, CommandEnd::Cancelled);
+    assert_eq!(outcome.stdout_tail, "before\n");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "before\n");
+    assert_group_gone(outcome.pid);
+}
+
+#[tokio::test]
 async fn environment_and_working_directory_are_applied() {
     let dir = tempfile::tempdir().unwrap();
     let spec = CommandSpec::shell("echo \"$FLOW_A|${HOME-unset}|$(pwd)\"")

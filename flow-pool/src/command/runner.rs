@@ -9,12 +9,15 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::command::log_file::LogFile;
 use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
-use crate::command::tail::{drain, file_tail, Tail};
+use crate::command::tail::{drain, Tail};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
 use crate::sys::{kill_child_when_parent_dies, signal_group};
 use crate::PoolError;
@@ -61,9 +64,11 @@ impl fmt::Display for CommandEnd {
 pub struct CommandOutcome {
     /// How it ended.
     pub end: CommandEnd,
-    /// The last `tail_bytes` of stdout, lossy UTF-8.
+    /// The last `tail_bytes` of stdout, lossy UTF-8. When stdout and stderr go to one file
+    /// (same path), both tails are the last `tail_bytes` of the combined stream.
     pub stdout_tail: String,
-    /// The last `tail_bytes` of stderr, lossy UTF-8.
+    /// The last `tail_bytes` of stderr, lossy UTF-8 (the combined stream's, as above, when
+    /// both go to one file).
     pub stderr_tail: String,
     /// The process id of the command (also its process group id); 0 if it was cancelled
     /// before it started.
@@ -170,16 +175,24 @@ impl CommandRunner {
 
     /// Runs `spec` to its end.
     ///
-    /// stdout and stderr are read while the command runs (into the files of the spec, or a
-    /// pipe drained into the bounded tail), so neither memory nor a full pipe grows with the
-    /// output. When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the
+    /// stdout and stderr are pipes read while the command runs, into the bounded in-memory
+    /// tails and, for a stream with a path in the spec, into that file, so neither memory nor
+    /// a full pipe grows with the output. The file is created when the command first writes
+    /// to the stream (with its missing parent folders); a command that writes nothing leaves
+    /// no file (and no folder). A file that cannot be created or written is reported with
+    /// `tracing::warn!` and skipped: the command goes on and its tail is complete. When
+    /// `stdout_path == stderr_path`, the command gets one pipe as both stdout and stderr, so
+    /// the file keeps the order in which they were written, and both tails are the tail of
+    /// that combined stream. When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the
     /// spec's grace period, then SIGKILL. Whether the command ended by itself or was stopped,
     /// any member left in its group is stopped the same way, and the outcome is returned only
     /// once the group is empty. Dropping the future kills the group with SIGKILL.
     ///
     /// # Errors
     /// [`PoolError::Spawn`] naming the program with the OS error (not found, permission
-    /// denied, bad working directory), [`PoolError::EmptyArgv`], [`PoolError::OutputFile`].
+    /// denied, bad working directory, no pipe), [`PoolError::EmptyArgv`],
+    /// [`PoolError::OutputFile`] for an output path that names no file (such as `/` or
+    /// `logs/..`; checked without touching the file system).
     pub async fn run(
         &self,
         spec: &CommandSpec,
@@ -196,13 +209,28 @@ impl CommandRunner {
                 duration: started.elapsed(),
             });
         }
-        let mut command = build(spec, self.parent_death)?;
-        let mut child = command.spawn().map_err(|source| PoolError::Spawn {
+        let (mut command, combined) = build(spec, self.parent_death)?;
+        let spawned = command.spawn();
+        // The command holds this process's write ends of a combined pipe: close them now, or
+        // the pipe would never reach its end.
+        drop(command);
+        let mut child = spawned.map_err(|source| PoolError::Spawn {
             program: spec.program.name().to_owned(),
             source,
         })?;
         let pid = child.id().unwrap_or(0);
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let combined_output = combined.is_some();
+        let stdout = match combined {
+            Some(receiver) => Some(Either::Right(receiver)),
+            None => child.stdout.take().map(Either::Left),
+        };
+        let stderr = child.stderr.take();
+        let stdout_file = spec.stdout_path.as_deref().map(LogFile::new);
+        let stderr_file = match &spec.stderr_path {
+            Some(path) if spec.stdout_path.as_ref() != Some(path) => Some(LogFile::new(path)),
+            _ => None,
+        };
+
         let guard = GroupGuard {
             child: Some(child),
             pgid: pid,
@@ -222,8 +250,8 @@ impl CommandRunner {
             let read_output = async {
                 let drains = async {
                     tokio::join!(
-                        drain(stdout, &mut stdout_tail),
-                        drain(stderr, &mut stderr_tail)
+                        drain(stdout, &mut stdout_tail, stdout_file),
+                        drain(stderr, &mut stderr_tail, stderr_file)
                     )
                 };
                 let give_up = async {
@@ -247,13 +275,11 @@ impl CommandRunner {
             };
             let (end, ()) = tokio::join!(wait_and_clear, read_output);
             guard.armed = false;
-            let stdout_tail = match &spec.stdout_path {
-                Some(path) => file_tail(path, spec.tail_bytes).await,
-                None => stdout_tail.to_string_lossy(),
-            };
-            let stderr_tail = match &spec.stderr_path {
-                Some(path) => file_tail(path, spec.tail_bytes).await,
-                None => stderr_tail.to_string_lossy(),
+            let stdout_tail = stdout_tail.to_string_lossy();
+            let stderr_tail = if combined_output {
+                stdout_tail.clone()
+            } else {
+                stderr_tail.to_string_lossy()
             };
             let duration = started.elapsed();
             tracing::info!(%end, ?duration, "command ended");
@@ -340,12 +366,13 @@ fn end_of(status: ExitStatus) -> CommandEnd {
     }
 }
 
-/// A `tokio` command for `spec`: own process group, stdin from /dev/null, output to the
-/// spec's files or to pipes.
+/// A `tokio` command for `spec`: own process group, stdin from /dev/null, stdout and stderr
+/// to pipes. When both streams go to the same path, they share one pipe, whose read end is
+/// returned (the write ends stay in the command until it is dropped).
 fn build(
     spec: &CommandSpec,
     parent_death: ParentDeath,
-) -> Result<tokio::process::Command, PoolError> {
+) -> Result<(tokio::process::Command, Option<pipe::Receiver>), PoolError> {
     let mut command = match &spec.program {
         Program::Argv(argv) => {
             let (program, args) = argv.split_first().ok_or(PoolError::EmptyArgv)?;
@@ -377,31 +404,53 @@ fn build(
         }
         command.current_dir(cwd);
     }
+    for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
+        check_output_path(path)?;
+    }
     command.stdin(Stdio::null());
-    let stdout_file = spec.stdout_path.as_deref().map(open_output).transpose()?;
-    let stderr_file = match (&spec.stderr_path, &stdout_file) {
-        (Some(path), Some(file)) if Some(path) == spec.stdout_path.as_ref() => {
-            Some(file.try_clone().map_err(|source| PoolError::OutputFile {
-                path: path.clone(),
+    let combined = match (&spec.stdout_path, &spec.stderr_path) {
+        (Some(out), Some(err)) if out == err => {
+            let (receiver, stdout, stderr) = shared_pipe().map_err(|source| PoolError::Spawn {
+                program: format!("{} (output pipe)", spec.program.name()),
                 source,
-            })?)
+            })?;
+            command.stdout(stdout).stderr(stderr);
+            Some(receiver)
         }
-        (Some(path), _) => Some(open_output(path)?),
-        (None, _) => None,
+        _ => {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        }
     };
-    command.stdout(stdout_file.map_or_else(Stdio::piped, Stdio::from));
-    command.stderr(stderr_file.map_or_else(Stdio::piped, Stdio::from));
     command.process_group(0);
     command.kill_on_drop(true);
     if parent_death == ParentDeath::KillLeader {
         kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
     }
-    Ok(command)
+    Ok((command, combined))
 }
 
-fn open_output(path: &std::path::Path) -> Result<std::fs::File, PoolError> {
-    std::fs::File::create(path).map_err(|source| PoolError::OutputFile {
+/// One pipe for both stdout and stderr: the read end for this process (non-blocking, in
+/// tokio), and the write end twice, for the child's stdout and stderr. Every end is
+/// close-on-exec, so other children never inherit them.
+fn shared_pipe() -> std::io::Result<(pipe::Receiver, Stdio, Stdio)> {
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let receiver = pipe::Receiver::from_owned_fd(reader)?;
+    let stderr = writer.try_clone()?;
+    Ok((receiver, Stdio::from(writer), Stdio::from(stderr)))
+}
+
+/// Refuses an output path that can never be a file (`/`, `logs/..`, an empty path), without
+/// touching the file system.
+fn check_output_path(path: &std::path::Path) -> Result<(), PoolError> {
+    if path.file_name().is_some() {
+        return Ok(());
+    }
+    Err(PoolError::OutputFile {
         path: path.to_owned(),
-        source,
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path names no file: give a file name such as `logs/build.out`",
+        ),
     })
 }

@@ -80,10 +80,13 @@ pub struct CommandSpec {
     pub env: EnvChanges,
     /// The working directory (this process's when `None`).
     pub cwd: Option<PathBuf>,
-    /// A file that receives all of stdout (created or truncated); stdout beyond the tail is
-    /// discarded when `None`.
+    /// A file that receives all of stdout; stdout beyond the tail is discarded when `None`.
+    /// The file is created (or truncated) when the command first writes to the stream, with
+    /// its missing parent folders; a command that writes nothing leaves no file.
     pub stdout_path: Option<PathBuf>,
-    /// A file that receives all of stderr (may be the same path as `stdout_path`).
+    /// A file that receives all of stderr, created like `stdout_path`'s. It may be the same
+    /// path as `stdout_path`: the command then writes both streams into one pipe, the file
+    /// keeps their order, and both tails are the tail of the combined stream.
     pub stderr_path: Option<PathBuf>,
     /// How many bytes of the end of stdout and of stderr to keep in memory, each.
     pub tail_bytes: usize,
@@ -151,14 +154,17 @@ impl CommandSpec {
         self
     }
 
-    /// Sends all of stdout to a file.
+    /// Sends all of stdout to a file, created when the command first writes to stdout (a
+    /// command that writes nothing leaves no file).
     #[must_use]
     pub fn stdout_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.stdout_path = Some(path.into());
         self
     }
 
-    /// Sends all of stderr to a file.
+    /// Sends all of stderr to a file, created when the command first writes to stderr (a
+    /// command that writes nothing leaves no file). The same path as
+    /// [`stdout_path`](Self::stdout_path) gives one file with both streams in order.
     #[must_use]
     pub fn stderr_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.stderr_path = Some(path.into());

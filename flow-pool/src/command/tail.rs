@@ -1,10 +1,11 @@
-//! A bounded tail of a byte stream, filled while the command runs.
+//! A bounded tail of a byte stream, filled while the command runs, and the loop that drains
+//! a command's pipe into it (and into its [`LogFile`]).
 
 use std::collections::VecDeque;
-use std::io::SeekFrom;
-use std::path::Path;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::command::log_file::LogFile;
 
 /// Size of the read buffer used to drain a pipe.
 const CHUNK: usize = 64 * 1024;
@@ -46,16 +47,26 @@ impl Tail {
     }
 }
 
-/// Reads `pipe` (if any) to its end into `tail`; the memory used is the tail plus one 64 KiB
-/// buffer, whatever the amount of output.
-pub(crate) async fn drain(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Tail) {
+/// Reads `pipe` (if any) to its end into `tail` and, when given, into `file` (created on
+/// the first byte); the memory used is the tail plus one 64 KiB buffer, whatever the amount
+/// of output.
+pub(crate) async fn drain(
+    pipe: Option<impl AsyncRead + Unpin>,
+    tail: &mut Tail,
+    mut file: Option<LogFile<'_>>,
+) {
     let Some(mut pipe) = pipe else { return };
     let mut buffer = Vec::with_capacity(CHUNK);
     loop {
         buffer.clear();
         match pipe.read_buf(&mut buffer).await {
             Ok(0) => return,
-            Ok(_) => tail.push(&buffer),
+            Ok(_) => {
+                tail.push(&buffer);
+                if let Some(file) = &mut file {
+                    file.write(&buffer);
+                }
+            }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => {
                 tracing::debug!(%error, "stopped reading command output");
@@ -63,25 +74,6 @@ pub(crate) async fn drain(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Tail)
             }
         }
     }
-}
-
-/// The last `capacity` bytes of the file at `path`, as lossy UTF-8 (empty if it cannot be
-/// read: the file is only a copy of the stream, its absence is not the command's failure).
-pub(crate) async fn file_tail(path: &Path, capacity: usize) -> String {
-    let result = async {
-        let mut file = tokio::fs::File::open(path).await?;
-        let len = file.metadata().await?.len();
-        let keep = u64::try_from(capacity).unwrap_or(u64::MAX).min(len);
-        file.seek(SeekFrom::Start(len - keep)).await?;
-        let mut bytes = Vec::with_capacity(usize::try_from(keep).unwrap_or(0));
-        file.take(keep).read_to_end(&mut bytes).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&bytes).into_owned())
-    }
-    .await;
-    result.unwrap_or_else(|error| {
-        tracing::warn!(path = %path.display(), %error, "could not read output file tail");
-        String::new()
-    })
 }
 
 #[cfg(test)]

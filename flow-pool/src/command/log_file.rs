@@ -1,0 +1,129 @@
+//! [`LogFile`]: a command's output file, created only when the first byte arrives.
+
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+/// A copy of one output stream in a file that is created (truncated) on the first non-empty
+/// chunk, with its missing parent folders if needed: a command that writes nothing costs no
+/// file-system call at all.
+///
+/// Writes are plain synchronous `write`s (they land in the page cache). A file that cannot
+/// be created or written is reported once with `tracing::warn!` and then skipped: the file is
+/// only a copy of the stream, so the command is neither blocked nor failed by it.
+#[derive(Debug)]
+pub(crate) struct LogFile<'a> {
+    path: &'a Path,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Nothing written yet, so no file either.
+    NotCreated,
+    /// Created and writable.
+    Open(File),
+    /// Creating or writing failed (already reported); further output is not copied.
+    Failed,
+}
+
+impl<'a> LogFile<'a> {
+    /// A log file at `path`, not created yet.
+    pub(crate) fn new(path: &'a Path) -> Self {
+        LogFile {
+            path,
+            state: State::NotCreated,
+        }
+    }
+
+    /// Appends `chunk`, creating the file first if this is the first non-empty chunk.
+    pub(crate) fn write(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        if matches!(self.state, State::NotCreated) {
+            self.state = match create(self.path) {
+                Ok(file) => State::Open(file),
+                Err(error) => {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        %error,
+                        "could not create the command's output file; its output is only kept in the tail"
+                    );
+                    State::Failed
+                }
+            };
+        }
+        if let State::Open(file) = &mut self.state {
+            if let Err(error) = file.write_all(chunk) {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    %error,
+                    "could not write the command's output file; the rest of its output is only kept in the tail"
+                );
+                self.state = State::Failed;
+            }
+        }
+    }
+}
+
+/// Creates (truncates) the file at `path`; when its folder is missing, creates the folder
+/// and its parents and tries once more.
+fn create(path: &Path) -> std::io::Result<File> {
+    match File::create(path) {
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            match path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                Some(parent) => std::fs::create_dir_all(parent)?,
+                None => return Err(error),
+            }
+            File::create(path)
+        }
+        result => result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogFile;
+
+    #[test]
+    fn no_file_until_the_first_byte_then_everything_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/out.log");
+        let mut file = LogFile::new(&path);
+        file.write(b"");
+        assert!(!dir.path().join("a").exists());
+        file.write(b"one ");
+        file.write(b"");
+        file.write(b"two");
+        drop(file);
+        assert_eq!(std::fs::read(&path).unwrap(), b"one two");
+    }
+
+    #[test]
+    fn an_existing_file_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::fs::write(&path, "old content that is longer").unwrap();
+        let mut file = LogFile::new(&path);
+        file.write(b"new");
+        drop(file);
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_created_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-folder");
+        std::fs::write(&blocker, "").unwrap();
+        let path = blocker.join("out.log");
+        let mut file = LogFile::new(&path);
+        file.write(b"lost");
+        file.write(b"still no panic");
+        assert!(!path.exists());
+        assert_eq!(std::fs::read(&blocker).unwrap(), b"");
+    }
+}
