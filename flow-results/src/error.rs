@@ -130,6 +130,19 @@ pub enum StoreError {
         store: String,
     },
 
+    /// A run in the memory store already holds as many results as it can index.
+    #[error(
+        "cannot save the result of flow `{flow}`: run `{run}` already holds {limit} results, the          most the memory store keeps for one run (use a `dir:` or `sqlite:` store)"
+    )]
+    RunFull {
+        /// The run.
+        run: RunId,
+        /// The flow of the result that did not fit.
+        flow: FlowId,
+        /// How many results a run can hold.
+        limit: usize,
+    },
+
     /// A SQLite operation failed for a reason other than those above.
     #[error("SQLite failed to {action} in `{path}`")]
     Sqlite {

@@ -1,13 +1,27 @@
 //! `MemoryStore`: a result store in memory, for tests and for runs that keep nothing.
+//!
+//! Built to hold the 100 000 results of a large run in little memory and time: each run keeps
+//! its results as compact records (see `compact`) in a vector indexed by a hash table of flow
+//! ids (see `table`), and a batch takes the lock once.
+
+mod compact;
+mod table;
 
 use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use flow_graph::FlowId;
 
+use self::table::{RunResults, MAX_RESULTS};
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
+/// The most results a run's counts at `begin_run` make room for in advance.
+const MAX_CAPACITY_HINT: usize = 1 << 20;
+
 /// A result store in memory: fast, shared between threads, gone when dropped.
+///
+/// A result takes about 90 bytes (more when it has an output, a failure or output tails);
+/// reading results back rebuilds each [`FlowResult`], equal to the one saved.
 ///
 /// ```
 /// use flow_graph::FlowId;
@@ -30,7 +44,7 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct StoredRun {
     record: RunRecord,
-    results: BTreeMap<FlowId, FlowResult>,
+    results: RunResults,
 }
 
 impl MemoryStore {
@@ -39,8 +53,9 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    // A panic while holding the lock cannot leave a map half-updated (every update is one
-    // insert or remove), so a poisoned lock is still safe to use.
+    // A panic while holding the lock cannot leave a map half-updated (a batch is checked
+    // before anything is written, and each result is one push or one replacement), so a
+    // poisoned lock is still safe to use.
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<RunId, StoredRun>> {
         self.runs.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -55,17 +70,39 @@ impl MemoryStore {
             .and_modify(|stored| stored.record = run.clone())
             .or_insert_with(|| StoredRun {
                 record: run.clone(),
-                results: BTreeMap::new(),
+                // A scheduler that begins a run with its flows counted as pending gets room
+                // for all of their results at once (within reason: the count is only a hint).
+                results: RunResults::with_capacity(
+                    usize::try_from(run.counts.total()).map_or(0, |n| n.min(MAX_CAPACITY_HINT)),
+                ),
             });
     }
+}
 
-    fn unknown_run(result: &FlowResult) -> StoreError {
-        StoreError::UnknownRun {
-            run: result.run_id.clone(),
-            flow: result.flow_id.clone(),
+/// Checks that every result of `batch` (results of one run) can be saved in `runs`, in which a
+/// run holds at most `limit` results, without changing anything.
+fn check(
+    runs: &BTreeMap<RunId, StoredRun>,
+    batch: &[FlowResult],
+    limit: usize,
+) -> Result<(), StoreError> {
+    let first = &batch[0];
+    let Some(stored) = runs.get(&first.run_id) else {
+        return Err(StoreError::UnknownRun {
+            run: first.run_id.clone(),
+            flow: first.flow_id.clone(),
             store: "memory".to_owned(),
-        }
+        });
+    };
+    // Counted as if every result were new: a batch is refused whole or saved whole.
+    if stored.results.len().saturating_add(batch.len()) > limit {
+        return Err(StoreError::RunFull {
+            run: first.run_id.clone(),
+            flow: first.flow_id.clone(),
+            limit,
+        });
     }
+    Ok(())
 }
 
 impl ResultStore for MemoryStore {
@@ -80,26 +117,23 @@ impl ResultStore for MemoryStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
-        let mut runs = self.write();
-        let stored = runs
-            .get_mut(&result.run_id)
-            .ok_or_else(|| Self::unknown_run(result))?;
-        stored
-            .results
-            .insert(result.flow_id.clone(), result.clone());
-        Ok(())
+        self.save_results(std::slice::from_ref(result))
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        // A scheduler's batch is one run: split it where the run changes, so each run is
+        // looked up once per stretch rather than once per result.
+        let same_run = |a: &FlowResult, b: &FlowResult| a.run_id == b.run_id;
         let mut runs = self.write();
-        if let Some(orphan) = results.iter().find(|r| !runs.contains_key(&r.run_id)) {
-            return Err(Self::unknown_run(orphan));
+        for batch in results.chunk_by(same_run) {
+            check(&runs, batch, MAX_RESULTS)?;
         }
-        for result in results {
-            if let Some(stored) = runs.get_mut(&result.run_id) {
-                stored
-                    .results
-                    .insert(result.flow_id.clone(), result.clone());
+        for batch in results.chunk_by(same_run) {
+            if let Some(stored) = runs.get_mut(&batch[0].run_id) {
+                stored.results.reserve(batch.len());
+                for result in batch {
+                    stored.results.save(result);
+                }
             }
         }
         Ok(())
@@ -109,14 +143,14 @@ impl ResultStore for MemoryStore {
         Ok(self
             .read()
             .get(run)
-            .and_then(|stored| stored.results.get(flow).cloned()))
+            .and_then(|stored| stored.results.get(run, flow)))
     }
 
     fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
         Ok(self
             .read()
             .get(run)
-            .map(|stored| stored.results.values().cloned().collect())
+            .map(|stored| stored.results.all(run))
             .unwrap_or_default())
     }
 
@@ -151,5 +185,78 @@ impl ResultStore for MemoryStore {
 
     fn persistent(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FlowStatus;
+
+    fn result(run: &RunRecord, flow: &str) -> FlowResult {
+        FlowResult::new(
+            run.run_id.clone(),
+            FlowId::new(flow).unwrap(),
+            FlowStatus::Completed,
+        )
+    }
+
+    #[test]
+    fn a_batch_may_mix_runs() {
+        let store = MemoryStore::new();
+        let (a, b) = (RunRecord::start("a"), RunRecord::start("b"));
+        store.begin_run(&a).unwrap();
+        store.begin_run(&b).unwrap();
+        let mut again = result(&a, "x");
+        again.attempts = 2;
+        let batch = [
+            result(&a, "x"),
+            result(&b, "x"),
+            result(&b, "y"),
+            result(&a, "y"),
+            again,
+        ];
+        store.save_results(&batch).unwrap();
+        let a_results = store.results(&a.run_id).unwrap();
+        assert_eq!(a_results, [batch[4].clone(), batch[3].clone()]);
+        let b_results = store.results(&b.run_id).unwrap();
+        assert_eq!(b_results, [batch[1].clone(), batch[2].clone()]);
+    }
+
+    #[test]
+    fn a_run_begun_with_counts_takes_any_number_of_results() {
+        let store = MemoryStore::new();
+        let mut run = RunRecord::start("w");
+        run.counts.pending = 3;
+        store.begin_run(&run).unwrap();
+        let batch: Vec<_> = (0..10).map(|i| result(&run, &format!("f{i}"))).collect();
+        store.save_results(&batch).unwrap();
+        assert_eq!(store.results(&run.run_id).unwrap(), batch);
+        // A huge count is only a hint: it does not allocate room for all of it.
+        let mut huge = RunRecord::start("huge");
+        huge.counts.pending = u32::MAX;
+        huge.counts.failed = u32::MAX;
+        store.begin_run(&huge).unwrap();
+        store.save_result(&result(&huge, "f")).unwrap();
+        assert_eq!(store.results(&huge.run_id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_full_run_refuses_the_whole_batch() {
+        let store = MemoryStore::new();
+        let run = RunRecord::start("w");
+        store.begin_run(&run).unwrap();
+        store.save_result(&result(&run, "a")).unwrap();
+        let runs = store.read();
+        let batch = [result(&run, "b"), result(&run, "c")];
+        check(&runs, &batch, 3).unwrap();
+        let err = check(&runs, &batch, 2).unwrap_err();
+        assert!(
+            matches!(err, StoreError::RunFull { limit: 2, .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("flow `b`"), "{message}");
+        assert!(message.contains(run.run_id.as_str()), "{message}");
     }
 }

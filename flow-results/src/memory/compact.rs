@@ -1,0 +1,224 @@
+//! `Compact`: how `MemoryStore` keeps one result: the fields most results fill, inline and
+//! small (about 80 bytes), and one box for the rest.
+//!
+//! A scheduler saves every result of a run, often 100 000 of them, and reads them back rarely;
+//! so saving copies as little as it can (the flow id is a reference count, a fingerprint of 32
+//! hex digits becomes a `u128`), and reading builds the [`FlowResult`] again, equal to the one
+//! saved.
+
+use chrono::{DateTime, Utc};
+use flow_graph::FlowId;
+use serde_json::Value;
+
+use crate::{Failure, FlowResult, FlowStatus, RunId, Tail};
+
+/// One saved result, without its run id (the run's map key holds it).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Compact {
+    /// The fingerprint's 32 hex digits as a number, when `hex_fingerprint`.
+    fingerprint: u128,
+    pub(super) flow_id: FlowId,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    attempts: u32,
+    status: FlowStatus,
+    /// Whether the fingerprint is `fingerprint`, as 32 lowercase hex digits; otherwise it is
+    /// the one in `rare` (or none).
+    hex_fingerprint: bool,
+    /// The output; `None` for `null`, which most flows return.
+    output: Option<Box<Value>>,
+    /// Every field that is usually empty; `None` when all of them are.
+    rare: Option<Box<Rare>>,
+}
+
+/// The fields of a result that are usually empty: failures, process details, output tails and
+/// a fingerprint of any other form than 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Rare {
+    failure: Option<Failure>,
+    exit_code: Option<i32>,
+    fingerprint: Option<String>,
+    job_id: Option<String>,
+    stdout_tail: Tail,
+    stderr_tail: Tail,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.failure.is_none()
+            && self.exit_code.is_none()
+            && self.fingerprint.is_none()
+            && self.job_id.is_none()
+            && self.stdout_tail.is_empty()
+            && self.stderr_tail.is_empty()
+    }
+}
+
+impl Compact {
+    /// A copy of `result`, without its run id.
+    pub(super) fn new(result: &FlowResult) -> Self {
+        let hex = result.fingerprint.as_deref().and_then(parse_hex);
+        let rare = Rare {
+            failure: result.failure.clone(),
+            exit_code: result.exit_code,
+            fingerprint: match hex {
+                Some(_) => None,
+                None => result.fingerprint.clone(),
+            },
+            job_id: result.job_id.clone(),
+            stdout_tail: result.stdout_tail.clone(),
+            stderr_tail: result.stderr_tail.clone(),
+        };
+        Compact {
+            fingerprint: hex.unwrap_or(0),
+            flow_id: result.flow_id.clone(),
+            started_at: result.started_at,
+            finished_at: result.finished_at,
+            attempts: result.attempts,
+            status: result.status,
+            hex_fingerprint: hex.is_some(),
+            output: match &result.output {
+                Value::Null => None,
+                output => Some(Box::new(output.clone())),
+            },
+            rare: (!rare.is_empty()).then(|| Box::new(rare)),
+        }
+    }
+
+    /// The result as it was saved, in run `run_id`.
+    pub(super) fn to_result(&self, run_id: &RunId) -> FlowResult {
+        let rare = self.rare.as_deref();
+        FlowResult {
+            run_id: run_id.clone(),
+            flow_id: self.flow_id.clone(),
+            status: self.status,
+            output: self.output.as_deref().cloned().unwrap_or(Value::Null),
+            failure: rare.and_then(|rare| rare.failure.clone()),
+            exit_code: rare.and_then(|rare| rare.exit_code),
+            attempts: self.attempts,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            fingerprint: if self.hex_fingerprint {
+                Some(format!("{:032x}", self.fingerprint))
+            } else {
+                rare.and_then(|rare| rare.fingerprint.clone())
+            },
+            job_id: rare.and_then(|rare| rare.job_id.clone()),
+            stdout_tail: rare
+                .map(|rare| rare.stdout_tail.clone())
+                .unwrap_or_default(),
+            stderr_tail: rare
+                .map(|rare| rare.stderr_tail.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The number that `text` spells when it is exactly 32 lowercase hex digits (the form
+/// `format!("{:032x}")` writes it back in); `None` for anything else.
+fn parse_hex(text: &str) -> Option<u128> {
+    if text.len() != 32 {
+        return None;
+    }
+    text.bytes().try_fold(0u128, |number, byte| {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            _ => return None,
+        };
+        Some(number << 4 | u128::from(digit))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::{FailureKind, RunRecord};
+
+    fn result(fingerprint: Option<&str>) -> FlowResult {
+        let mut result = FlowResult::new(
+            RunRecord::start("w").run_id,
+            FlowId::new("build").unwrap(),
+            FlowStatus::Completed,
+        );
+        result.fingerprint = fingerprint.map(str::to_owned);
+        result
+    }
+
+    #[test]
+    fn a_record_stays_small() {
+        assert!(std::mem::size_of::<Compact>() <= 80);
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let mut full = result(Some("0123456789abcdef0123456789abcdef"));
+        full.status = FlowStatus::Failed;
+        full.output = serde_json::json!({"rows": [1, 2.5, "x"], "none": null});
+        full.failure = Some(Failure::new(FailureKind::Timeout, "ran over 10s"));
+        full.exit_code = Some(-9);
+        full.attempts = 3;
+        full.started_at = Some(Utc::now());
+        full.finished_at = full.started_at.map(|t| t + TimeDelta::milliseconds(1500));
+        full.job_id = Some("12345".to_owned());
+        full.stdout_tail = Tail::new("out\n");
+        full.stderr_tail = Tail::new("err\n");
+        let compact = Compact::new(&full);
+        assert!(compact.hex_fingerprint);
+        assert_eq!(compact.to_result(&full.run_id), full);
+    }
+
+    #[test]
+    fn an_empty_result_needs_no_box() {
+        let empty = result(None);
+        let compact = Compact::new(&empty);
+        assert!(compact.rare.is_none() && compact.output.is_none());
+        assert_eq!(compact.to_result(&empty.run_id), empty);
+    }
+
+    #[test]
+    fn a_hex_fingerprint_is_kept_inline() {
+        for hex in [
+            "00000000000000000000000000000000",
+            "0000000000000000000000000000002a",
+            "ffffffffffffffffffffffffffffffff",
+            "9e3779b97f4a7c15f39cc0605cedc834",
+        ] {
+            let saved = result(Some(hex));
+            let compact = Compact::new(&saved);
+            assert!(compact.hex_fingerprint && compact.rare.is_none(), "{hex}");
+            assert_eq!(compact.to_result(&saved.run_id), saved);
+        }
+    }
+
+    #[test]
+    fn any_other_fingerprint_reads_back_exactly() {
+        for odd in [
+            "",
+            "sha256:abc",
+            "0123456789ABCDEF0123456789abcdef",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "+123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcdé",
+            " 123456789abcdef0123456789abcdef",
+        ] {
+            let saved = result(Some(odd));
+            let compact = Compact::new(&saved);
+            assert!(!compact.hex_fingerprint, "{odd:?}");
+            assert_eq!(compact.to_result(&saved.run_id), saved, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn hex_parsing_matches_the_written_form() {
+        for number in [0u128, 1, 0xabc, u128::MAX, u128::MAX / 3] {
+            let hex = format!("{number:032x}");
+            assert_eq!(parse_hex(&hex), Some(number), "{hex}");
+        }
+        assert_eq!(parse_hex("0123456789ABCDEF0123456789abcdef"), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! `RunResults`: the results of one run in `MemoryStore`, as a vector of compact records and a
+//! hash index from flow id to position.
+//!
+//! An index slot holds a position and the flow id's 32-bit hash (8 bytes), so a result costs
+//! its record and about 12 bytes of index, and growing the index rehashes without touching the
+//! records or their ids. Results are never removed one by one (only whole runs), so positions
+//! stay valid.
+
+use std::fmt;
+
+use flow_graph::FlowId;
+use hashbrown::HashTable;
+
+use super::compact::Compact;
+use crate::{FlowResult, RunId};
+
+/// The most results one run can hold: positions are `u32`.
+pub(super) const MAX_RESULTS: usize = u32::MAX as usize;
+
+/// The results of one run, one per flow.
+#[derive(Default)]
+pub(super) struct RunResults {
+    records: Vec<Compact>,
+    /// Positions in `records`, with the hash of the record's flow id.
+    index: HashTable<Slot>,
+}
+
+impl RunResults {
+    /// An empty set with room for `capacity` results.
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        RunResults {
+            records: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity),
+        }
+    }
+
+    /// How many results the run holds.
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Makes room for `additional` more results, so a batch grows the storage at most once.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.records.reserve(additional);
+        self.index.reserve(additional, Slot::hash);
+    }
+
+    /// Saves `result`, replacing the result of the same flow. The caller has checked that
+    /// there is room ([`MAX_RESULTS`]).
+    pub(super) fn save(&mut self, result: &FlowResult) {
+        let hash = hash_id(&result.flow_id);
+        match self.find(hash, &result.flow_id) {
+            Some(at) => self.records[at] = Compact::new(result),
+            None => {
+                let slot = Slot {
+                    // Below MAX_RESULTS, as the caller checked: the position fits.
+                    at: u32::try_from(self.records.len()).unwrap_or(u32::MAX),
+                    hash,
+                };
+                self.records.push(Compact::new(result));
+                self.index.insert_unique(slot.hash(), slot, Slot::hash);
+            }
+        }
+    }
+
+    /// The position of the record of `flow`, whose [`hash_id`] is `hash`.
+    fn find(&self, hash: u32, flow: &FlowId) -> Option<usize> {
+        let slot = self.index.find(Slot::widen(hash), |slot| {
+            slot.hash == hash && self.records[slot.at as usize].flow_id == *flow
+        })?;
+        Some(slot.at as usize)
+    }
+
+    /// The result of `flow`, if saved.
+    pub(super) fn get(&self, run: &RunId, flow: &FlowId) -> Option<FlowResult> {
+        let at = self.find(hash_id(flow), flow)?;
+        Some(self.records[at].to_result(run))
+    }
+
+    /// Every result, ordered by flow id.
+    pub(super) fn all(&self, run: &RunId) -> Vec<FlowResult> {
+        let mut sorted: Vec<&Compact> = self.records.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.flow_id.cmp(&b.flow_id));
+        sorted
+            .into_iter()
+            .map(|record| record.to_result(run))
+            .collect()
+    }
+}
+
+impl fmt::Debug for RunResults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunResults")
+            .field("len", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entry of the index: a position in the records and the hash of its flow id.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: u32,
+    hash: u32,
+}
+
+impl Slot {
+    /// The hash the table places this slot by.
+    fn hash(&self) -> u64 {
+        Slot::widen(self.hash)
+    }
+
+    /// A 32-bit hash as the table's 64-bit one: the table takes its slot from the low bits and
+    /// a tag from the top 7, so both come from the hash (and stay apart up to 2^25 slots).
+    fn widen(hash: u32) -> u64 {
+        u64::from(hash) << 32 | u64::from(hash)
+    }
+}
+
+/// A fast, non-cryptographic hash of a flow id: rustc's Fx multiply-rotate over 8-byte words,
+/// finished with a folded 128-bit multiply so that every bit of the result depends on every
+/// byte. Flow ids come from the user's own workflow, so resistance to crafted collisions buys
+/// nothing here.
+fn hash_id(flow: &FlowId) -> u32 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    const FOLD: u64 = 0x9e_37_79_b9_7f_4a_7c_15;
+    let bytes = flow.as_str().as_bytes();
+    let mut hash = bytes.len() as u64;
+    let mut add = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        add(u64::from_le_bytes(buf));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        add(u64::from_le_bytes(buf));
+    }
+    let folded = u128::from(hash) * u128::from(FOLD);
+    let folded = (folded as u64) ^ ((folded >> 64) as u64);
+    (folded as u32) ^ ((folded >> 32) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FlowStatus, RunRecord};
+
+    fn result(run: &RunId, flow: &str, attempts: u32) -> FlowResult {
+        let mut result =
+            FlowResult::new(run.clone(), FlowId::new(flow).unwrap(), FlowStatus::Running);
+        result.attempts = attempts;
+        result
+    }
+
+    #[test]
+    fn saving_again_replaces_in_place() {
+        let run = RunRecord::start("w").run_id;
+        let mut results = RunResults::default();
+        results.reserve(2);
+        results.save(&result(&run, "b", 1));
+        results.save(&result(&run, "a", 1));
+        results.save(&result(&run, "b", 2));
+        assert_eq!(results.len(), 2);
+        let flow = FlowId::new("b").unwrap();
+        assert_eq!(results.get(&run, &flow), Some(result(&run, "b", 2)));
+        assert_eq!(
+            results.all(&run),
+            [result(&run, "a", 1), result(&run, "b", 2)]
+        );
+        assert_eq!(results.get(&run, &FlowId::new("c").unwrap()), None);
+    }
+
+    #[test]
+    fn many_similar_ids_are_all_found() {
+        let run = RunRecord::start("w").run_id;
+        let mut results = RunResults::default();
+        let ids: Vec<String> = (0..5000).map(|i| format!("flow-{i:06}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            results.save(&result(&run, id, i as u32));
+        }
+        assert_eq!(results.len(), ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let flow = FlowId::new(id).unwrap();
+            assert_eq!(results.get(&run, &flow).map(|r| r.attempts), Some(i as u32));
+        }
+    }
+
+    #[test]
+    fn the_hash_depends_on_every_byte_and_the_length() {
+        let hash = |s: &str| hash_id(&FlowId::new(s).unwrap());
+        assert_ne!(hash("flow-000001"), hash("flow-000002"));
+        assert_ne!(hash("abcdefgh1"), hash("abcdefgh2"));
+        assert_ne!(hash("x"), hash("x_"));
+    }
+}
