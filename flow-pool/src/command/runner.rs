@@ -179,7 +179,7 @@ impl CommandRunner {
     /// tails and, for a stream with a path in the spec, into that file, so neither memory nor
     /// a full pipe grows with the output. The file is created when the command first writes
     /// to the stream (with its missing parent folders); a command that writes nothing leaves
-    /// no file (and no folder). A file that cannot be created or written is reported with
+    /// no file (and no folder; an older file at that path stays as it was). A file that cannot be created or written is reported with
     /// `tracing::warn!` and skipped: the command goes on and its tail is complete. When
     /// `stdout_path == stderr_path`, the command gets one pipe as both stdout and stderr, so
     /// the file keeps the order in which they were written, and both tails are the tail of

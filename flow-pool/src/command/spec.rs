@@ -82,7 +82,8 @@ pub struct CommandSpec {
     pub cwd: Option<PathBuf>,
     /// A file that receives all of stdout; stdout beyond the tail is discarded when `None`.
     /// The file is created (or truncated) when the command first writes to the stream, with
-    /// its missing parent folders; a command that writes nothing leaves no file.
+    /// its missing parent folders; a command that writes nothing leaves no file (and a file
+    /// an earlier run left at that path is then left as it was).
     pub stdout_path: Option<PathBuf>,
     /// A file that receives all of stderr, created like `stdout_path`'s. It may be the same
     /// path as `stdout_path`: the command then writes both streams into one pipe, the file
