@@ -179,12 +179,14 @@ impl CommandRunner {
     /// tails and, for a stream with a path in the spec, into that file, so neither memory nor
     /// a full pipe grows with the output. The file is created when the command first writes
     /// to the stream (with its missing parent folders); a command that writes nothing leaves
-    /// no file (and no folder; an older file at that path stays as it was). A file that cannot be created or written is reported with
-    /// `tracing::warn!` and skipped: the command goes on and its tail is complete. When
-    /// `stdout_path == stderr_path`, the command gets one pipe as both stdout and stderr, so
-    /// the file keeps the order in which they were written, and both tails are the tail of
-    /// that combined stream. When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the
-    /// spec's grace period, then SIGKILL. Whether the command ended by itself or was stopped,
+    /// no file (and no folder; an older file at that path stays as it was). A file that
+    /// cannot be created or written is reported with `tracing::warn!` and skipped: the
+    /// command goes on and its tail is complete. When `stdout_path == stderr_path`, the
+    /// command gets one pipe as both stdout and stderr, so the file keeps the order in which
+    /// they were written, and both tails are the tail of that combined stream.
+    ///
+    /// When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the spec's
+    /// grace period, then SIGKILL. Whether the command ended by itself or was stopped,
     /// any member left in its group is stopped the same way, and the outcome is returned only
     /// once the group is empty. Dropping the future kills the group with SIGKILL.
     ///
@@ -230,7 +232,6 @@ impl CommandRunner {
             Some(path) if spec.stdout_path.as_ref() != Some(path) => Some(LogFile::new(path)),
             _ => None,
         };
-
         let guard = GroupGuard {
             child: Some(child),
             pgid: pid,
