@@ -1,4 +1,6 @@
-//! Saving 10 000 results, one at a time and in one batch, into each backend.
+//! Saving 10 000 results, one at a time and in one batch, into each backend; and the 100 000
+//! results of flow-core's W3 benchmark (no-op flows: a fingerprint, a finish time, nothing
+//! else) into a `MemoryStore`, in the scheduler's batches of 4096.
 //!
 //! Run with `cargo bench -p flow-results`; the throughput is in results per second. Stores
 //! live in the system's temporary folder, so the directory and SQLite figures measure that
@@ -87,6 +89,64 @@ fn memory(c: &mut Criterion) {
     bench_backend(c, "memory", &MemoryStore::new());
 }
 
+/// The W3 case: 100 000 results as the scheduler saves them for no-op flows.
+fn memory_w3(c: &mut Criterion) {
+    const FLOWS: usize = 100_000;
+    const BATCH: usize = 4096;
+    let ids: Vec<FlowId> = (0..FLOWS)
+        .map(|i| FlowId::new(format!("flow-{i:06}")).unwrap())
+        .collect();
+    let store = MemoryStore::new();
+    let mut previous = None;
+    let mut setup = || {
+        if let Some(run) = previous.take() {
+            store.delete_run(&run).unwrap();
+        }
+        let run = RunRecord::start("w3");
+        store.begin_run(&run).unwrap();
+        previous = Some(run.run_id.clone());
+        let batches: Vec<Vec<FlowResult>> = ids
+            .chunks(BATCH)
+            .enumerate()
+            .map(|(n, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        let mut result =
+                            FlowResult::new(run.run_id.clone(), id.clone(), FlowStatus::Completed);
+                        result.attempts = 1;
+                        result.started_at = Some(run.started_at);
+                        result.finished_at = Some(run.started_at);
+                        let fingerprint = ((n * BATCH + i) as u128).wrapping_mul(0x9e37_79b9_7f4a);
+                        result.fingerprint = Some(format!("{fingerprint:032x}"));
+                        result
+                    })
+                    .collect()
+            })
+            .collect();
+        batches
+    };
+    let mut group = c.benchmark_group("save_100k_w3");
+    group.throughput(Throughput::Elements(FLOWS as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("memory", |b| {
+        b.iter_batched(
+            &mut setup,
+            |batches| {
+                for batch in &batches {
+                    store.save_results(batch).unwrap();
+                }
+                batches
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
 fn sqlite(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("bench.db")).unwrap();
@@ -99,5 +159,5 @@ fn dir(c: &mut Criterion) {
     bench_backend(c, "dir", &store);
 }
 
-criterion_group!(benches, memory, sqlite, dir);
+criterion_group!(benches, memory, memory_w3, sqlite, dir);
 criterion_main!(benches);

@@ -117,17 +117,35 @@ impl Compact {
 /// The number that `text` spells when it is exactly 32 lowercase hex digits (the form
 /// `format!("{:032x}")` writes it back in); `None` for anything else.
 fn parse_hex(text: &str) -> Option<u128> {
-    if text.len() != 32 {
-        return None;
+    let bytes: &[u8; 32] = text.as_bytes().try_into().ok()?;
+    let (high, low) = bytes.split_at(16);
+    let high = parse_hex_half(high)?;
+    let low = parse_hex_half(low)?;
+    Some(u128::from(high) << 64 | u128::from(low))
+}
+
+/// The number 16 lowercase hex digits spell. Branch-free over the digits (every result is
+/// saved through here): a table gives each byte's value, or `NOT_HEX`, which is or-ed into a
+/// flag checked once at the end.
+fn parse_hex_half(digits: &[u8]) -> Option<u64> {
+    const NOT_HEX: u8 = 0x80;
+    const VALUES: [u8; 256] = {
+        let mut values = [NOT_HEX; 256];
+        let mut digit = 0;
+        while digit < 16 {
+            values[b"0123456789abcdef"[digit] as usize] = digit as u8;
+            digit += 1;
+        }
+        values
+    };
+    let mut number = 0u64;
+    let mut seen = 0u8;
+    for &byte in digits {
+        let value = VALUES[usize::from(byte)];
+        seen |= value;
+        number = number << 4 | u64::from(value & 0x0f);
     }
-    text.bytes().try_fold(0u128, |number, byte| {
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            _ => return None,
-        };
-        Some(number << 4 | u128::from(digit))
-    })
+    (seen & NOT_HEX == 0).then_some(number)
 }
 
 #[cfg(test)]
@@ -220,5 +238,15 @@ mod tests {
             assert_eq!(parse_hex(&hex), Some(number), "{hex}");
         }
         assert_eq!(parse_hex("0123456789ABCDEF0123456789abcdef"), None);
+        // Every byte that is not a lowercase hex digit, at either end of either half.
+        let valid = "0123456789abcdef0123456789abcdef";
+        for byte in (0u8..=127).filter(|b| !b"0123456789abcdef".contains(b)) {
+            for at in [0, 15, 16, 31] {
+                let mut text = valid.as_bytes().to_vec();
+                text[at] = byte;
+                let text = String::from_utf8(text).unwrap();
+                assert_eq!(parse_hex(&text), None, "{text:?}");
+            }
+        }
     }
 }
