@@ -131,16 +131,7 @@ pub(crate) fn command_attempt(
         if let Some(durable) = durable {
             durable.wait().await;
         }
-        // Synchronous on purpose: after the first flow of a run the folder exists and this is
-        // one `mkdir` answered EEXIST, far cheaper than a hand-off to tokio's blocking pool.
-        if let Some(dir) = spec.stdout_path.as_ref().and_then(|p| p.parent()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                return AttemptEnd::plain(Err(Failure::new(
-                    FailureKind::Error,
-                    format!("failed to create the log folder `{}`: {e}", dir.display()),
-                )));
-            }
-        }
+        // The runner creates the log folder with the first byte of output, if any comes.
         match executor.run(&spec, timeout, cancel).await {
             Ok(outcome) => command_end(outcome),
             Err(e) => AttemptEnd::plain(Err(pool_error(&spec, &e))),
