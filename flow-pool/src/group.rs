@@ -74,6 +74,11 @@ pub(crate) enum Signalled {
 /// (1 ms to 50 ms); it returns at the first probe that finds the group empty, which for a
 /// group that died with its leader is the first one.
 pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signalled) {
+    // The usual case, a group gone with its leader, costs one probe; zombies of members that
+    // this process can reap (as a subreaper) keep the group alive until reaped.
+    if !group_exists(pgid) {
+        return;
+    }
     reap_group_orphans(pgid);
     if !group_exists(pgid) {
         return;

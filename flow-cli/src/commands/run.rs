@@ -88,7 +88,8 @@ async fn run_async(
     };
     let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
     let bar = progress.bar();
-    let follower = tokio::spawn(progress.follow(ctx.subscribe()));
+    // Silent: nothing to show, so no subscription (the run then emits no events at all).
+    let follower = (mode != Mode::Silent).then(|| tokio::spawn(progress.follow(ctx.subscribe())));
     let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
 
@@ -98,7 +99,9 @@ async fn run_async(
     }
     let outcome = ctx.run_with(options).await;
     executor.finish(interrupted.get()).await;
-    let _ = follower.await;
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
     let summary = outcome.map_err(|e| CliError::Run(e.to_string()))?;
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();

@@ -1122,7 +1122,7 @@ impl Scheduler {
                 self.batch_pos[i as usize] = NONE;
             }
             self.record_flows.clear();
-            if let Some(writer) = &self.writer {
+            if let Some(writer) = &mut self.writer {
                 let fresh = writer.batch(BATCH);
                 writer.save(std::mem::replace(&mut self.records, fresh));
             } else {

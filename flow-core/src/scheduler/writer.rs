@@ -1,7 +1,6 @@
 //! The result-store writer: a dedicated thread that turns the scheduler's records into
 //! `FlowResult`s and saves them in batches, so the store is never on the scheduler's hot path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -56,16 +55,31 @@ enum Message {
     Finish(RunRecord, oneshot::Sender<Vec<String>>),
 }
 
-/// The scheduler's end of the writer thread.
+/// The scheduler's end of the writer.
+///
+/// A persistent store is only ever called on the writer thread, never on the scheduler's.
+/// A store that keeps nothing across a crash (memory) is cheap to call, so a small batch is
+/// saved on the caller's thread when nothing is queued before it: a run of commands that
+/// finish one by one then wakes no thread per flow. The thread is started for such a store
+/// only when a big batch comes.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: mpsc::Sender<Message>,
+    store: Arc<dyn ResultStore>,
+    run_id: RunId,
+    thread: Option<mpsc::Sender<Message>>,
     spare: Spare,
     /// Sequence number of the last batch handed to the thread.
-    sent: AtomicU64,
+    sent: u64,
     /// Sequence number of the last batch the store has committed.
     committed: watch::Receiver<u64>,
+    /// The sending end of `committed`, until the thread takes it.
+    done: Option<watch::Sender<u64>>,
+    /// Store errors of the batches saved here, not on the thread.
+    errors: Vec<String>,
 }
+
+/// At most this many records are saved on the caller's thread at once.
+const INLINE_MAX: usize = 64;
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug)]
@@ -93,21 +107,37 @@ impl std::fmt::Debug for Message {
 }
 
 impl Writer {
-    /// Starts the thread for `run_id`.
+    /// The writer of `run_id`; its thread starts now for a persistent store.
     pub(crate) fn start(store: Arc<dyn ResultStore>, run_id: RunId) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel();
-        let spare = Spare::default();
-        let returned = Arc::clone(&spare);
         let (done, committed) = watch::channel(0);
+        let mut writer = Writer {
+            store,
+            run_id,
+            thread: None,
+            spare: Spare::default(),
+            sent: 0,
+            committed,
+            done: Some(done),
+            errors: Vec::new(),
+        };
+        if writer.store.persistent() {
+            writer.start_thread()?;
+        }
+        Ok(writer)
+    }
+
+    fn start_thread(&mut self) -> std::io::Result<()> {
+        let (Some(done), None) = (self.done.take(), &self.thread) else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel();
+        let (store, run_id) = (Arc::clone(&self.store), self.run_id.clone());
+        let returned = Arc::clone(&self.spare);
         std::thread::Builder::new()
             .name("flow-store-writer".into())
             .spawn(move || serve(&*store, &run_id, &rx, &returned, &done))?;
-        Ok(Writer {
-            tx,
-            spare,
-            sent: AtomicU64::new(0),
-            committed,
-        })
+        self.thread = Some(tx);
+        Ok(())
     }
 
     /// An empty batch with room for `capacity` records, recycled when possible.
@@ -122,14 +152,43 @@ impl Writer {
         run: RunRecord,
     ) -> oneshot::Receiver<Result<(), flow_results::StoreError>> {
         let (reply, answer) = oneshot::channel();
-        let _ = self.tx.send(Message::Begin(run, reply));
+        match &self.thread {
+            Some(tx) => {
+                let _ = tx.send(Message::Begin(run, reply));
+            }
+            None => {
+                let _ = reply.send(self.store.begin_run(&run));
+            }
+        }
         answer
     }
 
-    /// Queues records to save.
-    pub(crate) fn save(&self, records: Vec<Record>) {
-        let seq = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        let _ = self.tx.send(Message::Results(seq, records));
+    /// Queues records to save (or saves a small batch of a non-persistent store at once).
+    pub(crate) fn save(&mut self, mut records: Vec<Record>) {
+        let idle = *self.committed.borrow() == self.sent;
+        if !self.store.persistent() && records.len() <= INLINE_MAX && idle {
+            let results: Vec<FlowResult> = records
+                .drain(..)
+                .map(|r| to_result(&self.run_id, r))
+                .collect();
+            if let Err(e) = self.store.save_results(&results) {
+                tracing::error!(error = %e, store = %self.store.spec(), "saving results failed");
+                if self.errors.len() < MAX_ERRORS {
+                    self.errors.push(e.to_string());
+                }
+            }
+            recycle(&self.spare, records);
+            return;
+        }
+        if let Err(e) = self.start_thread() {
+            tracing::error!(error = %e, "cannot start the result-store writer thread");
+            self.errors.push(format!("cannot start the result-store writer thread: {e}"));
+            return;
+        }
+        if let Some(tx) = &self.thread {
+            self.sent += 1;
+            let _ = tx.send(Message::Results(self.sent, records));
+        }
     }
 
     /// The point after every batch queued so far: a command flow waits for it before it
@@ -138,19 +197,36 @@ impl Writer {
     pub(crate) fn durable(&self) -> Durable {
         Durable {
             committed: self.committed.clone(),
-            target: self.sent.load(Ordering::Relaxed),
+            target: self.sent,
         }
     }
 
     /// Saves the run's final record after every queued result; returns the store errors.
     pub(crate) async fn finish(self, run: RunRecord) -> Vec<String> {
-        let (reply, answer) = oneshot::channel();
-        if self.tx.send(Message::Finish(run, reply)).is_err() {
-            return vec!["the result-store writer thread is gone".to_owned()];
+        let mut errors = self.errors;
+        match self.thread {
+            Some(tx) => {
+                let (reply, answer) = oneshot::channel();
+                if tx.send(Message::Finish(run, reply)).is_err() {
+                    errors.push("the result-store writer thread is gone".to_owned());
+                    return errors;
+                }
+                match answer.await {
+                    Ok(more) => errors.extend(more),
+                    Err(_) => errors.push("the result-store writer thread is gone".to_owned()),
+                }
+            }
+            None => finish(&*self.store, &run, &mut errors),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| vec!["the result-store writer thread is gone".to_owned()])
+        errors
+    }
+}
+
+/// Hands an emptied batch back for reuse (a few are kept).
+fn recycle(spare: &Spare, records: Vec<Record>) {
+    let mut spare = crate::context::lock(spare);
+    if spare.len() < 4 {
+        spare.push(records);
     }
 }
 
@@ -165,10 +241,7 @@ fn serve(
     let mut results = Vec::new();
     let convert = |results: &mut Vec<FlowResult>, mut records: Vec<Record>| {
         results.extend(records.drain(..).map(|r| to_result(run_id, r)));
-        let mut spare = crate::context::lock(spare);
-        if spare.len() < 4 {
-            spare.push(records);
-        }
+        recycle(spare, records);
     };
     while let Ok(message) = rx.recv() {
         match message {

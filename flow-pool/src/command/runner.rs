@@ -216,10 +216,7 @@ impl CommandRunner {
         // The command holds this process's write ends of a combined pipe: close them now, or
         // the pipe would never reach its end.
         drop(command);
-        let mut child = spawned.map_err(|source| PoolError::Spawn {
-            program: spec.program.name().to_owned(),
-            source,
-        })?;
+        let mut child = spawned.map_err(|source| spawn_error(spec, source))?;
         let pid = child.id().unwrap_or(0);
         let combined_output = combined.is_some();
         let stdout = match combined {
@@ -367,6 +364,39 @@ fn end_of(status: ExitStatus) -> CommandEnd {
     }
 }
 
+/// Why `spec` could not be started: a missing or unusable working directory is named as such
+/// (it is checked only now, so a good one costs no extra system call).
+fn spawn_error(spec: &CommandSpec, source: std::io::Error) -> PoolError {
+    if let Some(cwd) = &spec.cwd {
+        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::NotADirectory))
+            }
+        }) {
+            return PoolError::Spawn {
+                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
+                source,
+            };
+        }
+    }
+    PoolError::Spawn {
+        program: spec.program.name().to_owned(),
+        source,
+    }
+}
+
+/// stdin for a command: a duplicate of one `/dev/null` kept open for the process (a `dup`
+/// is cheaper than opening the path again), or a fresh one if that fails.
+fn dev_null() -> Stdio {
+    static NULL: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| std::fs::File::open("/dev/null").ok())
+        .as_ref()
+        .and_then(|file| file.try_clone().ok())
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
 /// A `tokio` command for `spec`: own process group, stdin from /dev/null, stdout and stderr
 /// to pipes. When both streams go to the same path, they share one pipe, whose read end is
 /// returned (the write ends stay in the command until it is dropped).
@@ -397,18 +427,12 @@ fn build(
         };
     }
     if let Some(cwd) = &spec.cwd {
-        if let Err(source) = std::fs::metadata(cwd) {
-            return Err(PoolError::Spawn {
-                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
-                source,
-            });
-        }
         command.current_dir(cwd);
     }
     for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
         check_output_path(path)?;
     }
-    command.stdin(Stdio::null());
+    command.stdin(dev_null());
     let combined = match (&spec.stdout_path, &spec.stderr_path) {
         (Some(out), Some(err)) if out == err => {
             let (receiver, stdout, stderr) = shared_pipe().map_err(|source| PoolError::Spawn {
