@@ -42,7 +42,8 @@ Examples:
   flow run pipeline.toml --executor slurm     each command as a Slurm job
   flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
 
-Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file.
+Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file (a stream
+the command never wrote to leaves no file).
 Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
