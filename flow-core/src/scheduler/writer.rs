@@ -182,7 +182,8 @@ impl Writer {
         }
         if let Err(e) = self.start_thread() {
             tracing::error!(error = %e, "cannot start the result-store writer thread");
-            self.errors.push(format!("cannot start the result-store writer thread: {e}"));
+            self.errors
+                .push(format!("cannot start the result-store writer thread: {e}"));
             return;
         }
         if let Some(tx) = &self.thread {
