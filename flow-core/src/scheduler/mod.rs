@@ -79,13 +79,14 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
         None => None,
     };
-    let writer =
-        Writer::start(Arc::clone(&store), run_id.clone()).map_err(|source| CoreError::Thread {
-            action: "start the result-store writer thread",
-            source,
-        })?;
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut scheduler = Scheduler::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
+    let writer = Writer::start(Arc::clone(&store), run_id.clone(), scheduler.slot.len()).map_err(
+        |source| CoreError::Thread {
+            action: "start the result-store writer thread",
+            source,
+        },
+    )?;
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.

@@ -76,10 +76,16 @@ pub(crate) struct Writer {
     done: Option<watch::Sender<u64>>,
     /// Store errors of the batches saved here, not on the thread.
     errors: Vec<String>,
+    /// The largest batch saved in place (non-persistent stores only).
+    inline_max: usize,
 }
 
-/// At most this many records are saved on the caller's thread at once.
+/// At most this many records are saved on the caller's thread at once, in a large run.
 const INLINE_MAX: usize = 64;
+/// A run of fewer flows than this saves every batch of a non-persistent store in place: the
+/// thread (its start, its own heap, records crossing cores) costs more than the saving it
+/// would overlap, about 200 ns a result.
+const SMALL_RUN: usize = 32_768;
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug)]
@@ -107,8 +113,13 @@ impl std::fmt::Debug for Message {
 }
 
 impl Writer {
-    /// The writer of `run_id`; its thread starts now for a persistent store.
-    pub(crate) fn start(store: Arc<dyn ResultStore>, run_id: RunId) -> std::io::Result<Self> {
+    /// The writer of `run_id`, a run of `flows` flows; its thread starts now for a persistent
+    /// store.
+    pub(crate) fn start(
+        store: Arc<dyn ResultStore>,
+        run_id: RunId,
+        flows: usize,
+    ) -> std::io::Result<Self> {
         let (done, committed) = watch::channel(0);
         let mut writer = Writer {
             store,
@@ -119,6 +130,11 @@ impl Writer {
             committed,
             done: Some(done),
             errors: Vec::new(),
+            inline_max: if flows < SMALL_RUN {
+                usize::MAX
+            } else {
+                INLINE_MAX
+            },
         };
         if writer.store.persistent() {
             writer.start_thread()?;
@@ -166,7 +182,7 @@ impl Writer {
     /// Queues records to save (or saves a small batch of a non-persistent store at once).
     pub(crate) fn save(&mut self, mut records: Vec<Record>) {
         let idle = *self.committed.borrow() == self.sent;
-        if !self.store.persistent() && records.len() <= INLINE_MAX && idle {
+        if !self.store.persistent() && records.len() <= self.inline_max && idle {
             let results: Vec<FlowResult> = records
                 .drain(..)
                 .map(|r| to_result(&self.run_id, r))
