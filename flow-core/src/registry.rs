@@ -76,6 +76,32 @@ const SCAN_LIMIT: usize = 32;
 /// The end of a list.
 const NONE: u32 = u32::MAX;
 
+/// The last two ids looked up, by address: a string slice at the same address with the same
+/// length is the same id.
+#[derive(Default)]
+struct RecentIds {
+    slots: [(usize, usize, u32); 2],
+    turn: usize,
+}
+
+impl RecentIds {
+    fn get(&self, id: &str) -> Option<u32> {
+        let key = (id.as_ptr() as usize, id.len());
+        self.slots
+            .iter()
+            .find(|&&(ptr, len, _)| (ptr, len) == key && len != 0)
+            .map(|&(_, _, idx)| idx)
+    }
+
+    fn put(&mut self, id: &str, idx: Option<u32>) -> Option<u32> {
+        if let Some(idx) = idx {
+            self.slots[self.turn] = (id.as_ptr() as usize, id.len(), idx);
+            self.turn ^= 1;
+        }
+        idx
+    }
+}
+
 impl Registry {
     /// The index of flow `id`.
     pub(crate) fn find(&self, id: &str) -> Option<u32> {
@@ -195,8 +221,16 @@ impl Registry {
     ) -> Result<(), CoreError> {
         let before = self.edges.len();
         let big = dependencies.len() * 16 >= self.flows.len() + before;
+        self.edges.reserve(dependencies.len());
+        self.next.reserve(dependencies.len());
+        // Consecutive dependencies often name the same flow with the very same string (a
+        // child and its parents, a chain): those are found without hashing.
+        let mut recent = RecentIds::default();
         for (p, c, d) in &dependencies {
-            let (Some(p), Some(c)) = (self.find(p.as_ref()), self.find(c.as_ref())) else {
+            let (p, c) = (p.as_ref(), c.as_ref());
+            let p = recent.get(p).or_else(|| recent.put(p, self.find(p)));
+            let c = recent.get(c).or_else(|| recent.put(c, self.find(c)));
+            let (Some(p), Some(c)) = (p, c) else {
                 self.undo(before);
                 return self.refuse(&dependencies);
             };
