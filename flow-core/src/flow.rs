@@ -356,14 +356,28 @@ fn definition_hash(flow: &Flow) -> u128 {
         }
     };
     hash_value(&mut h, &flow.input);
-    match flow.timeout() {
+    // Most flows keep the default settings, whose hash is computed once.
+    static DEFAULT_SETTINGS_HASH: std::sync::LazyLock<u128> =
+        std::sync::LazyLock::new(|| settings_hash(&DEFAULT_SETTINGS));
+    let settings = match &flow.settings {
+        None => *DEFAULT_SETTINGS_HASH,
+        Some(settings) => settings_hash(settings),
+    };
+    h.u128(settings);
+    h.finish()
+}
+
+/// The stable hash of timeout, retries, tags and version.
+fn settings_hash(settings: &Settings) -> u128 {
+    let mut h = StableHasher::new();
+    match settings.timeout {
         None => h.word(0),
         Some(t) => h
             .word(1)
             .word(t.as_secs())
             .word(u64::from(t.subsec_nanos())),
     };
-    let retry = flow.retry();
+    let retry = &settings.retry;
     h.word(u64::from(retry.retries()));
     match retry.backoff() {
         crate::Backoff::Fixed(d) => h.word(0).u128(d.as_nanos()),
@@ -372,11 +386,11 @@ fn definition_hash(flow: &Flow) -> u128 {
         }
     };
     h.word(retry.jitter().to_bits());
-    h.word(flow.tags().len() as u64);
-    for tag in flow.tags() {
+    h.word(settings.tags.len() as u64);
+    for tag in &settings.tags {
         h.field(tag.as_bytes());
     }
-    match flow.version() {
+    match &settings.version {
         None => h.word(0),
         Some(v) => h.word(1).field(v.as_bytes()),
     };
