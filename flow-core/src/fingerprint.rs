@@ -125,11 +125,12 @@ pub(crate) fn combine(definition: u128, parents: impl Iterator<Item = (u128, u8)
 /// The fingerprint as 32 lowercase hex digits, as stored in results.
 pub(crate) fn to_hex(fingerprint: u128) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for k in (0..32).rev() {
-        s.push(char::from(HEX[((fingerprint >> (4 * k)) & 0xf) as usize]));
+    let mut digits = [0u8; 32];
+    for (k, digit) in digits.iter_mut().enumerate() {
+        *digit = HEX[((fingerprint >> (4 * (31 - k))) & 0xf) as usize];
     }
-    s
+    // Every byte is an ASCII hex digit.
+    std::str::from_utf8(&digits).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

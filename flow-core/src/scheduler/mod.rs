@@ -90,7 +90,10 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
-    scheduler.begun = Some(writer.begin(RunRecord::with_id(run_id.clone(), workflow.clone())));
+    // Every flow is pending when the run begins (this also lets the store size the run).
+    let mut begin = RunRecord::with_id(run_id.clone(), workflow.clone());
+    begin.counts.pending = u32::try_from(scheduler.slot.len()).unwrap_or(u32::MAX);
+    scheduler.begun = Some(writer.begin(begin));
     scheduler.writer = Some(writer);
     scheduler.emit_now(EventKind::RunStarted {
         workflow: workflow.clone(),
