@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use flow_graph::{FlowId, IndexedGraph};
+use flow_graph::{Adjacency, FlowId};
 use flow_results::RunId;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
     pub(crate) cancel: CancellationToken,
     pub(crate) flows: Arc<Vec<Flow>>,
-    pub(crate) graph: IndexedGraph,
+    pub(crate) graph: Adjacency,
     /// Set once, when the flow completes (before any child starts).
     pub(crate) outputs: Box<[OnceLock<Arc<Value>>]>,
 }
@@ -145,7 +145,7 @@ impl FlowInput {
             .map(|(id, output)| (id, &**output))
             .chain(shared.iter().filter_map(move |&(p, _)| {
                 let output = run.outputs.get(p as usize)?.get()?;
-                Some((run.graph.id(p), &**output))
+                Some((&run.flows.get(p as usize)?.id, &**output))
             }))
     }
 
@@ -191,7 +191,7 @@ mod tests {
             run_id: RunId::new_now(),
             cancel: CancellationToken::new(),
             flows: Arc::default(),
-            graph: IndexedGraph::default(),
+            graph: Adjacency::default(),
             outputs: Box::default(),
         });
         let input = FlowInput::detached(

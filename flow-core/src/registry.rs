@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use flow_graph::{DependencyType, FlowGraph, FlowId, IndexedGraph};
+use flow_graph::{Adjacency, DependencyType, FlowGraph, FlowId};
 use flow_results::{FlowStatus, RunId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -136,11 +136,11 @@ impl Registry {
         })
     }
 
-    /// The graph in the scheduler's form.
-    pub(crate) fn indexed(&mut self) -> IndexedGraph {
-        let ids = self.flows.iter().map(|f| f.id.clone()).collect();
+    /// The dependencies in the scheduler's form (flows by index, as in `flows`).
+    pub(crate) fn adjacency(&self) -> Adjacency {
+        let n = self.flows.len();
         if !self.repeats {
-            return IndexedGraph::from_edges(ids, self.edges.iter().copied());
+            return Adjacency::from_edges(n, self.edges.iter().copied());
         }
         // Keep the last of each pair: sort positions by pair, latest first, then dedupe.
         let mut order: Vec<u32> = (0..self.edges.len() as u32).collect();
@@ -152,7 +152,7 @@ impl Registry {
             let (p, c, _) = self.edges[*k as usize];
             (c, p)
         });
-        IndexedGraph::from_edges(ids, order.iter().map(|&k| self.edges[k as usize]))
+        Adjacency::from_edges(n, order.iter().map(|&k| self.edges[k as usize]))
     }
 
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
@@ -444,11 +444,12 @@ mod tests {
 
     /// The dependencies of the scheduler's graph, as flow-graph lists them.
     fn indexed_edges(registry: &mut Registry) -> Vec<(FlowId, FlowId, DependencyType)> {
-        let indexed = registry.indexed();
+        let adjacency = registry.adjacency();
+        let id = |i: u32| registry.flows[i as usize].id.clone();
         let mut edges = Vec::new();
-        for c in 0..indexed.len() as u32 {
-            for &(p, d) in indexed.parents(c) {
-                edges.push((indexed.id(p).clone(), indexed.id(c).clone(), d));
+        for c in 0..adjacency.len() as u32 {
+            for &(p, d) in adjacency.parents(c) {
+                edges.push((id(p), id(c), d));
             }
         }
         edges.sort();

@@ -7,10 +7,7 @@ use crate::{DependencyType, FlowId};
 #[derive(Debug, Clone, Default)]
 pub struct IndexedGraph {
     ids: Vec<FlowId>,
-    parent_offsets: Vec<u32>,
-    parents: Vec<(u32, DependencyType)>,
-    child_offsets: Vec<u32>,
-    children: Vec<(u32, DependencyType)>,
+    adjacency: Adjacency,
 }
 
 impl IndexedGraph {
@@ -22,17 +19,8 @@ impl IndexedGraph {
         ids: Vec<FlowId>,
         edges: impl IntoIterator<Item = (u32, u32, DependencyType)>,
     ) -> Self {
-        let edges: Vec<_> = edges.into_iter().collect();
-        let n = ids.len();
-        let (parent_offsets, parents) = csr(n, edges.iter().map(|&(p, c, d)| (c, p, d)));
-        let (child_offsets, children) = csr(n, edges.iter().copied());
-        IndexedGraph {
-            ids,
-            parent_offsets,
-            parents,
-            child_offsets,
-            children,
-        }
+        let adjacency = Adjacency::from_edges(ids.len(), edges);
+        IndexedGraph { ids, adjacency }
     }
 
     /// The number of flows.
@@ -57,10 +45,74 @@ impl IndexedGraph {
 
     /// The parents of flow `i`, ascending by index.
     pub fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
+        self.adjacency.parents(i)
+    }
+
+    /// The children of flow `i`, ascending by index.
+    pub fn children(&self, i: u32) -> &[(u32, DependencyType)] {
+        self.adjacency.children(i)
+    }
+
+    /// The adjacency alone.
+    pub fn adjacency(&self) -> &Adjacency {
+        &self.adjacency
+    }
+}
+
+/// The parents and children of flows `0..len()` in flat arrays, without their ids: what a
+/// scheduler that keeps the ids elsewhere needs (no copy of them, no reference count each).
+#[derive(Debug, Clone, Default)]
+pub struct Adjacency {
+    len: usize,
+    parent_offsets: Vec<u32>,
+    parents: Vec<(u32, DependencyType)>,
+    child_offsets: Vec<u32>,
+    children: Vec<(u32, DependencyType)>,
+}
+
+impl Adjacency {
+    /// The adjacency of `len` flows from `(parent, child, type)` edges (given once each).
+    ///
+    /// # Panics
+    /// When an edge names an index outside `0..len`.
+    pub fn from_edges(
+        len: usize,
+        edges: impl IntoIterator<Item = (u32, u32, DependencyType)>,
+    ) -> Self {
+        let edges: Vec<_> = edges.into_iter().collect();
+        let (parent_offsets, parents) = csr(len, edges.iter().map(|&(p, c, d)| (c, p, d)));
+        let (child_offsets, children) = csr(len, edges.iter().copied());
+        Adjacency {
+            len,
+            parent_offsets,
+            parents,
+            child_offsets,
+            children,
+        }
+    }
+
+    /// The number of flows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no flow.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The parents of flow `i`, ascending by index.
+    ///
+    /// # Panics
+    /// When `i` is not below `len()`.
+    pub fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
         slice(&self.parent_offsets, &self.parents, i)
     }
 
     /// The children of flow `i`, ascending by index.
+    ///
+    /// # Panics
+    /// When `i` is not below `len()`.
     pub fn children(&self, i: u32) -> &[(u32, DependencyType)] {
         slice(&self.child_offsets, &self.children, i)
     }
@@ -72,7 +124,12 @@ fn slice<'a>(
     i: u32,
 ) -> &'a [(u32, DependencyType)] {
     let i = i as usize;
-    &items[offsets[i] as usize..offsets[i + 1] as usize]
+    match (offsets.get(i), offsets.get(i + 1)) {
+        (Some(&from), Some(&to)) => &items[from as usize..to as usize],
+        // An empty adjacency (no offsets at all) has nothing for any flow.
+        _ if offsets.is_empty() => &[],
+        _ => panic!("flow index {i} is outside the graph"),
+    }
 }
 
 /// Compressed rows: `offsets[k]..offsets[k + 1]` indexes the targets of row `k`.
@@ -98,4 +155,22 @@ fn csr(
         items[offsets[k] as usize..offsets[k + 1] as usize].sort_unstable_by_key(|e| e.0);
     }
     (offsets, items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjacency_lists_parents_and_children_by_index() {
+        let r = DependencyType::Required;
+        let o = DependencyType::Optional;
+        let adjacency = Adjacency::from_edges(4, [(2, 3, r), (0, 3, o), (0, 1, r)]);
+        assert_eq!(adjacency.len(), 4);
+        assert_eq!(adjacency.parents(3), [(0, o), (2, r)]);
+        assert_eq!(adjacency.children(0), [(1, r), (3, o)]);
+        assert!(adjacency.parents(0).is_empty() && adjacency.children(3).is_empty());
+        assert!(Adjacency::default().is_empty());
+        assert!(Adjacency::default().parents(7).is_empty());
+    }
 }

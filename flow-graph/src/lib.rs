@@ -30,4 +30,4 @@ pub use dependency::DependencyType;
 pub use error::{CycleError, GraphError, InvalidFlowId};
 pub use graph::FlowGraph;
 pub use id::{validate as validate_flow_id, FlowId, MAX_FLOW_ID_LEN};
-pub use indexed::IndexedGraph;
+pub use indexed::{Adjacency, IndexedGraph};

@@ -285,7 +285,7 @@ impl Scheduler {
                 commands: tx,
             });
             let flows = Arc::clone(&registry.flows);
-            let graph = registry.indexed();
+            let graph = registry.adjacency();
             let pre_failed = std::mem::take(&mut registry.pre_failed);
             let mut reuse = Vec::new();
             if let Some(resume) = resume {
