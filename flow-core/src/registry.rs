@@ -76,27 +76,36 @@ const SCAN_LIMIT: usize = 32;
 /// The end of a list.
 const NONE: u32 = u32::MAX;
 
-/// The last two ids looked up, by address: a string slice at the same address with the same
-/// length is the same id.
-#[derive(Default)]
+/// Ids looked up before in the same call, by address: a string slice at the same address with
+/// the same length is the same id (every slice of one call is alive throughout it). A small
+/// direct-mapped table, so finding a flow named again costs one comparison, not a hash.
 struct RecentIds {
-    slots: [(usize, usize, u32); 2],
-    turn: usize,
+    slots: Vec<(usize, usize, u32)>,
 }
 
 impl RecentIds {
+    /// A table sized for a call of `dependencies` dependencies.
+    fn new(dependencies: usize) -> Self {
+        let size = (dependencies * 2).next_power_of_two().clamp(4, 4096);
+        RecentIds {
+            slots: vec![(0, 0, 0); size],
+        }
+    }
+
+    fn slot(&self, id: &str) -> usize {
+        let ptr = id.as_ptr() as usize;
+        ((ptr >> 3) ^ (ptr >> 12) ^ id.len()) & (self.slots.len() - 1)
+    }
+
     fn get(&self, id: &str) -> Option<u32> {
-        let key = (id.as_ptr() as usize, id.len());
-        self.slots
-            .iter()
-            .find(|&&(ptr, len, _)| (ptr, len) == key && len != 0)
-            .map(|&(_, _, idx)| idx)
+        let (ptr, len, idx) = self.slots[self.slot(id)];
+        (ptr == id.as_ptr() as usize && len == id.len() && len != 0).then_some(idx)
     }
 
     fn put(&mut self, id: &str, idx: Option<u32>) -> Option<u32> {
         if let Some(idx) = idx {
-            self.slots[self.turn] = (id.as_ptr() as usize, id.len(), idx);
-            self.turn ^= 1;
+            let slot = self.slot(id);
+            self.slots[slot] = (id.as_ptr() as usize, id.len(), idx);
         }
         idx
     }
@@ -223,9 +232,9 @@ impl Registry {
         let big = dependencies.len() * 16 >= self.flows.len() + before;
         self.edges.reserve(dependencies.len());
         self.next.reserve(dependencies.len());
-        // Consecutive dependencies often name the same flow with the very same string (a
-        // child and its parents, a chain): those are found without hashing.
-        let mut recent = RecentIds::default();
+        // Dependencies often name a flow again with the very same string (a child and its
+        // parents, a chain, a hub): those are found without hashing.
+        let mut recent = RecentIds::new(dependencies.len());
         for (p, c, d) in &dependencies {
             let (p, c) = (p.as_ref(), c.as_ref());
             let p = recent.get(p).or_else(|| recent.put(p, self.find(p)));
