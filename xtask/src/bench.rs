@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
@@ -17,15 +17,29 @@ use rand::SeedableRng;
 
 use crate::step::{root, run as run_step};
 
-const RUNS: usize = 7;
+const RUNS: usize = 9;
 
-pub fn run() -> Result<()> {
-    for (krate, bench) in [
-        ("flow-graph", Some("layered")),
-        ("flow-results", None),
-        ("flow-pool", None),
-        ("flow-cli", Some("report")),
-    ] {
+/// Which benchmarks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Criterion benches of every crate, then the end-to-end comparisons.
+    All,
+    /// Only the end-to-end comparisons.
+    EndToEnd,
+}
+
+pub fn run(scope: Scope) -> Result<()> {
+    let criterion = if scope == Scope::All {
+        &[
+            ("flow-graph", Some("layered")),
+            ("flow-results", None),
+            ("flow-pool", None),
+            ("flow-cli", Some("report")),
+        ][..]
+    } else {
+        &[][..]
+    };
+    for &(krate, bench) in criterion {
         if !root().join(krate).join("benches").is_dir() {
             continue;
         }
@@ -40,7 +54,9 @@ pub fn run() -> Result<()> {
     let mut report = String::new();
     scheduler(&dir, &mut report)?;
     command_line(&dir, &mut report)?;
-    slurm(&mut report)?;
+    if let Err(error) = slurm(&mut report) {
+        writeln!(report, "slurm: not measured: {error:#}")?;
+    }
     eprintln!("\nxtask bench summary\n{report}");
     Ok(())
 }
@@ -175,37 +191,35 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
     fs::write(case.join("Makefile"), make)?;
     fs::write(case.join("build.ninja"), ninja)?;
 
-    let flow_s = median_secs(
-        &flow,
-        &[
-            "run",
-            "flow.toml",
-            "--jobs",
-            "2",
-            "--store",
-            "memory",
-            "--quiet",
-        ],
-        &case,
-    )?;
-    writeln!(
-        report,
-        "flow run 2000 /bin/true --jobs 2: median {flow_s:.3} s"
-    )?;
+    // Run alternately, so that a change of load on the machine weighs on every tool alike.
+    let flow_args = [
+        "run",
+        "flow.toml",
+        "--jobs",
+        "2",
+        "--store",
+        "memory",
+        "--quiet",
+    ];
+    let mut tools: Vec<(&str, &Path, &[&str])> = vec![("flow run", flow.as_path(), &flow_args)];
     if installed("make") {
-        let make_s = median_secs(Path::new("make"), &["-s", "-j2", "all"], &case)?;
-        writeln!(
-            report,
-            "make -j2: median {make_s:.3} s (flow/make = {:.2}x)",
-            flow_s / make_s
-        )?;
+        tools.push(("make -j2", Path::new("make"), &["-s", "-j2", "all"]));
     }
     if installed("ninja") {
-        let ninja_s = median_secs(Path::new("ninja"), &["-j2", "--quiet"], &case)?;
+        tools.push(("ninja -j2", Path::new("ninja"), &["-j2", "--quiet"]));
+    }
+    let medians = interleaved_medians(&tools, &case)?;
+    let flow_s = medians[0];
+    writeln!(
+        report,
+        "flow run 2000 /bin/true --jobs 2: median {flow_s:.3} s over {RUNS} runs"
+    )?;
+    for ((name, _, _), secs) in tools.iter().zip(&medians).skip(1) {
         writeln!(
             report,
-            "ninja -j2: median {ninja_s:.3} s (flow/ninja = {:.2}x)",
-            flow_s / ninja_s
+            "{name}: median {secs:.3} s (flow/{} = {:.2}x)",
+            name.split(' ').next().unwrap_or(name),
+            flow_s / secs
         )?;
     }
 
@@ -275,21 +289,36 @@ fn installed(program: &str) -> bool {
 }
 
 /// The median wall time of `RUNS` runs of a command that must succeed.
+/// Each tool `RUNS` times, in turn; the median wall time of each, in seconds.
+fn interleaved_medians(tools: &[(&str, &Path, &[&str])], cwd: &Path) -> Result<Vec<f64>> {
+    let mut times = vec![Vec::new(); tools.len()];
+    for _ in 0..RUNS {
+        for (k, &(_, program, args)) in tools.iter().enumerate() {
+            times[k].push(wall_secs(program, args, cwd)?);
+        }
+    }
+    Ok(times.iter_mut().map(|t| median(t)).collect())
+}
+
+fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("could not run {}", program.display()))?;
+    let elapsed = started.elapsed();
+    if !status.success() {
+        bail!("{} {} failed: {status}", program.display(), args.join(" "));
+    }
+    Ok(elapsed.as_secs_f64())
+}
+
 fn median_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
-        let started = Instant::now();
-        let status = Command::new(program)
-            .args(args)
-            .current_dir(cwd)
-            .stdout(Stdio::null())
-            .status()
-            .with_context(|| format!("could not run {}", program.display()))?;
-        let elapsed = started.elapsed();
-        if !status.success() {
-            bail!("{} {} failed: {status}", program.display(), args.join(" "));
-        }
-        times.push(elapsed.as_secs_f64());
+        times.push(wall_secs(program, args, cwd)?);
     }
     Ok(median(&mut times))
 }
@@ -299,35 +328,42 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// The peak resident set (KiB) of one run of a command, read from `/proc` once it has exited
-/// and before it is reaped (GNU time's `%M` is not always installed).
+/// The peak resident set (KiB) of one run of a command: measured by a fresh `xtask` process
+/// whose only child is the command (`getrusage` of its children is then exactly that run).
 fn peak_rss_kib(program: &Path, args: &[&str]) -> Result<i64> {
-    let mut child = Command::new(program)
+    let xtask = std::env::current_exe().context("cannot find the xtask program")?;
+    let output = Command::new(xtask)
+        .arg(PEAK_RSS_TASK)
+        .arg(program)
         .args(args)
-        .stdout(Stdio::null())
-        .spawn()?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let started = Instant::now();
-    let peak = loop {
-        match nix::sys::wait::waitid(
-            nix::sys::wait::Id::Pid(pid),
-            nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT,
-        ) {
-            Ok(_) => break read_hwm(pid.as_raw())?,
-            Err(nix::errno::Errno::EINTR) if started.elapsed() < Duration::from_secs(60) => {}
-            Err(err) => bail!("waiting for {}: {err}", program.display()),
-        }
-    };
-    child.wait()?;
-    Ok(peak)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not measure {}", program.display()))?;
+    if !output.status.success() {
+        bail!("measuring the memory of {} failed", program.display());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("bad peak RSS `{}`", text.trim()))
 }
 
-/// VmHWM of a process that has exited but not been reaped yet (its /proc entry is still there).
-fn read_hwm(pid: i32) -> Result<i64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc status")
+/// The hidden task behind [`peak_rss_kib`].
+pub const PEAK_RSS_TASK: &str = "__peak-rss";
+
+/// Runs `program` with `args` (output discarded) and prints its peak RSS in KiB.
+pub fn print_peak_rss(program: &str, args: &[&str]) -> Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("could not run {program}"))?;
+    if !status.success() {
+        bail!("{program} failed: {status}");
+    }
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    // Linux gives ru_maxrss in KiB.
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, format!("{}\n", usage.max_rss()).as_bytes())?;
+    Ok(())
 }

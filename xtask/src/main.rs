@@ -15,7 +15,8 @@ usage: cargo xtask <task>
 tasks:
   ci [--deep]   fmt, clippy, crate layering, tidy, tests, doc tests, benches build;
                 --deep also runs the property tests with ten times the cases
-  bench         the benchmarks whose figures the closing notes report";
+  bench [--e2e] the benchmarks whose figures the closing notes report; --e2e skips the
+                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,7 +24,9 @@ fn main() -> ExitCode {
     let outcome = match args.as_slice() {
         ["ci"] => ci::run(ci::Depth::Normal),
         ["ci", "--deep"] => ci::run(ci::Depth::Deep),
-        ["bench"] => bench::run(),
+        ["bench"] => bench::run(bench::Scope::All),
+        ["bench", "--e2e"] => bench::run(bench::Scope::EndToEnd),
+        [bench::PEAK_RSS_TASK, program, args @ ..] => bench::print_peak_rss(program, args),
         ["help" | "--help" | "-h"] => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;
