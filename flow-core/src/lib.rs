@@ -55,6 +55,7 @@ mod error;
 mod event;
 mod fingerprint;
 mod flow;
+mod id_index;
 mod input;
 mod registry;
 mod retry;

@@ -1,15 +1,14 @@
 //! The registry of a context (flows, graph, pre-run failures, the active run) and the board
 //! (each flow's status, published by the scheduler for `wait_for_flows` and `status`).
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
-use flow_graph::{Adjacency, DependencyType, FlowGraph, FlowId};
+use flow_graph::{Adjacency, DependencyType, FlowGraph};
 use flow_results::{FlowStatus, RunId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::id_index::IdIndex;
 use crate::{CoreError, Flow};
 
 /// A request to the scheduler of the active run.
@@ -50,7 +49,7 @@ pub(crate) struct ActiveRun {
 pub(crate) struct Registry {
     /// Copy-on-write, so a run takes a snapshot for the price of a reference count.
     pub(crate) flows: Arc<Vec<Flow>>,
-    index: HashMap<FlowId, u32, BuildHasherDefault<IdHasher>>,
+    index: IdIndex,
     /// Every dependency in the order given; for a repeated pair the last type wins.
     edges: Vec<(u32, u32, DependencyType)>,
     /// The children of each flow for the cycle checks, as linked lists through `edges`:
@@ -114,7 +113,7 @@ impl RecentIds {
 impl Registry {
     /// The index of flow `id`.
     pub(crate) fn find(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.find(&self.flows, id)
     }
 
     /// The index of flow `id`, or an error naming it.
@@ -171,7 +170,7 @@ impl Registry {
             // The duplicate check is left to `add`, which hashes the id once for both.
             return Ok(Vec::new());
         }
-        if self.index.contains_key(&flow.id) {
+        if self.index.find(&self.flows, flow.id.as_str()).is_some() {
             return Err(CoreError::DuplicateFlow(flow.id.clone()));
         }
         let mut parents = Vec::with_capacity(flow.dependencies.len());
@@ -201,11 +200,8 @@ impl Registry {
                 "more than 4 billion flows".into(),
             ))
         })?;
-        match self.index.entry(flow.id.clone()) {
-            Entry::Occupied(_) => return Err(CoreError::DuplicateFlow(flow.id)),
-            Entry::Vacant(slot) => {
-                slot.insert(idx);
-            }
+        if !self.index.insert(&self.flows, flow.id.as_str(), idx) {
+            return Err(CoreError::DuplicateFlow(flow.id));
         }
         if let Some(graph) = &mut self.graph {
             let _ = graph.add_flow(flow.id.clone());
@@ -382,7 +378,7 @@ impl Registry {
     }
 
     pub(crate) fn reserve(&mut self, flows: usize) {
-        self.index.reserve(flows);
+        self.index.reserve(&self.flows, flows);
         Arc::make_mut(&mut self.flows).reserve(flows);
     }
 
@@ -438,6 +434,7 @@ impl Hasher for IdHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flow_graph::FlowId;
     use proptest::prelude::*;
     use std::hash::BuildHasher;
 

@@ -1,0 +1,55 @@
+//! `IdIndex`: flow positions by id, a hash table of 4-byte positions into the registry's flows
+//! (the ids themselves live in the flows), so a table of 100,000 flows stays small in cache.
+
+use std::hash::{BuildHasher, BuildHasherDefault};
+
+use crate::registry::IdHasher;
+use crate::Flow;
+
+/// Positions into a flow list, found by the flows' ids.
+#[derive(Debug, Default)]
+pub(crate) struct IdIndex {
+    table: hashbrown::HashTable<u32>,
+}
+
+fn hash(id: &str) -> u64 {
+    BuildHasherDefault::<IdHasher>::default().hash_one(id)
+}
+
+fn id_at(flows: &[Flow], k: u32) -> &str {
+    flows.get(k as usize).map_or("", |flow| flow.id.as_str())
+}
+
+impl IdIndex {
+    /// The position of `id` in `flows`.
+    pub(crate) fn find(&self, flows: &[Flow], id: &str) -> Option<u32> {
+        self.table
+            .find(hash(id), |&k| id_at(flows, k) == id)
+            .copied()
+    }
+
+    /// Records that `id` is at position `idx` (which `flows` need not hold yet); `false`
+    /// when `id` is taken (nothing changes).
+    pub(crate) fn insert(&mut self, flows: &[Flow], id: &str, idx: u32) -> bool {
+        match self.table.entry(
+            hash(id),
+            |&k| id_at(flows, k) == id,
+            |&k| hash(id_at(flows, k)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(idx);
+                true
+            }
+        }
+    }
+
+    /// Room for `additional` more ids.
+    pub(crate) fn reserve(&mut self, flows: &[Flow], additional: usize) {
+        self.table.reserve(additional, |&k| hash(id_at(flows, k)));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.table.clear();
+    }
+}
