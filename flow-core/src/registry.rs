@@ -437,6 +437,7 @@ mod tests {
     use flow_graph::FlowId;
     use proptest::prelude::*;
     use std::hash::BuildHasher;
+    use std::hash::BuildHasherDefault;
 
     fn registry(n: u32) -> Registry {
         let mut registry = Registry::default();
