@@ -53,3 +53,27 @@ impl IdIndex {
         self.table.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow_graph::FlowId;
+
+    #[test]
+    fn finds_every_id_through_growth_and_refuses_a_taken_one() {
+        let mut flows = Vec::new();
+        let mut index = IdIndex::default();
+        for i in 0..5000u32 {
+            let id = FlowId::new(format!("f{i}")).unwrap();
+            assert!(index.insert(&flows, id.as_str(), i));
+            let flow = Flow::async_fn(id, |_| async { Ok::<_, String>(serde_json::Value::Null) });
+            flows.push(flow.build());
+        }
+        for i in (0..5000u32).step_by(7) {
+            assert_eq!(index.find(&flows, &format!("f{i}")), Some(i));
+        }
+        assert_eq!(index.find(&flows, "f5000"), None);
+        assert!(!index.insert(&flows, "f42", 5000));
+        assert_eq!(index.find(&flows, "f42"), Some(42));
+    }
+}
