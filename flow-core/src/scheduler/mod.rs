@@ -985,14 +985,18 @@ impl Scheduler {
                 reused,
             });
         }
-        if let Some(output) = &output {
+        // The output goes to the children's inputs; the record carries it only when it is not
+        // `null`, the default of a saved result (most flows return nothing).
+        let output = output.and_then(|output| {
+            let saved = (!output.is_null()).then(|| Arc::clone(&output));
             match self.run.outputs.get(i as usize) {
                 Some(cell) => {
-                    let _ = cell.set(Arc::clone(output));
+                    let _ = cell.set(output);
                 }
-                None => self.dyn_outputs[(i - self.n_static) as usize] = Some(Arc::clone(output)),
+                None => self.dyn_outputs[(i - self.n_static) as usize] = Some(output),
             }
-        }
+            saved
+        });
         self.record(i, status, output, failure, tails);
         // Queued even when published at once below: the queue may still hold this flow's
         // earlier `Running`, and the next flush applies it in order, so the end must follow it.
