@@ -48,6 +48,16 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// result is saved.
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError>;
 
+    /// [`save_results`](ResultStore::save_results) for a caller that no longer needs the
+    /// results: a store that keeps them in memory takes them without a copy. The default
+    /// saves a borrow of them.
+    ///
+    /// # Errors
+    /// As [`save_results`](ResultStore::save_results).
+    fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
+        self.save_results(&results)
+    }
+
     /// The result of `flow` in `run`, if saved.
     ///
     /// # Errors

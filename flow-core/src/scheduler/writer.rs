@@ -187,7 +187,7 @@ impl Writer {
                 .drain(..)
                 .map(|r| to_result(&self.run_id, r))
                 .collect();
-            if let Err(e) = self.store.save_results(&results) {
+            if let Err(e) = self.store.save_results_owned(results) {
                 tracing::error!(error = %e, store = %self.store.spec(), "saving results failed");
                 if self.errors.len() < MAX_ERRORS {
                     self.errors.push(e.to_string());
@@ -286,7 +286,7 @@ fn serve(
                         }
                     }
                 }
-                if let Err(e) = store.save_results(&results) {
+                if let Err(e) = store.save_results_owned(std::mem::take(&mut results)) {
                     tracing::error!(error = %e, store = %store.spec(), "saving results failed");
                     if errors.len() < MAX_ERRORS {
                         errors.push(e.to_string());

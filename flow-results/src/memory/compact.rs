@@ -56,30 +56,36 @@ impl Rare {
 
 impl Compact {
     /// A copy of `result`, without its run id.
+    #[cfg(test)]
     pub(super) fn new(result: &FlowResult) -> Self {
+        Compact::from_owned(result.clone())
+    }
+
+    /// `result` without its run id, taken apart rather than copied.
+    pub(super) fn from_owned(result: FlowResult) -> Self {
         let hex = result.fingerprint.as_deref().and_then(parse_hex);
         let rare = Rare {
-            failure: result.failure.clone(),
+            failure: result.failure,
             exit_code: result.exit_code,
             fingerprint: match hex {
                 Some(_) => None,
-                None => result.fingerprint.clone(),
+                None => result.fingerprint,
             },
-            job_id: result.job_id.clone(),
-            stdout_tail: result.stdout_tail.clone(),
-            stderr_tail: result.stderr_tail.clone(),
+            job_id: result.job_id,
+            stdout_tail: result.stdout_tail,
+            stderr_tail: result.stderr_tail,
         };
         Compact {
             fingerprint: hex.unwrap_or(0),
-            flow_id: result.flow_id.clone(),
+            flow_id: result.flow_id,
             started_at: result.started_at,
             finished_at: result.finished_at,
             attempts: result.attempts,
             status: result.status,
             hex_fingerprint: hex.is_some(),
-            output: match &result.output {
+            output: match result.output {
                 Value::Null => None,
-                output => Some(Box::new(output.clone())),
+                output => Some(Box::new(output)),
             },
             rare: (!rare.is_empty()).then(|| Box::new(rare)),
         }

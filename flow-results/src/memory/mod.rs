@@ -121,6 +121,10 @@ impl ResultStore for MemoryStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        self.save_results_owned(results.to_vec())
+    }
+
+    fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
         // A scheduler's batch is one run: split it where the run changes, so each run is
         // looked up once per stretch rather than once per result.
         let same_run = |a: &FlowResult, b: &FlowResult| a.run_id == b.run_id;
@@ -128,12 +132,22 @@ impl ResultStore for MemoryStore {
         for batch in results.chunk_by(same_run) {
             check(&runs, batch, MAX_RESULTS)?;
         }
-        for batch in results.chunk_by(same_run) {
-            if let Some(stored) = runs.get_mut(&batch[0].run_id) {
-                stored.results.reserve(batch.len());
-                for result in batch {
-                    stored.results.save(result);
+        let stretches: Vec<usize> = results.chunk_by(same_run).map(<[_]>::len).collect();
+        let mut results = results.into_iter();
+        for len in stretches {
+            let mut stretch = results.by_ref().take(len).peekable();
+            let Some(run) = stretch.peek().map(|first| first.run_id.clone()) else {
+                continue;
+            };
+            match runs.get_mut(&run) {
+                Some(stored) => {
+                    stored.results.reserve(len);
+                    for result in stretch {
+                        stored.results.save(result);
+                    }
                 }
+                // Not reached: `check` found every run. Skip the stretch all the same.
+                None => stretch.for_each(drop),
             }
         }
         Ok(())

@@ -47,17 +47,17 @@ impl RunResults {
 
     /// Saves `result`, replacing the result of the same flow. The caller has checked that
     /// there is room ([`MAX_RESULTS`]).
-    pub(super) fn save(&mut self, result: &FlowResult) {
+    pub(super) fn save(&mut self, result: FlowResult) {
         let hash = hash_id(&result.flow_id);
         match self.find(hash, &result.flow_id) {
-            Some(at) => self.records[at] = Compact::new(result),
+            Some(at) => self.records[at] = Compact::from_owned(result),
             None => {
                 let slot = Slot {
                     // Below MAX_RESULTS, as the caller checked: the position fits.
                     at: u32::try_from(self.records.len()).unwrap_or(u32::MAX),
                     hash,
                 };
-                self.records.push(Compact::new(result));
+                self.records.push(Compact::from_owned(result));
                 self.index.insert_unique(slot.hash(), slot, Slot::hash);
             }
         }
@@ -160,9 +160,9 @@ mod tests {
         let run = RunRecord::start("w").run_id;
         let mut results = RunResults::default();
         results.reserve(2);
-        results.save(&result(&run, "b", 1));
-        results.save(&result(&run, "a", 1));
-        results.save(&result(&run, "b", 2));
+        results.save(result(&run, "b", 1));
+        results.save(result(&run, "a", 1));
+        results.save(result(&run, "b", 2));
         assert_eq!(results.len(), 2);
         let flow = FlowId::new("b").unwrap();
         assert_eq!(results.get(&run, &flow), Some(result(&run, "b", 2)));
@@ -179,7 +179,7 @@ mod tests {
         let mut results = RunResults::default();
         let ids: Vec<String> = (0..5000).map(|i| format!("flow-{i:06}")).collect();
         for (i, id) in ids.iter().enumerate() {
-            results.save(&result(&run, id, i as u32));
+            results.save(result(&run, id, i as u32));
         }
         assert_eq!(results.len(), ids.len());
         for (i, id) in ids.iter().enumerate() {
