@@ -70,15 +70,13 @@ fn run() -> Result<String, String> {
     }
     let ctx = builder.workflow("run_graph").build();
     let mut name = String::new();
-    let ids: Vec<FlowId> = (0..graph.nodes)
-        .map(|i| {
-            use std::fmt::Write as _;
-            name.clear();
-            let _ = write!(name, "n{i}");
-            FlowId::new(&name)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let mut ids: Vec<FlowId> = Vec::with_capacity(graph.nodes as usize);
+    for i in 0..graph.nodes {
+        use std::fmt::Write as _;
+        name.clear();
+        let _ = write!(name, "n{i}");
+        ids.push(FlowId::new(&name).map_err(|e| e.to_string())?);
+    }
     ctx.register_flows(
         ids.iter().map(|id| {
             Flow::async_fn(id.clone(), |_| async { Ok::<_, String>(Value::Null) }).build()

@@ -357,7 +357,7 @@ impl Scheduler {
             pre_failed,
             now: Utc::now(),
             emit: false,
-            records: Vec::new(),
+            records: Vec::with_capacity(n.min(BATCH)),
             record_flows: Vec::new(),
             batch_pos: vec![NONE; n],
             board_changes: Vec::new(),

@@ -80,6 +80,8 @@ pub(crate) struct Writer {
     inline_max: usize,
 }
 
+/// Results are converted and saved in place this many at a time.
+const INLINE_SLICE: usize = 256;
 /// At most this many records are saved on the caller's thread at once, in a large run.
 const INLINE_MAX: usize = 64;
 /// A run of fewer flows than this saves every batch of a non-persistent store in place: the
@@ -183,16 +185,25 @@ impl Writer {
     pub(crate) fn save(&mut self, mut records: Vec<Record>) {
         let idle = *self.committed.borrow() == self.sent;
         if !self.store.persistent() && records.len() <= self.inline_max && idle {
-            let results: Vec<FlowResult> = records
-                .drain(..)
-                .map(|r| to_result(&self.run_id, r))
-                .collect();
-            if let Err(e) = self.store.save_results_owned(results) {
-                tracing::error!(error = %e, store = %self.store.spec(), "saving results failed");
-                if self.errors.len() < MAX_ERRORS {
-                    self.errors.push(e.to_string());
+            // In slices, so the buffer of results is small and reused rather than fresh memory.
+            let mut records_left = records.drain(..);
+            loop {
+                let results: Vec<FlowResult> = records_left
+                    .by_ref()
+                    .take(INLINE_SLICE)
+                    .map(|r| to_result(&self.run_id, r))
+                    .collect();
+                if results.is_empty() {
+                    break;
+                }
+                if let Err(e) = self.store.save_results_owned(results) {
+                    tracing::error!(error = %e, store = %self.store.spec(), "saving results failed");
+                    if self.errors.len() < MAX_ERRORS {
+                        self.errors.push(e.to_string());
+                    }
                 }
             }
+            drop(records_left);
             recycle(&self.spare, records);
             return;
         }
