@@ -517,11 +517,24 @@ async fn a_job_that_cannot_open_its_logs_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let slurm = executor(&dir);
     let id = flow("no-logs");
-    let missing = dir.path().join("missing");
+
+    // A missing log folder is made, as for a local command.
+    let made = dir.path().join("made/here");
     let spec = CommandSpec::argv(["true"])
         .env("FLOW_ID", &id)
-        .stdout_path(missing.join("x.out"))
-        .stderr_path(missing.join("x.err"));
+        .stdout_path(made.join("x.out"))
+        .stderr_path(made.join("x.err"));
+    let outcome = run(&slurm, &spec, None).await.unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert!(made.is_dir());
+
+    // A log path Slurm cannot open (here: a folder) fails the job, naming the file.
+    let taken = dir.path().join("taken.out");
+    std::fs::create_dir(&taken).unwrap();
+    let spec = CommandSpec::argv(["true"])
+        .env("FLOW_ID", &id)
+        .stdout_path(&taken)
+        .stderr_path(dir.path().join("taken.err"));
     let error = run(&slurm, &spec, None).await.unwrap_err();
     let text = error.to_string();
     assert!(
@@ -535,8 +548,20 @@ async fn a_job_that_cannot_open_its_logs_names_them() {
         "{error:?}"
     );
     assert!(
-        text.contains("missing/x.out") && text.contains("writable"),
+        text.contains("taken.out") && text.contains("writable"),
         "{text}"
+    );
+
+    // A folder that cannot be made is an error before anything is submitted.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let spec = CommandSpec::argv(["true"])
+        .env("FLOW_ID", &id)
+        .stdout_path(file.join("x.out"));
+    let error = run(&slurm, &spec, None).await.unwrap_err();
+    assert!(
+        matches!(error, PoolError::SlurmFile { ref path, .. } if path == &file),
+        "{error:?}"
     );
 }
 

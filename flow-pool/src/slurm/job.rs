@@ -294,6 +294,16 @@ fn job_files(config: &SlurmConfig, spec: &CommandSpec, flow: &str) -> Result<Job
         Some(_) => stdout.with_extension("status"),
         None => own.join(format!("{stem}.status")),
     };
+    // Slurm opens the output files on the node and fails the job if their folder is missing
+    // (a local command's runner makes it with the first byte instead).
+    for path in [&status, &stdout, &stderr] {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| PoolError::SlurmFile {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+    }
     Ok(JobFiles {
         status,
         stdout,
