@@ -18,6 +18,18 @@ fn runner() -> CommandRunner {
     CommandRunner::new()
 }
 
+/// Runs `spec` to its end, with a one-minute timeout as a guard against a hang.
+async fn run_guarded(spec: &CommandSpec) -> flow_pool::CommandOutcome {
+    runner()
+        .run(
+            spec,
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+}
+
 fn assert_group_gone(pgid: u32) {
     let members = group_members(pgid);
     assert!(members.is_empty(), "group {pgid} still has {members:?}");
@@ -261,14 +273,7 @@ async fn files_in_a_new_nested_folder_get_all_of_both_streams_byte_for_byte() {
         .stdout_path(logs.join("cat.out"))
         .stderr_path(logs.join("cat.err"))
         .tail_bytes(tail_bytes);
-    let outcome = runner()
-        .run(
-            &spec,
-            Some(Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let outcome = run_guarded(&spec).await;
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert!(std::fs::read(logs.join("cat.out")).unwrap() == out_data);
     assert!(std::fs::read(logs.join("cat.err")).unwrap() == err_data);
@@ -299,14 +304,7 @@ async fn one_path_for_both_streams_keeps_their_order_and_both_tails_are_its_end(
         .stdout_path(&both)
         .stderr_path(&both)
         .tail_bytes(4);
-    let outcome = runner()
-        .run(
-            &spec,
-            Some(Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let outcome = run_guarded(&spec).await;
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     let expected: String = (1..=400_000).map(|i| format!("{i}\n")).collect::<String>() + "end\n";
     assert!(std::fs::read_to_string(&both).unwrap() == expected);
@@ -503,14 +501,7 @@ async fn a_process_escaping_the_group_with_the_pipe_does_not_hang_the_run() {
     let marker = format!("30.{}", std::process::id());
     let spec =
         CommandSpec::shell(format!("setsid sleep {marker} &")).grace(Duration::from_millis(200));
-    let outcome = runner()
-        .run(
-            &spec,
-            Some(Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let outcome = run_guarded(&spec).await;
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert_group_gone(outcome.pid);
     for pid in common::pids_with_cmdline(&["sleep", &marker]) {
@@ -526,14 +517,7 @@ async fn stdout_and_stderr_are_drained_together() {
     // Both streams far beyond a pipe's capacity, written alternately: reading one only
     // would deadlock.
     let script = "i=0; while [ $i -lt 200 ]; do head -c 4096 /dev/zero; head -c 4096 /dev/zero >&2; i=$((i+1)); done; echo done; echo done >&2";
-    let outcome = runner()
-        .run(
-            &CommandSpec::shell(script),
-            Some(Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let outcome = run_guarded(&CommandSpec::shell(script)).await;
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert!(outcome.stdout_tail.ends_with("done\n"));
     assert!(outcome.stderr_tail.ends_with("done\n"));
