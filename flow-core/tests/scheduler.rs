@@ -184,62 +184,46 @@ async fn exponential_backoff_is_capped() {
     assert_eq!((never.status, never.attempts), (FlowStatus::Failed, 5));
 }
 
+/// A flow that, while it runs, registers `child` (after itself) and tries `orphan` (after
+/// `broken`); it returns whether `orphan` was refused because `broken` had failed.
+fn spawner(ctx: &FlowContext) -> flow_core::FlowBuilder {
+    let handle = ctx.clone();
+    Flow::async_fn(id("spawner"), move |_| {
+        let handle = handle.clone();
+        async move {
+            handle
+                .register_flow(
+                    common::ok("child", json!("late"))
+                        .requires(id("spawner"))
+                        .build(),
+                )
+                .map_err(|e| e.to_string())?;
+            let refused = handle.register_flow(
+                common::ok("orphan", json!(1))
+                    .requires(id("broken"))
+                    .build(),
+            );
+            Ok::<_, String>(json!(matches!(refused, Err(CoreError::ParentEnded { .. }))))
+        }
+    })
+}
+
 /// A flow added during the run joins it; one that requires a flow that already failed is
 /// refused.
 #[tokio::test]
 async fn flows_registered_during_a_run_join_it() {
     let ctx = FlowContext::new();
     ctx.register_flow(fail("broken", "x").build()).unwrap();
-    let handle = ctx.clone();
-    ctx.register_flow(
-        Flow::async_fn(id("spawner"), move |_| {
-            let handle = handle.clone();
-            async move {
-                handle
-                    .register_flow(
-                        common::ok("child", json!("late"))
-                            .requires(id("spawner"))
-                            .build(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                let refused = handle.register_flow(
-                    common::ok("orphan", json!(1))
-                        .requires(id("broken"))
-                        .build(),
-                );
-                Ok::<_, String>(json!(matches!(refused, Err(CoreError::ParentEnded { .. }))))
-            }
-        })
-        .requires(id("root"))
-        .build(),
-    )
-    .unwrap_err();
+    ctx.register_flow(spawner(&ctx).requires(id("root")).build())
+        .unwrap_err();
     // `root` does not exist: nothing was registered.
     assert!(ctx.flow("spawner").is_none());
     ctx.register_flow(ok("root", json!(1)).build()).unwrap();
-    let handle = ctx.clone();
     ctx.register_flow(
-        Flow::async_fn(id("spawner"), move |_| {
-            let handle = handle.clone();
-            async move {
-                handle
-                    .register_flow(
-                        common::ok("child", json!("late"))
-                            .requires(id("spawner"))
-                            .build(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                let refused = handle.register_flow(
-                    common::ok("orphan", json!(1))
-                        .requires(id("broken"))
-                        .build(),
-                );
-                Ok::<_, String>(json!(matches!(refused, Err(CoreError::ParentEnded { .. }))))
-            }
-        })
-        .requires(id("root"))
-        .optionally_after(id("broken"))
-        .build(),
+        spawner(&ctx)
+            .requires(id("root"))
+            .optionally_after(id("broken"))
+            .build(),
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
