@@ -278,19 +278,16 @@ impl Registry {
         if self.first.len() <= p as usize {
             self.first.resize(self.flows.len(), NONE);
         }
-        let head = self.first[p as usize];
         if !self.repeats {
-            let mut e = head;
-            let mut seen = 0;
-            while e != NONE {
-                if self.edges[e as usize].1 == c || seen == SCAN_LIMIT {
-                    self.repeats = true;
-                    break;
-                }
-                seen += 1;
-                e = self.next[e as usize];
-            }
+            // A repeated pair, or a list too long to search, leaves the dedupe to `adjacency`.
+            let repeat = self
+                .children(p)
+                .take(SCAN_LIMIT + 1)
+                .enumerate()
+                .any(|(n, k)| k == c || n == SCAN_LIMIT);
+            self.repeats = repeat;
         }
+        let head = self.first[p as usize];
         self.first[p as usize] = self.edges.len() as u32;
         self.next.push(head);
         self.edges.push((p, c, d));
@@ -331,23 +328,24 @@ impl Registry {
         if self.marks.len() < self.flows.len() {
             self.marks.resize(self.flows.len(), 0);
         }
+        let (mut marks, stamp) = (std::mem::take(&mut self.marks), self.stamp);
         let mut stack = vec![from];
-        self.marks[from as usize] = self.stamp;
+        marks[from as usize] = stamp;
+        let mut found = false;
         while let Some(n) = stack.pop() {
             if n == to {
-                return true;
+                found = true;
+                break;
             }
-            let mut e = self.first.get(n as usize).copied().unwrap_or(NONE);
-            while e != NONE {
-                let k = self.edges[e as usize].1;
-                if self.marks[k as usize] != self.stamp {
-                    self.marks[k as usize] = self.stamp;
+            for k in self.children(n) {
+                if marks[k as usize] != stamp {
+                    marks[k as usize] = stamp;
                     stack.push(k);
                 }
-                e = self.next[e as usize];
             }
         }
-        false
+        self.marks = marks;
+        found
     }
 
     /// Whether the whole graph is acyclic (Kahn's count).
@@ -363,15 +361,12 @@ impl Registry {
         let mut seen = 0usize;
         while let Some(i) = stack.pop() {
             seen += 1;
-            let mut e = self.first.get(i as usize).copied().unwrap_or(NONE);
-            while e != NONE {
-                let c = self.edges[e as usize].1;
+            for c in self.children(i) {
                 let d = &mut indegree[c as usize];
                 *d -= 1;
                 if *d == 0 {
                     stack.push(c);
                 }
-                e = self.next[e as usize];
             }
         }
         seen == n
