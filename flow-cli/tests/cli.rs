@@ -62,6 +62,17 @@ fn fifo(dir: &Path) -> PathBuf {
     path
 }
 
+/// Starts `flow run w.toml` in `dir` with its output piped, and leaves it running.
+fn spawn_run(dir: &std::path::Path) -> std::process::Child {
+    flow()
+        .current_dir(dir)
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits (without sleeping) until a flow writes a line to the fifo, and returns the line.
 fn wait_ready(fifo: &Path) -> String {
     let (tx, rx) = mpsc::channel();
@@ -403,13 +414,7 @@ command = ["touch", "must-not-exist"]
 requires = ["long"]
 "#,
     );
-    let child = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(dir.path());
     let flow_pid = child.id();
     let sleeper = wait_ready(&ready);
     assert!(alive(&sleeper));
@@ -448,14 +453,7 @@ fn a_second_sigint_kills_commands_that_ignore_sigterm() {
         "w.toml",
         "[flows.stubborn]\nshell = \"trap '' TERM; echo $$ > ready.fifo; exec sleep 300\"\n",
     );
-    let child = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = child;
+    let mut child = spawn_run(dir.path());
     let flow_pid = child.id();
     let sleeper = wait_ready(&ready);
     signal(flow_pid, "INT");
@@ -507,13 +505,7 @@ requires = ["second"]
 shell = "echo ran >> third.count"
 "#,
     );
-    let child = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(dir.path());
     let flow_pid = child.id();
     let sleeper = wait_ready(&ready);
     signal(flow_pid, "KILL");
