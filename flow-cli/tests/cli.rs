@@ -2,25 +2,17 @@
 //! processes, real signals. Every exit code, every kind of validation error with its line,
 //! failure propagation, timeouts, Ctrl-C, SIGKILL and `--resume`, and the `--json` document.
 
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use assert_cmd::assert::OutputAssertExt;
-use assert_cmd::cargo::CommandCargoExt;
 use predicates::prelude::*;
 use serde_json::Value;
 
-/// A guard against hangs only; nothing is timed.
-const GUARD: Duration = Duration::from_secs(60);
-
-fn flow() -> Command {
-    let mut cmd = Command::cargo_bin("flow").unwrap();
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
-}
+use common::{fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, GUARD};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -35,35 +27,12 @@ fn run_json(dir: &Path, file: &str, extra: &[&str]) -> (Output, Value) {
         .args(extra)
         .output()
         .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let json = json_of(&out);
     (out, json)
 }
 
-fn flow_entry<'a>(json: &'a Value, id: &str) -> &'a Value {
-    json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no flow {id} in {json}"))
-}
-
-/// Makes a named pipe; a flow writing to it tells the test it is running.
-fn fifo(dir: &Path) -> PathBuf {
-    let path = dir.join("ready.fifo");
-    let status = Command::new("mkfifo").arg(&path).status().unwrap();
-    assert!(status.success());
-    path
-}
-
 /// Starts `flow run w.toml` in `dir` with its output piped, and leaves it running.
-fn spawn_run(dir: &std::path::Path) -> std::process::Child {
+fn spawn_run(dir: &Path) -> Child {
     flow()
         .current_dir(dir)
         .args(["run", "w.toml"])
@@ -71,59 +40,6 @@ fn spawn_run(dir: &std::path::Path) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits (without sleeping) until a flow writes a line to the fifo, and returns the line.
-fn wait_ready(fifo: &Path) -> String {
-    let (tx, rx) = mpsc::channel();
-    let path = fifo.to_owned();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let result = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-        let _ = tx.send(result.map(|_| text));
-    });
-    rx.recv_timeout(GUARD)
-        .expect("the flow never signalled that it is running")
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn wait_exit(mut child: Child) -> Output {
-    let (tx, rx) = mpsc::channel();
-    let id = child.id();
-    std::thread::spawn(move || {
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        let status = child.wait().unwrap();
-        let _ = tx.send(Output {
-            status,
-            stdout: stdout.into_bytes(),
-            stderr: stderr.into_bytes(),
-        });
-    });
-    rx.recv_timeout(GUARD)
-        .unwrap_or_else(|_| panic!("flow (pid {id}) did not exit"))
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone).
@@ -402,7 +318,7 @@ timeout = "1s"
 #[test]
 fn sigint_cancels_running_flows_records_them_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let ready = fifo(dir.path());
+    let ready = fifo(dir.path(), "ready.fifo");
     write(
         dir.path(),
         "w.toml",
@@ -447,7 +363,7 @@ requires = ["long"]
 #[test]
 fn a_second_sigint_kills_commands_that_ignore_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let ready = fifo(dir.path());
+    let ready = fifo(dir.path(), "ready.fifo");
     write(
         dir.path(),
         "w.toml",
@@ -487,7 +403,7 @@ fn a_second_sigint_kills_commands_that_ignore_sigterm() {
 #[test]
 fn after_sigkill_resume_runs_only_what_had_not_completed() {
     let dir = tempfile::tempdir().unwrap();
-    let ready = fifo(dir.path());
+    let ready = fifo(dir.path(), "ready.fifo");
     write(
         dir.path(),
         "w.toml",

@@ -4,17 +4,17 @@
 //! killed run instead of submitting them again. Each test prints why it skips when `sbatch`
 //! is not installed.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-/// A guard against hangs only; nothing is timed.
-const GUARD: Duration = Duration::from_secs(90);
+use common::{fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, GUARD};
 
 fn slurm_available() -> bool {
     let found = std::env::var_os("PATH")
@@ -26,91 +26,11 @@ fn slurm_available() -> bool {
     found
 }
 
-fn flow() -> Command {
-    let mut cmd = Command::cargo_bin("flow").unwrap();
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn flow_entry<'a>(json: &'a Value, id: &str) -> &'a Value {
-    json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no flow {id} in {json}"))
-}
-
 /// A unique flow id (= Slurm job name) for this test process.
 fn unique(name: &str) -> String {
     format!("{name}_{}", std::process::id())
 }
 
-/// Makes a named pipe; a job writing to it tells the test it is running (the cluster is
-/// this machine, so the job sees the test's folder).
-fn fifo(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("mkfifo").arg(&path).status().unwrap();
-    assert!(status.success());
-    path
-}
-
-/// Waits (without sleeping) until a job writes a line to the fifo.
-fn wait_ready(fifo: &Path) {
-    let (tx, rx) = mpsc::channel();
-    let path = fifo.to_owned();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let result = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-        let _ = tx.send(result);
-    });
-    rx.recv_timeout(GUARD)
-        .expect("the job never signalled that it is running")
-        .unwrap();
-}
-
-fn wait_exit(mut child: Child) -> Output {
-    let (tx, rx) = mpsc::channel();
-    let id = child.id();
-    std::thread::spawn(move || {
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stdout.take() {
-            pipe.read_to_string(&mut stdout).unwrap();
-        }
-        if let Some(mut pipe) = child.stderr.take() {
-            pipe.read_to_string(&mut stderr).unwrap();
-        }
-        let status = child.wait().unwrap();
-        let _ = tx.send(Output {
-            status,
-            stdout: stdout.into_bytes(),
-            stderr: stderr.into_bytes(),
-        });
-    });
-    rx.recv_timeout(GUARD)
-        .unwrap_or_else(|_| panic!("flow (pid {id}) did not exit"))
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// `squeue` lines `ID STATE` of the jobs named `name`, in `states`.
 fn jobs_named(name: &str, states: &str) -> Vec<String> {
     let out = Command::new("squeue")
         .args(["--noheader", "--format=%i %T"])
