@@ -119,7 +119,7 @@ fn memory_w3(c: &mut Criterion) {
                         result.started_at = Some(run.started_at);
                         result.finished_at = Some(run.started_at);
                         let fingerprint = ((n * BATCH + i) as u128).wrapping_mul(0x9e37_79b9_7f4a);
-                        result.fingerprint = Some(format!("{fingerprint:032x}"));
+                        result.fingerprint = Some(fingerprint.into());
                         result
                     })
                     .collect()

@@ -38,7 +38,7 @@ fn batch(run: &RunId, first: usize, ids: &[FlowId], at: DateTime<Utc>) -> Vec<Fl
             result.attempts = 1;
             result.finished_at = Some(at);
             let fingerprint = ((first + i) as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060);
-            result.fingerprint = Some(format!("{fingerprint:032x}"));
+            result.fingerprint = Some(fingerprint.into());
             result
         })
         .collect()

@@ -49,6 +49,7 @@
 mod dir;
 mod error;
 mod failure;
+mod fingerprint;
 mod memory;
 mod open;
 mod record;
@@ -61,6 +62,7 @@ mod tail;
 pub use dir::DirStore;
 pub use error::{InvalidRunId, StoreError};
 pub use failure::{Failure, FailureKind};
+pub use fingerprint::Fingerprint;
 pub use memory::MemoryStore;
 pub use open::{open_store, StoreSpec};
 pub use record::{FlowResult, RunRecord};

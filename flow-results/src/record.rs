@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use flow_graph::FlowId;
 use serde_json::Value;
 
-use crate::{Failure, FlowStatus, RunId, StatusCounts, Tail};
+use crate::{Failure, Fingerprint, FlowStatus, RunId, StatusCounts, Tail};
 
 /// The outcome of one flow in one run. A store keeps one per `(run_id, flow_id)`; saving again
 /// replaces it (a flow goes pending → running → completed).
@@ -49,7 +49,7 @@ pub struct FlowResult {
     /// A digest of the flow's inputs and definition: a resumed run skips a flow whose
     /// completed result has the same fingerprint.
     #[serde(default)]
-    pub fingerprint: Option<String>,
+    pub fingerprint: Option<Fingerprint>,
     /// The Slurm job id, for a flow run as a batch job.
     #[serde(default)]
     pub job_id: Option<String>,

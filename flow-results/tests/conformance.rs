@@ -262,7 +262,7 @@ mod checks {
 mod strategies {
     use chrono::{DateTime, Utc};
     use flow_graph::FlowId;
-    use flow_results::{Failure, FailureKind, FlowResult, FlowStatus, RunId, Tail};
+    use flow_results::{Failure, FailureKind, Fingerprint, FlowResult, FlowStatus, RunId, Tail};
     use proptest::prelude::*;
     use serde_json::Value;
 
@@ -306,6 +306,14 @@ mod strategies {
         proptest::option::of((kind, any::<String>()).prop_map(|(k, m)| Failure::new(k, m)))
     }
 
+    /// None, a number (the scheduler's form) or any text.
+    fn fingerprint() -> impl Strategy<Value = Option<Fingerprint>> {
+        proptest::option::of(prop_oneof![
+            any::<u128>().prop_map(Fingerprint::from),
+            any::<String>().prop_map(Fingerprint::from),
+        ])
+    }
+
     pub fn result(run: RunId) -> impl Strategy<Value = FlowResult> {
         (
             "[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}",
@@ -315,7 +323,7 @@ mod strategies {
             any::<Option<i32>>(),
             any::<u32>(),
             (time(), time()),
-            (any::<Option<String>>(), any::<Option<String>>()),
+            (fingerprint(), any::<Option<String>>()),
             (any::<String>(), any::<String>()),
         )
             .prop_map(

@@ -203,7 +203,7 @@ async fn load_resume(
         .into_iter()
         .filter(|r| r.status == FlowStatus::Completed)
         .filter_map(|r| {
-            let fingerprint = u128::from_str_radix(r.fingerprint.as_deref()?, 16).ok()?;
+            let fingerprint = r.fingerprint.as_ref()?.as_u128()?;
             Some((r.flow_id, (fingerprint, r.output)))
         })
         .collect())

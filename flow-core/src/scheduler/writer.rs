@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
-use flow_results::{Failure, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail};
+use flow_results::{
+    Failure, Fingerprint, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail,
+};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
-
-use crate::fingerprint::to_hex;
 
 /// At most this many store errors are kept for the summary.
 const MAX_ERRORS: usize = 20;
@@ -341,7 +341,8 @@ fn to_result(run_id: &RunId, record: Record) -> FlowResult {
     result.attempts = record.attempts;
     result.started_at = record.started_at;
     result.finished_at = record.finished_at;
-    result.fingerprint = (record.fingerprint != 0).then(|| to_hex(record.fingerprint));
+    result.fingerprint =
+        (record.fingerprint != 0).then(|| Fingerprint::from_u128(record.fingerprint));
     if let Some(detail) = record.detail {
         let detail = *detail;
         result.failure = detail.failure;

@@ -10,21 +10,21 @@ use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
 use serde_json::Value;
 
-use crate::{Failure, FlowResult, FlowStatus, RunId, Tail};
+use crate::{Failure, Fingerprint, FlowResult, FlowStatus, RunId, Tail};
 
 /// One saved result, without its run id (the run's map key holds it).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Compact {
-    /// The fingerprint's 32 hex digits as a number, when `hex_fingerprint`.
+    /// The fingerprint, when `numeric_fingerprint`.
     fingerprint: u128,
     pub(super) flow_id: FlowId,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     attempts: u32,
     status: FlowStatus,
-    /// Whether the fingerprint is `fingerprint`, as 32 lowercase hex digits; otherwise it is
-    /// the one in `rare` (or none).
-    hex_fingerprint: bool,
+    /// Whether the fingerprint is the number `fingerprint`; otherwise it is the one in `rare`
+    /// (or none).
+    numeric_fingerprint: bool,
     /// The output; `None` for `null`, which most flows return.
     output: Option<Box<Value>>,
     /// Every field that is usually empty; `None` when all of them are.
@@ -32,12 +32,12 @@ pub(super) struct Compact {
 }
 
 /// The fields of a result that are usually empty: failures, process details, output tails and
-/// a fingerprint of any other form than 32 lowercase hex digits.
+/// a fingerprint that is text rather than a number.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Rare {
     failure: Option<Failure>,
     exit_code: Option<i32>,
-    fingerprint: Option<String>,
+    fingerprint: Option<Fingerprint>,
     job_id: Option<String>,
     stdout_tail: Tail,
     stderr_tail: Tail,
@@ -63,11 +63,11 @@ impl Compact {
 
     /// `result` without its run id, taken apart rather than copied.
     pub(super) fn from_owned(result: FlowResult) -> Self {
-        let hex = result.fingerprint.as_deref().and_then(parse_hex);
+        let number = result.fingerprint.as_ref().and_then(Fingerprint::as_u128);
         let rare = Rare {
             failure: result.failure,
             exit_code: result.exit_code,
-            fingerprint: match hex {
+            fingerprint: match number {
                 Some(_) => None,
                 None => result.fingerprint,
             },
@@ -76,13 +76,13 @@ impl Compact {
             stderr_tail: result.stderr_tail,
         };
         Compact {
-            fingerprint: hex.unwrap_or(0),
+            fingerprint: number.unwrap_or(0),
             flow_id: result.flow_id,
             started_at: result.started_at,
             finished_at: result.finished_at,
             attempts: result.attempts,
             status: result.status,
-            hex_fingerprint: hex.is_some(),
+            numeric_fingerprint: number.is_some(),
             output: match result.output {
                 Value::Null => None,
                 output => Some(Box::new(output)),
@@ -104,8 +104,8 @@ impl Compact {
             attempts: self.attempts,
             started_at: self.started_at,
             finished_at: self.finished_at,
-            fingerprint: if self.hex_fingerprint {
-                Some(format!("{:032x}", self.fingerprint))
+            fingerprint: if self.numeric_fingerprint {
+                Some(Fingerprint::from_u128(self.fingerprint))
             } else {
                 rare.and_then(|rare| rare.fingerprint.clone())
             },
@@ -118,40 +118,6 @@ impl Compact {
                 .unwrap_or_default(),
         }
     }
-}
-
-/// The number that `text` spells when it is exactly 32 lowercase hex digits (the form
-/// `format!("{:032x}")` writes it back in); `None` for anything else.
-fn parse_hex(text: &str) -> Option<u128> {
-    let bytes: &[u8; 32] = text.as_bytes().try_into().ok()?;
-    let (high, low) = bytes.split_at(16);
-    let high = parse_hex_half(high)?;
-    let low = parse_hex_half(low)?;
-    Some(u128::from(high) << 64 | u128::from(low))
-}
-
-/// The number 16 lowercase hex digits spell. Branch-free over the digits (every result is
-/// saved through here): a table gives each byte's value, or `NOT_HEX`, which is or-ed into a
-/// flag checked once at the end.
-fn parse_hex_half(digits: &[u8]) -> Option<u64> {
-    const NOT_HEX: u8 = 0x80;
-    const VALUES: [u8; 256] = {
-        let mut values = [NOT_HEX; 256];
-        let mut digit = 0;
-        while digit < 16 {
-            values[b"0123456789abcdef"[digit] as usize] = digit as u8;
-            digit += 1;
-        }
-        values
-    };
-    let mut number = 0u64;
-    let mut seen = 0u8;
-    for &byte in digits {
-        let value = VALUES[usize::from(byte)];
-        seen |= value;
-        number = number << 4 | u64::from(value & 0x0f);
-    }
-    (seen & NOT_HEX == 0).then_some(number)
 }
 
 #[cfg(test)]
@@ -167,7 +133,7 @@ mod tests {
             FlowId::new("build").unwrap(),
             FlowStatus::Completed,
         );
-        result.fingerprint = fingerprint.map(str::to_owned);
+        result.fingerprint = fingerprint.map(Fingerprint::from);
         result
     }
 
@@ -190,7 +156,7 @@ mod tests {
         full.stdout_tail = Tail::new("out\n");
         full.stderr_tail = Tail::new("err\n");
         let compact = Compact::new(&full);
-        assert!(compact.hex_fingerprint);
+        assert!(compact.numeric_fingerprint);
         assert_eq!(compact.to_result(&full.run_id), full);
     }
 
@@ -212,7 +178,10 @@ mod tests {
         ] {
             let saved = result(Some(hex));
             let compact = Compact::new(&saved);
-            assert!(compact.hex_fingerprint && compact.rare.is_none(), "{hex}");
+            assert!(
+                compact.numeric_fingerprint && compact.rare.is_none(),
+                "{hex}"
+            );
             assert_eq!(compact.to_result(&saved.run_id), saved);
         }
     }
@@ -232,27 +201,8 @@ mod tests {
         ] {
             let saved = result(Some(odd));
             let compact = Compact::new(&saved);
-            assert!(!compact.hex_fingerprint, "{odd:?}");
+            assert!(!compact.numeric_fingerprint, "{odd:?}");
             assert_eq!(compact.to_result(&saved.run_id), saved, "{odd:?}");
-        }
-    }
-
-    #[test]
-    fn hex_parsing_matches_the_written_form() {
-        for number in [0u128, 1, 0xabc, u128::MAX, u128::MAX / 3] {
-            let hex = format!("{number:032x}");
-            assert_eq!(parse_hex(&hex), Some(number), "{hex}");
-        }
-        assert_eq!(parse_hex("0123456789ABCDEF0123456789abcdef"), None);
-        // Every byte that is not a lowercase hex digit, at either end of either half.
-        let valid = "0123456789abcdef0123456789abcdef";
-        for byte in (0u8..=127).filter(|b| !b"0123456789abcdef".contains(b)) {
-            for at in [0, 15, 16, 31] {
-                let mut text = valid.as_bytes().to_vec();
-                text[at] = byte;
-                let text = String::from_utf8(text).unwrap();
-                assert_eq!(parse_hex(&text), None, "{text:?}");
-            }
         }
     }
 }

@@ -12,7 +12,7 @@ use flow_graph::FlowId;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Row, Statement};
 
-use crate::{FlowResult, RunId, RunRecord, StatusCounts, StoreError, Tail};
+use crate::{Fingerprint, FlowResult, RunId, RunRecord, StatusCounts, StoreError, Tail};
 
 /// Inserts a result, or replaces the one of the same run and flow.
 pub(crate) const UPSERT_RESULT: &str = "
@@ -103,7 +103,7 @@ pub(crate) fn upsert_result(
         result.attempts,
         result.started_at.as_ref().map(time_to_sql),
         result.finished_at.as_ref().map(time_to_sql),
-        result.fingerprint,
+        result.fingerprint.as_ref().map(ToString::to_string),
         result.job_id,
         result.stdout_tail.as_str(),
         result.stderr_tail.as_str(),
@@ -253,7 +253,9 @@ pub(crate) fn result_from_row(
             attempts: d.int("attempts", attempts)?,
             started_at: d.opt_time("started_at", started_at)?,
             finished_at: d.opt_time("finished_at", finished_at)?,
-            fingerprint: d.opt_text("fingerprint", fingerprint)?,
+            fingerprint: d
+                .opt_text("fingerprint", fingerprint)?
+                .map(Fingerprint::from),
             job_id: d.opt_text("job_id", job_id)?,
             stdout_tail: Tail::new(d.text("stdout_tail", stdout_tail)?),
             stderr_tail: Tail::new(d.text("stderr_tail", stderr_tail)?),

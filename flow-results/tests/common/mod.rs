@@ -72,7 +72,7 @@ pub fn full_result(run: &RunId, name: &str) -> FlowResult {
     result.attempts = 3;
     result.started_at = Some(time(1) + chrono::Duration::nanoseconds(123_456_789));
     result.finished_at = Some(time(2));
-    result.fingerprint = Some(format!("sha256:{name}"));
+    result.fingerprint = Some(format!("sha256:{name}").into());
     result.job_id = Some("424242".to_owned());
     result.stdout_tail = Tail::new(format!("{name} says hello\nline 2\n"));
     result.stderr_tail = Tail::new("warning: ünïcödé\r\n\ttabs");
