@@ -2,7 +2,8 @@
 //!
 //! Built to hold the 100 000 results of a large run in little memory and time: each run keeps
 //! its results as compact records (see `compact`) in a vector indexed by a hash table of flow
-//! ids (see `table`), and a batch takes the lock once.
+//! ids (see `table`); saving appends, and the index catches up when someone reads; a batch
+//! takes the lock once. Reading takes the write lock, since it may catch the index up.
 
 mod compact;
 mod table;
@@ -154,17 +155,20 @@ impl ResultStore for MemoryStore {
     }
 
     fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
-        Ok(self
-            .read()
-            .get(run)
-            .and_then(|stored| stored.results.get(run, flow)))
+        Ok(self.write().get_mut(run).and_then(|stored| {
+            stored.results.catch_up();
+            stored.results.get(run, flow)
+        }))
     }
 
     fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
         Ok(self
-            .read()
-            .get(run)
-            .map(|stored| stored.results.all(run))
+            .write()
+            .get_mut(run)
+            .map(|stored| {
+                stored.results.catch_up();
+                stored.results.all(run)
+            })
             .unwrap_or_default())
     }
 

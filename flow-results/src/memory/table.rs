@@ -1,6 +1,11 @@
 //! `RunResults`: the results of one run in `MemoryStore`, as a vector of compact records and a
 //! hash index from flow id to position.
 //!
+//! Saving appends: a scheduler saves every result of a run as its flow ends and reads them
+//! back rarely, so the index is brought up to date when someone reads (or when many results
+//! wait for it), not on each save. Catching up moves a later result of a flow over its
+//! earlier one, so after it every flow has one record again.
+//!
 //! An index slot holds a position and the flow id's 32-bit hash (8 bytes), so a result costs
 //! its record and 10 to 20 bytes of index (a slot and a control byte, at a load of 44 to 88%),
 //! and growing the index rehashes without touching the records or their ids. Results are never
@@ -20,10 +25,17 @@ pub(super) const MAX_RESULTS: usize = u32::MAX as usize;
 /// The results of one run, one per flow.
 #[derive(Default)]
 pub(super) struct RunResults {
+    /// `records[..indexed]`: one per flow, in the index; after them, results saved since, in
+    /// order, possibly of the same flows.
     records: Vec<Compact>,
-    /// Positions in `records`, with the hash of the record's flow id.
+    /// Positions in `records[..indexed]`, with the hash of the record's flow id.
     index: HashTable<Slot>,
+    indexed: usize,
 }
+
+/// Results waiting for the index are indexed once there are this many and more than are
+/// indexed, which bounds the records of a flow saved over and over.
+const MAX_PENDING: usize = 1 << 16;
 
 impl RunResults {
     /// An empty set with room for `capacity` results.
@@ -31,10 +43,12 @@ impl RunResults {
         RunResults {
             records: Vec::with_capacity(capacity),
             index: HashTable::with_capacity(capacity),
+            indexed: 0,
         }
     }
 
-    /// How many results the run holds.
+    /// How many records the run holds: its results, and the earlier results of flows saved
+    /// again since the last [`catch_up`](Self::catch_up).
     pub(super) fn len(&self) -> usize {
         self.records.len()
     }
@@ -45,25 +59,42 @@ impl RunResults {
         self.index.reserve(additional, Slot::hash);
     }
 
-    /// Saves `result`, replacing the result of the same flow. The caller has checked that
+    /// Saves `result`, which replaces the result of the same flow. The caller has checked that
     /// there is room ([`MAX_RESULTS`]).
     pub(super) fn save(&mut self, result: FlowResult) {
-        let hash = hash_id(&result.flow_id);
-        match self.find(hash, &result.flow_id) {
-            Some(at) => self.records[at] = Compact::from_owned(result),
-            None => {
-                let slot = Slot {
-                    // Below MAX_RESULTS, as the caller checked: the position fits.
-                    at: u32::try_from(self.records.len()).unwrap_or(u32::MAX),
-                    hash,
-                };
-                self.records.push(Compact::from_owned(result));
-                self.index.insert_unique(slot.hash(), slot, Slot::hash);
-            }
+        self.records.push(Compact::from_owned(result));
+        let pending = self.records.len() - self.indexed;
+        if pending >= MAX_PENDING && pending > self.indexed {
+            self.catch_up();
         }
     }
 
-    /// The position of the record of `flow`, whose [`hash_id`] is `hash`.
+    /// Indexes the results saved since the last call: each one replaces the record of its
+    /// flow, or joins the indexed records; afterwards every flow has one record.
+    pub(super) fn catch_up(&mut self) {
+        let mut kept = self.indexed;
+        for k in self.indexed..self.records.len() {
+            let hash = hash_id(&self.records[k].flow_id);
+            match self.find(hash, &self.records[k].flow_id) {
+                // The earlier record goes to `k`, past what is kept, and is dropped below.
+                Some(at) => self.records.swap(at, k),
+                None => {
+                    self.records.swap(kept, k);
+                    let slot = Slot {
+                        // Below MAX_RESULTS, as the savers checked: the position fits.
+                        at: u32::try_from(kept).unwrap_or(u32::MAX),
+                        hash,
+                    };
+                    self.index.insert_unique(slot.hash(), slot, Slot::hash);
+                    kept += 1;
+                }
+            }
+        }
+        self.records.truncate(kept);
+        self.indexed = kept;
+    }
+
+    /// The position of the indexed record of `flow`, whose [`hash_id`] is `hash`.
     fn find(&self, hash: u32, flow: &FlowId) -> Option<usize> {
         let slot = self.index.find(Slot::widen(hash), |slot| {
             slot.hash == hash && self.records[slot.at as usize].flow_id == *flow
@@ -71,15 +102,15 @@ impl RunResults {
         Some(slot.at as usize)
     }
 
-    /// The result of `flow`, if saved.
+    /// The result of `flow`, if saved (and indexed: see [`catch_up`](Self::catch_up)).
     pub(super) fn get(&self, run: &RunId, flow: &FlowId) -> Option<FlowResult> {
         let at = self.find(hash_id(flow), flow)?;
         Some(self.records[at].to_result(run))
     }
 
-    /// Every result, ordered by flow id.
+    /// Every indexed result (see [`catch_up`](Self::catch_up)), ordered by flow id.
     pub(super) fn all(&self, run: &RunId) -> Vec<FlowResult> {
-        let mut sorted: Vec<&Compact> = self.records.iter().collect();
+        let mut sorted: Vec<&Compact> = self.records[..self.indexed].iter().collect();
         sorted.sort_unstable_by(|a, b| a.flow_id.cmp(&b.flow_id));
         sorted
             .into_iter()
@@ -163,6 +194,8 @@ mod tests {
         results.save(result(&run, "b", 1));
         results.save(result(&run, "a", 1));
         results.save(result(&run, "b", 2));
+        assert_eq!(results.len(), 3);
+        results.catch_up();
         assert_eq!(results.len(), 2);
         let flow = FlowId::new("b").unwrap();
         assert_eq!(results.get(&run, &flow), Some(result(&run, "b", 2)));
@@ -181,11 +214,30 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             results.save(result(&run, id, i as u32));
         }
+        results.catch_up();
         assert_eq!(results.len(), ids.len());
         for (i, id) in ids.iter().enumerate() {
             let flow = FlowId::new(id).unwrap();
             assert_eq!(results.get(&run, &flow).map(|r| r.attempts), Some(i as u32));
         }
+    }
+
+    #[test]
+    fn a_flow_saved_over_and_over_keeps_few_records() {
+        let run = RunRecord::start("w").run_id;
+        let mut results = RunResults::default();
+        for attempt in 0..(3 * MAX_PENDING as u32) {
+            results.save(result(&run, "busy", attempt));
+            assert!(results.len() <= MAX_PENDING);
+        }
+        results.save(result(&run, "other", 0));
+        results.catch_up();
+        assert_eq!(results.len(), 2);
+        let busy = FlowId::new("busy").unwrap();
+        assert_eq!(
+            results.get(&run, &busy).map(|r| r.attempts),
+            Some(3 * MAX_PENDING as u32 - 1)
+        );
     }
 
     #[test]
