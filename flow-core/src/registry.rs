@@ -50,15 +50,18 @@ pub(crate) struct Registry {
     /// Copy-on-write, so a run takes a snapshot for the price of a reference count.
     pub(crate) flows: Arc<Vec<Flow>>,
     index: IdIndex,
-    /// Every dependency in the order given; for a repeated pair the last type wins.
+    /// Every dependency in the order given; for a repeated pair the last type wins (the
+    /// scheduler's `Adjacency` keeps it once).
     edges: Vec<(u32, u32, DependencyType)>,
     /// The children of each flow for the cycle checks, as linked lists through `edges`:
     /// `first[p]` is p's latest edge, `next[e]` the edge of the same parent before `e`
     /// (`NONE` ends a list). No allocation per flow; `first` grows on demand.
     first: Vec<u32>,
     next: Vec<u32>,
-    /// `edges` may hold a pair twice (then `indexed` keeps the last).
-    repeats: bool,
+    /// Some edge goes from a flow to one registered before it. While none does, the
+    /// registration order is a topological order, and a new edge that goes forward cannot
+    /// close a cycle: no walk or count is needed to know.
+    backward: bool,
     /// Scratch marks of the reachability walk, with the current stamp.
     marks: Vec<u32>,
     stamp: u32,
@@ -69,9 +72,6 @@ pub(crate) struct Registry {
     pub(crate) active: Option<ActiveRun>,
 }
 
-/// Above this many children a flow's list is not searched for a repeated pair; `indexed`
-/// removes repeats instead.
-const SCAN_LIMIT: usize = 32;
 /// The end of a list.
 const NONE: u32 = u32::MAX;
 
@@ -146,21 +146,7 @@ impl Registry {
 
     /// The dependencies in the scheduler's form (flows by index, as in `flows`).
     pub(crate) fn adjacency(&self) -> Adjacency {
-        let n = self.flows.len();
-        if !self.repeats {
-            return Adjacency::from_edges(n, self.edges.iter().copied());
-        }
-        // Keep the last of each pair: sort positions by pair, latest first, then dedupe.
-        let mut order: Vec<u32> = (0..self.edges.len() as u32).collect();
-        order.sort_unstable_by_key(|&k| {
-            let (p, c, _) = self.edges[k as usize];
-            (c, p, std::cmp::Reverse(k))
-        });
-        order.dedup_by_key(|k| {
-            let (p, c, _) = self.edges[*k as usize];
-            (c, p)
-        });
-        Adjacency::from_edges(n, order.iter().map(|&k| self.edges[k as usize]))
+        Adjacency::from_edges(self.flows.len(), self.edges.iter().copied())
     }
 
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
@@ -231,22 +217,24 @@ impl Registry {
         // Dependencies often name a flow again with the very same string (a child and its
         // parents, a chain, a hub): those are found without hashing.
         let mut recent = RecentIds::new(dependencies.len());
+        let backward_before = self.backward;
         for (p, c, d) in &dependencies {
             let (p, c) = (p.as_ref(), c.as_ref());
             let p = recent.get(p).or_else(|| recent.put(p, self.find(p)));
             let c = recent.get(c).or_else(|| recent.put(c, self.find(c)));
             let (Some(p), Some(c)) = (p, c) else {
-                self.undo(before);
+                self.undo(before, backward_before);
                 return self.refuse(&dependencies);
             };
-            if p == c || (!big && self.reaches(c, p)) {
-                self.undo(before);
+            self.backward |= p > c;
+            if p == c || (!big && self.backward && self.reaches(c, p)) {
+                self.undo(before, backward_before);
                 return self.refuse(&dependencies);
             }
             self.push_edge(p, c, *d);
         }
-        if big && !self.acyclic() {
-            self.undo(before);
+        if big && self.backward && !self.acyclic() {
+            self.undo(before, backward_before);
             return self.refuse(&dependencies);
         }
         if let Some(graph) = &mut self.graph {
@@ -278,15 +266,6 @@ impl Registry {
         if self.first.len() <= p as usize {
             self.first.resize(self.flows.len(), NONE);
         }
-        if !self.repeats {
-            // A repeated pair, or a list too long to search, leaves the dedupe to `adjacency`.
-            let repeat = self
-                .children(p)
-                .take(SCAN_LIMIT + 1)
-                .enumerate()
-                .any(|(n, k)| k == c || n == SCAN_LIMIT);
-            self.repeats = repeat;
-        }
         let head = self.first[p as usize];
         self.first[p as usize] = self.edges.len() as u32;
         self.next.push(head);
@@ -306,8 +285,9 @@ impl Registry {
         })
     }
 
-    /// Removes the edges added after the first `len`.
-    fn undo(&mut self, len: usize) {
+    /// Removes the edges added after the first `len`, and restores `backward` as it was then.
+    fn undo(&mut self, len: usize, backward: bool) {
+        self.backward = backward;
         while self.edges.len() > len {
             if let (Some((p, _, _)), Some(before)) = (self.edges.pop(), self.next.pop()) {
                 self.first[p as usize] = before;
@@ -383,7 +363,7 @@ impl Registry {
         self.edges.clear();
         self.first.clear();
         self.next.clear();
-        self.repeats = false;
+        self.backward = false;
         self.graph = None;
         self.pre_failed.clear();
     }

@@ -71,7 +71,13 @@ pub struct Adjacency {
 }
 
 impl Adjacency {
-    /// The adjacency of `len` flows from `(parent, child, type)` edges (given once each).
+    /// The adjacency of `len` flows from `(parent, child, type)` edges. A pair given more
+    /// than once is kept once, with the type given last.
+    ///
+    /// Built by three stable bucket passes and no comparison sort: edges by child (parents in
+    /// the order given), then by parent walking those rows in child order (children ascend,
+    /// and a repeated pair sits next to itself, latest last, to be dropped), then by child
+    /// walking the children rows in parent order (parents ascend).
     ///
     /// # Panics
     /// When an edge names an index outside `0..len`.
@@ -80,8 +86,16 @@ impl Adjacency {
         edges: impl IntoIterator<Item = (u32, u32, DependencyType)>,
     ) -> Self {
         let edges: Vec<_> = edges.into_iter().collect();
-        let (parent_offsets, parents) = csr(len, edges.iter().map(|&(p, c, d)| (c, p, d)));
-        let (child_offsets, children) = csr(len, edges.iter().copied());
+        let (given_offsets, given) = bucket(len, edges.iter().map(|&(p, c, d)| (c, p, d)));
+        let (mut child_offsets, mut children) = bucket(
+            len,
+            rows(&given_offsets, &given).map(|(c, (p, d))| (p, c, d)),
+        );
+        keep_last_of_repeats(&mut child_offsets, &mut children);
+        let (parent_offsets, parents) = bucket(
+            len,
+            rows(&child_offsets, &children).map(|(p, (c, d))| (c, p, d)),
+        );
         Adjacency {
             len,
             parent_offsets,
@@ -132,29 +146,60 @@ fn slice<'a>(
     }
 }
 
-/// Compressed rows: `offsets[k]..offsets[k + 1]` indexes the targets of row `k`.
-fn csr(
+/// Compressed rows: `offsets[k]..offsets[k + 1]` indexes the targets of row `k`, in the
+/// order the items came (a stable bucket sort by row).
+fn bucket(
     n: usize,
-    edges: impl Iterator<Item = (u32, u32, DependencyType)> + Clone,
+    items: impl Iterator<Item = (u32, u32, DependencyType)> + Clone,
 ) -> (Vec<u32>, Vec<(u32, DependencyType)>) {
     let mut offsets = vec![0u32; n + 1];
-    for (row, _, _) in edges.clone() {
+    for (row, _, _) in items.clone() {
         offsets[row as usize + 1] += 1;
     }
     for k in 0..n {
         offsets[k + 1] += offsets[k];
     }
     let mut fill = offsets.clone();
-    let mut items = vec![(0u32, DependencyType::Required); offsets[n] as usize];
-    for (row, target, d) in edges {
+    let mut targets = vec![(0u32, DependencyType::Required); offsets[n] as usize];
+    for (row, target, d) in items {
         let at = &mut fill[row as usize];
-        items[*at as usize] = (target, d);
+        targets[*at as usize] = (target, d);
         *at += 1;
     }
-    for k in 0..n {
-        items[offsets[k] as usize..offsets[k + 1] as usize].sort_unstable_by_key(|e| e.0);
+    (offsets, targets)
+}
+
+/// Every `(row, target)` of compressed rows, rows in order.
+fn rows<'a>(
+    offsets: &'a [u32],
+    targets: &'a [(u32, DependencyType)],
+) -> impl Iterator<Item = (u32, (u32, DependencyType))> + Clone + 'a {
+    offsets.windows(2).enumerate().flat_map(move |(row, span)| {
+        targets[span[0] as usize..span[1] as usize]
+            .iter()
+            .map(move |&target| (row as u32, target))
+    })
+}
+
+/// Drops, in rows whose targets ascend and whose repeats sit together (latest last), every
+/// repeat but the last.
+fn keep_last_of_repeats(offsets: &mut [u32], targets: &mut Vec<(u32, DependencyType)>) {
+    let mut kept = 0usize;
+    let mut start = 0usize;
+    for row in 0..offsets.len().saturating_sub(1) {
+        let end = offsets[row + 1] as usize;
+        for k in start..end {
+            if k + 1 < end && targets[k + 1].0 == targets[k].0 {
+                continue;
+            }
+            targets[kept] = targets[k];
+            kept += 1;
+        }
+        start = end;
+        // Fits: `kept` never exceeds the old offset.
+        offsets[row + 1] = kept as u32;
     }
-    (offsets, items)
+    targets.truncate(kept);
 }
 
 #[cfg(test)]
@@ -171,6 +216,10 @@ mod tests {
         assert_eq!(adjacency.children(0), [(1, r), (3, o)]);
         assert!(adjacency.parents(0).is_empty() && adjacency.children(3).is_empty());
         assert!(Adjacency::default().is_empty());
+        // A repeated pair is kept once, with the type given last.
+        let repeated = Adjacency::from_edges(3, [(0, 2, r), (1, 2, r), (0, 2, o), (0, 1, o)]);
+        assert_eq!(repeated.parents(2), [(0, o), (1, r)]);
+        assert_eq!(repeated.children(0), [(1, o), (2, o)]);
         assert!(Adjacency::default().parents(7).is_empty());
     }
 }

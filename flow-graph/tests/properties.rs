@@ -209,3 +209,38 @@ proptest! {
         prop_assert_eq!(exported, expected);
     }
 }
+
+proptest! {
+    /// `Adjacency::from_edges` on any edges, repeats included, lists each pair once with the
+    /// type given last, parents and children ascending by index.
+    #[test]
+    fn the_adjacency_keeps_each_pair_once_with_its_last_type(
+        len in 1usize..12,
+        edges in prop::collection::vec((0u32..12, 0u32..12, dependency_type()), 0..60),
+    ) {
+        let edges: Vec<_> = edges
+            .into_iter()
+            .map(|(p, c, d)| (p % len as u32, c % len as u32, d))
+            .collect();
+        let mut model = std::collections::BTreeMap::new();
+        for &(p, c, d) in &edges {
+            model.insert((p, c), d);
+        }
+        let adjacency = flow_graph::Adjacency::from_edges(len, edges.iter().copied());
+        for i in 0..len as u32 {
+            let parents: Vec<_> = model
+                .iter()
+                .filter(|((_, c), _)| *c == i)
+                .map(|(&(p, _), &d)| (p, d))
+                .collect();
+            let mut children: Vec<_> = model
+                .iter()
+                .filter(|((p, _), _)| *p == i)
+                .map(|(&(_, c), &d)| (c, d))
+                .collect();
+            children.sort_by_key(|&(c, _)| c);
+            prop_assert_eq!(adjacency.parents(i), &parents[..]);
+            prop_assert_eq!(adjacency.children(i), &children[..]);
+        }
+    }
+}
