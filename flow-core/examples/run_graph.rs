@@ -83,19 +83,20 @@ fn run() -> Result<String, String> {
         }),
     )
     .map_err(|e| e.to_string())?;
-    let mut edges = Vec::with_capacity(graph.edges.len());
-    for &(parent, child) in &graph.edges {
-        let (p, c) = (ids.get(parent as usize), ids.get(child as usize));
-        match (p, c) {
-            (Some(p), Some(c)) => edges.push((p.as_str(), c.as_str(), DependencyType::Required)),
-            _ => {
-                return Err(format!(
-                    "edge [{parent}, {child}] names a node outside 0..{}",
-                    graph.nodes
-                ))
-            }
-        }
+    if let Some(&(parent, child)) = graph.edges.iter().find(|&&(p, c)| p.max(c) >= graph.nodes) {
+        return Err(format!(
+            "edge [{parent}, {child}] names a node outside 0..{}",
+            graph.nodes
+        ));
     }
+    // Handed over as they are read: the context keeps index pairs, not a list of names.
+    let edges = graph.edges.iter().map(|&(parent, child)| {
+        (
+            ids[parent as usize].as_str(),
+            ids[child as usize].as_str(),
+            DependencyType::Required,
+        )
+    });
     ctx.register_dependencies(edges)
         .map_err(|e| e.to_string())?;
     let built = Instant::now();

@@ -396,15 +396,12 @@ impl FlowContext {
         P: AsRef<str>,
         C: AsRef<str>,
     {
-        let dependencies: Vec<_> = dependencies.into_iter().collect();
-        if dependencies.is_empty() {
+        let mut dependencies = dependencies.into_iter().peekable();
+        let Some((_, child, _)) = dependencies.peek() else {
             return Ok(());
-        }
+        };
         let mut registry = self.shared.registry();
         if registry.active.is_some() {
-            let Some((_, child, _)) = dependencies.first() else {
-                return Ok(());
-            };
             return match registry.idx(child.as_ref()) {
                 Ok(idx) => Err(CoreError::AlreadyStarted {
                     flow: registry.flows[idx as usize].id.clone(),

@@ -75,9 +75,9 @@ pub(crate) struct Registry {
 /// The end of a list.
 const NONE: u32 = u32::MAX;
 
-/// Ids looked up before in the same call, by address: a string slice at the same address with
-/// the same length is the same id (every slice of one call is alive throughout it). A small
-/// direct-mapped table, so finding a flow named again costs one comparison, not a hash.
+/// Ids looked up before in the same call, by address and length: a small direct-mapped table,
+/// so finding a flow named again with the same string costs a comparison, not a hash. A hit
+/// is only a guess (the string may be gone and its address reused): the caller checks it.
 struct RecentIds {
     slots: Vec<(usize, usize, u32)>,
 }
@@ -206,54 +206,119 @@ impl Registry {
 
     /// Adds dependencies given by name, all or none: an unknown flow or a cycle is an error
     /// (named by flow-graph) and leaves everything as it was.
-    pub(crate) fn add_dependencies<P: AsRef<str>, C: AsRef<str>>(
-        &mut self,
-        dependencies: Vec<(P, C, DependencyType)>,
-    ) -> Result<(), CoreError> {
+    ///
+    /// The batch is resolved as it comes and not kept: only its index pairs are, in `edges`.
+    /// A batch small next to the graph is checked edge by edge (a walk from the child); once it
+    /// is not, the check waits for its end (one Kahn count), as flow-graph's would. Neither
+    /// runs while every edge goes forward in registration order.
+    pub(crate) fn add_dependencies<I, P, C>(&mut self, dependencies: I) -> Result<(), CoreError>
+    where
+        I: IntoIterator<Item = (P, C, DependencyType)>,
+        P: AsRef<str>,
+        C: AsRef<str>,
+    {
+        let mut items = dependencies.into_iter();
         let before = self.edges.len();
-        let big = dependencies.len() * 16 >= self.flows.len() + before;
-        self.edges.reserve(dependencies.len());
-        self.next.reserve(dependencies.len());
+        let backward_before = self.backward;
+        let hint = items.size_hint().0;
+        self.edges.reserve(hint);
+        self.next.reserve(hint);
         // Dependencies often name a flow again with the very same string (a child and its
         // parents, a chain, a hub): those are found without hashing.
-        let mut recent = RecentIds::new(dependencies.len());
-        let backward_before = self.backward;
-        for (p, c, d) in &dependencies {
-            let (p, c) = (p.as_ref(), c.as_ref());
-            let p = recent.get(p).or_else(|| recent.put(p, self.find(p)));
-            let c = recent.get(c).or_else(|| recent.put(c, self.find(c)));
-            let (Some(p), Some(c)) = (p, c) else {
-                self.undo(before, backward_before);
-                return self.refuse(&dependencies);
+        let mut recent = RecentIds::new(hint);
+        let mut deferred = false;
+        let mut closes_cycle = false;
+        for (p, c, d) in items.by_ref() {
+            let (p_name, c_name) = (p.as_ref(), c.as_ref());
+            let (Some(p), Some(c)) = (
+                self.find_recent(&mut recent, p_name),
+                self.find_recent(&mut recent, c_name),
+            ) else {
+                // flow-graph resolves ids in order and stops at the first unknown one.
+                let failing = (p_name.to_owned(), c_name.to_owned(), d);
+                return self.refuse(
+                    before,
+                    backward_before,
+                    Some(failing),
+                    std::iter::empty::<(P, C, DependencyType)>(),
+                );
             };
-            self.backward |= p > c;
-            if p == c || (!big && self.backward && self.reaches(c, p)) {
-                self.undo(before, backward_before);
-                return self.refuse(&dependencies);
+            if p == c {
+                let failing = (p_name.to_owned(), c_name.to_owned(), d);
+                return self.refuse(
+                    before,
+                    backward_before,
+                    Some(failing),
+                    std::iter::empty::<(P, C, DependencyType)>(),
+                );
             }
-            self.push_edge(p, c, *d);
+            self.backward |= p > c;
+            deferred |= (self.edges.len() - before + 1) * 16 >= self.flows.len() + before;
+            closes_cycle = !deferred && self.backward && self.reaches(c, p);
+            self.push_edge(p, c, d);
+            if closes_cycle {
+                break;
+            }
         }
-        if big && self.backward && !self.acyclic() {
-            self.undo(before, backward_before);
-            return self.refuse(&dependencies);
+        if closes_cycle || (deferred && self.backward && !self.acyclic()) {
+            return self.refuse(before, backward_before, None, items);
         }
-        if let Some(graph) = &mut self.graph {
-            let named = dependencies
+        if self.graph.is_some() {
+            let flows = Arc::clone(&self.flows);
+            let named: Vec<_> = self.edges[before..]
                 .iter()
-                .map(|(p, c, d)| (p.as_ref(), c.as_ref(), *d));
-            let _ = graph.add_dependencies(named);
+                .map(|&(p, c, d)| {
+                    (
+                        flows[p as usize].id.as_str(),
+                        flows[c as usize].id.as_str(),
+                        d,
+                    )
+                })
+                .collect();
+            if let Some(graph) = &mut self.graph {
+                let _ = graph.add_dependencies(named);
+            }
         }
         Ok(())
     }
 
-    /// The error flow-graph gives for a refused batch (nothing is changed).
+    /// The index of `id`, through the ids this call looked up before. A hit is checked
+    /// against the flow's own id (the same string, or equal text), since the caller's string
+    /// may be gone and its address reused.
+    fn find_recent(&self, recent: &mut RecentIds, id: &str) -> Option<u32> {
+        if let Some(idx) = recent.get(id) {
+            let known = self.flows[idx as usize].id.as_str();
+            if std::ptr::eq(known, id) || known == id {
+                return Some(idx);
+            }
+        }
+        recent.put(id, self.find(id))
+    }
+
+    /// Undoes the batch added since `before` and returns the error flow-graph gives for it:
+    /// the edges added so far, then `failing` (the item that stopped it) or the items not yet
+    /// read, replayed on a copy of the graph as it was.
     fn refuse<P: AsRef<str>, C: AsRef<str>>(
         &mut self,
-        dependencies: &[(P, C, DependencyType)],
+        before: usize,
+        backward_before: bool,
+        failing: Option<(String, String, DependencyType)>,
+        rest: impl Iterator<Item = (P, C, DependencyType)>,
     ) -> Result<(), CoreError> {
-        let named = dependencies
+        let flows = Arc::clone(&self.flows);
+        let mut named: Vec<(String, String, DependencyType)> = self.edges[before..]
             .iter()
-            .map(|(p, c, d)| (p.as_ref(), c.as_ref(), *d));
+            .map(|&(p, c, d)| {
+                (
+                    flows[p as usize].id.to_string(),
+                    flows[c as usize].id.to_string(),
+                    d,
+                )
+            })
+            .collect();
+        named.extend(failing);
+        named.extend(rest.map(|(p, c, d)| (p.as_ref().to_owned(), c.as_ref().to_owned(), d)));
+        self.undo(before, backward_before);
         let mut graph = self.graph().clone();
         graph.add_dependencies(named)?;
         // Not reached: the batch was refused because flow-graph refuses it too.
