@@ -146,7 +146,7 @@ impl Registry {
 
     /// The dependencies in the scheduler's form (flows by index, as in `flows`).
     pub(crate) fn adjacency(&self) -> Adjacency {
-        Adjacency::from_edges(self.flows.len(), self.edges.iter().copied())
+        Adjacency::from_edge_list(self.flows.len(), &self.edges)
     }
 
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or

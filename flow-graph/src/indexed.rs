@@ -74,11 +74,6 @@ impl Adjacency {
     /// The adjacency of `len` flows from `(parent, child, type)` edges. A pair given more
     /// than once is kept once, with the type given last.
     ///
-    /// Built by three stable bucket passes and no comparison sort: edges by child (parents in
-    /// the order given), then by parent walking those rows in child order (children ascend,
-    /// and a repeated pair sits next to itself, latest last, to be dropped), then by child
-    /// walking the children rows in parent order (parents ascend).
-    ///
     /// # Panics
     /// When an edge names an index outside `0..len`.
     pub fn from_edges(
@@ -86,16 +81,45 @@ impl Adjacency {
         edges: impl IntoIterator<Item = (u32, u32, DependencyType)>,
     ) -> Self {
         let edges: Vec<_> = edges.into_iter().collect();
-        let (given_offsets, given) = bucket(len, edges.iter().map(|&(p, c, d)| (c, p, d)));
-        let (mut child_offsets, mut children) = bucket(
-            len,
-            rows(&given_offsets, &given).map(|(c, (p, d))| (p, c, d)),
-        );
-        keep_last_of_repeats(&mut child_offsets, &mut children);
-        let (parent_offsets, parents) = bucket(
-            len,
-            rows(&child_offsets, &children).map(|(p, (c, d))| (c, p, d)),
-        );
+        Adjacency::from_edge_list(len, &edges)
+    }
+
+    /// [`from_edges`](Self::from_edges) on a list the caller keeps (nothing is copied).
+    ///
+    /// Built by three stable bucket passes and no comparison sort: the edges by parent in the
+    /// order given; then by child, walking those rows in parent order (parents ascend, and a
+    /// repeated pair sits next to itself, latest last, to be dropped); then by parent again,
+    /// walking the parent rows in child order (children ascend).
+    ///
+    /// # Panics
+    /// When an edge names an index outside `0..len`.
+    pub fn from_edge_list(len: usize, edges: &[(u32, u32, DependencyType)]) -> Self {
+        let mut given_offsets = offsets(len, edges.iter().map(|&(p, _, _)| p));
+        let mut given = vec![(0u32, DependencyType::Required); edges.len()];
+        for &(p, c, d) in edges {
+            place(&mut given_offsets, &mut given, p, (c, d));
+        }
+        let given_offsets = shift_back(given_offsets);
+
+        let mut parent_offsets = offsets(len, given.iter().map(|&(c, _)| c));
+        let mut parents = vec![(0u32, DependencyType::Required); edges.len()];
+        for p in 0..len {
+            for &(c, d) in row(&given_offsets, &given, p) {
+                place(&mut parent_offsets, &mut parents, c, (p as u32, d));
+            }
+        }
+        drop(given);
+        let mut parent_offsets = shift_back(parent_offsets);
+        keep_last_of_repeats(&mut parent_offsets, &mut parents);
+
+        let mut child_offsets = offsets(len, parents.iter().map(|&(p, _)| p));
+        let mut children = vec![(0u32, DependencyType::Required); parents.len()];
+        for c in 0..len {
+            for &(p, d) in row(&parent_offsets, &parents, c) {
+                place(&mut child_offsets, &mut children, p, (c as u32, d));
+            }
+        }
+        let child_offsets = shift_back(child_offsets);
         Adjacency {
             len,
             parent_offsets,
@@ -146,39 +170,47 @@ fn slice<'a>(
     }
 }
 
-/// Compressed rows: `offsets[k]..offsets[k + 1]` indexes the targets of row `k`, in the
-/// order the items came (a stable bucket sort by row).
-fn bucket(
-    n: usize,
-    items: impl Iterator<Item = (u32, u32, DependencyType)> + Clone,
-) -> (Vec<u32>, Vec<(u32, DependencyType)>) {
-    let mut offsets = vec![0u32; n + 1];
-    for (row, _, _) in items.clone() {
-        offsets[row as usize + 1] += 1;
+/// Where each of `n` rows starts, from the row of every item: `starts[k]` is the start of row
+/// `k`, and `starts[n]` the number of items. [`place`] then moves each start forward as it
+/// fills the row, and [`shift_back`] gives the starts again.
+fn offsets(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut starts = vec![0u32; n + 1];
+    for row in rows {
+        starts[row as usize + 1] += 1;
     }
     for k in 0..n {
-        offsets[k + 1] += offsets[k];
+        starts[k + 1] += starts[k];
     }
-    let mut fill = offsets.clone();
-    let mut targets = vec![(0u32, DependencyType::Required); offsets[n] as usize];
-    for (row, target, d) in items {
-        let at = &mut fill[row as usize];
-        targets[*at as usize] = (target, d);
-        *at += 1;
-    }
-    (offsets, targets)
+    starts
 }
 
-/// Every `(row, target)` of compressed rows, rows in order.
-fn rows<'a>(
-    offsets: &'a [u32],
-    targets: &'a [(u32, DependencyType)],
-) -> impl Iterator<Item = (u32, (u32, DependencyType))> + Clone + 'a {
-    offsets.windows(2).enumerate().flat_map(move |(row, span)| {
-        targets[span[0] as usize..span[1] as usize]
-            .iter()
-            .map(move |&target| (row as u32, target))
-    })
+/// Puts `item` at the next free place of `row` (items of a row keep the order they came in).
+fn place(
+    next: &mut [u32],
+    items: &mut [(u32, DependencyType)],
+    row: u32,
+    item: (u32, DependencyType),
+) {
+    let at = &mut next[row as usize];
+    items[*at as usize] = item;
+    *at += 1;
+}
+
+/// After every item is placed, `next[k]` is where row `k + 1` starts: shifted one place,
+/// the starts again.
+fn shift_back(mut next: Vec<u32>) -> Vec<u32> {
+    next.pop();
+    next.insert(0, 0);
+    next
+}
+
+/// Row `k` of compressed rows.
+fn row<'a>(
+    offsets: &[u32],
+    items: &'a [(u32, DependencyType)],
+    k: usize,
+) -> &'a [(u32, DependencyType)] {
+    &items[offsets[k] as usize..offsets[k + 1] as usize]
 }
 
 /// Drops, in rows whose targets ascend and whose repeats sit together (latest last), every

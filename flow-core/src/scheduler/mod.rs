@@ -42,8 +42,6 @@ use writer::{Detail, Record, Writer};
 
 /// No flow / no position.
 const NONE: u32 = u32::MAX;
-/// Records are handed to the writer at least every this many.
-const BATCH: usize = 2048;
 /// The loop yields to the runtime after this many starts and completions in one poll.
 const YIELD_AFTER: usize = 8192;
 
@@ -253,6 +251,8 @@ struct Scheduler {
     now: DateTime<Utc>,
     emit: bool,
     records: Vec<Record>,
+    /// Records are handed to the writer at least every this many.
+    batch: usize,
     record_flows: Vec<u32>,
     batch_pos: Vec<u32>,
     board_changes: Vec<(u32, FlowStatus)>,
@@ -318,6 +318,7 @@ impl Scheduler {
             }
         }
         let jobs = shared.options.jobs;
+        let batch = Writer::batch_size(&*shared.options.store, n);
         let cancel = CancellationToken::new();
         let run = Arc::new(RunShared {
             run_id: run_id.clone(),
@@ -357,7 +358,8 @@ impl Scheduler {
             pre_failed,
             now: Utc::now(),
             emit: false,
-            records: Vec::with_capacity(n.min(BATCH)),
+            records: Vec::with_capacity(n.min(batch)),
+            batch,
             record_flows: Vec::new(),
             batch_pos: vec![NONE; n],
             board_changes: Vec::new(),
@@ -437,7 +439,7 @@ impl Scheduler {
                 progressed = true;
             }
             while self.running < self.jobs && !self.cancelling {
-                if self.records.len() >= BATCH || work >= YIELD_AFTER {
+                if self.records.len() >= self.batch || work >= YIELD_AFTER {
                     break;
                 }
                 let Some(i) = self.ready.pop_front() else {
@@ -457,7 +459,7 @@ impl Scheduler {
                     break;
                 }
             }
-            if self.records.len() >= BATCH {
+            if self.records.len() >= self.batch {
                 self.flush();
             }
             if self.finished == self.slot.len() && self.in_flight.is_empty() && self.begun.is_none()
@@ -1131,7 +1133,7 @@ impl Scheduler {
             }
             self.record_flows.clear();
             if let Some(writer) = &mut self.writer {
-                let fresh = writer.batch(BATCH);
+                let fresh = writer.batch(self.batch);
                 writer.save(std::mem::replace(&mut self.records, fresh));
             } else {
                 self.records.clear();

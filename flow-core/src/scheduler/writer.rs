@@ -82,6 +82,8 @@ pub(crate) struct Writer {
 
 /// Results are converted and saved in place this many at a time.
 const INLINE_SLICE: usize = 256;
+/// Records handed to the writer thread at a time (at least; fewer when the loop waits).
+const THREAD_BATCH: usize = 2048;
 /// At most this many records are saved on the caller's thread at once, in a large run.
 const INLINE_MAX: usize = 64;
 /// A run of fewer flows than this saves every batch of a non-persistent store in place: the
@@ -142,6 +144,18 @@ impl Writer {
             writer.start_thread()?;
         }
         Ok(writer)
+    }
+
+    /// How many records the scheduler gathers before it hands them over, for a run of `flows`
+    /// flows saved in `store`: a slice at a time when they are saved in place (the batch is
+    /// then small and stays in cache), more for the thread, which takes each batch through a
+    /// channel.
+    pub(crate) fn batch_size(store: &dyn ResultStore, flows: usize) -> usize {
+        if !store.persistent() && flows < SMALL_RUN {
+            INLINE_SLICE
+        } else {
+            THREAD_BATCH
+        }
     }
 
     fn start_thread(&mut self) -> std::io::Result<()> {
