@@ -230,28 +230,23 @@ impl Registry {
         let mut closes_cycle = false;
         for (p, c, d) in items.by_ref() {
             let (p_name, c_name) = (p.as_ref(), c.as_ref());
-            let (Some(p), Some(c)) = (
+            let (p, c) = match (
                 self.find_recent(&mut recent, p_name),
                 self.find_recent(&mut recent, c_name),
-            ) else {
-                // flow-graph resolves ids in order and stops at the first unknown one.
-                let failing = (p_name.to_owned(), c_name.to_owned(), d);
-                return self.refuse(
-                    before,
-                    backward_before,
-                    Some(failing),
-                    std::iter::empty::<(P, C, DependencyType)>(),
-                );
+            ) {
+                (Some(p), Some(c)) if p != c => (p, c),
+                // flow-graph resolves ids in order and stops at the first unknown one (or
+                // a flow made its own parent).
+                _ => {
+                    let failing = (p_name.to_owned(), c_name.to_owned(), d);
+                    return self.refuse(
+                        before,
+                        backward_before,
+                        Some(failing),
+                        std::iter::empty::<(P, C, DependencyType)>(),
+                    );
+                }
             };
-            if p == c {
-                let failing = (p_name.to_owned(), c_name.to_owned(), d);
-                return self.refuse(
-                    before,
-                    backward_before,
-                    Some(failing),
-                    std::iter::empty::<(P, C, DependencyType)>(),
-                );
-            }
             self.backward |= p > c;
             deferred |= (self.edges.len() - before + 1) * 16 >= self.flows.len() + before;
             closes_cycle = !deferred && self.backward && self.reaches(c, p);

@@ -128,6 +128,20 @@ fn parse_hex_half(digits: &[u8]) -> Option<u64> {
     (seen & NOT_HEX == 0).then_some(number)
 }
 
+/// Texts close to the written form of a number that are not one (shared by the tests).
+#[cfg(test)]
+pub(crate) const NOT_NUMBERS: [&str; 9] = [
+    "",
+    "sha256:abc",
+    "0123456789ABCDEF0123456789abcdef",
+    "0123456789abcdef0123456789abcde",
+    "0123456789abcdef0123456789abcdef0",
+    "+123456789abcdef0123456789abcdef",
+    "0123456789abcdef0123456789abcdeg",
+    "0123456789abcdef0123456789abcdé",
+    " 123456789abcdef0123456789abcdef",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,17 +159,7 @@ mod tests {
 
     #[test]
     fn any_other_text_reads_back_exactly() {
-        for odd in [
-            "",
-            "sha256:abc",
-            "0123456789ABCDEF0123456789abcdef",
-            "0123456789abcdef0123456789abcde",
-            "0123456789abcdef0123456789abcdef0",
-            "+123456789abcdef0123456789abcdef",
-            "0123456789abcdef0123456789abcdeg",
-            "0123456789abcdef0123456789abcdé",
-            " 123456789abcdef0123456789abcdef",
-        ] {
+        for odd in NOT_NUMBERS {
             let fingerprint = Fingerprint::from(odd);
             assert_eq!(fingerprint.as_u128(), None, "{odd:?}");
             assert_eq!(fingerprint.to_string(), odd);
