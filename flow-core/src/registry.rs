@@ -75,19 +75,38 @@ pub(crate) struct Registry {
 /// The end of a list.
 const NONE: u32 = u32::MAX;
 
-/// Ids looked up before in the same call, by address and length: a small direct-mapped table,
-/// so finding a flow named again with the same string costs a comparison, not a hash. A hit
-/// is only a guess (the string may be gone and its address reused): the caller checks it.
+/// Ids looked up before in the same call: a small direct-mapped table placed by the string's
+/// address and length, so finding a flow named again with the same string costs a comparison,
+/// not a hash. A slot keeps the text of a short id (most are), so a hit is checked against it
+/// without reaching for the flow (the caller's string may be gone and its address reused);
+/// a longer id's hit is only a guess, which the caller checks against the flow.
 struct RecentIds {
-    slots: Vec<(usize, usize, u32)>,
+    slots: Vec<RecentId>,
+}
+
+/// Ids of at most this many bytes are kept in the slot.
+const INLINE_ID: usize = 20;
+
+#[derive(Clone, Copy)]
+struct RecentId {
+    ptr: usize,
+    len: u32,
+    idx: u32,
+    text: [u8; INLINE_ID],
 }
 
 impl RecentIds {
     /// A table sized for a call of `dependencies` dependencies.
     fn new(dependencies: usize) -> Self {
         let size = (dependencies * 2).next_power_of_two().clamp(4, 4096);
+        let empty = RecentId {
+            ptr: 0,
+            len: 0,
+            idx: 0,
+            text: [0; INLINE_ID],
+        };
         RecentIds {
-            slots: vec![(0, 0, 0); size],
+            slots: vec![empty; size],
         }
     }
 
@@ -96,15 +115,31 @@ impl RecentIds {
         ((ptr >> 3) ^ (ptr >> 12) ^ id.len()) & (self.slots.len() - 1)
     }
 
-    fn get(&self, id: &str) -> Option<u32> {
-        let (ptr, len, idx) = self.slots[self.slot(id)];
-        (ptr == id.as_ptr() as usize && len == id.len() && len != 0).then_some(idx)
+    /// The index of `id` if this string was looked up before: `Ok` when its text is checked,
+    /// `Err` when it is too long to keep and only its address matched.
+    fn get(&self, id: &str) -> Option<Result<u32, u32>> {
+        let slot = &self.slots[self.slot(id)];
+        if slot.ptr != id.as_ptr() as usize || slot.len as usize != id.len() || id.is_empty() {
+            return None;
+        }
+        if id.len() > INLINE_ID {
+            return Some(Err(slot.idx));
+        }
+        (slot.text[..id.len()] == *id.as_bytes()).then_some(Ok(slot.idx))
     }
 
     fn put(&mut self, id: &str, idx: Option<u32>) -> Option<u32> {
-        if let Some(idx) = idx {
+        if let (Some(idx), Ok(len)) = (idx, u32::try_from(id.len())) {
+            let mut text = [0; INLINE_ID];
+            let kept = id.len().min(INLINE_ID);
+            text[..kept].copy_from_slice(&id.as_bytes()[..kept]);
             let slot = self.slot(id);
-            self.slots[slot] = (id.as_ptr() as usize, id.len(), idx);
+            self.slots[slot] = RecentId {
+                ptr: id.as_ptr() as usize,
+                len,
+                idx,
+                text,
+            };
         }
         idx
     }
@@ -277,15 +312,12 @@ impl Registry {
         Ok(())
     }
 
-    /// The index of `id`, through the ids this call looked up before. A hit is checked
-    /// against the flow's own id (the same string, or equal text), since the caller's string
-    /// may be gone and its address reused.
+    /// The index of `id`, through the ids this call looked up before (see [`RecentIds`]).
     fn find_recent(&self, recent: &mut RecentIds, id: &str) -> Option<u32> {
-        if let Some(idx) = recent.get(id) {
-            let known = self.flows[idx as usize].id.as_str();
-            if std::ptr::eq(known, id) || known == id {
-                return Some(idx);
-            }
+        match recent.get(id) {
+            Some(Ok(idx)) => return Some(idx),
+            Some(Err(idx)) if self.flows[idx as usize].id.as_str() == id => return Some(idx),
+            _ => {}
         }
         recent.put(id, self.find(id))
     }
@@ -563,6 +595,36 @@ mod tests {
             "{error:?}"
         );
         assert_eq!(indexed_edges(&mut registry).len(), 2);
+    }
+
+    /// Owned names are dropped as the batch is read, so a later name may sit where an earlier
+    /// one did: each is still found by its own text, short (kept in the cache) or long.
+    #[test]
+    fn names_that_reuse_an_address_find_their_own_flow() {
+        for prefix in ["f", "a-flow-with-a-name-longer-than-twenty-bytes-"] {
+            let mut registry = Registry::default();
+            for i in 0..40 {
+                let id = FlowId::new(format!("{prefix}{i}")).unwrap();
+                let flow =
+                    Flow::async_fn(id, |_| async { Ok::<_, String>(serde_json::Value::Null) });
+                registry.add(flow.build(), &[]).unwrap();
+            }
+            let r = DependencyType::Required;
+            let pairs: Vec<(u32, u32)> =
+                (0..39).flat_map(|i| [(i, i + 1), (i / 2, i + 1)]).collect();
+            let named = pairs
+                .iter()
+                .map(|&(p, c)| (format!("{prefix}{p}"), format!("{prefix}{c}"), r));
+            registry.add_dependencies(named).unwrap();
+            let mut want: Vec<(u32, u32, DependencyType)> =
+                pairs.iter().map(|&(p, c)| (p, c, r)).collect();
+            want.sort();
+            want.dedup();
+            let mut got = registry.edges.clone();
+            got.sort();
+            got.dedup();
+            assert_eq!(got, want, "{prefix}");
+        }
     }
 
     #[test]
