@@ -179,6 +179,12 @@ impl Registry {
         })
     }
 
+    /// Whether every dependency goes from a flow to one registered after it, so that the
+    /// registration order is a topological order.
+    pub(crate) fn in_topological_order(&self) -> bool {
+        !self.backward
+    }
+
     /// The dependencies in the scheduler's form (flows by index, as in `flows`).
     pub(crate) fn adjacency(&self) -> Adjacency {
         Adjacency::from_edge_list(self.flows.len(), &self.edges)

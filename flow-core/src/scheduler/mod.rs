@@ -156,6 +156,18 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     Ok(summary)
 }
 
+/// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
+fn fingerprint_of(flow: &Flow, parents: &[(u32, DependencyType)], fingerprints: &[u128]) -> u128 {
+    let parents = parents.iter().map(|&(p, d)| {
+        let tag = match d {
+            DependencyType::Required => 0u8,
+            DependencyType::Optional => 1u8,
+        };
+        (fingerprints[p as usize], tag)
+    });
+    combine(flow.definition(), parents).max(1)
+}
+
 /// The exit code and output tails of an attempt, if it has any.
 fn tails_of(
     exit_code: Option<i32>,
@@ -275,7 +287,7 @@ impl Scheduler {
         span: tracing::Span,
     ) -> Result<Self, CoreError> {
         let (tx, commands) = mpsc::unbounded_channel();
-        let (static_flows, graph, pre_failed, reuse) = {
+        let (static_flows, graph, ordered, pre_failed, reuse) = {
             let mut registry = shared.registry();
             if let Some(active) = &registry.active {
                 return Err(CoreError::RunInProgress(active.run_id.clone()));
@@ -286,6 +298,7 @@ impl Scheduler {
             });
             let flows = Arc::clone(&registry.flows);
             let graph = registry.adjacency();
+            let ordered = registry.in_topological_order();
             let pre_failed = std::mem::take(&mut registry.pre_failed);
             let mut reuse = Vec::new();
             if let Some(resume) = resume {
@@ -300,7 +313,7 @@ impl Scheduler {
             board.run = Some(run_id.clone());
             board.states.clear();
             board.states.resize(flows.len(), FlowStatus::Pending);
-            (flows, graph, pre_failed, reuse)
+            (flows, graph, ordered, pre_failed, reuse)
         };
         shared.board_changed.send_modify(|g| *g += 1);
         let n = static_flows.len();
@@ -315,6 +328,16 @@ impl Scheduler {
                 slot.push(Slot::Ready);
             } else {
                 slot.push(Slot::Waiting);
+            }
+        }
+        // Parents come before children in registration order (the usual case): every
+        // fingerprint is computed now in one pass over the flows in that order, rather than
+        // each on its own as its flow starts. Otherwise they are computed on demand.
+        let mut fingerprints = vec![0; n];
+        if ordered {
+            for i in 0..n {
+                fingerprints[i] =
+                    fingerprint_of(&static_flows[i], graph.parents(i as u32), &fingerprints);
             }
         }
         let jobs = shared.options.jobs;
@@ -340,7 +363,7 @@ impl Scheduler {
             remaining,
             attempts: vec![0; n],
             dyn_outputs: Vec::new(),
-            fingerprints: vec![0; n],
+            fingerprints,
             started_at: vec![None; n],
             failure_root: vec![NONE; n],
             reuse,
@@ -668,14 +691,7 @@ impl Scheduler {
 
     /// The fingerprint of `n` from its definition and its parents' (all known) fingerprints.
     fn combine_parents(&self, n: u32) -> u128 {
-        let parents = self.parents(n).iter().map(|&(p, d)| {
-            let tag = match d {
-                DependencyType::Required => 0u8,
-                DependencyType::Optional => 1u8,
-            };
-            (self.fingerprints[p as usize], tag)
-        });
-        combine(self.flow(n).definition(), parents).max(1)
+        fingerprint_of(self.flow(n), self.parents(n), &self.fingerprints)
     }
 
     /// Starts a ready flow (or reuses its result from the resumed run).
