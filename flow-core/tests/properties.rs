@@ -25,6 +25,9 @@ struct Dag {
     failing: Vec<bool>,
     delays: Vec<u64>,
     jobs: usize,
+    /// Flows registered children first, dependencies added afterwards: every edge then
+    /// points back in registration order (the scheduler's other path for fingerprints).
+    reversed: bool,
 }
 
 fn dag() -> impl Strategy<Value = Dag> {
@@ -34,8 +37,9 @@ fn dag() -> impl Strategy<Value = Dag> {
             proptest::collection::vec(proptest::bool::weighted(0.15), n),
             proptest::collection::vec(0u64..4, n),
             1usize..=8,
+            any::<bool>(),
         )
-            .prop_map(move |(raw, failing, delays, jobs)| {
+            .prop_map(move |(raw, failing, delays, jobs, reversed)| {
                 let mut seen = BTreeSet::new();
                 let edges = raw
                     .into_iter()
@@ -56,6 +60,7 @@ fn dag() -> impl Strategy<Value = Dag> {
                     failing,
                     delays,
                     jobs,
+                    reversed,
                 }
             })
     })
@@ -99,7 +104,12 @@ impl Dag {
         runs: &Arc<Vec<AtomicUsize>>,
     ) -> FlowContext {
         let ctx = FlowContext::builder().jobs(self.jobs).store(store).build();
-        for i in 0..self.n {
+        let order: Vec<usize> = if self.reversed {
+            (0..self.n).rev().collect()
+        } else {
+            (0..self.n).collect()
+        };
+        for i in order {
             let (fails, delay, runs) = (failing[i], self.delays[i], Arc::clone(runs));
             let mut flow = Flow::async_fn(id(&name(i)), move |input| {
                 runs[i].fetch_add(1, Ordering::SeqCst);
@@ -113,10 +123,16 @@ impl Dag {
                 }
             })
             .version(version[i].to_string());
-            for (p, d) in self.parents(i) {
-                flow = flow.after(id(&name(p)), d);
+            if !self.reversed {
+                for (p, d) in self.parents(i) {
+                    flow = flow.after(id(&name(p)), d);
+                }
             }
             ctx.register_flow(flow.build()).unwrap();
+        }
+        if self.reversed {
+            let edges = self.edges.iter().map(|&(p, c, d)| (name(p), name(c), d));
+            ctx.register_dependencies(edges).unwrap();
         }
         ctx
     }
