@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use crate::context::Shared;
 use crate::fingerprint::combine;
-use crate::flow::Work;
+use crate::flow::{AsyncFn, Work};
 use crate::input::RunShared;
 use crate::registry::{ActiveRun, Command};
 use crate::{CoreError, Event, EventKind, Flow, FlowInput, RunOptions, RunSummary};
@@ -242,6 +242,11 @@ struct Scheduler {
     dyn_outputs: Vec<Option<Arc<Value>>>,
     /// Fingerprints, 0 while not computed.
     fingerprints: Vec<u128>,
+    /// Taken from the flows the run started with, in one pass over them before it starts:
+    /// each one's id, handed to its last record (a flow's own is reached by then only
+    /// through a cold pointer), and the closure of each async flow.
+    ids: Vec<Option<FlowId>>,
+    async_fns: Vec<Option<AsyncFn>>,
     started_at: Vec<Option<DateTime<Utc>>>,
     /// For a flow that ended without completing: the flow whose failure caused it.
     failure_root: Vec<u32>,
@@ -334,11 +339,17 @@ impl Scheduler {
         // fingerprint is computed now in one pass over the flows in that order, rather than
         // each on its own as its flow starts. Otherwise they are computed on demand.
         let mut fingerprints = vec![0; n];
-        if ordered {
-            for i in 0..n {
-                fingerprints[i] =
-                    fingerprint_of(&static_flows[i], graph.parents(i as u32), &fingerprints);
+        let mut ids = Vec::with_capacity(n);
+        let mut async_fns = Vec::with_capacity(n);
+        for (i, flow) in static_flows.iter().enumerate() {
+            if ordered {
+                fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
             }
+            ids.push(Some(flow.id.clone()));
+            async_fns.push(match &flow.work {
+                Work::Async(f) => Some(Arc::clone(f)),
+                _ => None,
+            });
         }
         let jobs = shared.options.jobs;
         let batch = Writer::batch_size(&*shared.options.store, n);
@@ -364,6 +375,8 @@ impl Scheduler {
             attempts: vec![0; n],
             dyn_outputs: Vec::new(),
             fingerprints,
+            ids,
+            async_fns,
             started_at: vec![None; n],
             failure_root: vec![NONE; n],
             reuse,
@@ -725,8 +738,16 @@ impl Scheduler {
             *a += 1;
             *a
         };
-        if let Work::Async(f) = &self.flow(i).work {
-            // The common case, kept lean: no clone of the closure or the id.
+        let async_fn: Option<&AsyncFn> = match self.async_fns.get(i as usize) {
+            Some(f) => f.as_ref(),
+            None => match &self.flow(i).work {
+                Work::Async(f) => Some(f),
+                _ => None,
+            },
+        };
+        if let Some(f) = async_fn {
+            // The common case, kept lean: no clone of the closure or the id, no visit to the
+            // flow itself.
             if self.emit {
                 self.emit_now(EventKind::FlowStarted {
                     flow: self.flow(i).id.clone(),
@@ -1121,8 +1142,14 @@ impl Scheduler {
                 }))
             }
         };
+        // A flow's last record takes the id copied for it when the run started.
+        let id = match self.ids.get_mut(i as usize) {
+            Some(id) if finished => id.take(),
+            Some(id) => id.clone(),
+            None => None,
+        };
         let record = Record {
-            flow: self.flow(i).id.clone(),
+            flow: id.unwrap_or_else(|| self.flow(i).id.clone()),
             status,
             attempts: self.attempts[i as usize],
             output,
