@@ -77,9 +77,9 @@ const NONE: u32 = u32::MAX;
 
 /// Ids looked up before in the same call: a small direct-mapped table placed by the string's
 /// address and length, so finding a flow named again with the same string costs a comparison,
-/// not a hash. A slot keeps the text of a short id (most are), so a hit is checked against it
-/// without reaching for the flow (the caller's string may be gone and its address reused);
-/// a longer id's hit is only a guess, which the caller checks against the flow.
+/// not a hash. A hit is checked (the caller's string may be gone and its address reused):
+/// against the text the slot keeps for a short id (most are), without reaching for the flow;
+/// against the flow's own id for a longer one.
 struct RecentIds {
     slots: Vec<RecentId>,
 }
@@ -115,17 +115,17 @@ impl RecentIds {
         ((ptr >> 3) ^ (ptr >> 12) ^ id.len()) & (self.slots.len() - 1)
     }
 
-    /// The index of `id` if this string was looked up before: `Ok` when its text is checked,
-    /// `Err` when it is too long to keep and only its address matched.
-    fn get(&self, id: &str) -> Option<Result<u32, u32>> {
+    /// The index in `flows` of `id`, if this string was looked up before.
+    fn get(&self, id: &str, flows: &[Flow]) -> Option<u32> {
         let slot = &self.slots[self.slot(id)];
         if slot.ptr != id.as_ptr() as usize || slot.len as usize != id.len() || id.is_empty() {
             return None;
         }
-        if id.len() > INLINE_ID {
-            return Some(Err(slot.idx));
-        }
-        (slot.text[..id.len()] == *id.as_bytes()).then_some(Ok(slot.idx))
+        let same = match id.len() {
+            len if len <= INLINE_ID => slot.text[..len] == *id.as_bytes(),
+            _ => flows[slot.idx as usize].id.as_str() == id,
+        };
+        same.then_some(slot.idx)
     }
 
     fn put(&mut self, id: &str, idx: Option<u32>) -> Option<u32> {
@@ -299,33 +299,25 @@ impl Registry {
         if closes_cycle || (deferred && self.backward && !self.acyclic()) {
             return self.refuse(before, backward_before, None, items);
         }
-        if self.graph.is_some() {
-            let flows = Arc::clone(&self.flows);
-            let named: Vec<_> = self.edges[before..]
-                .iter()
-                .map(|&(p, c, d)| {
-                    (
-                        flows[p as usize].id.as_str(),
-                        flows[c as usize].id.as_str(),
-                        d,
-                    )
-                })
-                .collect();
-            if let Some(graph) = &mut self.graph {
-                let _ = graph.add_dependencies(named);
-            }
+        if let Some(graph) = &mut self.graph {
+            let flows = &self.flows;
+            let named = self.edges[before..].iter().map(|&(p, c, d)| {
+                (
+                    flows[p as usize].id.as_str(),
+                    flows[c as usize].id.as_str(),
+                    d,
+                )
+            });
+            let _ = graph.add_dependencies(named);
         }
         Ok(())
     }
 
     /// The index of `id`, through the ids this call looked up before (see [`RecentIds`]).
     fn find_recent(&self, recent: &mut RecentIds, id: &str) -> Option<u32> {
-        match recent.get(id) {
-            Some(Ok(idx)) => return Some(idx),
-            Some(Err(idx)) if self.flows[idx as usize].id.as_str() == id => return Some(idx),
-            _ => {}
-        }
-        recent.put(id, self.find(id))
+        recent
+            .get(id, &self.flows)
+            .or_else(|| recent.put(id, self.find(id)))
     }
 
     /// Undoes the batch added since `before` and returns the error flow-graph gives for it:
@@ -338,7 +330,7 @@ impl Registry {
         failing: Option<(String, String, DependencyType)>,
         rest: impl Iterator<Item = (P, C, DependencyType)>,
     ) -> Result<(), CoreError> {
-        let flows = Arc::clone(&self.flows);
+        let flows = &self.flows;
         let mut named: Vec<(String, String, DependencyType)> = self.edges[before..]
             .iter()
             .map(|&(p, c, d)| {

@@ -100,26 +100,10 @@ impl Adjacency {
             place(&mut given_offsets, &mut given, p, (c, d));
         }
         let given_offsets = shift_back(given_offsets);
-
-        let mut parent_offsets = offsets(len, given.iter().map(|&(c, _)| c));
-        let mut parents = vec![(0u32, DependencyType::Required); edges.len()];
-        for p in 0..len {
-            for &(c, d) in row(&given_offsets, &given, p) {
-                place(&mut parent_offsets, &mut parents, c, (p as u32, d));
-            }
-        }
+        let (mut parent_offsets, mut parents) = transpose(len, &given_offsets, &given);
         drop(given);
-        let mut parent_offsets = shift_back(parent_offsets);
         keep_last_of_repeats(&mut parent_offsets, &mut parents);
-
-        let mut child_offsets = offsets(len, parents.iter().map(|&(p, _)| p));
-        let mut children = vec![(0u32, DependencyType::Required); parents.len()];
-        for c in 0..len {
-            for &(p, d) in row(&parent_offsets, &parents, c) {
-                place(&mut child_offsets, &mut children, p, (c as u32, d));
-            }
-        }
-        let child_offsets = shift_back(child_offsets);
+        let (child_offsets, children) = transpose(len, &parent_offsets, &parents);
         Adjacency {
             len,
             parent_offsets,
@@ -204,13 +188,22 @@ fn shift_back(mut next: Vec<u32>) -> Vec<u32> {
     next
 }
 
-/// Row `k` of compressed rows.
-fn row<'a>(
+/// The rows of `n` compressed rows turned over: an item `t` of row `r` becomes the item `r`
+/// of row `t`. Rows are walked in order, so each new row ascends (and keeps the order of
+/// items with the same target).
+fn transpose(
+    n: usize,
     offsets: &[u32],
-    items: &'a [(u32, DependencyType)],
-    k: usize,
-) -> &'a [(u32, DependencyType)] {
-    &items[offsets[k] as usize..offsets[k + 1] as usize]
+    items: &[(u32, DependencyType)],
+) -> (Vec<u32>, Vec<(u32, DependencyType)>) {
+    let mut next = self::offsets(n, items.iter().map(|&(t, _)| t));
+    let mut turned = vec![(0u32, DependencyType::Required); items.len()];
+    for r in 0..n {
+        for &(t, d) in &items[offsets[r] as usize..offsets[r + 1] as usize] {
+            place(&mut next, &mut turned, t, (r as u32, d));
+        }
+    }
+    (shift_back(next), turned)
 }
 
 /// Drops, in rows whose targets ascend and whose repeats sit together (latest last), every

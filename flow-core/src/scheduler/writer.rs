@@ -91,6 +91,12 @@ const INLINE_MAX: usize = 64;
 /// would overlap, about 200 ns a result.
 const SMALL_RUN: usize = 32_768;
 
+/// Whether a run of `flows` flows is small enough that a non-persistent store takes every
+/// batch in place (see [`SMALL_RUN`]).
+fn small_run(flows: usize) -> bool {
+    flows < SMALL_RUN
+}
+
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug)]
 pub(crate) struct Durable {
@@ -134,7 +140,7 @@ impl Writer {
             committed,
             done: Some(done),
             errors: Vec::new(),
-            inline_max: if flows < SMALL_RUN {
+            inline_max: if small_run(flows) {
                 usize::MAX
             } else {
                 INLINE_MAX
@@ -151,7 +157,7 @@ impl Writer {
     /// then small and stays in cache), more for the thread, which takes each batch through a
     /// channel.
     pub(crate) fn batch_size(store: &dyn ResultStore, flows: usize) -> usize {
-        if !store.persistent() && flows < SMALL_RUN {
+        if !store.persistent() && small_run(flows) {
             INLINE_SLICE
         } else {
             THREAD_BATCH
