@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flow_graph::{DependencyType, FlowId};
+use flow_graph::{DependencyType, FlowId, Link};
 use flow_results::{
     Failure, FailureKind, FlowStatus, ResultStore, RunId, RunRecord, StatusCounts, StoreError,
 };
@@ -157,13 +157,13 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
 }
 
 /// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
-fn fingerprint_of(flow: &Flow, parents: &[(u32, DependencyType)], fingerprints: &[u128]) -> u128 {
-    let parents = parents.iter().map(|&(p, d)| {
-        let tag = match d {
+fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 {
+    let parents = parents.iter().map(|link| {
+        let tag = match link.dependency() {
             DependencyType::Required => 0u8,
             DependencyType::Optional => 1u8,
         };
-        (fingerprints[p as usize], tag)
+        (fingerprints[link.flow() as usize], tag)
     });
     combine(flow.definition(), parents).max(1)
 }
@@ -230,9 +230,9 @@ struct Scheduler {
     n_static: u32,
     /// Flows registered during the run, and their parents.
     dyn_flows: Vec<Flow>,
-    dyn_parents: Vec<Vec<(u32, DependencyType)>>,
+    dyn_parents: Vec<Vec<Link>>,
     /// Children added during the run, by parent.
-    extra_children: HashMap<u32, Vec<(u32, DependencyType)>>,
+    extra_children: HashMap<u32, Vec<Link>>,
     jobs: usize,
 
     slot: Vec<Slot>,
@@ -417,7 +417,7 @@ impl Scheduler {
         }
     }
 
-    fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
+    fn parents(&self, i: u32) -> &[Link] {
         if i < self.n_static {
             self.run.graph.parents(i)
         } else {
@@ -616,9 +616,10 @@ impl Scheduler {
             self.extra_children
                 .entry(p)
                 .or_default()
-                .push((idx, dependency));
+                .push(Link::new(idx, dependency));
         }
-        self.dyn_parents.push(parents);
+        self.dyn_parents
+            .push(parents.into_iter().map(Link::from).collect());
         self.slot.push(Slot::Waiting);
         self.remaining.push(0);
         self.attempts.push(0);
@@ -637,7 +638,7 @@ impl Scheduler {
         let mut remaining = 0;
         let mut doomed_by = None;
         for k in 0..self.parents(idx).len() {
-            let (p, dependency) = self.parents(idx)[k];
+            let (p, dependency) = self.parents(idx)[k].get();
             match self.slot[p as usize] {
                 Slot::Done(FlowStatus::Completed) => {}
                 Slot::Done(_) if dependency == DependencyType::Required => {
@@ -672,7 +673,7 @@ impl Scheduler {
         if self
             .parents(i)
             .iter()
-            .all(|&(p, _)| self.fingerprints[p as usize] != 0)
+            .all(|link| self.fingerprints[link.flow() as usize] != 0)
         {
             let fingerprint = self.combine_parents(i);
             self.fingerprints[i as usize] = fingerprint;
@@ -688,7 +689,7 @@ impl Scheduler {
             }
             let before = stack.len();
             for k in 0..self.parents(n).len() {
-                let p = self.parents(n)[k].0;
+                let p = self.parents(n)[k].flow();
                 if self.fingerprints[p as usize] == 0 {
                     stack.push(p);
                 }
@@ -872,7 +873,7 @@ impl Scheduler {
         }
         let flow = self.flow(i);
         let mut parents = Vec::new();
-        for &(p, _) in self.parents(i) {
+        for p in self.parents(i).iter().map(|link| link.flow()) {
             let output = match self.run.outputs.get(p as usize) {
                 Some(cell) => cell.get(),
                 None => self.dyn_outputs[(p - self.n_static) as usize].as_ref(),
@@ -1070,13 +1071,14 @@ impl Scheduler {
             };
             let extra_len = extra.as_ref().map_or(0, Vec::len);
             for k in 0..n + extra_len {
-                let (c, dependency) = if k < n {
+                let link = if k < n {
                     self.run.graph.children(p)[k]
                 } else if let Some(extra) = &extra {
                     extra[k - n]
                 } else {
                     break;
                 };
+                let (c, dependency) = link.get();
                 if self.slot[c as usize] != Slot::Waiting {
                     continue;
                 }
