@@ -143,7 +143,8 @@ impl FlowInput {
         let run = &*self.run;
         own.iter()
             .map(|(id, output)| (id, &**output))
-            .chain(shared.iter().filter_map(move |&(p, _)| {
+            .chain(shared.iter().filter_map(move |link| {
+                let p = link.flow();
                 let output = run.outputs.get(p as usize)?.get()?;
                 Some((&run.flows.get(p as usize)?.id, &**output))
             }))

@@ -520,8 +520,8 @@ mod tests {
         let id = |i: u32| registry.flows[i as usize].id.clone();
         let mut edges = Vec::new();
         for c in 0..adjacency.len() as u32 {
-            for &(p, d) in adjacency.parents(c) {
-                edges.push((id(p), id(c), d));
+            for link in adjacency.parents(c) {
+                edges.push((id(link.flow()), id(c), link.dependency()));
             }
         }
         edges.sort();

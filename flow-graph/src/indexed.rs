@@ -1,6 +1,6 @@
 //! `IndexedGraph`: a dense, read-only copy of a [`FlowGraph`](crate::FlowGraph) for hot loops.
 
-use crate::{DependencyType, FlowId};
+use crate::{DependencyType, FlowId, Link};
 
 /// A read-only copy of a flow graph with flows numbered `0..len()` in insertion order and
 /// adjacency stored in flat arrays, so a scheduler can walk it with plain indices.
@@ -44,12 +44,12 @@ impl IndexedGraph {
     }
 
     /// The parents of flow `i`, ascending by index.
-    pub fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
+    pub fn parents(&self, i: u32) -> &[Link] {
         self.adjacency.parents(i)
     }
 
     /// The children of flow `i`, ascending by index.
-    pub fn children(&self, i: u32) -> &[(u32, DependencyType)] {
+    pub fn children(&self, i: u32) -> &[Link] {
         self.adjacency.children(i)
     }
 
@@ -61,13 +61,14 @@ impl IndexedGraph {
 
 /// The parents and children of flows `0..len()` in flat arrays, without their ids: what a
 /// scheduler that keeps the ids elsewhere needs (no copy of them, no reference count each).
+/// Each entry is a four-byte [`Link`].
 #[derive(Debug, Clone, Default)]
 pub struct Adjacency {
     len: usize,
     parent_offsets: Vec<u32>,
-    parents: Vec<(u32, DependencyType)>,
+    parents: Vec<Link>,
     child_offsets: Vec<u32>,
-    children: Vec<(u32, DependencyType)>,
+    children: Vec<Link>,
 }
 
 impl Adjacency {
@@ -75,7 +76,7 @@ impl Adjacency {
     /// than once is kept once, with the type given last.
     ///
     /// # Panics
-    /// When an edge names an index outside `0..len`.
+    /// When an edge names an index outside `0..len`, or `len` is above [`Link::MAX_FLOW`].
     pub fn from_edges(
         len: usize,
         edges: impl IntoIterator<Item = (u32, u32, DependencyType)>,
@@ -92,12 +93,18 @@ impl Adjacency {
     /// walking the parent rows in child order (children ascend).
     ///
     /// # Panics
-    /// When an edge names an index outside `0..len`.
+    /// When an edge names an index outside `0..len`, or `len` is above [`Link::MAX_FLOW`].
     pub fn from_edge_list(len: usize, edges: &[(u32, u32, DependencyType)]) -> Self {
+        assert!(
+            len <= Link::MAX_FLOW as usize,
+            "an adjacency holds at most {} flows",
+            Link::MAX_FLOW
+        );
         let mut given_offsets = offsets(len, edges.iter().map(|&(p, _, _)| p));
-        let mut given = vec![(0u32, DependencyType::Required); edges.len()];
+        let mut given = vec![Link::new(0, DependencyType::Required); edges.len()];
         for &(p, c, d) in edges {
-            place(&mut given_offsets, &mut given, p, (c, d));
+            // An index outside `0..len` (so above `Link::MAX_FLOW` too) panics below.
+            place(&mut given_offsets, &mut given, p, Link::packed(c, d));
         }
         let given_offsets = shift_back(given_offsets);
         let (mut parent_offsets, mut parents) = transpose(len, &given_offsets, &given);
@@ -127,7 +134,7 @@ impl Adjacency {
     ///
     /// # Panics
     /// When `i` is not below `len()`.
-    pub fn parents(&self, i: u32) -> &[(u32, DependencyType)] {
+    pub fn parents(&self, i: u32) -> &[Link] {
         slice(&self.parent_offsets, &self.parents, i)
     }
 
@@ -135,16 +142,12 @@ impl Adjacency {
     ///
     /// # Panics
     /// When `i` is not below `len()`.
-    pub fn children(&self, i: u32) -> &[(u32, DependencyType)] {
+    pub fn children(&self, i: u32) -> &[Link] {
         slice(&self.child_offsets, &self.children, i)
     }
 }
 
-fn slice<'a>(
-    offsets: &[u32],
-    items: &'a [(u32, DependencyType)],
-    i: u32,
-) -> &'a [(u32, DependencyType)] {
+fn slice<'a>(offsets: &[u32], items: &'a [Link], i: u32) -> &'a [Link] {
     let i = i as usize;
     match (offsets.get(i), offsets.get(i + 1)) {
         (Some(&from), Some(&to)) => &items[from as usize..to as usize],
@@ -169,12 +172,7 @@ fn offsets(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
 }
 
 /// Puts `item` at the next free place of `row` (items of a row keep the order they came in).
-fn place(
-    next: &mut [u32],
-    items: &mut [(u32, DependencyType)],
-    row: u32,
-    item: (u32, DependencyType),
-) {
+fn place(next: &mut [u32], items: &mut [Link], row: u32, item: Link) {
     let at = &mut next[row as usize];
     items[*at as usize] = item;
     *at += 1;
@@ -191,16 +189,13 @@ fn shift_back(mut next: Vec<u32>) -> Vec<u32> {
 /// The rows of `n` compressed rows turned over: an item `t` of row `r` becomes the item `r`
 /// of row `t`. Rows are walked in order, so each new row ascends (and keeps the order of
 /// items with the same target).
-fn transpose(
-    n: usize,
-    offsets: &[u32],
-    items: &[(u32, DependencyType)],
-) -> (Vec<u32>, Vec<(u32, DependencyType)>) {
-    let mut next = self::offsets(n, items.iter().map(|&(t, _)| t));
-    let mut turned = vec![(0u32, DependencyType::Required); items.len()];
+fn transpose(n: usize, offsets: &[u32], items: &[Link]) -> (Vec<u32>, Vec<Link>) {
+    let mut next = self::offsets(n, items.iter().map(|link| link.flow()));
+    let mut turned = vec![Link::new(0, DependencyType::Required); items.len()];
     for r in 0..n {
-        for &(t, d) in &items[offsets[r] as usize..offsets[r + 1] as usize] {
-            place(&mut next, &mut turned, t, (r as u32, d));
+        for &link in &items[offsets[r] as usize..offsets[r + 1] as usize] {
+            let back = Link::packed(r as u32, link.dependency());
+            place(&mut next, &mut turned, link.flow(), back);
         }
     }
     (shift_back(next), turned)
@@ -208,13 +203,13 @@ fn transpose(
 
 /// Drops, in rows whose targets ascend and whose repeats sit together (latest last), every
 /// repeat but the last.
-fn keep_last_of_repeats(offsets: &mut [u32], targets: &mut Vec<(u32, DependencyType)>) {
+fn keep_last_of_repeats(offsets: &mut [u32], targets: &mut Vec<Link>) {
     let mut kept = 0usize;
     let mut start = 0usize;
     for row in 0..offsets.len().saturating_sub(1) {
         let end = offsets[row + 1] as usize;
         for k in start..end {
-            if k + 1 < end && targets[k + 1].0 == targets[k].0 {
+            if k + 1 < end && targets[k + 1].flow() == targets[k].flow() {
                 continue;
             }
             targets[kept] = targets[k];

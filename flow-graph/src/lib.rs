@@ -25,9 +25,11 @@ mod graph;
 mod hash;
 mod id;
 mod indexed;
+mod link;
 
 pub use dependency::DependencyType;
 pub use error::{CycleError, GraphError, InvalidFlowId};
 pub use graph::FlowGraph;
 pub use id::{validate as validate_flow_id, FlowId, MAX_FLOW_ID_LEN};
 pub use indexed::{Adjacency, IndexedGraph};
+pub use link::Link;

@@ -81,7 +81,7 @@ pub(crate) struct Writer {
 }
 
 /// Results are converted and saved in place this many at a time.
-const INLINE_SLICE: usize = 256;
+const INLINE_SLICE: usize = 64;
 /// Records handed to the writer thread at a time (at least; fewer when the loop waits).
 const THREAD_BATCH: usize = 2048;
 /// At most this many records are saved on the caller's thread at once, in a large run.
