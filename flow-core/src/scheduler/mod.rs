@@ -247,7 +247,11 @@ struct Scheduler {
     /// through a cold pointer), and the closure of each async flow.
     ids: Vec<Option<FlowId>>,
     async_fns: Vec<Option<AsyncFn>>,
-    started_at: Vec<Option<DateTime<Utc>>>,
+    /// When each flow started, as a position in `start_times` (`NONE`: not started): four
+    /// bytes a flow instead of twelve, since many flows start in the same turn of the loop.
+    started: Vec<u32>,
+    /// The distinct times flows started at, in order.
+    start_times: Vec<DateTime<Utc>>,
     /// For a flow that ended without completing: the flow whose failure caused it.
     failure_root: Vec<u32>,
     /// Completed results of the run resumed from, by index (empty when not resuming).
@@ -377,7 +381,8 @@ impl Scheduler {
             fingerprints,
             ids,
             async_fns,
-            started_at: vec![None; n],
+            started: vec![NONE; n],
+            start_times: Vec::new(),
             failure_root: vec![NONE; n],
             reuse,
             stops: HashMap::new(),
@@ -625,7 +630,7 @@ impl Scheduler {
         self.attempts.push(0);
         self.dyn_outputs.push(None);
         self.fingerprints.push(0);
-        self.started_at.push(None);
+        self.started.push(NONE);
         self.failure_root.push(NONE);
         if !self.reuse.is_empty() {
             self.reuse.push(None);
@@ -715,7 +720,7 @@ impl Scheduler {
             if *old == fingerprint {
                 let output = Arc::clone(output);
                 self.reused += 1;
-                self.started_at[i as usize] = Some(self.now);
+                self.mark_started(i);
                 self.finish(
                     i,
                     Ending {
@@ -728,8 +733,24 @@ impl Scheduler {
         }
         self.slot[i as usize] = Slot::Running;
         self.running += 1;
-        self.started_at[i as usize] = Some(self.now);
+        self.mark_started(i);
         self.begin_attempt(i, cx);
+    }
+
+    /// Notes that flow `i` starts now.
+    fn mark_started(&mut self, i: u32) {
+        if self.start_times.last() != Some(&self.now) {
+            self.start_times.push(self.now);
+        }
+        self.started[i as usize] = (self.start_times.len() - 1) as u32;
+    }
+
+    /// When flow `i` started, if it did.
+    fn start_time(&self, i: u32) -> Option<DateTime<Utc>> {
+        match self.started[i as usize] {
+            NONE => None,
+            k => self.start_times.get(k as usize).copied(),
+        }
     }
 
     /// Starts the next attempt of a running flow.
@@ -1155,7 +1176,7 @@ impl Scheduler {
             status,
             attempts: self.attempts[i as usize],
             output,
-            started_at: self.started_at[i as usize],
+            started_at: self.start_time(i),
             finished_at: finished.then_some(self.now),
             fingerprint: self.fingerprints[i as usize],
             detail,
