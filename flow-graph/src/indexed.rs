@@ -103,8 +103,9 @@ impl Adjacency {
         let mut given_offsets = offsets(len, edges.iter().map(|&(p, _, _)| p));
         let mut given = vec![Link::new(0, DependencyType::Required); edges.len()];
         for &(p, c, d) in edges {
-            // An index outside `0..len` (so above `Link::MAX_FLOW` too) panics below.
-            place(&mut given_offsets, &mut given, p, Link::packed(c, d));
+            // `new` refuses an index above `Link::MAX_FLOW` (its top bit would read as the
+            // edge type); one outside `0..len` below that panics in `transpose`.
+            place(&mut given_offsets, &mut given, p, Link::new(c, d));
         }
         let given_offsets = shift_back(given_offsets);
         let (mut parent_offsets, mut parents) = transpose(len, &given_offsets, &given);
@@ -241,5 +242,12 @@ mod tests {
         assert_eq!(repeated.parents(2), [(0, o), (1, r)]);
         assert_eq!(repeated.children(0), [(1, o), (2, o)]);
         assert!(Adjacency::default().parents(7).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit in a link")]
+    fn a_child_index_with_the_type_bit_set_is_refused() {
+        let child = Link::MAX_FLOW + 2;
+        let _ = Adjacency::from_edges(3, [(0, child, DependencyType::Required)]);
     }
 }

@@ -56,7 +56,7 @@ impl Link {
 
     /// The type of the edge.
     pub fn dependency(self) -> DependencyType {
-        if self.0 & OPTIONAL == 0 {
+        if self.is_required() {
             DependencyType::Required
         } else {
             DependencyType::Optional
