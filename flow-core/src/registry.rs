@@ -55,9 +55,12 @@ pub(crate) struct Registry {
     edges: Vec<(u32, u32, DependencyType)>,
     /// The children of each flow for the cycle checks, as linked lists through `edges`:
     /// `first[p]` is p's latest edge, `next[e]` the edge of the same parent before `e`
-    /// (`NONE` ends a list). No allocation per flow; `first` grows on demand.
+    /// (`NONE` ends a list). No allocation per flow; `first` grows on demand. Made only
+    /// when a check first needs them (`lists`), which is never while every edge goes
+    /// forward, and kept in step with `edges` from then on.
     first: Vec<u32>,
     next: Vec<u32>,
+    lists: bool,
     /// Some edge goes from a flow to one registered before it. While none does, the
     /// registration order is a topological order, and a new edge that goes forward cannot
     /// close a cycle: no walk or count is needed to know.
@@ -76,23 +79,22 @@ pub(crate) struct Registry {
 const NONE: u32 = u32::MAX;
 
 /// Ids looked up before in the same call: a small direct-mapped table placed by the string's
-/// address and length, so finding a flow named again with the same string costs a comparison,
-/// not a hash. A hit is checked (the caller's string may be gone and its address reused):
-/// against the text the slot keeps for a short id (most are), without reaching for the flow;
-/// against the flow's own id for a longer one.
+/// address, so finding a flow named again with the same string costs a comparison, not a hash.
+/// A hit is checked against the flow it found: a string at the very address and length of
+/// that flow's own id *is* that id (the flow holds it, so nothing else can live there), which
+/// is the case when the caller names flows with clones of their `FlowId`s; any other string
+/// is compared with the id's text (the caller's string may be gone and its address reused).
 struct RecentIds {
     slots: Vec<RecentId>,
+    /// `64 - log2(slots.len())`: the slot is the top bits of the address times a constant.
+    shift: u32,
 }
-
-/// Ids of at most this many bytes are kept in the slot.
-const INLINE_ID: usize = 20;
 
 #[derive(Clone, Copy)]
 struct RecentId {
     ptr: usize,
     len: u32,
     idx: u32,
-    text: [u8; INLINE_ID],
 }
 
 impl RecentIds {
@@ -103,42 +105,41 @@ impl RecentIds {
             ptr: 0,
             len: 0,
             idx: 0,
-            text: [0; INLINE_ID],
         };
         RecentIds {
             slots: vec![empty; size],
+            shift: 64 - size.trailing_zeros(),
         }
     }
 
+    #[inline]
     fn slot(&self, id: &str) -> usize {
-        let ptr = id.as_ptr() as usize;
-        ((ptr >> 3) ^ (ptr >> 12) ^ id.len()) & (self.slots.len() - 1)
+        // Fibonacci hashing: ids allocated one after another (a fixed stride apart) spread
+        // over the whole table.
+        let key = (id.as_ptr() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (key >> self.shift) as usize
     }
 
     /// The index in `flows` of `id`, if this string was looked up before.
+    #[inline]
     fn get(&self, id: &str, flows: &[Flow]) -> Option<u32> {
         let slot = &self.slots[self.slot(id)];
-        if slot.ptr != id.as_ptr() as usize || slot.len as usize != id.len() || id.is_empty() {
+        if slot.ptr != id.as_ptr() as usize || slot.len as usize != id.len() {
             return None;
         }
-        let same = match id.len() {
-            len if len <= INLINE_ID => slot.text[..len] == *id.as_bytes(),
-            _ => flows[slot.idx as usize].id.as_str() == id,
-        };
+        let own = flows.get(slot.idx as usize)?.id.as_str();
+        let same = own.len() == id.len() && (own.as_ptr() == id.as_ptr() || own == id);
         same.then_some(slot.idx)
     }
 
+    #[inline]
     fn put(&mut self, id: &str, idx: Option<u32>) -> Option<u32> {
         if let (Some(idx), Ok(len)) = (idx, u32::try_from(id.len())) {
-            let mut text = [0; INLINE_ID];
-            let kept = id.len().min(INLINE_ID);
-            text[..kept].copy_from_slice(&id.as_bytes()[..kept]);
             let slot = self.slot(id);
             self.slots[slot] = RecentId {
                 ptr: id.as_ptr() as usize,
                 len,
                 idx,
-                text,
             };
         }
         idx
@@ -263,10 +264,14 @@ impl Registry {
         let backward_before = self.backward;
         let hint = items.size_hint().0;
         self.edges.reserve(hint);
-        self.next.reserve(hint);
+        if self.lists {
+            self.next.reserve(hint);
+        }
         // Dependencies often name a flow again with the very same string (a child and its
         // parents, a chain, a hub): those are found without hashing.
         let mut recent = RecentIds::new(hint);
+        // Deferred once the batch reaches a sixteenth of the flows and edges there were.
+        let defer_at = (self.flows.len() + before).div_ceil(16);
         let mut deferred = false;
         let mut closes_cycle = false;
         for (p, c, d) in items.by_ref() {
@@ -289,7 +294,7 @@ impl Registry {
                 }
             };
             self.backward |= p > c;
-            deferred |= (self.edges.len() - before + 1) * 16 >= self.flows.len() + before;
+            deferred |= self.edges.len() - before + 1 >= defer_at;
             closes_cycle = !deferred && self.backward && self.reaches(c, p);
             self.push_edge(p, c, d);
             if closes_cycle {
@@ -314,6 +319,7 @@ impl Registry {
     }
 
     /// The index of `id`, through the ids this call looked up before (see [`RecentIds`]).
+    #[inline]
     fn find_recent(&self, recent: &mut RecentIds, id: &str) -> Option<u32> {
         recent
             .get(id, &self.flows)
@@ -352,7 +358,12 @@ impl Registry {
         )))
     }
 
+    #[inline]
     fn push_edge(&mut self, p: u32, c: u32, d: DependencyType) {
+        if !self.lists {
+            self.edges.push((p, c, d));
+            return;
+        }
         if self.first.len() <= p as usize {
             self.first.resize(self.flows.len(), NONE);
         }
@@ -362,7 +373,23 @@ impl Registry {
         self.edges.push((p, c, d));
     }
 
-    /// The children of `p` (latest first, with repeats).
+    /// Makes the children lists from `edges`, unless they are made already.
+    fn make_lists(&mut self) {
+        if self.lists {
+            return;
+        }
+        self.first.clear();
+        self.first.resize(self.flows.len(), NONE);
+        self.next.clear();
+        self.next.reserve(self.edges.capacity());
+        for (e, &(p, _, _)) in self.edges.iter().enumerate() {
+            self.next.push(self.first[p as usize]);
+            self.first[p as usize] = e as u32;
+        }
+        self.lists = true;
+    }
+
+    /// The children of `p` (latest first, with repeats); the lists must be made.
     fn children(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
         let mut e = self.first.get(p as usize).copied().unwrap_or(NONE);
         std::iter::from_fn(move || {
@@ -378,6 +405,10 @@ impl Registry {
     /// Removes the edges added after the first `len`, and restores `backward` as it was then.
     fn undo(&mut self, len: usize, backward: bool) {
         self.backward = backward;
+        if !self.lists {
+            self.edges.truncate(len);
+            return;
+        }
         while self.edges.len() > len {
             if let (Some((p, _, _)), Some(before)) = (self.edges.pop(), self.next.pop()) {
                 self.first[p as usize] = before;
@@ -387,6 +418,7 @@ impl Registry {
 
     /// Whether `to` can be reached from `from` along children.
     fn reaches(&mut self, from: u32, to: u32) -> bool {
+        self.make_lists();
         if self.children(from).next().is_none() {
             return false;
         }
@@ -419,7 +451,8 @@ impl Registry {
     }
 
     /// Whether the whole graph is acyclic (Kahn's count).
-    fn acyclic(&self) -> bool {
+    fn acyclic(&mut self) -> bool {
+        self.make_lists();
         let n = self.flows.len();
         let mut indegree = vec![0u32; n];
         for &(_, c, _) in &self.edges {
@@ -453,6 +486,7 @@ impl Registry {
         self.edges.clear();
         self.first.clear();
         self.next.clear();
+        self.lists = false;
         self.backward = false;
         self.graph = None;
         self.pre_failed.clear();
@@ -473,26 +507,42 @@ pub(crate) struct Board {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
+/// FxHash's multiplier.
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // The last 1 to 7 bytes as one word, read in two overlapping pieces (no copy of a
+            // variable length); the length mixed in keeps apart what the overlap might not.
+            let n = rest.len();
+            let word = if n >= 4 {
+                let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+                u64::from(lo) | (u64::from(hi) << 32)
+            } else {
+                u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+            };
+            self.0 = (self.0.rotate_left(5) ^ word ^ ((n as u64) << 59)).wrapping_mul(K);
         }
     }
 
     fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(K);
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // A multiply carries each bit only upward, so the low bits (the table's bucket) would
+        // hardly see a difference in the last bytes of an id: the well-mixed high bits are
+        // rotated down (as rustc-hash does).
+        self.0.rotate_left(26)
     }
 }
 
@@ -595,6 +645,66 @@ mod tests {
         assert_eq!(indexed_edges(&mut registry).len(), 2);
     }
 
+    /// The children lists are made only when the first backward edge needs a check: that
+    /// check sees every forward edge added before it (one call at a time, so no Kahn count),
+    /// and a refused batch made before the lists leaves the edges as they were.
+    #[test]
+    fn a_first_backward_edge_sees_the_forward_edges_before_it() {
+        let mut registry = registry(6);
+        let r = DependencyType::Required;
+        for i in 0..5 {
+            let (p, c) = (format!("f{i}"), format!("f{}", i + 1));
+            registry.add_dependencies([(p.as_str(), c.as_str(), r)]).unwrap();
+        }
+        assert!(!registry.lists);
+        let error = registry
+            .add_dependencies([("f0", "f5", r), ("f1", "nope", r)])
+            .unwrap_err();
+        assert!(matches!(error, CoreError::UnknownFlow(_)), "{error:?}");
+        assert_eq!(registry.edges.len(), 5);
+        assert!(!registry.lists);
+        let error = registry.add_dependencies([("f4", "f2", r)]).unwrap_err();
+        assert!(registry.lists);
+        assert_eq!(
+            error.to_string(),
+            CoreError::from(flow_graph::GraphError::Cycle(flow_graph::CycleError {
+                path: ["f4", "f2", "f3", "f4"].map(|s| FlowId::new(s).unwrap()).to_vec(),
+            }))
+            .to_string()
+        );
+        registry.add_dependencies([("f5", "f1", DependencyType::Optional)]).unwrap_err();
+        registry.add_dependencies([("f3", "f0", r)]).unwrap_err();
+        let flow = Flow::async_fn(FlowId::new("f6").unwrap(), |_| async {
+            Ok::<_, String>(serde_json::Value::Null)
+        });
+        registry.add(flow.build(), &[(5, r)]).unwrap();
+        registry.add_dependencies([("f6", "f0", r)]).unwrap_err();
+        registry.add_dependencies([("f2", "f0", DependencyType::Optional)]).unwrap_err();
+        registry.add_dependencies([("f6", "f1", r)]).unwrap_err();
+        registry.add_dependencies([("f0", "f6", r), ("f1", "f6", r)]).unwrap();
+        assert_eq!(indexed_edges(&mut registry).len(), 8);
+    }
+
+    /// Naming flows with their own ids (clones of the `FlowId`s they were registered with) finds
+    /// them by address; a prefix of such an id, at the same address, is still its own flow.
+    #[test]
+    fn a_flow_named_by_its_own_id_or_a_prefix_of_it() {
+        let mut registry = registry(12);
+        let ids: Vec<FlowId> = registry.flows.iter().map(|f| f.id.clone()).collect();
+        let r = DependencyType::Required;
+        let named = [
+            (ids[10].as_str(), ids[11].as_str(), r),
+            (&ids[10].as_str()[..2], ids[11].as_str(), r),
+            (ids[10].as_str(), ids[11].as_str(), r),
+            (&ids[11].as_str()[..2], ids[10].as_str(), r),
+        ];
+        registry.add_dependencies(named).unwrap();
+        let mut got = registry.edges.clone();
+        got.sort();
+        got.dedup();
+        assert_eq!(got, vec![(1, 10, r), (1, 11, r), (10, 11, r)]);
+    }
+
     /// Owned names are dropped as the batch is read, so a later name may sit where an earlier
     /// one did: each is still found by its own text, short (kept in the cache) or long.
     #[test]
@@ -632,5 +742,9 @@ mod tests {
             .map(|i| build.hash_one(format!("n{i}")))
             .collect();
         assert_eq!(hashes.len(), 10_000);
+        // The bucket of a table of 16,384 is the hash's low 14 bits: ids that differ only in
+        // their last digits must not pile up there (random hashes would fill about 7,500).
+        let buckets: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 0x3fff).collect();
+        assert!(buckets.len() > 6_500, "{} buckets", buckets.len());
     }
 }
