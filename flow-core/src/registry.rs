@@ -654,7 +654,9 @@ mod tests {
         let r = DependencyType::Required;
         for i in 0..5 {
             let (p, c) = (format!("f{i}"), format!("f{}", i + 1));
-            registry.add_dependencies([(p.as_str(), c.as_str(), r)]).unwrap();
+            registry
+                .add_dependencies([(p.as_str(), c.as_str(), r)])
+                .unwrap();
         }
         assert!(!registry.lists);
         let error = registry
@@ -668,20 +670,28 @@ mod tests {
         assert_eq!(
             error.to_string(),
             CoreError::from(flow_graph::GraphError::Cycle(flow_graph::CycleError {
-                path: ["f4", "f2", "f3", "f4"].map(|s| FlowId::new(s).unwrap()).to_vec(),
+                path: ["f4", "f2", "f3", "f4"]
+                    .map(|s| FlowId::new(s).unwrap())
+                    .to_vec(),
             }))
             .to_string()
         );
-        registry.add_dependencies([("f5", "f1", DependencyType::Optional)]).unwrap_err();
+        registry
+            .add_dependencies([("f5", "f1", DependencyType::Optional)])
+            .unwrap_err();
         registry.add_dependencies([("f3", "f0", r)]).unwrap_err();
         let flow = Flow::async_fn(FlowId::new("f6").unwrap(), |_| async {
             Ok::<_, String>(serde_json::Value::Null)
         });
         registry.add(flow.build(), &[(5, r)]).unwrap();
         registry.add_dependencies([("f6", "f0", r)]).unwrap_err();
-        registry.add_dependencies([("f2", "f0", DependencyType::Optional)]).unwrap_err();
+        registry
+            .add_dependencies([("f2", "f0", DependencyType::Optional)])
+            .unwrap_err();
         registry.add_dependencies([("f6", "f1", r)]).unwrap_err();
-        registry.add_dependencies([("f0", "f6", r), ("f1", "f6", r)]).unwrap();
+        registry
+            .add_dependencies([("f0", "f6", r), ("f1", "f6", r)])
+            .unwrap();
         assert_eq!(indexed_edges(&mut registry).len(), 8);
     }
 
