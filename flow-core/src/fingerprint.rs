@@ -40,9 +40,13 @@ impl StableHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(w));
+            // The last bytes as a little-endian word padded with zeros (a loop of at most 7
+            // rather than a copy of a variable length).
+            let w = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+            self.word(w);
         }
         self
     }
