@@ -133,22 +133,23 @@ impl ResultStore for MemoryStore {
         for batch in results.chunk_by(same_run) {
             check(&runs, batch, MAX_RESULTS)?;
         }
-        let stretches: Vec<usize> = results.chunk_by(same_run).map(<[_]>::len).collect();
-        let mut results = results.into_iter();
-        for len in stretches {
-            let mut stretch = results.by_ref().take(len).peekable();
-            let Some(run) = stretch.peek().map(|first| first.run_id.clone()) else {
-                continue;
-            };
-            match runs.get_mut(&run) {
-                Some(stored) => {
-                    stored.results.reserve(len);
-                    for result in stretch {
-                        stored.results.save(result);
-                    }
+        // Each run is looked up once per stretch of its results, and each result is moved
+        // once, into its compact record.
+        let mut stored: Option<&mut StoredRun> = None;
+        let total = results.len();
+        for (k, result) in results.into_iter().enumerate() {
+            if stored
+                .as_ref()
+                .is_none_or(|s| s.record.run_id != result.run_id)
+            {
+                stored = runs.get_mut(&result.run_id);
+                if let Some(s) = &mut stored {
+                    s.results.reserve(total - k);
                 }
-                // Not reached: `check` found every run. Skip the stretch all the same.
-                None => stretch.for_each(drop),
+            }
+            // Always there: `check` found every run.
+            if let Some(s) = &mut stored {
+                s.results.save(result);
             }
         }
         Ok(())
