@@ -38,11 +38,11 @@ pub(super) struct RunResults {
 const MAX_PENDING: usize = 1 << 16;
 
 impl RunResults {
-    /// An empty set with room for `capacity` results.
+    /// An empty set with room for `capacity` results (the index is made when first needed).
     pub(super) fn with_capacity(capacity: usize) -> Self {
         RunResults {
             records: Vec::with_capacity(capacity),
-            index: HashTable::with_capacity(capacity),
+            index: HashTable::new(),
             indexed: 0,
         }
     }
@@ -56,7 +56,6 @@ impl RunResults {
     /// Makes room for `additional` more results, so a batch grows the storage at most once.
     pub(super) fn reserve(&mut self, additional: usize) {
         self.records.reserve(additional);
-        self.index.reserve(additional, Slot::hash);
     }
 
     /// Saves `result`, which replaces the result of the same flow. The caller has checked that
@@ -72,6 +71,9 @@ impl RunResults {
     /// Indexes the results saved since the last call: each one replaces the record of its
     /// flow, or joins the indexed records; afterwards every flow has one record.
     pub(super) fn catch_up(&mut self) {
+        // The index grows here, where it is filled, not on each save.
+        self.index
+            .reserve(self.records.len() - self.indexed, Slot::hash);
         let mut kept = self.indexed;
         for k in self.indexed..self.records.len() {
             let hash = hash_id(&self.records[k].flow_id);
