@@ -87,10 +87,11 @@ impl Adjacency {
 
     /// [`from_edges`](Self::from_edges) on a list the caller keeps (nothing is copied).
     ///
-    /// Built by three stable bucket passes and no comparison sort: the edges by parent in the
-    /// order given; then by child, walking those rows in parent order (parents ascend, and a
-    /// repeated pair sits next to itself, latest last, to be dropped); then by parent again,
-    /// walking the parent rows in child order (children ascend).
+    /// Built by two stable bucket passes: the edges by child in the order given, each row then
+    /// put in parent order by a stable sort where it is not already (a repeated pair then sits
+    /// next to itself, latest last, to be dropped); then by parent, walking those rows in child
+    /// order (children ascend). A row is short (a flow's parents), so sorting it is cheaper
+    /// than a third pass over every edge.
     ///
     /// # Panics
     /// When an edge names an index outside `0..len`, or `len` is above [`Link::MAX_FLOW`].
@@ -100,17 +101,16 @@ impl Adjacency {
             "an adjacency holds at most {} flows",
             Link::MAX_FLOW
         );
-        let mut given_offsets = offsets(len, edges.iter().map(|&(p, _, _)| p));
-        let mut given = vec![Link::new(0, DependencyType::Required); edges.len()];
+        // `Link::new` refuses an index above `Link::MAX_FLOW` (its top bit would read as the
+        // edge type), for a child here and a parent below; one outside `0..len` below that
+        // panics as a row index (here, or in `transpose` for a parent).
+        let mut next = offsets(len, edges.iter().map(|&(_, c, d)| Link::new(c, d).flow()));
+        let mut parents = vec![Link::new(0, DependencyType::Required); edges.len()];
         for &(p, c, d) in edges {
-            // `new` refuses an index above `Link::MAX_FLOW` (its top bit would read as the
-            // edge type); one outside `0..len` below that panics in `transpose`.
-            place(&mut given_offsets, &mut given, p, Link::new(c, d));
+            place(&mut next, &mut parents, c, Link::new(p, d));
         }
-        let given_offsets = shift_back(given_offsets);
-        let (mut parent_offsets, mut parents) = transpose(len, &given_offsets, &given);
-        drop(given);
-        keep_last_of_repeats(&mut parent_offsets, &mut parents);
+        let mut parent_offsets = shift_back(next);
+        sort_rows_keeping_last(&mut parent_offsets, &mut parents);
         let (child_offsets, children) = transpose(len, &parent_offsets, &parents);
         Adjacency {
             len,
@@ -202,13 +202,36 @@ fn transpose(n: usize, offsets: &[u32], items: &[Link]) -> (Vec<u32>, Vec<Link>)
     (shift_back(next), turned)
 }
 
-/// Drops, in rows whose targets ascend and whose repeats sit together (latest last), every
-/// repeat but the last.
-fn keep_last_of_repeats(offsets: &mut [u32], targets: &mut Vec<Link>) {
+/// Rows up to this long are sorted by insertion (most rows: a flow has a few parents).
+const SHORT_ROW: usize = 16;
+
+/// A stable sort by target for a short row, with no work on a row that already ascends.
+fn insertion_sort(cells: &mut [Link]) {
+    for k in 1..cells.len() {
+        let cell = cells[k];
+        let mut at = k;
+        while at > 0 && cells[at - 1].flow() > cell.flow() {
+            cells[at] = cells[at - 1];
+            at -= 1;
+        }
+        cells[at] = cell;
+    }
+}
+
+/// Puts each row in ascending order of target (a stable sort, only where the row does not
+/// ascend already) and drops every repeat of a target but the last given.
+fn sort_rows_keeping_last(offsets: &mut [u32], targets: &mut Vec<Link>) {
     let mut kept = 0usize;
     let mut start = 0usize;
     for row in 0..offsets.len().saturating_sub(1) {
         let end = offsets[row + 1] as usize;
+        let cells = &mut targets[start..end];
+        // Stable: repeats of a target keep the order they were given in, latest last.
+        if cells.len() <= SHORT_ROW {
+            insertion_sort(cells);
+        } else if !cells.windows(2).all(|w| w[0].flow() < w[1].flow()) {
+            cells.sort_by_key(|link| link.flow());
+        }
         for k in start..end {
             if k + 1 < end && targets[k + 1].flow() == targets[k].flow() {
                 continue;
