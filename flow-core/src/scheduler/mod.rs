@@ -1078,6 +1078,26 @@ impl Scheduler {
     /// Moves the children of a flow that just ended; fails those behind a required edge
     /// of a flow that did not complete, transitively.
     fn propagate(&mut self, start: u32) {
+        if start < self.n_static
+            && self.extra_children.is_empty()
+            && self.slot[start as usize] == Slot::Done(FlowStatus::Completed)
+        {
+            // The common case: a flow of the snapshot completed and no flow joined the run, so
+            // every waiting child just has one parent fewer to wait for.
+            for &link in self.run.graph.children(start) {
+                let c = link.flow() as usize;
+                if self.slot[c] != Slot::Waiting {
+                    continue;
+                }
+                let r = &mut self.remaining[c];
+                *r -= 1;
+                if *r == 0 {
+                    self.slot[c] = Slot::Ready;
+                    self.ready.push_back(c as u32);
+                }
+            }
+            return;
+        }
         let mut stack = std::mem::take(&mut self.scratch);
         stack.clear();
         stack.push(start);
