@@ -1,6 +1,7 @@
 //! `FlowInput`: what a flow receives when it runs — its own input and its parents' outputs.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use flow_graph::{Adjacency, FlowId};
@@ -46,8 +47,64 @@ pub(crate) struct RunShared {
     pub(crate) cancel: CancellationToken,
     pub(crate) flows: Arc<Vec<Flow>>,
     pub(crate) graph: Adjacency,
-    /// Set once, when the flow completes (before any child starts).
-    pub(crate) outputs: Box<[OnceLock<Arc<Value>>]>,
+    pub(crate) outputs: Outputs,
+}
+
+/// The output of each flow of a run's snapshot, once it completed (set before any child
+/// starts). Most flows return `null`: completing with it is one flag, a plain store, with no
+/// cell filled and no reference count taken.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs {
+    completed: Box<[AtomicBool]>,
+    /// An output that is not `null`, set before its flow's flag.
+    values: Box<[OnceLock<Arc<Value>>]>,
+}
+
+/// What a flow that completed with `null` gave.
+static NULL: Value = Value::Null;
+
+impl Outputs {
+    /// No output yet for any of `n` flows.
+    pub(crate) fn new(n: usize) -> Self {
+        Outputs {
+            completed: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            values: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The number of flows.
+    pub(crate) fn len(&self) -> usize {
+        self.completed.len()
+    }
+
+    /// Flow `i` completed with `output` (`None`: `null`). Only the first call for a flow counts.
+    pub(crate) fn set(&self, i: usize, output: Option<Arc<Value>>) {
+        if let Some(output) = output.filter(|output| !output.is_null()) {
+            let _ = self.values[i].set(output);
+        }
+        // Release: whoever sees the flag also sees the value set before it.
+        self.completed[i].store(true, Ordering::Release);
+    }
+
+    /// The output of flow `i`, if it completed.
+    pub(crate) fn get(&self, i: usize) -> Option<&Value> {
+        if !self.completed.get(i)?.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.values[i].get().map_or(&NULL, |output| &**output))
+    }
+
+    /// The output of flow `i`, shared, if it completed.
+    pub(crate) fn get_shared(&self, i: usize) -> Option<Arc<Value>> {
+        if !self.completed.get(i)?.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            self.values[i]
+                .get()
+                .map_or_else(crate::flow::null_value, Arc::clone),
+        )
+    }
 }
 
 /// The input of a flow outside the snapshot, carried whole.
@@ -145,8 +202,8 @@ impl FlowInput {
             .map(|(id, output)| (id, &**output))
             .chain(shared.iter().filter_map(move |link| {
                 let p = link.flow();
-                let output = run.outputs.get(p as usize)?.get()?;
-                Some((&run.flows.get(p as usize)?.id, &**output))
+                let output = run.outputs.get(p as usize)?;
+                Some((&run.flows.get(p as usize)?.id, output))
             }))
     }
 
@@ -193,7 +250,7 @@ mod tests {
             cancel: CancellationToken::new(),
             flows: Arc::default(),
             graph: Adjacency::default(),
-            outputs: Box::default(),
+            outputs: Outputs::default(),
         });
         let input = FlowInput::detached(
             &run,
@@ -208,5 +265,23 @@ mod tests {
             input.to_value(),
             serde_json::json!({"flow": "c", "input": {"k": 1}, "parents": {"a": 3}})
         );
+    }
+
+    #[test]
+    fn an_output_is_there_once_its_flow_completed_and_null_is_an_output() {
+        let outputs = Outputs::new(3);
+        assert_eq!(outputs.get(0), None);
+        outputs.set(0, None);
+        outputs.set(1, Some(Arc::new(Value::from(7))));
+        outputs.set(2, Some(Arc::new(Value::Null)));
+        assert_eq!(outputs.get(0), Some(&Value::Null));
+        assert_eq!(outputs.get(1), Some(&Value::from(7)));
+        assert_eq!(outputs.get(2), Some(&Value::Null));
+        assert_eq!(outputs.get_shared(1).as_deref(), Some(&Value::from(7)));
+        assert_eq!(outputs.get_shared(0).as_deref(), Some(&Value::Null));
+        assert_eq!(outputs.get(3), None);
+        // The first output counts.
+        outputs.set(1, Some(Arc::new(Value::from(8))));
+        assert_eq!(outputs.get(1), Some(&Value::from(7)));
     }
 }

@@ -51,6 +51,36 @@ async fn a_flow_receives_its_input_and_its_parents_outputs() {
     );
 }
 
+/// A parent that completed with `null` (what most flows return) is a parent with an output;
+/// one that failed behind an optional edge is not.
+#[tokio::test]
+async fn a_parent_that_returned_null_is_listed_with_null() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("n", Value::Null).build()).unwrap();
+    ctx.register_flow(fail("z", "no").build()).unwrap();
+    ctx.register_flow(
+        Flow::async_fn(id("c"), |input| async move {
+            let parents: Vec<String> = input.parents().map(|(p, _)| p.to_string()).collect();
+            Ok::<_, String>(json!({
+                "parents": parents,
+                "n": input.parent("n").map(|v| v.is_null()),
+                "z": input.parent("z").is_some(),
+            }))
+        })
+        .requires(id("n"))
+        .optionally_after(id("z"))
+        .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    let c = ctx
+        .store()
+        .result(&summary.run_id, &id("c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.output, json!({"parents": ["n"], "n": true, "z": false}));
+}
+
 /// No more than `jobs` flows run at once, however many are ready.
 #[tokio::test(start_paused = true)]
 async fn jobs_bounds_the_flows_running_at_once() {

@@ -13,7 +13,7 @@ mod writer;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::context::Shared;
 use crate::fingerprint::combine;
 use crate::flow::{AsyncFn, Work};
-use crate::input::RunShared;
+use crate::input::{Outputs, RunShared};
 use crate::registry::{ActiveRun, Command};
 use crate::{CoreError, Event, EventKind, Flow, FlowInput, RunOptions, RunSummary};
 
@@ -363,7 +363,7 @@ impl Scheduler {
             cancel: cancel.clone(),
             flows: static_flows,
             graph,
-            outputs: (0..n).map(|_| OnceLock::new()).collect(),
+            outputs: Outputs::new(n),
         });
         Ok(Scheduler {
             run_id,
@@ -725,7 +725,7 @@ impl Scheduler {
                     i,
                     Ending {
                         reused: true,
-                        ..Ending::completed(output, None)
+                        ..Ending::completed(Some(output), None)
                     },
                 );
                 return;
@@ -895,12 +895,13 @@ impl Scheduler {
         let flow = self.flow(i);
         let mut parents = Vec::new();
         for p in self.parents(i).iter().map(|link| link.flow()) {
-            let output = match self.run.outputs.get(p as usize) {
-                Some(cell) => cell.get(),
-                None => self.dyn_outputs[(p - self.n_static) as usize].as_ref(),
+            let output = if (p as usize) < self.run.outputs.len() {
+                self.run.outputs.get_shared(p as usize)
+            } else {
+                self.dyn_outputs[(p - self.n_static) as usize].clone()
             };
             if let Some(output) = output {
-                parents.push((self.flow(p).id.clone(), Arc::clone(output)));
+                parents.push((self.flow(p).id.clone(), output));
             }
         }
         FlowInput::detached(
@@ -933,11 +934,8 @@ impl Scheduler {
             (Some(Stop::Fail(reason)), _) => self.stopped(i, Stop::Fail(reason), end.exit_code),
             (Some(Stop::Cancel), Err(_)) => self.stopped(i, Stop::Cancel, end.exit_code),
             (_, Ok(output)) => {
-                let output = if output.is_null() {
-                    crate::flow::null_value()
-                } else {
-                    Arc::new(output)
-                };
+                // `null`, what most flows return, is `None`: no allocation, no reference count.
+                let output = (!output.is_null()).then(|| Arc::new(output));
                 let tails = tails_of(end.exit_code, end.stdout_tail, end.stderr_tail);
                 self.finish(i, Ending::completed(output, tails));
             }
@@ -1048,16 +1046,15 @@ impl Scheduler {
         }
         // The output goes to the children's inputs; the record carries it only when it is not
         // `null`, the default of a saved result (most flows return nothing).
-        let output = output.and_then(|output| {
-            let saved = (!output.is_null()).then(|| Arc::clone(&output));
-            match self.run.outputs.get(i as usize) {
-                Some(cell) => {
-                    let _ = cell.set(output);
-                }
-                None => self.dyn_outputs[(i - self.n_static) as usize] = Some(output),
+        let output = output.filter(|output| !output.is_null());
+        if status == FlowStatus::Completed {
+            if (i as usize) < self.run.outputs.len() {
+                self.run.outputs.set(i as usize, output.clone());
+            } else {
+                self.dyn_outputs[(i - self.n_static) as usize] =
+                    Some(output.clone().unwrap_or_else(crate::flow::null_value));
             }
-            saved
-        });
+        }
         self.record(i, status, output, failure, tails);
         // Queued even when published at once below: the queue may still hold this flow's
         // earlier `Running`, and the next flush applies it in order, so the end must follow it.
@@ -1279,6 +1276,7 @@ impl Drop for Scheduler {
 struct Ending {
     status: FlowStatus,
     failure: Option<Failure>,
+    /// A completed flow's output when it is not `null`.
     output: Option<Arc<Value>>,
     /// Exit code and output tails, for flows that ran a command.
     tails: Option<(Option<i32>, String, String)>,
@@ -1287,11 +1285,12 @@ struct Ending {
 }
 
 impl Ending {
-    fn completed(output: Arc<Value>, tails: Option<(Option<i32>, String, String)>) -> Self {
+    /// A flow completed with `output` (`None`: `null`).
+    fn completed(output: Option<Arc<Value>>, tails: Option<(Option<i32>, String, String)>) -> Self {
         Ending {
             status: FlowStatus::Completed,
             failure: None,
-            output: Some(output),
+            output,
             tails,
             reused: false,
         }
