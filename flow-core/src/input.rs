@@ -56,8 +56,9 @@ pub(crate) struct RunShared {
 #[derive(Debug, Default)]
 pub(crate) struct Outputs {
     completed: Box<[AtomicBool]>,
-    /// An output that is not `null`, set before its flow's flag.
-    values: Box<[OnceLock<Arc<Value>>]>,
+    /// An output that is not `null`, set before its flow's flag; the cells are made when the
+    /// first such output comes (a run of flows that return nothing never makes them).
+    values: OnceLock<Box<[OnceLock<Arc<Value>>]>>,
 }
 
 /// What a flow that completed with `null` gave.
@@ -68,7 +69,7 @@ impl Outputs {
     pub(crate) fn new(n: usize) -> Self {
         Outputs {
             completed: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            values: (0..n).map(|_| OnceLock::new()).collect(),
+            values: OnceLock::new(),
         }
     }
 
@@ -80,7 +81,11 @@ impl Outputs {
     /// Flow `i` completed with `output` (`None`: `null`). Only the first call for a flow counts.
     pub(crate) fn set(&self, i: usize, output: Option<Arc<Value>>) {
         if let Some(output) = output.filter(|output| !output.is_null()) {
-            let _ = self.values[i].set(output);
+            let n = self.completed.len();
+            let values = self
+                .values
+                .get_or_init(|| (0..n).map(|_| OnceLock::new()).collect());
+            let _ = values[i].set(output);
         }
         // Release: whoever sees the flag also sees the value set before it.
         self.completed[i].store(true, Ordering::Release);
@@ -91,7 +96,7 @@ impl Outputs {
         if !self.completed.get(i)?.load(Ordering::Acquire) {
             return None;
         }
-        Some(self.values[i].get().map_or(&NULL, |output| &**output))
+        Some(self.value(i).map_or(&NULL, |output| &**output))
     }
 
     /// The output of flow `i`, shared, if it completed.
@@ -100,10 +105,14 @@ impl Outputs {
             return None;
         }
         Some(
-            self.values[i]
-                .get()
+            self.value(i)
                 .map_or_else(crate::flow::null_value, Arc::clone),
         )
+    }
+
+    /// The output of flow `i` when it is not `null`.
+    fn value(&self, i: usize) -> Option<&Arc<Value>> {
+        self.values.get()?.get(i)?.get()
     }
 }
 
