@@ -43,17 +43,6 @@ struct Rare {
     stderr_tail: Tail,
 }
 
-impl Rare {
-    fn is_empty(&self) -> bool {
-        self.failure.is_none()
-            && self.exit_code.is_none()
-            && self.fingerprint.is_none()
-            && self.job_id.is_none()
-            && self.stdout_tail.is_empty()
-            && self.stderr_tail.is_empty()
-    }
-}
-
 impl Compact {
     /// A copy of `result`, without its run id.
     #[cfg(test)]
@@ -64,17 +53,27 @@ impl Compact {
     /// `result` without its run id, taken apart rather than copied.
     pub(super) fn from_owned(result: FlowResult) -> Self {
         let number = result.fingerprint.as_ref().and_then(Fingerprint::as_u128);
-        let rare = Rare {
-            failure: result.failure,
-            exit_code: result.exit_code,
-            fingerprint: match number {
-                Some(_) => None,
-                None => result.fingerprint,
-            },
-            job_id: result.job_id,
-            stdout_tail: result.stdout_tail,
-            stderr_tail: result.stderr_tail,
-        };
+        // Checked on the result first: most have none of the rare fields, and are not moved
+        // into a `Rare` only to find it empty.
+        let plain = result.failure.is_none()
+            && result.exit_code.is_none()
+            && (number.is_some() || result.fingerprint.is_none())
+            && result.job_id.is_none()
+            && result.stdout_tail.is_empty()
+            && result.stderr_tail.is_empty();
+        let rare = (!plain).then(|| {
+            Box::new(Rare {
+                failure: result.failure,
+                exit_code: result.exit_code,
+                fingerprint: match number {
+                    Some(_) => None,
+                    None => result.fingerprint,
+                },
+                job_id: result.job_id,
+                stdout_tail: result.stdout_tail,
+                stderr_tail: result.stderr_tail,
+            })
+        });
         Compact {
             fingerprint: number.unwrap_or(0),
             flow_id: result.flow_id,
@@ -87,7 +86,7 @@ impl Compact {
                 Value::Null => None,
                 output => Some(Box::new(output)),
             },
-            rare: (!rare.is_empty()).then(|| Box::new(rare)),
+            rare,
         }
     }
 
