@@ -671,10 +671,18 @@ impl Scheduler {
     }
 
     /// The fingerprint of flow `i`, computing it (and any missing parent's) on demand.
+    #[inline]
     fn fingerprint(&mut self, i: u32) -> u128 {
-        if self.fingerprints[i as usize] != 0 {
-            return self.fingerprints[i as usize];
+        match self.fingerprints[i as usize] {
+            0 => self.compute_fingerprint(i),
+            known => known,
         }
+    }
+
+    /// The fingerprint of flow `i`, not known yet: from its parents', computed first where
+    /// they are not known either.
+    #[inline(never)]
+    fn compute_fingerprint(&mut self, i: u32) -> u128 {
         if self
             .parents(i)
             .iter()
