@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::id;
+use common::{id, saved};
 use flow_core::{CommandSpec, EventKind, FailureKind, Flow, FlowContext, FlowStatus};
 use serde_json::json;
 
@@ -26,11 +26,7 @@ async fn commands_get_their_ids_and_write_logs() {
     .unwrap();
     let summary = ctx.run().await.unwrap();
     assert!(summary.is_success(), "{summary:?}");
-    let result = ctx
-        .store()
-        .result(&summary.run_id, &id("hello"))
-        .unwrap()
-        .unwrap();
+    let result = saved(&ctx, &summary.run_id, "hello");
     let expected = format!("run={} flow=hello x=1\n", summary.run_id);
     assert_eq!(result.stdout_tail.as_str(), expected);
     assert_eq!(result.stderr_tail.as_str(), "oops\n");
@@ -62,29 +58,17 @@ async fn a_failing_command_fails_its_dependents() {
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
-    let bad = ctx
-        .store()
-        .result(&summary.run_id, &id("bad"))
-        .unwrap()
-        .unwrap();
+    let bad = saved(&ctx, &summary.run_id, "bad");
     assert_eq!((bad.status, bad.exit_code), (FlowStatus::Failed, Some(3)));
     assert!(bad.failure.unwrap().message.contains("code 3"));
-    let after = ctx
-        .store()
-        .result(&summary.run_id, &id("after"))
-        .unwrap()
-        .unwrap();
+    let after = saved(&ctx, &summary.run_id, "after");
     assert_eq!(after.attempts, 0);
     let missing = ctx.register_flow(
         Flow::command(id("missing"), CommandSpec::argv(["/nonexistent/program"])).build(),
     );
     missing.unwrap();
     let summary = ctx.run().await.unwrap();
-    let result = ctx
-        .store()
-        .result(&summary.run_id, &id("missing"))
-        .unwrap()
-        .unwrap();
+    let result = saved(&ctx, &summary.run_id, "missing");
     assert!(
         result
             .failure
@@ -109,11 +93,7 @@ async fn a_command_over_its_timeout_is_stopped() {
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
-    let result = ctx
-        .store()
-        .result(&summary.run_id, &id("sleepy"))
-        .unwrap()
-        .unwrap();
+    let result = saved(&ctx, &summary.run_id, "sleepy");
     assert_eq!(result.failure.unwrap().kind, FailureKind::Timeout);
     assert!(summary.wall_time < Duration::from_secs(20));
 }
@@ -140,11 +120,7 @@ async fn cancel_all_stops_a_running_command() {
     }
     ctx.cancel_all();
     let summary = run.await.unwrap().unwrap();
-    let result = ctx
-        .store()
-        .result(&summary.run_id, &id("sleepy"))
-        .unwrap()
-        .unwrap();
+    let result = saved(&ctx, &summary.run_id, "sleepy");
     assert_eq!(result.status, FlowStatus::Cancelled);
     assert!(summary.wall_time < Duration::from_secs(20));
 }

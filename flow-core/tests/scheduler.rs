@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{counted, drain, fail, forever, id, ok};
+use common::{counted, drain, fail, forever, id, ok, saved};
 use flow_core::{
     CoreError, EventKind, FailureKind, Flow, FlowContext, FlowStatus, RetryPolicy, RunOptions,
 };
@@ -40,11 +40,7 @@ async fn a_flow_receives_its_input_and_its_parents_outputs() {
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
-    let sum = ctx
-        .store()
-        .result(&summary.run_id, &id("sum"))
-        .unwrap()
-        .unwrap();
+    let sum = saved(&ctx, &summary.run_id, "sum");
     assert_eq!(
         sum.output,
         json!({"factor": 10, "x": 2, "y": {"v": 3}, "parents": ["x", "y"]})
@@ -73,11 +69,7 @@ async fn a_parent_that_returned_null_is_listed_with_null() {
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
-    let c = ctx
-        .store()
-        .result(&summary.run_id, &id("c"))
-        .unwrap()
-        .unwrap();
+    let c = saved(&ctx, &summary.run_id, "c");
     assert_eq!(c.output, json!({"parents": ["n"], "n": true, "z": false}));
 }
 
@@ -150,20 +142,12 @@ async fn timeouts_and_fixed_retries_on_the_paused_clock() {
     // Two timed-out attempts of 1 s, two pauses of 5 s, then a quick third attempt.
     assert_eq!(start.elapsed(), Duration::from_secs(12));
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    let flaky = ctx
-        .store()
-        .result(&summary.run_id, &id("flaky"))
-        .unwrap()
-        .unwrap();
+    let flaky = saved(&ctx, &summary.run_id, "flaky");
     assert_eq!(
         (flaky.status, flaky.attempts, flaky.output),
         (FlowStatus::Completed, 3, json!(3))
     );
-    let hopeless = ctx
-        .store()
-        .result(&summary.run_id, &id("hopeless"))
-        .unwrap()
-        .unwrap();
+    let hopeless = saved(&ctx, &summary.run_id, "hopeless");
     let failure = hopeless.failure.unwrap();
     assert_eq!(failure.kind, FailureKind::Timeout);
     assert!(failure.message.contains("500ms"), "{}", failure.message);
@@ -206,11 +190,7 @@ async fn exponential_backoff_is_capped() {
     let summary = ctx.run().await.unwrap();
     // Pauses 1 + 2 + 3 + 3 s.
     assert_eq!(start.elapsed(), Duration::from_secs(9));
-    let never = ctx
-        .store()
-        .result(&summary.run_id, &id("never"))
-        .unwrap()
-        .unwrap();
+    let never = saved(&ctx, &summary.run_id, "never");
     assert_eq!((never.status, never.attempts), (FlowStatus::Failed, 5));
 }
 
@@ -258,17 +238,9 @@ async fn flows_registered_during_a_run_join_it() {
     .unwrap();
     let summary = ctx.run().await.unwrap();
     assert_eq!(summary.counts.total(), 4);
-    let spawner = ctx
-        .store()
-        .result(&summary.run_id, &id("spawner"))
-        .unwrap()
-        .unwrap();
+    let spawner = saved(&ctx, &summary.run_id, "spawner");
     assert_eq!(spawner.output, json!(true));
-    let child = ctx
-        .store()
-        .result(&summary.run_id, &id("child"))
-        .unwrap()
-        .unwrap();
+    let child = saved(&ctx, &summary.run_id, "child");
     assert_eq!(
         (child.status, child.output),
         (FlowStatus::Completed, json!("late"))
@@ -531,17 +503,9 @@ async fn resume_runs_only_the_unfinished_and_the_changed() {
     assert!(second.is_success());
     assert_eq!(second.reused, 3);
     assert_eq!(counts(), [0, 0, 0, 1, 1]);
-    let e = ctx
-        .store()
-        .result(&second.run_id, &id("e"))
-        .unwrap()
-        .unwrap();
+    let e = saved(&ctx, &second.run_id, "e");
     assert_eq!(e.output, json!(["a", "d"]), "a reused output is handed on");
-    let c = ctx
-        .store()
-        .result(&second.run_id, &id("c"))
-        .unwrap()
-        .unwrap();
+    let c = saved(&ctx, &second.run_id, "c");
     assert_eq!(
         c.output,
         json!(["b", null]),
@@ -588,17 +552,9 @@ async fn blocking_flows_run_on_threads() {
     )
     .unwrap();
     let summary = ctx.run().await.unwrap();
-    let double = ctx
-        .store()
-        .result(&summary.run_id, &id("double"))
-        .unwrap()
-        .unwrap();
+    let double = saved(&ctx, &summary.run_id, "double");
     assert_eq!(double.output, json!(41));
-    let panics = ctx
-        .store()
-        .result(&summary.run_id, &id("panics"))
-        .unwrap()
-        .unwrap();
+    let panics = saved(&ctx, &summary.run_id, "panics");
     assert!(panics.failure.unwrap().message.contains("kaboom"));
 }
 
@@ -609,11 +565,7 @@ async fn a_task_flow_needs_a_process_pool() {
     ctx.register_flow(Flow::task(id("t"), "double").build())
         .unwrap();
     let summary = ctx.run().await.unwrap();
-    let t = ctx
-        .store()
-        .result(&summary.run_id, &id("t"))
-        .unwrap()
-        .unwrap();
+    let t = saved(&ctx, &summary.run_id, "t");
     assert!(
         t.failure
             .unwrap()

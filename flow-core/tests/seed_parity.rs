@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{drain, fail, finished, forever, id, ok, started};
+use common::{drain, fail, finished, forever, id, ok, saved, started};
 use flow_core::{CoreError, DependencyType::*, EventKind, FailureKind, FlowContext, FlowStatus};
 use serde_json::json;
 
@@ -138,11 +138,7 @@ async fn fail_flow_records_the_reason() {
     ctx.fail_flow("slow", "operator said so").await.unwrap();
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.counts.failed, 2);
-    let slow = ctx
-        .store()
-        .result(&summary.run_id, &id("slow"))
-        .unwrap()
-        .unwrap();
+    let slow = saved(&ctx, &summary.run_id, "slow");
     assert_eq!(slow.status, FlowStatus::Failed);
     assert_eq!(slow.failure.unwrap().message, "operator said so");
     // Already finished in this run: refused.
@@ -153,11 +149,7 @@ async fn fail_flow_records_the_reason() {
     );
     assert_eq!(ctx.status("slow"), Some(FlowStatus::Failed));
     let summary = ctx.run().await.unwrap();
-    let slow = ctx
-        .store()
-        .result(&summary.run_id, &id("slow"))
-        .unwrap()
-        .unwrap();
+    let slow = saved(&ctx, &summary.run_id, "slow");
     assert_eq!((slow.status, slow.attempts), (FlowStatus::Failed, 0));
 }
 
@@ -202,11 +194,7 @@ async fn failure_propagates_transitively_and_spares_optional_dependents() {
         assert_eq!(failure.message, "required flow `a` failed");
         assert_eq!(result.attempts, 0);
     }
-    let a = ctx
-        .store()
-        .result(&summary.run_id, &id("a"))
-        .unwrap()
-        .unwrap();
+    let a = saved(&ctx, &summary.run_id, "a");
     assert_eq!(a.failure.unwrap().message, "boom");
 }
 
@@ -311,11 +299,7 @@ async fn cancel_one_flow() {
     ctx.cancel("slow").unwrap();
     let summary = run.await.unwrap().unwrap();
     assert_eq!((summary.counts.completed, summary.counts.cancelled), (1, 2));
-    let next = ctx
-        .store()
-        .result(&summary.run_id, &id("next"))
-        .unwrap()
-        .unwrap();
+    let next = saved(&ctx, &summary.run_id, "next");
     assert_eq!(
         next.failure.unwrap().kind,
         FailureKind::Upstream { flow: id("slow") }

@@ -6,7 +6,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use flow_core::{Event, EventKind, EventReceiver, Flow, FlowBuilder, FlowId, FlowStatus};
+use flow_core::{
+    Event, EventKind, EventReceiver, Flow, FlowBuilder, FlowContext, FlowId, FlowStatus,
+};
+use flow_results::{FlowResult, RunId};
 use serde_json::{json, Value};
 
 /// A flow id from a literal.
@@ -73,4 +76,12 @@ pub fn finished(events: &[Event], flow: &str) -> Option<FlowStatus> {
         } if f.as_str() == flow => Some(*status),
         _ => None,
     })
+}
+
+/// The result of `flow` in run `run` of `ctx`'s store, which must be there.
+pub fn saved(ctx: &FlowContext, run: &RunId, flow: &str) -> FlowResult {
+    ctx.store()
+        .result(run, &id(flow))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no result of `{flow}` in run `{run}`"))
 }
