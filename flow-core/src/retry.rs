@@ -122,7 +122,8 @@ impl RetryPolicy {
             return delay;
         }
         let cut = rand::thread_rng().gen_range(0..=u32::from(self.jitter_permille));
-        delay.mul_f64(1.0 - f64::from(cut) / 1000.0)
+        // In whole thousandths, with no float: any delay, up to `Duration::MAX`, is safe.
+        delay.saturating_sub((delay / 1000).saturating_mul(cut))
     }
 }
 
@@ -157,5 +158,15 @@ mod tests {
                 .jitter(),
             0.0
         );
+    }
+
+    #[test]
+    fn jitter_on_the_longest_delay_does_not_overflow() {
+        let p = RetryPolicy::fixed(1, Duration::MAX).with_jitter(0.5);
+        for _ in 0..200 {
+            assert!(p.delay(1) >= Duration::MAX / 2, "{:?}", p.delay(1));
+        }
+        let p = RetryPolicy::exponential(1, Duration::MAX, Duration::MAX).with_jitter(0.001);
+        assert!(p.delay(40) >= Duration::MAX - Duration::MAX / 1000);
     }
 }

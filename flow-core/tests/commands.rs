@@ -45,6 +45,34 @@ async fn commands_get_their_ids_and_write_logs() {
     );
 }
 
+/// A limit too long to reach (a timeout, a grace period, a blocking flow's timeout) is no
+/// limit: the flows run to their end instead of the run panicking on a deadline it cannot hold.
+#[tokio::test]
+async fn limits_beyond_any_instant_are_no_limits() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        Flow::command(
+            id("long"),
+            CommandSpec::shell("sleep 0.1 & echo done").grace(Duration::MAX),
+        )
+        .timeout(Duration::MAX)
+        .build(),
+    )
+    .unwrap();
+    ctx.register_flow(
+        Flow::blocking(id("block"), |_| Ok::<_, String>(json!(1)))
+            .timeout(Duration::MAX)
+            .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(
+        saved(&ctx, &summary.run_id, "long").stdout_tail.as_str(),
+        "done\n"
+    );
+}
+
 /// A non-zero exit fails the flow with the code; a flow that requires it never starts.
 #[tokio::test]
 async fn a_failing_command_fails_its_dependents() {

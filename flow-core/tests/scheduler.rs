@@ -558,6 +558,48 @@ async fn blocking_flows_run_on_threads() {
     assert!(panics.failure.unwrap().message.contains("kaboom"));
 }
 
+/// An async flow that panics, when called or later while it runs, fails as a blocking flow
+/// that panics does: the run goes on, its required children fail behind it.
+#[tokio::test]
+async fn a_panicking_async_flow_fails_and_the_run_goes_on() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(
+        Flow::async_fn(
+            id("at_call"),
+            |_| -> std::future::Ready<Result<Value, String>> { panic!("kaboom at call") },
+        )
+        .build(),
+    )
+    .unwrap();
+    ctx.register_flow(
+        Flow::async_fn(id("in_poll"), |_| async {
+            tokio::task::yield_now().await;
+            panic!("kaboom in poll");
+            #[allow(unreachable_code)]
+            Ok::<_, String>(Value::Null)
+        })
+        .build(),
+    )
+    .unwrap();
+    ctx.register_flow(ok("child", json!(1)).requires(id("in_poll")).build())
+        .unwrap();
+    ctx.register_flow(ok("other", json!(2)).build()).unwrap();
+    let summary = ctx.run().await.unwrap();
+    for (flow, message) in [("at_call", "kaboom at call"), ("in_poll", "kaboom in poll")] {
+        let failure = saved(&ctx, &summary.run_id, flow).failure.unwrap();
+        assert_eq!(failure.kind, FailureKind::Error);
+        assert!(failure.message.contains("panicked"), "{failure:?}");
+        assert!(failure.message.contains(message), "{failure:?}");
+    }
+    assert_eq!(
+        saved(&ctx, &summary.run_id, "child").failure.unwrap().kind,
+        FailureKind::Upstream {
+            flow: id("in_poll")
+        }
+    );
+    assert_eq!(saved(&ctx, &summary.run_id, "other").output, json!(2));
+}
+
 /// A task flow without a process pool fails and says how to fix it.
 #[tokio::test]
 async fn a_task_flow_needs_a_process_pool() {

@@ -13,6 +13,9 @@ use crate::sys::{group_exists, reap_group_orphans, signal_group};
 /// How long to keep probing a group after SIGKILL before giving up with a warning (only a
 /// zombie that nobody reaps can survive SIGKILL that long).
 const KILL_PROBE_LIMIT: Duration = Duration::from_secs(2);
+/// A grace period longer than this is waited as this (about 30 years: as good as forever, and
+/// an `Instant` can hold it).
+const LONGEST_GRACE: Duration = Duration::from_secs(30 * 365 * 86_400);
 
 /// Policy for stopping a group: how long SIGTERM may take, and a token that cuts the grace
 /// period short (set by a pool's shutdown when its own grace ran out).
@@ -90,7 +93,7 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
         );
         signal_group(pgid, Signal::SIGTERM);
     }
-    let deadline = Instant::now() + policy.grace;
+    let deadline = Instant::now() + policy.grace.min(LONGEST_GRACE);
     if probe_until_empty(pgid, deadline, Some(&policy.hurry)).await {
         return;
     }

@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod command;
+mod deadline;
 mod error;
 mod group;
 mod manager;
@@ -69,5 +70,5 @@ pub use process::{
 };
 pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
 pub use sys::{enable_child_subreaper, signal_name};
-pub use thread::{ThreadExecutor, ThreadTask};
+pub use thread::{panic_message, ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

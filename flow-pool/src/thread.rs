@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::deadline::{deadline_after, sleep_until};
 use crate::{PoolError, TaskFailure};
 
 /// A boxed thread task: takes its input and a token that tells it to stop.
@@ -122,7 +123,7 @@ impl ThreadExecutor {
                 };
             }
             () = cancel.cancelled() => TaskFailure::Cancelled,
-            () = sleep_for(timeout) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
+            () = sleep_until(deadline_after(timeout)) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
         };
         drop(guard);
         tracing::debug!(elapsed = ?started.elapsed(), reason = %stopped, "thread task abandoned");
@@ -172,15 +173,8 @@ fn serve(jobs: &Mutex<Receiver<Job>>) {
     }
 }
 
-async fn sleep_for(timeout: Option<Duration>) {
-    match timeout {
-        Some(after) => tokio::time::sleep(after).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The message of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {

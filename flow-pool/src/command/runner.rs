@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::command::log_file::LogFile;
 use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
 use crate::command::tail::{drain, Tail};
+use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
 use crate::sys::{kill_child_when_parent_dies, signal_group};
 use crate::PoolError;
@@ -307,7 +308,7 @@ impl CommandRunner {
             grace: spec.grace,
             hurry: self.hurry.clone(),
         };
-        let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+        let deadline = deadline_after(timeout);
         let natural = tokio::select! {
             status = child.wait() => Ok(status),
             () = sleep_until(deadline) => Err(StopReason::TimedOut(timeout.unwrap_or_default())),
@@ -344,14 +345,6 @@ impl CommandExecutor for CommandRunner {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(CommandRunner::run(self, spec, timeout, cancel))
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

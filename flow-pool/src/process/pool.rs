@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
 use crate::process::protocol::{encode, read_frame, write_frame, Reply, Request};
 use crate::process::registry::TaskRegistry;
@@ -186,7 +187,7 @@ impl ProcessPool {
             .into());
         }
         let started = Instant::now();
-        let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+        let deadline = deadline_after(timeout);
         let stop = async {
             tokio::select! {
                 () = sleep_until(deadline) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
@@ -431,12 +432,5 @@ fn death_of(status: ExitStatus) -> TaskFailure {
         },
         (None, Some(code)) => TaskFailure::Exited { code },
         (None, None) => TaskFailure::Exited { code: -1 },
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{CommandEnd, CommandOutcome, CommandSpec, EnvChange};
+use crate::deadline::{deadline_after, sleep_until};
 use crate::slurm::commands::{self, JobRequest};
 use crate::slurm::config::{ExistingJobs, SlurmConfig};
 use crate::slurm::poll::{JobView, Poller};
@@ -155,7 +156,7 @@ pub(crate) async fn run(
         armed: true,
     };
 
-    let deadline = timeout.map(|after| tokio::time::Instant::now() + after);
+    let deadline = deadline_after(timeout);
     let mut stop: Option<Stop> = None;
     let end_view = loop {
         let settled = settled(&view);
@@ -208,13 +209,6 @@ fn settled(view: &watch::Receiver<JobView>) -> Option<JobView> {
     match &*view.borrow() {
         JobView::Waiting | JobView::Live(_) => None,
         end => Some(end.clone()),
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
