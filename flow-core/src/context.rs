@@ -47,6 +47,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The largest ring of events a context keeps for its subscribers.
+const MAX_EVENT_CAPACITY: usize = 1 << 20;
+
 impl Shared {
     /// The event channel, made on first use.
     pub(crate) fn events(&self) -> &broadcast::Sender<crate::Event> {
@@ -180,9 +183,10 @@ impl ContextBuilder {
         self
     }
 
-    /// How many events a subscriber may fall behind before it misses some (default 4096).
+    /// How many events a subscriber may fall behind before it misses some (default 4096,
+    /// clamped to `1..=1_048_576`: the ring is allocated whole on the first subscribe).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.event_capacity = capacity.max(1);
+        self.event_capacity = capacity.clamp(1, MAX_EVENT_CAPACITY);
         self
     }
 
@@ -529,31 +533,40 @@ impl FlowContext {
 
     /// Waits until every flow in `ids` has finished (completed, failed or cancelled) and
     /// returns their statuses in the order given; without polling — it wakes when the
-    /// scheduler publishes progress. An empty list returns at once.
+    /// scheduler publishes progress. An empty list returns at once. When it returns, the
+    /// flows' results of the run are in the result store. A run whose future is dropped
+    /// leaves its unfinished flows cancelled, so their waiters return too.
     ///
     /// # Errors
     /// [`CoreError::UnknownFlow`] for an unknown id (checked first);
-    /// [`CoreError::WaitTimeout`] naming the flows still unfinished when `timeout` passes.
+    /// [`CoreError::WaitTimeout`] naming the flows still unfinished when `timeout` passes;
+    /// [`CoreError::CleanedUp`] when [`cleanup`](Self::cleanup) forgets the flows meanwhile.
     pub async fn wait_for_flows<S: AsRef<str>>(
         &self,
         ids: &[S],
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
-        let targets: Vec<(u32, FlowId)> = {
+        let mut changed = self.shared.board_changed.subscribe();
+        let (targets, generation): (Vec<(u32, FlowId)>, u64) = {
             let registry = self.shared.registry();
-            ids.iter()
+            let targets = ids
+                .iter()
                 .map(|id| {
                     let idx = registry.idx(id.as_ref())?;
                     Ok((idx, registry.flows[idx as usize].id.clone()))
                 })
-                .collect::<Result<_, CoreError>>()?
+                .collect::<Result<_, CoreError>>()?;
+            (targets, self.shared.board().generation)
         };
-        let mut changed = self.shared.board_changed.subscribe();
         let wait = async {
             loop {
                 changed.borrow_and_update();
-                {
+                let done = {
                     let board = self.shared.board();
+                    if board.generation != generation {
+                        let first = targets.first().map(|(_, id)| id.clone());
+                        return first.map_or(Ok(Vec::new()), |id| Err(CoreError::CleanedUp(id)));
+                    }
                     let statuses: Option<Vec<_>> = targets
                         .iter()
                         .map(|(idx, id)| {
@@ -561,9 +574,18 @@ impl FlowContext {
                             s.is_finished().then(|| (id.clone(), s))
                         })
                         .collect();
-                    if let Some(statuses) = statuses {
-                        return statuses;
+                    // Ended, and their records handed to the writer (a failure is shown
+                    // before that, and handed at the scheduler's next turn).
+                    statuses
+                        .filter(|_| !board.unsaved)
+                        .map(|statuses| (statuses, board.durable.clone()))
+                };
+                if let Some((statuses, durable)) = done {
+                    // Returned once their results are in the store, not just decided.
+                    if let Some(durable) = durable {
+                        durable.wait().await;
                     }
+                    return Ok(statuses);
                 }
                 if changed.changed().await.is_err() {
                     std::future::pending::<()>().await;
@@ -571,21 +593,25 @@ impl FlowContext {
             }
         };
         match timeout {
-            None => Ok(wait.await),
+            None => wait.await,
             Some(limit) => match tokio::time::timeout(limit, wait).await {
-                Ok(statuses) => Ok(statuses),
+                Ok(statuses) => statuses,
                 Err(_) => {
                     let board = self.shared.board();
-                    let unfinished = targets
-                        .into_iter()
+                    let mut unfinished: Vec<FlowId> = targets
+                        .iter()
                         .filter(|(idx, _)| {
                             !board
                                 .states
                                 .get(*idx as usize)
                                 .is_some_and(|s| s.is_finished())
                         })
-                        .map(|(_, id)| id)
+                        .map(|(_, id)| id.clone())
                         .collect();
+                    if unfinished.is_empty() {
+                        // Ended, but their results were still on their way to the store.
+                        unfinished = targets.into_iter().map(|(_, id)| id).collect();
+                    }
                     Err(CoreError::WaitTimeout {
                         after: limit,
                         unfinished,
@@ -638,6 +664,8 @@ impl FlowContext {
             let mut board = self.shared.board();
             board.states.clear();
             board.run = None;
+            board.unsaved = false;
+            board.generation += 1;
         }
         self.shared.board_changed.send_modify(|g| *g += 1);
         lock(&self.shared.threads).take();

@@ -79,6 +79,9 @@ pub enum CoreError {
         #[source]
         source: Box<StoreError>,
     },
+    /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
+    #[error("flow `{0}` was removed by `cleanup` while being waited for")]
+    CleanedUp(FlowId),
     /// The scheduler of the current run is gone (its run future was dropped).
     #[error("the run ended before the request for flow `{0}` could be handled")]
     RunGone(FlowId),

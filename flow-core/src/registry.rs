@@ -9,6 +9,7 @@ use flow_results::{FlowStatus, RunId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::id_index::IdIndex;
+use crate::scheduler::Durable;
 use crate::{CoreError, Flow};
 
 /// A request to the scheduler of the active run.
@@ -499,6 +500,14 @@ pub(crate) struct Board {
     /// The run whose scheduler may publish here.
     pub(crate) run: Option<RunId>,
     pub(crate) states: Vec<FlowStatus>,
+    /// Some end is published ahead of its record (a failure, so that a flow registered
+    /// during the run is checked against it): its record is not with the writer yet.
+    pub(crate) unsaved: bool,
+    /// The writer's point after the records of every status published here: once it is
+    /// reached, they are in the store.
+    pub(crate) durable: Option<Durable>,
+    /// Bumped by `cleanup`, which forgets every flow: a waiter from before it stops.
+    pub(crate) generation: u64,
 }
 
 /// A fast, non-keyed hasher for the id index (FxHash's multiply-rotate over 8-byte words).

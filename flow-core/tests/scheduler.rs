@@ -286,6 +286,9 @@ struct Reporting {
     saved: tokio::sync::mpsc::UnboundedSender<(String, FlowStatus)>,
     /// Whether `begin_run` fails, as a store on a read-only disk would.
     refuse_begin: bool,
+    /// With a lock: a persistent store (saved on the writer thread) whose saves wait while
+    /// the test holds the lock, as a slow disk would.
+    hold: Option<Arc<std::sync::Mutex<()>>>,
 }
 
 impl ResultStore for Reporting {
@@ -311,6 +314,7 @@ impl ResultStore for Reporting {
         &self,
         results: &[flow_results::FlowResult],
     ) -> Result<(), flow_results::StoreError> {
+        let _held = self.hold.as_ref().map(|hold| hold.lock().unwrap());
         self.inner.save_results(results)?;
         for r in results {
             let _ = self.saved.send((r.flow_id.to_string(), r.status));
@@ -351,6 +355,103 @@ impl ResultStore for Reporting {
     fn spec(&self) -> String {
         "reporting memory".into()
     }
+    fn persistent(&self) -> bool {
+        self.hold.is_some()
+    }
+}
+
+/// `wait_for_flows` returns once the results are in the store, not when the scheduler has
+/// decided them: a store that is slow to save holds the waiter back.
+#[tokio::test]
+// The lock is the slow disk: held across awaits on purpose, it blocks only the writer thread.
+#[allow(clippy::await_holding_lock)]
+async fn wait_for_flows_returns_once_the_results_are_saved() {
+    let (reports, mut saves) = tokio::sync::mpsc::unbounded_channel();
+    let hold = Arc::new(std::sync::Mutex::new(()));
+    let store: Arc<dyn ResultStore> = Arc::new(Reporting {
+        inner: MemoryStore::new(),
+        saved: reports,
+        refuse_begin: false,
+        hold: Some(Arc::clone(&hold)),
+    });
+    let ctx = FlowContext::builder().store(store).build();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    ctx.register_flow(fail("b", "no").build()).unwrap();
+    let mut events = ctx.subscribe();
+    let held = hold.lock().unwrap();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let waiter = ctx.clone();
+    let wait = tokio::spawn(async move { waiter.wait_for_flows(&["a", "b"], None).await });
+    let mut ended = 0;
+    let mut run_id = None;
+    while ended < 2 {
+        let event = events.recv().await.unwrap();
+        if let EventKind::FlowFinished { .. } = event.kind {
+            ended += 1;
+        }
+        run_id = Some(event.run_id);
+    }
+    // Both ended, and the scheduler has published that; the store has not saved them.
+    assert_eq!(ctx.status("a"), Some(FlowStatus::Completed));
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !wait.is_finished(),
+        "returned before the results were saved"
+    );
+    drop(held);
+    let statuses = wait.await.unwrap().unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            (id("a"), FlowStatus::Completed),
+            (id("b"), FlowStatus::Failed)
+        ]
+    );
+    let run_id = run_id.unwrap();
+    assert_eq!(saved(&ctx, &run_id, "a").output, json!(1));
+    assert_eq!(saved(&ctx, &run_id, "b").status, FlowStatus::Failed);
+    assert!(saves.recv().await.is_some());
+    run.await.unwrap().unwrap();
+}
+
+/// A run whose future is dropped leaves its unfinished flows cancelled: waiters return.
+/// `cleanup` ends a waiter with an error naming the flow it forgot.
+#[tokio::test]
+async fn waiters_return_when_a_run_is_dropped_or_the_context_cleaned_up() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    ctx.register_flow(forever("f").build()).unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let waiter = ctx.clone();
+    let wait = tokio::spawn(async move { waiter.wait_for_flows(&["a", "f"], None).await });
+    while !matches!(
+        events.recv().await.unwrap().kind,
+        EventKind::FlowStarted { ref flow, .. } if flow.as_str() == "f"
+    ) {}
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        wait.await.unwrap().unwrap(),
+        vec![
+            (id("a"), FlowStatus::Completed),
+            (id("f"), FlowStatus::Cancelled)
+        ]
+    );
+
+    let waiter = ctx.clone();
+    ctx.register_flow(forever("g").build()).unwrap();
+    let wait = tokio::spawn(async move { waiter.wait_for_flows(&["g"], None).await });
+    tokio::task::yield_now().await;
+    ctx.cleanup().await;
+    assert!(matches!(
+        wait.await.unwrap(),
+        Err(CoreError::CleanedUp(flow)) if flow.as_str() == "g"
+    ));
 }
 
 /// Cancel-all stops running flows and records the others cancelled; the store has a
@@ -362,6 +463,7 @@ async fn cancel_all_and_running_records() {
         inner: MemoryStore::new(),
         saved,
         refuse_begin: false,
+        hold: None,
     });
     let ctx = FlowContext::builder()
         .store(Arc::clone(&store))
@@ -404,6 +506,7 @@ async fn a_store_that_cannot_begin_fails_the_run() {
         inner: MemoryStore::new(),
         saved,
         refuse_begin: true,
+        hold: None,
     });
     let ctx = FlowContext::builder().store(store).build();
     ctx.register_flow(forever("a").build()).unwrap();

@@ -10,6 +10,8 @@
 mod attempt;
 mod writer;
 
+pub(crate) use writer::Durable;
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -1073,6 +1075,7 @@ impl Scheduler {
             if board.run.as_ref() == Some(&self.run_id) {
                 if let Some(state) = board.states.get_mut(i as usize) {
                     *state = status;
+                    board.unsaved = true;
                 }
             }
             drop(board);
@@ -1240,6 +1243,12 @@ impl Scheduler {
                             *state = status;
                         }
                     }
+                    // Every record is with the writer now: a waiter that sees these ends
+                    // waits for this point, and then reads them from the store.
+                    board.unsaved = false;
+                    if let Some(writer) = &self.writer {
+                        board.durable = Some(writer.durable());
+                    }
                 }
             }
             self.board_changes.clear();
@@ -1275,6 +1284,20 @@ impl Drop for Scheduler {
                 .is_some_and(|a| a.run_id == self.run_id)
             {
                 registry.active = None;
+            }
+            drop(registry);
+            // The run was dropped before it finished: what had not ended never will, so the
+            // board says it was cancelled and whoever waits for it is let go.
+            let mut board = self.shared.board();
+            if board.run.as_ref() == Some(&self.run_id) {
+                for state in &mut board.states {
+                    if !state.is_finished() {
+                        *state = FlowStatus::Cancelled;
+                    }
+                }
+                board.unsaved = false;
+                drop(board);
+                self.shared.board_changed.send_modify(|g| *g += 1);
             }
         }
     }

@@ -98,7 +98,7 @@ fn small_run(flows: usize) -> bool {
 }
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Durable {
     committed: watch::Receiver<u64>,
     target: u64,
