@@ -1,15 +1,13 @@
 //! `Flow` and its builder: what a flow runs (async closure, blocking closure, worker-process
 //! task or external command), its input, timeout, retries, tags and dependencies.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 use flow_graph::{DependencyType, FlowId};
-use flow_pool::{panic_message, CommandSpec, TaskFailure};
+use flow_pool::CommandSpec;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
@@ -22,11 +20,6 @@ pub(crate) type AsyncFn =
     Arc<dyn Fn(FlowInput) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
 /// The boxed form of a blocking flow.
 pub(crate) type BlockingFn = Arc<dyn Fn(FlowInput) -> Result<Value, String> + Send + Sync>;
-
-/// The failure message of an async flow that panicked, worded as the thread executor words it.
-fn panicked(payload: &(dyn Any + Send)) -> String {
-    TaskFailure::Panicked(panic_message(payload)).to_string()
-}
 
 /// What a flow runs.
 #[derive(Clone)]
@@ -127,20 +120,11 @@ impl Flow {
         Fut: Future<Output = Result<Value, E>> + Send + 'static,
         E: fmt::Display,
     {
-        // A panic, in the call or in a poll of its future, fails this flow (as it does on the
-        // thread executor) instead of unwinding through the scheduler and losing the run.
-        let f: AsyncFn = Arc::new(
-            move |input| match catch_unwind(AssertUnwindSafe(|| f(input))) {
-                Ok(future) => AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .map(|outcome| match outcome {
-                        Ok(result) => result.map_err(|error| error.to_string()),
-                        Err(panic) => Err(panicked(panic.as_ref())),
-                    })
-                    .boxed(),
-                Err(panic) => futures::future::ready(Err(panicked(panic.as_ref()))).boxed(),
-            },
-        );
+        let f: AsyncFn = Arc::new(move |input| {
+            f(input)
+                .map(|result| result.map_err(|error| error.to_string()))
+                .boxed()
+        });
         FlowBuilder::new(id, Work::Async(f))
     }
 

@@ -1,12 +1,14 @@
 //! How one attempt of a flow runs, for each kind: the future the scheduler polls, and the
 //! mapping of each executor's outcome to a result or a [`Failure`].
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use flow_pool::{
-    CommandEnd, CommandExecutor, CommandOutcome, CommandSpec, PoolError, ProcessPool, TaskFailure,
-    ThreadExecutor,
+    panic_message, CommandEnd, CommandExecutor, CommandOutcome, CommandSpec, PoolError,
+    ProcessPool, TaskFailure, ThreadExecutor,
 };
 use flow_results::{Failure, FailureKind};
 use futures::future::BoxFuture;
@@ -58,12 +60,22 @@ pub(crate) fn async_in_flight(
         };
         tokio::select! {
             biased;
-            result = fut => AttemptEnd::plain(result.map_err(error)),
+            // A panic in a later poll fails the flow, as one in the first poll does.
+            result = AssertUnwindSafe(fut).catch_unwind() => AttemptEnd::plain(match result {
+                Ok(result) => result.map_err(error),
+                Err(panic) => Err(error(panicked(panic.as_ref()))),
+            }),
             () = cancel.cancelled() => AttemptEnd::cancelled(),
             () = sleep => AttemptEnd::plain(Err(timed_out(timeout.unwrap_or_default()))),
         }
     }
     .boxed()
+}
+
+/// The failure message of an async flow that panicked, worded as the thread executor words a
+/// blocking flow's panic: the flow fails, the run goes on.
+pub(crate) fn panicked(payload: &(dyn Any + Send)) -> String {
+    TaskFailure::Panicked(panic_message(payload)).to_string()
 }
 
 /// The end of an async attempt that was ready at its first poll.

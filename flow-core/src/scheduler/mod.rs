@@ -14,6 +14,7 @@ pub(crate) use writer::Durable;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -788,17 +789,24 @@ impl Scheduler {
             }
             let input = self.input_for(i, attempt);
             let span = tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(i).id, attempt);
-            let (fut, polled) = {
+            let started = {
                 let _entered = span.enter();
-                let mut fut = f(input);
-                let polled = fut.as_mut().poll(cx);
-                (fut, polled)
+                // The call and the first poll in one catch: a panic fails the flow, not the run.
+                catch_unwind(AssertUnwindSafe(|| {
+                    let mut fut = f(input);
+                    let polled = fut.as_mut().poll(cx);
+                    (fut, polled)
+                }))
             };
-            match polled {
-                Poll::Ready(result) => {
+            match started {
+                Err(panic) => {
+                    let failed = Err(attempt::panicked(panic.as_ref()));
+                    self.complete(i, Some(attempt::async_ready(failed)), cx);
+                }
+                Ok((_, Poll::Ready(result))) => {
                     self.complete(i, Some(attempt::async_ready(result)), cx);
                 }
-                Poll::Pending => {
+                Ok((fut, Poll::Pending)) => {
                     if attempt == 1 {
                         self.record_running(i);
                     }
