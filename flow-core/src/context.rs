@@ -401,18 +401,18 @@ impl FlowContext {
         C: AsRef<str>,
     {
         let mut dependencies = dependencies.into_iter().peekable();
-        let Some((_, child, _)) = dependencies.peek() else {
+        let Some((parent, child, _)) = dependencies.peek() else {
             return Ok(());
         };
         let mut registry = self.shared.registry();
         if registry.active.is_some() {
-            return match registry.idx(child.as_ref()) {
-                Ok(idx) => Err(CoreError::AlreadyStarted {
-                    flow: registry.flows[idx as usize].id.clone(),
-                    state: "joined the run in progress",
-                }),
-                Err(e) => Err(e),
-            };
+            // An unknown flow is named first, as outside a run.
+            registry.idx(parent.as_ref())?;
+            let idx = registry.idx(child.as_ref())?;
+            return Err(CoreError::AlreadyStarted {
+                flow: registry.flows[idx as usize].id.clone(),
+                state: "joined the run in progress",
+            });
         }
         registry.add_dependencies(dependencies)?;
         Ok(())

@@ -258,6 +258,14 @@ async fn flows_registered_during_a_run_join_it() {
         matches!(err, Err(CoreError::AlreadyStarted { .. })),
         "{err:?}"
     );
+    // An unknown flow is named first, parent or child.
+    for (parent, child) in [("nope", "b"), ("a", "nope")] {
+        let err = ctx2.register_dependency(parent, child, flow_core::DependencyType::Required);
+        assert!(
+            matches!(&err, Err(CoreError::UnknownFlow(name)) if name == "nope"),
+            "{err:?}"
+        );
+    }
     ctx2.cancel_all();
     run.await.unwrap().unwrap();
 }
