@@ -306,3 +306,65 @@ async fn cancel_one_flow() {
     );
     assert!(ctx.cancel("nope").is_err());
 }
+
+/// Seed: `fail_flow` marks any flow failed (a flow not yet started included); `cancel_task`
+/// only reaches a running task. Ours, during a run, on flows that have not started: a waiting
+/// flow failed by request never starts and takes its required children with it; a waiting flow
+/// cancelled by request is cancelled, its required children too.
+#[tokio::test]
+async fn fail_flow_and_cancel_reach_flows_still_waiting() {
+    let ctx = FlowContext::new();
+    ctx.register_flow(forever("gate").build()).unwrap();
+    for (name, parent) in [("b", "gate"), ("c", "b"), ("d", "gate"), ("e", "d")] {
+        ctx.register_flow(ok(name, json!(1)).requires(id(parent)).build())
+            .unwrap();
+    }
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    while !matches!(
+        events.recv().await.unwrap().kind,
+        EventKind::FlowStarted { .. }
+    ) {}
+    ctx.fail_flow("b", "not today").await.unwrap();
+    ctx.cancel("d").unwrap();
+    let statuses = ctx
+        .wait_for_flows(&["b", "c", "d", "e"], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [
+            FlowStatus::Failed,
+            FlowStatus::Failed,
+            FlowStatus::Cancelled,
+            FlowStatus::Cancelled
+        ]
+    );
+    assert_eq!(ctx.status("gate"), Some(FlowStatus::Running));
+    ctx.cancel("gate").unwrap();
+    let summary = run.await.unwrap().unwrap();
+    let b = saved(&ctx, &summary.run_id, "b");
+    assert_eq!(
+        (b.attempts, b.failure.unwrap().message.as_str()),
+        (0, "not today")
+    );
+    let c = saved(&ctx, &summary.run_id, "c").failure.unwrap();
+    assert_eq!(c.kind, FailureKind::Upstream { flow: id("b") });
+    let e = saved(&ctx, &summary.run_id, "e").failure.unwrap();
+    assert_eq!(e.kind, FailureKind::Upstream { flow: id("d") });
+    assert_eq!(summary.counts.cancelled, 3);
+}
+
+/// Seed: `wait_for_flows` of an empty set returns at once. Ours: the same, and a run of no
+/// flows completes at once with zero counts, and is recorded.
+#[tokio::test]
+async fn an_empty_run_succeeds_with_nothing_counted() {
+    let ctx = FlowContext::new();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.is_success());
+    assert_eq!(summary.counts.total(), 0);
+    assert!(ctx.store().run(&summary.run_id).unwrap().is_some());
+    let none: [&str; 0] = [];
+    assert!(ctx.wait_for_flows(&none, None).await.unwrap().is_empty());
+}
