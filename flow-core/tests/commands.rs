@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{id, saved};
-use flow_core::{CommandSpec, EventKind, FailureKind, Flow, FlowContext, FlowStatus};
+use common::{id, run_started, saved};
+use flow_core::{CommandSpec, FailureKind, Flow, FlowContext, FlowStatus};
 use serde_json::json;
 
 /// A command sees `FLOW_RUN_ID` and `FLOW_ID`; its output goes to the log folder and its tail
@@ -138,14 +138,7 @@ async fn cancel_all_stops_a_running_command() {
         .build(),
     )
     .unwrap();
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    loop {
-        if let EventKind::FlowStarted { .. } = events.recv().await.unwrap().kind {
-            break;
-        }
-    }
+    let run = run_started(&ctx, None).await;
     ctx.cancel_all();
     let summary = run.await.unwrap().unwrap();
     let result = saved(&ctx, &summary.run_id, "sleepy");

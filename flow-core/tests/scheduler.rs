@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{counted, drain, fail, forever, id, ok, saved};
+use common::{counted, drain, fail, forever, id, ok, run_started, saved};
 use flow_core::{
     CoreError, EventKind, FailureKind, Flow, FlowContext, FlowStatus, RetryPolicy, RunOptions,
 };
@@ -432,15 +432,9 @@ async fn waiters_return_when_a_run_is_dropped_or_the_context_cleaned_up() {
     let ctx = FlowContext::new();
     ctx.register_flow(ok("a", json!(1)).build()).unwrap();
     ctx.register_flow(forever("f").build()).unwrap();
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
+    let run = run_started(&ctx, Some("f")).await;
     let waiter = ctx.clone();
     let wait = tokio::spawn(async move { waiter.wait_for_flows(&["a", "f"], None).await });
-    while !matches!(
-        events.recv().await.unwrap().kind,
-        EventKind::FlowStarted { ref flow, .. } if flow.as_str() == "f"
-    ) {}
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
     assert_eq!(
@@ -789,12 +783,7 @@ async fn dropping_the_run_cancels_it() {
     assert!(ctx.active_run().is_none());
     // The next run starts at once; cancelling it stops its command too.
     let started = Instant::now();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    while !matches!(
-        events.recv().await.unwrap().kind,
-        EventKind::FlowStarted { .. }
-    ) {}
+    let run = run_started(&ctx, None).await;
     ctx.cancel_all();
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.counts.cancelled, 1);

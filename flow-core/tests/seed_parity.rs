@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{drain, fail, finished, forever, id, ok, saved, started};
+use common::{drain, fail, finished, forever, id, ok, run_started, saved, started};
 use flow_core::{CoreError, DependencyType::*, EventKind, FailureKind, FlowContext, FlowStatus};
 use serde_json::json;
 
@@ -120,15 +120,7 @@ async fn fail_flow_records_the_reason() {
         ctx.fail_flow("nope", "x").await,
         Err(CoreError::UnknownFlow(_))
     ));
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    loop {
-        let event = events.recv().await.unwrap();
-        if matches!(event.kind, EventKind::FlowStarted { .. }) {
-            break;
-        }
-    }
+    let run = run_started(&ctx, None).await;
     ctx.wait_for_flows(&["done"], None).await.unwrap();
     let err = ctx.fail_flow("done", "too late").await.unwrap_err();
     assert_eq!(
@@ -262,13 +254,7 @@ async fn cleanup_clears_and_can_be_called_twice() {
 
     // During a run: the run is cancelled and detached, and the context is usable at once.
     ctx.register_flow(forever("slow").build()).unwrap();
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    while !matches!(
-        events.recv().await.unwrap().kind,
-        EventKind::FlowStarted { .. }
-    ) {}
+    let run = run_started(&ctx, None).await;
     ctx.cleanup().await;
     ctx.register_flow(ok("fresh", json!(3)).build()).unwrap();
     let old = run.await.unwrap().unwrap();
@@ -319,13 +305,7 @@ async fn fail_flow_and_cancel_reach_flows_still_waiting() {
         ctx.register_flow(ok(name, json!(1)).requires(id(parent)).build())
             .unwrap();
     }
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    while !matches!(
-        events.recv().await.unwrap().kind,
-        EventKind::FlowStarted { .. }
-    ) {}
+    let run = run_started(&ctx, None).await;
     ctx.fail_flow("b", "not today").await.unwrap();
     ctx.cancel("d").unwrap();
     let statuses = ctx

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flow_core::{
-    Event, EventKind, EventReceiver, Flow, FlowBuilder, FlowContext, FlowId, FlowStatus,
+    CoreError, Event, EventKind, EventReceiver, Flow, FlowBuilder, FlowContext, FlowId, FlowStatus,
+    RunSummary,
 };
 use flow_results::{FlowResult, RunId};
 use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 
 /// A flow id from a literal.
 pub fn id(s: &str) -> FlowId {
@@ -84,4 +86,23 @@ pub fn saved(ctx: &FlowContext, run: &RunId, flow: &str) -> FlowResult {
         .result(run, &id(flow))
         .unwrap()
         .unwrap_or_else(|| panic!("no result of `{flow}` in run `{run}`"))
+}
+
+/// Starts `ctx.run()` on a task and hands it back once `flow` has started (any flow, with
+/// `None`), as its event says.
+pub async fn run_started(
+    ctx: &FlowContext,
+    flow: Option<&str>,
+) -> JoinHandle<Result<RunSummary, CoreError>> {
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    loop {
+        let event = events.recv().await.expect("the run sends events");
+        if let EventKind::FlowStarted { flow: started, .. } = event.kind {
+            if flow.is_none_or(|flow| started.as_str() == flow) {
+                return run;
+            }
+        }
+    }
 }
