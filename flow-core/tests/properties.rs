@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{drain, id};
+use common::{cases, drain, id};
 use flow_core::{
     DependencyType, Event, EventKind, FailureKind, Flow, FlowContext, FlowStatus, RunOptions,
 };
@@ -191,7 +191,7 @@ fn check_events(dag: &Dag, events: &[Event]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
 
     /// The statuses of a run equal the reference model; the event log respects the
     /// dependencies and `jobs`; a flow behind a required edge of a failure fails with the

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{flow, full_result, run_at};
+use common::{cases, flow, full_result, run_at};
 use flow_results::{open_store, DirStore, ResultStore, SqliteStore, StoreError};
 
 /// Asserts that `err` mentions `path` and every one of `needles`.
@@ -371,7 +371,7 @@ fn any_bytes_in_a_result_file_read_without_panic() {
         (0..original.len()).prop_map(move |cut| original[..cut].to_vec()),
     ];
     let mut runner = TestRunner::new(Config {
-        cases: 128,
+        cases: cases(128),
         failure_persistence: None,
         ..Config::default()
     });

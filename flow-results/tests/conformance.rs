@@ -243,7 +243,7 @@ mod checks {
         let run = run_at("w", 0);
         store.begin_run(&run).unwrap();
         let mut runner = TestRunner::new(Config {
-            cases: 64,
+            cases: crate::common::cases(64),
             failure_persistence: None,
             ..Config::default()
         });

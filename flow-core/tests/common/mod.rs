@@ -106,3 +106,12 @@ pub async fn run_started(
         }
     }
 }
+
+/// `n` property-test cases, scaled as `PROPTEST_CASES` scales proptest's default of 256:
+/// `cargo xtask ci --deep` sets 2560, so ten times `n` (a fixed count ignores the variable).
+pub fn cases(n: u32) -> u32 {
+    let asked: u64 = std::env::var("PROPTEST_CASES").map_or(256, |v| v.parse().unwrap_or(256));
+    u32::try_from(u64::from(n) * asked / 256)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
