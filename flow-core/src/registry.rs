@@ -213,7 +213,18 @@ impl Registry {
             }
             parents.push((self.idx(parent.as_str())?, *dependency));
         }
-        Ok(parents)
+        // A parent named twice counts once, with the type given last, as in a run's graph
+        // (`Adjacency`), so a flow joining a run is treated as it would be before it; the
+        // parents ascend, as an adjacency row does.
+        parents.sort_by_key(|&(p, _)| p);
+        let mut kept: Vec<(u32, DependencyType)> = Vec::with_capacity(parents.len());
+        for (p, dependency) in parents {
+            match kept.last_mut() {
+                Some(last) if last.0 == p => last.1 = dependency,
+                _ => kept.push((p, dependency)),
+            }
+        }
+        Ok(kept)
     }
 
     /// Adds a flow that passed [`check_new`](Self::check_new) with the parents it returned,

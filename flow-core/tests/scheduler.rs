@@ -789,3 +789,114 @@ async fn dropping_the_run_cancels_it() {
     assert_eq!(summary.counts.cancelled, 1);
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// `cancel_all` at the very instant a retry comes due starts no new attempt: the flow ends
+/// cancelled after its one attempt (the timer and the cancel race; the cancel wins).
+#[tokio::test(start_paused = true)]
+async fn cancel_all_as_a_retry_comes_due_starts_no_attempt() {
+    for _ in 0..20 {
+        let ctx = FlowContext::new();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&attempts);
+        ctx.register_flow(
+            Flow::async_fn(id("f"), move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                async { Err::<Value, _>("boom") }
+            })
+            .retry(RetryPolicy::fixed(5, Duration::from_secs(10)))
+            .build(),
+        )
+        .unwrap();
+        let mut events = ctx.subscribe();
+        let runner = ctx.clone();
+        let run = tokio::spawn(async move { runner.run().await });
+        while !matches!(
+            events.recv().await.unwrap().kind,
+            EventKind::AttemptFailed { .. }
+        ) {}
+        // Wakes at the instant the backoff ends.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        ctx.cancel_all();
+        let summary = run.await.unwrap().unwrap();
+        let f = saved(&ctx, &summary.run_id, "f");
+        assert_eq!(
+            (f.status, attempts.load(Ordering::SeqCst)),
+            (FlowStatus::Cancelled, 1)
+        );
+    }
+}
+
+/// A flow that watches its cancellation and returns an error when told to stop is recorded
+/// cancelled, whether it was cancelled alone or with the whole run, and is not retried.
+#[tokio::test]
+async fn a_flow_that_stops_when_cancelled_is_recorded_cancelled() {
+    for alone in [true, false] {
+        let ctx = FlowContext::new();
+        ctx.register_flow(
+            Flow::async_fn(id("coop"), |input| async move {
+                input.cancellation().cancelled().await;
+                Err::<Value, _>("stopped on request")
+            })
+            .retry(RetryPolicy::fixed(3, Duration::from_secs(1)))
+            .build(),
+        )
+        .unwrap();
+        let run = run_started(&ctx, None).await;
+        if alone {
+            ctx.cancel("coop").unwrap();
+        } else {
+            ctx.cancel_all();
+        }
+        let summary = run.await.unwrap().unwrap();
+        let coop = saved(&ctx, &summary.run_id, "coop");
+        assert_eq!(
+            (coop.status, coop.attempts),
+            (FlowStatus::Cancelled, 1),
+            "alone: {alone}"
+        );
+        assert_eq!(coop.failure.unwrap().kind, FailureKind::Cancelled);
+    }
+}
+
+/// A parent named twice, required and then optional, counts once with the type given last:
+/// the same before the run and for a flow that joins it.
+#[tokio::test]
+async fn a_parent_named_twice_counts_once_with_its_last_type() {
+    let declared = || {
+        ok("c", json!(1))
+            .requires(id("bad"))
+            .optionally_after(id("bad"))
+            .build()
+    };
+    let ctx = FlowContext::new();
+    ctx.register_flow(fail("bad", "x").build()).unwrap();
+    ctx.register_flow(declared()).unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert_eq!(
+        saved(&ctx, &summary.run_id, "c").status,
+        FlowStatus::Completed
+    );
+
+    let ctx = FlowContext::new();
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let opened = Arc::clone(&gate);
+    ctx.register_flow(
+        Flow::async_fn(id("bad"), move |_| {
+            let opened = Arc::clone(&opened);
+            async move {
+                opened.notified().await;
+                Err::<Value, _>("x")
+            }
+        })
+        .build(),
+    )
+    .unwrap();
+    let run = run_started(&ctx, Some("bad")).await;
+    ctx.register_flow(declared()).unwrap();
+    gate.notify_one();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(
+        saved(&ctx, &summary.run_id, "c").status,
+        FlowStatus::Completed
+    );
+}

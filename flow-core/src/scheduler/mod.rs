@@ -939,6 +939,8 @@ impl Scheduler {
         let Some(end) = end else {
             match self.stops.remove(&i) {
                 Some(stop) => self.stopped(i, stop, None),
+                // The run was cancelled as the retry came due: no new attempt.
+                None if self.cancelling => self.complete(i, Some(AttemptEnd::cancelled()), cx),
                 None => self.begin_attempt(i, cx),
             }
             return;
@@ -958,6 +960,19 @@ impl Scheduler {
                 self.finish(i, Ending::completed(output, tails));
             }
             (_, Err(failure)) => {
+                // An attempt that fails once the run is cancelled was stopped by it (a flow
+                // that watches its cancellation and returns an error, a killed command).
+                let failure = if self.cancelling && failure.kind != FailureKind::Cancelled {
+                    Failure::new(
+                        FailureKind::Cancelled,
+                        format!(
+                            "cancelled with the run; the flow ended: {}",
+                            failure.message
+                        ),
+                    )
+                } else {
+                    failure
+                };
                 let attempt = self.attempts[i as usize];
                 let (id, retry) = {
                     let flow = self.flow(i);
@@ -990,8 +1005,10 @@ impl Scheduler {
                     self.in_flight.push(
                         async move {
                             tokio::select! {
-                                () = tokio::time::sleep(delay) => (i, None),
+                                // A cancel wins over a retry due at the same instant.
+                                biased;
                                 () = token.cancelled() => (i, Some(AttemptEnd::cancelled())),
+                                () = tokio::time::sleep(delay) => (i, None),
                             }
                         }
                         .boxed(),
