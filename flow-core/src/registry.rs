@@ -217,14 +217,14 @@ impl Registry {
         // (`Adjacency`), so a flow joining a run is treated as it would be before it; the
         // parents ascend, as an adjacency row does.
         parents.sort_by_key(|&(p, _)| p);
-        let mut kept: Vec<(u32, DependencyType)> = Vec::with_capacity(parents.len());
-        for (p, dependency) in parents {
-            match kept.last_mut() {
-                Some(last) if last.0 == p => last.1 = dependency,
-                _ => kept.push((p, dependency)),
+        parents.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
             }
-        }
-        Ok(kept)
+            same
+        });
+        Ok(parents)
     }
 
     /// Adds a flow that passed [`check_new`](Self::check_new) with the parents it returned,

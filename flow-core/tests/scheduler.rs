@@ -814,8 +814,8 @@ async fn cancel_all_as_a_retry_comes_due_starts_no_attempt() {
             events.recv().await.unwrap().kind,
             EventKind::AttemptFailed { .. }
         ) {}
-        // Wakes at the instant the backoff ends.
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // The paused clock moves to the instant the backoff ends.
+        tokio::time::advance(Duration::from_secs(10)).await;
         ctx.cancel_all();
         let summary = run.await.unwrap().unwrap();
         let f = saved(&ctx, &summary.run_id, "f");

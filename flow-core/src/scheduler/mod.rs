@@ -939,8 +939,6 @@ impl Scheduler {
         let Some(end) = end else {
             match self.stops.remove(&i) {
                 Some(stop) => self.stopped(i, stop, None),
-                // The run was cancelled as the retry came due: no new attempt.
-                None if self.cancelling => self.complete(i, Some(AttemptEnd::cancelled()), cx),
                 None => self.begin_attempt(i, cx),
             }
             return;
