@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the benchmarks whose figures the closing notes report.
 //!
 //! Criterion benches of each crate, then end-to-end comparisons that need real programs:
-//! flow-core's `run_graph` example on three generated graphs, and `flow run` against `make -j2`
+//! flow-bench's `run_graph` program on three generated graphs, and `flow run` against `make -j2`
 //! and `ninja -j2` on the same 2,000-command graph.
 
 use std::fmt::Write as _;
@@ -81,13 +81,9 @@ fn layered(layers: usize, width: usize, seed: u64) -> Vec<(usize, usize)> {
     edges
 }
 
-/// flow-core's `run_graph` example on W1 (layered 100 x 100), W2 (a chain of 10,000) and W3
+/// flow-bench's `run_graph` program on W1 (layered 100 x 100), W2 (a chain of 10,000) and W3
 /// (100,000 independent flows): the median total time and, for W3, the peak RSS.
 fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
-    if !root().join("flow-core/examples/run_graph.rs").exists() {
-        writeln!(report, "run_graph: flow-core has no run_graph example yet")?;
-        return Ok(());
-    }
     run_step(
         "build run_graph",
         "cargo",
@@ -95,13 +91,13 @@ fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
             "build",
             "--release",
             "-p",
-            "flow-core",
-            "--example",
+            "flow-bench",
+            "--bin",
             "run_graph",
         ],
         &[],
     )?;
-    let program = target_dir().join("release/examples/run_graph");
+    let program = target_dir().join("release/run_graph");
     let workloads = [
         ("W1 layered 100x100", 10_000, layered(100, 100, 1)),
         (
@@ -258,15 +254,15 @@ fn slurm(report: &mut String) -> Result<()> {
             "--release",
             "-q",
             "-p",
-            "flow-pool",
-            "--example",
+            "flow-bench",
+            "--bin",
             "slurm_throughput",
             "--",
             "200",
         ])
         .current_dir(root())
         .output()
-        .context("could not run the slurm_throughput example")?;
+        .context("could not run flow-bench's slurm_throughput")?;
     if !output.status.success() {
         bail!(
             "slurm_throughput failed: {}",

@@ -17,6 +17,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "flow-cli",
         &["flow-graph", "flow-results", "flow-pool", "flow-core"],
     ),
+    (
+        "flow-bench",
+        &["flow-graph", "flow-results", "flow-pool", "flow-core"],
+    ),
     ("xtask", &[]),
 ];
 
