@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-/// A digest of a flow's definition and inputs; see the [module docs](self).
+/// A digest of a flow's definition and inputs: a 128-bit number (32 hex digits as text) or
+/// any other digest a user writes, kept as text (`sha256:…`).
 ///
 /// ```
 /// use flow_results::Fingerprint;

@@ -1,5 +1,5 @@
 //! The workflow file: its validated model, and [`load`] that reads, parses and checks a file,
-//! collecting every problem as a [`Diagnostic`] at its line and column.
+//! collecting every problem as a [`Diagnostic`](diagnostic::Diagnostic) at its line and column.
 
 mod check;
 mod diagnostic;
