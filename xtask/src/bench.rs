@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
-use crate::step::{root, run as run_step};
+use crate::step::{root, run as run_step, target_dir};
 
 const RUNS: usize = 9;
 
@@ -59,12 +59,6 @@ pub fn run(scope: Scope) -> Result<()> {
     }
     eprintln!("\nxtask bench summary\n{report}");
     Ok(())
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }
 
 /// Edges of a layered graph: `layers` x `width`, each flow with 3 parents in the layer above.

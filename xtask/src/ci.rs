@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::step::{has_cargo_subcommand, run as run_step};
-use crate::{layering, tidy};
+use crate::{docs, examples, layering, package, tidy};
 
 /// How many property-test cases to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,7 @@ pub fn run(depth: Depth) -> Result<()> {
         &[],
     )?;
     layering::check()?;
+    package::check()?;
     tidy::check()?;
     let cases = match depth {
         Depth::Normal => "256",
@@ -52,6 +53,24 @@ pub fn run(depth: Depth) -> Result<()> {
         )?;
     }
     run_step("doc tests", "cargo", &["test", "--workspace", "--doc"], &[])?;
+    examples::check()?;
+    docs::check()?;
+    // Each published crate packaged and built from its package alone (a file missing from
+    // the package fails here); nothing is uploaded.
+    run_step(
+        "package",
+        "cargo",
+        &[
+            "package",
+            "--allow-dirty",
+            "--workspace",
+            "--exclude",
+            "flow-bench",
+            "--exclude",
+            "xtask",
+        ],
+        &[],
+    )?;
     run_step(
         "benches build",
         "cargo",

@@ -3,7 +3,10 @@
 
 mod bench;
 mod ci;
+mod docs;
+mod examples;
 mod layering;
+mod package;
 mod step;
 mod tidy;
 
@@ -13,7 +16,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci [--deep]   fmt, clippy, crate layering, tidy, tests, doc tests, benches build;
+  ci [--deep]   fmt, clippy, crate layering, package metadata, tidy, tests, doc tests,
+                examples run, docs, cargo package, benches build;
                 --deep also runs the property tests with ten times the cases
   bench [--e2e] the benchmarks whose figures the closing notes report; --e2e skips the
                 criterion benches and runs only run_graph, flow run vs make/ninja and Slurm";

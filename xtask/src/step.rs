@@ -14,6 +14,13 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cargo target folder (`CARGO_TARGET_DIR`, or `target/` in the workspace root).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// Runs `program args...` in the workspace root; fails naming the step and its exit status.
 pub fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     eprintln!("xtask: == {name}: {program} {}", args.join(" "));

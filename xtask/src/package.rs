@@ -1,0 +1,174 @@
+//! Checks that the published crates are ready for a user: complete package metadata, a
+//! README that the top README links (with the crate's examples), and a `rust-version` no
+//! older than what any of their dependencies needs.
+//!
+//! The `rust-version` check is what can be checked with one toolchain installed: the
+//! declared version must be at least the highest `rust-version` of every crate the published
+//! crates build with (normal and build dependencies, transitively, from `cargo metadata`);
+//! clippy's `incompatible_msrv` lint (on in the clippy step) reads the same field and refuses
+//! standard-library items stabilised after it. Language features newer than the declared
+//! version are not detected.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::step::root;
+
+/// A Rust version, `1.85` or `1.85.0`, as comparable numbers.
+type Version = (u64, u64, u64);
+
+fn parse_version(text: &str) -> Option<Version> {
+    let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let patch = parts.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+pub fn check() -> Result<()> {
+    eprintln!("xtask: == package metadata: fields, READMEs, rust-version against dependencies");
+    let output = Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(root())
+        .output()
+        .context("step `package metadata` could not run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "step `package metadata` failed: cargo metadata exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: Value = serde_json::from_slice(&output.stdout)?;
+    let packages: HashMap<&str, &Value> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let published: Vec<&Value> = members
+        .iter()
+        .filter_map(|id| packages.get(id).copied())
+        .filter(|p| {
+            p["publish"]
+                .as_array()
+                .is_none_or(|registries| !registries.is_empty())
+        })
+        .collect();
+
+    let top_readme = std::fs::read_to_string(root().join("README.md"))?;
+    let mut problems = Vec::new();
+    for package in &published {
+        problems.extend(metadata_problems(package, &top_readme));
+    }
+
+    // The highest rust-version among what the published crates build with.
+    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let mut stack: Vec<&str> = published.iter().filter_map(|p| p["id"].as_str()).collect();
+    let mut seen = BTreeSet::new();
+    let mut needed: Option<(Version, String)> = None;
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let package = packages[id];
+        if !members.contains(id) {
+            if let Some(version) = package["rust_version"].as_str().and_then(parse_version) {
+                if needed.as_ref().is_none_or(|(v, _)| version > *v) {
+                    let name = format!("{} {}", package["name"], package["version"]);
+                    needed = Some((version, name.replace('"', "")));
+                }
+            }
+        }
+        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
+            let builds_with = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null() || k["kind"] == "build");
+            if builds_with {
+                stack.extend(dep["pkg"].as_str());
+            }
+        }
+    }
+    for package in &published {
+        let name = package["name"].as_str().unwrap_or_default();
+        let declared = package["rust_version"].as_str().and_then(parse_version);
+        match (declared, &needed) {
+            (None, _) => problems.push(format!("`{name}` declares no rust-version")),
+            (Some(declared), Some((version, by))) if declared < *version => problems.push(format!(
+                "`{name}` declares rust-version {}.{}, but {by} needs {}.{}",
+                declared.0, declared.1, version.0, version.1
+            )),
+            _ => {}
+        }
+    }
+    if !problems.is_empty() {
+        bail!("step `package metadata` failed: {}", problems.join("; "));
+    }
+    let needed = needed.map_or("none".to_owned(), |((major, minor, _), by)| {
+        format!("{major}.{minor} ({by})")
+    });
+    eprintln!(
+        "xtask: ok package metadata ({} crates; highest rust-version of their dependencies: \
+         {needed})",
+        published.len()
+    );
+    Ok(())
+}
+
+/// What a published crate's manifest or README lacks.
+fn metadata_problems(package: &Value, top_readme: &str) -> Vec<String> {
+    let name = package["name"].as_str().unwrap_or_default();
+    let mut problems = Vec::new();
+    for field in [
+        "description",
+        "license",
+        "repository",
+        "readme",
+        "rust_version",
+    ] {
+        if package[field].as_str().is_none_or(str::is_empty) {
+            problems.push(format!("`{name}` has no `{}`", field.replace('_', "-")));
+        }
+    }
+    for field in ["keywords", "categories"] {
+        if package[field].as_array().is_none_or(Vec::is_empty) {
+            problems.push(format!("`{name}` has no `{field}`"));
+        }
+    }
+    let dir = root().join(name);
+    if let Some(readme) = package["readme"].as_str() {
+        if !dir.join(readme).is_file() {
+            problems.push(format!("`{name}`'s readme `{readme}` is not a file"));
+        }
+    }
+    // The crates table of the top README links each crate's README and its examples.
+    let mut links = vec![format!("{name}/README.md")];
+    if let Ok(examples) = std::fs::read_dir(dir.join("examples")) {
+        for example in examples.flatten() {
+            let file = example.file_name().to_string_lossy().into_owned();
+            links.push(format!("{name}/examples/{file}"));
+        }
+    }
+    for link in links {
+        if !top_readme.contains(&format!("]({link})")) {
+            problems.push(format!("README.md's crates table does not link `{link}`"));
+        }
+    }
+    problems
+}
