@@ -2,7 +2,7 @@
 //! benchmark: default results with a 32-hex fingerprint and `finished_at`, saved in batches of
 //! 4096 as the scheduler's writer thread does.
 //!
-//! Run with `cargo run --release -p flow-results --example memory_100k [hint]`; with `hint`,
+//! Run with `cargo run --release -p flow-bench --bin memory_100k [hint]`; with `hint`,
 //! the run begins with its flows counted as pending, which lets the store make room for all of
 //! their results at once. The memory figure is the growth of the resident set
 //! (`/proc/self/statm`, Linux only) divided by the result count; one batch is built and dropped

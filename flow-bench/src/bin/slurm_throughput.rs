@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! SLURM_CI_CPUS=16 bash ../shared/ci/slurm-up.sh
-//! cargo run --release -p flow-pool --example slurm_throughput -- 200
+//! cargo run --release -p flow-bench --bin slurm_throughput -- 200
 //! ```
 #![allow(clippy::print_stdout)] // an example program reporting on stdout
 
