@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             .duration()
             .map_or("-".to_owned(), |d| format!("{} ms", d.num_milliseconds()));
         let what = match &result.failure {
-            Some(failure) => format!("{:?}: {}", failure.kind, failure.message),
+            // Text that came from a command is escaped: it may hold terminal control codes.
+            Some(failure) => format!("{:?}: {}", failure.kind, failure.message.escape_debug()),
             None => result.output.to_string(),
         };
         println!(
@@ -67,7 +68,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             result.status.to_string()
         );
         if let Some(line) = result.stderr_tail.as_str().lines().last() {
-            println!("           stderr: {line}");
+            println!("           stderr: {}", line.escape_debug());
         }
     }
     Ok(())

@@ -1,11 +1,10 @@
 //! Checks the crate-to-crate edges against the layering written in ARCHITECTURE.md.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::step::root;
+use crate::step::cargo_metadata;
 
 /// Each workspace crate and the workspace crates it may depend on (normal dependencies).
 const ALLOWED: &[(&str, &[&str])] = &[
@@ -26,18 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 pub fn check() -> Result<()> {
     eprintln!("xtask: == layering: cargo metadata against ARCHITECTURE.md");
-    let output = Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(root())
-        .output()
-        .context("step `layering` could not run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "step `layering` failed: cargo metadata exited with {}",
-            output.status
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let metadata = cargo_metadata("layering", &["--no-deps"])?;
     let members: BTreeSet<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
     let mut problems = Vec::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {

@@ -10,12 +10,11 @@
 //! version are not detected.
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::Value;
 
-use crate::step::root;
+use crate::step::{cargo_metadata, root};
 
 /// A Rust version, `1.85` or `1.85.0`, as comparable numbers.
 type Version = (u64, u64, u64);
@@ -30,19 +29,7 @@ fn parse_version(text: &str) -> Option<Version> {
 
 pub fn check() -> Result<()> {
     eprintln!("xtask: == package metadata: fields, READMEs, rust-version against dependencies");
-    let output = Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .current_dir(root())
-        .output()
-        .context("step `package metadata` could not run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "step `package metadata` failed: cargo metadata exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)?;
+    let metadata = cargo_metadata("package metadata", &["--locked"])?;
     let packages: HashMap<&str, &Value> = metadata["packages"]
         .as_array()
         .into_iter()

@@ -41,6 +41,24 @@ pub fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> R
     Ok(())
 }
 
+/// The JSON of `cargo metadata --format-version 1 ARGS...`, for step `name`.
+pub fn cargo_metadata(name: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let output = Command::new("cargo")
+        .args(["metadata", "--format-version", "1"])
+        .args(args)
+        .current_dir(root())
+        .output()
+        .with_context(|| format!("step `{name}` could not run cargo metadata"))?;
+    if !output.status.success() {
+        bail!(
+            "step `{name}` failed: cargo metadata exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
 /// Whether `cargo <subcommand>` is installed (e.g. `nextest`).
 pub fn has_cargo_subcommand(subcommand: &str) -> bool {
     Command::new("cargo")
