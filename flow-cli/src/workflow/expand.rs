@@ -126,7 +126,7 @@ pub(super) fn workflow(
         let first = flows.len();
         let flow = def.raw;
         let shared_env = (!def.env.iter().any(|(_, b)| b.uses_axes()))
-            .then(|| Arc::new(merged_env(&defaults_env, &def.env, &values, &[])));
+            .then(|| merged_env(&defaults_env, &def.env, &values, &[]));
         let fixed_cwd = def
             .cwd
             .as_ref()
@@ -152,7 +152,7 @@ pub(super) fn workflow(
             };
             let env = match &shared_env {
                 Some(env) => Arc::clone(env),
-                None => Arc::new(merged_env(&defaults_env, &def.env, &values, &axis_values)),
+                None => merged_env(&defaults_env, &def.env, &values, &axis_values),
             };
             let cwd = match (&fixed_cwd, &def.cwd) {
                 (Some(cwd), _) => cwd.clone(),
@@ -195,18 +195,23 @@ fn start(span: &Option<Range<usize>>) -> usize {
     span.as_ref().map_or(0, |s| s.start)
 }
 
-/// The defaults' environment, then the flow's own, rendered.
+/// The defaults' environment, then the flow's own, rendered, sorted by name.
 fn merged_env(
     defaults: &BTreeMap<String, String>,
     own: &[(String, Bound)],
     params: &[Value],
     axes: &[&str],
-) -> BTreeMap<String, String> {
-    let mut env = defaults.clone();
+) -> Arc<[(String, String)]> {
+    let mut env: Vec<(String, String)> = Vec::with_capacity(defaults.len() + own.len());
+    env.extend(defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (key, value) in own {
-        env.insert(key.clone(), value.render(params, axes));
+        let value = value.render(params, axes);
+        match env.binary_search_by(|(k, _)| k.cmp(key)) {
+            Ok(i) => env[i].1 = value,
+            Err(i) => env.insert(i, (key.clone(), value)),
+        }
     }
-    env
+    env.into()
 }
 
 /// Binds the templates of `flow` and reads its matrix values.

@@ -16,7 +16,6 @@ mod tests;
 #[cfg(test)]
 mod tests_matrix;
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,9 +57,9 @@ pub struct FlowDef {
     pub retry_delay: Duration,
     /// The working directory, absolute.
     pub cwd: PathBuf,
-    /// Extra environment variables (defaults, then the flow's own); shared by the flows of
-    /// a matrix whose environment does not use its values.
-    pub env: Arc<BTreeMap<String, String>>,
+    /// Extra environment variables (defaults, then the flow's own), sorted by name; shared
+    /// by the flows of a matrix whose environment does not use its values.
+    pub env: Arc<[(String, String)]>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,
 }
@@ -74,6 +73,18 @@ pub struct Definition {
     pub flows: Range<usize>,
     /// Whether it has a `matrix`.
     pub matrix: bool,
+}
+
+#[cfg(test)]
+impl FlowDef {
+    /// The value of environment variable `name` in [`Self::env`].
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        let i = self
+            .env
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()?;
+        Some(&self.env[i].1)
+    }
 }
 
 /// A validated workflow file.

@@ -108,7 +108,7 @@ shell = "cat out/* > all"
     );
     let b3 = &w.flows[8];
     assert_eq!(b3.requires, ["split.3"]);
-    assert_eq!(b3.env["SAMPLE"], "b");
+    assert_eq!(b3.env_var("SAMPLE"), Some("b"));
     assert_eq!(b3.cwd, Path::new("/tmp/wf/work/b"));
     let gather = &w.flows[9];
     assert_eq!(gather.requires.len(), 6);
