@@ -178,6 +178,9 @@ pub struct ResultsArgs {
     /// Print the run as JSON, in the shape of `flow run --json`.
     #[arg(long)]
     pub json: bool,
+    /// The params the run was made with, when they change its flows.
+    #[command(flatten)]
+    pub params: SetArgs,
 }
 
 /// `flow runs`.

@@ -330,18 +330,14 @@ fn define<'r>(
     }
 }
 
-/// Why `part` cannot follow a `.` in a flow id, if it cannot.
+/// Why `part` cannot follow a `.` in a flow id, if it cannot (flow-graph's rule for ids).
 fn id_part_problem(part: &str) -> Option<&'static str> {
     if part.is_empty() {
-        Some("it is empty")
-    } else if !part
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        Some("it has a character other than A-Z a-z 0-9 _ . -")
-    } else {
-        None
+        return Some("it is empty");
     }
+    flow_graph::validate_flow_id(&format!("x{part}"))
+        .err()
+        .map(|e| e.problem)
 }
 
 /// Adds the flows of definition `d` to `ids` and `index`, setting its range of flows; an id

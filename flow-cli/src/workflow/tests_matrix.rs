@@ -289,6 +289,9 @@ shell = "true"
 [flows.long]
 matrix = { v = ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] }
 shell = "true"
+[flows.longer]
+matrix = { x = ["bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"], y = ["bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] }
+shell = "true"
 "#,
         &[
             (
@@ -301,7 +304,12 @@ shell = "true"
                 10,
                 "flow id `p.q` is made twice: by flow `p` here and by flow `p.q` at w.toml:4:8",
             ),
-            (10, 10, "flow `long`: invalid flow id `long.aaaa"),
+            (
+                10,
+                17,
+                "cannot be part of the flow id `long.…`: it is longer than 128",
+            ),
+            (13, 10, "flow `longer`: invalid flow id `longer.bbb"),
         ],
     );
 }
