@@ -42,20 +42,16 @@ enum Target {
     Unknown,
 }
 
-/// Resolves every reference of `defs` (whose flows are `ids`, found by `index`) with the
-/// param `values`, and builds the graph.
+/// Resolves every reference of `defs` (whose flows are `ids`, found by `index`; the
+/// definitions found by name with `by_name`) with the param `values`, and builds the graph.
 pub(super) fn dependencies(
     defs: &[Def<'_>],
     ids: &[FlowId],
     index: &HashMap<FlowId, u32>,
+    by_name: &HashMap<&str, usize>,
     values: &[Value],
     diags: &mut Collector<'_>,
 ) -> Deps {
-    let by_name: HashMap<&str, usize> = defs
-        .iter()
-        .enumerate()
-        .map(|(d, def)| (def.raw.name.as_str(), d))
-        .collect();
     let resolve = |name: &str| -> Target {
         if let Some(&i) = index.get(name) {
             let i = i as usize;
@@ -76,7 +72,8 @@ pub(super) fn dependencies(
         if def.flows.is_empty() {
             continue;
         }
-        let mut seen: HashMap<&str, &'static str> = HashMap::new();
+        // Each reference as written, with its list.
+        let mut seen: Vec<(&str, &'static str)> = Vec::new();
         for (list, kind, bound, written) in [
             (
                 "requires",
@@ -92,7 +89,8 @@ pub(super) fn dependencies(
             ),
         ] {
             for (bound, template) in bound.iter().zip(written) {
-                if let Some(previous) = seen.insert(template.text.as_str(), list) {
+                let text = template.text.as_str();
+                if let Some(&(_, previous)) = seen.iter().find(|(seen, _)| *seen == text) {
                     if previous != list {
                         let message = format!(
                             "flow `{}` lists `{}` in both `requires` and `wants`: keep one",
@@ -102,6 +100,7 @@ pub(super) fn dependencies(
                     }
                     continue;
                 }
+                seen.push((text, list));
                 let Some(bound) = bound else {
                     continue;
                 };

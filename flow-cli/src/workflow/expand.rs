@@ -28,17 +28,17 @@ pub(super) struct Def<'r> {
     /// Whether it is complete: its templates bound and every expansion added. References to
     /// an incomplete definition are not checked (its problem is reported already).
     pub ok: bool,
-    action: Option<BoundAction>,
-    env: Vec<(String, Bound)>,
-    cwd: Option<Bound>,
+    action: Option<BoundAction<'r>>,
+    env: Vec<(String, Bound<'r>)>,
+    cwd: Option<Bound<'r>>,
     /// `requires` then `wants`, bound (`None`: an unknown name, reported).
-    pub requires: Vec<Option<Bound>>,
-    pub wants: Vec<Option<Bound>>,
+    pub requires: Vec<Option<Bound<'r>>>,
+    pub wants: Vec<Option<Bound<'r>>>,
 }
 
-enum BoundAction {
-    Command(Vec<Bound>),
-    Shell(Bound),
+enum BoundAction<'r> {
+    Command(Vec<Bound<'r>>),
+    Shell(Bound<'r>),
 }
 
 impl Def<'_> {
@@ -84,7 +84,7 @@ pub(super) fn workflow(
     };
     let mut defaults_env = BTreeMap::new();
     for (key, template) in &raw.defaults.env {
-        if let Some(bound) = template.bind(scope, &format!("defaults.env.{key}"), 0, diags) {
+        if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
             defaults_env.insert(key.clone(), bound.render(&values, &[]));
         }
     }
@@ -112,21 +112,26 @@ pub(super) fn workflow(
     for d in 0..defs.len() {
         add_flows(&mut defs, d, &mut ids, &mut index, diags);
     }
-    let deps = check::dependencies(&defs, &ids, &index, &values, diags);
+    let deps = check::dependencies(&defs, &ids, &index, &by_name, &values, diags);
     drop(index);
     if !diags.is_empty() {
         return None;
     }
     let (graph, mut requires, mut wants) = (deps.graph, deps.requires, deps.wants);
     let defaults = &raw.defaults;
+    let only_defaults = merged_env(&defaults_env, &[], &values, &[]);
     let mut flows = Vec::with_capacity(ids.len());
     let mut definitions = Vec::with_capacity(defs.len());
     let mut axis_values = Vec::new();
     for def in &defs {
         let first = flows.len();
         let flow = def.raw;
-        let shared_env = (!def.env.iter().any(|(_, b)| b.uses_axes()))
-            .then(|| merged_env(&defaults_env, &def.env, &values, &[]));
+        let shared_env = if def.env.is_empty() {
+            Some(Arc::clone(&only_defaults))
+        } else {
+            (!def.env.iter().any(|(_, b)| b.uses_axes()))
+                .then(|| merged_env(&defaults_env, &def.env, &values, &[]))
+        };
         let fixed_cwd = def
             .cwd
             .as_ref()
@@ -198,7 +203,7 @@ fn start(span: &Option<Range<usize>>) -> usize {
 /// The defaults' environment, then the flow's own, rendered, sorted by name.
 fn merged_env(
     defaults: &BTreeMap<String, String>,
-    own: &[(String, Bound)],
+    own: &[(String, Bound<'_>)],
     params: &[Value],
     axes: &[&str],
 ) -> Arc<[(String, String)]> {
@@ -245,21 +250,21 @@ fn define<'r>(
         params: param_names,
         axes: &axes,
     };
-    let bind = |template: &Template, what: String, diags: &mut Collector<'_>| {
-        template.bind(scope, &what, source, diags)
+    let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
+        template.bind(scope, what, source, diags)
     };
     let action = match &flow.action {
         Some(RawAction::Command(args)) => {
-            let what = format!("flows.{name}.command");
-            let bound: Vec<Option<Bound>> =
-                args.iter().map(|a| bind(a, what.clone(), diags)).collect();
+            let bound: Vec<Option<Bound<'r>>> = (args.iter())
+                .map(|a| bind(a, &format_args!("flows.{name}.command"), diags))
+                .collect();
             bound
                 .into_iter()
                 .collect::<Option<Vec<_>>>()
                 .map(BoundAction::Command)
         }
         Some(RawAction::Shell(script)) => {
-            bind(script, format!("flows.{name}.shell"), diags).map(BoundAction::Shell)
+            bind(script, &format_args!("flows.{name}.shell"), diags).map(BoundAction::Shell)
         }
         None => None,
     };
@@ -267,19 +272,19 @@ fn define<'r>(
         .env
         .iter()
         .filter_map(|(key, t)| {
-            let bound = bind(t, format!("flows.{name}.env.{key}"), diags)?;
+            let bound = bind(t, &format_args!("flows.{name}.env.{key}"), diags)?;
             Some((key.clone(), bound))
         })
         .collect();
     let cwd = flow
         .cwd
         .as_ref()
-        .and_then(|t| bind(t, format!("flows.{name}.cwd"), diags));
+        .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
     let requires = (flow.requires.iter())
-        .map(|t| bind(t, format!("flows.{name}.requires"), diags))
+        .map(|t| bind(t, &format_args!("flows.{name}.requires"), diags))
         .collect();
     let wants = (flow.wants.iter())
-        .map(|t| bind(t, format!("flows.{name}.wants"), diags))
+        .map(|t| bind(t, &format_args!("flows.{name}.wants"), diags))
         .collect();
     let count = values
         .iter()

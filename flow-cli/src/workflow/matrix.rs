@@ -257,7 +257,7 @@ pub(super) fn values(
                 params: param_names,
                 axes: &axes,
             };
-            let bound = template.bind(scope, &format!("{what}.glob"), source, diags)?;
+            let bound = template.bind(scope, &format_args!("{what}.glob"), source, diags)?;
             let pattern = bound.render(param_values, &[&WILDCARD.to_string()]);
             let at = template.span.as_ref().map_or(0, |s| s.start);
             if pattern.matches(WILDCARD).count() != 1 {

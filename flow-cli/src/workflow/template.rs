@@ -63,14 +63,10 @@ impl Scope<'_> {
 
 /// A template whose names are resolved: ready to render for each expansion.
 #[derive(Debug, Clone)]
-pub(super) struct Bound {
-    parts: Vec<BoundPart>,
-}
-
-#[derive(Debug, Clone)]
-enum BoundPart {
-    Lit(String),
-    Slot(Slot),
+pub(super) struct Bound<'t> {
+    template: &'t Template,
+    /// Where each placeholder's value comes from, in the order of the template's parts.
+    slots: Vec<Slot>,
 }
 
 /// Whether `name` can be a placeholder's name: a letter or `_`, then letters, digits and `_`.
@@ -107,40 +103,43 @@ impl Template {
     }
 
     /// Resolves every placeholder in `scope`; reports each unknown name at its line and column
-    /// (in `source`, for `what`) and returns `None` if there was one.
+    /// (in `source`, for `what`, written only then) and returns `None` if there was one.
     pub fn bind(
         &self,
         scope: Scope<'_>,
-        what: &str,
+        what: &dyn std::fmt::Display,
         source: SourceId,
         diags: &mut Collector<'_>,
-    ) -> Option<Bound> {
-        if self.parts.is_empty() {
-            return Some(Bound {
-                parts: vec![BoundPart::Lit(self.text.clone())],
-            });
-        }
-        let mut parts = Vec::with_capacity(self.parts.len());
+    ) -> Option<Bound<'_>> {
+        let mut slots = Vec::new();
         let mut ok = true;
-        for part in &self.parts {
-            match part {
-                Part::Lit(lit) => parts.push(BoundPart::Lit(lit.clone())),
-                Part::Var(name, at) => match scope.slot(name) {
-                    Some(slot) => parts.push(BoundPart::Slot(slot)),
-                    None => {
-                        ok = false;
-                        let message = unknown_name(name, &self.text[..*at], scope, what);
-                        diags.error_in_string(source, self.span.as_ref(), *at, message);
-                    }
-                },
+        for (name, at) in self.parts.iter().filter_map(|p| match p {
+            Part::Var(name, at) => Some((name, *at)),
+            Part::Lit(_) => None,
+        }) {
+            match scope.slot(name) {
+                Some(slot) => slots.push(slot),
+                None => {
+                    ok = false;
+                    let message = unknown_name(name, &self.text[..at], scope, what);
+                    diags.error_in_string(source, self.span.as_ref(), at, message);
+                }
             }
         }
-        ok.then_some(Bound { parts })
+        ok.then_some(Bound {
+            template: self,
+            slots,
+        })
     }
 }
 
 /// The message for an unknown placeholder `name`, written after `before` in `what`.
-fn unknown_name(name: &str, before: &str, scope: Scope<'_>, what: &str) -> String {
+fn unknown_name(
+    name: &str,
+    before: &str,
+    scope: Scope<'_>,
+    what: &dyn std::fmt::Display,
+) -> String {
     let mut known: Vec<String> = scope
         .axes
         .iter()
@@ -197,18 +196,16 @@ fn split(text: &str) -> Vec<Part> {
     parts
 }
 
-impl Bound {
+impl Bound<'_> {
     /// Whether any placeholder is a matrix value (the value then differs between expansions).
     pub fn uses_axes(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, BoundPart::Slot(Slot::Axis(_))))
+        self.slots.iter().any(|s| matches!(s, Slot::Axis(_)))
     }
 
     /// The param this template is exactly, if it is nothing but one param's placeholder.
     pub fn single_param(&self) -> Option<usize> {
-        match self.parts.as_slice() {
-            [BoundPart::Slot(Slot::Param(i))] => Some(*i),
+        match (self.template.parts.as_slice(), self.slots.as_slice()) {
+            ([Part::Var(..)], [Slot::Param(i)]) => Some(*i),
             _ => None,
         }
     }
@@ -216,15 +213,22 @@ impl Bound {
     /// The value for `params` and the expansion's `axes`: a list param's items joined by
     /// spaces.
     pub fn render(&self, params: &[Value], axes: &[&str]) -> String {
-        if let [BoundPart::Lit(lit)] = self.parts.as_slice() {
-            return lit.clone();
+        if self.template.parts.is_empty() {
+            return self.template.text.clone();
         }
         let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                BoundPart::Lit(lit) => out.push_str(lit),
-                BoundPart::Slot(Slot::Axis(i)) => out.push_str(axes[*i]),
-                BoundPart::Slot(Slot::Param(i)) => match &params[*i] {
+        let mut slots = self.slots.iter();
+        for part in &self.template.parts {
+            let slot = match part {
+                Part::Lit(lit) => {
+                    out.push_str(lit);
+                    continue;
+                }
+                Part::Var(..) => slots.next().copied(),
+            };
+            match slot {
+                Some(Slot::Axis(i)) => out.push_str(axes[i]),
+                Some(Slot::Param(i)) => match &params[i] {
                     Value::One(v) => out.push_str(v),
                     Value::List(items) => {
                         for (k, item) in items.iter().enumerate() {
@@ -235,6 +239,7 @@ impl Bound {
                         }
                     }
                 },
+                None => {}
             }
         }
         out
@@ -308,22 +313,24 @@ mod tests {
             Value::One("4".into()),
         ];
         let mut diags = Collector::new("");
-        let bind = |text: &str, diags: &mut Collector<'_>| {
-            Template::new(text.into(), None)
-                .bind(scope, "x", 0, diags)
-                .unwrap()
-        };
-        let t = bind("part-{chunk} of {n}: {samples} {{}}", &mut diags);
-        assert!(t.uses_axes());
-        assert_eq!(t.render(&values, &["7"]), "part-7 of 4: a b {}");
+        let templates: Vec<Template> =
+            ["part-{chunk} of {n}: {samples} {{}}", "{samples}", "-n{n}"]
+                .into_iter()
+                .map(|text| Template::new(text.into(), None))
+                .collect();
+        let bound: Vec<Bound<'_>> = (templates.iter())
+            .map(|t| t.bind(scope, &"x", 0, &mut diags).unwrap())
+            .collect();
+        assert!(bound[0].uses_axes());
+        assert_eq!(bound[0].render(&values, &["7"]), "part-7 of 4: a b {}");
         let mut args = Vec::new();
-        bind("{samples}", &mut diags).render_args(&values, &[], &mut args);
-        bind("-n{n}", &mut diags).render_args(&values, &[], &mut args);
+        bound[1].render_args(&values, &[], &mut args);
+        bound[2].render_args(&values, &[], &mut args);
         assert_eq!(args, ["a", "b", "-n4"]);
-        assert!(!bind("{n}", &mut diags).uses_axes());
+        assert!(!bound[2].uses_axes());
         assert!(diags.is_empty());
-        let unknown = Template::new("x {nope}".into(), Some(0..10)).bind(scope, "x", 0, &mut diags);
-        assert!(unknown.is_none());
+        let unknown = Template::new("x {nope}".into(), Some(0..10));
+        assert!(unknown.bind(scope, &"x", 0, &mut diags).is_none());
         assert!(!diags.is_empty());
     }
 }
