@@ -32,6 +32,7 @@ fn collapsed(wf: &Workflow, format: GraphFormat) -> String {
             def.name.clone()
         }
     };
+    let edges = wf.definition_edges();
     let mut out = String::new();
     match format {
         GraphFormat::Dot => {
@@ -39,7 +40,7 @@ fn collapsed(wf: &Workflow, format: GraphFormat) -> String {
             for (d, def) in wf.definitions.iter().enumerate() {
                 let _ = writeln!(out, "  \"{}\" [label=\"{}\"];", def.name, label(d));
             }
-            for &(p, c, kind) in &wf.definition_edges {
+            for &(p, c, kind) in &edges {
                 let style = match kind {
                     DependencyType::Required => "",
                     DependencyType::Optional => " [style=dashed]",
@@ -54,7 +55,7 @@ fn collapsed(wf: &Workflow, format: GraphFormat) -> String {
             for d in 0..wf.definitions.len() {
                 let _ = writeln!(out, "  n{d}[\"{}\"]", label(d));
             }
-            for &(p, c, kind) in &wf.definition_edges {
+            for &(p, c, kind) in &edges {
                 let arrow = match kind {
                     DependencyType::Required => "-->",
                     DependencyType::Optional => "-.->",

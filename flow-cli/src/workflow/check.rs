@@ -3,9 +3,8 @@
 //! reference is not in both `requires` and `wants`; and there is no cycle (each reported with
 //! its path at the reference that closes it). Builds the [`FlowGraph`].
 
-use std::collections::HashMap;
-
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::diagnostic::Collector;
 use super::expand::Def;
@@ -21,8 +20,6 @@ pub(super) struct Deps {
     pub requires: Vec<Vec<FlowId>>,
     /// Each flow's optional parents.
     pub wants: Vec<Vec<FlowId>>,
-    /// Between definitions: (parent, child, type), each pair once (required wins).
-    pub definition_edges: Vec<(usize, usize, DependencyType)>,
 }
 
 /// One dependency edge between flows (indices into the ids), with the reference it is from.
@@ -47,8 +44,8 @@ enum Target {
 pub(super) fn dependencies(
     defs: &[Def<'_>],
     ids: &[FlowId],
-    index: &HashMap<FlowId, u32>,
-    by_name: &HashMap<&str, usize>,
+    index: &FxHashMap<FlowId, u32>,
+    by_name: &FxHashMap<&str, usize>,
     values: &[Value],
     diags: &mut Collector<'_>,
 ) -> Deps {
@@ -158,49 +155,25 @@ pub(super) fn dependencies(
     add_edges(&mut graph, ids, &mut edges, &sites, defs, diags);
     let mut requires = vec![Vec::new(); ids.len()];
     let mut wants = vec![Vec::new(); ids.len()];
-    let mut between: HashMap<(usize, usize), DependencyType> = HashMap::new();
-    let mut last_site = u32::MAX;
-    let mut parent_defs: Vec<usize> = Vec::new();
     for e in &edges {
         let parents = match e.kind {
             DependencyType::Required => &mut requires[e.child as usize],
             DependencyType::Optional => &mut wants[e.child as usize],
         };
         parents.push(ids[e.parent as usize].clone());
-        if e.site != last_site {
-            last_site = e.site;
-            parent_defs.clear();
-        }
-        let parent_def = def_of(defs, e.parent as usize);
-        if !parent_defs.contains(&parent_def) {
-            parent_defs.push(parent_def);
-            let child_def = sites[e.site as usize].0;
-            let kind = between.entry((parent_def, child_def)).or_insert(e.kind);
-            if e.kind == DependencyType::Required {
-                *kind = e.kind;
-            }
-        }
     }
     for parents in requires.iter_mut().chain(wants.iter_mut()) {
         dedup_in_order(parents);
     }
-    let mut definition_edges: Vec<_> = between.into_iter().map(|((p, c), k)| (p, c, k)).collect();
-    definition_edges.sort_unstable_by_key(|&(p, c, _)| (c, p));
     Deps {
         graph,
         requires,
         wants,
-        definition_edges,
     }
 }
 
 fn start(template: &Template) -> usize {
     template.span.as_ref().map_or(0, |s| s.start)
-}
-
-/// The definition that made flow `i`.
-fn def_of(defs: &[Def<'_>], i: usize) -> usize {
-    defs.partition_point(|d| d.flows.end <= i)
 }
 
 /// Removes repeated ids, keeping the first of each.
@@ -216,7 +189,8 @@ fn dedup_in_order(ids: &mut Vec<FlowId>) {
         }
         return;
     }
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut seen = FxHashSet::default();
+    seen.reserve(ids.len());
     ids.retain(|id| seen.insert(id.clone()));
 }
 

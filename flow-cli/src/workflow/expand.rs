@@ -2,13 +2,15 @@
 //! expands each matrix into one flow per combination (ids such as `align.a.1`), and renders
 //! the validated [`Workflow`] once the dependency checks passed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use flow_graph::FlowId;
+use rustc_hash::FxHashMap;
 
 use super::check;
 use super::diagnostic::Collector;
@@ -90,7 +92,8 @@ pub(super) fn workflow(
     }
 
     let mut defs = Vec::with_capacity(raw.flows.len());
-    let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(raw.flows.len());
+    let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
+    by_name.reserve(raw.flows.len());
     for flow in &raw.flows {
         if let Some(&first) = by_name.get(flow.name.as_str()) {
             let first: &RawFlow = &raw.flows[first];
@@ -108,7 +111,8 @@ pub(super) fn workflow(
     }
     let n_flows = defs.iter().map(|d| d.flows.len()).sum();
     let mut ids: Vec<FlowId> = Vec::with_capacity(n_flows);
-    let mut index: HashMap<FlowId, u32> = HashMap::with_capacity(n_flows);
+    let mut index: FxHashMap<FlowId, u32> = FxHashMap::default();
+    index.reserve(n_flows);
     for d in 0..defs.len() {
         add_flows(&mut defs, d, &mut ids, &mut index, diags);
     }
@@ -118,6 +122,8 @@ pub(super) fn workflow(
         return None;
     }
     let (graph, mut requires, mut wants) = (deps.graph, deps.requires, deps.wants);
+    // The definitions' flows are consecutive, in the order of the ids.
+    let mut ids = ids.into_iter();
     let defaults = &raw.defaults;
     let only_defaults = merged_env(&defaults_env, &[], &values, &[]);
     let mut flows = Vec::with_capacity(ids.len());
@@ -165,7 +171,7 @@ pub(super) fn workflow(
                 (None, None) => dir.to_owned(),
             };
             flows.push(FlowDef {
-                id: ids[i].clone(),
+                id: ids.next()?,
                 action,
                 requires: std::mem::take(&mut requires[i]),
                 wants: std::mem::take(&mut wants[i]),
@@ -192,7 +198,6 @@ pub(super) fn workflow(
         graph,
         slurm: raw.slurm.clone(),
         definitions,
-        definition_edges: deps.definition_edges,
     })
 }
 
@@ -351,7 +356,7 @@ fn add_flows(
     defs: &mut [Def<'_>],
     d: usize,
     ids: &mut Vec<FlowId>,
-    index: &mut HashMap<FlowId, u32>,
+    index: &mut FxHashMap<FlowId, u32>,
     diags: &mut Collector<'_>,
 ) {
     let first = ids.len();
@@ -408,17 +413,17 @@ fn insert(
     flow: &RawFlow,
     defs: &[Def<'_>],
     ids: &mut Vec<FlowId>,
-    index: &mut HashMap<FlowId, u32>,
+    index: &mut FxHashMap<FlowId, u32>,
     diags: &mut Collector<'_>,
 ) -> bool {
     let n = u32::try_from(ids.len()).expect("fewer than 4 billion flows");
     match index.entry(id) {
-        std::collections::hash_map::Entry::Vacant(free) => {
+        Entry::Vacant(free) => {
             ids.push(free.key().clone());
             free.insert(n);
             true
         }
-        std::collections::hash_map::Entry::Occupied(taken) => {
+        Entry::Occupied(taken) => {
             let at = *taken.get() as usize;
             let owner = defs
                 .iter()

@@ -106,15 +106,41 @@ pub struct Workflow {
     pub slurm: SlurmTable,
     /// The definitions the flows come from, in file order (included files first).
     pub definitions: Vec<Definition>,
-    /// Dependencies between definitions (parent, child, type): one per pair of definitions
-    /// with a dependency between their flows, required when any of them is.
-    pub definition_edges: Vec<(usize, usize, DependencyType)>,
 }
 
 impl Workflow {
     /// Whether any definition has a matrix.
     pub fn has_matrix(&self) -> bool {
         self.definitions.iter().any(|d| d.matrix)
+    }
+
+    /// The dependencies between definitions (indices into [`Self::definitions`]): one
+    /// `(parent, child, type)` per pair with a dependency between their flows, required when
+    /// any of them is, sorted by child then parent.
+    pub fn definition_edges(&self) -> Vec<(usize, usize, DependencyType)> {
+        let mut def_of = rustc_hash::FxHashMap::default();
+        def_of.reserve(self.flows.len());
+        for (d, def) in self.definitions.iter().enumerate() {
+            for flow in &self.flows[def.flows.clone()] {
+                def_of.insert(flow.id.as_str(), d);
+            }
+        }
+        let mut edges = std::collections::BTreeMap::new();
+        for (child, def) in self.definitions.iter().enumerate() {
+            for flow in &self.flows[def.flows.clone()] {
+                let required = flow.requires.iter().map(|p| (p, DependencyType::Required));
+                let optional = flow.wants.iter().map(|p| (p, DependencyType::Optional));
+                for (parent, kind) in required.chain(optional) {
+                    let edge = edges
+                        .entry((child, def_of[parent.as_str()]))
+                        .or_insert(kind);
+                    if kind == DependencyType::Required {
+                        *edge = kind;
+                    }
+                }
+            }
+        }
+        edges.into_iter().map(|((c, p), k)| (p, c, k)).collect()
     }
 }
 

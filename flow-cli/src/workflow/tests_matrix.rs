@@ -119,7 +119,11 @@ shell = "cat out/* > all"
     assert_eq!(w.definitions[1].flows, 3..9);
     assert!(w.has_matrix());
     // Between definitions: split -> align, align -> gather, split -> gather (optional).
-    assert_eq!(w.definition_edges.len(), 3);
+    use flow_graph::DependencyType::{Optional, Required};
+    assert_eq!(
+        w.definition_edges(),
+        [(0, 1, Required), (0, 2, Optional), (1, 2, Required)]
+    );
 }
 
 #[test]
