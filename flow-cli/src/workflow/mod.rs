@@ -175,19 +175,28 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workflow".into());
-    from_str(&text, &path.display().to_string(), &stem, &dir, sets).map(|mut w| {
+    from_str_with(&text, &path.display().to_string(), &stem, &dir, sets).map(|mut w| {
         w.file = path.to_owned();
         w
     })
 }
 
-/// Parses, checks and expands workflow `text` with the `--set` overrides `sets`; `file` names
-/// it in diagnostics, `stem` is the default name and `dir` the folder relative paths (cwd,
-/// globs, included files) start from.
+/// Parses and checks workflow `text` with the params' defaults; `file` names it in
+/// diagnostics, `stem` is the default name and `dir` the folder relative paths (cwd, globs,
+/// included files) start from.
 ///
 /// # Errors
 /// [`CliError::InvalidWorkflow`] with every problem found.
-pub fn from_str(
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn from_str(text: &str, file: &str, stem: &str, dir: &Path) -> Result<Workflow, CliError> {
+    from_str_with(text, file, stem, dir, &[])
+}
+
+/// As [`from_str`], with the `--set` overrides `sets`.
+///
+/// # Errors
+/// [`CliError::InvalidWorkflow`] with every problem found.
+pub fn from_str_with(
     text: &str,
     file: &str,
     stem: &str,
@@ -212,6 +221,6 @@ pub(crate) mod test_support {
 
     /// Loads `text` as `w.toml` in `/tmp/wf`, returning the workflow or the diagnostics text.
     pub(crate) fn load_str(text: &str) -> Result<Workflow, String> {
-        from_str(text, "w.toml", "w", Path::new("/tmp/wf"), &[]).map_err(|e| e.to_string())
+        from_str(text, "w.toml", "w", Path::new("/tmp/wf")).map_err(|e| e.to_string())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{from_str, Action, Workflow};
+use super::{from_str_with, Action, Workflow};
 
 /// Loads `text` as `w.toml` in `dir` with the `--set` overrides `sets`.
 fn load_in(dir: &Path, text: &str, sets: &[(&str, &str)]) -> Result<Workflow, String> {
@@ -11,7 +11,7 @@ fn load_in(dir: &Path, text: &str, sets: &[(&str, &str)]) -> Result<Workflow, St
         .iter()
         .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
         .collect();
-    from_str(text, "w.toml", "w", dir, &sets).map_err(|e| e.to_string())
+    from_str_with(text, "w.toml", "w", dir, &sets).map_err(|e| e.to_string())
 }
 
 fn load(text: &str) -> Result<Workflow, String> {
