@@ -465,3 +465,57 @@ fn includes_merge_params_and_flows_and_point_into_their_file() {
         ],
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::load;
+
+    // For any matrix of 1 to 3 axes with 1 to 4 distinct values each, a definition makes one
+    // flow per combination, with distinct ids `NAME.v1.v2...` in the order of the combinations
+    // (the last axis fastest); a flow of another matrix naming `grid.{a}...` with the same
+    // axes requires exactly the one flow with its values, and a flow naming `grid` requires
+    // them all.
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn a_matrix_makes_one_flow_per_combination(sizes in prop::collection::vec(1usize..5, 1..4)) {
+            let names: Vec<String> = (0..sizes.len()).map(|i| format!("a{i}")).collect();
+            let axes: Vec<String> = names
+                .iter()
+                .zip(&sizes)
+                .map(|(name, &n)| {
+                    let values: Vec<String> = (0..n).map(|v| format!("\"v{v}\"")).collect();
+                    format!("{name} = [{}]", values.join(", "))
+                })
+                .collect();
+            let matrix = axes.join(", ");
+            let placeholders: Vec<String> = names.iter().map(|n| format!("{{{n}}}")).collect();
+            let text = format!(
+                "[flows.grid]\nmatrix = {{ {matrix} }}\nshell = \"echo {p}\"\n\
+                 [flows.next]\nmatrix = {{ {matrix} }}\nshell = \"true\"\nrequires = [\"grid.{p}\"]\n\
+                 [flows.all]\nshell = \"true\"\nrequires = [\"grid\"]\n",
+                p = placeholders.join("."),
+            );
+            let w = load(&text).unwrap();
+            let n: usize = sizes.iter().product();
+            prop_assert_eq!(w.flows.len(), 2 * n + 1);
+            let mut expected = vec![String::from("grid")];
+            for &size in &sizes {
+                expected = expected
+                    .iter()
+                    .flat_map(|prefix| (0..size).map(move |v| format!("{prefix}.v{v}")))
+                    .collect();
+            }
+            let grid: Vec<&str> = w.flows[..n].iter().map(|f| f.id.as_str()).collect();
+            prop_assert_eq!(&grid, &expected);
+            for (k, next) in w.flows[n..2 * n].iter().enumerate() {
+                prop_assert_eq!(next.id.as_str(), expected[k].replacen("grid", "next", 1));
+                prop_assert_eq!(next.requires.len(), 1);
+                prop_assert_eq!(next.requires[0].as_str(), expected[k].as_str());
+            }
+            prop_assert_eq!(w.flows[2 * n].requires.len(), n);
+            prop_assert_eq!(w.graph.dependency_count(), 2 * n);
+        }
+    }
+}
