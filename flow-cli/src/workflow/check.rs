@@ -97,7 +97,9 @@ pub(super) fn dependencies(
                     }
                     continue;
                 }
-                seen.push((text, list));
+                if def.requires.len() + def.wants.len() > 1 {
+                    seen.push((text, list));
+                }
                 let Some(bound) = bound else {
                     continue;
                 };
