@@ -10,6 +10,7 @@ Examples:
   flow run pipeline.toml --jobs 2 --json      two at a time, one JSON document at the end
   flow run pipeline.toml --resume             rerun only what did not complete last time
   flow validate pipeline.toml                 report every problem as FILE:LINE:COL: message
+  flow run pipeline.toml --set day=2026-11-26  set a [params] value for this run
   flow graph pipeline.toml | dot -Tsvg > g.svg
   flow results pipeline.toml                  the latest run as a table
   flow runs pipeline.toml                     every run in the workflow's store
@@ -47,11 +48,13 @@ the command never wrote to leaves no file).
 Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
-    #[command(after_help = "Example:\n  flow validate pipeline.toml && echo ok")]
+    #[command(
+        after_help = "Examples:\n  flow validate pipeline.toml && echo ok\n  flow validate pipeline.toml --set samples=a,b"
+    )]
     Validate(FileArg),
     /// Print the dependency graph (optional dependencies dashed).
     #[command(
-        after_help = "Examples:\n  flow graph pipeline.toml | dot -Tpng > graph.png\n  flow graph pipeline.toml --format mermaid"
+        after_help = "Examples:\n  flow graph pipeline.toml | dot -Tpng > graph.png\n  flow graph pipeline.toml --format mermaid\n  flow graph pipeline.toml --collapsed          one node per [flows.NAME], not per matrix value"
     )]
     Graph(GraphArgs),
     /// Show the results of the latest (or a given) run.
@@ -81,6 +84,17 @@ Without the workflow file the page has no dependency edges.")]
 pub struct FileArg {
     /// The workflow file (TOML).
     pub file: PathBuf,
+    /// Params of this run.
+    #[command(flatten)]
+    pub params: SetArgs,
+}
+
+/// `--set NAME=VALUE`, repeatable: the values of the workflow's `[params]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SetArgs {
+    /// Sets a param of the workflow's `[params]` (repeatable; a list param takes a,b,c).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = crate::workflow::parse_set)]
+    pub set: Vec<(String, String)>,
 }
 
 /// `flow run`.
@@ -111,6 +125,9 @@ pub struct RunArgs {
     /// table and each flow's `slurm = { ... }`).
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
+    /// Params of this run.
+    #[command(flatten)]
+    pub params: SetArgs,
 }
 
 /// Where `flow run` runs commands.
@@ -139,6 +156,12 @@ pub struct GraphArgs {
     /// The output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// One node per definition (`[flows.NAME]`) instead of one per flow of its matrix.
+    #[arg(long)]
+    pub collapsed: bool,
+    /// Params of this run.
+    #[command(flatten)]
+    pub params: SetArgs,
 }
 
 /// `flow results`.
@@ -155,6 +178,9 @@ pub struct ResultsArgs {
     /// Print the run as JSON, in the shape of `flow run --json`.
     #[arg(long)]
     pub json: bool,
+    /// The params the run was made with, when they change its flows.
+    #[command(flatten)]
+    pub params: SetArgs,
 }
 
 /// `flow runs`.

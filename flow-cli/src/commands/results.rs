@@ -14,7 +14,7 @@ use crate::{store, terminal, workflow};
 
 /// Shows the run.
 pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
-    let (dir, wf) = locate(args.file.as_deref())?;
+    let (dir, wf) = locate_with(args.file.as_deref(), &args.params.set)?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
     let results_store = store::open_for_reading(&spec)?;
     let run: RunRecord = match &args.run {
@@ -71,6 +71,20 @@ pub fn locate(
             Ok((wf.dir.clone(), Some(wf)))
         }
         None => Ok((std::path::PathBuf::from("."), None)),
+    }
+}
+
+/// As [`locate`], with the `--set` overrides of the workflow's params.
+fn locate_with(
+    file: Option<&Path>,
+    sets: &[(String, String)],
+) -> Result<(std::path::PathBuf, Option<workflow::Workflow>), CliError> {
+    match file {
+        Some(file) if !sets.is_empty() => {
+            let wf = workflow::load_with(file, sets)?;
+            Ok((wf.dir.clone(), Some(wf)))
+        }
+        _ => locate(file),
     }
 }
 

@@ -29,7 +29,7 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    let wf = workflow::load(&args.file)?;
+    let wf = workflow::load_with(&args.file, &args.params.set)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     let results_store = store::open_for_run(&spec)?;
     let jobs = args
@@ -178,7 +178,7 @@ fn flow(def: &FlowDef, workflow_dir: &str) -> Flow {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
         Action::Shell(script) => CommandSpec::shell(script.clone()),
     };
-    for (key, value) in &def.env {
+    for (key, value) in def.env.iter() {
         spec = spec.env(key.clone(), value.clone());
     }
     spec = spec

@@ -1,4 +1,5 @@
-//! `flow validate FILE`: load the workflow and report every problem, or a one-line summary.
+//! `flow validate FILE [--set NAME=VALUE]...`: load the workflow and report every problem, or a
+//! one-line summary (with how many definitions the flows come from, when a matrix made them).
 
 use crate::cli::FileArg;
 use crate::commands::print_stdout;
@@ -7,14 +8,18 @@ use crate::workflow;
 
 /// Validates the file; the problems come back as the error.
 pub fn run(args: &FileArg) -> Result<u8, CliError> {
-    let wf = workflow::load(&args.file)?;
+    let wf = workflow::load_with(&args.file, &args.params.set)?;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut flows = plural(wf.flows.len(), "flow", "flows");
+    if wf.has_matrix() {
+        flows.push_str(" from ");
+        flows.push_str(&plural(wf.definitions.len(), "definition", "definitions"));
+    }
     print_stdout(&format!(
-        "{}: ok, workflow `{}` with {} and {}\n",
+        "{}: ok, workflow `{}` with {flows} and {}\n",
         args.file.display(),
         wf.name,
-        plural(wf.flows.len(), "flow", "flows"),
         plural(wf.graph.dependency_count(), "dependency", "dependencies")
     ))?;
     Ok(0)

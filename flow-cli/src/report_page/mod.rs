@@ -51,6 +51,9 @@ pub struct ReportArgs {
     /// Write the report's data as JSON instead of the HTML page.
     #[arg(long)]
     pub json: bool,
+    /// The params the run was made with, when they change its flows.
+    #[command(flatten)]
+    pub params: crate::cli::SetArgs,
 }
 
 /// Runs `flow report`: builds the report of the chosen run and writes it.
@@ -59,7 +62,9 @@ pub struct ReportArgs {
 /// [`CliError`] when the workflow file is invalid, the store cannot be read, there is no such
 /// run, or the output cannot be written.
 pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
-    let workflow = args.file.as_deref().map(workflow::load).transpose()?;
+    let workflow = (args.file.as_deref())
+        .map(|file| workflow::load_with(file, &args.params.set))
+        .transpose()?;
     let dir = workflow
         .as_ref()
         .map_or(Path::new("."), |w| w.dir.as_path());

@@ -1,120 +1,244 @@
-//! The graph checks of a parsed workflow: duplicate-free dependencies that name known flows,
-//! and no cycle (each cycle reported with its path), building the [`FlowGraph`].
+//! The dependency checks of the expanded flows: every reference names a flow (one-to-one), a
+//! definition (all its flows: fan-in) or a flow made from the same matrix values; a
+//! reference is not in both `requires` and `wants`; and there is no cycle (each reported with
+//! its path at the reference that closes it). Builds the [`FlowGraph`].
 
-use std::collections::HashMap;
-use std::ops::Range;
-
-use flow_graph::{DependencyType, FlowGraph, GraphError};
+use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::diagnostic::Collector;
-use super::parse::{RawFlow, RawRef, RawWorkflow};
+use super::expand::Def;
+use super::template::{Template, Value};
 
 /// At most this many distinct cycles are reported.
 const MAX_CYCLES: usize = 20;
 
-/// One dependency edge that passed the name checks, with where it is written.
-struct Edge<'a> {
-    parent: &'a str,
-    child: &'a str,
-    kind: DependencyType,
-    span: Option<Range<usize>>,
+/// The dependencies of the expanded flows.
+pub(super) struct Deps {
+    pub graph: FlowGraph,
+    /// Each flow's required parents, in the order written.
+    pub requires: Vec<Vec<FlowId>>,
+    /// Each flow's optional parents.
+    pub wants: Vec<Vec<FlowId>>,
 }
 
-/// Checks the dependencies of `raw` and builds its graph. Returns `None` when there is nothing
-/// to check (a syntax error); the graph otherwise, built from the edges that passed.
-pub(super) fn check(raw: &Option<RawWorkflow>, diags: &mut Collector<'_>) -> Option<FlowGraph> {
-    let raw = raw.as_ref()?;
-    // Every key written under [flows], valid id or not: a reference to an invalid key was
-    // reported with the key already.
-    let declared: HashMap<&str, bool> = raw
-        .flows
-        .iter()
-        .map(|f| (f.name.as_str(), f.id.is_some()))
-        .collect();
-    let mut graph = FlowGraph::with_capacity(raw.flows.len(), 0);
-    for flow in &raw.flows {
-        if let Some(id) = &flow.id {
-            // Keys of a TOML table are unique, so this cannot be a duplicate.
-            let _ = graph.add_flow(id.clone());
+/// One dependency edge between flows (indices into the ids), with the reference it is from.
+struct Edge {
+    parent: u32,
+    child: u32,
+    kind: DependencyType,
+    site: u32,
+}
+
+/// What a reference names.
+enum Target {
+    /// These flows (one flow, or every flow of a definition).
+    Flows(std::ops::Range<usize>),
+    /// A definition that made no flows: its own problem is reported already.
+    Skip,
+    Unknown,
+}
+
+/// Resolves every reference of `defs` (whose flows are `ids`, found by `index`; the
+/// definitions found by name with `by_name`) with the param `values`, and builds the graph.
+pub(super) fn dependencies(
+    defs: &[Def<'_>],
+    ids: &[FlowId],
+    index: &FxHashMap<FlowId, u32>,
+    by_name: &FxHashMap<&str, usize>,
+    values: &[Value],
+    diags: &mut Collector<'_>,
+) -> Deps {
+    let resolve = |name: &str| -> Target {
+        if let Some(&i) = index.get(name) {
+            let i = i as usize;
+            return Target::Flows(i..i + 1);
         }
-    }
-    let mut edges = Vec::new();
-    for flow in &raw.flows {
-        if flow.id.is_none() {
+        match by_name.get(name) {
+            Some(&d) if defs[d].ok && !defs[d].flows.is_empty() => {
+                Target::Flows(defs[d].flows.clone())
+            }
+            Some(_) => Target::Skip,
+            None => Target::Unknown,
+        }
+    };
+    let mut edges: Vec<Edge> = Vec::new();
+    let mut sites: Vec<(usize, &Template)> = Vec::new();
+    let mut axes = Vec::new();
+    for (d, def) in defs.iter().enumerate() {
+        if def.flows.is_empty() {
             continue;
         }
-        let mut seen: HashMap<&str, &'static str> = HashMap::new();
-        for (list, kind, refs) in [
-            ("requires", DependencyType::Required, &flow.requires),
-            ("wants", DependencyType::Optional, &flow.wants),
+        // Each reference as written, with its list.
+        let mut seen: Vec<(&str, &'static str)> = Vec::new();
+        for (list, kind, bound, written) in [
+            (
+                "requires",
+                DependencyType::Required,
+                &def.requires,
+                &def.raw.requires,
+            ),
+            (
+                "wants",
+                DependencyType::Optional,
+                &def.wants,
+                &def.raw.wants,
+            ),
         ] {
-            for r in refs {
-                if let Some(previous) = seen.insert(r.name.as_str(), list) {
+            for (bound, template) in bound.iter().zip(written) {
+                let text = template.text.as_str();
+                if let Some(&(_, previous)) = seen.iter().find(|(seen, _)| *seen == text) {
                     if previous != list {
-                        diags.error(
-                            r.span.clone(),
-                            format!(
-                                "flow `{}` lists `{}` in both `requires` and `wants`: keep one",
-                                flow.name, r.name
-                            ),
+                        let message = format!(
+                            "flow `{}` lists `{}` in both `requires` and `wants`: keep one",
+                            def.raw.name, template.text
                         );
+                        diags.error_at(def.raw.source, start(template), message);
                     }
                     continue;
                 }
-                if check_ref(flow, list, r, &declared, raw, diags) {
-                    edges.push(Edge {
-                        parent: &r.name,
-                        child: &flow.name,
-                        kind,
-                        span: r.span.clone(),
-                    });
+                if def.requires.len() + def.wants.len() > 1 {
+                    seen.push((text, list));
+                }
+                let Some(bound) = bound else {
+                    continue;
+                };
+                let site = u32::try_from(sites.len()).expect("fewer than 4 billion references");
+                sites.push((d, template));
+                let mut push = |parents: std::ops::Range<usize>, child: usize| {
+                    for parent in parents {
+                        edges.push(Edge {
+                            parent: parent as u32,
+                            child: child as u32,
+                            kind,
+                            site,
+                        });
+                    }
+                };
+                if !bound.uses_axes() {
+                    let name = bound.render(values, &[]);
+                    match resolve(&name) {
+                        Target::Flows(parents) => {
+                            for child in def.flows.clone() {
+                                push(parents.clone(), child);
+                            }
+                        }
+                        Target::Skip => {}
+                        Target::Unknown => unknown(def, list, template, &name, None, defs, diags),
+                    }
+                    continue;
+                }
+                let mut missing: Option<(String, usize)> = None;
+                let mut n_missing = 0;
+                for (k, child) in def.flows.clone().enumerate() {
+                    def.combination(k, &mut axes);
+                    let name = bound.render(values, &axes);
+                    match resolve(&name) {
+                        Target::Flows(parents) => push(parents, child),
+                        Target::Skip => {}
+                        Target::Unknown => {
+                            n_missing += 1;
+                            missing.get_or_insert((name, child));
+                        }
+                    }
+                }
+                if let Some((name, child)) = missing {
+                    let at = Some((ids[child].as_str(), n_missing - 1));
+                    unknown(def, list, template, &name, at, defs, diags);
                 }
             }
         }
     }
-    add_edges(&mut graph, edges, diags);
-    Some(graph)
-}
-
-/// Whether reference `r` in `flow`'s `list` names a known flow; reports it otherwise.
-fn check_ref(
-    flow: &RawFlow,
-    list: &str,
-    r: &RawRef,
-    declared: &HashMap<&str, bool>,
-    raw: &RawWorkflow,
-    diags: &mut Collector<'_>,
-) -> bool {
-    match declared.get(r.name.as_str()) {
-        Some(true) => true,
-        Some(false) => false,
-        None => {
-            let message = match flow_graph::validate_flow_id(&r.name) {
-                Err(e) => format!("in `{list}` of flow `{}`: {e}", flow.name),
-                Ok(()) => {
-                    let verb = if list == "requires" {
-                        "requires"
-                    } else {
-                        "wants"
-                    };
-                    let mut m = format!("flow `{}` {verb} unknown flow `{}`", flow.name, r.name);
-                    if let Some(close) = closest(&r.name, raw) {
-                        m.push_str(&format!(" (did you mean `{close}`?)"));
-                    }
-                    m
-                }
-            };
-            diags.error(r.span.clone(), message);
-            false
-        }
+    let mut graph = FlowGraph::with_capacity(ids.len(), edges.len());
+    for id in ids {
+        // Every id was added to the index once, so none is a duplicate.
+        let _ = graph.add_flow(id.clone());
+    }
+    add_edges(&mut graph, ids, &mut edges, &sites, defs, diags);
+    let mut requires = vec![Vec::new(); ids.len()];
+    let mut wants = vec![Vec::new(); ids.len()];
+    for e in &edges {
+        let parents = match e.kind {
+            DependencyType::Required => &mut requires[e.child as usize],
+            DependencyType::Optional => &mut wants[e.child as usize],
+        };
+        parents.push(ids[e.parent as usize].clone());
+    }
+    for parents in requires.iter_mut().chain(wants.iter_mut()) {
+        dedup_in_order(parents);
+    }
+    Deps {
+        graph,
+        requires,
+        wants,
     }
 }
 
-/// Adds the edges in one batch; on a cycle, reports it at the edge that closes it, drops that
-/// edge and tries again, so every independent cycle is reported (up to [`MAX_CYCLES`]).
-fn add_edges(graph: &mut FlowGraph, mut edges: Vec<Edge<'_>>, diags: &mut Collector<'_>) {
+fn start(template: &Template) -> usize {
+    template.span.as_ref().map_or(0, |s| s.start)
+}
+
+/// Removes repeated ids, keeping the first of each.
+fn dedup_in_order(ids: &mut Vec<FlowId>) {
+    if ids.len() <= 16 {
+        let mut i = 1;
+        while i < ids.len() {
+            if ids[..i].contains(&ids[i]) {
+                ids.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        return;
+    }
+    let mut seen = FxHashSet::default();
+    seen.reserve(ids.len());
+    ids.retain(|id| seen.insert(id.clone()));
+}
+
+/// Reports a reference of `def` in `list` that names no flow; `at`, for a reference with
+/// matrix values, is the first flow whose reference is unknown and how many more have one.
+fn unknown(
+    def: &Def<'_>,
+    list: &str,
+    template: &Template,
+    name: &str,
+    at: Option<(&str, usize)>,
+    defs: &[Def<'_>],
+    diags: &mut Collector<'_>,
+) {
+    let flow = &def.raw.name;
+    let mut message = match flow_graph::validate_flow_id(name) {
+        Err(e) => format!("in `{list}` of flow `{flow}`: {e}"),
+        Ok(()) => format!("flow `{flow}` {list} unknown flow `{name}`"),
+    };
+    if let Some((first, more)) = at {
+        message.push_str(&format!(" (for its flow `{first}`"));
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+        message.push(')');
+    } else if let Some(close) = closest(name, defs) {
+        message.push_str(&format!(" (did you mean `{close}`?)"));
+    }
+    diags.error_at(def.raw.source, start(template), message);
+}
+
+/// Adds the edges in one batch; on a cycle, reports it at the reference that closes it, drops
+/// every edge of that reference and tries again, so every independent cycle is reported (up
+/// to [`MAX_CYCLES`]).
+fn add_edges(
+    graph: &mut FlowGraph,
+    ids: &[FlowId],
+    edges: &mut Vec<Edge>,
+    sites: &[(usize, &Template)],
+    defs: &[Def<'_>],
+    diags: &mut Collector<'_>,
+) {
     for _ in 0..MAX_CYCLES {
-        let batch = edges.iter().map(|e| (e.parent, e.child, e.kind));
+        let batch = edges
+            .iter()
+            .map(|e| (&ids[e.parent as usize], &ids[e.child as usize], e.kind));
         match graph.add_dependencies(batch) {
             Ok(()) => return,
             Err(GraphError::Cycle(cycle)) => {
@@ -124,34 +248,33 @@ fn add_edges(graph: &mut FlowGraph, mut edges: Vec<Edge<'_>>, diags: &mut Collec
                 } else {
                     ("", "")
                 };
-                let at = edges
+                let site = edges
                     .iter()
-                    .position(|e| e.parent == parent && e.child == child);
-                let span = at.and_then(|i| edges[i].span.clone());
-                diags.error(span, cycle.to_string());
-                match at {
-                    Some(i) => {
-                        edges.swap_remove(i);
-                    }
-                    None => return,
-                }
+                    .find(|e| ids[e.parent as usize] == *parent && ids[e.child as usize] == *child)
+                    .map(|e| e.site);
+                let Some(site) = site else {
+                    diags.error_at(0, 0, cycle.to_string());
+                    return;
+                };
+                let (d, template) = sites[site as usize];
+                diags.error_at(defs[d].raw.source, start(template), cycle.to_string());
+                edges.retain(|e| e.site != site);
             }
             Err(e) => {
                 // Every name was checked above; report rather than panic if that changes.
-                diags.error(None, e.to_string());
+                diags.error_at(0, 0, e.to_string());
                 return;
             }
         }
     }
 }
 
-/// The declared flow id closest to `name` by edit distance, if it is close enough to be a typo.
-fn closest<'a>(name: &str, raw: &'a RawWorkflow) -> Option<&'a str> {
+/// The definition name closest to `name` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(name: &str, defs: &'a [Def<'_>]) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
-    raw.flows
-        .iter()
-        .filter(|f| f.id.is_some())
-        .map(|f| (edit_distance(name, &f.name), f.name.as_str()))
+    defs.iter()
+        .filter(|d| d.raw.id.is_some())
+        .map(|d| (edit_distance(name, &d.raw.name), d.raw.name.as_str()))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)

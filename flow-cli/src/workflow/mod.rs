@@ -1,20 +1,30 @@
-//! The workflow file: its validated model, and [`load`] that reads, parses and checks a file,
-//! collecting every problem as a [`Diagnostic`](diagnostic::Diagnostic) at its line and column.
+//! The workflow file: its validated model, and [`load`] that reads, parses and checks a file
+//! (with the files it includes), expands its matrices, and collects every problem as a
+//! diagnostic at its file, line and column.
 
 mod check;
 mod diagnostic;
+mod expand;
+mod include;
+mod matrix;
+mod params;
 mod parse;
 mod slurm;
+mod template;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_matrix;
 
-use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use flow_graph::{FlowGraph, FlowId};
+use flow_graph::{DependencyType, FlowGraph, FlowId};
 
 pub use diagnostic::Diagnostics;
+pub use params::parse_set;
 
 use crate::error::CliError;
 pub use slurm::SlurmTable;
@@ -47,10 +57,34 @@ pub struct FlowDef {
     pub retry_delay: Duration,
     /// The working directory, absolute.
     pub cwd: PathBuf,
-    /// Extra environment variables (defaults, then the flow's own).
-    pub env: BTreeMap<String, String>,
+    /// Extra environment variables (defaults, then the flow's own), sorted by name; shared
+    /// by the flows of a matrix whose environment does not use its values.
+    pub env: Arc<[(String, String)]>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,
+}
+
+/// One `[flows.NAME]` of the file: a flow, or with a matrix, one flow per combination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// The key under `[flows]`.
+    pub name: String,
+    /// Its flows, as indices into [`Workflow::flows`].
+    pub flows: Range<usize>,
+    /// Whether it has a `matrix`.
+    pub matrix: bool,
+}
+
+#[cfg(test)]
+impl FlowDef {
+    /// The value of environment variable `name` in [`Self::env`].
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        let i = self
+            .env
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()?;
+        Some(&self.env[i].1)
+    }
 }
 
 /// A validated workflow file.
@@ -70,6 +104,44 @@ pub struct Workflow {
     pub graph: FlowGraph,
     /// The `[slurm]` table (empty when absent).
     pub slurm: SlurmTable,
+    /// The definitions the flows come from, in file order (included files first).
+    pub definitions: Vec<Definition>,
+}
+
+impl Workflow {
+    /// Whether any definition has a matrix.
+    pub fn has_matrix(&self) -> bool {
+        self.definitions.iter().any(|d| d.matrix)
+    }
+
+    /// The dependencies between definitions (indices into [`Self::definitions`]): one
+    /// `(parent, child, type)` per pair with a dependency between their flows, required when
+    /// any of them is, sorted by child then parent.
+    pub fn definition_edges(&self) -> Vec<(usize, usize, DependencyType)> {
+        let mut def_of = rustc_hash::FxHashMap::default();
+        def_of.reserve(self.flows.len());
+        for (d, def) in self.definitions.iter().enumerate() {
+            for flow in &self.flows[def.flows.clone()] {
+                def_of.insert(flow.id.as_str(), d);
+            }
+        }
+        let mut edges = std::collections::BTreeMap::new();
+        for (child, def) in self.definitions.iter().enumerate() {
+            for flow in &self.flows[def.flows.clone()] {
+                let required = flow.requires.iter().map(|p| (p, DependencyType::Required));
+                let optional = flow.wants.iter().map(|p| (p, DependencyType::Optional));
+                for (parent, kind) in required.chain(optional) {
+                    let edge = edges
+                        .entry((child, def_of[parent.as_str()]))
+                        .or_insert(kind);
+                    if kind == DependencyType::Required {
+                        *edge = kind;
+                    }
+                }
+            }
+        }
+        edges.into_iter().map(|((c, p), k)| (p, c, k)).collect()
+    }
 }
 
 /// Reads, parses and checks the workflow file at `path`.
@@ -78,6 +150,15 @@ pub struct Workflow {
 /// [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`] with every problem
 /// found otherwise.
 pub fn load(path: &Path) -> Result<Workflow, CliError> {
+    load_with(path, &[])
+}
+
+/// As [`load`], with the `--set NAME=VALUE` overrides of params.
+///
+/// # Errors
+/// As [`load`]; an override of an unknown param or with a value of the wrong type is one of
+/// the problems.
+pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
@@ -94,25 +175,42 @@ pub fn load(path: &Path) -> Result<Workflow, CliError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workflow".into());
-    from_str(&text, &path.display().to_string(), &stem, &dir).map(|mut w| {
+    from_str_with(&text, &path.display().to_string(), &stem, &dir, sets).map(|mut w| {
         w.file = path.to_owned();
         w
     })
 }
 
-/// Parses and checks workflow `text`; `file` names it in diagnostics, `stem` is the default
-/// name and `dir` the folder relative paths start from.
+/// Parses and checks workflow `text` with the params' defaults; `file` names it in
+/// diagnostics, `stem` is the default name and `dir` the folder relative paths (cwd, globs,
+/// included files) start from.
 ///
 /// # Errors
 /// [`CliError::InvalidWorkflow`] with every problem found.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn from_str(text: &str, file: &str, stem: &str, dir: &Path) -> Result<Workflow, CliError> {
+    from_str_with(text, file, stem, dir, &[])
+}
+
+/// As [`from_str`], with the `--set` overrides `sets`.
+///
+/// # Errors
+/// [`CliError::InvalidWorkflow`] with every problem found.
+pub fn from_str_with(
+    text: &str,
+    file: &str,
+    stem: &str,
+    dir: &Path,
+    sets: &[(String, String)],
+) -> Result<Workflow, CliError> {
     let mut diags = diagnostic::Collector::new(text);
-    let raw = parse::parse(text, &mut diags);
-    let graph = check::check(&raw, &mut diags);
-    match (raw, graph) {
-        (Some(raw), Some(graph)) if diags.is_empty() => {
-            Ok(raw.into_workflow(stem, dir, file, graph))
-        }
+    diags.name_workflow_file(file);
+    let workflow = parse::parse(text, parse::Role::Main, 0, &mut diags).and_then(|mut raw| {
+        include::read_all(&mut raw, file, dir, &mut diags);
+        expand::workflow(raw, sets, stem, dir, file, &mut diags)
+    });
+    match workflow {
+        Some(workflow) if diags.is_empty() => Ok(workflow),
         _ => Err(CliError::InvalidWorkflow(diags.finish(file))),
     }
 }

@@ -1,42 +1,50 @@
 //! The TOML walk: reads the workflow document key by key, reporting syntax errors, unknown
-//! keys, wrong types and bad values with their spans, into a raw model that keeps the spans of
-//! dependency references for the graph checks.
+//! keys, wrong types and bad values with their spans, into a raw model whose strings are
+//! [`Template`]s that keep their spans for the later checks (names, dependencies).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
 use std::time::Duration;
 
-use flow_graph::{FlowGraph, FlowId};
+use flow_graph::FlowId;
 use toml_edit::{ImDocument, Item, TableLike};
 
-use super::diagnostic::Collector;
-use super::{Action, FlowDef, Workflow};
+use super::diagnostic::{Collector, SourceId};
+use super::matrix::Matrix;
+use super::params::Param;
+use super::template::Template;
 
 type Span = Option<Range<usize>>;
 
-/// A dependency reference as written: the name and where it is.
+/// What a flow runs, as written.
 #[derive(Debug)]
-pub(super) struct RawRef {
-    pub name: String,
-    pub span: Span,
+pub(super) enum RawAction {
+    /// `command`: one template per argument.
+    Command(Vec<Template>),
+    /// `shell`.
+    Shell(Template),
 }
 
-/// A flow as written, before defaults and dependency checks.
+/// A flow as written (a definition: one flow, or one per combination of its matrix), before
+/// defaults and dependency checks.
 #[derive(Debug)]
 pub(super) struct RawFlow {
     /// The key; `None` when it is not a valid flow id (already reported).
     pub id: Option<FlowId>,
     pub name: String,
-    pub action: Option<Action>,
-    pub requires: Vec<RawRef>,
-    pub wants: Vec<RawRef>,
+    /// Where the key is written, and in which file.
+    pub name_span: Span,
+    pub source: SourceId,
+    pub action: Option<RawAction>,
+    pub requires: Vec<Template>,
+    pub wants: Vec<Template>,
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
-    pub cwd: Option<String>,
-    pub env: BTreeMap<String, String>,
+    pub cwd: Option<Template>,
+    pub env: BTreeMap<String, Template>,
     pub slurm: Option<flow_pool::SlurmResources>,
+    pub matrix: Option<Matrix>,
 }
 
 /// The `[defaults]` table.
@@ -45,77 +53,42 @@ pub(super) struct RawDefaults {
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, Template>,
 }
 
-/// The whole file as written.
+/// The whole file as written (with the flows and params of the files it includes, once
+/// [`super::include`] has read them).
 #[derive(Debug, Default)]
 pub(super) struct RawWorkflow {
     pub name: Option<String>,
     pub jobs: Option<usize>,
     pub defaults: RawDefaults,
     pub flows: Vec<RawFlow>,
+    /// Whether a `[flows]` table is written (an empty one is reported where it is).
+    pub flows_written: bool,
     pub slurm: super::slurm::SlurmTable,
+    pub params: Vec<Param>,
+    /// Where `[params]` is written in the workflow file (`--set` errors point there).
+    pub params_span: Span,
+    /// `include = [...]`: each file as written, with where.
+    pub includes: Vec<(String, Span)>,
 }
 
-impl RawWorkflow {
-    /// The validated model; call only when no diagnostic was recorded.
-    pub fn into_workflow(self, stem: &str, dir: &Path, file: &str, graph: FlowGraph) -> Workflow {
-        let defaults = self.defaults;
-        let flows = self
-            .flows
-            .into_iter()
-            .filter_map(|f| {
-                let mut env = defaults.env.clone();
-                env.extend(f.env);
-                Some(FlowDef {
-                    id: f.id?,
-                    action: f.action?,
-                    requires: refs_to_ids(f.requires),
-                    wants: refs_to_ids(f.wants),
-                    timeout: f.timeout.or(defaults.timeout),
-                    retries: f.retries.or(defaults.retries).unwrap_or(0),
-                    retry_delay: f
-                        .retry_delay
-                        .or(defaults.retry_delay)
-                        .unwrap_or(Duration::ZERO),
-                    cwd: match f.cwd {
-                        Some(cwd) => dir.join(cwd),
-                        None => dir.to_owned(),
-                    },
-                    env,
-                    slurm: f.slurm,
-                })
-            })
-            .collect();
-        Workflow {
-            name: self.name.unwrap_or_else(|| stem.to_owned()),
-            jobs: self.jobs,
-            file: file.into(),
-            dir: dir.to_owned(),
-            flows,
-            graph,
-            slurm: self.slurm,
-        }
-    }
+/// Which file is parsed: the workflow file, or one it includes (params and flows only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Main,
+    Included,
 }
 
-/// Dependency names as ids, without duplicates, in the order written.
-fn refs_to_ids(refs: Vec<RawRef>) -> Vec<FlowId> {
-    let mut ids: Vec<FlowId> = Vec::with_capacity(refs.len());
-    for r in refs {
-        if let Ok(id) = FlowId::new(&r.name) {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    ids
-}
-
-/// Parses `text`, recording every problem in `diags`. `None` on a syntax error (nothing else
-/// can be checked then).
-pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow> {
+/// Parses `text`, the file `source` in `role`, recording every problem in `diags`. `None` on a
+/// syntax error (nothing else can be checked then).
+pub(super) fn parse(
+    text: &str,
+    role: Role,
+    source: SourceId,
+    diags: &mut Collector<'_>,
+) -> Option<RawWorkflow> {
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
@@ -128,7 +101,24 @@ pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow
     let root = doc.as_table();
     for (key, item) in root.iter() {
         let key_span = root.key(key).and_then(|k| k.span());
+        if role == Role::Included && !matches!(key, "params" | "flows" | "include") {
+            diags.error(
+                key_span,
+                format!(
+                    "`{key}` cannot be set in an included file (only `params`, `flows` and \
+                     `include`): move it to the workflow file"
+                ),
+            );
+            continue;
+        }
         match key {
+            "params" => {
+                if let Some(table) = table_of(item, key, key_span.clone(), diags) {
+                    raw.params_span = key_span;
+                    super::params::parse_table(table, source, &mut raw.params, diags);
+                }
+            }
+            "include" => raw.includes = super::include::parse_list(item, key_span, diags),
             "workflow" => {
                 if let Some(table) = table_of(item, key, key_span.clone(), diags) {
                     parse_workflow(table, &mut raw, diags);
@@ -140,8 +130,10 @@ pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow
                 }
             }
             "flows" => {
+                raw.flows_written = true;
                 if let Some(table) = table_of(item, key, key_span.clone(), diags) {
-                    parse_flows(table, item.span().or(key_span), &mut raw, diags);
+                    let span = item.span().or(key_span);
+                    parse_flows(table, span, source, &mut raw, diags);
                 }
             }
             "slurm" => {
@@ -152,16 +144,11 @@ pub(super) fn parse(text: &str, diags: &mut Collector<'_>) -> Option<RawWorkflow
             _ => diags.error(
                 key_span,
                 format!(
-                    "unknown key `{key}` (expected `workflow`, `defaults`, `flows` or `slurm`)"
+                    "unknown key `{key}` (expected `workflow`, `params`, `defaults`, `flows`, \
+                     `slurm` or `include`)"
                 ),
             ),
         }
-    }
-    if raw.flows.is_empty() && !root.contains_key("flows") {
-        diags.error(
-            None,
-            "the workflow has no flows: add a table such as `[flows.build]` with a `command`",
-        );
     }
     Some(raw)
 }
@@ -266,6 +253,7 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
 fn parse_flows(
     table: &dyn TableLike,
     span: Span,
+    source: SourceId,
     raw: &mut RawWorkflow,
     diags: &mut Collector<'_>,
 ) {
@@ -289,7 +277,8 @@ fn parse_flows(
         let Some(flow_table) = table_of(item, &what, name_span.clone(), diags) else {
             continue;
         };
-        let flow = parse_flow(flow_table, id, name, name_span, diags);
+        let mut flow = parse_flow(flow_table, id, name, name_span, diags);
+        flow.source = source;
         raw.flows.push(flow);
     }
 }
@@ -304,6 +293,8 @@ fn parse_flow(
     let mut flow = RawFlow {
         id,
         name: name.to_owned(),
+        name_span: name_span.clone(),
+        source: 0,
         action: None,
         requires: Vec::new(),
         wants: Vec::new(),
@@ -313,6 +304,7 @@ fn parse_flow(
         cwd: None,
         env: BTreeMap::new(),
         slurm: None,
+        matrix: None,
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
@@ -343,7 +335,7 @@ fn parse_flow(
             "retries" => flow.retries = retries(item, &what, span, diags),
             "retry_delay" => flow.retry_delay = duration(item, &what, span, Positive::No, diags),
             "cwd" => match item.as_str() {
-                Some(cwd) if !cwd.is_empty() => flow.cwd = Some(cwd.to_owned()),
+                Some(cwd) if !cwd.is_empty() => flow.cwd = Some(Template::new(cwd.into(), span)),
                 Some(_) => diags.error(span, format!("`{what}` must not be empty")),
                 None => diags.error(
                     span,
@@ -355,12 +347,13 @@ fn parse_flow(
             },
             "env" => flow.env = env(item, &what, span, diags),
             "slurm" => flow.slurm = super::slurm::parse_flow(item, &what, span, diags),
+            "matrix" => flow.matrix = super::matrix::parse(item, &what, span, diags),
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env` \
-                     or `slurm`)"
+                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
+                     `slurm` or `matrix`)"
                 ),
             ),
         }
@@ -377,7 +370,7 @@ fn parse_flow(
     flow
 }
 
-fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<Action> {
+fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<RawAction> {
     let Some(array) = item.as_array() else {
         diags.error(
             span,
@@ -393,7 +386,7 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     let mut ok = true;
     for value in array.iter() {
         match value.as_str() {
-            Some(s) => argv.push(s.to_owned()),
+            Some(s) => argv.push(Template::new(s.to_owned(), value.span())),
             None => {
                 diags.error(
                     value.span(),
@@ -411,18 +404,20 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
             diags.error(span, format!("`{what}` is empty: name a program to run"));
             None
         }
-        Some(program) if program.is_empty() => {
+        Some(program) if program.text.is_empty() => {
             diags.error(span, format!("`{what}` starts with an empty program name"));
             None
         }
-        _ if ok => Some(Action::Command(argv)),
+        _ if ok => Some(RawAction::Command(argv)),
         _ => None,
     }
 }
 
-fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<Action> {
+fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<RawAction> {
     match item.as_str() {
-        Some(script) if !script.trim().is_empty() => Some(Action::Shell(script.to_owned())),
+        Some(script) if !script.trim().is_empty() => {
+            Some(RawAction::Shell(Template::new(script.to_owned(), span)))
+        }
         Some(_) => {
             diags.error(
                 span,
@@ -443,7 +438,7 @@ fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Opti
     }
 }
 
-fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<RawRef> {
+fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<Template> {
     let Some(array) = item.as_array() else {
         diags.error(
             span,
@@ -457,10 +452,7 @@ fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<R
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
         match value.as_str() {
-            Some(name) => out.push(RawRef {
-                name: name.to_owned(),
-                span: value.span(),
-            }),
+            Some(name) => out.push(Template::new(name.to_owned(), value.span())),
             None => diags.error(
                 value.span(),
                 format!(
@@ -534,7 +526,12 @@ fn retries(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     }
 }
 
-fn env(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> BTreeMap<String, String> {
+fn env(
+    item: &Item,
+    what: &str,
+    span: Span,
+    diags: &mut Collector<'_>,
+) -> BTreeMap<String, Template> {
     let mut out = BTreeMap::new();
     let Some(table) = item.as_table_like() else {
         diags.error(
@@ -557,7 +554,7 @@ fn env(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> BTreeM
         }
         match value.as_str() {
             Some(v) if !v.contains('\0') => {
-                out.insert(key.to_owned(), v.to_owned());
+                out.insert(key.to_owned(), Template::new(v.to_owned(), value_span));
             }
             Some(_) => diags.error(value_span, format!("`{what}.{key}` contains a NUL byte")),
             None => diags.error(

@@ -81,8 +81,8 @@ env = { A = "flow" }
     assert_eq!(extract.retries, 2);
     assert_eq!(extract.retry_delay, Duration::from_millis(500));
     assert_eq!(extract.cwd, std::path::Path::new("/tmp/wf/data"));
-    assert_eq!(extract.env["A"], "flow");
-    assert_eq!(extract.env["LANG"], "C");
+    assert_eq!(extract.env_var("A"), Some("flow"));
+    assert_eq!(extract.env_var("LANG"), Some("C"));
     assert_eq!(w.graph.topological_order()[2], "extract");
     assert_eq!(
         w.graph.dependency("lint", "extract"),

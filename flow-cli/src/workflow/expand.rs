@@ -1,0 +1,448 @@
+//! From definitions to flows: applies `--set`, binds every template to params and matrix axes,
+//! expands each matrix into one flow per combination (ids such as `align.a.1`), and renders
+//! the validated [`Workflow`] once the dependency checks passed.
+
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flow_graph::FlowId;
+use rustc_hash::FxHashMap;
+
+use super::check;
+use super::diagnostic::Collector;
+use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
+use super::params;
+use super::parse::{RawAction, RawFlow, RawWorkflow};
+use super::template::{Bound, Scope, Template, Value};
+use super::{Action, Definition, FlowDef, Workflow};
+
+/// A flow definition with its templates bound and its matrix values read.
+pub(super) struct Def<'r> {
+    pub raw: &'r RawFlow,
+    /// Each axis's values.
+    pub values: Vec<Vec<AxisValue>>,
+    /// Its flows, as indices into the workflow's ids.
+    pub flows: Range<usize>,
+    /// Whether it is complete: its templates bound and every expansion added. References to
+    /// an incomplete definition are not checked (its problem is reported already).
+    pub ok: bool,
+    action: Option<BoundAction<'r>>,
+    env: Vec<(String, Bound<'r>)>,
+    cwd: Option<Bound<'r>>,
+    /// `requires` then `wants`, bound (`None`: an unknown name, reported).
+    pub requires: Vec<Option<Bound<'r>>>,
+    pub wants: Vec<Option<Bound<'r>>>,
+}
+
+enum BoundAction<'r> {
+    Command(Vec<Bound<'r>>),
+    Shell(Bound<'r>),
+}
+
+impl Def<'_> {
+    /// The axis values of this definition's `k`-th expansion (the last axis varies fastest).
+    pub fn combination<'a>(&'a self, mut k: usize, out: &mut Vec<&'a str>) {
+        out.clear();
+        out.resize(self.values.len(), "");
+        for (slot, values) in out.iter_mut().zip(&self.values).rev() {
+            *slot = &values[k % values.len()].text;
+            k /= values.len();
+        }
+    }
+
+    /// Whether the definition has a matrix.
+    pub fn is_matrix(&self) -> bool {
+        self.raw.matrix.is_some()
+    }
+}
+
+/// Checks and expands `raw` (the workflow file `file`, in folder `dir`) with the `--set`
+/// overrides `sets`; the workflow when no problem was found.
+pub(super) fn workflow(
+    mut raw: RawWorkflow,
+    sets: &[(String, String)],
+    stem: &str,
+    dir: &Path,
+    file: &str,
+    diags: &mut Collector<'_>,
+) -> Option<Workflow> {
+    params::apply_overrides(&mut raw.params, sets, raw.params_span.clone(), diags);
+    if raw.flows.is_empty() && !raw.flows_written {
+        diags.error_at(
+            0,
+            0,
+            "the workflow has no flows: add a table such as `[flows.build]` with a `command`",
+        );
+    }
+    let names: Vec<String> = raw.params.iter().map(|p| p.name.clone()).collect();
+    let values: Vec<Value> = raw.params.iter().map(|p| p.value.clone()).collect();
+    let scope = Scope {
+        params: &names,
+        axes: &[],
+    };
+    let mut defaults_env = BTreeMap::new();
+    for (key, template) in &raw.defaults.env {
+        if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
+            defaults_env.insert(key.clone(), bound.render(&values, &[]));
+        }
+    }
+
+    let mut defs = Vec::with_capacity(raw.flows.len());
+    let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
+    by_name.reserve(raw.flows.len());
+    for flow in &raw.flows {
+        if let Some(&first) = by_name.get(flow.name.as_str()) {
+            let first: &RawFlow = &raw.flows[first];
+            let other = diags.place(first.source, first.name_span.as_ref());
+            diags.error_at(
+                flow.source,
+                start(&flow.name_span),
+                format!("flow `{}` is defined twice: here and at {other}", flow.name),
+            );
+            continue;
+        }
+        by_name.insert(&flow.name, defs.len());
+        let params = (raw.params.as_slice(), values.as_slice(), names.as_slice());
+        defs.push(define(flow, params, dir, diags));
+    }
+    let n_flows = defs.iter().map(|d| d.flows.len()).sum();
+    let mut ids: Vec<FlowId> = Vec::with_capacity(n_flows);
+    let mut index: FxHashMap<FlowId, u32> = FxHashMap::default();
+    index.reserve(n_flows);
+    for d in 0..defs.len() {
+        add_flows(&mut defs, d, &mut ids, &mut index, diags);
+    }
+    let deps = check::dependencies(&defs, &ids, &index, &by_name, &values, diags);
+    drop(index);
+    if !diags.is_empty() {
+        return None;
+    }
+    let (graph, mut requires, mut wants) = (deps.graph, deps.requires, deps.wants);
+    // The definitions' flows are consecutive, in the order of the ids.
+    let mut ids = ids.into_iter();
+    let defaults = &raw.defaults;
+    let only_defaults = merged_env(&defaults_env, &[], &values, &[]);
+    let mut flows = Vec::with_capacity(ids.len());
+    let mut definitions = Vec::with_capacity(defs.len());
+    let mut axis_values = Vec::new();
+    for def in &defs {
+        let first = flows.len();
+        let flow = def.raw;
+        let shared_env = if def.env.is_empty() {
+            Some(Arc::clone(&only_defaults))
+        } else {
+            (!def.env.iter().any(|(_, b)| b.uses_axes()))
+                .then(|| merged_env(&defaults_env, &def.env, &values, &[]))
+        };
+        let fixed_cwd = def
+            .cwd
+            .as_ref()
+            .filter(|b| !b.uses_axes())
+            .map(|b| dir.join(b.render(&values, &[])));
+        let timeout = flow.timeout.or(defaults.timeout);
+        let retries = flow.retries.or(defaults.retries).unwrap_or(0);
+        let retry_delay = flow
+            .retry_delay
+            .or(defaults.retry_delay)
+            .unwrap_or(Duration::ZERO);
+        for (k, i) in def.flows.clone().enumerate() {
+            def.combination(k, &mut axis_values);
+            let action = match def.action.as_ref()? {
+                BoundAction::Command(args) => {
+                    let mut argv = Vec::with_capacity(args.len());
+                    for arg in args {
+                        arg.render_args(&values, &axis_values, &mut argv);
+                    }
+                    Action::Command(argv)
+                }
+                BoundAction::Shell(script) => Action::Shell(script.render(&values, &axis_values)),
+            };
+            let env = match &shared_env {
+                Some(env) => Arc::clone(env),
+                None => merged_env(&defaults_env, &def.env, &values, &axis_values),
+            };
+            let cwd = match (&fixed_cwd, &def.cwd) {
+                (Some(cwd), _) => cwd.clone(),
+                (None, Some(b)) => dir.join(b.render(&values, &axis_values)),
+                (None, None) => dir.to_owned(),
+            };
+            flows.push(FlowDef {
+                id: ids.next()?,
+                action,
+                requires: std::mem::take(&mut requires[i]),
+                wants: std::mem::take(&mut wants[i]),
+                timeout,
+                retries,
+                retry_delay,
+                cwd,
+                env,
+                slurm: flow.slurm.clone(),
+            });
+        }
+        definitions.push(Definition {
+            name: flow.name.clone(),
+            flows: first..flows.len(),
+            matrix: def.is_matrix(),
+        });
+    }
+    Some(Workflow {
+        name: raw.name.clone().unwrap_or_else(|| stem.to_owned()),
+        jobs: raw.jobs,
+        file: file.into(),
+        dir: dir.to_owned(),
+        flows,
+        graph,
+        slurm: raw.slurm.clone(),
+        definitions,
+    })
+}
+
+fn start(span: &Option<Range<usize>>) -> usize {
+    span.as_ref().map_or(0, |s| s.start)
+}
+
+/// The defaults' environment, then the flow's own, rendered, sorted by name.
+fn merged_env(
+    defaults: &BTreeMap<String, String>,
+    own: &[(String, Bound<'_>)],
+    params: &[Value],
+    axes: &[&str],
+) -> Arc<[(String, String)]> {
+    let mut env: Vec<(String, String)> = Vec::with_capacity(defaults.len() + own.len());
+    env.extend(defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (key, value) in own {
+        let value = value.render(params, axes);
+        match env.binary_search_by(|(k, _)| k.cmp(key)) {
+            Ok(i) => env[i].1 = value,
+            Err(i) => env.insert(i, (key.clone(), value)),
+        }
+    }
+    env.into()
+}
+
+/// Binds the templates of `flow` and reads its matrix values.
+fn define<'r>(
+    flow: &'r RawFlow,
+    params: (&[params::Param], &[Value], &[String]),
+    dir: &Path,
+    diags: &mut Collector<'_>,
+) -> Def<'r> {
+    let param_names = params.2;
+    let source = flow.source;
+    let name = &flow.name;
+    // Whether its flows can be made; a template that does not bind is reported, and the
+    // flows are still made so that their dependencies are checked too.
+    let mut ok = flow.id.is_some();
+    let mut axes = Vec::new();
+    let mut values = Vec::new();
+    if let Some(m) = &flow.matrix {
+        // Every axis written is a name templates may use, even one whose values are wrong
+        // (that is reported once, and the flow made of none).
+        for axis in &m.axes {
+            axes.push(axis.name.clone());
+            match matrix::values(axis, name, params, dir, source, diags) {
+                Some(v) => values.push(v),
+                None => ok = false,
+            }
+        }
+        ok &= !m.axes.is_empty() && m.axes.len() == values.len();
+    }
+    let scope = Scope {
+        params: param_names,
+        axes: &axes,
+    };
+    let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
+        template.bind(scope, what, source, diags)
+    };
+    let action = match &flow.action {
+        Some(RawAction::Command(args)) => {
+            let bound: Vec<Option<Bound<'r>>> = (args.iter())
+                .map(|a| bind(a, &format_args!("flows.{name}.command"), diags))
+                .collect();
+            bound
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(BoundAction::Command)
+        }
+        Some(RawAction::Shell(script)) => {
+            bind(script, &format_args!("flows.{name}.shell"), diags).map(BoundAction::Shell)
+        }
+        None => None,
+    };
+    let env = flow
+        .env
+        .iter()
+        .filter_map(|(key, t)| {
+            let bound = bind(t, &format_args!("flows.{name}.env.{key}"), diags)?;
+            Some((key.clone(), bound))
+        })
+        .collect();
+    let cwd = flow
+        .cwd
+        .as_ref()
+        .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
+    let requires = (flow.requires.iter())
+        .map(|t| bind(t, &format_args!("flows.{name}.requires"), diags))
+        .collect();
+    let wants = (flow.wants.iter())
+        .map(|t| bind(t, &format_args!("flows.{name}.wants"), diags))
+        .collect();
+    let count = values
+        .iter()
+        .try_fold(1usize, |n, v| n.checked_mul(v.len()))
+        .filter(|&n| n <= MAX_EXPANSIONS);
+    let count = match count {
+        Some(n) => n,
+        None => {
+            let span = flow.matrix.as_ref().and_then(|m| m.span.clone());
+            diags.error_at(
+                source,
+                start(&span),
+                format!(
+                    "the matrix of flow `{name}` makes more than {MAX_EXPANSIONS} flows: \
+                     split it into several definitions"
+                ),
+            );
+            ok = false;
+            0
+        }
+    };
+    for (axis, vs) in axes.iter().zip(&values) {
+        for v in vs {
+            if let Some(problem) = id_part_problem(&v.text) {
+                diags.error_at(
+                    source,
+                    start(&v.span),
+                    format!(
+                        "the value `{}` of matrix axis `{axis}` cannot be part of the flow id \
+                         `{name}.…`: {problem}",
+                        v.text.escape_debug()
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    Def {
+        raw: flow,
+        values,
+        flows: 0..count,
+        ok,
+        action,
+        env,
+        cwd,
+        requires,
+        wants,
+    }
+}
+
+/// Why `part` cannot follow a `.` in a flow id, if it cannot (flow-graph's rule for ids).
+fn id_part_problem(part: &str) -> Option<&'static str> {
+    if part.is_empty() {
+        return Some("it is empty");
+    }
+    flow_graph::validate_flow_id(&format!("x{part}"))
+        .err()
+        .map(|e| e.problem)
+}
+
+/// Adds the flows of definition `d` to `ids` and `index`, setting its range of flows; an id
+/// that is invalid or already taken is reported once for the definition.
+fn add_flows(
+    defs: &mut [Def<'_>],
+    d: usize,
+    ids: &mut Vec<FlowId>,
+    index: &mut FxHashMap<FlowId, u32>,
+    diags: &mut Collector<'_>,
+) {
+    let first = ids.len();
+    let count = defs[d].flows.len();
+    // Set before adding, so that a collision within this matrix names this definition.
+    defs[d].flows = first..first + count;
+    if !defs[d].ok {
+        defs[d].flows = first..first;
+        return;
+    }
+    let def = &defs[d];
+    let flow = def.raw;
+    let mut ok = true;
+    if def.is_matrix() {
+        let mut id = String::new();
+        let mut combination = Vec::new();
+        for k in 0..count {
+            def.combination(k, &mut combination);
+            id.clear();
+            id.push_str(&flow.name);
+            for value in &combination {
+                id.push('.');
+                id.push_str(value);
+            }
+            let new = match FlowId::new(&id) {
+                Ok(new) => new,
+                Err(e) => {
+                    let span = flow.matrix.as_ref().and_then(|m| m.span.clone());
+                    diags.error_at(
+                        flow.source,
+                        start(&span),
+                        format!("flow `{}`: {e}", flow.name),
+                    );
+                    ok = false;
+                    break;
+                }
+            };
+            if !insert(new, flow, defs, ids, index, diags) {
+                ok = false;
+                break;
+            }
+        }
+    } else if let Some(id) = &flow.id {
+        ok = insert(id.clone(), flow, defs, ids, index, diags);
+    }
+    defs[d].flows = first..ids.len();
+    defs[d].ok = ok;
+}
+
+/// Adds flow `id` made by `flow`; reports it and returns false when another definition (or
+/// another combination of the same matrix) made it already.
+fn insert(
+    id: FlowId,
+    flow: &RawFlow,
+    defs: &[Def<'_>],
+    ids: &mut Vec<FlowId>,
+    index: &mut FxHashMap<FlowId, u32>,
+    diags: &mut Collector<'_>,
+) -> bool {
+    let n = u32::try_from(ids.len()).expect("fewer than 4 billion flows");
+    match index.entry(id) {
+        Entry::Vacant(free) => {
+            ids.push(free.key().clone());
+            free.insert(n);
+            true
+        }
+        Entry::Occupied(taken) => {
+            let at = *taken.get() as usize;
+            let owner = defs
+                .iter()
+                .find(|d| d.flows.contains(&at))
+                .map_or(flow, |d| d.raw);
+            let other = diags.place(owner.source, owner.name_span.as_ref());
+            let span = flow.matrix.as_ref().and_then(|m| m.span.clone());
+            let span = span.or_else(|| flow.name_span.clone());
+            diags.error_at(
+                flow.source,
+                start(&span),
+                format!(
+                    "flow id `{}` is made twice: by flow `{}` here and by flow `{}` at {other}",
+                    taken.key(),
+                    flow.name,
+                    owner.name
+                ),
+            );
+            false
+        }
+    }
+}

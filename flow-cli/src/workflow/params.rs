@@ -1,0 +1,198 @@
+//! `[params]`: named values with defaults (string, number, bool, list) that templates use,
+//! and the `--set name=value` overrides given on the command line.
+
+use std::ops::Range;
+
+use toml_edit::{TableLike, Value as TomlValue};
+
+use super::diagnostic::{Collector, SourceId};
+use super::template::{is_name, Value};
+
+type Span = Option<Range<usize>>;
+
+/// The type of a param, from its default: what `--set` must give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Text,
+    Integer,
+    Float,
+    Bool,
+    List,
+}
+
+/// One param as written.
+#[derive(Debug, Clone)]
+pub(super) struct Param {
+    pub name: String,
+    pub value: Value,
+    pub kind: Kind,
+    /// Where the name is written, and in which file.
+    pub span: Span,
+    pub source: SourceId,
+}
+
+/// A scalar TOML value as template text, with its kind; `None` for arrays, tables and dates.
+pub(super) fn scalar(value: &TomlValue) -> Option<(String, Kind)> {
+    match value {
+        TomlValue::String(s) => Some((s.value().clone(), Kind::Text)),
+        TomlValue::Integer(i) => Some((i.value().to_string(), Kind::Integer)),
+        TomlValue::Float(f) => Some((f.value().to_string(), Kind::Float)),
+        TomlValue::Boolean(b) => Some((b.value().to_string(), Kind::Bool)),
+        _ => None,
+    }
+}
+
+/// Reads the `[params]` table of `source` into `params`.
+pub(super) fn parse_table(
+    table: &dyn TableLike,
+    source: SourceId,
+    params: &mut Vec<Param>,
+    diags: &mut Collector<'_>,
+) {
+    for (name, item) in table.iter() {
+        let key_span = table.key(name).and_then(|k| k.span());
+        let span = item.span().or_else(|| key_span.clone());
+        if !is_name(name) {
+            diags.error(
+                key_span,
+                format!(
+                    "invalid param name `{name}`: use letters, digits and `_`, not starting \
+                     with a digit (templates write it as `{{{name}}}`)"
+                ),
+            );
+            continue;
+        }
+        let Some(value) = item.as_value() else {
+            diags.error(
+                span,
+                format!(
+                    "`params.{name}` must be a string, number, bool or list, found {}",
+                    item.type_name()
+                ),
+            );
+            continue;
+        };
+        let parsed = match value {
+            TomlValue::Array(array) => {
+                let mut items = Vec::with_capacity(array.len());
+                for v in array.iter() {
+                    match scalar(v) {
+                        Some((text, _)) => items.push(text),
+                        None => diags.error(
+                            v.span(),
+                            format!(
+                                "`params.{name}` must hold strings, numbers or bools, found {}",
+                                v.type_name()
+                            ),
+                        ),
+                    }
+                }
+                Some((Value::List(items), Kind::List))
+            }
+            other => scalar(other).map(|(text, kind)| (Value::One(text), kind)),
+        };
+        match parsed {
+            Some((value, kind)) => params.push(Param {
+                name: name.to_owned(),
+                value,
+                kind,
+                span: key_span,
+                source,
+            }),
+            None => diags.error(
+                span,
+                format!(
+                    "`params.{name}` must be a string, number, bool or list, found {}",
+                    value.type_name()
+                ),
+            ),
+        }
+    }
+}
+
+/// Adds the params of an included file to `params`; a name set twice is reported at the
+/// second place, naming the first.
+pub(super) fn merge(params: &mut Vec<Param>, more: Vec<Param>, diags: &mut Collector<'_>) {
+    for param in more {
+        if let Some(first) = params.iter().find(|p| p.name == param.name) {
+            let first = diags.place(first.source, first.span.as_ref());
+            diags.error_at(
+                param.source,
+                param.span.as_ref().map_or(0, |s| s.start),
+                format!("param `{}` is set twice: here and at {first}", param.name),
+            );
+        } else {
+            params.push(param);
+        }
+    }
+}
+
+/// Applies `--set NAME=VALUE` overrides; an unknown name or a value of the wrong type is
+/// reported at `at` (the `[params]` table, or the start of the workflow file).
+pub(super) fn apply_overrides(
+    params: &mut [Param],
+    sets: &[(String, String)],
+    at: Span,
+    diags: &mut Collector<'_>,
+) {
+    for (name, text) in sets {
+        let Some(param) = params.iter_mut().find(|p| p.name == *name) else {
+            let mut names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+            names.sort_unstable();
+            let known = if names.is_empty() {
+                "it has no `[params]`".to_owned()
+            } else {
+                format!("its params: {}", names.join(", "))
+            };
+            diags.error_at(
+                0,
+                at.as_ref().map_or(0, |s| s.start),
+                format!("`--set {name}={text}`: the workflow has no param `{name}` ({known})"),
+            );
+            continue;
+        };
+        let ok = match param.kind {
+            Kind::Text => true,
+            Kind::Integer => text.trim().parse::<i64>().is_ok(),
+            Kind::Float => text.trim().parse::<f64>().is_ok_and(f64::is_finite),
+            Kind::Bool => matches!(text.as_str(), "true" | "false"),
+            Kind::List => true,
+        };
+        if !ok {
+            let kind = match param.kind {
+                Kind::Integer => "an integer",
+                Kind::Float => "a number",
+                _ => "`true` or `false`",
+            };
+            diags.error_at(
+                param.source,
+                param.span.as_ref().map_or(0, |s| s.start),
+                format!("`--set {name}={text}`: param `{name}` is {kind}"),
+            );
+            continue;
+        }
+        param.value = match param.kind {
+            Kind::List if text.is_empty() => Value::List(Vec::new()),
+            Kind::List => Value::List(text.split(',').map(|s| s.trim().to_owned()).collect()),
+            Kind::Integer | Kind::Float => Value::One(text.trim().to_owned()),
+            _ => Value::One(text.clone()),
+        };
+    }
+}
+
+/// Parses one `--set` argument, `NAME=VALUE`.
+///
+/// # Errors
+/// A message for clap when there is no `=` or the name is not a param name.
+pub fn parse_set(arg: &str) -> Result<(String, String), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("`{arg}` must be NAME=VALUE, e.g. --set threads=8"))?;
+    let name = name.trim();
+    if !is_name(name) {
+        return Err(format!(
+            "`{name}` is not a param name (letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}

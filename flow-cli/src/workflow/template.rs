@@ -1,0 +1,336 @@
+//! Templates: strings of a workflow file with `{name}` placeholders for params and matrix
+//! values. `{{` and `}}` are literal braces; a brace that does not start a `{name}` (a shell
+//! group `{ a; }`, a brace expansion `{a,b}`) is kept as written.
+
+use std::ops::Range;
+
+use super::diagnostic::{Collector, SourceId};
+
+type Span = Option<Range<usize>>;
+
+/// A string as written in the file: its value, where it is, and its placeholders.
+#[derive(Debug, Clone)]
+pub(super) struct Template {
+    /// The string's value (after TOML's escapes, before the template's).
+    pub text: String,
+    /// Where the string is written in its file.
+    pub span: Span,
+    /// Empty when the text has no placeholder and no `{{`/`}}`: it is then its own value.
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    /// Literal text.
+    Lit(String),
+    /// `{name}`: the name, and the byte offset of its `{` in the text.
+    Var(String, usize),
+}
+
+/// A value a placeholder stands for: one string, or a list (a list param).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Value {
+    /// A string, number or bool, written as text.
+    One(String),
+    /// A list param's items.
+    List(Vec<String>),
+}
+
+/// Where a placeholder's value comes from in a [`Bound`] template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// The param at this index.
+    Param(usize),
+    /// The matrix axis at this index.
+    Axis(usize),
+}
+
+/// The names a template may use: params, then a flow's matrix axes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Scope<'a> {
+    pub params: &'a [String],
+    pub axes: &'a [String],
+}
+
+impl Scope<'_> {
+    fn slot(&self, name: &str) -> Option<Slot> {
+        if let Some(i) = self.axes.iter().position(|a| a == name) {
+            return Some(Slot::Axis(i));
+        }
+        self.params.iter().position(|p| p == name).map(Slot::Param)
+    }
+}
+
+/// A template whose names are resolved: ready to render for each expansion.
+#[derive(Debug, Clone)]
+pub(super) struct Bound<'t> {
+    template: &'t Template,
+    /// Where each placeholder's value comes from, in the order of the template's parts.
+    slots: Vec<Slot>,
+}
+
+/// Whether `name` can be a placeholder's name: a letter or `_`, then letters, digits and `_`.
+pub(super) fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Template {
+    /// Reads the placeholders of `text`, written at `span`.
+    pub fn new(text: String, span: Span) -> Self {
+        let parts = if text.contains(['{', '}']) {
+            split(&text)
+        } else {
+            Vec::new()
+        };
+        let plain = matches!(parts.as_slice(), [Part::Lit(lit)] if *lit == text);
+        Template {
+            parts: if plain { Vec::new() } else { parts },
+            text,
+            span,
+        }
+    }
+
+    /// Whether the text is exactly one placeholder; its name then.
+    pub fn single_var(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Var(name, _)] => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Resolves every placeholder in `scope`; reports each unknown name at its line and column
+    /// (in `source`, for `what`, written only then) and returns `None` if there was one.
+    pub fn bind(
+        &self,
+        scope: Scope<'_>,
+        what: &dyn std::fmt::Display,
+        source: SourceId,
+        diags: &mut Collector<'_>,
+    ) -> Option<Bound<'_>> {
+        let mut slots = Vec::new();
+        let mut ok = true;
+        for (name, at) in self.parts.iter().filter_map(|p| match p {
+            Part::Var(name, at) => Some((name, *at)),
+            Part::Lit(_) => None,
+        }) {
+            match scope.slot(name) {
+                Some(slot) => slots.push(slot),
+                None => {
+                    ok = false;
+                    let message = unknown_name(name, &self.text[..at], scope, what);
+                    diags.error_in_string(source, self.span.as_ref(), at, message);
+                }
+            }
+        }
+        ok.then_some(Bound {
+            template: self,
+            slots,
+        })
+    }
+}
+
+/// The message for an unknown placeholder `name`, written after `before` in `what`.
+fn unknown_name(
+    name: &str,
+    before: &str,
+    scope: Scope<'_>,
+    what: &dyn std::fmt::Display,
+) -> String {
+    let mut known: Vec<String> = scope
+        .axes
+        .iter()
+        .chain(scope.params)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let known = if known.is_empty() {
+        "there are no params or matrix values here".to_owned()
+    } else {
+        known.sort();
+        format!("known: {}", known.join(", "))
+    };
+    let hint = if before.ends_with('$') {
+        format!(" (for the shell's variable, write `${name}` without braces or `${{{{{name}}}}}`)")
+    } else {
+        format!(" (for literal braces write `{{{{{name}}}}}`)")
+    };
+    format!("unknown name `{name}` in `{what}`: {known}{hint}")
+}
+
+/// The parts of `text`: `{name}` placeholders, `{{`/`}}` as single braces, the rest literal.
+fn split(text: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut lit = String::new();
+    let mut rest = text;
+    let mut at = 0;
+    while let Some(i) = rest.find(['{', '}']) {
+        lit.push_str(&rest[..i]);
+        let brace = &rest[i..];
+        let consumed = if brace.starts_with("{{") || brace.starts_with("}}") {
+            lit.push_str(&brace[..1]);
+            2
+        } else if let Some(name) = brace[1..]
+            .split_once('}')
+            .map(|(name, _)| name)
+            .filter(|name| is_name(name))
+        {
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(Part::Var(name.to_owned(), at + i));
+            name.len() + 2
+        } else {
+            lit.push_str(&brace[..1]);
+            1
+        };
+        rest = &rest[i + consumed..];
+        at += i + consumed;
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        parts.push(Part::Lit(lit));
+    }
+    parts
+}
+
+impl Bound<'_> {
+    /// Whether any placeholder is a matrix value (the value then differs between expansions).
+    pub fn uses_axes(&self) -> bool {
+        self.slots.iter().any(|s| matches!(s, Slot::Axis(_)))
+    }
+
+    /// The param this template is exactly, if it is nothing but one param's placeholder.
+    pub fn single_param(&self) -> Option<usize> {
+        match (self.template.parts.as_slice(), self.slots.as_slice()) {
+            ([Part::Var(..)], [Slot::Param(i)]) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The value for `params` and the expansion's `axes`: a list param's items joined by
+    /// spaces.
+    pub fn render(&self, params: &[Value], axes: &[&str]) -> String {
+        if self.template.parts.is_empty() {
+            return self.template.text.clone();
+        }
+        let mut out = String::new();
+        let mut slots = self.slots.iter();
+        for part in &self.template.parts {
+            let slot = match part {
+                Part::Lit(lit) => {
+                    out.push_str(lit);
+                    continue;
+                }
+                Part::Var(..) => slots.next().copied(),
+            };
+            match slot {
+                Some(Slot::Axis(i)) => out.push_str(axes[i]),
+                Some(Slot::Param(i)) => match &params[i] {
+                    Value::One(v) => out.push_str(v),
+                    Value::List(items) => {
+                        for (k, item) in items.iter().enumerate() {
+                            if k > 0 {
+                                out.push(' ');
+                            }
+                            out.push_str(item);
+                        }
+                    }
+                },
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// As [`Self::render`], but a template that is exactly a list param's placeholder gives
+    /// one string per item (a `command` argument per item).
+    pub fn render_args(&self, params: &[Value], axes: &[&str], out: &mut Vec<String>) {
+        if let Some(i) = self.single_param() {
+            if let Value::List(items) = &params[i] {
+                out.extend(items.iter().cloned());
+                return;
+            }
+        }
+        out.push(self.render(params, axes));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(text: &str) -> Vec<Part> {
+        Template::new(text.into(), None).parts
+    }
+
+    fn lit(s: &str) -> Part {
+        Part::Lit(s.into())
+    }
+
+    #[test]
+    fn placeholders_escapes_and_braces_kept_as_written() {
+        assert_eq!(parts("plain text"), []);
+        assert_eq!(
+            parts("a {b} c"),
+            [lit("a "), Part::Var("b".into(), 2), lit(" c")]
+        );
+        assert_eq!(parts("{{b}}"), [lit("{b}")]);
+        assert_eq!(
+            parts("{{{x}}}"),
+            [lit("{"), Part::Var("x".into(), 2), lit("}")]
+        );
+        // Shell groups, brace expansions and awk programs with spaces need no escaping.
+        assert_eq!(parts("{ echo; } > f"), []);
+        assert_eq!(parts("mkdir -p out/{a,b}"), []);
+        assert_eq!(parts("awk '{print $1}'"), []);
+        assert_eq!(parts("}{"), []);
+        assert_eq!(parts("${HOME}"), [lit("$"), Part::Var("HOME".into(), 1)]);
+    }
+
+    #[test]
+    fn names_are_identifiers() {
+        for ok in ["a", "_x", "sample_2", "A"] {
+            assert!(is_name(ok), "{ok}");
+        }
+        for bad in ["", "2a", "a-b", "a b", "a.b"] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rendering_fills_params_and_axes() {
+        let params = ["samples".to_owned(), "n".to_owned()];
+        let axes = ["chunk".to_owned()];
+        let scope = Scope {
+            params: &params,
+            axes: &axes,
+        };
+        let values = [
+            Value::List(vec!["a".into(), "b".into()]),
+            Value::One("4".into()),
+        ];
+        let mut diags = Collector::new("");
+        let templates: Vec<Template> =
+            ["part-{chunk} of {n}: {samples} {{}}", "{samples}", "-n{n}"]
+                .into_iter()
+                .map(|text| Template::new(text.into(), None))
+                .collect();
+        let bound: Vec<Bound<'_>> = (templates.iter())
+            .map(|t| t.bind(scope, &"x", 0, &mut diags).unwrap())
+            .collect();
+        assert!(bound[0].uses_axes());
+        assert_eq!(bound[0].render(&values, &["7"]), "part-7 of 4: a b {}");
+        let mut args = Vec::new();
+        bound[1].render_args(&values, &[], &mut args);
+        bound[2].render_args(&values, &[], &mut args);
+        assert_eq!(args, ["a", "b", "-n4"]);
+        assert!(!bound[2].uses_axes());
+        assert!(diags.is_empty());
+        let unknown = Template::new("x {nope}".into(), Some(0..10));
+        assert!(unknown.bind(scope, &"x", 0, &mut diags).is_none());
+        assert!(!diags.is_empty());
+    }
+}

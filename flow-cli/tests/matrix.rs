@@ -1,0 +1,164 @@
+//! End-to-end tests of many flows from one definition: a glob matrix over files the test
+//! makes, fan-in and one-to-one dependencies, params set from the command line, an included
+//! file, `flow validate`'s count, `flow graph --collapsed`, logs and `--resume` of expanded flows.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::assert::OutputAssertExt;
+use predicates::prelude::*;
+
+use common::{flow, flow_entry, json_of};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const WORKFLOW: &str = r#"
+include = ["common.toml"]
+
+[params]
+lines = 2
+
+[flows.count]
+matrix = { sample = { glob = "{data}/{sample}.txt" } }
+requires = ["prepare"]
+shell = "head -n {lines} {data}/{sample}.txt | wc -l > out/{sample}.count"
+
+[flows.tag]
+matrix = { sample = { glob = "{data}/{sample}.txt" }, chunk = ["x", "y"] }
+requires = ["count.{sample}"]
+command = ["sh", "-c", "echo $SAMPLE {chunk} > out/{sample}.{chunk}.tag"]
+env = { SAMPLE = "{sample}" }
+
+[flows.total]
+requires = ["count", "tag"]
+# awk's braces need no escaping: `{s+=$1}` is not a `{name}`.
+shell = "cat out/*.count | awk '{s+=$1} END {print s}' > out/total"
+"#;
+
+const COMMON: &str = r#"
+[params]
+data = "data"
+
+[flows.prepare]
+command = ["mkdir", "-p", "out"]
+"#;
+
+#[test]
+fn a_glob_matrix_over_files_runs_one_flow_per_file_with_fan_in_and_one_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", WORKFLOW);
+    write(dir.path(), "common.toml", COMMON);
+    for (sample, lines) in [("a", 1), ("b", 3), ("c", 5)] {
+        write(
+            dir.path(),
+            &format!("data/{sample}.txt"),
+            &"line\n".repeat(lines),
+        );
+    }
+    write(dir.path(), "data/ignored.csv", "not a sample\n");
+
+    flow()
+        .current_dir(dir.path())
+        .args(["validate", "w.toml"])
+        .assert()
+        .code(0)
+        .stdout("w.toml: ok, workflow `w` with 11 flows from 4 definitions and 18 dependencies\n");
+    flow()
+        .current_dir(dir.path())
+        .args(["graph", "w.toml", "--collapsed"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("\"tag\" [label=\"tag (6 flows)\"];")
+                .and(predicate::str::contains("\"count\" -> \"tag\";"))
+                .and(predicate::str::contains("\"tag\" -> \"total\";"))
+                .and(predicate::str::contains("tag.a.x").not()),
+        );
+    flow()
+        .current_dir(dir.path())
+        .args(["graph", "w.toml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"count.b\" -> \"tag.b.y\";"));
+
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = json_of(&out);
+    assert_eq!(json["flows"].as_array().unwrap().len(), 11);
+    for id in ["count.a", "count.c", "tag.a.x", "tag.c.y", "total"] {
+        assert_eq!(flow_entry(&json, id)["status"], "completed", "{id}");
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("out").join(name)).unwrap();
+    // head -n 2 of 1, 3 and 5 lines.
+    assert_eq!(read("total").trim(), "5");
+    for sample in ["a", "b", "c"] {
+        for chunk in ["x", "y"] {
+            assert_eq!(
+                read(&format!("{sample}.{chunk}.tag")),
+                format!("{sample} {chunk}\n")
+            );
+        }
+    }
+    assert!(!dir.path().join("out/ignored.count").exists());
+    let run_id = json["run_id"].as_str().unwrap();
+    let logs = dir.path().join(".flow/logs").join(run_id);
+    assert!(!logs.join("count.a.err").exists());
+
+    // A param from the command line changes every command that uses it; resume reruns them.
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--json", "--resume", "--set", "lines=4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json = json_of(&out);
+    assert_eq!(flow_entry(&json, "count.c")["status"], "completed");
+    assert_eq!(read("total").trim(), "8");
+}
+
+#[test]
+fn problems_in_expanded_and_included_files_are_reported_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", WORKFLOW);
+    write(
+        dir.path(),
+        "common.toml",
+        "[params]\ndata = \"data\"\n[flows.prepare]\ncommand = [\"mkdir\", \"{dir}\"]\n",
+    );
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["validate", "w.toml", "--set", "line=3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "w.toml:4:2: `--set line=3`: the workflow has no param `line` (its params: data, lines)",
+        "w.toml:8:30: `flows.count.matrix.sample.glob` \"data/{sample}.txt\" matches no file",
+        "w.toml:13:30: `flows.tag.matrix.sample.glob` \"data/{sample}.txt\" matches no file",
+        "common.toml:4:22: unknown name `dir` in `flows.prepare.command`: known: `data`, `lines`",
+        "w.toml has 4 problems; nothing was run",
+    ] {
+        assert!(stderr.contains(line), "missing `{line}` in\n{stderr}");
+    }
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--set", "lines"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("must be NAME=VALUE"));
+}
