@@ -305,7 +305,7 @@ timeout = "1s"
         slow["error"]
             .as_str()
             .unwrap()
-            .contains("timed out after 1s"),
+            .contains("timed out: limit 1s, stopped after 1."),
         "{slow}"
     );
     let pid = std::fs::read_to_string(dir.path().join("grandchild.pid")).unwrap();

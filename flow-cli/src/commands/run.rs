@@ -176,8 +176,11 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
 fn flow(def: &FlowDef, workflow_dir: &str) -> Flow {
     let mut spec = match &def.action {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
-        Action::Shell(script) => CommandSpec::shell(script.clone()),
+        Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
     };
+    if let Some(grace) = def.kill_grace {
+        spec = spec.grace(grace);
+    }
     for (key, value) in &def.env {
         spec = spec.env(key.clone(), value.clone());
     }

@@ -4,6 +4,7 @@
 mod check;
 mod diagnostic;
 mod parse;
+mod process;
 mod slurm;
 #[cfg(test)]
 mod tests;
@@ -24,7 +25,7 @@ pub use slurm::SlurmTable;
 pub enum Action {
     /// A program and its arguments, run without a shell.
     Command(Vec<String>),
-    /// A script for `/bin/sh -c`.
+    /// A script, run by the flow's `interpreter`.
     Shell(String),
 }
 
@@ -51,6 +52,12 @@ pub struct FlowDef {
     pub env: BTreeMap<String, String>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,
+    /// The time between SIGTERM and SIGKILL when the flow is stopped (`kill_grace`); the
+    /// runner's default when `None`.
+    pub kill_grace: Option<Duration>,
+    /// What runs a `shell` script, the script coming last (`interpreter`, else
+    /// [`process::default_interpreter`]).
+    pub interpreter: Vec<String>,
 }
 
 /// A validated workflow file.

@@ -11,9 +11,10 @@ use flow_graph::{FlowGraph, FlowId};
 use toml_edit::{ImDocument, Item, TableLike};
 
 use super::diagnostic::Collector;
+use super::process::{self, ProcessKeys};
 use super::{Action, FlowDef, Workflow};
 
-type Span = Option<Range<usize>>;
+pub(super) type Span = Option<Range<usize>>;
 
 /// A dependency reference as written: the name and where it is.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ pub(super) struct RawFlow {
     pub cwd: Option<String>,
     pub env: BTreeMap<String, String>,
     pub slurm: Option<flow_pool::SlurmResources>,
+    pub process: ProcessKeys,
 }
 
 /// The `[defaults]` table.
@@ -46,6 +48,7 @@ pub(super) struct RawDefaults {
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
     pub env: BTreeMap<String, String>,
+    pub process: ProcessKeys,
 }
 
 /// The whole file as written.
@@ -62,12 +65,14 @@ impl RawWorkflow {
     /// The validated model; call only when no diagnostic was recorded.
     pub fn into_workflow(self, stem: &str, dir: &Path, file: &str, graph: FlowGraph) -> Workflow {
         let defaults = self.defaults;
+        let shell_default = process::default_interpreter();
         let flows = self
             .flows
             .into_iter()
             .filter_map(|f| {
                 let mut env = defaults.env.clone();
                 env.extend(f.env);
+                let keys = f.process.or(&defaults.process);
                 Some(FlowDef {
                     id: f.id?,
                     action: f.action?,
@@ -85,6 +90,8 @@ impl RawWorkflow {
                     },
                     env,
                     slurm: f.slurm,
+                    kill_grace: keys.kill_grace,
+                    interpreter: keys.interpreter.unwrap_or_else(|| shell_default.clone()),
                 })
             })
             .collect();
@@ -251,11 +258,13 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
             "retries" => d.retries = retries(item, &what, span, diags),
             "retry_delay" => d.retry_delay = duration(item, &what, span, Positive::No, diags),
             "env" => d.env = env(item, &what, span, diags),
+            _ if d.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in `[defaults]` \
-                     (expected `timeout`, `retries`, `retry_delay` or `env`)"
+                     (expected `timeout`, `retries`, `retry_delay`, `env`, `{}`)",
+                    process::KEYS.join("`, `")
                 ),
             ),
         }
@@ -313,6 +322,7 @@ fn parse_flow(
         cwd: None,
         env: BTreeMap::new(),
         slurm: None,
+        process: ProcessKeys::default(),
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
@@ -325,7 +335,7 @@ fn parse_flow(
                         key_span(table, key),
                         format!(
                             "flow `{name}` has both `{first}` and `{key}`: \
-                             keep `command` (argv, no shell) or `shell` (a /bin/sh script), not both"
+                             keep `command` (argv, no shell) or `shell` (a script for bash or `interpreter`), not both"
                         ),
                     );
                     continue;
@@ -355,12 +365,14 @@ fn parse_flow(
             },
             "env" => flow.env = env(item, &what, span, diags),
             "slurm" => flow.slurm = super::slurm::parse_flow(item, &what, span, diags),
+            _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env` \
-                     or `slurm`)"
+                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
+                     `slurm`, `{}`)",
+                    process::KEYS.join("`, `")
                 ),
             ),
         }
@@ -424,17 +436,14 @@ fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Opti
     match item.as_str() {
         Some(script) if !script.trim().is_empty() => Some(Action::Shell(script.to_owned())),
         Some(_) => {
-            diags.error(
-                span,
-                format!("`{what}` is empty: write a script for /bin/sh"),
-            );
+            diags.error(span, format!("`{what}` is empty: write a script"));
             None
         }
         None => {
             diags.error(
                 span,
                 format!(
-                    "`{what}` must be a string (a /bin/sh script), found {}",
+                    "`{what}` must be a string (a script), found {}",
                     item.type_name()
                 ),
             );
@@ -475,12 +484,12 @@ fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<R
 
 /// Whether a duration of zero is refused.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Positive {
+pub(super) enum Positive {
     Yes,
     No,
 }
 
-fn duration(
+pub(super) fn duration(
     item: &Item,
     what: &str,
     span: Span,
