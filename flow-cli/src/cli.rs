@@ -74,6 +74,39 @@ Examples:
 The page is one file that works offline (inline CSS and SVG, no network request).
 Without the workflow file the page has no dependency edges.")]
     Report(crate::report_page::ReportArgs),
+    /// Print, or follow, the stdout and stderr of one attempt of a flow.
+    #[command(after_help = "\
+Examples:
+  flow logs sort_0                            the last attempt in the latest run (in .flow/ here)
+  flow logs sort_0 examples/pipeline.toml     the same, beside that workflow file
+  flow logs fetch --attempt 1                 the first attempt's output
+  flow logs fetch --follow                    as it is written, through retries, to the end
+
+Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
+stdout's file is printed on stdout, stderr's on stderr.")]
+    Logs(LogsArgs),
+}
+
+/// `flow logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The flow.
+    pub flow: String,
+    /// The workflow file whose `.flow/logs` to read [default: the current folder's].
+    pub file: Option<PathBuf>,
+    /// The run [default: the latest that ran the flow].
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// The attempt, from 1 [default: the last].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+    /// Keep printing what is written until the flow ends (through its retries, unless
+    /// --attempt is given).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The store that tells when a followed flow ended [default: sqlite:.flow/flow.db].
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
 }
 
 /// A workflow file.

@@ -55,6 +55,8 @@ pub struct FlowReport {
     pub finished_at: Option<String>,
     /// `finished_at - started_at`, in milliseconds.
     pub duration_ms: Option<u64>,
+    /// The log file of the last attempt: its stderr's, else its stdout's, when it wrote any.
+    pub log: Option<String>,
     /// The last lines of stderr (not in the JSON).
     #[serde(skip)]
     pub stderr_tail: String,
@@ -94,6 +96,7 @@ impl FlowReport {
             duration_ms: r
                 .duration()
                 .and_then(|d| u64::try_from(d.num_milliseconds()).ok()),
+            log: None,
             stderr_tail: r.stderr_tail.as_str().to_owned(),
         }
     }
@@ -109,6 +112,7 @@ impl FlowReport {
             started_at: None,
             finished_at: None,
             duration_ms: None,
+            log: None,
             stderr_tail: String::new(),
         }
     }
@@ -164,6 +168,18 @@ impl RunReport {
                 .duration()
                 .and_then(|d| u64::try_from(d.num_milliseconds()).ok()),
             flows,
+        }
+    }
+
+    /// Fills each flow's `log` from the run's folder under `logs_root` (`.flow/logs`).
+    pub fn attach_logs(&mut self, logs_root: &std::path::Path) {
+        let folder = crate::logs::run_dir(logs_root, &self.run_id);
+        for flow in &mut self.flows {
+            if flow.attempts == 0 {
+                continue;
+            }
+            let files = crate::logs::log_files(&folder, &flow.id, flow.attempts);
+            flow.log = files.last().map(|path| path.display().to_string());
         }
     }
 
@@ -231,6 +247,9 @@ impl RunReport {
         for f in self.flows.iter().filter(|f| f.status == FlowStatus::Failed) {
             let error = f.error.as_deref().unwrap_or("failed");
             let _ = writeln!(out, "{} {}: {error}", terminal::red("FAILED", colour), f.id);
+            if let Some(log) = &f.log {
+                let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
+            }
             let tail = last_lines(&f.stderr_tail, 10);
             if !tail.is_empty() {
                 for line in tail.lines() {
@@ -342,7 +361,7 @@ mod tests {
         assert_eq!(flows[1]["error"], "exited with code 3");
         assert_eq!(flows[1]["attempts"], 2);
         assert_eq!(flows[2]["status"], "pending");
-        assert_eq!(flows[0].as_object().unwrap().len(), 8);
+        assert_eq!(flows[0].as_object().unwrap().len(), 9);
     }
 
     #[test]

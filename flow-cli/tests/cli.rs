@@ -85,14 +85,14 @@ requires = ["a"]
     assert_eq!(env.trim(), format!("a {run_id} {} hi", root.display()));
     let logs = dir.path().join(".flow/logs").join(run_id);
     assert_eq!(
-        std::fs::read_to_string(logs.join("a.out")).unwrap(),
+        std::fs::read_to_string(logs.join("a.1.out")).unwrap(),
         "out-a\n"
     );
     assert_eq!(
-        std::fs::read_to_string(logs.join("a.err")).unwrap(),
+        std::fs::read_to_string(logs.join("a.1.err")).unwrap(),
         "err-a\n"
     );
-    let pwd = std::fs::read_to_string(logs.join("b.out")).unwrap();
+    let pwd = std::fs::read_to_string(logs.join("b.1.out")).unwrap();
     assert_eq!(Path::new(pwd.trim()), root.join("sub"));
     assert!(dir.path().join(".flow/flow.db").exists());
 }

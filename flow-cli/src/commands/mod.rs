@@ -2,6 +2,7 @@
 
 pub mod executor;
 pub mod graph;
+pub mod logs;
 pub mod results;
 pub mod run;
 pub mod runs;

@@ -47,7 +47,8 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let order: Option<Vec<FlowId>> = wf
         .filter(|w| w.name == run.workflow)
         .map(|w| w.flows.iter().map(|f| f.id.clone()).collect());
-    let report = RunReport::new(&run, results, order.as_deref());
+    let mut report = RunReport::new(&run, results, order.as_deref());
+    report.attach_logs(&dir.join(store::STATE_DIR).join("logs"));
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {

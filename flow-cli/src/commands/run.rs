@@ -15,6 +15,7 @@ use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
 use crate::commands::print_stdout;
 use crate::error::CliError;
+use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::workflow::{Action, FlowDef, Workflow};
@@ -71,8 +72,10 @@ async fn run_async(
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
-        .log_dir(wf.dir.join(store::STATE_DIR).join("logs"))
-        .command_executor(executor.command_executor())
+        .command_executor(Arc::new(AttemptLogs::new(
+            executor.command_executor(),
+            logs_root(wf),
+        )))
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
@@ -133,6 +136,11 @@ async fn run_async(
     } else {
         1
     })
+}
+
+/// Where the logs of every run of `wf` go: `.flow/logs/` beside the file.
+pub fn logs_root(wf: &Workflow) -> std::path::PathBuf {
+    wf.dir.join(store::STATE_DIR).join("logs")
 }
 
 /// `--report`: writes the HTML page of the run and says where (not with `--json`/`--quiet`).
@@ -214,6 +222,7 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
         }
     };
     let mut report = RunReport::new(&run, results, Some(&order));
+    report.attach_logs(&logs_root(wf));
     if summary.cancelled && report.status == crate::report::RunStatus::Completed {
         report.status = crate::report::RunStatus::Cancelled;
     }
