@@ -56,11 +56,13 @@ fn the_optional_example_fails_one_optional_flow_and_resume_runs_only_that_one() 
     assert_eq!(status_of(&json, "fetch_rates"), "failed");
     assert_eq!(flow_entry(&json, "fetch_rates")["exit_code"], 6);
     assert_eq!(status_of(&json, "summary"), "completed");
+    let first_run = json["run_id"].clone();
 
     let (code, json) = run(dir.path(), "optional.toml", &["--resume"]);
     assert_eq!(code, Some(1), "{json:#}");
     for id in ["prepare", "sales", "summary"] {
         assert_eq!(status_of(&json, id), "completed", "{id}: {json:#}");
+        assert_eq!(flow_entry(&json, id)["reused_from"], first_run, "{id}");
     }
     assert_eq!(status_of(&json, "fetch_rates"), "failed");
     assert_eq!(flow_entry(&json, "fetch_rates")["attempts"], 2);

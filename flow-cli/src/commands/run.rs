@@ -31,6 +31,7 @@ const TAIL_BYTES: usize = 8 * 1024;
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = workflow::load(&args.file)?;
+    Executor::check(args.executor)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     let results_store = store::open_for_run(&spec)?;
     let jobs = args
@@ -42,11 +43,19 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         let latest = results_store
             .latest_run(&wf.name)
             .map_err(|e| store::error(&spec, e))?;
-        if latest.is_none() {
-            tracing::info!(
-                "no earlier run of `{}` in {spec}: running everything",
-                wf.name
-            );
+        if latest.is_none() && !args.quiet {
+            let why = if matches!(spec, flow_results::StoreSpec::Memory) {
+                " (the memory store keeps nothing from one `flow run` to the next)"
+            } else {
+                ""
+            };
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "nothing to resume: no earlier run of `{}` in {spec}{why}; running every flow",
+                    wf.name
+                );
+            }
         }
         latest.map(|r| r.run_id)
     } else {
@@ -112,7 +121,14 @@ async fn run_async(
     let report = report(&*results_store, wf, &summary);
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
-    } else if !args.quiet {
+    } else if args.quiet {
+        // Quiet: no summary, but each flow that failed by itself, on stderr.
+        let colour = terminal::colour(stderr_tty);
+        #[allow(clippy::print_stderr)]
+        {
+            eprint!("{}", report.failure_lines(colour));
+        }
+    } else {
         let colour = terminal::colour(stdout_tty);
         print_stdout(&report.summary(colour))?;
         if !summary.store_errors.is_empty() {
@@ -223,6 +239,7 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
     };
     let mut report = RunReport::new(&run, results, Some(&order));
     report.attach_logs(&logs_root(wf));
+    report.attach_reused(results_store, &logs_root(wf));
     if summary.cancelled && report.status == crate::report::RunStatus::Completed {
         report.status = crate::report::RunStatus::Cancelled;
     }
