@@ -34,6 +34,8 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Report(args) => report_page::run(args),
         Command::Logs(args) => commands::logs::run(args),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man => commands::completions::man(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
