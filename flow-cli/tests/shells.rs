@@ -175,3 +175,58 @@ shell = "import sys; open('py.txt', 'w').write(sys.version_info[0].__str__())"
         "{stderr}"
     );
 }
+
+#[test]
+fn env_values_expand_variables_from_the_flow_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"
+[defaults]
+env = { ROOT = "${FLOW_WORKFLOW_DIR}/data", P = "${HOME}/bin:${PATH}" }
+
+[flows.e]
+env = { IN = "${ROOT}/in", PRICE = "$$5", WHO = "${FLOW_ID}", NONE = "[${NO_SUCH_VARIABLE_HERE}]" }
+shell = 'printf "%s|%s|%s|%s|%s" "$IN" "$PRICE" "$WHO" "$P" "$NONE" > env.txt'
+"#,
+    )
+    .unwrap();
+    let out = flow()
+        .current_dir(dir.path())
+        .env("HOME", "/home/ann")
+        .env("PATH", "/usr/bin:/bin")
+        .args(["run", "w.toml", "--store", "memory", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("env.txt")).unwrap(),
+        format!(
+            "{}/data/in|$5|e|/home/ann/bin:/usr/bin:/bin|[]",
+            root.display()
+        )
+    );
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[flows.a]\ncommand = [\"true\"]\nenv = { P = \"$HOME/bin\" }\n",
+    )
+    .unwrap();
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["validate", "bad.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("bad.toml:3:13: `flows.a.env.P`: a bare `$` in \"$HOME/bin\": write ${HOME}"),
+        "{stderr}"
+    );
+}

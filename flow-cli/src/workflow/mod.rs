@@ -3,6 +3,7 @@
 
 mod check;
 mod diagnostic;
+pub mod expand;
 mod parse;
 mod process;
 mod slurm;
@@ -48,7 +49,8 @@ pub struct FlowDef {
     pub retry_delay: Duration,
     /// The working directory, absolute.
     pub cwd: PathBuf,
-    /// Extra environment variables (defaults, then the flow's own).
+    /// Extra environment variables (defaults, then the flow's own), with `${VAR}` expanded
+    /// ([`expand`]).
     pub env: BTreeMap<String, String>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,

@@ -70,11 +70,11 @@ impl RawWorkflow {
             .flows
             .into_iter()
             .filter_map(|f| {
-                let mut env = defaults.env.clone();
-                env.extend(f.env);
+                let id = f.id?;
+                let env = super::expand::flow_env(&defaults.env, &f.env, id.as_str(), dir);
                 let keys = f.process.or(&defaults.process);
                 Some(FlowDef {
-                    id: f.id?,
+                    id,
                     action: f.action?,
                     requires: refs_to_ids(f.requires),
                     wants: refs_to_ids(f.wants),
@@ -565,9 +565,12 @@ fn env(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> BTreeM
             continue;
         }
         match value.as_str() {
-            Some(v) if !v.contains('\0') => {
-                out.insert(key.to_owned(), v.to_owned());
-            }
+            Some(v) if !v.contains('\0') => match super::expand::check(v) {
+                Ok(()) => {
+                    out.insert(key.to_owned(), v.to_owned());
+                }
+                Err(e) => diags.error(value_span, format!("`{what}.{key}`: {e}")),
+            },
             Some(_) => diags.error(value_span, format!("`{what}.{key}` contains a NUL byte")),
             None => diags.error(
                 value_span,
