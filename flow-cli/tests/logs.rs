@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{fifo, flow, flow_entry, json_of, wait_exit, wait_ready};
+use common::{fifo, flow, flow_entry, flow_in, json_of, wait_exit, wait_ready};
 
 const FLAKY: &str = r#"
 [flows.flaky]
@@ -47,11 +47,7 @@ fn logs(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 fn each_attempt_keeps_its_logs_and_flow_logs_prints_the_last_or_a_chosen_one() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("w.toml"), FLAKY).unwrap();
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml", "--json"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let json = json_of(&out);
     let run = json["run_id"].as_str().unwrap();
@@ -89,11 +85,7 @@ fn each_attempt_keeps_its_logs_and_flow_logs_prints_the_last_or_a_chosen_one() {
     assert!(stderr.contains("no logs of flow `nobody`"), "{stderr}");
 
     // The summary names the failed flow's log file.
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml"]);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
         summary.contains("FAILED broken: the command exited with code 3\n  log: "),

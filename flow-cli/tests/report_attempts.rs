@@ -11,14 +11,10 @@ use flow_graph::FlowId;
 use flow_results::{open_store, FlowResult, FlowStatus, RunId, RunRecord};
 use serde_json::Value;
 
-use common::flow;
+use common::flow_in;
 
 fn report_json(dir: &Path) -> Value {
-    let out = flow()
-        .current_dir(dir)
-        .args(["report", "w.toml", "--json"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir, &["report", "w.toml", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -90,11 +86,7 @@ retry_delay = "50ms"
 "#,
     )
     .unwrap();
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml", "--report"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml", "--report"]);
     assert!(
         out.status.success(),
         "{}",

@@ -9,16 +9,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use common::{flow, flow_entry, json_of};
+use common::{flow, flow_entry, flow_in, json_of};
 
 /// Runs `text` as `w.toml` in `dir` and returns the exit code and the `--json` document.
 fn run(dir: &Path, text: &str) -> (Option<i32>, Value) {
     std::fs::write(dir.join("w.toml"), text).unwrap();
-    let out = flow()
-        .current_dir(dir)
-        .args(["run", "w.toml", "--json", "--store", "memory"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir, &["run", "w.toml", "--json", "--store", "memory"]);
     (out.status.code(), json_of(&out))
 }
 
@@ -159,11 +155,7 @@ shell = "import sys; open('py.txt', 'w').write(sys.version_info[0].__str__())"
         "[flows.a]\nshell = \"true\"\ninterpreter = \"bash\"\nkill_grace = \"soon\"\n",
     )
     .unwrap();
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["validate", "bad.toml"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["validate", "bad.toml"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -217,11 +209,7 @@ shell = 'printf "%s|%s|%s|%s|%s" "$IN" "$PRICE" "$WHO" "$P" "$NONE" > env.txt'
         "[flows.a]\ncommand = [\"true\"]\nenv = { P = \"$HOME/bin\" }\n",
     )
     .unwrap();
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["validate", "bad.toml"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["validate", "bad.toml"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{flow, flow_entry, json_of};
+use common::{flow, flow_entry, flow_in, json_of};
 
 const SPLIT_FAILS: &str = r#"
 [flows.ok]
@@ -41,11 +41,7 @@ fn text(bytes: &[u8]) -> String {
 fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), SPLIT_FAILS);
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml"]);
     assert_eq!(out.status.code(), Some(1));
     // Progress lines, then the summary (stdout and stderr, wherever each goes).
     let all = text(&out.stdout) + &text(&out.stderr);
@@ -72,11 +68,7 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
         "{all}"
     );
 
-    let table = flow()
-        .current_dir(dir.path())
-        .args(["results", "w.toml"])
-        .output()
-        .unwrap();
+    let table = flow_in(dir.path(), &["results", "w.toml"]);
     let table = text(&table.stdout);
     assert!(
         table.contains("not run: upstream `split` failed"),
@@ -88,11 +80,7 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
 fn quiet_prints_one_line_per_failed_flow_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), SPLIT_FAILS);
-    let out = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml", "-q"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml", "-q"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "");
     let stderr = text(&out.stderr);
@@ -148,11 +136,7 @@ shell = "test -e fixed"
             None => assert!(b["reused_from"].is_null(), "{b}"),
         }
     }
-    let table = flow()
-        .current_dir(dir.path())
-        .args(["results", "w.toml"])
-        .output()
-        .unwrap();
+    let table = flow_in(dir.path(), &["results", "w.toml"]);
     let table = text(&table.stdout);
     let first_run = first["run_id"].as_str().unwrap();
     assert!(

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::flow;
+use common::flow_in;
 
 /// The section whose examples another test checks.
 const OTHER_SECTION: &str = "## Many flows from one definition";
@@ -47,11 +47,7 @@ fn toml_examples(doc: &str) -> Vec<(usize, String)> {
 
 fn validate(dir: &Path, text: &str) -> (bool, String) {
     std::fs::write(dir.join("w.toml"), text).unwrap();
-    let out = flow()
-        .current_dir(dir)
-        .args(["validate", "w.toml"])
-        .output()
-        .unwrap();
+    let out = flow_in(dir, &["validate", "w.toml"]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

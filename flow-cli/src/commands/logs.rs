@@ -25,9 +25,15 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         None => PathBuf::from("."),
     };
     let root = dir.join(STATE_DIR).join("logs");
+    let latest = if args.follow {
+        // The flow may not have written anything yet: follow the newest run.
+        latest_run(&root)
+    } else {
+        latest_run_of(&root, &args.flow)
+    };
     let run = match &args.run {
         Some(run) => run.clone(),
-        None => latest_run_of(&root, &args.flow).ok_or_else(|| {
+        None => latest.ok_or_else(|| {
             CliError::Run(format!(
                 "no logs of flow `{}` in {}: it has not run there (see `flow runs`), \
                  or the workflow file is elsewhere (give it: flow logs {} FILE)",
@@ -81,7 +87,16 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
                 continue;
             }
         }
-        if ended && (args.attempt.is_some() || flow_over(store.as_deref(), &run, &args.flow)) {
+        // Without --attempt: the end of the flow, also when it ended without an attempt
+        // (reused, or not run because a parent failed).
+        let over = match args.attempt {
+            Some(_) => ended,
+            None => {
+                (ended || last_attempt(&folder, &args.flow).is_none())
+                    && flow_over(store.as_deref(), &run, &args.flow)
+            }
+        };
+        if over {
             printer.print_new()?;
             return Ok(0);
         }
@@ -94,6 +109,15 @@ fn eprintln_note(text: &str) {
     {
         eprintln!("flow logs: {text}");
     }
+}
+
+/// The newest run folder (run ids sort by their start).
+fn latest_run(root: &Path) -> Option<String> {
+    std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| RunId::parse(name).is_ok())
+        .max()
 }
 
 /// The latest run folder (run ids sort by their start) with logs or attempts of `flow`.

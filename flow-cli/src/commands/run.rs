@@ -88,6 +88,16 @@ async fn run_async(
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
+    if wf
+        .flows
+        .iter()
+        .any(|f| matches!(f.action, Action::Shell(_)))
+    {
+        tracing::info!(
+            "shell scripts run with `{} SCRIPT` where the file sets no `interpreter`",
+            workflow::default_interpreter().join(" ")
+        );
+    }
 
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();

@@ -47,33 +47,41 @@ impl AttemptLogs {
         *count
     }
 
-    /// Appends `record` to the journal of `run`; a journal that cannot be written is logged
-    /// (the logs and results do not depend on it).
+    /// Creates the log folder and the journal of `run` when its first attempt starts, so
+    /// that `flow logs --follow` finds the run before any output; a folder or journal that
+    /// cannot be made is logged (the logs and results do not depend on it).
+    fn open_journal(&self, run: &str) {
+        let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
+        if journals.contains_key(run) {
+            return;
+        }
+        let dir = run_dir(&self.root, run);
+        let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(JOURNAL))
+        });
+        match opened {
+            Ok(file) => {
+                journals.insert(run.to_owned(), file);
+            }
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot write the attempts journal");
+            }
+        }
+    }
+
+    /// Appends `record` to the journal of `run`, if it could be opened.
     fn journal(&self, run: &str, record: &AttemptRecord) {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
-        let dir = run_dir(&self.root, run);
-        let file = match journals.get_mut(run) {
-            Some(file) => file,
-            None => {
-                let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(dir.join(JOURNAL))
-                });
-                match opened {
-                    Ok(file) => journals.entry(run.to_owned()).or_insert(file),
-                    Err(error) => {
-                        tracing::warn!(dir = %dir.display(), %error, "cannot write the attempts journal");
-                        return;
-                    }
-                }
-            }
+        let Some(file) = journals.get_mut(run) else {
+            return;
         };
         let mut line = serde_json::to_string(record).unwrap_or_default();
         line.push('\n');
         if let Err(error) = file.write_all(line.as_bytes()) {
-            tracing::warn!(dir = %dir.display(), %error, "cannot write the attempts journal");
+            tracing::warn!(run, %error, "cannot write the attempts journal");
         }
     }
 }
@@ -103,6 +111,7 @@ impl CommandExecutor for AttemptLogs {
         };
         let (run, flow) = (run.to_owned(), flow.to_owned());
         let attempt = self.next_attempt(&run, &flow);
+        self.open_journal(&run);
         let dir = run_dir(&self.root, &run);
         let spec = spec
             .clone()

@@ -17,6 +17,7 @@ use std::time::Duration;
 use flow_graph::{FlowGraph, FlowId};
 
 pub use diagnostic::Diagnostics;
+pub use process::default_interpreter;
 
 use crate::error::CliError;
 pub use slurm::SlurmTable;
