@@ -126,7 +126,7 @@ pub struct LogsArgs {
     pub flow: String,
     /// The workflow file whose `.flow/logs` to read [default: the current folder's].
     pub file: Option<PathBuf>,
-    /// The run [default: the latest that ran the flow].
+    /// The run [default: the latest that ran the flow; with --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// The attempt, from 1 [default: the last].
