@@ -15,6 +15,9 @@ Examples:
   flow results pipeline.toml                  the latest run as a table
   flow runs pipeline.toml                     every run in the workflow's store
   flow report pipeline.toml                   an HTML page of the latest run
+  flow logs sort_0 pipeline.toml              the last attempt's stdout and stderr
+  flow completions bash > ~/.local/share/bash-completion/completions/flow
+  flow man > ~/.local/share/man/man1/flow.1   the manual page
 
 Exit codes: 0 every flow completed, 1 some flow failed, 2 bad usage or invalid workflow,
 130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off.";
@@ -43,8 +46,8 @@ Examples:
   flow run pipeline.toml --executor slurm     each command as a Slurm job
   flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
 
-Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file (a stream
-the command never wrote to leaves no file).
+Each attempt's output is kept in .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err beside the file
+(a stream the command never wrote to leaves no file); `flow logs FLOW` prints them.
 Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
@@ -77,6 +80,68 @@ Examples:
 The page is one file that works offline (inline CSS and SVG, no network request).
 Without the workflow file the page has no dependency edges.")]
     Report(crate::report_page::ReportArgs),
+    /// Print, or follow, the stdout and stderr of one attempt of a flow.
+    #[command(after_help = "\
+Examples:
+  flow logs sort_0                            the last attempt in the latest run (in .flow/ here)
+  flow logs sort_0 examples/pipeline.toml     the same, beside that workflow file
+  flow logs fetch --attempt 1                 the first attempt's output
+  flow logs fetch --follow                    as it is written, through retries, to the end
+
+Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
+stdout's file is printed on stdout, stderr's on stderr.")]
+    Logs(LogsArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_help = "\
+Examples:
+  flow completions bash > ~/.local/share/bash-completion/completions/flow
+  flow completions zsh > ~/.zfunc/_flow           (with fpath+=~/.zfunc before compinit)
+  flow completions fish > ~/.config/fish/completions/flow.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of flow and its subcommands.
+    #[command(after_help = "Example:\n  flow man > ~/.local/share/man/man1/flow.1 && man flow")]
+    Man,
+}
+
+/// `flow completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `flow completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// `flow logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The flow.
+    pub flow: String,
+    /// The workflow file whose `.flow/logs` to read [default: the current folder's].
+    pub file: Option<PathBuf>,
+    /// The run [default: the latest that ran the flow; with --follow, the newest run].
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// The attempt, from 1 [default: the last].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+    /// Keep printing what is written until the flow ends (through its retries, unless
+    /// --attempt is given).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The store that tells when a followed flow ended [default: sqlite:.flow/flow.db].
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
 }
 
 /// A workflow file.

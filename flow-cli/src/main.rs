@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod error;
+mod logs;
 mod progress;
 mod report;
 mod report_page;
@@ -32,6 +33,9 @@ fn main() -> ExitCode {
         Command::Runs(args) => commands::runs::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Report(args) => report_page::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man => commands::completions::man(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flow_core::{Event, EventKind, EventReceiver, FlowId, FlowStatus, RecvError};
+use flow_results::FailureKind;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::format_ms;
@@ -155,9 +156,18 @@ impl Progress {
             } => {
                 self.running.retain(|(id, _)| id != flow);
                 self.finished += 1;
+                let upstream = match failure.as_ref().map(|f| &f.kind) {
+                    Some(FailureKind::Upstream { flow }) if *status == FlowStatus::Failed => {
+                        Some(flow)
+                    }
+                    _ => None,
+                };
                 let label = match status {
                     FlowStatus::Completed if *reused => terminal::dim("reused   ", self.colour),
                     FlowStatus::Completed => terminal::green("completed", self.colour),
+                    FlowStatus::Failed if upstream.is_some() => {
+                        terminal::dim("not run  ", self.colour)
+                    }
                     FlowStatus::Failed => {
                         self.failed += 1;
                         terminal::red("FAILED   ", self.colour)
@@ -174,9 +184,10 @@ impl Progress {
                     .and_then(|t| u64::try_from((event.at - *t).num_milliseconds()).ok())
                     .map(|ms| format!(" ({})", format_ms(ms)))
                     .unwrap_or_default();
-                let why = match (status, failure) {
-                    (FlowStatus::Completed, _) | (_, None) => String::new(),
-                    (_, Some(f)) => format!(": {}", f.message),
+                let why = match (status, failure, upstream) {
+                    (_, _, Some(root)) => format!(": upstream `{root}` failed"),
+                    (FlowStatus::Completed, _, _) | (_, None, _) => String::new(),
+                    (_, Some(f), None) => format!(": {}", f.message),
                 };
                 let width = self.total.to_string().len();
                 match self.mode {
@@ -185,7 +196,7 @@ impl Progress {
                         self.finished, self.total
                     )),
                     // On a terminal, failures stay visible above the display.
-                    Mode::Live if *status == FlowStatus::Failed => {
+                    Mode::Live if *status == FlowStatus::Failed && upstream.is_none() => {
                         self.line(&format!("{label} {flow}{time}{why}"))
                     }
                     _ => {}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use flow_graph::FlowId;
-use flow_results::{FlowResult, FlowStatus, RunRecord};
+use flow_results::{FailureKind, FlowResult, FlowStatus, ResultStore, RunRecord};
 use serde::Serialize;
 
 use crate::terminal;
@@ -55,6 +55,13 @@ pub struct FlowReport {
     pub finished_at: Option<String>,
     /// `finished_at - started_at`, in milliseconds.
     pub duration_ms: Option<u64>,
+    /// The log file of the last attempt: its stderr's, else its stdout's, when it wrote any.
+    pub log: Option<String>,
+    /// The failed flow that kept this one from running (it did not run itself).
+    pub upstream: Option<String>,
+    /// The run whose result was reused instead of running the flow (`--resume`); exit code,
+    /// attempts, times and duration are then that run's.
+    pub reused_from: Option<String>,
     /// The last lines of stderr (not in the JSON).
     #[serde(skip)]
     pub stderr_tail: String,
@@ -94,6 +101,12 @@ impl FlowReport {
             duration_ms: r
                 .duration()
                 .and_then(|d| u64::try_from(d.num_milliseconds()).ok()),
+            log: None,
+            upstream: match r.failure.as_ref().map(|f| &f.kind) {
+                Some(FailureKind::Upstream { flow }) => Some(flow.to_string()),
+                _ => None,
+            },
+            reused_from: None,
             stderr_tail: r.stderr_tail.as_str().to_owned(),
         }
     }
@@ -109,6 +122,9 @@ impl FlowReport {
             started_at: None,
             finished_at: None,
             duration_ms: None,
+            log: None,
+            upstream: None,
+            reused_from: None,
             stderr_tail: String::new(),
         }
     }
@@ -167,6 +183,62 @@ impl RunReport {
         }
     }
 
+    /// Fills each flow's `log` from the run's folder under `logs_root` (`.flow/logs`).
+    pub fn attach_logs(&mut self, logs_root: &std::path::Path) {
+        let folder = crate::logs::run_dir(logs_root, &self.run_id);
+        for flow in &mut self.flows {
+            if flow.attempts == 0 {
+                continue;
+            }
+            let files = crate::logs::log_files(&folder, &flow.id, flow.attempts);
+            flow.log = files.last().map(|path| path.display().to_string());
+        }
+    }
+
+    /// Fills `reused_from` of each flow a resumed run reused (completed without an attempt),
+    /// with the exit code, attempts, times and log of the earlier run that ran it (the runs of
+    /// the workflow in `store`, newest first, before this one). A store that cannot be read
+    /// leaves the flows as they are.
+    pub fn attach_reused(&mut self, store: &dyn ResultStore, logs_root: &std::path::Path) {
+        let mut wanted: Vec<usize> = (0..self.flows.len())
+            .filter(|&k| {
+                self.flows[k].status == FlowStatus::Completed && self.flows[k].attempts == 0
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let Ok(mut runs) = store.runs() else { return };
+        runs.retain(|r| r.workflow == self.workflow && r.run_id.as_str() < self.run_id.as_str());
+        runs.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
+        for run in runs {
+            let Ok(results) = store.results(&run.run_id) else {
+                continue;
+            };
+            let by_id: std::collections::HashMap<&str, &FlowResult> =
+                results.iter().map(|r| (r.flow_id.as_str(), r)).collect();
+            wanted.retain(|&k| {
+                let flow = &mut self.flows[k];
+                match by_id.get(flow.id.as_str()) {
+                    Some(r) if r.status == FlowStatus::Completed && r.attempts > 0 => {
+                        let mut original = FlowReport::from_result(r);
+                        let folder = crate::logs::run_dir(logs_root, run.run_id.as_str());
+                        original.log = crate::logs::log_files(&folder, &original.id, r.attempts)
+                            .last()
+                            .map(|path| path.display().to_string());
+                        original.reused_from = Some(run.run_id.to_string());
+                        *flow = original;
+                        false
+                    }
+                    _ => true,
+                }
+            });
+            if wanted.is_empty() {
+                break;
+            }
+        }
+    }
+
     /// How many flows are in `status`.
     pub fn count(&self, status: FlowStatus) -> usize {
         self.flows.iter().filter(|f| f.status == status).count()
@@ -189,13 +261,23 @@ impl RunReport {
             "ERROR".into(),
         ]];
         for f in &self.flows {
+            let status = if f.upstream.is_some() {
+                "not run".to_owned()
+            } else {
+                f.status.to_string()
+            };
+            let note = match (&f.reused_from, &f.upstream) {
+                (Some(run), _) => format!("reused from {run}"),
+                (None, Some(root)) => format!("not run: upstream `{root}` failed"),
+                (None, None) => f.error.clone().unwrap_or_default(),
+            };
             rows.push([
                 f.id.clone(),
-                f.status.to_string(),
+                status,
                 f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 f.attempts.to_string(),
                 f.duration_ms.map(format_ms).unwrap_or_default(),
-                f.error.clone().unwrap_or_default(),
+                note,
             ]);
         }
         let mut widths = [0usize; 6];
@@ -225,29 +307,80 @@ impl RunReport {
         out
     }
 
-    /// The closing summary: the failed flows with their stderr tails, then one line of counts.
+    /// The flows that failed by themselves (not for want of a failed parent).
+    fn own_failures(&self) -> impl Iterator<Item = &FlowReport> {
+        self.flows
+            .iter()
+            .filter(|f| f.status == FlowStatus::Failed && f.upstream.is_none())
+    }
+
+    /// One line per flow that failed by itself, with its log file: what `--quiet` prints.
+    pub fn failure_lines(&self, colour: bool) -> String {
+        let mut out = String::new();
+        for f in self.own_failures() {
+            let error = f.error.as_deref().unwrap_or("failed");
+            let log = f
+                .log
+                .as_ref()
+                .map(|log| format!(" (log: {log})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{} {}: {error}{log}",
+                terminal::red("FAILED", colour),
+                f.id
+            );
+        }
+        out
+    }
+
+    /// The closing summary: each flow that failed by itself with its log file and stderr
+    /// tail and the flows it kept from running, then one line of counts.
     pub fn summary(&self, colour: bool) -> String {
         let mut out = String::new();
-        for f in self.flows.iter().filter(|f| f.status == FlowStatus::Failed) {
+        for f in self.own_failures() {
             let error = f.error.as_deref().unwrap_or("failed");
             let _ = writeln!(out, "{} {}: {error}", terminal::red("FAILED", colour), f.id);
+            if let Some(log) = &f.log {
+                let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
+            }
             let tail = last_lines(&f.stderr_tail, 10);
             if !tail.is_empty() {
                 for line in tail.lines() {
                     let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
                 }
             }
+            let kept: Vec<&str> = self
+                .flows
+                .iter()
+                .filter(|d| d.upstream.as_deref() == Some(f.id.as_str()))
+                .map(|d| d.id.as_str())
+                .collect();
+            if !kept.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  not run because `{}` failed: {}",
+                    f.id,
+                    list_some(&kept, 8)
+                );
+            }
         }
-        let mut counts = format!(
-            "{} completed, {} failed",
-            self.count(FlowStatus::Completed),
-            self.count(FlowStatus::Failed)
-        );
-        for (status, name) in [
-            (FlowStatus::Cancelled, "cancelled"),
-            (FlowStatus::Pending, "not run"),
+        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
+        let reused = self
+            .flows
+            .iter()
+            .filter(|f| f.reused_from.is_some())
+            .count();
+        let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
+        if reused > 0 {
+            let _ = write!(counts, " ({reused} reused)");
+        }
+        let _ = write!(counts, ", {} failed", self.own_failures().count());
+        for (n, name) in [
+            (self.count(FlowStatus::Cancelled), "cancelled"),
+            (upstream, "not run (upstream failed)"),
+            (self.count(FlowStatus::Pending), "not run"),
         ] {
-            let n = self.count(status);
             if n > 0 {
                 let _ = write!(counts, ", {n} {name}");
             }
@@ -264,6 +397,15 @@ impl RunReport {
         );
         out
     }
+}
+
+/// The first `n` of `items`, comma-separated, and how many more there are.
+fn list_some(items: &[&str], n: usize) -> String {
+    let mut text = items.iter().take(n).copied().collect::<Vec<_>>().join(", ");
+    if items.len() > n {
+        let _ = write!(text, " and {} more", items.len() - n);
+    }
+    text
 }
 
 /// The last `n` lines of `text`.
@@ -342,7 +484,7 @@ mod tests {
         assert_eq!(flows[1]["error"], "exited with code 3");
         assert_eq!(flows[1]["attempts"], 2);
         assert_eq!(flows[2]["status"], "pending");
-        assert_eq!(flows[0].as_object().unwrap().len(), 8);
+        assert_eq!(flows[0].as_object().unwrap().len(), 11);
     }
 
     #[test]

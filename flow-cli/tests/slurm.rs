@@ -2,7 +2,7 @@
 //! `../shared/ci/slurm-up.sh`): the example pipeline ends as it does locally, Ctrl-C
 //! cancels queued and running jobs, and `--resume` after a SIGKILL adopts the jobs of the
 //! killed run instead of submitting them again. Each test prints why it skips when `sbatch`
-//! is not installed.
+//! is not installed, and fails instead when env `CI` is set.
 
 mod common;
 
@@ -21,6 +21,11 @@ fn slurm_available() -> bool {
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
         .unwrap_or(false);
     if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sbatch not found while env CI is set: .ci/run starts a Slurm cluster \
+             (../shared/ci/slurm-up.sh) and this test must run there"
+        );
         eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
     }
     found
@@ -101,10 +106,9 @@ fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
             .args(extra)
             .output()
             .unwrap();
-        // One optional flow fails by design: exit code 1.
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(0),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -112,8 +116,6 @@ fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
     }
     assert_eq!(statuses(&outputs[1]), statuses(&outputs[0]));
     assert_eq!(outputs[1]["status"], outputs[0]["status"]);
-    let failed = flow_entry(&outputs[1], "fetch_holidays");
-    assert_eq!(failed["exit_code"], 6);
     for sub in ["out", "out/parts"] {
         assert_eq!(
             files_in(&slurm.path().join(sub)),

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
-use crate::sys::{group_exists, reap_group_orphans, signal_group};
+use crate::sys::{group_exists, group_has_live_member, reap_group_orphans, signal_group};
 
 /// How long to keep probing a group after SIGKILL before giving up with a warning (only a
 /// zombie that nobody reaps can survive SIGKILL that long).
@@ -70,8 +70,9 @@ pub(crate) enum Signalled {
 }
 
 /// Called after the leader was reaped: if members of the group are left (background jobs,
-/// grandchildren), they get SIGTERM, the grace period, then SIGKILL; returns once the group is
-/// empty (or, after SIGKILL, when [`KILL_PROBE_LIMIT`] passed, with a warning).
+/// grandchildren), they get SIGTERM, the grace period, then SIGKILL; returns once no member
+/// runs (zombies that are not ours to reap do not count), or, after SIGKILL, when
+/// [`KILL_PROBE_LIMIT`] passed, with a warning.
 ///
 /// Non-children cannot be awaited, so this probes with `killpg(pgid, 0)` at growing intervals
 /// (1 ms to 50 ms); it returns at the first probe that finds the group empty, which for a
@@ -83,7 +84,7 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
         return;
     }
     reap_group_orphans(pgid);
-    if !group_exists(pgid) {
+    if !group_alive(pgid) {
         return;
     }
     if signalled == Signalled::Nothing {
@@ -111,6 +112,14 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
     }
 }
 
+/// Whether a member of the group still runs: `killpg(pgid, 0)` finds one, and it is not a
+/// zombie that another process (a slow PID 1) has yet to reap. A zombie runs nothing and
+/// holds no pipe, so waiting for somebody else to reap it would only delay the outcome (by
+/// seconds in some containers).
+fn group_alive(pgid: u32) -> bool {
+    group_exists(pgid) && group_has_live_member(pgid).unwrap_or(true)
+}
+
 /// Probes the group until it is empty (`true`), the deadline passes or `hurry` is cancelled
 /// (`false`).
 async fn probe_until_empty(
@@ -121,7 +130,7 @@ async fn probe_until_empty(
     let mut pause = Duration::from_millis(1);
     loop {
         reap_group_orphans(pgid);
-        if !group_exists(pgid) {
+        if !group_alive(pgid) {
             return true;
         }
         let now = Instant::now();

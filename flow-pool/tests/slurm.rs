@@ -1,7 +1,7 @@
 //! The Slurm executor against a real cluster (start one with `../shared/ci/slurm-up.sh`):
 //! exit codes, signals, timeouts (ours and Slurm's), refused submissions, cancellation that
 //! leaves nothing in `squeue`, adoption of an earlier process's jobs, and one `squeue` per
-//! poll cycle. Each test prints why it skips when `sbatch` is not installed.
+//! poll cycle. Each test prints why it skips when `sbatch` is not installed, and fails instead when env `CI` is set.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,6 +21,11 @@ fn slurm_available() -> bool {
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
         .unwrap_or(false);
     if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sbatch not found while env CI is set: .ci/run starts a Slurm cluster \
+             (../shared/ci/slurm-up.sh) and this test must run there"
+        );
         eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
     }
     found

@@ -1,5 +1,6 @@
-//! Tidy checks: every Rust file opens with a `//!` line saying what it is for, and no test is
-//! skipped with `#[ignore]`.
+//! Tidy checks: every Rust file opens with a `//!` line saying what it is for, no test is
+//! skipped with `#[ignore]` or expects a panic with `#[should_panic]` (assert on the error
+//! instead), and a test that skips when its tool is missing checks env `CI` (where it must fail).
 
 use std::fs;
 use std::path::Path;
@@ -9,7 +10,7 @@ use anyhow::{bail, Result};
 use crate::step::root;
 
 pub fn check() -> Result<()> {
-    eprintln!("xtask: == tidy: //! headers, no #[ignore]");
+    eprintln!("xtask: == tidy: //! headers, no #[ignore] or #[should_panic], skips fail in CI");
     let mut problems = Vec::new();
     let root = root();
     for entry in fs::read_dir(&root)? {
@@ -43,13 +44,76 @@ fn visit(dir: &Path, root: &Path, problems: &mut Vec<String>) -> Result<()> {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            if !text.trim_start().starts_with("//!") {
-                problems.push(format!("{shown} does not open with a `//!` line"));
-            }
-            if text.lines().any(|l| l.trim_start().starts_with("#[ignore")) {
-                problems.push(format!("{shown} skips a test with #[ignore]"));
-            }
+            problems.extend(problems_in(&shown, &text));
         }
     }
     Ok(())
+}
+
+/// The tidy problems of one Rust file, `shown` being its path as printed. A file that prints
+/// "skipping ..." must also test `std::env::var_os("CI")`, failing where CI is set.
+fn problems_in(shown: &str, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !text.trim_start().starts_with("//!") {
+        problems.push(format!("{shown} does not open with a `//!` line"));
+    }
+    let attribute = |name: &str| text.lines().any(|l| l.trim_start().starts_with(name));
+    if attribute("#[ignore") {
+        problems.push(format!("{shown} skips a test with #[ignore]"));
+    }
+    if attribute("#[should_panic") {
+        problems.push(format!(
+            "{shown} expects a panic with #[should_panic] (catch it and assert on the message)"
+        ));
+    }
+    let skips = text.contains("\"skipping");
+    if skips && !text.contains("var_os(\"CI\")") {
+        problems.push(format!(
+            "{shown} skips a test when a tool is missing without failing when env CI is set"
+        ));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::problems_in;
+
+    #[test]
+    fn each_rule_flags_its_file_and_passes_a_tidy_one() {
+        let header = "//! What this file is for.\n";
+        let cases = [
+            ("fn main() {}\n".to_owned(), Some("`//!` line")),
+            (
+                format!("{header}#[test]\n#[ignore]\nfn t() {{}}\n"),
+                Some("#[ignore]"),
+            ),
+            (
+                format!("{header}#[test]\n    #[should_panic(expected = \"x\")]\nfn t() {{}}\n"),
+                Some("#[should_panic]"),
+            ),
+            (
+                format!("{header}fn t() {{ eprintln!(\"skipping: sbatch not found\"); }}\n"),
+                Some("env CI"),
+            ),
+            (
+                format!(
+                    "{header}fn t() {{ assert!(var_os(\"CI\").is_none()); \
+                     eprintln!(\"skipping: sbatch not found\"); }}\n"
+                ),
+                None,
+            ),
+            (format!("{header}#[test]\nfn t() {{}}\n"), None),
+        ];
+        for (text, expected) in cases {
+            let problems = problems_in("f.rs", &text);
+            match expected {
+                Some(needle) => assert!(
+                    problems.len() == 1 && problems[0].contains(needle),
+                    "{text:?}: {problems:?}"
+                ),
+                None => assert!(problems.is_empty(), "{text:?}: {problems:?}"),
+            }
+        }
+    }
 }

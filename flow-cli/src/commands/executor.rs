@@ -62,6 +62,47 @@ impl Executor {
         }
     }
 
+    /// Checks, before anything runs, that executor `kind` can work here: for Slurm, that
+    /// `sbatch` is on `PATH` and that `sinfo` reaches the controller.
+    ///
+    /// # Errors
+    /// [`CliError::Run`] (exit code 2) saying what is missing.
+    pub fn check(kind: ExecutorKind) -> Result<(), CliError> {
+        if kind != ExecutorKind::Slurm {
+            return Ok(());
+        }
+        let unusable = |detail: String| {
+            CliError::Run(format!(
+                "--executor slurm: {detail}; nothing was run (run without --executor slurm to \
+                 use this machine)"
+            ))
+        };
+        let on_path = std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file())
+        });
+        if !on_path {
+            return Err(unusable(
+                "`sbatch` is not on PATH (Slurm's commands must be installed here)".into(),
+            ));
+        }
+        let probe = std::process::Command::new("sinfo")
+            .args(["--noheader", "--format=%P"])
+            .stdin(std::process::Stdio::null())
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                Err(unusable(format!(
+                    "Slurm is not reachable: `sinfo` failed ({}): {}",
+                    out.status,
+                    crate::report::last_lines(stderr.trim(), 3)
+                )))
+            }
+            Err(e) => Err(unusable(format!("cannot run `sinfo`: {e}"))),
+        }
+    }
+
     /// How many flows run at once when neither `--jobs` nor `[workflow] jobs` says: the
     /// number of CPUs here for local commands; for Slurm, where the head only waits, as
     /// many as the cluster may take ([`SLURM_DEFAULT_JOBS`]).

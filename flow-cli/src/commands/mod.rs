@@ -1,7 +1,9 @@
 //! One module per subcommand; each returns the exit code it ends with.
 
+pub mod completions;
 pub mod executor;
 pub mod graph;
+pub mod logs;
 pub mod results;
 pub mod run;
 pub mod runs;

@@ -47,7 +47,10 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let order: Option<Vec<FlowId>> = wf
         .filter(|w| w.name == run.workflow)
         .map(|w| w.flows.iter().map(|f| f.id.clone()).collect());
-    let report = RunReport::new(&run, results, order.as_deref());
+    let mut report = RunReport::new(&run, results, order.as_deref());
+    let logs_root = dir.join(store::STATE_DIR).join("logs");
+    report.attach_logs(&logs_root);
+    report.attach_reused(&*results_store, &logs_root);
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {

@@ -15,6 +15,7 @@ use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
 use crate::commands::print_stdout;
 use crate::error::CliError;
+use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::workflow::{Action, FlowDef, Workflow};
@@ -30,6 +31,7 @@ const TAIL_BYTES: usize = 8 * 1024;
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = workflow::load_with(&args.file, &args.params.set)?;
+    Executor::check(args.executor)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     let results_store = store::open_for_run(&spec)?;
     let jobs = args
@@ -41,11 +43,19 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         let latest = results_store
             .latest_run(&wf.name)
             .map_err(|e| store::error(&spec, e))?;
-        if latest.is_none() {
-            tracing::info!(
-                "no earlier run of `{}` in {spec}: running everything",
-                wf.name
-            );
+        if latest.is_none() && !args.quiet {
+            let why = if matches!(spec, flow_results::StoreSpec::Memory) {
+                " (the memory store keeps nothing from one `flow run` to the next)"
+            } else {
+                ""
+            };
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "nothing to resume: no earlier run of `{}` in {spec}{why}; running every flow",
+                    wf.name
+                );
+            }
         }
         latest.map(|r| r.run_id)
     } else {
@@ -71,11 +81,23 @@ async fn run_async(
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
-        .log_dir(wf.dir.join(store::STATE_DIR).join("logs"))
-        .command_executor(executor.command_executor())
+        .command_executor(Arc::new(AttemptLogs::new(
+            executor.command_executor(),
+            logs_root(wf),
+        )))
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
+    if wf
+        .flows
+        .iter()
+        .any(|f| matches!(f.action, Action::Shell(_)))
+    {
+        tracing::info!(
+            "shell scripts run with `{} SCRIPT` where the file sets no `interpreter`",
+            workflow::default_interpreter().join(" ")
+        );
+    }
 
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
@@ -109,7 +131,14 @@ async fn run_async(
     let report = report(&*results_store, wf, &summary);
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
-    } else if !args.quiet {
+    } else if args.quiet {
+        // Quiet: no summary, but each flow that failed by itself, on stderr.
+        let colour = terminal::colour(stderr_tty);
+        #[allow(clippy::print_stderr)]
+        {
+            eprint!("{}", report.failure_lines(colour));
+        }
+    } else {
         let colour = terminal::colour(stdout_tty);
         print_stdout(&report.summary(colour))?;
         if !summary.store_errors.is_empty() {
@@ -133,6 +162,11 @@ async fn run_async(
     } else {
         1
     })
+}
+
+/// Where the logs of every run of `wf` go: `.flow/logs/` beside the file.
+pub fn logs_root(wf: &Workflow) -> std::path::PathBuf {
+    wf.dir.join(store::STATE_DIR).join("logs")
 }
 
 /// `--report`: writes the HTML page of the run and says where (not with `--json`/`--quiet`).
@@ -176,8 +210,11 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
 fn flow(def: &FlowDef, workflow_dir: &str) -> Flow {
     let mut spec = match &def.action {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
-        Action::Shell(script) => CommandSpec::shell(script.clone()),
+        Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
     };
+    if let Some(grace) = def.kill_grace {
+        spec = spec.grace(grace);
+    }
     for (key, value) in def.env.iter() {
         spec = spec.env(key.clone(), value.clone());
     }
@@ -211,6 +248,8 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
         }
     };
     let mut report = RunReport::new(&run, results, Some(&order));
+    report.attach_logs(&logs_root(wf));
+    report.attach_reused(results_store, &logs_root(wf));
     if summary.cancelled && report.status == crate::report::RunStatus::Completed {
         report.status = crate::report::RunStatus::Cancelled;
     }

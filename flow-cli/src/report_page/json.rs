@@ -35,6 +35,15 @@ struct Flow<'a> {
     failure: Option<&'a Failure>,
     layer: u32,
     critical: bool,
+    attempt_times: Vec<AttemptTime<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct AttemptTime<'a> {
+    attempt: u32,
+    start_ms: f64,
+    end_ms: f64,
+    end: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +88,16 @@ pub fn render(report: &Report) -> String {
                 failure: f.failure.as_ref(),
                 layer: f.layer,
                 critical: f.critical,
+                attempt_times: f
+                    .attempt_spans
+                    .iter()
+                    .map(|a| AttemptTime {
+                        attempt: a.attempt,
+                        start_ms: a.start_ms,
+                        end_ms: a.end_ms,
+                        end: &a.end,
+                    })
+                    .collect(),
             })
             .collect(),
         edges: report

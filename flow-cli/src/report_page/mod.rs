@@ -77,7 +77,8 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         args.run.as_deref(),
         workflow.as_ref(),
     )?;
-    let report = build(store.as_ref(), &run, workflow.as_ref(), None)?;
+    let logs_root = dir.join(store::STATE_DIR).join("logs");
+    let report = build(store.as_ref(), &run, workflow.as_ref(), None, &logs_root)?;
     let (text, default_output) = if args.json {
         (json::render(&report), None)
     } else {
@@ -116,7 +117,8 @@ pub fn write_after_run(
             spec: spec.clone(),
             detail: format!(" with id `{run_id}`"),
         })?;
-    let report = build(store, &run, Some(workflow), command_line)?;
+    let logs_root = workflow.dir.join(store::STATE_DIR).join("logs");
+    let report = build(store, &run, Some(workflow), command_line, &logs_root)?;
     let path = default_path(&workflow.dir, run_id);
     write_file(&path, &html::render(&report))?;
     Ok(path)
@@ -155,12 +157,15 @@ fn build(
     run: &RunRecord,
     workflow: Option<&Workflow>,
     command_line: Option<String>,
+    logs_root: &Path,
 ) -> Result<Report, CliError> {
     let results = store
         .results(&run.run_id)
         .map_err(|e| store_error(&store.spec(), e))?;
     let mut report = Report::build(run, results, workflow.map(|w| &w.graph));
     report.command_line = command_line;
+    let folder = crate::logs::run_dir(logs_root, run.run_id.as_str());
+    report.add_attempts(&crate::logs::attempts(&folder));
     Ok(report)
 }
 

@@ -41,6 +41,22 @@ pub struct FlowEntry {
     pub layer: u32,
     /// Whether it is on the critical path.
     pub critical: bool,
+    /// Each ended attempt, in order, from the run's attempts journal (empty when the run
+    /// left none).
+    pub attempt_spans: Vec<AttemptSpan>,
+}
+
+/// When one attempt of a flow ran, in milliseconds since the report's time origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptSpan {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When its command started.
+    pub start_ms: f64,
+    /// When it ended.
+    pub end_ms: f64,
+    /// How it ended, in words.
+    pub end: String,
 }
 
 impl FlowEntry {
@@ -199,6 +215,37 @@ impl Report {
         }
     }
 
+    /// Gives each flow the times of its attempts, from the run's attempts journal.
+    pub fn add_attempts(&mut self, records: &[crate::logs::AttemptRecord]) {
+        let origin = self.started_at;
+        let ms = |t: DateTime<Utc>| -> f64 {
+            (t - origin)
+                .num_microseconds()
+                .map_or(f64::MAX, |us| us as f64 / 1000.0)
+        };
+        let index: HashMap<&str, usize> = self
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.as_str(), i))
+            .collect();
+        let mut spans: Vec<Vec<AttemptSpan>> = vec![Vec::new(); self.flows.len()];
+        for record in records {
+            if let Some(&i) = index.get(record.flow.as_str()) {
+                spans[i].push(AttemptSpan {
+                    attempt: record.attempt,
+                    start_ms: ms(record.started_at),
+                    end_ms: ms(record.finished_at),
+                    end: record.end.clone(),
+                });
+            }
+        }
+        for (flow, mut spans) in self.flows.iter_mut().zip(spans) {
+            spans.sort_by_key(|span| span.attempt);
+            flow.attempt_spans = spans;
+        }
+    }
+
     /// The number of layers of the DAG.
     pub fn layer_count(&self) -> u32 {
         self.flows.iter().map(|f| f.layer + 1).max().unwrap_or(0)
@@ -219,6 +266,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
             stderr_tail: String::new(),
             layer: 0,
             critical: false,
+            attempt_spans: Vec::new(),
         };
     };
     let stderr_tail = if result.status == FlowStatus::Failed {
@@ -237,6 +285,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
         stderr_tail,
         layer: 0,
         critical: false,
+        attempt_spans: Vec::new(),
     }
 }
 

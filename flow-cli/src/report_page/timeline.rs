@@ -1,6 +1,6 @@
 //! The timeline: a Gantt chart as inline SVG, with a bar per flow from its start to its finish,
-//! coloured by status, outlined when on the critical path, dashed when the flow was retried,
-//! over a time axis.
+//! coloured by status, outlined when on the critical path, dashed when the flow was retried
+//! (with each attempt outlined inside), over a time axis.
 //!
 //! Up to [`ROWS_PER_FLOW_LIMIT`] flows get a row each, labelled; beyond that, bars are packed
 //! into rows of concurrency slots (a bar goes in the first row free at its start), which keeps
@@ -106,6 +106,24 @@ pub fn render(out: &mut String, report: &Report) {
         );
         tooltip(out, flow);
         out.push_str("</title></rect>");
+        // Each attempt of a retried flow, outlined inside its bar.
+        if flow.attempt_spans.len() > 1 {
+            for attempt in &flow.attempt_spans {
+                let (a0, a1) = (x(attempt.start_ms), x(attempt.end_ms));
+                let _ = write!(
+                    out,
+                    "<rect class=\"attempt\" x=\"{a0:.1}\" y=\"{:.0}\" width=\"{:.1}\" height=\"{}\"><title>{}: attempt {}, {} for {}: {}</title></rect>",
+                    y + 5.0,
+                    (a1 - a0).max(1.0),
+                    BAR_HEIGHT - 4.0,
+                    Escaped(flow.id.as_str()),
+                    attempt.attempt,
+                    format::duration(attempt.start_ms),
+                    format::duration(attempt.end_ms - attempt.start_ms),
+                    Escaped(&attempt.end)
+                );
+            }
+        }
         if flow.attempts > 1 {
             let _ = write!(
                 out,

@@ -14,9 +14,11 @@ use rustc_hash::FxHashMap;
 
 use super::check;
 use super::diagnostic::Collector;
+use super::expand_env;
 use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
 use super::params;
 use super::parse::{RawAction, RawFlow, RawWorkflow};
+use super::process;
 use super::template::{Bound, Scope, Template, Value};
 use super::{Action, Definition, FlowDef, Workflow};
 
@@ -87,7 +89,8 @@ pub(super) fn workflow(
     let mut defaults_env = BTreeMap::new();
     for (key, template) in &raw.defaults.env {
         if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
-            defaults_env.insert(key.clone(), bound.render(&values, &[]));
+            let value = bound.render(&values, &[]);
+            defaults_env.insert(key.clone(), expand_env::expand_default(&value, dir));
         }
     }
 
@@ -125,7 +128,8 @@ pub(super) fn workflow(
     // The definitions' flows are consecutive, in the order of the ids.
     let mut ids = ids.into_iter();
     let defaults = &raw.defaults;
-    let only_defaults = merged_env(&defaults_env, &[], &values, &[]);
+    let only_defaults = merged_env(&defaults_env, &[], &values, &[], "", dir);
+    let shell_default = process::default_interpreter();
     let mut flows = Vec::with_capacity(ids.len());
     let mut definitions = Vec::with_capacity(defs.len());
     let mut axis_values = Vec::new();
@@ -135,14 +139,20 @@ pub(super) fn workflow(
         let shared_env = if def.env.is_empty() {
             Some(Arc::clone(&only_defaults))
         } else {
-            (!def.env.iter().any(|(_, b)| b.uses_axes()))
-                .then(|| merged_env(&defaults_env, &def.env, &values, &[]))
+            // A value that names `${FLOW_ID}` or other variables is expanded per flow.
+            (!def
+                .env
+                .iter()
+                .any(|(_, b)| b.uses_axes() || b.text().contains('$')))
+            .then(|| merged_env(&defaults_env, &def.env, &values, &[], "", dir))
         };
         let fixed_cwd = def
             .cwd
             .as_ref()
             .filter(|b| !b.uses_axes())
             .map(|b| dir.join(b.render(&values, &[])));
+        let process = flow.process.clone().or(&defaults.process);
+        let interpreter = process.interpreter.unwrap_or_else(|| shell_default.clone());
         let timeout = flow.timeout.or(defaults.timeout);
         let retries = flow.retries.or(defaults.retries).unwrap_or(0);
         let retry_delay = flow
@@ -161,9 +171,17 @@ pub(super) fn workflow(
                 }
                 BoundAction::Shell(script) => Action::Shell(script.render(&values, &axis_values)),
             };
+            let id = ids.next()?;
             let env = match &shared_env {
                 Some(env) => Arc::clone(env),
-                None => merged_env(&defaults_env, &def.env, &values, &axis_values),
+                None => merged_env(
+                    &defaults_env,
+                    &def.env,
+                    &values,
+                    &axis_values,
+                    id.as_str(),
+                    dir,
+                ),
             };
             let cwd = match (&fixed_cwd, &def.cwd) {
                 (Some(cwd), _) => cwd.clone(),
@@ -171,7 +189,7 @@ pub(super) fn workflow(
                 (None, None) => dir.to_owned(),
             };
             flows.push(FlowDef {
-                id: ids.next()?,
+                id,
                 action,
                 requires: std::mem::take(&mut requires[i]),
                 wants: std::mem::take(&mut wants[i]),
@@ -181,6 +199,8 @@ pub(super) fn workflow(
                 cwd,
                 env,
                 slurm: flow.slurm.clone(),
+                kill_grace: process.kill_grace,
+                interpreter: interpreter.clone(),
             });
         }
         definitions.push(Definition {
@@ -205,17 +225,25 @@ fn start(span: &Option<Range<usize>>) -> usize {
     span.as_ref().map_or(0, |s| s.start)
 }
 
-/// The defaults' environment, then the flow's own, rendered, sorted by name.
+/// The defaults' environment (expanded), then flow `id`'s own, rendered and with `${VAR}`
+/// expanded, sorted by name.
 fn merged_env(
     defaults: &BTreeMap<String, String>,
     own: &[(String, Bound<'_>)],
     params: &[Value],
     axes: &[&str],
+    id: &str,
+    dir: &Path,
 ) -> Arc<[(String, String)]> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(defaults.len() + own.len());
     env.extend(defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (key, value) in own {
         let value = value.render(params, axes);
+        let value = if value.contains('$') {
+            expand_env::expand_own(&value, defaults, id, dir)
+        } else {
+            value
+        };
         match env.binary_search_by(|(k, _)| k.cmp(key)) {
             Ok(i) => env[i].1 = value,
             Err(i) => env.insert(i, (key.clone(), value)),

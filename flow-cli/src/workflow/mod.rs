@@ -5,10 +5,12 @@
 mod check;
 mod diagnostic;
 mod expand;
+mod expand_env;
 mod include;
 mod matrix;
 mod params;
 mod parse;
+mod process;
 mod slurm;
 mod template;
 #[cfg(test)]
@@ -25,6 +27,7 @@ use flow_graph::{DependencyType, FlowGraph, FlowId};
 
 pub use diagnostic::Diagnostics;
 pub use params::parse_set;
+pub use process::default_interpreter;
 
 use crate::error::CliError;
 pub use slurm::SlurmTable;
@@ -34,7 +37,7 @@ pub use slurm::SlurmTable;
 pub enum Action {
     /// A program and its arguments, run without a shell.
     Command(Vec<String>),
-    /// A script for `/bin/sh -c`.
+    /// A script, run by the flow's `interpreter`.
     Shell(String),
 }
 
@@ -57,11 +60,18 @@ pub struct FlowDef {
     pub retry_delay: Duration,
     /// The working directory, absolute.
     pub cwd: PathBuf,
-    /// Extra environment variables (defaults, then the flow's own), sorted by name; shared
-    /// by the flows of a matrix whose environment does not use its values.
+    /// Extra environment variables (defaults, then the flow's own), with `${VAR}` expanded
+    /// from the environment the flow gets, sorted by name; shared by the flows of a matrix
+    /// whose environment does not use its values.
     pub env: Arc<[(String, String)]>,
     /// What the flow asks of the cluster under `--executor slurm` (`slurm = { ... }`).
     pub slurm: Option<flow_pool::SlurmResources>,
+    /// The time between SIGTERM and SIGKILL when the flow is stopped (`kill_grace`); the
+    /// runner's default when `None`.
+    pub kill_grace: Option<Duration>,
+    /// What runs a `shell` script, the script coming last (`interpreter`, else
+    /// [`process::default_interpreter`]).
+    pub interpreter: Vec<String>,
 }
 
 /// One `[flows.NAME]` of the file: a flow, or with a matrix, one flow per combination.

@@ -12,9 +12,10 @@ use toml_edit::{ImDocument, Item, TableLike};
 use super::diagnostic::{Collector, SourceId};
 use super::matrix::Matrix;
 use super::params::Param;
+use super::process::{self, ProcessKeys};
 use super::template::Template;
 
-type Span = Option<Range<usize>>;
+pub(super) type Span = Option<Range<usize>>;
 
 /// What a flow runs, as written.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ pub(super) struct RawFlow {
     pub env: BTreeMap<String, Template>,
     pub slurm: Option<flow_pool::SlurmResources>,
     pub matrix: Option<Matrix>,
+    pub process: ProcessKeys,
 }
 
 /// The `[defaults]` table.
@@ -54,6 +56,7 @@ pub(super) struct RawDefaults {
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
     pub env: BTreeMap<String, Template>,
+    pub process: ProcessKeys,
 }
 
 /// The whole file as written (with the flows and params of the files it includes, once
@@ -238,11 +241,13 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
             "retries" => d.retries = retries(item, &what, span, diags),
             "retry_delay" => d.retry_delay = duration(item, &what, span, Positive::No, diags),
             "env" => d.env = env(item, &what, span, diags),
+            _ if d.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in `[defaults]` \
-                     (expected `timeout`, `retries`, `retry_delay` or `env`)"
+                     (expected `timeout`, `retries`, `retry_delay`, `env`, `{}`)",
+                    process::KEYS.join("`, `")
                 ),
             ),
         }
@@ -305,6 +310,7 @@ fn parse_flow(
         env: BTreeMap::new(),
         slurm: None,
         matrix: None,
+        process: ProcessKeys::default(),
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
@@ -317,7 +323,7 @@ fn parse_flow(
                         key_span(table, key),
                         format!(
                             "flow `{name}` has both `{first}` and `{key}`: \
-                             keep `command` (argv, no shell) or `shell` (a /bin/sh script), not both"
+                             keep `command` (argv, no shell) or `shell` (a script for bash or `interpreter`), not both"
                         ),
                     );
                     continue;
@@ -348,12 +354,14 @@ fn parse_flow(
             "env" => flow.env = env(item, &what, span, diags),
             "slurm" => flow.slurm = super::slurm::parse_flow(item, &what, span, diags),
             "matrix" => flow.matrix = super::matrix::parse(item, &what, span, diags),
+            _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
                      `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
-                     `slurm` or `matrix`)"
+                     `slurm`, `matrix`, `{}`)",
+                    process::KEYS.join("`, `")
                 ),
             ),
         }
@@ -419,17 +427,14 @@ fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Opti
             Some(RawAction::Shell(Template::new(script.to_owned(), span)))
         }
         Some(_) => {
-            diags.error(
-                span,
-                format!("`{what}` is empty: write a script for /bin/sh"),
-            );
+            diags.error(span, format!("`{what}` is empty: write a script"));
             None
         }
         None => {
             diags.error(
                 span,
                 format!(
-                    "`{what}` must be a string (a /bin/sh script), found {}",
+                    "`{what}` must be a string (a script), found {}",
                     item.type_name()
                 ),
             );
@@ -467,12 +472,12 @@ fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<T
 
 /// Whether a duration of zero is refused.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Positive {
+pub(super) enum Positive {
     Yes,
     No,
 }
 
-fn duration(
+pub(super) fn duration(
     item: &Item,
     what: &str,
     span: Span,
@@ -553,9 +558,12 @@ fn env(
             continue;
         }
         match value.as_str() {
-            Some(v) if !v.contains('\0') => {
-                out.insert(key.to_owned(), Template::new(v.to_owned(), value_span));
-            }
+            Some(v) if !v.contains('\0') => match super::expand_env::check(v) {
+                Ok(()) => {
+                    out.insert(key.to_owned(), Template::new(v.to_owned(), value_span));
+                }
+                Err(e) => diags.error(value_span, format!("`{what}.{key}`: {e}")),
+            },
             Some(_) => diags.error(value_span, format!("`{what}.{key}` contains a NUL byte")),
             None => diags.error(
                 value_span,

@@ -1,6 +1,6 @@
 //! Templates: strings of a workflow file with `{name}` placeholders for params and matrix
 //! values. `{{` and `}}` are literal braces; a brace that does not start a `{name}` (a shell
-//! group `{ a; }`, a brace expansion `{a,b}`) is kept as written.
+//! group `{ a; }`, a brace expansion `{a,b}`, a variable `${HOME}`) is kept as written.
 
 use std::ops::Range;
 
@@ -121,7 +121,7 @@ impl Template {
                 Some(slot) => slots.push(slot),
                 None => {
                     ok = false;
-                    let message = unknown_name(name, &self.text[..at], scope, what);
+                    let message = unknown_name(name, scope, what);
                     diags.error_in_string(source, self.span.as_ref(), at, message);
                 }
             }
@@ -133,13 +133,8 @@ impl Template {
     }
 }
 
-/// The message for an unknown placeholder `name`, written after `before` in `what`.
-fn unknown_name(
-    name: &str,
-    before: &str,
-    scope: Scope<'_>,
-    what: &dyn std::fmt::Display,
-) -> String {
+/// The message for an unknown placeholder `name`, in `what`.
+fn unknown_name(name: &str, scope: Scope<'_>, what: &dyn std::fmt::Display) -> String {
     let mut known: Vec<String> = scope
         .axes
         .iter()
@@ -152,12 +147,9 @@ fn unknown_name(
         known.sort();
         format!("known: {}", known.join(", "))
     };
-    let hint = if before.ends_with('$') {
-        format!(" (for the shell's variable, write `${name}` without braces or `${{{{{name}}}}}`)")
-    } else {
-        format!(" (for literal braces write `{{{{{name}}}}}`)")
-    };
-    format!("unknown name `{name}` in `{what}`: {known}{hint}")
+    format!(
+        "unknown name `{name}` in `{what}`: {known} (for literal braces write `{{{{{name}}}}}`)"
+    )
 }
 
 /// The parts of `text`: `{name}` placeholders, `{{`/`}}` as single braces, the rest literal.
@@ -169,9 +161,14 @@ fn split(text: &str) -> Vec<Part> {
     while let Some(i) = rest.find(['{', '}']) {
         lit.push_str(&rest[..i]);
         let brace = &rest[i..];
+        let after_dollar = rest[..i].ends_with('$') || (i == 0 && lit.ends_with('$'));
         let consumed = if brace.starts_with("{{") || brace.starts_with("}}") {
             lit.push_str(&brace[..1]);
             2
+        } else if after_dollar {
+            // `${VAR}` belongs to the shell, or in `env` to the environment (expand_env.rs).
+            lit.push('{');
+            1
         } else if let Some(name) = brace[1..]
             .split_once('}')
             .map(|(name, _)| name)
@@ -197,6 +194,11 @@ fn split(text: &str) -> Vec<Part> {
 }
 
 impl Bound<'_> {
+    /// The template as written.
+    pub fn text(&self) -> &str {
+        &self.template.text
+    }
+
     /// Whether any placeholder is a matrix value (the value then differs between expansions).
     pub fn uses_axes(&self) -> bool {
         self.slots.iter().any(|s| matches!(s, Slot::Axis(_)))
@@ -287,7 +289,10 @@ mod tests {
         assert_eq!(parts("mkdir -p out/{a,b}"), []);
         assert_eq!(parts("awk '{print $1}'"), []);
         assert_eq!(parts("}{"), []);
-        assert_eq!(parts("${HOME}"), [lit("$"), Part::Var("HOME".into(), 1)]);
+        // `${VAR}` is the shell's or the environment's, never a placeholder.
+        assert_eq!(parts("${HOME}"), []);
+        assert_eq!(parts("${{HOME}}"), [lit("${HOME}")]);
+        assert_eq!(parts("$ {x}"), [lit("$ "), Part::Var("x".into(), 2)]);
     }
 
     #[test]

@@ -218,7 +218,6 @@ requires = ["a.{j}"]
             (6, 31, "unknown name `sample` in `flows.a.command`"),
             (7, 16, "unknown name `nope` in `flows.a.env.X`"),
             (8, 10, "unknown name `cwd` in `flows.a.cwd`"),
-            (11, 7, "write `$HOME` without braces or `${{HOME}}`"),
             (
                 14,
                 16,

@@ -23,6 +23,11 @@ pub fn flow() -> Command {
     cmd
 }
 
+/// Runs `flow ARGS` in `dir` to its end.
+pub fn flow_in(dir: &Path, args: &[&str]) -> Output {
+    flow().current_dir(dir).args(args).output().unwrap()
+}
+
 /// stdout as the one JSON document `--json` prints.
 pub fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -171,7 +171,16 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
             )),
             None,
         ),
-        CommandEnd::TimedOut(after) => (Err(timed_out(after)), None),
+        CommandEnd::TimedOut(limit) => (
+            Err(Failure::new(
+                FailureKind::Timeout,
+                format!(
+                    "the command timed out: limit {limit:?}, stopped after {:.2}s",
+                    outcome.duration.as_secs_f64()
+                ),
+            )),
+            None,
+        ),
         CommandEnd::Cancelled => (
             Err(Failure::new(
                 FailureKind::Cancelled,

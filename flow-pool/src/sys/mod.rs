@@ -43,6 +43,43 @@ pub(crate) fn group_exists(pgid: u32) -> bool {
     !matches!(killpg(Pid::from_raw(raw), None), Err(Errno::ESRCH))
 }
 
+/// Whether the process group `pgid` has a member to wait for, per `/proc`: one that is not a
+/// zombie, or a zombie of this process (to be reaped by [`reap_group_orphans`]); `None` when
+/// `/proc` cannot be read. A zombie of another parent (a grandchild re-parented to a PID 1
+/// that reaps slowly) keeps `killpg(pgid, 0)` succeeding although nothing of the group runs
+/// any more; this tells the two apart. It reads every process's `stat`, so it is only for a
+/// group that outlived its leader.
+pub(crate) fn group_has_live_member(pgid: u32) -> Option<bool> {
+    let pgid = pgid.to_string();
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").ok()? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        // A process that ended since the listing has no stat file any more: skip it.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After the command name in parentheses: state, ppid, pgrp, ...
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let mut fields = rest.split_whitespace();
+        let (state, parent, group) = (fields.next(), fields.next(), fields.next());
+        if group != Some(pgid.as_str()) {
+            continue;
+        }
+        let dead = matches!(state, Some("Z" | "X" | "x"));
+        if !dead || parent == Some(me.as_str()) {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
 /// Reaps every already-exited child of this process that belongs to the group `pgid`.
 ///
 /// Only grandchildren re-parented to this process (see [`enable_child_subreaper`]) can be

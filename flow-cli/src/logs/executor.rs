@@ -1,0 +1,138 @@
+//! [`AttemptLogs`]: the run's command executor, wrapped so that every attempt gets its own
+//! log files and leaves its times in the run's journal.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
+use flow_pool::{BoxFuture, CommandOutcome, EnvChange, PoolError};
+
+use super::{log_file, run_dir, AttemptRecord, JOURNAL};
+
+/// Wraps the executor of a run: before each attempt of a command flow, sends its stdout and
+/// stderr to `ROOT/RUN/FLOW.N.out` and `.err` (N counts the flow's attempts in this process,
+/// from 1), and after it appends an [`AttemptRecord`] to `ROOT/RUN/attempts.jsonl`. The
+/// flow and run come from the `FLOW_ID` and `FLOW_RUN_ID` variables flow-core sets.
+#[derive(Debug)]
+pub struct AttemptLogs {
+    inner: Arc<dyn CommandExecutor>,
+    root: PathBuf,
+    /// Attempts started so far, per (run, flow).
+    counts: Mutex<HashMap<(String, String), u32>>,
+    /// The open journal of each run.
+    journals: Mutex<HashMap<String, File>>,
+}
+
+impl AttemptLogs {
+    /// `inner` with per-attempt logs under `root` (`.flow/logs`).
+    pub fn new(inner: Arc<dyn CommandExecutor>, root: PathBuf) -> Self {
+        AttemptLogs {
+            inner,
+            root,
+            counts: Mutex::new(HashMap::new()),
+            journals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The number of the attempt of `flow` in `run` that starts now.
+    fn next_attempt(&self, run: &str, flow: &str) -> u32 {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry((run.to_owned(), flow.to_owned())).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    /// Creates the log folder and the journal of `run` when its first attempt starts, so
+    /// that `flow logs --follow` finds the run before any output; a folder or journal that
+    /// cannot be made is logged (the logs and results do not depend on it).
+    fn open_journal(&self, run: &str) {
+        let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
+        if journals.contains_key(run) {
+            return;
+        }
+        let dir = run_dir(&self.root, run);
+        let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(JOURNAL))
+        });
+        match opened {
+            Ok(file) => {
+                journals.insert(run.to_owned(), file);
+            }
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot write the attempts journal");
+            }
+        }
+    }
+
+    /// Appends `record` to the journal of `run`, if it could be opened.
+    fn journal(&self, run: &str, record: &AttemptRecord) {
+        let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(file) = journals.get_mut(run) else {
+            return;
+        };
+        let mut line = serde_json::to_string(record).unwrap_or_default();
+        line.push('\n');
+        if let Err(error) = file.write_all(line.as_bytes()) {
+            tracing::warn!(run, %error, "cannot write the attempts journal");
+        }
+    }
+}
+
+/// The value `spec` sets for `key`, the last one set.
+fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str> {
+    spec.env
+        .changes
+        .iter()
+        .rev()
+        .find_map(|change| match change {
+            EnvChange::Set(k, v) if k == key => Some(v.as_str()),
+            _ => None,
+        })
+}
+
+impl CommandExecutor for AttemptLogs {
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        let (Some(run), Some(flow)) = (env_value(spec, "FLOW_RUN_ID"), env_value(spec, "FLOW_ID"))
+        else {
+            return self.inner.run(spec, timeout, cancel);
+        };
+        let (run, flow) = (run.to_owned(), flow.to_owned());
+        let attempt = self.next_attempt(&run, &flow);
+        self.open_journal(&run);
+        let dir = run_dir(&self.root, &run);
+        let spec = spec
+            .clone()
+            .stdout_path(log_file(&dir, &flow, attempt, "out"))
+            .stderr_path(log_file(&dir, &flow, attempt, "err"));
+        Box::pin(async move {
+            let started_at = Utc::now();
+            let outcome = self.inner.run(&spec, timeout, cancel).await;
+            let end = match &outcome {
+                Ok(outcome) => outcome.end.to_string(),
+                Err(error) => error.to_string(),
+            };
+            let record = AttemptRecord {
+                flow,
+                attempt,
+                started_at,
+                finished_at: Utc::now(),
+                end,
+            };
+            self.journal(&run, &record);
+            outcome
+        })
+    }
+}

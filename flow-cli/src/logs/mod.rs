@@ -1,0 +1,81 @@
+//! Per-attempt logs: each attempt of a command flow writes its stdout and stderr to its own
+//! `.flow/logs/RUN/FLOW.N.out` and `.err`, and its start, end and outcome to the run's
+//! `attempts.jsonl` ([`AttemptLogs`]); `flow logs` and the report read them back
+//! ([`attempts`], [`log_files`]).
+
+mod executor;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use executor::AttemptLogs;
+
+/// The file, in a run's log folder, where each attempt's times are appended.
+const JOURNAL: &str = "attempts.jsonl";
+
+/// One ended attempt, as `attempts.jsonl` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The flow.
+    pub flow: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When the command was started.
+    pub started_at: DateTime<Utc>,
+    /// When its process group was gone.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended, in words ("exited with code 6", "timed out after 1s", ...).
+    pub end: String,
+}
+
+/// The log folder of run `run_id` under `root` (`.flow/logs`).
+pub fn run_dir(root: &Path, run_id: &str) -> PathBuf {
+    root.join(run_id)
+}
+
+/// The stdout (`"out"`) or stderr (`"err"`) file of attempt `attempt` of `flow`.
+pub fn log_file(run_dir: &Path, flow: &str, attempt: u32, stream: &str) -> PathBuf {
+    run_dir.join(format!("{flow}.{attempt}.{stream}"))
+}
+
+/// Every ended attempt recorded in `run_dir`, in the order they ended (none when the run has
+/// no journal; unreadable lines are skipped).
+pub fn attempts(run_dir: &Path) -> Vec<AttemptRecord> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join(JOURNAL)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The attempts of `flow` whose stdout or stderr file exists in `run_dir`, in order.
+pub fn logged_attempts(run_dir: &Path, flow: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return Vec::new();
+    };
+    let prefix = format!("{flow}.");
+    let mut found: Vec<u32> = entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let rest = name.strip_prefix(&prefix)?;
+            let (number, stream) = rest.split_once('.')?;
+            matches!(stream, "out" | "err").then_some(())?;
+            number.parse().ok()
+        })
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The existing log files of attempt `attempt` of `flow`: stdout's, then stderr's.
+pub fn log_files(run_dir: &Path, flow: &str, attempt: u32) -> Vec<PathBuf> {
+    ["out", "err"]
+        .into_iter()
+        .map(|stream| log_file(run_dir, flow, attempt, stream))
+        .filter(|path| path.is_file())
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! `${VAR}` in `env` values: expanded from the environment the flow gets (this process's, then
+//! `[defaults] env`, then the flow's own `FLOW_ID` and `FLOW_WORKFLOW_DIR`), `$$` for a
+//! literal `$`. A `$` followed by anything else is refused when the file is checked, so that
+//! `$HOME/bin` is not passed on literally by mistake.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::template::is_name;
+
+/// A `[defaults] env` value of a workflow in `dir`, expanded: it sees this process's
+/// environment and `FLOW_WORKFLOW_DIR`. Call only on checked values ([`check`]): a value that
+/// does not expand is kept as written.
+pub(super) fn expand_default(value: &str, dir: &Path) -> String {
+    expand(value, |name| base(name, dir)).unwrap_or_else(|_| value.to_owned())
+}
+
+/// Flow `id`'s own `env` value, expanded: it sees what a default sees, the defaults
+/// (already expanded) and `FLOW_ID`.
+pub(super) fn expand_own(
+    value: &str,
+    defaults: &BTreeMap<String, String>,
+    id: &str,
+    dir: &Path,
+) -> String {
+    let layered = |name: &str| match name {
+        "FLOW_ID" => Some(id.to_owned()),
+        _ => defaults.get(name).cloned().or_else(|| base(name, dir)),
+    };
+    expand(value, layered).unwrap_or_else(|_| value.to_owned())
+}
+
+fn base(name: &str, dir: &Path) -> Option<String> {
+    match name {
+        "FLOW_WORKFLOW_DIR" => Some(dir.to_string_lossy().into_owned()),
+        _ => std::env::var(name).ok(),
+    }
+}
+
+/// Expands `value`, looking variables up with `lookup` (an unset variable expands to "").
+///
+/// # Errors
+/// A message saying what to write instead, for a `$` that is neither `${NAME}` nor `$$`.
+pub(super) fn expand(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(braced) = after.strip_prefix('{') {
+            let Some(end) = braced.find('}') else {
+                return Err(format!(
+                    "`${{` without its `}}` in \"{value}\": write ${{NAME}}, or $$ for a literal $"
+                ));
+            };
+            let name = &braced[..end];
+            if !is_name(name) {
+                return Err(format!(
+                    "`${{{name}}}` in \"{value}\" is not a variable name (letters, digits and _, \
+                     not starting with a digit)"
+                ));
+            }
+            out.push_str(&lookup(name).unwrap_or_default());
+            rest = &braced[end + 1..];
+        } else {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let hint = if name.is_empty() {
+                "write $$ for a literal $".to_owned()
+            } else {
+                format!("write ${{{name}}} to use the variable, or $$ for a literal $")
+            };
+            return Err(format!("a bare `$` in \"{value}\": {hint}"));
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Checks the syntax of `value` (no lookup).
+pub(super) fn check(value: &str) -> Result<(), String> {
+    expand(value, |_| None).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_rules() {
+        let lookup = |name: &str| match name {
+            "HOME" => Some("/home/ann".to_owned()),
+            "PATH" => Some("/usr/bin:/bin".to_owned()),
+            _ => None,
+        };
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("plain", Ok("plain")),
+            ("${HOME}/bin:${PATH}", Ok("/home/ann/bin:/usr/bin:/bin")),
+            ("cost: $$5", Ok("cost: $5")),
+            ("$$HOME", Ok("$HOME")),
+            ("${UNSET}x", Ok("x")),
+            ("", Ok("")),
+            ("$HOME/bin", Err("write ${HOME} to use the variable")),
+            ("5$", Err("write $$ for a literal $")),
+            ("${HOME", Err("without its `}`")),
+            ("${1X}", Err("is not a variable name")),
+            ("${}", Err("is not a variable name")),
+        ];
+        for (value, expected) in cases {
+            match (expand(value, lookup), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{value}"),
+                (Err(got), Err(part)) => assert!(got.contains(part), "{value}: {got}"),
+                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Every attempt's own logs: `.flow/logs/RUN/FLOW.N.out` and `.err` per attempt, `flow logs`
+//! printing the last (or a chosen) attempt and following one while it runs, and the failure
+//! summary naming the log file.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{fifo, flow, flow_entry, flow_in, json_of, wait_exit, wait_ready};
+
+const FLAKY: &str = r#"
+[flows.flaky]
+# Fails twice, then succeeds; each attempt says which it is on both streams.
+shell = """
+n=$(( $(cat count 2>/dev/null || echo 0) + 1 ))
+echo $n > count
+echo "out $n"
+echo "err $n" >&2
+[ $n -ge 3 ]
+"""
+retries = 2
+
+[flows.broken]
+shell = "echo 'no such table' >&2; exit 3"
+"#;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn logs(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = flow()
+        .current_dir(dir)
+        .arg("logs")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn each_attempt_keeps_its_logs_and_flow_logs_prints_the_last_or_a_chosen_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.toml"), FLAKY).unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = json_of(&out);
+    let run = json["run_id"].as_str().unwrap();
+    let folder = dir.path().join(".flow/logs").join(run);
+    for n in 1..=3 {
+        assert_eq!(
+            read(&folder.join(format!("flaky.{n}.out"))),
+            format!("out {n}\n")
+        );
+        assert_eq!(
+            read(&folder.join(format!("flaky.{n}.err"))),
+            format!("err {n}\n")
+        );
+    }
+    let flaky = flow_entry(&json, "flaky");
+    assert_eq!(flaky["status"], "completed");
+    let log = flaky["log"].as_str().unwrap();
+    assert!(log.ends_with(&format!("{run}/flaky.3.err")), "{log}");
+    let broken = flow_entry(&json, "broken");
+    assert!(broken["log"].as_str().unwrap().ends_with("broken.1.err"));
+
+    assert_eq!(
+        logs(dir.path(), &["flaky"]),
+        (Some(0), "out 3\n".into(), "err 3\n".into())
+    );
+    assert_eq!(
+        logs(
+            dir.path(),
+            &["flaky", "w.toml", "--attempt", "1", "--run", run]
+        ),
+        (Some(0), "out 1\n".into(), "err 1\n".into())
+    );
+    let (code, _, stderr) = logs(dir.path(), &["nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no logs of flow `nobody`"), "{stderr}");
+
+    // The summary names the failed flow's log file.
+    let out = flow_in(dir.path(), &["run", "w.toml"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("FAILED broken: the command exited with code 3\n  log: "),
+        "{summary}"
+    );
+    assert!(summary.contains("broken.1.err\n"), "{summary}");
+}
+
+#[test]
+fn flow_logs_follow_prints_output_as_it_comes_and_ends_with_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"
+[flows.slow]
+shell = "echo first; echo ready > ready.fifo; cat go.fifo; echo second"
+"#,
+    )
+    .unwrap();
+    let running = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let follower = flow()
+        .current_dir(dir.path())
+        .args(["logs", "slow", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(&go, "go\n").unwrap();
+    let followed = wait_exit(follower);
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "first\ngo\nsecond\n"
+    );
+    assert!(followed.status.success());
+    assert!(wait_exit(running).status.success());
+}

@@ -1,0 +1,212 @@
+//! What `flow run` tells at the end: each root failure once, the flows it kept from running
+//! as "not run", one line per failed flow under `--quiet`, reused flows with the run they
+//! come from, a `--resume` with nothing to resume, and `--executor slurm` without Slurm.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{flow, flow_entry, flow_in, json_of};
+
+const SPLIT_FAILS: &str = r#"
+[flows.ok]
+command = ["true"]
+
+[flows.split]
+shell = "echo 'bad input' >&2; exit 3"
+
+[flows.sort_0]
+requires = ["split"]
+command = ["true"]
+
+[flows.sort_1]
+requires = ["split"]
+command = ["true"]
+
+[flows.merge]
+requires = ["sort_0", "sort_1"]
+command = ["true"]
+"#;
+
+fn write(dir: &Path, text: &str) {
+    std::fs::write(dir.join("w.toml"), text).unwrap();
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), SPLIT_FAILS);
+    let out = flow_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Progress lines, then the summary (stdout and stderr, wherever each goes).
+    let all = text(&out.stdout) + &text(&out.stderr);
+    let failed: Vec<&str> = all.lines().filter(|l| l.contains("FAILED")).collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "one progress line and one summary line:\n{all}"
+    );
+    assert!(
+        all.contains("FAILED split: the command exited with code 3\n"),
+        "{all}"
+    );
+    assert!(
+        all.contains("not run   merge: upstream `split` failed"),
+        "{all}"
+    );
+    assert!(
+        all.contains("  not run because `split` failed: sort_0, sort_1, merge\n"),
+        "{all}"
+    );
+    assert!(
+        all.contains(": 1 completed, 1 failed, 3 not run (upstream failed)\n"),
+        "{all}"
+    );
+
+    let table = flow_in(dir.path(), &["results", "w.toml"]);
+    let table = text(&table.stdout);
+    assert!(
+        table.contains("not run: upstream `split` failed"),
+        "{table}"
+    );
+}
+
+#[test]
+fn quiet_prints_one_line_per_failed_flow_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), SPLIT_FAILS);
+    let out = flow_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("FAILED split: the command exited with code 3 (log: "),
+        "{stderr}"
+    );
+    assert!(lines[0].ends_with("split.1.err)"), "{stderr}");
+}
+
+#[test]
+fn reused_flows_show_their_run_exit_code_attempts_and_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[flows.a]
+shell = "echo a"
+
+[flows.b]
+requires = ["a"]
+shell = "test -e fixed"
+"#,
+    );
+    let run = |extra: &[&str]| {
+        let out = flow()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), json_of(&out))
+    };
+    let (code, first) = run(&[]);
+    assert_eq!(code, Some(1));
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let (code, second) = run(&["--resume"]);
+    assert_eq!(code, Some(0), "{second}");
+    let (code, third) = run(&["--resume"]);
+    assert_eq!(code, Some(0), "{third}");
+    let first_a = flow_entry(&first, "a");
+    for (json, b_from) in [(&second, None), (&third, Some(&second["run_id"]))] {
+        let a = flow_entry(json, "a");
+        assert_eq!(a["reused_from"], first["run_id"], "{a}");
+        assert_eq!(a["exit_code"], 0);
+        assert_eq!(a["attempts"], 1);
+        assert_eq!(a["duration_ms"], first_a["duration_ms"]);
+        let b = flow_entry(json, "b");
+        match b_from {
+            Some(run) => assert_eq!(&b["reused_from"], run, "{b}"),
+            None => assert!(b["reused_from"].is_null(), "{b}"),
+        }
+    }
+    let table = flow_in(dir.path(), &["results", "w.toml"]);
+    let table = text(&table.stdout);
+    let first_run = first["run_id"].as_str().unwrap();
+    assert!(
+        table.contains(&format!("reused from {first_run}")),
+        "{table}"
+    );
+    assert!(table.contains("(2 reused)"), "{table}");
+}
+
+#[test]
+fn resume_with_nothing_to_resume_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "[flows.a]\ncommand = [\"true\"]\n");
+    for (extra, why) in [
+        (&[][..], "nothing to resume: no earlier run of `w`"),
+        (&["--store", "memory"][..], "the memory store keeps nothing"),
+    ] {
+        let out = flow()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--resume"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+}
+
+#[test]
+fn executor_slurm_without_a_reachable_slurm_exits_2_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "[flows.a]\nshell = \"touch ran\"\n");
+    let bin = tempfile::tempdir().unwrap();
+    let run = || {
+        flow()
+            .current_dir(dir.path())
+            .env("PATH", bin.path())
+            .args(["run", "w.toml", "--executor", "slurm"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`sbatch` is not on PATH"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Slurm's commands are there, but the controller does not answer.
+    for (name, script) in [
+        ("sbatch", "#!/bin/sh\nexit 1\n"),
+        (
+            "sinfo",
+            "#!/bin/sh\necho 'slurm_load_partitions: Unable to contact slurm controller' >&2\nexit 1\n",
+        ),
+    ] {
+        let path = bin.path().join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Slurm is not reachable"), "{stderr}");
+    assert!(
+        stderr.contains("Unable to contact slurm controller"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("ran").exists());
+    assert!(!dir.path().join(".flow").exists(), "nothing is recorded");
+}
