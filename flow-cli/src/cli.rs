@@ -44,7 +44,11 @@ Examples:
 
 Each flow's output is kept in .flow/logs/RUN_ID/FLOW.out and FLOW.err beside the file (a stream
 the command never wrote to leaves no file).
-Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
+Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops starting flows, sends SIGTERM to
+running ones and exits 130; a second one kills at once. A result store that refuses a write
+(a full disk) stops the run too, which then exits 1 naming the store and the cause.
+With --json, an error that stops the command before the run prints
+{\"status\":\"error\",\"exit_code\":2,\"kind\":...,\"message\":...,\"problems\":[...]} on stdout.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
     #[command(after_help = "Example:\n  flow validate pipeline.toml && echo ok")]

@@ -1,6 +1,9 @@
-//! The errors of the `flow` binary, and the exit code each one maps to.
+//! The errors of the `flow` binary, the exit code each one maps to, and the JSON error
+//! document that `--json` prints for them.
 
 use std::path::PathBuf;
+
+use serde::Serialize;
 
 use crate::workflow::Diagnostics;
 
@@ -59,5 +62,67 @@ impl CliError {
     /// The process exit code for this error: 2, "bad usage, nothing (more) was run".
     pub fn exit_code(&self) -> u8 {
         2
+    }
+
+    /// A short name of the kind of error, the `kind` of the JSON error document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::ReadWorkflow { .. } => "read_workflow",
+            CliError::InvalidWorkflow(_) => "invalid_workflow",
+            CliError::Store { .. } => "store",
+            CliError::NoRun { .. } => "no_run",
+            CliError::Io { .. } => "io",
+            CliError::Output(_) => "output",
+            CliError::Run(_) => "run",
+        }
+    }
+
+    /// The JSON error document that `--json` prints on stdout, on one line:
+    /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
+    /// `problems` lists an invalid workflow's diagnostics as `{"line","column","message"}`
+    /// (empty for other errors). `message` is the whole message, causes included.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Problem<'a> {
+            line: usize,
+            column: usize,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Document<'a> {
+            status: &'static str,
+            exit_code: u8,
+            kind: &'static str,
+            message: String,
+            problems: Vec<Problem<'a>>,
+        }
+        let (message, problems) = match self {
+            CliError::InvalidWorkflow(diags) => (
+                format!(
+                    "{} has {} problem(s); nothing was run",
+                    diags.file,
+                    diags.items.len()
+                ),
+                diags
+                    .items
+                    .iter()
+                    .map(|d| Problem {
+                        line: d.line,
+                        column: d.col,
+                        message: &d.message,
+                    })
+                    .collect(),
+            ),
+            other => (crate::terminal::chain(other), Vec::new()),
+        };
+        let document = Document {
+            status: "error",
+            exit_code: self.exit_code(),
+            kind: self.kind(),
+            message,
+            problems,
+        };
+        // Plain strings and numbers always serialize.
+        serde_json::to_string(&document).unwrap_or_default()
     }
 }

@@ -12,6 +12,7 @@ mod report;
 mod report_page;
 mod signals;
 mod store;
+mod store_guard;
 mod terminal;
 mod workflow;
 
@@ -25,38 +26,45 @@ use crate::error::CliError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     terminal::init_logging(cli.verbose);
-    let outcome = match &cli.command {
-        Command::Validate(args) => commands::validate::run(args),
-        Command::Graph(args) => commands::graph::run(args),
-        Command::Results(args) => commands::results::run(args),
-        Command::Runs(args) => commands::runs::run(args),
-        Command::Run(args) => commands::run::run(args),
-        Command::Report(args) => report_page::run(args),
+    let (outcome, json) = match &cli.command {
+        Command::Validate(args) => (commands::validate::run(args), false),
+        Command::Graph(args) => (commands::graph::run(args), false),
+        Command::Results(args) => (commands::results::run(args), args.json),
+        Command::Runs(args) => (commands::runs::run(args), false),
+        Command::Run(args) => (commands::run::run(args), args.json),
+        Command::Report(args) => (report_page::run(args), args.json),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report(&e);
+            if json {
+                // A reader of stdout gets a document even when nothing ran (`jq` needs one).
+                let _ = commands::print_stdout(&format!("{}\n", e.to_json()));
+            }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`.
+/// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`
+/// with its causes. Text from files and commands is made safe for a terminal.
 fn report(error: &CliError) {
     let colour = terminal::colour_stderr();
-    #[allow(clippy::print_stderr)]
+    let red = terminal::red("error:", colour);
     match error {
         CliError::InvalidWorkflow(diags) => {
-            eprintln!("{diags}");
+            terminal::eprint_line(&terminal::safe_lines(&diags.to_string()));
             let n = diags.items.len();
             let problems = if n == 1 { "problem" } else { "problems" };
-            eprintln!(
-                "{} {} has {n} {problems}; nothing was run",
-                terminal::red("error:", colour),
-                diags.file
-            );
+            terminal::eprint_line(&format!(
+                "{red} {} has {n} {problems}; nothing was run",
+                terminal::safe(&diags.file)
+            ));
         }
-        other => eprintln!("{} {other}", terminal::red("error:", colour)),
+        other => terminal::eprint_line(&format!(
+            "{red} {}",
+            terminal::safe_lines(&terminal::chain(other))
+        )),
     }
 }

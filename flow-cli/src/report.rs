@@ -190,12 +190,12 @@ impl RunReport {
         ]];
         for f in &self.flows {
             rows.push([
-                f.id.clone(),
+                terminal::safe(&f.id).into_owned(),
                 f.status.to_string(),
                 f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 f.attempts.to_string(),
                 f.duration_ms.map(format_ms).unwrap_or_default(),
-                f.error.clone().unwrap_or_default(),
+                terminal::safe(f.error.as_deref().unwrap_or_default()).into_owned(),
             ]);
         }
         let mut widths = [0usize; 6];
@@ -229,11 +229,13 @@ impl RunReport {
     pub fn summary(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.flows.iter().filter(|f| f.status == FlowStatus::Failed) {
-            let error = f.error.as_deref().unwrap_or("failed");
-            let _ = writeln!(out, "{} {}: {error}", terminal::red("FAILED", colour), f.id);
+            let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
+            let id = terminal::safe(&f.id);
+            let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
             let tail = last_lines(&f.stderr_tail, 10);
             if !tail.is_empty() {
                 for line in tail.lines() {
+                    let line = terminal::safe(line);
                     let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
                 }
             }
@@ -245,6 +247,8 @@ impl RunReport {
         );
         for (status, name) in [
             (FlowStatus::Cancelled, "cancelled"),
+            // A flow whose end the store did not record (its last write was refused).
+            (FlowStatus::Running, "not recorded as finished"),
             (FlowStatus::Pending, "not run"),
         ] {
             let n = self.count(status);
@@ -260,7 +264,8 @@ impl RunReport {
         let _ = writeln!(
             out,
             "run {} of `{}` {status}{wall}: {counts}",
-            self.run_id, self.workflow
+            self.run_id,
+            terminal::safe(&self.workflow)
         );
         out
     }
@@ -359,6 +364,28 @@ mod tests {
         assert!(
             summary.ends_with("failed in 2.50s: 1 completed, 1 failed, 1 not run\n"),
             "{summary}"
+        );
+    }
+
+    #[test]
+    fn table_and_summary_escape_control_characters_from_commands_and_files() {
+        let mut report = sample();
+        report.workflow = "w\nFAKE completed\u{1b}[31m".to_owned();
+        report.flows[1].stderr_tail = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\nok".to_owned();
+        report.flows[1].error = Some("exit\r\u{1b}[2K".to_owned());
+        let printed = format!("{}{}", report.table(false), report.summary(false));
+        assert!(
+            !printed.contains('\u{1b}') && !printed.contains('\u{7}'),
+            "{printed:?}"
+        );
+        assert!(!printed.contains('\r'), "{printed:?}");
+        assert!(
+            printed.contains("| \\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("`w\\nFAKE completed\\u{1b}[31m`"),
+            "{printed}"
         );
     }
 

@@ -10,6 +10,7 @@ use flow_core::{
     RunSummary,
 };
 use flow_results::RunRecord;
+use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
@@ -17,6 +18,7 @@ use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
+use crate::store_guard::GuardedStore;
 use crate::workflow::{Action, FlowDef, Workflow};
 use crate::{signals, store, terminal, workflow};
 
@@ -31,7 +33,7 @@ const TAIL_BYTES: usize = 8 * 1024;
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = workflow::load(&args.file)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
-    let results_store = store::open_for_run(&spec)?;
+    let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
     let jobs = args
         .jobs
         .map(|j| j as usize)
@@ -44,7 +46,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         if latest.is_none() {
             tracing::info!(
                 "no earlier run of `{}` in {spec}: running everything",
-                wf.name
+                terminal::safe(&wf.name)
             );
         }
         latest.map(|r| r.run_id)
@@ -62,9 +64,10 @@ async fn run_async(
     args: &RunArgs,
     wf: &Workflow,
     jobs: usize,
-    results_store: Arc<dyn ResultStore>,
+    guarded: Arc<GuardedStore>,
     resume_from: Option<flow_core::RunId>,
 ) -> Result<u8, CliError> {
+    let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
     let runner = executor.runner();
     let ctx = FlowContext::builder()
@@ -89,9 +92,29 @@ async fn run_async(
     let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
     let bar = progress.bar();
     // Silent: nothing to show, so no subscription (the run then emits no events at all).
-    let follower = (mode != Mode::Silent).then(|| tokio::spawn(progress.follow(ctx.subscribe())));
-    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar)
+    let (run_over, follow_until) = oneshot::channel();
+    let follower = (mode != Mode::Silent)
+        .then(|| tokio::spawn(progress.follow(ctx.subscribe(), follow_until)));
+    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar.clone())
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
+    // A write the store refuses stops the run: its results would not be recorded.
+    let store_watch = tokio::spawn({
+        let ctx = ctx.clone();
+        let guarded = Arc::clone(&guarded);
+        let spec = results_store.spec();
+        async move {
+            let cause = guarded.failed().await;
+            Progress::note(
+                bar.as_ref(),
+                &format!(
+                    "error: the result store `{}` refused a write ({}); stopping the run",
+                    terminal::safe(&spec),
+                    terminal::safe(&cause)
+                ),
+            );
+            ctx.cancel_all();
+        }
+    });
 
     let mut options = RunOptions::new();
     if let Some(run_id) = resume_from {
@@ -99,40 +122,68 @@ async fn run_async(
     }
     let outcome = ctx.run_with(options).await;
     executor.finish(interrupted.get()).await;
+    let _ = run_over.send(());
     if let Some(follower) = follower {
         let _ = follower.await;
     }
-    let summary = outcome.map_err(|e| CliError::Run(e.to_string()))?;
+    store_watch.abort();
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
+    let summary = outcome.map_err(|e| CliError::Run(terminal::chain(&e)))?;
 
     let report = report(&*results_store, wf, &summary);
-    if args.json {
-        print_stdout(&format!("{}\n", report.to_json()))?;
+    // The run is over and recorded: output that cannot be written (a closed or full stdout)
+    // is logged, and the exit code still tells how the run ended.
+    let printed = if args.json {
+        print_stdout(&format!("{}\n", report.to_json()))
     } else if !args.quiet {
-        let colour = terminal::colour(stdout_tty);
-        print_stdout(&report.summary(colour))?;
-        if !summary.store_errors.is_empty() {
-            tracing::warn!(
-                "the result store reported {} errors; some results may be missing: {}",
-                summary.store_errors.len(),
-                summary.store_errors.join("; ")
-            );
-        }
+        print_stdout(&report.summary(terminal::colour(stdout_tty)))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = printed {
+        tracing::error!("cannot print the summary of the run: {e}");
     }
+    let store_failed = store_failure(&guarded, &summary);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
-            tracing::error!("cannot write the report of the run: {e}");
+            tracing::error!(
+                "cannot write the report of the run: {}",
+                terminal::chain(&e)
+            );
         }
     }
     Ok(if interrupted.get() {
         EXIT_INTERRUPTED
-    } else if summary.is_success() {
+    } else if summary.is_success() && !store_failed {
         0
     } else {
         1
     })
+}
+
+/// Says so on stderr when the store refused writes of the run, with what the run really
+/// did (the store holds only part of it); returns whether it did.
+fn store_failure(guarded: &GuardedStore, summary: &RunSummary) -> bool {
+    let Some(cause) = guarded.first_error() else {
+        return false;
+    };
+    let c = &summary.counts;
+    terminal::eprint_line(&format!(
+        "error: the result store `{}` refused {} write(s), the first: {}\n\
+         error: run {} is not fully recorded; it ended with {} completed, {} failed, {} \
+         cancelled of {} flows",
+        terminal::safe(&guarded.spec()),
+        guarded.error_count(),
+        terminal::safe(&cause),
+        summary.run_id,
+        c.completed,
+        c.failed,
+        c.cancelled,
+        c.total()
+    ));
+    true
 }
 
 /// `--report`: writes the HTML page of the run and says where (not with `--json`/`--quiet`).
@@ -155,7 +206,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
     let dir = wf.dir.to_string_lossy().into_owned();
     for def in &wf.flows {
         ctx.register_flow(flow(def, &dir))
-            .map_err(|e| CliError::Run(e.to_string()))?;
+            .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     }
     let dependencies = wf.flows.iter().flat_map(|def| {
         let required = def
@@ -169,7 +220,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
         required.chain(optional)
     });
     ctx.register_dependencies(dependencies)
-        .map_err(|e| CliError::Run(e.to_string()))
+        .map_err(|e| CliError::Run(terminal::chain(&e)))
 }
 
 /// The flow-core flow of one workflow flow.
@@ -206,7 +257,11 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
     let results = match results_store.results(&summary.run_id) {
         Ok(results) => results,
         Err(e) => {
-            tracing::warn!("cannot read the results of run {}: {e}", summary.run_id);
+            tracing::warn!(
+                "cannot read the results of run {}: {}",
+                summary.run_id,
+                terminal::chain(&e)
+            );
             Vec::new()
         }
     };

@@ -38,7 +38,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         };
         rows.push([
             r.run_id.to_string(),
-            r.workflow.clone(),
+            crate::terminal::safe(&r.workflow).into_owned(),
             r.started_at
                 .with_timezone(&chrono::Local)
                 .format("%Y-%m-%d %H:%M:%S")

@@ -12,8 +12,8 @@ pub fn run(args: &FileArg) -> Result<u8, CliError> {
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     print_stdout(&format!(
         "{}: ok, workflow `{}` with {} and {}\n",
-        args.file.display(),
-        wf.name,
+        crate::terminal::safe(&args.file.display().to_string()),
+        crate::terminal::safe(&wf.name),
         plural(wf.flows.len(), "flow", "flows"),
         plural(wf.graph.dependency_count(), "dependency", "dependencies")
     ))?;

@@ -3,6 +3,7 @@
 
 mod check;
 mod diagnostic;
+mod limits;
 mod parse;
 mod slurm;
 #[cfg(test)]

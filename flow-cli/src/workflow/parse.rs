@@ -209,7 +209,10 @@ fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Coll
         let span = span_of(table, key, item);
         match key {
             "name" => match item.as_str() {
-                Some(name) if !name.trim().is_empty() => raw.name = Some(name.to_owned()),
+                Some(name) if !name.trim().is_empty() => match super::limits::name_problem(name) {
+                    Some(problem) => diags.error(span, problem),
+                    None => raw.name = Some(name.to_owned()),
+                },
                 Some(_) => diags.error(span, "`workflow.name` must not be empty"),
                 None => diags.error(
                     span,
@@ -343,7 +346,10 @@ fn parse_flow(
             "retries" => flow.retries = retries(item, &what, span, diags),
             "retry_delay" => flow.retry_delay = duration(item, &what, span, Positive::No, diags),
             "cwd" => match item.as_str() {
-                Some(cwd) if !cwd.is_empty() => flow.cwd = Some(cwd.to_owned()),
+                Some(cwd) if !cwd.is_empty() => match super::limits::argument_problem(&what, cwd) {
+                    Some(problem) => diags.error(span, problem),
+                    None => flow.cwd = Some(cwd.to_owned()),
+                },
                 Some(_) => diags.error(span, format!("`{what}` must not be empty")),
                 None => diags.error(
                     span,
@@ -393,7 +399,13 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     let mut ok = true;
     for value in array.iter() {
         match value.as_str() {
-            Some(s) => argv.push(s.to_owned()),
+            Some(s) => match super::limits::argument_problem(what, s) {
+                Some(problem) => {
+                    diags.error(value.span(), problem);
+                    ok = false;
+                }
+                None => argv.push(s.to_owned()),
+            },
             None => {
                 diags.error(
                     value.span(),
@@ -422,7 +434,15 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
 
 fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<Action> {
     match item.as_str() {
-        Some(script) if !script.trim().is_empty() => Some(Action::Shell(script.to_owned())),
+        Some(script) if !script.trim().is_empty() => {
+            match super::limits::argument_problem(what, script) {
+                Some(problem) => {
+                    diags.error(span, problem);
+                    None
+                }
+                None => Some(Action::Shell(script.to_owned())),
+            }
+        }
         Some(_) => {
             diags.error(
                 span,
@@ -519,8 +539,15 @@ fn retries(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     match item.as_integer() {
         Some(n) => match u32::try_from(n) {
             Ok(n) => Some(n),
-            Err(_) => {
+            Err(_) if n < 0 => {
                 diags.error(span, format!("`{what}` must be 0 or more, found {n}"));
+                None
+            }
+            Err(_) => {
+                diags.error(
+                    span,
+                    format!("`{what}` must be at most {}, found {n}", u32::MAX),
+                );
                 None
             }
         },

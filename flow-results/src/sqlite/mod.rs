@@ -99,6 +99,51 @@ impl SqliteStore {
         })
     }
 
+    /// Opens the existing database file at `path` to read it, writing nothing: no file, no
+    /// WAL switch, no migration. It reads while another process writes (WAL readers do not
+    /// wait for the writer), on read-only media and as a user who may only read the file;
+    /// where SQLite cannot make the WAL's shared-memory file, the file is read as immutable.
+    /// Every write through it fails with [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    /// - [`StoreError::Io`] when the file does not exist or cannot be read;
+    /// - [`StoreError::NotAStore`] when it is not a flow result database;
+    /// - [`StoreError::SchemaTooNew`] when it was written by a newer flow, and
+    ///   [`StoreError::Sqlite`] when it is older than this flow (open it once to write);
+    /// - [`StoreError::Sqlite`] for other SQLite errors.
+    pub fn open_read_only(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(StoreError::NotAStore {
+                    path,
+                    problem: "it is a folder, not a SQLite database file".to_owned(),
+                })
+            }
+            Ok(_) => {}
+            Err(err) => return Err(StoreError::read_io("open", path, err)),
+        }
+        let conn = match open_read_only_connection(&path, false) {
+            // A WAL database whose `-shm` file cannot be made or used (read-only folder or
+            // media): nobody can be writing it then, so it is read as immutable.
+            Err(err)
+                if matches!(
+                    err.sqlite_error_code(),
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+                ) =>
+            {
+                open_read_only_connection(&path, true)
+            }
+            other => other,
+        }
+        .map_err(|e| sqlite_error(&path, "open the database to read", e))?;
+        schema::check_read_only(&conn, &path)?;
+        Ok(SqliteStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -194,6 +239,39 @@ fn check_location(path: &Path) -> Result<(), StoreError> {
             .map_err(|e| StoreError::io("create", path, e)),
         Err(err) => Err(StoreError::read_io("read", path, err)),
     }
+}
+
+/// A read-only connection to `path`, `immutable` or not, with the busy timeout set; reading
+/// the schema version makes SQLite open the file (and its WAL) now, not at the first query.
+fn open_read_only_connection(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        let uri = format!("file:{}?immutable=1", uri_path(path));
+        Connection::open_with_flags(uri, flags)
+    } else {
+        Connection::open_with_flags(path, flags & !OpenFlags::SQLITE_OPEN_URI)
+    }?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))?;
+    Ok(conn)
+}
+
+/// `path` for a `file:` URI: absolute, with `%`, `?` and `#` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for c in absolute.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The folder holding `path` (`.` for a bare name).
