@@ -78,6 +78,12 @@ Examples:
 The page is one file that works offline (inline CSS and SVG, no network request).
 Without the workflow file the page has no dependency edges.")]
     Report(crate::report_page::ReportArgs),
+    /// Internal: the watchdog of a run (kills its commands if `flow run` dies).
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog {
+        /// The run to watch.
+        run_id: String,
+    },
 }
 
 /// A workflow file.

@@ -53,6 +53,21 @@ pub enum CliError {
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// Another `flow run` of the same workflow is writing to the same store.
+    #[error(
+        "workflow `{workflow}` is already running in store `{spec}`: run {run} by process {pid} \
+         (wait for it, or stop it; a lock left by a dead process is taken over)"
+    )]
+    Locked {
+        /// The workflow.
+        workflow: String,
+        /// The store.
+        spec: String,
+        /// The run holding the lock (`unknown` while it starts).
+        run: String,
+        /// The process holding the lock.
+        pid: u32,
+    },
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
@@ -73,6 +88,7 @@ impl CliError {
             CliError::NoRun { .. } => "no_run",
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",
+            CliError::Locked { .. } => "locked",
             CliError::Run(_) => "run",
         }
     }

@@ -10,10 +10,12 @@ mod error;
 mod progress;
 mod report;
 mod report_page;
+mod run_lock;
 mod signals;
 mod store;
 mod store_guard;
 mod terminal;
+mod watchdog;
 mod workflow;
 
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Runs(args) => (commands::runs::run(args), false),
         Command::Run(args) => (commands::run::run(args), args.json),
         Command::Report(args) => (report_page::run(args), args.json),
+        Command::Watchdog { run_id } => (Ok(watchdog::serve(run_id)), false),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -20,8 +20,11 @@ pub enum RunStatus {
     Failed,
     /// The run was interrupted; nothing failed.
     Cancelled,
-    /// The run has not finished: it is in progress, or its process was killed.
+    /// The run has not finished: it is in progress.
     Running,
+    /// The run never finished: its `flow run` died (SIGKILL, a crash, a store that could not
+    /// record its end).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -32,6 +35,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -288,7 +292,7 @@ fn status_colour(status: &str, colour: bool) -> String {
     match status {
         "completed" => terminal::green(status, colour),
         "failed" => terminal::red(status, colour),
-        "cancelled" | "running" => terminal::yellow(status, colour),
+        "cancelled" | "running" | "interrupted" => terminal::yellow(status, colour),
         _ => status.to_owned(),
     }
 }

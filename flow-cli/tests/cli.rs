@@ -427,9 +427,15 @@ shell = "echo ran >> third.count"
     signal(flow_pid, "KILL");
     let out = wait_exit(child);
     assert_eq!(out.status.code(), None, "killed by a signal");
-    // Like make's, the commands of a SIGKILLed flow run on (they start with posix_spawn,
-    // without a parent-death hook); stop the one left over.
-    signal(sleeper.parse().unwrap(), "KILL");
+    // The run's watchdog kills the commands of a SIGKILLed flow.
+    let deadline = std::time::Instant::now() + GUARD;
+    while alive(&sleeper) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sleeper} outlived flow"
+        );
+        std::thread::yield_now();
+    }
     std::fs::write(dir.path().join("go"), "").unwrap();
 
     let (out, json) = run_json(dir.path(), "w.toml", &["--resume"]);

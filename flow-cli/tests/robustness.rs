@@ -524,3 +524,137 @@ fn messages_name_the_real_cause() {
         "{stderr}"
     );
 }
+
+/// Waits (polling, with a deadline against hangs) until none of `pids` is alive.
+fn wait_all_dead(pids: &[String]) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while let Some(pid) = pids.iter().find(|pid| alive(pid)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} started by the killed run is still alive"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn after_kill_9_no_command_survives_and_the_run_shows_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.long]
+shell = """
+if [ -f go ]; then exit 0; fi
+sleep 300 & echo $! > background.pid
+echo $$ > ready.fifo
+exec sleep 301
+"""
+[flows.other]
+command = ["sleep", "302"]
+"#,
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let flow_pid = child.id();
+    let sleeper = wait_ready(&ready);
+    let background = std::fs::read_to_string(dir.path().join("background.pid")).unwrap();
+
+    // While it runs, a second run (or resume) of the workflow is refused, naming it.
+    for extra in [&[][..], &["--resume"][..]] {
+        let out = flow()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let json = json_of(&out);
+        assert_eq!(json["kind"], "locked", "{json}");
+        let message = json["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("process {flow_pid}")),
+            "{message}"
+        );
+    }
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("running"), "{runs}");
+
+    signal(flow_pid, "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    wait_all_dead(&[sleeper, background.trim().to_owned()]);
+
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("interrupted"), "{runs}");
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "interrupted", "{json}");
+
+    // The lock of the dead run is taken over.
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.long]\nshell = \"exit 0\"\n[flows.other]\ncommand = [\"true\"]\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml", "--resume", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_full_disk_stops_the_run_which_exits_1_with_counts_that_add_up() {
+    if !can_mount("the full disk test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
+             printf '%s\\n' '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' \
+               '[flows.after]' 'shell = \"true\"' 'requires = [\"big\"]' \
+               '[flows.fails]' 'shell = \"exit 4\"' 'requires = [\"after\"]' > w.toml; \
+             set +e; \"$FLOW\" run w.toml; echo \"exit=$?\"; \"$FLOW\" runs w.toml",
+        )
+        .env("D", dir.path())
+        .env("FLOW", flow_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("disk is full"),
+        "the cause is not named: {stderr}"
+    );
+    assert!(
+        stderr.contains("flow.db"),
+        "the store is not named: {stderr}"
+    );
+    assert!(stderr.contains("is not fully recorded"), "{stderr}");
+    // The summary's counts add up to the three flows.
+    let summary = stdout
+        .lines()
+        .find(|line| line.starts_with("run ") && line.contains(" of `w` "))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    let counts = summary.rsplit_once(": ").unwrap().1;
+    let total: u32 = counts
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(total, 3, "{summary}");
+    assert!(!summary.contains(" completed in"), "{summary}");
+    assert!(
+        stdout.contains("interrupted"),
+        "the run is not shown interrupted: {stdout}"
+    );
+}

@@ -9,7 +9,7 @@ use flow_results::{RunId, RunRecord};
 use crate::cli::ResultsArgs;
 use crate::commands::print_stdout;
 use crate::error::CliError;
-use crate::report::RunReport;
+use crate::report::{RunReport, RunStatus};
 use crate::{store, terminal, workflow};
 
 /// Shows the run.
@@ -47,7 +47,12 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let order: Option<Vec<FlowId>> = wf
         .filter(|w| w.name == run.workflow)
         .map(|w| w.flows.iter().map(|f| f.id.clone()).collect());
-    let report = RunReport::new(&run, results, order.as_deref());
+    let mut report = RunReport::new(&run, results, order.as_deref());
+    let running =
+        crate::run_lock::holder(&spec, &run.workflow).is_some_and(|h| h.run == run.run_id.as_str());
+    if report.status == RunStatus::Running && !running {
+        report.status = RunStatus::Interrupted;
+    }
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {

@@ -9,7 +9,7 @@ use flow_core::{
     CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy, RunOptions,
     RunSummary,
 };
-use flow_results::RunRecord;
+use flow_results::{RunId, RunRecord};
 use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
@@ -19,8 +19,9 @@ use crate::error::CliError;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::store_guard::GuardedStore;
+use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
-use crate::{signals, store, terminal, workflow};
+use crate::{run_lock, signals, store, terminal, workflow};
 
 /// Exit code of a run stopped by a signal.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -34,6 +35,13 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = workflow::load(&args.file)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
+    // One writer per workflow and store, from before `--resume` picks its run to the end.
+    let run_id = RunId::new_now();
+    let _lock = run_lock::acquire(&spec, &wf.name, &run_id)?;
+    // Every command inherits the run id (which the watchdog looks for). It is set in this
+    // process's environment, before any other thread exists, and not in each command's
+    // definition, whose fingerprint must stay the same from run to run for `--resume`.
+    std::env::set_var(RUN_ID_VARIABLE, run_id.as_str());
     let jobs = args
         .jobs
         .map(|j| j as usize)
@@ -57,16 +65,33 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_async(args, &wf, jobs, results_store, resume_from))
+    let run = Run {
+        args,
+        wf: &wf,
+        jobs,
+        run_id,
+        resume_from,
+    };
+    runtime.block_on(run_async(run, results_store))
 }
 
-async fn run_async(
-    args: &RunArgs,
-    wf: &Workflow,
+/// What one `flow run` does.
+struct Run<'a> {
+    args: &'a RunArgs,
+    wf: &'a Workflow,
     jobs: usize,
-    guarded: Arc<GuardedStore>,
-    resume_from: Option<flow_core::RunId>,
-) -> Result<u8, CliError> {
+    run_id: RunId,
+    resume_from: Option<RunId>,
+}
+
+async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliError> {
+    let Run {
+        args,
+        wf,
+        jobs,
+        run_id,
+        resume_from,
+    } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
     let runner = executor.runner();
@@ -79,6 +104,14 @@ async fn run_async(
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
+    // If this process dies (SIGKILL), the watchdog kills the commands it started.
+    let watchdog = match Watchdog::start(run_id.as_str()) {
+        Ok(watchdog) => Some(watchdog),
+        Err(e) => {
+            tracing::warn!("cannot start the watchdog; a killed run may leave commands: {e}");
+            None
+        }
+    };
 
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
@@ -116,7 +149,7 @@ async fn run_async(
         }
     });
 
-    let mut options = RunOptions::new();
+    let mut options = RunOptions::new().run_id(run_id);
     if let Some(run_id) = resume_from {
         options = options.resume_from(run_id);
     }
@@ -129,6 +162,9 @@ async fn run_async(
     store_watch.abort();
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.disarm();
+    }
     let summary = outcome.map_err(|e| CliError::Run(terminal::chain(&e)))?;
 
     let report = report(&*results_store, wf, &summary);
