@@ -331,6 +331,14 @@ pub(crate) fn sqlite_error(
             path,
             source: Box::new(err),
         },
+        Some(ErrorCode::DiskFull) => StoreError::Full {
+            path,
+            source: Box::new(err),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+            path,
+            waited_s: BUSY_TIMEOUT.as_secs(),
+        },
         _ => StoreError::Sqlite {
             action: action.into(),
             path,
@@ -459,6 +467,29 @@ impl ResultStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_and_a_held_lock_are_named_as_such() {
+        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        let full = sqlite_error(
+            Path::new("f.db"),
+            "switch to WAL mode",
+            failure(ffi::SQLITE_FULL),
+        );
+        assert!(
+            full.to_string().contains("disk or file system is full"),
+            "{full}"
+        );
+        let busy = sqlite_error(
+            Path::new("f.db"),
+            "start the schema check",
+            failure(ffi::SQLITE_BUSY),
+        );
+        assert!(
+            busy.to_string().contains("locked by another process"),
+            "{busy}"
+        );
+    }
 
     #[test]
     fn the_connection_runs_in_wal_mode_with_normal_sync_and_foreign_keys() {
