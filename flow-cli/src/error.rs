@@ -73,6 +73,43 @@ pub enum CliError {
     Run(String),
 }
 
+/// One problem of an invalid workflow in the JSON error document.
+#[derive(Serialize)]
+struct Problem<'a> {
+    line: usize,
+    column: usize,
+    message: &'a str,
+}
+
+/// The JSON error document (see [`CliError::to_json`]).
+#[derive(Serialize)]
+struct Document<'a> {
+    status: &'static str,
+    exit_code: u8,
+    kind: &'static str,
+    message: String,
+    problems: Vec<Problem<'a>>,
+}
+
+impl Document<'_> {
+    fn to_json(&self) -> String {
+        // Plain strings and numbers always serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The JSON error document of a command line clap refused (`kind` `usage`, exit code 2).
+pub fn usage_json(message: &str) -> String {
+    Document {
+        status: "error",
+        exit_code: 2,
+        kind: "usage",
+        message: message.to_owned(),
+        problems: Vec::new(),
+    }
+    .to_json()
+}
+
 impl CliError {
     /// The process exit code for this error: 2, "bad usage, nothing (more) was run".
     pub fn exit_code(&self) -> u8 {
@@ -96,22 +133,8 @@ impl CliError {
     /// The JSON error document that `--json` prints on stdout, on one line:
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
     /// `problems` lists an invalid workflow's diagnostics as `{"line","column","message"}`
-    /// (empty for other errors). `message` is the whole message, causes included.
+    /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
     pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Problem<'a> {
-            line: usize,
-            column: usize,
-            message: &'a str,
-        }
-        #[derive(Serialize)]
-        struct Document<'a> {
-            status: &'static str,
-            exit_code: u8,
-            kind: &'static str,
-            message: String,
-            problems: Vec<Problem<'a>>,
-        }
         let (message, problems) = match self {
             CliError::InvalidWorkflow(diags) => (
                 format!(
@@ -131,14 +154,13 @@ impl CliError {
             ),
             other => (crate::terminal::chain(other), Vec::new()),
         };
-        let document = Document {
+        Document {
             status: "error",
             exit_code: self.exit_code(),
             kind: self.kind(),
             message,
             problems,
-        };
-        // Plain strings and numbers always serialize.
-        serde_json::to_string(&document).unwrap_or_default()
+        }
+        .to_json()
     }
 }

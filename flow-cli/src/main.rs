@@ -26,7 +26,10 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     terminal::init_logging(cli.verbose);
     let (outcome, json) = match &cli.command {
         Command::Validate(args) => (commands::validate::run(args), false),
@@ -48,6 +51,20 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Prints clap's error or help and exits as clap would; a usage error with `--json` among the
+/// arguments is also the JSON error document on stdout.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    let code = error.exit_code();
+    if error.use_stderr() && std::env::args().skip(1).any(|arg| arg == "--json") {
+        let _ = commands::print_stdout(&format!(
+            "{}\n",
+            error::usage_json(&error.kind().to_string())
+        ));
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
 
 /// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`
