@@ -71,6 +71,10 @@ pub enum CliError {
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
+    /// The run was stopped after some of its flows had started (its store refused to
+    /// begin it): exit code 1, as flows ran.
+    #[error("{0}; flows that had started were stopped")]
+    Stopped(String),
 }
 
 /// One problem of an invalid workflow in the JSON error document.
@@ -111,9 +115,13 @@ pub fn usage_json(message: &str) -> String {
 }
 
 impl CliError {
-    /// The process exit code for this error: 2, "bad usage, nothing (more) was run".
+    /// The process exit code for this error: 1 when flows ran ([`CliError::Stopped`]), else
+    /// 2, "bad usage, nothing was run".
     pub fn exit_code(&self) -> u8 {
-        2
+        match self {
+            CliError::Stopped(_) => 1,
+            _ => 2,
+        }
     }
 
     /// A short name of the kind of error, the `kind` of the JSON error document.
@@ -127,6 +135,7 @@ impl CliError {
             CliError::Output(_) => "output",
             CliError::Locked { .. } => "locked",
             CliError::Run(_) => "run",
+            CliError::Stopped(_) => "stopped",
         }
     }
 

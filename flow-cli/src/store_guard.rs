@@ -23,6 +23,8 @@ struct State {
     first: Option<String>,
     /// How many writes were refused.
     count: usize,
+    /// Whether a result of a flow that started was written (or tried).
+    started: bool,
 }
 
 impl GuardedStore {
@@ -56,6 +58,19 @@ impl GuardedStore {
         self.lock().count
     }
 
+    /// Whether some flow of the run started: a result with a start time was written, or
+    /// refused.
+    pub fn any_started(&self) -> bool {
+        self.lock().started
+    }
+
+    /// Notes whether `results` hold a flow that started.
+    fn note_started(&self, results: &[FlowResult]) {
+        if results.iter().any(|r| r.started_at.is_some()) {
+            self.lock().started = true;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -85,14 +100,17 @@ impl ResultStore for GuardedStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        self.note_started(std::slice::from_ref(result));
         self.watch(self.inner.save_result(result))
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        self.note_started(results);
         self.watch(self.inner.save_results(results))
     }
 
     fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
+        self.note_started(&results);
         self.watch(self.inner.save_results_owned(results))
     }
 

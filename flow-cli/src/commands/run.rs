@@ -165,7 +165,13 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if let Some(watchdog) = watchdog {
         watchdog.disarm();
     }
-    let summary = outcome.map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    let summary = outcome.map_err(|e| {
+        if guarded.any_started() {
+            CliError::Stopped(terminal::chain(&e))
+        } else {
+            CliError::Run(terminal::chain(&e))
+        }
+    })?;
 
     let report = report(&*results_store, wf, &summary);
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
