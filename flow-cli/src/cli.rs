@@ -48,7 +48,11 @@ Examples:
 
 Each attempt's output is kept in .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err beside the file
 (a stream the command never wrote to leaves no file); `flow logs FLOW` prints them.
-Ctrl-C stops starting flows, sends SIGTERM to running ones and exits 130; a second Ctrl-C kills at once.")]
+Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops starting flows, sends SIGTERM to
+running ones and exits 130; a second one kills at once. A result store that refuses a write
+(a full disk) stops the run too, which then exits 1 naming the store and the cause.
+With --json, an error that stops the command before the run prints
+{\"status\":\"error\",\"exit_code\":2,\"kind\":...,\"message\":...,\"problems\":[...]} on stdout.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
     #[command(
@@ -101,6 +105,12 @@ Examples:
     /// Print the manual page (roff) of flow and its subcommands.
     #[command(after_help = "Example:\n  flow man > ~/.local/share/man/man1/flow.1 && man flow")]
     Man,
+    /// Internal: the watchdog of a run (kills its commands if `flow run` dies).
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog {
+        /// The run to watch.
+        run_id: String,
+    },
 }
 
 /// `flow completions`.

@@ -1,6 +1,9 @@
-//! The errors of the `flow` binary, and the exit code each one maps to.
+//! The errors of the `flow` binary, the exit code each one maps to, and the JSON error
+//! document that `--json` prints for them.
 
 use std::path::PathBuf;
+
+use serde::Serialize;
 
 use crate::workflow::Diagnostics;
 
@@ -50,14 +53,123 @@ pub enum CliError {
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// Another `flow run` of the same workflow is writing to the same store.
+    #[error(
+        "workflow `{workflow}` is already running in store `{spec}`: run {run} by process {pid} \
+         (wait for it, or stop it; a lock left by a dead process is taken over)"
+    )]
+    Locked {
+        /// The workflow.
+        workflow: String,
+        /// The store.
+        spec: String,
+        /// The run holding the lock (`unknown` while it starts).
+        run: String,
+        /// The process holding the lock.
+        pid: u32,
+    },
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
+    /// The run was stopped after some of its flows had started (its store refused to
+    /// begin it): exit code 1, as flows ran.
+    #[error("{0}; flows that had started were stopped")]
+    Stopped(String),
+}
+
+/// One problem of an invalid workflow in the JSON error document.
+#[derive(Serialize)]
+struct Problem<'a> {
+    line: usize,
+    column: usize,
+    message: &'a str,
+}
+
+/// The JSON error document (see [`CliError::to_json`]).
+#[derive(Serialize)]
+struct Document<'a> {
+    status: &'static str,
+    exit_code: u8,
+    kind: &'static str,
+    message: String,
+    problems: Vec<Problem<'a>>,
+}
+
+impl Document<'_> {
+    fn to_json(&self) -> String {
+        // Plain strings and numbers always serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The JSON error document of a command line clap refused (`kind` `usage`, exit code 2).
+pub fn usage_json(message: &str) -> String {
+    Document {
+        status: "error",
+        exit_code: 2,
+        kind: "usage",
+        message: message.to_owned(),
+        problems: Vec::new(),
+    }
+    .to_json()
 }
 
 impl CliError {
-    /// The process exit code for this error: 2, "bad usage, nothing (more) was run".
+    /// The process exit code for this error: 1 when flows ran ([`CliError::Stopped`]), else
+    /// 2, "bad usage, nothing was run".
     pub fn exit_code(&self) -> u8 {
-        2
+        match self {
+            CliError::Stopped(_) => 1,
+            _ => 2,
+        }
+    }
+
+    /// A short name of the kind of error, the `kind` of the JSON error document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::ReadWorkflow { .. } => "read_workflow",
+            CliError::InvalidWorkflow(_) => "invalid_workflow",
+            CliError::Store { .. } => "store",
+            CliError::NoRun { .. } => "no_run",
+            CliError::Io { .. } => "io",
+            CliError::Output(_) => "output",
+            CliError::Locked { .. } => "locked",
+            CliError::Run(_) => "run",
+            CliError::Stopped(_) => "stopped",
+        }
+    }
+
+    /// The JSON error document that `--json` prints on stdout, on one line:
+    /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
+    /// `problems` lists an invalid workflow's diagnostics as `{"line","column","message"}`
+    /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
+    pub fn to_json(&self) -> String {
+        let (message, problems) = match self {
+            CliError::InvalidWorkflow(diags) => (
+                format!(
+                    "{} has {} problem(s); nothing was run",
+                    diags.file,
+                    diags.items.len()
+                ),
+                diags
+                    .items
+                    .iter()
+                    .map(|d| Problem {
+                        line: d.line,
+                        column: d.col,
+                        message: &d.message,
+                    })
+                    .collect(),
+            ),
+            other => (crate::terminal::chain(other), Vec::new()),
+        };
+        Document {
+            status: "error",
+            exit_code: self.exit_code(),
+            kind: self.kind(),
+            message,
+            problems,
+        }
+        .to_json()
     }
 }

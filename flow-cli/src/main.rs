@@ -11,9 +11,12 @@ mod logs;
 mod progress;
 mod report;
 mod report_page;
+mod run_lock;
 mod signals;
 mod store;
+mod store_guard;
 mod terminal;
+mod watchdog;
 mod workflow;
 
 use std::process::ExitCode;
@@ -24,43 +27,68 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     terminal::init_logging(cli.verbose);
-    let outcome = match &cli.command {
-        Command::Validate(args) => commands::validate::run(args),
-        Command::Graph(args) => commands::graph::run(args),
-        Command::Results(args) => commands::results::run(args),
-        Command::Runs(args) => commands::runs::run(args),
-        Command::Run(args) => commands::run::run(args),
-        Command::Report(args) => report_page::run(args),
-        Command::Logs(args) => commands::logs::run(args),
-        Command::Completions(args) => commands::completions::completions(args),
-        Command::Man => commands::completions::man(),
+    let (outcome, json) = match &cli.command {
+        Command::Validate(args) => (commands::validate::run(args), false),
+        Command::Graph(args) => (commands::graph::run(args), false),
+        Command::Results(args) => (commands::results::run(args), args.json),
+        Command::Runs(args) => (commands::runs::run(args), false),
+        Command::Run(args) => (commands::run::run(args), args.json),
+        Command::Report(args) => (report_page::run(args), args.json),
+        Command::Logs(args) => (commands::logs::run(args), false),
+        Command::Completions(args) => (commands::completions::completions(args), false),
+        Command::Man => (commands::completions::man(), false),
+        Command::Watchdog { run_id } => (Ok(watchdog::serve(run_id)), false),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report(&e);
+            if json {
+                // A reader of stdout gets a document even when nothing ran (`jq` needs one).
+                let _ = commands::print_stdout(&format!("{}\n", e.to_json()));
+            }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`.
+/// Prints clap's error or help and exits as clap would; a usage error with `--json` among the
+/// arguments is also the JSON error document on stdout.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    let code = error.exit_code();
+    if error.use_stderr() && std::env::args().skip(1).any(|arg| arg == "--json") {
+        let _ = commands::print_stdout(&format!(
+            "{}\n",
+            error::usage_json(&error.kind().to_string())
+        ));
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`
+/// with its causes. Text from files and commands is made safe for a terminal.
 fn report(error: &CliError) {
     let colour = terminal::colour_stderr();
-    #[allow(clippy::print_stderr)]
+    let red = terminal::red("error:", colour);
     match error {
         CliError::InvalidWorkflow(diags) => {
-            eprintln!("{diags}");
+            terminal::eprint_line(&terminal::safe_lines(&diags.to_string()));
             let n = diags.items.len();
             let problems = if n == 1 { "problem" } else { "problems" };
-            eprintln!(
-                "{} {} has {n} {problems}; nothing was run",
-                terminal::red("error:", colour),
-                diags.file
-            );
+            terminal::eprint_line(&format!(
+                "{red} {} has {n} {problems}; nothing was run",
+                terminal::safe(&diags.file)
+            ));
         }
-        other => eprintln!("{} {other}", terminal::red("error:", colour)),
+        other => terminal::eprint_line(&format!(
+            "{red} {}",
+            terminal::safe_lines(&terminal::chain(other))
+        )),
     }
 }

@@ -10,9 +10,29 @@ use chrono::{DateTime, Utc};
 use flow_core::{Event, EventKind, EventReceiver, FlowId, FlowStatus, RecvError};
 use flow_results::FailureKind;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::oneshot;
 
 use crate::report::format_ms;
 use crate::terminal;
+
+/// `delay` for "retrying in ...": `500ms` or `1.50s` under a minute, else humantime's
+/// parts each with a space between number and unit (`2 m 30 s`, `500000000000 years`).
+fn retry_in_text(delay: Duration) -> String {
+    if delay < Duration::from_secs(60) {
+        return format_ms(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+    }
+    let text = humantime::format_duration(delay).to_string();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut previous_digit = false;
+    for c in text.chars() {
+        if previous_digit && c.is_alphabetic() {
+            out.push(' ');
+        }
+        previous_digit = c.is_ascii_digit();
+        out.push(c);
+    }
+    out
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +98,22 @@ impl Progress {
         self.bar.clone()
     }
 
-    /// Consumes events until the run finishes or the context is gone.
-    pub async fn follow(mut self, mut events: EventReceiver) {
+    /// Consumes events until the run finishes, the context is gone, or `run_over` comes (a
+    /// run that failed to start emits no `RunFinished`); then shows what is still queued.
+    pub async fn follow(mut self, mut events: EventReceiver, run_over: oneshot::Receiver<()>) {
+        let mut run_over = std::pin::pin!(run_over);
         loop {
-            match events.recv().await {
+            let received = tokio::select! {
+                biased;
+                received = events.recv() => received,
+                _ = &mut run_over => {
+                    while let Ok(Some(event)) = events.try_recv() {
+                        self.on_event(&event);
+                    }
+                    break;
+                }
+            };
+            match received {
                 Ok(event) => {
                     let done = matches!(event.kind, EventKind::RunFinished { .. });
                     self.on_event(&event);
@@ -102,8 +134,7 @@ impl Progress {
     pub fn note(bar: Option<&ProgressBar>, line: &str) {
         match bar {
             Some(bar) => bar.println(line),
-            #[allow(clippy::print_stderr)]
-            None => eprintln!("{line}"),
+            None => terminal::eprint_line(line),
         }
     }
 
@@ -142,8 +173,8 @@ impl Progress {
                 let text = format!(
                     "{} {flow}: attempt {attempt} failed ({}), retrying in {}",
                     terminal::yellow("retry", self.colour),
-                    failure.message,
-                    humantime::format_duration(*retry_in)
+                    terminal::safe(&failure.message),
+                    retry_in_text(*retry_in)
                 );
                 self.line(&text);
             }
@@ -187,7 +218,7 @@ impl Progress {
                 let why = match (status, failure, upstream) {
                     (_, _, Some(root)) => format!(": upstream `{root}` failed"),
                     (FlowStatus::Completed, _, _) | (_, None, _) => String::new(),
-                    (_, Some(f), None) => format!(": {}", f.message),
+                    (_, Some(f), None) => format!(": {}", terminal::safe(&f.message)),
                 };
                 let width = self.total.to_string().len();
                 match self.mode {
@@ -307,6 +338,14 @@ mod tests {
             reused: false,
         }));
         assert_eq!(p.message(), "1 done, 0 running, 1 failed, 1 cancelled");
+    }
+
+    #[test]
+    fn retry_delays_read_with_a_space_between_number_and_unit() {
+        assert_eq!(retry_in_text(Duration::from_millis(500)), "500ms");
+        assert_eq!(retry_in_text(Duration::from_secs(150)), "2 m 30 s");
+        let years = retry_in_text(Duration::from_secs(500_000_000_000 * 31_557_600));
+        assert!(years.starts_with("500000000000 years"), "{years}");
     }
 
     #[test]

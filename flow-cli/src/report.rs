@@ -20,8 +20,11 @@ pub enum RunStatus {
     Failed,
     /// The run was interrupted; nothing failed.
     Cancelled,
-    /// The run has not finished: it is in progress, or its process was killed.
+    /// The run has not finished: it is in progress.
     Running,
+    /// The run never finished: its `flow run` died (SIGKILL, a crash, a store that could not
+    /// record its end).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -32,6 +35,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -272,12 +276,12 @@ impl RunReport {
                 (None, None) => f.error.clone().unwrap_or_default(),
             };
             rows.push([
-                f.id.clone(),
+                terminal::safe(&f.id).into_owned(),
                 status,
                 f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 f.attempts.to_string(),
                 f.duration_ms.map(format_ms).unwrap_or_default(),
-                note,
+                terminal::safe(&note).into_owned(),
             ]);
         }
         let mut widths = [0usize; 6];
@@ -318,17 +322,17 @@ impl RunReport {
     pub fn failure_lines(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.own_failures() {
-            let error = f.error.as_deref().unwrap_or("failed");
+            let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
             let log = f
                 .log
                 .as_ref()
-                .map(|log| format!(" (log: {log})"))
+                .map(|log| format!(" (log: {})", terminal::safe(log)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{} {}: {error}{log}",
                 terminal::red("FAILED", colour),
-                f.id
+                terminal::safe(&f.id)
             );
         }
         out
@@ -339,14 +343,17 @@ impl RunReport {
     pub fn summary(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.own_failures() {
-            let error = f.error.as_deref().unwrap_or("failed");
-            let _ = writeln!(out, "{} {}: {error}", terminal::red("FAILED", colour), f.id);
+            let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
+            let id = terminal::safe(&f.id);
+            let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
             if let Some(log) = &f.log {
+                let log = terminal::safe(log);
                 let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
             }
             let tail = last_lines(&f.stderr_tail, 10);
             if !tail.is_empty() {
                 for line in tail.lines() {
+                    let line = terminal::safe(line);
                     let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
                 }
             }
@@ -379,6 +386,8 @@ impl RunReport {
         for (n, name) in [
             (self.count(FlowStatus::Cancelled), "cancelled"),
             (upstream, "not run (upstream failed)"),
+            // A flow whose end the store did not record (its last write was refused).
+            (self.count(FlowStatus::Running), "not recorded as finished"),
             (self.count(FlowStatus::Pending), "not run"),
         ] {
             if n > 0 {
@@ -393,7 +402,8 @@ impl RunReport {
         let _ = writeln!(
             out,
             "run {} of `{}` {status}{wall}: {counts}",
-            self.run_id, self.workflow
+            self.run_id,
+            terminal::safe(&self.workflow)
         );
         out
     }
@@ -425,7 +435,7 @@ fn status_colour(status: &str, colour: bool) -> String {
     match status {
         "completed" => terminal::green(status, colour),
         "failed" => terminal::red(status, colour),
-        "cancelled" | "running" => terminal::yellow(status, colour),
+        "cancelled" | "running" | "interrupted" => terminal::yellow(status, colour),
         _ => status.to_owned(),
     }
 }
@@ -501,6 +511,28 @@ mod tests {
         assert!(
             summary.ends_with("failed in 2.50s: 1 completed, 1 failed, 1 not run\n"),
             "{summary}"
+        );
+    }
+
+    #[test]
+    fn table_and_summary_escape_control_characters_from_commands_and_files() {
+        let mut report = sample();
+        report.workflow = "w\nFAKE completed\u{1b}[31m".to_owned();
+        report.flows[1].stderr_tail = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\nok".to_owned();
+        report.flows[1].error = Some("exit\r\u{1b}[2K".to_owned());
+        let printed = format!("{}{}", report.table(false), report.summary(false));
+        assert!(
+            !printed.contains('\u{1b}') && !printed.contains('\u{7}'),
+            "{printed:?}"
+        );
+        assert!(!printed.contains('\r'), "{printed:?}");
+        assert!(
+            printed.contains("| \\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("`w\\nFAKE completed\\u{1b}[31m`"),
+            "{printed}"
         );
     }
 

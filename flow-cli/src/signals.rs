@@ -1,6 +1,7 @@
-//! Ctrl-C for `flow run`: SIGINT and SIGTERM become events. The first cancels the run (no flow
-//! starts any more, running commands get SIGTERM and their grace period, everything is
-//! recorded cancelled); the second kills the running commands at once.
+//! Ctrl-C for `flow run`: SIGINT, SIGTERM and SIGHUP (the terminal or the ssh session closed)
+//! become events. The first cancels the run (no flow starts any more, running commands get
+//! SIGTERM and their grace period, everything is recorded cancelled); the second kills the
+//! running commands at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn watch(
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {
@@ -43,6 +45,7 @@ pub fn watch(
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
                 _ = terminate.recv() => "SIGTERM",
+                _ = hangup.recv() => "SIGHUP",
             };
             count += 1;
             flag.0.store(true, Ordering::SeqCst);

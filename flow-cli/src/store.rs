@@ -1,12 +1,14 @@
 //! Which result store a command uses: `--store`, or the default SQLite file
-//! `.flow/flow.db` beside the workflow file (or in the current folder).
+//! `.flow/flow.db` beside the workflow file (or in the current folder); opened to write a run,
+//! or read-only to show runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use flow_results::{ResultStore, StoreSpec};
 
 use crate::error::CliError;
+use crate::terminal;
 
 /// The folder, beside the workflow file, that holds the default store and the logs.
 pub const STATE_DIR: &str = ".flow";
@@ -16,58 +18,77 @@ pub fn spec(store: Option<&str>, dir: &Path) -> Result<StoreSpec, CliError> {
     match store {
         Some(s) => s.parse().map_err(|source| CliError::Store {
             spec: s.to_owned(),
-            message: format!("{source}"),
+            message: terminal::chain(&source),
         }),
-        None => Ok(StoreSpec::Sqlite(dir.join(STATE_DIR).join("flow.db"))),
+        None => Ok(StoreSpec::Sqlite(default_path(dir))),
     }
 }
 
-/// Opens the store to write a run into, creating its folder.
-pub fn open_for_run(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
-    if let StoreSpec::Sqlite(path) = spec {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| CliError::Io {
-                action: "create the store's folder",
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-    }
-    open(spec)
+/// `<dir>/.flow/flow.db`.
+fn default_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(STATE_DIR).join("flow.db")
 }
 
-/// Opens the store to read runs from; a file store that does not exist yet is reported as
-/// "no runs" instead of being created.
-pub fn open_for_reading(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
-    let missing: Option<&PathBuf> = match spec {
-        StoreSpec::Sqlite(path) | StoreSpec::Dir(path) if !path.exists() => Some(path),
-        _ => None,
-    };
-    if let Some(path) = missing {
-        return Err(CliError::NoRun {
-            spec: spec.to_string(),
-            detail: format!(
-                " ({} does not exist: nothing was run with this store yet)",
-                path.display()
-            ),
-        });
+/// Opens the store to write a run into. The default store's `.flow` folder is made beside
+/// the workflow file; a store given with `--store` must be in an existing folder.
+pub fn open_for_run(
+    spec: &StoreSpec,
+    workflow_dir: &Path,
+) -> Result<Arc<dyn ResultStore>, CliError> {
+    if *spec == StoreSpec::Sqlite(default_path(workflow_dir)) {
+        make_state_dir(workflow_dir)?;
     }
-    open(spec)
-}
-
-fn open(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
     spec.open()
         .map(Arc::from)
-        .map_err(|source| CliError::Store {
-            spec: spec.to_string(),
-            message: source.to_string(),
-        })
+        .map_err(|source| error(spec, source))
 }
 
-/// Wraps a store error with the store's spec.
+/// Makes `<dir>/.flow` (not the folders above it), saying so when a file is in the way.
+pub fn make_state_dir(dir: &Path) -> Result<(), CliError> {
+    let path = dir.join(STATE_DIR);
+    match std::fs::create_dir(&path) {
+        Ok(()) => Ok(()),
+        Err(_) if path.is_dir() => Ok(()),
+        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::Io {
+            action: "use the state folder",
+            path,
+            source: std::io::Error::other(
+                "it is a file, not a folder; flow keeps its store and logs in this folder: \
+                 move the file away",
+            ),
+        }),
+        Err(source) => Err(CliError::Io {
+            action: "create the state folder",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Opens the store to read runs from, writing nothing: it works on read-only media, for a
+/// user who may only read it, and while a run writes to it. A file store that does not
+/// exist yet is reported as "no runs" instead of being created.
+pub fn open_for_reading(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
+    if let StoreSpec::Sqlite(path) | StoreSpec::Dir(path) = spec {
+        if !path.exists() {
+            return Err(CliError::NoRun {
+                spec: spec.to_string(),
+                detail: format!(
+                    " ({} does not exist: nothing was run with this store yet)",
+                    path.display()
+                ),
+            });
+        }
+    }
+    spec.open_read_only()
+        .map(Arc::from)
+        .map_err(|source| error(spec, source))
+}
+
+/// Wraps a store error with the store's spec, naming every cause.
 pub fn error(spec: &StoreSpec, source: flow_results::StoreError) -> CliError {
     CliError::Store {
         spec: spec.to_string(),
-        message: source.to_string(),
+        message: terminal::chain(&source),
     }
 }

@@ -4,21 +4,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::sync::mpsc;
 
 use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use common::{fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, GUARD};
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{
+    alive, fifo, flow, flow_entry, json_of, signal, spawn_run, wait_exit, wait_ready, write, GUARD,
+};
 
 fn run_json(dir: &Path, file: &str, extra: &[&str]) -> (Output, Value) {
     let out = flow()
@@ -29,28 +25,6 @@ fn run_json(dir: &Path, file: &str, extra: &[&str]) -> (Output, Value) {
         .unwrap();
     let json = json_of(&out);
     (out, json)
-}
-
-/// Starts `flow run w.toml` in `dir` with its output piped, and leaves it running.
-fn spawn_run(dir: &Path) -> Child {
-    flow()
-        .current_dir(dir)
-        .args(["run", "w.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Whether `pid` is a live process (a zombie counts as gone).
-fn alive(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 #[test]
@@ -319,7 +293,14 @@ timeout = "1s"
 }
 
 #[test]
-fn sigint_cancels_running_flows_records_them_and_exits_130() {
+fn sigint_sigterm_and_sighup_cancel_running_flows_record_them_and_exit_130() {
+    // SIGHUP: the terminal or the ssh session closed.
+    for name in ["INT", "TERM", "HUP"] {
+        cancelled_by(name);
+    }
+}
+
+fn cancelled_by(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ready = fifo(dir.path(), "ready.fifo");
     write(
@@ -337,7 +318,7 @@ requires = ["long"]
     let flow_pid = child.id();
     let sleeper = wait_ready(&ready);
     assert!(alive(&sleeper));
-    signal(flow_pid, "INT");
+    signal(flow_pid, name);
     let out = wait_exit(child);
     assert_eq!(
         out.status.code(),
@@ -345,7 +326,7 @@ requires = ["long"]
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!alive(&sleeper), "the running command survived Ctrl-C");
+    assert!(!alive(&sleeper), "the running command survived SIG{name}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cancelled"), "{stdout}");
     assert!(!dir.path().join("must-not-exist").exists());
@@ -430,9 +411,15 @@ shell = "echo ran >> third.count"
     signal(flow_pid, "KILL");
     let out = wait_exit(child);
     assert_eq!(out.status.code(), None, "killed by a signal");
-    // Like make's, the commands of a SIGKILLed flow run on (they start with posix_spawn,
-    // without a parent-death hook); stop the one left over.
-    signal(sleeper.parse().unwrap(), "KILL");
+    // The run's watchdog kills the commands of a SIGKILLed flow.
+    let deadline = std::time::Instant::now() + GUARD;
+    while alive(&sleeper) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sleeper} outlived flow"
+        );
+        std::thread::yield_now();
+    }
     std::fs::write(dir.path().join("go"), "").unwrap();
 
     let (out, json) = run_json(dir.path(), "w.toml", &["--resume"]);

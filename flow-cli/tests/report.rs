@@ -172,7 +172,7 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
     assert!(html.contains("1 flow failed because of it"));
 
     // The same run by id into a chosen file, and to stdout.
-    let chosen = dir.path().join("out/page.html");
+    let chosen = dir.path().join("page.html");
     let args = ["report", "etl.toml", "--run", run.run_id.as_str(), "-o"];
     let out = flow(
         dir.path(),

@@ -69,6 +69,31 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The disk or file system holding the store is full.
+    #[error(
+        "no space left for result store `{path}`: the disk or file system is full (free space, \
+         or use another store)"
+    )]
+    Full {
+        /// The file or folder that could not grow.
+        path: PathBuf,
+        /// The error of the operating system or SQLite.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Another process held the store's lock for longer than a write waits.
+    #[error(
+        "result store `{path}` is locked by another process (waited {waited_s} s for it): retry \
+         when that process is done"
+    )]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// How long the write waited, in seconds.
+        waited_s: u64,
+    },
+
     /// A file-system operation failed.
     #[error("failed to {action} `{path}`")]
     Io {
@@ -183,8 +208,18 @@ impl StoreError {
     /// Wraps the I/O error of a write, turning "permission denied" and "read-only file system"
     /// into [`StoreError::ReadOnly`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        // ENOSPC and EDQUOT: the device or the user's quota is full.
+        const NO_SPACE: [i32; 2] = [28, 122];
         let path = path.into();
-        if is_read_only(&source) {
+        if source
+            .raw_os_error()
+            .is_some_and(|code| NO_SPACE.contains(&code))
+        {
+            StoreError::Full {
+                path,
+                source: Box::new(source),
+            }
+        } else if is_read_only(&source) {
             StoreError::ReadOnly {
                 path,
                 source: Box::new(source),
@@ -215,6 +250,14 @@ mod tests {
         fn assert_send_sync_static<T: Send + Sync + 'static>() {}
         assert_send_sync_static::<StoreError>();
         assert_send_sync_static::<InvalidRunId>();
+    }
+
+    #[test]
+    fn a_full_device_is_named_as_such() {
+        let err = StoreError::io("write", "/x/y.json", io::Error::from_raw_os_error(28));
+        assert!(err
+            .to_string()
+            .starts_with("no space left for result store `/x/y.json`"));
     }
 
     #[test]

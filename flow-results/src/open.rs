@@ -41,6 +41,22 @@ impl StoreSpec {
     }
 }
 
+impl StoreSpec {
+    /// Opens the existing store this spec names to read it, writing nothing (see
+    /// [`DirStore::open_read_only`] and [`SqliteStore::open_read_only`]); `memory` is a new
+    /// empty store.
+    ///
+    /// # Errors
+    /// The errors of [`DirStore::open_read_only`] and [`SqliteStore::open_read_only`].
+    pub fn open_read_only(&self) -> Result<Box<dyn ResultStore>, StoreError> {
+        Ok(match self {
+            StoreSpec::Memory => Box::new(MemoryStore::new()),
+            StoreSpec::Dir(path) => Box::new(DirStore::open_read_only(path.clone())?),
+            StoreSpec::Sqlite(path) => Box::new(SqliteStore::open_read_only(path.clone())?),
+        })
+    }
+}
+
 impl FromStr for StoreSpec {
     type Err = StoreError;
 

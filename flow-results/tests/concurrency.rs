@@ -79,3 +79,63 @@ async fn sqlite_store_loses_nothing() {
 async fn dir_store_loses_nothing() {
     eight_tasks_lose_nothing(common::open_dir(), PER_TASK_DIR).await;
 }
+
+/// Eight threads open one new directory store at the same moment, 20 times: every open
+/// succeeds (none sees the folder another one is setting up as "not empty").
+#[test]
+fn a_new_dir_store_opened_by_eight_threads_at_once_opens_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let root = dir.path().join(format!("new{round}"));
+        let barrier = Arc::new(std::sync::Barrier::new(TASKS));
+        let threads: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let root = root.clone();
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    flow_results::DirStore::open(root).map(drop)
+                })
+            })
+            .collect();
+        for thread in threads {
+            let opened = thread.join().unwrap();
+            assert!(opened.is_ok(), "round {round}: {}", opened.unwrap_err());
+        }
+    }
+}
+
+/// A reader opened read-only sees what a writer saves, and refuses to write itself.
+#[test]
+fn read_only_opens_read_while_another_handle_writes_and_refuse_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let results = dir.path().join("results");
+    let writers: [(Box<dyn ResultStore>, flow_results::StoreSpec); 2] = [
+        (
+            Box::new(flow_results::SqliteStore::open(&db).unwrap()),
+            flow_results::StoreSpec::Sqlite(db.clone()),
+        ),
+        (
+            Box::new(flow_results::DirStore::open(&results).unwrap()),
+            flow_results::StoreSpec::Dir(results.clone()),
+        ),
+    ];
+    for (writer, spec) in writers {
+        let run = run_at("ro", 0);
+        writer.begin_run(&run).unwrap();
+        let reader = spec.open_read_only().unwrap();
+        writer.save_result(&result_of(&run.run_id, 0, 1)).unwrap();
+        assert_eq!(reader.results(&run.run_id).unwrap().len(), 1, "{spec}");
+        if let flow_results::StoreSpec::Sqlite(_) = spec {
+            let err = reader.begin_run(&run_at("ro", 1)).unwrap_err();
+            assert!(err.to_string().contains("read-only"), "{err}");
+        }
+    }
+    let missing = flow_results::StoreSpec::Sqlite(dir.path().join("none.db"));
+    assert!(missing.open_read_only().is_err());
+    assert!(
+        !dir.path().join("none.db").exists(),
+        "a read-only open made a file"
+    );
+}

@@ -9,7 +9,8 @@ use flow_core::{
     CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy, RunOptions,
     RunSummary,
 };
-use flow_results::RunRecord;
+use flow_results::{RunId, RunRecord};
+use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
@@ -18,8 +19,10 @@ use crate::error::CliError;
 use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
+use crate::store_guard::GuardedStore;
+use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
-use crate::{signals, store, terminal, workflow};
+use crate::{run_lock, signals, store, terminal, workflow};
 
 /// Exit code of a run stopped by a signal.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -33,7 +36,14 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = workflow::load_with(&args.file, &args.params.set)?;
     Executor::check(args.executor)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
-    let results_store = store::open_for_run(&spec)?;
+    let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
+    // One writer per workflow and store, from before `--resume` picks its run to the end.
+    let run_id = RunId::new_now();
+    let _lock = run_lock::acquire(&spec, &wf.name, &run_id)?;
+    // Every command inherits the run id (which the watchdog looks for). It is set in this
+    // process's environment, before any other thread exists, and not in each command's
+    // definition, whose fingerprint must stay the same from run to run for `--resume`.
+    std::env::set_var(RUN_ID_VARIABLE, run_id.as_str());
     let jobs = args
         .jobs
         .map(|j| j as usize)
@@ -53,7 +63,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
             {
                 eprintln!(
                     "nothing to resume: no earlier run of `{}` in {spec}{why}; running every flow",
-                    wf.name
+                    terminal::safe(&wf.name)
                 );
             }
         }
@@ -65,16 +75,34 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Run(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_async(args, &wf, jobs, results_store, resume_from))
+    let run = Run {
+        args,
+        wf: &wf,
+        jobs,
+        run_id,
+        resume_from,
+    };
+    runtime.block_on(run_async(run, results_store))
 }
 
-async fn run_async(
-    args: &RunArgs,
-    wf: &Workflow,
+/// What one `flow run` does.
+struct Run<'a> {
+    args: &'a RunArgs,
+    wf: &'a Workflow,
     jobs: usize,
-    results_store: Arc<dyn ResultStore>,
-    resume_from: Option<flow_core::RunId>,
-) -> Result<u8, CliError> {
+    run_id: RunId,
+    resume_from: Option<RunId>,
+}
+
+async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliError> {
+    let Run {
+        args,
+        wf,
+        jobs,
+        run_id,
+        resume_from,
+    } = run;
+    let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
     let runner = executor.runner();
     let ctx = FlowContext::builder()
@@ -98,6 +126,14 @@ async fn run_async(
             workflow::default_interpreter().join(" ")
         );
     }
+    // If this process dies (SIGKILL), the watchdog kills the commands it started.
+    let watchdog = match Watchdog::start(run_id.as_str()) {
+        Ok(watchdog) => Some(watchdog),
+        Err(e) => {
+            tracing::warn!("cannot start the watchdog; a killed run may leave commands: {e}");
+            None
+        }
+    };
 
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
@@ -111,53 +147,92 @@ async fn run_async(
     let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
     let bar = progress.bar();
     // Silent: nothing to show, so no subscription (the run then emits no events at all).
-    let follower = (mode != Mode::Silent).then(|| tokio::spawn(progress.follow(ctx.subscribe())));
-    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar)
+    let (run_over, follow_until) = oneshot::channel();
+    let follower = (mode != Mode::Silent)
+        .then(|| tokio::spawn(progress.follow(ctx.subscribe(), follow_until)));
+    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar.clone())
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
+    // A write the store refuses stops the run: its results would not be recorded.
+    let store_watch = tokio::spawn({
+        let ctx = ctx.clone();
+        let guarded = Arc::clone(&guarded);
+        let spec = results_store.spec();
+        async move {
+            let cause = guarded.failed().await;
+            Progress::note(
+                bar.as_ref(),
+                &format!(
+                    "error: the result store `{}` refused a write ({}); stopping the run",
+                    terminal::safe(&spec),
+                    terminal::safe(&cause)
+                ),
+            );
+            ctx.cancel_all();
+        }
+    });
 
-    let mut options = RunOptions::new();
+    let mut options = RunOptions::new().run_id(run_id);
     if let Some(run_id) = resume_from {
         options = options.resume_from(run_id);
     }
     let outcome = ctx.run_with(options).await;
     executor.finish(interrupted.get()).await;
+    let _ = run_over.send(());
     if let Some(follower) = follower {
         let _ = follower.await;
     }
-    let summary = outcome.map_err(|e| CliError::Run(e.to_string()))?;
+    store_watch.abort();
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.disarm();
+    }
+    let summary = outcome.map_err(|e| {
+        if guarded.any_started() {
+            CliError::Stopped(terminal::chain(&e))
+        } else {
+            CliError::Run(terminal::chain(&e))
+        }
+    })?;
 
     let report = report(&*results_store, wf, &summary);
-    if args.json {
-        print_stdout(&format!("{}\n", report.to_json()))?;
+    // The run is over and recorded: output that cannot be written (a closed or full stdout)
+    // is logged, and the exit code still tells how the run ended.
+    let printed = if args.json {
+        print_stdout(&format!("{}\n", report.to_json()))
     } else if args.quiet {
         // Quiet: no summary, but each flow that failed by itself, on stderr.
-        let colour = terminal::colour(stderr_tty);
-        #[allow(clippy::print_stderr)]
-        {
-            eprint!("{}", report.failure_lines(colour));
+        let lines = report.failure_lines(terminal::colour(stderr_tty));
+        if !lines.is_empty() {
+            terminal::eprint_line(lines.trim_end());
         }
+        Ok(())
     } else {
-        let colour = terminal::colour(stdout_tty);
-        print_stdout(&report.summary(colour))?;
-        if !summary.store_errors.is_empty() {
-            tracing::warn!(
-                "the result store reported {} errors; some results may be missing: {}",
-                summary.store_errors.len(),
-                summary.store_errors.join("; ")
-            );
-        }
+        print_stdout(&report.summary(terminal::colour(stdout_tty)))
+    };
+    if let Err(e) = printed {
+        tracing::error!("cannot print the summary of the run: {e}");
     }
+    if !args.json && !args.quiet && !summary.store_errors.is_empty() {
+        tracing::warn!(
+            "the result store reported {} errors; some results may be missing: {}",
+            summary.store_errors.len(),
+            terminal::safe(&summary.store_errors.join("; "))
+        );
+    }
+    let store_failed = store_failure(&guarded, &summary);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
-            tracing::error!("cannot write the report of the run: {e}");
+            tracing::error!(
+                "cannot write the report of the run: {}",
+                terminal::chain(&e)
+            );
         }
     }
     Ok(if interrupted.get() {
         EXIT_INTERRUPTED
-    } else if summary.is_success() {
+    } else if summary.is_success() && !store_failed {
         0
     } else {
         1
@@ -167,6 +242,29 @@ async fn run_async(
 /// Where the logs of every run of `wf` go: `.flow/logs/` beside the file.
 pub fn logs_root(wf: &Workflow) -> std::path::PathBuf {
     wf.dir.join(store::STATE_DIR).join("logs")
+}
+
+/// Says so on stderr when the store refused writes of the run, with what the run really
+/// did (the store holds only part of it); returns whether it did.
+fn store_failure(guarded: &GuardedStore, summary: &RunSummary) -> bool {
+    let Some(cause) = guarded.first_error() else {
+        return false;
+    };
+    let c = &summary.counts;
+    terminal::eprint_line(&format!(
+        "error: the result store `{}` refused {} write(s), the first: {}\n\
+         error: run {} is not fully recorded; it ended with {} completed, {} failed, {} \
+         cancelled of {} flows",
+        terminal::safe(&guarded.spec()),
+        guarded.error_count(),
+        terminal::safe(&cause),
+        summary.run_id,
+        c.completed,
+        c.failed,
+        c.cancelled,
+        c.total()
+    ));
+    true
 }
 
 /// `--report`: writes the HTML page of the run and says where (not with `--json`/`--quiet`).
@@ -189,7 +287,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
     let dir = wf.dir.to_string_lossy().into_owned();
     for def in &wf.flows {
         ctx.register_flow(flow(def, &dir))
-            .map_err(|e| CliError::Run(e.to_string()))?;
+            .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     }
     let dependencies = wf.flows.iter().flat_map(|def| {
         let required = def
@@ -203,7 +301,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
         required.chain(optional)
     });
     ctx.register_dependencies(dependencies)
-        .map_err(|e| CliError::Run(e.to_string()))
+        .map_err(|e| CliError::Run(terminal::chain(&e)))
 }
 
 /// The flow-core flow of one workflow flow.
@@ -243,7 +341,11 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
     let results = match results_store.results(&summary.run_id) {
         Ok(results) => results,
         Err(e) => {
-            tracing::warn!("cannot read the results of run {}: {e}", summary.run_id);
+            tracing::warn!(
+                "cannot read the results of run {}: {}",
+                summary.run_id,
+                terminal::chain(&e)
+            );
             Vec::new()
         }
     };

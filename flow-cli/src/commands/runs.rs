@@ -27,7 +27,12 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
     for r in &runs {
         let c = &r.counts;
         let flows = match r.finished_at {
-            None => "not finished (running, or killed)".to_owned(),
+            None if crate::run_lock::holder(&spec, &r.workflow)
+                .is_some_and(|h| h.run == r.run_id.as_str()) =>
+            {
+                "running".to_owned()
+            }
+            None => "interrupted (its flow process died before the run ended)".to_owned(),
             Some(_) => {
                 let mut s = format!("{} completed, {} failed", c.completed, c.failed);
                 if c.cancelled > 0 {
@@ -38,7 +43,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         };
         rows.push([
             r.run_id.to_string(),
-            r.workflow.clone(),
+            crate::terminal::safe(&r.workflow).into_owned(),
             r.started_at
                 .with_timezone(&chrono::Local)
                 .format("%Y-%m-%d %H:%M:%S")

@@ -18,8 +18,8 @@ pub fn run(args: &FileArg) -> Result<u8, CliError> {
     }
     print_stdout(&format!(
         "{}: ok, workflow `{}` with {flows} and {}\n",
-        args.file.display(),
-        wf.name,
+        crate::terminal::safe(&args.file.display().to_string()),
+        crate::terminal::safe(&wf.name),
         plural(wf.graph.dependency_count(), "dependency", "dependencies")
     ))?;
     Ok(0)

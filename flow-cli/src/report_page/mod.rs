@@ -79,6 +79,9 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
     )?;
     let logs_root = dir.join(store::STATE_DIR).join("logs");
     let report = build(store.as_ref(), &run, workflow.as_ref(), None, &logs_root)?;
+    if !args.json && args.output.is_none() {
+        make_reports_dir(dir)?;
+    }
     let (text, default_output) = if args.json {
         (json::render(&report), None)
     } else {
@@ -120,6 +123,7 @@ pub fn write_after_run(
     let logs_root = workflow.dir.join(store::STATE_DIR).join("logs");
     let report = build(store, &run, Some(workflow), command_line, &logs_root)?;
     let path = default_path(&workflow.dir, run_id);
+    make_reports_dir(&workflow.dir)?;
     write_file(&path, &html::render(&report))?;
     Ok(path)
 }
@@ -199,6 +203,22 @@ fn find_run(
     Ok(found)
 }
 
+/// Makes `DIR/.flow/reports` for the default report path (`.flow` exists beside a store that
+/// has runs, unless `--store` points elsewhere).
+fn make_reports_dir(dir: &Path) -> Result<(), CliError> {
+    store::make_state_dir(dir)?;
+    let reports = dir.join(store::STATE_DIR).join("reports");
+    match std::fs::create_dir(&reports) {
+        Err(_) if reports.is_dir() => Ok(()),
+        Err(source) => Err(CliError::Io {
+            action: "create the report folder",
+            path: reports,
+            source,
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
 /// `DIR/.flow/reports/RUN_ID.html`.
 fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
     dir.join(store::STATE_DIR)
@@ -206,14 +226,19 @@ fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
         .join(format!("{run_id}.html"))
 }
 
-/// Writes `text` to `path`, creating its folder.
+/// Writes `text` to `path`, whose folder must exist.
 fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| CliError::Io {
-            action: "create report folder",
-            path: parent.to_owned(),
-            source,
-        })?;
+        if !parent.is_dir() {
+            return Err(CliError::Io {
+                action: "write report",
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "the folder {} does not exist",
+                    parent.display()
+                )),
+            });
+        }
     }
     std::fs::write(path, text).map_err(|source| CliError::Io {
         action: "write report",
@@ -225,6 +250,6 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
 fn store_error(spec: &str, error: flow_results::StoreError) -> CliError {
     CliError::Store {
         spec: spec.to_owned(),
-        message: error.to_string(),
+        message: crate::terminal::chain(&error),
     }
 }

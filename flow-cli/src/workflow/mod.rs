@@ -7,6 +7,7 @@ mod diagnostic;
 mod expand;
 mod expand_env;
 mod include;
+mod limits;
 mod matrix;
 mod params;
 mod parse;

@@ -199,7 +199,10 @@ fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Coll
         let span = span_of(table, key, item);
         match key {
             "name" => match item.as_str() {
-                Some(name) if !name.trim().is_empty() => raw.name = Some(name.to_owned()),
+                Some(name) if !name.trim().is_empty() => match super::limits::name_problem(name) {
+                    Some(problem) => diags.error(span, problem),
+                    None => raw.name = Some(name.to_owned()),
+                },
                 Some(_) => diags.error(span, "`workflow.name` must not be empty"),
                 None => diags.error(
                     span,
@@ -341,7 +344,10 @@ fn parse_flow(
             "retries" => flow.retries = retries(item, &what, span, diags),
             "retry_delay" => flow.retry_delay = duration(item, &what, span, Positive::No, diags),
             "cwd" => match item.as_str() {
-                Some(cwd) if !cwd.is_empty() => flow.cwd = Some(Template::new(cwd.into(), span)),
+                Some(cwd) if !cwd.is_empty() => match super::limits::argument_problem(&what, cwd) {
+                    Some(problem) => diags.error(span, problem),
+                    None => flow.cwd = Some(Template::new(cwd.into(), span)),
+                },
                 Some(_) => diags.error(span, format!("`{what}` must not be empty")),
                 None => diags.error(
                     span,
@@ -394,7 +400,13 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     let mut ok = true;
     for value in array.iter() {
         match value.as_str() {
-            Some(s) => argv.push(Template::new(s.to_owned(), value.span())),
+            Some(s) => match super::limits::argument_problem(what, s) {
+                Some(problem) => {
+                    diags.error(value.span(), problem);
+                    ok = false;
+                }
+                None => argv.push(Template::new(s.to_owned(), value.span())),
+            },
             None => {
                 diags.error(
                     value.span(),
@@ -424,7 +436,13 @@ fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
 fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<RawAction> {
     match item.as_str() {
         Some(script) if !script.trim().is_empty() => {
-            Some(RawAction::Shell(Template::new(script.to_owned(), span)))
+            match super::limits::argument_problem(what, script) {
+                Some(problem) => {
+                    diags.error(span, problem);
+                    None
+                }
+                None => Some(RawAction::Shell(Template::new(script.to_owned(), span))),
+            }
         }
         Some(_) => {
             diags.error(span, format!("`{what}` is empty: write a script"));
@@ -516,8 +534,15 @@ fn retries(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Op
     match item.as_integer() {
         Some(n) => match u32::try_from(n) {
             Ok(n) => Some(n),
-            Err(_) => {
+            Err(_) if n < 0 => {
                 diags.error(span, format!("`{what}` must be 0 or more, found {n}"));
+                None
+            }
+            Err(_) => {
+                diags.error(
+                    span,
+                    format!("`{what}` must be at most {}, found {n}", u32::MAX),
+                );
                 None
             }
         },

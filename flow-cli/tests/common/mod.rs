@@ -6,6 +6,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -104,4 +105,120 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Starts `flow run w.toml` in `dir` with its output piped, and leaves it running.
+pub fn spawn_run(dir: &Path) -> Child {
+    flow()
+        .current_dir(dir)
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `flow ARGS` in `dir` to its end.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    flow().current_dir(dir).args(args).output().unwrap()
+}
+
+/// Bytes of output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+pub fn alive(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Runs `flow ARGS` in `dir` on a pseudo-terminal (stdin, stdout and stderr), so that it shows
+/// its live display; returns its exit code and everything it wrote.
+pub fn run_on_terminal(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let stdio = || Stdio::from(pty.slave.try_clone().unwrap());
+    let mut child = flow()
+        .current_dir(dir)
+        .args(args)
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // Reading ends with EIO once the last writer of the terminal is gone.
+        let _ = master.read_to_end(&mut bytes);
+        text(&bytes)
+    });
+    let (tx, rx) = mpsc::channel();
+    let id = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(GUARD)
+        .unwrap_or_else(|_| panic!("flow (pid {id}) hangs with its display on"))
+        .unwrap();
+    (status.code(), reader.join().unwrap())
+}
+
+/// Whether this test may mount file systems in a private mount namespace (`unshare -m` as
+/// root); prints why not otherwise, and fails under CI where it must be able to.
+pub fn can_mount(what: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    let unshare = root
+        && Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !unshare {
+        let why = if root {
+            "`unshare -m` does not work here"
+        } else {
+            "it needs root for a private mount namespace"
+        };
+        eprintln!("skipped {what}: {why}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} cannot run under CI: {why}"
+        );
+    }
+    unshare
+}
+
+/// The `flow` binary's path, for shell scripts.
+pub fn flow_path() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("flow")
+}
+
+/// Waits (polling, with a deadline against hangs) until none of `pids` is alive.
+pub fn wait_all_dead(pids: &[String]) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while let Some(pid) = pids.iter().find(|pid| alive(pid)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} started by the killed run is still alive"
+        );
+        std::thread::yield_now();
+    }
 }

@@ -24,6 +24,11 @@ pub(crate) fn unique() -> String {
     format!("{}-{n}", std::process::id())
 }
 
+/// Whether `name` is that of a temporary file or folder (invisible to readers).
+pub(crate) fn is_temporary(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with(TEMP_PREFIX)
+}
+
 /// A fresh temporary name in `dir` for a file that will become `name`.
 pub(crate) fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{}-{name}", unique()))

@@ -33,7 +33,10 @@ use flow_graph::FlowId;
 use serde::de::DeserializeOwned;
 
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
-use atomic::{publish, remove_quietly, remove_stale_temporaries, sync_dir, write_file, write_temp};
+use atomic::{
+    is_temporary, publish, remove_quietly, remove_stale_temporaries, sync_dir, write_file,
+    write_temp,
+};
 
 /// The format version this code writes and the newest it reads.
 pub(crate) const FORMAT: i64 = 1;
@@ -110,6 +113,37 @@ impl DirStore {
         Ok(store)
     }
 
+    /// Opens the existing store in the folder `root` to read it, writing nothing: no folder,
+    /// marker or clean-up, so it works on read-only media and for a user who may only read.
+    ///
+    /// # Errors
+    /// - [`StoreError::Io`] when `root` does not exist or cannot be read;
+    /// - [`StoreError::NotAStore`] when `root` is a file, or a folder without the marker;
+    /// - [`StoreError::SchemaTooNew`] when the store has a newer format;
+    /// - [`StoreError::Corrupt`] when its marker file is unreadable.
+    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let meta = fs::metadata(&root).map_err(|e| StoreError::read_io("open", &root, e))?;
+        if !meta.is_dir() {
+            return Err(StoreError::NotAStore {
+                path: root,
+                problem: "it is a file, not a folder".to_owned(),
+            });
+        }
+        match read_json::<Marker>(&root.join(MARKER))? {
+            Some(marker) if marker.format > FORMAT => Err(StoreError::SchemaTooNew {
+                path: root,
+                found: marker.format,
+                supported: FORMAT,
+            }),
+            Some(_) => Ok(DirStore { root }),
+            None => Err(StoreError::NotAStore {
+                path: root,
+                problem: format!("the folder has no `{MARKER}`"),
+            }),
+        }
+    }
+
     /// The store's folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -150,18 +184,26 @@ impl DirStore {
             }),
             Some(_) => Ok(()),
             None => {
-                let mut entries = fs::read_dir(&self.root)
+                let entries = fs::read_dir(&self.root)
                     .map_err(|e| StoreError::read_io("list the folder", &self.root, e))?;
-                if entries.next().is_some() {
-                    return Err(StoreError::NotAStore {
+                // Another process opening the new folder at the same time may be writing the
+                // marker: its temporary file is no content, and its marker may just have come.
+                let content = entries
+                    .flatten()
+                    .any(|entry| !is_temporary(&entry.file_name()));
+                if !content {
+                    return self.write_marker();
+                }
+                match read_json::<Marker>(&marker_path)? {
+                    Some(_) => Ok(()),
+                    None => Err(StoreError::NotAStore {
                         path: self.root.clone(),
                         problem: format!(
                             "the folder is not empty and has no `{MARKER}`; give an empty or \
                              new folder"
                         ),
-                    });
+                    }),
                 }
-                self.write_marker()
             }
         }
     }

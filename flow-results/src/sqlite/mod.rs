@@ -99,6 +99,51 @@ impl SqliteStore {
         })
     }
 
+    /// Opens the existing database file at `path` to read it, writing nothing: no file, no
+    /// WAL switch, no migration. It reads while another process writes (WAL readers do not
+    /// wait for the writer), on read-only media and as a user who may only read the file;
+    /// where SQLite cannot make the WAL's shared-memory file, the file is read as immutable.
+    /// Every write through it fails with [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    /// - [`StoreError::Io`] when the file does not exist or cannot be read;
+    /// - [`StoreError::NotAStore`] when it is not a flow result database;
+    /// - [`StoreError::SchemaTooNew`] when it was written by a newer flow, and
+    ///   [`StoreError::Sqlite`] when it is older than this flow (open it once to write);
+    /// - [`StoreError::Sqlite`] for other SQLite errors.
+    pub fn open_read_only(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(StoreError::NotAStore {
+                    path,
+                    problem: "it is a folder, not a SQLite database file".to_owned(),
+                })
+            }
+            Ok(_) => {}
+            Err(err) => return Err(StoreError::read_io("open", path, err)),
+        }
+        let conn = match open_read_only_connection(&path, false) {
+            // A WAL database whose `-shm` file cannot be made or used (read-only folder or
+            // media): nobody can be writing it then, so it is read as immutable.
+            Err(err)
+                if matches!(
+                    err.sqlite_error_code(),
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+                ) =>
+            {
+                open_read_only_connection(&path, true)
+            }
+            other => other,
+        }
+        .map_err(|e| sqlite_error(&path, "open the database to read", e))?;
+        schema::check_read_only(&conn, &path)?;
+        Ok(SqliteStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -196,6 +241,39 @@ fn check_location(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// A read-only connection to `path`, `immutable` or not, with the busy timeout set; reading
+/// the schema version makes SQLite open the file (and its WAL) now, not at the first query.
+fn open_read_only_connection(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        let uri = format!("file:{}?immutable=1", uri_path(path));
+        Connection::open_with_flags(uri, flags)
+    } else {
+        Connection::open_with_flags(path, flags & !OpenFlags::SQLITE_OPEN_URI)
+    }?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))?;
+    Ok(conn)
+}
+
+/// `path` for a `file:` URI: absolute, with `%`, `?` and `#` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for c in absolute.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The folder holding `path` (`.` for a bare name).
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -252,6 +330,14 @@ pub(crate) fn sqlite_error(
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
             path,
             source: Box::new(err),
+        },
+        Some(ErrorCode::DiskFull) => StoreError::Full {
+            path,
+            source: Box::new(err),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+            path,
+            waited_s: BUSY_TIMEOUT.as_secs(),
         },
         _ => StoreError::Sqlite {
             action: action.into(),
@@ -381,6 +467,29 @@ impl ResultStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_and_a_held_lock_are_named_as_such() {
+        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        let full = sqlite_error(
+            Path::new("f.db"),
+            "switch to WAL mode",
+            failure(ffi::SQLITE_FULL),
+        );
+        assert!(
+            full.to_string().contains("disk or file system is full"),
+            "{full}"
+        );
+        let busy = sqlite_error(
+            Path::new("f.db"),
+            "start the schema check",
+            failure(ffi::SQLITE_BUSY),
+        );
+        assert!(
+            busy.to_string().contains("locked by another process"),
+            "{busy}"
+        );
+    }
 
     #[test]
     fn the_connection_runs_in_wal_mode_with_normal_sync_and_foreign_keys() {

@@ -108,6 +108,47 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         .map_err(|e| sqlite_error(path, "migrate the schema", e))
 }
 
+/// Checks, without writing, that the database at `path` is ours at the version this code
+/// reads: [`migrate`]'s checks for a connection that may only read.
+pub(crate) fn check_read_only(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let read_pragma = |name: &str| -> Result<i64, StoreError> {
+        conn.pragma_query_value(None, name, |row| row.get(0))
+            .map_err(|e| sqlite_error(path, "read the schema version", e))
+    };
+    let application_id = read_pragma("application_id")?;
+    let version = read_pragma("user_version")?;
+    if application_id != APPLICATION_ID {
+        let problem = if application_id == 0 {
+            "it has no flow results (no run was saved in it yet)".to_owned()
+        } else {
+            format!(
+                "it is the SQLite database of another program (application_id {application_id:#x})"
+            )
+        };
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            problem,
+        });
+    }
+    if version > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: LATEST,
+        });
+    }
+    if version < LATEST {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            problem: format!(
+                "it has format version {version}, older than version {LATEST}: run `flow run` \
+                 with it once to upgrade it"
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,167 @@
+//! One writer per workflow and store: `flow run` holds an exclusive `flock` on a lock file
+//! beside the store (`.NAME.WORKFLOW.lock` beside a SQLite file, `.lock-WORKFLOW` in a dir
+//! store) for the whole run, with the run id and its process id written in it. A second run
+//! of the workflow is refused with both; the kernel drops the lock of a process that dies
+//! (SIGKILL included), so a stale lock is taken over by the next run. Readers use the file to
+//! tell a run in progress from one whose process died ("interrupted").
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+
+use flow_results::{RunId, StoreSpec};
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::CliError;
+
+/// The lock of a run in progress; dropping it releases it.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: Flock<File>,
+}
+
+/// Who holds a lock: the run and its process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The run id as written in the lock file.
+    pub run: String,
+    /// The process id of its `flow run`.
+    pub pid: u32,
+}
+
+/// The lock file of `workflow` in the store `spec`; `None` for the memory store.
+pub fn path(spec: &StoreSpec, workflow: &str) -> Option<PathBuf> {
+    let name = file_part(workflow);
+    match spec {
+        StoreSpec::Memory => None,
+        StoreSpec::Dir(root) => Some(root.join(format!(".lock-{name}"))),
+        StoreSpec::Sqlite(db) => {
+            let file = db.file_name()?.to_string_lossy();
+            Some(db.with_file_name(format!(".{file}.{name}.lock")))
+        }
+    }
+}
+
+/// `workflow` as part of a file name: letters, digits, `_`, `-` as they are, every other
+/// byte as `%XX`, cut to 120 bytes (two long names that share their start share a lock).
+fn file_part(workflow: &str) -> String {
+    let mut out = String::new();
+    for byte in workflow.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+        if out.len() >= 120 {
+            break;
+        }
+    }
+    out
+}
+
+/// Takes the lock of `workflow` in `spec` for `run`, or says which run holds it.
+///
+/// # Errors
+/// [`CliError::Locked`] when another live process holds it; [`CliError::Io`] when the lock
+/// file cannot be made.
+pub fn acquire(spec: &StoreSpec, workflow: &str, run: &RunId) -> Result<Option<RunLock>, CliError> {
+    let Some(path) = path(spec, workflow) else {
+        return Ok(None);
+    };
+    let io = |action, source| CliError::Io {
+        action,
+        path: path.clone(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io("create the run lock", e))?;
+    let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => locked,
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = read_holder(&mut file).unwrap_or(Holder {
+                run: "(starting)".to_owned(),
+                pid: 0,
+            });
+            return Err(CliError::Locked {
+                workflow: workflow.to_owned(),
+                spec: spec.to_string(),
+                run: holder.run,
+                pid: holder.pid,
+            });
+        }
+        Err((_, errno)) => return Err(io("lock the run lock", errno.into())),
+    };
+    let written = locked
+        .set_len(0)
+        .and_then(|()| locked.rewind())
+        .and_then(|()| writeln!(locked, "{run} {}", std::process::id()));
+    written.map_err(|e| io("write the run lock", e))?;
+    Ok(Some(RunLock { _file: locked }))
+}
+
+/// The live holder of the lock of `workflow` in `spec`, if any. Reads only: the process id
+/// in the file is checked to be alive (a lock file left by a dead process has none).
+pub fn holder(spec: &StoreSpec, workflow: &str) -> Option<Holder> {
+    let mut file = File::open(path(spec, workflow)?).ok()?;
+    let holder = read_holder(&mut file)?;
+    alive(holder.pid).then_some(holder)
+}
+
+/// Whether process `pid` is alive: it exists and is not a zombie waiting to be reaped.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let (run, pid) = text.trim().split_once(' ')?;
+    Some(Holder {
+        run: run.to_owned(),
+        pid: pid.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_files_sit_beside_the_store_with_a_safe_name() {
+        let sqlite = StoreSpec::Sqlite("/x/.flow/flow.db".into());
+        assert_eq!(
+            path(&sqlite, "nightly build/1").unwrap(),
+            PathBuf::from("/x/.flow/.flow.db.nightly%20build%2F1.lock")
+        );
+        let dir = StoreSpec::Dir("/r".into());
+        assert_eq!(path(&dir, "etl").unwrap(), PathBuf::from("/r/.lock-etl"));
+        assert_eq!(path(&StoreSpec::Memory, "etl"), None);
+        assert!(file_part(&"é".repeat(200)).len() <= 123);
+    }
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder_and_a_released_one_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
+        let run = RunId::new_now();
+        let lock = acquire(&spec, "w", &run).unwrap().unwrap();
+        let held = holder(&spec, "w").unwrap();
+        assert_eq!(held.run, run.to_string());
+        assert_eq!(held.pid, std::process::id());
+        let err = acquire(&spec, "w", &RunId::new_now()).unwrap_err();
+        assert!(matches!(err, CliError::Locked { pid, .. } if pid == std::process::id()));
+        assert!(acquire(&spec, "other", &RunId::new_now()).is_ok());
+        drop(lock);
+        assert!(acquire(&spec, "w", &RunId::new_now()).unwrap().is_some());
+    }
+}

@@ -1,0 +1,176 @@
+//! `GuardedStore`: the store of a `flow run`, watched. The first write the store refuses
+//! (a full disk, a damaged file, a trigger) is kept and announced, so that the run is
+//! stopped at once instead of running on with results that are not being recorded, and
+//! the run can end with a message naming the store and the cause.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flow_graph::FlowId;
+use flow_results::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
+use tokio::sync::Notify;
+
+/// A store that keeps the first error of a write and wakes [`GuardedStore::failed`].
+#[derive(Debug)]
+pub struct GuardedStore {
+    inner: Arc<dyn ResultStore>,
+    state: Mutex<State>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The first refused write, with its causes.
+    first: Option<String>,
+    /// How many writes were refused.
+    count: usize,
+    /// Whether a result of a flow that started was written (or tried).
+    started: bool,
+}
+
+impl GuardedStore {
+    /// Watches `inner`.
+    pub fn new(inner: Arc<dyn ResultStore>) -> Self {
+        GuardedStore {
+            inner,
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Returns once a write was refused, with its message.
+    pub async fn failed(&self) -> String {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(first) = self.first_error() {
+                return first;
+            }
+            notified.await;
+        }
+    }
+
+    /// The first refused write, if any.
+    pub fn first_error(&self) -> Option<String> {
+        self.lock().first.clone()
+    }
+
+    /// How many writes were refused.
+    pub fn error_count(&self) -> usize {
+        self.lock().count
+    }
+
+    /// Whether some flow of the run started: a result with a start time was written, or
+    /// refused.
+    pub fn any_started(&self) -> bool {
+        self.lock().started
+    }
+
+    /// Notes whether `results` hold a flow that started.
+    fn note_started(&self, results: &[FlowResult]) {
+        if results.iter().any(|r| r.started_at.is_some()) {
+            self.lock().started = true;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Passes `outcome` on, keeping its error.
+    fn watch<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error) = &outcome {
+            let mut state = self.lock();
+            state.count += 1;
+            if state.first.is_none() {
+                state.first = Some(crate::terminal::chain(error));
+                drop(state);
+                self.notify.notify_waiters();
+            }
+        }
+        outcome
+    }
+}
+
+impl ResultStore for GuardedStore {
+    fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.watch(self.inner.begin_run(run))
+    }
+
+    fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.watch(self.inner.finish_run(run))
+    }
+
+    fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        self.note_started(std::slice::from_ref(result));
+        self.watch(self.inner.save_result(result))
+    }
+
+    fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        self.note_started(results);
+        self.watch(self.inner.save_results(results))
+    }
+
+    fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
+        self.note_started(&results);
+        self.watch(self.inner.save_results_owned(results))
+    }
+
+    fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
+        self.inner.result(run, flow)
+    }
+
+    fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
+        self.inner.results(run)
+    }
+
+    fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.run(run)
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs()
+    }
+
+    fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.latest_run(workflow)
+    }
+
+    fn delete_run(&self, run: &RunId) -> Result<bool, StoreError> {
+        self.watch(self.inner.delete_run(run))
+    }
+
+    fn spec(&self) -> String {
+        self.inner.spec()
+    }
+
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow_results::MemoryStore;
+
+    #[tokio::test]
+    async fn the_first_refused_write_is_kept_and_announced() {
+        let store = Arc::new(GuardedStore::new(Arc::new(MemoryStore::new())));
+        assert_eq!(store.first_error(), None);
+        let waiter = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.failed().await }
+        });
+        let run = RunRecord::start("w");
+        let orphan = FlowResult::new(
+            run.run_id.clone(),
+            FlowId::new("a").unwrap(),
+            flow_results::FlowStatus::Completed,
+        );
+        // A result of a run never begun is refused.
+        assert!(store.save_result(&orphan).is_err());
+        assert!(store.save_result(&orphan).is_err());
+        let first = waiter.await.unwrap();
+        assert!(first.contains("flow `a`"), "{first}");
+        assert_eq!(store.error_count(), 2);
+    }
+}

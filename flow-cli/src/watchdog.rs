@@ -1,0 +1,152 @@
+//! The watchdog of a `flow run`: a small process (this binary, `flow __watchdog RUN_ID`) that
+//! waits on a pipe from the run and, if the run dies without saying it is done (SIGKILL, a
+//! crash), kills every process the run started within a moment, so that a killed `flow run`
+//! leaves no command running beside the next `--resume`.
+//!
+//! It finds them without any bookkeeping during the run: every command of the run gets
+//! `FLOW_RUN_ID=<run id>` in its environment (and its children inherit it), so the watchdog
+//! scans `/proc/*/environ` for it and SIGKILLs each process found and its process group (each
+//! command has its own), until none is left. The run pays one process start, not a message
+//! per command.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::{getpgid, getpgrp, Pid};
+
+/// The variable every command of a run gets, with the run id.
+pub const RUN_ID_VARIABLE: &str = "FLOW_RUN_ID";
+/// The hidden subcommand that runs the watchdog.
+pub const SUBCOMMAND: &str = "__watchdog";
+/// What the run writes before it closes the pipe when it ends normally.
+const DONE: &[u8] = b"done\n";
+/// At most this many passes over `/proc` (a process may fork while it is being killed).
+const PASSES: usize = 50;
+
+/// The run's end of the watchdog.
+#[derive(Debug)]
+pub struct Watchdog {
+    child: Child,
+    pipe: ChildStdin,
+}
+
+impl Watchdog {
+    /// Starts the watchdog of `run_id`, in its own process group (so Ctrl-C on the terminal
+    /// does not reach it).
+    ///
+    /// # Errors
+    /// When the process cannot be started.
+    pub fn start(run_id: &str) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([SUBCOMMAND, run_id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Not marked itself: the watchdog of an enclosing run must not kill it first.
+            .env_remove(RUN_ID_VARIABLE)
+            .process_group(0)
+            .spawn()?;
+        let pipe = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("the watchdog has no stdin"))?;
+        Ok(Watchdog { child, pipe })
+    }
+
+    /// The run ended normally: the watchdog exits without killing anything. It is not waited
+    /// for (its start-up would add to every run's time); this process exits soon after.
+    pub fn disarm(mut self) {
+        let _ = self.pipe.write_all(DONE);
+        drop(self.pipe);
+        drop(self.child);
+    }
+}
+
+/// The watchdog process: waits until the run closes the pipe (stdin); unless it said it is
+/// done, kills every process with `FLOW_RUN_ID=run_id`. Returns the exit code.
+pub fn serve(run_id: &str) -> u8 {
+    let mut said = Vec::new();
+    let _ = std::io::stdin().lock().read_to_end(&mut said);
+    if said == DONE {
+        return 0;
+    }
+    kill_run(run_id);
+    0
+}
+
+/// SIGKILLs every process whose environment holds `FLOW_RUN_ID=run_id`, and its process
+/// group, until none is left.
+fn kill_run(run_id: &str) {
+    let marker = format!("{RUN_ID_VARIABLE}={run_id}").into_bytes();
+    let own_group = getpgrp();
+    let own = Pid::this();
+    for _ in 0..PASSES {
+        let found = marked_processes(&marker, own);
+        if found.is_empty() {
+            return;
+        }
+        for pid in found {
+            if let Ok(group) = getpgid(Some(pid)) {
+                if group.as_raw() > 1 && group != own_group {
+                    let _ = killpg(group, Signal::SIGKILL);
+                }
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// The live processes (not `own`) whose environment holds `marker` as one variable.
+fn marked_processes(marker: &[u8], own: Pid) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| pid_of(&entry.file_name()))
+        .filter(|&pid| pid != own && pid.as_raw() > 1)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker))
+        })
+        .filter(|pid| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
+        .collect()
+}
+
+fn pid_of(name: &OsStr) -> Option<Pid> {
+    name.to_str()?.parse().ok().map(Pid::from_raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_processes_with_the_exact_variable_are_found() {
+        let run = format!("test-{}", std::process::id());
+        let mut marked = Command::new("sleep")
+            .arg("300")
+            .env(RUN_ID_VARIABLE, &run)
+            .spawn()
+            .unwrap();
+        let mut other = Command::new("sleep")
+            .arg("300")
+            .env(RUN_ID_VARIABLE, format!("{run}x"))
+            .spawn()
+            .unwrap();
+        let marker = format!("{RUN_ID_VARIABLE}={run}").into_bytes();
+        let found = marked_processes(&marker, Pid::this());
+        assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
+        kill_run(&run);
+        assert!(
+            marked.wait().unwrap().code().is_none(),
+            "killed by a signal"
+        );
+        assert!(marked_processes(&marker, Pid::this()).is_empty());
+        other.kill().unwrap();
+        other.wait().unwrap();
+    }
+}

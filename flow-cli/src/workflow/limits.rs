@@ -1,0 +1,63 @@
+//! What the operating system refuses at run time, checked when the file is read: NUL bytes
+//! (a C string ends at one) in programs, arguments, scripts, folders and environment
+//! variables, arguments longer than Linux passes to a program, and control characters in
+//! the workflow's name (it is printed in tables).
+
+use crate::terminal;
+
+/// The longest single argument Linux passes to a program (`MAX_ARG_STRLEN`, 32 pages of 4 KiB,
+/// its terminating NUL included): a longer `shell` script fails with "Argument list too long".
+pub const MAX_ARGUMENT_BYTES: usize = 32 * 4096 - 1;
+
+/// The problem with `text` as the value `what` passed to a program (argument, script, folder,
+/// environment variable), if any.
+pub fn argument_problem(what: &str, text: &str) -> Option<String> {
+    if let Some(at) = text.find('\0') {
+        return Some(format!(
+            "`{what}` contains a NUL byte (at byte {at}), which no program can receive: remove it"
+        ));
+    }
+    (text.len() > MAX_ARGUMENT_BYTES).then(|| {
+        format!(
+            "`{what}` is {} bytes, longer than the {MAX_ARGUMENT_BYTES} bytes Linux passes as one \
+             argument: put it in a file and run that (`command = [\"sh\", \"script.sh\"]`)",
+            text.len()
+        )
+    })
+}
+
+/// The problem with `name` as the workflow's name, if any.
+pub fn name_problem(name: &str) -> Option<String> {
+    name.chars().any(char::is_control).then(|| {
+        format!(
+            "`workflow.name` must not contain control characters (line breaks, escapes), found \
+             \"{}\"",
+            terminal::safe(name)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_bytes_and_overlong_arguments_are_problems() {
+        assert_eq!(argument_problem("x", "echo ok"), None);
+        let nul = argument_problem("flows.a.shell", "echo a\0b").unwrap();
+        assert!(nul.contains("NUL byte (at byte 6)"), "{nul}");
+        assert_eq!(argument_problem("x", &"a".repeat(MAX_ARGUMENT_BYTES)), None);
+        let long = argument_problem("flows.a.shell", &"a".repeat(MAX_ARGUMENT_BYTES + 1)).unwrap();
+        assert!(long.contains("131072 bytes"), "{long}");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_problems() {
+        assert_eq!(name_problem("nightly build ünï"), None);
+        let problem = name_problem("line1\nFAKE completed\u{1b}[31m").unwrap();
+        assert!(
+            problem.contains(r"line1\nFAKE completed\u{1b}[31m"),
+            "{problem}"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! End-to-end tests of `flow` meeting careless or hostile input and output: full or closed
+//! stdout and stderr, escape sequences from commands and in the workflow file, values the
+//! operating system refuses, `--json` errors, folders that do not exist, and messages that
+//! must name the real cause.
+
+mod common;
+
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use common::{flow, json_of, run_in, text, write};
+
+/// `/dev/full` for writing: every write fails with ENOSPC.
+fn full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+#[test]
+fn full_or_closed_output_streams_never_panic_and_the_exit_code_tells_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let status = |args: &[&str], stdout: Stdio, stderr: Stdio| {
+        flow()
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(stdout)
+            .stderr(stderr)
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(
+        status(&["run", "/nonexistent.toml"], Stdio::null(), full()),
+        Some(2)
+    );
+    assert_eq!(
+        status(&["run", "w.toml", "-v"], Stdio::null(), full()),
+        Some(0)
+    );
+    assert_eq!(status(&["run", "w.toml"], full(), Stdio::null()), Some(0));
+    assert_eq!(
+        status(&["run", "w.toml", "--json"], full(), full()),
+        Some(0)
+    );
+    let out = run_in(dir.path(), &["runs", "w.toml"]);
+    assert_eq!(
+        text(&out.stdout).matches("1 completed").count(),
+        3,
+        "every run ran and was recorded: {}",
+        text(&out.stdout)
+    );
+    // A closed pipe: the reader is gone before flow writes.
+    let mut child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn escape_sequences_from_commands_and_the_workflow_file_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.bad]\nshell = \"printf '\\\\033]0;PWNED\\\\007\\\\033[2J' >&2; exit 1\"\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let results = run_in(dir.path(), &["results", "w.toml"]);
+    for printed in [&out.stdout, &out.stderr, &results.stdout] {
+        let printed = text(printed);
+        assert!(
+            !printed.contains('\u{1b}') && !printed.contains('\u{7}'),
+            "raw escapes printed: {printed:?}"
+        );
+    }
+    assert!(
+        text(&results.stdout).contains(r"\u{1b}]0;PWNED\u{7}"),
+        "{}",
+        text(&results.stdout)
+    );
+
+    write(
+        dir.path(),
+        "n.toml",
+        "[workflow]\nname = \"line1\\nFAKE completed\\u001b[31m\"\n[flows.a]\nshell = \"true\"\n",
+    );
+    let out = run_in(dir.path(), &["validate", "n.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        stderr.contains(r"must not contain control characters") && stderr.contains(r"line1\nFAKE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn nul_bytes_and_scripts_too_long_for_a_shell_fail_validation_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(140 * 1024);
+    write(
+        dir.path(),
+        "w.toml",
+        &format!(
+            "[flows.a]\nshell = \"echo a\\u0000b\"\n\
+             [flows.b]\ncommand = [\"echo\", \"b\\u0000\"]\n\
+             [flows.c]\ncommand = [\"true\"]\ncwd = \"sub\\u0000dir\"\n\
+             [flows.d]\nshell = \"# {long}\"\n\
+             [flows.e]\ncommand = [\"tr\\u0000ue\"]\n"
+        ),
+    );
+    let out = run_in(dir.path(), &["validate", "w.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for line in [
+        "w.toml:2:9: `flows.a.shell` contains a NUL byte",
+        "w.toml:4:20: `flows.b.command` contains a NUL byte",
+        "w.toml:7:7: `flows.c.cwd` contains a NUL byte",
+        "w.toml:9:9: `flows.d.shell` is 143362 bytes, longer than",
+        "w.toml:11:12: `flows.e.command` contains a NUL byte",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    write(
+        dir.path(),
+        "bad.toml",
+        "[flows.a]\nrequires = [\"nope\"]\nshell = \"true\"\n",
+    );
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "bad.toml", "--json"], "invalid_workflow"),
+        (&["run", "missing.toml", "--json"], "read_workflow"),
+        (&["run", "w.toml", "--json", "--store", "redis:x"], "store"),
+        (
+            &[
+                "results",
+                "w.toml",
+                "--json",
+                "--run",
+                "20261126T153012.123Z-3f9a",
+            ],
+            "no_run",
+        ),
+        (&["report", "w.toml", "--json"], "no_run"),
+    ];
+    for (args, kind) in cases {
+        let out = run_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let json: Value = json_of(&out);
+        assert_eq!(json["status"], "error", "{args:?}: {json}");
+        assert_eq!(json["exit_code"], 2, "{json}");
+        assert_eq!(json["kind"], kind, "{args:?}: {json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{json}"
+        );
+        assert!(json["problems"].is_array(), "{json}");
+    }
+    let out = run_in(dir.path(), &["run", "w.toml", "--json", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["kind"], "usage");
+    let json = json_of(&run_in(dir.path(), &["run", "bad.toml", "--json"]));
+    assert_eq!(json["problems"][0]["line"], 2, "{json}");
+    assert!(
+        json["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nope`"),
+        "{json}"
+    );
+}
+
+#[test]
+fn folders_are_made_only_where_asked_and_a_missing_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let out = run_in(
+        dir.path(),
+        &["run", "w.toml", "-q", "--store", "sqlite:no/such/x.db"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("no").exists(), "a folder was made");
+
+    assert_eq!(
+        run_in(dir.path(), &["run", "w.toml", "-q"]).status.code(),
+        Some(0)
+    );
+    let out = run_in(dir.path(), &["report", "w.toml", "-o", "none/such/x.html"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("none/such") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("none").exists(), "a folder was made");
+    // The default place is made beside the workflow.
+    let out = run_in(dir.path(), &["report", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn messages_name_the_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\nshell = \"echo a\"\nretries = 4294967296\n",
+    );
+    let out = run_in(dir.path(), &["validate", "w.toml"]);
+    assert!(
+        text(&out.stderr).contains("must be at most 4294967295, found 4294967296"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    write(dir.path(), ".flow", "a file in the way");
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(".flow") && stderr.contains("it is a file, not a folder"),
+        "{stderr}"
+    );
+}

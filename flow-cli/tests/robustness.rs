@@ -1,0 +1,297 @@
+//! End-to-end tests of `flow run` when things go wrong around it: a store that refuses to
+//! begin the run, a damaged store, a full disk, SIGKILL of `flow` (its watchdog and its
+//! lock), read-only stores, a store locked by a writer, and a new dir store opened at once.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{
+    can_mount, fifo, flow, flow_path, json_of, run_in, run_on_terminal, signal, spawn_run, text,
+    wait_all_dead, wait_exit, wait_ready, write,
+};
+
+#[test]
+fn a_store_refusing_the_run_at_start_ends_it_promptly_with_the_display_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    assert_eq!(
+        run_in(dir.path(), &["run", "w.toml", "-q"]).status.code(),
+        Some(0)
+    );
+    let db = rusqlite::Connection::open(dir.path().join(".flow/flow.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER t BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'no new runs'); END;",
+    )
+    .unwrap();
+    drop(db);
+    let (code, shown) = run_on_terminal(dir.path(), &["run", "w.toml"]);
+    // The store begins the run while the first flows start: 1 if `a` had started, else 2.
+    match code {
+        Some(1) => assert!(
+            shown.contains("flows that had started were stopped"),
+            "{shown}"
+        ),
+        Some(2) => {}
+        other => panic!("exit code {other:?}: {shown}"),
+    }
+    assert!(
+        shown.contains("no new runs"),
+        "the cause is not named: {shown}"
+    );
+    assert!(
+        shown.contains(".flow/flow.db"),
+        "the store is not named: {shown}"
+    );
+}
+
+#[test]
+fn a_damaged_dir_store_file_is_named_and_the_resume_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let out = run_in(dir.path(), &["run", "w.toml", "-q", "--store", "dir:ds"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run = std::fs::read_dir(dir.path().join("ds"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let damaged = run.join("results/a.json");
+    std::fs::write(&damaged, "garbage{").unwrap();
+    let (code, shown) = run_on_terminal(
+        dir.path(),
+        &["run", "w.toml", "--resume", "--store", "dir:ds"],
+    );
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("results/a.json"),
+        "the file is not named: {shown}"
+    );
+}
+
+/// Runs `script` (sh, `$FLOW` is the binary) in a private mount namespace where `dir` is
+/// mounted read-only.
+fn on_read_only_mount(dir: &Path, script: &str) -> Output {
+    Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount --bind \"$D\" \"$D\"; mount -o remount,bind,ro \"$D\"; cd \"$D\"; {script}"
+        ))
+        .env("D", dir)
+        .env("FLOW", flow_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn runs_results_and_report_read_a_store_on_read_only_media() {
+    if !can_mount("the read-only store test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    for store in ["sqlite:s.db", "dir:ds"] {
+        let out = run_in(dir.path(), &["run", "w.toml", "-q", "--store", store]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let out = on_read_only_mount(
+            dir.path(),
+            &format!(
+                "\"$FLOW\" runs w.toml --store {store}; \
+                 \"$FLOW\" results w.toml --json --store {store}; \
+                 \"$FLOW\" report w.toml --json --store {store} > /dev/null; \
+                 touch cannot-write 2>/dev/null && echo WRITABLE || true"
+            ),
+        );
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{store}: {}", text(&out.stderr));
+        assert!(
+            stdout.contains("1 completed, 0 failed"),
+            "{store}: {stdout}"
+        );
+        assert!(
+            stdout.contains("\"status\":\"completed\""),
+            "{store}: {stdout}"
+        );
+        assert!(!stdout.contains("WRITABLE"), "the mount is not read-only");
+    }
+}
+
+#[test]
+fn runs_reads_the_store_at_once_while_another_process_holds_its_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    assert_eq!(
+        run_in(dir.path(), &["run", "w.toml", "-q"]).status.code(),
+        Some(0)
+    );
+    let mut writer = rusqlite::Connection::open(dir.path().join(".flow/flow.db")).unwrap();
+    let tx = writer
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    tx.execute("UPDATE runs SET failed = failed", []).unwrap();
+    // The lock is held until `tx` is dropped, after `flow runs` ended (within its 10 s busy
+    // timeout it would fail if it needed the lock).
+    let out = run_in(dir.path(), &["runs", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 completed"),
+        "{}",
+        text(&out.stdout)
+    );
+    drop(tx);
+}
+
+#[test]
+fn four_runs_opening_one_new_dir_store_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        write(
+            dir.path(),
+            &format!("w{i}.toml"),
+            "[flows.a]\nshell = \"true\"\n",
+        );
+    }
+    for round in 0..5 {
+        let store = format!("dir:new{round}");
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                flow()
+                    .current_dir(dir.path())
+                    .args(["run", &format!("w{i}.toml"), "-q", "--store", &store])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = wait_exit(child);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn after_kill_9_no_command_survives_and_the_run_shows_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        r#"
+[flows.long]
+shell = """
+if [ -f go ]; then exit 0; fi
+sleep 300 & echo $! > background.pid
+echo $$ > ready.fifo
+exec sleep 301
+"""
+[flows.other]
+command = ["sleep", "302"]
+"#,
+    );
+    let child = spawn_run(dir.path());
+    let flow_pid = child.id();
+    let sleeper = wait_ready(&ready);
+    let background = std::fs::read_to_string(dir.path().join("background.pid")).unwrap();
+
+    // While it runs, a second run (or resume) of the workflow is refused, naming it.
+    for extra in [&[][..], &["--resume"][..]] {
+        let out = flow()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let json = json_of(&out);
+        assert_eq!(json["kind"], "locked", "{json}");
+        let message = json["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("process {flow_pid}")),
+            "{message}"
+        );
+    }
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("running"), "{runs}");
+
+    signal(flow_pid, "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    wait_all_dead(&[sleeper, background.trim().to_owned()]);
+
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("interrupted"), "{runs}");
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "interrupted", "{json}");
+
+    // The lock of the dead run is taken over.
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.long]\nshell = \"exit 0\"\n[flows.other]\ncommand = [\"true\"]\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml", "--resume", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_full_disk_stops_the_run_which_exits_1_with_counts_that_add_up() {
+    if !can_mount("the full disk test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
+             printf '%s\\n' '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' \
+               '[flows.after]' 'shell = \"true\"' 'requires = [\"big\"]' \
+               '[flows.fails]' 'shell = \"exit 4\"' 'requires = [\"after\"]' > w.toml; \
+             set +e; \"$FLOW\" run w.toml; echo \"exit=$?\"; \"$FLOW\" runs w.toml",
+        )
+        .env("D", dir.path())
+        .env("FLOW", flow_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("disk is full"),
+        "the cause is not named: {stderr}"
+    );
+    assert!(
+        stderr.contains("flow.db"),
+        "the store is not named: {stderr}"
+    );
+    assert!(stderr.contains("is not fully recorded"), "{stderr}");
+    // The summary's counts add up to the three flows.
+    let summary = stdout
+        .lines()
+        .find(|line| line.starts_with("run ") && line.contains(" of `w` "))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    let counts = summary.rsplit_once(": ").unwrap().1;
+    let total: u32 = counts
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(total, 3, "{summary}");
+    assert!(!summary.contains(" completed in"), "{summary}");
+    assert!(
+        stdout.contains("interrupted"),
+        "the run is not shown interrupted: {stdout}"
+    );
+}
