@@ -1,9 +1,8 @@
 //! `IdIndex`: flow positions by id, a hash table of 4-byte positions into the registry's flows
 //! (the ids themselves live in the flows), so a table of 100,000 flows stays small in cache.
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasher;
 
-use crate::registry::IdHasher;
 use crate::Flow;
 
 /// Positions into a flow list, found by the flows' ids.
@@ -13,7 +12,7 @@ pub(crate) struct IdIndex {
 }
 
 fn hash(id: &str) -> u64 {
-    BuildHasherDefault::<IdHasher>::default().hash_one(id)
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 fn id_at(flows: &[Flow], k: u32) -> &str {

@@ -1,7 +1,6 @@
 //! The registry of a context (flows, graph, pre-run failures, the active run) and the board
 //! (each flow's status, published by the scheduler for `wait_for_flows` and `status`).
 
-use std::hash::Hasher;
 use std::sync::Arc;
 
 use flow_graph::{Adjacency, DependencyType, FlowGraph};
@@ -521,58 +520,11 @@ pub(crate) struct Board {
     pub(crate) generation: u64,
 }
 
-/// A fast, non-keyed hasher for the id index (FxHash's multiply-rotate over 8-byte words).
-/// Flow ids are chosen by the workflow's author, not by an attacker, so flooding resistance
-/// is not needed; the default SipHash costs more than the rest of a registration.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-/// FxHash's multiplier.
-const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The last 1 to 7 bytes as one word, read in two overlapping pieces (no copy of a
-            // variable length); the length mixed in keeps apart what the overlap might not.
-            let n = rest.len();
-            let word = if n >= 4 {
-                let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-                let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
-                u64::from(lo) | (u64::from(hi) << 32)
-            } else {
-                u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
-            };
-            self.0 = (self.0.rotate_left(5) ^ word ^ ((n as u64) << 59)).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(K);
-    }
-
-    fn finish(&self) -> u64 {
-        // A multiply carries each bit only upward, so the low bits (the table's bucket) would
-        // hardly see a difference in the last bytes of an id: the well-mixed high bits are
-        // rotated down (as rustc-hash does).
-        self.0.rotate_left(26)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use flow_graph::FlowId;
     use proptest::prelude::*;
-    use std::hash::BuildHasher;
-    use std::hash::BuildHasherDefault;
 
     fn registry(n: u32) -> Registry {
         let mut registry = Registry::default();
@@ -763,18 +715,5 @@ mod tests {
             got.dedup();
             assert_eq!(got, want, "{prefix}");
         }
-    }
-
-    #[test]
-    fn id_hasher_spreads_similar_ids() {
-        let build = BuildHasherDefault::<IdHasher>::default();
-        let hashes: std::collections::HashSet<u64> = (0..10_000)
-            .map(|i| build.hash_one(format!("n{i}")))
-            .collect();
-        assert_eq!(hashes.len(), 10_000);
-        // The bucket of a table of 16,384 is the hash's low 14 bits: ids that differ only in
-        // their last digits must not pile up there (random hashes would fill about 7,500).
-        let buckets: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 0x3fff).collect();
-        assert!(buckets.len() > 6_500, "{} buckets", buckets.len());
     }
 }

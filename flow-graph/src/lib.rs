@@ -22,7 +22,6 @@ mod dependency;
 mod error;
 mod export;
 mod graph;
-mod hash;
 mod id;
 mod indexed;
 mod link;
