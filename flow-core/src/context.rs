@@ -3,84 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flow_graph::{CycleError, DependencyType, FlowGraph, FlowId};
-use flow_pool::{CommandExecutor, CommandRunner, ProcessPool, ThreadExecutor};
+use flow_pool::{CommandExecutor, CommandRunner, ProcessPool};
 use flow_results::{FlowStatus, MemoryStore, ResultStore, RunId};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
-use crate::registry::{Board, Command, Registry};
+use crate::registry::Registry;
+use crate::request::Request;
+use crate::shared::{lock, Board, Options, Shared, MAX_EVENT_CAPACITY};
 use crate::{CoreError, EventReceiver, Flow, RunSummary};
-
-/// What every handle of a context shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) registry: Mutex<Registry>,
-    pub(crate) board: Mutex<Board>,
-    /// Bumped after every change of the board.
-    pub(crate) board_changed: watch::Sender<u64>,
-    /// Made by the first `subscribe`: the channel's ring of `event_capacity` slots is worth
-    /// allocating only when someone listens.
-    pub(crate) events: OnceLock<broadcast::Sender<crate::Event>>,
-    pub(crate) event_capacity: usize,
-    pub(crate) event_seq: AtomicU64,
-    pub(crate) options: Options,
-    pub(crate) threads: Mutex<Option<ThreadExecutor>>,
-}
-
-/// The settings of a context; see [`ContextBuilder`].
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) jobs: usize,
-    pub(crate) store: Arc<dyn ResultStore>,
-    pub(crate) workflow: String,
-    pub(crate) log_dir: Option<PathBuf>,
-    pub(crate) command_executor: Arc<dyn CommandExecutor>,
-    pub(crate) threads: usize,
-    pub(crate) process_pool: Option<ProcessPool>,
-    pub(crate) pool_grace: Duration,
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The largest ring of events a context keeps for its subscribers.
-const MAX_EVENT_CAPACITY: usize = 1 << 20;
-
-impl Shared {
-    /// The event channel, made on first use.
-    pub(crate) fn events(&self) -> &broadcast::Sender<crate::Event> {
-        self.events
-            .get_or_init(|| broadcast::channel(self.event_capacity).0)
-    }
-
-    /// Whether anyone listens to events (without making the channel).
-    pub(crate) fn has_listeners(&self) -> bool {
-        self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
-    }
-
-    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
-        lock(&self.registry)
-    }
-
-    pub(crate) fn board(&self) -> MutexGuard<'_, Board> {
-        lock(&self.board)
-    }
-
-    /// The thread executor, started on first use.
-    pub(crate) fn threads(&self) -> Result<ThreadExecutor, flow_pool::PoolError> {
-        let mut threads = lock(&self.threads);
-        if let Some(t) = &*threads {
-            return Ok(t.clone());
-        }
-        let t = ThreadExecutor::new(self.options.threads)?;
-        *threads = Some(t.clone());
-        Ok(t)
-    }
-}
 
 fn default_parallelism() -> usize {
     // Asked once per process: on Linux the answer reads cgroup files.
@@ -367,8 +301,8 @@ impl FlowContext {
         drop(board);
         if let Some(active) = &registry.active {
             let _ = active
-                .commands
-                .send(Command::Register { idx, flow, parents });
+                .requests
+                .send(Request::Register { idx, flow, parents });
         }
         Ok(())
     }
@@ -507,7 +441,7 @@ impl FlowContext {
             match &registry.active {
                 Some(active) => {
                     let (reply, answer) = oneshot::channel();
-                    let _ = active.commands.send(Command::Fail { idx, reason, reply });
+                    let _ = active.requests.send(Request::Fail { idx, reason, reply });
                     (answer, flow_id)
                 }
                 None => {
@@ -632,7 +566,7 @@ impl FlowContext {
         let registry = self.shared.registry();
         let idx = registry.idx(id)?;
         if let Some(active) = &registry.active {
-            let _ = active.commands.send(Command::Cancel(idx));
+            let _ = active.requests.send(Request::Cancel(idx));
         }
         Ok(())
     }
@@ -642,7 +576,7 @@ impl FlowContext {
     /// then `run` returns. Without a run in progress, nothing happens.
     pub fn cancel_all(&self) {
         if let Some(active) = &self.shared.registry().active {
-            let _ = active.commands.send(Command::CancelAll);
+            let _ = active.requests.send(Request::CancelAll);
         }
     }
 
@@ -658,7 +592,7 @@ impl FlowContext {
             // The run in progress is cancelled and detached: it finishes on its own, and new
             // flows no longer join it.
             if let Some(active) = registry.active.take() {
-                let _ = active.commands.send(Command::CancelAll);
+                let _ = active.requests.send(Request::CancelAll);
             }
             registry.clear();
             let mut board = self.shared.board();
@@ -696,6 +630,6 @@ impl FlowContext {
     /// As [`run`](Self::run), plus [`CoreError::UnknownRun`] when the run to resume from is
     /// not in the store.
     pub async fn run_with(&self, options: RunOptions) -> Result<RunSummary, CoreError> {
-        crate::scheduler::run(Arc::clone(&self.shared), options).await
+        crate::driver::run(Arc::clone(&self.shared), options).await
     }
 }

@@ -51,16 +51,20 @@
 #![deny(missing_docs)]
 
 mod context;
+mod driver;
 mod error;
 mod event;
 mod fingerprint;
 mod flow;
 mod id_index;
 mod input;
+mod machine;
 mod registry;
+mod request;
 mod retry;
-mod scheduler;
+mod shared;
 mod summary;
+mod writer;
 
 pub use context::{ContextBuilder, FlowContext, RunOptions};
 pub use error::CoreError;

@@ -4,40 +4,10 @@
 use std::sync::Arc;
 
 use flow_graph::{Adjacency, DependencyType, FlowGraph};
-use flow_results::{FlowStatus, RunId};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::id_index::IdIndex;
-use crate::scheduler::Durable;
+use crate::request::ActiveRun;
 use crate::{CoreError, Flow};
-
-/// A request to the scheduler of the active run.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// A flow registered during the run, with its parents by index.
-    Register {
-        idx: u32,
-        flow: Box<Flow>,
-        parents: Vec<(u32, DependencyType)>,
-    },
-    /// Cancel one flow.
-    Cancel(u32),
-    /// Cancel the whole run.
-    CancelAll,
-    /// Fail one flow with a reason.
-    Fail {
-        idx: u32,
-        reason: String,
-        reply: oneshot::Sender<Result<(), CoreError>>,
-    },
-}
-
-/// The run in progress.
-#[derive(Debug)]
-pub(crate) struct ActiveRun {
-    pub(crate) run_id: RunId,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
-}
 
 /// Flows and dependencies of a context.
 ///
@@ -502,22 +472,6 @@ impl Registry {
         self.graph = None;
         self.pre_failed.clear();
     }
-}
-
-/// Each flow's status, by index, as last published.
-#[derive(Debug, Default)]
-pub(crate) struct Board {
-    /// The run whose scheduler may publish here.
-    pub(crate) run: Option<RunId>,
-    pub(crate) states: Vec<FlowStatus>,
-    /// Some end is published ahead of its record (a failure, so that a flow registered
-    /// during the run is checked against it): its record is not with the writer yet.
-    pub(crate) unsaved: bool,
-    /// The writer's point after the records of every status published here: once it is
-    /// reached, they are in the store.
-    pub(crate) durable: Option<Durable>,
-    /// Bumped by `cleanup`, which forgets every flow: a waiter from before it stops.
-    pub(crate) generation: u64,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flow_graph::FlowId;
 use flow_results::{FlowStatus, RunId, StatusCounts};
 
 /// What [`FlowContext::run`](crate::FlowContext::run) returns when the run is over.
@@ -27,6 +28,9 @@ pub struct RunSummary {
     /// Errors of the result store while saving results, as messages (the run went on; the
     /// store may be missing these results). At most 20 are kept.
     pub store_errors: Vec<String>,
+    /// Every flow whose result the store could not save (their statuses are in `counts`, but
+    /// the store does not have them). Empty when every result was saved.
+    pub unsaved: Vec<FlowId>,
 }
 
 impl RunSummary {

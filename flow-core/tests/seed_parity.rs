@@ -133,7 +133,7 @@ async fn fail_flow_records_the_reason() {
     let slow = saved(&ctx, &summary.run_id, "slow");
     assert_eq!(slow.status, FlowStatus::Failed);
     assert_eq!(slow.failure.unwrap().message, "operator said so");
-    // Already finished in this run: refused.
+    // The run is over: failing the flow again is accepted, and marks it for the next run.
     let again = ctx.fail_flow("slow", "x").await;
     assert!(
         again.is_ok(),

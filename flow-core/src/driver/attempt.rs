@@ -16,8 +16,8 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::writer::Durable;
 use crate::flow::BlockingFn;
+use crate::writer::Durable;
 use crate::FlowInput;
 
 /// How one attempt ended.
