@@ -359,7 +359,7 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`] when `start` is not registered.
     pub fn has_cycle(&self, start: &str) -> Result<bool, CoreError> {
-        Ok(self.shared.registry().graph().has_cycle(start)?)
+        self.shared.registry().has_cycle(start)
     }
 
     /// The cycle that the dependency `parent -> child` would close, if any.

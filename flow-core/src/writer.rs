@@ -204,6 +204,7 @@ fn serve(
 ) {
     let mut failed = Failed::default();
     let mut results = Vec::new();
+    let mut ids = Vec::new();
     let convert = |results: &mut Vec<FlowResult>, mut records: Vec<Record>| {
         results.extend(records.drain(..).map(|r| to_result(run_id, r)));
         recycle(spare, records);
@@ -234,14 +235,15 @@ fn serve(
                         }
                     }
                 }
-                if let Err(e) = store.save_results(&results) {
+                // The ids are kept to name the flows of a batch the store refuses; the results
+                // go to the store (a memory store keeps them without a copy).
+                ids.clear();
+                ids.extend(results.iter().map(|result| result.flow_id.clone()));
+                if let Err(e) = store.save_results_owned(std::mem::take(&mut results)) {
                     tracing::error!(error = %e, store = %store.spec(), "saving results failed");
                     failed.error(&e);
-                    failed
-                        .flows
-                        .extend(results.drain(..).map(|result| result.flow_id));
+                    failed.flows.append(&mut ids);
                 }
-                results.clear();
                 // Failed saves count as done too: they are reported, and nothing waits forever.
                 committed.send_replace(last);
                 match pending {

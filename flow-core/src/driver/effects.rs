@@ -45,7 +45,9 @@ impl Driver {
         let span =
             tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(flow).id, attempt);
         let timeout = self.flow(flow).timeout();
-        let token = self.cancel.child_token();
+        // Made only for an attempt that goes in flight: most async flows end at their first
+        // poll and need none.
+        let token = || self.cancel.child_token();
         // A command has effects outside the process: its parents' results must be in the
         // store before it starts (see `Writer::durable`), when the store keeps them.
         let durable = match self.flow(flow).work {
@@ -71,18 +73,18 @@ impl Driver {
                     Err(panic) => Err(attempt::async_ready(Err(attempt::panicked(panic.as_ref())))),
                     Ok((_, Poll::Ready(result))) => Err(attempt::async_ready(result)),
                     Ok((fut, Poll::Pending)) => {
-                        Ok(attempt::async_in_flight(fut, timeout, token.clone()))
+                        let token = token();
+                        Ok((attempt::async_in_flight(fut, timeout, token.clone()), token))
                     }
                 }
             }
             Work::Blocking(f) => match self.shared.threads() {
-                Ok(threads) => Ok(attempt::blocking_attempt(
-                    threads,
-                    Arc::clone(f),
-                    input,
-                    timeout,
-                    token.clone(),
-                )),
+                Ok(threads) => {
+                    let token = token();
+                    let f = Arc::clone(f);
+                    let work = attempt::blocking_attempt(threads, f, input, timeout, token.clone());
+                    Ok((work, token))
+                }
                 Err(e) => Err(AttemptEnd::plain(Err(Failure::new(
                     FailureKind::Error,
                     e.to_string(),
@@ -90,13 +92,10 @@ impl Driver {
             },
             Work::Task(name) => {
                 let pool = self.shared.options.process_pool.clone();
-                Ok(attempt::task_attempt(
-                    pool,
-                    Arc::clone(name),
-                    input,
-                    timeout,
-                    token.clone(),
-                ))
+                let token = token();
+                let name = Arc::clone(name);
+                let work = attempt::task_attempt(pool, name, input, timeout, token.clone());
+                Ok((work, token))
             }
             Work::Command(spec) => {
                 let id = &self.flow(flow).id;
@@ -114,16 +113,13 @@ impl Driver {
                     }
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
-                Ok(attempt::command_attempt(
-                    executor,
-                    spec,
-                    timeout,
-                    token.clone(),
-                    durable,
-                ))
+                let token = token();
+                let work =
+                    attempt::command_attempt(executor, spec, timeout, token.clone(), durable);
+                Ok((work, token))
             }
         };
-        let work = match started {
+        let (work, token) = match started {
             Ok(work) => work,
             Err(end) => {
                 // Ended at once: nothing in flight.
@@ -341,8 +337,14 @@ impl Driver {
                 }
             }
             if stack.len() == before {
-                let fingerprint =
-                    fingerprint_of(self.flow(n), self.machine.parents(n), &self.fingerprints);
+                let mut scratch = std::mem::take(&mut self.fingerprint_scratch);
+                let fingerprint = fingerprint_of(
+                    self.flow(n),
+                    self.machine.parents(n),
+                    &self.fingerprints,
+                    &mut scratch,
+                );
+                self.fingerprint_scratch = scratch;
                 self.fingerprints[n as usize] = fingerprint;
                 stack.pop();
             }

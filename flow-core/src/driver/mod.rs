@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::fingerprint::combine;
+use crate::fingerprint;
 use crate::input::{Outputs, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
@@ -149,7 +149,12 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
 }
 
 /// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
-fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 {
+fn fingerprint_of(
+    flow: &Flow,
+    parents: &[Link],
+    fingerprints: &[u128],
+    scratch: &mut fingerprint::Scratch,
+) -> u128 {
     let parents = parents.iter().map(|link| {
         let tag = match link.dependency() {
             DependencyType::Required => 0u8,
@@ -157,7 +162,7 @@ fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 
         };
         (fingerprints[link.flow() as usize], tag)
     });
-    combine(flow.definition(), parents).max(1)
+    fingerprint::combine(flow.definition(), parents, scratch).max(1)
 }
 
 /// The exit code and output tails of an attempt, if it has any.
@@ -245,6 +250,7 @@ struct Driver {
     begin_error: Option<StoreError>,
     released: bool,
     scratch: Vec<u32>,
+    fingerprint_scratch: fingerprint::Scratch,
 }
 
 impl Driver {
@@ -290,9 +296,11 @@ impl Driver {
         // fingerprint is computed now in one pass, rather than each on its own as its flow
         // starts. Otherwise they are computed on demand.
         let mut fingerprints = vec![0; n];
+        let mut scratch = fingerprint::Scratch::default();
         if ordered {
             for (i, flow) in flows.iter().enumerate() {
-                fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
+                let parents = graph.parents(i as u32);
+                fingerprints[i] = fingerprint_of(flow, parents, &fingerprints, &mut scratch);
             }
         }
         let machine = Machine::new(
@@ -330,6 +338,7 @@ impl Driver {
             begin_error: None,
             released: false,
             scratch: Vec::new(),
+            fingerprint_scratch: scratch,
             shared,
         })
     }
