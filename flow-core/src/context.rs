@@ -480,6 +480,31 @@ impl FlowContext {
         ids: &[S],
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
+        self.wait(None, ids, timeout).await
+    }
+
+    /// [`wait_for_flows`](Self::wait_for_flows) in run `run` only: statuses of another run
+    /// (the one before, when this is called right after spawning [`run_with`](Self::run_with)
+    /// with [`RunOptions::run_id`]) do not count; it waits until `run` has started and the
+    /// flows have finished in it.
+    ///
+    /// # Errors
+    /// As [`wait_for_flows`](Self::wait_for_flows).
+    pub async fn wait_for_flows_in_run<S: AsRef<str>>(
+        &self,
+        run: &RunId,
+        ids: &[S],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
+        self.wait(Some(run), ids, timeout).await
+    }
+
+    async fn wait<S: AsRef<str>>(
+        &self,
+        run: Option<&RunId>,
+        ids: &[S],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
         let mut changed = self.shared.board_changed.subscribe();
         let (targets, generation): (Vec<(u32, FlowId)>, u64) = {
             let registry = self.shared.registry();
@@ -501,6 +526,7 @@ impl FlowContext {
                         let first = targets.first().map(|(_, id)| id.clone());
                         return first.map_or(Ok(Vec::new()), |id| Err(CoreError::CleanedUp(id)));
                     }
+                    let other_run = run.is_some_and(|run| board.run.as_ref() != Some(run));
                     let statuses: Option<Vec<_>> = targets
                         .iter()
                         .map(|(idx, id)| {
@@ -511,7 +537,7 @@ impl FlowContext {
                     // Ended, and their records handed to the writer (a failure is shown
                     // before that, and handed at the scheduler's next turn).
                     statuses
-                        .filter(|_| !board.unsaved)
+                        .filter(|_| !board.unsaved && !other_run)
                         .map(|statuses| (statuses, board.durable.clone()))
                 };
                 if let Some((statuses, durable)) = done {
@@ -581,27 +607,34 @@ impl FlowContext {
     }
 
     /// Cancels the run in progress, shuts the worker-process pool and the thread executor
-    /// down, and clears every flow and dependency (the seed's `cleanup`). Safe to call again.
+    /// down, and clears every flow and dependency (the seed's `cleanup`, like its
+    /// `shutdown(wait=True)`). Safe to call again.
     ///
-    /// The cancelled run finishes on its own (its `run` call returns a cancelled summary);
-    /// the context can be used again at once, except for task flows: the process pool stays
-    /// shut down.
+    /// It returns once the cancelled run is over, so every process it started is gone (its
+    /// `run` call returns a cancelled summary; the run must be polled to get there, as by a
+    /// spawned task). The context can be used again, except for task flows: the process pool
+    /// stays shut down.
     pub async fn cleanup(&self) {
-        {
+        let gone = {
             let mut registry = self.shared.registry();
-            // The run in progress is cancelled and detached: it finishes on its own, and new
-            // flows no longer join it.
-            if let Some(active) = registry.active.take() {
+            // The run in progress is cancelled and detached: new flows no longer join it.
+            let gone = registry.active.take().map(|active| {
                 let _ = active.requests.send(Request::CancelAll);
-            }
+                active.gone
+            });
             registry.clear();
             let mut board = self.shared.board();
             board.states.clear();
             board.run = None;
             board.unsaved = false;
             board.generation += 1;
-        }
+            gone
+        };
         self.shared.board_changed.send_modify(|g| *g += 1);
+        if let Some(mut gone) = gone {
+            // Never sent to: returns when the run's driver is dropped.
+            while gone.changed().await.is_ok() {}
+        }
         lock(&self.shared.threads).take();
         if let Some(pool) = &self.shared.options.process_pool {
             pool.shutdown(self.shared.options.pool_grace).await;

@@ -3,7 +3,7 @@
 
 use flow_graph::DependencyType;
 use flow_results::RunId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{CoreError, Flow};
 
@@ -33,4 +33,7 @@ pub(crate) enum Request {
 pub(crate) struct ActiveRun {
     pub(crate) run_id: RunId,
     pub(crate) requests: mpsc::UnboundedSender<Request>,
+    /// Closed when the run's driver is gone: every attempt of the run has ended (its
+    /// processes reaped) or been dropped.
+    pub(crate) gone: watch::Receiver<()>,
 }

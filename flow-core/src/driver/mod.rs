@@ -26,7 +26,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::fingerprint;
@@ -251,6 +251,8 @@ struct Driver {
     released: bool,
     scratch: Vec<u32>,
     fingerprint_scratch: fingerprint::Scratch,
+    /// Dropped with the driver: `cleanup` waits for that.
+    _gone: watch::Sender<()>,
 }
 
 impl Driver {
@@ -262,6 +264,7 @@ impl Driver {
         span: tracing::Span,
     ) -> Result<Self, CoreError> {
         let (tx, requests) = mpsc::unbounded_channel();
+        let gone = watch::Sender::new(());
         let (flows, graph, ordered, pre_failed, reuse) = {
             let mut registry = shared.registry();
             if let Some(active) = &registry.active {
@@ -270,6 +273,7 @@ impl Driver {
             registry.active = Some(ActiveRun {
                 run_id: run_id.clone(),
                 requests: tx,
+                gone: gone.subscribe(),
             });
             let flows = Arc::clone(&registry.flows);
             let graph = registry.adjacency();
@@ -288,6 +292,8 @@ impl Driver {
             board.run = Some(run_id.clone());
             board.states.clear();
             board.states.resize(flows.len(), FlowStatus::Pending);
+            board.unsaved = false;
+            board.durable = None;
             (flows, graph, ordered, pre_failed, reuse)
         };
         shared.board_changed.send_modify(|g| *g += 1);
@@ -339,6 +345,7 @@ impl Driver {
             released: false,
             scratch: Vec::new(),
             fingerprint_scratch: scratch,
+            _gone: gone,
             shared,
         })
     }
