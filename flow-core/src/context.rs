@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::registry::Registry;
 use crate::request::Request;
+use crate::run_options::RunOptions;
 use crate::shared::{lock, Board, Options, Shared, MAX_EVENT_CAPACITY};
 use crate::{CoreError, EventReceiver, Flow, RunSummary};
 
@@ -139,33 +140,6 @@ impl ContextBuilder {
                 threads: Mutex::new(None),
             }),
         }
-    }
-}
-
-/// Options of one run; see [`FlowContext::run_with`].
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    pub(crate) resume_from: Option<RunId>,
-    pub(crate) run_id: Option<RunId>,
-}
-
-impl RunOptions {
-    /// Default options: a fresh run id, no resume.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Reuse every flow whose result in `run` is completed with the same fingerprint (its
-    /// definition and its parents' fingerprints); run the others.
-    pub fn resume_from(mut self, run: RunId) -> Self {
-        self.resume_from = Some(run);
-        self
-    }
-
-    /// Use this run id instead of a new one.
-    pub fn run_id(mut self, run: RunId) -> Self {
-        self.run_id = Some(run);
-        self
     }
 }
 
@@ -480,7 +454,7 @@ impl FlowContext {
         ids: &[S],
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
-        self.wait(None, ids, timeout).await
+        crate::wait::wait(&self.shared, None, ids, timeout).await
     }
 
     /// [`wait_for_flows`](Self::wait_for_flows) in run `run` only: statuses of another run
@@ -496,89 +470,7 @@ impl FlowContext {
         ids: &[S],
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
-        self.wait(Some(run), ids, timeout).await
-    }
-
-    async fn wait<S: AsRef<str>>(
-        &self,
-        run: Option<&RunId>,
-        ids: &[S],
-        timeout: Option<Duration>,
-    ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
-        let mut changed = self.shared.board_changed.subscribe();
-        let (targets, generation): (Vec<(u32, FlowId)>, u64) = {
-            let registry = self.shared.registry();
-            let targets = ids
-                .iter()
-                .map(|id| {
-                    let idx = registry.idx(id.as_ref())?;
-                    Ok((idx, registry.flows[idx as usize].id.clone()))
-                })
-                .collect::<Result<_, CoreError>>()?;
-            (targets, self.shared.board().generation)
-        };
-        let wait = async {
-            loop {
-                changed.borrow_and_update();
-                let done = {
-                    let board = self.shared.board();
-                    if board.generation != generation {
-                        let first = targets.first().map(|(_, id)| id.clone());
-                        return first.map_or(Ok(Vec::new()), |id| Err(CoreError::CleanedUp(id)));
-                    }
-                    let other_run = run.is_some_and(|run| board.run.as_ref() != Some(run));
-                    let statuses: Option<Vec<_>> = targets
-                        .iter()
-                        .map(|(idx, id)| {
-                            let s = board.states.get(*idx as usize).copied()?;
-                            s.is_finished().then(|| (id.clone(), s))
-                        })
-                        .collect();
-                    // Ended, and their records handed to the writer (a failure is shown
-                    // before that, and handed at the scheduler's next turn).
-                    statuses
-                        .filter(|_| !board.unsaved && !other_run)
-                        .map(|statuses| (statuses, board.durable.clone()))
-                };
-                if let Some((statuses, durable)) = done {
-                    // Returned once their results are in the store, not just decided.
-                    if let Some(durable) = durable {
-                        durable.wait().await;
-                    }
-                    return Ok(statuses);
-                }
-                if changed.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        match timeout {
-            None => wait.await,
-            Some(limit) => match tokio::time::timeout(limit, wait).await {
-                Ok(statuses) => statuses,
-                Err(_) => {
-                    let board = self.shared.board();
-                    let mut unfinished: Vec<FlowId> = targets
-                        .iter()
-                        .filter(|(idx, _)| {
-                            !board
-                                .states
-                                .get(*idx as usize)
-                                .is_some_and(|s| s.is_finished())
-                        })
-                        .map(|(_, id)| id.clone())
-                        .collect();
-                    if unfinished.is_empty() {
-                        // Ended, but their results were still on their way to the store.
-                        unfinished = targets.into_iter().map(|(_, id)| id).collect();
-                    }
-                    Err(CoreError::WaitTimeout {
-                        after: limit,
-                        unfinished,
-                    })
-                }
-            },
-        }
+        crate::wait::wait(&self.shared, Some(run), ids, timeout).await
     }
 
     /// Cancels one flow of the run in progress: a flow not yet started ends cancelled at once

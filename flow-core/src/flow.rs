@@ -264,7 +264,7 @@ impl FlowBuilder {
             flow: Flow {
                 id,
                 work,
-                input: null_value(),
+                input: crate::input::null_value(),
                 settings: None,
                 dependencies: Vec::new(),
                 definition: [0; 2],
@@ -336,12 +336,6 @@ impl FlowBuilder {
     }
 }
 
-/// A shared `null`, so flows without input allocate nothing for it.
-pub(crate) fn null_value() -> Arc<Value> {
-    static NULL: std::sync::OnceLock<Arc<Value>> = std::sync::OnceLock::new();
-    Arc::clone(NULL.get_or_init(|| Arc::new(Value::Null)))
-}
-
 /// The stable hash of a flow's definition (not its dependencies).
 fn definition_hash(flow: &Flow) -> u128 {
     let mut h = StableHasher::new();
@@ -395,6 +389,16 @@ fn settings_hash(settings: &Settings) -> u128 {
         Some(v) => h.word(1).field(v.as_bytes()),
     };
     h.finish()
+}
+
+impl crate::input::FlowTable for Vec<Flow> {
+    fn id(&self, idx: u32) -> &FlowId {
+        &self[idx as usize].id
+    }
+
+    fn input(&self, idx: u32) -> &Value {
+        &self[idx as usize].input
+    }
 }
 
 #[cfg(test)]

@@ -62,16 +62,19 @@ mod machine;
 mod registry;
 mod request;
 mod retry;
+mod run_options;
 mod shared;
 mod summary;
+mod wait;
 mod writer;
 
-pub use context::{ContextBuilder, FlowContext, RunOptions};
+pub use context::{ContextBuilder, FlowContext};
 pub use error::CoreError;
 pub use event::{Event, EventKind, EventReceiver, RecvError};
 pub use flow::{Flow, FlowBuilder, FlowKind};
 pub use input::FlowInput;
 pub use retry::{Backoff, RetryPolicy};
+pub use run_options::RunOptions;
 pub use summary::RunSummary;
 
 pub use flow_graph::{DependencyType, FlowId, InvalidFlowId};

@@ -233,7 +233,7 @@ impl Driver {
                 None => self.run.outputs.set(flow as usize, output.clone()),
                 Some(k) => {
                     self.joined_outputs[k] =
-                        Some(output.clone().unwrap_or_else(crate::flow::null_value));
+                        Some(output.clone().unwrap_or_else(crate::input::null_value));
                 }
             }
         }
@@ -269,7 +269,7 @@ impl Driver {
 
     /// What attempt `attempt` of `flow` receives.
     fn input_for(&self, flow: u32, attempt: u32) -> FlowInput {
-        if (flow as usize) < self.run.flows.len() {
+        if (flow as usize) < self.flows.len() {
             return FlowInput::shared(&self.run, flow, attempt);
         }
         let mut parents = Vec::new();

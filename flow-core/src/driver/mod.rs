@@ -33,9 +33,10 @@ use crate::fingerprint;
 use crate::input::{Outputs, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
+use crate::run_options::RunOptions;
 use crate::shared::Shared;
 use crate::writer::Writer;
-use crate::{CoreError, EventKind, Flow, RunOptions, RunSummary};
+use crate::{CoreError, EventKind, Flow, RunSummary};
 
 use attempt::AttemptEnd;
 use report::{Reporter, Tails};
@@ -225,7 +226,9 @@ struct Driver {
     /// The flows the run started with, the run's cancel token and outputs, shared with every
     /// `FlowInput`.
     run: Arc<RunShared>,
-    /// Flows that joined the run (index `run.flows.len()` on), and their outputs.
+    /// The flows the run started with, then those that joined it (index `flows.len()` on),
+    /// and the joined ones' outputs.
+    flows: Arc<Vec<Flow>>,
     joined: Vec<Flow>,
     joined_outputs: Vec<Option<Arc<Value>>>,
     /// Fingerprints, 0 while not computed.
@@ -318,7 +321,7 @@ impl Driver {
         let run = Arc::new(RunShared {
             run_id: run_id.clone(),
             cancel: cancel.clone(),
-            flows,
+            flows: Arc::clone(&flows) as Arc<dyn crate::input::FlowTable>,
             graph,
             outputs: Outputs::new(n),
         });
@@ -328,6 +331,7 @@ impl Driver {
             span,
             machine,
             run,
+            flows,
             joined: Vec::new(),
             joined_outputs: Vec::new(),
             fingerprints,
@@ -351,9 +355,8 @@ impl Driver {
     }
 
     fn flow(&self, i: u32) -> &Flow {
-        let n = self.run.flows.len();
-        match (i as usize).checked_sub(n) {
-            None => &self.run.flows[i as usize],
+        match (i as usize).checked_sub(self.flows.len()) {
+            None => &self.flows[i as usize],
             Some(k) => &self.joined[k],
         }
     }
