@@ -14,11 +14,11 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 /// What the store could not do in one run: its errors (at most [`MAX_ERRORS`] kept) and every
-/// flow whose result it could not save.
+/// flow whose result it could not save, by index in the run.
 #[derive(Debug, Default)]
 pub(crate) struct Failed {
     pub(crate) errors: Vec<String>,
-    pub(crate) flows: Vec<FlowId>,
+    pub(crate) flows: Vec<u32>,
 }
 
 impl Failed {
@@ -45,6 +45,8 @@ const MAX_SAVE: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) flow: FlowId,
+    /// The flow's index in the run, to name it if the store refuses its result.
+    pub(crate) idx: u32,
     pub(crate) status: FlowStatus,
     pub(crate) attempts: u32,
     pub(crate) output: Option<Arc<Value>>,
@@ -204,8 +206,9 @@ fn serve(
 ) {
     let mut failed = Failed::default();
     let mut results = Vec::new();
-    let mut ids = Vec::new();
-    let convert = |results: &mut Vec<FlowResult>, mut records: Vec<Record>| {
+    let mut idxs = Vec::new();
+    let convert = |results: &mut Vec<FlowResult>, idxs: &mut Vec<u32>, mut records: Vec<Record>| {
+        idxs.extend(records.iter().map(|r| r.idx));
         results.extend(records.drain(..).map(|r| to_result(run_id, r)));
         recycle(spare, records);
     };
@@ -217,7 +220,7 @@ fn serve(
             Message::Results(seq, records) => {
                 let mut last = seq;
                 results.clear();
-                convert(&mut results, records);
+                convert(&mut results, &mut idxs, records);
                 // Take whatever else is queued, to save it in one call.
                 let mut pending = None;
                 while results.len() < MAX_SAVE {
@@ -227,7 +230,7 @@ fn serve(
                     match next {
                         Message::Results(seq, more) => {
                             last = seq;
-                            convert(&mut results, more);
+                            convert(&mut results, &mut idxs, more);
                         }
                         other => {
                             pending = Some(other);
@@ -235,15 +238,14 @@ fn serve(
                         }
                     }
                 }
-                // The ids are kept to name the flows of a batch the store refuses; the results
-                // go to the store (a memory store keeps them without a copy).
-                ids.clear();
-                ids.extend(results.iter().map(|result| result.flow_id.clone()));
+                // The results go to the store (a memory store keeps them without a copy); their
+                // flows' indices name them if it refuses them.
                 if let Err(e) = store.save_results_owned(std::mem::take(&mut results)) {
                     tracing::error!(error = %e, store = %store.spec(), "saving results failed");
                     failed.error(&e);
-                    failed.flows.append(&mut ids);
+                    failed.flows.append(&mut idxs);
                 }
+                idxs.clear();
                 // Failed saves count as done too: they are reported, and nothing waits forever.
                 committed.send_replace(last);
                 match pending {

@@ -144,7 +144,7 @@ impl Driver {
         flow: u32,
         attempt: u32,
         delay: Duration,
-        failure: Failure,
+        failure: Box<Failure>,
     ) {
         let id = self.flow(flow).id.clone();
         tracing::info!(
@@ -155,7 +155,7 @@ impl Driver {
             self.report.emit(EventKind::AttemptFailed {
                 flow: id,
                 attempt,
-                failure,
+                failure: *failure,
                 retry_in: delay,
             });
         }
@@ -189,7 +189,7 @@ impl Driver {
         let reused = ending == Ending::Reused;
         let failure = match ending {
             Ending::Completed | Ending::Reused => None,
-            Ending::Failed(failure) => Some(failure),
+            Ending::Failed(failure) => Some(*failure),
             Ending::Upstream { root } => {
                 let root_id = self.flow(root).id.clone();
                 let message = if status == FlowStatus::Cancelled {

@@ -133,7 +133,11 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
             .unwrap_or(Duration::ZERO),
         cancelled: driver.machine.is_cancelled(),
         store_errors: failed.errors,
-        unsaved: failed.flows,
+        unsaved: failed
+            .flows
+            .iter()
+            .map(|&flow| driver.flow(flow).id.clone())
+            .collect(),
     };
     tracing::info!(
         parent: &driver.span,

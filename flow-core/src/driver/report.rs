@@ -111,6 +111,7 @@ impl Reporter {
         };
         let record = Record {
             flow: id,
+            idx: flow,
             status,
             attempts,
             output,

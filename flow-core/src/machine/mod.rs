@@ -58,8 +58,9 @@ pub(crate) enum Ending {
     Completed,
     /// Its result was taken from the resumed run.
     Reused,
-    /// It failed or was cancelled on its own (its attempt, `fail_flow`, a cancel).
-    Failed(Failure),
+    /// It failed or was cancelled on its own (its attempt, `fail_flow`, a cancel). Boxed:
+    /// effects stay small on the hot path, where flows complete.
+    Failed(Box<Failure>),
     /// A required parent did not complete: `root` is the flow whose failure started it.
     Upstream { root: u32 },
     /// The run was cancelled before it started.
@@ -77,7 +78,7 @@ pub(crate) enum Effect {
         flow: u32,
         attempt: u32,
         delay: Duration,
-        failure: Failure,
+        failure: Box<Failure>,
     },
     /// Stop what runs for `flow` (its attempt, or its retry timer).
     Stop { flow: u32 },
@@ -398,7 +399,7 @@ impl Machine {
                 flow,
                 attempt,
                 delay: retry.delay(attempt),
-                failure,
+                failure: Box::new(failure),
             });
             return;
         }
@@ -407,7 +408,7 @@ impl Machine {
         } else {
             FlowStatus::Failed
         };
-        self.finish(flow, status, Ending::Failed(failure));
+        self.finish(flow, status, Ending::Failed(Box::new(failure)));
         self.propagate(flow);
     }
 
@@ -477,7 +478,11 @@ impl Machine {
                         FailureKind::Cancelled,
                         "cancelled with the run while waiting to retry",
                     );
-                    self.finish(flow, FlowStatus::Cancelled, Ending::Failed(failure));
+                    self.finish(
+                        flow,
+                        FlowStatus::Cancelled,
+                        Ending::Failed(Box::new(failure)),
+                    );
                 }
                 State::Running | State::Finished(_) => {}
             }
@@ -492,7 +497,7 @@ impl Machine {
             FlowStatus::Failed
         };
         let failure = Failure::new(kind, message);
-        self.finish(flow, status, Ending::Failed(failure));
+        self.finish(flow, status, Ending::Failed(Box::new(failure)));
         self.propagate(flow);
     }
 
