@@ -144,7 +144,7 @@ impl Driver {
         flow: u32,
         attempt: u32,
         delay: Duration,
-        failure: Box<Failure>,
+        failure: Failure,
     ) {
         let id = self.flow(flow).id.clone();
         tracing::info!(
@@ -155,7 +155,7 @@ impl Driver {
             self.report.emit(EventKind::AttemptFailed {
                 flow: id,
                 attempt,
-                failure: *failure,
+                failure,
                 retry_in: delay,
             });
         }

@@ -534,7 +534,7 @@ impl Driver {
                 attempt,
                 delay,
                 failure,
-            } => self.retry_after(flow, attempt, delay, failure),
+            } => self.retry_after(flow, attempt, delay, *failure),
             Effect::Stop { flow } => {
                 if let Some(token) = self.tokens.get(&flow) {
                     token.cancel();
