@@ -161,146 +161,56 @@ fn drain(machine: &mut Machine, prefix: &str) -> String {
     out.join(" ")
 }
 
-#[test]
-fn rules_of_a_run() {
+/// Each rule of a run, one case a line: graph, jobs, retries, events, effects, final statuses.
+#[rustfmt::skip]
+const RULES: &[(&str, usize, &str, &str, &str, &str)] = &[
     // Ready detection and jobs.
-    check("2: 0>1", 2, "", "ok0 ok1", "s0 | 0:C s1 | 1:C", "CC");
-    check(
-        "3:",
-        2,
-        "",
-        "ok1 ok0 ok2",
-        "s0 s1 | 1:C s2 | 0:C | 2:C",
-        "CCC",
-    );
-    check(
-        "4: 0>3 1>3 2>3",
-        4,
-        "",
-        "ok0 ok2 ok1 ok3",
-        "s0 s1 s2 | 0:C | 2:C | 1:C s3 | 3:C",
-        "CCCC",
-    );
+    ("2: 0>1", 2, "", "ok0 ok1", "s0 | 0:C s1 | 1:C", "CC"),
+    ("3:", 2, "", "ok1 ok0 ok2", "s0 s1 | 1:C s2 | 0:C | 2:C", "CCC"),
+    ("4: 0>3 1>3 2>3", 4, "", "ok0 ok2 ok1 ok3", "s0 s1 s2 | 0:C | 2:C | 1:C s3 | 3:C", "CCCC"),
     // Required and optional parents.
-    check("3: 0>1 1>2", 2, "", "err0", "s0 | 0:F 1:F^0 2:F^0", "FFF");
-    check("2: 0?1", 2, "", "err0 ok1", "s0 | 0:F s1 | 1:C", "FC");
-    check(
-        "3: 0>2 1?2",
-        2,
-        "",
-        "err1 ok0 ok2",
-        "s0 s1 | 1:F | 0:C s2 | 2:C",
-        "CFC",
-    );
-    check(
-        "3: 0?2 1>2",
-        2,
-        "",
-        "ok0 err1",
-        "s0 s1 | 0:C | 1:F 2:F^1",
-        "CFF",
-    );
+    ("3: 0>1 1>2", 2, "", "err0", "s0 | 0:F 1:F^0 2:F^0", "FFF"),
+    ("2: 0?1", 2, "", "err0 ok1", "s0 | 0:F s1 | 1:C", "FC"),
+    ("3: 0>2 1?2", 2, "", "err1 ok0 ok2", "s0 s1 | 1:F | 0:C s2 | 2:C", "CFC"),
+    ("3: 0?2 1>2", 2, "", "ok0 err1", "s0 s1 | 0:C | 1:F 2:F^1", "CFF"),
     // Transitive upstream failure names the first failure, through a diamond and past an
     // optional edge's other side.
-    check(
-        "5: 0>1 0>2 1>3 2>3 3?4",
-        1,
-        "",
-        "err0 ok4",
-        "s0 | 0:F 1:F^0 2:F^0 3:F^0 s4 | 4:C",
-        "FFFFC",
-    );
+    ("5: 0>1 0>2 1>3 2>3 3?4", 1, "", "err0 ok4", "s0 | 0:F 1:F^0 2:F^0 3:F^0 s4 | 4:C", "FFFFC"),
     // Retries: then success; exhausted; the jobs slot is kept while waiting.
-    check("1:", 1, "0:1", "err0 due0 ok0", "s0 | w0 | s0#2 | 0:C", "C");
-    check(
-        "2: 0>1",
-        1,
-        "0:1",
-        "err0 due0 err0",
-        "s0 | w0 | s0#2 | 0:F 1:F^0",
-        "FF",
-    );
-    check(
-        "2:",
-        1,
-        "0:1",
-        "err0 due0 ok0 ok1",
-        "s0 | w0 | s0#2 | 0:C s1 | 1:C",
-        "CC",
-    );
+    ("1:", 1, "0:1", "err0 due0 ok0", "s0 | w0 | s0#2 | 0:C", "C"),
+    ("2: 0>1", 1, "0:1", "err0 due0 err0", "s0 | w0 | s0#2 | 0:F 1:F^0", "FF"),
+    ("2:", 1, "0:1", "err0 due0 ok0 ok1", "s0 | w0 | s0#2 | 0:C s1 | 1:C", "CC"),
     // Cancel: during a retry wait (the timer is stopped; a late timer is ignored), while
     // waiting (required children follow as cancelled), while running.
-    check(
-        "2: 0>1",
-        1,
-        "0:2",
-        "err0 cancel0 due0",
-        "s0 | w0 | t0 0:X 1:X^0 |",
-        "XX",
-    );
-    check(
-        "3: 0>1 1>2",
-        1,
-        "",
-        "cancel1 ok0",
-        "s0 | 1:X 2:X^1 | 0:C",
-        "CXX",
-    );
-    check("2: 0>1", 1, "", "cancel0 err0", "s0 | t0 | 0:X 1:X^0", "XX");
-    check(
-        "2: 0>1",
-        1,
-        "",
-        "cancel0 ok0 ok1",
-        "s0 | t0 | 0:C s1 | 1:C",
-        "CC",
-    );
+    ("2: 0>1", 1, "0:2", "err0 cancel0 due0", "s0 | w0 | t0 0:X 1:X^0 |", "XX"),
+    ("3: 0>1 1>2", 1, "", "cancel1 ok0", "s0 | 1:X 2:X^1 | 0:C", "CXX"),
+    ("2: 0>1", 1, "", "cancel0 err0", "s0 | t0 | 0:X 1:X^0", "XX"),
+    ("2: 0>1", 1, "", "cancel0 ok0 ok1", "s0 | t0 | 0:C s1 | 1:C", "CC"),
     // Cancel the run: nothing starts, running attempts end cancelled, retries are dropped.
-    check(
-        "3: 0>1",
-        1,
-        "",
-        "cancelall err0",
-        "s0 | T 1:X- 2:X- | 0:X",
-        "XXX",
-    );
-    check(
-        "2:",
-        2,
-        "0:1",
-        "err0 cancelall ok1 due0",
-        "s0 s1 | w0 | T 0:X | 1:C |",
-        "XC",
-    );
-    check("1:", 1, "", "cancelall join:0", "s0 | T | 1:X-", ".X");
+    ("3: 0>1", 1, "", "cancelall err0", "s0 | T 1:X- 2:X- | 0:X", "XXX"),
+    ("2:", 2, "0:1", "err0 cancelall ok1 due0", "s0 s1 | w0 | T 0:X | 1:C |", "XC"),
+    ("1:", 1, "", "cancelall join:0", "s0 | T | 1:X-", ".X"),
     // fail_flow: a waiting flow at once, a running one when its attempt ends, a finished one
     // is refused.
-    check("2: 0>1", 1, "", "fail1 ok0", "s0 | 1:F | 0:C", "CF");
-    check("2: 0>1", 1, "", "fail0 ok0", "s0 | t0 | 0:F 1:F^0", "FF");
-    check("1:", 1, "", "ok0 fail0", "s0 | 0:C | !", "C");
-    check("1:", 1, "0:3", "err0 fail0 due0", "s0 | w0 | t0 0:F |", "F");
+    ("2: 0>1", 1, "", "fail1 ok0", "s0 | 1:F | 0:C", "CF"),
+    ("2: 0>1", 1, "", "fail0 ok0", "s0 | t0 | 0:F 1:F^0", "FF"),
+    ("1:", 1, "", "ok0 fail0", "s0 | 0:C | !", "C"),
+    ("1:", 1, "0:3", "err0 fail0 due0", "s0 | w0 | t0 0:F |", "F"),
     // A flow joining the run is a row like any other.
-    check("1:", 1, "", "join:0 ok0 ok1", "s0 | | 0:C s1 | 1:C", "CC");
-    check("1:", 1, "", "err0 join:0", "s0 | 0:F | 1:F^0", "FF");
-    check("1:", 1, "", "err0 join:0? ok1", "s0 | 0:F | s1 | 1:C", "FC");
-    check(
-        "2: 0>1",
-        1,
-        "",
-        "join:1 err0",
-        "s0 | | 0:F 1:F^0 2:F^0",
-        "FFF",
-    );
-    check(
-        "1:",
-        2,
-        "",
-        "join: join:1 ok0 ok1 ok2",
-        "s0 | s1 | | 0:C | 1:C s2 | 2:C",
-        "CCC",
-    );
+    ("1:", 1, "", "join:0 ok0 ok1", "s0 | | 0:C s1 | 1:C", "CC"),
+    ("1:", 1, "", "err0 join:0", "s0 | 0:F | 1:F^0", "FF"),
+    ("1:", 1, "", "err0 join:0? ok1", "s0 | 0:F | s1 | 1:C", "FC"),
+    ("2: 0>1", 1, "", "join:1 err0", "s0 | | 0:F 1:F^0 2:F^0", "FFF"),
+    ("1:", 2, "", "join: join:1 ok0 ok1 ok2", "s0 | s1 | | 0:C | 1:C s2 | 2:C", "CCC"),
     // Resume: a reused result counts as completed.
-    check("2: 0>1", 1, "", "reuse0 ok1", "s0 | 0:Cr s1 | 1:C", "CC");
+    ("2: 0>1", 1, "", "reuse0 ok1", "s0 | 0:Cr s1 | 1:C", "CC"),
+];
+
+#[test]
+fn rules_of_a_run() {
+    for &(graph, jobs, retries, script, effects, statuses) in RULES {
+        check(graph, jobs, retries, script, effects, statuses);
+    }
 }
 
 #[test]
