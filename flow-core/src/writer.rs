@@ -12,6 +12,7 @@ use flow_results::{
 };
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 /// What the store could not do in one run: its errors (at most [`MAX_ERRORS`] kept) and every
 /// flow whose result it could not save, by index in the run.
@@ -90,6 +91,8 @@ pub(crate) struct Writer {
     sent: u64,
     /// Sequence number of the last batch the store has committed.
     committed: watch::Receiver<u64>,
+    /// Cancelled by the thread when the store refused a batch.
+    refused: CancellationToken,
 }
 
 /// Records handed to the writer thread at a time (at least; fewer when the driver waits).
@@ -127,14 +130,17 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let spare = Spare::default();
         let returned = Arc::clone(&spare);
+        let refused = CancellationToken::new();
+        let signal = refused.clone();
         std::thread::Builder::new()
             .name("flow-store-writer".into())
-            .spawn(move || serve(&*store, &run_id, &rx, &returned, &done))?;
+            .spawn(move || serve(&*store, &run_id, &rx, &returned, &done, &signal))?;
         Ok(Writer {
             thread: tx,
             spare,
             sent: 0,
             committed,
+            refused,
         })
     }
 
@@ -161,6 +167,12 @@ impl Writer {
         self.sent += 1;
         // A writer that is gone has reported why (its answer to `finish`).
         let _ = self.thread.send(Message::Results(self.sent, records));
+    }
+
+    /// Cancelled once the store has refused some results (the run should stop: what it does
+    /// next would be lost too).
+    pub(crate) fn refused(&self) -> CancellationToken {
+        self.refused.clone()
     }
 
     /// The point after every batch queued so far: a command flow waits for it before it
@@ -203,6 +215,7 @@ fn serve(
     rx: &mpsc::Receiver<Message>,
     spare: &Spare,
     committed: &watch::Sender<u64>,
+    refused: &CancellationToken,
 ) {
     let mut failed = Failed::default();
     let mut results = Vec::new();
@@ -244,6 +257,7 @@ fn serve(
                     tracing::error!(error = %e, store = %store.spec(), "saving results failed");
                     failed.error(&e);
                     failed.flows.append(&mut idxs);
+                    refused.cancel();
                 }
                 idxs.clear();
                 // Failed saves count as done too: they are reported, and nothing waits forever.

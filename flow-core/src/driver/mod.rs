@@ -79,6 +79,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     let mut begin = RunRecord::with_id(run_id.clone(), workflow.clone());
     begin.counts.pending = u32::try_from(n).unwrap_or(u32::MAX);
     driver.begun = Some(writer.begin(begin));
+    driver.store_refused = Some(Box::pin(writer.refused().cancelled_owned()));
     driver.report.writer = Some(writer);
     driver.report.turn();
     driver.report.emit(EventKind::RunStarted {
@@ -133,11 +134,16 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
             .unwrap_or(Duration::ZERO),
         cancelled: driver.machine.is_cancelled(),
         store_errors: failed.errors,
-        unsaved: failed
-            .flows
-            .iter()
-            .map(|&flow| driver.flow(flow).id.clone())
-            .collect(),
+        unsaved: {
+            // Each flow once (its "running" record may have been refused too), by index.
+            let mut flows = failed.flows;
+            flows.sort_unstable();
+            flows.dedup();
+            flows
+                .iter()
+                .map(|&flow| driver.flow(flow).id.clone())
+                .collect()
+        },
     };
     tracing::info!(
         parent: &driver.span,
@@ -258,6 +264,8 @@ struct Driver {
     released: bool,
     scratch: Vec<u32>,
     fingerprint_scratch: fingerprint::Scratch,
+    /// Ready once the store has refused results.
+    store_refused: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     /// Dropped with the driver: `cleanup` waits for that.
     _gone: watch::Sender<()>,
 }
@@ -353,6 +361,7 @@ impl Driver {
             released: false,
             scratch: Vec::new(),
             fingerprint_scratch: scratch,
+            store_refused: None,
             _gone: gone,
             shared,
         })
@@ -386,6 +395,16 @@ impl Driver {
             while let Poll::Ready(Some(request)) = self.requests.poll_recv(cx) {
                 self.request(request);
                 progressed = true;
+            }
+            if let Some(refused) = &mut self.store_refused {
+                if refused.as_mut().poll(cx).is_ready() {
+                    // What the run does next would not be saved either: it stops, and its
+                    // summary names the flows whose results are missing.
+                    self.store_refused = None;
+                    tracing::error!(parent: &self.span, "the store refused results: the run stops");
+                    let _ = self.machine.handle(Event::CancelAll);
+                    progressed = true;
+                }
             }
             while !self.report.is_full() && work < YIELD_AFTER {
                 let Some(effect) = self.machine.next_effect() else {
