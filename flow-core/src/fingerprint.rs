@@ -92,36 +92,23 @@ pub(crate) fn hash_value(hasher: &mut StableHasher, value: &serde_json::Value) {
 }
 
 /// The fingerprint of a flow: its definition hash combined with its parents' fingerprints
-/// and dependency types, in one XXH3-128 over them. The parents are sorted first, so their
-/// order (which follows registration order) does not matter. `scratch` is reused between
-/// calls, so computing the fingerprints of a run allocates once.
-pub(crate) fn combine(
-    definition: u128,
-    parents: impl Iterator<Item = (u128, u8)>,
-    scratch: &mut Scratch,
-) -> u128 {
-    let Scratch {
-        parents: sorted,
-        bytes,
-    } = scratch;
-    sorted.clear();
-    sorted.extend(parents);
-    sorted.sort_unstable();
-    bytes.clear();
-    bytes.extend_from_slice(&definition.to_le_bytes());
-    bytes.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
-    for &(parent, dependency) in sorted.iter() {
-        bytes.extend_from_slice(&parent.to_le_bytes());
-        bytes.push(dependency);
+/// and dependency types, in one XXH3-128 over the definition, the number of parents and the
+/// sum of the parents' fingerprints (an optional parent's taken bitwise inverted). Parents'
+/// fingerprints are XXH3 digests themselves, so their sum keeps them apart, and it does not
+/// depend on their order (which follows registration order).
+pub(crate) fn combine(definition: u128, parents: impl Iterator<Item = (u128, u8)>) -> u128 {
+    let mut count = 0u64;
+    let mut sum = 0u128;
+    for (parent, dependency) in parents {
+        let parent = if dependency == 0 { parent } else { !parent };
+        sum = sum.wrapping_add(parent);
+        count += 1;
     }
-    xxh3_128(bytes)
-}
-
-/// Buffers reused by [`combine`].
-#[derive(Debug, Default)]
-pub(crate) struct Scratch {
-    parents: Vec<(u128, u8)>,
-    bytes: Vec<u8>,
+    let mut all = [0u8; 40];
+    all[..16].copy_from_slice(&definition.to_le_bytes());
+    all[16..24].copy_from_slice(&count.to_le_bytes());
+    all[24..].copy_from_slice(&sum.to_le_bytes());
+    xxh3_128(&all)
 }
 
 #[cfg(test)]
@@ -158,24 +145,19 @@ mod tests {
         let mut h = StableHasher::new();
         h.field(b"flow");
         hash_value(&mut h, &serde_json::json!({"a": [1, "x", null]}));
-        let value = combine(
-            h.finish(),
-            [(7, 0), (9, 1)].into_iter(),
-            &mut Scratch::default(),
-        );
-        assert_eq!(format!("{value:032x}"), "1d25dc15e7256c893fd8ebe5afcbe337");
+        let value = combine(h.finish(), [(7, 0), (9, 1)].into_iter());
+        assert_eq!(format!("{value:032x}"), "a6b2701e26029faf582b98df0b19c4d0");
     }
 
     #[test]
     fn parents_change_the_fingerprint() {
-        let scratch = &mut Scratch::default();
-        let alone = combine(1, std::iter::empty(), scratch);
-        let with_parent = combine(1, [(2, 0)].into_iter(), scratch);
-        let optional_parent = combine(1, [(2, 1)].into_iter(), scratch);
+        let alone = combine(1, std::iter::empty());
+        let with_parent = combine(1, [(2, 0)].into_iter());
+        let optional_parent = combine(1, [(2, 1)].into_iter());
         assert_ne!(alone, with_parent);
         assert_ne!(with_parent, optional_parent);
-        let ab = combine(1, [(2, 0), (3, 1)].into_iter(), scratch);
-        let ba = combine(1, [(3, 1), (2, 0)].into_iter(), scratch);
+        let ab = combine(1, [(2, 0), (3, 1)].into_iter());
+        let ba = combine(1, [(3, 1), (2, 0)].into_iter());
         assert_eq!(ab, ba);
     }
 }

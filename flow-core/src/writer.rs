@@ -39,8 +39,8 @@ impl Failed {
 
 /// At most this many store errors are kept for the summary.
 const MAX_ERRORS: usize = 20;
-/// At most this many results are saved in one call, which bounds the writer's memory.
-const MAX_SAVE: usize = 4096;
+/// Results are saved this many at a time.
+const SAVE_SLICE: usize = 256;
 
 /// A flow's state to save: what the scheduler knows, in a form cheap to make.
 #[derive(Debug)]
@@ -218,13 +218,6 @@ fn serve(
     refused: &CancellationToken,
 ) {
     let mut failed = Failed::default();
-    let mut results = Vec::new();
-    let mut idxs = Vec::new();
-    let convert = |results: &mut Vec<FlowResult>, idxs: &mut Vec<u32>, mut records: Vec<Record>| {
-        idxs.extend(records.iter().map(|r| r.idx));
-        results.extend(records.drain(..).map(|r| to_result(run_id, r)));
-        recycle(spare, records);
-    };
     while let Ok(message) = rx.recv() {
         match message {
             Message::Begin(run, reply) => {
@@ -232,18 +225,14 @@ fn serve(
             }
             Message::Results(seq, records) => {
                 let mut last = seq;
-                results.clear();
-                convert(&mut results, &mut idxs, records);
-                // Take whatever else is queued, to save it in one call.
+                save(store, run_id, records, spare, &mut failed, refused);
+                // Then whatever else is queued, before telling how far the store is.
                 let mut pending = None;
-                while results.len() < MAX_SAVE {
-                    let Ok(next) = rx.try_recv() else {
-                        break;
-                    };
+                while let Ok(next) = rx.try_recv() {
                     match next {
                         Message::Results(seq, more) => {
                             last = seq;
-                            convert(&mut results, &mut idxs, more);
+                            save(store, run_id, more, spare, &mut failed, refused);
                         }
                         other => {
                             pending = Some(other);
@@ -251,15 +240,6 @@ fn serve(
                         }
                     }
                 }
-                // The results go to the store (a memory store keeps them without a copy); their
-                // flows' indices name them if it refuses them.
-                if let Err(e) = store.save_results_owned(std::mem::take(&mut results)) {
-                    tracing::error!(error = %e, store = %store.spec(), "saving results failed");
-                    failed.error(&e);
-                    failed.flows.append(&mut idxs);
-                    refused.cancel();
-                }
-                idxs.clear();
                 // Failed saves count as done too: they are reported, and nothing waits forever.
                 committed.send_replace(last);
                 match pending {
@@ -279,6 +259,43 @@ fn serve(
             }
         }
     }
+}
+
+/// Saves a batch of records, [`SAVE_SLICE`] at a time: each slice is a small buffer that the
+/// allocator hands out again, rather than fresh memory for the whole batch.
+fn save(
+    store: &dyn ResultStore,
+    run_id: &RunId,
+    mut records: Vec<Record>,
+    spare: &Spare,
+    failed: &mut Failed,
+    refused: &CancellationToken,
+) {
+    let mut left = records.drain(..);
+    loop {
+        let mut idxs = Vec::new();
+        let results: Vec<FlowResult> = left
+            .by_ref()
+            .take(SAVE_SLICE)
+            .map(|record| {
+                idxs.push(record.idx);
+                to_result(run_id, record)
+            })
+            .collect();
+        if results.is_empty() {
+            break;
+        }
+        // The results go to the store (a memory store keeps them without a copy); their flows'
+        // indices name them if it refuses them.
+        if let Err(e) = store.save_results_owned(results) {
+            tracing::error!(error = %e, store = %store.spec(), "saving results failed");
+            failed.error(&e);
+            failed.flows.append(&mut idxs);
+            refused.cancel();
+        }
+    }
+    drop(left);
+    recycle(spare, records);
 }
 
 fn finish(store: &dyn ResultStore, run: &RunRecord, failed: &mut Failed) {

@@ -337,14 +337,8 @@ impl Driver {
                 }
             }
             if stack.len() == before {
-                let mut scratch = std::mem::take(&mut self.fingerprint_scratch);
-                let fingerprint = fingerprint_of(
-                    self.flow(n),
-                    self.machine.parents(n),
-                    &self.fingerprints,
-                    &mut scratch,
-                );
-                self.fingerprint_scratch = scratch;
+                let fingerprint =
+                    fingerprint_of(self.flow(n), self.machine.parents(n), &self.fingerprints);
                 self.fingerprints[n as usize] = fingerprint;
                 stack.pop();
             }

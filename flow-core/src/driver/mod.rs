@@ -160,12 +160,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
 }
 
 /// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
-fn fingerprint_of(
-    flow: &Flow,
-    parents: &[Link],
-    fingerprints: &[u128],
-    scratch: &mut fingerprint::Scratch,
-) -> u128 {
+fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 {
     let parents = parents.iter().map(|link| {
         let tag = match link.dependency() {
             DependencyType::Required => 0u8,
@@ -173,7 +168,7 @@ fn fingerprint_of(
         };
         (fingerprints[link.flow() as usize], tag)
     });
-    fingerprint::combine(flow.definition(), parents, scratch).max(1)
+    fingerprint::combine(flow.definition(), parents).max(1)
 }
 
 /// The exit code and output tails of an attempt, if it has any.
@@ -263,7 +258,6 @@ struct Driver {
     begin_error: Option<StoreError>,
     released: bool,
     scratch: Vec<u32>,
-    fingerprint_scratch: fingerprint::Scratch,
     /// Ready once the store has refused results.
     store_refused: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     /// Dropped with the driver: `cleanup` waits for that.
@@ -317,11 +311,9 @@ impl Driver {
         // fingerprint is computed now in one pass, rather than each on its own as its flow
         // starts. Otherwise they are computed on demand.
         let mut fingerprints = vec![0; n];
-        let mut scratch = fingerprint::Scratch::default();
         if ordered {
             for (i, flow) in flows.iter().enumerate() {
-                let parents = graph.parents(i as u32);
-                fingerprints[i] = fingerprint_of(flow, parents, &fingerprints, &mut scratch);
+                fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
             }
         }
         let machine = Machine::new(
@@ -360,7 +352,6 @@ impl Driver {
             begin_error: None,
             released: false,
             scratch: Vec::new(),
-            fingerprint_scratch: scratch,
             store_refused: None,
             _gone: gone,
             shared,
