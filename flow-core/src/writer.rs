@@ -96,7 +96,7 @@ pub(crate) struct Writer {
 }
 
 /// Records handed to the writer thread at a time (at least; fewer when the driver waits).
-pub(crate) const BATCH: usize = 2048;
+pub(crate) const BATCH: usize = 512;
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug, Clone)]
