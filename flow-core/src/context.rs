@@ -441,7 +441,7 @@ impl FlowContext {
 
     /// Waits until every flow in `ids` has finished (completed, failed or cancelled) and
     /// returns their statuses in the order given; without polling — it wakes when the
-    /// scheduler publishes progress. An empty list returns at once. When it returns, the
+    /// driver publishes progress. An empty list returns at once. When it returns, the
     /// flows' results of the run are in the result store. A run whose future is dropped
     /// leaves its unfinished flows cancelled, so their waiters return too.
     ///

@@ -1,5 +1,5 @@
-//! `FlowContext` and the scheduler: runs a DAG of flows with required and optional
-//! dependencies, failure propagation, retries, events and resume, on tokio.
+//! `FlowContext` and the run state machine with its driver: runs a DAG of flows with required
+//! and optional dependencies, failure propagation, retries, events and resume, on tokio.
 //!
 //! Declare flows (an async closure, a blocking closure, a task on a worker process, or an
 //! external command) and their dependencies, call [`FlowContext::run`], and every flow runs
@@ -45,7 +45,7 @@
 //! ```
 //!
 //! # Caveats
-//! An async flow is polled by the scheduler itself: it must not block the thread (use
+//! An async flow is polled by the run's driver itself: it must not block the thread (use
 //! [`Flow::blocking`] for that). A blocking closure cannot be killed: on timeout or cancel it
 //! is abandoned (its flow ends at once) and should watch [`FlowInput::cancellation`].
 #![deny(missing_docs)]

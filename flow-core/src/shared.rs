@@ -16,7 +16,7 @@ use crate::writer::Durable;
 /// Each flow's status, by index, as last published.
 #[derive(Debug, Default)]
 pub(crate) struct Board {
-    /// The run whose scheduler may publish here.
+    /// The run whose driver may publish here.
     pub(crate) run: Option<RunId>,
     pub(crate) states: Vec<FlowStatus>,
     /// Some end is published ahead of its record (a failure, so that a flow registered

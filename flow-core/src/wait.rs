@@ -47,7 +47,7 @@ pub(crate) async fn wait<S: AsRef<str>>(
                     })
                     .collect();
                 // Ended, and their records handed to the writer (a failure is shown
-                // before that, and handed at the scheduler's next turn).
+                // before that, and handed at the driver's next turn).
                 statuses
                     .filter(|_| !board.unsaved && !other_run)
                     .map(|statuses| (statuses, board.durable.clone()))

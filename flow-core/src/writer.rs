@@ -42,7 +42,7 @@ const MAX_ERRORS: usize = 20;
 /// Results are saved this many at a time.
 const SAVE_SLICE: usize = 256;
 
-/// A flow's state to save: what the scheduler knows, in a form cheap to make.
+/// A flow's state to save: what the driver knows, in a form cheap to make.
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) flow: FlowId,
@@ -68,7 +68,7 @@ pub(crate) struct Detail {
     pub(crate) stderr_tail: String,
 }
 
-/// Emptied record batches, handed back to the scheduler so that a batch is not a fresh
+/// Emptied record batches, handed back to the driver so that a batch is not a fresh
 /// allocation each time.
 type Spare = Arc<Mutex<Vec<Vec<Record>>>>;
 

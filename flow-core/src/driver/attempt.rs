@@ -1,4 +1,4 @@
-//! How one attempt of a flow runs, for each kind: the future the scheduler polls, and the
+//! How one attempt of a flow runs, for each kind: the future the driver polls, and the
 //! mapping of each executor's outcome to a result or a [`Failure`].
 
 use std::any::Any;

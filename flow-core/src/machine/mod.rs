@@ -289,22 +289,22 @@ impl Machine {
     /// are none, and fails at once when a required one did not complete.
     fn settle(&mut self, flow: u32) {
         let mut pending = 0;
-        let mut doomed_by = NONE;
+        let mut failed_parent = NONE;
         for &link in self.links.parents(flow) {
             let (p, dependency) = link.get();
             match self.state[p as usize] {
                 State::Finished(FlowStatus::Completed) => {}
                 State::Finished(_) => {
-                    if dependency == DependencyType::Required && doomed_by == NONE {
-                        doomed_by = p;
+                    if dependency == DependencyType::Required && failed_parent == NONE {
+                        failed_parent = p;
                     }
                 }
                 _ => pending += 1,
             }
         }
         self.pending[flow as usize] = pending;
-        if doomed_by != NONE {
-            let root = self.root_of(doomed_by);
+        if failed_parent != NONE {
+            let root = self.root_of(failed_parent);
             self.finish_upstream(flow, root);
             self.propagate(flow);
         } else if pending == 0 {
