@@ -2,7 +2,7 @@
 
 use flow_results::RunId;
 
-/// Options of one run; see [`FlowContext::run_with`].
+/// Options of one run; see [`FlowContext::run_with`](crate::FlowContext::run_with).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub(crate) resume_from: Option<RunId>,
