@@ -44,7 +44,7 @@ pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
     pub(crate) cancel: CancellationToken,
     pub(crate) flows: Arc<dyn FlowTable>,
-    pub(crate) graph: Adjacency,
+    pub(crate) graph: Arc<Adjacency>,
     pub(crate) outputs: Outputs,
 }
 
@@ -281,7 +281,7 @@ mod tests {
             run_id: RunId::new_now(),
             cancel: CancellationToken::new(),
             flows: Arc::new(NoFlows),
-            graph: Adjacency::default(),
+            graph: Arc::default(),
             outputs: Outputs::default(),
         });
         let input = FlowInput::detached(

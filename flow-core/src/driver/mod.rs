@@ -285,7 +285,7 @@ impl Driver {
                 gone: gone.subscribe(),
             });
             let flows = Arc::clone(&registry.flows);
-            let graph = registry.adjacency();
+            let graph = Arc::new(registry.adjacency());
             let ordered = registry.in_topological_order();
             let pre_failed = std::mem::take(&mut registry.pre_failed);
             let mut reuse = Vec::new();
@@ -307,20 +307,19 @@ impl Driver {
         };
         shared.board_changed.send_modify(|g| *g += 1);
         let n = flows.len();
-        // Parents come before children in registration order (the usual case): every
-        // fingerprint is computed now in one pass, rather than each on its own as its flow
-        // starts. Otherwise they are computed on demand.
+        // One pass over the flows (each visited once: a run's flows need not fit in cache)
+        // takes their retry policies and, when parents come before children in registration
+        // order (the usual case), computes every fingerprint; otherwise they are computed on
+        // demand.
         let mut fingerprints = vec![0; n];
-        if ordered {
-            for (i, flow) in flows.iter().enumerate() {
+        let mut retries = Vec::with_capacity(n);
+        for (i, flow) in flows.iter().enumerate() {
+            if ordered {
                 fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
             }
+            retries.push(*flow.retry());
         }
-        let machine = Machine::new(
-            shared.options.jobs,
-            &graph,
-            flows.iter().map(|flow| *flow.retry()),
-        );
+        let machine = Machine::new(shared.options.jobs, Arc::clone(&graph), retries);
         let cancel = CancellationToken::new();
         let run = Arc::new(RunShared {
             run_id: run_id.clone(),

@@ -1,6 +1,8 @@
 //! `Links`: the parents and children of every flow of a run, in flat arrays that grow as flows
 //! join the run (a joining flow is one more row, never a second structure).
 
+use std::sync::Arc;
+
 use flow_graph::{Adjacency, DependencyType, Link};
 
 /// The end of a list.
@@ -8,12 +10,17 @@ const NONE: u32 = u32::MAX;
 
 /// Parents and children by flow index.
 ///
-/// A flow's parents are all known when it becomes a row, so they are one contiguous slice
-/// (rows appended in order). Its children grow as flows join, so each flow's children are a
-/// list threaded through one array of edges (`first`/`last` per flow, `next` per edge), kept
-/// in the order they were added: ascending for the rows a run starts with.
-#[derive(Debug, Default)]
+/// The flows a run starts with are read from the run's `Adjacency` as it is (shared, not
+/// copied). A flow that joins is one more row: its parents, all known when it joins, are
+/// appended as one slice; it becomes a child of existing flows, whose children added during
+/// the run are lists threaded through one array of edges (`first`/`last` per flow, `next` per
+/// edge), read after the adjacency's. Either way a flow's children come in the order they
+/// were added.
+#[derive(Debug)]
 pub(crate) struct Links {
+    base: Arc<Adjacency>,
+    /// Parents of the rows from `base.len()` on: row `base.len() + k` has
+    /// `parents[parent_start[k]..parent_start[k + 1]]`.
     parent_start: Vec<u32>,
     parents: Vec<Link>,
     first_child: Vec<u32>,
@@ -24,46 +31,26 @@ pub(crate) struct Links {
 
 impl Links {
     /// The links of the flows of `adjacency`.
-    pub(crate) fn new(adjacency: &Adjacency) -> Self {
-        let n = adjacency.len();
-        let mut links = Links {
-            parent_start: Vec::with_capacity(n + 1),
+    pub(crate) fn new(adjacency: Arc<Adjacency>) -> Self {
+        Links {
+            base: adjacency,
+            parent_start: vec![0],
             parents: Vec::new(),
-            first_child: Vec::with_capacity(n),
-            last_child: Vec::with_capacity(n),
+            first_child: Vec::new(),
+            last_child: Vec::new(),
             child: Vec::new(),
             next_child: Vec::new(),
-        };
-        links.parent_start.push(0);
-        for i in 0..n as u32 {
-            links.parents.extend_from_slice(adjacency.parents(i));
-            links.parent_start.push(links.parents.len() as u32);
-            links.first_child.push(NONE);
-            links.last_child.push(NONE);
         }
-        links.child.reserve(links.parents.len());
-        links.next_child.reserve(links.parents.len());
-        for p in 0..n as u32 {
-            for &link in adjacency.children(p) {
-                links.push_child(p, link);
-            }
-        }
-        links
     }
 
     /// The number of flows.
     pub(crate) fn len(&self) -> usize {
-        self.first_child.len()
+        self.base.len() + self.parent_start.len() - 1
     }
 
     /// Adds a flow with these parents (existing flows); returns its index.
     pub(crate) fn push(&mut self, parents: &[(u32, DependencyType)]) -> u32 {
-        if self.parent_start.is_empty() {
-            self.parent_start.push(0);
-        }
         let idx = self.len() as u32;
-        self.first_child.push(NONE);
-        self.last_child.push(NONE);
         for &(p, dependency) in parents {
             self.parents.push(Link::new(p, dependency));
             self.push_child(p, Link::new(idx, dependency));
@@ -73,6 +60,10 @@ impl Links {
     }
 
     fn push_child(&mut self, p: u32, link: Link) {
+        if self.first_child.len() <= p as usize {
+            self.first_child.resize(p as usize + 1, NONE);
+            self.last_child.resize(p as usize + 1, NONE);
+        }
         let e = self.child.len() as u32;
         self.child.push(link);
         self.next_child.push(NONE);
@@ -85,32 +76,63 @@ impl Links {
 
     /// The parents of flow `i`.
     pub(crate) fn parents(&self, i: u32) -> &[Link] {
-        let (from, to) = (
-            self.parent_start[i as usize],
-            self.parent_start[i as usize + 1],
-        );
-        &self.parents[from as usize..to as usize]
+        match (i as usize).checked_sub(self.base.len()) {
+            None => self.base.parents(i),
+            Some(k) => {
+                let (from, to) = (self.parent_start[k], self.parent_start[k + 1]);
+                &self.parents[from as usize..to as usize]
+            }
+        }
+    }
+
+    fn base_children(&self, p: u32) -> &[Link] {
+        if (p as usize) < self.base.len() {
+            self.base.children(p)
+        } else {
+            &[]
+        }
     }
 
     /// The first child of flow `p` as a cursor for [`next_child`](Self::next_child).
     #[inline]
     pub(crate) fn first_child(&self, p: u32) -> Cursor {
-        Cursor(self.first_child[p as usize])
+        Cursor {
+            p,
+            k: 0,
+            e: self.first_child.get(p as usize).copied().unwrap_or(NONE),
+        }
     }
 
     /// The child at `cursor`, and the cursor moved on; `None` at the end.
     #[inline]
     pub(crate) fn next_child(&self, cursor: Cursor) -> Option<(Link, Cursor)> {
-        match cursor.0 {
+        if let Some(&link) = self.base_children(cursor.p).get(cursor.k as usize) {
+            let k = cursor.k + 1;
+            return Some((link, Cursor { k, ..cursor }));
+        }
+        match cursor.e {
             NONE => None,
-            e => Some((self.child[e as usize], Cursor(self.next_child[e as usize]))),
+            e => {
+                let e_next = self.next_child[e as usize];
+                Some((
+                    self.child[e as usize],
+                    Cursor {
+                        e: e_next,
+                        ..cursor
+                    },
+                ))
+            }
         }
     }
 }
 
-/// A position in a list of children.
+/// A position in a flow's children: in the adjacency's row, then in the list added since.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Cursor(u32);
+pub(crate) struct Cursor {
+    p: u32,
+    k: u32,
+    e: u32,
+}
 
 #[cfg(test)]
 mod tests {
@@ -130,7 +152,7 @@ mod tests {
     fn rows_of_a_graph_and_rows_that_join_read_alike() {
         let r = DependencyType::Required;
         let adjacency = Adjacency::from_edges(3, [(0, 2, r), (1, 2, r), (0, 1, r)]);
-        let mut links = Links::new(&adjacency);
+        let mut links = Links::new(Arc::new(adjacency));
         assert_eq!(children(&links, 0), [1, 2]);
         assert_eq!(links.parents(2).len(), 2);
         let d = links.push(&[(0, r), (2, DependencyType::Optional)]);
@@ -138,7 +160,7 @@ mod tests {
         assert_eq!(children(&links, 0), [1, 2, 3]);
         assert_eq!(children(&links, 2), [3]);
         assert_eq!(links.parents(3)[1].dependency(), DependencyType::Optional);
-        let mut empty = Links::default();
+        let mut empty = Links::new(Arc::default());
         assert_eq!(empty.push(&[]), 0);
         assert!(empty.parents(0).is_empty());
     }

@@ -16,6 +16,7 @@ mod links;
 mod tests;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flow_graph::{Adjacency, DependencyType};
@@ -164,7 +165,7 @@ impl Machine {
     /// (so flows failed before the run, fed first as [`Event::Fail`], never start).
     pub(crate) fn new(
         jobs: usize,
-        adjacency: &Adjacency,
+        adjacency: Arc<Adjacency>,
         retries: impl IntoIterator<Item = RetryPolicy>,
     ) -> Self {
         let n = adjacency.len();

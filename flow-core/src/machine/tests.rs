@@ -10,6 +10,7 @@
 //! with status `C`/`F`/`X` (cancelled) and a mark: `r` reused, `^R` upstream of R, `-` not
 //! started in a cancelled run, `!` refused (`fail_flow` of a finished flow).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flow_graph::{Adjacency, DependencyType};
@@ -125,7 +126,7 @@ fn check(graph: &str, jobs: usize, retries: &str, script: &str, effects: &str, s
         let (flow, count) = entry.split_once(':').expect("F:R");
         policies[num(flow) as usize] = RetryPolicy::fixed(num(count), Duration::from_secs(1));
     }
-    let mut machine = Machine::new(jobs, &adjacency, policies);
+    let mut machine = Machine::new(jobs, Arc::new(adjacency), policies);
     machine.begin();
     let mut steps = vec![drain(&mut machine, "")];
     for token in script.split_whitespace() {
@@ -216,7 +217,7 @@ fn rules_of_a_run() {
 #[test]
 fn counts_and_reuse_are_kept() {
     let adjacency = Adjacency::from_edges(3, []);
-    let mut machine = Machine::new(3, &adjacency, vec![RetryPolicy::none(); 3]);
+    let mut machine = Machine::new(3, Arc::new(adjacency), vec![RetryPolicy::none(); 3]);
     machine.begin();
     while machine.next_effect().is_some() {}
     for (flow, outcome) in [
