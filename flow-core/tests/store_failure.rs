@@ -6,9 +6,21 @@ mod common;
 use std::sync::Arc;
 
 use common::{id, ok, run_started};
-use flow_core::{Flow, FlowContext, FlowStatus};
+use flow_core::{Flow, FlowBuilder, FlowContext, FlowStatus};
 use flow_results::{DirStore, ResultStore};
 use serde_json::json;
+
+/// A flow that completes once it takes a permit of `gate`.
+fn gated(name: &str, gate: &Arc<tokio::sync::Semaphore>) -> FlowBuilder {
+    let gate = Arc::clone(gate);
+    Flow::async_fn(id(name), move |_| {
+        let gate = Arc::clone(&gate);
+        async move {
+            gate.acquire().await.map_err(|e| e.to_string())?.forget();
+            Ok::<_, String>(json!(1))
+        }
+    })
+}
 
 #[tokio::test]
 async fn a_refused_save_stops_the_run_and_names_the_unsaved_flows() {
@@ -20,33 +32,11 @@ async fn a_refused_save_stops_the_run_and_names_the_unsaved_flows() {
         .jobs(1)
         .build();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let opened = Arc::clone(&gate);
-    ctx.register_flow(
-        Flow::async_fn(id("a"), move |_| {
-            let gate = Arc::clone(&opened);
-            async move {
-                gate.acquire().await.map_err(|e| e.to_string())?.forget();
-                Ok::<_, String>(json!(1))
-            }
-        })
-        .build(),
-    )
-    .unwrap();
+    ctx.register_flow(gated("a", &gate).build()).unwrap();
     // `b` starts as soon as `a` completes, before the store refuses `a`'s result, and waits:
     // the refusal stops it. `c` never starts.
-    let opened = Arc::clone(&gate);
-    ctx.register_flow(
-        Flow::async_fn(id("b"), move |_| {
-            let gate = Arc::clone(&opened);
-            async move {
-                gate.acquire().await.map_err(|e| e.to_string())?.forget();
-                Ok::<_, String>(json!(2))
-            }
-        })
-        .requires(id("a"))
-        .build(),
-    )
-    .unwrap();
+    ctx.register_flow(gated("b", &gate).requires(id("a")).build())
+        .unwrap();
     ctx.register_flow(ok("c", json!(3)).requires(id("b")).build())
         .unwrap();
     let run = run_started(&ctx, Some("a")).await;
