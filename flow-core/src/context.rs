@@ -3,84 +3,19 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flow_graph::{CycleError, DependencyType, FlowGraph, FlowId};
-use flow_pool::{CommandExecutor, CommandRunner, ProcessPool, ThreadExecutor};
+use flow_pool::{CommandExecutor, CommandRunner, ProcessPool};
 use flow_results::{FlowStatus, MemoryStore, ResultStore, RunId};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
-use crate::registry::{Board, Command, Registry};
+use crate::registry::Registry;
+use crate::request::Request;
+use crate::run_options::RunOptions;
+use crate::shared::{lock, Board, Options, Shared, MAX_EVENT_CAPACITY};
 use crate::{CoreError, EventReceiver, Flow, RunSummary};
-
-/// What every handle of a context shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) registry: Mutex<Registry>,
-    pub(crate) board: Mutex<Board>,
-    /// Bumped after every change of the board.
-    pub(crate) board_changed: watch::Sender<u64>,
-    /// Made by the first `subscribe`: the channel's ring of `event_capacity` slots is worth
-    /// allocating only when someone listens.
-    pub(crate) events: OnceLock<broadcast::Sender<crate::Event>>,
-    pub(crate) event_capacity: usize,
-    pub(crate) event_seq: AtomicU64,
-    pub(crate) options: Options,
-    pub(crate) threads: Mutex<Option<ThreadExecutor>>,
-}
-
-/// The settings of a context; see [`ContextBuilder`].
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) jobs: usize,
-    pub(crate) store: Arc<dyn ResultStore>,
-    pub(crate) workflow: String,
-    pub(crate) log_dir: Option<PathBuf>,
-    pub(crate) command_executor: Arc<dyn CommandExecutor>,
-    pub(crate) threads: usize,
-    pub(crate) process_pool: Option<ProcessPool>,
-    pub(crate) pool_grace: Duration,
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The largest ring of events a context keeps for its subscribers.
-const MAX_EVENT_CAPACITY: usize = 1 << 20;
-
-impl Shared {
-    /// The event channel, made on first use.
-    pub(crate) fn events(&self) -> &broadcast::Sender<crate::Event> {
-        self.events
-            .get_or_init(|| broadcast::channel(self.event_capacity).0)
-    }
-
-    /// Whether anyone listens to events (without making the channel).
-    pub(crate) fn has_listeners(&self) -> bool {
-        self.events.get().is_some_and(|tx| tx.receiver_count() > 0)
-    }
-
-    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
-        lock(&self.registry)
-    }
-
-    pub(crate) fn board(&self) -> MutexGuard<'_, Board> {
-        lock(&self.board)
-    }
-
-    /// The thread executor, started on first use.
-    pub(crate) fn threads(&self) -> Result<ThreadExecutor, flow_pool::PoolError> {
-        let mut threads = lock(&self.threads);
-        if let Some(t) = &*threads {
-            return Ok(t.clone());
-        }
-        let t = ThreadExecutor::new(self.options.threads)?;
-        *threads = Some(t.clone());
-        Ok(t)
-    }
-}
 
 fn default_parallelism() -> usize {
     // Asked once per process: on Linux the answer reads cgroup files.
@@ -205,33 +140,6 @@ impl ContextBuilder {
                 threads: Mutex::new(None),
             }),
         }
-    }
-}
-
-/// Options of one run; see [`FlowContext::run_with`].
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    pub(crate) resume_from: Option<RunId>,
-    pub(crate) run_id: Option<RunId>,
-}
-
-impl RunOptions {
-    /// Default options: a fresh run id, no resume.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Reuse every flow whose result in `run` is completed with the same fingerprint (its
-    /// definition and its parents' fingerprints); run the others.
-    pub fn resume_from(mut self, run: RunId) -> Self {
-        self.resume_from = Some(run);
-        self
-    }
-
-    /// Use this run id instead of a new one.
-    pub fn run_id(mut self, run: RunId) -> Self {
-        self.run_id = Some(run);
-        self
     }
 }
 
@@ -367,8 +275,8 @@ impl FlowContext {
         drop(board);
         if let Some(active) = &registry.active {
             let _ = active
-                .commands
-                .send(Command::Register { idx, flow, parents });
+                .requests
+                .send(Request::Register { idx, flow, parents });
         }
         Ok(())
     }
@@ -425,7 +333,7 @@ impl FlowContext {
     /// # Errors
     /// [`CoreError::UnknownFlow`] when `start` is not registered.
     pub fn has_cycle(&self, start: &str) -> Result<bool, CoreError> {
-        Ok(self.shared.registry().graph().has_cycle(start)?)
+        self.shared.registry().has_cycle(start)
     }
 
     /// The cycle that the dependency `parent -> child` would close, if any.
@@ -507,7 +415,7 @@ impl FlowContext {
             match &registry.active {
                 Some(active) => {
                     let (reply, answer) = oneshot::channel();
-                    let _ = active.commands.send(Command::Fail { idx, reason, reply });
+                    let _ = active.requests.send(Request::Fail { idx, reason, reply });
                     (answer, flow_id)
                 }
                 None => {
@@ -533,7 +441,7 @@ impl FlowContext {
 
     /// Waits until every flow in `ids` has finished (completed, failed or cancelled) and
     /// returns their statuses in the order given; without polling — it wakes when the
-    /// scheduler publishes progress. An empty list returns at once. When it returns, the
+    /// driver publishes progress. An empty list returns at once. When it returns, the
     /// flows' results of the run are in the result store. A run whose future is dropped
     /// leaves its unfinished flows cancelled, so their waiters return too.
     ///
@@ -546,79 +454,23 @@ impl FlowContext {
         ids: &[S],
         timeout: Option<Duration>,
     ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
-        let mut changed = self.shared.board_changed.subscribe();
-        let (targets, generation): (Vec<(u32, FlowId)>, u64) = {
-            let registry = self.shared.registry();
-            let targets = ids
-                .iter()
-                .map(|id| {
-                    let idx = registry.idx(id.as_ref())?;
-                    Ok((idx, registry.flows[idx as usize].id.clone()))
-                })
-                .collect::<Result<_, CoreError>>()?;
-            (targets, self.shared.board().generation)
-        };
-        let wait = async {
-            loop {
-                changed.borrow_and_update();
-                let done = {
-                    let board = self.shared.board();
-                    if board.generation != generation {
-                        let first = targets.first().map(|(_, id)| id.clone());
-                        return first.map_or(Ok(Vec::new()), |id| Err(CoreError::CleanedUp(id)));
-                    }
-                    let statuses: Option<Vec<_>> = targets
-                        .iter()
-                        .map(|(idx, id)| {
-                            let s = board.states.get(*idx as usize).copied()?;
-                            s.is_finished().then(|| (id.clone(), s))
-                        })
-                        .collect();
-                    // Ended, and their records handed to the writer (a failure is shown
-                    // before that, and handed at the scheduler's next turn).
-                    statuses
-                        .filter(|_| !board.unsaved)
-                        .map(|statuses| (statuses, board.durable.clone()))
-                };
-                if let Some((statuses, durable)) = done {
-                    // Returned once their results are in the store, not just decided.
-                    if let Some(durable) = durable {
-                        durable.wait().await;
-                    }
-                    return Ok(statuses);
-                }
-                if changed.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        match timeout {
-            None => wait.await,
-            Some(limit) => match tokio::time::timeout(limit, wait).await {
-                Ok(statuses) => statuses,
-                Err(_) => {
-                    let board = self.shared.board();
-                    let mut unfinished: Vec<FlowId> = targets
-                        .iter()
-                        .filter(|(idx, _)| {
-                            !board
-                                .states
-                                .get(*idx as usize)
-                                .is_some_and(|s| s.is_finished())
-                        })
-                        .map(|(_, id)| id.clone())
-                        .collect();
-                    if unfinished.is_empty() {
-                        // Ended, but their results were still on their way to the store.
-                        unfinished = targets.into_iter().map(|(_, id)| id).collect();
-                    }
-                    Err(CoreError::WaitTimeout {
-                        after: limit,
-                        unfinished,
-                    })
-                }
-            },
-        }
+        crate::wait::wait(&self.shared, None, ids, timeout).await
+    }
+
+    /// [`wait_for_flows`](Self::wait_for_flows) in run `run` only: statuses of another run
+    /// (the one before, when this is called right after spawning [`run_with`](Self::run_with)
+    /// with [`RunOptions::run_id`]) do not count; it waits until `run` has started and the
+    /// flows have finished in it.
+    ///
+    /// # Errors
+    /// As [`wait_for_flows`](Self::wait_for_flows).
+    pub async fn wait_for_flows_in_run<S: AsRef<str>>(
+        &self,
+        run: &RunId,
+        ids: &[S],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
+        crate::wait::wait(&self.shared, Some(run), ids, timeout).await
     }
 
     /// Cancels one flow of the run in progress: a flow not yet started ends cancelled at once
@@ -632,7 +484,7 @@ impl FlowContext {
         let registry = self.shared.registry();
         let idx = registry.idx(id)?;
         if let Some(active) = &registry.active {
-            let _ = active.commands.send(Command::Cancel(idx));
+            let _ = active.requests.send(Request::Cancel(idx));
         }
         Ok(())
     }
@@ -642,32 +494,39 @@ impl FlowContext {
     /// then `run` returns. Without a run in progress, nothing happens.
     pub fn cancel_all(&self) {
         if let Some(active) = &self.shared.registry().active {
-            let _ = active.commands.send(Command::CancelAll);
+            let _ = active.requests.send(Request::CancelAll);
         }
     }
 
     /// Cancels the run in progress, shuts the worker-process pool and the thread executor
-    /// down, and clears every flow and dependency (the seed's `cleanup`). Safe to call again.
+    /// down, and clears every flow and dependency (the seed's `cleanup`, like its
+    /// `shutdown(wait=True)`). Safe to call again.
     ///
-    /// The cancelled run finishes on its own (its `run` call returns a cancelled summary);
-    /// the context can be used again at once, except for task flows: the process pool stays
-    /// shut down.
+    /// It returns once the cancelled run is over, so every process it started is gone (its
+    /// `run` call returns a cancelled summary; the run must be polled to get there, as by a
+    /// spawned task). The context can be used again, except for task flows: the process pool
+    /// stays shut down.
     pub async fn cleanup(&self) {
-        {
+        let gone = {
             let mut registry = self.shared.registry();
-            // The run in progress is cancelled and detached: it finishes on its own, and new
-            // flows no longer join it.
-            if let Some(active) = registry.active.take() {
-                let _ = active.commands.send(Command::CancelAll);
-            }
+            // The run in progress is cancelled and detached: new flows no longer join it.
+            let gone = registry.active.take().map(|active| {
+                let _ = active.requests.send(Request::CancelAll);
+                active.gone
+            });
             registry.clear();
             let mut board = self.shared.board();
             board.states.clear();
             board.run = None;
             board.unsaved = false;
             board.generation += 1;
-        }
+            gone
+        };
         self.shared.board_changed.send_modify(|g| *g += 1);
+        if let Some(mut gone) = gone {
+            // Never sent to: returns when the run's driver is dropped.
+            while gone.changed().await.is_ok() {}
+        }
         lock(&self.shared.threads).take();
         if let Some(pool) = &self.shared.options.process_pool {
             pool.shutdown(self.shared.options.pool_grace).await;
@@ -696,6 +555,6 @@ impl FlowContext {
     /// As [`run`](Self::run), plus [`CoreError::UnknownRun`] when the run to resume from is
     /// not in the store.
     pub async fn run_with(&self, options: RunOptions) -> Result<RunSummary, CoreError> {
-        crate::scheduler::run(Arc::clone(&self.shared), options).await
+        crate::driver::run(Arc::clone(&self.shared), options).await
     }
 }

@@ -82,7 +82,7 @@ pub enum CoreError {
     /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
     #[error("flow `{0}` was removed by `cleanup` while being waited for")]
     CleanedUp(FlowId),
-    /// The scheduler of the current run is gone (its run future was dropped).
+    /// The driver of the current run is gone (its run future was dropped).
     #[error("the run ended before the request for flow `{0}` could be handled")]
     RunGone(FlowId),
     /// A thread needed by the run could not be started or failed.

@@ -1,4 +1,4 @@
-//! Events: what the scheduler tells subscribers (flow started, attempt failed and retrying,
+//! Events: what a run tells subscribers (flow started, attempt failed and retrying,
 //! flow finished, run started and finished), each with a sequence number.
 
 use std::time::Duration;
@@ -18,7 +18,7 @@ pub struct Event {
     pub seq: u64,
     /// The run it belongs to.
     pub run_id: RunId,
-    /// When the scheduler saw it.
+    /// When the driver saw it.
     pub at: DateTime<Utc>,
     /// What happened.
     pub kind: EventKind,

@@ -1,71 +1,55 @@
 //! Fingerprints: a stable 128-bit hash of a flow's definition and of its parents' fingerprints,
 //! the same in every process and on every run, used by resume.
+//!
+//! The algorithm is XXH3-128 (the `xxhash-rust` crate) over the fields below, each tagged and
+//! length-prefixed, behind the version tag [`VERSION`]. Fingerprints are written to the store
+//! and compared by resume: changing the algorithm, the fields or the tag is a deliberate break
+//! (a resume from a run recorded before it runs every flow again) and bumps [`VERSION`].
 
-/// A 128-bit hash over 64-bit words in two lanes: stable across processes, platforms and
-/// versions (no random keys, little-endian words), fast enough to hash every flow of a large
-/// graph. Not cryptographic: it detects changes, it does not resist forgery.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StableHasher {
-    a: u64,
-    b: u64,
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+
+/// The fingerprint scheme, hashed first into every definition. Version 2: XXH3-128 (version 1
+/// was a hand-written two-lane hash, dropped for a named algorithm).
+pub(crate) const VERSION: &[u8] = b"flow-fingerprint-v2/xxh3-128";
+
+/// A streaming XXH3-128 hash of tagged, length-prefixed fields, in little-endian words: stable
+/// across processes, platforms and versions of flow. Not cryptographic: it detects changes, it
+/// does not resist forgery.
+pub(crate) struct StableHasher(Xxh3);
+
+impl std::fmt::Debug for StableHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StableHasher")
+    }
 }
-
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
 impl StableHasher {
     pub(crate) fn new() -> Self {
-        StableHasher {
-            a: 0x6c62_272e_07bb_0142,
-            b: 0x62b8_2175_6295_c58d,
-        }
+        let mut hasher = StableHasher(Xxh3::new());
+        hasher.field(VERSION);
+        hasher
     }
 
     pub(crate) fn word(&mut self, w: u64) -> &mut Self {
-        self.a = (self.a ^ w).wrapping_mul(K1);
-        self.a ^= self.a >> 29;
-        self.b = (self.b ^ w.rotate_left(32)).wrapping_mul(K2);
-        self.b ^= self.b >> 31;
+        self.0.update(&w.to_le_bytes());
         self
     }
 
     /// A field: its length first, so that `("ab", "c")` and `("a", "bc")` differ.
     pub(crate) fn field(&mut self, bytes: &[u8]) -> &mut Self {
         self.word(bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The last bytes as a little-endian word padded with zeros (a loop of at most 7
-            // rather than a copy of a variable length).
-            let w = rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
-            self.word(w);
-        }
+        self.0.update(bytes);
         self
     }
 
     pub(crate) fn u128(&mut self, value: u128) -> &mut Self {
-        self.word(value as u64).word((value >> 64) as u64)
+        self.0.update(&value.to_le_bytes());
+        self
     }
 
     pub(crate) fn finish(&self) -> u128 {
-        let a = splitmix(self.a ^ self.b.rotate_left(17));
-        let b = splitmix(self.b ^ a);
-        (u128::from(a) << 64) | u128::from(b)
+        self.0.digest128()
     }
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Hashes a JSON value without serialising it; object keys come sorted (serde_json's map is
@@ -108,22 +92,23 @@ pub(crate) fn hash_value(hasher: &mut StableHasher, value: &serde_json::Value) {
 }
 
 /// The fingerprint of a flow: its definition hash combined with its parents' fingerprints
-/// and dependency types. The parents are summed after hashing each, so their order (which
-/// follows registration order) does not matter.
+/// and dependency types, in one XXH3-128 over the definition, the number of parents and the
+/// sum of the parents' fingerprints (an optional parent's taken bitwise inverted). Parents'
+/// fingerprints are XXH3 digests themselves, so their sum keeps them apart, and it does not
+/// depend on their order (which follows registration order).
 pub(crate) fn combine(definition: u128, parents: impl Iterator<Item = (u128, u8)>) -> u128 {
-    // Each parent is mixed on its own (a 128-bit multiply by an odd constant, then a fold),
-    // and the mixes are summed, so their order does not matter.
-    const M: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
     let mut count = 0u64;
     let mut sum = 0u128;
     for (parent, dependency) in parents {
-        let x = (parent ^ u128::from(dependency).wrapping_mul(K1 as u128)).wrapping_mul(M);
-        sum = sum.wrapping_add(x ^ (x >> 67));
+        let parent = if dependency == 0 { parent } else { !parent };
+        sum = sum.wrapping_add(parent);
         count += 1;
     }
-    let mut hasher = StableHasher::new();
-    hasher.u128(definition).word(count).u128(sum);
-    hasher.finish()
+    let mut all = [0u8; 40];
+    all[..16].copy_from_slice(&definition.to_le_bytes());
+    all[16..24].copy_from_slice(&count.to_le_bytes());
+    all[24..].copy_from_slice(&sum.to_le_bytes());
+    xxh3_128(&all)
 }
 
 #[cfg(test)]
@@ -154,14 +139,14 @@ mod tests {
     }
 
     /// Stored runs hold fingerprints: if this value changes, resume re-runs every flow of
-    /// every stored run. Change it only on purpose.
+    /// every stored run. Change it only on purpose, with a new [`VERSION`].
     #[test]
     fn fingerprints_are_pinned() {
         let mut h = StableHasher::new();
         h.field(b"flow");
         hash_value(&mut h, &serde_json::json!({"a": [1, "x", null]}));
         let value = combine(h.finish(), [(7, 0), (9, 1)].into_iter());
-        assert_eq!(format!("{value:032x}"), "52770434104aca38433541bdc7e84ad3");
+        assert_eq!(format!("{value:032x}"), "a6b2701e26029faf582b98df0b19c4d0");
     }
 
     #[test]

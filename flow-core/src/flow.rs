@@ -34,7 +34,7 @@ pub(crate) enum Work {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FlowKind {
-    /// An async closure polled by the scheduler on tokio.
+    /// An async closure polled by the run's driver on tokio.
     Async,
     /// A blocking closure on flow-pool's thread executor.
     Blocking,
@@ -111,7 +111,7 @@ impl Flow {
     /// the flow's output or an error (any `Display`able type; its text becomes the failure
     /// message).
     ///
-    /// The scheduler polls the future itself (no task is spawned per flow), so it must not
+    /// The run's driver polls the future itself (no task is spawned per flow), so it must not
     /// block: put blocking work in [`Flow::blocking`], or `tokio::spawn` it and await the
     /// handle. A timeout or cancel drops the future.
     pub fn async_fn<F, Fut, E>(id: FlowId, f: F) -> FlowBuilder
@@ -147,7 +147,7 @@ impl Flow {
         FlowBuilder::new(id, Work::Task(Arc::from(task.into())))
     }
 
-    /// A flow running an external command in its own process group. The scheduler adds
+    /// A flow running an external command in its own process group. The driver adds
     /// `FLOW_RUN_ID` and `FLOW_ID` to its environment and, when the context has a log
     /// directory, sends stdout and stderr to `<log_dir>/<run_id>/<flow>.out` and `.err`
     /// (unless the spec names its own files; a file is made with the stream's first byte, so
@@ -264,7 +264,7 @@ impl FlowBuilder {
             flow: Flow {
                 id,
                 work,
-                input: null_value(),
+                input: crate::input::null_value(),
                 settings: None,
                 dependencies: Vec::new(),
                 definition: [0; 2],
@@ -336,12 +336,6 @@ impl FlowBuilder {
     }
 }
 
-/// A shared `null`, so flows without input allocate nothing for it.
-pub(crate) fn null_value() -> Arc<Value> {
-    static NULL: std::sync::OnceLock<Arc<Value>> = std::sync::OnceLock::new();
-    Arc::clone(NULL.get_or_init(|| Arc::new(Value::Null)))
-}
-
 /// The stable hash of a flow's definition (not its dependencies).
 fn definition_hash(flow: &Flow) -> u128 {
     let mut h = StableHasher::new();
@@ -395,6 +389,16 @@ fn settings_hash(settings: &Settings) -> u128 {
         Some(v) => h.word(1).field(v.as_bytes()),
     };
     h.finish()
+}
+
+impl crate::input::FlowTable for Vec<Flow> {
+    fn id(&self, idx: u32) -> &FlowId {
+        &self[idx as usize].id
+    }
+
+    fn input(&self, idx: u32) -> &Value {
+        &self[idx as usize].input
+    }
 }
 
 #[cfg(test)]

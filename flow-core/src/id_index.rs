@@ -1,9 +1,8 @@
 //! `IdIndex`: flow positions by id, a hash table of 4-byte positions into the registry's flows
 //! (the ids themselves live in the flows), so a table of 100,000 flows stays small in cache.
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasher;
 
-use crate::registry::IdHasher;
 use crate::Flow;
 
 /// Positions into a flow list, found by the flows' ids.
@@ -13,7 +12,13 @@ pub(crate) struct IdIndex {
 }
 
 fn hash(id: &str) -> u64 {
-    BuildHasherDefault::<IdHasher>::default().hash_one(id)
+    rustc_hash::FxBuildHasher.hash_one(id)
+}
+
+/// Whether two ids are equal; the same string (a flow named with a clone of its own `FlowId`,
+/// the common case) is seen without comparing bytes.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 fn id_at(flows: &[Flow], k: u32) -> &str {
@@ -24,7 +29,7 @@ impl IdIndex {
     /// The position of `id` in `flows`.
     pub(crate) fn find(&self, flows: &[Flow], id: &str) -> Option<u32> {
         self.table
-            .find(hash(id), |&k| id_at(flows, k) == id)
+            .find(hash(id), |&k| same(id_at(flows, k), id))
             .copied()
     }
 
@@ -33,7 +38,7 @@ impl IdIndex {
     pub(crate) fn insert(&mut self, flows: &[Flow], id: &str, idx: u32) -> bool {
         match self.table.entry(
             hash(id),
-            |&k| id_at(flows, k) == id,
+            |&k| same(id_at(flows, k), id),
             |&k| hash(id_at(flows, k)),
         ) {
             hashbrown::hash_table::Entry::Occupied(_) => false,

@@ -9,8 +9,6 @@ use flow_results::RunId;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::Flow;
-
 /// What one attempt of a flow receives: its own input (the seed's `input_data`), the outputs
 /// of its parents that completed (parent id → JSON value), and a cancellation token.
 ///
@@ -45,9 +43,25 @@ pub struct FlowInput {
 pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
     pub(crate) cancel: CancellationToken,
-    pub(crate) flows: Arc<Vec<Flow>>,
-    pub(crate) graph: Adjacency,
+    pub(crate) flows: Arc<dyn FlowTable>,
+    pub(crate) graph: Arc<Adjacency>,
     pub(crate) outputs: Outputs,
+}
+
+/// The flows of a run's snapshot as their inputs see them: each one's id and own input, by
+/// index. (Implemented by the flow list; `FlowInput` needs no more of a flow.)
+pub(crate) trait FlowTable: fmt::Debug + Send + Sync {
+    /// The id of flow `idx` (below `len()`).
+    fn id(&self, idx: u32) -> &FlowId;
+    /// The own input of flow `idx` (below `len()`).
+    fn input(&self, idx: u32) -> &Value;
+}
+
+/// What a flow that completed with `null` gave, shared, so flows without input or output
+/// allocate nothing for it.
+pub(crate) fn null_value() -> Arc<Value> {
+    static SHARED_NULL: OnceLock<Arc<Value>> = OnceLock::new();
+    Arc::clone(SHARED_NULL.get_or_init(|| Arc::new(Value::Null)))
 }
 
 /// The output of each flow of a run's snapshot, once it completed (set before any child
@@ -104,10 +118,7 @@ impl Outputs {
         if !self.completed.get(i)?.load(Ordering::Acquire) {
             return None;
         }
-        Some(
-            self.value(i)
-                .map_or_else(crate::flow::null_value, Arc::clone),
-        )
+        Some(self.value(i).map_or_else(null_value, Arc::clone))
     }
 
     /// The output of flow `i` when it is not `null`.
@@ -167,7 +178,7 @@ impl FlowInput {
     pub fn flow(&self) -> &FlowId {
         match &self.own {
             Some(own) => &own.flow,
-            None => &self.run.flows[self.idx as usize].id,
+            None => self.run.flows.id(self.idx),
         }
     }
 
@@ -185,7 +196,7 @@ impl FlowInput {
     pub fn input(&self) -> &Value {
         match &self.own {
             Some(own) => &own.input,
-            None => &self.run.flows[self.idx as usize].input,
+            None => self.run.flows.input(self.idx),
         }
     }
 
@@ -212,7 +223,7 @@ impl FlowInput {
             .chain(shared.iter().filter_map(move |link| {
                 let p = link.flow();
                 let output = run.outputs.get(p as usize)?;
-                Some((&run.flows.get(p as usize)?.id, output))
+                Some((run.flows.id(p), output))
             }))
     }
 
@@ -252,13 +263,25 @@ impl fmt::Debug for FlowInput {
 mod tests {
     use super::*;
 
+    #[derive(Debug)]
+    struct NoFlows;
+
+    impl FlowTable for NoFlows {
+        fn id(&self, idx: u32) -> &FlowId {
+            unreachable!("no flow {idx}")
+        }
+        fn input(&self, idx: u32) -> &Value {
+            unreachable!("no flow {idx}")
+        }
+    }
+
     #[test]
     fn parents_are_found_by_id_and_serialised() {
         let run = Arc::new(RunShared {
             run_id: RunId::new_now(),
             cancel: CancellationToken::new(),
-            flows: Arc::default(),
-            graph: Adjacency::default(),
+            flows: Arc::new(NoFlows),
+            graph: Arc::default(),
             outputs: Outputs::default(),
         });
         let input = FlowInput::detached(

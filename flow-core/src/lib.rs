@@ -1,25 +1,32 @@
-//! `FlowContext` and the scheduler: runs a DAG of flows, on tokio.
+//! `FlowContext` and the run state machine with its driver: runs a DAG of flows, on tokio.
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod context;
+mod driver;
 mod error;
 mod event;
 mod fingerprint;
 mod flow;
 mod id_index;
 mod input;
+mod machine;
 mod registry;
+mod request;
 mod retry;
-mod scheduler;
+mod run_options;
+mod shared;
 mod summary;
+mod wait;
+mod writer;
 
-pub use context::{ContextBuilder, FlowContext, RunOptions};
+pub use context::{ContextBuilder, FlowContext};
 pub use error::CoreError;
 pub use event::{Event, EventKind, EventReceiver, RecvError};
 pub use flow::{Flow, FlowBuilder, FlowKind};
 pub use input::FlowInput;
 pub use retry::{Backoff, RetryPolicy};
+pub use run_options::RunOptions;
 pub use summary::RunSummary;
 
 pub use flow_graph::{DependencyType, FlowId, InvalidFlowId};

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flow_graph::FlowId;
 use flow_results::{FlowStatus, RunId, StatusCounts};
 
 /// What [`FlowContext::run`](crate::FlowContext::run) returns when the run is over.
@@ -24,9 +25,12 @@ pub struct RunSummary {
     pub wall_time: Duration,
     /// Whether the run was cancelled ([`FlowContext::cancel_all`](crate::FlowContext::cancel_all)).
     pub cancelled: bool,
-    /// Errors of the result store while saving results, as messages (the run went on; the
-    /// store may be missing these results). At most 20 are kept.
+    /// Errors of the result store while saving results, as messages. At most 20 are kept. A
+    /// refused save stops the run (it is cancelled: what it did next would be lost too).
     pub store_errors: Vec<String>,
+    /// Every flow whose result the store could not save (their statuses are in `counts`, but
+    /// the store does not have them). Empty when every result was saved.
+    pub unsaved: Vec<FlowId>,
 }
 
 impl RunSummary {

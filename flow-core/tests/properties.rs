@@ -153,6 +153,11 @@ fn counters(n: usize) -> Arc<Vec<AtomicUsize>> {
 /// Checks the event log of one run against the DAG: no flow starts before all its parents
 /// finished, at most `jobs` run at once, each flow starts at most once and finishes once.
 fn check_events(dag: &Dag, events: &[Event]) -> Result<(), TestCaseError> {
+    check_events_of(dag, events, &vec![true; dag.n])
+}
+
+/// [`check_events`] for a run that holds only the `present` flows of the DAG.
+fn check_events_of(dag: &Dag, events: &[Event], present: &[bool]) -> Result<(), TestCaseError> {
     let index = |flow: &flow_core::FlowId| -> usize { flow.as_str()[1..].parse().unwrap() };
     let mut finished_at = vec![None; dag.n];
     let mut started = vec![false; dag.n];
@@ -186,7 +191,9 @@ fn check_events(dag: &Dag, events: &[Event]) -> Result<(), TestCaseError> {
             _ => {}
         }
     }
-    prop_assert!(finished_at.iter().all(Option::is_some));
+    for (i, finished) in finished_at.iter().enumerate() {
+        prop_assert_eq!(finished.is_some(), present[i], "f{} finished", i);
+    }
     Ok(())
 }
 
@@ -284,6 +291,103 @@ proptest! {
         }
         let reused = must_run.iter().filter(|r| !**r).count();
         prop_assert_eq!(second.reused as usize, reused);
+    }
+}
+
+/// A flow of the DAG made to run: it sleeps `delay` ms, then fails or returns the number of
+/// its parents that completed.
+fn flow_of(dag: &Dag, i: usize) -> flow_core::FlowBuilder {
+    let (fails, delay) = (dag.failing[i], dag.delays[i]);
+    let mut flow = Flow::async_fn(id(&name(i)), move |input| async move {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if fails {
+            Err(format!("flow {i} fails"))
+        } else {
+            Ok(json!(input.parents().len()))
+        }
+    });
+    for (p, d) in dag.parents(i) {
+        flow = flow.after(id(&name(p)), d);
+    }
+    flow
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
+
+    /// Flows that join a run in progress (the DAG's flows from `split` on, registered one by
+    /// one while the first ones run) follow the same rules as the others: no flow starts
+    /// before its parents finished, never more than `jobs` at once, and the final statuses
+    /// equal the reference model. A flow whose required parent already failed is refused at
+    /// registration (the model must call it failed), and then so is every flow naming it.
+    #[test]
+    fn flows_joining_a_run_follow_the_same_rules(
+        dag in dag(),
+        split in 0usize..60,
+        pauses in proptest::collection::vec(0u64..3, 60),
+    ) {
+        let split = split % (dag.n + 1);
+        let rt = runtime();
+        let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+        let ctx = FlowContext::builder().jobs(dag.jobs).store(Arc::clone(&store)).build();
+        for i in 0..split {
+            ctx.register_flow(flow_of(&dag, i).build()).unwrap();
+        }
+        // The run lasts until every flow that joins it has been registered: flow `n` (no
+        // edges) waits for that.
+        let (joined, gate) = tokio::sync::oneshot::channel::<()>();
+        let gate = std::sync::Mutex::new(Some(gate));
+        let gate_flow = Flow::async_fn(id(&name(dag.n)), move |_| {
+            let gate = gate.lock().unwrap().take();
+            async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+                Ok::<_, String>(Value::Null)
+            }
+        });
+        ctx.register_flow(gate_flow.build()).unwrap();
+        let expected = dag.expected(&dag.failing);
+        let (summary, events, present) = rt.block_on(async {
+            let mut events = ctx.subscribe();
+            let runner = ctx.clone();
+            let run = tokio::spawn(async move { runner.run().await });
+            let mut present = vec![true; dag.n + 1];
+            for i in split..dag.n {
+                tokio::time::sleep(Duration::from_millis(pauses[i])).await;
+                match ctx.register_flow(flow_of(&dag, i).build()) {
+                    Ok(()) => {}
+                    Err(flow_core::CoreError::ParentEnded { .. } | flow_core::CoreError::UnknownFlow(_)) => {
+                        present[i] = false;
+                    }
+                    Err(other) => panic!("f{i}: {other}"),
+                }
+            }
+            joined.send(()).unwrap();
+            let summary = run.await.unwrap().unwrap();
+            (summary, drain(&mut events), present)
+        });
+        let mut full = dag.clone();
+        full.n += 1;
+        full.failing.push(false);
+        check_events_of(&full, &events, &present)?;
+        for i in 0..dag.n {
+            let result = store.result(&summary.run_id, &id(&name(i))).unwrap();
+            match result {
+                Some(result) => prop_assert_eq!(result.status, expected[i], "flow f{}", i),
+                None => {
+                    // Refused: a required parent had failed, or a parent was refused itself.
+                    prop_assert!(!present[i], "f{} joined but has no result", i);
+                    let parent_refused = dag.parents(i).any(|(p, _)| !present[p]);
+                    prop_assert!(
+                        expected[i] == FlowStatus::Failed || parent_refused,
+                        "f{} was refused", i
+                    );
+                }
+            }
+        }
+        let joined_flows = present.iter().filter(|p| **p).count();
+        prop_assert_eq!(summary.counts.total(), joined_flows as u64);
     }
 }
 

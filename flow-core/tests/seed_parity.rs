@@ -66,18 +66,40 @@ fn register_dependency_refuses_unknown_flows_and_cycles() {
 }
 
 /// Seed: `has_cycle(start)` runs `find_cycle` from `start`. Ours: cycles are refused when
-/// they would be made, so it is always false; `would_cycle` answers the useful question.
+/// they would be made, so it answers for what was registered: every way of adding a
+/// dependency is tried with one that would close a cycle (each is refused), and then no flow
+/// has a cycle; `would_cycle` answers the useful question. `has_cycle` reads the registered
+/// dependencies themselves, so a cycle that slipped through would make it `true` here.
 #[test]
 fn has_cycle_is_false_and_would_cycle_names_the_cycle() {
     let ctx = FlowContext::new();
     ctx.register_flow(ok("a", json!(null)).build()).unwrap();
     ctx.register_flow(ok("b", json!(null)).requires(id("a")).build())
         .unwrap();
+    ctx.register_flow(ok("c", json!(null)).build()).unwrap();
     assert!(!ctx.has_cycle("a").unwrap());
     assert!(ctx.has_cycle("zz").is_err());
     let cycle = ctx.would_cycle("b", "a").unwrap().unwrap();
     assert_eq!(cycle.to_string(), "dependency cycle: b -> a -> b");
     assert!(ctx.would_cycle("a", "b").unwrap().is_none());
+    // One at a time, a backward edge, in a batch with forward edges, and a self edge.
+    assert!(ctx.register_dependency("b", "a", Required).is_err());
+    ctx.register_dependency("b", "c", Required).unwrap();
+    let err = ctx
+        .register_dependencies([("a", "c", Optional), ("c", "a", Required)])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot register the dependency: dependency cycle: a -> c -> a"
+    );
+    assert!(ctx.register_dependency("c", "c", Required).is_err());
+    assert!(ctx
+        .register_flow(ok("d", json!(null)).requires(id("d")).build())
+        .is_err());
+    for flow in ["a", "b", "c"] {
+        assert!(!ctx.has_cycle(flow).unwrap(), "{flow}");
+    }
+    assert_eq!(ctx.graph().dependency_count(), 2);
 }
 
 /// Seed: `get_flow(id)` returns the flow or `None`. Ours: `flow(id)`, same.
@@ -133,7 +155,7 @@ async fn fail_flow_records_the_reason() {
     let slow = saved(&ctx, &summary.run_id, "slow");
     assert_eq!(slow.status, FlowStatus::Failed);
     assert_eq!(slow.failure.unwrap().message, "operator said so");
-    // Already finished in this run: refused.
+    // The run is over: failing the flow again is accepted, and marks it for the next run.
     let again = ctx.fail_flow("slow", "x").await;
     assert!(
         again.is_ok(),
@@ -261,6 +283,77 @@ async fn cleanup_clears_and_can_be_called_twice() {
     assert!(old.cancelled);
     let summary = ctx.run().await.unwrap();
     assert_eq!((summary.counts.total(), summary.counts.completed), (1, 1));
+}
+
+/// Seed: `shutdown(wait=True)` returns once the pool's work is over. Ours: `cleanup` returns
+/// once the cancelled run is over, so a command it started is killed and reaped by then.
+#[tokio::test]
+async fn cleanup_returns_once_the_runs_processes_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let ctx = FlowContext::new();
+    let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let spec = flow_core::CommandSpec::shell(&script);
+    ctx.register_flow(flow_core::Flow::command(id("sleeper"), spec).build())
+        .unwrap();
+    let run = run_started(&ctx, Some("sleeper")).await;
+    let pid = loop {
+        // Written by the command as it starts: no event says when.
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    ctx.cleanup().await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} outlived cleanup"
+    );
+    assert!(run.await.unwrap().unwrap().cancelled);
+}
+
+/// Seed: none (one run at a time, no run ids). Ours: `wait_for_flows_in_run` waits for the
+/// flows of one run, so called before that run has even started it does not answer with the
+/// statuses of the run before (`wait_for_flows` would: `a` completed then).
+#[tokio::test]
+async fn waiting_for_flows_of_one_run_ignores_the_run_before() {
+    let ctx = FlowContext::new();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let gate = std::sync::Arc::clone(&permits);
+    ctx.register_flow(
+        flow_core::Flow::async_fn(id("a"), move |_| {
+            let gate = std::sync::Arc::clone(&gate);
+            async move {
+                gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                Ok::<_, String>(json!(1))
+            }
+        })
+        .build(),
+    )
+    .unwrap();
+    let first = ctx.run().await.unwrap();
+    assert_eq!(ctx.status("a"), Some(FlowStatus::Completed));
+    let second = flow_core::RunId::new_now();
+    let (waiter, scoped) = (ctx.clone(), second.clone());
+    let wait =
+        tokio::spawn(async move { waiter.wait_for_flows_in_run(&scoped, &["a"], None).await });
+    let runner = ctx.clone();
+    let options = flow_core::RunOptions::new().run_id(second.clone());
+    let run = tokio::spawn(async move { runner.run_with(options).await });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!wait.is_finished(), "answered with the run before");
+    permits.add_permits(1);
+    let statuses = wait.await.unwrap().unwrap();
+    assert_eq!(statuses, [(id("a"), FlowStatus::Completed)]);
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.run_id, second);
+    assert_ne!(first.run_id, second);
 }
 
 /// Seed: the pool's `cancel_task(id)` cancels a future (a thread keeps running). Ours:

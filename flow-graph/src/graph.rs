@@ -9,8 +9,8 @@ use daggy::petgraph::Direction;
 use daggy::{Dag, NodeIndex, Walker};
 
 use crate::cycle::find_cycle_through_batch;
-use crate::hash::FxHashMap;
 use crate::{CycleError, DependencyType, FlowId, GraphError};
+use rustc_hash::FxHashMap;
 
 /// A node of the DAG: the flow's id and its insertion sequence number, which orders ties.
 #[derive(Debug, Clone)]

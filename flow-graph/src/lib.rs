@@ -7,7 +7,6 @@ mod dependency;
 mod error;
 mod export;
 mod graph;
-mod hash;
 mod id;
 mod indexed;
 mod link;

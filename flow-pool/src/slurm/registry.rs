@@ -105,7 +105,9 @@ struct Identity<'a> {
     extra_args: &'a [String],
 }
 
-/// A stable hash (FNV-1a, 64 bits, in hex) of what `spec` runs and asks of the cluster.
+/// A stable hash (XXH3-64 of its JSON, in hex) of what `spec` runs and asks of the cluster.
+/// The job registry on disk keeps it: a change of algorithm makes a resumed run submit its
+/// jobs again instead of adopting them.
 pub(crate) fn spec_hash(
     spec: &CommandSpec,
     resources: Option<&SlurmResources>,
@@ -134,12 +136,7 @@ pub(crate) fn spec_hash(
         extra_args: &config.extra_args,
     };
     let bytes = serde_json::to_vec(&identity).unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
 #[cfg(test)]

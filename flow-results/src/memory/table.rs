@@ -149,31 +149,12 @@ impl Slot {
     }
 }
 
-/// A fast, non-cryptographic hash of a flow id: rustc's Fx multiply-rotate over 8-byte words,
-/// finished with a folded 128-bit multiply so that every bit of the result depends on every
-/// byte. Flow ids come from the user's own workflow, so resistance to crafted collisions buys
-/// nothing here.
+/// The 32-bit hash of a flow id that the index keeps (rustc-hash's, folded to 32 bits). Flow
+/// ids come from the user's own workflow, so resistance to crafted collisions buys nothing.
 fn hash_id(flow: &FlowId) -> u32 {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    const FOLD: u64 = 0x9e_37_79_b9_7f_4a_7c_15;
-    let bytes = flow.as_str().as_bytes();
-    let mut hash = bytes.len() as u64;
-    let mut add = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut buf = [0u8; 8];
-        buf.copy_from_slice(word);
-        add(u64::from_le_bytes(buf));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        add(u64::from_le_bytes(buf));
-    }
-    let folded = u128::from(hash) * u128::from(FOLD);
-    let folded = (folded as u64) ^ ((folded >> 64) as u64);
-    (folded as u32) ^ ((folded >> 32) as u32)
+    use std::hash::BuildHasher;
+    let hash = rustc_hash::FxBuildHasher.hash_one(flow.as_str());
+    (hash as u32) ^ ((hash >> 32) as u32)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! How one attempt of a flow runs, for each kind: the future the scheduler polls, and the
+//! How one attempt of a flow runs, for each kind: the future the driver polls, and the
 //! mapping of each executor's outcome to a result or a [`Failure`].
 
 use std::any::Any;
@@ -16,8 +16,8 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::writer::Durable;
 use crate::flow::BlockingFn;
+use crate::writer::Durable;
 use crate::FlowInput;
 
 /// How one attempt ended.

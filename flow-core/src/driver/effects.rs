@@ -1,0 +1,379 @@
+//! How the driver carries out the machine's effects: starting an attempt of each kind, a
+//! retry timer, and the record of a flow that finished.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flow_results::{Failure, FailureKind, FlowStatus};
+use futures::FutureExt;
+use tracing::Instrument;
+
+use super::attempt::{self, AttemptEnd};
+use super::report::Entry;
+use super::{fingerprint_of, Done, Driver, NONE};
+use crate::flow::Work;
+use crate::machine::{Ending, Event, Outcome};
+use crate::{EventKind, FlowInput};
+
+impl Driver {
+    /// Starts attempt `attempt` of `flow` (or, for a first attempt, reuses its result from the
+    /// resumed run).
+    pub(super) fn start(&mut self, flow: u32, attempt: u32, cx: &mut Context<'_>) {
+        if attempt == 1 {
+            let fingerprint = self.fingerprint(flow);
+            self.mark_started(flow);
+            if let Some(Some((old, output))) = self.reuse.get(flow as usize) {
+                if *old == fingerprint {
+                    let output = Some(Arc::clone(output));
+                    self.ended.insert(flow, (output, None));
+                    let outcome = Outcome::Reused;
+                    let _ = self.machine.handle(Event::AttemptEnded { flow, outcome });
+                    return;
+                }
+            }
+        }
+        if self.report.emit {
+            self.report.emit(EventKind::FlowStarted {
+                flow: self.flow(flow).id.clone(),
+                attempt,
+            });
+        }
+        let input = self.input_for(flow, attempt);
+        let span =
+            tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(flow).id, attempt);
+        let timeout = self.flow(flow).timeout();
+        // Made only for an attempt that goes in flight: most async flows end at their first
+        // poll and need none.
+        let token = || self.cancel.child_token();
+        // A command has effects outside the process: its parents' results must be in the
+        // store before it starts (see `Writer::durable`), when the store keeps them.
+        let durable = match self.flow(flow).work {
+            Work::Command(_) if self.shared.options.store.persistent() => {
+                self.report.flush();
+                self.report.writer.as_ref().map(|writer| writer.durable())
+            }
+            _ => None,
+        };
+        let started: Result<_, AttemptEnd> = match &self.flow(flow).work {
+            Work::Async(f) => {
+                let started = {
+                    let _entered = span.enter();
+                    // The call and the first poll in one catch: a panic fails the flow, not
+                    // the run.
+                    catch_unwind(AssertUnwindSafe(|| {
+                        let mut fut = f(input);
+                        let polled = fut.as_mut().poll(cx);
+                        (fut, polled)
+                    }))
+                };
+                match started {
+                    Err(panic) => Err(attempt::async_ready(Err(attempt::panicked(panic.as_ref())))),
+                    Ok((_, Poll::Ready(result))) => Err(attempt::async_ready(result)),
+                    Ok((fut, Poll::Pending)) => {
+                        let token = token();
+                        Ok((attempt::async_in_flight(fut, timeout, token.clone()), token))
+                    }
+                }
+            }
+            Work::Blocking(f) => match self.shared.threads() {
+                Ok(threads) => {
+                    let token = token();
+                    let f = Arc::clone(f);
+                    let work = attempt::blocking_attempt(threads, f, input, timeout, token.clone());
+                    Ok((work, token))
+                }
+                Err(e) => Err(AttemptEnd::plain(Err(Failure::new(
+                    FailureKind::Error,
+                    e.to_string(),
+                )))),
+            },
+            Work::Task(name) => {
+                let pool = self.shared.options.process_pool.clone();
+                let token = token();
+                let name = Arc::clone(name);
+                let work = attempt::task_attempt(pool, name, input, timeout, token.clone());
+                Ok((work, token))
+            }
+            Work::Command(spec) => {
+                let id = &self.flow(flow).id;
+                let mut spec = (**spec).clone();
+                spec = spec
+                    .env("FLOW_RUN_ID", self.run_id.as_str())
+                    .env("FLOW_ID", id.as_str());
+                if let Some(dir) = &self.shared.options.log_dir {
+                    let dir = dir.join(self.run_id.as_str());
+                    if spec.stdout_path.is_none() {
+                        spec.stdout_path = Some(dir.join(format!("{id}.out")));
+                    }
+                    if spec.stderr_path.is_none() {
+                        spec.stderr_path = Some(dir.join(format!("{id}.err")));
+                    }
+                }
+                let executor = Arc::clone(&self.shared.options.command_executor);
+                let token = token();
+                let work =
+                    attempt::command_attempt(executor, spec, timeout, token.clone(), durable);
+                Ok((work, token))
+            }
+        };
+        let (work, token) = match started {
+            Ok(work) => work,
+            Err(end) => {
+                // Ended at once: nothing in flight.
+                self.attempt_ended(flow, end);
+                return;
+            }
+        };
+        if attempt == 1 {
+            self.record_running(flow);
+        }
+        self.tokens.insert(flow, token);
+        self.in_flight.push(
+            work.map(move |end| (flow, Done::Attempt(end)))
+                .instrument(span)
+                .boxed(),
+        );
+    }
+
+    /// Attempt `attempt` of `flow` failed; the next is due after `delay`.
+    pub(super) fn retry_after(
+        &mut self,
+        flow: u32,
+        attempt: u32,
+        delay: Duration,
+        failure: Failure,
+    ) {
+        let id = self.flow(flow).id.clone();
+        tracing::info!(
+            parent: &self.span, flow = %id, attempt, retry_in = ?delay,
+            failure = %failure.message, "attempt failed, retrying"
+        );
+        if self.report.emit {
+            self.report.emit(EventKind::AttemptFailed {
+                flow: id,
+                attempt,
+                failure,
+                retry_in: delay,
+            });
+        }
+        if attempt == 1 && matches!(self.flow(flow).work, Work::Async(_)) {
+            // Its first attempt ended at once, so nothing said "running" yet.
+            self.record_running(flow);
+        }
+        self.ended.remove(&flow);
+        let token = self.cancel.child_token();
+        self.tokens.insert(flow, token.clone());
+        self.in_flight.push(
+            async move {
+                tokio::select! {
+                    // A cancel wins over a retry due at the same instant.
+                    biased;
+                    () = token.cancelled() => (flow, Done::TimerStopped),
+                    () = tokio::time::sleep(delay) => (flow, Done::RetryDue),
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    /// `flow` finished: its output goes to its children's inputs, its record to the store.
+    pub(super) fn finished(&mut self, flow: u32, status: FlowStatus, ending: Ending) {
+        let (output, tails) = if self.ended.is_empty() {
+            (None, None)
+        } else {
+            self.ended.remove(&flow).unwrap_or_default()
+        };
+        let reused = ending == Ending::Reused;
+        let failure = match ending {
+            Ending::Completed | Ending::Reused => None,
+            Ending::Failed(failure) => Some(*failure),
+            Ending::Upstream { root } => {
+                let root_id = self.flow(root).id.clone();
+                let message = if status == FlowStatus::Cancelled {
+                    format!("required flow `{root_id}` was cancelled")
+                } else {
+                    format!("required flow `{root_id}` failed")
+                };
+                Some(Failure::new(
+                    FailureKind::Upstream { flow: root_id },
+                    message,
+                ))
+            }
+            Ending::NotStarted => Some(Failure::new(
+                FailureKind::Cancelled,
+                "the run was cancelled before the flow started",
+            )),
+        };
+        if status != FlowStatus::Completed {
+            tracing::info!(
+                parent: &self.span, flow = %self.flow(flow).id, %status,
+                failure = failure.as_ref().map_or("", |f| f.message.as_str()), "flow finished"
+            );
+        }
+        let attempts = if reused {
+            0
+        } else {
+            self.machine.attempts(flow)
+        };
+        if self.report.emit {
+            self.report.emit(EventKind::FlowFinished {
+                flow: self.flow(flow).id.clone(),
+                status,
+                failure: failure.clone(),
+                attempts,
+                reused,
+            });
+        }
+        if status == FlowStatus::Completed {
+            let n = self.run.outputs.len();
+            match (flow as usize).checked_sub(n) {
+                None => self.run.outputs.set(flow as usize, output.clone()),
+                Some(k) => {
+                    self.joined_outputs[k] =
+                        Some(output.clone().unwrap_or_else(crate::input::null_value));
+                }
+            }
+        }
+        let entry = Entry {
+            flow,
+            id: self.flow(flow).id.clone(),
+            status,
+            attempts,
+            output,
+            failure,
+            tails,
+            started_at: self.start_time(flow),
+            fingerprint: self.fingerprint(flow),
+        };
+        self.report.record(entry);
+    }
+
+    /// Saves the "running" state of a flow whose first attempt did not end at once.
+    fn record_running(&mut self, flow: u32) {
+        let entry = Entry {
+            flow,
+            id: self.flow(flow).id.clone(),
+            status: FlowStatus::Running,
+            attempts: self.machine.attempts(flow),
+            output: None,
+            failure: None,
+            tails: None,
+            started_at: self.start_time(flow),
+            fingerprint: self.fingerprint(flow),
+        };
+        self.report.record(entry);
+    }
+
+    /// What attempt `attempt` of `flow` receives.
+    fn input_for(&self, flow: u32, attempt: u32) -> FlowInput {
+        if (flow as usize) < self.flows.len() {
+            return FlowInput::shared(&self.run, flow, attempt);
+        }
+        let mut parents = Vec::new();
+        for p in self.machine.parents(flow).iter().map(|link| link.flow()) {
+            let n = self.run.outputs.len();
+            let output = match (p as usize).checked_sub(n) {
+                None => self.run.outputs.get_shared(p as usize),
+                Some(k) => self.joined_outputs[k].clone(),
+            };
+            if let Some(output) = output {
+                parents.push((self.flow(p).id.clone(), output));
+            }
+        }
+        let own = self.flow(flow);
+        FlowInput::detached(
+            &self.run,
+            own.id.clone(),
+            attempt,
+            Arc::clone(&own.input),
+            parents,
+        )
+    }
+
+    /// Notes that `flow` starts now.
+    fn mark_started(&mut self, flow: u32) {
+        if self.start_times.last() != Some(&self.report.now) {
+            self.start_times.push(self.report.now);
+        }
+        self.started[flow as usize] = (self.start_times.len() - 1) as u32;
+    }
+
+    /// When `flow` started, if it did.
+    fn start_time(&self, flow: u32) -> Option<DateTime<Utc>> {
+        match self.started[flow as usize] {
+            NONE => None,
+            k => self.start_times.get(k as usize).copied(),
+        }
+    }
+
+    /// The fingerprint of `flow`, computing it (and any missing parent's) on demand.
+    #[inline]
+    fn fingerprint(&mut self, flow: u32) -> u128 {
+        match self.fingerprints[flow as usize] {
+            0 => self.compute_fingerprint(flow),
+            known => known,
+        }
+    }
+
+    /// The fingerprint of `flow`, not known yet: from its parents', computed first where they
+    /// are not known either.
+    #[inline(never)]
+    fn compute_fingerprint(&mut self, flow: u32) -> u128 {
+        let mut stack = std::mem::take(&mut self.scratch);
+        stack.clear();
+        stack.push(flow);
+        while let Some(&n) = stack.last() {
+            if self.fingerprints[n as usize] != 0 {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in self.machine.parents(n) {
+                if self.fingerprints[link.flow() as usize] == 0 {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() == before {
+                let fingerprint =
+                    fingerprint_of(self.flow(n), self.machine.parents(n), &self.fingerprints);
+                self.fingerprints[n as usize] = fingerprint;
+                stack.pop();
+            }
+        }
+        self.scratch = stack;
+        self.fingerprints[flow as usize]
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if !self.released {
+            let mut registry = self.shared.registry();
+            if registry
+                .active
+                .as_ref()
+                .is_some_and(|a| a.run_id == self.run_id)
+            {
+                registry.active = None;
+            }
+            drop(registry);
+            // The run was dropped before it finished: what had not finished never will, so
+            // the board says it was cancelled and whoever waits for it is let go.
+            let mut board = self.shared.board();
+            if board.run.as_ref() == Some(&self.run_id) {
+                for state in &mut board.states {
+                    if !state.is_finished() {
+                        *state = FlowStatus::Cancelled;
+                    }
+                }
+                board.unsaved = false;
+                drop(board);
+                self.shared.board_changed.send_modify(|g| *g += 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Waiting for flows to finish (`wait_for_flows`): woken by the board's changes, never
+//! polling, and returning once the flows' results are in the store.
+
+use std::time::Duration;
+
+use flow_graph::FlowId;
+use flow_results::{FlowStatus, RunId};
+
+use crate::shared::Shared;
+use crate::CoreError;
+
+/// Waits until every flow in `ids` has finished (in run `run`, when given) and their results
+/// are in the store; see [`FlowContext::wait_for_flows`](crate::FlowContext::wait_for_flows).
+pub(crate) async fn wait<S: AsRef<str>>(
+    shared: &Shared,
+    run: Option<&RunId>,
+    ids: &[S],
+    timeout: Option<Duration>,
+) -> Result<Vec<(FlowId, FlowStatus)>, CoreError> {
+    let mut changed = shared.board_changed.subscribe();
+    let (targets, generation): (Vec<(u32, FlowId)>, u64) = {
+        let registry = shared.registry();
+        let targets = ids
+            .iter()
+            .map(|id| {
+                let idx = registry.idx(id.as_ref())?;
+                Ok((idx, registry.flows[idx as usize].id.clone()))
+            })
+            .collect::<Result<_, CoreError>>()?;
+        (targets, shared.board().generation)
+    };
+    let wait = async {
+        loop {
+            changed.borrow_and_update();
+            let done = {
+                let board = shared.board();
+                if board.generation != generation {
+                    let first = targets.first().map(|(_, id)| id.clone());
+                    return first.map_or(Ok(Vec::new()), |id| Err(CoreError::CleanedUp(id)));
+                }
+                let other_run = run.is_some_and(|run| board.run.as_ref() != Some(run));
+                let statuses: Option<Vec<_>> = targets
+                    .iter()
+                    .map(|(idx, id)| {
+                        let s = board.states.get(*idx as usize).copied()?;
+                        s.is_finished().then(|| (id.clone(), s))
+                    })
+                    .collect();
+                // Ended, and their records handed to the writer (a failure is shown
+                // before that, and handed at the driver's next turn).
+                statuses
+                    .filter(|_| !board.unsaved && !other_run)
+                    .map(|statuses| (statuses, board.durable.clone()))
+            };
+            if let Some((statuses, durable)) = done {
+                // Returned once their results are in the store, not just decided.
+                if let Some(durable) = durable {
+                    durable.wait().await;
+                }
+                return Ok(statuses);
+            }
+            if changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    match timeout {
+        None => wait.await,
+        Some(limit) => match tokio::time::timeout(limit, wait).await {
+            Ok(statuses) => statuses,
+            Err(_) => {
+                let board = shared.board();
+                let mut unfinished: Vec<FlowId> = targets
+                    .iter()
+                    .filter(|(idx, _)| {
+                        !board
+                            .states
+                            .get(*idx as usize)
+                            .is_some_and(|s| s.is_finished())
+                    })
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if unfinished.is_empty() {
+                    // Ended, but their results were still on their way to the store.
+                    unfinished = targets.into_iter().map(|(_, id)| id).collect();
+                }
+                Err(CoreError::WaitTimeout {
+                    after: limit,
+                    unfinished,
+                })
+            }
+        },
+    }
+}

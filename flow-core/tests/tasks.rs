@@ -1,0 +1,89 @@
+//! Task flows on a real process pool, through `FlowContext`. `harness = false`: `main` calls
+//! `flow_pool::worker_main` first, as a user's program does, so that the pool can re-execute
+//! this binary as its workers; then it runs the checks below in order.
+
+use std::time::Duration;
+
+use flow_core::{Flow, FlowContext, FlowId, FlowStatus};
+use flow_pool::{worker_main, ProcessPool, TaskRegistry};
+use serde_json::{json, Value};
+
+/// The sum of the flow's own input and its parents' outputs, doubled.
+fn double_sum(input: Value) -> Result<Value, String> {
+    let own = input["input"].as_i64().ok_or("no input")?;
+    let parents: i64 = input["parents"]
+        .as_object()
+        .ok_or("no parents")?
+        .values()
+        .filter_map(Value::as_i64)
+        .sum();
+    Ok(json!((own + parents) * 2))
+}
+
+fn registry() -> TaskRegistry {
+    TaskRegistry::new().register("double_sum", double_sum)
+}
+
+fn id(s: &str) -> FlowId {
+    FlowId::new(s).unwrap()
+}
+
+/// A task flow runs in a worker process, gets its input and its parents' outputs, and its
+/// output reaches its children and the store; `cleanup` shuts the pool down.
+fn a_task_flow_runs_to_success_through_the_context() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let program = std::env::current_exe().expect("current exe");
+        let pool = ProcessPool::with_program(registry(), 2, program, Duration::from_secs(5));
+        let ctx = FlowContext::builder()
+            .process_pool(pool)
+            .pool_grace(Duration::from_secs(1))
+            .build();
+        ctx.register_flow(
+            Flow::async_fn(id("start"), |_| async { Ok::<_, String>(json!(1)) }).build(),
+        )
+        .unwrap();
+        ctx.register_flow(
+            Flow::task(id("twice"), "double_sum")
+                .input(json!(2))
+                .requires(id("start"))
+                .build(),
+        )
+        .unwrap();
+        ctx.register_flow(
+            Flow::task(id("again"), "double_sum")
+                .input(json!(0))
+                .requires(id("twice"))
+                .build(),
+        )
+        .unwrap();
+        let summary = ctx.run().await.unwrap();
+        assert!(summary.is_success(), "{summary:?}");
+        let twice = ctx
+            .store()
+            .result(&summary.run_id, &id("twice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (twice.status, twice.output),
+            (FlowStatus::Completed, json!(6))
+        );
+        let again = ctx
+            .store()
+            .result(&summary.run_id, &id("again"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.status, again.output),
+            (FlowStatus::Completed, json!(12))
+        );
+        ctx.cleanup().await;
+        assert!(ctx.flow_ids().is_empty());
+    });
+}
+
+fn main() {
+    worker_main(&registry());
+    a_task_flow_runs_to_success_through_the_context();
+    eprintln!("tasks: 1 passed");
+}
