@@ -37,7 +37,7 @@ const EXAMPLES: &[(&str, &str, &[&str])] = &[
             "run started: 5 flows",
             "fetch: attempt 1 failed (connection reset), retrying in 20ms",
             "fetch: completed",
-            "stuck: failed: the attempt timed out after 300ms",
+            "stuck: failed: the command timed out: limit 300ms, stopped after",
             "deploy: failed: required flow `stuck` failed",
             ": 3 completed, 2 failed",
             "success: false",
