@@ -311,15 +311,14 @@ impl Driver {
         // One pass over the flows (each visited once: a run's flows need not fit in cache)
         // takes their retry policies and, when parents come before children in registration
         // order (the usual case), computes every fingerprint; otherwise they are computed on
-        // demand.
+        // demand. The machine takes the policies as the pass goes (no list of them is made).
         let mut fingerprints = vec![0; n];
-        let mut retries = Vec::with_capacity(n);
-        for (i, flow) in flows.iter().enumerate() {
+        let retries = flows.iter().enumerate().map(|(i, flow)| {
             if ordered {
                 fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
             }
-            retries.push(*flow.retry());
-        }
+            *flow.retry()
+        });
         let machine = Machine::new(shared.options.jobs, Arc::clone(&graph), retries);
         let cancel = CancellationToken::new();
         let run = Arc::new(RunShared {
