@@ -99,8 +99,10 @@ pub(crate) struct Writer {
     refused: CancellationToken,
 }
 
-/// Records handed to the writer thread at a time (at least; fewer when the driver waits).
-pub(crate) const BATCH: usize = 512;
+/// Records handed to the writer thread at a time (at least; fewer when the driver waits). Each
+/// hand-over wakes the thread, which on a busy machine can take the driver's core: a few large
+/// hand-overs cost less than many small ones.
+pub(crate) const BATCH: usize = 2048;
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug, Clone)]
