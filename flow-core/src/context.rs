@@ -15,6 +15,7 @@ use crate::registry::Registry;
 use crate::request::Request;
 use crate::run_options::RunOptions;
 use crate::shared::{lock, Board, Options, Shared, MAX_EVENT_CAPACITY};
+use crate::writer::WriterThread;
 use crate::{CoreError, EventReceiver, Flow, RunSummary};
 
 fn default_parallelism() -> usize {
@@ -136,6 +137,7 @@ impl ContextBuilder {
                 events: OnceLock::new(),
                 event_capacity: self.event_capacity,
                 event_seq: AtomicU64::new(0),
+                writer: WriterThread::new(Arc::clone(&self.options.store)),
                 options: self.options,
                 threads: Mutex::new(None),
             }),

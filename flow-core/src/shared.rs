@@ -1,5 +1,5 @@
 //! What every handle of a context shares: the registry, the board of statuses, the events
-//! channel, the settings, and the handle of the run in progress.
+//! channel, the settings, the writer thread, and the handle of the run in progress.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -11,7 +11,7 @@ use flow_results::{FlowStatus, ResultStore, RunId};
 use tokio::sync::{broadcast, watch};
 
 use crate::registry::Registry;
-use crate::writer::Durable;
+use crate::writer::{Durable, WriterThread};
 
 /// Each flow's status, by index, as last published.
 #[derive(Debug, Default)]
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) event_seq: AtomicU64,
     pub(crate) options: Options,
     pub(crate) threads: Mutex<Option<ThreadExecutor>>,
+    /// The one path of results to the store.
+    pub(crate) writer: WriterThread,
 }
 
 /// The settings of a context; see [`ContextBuilder`].

@@ -1,6 +1,8 @@
 //! The result-store writer: the one path from a finished flow to the store. A dedicated thread
 //! turns the driver's records into `FlowResult`s and saves them in batches, whatever the store
-//! and the size of the run, so the store is never called on the driver's thread.
+//! and the size of the run, so the store is never called on the driver's thread. The thread
+//! starts with the context's first run, before the run sets up, and serves each of its runs
+//! in turn: it is up and asleep when the first results come, and is woken at once.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -73,7 +75,9 @@ pub(crate) struct Detail {
 type Spare = Arc<Mutex<Vec<Vec<Record>>>>;
 
 enum Message {
+    /// A run begins: the results that follow are its own, until the next run begins.
     Begin(
+        Box<Run>,
         RunRecord,
         oneshot::Sender<Result<(), flow_results::StoreError>>,
     ),
@@ -95,8 +99,10 @@ pub(crate) struct Writer {
     refused: CancellationToken,
 }
 
-/// Records handed to the writer thread at a time (at least; fewer when the driver waits).
-pub(crate) const BATCH: usize = 512;
+/// Records handed to the writer thread at a time (at least; fewer when the driver waits). Each
+/// hand-over wakes the thread, which on a busy machine can take the driver's core: a few large
+/// hand-overs cost less than many small ones.
+pub(crate) const BATCH: usize = 2048;
 
 /// A point in the writer's queue to wait for: every batch queued before it is committed.
 #[derive(Debug, Clone)]
@@ -123,43 +129,110 @@ impl std::fmt::Debug for Message {
     }
 }
 
-impl Writer {
-    /// The writer of `run_id`; its thread starts now.
-    pub(crate) fn start(store: Arc<dyn ResultStore>, run_id: RunId) -> std::io::Result<Self> {
+/// The run the thread saves results of: what it reports to that run's driver.
+struct Run {
+    run_id: RunId,
+    /// The sequence number of the last batch committed.
+    committed: watch::Sender<u64>,
+    /// Cancelled when the store refuses a batch.
+    refused: CancellationToken,
+    failed: Failed,
+}
+
+/// The writer thread of a context, started by its first run; it ends once the context is gone.
+#[derive(Debug)]
+pub(crate) struct WriterThread {
+    store: Arc<dyn ResultStore>,
+    /// The way to the thread, once started.
+    thread: Mutex<Option<mpsc::Sender<Message>>>,
+    spare: Spare,
+}
+
+impl WriterThread {
+    /// The writer thread of `store`, not started yet.
+    pub(crate) fn new(store: Arc<dyn ResultStore>) -> Self {
+        WriterThread {
+            store,
+            thread: Mutex::new(None),
+            spare: Spare::default(),
+        }
+    }
+
+    /// Starts the thread if it is not running. A run calls this first, so that the thread is
+    /// up, and asleep, before the run's first results come.
+    pub(crate) fn start(&self) -> std::io::Result<()> {
+        let mut thread = lock(&self.thread);
+        if thread.is_none() {
+            *thread = Some(spawn(&self.store, &self.spare)?);
+        }
+        Ok(())
+    }
+
+    /// Begins run `record.run_id` in the store, before any of its results: its writer, and the
+    /// store's answer on the receiver. A thread that is not running (not started, or gone
+    /// after a store panicked) is started.
+    pub(crate) fn begin(
+        &self,
+        record: RunRecord,
+    ) -> std::io::Result<(
+        Writer,
+        oneshot::Receiver<Result<(), flow_results::StoreError>>,
+    )> {
         let (done, committed) = watch::channel(0);
-        let (tx, rx) = mpsc::channel();
-        let spare = Spare::default();
-        let returned = Arc::clone(&spare);
         let refused = CancellationToken::new();
-        let signal = refused.clone();
-        std::thread::Builder::new()
-            .name("flow-store-writer".into())
-            .spawn(move || serve(&*store, &run_id, &rx, &returned, &done, &signal))?;
-        Ok(Writer {
+        let (reply, answer) = oneshot::channel();
+        let run = Box::new(Run {
+            run_id: record.run_id.clone(),
+            committed: done,
+            refused: refused.clone(),
+            failed: Failed::default(),
+        });
+        let message = Message::Begin(run, record, reply);
+        let mut thread = lock(&self.thread);
+        let tx = match thread.take() {
+            Some(tx) => match tx.send(message) {
+                Ok(()) => tx,
+                Err(mpsc::SendError(message)) => self.restart(message)?,
+            },
+            None => self.restart(message)?,
+        };
+        *thread = Some(tx.clone());
+        drop(thread);
+        let writer = Writer {
             thread: tx,
-            spare,
+            spare: Arc::clone(&self.spare),
             sent: 0,
             committed,
             refused,
-        })
+        };
+        Ok((writer, answer))
     }
 
+    /// Starts a new thread with `message` first.
+    fn restart(&self, message: Message) -> std::io::Result<mpsc::Sender<Message>> {
+        let tx = spawn(&self.store, &self.spare)?;
+        // Just started: it is there to receive.
+        let _ = tx.send(message);
+        Ok(tx)
+    }
+}
+
+/// Starts a writer thread saving to `store`.
+fn spawn(store: &Arc<dyn ResultStore>, spare: &Spare) -> std::io::Result<mpsc::Sender<Message>> {
+    let (tx, rx) = mpsc::channel();
+    let store = Arc::clone(store);
+    let spare = Arc::clone(spare);
+    std::thread::Builder::new()
+        .name("flow-store-writer".into())
+        .spawn(move || serve(&*store, &rx, &spare))?;
+    Ok(tx)
+}
+
+impl Writer {
     /// An empty batch with room for [`BATCH`] records, recycled when possible.
     pub(crate) fn batch(&self) -> Vec<Record> {
         let recycled = lock(&self.spare).pop();
         recycled.unwrap_or_else(|| Vec::with_capacity(BATCH))
-    }
-
-    /// Records the run as begun, before any result; the answer comes on the receiver.
-    pub(crate) fn begin(
-        &self,
-        run: RunRecord,
-    ) -> oneshot::Receiver<Result<(), flow_results::StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        // A writer that is gone drops the reply: the run then goes on as if begun, and
-        // `finish` reports the writer gone.
-        let _ = self.thread.send(Message::Begin(run, reply));
-        answer
     }
 
     /// Queues records to save.
@@ -209,30 +282,36 @@ fn recycle(spare: &Spare, records: Vec<Record>) {
     }
 }
 
-fn serve(
-    store: &dyn ResultStore,
-    run_id: &RunId,
-    rx: &mpsc::Receiver<Message>,
-    spare: &Spare,
-    committed: &watch::Sender<u64>,
-    refused: &CancellationToken,
-) {
-    let mut failed = Failed::default();
-    while let Ok(message) = rx.recv() {
+fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
+    let mut run: Option<Box<Run>> = None;
+    let mut pending = None;
+    loop {
+        let message = match pending.take() {
+            Some(message) => message,
+            None => match rx.recv() {
+                Ok(message) => message,
+                // The context is gone.
+                Err(_) => return,
+            },
+        };
         match message {
-            Message::Begin(run, reply) => {
-                let _ = reply.send(store.begin_run(&run));
+            Message::Begin(begun, record, reply) => {
+                let _ = reply.send(store.begin_run(&record));
+                run = Some(begun);
             }
             Message::Results(seq, records) => {
+                // A run begins before its results: there is always one here.
+                let Some(run) = run.as_deref_mut() else {
+                    continue;
+                };
                 let mut last = seq;
-                save(store, run_id, records, spare, &mut failed, refused);
+                save(store, run, records, spare);
                 // Then whatever else is queued, before telling how far the store is.
-                let mut pending = None;
                 while let Ok(next) = rx.try_recv() {
                     match next {
                         Message::Results(seq, more) => {
                             last = seq;
-                            save(store, run_id, more, spare, &mut failed, refused);
+                            save(store, run, more, spare);
                         }
                         other => {
                             pending = Some(other);
@@ -241,21 +320,15 @@ fn serve(
                     }
                 }
                 // Failed saves count as done too: they are reported, and nothing waits forever.
-                committed.send_replace(last);
-                match pending {
-                    Some(Message::Finish(run, reply)) => {
-                        finish(store, &run, &mut failed);
-                        let _ = reply.send(std::mem::take(&mut failed));
-                    }
-                    Some(Message::Begin(run, reply)) => {
-                        let _ = reply.send(store.begin_run(&run));
-                    }
-                    _ => {}
-                }
+                run.committed.send_replace(last);
             }
-            Message::Finish(run, reply) => {
-                finish(store, &run, &mut failed);
-                let _ = reply.send(std::mem::take(&mut failed));
+            Message::Finish(record, reply) => {
+                let mut failed = run.take().map(|run| run.failed).unwrap_or_default();
+                if let Err(e) = store.finish_run(&record) {
+                    tracing::error!(error = %e, store = %store.spec(), "finishing the run failed");
+                    failed.error(&e);
+                }
+                let _ = reply.send(failed);
             }
         }
     }
@@ -263,14 +336,7 @@ fn serve(
 
 /// Saves a batch of records, [`SAVE_SLICE`] at a time: each slice is a small buffer that the
 /// allocator hands out again, rather than fresh memory for the whole batch.
-fn save(
-    store: &dyn ResultStore,
-    run_id: &RunId,
-    mut records: Vec<Record>,
-    spare: &Spare,
-    failed: &mut Failed,
-    refused: &CancellationToken,
-) {
+fn save(store: &dyn ResultStore, run: &mut Run, mut records: Vec<Record>, spare: &Spare) {
     let mut left = records.drain(..);
     loop {
         let mut idxs = Vec::new();
@@ -279,7 +345,7 @@ fn save(
             .take(SAVE_SLICE)
             .map(|record| {
                 idxs.push(record.idx);
-                to_result(run_id, record)
+                to_result(&run.run_id, record)
             })
             .collect();
         if results.is_empty() {
@@ -289,20 +355,13 @@ fn save(
         // indices name them if it refuses them.
         if let Err(e) = store.save_results_owned(results) {
             tracing::error!(error = %e, store = %store.spec(), "saving results failed");
-            failed.error(&e);
-            failed.flows.append(&mut idxs);
-            refused.cancel();
+            run.failed.error(&e);
+            run.failed.flows.append(&mut idxs);
+            run.refused.cancel();
         }
     }
     drop(left);
     recycle(spare, records);
-}
-
-fn finish(store: &dyn ResultStore, run: &RunRecord, failed: &mut Failed) {
-    if let Err(e) = store.finish_run(run) {
-        tracing::error!(error = %e, store = %store.spec(), "finishing the run failed");
-        failed.error(&e);
-    }
 }
 
 fn to_result(run_id: &RunId, record: Record) -> FlowResult {

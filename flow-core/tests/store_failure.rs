@@ -1,13 +1,16 @@
 //! A store that refuses results mid-run, with a real directory store whose run folder is
 //! replaced by a file: the run stops and its summary names the flows whose results are lost.
+//! A store that panics: the run says its results were not saved, and the next run saves its own.
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{id, ok, run_started};
+use common::{id, ok, run_started, saved};
 use flow_core::{Flow, FlowBuilder, FlowContext, FlowStatus};
-use flow_results::{DirStore, ResultStore};
+use flow_graph::FlowId;
+use flow_results::{DirStore, FlowResult, MemoryStore, ResultStore, RunId, RunRecord, StoreError};
 use serde_json::json;
 
 /// A flow that completes once it takes a permit of `gate`.
@@ -56,4 +59,75 @@ async fn a_refused_save_stops_the_run_and_names_the_unsaved_flows() {
     assert!(summary.unsaved.contains(&id("c")), "{:?}", summary.unsaved);
     assert_eq!(ctx.status("b"), Some(FlowStatus::Cancelled));
     assert_eq!(ctx.status("c"), Some(FlowStatus::Cancelled));
+}
+
+/// A memory store whose first save of results panics.
+#[derive(Debug, Default)]
+struct PanicsOnce {
+    inner: MemoryStore,
+    panicked: AtomicBool,
+}
+
+impl ResultStore for PanicsOnce {
+    fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.inner.begin_run(run)
+    }
+    fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.inner.finish_run(run)
+    }
+    fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        self.inner.save_result(result)
+    }
+    fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        self.inner.save_results(results)
+    }
+    fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
+        if !self.panicked.swap(true, Ordering::SeqCst) {
+            panic!("a store bug (on purpose, in a test)");
+        }
+        self.inner.save_results_owned(results)
+    }
+    fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
+        self.inner.result(run, flow)
+    }
+    fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError> {
+        self.inner.results(run)
+    }
+    fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.run(run)
+    }
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs()
+    }
+    fn latest_run(&self, workflow: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.latest_run(workflow)
+    }
+    fn delete_run(&self, run: &RunId) -> Result<bool, StoreError> {
+        self.inner.delete_run(run)
+    }
+    fn spec(&self) -> String {
+        "panics-once".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn after_a_store_panic_the_next_run_saves_its_results() {
+    let ctx = FlowContext::builder()
+        .store(Arc::new(PanicsOnce::default()))
+        .build();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    // The writer thread dies with the panic: the run ends (no hang) and says so.
+    let first = ctx.run().await.unwrap();
+    assert!(
+        first
+            .store_errors
+            .iter()
+            .any(|e| e.contains("writer thread is gone")),
+        "{first:?}"
+    );
+    // The next run has a writer thread again, and its result is in the store.
+    let second = ctx.run().await.unwrap();
+    assert!(second.is_success(), "{second:?}");
+    assert!(second.store_errors.is_empty(), "{second:?}");
+    assert_eq!(saved(&ctx, &second.run_id, "a").output, json!(1));
 }

@@ -35,7 +35,6 @@ use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
 use crate::run_options::RunOptions;
 use crate::shared::Shared;
-use crate::writer::Writer;
 use crate::{CoreError, EventKind, Flow, RunSummary};
 
 use attempt::AttemptEnd;
@@ -58,6 +57,12 @@ enum Done {
 
 /// Runs the DAG of `shared` once.
 pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunSummary, CoreError> {
+    let thread_error = |source| CoreError::Thread {
+        action: "start the result-store writer thread",
+        source,
+    };
+    // First: the thread starts while the run sets up.
+    shared.writer.start().map_err(thread_error)?;
     let run_id = options.run_id.unwrap_or_else(RunId::new_now);
     let store = Arc::clone(&shared.options.store);
     let resume = match &options.resume_from {
@@ -66,11 +71,6 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut driver = Driver::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
-    let writer =
-        Writer::start(Arc::clone(&store), run_id.clone()).map_err(|source| CoreError::Thread {
-            action: "start the result-store writer thread",
-            source,
-        })?;
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
@@ -78,7 +78,8 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     let n = driver.machine.len();
     let mut begin = RunRecord::with_id(run_id.clone(), workflow.clone());
     begin.counts.pending = u32::try_from(n).unwrap_or(u32::MAX);
-    driver.begun = Some(writer.begin(begin));
+    let (writer, begun) = shared.writer.begin(begin).map_err(thread_error)?;
+    driver.begun = Some(begun);
     driver.store_refused = Some(Box::pin(writer.refused().cancelled_owned()));
     driver.report.writer = Some(writer);
     driver.report.turn();
@@ -310,15 +311,14 @@ impl Driver {
         // One pass over the flows (each visited once: a run's flows need not fit in cache)
         // takes their retry policies and, when parents come before children in registration
         // order (the usual case), computes every fingerprint; otherwise they are computed on
-        // demand.
+        // demand. The machine takes the policies as the pass goes (no list of them is made).
         let mut fingerprints = vec![0; n];
-        let mut retries = Vec::with_capacity(n);
-        for (i, flow) in flows.iter().enumerate() {
+        let retries = flows.iter().enumerate().map(|(i, flow)| {
             if ordered {
                 fingerprints[i] = fingerprint_of(flow, graph.parents(i as u32), &fingerprints);
             }
-            retries.push(*flow.retry());
-        }
+            *flow.retry()
+        });
         let machine = Machine::new(shared.options.jobs, Arc::clone(&graph), retries);
         let cancel = CancellationToken::new();
         let run = Arc::new(RunShared {
