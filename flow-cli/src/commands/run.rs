@@ -126,13 +126,17 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             workflow::default_interpreter().join(" ")
         );
     }
-    // If this process dies (SIGKILL), the watchdog kills the commands it started.
-    let watchdog = match Watchdog::start(run_id.as_str()) {
-        Ok(watchdog) => Some(watchdog),
-        Err(e) => {
-            tracing::warn!("cannot start the watchdog; a killed run may leave commands: {e}");
-            None
-        }
+    // If this process dies (SIGKILL), the watchdog kills the commands it started. Slurm jobs
+    // are left to the cluster on purpose: `--resume` adopts those still queued or running.
+    let watchdog = match &executor {
+        Executor::Local(_) => match Watchdog::start(run_id.as_str()) {
+            Ok(watchdog) => Some(watchdog),
+            Err(e) => {
+                tracing::warn!("cannot start the watchdog; a killed run may leave commands: {e}");
+                None
+            }
+        },
+        Executor::Slurm(_) => None,
     };
 
     let stdout_tty = std::io::stdout().is_terminal();
