@@ -217,13 +217,6 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if let Err(e) = printed {
         tracing::error!("cannot print the summary of the run: {e}");
     }
-    if !args.json && !args.quiet && !summary.store_errors.is_empty() {
-        tracing::warn!(
-            "the result store reported {} errors; some results may be missing: {}",
-            summary.store_errors.len(),
-            terminal::safe(&summary.store_errors.join("; "))
-        );
-    }
     let store_failed = store_failure(&guarded, &summary);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
