@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use flow_graph::{Adjacency, FlowId};
+use flow_graph::{Adjacency, FlowId, Link};
 use flow_results::RunId;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -27,34 +27,130 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct FlowInput {
     run: Arc<RunShared>,
-    /// The flow's index in the run's snapshot (`run.flows`), unless `own` is set.
+    /// The flow's index in the run's table (`run.flows`).
     idx: u32,
     attempt: u32,
-    /// For a flow that is not in the snapshot (registered during the run).
-    own: Option<Box<Own>>,
     /// A token of the executor, in place of the run's.
     cancel: Option<CancellationToken>,
 }
 
 /// What every input of one run shares, so that making an input costs one reference count
-/// whatever the number of parents: the run's id and cancel token, the flows and graph it
-/// started with, and each of those flows' output once it completed.
+/// whatever the number of parents: the run's id, its cancel token and its flows.
 #[derive(Debug)]
 pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
     pub(crate) cancel: CancellationToken,
-    pub(crate) flows: Arc<dyn FlowTable>,
-    pub(crate) graph: Arc<Adjacency>,
-    pub(crate) outputs: Outputs,
+    pub(crate) flows: RunFlows,
 }
 
-/// The flows of a run's snapshot as their inputs see them: each one's id and own input, by
+/// The flows the run started with as their inputs see them: each one's id and own input, by
 /// index. (Implemented by the flow list; `FlowInput` needs no more of a flow.)
 pub(crate) trait FlowTable: fmt::Debug + Send + Sync {
-    /// The id of flow `idx` (below `len()`).
+    /// The id of flow `idx` (below the number of flows).
     fn id(&self, idx: u32) -> &FlowId;
-    /// The own input of flow `idx` (below `len()`).
+    /// The own input of flow `idx` (below the number of flows).
     fn input(&self, idx: u32) -> &Value;
+}
+
+/// Every flow of a run as its inputs see it, by index: id, own input, parents and output.
+///
+/// One table for every flow: it grows by a row when a flow joins the run, and a row never
+/// moves, so inputs read it while it grows. The rows the run started with are the registry's
+/// flows and links, shared as they are (nothing is copied per flow); a joining flow's row is
+/// appended with its own.
+#[derive(Debug)]
+pub(crate) struct RunFlows {
+    start: Arc<dyn FlowTable>,
+    graph: Arc<Adjacency>,
+    /// The outputs of the flows the run started with.
+    outputs: Outputs,
+    /// The flows that joined the run: index `outputs.len() + k`.
+    joined: boxcar::Vec<Joined>,
+}
+
+/// The row of a flow that joined the run.
+#[derive(Debug)]
+struct Joined {
+    id: FlowId,
+    input: Arc<Value>,
+    parents: Box<[Link]>,
+    output: OnceLock<Arc<Value>>,
+}
+
+/// Where a flow's row is.
+enum Row<'a> {
+    Start(u32),
+    Joined(&'a Joined),
+}
+
+impl RunFlows {
+    /// The `n` flows of `start`, linked by `graph`.
+    pub(crate) fn new(start: Arc<dyn FlowTable>, graph: Arc<Adjacency>, n: usize) -> Self {
+        RunFlows {
+            start,
+            graph,
+            outputs: Outputs::new(n),
+            joined: boxcar::Vec::new(),
+        }
+    }
+
+    /// Appends the row of a flow that joins the run; it gets the next index.
+    pub(crate) fn join(&self, id: FlowId, input: Arc<Value>, parents: &[Link]) -> u32 {
+        let k = self.joined.push(Joined {
+            id,
+            input,
+            parents: parents.into(),
+            output: OnceLock::new(),
+        });
+        (self.outputs.len() + k) as u32
+    }
+
+    fn row(&self, idx: u32) -> Row<'_> {
+        match (idx as usize).checked_sub(self.outputs.len()) {
+            None => Row::Start(idx),
+            Some(k) => Row::Joined(&self.joined[k]),
+        }
+    }
+
+    fn id(&self, idx: u32) -> &FlowId {
+        match self.row(idx) {
+            Row::Start(i) => self.start.id(i),
+            Row::Joined(row) => &row.id,
+        }
+    }
+
+    fn input(&self, idx: u32) -> &Value {
+        match self.row(idx) {
+            Row::Start(i) => self.start.input(i),
+            Row::Joined(row) => &row.input,
+        }
+    }
+
+    fn parents(&self, idx: u32) -> &[Link] {
+        match self.row(idx) {
+            Row::Start(i) => self.graph.parents(i),
+            Row::Joined(row) => &row.parents,
+        }
+    }
+
+    /// Flow `idx` completed with `output` (`None`: `null`). Only the first call counts; it
+    /// comes before any child of the flow starts.
+    pub(crate) fn set_output(&self, idx: u32, output: Option<Arc<Value>>) {
+        match self.row(idx) {
+            Row::Start(i) => self.outputs.set(i as usize, output),
+            Row::Joined(row) => {
+                let _ = row.output.set(output.unwrap_or_else(null_value));
+            }
+        }
+    }
+
+    /// The output of flow `idx`, if it completed.
+    fn output(&self, idx: u32) -> Option<&Value> {
+        match self.row(idx) {
+            Row::Start(i) => self.outputs.get(i as usize),
+            Row::Joined(row) => row.output.get().map(|output| &**output),
+        }
+    }
 }
 
 /// What a flow that completed with `null` gave, shared, so flows without input or output
@@ -64,11 +160,11 @@ pub(crate) fn null_value() -> Arc<Value> {
     Arc::clone(SHARED_NULL.get_or_init(|| Arc::new(Value::Null)))
 }
 
-/// The output of each flow of a run's snapshot, once it completed (set before any child
+/// The output of each flow the run started with, once it completed (set before any child
 /// starts). Most flows return `null`: completing with it is one flag, a plain store, with no
 /// cell filled and no reference count taken.
 #[derive(Debug, Default)]
-pub(crate) struct Outputs {
+struct Outputs {
     completed: Box<[AtomicBool]>,
     /// An output that is not `null`, set before its flow's flag; the cells are made when the
     /// first such output comes (a run of flows that return nothing never makes them).
@@ -80,7 +176,7 @@ static NULL: Value = Value::Null;
 
 impl Outputs {
     /// No output yet for any of `n` flows.
-    pub(crate) fn new(n: usize) -> Self {
+    fn new(n: usize) -> Self {
         Outputs {
             completed: (0..n).map(|_| AtomicBool::new(false)).collect(),
             values: OnceLock::new(),
@@ -88,12 +184,12 @@ impl Outputs {
     }
 
     /// The number of flows.
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.completed.len()
     }
 
     /// Flow `i` completed with `output` (`None`: `null`). Only the first call for a flow counts.
-    pub(crate) fn set(&self, i: usize, output: Option<Arc<Value>>) {
+    fn set(&self, i: usize, output: Option<Arc<Value>>) {
         if let Some(output) = output.filter(|output| !output.is_null()) {
             let n = self.completed.len();
             let values = self
@@ -106,64 +202,26 @@ impl Outputs {
     }
 
     /// The output of flow `i`, if it completed.
-    pub(crate) fn get(&self, i: usize) -> Option<&Value> {
+    fn get(&self, i: usize) -> Option<&Value> {
         if !self.completed.get(i)?.load(Ordering::Acquire) {
             return None;
         }
-        Some(self.value(i).map_or(&NULL, |output| &**output))
+        Some(
+            self.values
+                .get()
+                .and_then(|values| values.get(i)?.get())
+                .map_or(&NULL, |output| &**output),
+        )
     }
-
-    /// The output of flow `i`, shared, if it completed.
-    pub(crate) fn get_shared(&self, i: usize) -> Option<Arc<Value>> {
-        if !self.completed.get(i)?.load(Ordering::Acquire) {
-            return None;
-        }
-        Some(self.value(i).map_or_else(null_value, Arc::clone))
-    }
-
-    /// The output of flow `i` when it is not `null`.
-    fn value(&self, i: usize) -> Option<&Arc<Value>> {
-        self.values.get()?.get(i)?.get()
-    }
-}
-
-/// The input of a flow outside the snapshot, carried whole.
-#[derive(Debug, Clone)]
-struct Own {
-    flow: FlowId,
-    input: Arc<Value>,
-    parents: Vec<(FlowId, Arc<Value>)>,
 }
 
 impl FlowInput {
-    /// The input of flow `idx` of the run's snapshot.
-    pub(crate) fn shared(run: &Arc<RunShared>, idx: u32, attempt: u32) -> Self {
+    /// The input of attempt `attempt` of flow `idx` of the run.
+    pub(crate) fn new(run: &Arc<RunShared>, idx: u32, attempt: u32) -> Self {
         FlowInput {
             run: Arc::clone(run),
             idx,
             attempt,
-            own: None,
-            cancel: None,
-        }
-    }
-
-    /// The input of a flow that is not in the run's snapshot.
-    pub(crate) fn detached(
-        run: &Arc<RunShared>,
-        flow: FlowId,
-        attempt: u32,
-        input: Arc<Value>,
-        parents: Vec<(FlowId, Arc<Value>)>,
-    ) -> Self {
-        FlowInput {
-            run: Arc::clone(run),
-            idx: 0,
-            attempt,
-            own: Some(Box::new(Own {
-                flow,
-                input,
-                parents,
-            })),
             cancel: None,
         }
     }
@@ -176,10 +234,7 @@ impl FlowInput {
 
     /// The flow this input is for.
     pub fn flow(&self) -> &FlowId {
-        match &self.own {
-            Some(own) => &own.flow,
-            None => self.run.flows.id(self.idx),
-        }
+        self.run.flows.id(self.idx)
     }
 
     /// The run this attempt belongs to.
@@ -194,10 +249,7 @@ impl FlowInput {
 
     /// The flow's own input (`null` when none was given).
     pub fn input(&self) -> &Value {
-        match &self.own {
-            Some(own) => &own.input,
-            None => self.run.flows.input(self.idx),
-        }
+        self.run.flows.input(self.idx)
     }
 
     /// The output of parent `id`, if it is a parent that completed.
@@ -213,18 +265,11 @@ impl FlowInput {
     }
 
     fn parent_list(&self) -> impl Iterator<Item = (&FlowId, &Value)> {
-        let (own, shared) = match &self.own {
-            Some(own) => (own.parents.as_slice(), &[][..]),
-            None => (&[][..], self.run.graph.parents(self.idx)),
-        };
-        let run = &*self.run;
-        own.iter()
-            .map(|(id, output)| (id, &**output))
-            .chain(shared.iter().filter_map(move |link| {
-                let p = link.flow();
-                let output = run.outputs.get(p as usize)?;
-                Some((run.flows.id(p), output))
-            }))
+        let flows = &self.run.flows;
+        flows.parents(self.idx).iter().filter_map(move |link| {
+            let p = link.flow();
+            Some((flows.id(p), flows.output(p)?))
+        })
     }
 
     /// A token cancelled when the attempt times out or the flow or run is cancelled.
@@ -262,39 +307,70 @@ impl fmt::Debug for FlowInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flow_graph::DependencyType::{Optional, Required};
 
+    /// Flows by id, each with its index as its input.
     #[derive(Debug)]
-    struct NoFlows;
+    struct Flows(Vec<(FlowId, Value)>);
 
-    impl FlowTable for NoFlows {
+    impl FlowTable for Flows {
         fn id(&self, idx: u32) -> &FlowId {
-            unreachable!("no flow {idx}")
+            &self.0[idx as usize].0
         }
         fn input(&self, idx: u32) -> &Value {
-            unreachable!("no flow {idx}")
+            &self.0[idx as usize].1
         }
     }
 
-    #[test]
-    fn parents_are_found_by_id_and_serialised() {
+    fn id(s: &str) -> FlowId {
+        FlowId::new(s).unwrap()
+    }
+
+    /// A run that started with `a` and `b` (b requires a), joined by `c` (requires a, wants
+    /// b) and then `d` (requires c).
+    fn run() -> Arc<RunShared> {
+        let start = Flows(vec![(id("a"), Value::from(0)), (id("b"), Value::from(1))]);
+        let graph = Adjacency::from_edge_list(2, &[(0, 1, Required)]);
         let run = Arc::new(RunShared {
             run_id: RunId::new_now(),
             cancel: CancellationToken::new(),
-            flows: Arc::new(NoFlows),
-            graph: Arc::default(),
-            outputs: Outputs::default(),
+            flows: RunFlows::new(Arc::new(start), Arc::new(graph), 2),
         });
-        let input = FlowInput::detached(
-            &run,
-            FlowId::new("c").unwrap(),
-            1,
-            Arc::new(serde_json::json!({"k": 1})),
-            vec![(FlowId::new("a").unwrap(), Arc::new(Value::from(3)))],
-        );
-        assert_eq!(input.parent("a"), Some(&Value::from(3)));
-        assert_eq!(input.parent("b"), None);
+        let parents = [Link::new(0, Required), Link::new(1, Optional)];
+        let c = run
+            .flows
+            .join(id("c"), Arc::new(serde_json::json!({"k": 1})), &parents);
+        assert_eq!(c, 2);
+        let d = run
+            .flows
+            .join(id("d"), null_value(), &[Link::new(2, Required)]);
+        assert_eq!(d, 3);
+        run
+    }
+
+    #[test]
+    fn a_flow_that_joined_the_run_is_a_row_like_the_others() {
+        let run = run();
+        let b = FlowInput::new(&run, 1, 1);
+        let c = FlowInput::new(&run, 2, 1);
+        let d = FlowInput::new(&run, 3, 2);
+        assert_eq!((b.flow().as_str(), b.input()), ("b", &Value::from(1)));
         assert_eq!(
-            input.to_value(),
+            (c.flow().as_str(), d.flow().as_str(), d.attempt()),
+            ("c", "d", 2)
+        );
+        // No parent completed yet.
+        assert_eq!(b.parents().len() + c.parents().len() + d.parents().len(), 0);
+
+        run.flows.set_output(0, Some(Arc::new(Value::from(3))));
+        run.flows.set_output(2, None);
+        assert_eq!(b.parent("a"), Some(&Value::from(3)));
+        assert_eq!(c.parent("a"), Some(&Value::from(3)));
+        // `b` has not completed (an optional parent that failed is absent the same way).
+        assert_eq!(c.parent("b"), None);
+        assert_eq!(d.parent("c"), Some(&Value::Null));
+        assert_eq!(
+            c.to_value(),
             serde_json::json!({"flow": "c", "input": {"k": 1}, "parents": {"a": 3}})
         );
     }
@@ -309,11 +385,20 @@ mod tests {
         assert_eq!(outputs.get(0), Some(&Value::Null));
         assert_eq!(outputs.get(1), Some(&Value::from(7)));
         assert_eq!(outputs.get(2), Some(&Value::Null));
-        assert_eq!(outputs.get_shared(1).as_deref(), Some(&Value::from(7)));
-        assert_eq!(outputs.get_shared(0).as_deref(), Some(&Value::Null));
         assert_eq!(outputs.get(3), None);
         // The first output counts.
         outputs.set(1, Some(Arc::new(Value::from(8))));
         assert_eq!(outputs.get(1), Some(&Value::from(7)));
+    }
+
+    #[test]
+    fn rows_appended_while_inputs_read_them_do_not_move() {
+        let run = run();
+        let c = FlowInput::new(&run, 2, 1);
+        let id_before: *const FlowId = c.flow();
+        for i in 0..1000 {
+            run.flows.join(id(&format!("e{i}")), null_value(), &[]);
+        }
+        assert!(std::ptr::eq(id_before, c.flow()));
     }
 }

@@ -41,7 +41,7 @@ impl Driver {
                 attempt,
             });
         }
-        let input = self.input_for(flow, attempt);
+        let input = FlowInput::new(&self.run, flow, attempt);
         let span =
             tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(flow).id, attempt);
         let timeout = self.flow(flow).timeout();
@@ -228,14 +228,7 @@ impl Driver {
             });
         }
         if status == FlowStatus::Completed {
-            let n = self.run.outputs.len();
-            match (flow as usize).checked_sub(n) {
-                None => self.run.outputs.set(flow as usize, output.clone()),
-                Some(k) => {
-                    self.joined_outputs[k] =
-                        Some(output.clone().unwrap_or_else(crate::input::null_value));
-                }
-            }
+            self.run.flows.set_output(flow, output.clone());
         }
         let entry = Entry {
             flow,
@@ -265,32 +258,6 @@ impl Driver {
             fingerprint: self.fingerprint(flow),
         };
         self.report.record(entry);
-    }
-
-    /// What attempt `attempt` of `flow` receives.
-    fn input_for(&self, flow: u32, attempt: u32) -> FlowInput {
-        if (flow as usize) < self.flows.len() {
-            return FlowInput::shared(&self.run, flow, attempt);
-        }
-        let mut parents = Vec::new();
-        for p in self.machine.parents(flow).iter().map(|link| link.flow()) {
-            let n = self.run.outputs.len();
-            let output = match (p as usize).checked_sub(n) {
-                None => self.run.outputs.get_shared(p as usize),
-                Some(k) => self.joined_outputs[k].clone(),
-            };
-            if let Some(output) = output {
-                parents.push((self.flow(p).id.clone(), output));
-            }
-        }
-        let own = self.flow(flow);
-        FlowInput::detached(
-            &self.run,
-            own.id.clone(),
-            attempt,
-            Arc::clone(&own.input),
-            parents,
-        )
     }
 
     /// Notes that `flow` starts now.

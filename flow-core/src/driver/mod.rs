@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::fingerprint;
-use crate::input::{Outputs, RunShared};
+use crate::input::{FlowTable, RunFlows, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
 use crate::run_options::RunOptions;
@@ -229,14 +229,12 @@ struct Driver {
     run_id: RunId,
     span: tracing::Span,
     machine: Machine,
-    /// The flows the run started with, the run's cancel token and outputs, shared with every
+    /// The run's id, cancel token and table of flows with their outputs, shared with every
     /// `FlowInput`.
     run: Arc<RunShared>,
-    /// The flows the run started with, then those that joined it (index `flows.len()` on),
-    /// and the joined ones' outputs.
+    /// The flows the run started with, then those that joined it (index `flows.len()` on).
     flows: Arc<Vec<Flow>>,
     joined: Vec<Flow>,
-    joined_outputs: Vec<Option<Arc<Value>>>,
     /// Fingerprints, 0 while not computed.
     fingerprints: Vec<u128>,
     /// When each flow started, as a position in `start_times` (`NONE`: not started): four
@@ -324,9 +322,7 @@ impl Driver {
         let run = Arc::new(RunShared {
             run_id: run_id.clone(),
             cancel: cancel.clone(),
-            flows: Arc::clone(&flows) as Arc<dyn crate::input::FlowTable>,
-            graph,
-            outputs: Outputs::new(n),
+            flows: RunFlows::new(Arc::clone(&flows) as Arc<dyn FlowTable>, graph, n),
         });
         Ok(Driver {
             report: Reporter::new(Arc::clone(&shared), run_id.clone(), n),
@@ -336,7 +332,6 @@ impl Driver {
             run,
             flows,
             joined: Vec::new(),
-            joined_outputs: Vec::new(),
             fingerprints,
             started: vec![NONE; n],
             start_times: Vec::new(),
@@ -466,8 +461,8 @@ impl Driver {
             Request::Register { idx, flow, parents } => {
                 debug_assert_eq!(idx as usize, self.machine.len());
                 let retry = *flow.retry();
+                let (id, input) = (flow.id.clone(), Arc::clone(&flow.input));
                 self.joined.push(*flow);
-                self.joined_outputs.push(None);
                 self.fingerprints.push(0);
                 self.started.push(NONE);
                 if !self.reuse.is_empty() {
@@ -475,6 +470,8 @@ impl Driver {
                 }
                 self.report.grow();
                 let _ = self.machine.handle(Event::Registered { parents, retry });
+                let row = self.run.flows.join(id, input, self.machine.parents(idx));
+                debug_assert_eq!(row, idx);
             }
             Request::Cancel(flow) => {
                 let _ = self.machine.handle(Event::Cancel { flow });
