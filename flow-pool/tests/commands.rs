@@ -10,6 +10,8 @@ use flow_pool::{
     enable_child_subreaper, CancellationToken, CommandEnd, CommandExecutor, CommandRunner,
     CommandSpec, PoolError,
 };
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 const GRACE: Duration = Duration::from_millis(300);
 
@@ -242,15 +244,9 @@ async fn a_silent_command_creates_no_file_and_no_folder() {
 
 /// `len` bytes of every value, in an order that catches lost, doubled or moved chunks.
 fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 56) as u8
-        })
-        .collect()
+    let mut bytes = vec![0; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    bytes
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 
 use flow_graph::FlowId;
 use flow_results::{open_store, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail};
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Set in the child: the spec of the store to write.
@@ -32,16 +33,10 @@ fn run_id() -> RunId {
 /// The payload of write `seq` of `generation`: 1.5 to 7.5 KB of text that depends on both,
 /// so a record mixing two writes, or cut short, does not match.
 fn payload(generation: u64, seq: u64) -> String {
-    let mut state = generation.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_add(1);
-    let mut next = || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    let len = 1500 + (next() % 6000) as usize;
+    let mut rng = StdRng::seed_from_u64(generation << 32 | seq);
+    let len = rng.gen_range(1500..7500);
     (0..len)
-        .map(|_| char::from(b'a' + (next() % 26) as u8))
+        .map(|_| char::from(rng.gen_range(b'a'..=b'z')))
         .collect()
 }
 

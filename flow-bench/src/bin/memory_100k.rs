@@ -37,7 +37,8 @@ fn batch(run: &RunId, first: usize, ids: &[FlowId], at: DateTime<Utc>) -> Vec<Fl
             let mut result = FlowResult::new(run.clone(), id.clone(), FlowStatus::Completed);
             result.attempts = 1;
             result.finished_at = Some(at);
-            let fingerprint = ((first + i) as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060);
+            // Distinct and never 0, as fingerprints are.
+            let fingerprint = u128::MAX - (first + i) as u128;
             result.fingerprint = Some(fingerprint.into());
             result
         })
