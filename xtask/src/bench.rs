@@ -92,34 +92,10 @@ fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
         &[],
     )?;
     let program = target_dir().join("release/run_graph");
-    let workloads = [
-        ("W1 layered 100x100", 10_000, layered(100, 100, 1)),
-        (
-            "W2 chain 10000",
-            10_000,
-            (1..10_000).map(|i| (i - 1, i)).collect(),
-        ),
-        ("W3 independent 100000", 100_000, Vec::new()),
-    ];
-    for (name, nodes, edges) in workloads {
-        let file = dir.join(format!("{}.json", name.split(' ').next().unwrap_or(name)));
-        let json = serde_json::json!({ "nodes": nodes, "edges": edges });
-        fs::write(&file, json.to_string())?;
+    for (name, file) in run_graph_workloads(dir)? {
         let mut totals = Vec::new();
         for _ in 0..RUNS {
-            let output = Command::new(&program)
-                .arg(&file)
-                .output()
-                .with_context(|| format!("could not run {}", program.display()))?;
-            if !output.status.success() {
-                bail!(
-                    "run_graph failed on {name}: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            let line: serde_json::Value = serde_json::from_slice(&output.stdout)
-                .with_context(|| format!("run_graph printed no JSON line on {name}"))?;
-            totals.push(line["total_ms"].as_f64().unwrap_or(f64::NAN));
+            totals.push(run_graph_ms(&program, &file)?);
         }
         let rss = peak_rss_kib(&program, &[file.to_str().unwrap_or_default()])?;
         writeln!(
@@ -130,6 +106,47 @@ fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Writes the graphs of W1 (layered 100 x 100), W2 (a chain of 10,000) and W3 (100,000
+/// independent flows) into `dir`: each workload's name and file.
+pub(crate) fn run_graph_workloads(dir: &Path) -> Result<Vec<(&'static str, std::path::PathBuf)>> {
+    let workloads = [
+        ("W1 layered 100x100", 10_000, layered(100, 100, 1)),
+        (
+            "W2 chain 10000",
+            10_000,
+            (1..10_000).map(|i| (i - 1, i)).collect(),
+        ),
+        ("W3 independent 100000", 100_000, Vec::new()),
+    ];
+    let mut files = Vec::new();
+    for (name, nodes, edges) in workloads {
+        let file = dir.join(format!("{}.json", name.split(' ').next().unwrap_or(name)));
+        let json = serde_json::json!({ "nodes": nodes, "edges": edges });
+        fs::write(&file, json.to_string())?;
+        files.push((name, file));
+    }
+    Ok(files)
+}
+
+/// One run of a `run_graph` program on a graph file: its total time in milliseconds.
+pub(crate) fn run_graph_ms(program: &Path, file: &Path) -> Result<f64> {
+    let output = Command::new(program)
+        .arg(file)
+        .output()
+        .with_context(|| format!("could not run {}", program.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed on {}: {}",
+            program.display(),
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{} printed no JSON line", program.display()))?;
+    Ok(line["total_ms"].as_f64().unwrap_or(f64::NAN))
 }
 
 /// `flow run` on 2,000 `/bin/true` flows (20 layers x 100, 3 required parents each, --jobs 2,
@@ -355,14 +372,14 @@ fn median_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     Ok(median(&mut times))
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
 /// The peak resident set (KiB) of one run of a command: measured by a fresh `xtask` process
 /// whose only child is the command (`getrusage` of its children is then exactly that run).
-fn peak_rss_kib(program: &Path, args: &[&str]) -> Result<i64> {
+pub(crate) fn peak_rss_kib(program: &Path, args: &[&str]) -> Result<i64> {
     let xtask = std::env::current_exe().context("cannot find the xtask program")?;
     let output = Command::new(xtask)
         .arg(PEAK_RSS_TASK)

@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask ci [--deep]` runs every check CI runs, in order, and
 //! `cargo xtask bench` runs the benchmarks the issues ask figures for.
 
+mod ab;
 mod bench;
 mod ci;
 mod docs;
@@ -20,7 +21,10 @@ tasks:
                 examples run, docs, cargo package, benches build;
                 --deep also runs the property tests with ten times the cases
   bench [--e2e] the benchmarks whose figures the closing notes report; --e2e skips the
-                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm";
+                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm
+  bench --ab RUN_GRAPH [ROUNDS]
+                this tree's run_graph against another build of it on W1-W3, in
+                alternating rounds (21 unless ROUNDS is given): medians and ratios";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +34,14 @@ fn main() -> ExitCode {
         ["ci", "--deep"] => ci::run(ci::Depth::Deep),
         ["bench"] => bench::run(bench::Scope::All),
         ["bench", "--e2e"] => bench::run(bench::Scope::EndToEnd),
+        ["bench", "--ab", other] => ab::run(other, 21),
+        ["bench", "--ab", other, rounds] => match rounds.parse() {
+            Ok(rounds) if rounds > 0 => ab::run(other, rounds),
+            _ => {
+                eprintln!("xtask: ROUNDS must be a positive number, not `{rounds}`");
+                return ExitCode::from(2);
+            }
+        },
         [bench::PEAK_RSS_TASK, program, args @ ..] => bench::print_peak_rss(program, args),
         ["help" | "--help" | "-h"] => {
             eprintln!("{USAGE}");
