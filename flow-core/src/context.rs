@@ -462,10 +462,13 @@ impl FlowContext {
     /// [`wait_for_flows`](Self::wait_for_flows) in run `run` only: statuses of another run
     /// (the one before, when this is called right after spawning [`run_with`](Self::run_with)
     /// with [`RunOptions::run_id`]) do not count; it waits until `run` has started and the
-    /// flows have finished in it.
+    /// flows have finished in it. For a run that is over (another run has begun since, or it
+    /// was recorded by another context), the statuses come from the result store.
     ///
     /// # Errors
-    /// As [`wait_for_flows`](Self::wait_for_flows).
+    /// As [`wait_for_flows`](Self::wait_for_flows); [`CoreError::NotInRun`] for a flow without
+    /// a finished result in a run that is over; [`CoreError::Store`] when the store cannot be
+    /// read.
     pub async fn wait_for_flows_in_run<S: AsRef<str>>(
         &self,
         run: &RunId,
@@ -511,9 +514,11 @@ impl FlowContext {
     pub async fn cleanup(&self) {
         let gone = {
             let mut registry = self.shared.registry();
-            // The run in progress is cancelled and detached: new flows no longer join it.
+            // The run in progress is cancelled and detached: new flows no longer join it, and
+            // no run begins before it is over.
             let gone = registry.active.take().map(|active| {
                 let _ = active.requests.send(Request::CancelAll);
+                registry.closing = Some(active.run_id);
                 active.gone
             });
             registry.clear();
@@ -529,6 +534,9 @@ impl FlowContext {
             // Never sent to: returns when the run's driver is dropped.
             while gone.changed().await.is_ok() {}
         }
+        // A run whose future was dropped left the clearing of its commands' groups to the
+        // executor: they are gone too before this returns.
+        self.shared.options.command_executor.settled().await;
         lock(&self.shared.threads).take();
         if let Some(pool) = &self.shared.options.process_pool {
             pool.shutdown(self.shared.options.pool_grace).await;

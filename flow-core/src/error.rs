@@ -79,6 +79,15 @@ pub enum CoreError {
         #[source]
         source: Box<StoreError>,
     },
+    /// `wait_for_flows_in_run` asked for a flow that has no finished result in a run that is
+    /// over.
+    #[error("flow `{flow}` did not finish in run `{run}`, which is over")]
+    NotInRun {
+        /// The flow asked for.
+        flow: FlowId,
+        /// The run, over.
+        run: RunId,
+    },
     /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
     #[error("flow `{0}` was removed by `cleanup` while being waited for")]
     CleanedUp(FlowId),

@@ -272,7 +272,13 @@ impl FlowInput {
         })
     }
 
-    /// A token cancelled when the attempt times out or the flow or run is cancelled.
+    /// A token cancelled when the run is cancelled and, for a blocking, task or command
+    /// flow, when the attempt times out or the flow is cancelled or failed by hand.
+    ///
+    /// An async flow's attempt is stopped by dropping its future, and its token is the run's
+    /// (a token per attempt would cost every flow an allocation, though most end at their
+    /// first poll): work it spawned apart from its future is stopped with the run, not with
+    /// the attempt.
     pub fn cancellation(&self) -> &CancellationToken {
         self.cancel.as_ref().unwrap_or(&self.run.cancel)
     }

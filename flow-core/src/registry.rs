@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use flow_graph::{Adjacency, DependencyType, FlowGraph, FlowId};
+use flow_results::RunId;
 
 use crate::id_index::IdIndex;
 use crate::request::ActiveRun;
@@ -35,7 +36,12 @@ pub(crate) struct Registry {
     cyclic: bool,
     /// Flows failed with `fail_flow` outside a run: the next run records them failed.
     pub(crate) pre_failed: Vec<(u32, String)>,
+    /// The run in progress, while it takes requests (new flows, cancels).
     pub(crate) active: Option<ActiveRun>,
+    /// A run that takes no more requests (its flows have finished, or `cleanup` detached it)
+    /// but is not over: its last results are on their way to the store. No run begins
+    /// before it is over, so two runs never share the writer.
+    pub(crate) closing: Option<RunId>,
 }
 
 impl Registry {

@@ -117,7 +117,12 @@ impl RetryPolicy {
 
     /// The delay before retry `n` (1-based), jitter included.
     pub fn delay(&self, n: u32) -> Duration {
-        let delay = self.backoff.delay(n);
+        self.jittered(self.backoff.delay(n))
+    }
+
+    /// `delay` shortened by this policy's random jitter (the run state machine decides the
+    /// delay before jitter, so that it stays deterministic; its driver draws the jitter).
+    pub(crate) fn jittered(&self, delay: Duration) -> Duration {
         if self.jitter_permille == 0 || delay.is_zero() {
             return delay;
         }

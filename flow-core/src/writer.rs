@@ -4,13 +4,14 @@
 //! starts with the context's first run, before the run sets up, and serves each of its runs
 //! in turn: it is up and asleep when the first results come, and is woken at once.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
 use flow_results::{
-    Failure, Fingerprint, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail,
+    Failure, Fingerprint, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreError, Tail,
 };
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
@@ -32,7 +33,7 @@ impl Failed {
         }
     }
 
-    fn error(&mut self, error: &flow_results::StoreError) {
+    fn error(&mut self, error: &StoreError) {
         if self.errors.len() < MAX_ERRORS {
             self.errors.push(error.to_string());
         }
@@ -112,10 +113,14 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    /// Returns once every batch queued before this point is committed (or the writer is gone).
-    pub(crate) async fn wait(mut self) {
+    /// Returns once every batch queued before this point is committed: true, or false when
+    /// the writer is gone first (they may never be).
+    pub(crate) async fn wait(mut self) -> bool {
         let target = self.target;
-        let _ = self.committed.wait_for(|&done| done >= target).await;
+        self.committed
+            .wait_for(|&done| done >= target)
+            .await
+            .is_ok()
     }
 }
 
@@ -129,7 +134,8 @@ impl std::fmt::Debug for Message {
     }
 }
 
-/// The run the thread saves results of: what it reports to that run's driver.
+/// The run the thread saves results of: what it reports to that run's driver. Dropped by a
+/// panic of the thread (a bug), it tells the run to stop: what it does next would be lost.
 struct Run {
     run_id: RunId,
     /// The sequence number of the last batch committed.
@@ -137,6 +143,14 @@ struct Run {
     /// Cancelled when the store refuses a batch.
     refused: CancellationToken,
     failed: Failed,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.refused.cancel();
+        }
+    }
 }
 
 /// The writer thread of a context, started by its first run; it ends once the context is gone.
@@ -296,7 +310,7 @@ fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
         };
         match message {
             Message::Begin(begun, record, reply) => {
-                let _ = reply.send(store.begin_run(&record));
+                let _ = reply.send(guard(store, "begin a run", || store.begin_run(&record)));
                 run = Some(begun);
             }
             Message::Results(seq, records) => {
@@ -323,8 +337,11 @@ fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
                 run.committed.send_replace(last);
             }
             Message::Finish(record, reply) => {
-                let mut failed = run.take().map(|run| run.failed).unwrap_or_default();
-                if let Err(e) = store.finish_run(&record) {
+                let mut failed = run
+                    .take()
+                    .map(|mut run| std::mem::take(&mut run.failed))
+                    .unwrap_or_default();
+                if let Err(e) = guard(store, "finish a run", || store.finish_run(&record)) {
                     tracing::error!(error = %e, store = %store.spec(), "finishing the run failed");
                     failed.error(&e);
                 }
@@ -353,7 +370,7 @@ fn save(store: &dyn ResultStore, run: &mut Run, mut records: Vec<Record>, spare:
         }
         // The results go to the store (a memory store keeps them without a copy); their flows'
         // indices name them if it refuses them.
-        if let Err(e) = store.save_results_owned(results) {
+        if let Err(e) = guard(store, "save results", || store.save_results_owned(results)) {
             tracing::error!(error = %e, store = %store.spec(), "saving results failed");
             run.failed.error(&e);
             run.failed.flows.append(&mut idxs);
@@ -362,6 +379,25 @@ fn save(store: &dyn ResultStore, run: &mut Run, mut records: Vec<Record>, spare:
     }
     drop(left);
     recycle(spare, records);
+}
+
+/// Calls the store; a panic in it (a bug of the store) is an error like any other, so the
+/// thread goes on and the run is told what was not saved.
+fn guard<T>(
+    store: &dyn ResultStore,
+    action: &'static str,
+    call: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        let message = (panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        Err(StoreError::Panicked {
+            store: store.spec(),
+            action,
+            message,
+        })
+    })
 }
 
 fn to_result(run_id: &RunId, record: Record) -> FlowResult {

@@ -26,7 +26,7 @@ struct Dag {
     delays: Vec<u64>,
     jobs: usize,
     /// Flows registered children first, dependencies added afterwards: every edge then
-    /// points back in registration order (the scheduler's other path for fingerprints).
+    /// points back in registration order (the driver's other path for fingerprints).
     reversed: bool,
 }
 

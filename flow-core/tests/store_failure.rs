@@ -111,21 +111,27 @@ impl ResultStore for PanicsOnce {
 }
 
 #[tokio::test]
-async fn after_a_store_panic_the_next_run_saves_its_results() {
+async fn a_store_panic_is_a_refused_save_and_the_next_run_saves_its_results() {
     let ctx = FlowContext::builder()
         .store(Arc::new(PanicsOnce::default()))
         .build();
     ctx.register_flow(ok("a", json!(1)).build()).unwrap();
-    // The writer thread dies with the panic: the run ends (no hang) and says so.
+    // The panic is a refused save like any other: the run stops, says why and names the flow
+    // whose result is not in the store.
     let first = ctx.run().await.unwrap();
     assert!(
-        first
-            .store_errors
-            .iter()
-            .any(|e| e.contains("writer thread is gone")),
+        first.store_errors.iter().any(|e| e.contains(
+            "the result store `panics-once` panicked while trying to save results: a store bug"
+        )),
         "{first:?}"
     );
-    // The next run has a writer thread again, and its result is in the store.
+    assert_eq!(first.unsaved, vec![id("a")], "{first:?}");
+    assert!(ctx
+        .store()
+        .result(&first.run_id, &id("a"))
+        .unwrap()
+        .is_none());
+    // The next run saves its results.
     let second = ctx.run().await.unwrap();
     assert!(second.is_success(), "{second:?}");
     assert!(second.store_errors.is_empty(), "{second:?}");

@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// What flow-core's scheduler writes for a run: the run, each flow's result, the totals.
+/// What flow-core's run driver writes for a run: the run, each flow's result, the totals.
 fn write_demo_run(store: &dyn ResultStore) -> Result<(), Box<dyn Error>> {
     let mut run = RunRecord::start("nightly");
     store.begin_run(&run)?;

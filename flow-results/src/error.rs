@@ -189,6 +189,17 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+
+    /// The store panicked (a bug in it): its caller caught the panic and goes on.
+    #[error("the result store `{store}` panicked while trying to {action}: {message}")]
+    Panicked {
+        /// The store's spec.
+        store: String,
+        /// What it was asked to do, e.g. "save results".
+        action: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl StoreError {

@@ -141,7 +141,11 @@ pub(crate) fn command_attempt(
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
         if let Some(durable) = durable {
-            durable.wait().await;
+            if !durable.wait().await {
+                let message = "not started: the result-store writer is gone, so the results \
+                               of its parents may not be saved";
+                return AttemptEnd::plain(Err(Failure::new(FailureKind::Error, message)));
+            }
         }
         // The runner creates the log folder with the first byte of output, if any comes.
         match executor.run(&spec, timeout, cancel).await {

@@ -25,7 +25,13 @@ impl Driver {
         if attempt == 1 {
             let fingerprint = self.fingerprint(flow);
             self.mark_started(flow);
-            if let Some(Some((old, output))) = self.reuse.get(flow as usize) {
+            // Not resuming: no id is looked up.
+            let reused = if self.reuse.is_empty() {
+                None
+            } else {
+                self.reuse.get(&self.flow(flow).id)
+            };
+            if let Some((old, output)) = reused {
                 if *old == fingerprint {
                     let output = Some(Arc::clone(output));
                     self.ended.insert(flow, (output, None));
@@ -146,6 +152,7 @@ impl Driver {
         delay: Duration,
         failure: Failure,
     ) {
+        let delay = self.flow(flow).retry().jittered(delay);
         let id = self.flow(flow).id.clone();
         tracing::info!(
             parent: &self.span, flow = %id, attempt, retry_in = ?delay,
@@ -318,16 +325,19 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         self.cancel.cancel();
+        let mut registry = self.shared.registry();
+        if registry
+            .active
+            .as_ref()
+            .is_some_and(|a| a.run_id == self.run_id)
+        {
+            registry.active = None;
+        }
+        if registry.closing.as_ref() == Some(&self.run_id) {
+            registry.closing = None;
+        }
+        drop(registry);
         if !self.released {
-            let mut registry = self.shared.registry();
-            if registry
-                .active
-                .as_ref()
-                .is_some_and(|a| a.run_id == self.run_id)
-            {
-                registry.active = None;
-            }
-            drop(registry);
             // The run was dropped before it finished: what had not finished never will, so
             // the board says it was cancelled and whoever waits for it is let go.
             let mut board = self.shared.board();

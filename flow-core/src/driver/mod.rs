@@ -241,8 +241,9 @@ struct Driver {
     /// bytes a flow instead of twelve, since many flows start in the same turn of the loop.
     started: Vec<u32>,
     start_times: Vec<DateTime<Utc>>,
-    /// Completed results of the run resumed from, by index (empty when not resuming).
-    reuse: Vec<Option<(u128, Arc<Value>)>>,
+    /// Completed results of the run resumed from, by flow id (empty when not resuming): a
+    /// flow registered before the run and one that joins it are looked up alike.
+    reuse: FxHashMap<FlowId, (u128, Arc<Value>)>,
     /// The output (when not `null`) and tails of attempts that ended, until their flow's
     /// `Finished` effect takes them.
     ended: FxHashMap<u32, (Option<Arc<Value>>, Option<Tails>)>,
@@ -275,8 +276,9 @@ impl Driver {
         let gone = watch::Sender::new(());
         let (flows, graph, ordered, pre_failed, reuse) = {
             let mut registry = shared.registry();
-            if let Some(active) = &registry.active {
-                return Err(CoreError::RunInProgress(active.run_id.clone()));
+            let in_progress = registry.active.as_ref().map(|active| &active.run_id);
+            if let Some(other) = in_progress.or(registry.closing.as_ref()) {
+                return Err(CoreError::RunInProgress(other.clone()));
             }
             registry.active = Some(ActiveRun {
                 run_id: run_id.clone(),
@@ -287,15 +289,11 @@ impl Driver {
             let graph = Arc::new(registry.adjacency());
             let ordered = registry.in_topological_order();
             let pre_failed = std::mem::take(&mut registry.pre_failed);
-            let mut reuse = Vec::new();
-            if let Some(resume) = resume {
-                reuse = vec![None; flows.len()];
-                for (id, (fingerprint, output)) in resume {
-                    if let Some(idx) = registry.find(id.as_str()) {
-                        reuse[idx as usize] = Some((fingerprint, Arc::new(output)));
-                    }
-                }
-            }
+            let reuse = resume
+                .into_iter()
+                .flatten()
+                .map(|(id, (fingerprint, output))| (id, (fingerprint, Arc::new(output))))
+                .collect();
             let mut board = shared.board();
             board.run = Some(run_id.clone());
             board.states.clear();
@@ -449,7 +447,10 @@ impl Driver {
             .as_ref()
             .is_some_and(|a| a.run_id == self.run_id)
         {
+            // Its last results are still to be handed to the writer: closing until the
+            // driver is gone.
             registry.active = None;
+            registry.closing = Some(self.run_id.clone());
         }
         self.released = true;
         true
@@ -465,9 +466,6 @@ impl Driver {
                 self.joined.push(*flow);
                 self.fingerprints.push(0);
                 self.started.push(NONE);
-                if !self.reuse.is_empty() {
-                    self.reuse.push(None);
-                }
                 self.report.grow();
                 let _ = self.machine.handle(Event::Registered { parents, retry });
                 let row = self.run.flows.join(id, input, self.machine.parents(idx));

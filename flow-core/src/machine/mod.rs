@@ -74,7 +74,7 @@ pub(crate) enum Effect {
     /// Start attempt `attempt` of `flow`; its end comes back as [`Event::AttemptEnded`].
     Start { flow: u32, attempt: u32 },
     /// Attempt `attempt` of `flow` failed; wake the machine with [`Event::RetryDue`] after
-    /// `delay`.
+    /// `delay` (the backoff's, before the policy's random jitter, which the driver draws).
     RetryAfter {
         flow: u32,
         attempt: u32,
@@ -153,6 +153,8 @@ pub(crate) struct Machine {
     /// Flows running or waiting to retry (each holds a jobs slot).
     running: usize,
     finished: usize,
+    /// Set by [`begin`](Self::begin): no flow starts before.
+    begun: bool,
     cancelled: bool,
     counts: StatusCounts,
     reused: u32,
@@ -183,6 +185,7 @@ impl Machine {
             effects: VecDeque::new(),
             running: 0,
             finished: 0,
+            begun: false,
             cancelled: false,
             counts: StatusCounts::default(),
             reused: 0,
@@ -201,6 +204,7 @@ impl Machine {
 
     /// Starts the run: the first ready flows start.
     pub(crate) fn begin(&mut self) {
+        self.begun = true;
         self.schedule();
     }
 
@@ -325,7 +329,7 @@ impl Machine {
     /// Starts ready flows while a jobs slot is free.
     #[inline]
     fn schedule(&mut self) {
-        while self.running < self.jobs && !self.cancelled {
+        while self.running < self.jobs && self.begun && !self.cancelled {
             let Some(flow) = self.ready.pop_front() else {
                 break;
             };
@@ -399,7 +403,7 @@ impl Machine {
             self.effects.push_back(Effect::RetryAfter {
                 flow,
                 attempt,
-                delay: retry.delay(attempt),
+                delay: retry.backoff().delay(attempt),
                 failure: Box::new(failure),
             });
             return;

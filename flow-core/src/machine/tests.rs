@@ -239,3 +239,18 @@ fn counts_and_reuse_are_kept() {
         (2, 1)
     );
 }
+
+#[test]
+fn flows_failed_before_the_run_begins_never_start() {
+    // `fail_flow` before the run: the failures are fed first, and only `begin` starts flows.
+    let adjacency = Adjacency::from_edges(3, [(0, 2, DependencyType::Required)]);
+    let mut machine = Machine::new(4, Arc::new(adjacency), vec![RetryPolicy::none(); 3]);
+    for flow in [0, 1] {
+        let reason = "failed by hand".to_owned();
+        machine.handle(Event::Fail { flow, reason }).unwrap();
+    }
+    assert_eq!(drain(&mut machine, ""), "0:F 2:F^0 1:F");
+    machine.begin();
+    assert_eq!(drain(&mut machine, ""), "");
+    assert!(machine.is_done());
+}

@@ -6,11 +6,12 @@ use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use tokio::net::unix::pipe;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -91,16 +92,26 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>>;
+
+    /// Returns once every command whose `run` future was dropped is gone too (a dropped
+    /// future starts stopping its command and leaves the rest to a background task). The
+    /// default returns at once, for executors that leave nothing behind.
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Runs external commands locally, each in its own process group.
 ///
-/// Cloning is cheap and clones share the "skip grace" switch ([`CommandRunner::skip_grace`]).
+/// Cloning is cheap and clones share the "skip grace" switch ([`CommandRunner::skip_grace`])
+/// and the count of groups being cleared in the background ([`CommandExecutor::settled`]).
 /// A limit on how many commands run at once is the caller's business.
 #[derive(Debug, Clone, Default)]
 pub struct CommandRunner {
     hurry: CancellationToken,
     parent_death: ParentDeath,
+    /// How many groups of dropped command futures are still being cleared.
+    clearing: Arc<watch::Sender<usize>>,
 }
 
 /// What happens to a running command's leader when this process dies.
@@ -122,6 +133,23 @@ struct GroupGuard {
     child: Option<tokio::process::Child>,
     pgid: u32,
     armed: bool,
+    clearing: Arc<watch::Sender<usize>>,
+}
+
+/// One group being cleared in the background: counted while it lives.
+struct Clearing(Arc<watch::Sender<usize>>);
+
+impl Clearing {
+    fn new(count: &Arc<watch::Sender<usize>>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Clearing(Arc::clone(count))
+    }
+}
+
+impl Drop for Clearing {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Drop for GroupGuard {
@@ -137,7 +165,9 @@ impl Drop for GroupGuard {
         else {
             return; // `kill_on_drop` still kills and reaps the leader.
         };
+        let clearing = Clearing::new(&self.clearing);
         runtime.spawn(async move {
+            let _clearing = clearing;
             let _ = child.wait().await;
             let policy = StopPolicy {
                 grace: Duration::ZERO,
@@ -234,6 +264,7 @@ impl CommandRunner {
             child: Some(child),
             pgid: pid,
             armed: true,
+            clearing: Arc::clone(&self.clearing),
         };
         let span = tracing::info_span!("command", pid, program = spec.program.name());
         async move {
@@ -345,6 +376,13 @@ impl CommandExecutor for CommandRunner {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(CommandRunner::run(self, spec, timeout, cancel))
+    }
+
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        let mut clearing = self.clearing.subscribe();
+        Box::pin(async move {
+            let _ = clearing.wait_for(|&n| n == 0).await;
+        })
     }
 }
 

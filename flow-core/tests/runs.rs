@@ -1,4 +1,4 @@
-//! The scheduler through the public API: data flow, the `jobs` limit, timeouts and retries
+//! Runs through the public API: data flow, the `jobs` limit, timeouts and retries
 //! on tokio's paused clock, flows added during a run, resume, events and the store.
 
 mod common;
@@ -368,7 +368,7 @@ impl ResultStore for Reporting {
     }
 }
 
-/// `wait_for_flows` returns once the results are in the store, not when the scheduler has
+/// `wait_for_flows` returns once the results are in the store, not when the driver has
 /// decided them: a store that is slow to save holds the waiter back.
 #[tokio::test]
 // The lock is the slow disk: held across awaits on purpose, it blocks only the writer thread.
@@ -400,7 +400,7 @@ async fn wait_for_flows_returns_once_the_results_are_saved() {
         }
         run_id = Some(event.run_id);
     }
-    // Both ended, and the scheduler has published that; the store has not saved them.
+    // Both ended, and the driver has published that; the store has not saved them.
     assert_eq!(ctx.status("a"), Some(FlowStatus::Completed));
     for _ in 0..10 {
         tokio::task::yield_now().await;
