@@ -39,6 +39,14 @@ async fn until_started(events: &mut flow_core::EventReceiver, flow: &str) {
     }
 }
 
+async fn until_attempt_failed(events: &mut flow_core::EventReceiver) {
+    loop {
+        if let EventKind::AttemptFailed { .. } = events.recv().await.unwrap().kind {
+            return;
+        }
+    }
+}
+
 /// `fail_flow` before a run: "the next run records it failed without starting it".
 #[tokio::test]
 async fn flows_failed_before_the_run_never_start() {
@@ -188,11 +196,7 @@ async fn cancel_during_a_retry_wait_of_a_command() {
     let mut events = ctx.subscribe();
     let runner = ctx.clone();
     let run = tokio::spawn(async move { runner.run().await });
-    loop {
-        if let EventKind::AttemptFailed { .. } = events.recv().await.unwrap().kind {
-            break;
-        }
-    }
+    until_attempt_failed(&mut events).await;
     ctx.cancel("c").unwrap();
     let summary = tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -216,11 +220,7 @@ async fn cleanup_during_a_retry_wait() {
     let mut events = ctx.subscribe();
     let runner = ctx.clone();
     let run = tokio::spawn(async move { runner.run().await });
-    loop {
-        if let EventKind::AttemptFailed { .. } = events.recv().await.unwrap().kind {
-            break;
-        }
-    }
+    until_attempt_failed(&mut events).await;
     tokio::time::timeout(Duration::from_secs(60), ctx.cleanup())
         .await
         .expect("cleanup returns");
@@ -313,15 +313,7 @@ async fn cleanup_after_a_dropped_run_returns_once_its_processes_are_gone() {
     ctx.register_flow(Flow::command(id("sleeper"), flow_core::CommandSpec::shell(&script)).build())
         .unwrap();
     let run = common::run_started(&ctx, Some("sleeper")).await;
-    let pid = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<u32>().ok())
-        {
-            break pid;
-        }
-        tokio::task::yield_now().await;
-    };
+    let pid = common::pid_written_to(&pid_file).await;
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
     ctx.cleanup().await;

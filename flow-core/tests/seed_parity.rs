@@ -297,16 +297,7 @@ async fn cleanup_returns_once_the_runs_processes_are_gone() {
     ctx.register_flow(flow_core::Flow::command(id("sleeper"), spec).build())
         .unwrap();
     let run = run_started(&ctx, Some("sleeper")).await;
-    let pid = loop {
-        // Written by the command as it starts: no event says when.
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<u32>().ok())
-        {
-            break pid;
-        }
-        tokio::task::yield_now().await;
-    };
+    let pid = common::pid_written_to(&pid_file).await;
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     ctx.cleanup().await;
     assert!(

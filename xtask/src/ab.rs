@@ -8,28 +8,15 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::bench::{median, peak_rss_kib, run_graph_ms, run_graph_workloads};
-use crate::step::{run as run_step, target_dir};
+use crate::bench::{build_run_graph, median, peak_rss_kib, run_graph_ms, run_graph_workloads};
+use crate::step::target_dir;
 
 pub fn run(other: &str, rounds: usize) -> Result<()> {
     let other = Path::new(other);
     if !other.is_file() {
         bail!("{} is not a run_graph program", other.display());
     }
-    run_step(
-        "build run_graph",
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "flow-bench",
-            "--bin",
-            "run_graph",
-        ],
-        &[],
-    )?;
-    let this = target_dir().join("release/run_graph");
+    let this = build_run_graph()?;
     let dir = target_dir().join("xtask-bench");
     fs::create_dir_all(&dir)?;
     let mut report = String::new();

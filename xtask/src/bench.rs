@@ -78,20 +78,7 @@ fn layered(layers: usize, width: usize, seed: u64) -> Vec<(usize, usize)> {
 /// flow-bench's `run_graph` program on W1 (layered 100 x 100), W2 (a chain of 10,000) and W3
 /// (100,000 independent flows): the median total time and, for W3, the peak RSS.
 fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
-    run_step(
-        "build run_graph",
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "flow-bench",
-            "--bin",
-            "run_graph",
-        ],
-        &[],
-    )?;
-    let program = target_dir().join("release/run_graph");
+    let program = build_run_graph()?;
     for (name, file) in run_graph_workloads(dir)? {
         let mut totals = Vec::new();
         for _ in 0..RUNS {
@@ -106,6 +93,24 @@ fn scheduler(dir: &Path, report: &mut String) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Builds flow-bench's `run_graph` program (release): its path.
+pub(crate) fn build_run_graph() -> Result<std::path::PathBuf> {
+    run_step(
+        "build run_graph",
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "flow-bench",
+            "--bin",
+            "run_graph",
+        ],
+        &[],
+    )?;
+    Ok(target_dir().join("release/run_graph"))
 }
 
 /// Writes the graphs of W1 (layered 100 x 100), W2 (a chain of 10,000) and W3 (100,000

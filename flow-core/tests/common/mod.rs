@@ -115,3 +115,16 @@ pub fn cases(n: u32) -> u32 {
         .unwrap_or(u32::MAX)
         .max(1)
 }
+
+/// The pid a command writes to `path` as it starts (`echo $$ > PATH`): no event says when.
+pub async fn pid_written_to(path: &std::path::Path) -> u32 {
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            return pid;
+        }
+        tokio::task::yield_now().await;
+    }
+}
