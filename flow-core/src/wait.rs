@@ -71,7 +71,10 @@ pub(crate) async fn wait<S: AsRef<str>>(
             if let (Some(run), Some(board_run)) = (run, board_run) {
                 if asked.as_ref() != Some(&board_run) {
                     asked = Some(board_run);
-                    if let Some(answer) = over(shared, run, &targets).await {
+                    let answer = over(shared, run, &targets).await;
+                    // Begun meanwhile: the board tells, not the store.
+                    let begun = shared.board().run.as_ref() == Some(run);
+                    if let Some(answer) = answer.filter(|_| !begun) {
                         return answer;
                     }
                 }
