@@ -84,7 +84,7 @@ kill_grace = "0s"
     let stubborn = flow_entry(&json, "stubborn");
     assert!((500..1500).contains(&ms(stubborn)), "{stubborn}");
     let error = stubborn["error"].as_str().unwrap();
-    assert!(error.contains("limit 200ms, stopped after 0.5"), "{error}");
+    assert!(error.contains("limit 200ms, stopped after "), "{error}");
     let own = flow_entry(&json, "own_grace");
     assert!(ms(own) < 1000, "{own}");
 }
