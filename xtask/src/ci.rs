@@ -57,6 +57,7 @@ pub fn run(depth: Depth) -> Result<()> {
     docs::check()?;
     // Each published crate packaged and built from its package alone (a file missing from
     // the package fails here); nothing is uploaded.
+    package::forget_unpacked_copies()?;
     run_step(
         "package",
         "cargo",

@@ -159,3 +159,48 @@ fn metadata_problems(package: &Value, top_readme: &str) -> Vec<String> {
     }
     problems
 }
+
+/// `cargo package --workspace` checks each crate against the others as packaged, through a
+/// local registry whose sources cargo unpacks once into
+/// `$CARGO_HOME/registry/src/-HASH/NAME-VERSION` and reuses from then on: a copy unpacked by
+/// an earlier run (same name and version, older code) would be built instead of this tree's.
+/// Removes those copies of the workspace's crates (crates.io's folders are left alone).
+pub fn forget_unpacked_copies() -> Result<()> {
+    let metadata = cargo_metadata("workspace crates", &["--no-deps"])?;
+    let unpacked: Vec<String> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(format!(
+                "{}-{}",
+                p["name"].as_str()?,
+                p["version"].as_str()?
+            ))
+        })
+        .collect();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
+        });
+    let Some(sources) = home.map(|home| home.join("registry/src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        // Local registries are named `-HASH`; crates.io's `index.crates.io-HASH`.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in &unpacked {
+            let copy = registry.path().join(name);
+            if copy.is_dir() {
+                std::fs::remove_dir_all(&copy)?;
+            }
+        }
+    }
+    Ok(())
+}
