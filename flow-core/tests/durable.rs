@@ -145,3 +145,47 @@ async fn a_command_starts_only_after_its_parents_results_are_committed() {
     }
     assert!(summary.is_success(), "{summary:?}");
 }
+
+/// A result held back to be saved with others is saved while the run goes on, not only
+/// when it ends: a flow that completed beside a long one is in the store soon after.
+#[tokio::test]
+async fn a_held_result_is_saved_while_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ResultStore> =
+        Arc::new(SqliteStore::open(dir.path().join("flow.db")).unwrap());
+    let ctx = FlowContext::builder()
+        .store(Arc::clone(&store))
+        .jobs(2)
+        .build();
+    ctx.register_flow(Flow::command(id("quick"), CommandSpec::shell("true")).build())
+        .unwrap();
+    ctx.register_flow(Flow::command(id("long"), CommandSpec::shell("exec sleep 300")).build())
+        .unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let run_id = loop {
+        let event = events.recv().await.unwrap();
+        if let flow_core::EventKind::FlowFinished { flow, .. } = &event.kind {
+            assert_eq!(flow.as_str(), "quick");
+            break event.run_id;
+        }
+    };
+    // The store cannot be awaited: it is read until the result is there (or the guard ends).
+    let guard = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let saved = store.result(&run_id, &id("quick")).unwrap();
+        if saved.is_some_and(|r| r.status == FlowStatus::Completed) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < guard,
+            "the result of `quick` was not saved while `long` ran"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(ctx.status("long"), Some(FlowStatus::Running));
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.cancelled, 1, "{summary:?}");
+}
