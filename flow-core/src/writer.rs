@@ -262,14 +262,29 @@ impl Writer {
         self.refused.clone()
     }
 
-    /// The point after every batch queued so far: a command flow waits for it before it
-    /// starts, so its parents' results are in the store before it can have effects, and a
-    /// resume after SIGKILL never runs a completed parent again.
+    /// The point after every batch queued so far: a waiter for flows that ended waits for it
+    /// before it reads their results from the store.
     pub(crate) fn durable(&self) -> Durable {
         Durable {
             committed: self.committed.clone(),
             target: self.sent,
         }
+    }
+
+    /// The sequence number of the last batch queued (0 before the first).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// The point after batch `seq`, or `None` when the store has committed it already. A
+    /// command flow waits for the point after its parents' records before it starts, so they
+    /// are in the store before it can have effects, and a resume after SIGKILL never runs a
+    /// completed parent again; it need not wait for the records of other flows.
+    pub(crate) fn durable_after(&self, seq: u64) -> Option<Durable> {
+        (*self.committed.borrow() < seq).then(|| Durable {
+            committed: self.committed.clone(),
+            target: seq,
+        })
     }
 
     /// Saves the run's final record after every queued result; returns what failed.
@@ -319,20 +334,25 @@ fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
                     continue;
                 };
                 let mut last = seq;
-                save(store, run, records, spare);
-                // Then whatever else is queued, before telling how far the store is.
-                while let Ok(next) = rx.try_recv() {
-                    match next {
-                        Message::Results(seq, more) => {
+                let mut records = records;
+                // Whatever else is queued goes in the same save (one transaction of a
+                // database store, however many hand-overs the driver made while it waited),
+                // up to a full batch at a time.
+                while records.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(Message::Results(seq, mut more)) => {
                             last = seq;
-                            save(store, run, more, spare);
+                            records.append(&mut more);
+                            recycle(spare, more);
                         }
-                        other => {
+                        Ok(other) => {
                             pending = Some(other);
                             break;
                         }
+                        Err(_) => break,
                     }
                 }
+                save(store, run, records, spare);
                 // Failed saves count as done too: they are reported, and nothing waits forever.
                 run.committed.send_replace(last);
             }

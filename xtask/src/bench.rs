@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: the benchmarks whose figures the closing notes report.
 //!
 //! Criterion benches of each crate, then end-to-end comparisons that need real programs:
-//! flow-bench's `run_graph` program on three generated graphs, and `flow run` against `make -j2`
-//! and `ninja -j2` on the same 2,000-command graph.
+//! flow-bench's `run_graph` program on three generated graphs, W4 (`bench_w4.rs`: `flow run`
+//! against a floor, `make -j2` and `ninja -j2` on graphs of commands) and `flow validate`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
+use crate::bench_w4;
 use crate::step::{root, run as run_step, target_dir};
 
 const RUNS: usize = 9;
@@ -26,6 +27,8 @@ pub enum Scope {
     All,
     /// Only the end-to-end comparisons.
     EndToEnd,
+    /// Only W4, commands on a graph (`bench_w4.rs`).
+    W4,
 }
 
 pub fn run(scope: Scope) -> Result<()> {
@@ -52,7 +55,13 @@ pub fn run(scope: Scope) -> Result<()> {
     let dir = target_dir().join("xtask-bench");
     fs::create_dir_all(&dir)?;
     let mut report = String::new();
+    if scope == Scope::W4 {
+        bench_w4::run(&dir, &mut report)?;
+        eprintln!("\nxtask bench summary\n{report}");
+        return Ok(());
+    }
     scheduler(&dir, &mut report)?;
+    bench_w4::run(&dir, &mut report)?;
     command_line(&dir, &mut report)?;
     if let Err(error) = slurm(&mut report) {
         writeln!(report, "slurm: not measured: {error:#}")?;
@@ -62,7 +71,7 @@ pub fn run(scope: Scope) -> Result<()> {
 }
 
 /// Edges of a layered graph: `layers` x `width`, each flow with 3 parents in the layer above.
-fn layered(layers: usize, width: usize, seed: u64) -> Vec<(usize, usize)> {
+pub(crate) fn layered(layers: usize, width: usize, seed: u64) -> Vec<(usize, usize)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut edges = Vec::new();
     for layer in 1..layers {
@@ -154,9 +163,7 @@ pub(crate) fn run_graph_ms(program: &Path, file: &Path) -> Result<f64> {
     Ok(line["total_ms"].as_f64().unwrap_or(f64::NAN))
 }
 
-/// `flow run` on 2,000 `/bin/true` flows (20 layers x 100, 3 required parents each, --jobs 2,
-/// memory store) against `make -j2` and `ninja -j2` on the same graph; `flow validate` on a
-/// 10,000-flow file and on matrices expanding to 101,001 flows.
+/// `flow validate` on a 10,000-flow file and on matrices expanding to 101,001 flows.
 fn command_line(dir: &Path, report: &mut String) -> Result<()> {
     run_step(
         "build flow",
@@ -165,76 +172,6 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
         &[],
     )?;
     let flow = target_dir().join("release/flow");
-    let edges = layered(20, 100, 2);
-    let n = 2_000;
-    let mut parents = vec![Vec::new(); n];
-    for &(p, c) in &edges {
-        parents[c].push(p);
-    }
-    let case = dir.join("true2000");
-    fs::create_dir_all(&case)?;
-    let mut toml = String::from("[workflow]\nname = \"true2000\"\n\n");
-    let mut make = String::from(".PHONY: all");
-    let mut ninja = String::from("rule t\n  command = /bin/true\n");
-    for i in 0..n {
-        write!(make, " n{i}")?;
-    }
-    make.push_str("\nall:");
-    for i in 0..n {
-        write!(make, " n{i}")?;
-    }
-    make.push('\n');
-    for (i, ps) in parents.iter().enumerate() {
-        let list: Vec<String> = ps.iter().map(|p| format!("\"n{p}\"")).collect();
-        writeln!(
-            toml,
-            "[flows.n{i}]\ncommand = [\"/bin/true\"]\nrequires = [{}]\n",
-            list.join(", ")
-        )?;
-        let deps: Vec<String> = ps.iter().map(|p| format!("n{p}")).collect();
-        writeln!(make, "n{i}: {}\n\t@/bin/true", deps.join(" "))?;
-        if deps.is_empty() {
-            writeln!(ninja, "build n{i}: t")?;
-        } else {
-            writeln!(ninja, "build n{i}: t | {}", deps.join(" "))?;
-        }
-    }
-    fs::write(case.join("flow.toml"), toml)?;
-    fs::write(case.join("Makefile"), make)?;
-    fs::write(case.join("build.ninja"), ninja)?;
-
-    // Run alternately, so that a change of load on the machine weighs on every tool alike.
-    let flow_args = [
-        "run",
-        "flow.toml",
-        "--jobs",
-        "2",
-        "--store",
-        "memory",
-        "--quiet",
-    ];
-    let mut tools: Vec<(&str, &Path, &[&str])> = vec![("flow run", flow.as_path(), &flow_args)];
-    if installed("make") {
-        tools.push(("make -j2", Path::new("make"), &["-s", "-j2", "all"]));
-    }
-    if installed("ninja") {
-        tools.push(("ninja -j2", Path::new("ninja"), &["-j2", "--quiet"]));
-    }
-    let medians = interleaved_medians(&tools, &case)?;
-    let flow_s = medians[0];
-    writeln!(
-        report,
-        "flow run 2000 /bin/true --jobs 2: median {flow_s:.3} s over {RUNS} runs"
-    )?;
-    for ((name, _, _), secs) in tools.iter().zip(&medians).skip(1) {
-        writeln!(
-            report,
-            "{name}: median {secs:.3} s (flow/{} = {:.2}x)",
-            name.split(' ').next().unwrap_or(name),
-            flow_s / secs
-        )?;
-    }
-
     let mut big = String::new();
     for i in 0..10_000 {
         writeln!(big, "[flows.f{i}]\nshell = \"true\"")?;
@@ -333,7 +270,7 @@ fn slurm(report: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn installed(program: &str) -> bool {
+pub(crate) fn installed(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -342,19 +279,8 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The median wall time of `RUNS` runs of a command that must succeed.
-/// Each tool `RUNS` times, in turn; the median wall time of each, in seconds.
-fn interleaved_medians(tools: &[(&str, &Path, &[&str])], cwd: &Path) -> Result<Vec<f64>> {
-    let mut times = vec![Vec::new(); tools.len()];
-    for _ in 0..RUNS {
-        for (k, &(_, program, args)) in tools.iter().enumerate() {
-            times[k].push(wall_secs(program, args, cwd)?);
-        }
-    }
-    Ok(times.iter_mut().map(|t| median(t)).collect())
-}
-
-fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
+/// The wall time of one run of a command that must succeed, in seconds.
+pub(crate) fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
@@ -369,6 +295,7 @@ fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     Ok(elapsed.as_secs_f64())
 }
 
+/// The median wall time of `RUNS` runs of a command that must succeed.
 fn median_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..RUNS {

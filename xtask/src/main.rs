@@ -3,6 +3,7 @@
 
 mod ab;
 mod bench;
+mod bench_w4;
 mod ci;
 mod docs;
 mod examples;
@@ -21,7 +22,9 @@ tasks:
                 examples run, docs, cargo package, benches build;
                 --deep also runs the property tests with ten times the cases
   bench [--e2e] the benchmarks whose figures the closing notes report; --e2e skips the
-                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm
+                criterion benches and runs only run_graph, W4 (flow run against the floor,
+                make and ninja on graphs of commands), flow validate and Slurm
+  bench --w4    only W4
   bench --ab RUN_GRAPH [ROUNDS]
                 this tree's run_graph against another build of it on W1-W3, in
                 alternating rounds (21 unless ROUNDS is given): medians and ratios";
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         ["ci", "--deep"] => ci::run(ci::Depth::Deep),
         ["bench"] => bench::run(bench::Scope::All),
         ["bench", "--e2e"] => bench::run(bench::Scope::EndToEnd),
+        ["bench", "--w4"] => bench::run(bench::Scope::W4),
         ["bench", "--ab", other] => ab::run(other, 21),
         ["bench", "--ab", other, rounds] => match rounds.parse() {
             Ok(rounds) if rounds > 0 => ab::run(other, rounds),

@@ -55,11 +55,11 @@ impl Driver {
         // poll and need none.
         let token = || self.cancel.child_token();
         // A command has effects outside the process: its parents' results must be in the
-        // store before it starts (see `Writer::durable`), when the store keeps them.
+        // store before it starts (see `Writer::durable_after`), when the store keeps them.
         let durable = match self.flow(flow).work {
             Work::Command(_) if self.shared.options.store.persistent() => {
-                self.report.flush();
-                self.report.writer.as_ref().map(|writer| writer.durable())
+                let parents = self.machine.parents(flow).iter().map(|link| link.flow());
+                self.report.durable_after(parents)
             }
             _ => None,
         };
@@ -325,6 +325,11 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         self.cancel.cancel();
+        if !self.released {
+            // Records held for a batch go to the writer (before another run can begin there):
+            // what finished stays saved.
+            self.report.flush();
+        }
         let mut registry = self.shared.registry();
         if registry
             .active

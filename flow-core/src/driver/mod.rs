@@ -418,12 +418,14 @@ impl Driver {
                 }
                 continue;
             }
+            // Records may wait for those of the attempts in flight to join them.
+            let more_to_come = !self.in_flight.is_empty();
             if !progressed {
-                self.report.flush();
+                self.report.flush_or_hold(more_to_come, cx);
                 return Poll::Pending;
             }
             if work >= YIELD_AFTER {
-                self.report.flush();
+                self.report.flush_or_hold(more_to_come, cx);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

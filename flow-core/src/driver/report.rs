@@ -1,15 +1,20 @@
 //! What the driver reports of a run: records for the store writer, statuses on the board for
 //! `wait_for_flows` and `status`, and events for subscribers, batched per turn of the loop.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Context;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
 use flow_results::{Failure, FlowStatus, RunId};
 use serde_json::Value;
+use tokio::time::{Instant, Sleep};
 
 use crate::shared::Shared;
-use crate::writer::{Detail, Record, Writer, BATCH};
+use crate::writer::{Detail, Durable, Record, Writer, BATCH};
 use crate::{Event, EventKind};
 
 /// No position.
@@ -31,11 +36,26 @@ pub(super) struct Reporter {
     /// Where each flow's record is in `records`, so a later record replaces an earlier one.
     batch_pos: Vec<u32>,
     record_flows: Vec<u32>,
+    /// The sequence number of the batch that took each flow's last record to the writer
+    /// (0: none yet).
+    sent_in: Vec<u64>,
     board_changes: Vec<(u32, FlowStatus)>,
     /// The board was changed directly since the last flush.
     board_dirty: bool,
+    /// When the oldest record in `records` was queued, and the timer that hands them over
+    /// [`HOLD`] after that if nothing did before.
+    held_since: Option<Instant>,
+    hold: Option<Pin<Box<Sleep>>>,
+    /// The board says some records are not with the writer yet (`Board::unsaved`).
+    held_published: bool,
     pub(super) writer: Option<Writer>,
 }
+
+/// How long records may wait in the driver for more to join them, when nobody waits for
+/// them: the writer is woken (and a database store commits) once per batch rather than once
+/// per record, which on a busy machine leaves the cores to the commands. A command whose
+/// parents' records are still here hands them over at once and waits for their commit.
+const HOLD: Duration = Duration::from_millis(10);
 
 /// One record to save, as the driver knows it.
 #[derive(Debug)]
@@ -61,8 +81,12 @@ impl Reporter {
             records: Vec::with_capacity(flows.min(BATCH)),
             batch_pos: vec![NONE; flows],
             record_flows: Vec::new(),
+            sent_in: vec![0; flows],
             board_changes: Vec::new(),
             board_dirty: false,
+            held_since: None,
+            hold: None,
+            held_published: false,
             writer: None,
         }
     }
@@ -81,6 +105,22 @@ impl Reporter {
     /// Room for one more flow (one that joined the run).
     pub(super) fn grow(&mut self) {
         self.batch_pos.push(NONE);
+        self.sent_in.push(0);
+    }
+
+    /// The point a command flow whose parents are `parents` waits for before it starts: the
+    /// commit of the batches holding their records (records still here are handed to the
+    /// writer first). `None` when they are committed already or there is no writer.
+    pub(super) fn durable_after(
+        &mut self,
+        parents: impl Iterator<Item = u32> + Clone,
+    ) -> Option<Durable> {
+        self.writer.as_ref()?;
+        if parents.clone().any(|p| self.batch_pos[p as usize] != NONE) {
+            self.flush();
+        }
+        let seq = parents.map(|p| self.sent_in[p as usize]).max()?;
+        self.writer.as_ref()?.durable_after(seq)
     }
 
     /// Queues a record for the store, replacing one of the same flow still in the batch, and
@@ -121,6 +161,9 @@ impl Reporter {
             detail,
         };
         let pos = self.batch_pos[flow as usize];
+        if self.records.is_empty() {
+            self.held_since = Some(Instant::now());
+        }
         if pos == NONE {
             self.batch_pos[flow as usize] = self.records.len() as u32;
             self.records.push(record);
@@ -145,41 +188,85 @@ impl Reporter {
         }
     }
 
-    /// Hands the batch to the writer and publishes the board.
+    /// What the loop does before it waits: [`flush`](Self::flush), unless the records may
+    /// wait a little for more ([`HOLD`]: `more_to_come` (attempts are in flight), nobody
+    /// waits for any flow, and the oldest record is younger than that), in which case only
+    /// the board is published (marked unsaved) and the loop is woken when the records may
+    /// wait no longer.
+    pub(super) fn flush_or_hold(&mut self, more_to_come: bool, cx: &mut Context<'_>) {
+        let due = match self.held_since {
+            Some(since) if more_to_come && self.shared.board_changed.receiver_count() == 0 => {
+                since + HOLD
+            }
+            _ => return self.flush(),
+        };
+        let hold = self
+            .hold
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if hold.as_mut().poll(cx).is_ready() {
+            self.flush();
+        } else {
+            self.publish();
+        }
+    }
+
+    /// Hands the records to the writer and publishes the board.
     pub(super) fn flush(&mut self) {
+        self.held_since = None;
+        self.hold = None;
         if !self.records.is_empty() {
+            let seq = match &mut self.writer {
+                Some(writer) => {
+                    let fresh = writer.batch();
+                    writer.save(std::mem::replace(&mut self.records, fresh));
+                    writer.sent()
+                }
+                None => {
+                    self.records.clear();
+                    0
+                }
+            };
             for &i in &self.record_flows {
                 self.batch_pos[i as usize] = NONE;
+                self.sent_in[i as usize] = seq;
             }
             self.record_flows.clear();
-            if let Some(writer) = &mut self.writer {
-                let fresh = writer.batch();
-                writer.save(std::mem::replace(&mut self.records, fresh));
-            } else {
-                self.records.clear();
-            }
+            // The board said they were held: it is told they are with the writer now.
+            self.board_dirty |= std::mem::take(&mut self.held_published);
         }
-        if !self.board_changes.is_empty() || self.board_dirty {
-            self.board_dirty = false;
-            {
-                let mut board = self.shared.board();
-                if board.run.as_ref() == Some(&self.run_id) {
-                    for &(i, status) in &self.board_changes {
-                        if let Some(state) = board.states.get_mut(i as usize) {
-                            *state = status;
-                        }
+        self.publish();
+    }
+
+    /// Publishes the statuses changed since the last time on the board.
+    fn publish(&mut self) {
+        if self.board_changes.is_empty() && !self.board_dirty {
+            return;
+        }
+        self.board_dirty = false;
+        {
+            let mut board = self.shared.board();
+            if board.run.as_ref() == Some(&self.run_id) {
+                for &(i, status) in &self.board_changes {
+                    if let Some(state) = board.states.get_mut(i as usize) {
+                        *state = status;
                     }
+                }
+                if self.records.is_empty() {
                     // Every record is with the writer now: a waiter that sees these ends
                     // waits for this point, and then reads them from the store.
                     board.unsaved = false;
                     if let Some(writer) = &self.writer {
                         board.durable = Some(writer.durable());
                     }
+                } else {
+                    // Some are held: a waiter waits for the flush that hands them over.
+                    board.unsaved = true;
+                    self.held_published = true;
                 }
             }
-            self.board_changes.clear();
-            self.shared.board_changed.send_modify(|g| *g += 1);
         }
+        self.board_changes.clear();
+        self.shared.board_changed.send_modify(|g| *g += 1);
     }
 
     /// Sends an event to the subscribers, if there are any.
