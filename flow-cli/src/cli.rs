@@ -177,6 +177,8 @@ pub struct SetArgs {
 pub struct RunArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
+    /// Run only these flows (or every flow of these definitions) and their ancestors, required and wanted.
+    pub targets: Vec<String>,
     /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs; 1000 with --executor slurm].
     #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,

@@ -33,7 +33,8 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    let wf = workflow::load_with(&args.file, &args.params.set)?;
+    let mut wf = workflow::load_with(&args.file, &args.params.set)?;
+    wf.keep_targets(&args.targets)?;
     Executor::check(args.executor)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
