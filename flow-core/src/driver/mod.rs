@@ -10,6 +10,7 @@
 mod attempt;
 mod effects;
 mod report;
+mod up_to_date;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::fingerprint;
+use crate::fresh;
 use crate::input::{Outputs, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
@@ -53,6 +55,10 @@ enum Done {
     RetryDue,
     /// The retry timer was stopped.
     TimerStopped,
+    /// The up-to-date check of a flow about to start ended.
+    Checked(Box<fresh::Checked>),
+    /// A completed attempt's declared outputs were checked (and their digest, when recorded).
+    Sealed(AttemptEnd, Option<blake3::Hash>),
 }
 
 /// Runs the DAG of `shared` once.
@@ -69,8 +75,20 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
         None => None,
     };
+    let fresh = match options.freshness.clone() {
+        Some(freshness) => Some(Arc::new(
+            tokio::task::spawn_blocking(move || fresh::Known::load(freshness))
+                .await
+                .map_err(|e| CoreError::Thread {
+                    action: "read the up-to-date ledger (the reading thread failed)",
+                    source: std::io::Error::other(e.to_string()),
+                })??,
+        )),
+        None => None,
+    };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut driver = Driver::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
+    driver.fresh = fresh;
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
@@ -95,6 +113,13 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     driver.machine.begin();
     std::future::poll_fn(|cx| driver.poll_run(cx)).await;
 
+    if let Some(known) = driver.fresh.clone() {
+        // The stat cache is a cache: one that cannot be saved costs reading files again.
+        let saved = tokio::task::spawn_blocking(move || known.save_stats()).await;
+        if let Ok(Err(error)) = saved {
+            tracing::warn!(parent: &driver.span, %error, "cannot save the stat cache");
+        }
+    }
     let finished_at = Utc::now();
     let counts = driver.machine.counts();
     let writer = driver.report.writer.take();
@@ -127,7 +152,8 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         run_id: run_id.clone(),
         workflow,
         counts,
-        reused: driver.machine.reused(),
+        reused: driver.machine.reused() - driver.up_to_date,
+        up_to_date: driver.up_to_date,
         started_at,
         finished_at,
         wall_time: (finished_at - started_at)
@@ -261,6 +287,15 @@ struct Driver {
     scratch: Vec<u32>,
     /// Ready once the store has refused results.
     store_refused: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    /// Up-to-date checks, when the run skips what is up to date.
+    fresh: Option<Arc<fresh::Known>>,
+    /// For each completed flow with declared outputs, their digest (hex), as children record it.
+    out_tokens: FxHashMap<u32, String>,
+    /// Flows checked and found not up to date, about to start; and the inputs read then.
+    checked: rustc_hash::FxHashSet<u32>,
+    fresh_inputs: FxHashMap<u32, fresh::digest::Files>,
+    /// How many flows were up to date.
+    up_to_date: u32,
     /// Dropped with the driver: `cleanup` waits for that.
     _gone: watch::Sender<()>,
 }
@@ -352,6 +387,11 @@ impl Driver {
             released: false,
             scratch: Vec::new(),
             store_refused: None,
+            fresh: None,
+            out_tokens: FxHashMap::default(),
+            checked: rustc_hash::FxHashSet::default(),
+            fresh_inputs: FxHashMap::default(),
+            up_to_date: 0,
             _gone: gone,
             shared,
         })
@@ -408,7 +448,7 @@ impl Driver {
                 let Poll::Ready(Some((flow, done))) = self.in_flight.poll_next_unpin(cx) else {
                     break;
                 };
-                self.done(flow, done);
+                self.done(flow, done, cx);
                 progressed = true;
                 work += 1;
             }
@@ -499,7 +539,7 @@ impl Driver {
     }
 
     /// An in-flight future finished.
-    fn done(&mut self, flow: u32, done: Done) {
+    fn done(&mut self, flow: u32, done: Done, cx: &mut Context<'_>) {
         if !self.tokens.is_empty() {
             self.tokens.remove(&flow);
         }
@@ -509,11 +549,29 @@ impl Driver {
                 let _ = self.machine.handle(Event::RetryDue { flow });
             }
             Done::TimerStopped => {}
+            Done::Checked(checked) => self.checked(flow, *checked, cx),
+            Done::Sealed(end, digest) => {
+                if let Some(digest) = digest {
+                    self.out_tokens.insert(flow, digest.to_hex().to_string());
+                }
+                self.attempt_over(flow, end);
+            }
+        }
+    }
+
+    /// An attempt ended: one that completed a flow with declared outputs has them checked
+    /// (and recorded) first.
+    fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
+        match self.flow(flow).data_arc() {
+            Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {
+                self.seal(flow, data, end);
+            }
+            _ => self.attempt_over(flow, end),
         }
     }
 
     /// Feeds the end of an attempt to the machine, keeping its output for the record.
-    fn attempt_ended(&mut self, flow: u32, mut end: AttemptEnd) {
+    fn attempt_over(&mut self, flow: u32, mut end: AttemptEnd) {
         let tails = tails_of(&mut end);
         let outcome = match end.result {
             Ok(output) => {
