@@ -267,11 +267,13 @@ impl RunReport {
         for f in &self.flows {
             let status = if f.upstream.is_some() {
                 "not run".to_owned()
+            } else if f.reused_from.is_some() {
+                "up to date".to_owned()
             } else {
                 f.status.to_string()
             };
             let note = match (&f.reused_from, &f.upstream) {
-                (Some(run), _) => format!("reused from {run}"),
+                (Some(run), _) => format!("from run {run}"),
                 (None, Some(root)) => format!("not run: upstream `{root}` failed"),
                 (None, None) => f.error.clone().unwrap_or_default(),
             };
@@ -380,7 +382,7 @@ impl RunReport {
             .count();
         let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
         if reused > 0 {
-            let _ = write!(counts, " ({reused} reused)");
+            let _ = write!(counts, " ({reused} up to date)");
         }
         let _ = write!(counts, ", {} failed", self.own_failures().count());
         for (n, name) in [
@@ -393,6 +395,9 @@ impl RunReport {
             if n > 0 {
                 let _ = write!(counts, ", {n} {name}");
             }
+        }
+        if reused > 0 && reused == self.flows.len() {
+            counts.push_str("; nothing ran: every flow is up to date");
         }
         let status = status_colour(self.status.as_str(), colour);
         let wall = self

@@ -82,6 +82,26 @@ impl Ledger {
         })
     }
 
+    /// Opens the ledger file at `path` to read only (a dry run), writing nothing; an empty
+    /// ledger in memory when there is no such file.
+    ///
+    /// # Errors
+    /// [`CoreError::Ledger`] when the file cannot be opened.
+    pub fn open_read_only(path: &Path) -> Result<Self, CoreError> {
+        if !path.exists() {
+            return Ok(Self::in_memory());
+        }
+        let shown = path.display().to_string();
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| error(&shown, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| error(&shown, e))?;
+        Ok(Ledger {
+            path: shown,
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// A ledger in memory, gone with it.
     pub fn in_memory() -> Self {
         let conn = Connection::open_in_memory().expect("SQLite opens a database in memory");
