@@ -17,7 +17,7 @@ use rand::SeedableRng;
 
 use crate::step::{root, run as run_step, target_dir};
 
-const RUNS: usize = 9;
+pub(crate) const RUNS: usize = 9;
 
 /// Which benchmarks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +229,8 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
         "flow validate of 10,000 flows: median {:.1} ms",
         validate_s * 1e3
     )?;
-    validate_matrix(&flow, dir, report)
+    validate_matrix(&flow, dir, report)?;
+    crate::bench_fresh::run(&flow, dir, report)
 }
 
 /// `flow validate` of a file whose matrices expand to 101,001 flows (1,000 chunks, 100
@@ -311,7 +312,7 @@ fn slurm(report: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn installed(program: &str) -> bool {
+pub(crate) fn installed(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -322,7 +323,10 @@ fn installed(program: &str) -> bool {
 
 /// The median wall time of `RUNS` runs of a command that must succeed.
 /// Each tool `RUNS` times, in turn; the median wall time of each, in seconds.
-fn interleaved_medians(tools: &[(&str, &Path, &[&str])], cwd: &Path) -> Result<Vec<f64>> {
+pub(crate) fn interleaved_medians(
+    tools: &[(&str, &Path, &[&str])],
+    cwd: &Path,
+) -> Result<Vec<f64>> {
     let mut times = vec![Vec::new(); tools.len()];
     for _ in 0..RUNS {
         for (k, &(_, program, args)) in tools.iter().enumerate() {
@@ -332,7 +336,7 @@ fn interleaved_medians(tools: &[(&str, &Path, &[&str])], cwd: &Path) -> Result<V
     Ok(times.iter_mut().map(|t| median(t)).collect())
 }
 
-fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
+pub(crate) fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
@@ -355,7 +359,7 @@ fn median_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
     Ok(median(&mut times))
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

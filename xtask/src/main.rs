@@ -2,6 +2,7 @@
 //! `cargo xtask bench` runs the benchmarks the issues ask figures for.
 
 mod bench;
+mod bench_fresh;
 mod ci;
 mod docs;
 mod examples;
@@ -20,7 +21,9 @@ tasks:
                 examples run, docs, cargo package, benches build;
                 --deep also runs the property tests with ten times the cases
   bench [--e2e] the benchmarks whose figures the closing notes report; --e2e skips the
-                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm";
+                criterion benches and runs only run_graph, flow run vs make/ninja and Slurm
+  bench --up-to-date  only the up-to-date benchmarks (flow run that runs nothing vs make -q,
+                hashing 1 GiB of new inputs)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         ["ci", "--deep"] => ci::run(ci::Depth::Deep),
         ["bench"] => bench::run(bench::Scope::All),
         ["bench", "--e2e"] => bench::run(bench::Scope::EndToEnd),
+        ["bench", "--up-to-date"] => bench_fresh::alone(),
         [bench::PEAK_RSS_TASK, program, args @ ..] => bench::print_peak_rss(program, args),
         ["help" | "--help" | "-h"] => {
             eprintln!("{USAGE}");
