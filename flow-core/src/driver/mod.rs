@@ -76,19 +76,15 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         None => None,
     };
     let fresh = match options.freshness.clone() {
-        Some(freshness) => Some(Arc::new(
-            tokio::task::spawn_blocking(move || fresh::Known::load(freshness))
-                .await
-                .map_err(|e| CoreError::Thread {
-                    action: "read the up-to-date ledger (the reading thread failed)",
-                    source: std::io::Error::other(e.to_string()),
-                })??,
-        )),
+        Some(freshness) => Some(up_to_date::prepare(&shared, freshness).await?),
         None => None,
     };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut driver = Driver::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
-    driver.fresh = fresh;
+    if let Some((known, decided)) = fresh {
+        driver.fresh = Some(known);
+        driver.pre = up_to_date::by_index(&driver.flows, decided);
+    }
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
@@ -294,6 +290,8 @@ struct Driver {
     /// Flows checked and found not up to date, about to start; and the inputs read then.
     checked: rustc_hash::FxHashSet<u32>,
     fresh_inputs: FxHashMap<u32, fresh::digest::Files>,
+    /// What the check before the run decided, by flow (taken when the flow starts).
+    pre: Vec<Option<fresh::Checked>>,
     /// How many flows were up to date.
     up_to_date: u32,
     /// Dropped with the driver: `cleanup` waits for that.
@@ -391,6 +389,7 @@ impl Driver {
             out_tokens: FxHashMap::default(),
             checked: rustc_hash::FxHashSet::default(),
             fresh_inputs: FxHashMap::default(),
+            pre: Vec::new(),
             up_to_date: 0,
             _gone: gone,
             shared,

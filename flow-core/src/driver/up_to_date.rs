@@ -12,9 +12,49 @@ use futures::FutureExt;
 
 use super::attempt::AttemptEnd;
 use super::{Done, Driver};
-use crate::fresh::{self, Checked, Reason, Verdict};
+use crate::fresh::{self, Checked, Known, Reason, Verdict};
 use crate::machine::{Event, Outcome, State};
-use crate::Data;
+use crate::shared::Shared;
+use crate::{CoreError, Data, Flow, FlowId, Freshness};
+
+/// Before a run, on a blocking thread: reads the ledger, checks every registered flow (files
+/// read in parallel), and forgets the entries of the flows that will run whatever their
+/// parents do. Returns what it read and each flow's check.
+pub(super) async fn prepare(
+    shared: &Arc<Shared>,
+    freshness: Freshness,
+) -> Result<(Arc<Known>, rustc_hash::FxHashMap<FlowId, Checked>), CoreError> {
+    let (flows, graph) = {
+        let registry = shared.registry();
+        (Arc::clone(&registry.flows), registry.adjacency())
+    };
+    let work = tokio::task::spawn_blocking(move || {
+        let known = Known::load(freshness)?;
+        let decided = fresh::decide_all(&flows, &graph, &known, true);
+        let will_run: Vec<&str> = (flows.iter().zip(&decided))
+            .filter(|(_, c)| {
+                matches!(&c.verdict, Verdict::Run(reason)
+                    if !matches!(reason, Reason::ParentWillRun { .. } | Reason::NoOutputs))
+            })
+            .map(|(f, _)| f.id.as_str())
+            .collect();
+        known.freshness.ledger.forget_all(&will_run)?;
+        let decided = (flows.iter().map(|f| f.id.clone())).zip(decided).collect();
+        Ok::<_, CoreError>((Arc::new(known), decided))
+    });
+    work.await.map_err(|e| CoreError::Thread {
+        action: "check which flows are up to date (the checking thread failed)",
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// The checks of `decided` by flow index.
+pub(super) fn by_index(
+    flows: &[Flow],
+    mut decided: rustc_hash::FxHashMap<FlowId, Checked>,
+) -> Vec<Option<Checked>> {
+    flows.iter().map(|f| decided.remove(&f.id)).collect()
+}
 
 impl Driver {
     /// Starts the up-to-date check of `flow` (first attempt) when the run skips what is up
@@ -26,6 +66,28 @@ impl Driver {
         };
         if self.checked.remove(&flow) {
             return false;
+        }
+        // Decided before the run, unless a parent was to run (it may change the files).
+        match self.pre.get_mut(flow as usize).and_then(Option::take) {
+            Some(Checked {
+                verdict: Verdict::Run(Reason::ParentWillRun { .. }),
+                ..
+            })
+            | None => {}
+            Some(Checked {
+                verdict: Verdict::UpToDate { .. },
+                entry: Some(entry),
+                ..
+            }) => {
+                self.finish_up_to_date(flow, entry);
+                return true;
+            }
+            Some(checked) => {
+                if let Some(inputs) = checked.inputs {
+                    self.fresh_inputs.insert(flow, inputs);
+                }
+                return false;
+            }
         }
         let Some(data) = self.flow(flow).data_arc() else {
             return false;
@@ -72,17 +134,7 @@ impl Driver {
     /// The check of `flow` ended: it finishes as up to date, or starts.
     pub(super) fn checked(&mut self, flow: u32, checked: Checked, cx: &mut Context<'_>) {
         match (checked.verdict, checked.entry) {
-            (Verdict::UpToDate { run_id }, Some(entry)) => {
-                tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, %run_id, "up to date");
-                self.out_tokens.insert(flow, entry.outputs);
-                if !entry.output.is_null() {
-                    self.ended
-                        .insert(flow, (Some(Arc::new(entry.output)), None));
-                }
-                self.up_to_date += 1;
-                let outcome = Outcome::Reused;
-                let _ = self.machine.handle(Event::AttemptEnded { flow, outcome });
-            }
+            (Verdict::UpToDate { .. }, Some(entry)) => self.finish_up_to_date(flow, entry),
             (verdict, _) => {
                 if let Verdict::Run(reason) = verdict {
                     tracing::info!(parent: &self.span, flow = %self.flow(flow).id, %reason, "not up to date");
@@ -94,6 +146,19 @@ impl Driver {
                 self.start(flow, 1, cx);
             }
         }
+    }
+
+    /// `flow` is up to date: it finishes as reused, with the output `entry` recorded.
+    fn finish_up_to_date(&mut self, flow: u32, entry: fresh::Entry) {
+        tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, run_id = %entry.run_id, "up to date");
+        self.out_tokens.insert(flow, entry.outputs);
+        if !entry.output.is_null() {
+            self.ended
+                .insert(flow, (Some(Arc::new(entry.output)), None));
+        }
+        self.up_to_date += 1;
+        let outcome = Outcome::Reused;
+        let _ = self.machine.handle(Event::AttemptEnded { flow, outcome });
     }
 
     /// Checks (and records) the declared outputs of `flow`, whose attempt completed with

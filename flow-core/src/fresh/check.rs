@@ -168,6 +168,26 @@ pub(crate) struct Checked {
     pub(crate) inputs: Option<Files>,
 }
 
+/// The files of a flow as they are now: its inputs and outputs, read (the part of a check
+/// that reads files; it does not depend on the parents, so a run reads every flow's at once).
+#[derive(Debug)]
+pub(crate) struct Observed {
+    inputs: Result<Files, String>,
+    outputs: Result<Files, String>,
+}
+
+/// Reads the files of `flow` if its check needs them: it has declared outputs, an entry, and
+/// is not forced.
+pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observed> {
+    let needed = !known.freshness.forced(&flow.id)
+        && !data.outputs.is_empty()
+        && known.entries.contains_key(flow.id.as_str());
+    needed.then(|| Observed {
+        inputs: digest::files(&data.base, &data.inputs, &known.cache).map_err(|e| e.to_string()),
+        outputs: digest::files(&data.base, &data.outputs, &known.cache).map_err(|e| e.to_string()),
+    })
+}
+
 /// Whether `flow` (declaring `data`, whose parents are now in the states `parents`) is up to
 /// date. Blocks: reads the files whose stats changed.
 pub(crate) fn check(
@@ -175,6 +195,18 @@ pub(crate) fn check(
     data: &Data,
     parents: &[(String, String)],
     known: &Known,
+) -> Checked {
+    let observed = observe(flow, data, known);
+    judge(flow, data, parents, known, observed)
+}
+
+/// [`check`] on files already read (`observed`, from [`observe`]).
+pub(crate) fn judge(
+    flow: &Flow,
+    data: &Data,
+    parents: &[(String, String)],
+    known: &Known,
+    observed: Option<Observed>,
 ) -> Checked {
     let run = |reason| Checked {
         verdict: Verdict::Run(reason),
@@ -187,7 +219,7 @@ pub(crate) fn check(
     if data.outputs.is_empty() {
         return run(Reason::NoOutputs);
     }
-    let Some(entry) = known.entries.get(flow.id.as_str()) else {
+    let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
     let fields = definition_fields(flow, data);
@@ -201,13 +233,9 @@ pub(crate) fn check(
             field: "fields".into(),
         });
     }
-    let inputs = match digest::files(&data.base, &data.inputs, &known.cache) {
+    let inputs = match observed.inputs {
         Ok(inputs) => inputs,
-        Err(e) => {
-            return run(Reason::Unreadable {
-                message: e.to_string(),
-            })
-        }
+        Err(message) => return run(Reason::Unreadable { message }),
     };
     let changed =
         |now: &Files,
@@ -238,13 +266,9 @@ pub(crate) fn check(
         let file = changed(&inputs, &|f| &f.inputs);
         return run(Reason::InputChanged { file });
     }
-    let outputs = match digest::files(&data.base, &data.outputs, &known.cache) {
+    let outputs = match observed.outputs {
         Ok(outputs) => outputs,
-        Err(e) => {
-            return run(Reason::Unreadable {
-                message: e.to_string(),
-            })
-        }
+        Err(message) => return run(Reason::Unreadable { message }),
     };
     if let Some(file) = outputs.missing.first() {
         return run(Reason::OutputMissing { file: file.clone() });

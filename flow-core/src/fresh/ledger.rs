@@ -192,6 +192,24 @@ impl Ledger {
             .map_err(|e| self.fail(e))
     }
 
+    /// Forgets the entries of `flows` in one transaction: they are about to run.
+    pub(crate) fn forget_all(&self, flows: &[&str]) -> Result<(), CoreError> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.fail(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM fresh WHERE flow = ?1")
+                .map_err(|e| self.fail(e))?;
+            for flow in flows {
+                stmt.execute([flow]).map_err(|e| self.fail(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.fail(e))
+    }
+
     /// Records `flow`'s entry: it completed.
     pub(crate) fn record(
         &self,

@@ -23,6 +23,8 @@ pub use ledger::Ledger;
 pub use plan::{Plan, PlannedFlow};
 
 pub(crate) use check::{check, seal, Checked, Known, Sealed, COMPLETED, NOT_COMPLETED};
+pub(crate) use ledger::Entry;
+pub(crate) use plan::decide_all;
 
 /// The files a flow reads and writes: paths, folders (every file under them) and, for
 /// inputs, globs, relative to a base folder.

@@ -6,7 +6,9 @@
 use flow_graph::{Adjacency, FlowId};
 use flow_results::RunId;
 
-use super::check::{check, Known, Reason, Verdict, COMPLETED};
+use rayon::prelude::*;
+
+use super::check::{judge, observe, Checked, Known, Observed, Reason, Verdict, COMPLETED};
 use crate::flow::Flow;
 
 /// One flow of a [`Plan`].
@@ -41,41 +43,11 @@ impl Plan {
 
 /// The plan of `flows` (linked by `graph`) against `known`. Blocks (reads files).
 pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
-    let n = flows.len();
-    // Each flow's token for its children when decided: its outputs' digest, `completed` for
-    // a flow without outputs (assumed to complete), `None` while undecided or when it runs.
-    let mut verdicts: Vec<Option<Verdict>> = vec![None; n];
-    let mut tokens: Vec<Option<String>> = vec![None; n];
-    let mut stack: Vec<u32> = Vec::new();
-    for root in 0..n as u32 {
-        stack.push(root);
-        while let Some(&i) = stack.last() {
-            if verdicts[i as usize].is_some() {
-                stack.pop();
-                continue;
-            }
-            let before = stack.len();
-            for link in graph.parents(i) {
-                if verdicts[link.flow() as usize].is_none() {
-                    stack.push(link.flow());
-                }
-            }
-            if stack.len() > before {
-                continue;
-            }
-            stack.pop();
-            let flow = &flows[i as usize];
-            let (verdict, token) = decide(flow, graph, i, flows, &verdicts, &tokens, known);
-            verdicts[i as usize] = Some(verdict);
-            tokens[i as usize] = token;
-        }
-    }
-    let flows = (flows.iter().zip(verdicts))
-        .map(|(flow, verdict)| {
-            let (run, produced_by) = match verdict {
-                Some(Verdict::UpToDate { run_id }) => (None, Some(run_id)),
-                Some(Verdict::Run(reason)) => (Some(reason), None),
-                None => (Some(Reason::NeverCompleted), None),
+    let flows = (flows.iter().zip(decide_all(flows, graph, known, false)))
+        .map(|(flow, checked)| {
+            let (run, produced_by) = match checked.verdict {
+                Verdict::UpToDate { run_id } => (None, Some(run_id)),
+                Verdict::Run(reason) => (Some(reason), None),
             };
             PlannedFlow {
                 flow: flow.id.clone(),
@@ -87,42 +59,115 @@ pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
     Plan { flows }
 }
 
-fn decide(
-    flow: &Flow,
-    graph: &Adjacency,
-    i: u32,
+/// Each flow's check, in dependency order: the files of every flow are read first, in
+/// parallel (they do not depend on the parents); then each flow is judged once its parents
+/// are, a parent with declared outputs that would run making it run. A parent without
+/// outputs runs every time: the dry run assumes it completes; a run (`defer`) leaves its
+/// children to be checked once it finished (`ParentWillRun`), when its outcome is known.
+pub(crate) fn decide_all(
     flows: &[Flow],
-    verdicts: &[Option<Verdict>],
-    tokens: &[Option<String>],
+    graph: &Adjacency,
     known: &Known,
-) -> (Verdict, Option<String>) {
-    if known.freshness.forced(&flow.id) {
-        return (Verdict::Run(Reason::Forced), None);
-    }
-    let mut parents = Vec::new();
-    for link in graph.parents(i) {
-        let p = link.flow() as usize;
-        let runs = matches!(verdicts[p], Some(Verdict::Run(_)));
-        let declares = flows[p]
-            .data()
-            .is_some_and(|d| !d.output_paths().is_empty());
-        if runs && declares {
-            let parent = flows[p].id.clone();
-            return (Verdict::Run(Reason::ParentWillRun { parent }), None);
+    defer: bool,
+) -> Vec<Checked> {
+    let n = flows.len();
+    let mut observed: Vec<Option<Observed>> = flows
+        .par_iter()
+        .map(|flow| observe(flow, flow.data()?, known))
+        .collect();
+    let mut checked: Vec<Option<Checked>> = Vec::with_capacity(n);
+    checked.resize_with(n, || None);
+    // Each decided flow's token for its children: its outputs' digest; `completed` (assumed)
+    // for a flow without outputs.
+    let mut tokens: Vec<Option<String>> = vec![None; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for root in 0..n as u32 {
+        stack.push(root);
+        while let Some(&i) = stack.last() {
+            if checked[i as usize].is_some() {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in graph.parents(i) {
+                if checked[link.flow() as usize].is_none() {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() > before {
+                continue;
+            }
+            stack.pop();
+            let own = observed[i as usize].take();
+            let walk = Walk {
+                flows,
+                graph,
+                known,
+                defer,
+            };
+            let decided = walk.decide(i, &checked, &tokens, own);
+            tokens[i as usize] = match (&decided.verdict, &decided.entry) {
+                (Verdict::UpToDate { .. }, Some(entry)) => Some(entry.outputs.clone()),
+                _ => None,
+            };
+            checked[i as usize] = Some(decided);
         }
-        let token = tokens[p].clone().unwrap_or_else(|| COMPLETED.to_owned());
-        parents.push((flows[p].id.to_string(), token));
     }
-    parents.sort_unstable();
-    let Some(data) = flow.data() else {
-        return (Verdict::Run(Reason::NoOutputs), None);
-    };
-    let checked = check(flow, data, &parents, known);
-    let token = match (&checked.verdict, &checked.entry) {
-        (Verdict::UpToDate { .. }, Some(entry)) => Some(entry.outputs.clone()),
-        _ => None,
-    };
-    (checked.verdict, token)
+    checked.into_iter().flatten().collect()
+}
+
+/// What every decision of one plan shares.
+struct Walk<'a> {
+    flows: &'a [Flow],
+    graph: &'a Adjacency,
+    known: &'a Known,
+    defer: bool,
+}
+
+impl Walk<'_> {
+    /// Flow `i`, whose parents are decided (`checked`, `tokens`), with its files `observed`.
+    fn decide(
+        &self,
+        i: u32,
+        checked: &[Option<Checked>],
+        tokens: &[Option<String>],
+        observed: Option<Observed>,
+    ) -> Checked {
+        let Walk {
+            flows,
+            graph,
+            known,
+            defer,
+        } = *self;
+        let flow = &flows[i as usize];
+        let run = |reason| Checked {
+            verdict: Verdict::Run(reason),
+            entry: None,
+            inputs: None,
+        };
+        if known.freshness.forced(&flow.id) {
+            return run(Reason::Forced);
+        }
+        let mut parents = Vec::new();
+        for link in graph.parents(i) {
+            let p = link.flow() as usize;
+            let runs = matches!(&checked[p], Some(c) if matches!(c.verdict, Verdict::Run(_)));
+            let declares = flows[p]
+                .data()
+                .is_some_and(|d| !d.output_paths().is_empty());
+            if runs && (declares || defer) {
+                let parent = flows[p].id.clone();
+                return run(Reason::ParentWillRun { parent });
+            }
+            let token = tokens[p].clone().unwrap_or_else(|| COMPLETED.to_owned());
+            parents.push((flows[p].id.to_string(), token));
+        }
+        parents.sort_unstable();
+        let Some(data) = flow.data() else {
+            return run(Reason::NoOutputs);
+        };
+        judge(flow, data, &parents, known, observed)
+    }
 }
 
 impl crate::FlowContext {
