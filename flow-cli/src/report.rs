@@ -204,6 +204,17 @@ impl RunReport {
     /// the workflow in `store`, newest first, before this one). A store that cannot be read
     /// leaves the flows as they are.
     pub fn attach_reused(&mut self, store: &dyn ResultStore, logs_root: &std::path::Path) {
+        self.attach_reused_from(store, logs_root, None);
+    }
+
+    /// As [`Self::attach_reused`], looking only at the runs `only` when given (the runs
+    /// that produced the outputs of the flows a run found up to date), not every earlier run.
+    pub fn attach_reused_from(
+        &mut self,
+        store: &dyn ResultStore,
+        logs_root: &std::path::Path,
+        only: Option<&[flow_results::RunId]>,
+    ) {
         let mut wanted: Vec<usize> = (0..self.flows.len())
             .filter(|&k| {
                 self.flows[k].status == FlowStatus::Completed && self.flows[k].attempts == 0
@@ -214,6 +225,9 @@ impl RunReport {
         }
         let Ok(mut runs) = store.runs() else { return };
         runs.retain(|r| r.workflow == self.workflow && r.run_id.as_str() < self.run_id.as_str());
+        if let Some(only) = only {
+            runs.retain(|r| only.contains(&r.run_id));
+        }
         runs.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
         for run in runs {
             let Ok(results) = store.results(&run.run_id) else {

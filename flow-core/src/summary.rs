@@ -20,6 +20,8 @@ pub struct RunSummary {
     /// How many flows were not run because they were up to date
     /// ([`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date)).
     pub up_to_date: u32,
+    /// The runs that produced the outputs of the flows that were up to date, oldest first.
+    pub produced_by: Vec<RunId>,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// When the run ended.

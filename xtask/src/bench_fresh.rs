@@ -84,7 +84,7 @@ fn nothing_to_do(flow: &Path, dir: &Path, report: &mut String) -> Result<()> {
     wall_secs(flow, &run, &case)?;
     let mut tools: Vec<(&str, &Path, &[&str])> = vec![("flow run", flow, &run)];
     if installed("make") {
-        tools.push(("make -q", Path::new("make"), &["-q", "all"]));
+        tools.push(("make -r -q", Path::new("make"), &["-r", "-q", "all"]));
     } else {
         writeln!(report, "make -q: not measured (make is not installed)")?;
     }
@@ -98,7 +98,7 @@ fn nothing_to_do(flow: &Path, dir: &Path, report: &mut String) -> Result<()> {
     if let Some(make_s) = medians.get(1) {
         writeln!(
             report,
-            "make -q on the same tree: median {:.0} ms (flow/make = {:.2}x)",
+            "make -r -q on the same tree: median {:.0} ms (flow/make = {:.2}x)",
             make_s * 1e3,
             medians[0] / make_s
         )?;

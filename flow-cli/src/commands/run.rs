@@ -215,7 +215,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         }
     })?;
 
-    let report = report(&*results_store, wf, &summary);
+    let report = report(&*results_store, wf, &summary, !args.quiet);
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.
     let printed = if args.json {
@@ -348,7 +348,12 @@ fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str) -> Flow {
 
 /// The report of the run, from the store (with every flow of the file), or from the summary
 /// alone when the store cannot be read.
-fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) -> RunReport {
+fn report(
+    results_store: &dyn ResultStore,
+    wf: &Workflow,
+    summary: &RunSummary,
+    with_reused: bool,
+) -> RunReport {
     let order: Vec<_> = wf.flows.iter().map(|f| f.id.clone()).collect();
     let mut run = RunRecord::with_id(summary.run_id.clone(), wf.name.clone());
     run.started_at = summary.started_at;
@@ -367,7 +372,12 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
     };
     let mut report = RunReport::new(&run, results, Some(&order));
     report.attach_logs(&logs_root(wf));
-    report.attach_reused(results_store, &logs_root(wf));
+    // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
+    // (`--quiet` prints only failures: it needs none of that.)
+    let only = (summary.reused == 0).then_some(summary.produced_by.as_slice());
+    if with_reused {
+        report.attach_reused_from(results_store, &logs_root(wf), only);
+    }
     if summary.cancelled && report.status == crate::report::RunStatus::Completed {
         report.status = crate::report::RunStatus::Cancelled;
     }

@@ -39,7 +39,13 @@ pub(super) fn paths(
             ),
             Some(path) => match super::limits::argument_problem(what, path) {
                 Some(problem) => diags.error(value.span(), problem),
-                None => out.push(Template::new(path.to_owned(), value.span())),
+                None => match glob::Pattern::new(path) {
+                    Err(e) if is_glob(path) => diags.error(
+                        value.span(),
+                        format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
+                    ),
+                    _ => out.push(Template::new(path.to_owned(), value.span())),
+                },
             },
             None => diags.error(
                 value.span(),
@@ -245,6 +251,16 @@ wants = ["make.y"]
         assert_eq!(requires(text, "all"), ["make.x", "make.y"]);
         assert_eq!(requires(text, "folder"), ["make.x", "make.y", "plots"]);
         assert!(requires(text, "explicit").is_empty(), "a `wants` is kept");
+    }
+
+    #[test]
+    fn a_bad_glob_is_reported_where_it_is_written() {
+        let error =
+            load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\n").unwrap_err();
+        assert!(
+            error.contains("w.toml:3:11: `flows.a.inputs`: \"data/[a.csv\" is not a valid glob"),
+            "{error}"
+        );
     }
 
     #[test]

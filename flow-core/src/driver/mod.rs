@@ -150,6 +150,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         counts,
         reused: driver.machine.reused() - driver.up_to_date,
         up_to_date: driver.up_to_date,
+        produced_by: driver.produced_by.iter().cloned().collect(),
         started_at,
         finished_at,
         wall_time: (finished_at - started_at)
@@ -292,8 +293,9 @@ struct Driver {
     fresh_inputs: FxHashMap<u32, fresh::digest::Files>,
     /// What the check before the run decided, by flow (taken when the flow starts).
     pre: Vec<Option<fresh::Checked>>,
-    /// How many flows were up to date.
+    /// How many flows were up to date, and the runs that produced their outputs.
     up_to_date: u32,
+    produced_by: std::collections::BTreeSet<RunId>,
     /// Dropped with the driver: `cleanup` waits for that.
     _gone: watch::Sender<()>,
 }
@@ -391,6 +393,7 @@ impl Driver {
             fresh_inputs: FxHashMap::default(),
             pre: Vec::new(),
             up_to_date: 0,
+            produced_by: std::collections::BTreeSet::new(),
             _gone: gone,
             shared,
         })

@@ -29,8 +29,11 @@ pub(super) async fn prepare(
         (Arc::clone(&registry.flows), registry.adjacency())
     };
     let work = tokio::task::spawn_blocking(move || {
+        let began = std::time::Instant::now();
         let known = Known::load(freshness)?;
+        let loaded = began.elapsed();
         let decided = fresh::decide_all(&flows, &graph, &known, true);
+        tracing::debug!(?loaded, checked = ?began.elapsed(), flows = flows.len(), "up-to-date checks before the run");
         let will_run: Vec<&str> = (flows.iter().zip(&decided))
             .filter(|(_, c)| {
                 matches!(&c.verdict, Verdict::Run(reason)
@@ -152,6 +155,9 @@ impl Driver {
     fn finish_up_to_date(&mut self, flow: u32, entry: fresh::Entry) {
         tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, run_id = %entry.run_id, "up to date");
         self.out_tokens.insert(flow, entry.outputs);
+        if !self.produced_by.contains(&entry.run_id) {
+            self.produced_by.insert(entry.run_id);
+        }
         if !entry.output.is_null() {
             self.ended
                 .insert(flow, (Some(Arc::new(entry.output)), None));

@@ -104,9 +104,11 @@ pub(crate) struct Known {
 impl Known {
     /// Reads the ledger (blocks).
     pub(crate) fn load(freshness: Freshness) -> Result<Self, CoreError> {
+        let (entries, stats) =
+            rayon::join(|| freshness.ledger.entries(), || freshness.ledger.stats());
         Ok(Known {
-            entries: freshness.ledger.entries()?,
-            cache: StatCache::new(freshness.ledger.stats()?),
+            entries: entries?,
+            cache: StatCache::new(stats?),
             freshness,
         })
     }
@@ -172,6 +174,7 @@ pub(crate) struct Checked {
 /// that reads files; it does not depend on the parents, so a run reads every flow's at once).
 #[derive(Debug)]
 pub(crate) struct Observed {
+    fields: Vec<(String, String)>,
     inputs: Result<Files, String>,
     outputs: Result<Files, String>,
 }
@@ -183,6 +186,7 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
         && !data.outputs.is_empty()
         && known.entries.contains_key(flow.id.as_str());
     needed.then(|| Observed {
+        fields: definition_fields(flow, data),
         inputs: digest::files(&data.base, &data.inputs, &known.cache).map_err(|e| e.to_string()),
         outputs: digest::files(&data.base, &data.outputs, &known.cache).map_err(|e| e.to_string()),
     })
@@ -222,7 +226,7 @@ pub(crate) fn judge(
     let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
-    let fields = definition_fields(flow, data);
+    let fields = &observed.fields;
     if let Some((field, _)) = fields.iter().find(|f| !entry.definition.contains(f)) {
         return run(Reason::DefinitionChanged {
             field: field.clone(),

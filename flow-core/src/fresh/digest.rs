@@ -37,18 +37,24 @@ impl Stat {
 /// Files larger than this are mapped and hashed on several threads.
 const LARGE: u64 = 1 << 20;
 
-/// The stat cache: path → (stat, digest), with what changed since it was loaded.
+/// The stat cache as stored: each path's bytes with its stat and digest.
+pub type Stats = FxHashMap<Box<[u8]>, (Stat, Digest)>;
+
+/// The stat cache: path (its bytes) → (stat, digest) as loaded, read without a lock by many
+/// threads, and the entries made since, which are consulted after it.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    known: Mutex<FxHashMap<PathBuf, (Stat, Digest)>>,
+    loaded: Stats,
+    made: Mutex<FxHashMap<PathBuf, (Stat, Digest)>>,
     changed: Mutex<Vec<(PathBuf, Stat, Digest)>>,
 }
 
 impl StatCache {
     /// A cache holding `entries`.
-    pub fn new(entries: FxHashMap<PathBuf, (Stat, Digest)>) -> Self {
+    pub fn new(entries: Stats) -> Self {
         StatCache {
-            known: Mutex::new(entries),
+            loaded: entries,
+            made: Mutex::default(),
             changed: Mutex::default(),
         }
     }
@@ -60,14 +66,20 @@ impl StatCache {
 
     /// The digest of the file at `path` with metadata `meta`: cached, or read.
     fn file(&self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<Digest> {
+        use std::os::unix::ffi::OsStrExt;
         let stat = Stat::of(meta);
-        if let Some((known, digest)) = lock(&self.known).get(path) {
+        if let Some((known, digest)) = self.loaded.get(path.as_os_str().as_bytes()) {
+            if *known == stat {
+                return Ok(*digest);
+            }
+        }
+        if let Some((known, digest)) = lock(&self.made).get(path) {
             if *known == stat {
                 return Ok(*digest);
             }
         }
         let digest = hash_file(path, stat.size)?;
-        lock(&self.known).insert(path.to_owned(), (stat, digest));
+        lock(&self.made).insert(path.to_owned(), (stat, digest));
         lock(&self.changed).push((path.to_owned(), stat, digest));
         Ok(digest)
     }
@@ -124,17 +136,18 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
             let pattern = base.join(path);
             if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
                 for full in paths.flatten() {
-                    add(base, full, &mut found)?;
+                    add(base, full, None, &mut found)?;
                 }
             }
         } else {
-            add(base, base.join(path), &mut found)?;
+            add(base, base.join(path), Some(path), &mut found)?;
         }
         if found.len() == before {
             missing.push(path.clone());
         }
     }
-    let digests: std::io::Result<Vec<(String, Digest)>> = if found.len() > 8 {
+    // Many files at once are read in parallel (a run reads many flows' files in parallel too).
+    let digests: std::io::Result<Vec<(String, Digest)>> = if found.len() > 64 {
         found
             .into_par_iter()
             .map(|(name, full, meta)| Ok((name, cache.file(&full, &meta)?)))
@@ -152,9 +165,12 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
 }
 
 /// Adds the file at `full`, or every file under the folder at `full`; nothing when absent.
+/// A file named as written (`written`) keeps that name; files found by a glob or in a folder
+/// are named by their path from the base.
 fn add(
     base: &Path,
     full: PathBuf,
+    written: Option<&str>,
     found: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
 ) -> std::io::Result<()> {
     let meta = match std::fs::metadata(&full) {
@@ -177,7 +193,8 @@ fn add(
             }
         }
     } else {
-        found.push((name(&full), full, meta));
+        let name = written.map_or_else(|| name(&full), str::to_owned);
+        found.push((name, full, meta));
     }
     Ok(())
 }

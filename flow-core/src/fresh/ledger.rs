@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use super::digest::{Digest, Stat};
+use super::digest::{Digest, Stat, Stats};
 use crate::CoreError;
 
 /// What a flow's last completed run read and wrote.
@@ -52,6 +52,8 @@ pub struct EntryFiles {
 pub struct Ledger {
     path: String,
     conn: Mutex<Connection>,
+    /// A second connection, reading the stat cache while the first reads the entries.
+    reader: Option<Mutex<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -76,9 +78,13 @@ impl Ledger {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| error(&shown, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| error(&shown, e))?;
+        let reader = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()
+            .map(Mutex::new);
         Ok(Ledger {
             path: shown,
             conn: Mutex::new(conn),
+            reader,
         })
     }
 
@@ -99,6 +105,7 @@ impl Ledger {
         Ok(Ledger {
             path: shown,
             conn: Mutex::new(conn),
+            reader: None,
         })
     }
 
@@ -110,6 +117,7 @@ impl Ledger {
         Ledger {
             path: "memory".into(),
             conn: Mutex::new(conn),
+            reader: None,
         }
     }
 
@@ -145,9 +153,13 @@ impl Ledger {
     }
 
     /// The stat cache.
-    pub(crate) fn stats(&self) -> Result<FxHashMap<PathBuf, (Stat, Digest)>, CoreError> {
-        use std::os::unix::ffi::OsStrExt;
-        let conn = self.conn();
+    pub(crate) fn stats(&self) -> Result<Stats, CoreError> {
+        let conn = match &self.reader {
+            Some(reader) => reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => self.conn(),
+        };
         let mut stmt = conn
             .prepare_cached("SELECT path, size, mtime, ino, ctime, digest FROM stats")
             .map_err(|e| self.fail(e))?;
@@ -165,8 +177,7 @@ impl Ledger {
                 ino: row.get::<_, i64>(3).map_err(|e| self.fail(e))? as u64,
                 ctime_ns: row.get(4).map_err(|e| self.fail(e))?,
             };
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
-            out.insert(path, (stat, Digest::from_bytes(digest)));
+            out.insert(path.into_boxed_slice(), (stat, Digest::from_bytes(digest)));
         }
         Ok(out)
     }
