@@ -149,6 +149,18 @@ pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String
     fields
 }
 
+/// One digest (hex) of the definition's fields.
+fn fields_digest(fields: &[(String, String)]) -> String {
+    let mut h = blake3::Hasher::new();
+    for (name, digest) in fields {
+        h.update(name.as_bytes());
+        h.update(b"=");
+        h.update(digest.as_bytes());
+        h.update(b";");
+    }
+    h.finalize().to_hex().to_string()
+}
+
 mod erased {
     /// A value written as JSON to hash it.
     pub(super) trait Json {
@@ -175,8 +187,9 @@ pub(crate) struct Checked {
 #[derive(Debug)]
 pub(crate) struct Observed {
     fields: Vec<(String, String)>,
-    inputs: Result<Files, String>,
-    outputs: Result<Files, String>,
+    /// The files with the digest of them all (hex).
+    inputs: Result<(Files, String), String>,
+    outputs: Result<(Files, String), String>,
 }
 
 /// Reads the files of `flow` if its check needs them: it has declared outputs, an entry, and
@@ -185,10 +198,18 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
     let needed = !known.freshness.forced(&flow.id)
         && !data.outputs.is_empty()
         && known.entries.contains_key(flow.id.as_str());
+    let read = |paths: &[String]| {
+        digest::files(&data.base, paths, &known.cache)
+            .map(|files| {
+                let hex = files.digest().to_hex().to_string();
+                (files, hex)
+            })
+            .map_err(|e| e.to_string())
+    };
     needed.then(|| Observed {
         fields: definition_fields(flow, data),
-        inputs: digest::files(&data.base, &data.inputs, &known.cache).map_err(|e| e.to_string()),
-        outputs: digest::files(&data.base, &data.outputs, &known.cache).map_err(|e| e.to_string()),
+        inputs: read(&data.inputs),
+        outputs: read(&data.outputs),
     })
 }
 
@@ -226,16 +247,15 @@ pub(crate) fn judge(
     let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
-    let fields = &observed.fields;
-    if let Some((field, _)) = fields.iter().find(|f| !entry.definition.contains(f)) {
-        return run(Reason::DefinitionChanged {
-            field: field.clone(),
-        });
-    }
-    if fields.len() != entry.definition.len() {
-        return run(Reason::DefinitionChanged {
-            field: "fields".into(),
-        });
+    if fields_digest(&observed.fields) != entry.definition {
+        // Which field: from the entry's files, read only now.
+        let recorded = (known.freshness.ledger.files(flow.id.as_str()))
+            .map(|f| f.definition)
+            .unwrap_or_default();
+        let field = (observed.fields.iter())
+            .find(|f| !recorded.contains(f))
+            .map_or_else(|| "fields".to_owned(), |(field, _)| field.clone());
+        return run(Reason::DefinitionChanged { field });
     }
     let inputs = match observed.inputs {
         Ok(inputs) => inputs,
@@ -266,7 +286,8 @@ pub(crate) fn judge(
                 .or_else(|| now.missing.first().cloned())
                 .unwrap_or_else(|| "?".into())
         };
-    if inputs.digest().to_hex().as_str() != entry.inputs {
+    let (inputs, inputs_hex) = inputs;
+    if inputs_hex != entry.inputs {
         let file = changed(&inputs, &|f| &f.inputs);
         return run(Reason::InputChanged { file });
     }
@@ -274,10 +295,11 @@ pub(crate) fn judge(
         Ok(outputs) => outputs,
         Err(message) => return run(Reason::Unreadable { message }),
     };
+    let (outputs, outputs_hex) = outputs;
     if let Some(file) = outputs.missing.first() {
         return run(Reason::OutputMissing { file: file.clone() });
     }
-    if outputs.digest().to_hex().as_str() != entry.outputs {
+    if outputs_hex != entry.outputs {
         let file = changed(&outputs, &|f| &f.outputs);
         return run(Reason::OutputChanged { file });
     }
@@ -341,7 +363,10 @@ pub(crate) fn seal(
             .map(|(p, d)| (p.clone(), d.to_hex().to_string()))
             .collect()
     };
+    let fields = definition_fields(flow, data);
+    let definition = fields_digest(&fields);
     let files = EntryFiles {
+        definition: fields,
         inputs: hexes(&inputs),
         outputs: hexes(&outputs),
     };
@@ -352,7 +377,7 @@ pub(crate) fn seal(
         started_at: sealed.started_at,
         finished_at: Some(Utc::now()),
         output: sealed.output,
-        definition: definition_fields(flow, data),
+        definition,
         inputs: inputs.digest().to_hex().to_string(),
         outputs: digest.to_hex().to_string(),
         parents: sealed.parents,

@@ -31,8 +31,8 @@ pub struct Entry {
     /// What the flow returned.
     #[serde(default)]
     pub output: Value,
-    /// Each field of the definition with its digest (hex).
-    pub definition: Vec<(String, String)>,
+    /// The digest of the definition's fields (hex; each field's in [`EntryFiles`]).
+    pub definition: String,
     /// The digest of all input files, of all output files (hex).
     pub inputs: String,
     pub outputs: String,
@@ -43,6 +43,9 @@ pub struct Entry {
 /// The digests of each file an entry read and wrote (read only to say which one changed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EntryFiles {
+    /// Each field of the definition with its digest (hex).
+    #[serde(default)]
+    pub definition: Vec<(String, String)>,
     pub inputs: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
 }
@@ -56,10 +59,14 @@ pub struct Ledger {
     reader: Option<Mutex<Connection>>,
 }
 
+/// The layout of the tables; a ledger of another layout is emptied (its flows run once more).
+const VERSION: i64 = 2;
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS fresh (flow TEXT PRIMARY KEY, entry TEXT NOT NULL, files TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fresh (flow TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fresh_files (flow TEXT PRIMARY KEY, files TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stats (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
     mtime INTEGER NOT NULL, ino INTEGER NOT NULL, ctime INTEGER NOT NULL, digest BLOB NOT NULL);
 ";
@@ -77,6 +84,16 @@ impl Ledger {
         let conn = Connection::open(path).map_err(|e| error(&shown, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| error(&shown, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| error(&shown, e))?;
+        if version != VERSION {
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
+                 DROP TABLE IF EXISTS stats; PRAGMA user_version = {VERSION};"
+            ))
+            .map_err(|e| error(&shown, e))?;
+        }
         conn.execute_batch(SCHEMA).map_err(|e| error(&shown, e))?;
         let reader = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ok()
@@ -142,14 +159,16 @@ impl Ledger {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })
             .map_err(|e| self.fail(e))?;
-        let mut out = FxHashMap::default();
-        for row in rows {
-            let (flow, text) = row.map_err(|e| self.fail(e))?;
-            if let Ok(entry) = serde_json::from_str(&text) {
-                out.insert(flow, entry);
-            }
-        }
-        Ok(out)
+        let rows: Vec<(String, String)> =
+            rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
+        // Parsed on every core: a large workflow has many entries.
+        use rayon::prelude::*;
+        Ok(rows
+            .into_par_iter()
+            .filter_map(|(flow, text)| Some((flow, serde_json::from_str(&text).ok()?)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect())
     }
 
     /// The stat cache.
@@ -164,7 +183,7 @@ impl Ledger {
             .prepare_cached("SELECT path, size, mtime, ino, ctime, digest FROM stats")
             .map_err(|e| self.fail(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.fail(e))?;
-        let mut out = FxHashMap::default();
+        let mut out = Stats::with_capacity_and_hasher(1 << 16, Default::default());
         while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
             let path: Vec<u8> = row.get(0).map_err(|e| self.fail(e))?;
             let digest: Vec<u8> = row.get(5).map_err(|e| self.fail(e))?;
@@ -186,9 +205,11 @@ impl Ledger {
     pub(crate) fn files(&self, flow: &str) -> Option<EntryFiles> {
         let conn = self.conn();
         let text: Option<String> = conn
-            .query_row("SELECT files FROM fresh WHERE flow = ?1", [flow], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT files FROM fresh_files WHERE flow = ?1",
+                [flow],
+                |row| row.get(0),
+            )
             .optional()
             .ok()
             .flatten();
@@ -230,13 +251,19 @@ impl Ledger {
     ) -> Result<(), CoreError> {
         let entry = serde_json::to_string(entry).map_err(|e| self.fail(e))?;
         let files = serde_json::to_string(files).map_err(|e| self.fail(e))?;
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO fresh (flow, entry, files) VALUES (?1, ?2, ?3)",
-                params![flow, entry, files],
-            )
-            .map(drop)
-            .map_err(|e| self.fail(e))
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO fresh_files (flow, files) VALUES (?1, ?2)",
+            params![flow, files],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO fresh (flow, entry) VALUES (?1, ?2)",
+            params![flow, entry],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.commit().map_err(|e| self.fail(e))
     }
 
     /// Saves stat cache entries, in one transaction.
