@@ -120,10 +120,8 @@ impl Driver {
                     biased;
                     () = token.cancelled() => (flow, Done::Attempt(AttemptEnd::cancelled())),
                     checked = check => {
-                        let checked = checked.unwrap_or_else(|e| Checked {
-                            verdict: Verdict::Run(Reason::Unreadable { message: e.to_string() }),
-                            entry: None,
-                            inputs: None,
+                        let checked = checked.unwrap_or_else(|e| {
+                            Checked::run(Reason::Unreadable { message: e.to_string() })
                         });
                         (flow, Done::Checked(Box::new(checked)))
                     }

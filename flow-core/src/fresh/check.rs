@@ -213,6 +213,17 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
     })
 }
 
+impl Checked {
+    /// The flow runs, for `reason`.
+    pub(crate) fn run(reason: Reason) -> Self {
+        Checked {
+            verdict: Verdict::Run(reason),
+            entry: None,
+            inputs: None,
+        }
+    }
+}
+
 /// Whether `flow` (declaring `data`, whose parents are now in the states `parents`) is up to
 /// date. Blocks: reads the files whose stats changed.
 pub(crate) fn check(
@@ -233,11 +244,7 @@ pub(crate) fn judge(
     known: &Known,
     observed: Option<Observed>,
 ) -> Checked {
-    let run = |reason| Checked {
-        verdict: Verdict::Run(reason),
-        entry: None,
-        inputs: None,
-    };
+    let run = Checked::run;
     if known.freshness.forced(&flow.id) {
         return run(Reason::Forced);
     }

@@ -140,11 +140,7 @@ impl Walk<'_> {
             defer,
         } = *self;
         let flow = &flows[i as usize];
-        let run = |reason| Checked {
-            verdict: Verdict::Run(reason),
-            entry: None,
-            inputs: None,
-        };
+        let run = Checked::run;
         if known.freshness.forced(&flow.id) {
             return run(Reason::Forced);
         }
