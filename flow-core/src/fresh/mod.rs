@@ -94,6 +94,36 @@ impl Data {
 
 /// How a run treats flows that are up to date: skipped (their last result stands), unless
 /// forced. See [`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date).
+///
+/// ```
+/// use std::sync::Arc;
+/// use flow_core::{CommandSpec, Data, Flow, FlowContext, FlowId, Freshness, Ledger, RunOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("in.txt"), "data")?;
+/// let ledger = Arc::new(Ledger::open(&dir.path().join("fresh.db"))?);
+/// let context = || -> Result<FlowContext, Box<dyn std::error::Error>> {
+///     let ctx = FlowContext::new();
+///     let copy = CommandSpec::shell("cp in.txt out.txt").cwd(dir.path());
+///     let data = Data::new(dir.path()).inputs(["in.txt"]).outputs(["out.txt"]);
+///     ctx.register_flow(Flow::command(FlowId::new("copy")?, copy).data(data).build())?;
+///     Ok(ctx)
+/// };
+/// let freshness = Freshness::new(Arc::clone(&ledger));
+/// let first = context()?.run_with(RunOptions::new().skip_up_to_date(freshness.clone())).await?;
+/// assert_eq!(first.up_to_date, 0);
+///
+/// // Nothing changed: the dry run says so, and the run skips the flow.
+/// let ctx = context()?;
+/// let plan = ctx.plan(freshness.clone())?;
+/// assert_eq!(plan.up_to_date(), 1);
+/// let second = ctx.run_with(RunOptions::new().skip_up_to_date(freshness)).await?;
+/// assert_eq!(second.up_to_date, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Freshness {
     pub(crate) ledger: Arc<Ledger>,
