@@ -109,13 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     driver.machine.begin();
     std::future::poll_fn(|cx| driver.poll_run(cx)).await;
 
-    if let Some(known) = driver.fresh.clone() {
-        // The stat cache is a cache: one that cannot be saved costs reading files again.
-        let saved = tokio::task::spawn_blocking(move || known.save_stats()).await;
-        if let Ok(Err(error)) = saved {
-            tracing::warn!(parent: &driver.span, %error, "cannot save the stat cache");
-        }
-    }
+    up_to_date::save_stats(driver.fresh.clone()).await;
     let finished_at = Utc::now();
     let counts = driver.machine.counts();
     let writer = driver.report.writer.take();
@@ -561,19 +555,8 @@ impl Driver {
         }
     }
 
-    /// An attempt ended: one that completed a flow with declared outputs has them checked
-    /// (and recorded) first.
-    fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
-        match self.flow(flow).data_arc() {
-            Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {
-                self.seal(flow, data, end);
-            }
-            _ => self.attempt_over(flow, end),
-        }
-    }
-
     /// Feeds the end of an attempt to the machine, keeping its output for the record.
-    fn attempt_over(&mut self, flow: u32, mut end: AttemptEnd) {
+    pub(super) fn attempt_over(&mut self, flow: u32, mut end: AttemptEnd) {
         let tails = tails_of(&mut end);
         let outcome = match end.result {
             Ok(output) => {

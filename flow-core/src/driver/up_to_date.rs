@@ -51,6 +51,18 @@ pub(super) async fn prepare(
     })?
 }
 
+/// Saves the stat cache entries of the run (a cache: one that cannot be saved costs reading
+/// files again).
+pub(super) async fn save_stats(known: Option<Arc<Known>>) {
+    let Some(known) = known else {
+        return;
+    };
+    let saved = tokio::task::spawn_blocking(move || known.save_stats()).await;
+    if let Ok(Err(error)) = saved {
+        tracing::warn!(%error, "cannot save the stat cache");
+    }
+}
+
 /// The checks of `decided` by flow index.
 pub(super) fn by_index(
     flows: &[Flow],
@@ -130,6 +142,17 @@ impl Driver {
             .boxed(),
         );
         true
+    }
+
+    /// An attempt ended: one that completed a flow with declared outputs has them checked
+    /// (and recorded) first.
+    pub(super) fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
+        match self.flow(flow).data_arc() {
+            Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {
+                self.seal(flow, data, end);
+            }
+            _ => self.attempt_over(flow, end),
+        }
     }
 
     /// The check of `flow` ended: it finishes as up to date, or starts.
