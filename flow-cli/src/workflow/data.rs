@@ -39,8 +39,8 @@ pub(super) fn paths(
             ),
             Some(path) => match super::limits::argument_problem(what, path) {
                 Some(problem) => diags.error(value.span(), problem),
-                None => match glob::Pattern::new(path) {
-                    Err(e) if is_glob(path) => diags.error(
+                None => match is_glob(path).then(|| glob::Pattern::new(path)) {
+                    Some(Err(e)) => diags.error(
                         value.span(),
                         format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
                     ),
@@ -61,7 +61,15 @@ pub(super) fn paths(
 
 /// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
 /// trailing `/` is kept by the caller for display, not for matching).
-pub(super) fn normal(path: &str) -> String {
+pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !path.is_empty()
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && !path.starts_with("./")
+        && !path.contains("/./");
+    if plain {
+        return std::borrow::Cow::Borrowed(path);
+    }
     let absolute = path.starts_with('/');
     let mut out = String::with_capacity(path.len());
     if absolute {
@@ -76,7 +84,7 @@ pub(super) fn normal(path: &str) -> String {
     if out.is_empty() {
         out.push('.');
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether `path` is written as a glob.
@@ -101,7 +109,7 @@ pub(super) fn link(
     for (i, flow) in flows.iter().enumerate() {
         for (k, output) in flow.outputs.iter().enumerate() {
             let key = normal(output);
-            if let Some(&(j, l)) = owners.get(&key) {
+            if let Some(&(j, l)) = owners.get(&*key) {
                 let (source, span) = &places[i][k];
                 let other = diags.place(places[j][l].0, places[j][l].1.as_ref());
                 diags.error_at(
@@ -115,13 +123,14 @@ pub(super) fn link(
                 );
                 continue;
             }
-            owners.insert(key, (i, k));
+            owners.insert(key.into_owned(), (i, k));
         }
     }
     if owners.is_empty() {
         return;
     }
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
+    let mut inside = String::new();
     for i in 0..flows.len() {
         let mut parents: Vec<usize> = Vec::new();
         for input in &flows[i].inputs {
@@ -143,7 +152,7 @@ pub(super) fn link(
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            let mut at = key.as_str();
+            let mut at: &str = &key;
             loop {
                 if let Some(&(j, _)) = owners.get(at) {
                     parents.push(j);
@@ -153,10 +162,15 @@ pub(super) fn link(
                     _ => break,
                 }
             }
-            let inside = format!("{key}/");
+            inside.clear();
+            inside.push_str(&key);
+            inside.push('/');
             parents.extend(
                 owners
-                    .range(inside.clone()..)
+                    .range::<str, _>((
+                        std::ops::Bound::Included(inside.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
                     .take_while(|(out, _)| out.starts_with(&inside))
                     .map(|(_, &(j, _))| j),
             );
