@@ -177,6 +177,8 @@ pub struct SetArgs {
 pub struct RunArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
+    /// Run only these flows (or every flow of these definitions) and their ancestors, required and wanted.
+    pub targets: Vec<String>,
     /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs; 1000 with --executor slurm].
     #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -192,6 +194,15 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// Run nothing and record nothing: print each flow that would run, with why, and how many are up to date.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Run these flows (or every flow of these definitions) even when they are up to date.
+    #[arg(long, value_name = "FLOW", num_args = 1..)]
+    pub force: Vec<String>,
+    /// Run every flow, up to date or not.
+    #[arg(long)]
+    pub force_all: bool,
     /// At the end, write an HTML page of the run to .flow/reports/RUN_ID.html beside FILE
     /// (see `flow report`).
     #[arg(long)]

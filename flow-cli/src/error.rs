@@ -68,6 +68,14 @@ pub enum CliError {
         /// The process holding the lock.
         pid: u32,
     },
+    /// `flow run FILE FLOW...` named a flow the workflow does not have.
+    #[error("unknown flow `{target}` on the command line: {file} has no flow or definition of that name")]
+    UnknownTarget {
+        /// The target as written.
+        target: String,
+        /// The workflow file.
+        file: String,
+    },
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
@@ -134,6 +142,7 @@ impl CliError {
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",
             CliError::Locked { .. } => "locked",
+            CliError::UnknownTarget { .. } => "unknown_target",
             CliError::Run(_) => "run",
             CliError::Stopped(_) => "stopped",
         }

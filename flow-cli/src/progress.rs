@@ -194,7 +194,7 @@ impl Progress {
                     _ => None,
                 };
                 let label = match status {
-                    FlowStatus::Completed if *reused => terminal::dim("reused   ", self.colour),
+                    FlowStatus::Completed if *reused => terminal::dim("up to date", self.colour),
                     FlowStatus::Completed => terminal::green("completed", self.colour),
                     FlowStatus::Failed if upstream.is_some() => {
                         terminal::dim("not run  ", self.colour)

@@ -204,6 +204,17 @@ impl RunReport {
     /// the workflow in `store`, newest first, before this one). A store that cannot be read
     /// leaves the flows as they are.
     pub fn attach_reused(&mut self, store: &dyn ResultStore, logs_root: &std::path::Path) {
+        self.attach_reused_from(store, logs_root, None);
+    }
+
+    /// As [`Self::attach_reused`], looking only at the runs `only` when given (the runs
+    /// that produced the outputs of the flows a run found up to date), not every earlier run.
+    pub fn attach_reused_from(
+        &mut self,
+        store: &dyn ResultStore,
+        logs_root: &std::path::Path,
+        only: Option<&[flow_results::RunId]>,
+    ) {
         let mut wanted: Vec<usize> = (0..self.flows.len())
             .filter(|&k| {
                 self.flows[k].status == FlowStatus::Completed && self.flows[k].attempts == 0
@@ -214,6 +225,9 @@ impl RunReport {
         }
         let Ok(mut runs) = store.runs() else { return };
         runs.retain(|r| r.workflow == self.workflow && r.run_id.as_str() < self.run_id.as_str());
+        if let Some(only) = only {
+            runs.retain(|r| only.contains(&r.run_id));
+        }
         runs.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
         for run in runs {
             let Ok(results) = store.results(&run.run_id) else {
@@ -267,11 +281,13 @@ impl RunReport {
         for f in &self.flows {
             let status = if f.upstream.is_some() {
                 "not run".to_owned()
+            } else if f.reused_from.is_some() {
+                "up to date".to_owned()
             } else {
                 f.status.to_string()
             };
             let note = match (&f.reused_from, &f.upstream) {
-                (Some(run), _) => format!("reused from {run}"),
+                (Some(run), _) => format!("from run {run}"),
                 (None, Some(root)) => format!("not run: upstream `{root}` failed"),
                 (None, None) => f.error.clone().unwrap_or_default(),
             };
@@ -380,7 +396,7 @@ impl RunReport {
             .count();
         let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
         if reused > 0 {
-            let _ = write!(counts, " ({reused} reused)");
+            let _ = write!(counts, " ({reused} up to date)");
         }
         let _ = write!(counts, ", {} failed", self.own_failures().count());
         for (n, name) in [
@@ -393,6 +409,9 @@ impl RunReport {
             if n > 0 {
                 let _ = write!(counts, ", {n} {name}");
             }
+        }
+        if reused > 0 && reused == self.flows.len() {
+            counts.push_str("; nothing ran: every flow is up to date");
         }
         let status = status_colour(self.status.as_str(), colour);
         let wall = self

@@ -46,6 +46,20 @@ fn the_readme_main_job_completes_with_exit_0() {
     }
     let report = std::fs::read_to_string(dir.path().join("out/report.txt")).unwrap();
     assert!(report.starts_with("orders joined: 20000"), "{report}");
+
+    // Twice: every flow is up to date, and the summary says so.
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "pipeline.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("11 completed (11 up to date)")
+            && stdout.contains("nothing ran: every flow is up to date"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -139,11 +139,8 @@ shell = "test -e fixed"
     let table = flow_in(dir.path(), &["results", "w.toml"]);
     let table = text(&table.stdout);
     let first_run = first["run_id"].as_str().unwrap();
-    assert!(
-        table.contains(&format!("reused from {first_run}")),
-        "{table}"
-    );
-    assert!(table.contains("(2 reused)"), "{table}");
+    assert!(table.contains(&format!("from run {first_run}")), "{table}");
+    assert!(table.contains("(2 up to date)"), "{table}");
 }
 
 #[test]

@@ -88,6 +88,14 @@ pub enum CoreError {
         /// The run, over.
         run: RunId,
     },
+    /// The record of what flows last wrote (up-to-date checks) cannot be read or written.
+    #[error("the up-to-date record {path} failed: {message}")]
+    Ledger {
+        /// The record's file (`memory` for one in memory).
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
     #[error("flow `{0}` was removed by `cleanup` while being waited for")]
     CleanedUp(FlowId),

@@ -101,6 +101,7 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) tags: Vec<String>,
     pub(crate) version: Option<String>,
+    pub(crate) data: Option<Arc<crate::Data>>,
 }
 
 static DEFAULT_SETTINGS: std::sync::LazyLock<Settings> =
@@ -214,6 +215,16 @@ impl Flow {
         self.settings().version.as_deref()
     }
 
+    /// The files it declares it reads and writes ([`FlowBuilder::data`]).
+    pub fn data(&self) -> Option<&crate::Data> {
+        self.settings().data.as_deref()
+    }
+
+    /// The declared files, shared.
+    pub(crate) fn data_arc(&self) -> Option<Arc<crate::Data>> {
+        self.settings().data.clone()
+    }
+
     fn settings(&self) -> &Settings {
         self.settings.as_deref().unwrap_or(&DEFAULT_SETTINGS)
     }
@@ -305,6 +316,16 @@ impl FlowBuilder {
         self
     }
 
+    /// The files the flow reads and writes. Once it completes, each declared output must
+    /// exist, else it fails ("declared output `out/x.csv` was not written"); a run told to
+    /// skip what is up to date ([`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date))
+    /// skips it while its definition, inputs, outputs and parents are as when it last
+    /// completed.
+    pub fn data(mut self, data: crate::Data) -> Self {
+        self.settings().data = Some(Arc::new(data));
+        self
+    }
+
     /// A dependency on `parent`, registered together with the flow: the flow starts after
     /// the parent finished. Declaring dependencies here, rather than with
     /// [`FlowContext::register_dependency`](crate::FlowContext::register_dependency), is the
@@ -388,6 +409,16 @@ fn settings_hash(settings: &Settings) -> u128 {
         None => h.word(0),
         Some(v) => h.word(1).field(v.as_bytes()),
     };
+    // Only a flow that declares files hashes them, so other fingerprints stay as they were.
+    if let Some(data) = &settings.data {
+        h.word(2).field(data.base().as_os_str().as_encoded_bytes());
+        for list in [data.input_paths(), data.output_paths()] {
+            h.word(list.len() as u64);
+            for path in list {
+                h.field(path.as_bytes());
+            }
+        }
+    }
     h.finish()
 }
 

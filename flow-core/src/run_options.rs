@@ -7,6 +7,7 @@ use flow_results::RunId;
 pub struct RunOptions {
     pub(crate) resume_from: Option<RunId>,
     pub(crate) run_id: Option<RunId>,
+    pub(crate) freshness: Option<crate::Freshness>,
 }
 
 impl RunOptions {
@@ -19,6 +20,16 @@ impl RunOptions {
     /// definition and its parents' fingerprints); run the others.
     pub fn resume_from(mut self, run: RunId) -> Self {
         self.resume_from = Some(run);
+        self
+    }
+
+    /// Skip every flow that is up to date (see [`crate::Freshness`]): a flow that declares
+    /// outputs ([`FlowBuilder::data`](crate::FlowBuilder::data)) and whose last completed
+    /// run had the same definition, the same input digests, outputs still as it wrote them
+    /// and parents in the same state. Its earlier result stands; the ones that run record
+    /// their digests in the freshness ledger.
+    pub fn skip_up_to_date(mut self, freshness: crate::Freshness) -> Self {
+        self.freshness = Some(freshness);
         self
     }
 

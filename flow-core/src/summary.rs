@@ -17,6 +17,11 @@ pub struct RunSummary {
     pub counts: StatusCounts,
     /// How many of the completed flows were reused from the resumed run.
     pub reused: u32,
+    /// How many flows were not run because they were up to date
+    /// ([`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date)).
+    pub up_to_date: u32,
+    /// The runs that produced the outputs of the flows that were up to date, oldest first.
+    pub produced_by: Vec<RunId>,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// When the run ended.

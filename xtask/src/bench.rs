@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use crate::bench_w4;
 use crate::step::{root, run as run_step, target_dir};
 
-const RUNS: usize = 9;
+pub(crate) const RUNS: usize = 9;
 
 /// Which benchmarks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +188,8 @@ fn command_line(dir: &Path, report: &mut String) -> Result<()> {
         "flow validate of 10,000 flows: median {:.1} ms",
         validate_s * 1e3
     )?;
-    validate_matrix(&flow, dir, report)
+    validate_matrix(&flow, dir, report)?;
+    crate::bench_fresh::run(&flow, dir, report)
 }
 
 /// `flow validate` of a file whose matrices expand to 101,001 flows (1,000 chunks, 100
@@ -277,6 +278,21 @@ pub(crate) fn installed(program: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The median wall time of `RUNS` runs of a command that must succeed.
+/// Each tool `RUNS` times, in turn; the median wall time of each, in seconds.
+pub(crate) fn interleaved_medians(
+    tools: &[(&str, &Path, &[&str])],
+    cwd: &Path,
+) -> Result<Vec<f64>> {
+    let mut times = vec![Vec::new(); tools.len()];
+    for _ in 0..RUNS {
+        for (k, &(_, program, args)) in tools.iter().enumerate() {
+            times[k].push(wall_secs(program, args, cwd)?);
+        }
+    }
+    Ok(times.iter_mut().map(|t| median(t)).collect())
 }
 
 /// The wall time of one run of a command that must succeed, in seconds.

@@ -3,6 +3,7 @@
 
 mod ab;
 mod bench;
+mod bench_fresh;
 mod bench_w4;
 mod ci;
 mod docs;
@@ -27,7 +28,10 @@ tasks:
   bench --w4    only W4
   bench --ab RUN_GRAPH [ROUNDS]
                 this tree's run_graph against another build of it on W1-W3, in
-                alternating rounds (21 unless ROUNDS is given): medians and ratios";
+                alternating rounds (21 unless ROUNDS is given): medians and ratios
+  bench --up-to-date
+                only the up-to-date benchmarks (flow run that runs nothing vs make -q,
+                hashing 1 GiB of new inputs)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        ["bench", "--up-to-date"] => bench_fresh::alone(),
         [bench::PEAK_RSS_TASK, program, args @ ..] => bench::print_peak_rss(program, args),
         ["help" | "--help" | "-h"] => {
             eprintln!("{USAGE}");

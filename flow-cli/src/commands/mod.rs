@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod executor;
+pub mod fresh;
 pub mod graph;
 pub mod logs;
 pub mod results;

@@ -44,9 +44,16 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let results = results_store
         .results(&run.run_id)
         .map_err(|e| store::error(&spec, e))?;
-    let order: Option<Vec<FlowId>> = wf
-        .filter(|w| w.name == run.workflow)
-        .map(|w| w.flows.iter().map(|f| f.id.clone()).collect());
+    // A finished run lists its own flows: a run of some targets (`flow run FILE FLOW`) had
+    // only those and their ancestors, not every flow of the file.
+    let recorded: std::collections::HashSet<&str> =
+        results.iter().map(|r| r.flow_id.as_str()).collect();
+    let order: Option<Vec<FlowId>> = wf.filter(|w| w.name == run.workflow).map(|w| {
+        (w.flows.iter())
+            .filter(|f| run.finished_at.is_none() || recorded.contains(f.id.as_str()))
+            .map(|f| f.id.clone())
+            .collect()
+    });
     let mut report = RunReport::new(&run, results, order.as_deref());
     let logs_root = dir.join(store::STATE_DIR).join("logs");
     report.attach_logs(&logs_root);

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
+use crate::commands::fresh;
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::logs::AttemptLogs;
@@ -33,9 +34,15 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    let wf = workflow::load_with(&args.file, &args.params.set)?;
-    Executor::check(args.executor)?;
+    let mut wf = workflow::load_with(&args.file, &args.params.set)?;
+    wf.keep_targets(&args.targets)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
+    if args.dry_run {
+        let ctx = FlowContext::builder().workflow(wf.name.clone()).build();
+        register(&ctx, &wf)?;
+        return fresh::dry_run(args, &wf, &ctx, &spec);
+    }
+    Executor::check(args.executor)?;
     let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
     let run_id = RunId::new_now();
@@ -71,6 +78,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     } else {
         None
     };
+    let freshness = fresh::declares_data(&wf)
+        .then(|| fresh::freshness(args, &wf, &spec, false))
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,6 +91,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         jobs,
         run_id,
         resume_from,
+        freshness,
     };
     runtime.block_on(run_async(run, results_store))
 }
@@ -92,6 +103,7 @@ struct Run<'a> {
     jobs: usize,
     run_id: RunId,
     resume_from: Option<RunId>,
+    freshness: Option<flow_core::Freshness>,
 }
 
 async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliError> {
@@ -101,6 +113,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         jobs,
         run_id,
         resume_from,
+        freshness,
     } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
@@ -179,6 +192,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if let Some(run_id) = resume_from {
         options = options.resume_from(run_id);
     }
+    if let Some(freshness) = freshness {
+        options = options.skip_up_to_date(freshness);
+    }
     let outcome = ctx.run_with(options).await;
     executor.finish(interrupted.get()).await;
     let _ = run_over.send(());
@@ -199,7 +215,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         }
     })?;
 
-    let report = report(&*results_store, wf, &summary);
+    let report = report(&*results_store, wf, &summary, !args.quiet);
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.
     let printed = if args.json {
@@ -283,7 +299,7 @@ fn write_report(
 fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
     let dir = wf.dir.to_string_lossy().into_owned();
     for def in &wf.flows {
-        ctx.register_flow(flow(def, &dir))
+        ctx.register_flow(flow(def, wf, &dir))
             .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     }
     let dependencies = wf.flows.iter().flat_map(|def| {
@@ -302,7 +318,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
 }
 
 /// The flow-core flow of one workflow flow.
-fn flow(def: &FlowDef, workflow_dir: &str) -> Flow {
+fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str) -> Flow {
     let mut spec = match &def.action {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
         Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
@@ -324,12 +340,20 @@ fn flow(def: &FlowDef, workflow_dir: &str) -> Flow {
     if def.retries > 0 {
         builder = builder.retry(RetryPolicy::fixed(def.retries, def.retry_delay));
     }
+    if let Some(data) = fresh::data_of(def, wf) {
+        builder = builder.data(data);
+    }
     builder.build()
 }
 
 /// The report of the run, from the store (with every flow of the file), or from the summary
 /// alone when the store cannot be read.
-fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) -> RunReport {
+fn report(
+    results_store: &dyn ResultStore,
+    wf: &Workflow,
+    summary: &RunSummary,
+    with_reused: bool,
+) -> RunReport {
     let order: Vec<_> = wf.flows.iter().map(|f| f.id.clone()).collect();
     let mut run = RunRecord::with_id(summary.run_id.clone(), wf.name.clone());
     run.started_at = summary.started_at;
@@ -348,7 +372,12 @@ fn report(results_store: &dyn ResultStore, wf: &Workflow, summary: &RunSummary) 
     };
     let mut report = RunReport::new(&run, results, Some(&order));
     report.attach_logs(&logs_root(wf));
-    report.attach_reused(results_store, &logs_root(wf));
+    // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
+    // (`--quiet` prints only failures: it needs none of that.)
+    let only = (summary.reused == 0).then_some(summary.produced_by.as_slice());
+    if with_reused {
+        report.attach_reused_from(results_store, &logs_root(wf), only);
+    }
     if summary.cancelled && report.status == crate::report::RunStatus::Completed {
         report.status = crate::report::RunStatus::Cancelled;
     }

@@ -253,7 +253,10 @@ fn table(out: &mut String, report: &Report) {
             if flow.critical { " class=\"crit\"" } else { "" },
             Escaped(flow.id.as_str()),
             flow.status,
-            flow.status
+            match &flow.up_to_date_from {
+                Some(run) => format!("up to date (from run {})", Escaped(run)),
+                None => flow.status.to_string(),
+            }
         );
         cell_ms(out, flow.start_ms);
         cell_ms(out, flow.duration_ms());

@@ -36,6 +36,7 @@ struct Flow<'a> {
     layer: u32,
     critical: bool,
     attempt_times: Vec<AttemptTime<'a>>,
+    up_to_date_from: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +89,7 @@ pub fn render(report: &Report) -> String {
                 failure: f.failure.as_ref(),
                 layer: f.layer,
                 critical: f.critical,
+                up_to_date_from: f.up_to_date_from.as_deref(),
                 attempt_times: f
                     .attempt_spans
                     .iter()

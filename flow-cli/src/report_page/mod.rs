@@ -166,7 +166,21 @@ fn build(
     let results = store
         .results(&run.run_id)
         .map_err(|e| store_error(&store.spec(), e))?;
+    // A flow not run (up to date) shows the run that produced its outputs, as `flow results`.
+    let mut earlier = crate::report::RunReport::new(run, results.clone(), None);
+    earlier.attach_reused(store, logs_root);
     let mut report = Report::build(run, results, workflow.map(|w| &w.graph));
+    let earlier: rustc_hash::FxHashMap<&str, &crate::report::FlowReport> = (earlier.flows.iter())
+        .filter(|f| f.reused_from.is_some())
+        .map(|f| (f.id.as_str(), f))
+        .collect();
+    for flow in &mut report.flows {
+        if let Some(original) = earlier.get(flow.id.as_str()) {
+            flow.up_to_date_from.clone_from(&original.reused_from);
+            flow.exit_code = original.exit_code;
+            flow.attempts = original.attempts;
+        }
+    }
     report.command_line = command_line;
     let folder = crate::logs::run_dir(logs_root, run.run_id.as_str());
     report.add_attempts(&crate::logs::attempts(&folder));

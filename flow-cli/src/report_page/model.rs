@@ -44,6 +44,9 @@ pub struct FlowEntry {
     /// Each ended attempt, in order, from the run's attempts journal (empty when the run
     /// left none).
     pub attempt_spans: Vec<AttemptSpan>,
+    /// For a flow not run because it was up to date (or reused by `--resume`): the run that
+    /// produced its outputs; its exit code and attempts are that run's.
+    pub up_to_date_from: Option<String>,
 }
 
 /// When one attempt of a flow ran, in milliseconds since the report's time origin.
@@ -267,6 +270,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
             layer: 0,
             critical: false,
             attempt_spans: Vec::new(),
+            up_to_date_from: None,
         };
     };
     let stderr_tail = if result.status == FlowStatus::Failed {
@@ -286,6 +290,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
         layer: 0,
         critical: false,
         attempt_spans: Vec::new(),
+        up_to_date_from: None,
     }
 }
 

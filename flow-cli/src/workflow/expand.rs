@@ -13,6 +13,7 @@ use flow_graph::FlowId;
 use rustc_hash::FxHashMap;
 
 use super::check;
+use super::data;
 use super::diagnostic::Collector;
 use super::expand_env;
 use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
@@ -35,6 +36,9 @@ pub(super) struct Def<'r> {
     action: Option<BoundAction<'r>>,
     env: Vec<(String, Bound<'r>)>,
     cwd: Option<Bound<'r>>,
+    /// `inputs` and `outputs`, bound (one that does not bind is reported and left out).
+    inputs: Vec<Bound<'r>>,
+    outputs: Vec<Bound<'r>>,
     /// `requires` then `wants`, bound (`None`: an unknown name, reported).
     pub requires: Vec<Option<Bound<'r>>>,
     pub wants: Vec<Option<Bound<'r>>>,
@@ -94,6 +98,10 @@ pub(super) fn workflow(
         }
     }
 
+    let defaults_inputs: Vec<String> = (raw.defaults.inputs.iter())
+        .filter_map(|t| t.bind(scope, &"defaults.inputs", 0, diags))
+        .map(|b| b.render(&values, &[]))
+        .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
     let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
     by_name.reserve(raw.flows.len());
@@ -133,6 +141,7 @@ pub(super) fn workflow(
     let mut flows = Vec::with_capacity(ids.len());
     let mut definitions = Vec::with_capacity(defs.len());
     let mut axis_values = Vec::new();
+    let mut places: Vec<Vec<data::Place>> = Vec::with_capacity(ids.len());
     for def in &defs {
         let first = flows.len();
         let flow = def.raw;
@@ -188,9 +197,21 @@ pub(super) fn workflow(
                 (None, Some(b)) => dir.join(b.render(&values, &axis_values)),
                 (None, None) => dir.to_owned(),
             };
+            let mut inputs = defaults_inputs.clone();
+            inputs.extend(def.inputs.iter().map(|b| b.render(&values, &axis_values)));
+            let outputs = (def.outputs.iter())
+                .map(|b| b.render(&values, &axis_values))
+                .collect();
+            places.push(
+                (flow.outputs.iter())
+                    .map(|t| (flow.source, t.span.clone()))
+                    .collect(),
+            );
             flows.push(FlowDef {
                 id,
                 action,
+                inputs,
+                outputs,
                 requires: std::mem::take(&mut requires[i]),
                 wants: std::mem::take(&mut wants[i]),
                 timeout,
@@ -208,6 +229,11 @@ pub(super) fn workflow(
             flows: first..flows.len(),
             matrix: def.is_matrix(),
         });
+    }
+    let mut graph = graph;
+    data::link(&mut flows, &places, &mut graph, diags);
+    if !diags.is_empty() {
+        return None;
     }
     Some(Workflow {
         name: raw.name.clone().unwrap_or_else(|| stem.to_owned()),
@@ -313,6 +339,13 @@ fn define<'r>(
         .cwd
         .as_ref()
         .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
+    let paths = |list: &'r [Template], key: &str, diags: &mut Collector<'_>| -> Vec<Bound<'r>> {
+        list.iter()
+            .filter_map(|t| bind(t, &format_args!("flows.{name}.{key}"), diags))
+            .collect()
+    };
+    let inputs = paths(&flow.inputs, "inputs", diags);
+    let outputs = paths(&flow.outputs, "outputs", diags);
     let requires = (flow.requires.iter())
         .map(|t| bind(t, &format_args!("flows.{name}.requires"), diags))
         .collect();
@@ -363,6 +396,8 @@ fn define<'r>(
         action,
         env,
         cwd,
+        inputs,
+        outputs,
         requires,
         wants,
     }

@@ -3,6 +3,7 @@
 //! diagnostic at its file, line and column.
 
 mod check;
+mod data;
 mod diagnostic;
 mod expand;
 mod expand_env;
@@ -13,6 +14,7 @@ mod params;
 mod parse;
 mod process;
 mod slurm;
+mod targets;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -49,7 +51,13 @@ pub struct FlowDef {
     pub id: FlowId,
     /// What it runs.
     pub action: Action,
-    /// Flows that must complete before this one runs.
+    /// The files, folders and globs it reads, relative to the workflow's folder (`inputs`,
+    /// after `[defaults] inputs`).
+    pub inputs: Vec<String>,
+    /// The files and folders it writes (`outputs`).
+    pub outputs: Vec<String>,
+    /// Flows that must complete before this one runs (with those whose outputs are its
+    /// inputs).
     pub requires: Vec<FlowId>,
     /// Flows this one runs after, whatever their outcome.
     pub wants: Vec<FlowId>,

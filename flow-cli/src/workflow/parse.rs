@@ -39,6 +39,9 @@ pub(super) struct RawFlow {
     pub action: Option<RawAction>,
     pub requires: Vec<Template>,
     pub wants: Vec<Template>,
+    /// `inputs` and `outputs`: paths relative to the workflow's folder (inputs may be globs).
+    pub inputs: Vec<Template>,
+    pub outputs: Vec<Template>,
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
@@ -52,6 +55,8 @@ pub(super) struct RawFlow {
 /// The `[defaults]` table.
 #[derive(Debug, Default)]
 pub(super) struct RawDefaults {
+    /// Inputs of every flow (a script they all run), before each flow's own.
+    pub inputs: Vec<Template>,
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_delay: Option<Duration>,
@@ -244,12 +249,13 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
             "retries" => d.retries = retries(item, &what, span, diags),
             "retry_delay" => d.retry_delay = duration(item, &what, span, Positive::No, diags),
             "env" => d.env = env(item, &what, span, diags),
+            "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in `[defaults]` \
-                     (expected `timeout`, `retries`, `retry_delay`, `env`, `{}`)",
+                     (expected `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `{}`)",
                     process::KEYS.join("`, `")
                 ),
             ),
@@ -306,6 +312,8 @@ fn parse_flow(
         action: None,
         requires: Vec::new(),
         wants: Vec::new(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
         timeout: None,
         retries: None,
         retry_delay: None,
@@ -340,6 +348,8 @@ fn parse_flow(
             }
             "requires" => flow.requires = refs(item, &what, span, diags),
             "wants" => flow.wants = refs(item, &what, span, diags),
+            "inputs" => flow.inputs = super::data::paths(item, &what, span, diags),
+            "outputs" => flow.outputs = super::data::paths(item, &what, span, diags),
             "timeout" => flow.timeout = duration(item, &what, span, Positive::Yes, diags),
             "retries" => flow.retries = retries(item, &what, span, diags),
             "retry_delay" => flow.retry_delay = duration(item, &what, span, Positive::No, diags),
@@ -365,7 +375,7 @@ fn parse_flow(
                 key_span(table, key),
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
+                     `requires`, `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
                      `slurm`, `matrix`, `{}`)",
                     process::KEYS.join("`, `")
                 ),

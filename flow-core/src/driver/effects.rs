@@ -40,6 +40,9 @@ impl Driver {
                     return;
                 }
             }
+            if self.check_first(flow) {
+                return;
+            }
         }
         if self.report.emit {
             self.report.emit(EventKind::FlowStarted {
@@ -276,7 +279,7 @@ impl Driver {
     }
 
     /// When `flow` started, if it did.
-    fn start_time(&self, flow: u32) -> Option<DateTime<Utc>> {
+    pub(super) fn start_time(&self, flow: u32) -> Option<DateTime<Utc>> {
         match self.started[flow as usize] {
             NONE => None,
             k => self.start_times.get(k as usize).copied(),

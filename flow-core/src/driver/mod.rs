@@ -10,6 +10,7 @@
 mod attempt;
 mod effects;
 mod report;
+mod up_to_date;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::fingerprint;
+use crate::fresh;
 use crate::input::{FlowTable, RunFlows, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
 use crate::request::{ActiveRun, Request};
@@ -53,6 +55,10 @@ enum Done {
     RetryDue,
     /// The retry timer was stopped.
     TimerStopped,
+    /// The up-to-date check of a flow about to start ended.
+    Checked(Box<fresh::Checked>),
+    /// A completed attempt's declared outputs were checked (and their digest, when recorded).
+    Sealed(AttemptEnd, Option<blake3::Hash>),
 }
 
 /// Runs the DAG of `shared` once.
@@ -69,8 +75,16 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
         None => None,
     };
+    let fresh = match options.freshness.clone() {
+        Some(freshness) => Some(up_to_date::prepare(&shared, freshness).await?),
+        None => None,
+    };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut driver = Driver::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
+    if let Some((known, decided)) = fresh {
+        driver.fresh = Some(known);
+        driver.pre = up_to_date::by_index(&driver.flows, decided);
+    }
     let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
@@ -95,6 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     driver.machine.begin();
     std::future::poll_fn(|cx| driver.poll_run(cx)).await;
 
+    up_to_date::save_stats(driver.fresh.clone()).await;
     let finished_at = Utc::now();
     let counts = driver.machine.counts();
     let writer = driver.report.writer.take();
@@ -127,7 +142,9 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         run_id: run_id.clone(),
         workflow,
         counts,
-        reused: driver.machine.reused(),
+        reused: driver.machine.reused() - driver.up_to_date,
+        up_to_date: driver.up_to_date,
+        produced_by: driver.produced_by.iter().cloned().collect(),
         started_at,
         finished_at,
         wall_time: (finished_at - started_at)
@@ -260,6 +277,18 @@ struct Driver {
     scratch: Vec<u32>,
     /// Ready once the store has refused results.
     store_refused: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    /// Up-to-date checks, when the run skips what is up to date.
+    fresh: Option<Arc<fresh::Known>>,
+    /// For each completed flow with declared outputs, their digest (hex), as children record it.
+    out_tokens: FxHashMap<u32, String>,
+    /// Flows checked and found not up to date, about to start; and the inputs read then.
+    checked: rustc_hash::FxHashSet<u32>,
+    fresh_inputs: FxHashMap<u32, fresh::digest::Files>,
+    /// What the check before the run decided, by flow (taken when the flow starts).
+    pre: Vec<Option<fresh::Checked>>,
+    /// How many flows were up to date, and the runs that produced their outputs.
+    up_to_date: u32,
+    produced_by: std::collections::BTreeSet<RunId>,
     /// Dropped with the driver: `cleanup` waits for that.
     _gone: watch::Sender<()>,
 }
@@ -345,6 +374,13 @@ impl Driver {
             released: false,
             scratch: Vec::new(),
             store_refused: None,
+            fresh: None,
+            out_tokens: FxHashMap::default(),
+            checked: rustc_hash::FxHashSet::default(),
+            fresh_inputs: FxHashMap::default(),
+            pre: Vec::new(),
+            up_to_date: 0,
+            produced_by: std::collections::BTreeSet::new(),
             _gone: gone,
             shared,
         })
@@ -401,7 +437,7 @@ impl Driver {
                 let Poll::Ready(Some((flow, done))) = self.in_flight.poll_next_unpin(cx) else {
                     break;
                 };
-                self.done(flow, done);
+                self.done(flow, done, cx);
                 progressed = true;
                 work += 1;
             }
@@ -496,7 +532,7 @@ impl Driver {
     }
 
     /// An in-flight future finished.
-    fn done(&mut self, flow: u32, done: Done) {
+    fn done(&mut self, flow: u32, done: Done, cx: &mut Context<'_>) {
         if !self.tokens.is_empty() {
             self.tokens.remove(&flow);
         }
@@ -506,11 +542,18 @@ impl Driver {
                 let _ = self.machine.handle(Event::RetryDue { flow });
             }
             Done::TimerStopped => {}
+            Done::Checked(checked) => self.checked(flow, *checked, cx),
+            Done::Sealed(end, digest) => {
+                if let Some(digest) = digest {
+                    self.out_tokens.insert(flow, digest.to_hex().to_string());
+                }
+                self.attempt_over(flow, end);
+            }
         }
     }
 
     /// Feeds the end of an attempt to the machine, keeping its output for the record.
-    fn attempt_ended(&mut self, flow: u32, mut end: AttemptEnd) {
+    pub(super) fn attempt_over(&mut self, flow: u32, mut end: AttemptEnd) {
         let tails = tails_of(&mut end);
         let outcome = match end.result {
             Ok(output) => {

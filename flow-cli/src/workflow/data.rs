@@ -1,0 +1,317 @@
+//! `inputs` and `outputs`: the files a flow reads and writes, read as templates, and, once
+//! rendered, the `requires` they imply (an input that is, holds, lies in or matches as a glob
+//! another flow's output) and the check that no two flows declare the same output.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
+use toml_edit::Item;
+
+use super::diagnostic::{Collector, SourceId};
+use super::parse::Span;
+use super::template::Template;
+use super::FlowDef;
+
+/// Reads `inputs` or `outputs`: an array of non-empty paths (templates).
+pub(super) fn paths(
+    item: &Item,
+    what: &str,
+    span: Span,
+    diags: &mut Collector<'_>,
+) -> Vec<Template> {
+    let Some(array) = item.as_array() else {
+        diags.error(
+            span,
+            format!(
+                "`{what}` must be an array of paths such as [\"data/*.csv\", \"out/\"], found {}",
+                item.type_name()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(array.len());
+    for value in array.iter() {
+        match value.as_str() {
+            Some("") => diags.error(
+                value.span(),
+                format!("`{what}` must not hold an empty path"),
+            ),
+            Some(path) => match super::limits::argument_problem(what, path) {
+                Some(problem) => diags.error(value.span(), problem),
+                None => match is_glob(path).then(|| glob::Pattern::new(path)) {
+                    Some(Err(e)) => diags.error(
+                        value.span(),
+                        format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
+                    ),
+                    _ => out.push(Template::new(path.to_owned(), value.span())),
+                },
+            },
+            None => diags.error(
+                value.span(),
+                format!(
+                    "`{what}` must hold paths (strings), found {}",
+                    value.type_name()
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
+/// trailing `/` is kept by the caller for display, not for matching).
+pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !path.is_empty()
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && !path.starts_with("./")
+        && !path.contains("/./");
+    if plain {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let absolute = path.starts_with('/');
+    let mut out = String::with_capacity(path.len());
+    if absolute {
+        out.push('/');
+    }
+    for segment in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        if !out.is_empty() && !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether `path` is written as a glob.
+pub(super) fn is_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// Where a flow's output is written in the workflow files.
+pub(super) type Place = (SourceId, Option<Range<usize>>);
+
+/// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
+/// output declared by two flows, an input that is the flow's own output, and a cycle the
+/// implied edges close. `places[i][k]` is where output `k` of flow `i` is written.
+pub(super) fn link(
+    flows: &mut [FlowDef],
+    places: &[Vec<Place>],
+    graph: &mut FlowGraph,
+    diags: &mut Collector<'_>,
+) {
+    // Each output (made plain) → (flow, position in its outputs).
+    let mut owners: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (i, flow) in flows.iter().enumerate() {
+        for (k, output) in flow.outputs.iter().enumerate() {
+            let key = normal(output);
+            if let Some(&(j, l)) = owners.get(&*key) {
+                let (source, span) = &places[i][k];
+                let other = diags.place(places[j][l].0, places[j][l].1.as_ref());
+                diags.error_at(
+                    *source,
+                    span.as_ref().map_or(0, |s| s.start),
+                    format!(
+                        "output `{output}` is declared by flow `{}` here and by flow `{}` at {other}: \
+                         a file has one writer",
+                        flow.id, flows[j].id
+                    ),
+                );
+                continue;
+            }
+            owners.insert(key.into_owned(), (i, k));
+        }
+    }
+    if owners.is_empty() {
+        return;
+    }
+    let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
+    let mut inside = String::new();
+    for i in 0..flows.len() {
+        let mut parents: Vec<usize> = Vec::new();
+        for input in &flows[i].inputs {
+            let key = normal(input);
+            if is_glob(input) {
+                if let Ok(pattern) = glob::Pattern::new(&key) {
+                    let options = glob::MatchOptions {
+                        require_literal_separator: true,
+                        ..glob::MatchOptions::new()
+                    };
+                    parents.extend(
+                        owners
+                            .iter()
+                            .filter(|(out, _)| pattern.matches_with(out, options))
+                            .map(|(_, &(j, _))| j),
+                    );
+                }
+                continue;
+            }
+            // The output itself, a folder output holding the input, outputs inside an input
+            // folder.
+            let mut at: &str = &key;
+            loop {
+                if let Some(&(j, _)) = owners.get(at) {
+                    parents.push(j);
+                }
+                match at.rfind('/') {
+                    Some(cut) if cut > 0 => at = &at[..cut],
+                    _ => break,
+                }
+            }
+            inside.clear();
+            inside.push_str(&key);
+            inside.push('/');
+            parents.extend(
+                owners
+                    .range::<str, _>((
+                        std::ops::Bound::Included(inside.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(out, _)| out.starts_with(&inside))
+                    .map(|(_, &(j, _))| j),
+            );
+        }
+        parents.sort_unstable();
+        parents.dedup();
+        for j in parents {
+            if j == i {
+                let (source, span) = &places[i][0];
+                diags.error_at(
+                    *source,
+                    span.as_ref().map_or(0, |s| s.start),
+                    format!(
+                        "flow `{}` reads an output of its own as input: a flow's inputs must be \
+                         written before it runs",
+                        flows[i].id
+                    ),
+                );
+                continue;
+            }
+            let parent = flows[j].id.clone();
+            let flow = &mut flows[i];
+            if flow.requires.contains(&parent) || flow.wants.contains(&parent) {
+                continue;
+            }
+            flow.requires.push(parent.clone());
+            edges.push((parent, flow.id.clone()));
+        }
+    }
+    if edges.is_empty() || !diags.is_empty() {
+        return;
+    }
+    let batch = edges
+        .iter()
+        .map(|(p, c)| (p.clone(), c.clone(), DependencyType::Required));
+    if let Err(error) = graph.add_dependencies(batch) {
+        let message = match error {
+            GraphError::Cycle(cycle) => format!(
+                "the flows' inputs and outputs make a cycle: {cycle}; a flow cannot read what a \
+                 flow after it writes"
+            ),
+            other => other.to_string(),
+        };
+        diags.error_at(0, 0, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal;
+    use crate::workflow::test_support::load_str;
+
+    fn requires(text: &str, flow: &str) -> Vec<String> {
+        let wf = load_str(text).unwrap();
+        let def = wf.flows.iter().find(|f| f.id.as_str() == flow).unwrap();
+        assert!(
+            def.requires
+                .iter()
+                .all(|p| wf.graph.dependency(p.as_str(), def.id.as_str()).is_some()),
+            "the graph has every edge"
+        );
+        def.requires.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn an_input_that_is_another_flows_output_requires_it() {
+        let text = r#"
+[params]
+names = ["x", "y"]
+[flows.make]
+matrix = { n = "{names}" }
+command = ["touch", "out/{n}.csv"]
+outputs = ["out/{n}.csv"]
+[flows.plots]
+command = ["true"]
+outputs = ["./plots/"]
+[flows.one]
+command = ["true"]
+inputs = ["out/x.csv"]
+[flows.all]
+command = ["true"]
+inputs = ["out/*.csv", "other.txt"]
+[flows.folder]
+command = ["true"]
+inputs = ["plots/a.png", "out"]
+[flows.explicit]
+command = ["true"]
+inputs = ["out/y.csv"]
+wants = ["make.y"]
+"#;
+        assert_eq!(requires(text, "one"), ["make.x"]);
+        assert_eq!(requires(text, "all"), ["make.x", "make.y"]);
+        assert_eq!(requires(text, "folder"), ["make.x", "make.y", "plots"]);
+        assert!(requires(text, "explicit").is_empty(), "a `wants` is kept");
+    }
+
+    #[test]
+    fn a_bad_glob_is_reported_where_it_is_written() {
+        let error =
+            load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\n").unwrap_err();
+        assert!(
+            error.contains("w.toml:3:11: `flows.a.inputs`: \"data/[a.csv\" is not a valid glob"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_output_declared_twice_names_both_lines() {
+        let text = "[flows.a]\ncommand = [\"true\"]\noutputs = [\"x.csv\"]\n\
+                    [flows.b]\ncommand = [\"true\"]\noutputs = [\"./x.csv\"]\n";
+        let error = load_str(text).unwrap_err();
+        assert!(
+            error.contains("w.toml:6:")
+                && error.contains(
+                    "output `./x.csv` is declared by flow `b` here and by flow `a` at w.toml:3:"
+                ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn inputs_and_outputs_that_close_a_cycle_are_refused() {
+        let text = "[flows.a]\ncommand = [\"true\"]\ninputs = [\"b.txt\"]\noutputs = [\"a.txt\"]\n\
+                    [flows.b]\ncommand = [\"true\"]\ninputs = [\"a.txt\"]\noutputs = [\"b.txt\"]\n\
+                    [flows.c]\ncommand = [\"true\"]\ninputs = [\"c.txt\"]\noutputs = [\"c.txt\"]\n";
+        let error = load_str(text).unwrap_err();
+        assert!(error.contains("reads an output of its own"), "{error}");
+        let error = load_str(&text[..text.find("[flows.c]").unwrap()]).unwrap_err();
+        assert!(error.contains("make a cycle"), "{error}");
+    }
+
+    #[test]
+    fn paths_are_made_plain() {
+        for (written, plain) in [
+            ("out/x.csv", "out/x.csv"),
+            ("./out//x.csv", "out/x.csv"),
+            ("out/plots/", "out/plots"),
+            ("/abs/./p", "/abs/p"),
+            ("./", "."),
+        ] {
+            assert_eq!(normal(written), plain, "{written}");
+        }
+    }
+}

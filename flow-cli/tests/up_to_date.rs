@@ -1,0 +1,204 @@
+//! `flow run` with declared inputs and outputs: the dry run's plan (text and `--json`) against
+//! what the following run does, after each kind of edit; SIGKILL of `flow run` while a flow
+//! writes its output; targets and `--force`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{fifo, json_of, run_in, signal, spawn_run, text, wait_exit, wait_ready, write};
+
+const WORKFLOW: &str = r#"
+[workflow]
+jobs = 1
+
+[flows.a]
+shell = "cp in.txt a.txt"
+inputs = ["in.txt"]
+outputs = ["a.txt"]
+
+[flows.d]
+shell = "cat in.txt in.txt > d.txt"
+inputs = ["in.txt"]
+outputs = ["d.txt"]
+
+[flows.b]
+shell = """
+echo partial > b.txt
+if test -e slow; then echo go > ready; sleep 60; fi
+cat a.txt a.txt > b.txt
+"""
+inputs = ["a.txt"]
+outputs = ["b.txt"]
+
+[flows.c]
+shell = "cat b.txt d.txt > c.txt"
+inputs = ["b.txt", "d.txt"]
+outputs = ["c.txt"]
+"#;
+
+/// The flows `flow run -n --json` says would run, and how many are up to date.
+fn plan(dir: &Path, extra: &[&str]) -> (BTreeSet<String>, u64) {
+    let mut args = vec!["run", "w.toml", "-n", "--json"];
+    args.extend(extra);
+    let out = run_in(dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let run = (json["run"].as_array().unwrap().iter())
+        .map(|f| f["flow"].as_str().unwrap().to_owned())
+        .collect();
+    (run, json["counts"]["up_to_date"].as_u64().unwrap())
+}
+
+/// Runs the workflow; the flows that ran (an attempt, not up to date).
+fn ran(dir: &Path, extra: &[&str]) -> BTreeSet<String> {
+    let mut args = vec!["run", "w.toml", "--json"];
+    args.extend(extra);
+    let out = run_in(dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    (json["flows"].as_array().unwrap().iter())
+        .filter(|f| f["reused_from"].is_null())
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The plan, then the run: both name the same flows.
+fn plan_then_run(dir: &Path, expected: &[&str]) {
+    plan_then_cutoff(dir, expected, expected);
+}
+
+/// The plan, then the run, which runs fewer flows when a parent that runs writes the same
+/// bytes again (early cutoff: the plan cannot know what a flow will write).
+fn plan_then_cutoff(dir: &Path, planned: &[&str], run: &[&str]) {
+    assert_eq!(plan(dir, &[]).0, set(planned), "plan");
+    assert_eq!(ran(dir, &[]), set(run), "run");
+}
+
+#[test]
+fn the_dry_run_plan_is_what_the_run_then_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    write(d, "in.txt", "1\n");
+    plan_then_run(d, &["a", "b", "c", "d"]);
+    assert_eq!(plan(d, &[]), (set(&[]), 4));
+    plan_then_run(d, &[]);
+    // Rewritten with the same bytes: nothing.
+    write(d, "in.txt", "1\n");
+    plan_then_run(d, &[]);
+    // A changed input.
+    write(d, "in.txt", "2\n");
+    plan_then_run(d, &["a", "b", "c", "d"]);
+    // A deleted output; an output edited by hand.
+    std::fs::remove_file(d.join("d.txt")).unwrap();
+    plan_then_cutoff(d, &["c", "d"], &["d"]);
+    write(d, "c.txt", "by hand\n");
+    plan_then_run(d, &["c"]);
+    // A changed command.
+    write(
+        d,
+        "w.toml",
+        &WORKFLOW.replace("cat b.txt d.txt", "cat d.txt b.txt"),
+    );
+    plan_then_run(d, &["c"]);
+    // Forced.
+    let (planned, _) = plan(d, &["--force", "b"]);
+    assert_eq!(planned, set(&["b", "c"]));
+    assert_eq!(
+        ran(d, &["--force", "b"]),
+        set(&["b"]),
+        "b wrote the same bytes: c is up to date"
+    );
+    assert_eq!(ran(d, &["--force-all"]), set(&["a", "b", "c", "d"]));
+}
+
+#[test]
+fn the_text_plan_gives_each_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    write(d, "in.txt", "1\n");
+    let out = run_in(d, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("would run a: never completed"), "{stdout}");
+    assert!(
+        stdout.contains("would run b: parent `a` will run"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dry run: 4 would run, 0 up to date; nothing was run"),
+        "{stdout}"
+    );
+    assert!(!d.join(".flow").exists(), "a dry run records nothing");
+    ran(d, &[]);
+    write(d, "in.txt", "2\n");
+    std::fs::remove_file(d.join("c.txt")).unwrap();
+    write(
+        d,
+        "w.toml",
+        &WORKFLOW.replace("cat in.txt in.txt", "cat in.txt in.txt in.txt"),
+    );
+    let stdout = text(&run_in(d, &["run", "w.toml", "-n"]).stdout);
+    assert!(
+        stdout.contains("would run a: input changed (in.txt)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would run d: definition changed (command)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would run c: parent `d` will run"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_killed_run_reruns_exactly_the_flow_it_killed_and_what_that_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    write(d, "in.txt", "1\n");
+    ran(d, &[]);
+    write(d, "in.txt", "2\n");
+    write(d, "slow", "");
+    let ready = fifo(d, "ready");
+    let child = spawn_run(d);
+    let pid = child.id();
+    // `b` has begun writing its output (a and d completed before it: one job at a time).
+    assert_eq!(wait_ready(&ready), "go");
+    signal(pid, "KILL");
+    wait_exit(child);
+    assert_eq!(
+        std::fs::read_to_string(d.join("b.txt")).unwrap(),
+        "partial\n"
+    );
+    std::fs::remove_file(d.join("slow")).unwrap();
+    plan_then_run(d, &["b", "c"]);
+    assert_eq!(std::fs::read_to_string(d.join("b.txt")).unwrap(), "2\n2\n");
+}
+
+#[test]
+fn targets_run_their_ancestors_only_and_an_unknown_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    write(d, "in.txt", "1\n");
+    assert_eq!(ran(d, &["b"]), set(&["a", "b"]));
+    assert_eq!(ran(d, &["c"]), set(&["d", "c"]));
+    let out = run_in(d, &["run", "w.toml", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown flow `nope` on the command line"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(d, &["run", "w.toml", "--force", "zz"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,247 @@
+//! How the driver applies freshness ([`crate::fresh`]): a flow with declared outputs that is
+//! about to start is first checked on a blocking thread — up to date, it finishes as reused
+//! (the path a resumed run's reused flows take); not, it starts — and a completed attempt of
+//! a flow with declared outputs has them checked and, when the run keeps a ledger, recorded,
+//! before the machine hears of it. File reads never happen on the driver's thread.
+
+use std::sync::Arc;
+use std::task::Context;
+
+use flow_results::{Failure, FailureKind, FlowStatus};
+use futures::FutureExt;
+
+use super::attempt::AttemptEnd;
+use super::{Done, Driver};
+use crate::fresh::{self, Checked, Known, Reason, Verdict};
+use crate::machine::{Event, Outcome, State};
+use crate::shared::Shared;
+use crate::{CoreError, Data, Flow, FlowId, Freshness};
+
+/// Before a run, on a blocking thread: reads the ledger, checks every registered flow (files
+/// read in parallel), and forgets the entries of the flows that will run whatever their
+/// parents do. Returns what it read and each flow's check.
+pub(super) async fn prepare(
+    shared: &Arc<Shared>,
+    freshness: Freshness,
+) -> Result<(Arc<Known>, rustc_hash::FxHashMap<FlowId, Checked>), CoreError> {
+    let (flows, graph) = {
+        let registry = shared.registry();
+        (Arc::clone(&registry.flows), registry.adjacency())
+    };
+    let work = tokio::task::spawn_blocking(move || {
+        let began = std::time::Instant::now();
+        let known = Known::load(freshness)?;
+        let loaded = began.elapsed();
+        let decided = fresh::decide_all(&flows, &graph, &known, true);
+        tracing::debug!(?loaded, checked = ?began.elapsed(), flows = flows.len(), "up-to-date checks before the run");
+        let will_run: Vec<&str> = (flows.iter().zip(&decided))
+            .filter(|(_, c)| {
+                matches!(&c.verdict, Verdict::Run(reason)
+                    if !matches!(reason, Reason::ParentWillRun { .. } | Reason::NoOutputs))
+            })
+            .map(|(f, _)| f.id.as_str())
+            .collect();
+        known.freshness.ledger.forget_all(&will_run)?;
+        let decided = (flows.iter().map(|f| f.id.clone())).zip(decided).collect();
+        Ok::<_, CoreError>((Arc::new(known), decided))
+    });
+    work.await.map_err(|e| CoreError::Thread {
+        action: "check which flows are up to date (the checking thread failed)",
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// Saves the stat cache entries of the run (a cache: one that cannot be saved costs reading
+/// files again).
+pub(super) async fn save_stats(known: Option<Arc<Known>>) {
+    let Some(known) = known else {
+        return;
+    };
+    let saved = tokio::task::spawn_blocking(move || known.save_stats()).await;
+    if let Ok(Err(error)) = saved {
+        tracing::warn!(%error, "cannot save the stat cache");
+    }
+}
+
+/// The checks of `decided` by flow index.
+pub(super) fn by_index(
+    flows: &[Flow],
+    mut decided: rustc_hash::FxHashMap<FlowId, Checked>,
+) -> Vec<Option<Checked>> {
+    flows.iter().map(|f| decided.remove(&f.id)).collect()
+}
+
+impl Driver {
+    /// Starts the up-to-date check of `flow` (first attempt) when the run skips what is up
+    /// to date and the flow declares outputs; returns whether it did (the flow starts, or
+    /// not, when the check ends).
+    pub(super) fn check_first(&mut self, flow: u32) -> bool {
+        let Some(known) = &self.fresh else {
+            return false;
+        };
+        if self.checked.remove(&flow) {
+            return false;
+        }
+        // Decided before the run, unless a parent was to run (it may change the files).
+        match self.pre.get_mut(flow as usize).and_then(Option::take) {
+            Some(Checked {
+                verdict: Verdict::Run(Reason::ParentWillRun { .. }),
+                ..
+            })
+            | None => {}
+            Some(Checked {
+                verdict: Verdict::UpToDate { .. },
+                entry: Some(entry),
+                ..
+            }) => {
+                self.finish_up_to_date(flow, entry);
+                return true;
+            }
+            Some(checked) => {
+                if let Some(inputs) = checked.inputs {
+                    self.fresh_inputs.insert(flow, inputs);
+                }
+                return false;
+            }
+        }
+        let Some(data) = self.flow(flow).data_arc() else {
+            return false;
+        };
+        if data.output_paths().is_empty() {
+            return false;
+        }
+        let known = Arc::clone(known);
+        let parents = self.parents_state(flow);
+        let own = self.flow(flow).clone();
+        let token = self.cancel.child_token();
+        self.tokens.insert(flow, token.clone());
+        let check = tokio::task::spawn_blocking(move || {
+            let checked = fresh::check(&own, &data, &parents, &known);
+            if matches!(checked.verdict, Verdict::Run(_)) {
+                // From now on until it completes, the flow has no record: a run killed
+                // meanwhile runs it again.
+                if let Err(error) = known.freshness.ledger.forget(own.id.as_str()) {
+                    tracing::warn!(flow = %own.id, %error, "cannot clear the flow's record");
+                }
+            }
+            checked
+        });
+        self.in_flight.push(
+            async move {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => (flow, Done::Attempt(AttemptEnd::cancelled())),
+                    checked = check => {
+                        let checked = checked.unwrap_or_else(|e| {
+                            Checked::run(Reason::Unreadable { message: e.to_string() })
+                        });
+                        (flow, Done::Checked(Box::new(checked)))
+                    }
+                }
+            }
+            .boxed(),
+        );
+        true
+    }
+
+    /// An attempt ended: one that completed a flow with declared outputs has them checked
+    /// (and recorded) first.
+    pub(super) fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
+        match self.flow(flow).data_arc() {
+            Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {
+                self.seal(flow, data, end);
+            }
+            _ => self.attempt_over(flow, end),
+        }
+    }
+
+    /// The check of `flow` ended: it finishes as up to date, or starts.
+    pub(super) fn checked(&mut self, flow: u32, checked: Checked, cx: &mut Context<'_>) {
+        match (checked.verdict, checked.entry) {
+            (Verdict::UpToDate { .. }, Some(entry)) => self.finish_up_to_date(flow, entry),
+            (verdict, _) => {
+                if let Verdict::Run(reason) = verdict {
+                    tracing::info!(parent: &self.span, flow = %self.flow(flow).id, %reason, "not up to date");
+                }
+                if let Some(inputs) = checked.inputs {
+                    self.fresh_inputs.insert(flow, inputs);
+                }
+                self.checked.insert(flow);
+                self.start(flow, 1, cx);
+            }
+        }
+    }
+
+    /// `flow` is up to date: it finishes as reused, with the output `entry` recorded.
+    fn finish_up_to_date(&mut self, flow: u32, entry: fresh::Entry) {
+        tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, run_id = %entry.run_id, "up to date");
+        self.out_tokens.insert(flow, entry.outputs);
+        if !self.produced_by.contains(&entry.run_id) {
+            self.produced_by.insert(entry.run_id);
+        }
+        if !entry.output.is_null() {
+            self.ended
+                .insert(flow, (Some(Arc::new(entry.output)), None));
+        }
+        self.up_to_date += 1;
+        let outcome = Outcome::Reused;
+        let _ = self.machine.handle(Event::AttemptEnded { flow, outcome });
+    }
+
+    /// Checks (and records) the declared outputs of `flow`, whose attempt completed with
+    /// `end`; the machine hears of it after that.
+    pub(super) fn seal(&mut self, flow: u32, data: Arc<Data>, end: AttemptEnd) {
+        let known = self.fresh.clone();
+        let sealed = fresh::Sealed {
+            run_id: self.run_id.clone(),
+            exit_code: end.exit_code,
+            attempts: self.machine.attempts(flow),
+            started_at: self.start_time(flow),
+            output: end.result.as_ref().cloned().unwrap_or_default(),
+            parents: self.parents_state(flow),
+            inputs: self.fresh_inputs.remove(&flow),
+        };
+        let own = self.flow(flow).clone();
+        let work =
+            tokio::task::spawn_blocking(move || fresh::seal(&own, &data, known.as_deref(), sealed));
+        self.in_flight.push(
+            async move {
+                let mut end = end;
+                let digest = match work.await {
+                    Ok(Ok(digest)) => digest,
+                    Ok(Err(message)) => {
+                        end.result = Err(Failure::new(FailureKind::Error, message));
+                        None
+                    }
+                    Err(e) => {
+                        let message = format!("cannot check the declared outputs: {e}");
+                        end.result = Err(Failure::new(FailureKind::Error, message));
+                        None
+                    }
+                };
+                (flow, Done::Sealed(end, digest))
+            }
+            .boxed(),
+        );
+    }
+
+    /// Each parent of `flow` with its state as the flow records it, sorted by id.
+    fn parents_state(&self, flow: u32) -> Vec<(String, String)> {
+        let mut parents: Vec<(String, String)> = (self.machine.parents(flow).iter())
+            .map(|link| {
+                let p = link.flow();
+                let token = match self.machine.state(p) {
+                    Some(State::Finished(FlowStatus::Completed)) => self
+                        .out_tokens
+                        .get(&p)
+                        .cloned()
+                        .unwrap_or_else(|| fresh::COMPLETED.to_owned()),
+                    _ => fresh::NOT_COMPLETED.to_owned(),
+                };
+                (self.flow(p).id.to_string(), token)
+            })
+            .collect();
+        parents.sort_unstable();
+        parents
+    }
+}

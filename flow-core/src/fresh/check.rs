@@ -1,0 +1,401 @@
+//! The up-to-date rule for one flow ([`check`]: before it would start) and what a completed
+//! flow leaves for the next run ([`seal`]: its outputs must exist; their digests are recorded
+//! with its definition, inputs and parents).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use flow_graph::FlowId;
+use flow_results::RunId;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use super::digest::{self, Digest, Files, StatCache};
+use super::ledger::{Entry, EntryFiles};
+use super::{Data, Freshness};
+use crate::flow::{Flow, Work};
+use crate::CoreError;
+
+/// Why a flow runs (or would run).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// `--force` named it, or `--force-all`.
+    Forced,
+    /// It declares no outputs: it runs every time.
+    NoOutputs,
+    /// No completed run of it is recorded.
+    NeverCompleted,
+    /// This field of its definition changed (`command`, `env`, `cwd`, `inputs`, ...).
+    DefinitionChanged {
+        /// The field.
+        field: String,
+    },
+    /// This input file changed, appeared or went away.
+    InputChanged {
+        /// The file, relative to the flow's base folder.
+        file: String,
+    },
+    /// This declared output is not there.
+    OutputMissing {
+        /// The output as declared.
+        file: String,
+    },
+    /// This output file is not what the flow wrote.
+    OutputChanged {
+        /// The file, relative to the flow's base folder.
+        file: String,
+    },
+    /// This parent will run first (a dry run cannot know what it will write).
+    ParentWillRun {
+        /// The parent.
+        parent: FlowId,
+    },
+    /// This parent's outputs or outcome differ from when the flow last ran.
+    ParentChanged {
+        /// The parent.
+        parent: String,
+    },
+    /// A file could not be read.
+    Unreadable {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Forced => f.write_str("forced"),
+            Reason::NoOutputs => f.write_str("no declared outputs (runs every time)"),
+            Reason::NeverCompleted => f.write_str("never completed"),
+            Reason::DefinitionChanged { field } => write!(f, "definition changed ({field})"),
+            Reason::InputChanged { file } => write!(f, "input changed ({file})"),
+            Reason::OutputMissing { file } => write!(f, "output missing ({file})"),
+            Reason::OutputChanged { file } => write!(f, "output changed ({file})"),
+            Reason::ParentWillRun { parent } => write!(f, "parent `{parent}` will run"),
+            Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
+            Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
+        }
+    }
+}
+
+/// Whether a flow runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is up to date: `run_id` produced its outputs.
+    UpToDate {
+        /// The run.
+        run_id: RunId,
+    },
+    /// It runs, for this reason.
+    Run(Reason),
+}
+
+/// What a run knows of the ledger: every entry, the stat cache, and the options.
+#[derive(Debug)]
+pub(crate) struct Known {
+    pub(crate) entries: FxHashMap<String, Entry>,
+    pub(crate) cache: StatCache,
+    pub(crate) freshness: Freshness,
+}
+
+impl Known {
+    /// Reads the ledger (blocks).
+    pub(crate) fn load(freshness: Freshness) -> Result<Self, CoreError> {
+        let (entries, stats) =
+            rayon::join(|| freshness.ledger.entries(), || freshness.ledger.stats());
+        Ok(Known {
+            entries: entries?,
+            cache: StatCache::new(stats?),
+            freshness,
+        })
+    }
+
+    /// Saves the stat cache entries made since the last save (blocks).
+    pub(crate) fn save_stats(&self) -> Result<(), CoreError> {
+        self.freshness.ledger.save_stats(&self.cache.take_changed())
+    }
+}
+
+/// A parent without declared outputs that completed, as its children record it (one with
+/// outputs is recorded as the digest of its outputs).
+pub(crate) const COMPLETED: &str = "completed";
+/// A parent that did not complete.
+pub(crate) const NOT_COMPLETED: &str = "not completed";
+
+/// The definition of `flow` field by field, each hashed: what it runs, in which environment
+/// and folder, with what input, and its declared files; not its timeout, retries or where it
+/// runs, which do not change what it computes.
+pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String)> {
+    let hex = |bytes: &[u8]| blake3::hash(bytes).to_hex().to_string();
+    let json = |value: &dyn erased::Json| hex(&value.to_vec());
+    let mut fields = Vec::with_capacity(7);
+    match &flow.work {
+        Work::Command(spec) => {
+            fields.push(("command".to_owned(), json(&spec.program)));
+            fields.push(("env".to_owned(), json(&spec.env)));
+            fields.push(("cwd".to_owned(), json(&spec.cwd)));
+        }
+        Work::Task(name) => fields.push(("task".to_owned(), hex(name.as_bytes()))),
+        Work::Async(_) => fields.push(("kind".to_owned(), hex(b"async"))),
+        Work::Blocking(_) => fields.push(("kind".to_owned(), hex(b"blocking"))),
+    }
+    fields.push(("input".to_owned(), json(&*flow.input)));
+    fields.push(("version".to_owned(), json(&flow.version())));
+    fields.push(("inputs".to_owned(), json(&data.inputs)));
+    fields.push(("outputs".to_owned(), json(&data.outputs)));
+    fields
+}
+
+/// One digest (hex) of the definition's fields.
+fn fields_digest(fields: &[(String, String)]) -> String {
+    let mut h = blake3::Hasher::new();
+    for (name, digest) in fields {
+        h.update(name.as_bytes());
+        h.update(b"=");
+        h.update(digest.as_bytes());
+        h.update(b";");
+    }
+    h.finalize().to_hex().to_string()
+}
+
+mod erased {
+    /// A value written as JSON to hash it.
+    pub(super) trait Json {
+        fn to_vec(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn to_vec(&self) -> Vec<u8> {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
+
+/// The outcome of [`check`]: the verdict, the entry it stands on, and the inputs as read now
+/// (recorded if the flow runs and completes).
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) verdict: Verdict,
+    pub(crate) entry: Option<Entry>,
+    pub(crate) inputs: Option<Files>,
+}
+
+/// The files of a flow as they are now: its inputs and outputs, read (the part of a check
+/// that reads files; it does not depend on the parents, so a run reads every flow's at once).
+#[derive(Debug)]
+pub(crate) struct Observed {
+    fields: Vec<(String, String)>,
+    /// The files with the digest of them all (hex).
+    inputs: Result<(Files, String), String>,
+    outputs: Result<(Files, String), String>,
+}
+
+/// Reads the files of `flow` if its check needs them: it has declared outputs, an entry, and
+/// is not forced.
+pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observed> {
+    let needed = !known.freshness.forced(&flow.id)
+        && !data.outputs.is_empty()
+        && known.entries.contains_key(flow.id.as_str());
+    let read = |paths: &[String]| {
+        digest::files(&data.base, paths, &known.cache)
+            .map(|files| {
+                let hex = files.digest().to_hex().to_string();
+                (files, hex)
+            })
+            .map_err(|e| e.to_string())
+    };
+    needed.then(|| Observed {
+        fields: definition_fields(flow, data),
+        inputs: read(&data.inputs),
+        outputs: read(&data.outputs),
+    })
+}
+
+impl Checked {
+    /// The flow runs, for `reason`.
+    pub(crate) fn run(reason: Reason) -> Self {
+        Checked {
+            verdict: Verdict::Run(reason),
+            entry: None,
+            inputs: None,
+        }
+    }
+}
+
+/// Whether `flow` (declaring `data`, whose parents are now in the states `parents`) is up to
+/// date. Blocks: reads the files whose stats changed.
+pub(crate) fn check(
+    flow: &Flow,
+    data: &Data,
+    parents: &[(String, String)],
+    known: &Known,
+) -> Checked {
+    let observed = observe(flow, data, known);
+    judge(flow, data, parents, known, observed)
+}
+
+/// [`check`] on files already read (`observed`, from [`observe`]).
+pub(crate) fn judge(
+    flow: &Flow,
+    data: &Data,
+    parents: &[(String, String)],
+    known: &Known,
+    observed: Option<Observed>,
+) -> Checked {
+    let run = Checked::run;
+    if known.freshness.forced(&flow.id) {
+        return run(Reason::Forced);
+    }
+    if data.outputs.is_empty() {
+        return run(Reason::NoOutputs);
+    }
+    let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
+        return run(Reason::NeverCompleted);
+    };
+    if fields_digest(&observed.fields) != entry.definition {
+        // Which field: from the entry's files, read only now.
+        let recorded = (known.freshness.ledger.files(flow.id.as_str()))
+            .map(|f| f.definition)
+            .unwrap_or_default();
+        let field = (observed.fields.iter())
+            .find(|f| !recorded.contains(f))
+            .map_or_else(|| "fields".to_owned(), |(field, _)| field.clone());
+        return run(Reason::DefinitionChanged { field });
+    }
+    let inputs = match observed.inputs {
+        Ok(inputs) => inputs,
+        Err(message) => return run(Reason::Unreadable { message }),
+    };
+    let changed =
+        |now: &Files,
+         recorded: &dyn Fn(&EntryFiles) -> &std::collections::BTreeMap<String, String>| {
+            let files = known
+                .freshness
+                .ledger
+                .files(flow.id.as_str())
+                .unwrap_or_default();
+            let recorded = recorded(&files);
+            let now_hex: std::collections::BTreeMap<&str, String> = (now.digests.iter())
+                .map(|(p, d)| (p.as_str(), d.to_hex().to_string()))
+                .collect();
+            now_hex
+                .iter()
+                .find(|(p, d)| recorded.get(**p) != Some(*d))
+                .map(|(p, _)| (*p).to_owned())
+                .or_else(|| {
+                    recorded
+                        .keys()
+                        .find(|p| !now_hex.contains_key(p.as_str()))
+                        .cloned()
+                })
+                .or_else(|| now.missing.first().cloned())
+                .unwrap_or_else(|| "?".into())
+        };
+    let (inputs, inputs_hex) = inputs;
+    if inputs_hex != entry.inputs {
+        let file = changed(&inputs, &|f| &f.inputs);
+        return run(Reason::InputChanged { file });
+    }
+    let outputs = match observed.outputs {
+        Ok(outputs) => outputs,
+        Err(message) => return run(Reason::Unreadable { message }),
+    };
+    let (outputs, outputs_hex) = outputs;
+    if let Some(file) = outputs.missing.first() {
+        return run(Reason::OutputMissing { file: file.clone() });
+    }
+    if outputs_hex != entry.outputs {
+        let file = changed(&outputs, &|f| &f.outputs);
+        return run(Reason::OutputChanged { file });
+    }
+    if entry.parents != parents {
+        let parent = parents
+            .iter()
+            .find(|p| !entry.parents.contains(p))
+            .or_else(|| entry.parents.iter().find(|p| !parents.contains(p)))
+            .map_or_else(String::new, |(id, _)| id.clone());
+        return run(Reason::ParentChanged { parent });
+    }
+    Checked {
+        verdict: Verdict::UpToDate {
+            run_id: entry.run_id.clone(),
+        },
+        entry: Some(entry.clone()),
+        inputs: Some(inputs),
+    }
+}
+
+/// What a completed attempt leaves for [`seal`].
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    pub(crate) run_id: RunId,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) attempts: u32,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) output: Value,
+    pub(crate) parents: Vec<(String, String)>,
+    /// The inputs as read before the flow ran, if they were.
+    pub(crate) inputs: Option<Files>,
+}
+
+/// After `flow` completed: every declared output must exist (else the message of its
+/// failure); with a ledger, its digests are recorded, and the digest of its outputs returned.
+pub(crate) fn seal(
+    flow: &Flow,
+    data: &Data,
+    known: Option<&Known>,
+    sealed: Sealed,
+) -> Result<Option<Digest>, String> {
+    for output in &data.outputs {
+        if std::fs::symlink_metadata(data.base.join(output)).is_err() {
+            return Err(format!("declared output `{output}` was not written"));
+        }
+    }
+    let Some(known) = known else {
+        return Ok(None);
+    };
+    let cache_ref = &known.cache;
+    let outputs = digest::files(&data.base, &data.outputs, cache_ref)
+        .map_err(|e| format!("cannot read the declared outputs: {e}"))?;
+    let digest = outputs.digest();
+    let inputs = match sealed.inputs {
+        Some(inputs) => inputs,
+        None => digest::files(&data.base, &data.inputs, cache_ref)
+            .map_err(|e| format!("cannot read the declared inputs: {e}"))?,
+    };
+    let hexes = |files: &Files| {
+        (files.digests.iter())
+            .map(|(p, d)| (p.clone(), d.to_hex().to_string()))
+            .collect()
+    };
+    let fields = definition_fields(flow, data);
+    let definition = fields_digest(&fields);
+    let files = EntryFiles {
+        definition: fields,
+        inputs: hexes(&inputs),
+        outputs: hexes(&outputs),
+    };
+    let entry = Entry {
+        run_id: sealed.run_id,
+        exit_code: sealed.exit_code,
+        attempts: sealed.attempts,
+        started_at: sealed.started_at,
+        finished_at: Some(Utc::now()),
+        output: sealed.output,
+        definition,
+        inputs: inputs.digest().to_hex().to_string(),
+        outputs: digest.to_hex().to_string(),
+        parents: sealed.parents,
+    };
+    if let Err(e) = known
+        .freshness
+        .ledger
+        .record(flow.id.as_str(), &entry, &files)
+    {
+        // The flow completed; only its next run is not skipped.
+        tracing::warn!(flow = %flow.id, error = %e, "cannot record the flow's digests");
+    }
+    Ok(Some(digest))
+}

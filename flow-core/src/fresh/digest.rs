@@ -1,0 +1,230 @@
+//! Content digests of a flow's declared files: each path, folder or glob expanded to the
+//! files it names, each file's BLAKE3 digest taken from the stat cache when its size, mtime,
+//! inode and ctime did not change, else read (mapped and hashed on several threads when
+//! large, many files hashed in parallel).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// A BLAKE3 digest.
+pub type Digest = blake3::Hash;
+
+/// A file's identity on disk: when all four are the same, its content is taken as unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+    pub ctime_ns: i64,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Stat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ino: meta.ino(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        }
+    }
+}
+
+/// Files larger than this are mapped and hashed on several threads.
+const LARGE: u64 = 1 << 20;
+
+/// The stat cache as stored: each path's bytes with its stat and digest.
+pub type Stats = FxHashMap<Box<[u8]>, (Stat, Digest)>;
+
+/// The stat cache: path (its bytes) → (stat, digest) as loaded, read without a lock by many
+/// threads, and the entries made since, which are consulted after it.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    loaded: Stats,
+    made: Mutex<FxHashMap<PathBuf, (Stat, Digest)>>,
+    changed: Mutex<Vec<(PathBuf, Stat, Digest)>>,
+}
+
+impl StatCache {
+    /// A cache holding `entries`.
+    pub fn new(entries: Stats) -> Self {
+        StatCache {
+            loaded: entries,
+            made: Mutex::default(),
+            changed: Mutex::default(),
+        }
+    }
+
+    /// The entries added or changed since the last call.
+    pub fn take_changed(&self) -> Vec<(PathBuf, Stat, Digest)> {
+        std::mem::take(&mut *lock(&self.changed))
+    }
+
+    /// The digest of the file at `path` with metadata `meta`: cached, or read.
+    fn file(&self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<Digest> {
+        use std::os::unix::ffi::OsStrExt;
+        let stat = Stat::of(meta);
+        if let Some((known, digest)) = self.loaded.get(path.as_os_str().as_bytes()) {
+            if *known == stat {
+                return Ok(*digest);
+            }
+        }
+        if let Some((known, digest)) = lock(&self.made).get(path) {
+            if *known == stat {
+                return Ok(*digest);
+            }
+        }
+        let digest = hash_file(path, stat.size)?;
+        lock(&self.made).insert(path.to_owned(), (stat, digest));
+        lock(&self.changed).push((path.to_owned(), stat, digest));
+        Ok(digest)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads and hashes one file.
+pub fn hash_file(path: &Path, size: u64) -> std::io::Result<Digest> {
+    let mut hasher = blake3::Hasher::new();
+    if size >= LARGE {
+        hasher.update_mmap_rayon(path)?;
+    } else {
+        hasher.update_reader(std::fs::File::open(path)?)?;
+    }
+    Ok(hasher.finalize())
+}
+
+/// What a declared path named on disk: each file (relative to the base, as written) with its
+/// digest, and the declared paths that named nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Files {
+    pub digests: BTreeMap<String, Digest>,
+    pub missing: Vec<String>,
+}
+
+impl Files {
+    /// One digest of every file's path and digest, in path order.
+    pub fn digest(&self) -> Digest {
+        let mut h = blake3::Hasher::new();
+        for (path, digest) in &self.digests {
+            h.update(&(path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            h.update(digest.as_bytes());
+        }
+        for path in &self.missing {
+            h.update(b"\0missing\0");
+            h.update(path.as_bytes());
+        }
+        h.finalize()
+    }
+}
+
+/// Expands `declared` (files, folders, globs relative to `base`) and digests every file.
+/// A path that names nothing is listed as missing; a file that cannot be read is an error.
+pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Result<Files> {
+    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut missing = Vec::new();
+    for path in declared {
+        let before = found.len();
+        if path.contains(['*', '?', '[']) {
+            let pattern = base.join(path);
+            if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
+                for full in paths.flatten() {
+                    add(base, full, None, &mut found)?;
+                }
+            }
+        } else {
+            add(base, base.join(path), Some(path), &mut found)?;
+        }
+        if found.len() == before {
+            missing.push(path.clone());
+        }
+    }
+    // Many files at once are read in parallel (a run reads many flows' files in parallel too).
+    let digests: std::io::Result<Vec<(String, Digest)>> = if found.len() > 64 {
+        found
+            .into_par_iter()
+            .map(|(name, full, meta)| Ok((name, cache.file(&full, &meta)?)))
+            .collect()
+    } else {
+        found
+            .into_iter()
+            .map(|(name, full, meta)| Ok((name, cache.file(&full, &meta)?)))
+            .collect()
+    };
+    Ok(Files {
+        digests: digests?.into_iter().collect(),
+        missing,
+    })
+}
+
+/// Adds the file at `full`, or every file under the folder at `full`; nothing when absent.
+/// A file named as written (`written`) keeps that name; files found by a glob or in a folder
+/// are named by their path from the base.
+fn add(
+    base: &Path,
+    full: PathBuf,
+    written: Option<&str>,
+    found: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
+) -> std::io::Result<()> {
+    let meta = match std::fs::metadata(&full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let name = |p: &Path| {
+        p.strip_prefix(base)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    if meta.is_dir() {
+        for entry in walkdir::WalkDir::new(&full).sort_by_file_name() {
+            let entry = entry.map_err(std::io::Error::other)?;
+            if entry.file_type().is_file() {
+                let meta = entry.metadata().map_err(std::io::Error::other)?;
+                found.push((name(entry.path()), entry.path().to_owned(), meta));
+            }
+        }
+    } else {
+        let name = written.map_or_else(|| name(&full), str::to_owned);
+        found.push((name, full, meta));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_hashed_once_until_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir_all(base.join("d/e")).unwrap();
+        std::fs::write(base.join("a.csv"), "a").unwrap();
+        std::fs::write(base.join("b.csv"), "b").unwrap();
+        std::fs::write(base.join("d/e/x"), "x").unwrap();
+        let cache = StatCache::default();
+        let declared = ["*.csv".to_owned(), "d/".to_owned(), "nothing".to_owned()];
+        let first = files(base, &declared, &cache).unwrap();
+        let names: Vec<&str> = first.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, ["a.csv", "b.csv", "d/e/x"]);
+        assert_eq!(first.missing, ["nothing"]);
+        assert_eq!(first.digests["a.csv"], blake3::hash(b"a"));
+        assert_eq!(cache.take_changed().len(), 3);
+        let again = files(base, &declared, &cache).unwrap();
+        assert_eq!(again, first);
+        assert!(cache.take_changed().is_empty(), "nothing was read again");
+        std::fs::write(base.join("a.csv"), "A!").unwrap();
+        let changed = files(base, &declared, &cache).unwrap();
+        assert_ne!(changed.digest(), first.digest());
+        assert_eq!(cache.take_changed().len(), 1);
+    }
+}

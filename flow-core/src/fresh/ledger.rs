@@ -1,0 +1,305 @@
+//! The ledger: for each flow, what its last completed run read and wrote (definition, input,
+//! output and parent digests, with the run, exit code, attempts and times that produced
+//! them), and the stat cache of every file hashed. An SQLite file beside the result store
+//! (WAL: a killed writer leaves it whole), or one in memory.
+//!
+//! A flow's entry is removed before it runs and written after it completed and its outputs
+//! were hashed, so a flow killed mid-run has none and runs again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use flow_results::RunId;
+use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use super::digest::{Digest, Stat, Stats};
+use crate::CoreError;
+
+/// What a flow's last completed run read and wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// The run that produced the outputs.
+    pub run_id: RunId,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What the flow returned.
+    #[serde(default)]
+    pub output: Value,
+    /// The digest of the definition's fields (hex; each field's in [`EntryFiles`]).
+    pub definition: String,
+    /// The digest of all input files, of all output files (hex).
+    pub inputs: String,
+    pub outputs: String,
+    /// Each parent with its state then (hex).
+    pub parents: Vec<(String, String)>,
+}
+
+/// The digests of each file an entry read and wrote (read only to say which one changed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntryFiles {
+    /// Each field of the definition with its digest (hex).
+    #[serde(default)]
+    pub definition: Vec<(String, String)>,
+    pub inputs: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// The ledger of one workflow's flows.
+#[derive(Debug)]
+pub struct Ledger {
+    path: String,
+    conn: Mutex<Connection>,
+    /// A second connection, reading the stat cache while the first reads the entries.
+    reader: Option<Mutex<Connection>>,
+}
+
+/// The layout of the tables; a ledger of another layout is emptied (its flows run once more).
+const VERSION: i64 = 2;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS fresh (flow TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fresh_files (flow TEXT PRIMARY KEY, files TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL, ino INTEGER NOT NULL, ctime INTEGER NOT NULL, digest BLOB NOT NULL);
+";
+
+impl Ledger {
+    /// Opens (or makes, with its folder) the ledger file at `path`.
+    ///
+    /// # Errors
+    /// [`CoreError::Ledger`] when it cannot be opened or is not a ledger.
+    pub fn open(path: &Path) -> Result<Self, CoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| error(&shown, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| error(&shown, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| error(&shown, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| error(&shown, e))?;
+        if version != VERSION {
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
+                 DROP TABLE IF EXISTS stats; PRAGMA user_version = {VERSION};"
+            ))
+            .map_err(|e| error(&shown, e))?;
+        }
+        conn.execute_batch(SCHEMA).map_err(|e| error(&shown, e))?;
+        let reader = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()
+            .map(Mutex::new);
+        Ok(Ledger {
+            path: shown,
+            conn: Mutex::new(conn),
+            reader,
+        })
+    }
+
+    /// Opens the ledger file at `path` to read only (a dry run), writing nothing; an empty
+    /// ledger in memory when there is no such file.
+    ///
+    /// # Errors
+    /// [`CoreError::Ledger`] when the file cannot be opened.
+    pub fn open_read_only(path: &Path) -> Result<Self, CoreError> {
+        if !path.exists() {
+            return Ok(Self::in_memory());
+        }
+        let shown = path.display().to_string();
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| error(&shown, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| error(&shown, e))?;
+        Ok(Ledger {
+            path: shown,
+            conn: Mutex::new(conn),
+            reader: None,
+        })
+    }
+
+    /// A ledger in memory, gone with it.
+    pub fn in_memory() -> Self {
+        let conn = Connection::open_in_memory().expect("SQLite opens a database in memory");
+        conn.execute_batch(SCHEMA)
+            .expect("the ledger's schema applies to an empty database");
+        Ledger {
+            path: "memory".into(),
+            conn: Mutex::new(conn),
+            reader: None,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> CoreError {
+        error(&self.path, e)
+    }
+
+    /// Every flow's entry (an entry that cannot be read is left out: its flow runs again).
+    pub(crate) fn entries(&self) -> Result<FxHashMap<String, Entry>, CoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT flow, entry FROM fresh")
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.fail(e))?;
+        let rows: Vec<(String, String)> =
+            rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
+        // Parsed on every core: a large workflow has many entries.
+        use rayon::prelude::*;
+        Ok(rows
+            .into_par_iter()
+            .filter_map(|(flow, text)| Some((flow, serde_json::from_str(&text).ok()?)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect())
+    }
+
+    /// The stat cache.
+    pub(crate) fn stats(&self) -> Result<Stats, CoreError> {
+        let conn = match &self.reader {
+            Some(reader) => reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => self.conn(),
+        };
+        let mut stmt = conn
+            .prepare_cached("SELECT path, size, mtime, ino, ctime, digest FROM stats")
+            .map_err(|e| self.fail(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.fail(e))?;
+        let mut out = Stats::with_capacity_and_hasher(1 << 16, Default::default());
+        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
+            let path: Vec<u8> = row.get(0).map_err(|e| self.fail(e))?;
+            let digest: Vec<u8> = row.get(5).map_err(|e| self.fail(e))?;
+            let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) else {
+                continue;
+            };
+            let stat = Stat {
+                size: row.get::<_, i64>(1).map_err(|e| self.fail(e))? as u64,
+                mtime_ns: row.get(2).map_err(|e| self.fail(e))?,
+                ino: row.get::<_, i64>(3).map_err(|e| self.fail(e))? as u64,
+                ctime_ns: row.get(4).map_err(|e| self.fail(e))?,
+            };
+            out.insert(path.into_boxed_slice(), (stat, Digest::from_bytes(digest)));
+        }
+        Ok(out)
+    }
+
+    /// The files of `flow`'s entry.
+    pub(crate) fn files(&self, flow: &str) -> Option<EntryFiles> {
+        let conn = self.conn();
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT files FROM fresh_files WHERE flow = ?1",
+                [flow],
+                |row| row.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        serde_json::from_str(&text?).ok()
+    }
+
+    /// Forgets `flow`'s entry: it is about to run.
+    pub(crate) fn forget(&self, flow: &str) -> Result<(), CoreError> {
+        self.conn()
+            .execute("DELETE FROM fresh WHERE flow = ?1", [flow])
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Forgets the entries of `flows` in one transaction: they are about to run.
+    pub(crate) fn forget_all(&self, flows: &[&str]) -> Result<(), CoreError> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.fail(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM fresh WHERE flow = ?1")
+                .map_err(|e| self.fail(e))?;
+            for flow in flows {
+                stmt.execute([flow]).map_err(|e| self.fail(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Records `flow`'s entry: it completed.
+    pub(crate) fn record(
+        &self,
+        flow: &str,
+        entry: &Entry,
+        files: &EntryFiles,
+    ) -> Result<(), CoreError> {
+        let entry = serde_json::to_string(entry).map_err(|e| self.fail(e))?;
+        let files = serde_json::to_string(files).map_err(|e| self.fail(e))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO fresh_files (flow, files) VALUES (?1, ?2)",
+            params![flow, files],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO fresh (flow, entry) VALUES (?1, ?2)",
+            params![flow, entry],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Saves stat cache entries, in one transaction.
+    pub(crate) fn save_stats(&self, changed: &[(PathBuf, Stat, Digest)]) -> Result<(), CoreError> {
+        use std::os::unix::ffi::OsStrExt;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.fail(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO stats (path, size, mtime, ino, ctime, digest) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| self.fail(e))?;
+            for (path, stat, digest) in changed {
+                stmt.execute(params![
+                    path.as_os_str().as_bytes(),
+                    stat.size as i64,
+                    stat.mtime_ns,
+                    stat.ino as i64,
+                    stat.ctime_ns,
+                    digest.as_bytes().as_slice()
+                ])
+                .map_err(|e| self.fail(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.fail(e))
+    }
+}
+
+fn error(path: &str, e: impl std::fmt::Display) -> CoreError {
+    CoreError::Ledger {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,161 @@
+//! Freshness: whether a flow that declares the files it reads and writes ([`Data`]) is *up to
+//! date* — its last completed run had the same definition, the same input digests, wrote
+//! outputs that are still there with the same digests, and its parents were in the same
+//! state — so that a run can skip it ([`Freshness`]) and a dry run can say why each flow would
+//! run ([`Plan`]).
+//!
+//! Decides and reads files; never runs anything. Every function here blocks (file reads,
+//! the ledger): the driver calls them on tokio's blocking threads.
+
+mod check;
+pub(crate) mod digest;
+mod ledger;
+mod plan;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flow_graph::FlowId;
+use rustc_hash::FxHashSet;
+
+pub use check::{Reason, Verdict};
+pub use ledger::Ledger;
+pub use plan::{Plan, PlannedFlow};
+
+pub(crate) use check::{check, seal, Checked, Known, Sealed, COMPLETED, NOT_COMPLETED};
+pub(crate) use ledger::Entry;
+pub(crate) use plan::decide_all;
+
+/// The files a flow reads and writes: paths, folders (every file under them) and, for
+/// inputs, globs, relative to a base folder.
+///
+/// ```
+/// use flow_core::Data;
+///
+/// let data = Data::new("/work/pipeline")
+///     .inputs(["data/*.csv", "scripts/clean.py"])
+///     .outputs(["out/clean.csv"]);
+/// assert_eq!(data.output_paths(), ["out/clean.csv"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Data {
+    base: PathBuf,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+}
+
+impl Data {
+    /// No files yet; relative paths start at `base`.
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        Data {
+            base: base.into(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Adds files, folders or globs the flow reads.
+    #[must_use]
+    pub fn inputs<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.inputs.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds files or folders the flow writes.
+    #[must_use]
+    pub fn outputs<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.outputs.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// The folder relative paths start at.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The inputs as given.
+    pub fn input_paths(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// The outputs as given.
+    pub fn output_paths(&self) -> &[String] {
+        &self.outputs
+    }
+}
+
+/// How a run treats flows that are up to date: skipped (their last result stands), unless
+/// forced. See [`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date).
+///
+/// ```
+/// use std::sync::Arc;
+/// use flow_core::{CommandSpec, Data, Flow, FlowContext, FlowId, Freshness, Ledger, RunOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("in.txt"), "data")?;
+/// let ledger = Arc::new(Ledger::open(&dir.path().join("fresh.db"))?);
+/// let context = || -> Result<FlowContext, Box<dyn std::error::Error>> {
+///     let ctx = FlowContext::new();
+///     let copy = CommandSpec::shell("cp in.txt out.txt").cwd(dir.path());
+///     let data = Data::new(dir.path()).inputs(["in.txt"]).outputs(["out.txt"]);
+///     ctx.register_flow(Flow::command(FlowId::new("copy")?, copy).data(data).build())?;
+///     Ok(ctx)
+/// };
+/// let freshness = Freshness::new(Arc::clone(&ledger));
+/// let first = context()?.run_with(RunOptions::new().skip_up_to_date(freshness.clone())).await?;
+/// assert_eq!(first.up_to_date, 0);
+///
+/// // Nothing changed: the dry run says so, and the run skips the flow.
+/// let ctx = context()?;
+/// let plan = ctx.plan(freshness.clone())?;
+/// assert_eq!(plan.up_to_date(), 1);
+/// let second = ctx.run_with(RunOptions::new().skip_up_to_date(freshness)).await?;
+/// assert_eq!(second.up_to_date, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) force: FxHashSet<FlowId>,
+    pub(crate) force_all: bool,
+}
+
+impl Freshness {
+    /// Up-to-date checks against `ledger` (where completed flows record their digests).
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        Freshness {
+            ledger,
+            force: FxHashSet::default(),
+            force_all: false,
+        }
+    }
+
+    /// Runs `flows` even when they are up to date.
+    #[must_use]
+    pub fn force(mut self, flows: impl IntoIterator<Item = FlowId>) -> Self {
+        self.force.extend(flows);
+        self
+    }
+
+    /// Runs every flow (and records its digests).
+    #[must_use]
+    pub fn force_all(mut self) -> Self {
+        self.force_all = true;
+        self
+    }
+
+    pub(crate) fn forced(&self, flow: &FlowId) -> bool {
+        self.force_all || self.force.contains(flow)
+    }
+}

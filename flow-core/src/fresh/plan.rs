@@ -1,0 +1,188 @@
+//! The dry run: for every flow, in dependency order, whether a run would start it and why,
+//! by the same rule a run applies ([`super::check`]). A parent that would run makes its
+//! children run too in the plan (what it will write is not known before it runs; the run
+//! itself may then find them up to date, when the parent writes the same bytes again).
+
+use flow_graph::{Adjacency, FlowId};
+use flow_results::RunId;
+
+use rayon::prelude::*;
+
+use super::check::{judge, observe, Checked, Known, Observed, Reason, Verdict, COMPLETED};
+use crate::flow::Flow;
+
+/// One flow of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedFlow {
+    /// The flow.
+    pub flow: FlowId,
+    /// Why it would run; `None` when it is up to date.
+    pub run: Option<Reason>,
+    /// For a flow that is up to date, the run that produced its outputs.
+    pub produced_by: Option<RunId>,
+}
+
+/// What a run would do: each flow, in registration order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// Every flow.
+    pub flows: Vec<PlannedFlow>,
+}
+
+impl Plan {
+    /// The flows that would run.
+    pub fn to_run(&self) -> impl Iterator<Item = &PlannedFlow> {
+        self.flows.iter().filter(|f| f.run.is_some())
+    }
+
+    /// How many flows are up to date.
+    pub fn up_to_date(&self) -> usize {
+        self.flows.iter().filter(|f| f.run.is_none()).count()
+    }
+}
+
+/// The plan of `flows` (linked by `graph`) against `known`. Blocks (reads files).
+pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
+    let flows = (flows.iter().zip(decide_all(flows, graph, known, false)))
+        .map(|(flow, checked)| {
+            let (run, produced_by) = match checked.verdict {
+                Verdict::UpToDate { run_id } => (None, Some(run_id)),
+                Verdict::Run(reason) => (Some(reason), None),
+            };
+            PlannedFlow {
+                flow: flow.id.clone(),
+                run,
+                produced_by,
+            }
+        })
+        .collect();
+    Plan { flows }
+}
+
+/// Each flow's check, in dependency order: the files of every flow are read first, in
+/// parallel (they do not depend on the parents); then each flow is judged once its parents
+/// are, a parent with declared outputs that would run making it run. A parent without
+/// outputs runs every time: the dry run assumes it completes; a run (`defer`) leaves its
+/// children to be checked once it finished (`ParentWillRun`), when its outcome is known.
+pub(crate) fn decide_all(
+    flows: &[Flow],
+    graph: &Adjacency,
+    known: &Known,
+    defer: bool,
+) -> Vec<Checked> {
+    let n = flows.len();
+    let mut observed: Vec<Option<Observed>> = flows
+        .par_iter()
+        .map(|flow| observe(flow, flow.data()?, known))
+        .collect();
+    let mut checked: Vec<Option<Checked>> = Vec::with_capacity(n);
+    checked.resize_with(n, || None);
+    // Each decided flow's token for its children: its outputs' digest; `completed` (assumed)
+    // for a flow without outputs.
+    let mut tokens: Vec<Option<String>> = vec![None; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for root in 0..n as u32 {
+        stack.push(root);
+        while let Some(&i) = stack.last() {
+            if checked[i as usize].is_some() {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in graph.parents(i) {
+                if checked[link.flow() as usize].is_none() {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() > before {
+                continue;
+            }
+            stack.pop();
+            let own = observed[i as usize].take();
+            let walk = Walk {
+                flows,
+                graph,
+                known,
+                defer,
+            };
+            let decided = walk.decide(i, &checked, &tokens, own);
+            tokens[i as usize] = match (&decided.verdict, &decided.entry) {
+                (Verdict::UpToDate { .. }, Some(entry)) => Some(entry.outputs.clone()),
+                _ => None,
+            };
+            checked[i as usize] = Some(decided);
+        }
+    }
+    checked.into_iter().flatten().collect()
+}
+
+/// What every decision of one plan shares.
+struct Walk<'a> {
+    flows: &'a [Flow],
+    graph: &'a Adjacency,
+    known: &'a Known,
+    defer: bool,
+}
+
+impl Walk<'_> {
+    /// Flow `i`, whose parents are decided (`checked`, `tokens`), with its files `observed`.
+    fn decide(
+        &self,
+        i: u32,
+        checked: &[Option<Checked>],
+        tokens: &[Option<String>],
+        observed: Option<Observed>,
+    ) -> Checked {
+        let Walk {
+            flows,
+            graph,
+            known,
+            defer,
+        } = *self;
+        let flow = &flows[i as usize];
+        let run = Checked::run;
+        if known.freshness.forced(&flow.id) {
+            return run(Reason::Forced);
+        }
+        let mut parents = Vec::new();
+        for link in graph.parents(i) {
+            let p = link.flow() as usize;
+            let runs = matches!(&checked[p], Some(c) if matches!(c.verdict, Verdict::Run(_)));
+            let declares = flows[p]
+                .data()
+                .is_some_and(|d| !d.output_paths().is_empty());
+            if runs && (declares || defer) {
+                let parent = flows[p].id.clone();
+                return run(Reason::ParentWillRun { parent });
+            }
+            let token = tokens[p].clone().unwrap_or_else(|| COMPLETED.to_owned());
+            parents.push((flows[p].id.to_string(), token));
+        }
+        parents.sort_unstable();
+        let Some(data) = flow.data() else {
+            return run(Reason::NoOutputs);
+        };
+        judge(flow, data, &parents, known, observed)
+    }
+}
+
+impl crate::FlowContext {
+    /// What [`run_with`](crate::FlowContext::run_with) with
+    /// [`skip_up_to_date(freshness)`](crate::RunOptions::skip_up_to_date) would do now: each
+    /// registered flow, up to date (with the run that produced its outputs) or to run (with
+    /// why). Runs and records nothing.
+    ///
+    /// Blocks while it reads the ledger and the files whose stats changed: call it from a
+    /// blocking thread (`tokio::task::spawn_blocking`) or outside async code.
+    ///
+    /// # Errors
+    /// [`CoreError::Ledger`](crate::CoreError::Ledger) when the ledger cannot be read.
+    pub fn plan(&self, freshness: super::Freshness) -> Result<Plan, crate::CoreError> {
+        let (flows, graph) = {
+            let registry = self.shared.registry();
+            (std::sync::Arc::clone(&registry.flows), registry.adjacency())
+        };
+        let known = Known::load(freshness)?;
+        Ok(plan(&flows, &graph, &known))
+    }
+}
