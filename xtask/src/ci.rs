@@ -56,8 +56,9 @@ pub fn run(depth: Depth) -> Result<()> {
     examples::check()?;
     docs::check()?;
     // Each published crate packaged and built from its package alone (a file missing from
-    // the package fails here); nothing is uploaded.
-    package::forget_unpacked_copies()?;
+    // the package fails here); nothing is uploaded. In a target folder of its own, from which
+    // the last run's builds of the packages are removed first (see `forget_packaged_builds`).
+    let package_target = package::forget_packaged_builds()?;
     run_step(
         "package",
         "cargo",
@@ -69,6 +70,8 @@ pub fn run(depth: Depth) -> Result<()> {
             "flow-bench",
             "--exclude",
             "xtask",
+            "--target-dir",
+            &package_target,
         ],
         &[],
     )?;

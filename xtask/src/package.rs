@@ -10,11 +10,12 @@
 //! version are not detected.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use crate::step::{cargo_metadata, root};
+use crate::step::{cargo_metadata, root, target_dir};
 
 /// A Rust version, `1.85` or `1.85.0`, as comparable numbers.
 type Version = (u64, u64, u64);
@@ -161,46 +162,69 @@ fn metadata_problems(package: &Value, top_readme: &str) -> Vec<String> {
 }
 
 /// `cargo package --workspace` checks each crate against the others as packaged, through a
-/// local registry whose sources cargo unpacks once into
-/// `$CARGO_HOME/registry/src/-HASH/NAME-VERSION` and reuses from then on: a copy unpacked by
-/// an earlier run (same name and version, older code) would be built instead of this tree's.
-/// Removes those copies of the workspace's crates (crates.io's folders are left alone).
-pub fn forget_unpacked_copies() -> Result<()> {
+/// local registry. Cargo takes a registry's crate of a given name and version to be the same
+/// forever: it reuses the copy it unpacked into `$CARGO_HOME/registry/src/-HASH/NAME-VERSION`
+/// and the build of it in the target folder, so a second run would check this tree's crates
+/// against the last run's code (same version, older code). This removes both: the unpacked
+/// copies of the workspace's crates (crates.io's folders are left alone) and, in the package
+/// check's own target folder (returned), the builds of the workspace's crates (their
+/// dependencies stay built).
+pub fn forget_packaged_builds() -> Result<String> {
     let metadata = cargo_metadata("workspace crates", &["--no-deps"])?;
-    let unpacked: Vec<String> = metadata["packages"]
+    let crates: Vec<(String, String)> = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|p| {
-            Some(format!(
-                "{}-{}",
-                p["name"].as_str()?,
-                p["version"].as_str()?
+            Some((
+                p["name"].as_str()?.to_owned(),
+                p["version"].as_str()?.to_owned(),
             ))
         })
         .collect();
     let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
-        });
-    let Some(sources) = home.map(|home| home.join("registry/src")) else {
-        return Ok(());
-    };
-    let Ok(registries) = std::fs::read_dir(&sources) else {
-        return Ok(());
-    };
-    for registry in registries.flatten() {
-        // Local registries are named `-HASH`; crates.io's `index.crates.io-HASH`.
-        if !registry.file_name().to_string_lossy().starts_with('-') {
-            continue;
-        }
-        for name in &unpacked {
-            let copy = registry.path().join(name);
-            if copy.is_dir() {
-                std::fs::remove_dir_all(&copy)?;
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    if let Some(Ok(registries)) = home.map(|home| std::fs::read_dir(home.join("registry/src"))) {
+        for registry in registries.flatten() {
+            // Local registries are named `-HASH`; crates.io's `index.crates.io-HASH`.
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for (name, version) in &crates {
+                remove_dir(&registry.path().join(format!("{name}-{version}")))?;
             }
         }
     }
-    Ok(())
+    let target = target_dir().join("package-check");
+    for folder in [".fingerprint", "build", "deps"] {
+        let Ok(entries) = std::fs::read_dir(target.join("debug").join(folder)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let ours = crates.iter().any(|(name, _)| {
+                let lib = name.replace('-', "_");
+                [format!("{name}-"), format!("{lib}-"), format!("lib{lib}-")]
+                    .iter()
+                    .any(|prefix| file.starts_with(prefix.as_str()))
+            });
+            if ours {
+                let path = entry.path();
+                if path.is_dir() {
+                    remove_dir(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+    }
+    Ok(target.to_string_lossy().into_owned())
+}
+
+fn remove_dir(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
