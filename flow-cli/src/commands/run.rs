@@ -215,19 +215,25 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         }
     })?;
 
-    let report = report(&*results_store, wf, &summary, !args.quiet);
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.
     let printed = if args.json {
+        let report = report(&*results_store, wf, &summary, !args.quiet);
         print_stdout(&format!("{}\n", report.to_json()))
     } else if args.quiet {
-        // Quiet: no summary, but each flow that failed by itself, on stderr.
-        let lines = report.failure_lines(terminal::colour(stderr_tty));
+        // Quiet: no summary, but each flow that failed by itself, on stderr (with none
+        // failed, there is nothing to read back from the store).
+        let lines = if summary.counts.failed == 0 {
+            String::new()
+        } else {
+            report(&*results_store, wf, &summary, false).failure_lines(terminal::colour(stderr_tty))
+        };
         if !lines.is_empty() {
             terminal::eprint_line(lines.trim_end());
         }
         Ok(())
     } else {
+        let report = report(&*results_store, wf, &summary, true);
         print_stdout(&report.summary(terminal::colour(stdout_tty)))
     };
     if let Err(e) = printed {

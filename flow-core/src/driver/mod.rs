@@ -109,7 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     driver.machine.begin();
     std::future::poll_fn(|cx| driver.poll_run(cx)).await;
 
-    up_to_date::save_stats(driver.fresh.clone()).await;
+    up_to_date::save_stats(driver.fresh.take()).await;
     let finished_at = Utc::now();
     let counts = driver.machine.counts();
     let writer = driver.report.writer.take();

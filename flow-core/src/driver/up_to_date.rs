@@ -52,13 +52,18 @@ pub(super) async fn prepare(
 }
 
 /// Saves the stat cache entries of the run (a cache: one that cannot be saved costs reading
-/// files again).
+/// files again), then frees what the run knew of the ledger on the same blocking thread,
+/// without waiting for it (a large workflow's entries take tens of milliseconds to free).
 pub(super) async fn save_stats(known: Option<Arc<Known>>) {
     let Some(known) = known else {
         return;
     };
-    let saved = tokio::task::spawn_blocking(move || known.save_stats()).await;
-    if let Ok(Err(error)) = saved {
+    let (saved_tx, saved) = tokio::sync::oneshot::channel();
+    drop(tokio::task::spawn_blocking(move || {
+        let _ = saved_tx.send(known.save_stats());
+        drop(known);
+    }));
+    if let Ok(Err(error)) = saved.await {
         tracing::warn!(%error, "cannot save the stat cache");
     }
 }

@@ -128,7 +128,7 @@ impl Files {
 /// Expands `declared` (files, folders, globs relative to `base`) and digests every file.
 /// A path that names nothing is listed as missing; a file that cannot be read is an error.
 pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Result<Files> {
-    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::with_capacity(declared.len());
     let mut missing = Vec::new();
     for path in declared {
         let before = found.len();

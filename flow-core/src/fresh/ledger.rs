@@ -95,7 +95,7 @@ impl Ledger {
             .map_err(|e| error(&shown, e))?;
         }
         conn.execute_batch(SCHEMA).map_err(|e| error(&shown, e))?;
-        let reader = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let reader = Connection::open_with_flags(path, read_only_flags())
             .ok()
             .map(Mutex::new);
         Ok(Ledger {
@@ -115,8 +115,8 @@ impl Ledger {
             return Ok(Self::in_memory());
         }
         let shown = path.display().to_string();
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| error(&shown, e))?;
+        let conn =
+            Connection::open_with_flags(path, read_only_flags()).map_err(|e| error(&shown, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| error(&shown, e))?;
         Ok(Ledger {
@@ -185,9 +185,9 @@ impl Ledger {
         let mut rows = stmt.query([]).map_err(|e| self.fail(e))?;
         let mut out = Stats::with_capacity_and_hasher(1 << 16, Default::default());
         while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
-            let path: Vec<u8> = row.get(0).map_err(|e| self.fail(e))?;
-            let digest: Vec<u8> = row.get(5).map_err(|e| self.fail(e))?;
-            let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) else {
+            let blob = |i| row.get_ref(i).and_then(|v| Ok(v.as_blob()?));
+            let path = blob(0).map_err(|e| self.fail(e))?;
+            let Ok(digest) = <[u8; 32]>::try_from(blob(5).map_err(|e| self.fail(e))?) else {
                 continue;
             };
             let stat = Stat {
@@ -196,7 +196,7 @@ impl Ledger {
                 ino: row.get::<_, i64>(3).map_err(|e| self.fail(e))? as u64,
                 ctime_ns: row.get(4).map_err(|e| self.fail(e))?,
             };
-            out.insert(path.into_boxed_slice(), (stat, Digest::from_bytes(digest)));
+            out.insert(path.into(), (stat, Digest::from_bytes(digest)));
         }
         Ok(out)
     }
@@ -295,6 +295,12 @@ impl Ledger {
         }
         tx.commit().map_err(|e| self.fail(e))
     }
+}
+
+/// A connection that only reads; without SQLite's own mutex, since each connection is used
+/// under a `Mutex` (its mutex would be taken for every column of every row read).
+fn read_only_flags() -> rusqlite::OpenFlags {
+    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
 }
 
 fn error(path: &str, e: impl std::fmt::Display) -> CoreError {
