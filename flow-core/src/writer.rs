@@ -409,13 +409,10 @@ fn guard<T>(
     call: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
-        let message = (panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".to_owned());
         Err(StoreError::Panicked {
             store: store.spec(),
             action,
-            message,
+            message: flow_pool::panic_message(panic.as_ref()),
         })
     })
 }
