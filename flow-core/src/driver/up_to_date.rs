@@ -181,9 +181,7 @@ impl Driver {
     fn finish_up_to_date(&mut self, flow: u32, entry: fresh::Entry) {
         tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, run_id = %entry.run_id, "up to date");
         self.out_tokens.insert(flow, entry.outputs);
-        if !self.produced_by.contains(&entry.run_id) {
-            self.produced_by.insert(entry.run_id);
-        }
+        self.produced_by.insert(entry.run_id);
         if !entry.output.is_null() {
             self.ended
                 .insert(flow, (Some(Arc::new(entry.output)), None));
