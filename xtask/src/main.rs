@@ -26,6 +26,9 @@ tasks:
                 criterion benches and runs only run_graph, W4 (flow run against the floor,
                 make and ninja on graphs of commands), flow validate and Slurm
   bench --w4    only W4
+  bench --run-graph
+                only W1-W3 (flow-bench's run_graph: median of 21 runs after one
+                not counted, and W3's peak RSS)
   bench --ab RUN_GRAPH [ROUNDS]
                 this tree's run_graph against another build of it on W1-W3, in
                 alternating rounds (21 unless ROUNDS is given): medians and ratios
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(bench::Scope::All),
         ["bench", "--e2e"] => bench::run(bench::Scope::EndToEnd),
         ["bench", "--w4"] => bench::run(bench::Scope::W4),
+        ["bench", "--run-graph"] => bench::run(bench::Scope::RunGraph),
         ["bench", "--ab", other] => ab::run(other, 21),
         ["bench", "--ab", other, rounds] => match rounds.parse() {
             Ok(rounds) if rounds > 0 => ab::run(other, rounds),
