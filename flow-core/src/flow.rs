@@ -86,10 +86,10 @@ pub struct Flow {
     pub(crate) id: FlowId,
     pub(crate) work: Work,
     pub(crate) input: Arc<Value>,
-    /// Timeout, retries, tags and version; `None` while all are at their defaults, which
-    /// keeps a plain flow small (large graphs hold many).
+    /// Timeout, retries, tags, version, data and the dependencies declared with the flow;
+    /// `None` while all are at their defaults (none declared), which keeps a plain flow small
+    /// (large graphs hold many, and each byte of them is memory touched for the first time).
     pub(crate) settings: Option<Box<Settings>>,
-    pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
     /// The stable hash of everything above except the dependencies, as two words.
     pub(crate) definition: [u64; 2],
 }
@@ -102,6 +102,8 @@ pub(crate) struct Settings {
     pub(crate) tags: Vec<String>,
     pub(crate) version: Option<String>,
     pub(crate) data: Option<Arc<crate::Data>>,
+    /// Not part of the definition's hash: a flow's parents count through their fingerprints.
+    pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
 }
 
 static DEFAULT_SETTINGS: std::sync::LazyLock<Settings> =
@@ -238,7 +240,7 @@ impl Flow {
     /// with [`FlowContext::register_dependency`](crate::FlowContext::register_dependency)
     /// are in the context's graph, not here.
     pub fn dependencies(&self) -> &[(FlowId, DependencyType)] {
-        &self.dependencies
+        &self.settings().dependencies
     }
 }
 
@@ -251,7 +253,7 @@ impl fmt::Debug for Flow {
             .field("timeout", &self.timeout())
             .field("retry", self.retry())
             .field("tags", &self.tags())
-            .field("dependencies", &self.dependencies)
+            .field("dependencies", &self.dependencies())
             .finish_non_exhaustive()
     }
 }
@@ -277,7 +279,6 @@ impl FlowBuilder {
                 work,
                 input: crate::input::null_value(),
                 settings: None,
-                dependencies: Vec::new(),
                 definition: [0; 2],
             },
         }
@@ -331,7 +332,7 @@ impl FlowBuilder {
     /// [`FlowContext::register_dependency`](crate::FlowContext::register_dependency), is the
     /// way to add a flow to a run in progress.
     pub fn after(mut self, parent: FlowId, dependency: DependencyType) -> Self {
-        self.flow.dependencies.push((parent, dependency));
+        self.settings().dependencies.push((parent, dependency));
         self
     }
 
@@ -438,6 +439,24 @@ mod tests {
 
     fn id(s: &str) -> FlowId {
         FlowId::new(s).unwrap()
+    }
+
+    /// A registry of 100,000 flows holds 100,000 of these: what is rare lives in `settings`.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_plain_flow_is_small_and_its_declared_dependencies_are_kept() {
+        assert_eq!(std::mem::size_of::<Flow>(), 72);
+        let plain = Flow::async_fn(id("a"), |_| async { Ok::<_, String>(Value::Null) }).build();
+        assert!(plain.settings.is_none());
+        assert!(plain.dependencies().is_empty());
+        let child = Flow::async_fn(id("b"), |_| async { Ok::<_, String>(Value::Null) })
+            .requires(id("a"))
+            .build();
+        assert_eq!(child.dependencies(), [(id("a"), DependencyType::Required)]);
+        // Declared dependencies are not part of the definition: a parent counts through its
+        // fingerprint, so the hash is that of a flow with default settings.
+        let alone = Flow::async_fn(id("b"), |_| async { Ok::<_, String>(Value::Null) }).build();
+        assert_eq!(child.definition(), alone.definition());
     }
 
     fn noop(name: &str) -> FlowBuilder {

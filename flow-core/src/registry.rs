@@ -99,15 +99,15 @@ impl Registry {
     /// Resolves a new flow's declared parents; refuses a duplicate id, an unknown parent or
     /// the flow itself.
     pub(crate) fn check_new(&self, flow: &Flow) -> Result<Vec<(u32, DependencyType)>, CoreError> {
-        if flow.dependencies.is_empty() {
+        if flow.dependencies().is_empty() {
             // The duplicate check is left to `add`, which hashes the id once for both.
             return Ok(Vec::new());
         }
         if self.index.find(&self.flows, flow.id.as_str()).is_some() {
             return Err(CoreError::DuplicateFlow(flow.id.clone()));
         }
-        let mut parents = Vec::with_capacity(flow.dependencies.len());
-        for (parent, dependency) in &flow.dependencies {
+        let mut parents = Vec::with_capacity(flow.dependencies().len());
+        for (parent, dependency) in flow.dependencies() {
             if *parent == flow.id {
                 return Err(CoreError::Graph(flow_graph::GraphError::Cycle(
                     flow_graph::CycleError {
