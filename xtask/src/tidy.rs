@@ -1,6 +1,7 @@
-//! Tidy checks: every Rust file opens with a `//!` line saying what it is for, no test is
-//! skipped with `#[ignore]` or expects a panic with `#[should_panic]` (assert on the error
-//! instead), and a test that skips when its tool is missing checks env `CI` (where it must fail).
+//! Tidy checks: every Rust file opens with a `//!` line saying what it is for, no source file
+//! (under a `src/`) is over [`MAX_SOURCE_LINES`] lines, no test is skipped with `#[ignore]` or
+//! expects a panic with `#[should_panic]` (assert on the error instead), and a test that skips
+//! when its tool is missing checks env `CI` (where it must fail).
 
 use std::fs;
 use std::path::Path;
@@ -9,8 +10,15 @@ use anyhow::{bail, Result};
 
 use crate::step::root;
 
+/// The longest a file under a `src/` may be: past it, a module usually decides, runs and
+/// reports at once, and is split along those lines.
+const MAX_SOURCE_LINES: usize = 600;
+
 pub fn check() -> Result<()> {
-    eprintln!("xtask: == tidy: //! headers, no #[ignore] or #[should_panic], skips fail in CI");
+    eprintln!(
+        "xtask: == tidy: //! headers, source files of at most {MAX_SOURCE_LINES} lines, \
+         no #[ignore] or #[should_panic], skips fail in CI"
+    );
     let mut problems = Vec::new();
     let root = root();
     for entry in fs::read_dir(&root)? {
@@ -57,6 +65,15 @@ fn problems_in(shown: &str, text: &str) -> Vec<String> {
     if !text.trim_start().starts_with("//!") {
         problems.push(format!("{shown} does not open with a `//!` line"));
     }
+    let lines = text.lines().count();
+    let source = Path::new(shown)
+        .components()
+        .any(|c| c.as_os_str() == "src");
+    if source && lines > MAX_SOURCE_LINES {
+        problems.push(format!(
+            "{shown} has {lines} lines (a source file has at most {MAX_SOURCE_LINES}: split it)"
+        ));
+    }
     let attribute = |name: &str| text.lines().any(|l| l.trim_start().starts_with(name));
     if attribute("#[ignore") {
         problems.push(format!("{shown} skips a test with #[ignore]"));
@@ -77,7 +94,7 @@ fn problems_in(shown: &str, text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::problems_in;
+    use super::{problems_in, MAX_SOURCE_LINES};
 
     #[test]
     fn each_rule_flags_its_file_and_passes_a_tidy_one() {
@@ -104,9 +121,20 @@ mod tests {
                 None,
             ),
             (format!("{header}#[test]\nfn t() {{}}\n"), None),
+            (
+                format!("{header}{}", "fn f() {}\n".repeat(MAX_SOURCE_LINES)),
+                Some("lines"),
+            ),
+            (
+                format!("{header}{}", "fn f() {}\n".repeat(MAX_SOURCE_LINES - 1)),
+                None,
+            ),
         ];
+        // A test file may be longer: it lists cases.
+        let long = format!("//! Cases.\n{}", "fn f() {}\n".repeat(MAX_SOURCE_LINES));
+        assert!(problems_in("tests/cases.rs", &long).is_empty());
         for (text, expected) in cases {
-            let problems = problems_in("f.rs", &text);
+            let problems = problems_in("src/f.rs", &text);
             match expected {
                 Some(needle) => assert!(
                     problems.len() == 1 && problems[0].contains(needle),

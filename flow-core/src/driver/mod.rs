@@ -10,6 +10,7 @@
 mod attempt;
 mod effects;
 mod report;
+mod resume;
 mod up_to_date;
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flow_graph::{DependencyType, FlowId, Link};
-use flow_results::{FlowStatus, ResultStore, RunId, RunRecord, StoreError};
+use flow_results::{FlowStatus, RunId, RunRecord, StoreError};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -72,7 +73,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     let run_id = options.run_id.unwrap_or_else(RunId::new_now);
     let store = Arc::clone(&shared.options.store);
     let resume = match &options.resume_from {
-        Some(from) => Some(load_resume(Arc::clone(&store), from.clone()).await?),
+        Some(from) => Some(resume::load(Arc::clone(&store), from.clone()).await?),
         None => None,
     };
     let fresh = match options.freshness.clone() {
@@ -200,44 +201,6 @@ fn tails_of(end: &mut AttemptEnd) -> Option<Tails> {
             )
         },
     )
-}
-
-/// Reads the completed results of `from`: flow id → (fingerprint, output).
-async fn load_resume(
-    store: Arc<dyn ResultStore>,
-    from: RunId,
-) -> Result<HashMap<FlowId, (u128, Value)>, CoreError> {
-    let spec = store.spec();
-    let task_from = from.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        if store.run(&task_from)?.is_none() {
-            return Ok(None);
-        }
-        store.results(&task_from).map(Some)
-    })
-    .await
-    .map_err(|e| CoreError::Thread {
-        action: "read the results of the run to resume from (the reading thread failed)",
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let results = match loaded {
-        Ok(Some(results)) => results,
-        Ok(None) => return Err(CoreError::UnknownRun(from)),
-        Err(source) => {
-            return Err(CoreError::Store {
-                action: format!("read the results of run `{from}` from `{spec}`"),
-                source: Box::new(source),
-            })
-        }
-    };
-    Ok(results
-        .into_iter()
-        .filter(|r| r.status == FlowStatus::Completed)
-        .filter_map(|r| {
-            let fingerprint = r.fingerprint.as_ref()?.as_u128()?;
-            Some((r.flow_id, (fingerprint, r.output)))
-        })
-        .collect())
 }
 
 /// The driver of one run.
