@@ -102,12 +102,17 @@ impl Driver {
                 self.finish_up_to_date(flow, entry);
                 return true;
             }
-            Some(checked) => {
-                if let Some(inputs) = checked.inputs {
-                    self.fresh_inputs.insert(flow, inputs);
-                }
+            // Its inputs were read before the run: recorded if it completes.
+            Some(Checked {
+                inputs: Some(inputs),
+                ..
+            }) => {
+                self.fresh_inputs.insert(flow, inputs);
                 return false;
             }
+            // Not read (it never completed, or is forced): checked again below, which reads
+            // them before it starts.
+            Some(_) => {}
         }
         let Some(data) = self.flow(flow).data_arc() else {
             return false;
@@ -121,8 +126,13 @@ impl Driver {
         let token = self.cancel.child_token();
         self.tokens.insert(flow, token.clone());
         let check = tokio::task::spawn_blocking(move || {
-            let checked = fresh::check(&own, &data, &parents, &known);
+            let mut checked = fresh::check(&own, &data, &parents, &known);
             if matches!(checked.verdict, Verdict::Run(_)) {
+                // What the command will read is recorded as it was before it started (a file
+                // changed while it runs makes the next run run it again).
+                if checked.inputs.is_none() {
+                    checked.inputs = fresh::read_inputs(&data, &known);
+                }
                 // From now on until it completes, the flow has no record: a run killed
                 // meanwhile runs it again.
                 if let Err(error) = known.freshness.ledger.forget(own.id.as_str()) {

@@ -327,6 +327,12 @@ pub(crate) fn judge(
     }
 }
 
+/// The inputs of a flow about to start, read now; `None` when they cannot be read (then
+/// [`seal`] reads them once the flow completed, and fails it if they still cannot be).
+pub(crate) fn read_inputs(data: &Data, known: &Known) -> Option<Files> {
+    digest::files(&data.base, &data.inputs, &known.cache).ok()
+}
+
 /// What a completed attempt leaves for [`seal`].
 #[derive(Debug)]
 pub(crate) struct Sealed {
@@ -349,7 +355,8 @@ pub(crate) fn seal(
     sealed: Sealed,
 ) -> Result<Option<Digest>, String> {
     for output in &data.outputs {
-        if std::fs::symlink_metadata(data.base.join(output)).is_err() {
+        // Through symbolic links: a link to nothing is not an output.
+        if std::fs::metadata(data.base.join(output)).is_err() {
             return Err(format!("declared output `{output}` was not written"));
         }
     }

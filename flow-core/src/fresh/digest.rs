@@ -131,18 +131,18 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
     let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::with_capacity(declared.len());
     let mut missing = Vec::new();
     for path in declared {
-        let before = found.len();
+        let mut any = false;
         if path.contains(['*', '?', '[']) {
             let pattern = base.join(path);
             if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
                 for full in paths.flatten() {
-                    add(base, full, None, &mut found)?;
+                    any |= add(base, full, None, &mut found)?;
                 }
             }
         } else {
-            add(base, base.join(path), Some(path), &mut found)?;
+            any = add(base, base.join(path), Some(path), &mut found)?;
         }
-        if found.len() == before {
+        if !any {
             missing.push(path.clone());
         }
     }
@@ -164,18 +164,24 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
     })
 }
 
-/// Adds the file at `full`, or every file under the folder at `full`; nothing when absent.
+/// The folder where `flow` keeps its stores and ledgers: never part of a flow's files (an
+/// input of `.` would otherwise change with every run).
+const STORE_FOLDER: &str = ".flow";
+
+/// Adds the file at `full`, or every file under the folder at `full` (following symbolic
+/// links, leaving out [`STORE_FOLDER`]); returns whether `full` is there (an empty folder is).
 /// A file named as written (`written`) keeps that name; files found by a glob or in a folder
-/// are named by their path from the base.
+/// are named by their path from the base. A FIFO, socket or device is an error: reading it
+/// could block forever or never end.
 fn add(
     base: &Path,
     full: PathBuf,
     written: Option<&str>,
     found: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let meta = match std::fs::metadata(&full) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
     let name = |p: &Path| {
@@ -185,18 +191,31 @@ fn add(
             .into_owned()
     };
     if meta.is_dir() {
-        for entry in walkdir::WalkDir::new(&full).sort_by_file_name() {
+        if full.file_name().is_some_and(|n| n == STORE_FOLDER) {
+            return Ok(false);
+        }
+        let walk = walkdir::WalkDir::new(&full)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || e.file_name() != STORE_FOLDER);
+        for entry in walk {
             let entry = entry.map_err(std::io::Error::other)?;
             if entry.file_type().is_file() {
                 let meta = entry.metadata().map_err(std::io::Error::other)?;
                 found.push((name(entry.path()), entry.path().to_owned(), meta));
             }
         }
-    } else {
+    } else if meta.is_file() {
         let name = written.map_or_else(|| name(&full), str::to_owned);
         found.push((name, full, meta));
+    } else {
+        return Err(std::io::Error::other(format!(
+            "`{}` is not a regular file or a folder",
+            name(&full)
+        )));
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub use check::{Reason, Verdict};
 pub use ledger::Ledger;
 pub use plan::{Plan, PlannedFlow};
 
-pub(crate) use check::{check, seal, Checked, Known, Sealed, COMPLETED, NOT_COMPLETED};
+pub(crate) use check::{
+    check, read_inputs, seal, Checked, Known, Sealed, COMPLETED, NOT_COMPLETED,
+};
 pub(crate) use ledger::Entry;
 pub(crate) use plan::decide_all;
 
