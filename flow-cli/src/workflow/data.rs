@@ -39,6 +39,12 @@ pub(super) fn paths(
             ),
             Some(path) => match super::limits::argument_problem(what, path) {
                 Some(problem) => diags.error(value.span(), problem),
+                None if is_glob(path) && what.ends_with("outputs") => diags.error(
+                    value.span(),
+                    format!(
+                        "`{what}`: \"{path}\" is a glob: outputs are files or folders, not globs"
+                    ),
+                ),
                 None => match is_glob(path).then(|| glob::Pattern::new(path)) {
                     Some(Err(e)) => diags.error(
                         value.span(),
@@ -87,6 +93,51 @@ pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A rendered path as a key to match with others: made plain ([`normal`]), `..` resolved
+/// lexically, and relative to the workflow's folder `dir` when it is an absolute path in it.
+/// A path that leaves the folder keeps its plain form.
+pub(super) fn key<'a>(path: &'a str, dir: Option<&str>) -> std::borrow::Cow<'a, str> {
+    let plain = normal(path);
+    let absolute = plain.starts_with('/');
+    let has_parent = plain == ".." || plain.starts_with("../") || plain.contains("/..");
+    if !absolute && !has_parent {
+        return plain;
+    }
+    // Resolves `..` against the segments before it; `None` when it climbs above the start.
+    let resolve = |text: &str| -> Option<Vec<String>> {
+        let mut segments: Vec<String> = Vec::new();
+        for segment in text.split('/').filter(|s| !s.is_empty() && *s != ".") {
+            if segment == ".." {
+                segments.pop()?;
+            } else {
+                segments.push(segment.to_owned());
+            }
+        }
+        Some(segments)
+    };
+    let Some(segments) = resolve(&plain) else {
+        return plain;
+    };
+    if !absolute {
+        return std::borrow::Cow::Owned(if segments.is_empty() {
+            ".".to_owned()
+        } else {
+            segments.join("/")
+        });
+    }
+    match dir.and_then(resolve) {
+        Some(base) if segments.starts_with(&base) => {
+            let rest = &segments[base.len()..];
+            std::borrow::Cow::Owned(if rest.is_empty() {
+                ".".to_owned()
+            } else {
+                rest.join("/")
+            })
+        }
+        _ => std::borrow::Cow::Owned(format!("/{}", segments.join("/"))),
+    }
+}
+
 /// Whether `path` is written as a glob.
 pub(super) fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
@@ -97,18 +148,21 @@ pub(super) type Place = (SourceId, Option<Range<usize>>);
 
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
 /// output declared by two flows, an input that is the flow's own output, and a cycle the
-/// implied edges close. `places[i][k]` is where output `k` of flow `i` is written.
+/// implied edges close. `places[i][k]` is where output `k` of flow `i` is written; paths
+/// are matched as [`key`]s in the workflow's folder `dir`.
 pub(super) fn link(
     flows: &mut [FlowDef],
     places: &[Vec<Place>],
     graph: &mut FlowGraph,
+    dir: &std::path::Path,
     diags: &mut Collector<'_>,
 ) {
-    // Each output (made plain) → (flow, position in its outputs).
+    let dir = dir.to_str();
+    // Each output (as a key) → (flow, position in its outputs).
     let mut owners: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (i, flow) in flows.iter().enumerate() {
         for (k, output) in flow.outputs.iter().enumerate() {
-            let key = normal(output);
+            let key = key(output, dir);
             if let Some(&(j, l)) = owners.get(&*key) {
                 let (source, span) = &places[i][k];
                 let other = diags.place(places[j][l].0, places[j][l].1.as_ref());
@@ -129,12 +183,13 @@ pub(super) fn link(
     if owners.is_empty() {
         return;
     }
+    overlaps(flows, places, &owners, diags);
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();
     for i in 0..flows.len() {
         let mut parents: Vec<usize> = Vec::new();
         for input in &flows[i].inputs {
-            let key = normal(input);
+            let key = key(input, dir);
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
                     let options = glob::MatchOptions {
@@ -218,9 +273,55 @@ pub(super) fn link(
     }
 }
 
+/// Reports each output of a flow that lies in a folder another flow declares as output:
+/// both would write the same files.
+fn overlaps(
+    flows: &[FlowDef],
+    places: &[Vec<Place>],
+    owners: &BTreeMap<String, (usize, usize)>,
+    diags: &mut Collector<'_>,
+) {
+    let whole = owners.get(".");
+    for (inner, &(i, k)) in owners {
+        // The folders holding it, innermost first, then the workflow's folder.
+        let mut outer: Option<(&str, (usize, usize))> = None;
+        let mut at: &str = inner;
+        while let Some(cut) = at.rfind('/').filter(|&cut| cut > 0) {
+            at = &at[..cut];
+            if let Some(&(j, l)) = owners.get(at).filter(|&&(j, _)| j != i) {
+                outer = Some((at, (j, l)));
+                break;
+            }
+        }
+        if outer.is_none() {
+            let in_folder = inner != "."
+                && inner != ".."
+                && !inner.starts_with("../")
+                && !inner.starts_with('/');
+            outer = whole
+                .filter(|&&(j, _)| j != i && in_folder)
+                .map(|&owner| (".", owner));
+        }
+        let Some((_, (j, l))) = outer else {
+            continue;
+        };
+        let (source, span) = &places[i][k];
+        let other = diags.place(places[j][l].0, places[j][l].1.as_ref());
+        diags.error_at(
+            *source,
+            span.as_ref().map_or(0, |s| s.start),
+            format!(
+                "output `{}` of flow `{}` lies in output `{}` of flow `{}` at {other}: a file \
+                 has one writer",
+                flows[i].outputs[k], flows[i].id, flows[j].outputs[l], flows[j].id
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normal;
+    use super::{key, normal};
     use crate::workflow::test_support::load_str;
 
     fn requires(text: &str, flow: &str) -> Vec<String> {
@@ -300,6 +401,92 @@ wants = ["make.y"]
         assert!(error.contains("reads an output of its own"), "{error}");
         let error = load_str(&text[..text.find("[flows.c]").unwrap()]).unwrap_err();
         assert!(error.contains("make a cycle"), "{error}");
+    }
+
+    #[test]
+    fn paths_are_matched_as_keys_in_the_workflow_folder() {
+        for (written, matched) in [
+            ("out/x.txt", "out/x.txt"),
+            ("out/../out/x.txt", "out/x.txt"),
+            ("./a/b/../../o.txt", "o.txt"),
+            ("a/..", "."),
+            ("/tmp/wf/out/x.txt", "out/x.txt"),
+            ("/tmp/wf/./out/../out/", "out"),
+            ("/tmp/wf", "."),
+            ("/tmp/other/../wf/o.txt", "o.txt"),
+            ("/tmp/wfx/o.txt", "/tmp/wfx/o.txt"),
+            ("/tmp/wfx/../o.txt", "/tmp/o.txt"),
+            ("../shared/x.txt", "../shared/x.txt"),
+            ("a/../../x.txt", "a/../../x.txt"),
+        ] {
+            assert_eq!(key(written, Some("/tmp/wf")), matched, "{written}");
+        }
+    }
+
+    #[test]
+    fn an_input_written_another_way_requires_the_flow_that_writes_it() {
+        let text = "[flows.w]\ncommand = [\"true\"]\noutputs = [\"out/x.txt\"]\n\
+                    [flows.dots]\ncommand = [\"true\"]\ninputs = [\"out/../out/x.txt\"]\n\
+                    [flows.abs]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out/x.txt\"]\n\
+                    [flows.glob]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out/*.txt\"]\n\
+                    [flows.folder]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out\"]\n";
+        for flow in ["dots", "abs", "glob", "folder"] {
+            assert_eq!(requires(text, flow), ["w"], "{flow}");
+        }
+    }
+
+    #[test]
+    fn one_output_written_two_ways_is_declared_twice() {
+        let text = "[flows.a]\ncommand = [\"true\"]\noutputs = [\"o.txt\"]\n\
+                    [flows.b]\ncommand = [\"true\"]\noutputs = [\"x/../o.txt\"]\n";
+        let error = load_str(text).unwrap_err();
+        assert!(
+            error.contains(
+                "w.toml:6:12: output `x/../o.txt` is declared by flow `b` here and by flow `a` at \
+                 w.toml:3:"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_output_inside_another_flows_output_folder_names_both() {
+        let text = "[flows.d]\ncommand = [\"true\"]\noutputs = [\"dd/\"]\n\
+                    [flows.e]\ncommand = [\"true\"]\noutputs = [\"dd/o.txt\"]\n";
+        let error = load_str(text).unwrap_err();
+        assert!(
+            error.contains(
+                "w.toml:6:12: output `dd/o.txt` of flow `e` lies in output `dd/` of flow `d` at \
+                 w.toml:3:12: a file has one writer"
+            ),
+            "{error}"
+        );
+        let text = "[flows.all]\ncommand = [\"true\"]\noutputs = [\".\"]\n\
+                    [flows.b]\ncommand = [\"true\"]\noutputs = [\"b.txt\"]\n";
+        let error = load_str(text).unwrap_err();
+        assert!(
+            error.contains(
+                "output `b.txt` of flow `b` lies in output `.` of flow `all` at w.toml:3:"
+            ),
+            "{error}"
+        );
+        // One flow may declare a folder and a file in it; an output beside a folder is fine.
+        let text = "[flows.d]\ncommand = [\"true\"]\noutputs = [\"dd/\", \"dd/o.txt\"]\n\
+                    [flows.e]\ncommand = [\"true\"]\noutputs = [\"dd.txt\", \"ddx/o.txt\"]\n";
+        assert!(load_str(text).is_ok());
+    }
+
+    #[test]
+    fn a_glob_output_is_refused_where_it_is_written() {
+        let error =
+            load_str("[flows.a]\ncommand = [\"true\"]\noutputs = [\"g*.txt\"]\n").unwrap_err();
+        assert!(
+            error.contains(
+                "w.toml:3:12: `flows.a.outputs`: \"g*.txt\" is a glob: outputs are files or \
+                 folders, not globs"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

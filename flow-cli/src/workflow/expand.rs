@@ -231,7 +231,7 @@ pub(super) fn workflow(
         });
     }
     let mut graph = graph;
-    data::link(&mut flows, &places, &mut graph, diags);
+    data::link(&mut flows, &places, &mut graph, dir, diags);
     if !diags.is_empty() {
         return None;
     }
