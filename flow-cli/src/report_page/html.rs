@@ -259,7 +259,7 @@ fn table(out: &mut String, report: &Report) {
             }
         );
         cell_ms(out, flow.start_ms);
-        cell_ms(out, flow.duration_ms());
+        cell_ms(out, flow.shown_duration_ms());
         let _ = write!(out, "<td data-v=\"{0}\">{0}</td>", flow.attempts);
         match flow.exit_code {
             Some(code) => {

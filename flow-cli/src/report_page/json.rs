@@ -83,7 +83,7 @@ pub fn render(report: &Report) -> String {
                 status: f.status,
                 start_ms: f.start_ms,
                 end_ms: f.end_ms,
-                duration_ms: f.duration_ms(),
+                duration_ms: f.shown_duration_ms(),
                 attempts: f.attempts,
                 exit_code: f.exit_code,
                 failure: f.failure.as_ref(),

@@ -179,6 +179,7 @@ fn build(
             flow.up_to_date_from.clone_from(&original.reused_from);
             flow.exit_code = original.exit_code;
             flow.attempts = original.attempts;
+            flow.up_to_date_ms = original.duration_ms.map(|ms| ms as f64);
         }
     }
     report.command_line = command_line;

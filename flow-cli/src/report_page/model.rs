@@ -47,6 +47,8 @@ pub struct FlowEntry {
     /// For a flow not run because it was up to date (or reused by `--resume`): the run that
     /// produced its outputs; its exit code and attempts are that run's.
     pub up_to_date_from: Option<String>,
+    /// For such a flow: how long it ran in that run, in milliseconds.
+    pub up_to_date_ms: Option<f64>,
 }
 
 /// When one attempt of a flow ran, in milliseconds since the report's time origin.
@@ -66,6 +68,15 @@ impl FlowEntry {
     /// How long it ran, in milliseconds, when it started and finished.
     pub fn duration_ms(&self) -> Option<f64> {
         Some(self.end_ms? - self.start_ms?)
+    }
+
+    /// How long it ran as the report shows it: for a flow up to date, in the run that
+    /// produced its outputs (it took no time in this one); else [`Self::duration_ms`].
+    pub fn shown_duration_ms(&self) -> Option<f64> {
+        match self.up_to_date_from {
+            Some(_) => self.up_to_date_ms,
+            None => self.duration_ms(),
+        }
     }
 }
 
@@ -271,6 +282,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
             critical: false,
             attempt_spans: Vec::new(),
             up_to_date_from: None,
+            up_to_date_ms: None,
         };
     };
     let stderr_tail = if result.status == FlowStatus::Failed {
@@ -291,6 +303,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
         critical: false,
         attempt_spans: Vec::new(),
         up_to_date_from: None,
+        up_to_date_ms: None,
     }
 }
 

@@ -144,7 +144,7 @@ pub fn tooltip(out: &mut String, flow: &FlowEntry) {
     if let Some(start) = flow.start_ms {
         let _ = write!(out, ", started at {}", format::duration(start));
     }
-    if let Some(duration) = flow.duration_ms() {
+    if let Some(duration) = flow.shown_duration_ms() {
         let _ = write!(out, ", ran {}", format::duration(duration));
     }
     if flow.attempts > 1 {
