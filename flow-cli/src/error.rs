@@ -76,6 +76,15 @@ pub enum CliError {
         /// The workflow file.
         file: String,
     },
+    /// `--force FLOW` named a flow of the workflow that `flow run FILE TARGET...` leaves out.
+    #[error(
+        "`--force {flow}`: flow `{flow}` is not among the flows this run considers (the targets \
+         and their ancestors); name it as a target too, or drop the `--force`"
+    )]
+    ForcedOutsideTargets {
+        /// The flow as written.
+        flow: String,
+    },
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
@@ -142,7 +151,9 @@ impl CliError {
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",
             CliError::Locked { .. } => "locked",
-            CliError::UnknownTarget { .. } => "unknown_target",
+            CliError::UnknownTarget { .. } | CliError::ForcedOutsideTargets { .. } => {
+                "unknown_target"
+            }
             CliError::Run(_) => "run",
             CliError::Stopped(_) => "stopped",
         }

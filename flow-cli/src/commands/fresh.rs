@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan};
-use flow_results::StoreSpec;
+use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::RunArgs;
 use crate::commands::print_stdout;
@@ -46,11 +46,41 @@ pub fn data_of(def: &FlowDef, wf: &Workflow) -> Option<Data> {
     })
 }
 
+/// The flows `--force NAME` names in `wf`: the flow, or every flow of the definition.
+fn forced_flows<'a>(wf: &'a Workflow, name: &str) -> Option<impl Iterator<Item = FlowId> + 'a> {
+    let range = match wf.flows.iter().position(|f| f.id.as_str() == name) {
+        Some(i) => i..i + 1,
+        None => wf
+            .definitions
+            .iter()
+            .find(|d| d.name == name)?
+            .flows
+            .clone(),
+    };
+    Some(wf.flows[range].iter().map(|f| f.id.clone()))
+}
+
+/// Checks that every `--force` names a flow or definition of `wf` (the whole file, before
+/// the targets are kept).
+///
+/// # Errors
+/// [`CliError::UnknownTarget`] naming the first that does not.
+pub fn check_forced(args: &RunArgs, wf: &Workflow) -> Result<(), CliError> {
+    match (args.force.iter()).find(|name| forced_flows(wf, name).is_none()) {
+        Some(name) => Err(CliError::UnknownTarget {
+            target: name.clone(),
+            file: wf.file.display().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The freshness options of a run (or a dry run, reading only) of `wf` on `spec`.
 ///
 /// # Errors
-/// [`CliError::UnknownTarget`] for a `--force` naming no flow; [`CliError::Run`] when the
-/// ledger cannot be opened.
+/// [`CliError::ForcedOutsideTargets`] for a `--force` naming no flow of `wf` (checked against
+/// the whole file first: [`check_forced`]); [`CliError::Run`] when the ledger cannot be
+/// opened.
 pub fn freshness(
     args: &RunArgs,
     wf: &Workflow,
@@ -65,19 +95,9 @@ pub fn freshness(
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let mut forced: Vec<FlowId> = Vec::with_capacity(args.force.len());
     for name in &args.force {
-        let found = wf.flows.iter().find(|f| f.id.as_str() == name.as_str());
-        match found {
-            Some(flow) => forced.push(flow.id.clone()),
-            None => {
-                let def = wf.definitions.iter().find(|d| d.name == *name);
-                let Some(def) = def else {
-                    return Err(CliError::UnknownTarget {
-                        target: name.clone(),
-                        file: wf.file.display().to_string(),
-                    });
-                };
-                forced.extend(wf.flows[def.flows.clone()].iter().map(|f| f.id.clone()));
-            }
+        match forced_flows(wf, name) {
+            Some(flows) => forced.extend(flows),
+            None => return Err(CliError::ForcedOutsideTargets { flow: name.clone() }),
         }
     }
     let mut freshness = Freshness::new(Arc::new(ledger)).force(forced);
@@ -85,6 +105,26 @@ pub fn freshness(
         freshness = freshness.force_all();
     }
     Ok(freshness)
+}
+
+/// A store opened to read, with the run a `--resume` would resume from.
+pub type Resumed = (Arc<dyn ResultStore>, RunId);
+
+/// The store of `spec`, opened to read, with the latest run of `wf` in it, for a dry run
+/// with `--resume`; `None` when nothing was run with this store yet.
+///
+/// # Errors
+/// When the store cannot be read.
+pub fn latest_run(spec: &StoreSpec, wf: &Workflow) -> Result<Option<Resumed>, CliError> {
+    let store = match crate::store::open_for_reading(spec) {
+        Ok(store) => store,
+        Err(CliError::NoRun { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let latest = store
+        .latest_run(&wf.name)
+        .map_err(|e| crate::store::error(spec, e))?;
+    Ok(latest.map(|run| (store, run.run_id)))
 }
 
 /// `flow run --dry-run`: prints each flow that would run with its reason, and how many are
@@ -97,11 +137,14 @@ pub fn dry_run(
     wf: &Workflow,
     ctx: &FlowContext,
     spec: &StoreSpec,
+    resume_from: Option<&RunId>,
 ) -> Result<u8, CliError> {
     let freshness = freshness(args, wf, spec, true)?;
-    let plan = ctx
-        .plan(freshness)
-        .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    let plan = match resume_from {
+        Some(from) => ctx.plan_resumed(freshness, from),
+        None => ctx.plan(freshness),
+    }
+    .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     if args.json {
         print_stdout(&format!("{}\n", plan_json(&plan)))?;
     } else {

@@ -35,12 +35,24 @@ const TAIL_BYTES: usize = 8 * 1024;
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
+    fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     if args.dry_run {
-        let ctx = FlowContext::builder().workflow(wf.name.clone()).build();
+        // With `--resume`, the plan reuses what the run would (the store is only read).
+        let resumed = if args.resume {
+            fresh::latest_run(&spec, &wf)?
+        } else {
+            None
+        };
+        let mut builder = FlowContext::builder().workflow(wf.name.clone());
+        if let Some((store, _)) = &resumed {
+            builder = builder.store(Arc::clone(store));
+        }
+        let ctx = builder.build();
         register(&ctx, &wf)?;
-        return fresh::dry_run(args, &wf, &ctx, &spec);
+        let from = resumed.map(|(_, run_id)| run_id);
+        return fresh::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;
     let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
@@ -78,7 +90,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     } else {
         None
     };
-    let freshness = fresh::declares_data(&wf)
+    // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
+    let judged = fresh::declares_data(&wf) || !args.force.is_empty() || args.force_all;
+    let freshness = judged
         .then(|| fresh::freshness(args, &wf, &spec, false))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -25,8 +25,9 @@ impl Driver {
         if attempt == 1 {
             let fingerprint = self.fingerprint(flow);
             self.mark_started(flow);
-            // Not resuming: no id is looked up.
-            let reused = if self.reuse.is_empty() {
+            // Not resuming: no id is looked up. A run that skips what is up to date leaves
+            // the flows that declare files, and the forced ones, to that rule.
+            let reused = if self.reuse.is_empty() || self.judged_by_data(flow) {
                 None
             } else {
                 self.reuse.get(&self.flow(flow).id)
@@ -145,6 +146,17 @@ impl Driver {
                 .instrument(span)
                 .boxed(),
         );
+    }
+
+    /// Whether a resumed run leaves `flow` to the up-to-date rule rather than reusing its
+    /// result: the run skips what is up to date and the flow declares files (its result is
+    /// reused only while they are as it left them) or is forced.
+    fn judged_by_data(&self, flow: u32) -> bool {
+        let Some(known) = &self.fresh else {
+            return false;
+        };
+        let own = self.flow(flow);
+        own.data().is_some() || known.freshness.forced(&own.id)
     }
 
     /// Attempt `attempt` of `flow` failed; the next is due after `delay`.

@@ -1,38 +1,57 @@
-//! What a resumed run reuses: the completed results of the run it resumes from.
+//! What a resumed run reuses: the completed results of the run it resumes from; and the dry
+//! run of a resumed run, which reuses the same ones.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use flow_graph::FlowId;
-use flow_results::{FlowStatus, ResultStore, RunId};
+use flow_graph::{Adjacency, FlowId};
+use flow_results::{FlowStatus, ResultStore, RunId, StoreError};
 use serde_json::Value;
 
+use super::fingerprint_of;
+use crate::flow::Flow;
+use crate::fresh::{Freshness, Plan};
 use crate::CoreError;
 
+/// What a run resuming from a run may reuse: flow id → (fingerprint, output).
+type Reusable = HashMap<FlowId, (u128, Value)>;
+
 /// Reads the completed results of `from`: flow id → (fingerprint, output).
-pub(super) async fn load(
-    store: Arc<dyn ResultStore>,
-    from: RunId,
-) -> Result<HashMap<FlowId, (u128, Value)>, CoreError> {
-    let spec = store.spec();
+pub(super) async fn load(store: Arc<dyn ResultStore>, from: RunId) -> Result<Reusable, CoreError> {
     let task_from = from.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        if store.run(&task_from)?.is_none() {
-            return Ok(None);
-        }
-        store.results(&task_from).map(Some)
-    })
-    .await
-    .map_err(|e| CoreError::Thread {
-        action: "read the results of the run to resume from (the reading thread failed)",
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let task_store = Arc::clone(&store);
+    let loaded = tokio::task::spawn_blocking(move || read(&*task_store, &task_from))
+        .await
+        .map_err(|e| CoreError::Thread {
+            action: "read the results of the run to resume from (the reading thread failed)",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    reusable(loaded, &*store, from)
+}
+
+/// The results of `from`, `None` when the store has no such run (blocks).
+fn read(
+    store: &dyn ResultStore,
+    from: &RunId,
+) -> Result<Option<Vec<flow_results::FlowResult>>, StoreError> {
+    if store.run(from)?.is_none() {
+        return Ok(None);
+    }
+    store.results(from).map(Some)
+}
+
+/// The completed results among `loaded`, each with its fingerprint.
+fn reusable(
+    loaded: Result<Option<Vec<flow_results::FlowResult>>, StoreError>,
+    store: &dyn ResultStore,
+    from: RunId,
+) -> Result<Reusable, CoreError> {
     let results = match loaded {
         Ok(Some(results)) => results,
         Ok(None) => return Err(CoreError::UnknownRun(from)),
         Err(source) => {
             return Err(CoreError::Store {
-                action: format!("read the results of run `{from}` from `{spec}`"),
+                action: format!("read the results of run `{from}` from `{}`", store.spec()),
                 source: Box::new(source),
             })
         }
@@ -45,4 +64,69 @@ pub(super) async fn load(
             Some((r.flow_id, (fingerprint, r.output)))
         })
         .collect())
+}
+
+/// Every flow's fingerprint, parents first whatever the registration order.
+fn fingerprints(flows: &[Flow], graph: &Adjacency) -> Vec<u128> {
+    let mut fingerprints = vec![0; flows.len()];
+    let mut stack: Vec<u32> = Vec::new();
+    for root in 0..flows.len() as u32 {
+        stack.push(root);
+        while let Some(&n) = stack.last() {
+            if fingerprints[n as usize] != 0 {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in graph.parents(n) {
+                if fingerprints[link.flow() as usize] == 0 {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() == before {
+                fingerprints[n as usize] =
+                    fingerprint_of(&flows[n as usize], graph.parents(n), &fingerprints);
+                stack.pop();
+            }
+        }
+    }
+    fingerprints
+}
+
+impl crate::FlowContext {
+    /// What [`run_with`](crate::FlowContext::run_with) with
+    /// [`resume_from(from)`](crate::RunOptions::resume_from) and
+    /// [`skip_up_to_date(freshness)`](crate::RunOptions::skip_up_to_date) would do now: the
+    /// [`plan`](crate::FlowContext::plan), where a flow that declares no files and is not
+    /// forced is reused (up to date, produced by `from`) when `from` completed it with the
+    /// same fingerprint. Reads the context's store; runs and records nothing.
+    ///
+    /// Blocks while it reads the store, the ledger and the files: call it from a blocking
+    /// thread (`tokio::task::spawn_blocking`) or outside async code.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownRun`] when the store has no run `from`;
+    /// [`CoreError::Store`] when it cannot be read; [`CoreError::Ledger`] when the ledger
+    /// cannot be read.
+    pub fn plan_resumed(&self, freshness: Freshness, from: &RunId) -> Result<Plan, CoreError> {
+        let store = Arc::clone(&self.shared.options.store);
+        let reuse = reusable(read(&*store, from), &*store, from.clone())?;
+        let (flows, graph) = {
+            let registry = self.shared.registry();
+            (Arc::clone(&registry.flows), registry.adjacency())
+        };
+        let mut plan = self.plan(freshness.clone())?;
+        let fingerprints = fingerprints(&flows, &graph);
+        for ((planned, flow), fingerprint) in
+            plan.flows.iter_mut().zip(flows.iter()).zip(fingerprints)
+        {
+            let judged = flow.data().is_some() || freshness.forced(&flow.id);
+            let reused = matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprint);
+            if !judged && reused {
+                planned.run = None;
+                planned.produced_by = Some(from.clone());
+            }
+        }
+        Ok(plan)
+    }
 }

@@ -1,0 +1,123 @@
+//! `flow run` with declared files beyond the plain up-to-date run: `--resume` judges flows
+//! that declare files by their data (the dry run agrees), and `--force` of a flow outside the
+//! targets.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{json_of, run_in, text, write};
+
+/// The flows `flow run w.toml -n --json EXTRA` says would run.
+fn planned(dir: &Path, extra: &[&str]) -> BTreeSet<String> {
+    let mut args = vec!["run", "w.toml", "-n", "--json"];
+    args.extend(extra);
+    let out = run_in(dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    (json_of(&out)["run"].as_array().unwrap().iter())
+        .map(|f| f["flow"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `flow run w.toml --json EXTRA`: the exit code and the flows that ran (not reused).
+fn ran(dir: &Path, extra: &[&str]) -> (Option<i32>, BTreeSet<String>) {
+    let mut args = vec!["run", "w.toml", "--json"];
+    args.extend(extra);
+    let out = run_in(dir, &args);
+    let json = json_of(&out);
+    let ran = (json["flows"].as_array().unwrap().iter())
+        .filter(|f| f["reused_from"].is_null())
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    (out.status.code(), ran)
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn resume_runs_a_flow_whose_output_is_gone_and_reuses_one_without_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"mkdir -p out && echo a > out/a.txt\"\noutputs = [\"out/a.txt\"]\n\
+         [flows.b]\nshell = \"echo b\"\n",
+    );
+    assert_eq!(ran(d, &[]), (Some(0), set(&["a", "b"])));
+    std::fs::remove_dir_all(d.join("out")).unwrap();
+    assert_eq!(planned(d, &["--resume"]), set(&["a"]));
+    assert_eq!(ran(d, &["--resume"]), (Some(0), set(&["a"])));
+    assert_eq!(std::fs::read_to_string(d.join("out/a.txt")).unwrap(), "a\n");
+    // Nothing changed: a is up to date and b is reused.
+    assert_eq!(planned(d, &["--resume"]), set(&[]));
+    assert_eq!(ran(d, &["--resume"]), (Some(0), set(&[])));
+    // A forced flow is not reused by the resume either.
+    assert_eq!(planned(d, &["--resume", "--force", "b"]), set(&["b"]));
+    assert_eq!(
+        ran(d, &["--resume", "--force", "b"]),
+        (Some(0), set(&["b"]))
+    );
+}
+
+#[test]
+fn resume_runs_a_child_whose_optional_parent_now_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.opt]
+shell = "test -f enable && echo x > hol.txt"
+outputs = ["hol.txt"]
+
+[flows.main]
+shell = "if test -f hol.txt; then echo with; else echo without; fi > main.txt"
+wants = ["opt"]
+outputs = ["main.txt"]
+"#,
+    );
+    assert_eq!(ran(d, &[]), (Some(1), set(&["opt", "main"])));
+    let main = || std::fs::read_to_string(d.join("main.txt")).unwrap();
+    assert_eq!(main(), "without\n");
+    write(d, "enable", "");
+    assert_eq!(planned(d, &["--resume"]), set(&["opt", "main"]));
+    assert_eq!(ran(d, &["--resume"]), (Some(0), set(&["opt", "main"])));
+    assert_eq!(main(), "with\n");
+}
+
+#[test]
+fn a_forced_flow_outside_the_targets_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ncommand = [\"true\"]\n[flows.x]\ncommand = [\"true\"]\n",
+    );
+    for extra in [&[][..], &["-n"][..]] {
+        let mut args = vec!["run", "w.toml", "x", "--force", "a"];
+        args.extend(extra);
+        let out = run_in(d, &args);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(
+                "`--force a`: flow `a` is not among the flows this run considers (the targets \
+                 and their ancestors)"
+            ),
+            "{stderr}"
+        );
+    }
+    let out = run_in(d, &["run", "w.toml", "x", "--force", "nope", "--json"]);
+    assert_eq!(json_of(&out)["kind"], "unknown_target");
+    assert!(
+        text(&out.stdout).contains("unknown flow `nope` on the command line"),
+        "{}",
+        text(&out.stdout)
+    );
+}
