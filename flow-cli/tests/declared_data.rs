@@ -121,3 +121,61 @@ fn a_forced_flow_outside_the_targets_is_named_as_such() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn an_input_no_flow_writes_must_exist_when_its_flow_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"[flows.a]
+shell = "echo ran > ran.txt; echo > a.txt"
+inputs = ["present.txt", "missing.txt"]
+outputs = ["a.txt"]
+
+[flows.after]
+requires = ["a"]
+command = ["true"]
+
+[flows.glob]
+shell = "echo > glob.txt"
+inputs = ["nothing/*.csv", "gen.txt"]
+outputs = ["glob.txt"]
+
+[flows.gen]
+shell = "echo > gen.txt"
+outputs = ["gen.txt"]
+"#,
+    );
+    write(d, "present.txt", "");
+    let why = "declared input `missing.txt` of flow `a` does not exist and no flow writes it \
+               (w.toml:3)";
+    let out = run_in(d, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("would fail a: {why}")), "{stdout}");
+    assert!(
+        stdout.contains("would run glob: parent `gen` will run"),
+        "{stdout}"
+    );
+    let out = run_in(d, &["run", "w.toml", "-n", "--json"]);
+    let plan = json_of(&out);
+    let a = (plan["run"].as_array().unwrap().iter())
+        .find(|f| f["flow"] == "a")
+        .unwrap();
+    assert_eq!(a["fails"], why);
+
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let flow = |id: &str| common::flow_entry(&json, id).clone();
+    assert_eq!(flow("a")["status"], "failed");
+    assert!(flow("a").to_string().contains(why), "{}", flow("a"));
+    assert!(!d.join("ran.txt").exists(), "its command did not start");
+    assert_eq!(flow("after")["status"], "failed");
+    // A glob matching nothing and an input another flow writes are fine.
+    assert_eq!(flow("glob")["status"], "completed");
+    // Once the file is there, the flow runs.
+    write(d, "missing.txt", "");
+    assert_eq!(ran(d, &[]), (Some(0), set(&["a", "after"])));
+}

@@ -18,6 +18,13 @@ pub enum PoolError {
         #[source]
         source: std::io::Error,
     },
+    /// The executor declined to start the command, for the reason given (a wrapper that
+    /// checks what a command needs before it starts).
+    #[error("{message}")]
+    Refused {
+        /// Why, as the flow's failure shows it.
+        message: String,
+    },
     /// A command had an empty argv.
     #[error("the command has an empty argv: give at least the program to run")]
     EmptyArgv,

@@ -10,6 +10,7 @@ use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan};
 use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::RunArgs;
+use crate::commands::inputs::Unwritten;
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::terminal;
@@ -145,16 +146,19 @@ pub fn dry_run(
         None => ctx.plan(freshness),
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    let unwritten = Unwritten::of(wf);
+    let fails = |flow: &FlowId| unwritten.problem(flow.as_str());
     if args.json {
-        print_stdout(&format!("{}\n", plan_json(&plan)))?;
+        print_stdout(&format!("{}\n", plan_json(&plan, fails)))?;
     } else {
-        print_stdout(&plan_text(&plan))?;
+        print_stdout(&plan_text(&plan, fails))?;
     }
     Ok(0)
 }
 
-/// The plan as JSON: `{"dry_run":true,"run":[{"flow","reason",...}],"up_to_date":[{"flow","produced_by"}],"counts":{...}}`.
-pub fn plan_json(plan: &Plan) -> String {
+/// The plan as JSON: `{"dry_run":true,"run":[{"flow","reason",...}],"up_to_date":[{"flow","produced_by"}],"counts":{...}}`;
+/// a flow that would run but fail at once (`fails`: why) has `"fails": "WHY"`.
+pub fn plan_json(plan: &Plan, fails: impl Fn(&FlowId) -> Option<String>) -> String {
     let run: Vec<_> = plan
         .to_run()
         .map(|f| {
@@ -165,6 +169,9 @@ pub fn plan_json(plan: &Plan) -> String {
                     "text".into(),
                     f.run.as_ref().map(ToString::to_string).into(),
                 );
+                if let Some(why) = fails(&f.flow) {
+                    map.insert("fails".into(), why.into());
+                }
             }
             entry
         })
@@ -189,12 +196,20 @@ pub fn plan_json(plan: &Plan) -> String {
     .to_string()
 }
 
-/// The plan as lines: `would run FLOW: REASON`, then the counts.
-pub fn plan_text(plan: &Plan) -> String {
+/// The plan as lines: `would run FLOW: REASON` (`would fail FLOW: WHY` for a flow that
+/// would fail at once: `fails`), then the counts.
+pub fn plan_text(plan: &Plan, fails: impl Fn(&FlowId) -> Option<String>) -> String {
     let mut out = String::new();
     for f in plan.to_run() {
         let reason = f.run.as_ref().map(ToString::to_string).unwrap_or_default();
-        let _ = writeln!(out, "would run {}: {}", f.flow, terminal::safe(&reason));
+        match fails(&f.flow) {
+            Some(why) => {
+                let _ = writeln!(out, "would fail {}: {}", f.flow, terminal::safe(&why));
+            }
+            None => {
+                let _ = writeln!(out, "would run {}: {}", f.flow, terminal::safe(&reason));
+            }
+        }
     }
     let _ = writeln!(
         out,

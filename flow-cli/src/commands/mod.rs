@@ -4,6 +4,7 @@ pub mod completions;
 pub mod executor;
 pub mod fresh;
 pub mod graph;
+pub mod inputs;
 pub mod logs;
 pub mod results;
 pub mod run;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use crate::cli::RunArgs;
 use crate::commands::executor::Executor;
 use crate::commands::fresh;
+use crate::commands::inputs::{CheckInputs, Unwritten};
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::logs::AttemptLogs;
@@ -132,14 +133,18 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
     let runner = executor.runner();
+    // A flow whose declared input is missing and written by no flow fails before it starts.
+    let unwritten = Unwritten::of(wf);
+    let commands = if unwritten.is_empty() {
+        executor.command_executor()
+    } else {
+        Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
+    };
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
-        .command_executor(Arc::new(AttemptLogs::new(
-            executor.command_executor(),
-            logs_root(wf),
-        )))
+        .command_executor(Arc::new(AttemptLogs::new(commands, logs_root(wf))))
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;

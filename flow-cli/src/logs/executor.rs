@@ -87,7 +87,7 @@ impl AttemptLogs {
 }
 
 /// The value `spec` sets for `key`, the last one set.
-fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str> {
+pub(crate) fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str> {
     spec.env
         .changes
         .iter()

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use executor::env_value;
 pub use executor::AttemptLogs;
 
 /// The file, in a run's log folder, where each attempt's times are appended.

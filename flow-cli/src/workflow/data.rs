@@ -148,8 +148,9 @@ pub(super) type Place = (SourceId, Option<Range<usize>>);
 
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
 /// output declared by two flows, an input that is the flow's own output, and a cycle the
-/// implied edges close. `places[i][k]` is where output `k` of flow `i` is written; paths
-/// are matched as [`key`]s in the workflow's folder `dir`.
+/// implied edges close; notes in each flow's `unwritten` the inputs (not globs) no flow
+/// writes. `places[i][k]` is where output `k` of flow `i` is written; paths are matched as
+/// [`key`]s in the workflow's folder `dir`.
 pub(super) fn link(
     flows: &mut [FlowDef],
     places: &[Vec<Place>],
@@ -181,6 +182,12 @@ pub(super) fn link(
         }
     }
     if owners.is_empty() {
+        // No flow writes anything: every input that is not a glob must exist.
+        for flow in flows.iter_mut() {
+            flow.unwritten = (0..flow.inputs.len() as u32)
+                .filter(|&k| !is_glob(&flow.inputs[k as usize]))
+                .collect();
+        }
         return;
     }
     overlaps(flows, places, &owners, diags);
@@ -188,7 +195,8 @@ pub(super) fn link(
     let mut inside = String::new();
     for i in 0..flows.len() {
         let mut parents: Vec<usize> = Vec::new();
-        for input in &flows[i].inputs {
+        let mut unwritten: Vec<u32> = Vec::new();
+        for (k, input) in flows[i].inputs.iter().enumerate() {
             let key = key(input, dir);
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
@@ -207,6 +215,7 @@ pub(super) fn link(
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
+            let before = parents.len();
             let mut at: &str = &key;
             loop {
                 if let Some(&(j, _)) = owners.get(at) {
@@ -229,7 +238,11 @@ pub(super) fn link(
                     .take_while(|(out, _)| out.starts_with(&inside))
                     .map(|(_, &(j, _))| j),
             );
+            if parents.len() == before {
+                unwritten.push(k as u32);
+            }
         }
+        flows[i].unwritten = unwritten;
         parents.sort_unstable();
         parents.dedup();
         for j in parents {
@@ -487,6 +500,23 @@ wants = ["make.y"]
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_inputs_no_flow_writes_are_noted_with_their_lines() {
+        let text = "[defaults]\ninputs = [\"common.txt\"]\n\
+                    [flows.w]\ncommand = [\"true\"]\noutputs = [\"out/\"]\n\
+                    [flows.r]\ncommand = [\"true\"]\n\
+                    inputs = [\"out/x.txt\", \"src.txt\", \"*.csv\", \"out\"]\n";
+        let wf = load_str(text).unwrap();
+        assert_eq!(wf.flows[0].unwritten, [0]);
+        assert_eq!(wf.flows[1].unwritten, [0, 2]);
+        assert_eq!(
+            *wf.definitions[1].inputs_at,
+            ["w.toml:2", "w.toml:8", "w.toml:8", "w.toml:8", "w.toml:8"]
+        );
+        let wf = load_str("[flows.r]\ncommand = [\"true\"]\ninputs = [\"a\", \"b*\"]\n").unwrap();
+        assert_eq!(wf.flows[0].unwritten, [0]);
     }
 
     #[test]

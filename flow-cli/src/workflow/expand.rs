@@ -212,6 +212,7 @@ pub(super) fn workflow(
                 action,
                 inputs,
                 outputs,
+                unwritten: Vec::new(),
                 requires: std::mem::take(&mut requires[i]),
                 wants: std::mem::take(&mut wants[i]),
                 timeout,
@@ -224,10 +225,22 @@ pub(super) fn workflow(
                 interpreter: interpreter.clone(),
             });
         }
+        // `FILE:LINE` of each input (a place without its column).
+        let line = |place: String| match place.rsplit_once(':') {
+            Some((line, _)) => line.to_owned(),
+            None => place,
+        };
+        let inputs_at = (defaults
+            .inputs
+            .iter()
+            .map(|t| line(diags.place(0, t.span.as_ref()))))
+        .chain((flow.inputs.iter()).map(|t| line(diags.place(flow.source, t.span.as_ref()))))
+        .collect();
         definitions.push(Definition {
             name: flow.name.clone(),
             flows: first..flows.len(),
             matrix: def.is_matrix(),
+            inputs_at,
         });
     }
     let mut graph = graph;

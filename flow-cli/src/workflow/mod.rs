@@ -56,6 +56,9 @@ pub struct FlowDef {
     pub inputs: Vec<String>,
     /// The files and folders it writes (`outputs`).
     pub outputs: Vec<String>,
+    /// The positions in `inputs` of the paths (not globs) that no flow declares as output:
+    /// they must exist when the flow starts.
+    pub unwritten: Vec<u32>,
     /// Flows that must complete before this one runs (with those whose outputs are its
     /// inputs).
     pub requires: Vec<FlowId>,
@@ -92,6 +95,8 @@ pub struct Definition {
     pub flows: Range<usize>,
     /// Whether it has a `matrix`.
     pub matrix: bool,
+    /// Where each of its flows' `inputs` is written (`FILE:LINE`), `[defaults] inputs` first.
+    pub inputs_at: Arc<[String]>,
 }
 
 #[cfg(test)]

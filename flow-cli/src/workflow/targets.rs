@@ -1,6 +1,8 @@
 //! `flow run FILE FLOW...`: keeps the named flows (or every flow of a named definition) and
 //! their ancestors, required and wanted, and drops the rest of the workflow.
 
+use std::sync::Arc;
+
 use flow_graph::{DependencyType, FlowGraph};
 use rustc_hash::FxHashMap;
 
@@ -63,6 +65,7 @@ impl Workflow {
                     name: def.name.clone(),
                     flows: first..flows.len(),
                     matrix: def.matrix,
+                    inputs_at: Arc::clone(&def.inputs_at),
                 });
             }
         }
