@@ -20,6 +20,7 @@ mod template;
 mod tests;
 #[cfg(test)]
 mod tests_matrix;
+mod values;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

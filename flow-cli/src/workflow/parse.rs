@@ -14,6 +14,7 @@ use super::matrix::Matrix;
 use super::params::Param;
 use super::process::{self, ProcessKeys};
 use super::template::Template;
+use super::values::{command, duration, env, refs, retries, shell, Positive};
 
 pub(super) type Span = Option<Range<usize>>;
 
@@ -190,12 +191,12 @@ fn table_of<'a>(
 }
 
 /// Where to point for an item: its value, else its key.
-fn span_of(table: &dyn TableLike, key: &str, item: &Item) -> Span {
+pub(super) fn span_of(table: &dyn TableLike, key: &str, item: &Item) -> Span {
     item.span()
         .or_else(|| table.key(key).and_then(|k| k.span()))
 }
 
-fn key_span(table: &dyn TableLike, key: &str) -> Span {
+pub(super) fn key_span(table: &dyn TableLike, key: &str) -> Span {
     table.key(key).and_then(|k| k.span())
 }
 
@@ -392,222 +393,4 @@ fn parse_flow(
         );
     }
     flow
-}
-
-fn command(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<RawAction> {
-    let Some(array) = item.as_array() else {
-        diags.error(
-            span,
-            format!(
-                "`{what}` must be an array of strings such as [\"sort\", \"-u\", \"in.txt\"], found {} \
-                 (use `shell` for a shell script)",
-                item.type_name()
-            ),
-        );
-        return None;
-    };
-    let mut argv = Vec::with_capacity(array.len());
-    let mut ok = true;
-    for value in array.iter() {
-        match value.as_str() {
-            Some(s) => match super::limits::argument_problem(what, s) {
-                Some(problem) => {
-                    diags.error(value.span(), problem);
-                    ok = false;
-                }
-                None => argv.push(Template::new(s.to_owned(), value.span())),
-            },
-            None => {
-                diags.error(
-                    value.span(),
-                    format!(
-                        "`{what}` must hold only strings, found {}",
-                        value.type_name()
-                    ),
-                );
-                ok = false;
-            }
-        }
-    }
-    match argv.first() {
-        None if ok => {
-            diags.error(span, format!("`{what}` is empty: name a program to run"));
-            None
-        }
-        Some(program) if program.text.is_empty() => {
-            diags.error(span, format!("`{what}` starts with an empty program name"));
-            None
-        }
-        _ if ok => Some(RawAction::Command(argv)),
-        _ => None,
-    }
-}
-
-fn shell(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<RawAction> {
-    match item.as_str() {
-        Some(script) if !script.trim().is_empty() => {
-            match super::limits::argument_problem(what, script) {
-                Some(problem) => {
-                    diags.error(span, problem);
-                    None
-                }
-                None => Some(RawAction::Shell(Template::new(script.to_owned(), span))),
-            }
-        }
-        Some(_) => {
-            diags.error(span, format!("`{what}` is empty: write a script"));
-            None
-        }
-        None => {
-            diags.error(
-                span,
-                format!(
-                    "`{what}` must be a string (a script), found {}",
-                    item.type_name()
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn refs(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<Template> {
-    let Some(array) = item.as_array() else {
-        diags.error(
-            span,
-            format!(
-                "`{what}` must be an array of flow ids, found {}",
-                item.type_name()
-            ),
-        );
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(array.len());
-    for value in array.iter() {
-        match value.as_str() {
-            Some(name) => out.push(Template::new(name.to_owned(), value.span())),
-            None => diags.error(
-                value.span(),
-                format!(
-                    "`{what}` must hold flow ids (strings), found {}",
-                    value.type_name()
-                ),
-            ),
-        }
-    }
-    out
-}
-
-/// Whether a duration of zero is refused.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Positive {
-    Yes,
-    No,
-}
-
-pub(super) fn duration(
-    item: &Item,
-    what: &str,
-    span: Span,
-    positive: Positive,
-    diags: &mut Collector<'_>,
-) -> Option<Duration> {
-    let Some(text) = item.as_str() else {
-        diags.error(
-            span,
-            format!(
-                "`{what}` must be a duration string such as \"30s\", \"500ms\" or \"10m\", found {}",
-                item.type_name()
-            ),
-        );
-        return None;
-    };
-    match humantime::parse_duration(text) {
-        Ok(d) if positive == Positive::Yes && d.is_zero() => {
-            diags.error(span, format!("`{what}` must be longer than zero"));
-            None
-        }
-        Ok(d) => Some(d),
-        Err(e) => {
-            diags.error(
-                span,
-                format!(
-                    "invalid duration \"{text}\" for `{what}`: {e} (write e.g. \"30s\", \"500ms\", \"10m\", \"1h 30m\")"
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn retries(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<u32> {
-    match item.as_integer() {
-        Some(n) => match u32::try_from(n) {
-            Ok(n) => Some(n),
-            Err(_) if n < 0 => {
-                diags.error(span, format!("`{what}` must be 0 or more, found {n}"));
-                None
-            }
-            Err(_) => {
-                diags.error(
-                    span,
-                    format!("`{what}` must be at most {}, found {n}", u32::MAX),
-                );
-                None
-            }
-        },
-        None => {
-            diags.error(
-                span,
-                format!("`{what}` must be an integer, found {}", item.type_name()),
-            );
-            None
-        }
-    }
-}
-
-fn env(
-    item: &Item,
-    what: &str,
-    span: Span,
-    diags: &mut Collector<'_>,
-) -> BTreeMap<String, Template> {
-    let mut out = BTreeMap::new();
-    let Some(table) = item.as_table_like() else {
-        diags.error(
-            span,
-            format!(
-                "`{what}` must be a table of strings such as {{ LANG = \"C\" }}, found {}",
-                item.type_name()
-            ),
-        );
-        return out;
-    };
-    for (key, value) in table.iter() {
-        let value_span = span_of(table, key, value);
-        if key.is_empty() || key.contains('=') || key.contains('\0') {
-            diags.error(
-                key_span(table, key).or(value_span),
-                format!("`{what}` has an invalid variable name \"{key}\" (no `=`, not empty)"),
-            );
-            continue;
-        }
-        match value.as_str() {
-            Some(v) if !v.contains('\0') => match super::expand_env::check(v) {
-                Ok(()) => {
-                    out.insert(key.to_owned(), Template::new(v.to_owned(), value_span));
-                }
-                Err(e) => diags.error(value_span, format!("`{what}.{key}`: {e}")),
-            },
-            Some(_) => diags.error(value_span, format!("`{what}.{key}` contains a NUL byte")),
-            None => diags.error(
-                value_span,
-                format!(
-                    "`{what}.{key}` must be a string, found {} (quote it: \"...\")",
-                    value.type_name()
-                ),
-            ),
-        }
-    }
-    out
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use toml_edit::Item;
 
 use super::diagnostic::Collector;
-use super::parse::{duration, Positive, Span};
+use super::parse::Span;
+use super::values::{duration, Positive};
 
 /// The keys of this module, as listed in "unknown key" messages.
 pub(super) const KEYS: [&str; 2] = ["kill_grace", "interpreter"];
