@@ -149,14 +149,16 @@ impl Driver {
     }
 
     /// Whether a resumed run leaves `flow` to the up-to-date rule rather than reusing its
-    /// result: the run skips what is up to date and the flow declares files (its result is
-    /// reused only while they are as it left them) or is forced.
+    /// result: the run skips what is up to date and the flow declares outputs (its result is
+    /// reused only while they are as it left them) or is forced. A flow without outputs is
+    /// reused by a resume as any other.
     fn judged_by_data(&self, flow: u32) -> bool {
         let Some(known) = &self.fresh else {
             return false;
         };
         let own = self.flow(flow);
-        own.data().is_some() || known.freshness.forced(&own.id)
+        let outputs = own.data().is_some_and(|d| !d.output_paths().is_empty());
+        outputs || known.freshness.forced(&own.id)
     }
 
     /// Attempt `attempt` of `flow` failed; the next is due after `delay`.

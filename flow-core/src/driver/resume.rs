@@ -97,7 +97,7 @@ impl crate::FlowContext {
     /// What [`run_with`](crate::FlowContext::run_with) with
     /// [`resume_from(from)`](crate::RunOptions::resume_from) and
     /// [`skip_up_to_date(freshness)`](crate::RunOptions::skip_up_to_date) would do now: the
-    /// [`plan`](crate::FlowContext::plan), where a flow that declares no files and is not
+    /// [`plan`](crate::FlowContext::plan), where a flow that declares no outputs and is not
     /// forced is reused (up to date, produced by `from`) when `from` completed it with the
     /// same fingerprint. Reads the context's store; runs and records nothing.
     ///
@@ -120,7 +120,8 @@ impl crate::FlowContext {
         for ((planned, flow), fingerprint) in
             plan.flows.iter_mut().zip(flows.iter()).zip(fingerprints)
         {
-            let judged = flow.data().is_some() || freshness.forced(&flow.id);
+            let outputs = flow.data().is_some_and(|d| !d.output_paths().is_empty());
+            let judged = outputs || freshness.forced(&flow.id);
             let reused = matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprint);
             if !judged && reused {
                 planned.run = None;
