@@ -8,9 +8,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -309,6 +311,14 @@ pub(crate) fn interleaved_medians(
 
 /// The wall time of one run of a command that must succeed, in seconds.
 pub(crate) fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
+    Ok(wall_and_cpu_secs(program, args, cwd)?.0)
+}
+
+/// The wall time and the CPU time (user + system) of one run of a command that must succeed,
+/// in seconds. The CPU time is the growth of this process's `RUSAGE_CHILDREN`, which holds
+/// every waited-for descendant: the command and, as it waits for them, its own children.
+pub(crate) fn wall_and_cpu_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<(f64, f64)> {
+    let cpu_before = children_cpu()?;
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
@@ -320,7 +330,20 @@ pub(crate) fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64
     if !status.success() {
         bail!("{} {} failed: {status}", program.display(), args.join(" "));
     }
-    Ok(elapsed.as_secs_f64())
+    let cpu = children_cpu()?.saturating_sub(cpu_before);
+    Ok((elapsed.as_secs_f64(), cpu.as_secs_f64()))
+}
+
+/// The CPU time (user + system) of this process's waited-for descendants so far.
+fn children_cpu() -> Result<Duration> {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let time = |t: TimeVal| {
+        Duration::new(
+            u64::try_from(t.tv_sec()).unwrap_or(0),
+            u32::try_from(t.tv_usec()).unwrap_or(0) * 1_000,
+        )
+    };
+    Ok(time(usage.user_time()) + time(usage.system_time()))
 }
 
 /// The median wall time of `RUNS` runs of a command that must succeed.
@@ -370,7 +393,7 @@ pub fn print_peak_rss(program: &str, args: &[&str]) -> Result<()> {
     if !status.success() {
         bail!("{program} failed: {status}");
     }
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
     // Linux gives ru_maxrss in KiB.
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, format!("{}\n", usage.max_rss()).as_bytes())?;

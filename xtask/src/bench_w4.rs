@@ -3,7 +3,10 @@
 //! The graph is `layers` x 100 `/bin/true` commands, each requiring 3 commands of the layer
 //! above, run two at a time: 2,000 commands (20 layers), then 10,000 (100 layers). Each
 //! system runs once per round, the rounds interleaved so that a change of load on the shared
-//! machine weighs on all alike; the report gives each one's median and its ratio to the floor.
+//! machine weighs on all alike; the report gives each one's median wall time and its ratio to
+//! the floor, and the median CPU time of its whole process tree (user + system, commands
+//! included) with its ratio to the floor's: the part of a wall-time gap that is not extra CPU
+//! work is cores left idle.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::bench::{installed, layered, median, wall_secs};
+use crate::bench::{installed, layered, median, wall_and_cpu_secs};
 use crate::step::{run as run_step, target_dir};
 
 /// One system measured on W4.
@@ -128,6 +131,7 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
         });
     }
     let mut times = vec![Vec::new(); systems.len()];
+    let mut cpu = vec![Vec::new(); systems.len()];
     for _ in 0..rounds {
         for (k, system) in systems.iter().enumerate() {
             if system.fresh_store {
@@ -137,21 +141,25 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
                 }
             }
             let args: Vec<&str> = system.args.iter().map(String::as_str).collect();
-            times[k].push(wall_secs(&system.program, &args, case)?);
+            let (wall, cpu_secs) = wall_and_cpu_secs(&system.program, &args, case)?;
+            times[k].push(wall);
+            cpu[k].push(cpu_secs);
         }
     }
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    let floor = medians[0];
+    let cpu_medians: Vec<f64> = cpu.iter_mut().map(|t| median(t)).collect();
+    let (floor, floor_cpu) = (medians[0], cpu_medians[0]);
     writeln!(
         report,
         "W4 {n} x /bin/true, 3 parents each, 2 at a time: medians of {rounds} interleaved rounds"
     )?;
-    for (system, secs) in systems.iter().zip(&medians) {
+    for ((system, secs), cpu_secs) in systems.iter().zip(&medians).zip(&cpu_medians) {
         writeln!(
             report,
-            "  {:<32} {secs:>7.3} s  {:>5.2}x the floor",
+            "  {:<32} {secs:>7.3} s  {:>5.2}x the floor   cpu {cpu_secs:>7.3} s  {:>5.2}x",
             system.name,
-            secs / floor
+            secs / floor,
+            cpu_secs / floor_cpu
         )?;
     }
     let by_name = |name: &str| {
