@@ -34,6 +34,8 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
+    // The ledger (of a large workflow: tens of milliseconds) is read while the file is parsed.
+    let ahead = (!args.dry_run).then(|| fresh::read_ahead(args)).flatten();
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     wf.keep_targets(&args.targets)?;
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
@@ -79,7 +81,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         None
     };
     let freshness = fresh::declares_data(&wf)
-        .then(|| fresh::freshness(args, &wf, &spec, false))
+        .then(|| fresh::freshness(args, &wf, &spec, false, ahead))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

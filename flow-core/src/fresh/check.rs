@@ -104,11 +104,10 @@ pub(crate) struct Known {
 impl Known {
     /// Reads the ledger (blocks).
     pub(crate) fn load(freshness: Freshness) -> Result<Self, CoreError> {
-        let (entries, stats) =
-            rayon::join(|| freshness.ledger.entries(), || freshness.ledger.stats());
+        let (entries, stats) = freshness.ledger.load()?;
         Ok(Known {
-            entries: entries?,
-            cache: StatCache::new(stats?),
+            entries,
+            cache: StatCache::new(stats),
             freshness,
         })
     }
