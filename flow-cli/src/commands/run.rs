@@ -95,7 +95,13 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         resume_from,
         freshness,
     };
-    runtime.block_on(run_async(run, results_store))
+    let code = runtime.block_on(run_async(run, results_store));
+    // The run is over, recorded and reported, and the process is about to exit: what it
+    // built (of a large workflow: tens of milliseconds to free, the runtime's tasks holding
+    // the context's flows and what it read of the ledger) is left to the exit.
+    std::mem::forget(runtime);
+    std::mem::forget(wf);
+    code
 }
 
 /// What one `flow run` does.
