@@ -124,50 +124,62 @@ pub(crate) const COMPLETED: &str = "completed";
 /// A parent that did not complete.
 pub(crate) const NOT_COMPLETED: &str = "not completed";
 
-/// The definition of `flow` field by field, each hashed: what it runs, in which environment
-/// and folder, with what input, and its declared files; not its timeout, retries or where it
-/// runs, which do not change what it computes.
-pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String)> {
-    let hex = |bytes: &[u8]| blake3::hash(bytes).to_hex().to_string();
-    let json = |value: &dyn erased::Json| hex(&value.to_vec());
-    let mut fields = Vec::with_capacity(7);
+/// Hands each field of the definition of `flow` to `field` with its digest: what it runs,
+/// in which environment and folder, with what input, and its declared files; not its
+/// timeout, retries or where it runs, which do not change what it computes.
+fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
+    let json = |value: &dyn erased::Json| {
+        let mut h = blake3::Hasher::new();
+        value.write_to(&mut h);
+        h.finalize()
+    };
     match &flow.work {
         Work::Command(spec) => {
-            fields.push(("command".to_owned(), json(&spec.program)));
-            fields.push(("env".to_owned(), json(&spec.env)));
-            fields.push(("cwd".to_owned(), json(&spec.cwd)));
+            field("command", json(&spec.program));
+            field("env", json(&spec.env));
+            field("cwd", json(&spec.cwd));
         }
-        Work::Task(name) => fields.push(("task".to_owned(), hex(name.as_bytes()))),
-        Work::Async(_) => fields.push(("kind".to_owned(), hex(b"async"))),
-        Work::Blocking(_) => fields.push(("kind".to_owned(), hex(b"blocking"))),
+        Work::Task(name) => field("task", blake3::hash(name.as_bytes())),
+        Work::Async(_) => field("kind", blake3::hash(b"async")),
+        Work::Blocking(_) => field("kind", blake3::hash(b"blocking")),
     }
-    fields.push(("input".to_owned(), json(&*flow.input)));
-    fields.push(("version".to_owned(), json(&flow.version())));
-    fields.push(("inputs".to_owned(), json(&data.inputs)));
-    fields.push(("outputs".to_owned(), json(&data.outputs)));
+    field("input", json(&*flow.input));
+    field("version", json(&flow.version()));
+    field("inputs", json(&data.inputs));
+    field("outputs", json(&data.outputs));
+}
+
+/// The definition of `flow` field by field, each with its digest (hex).
+pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String)> {
+    let mut fields = Vec::with_capacity(7);
+    each_field(flow, data, |name, digest| {
+        fields.push((name.to_owned(), digest.to_hex().to_string()));
+    });
     fields
 }
 
-/// One digest (hex) of the definition's fields.
-fn fields_digest(fields: &[(String, String)]) -> String {
+/// One digest of the definition's fields (of each name with its digest in hex).
+fn definition_digest(flow: &Flow, data: &Data) -> Digest {
     let mut h = blake3::Hasher::new();
-    for (name, digest) in fields {
+    each_field(flow, data, |name, digest| {
         h.update(name.as_bytes());
         h.update(b"=");
-        h.update(digest.as_bytes());
+        h.update(digest.to_hex().as_bytes());
         h.update(b";");
-    }
-    h.finalize().to_hex().to_string()
+    });
+    h.finalize()
 }
 
 mod erased {
     /// A value written as JSON to hash it.
     pub(super) trait Json {
-        fn to_vec(&self) -> Vec<u8>;
+        fn write_to(&self, hasher: &mut blake3::Hasher);
     }
     impl<T: serde::Serialize + ?Sized> Json for T {
-        fn to_vec(&self) -> Vec<u8> {
-            serde_json::to_vec(self).unwrap_or_default()
+        fn write_to(&self, hasher: &mut blake3::Hasher) {
+            // Writing to a hasher cannot fail; a value that cannot be written hashes as
+            // what was written of it.
+            let _ = serde_json::to_writer(hasher, self);
         }
     }
 }
@@ -185,7 +197,8 @@ pub(crate) struct Checked {
 /// that reads files; it does not depend on the parents, so a run reads every flow's at once).
 #[derive(Debug)]
 pub(crate) struct Observed {
-    fields: Vec<(String, String)>,
+    /// The digest of the definition's fields.
+    definition: Digest,
     /// The files with the digest of them all (hex).
     inputs: Result<(Files, String), String>,
     outputs: Result<(Files, String), String>,
@@ -206,7 +219,7 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
             .map_err(|e| e.to_string())
     };
     needed.then(|| Observed {
-        fields: definition_fields(flow, data),
+        definition: definition_digest(flow, data),
         inputs: read(&data.inputs),
         outputs: read(&data.outputs),
     })
@@ -253,14 +266,14 @@ pub(crate) fn judge(
     let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
-    if fields_digest(&observed.fields) != entry.definition {
+    if observed.definition.to_hex().as_str() != entry.definition {
         // Which field: from the entry's files, read only now.
         let recorded = (known.freshness.ledger.files(flow.id.as_str()))
             .map(|f| f.definition)
             .unwrap_or_default();
-        let field = (observed.fields.iter())
+        let field = (definition_fields(flow, data).into_iter())
             .find(|f| !recorded.contains(f))
-            .map_or_else(|| "fields".to_owned(), |(field, _)| field.clone());
+            .map_or_else(|| "fields".to_owned(), |(field, _)| field);
         return run(Reason::DefinitionChanged { field });
     }
     let inputs = match observed.inputs {
@@ -370,7 +383,7 @@ pub(crate) fn seal(
             .collect()
     };
     let fields = definition_fields(flow, data);
-    let definition = fields_digest(&fields);
+    let definition = definition_digest(flow, data).to_hex().to_string();
     let files = EntryFiles {
         definition: fields,
         inputs: hexes(&inputs),
