@@ -199,17 +199,29 @@ pub(crate) struct Checked {
 pub(crate) struct Observed {
     /// The digest of the definition's fields.
     definition: Digest,
-    /// The files with the digest of them all (hex).
+    /// The files, or `None` when their stats are as recorded (so are the files, by the rule
+    /// of the stat cache).
+    files: Option<ReadFiles>,
+}
+
+/// A flow's inputs and outputs, each with the digest of them all (hex), or what failed.
+#[derive(Debug)]
+struct ReadFiles {
     inputs: Result<(Files, String), String>,
     outputs: Result<(Files, String), String>,
 }
 
 /// Reads the files of `flow` if its check needs them: it has declared outputs, an entry, and
-/// is not forced.
+/// is not forced. Files whose stats are as the entry recorded are not looked up or read.
 pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observed> {
-    let needed = !known.freshness.forced(&flow.id)
-        && !data.outputs.is_empty()
-        && known.entries.contains_key(flow.id.as_str());
+    let entry = known.entries.get(flow.id.as_str())?;
+    if known.freshness.forced(&flow.id) || data.outputs.is_empty() {
+        return None;
+    }
+    let as_recorded = |paths: &[String], recorded: &str| {
+        !recorded.is_empty()
+            && digest::stats(&data.base, paths).is_ok_and(|d| d.to_hex().as_str() == recorded)
+    };
     let read = |paths: &[String]| {
         digest::files(&data.base, paths, &known.cache)
             .map(|files| {
@@ -218,10 +230,14 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
             })
             .map_err(|e| e.to_string())
     };
-    needed.then(|| Observed {
+    let unchanged = as_recorded(&data.inputs, &entry.input_stats)
+        && as_recorded(&data.outputs, &entry.output_stats);
+    Some(Observed {
         definition: definition_digest(flow, data),
-        inputs: read(&data.inputs),
-        outputs: read(&data.outputs),
+        files: (!unchanged).then(|| ReadFiles {
+            inputs: read(&data.inputs),
+            outputs: read(&data.outputs),
+        }),
     })
 }
 
@@ -276,51 +292,28 @@ pub(crate) fn judge(
             .map_or_else(|| "fields".to_owned(), |(field, _)| field);
         return run(Reason::DefinitionChanged { field });
     }
-    let inputs = match observed.inputs {
-        Ok(inputs) => inputs,
-        Err(message) => return run(Reason::Unreadable { message }),
-    };
-    let changed =
-        |now: &Files,
-         recorded: &dyn Fn(&EntryFiles) -> &std::collections::BTreeMap<String, String>| {
-            let files = known
-                .freshness
-                .ledger
-                .files(flow.id.as_str())
-                .unwrap_or_default();
-            let recorded = recorded(&files);
-            let now_hex: std::collections::BTreeMap<&str, String> = (now.digests.iter())
-                .map(|(p, d)| (p.as_str(), d.to_hex().to_string()))
-                .collect();
-            now_hex
-                .iter()
-                .find(|(p, d)| recorded.get(**p) != Some(*d))
-                .map(|(p, _)| (*p).to_owned())
-                .or_else(|| {
-                    recorded
-                        .keys()
-                        .find(|p| !now_hex.contains_key(p.as_str()))
-                        .cloned()
-                })
-                .or_else(|| now.missing.first().cloned())
-                .unwrap_or_else(|| "?".into())
+    let mut inputs = None;
+    if let Some(files) = observed.files {
+        let (now, hex) = match files.inputs {
+            Ok(inputs) => inputs,
+            Err(message) => return run(Reason::Unreadable { message }),
         };
-    let (inputs, inputs_hex) = inputs;
-    if inputs_hex != entry.inputs {
-        let file = changed(&inputs, &|f| &f.inputs);
-        return run(Reason::InputChanged { file });
-    }
-    let outputs = match observed.outputs {
-        Ok(outputs) => outputs,
-        Err(message) => return run(Reason::Unreadable { message }),
-    };
-    let (outputs, outputs_hex) = outputs;
-    if let Some(file) = outputs.missing.first() {
-        return run(Reason::OutputMissing { file: file.clone() });
-    }
-    if outputs_hex != entry.outputs {
-        let file = changed(&outputs, &|f| &f.outputs);
-        return run(Reason::OutputChanged { file });
+        if hex != entry.inputs {
+            let file = changed(known, flow, &now, &|f| &f.inputs);
+            return run(Reason::InputChanged { file });
+        }
+        let (outputs, hex) = match files.outputs {
+            Ok(outputs) => outputs,
+            Err(message) => return run(Reason::Unreadable { message }),
+        };
+        if let Some(file) = outputs.missing.first() {
+            return run(Reason::OutputMissing { file: file.clone() });
+        }
+        if hex != entry.outputs {
+            let file = changed(known, flow, &outputs, &|f| &f.outputs);
+            return run(Reason::OutputChanged { file });
+        }
+        inputs = Some(now);
     }
     if entry.parents != parents {
         let parent = parents
@@ -335,8 +328,39 @@ pub(crate) fn judge(
             run_id: entry.run_id.clone(),
         },
         entry: Some(entry.clone()),
-        inputs: Some(inputs),
+        inputs,
     }
+}
+
+/// The file of `now` (a flow's inputs or outputs) that is not as its entry's files
+/// (`recorded` of them) have it.
+fn changed(
+    known: &Known,
+    flow: &Flow,
+    now: &Files,
+    recorded: &dyn Fn(&EntryFiles) -> &std::collections::BTreeMap<String, String>,
+) -> String {
+    let files = known
+        .freshness
+        .ledger
+        .files(flow.id.as_str())
+        .unwrap_or_default();
+    let recorded = recorded(&files);
+    let now_hex: std::collections::BTreeMap<&str, String> = (now.digests.iter())
+        .map(|(p, d)| (p.as_str(), d.to_hex().to_string()))
+        .collect();
+    now_hex
+        .iter()
+        .find(|(p, d)| recorded.get(**p) != Some(*d))
+        .map(|(p, _)| (*p).to_owned())
+        .or_else(|| {
+            recorded
+                .keys()
+                .find(|p| !now_hex.contains_key(p.as_str()))
+                .cloned()
+        })
+        .or_else(|| now.missing.first().cloned())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// What a completed attempt leaves for [`seal`].
@@ -399,6 +423,8 @@ pub(crate) fn seal(
         definition,
         inputs: inputs.digest().to_hex().to_string(),
         outputs: digest.to_hex().to_string(),
+        input_stats: inputs.stats.to_hex().to_string(),
+        output_stats: outputs.stats.to_hex().to_string(),
         parents: sealed.parents,
     };
     if let Err(e) = known

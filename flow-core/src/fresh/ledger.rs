@@ -38,6 +38,13 @@ pub struct Entry {
     pub outputs: String,
     /// Each parent with its state then (hex).
     pub parents: Vec<(String, String)>,
+    /// The digest of the stats of the input files, of the output files, as they were read
+    /// (hex, [`Files::stats`](super::digest::Files::stats)): while they are the same, so are
+    /// the files, which are then not looked up one by one.
+    #[serde(default)]
+    pub input_stats: String,
+    #[serde(default)]
+    pub output_stats: String,
 }
 
 /// The digests of each file an entry read and wrote (read only to say which one changed).
@@ -408,6 +415,8 @@ mod tests {
             inputs: String::new(),
             outputs: String::new(),
             parents: Vec::new(),
+            input_stats: String::new(),
+            output_stats: String::new(),
         }
     }
 
