@@ -136,10 +136,7 @@ impl Ledger {
             return Ok(Self::in_memory());
         }
         let shown = path.display().to_string();
-        let conn =
-            Connection::open_with_flags(path, read_only_flags()).map_err(|e| error(&shown, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| error(&shown, e))?;
+        let conn = open_reader(path).map_err(|e| error(&shown, e))?;
         Ok(Ledger {
             path: shown,
             conn: Mutex::new(conn),
@@ -173,10 +170,7 @@ impl Ledger {
             return Ok(None);
         }
         let shown = path.display().to_string();
-        let conn =
-            Connection::open_with_flags(path, read_only_flags()).map_err(|e| error(&shown, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| error(&shown, e))?;
+        let conn = open_reader(path).map_err(|e| error(&shown, e))?;
         // Taken first: any write from now on changes it.
         let version = data_version(&conn).map_err(|e| error(&shown, e))?;
         let layout: i64 = conn
@@ -384,6 +378,14 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection to the ledger file at `path` that only reads, waiting for a writer as
+/// [`Ledger::open`]'s does.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, read_only_flags())?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 /// A connection that only reads; without SQLite's own mutex, since each connection is used
