@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan};
+use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan, Snapshot};
 use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::RunArgs;
@@ -29,6 +29,35 @@ pub fn ledger_path(spec: &StoreSpec) -> Option<PathBuf> {
             Some(file.with_file_name(format!("{stem}.fresh.db")))
         }
     }
+}
+
+/// The ledger of a run, being read on another thread while the workflow file is parsed.
+pub struct Ahead {
+    path: PathBuf,
+    reading: std::thread::JoinHandle<Option<Snapshot>>,
+}
+
+/// Starts reading the ledger of the run `args` asks for, if it has one, before the
+/// workflow file is parsed (the ledger is found from the file's folder alone). The run uses
+/// what was read only if nothing was written to the ledger since.
+pub fn read_ahead(args: &RunArgs) -> Option<Ahead> {
+    let dir = crate::workflow::folder(&args.file).ok()?;
+    let path = ledger_path(&crate::store::spec(args.store.as_deref(), &dir).ok()?)?;
+    let reading = {
+        let path = path.clone();
+        std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || match Ledger::read_ahead(&path) {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    // The run reads it again, and says what is wrong then.
+                    tracing::debug!(%error, "cannot read the ledger ahead of the run");
+                    None
+                }
+            })
+            .ok()?
+    };
+    Some(Ahead { path, reading })
 }
 
 /// Whether any flow of `wf` declares files (only then is there anything to check).
@@ -87,13 +116,20 @@ pub fn freshness(
     wf: &Workflow,
     spec: &StoreSpec,
     read_only: bool,
+    ahead: Option<Ahead>,
 ) -> Result<Freshness, CliError> {
-    let ledger = match ledger_path(spec) {
+    let path = ledger_path(spec);
+    let mut ledger = match &path {
         None => Ok(Ledger::in_memory()),
-        Some(path) if read_only => Ledger::open_read_only(&path),
-        Some(path) => Ledger::open(&path),
+        Some(path) if read_only => Ledger::open_read_only(path),
+        Some(path) => Ledger::open(path),
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    if let Some(ahead) = ahead.filter(|a| Some(&a.path) == path.as_ref()) {
+        if let Ok(Some(snapshot)) = ahead.reading.join() {
+            ledger = ledger.with_snapshot(snapshot);
+        }
+    }
     let mut forced: Vec<FlowId> = Vec::with_capacity(args.force.len());
     for name in &args.force {
         match forced_flows(wf, name) {
@@ -140,7 +176,7 @@ pub fn dry_run(
     spec: &StoreSpec,
     resume_from: Option<&RunId>,
 ) -> Result<u8, CliError> {
-    let freshness = freshness(args, wf, spec, true)?;
+    let freshness = freshness(args, wf, spec, true, None)?;
     let plan = match resume_from {
         Some(from) => ctx.plan_resumed(freshness, from),
         None => ctx.plan(freshness),

@@ -35,6 +35,8 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
+    // The ledger (of a large workflow: tens of milliseconds) is read while the file is parsed.
+    let ahead = (!args.dry_run).then(|| fresh::read_ahead(args)).flatten();
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
@@ -94,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
     let judged = fresh::declares_data(&wf) || !args.force.is_empty() || args.force_all;
     let freshness = judged
-        .then(|| fresh::freshness(args, &wf, &spec, false))
+        .then(|| fresh::freshness(args, &wf, &spec, false, ahead))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -108,7 +110,13 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         resume_from,
         freshness,
     };
-    runtime.block_on(run_async(run, results_store))
+    let code = runtime.block_on(run_async(run, results_store));
+    // The run is over, recorded and reported, and the process is about to exit: what it
+    // built (of a large workflow: tens of milliseconds to free, the runtime's tasks holding
+    // the context's flows and what it read of the ledger) is left to the exit.
+    std::mem::forget(runtime);
+    std::mem::forget(wf);
+    code
 }
 
 /// What one `flow run` does.

@@ -188,14 +188,7 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
         path: path.to_owned(),
         source,
     })?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).map_err(|source| CliError::ReadWorkflow {
-        path: path.to_owned(),
-        source,
-    })?;
+    let dir = folder(path)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -203,6 +196,21 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
     from_str_with(&text, &path.display().to_string(), &stem, &dir, sets).map(|mut w| {
         w.file = path.to_owned();
         w
+    })
+}
+
+/// The absolute folder of the workflow file at `path` ([`Workflow::dir`]).
+///
+/// # Errors
+/// [`CliError::ReadWorkflow`] when the folder does not exist.
+pub fn folder(path: &Path) -> Result<PathBuf, CliError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).map_err(|source| CliError::ReadWorkflow {
+        path: path.to_owned(),
+        source,
     })
 }
 

@@ -104,11 +104,10 @@ pub(crate) struct Known {
 impl Known {
     /// Reads the ledger (blocks).
     pub(crate) fn load(freshness: Freshness) -> Result<Self, CoreError> {
-        let (entries, stats) =
-            rayon::join(|| freshness.ledger.entries(), || freshness.ledger.stats());
+        let (entries, stats) = freshness.ledger.load()?;
         Ok(Known {
-            entries: entries?,
-            cache: StatCache::new(stats?),
+            entries,
+            cache: StatCache::new(stats),
             freshness,
         })
     }
@@ -125,50 +124,62 @@ pub(crate) const COMPLETED: &str = "completed";
 /// A parent that did not complete.
 pub(crate) const NOT_COMPLETED: &str = "not completed";
 
-/// The definition of `flow` field by field, each hashed: what it runs, in which environment
-/// and folder, with what input, and its declared files; not its timeout, retries or where it
-/// runs, which do not change what it computes.
-pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String)> {
-    let hex = |bytes: &[u8]| blake3::hash(bytes).to_hex().to_string();
-    let json = |value: &dyn erased::Json| hex(&value.to_vec());
-    let mut fields = Vec::with_capacity(7);
+/// Hands each field of the definition of `flow` to `field` with its digest: what it runs,
+/// in which environment and folder, with what input, and its declared files; not its
+/// timeout, retries or where it runs, which do not change what it computes.
+fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
+    let json = |value: &dyn erased::Json| {
+        let mut h = blake3::Hasher::new();
+        value.write_to(&mut h);
+        h.finalize()
+    };
     match &flow.work {
         Work::Command(spec) => {
-            fields.push(("command".to_owned(), json(&spec.program)));
-            fields.push(("env".to_owned(), json(&spec.env)));
-            fields.push(("cwd".to_owned(), json(&spec.cwd)));
+            field("command", json(&spec.program));
+            field("env", json(&spec.env));
+            field("cwd", json(&spec.cwd));
         }
-        Work::Task(name) => fields.push(("task".to_owned(), hex(name.as_bytes()))),
-        Work::Async(_) => fields.push(("kind".to_owned(), hex(b"async"))),
-        Work::Blocking(_) => fields.push(("kind".to_owned(), hex(b"blocking"))),
+        Work::Task(name) => field("task", blake3::hash(name.as_bytes())),
+        Work::Async(_) => field("kind", blake3::hash(b"async")),
+        Work::Blocking(_) => field("kind", blake3::hash(b"blocking")),
     }
-    fields.push(("input".to_owned(), json(&*flow.input)));
-    fields.push(("version".to_owned(), json(&flow.version())));
-    fields.push(("inputs".to_owned(), json(&data.inputs)));
-    fields.push(("outputs".to_owned(), json(&data.outputs)));
+    field("input", json(&*flow.input));
+    field("version", json(&flow.version()));
+    field("inputs", json(&data.inputs));
+    field("outputs", json(&data.outputs));
+}
+
+/// The definition of `flow` field by field, each with its digest (hex).
+pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String)> {
+    let mut fields = Vec::with_capacity(7);
+    each_field(flow, data, |name, digest| {
+        fields.push((name.to_owned(), digest.to_hex().to_string()));
+    });
     fields
 }
 
-/// One digest (hex) of the definition's fields.
-fn fields_digest(fields: &[(String, String)]) -> String {
+/// One digest of the definition's fields (of each name with its digest in hex).
+fn definition_digest(flow: &Flow, data: &Data) -> Digest {
     let mut h = blake3::Hasher::new();
-    for (name, digest) in fields {
+    each_field(flow, data, |name, digest| {
         h.update(name.as_bytes());
         h.update(b"=");
-        h.update(digest.as_bytes());
+        h.update(digest.to_hex().as_bytes());
         h.update(b";");
-    }
-    h.finalize().to_hex().to_string()
+    });
+    h.finalize()
 }
 
 mod erased {
     /// A value written as JSON to hash it.
     pub(super) trait Json {
-        fn to_vec(&self) -> Vec<u8>;
+        fn write_to(&self, hasher: &mut blake3::Hasher);
     }
     impl<T: serde::Serialize + ?Sized> Json for T {
-        fn to_vec(&self) -> Vec<u8> {
-            serde_json::to_vec(self).unwrap_or_default()
+        fn write_to(&self, hasher: &mut blake3::Hasher) {
+            // Writing to a hasher cannot fail; a value that cannot be written hashes as
+            // what was written of it.
+            let _ = serde_json::to_writer(hasher, self);
         }
     }
 }
@@ -186,18 +197,31 @@ pub(crate) struct Checked {
 /// that reads files; it does not depend on the parents, so a run reads every flow's at once).
 #[derive(Debug)]
 pub(crate) struct Observed {
-    fields: Vec<(String, String)>,
-    /// The files with the digest of them all (hex).
+    /// The digest of the definition's fields.
+    definition: Digest,
+    /// The files, or `None` when their stats are as recorded (so are the files, by the rule
+    /// of the stat cache).
+    files: Option<ReadFiles>,
+}
+
+/// A flow's inputs and outputs, each with the digest of them all (hex), or what failed.
+#[derive(Debug)]
+struct ReadFiles {
     inputs: Result<(Files, String), String>,
     outputs: Result<(Files, String), String>,
 }
 
 /// Reads the files of `flow` if its check needs them: it has declared outputs, an entry, and
-/// is not forced.
+/// is not forced. Files whose stats are as the entry recorded are not looked up or read.
 pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observed> {
-    let needed = !known.freshness.forced(&flow.id)
-        && !data.outputs.is_empty()
-        && known.entries.contains_key(flow.id.as_str());
+    let entry = known.entries.get(flow.id.as_str())?;
+    if known.freshness.forced(&flow.id) || data.outputs.is_empty() {
+        return None;
+    }
+    let as_recorded = |paths: &[String], recorded: &str| {
+        !recorded.is_empty()
+            && digest::stats(&data.base, paths).is_ok_and(|d| d.to_hex().as_str() == recorded)
+    };
     let read = |paths: &[String]| {
         digest::files(&data.base, paths, &known.cache)
             .map(|files| {
@@ -206,10 +230,14 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
             })
             .map_err(|e| e.to_string())
     };
-    needed.then(|| Observed {
-        fields: definition_fields(flow, data),
-        inputs: read(&data.inputs),
-        outputs: read(&data.outputs),
+    let unchanged = as_recorded(&data.inputs, &entry.input_stats)
+        && as_recorded(&data.outputs, &entry.output_stats);
+    Some(Observed {
+        definition: definition_digest(flow, data),
+        files: (!unchanged).then(|| ReadFiles {
+            inputs: read(&data.inputs),
+            outputs: read(&data.outputs),
+        }),
     })
 }
 
@@ -254,61 +282,38 @@ pub(crate) fn judge(
     let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
-    if fields_digest(&observed.fields) != entry.definition {
+    if observed.definition.to_hex().as_str() != entry.definition {
         // Which field: from the entry's files, read only now.
         let recorded = (known.freshness.ledger.files(flow.id.as_str()))
             .map(|f| f.definition)
             .unwrap_or_default();
-        let field = (observed.fields.iter())
+        let field = (definition_fields(flow, data).into_iter())
             .find(|f| !recorded.contains(f))
-            .map_or_else(|| "fields".to_owned(), |(field, _)| field.clone());
+            .map_or_else(|| "fields".to_owned(), |(field, _)| field);
         return run(Reason::DefinitionChanged { field });
     }
-    let inputs = match observed.inputs {
-        Ok(inputs) => inputs,
-        Err(message) => return run(Reason::Unreadable { message }),
-    };
-    let changed =
-        |now: &Files,
-         recorded: &dyn Fn(&EntryFiles) -> &std::collections::BTreeMap<String, String>| {
-            let files = known
-                .freshness
-                .ledger
-                .files(flow.id.as_str())
-                .unwrap_or_default();
-            let recorded = recorded(&files);
-            let now_hex: std::collections::BTreeMap<&str, String> = (now.digests.iter())
-                .map(|(p, d)| (p.as_str(), d.to_hex().to_string()))
-                .collect();
-            now_hex
-                .iter()
-                .find(|(p, d)| recorded.get(**p) != Some(*d))
-                .map(|(p, _)| (*p).to_owned())
-                .or_else(|| {
-                    recorded
-                        .keys()
-                        .find(|p| !now_hex.contains_key(p.as_str()))
-                        .cloned()
-                })
-                .or_else(|| now.missing.first().cloned())
-                .unwrap_or_else(|| "?".into())
+    let mut inputs = None;
+    if let Some(files) = observed.files {
+        let (now, hex) = match files.inputs {
+            Ok(inputs) => inputs,
+            Err(message) => return run(Reason::Unreadable { message }),
         };
-    let (inputs, inputs_hex) = inputs;
-    if inputs_hex != entry.inputs {
-        let file = changed(&inputs, &|f| &f.inputs);
-        return run(Reason::InputChanged { file });
-    }
-    let outputs = match observed.outputs {
-        Ok(outputs) => outputs,
-        Err(message) => return run(Reason::Unreadable { message }),
-    };
-    let (outputs, outputs_hex) = outputs;
-    if let Some(file) = outputs.missing.first() {
-        return run(Reason::OutputMissing { file: file.clone() });
-    }
-    if outputs_hex != entry.outputs {
-        let file = changed(&outputs, &|f| &f.outputs);
-        return run(Reason::OutputChanged { file });
+        if hex != entry.inputs {
+            let file = changed(known, flow, &now, &|f| &f.inputs);
+            return run(Reason::InputChanged { file });
+        }
+        let (outputs, hex) = match files.outputs {
+            Ok(outputs) => outputs,
+            Err(message) => return run(Reason::Unreadable { message }),
+        };
+        if let Some(file) = outputs.missing.first() {
+            return run(Reason::OutputMissing { file: file.clone() });
+        }
+        if hex != entry.outputs {
+            let file = changed(known, flow, &outputs, &|f| &f.outputs);
+            return run(Reason::OutputChanged { file });
+        }
+        inputs = Some(now);
     }
     if entry.parents != parents {
         let parent = parents
@@ -323,7 +328,7 @@ pub(crate) fn judge(
             run_id: entry.run_id.clone(),
         },
         entry: Some(entry.clone()),
-        inputs: Some(inputs),
+        inputs,
     }
 }
 
@@ -331,6 +336,37 @@ pub(crate) fn judge(
 /// [`seal`] reads them once the flow completed, and fails it if they still cannot be).
 pub(crate) fn read_inputs(data: &Data, known: &Known) -> Option<Files> {
     digest::files(&data.base, &data.inputs, &known.cache).ok()
+}
+
+/// The file of `now` (a flow's inputs or outputs) that is not as its entry's files
+/// (`recorded` of them) have it.
+fn changed(
+    known: &Known,
+    flow: &Flow,
+    now: &Files,
+    recorded: &dyn Fn(&EntryFiles) -> &std::collections::BTreeMap<String, String>,
+) -> String {
+    let files = known
+        .freshness
+        .ledger
+        .files(flow.id.as_str())
+        .unwrap_or_default();
+    let recorded = recorded(&files);
+    let now_hex: std::collections::BTreeMap<&str, String> = (now.digests.iter())
+        .map(|(p, d)| (p.as_str(), d.to_hex().to_string()))
+        .collect();
+    now_hex
+        .iter()
+        .find(|(p, d)| recorded.get(**p) != Some(*d))
+        .map(|(p, _)| (*p).to_owned())
+        .or_else(|| {
+            recorded
+                .keys()
+                .find(|p| !now_hex.contains_key(p.as_str()))
+                .cloned()
+        })
+        .or_else(|| now.missing.first().cloned())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// What a completed attempt leaves for [`seal`].
@@ -378,7 +414,7 @@ pub(crate) fn seal(
             .collect()
     };
     let fields = definition_fields(flow, data);
-    let definition = fields_digest(&fields);
+    let definition = definition_digest(flow, data).to_hex().to_string();
     let files = EntryFiles {
         definition: fields,
         inputs: hexes(&inputs),
@@ -394,6 +430,8 @@ pub(crate) fn seal(
         definition,
         inputs: inputs.digest().to_hex().to_string(),
         outputs: digest.to_hex().to_string(),
+        input_stats: inputs.stats.to_hex().to_string(),
+        output_stats: outputs.stats.to_hex().to_string(),
         parents: sealed.parents,
     };
     if let Err(e) = known

@@ -64,10 +64,9 @@ impl StatCache {
         std::mem::take(&mut *lock(&self.changed))
     }
 
-    /// The digest of the file at `path` with metadata `meta`: cached, or read.
-    fn file(&self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<Digest> {
+    /// The digest of the file at `path` whose stat is `stat`: cached, or read.
+    fn file(&self, path: &Path, stat: Stat) -> std::io::Result<Digest> {
         use std::os::unix::ffi::OsStrExt;
-        let stat = Stat::of(meta);
         if let Some((known, digest)) = self.loaded.get(path.as_os_str().as_bytes()) {
             if *known == stat {
                 return Ok(*digest);
@@ -101,11 +100,13 @@ pub fn hash_file(path: &Path, size: u64) -> std::io::Result<Digest> {
 }
 
 /// What a declared path named on disk: each file (relative to the base, as written) with its
-/// digest, and the declared paths that named nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// digest, the declared paths that named nothing, and the digest of what their stats were
+/// when they were read ([`stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Files {
     pub digests: BTreeMap<String, Digest>,
     pub missing: Vec<String>,
+    pub stats: Digest,
 }
 
 impl Files {
@@ -118,8 +119,7 @@ impl Files {
             h.update(digest.as_bytes());
         }
         for path in &self.missing {
-            h.update(b"\0missing\0");
-            h.update(path.as_bytes());
+            missing_into(&mut h, path);
         }
         h.finalize()
     }
@@ -128,58 +128,131 @@ impl Files {
 /// Expands `declared` (files, folders, globs relative to `base`) and digests every file.
 /// A path that names nothing is listed as missing; a file that cannot be read is an error.
 pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Result<Files> {
-    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::with_capacity(declared.len());
+    let mut found: Vec<(String, PathBuf, Stat)> = Vec::with_capacity(declared.len());
     let mut missing = Vec::new();
-    for path in declared {
-        let mut any = false;
-        if path.contains(['*', '?', '[']) {
-            let pattern = base.join(path);
-            if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
-                for full in paths.flatten() {
-                    any |= add(base, full, None, &mut found)?;
-                }
+    let mut stats = blake3::Hasher::new();
+    each_file(base, declared, &mut |named| {
+        named.stat_into(&mut stats);
+        match named {
+            Named::File { name, full, stat } => {
+                found.push((name.to_owned(), full.to_owned(), stat))
             }
-        } else {
-            any = add(base, base.join(path), Some(path), &mut found)?;
+            Named::Missing(path) => missing.push(path.to_owned()),
         }
-        if !any {
-            missing.push(path.clone());
-        }
-    }
+    })?;
     // Many files at once are read in parallel (a run reads many flows' files in parallel too).
     let digests: std::io::Result<Vec<(String, Digest)>> = if found.len() > 64 {
         found
             .into_par_iter()
-            .map(|(name, full, meta)| Ok((name, cache.file(&full, &meta)?)))
+            .map(|(name, full, stat)| Ok((name, cache.file(&full, stat)?)))
             .collect()
     } else {
         found
             .into_iter()
-            .map(|(name, full, meta)| Ok((name, cache.file(&full, &meta)?)))
+            .map(|(name, full, stat)| Ok((name, cache.file(&full, stat)?)))
             .collect()
     };
     Ok(Files {
         digests: digests?.into_iter().collect(),
         missing,
+        stats: stats.finalize(),
     })
+}
+
+/// The digest of the stats (size, mtime, inode, ctime) of the files `declared` names, and of
+/// the paths that name nothing, as [`Files::stats`] has it: when it is what it was, so is
+/// every file (the rule of the stat cache), and none is looked up or read.
+pub fn stats(base: &Path, declared: &[String]) -> std::io::Result<Digest> {
+    let mut stats = blake3::Hasher::new();
+    each_file(base, declared, &mut |named| named.stat_into(&mut stats))?;
+    Ok(stats.finalize())
+}
+
+/// What a declared path names: a file (with its name, full path and stat), or nothing.
+enum Named<'a> {
+    File {
+        name: &'a str,
+        full: &'a Path,
+        stat: Stat,
+    },
+    Missing(&'a str),
+}
+
+impl Named<'_> {
+    /// Adds this to a digest of stats ([`Files::stats`]).
+    fn stat_into(&self, h: &mut blake3::Hasher) {
+        match self {
+            Named::File { name, stat, .. } => {
+                h.update(&(name.len() as u64).to_le_bytes());
+                h.update(name.as_bytes());
+                for n in [
+                    stat.size,
+                    stat.mtime_ns as u64,
+                    stat.ino,
+                    stat.ctime_ns as u64,
+                ] {
+                    h.update(&n.to_le_bytes());
+                }
+            }
+            Named::Missing(path) => missing_into(h, path),
+        }
+    }
+}
+
+fn missing_into(h: &mut blake3::Hasher, path: &str) {
+    h.update(b"\0missing\0");
+    h.update(path.as_bytes());
+}
+
+/// Expands `declared` (files, folders, globs relative to `base`): hands `found` each file
+/// with its name (as written; found by a glob or in a folder: its path from the base), its
+/// full path and its stat, in the order declared (a glob's and a folder's files in name
+/// order), and each declared path that names nothing.
+fn each_file(
+    base: &Path,
+    declared: &[String],
+    found: &mut dyn FnMut(Named<'_>),
+) -> std::io::Result<()> {
+    let mut full = PathBuf::new();
+    for path in declared {
+        let any = if path.contains(['*', '?', '[']) {
+            let mut any = false;
+            let pattern = base.join(path);
+            if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
+                for full in paths.flatten() {
+                    any |= add(base, &full, None, found)?;
+                }
+            }
+            any
+        } else {
+            full.as_mut_os_string().clear();
+            full.push(base);
+            full.push(path);
+            add(base, &full, Some(path), found)?
+        };
+        if !any {
+            found(Named::Missing(path));
+        }
+    }
+    Ok(())
 }
 
 /// The folder where `flow` keeps its stores and ledgers: never part of a flow's files (an
 /// input of `.` would otherwise change with every run).
 const STORE_FOLDER: &str = ".flow";
 
-/// Adds the file at `full`, or every file under the folder at `full` (following symbolic
+/// Hands `found` the file at `full`, or every file under the folder at `full` (following symbolic
 /// links, leaving out [`STORE_FOLDER`]); returns whether `full` is there (an empty folder is).
 /// A file named as written (`written`) keeps that name; files found by a glob or in a folder
 /// are named by their path from the base. A FIFO, socket or device is an error: reading it
 /// could block forever or never end.
 fn add(
     base: &Path,
-    full: PathBuf,
+    full: &Path,
     written: Option<&str>,
-    found: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
+    found: &mut dyn FnMut(Named<'_>),
 ) -> std::io::Result<bool> {
-    let meta = match std::fs::metadata(&full) {
+    let meta = match std::fs::metadata(full) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
@@ -194,7 +267,7 @@ fn add(
         if full.file_name().is_some_and(|n| n == STORE_FOLDER) {
             return Ok(false);
         }
-        let walk = walkdir::WalkDir::new(&full)
+        let walk = walkdir::WalkDir::new(full)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
@@ -203,16 +276,27 @@ fn add(
             let entry = entry.map_err(std::io::Error::other)?;
             if entry.file_type().is_file() {
                 let meta = entry.metadata().map_err(std::io::Error::other)?;
-                found.push((name(entry.path()), entry.path().to_owned(), meta));
+                found(Named::File {
+                    name: &name(entry.path()),
+                    full: entry.path(),
+                    stat: Stat::of(&meta),
+                });
             }
         }
     } else if meta.is_file() {
-        let name = written.map_or_else(|| name(&full), str::to_owned);
-        found.push((name, full, meta));
+        let stat = Stat::of(&meta);
+        match written {
+            Some(name) => found(Named::File { name, full, stat }),
+            None => found(Named::File {
+                name: &name(full),
+                full,
+                stat,
+            }),
+        }
     } else {
         return Err(std::io::Error::other(format!(
             "`{}` is not a regular file or a folder",
-            name(&full)
+            name(full)
         )));
     }
     Ok(true)
@@ -241,9 +325,18 @@ mod tests {
         let again = files(base, &declared, &cache).unwrap();
         assert_eq!(again, first);
         assert!(cache.take_changed().is_empty(), "nothing was read again");
+        assert_eq!(stats(base, &declared).unwrap(), first.stats);
         std::fs::write(base.join("a.csv"), "A!").unwrap();
+        assert_ne!(stats(base, &declared).unwrap(), first.stats);
         let changed = files(base, &declared, &cache).unwrap();
         assert_ne!(changed.digest(), first.digest());
+        assert_eq!(changed.stats, stats(base, &declared).unwrap());
         assert_eq!(cache.take_changed().len(), 1);
+        std::fs::write(base.join("nothing"), "").unwrap();
+        assert_ne!(
+            stats(base, &declared).unwrap(),
+            changed.stats,
+            "a missing file appeared"
+        );
     }
 }

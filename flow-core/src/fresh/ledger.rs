@@ -38,6 +38,13 @@ pub struct Entry {
     pub outputs: String,
     /// Each parent with its state then (hex).
     pub parents: Vec<(String, String)>,
+    /// The digest of the stats of the input files, of the output files, as they were read
+    /// (hex, [`Files::stats`](super::digest::Files::stats)): while they are the same, so are
+    /// the files, which are then not looked up one by one.
+    #[serde(default)]
+    pub input_stats: String,
+    #[serde(default)]
+    pub output_stats: String,
 }
 
 /// The digests of each file an entry read and wrote (read only to say which one changed).
@@ -57,6 +64,19 @@ pub struct Ledger {
     conn: Mutex<Connection>,
     /// A second connection, reading the stat cache while the first reads the entries.
     reader: Option<Mutex<Connection>>,
+    /// What was read ahead of the run, used if nothing was written since.
+    ahead: Mutex<Option<Snapshot>>,
+}
+
+/// A ledger's entries and stat cache as read ahead of a run ([`Ledger::read_ahead`]), while
+/// the run is set up; the run uses them if nothing was written to the ledger since.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The connection that read them: its `data_version` tells whether another wrote since.
+    conn: Connection,
+    version: i64,
+    entries: FxHashMap<String, Entry>,
+    stats: Stats,
 }
 
 /// The layout of the tables; a ledger of another layout is emptied (its flows run once more).
@@ -102,6 +122,7 @@ impl Ledger {
             path: shown,
             conn: Mutex::new(conn),
             reader,
+            ahead: Mutex::default(),
         })
     }
 
@@ -115,14 +136,12 @@ impl Ledger {
             return Ok(Self::in_memory());
         }
         let shown = path.display().to_string();
-        let conn =
-            Connection::open_with_flags(path, read_only_flags()).map_err(|e| error(&shown, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| error(&shown, e))?;
+        let conn = open_reader(path).map_err(|e| error(&shown, e))?;
         Ok(Ledger {
             path: shown,
             conn: Mutex::new(conn),
             reader: None,
+            ahead: Mutex::default(),
         })
     }
 
@@ -135,13 +154,66 @@ impl Ledger {
             path: "memory".into(),
             conn: Mutex::new(conn),
             reader: None,
+            ahead: Mutex::default(),
         }
     }
 
+    /// Reads the entries and stat cache of the ledger file at `path`, writing nothing, so
+    /// that a run can read them while it sets up (before it holds its lock) and hand them
+    /// to [`Ledger::with_snapshot`]. `None` when there is no such file, or one of another
+    /// layout (which [`Ledger::open`] empties).
+    ///
+    /// # Errors
+    /// [`CoreError::Ledger`] when the file cannot be read.
+    pub fn read_ahead(path: &Path) -> Result<Option<Snapshot>, CoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let shown = path.display().to_string();
+        let conn = open_reader(path).map_err(|e| error(&shown, e))?;
+        // Taken first: any write from now on changes it.
+        let version = data_version(&conn).map_err(|e| error(&shown, e))?;
+        let layout: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| error(&shown, e))?;
+        if layout != VERSION {
+            return Ok(None);
+        }
+        let entries = read_entries(&conn).map_err(|e| error(&shown, e))?;
+        let stats = read_stats(&conn).map_err(|e| error(&shown, e))?;
+        Ok(Some(Snapshot {
+            conn,
+            version,
+            entries,
+            stats,
+        }))
+    }
+
+    /// This ledger, whose run starts from `snapshot` (read by [`Ledger::read_ahead`] from
+    /// the same file) if nothing was written to the file since it was read.
+    #[must_use]
+    pub fn with_snapshot(self, snapshot: Snapshot) -> Self {
+        *lock(&self.ahead) = Some(snapshot);
+        self
+    }
+
+    /// The entries and stat cache: those read ahead if the file is as they were read, else
+    /// read now (the entries and the stats on two connections at once).
+    pub(crate) fn load(&self) -> Result<(FxHashMap<String, Entry>, Stats), CoreError> {
+        if let Some(ahead) = lock(&self.ahead).take() {
+            match data_version(&ahead.conn) {
+                Ok(version) if version == ahead.version => {
+                    return Ok((ahead.entries, ahead.stats));
+                }
+                _ => tracing::debug!(ledger = %self.path, "written since it was read ahead"),
+            }
+        }
+        let (entries, stats) = rayon::join(|| self.entries(), || self.stats());
+        Ok((entries?, stats?))
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.conn)
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> CoreError {
@@ -149,56 +221,17 @@ impl Ledger {
     }
 
     /// Every flow's entry (an entry that cannot be read is left out: its flow runs again).
-    pub(crate) fn entries(&self) -> Result<FxHashMap<String, Entry>, CoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT flow, entry FROM fresh")
-            .map_err(|e| self.fail(e))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.fail(e))?;
-        let rows: Vec<(String, String)> =
-            rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))?;
-        // Parsed on every core: a large workflow has many entries.
-        use rayon::prelude::*;
-        Ok(rows
-            .into_par_iter()
-            .filter_map(|(flow, text)| Some((flow, serde_json::from_str(&text).ok()?)))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect())
+    fn entries(&self) -> Result<FxHashMap<String, Entry>, CoreError> {
+        read_entries(&self.conn()).map_err(|e| self.fail(e))
     }
 
     /// The stat cache.
-    pub(crate) fn stats(&self) -> Result<Stats, CoreError> {
+    fn stats(&self) -> Result<Stats, CoreError> {
         let conn = match &self.reader {
-            Some(reader) => reader
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Some(reader) => lock(reader),
             None => self.conn(),
         };
-        let mut stmt = conn
-            .prepare_cached("SELECT path, size, mtime, ino, ctime, digest FROM stats")
-            .map_err(|e| self.fail(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.fail(e))?;
-        let mut out = Stats::with_capacity_and_hasher(1 << 16, Default::default());
-        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
-            let blob = |i| row.get_ref(i).and_then(|v| Ok(v.as_blob()?));
-            let path = blob(0).map_err(|e| self.fail(e))?;
-            let Ok(digest) = <[u8; 32]>::try_from(blob(5).map_err(|e| self.fail(e))?) else {
-                continue;
-            };
-            let stat = Stat {
-                size: row.get::<_, i64>(1).map_err(|e| self.fail(e))? as u64,
-                mtime_ns: row.get(2).map_err(|e| self.fail(e))?,
-                ino: row.get::<_, i64>(3).map_err(|e| self.fail(e))? as u64,
-                ctime_ns: row.get(4).map_err(|e| self.fail(e))?,
-            };
-            out.insert(path.into(), (stat, Digest::from_bytes(digest)));
-        }
-        Ok(out)
+        read_stats(&conn).map_err(|e| self.fail(e))
     }
 
     /// The files of `flow`'s entry.
@@ -297,6 +330,64 @@ impl Ledger {
     }
 }
 
+/// Every flow's entry in the ledger `conn` reads (an entry that cannot be read is left out:
+/// its flow runs again).
+fn read_entries(conn: &Connection) -> rusqlite::Result<FxHashMap<String, Entry>> {
+    let mut stmt = conn.prepare_cached("SELECT flow, entry FROM fresh")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
+    // Parsed on every core: a large workflow has many entries.
+    use rayon::prelude::*;
+    Ok(rows
+        .into_par_iter()
+        .filter_map(|(flow, text)| Some((flow, serde_json::from_str(&text).ok()?)))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect())
+}
+
+/// The stat cache in the ledger `conn` reads.
+fn read_stats(conn: &Connection) -> rusqlite::Result<Stats> {
+    let mut stmt =
+        conn.prepare_cached("SELECT path, size, mtime, ino, ctime, digest FROM stats")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Stats::with_capacity_and_hasher(1 << 16, Default::default());
+    while let Some(row) = rows.next()? {
+        let blob = |i| row.get_ref(i).and_then(|v| Ok(v.as_blob()?));
+        let path = blob(0)?;
+        let Ok(digest) = <[u8; 32]>::try_from(blob(5)?) else {
+            continue;
+        };
+        let stat = Stat {
+            size: row.get::<_, i64>(1)? as u64,
+            mtime_ns: row.get(2)?,
+            ino: row.get::<_, i64>(3)? as u64,
+            ctime_ns: row.get(4)?,
+        };
+        out.insert(path.into(), (stat, Digest::from_bytes(digest)));
+    }
+    Ok(out)
+}
+
+/// SQLite's count of the writes to the database by other connections than `conn`.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection to the ledger file at `path` that only reads, waiting for a writer as
+/// [`Ledger::open`]'s does.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, read_only_flags())?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 /// A connection that only reads; without SQLite's own mutex, since each connection is used
 /// under a `Mutex` (its mutex would be taken for every column of every row read).
 fn read_only_flags() -> rusqlite::OpenFlags {
@@ -307,5 +398,59 @@ fn error(path: &str, e: impl std::fmt::Display) -> CoreError {
     CoreError::Ledger {
         path: path.to_owned(),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(run: &str) -> Entry {
+        Entry {
+            run_id: RunId::new_now(),
+            exit_code: Some(0),
+            attempts: 1,
+            started_at: None,
+            finished_at: None,
+            output: Value::Null,
+            definition: run.into(),
+            inputs: String::new(),
+            outputs: String::new(),
+            parents: Vec::new(),
+            input_stats: String::new(),
+            output_stats: String::new(),
+        }
+    }
+
+    #[test]
+    fn what_was_read_ahead_is_used_until_the_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        assert!(Ledger::read_ahead(&path).unwrap().is_none(), "no file yet");
+        let writer = Ledger::open(&path).unwrap();
+        writer
+            .record("a", &entry("first"), &EntryFiles::default())
+            .unwrap();
+
+        let mut ahead = Ledger::read_ahead(&path).unwrap().unwrap();
+        assert_eq!(ahead.entries["a"].definition, "first");
+        // Marked, to tell it from a new read.
+        ahead.entries.get_mut("a").unwrap().definition = "as read ahead".into();
+        let ledger = Ledger::open(&path).unwrap().with_snapshot(ahead);
+        let (entries, _) = ledger.load().unwrap();
+        assert_eq!(
+            entries["a"].definition, "as read ahead",
+            "opening writes nothing"
+        );
+
+        let ahead = Ledger::read_ahead(&path).unwrap().unwrap();
+        writer
+            .record("a", &entry("second"), &EntryFiles::default())
+            .unwrap();
+        let (entries, _) = ledger.with_snapshot(ahead).load().unwrap();
+        assert_eq!(
+            entries["a"].definition, "second",
+            "written since: read again"
+        );
     }
 }

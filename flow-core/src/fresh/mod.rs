@@ -19,7 +19,7 @@ use flow_graph::FlowId;
 use rustc_hash::FxHashSet;
 
 pub use check::{Reason, Verdict};
-pub use ledger::Ledger;
+pub use ledger::{Ledger, Snapshot};
 pub use plan::{Plan, PlannedFlow};
 
 pub(crate) use check::{
