@@ -133,6 +133,14 @@ async fn the_workflow_folder_as_input_leaves_out_flows_own_store() {
     assert_eq!(run(d, &step).await, Did::UpToDate);
     std::fs::write(d.join("src/a.txt"), "b").unwrap();
     assert_eq!(run(d, &step).await, Did::Ran);
+
+    // A glob that reaches into hidden folders leaves it out too.
+    let glob = Step {
+        inputs: &["**/*"],
+        ..step
+    };
+    assert_eq!(run(d, &glob).await, Did::Ran);
+    assert_eq!(run(d, &glob).await, Did::UpToDate);
 }
 
 #[tokio::test]

@@ -263,10 +263,13 @@ fn add(
             .to_string_lossy()
             .into_owned()
     };
+    // In the store's folder, named or reached by a glob (`**/*`, `.*`): not a flow's file.
+    let in_store = (full.strip_prefix(base).unwrap_or(full).components())
+        .any(|c| c.as_os_str() == STORE_FOLDER);
+    if in_store {
+        return Ok(false);
+    }
     if meta.is_dir() {
-        if full.file_name().is_some_and(|n| n == STORE_FOLDER) {
-            return Ok(false);
-        }
         let walk = walkdir::WalkDir::new(full)
             .follow_links(true)
             .sort_by_file_name()
