@@ -264,9 +264,12 @@ fn add(
             .into_owned()
     };
     // In the store's folder, named or reached by a glob (`**/*`, `.*`): not a flow's file.
-    let in_store = (full.strip_prefix(base).unwrap_or(full).components())
-        .any(|c| c.as_os_str() == STORE_FOLDER);
-    if in_store {
+    // (A file named as written is taken as written: the common case costs no path walk.)
+    let in_store = || {
+        (full.strip_prefix(base).unwrap_or(full).components())
+            .any(|c| c.as_os_str() == STORE_FOLDER)
+    };
+    if (written.is_none() || meta.is_dir()) && in_store() {
         return Ok(false);
     }
     if meta.is_dir() {
