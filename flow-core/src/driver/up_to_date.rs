@@ -110,8 +110,8 @@ impl Driver {
                 self.fresh_inputs.insert(flow, inputs);
                 return false;
             }
-            // Not read (it never completed, or is forced): checked again below, which reads
-            // them before it starts.
+            // Not read (it never completed, is forced, or its files' stats were as recorded):
+            // checked again below, which reads them before it starts.
             Some(_) => {}
         }
         let Some(data) = self.flow(flow).data_arc() else {

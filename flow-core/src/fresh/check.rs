@@ -244,10 +244,16 @@ pub(crate) fn observe(flow: &Flow, data: &Data, known: &Known) -> Option<Observe
 impl Checked {
     /// The flow runs, for `reason`.
     pub(crate) fn run(reason: Reason) -> Self {
+        Checked::run_with(reason, None)
+    }
+
+    /// The flow runs, for `reason`, with its inputs as the check read them (recorded if it
+    /// completes, so they are not read again before it starts).
+    fn run_with(reason: Reason, inputs: Option<Files>) -> Self {
         Checked {
             verdict: Verdict::Run(reason),
             entry: None,
-            inputs: None,
+            inputs,
         }
     }
 }
@@ -290,7 +296,8 @@ pub(crate) fn judge(
         let field = (definition_fields(flow, data).into_iter())
             .find(|f| !recorded.contains(f))
             .map_or_else(|| "fields".to_owned(), |(field, _)| field);
-        return run(Reason::DefinitionChanged { field });
+        let inputs = (observed.files).and_then(|f| f.inputs.ok().map(|(now, _)| now));
+        return Checked::run_with(Reason::DefinitionChanged { field }, inputs);
     }
     let mut inputs = None;
     if let Some(files) = observed.files {
@@ -300,18 +307,19 @@ pub(crate) fn judge(
         };
         if hex != entry.inputs {
             let file = changed(known, flow, &now, &|f| &f.inputs);
-            return run(Reason::InputChanged { file });
+            return Checked::run_with(Reason::InputChanged { file }, Some(now));
         }
         let (outputs, hex) = match files.outputs {
             Ok(outputs) => outputs,
-            Err(message) => return run(Reason::Unreadable { message }),
+            Err(message) => return Checked::run_with(Reason::Unreadable { message }, Some(now)),
         };
         if let Some(file) = outputs.missing.first() {
-            return run(Reason::OutputMissing { file: file.clone() });
+            let reason = Reason::OutputMissing { file: file.clone() };
+            return Checked::run_with(reason, Some(now));
         }
         if hex != entry.outputs {
             let file = changed(known, flow, &outputs, &|f| &f.outputs);
-            return run(Reason::OutputChanged { file });
+            return Checked::run_with(Reason::OutputChanged { file }, Some(now));
         }
         inputs = Some(now);
     }
@@ -321,7 +329,7 @@ pub(crate) fn judge(
             .find(|p| !entry.parents.contains(p))
             .or_else(|| entry.parents.iter().find(|p| !parents.contains(p)))
             .map_or_else(String::new, |(id, _)| id.clone());
-        return run(Reason::ParentChanged { parent });
+        return Checked::run_with(Reason::ParentChanged { parent }, inputs);
     }
     Checked {
         verdict: Verdict::UpToDate {
