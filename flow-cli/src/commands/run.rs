@@ -32,6 +32,9 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// How many bytes of each stream a flow keeps in memory for the summary (the log files keep
 /// everything).
 const TAIL_BYTES: usize = 8 * 1024;
+/// The time slice asked for the thread that runs the commands: the kernel's least (its work
+/// per command takes about that long).
+const DRIVER_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
@@ -110,6 +113,11 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         resume_from,
         freshness,
     };
+    // This thread starts the commands and reacts to their ends: it runs as soon as it wakes
+    // rather than queueing behind a command (the commands keep the default slice).
+    if let Err(error) = flow_pool::use_short_slice(DRIVER_SLICE) {
+        tracing::debug!(%error, "the kernel keeps this thread's default time slice");
+    }
     let code = runtime.block_on(run_async(run, results_store));
     // The run is over, recorded and reported, and the process is about to exit: what it
     // built (of a large workflow: tens of milliseconds to free, the runtime's tasks holding

@@ -1,5 +1,7 @@
-//! Platform seam: process groups, signals and the one `unsafe` pre-exec hook (in [`unix`]).
+//! Platform seam: process groups, signals, the `unsafe` pre-exec hook (in [`unix`]) and the
+//! short time slice of the thread that runs commands (in [`slice`]).
 
+mod slice;
 mod unix;
 
 use std::sync::OnceLock;
@@ -8,6 +10,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+pub use slice::use_short_slice;
 pub(crate) use unix::kill_child_when_parent_dies;
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.
