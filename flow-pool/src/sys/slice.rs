@@ -104,7 +104,15 @@ mod tests {
             let before = slice_in(&std::fs::read_to_string("/proc/thread-self/sched").unwrap());
             use_short_slice(Duration::from_micros(100)).unwrap();
             let now = slice_in(&std::fs::read_to_string("/proc/thread-self/sched").unwrap());
-            assert_eq!(now, 100_000, "the thread's slice");
+            if now == before && std::env::var_os("CI").is_none() {
+                // Linux 6.6 to 6.11 accept the call and keep the default slice.
+                eprintln!("skipping: this kernel has no per-thread slices (Linux 6.12 and later)");
+                return;
+            }
+            assert_eq!(
+                now, 100_000,
+                "the thread's slice (CI runs on Linux 6.12 or later)"
+            );
             let child = std::process::Command::new("cat")
                 .arg("/proc/self/sched")
                 .output()
