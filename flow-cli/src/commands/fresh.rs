@@ -171,7 +171,7 @@ pub fn latest_run(spec: &StoreSpec, wf: &Workflow) -> Result<Option<Resumed>, Cl
 /// When the ledger cannot be read or stdout cannot be written.
 pub fn dry_run(
     args: &RunArgs,
-    wf: &Workflow,
+    wf: &Arc<Workflow>,
     ctx: &FlowContext,
     spec: &StoreSpec,
     resume_from: Option<&RunId>,

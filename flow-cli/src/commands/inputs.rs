@@ -4,7 +4,6 @@
 //! names it too. Only the flows that start are looked at: a run that finds everything up to
 //! date reads no more files than before.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,38 +14,29 @@ use rustc_hash::FxHashMap;
 use crate::logs::env_value;
 use crate::workflow::Workflow;
 
-/// Per flow, its declared inputs that no flow writes, each with where it is written.
-#[derive(Debug, Default)]
+/// The flows of a workflow with declared inputs that no flow writes (each flow's
+/// [`FlowDef::unwritten`](crate::workflow::FlowDef::unwritten)), read when one starts.
+#[derive(Debug)]
 pub struct Unwritten {
-    dir: PathBuf,
-    by_flow: FxHashMap<FlowId, Vec<(String, Arc<str>)>>,
+    wf: Arc<Workflow>,
+    /// Per flow with such inputs: its index in the workflow's flows and its definition's.
+    by_flow: FxHashMap<FlowId, (usize, usize)>,
 }
 
 impl Unwritten {
-    /// The inputs of `wf`'s flows that no flow writes.
-    pub fn of(wf: &Workflow) -> Self {
+    /// The flows of `wf` with inputs that no flow writes.
+    pub fn of(wf: &Arc<Workflow>) -> Self {
         let mut by_flow = FxHashMap::default();
-        for def in &wf.definitions {
-            let at: Vec<Arc<str>> = def
-                .inputs_at
-                .iter()
-                .map(|s| Arc::from(s.as_str()))
-                .collect();
-            for flow in &wf.flows[def.flows.clone()] {
-                if flow.unwritten.is_empty() {
-                    continue;
+        for (d, def) in wf.definitions.iter().enumerate() {
+            for i in def.flows.clone() {
+                let flow = &wf.flows[i];
+                if !flow.unwritten.is_empty() {
+                    by_flow.insert(flow.id.clone(), (i, d));
                 }
-                let inputs = (flow.unwritten.iter())
-                    .map(|&k| {
-                        let place = at.get(k as usize).cloned().unwrap_or_else(|| Arc::from(""));
-                        (flow.inputs[k as usize].clone(), place)
-                    })
-                    .collect();
-                by_flow.insert(flow.id.clone(), inputs);
             }
         }
         Unwritten {
-            dir: wf.dir.clone(),
+            wf: Arc::clone(wf),
             by_flow,
         }
     }
@@ -59,10 +49,14 @@ impl Unwritten {
     /// Why `flow` cannot start now: the first of its inputs no flow writes that does not
     /// exist (reads the file system).
     pub fn problem(&self, flow: &str) -> Option<String> {
-        let inputs = self.by_flow.get(flow)?;
-        let (path, place) = inputs
-            .iter()
-            .find(|(path, _)| std::fs::symlink_metadata(self.dir.join(path)).is_err())?;
+        let &(i, d) = self.by_flow.get(flow)?;
+        let def = &self.wf.flows[i];
+        let k = *(def.unwritten.iter()).find(|&&k| {
+            std::fs::symlink_metadata(self.wf.dir.join(&def.inputs[k as usize])).is_err()
+        })? as usize;
+        let path = &def.inputs[k];
+        let place = self.wf.definitions[d].inputs_at.get(k);
+        let place = place.map(ToString::to_string).unwrap_or_default();
         Some(format!(
             "declared input `{path}` of flow `{flow}` does not exist and no flow writes it ({place})"
         ))

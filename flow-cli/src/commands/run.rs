@@ -43,6 +43,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
+    let wf = Arc::new(wf);
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     if args.dry_run {
         // With `--resume`, the plan reuses what the run would (the store is only read).
@@ -130,7 +131,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
 /// What one `flow run` does.
 struct Run<'a> {
     args: &'a RunArgs,
-    wf: &'a Workflow,
+    wf: &'a Arc<Workflow>,
     jobs: usize,
     run_id: RunId,
     resume_from: Option<RunId>,

@@ -84,9 +84,14 @@ impl<'a> LineIndex<'a> {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.starts.partition_point(|&s| s <= offset) - 1;
-        let col = self.text[self.starts[line]..offset].chars().count() + 1;
-        (line + 1, col)
+        let line = self.line(offset);
+        let col = self.text[self.starts[line - 1]..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
     }
 }
 
@@ -129,6 +134,18 @@ impl<'a> Collector<'a> {
     pub fn place(&self, source: SourceId, span: Option<&Range<usize>>) -> String {
         let (line, col) = self.position(source, span);
         format!("{}:{line}:{col}", self.sources[source].0)
+    }
+
+    /// The names of the sources in diagnostics, by [`SourceId`] (the workflow file's, once
+    /// [`Self::name_workflow_file`] gave it).
+    pub fn source_names(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The 1-based line of the start of `span` in `source`.
+    pub fn line(&self, source: SourceId, span: Option<&Range<usize>>) -> u32 {
+        let line = self.sources[source].1.line(span.map_or(0, |s| s.start));
+        u32::try_from(line).unwrap_or(u32::MAX)
     }
 
     /// Makes [`Self::error`] point into `source`; returns the source it pointed into before.

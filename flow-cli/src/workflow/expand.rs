@@ -14,14 +14,14 @@ use rustc_hash::FxHashMap;
 
 use super::check;
 use super::data;
-use super::diagnostic::Collector;
+use super::diagnostic::{Collector, SourceId};
 use super::expand_env;
 use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
 use super::params;
 use super::parse::{RawAction, RawFlow, RawWorkflow};
 use super::process;
 use super::template::{Bound, Scope, Template, Value};
-use super::{Action, Definition, FlowDef, Workflow};
+use super::{Action, Definition, FlowDef, Line, Workflow};
 
 /// A flow definition with its templates bound and its matrix values read.
 pub(super) struct Def<'r> {
@@ -142,6 +142,8 @@ pub(super) fn workflow(
     let mut definitions = Vec::with_capacity(defs.len());
     let mut axis_values = Vec::new();
     let mut places: Vec<Vec<data::Place>> = Vec::with_capacity(ids.len());
+    // The names of the workflow file and of the files it includes, for [`Line`]s.
+    let files: Vec<Arc<str>> = diags.source_names().map(Arc::from).collect();
     for def in &defs {
         let first = flows.len();
         let flow = def.raw;
@@ -225,17 +227,13 @@ pub(super) fn workflow(
                 interpreter: interpreter.clone(),
             });
         }
-        // `FILE:LINE` of each input (a place without its column).
-        let line = |place: String| match place.rsplit_once(':') {
-            Some((line, _)) => line.to_owned(),
-            None => place,
+        let line = |source: SourceId, t: &Template| Line {
+            file: Arc::clone(&files[source]),
+            line: diags.line(source, t.span.as_ref()),
         };
-        let inputs_at = (defaults
-            .inputs
-            .iter()
-            .map(|t| line(diags.place(0, t.span.as_ref()))))
-        .chain((flow.inputs.iter()).map(|t| line(diags.place(flow.source, t.span.as_ref()))))
-        .collect();
+        let inputs_at = (defaults.inputs.iter().map(|t| line(0, t)))
+            .chain(flow.inputs.iter().map(|t| line(flow.source, t)))
+            .collect();
         definitions.push(Definition {
             name: flow.name.clone(),
             flows: first..flows.len(),

@@ -96,8 +96,23 @@ pub struct Definition {
     pub flows: Range<usize>,
     /// Whether it has a `matrix`.
     pub matrix: bool,
-    /// Where each of its flows' `inputs` is written (`FILE:LINE`), `[defaults] inputs` first.
-    pub inputs_at: Arc<[String]>,
+    /// Where each of its flows' `inputs` is written, `[defaults] inputs` first.
+    pub inputs_at: Arc<[Line]>,
+}
+
+/// A line of the workflow file or of a file it includes, shown as `FILE:LINE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The file, as diagnostics name it.
+    pub file: Arc<str>,
+    /// 1-based.
+    pub line: u32,
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
 }
 
 #[cfg(test)]
