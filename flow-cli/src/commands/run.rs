@@ -340,10 +340,8 @@ fn write_report(
 /// Registers one command flow per workflow flow, then every dependency in one batch.
 fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
     let dir = wf.dir.to_string_lossy().into_owned();
-    for def in &wf.flows {
-        ctx.register_flow(flow(def, wf, &dir))
-            .map_err(|e| CliError::Run(terminal::chain(&e)))?;
-    }
+    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &dir)))
+        .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let dependencies = wf.flows.iter().flat_map(|def| {
         let required = def
             .requires
