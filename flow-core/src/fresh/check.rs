@@ -128,10 +128,11 @@ pub(crate) const NOT_COMPLETED: &str = "not completed";
 /// in which environment and folder, with what input, and its declared files; not its
 /// timeout, retries or where it runs, which do not change what it computes.
 fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
+    // Each value is written whole, then hashed (one call rather than one per JSON token).
     let json = |value: &dyn erased::Json| {
-        let mut h = blake3::Hasher::new();
-        value.write_to(&mut h);
-        h.finalize()
+        let mut text = Vec::new();
+        value.write_to(&mut text);
+        blake3::hash(&text)
     };
     match &flow.work {
         Work::Command(spec) => {
@@ -160,26 +161,26 @@ pub(crate) fn definition_fields(flow: &Flow, data: &Data) -> Vec<(String, String
 
 /// One digest of the definition's fields (of each name with its digest in hex).
 fn definition_digest(flow: &Flow, data: &Data) -> Digest {
-    let mut h = blake3::Hasher::new();
+    let mut text = Vec::with_capacity(8 * 80);
     each_field(flow, data, |name, digest| {
-        h.update(name.as_bytes());
-        h.update(b"=");
-        h.update(digest.to_hex().as_bytes());
-        h.update(b";");
+        text.extend_from_slice(name.as_bytes());
+        text.push(b'=');
+        text.extend_from_slice(digest.to_hex().as_bytes());
+        text.push(b';');
     });
-    h.finalize()
+    blake3::hash(&text)
 }
 
 mod erased {
     /// A value written as JSON to hash it.
     pub(super) trait Json {
-        fn write_to(&self, hasher: &mut blake3::Hasher);
+        fn write_to(&self, out: &mut Vec<u8>);
     }
     impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write_to(&self, hasher: &mut blake3::Hasher) {
-            // Writing to a hasher cannot fail; a value that cannot be written hashes as
-            // what was written of it.
-            let _ = serde_json::to_writer(hasher, self);
+        fn write_to(&self, out: &mut Vec<u8>) {
+            // Writing to memory cannot fail; a value that cannot be written hashes as what
+            // was written of it.
+            let _ = serde_json::to_writer(out, self);
         }
     }
 }

@@ -112,16 +112,16 @@ pub struct Files {
 impl Files {
     /// One digest of every file's path and digest, in path order.
     pub fn digest(&self) -> Digest {
-        let mut h = blake3::Hasher::new();
+        let mut text = Vec::new();
         for (path, digest) in &self.digests {
-            h.update(&(path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
-            h.update(digest.as_bytes());
+            text.extend_from_slice(&(path.len() as u64).to_le_bytes());
+            text.extend_from_slice(path.as_bytes());
+            text.extend_from_slice(digest.as_bytes());
         }
         for path in &self.missing {
-            missing_into(&mut h, path);
+            missing_into(&mut text, path);
         }
-        h.finalize()
+        blake3::hash(&text)
     }
 }
 
@@ -130,7 +130,7 @@ impl Files {
 pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Result<Files> {
     let mut found: Vec<(String, PathBuf, Stat)> = Vec::with_capacity(declared.len());
     let mut missing = Vec::new();
-    let mut stats = blake3::Hasher::new();
+    let mut stats = Vec::new();
     each_file(base, declared, &mut |named| {
         named.stat_into(&mut stats);
         match named {
@@ -155,7 +155,7 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
     Ok(Files {
         digests: digests?.into_iter().collect(),
         missing,
-        stats: stats.finalize(),
+        stats: blake3::hash(&stats),
     })
 }
 
@@ -163,9 +163,9 @@ pub fn files(base: &Path, declared: &[String], cache: &StatCache) -> std::io::Re
 /// the paths that name nothing, as [`Files::stats`] has it: when it is what it was, so is
 /// every file (the rule of the stat cache), and none is looked up or read.
 pub fn stats(base: &Path, declared: &[String]) -> std::io::Result<Digest> {
-    let mut stats = blake3::Hasher::new();
+    let mut stats = Vec::new();
     each_file(base, declared, &mut |named| named.stat_into(&mut stats))?;
-    Ok(stats.finalize())
+    Ok(blake3::hash(&stats))
 }
 
 /// What a declared path names: a file (with its name, full path and stat), or nothing.
@@ -179,29 +179,29 @@ enum Named<'a> {
 }
 
 impl Named<'_> {
-    /// Adds this to a digest of stats ([`Files::stats`]).
-    fn stat_into(&self, h: &mut blake3::Hasher) {
+    /// Adds this to what a digest of stats is taken of ([`Files::stats`]).
+    fn stat_into(&self, out: &mut Vec<u8>) {
         match self {
             Named::File { name, stat, .. } => {
-                h.update(&(name.len() as u64).to_le_bytes());
-                h.update(name.as_bytes());
+                out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+                out.extend_from_slice(name.as_bytes());
                 for n in [
                     stat.size,
                     stat.mtime_ns as u64,
                     stat.ino,
                     stat.ctime_ns as u64,
                 ] {
-                    h.update(&n.to_le_bytes());
+                    out.extend_from_slice(&n.to_le_bytes());
                 }
             }
-            Named::Missing(path) => missing_into(h, path),
+            Named::Missing(path) => missing_into(out, path),
         }
     }
 }
 
-fn missing_into(h: &mut blake3::Hasher, path: &str) {
-    h.update(b"\0missing\0");
-    h.update(path.as_bytes());
+fn missing_into(out: &mut Vec<u8>, path: &str) {
+    out.extend_from_slice(b"\0missing\0");
+    out.extend_from_slice(path.as_bytes());
 }
 
 /// Expands `declared` (files, folders, globs relative to `base`): hands `found` each file
