@@ -514,7 +514,10 @@ wants = ["make.y"]
         let at: Vec<String> = (wf.definitions[1].inputs_at.iter())
             .map(ToString::to_string)
             .collect();
-        assert_eq!(at, ["w.toml:2", "w.toml:8", "w.toml:8", "w.toml:8", "w.toml:8"]);
+        assert_eq!(
+            at,
+            ["w.toml:2", "w.toml:8", "w.toml:8", "w.toml:8", "w.toml:8"]
+        );
         let wf = load_str("[flows.r]\ncommand = [\"true\"]\ninputs = [\"a\", \"b*\"]\n").unwrap();
         assert_eq!(wf.flows[0].unwritten, [0]);
     }
