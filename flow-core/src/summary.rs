@@ -22,7 +22,8 @@ pub struct RunSummary {
     pub up_to_date: u32,
     /// The runs that produced the outputs of the flows that were up to date, oldest first.
     pub produced_by: Vec<RunId>,
-    /// When the run started.
+    /// When the run started: before it read what it resumes and checked which flows are up
+    /// to date.
     pub started_at: DateTime<Utc>,
     /// When the run ended.
     pub finished_at: DateTime<Utc>,

@@ -71,6 +71,8 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     // First: the thread starts while the run sets up.
     shared.writer.start().map_err(thread_error)?;
     let run_id = options.run_id.unwrap_or_else(RunId::new_now);
+    // The run's time counts what it does before its first flow (resume, up-to-date checks).
+    let started_at = Utc::now();
     let store = Arc::clone(&shared.options.store);
     let resume = match &options.resume_from {
         Some(from) => Some(resume::load(Arc::clone(&store), from.clone()).await?),
@@ -86,7 +88,6 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
         driver.fresh = Some(known);
         driver.pre = up_to_date::by_index(&driver.flows, decided);
     }
-    let started_at = Utc::now();
     let workflow = shared.options.workflow.clone();
     // The store begins the run while the first flows start; a failure cancels the run.
     // Every flow is pending when the run begins (this also lets the store size the run).
