@@ -10,8 +10,9 @@ use flow_results::{ResultStore, StoreSpec};
 use crate::error::CliError;
 use crate::terminal;
 
-/// The folder, beside the workflow file, that holds the default store and the logs.
-pub const STATE_DIR: &str = ".flow";
+/// The folder, beside the workflow file, that holds the default store and the logs (which
+/// the up-to-date checks leave out of every flow's files).
+pub use flow_core::STATE_DIR;
 
 /// The store spec to use: `--store` as given, or `sqlite:<dir>/.flow/flow.db`.
 pub fn spec(store: Option<&str>, dir: &Path) -> Result<StoreSpec, CliError> {

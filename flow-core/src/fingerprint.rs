@@ -6,7 +6,10 @@
 //! and compared by resume: changing the algorithm, the fields or the tag is a deliberate break
 //! (a resume from a run recorded before it runs every flow again) and bumps [`VERSION`].
 
+use flow_graph::{DependencyType, Link};
 use xxhash_rust::xxh3::xxh3_128;
+
+use crate::flow::Flow;
 
 /// The fingerprint scheme, hashed first into every definition. Version 2: XXH3-128 (version 1
 /// was a hand-written two-lane hash, dropped for a named algorithm).
@@ -106,6 +109,48 @@ pub(crate) fn combine(definition: u128, parents: impl Iterator<Item = (u128, u8)
     all[16..24].copy_from_slice(&count.to_le_bytes());
     all[24..].copy_from_slice(&sum.to_le_bytes());
     xxh3_128(&all)
+}
+
+/// Computes the fingerprint of `flow` and of each of its ancestors not known yet (0 in
+/// `fingerprints`), parents first. `flow_at` and `parents` read the run's flows and links;
+/// `stack` is scratch space.
+pub(crate) fn fill_fingerprints<'a>(
+    flow: u32,
+    flow_at: impl Fn(u32) -> &'a Flow,
+    parents: impl Fn(u32) -> &'a [Link],
+    fingerprints: &mut [u128],
+    stack: &mut Vec<u32>,
+) {
+    stack.clear();
+    stack.push(flow);
+    while let Some(&n) = stack.last() {
+        if fingerprints[n as usize] != 0 {
+            stack.pop();
+            continue;
+        }
+        let before = stack.len();
+        for link in parents(n) {
+            if fingerprints[link.flow() as usize] == 0 {
+                stack.push(link.flow());
+            }
+        }
+        if stack.len() == before {
+            fingerprints[n as usize] = fingerprint_of(flow_at(n), parents(n), fingerprints);
+            stack.pop();
+        }
+    }
+}
+
+/// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
+pub(crate) fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 {
+    let parents = parents.iter().map(|link| {
+        let tag = match link.dependency() {
+            DependencyType::Required => 0u8,
+            DependencyType::Optional => 1u8,
+        };
+        (fingerprints[link.flow() as usize], tag)
+    });
+    combine(flow.definition(), parents).max(1)
 }
 
 #[cfg(test)]

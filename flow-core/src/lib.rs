@@ -25,7 +25,7 @@ pub use context::{ContextBuilder, FlowContext};
 pub use error::CoreError;
 pub use event::{Event, EventKind, EventReceiver, RecvError};
 pub use flow::{Flow, FlowBuilder, FlowKind};
-pub use fresh::{Data, Freshness, Ledger, Plan, PlannedFlow, Reason, Snapshot, Verdict};
+pub use fresh::{Data, Freshness, Ledger, Plan, PlannedFlow, Reason, Snapshot, Verdict, STATE_DIR};
 pub use input::FlowInput;
 pub use retry::{Backoff, RetryPolicy};
 pub use run_options::RunOptions;

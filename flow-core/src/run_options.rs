@@ -18,7 +18,7 @@ impl RunOptions {
 
     /// Reuse every flow whose result in `run` is completed with the same fingerprint (its
     /// definition and its parents' fingerprints); run the others. With
-    /// [`skip_up_to_date`](Self::skip_up_to_date) too, a flow that declares files
+    /// [`skip_up_to_date`](Self::skip_up_to_date) too, a flow that declares outputs
     /// ([`FlowBuilder::data`](crate::FlowBuilder::data)) or is forced is not reused from `run`:
     /// the up-to-date rule alone decides whether it runs (its files may have changed since).
     pub fn resume_from(mut self, run: RunId) -> Self {

@@ -181,15 +181,6 @@ pub(super) fn link(
             owners.insert(key.into_owned(), (i, k));
         }
     }
-    if owners.is_empty() {
-        // No flow writes anything: every input that is not a glob must exist.
-        for flow in flows.iter_mut() {
-            flow.unwritten = (0..flow.inputs.len() as u32)
-                .filter(|&k| !is_glob(&flow.inputs[k as usize]))
-                .collect();
-        }
-        return;
-    }
     overlaps(flows, places, &owners, diags);
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();

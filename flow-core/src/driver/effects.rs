@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use super::attempt::{self, AttemptEnd};
 use super::report::Entry;
-use super::{fingerprint_of, Done, Driver, NONE};
+use super::{flow_at, Done, Driver, NONE};
+use crate::fingerprint::fill_fingerprints;
 use crate::flow::Work;
 use crate::machine::{Ending, Event, Outcome};
 use crate::{EventKind, FlowInput};
@@ -27,7 +28,8 @@ impl Driver {
             self.mark_started(flow);
             // Not resuming: no id is looked up. A run that skips what is up to date leaves
             // the flows that declare files, and the forced ones, to that rule.
-            let reused = if self.reuse.is_empty() || self.judged_by_data(flow) {
+            let judged = (self.fresh.as_ref()).is_some_and(|k| k.freshness.judges(self.flow(flow)));
+            let reused = if self.reuse.is_empty() || judged {
                 None
             } else {
                 self.reuse.get(&self.flow(flow).id)
@@ -146,19 +148,6 @@ impl Driver {
                 .instrument(span)
                 .boxed(),
         );
-    }
-
-    /// Whether a resumed run leaves `flow` to the up-to-date rule rather than reusing its
-    /// result: the run skips what is up to date and the flow declares outputs (its result is
-    /// reused only while they are as it left them) or is forced. A flow without outputs is
-    /// reused by a resume as any other.
-    fn judged_by_data(&self, flow: u32) -> bool {
-        let Some(known) = &self.fresh else {
-            return false;
-        };
-        let own = self.flow(flow);
-        let outputs = own.data().is_some_and(|d| !d.output_paths().is_empty());
-        outputs || known.freshness.forced(&own.id)
     }
 
     /// Attempt `attempt` of `flow` failed; the next is due after `delay`.
@@ -313,28 +302,14 @@ impl Driver {
     /// are not known either.
     #[inline(never)]
     fn compute_fingerprint(&mut self, flow: u32) -> u128 {
-        let mut stack = std::mem::take(&mut self.scratch);
-        stack.clear();
-        stack.push(flow);
-        while let Some(&n) = stack.last() {
-            if self.fingerprints[n as usize] != 0 {
-                stack.pop();
-                continue;
-            }
-            let before = stack.len();
-            for link in self.machine.parents(n) {
-                if self.fingerprints[link.flow() as usize] == 0 {
-                    stack.push(link.flow());
-                }
-            }
-            if stack.len() == before {
-                let fingerprint =
-                    fingerprint_of(self.flow(n), self.machine.parents(n), &self.fingerprints);
-                self.fingerprints[n as usize] = fingerprint;
-                stack.pop();
-            }
-        }
-        self.scratch = stack;
+        let (flows, joined, machine) = (&self.flows, &self.joined, &self.machine);
+        fill_fingerprints(
+            flow,
+            |n| flow_at(flows, joined, n),
+            |n| machine.parents(n),
+            &mut self.fingerprints,
+            &mut self.scratch,
+        );
         self.fingerprints[flow as usize]
     }
 }

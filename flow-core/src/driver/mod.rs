@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flow_graph::{DependencyType, FlowId, Link};
+use flow_graph::FlowId;
 use flow_results::{FlowStatus, RunId, RunRecord, StoreError};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -31,7 +31,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::fingerprint;
+use crate::fingerprint::fingerprint_of;
 use crate::fresh;
 use crate::input::{FlowTable, RunFlows, RunShared};
 use crate::machine::{Effect, Event, Machine, Outcome, Refused};
@@ -179,16 +179,12 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     Ok(summary)
 }
 
-/// The fingerprint of `flow` from its definition and its parents' fingerprints (all known).
-fn fingerprint_of(flow: &Flow, parents: &[Link], fingerprints: &[u128]) -> u128 {
-    let parents = parents.iter().map(|link| {
-        let tag = match link.dependency() {
-            DependencyType::Required => 0u8,
-            DependencyType::Optional => 1u8,
-        };
-        (fingerprints[link.flow() as usize], tag)
-    });
-    fingerprint::combine(flow.definition(), parents).max(1)
+/// Flow `i` of a run: one it started with (`flows`), then those that joined it (`joined`).
+fn flow_at<'a>(flows: &'a [Flow], joined: &'a [Flow], i: u32) -> &'a Flow {
+    match (i as usize).checked_sub(flows.len()) {
+        None => &flows[i as usize],
+        Some(k) => &joined[k],
+    }
 }
 
 /// The exit code and output tails of an attempt, if it has any.
@@ -351,10 +347,7 @@ impl Driver {
     }
 
     fn flow(&self, i: u32) -> &Flow {
-        match (i as usize).checked_sub(self.flows.len()) {
-            None => &self.flows[i as usize],
-            Some(k) => &self.joined[k],
-        }
+        flow_at(&self.flows, &self.joined, i)
     }
 
     /// One poll of the loop: take requests, carry out effects, take ended attempts, until

@@ -8,7 +8,7 @@ use flow_graph::{Adjacency, FlowId};
 use flow_results::{FlowStatus, ResultStore, RunId, StoreError};
 use serde_json::Value;
 
-use super::fingerprint_of;
+use crate::fingerprint::fill_fingerprints;
 use crate::flow::Flow;
 use crate::fresh::{Freshness, Plan};
 use crate::CoreError;
@@ -69,26 +69,15 @@ fn reusable(
 /// Every flow's fingerprint, parents first whatever the registration order.
 fn fingerprints(flows: &[Flow], graph: &Adjacency) -> Vec<u128> {
     let mut fingerprints = vec![0; flows.len()];
-    let mut stack: Vec<u32> = Vec::new();
-    for root in 0..flows.len() as u32 {
-        stack.push(root);
-        while let Some(&n) = stack.last() {
-            if fingerprints[n as usize] != 0 {
-                stack.pop();
-                continue;
-            }
-            let before = stack.len();
-            for link in graph.parents(n) {
-                if fingerprints[link.flow() as usize] == 0 {
-                    stack.push(link.flow());
-                }
-            }
-            if stack.len() == before {
-                fingerprints[n as usize] =
-                    fingerprint_of(&flows[n as usize], graph.parents(n), &fingerprints);
-                stack.pop();
-            }
-        }
+    let mut stack = Vec::new();
+    for flow in 0..flows.len() as u32 {
+        fill_fingerprints(
+            flow,
+            |n| &flows[n as usize],
+            |n| graph.parents(n),
+            &mut fingerprints,
+            &mut stack,
+        );
     }
     fingerprints
 }
@@ -120,10 +109,8 @@ impl crate::FlowContext {
         for ((planned, flow), fingerprint) in
             plan.flows.iter_mut().zip(flows.iter()).zip(fingerprints)
         {
-            let outputs = flow.data().is_some_and(|d| !d.output_paths().is_empty());
-            let judged = outputs || freshness.forced(&flow.id);
             let reused = matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprint);
-            if !judged && reused {
+            if reused && !freshness.judges(flow) {
                 planned.run = None;
                 planned.produced_by = Some(from.clone());
             }

@@ -237,12 +237,12 @@ fn each_file(
     Ok(())
 }
 
-/// The folder where `flow` keeps its stores and ledgers: never part of a flow's files (an
-/// input of `.` would otherwise change with every run).
-const STORE_FOLDER: &str = ".flow";
+/// The folder, beside a workflow, where `flow` keeps its stores, ledgers and logs: never part
+/// of a flow's files (an input of `.` would otherwise change with every run).
+pub const STATE_DIR: &str = ".flow";
 
 /// Hands `found` the file at `full`, or every file under the folder at `full` (following symbolic
-/// links, leaving out [`STORE_FOLDER`]); returns whether `full` is there (an empty folder is).
+/// links, leaving out [`STATE_DIR`]); returns whether `full` is there (an empty folder is).
 /// A file named as written (`written`) keeps that name; files found by a glob or in a folder
 /// are named by their path from the base. A FIFO, socket or device is an error: reading it
 /// could block forever or never end.
@@ -266,8 +266,7 @@ fn add(
     // In the store's folder, named or reached by a glob (`**/*`, `.*`): not a flow's file.
     // (A file named as written is taken as written: the common case costs no path walk.)
     let in_store = || {
-        (full.strip_prefix(base).unwrap_or(full).components())
-            .any(|c| c.as_os_str() == STORE_FOLDER)
+        (full.strip_prefix(base).unwrap_or(full).components()).any(|c| c.as_os_str() == STATE_DIR)
     };
     if (written.is_none() || meta.is_dir()) && in_store() {
         return Ok(false);
@@ -277,7 +276,7 @@ fn add(
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || e.file_name() != STORE_FOLDER);
+            .filter_entry(|e| e.depth() == 0 || e.file_name() != STATE_DIR);
         for entry in walk {
             let entry = entry.map_err(std::io::Error::other)?;
             if entry.file_type().is_file() {

@@ -19,6 +19,7 @@ use flow_graph::FlowId;
 use rustc_hash::FxHashSet;
 
 pub use check::{Reason, Verdict};
+pub use digest::STATE_DIR;
 pub use ledger::{Ledger, Snapshot};
 pub use plan::{Plan, PlannedFlow};
 
@@ -159,5 +160,12 @@ impl Freshness {
 
     pub(crate) fn forced(&self, flow: &FlowId) -> bool {
         self.force_all || self.force.contains(flow)
+    }
+
+    /// Whether this rule, not a resume's reuse, decides if `flow` runs: it declares outputs
+    /// (its result stands only while they are as it left them) or is forced. A flow without
+    /// outputs is reused by a resume as any other.
+    pub(crate) fn judges(&self, flow: &crate::Flow) -> bool {
+        flow.data().is_some_and(|d| !d.output_paths().is_empty()) || self.forced(&flow.id)
     }
 }
