@@ -206,7 +206,9 @@ fn exit_2_for_bad_usage_a_missing_file_and_a_syntax_error() {
         .args(["validate", "s.toml"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("s.toml:3:1: invalid TOML"));
+        .stderr(predicate::str::contains(
+            "s.toml:2:18: invalid TOML: unclosed array",
+        ));
     write(dir.path(), "ok.toml", "[flows.a]\ncommand = [\"true\"]\n");
     flow()
         .current_dir(dir.path())

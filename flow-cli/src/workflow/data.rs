@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
-use toml_edit::Item;
 
 use super::diagnostic::{Collector, SourceId};
+use super::doc::{self, Value};
 use super::parse::Span;
 use super::template::Template;
 use super::FlowDef;
 
 /// Reads `inputs` or `outputs`: an array of non-empty paths (templates).
 pub(super) fn paths(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
@@ -25,39 +25,39 @@ pub(super) fn paths(
             span,
             format!(
                 "`{what}` must be an array of paths such as [\"data/*.csv\", \"out/\"], found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return Vec::new();
     };
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
-        match value.as_str() {
+        match value.get_ref().as_str() {
             Some("") => diags.error(
-                value.span(),
+                doc::span(value),
                 format!("`{what}` must not hold an empty path"),
             ),
             Some(path) => match super::limits::argument_problem(what, path) {
-                Some(problem) => diags.error(value.span(), problem),
+                Some(problem) => diags.error(doc::span(value), problem),
                 None if is_glob(path) && what.ends_with("outputs") => diags.error(
-                    value.span(),
+                    doc::span(value),
                     format!(
                         "`{what}`: \"{path}\" is a glob: outputs are files or folders, not globs"
                     ),
                 ),
                 None => match is_glob(path).then(|| glob::Pattern::new(path)) {
                     Some(Err(e)) => diags.error(
-                        value.span(),
+                        doc::span(value),
                         format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
                     ),
-                    _ => out.push(Template::new(path.to_owned(), value.span())),
+                    _ => out.push(Template::new(path.to_owned(), doc::span(value))),
                 },
             },
             None => diags.error(
-                value.span(),
+                doc::span(value),
                 format!(
                     "`{what}` must hold paths (strings), found {}",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
         }

@@ -5,9 +5,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use toml_edit::Item;
-
 use super::diagnostic::{Collector, SourceId};
+use super::doc::{self, Item};
 use super::params;
 use super::parse::{self, RawFlow, RawWorkflow, Role};
 
@@ -15,31 +14,32 @@ type Span = Option<Range<usize>>;
 
 /// Reads `include = [...]`: an array of file paths.
 pub(super) fn parse_list(
-    item: &Item,
+    item: &Item<'_>,
     key_span: Span,
     diags: &mut Collector<'_>,
 ) -> Vec<(String, Span)> {
-    let span = item.span().or(key_span);
+    let span = doc::span(item).or(key_span);
+    let item = item.get_ref();
     let Some(array) = item.as_array() else {
         diags.error(
             span,
             format!(
                 "`include` must be an array of files such as [\"common.toml\"], found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return Vec::new();
     };
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
-        match value.as_str() {
-            Some(path) if !path.trim().is_empty() => out.push((path.to_owned(), value.span())),
-            Some(_) => diags.error(value.span(), "`include` holds an empty file name"),
+        match value.get_ref().as_str() {
+            Some(path) if !path.trim().is_empty() => out.push((path.to_owned(), doc::span(value))),
+            Some(_) => diags.error(doc::span(value), "`include` holds an empty file name"),
             None => diags.error(
-                value.span(),
+                doc::span(value),
                 format!(
                     "`include` must hold file names (strings), found {}",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
         }

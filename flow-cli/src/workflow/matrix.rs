@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
-use toml_edit::{Item, Value as TomlValue};
+use super::doc::{self, Value as TomlValue};
 
 use super::diagnostic::{Collector, SourceId};
 use super::params::{scalar, Param};
@@ -56,17 +56,17 @@ pub(super) struct AxisValue {
 
 /// Parses `matrix = { ... }` of a flow; `what` is `flows.NAME.matrix`.
 pub(super) fn parse(
-    item: &Item,
+    item: &TomlValue<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
 ) -> Option<Matrix> {
-    let Some(table) = item.as_table_like() else {
+    let Some(table) = item.as_table() else {
         diags.error(
             span,
             format!(
                 "`{what}` must be a table of axes such as {{ sample = [\"a\", \"b\"] }}, found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return None;
@@ -80,8 +80,9 @@ pub(super) fn parse(
     }
     let mut axes = Vec::with_capacity(table.len());
     for (name, item) in table.iter() {
-        let name_span = table.key(name).and_then(|k| k.span());
-        let value_span = item.span().or_else(|| name_span.clone());
+        let (name, name_span) = (name.get_ref().as_ref(), doc::key_span(name));
+        let value_span = doc::span(item);
+        let item = item.get_ref();
         if !is_name(name) {
             diags.error(
                 name_span,
@@ -105,7 +106,7 @@ pub(super) fn parse(
 }
 
 fn axis_values(
-    item: &Item,
+    item: &TomlValue<'_>,
     what: &str,
     span: Span,
     axis: &str,
@@ -117,16 +118,17 @@ fn axis_values(
     if let Some(array) = item.as_array() {
         let mut values: Vec<(String, Span)> = Vec::with_capacity(array.len());
         for v in array.iter() {
-            match scalar(v) {
-                Some((text, _)) if values.iter().any(|(seen, _)| *seen == text) => {
-                    diags.error(v.span(), format!("`{what}` has the value `{text}` twice"))
-                }
-                Some((text, _)) => values.push((text, v.span())),
+            match scalar(v.get_ref()) {
+                Some((text, _)) if values.iter().any(|(seen, _)| *seen == text) => diags.error(
+                    doc::span(v),
+                    format!("`{what}` has the value `{text}` twice"),
+                ),
+                Some((text, _)) => values.push((text, doc::span(v))),
                 None => diags.error(
-                    v.span(),
+                    doc::span(v),
                     format!(
                         "`{what}` must hold strings, numbers or bools, found {}",
-                        v.type_name()
+                        doc::type_name(v.get_ref())
                     ),
                 ),
             }
@@ -140,8 +142,8 @@ fn axis_values(
         }
         return Some(AxisValues::List(values));
     }
-    if let Some(TomlValue::String(s)) = item.as_value() {
-        let template = Template::new(s.value().clone(), span.clone());
+    if let Some(s) = item.as_str() {
+        let template = Template::new(s.to_owned(), span.clone());
         if template.single_var().is_some() {
             return Some(AxisValues::Param(template));
         }
@@ -151,17 +153,21 @@ fn axis_values(
         );
         return None;
     }
-    let Some(table) = item.as_table_like() else {
+    let Some(table) = item.as_table() else {
         diags.error(
             span,
-            format!("`{what}` must be {expected}, found {}", item.type_name()),
+            format!(
+                "`{what}` must be {expected}, found {}",
+                doc::type_name(item)
+            ),
         );
         return None;
     };
     let mut glob = None;
     for (key, value) in table.iter() {
-        let value_span = value.span().or_else(|| span.clone());
-        match (key, value.as_str()) {
+        let value_span = doc::span(value);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
+        match (key, value.get_ref().as_str()) {
             ("glob", Some(pattern)) => {
                 glob = Some(Template::new(pattern.to_owned(), value_span));
             }
@@ -169,11 +175,11 @@ fn axis_values(
                 value_span,
                 format!(
                     "`{what}.glob` must be a string such as \"data/{{{axis}}}.txt\", found {}",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
             _ => diags.error(
-                table.key(key).and_then(|k| k.span()),
+                key_span,
                 format!("unknown key `{key}` in `{what}` (expected `glob`)"),
             ),
         }

@@ -5,6 +5,7 @@
 mod check;
 mod data;
 mod diagnostic;
+mod doc;
 mod expand;
 mod expand_env;
 mod include;

@@ -3,9 +3,8 @@
 
 use std::ops::Range;
 
-use toml_edit::{TableLike, Value as TomlValue};
-
 use super::diagnostic::{Collector, SourceId};
+use super::doc::{self, Table, Value as TomlValue};
 use super::template::{is_name, Value};
 
 type Span = Option<Range<usize>>;
@@ -32,26 +31,26 @@ pub(super) struct Param {
 }
 
 /// A scalar TOML value as template text, with its kind; `None` for arrays, tables and dates.
-pub(super) fn scalar(value: &TomlValue) -> Option<(String, Kind)> {
+pub(super) fn scalar(value: &TomlValue<'_>) -> Option<(String, Kind)> {
     match value {
-        TomlValue::String(s) => Some((s.value().clone(), Kind::Text)),
-        TomlValue::Integer(i) => Some((i.value().to_string(), Kind::Integer)),
-        TomlValue::Float(f) => Some((f.value().to_string(), Kind::Float)),
-        TomlValue::Boolean(b) => Some((b.value().to_string(), Kind::Bool)),
+        TomlValue::String(s) => Some((s.to_string(), Kind::Text)),
+        TomlValue::Integer(_) => doc::integer(value).map(|n| (n.to_string(), Kind::Integer)),
+        TomlValue::Float(_) => doc::float(value).map(|f| (f.to_string(), Kind::Float)),
+        TomlValue::Boolean(b) => Some((b.to_string(), Kind::Bool)),
         _ => None,
     }
 }
 
 /// Reads the `[params]` table of `source` into `params`.
 pub(super) fn parse_table(
-    table: &dyn TableLike,
+    table: &Table<'_>,
     source: SourceId,
     params: &mut Vec<Param>,
     diags: &mut Collector<'_>,
 ) {
     for (name, item) in table.iter() {
-        let key_span = table.key(name).and_then(|k| k.span());
-        let span = item.span().or_else(|| key_span.clone());
+        let (name, key_span) = (name.get_ref().as_ref(), doc::key_span(name));
+        let span = doc::span(item);
         if !is_name(name) {
             diags.error(
                 key_span,
@@ -62,27 +61,18 @@ pub(super) fn parse_table(
             );
             continue;
         }
-        let Some(value) = item.as_value() else {
-            diags.error(
-                span,
-                format!(
-                    "`params.{name}` must be a string, number, bool or list, found {}",
-                    item.type_name()
-                ),
-            );
-            continue;
-        };
+        let value = item.get_ref();
         let parsed = match value {
             TomlValue::Array(array) => {
                 let mut items = Vec::with_capacity(array.len());
                 for v in array.iter() {
-                    match scalar(v) {
+                    match scalar(v.get_ref()) {
                         Some((text, _)) => items.push(text),
                         None => diags.error(
-                            v.span(),
+                            doc::span(v),
                             format!(
                                 "`params.{name}` must hold strings, numbers or bools, found {}",
-                                v.type_name()
+                                doc::type_name(v.get_ref())
                             ),
                         ),
                     }
@@ -103,7 +93,7 @@ pub(super) fn parse_table(
                 span,
                 format!(
                     "`params.{name}` must be a string, number, bool or list, found {}",
-                    value.type_name()
+                    doc::type_name(value)
                 ),
             ),
         }

@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use flow_graph::FlowId;
-use toml_edit::{ImDocument, Item, TableLike};
-
 use super::diagnostic::{Collector, SourceId};
+use super::doc::{self, Item, Table};
 use super::matrix::Matrix;
 use super::params::Param;
 use super::process::{self, ProcessKeys};
 use super::template::Template;
 use super::values::{command, duration, env, refs, retries, shell, Positive};
+use flow_graph::FlowId;
 
 pub(super) type Span = Option<Range<usize>>;
 
@@ -98,18 +97,24 @@ pub(super) fn parse(
     source: SourceId,
     diags: &mut Collector<'_>,
 ) -> Option<RawWorkflow> {
-    let doc = match ImDocument::parse(text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let message = e.message().trim().replace('\n', "; ");
-            diags.error(e.span(), format!("invalid TOML: {message}"));
+    let root = match doc::parse(text) {
+        Ok(root) => root,
+        Err((message, span)) => {
+            let mut message = message.trim().replace('\n', "; ");
+            // toml says "duplicate key" and points at it: name it.
+            if let Some(key) = span.clone().and_then(|s| text.get(s)) {
+                if message == "duplicate key" {
+                    message = format!("duplicate key `{key}`");
+                }
+            }
+            diags.error(span, format!("invalid TOML: {message}"));
             return None;
         }
     };
     let mut raw = RawWorkflow::default();
-    let root = doc.as_table();
     for (key, item) in root.iter() {
-        let key_span = root.key(key).and_then(|k| k.span());
+        let key_span = doc::key_span(key);
+        let key = key.get_ref().as_ref();
         if role == Role::Included && !matches!(key, "params" | "flows" | "include") {
             diags.error(
                 key_span,
@@ -141,7 +146,7 @@ pub(super) fn parse(
             "flows" => {
                 raw.flows_written = true;
                 if let Some(table) = table_of(item, key, key_span.clone(), diags) {
-                    let span = item.span().or(key_span);
+                    let span = doc::span(item).or(key_span);
                     parse_flows(table, span, source, &mut raw, diags);
                 }
             }
@@ -163,48 +168,42 @@ pub(super) fn parse(
 }
 
 /// `item` as a table, or an error saying `what` must be one.
-fn table_of<'a>(
-    item: &'a Item,
+fn table_of<'a, 'i>(
+    item: &'a Item<'i>,
     what: &str,
     key_span: Span,
     diags: &mut Collector<'_>,
-) -> Option<&'a dyn TableLike> {
-    match item {
-        Item::ArrayOfTables(_) => {
+) -> Option<&'a Table<'i>> {
+    match item.get_ref() {
+        doc::Value::Table(table) => Some(table),
+        // An array of tables `[[what]]`: its header is written before its name.
+        doc::Value::Array(_)
+            if key_span
+                .as_ref()
+                .is_some_and(|k| item.span().start < k.start) =>
+        {
             diags.error(
                 key_span,
                 format!("`{what}` must be a table such as `[{what}]`, not an array of tables `[[{what}]]`"),
             );
             None
         }
-        _ => match item.as_table_like() {
-            Some(t) => Some(t),
-            None => {
-                diags.error(
-                    item.span().or(key_span),
-                    format!("`{what}` must be a table, found {}", item.type_name()),
-                );
-                None
-            }
-        },
+        value => {
+            diags.error(
+                doc::span(item).or(key_span),
+                format!("`{what}` must be a table, found {}", doc::type_name(value)),
+            );
+            None
+        }
     }
 }
 
-/// Where to point for an item: its value, else its key.
-pub(super) fn span_of(table: &dyn TableLike, key: &str, item: &Item) -> Span {
-    item.span()
-        .or_else(|| table.key(key).and_then(|k| k.span()))
-}
-
-pub(super) fn key_span(table: &dyn TableLike, key: &str) -> Span {
-    table.key(key).and_then(|k| k.span())
-}
-
-fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Collector<'_>) {
+fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collector<'_>) {
     for (key, item) in table.iter() {
-        let span = span_of(table, key, item);
+        let span = doc::span(item);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
         match key {
-            "name" => match item.as_str() {
+            "name" => match item.get_ref().as_str() {
                 Some(name) if !name.trim().is_empty() => match super::limits::name_problem(name) {
                     Some(problem) => diags.error(span, problem),
                     None => raw.name = Some(name.to_owned()),
@@ -214,11 +213,11 @@ fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Coll
                     span,
                     format!(
                         "`workflow.name` must be a string, found {}",
-                        item.type_name()
+                        doc::type_name(item.get_ref())
                     ),
                 ),
             },
-            "jobs" => match item.as_integer() {
+            "jobs" => match doc::integer(item.get_ref()) {
                 Some(n) if n >= 1 => raw.jobs = usize::try_from(n).ok(),
                 Some(n) => diags.error(
                     span,
@@ -228,22 +227,24 @@ fn parse_workflow(table: &dyn TableLike, raw: &mut RawWorkflow, diags: &mut Coll
                     span,
                     format!(
                         "`workflow.jobs` must be an integer, found {}",
-                        item.type_name()
+                        doc::type_name(item.get_ref())
                     ),
                 ),
             },
             _ => diags.error(
-                key_span(table, key),
+                key_span,
                 format!("unknown key `{key}` in `[workflow]` (expected `name` or `jobs`)"),
             ),
         }
     }
 }
 
-fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaults {
+fn parse_defaults(table: &Table<'_>, diags: &mut Collector<'_>) -> RawDefaults {
     let mut d = RawDefaults::default();
     for (key, item) in table.iter() {
-        let span = span_of(table, key, item);
+        let span = doc::span(item);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
+        let item = item.get_ref();
         let what = format!("defaults.{key}");
         match key {
             "timeout" => d.timeout = duration(item, &what, span, Positive::Yes, diags),
@@ -253,7 +254,7 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
             "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
-                key_span(table, key),
+                key_span,
                 format!(
                     "unknown key `{key}` in `[defaults]` \
                      (expected `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `{}`)",
@@ -266,7 +267,7 @@ fn parse_defaults(table: &dyn TableLike, diags: &mut Collector<'_>) -> RawDefaul
 }
 
 fn parse_flows(
-    table: &dyn TableLike,
+    table: &Table<'_>,
     span: Span,
     source: SourceId,
     raw: &mut RawWorkflow,
@@ -280,7 +281,7 @@ fn parse_flows(
     }
     raw.flows.reserve(table.len());
     for (name, item) in table.iter() {
-        let name_span = key_span(table, name);
+        let (name, name_span) = (name.get_ref().as_ref(), doc::key_span(name));
         let id = match FlowId::new(name) {
             Ok(id) => Some(id),
             Err(e) => {
@@ -299,7 +300,7 @@ fn parse_flows(
 }
 
 fn parse_flow(
-    table: &dyn TableLike,
+    table: &Table<'_>,
     id: Option<FlowId>,
     name: &str,
     name_span: Span,
@@ -326,13 +327,15 @@ fn parse_flow(
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
-        let span = span_of(table, key, item);
+        let span = doc::span(item);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
+        let item = item.get_ref();
         let what = format!("flows.{name}.{key}");
         match key {
             "command" | "shell" => {
                 if let Some(first) = action_key {
                     diags.error(
-                        key_span(table, key),
+                        key_span,
                         format!(
                             "flow `{name}` has both `{first}` and `{key}`: \
                              keep `command` (argv, no shell) or `shell` (a script for bash or `interpreter`), not both"
@@ -364,7 +367,7 @@ fn parse_flow(
                     span,
                     format!(
                         "`{what}` must be a string (a folder), found {}",
-                        item.type_name()
+                        doc::type_name(item)
                     ),
                 ),
             },
@@ -373,7 +376,7 @@ fn parse_flow(
             "matrix" => flow.matrix = super::matrix::parse(item, &what, span, diags),
             _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
-                key_span(table, key),
+                key_span,
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
                      `requires`, `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \

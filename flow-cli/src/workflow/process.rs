@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use toml_edit::Item;
-
 use super::diagnostic::Collector;
+use super::doc::Value;
 use super::parse::Span;
 use super::values::{duration, Positive};
 
@@ -27,7 +26,7 @@ impl ProcessKeys {
     pub(super) fn parse(
         &mut self,
         key: &str,
-        item: &Item,
+        item: &Value<'_>,
         what: &str,
         span: Span,
         diags: &mut Collector<'_>,
@@ -50,7 +49,7 @@ impl ProcessKeys {
 }
 
 fn interpreter(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
@@ -58,7 +57,7 @@ fn interpreter(
     let words: Option<Vec<String>> = item.as_array().and_then(|array| {
         array
             .iter()
-            .map(|value| value.as_str().map(str::to_owned))
+            .map(|value| value.get_ref().as_str().map(str::to_owned))
             .collect()
     });
     match words {

@@ -4,10 +4,9 @@
 
 use std::ops::Range;
 
-use flow_pool::SlurmResources;
-use toml_edit::{Item, TableLike, Value};
-
 use super::diagnostic::Collector;
+use super::doc::{self, Table, Value};
+use flow_pool::SlurmResources;
 
 type Span = Option<Range<usize>>;
 
@@ -24,16 +23,8 @@ pub struct SlurmTable {
     pub extra: Vec<String>,
 }
 
-fn key_span(table: &dyn TableLike, key: &str) -> Span {
-    table.key(key).and_then(|k| k.span())
-}
-
-fn span_of(table: &dyn TableLike, key: &str, item: &Item) -> Span {
-    item.span().or_else(|| key_span(table, key))
-}
-
 /// A non-empty string, or an error.
-fn text(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
+fn text(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
     match item.as_str() {
         Some(s) if !s.trim().is_empty() => Some(s.to_owned()),
         Some(_) => {
@@ -43,7 +34,7 @@ fn text(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Optio
         None => {
             diags.error(
                 span,
-                format!("`{what}` must be a string, found {}", item.type_name()),
+                format!("`{what}` must be a string, found {}", doc::type_name(item)),
             );
             None
         }
@@ -51,32 +42,32 @@ fn text(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Optio
 }
 
 /// An array of strings (`sbatch` arguments), or an error.
-fn args(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<String> {
+fn args(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<String> {
     let Some(array) = item.as_array() else {
         diags.error(
             span,
             format!(
                 "`{what}` must be an array of sbatch arguments such as [\"--exclusive\"], found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return Vec::new();
     };
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
-        match value.as_str() {
+        match value.get_ref().as_str() {
             Some(arg) if arg.starts_with('-') => out.push(arg.to_owned()),
             Some(arg) => diags.error(
-                value.span(),
+                doc::span(value),
                 format!(
                     "`{what}` holds \"{arg}\", which is not an option: write e.g. \"--gres=gpu:1\""
                 ),
             ),
             None => diags.error(
-                value.span(),
+                doc::span(value),
                 format!(
                     "`{what}` must hold only strings, found {}",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
         }
@@ -85,10 +76,12 @@ fn args(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Vec<S
 }
 
 /// Parses the `[slurm]` table.
-pub(super) fn parse_table(table: &dyn TableLike, diags: &mut Collector<'_>) -> SlurmTable {
+pub(super) fn parse_table(table: &Table<'_>, diags: &mut Collector<'_>) -> SlurmTable {
     let mut out = SlurmTable::default();
     for (key, item) in table.iter() {
-        let span = span_of(table, key, item);
+        let span = doc::span(item);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
+        let item = item.get_ref();
         let what = format!("slurm.{key}");
         match key {
             "partition" => out.partition = text(item, &what, span, diags),
@@ -96,7 +89,7 @@ pub(super) fn parse_table(table: &dyn TableLike, diags: &mut Collector<'_>) -> S
             "qos" => out.qos = text(item, &what, span, diags),
             "extra" => out.extra = args(item, &what, span, diags),
             _ => diags.error(
-                key_span(table, key),
+                key_span,
                 format!(
                     "unknown key `{key}` in `[slurm]` \
                      (expected `partition`, `account`, `qos` or `extra`)"
@@ -109,39 +102,44 @@ pub(super) fn parse_table(table: &dyn TableLike, diags: &mut Collector<'_>) -> S
 
 /// Parses a flow's `slurm = { ... }`; `what` is `flows.NAME.slurm`.
 pub(super) fn parse_flow(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
 ) -> Option<SlurmResources> {
-    let Some(table) = item.as_table_like() else {
+    let Some(table) = item.as_table() else {
         diags.error(
             span,
             format!(
                 "`{what}` must be a table such as {{ cpus = 2, mem = \"4G\" }}, found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return None;
     };
     let mut out = SlurmResources::default();
     for (key, item) in table.iter() {
-        let span = span_of(table, key, item);
+        let span = doc::span(item);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
+        let item = item.get_ref();
         let field = format!("{what}.{key}");
         match key {
-            "cpus" => match item.as_integer() {
+            "cpus" => match doc::integer(item) {
                 Some(n) if n >= 1 => out.cpus = u32::try_from(n).ok(),
                 Some(n) => diags.error(span, format!("`{field}` must be at least 1, found {n}")),
                 None => diags.error(
                     span,
-                    format!("`{field}` must be an integer, found {}", item.type_name()),
+                    format!(
+                        "`{field}` must be an integer, found {}",
+                        doc::type_name(item)
+                    ),
                 ),
             },
             "mem" => out.mem = memory(item, &field, span, diags),
             "partition" => out.partition = text(item, &field, span, diags),
             "extra" => out.extra = args(item, &field, span, diags),
             _ => diags.error(
-                key_span(table, key),
+                key_span,
                 format!(
                     "unknown key `{key}` in `{what}` \
                      (expected `cpus`, `mem`, `partition` or `extra`)"
@@ -153,16 +151,16 @@ pub(super) fn parse_flow(
 }
 
 /// A memory size in Slurm's syntax: digits and an optional unit K, M, G or T.
-fn memory(item: &Item, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
-    let text = match item.as_value() {
-        Some(Value::String(s)) => s.value().trim().to_owned(),
-        Some(Value::Integer(n)) => n.value().to_string(),
+fn memory(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
+    let text = match (item.as_str(), doc::integer(item)) {
+        (Some(s), _) => s.trim().to_owned(),
+        (None, Some(n)) => n.to_string(),
         _ => {
             diags.error(
                 span,
                 format!(
                     "`{what}` must be a size such as \"4G\" or \"500M\", found {}",
-                    item.type_name()
+                    doc::type_name(item)
                 ),
             );
             return None;

@@ -114,11 +114,11 @@ fn dotted_keys_and_inline_tables_are_the_same_file() {
 fn syntax_error() {
     check_errors(
         "[flows.a]\ncommand = [\"true\"\n",
-        &[(3, 1, "invalid TOML")],
+        &[(2, 18, "invalid TOML: unclosed array")],
     );
     check_errors(
         "[flows.a]\nshell = \"x\"\nshell = \"y\"\n",
-        &[(3, 1, "invalid TOML")],
+        &[(3, 1, "invalid TOML: duplicate key `shell`")],
     );
 }
 
@@ -289,6 +289,10 @@ fn no_flows() {
     check_errors(
         "[[flows]]\nshell = \"x\"\n",
         &[(1, 3, "not an array of tables")],
+    );
+    check_errors(
+        "flows = [{ a = 1 }]\n",
+        &[(1, 9, "`flows` must be a table, found array")],
     );
 }
 

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use toml_edit::Item;
-
 use super::diagnostic::Collector;
-use super::parse::{key_span, span_of, RawAction, Span};
+use super::doc::{self, Value};
+use super::parse::{RawAction, Span};
 use super::template::Template;
 
 pub(super) fn command(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
@@ -23,7 +22,7 @@ pub(super) fn command(
             format!(
                 "`{what}` must be an array of strings such as [\"sort\", \"-u\", \"in.txt\"], found {} \
                  (use `shell` for a shell script)",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return None;
@@ -31,20 +30,20 @@ pub(super) fn command(
     let mut argv = Vec::with_capacity(array.len());
     let mut ok = true;
     for value in array.iter() {
-        match value.as_str() {
+        match value.get_ref().as_str() {
             Some(s) => match super::limits::argument_problem(what, s) {
                 Some(problem) => {
-                    diags.error(value.span(), problem);
+                    diags.error(doc::span(value), problem);
                     ok = false;
                 }
-                None => argv.push(Template::new(s.to_owned(), value.span())),
+                None => argv.push(Template::new(s.to_owned(), doc::span(value))),
             },
             None => {
                 diags.error(
-                    value.span(),
+                    doc::span(value),
                     format!(
                         "`{what}` must hold only strings, found {}",
-                        value.type_name()
+                        doc::type_name(value.get_ref())
                     ),
                 );
                 ok = false;
@@ -66,7 +65,7 @@ pub(super) fn command(
 }
 
 pub(super) fn shell(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
@@ -90,7 +89,7 @@ pub(super) fn shell(
                 span,
                 format!(
                     "`{what}` must be a string (a script), found {}",
-                    item.type_name()
+                    doc::type_name(item)
                 ),
             );
             None
@@ -99,7 +98,7 @@ pub(super) fn shell(
 }
 
 pub(super) fn refs(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
@@ -109,20 +108,20 @@ pub(super) fn refs(
             span,
             format!(
                 "`{what}` must be an array of flow ids, found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return Vec::new();
     };
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
-        match value.as_str() {
-            Some(name) => out.push(Template::new(name.to_owned(), value.span())),
+        match value.get_ref().as_str() {
+            Some(name) => out.push(Template::new(name.to_owned(), doc::span(value))),
             None => diags.error(
-                value.span(),
+                doc::span(value),
                 format!(
                     "`{what}` must hold flow ids (strings), found {}",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
         }
@@ -138,7 +137,7 @@ pub(super) enum Positive {
 }
 
 pub(super) fn duration(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     positive: Positive,
@@ -149,7 +148,7 @@ pub(super) fn duration(
             span,
             format!(
                 "`{what}` must be a duration string such as \"30s\", \"500ms\" or \"10m\", found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return None;
@@ -173,12 +172,12 @@ pub(super) fn duration(
 }
 
 pub(super) fn retries(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
 ) -> Option<u32> {
-    match item.as_integer() {
+    match doc::integer(item) {
         Some(n) => match u32::try_from(n) {
             Ok(n) => Some(n),
             Err(_) if n < 0 => {
@@ -196,7 +195,10 @@ pub(super) fn retries(
         None => {
             diags.error(
                 span,
-                format!("`{what}` must be an integer, found {}", item.type_name()),
+                format!(
+                    "`{what}` must be an integer, found {}",
+                    doc::type_name(item)
+                ),
             );
             None
         }
@@ -204,32 +206,33 @@ pub(super) fn retries(
 }
 
 pub(super) fn env(
-    item: &Item,
+    item: &Value<'_>,
     what: &str,
     span: Span,
     diags: &mut Collector<'_>,
 ) -> BTreeMap<String, Template> {
     let mut out = BTreeMap::new();
-    let Some(table) = item.as_table_like() else {
+    let Some(table) = item.as_table() else {
         diags.error(
             span,
             format!(
                 "`{what}` must be a table of strings such as {{ LANG = \"C\" }}, found {}",
-                item.type_name()
+                doc::type_name(item)
             ),
         );
         return out;
     };
     for (key, value) in table.iter() {
-        let value_span = span_of(table, key, value);
+        let value_span = doc::span(value);
+        let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
         if key.is_empty() || key.contains('=') || key.contains('\0') {
             diags.error(
-                key_span(table, key).or(value_span),
+                key_span.or(value_span),
                 format!("`{what}` has an invalid variable name \"{key}\" (no `=`, not empty)"),
             );
             continue;
         }
-        match value.as_str() {
+        match value.get_ref().as_str() {
             Some(v) if !v.contains('\0') => match super::expand_env::check(v) {
                 Ok(()) => {
                     out.insert(key.to_owned(), Template::new(v.to_owned(), value_span));
@@ -241,7 +244,7 @@ pub(super) fn env(
                 value_span,
                 format!(
                     "`{what}.{key}` must be a string, found {} (quote it: \"...\")",
-                    value.type_name()
+                    doc::type_name(value.get_ref())
                 ),
             ),
         }

@@ -1,0 +1,105 @@
+//! The parsed TOML document as the walk reads it: `toml`'s spanned tables, which keep keys in
+//! the order they are written and borrow their strings from the file's text, with the few
+//! readings the walk needs that the crate leaves to its users.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+pub(super) use toml::de::{DeTable as Table, DeValue as Value};
+use toml::Spanned;
+
+/// A value with where it is written.
+pub(super) type Item<'i> = Spanned<Value<'i>>;
+
+/// A key with where it is written.
+pub(super) type Key<'i> = Spanned<Cow<'i, str>>;
+
+/// Parses `text`; on a syntax error, its message and where.
+pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize>>)> {
+    Table::parse(text)
+        .map(Spanned::into_inner)
+        .map_err(|e| (e.message().to_owned(), e.span()))
+}
+
+/// Where `item` is written.
+pub(super) fn span(item: &Item<'_>) -> Option<Range<usize>> {
+    Some(item.span())
+}
+
+/// Where `key` is written.
+pub(super) fn key_span(key: &Key<'_>) -> Option<Range<usize>> {
+    Some(key.span())
+}
+
+/// The value as an `i64`, when it is an integer that fits.
+pub(super) fn integer(value: &Value<'_>) -> Option<i64> {
+    let n = value.as_integer()?;
+    i64::from_str_radix(n.as_str(), n.radix()).ok()
+}
+
+/// The value as an `f64`, when it is a float.
+pub(super) fn float(value: &Value<'_>) -> Option<f64> {
+    let text = value.as_float()?.as_str();
+    match text.trim_start_matches('+') {
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" | "-nan" => Some(f64::NAN),
+        _ => text.parse().ok(),
+    }
+}
+
+/// What kind of value `value` is, for messages ("found array").
+pub(super) fn type_name(value: &Value<'_>) -> &'static str {
+    value.type_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(text: &str) -> Item<'_> {
+        let table = parse(text).unwrap();
+        let (_, item) = table.into_iter().next().unwrap();
+        item
+    }
+
+    #[test]
+    fn integers_in_every_radix_and_with_underscores() {
+        for (text, n) in [
+            ("x = 42", Some(42)),
+            ("x = -7", Some(-7)),
+            ("x = 1_000", Some(1000)),
+            ("x = 0x1f", Some(31)),
+            ("x = 0o17", Some(15)),
+            ("x = 0b101", Some(5)),
+            ("x = 9223372036854775807", Some(i64::MAX)),
+            ("x = \"3\"", None),
+        ] {
+            assert_eq!(integer(first(text).get_ref()), n, "{text}");
+        }
+    }
+
+    #[test]
+    fn floats_including_the_special_ones() {
+        for (text, f) in [
+            ("x = 1.5", 1.5),
+            ("x = -2e3", -2000.0),
+            ("x = 1_000.5", 1000.5),
+            ("x = inf", f64::INFINITY),
+            ("x = -inf", f64::NEG_INFINITY),
+        ] {
+            assert_eq!(float(first(text).get_ref()), Some(f), "{text}");
+        }
+        assert!(float(first("x = nan").get_ref()).unwrap().is_nan());
+    }
+
+    #[test]
+    fn spans_point_at_keys_and_values() {
+        let text = "[a]\nkey = \"value\"\n";
+        let table = parse(text).unwrap();
+        let (_, a) = table.iter().next().unwrap();
+        let (key, value) = a.get_ref().as_table().unwrap().iter().next().unwrap();
+        assert_eq!(&text[key.span()], "key");
+        assert_eq!(&text[value.span()], "\"value\"");
+    }
+}
