@@ -14,11 +14,35 @@ pub(super) type Item<'i> = Spanned<Value<'i>>;
 /// A key with where it is written.
 pub(super) type Key<'i> = Spanned<Cow<'i, str>>;
 
-/// Parses `text`; on a syntax error, its message and where.
+/// Parses `text`; on a syntax error, its message and where. A number TOML cannot hold (an
+/// integer beyond 64 bits, a float beyond `f64`) is one: `toml` leaves that check to its
+/// readers.
 pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize>>)> {
-    Table::parse(text)
+    let table = Table::parse(text)
         .map(Spanned::into_inner)
-        .map_err(|e| (e.message().to_owned(), e.span()))
+        .map_err(|e| (e.message().to_owned(), e.span()))?;
+    let mut values: Vec<&Item<'_>> = table.values().collect();
+    while let Some(item) = values.pop() {
+        let problem = match item.get_ref() {
+            Value::Integer(_) if integer(item.get_ref()).is_none() => {
+                "integer too large to fit in 64 bits"
+            }
+            Value::Float(_) if float(item.get_ref()).is_none() => {
+                "float too large to fit in 64 bits"
+            }
+            Value::Array(array) => {
+                values.extend(array.iter());
+                continue;
+            }
+            Value::Table(table) => {
+                values.extend(table.values());
+                continue;
+            }
+            _ => continue,
+        };
+        return Err((problem.to_owned(), Some(item.span())));
+    }
+    Ok(table)
 }
 
 /// Where `item` is written.
@@ -37,15 +61,11 @@ pub(super) fn integer(value: &Value<'_>) -> Option<i64> {
     i64::from_str_radix(n.as_str(), n.radix()).ok()
 }
 
-/// The value as an `f64`, when it is a float.
+/// The value as an `f64`, when it is a float `f64` holds (`inf` is one, `1e999` is not).
 pub(super) fn float(value: &Value<'_>) -> Option<f64> {
     let text = value.as_float()?.as_str();
-    match text.trim_start_matches('+') {
-        "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" | "-nan" => Some(f64::NAN),
-        _ => text.parse().ok(),
-    }
+    let f: f64 = text.parse().ok()?;
+    (!f.is_infinite() || text.ends_with("inf")).then_some(f)
 }
 
 /// What kind of value `value` is, for messages ("found array").
@@ -91,6 +111,27 @@ mod tests {
             assert_eq!(float(first(text).get_ref()), Some(f), "{text}");
         }
         assert!(float(first("x = nan").get_ref()).unwrap().is_nan());
+    }
+
+    #[test]
+    fn numbers_toml_cannot_hold_are_syntax_errors() {
+        for (text, problem) in [
+            ("x = 9223372036854775808", "integer too large"),
+            ("x = -9223372036854775809", "integer too large"),
+            (
+                "[a]\nb = [1, { c = 99999999999999999999 }]",
+                "integer too large",
+            ),
+            ("x = 1e999", "float too large"),
+        ] {
+            let (message, span) = parse(text).unwrap_err();
+            assert!(message.starts_with(problem), "{text}: {message}");
+            assert!(
+                span.is_some_and(|s| text[s].chars().all(|c| c != '=')),
+                "{text}"
+            );
+        }
+        assert!(parse("x = -9223372036854775808\ny = inf\nz = -inf\nw = nan").is_ok());
     }
 
     #[test]

@@ -120,6 +120,10 @@ fn syntax_error() {
         "[flows.a]\nshell = \"x\"\nshell = \"y\"\n",
         &[(3, 1, "invalid TOML: duplicate key `shell`")],
     );
+    check_errors(
+        "[flows.a]\nshell = \"x\"\nretries = 99999999999999999999\n",
+        &[(3, 11, "invalid TOML: integer too large to fit in 64 bits")],
+    );
 }
 
 #[test]
