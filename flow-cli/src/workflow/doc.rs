@@ -45,6 +45,18 @@ pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize
     Ok(table)
 }
 
+/// `text` with its CRLF line ends made LF, as TOML lets a parser do: a file saved on Windows
+/// then means what it means elsewhere, down to the bytes of its multi-line strings (`toml`
+/// keeps their `\r`, which a `shell` script would see). An escaped `\r` is not a line end and
+/// stays.
+pub(super) fn with_lf(text: &str) -> Cow<'_, str> {
+    if text.contains("\r\n") {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// Where `item` is written.
 pub(super) fn span(item: &Item<'_>) -> Option<Range<usize>> {
     Some(item.span())
@@ -132,6 +144,24 @@ mod tests {
             );
         }
         assert!(parse("x = -9223372036854775808\ny = inf\nz = -inf\nw = nan").is_ok());
+    }
+
+    #[test]
+    fn crlf_line_ends_are_lf_in_multi_line_strings() {
+        let text = with_lf("a = \"\"\"\r\nx\r\ny\\r\n\"\"\"\r\nb = '''\r\nz\r\n'''\r\n");
+        let table = parse(&text).unwrap();
+        let value = |key: &str| {
+            table
+                .get(key)
+                .unwrap()
+                .get_ref()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // The file's line ends are LF; the escaped `\r` stays.
+        assert_eq!(value("a"), "x\ny\r\n");
+        assert_eq!(value("b"), "z\n");
     }
 
     #[test]

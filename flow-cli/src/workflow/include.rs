@@ -121,7 +121,7 @@ impl Reader {
             }
             self.seen.push((canonical.clone(), here));
             let text: Rc<str> = match std::fs::read_to_string(&canonical) {
-                Ok(text) => text.into(),
+                Ok(text) => doc::with_lf(&text).into(),
                 Err(e) => {
                     diags.error_at(from, at, format!("cannot read included file `{path}`: {e}"));
                     continue;

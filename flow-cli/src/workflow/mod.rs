@@ -252,9 +252,10 @@ pub fn from_str_with(
     dir: &Path,
     sets: &[(String, String)],
 ) -> Result<Workflow, CliError> {
-    let mut diags = diagnostic::Collector::new(text);
+    let text = doc::with_lf(text);
+    let mut diags = diagnostic::Collector::new(&text);
     diags.name_workflow_file(file);
-    let workflow = parse::parse(text, parse::Role::Main, 0, &mut diags).and_then(|mut raw| {
+    let workflow = parse::parse(&text, parse::Role::Main, 0, &mut diags).and_then(|mut raw| {
         include::read_all(&mut raw, file, dir, &mut diags);
         expand::workflow(raw, sets, stem, dir, file, &mut diags)
     });

@@ -111,6 +111,15 @@ fn dotted_keys_and_inline_tables_are_the_same_file() {
 }
 
 #[test]
+fn a_file_with_crlf_line_ends_means_the_same() {
+    let w = load_str("[flows.a]\r\nshell = \"\"\"\r\ncd /tmp\r\necho ok\r\n\"\"\"\r\n").unwrap();
+    assert_eq!(
+        w.flows[0].action,
+        Action::Shell("cd /tmp\necho ok\n".into())
+    );
+}
+
+#[test]
 fn syntax_error() {
     check_errors(
         "[flows.a]\ncommand = [\"true\"\n",
