@@ -15,15 +15,16 @@ use super::{Done, Driver};
 use crate::fresh::{self, Checked, Known, Reason, Verdict};
 use crate::machine::{Event, Outcome, State};
 use crate::shared::Shared;
-use crate::{CoreError, Data, Flow, FlowId, Freshness};
+use crate::{CoreError, Data, Flow, Freshness};
 
 /// Before a run, on a blocking thread: reads the ledger, checks every registered flow (files
 /// read in parallel), and forgets the entries of the flows that will run whatever their
-/// parents do. Returns what it read and each flow's check.
+/// parents do. Returns what it read and the check of each flow registered then, by index
+/// (the registry only appends: an index names the same flow for the whole run).
 pub(super) async fn prepare(
     shared: &Arc<Shared>,
     freshness: Freshness,
-) -> Result<(Arc<Known>, rustc_hash::FxHashMap<FlowId, Checked>), CoreError> {
+) -> Result<(Arc<Known>, Vec<Checked>), CoreError> {
     let (flows, graph) = {
         let registry = shared.registry();
         (Arc::clone(&registry.flows), registry.adjacency())
@@ -42,7 +43,6 @@ pub(super) async fn prepare(
             .map(|(f, _)| f.id.as_str())
             .collect();
         known.freshness.ledger.forget_all(&will_run)?;
-        let decided = (flows.iter().map(|f| f.id.clone())).zip(decided).collect();
         Ok::<_, CoreError>((Arc::new(known), decided))
     });
     work.await.map_err(|e| CoreError::Thread {
@@ -68,12 +68,12 @@ pub(super) async fn save_stats(known: Option<Arc<Known>>) {
     }
 }
 
-/// The checks of `decided` by flow index.
-pub(super) fn by_index(
-    flows: &[Flow],
-    mut decided: rustc_hash::FxHashMap<FlowId, Checked>,
-) -> Vec<Option<Checked>> {
-    flows.iter().map(|f| decided.remove(&f.id)).collect()
+/// The checks of `decided` (of the first flows) for each of the run's `flows`: none for a
+/// flow registered since.
+pub(super) fn by_index(flows: &[Flow], decided: Vec<Checked>) -> Vec<Option<Checked>> {
+    let mut pre: Vec<Option<Checked>> = decided.into_iter().map(Some).collect();
+    pre.resize_with(flows.len(), || None);
+    pre
 }
 
 impl Driver {
@@ -188,13 +188,15 @@ impl Driver {
     }
 
     /// `flow` is up to date: it finishes as reused, with the output `entry` recorded.
-    fn finish_up_to_date(&mut self, flow: u32, entry: fresh::Entry) {
+    fn finish_up_to_date(&mut self, flow: u32, entry: Arc<fresh::Entry>) {
         tracing::debug!(parent: &self.span, flow = %self.flow(flow).id, run_id = %entry.run_id, "up to date");
-        self.out_tokens.insert(flow, entry.outputs);
-        self.produced_by.insert(entry.run_id);
+        self.out_tokens.insert(flow, entry.outputs.clone());
+        if !self.produced_by.contains(&entry.run_id) {
+            self.produced_by.insert(entry.run_id.clone());
+        }
         if !entry.output.is_null() {
             self.ended
-                .insert(flow, (Some(Arc::new(entry.output)), None));
+                .insert(flow, (Some(Arc::new(entry.output.clone())), None));
         }
         self.up_to_date += 1;
         let outcome = Outcome::Reused;

@@ -3,15 +3,15 @@
 //! with its definition, inputs and parents).
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use flow_graph::FlowId;
 use flow_results::RunId;
-use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::digest::{self, Digest, Files, StatCache};
-use super::ledger::{Entry, EntryFiles};
+use super::ledger::{Entries, Entry, EntryFiles};
 use super::{Data, Freshness};
 use crate::flow::{Flow, Work};
 use crate::CoreError;
@@ -96,7 +96,7 @@ pub enum Verdict {
 /// What a run knows of the ledger: every entry, the stat cache, and the options.
 #[derive(Debug)]
 pub(crate) struct Known {
-    pub(crate) entries: FxHashMap<String, Entry>,
+    pub(crate) entries: Entries,
     pub(crate) cache: StatCache,
     pub(crate) freshness: Freshness,
 }
@@ -190,7 +190,7 @@ mod erased {
 #[derive(Debug)]
 pub(crate) struct Checked {
     pub(crate) verdict: Verdict,
-    pub(crate) entry: Option<Entry>,
+    pub(crate) entry: Option<Arc<Entry>>,
     pub(crate) inputs: Option<Files>,
 }
 

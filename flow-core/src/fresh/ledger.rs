@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use flow_results::RunId;
@@ -47,6 +47,9 @@ pub struct Entry {
     pub output_stats: String,
 }
 
+/// Every flow's entry, by flow id (shared: a flow found up to date hands its entry on).
+pub(crate) type Entries = FxHashMap<String, Arc<Entry>>;
+
 /// The digests of each file an entry read and wrote (read only to say which one changed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EntryFiles {
@@ -75,7 +78,7 @@ pub struct Snapshot {
     /// The connection that read them: its `data_version` tells whether another wrote since.
     conn: Connection,
     version: i64,
-    entries: FxHashMap<String, Entry>,
+    entries: Entries,
     stats: Stats,
 }
 
@@ -199,7 +202,7 @@ impl Ledger {
 
     /// The entries and stat cache: those read ahead if the file is as they were read, else
     /// read now (the entries and the stats on two connections at once).
-    pub(crate) fn load(&self) -> Result<(FxHashMap<String, Entry>, Stats), CoreError> {
+    pub(crate) fn load(&self) -> Result<(Entries, Stats), CoreError> {
         if let Some(ahead) = lock(&self.ahead).take() {
             match data_version(&ahead.conn) {
                 Ok(version) if version == ahead.version => {
@@ -221,7 +224,7 @@ impl Ledger {
     }
 
     /// Every flow's entry (an entry that cannot be read is left out: its flow runs again).
-    fn entries(&self) -> Result<FxHashMap<String, Entry>, CoreError> {
+    fn entries(&self) -> Result<Entries, CoreError> {
         read_entries(&self.conn()).map_err(|e| self.fail(e))
     }
 
@@ -332,7 +335,7 @@ impl Ledger {
 
 /// Every flow's entry in the ledger `conn` reads (an entry that cannot be read is left out:
 /// its flow runs again).
-fn read_entries(conn: &Connection) -> rusqlite::Result<FxHashMap<String, Entry>> {
+fn read_entries(conn: &Connection) -> rusqlite::Result<Entries> {
     let mut stmt = conn.prepare_cached("SELECT flow, entry FROM fresh")?;
     let rows = stmt.query_map([], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
@@ -342,7 +345,7 @@ fn read_entries(conn: &Connection) -> rusqlite::Result<FxHashMap<String, Entry>>
     use rayon::prelude::*;
     Ok(rows
         .into_par_iter()
-        .filter_map(|(flow, text)| Some((flow, serde_json::from_str(&text).ok()?)))
+        .filter_map(|(flow, text)| Some((flow, Arc::new(serde_json::from_str(&text).ok()?))))
         .collect::<Vec<_>>()
         .into_iter()
         .collect())
@@ -435,7 +438,7 @@ mod tests {
         let mut ahead = Ledger::read_ahead(&path).unwrap().unwrap();
         assert_eq!(ahead.entries["a"].definition, "first");
         // Marked, to tell it from a new read.
-        ahead.entries.get_mut("a").unwrap().definition = "as read ahead".into();
+        Arc::make_mut(ahead.entries.get_mut("a").unwrap()).definition = "as read ahead".into();
         let ledger = Ledger::open(&path).unwrap().with_snapshot(ahead);
         let (entries, _) = ledger.load().unwrap();
         assert_eq!(
