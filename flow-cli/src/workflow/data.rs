@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
+use rustc_hash::FxHashSet;
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Value};
@@ -182,6 +183,10 @@ pub(super) fn link(
         }
     }
     overlaps(flows, places, &owners, diags);
+    // The first segment of every output: an output that is, holds or lies in an input shares
+    // the input's first segment, so an input whose first segment is not here (`in/` when
+    // every output is in `out/`) is no flow's output without a search.
+    let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();
     for i in 0..flows.len() {
@@ -202,6 +207,10 @@ pub(super) fn link(
                             .map(|(_, &(j, _))| j),
                     );
                 }
+                continue;
+            }
+            if !tops.contains(top(&key)) {
+                unwritten.push(k as u32);
                 continue;
             }
             // The output itself, a folder output holding the input, outputs inside an input
@@ -277,6 +286,15 @@ pub(super) fn link(
     }
 }
 
+/// The first segment of a [`key`]: `in` of `in/a/b.txt`, `/data` of `/data/x`.
+fn top(key: &str) -> &str {
+    let start = usize::from(key.starts_with('/'));
+    match key[start..].find('/') {
+        Some(cut) => &key[..start + cut],
+        None => key,
+    }
+}
+
 /// Reports each output of a flow that lies in a folder another flow declares as output:
 /// both would write the same files.
 fn overlaps(
@@ -338,6 +356,33 @@ mod tests {
             "the graph has every edge"
         );
         def.requires.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn the_first_segment_of_a_key() {
+        for (key, first) in [
+            ("in/a/b.txt", "in"),
+            ("in", "in"),
+            ("/data/x", "/data"),
+            ("/data", "/data"),
+            ("é/x.txt", "é"),
+            (".", "."),
+        ] {
+            assert_eq!(super::top(key), first, "{key}");
+        }
+    }
+
+    #[test]
+    fn an_input_folder_holding_an_output_in_a_non_ascii_folder_requires_its_writer() {
+        let text = r#"
+[flows.write]
+command = ["true"]
+outputs = ["é/x.txt"]
+[flows.read]
+command = ["true"]
+inputs = ["é", "in/other.txt"]
+"#;
+        assert_eq!(requires(text, "read"), ["write"]);
     }
 
     #[test]
