@@ -69,11 +69,8 @@ pub fn declares_data(wf: &Workflow) -> bool {
 
 /// The declared files of `def`, if it declares any.
 pub fn data_of(def: &FlowDef, wf: &Workflow) -> Option<Data> {
-    (!def.inputs.is_empty() || !def.outputs.is_empty()).then(|| {
-        Data::new(&wf.dir)
-            .inputs(def.inputs.iter().cloned())
-            .outputs(def.outputs.iter().cloned())
-    })
+    (!def.inputs.is_empty() || !def.outputs.is_empty())
+        .then(|| Data::shared(&wf.dir, Arc::clone(&def.inputs), Arc::clone(&def.outputs)))
 }
 
 /// The flows `--force NAME` names in `wf`: the flow, or every flow of the definition.

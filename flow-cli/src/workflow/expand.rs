@@ -137,7 +137,7 @@ pub(super) fn workflow(
     let mut ids = ids.into_iter();
     let defaults = &raw.defaults;
     let only_defaults = merged_env(&defaults_env, &[], &values, &[], "", dir);
-    let shell_default = process::default_interpreter();
+    let shell_default: Arc<[String]> = process::default_interpreter().into();
     let mut flows = Vec::with_capacity(ids.len());
     let mut definitions = Vec::with_capacity(defs.len());
     let mut axis_values = Vec::new();
@@ -163,7 +163,10 @@ pub(super) fn workflow(
             .filter(|b| !b.uses_axes())
             .map(|b| dir.join(b.render(&values, &[])));
         let process = flow.process.clone().or(&defaults.process);
-        let interpreter = process.interpreter.unwrap_or_else(|| shell_default.clone());
+        let interpreter: Arc<[String]> = match process.interpreter {
+            Some(words) => words.into(),
+            None => Arc::clone(&shell_default),
+        };
         let timeout = flow.timeout.or(defaults.timeout);
         let retries = flow.retries.or(defaults.retries).unwrap_or(0);
         let retry_delay = flow
@@ -199,8 +202,9 @@ pub(super) fn workflow(
                 (None, Some(b)) => dir.join(b.render(&values, &axis_values)),
                 (None, None) => dir.to_owned(),
             };
-            let mut inputs = defaults_inputs.clone();
-            inputs.extend(def.inputs.iter().map(|b| b.render(&values, &axis_values)));
+            let inputs = (defaults_inputs.iter().cloned())
+                .chain(def.inputs.iter().map(|b| b.render(&values, &axis_values)))
+                .collect();
             let outputs = (def.outputs.iter())
                 .map(|b| b.render(&values, &axis_values))
                 .collect();
@@ -224,7 +228,7 @@ pub(super) fn workflow(
                 env,
                 slurm: flow.slurm.clone(),
                 kill_grace: process.kill_grace,
-                interpreter: interpreter.clone(),
+                interpreter: Arc::clone(&interpreter),
             });
         }
         let line = |source: SourceId, t: &Template| Line {

@@ -55,9 +55,9 @@ pub struct FlowDef {
     pub action: Action,
     /// The files, folders and globs it reads, relative to the workflow's folder (`inputs`,
     /// after `[defaults] inputs`).
-    pub inputs: Vec<String>,
+    pub inputs: Arc<[String]>,
     /// The files and folders it writes (`outputs`).
-    pub outputs: Vec<String>,
+    pub outputs: Arc<[String]>,
     /// The positions in `inputs` of the paths (not globs) that no flow declares as output:
     /// they must exist when the flow starts.
     pub unwritten: Vec<u32>,
@@ -85,7 +85,7 @@ pub struct FlowDef {
     pub kill_grace: Option<Duration>,
     /// What runs a `shell` script, the script coming last (`interpreter`, else
     /// [`process::default_interpreter`]).
-    pub interpreter: Vec<String>,
+    pub interpreter: Arc<[String]>,
 }
 
 /// One `[flows.NAME]` of the file: a flow, or with a matrix, one flow per combination.

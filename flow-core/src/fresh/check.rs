@@ -146,8 +146,8 @@ fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
     }
     field("input", json(&*flow.input));
     field("version", json(&flow.version()));
-    field("inputs", json(&data.inputs));
-    field("outputs", json(&data.outputs));
+    field("inputs", json(&data.input_paths()));
+    field("outputs", json(&data.output_paths()));
 }
 
 /// The definition of `flow` field by field, each with its digest (hex).
@@ -399,7 +399,7 @@ pub(crate) fn seal(
     known: Option<&Known>,
     sealed: Sealed,
 ) -> Result<Option<Digest>, String> {
-    for output in &data.outputs {
+    for output in data.outputs.iter() {
         // Through symbolic links: a link to nothing is not an output.
         if std::fs::metadata(data.base.join(output)).is_err() {
             return Err(format!("declared output `{output}` was not written"));

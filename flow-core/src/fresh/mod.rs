@@ -43,8 +43,8 @@ pub(crate) use plan::decide_all;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Data {
     base: PathBuf,
-    inputs: Vec<String>,
-    outputs: Vec<String>,
+    inputs: Arc<[String]>,
+    outputs: Arc<[String]>,
 }
 
 impl Data {
@@ -52,8 +52,18 @@ impl Data {
     pub fn new(base: impl Into<PathBuf>) -> Self {
         Data {
             base: base.into(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
+            inputs: Arc::from([]),
+            outputs: Arc::from([]),
+        }
+    }
+
+    /// The files `inputs` and `outputs`, lists the caller keeps too (shared, not copied: a
+    /// workflow of many flows already holds them).
+    pub fn shared(base: impl Into<PathBuf>, inputs: Arc<[String]>, outputs: Arc<[String]>) -> Self {
+        Data {
+            base: base.into(),
+            inputs,
+            outputs,
         }
     }
 
@@ -64,7 +74,9 @@ impl Data {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.inputs.extend(paths.into_iter().map(Into::into));
+        self.inputs = (self.inputs.iter().cloned())
+            .chain(paths.into_iter().map(Into::into))
+            .collect();
         self
     }
 
@@ -75,7 +87,9 @@ impl Data {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.outputs.extend(paths.into_iter().map(Into::into));
+        self.outputs = (self.outputs.iter().cloned())
+            .chain(paths.into_iter().map(Into::into))
+            .collect();
         self
     }
 
