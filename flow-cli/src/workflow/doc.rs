@@ -25,10 +25,10 @@ pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize
     while let Some(item) = values.pop() {
         let problem = match item.get_ref() {
             Value::Integer(_) if integer(item.get_ref()).is_none() => {
-                "integer too large to fit in 64 bits"
+                "integer outside the range of a 64-bit integer (quote it if it is text)"
             }
             Value::Float(_) if float(item.get_ref()).is_none() => {
-                "float too large to fit in 64 bits"
+                "float larger than a 64-bit float can hold (write `inf` for infinity)"
             }
             Value::Array(array) => {
                 values.extend(array.iter());
@@ -48,9 +48,13 @@ pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize
 /// `text` with its CRLF line ends made LF, as TOML lets a parser do: a file saved on Windows
 /// then means what it means elsewhere, down to the bytes of its multi-line strings (`toml`
 /// keeps their `\r`, which a `shell` script would see). An escaped `\r` is not a line end and
-/// stays.
+/// stays; a file with a `\r` that ends no line is left as it is (TOML refuses it).
 pub(super) fn with_lf(text: &str) -> Cow<'_, str> {
-    if text.contains("\r\n") {
+    let bytes = text.as_bytes();
+    // A `\r` before another `\r` is left for the parser to refuse, as it is written.
+    let each_cr_ends_a_line =
+        (text.match_indices('\r')).all(|(i, _)| bytes.get(i + 1) == Some(&b'\n'));
+    if text.contains("\r\n") && each_cr_ends_a_line {
         Cow::Owned(text.replace("\r\n", "\n"))
     } else {
         Cow::Borrowed(text)
@@ -128,13 +132,13 @@ mod tests {
     #[test]
     fn numbers_toml_cannot_hold_are_syntax_errors() {
         for (text, problem) in [
-            ("x = 9223372036854775808", "integer too large"),
-            ("x = -9223372036854775809", "integer too large"),
+            ("x = 9223372036854775808", "integer outside the range"),
+            ("x = -9223372036854775809", "integer outside the range"),
             (
                 "[a]\nb = [1, { c = 99999999999999999999 }]",
-                "integer too large",
+                "integer outside the range",
             ),
-            ("x = 1e999", "float too large"),
+            ("x = 1e999", "float larger than"),
         ] {
             let (message, span) = parse(text).unwrap_err();
             assert!(message.starts_with(problem), "{text}: {message}");
@@ -162,6 +166,10 @@ mod tests {
         // The file's line ends are LF; the escaped `\r` stays.
         assert_eq!(value("a"), "x\ny\r\n");
         assert_eq!(value("b"), "z\n");
+        // A `\r` that ends no line stays, and TOML refuses it.
+        let stray = "a = \"\"\"\r\nx\r\r\ny\r\n\"\"\"\r\n";
+        assert!(matches!(with_lf(stray), Cow::Borrowed(_)));
+        assert!(parse(&with_lf(stray)).is_err());
     }
 
     #[test]

@@ -131,7 +131,11 @@ fn syntax_error() {
     );
     check_errors(
         "[flows.a]\nshell = \"x\"\nretries = 99999999999999999999\n",
-        &[(3, 11, "invalid TOML: integer too large to fit in 64 bits")],
+        &[(
+            3,
+            11,
+            "invalid TOML: integer outside the range of a 64-bit integer",
+        )],
     );
 }
 

@@ -15,16 +15,16 @@ use super::{Done, Driver};
 use crate::fresh::{self, Checked, Known, Reason, Verdict};
 use crate::machine::{Event, Outcome, State};
 use crate::shared::Shared;
-use crate::{CoreError, Data, Flow, Freshness};
+use crate::{CoreError, Data, Flow, FlowId, Freshness};
 
 /// Before a run, on a blocking thread: reads the ledger, checks every registered flow (files
 /// read in parallel), and forgets the entries of the flows that will run whatever their
-/// parents do. Returns what it read and the check of each flow registered then, by index
-/// (the registry only appends: an index names the same flow for the whole run).
+/// parents do. Returns what it read and the check of each flow registered then, in the
+/// registry's order.
 pub(super) async fn prepare(
     shared: &Arc<Shared>,
     freshness: Freshness,
-) -> Result<(Arc<Known>, Vec<Checked>), CoreError> {
+) -> Result<(Arc<Known>, Vec<(FlowId, Checked)>), CoreError> {
     let (flows, graph) = {
         let registry = shared.registry();
         (Arc::clone(&registry.flows), registry.adjacency())
@@ -43,6 +43,7 @@ pub(super) async fn prepare(
             .map(|(f, _)| f.id.as_str())
             .collect();
         known.freshness.ledger.forget_all(&will_run)?;
+        let decided = (flows.iter().map(|f| f.id.clone())).zip(decided).collect();
         Ok::<_, CoreError>((Arc::new(known), decided))
     });
     work.await.map_err(|e| CoreError::Thread {
@@ -68,12 +69,18 @@ pub(super) async fn save_stats(known: Option<Arc<Known>>) {
     }
 }
 
-/// The checks of `decided` (of the first flows) for each of the run's `flows`: none for a
-/// flow registered since.
-pub(super) fn by_index(flows: &[Flow], decided: Vec<Checked>) -> Vec<Option<Checked>> {
-    let mut pre: Vec<Option<Checked>> = decided.into_iter().map(Some).collect();
-    pre.resize_with(flows.len(), || None);
-    pre
+/// The checks of `decided` (made of the flows registered then, in order) for each of the
+/// run's `flows`, by position: the registry only appends, so a flow has its check unless it
+/// was registered since, or the registry was cleared and filled again (a check stands only
+/// for the flow it was made of).
+pub(super) fn by_index(flows: &[Flow], decided: Vec<(FlowId, Checked)>) -> Vec<Option<Checked>> {
+    let mut decided = decided.into_iter();
+    (flows.iter())
+        .map(|flow| match decided.next() {
+            Some((id, checked)) if id == flow.id => Some(checked),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Driver {
@@ -258,5 +265,29 @@ impl Driver {
             .collect();
         parents.sort_unstable();
         parents
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_index;
+    use crate::fresh::{Checked, Reason};
+    use crate::{CommandSpec, Flow, FlowId};
+
+    fn flow(id: &str) -> Flow {
+        Flow::command(FlowId::new(id).unwrap(), CommandSpec::argv(["true"])).build()
+    }
+
+    fn checked(id: &str) -> (FlowId, Checked) {
+        (FlowId::new(id).unwrap(), Checked::run(Reason::Forced))
+    }
+
+    #[test]
+    fn a_check_goes_to_the_flow_it_was_made_of() {
+        let flows = [flow("a"), flow("b"), flow("c")];
+        // `a` as checked; `b` is not the flow checked at its place; `c` came since.
+        let pre = by_index(&flows, vec![checked("a"), checked("x")]);
+        let got: Vec<bool> = pre.iter().map(Option::is_some).collect();
+        assert_eq!(got, [true, false, false]);
     }
 }

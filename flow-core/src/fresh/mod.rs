@@ -67,7 +67,8 @@ impl Data {
         }
     }
 
-    /// Adds files, folders or globs the flow reads.
+    /// Adds files, folders or globs the flow reads (each call copies the list so far: give
+    /// them all in one call).
     #[must_use]
     pub fn inputs<I, S>(mut self, paths: I) -> Self
     where
@@ -80,7 +81,8 @@ impl Data {
         self
     }
 
-    /// Adds files or folders the flow writes.
+    /// Adds files or folders the flow writes (each call copies the list so far: give them all
+    /// in one call).
     #[must_use]
     pub fn outputs<I, S>(mut self, paths: I) -> Self
     where
