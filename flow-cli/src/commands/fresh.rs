@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan, Snapshot};
+use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan};
 use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::RunArgs;
+use crate::commands::ahead::LedgerAhead;
 use crate::commands::inputs::Unwritten;
 use crate::commands::print_stdout;
 use crate::error::CliError;
@@ -29,35 +30,6 @@ pub fn ledger_path(spec: &StoreSpec) -> Option<PathBuf> {
             Some(file.with_file_name(format!("{stem}.fresh.db")))
         }
     }
-}
-
-/// The ledger of a run, being read on another thread while the workflow file is parsed.
-pub struct Ahead {
-    path: PathBuf,
-    reading: std::thread::JoinHandle<Option<Snapshot>>,
-}
-
-/// Starts reading the ledger of the run `args` asks for, if it has one, before the
-/// workflow file is parsed (the ledger is found from the file's folder alone). The run uses
-/// what was read only if nothing was written to the ledger since.
-pub fn read_ahead(args: &RunArgs) -> Option<Ahead> {
-    let dir = crate::workflow::folder(&args.file).ok()?;
-    let path = ledger_path(&crate::store::spec(args.store.as_deref(), &dir).ok()?)?;
-    let reading = {
-        let path = path.clone();
-        std::thread::Builder::new()
-            .name("ledger".into())
-            .spawn(move || match Ledger::read_ahead(&path) {
-                Ok(snapshot) => snapshot,
-                Err(error) => {
-                    // The run reads it again, and says what is wrong then.
-                    tracing::debug!(%error, "cannot read the ledger ahead of the run");
-                    None
-                }
-            })
-            .ok()?
-    };
-    Some(Ahead { path, reading })
 }
 
 /// Whether any flow of `wf` declares files (only then is there anything to check).
@@ -113,7 +85,7 @@ pub fn freshness(
     wf: &Workflow,
     spec: &StoreSpec,
     read_only: bool,
-    ahead: Option<Ahead>,
+    ahead: Option<LedgerAhead>,
 ) -> Result<Freshness, CliError> {
     let path = ledger_path(spec);
     let mut ledger = match &path {
@@ -123,9 +95,7 @@ pub fn freshness(
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     if let Some(ahead) = ahead.filter(|a| Some(&a.path) == path.as_ref()) {
-        if let Ok(Some(snapshot)) = ahead.reading.join() {
-            ledger = ledger.with_snapshot(snapshot);
-        }
+        ledger = ledger.with_snapshot(ahead.snapshot);
     }
     let mut forced: Vec<FlowId> = Vec::with_capacity(args.force.len());
     for name in &args.force {

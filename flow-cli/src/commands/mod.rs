@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the exit code it ends with.
 
+pub mod ahead;
 pub mod completions;
 pub mod executor;
 pub mod fresh;

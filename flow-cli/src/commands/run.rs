@@ -13,6 +13,7 @@ use flow_results::{RunId, RunRecord};
 use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
+use crate::commands::ahead;
 use crate::commands::executor::Executor;
 use crate::commands::fresh;
 use crate::commands::inputs::{CheckInputs, Unwritten};
@@ -38,8 +39,9 @@ const DRIVER_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    // The ledger (of a large workflow: tens of milliseconds) is read while the file is parsed.
-    let ahead = (!args.dry_run).then(|| fresh::read_ahead(args)).flatten();
+    // The ledger (of a large workflow: tens of milliseconds) is read, and the store opened,
+    // while the file is parsed.
+    let ahead = (!args.dry_run).then(|| ahead::start(args)).flatten();
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
@@ -62,12 +64,17 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         return fresh::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;
-    let results_store = Arc::new(GuardedStore::new(store::open_for_run(&spec, &wf.dir)?));
+    let (results_store, ledger_ahead) = match ahead {
+        Some(ahead) => ahead.finish(&spec, &wf.dir)?,
+        None => (store::open_for_run(&spec, &wf.dir)?, None),
+    };
+    let results_store = Arc::new(GuardedStore::new(results_store));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
     let run_id = RunId::new_now();
     let _lock = run_lock::acquire(&spec, &wf.name, &run_id)?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
-    // process's environment, before any other thread exists, and not in each command's
+    // process's environment, while no other thread runs (the one that read ahead has ended;
+    // rayon's pool, which parsed the ledger, waits for work), and not in each command's
     // definition, whose fingerprint must stay the same from run to run for `--resume`.
     std::env::set_var(RUN_ID_VARIABLE, run_id.as_str());
     let jobs = args
@@ -100,7 +107,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
     let judged = fresh::declares_data(&wf) || !args.force.is_empty() || args.force_all;
     let freshness = judged
-        .then(|| fresh::freshness(args, &wf, &spec, false, ahead))
+        .then(|| fresh::freshness(args, &wf, &spec, false, ledger_ahead))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
