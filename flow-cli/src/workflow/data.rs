@@ -69,11 +69,9 @@ pub(super) fn paths(
 /// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
 /// trailing `/` is kept by the caller for display, not for matching).
 pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
-    let plain = !path.is_empty()
-        && !path.ends_with('/')
-        && !path.contains("//")
-        && !path.starts_with("./")
-        && !path.contains("/./");
+    // One pass over the segments (after the empty one before a leading `/`).
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
+    let plain = path == "." || (!path.is_empty() && segments.all(|s| !s.is_empty() && s != "."));
     if plain {
         return std::borrow::Cow::Borrowed(path);
     }
@@ -100,7 +98,7 @@ pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
 pub(super) fn key<'a>(path: &'a str, dir: Option<&str>) -> std::borrow::Cow<'a, str> {
     let plain = normal(path);
     let absolute = plain.starts_with('/');
-    let has_parent = plain == ".." || plain.starts_with("../") || plain.contains("/..");
+    let has_parent = plain.split('/').any(|s| s == "..");
     if !absolute && !has_parent {
         return plain;
     }
@@ -141,7 +139,7 @@ pub(super) fn key<'a>(path: &'a str, dir: Option<&str>) -> std::borrow::Cow<'a, 
 
 /// Whether `path` is written as a glob.
 pub(super) fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?', '['])
+    path.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// Where a flow's output is written in the workflow files.
@@ -566,6 +564,12 @@ wants = ["make.y"]
             ("out/plots/", "out/plots"),
             ("/abs/./p", "/abs/p"),
             ("./", "."),
+            (".", "."),
+            ("", "."),
+            ("/", "/"),
+            ("out/.", "out"),
+            ("//abs//p/", "/abs/p"),
+            ("a/..b", "a/..b"),
         ] {
             assert_eq!(normal(written), plain, "{written}");
         }

@@ -81,7 +81,7 @@ pub(super) fn is_name(name: &str) -> bool {
 impl Template {
     /// Reads the placeholders of `text`, written at `span`.
     pub fn new(text: String, span: Span) -> Self {
-        let parts = if text.contains(['{', '}']) {
+        let parts = if text.bytes().any(|b| b == b'{' || b == b'}') {
             split(&text)
         } else {
             Vec::new()

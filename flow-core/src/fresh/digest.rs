@@ -215,7 +215,7 @@ fn each_file(
 ) -> std::io::Result<()> {
     let mut full = PathBuf::new();
     for path in declared {
-        let any = if path.contains(['*', '?', '[']) {
+        let any = if path.bytes().any(|b| matches!(b, b'*' | b'?' | b'[')) {
             let mut any = false;
             let pattern = base.join(path);
             if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
