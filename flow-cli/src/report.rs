@@ -389,10 +389,14 @@ impl RunReport {
             }
         }
         let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
+        // Reused (up to date, or by `--resume`): completed without an attempt in this run,
+        // whether or not the run that made its outputs is attached.
         let reused = self
             .flows
             .iter()
-            .filter(|f| f.reused_from.is_some())
+            .filter(|f| {
+                f.reused_from.is_some() || (f.status == FlowStatus::Completed && f.attempts == 0)
+            })
             .count();
         let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
         if reused > 0 {
