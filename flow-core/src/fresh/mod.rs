@@ -59,6 +59,17 @@ impl Data {
 
     /// The files `inputs` and `outputs`, lists the caller keeps too (shared, not copied: a
     /// workflow of many flows already holds them).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use flow_core::Data;
+    ///
+    /// let inputs: Arc<[String]> = Arc::from(["data/raw.csv".to_owned()]);
+    /// let outputs: Arc<[String]> = Arc::from(["out/clean.csv".to_owned()]);
+    /// let data = Data::shared("/work/pipeline", Arc::clone(&inputs), outputs);
+    /// assert_eq!(data.input_paths(), &inputs[..]);
+    /// assert_eq!(data, Data::new("/work/pipeline").inputs(["data/raw.csv"]).outputs(["out/clean.csv"]));
+    /// ```
     pub fn shared(base: impl Into<PathBuf>, inputs: Arc<[String]>, outputs: Arc<[String]>) -> Self {
         Data {
             base: base.into(),
