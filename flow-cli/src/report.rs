@@ -92,6 +92,17 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> Option<String> {
 }
 
 impl FlowReport {
+    /// Whether this run reused the flow (up to date, or by `--resume`): it completed without
+    /// an attempt here, or its original result is attached.
+    fn reused(&self) -> bool {
+        self.reused_from.is_some() || self.completed_without_attempt()
+    }
+
+    /// Completed with no attempt in this run: reused, its original result not attached.
+    fn completed_without_attempt(&self) -> bool {
+        self.status == FlowStatus::Completed && self.attempts == 0
+    }
+
     /// The report of a stored result.
     pub fn from_result(r: &FlowResult) -> Self {
         FlowReport {
@@ -216,9 +227,7 @@ impl RunReport {
         only: Option<&[flow_results::RunId]>,
     ) {
         let mut wanted: Vec<usize> = (0..self.flows.len())
-            .filter(|&k| {
-                self.flows[k].status == FlowStatus::Completed && self.flows[k].attempts == 0
-            })
+            .filter(|&k| self.flows[k].completed_without_attempt())
             .collect();
         if wanted.is_empty() {
             return;
@@ -389,15 +398,7 @@ impl RunReport {
             }
         }
         let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
-        // Reused (up to date, or by `--resume`): completed without an attempt in this run,
-        // whether or not the run that made its outputs is attached.
-        let reused = self
-            .flows
-            .iter()
-            .filter(|f| {
-                f.reused_from.is_some() || (f.status == FlowStatus::Completed && f.attempts == 0)
-            })
-            .count();
+        let reused = self.flows.iter().filter(|f| f.reused()).count();
         let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
         if reused > 0 {
             let _ = write!(counts, " ({reused} up to date)");

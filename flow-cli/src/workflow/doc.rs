@@ -18,9 +18,15 @@ pub(super) type Key<'i> = Spanned<Cow<'i, str>>;
 /// integer beyond 64 bits, a float beyond `f64`) is one: `toml` leaves that check to its
 /// readers.
 pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize>>)> {
-    let table = Table::parse(text)
-        .map(Spanned::into_inner)
-        .map_err(|e| (e.message().to_owned(), e.span()))?;
+    let table = Table::parse(text).map(Spanned::into_inner).map_err(|e| {
+        let span = e.span();
+        // toml says "duplicate key" and points at it: name it.
+        let message = match span.clone().and_then(|s| text.get(s)) {
+            Some(key) if e.message() == "duplicate key" => format!("duplicate key `{key}`"),
+            _ => e.message().to_owned(),
+        };
+        (message, span)
+    })?;
     let mut values: Vec<&Item<'_>> = table.values().collect();
     while let Some(item) = values.pop() {
         let problem = match item.get_ref() {

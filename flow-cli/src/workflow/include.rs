@@ -13,12 +13,8 @@ use super::parse::{self, RawFlow, RawWorkflow, Role};
 type Span = Option<Range<usize>>;
 
 /// Reads `include = [...]`: an array of file paths.
-pub(super) fn parse_list(
-    item: &Item<'_>,
-    key_span: Span,
-    diags: &mut Collector<'_>,
-) -> Vec<(String, Span)> {
-    let span = doc::span(item).or(key_span);
+pub(super) fn parse_list(item: &Item<'_>, diags: &mut Collector<'_>) -> Vec<(String, Span)> {
+    let span = doc::span(item);
     let item = item.get_ref();
     let Some(array) = item.as_array() else {
         diags.error(

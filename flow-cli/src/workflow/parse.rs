@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use flow_graph::FlowId;
+
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item, Table};
 use super::matrix::Matrix;
@@ -13,7 +15,6 @@ use super::params::Param;
 use super::process::{self, ProcessKeys};
 use super::template::Template;
 use super::values::{command, duration, env, refs, retries, shell, Positive};
-use flow_graph::FlowId;
 
 pub(super) type Span = Option<Range<usize>>;
 
@@ -100,13 +101,7 @@ pub(super) fn parse(
     let root = match doc::parse(text) {
         Ok(root) => root,
         Err((message, span)) => {
-            let mut message = message.trim().replace('\n', "; ");
-            // toml says "duplicate key" and points at it: name it.
-            if let Some(key) = span.clone().and_then(|s| text.get(s)) {
-                if message == "duplicate key" {
-                    message = format!("duplicate key `{key}`");
-                }
-            }
+            let message = message.trim().replace('\n', "; ");
             diags.error(span, format!("invalid TOML: {message}"));
             return None;
         }
@@ -132,7 +127,7 @@ pub(super) fn parse(
                     super::params::parse_table(table, source, &mut raw.params, diags);
                 }
             }
-            "include" => raw.includes = super::include::parse_list(item, key_span, diags),
+            "include" => raw.includes = super::include::parse_list(item, diags),
             "workflow" => {
                 if let Some(table) = table_of(item, key, key_span.clone(), diags) {
                     parse_workflow(table, &mut raw, diags);
@@ -146,8 +141,7 @@ pub(super) fn parse(
             "flows" => {
                 raw.flows_written = true;
                 if let Some(table) = table_of(item, key, key_span.clone(), diags) {
-                    let span = doc::span(item).or(key_span);
-                    parse_flows(table, span, source, &mut raw, diags);
+                    parse_flows(table, doc::span(item), source, &mut raw, diags);
                 }
             }
             "slurm" => {
@@ -190,7 +184,7 @@ fn table_of<'a, 'i>(
         }
         value => {
             diags.error(
-                doc::span(item).or(key_span),
+                doc::span(item),
                 format!("`{what}` must be a table, found {}", doc::type_name(value)),
             );
             None
