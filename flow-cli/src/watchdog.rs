@@ -79,15 +79,25 @@ pub fn serve(run_id: &str) -> u8 {
 
 /// SIGKILLs every process whose environment holds `FLOW_RUN_ID=run_id`, and its process
 /// group, until none is left.
+///
+/// A process in the middle of an `exec` (a command the run had just started) shows an empty
+/// environment for a moment, so the scan ends only after two passes in a row found nothing:
+/// a pass reads every process's environment, which takes longer than that moment.
 fn kill_run(run_id: &str) {
     let marker = format!("{RUN_ID_VARIABLE}={run_id}").into_bytes();
     let own_group = getpgrp();
     let own = Pid::this();
+    let mut found_nothing = 0;
     for _ in 0..PASSES {
         let found = marked_processes(&marker, own);
         if found.is_empty() {
-            return;
+            found_nothing += 1;
+            if found_nothing == 2 {
+                return;
+            }
+            continue;
         }
+        found_nothing = 0;
         for pid in found {
             if let Ok(group) = getpgid(Some(pid)) {
                 if group.as_raw() > 1 && group != own_group {
@@ -124,19 +134,33 @@ fn pid_of(name: &OsStr) -> Option<Pid> {
 mod tests {
     use super::*;
 
+    /// A shell with `FLOW_RUN_ID=value` that has printed a line and waits on its stdin. It is
+    /// returned only once that line is read: until its `exec` is over, a process's
+    /// `/proc/PID/environ` can read empty, and `spawn` returns before that point.
+    fn marked_shell(value: &str) -> Child {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "echo ready && read never"])
+            .env(RUN_ID_VARIABLE, value)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = [0u8; 6];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut line)
+            .unwrap();
+        assert_eq!(&line, b"ready\n");
+        child
+    }
+
     #[test]
     fn only_processes_with_the_exact_variable_are_found() {
         let run = format!("test-{}", std::process::id());
-        let mut marked = Command::new("sleep")
-            .arg("300")
-            .env(RUN_ID_VARIABLE, &run)
-            .spawn()
-            .unwrap();
-        let mut other = Command::new("sleep")
-            .arg("300")
-            .env(RUN_ID_VARIABLE, format!("{run}x"))
-            .spawn()
-            .unwrap();
+        let mut marked = marked_shell(&run);
+        let mut other = marked_shell(&format!("{run}x"));
         let marker = format!("{RUN_ID_VARIABLE}={run}").into_bytes();
         let found = marked_processes(&marker, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
