@@ -6,7 +6,10 @@
 //! machine weighs on all alike; the report gives each one's median wall time and its ratio to
 //! the floor, and the median CPU time of its whole process tree (user + system, commands
 //! included) with its ratio to the floor's: the part of a wall-time gap that is not extra CPU
-//! work is cores left idle.
+//! work is cores left idle. Between the floor and `flow run`, flow-bench's `w4_layers` runs
+//! the same graph through more and more of flow's stack (tokio's process, flow-pool's
+//! `CommandRunner`, the variables and paths `flow run` gives a command), so that the gap can
+//! be read layer by layer.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -29,7 +32,11 @@ struct System {
 
 /// Runs W4 at 2,000 and at 10,000 commands and writes its table to `report`.
 pub fn run(dir: &Path, report: &mut String) -> Result<()> {
-    for (bin, package) in [("spawn_floor", "flow-bench"), ("flow", "flow-cli")] {
+    for (bin, package) in [
+        ("spawn_floor", "flow-bench"),
+        ("w4_layers", "flow-bench"),
+        ("flow", "flow-cli"),
+    ] {
         run_step(
             &format!("build {bin}"),
             "cargo",
@@ -94,6 +101,13 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
     let release = target_dir().join("release");
     let strings = |args: &[&str]| args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let flow_run = ["run", "flow.toml", "--jobs", "2", "--quiet"];
+    // The floor's graph through more and more of flow's stack (flow-bench's `w4_layers`).
+    let layer = |name: &'static str, layer: &str| System {
+        name,
+        program: release.join("w4_layers"),
+        args: strings(&["graph.json", "/bin/true", layer, "--jobs", "2"]),
+        fresh_store: true,
+    };
     let mut systems = vec![
         System {
             name: "floor (spawn_floor)",
@@ -101,6 +115,10 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
             args: strings(&["graph.json", "/bin/true", "--jobs", "2"]),
             fresh_store: false,
         },
+        layer("tokio::process", "tokio"),
+        layer("CommandRunner", "runner"),
+        layer("  + FLOW_* variables", "runner-env"),
+        layer("  + cwd, log paths", "runner-run"),
         System {
             name: "flow run (default SQLite store)",
             program: release.join("flow"),
