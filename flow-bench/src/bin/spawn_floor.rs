@@ -8,18 +8,11 @@
 //! folder or group is asked) and are reaped with `wait` on any child, so a slot is given
 //! to the next ready node as soon as one ends. Among ready nodes the lowest id goes first.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::process::{Command, ExitCode, Stdio};
 
+use flow_bench::w4::{Args, Dag};
 use nix::sys::wait::{wait, WaitStatus};
 use rustc_hash::FxHashMap;
-
-#[derive(serde::Deserialize)]
-struct Graph {
-    nodes: u32,
-    edges: Vec<(u32, u32)>,
-}
 
 fn main() -> ExitCode {
     match run() {
@@ -32,41 +25,19 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let usage = "usage: spawn_floor GRAPH.json PROGRAM [--jobs N]";
-    let mut args = std::env::args().skip(1);
-    let mut positional = Vec::new();
-    let mut jobs = 2usize;
-    while let Some(arg) = args.next() {
-        if arg == "--jobs" {
-            let n = args.next().ok_or("--jobs needs a number")?;
-            jobs = n.parse().map_err(|e| format!("--jobs {n}: {e}"))?;
-        } else {
-            positional.push(arg);
-        }
-    }
-    let [path, program] = <[String; 2]>::try_from(positional).map_err(|_| usage)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    let graph: Graph =
-        serde_json::from_str(&text).map_err(|e| format!("`{path}` is not a graph file: {e}"))?;
-    let n = graph.nodes as usize;
-    let mut children = vec![Vec::new(); n];
-    let mut waiting = vec![0u32; n];
-    for &(p, c) in &graph.edges {
-        if p as usize >= n || c as usize >= n {
-            return Err(format!("edge ({p}, {c}) names a node outside 0..{n}"));
-        }
-        children[p as usize].push(c);
-        waiting[c as usize] += 1;
-    }
-    let mut ready: BinaryHeap<Reverse<u32>> = (0..graph.nodes)
-        .filter(|&i| waiting[i as usize] == 0)
-        .map(Reverse)
-        .collect();
+    let Args {
+        graph,
+        program,
+        jobs,
+        ..
+    } = Args::parse(0, "usage: spawn_floor GRAPH.json PROGRAM [--jobs N]")?;
+    let mut dag = Dag::load(&graph)?;
+    let n = dag.len();
     let mut running: FxHashMap<i32, u32> = FxHashMap::default();
     let mut done = 0usize;
     while done < n {
-        while running.len() < jobs.max(1) {
-            let Some(Reverse(node)) = ready.pop() else {
+        while running.len() < jobs {
+            let Some(node) = dag.next_ready() else {
                 break;
             };
             let child = Command::new(&program)
@@ -91,12 +62,7 @@ fn run() -> Result<(), String> {
             return Err(format!("node {node}: `{program}` ended with {code}"));
         }
         done += 1;
-        for &c in &children[node as usize] {
-            waiting[c as usize] -= 1;
-            if waiting[c as usize] == 0 {
-                ready.push(Reverse(c));
-            }
-        }
+        dag.ended(node);
     }
     Ok(())
 }

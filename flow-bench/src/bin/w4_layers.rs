@@ -19,20 +19,13 @@
 //! What `flow run` adds on top of `runner-run` is flow-core's driver, the CLI's journal of
 //! attempts, and the store.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
+use flow_bench::w4::{Args, Dag};
 use flow_pool::{CancellationToken, CommandRunner, CommandSpec};
 use futures::stream::{FuturesUnordered, StreamExt};
-
-#[derive(serde::Deserialize)]
-struct Graph {
-    nodes: u32,
-    edges: Vec<(u32, u32)>,
-}
 
 /// How much of flow's stack a command goes through.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,36 +60,14 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let usage = "usage: w4_layers GRAPH.json PROGRAM tokio|runner|runner-env|runner-run [--jobs N]";
-    let mut args = std::env::args().skip(1);
-    let mut positional = Vec::new();
-    let mut jobs = 2usize;
-    while let Some(arg) = args.next() {
-        if arg == "--jobs" {
-            let n = args.next().ok_or("--jobs needs a number")?;
-            jobs = n.parse().map_err(|e| format!("--jobs {n}: {e}"))?;
-        } else {
-            positional.push(arg);
-        }
-    }
-    let [path, program, layer] = <[String; 3]>::try_from(positional).map_err(|_| usage)?;
-    let layer = Layer::parse(&layer).ok_or(usage)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    let graph: Graph =
-        serde_json::from_str(&text).map_err(|e| format!("`{path}` is not a graph file: {e}"))?;
-    let n = graph.nodes as usize;
-    let mut children = vec![Vec::new(); n];
-    let mut waiting = vec![0u32; n];
-    for &(p, c) in &graph.edges {
-        if p as usize >= n || c as usize >= n {
-            return Err(format!("edge ({p}, {c}) names a node outside 0..{n}"));
-        }
-        children[p as usize].push(c);
-        waiting[c as usize] += 1;
-    }
-    let ready: BinaryHeap<Reverse<u32>> = (0..graph.nodes)
-        .filter(|&i| waiting[i as usize] == 0)
-        .map(Reverse)
-        .collect();
+    let Args {
+        graph,
+        program,
+        rest,
+        jobs,
+    } = Args::parse(1, usage)?;
+    let layer = Layer::parse(&rest[0]).ok_or(usage)?;
+    let dag = Dag::load(&graph)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,28 +75,15 @@ fn run() -> Result<(), String> {
     // As `flow run` does (a kernel without the feature keeps the default slice).
     let _ = flow_pool::use_short_slice(Duration::from_micros(100));
     let here = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
-    let nodes = Nodes {
-        children,
-        waiting,
-        ready,
-    };
     runtime.block_on(drive(
-        nodes,
-        jobs.max(1),
+        dag,
+        jobs,
         &Command {
             program,
             layer,
             here,
         },
     ))
-}
-
-/// The graph's state: what each node unblocks, how many parents each still waits for, and
-/// the nodes ready to run.
-struct Nodes {
-    children: Vec<Vec<u32>>,
-    waiting: Vec<u32>,
-    ready: BinaryHeap<Reverse<u32>>,
 }
 
 /// What each node runs, and through which layer.
@@ -135,31 +93,23 @@ struct Command {
     here: PathBuf,
 }
 
-async fn drive(mut nodes: Nodes, jobs: usize, command: &Command) -> Result<(), String> {
+async fn drive(mut dag: Dag, jobs: usize, command: &Command) -> Result<(), String> {
     let runner = &CommandRunner::new();
     let mut running = FuturesUnordered::new();
     let mut done = 0;
-    while done < nodes.waiting.len() {
+    while done < dag.len() {
         while running.len() < jobs {
-            let Some(Reverse(node)) = nodes.ready.pop() else {
+            let Some(node) = dag.next_ready() else {
                 break;
             };
             running.push(async move { (node, command.run(runner, node).await) });
         }
         let Some((node, ended)) = running.next().await else {
-            return Err(format!(
-                "{} nodes are on a cycle",
-                nodes.waiting.len() - done
-            ));
+            return Err(format!("{} nodes are on a cycle", dag.len() - done));
         };
         ended.map_err(|e| format!("node {node}: `{}` {e}", command.program))?;
         done += 1;
-        for &c in &nodes.children[node as usize] {
-            nodes.waiting[c as usize] -= 1;
-            if nodes.waiting[c as usize] == 0 {
-                nodes.ready.push(Reverse(c));
-            }
-        }
+        dag.ended(node);
     }
     Ok(())
 }
