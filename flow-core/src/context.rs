@@ -85,8 +85,10 @@ impl ContextBuilder {
         self
     }
 
-    /// A folder for command output: a command flow without its own output files writes
-    /// stdout and stderr to `<log_dir>/<run_id>/<flow>.out` and `.err`.
+    /// A folder for command output: each attempt of a command flow without its own output
+    /// files writes stdout and stderr to `<log_dir>/<run_id>/<flow>.<attempt>.out` and `.err`
+    /// (see [`log_file`](crate::log_file)), so that a retry keeps the output of the attempt
+    /// before it.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.options.log_dir = Some(dir.into());
         self

@@ -6,11 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::{id, run_started, saved};
-use flow_core::{CommandSpec, FailureKind, Flow, FlowContext, FlowStatus};
+use flow_core::{
+    log_file, run_log_dir, CommandSpec, FailureKind, Flow, FlowContext, FlowStatus, LogStream,
+    RetryPolicy,
+};
 use serde_json::json;
 
-/// A command sees `FLOW_RUN_ID` and `FLOW_ID`; its output goes to the log folder and its tail
-/// to the result.
+/// A command sees `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT`; its output goes to the log
+/// folder and its tail to the result.
 #[tokio::test]
 async fn commands_get_their_ids_and_write_logs() {
     let logs = tempfile::tempdir().unwrap();
@@ -18,8 +21,10 @@ async fn commands_get_their_ids_and_write_logs() {
     ctx.register_flow(
         Flow::command(
             id("hello"),
-            CommandSpec::shell("echo \"run=$FLOW_RUN_ID flow=$FLOW_ID x=$X\"; echo oops >&2")
-                .env("X", "1"),
+            CommandSpec::shell(
+                "echo \"run=$FLOW_RUN_ID flow=$FLOW_ID attempt=$FLOW_ATTEMPT x=$X\"; echo oops >&2",
+            )
+            .env("X", "1"),
         )
         .build(),
     )
@@ -27,7 +32,7 @@ async fn commands_get_their_ids_and_write_logs() {
     let summary = ctx.run().await.unwrap();
     assert!(summary.is_success(), "{summary:?}");
     let result = saved(&ctx, &summary.run_id, "hello");
-    let expected = format!("run={} flow=hello x=1\n", summary.run_id);
+    let expected = format!("run={} flow=hello attempt=1 x=1\n", summary.run_id);
     assert_eq!(result.stdout_tail.as_str(), expected);
     assert_eq!(result.stderr_tail.as_str(), "oops\n");
     assert_eq!(
@@ -36,13 +41,44 @@ async fn commands_get_their_ids_and_write_logs() {
     );
     let dir = logs.path().join(summary.run_id.as_str());
     assert_eq!(
-        std::fs::read_to_string(dir.join("hello.out")).unwrap(),
+        std::fs::read_to_string(dir.join("hello.1.out")).unwrap(),
         expected
     );
     assert_eq!(
-        std::fs::read_to_string(dir.join("hello.err")).unwrap(),
+        std::fs::read_to_string(dir.join("hello.1.err")).unwrap(),
         "oops\n"
     );
+}
+
+/// Each attempt of a retried command writes its own log files: the output of the failed
+/// attempt is still there after the retry succeeded.
+#[tokio::test]
+async fn a_retry_keeps_the_logs_of_the_attempt_before_it() {
+    let logs = tempfile::tempdir().unwrap();
+    let ctx = FlowContext::builder().log_dir(logs.path()).build();
+    // Fails on its first attempt, succeeds on the second.
+    let script = "echo \"attempt $FLOW_ATTEMPT\"; test \"$FLOW_ATTEMPT\" = 2";
+    ctx.register_flow(
+        Flow::command(id("flaky"), CommandSpec::shell(script))
+            .retry(RetryPolicy::fixed(1, Duration::ZERO))
+            .build(),
+    )
+    .unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(saved(&ctx, &summary.run_id, "flaky").attempts, 2);
+    let dir = run_log_dir(logs.path(), summary.run_id.as_str());
+    for attempt in [1, 2] {
+        let out = log_file(&dir, "flaky", attempt, LogStream::Stdout);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("attempt {attempt}\n"),
+            "{}",
+            out.display()
+        );
+        // Nothing was written to stderr: no file.
+        assert!(!log_file(&dir, "flaky", attempt, LogStream::Stderr).exists());
+    }
 }
 
 /// A limit too long to reach (a timeout, a grace period, a blocking flow's timeout) is no

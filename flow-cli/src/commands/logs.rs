@@ -12,7 +12,7 @@ use flow_results::{ResultStore, RunId};
 
 use crate::cli::LogsArgs;
 use crate::error::CliError;
-use crate::logs::{attempts, log_file, logged_attempts, run_dir};
+use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
 
 /// How often `--follow` looks for new output.
@@ -173,8 +173,8 @@ impl Printer {
     fn new(folder: &Path, flow: &str, attempt: u32) -> Self {
         Printer {
             files: [
-                (log_file(folder, flow, attempt, "out"), 0),
-                (log_file(folder, flow, attempt, "err"), 0),
+                (log_file(folder, flow, attempt, LogStream::Stdout), 0),
+                (log_file(folder, flow, attempt, LogStream::Stderr), 0),
             ],
             found_any: false,
         }

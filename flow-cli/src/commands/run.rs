@@ -164,11 +164,14 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
     };
+    // flow-core names each attempt's log files; the journal of attempts sits beside them.
+    let logs = logs_root(wf);
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
-        .command_executor(Arc::new(AttemptLogs::new(commands, logs_root(wf))))
+        .log_dir(&logs)
+        .command_executor(Arc::new(AttemptLogs::new(commands, logs)))
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;

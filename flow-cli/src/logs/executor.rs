@@ -1,5 +1,5 @@
-//! [`AttemptLogs`]: the run's command executor, wrapped so that every attempt gets its own
-//! log files and leaves its times in the run's journal.
+//! [`AttemptLogs`]: the run's command executor, wrapped so that every attempt leaves its
+//! times in the run's journal.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -12,39 +12,28 @@ use chrono::Utc;
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{BoxFuture, CommandOutcome, EnvChange, PoolError};
 
-use super::{log_file, run_dir, AttemptRecord, JOURNAL};
+use super::{run_dir, AttemptRecord, JOURNAL};
 
-/// Wraps the executor of a run: before each attempt of a command flow, sends its stdout and
-/// stderr to `ROOT/RUN/FLOW.N.out` and `.err` (N counts the flow's attempts in this process,
-/// from 1), and after it appends an [`AttemptRecord`] to `ROOT/RUN/attempts.jsonl`. The
-/// flow and run come from the `FLOW_ID` and `FLOW_RUN_ID` variables flow-core sets.
+/// Wraps the executor of a run: after each attempt of a command flow, appends an
+/// [`AttemptRecord`] to `ROOT/RUN/attempts.jsonl`. The run, flow and attempt come from the
+/// `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT` variables flow-core sets; the attempt's
+/// output files are flow-core's too (its log folder, which must be `ROOT`).
 #[derive(Debug)]
 pub struct AttemptLogs {
     inner: Arc<dyn CommandExecutor>,
     root: PathBuf,
-    /// Attempts started so far, per (run, flow).
-    counts: Mutex<HashMap<(String, String), u32>>,
     /// The open journal of each run.
     journals: Mutex<HashMap<String, File>>,
 }
 
 impl AttemptLogs {
-    /// `inner` with per-attempt logs under `root` (`.flow/logs`).
+    /// `inner` with the journal of attempts under `root` (`.flow/logs`, the run's log folder).
     pub fn new(inner: Arc<dyn CommandExecutor>, root: PathBuf) -> Self {
         AttemptLogs {
             inner,
             root,
-            counts: Mutex::new(HashMap::new()),
             journals: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The number of the attempt of `flow` in `run` that starts now.
-    fn next_attempt(&self, run: &str, flow: &str) -> u32 {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry((run.to_owned(), flow.to_owned())).or_insert(0);
-        *count += 1;
-        *count
     }
 
     /// Creates the log folder and the journal of `run` when its first attempt starts, so
@@ -105,33 +94,30 @@ impl CommandExecutor for AttemptLogs {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        let (Some(run), Some(flow)) = (env_value(spec, "FLOW_RUN_ID"), env_value(spec, "FLOW_ID"))
-        else {
+        let attempt = env_value(spec, "FLOW_ATTEMPT").and_then(|n| n.parse().ok());
+        let (Some(run), Some(flow), Some(attempt)) = (
+            env_value(spec, "FLOW_RUN_ID"),
+            env_value(spec, "FLOW_ID"),
+            attempt,
+        ) else {
             return self.inner.run(spec, timeout, cancel);
         };
-        let (run, flow) = (run.to_owned(), flow.to_owned());
-        let attempt = self.next_attempt(&run, &flow);
-        self.open_journal(&run);
-        let dir = run_dir(&self.root, &run);
-        let spec = spec
-            .clone()
-            .stdout_path(log_file(&dir, &flow, attempt, "out"))
-            .stderr_path(log_file(&dir, &flow, attempt, "err"));
+        self.open_journal(run);
         Box::pin(async move {
             let started_at = Utc::now();
-            let outcome = self.inner.run(&spec, timeout, cancel).await;
+            let outcome = self.inner.run(spec, timeout, cancel).await;
             let end = match &outcome {
                 Ok(outcome) => outcome.end.to_string(),
                 Err(error) => error.to_string(),
             };
             let record = AttemptRecord {
-                flow,
+                flow: flow.to_owned(),
                 attempt,
                 started_at,
                 finished_at: Utc::now(),
                 end,
             };
-            self.journal(&run, &record);
+            self.journal(run, &record);
             outcome
         })
     }

@@ -1,13 +1,15 @@
 //! Per-attempt logs: each attempt of a command flow writes its stdout and stderr to its own
-//! `.flow/logs/RUN/FLOW.N.out` and `.err`, and its start, end and outcome to the run's
-//! `attempts.jsonl` ([`AttemptLogs`]); `flow logs` and the report read them back
-//! ([`attempts`], [`log_files`]).
+//! `.flow/logs/RUN/FLOW.N.out` and `.err` (flow-core's rule for its log folder:
+//! [`flow_core::log_file`]), and its start, end and outcome to the run's `attempts.jsonl`
+//! ([`AttemptLogs`]); `flow logs` and the report read them back ([`attempts`],
+//! [`log_files`]).
 
 mod executor;
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+pub use flow_core::{log_file, run_log_dir as run_dir, LogStream};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use executor::env_value;
@@ -29,16 +31,6 @@ pub struct AttemptRecord {
     pub finished_at: DateTime<Utc>,
     /// How it ended, in words ("exited with code 6", "timed out after 1s", ...).
     pub end: String,
-}
-
-/// The log folder of run `run_id` under `root` (`.flow/logs`).
-pub fn run_dir(root: &Path, run_id: &str) -> PathBuf {
-    root.join(run_id)
-}
-
-/// The stdout (`"out"`) or stderr (`"err"`) file of attempt `attempt` of `flow`.
-pub fn log_file(run_dir: &Path, flow: &str, attempt: u32, stream: &str) -> PathBuf {
-    run_dir.join(format!("{flow}.{attempt}.{stream}"))
 }
 
 /// Every ended attempt recorded in `run_dir`, in the order they ended (none when the run has
@@ -63,7 +55,10 @@ pub fn logged_attempts(run_dir: &Path, flow: &str) -> Vec<u32> {
             let name = entry.ok()?.file_name().into_string().ok()?;
             let rest = name.strip_prefix(&prefix)?;
             let (number, stream) = rest.split_once('.')?;
-            matches!(stream, "out" | "err").then_some(())?;
+            LogStream::BOTH
+                .iter()
+                .any(|s| s.extension() == stream)
+                .then_some(())?;
             number.parse().ok()
         })
         .collect();
@@ -74,7 +69,7 @@ pub fn logged_attempts(run_dir: &Path, flow: &str) -> Vec<u32> {
 
 /// The existing log files of attempt `attempt` of `flow`: stdout's, then stderr's.
 pub fn log_files(run_dir: &Path, flow: &str, attempt: u32) -> Vec<PathBuf> {
-    ["out", "err"]
+    LogStream::BOTH
         .into_iter()
         .map(|stream| log_file(run_dir, flow, attempt, stream))
         .filter(|path| path.is_file())

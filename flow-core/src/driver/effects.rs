@@ -114,14 +114,16 @@ impl Driver {
                 let mut spec = (**spec).clone();
                 spec = spec
                     .env("FLOW_RUN_ID", self.run_id.as_str())
-                    .env("FLOW_ID", id.as_str());
+                    .env("FLOW_ID", id.as_str())
+                    .env("FLOW_ATTEMPT", attempt.to_string());
                 if let Some(dir) = &self.shared.options.log_dir {
-                    let dir = dir.join(self.run_id.as_str());
+                    let dir = crate::run_log_dir(dir, self.run_id.as_str());
+                    let file = |stream| Some(crate::log_file(&dir, id.as_str(), attempt, stream));
                     if spec.stdout_path.is_none() {
-                        spec.stdout_path = Some(dir.join(format!("{id}.out")));
+                        spec.stdout_path = file(crate::LogStream::Stdout);
                     }
                     if spec.stderr_path.is_none() {
-                        spec.stderr_path = Some(dir.join(format!("{id}.err")));
+                        spec.stderr_path = file(crate::LogStream::Stderr);
                     }
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
