@@ -18,15 +18,23 @@ pub(super) type Key<'i> = Spanned<Cow<'i, str>>;
 /// integer beyond 64 bits, a float beyond `f64`) is one: `toml` leaves that check to its
 /// readers.
 pub(super) fn parse(text: &str) -> Result<Table<'_>, (String, Option<Range<usize>>)> {
-    let table = Table::parse(text).map(Spanned::into_inner).map_err(|e| {
+    // `toml` reports a string's errors when it decodes the string, after the structure around
+    // it: its first error is not always the first in the file (an unclosed string inside an
+    // inline table came out as a missing comma on the next line). The earliest one is.
+    let (table, errors) = Table::parse_recoverable(text);
+    let first = errors
+        .into_iter()
+        .min_by_key(|e| e.span().map_or(usize::MAX, |span| span.start));
+    if let Some(e) = first {
         let span = e.span();
         // toml says "duplicate key" and points at it: name it.
         let message = match span.clone().and_then(|s| text.get(s)) {
             Some(key) if e.message() == "duplicate key" => format!("duplicate key `{key}`"),
             _ => e.message().to_owned(),
         };
-        (message, span)
-    })?;
+        return Err((message, span));
+    }
+    let table = table.into_inner();
     let mut values: Vec<&Item<'_>> = table.values().collect();
     while let Some(item) = values.pop() {
         let problem = match item.get_ref() {
@@ -154,6 +162,17 @@ mod tests {
             );
         }
         assert!(parse("x = -9223372036854775808\ny = inf\nz = -inf\nw = nan").is_ok());
+    }
+
+    #[test]
+    fn the_first_error_in_the_file_is_the_one_reported() {
+        // toml reports the unclosed string after the inline table around it, whose error
+        // is on the next line.
+        let text = "a = { b = \"x }\n\n[c]\nd = 1\n";
+        let (message, span) = parse(text).unwrap_err();
+        assert!(message.contains("basic string"), "{message}");
+        let line = text[..span.unwrap().start].matches('\n').count() + 1;
+        assert_eq!(line, 1, "{message}");
     }
 
     #[test]
