@@ -10,11 +10,12 @@
 //! - `tokio`: `tokio::process::Command`, stdin from `/dev/null`, output inherited;
 //! - `runner`: flow-pool's `CommandRunner`: its own process group, stdout and stderr read
 //!   through pipes into the tails, the group checked empty at the end;
-//! - `runner-env`: the same, with the three variables `flow run` gives every command
-//!   (`FLOW_RUN_ID`, `FLOW_ID`, `FLOW_WORKFLOW_DIR`), which make the standard library copy
-//!   the whole environment at each spawn;
+//! - `runner-env`: the same, with the variables `flow run` gives every command
+//!   (`FLOW_RUN_ID`, `FLOW_ID`, `FLOW_ATTEMPT`, `FLOW_WORKFLOW_DIR`), which make the standard
+//!   library copy the whole environment at each spawn;
 //! - `runner-run`: the spec `flow run` hands the runner: those variables, the working
-//!   directory, and per-attempt log files under `.flow/layers` (created only by output).
+//!   directory, and per-attempt log files under `.flow/layers`, named as flow-core names them
+//!   (created only by output).
 //!
 //! What `flow run` adds on top of `runner-run` is flow-core's driver, the CLI's journal of
 //! attempts, and the store.
@@ -24,6 +25,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use flow_bench::w4::{Args, Dag};
+use flow_core::{log_file, LogStream};
 use flow_pool::{CancellationToken, CommandRunner, CommandSpec};
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -150,13 +152,14 @@ impl Command {
         let spec = spec
             .env("FLOW_RUN_ID", "20261206-000000-w4layers")
             .env("FLOW_ID", id.as_str())
+            .env("FLOW_ATTEMPT", "1")
             .env("FLOW_WORKFLOW_DIR", self.here.to_string_lossy());
         if self.layer == Layer::RunnerEnv {
             return spec;
         }
         let logs = Path::new(".flow/layers");
         spec.cwd(&self.here)
-            .stdout_path(logs.join(format!("{id}.1.out")))
-            .stderr_path(logs.join(format!("{id}.1.err")))
+            .stdout_path(log_file(logs, &id, 1, LogStream::Stdout))
+            .stderr_path(log_file(logs, &id, 1, LogStream::Stderr))
     }
 }
