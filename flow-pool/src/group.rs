@@ -1,11 +1,11 @@
 //! Bringing a process group down: SIGTERM, a grace period, SIGKILL, and a check that the group
 //! is empty before anyone is told the work has ended.
 
+use std::future::Future;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use crate::sys::{group_exists, group_has_live_member, reap_group_orphans, signal_group};
@@ -27,11 +27,24 @@ pub(crate) struct StopPolicy {
     pub hurry: CancellationToken,
 }
 
+/// The leader of a group: a child of this process that can be awaited (a command's, or a
+/// worker process's).
+pub(crate) trait Leader {
+    /// Waits for the leader to end and reaps it. Cancel-safe.
+    fn wait(&mut self) -> impl Future<Output = std::io::Result<ExitStatus>> + Send;
+}
+
+impl Leader for tokio::process::Child {
+    fn wait(&mut self) -> impl Future<Output = std::io::Result<ExitStatus>> + Send {
+        tokio::process::Child::wait(self)
+    }
+}
+
 /// Stops the group whose leader is `leader`: SIGTERM to the group, up to the grace period for
 /// the leader to exit, then SIGKILL to the group; reaps the leader, then makes sure the whole
 /// group is gone (see [`clear_group`]). Returns the leader's exit status if it could be read.
 pub(crate) async fn stop_group(
-    leader: &mut Child,
+    leader: &mut impl Leader,
     pgid: u32,
     policy: &StopPolicy,
 ) -> Option<ExitStatus> {

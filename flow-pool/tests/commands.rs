@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{group_members, proc_info, Fifo};
 use flow_pool::{
     enable_child_subreaper, CancellationToken, CommandEnd, CommandExecutor, CommandRunner,
-    CommandSpec, PoolError,
+    CommandSpec, ParentDeath, PoolError,
 };
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -393,6 +393,148 @@ async fn environment_and_working_directory_are_applied() {
         .await
         .unwrap();
     assert_eq!(outcome.stdout_tail, "ONLY=1\n");
+}
+
+/// Runs `spec` with `runner` and returns its stdout tail.
+async fn stdout_of(runner: &CommandRunner, spec: &CommandSpec) -> String {
+    runner
+        .run(
+            spec,
+            Some(Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+        .stdout_tail
+}
+
+#[tokio::test]
+async fn commands_inherit_the_environment_the_runner_was_made_with() {
+    // Variables unique to this test: nothing else reads them.
+    std::env::set_var("FLOW_POOL_TEST_BEFORE", "before");
+    std::env::set_var("FLOW_POOL_TEST_GONE", "inherited");
+    let runner = runner();
+    std::env::set_var("FLOW_POOL_TEST_AFTER", "after");
+    let script = "echo \"${FLOW_POOL_TEST_BEFORE-unset}|${FLOW_POOL_TEST_AFTER-unset}|\
+                  ${FLOW_POOL_TEST_GONE-unset}|${FLOW_POOL_TEST_SET-unset}\"";
+    let spec = CommandSpec::shell(script);
+    assert_eq!(
+        stdout_of(&runner, &spec).await,
+        "before|unset|inherited|unset\n"
+    );
+    // Changes apply in order, the last one to a key wins; a set overrides what is inherited.
+    let spec = CommandSpec::shell(script)
+        .env("FLOW_POOL_TEST_BEFORE", "overridden")
+        .env_remove("FLOW_POOL_TEST_GONE")
+        .env("FLOW_POOL_TEST_SET", "first")
+        .env_remove("FLOW_POOL_TEST_SET")
+        .env("FLOW_POOL_TEST_SET", "last");
+    assert_eq!(
+        stdout_of(&runner, &spec).await,
+        "overridden|unset|unset|last\n"
+    );
+    // A runner made now sees the later variable.
+    assert_eq!(
+        stdout_of(&CommandRunner::new(), &CommandSpec::shell(script)).await,
+        "before|after|inherited|unset\n"
+    );
+    // A variable whose value holds a NUL byte cannot be given to a program.
+    let spec = CommandSpec::argv(["/bin/true"]).env("BAD", "a\0b");
+    let error = runner
+        .run(&spec, None, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("BAD"), "{error}");
+}
+
+#[tokio::test]
+async fn a_program_name_is_looked_up_in_the_path_the_command_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |folder: &str, name: &str, mode: u32| {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = folder.join(name);
+        std::fs::write(
+            &file,
+            format!(
+                "#!/bin/sh\necho {folder}/{name} \"$@\"\n",
+                folder = folder.file_name().unwrap().to_string_lossy()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("a", "greet", 0o644); // found first, but not executable: skipped
+    write("b", "greet", 0o755);
+    write("a", "denied", 0o644);
+    let path = format!(
+        "{}:{}",
+        dir.path().join("a").display(),
+        dir.path().join("b").display()
+    );
+    let runner = runner();
+    let spec = CommandSpec::argv(["greet", "there"]).env("PATH", &path);
+    assert_eq!(stdout_of(&runner, &spec).await, "b/greet there\n");
+    // A relative folder of PATH is taken from the command's working directory.
+    let spec = CommandSpec::argv(["greet"])
+        .env("PATH", "b")
+        .cwd(dir.path());
+    assert_eq!(stdout_of(&runner, &spec).await, "b/greet\n");
+    // Only a file without permission: permission denied; nothing: not found.
+    for (name, kind) in [
+        ("denied", std::io::ErrorKind::PermissionDenied),
+        ("nowhere", std::io::ErrorKind::NotFound),
+    ] {
+        let spec = CommandSpec::argv([name]).env("PATH", &path);
+        let error = runner
+            .run(&spec, None, CancellationToken::new())
+            .await
+            .unwrap_err();
+        let PoolError::Spawn { program, source } = &error else {
+            panic!("expected a spawn error, got {error:?}");
+        };
+        assert_eq!((program.as_str(), source.kind()), (name, kind));
+    }
+}
+
+#[tokio::test]
+async fn a_command_starts_with_no_signal_blocked_and_sigpipe_not_ignored() {
+    // This test process ignores SIGPIPE (Rust's runtime does): the command must not.
+    let spec = CommandSpec::argv(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    for parent_death in [ParentDeath::Ignore, ParentDeath::KillLeader] {
+        let runner = runner().with_parent_death(parent_death);
+        let status = stdout_of(&runner, &spec).await;
+        let mask = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{parent_death:?}: {status}");
+        let sigpipe = 1 << (SIGPIPE - 1);
+        assert_eq!(mask("SigIgn:") & sigpipe, 0, "{parent_death:?}: {status}");
+    }
+}
+
+/// SIGPIPE's number on Linux.
+const SIGPIPE: u32 = 13;
+
+#[tokio::test]
+async fn a_command_with_a_hook_before_exec_gets_the_same_program_and_environment() {
+    let runner = runner().with_parent_death(ParentDeath::KillLeader);
+    let spec = CommandSpec::argv(["env"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("ONLY", "1");
+    let env = stdout_of(&runner, &spec).await;
+    let mut lines: Vec<&str> = env.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["ONLY=1", "PATH=/usr/bin:/bin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CommandSpec::shell("echo \"$0 $(pwd)\"").cwd(dir.path());
+    assert_eq!(
+        stdout_of(&runner, &spec).await,
+        format!("/bin/sh {}\n", dir.path().canonicalize().unwrap().display())
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! External commands: what to run ([`CommandSpec`]) and the runner that runs it in its own
 //! process group ([`CommandRunner`]).
 
+mod launch;
 mod log_file;
 mod runner;
 mod spec;

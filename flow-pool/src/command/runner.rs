@@ -5,23 +5,22 @@ use std::fmt;
 use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tokio::net::unix::pipe;
 use tokio::sync::{oneshot, watch};
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::command::launch::{launch, Child, Environment, Launched, Streams};
 use crate::command::log_file::LogFile;
-use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
+use crate::command::spec::CommandSpec;
 use crate::command::tail::{drain, Tail};
 use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::sys::{kill_child_when_parent_dies, signal_group};
+use crate::sys::signal_group;
 use crate::PoolError;
 
 /// A boxed, sendable future, as returned by [`CommandExecutor::run`].
@@ -103,26 +102,50 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 
 /// Runs external commands locally, each in its own process group.
 ///
-/// Cloning is cheap and clones share the "skip grace" switch ([`CommandRunner::skip_grace`])
-/// and the count of groups being cleared in the background ([`CommandExecutor::settled`]).
-/// A limit on how many commands run at once is the caller's business.
-#[derive(Debug, Clone, Default)]
+/// A command whose spec inherits the environment ([`EnvBase::Inherit`]) gets this process's
+/// environment as it was when the runner was made ([`CommandRunner::new`]), with the spec's
+/// changes: a variable this process sets later (`std::env::set_var`) does not reach the
+/// commands; give it in the spec instead. The runner keeps that one copy and starts each
+/// command with `posix_spawn` from it, rather than copying the environment at every spawn.
+///
+/// Cloning is cheap and clones share the environment, the "skip grace" switch
+/// ([`CommandRunner::skip_grace`]) and the count of groups being cleared in the background
+/// ([`CommandExecutor::settled`]). A limit on how many commands run at once is the caller's
+/// business.
+///
+/// [`EnvBase::Inherit`]: crate::EnvBase::Inherit
+#[derive(Debug, Clone)]
 pub struct CommandRunner {
     hurry: CancellationToken,
     parent_death: ParentDeath,
     /// How many groups of dropped command futures are still being cleared.
     clearing: Arc<watch::Sender<usize>>,
+    /// What commands inherit.
+    environment: Environment,
+}
+
+impl Default for CommandRunner {
+    /// The same as [`CommandRunner::new`]: it takes this process's environment as it is now.
+    fn default() -> Self {
+        CommandRunner {
+            hurry: CancellationToken::new(),
+            parent_death: ParentDeath::default(),
+            clearing: Arc::default(),
+            environment: Environment::capture(),
+        }
+    }
 }
 
 /// What happens to a running command's leader when this process dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ParentDeath {
-    /// Nothing: the command runs on. The command is started without a pre-exec hook, which
-    /// lets the standard library use `posix_spawn` (a vfork), the cheapest way to start it.
+    /// Nothing: the command runs on. The command is started with `posix_spawn` (a vfork),
+    /// the cheapest way to start it.
     #[default]
     Ignore,
     /// The leader gets SIGKILL (`PR_SET_PDEATHSIG`, set in a pre-exec hook, which makes every
-    /// spawn a full `fork`). Other members of its group are not covered.
+    /// spawn a full `fork` by the standard library). Other members of its group are not
+    /// covered.
     KillLeader,
 }
 
@@ -130,7 +153,7 @@ pub enum ParentDeath {
 /// cleared, it kills the group with SIGKILL and, when a runtime is at hand, reaps the leader
 /// and the group's orphans in a background task.
 struct GroupGuard {
-    child: Option<tokio::process::Child>,
+    child: Option<Child>,
     pgid: u32,
     armed: bool,
     clearing: Arc<watch::Sender<usize>>,
@@ -163,7 +186,7 @@ impl Drop for GroupGuard {
         let (Some(mut child), Ok(runtime)) =
             (self.child.take(), tokio::runtime::Handle::try_current())
         else {
-            return; // `kill_on_drop` still kills and reaps the leader.
+            return; // Dropping the child kills and reaps the leader.
         };
         let clearing = Clearing::new(&self.clearing);
         runtime.spawn(async move {
@@ -185,7 +208,8 @@ enum StopReason {
 }
 
 impl CommandRunner {
-    /// A runner whose commands outlive this process if it dies ([`ParentDeath::Ignore`]).
+    /// A runner whose commands outlive this process if it dies ([`ParentDeath::Ignore`]) and
+    /// inherit this process's environment as it is now.
     pub fn new() -> Self {
         Self::default()
     }
@@ -242,19 +266,25 @@ impl CommandRunner {
                 duration: started.elapsed(),
             });
         }
-        let (mut command, combined) = build(spec, self.parent_death)?;
-        let spawned = command.spawn();
-        // The command holds this process's write ends of a combined pipe: close them now, or
-        // the pipe would never reach its end.
-        drop(command);
-        let mut child = spawned.map_err(|source| spawn_error(spec, source))?;
-        let pid = child.id().unwrap_or(0);
-        let combined_output = combined.is_some();
-        let stdout = match combined {
-            Some(receiver) => Some(Either::Right(receiver)),
-            None => child.stdout.take().map(Either::Left),
+        for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
+            check_output_path(path)?;
+        }
+        let streams = match (&spec.stdout_path, &spec.stderr_path) {
+            (Some(out), Some(err)) if out == err => Streams::Combined,
+            _ => Streams::Separate,
         };
-        let stderr = child.stderr.take();
+        let Launched {
+            child,
+            stdout,
+            stderr,
+        } = launch(spec, &self.environment, self.parent_death, streams).map_err(
+            |error| match error {
+                PoolError::Spawn { source, .. } => spawn_error(spec, source),
+                other => other,
+            },
+        )?;
+        let pid = child.id();
+        let combined_output = streams == Streams::Combined;
         let stdout_file = spec.stdout_path.as_deref().map(LogFile::new);
         let stderr_file = match &spec.stderr_path {
             Some(path) if spec.stdout_path.as_ref() != Some(path) => Some(LogFile::new(path)),
@@ -280,7 +310,7 @@ impl CommandRunner {
             let read_output = async {
                 let drains = async {
                     tokio::join!(
-                        drain(stdout, &mut stdout_tail, stdout_file),
+                        drain(Some(stdout), &mut stdout_tail, stdout_file),
                         drain(stderr, &mut stderr_tail, stderr_file)
                     )
                 };
@@ -329,12 +359,12 @@ impl CommandRunner {
     /// latter cases; returns once the group is empty.
     async fn wait_and_clear(
         &self,
-        child: &mut tokio::process::Child,
+        child: &mut Child,
         spec: &CommandSpec,
         timeout: Option<Duration>,
         cancel: &CancellationToken,
     ) -> CommandEnd {
-        let pid = child.id().unwrap_or(0);
+        let pid = child.id();
         let policy = StopPolicy {
             grace: spec.grace,
             hurry: self.hurry.clone(),
@@ -416,84 +446,6 @@ fn spawn_error(spec: &CommandSpec, source: std::io::Error) -> PoolError {
         program: spec.program.name().to_owned(),
         source,
     }
-}
-
-/// stdin for a command: a duplicate of one `/dev/null` kept open for the process (a `dup`
-/// is cheaper than opening the path again), or a fresh one if that fails.
-fn dev_null() -> Stdio {
-    static NULL: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    NULL.get_or_init(|| std::fs::File::open("/dev/null").ok())
-        .as_ref()
-        .and_then(|file| file.try_clone().ok())
-        .map_or_else(Stdio::null, Stdio::from)
-}
-
-/// A `tokio` command for `spec`: own process group, stdin from /dev/null, stdout and stderr
-/// to pipes. When both streams go to the same path, they share one pipe, whose read end is
-/// returned (the write ends stay in the command until it is dropped).
-fn build(
-    spec: &CommandSpec,
-    parent_death: ParentDeath,
-) -> Result<(tokio::process::Command, Option<pipe::Receiver>), PoolError> {
-    let mut command = match &spec.program {
-        Program::Argv(argv) => {
-            let (program, args) = argv.split_first().ok_or(PoolError::EmptyArgv)?;
-            let mut command = tokio::process::Command::new(program);
-            command.args(args);
-            command
-        }
-        Program::Shell(script) => {
-            let mut command = tokio::process::Command::new("/bin/sh");
-            command.arg("-c").arg(script);
-            command
-        }
-    };
-    if spec.env.base == EnvBase::Empty {
-        command.env_clear();
-    }
-    for change in &spec.env.changes {
-        match change {
-            EnvChange::Set(key, value) => command.env(key, value),
-            EnvChange::Remove(key) => command.env_remove(key),
-        };
-    }
-    if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
-    }
-    for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
-        check_output_path(path)?;
-    }
-    command.stdin(dev_null());
-    let combined = match (&spec.stdout_path, &spec.stderr_path) {
-        (Some(out), Some(err)) if out == err => {
-            let (receiver, stdout, stderr) = shared_pipe().map_err(|source| PoolError::Spawn {
-                program: format!("{} (output pipe)", spec.program.name()),
-                source,
-            })?;
-            command.stdout(stdout).stderr(stderr);
-            Some(receiver)
-        }
-        _ => {
-            command.stdout(Stdio::piped()).stderr(Stdio::piped());
-            None
-        }
-    };
-    command.process_group(0);
-    command.kill_on_drop(true);
-    if parent_death == ParentDeath::KillLeader {
-        kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
-    }
-    Ok((command, combined))
-}
-
-/// One pipe for both stdout and stderr: the read end for this process (non-blocking, in
-/// tokio), and the write end twice, for the child's stdout and stderr. Every end is
-/// close-on-exec, so other children never inherit them.
-fn shared_pipe() -> std::io::Result<(pipe::Receiver, Stdio, Stdio)> {
-    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let receiver = pipe::Receiver::from_owned_fd(reader)?;
-    let stderr = writer.try_clone()?;
-    Ok((receiver, Stdio::from(writer), Stdio::from(stderr)))
 }
 
 /// Refuses an output path that can never be a file (`/`, `logs/..`, an empty path), without

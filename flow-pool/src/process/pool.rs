@@ -319,7 +319,7 @@ impl ProcessPool {
             .stderr(Stdio::inherit())
             .process_group(0)
             .kill_on_drop(true);
-        kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+        kill_child_when_parent_dies(command.as_std_mut(), Signal::SIGKILL);
         let spawn_error = |source| PoolError::Spawn {
             program: inner.program.display().to_string(),
             source,

@@ -1,7 +1,9 @@
-//! Platform seam: process groups, signals, the `unsafe` pre-exec hook (in [`unix`]) and the
-//! short time slice of the thread that runs commands (in [`slice`]).
+//! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
+//! `posix_spawn` and watching it with a pidfd (in [`spawn`]), the pre-exec hook (in [`unix`])
+//! and the short time slice of the thread that runs commands (in [`slice`]).
 
 mod slice;
+mod spawn;
 mod unix;
 
 use std::sync::OnceLock;
@@ -11,6 +13,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub use slice::use_short_slice;
+pub(crate) use spawn::{pidfd, reap, spawn};
 pub(crate) use unix::kill_child_when_parent_dies;
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.

@@ -15,6 +15,8 @@
 //! no `unsafe` here); the hook does only what the standard library cannot.
 #![allow(unsafe_code)]
 
+use std::os::unix::process::CommandExt;
+
 use nix::sys::signal::Signal;
 use nix::unistd::{getppid, Pid};
 
@@ -22,7 +24,7 @@ use nix::unistd::{getppid, Pid};
 /// spawned it exits (in practice: when this process dies), and to fail to start if this
 /// process already died between `fork` and the `prctl` call.
 pub(crate) fn kill_child_when_parent_dies(
-    command: &mut tokio::process::Command,
+    command: &mut std::process::Command,
     death_signal: Signal,
 ) {
     let parent = Pid::from_raw(i32::try_from(std::process::id()).unwrap_or(i32::MAX));

@@ -1,0 +1,383 @@
+//! Starting a command: the one rule that makes a [`CommandSpec`] into a program path, its
+//! arguments, its environment and its working directory ([`prepare`]), and the [`Child`] that
+//! is awaited until it ends.
+//!
+//! A command is started with `posix_spawn` (a vfork) from that preparation; one that needs a
+//! hook before `exec` ([`ParentDeath::KillLeader`]) is started from the same preparation by the
+//! standard library's fork.
+
+use std::borrow::Cow;
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use nix::sys::signal::Signal;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+
+use crate::command::runner::ParentDeath;
+use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
+use crate::sys;
+use crate::PoolError;
+
+/// Where `PATH` lookups go when a command's environment has no `PATH` (glibc's default).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// This process's environment as it was when a runner was made: what
+/// [`EnvBase::Inherit`] starts from. Shared by the clones of a runner.
+#[derive(Debug, Clone)]
+pub(crate) struct Environment(Arc<[CString]>);
+
+impl Environment {
+    /// This process's environment now, as `KEY=value` strings; a key that appears twice keeps
+    /// its first value, as `getenv` reads it.
+    pub(crate) fn capture() -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let entries: Vec<CString> = std::env::vars_os()
+            .filter(|(key, _)| seen.insert(key.clone()))
+            .filter_map(|(key, value)| entry(key.as_bytes(), value.as_bytes()).ok())
+            .collect();
+        Environment(entries.into())
+    }
+}
+
+/// `KEY=value` as a C string; an error if either holds a NUL byte.
+fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
+    let mut bytes = Vec::with_capacity(key.len() + value.len() + 2);
+    bytes.extend_from_slice(key);
+    bytes.push(b'=');
+    bytes.extend_from_slice(value);
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "environment variable `{}` holds a NUL byte",
+                String::from_utf8_lossy(key)
+            ),
+        )
+    })
+}
+
+/// The key of a `KEY=value` entry.
+fn key_of(entry: &CStr) -> &[u8] {
+    let bytes = entry.to_bytes();
+    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+/// A spec made ready to start: what `execve` gets.
+struct Prepared<'a> {
+    /// The program's path: `argv[0]` itself when it holds a `/`, else found in `PATH`.
+    path: CString,
+    argv: Vec<CString>,
+    /// The inherited entries are borrowed from the runner's [`Environment`].
+    envp: Vec<Cow<'a, CStr>>,
+    cwd: Option<CString>,
+}
+
+/// Makes `spec` ready to start, with `inherited` as the environment it inherits.
+///
+/// The environment is the base (`inherited`, or nothing) with the spec's changes applied in
+/// order. A program name without a `/` is looked up in that environment's `PATH` (or
+/// `/bin:/usr/bin` without one), as `execvp` does; a relative entry of `PATH` and a relative
+/// program path are taken from the command's working directory.
+fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Prepared<'a>> {
+    let (program, argv): (&str, Vec<&str>) = match &spec.program {
+        Program::Argv(argv) => match argv.first() {
+            Some(program) => (program, argv.iter().map(String::as_str).collect()),
+            None => return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv")),
+        },
+        Program::Shell(script) => ("/bin/sh", vec!["/bin/sh", "-c", script]),
+    };
+    let argv = argv
+        .into_iter()
+        .map(|arg| CString::new(arg).map_err(|_| nul_error("an argument")))
+        .collect::<io::Result<Vec<_>>>()?;
+    // The last change to a key wins: `Some(value)` sets it, `None` removes it.
+    let mut changed: Vec<(&str, Option<&str>)> = Vec::with_capacity(spec.env.changes.len());
+    for change in &spec.env.changes {
+        let (key, value) = match change {
+            EnvChange::Set(key, value) => (key.as_str(), Some(value.as_str())),
+            EnvChange::Remove(key) => (key.as_str(), None),
+        };
+        match changed.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => changed.push((key, value)),
+        }
+    }
+    let base: &[CString] = match spec.env.base {
+        EnvBase::Inherit => &inherited.0,
+        EnvBase::Empty => &[],
+    };
+    let mut envp: Vec<Cow<'a, CStr>> = Vec::with_capacity(base.len() + changed.len());
+    envp.extend(
+        base.iter()
+            .filter(|e| !changed.iter().any(|(k, _)| k.as_bytes() == key_of(e)))
+            .map(|e| Cow::Borrowed(e.as_c_str())),
+    );
+    for (key, value) in &changed {
+        if let Some(value) = value {
+            envp.push(Cow::Owned(entry(key.as_bytes(), value.as_bytes())?));
+        }
+    }
+    let cwd = match &spec.cwd {
+        Some(dir) => Some(
+            CString::new(dir.as_os_str().as_bytes())
+                .map_err(|_| nul_error("the working directory"))?,
+        ),
+        None => None,
+    };
+    let path = if program.contains('/') {
+        CString::new(program).map_err(|_| nul_error("the program"))?
+    } else {
+        let search = envp
+            .iter()
+            .find(|e| key_of(e) == b"PATH")
+            .map_or(DEFAULT_PATH, |e| &e.to_bytes()[5..]);
+        find_program(program, search, spec.cwd.as_deref())?
+    };
+    Ok(Prepared {
+        path,
+        argv,
+        envp,
+        cwd,
+    })
+}
+
+fn nul_error(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} holds a NUL byte"),
+    )
+}
+
+/// The first executable file named `name` in the folders of `search` (`:`-separated, an empty
+/// entry meaning `.`), as `execvp` would run it: `EACCES` if only files without permission
+/// were found, else `ENOENT`.
+fn find_program(name: &str, search: &[u8], cwd: Option<&Path>) -> io::Result<CString> {
+    let mut denied = false;
+    if !name.is_empty() {
+        for dir in search.split(|&b| b == b':') {
+            let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+            let mut candidate = PathBuf::from(OsStr::from_bytes(dir)).join(name);
+            if let (true, Some(cwd)) = (candidate.is_relative(), cwd) {
+                candidate = cwd.join(candidate);
+            }
+            match nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK) {
+                Ok(()) if candidate.is_file() => {
+                    return CString::new(candidate.into_os_string().into_encoded_bytes())
+                        .map_err(|_| nul_error("the program"));
+                }
+                Err(nix::errno::Errno::EACCES) => denied = true,
+                _ => {}
+            }
+        }
+    }
+    Err(io::Error::from_raw_os_error(if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }))
+}
+
+/// Where a command's stdout and stderr go: one pipe each, or one pipe for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streams {
+    Separate,
+    Combined,
+}
+
+/// A started command: its leader and the read ends of its output pipes (`stderr` is `None`
+/// when both streams share the `stdout` pipe).
+pub(crate) struct Launched {
+    pub child: Child,
+    pub stdout: pipe::Receiver,
+    pub stderr: Option<pipe::Receiver>,
+}
+
+/// Starts `spec` in its own process group, stdin from `/dev/null`, stdout and stderr into
+/// pipes. Must be called within a tokio runtime (the pipes and the pidfd register with it).
+pub(crate) fn launch(
+    spec: &CommandSpec,
+    inherited: &Environment,
+    parent_death: ParentDeath,
+    streams: Streams,
+) -> Result<Launched, PoolError> {
+    let spawn_error = |source| PoolError::Spawn {
+        program: spec.program.name().to_owned(),
+        source,
+    };
+    let pipe_error = |source| PoolError::Spawn {
+        program: format!("{} (output pipe)", spec.program.name()),
+        source,
+    };
+    if matches!(&spec.program, Program::Argv(argv) if argv.is_empty()) {
+        return Err(PoolError::EmptyArgv);
+    }
+    let prepared = prepare(spec, inherited).map_err(spawn_error)?;
+    let null = dev_null().map_err(spawn_error)?;
+    let (stdout, stdout_writer) = output_pipe().map_err(pipe_error)?;
+    let stderr_pipe = match streams {
+        Streams::Separate => Some(output_pipe().map_err(pipe_error)?),
+        Streams::Combined => None,
+    };
+    let stderr_writer = stderr_pipe.as_ref().map_or(&stdout_writer, |(_, w)| w);
+    let pid = match parent_death {
+        ParentDeath::Ignore => sys::spawn(
+            &prepared.path,
+            &prepared.argv,
+            &prepared.envp,
+            prepared.cwd.as_deref(),
+            [null.as_fd(), stdout_writer.as_fd(), stderr_writer.as_fd()],
+        ),
+        ParentDeath::KillLeader => fork_with_hook(&prepared, [null, &stdout_writer, stderr_writer]),
+    }
+    .map_err(spawn_error)?;
+    // The write ends now belong to the command: drop ours, or the pipes never reach their end.
+    drop(stdout_writer);
+    let stderr = stderr_pipe.map(|(reader, _)| reader);
+    let child = Child::watch(pid).map_err(spawn_error)?;
+    Ok(Launched {
+        child,
+        stdout,
+        stderr,
+    })
+}
+
+/// The standard library's fork and `exec` of `prepared`, with the hook that gives the leader
+/// SIGKILL when this process dies. Its `Child` is let go: the pid is awaited by [`Child`].
+fn fork_with_hook(prepared: &Prepared<'_>, stdio: [&OwnedFd; 3]) -> io::Result<u32> {
+    let mut command = std::process::Command::new(OsStr::from_bytes(prepared.path.to_bytes()));
+    if let Some((first, rest)) = prepared.argv.split_first() {
+        command.arg0(OsStr::from_bytes(first.to_bytes()));
+        command.args(rest.iter().map(|arg| OsStr::from_bytes(arg.to_bytes())));
+    }
+    command.env_clear();
+    for entry in &prepared.envp {
+        let key = key_of(entry);
+        let value = entry.to_bytes().get(key.len() + 1..).unwrap_or_default();
+        command.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
+    }
+    if let Some(cwd) = &prepared.cwd {
+        command.current_dir(OsStr::from_bytes(cwd.to_bytes()));
+    }
+    let [stdin, stdout, stderr] = stdio;
+    command
+        .stdin(Stdio::from(stdin.try_clone()?))
+        .stdout(Stdio::from(stdout.try_clone()?))
+        .stderr(Stdio::from(stderr.try_clone()?))
+        .process_group(0);
+    sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    Ok(command.spawn()?.id())
+}
+
+/// The `/dev/null` that every command reads as stdin: opened once and kept open.
+fn dev_null() -> io::Result<&'static OwnedFd> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(null) = NULL.get() {
+        return Ok(null);
+    }
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(NULL.get_or_init(|| file.into()))
+}
+
+/// A pipe for a command's output: the read end for this process (non-blocking, in tokio),
+/// the write end for the command. Both are close-on-exec, so other commands do not inherit
+/// them (`posix_spawn`'s dup2 clears the flag on the command's copy). Neither end is one of
+/// the descriptors 0 to 2 (which this process may have closed), so the dup2 of the stdio
+/// streams cannot overwrite each other.
+fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (reader, writer) = (above_stdio(reader)?, above_stdio(writer)?);
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&reader),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
+    // The read end is a pipe, in non-blocking mode: what the unchecked constructor expects.
+    Ok((pipe::Receiver::from_owned_fd_unchecked(reader)?, writer))
+}
+
+/// `fd`, or a close-on-exec copy of it numbered 3 or more (what `try_clone` makes) if it is
+/// 0, 1 or 2.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if std::os::fd::AsRawFd::as_raw_fd(&fd) > 2 {
+        return Ok(fd);
+    }
+    fd.try_clone()
+}
+
+/// A leader started by [`launch`]: its pid (also its process group's id) and a pidfd that
+/// becomes readable when it ends. If it is dropped before it was reaped, the leader gets
+/// SIGKILL and is reaped (on a thread of its own if it has not died yet).
+pub(crate) struct Child {
+    pid: u32,
+    pidfd: AsyncFd<OwnedFd>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    fn watch(pid: u32) -> io::Result<Self> {
+        match sys::pidfd(pid) {
+            Ok(pidfd) => Ok(Child {
+                pid,
+                pidfd,
+                status: None,
+            }),
+            Err(error) => {
+                // A child nobody can await: stop it rather than leave it running.
+                crate::sys::signal_group(pid, Signal::SIGKILL);
+                let _ = sys::reap(pid, true);
+                Err(error)
+            }
+        }
+    }
+
+    /// The leader's pid.
+    pub(crate) fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the leader to end and reaps it (again: its status, at once). Cancel-safe.
+    ///
+    /// # Errors
+    /// The OS error of `waitpid` or of the runtime's readiness.
+    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.status {
+                return Ok(status);
+            }
+            let mut ready = self.pidfd.readable().await?;
+            match sys::reap(self.pid, false)? {
+                Some(status) => self.status = Some(status),
+                None => ready.clear_ready(),
+            }
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX)),
+            Signal::SIGKILL,
+        );
+        if let Ok(None) = sys::reap(self.pid, false) {
+            let pid = self.pid;
+            std::thread::spawn(move || sys::reap(pid, true));
+        }
+    }
+}
+
+impl crate::group::Leader for Child {
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        Child::wait(self).await
+    }
+}

@@ -1,0 +1,223 @@
+//! Starting a program with `posix_spawn` from an argument list and an environment prepared by
+//! the caller, and watching it with a pidfd.
+//!
+//! # Why not `std::process::Command`
+//!
+//! Once a command's environment differs from this process's (every command `flow run` starts
+//! gets `FLOW_ID` and its friends), the standard library copies this process's whole
+//! environment into a map and then into fresh C strings, at every spawn: four or five
+//! allocations per variable. The runner keeps one copy of the environment, made when it was
+//! created, and hands `posix_spawn` pointers into it.
+//!
+//! # Safety argument
+//!
+//! - `posix_spawn` gets pointer arrays built here from borrowed `CStr`s, each ended by a null
+//!   pointer; the strings and the arrays live across the call, and libc only reads them.
+//!   glibc's `posix_spawn` runs none of our code in the child: it clones with `CLONE_VFORK`,
+//!   applies the file actions and attributes, and calls `execve`; an `execve` error comes back
+//!   as the return value.
+//! - The file-action and attribute objects are initialised by their `_init` functions before
+//!   any other use, are only used through `&mut`, and are destroyed once, by `Drop`.
+//! - `pidfd_open` and `waitpid` take and return integers; the descriptor `pidfd_open` returns
+//!   is new and owned by nobody else, so `OwnedFd::from_raw_fd` takes sole ownership of it,
+//!   and tokio's `AsyncFd` then owns that `OwnedFd`, which stays open until it is dropped.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Starts `path` with `argv` and `envp` in a new process group whose id is its pid, in `cwd`
+/// when given, with `stdio[0..3]` as its stdin, stdout and stderr, an empty signal mask and
+/// SIGPIPE back to its default action (as `std::process::Command` does). Returns its pid.
+///
+/// The descriptors in `stdio` must not be 0, 1 or 2 unless they are that very stream: the
+/// duplications are made in order, so a later one would read an already replaced descriptor.
+///
+/// # Errors
+/// The error `posix_spawn` returns: the program's `execve` error (not found, permission
+/// denied, not an executable), a bad working directory, or a lack of resources.
+pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
+    path: &CStr,
+    argv: &[A],
+    envp: &[E],
+    cwd: Option<&CStr>,
+    stdio: [BorrowedFd<'_>; 3],
+) -> io::Result<u32> {
+    let argv = null_terminated(argv);
+    let envp = null_terminated(envp);
+    let mut actions = FileActions::new()?;
+    for (target, fd) in (0..).zip(stdio) {
+        actions.dup2(fd, target)?;
+    }
+    if let Some(cwd) = cwd {
+        actions.chdir(cwd)?;
+    }
+    let attributes = Attributes::new()?;
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: see the module documentation: every pointer is valid for the call, the arrays
+    // end with a null pointer, and both objects were initialised.
+    let rc = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions.0,
+            &attributes.0,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    check(rc)?;
+    u32::try_from(pid).map_err(|_| io::Error::other("posix_spawn returned a negative pid"))
+}
+
+/// A pidfd of the process `pid` (a child of this process, not yet reaped), registered with
+/// the current tokio runtime: it becomes readable when the process has ended. It is
+/// close-on-exec.
+///
+/// # Errors
+/// `ENOSYS` on kernels before Linux 5.3; `ESRCH` when there is no such process; the
+/// runtime's error when it cannot watch the descriptor.
+///
+/// # Panics
+/// Outside a tokio runtime with IO enabled (as tokio's own types do).
+pub(crate) fn pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: a plain system call on integers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd =
+        i32::try_from(fd).map_err(|_| io::Error::other("pidfd_open returned no descriptor"))?;
+    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an `OwnedFd` is open and always returns the same descriptor, and the `AsyncFd`
+    // owns it until it is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+}
+
+/// Reaps the child `pid` if it has ended (or, with `block`, once it has): its exit status, or
+/// `None` when it still runs.
+///
+/// # Errors
+/// `ECHILD` when `pid` is not an unreaped child of this process.
+pub(crate) fn reap(pid: u32, block: bool) -> io::Result<Option<ExitStatus>> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ECHILD))?;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid place for the kernel to write an int.
+        let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
+        match rc {
+            0 => return Ok(None),
+            rc if rc == pid => return Ok(Some(ExitStatus::from_raw(status))),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// The pointers of `strings`, then a null pointer, as `execve` wants them.
+fn null_terminated<S: AsRef<CStr>>(strings: &[S]) -> Vec<*mut libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ref().as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect()
+}
+
+/// A libc error code as a result.
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// `posix_spawn_file_actions_t`, destroyed on drop.
+struct FileActions(libc::posix_spawn_file_actions_t);
+
+impl FileActions {
+    fn new() -> io::Result<Self> {
+        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        // SAFETY: `_init` initialises the object it is given.
+        check(unsafe { libc::posix_spawn_file_actions_init(actions.as_mut_ptr()) })?;
+        // SAFETY: initialised just above.
+        Ok(FileActions(unsafe { actions.assume_init() }))
+    }
+
+    fn dup2(&mut self, fd: BorrowedFd<'_>, target: libc::c_int) -> io::Result<()> {
+        // SAFETY: an initialised object and two integers.
+        check(unsafe {
+            libc::posix_spawn_file_actions_adddup2(&mut self.0, fd.as_raw_fd(), target)
+        })
+    }
+
+    fn chdir(&mut self, dir: &CStr) -> io::Result<()> {
+        // SAFETY: an initialised object and a valid C string (glibc copies it).
+        check(unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut self.0, dir.as_ptr()) })
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed only here.
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+
+/// `posix_spawnattr_t` for a command: its own process group, an empty signal mask, SIGPIPE
+/// to its default action. Destroyed on drop.
+struct Attributes(libc::posix_spawnattr_t);
+
+impl Attributes {
+    fn new() -> io::Result<Self> {
+        let mut attributes = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        // SAFETY: `_init` initialises the object it is given.
+        check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
+        // SAFETY: initialised just above.
+        let mut attributes = Attributes(unsafe { attributes.assume_init() });
+        let mut signals = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: `sigemptyset` initialises the set; the later calls get initialised objects.
+        unsafe {
+            libc::sigemptyset(signals.as_mut_ptr());
+            check(libc::posix_spawnattr_setsigmask(
+                &mut attributes.0,
+                signals.as_ptr(),
+            ))?;
+            libc::sigaddset(signals.as_mut_ptr(), libc::SIGPIPE);
+            check(libc::posix_spawnattr_setsigdefault(
+                &mut attributes.0,
+                signals.as_ptr(),
+            ))?;
+            check(libc::posix_spawnattr_setpgroup(&mut attributes.0, 0))?;
+            let flags = libc::POSIX_SPAWN_SETPGROUP
+                | libc::POSIX_SPAWN_SETSIGMASK
+                | libc::POSIX_SPAWN_SETSIGDEF;
+            check(libc::posix_spawnattr_setflags(
+                &mut attributes.0,
+                flags as libc::c_short,
+            ))?;
+        }
+        Ok(attributes)
+    }
+}
+
+impl Drop for Attributes {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed only here.
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+    }
+}
