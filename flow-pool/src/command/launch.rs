@@ -31,16 +31,35 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 /// This process's environment as it was when a runner was made: what
 /// [`EnvBase::Inherit`] starts from. Shared by the clones of a runner.
 #[derive(Debug, Clone)]
-pub(crate) struct Environment(Arc<[CString]>);
+pub(crate) struct Environment(Arc<[Variable]>);
+
+/// One variable as `execve` wants it, `KEY=value`, and the length of its key.
+#[derive(Debug)]
+struct Variable {
+    entry: CString,
+    key_len: usize,
+}
+
+impl Variable {
+    fn key(&self) -> &[u8] {
+        &self.entry.to_bytes()[..self.key_len]
+    }
+}
 
 impl Environment {
     /// This process's environment now, as `KEY=value` strings; a key that appears twice keeps
     /// its first value, as `getenv` reads it.
     pub(crate) fn capture() -> Self {
         let mut seen = std::collections::HashSet::new();
-        let entries: Vec<CString> = std::env::vars_os()
+        let entries: Vec<Variable> = std::env::vars_os()
             .filter(|(key, _)| seen.insert(key.clone()))
-            .filter_map(|(key, value)| entry(key.as_bytes(), value.as_bytes()).ok())
+            .filter_map(|(key, value)| {
+                let entry = entry(key.as_bytes(), value.as_bytes()).ok()?;
+                Some(Variable {
+                    entry,
+                    key_len: key.len(),
+                })
+            })
             .collect();
         Environment(entries.into())
     }
@@ -63,11 +82,13 @@ fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
     })
 }
 
-/// The key of a `KEY=value` entry.
-fn key_of(entry: &CStr) -> &[u8] {
+/// The key and the value of a `KEY=value` entry.
+fn split_entry(entry: &CStr) -> (&[u8], &[u8]) {
     let bytes = entry.to_bytes();
-    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
-    &bytes[..end]
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(end) => (&bytes[..end], &bytes[end + 1..]),
+        None => (bytes, &[]),
+    }
 }
 
 /// A spec made ready to start: what `execve` gets.
@@ -110,15 +131,15 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
             None => changed.push((key, value)),
         }
     }
-    let base: &[CString] = match spec.env.base {
+    let base: &[Variable] = match spec.env.base {
         EnvBase::Inherit => &inherited.0,
         EnvBase::Empty => &[],
     };
     let mut envp: Vec<Cow<'a, CStr>> = Vec::with_capacity(base.len() + changed.len());
     envp.extend(
         base.iter()
-            .filter(|e| !changed.iter().any(|(k, _)| k.as_bytes() == key_of(e)))
-            .map(|e| Cow::Borrowed(e.as_c_str())),
+            .filter(|v| !changed.iter().any(|(k, _)| k.as_bytes() == v.key()))
+            .map(|v| Cow::Borrowed(v.entry.as_c_str())),
     );
     for (key, value) in &changed {
         if let Some(value) = value {
@@ -137,8 +158,9 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
     } else {
         let search = envp
             .iter()
-            .find(|e| key_of(e) == b"PATH")
-            .map_or(DEFAULT_PATH, |e| &e.to_bytes()[5..]);
+            .map(|e| split_entry(e))
+            .find(|(key, _)| *key == b"PATH")
+            .map_or(DEFAULT_PATH, |(_, value)| value);
         find_program(program, search, spec.cwd.as_deref())?
     };
     Ok(Prepared {
@@ -259,8 +281,7 @@ fn fork_with_hook(prepared: &Prepared<'_>, stdio: [&OwnedFd; 3]) -> io::Result<u
     }
     command.env_clear();
     for entry in &prepared.envp {
-        let key = key_of(entry);
-        let value = entry.to_bytes().get(key.len() + 1..).unwrap_or_default();
+        let (key, value) = split_entry(entry);
         command.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
     }
     if let Some(cwd) = &prepared.cwd {
