@@ -468,6 +468,7 @@ async fn a_program_name_is_looked_up_in_the_path_the_command_gets() {
     write("a", "greet", 0o644); // found first, but not executable: skipped
     write("b", "greet", 0o755);
     write("a", "denied", 0o644);
+    std::fs::create_dir_all(dir.path().join("b/folder")).unwrap();
     let path = format!(
         "{}:{}",
         dir.path().join("a").display(),
@@ -481,9 +482,17 @@ async fn a_program_name_is_looked_up_in_the_path_the_command_gets() {
         .env("PATH", "b")
         .cwd(dir.path());
     assert_eq!(stdout_of(&runner, &spec).await, "b/greet\n");
+    // Also when the working directory is relative itself (to this process's).
+    let here = tempfile::tempdir_in(".").unwrap();
+    std::fs::create_dir_all(here.path().join("b")).unwrap();
+    std::fs::copy(dir.path().join("b/greet"), here.path().join("b/greet")).unwrap();
+    let relative = here.path().file_name().unwrap();
+    let spec = CommandSpec::argv(["greet"]).env("PATH", "b").cwd(relative);
+    assert_eq!(stdout_of(&runner, &spec).await, "b/greet\n");
     // Only a file without permission: permission denied; nothing: not found.
     for (name, kind) in [
         ("denied", std::io::ErrorKind::PermissionDenied),
+        ("folder", std::io::ErrorKind::PermissionDenied),
         ("nowhere", std::io::ErrorKind::NotFound),
     ] {
         let spec = CommandSpec::argv([name]).env("PATH", &path);

@@ -180,23 +180,25 @@ fn nul_error(what: &str) -> io::Error {
 
 /// The first executable file named `name` in the folders of `search` (`:`-separated, an empty
 /// entry meaning `.`), as `execvp` would run it: `EACCES` if only files without permission
-/// were found, else `ENOENT`.
+/// (or folders) were found, else `ENOENT`. A relative folder is relative to `cwd` (the
+/// command's working directory, where the path is used): the path returned stays relative.
 fn find_program(name: &str, search: &[u8], cwd: Option<&Path>) -> io::Result<CString> {
     let mut denied = false;
     if !name.is_empty() {
         for dir in search.split(|&b| b == b':') {
             let dir = if dir.is_empty() { b".".as_slice() } else { dir };
-            let mut candidate = PathBuf::from(OsStr::from_bytes(dir)).join(name);
-            if let (true, Some(cwd)) = (candidate.is_relative(), cwd) {
-                candidate = cwd.join(candidate);
-            }
-            match nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK) {
-                Ok(()) if candidate.is_file() => {
+            let candidate = PathBuf::from(OsStr::from_bytes(dir)).join(name);
+            let here = match cwd {
+                Some(cwd) if candidate.is_relative() => Cow::Owned(cwd.join(&candidate)),
+                _ => Cow::Borrowed(&candidate),
+            };
+            match nix::unistd::access(here.as_ref(), nix::unistd::AccessFlags::X_OK) {
+                Ok(()) if here.is_file() => {
                     return CString::new(candidate.into_os_string().into_encoded_bytes())
                         .map_err(|_| nul_error("the program"));
                 }
-                Err(nix::errno::Errno::EACCES) => denied = true,
-                _ => {}
+                Ok(()) | Err(nix::errno::Errno::EACCES) => denied = true,
+                Err(_) => {}
             }
         }
     }
@@ -230,10 +232,7 @@ pub(crate) fn launch(
     parent_death: ParentDeath,
     streams: Streams,
 ) -> Result<Launched, PoolError> {
-    let spawn_error = |source| PoolError::Spawn {
-        program: spec.program.name().to_owned(),
-        source,
-    };
+    let spawn_error = |source| spawn_error(spec, source);
     let pipe_error = |source| PoolError::Spawn {
         program: format!("{} (output pipe)", spec.program.name()),
         source,
@@ -249,21 +248,35 @@ pub(crate) fn launch(
         Streams::Combined => None,
     };
     let stderr_writer = stderr_pipe.as_ref().map_or(&stdout_writer, |(_, w)| w);
-    let pid = match parent_death {
-        ParentDeath::Ignore => sys::spawn(
+    // The fork is needed for the hook, and where glibc's posix_spawn cannot change directory.
+    let fork = parent_death == ParentDeath::KillLeader
+        || (prepared.cwd.is_some() && !sys::spawn_can_chdir());
+    let pid = if fork {
+        fork_exec(
+            &prepared,
+            [null, &stdout_writer, stderr_writer],
+            parent_death,
+        )
+    } else {
+        sys::spawn(
             &prepared.path,
             &prepared.argv,
             &prepared.envp,
             prepared.cwd.as_deref(),
             [null.as_fd(), stdout_writer.as_fd(), stderr_writer.as_fd()],
-        ),
-        ParentDeath::KillLeader => fork_with_hook(&prepared, [null, &stdout_writer, stderr_writer]),
+        )
     }
     .map_err(spawn_error)?;
     // The write ends now belong to the command: drop ours, or the pipes never reach their end.
     drop(stdout_writer);
     let stderr = stderr_pipe.map(|(reader, _)| reader);
-    let child = Child::watch(pid).map_err(spawn_error)?;
+    let child = Child::watch(pid).map_err(|source| PoolError::Spawn {
+        program: format!(
+            "{} (started as pid {pid}, but it could not be watched, so it was killed)",
+            spec.program.name()
+        ),
+        source,
+    })?;
     Ok(Launched {
         child,
         stdout,
@@ -271,9 +284,37 @@ pub(crate) fn launch(
     })
 }
 
+/// Why `spec` could not be started: a missing or unusable working directory is named as such
+/// (it is checked only now, so a good one costs no extra system call).
+fn spawn_error(spec: &CommandSpec, source: io::Error) -> PoolError {
+    if let Some(cwd) = &spec.cwd {
+        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::from(io::ErrorKind::NotADirectory))
+            }
+        }) {
+            return PoolError::Spawn {
+                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
+                source,
+            };
+        }
+    }
+    PoolError::Spawn {
+        program: spec.program.name().to_owned(),
+        source,
+    }
+}
+
 /// The standard library's fork and `exec` of `prepared`, with the hook that gives the leader
-/// SIGKILL when this process dies. Its `Child` is let go: the pid is awaited by [`Child`].
-fn fork_with_hook(prepared: &Prepared<'_>, stdio: [&OwnedFd; 3]) -> io::Result<u32> {
+/// SIGKILL when this process dies if `parent_death` asks for it. Its `Child` is let go: the
+/// pid is awaited by [`Child`].
+fn fork_exec(
+    prepared: &Prepared<'_>,
+    stdio: [&OwnedFd; 3],
+    parent_death: ParentDeath,
+) -> io::Result<u32> {
     let mut command = std::process::Command::new(OsStr::from_bytes(prepared.path.to_bytes()));
     if let Some((first, rest)) = prepared.argv.split_first() {
         command.arg0(OsStr::from_bytes(first.to_bytes()));
@@ -293,7 +334,9 @@ fn fork_with_hook(prepared: &Prepared<'_>, stdio: [&OwnedFd; 3]) -> io::Result<u
         .stdout(Stdio::from(stdout.try_clone()?))
         .stderr(Stdio::from(stderr.try_clone()?))
         .process_group(0);
-    sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    if parent_death == ParentDeath::KillLeader {
+        sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
+    }
     Ok(command.spawn()?.id())
 }
 
@@ -332,27 +375,44 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     fd.try_clone()
 }
 
-/// A leader started by [`launch`]: its pid (also its process group's id) and a pidfd that
-/// becomes readable when it ends. If it is dropped before it was reaped, the leader gets
-/// SIGKILL and is reaped (on a thread of its own if it has not died yet).
+/// A leader started by [`launch`]: its pid (also its process group's id) and what tells when
+/// it ended. If it is dropped before it was reaped, the leader gets SIGKILL and is reaped
+/// (on a thread of its own if it has not died yet).
 pub(crate) struct Child {
     pid: u32,
-    pidfd: AsyncFd<OwnedFd>,
-    status: Option<ExitStatus>,
+    exit: Exit,
+    /// Reaped: by us (with its status) or, as `None`, by someone else (`ECHILD`).
+    reaped: Option<Option<ExitStatus>>,
+}
+
+/// What tells that a leader ended.
+enum Exit {
+    /// Its pidfd, which becomes readable (Linux 5.3 and later, where seccomp allows it).
+    Pidfd(AsyncFd<OwnedFd>),
+    /// Else SIGCHLD, after which every leader waited for checks whether it is the one.
+    Sigchld(tokio::signal::unix::Signal),
 }
 
 impl Child {
     fn watch(pid: u32) -> io::Result<Self> {
-        match sys::pidfd(pid) {
-            Ok(pidfd) => Ok(Child {
+        let exit = match sys::pidfd(pid) {
+            Ok(pidfd) => Ok(Exit::Pidfd(pidfd)),
+            Err(error) => {
+                tracing::debug!(%error, "no pidfd: waiting for SIGCHLD");
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+                    .map(Exit::Sigchld)
+            }
+        };
+        match exit {
+            Ok(exit) => Ok(Child {
                 pid,
-                pidfd,
-                status: None,
+                exit,
+                reaped: None,
             }),
             Err(error) => {
                 // A child nobody can await: stop it rather than leave it running.
                 crate::sys::signal_group(pid, Signal::SIGKILL);
-                let _ = sys::reap(pid, true);
+                reap_later(pid);
                 Err(error)
             }
         }
@@ -366,39 +426,137 @@ impl Child {
     /// Waits for the leader to end and reaps it (again: its status, at once). Cancel-safe.
     ///
     /// # Errors
-    /// The OS error of `waitpid` or of the runtime's readiness.
+    /// The OS error of `waitpid` (`ECHILD` if another wait took it) or of the runtime.
     pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let Child { pid, exit, reaped } = self;
         loop {
-            if let Some(status) = self.status {
-                return Ok(status);
+            match reaped {
+                Some(Some(status)) => return Ok(*status),
+                Some(None) => return Err(io::Error::from_raw_os_error(libc::ECHILD)),
+                None => {}
             }
-            let mut ready = self.pidfd.readable().await?;
-            match sys::reap(self.pid, false)? {
-                Some(status) => self.status = Some(status),
-                None => ready.clear_ready(),
+            match exit {
+                Exit::Pidfd(pidfd) => {
+                    let mut ready = pidfd.readable().await?;
+                    if !try_reap(*pid, reaped)? {
+                        ready.clear_ready();
+                    }
+                }
+                Exit::Sigchld(signal) => {
+                    // A SIGCHLD before the listener existed is caught by this first check.
+                    if !try_reap(*pid, reaped)? && signal.recv().await.is_none() {
+                        return Err(io::Error::other("the runtime stopped delivering SIGCHLD"));
+                    }
+                }
             }
+        }
+    }
+}
+
+/// Reaps the leader `pid` if it ended, noting it in `reaped`; whether it is reaped now.
+fn try_reap(pid: u32, reaped: &mut Option<Option<ExitStatus>>) -> io::Result<bool> {
+    match sys::reap(pid, false) {
+        Ok(Some(status)) => {
+            *reaped = Some(Some(status));
+            Ok(true)
+        }
+        Ok(None) => Ok(false),
+        Err(error) => {
+            if error.raw_os_error() == Some(libc::ECHILD) {
+                *reaped = Some(None);
+            }
+            Err(error)
         }
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.status.is_some() {
-            return;
+        // Not reaped, so the pid is still ours (a zombie at least): signalling it is safe.
+        if self.reaped.is_none() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX)),
+                Signal::SIGKILL,
+            );
+            reap_later(self.pid);
         }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX)),
-            Signal::SIGKILL,
-        );
-        if let Ok(None) = sys::reap(self.pid, false) {
-            let pid = self.pid;
-            std::thread::spawn(move || sys::reap(pid, true));
-        }
+    }
+}
+
+/// Reaps the child `pid`, now if it has ended, else on a thread of its own (a process killed
+/// in an uninterruptible sleep can take a while); if no thread can be started, it stays a
+/// zombie until this process exits.
+fn reap_later(pid: u32) {
+    if let Ok(None) = sys::reap(pid, false) {
+        let _ = std::thread::Builder::new()
+            .name("flow-reap".into())
+            .spawn(move || sys::reap(pid, true));
     }
 }
 
 impl crate::group::Leader for Child {
     async fn wait(&mut self) -> io::Result<ExitStatus> {
         Child::wait(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Environment changes: a value sets the key, `None` removes it.
+    type Changes<'a> = &'a [(&'a str, Option<&'a str>)];
+
+    fn spec_env(changes: Changes<'_>) -> CommandSpec {
+        let mut spec = CommandSpec::argv(["/bin/true"]).env_clear();
+        for (key, value) in changes {
+            spec = match value {
+                Some(value) => spec.env(*key, *value),
+                None => spec.env_remove(*key),
+            };
+        }
+        spec
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_the_last_one_to_a_key_wins() {
+        let inherited = Environment::capture();
+        let table: &[(Changes<'_>, &[&str])] = &[
+            (&[], &[]),
+            (&[("A", Some("1"))], &["A=1"]),
+            (&[("A", Some("1")), ("A", Some("2"))], &["A=2"]),
+            (&[("A", Some("1")), ("A", None)], &[]),
+            (&[("A", None), ("A", Some("3"))], &["A=3"]),
+            (&[("A", Some("1")), ("B", Some("x=y"))], &["A=1", "B=x=y"]),
+        ];
+        for (changes, expected) in table {
+            let prepared = prepare(&spec_env(changes), &inherited).unwrap();
+            let envp: Vec<&str> = prepared.envp.iter().map(|e| e.to_str().unwrap()).collect();
+            assert_eq!(&envp, expected, "{changes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_leader_is_awaited_through_sigchld_without_a_pidfd() {
+        let spec = CommandSpec::argv(["/bin/sh", "-c", "exit 7"]);
+        let inherited = Environment::capture();
+        let prepared = prepare(&spec, &inherited).unwrap();
+        let null = dev_null().unwrap();
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).unwrap();
+        let pid = sys::spawn(
+            &prepared.path,
+            &prepared.argv,
+            &prepared.envp,
+            None,
+            [null.as_fd(), null.as_fd(), null.as_fd()],
+        )
+        .unwrap();
+        let mut child = Child {
+            pid,
+            exit: Exit::Sigchld(signal),
+            reaped: None,
+        };
+        assert_eq!(child.wait().await.unwrap().code(), Some(7));
+        assert_eq!(child.wait().await.unwrap().code(), Some(7), "a second wait");
     }
 }

@@ -277,12 +277,7 @@ impl CommandRunner {
             child,
             stdout,
             stderr,
-        } = launch(spec, &self.environment, self.parent_death, streams).map_err(
-            |error| match error {
-                PoolError::Spawn { source, .. } => spawn_error(spec, source),
-                other => other,
-            },
-        )?;
+        } = launch(spec, &self.environment, self.parent_death, streams)?;
         let pid = child.id();
         let combined_output = streams == Streams::Combined;
         let stdout_file = spec.stdout_path.as_deref().map(LogFile::new);
@@ -422,29 +417,6 @@ fn end_of(status: ExitStatus) -> CommandEnd {
         (Some(code), _) => CommandEnd::Exited(code),
         (None, Some(signal)) => CommandEnd::Signaled(signal),
         (None, None) => CommandEnd::Exited(-1),
-    }
-}
-
-/// Why `spec` could not be started: a missing or unusable working directory is named as such
-/// (it is checked only now, so a good one costs no extra system call).
-fn spawn_error(spec: &CommandSpec, source: std::io::Error) -> PoolError {
-    if let Some(cwd) = &spec.cwd {
-        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
-            if m.is_dir() {
-                Ok(())
-            } else {
-                Err(std::io::Error::from(std::io::ErrorKind::NotADirectory))
-            }
-        }) {
-            return PoolError::Spawn {
-                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
-                source,
-            };
-        }
-    }
-    PoolError::Spawn {
-        program: spec.program.name().to_owned(),
-        source,
     }
 }
 

@@ -16,8 +16,12 @@
 //!   glibc's `posix_spawn` runs none of our code in the child: it clones with `CLONE_VFORK`,
 //!   applies the file actions and attributes, and calls `execve`; an `execve` error comes back
 //!   as the return value.
-//! - The file-action and attribute objects are initialised by their `_init` functions before
-//!   any other use, are only used through `&mut`, and are destroyed once, by `Drop`.
+//! - The file-action and attribute objects live in a `Box`, so they never move once their
+//!   `_init` function has initialised them; they are only used after that, through `&mut`,
+//!   and destroyed once, by `Drop`.
+//! - `posix_spawn_file_actions_addchdir_np` (glibc 2.29) is looked up with `dlsym`, as the
+//!   standard library does, so that flow builds and runs on an older glibc; the pointer it
+//!   returns is that function, whose C signature is the one it is called with.
 //! - `pidfd_open` and `waitpid` take and return integers; the descriptor `pidfd_open` returns
 //!   is new and owned by nobody else, so `OwnedFd::from_raw_fd` takes sole ownership of it,
 //!   and tokio's `AsyncFd` then owns that `OwnedFd`, which stays open until it is dropped.
@@ -33,8 +37,32 @@ use std::process::ExitStatus;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+/// Whether [`spawn`] can start a program in another working directory (glibc 2.29 or later).
+pub(crate) fn spawn_can_chdir() -> bool {
+    addchdir().is_some()
+}
+
+/// The signature of `posix_spawn_file_actions_addchdir_np`.
+type AddChdir =
+    unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, *const libc::c_char) -> libc::c_int;
+
+/// `posix_spawn_file_actions_addchdir_np`, if this glibc has it.
+fn addchdir() -> Option<AddChdir> {
+    static FUNCTION: std::sync::OnceLock<Option<AddChdir>> = std::sync::OnceLock::new();
+    *FUNCTION.get_or_init(|| {
+        // SAFETY: `dlsym` with a valid C string; see the module documentation for the cast.
+        unsafe {
+            let symbol = libc::dlsym(
+                libc::RTLD_DEFAULT,
+                c"posix_spawn_file_actions_addchdir_np".as_ptr(),
+            );
+            (!symbol.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AddChdir>(symbol))
+        }
+    })
+}
+
 /// Starts `path` with `argv` and `envp` in a new process group whose id is its pid, in `cwd`
-/// when given, with `stdio[0..3]` as its stdin, stdout and stderr, an empty signal mask and
+/// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and stderr, an empty signal mask and
 /// SIGPIPE back to its default action (as `std::process::Command` does). Returns its pid.
 ///
 /// The descriptors in `stdio` must not be 0, 1 or 2 unless they are that very stream: the
@@ -42,7 +70,8 @@ use tokio::io::Interest;
 ///
 /// # Errors
 /// The error `posix_spawn` returns: the program's `execve` error (not found, permission
-/// denied, not an executable), a bad working directory, or a lack of resources.
+/// denied, not an executable), a bad working directory, or a lack of resources;
+/// `Unsupported` for a `cwd` this glibc cannot give.
 pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     path: &CStr,
     argv: &[A],
@@ -67,8 +96,8 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
         libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
-            &actions.0,
-            &attributes.0,
+            &*actions.0,
+            &*attributes.0,
             argv.as_ptr(),
             envp.as_ptr(),
         )
@@ -146,68 +175,74 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// `posix_spawn_file_actions_t`, destroyed on drop.
-struct FileActions(libc::posix_spawn_file_actions_t);
+/// `posix_spawn_file_actions_t`, in place in its box, destroyed on drop.
+struct FileActions(Box<libc::posix_spawn_file_actions_t>);
 
 impl FileActions {
     fn new() -> io::Result<Self> {
-        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        let mut actions = Box::new(MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit());
         // SAFETY: `_init` initialises the object it is given.
         check(unsafe { libc::posix_spawn_file_actions_init(actions.as_mut_ptr()) })?;
-        // SAFETY: initialised just above.
+        // SAFETY: initialised just above; the box keeps it where it is.
         Ok(FileActions(unsafe { actions.assume_init() }))
     }
 
     fn dup2(&mut self, fd: BorrowedFd<'_>, target: libc::c_int) -> io::Result<()> {
         // SAFETY: an initialised object and two integers.
         check(unsafe {
-            libc::posix_spawn_file_actions_adddup2(&mut self.0, fd.as_raw_fd(), target)
+            libc::posix_spawn_file_actions_adddup2(&mut *self.0, fd.as_raw_fd(), target)
         })
     }
 
     fn chdir(&mut self, dir: &CStr) -> io::Result<()> {
+        let addchdir = addchdir().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this glibc cannot start a program in another directory with posix_spawn",
+            )
+        })?;
         // SAFETY: an initialised object and a valid C string (glibc copies it).
-        check(unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut self.0, dir.as_ptr()) })
+        check(unsafe { addchdir(&mut *self.0, dir.as_ptr()) })
     }
 }
 
 impl Drop for FileActions {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, destroyed only here.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut *self.0) };
     }
 }
 
 /// `posix_spawnattr_t` for a command: its own process group, an empty signal mask, SIGPIPE
-/// to its default action. Destroyed on drop.
-struct Attributes(libc::posix_spawnattr_t);
+/// to its default action. In place in its box, destroyed on drop.
+struct Attributes(Box<libc::posix_spawnattr_t>);
 
 impl Attributes {
     fn new() -> io::Result<Self> {
-        let mut attributes = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        let mut attributes = Box::new(MaybeUninit::<libc::posix_spawnattr_t>::uninit());
         // SAFETY: `_init` initialises the object it is given.
         check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
-        // SAFETY: initialised just above.
+        // SAFETY: initialised just above; the box keeps it where it is.
         let mut attributes = Attributes(unsafe { attributes.assume_init() });
         let mut signals = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: `sigemptyset` initialises the set; the later calls get initialised objects.
         unsafe {
             libc::sigemptyset(signals.as_mut_ptr());
             check(libc::posix_spawnattr_setsigmask(
-                &mut attributes.0,
+                &mut *attributes.0,
                 signals.as_ptr(),
             ))?;
             libc::sigaddset(signals.as_mut_ptr(), libc::SIGPIPE);
             check(libc::posix_spawnattr_setsigdefault(
-                &mut attributes.0,
+                &mut *attributes.0,
                 signals.as_ptr(),
             ))?;
-            check(libc::posix_spawnattr_setpgroup(&mut attributes.0, 0))?;
+            check(libc::posix_spawnattr_setpgroup(&mut *attributes.0, 0))?;
             let flags = libc::POSIX_SPAWN_SETPGROUP
                 | libc::POSIX_SPAWN_SETSIGMASK
                 | libc::POSIX_SPAWN_SETSIGDEF;
             check(libc::posix_spawnattr_setflags(
-                &mut attributes.0,
+                &mut *attributes.0,
                 flags as libc::c_short,
             ))?;
         }
@@ -218,6 +253,6 @@ impl Attributes {
 impl Drop for Attributes {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, destroyed only here.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+        unsafe { libc::posix_spawnattr_destroy(&mut *self.0) };
     }
 }
