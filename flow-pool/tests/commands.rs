@@ -20,9 +20,9 @@ fn runner() -> CommandRunner {
     CommandRunner::new()
 }
 
-/// Runs `spec` to its end, with a one-minute timeout as a guard against a hang.
-async fn run_guarded(spec: &CommandSpec) -> flow_pool::CommandOutcome {
-    runner()
+/// Runs `spec` with `runner` to its end, with a one-minute timeout as a guard against a hang.
+async fn run_with(runner: &CommandRunner, spec: &CommandSpec) -> flow_pool::CommandOutcome {
+    runner
         .run(
             spec,
             Some(Duration::from_secs(60)),
@@ -30,6 +30,11 @@ async fn run_guarded(spec: &CommandSpec) -> flow_pool::CommandOutcome {
         )
         .await
         .unwrap()
+}
+
+/// Runs `spec` with a new runner, as [`run_with`].
+async fn run_guarded(spec: &CommandSpec) -> flow_pool::CommandOutcome {
+    run_with(&runner(), spec).await
 }
 
 fn assert_group_gone(pgid: u32) {
@@ -395,17 +400,17 @@ async fn environment_and_working_directory_are_applied() {
     assert_eq!(outcome.stdout_tail, "ONLY=1\n");
 }
 
-/// Runs `spec` with `runner` and returns its stdout tail.
-async fn stdout_of(runner: &CommandRunner, spec: &CommandSpec) -> String {
+/// Runs `spec` with `runner`, which must refuse to start it: the error.
+async fn error_of(runner: &CommandRunner, spec: &CommandSpec) -> PoolError {
     runner
-        .run(
-            spec,
-            Some(Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
+        .run(spec, None, CancellationToken::new())
         .await
-        .unwrap()
-        .stdout_tail
+        .unwrap_err()
+}
+
+/// Runs `spec` with `runner`, as [`run_with`], and returns its stdout tail.
+async fn stdout_of(runner: &CommandRunner, spec: &CommandSpec) -> String {
+    run_with(runner, spec).await.stdout_tail
 }
 
 #[tokio::test]
@@ -440,10 +445,7 @@ async fn commands_inherit_the_environment_the_runner_was_made_with() {
     );
     // A variable whose value holds a NUL byte cannot be given to a program.
     let spec = CommandSpec::argv(["/bin/true"]).env("BAD", "a\0b");
-    let error = runner
-        .run(&spec, None, CancellationToken::new())
-        .await
-        .unwrap_err();
+    let error = error_of(&runner, &spec).await;
     assert!(error.to_string().contains("BAD"), "{error}");
 }
 
@@ -550,10 +552,7 @@ async fn a_command_with_a_hook_before_exec_gets_the_same_program_and_environment
 async fn missing_or_forbidden_programs_are_errors_naming_them() {
     let runner = runner();
     let spec = CommandSpec::argv(["/definitely/not/here", "x"]);
-    let error = runner
-        .run(&spec, None, CancellationToken::new())
-        .await
-        .unwrap_err();
+    let error = error_of(&runner, &spec).await;
     assert!(matches!(error, PoolError::Spawn { .. }), "{error:?}");
     assert!(
         error.to_string().contains("/definitely/not/here"),
@@ -564,10 +563,7 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     let script = dir.path().join("not-executable.sh");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     let spec = CommandSpec::argv([script.display().to_string()]);
-    let error = runner
-        .run(&spec, None, CancellationToken::new())
-        .await
-        .unwrap_err();
+    let error = error_of(&runner, &spec).await;
     let PoolError::Spawn { program, source } = &error else {
         panic!("expected a spawn error, got {error:?}");
     };
@@ -585,10 +581,7 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     assert!(matches!(error, PoolError::EmptyArgv));
 
     let spec = CommandSpec::argv(["true"]).cwd(dir.path().join("missing"));
-    let error = runner
-        .run(&spec, None, CancellationToken::new())
-        .await
-        .unwrap_err();
+    let error = error_of(&runner, &spec).await;
     assert!(error.to_string().contains("missing"), "{error}");
 }
 
