@@ -510,6 +510,30 @@ async fn a_program_name_is_looked_up_in_the_path_the_command_gets() {
 }
 
 #[tokio::test]
+async fn a_script_without_a_shebang_is_run_by_the_shell_as_execvp_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("plain");
+    std::fs::write(&script, "echo \"ran with $1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let by_name = CommandSpec::argv(["plain", "x"]).env("PATH", dir.path().display().to_string());
+    let by_path = CommandSpec::argv([script.display().to_string(), "y".into()]);
+    for parent_death in [ParentDeath::Ignore, ParentDeath::KillLeader] {
+        let runner = runner().with_parent_death(parent_death);
+        assert_eq!(
+            stdout_of(&runner, &by_name).await,
+            "ran with x\n",
+            "{parent_death:?}"
+        );
+        assert_eq!(
+            stdout_of(&runner, &by_path).await,
+            "ran with y\n",
+            "{parent_death:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_command_starts_with_no_signal_blocked_and_sigpipe_not_ignored() {
     // This test process ignores SIGPIPE (Rust's runtime does): the command must not.
     let spec = CommandSpec::argv(["/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);

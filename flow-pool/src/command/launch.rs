@@ -171,6 +171,23 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
     })
 }
 
+impl<'a> Prepared<'a> {
+    /// The same command as a script of `/bin/sh`: `/bin/sh PATH ARGS...`.
+    fn through_shell(&self) -> Prepared<'a> {
+        let shell = c"/bin/sh".to_owned();
+        let mut argv = Vec::with_capacity(self.argv.len() + 1);
+        argv.push(shell.clone());
+        argv.push(self.path.clone());
+        argv.extend(self.argv.iter().skip(1).cloned());
+        Prepared {
+            path: shell,
+            argv,
+            envp: self.envp.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
+}
+
 fn nul_error(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -233,9 +250,11 @@ pub(crate) fn launch(
     streams: Streams,
 ) -> Result<Launched, PoolError> {
     let spawn_error = |source| spawn_error(spec, source);
-    let pipe_error = |source| PoolError::Spawn {
-        program: format!("{} (output pipe)", spec.program.name()),
-        source,
+    let pipe_error = |source: io::Error| {
+        spawn_error(io::Error::new(
+            source.kind(),
+            format!("cannot make its output pipe: {source}"),
+        ))
     };
     if matches!(&spec.program, Program::Argv(argv) if argv.is_empty()) {
         return Err(PoolError::EmptyArgv);
@@ -248,40 +267,52 @@ pub(crate) fn launch(
         Streams::Combined => None,
     };
     let stderr_writer = stderr_pipe.as_ref().map_or(&stdout_writer, |(_, w)| w);
-    // The fork is needed for the hook, and where glibc's posix_spawn cannot change directory.
-    let fork = parent_death == ParentDeath::KillLeader
-        || (prepared.cwd.is_some() && !sys::spawn_can_chdir());
-    let pid = if fork {
-        fork_exec(
-            &prepared,
-            [null, &stdout_writer, stderr_writer],
-            parent_death,
-        )
-    } else {
-        sys::spawn(
-            &prepared.path,
-            &prepared.argv,
-            &prepared.envp,
-            prepared.cwd.as_deref(),
-            [null.as_fd(), stdout_writer.as_fd(), stderr_writer.as_fd()],
-        )
+    let stdio = [null, &stdout_writer, stderr_writer];
+    let pid = match start(&prepared, parent_death, stdio) {
+        // A file the kernel cannot run (a script without `#!`) is run by /bin/sh, as
+        // `execvp` does.
+        Err(error) if error.raw_os_error() == Some(libc::ENOEXEC) => {
+            start(&prepared.through_shell(), parent_death, stdio)
+        }
+        started => started,
     }
     .map_err(spawn_error)?;
     // The write ends now belong to the command: drop ours, or the pipes never reach their end.
     drop(stdout_writer);
     let stderr = stderr_pipe.map(|(reader, _)| reader);
-    let child = Child::watch(pid).map_err(|source| PoolError::Spawn {
-        program: format!(
-            "{} (started as pid {pid}, but it could not be watched, so it was killed)",
-            spec.program.name()
-        ),
-        source,
+    let child = Child::watch(pid).map_err(|source| {
+        spawn_error(io::Error::new(
+            source.kind(),
+            format!("it started (pid {pid}) but cannot be watched, so it was killed: {source}"),
+        ))
     })?;
     Ok(Launched {
         child,
         stdout,
         stderr,
     })
+}
+
+/// Starts `prepared` with `posix_spawn`, or with the standard library's fork where the leader
+/// needs its pre-exec hook or glibc's `posix_spawn` cannot change directory.
+fn start(
+    prepared: &Prepared<'_>,
+    parent_death: ParentDeath,
+    stdio: [&OwnedFd; 3],
+) -> io::Result<u32> {
+    let fork = parent_death == ParentDeath::KillLeader
+        || (prepared.cwd.is_some() && !sys::spawn_can_chdir());
+    if fork {
+        return fork_exec(prepared, stdio, parent_death);
+    }
+    let [stdin, stdout, stderr] = stdio;
+    sys::spawn(
+        &prepared.path,
+        &prepared.argv,
+        &prepared.envp,
+        prepared.cwd.as_deref(),
+        [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+    )
 }
 
 /// Why `spec` could not be started: a missing or unusable working directory is named as such
