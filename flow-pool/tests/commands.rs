@@ -658,14 +658,45 @@ async fn dropping_the_run_future_kills_the_group() {
     }
 }
 
+/// A command whose `sleep MARKER` leaves its group (and session) with `setsid`, keeping
+/// stdout: the command ends only once the sleep runs in its own session (a FIFO in `dir`
+/// says so), so that stopping the group cannot catch it before it escaped.
+fn escaping(marker: &str, dir: &std::path::Path) -> CommandSpec {
+    CommandSpec::shell(format!(
+        "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep {marker}' & \
+         read _ < escaped"
+    ))
+    .cwd(dir)
+}
+
 #[tokio::test]
 async fn a_process_escaping_the_group_with_the_pipe_does_not_hang_the_run() {
     // `setsid` takes the sleep out of the group (and the session) but it keeps stdout open:
     // the run must still end once the group is empty, after a bounded wait for the pipe.
     let marker = format!("30.{}", std::process::id());
-    let spec =
-        CommandSpec::shell(format!("setsid sleep {marker} &")).grace(Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = escaping(&marker, dir.path()).grace(Duration::from_millis(200));
     let outcome = run_guarded(&spec).await;
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_group_gone(outcome.pid);
+    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hurried_runner_does_not_wait_for_a_pipe_an_escaped_process_holds() {
+    // As above, but with a grace period longer than the guard of `run_with`: after
+    // `skip_grace` (a second Ctrl-C), the run ends once the group is empty.
+    let marker = format!("3100.{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = escaping(&marker, dir.path()).grace(Duration::from_secs(600));
+    let runner = runner();
+    runner.skip_grace();
+    let outcome = run_with(&runner, &spec).await;
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert_group_gone(outcome.pid);
     for pid in common::pids_with_cmdline(&["sleep", &marker]) {

@@ -311,7 +311,11 @@ impl CommandRunner {
                 };
                 let give_up = async {
                     let _ = cleared_rx.await;
-                    tokio::time::sleep(limit).await;
+                    // A hurried stop (`skip_grace`) waits for nobody.
+                    tokio::select! {
+                        () = tokio::time::sleep(limit) => {}
+                        () = self.hurry.cancelled() => {}
+                    }
                 };
                 tokio::select! {
                     _ = drains => {}
