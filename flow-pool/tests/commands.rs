@@ -669,42 +669,36 @@ fn escaping(marker: &str, dir: &std::path::Path) -> CommandSpec {
     .cwd(dir)
 }
 
+/// Runs [`escaping`] (its sleep lasting `seconds`) with `grace` on `runner`: it must end by
+/// itself, its group gone. The escaped sleep is killed before the checks.
+async fn run_escaping(runner: &CommandRunner, seconds: u32, grace: Duration) {
+    let marker = format!("{seconds}.{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = run_with(runner, &escaping(&marker, dir.path()).grace(grace)).await;
+    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_group_gone(outcome.pid);
+}
+
 #[tokio::test]
 async fn a_process_escaping_the_group_with_the_pipe_does_not_hang_the_run() {
     // `setsid` takes the sleep out of the group (and the session) but it keeps stdout open:
     // the run must still end once the group is empty, after a bounded wait for the pipe.
-    let marker = format!("30.{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let spec = escaping(&marker, dir.path()).grace(Duration::from_millis(200));
-    let outcome = run_guarded(&spec).await;
-    assert_eq!(outcome.end, CommandEnd::Exited(0));
-    assert_group_gone(outcome.pid);
-    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    run_escaping(&runner(), 30, Duration::from_millis(200)).await;
 }
 
 #[tokio::test]
 async fn a_hurried_runner_does_not_wait_for_a_pipe_an_escaped_process_holds() {
-    // As above, but with a grace period longer than the guard of `run_with`: after
-    // `skip_grace` (a second Ctrl-C), the run ends once the group is empty.
-    let marker = format!("3100.{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let spec = escaping(&marker, dir.path()).grace(Duration::from_secs(600));
+    // As above, but with a grace period (and a sleep) longer than the guard of `run_with`:
+    // after `skip_grace` (a second Ctrl-C), the run ends once the group is empty.
     let runner = runner();
     runner.skip_grace();
-    let outcome = run_with(&runner, &spec).await;
-    assert_eq!(outcome.end, CommandEnd::Exited(0));
-    assert_group_gone(outcome.pid);
-    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    run_escaping(&runner, 3100, Duration::from_secs(600)).await;
 }
 
 #[tokio::test]
