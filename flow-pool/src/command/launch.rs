@@ -2,9 +2,10 @@
 //! arguments, its environment and its working directory ([`prepare`]), and the [`Child`] that
 //! is awaited until it ends.
 //!
-//! A command is started with `posix_spawn` (a vfork) from that preparation; one that needs a
-//! hook before `exec` ([`ParentDeath::KillLeader`]) is started from the same preparation by the
-//! standard library's fork.
+//! A command is started with `posix_spawn` (a vfork) from that preparation. One that needs a
+//! hook before `exec` ([`ParentDeath::KillLeader`]), or a working directory where glibc is
+//! older than 2.29, is started from the same preparation by the standard library's fork. A file
+//! the kernel cannot run (a script without `#!`) is run by `/bin/sh`, as `execvp` does.
 
 use std::borrow::Cow;
 use std::ffi::{CStr, CString, OsStr};
