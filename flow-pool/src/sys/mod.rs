@@ -1,6 +1,6 @@
 //! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
-//! `posix_spawn` and watching it with a pidfd (in [`spawn`]), the pre-exec hook (in [`unix`])
-//! and the short time slice of the thread that runs commands (in [`slice`]).
+//! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`])
+//! and the short time slice of the thread that runs commands (in [`mod@slice`]).
 
 mod slice;
 mod spawn;
