@@ -119,6 +119,7 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
         layer("CommandRunner", "runner"),
         layer("  + FLOW_* variables", "runner-env"),
         layer("  + cwd, log paths", "runner-run"),
+        layer("  flow-core's driver, memory", "driver"),
         System {
             name: "flow run (default SQLite store)",
             program: release.join("flow"),

@@ -11,21 +11,24 @@
 //! - `runner`: flow-pool's `CommandRunner`: its own process group, stdout and stderr read
 //!   through pipes into the tails, the group checked empty at the end;
 //! - `runner-env`: the same, with the variables `flow run` gives every command
-//!   (`FLOW_RUN_ID`, `FLOW_ID`, `FLOW_ATTEMPT`, `FLOW_WORKFLOW_DIR`), which make the standard
-//!   library copy the whole environment at each spawn;
+//!   (`FLOW_RUN_ID`, `FLOW_ID`, `FLOW_ATTEMPT`, `FLOW_WORKFLOW_DIR`; the runner adds them to
+//!   its one copy of the environment);
 //! - `runner-run`: the spec `flow run` hands the runner: those variables, the working
 //!   directory, and per-attempt log files under `.flow/layers`, named as flow-core names them
-//!   (created only by output).
+//!   (created only by output);
+//! - `driver`: the graph as command flows of a flow-core `FlowContext` (its driver, the memory
+//!   store, logs under `.flow/layers`), in place of this program's loop.
 //!
-//! What `flow run` adds on top of `runner-run` is flow-core's driver, the CLI's journal of
-//! attempts, and the store.
+//! What `flow run --store memory` adds on top of `driver` is the CLI: reading and checking
+//! the workflow file, the journal of attempts, the watchdog; the default store adds its
+//! writer thread.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use flow_bench::w4::{Args, Dag};
-use flow_core::{log_file, LogStream};
+use flow_core::{log_file, Flow, FlowContext, FlowId, LogStream};
 use flow_pool::{CancellationToken, CommandRunner, CommandSpec};
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -36,6 +39,7 @@ enum Layer {
     Runner,
     RunnerEnv,
     RunnerRun,
+    Driver,
 }
 
 impl Layer {
@@ -45,6 +49,7 @@ impl Layer {
             "runner" => Layer::Runner,
             "runner-env" => Layer::RunnerEnv,
             "runner-run" => Layer::RunnerRun,
+            "driver" => Layer::Driver,
             _ => return None,
         })
     }
@@ -61,7 +66,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let usage = "usage: w4_layers GRAPH.json PROGRAM tokio|runner|runner-env|runner-run [--jobs N]";
+    let usage =
+        "usage: w4_layers GRAPH.json PROGRAM tokio|runner|runner-env|runner-run|driver [--jobs N]";
     let Args {
         graph,
         program,
@@ -77,15 +83,47 @@ fn run() -> Result<(), String> {
     // As `flow run` does (a kernel without the feature keeps the default slice).
     let _ = flow_pool::use_short_slice(Duration::from_micros(100));
     let here = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
-    runtime.block_on(drive(
-        dag,
-        jobs,
-        &Command {
-            program,
-            layer,
-            here,
-        },
-    ))
+    let command = Command {
+        program,
+        layer,
+        here,
+    };
+    if layer == Layer::Driver {
+        return runtime.block_on(through_flow_core(&dag, jobs, &command));
+    }
+    runtime.block_on(drive(dag, jobs, &command))
+}
+
+/// Runs the graph as command flows of a `FlowContext`: flow-core's driver decides what runs.
+async fn through_flow_core(dag: &Dag, jobs: usize, command: &Command) -> Result<(), String> {
+    let id = |node: usize| FlowId::new(format!("n{node}")).map_err(|e| e.to_string());
+    let mut parents = vec![Vec::new(); dag.len()];
+    for (parent, children) in dag.children.iter().enumerate() {
+        for &child in children {
+            parents[child as usize].push(parent);
+        }
+    }
+    let ctx = FlowContext::builder()
+        .jobs(jobs)
+        .workflow("w4_layers")
+        .log_dir(".flow/layers")
+        .build();
+    for (node, parents) in parents.iter().enumerate() {
+        let spec = CommandSpec::argv([command.program.as_str()])
+            .env("FLOW_WORKFLOW_DIR", command.here.to_string_lossy())
+            .cwd(&command.here);
+        let mut flow = Flow::command(id(node)?, spec);
+        for &parent in parents {
+            flow = flow.requires(id(parent)?);
+        }
+        ctx.register_flow(flow.build()).map_err(|e| e.to_string())?;
+    }
+    let summary = ctx.run().await.map_err(|e| e.to_string())?;
+    if summary.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the run did not succeed: {:?}", summary.counts))
+    }
 }
 
 /// What each node runs, and through which layer.
