@@ -94,7 +94,8 @@ impl ContextBuilder {
         self
     }
 
-    /// What runs command flows (default: a local [`CommandRunner`]).
+    /// What runs command flows (default: a local [`CommandRunner`], made with the builder: its
+    /// commands inherit this process's environment as it was then, plus their specs' changes).
     pub fn command_executor(mut self, executor: Arc<dyn CommandExecutor>) -> Self {
         self.options.command_executor = executor;
         self

@@ -155,8 +155,8 @@ impl Flow {
     /// environment and, when the context has a log directory, sends stdout and stderr to
     /// `<log_dir>/<run_id>/<flow>.<attempt>.out` and `.err` (unless the spec names its own
     /// files; a file is made with the stream's first byte, so a silent command leaves none).
-    /// Exit code 0 completes the flow, with output `{"exit_code": 0}`; anything else fails it. A timeout or cancel stops the group
-    /// (SIGTERM, the spec's grace period, SIGKILL).
+    /// Exit code 0 completes the flow, with output `{"exit_code": 0}`; anything else fails
+    /// it. A timeout or cancel stops the group (SIGTERM, the spec's grace period, SIGKILL).
     pub fn command(id: FlowId, spec: CommandSpec) -> FlowBuilder {
         FlowBuilder::new(id, Work::Command(Arc::new(spec)))
     }
