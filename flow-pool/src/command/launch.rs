@@ -109,12 +109,10 @@ struct Prepared<'a> {
 /// `/bin:/usr/bin` without one), as `execvp` does; a relative entry of `PATH` and a relative
 /// program path are taken from the command's working directory.
 fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Prepared<'a>> {
-    let (program, argv): (&str, Vec<&str>) = match &spec.program {
-        Program::Argv(argv) => match argv.first() {
-            Some(program) => (program, argv.iter().map(String::as_str).collect()),
-            None => return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv")),
-        },
-        Program::Shell(script) => ("/bin/sh", vec!["/bin/sh", "-c", script]),
+    let program = spec.program.name();
+    let argv: Vec<&str> = match &spec.program {
+        Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
+        Program::Shell(script) => vec![program, "-c", script],
     };
     let argv = argv
         .into_iter()
@@ -227,15 +225,9 @@ fn find_program(name: &str, search: &[u8], cwd: Option<&Path>) -> io::Result<CSt
     }))
 }
 
-/// Where a command's stdout and stderr go: one pipe each, or one pipe for both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Streams {
-    Separate,
-    Combined,
-}
-
 /// A started command: its leader and the read ends of its output pipes (`stderr` is `None`
-/// when both streams share the `stdout` pipe).
+/// when both streams share the `stdout` pipe, as they do when the spec sends both to one
+/// file).
 pub(crate) struct Launched {
     pub child: Child,
     pub stdout: pipe::Receiver,
@@ -243,12 +235,12 @@ pub(crate) struct Launched {
 }
 
 /// Starts `spec` in its own process group, stdin from `/dev/null`, stdout and stderr into
-/// pipes. Must be called within a tokio runtime (the pipes and the pidfd register with it).
+/// pipes (one pipe for both when the spec sends them to the same file). Must be called
+/// within a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
     spec: &CommandSpec,
     inherited: &Environment,
     parent_death: ParentDeath,
-    streams: Streams,
 ) -> Result<Launched, PoolError> {
     let spawn_error = |source| spawn_error(spec, source);
     let pipe_error = |source: io::Error| {
@@ -263,9 +255,11 @@ pub(crate) fn launch(
     let prepared = prepare(spec, inherited).map_err(spawn_error)?;
     let null = dev_null().map_err(spawn_error)?;
     let (stdout, stdout_writer) = output_pipe().map_err(pipe_error)?;
-    let stderr_pipe = match streams {
-        Streams::Separate => Some(output_pipe().map_err(pipe_error)?),
-        Streams::Combined => None,
+    let combined = spec.stdout_path.is_some() && spec.stdout_path == spec.stderr_path;
+    let stderr_pipe = if combined {
+        None
+    } else {
+        Some(output_pipe().map_err(pipe_error)?)
     };
     let stderr_writer = stderr_pipe.as_ref().map_or(&stdout_writer, |(_, w)| w);
     let stdio = [null, &stdout_writer, stderr_writer];
@@ -443,7 +437,7 @@ impl Child {
             }),
             Err(error) => {
                 // A child nobody can await: stop it rather than leave it running.
-                crate::sys::signal_group(pid, Signal::SIGKILL);
+                sys::signal_group(pid, Signal::SIGKILL);
                 reap_later(pid);
                 Err(error)
             }

@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::command::launch::{launch, Child, Environment, Launched, Streams};
+use crate::command::launch::{launch, Child, Environment, Launched};
 use crate::command::log_file::LogFile;
 use crate::command::spec::CommandSpec;
 use crate::command::tail::{drain, Tail};
@@ -269,17 +269,13 @@ impl CommandRunner {
         for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
             check_output_path(path)?;
         }
-        let streams = match (&spec.stdout_path, &spec.stderr_path) {
-            (Some(out), Some(err)) if out == err => Streams::Combined,
-            _ => Streams::Separate,
-        };
         let Launched {
             child,
             stdout,
             stderr,
-        } = launch(spec, &self.environment, self.parent_death, streams)?;
+        } = launch(spec, &self.environment, self.parent_death)?;
         let pid = child.id();
-        let combined_output = streams == Streams::Combined;
+        let combined_output = stderr.is_none();
         let stdout_file = spec.stdout_path.as_deref().map(LogFile::new);
         let stderr_file = match &spec.stderr_path {
             Some(path) if spec.stdout_path.as_ref() != Some(path) => Some(LogFile::new(path)),
