@@ -29,10 +29,15 @@ use crate::PoolError;
 /// Where `PATH` lookups go when a command's environment has no `PATH` (glibc's default).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
-/// This process's environment as it was when a runner was made: what
-/// [`EnvBase::Inherit`] starts from. Shared by the clones of a runner.
+/// What commands inherit from this process, as it was when a runner was made: the
+/// environment [`EnvBase::Inherit`] starts from, and which signals are ignored (those that
+/// still are at a spawn stay ignored in the command; every other goes back to its default).
+/// Shared by the clones of a runner.
 #[derive(Debug, Clone)]
-pub(crate) struct Environment(Arc<[Variable]>);
+pub(crate) struct Environment {
+    variables: Arc<[Variable]>,
+    signals: sys::SignalDefaults,
+}
 
 /// One variable as `execve` wants it, `KEY=value`, and the length of its key.
 #[derive(Debug)]
@@ -48,8 +53,8 @@ impl Variable {
 }
 
 impl Environment {
-    /// This process's environment now, as `KEY=value` strings; a key that appears twice keeps
-    /// its first value, as `getenv` reads it.
+    /// This process's environment now, as `KEY=value` strings (a key that appears twice keeps
+    /// its first value, as `getenv` reads it), and its ignored signals now.
     pub(crate) fn capture() -> Self {
         let mut seen = std::collections::HashSet::new();
         let entries: Vec<Variable> = std::env::vars_os()
@@ -62,7 +67,10 @@ impl Environment {
                 })
             })
             .collect();
-        Environment(entries.into())
+        Environment {
+            variables: entries.into(),
+            signals: sys::SignalDefaults::capture(),
+        }
     }
 }
 
@@ -100,6 +108,8 @@ struct Prepared<'a> {
     /// The inherited entries are borrowed from the runner's [`Environment`].
     envp: Vec<Cow<'a, CStr>>,
     cwd: Option<CString>,
+    /// The signals the command gets at their default action (the runner's).
+    signals: &'a sys::SignalDefaults,
 }
 
 /// Makes `spec` ready to start, with `inherited` as the environment it inherits.
@@ -131,7 +141,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
         }
     }
     let base: &[Variable] = match spec.env.base {
-        EnvBase::Inherit => &inherited.0,
+        EnvBase::Inherit => &inherited.variables,
         EnvBase::Empty => &[],
     };
     let mut envp: Vec<Cow<'a, CStr>> = Vec::with_capacity(base.len() + changed.len());
@@ -167,6 +177,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
         argv,
         envp,
         cwd,
+        signals: &inherited.signals,
     })
 }
 
@@ -183,6 +194,7 @@ impl<'a> Prepared<'a> {
             argv,
             envp: self.envp.clone(),
             cwd: self.cwd.clone(),
+            signals: self.signals,
         }
     }
 }
@@ -307,6 +319,7 @@ fn start(
         &prepared.envp,
         prepared.cwd.as_deref(),
         [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        prepared.signals,
     )
 }
 
@@ -575,6 +588,7 @@ mod tests {
             &prepared.envp,
             None,
             [null.as_fd(), null.as_fd(), null.as_fd()],
+            prepared.signals,
         )
         .unwrap();
         let mut child = Child {

@@ -107,6 +107,9 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 /// changes: a variable this process sets later (`std::env::set_var`) does not reach the
 /// commands; give it in the spec instead. The runner keeps that one copy and starts each
 /// command with `posix_spawn` from it, rather than copying the environment at every spawn.
+/// Signals go back to their default action in a command, as with `std::process::Command`,
+/// except those this process ignored when the runner was made and still ignores at the
+/// spawn: those stay ignored (SIGPIPE, which Rust programs ignore, does not).
 ///
 /// Cloning is cheap and clones share the environment, the "skip grace" switch
 /// ([`CommandRunner::skip_grace`]) and the count of groups being cleared in the background

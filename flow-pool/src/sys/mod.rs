@@ -13,7 +13,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub use slice::use_short_slice;
-pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir};
+pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir, SignalDefaults};
 pub(crate) use unix::kill_child_when_parent_dies;
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.

@@ -62,8 +62,9 @@ fn addchdir() -> Option<AddChdir> {
 }
 
 /// Starts `path` with `argv` and `envp` in a new process group whose id is its pid, in `cwd`
-/// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and stderr, an empty signal mask and
-/// SIGPIPE back to its default action (as `std::process::Command` does). Returns its pid.
+/// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and
+/// stderr, an empty signal mask and the signals of `defaults` back to their default action
+/// (SIGPIPE among them, as `std::process::Command` does). Returns its pid.
 ///
 /// The descriptors in `stdio` must not be 0, 1 or 2 unless they are that very stream: the
 /// duplications are made in order, so a later one would read an already replaced descriptor.
@@ -78,6 +79,7 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     envp: &[E],
     cwd: Option<&CStr>,
     stdio: [BorrowedFd<'_>; 3],
+    defaults: &SignalDefaults,
 ) -> io::Result<u32> {
     let argv = null_terminated(argv);
     let envp = null_terminated(envp);
@@ -88,7 +90,7 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     if let Some(cwd) = cwd {
         actions.chdir(cwd)?;
     }
-    let attributes = Attributes::new()?;
+    let attributes = Attributes::new(defaults)?;
     let mut pid: libc::pid_t = 0;
     // SAFETY: see the module documentation: every pointer is valid for the call, the arrays
     // end with a null pointer, and both objects were initialised.
@@ -213,12 +215,65 @@ impl Drop for FileActions {
     }
 }
 
-/// `posix_spawnattr_t` for a command: its own process group, an empty signal mask, SIGPIPE
-/// to its default action. In place in its box, destroyed on drop.
+/// The signals a command gets back at their default action: every signal that was not
+/// ignored when these were taken, and SIGPIPE (which Rust programs ignore). Any other keeps
+/// its action at the spawn if that is "ignore", else goes back to its default too: a signal
+/// stays ignored in a command when it was ignored when these were taken and still is.
+///
+/// glibc's `posix_spawn` must leave no handler of this process in the child, so it visits
+/// every signal in the child: a signal in this set costs one `sigaction` there, any other
+/// two (a query, then a reset). Naming every signal that is not ignored halves the calls
+/// made while the parent waits for the `execve`, with the outcome `std` gives: handled
+/// signals go back to their default, ignored ones stay ignored.
+#[derive(Clone, Copy)]
+pub(crate) struct SignalDefaults(libc::sigset_t);
+
+impl SignalDefaults {
+    /// Every signal not ignored now, and SIGPIPE; glibc's own signals (between 32 and
+    /// `SIGRTMIN`) are left to glibc.
+    pub(crate) fn capture() -> Self {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: `sigemptyset` initialises the set; `sigaction` with a null new action only
+        // writes the current one into `current`, which is zeroed first.
+        unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            for signal in 1..=libc::SIGRTMAX() {
+                if (32..libc::SIGRTMIN()).contains(&signal) {
+                    continue;
+                }
+                let mut current = MaybeUninit::<libc::sigaction>::zeroed();
+                let ignored = libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) != 0
+                    || current.assume_init().sa_sigaction == libc::SIG_IGN;
+                if !ignored {
+                    libc::sigaddset(set.as_mut_ptr(), signal);
+                }
+            }
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
+            SignalDefaults(set.assume_init())
+        }
+    }
+
+    /// Whether `signal` is in the set.
+    #[cfg(test)]
+    pub(crate) fn contains(&self, signal: libc::c_int) -> bool {
+        // SAFETY: `sigismember` reads an initialised set.
+        unsafe { libc::sigismember(&self.0, signal) == 1 }
+    }
+}
+
+impl std::fmt::Debug for SignalDefaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalDefaults")
+    }
+}
+
+/// `posix_spawnattr_t` for a command: its own process group, an empty signal mask, the
+/// signals of a [`SignalDefaults`] to their default action. In place in its box, destroyed
+/// on drop.
 struct Attributes(Box<libc::posix_spawnattr_t>);
 
 impl Attributes {
-    fn new() -> io::Result<Self> {
+    fn new(defaults: &SignalDefaults) -> io::Result<Self> {
         let mut attributes = Box::new(MaybeUninit::<libc::posix_spawnattr_t>::uninit());
         // SAFETY: `_init` initialises the object it is given.
         check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
@@ -232,10 +287,9 @@ impl Attributes {
                 &mut *attributes.0,
                 signals.as_ptr(),
             ))?;
-            libc::sigaddset(signals.as_mut_ptr(), libc::SIGPIPE);
             check(libc::posix_spawnattr_setsigdefault(
                 &mut *attributes.0,
-                signals.as_ptr(),
+                &defaults.0,
             ))?;
             check(libc::posix_spawnattr_setpgroup(&mut *attributes.0, 0))?;
             let flags = libc::POSIX_SPAWN_SETPGROUP
@@ -254,5 +308,80 @@ impl Drop for Attributes {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, destroyed only here.
         unsafe { libc::posix_spawnattr_destroy(&mut *self.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    /// The `SigIgn` mask of `/proc/self/status` of a command started with `defaults`.
+    fn ignored_in_a_command(defaults: &SignalDefaults) -> u64 {
+        let (mut read, write) = std::io::pipe().unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let write = OwnedFd::from(write);
+        let pid = spawn(
+            c"/bin/grep",
+            &[c"grep", c"^SigIgn:", c"/proc/self/status"],
+            &[c"PATH=/bin"],
+            None,
+            [null.as_fd(), write.as_fd(), write.as_fd()],
+            defaults,
+        )
+        .unwrap();
+        drop(write);
+        let mut status = String::new();
+        read.read_to_string(&mut status).unwrap();
+        assert!(reap(pid, true).unwrap().unwrap().success(), "{status}");
+        let mask = status.trim().strip_prefix("SigIgn:").unwrap().trim();
+        u64::from_str_radix(mask, 16).unwrap()
+    }
+
+    #[test]
+    fn a_signal_ignored_when_the_defaults_are_taken_and_at_the_spawn_stays_ignored() {
+        let bit = |signal: libc::c_int| 1u64 << (signal - 1);
+        // SAFETY: setting a disposition to SIG_IGN runs no code of ours in a handler. No other
+        // test of this crate uses SIGUSR2; a command started meanwhile only inherits it ignored.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+        let defaults = SignalDefaults::capture();
+        // Rust ignores SIGPIPE in this process; the command gets it at its default.
+        assert!(defaults.contains(libc::SIGPIPE));
+        assert!(defaults.contains(libc::SIGINT) && defaults.contains(libc::SIGRTMAX()));
+        assert!(!defaults.contains(libc::SIGUSR2));
+        assert!(
+            !defaults.contains(32),
+            "glibc's own signals are left to glibc"
+        );
+        // glibc's own signals are ignored in the child until its `execve`, and stay so.
+        let own = bit(32) | bit(33);
+        let ignored = ignored_in_a_command(&defaults) & !own;
+        assert_eq!(
+            ignored & bit(libc::SIGUSR2),
+            bit(libc::SIGUSR2),
+            "{ignored:x}"
+        );
+        assert_eq!(ignored & bit(libc::SIGPIPE), 0, "{ignored:x}");
+        // SAFETY: as above, back to the default action.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
+        // No longer ignored at the spawn: the command gets it at its default.
+        let ignored = ignored_in_a_command(&defaults) & !own;
+        assert_eq!(ignored & bit(libc::SIGUSR2), 0, "{ignored:x}");
+        // Taken now: the command ignores what this process ignores, but SIGPIPE.
+        let here = std::fs::read_to_string("/proc/self/status").unwrap();
+        let here = here
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .unwrap();
+        let here = u64::from_str_radix(here.trim(), 16).unwrap() & !own;
+        assert_eq!(here & bit(libc::SIGPIPE), bit(libc::SIGPIPE));
+        let ignored = ignored_in_a_command(&SignalDefaults::capture()) & !own;
+        assert_eq!(
+            ignored,
+            here & !bit(libc::SIGPIPE),
+            "{ignored:x} against {here:x}"
+        );
     }
 }
