@@ -29,10 +29,8 @@ use crate::PoolError;
 /// Where `PATH` lookups go when a command's environment has no `PATH` (glibc's default).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
-/// What commands inherit from this process, as it was when a runner was made: the
-/// environment [`EnvBase::Inherit`] starts from, and which signals are ignored (those that
-/// still are at a spawn stay ignored in the command; every other goes back to its default).
-/// Shared by the clones of a runner.
+/// What commands inherit from this process as it was when a runner was made: the environment
+/// [`EnvBase::Inherit`] starts from, and its ignored signals. Shared by a runner's clones.
 #[derive(Debug, Clone)]
 pub(crate) struct Environment {
     variables: Arc<[Variable]>,
