@@ -107,9 +107,12 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 /// changes: a variable this process sets later (`std::env::set_var`) does not reach the
 /// commands; give it in the spec instead. The runner keeps that one copy and starts each
 /// command with `posix_spawn` from it, rather than copying the environment at every spawn.
-/// Signals go back to their default action in a command, as with `std::process::Command`,
-/// except those this process ignored when the runner was made and still ignores at the
-/// spawn: those stay ignored (SIGPIPE, which Rust programs ignore, does not).
+/// Signals: a command starts with the signals this process handles at their default action
+/// and those it ignores still ignored, as with `std::process::Command` (SIGPIPE, which Rust
+/// programs ignore, goes back to its default). "Ignored" is read when the runner is made,
+/// like the environment: a signal this process starts ignoring later is at its default in
+/// the commands, and one it no longer ignores is too. (With [`ParentDeath::KillLeader`],
+/// whose commands the standard library starts, only the state at the spawn counts.)
 ///
 /// Cloning is cheap and clones share the environment, the "skip grace" switch
 /// ([`CommandRunner::skip_grace`]) and the count of groups being cleared in the background
@@ -128,7 +131,8 @@ pub struct CommandRunner {
 }
 
 impl Default for CommandRunner {
-    /// The same as [`CommandRunner::new`]: it takes this process's environment as it is now.
+    /// The same as [`CommandRunner::new`]: it takes this process's environment and ignored
+    /// signals as they are now.
     fn default() -> Self {
         CommandRunner {
             hurry: CancellationToken::new(),
@@ -212,7 +216,7 @@ enum StopReason {
 
 impl CommandRunner {
     /// A runner whose commands outlive this process if it dies ([`ParentDeath::Ignore`]) and
-    /// inherit this process's environment as it is now.
+    /// inherit this process's environment and ignored signals as they are now.
     pub fn new() -> Self {
         Self::default()
     }

@@ -230,15 +230,18 @@ pub(crate) struct SignalDefaults(libc::sigset_t);
 
 impl SignalDefaults {
     /// Every signal not ignored now, and SIGPIPE; glibc's own signals (between 32 and
-    /// `SIGRTMIN`) are left to glibc.
+    /// `SIGRTMIN`) are left to glibc, and SIGKILL and SIGSTOP, which keep their action anyway.
     pub(crate) fn capture() -> Self {
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: `sigemptyset` initialises the set; `sigaction` with a null new action only
-        // writes the current one into `current`, which is zeroed first.
+        let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+        // SAFETY: the set is zeroed, then emptied by `sigemptyset`; `sigaction` with a null
+        // new action only writes the current one into `current`, which is zeroed first.
         unsafe {
             libc::sigemptyset(set.as_mut_ptr());
             for signal in 1..=libc::SIGRTMAX() {
-                if (32..libc::SIGRTMIN()).contains(&signal) {
+                if (32..libc::SIGRTMIN()).contains(&signal)
+                    || signal == libc::SIGKILL
+                    || signal == libc::SIGSTOP
+                {
                     continue;
                 }
                 let mut current = MaybeUninit::<libc::sigaction>::zeroed();
@@ -343,14 +346,21 @@ mod tests {
     #[test]
     fn a_signal_ignored_when_the_defaults_are_taken_and_at_the_spawn_stays_ignored() {
         let bit = |signal: libc::c_int| 1u64 << (signal - 1);
-        // SAFETY: setting a disposition to SIG_IGN runs no code of ours in a handler. No other
-        // test of this crate uses SIGUSR2; a command started meanwhile only inherits it ignored.
-        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+        // SAFETY: setting a disposition to SIG_IGN or SIG_DFL runs no code of ours in a
+        // handler. No other test of this crate uses SIGUSR1 or SIGUSR2; a command started
+        // meanwhile only inherits SIGUSR2 ignored.
+        // SIGUSR1 at its default, whatever this test was started with (a background job of a
+        // shell starts with SIGINT and SIGQUIT ignored, for one).
+        unsafe {
+            libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+            libc::signal(libc::SIGUSR1, libc::SIG_DFL);
+        }
         let defaults = SignalDefaults::capture();
         // Rust ignores SIGPIPE in this process; the command gets it at its default.
         assert!(defaults.contains(libc::SIGPIPE));
-        assert!(defaults.contains(libc::SIGINT) && defaults.contains(libc::SIGRTMAX()));
+        assert!(defaults.contains(libc::SIGUSR1));
         assert!(!defaults.contains(libc::SIGUSR2));
+        assert!(!defaults.contains(libc::SIGKILL));
         assert!(
             !defaults.contains(32),
             "glibc's own signals are left to glibc"
