@@ -284,8 +284,9 @@ impl CommandRunner {
         let pid = child.id();
         let combined_output = stderr.is_none();
         let stdout_file = spec.stdout_path.as_deref().map(LogFile::new);
+        // Combined, stderr goes into stdout's pipe and file.
         let stderr_file = match &spec.stderr_path {
-            Some(path) if spec.stdout_path.as_ref() != Some(path) => Some(LogFile::new(path)),
+            Some(path) if !combined_output => Some(LogFile::new(path)),
             _ => None,
         };
         let guard = GroupGuard {

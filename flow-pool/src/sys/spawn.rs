@@ -339,8 +339,16 @@ mod tests {
         let mut status = String::new();
         read.read_to_string(&mut status).unwrap();
         assert!(reap(pid, true).unwrap().unwrap().success(), "{status}");
-        let mask = status.trim().strip_prefix("SigIgn:").unwrap().trim();
-        u64::from_str_radix(mask, 16).unwrap()
+        sig_ign(&status)
+    }
+
+    /// The `SigIgn` mask in the text of a `/proc/PID/status`.
+    fn sig_ign(status: &str) -> u64 {
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .unwrap();
+        u64::from_str_radix(mask.trim(), 16).unwrap()
     }
 
     #[test]
@@ -380,12 +388,7 @@ mod tests {
         let ignored = ignored_in_a_command(&defaults) & !own;
         assert_eq!(ignored & bit(libc::SIGUSR2), 0, "{ignored:x}");
         // Taken now: the command ignores what this process ignores, but SIGPIPE.
-        let here = std::fs::read_to_string("/proc/self/status").unwrap();
-        let here = here
-            .lines()
-            .find_map(|l| l.strip_prefix("SigIgn:"))
-            .unwrap();
-        let here = u64::from_str_radix(here.trim(), 16).unwrap() & !own;
+        let here = sig_ign(&std::fs::read_to_string("/proc/self/status").unwrap()) & !own;
         assert_eq!(here & bit(libc::SIGPIPE), bit(libc::SIGPIPE));
         let ignored = ignored_in_a_command(&SignalDefaults::capture()) & !own;
         assert_eq!(
