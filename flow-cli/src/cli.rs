@@ -93,7 +93,8 @@ Examples:
   flow logs fetch --follow                    as it is written, through retries, to the end
 
 Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
-stdout's file is printed on stdout, stderr's on stderr.")]
+stdout's file is printed on stdout, stderr's on stderr: byte for byte into a pipe or a file,
+with control characters shown as escapes (\\u{1b}, \\r) on a terminal.")]
     Logs(LogsArgs),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = "\

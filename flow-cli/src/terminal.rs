@@ -70,27 +70,80 @@ fn paint(text: &str, code: &str, on: bool) -> String {
 /// an escape (`\n`, `\u{1b}`), so text from a command or a file can neither move the cursor,
 /// change colours or the window title, nor fake a table row. Other text is borrowed as it is.
 pub fn safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    escape(text, |_| false)
+}
+
+/// `text` safe to print, keeping its line breaks: each line as [`safe`] makes it.
+pub fn safe_lines(text: &str) -> String {
+    escape(text, |c| c == '\n').into_owned()
+}
+
+/// A command's output made safe for a terminal as [`safe`] makes text, keeping its line
+/// breaks and tabs (which only move the cursor forwards).
+pub fn safe_output(text: &str) -> Cow<'_, str> {
+    escape(text, |c| c == '\n' || c == '\t')
+}
+
+/// `text` with the characters that [`needs_escape`] and `keep` does not keep escaped.
+fn escape(text: &str, keep: fn(char) -> bool) -> Cow<'_, str> {
+    let escaped = |c: char| needs_escape(c) && !keep(c);
+    if !text.chars().any(escaped) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            c if !escaped(c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
+            c => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
-            c => out.push(c),
         }
     }
     Cow::Owned(out)
 }
 
-/// `text` safe to print, keeping its line breaks: each line as [`safe`] makes it.
-pub fn safe_lines(text: &str) -> String {
-    text.split('\n').map(safe).collect::<Vec<_>>().join("\n")
+/// Turns bytes that arrive in pieces (a file read as it grows) into text: a character cut at
+/// the end of a piece waits for the next one ([`Utf8Pieces::finish`] gives what is left);
+/// bytes that are not UTF-8 become U+FFFD.
+#[derive(Debug, Default)]
+pub struct Utf8Pieces {
+    pending: Vec<u8>,
+}
+
+impl Utf8Pieces {
+    /// The text of what came so far, but for a character cut at its end.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let complete = self.pending.len() - cut_at_end(&self.pending);
+        let text = String::from_utf8_lossy(&self.pending[..complete]).into_owned();
+        self.pending.drain(..complete);
+        text
+    }
+
+    /// What is left: a cut character, as U+FFFD.
+    pub fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        text
+    }
+}
+
+/// How many bytes at the end of `bytes` start a UTF-8 character that is not complete yet.
+fn cut_at_end(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: its start is among the last 3 if it is cut.
+    let from = bytes.len().saturating_sub(3);
+    let Some(start) = (from..bytes.len()).rev().find(|&i| bytes[i] & 0xC0 != 0x80) else {
+        return 0;
+    };
+    match std::str::from_utf8(&bytes[start..]) {
+        Err(error) if error.valid_up_to() == 0 && error.error_len().is_none() => {
+            bytes.len() - start
+        }
+        _ => 0,
+    }
 }
 
 /// Control characters, and the format characters that reorder or hide text (bidirectional
@@ -159,6 +212,38 @@ mod tests {
         }
         assert!(matches!(safe("ok"), Cow::Borrowed(_)));
         assert_eq!(safe_lines("one\u{1b}[2J\ntwo"), "one\\u{1b}[2J\ntwo");
+    }
+
+    #[test]
+    fn safe_output_keeps_lines_and_tabs_only() {
+        for (text, shown) in [
+            ("a\tb\nc\n", "a\tb\nc\n"),
+            ("50%\r100%\n", "50%\\r100%\n"),
+            ("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m"),
+            ("\u{1b}]0;PWNED\u{7}", "\\u{1b}]0;PWNED\\u{7}"),
+            ("\u{2067}txt.exe", "\\u{2067}txt.exe"),
+        ] {
+            assert_eq!(safe_output(text), shown, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn utf8_pieces_wait_for_a_cut_character_and_replace_bad_bytes() {
+        let euro = "€".as_bytes(); // three bytes
+        let table: &[(&[&[u8]], &str, &str)] = &[
+            (&[b"ab", b"cd"], "abcd", ""),
+            (&[&euro[..1], &euro[1..2], &euro[2..]], "€", ""),
+            (&[b"x\xff", b"y"], "x\u{fffd}y", ""),
+            (&[b"\xff\xfe"], "\u{fffd}\u{fffd}", ""),
+            (&[b"end", &euro[..2]], "end", "\u{fffd}"),
+            (&[&euro[..2], b"z"], "\u{fffd}z", ""),
+        ];
+        for (pieces, text, rest) in table {
+            let mut decoder = Utf8Pieces::default();
+            let got: String = pieces.iter().map(|p| decoder.push(p)).collect();
+            assert_eq!(got, *text, "{pieces:?}");
+            assert_eq!(decoder.finish(), *rest, "{pieces:?}");
+        }
     }
 
     #[test]

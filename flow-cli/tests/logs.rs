@@ -131,3 +131,54 @@ shell = "echo first; echo ready > ready.fifo; cat go.fifo; echo second"
     assert!(followed.status.success());
     assert!(wait_exit(running).status.success());
 }
+
+#[test]
+fn flow_logs_gives_the_bytes_to_a_pipe_and_escapes_control_characters_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"
+[flows.evil]
+# A title change, a screen clear, a carriage return, a bidi override, a tab and a byte
+# that is not UTF-8.
+shell = "printf '\\033]0;PWNED\\007\\033[2Jok\\r\\n\\342\\200\\256gpj.exe\\tx\\377\\n'; printf 'e\\033[1A\\n' >&2"
+"#,
+    )
+    .unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "--quiet"])
+        .status
+        .success());
+    let raw: &[u8] = b"\x1b]0;PWNED\x07\x1b[2Jok\r\n\xe2\x80\xaegpj.exe\tx\xff\n";
+    let piped = flow()
+        .current_dir(dir.path())
+        .args(["logs", "evil"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        piped.stdout,
+        raw,
+        "{:?}",
+        String::from_utf8_lossy(&piped.stdout)
+    );
+    assert_eq!(piped.stderr, b"e\x1b[1A\n");
+
+    // `script` (util-linux) gives `flow logs` a terminal as stdout and stderr.
+    let binary = flow().get_program().to_owned();
+    let shown = std::process::Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qec"])
+        .arg(format!("'{}' logs evil", binary.to_string_lossy()))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs a command on a terminal: install it");
+    assert!(shown.status.success(), "{shown:?}");
+    // The terminal's own line discipline turns each `\n` into `\r\n`.
+    let shown = String::from_utf8(shown.stdout)
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert_eq!(
+        shown,
+        "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jok\\r\n\\u{202e}gpj.exe\tx\u{fffd}\ne\\u{1b}[1A\n"
+    );
+}

@@ -1,9 +1,10 @@
 //! `flow logs FLOW [FILE] [--run RUN_ID] [--attempt N] [--follow]`: prints the stdout and
 //! stderr one attempt of a flow left in `.flow/logs/RUN/FLOW.N.out` and `.err` (the latest
-//! run that ran the flow and its last attempt by default), or follows them while it runs.
+//! run that ran the flow and its last attempt by default), or follows them while it runs:
+//! as they are into a pipe or a file, made safe on a terminal.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::cli::LogsArgs;
 use crate::error::CliError;
 use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
+use crate::terminal::{self, Utf8Pieces};
 
 /// How often `--follow` looks for new output.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -56,6 +58,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     let mut printer = Printer::new(&folder, &args.flow, attempt);
     printer.print_new()?;
     if !args.follow {
+        printer.finish()?;
         if !printer.found_any && last_attempt(&folder, &args.flow).is_none() {
             return Err(CliError::Run(format!(
                 "flow `{}` has no logs in run {run} ({})",
@@ -81,6 +84,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         if args.attempt.is_none() {
             if let Some(newer) = last_attempt(&folder, &args.flow).filter(|&n| n > attempt) {
                 printer.print_new()?;
+                printer.finish()?;
                 eprintln_note(&format!("attempt {newer} of `{}`:", args.flow));
                 attempt = newer;
                 printer = Printer::new(&folder, &args.flow, attempt);
@@ -98,6 +102,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         };
         if over {
             printer.print_new()?;
+            printer.finish()?;
             return Ok(0);
         }
     }
@@ -163,53 +168,89 @@ fn flow_over(store: Option<&dyn ResultStore>, run: &str, flow: &str) -> bool {
 }
 
 /// Copies what was appended to an attempt's two files since the last call: stdout's to
-/// stdout, stderr's to stderr.
+/// stdout, stderr's to stderr. Bytes go out as they are, except to a terminal: there they are
+/// made safe first ([`terminal::safe_output`]), since a command's output could otherwise move
+/// the cursor, rewrite the window title or fake lines of `flow`'s own output.
 struct Printer {
-    files: [(PathBuf, u64); 2],
+    streams: [Stream; 2],
     found_any: bool,
+}
+
+/// One of the attempt's files and where it goes.
+struct Stream {
+    path: PathBuf,
+    offset: u64,
+    /// For a terminal: what is cut in the middle of a character so far.
+    text: Option<Utf8Pieces>,
 }
 
 impl Printer {
     fn new(folder: &Path, flow: &str, attempt: u32) -> Self {
+        let stream = |kind, is_terminal: bool| Stream {
+            path: log_file(folder, flow, attempt, kind),
+            offset: 0,
+            text: is_terminal.then(Utf8Pieces::default),
+        };
         Printer {
-            files: [
-                (log_file(folder, flow, attempt, LogStream::Stdout), 0),
-                (log_file(folder, flow, attempt, LogStream::Stderr), 0),
+            streams: [
+                stream(LogStream::Stdout, std::io::stdout().is_terminal()),
+                stream(LogStream::Stderr, std::io::stderr().is_terminal()),
             ],
             found_any: false,
         }
     }
 
     fn print_new(&mut self) -> Result<(), CliError> {
-        for (k, (path, offset)) in self.files.iter_mut().enumerate() {
-            let Ok(mut file) = File::open(&*path) else {
+        for (k, stream) in self.streams.iter_mut().enumerate() {
+            let Ok(mut file) = File::open(&stream.path) else {
                 continue;
             };
             self.found_any = true;
             let mut bytes = Vec::new();
-            file.seek(SeekFrom::Start(*offset))
+            file.seek(SeekFrom::Start(stream.offset))
                 .and_then(|_| file.read_to_end(&mut bytes))
                 .map_err(|source| CliError::Io {
                     action: "read the log file",
-                    path: path.clone(),
+                    path: stream.path.clone(),
                     source,
                 })?;
-            *offset += bytes.len() as u64;
-            let written = if k == 0 {
-                std::io::stdout()
-                    .lock()
-                    .write_all(&bytes)
-                    .and_then(|()| std::io::stdout().flush())
-            } else {
-                std::io::stderr().lock().write_all(&bytes)
-            };
-            match written {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(CliError::Output(e))
-                }
-                _ => {}
+            stream.offset += bytes.len() as u64;
+            if let Some(text) = &mut stream.text {
+                let shown = text.push(&bytes);
+                bytes = terminal::safe_output(&shown).into_owned().into_bytes();
+            }
+            write_to(k, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Prints what is left of a character cut at the end of a file.
+    fn finish(&mut self) -> Result<(), CliError> {
+        for (k, stream) in self.streams.iter_mut().enumerate() {
+            if let Some(text) = &mut stream.text {
+                let rest = text.finish();
+                write_to(k, terminal::safe_output(&rest).as_bytes())?;
             }
         }
         Ok(())
+    }
+}
+
+/// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error.
+fn write_to(stream: usize, bytes: &[u8]) -> Result<(), CliError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let written = if stream == 0 {
+        std::io::stdout()
+            .lock()
+            .write_all(bytes)
+            .and_then(|()| std::io::stdout().flush())
+    } else {
+        std::io::stderr().lock().write_all(bytes)
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
     }
 }
