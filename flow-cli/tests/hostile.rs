@@ -137,6 +137,40 @@ fn nul_bytes_and_scripts_too_long_for_a_shell_fail_validation_at_their_line() {
 }
 
 #[test]
+fn a_variable_whose_value_is_not_utf8_is_refused_where_it_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[defaults]\nenv = { A = \"x${BYTES}\", LITERAL = \"$${BYTES}\" }\n\n\
+         [flows.a]\ncommand = [\"true\"]\nenv = { B = \"${BYTES}/y\", C = \"${TEXT}\" }\n",
+    );
+    let bytes = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let validate = |value: &std::ffi::OsStr| {
+        flow()
+            .current_dir(dir.path())
+            .args(["validate", "w.toml"])
+            .env("BYTES", value)
+            .env("TEXT", "fine")
+            .output()
+            .unwrap()
+    };
+    let out = validate(bytes);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for line in [
+        "w.toml:2:13: `defaults.env.A`: `${BYTES}` names an environment variable whose value \
+         is not UTF-8",
+        "w.toml:6:13: `flows.a.env.B`: `${BYTES}` names",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in:\n{stderr}");
+    }
+    assert_eq!(stderr.matches("not UTF-8").count(), 2, "{stderr}");
+    assert!(validate("café".as_ref()).status.success());
+}
+
+#[test]
 fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");

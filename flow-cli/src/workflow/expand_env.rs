@@ -1,7 +1,8 @@
 //! `${VAR}` in `env` values: expanded from the environment the flow gets (this process's, then
 //! `[defaults] env`, then the flow's own `FLOW_ID` and `FLOW_WORKFLOW_DIR`), `$$` for a
 //! literal `$`. A `$` followed by anything else is refused when the file is checked, so that
-//! `$HOME/bin` is not passed on literally by mistake.
+//! `$HOME/bin` is not passed on literally by mistake, and so is a variable of this process
+//! whose value is not UTF-8 (it would otherwise expand to something else than it holds).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,26 +25,42 @@ pub(super) fn expand_own(
     dir: &Path,
 ) -> String {
     let layered = |name: &str| match name {
-        "FLOW_ID" => Some(id.to_owned()),
-        _ => defaults.get(name).cloned().or_else(|| base(name, dir)),
+        "FLOW_ID" => Ok(Some(id.to_owned())),
+        _ => match defaults.get(name) {
+            Some(value) => Ok(Some(value.clone())),
+            None => base(name, dir),
+        },
     };
     expand(value, layered).unwrap_or_else(|_| value.to_owned())
 }
 
-fn base(name: &str, dir: &Path) -> Option<String> {
+/// `name` in this process's environment (`FLOW_WORKFLOW_DIR`: `dir`).
+///
+/// # Errors
+/// When its value is not UTF-8.
+fn base(name: &str, dir: &Path) -> Result<Option<String>, String> {
     match name {
-        "FLOW_WORKFLOW_DIR" => Some(dir.to_string_lossy().into_owned()),
-        _ => std::env::var(name).ok(),
+        "FLOW_WORKFLOW_DIR" => Ok(Some(dir.to_string_lossy().into_owned())),
+        _ => match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                "`${{{name}}}` names an environment variable whose value is not UTF-8, \
+                 which flow cannot pass on as text: give the value in the file, or set \
+                 `{name}` to text"
+            )),
+        },
     }
 }
 
 /// Expands `value`, looking variables up with `lookup` (an unset variable expands to "").
 ///
 /// # Errors
-/// A message saying what to write instead, for a `$` that is neither `${NAME}` nor `$$`.
+/// A message saying what to write instead, for a `$` that is neither `${NAME}` nor `$$`, or
+/// the lookup's own.
 pub(super) fn expand(
     value: &str,
-    lookup: impl Fn(&str) -> Option<String>,
+    lookup: impl Fn(&str) -> Result<Option<String>, String>,
 ) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -66,7 +83,7 @@ pub(super) fn expand(
                      not starting with a digit)"
                 ));
             }
-            out.push_str(&lookup(name).unwrap_or_default());
+            out.push_str(&lookup(name)?.unwrap_or_default());
             rest = &braced[end + 1..];
         } else {
             let name: String = after
@@ -85,9 +102,10 @@ pub(super) fn expand(
     Ok(out)
 }
 
-/// Checks the syntax of `value` (no lookup).
+/// Checks the syntax of `value`, and that the variables it names from this process's
+/// environment can be expanded.
 pub(super) fn check(value: &str) -> Result<(), String> {
-    expand(value, |_| None).map(drop)
+    expand(value, |name| base(name, Path::new("")).map(|_| None)).map(drop)
 }
 
 #[cfg(test)]
@@ -97,9 +115,10 @@ mod tests {
     #[test]
     fn expansion_rules() {
         let lookup = |name: &str| match name {
-            "HOME" => Some("/home/ann".to_owned()),
-            "PATH" => Some("/usr/bin:/bin".to_owned()),
-            _ => None,
+            "HOME" => Ok(Some("/home/ann".to_owned())),
+            "PATH" => Ok(Some("/usr/bin:/bin".to_owned())),
+            "BYTES" => Err("not UTF-8".to_owned()),
+            _ => Ok(None),
         };
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("plain", Ok("plain")),
@@ -113,6 +132,8 @@ mod tests {
             ("${HOME", Err("without its `}`")),
             ("${1X}", Err("is not a variable name")),
             ("${}", Err("is not a variable name")),
+            ("a ${BYTES}", Err("not UTF-8")),
+            ("a $$BYTES", Ok("a $BYTES")),
         ];
         for (value, expected) in cases {
             match (expand(value, lookup), expected) {
