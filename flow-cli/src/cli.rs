@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// Run only these flows (or every flow of these definitions) and their ancestors, required and wanted.
     pub targets: Vec<String>,
     /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs; 1000 with --executor slurm].
+    ///
+    /// Each command running on this machine holds a few open files in flow: when --jobs needs
+    /// more than the soft limit (`ulimit -n`), the run raises it (its commands inherit it); when
+    /// the hard limit is too low, fewer commands run at once, and a warning says so.
     #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Where results go: memory, dir:PATH or sqlite:PATH [default: sqlite:.flow/flow.db beside FILE].

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod error;
 mod logs;
+mod open_files;
 mod progress;
 mod report;
 mod report_page;

@@ -295,3 +295,58 @@ fn a_full_disk_stops_the_run_which_exits_1_with_counts_that_add_up() {
         "the run is not shown interrupted: {stdout}"
     );
 }
+
+/// `flow run w.toml --jobs 40 --json` in `dir` from a shell that first runs `limit` (`ulimit`).
+fn run_with_limit(dir: &Path, limit: &str) -> Output {
+    Command::new("/bin/sh")
+        .current_dir(dir)
+        .args([
+            "-c",
+            &format!("{limit} && exec \"$FLOW\" run w.toml --jobs 40 --json"),
+        ])
+        .env("FLOW", flow_path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    // Forty commands that are alive together when nothing holds them back.
+    let mut workflow = String::from("[flows.limit]\nshell = \"ulimit -Sn > limit.txt\"\n");
+    for i in 0..40 {
+        workflow.push_str(&format!("[flows.s{i}]\ncommand = [\"sleep\", \"0.2\"]\n"));
+    }
+    write(dir.path(), "w.toml", &workflow);
+    let completed = |out: &Output| {
+        let json = json_of(out);
+        let flows = json["flows"].as_array().unwrap();
+        assert_eq!(flows.len(), 41);
+        for flow in flows {
+            assert_eq!(flow["status"], "completed", "{flow}\n{}", text(&out.stderr));
+        }
+        assert_eq!(out.status.code(), Some(0));
+    };
+
+    // A soft limit below what 40 need, a hard one above: raised for the run and its commands.
+    let out = run_with_limit(dir.path(), "ulimit -Sn 100");
+    completed(&out);
+    assert!(
+        !text(&out.stderr).contains("at most"),
+        "{}",
+        text(&out.stderr)
+    );
+    let inherited = std::fs::read_to_string(dir.path().join("limit.txt")).unwrap();
+    assert_eq!(inherited.trim(), "264", "64 + 5 per command");
+
+    // A hard limit too low for 40: fewer at a time, said on stderr, and no flow fails.
+    let out = run_with_limit(dir.path(), "ulimit -n 100");
+    completed(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("running at most 7 commands at once, not 40")
+            && stderr.contains("(100; see `ulimit -Hn`)"),
+        "{stderr}"
+    );
+}

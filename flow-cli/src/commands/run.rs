@@ -12,7 +12,7 @@ use flow_core::{
 use flow_results::{RunId, RunRecord};
 use tokio::sync::oneshot;
 
-use crate::cli::RunArgs;
+use crate::cli::{ExecutorKind, RunArgs};
 use crate::commands::ahead;
 use crate::commands::executor::Executor;
 use crate::commands::fresh;
@@ -25,7 +25,7 @@ use crate::report::RunReport;
 use crate::store_guard::GuardedStore;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
-use crate::{run_lock, signals, store, terminal, workflow};
+use crate::{open_files, run_lock, signals, store, terminal, workflow};
 
 /// Exit code of a run stopped by a signal.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -82,6 +82,10 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .map(|j| j as usize)
         .or(wf.jobs)
         .unwrap_or_else(|| Executor::default_jobs(args.executor));
+    let jobs = match args.executor {
+        ExecutorKind::Local => fit_open_files(jobs),
+        ExecutorKind::Slurm => jobs,
+    };
     let resume_from = if args.resume {
         let latest = results_store
             .latest_run(&wf.name)
@@ -133,6 +137,28 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     std::mem::forget(runtime);
     std::mem::forget(wf);
     code
+}
+
+/// As many commands at once as the open-file limits allow, up to `jobs` (see
+/// [`open_files`]).
+fn fit_open_files(jobs: usize) -> usize {
+    match open_files::fit(jobs) {
+        open_files::Fit::Fits => jobs,
+        open_files::Fit::Raised(files) => {
+            tracing::debug!(
+                files,
+                "raised the soft limit of open files for --jobs {jobs}"
+            );
+            jobs
+        }
+        open_files::Fit::Fewer { jobs: fewer, limit } => {
+            tracing::warn!(
+                "running at most {fewer} commands at once, not {jobs}: that many need more \
+                 open files than this process may have ({limit}; see `ulimit -Hn`)"
+            );
+            fewer
+        }
+    }
 }
 
 /// What one `flow run` does.
