@@ -74,6 +74,15 @@ With --json, an error that stops the command before the run prints
         after_help = "Examples:\n  flow runs pipeline.toml\n  flow runs --store sqlite:.flow/flow.db"
     )]
     Runs(RunsArgs),
+    /// Delete all but the newest runs of each workflow in a store: their results and logs.
+    #[command(after_help = "\
+Examples:
+  flow prune pipeline.toml --keep 10          the 10 newest runs of the workflow stay
+  flow prune --keep 1 --dry-run               what would go, in the store of this folder
+
+The newest run, which --resume reads, always stays. The store file keeps its size: SQLite
+reuses the space for later runs.")]
+    Prune(PruneArgs),
     /// Write an HTML page of a run: summary, timeline, DAG by status, critical path, failures.
     #[command(after_help = "\
 Examples:
@@ -282,6 +291,22 @@ pub struct RunsArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
+}
+
+/// `flow prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The workflow file whose runs to prune [default: every workflow's, in the store of the current folder].
+    pub file: Option<PathBuf>,
+    /// How many of the newest runs of each workflow to keep (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: u32,
+    /// The store: dir:PATH or sqlite:PATH.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// List what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

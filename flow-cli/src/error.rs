@@ -53,9 +53,9 @@ pub enum CliError {
     /// Writing to stdout failed (a closed pipe is not reported).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
-    /// Another `flow run` of the same workflow is writing to the same store.
+    /// Another `flow run` (or `flow prune`) of the same workflow is writing to the same store.
     #[error(
-        "workflow `{workflow}` is already running in store `{spec}`: run {run} by process {pid} \
+        "workflow `{workflow}` is in use in store `{spec}`: {by} by process {pid} \
          (wait for it, or stop it; a lock left by a dead process is taken over)"
     )]
     Locked {
@@ -63,8 +63,8 @@ pub enum CliError {
         workflow: String,
         /// The store.
         spec: String,
-        /// The run holding the lock (`unknown` while it starts).
-        run: String,
+        /// Who holds the lock: `run RUN_ID` (`run (starting)` while it starts), `flow prune`.
+        by: String,
         /// The process holding the lock.
         pid: u32,
     },

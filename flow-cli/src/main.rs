@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => (commands::graph::run(args), false),
         Command::Results(args) => (commands::results::run(args), args.json),
         Command::Runs(args) => (commands::runs::run(args), false),
+        Command::Prune(args) => (commands::prune::run(args), false),
         Command::Run(args) => (commands::run::run(args), args.json),
         Command::Report(args) => (report_page::run(args), args.json),
         Command::Logs(args) => (commands::logs::run(args), false),

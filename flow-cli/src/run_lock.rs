@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 
-use flow_results::{RunId, StoreSpec};
+use flow_results::StoreSpec;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::CliError;
@@ -59,12 +59,17 @@ fn file_part(workflow: &str) -> String {
     out
 }
 
-/// Takes the lock of `workflow` in `spec` for `run`, or says which run holds it.
+/// Takes the lock of `workflow` in `spec` for `holder` (a run id, or `flow prune`'s
+/// [`LOCK_HOLDER`](crate::commands::prune::LOCK_HOLDER)), or says who holds it.
 ///
 /// # Errors
 /// [`CliError::Locked`] when another live process holds it; [`CliError::Io`] when the lock
 /// file cannot be made.
-pub fn acquire(spec: &StoreSpec, workflow: &str, run: &RunId) -> Result<Option<RunLock>, CliError> {
+pub fn acquire(
+    spec: &StoreSpec,
+    workflow: &str,
+    holder: &str,
+) -> Result<Option<RunLock>, CliError> {
     let Some(path) = path(spec, workflow) else {
         return Ok(None);
     };
@@ -87,10 +92,15 @@ pub fn acquire(spec: &StoreSpec, workflow: &str, run: &RunId) -> Result<Option<R
                 run: "(starting)".to_owned(),
                 pid: 0,
             });
+            let by = if holder.run == crate::commands::prune::LOCK_HOLDER {
+                "`flow prune`".to_owned()
+            } else {
+                format!("run {}", holder.run)
+            };
             return Err(CliError::Locked {
                 workflow: workflow.to_owned(),
                 spec: spec.to_string(),
-                run: holder.run,
+                by,
                 pid: holder.pid,
             });
         }
@@ -99,7 +109,7 @@ pub fn acquire(spec: &StoreSpec, workflow: &str, run: &RunId) -> Result<Option<R
     let written = locked
         .set_len(0)
         .and_then(|()| locked.rewind())
-        .and_then(|()| writeln!(locked, "{run} {}", std::process::id()));
+        .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
     written.map_err(|e| io("write the run lock", e))?;
     Ok(Some(RunLock { _file: locked }))
 }
@@ -153,15 +163,26 @@ mod tests {
     fn a_second_lock_is_refused_naming_the_holder_and_a_released_one_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
-        let run = RunId::new_now();
-        let lock = acquire(&spec, "w", &run).unwrap().unwrap();
+        let run = flow_results::RunId::new_now();
+        let lock = acquire(&spec, "w", run.as_str()).unwrap().unwrap();
         let held = holder(&spec, "w").unwrap();
         assert_eq!(held.run, run.to_string());
         assert_eq!(held.pid, std::process::id());
-        let err = acquire(&spec, "w", &RunId::new_now()).unwrap_err();
+        let err = acquire(&spec, "w", "another").unwrap_err();
         assert!(matches!(err, CliError::Locked { pid, .. } if pid == std::process::id()));
-        assert!(acquire(&spec, "other", &RunId::new_now()).is_ok());
+        assert!(
+            err.to_string().contains(&format!(": run {run} by process")),
+            "{err}"
+        );
+        assert!(acquire(&spec, "other", "another").is_ok());
         drop(lock);
-        assert!(acquire(&spec, "w", &RunId::new_now()).unwrap().is_some());
+        let pruning = acquire(&spec, "w", crate::commands::prune::LOCK_HOLDER).unwrap();
+        let err = acquire(&spec, "w", "another").unwrap_err();
+        assert!(
+            err.to_string().contains(": `flow prune` by process"),
+            "{err}"
+        );
+        drop(pruning);
+        assert!(acquire(&spec, "w", "another").unwrap().is_some());
     }
 }

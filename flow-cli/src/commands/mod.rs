@@ -7,6 +7,7 @@ pub mod fresh;
 pub mod graph;
 pub mod inputs;
 pub mod logs;
+pub mod prune;
 pub mod results;
 pub mod run;
 pub mod runs;

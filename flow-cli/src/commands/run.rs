@@ -71,7 +71,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let results_store = Arc::new(GuardedStore::new(results_store));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
     let run_id = RunId::new_now();
-    let _lock = run_lock::acquire(&spec, &wf.name, &run_id)?;
+    let _lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
     // process's environment, while no other thread runs (the one that read ahead has ended;
     // rayon's pool, which parsed the ledger, waits for work), and not in each command's

@@ -235,7 +235,7 @@ fn make_reports_dir(dir: &Path) -> Result<(), CliError> {
 }
 
 /// `DIR/.flow/reports/RUN_ID.html`.
-fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
+pub(crate) fn default_path(dir: &Path, run_id: &RunId) -> PathBuf {
     dir.join(store::STATE_DIR)
         .join("reports")
         .join(format!("{run_id}.html"))

@@ -1,0 +1,134 @@
+//! `flow prune`: all but the newest runs of each workflow go, with their logs and reports;
+//! `--dry-run` only lists them; the newest run stays for `--resume`; a running workflow's
+//! runs are not touched.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fifo, json_of, run_in, spawn_run, text, wait_exit, wait_ready, write};
+
+/// The run ids in the store of `dir`, oldest first, with their workflow.
+fn runs(dir: &Path) -> Vec<(String, String)> {
+    let out = run_in(dir, &["runs"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let run = words.next().unwrap().to_owned();
+            (run, words.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn run_once(dir: &Path, file: &str) -> String {
+    let out = run_in(dir, &["run", file, "--json"]);
+    json_of(&out)["run_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn prune_keeps_the_newest_runs_of_each_workflow_and_removes_the_rest_with_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(
+        dir,
+        "w.toml",
+        "[flows.a]\nshell = \"echo out; echo err >&2\"\n",
+    );
+    write(
+        dir,
+        "o.toml",
+        "[workflow]\nname = \"other\"\n[flows.b]\nshell = \"echo b\"\n",
+    );
+    let w: Vec<String> = (0..4).map(|_| run_once(dir, "w.toml")).collect();
+    let other: Vec<String> = (0..2).map(|_| run_once(dir, "o.toml")).collect();
+    let report = run_in(dir, &["report", "w.toml", "--run", &w[0]]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let logs = |run: &str| dir.join(".flow/logs").join(run);
+    let report_file = dir.join(format!(".flow/reports/{}.html", w[0]));
+    assert!(logs(&w[0]).is_dir() && report_file.is_file());
+
+    // --dry-run names what would go and removes nothing.
+    let out = run_in(dir, &["prune", "--keep", "2", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    for run in &w[..2] {
+        assert!(
+            listed.contains(&format!("would delete run {run} of `w`")),
+            "{listed}"
+        );
+    }
+    assert!(
+        listed.ends_with(
+            "would delete 2 runs of sqlite:./.flow/flow.db, kept the 2 newest of each workflow\n"
+        ),
+        "{listed}"
+    );
+    assert_eq!(runs(dir).len(), 6);
+    assert!(logs(&w[0]).is_dir() && report_file.is_file());
+
+    // With a file: only that workflow's runs, the newest one kept.
+    let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let left = runs(dir);
+    let expect = [&w[3], &other[0], &other[1]];
+    assert_eq!(left.iter().map(|(r, _)| r).collect::<Vec<_>>(), expect);
+    for run in &w[..3] {
+        assert!(!logs(run).exists(), "{run}'s logs are gone");
+    }
+    assert!(!report_file.exists());
+    assert!(logs(&w[3]).join("a.1.out").is_file());
+    assert!(logs(&other[0]).is_dir());
+
+    // The kept run is the one `--resume` reads, and `flow logs` still shows it.
+    let out = run_in(dir, &["run", "w.toml", "--resume", "--json"]);
+    assert_eq!(json_of(&out)["flows"][0]["reused_from"], w[3].as_str());
+    let out = run_in(dir, &["logs", "a"]);
+    assert_eq!(text(&out.stdout), "out\n");
+}
+
+#[test]
+fn a_running_workflow_is_not_pruned_and_a_bad_keep_or_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // The first run ends at once; the second waits until the test lets it go.
+    write(
+        dir,
+        "w.toml",
+        "[flows.a]\nshell = \"if [ -p go.fifo ]; then echo ready > ready.fifo; cat go.fifo; fi\"\n",
+    );
+    run_once(dir, "w.toml");
+    let ready = fifo(dir, "ready.fifo");
+    let go = fifo(dir, "go.fifo");
+    let first = spawn_run(dir);
+    wait_ready(&ready);
+    let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("workflow `w` is in use in store"),
+        "{stderr}"
+    );
+    std::fs::write(&go, "go\n").unwrap();
+    assert!(wait_exit(first).status.success());
+    assert_eq!(runs(dir).len(), 2);
+
+    for (args, says) in [
+        (&["prune", "--keep", "0"][..], "0 is not in 1.."),
+        (&["prune"][..], "--keep <N>"),
+        (
+            &["prune", "--keep", "1", "--store", "memory"][..],
+            "the memory store keeps nothing",
+        ),
+    ] {
+        let out = run_in(dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
