@@ -103,7 +103,7 @@ Examples:
 
 Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
 stdout's file is printed on stdout, stderr's on stderr: byte for byte into a pipe or a file,
-with control characters shown as escapes (\\u{1b}, \\r) on a terminal.")]
+with control characters shown as escapes (\\u{1b}, \\r) on a terminal unless --raw is given.")]
     Logs(LogsArgs),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = "\
@@ -159,6 +159,10 @@ pub struct LogsArgs {
     /// --attempt is given).
     #[arg(short, long)]
     pub follow: bool,
+    /// Print the bytes as they are on a terminal too (colours, `\r` progress bars), as into
+    /// a pipe: only for output you trust.
+    #[arg(long)]
+    pub raw: bool,
     /// The store that tells when a followed flow ended [default: sqlite:.flow/flow.db].
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,

@@ -79,9 +79,10 @@ pub fn safe_lines(text: &str) -> String {
 }
 
 /// A command's output made safe for a terminal as [`safe`] makes text, keeping its line
-/// breaks and tabs (which only move the cursor forwards).
+/// breaks and tabs (which only move the cursor forwards) and the zero-width joiners that
+/// emoji and many scripts are written with (they reorder nothing).
 pub fn safe_output(text: &str) -> Cow<'_, str> {
-    escape(text, |c| c == '\n' || c == '\t')
+    escape(text, |c| matches!(c, '\n' | '\t' | '\u{200c}' | '\u{200d}'))
 }
 
 /// `text` with the characters that [`needs_escape`] and `keep` does not keep escaped.
@@ -150,7 +151,10 @@ fn cut_at_end(bytes: &[u8]) -> usize {
 /// overrides and isolates, zero-width marks).
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `error` and its causes, joined by `: ` (the chain a user needs to act on it).
@@ -222,6 +226,9 @@ mod tests {
             ("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m"),
             ("\u{1b}]0;PWNED\u{7}", "\\u{1b}]0;PWNED\\u{7}"),
             ("\u{2067}txt.exe", "\\u{2067}txt.exe"),
+            ("\u{61c}x", "\\u{61c}x"),
+            ("👨\u{200d}👩", "👨\u{200d}👩"),
+            ("a\u{200b}b", "a\\u{200b}b"),
         ] {
             assert_eq!(safe_output(text), shown, "{text:?}");
         }

@@ -164,17 +164,26 @@ shell = "printf '\\033]0;PWNED\\007\\033[2Jok\\r\\n\\342\\200\\256gpj.exe\\tx\\3
 
     // `script` (util-linux) gives `flow logs` a terminal as stdout and stderr.
     let binary = flow().get_program().to_owned();
-    let shown = std::process::Command::new("script")
-        .current_dir(dir.path())
-        .args(["-qec"])
-        .arg(format!("'{}' logs evil", binary.to_string_lossy()))
-        .arg("/dev/null")
-        .stdin(Stdio::null())
-        .output()
-        .expect("`script` (util-linux) runs a command on a terminal: install it");
-    assert!(shown.status.success(), "{shown:?}");
+    let on_terminal = |args: &str| {
+        let out = std::process::Command::new("script")
+            .current_dir(dir.path())
+            .args(["-qec"])
+            .arg(format!("'{}' logs {args}", binary.to_string_lossy()))
+            .arg("/dev/null")
+            .stdin(Stdio::null())
+            .output()
+            .expect("`script` (util-linux) runs a command on a terminal: install it");
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    // --raw: the bytes as they are, the terminal's line discipline aside.
+    let raw_shown = on_terminal("evil --raw");
+    assert!(
+        raw_shown.starts_with(b"\x1b]0;PWNED\x07\x1b[2Jok\r"),
+        "{raw_shown:?}"
+    );
     // The terminal's own line discipline turns each `\n` into `\r\n`.
-    let shown = String::from_utf8(shown.stdout)
+    let shown = String::from_utf8(on_terminal("evil"))
         .unwrap()
         .replace("\r\n", "\n");
     assert_eq!(

@@ -346,7 +346,7 @@ fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow()
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("running at most 7 commands at once, not 40")
-            && stderr.contains("(100; see `ulimit -Hn`)"),
+            && stderr.contains("(100; `ulimit -n` and `ulimit -Hn` show the limits)"),
         "{stderr}"
     );
 }

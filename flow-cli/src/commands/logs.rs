@@ -55,7 +55,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     let mut attempt = args
         .attempt
         .unwrap_or_else(|| last_attempt(&folder, &args.flow).unwrap_or(1));
-    let mut printer = Printer::new(&folder, &args.flow, attempt);
+    let mut printer = Printer::new(&folder, &args.flow, attempt, args.raw);
     printer.print_new()?;
     if !args.follow {
         printer.finish()?;
@@ -87,7 +87,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
                 printer.finish()?;
                 eprintln_note(&format!("attempt {newer} of `{}`:", args.flow));
                 attempt = newer;
-                printer = Printer::new(&folder, &args.flow, attempt);
+                printer = Printer::new(&folder, &args.flow, attempt, args.raw);
                 continue;
             }
         }
@@ -168,9 +168,10 @@ fn flow_over(store: Option<&dyn ResultStore>, run: &str, flow: &str) -> bool {
 }
 
 /// Copies what was appended to an attempt's two files since the last call: stdout's to
-/// stdout, stderr's to stderr. Bytes go out as they are, except to a terminal: there they are
-/// made safe first ([`terminal::safe_output`]), since a command's output could otherwise move
-/// the cursor, rewrite the window title or fake lines of `flow`'s own output.
+/// stdout, stderr's to stderr. Bytes go out as they are, except to a terminal (without
+/// `--raw`): there they are made safe first ([`terminal::safe_output`]), since a command's
+/// output could otherwise move the cursor, rewrite the window title or fake lines of
+/// `flow`'s own output.
 struct Printer {
     streams: [Stream; 2],
     found_any: bool,
@@ -185,11 +186,12 @@ struct Stream {
 }
 
 impl Printer {
-    fn new(folder: &Path, flow: &str, attempt: u32) -> Self {
+    /// The printer of `flow`'s attempt `attempt`; `raw`: no escapes on a terminal either.
+    fn new(folder: &Path, flow: &str, attempt: u32, raw: bool) -> Self {
         let stream = |kind, is_terminal: bool| Stream {
             path: log_file(folder, flow, attempt, kind),
             offset: 0,
-            text: is_terminal.then(Utf8Pieces::default),
+            text: (is_terminal && !raw).then(Utf8Pieces::default),
         };
         Printer {
             streams: [
@@ -200,26 +202,38 @@ impl Printer {
         }
     }
 
+    /// Prints what was appended to the files since the last call, a chunk at a time (a
+    /// large log costs no more memory than a chunk).
     fn print_new(&mut self) -> Result<(), CliError> {
+        let mut chunk = vec![0; 64 * 1024];
         for (k, stream) in self.streams.iter_mut().enumerate() {
             let Ok(mut file) = File::open(&stream.path) else {
                 continue;
             };
             self.found_any = true;
-            let mut bytes = Vec::new();
+            let read_error = |source| CliError::Io {
+                action: "read the log file",
+                path: stream.path.clone(),
+                source,
+            };
             file.seek(SeekFrom::Start(stream.offset))
-                .and_then(|_| file.read_to_end(&mut bytes))
-                .map_err(|source| CliError::Io {
-                    action: "read the log file",
-                    path: stream.path.clone(),
-                    source,
-                })?;
-            stream.offset += bytes.len() as u64;
-            if let Some(text) = &mut stream.text {
-                let shown = text.push(&bytes);
-                bytes = terminal::safe_output(&shown).into_owned().into_bytes();
+                .map_err(read_error)?;
+            loop {
+                let read = match file.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(read) => read,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_error(e)),
+                };
+                stream.offset += read as u64;
+                match &mut stream.text {
+                    Some(text) => {
+                        let shown = text.push(&chunk[..read]);
+                        write_to(k, terminal::safe_output(&shown).as_bytes())?;
+                    }
+                    None => write_to(k, &chunk[..read])?,
+                }
             }
-            write_to(k, &bytes)?;
         }
         Ok(())
     }

@@ -83,7 +83,8 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .or(wf.jobs)
         .unwrap_or_else(|| Executor::default_jobs(args.executor));
     let jobs = match args.executor {
-        ExecutorKind::Local => fit_open_files(jobs),
+        // No more run at once than the workflow has flows.
+        ExecutorKind::Local => fit_open_files(jobs.min(wf.flows.len()).max(1)),
         ExecutorKind::Slurm => jobs,
     };
     let resume_from = if args.resume {
@@ -152,10 +153,18 @@ fn fit_open_files(jobs: usize) -> usize {
             jobs
         }
         open_files::Fit::Fewer { jobs: fewer, limit } => {
-            tracing::warn!(
-                "running at most {fewer} commands at once, not {jobs}: that many need more \
-                 open files than this process may have ({limit}; see `ulimit -Hn`)"
-            );
+            let limits = "`ulimit -n` and `ulimit -Hn` show the limits";
+            if fewer < jobs {
+                tracing::warn!(
+                    "running at most {fewer} commands at once, not {jobs}: that many need more \
+                     open files than this process may have ({limit}; {limits})"
+                );
+            } else {
+                tracing::warn!(
+                    "a command may need more open files than this process may have \
+                     ({limit}; {limits}): commands that cannot start will fail"
+                );
+            }
             fewer
         }
     }
