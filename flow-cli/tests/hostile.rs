@@ -142,32 +142,64 @@ fn a_variable_whose_value_is_not_utf8_is_refused_where_it_is_named() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
-        "w.toml",
+        "d.toml",
         "[defaults]\nenv = { A = \"x${BYTES}\", LITERAL = \"$${BYTES}\" }\n\n\
-         [flows.a]\ncommand = [\"true\"]\nenv = { B = \"${BYTES}/y\", C = \"${TEXT}\" }\n",
+         [flows.a]\ncommand = [\"true\"]\n",
+    );
+    // A default of the same name hides the process's variable; a param's value is put in
+    // as it is, never expanded.
+    write(
+        dir.path(),
+        "f.toml",
+        "[params]\np = \"${BYTES}\"\n[defaults]\nenv = { SHADOW = \"text\" }\n\
+         [flows.a]\nmatrix = { k = [\"1\", \"2\"] }\ncommand = [\"true\"]\n\
+         env = { B = \"{k}${BYTES}/y\", C = \"${TEXT}\", D = \"${SHADOW}\", E = \"{p}\" }\n",
     );
     let bytes = std::ffi::OsStr::from_bytes(b"caf\xe9");
-    let validate = |value: &std::ffi::OsStr| {
+    let validate = |file: &str, value: &std::ffi::OsStr| {
         flow()
             .current_dir(dir.path())
-            .args(["validate", "w.toml"])
+            .args(["validate", file])
             .env("BYTES", value)
+            .env("SHADOW", value)
             .env("TEXT", "fine")
             .output()
             .unwrap()
     };
-    let out = validate(bytes);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
-    for line in [
-        "w.toml:2:13: `defaults.env.A`: `${BYTES}` names an environment variable whose value \
-         is not UTF-8",
-        "w.toml:6:13: `flows.a.env.B`: `${BYTES}` names",
+    for (file, line) in [
+        (
+            "d.toml",
+            "d.toml:2:13: `defaults.env.A`: `${BYTES}` names an environment variable whose \
+             value is not UTF-8",
+        ),
+        ("f.toml", "f.toml:8:13: `flows.a.env.B`: `${BYTES}` names"),
     ] {
+        let out = validate(file, bytes);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
         assert!(stderr.contains(line), "missing {line:?} in:\n{stderr}");
+        // Once per place in the file, not once per flow of the matrix.
+        assert_eq!(stderr.matches("not UTF-8").count(), 1, "{stderr}");
+        assert!(validate(file, "café".as_ref()).status.success());
     }
-    assert_eq!(stderr.matches("not UTF-8").count(), 2, "{stderr}");
-    assert!(validate("café".as_ref()).status.success());
+    write(
+        dir.path(),
+        "g.toml",
+        "[params]\np = \"${TEXT}\"\n[flows.g]\ncommand = [\"sh\", \"-c\", \"printf %s \\\"$E\\\"\"]\n\
+         env = { E = \"{p} ${TEXT}\" }\n",
+    );
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "g.toml", "--quiet"])
+        .env("TEXT", "fine")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logged = std::fs::read_dir(dir.path().join(".flow/logs"))
+        .unwrap()
+        .map(|run| std::fs::read_to_string(run.unwrap().path().join("g.1.out")).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(logged, ["${TEXT} fine"]);
 }
 
 #[test]

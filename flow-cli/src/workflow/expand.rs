@@ -93,8 +93,18 @@ pub(super) fn workflow(
     let mut defaults_env = BTreeMap::new();
     for (key, template) in &raw.defaults.env {
         if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
-            let value = bound.render(&values, &[]);
-            defaults_env.insert(key.clone(), expand_env::expand_default(&value, dir));
+            match bound.render_with(&values, &[], |lit| expand_env::expand_default(lit, dir)) {
+                Ok(value) => {
+                    defaults_env.insert(key.clone(), value);
+                }
+                Err(message) => {
+                    diags.error_at(
+                        0,
+                        start(&template.span),
+                        format!("`defaults.env.{key}`: {message}"),
+                    );
+                }
+            }
         }
     }
 
@@ -136,7 +146,8 @@ pub(super) fn workflow(
     // The definitions' flows are consecutive, in the order of the ids.
     let mut ids = ids.into_iter();
     let defaults = &raw.defaults;
-    let only_defaults = merged_env(&defaults_env, &[], &values, &[], "", dir);
+    // Without own variables, nothing can fail to expand.
+    let only_defaults = merged_env(&defaults_env, &[], &values, &[], "", dir).ok()?;
     let shell_default: Arc<[String]> = process::default_interpreter().into();
     let mut flows = Vec::with_capacity(ids.len());
     let mut definitions = Vec::with_capacity(defs.len());
@@ -148,7 +159,7 @@ pub(super) fn workflow(
         let first = flows.len();
         let flow = def.raw;
         let shared_env = if def.env.is_empty() {
-            Some(Arc::clone(&only_defaults))
+            Some(Ok(Arc::clone(&only_defaults)))
         } else {
             // A value that names `${FLOW_ID}` or other variables is expanded per flow.
             (!def
@@ -157,6 +168,8 @@ pub(super) fn workflow(
                 .any(|(_, b)| b.uses_axes() || b.text().contains('$')))
             .then(|| merged_env(&defaults_env, &def.env, &values, &[], "", dir))
         };
+        // An `env` value that cannot be expanded is reported once for its definition.
+        let mut env_refused = false;
         let fixed_cwd = def
             .cwd
             .as_ref()
@@ -186,8 +199,9 @@ pub(super) fn workflow(
                 BoundAction::Shell(script) => Action::Shell(script.render(&values, &axis_values)),
             };
             let id = ids.next()?;
-            let env = match &shared_env {
-                Some(env) => Arc::clone(env),
+            let merged = match &shared_env {
+                Some(Ok(env)) => Ok(Arc::clone(env)),
+                Some(Err(refused)) => Err(refused.clone()),
                 None => merged_env(
                     &defaults_env,
                     &def.env,
@@ -196,6 +210,21 @@ pub(super) fn workflow(
                     id.as_str(),
                     dir,
                 ),
+            };
+            let env = match merged {
+                Ok(env) => env,
+                Err((k, message)) => {
+                    if !std::mem::replace(&mut env_refused, true) {
+                        let at = def.env[k].1.span().map_or(0, |s| s.start);
+                        let key = &def.env[k].0;
+                        diags.error_at(
+                            flow.source,
+                            at,
+                            format!("`flows.{}.env.{key}`: {message}", flow.name),
+                        );
+                    }
+                    Arc::from([])
+                }
             };
             let cwd = match (&fixed_cwd, &def.cwd) {
                 (Some(cwd), _) => cwd.clone(),
@@ -266,8 +295,14 @@ fn start(span: &Option<Range<usize>>) -> usize {
     span.as_ref().map_or(0, |s| s.start)
 }
 
+/// A flow's environment, as [`FlowDef::env`] holds it.
+type Env = Arc<[(String, String)]>;
+
 /// The defaults' environment (expanded), then flow `id`'s own, rendered and with `${VAR}`
-/// expanded, sorted by name.
+/// expanded in the text the file writes, sorted by name.
+///
+/// # Errors
+/// The index in `own` of a value that cannot be expanded, and why.
 fn merged_env(
     defaults: &BTreeMap<String, String>,
     own: &[(String, Bound<'_>)],
@@ -275,22 +310,21 @@ fn merged_env(
     axes: &[&str],
     id: &str,
     dir: &Path,
-) -> Arc<[(String, String)]> {
+) -> Result<Env, (usize, String)> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(defaults.len() + own.len());
     env.extend(defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
-    for (key, value) in own {
-        let value = value.render(params, axes);
-        let value = if value.contains('$') {
-            expand_env::expand_own(&value, defaults, id, dir)
-        } else {
-            value
-        };
+    for (k, (key, value)) in own.iter().enumerate() {
+        let value = value
+            .render_with(params, axes, |lit| {
+                expand_env::expand_own(lit, defaults, id, dir)
+            })
+            .map_err(|message| (k, message))?;
         match env.binary_search_by(|(k, _)| k.cmp(key)) {
             Ok(i) => env[i].1 = value,
             Err(i) => env.insert(i, (key.clone(), value)),
         }
     }
-    env.into()
+    Ok(env.into())
 }
 
 /// Binds the templates of `flow` and reads its matrix values.

@@ -1,29 +1,43 @@
 //! `${VAR}` in `env` values: expanded from the environment the flow gets (this process's, then
 //! `[defaults] env`, then the flow's own `FLOW_ID` and `FLOW_WORKFLOW_DIR`), `$$` for a
-//! literal `$`. A `$` followed by anything else is refused when the file is checked, so that
-//! `$HOME/bin` is not passed on literally by mistake, and so is a variable of this process
-//! whose value is not UTF-8 (it would otherwise expand to something else than it holds).
+//! literal `$`, in the text the file writes (a param's or a matrix's value is put in as it
+//! is). A `$` followed by anything else is refused when the file is checked, so that
+//! `$HOME/bin` is not passed on literally by mistake; a variable whose value is not UTF-8 is
+//! refused where it is expanded (it would otherwise expand to something else than it holds).
+
+use std::borrow::Cow;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::template::is_name;
 
-/// A `[defaults] env` value of a workflow in `dir`, expanded: it sees this process's
-/// environment and `FLOW_WORKFLOW_DIR`. Call only on checked values ([`check`]): a value that
-/// does not expand is kept as written.
-pub(super) fn expand_default(value: &str, dir: &Path) -> String {
-    expand(value, |name| base(name, dir)).unwrap_or_else(|_| value.to_owned())
+/// Text of a `[defaults] env` value of a workflow in `dir`, expanded: it sees this process's
+/// environment and `FLOW_WORKFLOW_DIR`.
+///
+/// # Errors
+/// What [`expand`] refuses.
+pub(super) fn expand_default<'a>(value: &'a str, dir: &Path) -> Result<Cow<'a, str>, String> {
+    if !value.contains('$') {
+        return Ok(Cow::Borrowed(value));
+    }
+    expand(value, |name| base(name, dir)).map(Cow::Owned)
 }
 
-/// Flow `id`'s own `env` value, expanded: it sees what a default sees, the defaults
+/// Text of flow `id`'s own `env` value, expanded: it sees what a default sees, the defaults
 /// (already expanded) and `FLOW_ID`.
-pub(super) fn expand_own(
-    value: &str,
+///
+/// # Errors
+/// What [`expand`] refuses.
+pub(super) fn expand_own<'a>(
+    value: &'a str,
     defaults: &BTreeMap<String, String>,
     id: &str,
     dir: &Path,
-) -> String {
+) -> Result<Cow<'a, str>, String> {
+    if !value.contains('$') {
+        return Ok(Cow::Borrowed(value));
+    }
     let layered = |name: &str| match name {
         "FLOW_ID" => Ok(Some(id.to_owned())),
         _ => match defaults.get(name) {
@@ -31,7 +45,7 @@ pub(super) fn expand_own(
             None => base(name, dir),
         },
     };
-    expand(value, layered).unwrap_or_else(|_| value.to_owned())
+    expand(value, layered).map(Cow::Owned)
 }
 
 /// `name` in this process's environment (`FLOW_WORKFLOW_DIR`: `dir`).
@@ -40,7 +54,14 @@ pub(super) fn expand_own(
 /// When its value is not UTF-8.
 fn base(name: &str, dir: &Path) -> Result<Option<String>, String> {
     match name {
-        "FLOW_WORKFLOW_DIR" => Ok(Some(dir.to_string_lossy().into_owned())),
+        "FLOW_WORKFLOW_DIR" => match dir.to_str() {
+            Some(dir) => Ok(Some(dir.to_owned())),
+            None => Err(format!(
+                "`${{FLOW_WORKFLOW_DIR}}` cannot be expanded: the workflow's folder {} is not \
+                 UTF-8, which flow cannot pass on as text",
+                dir.display()
+            )),
+        },
         _ => match std::env::var(name) {
             Ok(value) => Ok(Some(value)),
             Err(std::env::VarError::NotPresent) => Ok(None),
@@ -102,10 +123,9 @@ pub(super) fn expand(
     Ok(out)
 }
 
-/// Checks the syntax of `value`, and that the variables it names from this process's
-/// environment can be expanded.
+/// Checks the syntax of `value` (no lookup).
 pub(super) fn check(value: &str) -> Result<(), String> {
-    expand(value, |name| base(name, Path::new("")).map(|_| None)).map(drop)
+    expand(value, |_| Ok(None)).map(drop)
 }
 
 #[cfg(test)]

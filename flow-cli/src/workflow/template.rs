@@ -212,18 +212,44 @@ impl Bound<'_> {
         }
     }
 
+    /// Where the template is written in its file.
+    pub fn span(&self) -> Option<&std::ops::Range<usize>> {
+        self.template.span.as_ref()
+    }
+
     /// The value for `params` and the expansion's `axes`: a list param's items joined by
     /// spaces.
     pub fn render(&self, params: &[Value], axes: &[&str]) -> String {
+        let kept = self.render_with(params, axes, |lit| {
+            Ok::<_, std::convert::Infallible>(lit.into())
+        });
+        match kept {
+            Ok(text) => text,
+            Err(never) => match never {},
+        }
+    }
+
+    /// As [`Self::render`], with the text written in the template (not the values put in
+    /// for its placeholders) passed through `literal`: how `env` values expand `${NAME}`
+    /// in what the file says, and never in a param's or a matrix's value.
+    ///
+    /// # Errors
+    /// The first error of `literal`.
+    pub fn render_with<'a, E>(
+        &'a self,
+        params: &[Value],
+        axes: &[&str],
+        literal: impl Fn(&'a str) -> Result<std::borrow::Cow<'a, str>, E>,
+    ) -> Result<String, E> {
         if self.template.parts.is_empty() {
-            return self.template.text.clone();
+            return literal(&self.template.text).map(std::borrow::Cow::into_owned);
         }
         let mut out = String::new();
         let mut slots = self.slots.iter();
         for part in &self.template.parts {
             let slot = match part {
                 Part::Lit(lit) => {
-                    out.push_str(lit);
+                    out.push_str(&literal(lit)?);
                     continue;
                 }
                 Part::Var(..) => slots.next().copied(),
@@ -244,7 +270,7 @@ impl Bound<'_> {
                 None => {}
             }
         }
-        out
+        Ok(out)
     }
 
     /// As [`Self::render`], but a template that is exactly a list param's placeholder gives
