@@ -350,3 +350,37 @@ fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow()
         "{stderr}"
     );
 }
+
+#[test]
+fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.ask]\nshell = \"if read x < /dev/tty; then echo read; else echo no terminal; fi\"\n\
+         [flows.stty]\nshell = \"stty -echo < /dev/tty\"\n",
+    );
+    // `script` (util-linux) runs `flow run` with a terminal that is its controlling one, as
+    // in a user's shell; a command in a process group of that session would be stopped by
+    // SIGTTIN or SIGTTOU for ever.
+    let running = Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qec"])
+        .arg(format!("'{}' run w.toml --json", flow_path().display()))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs a command on a terminal: install it");
+    let out = wait_exit(running);
+    let shown = text(&out.stdout);
+    assert!(shown.contains(r#""id":"ask""#), "{shown}");
+    let logs = |name: &str| {
+        let runs = std::fs::read_dir(dir.path().join(".flow/logs")).unwrap();
+        let run = runs.map(|r| r.unwrap().path()).next().unwrap();
+        std::fs::read_to_string(run.join(name)).unwrap_or_default()
+    };
+    assert_eq!(logs("ask.1.out"), "no terminal\n");
+    assert!(logs("stty.1.err").contains("/dev/tty"), "{}", logs("stty.1.err"));
+}

@@ -48,7 +48,7 @@ pub(crate) async fn stop_group(
     pgid: u32,
     policy: &StopPolicy,
 ) -> Option<ExitStatus> {
-    signal_group(pgid, Signal::SIGTERM);
+    term_group(pgid);
     let status = tokio::select! {
         status = leader.wait() => status.ok(),
         () = tokio::time::sleep(policy.grace) => None,
@@ -71,6 +71,13 @@ pub(crate) async fn stop_group(
     };
     clear_group(pgid, policy, Signalled::Term).await;
     Some(status)
+}
+
+/// SIGTERM to the group, then SIGCONT: a stopped member (SIGSTOP, a debugger) would
+/// otherwise not act on SIGTERM before the grace period ends.
+fn term_group(pgid: u32) {
+    signal_group(pgid, Signal::SIGTERM);
+    signal_group(pgid, Signal::SIGCONT);
 }
 
 /// Which signal a group already received.
@@ -105,7 +112,7 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
             pgid,
             "leader exited with group members left, sending SIGTERM"
         );
-        signal_group(pgid, Signal::SIGTERM);
+        term_group(pgid);
     }
     let deadline = Instant::now() + policy.grace.min(LONGEST_GRACE);
     if probe_until_empty(pgid, deadline, Some(&policy.hurry)).await {

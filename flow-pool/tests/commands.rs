@@ -144,6 +144,41 @@ async fn a_command_ignoring_sigterm_gets_sigkill_after_the_grace_period() {
 }
 
 #[tokio::test]
+async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = Fifo::new();
+    // It says which session it is in, stops itself, and says when SIGTERM reaches it.
+    let script = format!(
+        "trap 'echo term > got; exit 7' TERM; ps -o sid= -p $$ > '{}'; kill -STOP $$; sleep 100",
+        fifo.path.display()
+    );
+    let spec = CommandSpec::shell(script)
+        .cwd(dir.path())
+        .grace(Duration::from_secs(60));
+    let cancel = CancellationToken::new();
+    let runner = runner();
+    let (outcome, session) = tokio::join!(runner.run(&spec, None, cancel.clone()), async {
+        let session = fifo.read_line().await;
+        // A stop cannot be awaited by a process that is not the parent: look until it shows.
+        let pid: u32 = session.trim().parse().unwrap();
+        let guard = Instant::now() + Duration::from_secs(60);
+        while proc_info(pid).is_none_or(|info| info.state != 'T') {
+            assert!(Instant::now() < guard, "the command never stopped");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        cancel.cancel();
+        session
+    });
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.end, CommandEnd::Cancelled);
+    // SIGCONT followed SIGTERM: the trap ran, rather than SIGKILL after the grace period.
+    assert_eq!(std::fs::read_to_string(dir.path().join("got")).unwrap(), "term\n");
+    // Its own session: no terminal can stop it for reading or writing.
+    assert_eq!(session.trim(), outcome.pid.to_string());
+    assert_group_gone(outcome.pid);
+}
+
+#[tokio::test]
 async fn exit_code_signal_and_output_tails_are_reported() {
     let runner = runner();
     let spec = CommandSpec::shell("echo out; echo err >&2; exit 3");

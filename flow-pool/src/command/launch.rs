@@ -244,7 +244,9 @@ pub(crate) struct Launched {
     pub stderr: Option<pipe::Receiver>,
 }
 
-/// Starts `spec` in its own process group, stdin from `/dev/null`, stdout and stderr into
+/// Starts `spec` in its own session (so its own process group, with no controlling terminal:
+/// a command that opens `/dev/tty` gets an error rather than being stopped for reading from
+/// or writing to a terminal that is not its own), stdin from `/dev/null`, stdout and stderr into
 /// pipes (one pipe for both when the spec sends them to the same file). Must be called
 /// within a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
@@ -369,8 +371,8 @@ fn fork_exec(
     command
         .stdin(Stdio::from(stdin.try_clone()?))
         .stdout(Stdio::from(stdout.try_clone()?))
-        .stderr(Stdio::from(stderr.try_clone()?))
-        .process_group(0);
+        .stderr(Stdio::from(stderr.try_clone()?));
+    sys::start_new_session(&mut command);
     if parent_death == ParentDeath::KillLeader {
         sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
     }

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 
 pub use slice::use_short_slice;
 pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir, SignalDefaults};
-pub(crate) use unix::kill_child_when_parent_dies;
+pub(crate) use unix::{kill_child_when_parent_dies, start_new_session};
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.
 pub fn signal_name(signal: i32) -> String {

@@ -61,7 +61,8 @@ fn addchdir() -> Option<AddChdir> {
     })
 }
 
-/// Starts `path` with `argv` and `envp` in a new process group whose id is its pid, in `cwd`
+/// Starts `path` with `argv` and `envp` in a new session (and so a new process group whose id
+/// is its pid, with no controlling terminal), in `cwd`
 /// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and
 /// stderr, an empty signal mask and the signals of `defaults` back to their default action
 /// (SIGPIPE among them, as `std::process::Command` does). Returns its pid.
@@ -270,7 +271,7 @@ impl std::fmt::Debug for SignalDefaults {
     }
 }
 
-/// `posix_spawnattr_t` for a command: its own process group, an empty signal mask, the
+/// `posix_spawnattr_t` for a command: its own session, an empty signal mask, the
 /// signals of a [`SignalDefaults`] to their default action. In place in its box, destroyed
 /// on drop.
 struct Attributes(Box<libc::posix_spawnattr_t>);
@@ -294,8 +295,8 @@ impl Attributes {
                 &mut *attributes.0,
                 &defaults.0,
             ))?;
-            check(libc::posix_spawnattr_setpgroup(&mut *attributes.0, 0))?;
-            let flags = libc::POSIX_SPAWN_SETPGROUP
+            // The libc crate types POSIX_SPAWN_SETSID as c_short and the others as c_int.
+            let flags = libc::c_int::from(libc::POSIX_SPAWN_SETSID)
                 | libc::POSIX_SPAWN_SETSIGMASK
                 | libc::POSIX_SPAWN_SETSIGDEF;
             check(libc::posix_spawnattr_setflags(

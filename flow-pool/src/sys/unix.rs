@@ -1,24 +1,37 @@
-//! The only `unsafe` of the crate: the hook that runs in a forked child before `exec`.
+//! The hooks that run in a forked child before `exec`, the part of the crate's `unsafe` for
+//! commands the standard library starts.
 //!
 //! # Safety argument
 //!
 //! `pre_exec` closures run in the child between `fork` and `exec`. The parent may have many
 //! threads, so only async-signal-safe work is allowed there: no allocation, no locks, no
-//! `std::io` printing. The hook below makes exactly two system calls, `prctl(PR_SET_PDEATHSIG)`
-//! and `getppid`, through nix wrappers that do not allocate, and compares two integers
-//! captured by value (a `Copy` signal and a pid computed in the parent before the fork). On
-//! failure it returns an `io::Error` built from a raw errno, which does not allocate either.
-//! The closure owns no heap data and touches no shared state, so a lock held by another
-//! parent thread at the time of the fork cannot be reached from it.
-//!
-//! The process group is set with `CommandExt::process_group` (done by the standard library,
-//! no `unsafe` here); the hook does only what the standard library cannot.
+//! `std::io` printing. The hooks below make three system calls between them, `setsid`,
+//! `prctl(PR_SET_PDEATHSIG)` and `getppid`, through nix wrappers that do not allocate, and
+//! compare two integers captured by value (a `Copy` signal and a pid computed in the parent
+//! before the fork). On failure they return an `io::Error` built from a raw errno, which does
+//! not allocate either. The closures own no heap data and touch no shared state, so a lock
+//! held by another parent thread at the time of the fork cannot be reached from them.
 #![allow(unsafe_code)]
 
 use std::os::unix::process::CommandExt;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{getppid, Pid};
+
+/// Starts the child spawned by `command` in a new session, as [`spawn`](super::spawn) does:
+/// its own process group, and no controlling terminal.
+pub(crate) fn start_new_session(command: &mut std::process::Command) {
+    let hook = || -> std::io::Result<()> {
+        nix::unistd::setsid()
+            .map(drop)
+            .map_err(|errno| std::io::Error::from_raw_os_error(errno as i32))
+    };
+    // SAFETY: see the module documentation: `setsid` is async-signal-safe, and the hook
+    // allocates nothing and shares no state with the parent.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
 
 /// Arranges for the child spawned by `command` to receive `death_signal` when the thread that
 /// spawned it exits (in practice: when this process dies), and to fail to start if this
