@@ -191,3 +191,42 @@ shell = "printf '\\033]0;PWNED\\007\\033[2Jok\\r\\n\\342\\200\\256gpj.exe\\tx\\3
         "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jok\\r\n\\u{202e}gpj.exe\tx\u{fffd}\ne\\u{1b}[1A\n"
     );
 }
+
+#[test]
+fn following_ends_when_the_run_has_ended_whatever_was_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.a]\nshell = \"echo a\"\n[flows.b]\nshell = \"echo b\"\n",
+    )
+    .unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    // The newest run has only `b`.
+    assert!(flow_in(dir.path(), &["run", "w.toml", "b", "-q"])
+        .status
+        .success());
+    for (args, says) in [
+        (&["zzz", "--follow"][..], "flow `zzz` has no logs in run"),
+        (&["a", "--follow"][..], "flow `a` has no logs in run"),
+        (
+            &["b", "--follow", "--attempt", "5"][..],
+            "has no attempt 5 in run",
+        ),
+        (&["b", "--attempt", "5"][..], "has no attempt 5 in run"),
+    ] {
+        let follower = flow()
+            .current_dir(dir.path())
+            .arg("logs")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_exit(follower);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

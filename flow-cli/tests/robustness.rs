@@ -233,6 +233,20 @@ command = ["sleep", "302"]
     assert!(runs.contains("interrupted"), "{runs}");
     let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
     assert_eq!(json["status"], "interrupted", "{json}");
+    // Following a flow of the dead run ends: nothing will write to it any more.
+    let followed = flow()
+        .current_dir(dir.path())
+        .args(["logs", "other", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = wait_exit(followed);
+    assert!(
+        text(&followed.stderr).contains("flow `other` has no logs in run"),
+        "{}",
+        text(&followed.stderr)
+    );
 
     // The lock of the dead run is taken over.
     std::fs::write(dir.path().join("go"), "").unwrap();
@@ -382,5 +396,9 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
         std::fs::read_to_string(run.join(name)).unwrap_or_default()
     };
     assert_eq!(logs("ask.1.out"), "no terminal\n");
-    assert!(logs("stty.1.err").contains("/dev/tty"), "{}", logs("stty.1.err"));
+    assert!(
+        logs("stty.1.err").contains("/dev/tty"),
+        "{}",
+        logs("stty.1.err")
+    );
 }

@@ -172,7 +172,10 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
     let outcome = outcome.unwrap();
     assert_eq!(outcome.end, CommandEnd::Cancelled);
     // SIGCONT followed SIGTERM: the trap ran, rather than SIGKILL after the grace period.
-    assert_eq!(std::fs::read_to_string(dir.path().join("got")).unwrap(), "term\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("got")).unwrap(),
+        "term\n"
+    );
     // Its own session: no terminal can stop it for reading or writing.
     assert_eq!(session.trim(), outcome.pid.to_string());
     assert_group_gone(outcome.pid);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flow_graph::FlowId;
-use flow_results::{ResultStore, RunId};
+use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::LogsArgs;
 use crate::error::CliError;
@@ -59,24 +59,12 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     printer.print_new()?;
     if !args.follow {
         printer.finish()?;
-        if !printer.found_any && last_attempt(&folder, &args.flow).is_none() {
-            return Err(CliError::Run(format!(
-                "flow `{}` has no logs in run {run} ({})",
-                args.flow,
-                folder.display()
-            )));
-        }
-        if !printer.found_any {
-            eprintln_note(&format!(
-                "attempt {attempt} of `{}` wrote nothing to stdout or stderr",
-                args.flow
-            ));
-        }
-        return Ok(0);
+        return printed(&printer, &folder, &args.flow, attempt, &run);
     }
-    let store = crate::store::spec(args.store.as_deref(), &dir)
-        .and_then(|spec| crate::store::open_for_reading(&spec))
-        .ok();
+    let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
+    let store = spec
+        .as_ref()
+        .and_then(|spec| crate::store::open_for_reading(spec).ok());
     loop {
         std::thread::sleep(FOLLOW_POLL);
         printer.print_new()?;
@@ -100,11 +88,56 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
                     && flow_over(store.as_deref(), &run, &args.flow)
             }
         };
-        if over {
+        // A run that ended (or whose `flow run` died) writes nothing more, whatever it did.
+        if over || !run_in_progress(store.as_deref(), spec.as_ref(), &run) {
             printer.print_new()?;
             printer.finish()?;
-            return Ok(0);
+            return printed(&printer, &folder, &args.flow, attempt, &run);
         }
+    }
+}
+
+/// The end of `flow logs` once nothing more will come: an error when the flow (or that
+/// attempt of it) left nothing in the run, a note when the attempt wrote nothing.
+fn printed(
+    printer: &Printer,
+    folder: &Path,
+    flow: &str,
+    attempt: u32,
+    run: &str,
+) -> Result<u8, CliError> {
+    if printer.found_any {
+        return Ok(0);
+    }
+    match last_attempt(folder, flow) {
+        None => Err(CliError::Run(format!(
+            "flow `{flow}` has no logs in run {run} ({})",
+            folder.display()
+        ))),
+        Some(last) if attempt > last => Err(CliError::Run(format!(
+            "flow `{flow}` has no attempt {attempt} in run {run}: its last is {last}"
+        ))),
+        Some(_) => {
+            eprintln_note(&format!(
+                "attempt {attempt} of `{flow}` wrote nothing to stdout or stderr"
+            ));
+            Ok(0)
+        }
+    }
+}
+
+/// Whether `run` may still write logs: the store has it without an end, and a live
+/// `flow run` holds its workflow's lock for it. Where the store cannot tell, it may.
+fn run_in_progress(store: Option<&dyn ResultStore>, spec: Option<&StoreSpec>, run: &str) -> bool {
+    let (Some(store), Some(spec), Ok(run_id)) = (store, spec, RunId::parse(run)) else {
+        return true;
+    };
+    match store.run(&run_id) {
+        Ok(Some(record)) => {
+            record.finished_at.is_none()
+                && crate::run_lock::holder(spec, &record.workflow).is_some_and(|h| h.run == run)
+        }
+        Ok(None) | Err(_) => true,
     }
 }
 
