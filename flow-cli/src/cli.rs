@@ -80,8 +80,10 @@ Examples:
   flow prune pipeline.toml --keep 10          the 10 newest runs of the workflow stay
   flow prune --keep 1 --dry-run               what would go, in the store of this folder
 
-The newest run, which --resume reads, always stays. The store file keeps its size: SQLite
-reuses the space for later runs.")]
+The newest run, which --resume reads, always stays, and so does an older run that ran a flow
+the kept runs found up to date. A workflow that is running is skipped (exit code 1). Logs and
+reports are removed from the .flow folder beside FILE (without FILE: of the current folder).
+The store file keeps its size: SQLite reuses the space for later runs.")]
     Prune(PruneArgs),
     /// Write an HTML page of a run: summary, timeline, DAG by status, critical path, failures.
     #[command(after_help = "\

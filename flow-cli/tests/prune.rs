@@ -105,12 +105,13 @@ fn a_running_workflow_is_not_pruned_and_a_bad_keep_or_store_is_refused() {
     let first = spawn_run(dir);
     wait_ready(&ready);
     let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("workflow `w` is in use in store"),
+        stderr.contains("flow prune: skipped: workflow `w` is in use in store"),
         "{stderr}"
     );
+    assert!(text(&out.stdout).starts_with("deleted 0 runs of "));
     std::fs::write(&go, "go\n").unwrap();
     assert!(wait_exit(first).status.success());
     assert_eq!(runs(dir).len(), 2);
@@ -131,4 +132,40 @@ fn a_running_workflow_is_not_pruned_and_a_bad_keep_or_store_is_refused() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn the_run_that_made_files_later_runs_found_up_to_date_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(dir, "in.txt", "1\n");
+    write(
+        dir,
+        "w.toml",
+        "[flows.make]\ninputs = [\"in.txt\"]\noutputs = [\"out.txt\"]\n\
+         shell = \"cp in.txt out.txt\"\n[flows.always]\nshell = \"echo always\"\n",
+    );
+    let first = run_once(dir, "w.toml"); // runs `make`
+    let later: Vec<String> = (0..2).map(|_| run_once(dir, "w.toml")).collect(); // up to date
+    let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("kept run {first} too")), "{said}");
+    assert!(
+        said.contains(&format!("deleted run {} of `w`", later[0])),
+        "{said}"
+    );
+    let left: Vec<String> = runs(dir).into_iter().map(|(run, _)| run).collect();
+    assert_eq!(left, [first.clone(), later[1].clone()]);
+    // The kept run still shows where `make`'s files come from.
+    let json = json_of(&run_in(dir, &["results", "w.toml", "--json"]));
+    let make = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "make")
+        .unwrap()
+        .clone();
+    assert_eq!(make["reused_from"], first.as_str(), "{make}");
+    assert_eq!(make["attempts"], 1, "{make}");
 }

@@ -3,13 +3,16 @@
 //! in the store, their logs in `.flow/logs/RUN` and their report `.flow/reports/RUN.html`.
 //!
 //! The newest run of a workflow, which `--resume` reads, is always kept (`--keep` is at
-//! least 1). Up-to-date checks read the ledger, not old runs, so they decide as before; a kept
-//! result may still name a deleted run as the one that made its files. Each workflow's run
-//! lock is held while its runs are deleted, so no `flow run` of it writes meanwhile.
+//! least 1), and so is an older run that ran a flow a kept run found up to date or reused
+//! (`flow results` shows that attempt). Up-to-date checks read the ledger, not old runs, so
+//! they decide as before. Each workflow's run lock is held while its runs are deleted, so no
+//! `flow run` of it writes meanwhile; a workflow that is running is skipped (exit code 1).
 
 use std::path::Path;
 
-use flow_results::{RunId, RunRecord, StoreSpec};
+use std::collections::{BTreeSet, HashMap};
+
+use flow_results::{FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::PruneArgs;
 use crate::commands::print_stdout;
@@ -21,7 +24,8 @@ use crate::{run_lock, store, terminal};
 /// What the run lock says while `flow prune` holds it.
 pub const LOCK_HOLDER: &str = "prune";
 
-/// Deletes the old runs (or lists them with `--dry-run`); 0 when done.
+/// Deletes the old runs (or lists them with `--dry-run`); 0 when done, 1 when a workflow
+/// was skipped because it is running.
 pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
     let (dir, wf) = locate(args.file.as_deref())?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
@@ -43,7 +47,14 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
     if let Some(wf) = &wf {
         runs.retain(|r| r.workflow == wf.name);
     }
-    let old = older_than_newest(runs, args.keep as usize);
+    let mut old = older_than_newest(runs.clone(), args.keep as usize);
+    let needed = producers(&*results_store, &runs, &old);
+    old.retain(|r| !needed.contains(&r.run_id));
+    for run in &needed {
+        print_stdout(&format!(
+            "kept run {run} too: it ran flows that kept runs found up to date or reused\n"
+        ))?;
+    }
     let verb = if args.dry_run {
         "would delete"
     } else {
@@ -51,11 +62,21 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
     };
     let mut workflows: Vec<&str> = old.iter().map(|r| r.workflow.as_str()).collect();
     workflows.dedup();
+    let (mut deleted, mut busy) = (0, 0);
     for workflow in workflows {
         let _lock = if args.dry_run {
             None
         } else {
-            run_lock::acquire(&spec, workflow, LOCK_HOLDER)?
+            match run_lock::acquire(&spec, workflow, LOCK_HOLDER) {
+                Ok(lock) => lock,
+                Err(error @ CliError::Locked { .. }) => {
+                    // The others are pruned all the same; the exit code says one was not.
+                    busy += 1;
+                    terminal::eprint_line(&format!("flow prune: skipped: {error}"));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
         };
         for record in old.iter().filter(|r| r.workflow == workflow) {
             if !args.dry_run {
@@ -64,6 +85,7 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
                     .map_err(|e| store::error(&spec, e))?;
                 remove_files(&dir, &record.run_id)?;
             }
+            deleted += 1;
             // Said as it is done: a later error leaves the list of what went.
             print_stdout(&format!(
                 "{verb} run {} of `{}` (started {})\n",
@@ -76,15 +98,62 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
             ))?;
         }
     }
-    let runs = match old.len() {
+    let runs = match deleted {
         1 => "1 run".to_owned(),
         n => format!("{n} runs"),
     };
     print_stdout(&format!(
-        "{verb} {runs} of {spec}, kept the {} newest of each workflow\n",
+        "{verb} {runs} of {}, kept the {} newest of each workflow\n",
+        terminal::safe(&spec.to_string()),
         args.keep
     ))?;
-    Ok(0)
+    Ok(if busy > 0 { 1 } else { 0 })
+}
+
+/// The runs of `old` that a kept run (one of `runs` not in `old`) needs: for each flow it
+/// completed without an attempt (up to date, or reused by `--resume`), the newest earlier run
+/// of its workflow that ran it, whose attempt `flow results` shows. A run the store cannot
+/// read is passed over.
+fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> BTreeSet<RunId> {
+    let is_old = |run: &RunId| old.iter().any(|r| &r.run_id == run);
+    let mut results: HashMap<RunId, Vec<FlowResult>> = HashMap::new();
+    let mut read = |run: &RunId| -> Vec<FlowResult> {
+        results
+            .entry(run.clone())
+            .or_insert_with(|| store.results(run).unwrap_or_default())
+            .clone()
+    };
+    let mut needed = BTreeSet::new();
+    for kept in runs.iter().filter(|r| !is_old(&r.run_id)) {
+        let mut wanted: Vec<String> = read(&kept.run_id)
+            .into_iter()
+            .filter(|r| r.status == FlowStatus::Completed && r.attempts == 0)
+            .map(|r| r.flow_id.to_string())
+            .collect();
+        let mut earlier: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| r.workflow == kept.workflow && r.run_id.as_str() < kept.run_id.as_str())
+            .collect();
+        earlier.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
+        for run in earlier {
+            if wanted.is_empty() {
+                break;
+            }
+            let ran = read(&run.run_id);
+            let before = wanted.len();
+            wanted.retain(|flow| {
+                !ran.iter().any(|r| {
+                    r.flow_id.as_str() == flow
+                        && r.status == FlowStatus::Completed
+                        && r.attempts > 0
+                })
+            });
+            if wanted.len() < before && is_old(&run.run_id) {
+                needed.insert(run.run_id.clone());
+            }
+        }
+    }
+    needed
 }
 
 /// The runs of `runs` that are not among the `keep` newest of their workflow, grouped by

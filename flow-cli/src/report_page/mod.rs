@@ -93,7 +93,10 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         Some(path) => {
             write_file(path, &text)?;
             if !args.json {
-                print_stdout(&format!("report written to {}\n", path.display()))?;
+                print_stdout(&format!(
+                    "report written to {}\n",
+                    crate::terminal::safe(&path.display().to_string())
+                ))?;
             }
         }
     }
