@@ -13,7 +13,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use common::{
-    alive, fifo, flow, flow_entry, json_of, signal, spawn_run, wait_exit, wait_ready, write, GUARD,
+    alive, fifo, flow, flow_entry, flow_in, json_of, signal, spawn_run, wait_exit, wait_ready,
+    write, GUARD,
 };
 
 fn run_json(dir: &Path, file: &str, extra: &[&str]) -> (Output, Value) {
@@ -541,4 +542,41 @@ fn results_exit_0_even_for_a_failed_run() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("x     failed  9"));
+}
+
+#[test]
+fn results_runs_logs_and_prune_read_the_runs_of_a_file_being_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, "[flows.a]\nshell = \"echo a\"\n").unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    std::fs::write(&file, "[flows.a]\nshell = \"echo a\"\nbogus = 1\n").unwrap();
+    for (args, shown) in [
+        (&["results", "w.toml"][..], "a"),
+        (&["runs", "w.toml"][..], "1 completed"),
+        (&["logs", "a", "w.toml"][..], "a\n"),
+        (&["prune", "w.toml", "--keep", "1"][..], "deleted 0 runs"),
+    ] {
+        let out = flow_in(dir.path(), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(shown),
+            "{args:?}"
+        );
+    }
+    let out = flow_in(dir.path(), &["results", "w.toml"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "w.toml has problems (see `flow validate w.toml`); reading the runs of workflow `w`"
+    ));
+    // Running it still reports the problem and runs nothing.
+    assert_eq!(
+        flow_in(dir.path(), &["run", "w.toml"]).status.code(),
+        Some(2)
+    );
 }

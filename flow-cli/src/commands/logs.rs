@@ -23,7 +23,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     let dir = match &args.file {
-        Some(file) => crate::workflow::load(file)?.dir,
+        // Only its folder: the logs are there to be read while a broken file is fixed.
+        Some(file) => crate::workflow::folder(file)?,
         None => PathBuf::from("."),
     };
     let root = dir.join(STATE_DIR).join("logs");

@@ -16,7 +16,7 @@ use flow_results::{FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreS
 
 use crate::cli::PruneArgs;
 use crate::commands::print_stdout;
-use crate::commands::results::locate;
+use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::logs::run_dir;
 use crate::{run_lock, store, terminal};
@@ -27,7 +27,7 @@ pub const LOCK_HOLDER: &str = "prune";
 /// Deletes the old runs (or lists them with `--dry-run`); 0 when done, 1 when a workflow
 /// was skipped because it is running.
 pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
-    let (dir, wf) = locate(args.file.as_deref())?;
+    let Located { dir, name, .. } = locate(args.file.as_deref())?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
     if spec == StoreSpec::Memory {
         return Err(CliError::Run(
@@ -44,8 +44,8 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
             .map_err(|e| store::error(&spec, e))?
     };
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
-    if let Some(wf) = &wf {
-        runs.retain(|r| r.workflow == wf.name);
+    if let Some(name) = &name {
+        runs.retain(|r| &r.workflow == name);
     }
     let mut old = older_than_newest(runs.clone(), args.keep as usize);
     let needed = producers(&*results_store, &runs, &old);

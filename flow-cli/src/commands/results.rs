@@ -14,7 +14,7 @@ use crate::{store, terminal, workflow};
 
 /// Shows the run.
 pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
-    let (dir, wf) = locate_with(args.file.as_deref(), &args.params.set)?;
+    let Located { dir, name, wf } = locate_with(args.file.as_deref(), &args.params.set)?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
     let results_store = store::open_for_reading(&spec)?;
     let run: RunRecord = match &args.run {
@@ -31,12 +31,12 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
                     detail: format!(" with id {run_id} (see `flow runs`)"),
                 })?
         }
-        None => latest(&*results_store, wf.as_ref().map(|w| w.name.as_str()))
+        None => latest(&*results_store, name.as_deref())
             .map_err(|e| store::error(&spec, e))?
             .ok_or_else(|| CliError::NoRun {
                 spec: spec.to_string(),
-                detail: match &wf {
-                    Some(w) => format!(" for workflow `{}`", w.name),
+                detail: match &name {
+                    Some(name) => format!(" for workflow `{name}`"),
                     None => String::new(),
                 },
             })?,
@@ -76,30 +76,54 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// The folder whose default store to read, and the workflow when a file was given.
-pub fn locate(
-    file: Option<&Path>,
-) -> Result<(std::path::PathBuf, Option<workflow::Workflow>), CliError> {
-    match file {
-        Some(file) => {
-            let wf = workflow::load(file)?;
-            Ok((wf.dir.clone(), Some(wf)))
-        }
-        None => Ok((std::path::PathBuf::from("."), None)),
-    }
+/// Where a command that reads runs looks: the folder whose default store and logs to read,
+/// and, when a file was given, its workflow's name and (if the file has no problem) the
+/// workflow.
+pub struct Located {
+    pub dir: std::path::PathBuf,
+    pub name: Option<String>,
+    pub wf: Option<workflow::Workflow>,
 }
 
-/// As [`locate`], with the `--set` overrides of the workflow's params.
-fn locate_with(
-    file: Option<&Path>,
-    sets: &[(String, String)],
-) -> Result<(std::path::PathBuf, Option<workflow::Workflow>), CliError> {
-    match file {
-        Some(file) if !sets.is_empty() => {
-            let wf = workflow::load_with(file, sets)?;
-            Ok((wf.dir.clone(), Some(wf)))
-        }
-        _ => locate(file),
+/// [`Located`] for `file`, if given.
+pub fn locate(file: Option<&Path>) -> Result<Located, CliError> {
+    locate_with(file, &[])
+}
+
+/// As [`locate`], with the `--set` overrides of the workflow's params. A file with problems
+/// still gives its folder and name, with a note on stderr: its runs are there to be read
+/// while it is being fixed.
+fn locate_with(file: Option<&Path>, sets: &[(String, String)]) -> Result<Located, CliError> {
+    let Some(file) = file else {
+        return Ok(Located {
+            dir: std::path::PathBuf::from("."),
+            name: None,
+            wf: None,
+        });
+    };
+    match workflow::load_with(file, sets) {
+        Ok(wf) => Ok(Located {
+            dir: wf.dir.clone(),
+            name: Some(wf.name.clone()),
+            wf: Some(wf),
+        }),
+        Err(error @ CliError::InvalidWorkflow(_)) => match workflow::identify(file) {
+            Some((dir, name)) => {
+                let shown = terminal::safe(&file.display().to_string()).into_owned();
+                terminal::eprint_line(&format!(
+                    "flow: {shown} has problems (see `flow validate {shown}`); reading the \
+                     runs of workflow `{}`",
+                    terminal::safe(&name)
+                ));
+                Ok(Located {
+                    dir,
+                    name: Some(name),
+                    wf: None,
+                })
+            }
+            None => Err(error),
+        },
+        Err(error) => Err(error),
     }
 }
 

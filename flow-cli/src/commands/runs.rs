@@ -2,19 +2,19 @@
 
 use crate::cli::RunsArgs;
 use crate::commands::print_stdout;
-use crate::commands::results::locate;
+use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::report::format_ms;
 use crate::store;
 
 /// Lists the runs (of FILE's workflow when a file is given).
 pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
-    let (dir, wf) = locate(args.file.as_deref())?;
+    let Located { dir, name, .. } = locate(args.file.as_deref())?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
     let results_store = store::open_for_reading(&spec)?;
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
-    if let Some(wf) = &wf {
-        runs.retain(|r| r.workflow == wf.name);
+    if let Some(name) = &name {
+        runs.retain(|r| &r.workflow == name);
     }
     runs.sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
     let mut rows: Vec<[String; 5]> = vec![[

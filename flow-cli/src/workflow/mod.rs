@@ -1,4 +1,4 @@
-//! The workflow file: its validated model, and [`load`] that reads, parses and checks a file
+//! The workflow file: its validated model, and [`load_with`] that reads, parses and checks a file
 //! (with the files it includes), expands its matrices, and collects every problem as a
 //! diagnostic at its file, line and column.
 
@@ -185,34 +185,50 @@ impl Workflow {
     }
 }
 
-/// Reads, parses and checks the workflow file at `path`.
+/// Reads, parses and checks the workflow file at `path`, with the `--set NAME=VALUE`
+/// overrides of params.
 ///
 /// # Errors
-/// [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`] with every problem
-/// found otherwise.
-pub fn load(path: &Path) -> Result<Workflow, CliError> {
-    load_with(path, &[])
-}
-
-/// As [`load`], with the `--set NAME=VALUE` overrides of params.
-///
-/// # Errors
-/// As [`load`]; an override of an unknown param or with a value of the wrong type is one of
-/// the problems.
+/// [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`]
+/// with every problem found otherwise (an override of an unknown param or with a value of the
+/// wrong type is one).
 pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
     })?;
     let dir = folder(path)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "workflow".into());
+    let stem = stem(path);
     from_str_with(&text, &path.display().to_string(), &stem, &dir, sets).map(|mut w| {
         w.file = path.to_owned();
         w
     })
+}
+
+/// The folder and the name of the workflow file at `path`, read leniently: enough for the
+/// commands that only look at its runs (`results`, `runs`, `prune`) while the rest of the
+/// file has problems. `None` when even that cannot be read (the file, its TOML, or a
+/// `[workflow] name` that is not a string).
+pub fn identify(path: &Path) -> Option<(PathBuf, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let dir = folder(path).ok()?;
+    let root = doc::parse(&text).ok()?;
+    let name = match root.get("workflow").map(|item| item.get_ref()) {
+        Some(doc::Value::Table(table)) => match table.get("name") {
+            Some(name) => name.get_ref().as_str()?.to_owned(),
+            None => stem(path),
+        },
+        Some(_) => return None,
+        None => stem(path),
+    };
+    Some((dir, name))
+}
+
+/// The name of a workflow whose file sets none: the file's name without its extension.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "workflow".into())
 }
 
 /// The absolute folder of the workflow file at `path` ([`Workflow::dir`]).
