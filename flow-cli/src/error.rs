@@ -97,6 +97,8 @@ pub enum CliError {
 /// One problem of an invalid workflow in the JSON error document.
 #[derive(Serialize)]
 struct Problem<'a> {
+    /// The workflow file, or the file it includes, that the problem is in.
+    file: &'a str,
     line: usize,
     column: usize,
     message: &'a str,
@@ -161,7 +163,7 @@ impl CliError {
 
     /// The JSON error document that `--json` prints on stdout, on one line:
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
-    /// `problems` lists an invalid workflow's diagnostics as `{"line","column","message"}`
+    /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","message"}`
     /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
     pub fn to_json(&self) -> String {
         let (message, problems) = match self {
@@ -175,6 +177,7 @@ impl CliError {
                     .items
                     .iter()
                     .map(|d| Problem {
+                        file: &d.file,
                         line: d.line,
                         column: d.col,
                         message: &d.message,

@@ -244,6 +244,7 @@ fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_of(&out)["kind"], "usage");
     let json = json_of(&run_in(dir.path(), &["run", "bad.toml", "--json"]));
+    assert_eq!(json["problems"][0]["file"], "bad.toml", "{json}");
     assert_eq!(json["problems"][0]["line"], 2, "{json}");
     assert!(
         json["problems"][0]["message"]
