@@ -246,10 +246,21 @@ pub(super) fn values(
                 return None;
             }
             let mut seen = BTreeSet::new();
+            if let Some(twice) = items.iter().find(|item| !seen.insert(item.as_str())) {
+                let at = span.as_ref().map_or(0, |s| s.start);
+                diags.error_at(
+                    source,
+                    at,
+                    format!(
+                        "`{what}`: param `{}` has the value `{twice}` twice",
+                        param_names[i]
+                    ),
+                );
+                return None;
+            }
             Some(
                 items
                     .into_iter()
-                    .filter(|item| seen.insert(item.clone()))
                     .map(|text| AxisValue {
                         text,
                         span: span.clone(),

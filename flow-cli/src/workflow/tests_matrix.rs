@@ -279,6 +279,19 @@ shell = "true"
 }
 
 #[test]
+fn a_list_param_with_a_value_twice_is_no_axis() {
+    check_errors(
+        r#"[params]
+twice = ["a", "b", "a"]
+[flows.g]
+matrix = { t = "{twice}" }
+shell = "true"
+"#,
+        &[(4, 16, "`flows.g.matrix.t`: param `twice` has the value `a` twice")],
+    );
+}
+
+#[test]
 fn expanded_ids_that_collide_or_are_too_long() {
     check_errors(
         r#"[flows.a]
