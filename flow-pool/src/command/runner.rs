@@ -324,7 +324,12 @@ impl CommandRunner {
                 tokio::select! {
                     _ = drains => {}
                     () = give_up => {
-                        tracing::warn!("output pipe still open after the group ended; leaving it");
+                        tracing::warn!(
+                            pid,
+                            program = spec.program.name(),
+                            "a process that left the command's group still holds its output \
+                             {limit:?} after the group ended; the rest of that output is not kept"
+                        );
                     }
                 }
             };
