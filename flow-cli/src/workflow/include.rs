@@ -116,7 +116,7 @@ impl Reader {
                 continue;
             }
             self.seen.push((canonical.clone(), here));
-            let text: Rc<str> = match std::fs::read_to_string(&canonical) {
+            let text: Rc<str> = match super::limits::read_file(&canonical) {
                 Ok(text) => doc::with_lf(&text).into(),
                 Err(e) => {
                     diags.error_at(from, at, format!("cannot read included file `{path}`: {e}"));

@@ -1,7 +1,7 @@
 //! What the operating system refuses at run time, checked when the file is read: NUL bytes
 //! (a C string ends at one) in programs, arguments, scripts, folders and environment
 //! variables, arguments longer than Linux passes to a program, and control characters in
-//! the workflow's name (it is printed in tables).
+//! the workflow's name (it is printed in tables); and the size of a workflow file.
 
 use crate::terminal;
 
@@ -24,6 +24,33 @@ pub fn argument_problem(what: &str, text: &str) -> Option<String> {
             text.len()
         )
     })
+}
+
+/// The largest workflow (or included) file read: far more than a million flows take, and a
+/// bound on the memory that naming `/dev/zero` or a data file by mistake can take.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The text of the workflow (or included) file at `path`, read to at most
+/// [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// The file's own errors; `InvalidData` when it is longer, or not UTF-8.
+pub fn read_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is longer than {} MiB, more than any workflow file needs: is it the right file?",
+                MAX_FILE_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// The problem with `name` as the workflow's name, if any.
@@ -59,5 +86,16 @@ mod tests {
             problem.contains(r"line1\nFAKE completed\u{1b}[31m"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_after_the_limit() {
+        let error = read_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("longer than 256 MiB"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(&file, "[flows.a]\n").unwrap();
+        assert_eq!(read_file(&file).unwrap(), "[flows.a]\n");
     }
 }

@@ -193,7 +193,7 @@ impl Workflow {
 /// with every problem found otherwise (an override of an unknown param or with a value of the
 /// wrong type is one).
 pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadWorkflow {
+    let text = limits::read_file(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
     })?;
@@ -210,7 +210,7 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
 /// file has problems. `None` when even that cannot be read (the file, its TOML, or a
 /// `[workflow] name` that is not a string).
 pub fn identify(path: &Path) -> Option<(PathBuf, String)> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = limits::read_file(path).ok()?;
     let dir = folder(path).ok()?;
     let root = doc::parse(&text).ok()?;
     let name = match root.get("workflow").map(|item| item.get_ref()) {
