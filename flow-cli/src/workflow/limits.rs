@@ -37,11 +37,11 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// The file's own errors; `InvalidData` when it is longer, or not UTF-8.
 pub fn read_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -50,7 +50,16 @@ pub fn read_file(path: &std::path::Path) -> std::io::Result<String> {
             ),
         ));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|error| {
+        let good = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text (the first byte that is not is at line {line}, column {column})"),
+        )
+    })
 }
 
 /// The problem with `name` as the workflow's name, if any.
@@ -97,5 +106,8 @@ mod tests {
         let file = dir.path().join("w.toml");
         std::fs::write(&file, "[flows.a]\n").unwrap();
         assert_eq!(read_file(&file).unwrap(), "[flows.a]\n");
+        std::fs::write(&file, b"[flows.a]\nshell = \"\xc3\xa9 \xff\"\n").unwrap();
+        let error = read_file(&file).unwrap_err();
+        assert!(error.to_string().contains("line 2, column 12"), "{error}");
     }
 }

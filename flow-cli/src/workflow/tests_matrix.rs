@@ -287,7 +287,11 @@ twice = ["a", "b", "a"]
 matrix = { t = "{twice}" }
 shell = "true"
 "#,
-        &[(4, 16, "`flows.g.matrix.t`: param `twice` has the value `a` twice")],
+        &[(
+            4,
+            16,
+            "`flows.g.matrix.t`: param `twice` has the value `a` twice",
+        )],
     );
 }
 
