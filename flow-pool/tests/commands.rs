@@ -645,6 +645,23 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     let spec = CommandSpec::argv(["true"]).cwd(dir.path().join("missing"));
     let error = error_of(&runner, &spec).await;
     assert!(error.to_string().contains("missing"), "{error}");
+
+    // A folder, and a script whose `#!` interpreter is missing, are named as such (execve
+    // says only "Permission denied" and "No such file or directory").
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.path().join("orphan.py");
+    std::fs::write(&script, "#!/no/such/python3 -u\nprint(1)\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (program, says) in [
+        (dir.path().display().to_string(), "it is a folder, not a program"),
+        (
+            script.display().to_string(),
+            "its `#!` line names `/no/such/python3`, which is not found",
+        ),
+    ] {
+        let error = error_of(&runner, &CommandSpec::argv([program.clone()])).await;
+        assert!(error.to_string().contains(says), "{program}: {error}");
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 
 use crate::command::runner::ParentDeath;
+use crate::command::spawn_error::spawn_error;
 use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
 use crate::sys;
 use crate::PoolError;
@@ -254,7 +255,7 @@ pub(crate) fn launch(
     inherited: &Environment,
     parent_death: ParentDeath,
 ) -> Result<Launched, PoolError> {
-    let spawn_error = |source| spawn_error(spec, source);
+    let spawn_error = |source| spawn_error(spec, None, source);
     let pipe_error = |source: io::Error| {
         spawn_error(io::Error::new(
             source.kind(),
@@ -283,7 +284,10 @@ pub(crate) fn launch(
         }
         started => started,
     }
-    .map_err(spawn_error)?;
+    .map_err(|source| {
+        let program = Path::new(OsStr::from_bytes(prepared.path.to_bytes()));
+        self::spawn_error(spec, Some(program), source)
+    })?;
     // The write ends now belong to the command: drop ours, or the pipes never reach their end.
     drop(stdout_writer);
     let stderr = stderr_pipe.map(|(reader, _)| reader);
@@ -321,29 +325,6 @@ fn start(
         [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
         prepared.signals,
     )
-}
-
-/// Why `spec` could not be started: a missing or unusable working directory is named as such
-/// (it is checked only now, so a good one costs no extra system call).
-fn spawn_error(spec: &CommandSpec, source: io::Error) -> PoolError {
-    if let Some(cwd) = &spec.cwd {
-        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
-            if m.is_dir() {
-                Ok(())
-            } else {
-                Err(io::Error::from(io::ErrorKind::NotADirectory))
-            }
-        }) {
-            return PoolError::Spawn {
-                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
-                source,
-            };
-        }
-    }
-    PoolError::Spawn {
-        program: spec.program.name().to_owned(),
-        source,
-    }
 }
 
 /// The standard library's fork and `exec` of `prepared`, with the hook that gives the leader

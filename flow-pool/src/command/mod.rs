@@ -4,6 +4,7 @@
 mod launch;
 mod log_file;
 mod runner;
+mod spawn_error;
 mod spec;
 mod tail;
 

@@ -1,0 +1,66 @@
+//! Why a command could not be started, in words a user can act on: a missing or unusable
+//! working directory, a program that is a folder, a script whose `#!` interpreter is
+//! missing. Each is looked at only once the start failed, so a good start costs nothing.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::command::spec::CommandSpec;
+use crate::PoolError;
+
+/// The error of `spec` not starting with `source`; `program` is the file it was to run,
+/// when it was found.
+pub(crate) fn spawn_error(
+    spec: &CommandSpec,
+    program: Option<&Path>,
+    source: io::Error,
+) -> PoolError {
+    if let Some(cwd) = &spec.cwd {
+        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::from(io::ErrorKind::NotADirectory))
+            }
+        }) {
+            return PoolError::Spawn {
+                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
+                source,
+            };
+        }
+    }
+    let file = program.map(|path| match &spec.cwd {
+        Some(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_owned(),
+    });
+    let source = match (&file, source.raw_os_error()) {
+        (Some(file), Some(libc::EACCES)) if file.is_dir() => {
+            io::Error::new(source.kind(), "it is a folder, not a program")
+        }
+        (Some(file), Some(libc::ENOENT)) if file.is_file() => match interpreter(file) {
+            Some(interpreter) => io::Error::new(
+                source.kind(),
+                format!(
+                    "its `#!` line names `{}`, which is not found",
+                    interpreter.escape_debug()
+                ),
+            ),
+            None => source,
+        },
+        _ => source,
+    };
+    PoolError::Spawn {
+        program: spec.program.name().to_owned(),
+        source,
+    }
+}
+
+/// The interpreter a script's first line (`#!/usr/bin/env python3`) names, if it has one.
+fn interpreter(file: &Path) -> Option<String> {
+    let mut start = [0; 256];
+    let read = std::fs::File::open(file).ok()?.read(&mut start).ok()?;
+    let line = start[..read].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let line = String::from_utf8_lossy(line);
+    line.split_whitespace().next().map(str::to_owned)
+}
