@@ -653,7 +653,10 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     std::fs::write(&script, "#!/no/such/python3 -u\nprint(1)\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     for (program, says) in [
-        (dir.path().display().to_string(), "it is a folder, not a program"),
+        (
+            dir.path().display().to_string(),
+            "it is a folder, not a program",
+        ),
         (
             script.display().to_string(),
             "its `#!` line names `/no/such/python3`, which is not found",
