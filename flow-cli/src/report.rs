@@ -292,6 +292,9 @@ impl RunReport {
                 "not run".to_owned()
             } else if f.reused_from.is_some() {
                 "up to date".to_owned()
+            } else if f.status == FlowStatus::Running && self.status == RunStatus::Interrupted {
+                // Its `flow run` died while it ran: it will not end.
+                "interrupted".to_owned()
             } else {
                 f.status.to_string()
             };

@@ -233,6 +233,10 @@ command = ["sleep", "302"]
     assert!(runs.contains("interrupted"), "{runs}");
     let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
     assert_eq!(json["status"], "interrupted", "{json}");
+    // The table does not show as running a flow whose `flow run` died.
+    let table = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
+    let long = table.lines().find(|l| l.starts_with("long ")).unwrap();
+    assert!(long.contains("interrupted"), "{table}");
     // Following a flow of the dead run ends: nothing will write to it any more.
     let followed = flow()
         .current_dir(dir.path())
