@@ -273,14 +273,25 @@ pub(super) fn link(
         .iter()
         .map(|(p, c)| (p.clone(), c.clone(), DependencyType::Required));
     if let Err(error) = graph.add_dependencies(batch) {
+        // Reported at the outputs of a flow of the cycle (every flow of it writes some).
+        let mut at = (0, 0);
         let message = match error {
-            GraphError::Cycle(cycle) => format!(
-                "the flows' inputs and outputs make a cycle: {cycle}; a flow cannot read what a \
-                 flow after it writes"
-            ),
+            GraphError::Cycle(cycle) => {
+                let first = cycle.path.iter().find_map(|id| {
+                    let i = flows.iter().position(|f| &f.id == id)?;
+                    places.get(i)?.first()
+                });
+                if let Some((source, span)) = first {
+                    at = (*source, span.as_ref().map_or(0, |s| s.start));
+                }
+                format!(
+                    "the flows' inputs and outputs make a cycle: {cycle}; a flow cannot read \
+                     what a flow after it writes"
+                )
+            }
             other => other.to_string(),
         };
-        diags.error_at(0, 0, message);
+        diags.error_at(at.0, at.1, message);
     }
 }
 
@@ -448,6 +459,8 @@ wants = ["make.y"]
         assert!(error.contains("reads an output of its own"), "{error}");
         let error = load_str(&text[..text.find("[flows.c]").unwrap()]).unwrap_err();
         assert!(error.contains("make a cycle"), "{error}");
+        // At an output of a flow of the cycle, not at the top of the file.
+        assert!(error.contains("w.toml:8:12: the flows' inputs"), "{error}");
     }
 
     #[test]
