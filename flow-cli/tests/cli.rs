@@ -574,6 +574,16 @@ fn results_runs_logs_and_prune_read_the_runs_of_a_file_being_fixed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(
         "w.toml has problems (see `flow validate w.toml`); reading the runs of workflow `w`"
     ));
+    // A bad --set is its own problem, not the file's.
+    std::fs::write(
+        &file,
+        "[params]\np = \"x\"\n[flows.a]\nshell = \"echo {p}\"\n",
+    )
+    .unwrap();
+    let out = flow_in(dir.path(), &["results", "w.toml", "--set", "q=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no param `q`"));
+    std::fs::write(&file, "[flows.a]\nshell = \"echo a\"\nbogus = 1\n").unwrap();
     // Running it still reports the problem and runs nothing.
     assert_eq!(
         flow_in(dir.path(), &["run", "w.toml"]).status.code(),

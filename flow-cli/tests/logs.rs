@@ -229,4 +229,20 @@ fn following_ends_when_the_run_has_ended_whatever_was_asked() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+    // A run the default store does not know (it used another): the attempt's end is the end.
+    assert!(
+        flow_in(dir.path(), &["run", "w.toml", "-q", "--store", "memory"])
+            .status
+            .success()
+    );
+    let follower = flow()
+        .current_dir(dir.path())
+        .args(["logs", "a", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(follower);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
+    assert!(out.status.success());
 }

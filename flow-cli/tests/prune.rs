@@ -112,6 +112,7 @@ fn a_running_workflow_is_not_pruned_and_a_bad_keep_or_store_is_refused() {
         "{stderr}"
     );
     assert!(text(&out.stdout).starts_with("deleted 0 runs of "));
+    assert!(text(&out.stdout).ends_with("; skipped 1 workflow that is running\n"));
     std::fs::write(&go, "go\n").unwrap();
     assert!(wait_exit(first).status.success());
     assert_eq!(runs(dir).len(), 2);

@@ -649,6 +649,11 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     // A folder, and a script whose `#!` interpreter is missing, are named as such (execve
     // says only "Permission denied" and "No such file or directory").
     use std::os::unix::fs::PermissionsExt;
+    let crlf = dir.path().join("crlf.sh");
+    std::fs::write(&crlf, "#!/bin/sh\r\necho hi\r\n").unwrap();
+    std::fs::set_permissions(&crlf, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let error = error_of(&runner, &CommandSpec::argv([crlf.display().to_string()])).await;
+    assert!(error.to_string().contains("names `/bin/sh\\r`"), "{error}");
     let script = dir.path().join("orphan.py");
     std::fs::write(&script, "#!/no/such/python3 -u\nprint(1)\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -189,11 +189,15 @@ fn attempt_ended(folder: &Path, flow: &str, attempt: u32) -> bool {
 }
 
 /// Whether no further attempt of `flow` will come: its result in the store is final. When
-/// the store cannot tell (`--store memory`, another store), the attempt's end is the end.
+/// the store cannot tell (`--store memory`, another store than the run's), the attempt's end
+/// is the end.
 fn flow_over(store: Option<&dyn ResultStore>, run: &str, flow: &str) -> bool {
     let (Some(store), Ok(run), Ok(flow)) = (store, RunId::parse(run), FlowId::new(flow)) else {
         return true;
     };
+    if !matches!(store.run(&run), Ok(Some(_))) {
+        return true;
+    }
     match store.result(&run, &flow) {
         Ok(Some(result)) => result.status.is_finished(),
         Ok(None) => false,

@@ -102,8 +102,13 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         1 => "1 run".to_owned(),
         n => format!("{n} runs"),
     };
+    let skipped = match busy {
+        0 => String::new(),
+        1 => "; skipped 1 workflow that is running".to_owned(),
+        n => format!("; skipped {n} workflows that are running"),
+    };
     print_stdout(&format!(
-        "{verb} {runs} of {}, kept the {} newest of each workflow\n",
+        "{verb} {runs} of {}, kept the {} newest of each workflow{skipped}\n",
         terminal::safe(&spec.to_string()),
         args.keep
     ))?;

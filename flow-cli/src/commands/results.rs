@@ -107,6 +107,12 @@ fn locate_with(file: Option<&Path>, sets: &[(String, String)]) -> Result<Located
             name: Some(wf.name.clone()),
             wf: Some(wf),
         }),
+        // A problem of the `--set` values themselves (the file is fine without them) is theirs.
+        Err(error @ CliError::InvalidWorkflow(_))
+            if !sets.is_empty() && workflow::load_with(file, &[]).is_ok() =>
+        {
+            Err(error)
+        }
         Err(error @ CliError::InvalidWorkflow(_)) => match workflow::identify(file) {
             Some((dir, name)) => {
                 let shown = terminal::safe(&file.display().to_string()).into_owned();

@@ -38,14 +38,15 @@ pub(crate) fn spawn_error(
             io::Error::new(source.kind(), "it is a folder, not a program")
         }
         (Some(file), Some(libc::ENOENT)) if file.is_file() => match interpreter(file) {
-            Some(interpreter) => io::Error::new(
+            // Only when it is missing: a present one failed for its own reasons.
+            Some(interpreter) if !Path::new(&interpreter).exists() => io::Error::new(
                 source.kind(),
                 format!(
                     "its `#!` line names `{}`, which is not found",
                     interpreter.escape_debug()
                 ),
             ),
-            None => source,
+            _ => source,
         },
         _ => source,
     };
@@ -55,12 +56,15 @@ pub(crate) fn spawn_error(
     }
 }
 
-/// The interpreter a script's first line (`#!/usr/bin/env python3`) names, if it has one.
+/// The interpreter a script's first line (`#!/usr/bin/env python3`) names, if it has one,
+/// as the kernel reads it: up to a space or a tab (a `\r` of a CRLF line is part of it).
 fn interpreter(file: &Path) -> Option<String> {
     let mut start = [0; 256];
     let read = std::fs::File::open(file).ok()?.read(&mut start).ok()?;
     let line = start[..read].strip_prefix(b"#!")?;
     let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
     let line = String::from_utf8_lossy(line);
-    line.split_whitespace().next().map(str::to_owned)
+    line.split([' ', '\t'])
+        .find(|word| !word.is_empty())
+        .map(str::to_owned)
 }
