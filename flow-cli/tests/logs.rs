@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{fifo, flow, flow_entry, flow_in, json_of, wait_exit, wait_ready};
+use common::{fifo, flow, flow_entry, flow_in, json_of, run_guarded, wait_exit, wait_ready};
 
 const FLAKY: &str = r#"
 [flows.flaky]
@@ -216,15 +216,7 @@ fn following_ends_when_the_run_has_ended_whatever_was_asked() {
         ),
         (&["b", "--attempt", "5"][..], "has no attempt 5 in run"),
     ] {
-        let follower = flow()
-            .current_dir(dir.path())
-            .arg("logs")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = wait_exit(follower);
+        let out = run_guarded(dir.path(), &[&["logs"][..], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
@@ -235,14 +227,7 @@ fn following_ends_when_the_run_has_ended_whatever_was_asked() {
             .status
             .success()
     );
-    let follower = flow()
-        .current_dir(dir.path())
-        .args(["logs", "a", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_exit(follower);
+    let out = run_guarded(dir.path(), &["logs", "a", "--follow"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
     assert!(out.status.success());
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::{
-    can_mount, fifo, flow, flow_path, json_of, run_in, run_on_terminal, signal, spawn_run, text,
-    wait_all_dead, wait_exit, wait_ready, write,
+    can_mount, fifo, flow, flow_path, json_of, run_guarded, run_in, run_on_terminal, signal,
+    spawn_run, text, wait_all_dead, wait_exit, wait_ready, write,
 };
 
 #[test]
@@ -238,14 +238,7 @@ command = ["sleep", "302"]
     let long = table.lines().find(|l| l.starts_with("long ")).unwrap();
     assert!(long.contains("interrupted"), "{table}");
     // Following a flow of the dead run ends: nothing will write to it any more.
-    let followed = flow()
-        .current_dir(dir.path())
-        .args(["logs", "other", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let followed = wait_exit(followed);
+    let followed = run_guarded(dir.path(), &["logs", "other", "--follow"]);
     assert!(
         text(&followed.stderr).contains("flow `other` has no logs in run"),
         "{}",

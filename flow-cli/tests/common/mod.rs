@@ -130,6 +130,19 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
     flow().current_dir(dir).args(args).output().unwrap()
 }
 
+/// Runs `flow ARGS` in `dir` to its end, failing the test if it does not end (see
+/// [`wait_exit`]): for commands whose bug would be to wait for ever, such as `--follow`.
+pub fn run_guarded(dir: &Path, args: &[&str]) -> Output {
+    let child = flow()
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_exit(child)
+}
+
 /// Bytes of output as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
