@@ -159,13 +159,18 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
     let runner = runner();
     let (outcome, session) = tokio::join!(runner.run(&spec, None, cancel.clone()), async {
         let session = fifo.read_line().await;
-        // A stop cannot be awaited by a process that is not the parent: look until it shows.
-        let pid: u32 = session.trim().parse().unwrap();
-        let guard = Instant::now() + Duration::from_secs(60);
-        while proc_info(pid).is_none_or(|info| info.state != 'T') {
-            assert!(Instant::now() < guard, "the command never stopped");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        // This process is the command's parent: it waits for the stop itself, without
+        // reaping anything (WNOWAIT), as the runner waits only for the exit.
+        let pid = nix::unistd::Pid::from_raw(session.trim().parse().unwrap());
+        let stopped = tokio::task::spawn_blocking(move || {
+            use nix::sys::wait::{waitid, Id, WaitPidFlag};
+            waitid(Id::Pid(pid), WaitPidFlag::WSTOPPED | WaitPidFlag::WNOWAIT)
+        });
+        tokio::time::timeout(Duration::from_secs(60), stopped)
+            .await
+            .expect("the command never stopped")
+            .unwrap()
+            .unwrap();
         cancel.cancel();
         session
     });
