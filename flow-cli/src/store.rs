@@ -70,20 +70,33 @@ pub fn make_state_dir(dir: &Path) -> Result<(), CliError> {
 /// user who may only read it, and while a run writes to it. A file store that does not
 /// exist yet is reported as "no runs" instead of being created.
 pub fn open_for_reading(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
-    if let StoreSpec::Sqlite(path) | StoreSpec::Dir(path) = spec {
-        if !path.exists() {
-            return Err(CliError::NoRun {
-                spec: spec.to_string(),
-                detail: format!(
-                    " ({} does not exist: nothing was run with this store yet)",
-                    path.display()
-                ),
-            });
-        }
-    }
+    must_exist(spec)?;
     spec.open_read_only()
         .map(Arc::from)
         .map_err(|source| error(spec, source))
+}
+
+/// Opens a store that runs were written to, to change it (`flow prune`); as
+/// [`open_for_reading`], a file store that does not exist is reported, not created.
+pub fn open_existing(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {
+    must_exist(spec)?;
+    spec.open()
+        .map(Arc::from)
+        .map_err(|source| error(spec, source))
+}
+
+/// [`CliError::NoRun`] for a file store whose file does not exist.
+fn must_exist(spec: &StoreSpec) -> Result<(), CliError> {
+    match spec {
+        StoreSpec::Sqlite(path) | StoreSpec::Dir(path) if !path.exists() => Err(CliError::NoRun {
+            spec: spec.to_string(),
+            detail: format!(
+                " ({} does not exist: nothing was run with this store yet)",
+                path.display()
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Wraps a store error with the store's spec, naming every cause.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flow_graph::FlowId;
-use flow_results::{ResultStore, RunId, StoreSpec};
+use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::LogsArgs;
 use crate::error::CliError;
@@ -80,17 +80,21 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
                 continue;
             }
         }
+        // What the store knows of the run (nothing when it is not the run's store).
+        let record = (store.as_deref())
+            .zip(RunId::parse(&run).ok())
+            .and_then(|(store, id)| store.run(&id).ok().flatten().map(|r| (store, r)));
         // Without --attempt: the end of the flow, also when it ended without an attempt
         // (reused, or not run because a parent failed).
         let over = match args.attempt {
             Some(_) => ended,
             None => {
                 (ended || last_attempt(&folder, &args.flow).is_none())
-                    && flow_over(store.as_deref(), &run, &args.flow)
+                    && flow_over(record.as_ref(), &args.flow)
             }
         };
         // A run that ended (or whose `flow run` died) writes nothing more, whatever it did.
-        if over || !run_in_progress(store.as_deref(), spec.as_ref(), &run) {
+        if over || !run_in_progress(record.as_ref().map(|(_, r)| r), spec.as_ref()) {
             printer.print_new()?;
             printer.finish()?;
             return printed(&printer, &folder, &args.flow, attempt, &run);
@@ -127,19 +131,15 @@ fn printed(
     }
 }
 
-/// Whether `run` may still write logs: the store has it without an end, and a live
-/// `flow run` holds its workflow's lock for it. Where the store cannot tell, it may.
-fn run_in_progress(store: Option<&dyn ResultStore>, spec: Option<&StoreSpec>, run: &str) -> bool {
-    let (Some(store), Some(spec), Ok(run_id)) = (store, spec, RunId::parse(run)) else {
+/// Whether the run of `record` may still write logs: it has no end, and a live `flow run`
+/// holds its workflow's lock (in the store `spec`) for it. Where the store cannot tell, it may.
+fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>) -> bool {
+    let (Some(record), Some(spec)) = (record, spec) else {
         return true;
     };
-    match store.run(&run_id) {
-        Ok(Some(record)) => {
-            record.finished_at.is_none()
-                && crate::run_lock::holder(spec, &record.workflow).is_some_and(|h| h.run == run)
-        }
-        Ok(None) | Err(_) => true,
-    }
+    record.finished_at.is_none()
+        && crate::run_lock::holder(spec, &record.workflow)
+            .is_some_and(|h| h.run == record.run_id.as_str())
 }
 
 /// A note on stderr (not part of the logs).
@@ -188,17 +188,14 @@ fn attempt_ended(folder: &Path, flow: &str, attempt: u32) -> bool {
         .any(|a| a.flow == flow && a.attempt == attempt)
 }
 
-/// Whether no further attempt of `flow` will come: its result in the store is final. When
-/// the store cannot tell (`--store memory`, another store than the run's), the attempt's end
-/// is the end.
-fn flow_over(store: Option<&dyn ResultStore>, run: &str, flow: &str) -> bool {
-    let (Some(store), Ok(run), Ok(flow)) = (store, RunId::parse(run), FlowId::new(flow)) else {
+/// Whether no further attempt of `flow` will come: its result in the store that holds the
+/// run (`known`) is final. When the store cannot tell (`--store memory`, another store than
+/// the run's), the attempt's end is the end.
+fn flow_over(known: Option<&(&dyn ResultStore, RunRecord)>, flow: &str) -> bool {
+    let (Some((store, record)), Ok(flow)) = (known, FlowId::new(flow)) else {
         return true;
     };
-    if !matches!(store.run(&run), Ok(Some(_))) {
-        return true;
-    }
-    match store.result(&run, &flow) {
+    match store.result(&record.run_id, &flow) {
         Ok(Some(result)) => result.status.is_finished(),
         Ok(None) => false,
         Err(_) => true,

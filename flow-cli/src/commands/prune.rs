@@ -37,11 +37,7 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
     let results_store = if args.dry_run {
         store::open_for_reading(&spec)?
     } else {
-        // As `open_for_reading`: a store that does not exist is not created.
-        store::open_for_reading(&spec)?;
-        spec.open()
-            .map(std::sync::Arc::from)
-            .map_err(|e| store::error(&spec, e))?
+        store::open_existing(&spec)?
     };
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
     if let Some(name) = &name {
