@@ -179,3 +179,75 @@ outputs = ["gen.txt"]
     write(d, "missing.txt", "");
     assert_eq!(ran(d, &[]), (Some(0), set(&["a", "after"])));
 }
+
+/// The dry run follows a flow that would fail to what the run would not start: every flow
+/// that requires it, directly or through another, and not a flow that only wants it.
+#[test]
+fn a_dry_run_says_which_flows_a_failing_flow_keeps_from_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"[flows.c]
+command = ["true"]
+requires = ["b"]
+
+[flows.a]
+shell = "echo > a.txt"
+inputs = ["missing.txt"]
+outputs = ["a.txt"]
+
+[flows.b]
+command = ["true"]
+requires = ["a"]
+
+[flows.d]
+command = ["true"]
+wants = ["a"]
+"#,
+    );
+    let out = run_in(d, &["run", "w.toml", "-n"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in [
+        "would not run c: upstream `a` would fail",
+        "would fail a: declared input `missing.txt` of flow `a` does not exist",
+        "would not run b: upstream `a` would fail",
+        "would run d: ",
+        "dry run: 1 would run, 1 would fail, 2 would not run (upstream would fail), 0 up to \
+         date; nothing was run",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+
+    let plan = json_of(&run_in(d, &["run", "w.toml", "-n", "--json"]));
+    let counts = &plan["counts"];
+    assert_eq!(
+        (&counts["run"], &counts["fail"], &counts["not_run"]),
+        (&4.into(), &1.into(), &2.into()),
+        "{plan}"
+    );
+    let entry = |id: &str| {
+        (plan["run"].as_array().unwrap().iter())
+            .find(|f| f["flow"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry("c")["upstream"], "a");
+    assert_eq!(entry("c")["not_run"], "upstream `a` would fail");
+    assert!(entry("d").get("upstream").is_none(), "{}", entry("d"));
+    assert!(entry("a")["fails"].is_string());
+
+    // The run does what the plan said.
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    let json = json_of(&out);
+    let status = |id: &str| common::flow_entry(&json, id)["status"].clone();
+    assert_eq!(status("a"), "failed");
+    assert_eq!(status("d"), "completed");
+    for id in ["b", "c"] {
+        let entry = common::flow_entry(&json, id);
+        assert_eq!(entry["upstream"], "a", "{entry}");
+        assert_eq!(entry["attempts"], 0, "{entry}");
+    }
+}

@@ -1,18 +1,15 @@
-//! Freshness on the command line: where a workflow's ledger is (beside its store), the
-//! options `--force FLOW...` and `--force-all`, and `flow run --dry-run`, which prints what a
-//! run would do and why, running and recording nothing.
+//! Freshness on the command line: where a workflow's ledger is (beside its store), and the
+//! options `--force FLOW...` and `--force-all` (`flow run --dry-run` is in
+//! [`super::dry_run`]).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use flow_core::{Data, FlowContext, FlowId, Freshness, Ledger, Plan};
+use flow_core::{Data, FlowId, Freshness, Ledger};
 use flow_results::{ResultStore, RunId, StoreSpec};
 
 use crate::cli::RunArgs;
 use crate::commands::ahead::LedgerAhead;
-use crate::commands::inputs::Unwritten;
-use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::terminal;
 use crate::workflow::{FlowDef, Workflow};
@@ -129,96 +126,4 @@ pub fn latest_run(spec: &StoreSpec, wf: &Workflow) -> Result<Option<Resumed>, Cl
         .latest_run(&wf.name)
         .map_err(|e| crate::store::error(spec, e))?;
     Ok(latest.map(|run| (store, run.run_id)))
-}
-
-/// `flow run --dry-run`: prints each flow that would run with its reason, and how many are
-/// up to date (or, with `--json`, the plan as one JSON document). Returns 0.
-///
-/// # Errors
-/// When the ledger cannot be read or stdout cannot be written.
-pub fn dry_run(
-    args: &RunArgs,
-    wf: &Arc<Workflow>,
-    ctx: &FlowContext,
-    spec: &StoreSpec,
-    resume_from: Option<&RunId>,
-) -> Result<u8, CliError> {
-    let freshness = freshness(args, wf, spec, true, None)?;
-    let plan = match resume_from {
-        Some(from) => ctx.plan_resumed(freshness, from),
-        None => ctx.plan(freshness),
-    }
-    .map_err(|e| CliError::Run(terminal::chain(&e)))?;
-    let unwritten = Unwritten::of(wf);
-    let fails = |flow: &FlowId| unwritten.problem(flow.as_str());
-    if args.json {
-        print_stdout(&format!("{}\n", plan_json(&plan, fails)))?;
-    } else {
-        print_stdout(&plan_text(&plan, fails))?;
-    }
-    Ok(0)
-}
-
-/// The plan as JSON: `{"dry_run":true,"run":[{"flow","reason",...}],"up_to_date":[{"flow","produced_by"}],"counts":{...}}`;
-/// a flow that would run but fail at once (`fails`: why) has `"fails": "WHY"`.
-pub fn plan_json(plan: &Plan, fails: impl Fn(&FlowId) -> Option<String>) -> String {
-    let run: Vec<_> = plan
-        .to_run()
-        .map(|f| {
-            let mut entry = serde_json::to_value(&f.run).unwrap_or_default();
-            if let Some(map) = entry.as_object_mut() {
-                map.insert("flow".into(), f.flow.as_str().into());
-                map.insert(
-                    "text".into(),
-                    f.run.as_ref().map(ToString::to_string).into(),
-                );
-                if let Some(why) = fails(&f.flow) {
-                    map.insert("fails".into(), why.into());
-                }
-            }
-            entry
-        })
-        .collect();
-    let fresh: Vec<_> = plan
-        .flows
-        .iter()
-        .filter(|f| f.run.is_none())
-        .map(|f| {
-            serde_json::json!({
-                "flow": f.flow.as_str(),
-                "produced_by": f.produced_by.as_ref().map(|r| r.as_str()),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "dry_run": true,
-        "run": run,
-        "up_to_date": fresh,
-        "counts": {"run": plan.to_run().count(), "up_to_date": plan.up_to_date()},
-    })
-    .to_string()
-}
-
-/// The plan as lines: `would run FLOW: REASON` (`would fail FLOW: WHY` for a flow that
-/// would fail at once: `fails`), then the counts.
-pub fn plan_text(plan: &Plan, fails: impl Fn(&FlowId) -> Option<String>) -> String {
-    let mut out = String::new();
-    for f in plan.to_run() {
-        let reason = f.run.as_ref().map(ToString::to_string).unwrap_or_default();
-        match fails(&f.flow) {
-            Some(why) => {
-                let _ = writeln!(out, "would fail {}: {}", f.flow, terminal::safe(&why));
-            }
-            None => {
-                let _ = writeln!(out, "would run {}: {}", f.flow, terminal::safe(&reason));
-            }
-        }
-    }
-    let _ = writeln!(
-        out,
-        "dry run: {} would run, {} up to date; nothing was run",
-        plan.to_run().count(),
-        plan.up_to_date()
-    );
-    out
 }

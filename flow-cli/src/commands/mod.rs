@@ -2,6 +2,7 @@
 
 pub mod ahead;
 pub mod completions;
+pub mod dry_run;
 pub mod executor;
 pub mod fresh;
 pub mod graph;

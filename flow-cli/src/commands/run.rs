@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::cli::{ExecutorKind, RunArgs};
 use crate::commands::ahead;
+use crate::commands::dry_run;
 use crate::commands::executor::Executor;
 use crate::commands::fresh;
 use crate::commands::inputs::{CheckInputs, Unwritten};
@@ -61,7 +62,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         let ctx = builder.build();
         register(&ctx, &wf)?;
         let from = resumed.map(|(_, run_id)| run_id);
-        return fresh::dry_run(args, &wf, &ctx, &spec, from.as_ref());
+        return dry_run::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;
     let (results_store, ledger_ahead) = match ahead {

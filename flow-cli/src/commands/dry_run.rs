@@ -1,0 +1,229 @@
+//! `flow run --dry-run`: what a run would do with each flow, and why. flow-core's plan says
+//! which flows are up to date and why the others would run; this module adds what the run
+//! itself would decide before it starts a command: a flow with a declared input that is
+//! missing and that no flow writes fails, and so every flow that requires it, directly or
+//! through others, is not run (as the run reports "upstream `a` failed").
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use flow_core::{FlowContext, FlowId, Plan, PlannedFlow};
+use flow_results::{RunId, StoreSpec};
+use rustc_hash::FxHashMap;
+
+use crate::cli::RunArgs;
+use crate::commands::fresh::freshness;
+use crate::commands::inputs::Unwritten;
+use crate::commands::print_stdout;
+use crate::error::CliError;
+use crate::terminal;
+use crate::workflow::Workflow;
+
+/// What the dry run says of one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outlook {
+    /// Up to date: it would not run.
+    UpToDate,
+    /// It would run (the plan's reason says why).
+    Run,
+    /// It would fail before its command starts, for this reason.
+    Fail(String),
+    /// It would not run: this flow, which it requires directly or through others, would fail.
+    NotRun {
+        /// The flow that would fail.
+        upstream: FlowId,
+    },
+}
+
+/// The outlook of each flow of `plan` (same order): `fails` says why a flow that would run
+/// would fail at once; a flow that requires (not only wants) one that would fail, or one
+/// that would not run, would not run.
+pub fn outlooks(
+    plan: &Plan,
+    wf: &Workflow,
+    fails: impl Fn(&FlowId) -> Option<String>,
+) -> Vec<Outlook> {
+    let mut outlooks: Vec<Outlook> = (plan.flows.iter())
+        .map(
+            |f| match (&f.run, f.run.as_ref().and_then(|_| fails(&f.flow))) {
+                (None, _) => Outlook::UpToDate,
+                (Some(_), None) => Outlook::Run,
+                (Some(_), Some(why)) => Outlook::Fail(why),
+            },
+        )
+        .collect();
+    if !outlooks.iter().any(|o| matches!(o, Outlook::Fail(_))) {
+        return outlooks;
+    }
+    let index: FxHashMap<&FlowId, usize> = (plan.flows.iter().enumerate())
+        .map(|(i, f)| (&f.flow, i))
+        .collect();
+    let requires: FxHashMap<&FlowId, &[FlowId]> = (wf.flows.iter())
+        .map(|def| (&def.id, def.requires.as_slice()))
+        .collect();
+    let parents = |i: usize| -> Vec<usize> {
+        let own = requires.get(&plan.flows[i].flow).copied().unwrap_or(&[]);
+        own.iter().filter_map(|p| index.get(p).copied()).collect()
+    };
+    // Each flow once its required parents are decided (an explicit stack: a long chain of
+    // flows must not use up the thread's stack).
+    let mut decided = vec![false; outlooks.len()];
+    let mut stack = Vec::new();
+    for root in 0..outlooks.len() {
+        stack.push(root);
+        while let Some(&i) = stack.last() {
+            if decided[i] {
+                stack.pop();
+                continue;
+            }
+            let parents = parents(i);
+            let before = stack.len();
+            stack.extend(parents.iter().copied().filter(|&p| !decided[p]));
+            if stack.len() > before {
+                continue;
+            }
+            stack.pop();
+            decided[i] = true;
+            if matches!(outlooks[i], Outlook::Fail(_)) {
+                continue;
+            }
+            let upstream = parents.iter().find_map(|&p| match &outlooks[p] {
+                Outlook::Fail(_) => Some(plan.flows[p].flow.clone()),
+                Outlook::NotRun { upstream } => Some(upstream.clone()),
+                Outlook::UpToDate | Outlook::Run => None,
+            });
+            if let Some(upstream) = upstream {
+                outlooks[i] = Outlook::NotRun { upstream };
+            }
+        }
+    }
+    outlooks
+}
+
+/// How many flows have each outlook: run, fail, not run, up to date.
+fn counts(outlooks: &[Outlook]) -> [usize; 4] {
+    let mut counts = [0; 4];
+    for outlook in outlooks {
+        counts[match outlook {
+            Outlook::Run => 0,
+            Outlook::Fail(_) => 1,
+            Outlook::NotRun { .. } => 2,
+            Outlook::UpToDate => 3,
+        }] += 1;
+    }
+    counts
+}
+
+/// `flow run --dry-run`: prints each flow that would run with its reason, each that would
+/// fail or not run with why, and how many are up to date (or, with `--json`, the plan as
+/// one JSON document). Returns 0.
+///
+/// # Errors
+/// When the ledger cannot be read or stdout cannot be written.
+pub fn dry_run(
+    args: &RunArgs,
+    wf: &Arc<Workflow>,
+    ctx: &FlowContext,
+    spec: &StoreSpec,
+    resume_from: Option<&RunId>,
+) -> Result<u8, CliError> {
+    let freshness = freshness(args, wf, spec, true, None)?;
+    let plan = match resume_from {
+        Some(from) => ctx.plan_resumed(freshness, from),
+        None => ctx.plan(freshness),
+    }
+    .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    let unwritten = Unwritten::of(wf);
+    let outlooks = outlooks(&plan, wf, |flow| unwritten.problem(flow.as_str()));
+    if args.json {
+        print_stdout(&format!("{}\n", plan_json(&plan, &outlooks)))?;
+    } else {
+        print_stdout(&plan_text(&plan, &outlooks))?;
+    }
+    Ok(0)
+}
+
+/// The plan as JSON:
+/// `{"dry_run":true,"run":[{"flow","reason",...}],"up_to_date":[{"flow","produced_by"}],"counts":{...}}`.
+/// `run` lists every flow that is not up to date: one that would fail at once has
+/// `"fails": "WHY"`; one that would not run because a flow it requires would fail has
+/// `"not_run"` (in words) and `"upstream"`, as has an entry of `up_to_date` in that case.
+/// `counts` has `run` and `up_to_date` (the lengths of those lists) and `fail` and `not_run`.
+pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
+    let entry = |f: &PlannedFlow, outlook: &Outlook, mut entry: serde_json::Value| {
+        if let Some(map) = entry.as_object_mut() {
+            map.insert("flow".into(), f.flow.as_str().into());
+            match outlook {
+                Outlook::Fail(why) => {
+                    map.insert("fails".into(), why.as_str().into());
+                }
+                Outlook::NotRun { upstream } => {
+                    map.insert("not_run".into(), not_run(upstream).into());
+                    map.insert("upstream".into(), upstream.as_str().into());
+                }
+                Outlook::Run | Outlook::UpToDate => {}
+            }
+        }
+        entry
+    };
+    let (mut run, mut fresh) = (Vec::new(), Vec::new());
+    for (f, outlook) in plan.flows.iter().zip(outlooks) {
+        match &f.run {
+            Some(reason) => {
+                let mut value = serde_json::to_value(reason).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("text".into(), reason.to_string().into());
+                }
+                run.push(entry(f, outlook, value));
+            }
+            None => fresh.push(entry(
+                f,
+                outlook,
+                serde_json::json!({"produced_by": f.produced_by.as_ref().map(|r| r.as_str())}),
+            )),
+        }
+    }
+    let [_, fail, not_run, _] = counts(outlooks);
+    serde_json::json!({
+        "dry_run": true,
+        "counts": {"run": run.len(), "up_to_date": fresh.len(), "fail": fail, "not_run": not_run},
+        "run": run,
+        "up_to_date": fresh,
+    })
+    .to_string()
+}
+
+/// Why a flow would not run.
+fn not_run(upstream: &FlowId) -> String {
+    format!("upstream `{upstream}` would fail")
+}
+
+/// The plan as lines: `would run FLOW: REASON`, `would fail FLOW: WHY`, `would not run FLOW:
+/// upstream `A` would fail`, then the counts (those that would fail or not run only when
+/// there are any).
+pub fn plan_text(plan: &Plan, outlooks: &[Outlook]) -> String {
+    let mut out = String::new();
+    for (f, outlook) in plan.flows.iter().zip(outlooks) {
+        let _ = match outlook {
+            Outlook::UpToDate => continue,
+            Outlook::Run => {
+                let reason = f.run.as_ref().map(ToString::to_string).unwrap_or_default();
+                writeln!(out, "would run {}: {}", f.flow, terminal::safe(&reason))
+            }
+            Outlook::Fail(why) => writeln!(out, "would fail {}: {}", f.flow, terminal::safe(why)),
+            Outlook::NotRun { upstream } => {
+                writeln!(out, "would not run {}: {}", f.flow, not_run(upstream))
+            }
+        };
+    }
+    let [run, fail, not_run, up_to_date] = counts(outlooks);
+    let _ = write!(out, "dry run: {run} would run, ");
+    if fail > 0 {
+        let _ = write!(out, "{fail} would fail, ");
+    }
+    if not_run > 0 {
+        let _ = write!(out, "{not_run} would not run (upstream would fail), ");
+    }
+    let _ = writeln!(out, "{up_to_date} up to date; nothing was run");
+    out
+}
