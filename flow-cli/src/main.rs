@@ -16,6 +16,7 @@ mod run_lock;
 mod signals;
 mod store;
 mod store_guard;
+mod sweep;
 mod terminal;
 mod watchdog;
 mod workflow;

@@ -9,12 +9,8 @@
 //! command has its own), until none is left. The run pays one process start, not a message
 //! per command.
 
-use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-
-use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::{getpgid, getpgrp, Pid};
 
 /// The variable every command of a run gets, with the run id.
 pub const RUN_ID_VARIABLE: &str = "FLOW_RUN_ID";
@@ -22,8 +18,6 @@ pub const RUN_ID_VARIABLE: &str = "FLOW_RUN_ID";
 pub const SUBCOMMAND: &str = "__watchdog";
 /// What the run writes before it closes the pipe when it ends normally.
 const DONE: &[u8] = b"done\n";
-/// At most this many passes over `/proc` (a process may fork while it is being killed).
-const PASSES: usize = 50;
 
 /// The run's end of the watchdog.
 #[derive(Debug)]
@@ -79,60 +73,21 @@ pub fn serve(run_id: &str) -> u8 {
 
 /// SIGKILLs every process whose environment holds `FLOW_RUN_ID=run_id`, and its process
 /// group, until none is left.
-///
-/// A process in the middle of an `exec` (a command the run had just started) shows an empty
-/// environment for a moment, so the scan ends only after two passes in a row found nothing:
-/// a pass reads every process's environment, which takes longer than that moment.
 fn kill_run(run_id: &str) {
-    let marker = format!("{RUN_ID_VARIABLE}={run_id}").into_bytes();
-    let own_group = getpgrp();
-    let own = Pid::this();
-    let mut found_nothing = 0;
-    for _ in 0..PASSES {
-        let found = marked_processes(&marker, own);
-        if found.is_empty() {
-            found_nothing += 1;
-            if found_nothing == 2 {
-                return;
-            }
-            continue;
-        }
-        found_nothing = 0;
-        for pid in found {
-            if let Ok(group) = getpgid(Some(pid)) {
-                if group.as_raw() > 1 && group != own_group {
-                    let _ = killpg(group, Signal::SIGKILL);
-                }
-            }
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-    }
+    crate::sweep::kill_marked(&[marker(run_id)]);
 }
 
-/// The live processes (not `own`) whose environment holds `marker` as one variable.
-fn marked_processes(marker: &[u8], own: Pid) -> Vec<Pid> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| pid_of(&entry.file_name()))
-        .filter(|&pid| pid != own && pid.as_raw() > 1)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker))
-        })
-        .filter(|pid| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
-        .collect()
-}
-
-fn pid_of(name: &OsStr) -> Option<Pid> {
-    name.to_str()?.parse().ok().map(Pid::from_raw)
+/// The variable that marks the processes of `run_id`.
+fn marker(run_id: &str) -> Vec<u8> {
+    format!("{RUN_ID_VARIABLE}={run_id}").into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
+    use nix::unistd::Pid;
+
     use super::*;
+    use crate::sweep::marked_processes;
 
     /// A shell with `FLOW_RUN_ID=value` that has printed a line and waits on its stdin. It is
     /// returned only once that line is read: until its `exec` is over, a process's
@@ -161,7 +116,7 @@ mod tests {
         let run = format!("test-{}", std::process::id());
         let mut marked = marked_shell(&run);
         let mut other = marked_shell(&format!("{run}x"));
-        let marker = format!("{RUN_ID_VARIABLE}={run}").into_bytes();
+        let marker = [marker(&run)];
         let found = marked_processes(&marker, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
         kill_run(&run);

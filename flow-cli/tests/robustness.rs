@@ -399,3 +399,57 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
         logs("stty.1.err")
     );
 }
+
+/// A command that put a process in a session of its own (`setsid`, as daemons do) left the
+/// process group that a timeout and Ctrl-C stop: that process is killed too, before `flow`
+/// reports the attempt's end. One that ended by itself keeps its background process.
+#[test]
+fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
+    let script = |name: &str| {
+        format!(
+            "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {name}.pid\n\
+             echo $$ > ready.fifo\nexec sleep 301\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        &format!(
+            "[flows.slow]\ntimeout = \"1s\"\nshell = '''\n{}'''\n\
+             [flows.keeps]\nshell = '''\nsetsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > \
+             kept.pid\n'''\n",
+            script("timed_out").replace("echo $$ > ready.fifo\n", "")
+        ),
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(common::flow_entry(&json, "slow")["status"], "failed");
+    let escaped = std::fs::read_to_string(d.join("timed_out.pid")).unwrap();
+    assert!(
+        !common::alive(escaped.trim()),
+        "the timed-out flow left {escaped}"
+    );
+    let kept = std::fs::read_to_string(d.join("kept.pid")).unwrap();
+    assert!(
+        common::alive(kept.trim()),
+        "a flow that ended by itself keeps its process"
+    );
+    signal(kept.trim().parse().unwrap(), "KILL");
+
+    let ready = fifo(d, "ready.fifo");
+    write(
+        d,
+        "w.toml",
+        &format!("[flows.long]\nshell = '''\n{}'''\n", script("interrupted")),
+    );
+    let child = spawn_run(d);
+    wait_ready(&ready);
+    signal(child.id(), "INT");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let escaped = std::fs::read_to_string(d.join("interrupted.pid")).unwrap();
+    assert!(!common::alive(escaped.trim()), "Ctrl-C left {escaped}");
+}

@@ -24,6 +24,7 @@ use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::store_guard::GuardedStore;
+use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
 use crate::{open_files, run_lock, signals, store, terminal, workflow};
@@ -200,6 +201,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
     };
+    let commands = Arc::new(Sweep::new(commands));
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
     let ctx = FlowContext::builder()

@@ -121,4 +121,8 @@ impl CommandExecutor for AttemptLogs {
             outcome
         })
     }
+
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        self.inner.settled()
+    }
 }
