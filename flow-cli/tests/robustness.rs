@@ -453,3 +453,36 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     let escaped = std::fs::read_to_string(d.join("interrupted.pid")).unwrap();
     assert!(!common::alive(escaped.trim()), "Ctrl-C left {escaped}");
 }
+
+/// The warning about output still held by a process that left the group names the flow and
+/// its attempt.
+#[test]
+fn the_warning_about_output_held_open_names_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"[flows.holder]
+kill_grace = "0.1s"
+shell = '''
+mkfifo up
+setsid sh -c 'echo $$ > up; exec sleep 300' &
+read escaped < up
+echo "$escaped" > escaped.pid
+'''
+"#,
+    );
+    let out = run_in(d, &["run", "w.toml", "-q"]);
+    let escaped = std::fs::read_to_string(d.join("escaped.pid")).unwrap();
+    signal(escaped.trim().parse().unwrap(), "KILL");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "attempt{flow=holder attempt=1}: a process that left the command's group \
+                         still holds its output"
+        ),
+        "{stderr}"
+    );
+}

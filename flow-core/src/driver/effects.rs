@@ -55,7 +55,7 @@ impl Driver {
         }
         let input = FlowInput::new(&self.run, flow, attempt);
         let span =
-            tracing::info_span!(parent: &self.span, "attempt", flow = %self.flow(flow).id, attempt);
+            tracing::warn_span!(parent: &self.span, "attempt", flow = %self.flow(flow).id, attempt);
         let timeout = self.flow(flow).timeout();
         // Made only for an attempt that goes in flight: most async flows end at their first
         // poll and need none.
