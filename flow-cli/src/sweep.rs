@@ -138,7 +138,7 @@ impl CommandExecutor for Sweep {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
     use std::process::{Child, Command, Stdio};
 
@@ -147,7 +147,7 @@ mod tests {
     /// A shell with `vars` in its environment that has printed a line and waits on its
     /// stdin. It is returned only once that line is read: until its `exec` is over, a
     /// process's `/proc/PID/environ` can read empty, and `spawn` returns before that point.
-    fn marked_shell(vars: &[(&str, &str)]) -> Child {
+    pub(crate) fn marked_shell(vars: &[(&str, &str)]) -> Child {
         let mut child = Command::new("/bin/sh")
             .args(["-c", "echo ready && read never"])
             .envs(vars.iter().copied())
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn only_processes_with_every_marker_are_killed() {
-        let run = format!("test-{}", std::process::id());
+        let run = format!("sweep-test-{}", std::process::id());
         let attempt = |n: &'static str| {
             [
                 ("FLOW_RUN_ID", run.as_str()),

@@ -88,34 +88,13 @@ mod tests {
 
     use super::*;
     use crate::sweep::marked_processes;
-
-    /// A shell with `FLOW_RUN_ID=value` that has printed a line and waits on its stdin. It is
-    /// returned only once that line is read: until its `exec` is over, a process's
-    /// `/proc/PID/environ` can read empty, and `spawn` returns before that point.
-    fn marked_shell(value: &str) -> Child {
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", "echo ready && read never"])
-            .env(RUN_ID_VARIABLE, value)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = [0u8; 6];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut line)
-            .unwrap();
-        assert_eq!(&line, b"ready\n");
-        child
-    }
+    use crate::sweep::tests::marked_shell;
 
     #[test]
     fn only_processes_with_the_exact_variable_are_found() {
-        let run = format!("test-{}", std::process::id());
-        let mut marked = marked_shell(&run);
-        let mut other = marked_shell(&format!("{run}x"));
+        let run = format!("watchdog-test-{}", std::process::id());
+        let mut marked = marked_shell(&[(RUN_ID_VARIABLE, &run)]);
+        let mut other = marked_shell(&[(RUN_ID_VARIABLE, &format!("{run}x"))]);
         let marker = [marker(&run)];
         let found = marked_processes(&marker, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
