@@ -214,7 +214,7 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
-    /// Run nothing and record nothing: print each flow that would run, with why, and how many are up to date.
+    /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
     /// Run these flows (or every flow of these definitions) even when they are up to date.

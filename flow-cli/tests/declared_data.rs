@@ -201,6 +201,7 @@ outputs = ["a.txt"]
 [flows.b]
 command = ["true"]
 requires = ["a"]
+inputs = ["missing-too.txt"]
 
 [flows.d]
 command = ["true"]
@@ -223,9 +224,15 @@ wants = ["a"]
 
     let plan = json_of(&run_in(d, &["run", "w.toml", "-n", "--json"]));
     let counts = &plan["counts"];
+    // The counts are the text's: they add up to the number of flows.
     assert_eq!(
-        (&counts["run"], &counts["fail"], &counts["not_run"]),
-        (&4.into(), &1.into(), &2.into()),
+        (
+            &counts["run"],
+            &counts["fail"],
+            &counts["not_run"],
+            &counts["up_to_date"]
+        ),
+        (&1.into(), &1.into(), &2.into(), &0.into()),
         "{plan}"
     );
     let entry = |id: &str| {
@@ -235,6 +242,9 @@ wants = ["a"]
             .clone()
     };
     assert_eq!(entry("c")["upstream"], "a");
+    // `b` is not started, so its own missing input is not what stops it.
+    assert_eq!(entry("b")["upstream"], "a");
+    assert!(entry("b").get("fails").is_none(), "{}", entry("b"));
     assert_eq!(entry("c")["not_run"], "upstream `a` would fail");
     assert!(entry("d").get("upstream").is_none(), "{}", entry("d"));
     assert!(entry("a")["fails"].is_string());

@@ -37,7 +37,8 @@ pub enum Outlook {
 
 /// The outlook of each flow of `plan` (same order): `fails` says why a flow that would run
 /// would fail at once; a flow that requires (not only wants) one that would fail, or one
-/// that would not run, would not run.
+/// that would not run, would not run (naming the first such flow in the order of its
+/// `requires`; a run names the one whose failure reached it first).
 pub fn outlooks(
     plan: &Plan,
     wf: &Workflow,
@@ -84,9 +85,8 @@ pub fn outlooks(
             }
             stack.pop();
             decided[i] = true;
-            if matches!(outlooks[i], Outlook::Fail(_)) {
-                continue;
-            }
+            // A flow whose required parent fails is not started, so its own inputs are
+            // not checked either.
             let upstream = parents.iter().find_map(|&p| match &outlooks[p] {
                 Outlook::Fail(_) => Some(plan.flows[p].flow.clone()),
                 Outlook::NotRun { upstream } => Some(upstream.clone()),
@@ -148,7 +148,9 @@ pub fn dry_run(
 /// `run` lists every flow that is not up to date: one that would fail at once has
 /// `"fails": "WHY"`; one that would not run because a flow it requires would fail has
 /// `"not_run"` (in words) and `"upstream"`, as has an entry of `up_to_date` in that case.
-/// `counts` has `run` and `up_to_date` (the lengths of those lists) and `fail` and `not_run`.
+/// `counts` has `run` (the flows that would start, and not fail at once), `fail`, `not_run`
+/// and `up_to_date` (those of the list that would not be kept from running): they add up to
+/// the number of flows, and are the text's counts.
 pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
     let entry = |f: &PlannedFlow, outlook: &Outlook, mut entry: serde_json::Value| {
         if let Some(map) = entry.as_object_mut() {
@@ -183,10 +185,10 @@ pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
             )),
         }
     }
-    let [_, fail, not_run, _] = counts(outlooks);
+    let [would_run, fail, not_run, up_to_date] = counts(outlooks);
     serde_json::json!({
         "dry_run": true,
-        "counts": {"run": run.len(), "up_to_date": fresh.len(), "fail": fail, "not_run": not_run},
+        "counts": {"run": would_run, "fail": fail, "not_run": not_run, "up_to_date": up_to_date},
         "run": run,
         "up_to_date": fresh,
     })
