@@ -4,12 +4,13 @@
 //! scanning `/proc/*/environ`, with no bookkeeping while the run goes.
 //!
 //! Two callers: the watchdog ([`crate::watchdog`]) kills every process of a run whose `flow`
-//! died; [`Sweep`] kills what an attempt left when it timed out or was cancelled (Ctrl-C),
-//! since stopping its process group does not reach a process that left it. An attempt that
-//! ended by itself keeps what it started in the background on purpose.
+//! died or that was stopped (Ctrl-C, SIGTERM); [`Sweep`] kills what an attempt left when it
+//! timed out, since stopping its process group does not reach a process that left it. An
+//! attempt that ended by itself keeps what it started in the background on purpose.
 //!
 //! A process that cleared or rewrote its environment (`env -i`, a program that sets its
-//! process title over it) is not found.
+//! process title over it) is not found, nor one that starts a new copy of itself and exits
+//! again and again, each living less than a pass over `/proc`.
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -84,16 +85,17 @@ fn pid_of(name: &OsStr) -> Option<Pid> {
     name.to_str()?.parse().ok().map(Pid::from_raw)
 }
 
-/// The run's command executor, wrapped: when an attempt timed out or was cancelled, the
-/// processes that carry its `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT` are killed before
-/// its end is reported.
+/// The run's command executor, wrapped: when an attempt timed out, the processes that carry
+/// its `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT` are killed before its end is reported (so
+/// before a retry starts). A cancelled attempt is left to the end of the run, whose stop
+/// kills every process of the run in one pass ([`crate::watchdog::Watchdog`]).
 #[derive(Debug)]
 pub struct Sweep {
     inner: Arc<dyn CommandExecutor>,
 }
 
 impl Sweep {
-    /// `inner`, followed by a sweep after each attempt stopped by a timeout or a cancel.
+    /// `inner`, followed by a sweep after each attempt stopped by its timeout.
     pub fn new(inner: Arc<dyn CommandExecutor>) -> Self {
         Sweep { inner }
     }
@@ -115,14 +117,14 @@ impl CommandExecutor for Sweep {
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(async move {
             let outcome = self.inner.run(spec, timeout, cancel).await;
-            let stopped = matches!(
+            let timed_out = matches!(
                 &outcome,
                 Ok(CommandOutcome {
-                    end: CommandEnd::TimedOut(_) | CommandEnd::Cancelled,
+                    end: CommandEnd::TimedOut(_),
                     ..
                 })
             );
-            if let Some(markers) = attempt_markers(spec).filter(|_| stopped) {
+            if let Some(markers) = attempt_markers(spec).filter(|_| timed_out) {
                 let swept = tokio::task::spawn_blocking(move || kill_marked(&markers)).await;
                 if let Err(error) = swept {
                     tracing::warn!(%error, "could not look for processes the command left");

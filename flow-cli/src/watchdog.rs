@@ -24,6 +24,7 @@ const DONE: &[u8] = b"done\n";
 pub struct Watchdog {
     child: Child,
     pipe: ChildStdin,
+    run_id: String,
 }
 
 impl Watchdog {
@@ -47,7 +48,22 @@ impl Watchdog {
             .stdin
             .take()
             .ok_or_else(|| std::io::Error::other("the watchdog has no stdin"))?;
-        Ok(Watchdog { child, pipe })
+        Ok(Watchdog {
+            child,
+            pipe,
+            run_id: run_id.to_owned(),
+        })
+    }
+
+    /// The run was stopped (Ctrl-C, SIGTERM, a store that refused results): kills, now, every
+    /// process that carries the run's `FLOW_RUN_ID`, as the watchdog would if this process
+    /// had died, so that a stopped run leaves nothing behind, not even a process that left
+    /// its command's group. Then [`disarm`](Self::disarm) it.
+    pub async fn kill_what_is_left(&self) {
+        let run_id = self.run_id.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || kill_run(&run_id)).await {
+            tracing::warn!(%error, "could not look for processes the stopped run left");
+        }
     }
 
     /// The run ended normally: the watchdog exits without killing anything. It is not waited

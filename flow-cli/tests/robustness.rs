@@ -401,8 +401,9 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
 }
 
 /// A command that put a process in a session of its own (`setsid`, as daemons do) left the
-/// process group that a timeout and Ctrl-C stop: that process is killed too, before `flow`
-/// reports the attempt's end. One that ended by itself keeps its background process.
+/// process group that a timeout and Ctrl-C stop: after a timeout that process is killed too,
+/// before `flow` reports the attempt's end; after Ctrl-C every process of the run is, before
+/// `flow` exits. A flow that ended by itself keeps its background process while the run goes.
 #[test]
 fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     let script = |name: &str| {
@@ -443,7 +444,11 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     write(
         d,
         "w.toml",
-        &format!("[flows.long]\nshell = '''\n{}'''\n", script("interrupted")),
+        &format!(
+            "[flows.daemon]\nshell = '''\nsetsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! \
+             > daemon.pid\n'''\n[flows.long]\nrequires = [\"daemon\"]\nshell = '''\n{}'''\n",
+            script("interrupted")
+        ),
     );
     let child = spawn_run(d);
     wait_ready(&ready);
@@ -452,6 +457,9 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let escaped = std::fs::read_to_string(d.join("interrupted.pid")).unwrap();
     assert!(!common::alive(escaped.trim()), "Ctrl-C left {escaped}");
+    // A stopped run leaves nothing: not even what a flow that had ended left running.
+    let daemon = std::fs::read_to_string(d.join("daemon.pid")).unwrap();
+    assert!(!common::alive(daemon.trim()), "Ctrl-C left {daemon}");
 }
 
 /// The warning about output still held by a process that left the group names the flow and

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use flow_core::{
-    CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy, RunOptions,
-    RunSummary,
+    CommandExecutor, CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy,
+    RunOptions, RunSummary,
 };
 use flow_results::{RunId, RunRecord};
 use tokio::sync::oneshot;
@@ -201,7 +201,12 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
     };
-    let commands = Arc::new(Sweep::new(commands));
+    // A command stopped by its timeout takes along what left its process group (the cluster
+    // stops a Slurm job's processes).
+    let commands: Arc<dyn CommandExecutor> = match &executor {
+        Executor::Local(_) => Arc::new(Sweep::new(commands)),
+        Executor::Slurm(_) => commands,
+    };
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
     let ctx = FlowContext::builder()
@@ -289,6 +294,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
     if let Some(watchdog) = watchdog {
+        if interrupted.get() || outcome.as_ref().is_ok_and(|summary| summary.cancelled) {
+            watchdog.kill_what_is_left().await;
+        }
         watchdog.disarm();
     }
     let summary = outcome.map_err(|e| {
