@@ -90,11 +90,13 @@ pub(crate) fn blocking_attempt(
     input: FlowInput,
     timeout: Option<Duration>,
     cancel: CancellationToken,
+    span: tracing::Span,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
         let result = threads
             .run(
-                move |_, token| f(input.with_cancel(token)),
+                // On its thread, the body's events are in the attempt's span too.
+                move |_, token| span.in_scope(|| f(input.with_cancel(token))),
                 Value::Null,
                 timeout,
                 cancel,

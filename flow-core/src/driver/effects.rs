@@ -94,7 +94,14 @@ impl Driver {
                 Ok(threads) => {
                     let token = token();
                     let f = Arc::clone(f);
-                    let work = attempt::blocking_attempt(threads, f, input, timeout, token.clone());
+                    let work = attempt::blocking_attempt(
+                        threads,
+                        f,
+                        input,
+                        timeout,
+                        token.clone(),
+                        span.clone(),
+                    );
                     Ok((work, token))
                 }
                 Err(e) => Err(AttemptEnd::plain(Err(Failure::new(

@@ -325,8 +325,8 @@ impl CommandRunner {
                     _ = drains => {}
                     () = give_up => {
                         tracing::warn!(
-                            pid,
-                            program = spec.program.name(),
+                            command_pid = pid,
+                            command = spec.program.name(),
                             "a process that left the command's group still holds its output \
                              {limit:?} after the group ended; the rest of that output is not kept"
                         );
