@@ -78,6 +78,7 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(100));
+            terminal::print_logs_above(Some(bar.clone()));
             bar
         });
         Progress {
@@ -282,6 +283,7 @@ impl Progress {
 
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
+            terminal::print_logs_above(None);
             bar.finish_and_clear();
         }
     }

@@ -183,9 +183,30 @@ pub fn eprint_line(line: &str) {
 /// stderr for the log subscriber, dropping write errors instead of panicking on them.
 struct StderrIgnoringErrors;
 
+/// The live progress display while it is on screen: log lines are printed above it.
+static LIVE_DISPLAY: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Log lines go above `bar` from now on (`None`: straight to stderr again).
+pub fn print_logs_above(bar: Option<indicatif::ProgressBar>) {
+    *LIVE_DISPLAY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
+}
+
 impl std::io::Write for StderrIgnoringErrors {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
+        let live = LIVE_DISPLAY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let write = || {
+            let _ = std::io::stderr().write_all(buf);
+        };
+        match live {
+            // Cleared while the line is written, then drawn again below it.
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
         Ok(buf.len())
     }
 

@@ -494,3 +494,34 @@ echo "$escaped" > escaped.pid
         "{stderr}"
     );
 }
+
+/// On a terminal, a warning is printed above the live progress display, on a line of its own.
+#[test]
+fn a_warning_does_not_garble_the_live_display() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"[flows.holder]
+kill_grace = "0.1s"
+shell = '''
+mkfifo up
+setsid sh -c 'echo $$ > up; exec sleep 300' &
+read escaped < up
+echo "$escaped" > escaped.pid
+'''
+"#,
+    );
+    let (code, screen) = run_on_terminal(d, &["run", "w.toml"]);
+    let escaped = std::fs::read_to_string(d.join("escaped.pid")).unwrap();
+    signal(escaped.trim().parse().unwrap(), "KILL");
+    assert_eq!(code, Some(0), "{screen}");
+    let warning = (screen.split(['\r', '\n']))
+        .find(|line| line.contains("still holds its output"))
+        .unwrap_or_else(|| panic!("no warning in {screen:?}"));
+    assert!(
+        !warning.contains("running"),
+        "the warning shares a line with the display: {warning:?}"
+    );
+}

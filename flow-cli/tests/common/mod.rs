@@ -163,6 +163,16 @@ pub fn alive(pid: &str) -> bool {
 /// its live display; returns its exit code and everything it wrote.
 pub fn run_on_terminal(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let pty = nix::pty::openpty(None, None).unwrap();
+    // openpty's descriptors are inherited across exec: `flow`, and every command it starts,
+    // would keep the terminal open (and this reader waiting) as long as any of them lives.
+    for fd in [&pty.master, &pty.slave] {
+        use std::os::fd::AsRawFd;
+        nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .unwrap();
+    }
     let stdio = || Stdio::from(pty.slave.try_clone().unwrap());
     let mut child = flow()
         .current_dir(dir)
