@@ -406,11 +406,18 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
 /// `flow` exits. A flow that ended by itself keeps its background process while the run goes.
 #[test]
 fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
-    let script = |name: &str| {
+    // Shell lines that start a process in a session of its own, wait until it is there (so
+    // that it has left the command's group before the command ends), and write its pid.
+    let escape = |name: &str| {
         format!(
-            "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {name}.pid\n\
-             echo $$ > ready.fifo\nexec sleep 301\n"
+            "mkfifo {name}.up\n\
+             setsid sh -c 'echo $$ > {name}.up; exec sleep 300' </dev/null >/dev/null 2>&1 &\n\
+             read pid < {name}.up\necho $pid > {name}.pid\n"
         )
+    };
+    let pid = |d: &Path, name: &str| {
+        let pid = std::fs::read_to_string(d.join(format!("{name}.pid"))).unwrap();
+        pid.trim().to_owned()
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -418,36 +425,37 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
         d,
         "w.toml",
         &format!(
-            "[flows.slow]\ntimeout = \"1s\"\nshell = '''\n{}'''\n\
-             [flows.keeps]\nshell = '''\nsetsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > \
-             kept.pid\n'''\n",
-            script("timed_out").replace("echo $$ > ready.fifo\n", "")
+            "[flows.slow]\ntimeout = \"1s\"\nshell = '''\n{}exec sleep 301\n'''\n\
+             [flows.keeps]\nshell = '''\n{}'''\n",
+            escape("timed_out"),
+            escape("kept")
         ),
     );
     let out = run_in(d, &["run", "w.toml", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let json = json_of(&out);
     assert_eq!(common::flow_entry(&json, "slow")["status"], "failed");
-    let escaped = std::fs::read_to_string(d.join("timed_out.pid")).unwrap();
+    let escaped = pid(d, "timed_out");
     assert!(
-        !common::alive(escaped.trim()),
+        !common::alive(&escaped),
         "the timed-out flow left {escaped}"
     );
-    let kept = std::fs::read_to_string(d.join("kept.pid")).unwrap();
+    let kept = pid(d, "kept");
     assert!(
-        common::alive(kept.trim()),
+        common::alive(&kept),
         "a flow that ended by itself keeps its process"
     );
-    signal(kept.trim().parse().unwrap(), "KILL");
+    signal(kept.parse().unwrap(), "KILL");
 
     let ready = fifo(d, "ready.fifo");
     write(
         d,
         "w.toml",
         &format!(
-            "[flows.daemon]\nshell = '''\nsetsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! \
-             > daemon.pid\n'''\n[flows.long]\nrequires = [\"daemon\"]\nshell = '''\n{}'''\n",
-            script("interrupted")
+            "[flows.daemon]\nshell = '''\n{}'''\n[flows.long]\nrequires = [\"daemon\"]\n\
+             shell = '''\n{}echo $$ > ready.fifo\nexec sleep 301\n'''\n",
+            escape("daemon"),
+            escape("interrupted")
         ),
     );
     let child = spawn_run(d);
@@ -455,11 +463,11 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     signal(child.id(), "INT");
     let out = wait_exit(child);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    let escaped = std::fs::read_to_string(d.join("interrupted.pid")).unwrap();
-    assert!(!common::alive(escaped.trim()), "Ctrl-C left {escaped}");
+    let escaped = pid(d, "interrupted");
+    assert!(!common::alive(&escaped), "Ctrl-C left {escaped}");
     // A stopped run leaves nothing: not even what a flow that had ended left running.
-    let daemon = std::fs::read_to_string(d.join("daemon.pid")).unwrap();
-    assert!(!common::alive(daemon.trim()), "Ctrl-C left {daemon}");
+    let daemon = pid(d, "daemon");
+    assert!(!common::alive(&daemon), "Ctrl-C left {daemon}");
 }
 
 /// The warning about output still held by a process that left the group names the flow and
