@@ -124,7 +124,7 @@ impl CommandExecutor for Sweep {
                     ..
                 })
             );
-            if let Some(markers) = attempt_markers(spec).filter(|_| timed_out) {
+            if let Some(markers) = timed_out.then(|| attempt_markers(spec)).flatten() {
                 let swept = tokio::task::spawn_blocking(move || kill_marked(&markers)).await;
                 if let Err(error) = swept {
                     tracing::warn!(%error, "could not look for processes the command left");
