@@ -4,16 +4,18 @@
 //! scanning `/proc/*/environ`, with no bookkeeping while the run goes.
 //!
 //! Two callers: the watchdog ([`crate::watchdog`]) kills every process of a run whose `flow`
-//! died or that was stopped (Ctrl-C, SIGTERM); [`Sweep`] kills what an attempt left when it
-//! timed out, since stopping its process group does not reach a process that left it. An
+//! died; [`Sweep`] kills what an attempt left when it was stopped: at once after its
+//! timeout, and, for the attempts a stopped run cancelled (Ctrl-C, SIGTERM), in one pass
+//! when the run ends. Stopping a process group does not reach a process that left it. An
 //! attempt that ended by itself keeps what it started in the background on purpose.
 //!
 //! A process that cleared or rewrote its environment (`env -i`, a program that sets its
 //! process title over it) is not found, nor one that starts a new copy of itself and exits
 //! again and again, each living less than a pass over `/proc`.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
@@ -26,22 +28,63 @@ use crate::logs::env_value;
 /// At most this many passes over `/proc` (a process may fork while it is being killed).
 const PASSES: usize = 50;
 
-/// The variables that mark the processes of one attempt.
-const ATTEMPT_VARIABLES: [&str; 3] = ["FLOW_RUN_ID", "FLOW_ID", "FLOW_ATTEMPT"];
+/// One attempt of a flow in a run: the values of `FLOW_RUN_ID`, `FLOW_ID` and
+/// `FLOW_ATTEMPT` that its processes carry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Attempt {
+    run: Vec<u8>,
+    flow: Vec<u8>,
+    attempt: Vec<u8>,
+}
 
-/// SIGKILLs every process (but this one) whose environment holds each of `markers` (each a
-/// whole `KEY=value` variable), and its process group unless that is this process's, until
-/// none is left. Blocks while it reads `/proc`.
+impl Attempt {
+    /// The attempt `spec` starts, if flow-core marked it.
+    fn of(spec: &CommandSpec) -> Option<Self> {
+        let value = |key| env_value(spec, key).map(|v| v.as_bytes().to_vec());
+        Some(Attempt {
+            run: value("FLOW_RUN_ID")?,
+            flow: value("FLOW_ID")?,
+            attempt: value("FLOW_ATTEMPT")?,
+        })
+    }
+
+    /// The attempt whose markers the environment `env` (`KEY=value`, NUL-separated) holds.
+    fn in_environment(env: &[u8]) -> Option<Self> {
+        let (mut run, mut flow, mut attempt) = (None, None, None);
+        for var in env.split(|&b| b == 0) {
+            let slot = if let Some(v) = var.strip_prefix(b"FLOW_RUN_ID=") {
+                (&mut run, v)
+            } else if let Some(v) = var.strip_prefix(b"FLOW_ID=") {
+                (&mut flow, v)
+            } else if let Some(v) = var.strip_prefix(b"FLOW_ATTEMPT=") {
+                (&mut attempt, v)
+            } else {
+                continue;
+            };
+            // The first value, as `getenv` reads it.
+            slot.0.get_or_insert_with(|| slot.1.to_vec());
+        }
+        Some(Attempt {
+            run: run?,
+            flow: flow?,
+            attempt: attempt?,
+        })
+    }
+}
+
+/// SIGKILLs every process (but this one) whose environment (`KEY=value`, NUL-separated)
+/// `marked` accepts, and its process group unless that is this process's, until none is
+/// left. Blocks while it reads `/proc`.
 ///
 /// A process in the middle of an `exec` shows an empty environment for a moment, so the
 /// scan ends only after two passes in a row found nothing: a pass reads every process's
 /// environment, which takes longer than that moment.
-pub fn kill_marked(markers: &[Vec<u8>]) {
+pub fn kill_where(marked: impl Fn(&[u8]) -> bool) {
     let own_group = getpgrp();
     let own = Pid::this();
     let mut found_nothing = 0;
     for _ in 0..PASSES {
-        let found = marked_processes(markers, own);
+        let found = marked_processes(&marked, own);
         if found.is_empty() {
             found_nothing += 1;
             if found_nothing == 2 {
@@ -61,8 +104,13 @@ pub fn kill_marked(markers: &[Vec<u8>]) {
     }
 }
 
-/// The live processes (not `own`) whose environment holds every one of `markers`.
-pub(crate) fn marked_processes(markers: &[Vec<u8>], own: Pid) -> Vec<Pid> {
+/// Whether the environment `env` holds `var` (`KEY=value`) as one of its variables.
+pub(crate) fn holds(env: &[u8], var: &[u8]) -> bool {
+    env.split(|&b| b == 0).any(|v| v == var)
+}
+
+/// The live processes (not `own`) whose environment `marked` accepts.
+pub(crate) fn marked_processes(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec<Pid> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -70,13 +118,7 @@ pub(crate) fn marked_processes(markers: &[Vec<u8>], own: Pid) -> Vec<Pid> {
         .flatten()
         .filter_map(|entry| pid_of(&entry.file_name()))
         .filter(|&pid| pid != own && pid.as_raw() > 1)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                markers
-                    .iter()
-                    .all(|marker| env.split(|&b| b == 0).any(|var| var == marker))
-            })
-        })
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| marked(&env)))
         .filter(|pid| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
         .collect()
 }
@@ -87,25 +129,43 @@ fn pid_of(name: &OsStr) -> Option<Pid> {
 
 /// The run's command executor, wrapped: when an attempt timed out, the processes that carry
 /// its `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT` are killed before its end is reported (so
-/// before a retry starts). A cancelled attempt is left to the end of the run, whose stop
-/// kills every process of the run in one pass ([`crate::watchdog::Watchdog`]).
+/// before a retry starts); a cancelled attempt is remembered, and what it left is killed by
+/// [`after_stop`](Self::after_stop), once for all of them.
 #[derive(Debug)]
 pub struct Sweep {
     inner: Arc<dyn CommandExecutor>,
+    cancelled: Mutex<HashSet<Attempt>>,
 }
 
 impl Sweep {
     /// `inner`, followed by a sweep after each attempt stopped by its timeout.
     pub fn new(inner: Arc<dyn CommandExecutor>) -> Self {
-        Sweep { inner }
+        Sweep {
+            inner,
+            cancelled: Mutex::new(HashSet::new()),
+        }
     }
-}
 
-/// The markers of the attempt `spec` starts, if flow-core set them.
-fn attempt_markers(spec: &CommandSpec) -> Option<Vec<Vec<u8>>> {
-    (ATTEMPT_VARIABLES.iter())
-        .map(|key| env_value(spec, key).map(|value| format!("{key}={value}").into_bytes()))
-        .collect()
+    /// Kills, in one scan, every process that an attempt cancelled so far left; call it once
+    /// the run is over (nothing to do when none was cancelled).
+    pub async fn after_stop(&self) {
+        let cancelled = std::mem::take(
+            &mut *self
+                .cancelled
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if cancelled.is_empty() {
+            return;
+        }
+        let swept = tokio::task::spawn_blocking(move || {
+            kill_where(|env| Attempt::in_environment(env).is_some_and(|a| cancelled.contains(&a)));
+        })
+        .await;
+        if let Err(error) = swept {
+            tracing::warn!(%error, "could not look for processes the stopped flows left");
+        }
+    }
 }
 
 impl CommandExecutor for Sweep {
@@ -117,18 +177,23 @@ impl CommandExecutor for Sweep {
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(async move {
             let outcome = self.inner.run(spec, timeout, cancel).await;
-            let timed_out = matches!(
-                &outcome,
-                Ok(CommandOutcome {
-                    end: CommandEnd::TimedOut(_),
-                    ..
-                })
-            );
-            if let Some(markers) = timed_out.then(|| attempt_markers(spec)).flatten() {
-                let swept = tokio::task::spawn_blocking(move || kill_marked(&markers)).await;
-                if let Err(error) = swept {
-                    tracing::warn!(%error, "could not look for processes the command left");
+            let end = outcome.as_ref().ok().map(|outcome| outcome.end);
+            match (end, Attempt::of(spec)) {
+                (Some(CommandEnd::TimedOut(_)), Some(attempt)) => {
+                    let swept = tokio::task::spawn_blocking(move || {
+                        kill_where(|env| Attempt::in_environment(env).as_ref() == Some(&attempt));
+                    })
+                    .await;
+                    if let Err(error) = swept {
+                        tracing::warn!(%error, "could not look for processes the command left");
+                    }
                 }
+                (Some(CommandEnd::Cancelled), Some(attempt)) => {
+                    (self.cancelled.lock())
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(attempt);
+                }
+                _ => {}
             }
             outcome
         })
@@ -169,7 +234,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn only_processes_with_every_marker_are_killed() {
+    fn only_the_processes_of_the_attempt_are_killed() {
         let run = format!("sweep-test-{}", std::process::id());
         let attempt = |n: &'static str| {
             [
@@ -180,20 +245,35 @@ pub(crate) mod tests {
         };
         let mut first = marked_shell(&attempt("1"));
         let mut retry = marked_shell(&attempt("2"));
-        let markers: Vec<Vec<u8>> = attempt("1")
-            .iter()
-            .map(|(k, v)| format!("{k}={v}").into_bytes())
-            .collect();
-        let found = marked_processes(&markers, Pid::this());
+        let target = Attempt {
+            run: run.clone().into_bytes(),
+            flow: b"a".to_vec(),
+            attempt: b"1".to_vec(),
+        };
+        let marked = |env: &[u8]| Attempt::in_environment(env).as_ref() == Some(&target);
+        let found = marked_processes(&marked, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(first.id() as i32)]);
-        kill_marked(&markers);
+        kill_where(marked);
         assert!(first.wait().unwrap().code().is_none(), "killed by a signal");
-        assert!(marked_processes(&markers, Pid::this()).is_empty());
+        assert!(marked_processes(&marked, Pid::this()).is_empty());
         assert!(
             retry.try_wait().unwrap().is_none(),
             "another attempt's process is left"
         );
         retry.kill().unwrap();
         retry.wait().unwrap();
+    }
+
+    #[test]
+    fn an_attempt_is_read_from_the_first_value_of_each_variable() {
+        let env = b"A=1\0FLOW_ID=b\0FLOW_RUN_ID=r\0FLOW_ATTEMPT=2\0FLOW_ID=c\0";
+        let attempt = Attempt::in_environment(env).unwrap();
+        assert_eq!(
+            (attempt.run, attempt.flow, attempt.attempt),
+            (b"r".to_vec(), b"b".to_vec(), b"2".to_vec())
+        );
+        assert_eq!(Attempt::in_environment(b"FLOW_ID=b\0FLOW_ATTEMPT=2"), None);
+        assert!(holds(b"X=1\0FLOW_RUN_ID=r\0", b"FLOW_RUN_ID=r"));
+        assert!(!holds(b"FLOW_RUN_ID=rr\0", b"FLOW_RUN_ID=r"));
     }
 }

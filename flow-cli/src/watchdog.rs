@@ -24,7 +24,6 @@ const DONE: &[u8] = b"done\n";
 pub struct Watchdog {
     child: Child,
     pipe: ChildStdin,
-    run_id: String,
 }
 
 impl Watchdog {
@@ -48,22 +47,7 @@ impl Watchdog {
             .stdin
             .take()
             .ok_or_else(|| std::io::Error::other("the watchdog has no stdin"))?;
-        Ok(Watchdog {
-            child,
-            pipe,
-            run_id: run_id.to_owned(),
-        })
-    }
-
-    /// The run was stopped (Ctrl-C, SIGTERM, a store that refused results): kills, now, every
-    /// process that carries the run's `FLOW_RUN_ID`, as the watchdog would if this process
-    /// had died, so that a stopped run leaves nothing behind, not even a process that left
-    /// its command's group. Then [`disarm`](Self::disarm) it.
-    pub async fn kill_what_is_left(&self) {
-        let run_id = self.run_id.clone();
-        if let Err(error) = tokio::task::spawn_blocking(move || kill_run(&run_id)).await {
-            tracing::warn!(%error, "could not look for processes the stopped run left");
-        }
+        Ok(Watchdog { child, pipe })
     }
 
     /// The run ended normally: the watchdog exits without killing anything. It is not waited
@@ -90,7 +74,8 @@ pub fn serve(run_id: &str) -> u8 {
 /// SIGKILLs every process whose environment holds `FLOW_RUN_ID=run_id`, and its process
 /// group, until none is left.
 fn kill_run(run_id: &str) {
-    crate::sweep::kill_marked(&[marker(run_id)]);
+    let marker = marker(run_id);
+    crate::sweep::kill_where(|env| crate::sweep::holds(env, &marker));
 }
 
 /// The variable that marks the processes of `run_id`.
@@ -111,15 +96,16 @@ mod tests {
         let run = format!("watchdog-test-{}", std::process::id());
         let mut marked = marked_shell(&[(RUN_ID_VARIABLE, &run)]);
         let mut other = marked_shell(&[(RUN_ID_VARIABLE, &format!("{run}x"))]);
-        let marker = [marker(&run)];
-        let found = marked_processes(&marker, Pid::this());
+        let marker = marker(&run);
+        let holds = |env: &[u8]| crate::sweep::holds(env, &marker);
+        let found = marked_processes(&holds, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
         kill_run(&run);
         assert!(
             marked.wait().unwrap().code().is_none(),
             "killed by a signal"
         );
-        assert!(marked_processes(&marker, Pid::this()).is_empty());
+        assert!(marked_processes(&holds, Pid::this()).is_empty());
         other.kill().unwrap();
         other.wait().unwrap();
     }

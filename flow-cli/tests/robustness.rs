@@ -402,8 +402,8 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
 
 /// A command that put a process in a session of its own (`setsid`, as daemons do) left the
 /// process group that a timeout and Ctrl-C stop: after a timeout that process is killed too,
-/// before `flow` reports the attempt's end; after Ctrl-C every process of the run is, before
-/// `flow` exits. A flow that ended by itself keeps its background process while the run goes.
+/// before `flow` reports the attempt's end; after Ctrl-C, what the stopped flows left is,
+/// before `flow` exits. A flow that ended by itself keeps its background process.
 #[test]
 fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     // Shell lines that start a process in a session of its own, wait until it is there (so
@@ -465,9 +465,13 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let escaped = pid(d, "interrupted");
     assert!(!common::alive(&escaped), "Ctrl-C left {escaped}");
-    // A stopped run leaves nothing: not even what a flow that had ended left running.
+    // A flow that had completed keeps its background process (a `--resume` reuses it).
     let daemon = pid(d, "daemon");
-    assert!(!common::alive(&daemon), "Ctrl-C left {daemon}");
+    assert!(
+        common::alive(&daemon),
+        "Ctrl-C killed the daemon of a completed flow"
+    );
+    signal(daemon.parse().unwrap(), "KILL");
 }
 
 /// The warning about output still held by a process that left the group names the flow and

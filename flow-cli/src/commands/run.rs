@@ -203,9 +203,13 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     };
     // A command stopped by its timeout takes along what left its process group (the cluster
     // stops a Slurm job's processes).
-    let commands: Arc<dyn CommandExecutor> = match &executor {
-        Executor::Local(_) => Arc::new(Sweep::new(commands)),
-        Executor::Slurm(_) => commands,
+    let sweep = match &executor {
+        Executor::Local(_) => Some(Arc::new(Sweep::new(Arc::clone(&commands)))),
+        Executor::Slurm(_) => None,
+    };
+    let commands: Arc<dyn CommandExecutor> = match &sweep {
+        Some(sweep) => Arc::clone(sweep) as Arc<dyn CommandExecutor>,
+        None => commands,
     };
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
@@ -293,10 +297,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     store_watch.abort();
     // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
+    // The flows the run stopped (Ctrl-C, a store that refused results) leave nothing.
+    if let Some(sweep) = &sweep {
+        sweep.after_stop().await;
+    }
     if let Some(watchdog) = watchdog {
-        if interrupted.get() || outcome.as_ref().is_ok_and(|summary| summary.cancelled) {
-            watchdog.kill_what_is_left().await;
-        }
         watchdog.disarm();
     }
     let summary = outcome.map_err(|e| {
