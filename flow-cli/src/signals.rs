@@ -1,7 +1,8 @@
 //! Ctrl-C for `flow run`: SIGINT, SIGTERM and SIGHUP (the terminal or the ssh session closed)
 //! become events. The first cancels the run (no flow starts any more, running commands get
 //! SIGTERM and their grace period, everything is recorded cancelled); the second kills the
-//! running commands at once.
+//! running commands at once. A SIGHUP this process was started ignoring (`nohup flow run`)
+//! stays ignored, and so it does in the commands.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,7 +37,10 @@ pub fn watch(
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let mut hangup = match flow_pool::signal_is_ignored(nix::sys::signal::Signal::SIGHUP as i32) {
+        true => None,
+        false => Some(signal(SignalKind::hangup())?),
+    };
     let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {
@@ -45,7 +49,12 @@ pub fn watch(
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
                 _ = terminate.recv() => "SIGTERM",
-                _ = hangup.recv() => "SIGHUP",
+                Some(_) = async {
+                    match &mut hangup {
+                        Some(hangup) => hangup.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => "SIGHUP",
             };
             count += 1;
             flag.0.store(true, Ordering::SeqCst);

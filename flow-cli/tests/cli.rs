@@ -317,7 +317,21 @@ command = ["touch", "must-not-exist"]
 requires = ["long"]
 "#,
     );
-    let child = spawn_run(dir.path());
+    let child = if name == "HUP" {
+        // `flow` keeps a SIGHUP it was started ignoring (`nohup`): start it with SIGHUP at
+        // its default whatever this test was started with.
+        std::process::Command::new("env")
+            .arg("--default-signal=HUP")
+            .arg(common::flow_path())
+            .args(["run", "w.toml"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    } else {
+        spawn_run(dir.path())
+    };
     let flow_pid = child.id();
     let sleeper = wait_ready(&ready);
     assert!(alive(&sleeper));

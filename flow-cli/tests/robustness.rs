@@ -537,3 +537,58 @@ echo "$escaped" > escaped.pid
         "the warning shares a line with the display: {warning:?}"
     );
 }
+
+/// The signal mask `name` (`SigIgn`, `SigCgt`) of process `pid`, from `/proc/PID/status`.
+fn signal_mask(pid: &str, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = (status.lines())
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap();
+    u64::from_str_radix(mask.trim(), 16).unwrap()
+}
+
+/// `nohup flow run` (SIGHUP ignored from the start) keeps SIGHUP ignored, in `flow` and in its
+/// commands: closing the terminal does not stop the run.
+#[test]
+fn a_run_started_ignoring_sighup_is_not_stopped_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ready = fifo(d, "ready.fifo");
+    fifo(d, "go.fifo");
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = '''\necho $$ > ready.fifo\nread x < go.fifo\necho done\n'''\n",
+    );
+    let flow = flow_path();
+    let child = Command::new("sh")
+        .args(["-c", "trap '' HUP; exec \"$0\" run w.toml --json"])
+        .arg(&flow)
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let command = wait_ready(&ready);
+    let hup = 1u64 << (nix::sys::signal::Signal::SIGHUP as u64 - 1);
+    let flow_pid = child.id().to_string();
+    assert_eq!(
+        signal_mask(&flow_pid, "SigIgn") & hup,
+        hup,
+        "flow ignores SIGHUP"
+    );
+    assert_eq!(
+        signal_mask(&flow_pid, "SigCgt") & hup,
+        0,
+        "flow has no SIGHUP handler"
+    );
+    assert_eq!(
+        signal_mask(&command, "SigIgn") & hup,
+        hup,
+        "so does its command"
+    );
+    signal(child.id(), "HUP");
+    std::fs::write(d.join("go.fifo"), "go\n").unwrap();
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

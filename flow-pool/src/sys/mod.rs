@@ -13,6 +13,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub use slice::use_short_slice;
+pub use spawn::signal_is_ignored;
 pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir, SignalDefaults};
 pub(crate) use unix::{kill_child_when_parent_dies, start_new_session};
 

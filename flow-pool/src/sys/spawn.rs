@@ -245,10 +245,7 @@ impl SignalDefaults {
                 {
                     continue;
                 }
-                let mut current = MaybeUninit::<libc::sigaction>::zeroed();
-                let ignored = libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) != 0
-                    || current.assume_init().sa_sigaction == libc::SIG_IGN;
-                if !ignored {
+                if !signal_is_ignored(signal) {
                     libc::sigaddset(set.as_mut_ptr(), signal);
                 }
             }
@@ -268,6 +265,18 @@ impl SignalDefaults {
 impl std::fmt::Debug for SignalDefaults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SignalDefaults")
+    }
+}
+
+/// Whether this process ignores `signal` now (`SIG_IGN`); also `true` for a number that is
+/// not a signal. A program started with `nohup` ignores SIGHUP, for one.
+pub fn signal_is_ignored(signal: libc::c_int) -> bool {
+    let mut current = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: `sigaction` with a null new action only writes the current one into
+    // `current`, which is zeroed first.
+    unsafe {
+        libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) != 0
+            || current.assume_init().sa_sigaction == libc::SIG_IGN
     }
 }
 
