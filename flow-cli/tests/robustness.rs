@@ -474,16 +474,9 @@ fn a_timeout_or_ctrl_c_also_kills_what_left_the_command_group() {
     signal(daemon.parse().unwrap(), "KILL");
 }
 
-/// The warning about output still held by a process that left the group names the flow and
-/// its attempt.
-#[test]
-fn the_warning_about_output_held_open_names_the_flow() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    write(
-        d,
-        "w.toml",
-        r#"[flows.holder]
+/// A flow whose command leaves a process in a session of its own that holds its output (and
+/// writes that process's pid to `escaped.pid`).
+const HOLDER: &str = r#"[flows.holder]
 kill_grace = "0.1s"
 shell = '''
 mkfifo up
@@ -491,11 +484,23 @@ setsid sh -c 'echo $$ > up; exec sleep 300' &
 read escaped < up
 echo "$escaped" > escaped.pid
 '''
-"#,
-    );
-    let out = run_in(d, &["run", "w.toml", "-q"]);
+"#;
+
+/// Kills the process `HOLDER` left.
+fn kill_escaped(d: &Path) {
     let escaped = std::fs::read_to_string(d.join("escaped.pid")).unwrap();
     signal(escaped.trim().parse().unwrap(), "KILL");
+}
+
+/// The warning about output still held by a process that left the group names the flow and
+/// its attempt.
+#[test]
+fn the_warning_about_output_held_open_names_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", HOLDER);
+    let out = run_in(d, &["run", "w.toml", "-q"]);
+    kill_escaped(d);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -512,22 +517,9 @@ echo "$escaped" > escaped.pid
 fn a_warning_does_not_garble_the_live_display() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(
-        d,
-        "w.toml",
-        r#"[flows.holder]
-kill_grace = "0.1s"
-shell = '''
-mkfifo up
-setsid sh -c 'echo $$ > up; exec sleep 300' &
-read escaped < up
-echo "$escaped" > escaped.pid
-'''
-"#,
-    );
+    write(d, "w.toml", HOLDER);
     let (code, screen) = run_on_terminal(d, &["run", "w.toml"]);
-    let escaped = std::fs::read_to_string(d.join("escaped.pid")).unwrap();
-    signal(escaped.trim().parse().unwrap(), "KILL");
+    kill_escaped(d);
     assert_eq!(code, Some(0), "{screen}");
     let warning = (screen.split(['\r', '\n']))
         .find(|line| line.contains("still holds its output"))
