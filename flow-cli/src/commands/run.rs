@@ -201,8 +201,8 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
     };
-    // A command stopped by its timeout takes along what left its process group (the cluster
-    // stops a Slurm job's processes).
+    // A command stopped by its timeout, or cancelled, takes along what left its process
+    // group (the cluster stops a Slurm job's processes).
     let sweep = match &executor {
         Executor::Local(_) => Some(Arc::new(Sweep::new(Arc::clone(&commands)))),
         Executor::Slurm(_) => None,
