@@ -779,3 +779,40 @@ async fn stdout_and_stderr_are_drained_together() {
     assert!(outcome.stdout_tail.ends_with("done\n"));
     assert!(outcome.stderr_tail.ends_with("done\n"));
 }
+
+#[tokio::test]
+async fn a_stopped_command_takes_along_the_escaped_process_that_holds_its_output() {
+    // The escaped sleep keeps stdout open. After the timeout, the runner does not wait the
+    // grace period (longer than the guard below) for it: it kills it and ends.
+    let marker = format!("301.{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CommandSpec::shell(format!(
+        "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep {marker}' & \
+         read _ < escaped; exec sleep 100"
+    ))
+    .cwd(dir.path())
+    .grace(Duration::from_secs(600));
+    let runner = runner();
+    let run = runner.run(
+        &spec,
+        Some(Duration::from_millis(300)),
+        CancellationToken::new(),
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let escaped = common::pids_with_cmdline(&["sleep", &marker]);
+    for &pid in &escaped {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let outcome = outcome
+        .expect("the run waited for the escaped process")
+        .unwrap();
+    assert_eq!(
+        outcome.end,
+        CommandEnd::TimedOut(Duration::from_millis(300))
+    );
+    assert!(escaped.is_empty(), "the escaped process {escaped:?} lives");
+    assert_group_gone(outcome.pid);
+}

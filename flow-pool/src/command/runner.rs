@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::ExitStatus;
@@ -20,8 +21,12 @@ use crate::command::spec::CommandSpec;
 use crate::command::tail::{drain, Tail};
 use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::sys::signal_group;
+use crate::sys::{self, signal_group};
 use crate::PoolError;
+
+/// How long a stopped command's output may take to end once its group is gone, before the
+/// processes that still hold it (they left the group) are killed.
+const HOLDERS_AFTER: Duration = Duration::from_millis(100);
 
 /// A boxed, sendable future, as returned by [`CommandExecutor::run`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -301,11 +306,18 @@ impl CommandRunner {
             tracing::debug!("started");
             let mut stdout_tail = Tail::new(spec.tail_bytes);
             let mut stderr_tail = Tail::new(spec.tail_bytes);
-            let (cleared, cleared_rx) = oneshot::channel::<()>();
+            let (cleared, cleared_rx) = oneshot::channel::<CommandEnd>();
+            // The pipes' inodes, taken while their descriptors are surely ours.
+            let inodes: Vec<u64> = std::iter::once(stdout.as_raw_fd())
+                .chain(stderr.as_ref().map(AsRawFd::as_raw_fd))
+                .filter_map(sys::pipe_inode)
+                .collect();
             // The pipes are read in this same future while the command runs, so a full pipe
             // never blocks the command; once the group is gone they get at most `limit` to
-            // reach their end (a process that escaped the group may still hold them).
-            let limit = spec.grace.max(Duration::from_millis(100));
+            // reach their end (a process that escaped the group may still hold them). When
+            // the command was stopped (its timeout, a cancel), what still holds them after a
+            // moment is killed first: a stop leaves nothing running.
+            let limit = spec.grace.max(HOLDERS_AFTER);
             let read_output = async {
                 let drains = async {
                     tokio::join!(
@@ -314,8 +326,22 @@ impl CommandRunner {
                     )
                 };
                 let give_up = async {
-                    let _ = cleared_rx.await;
+                    let stopped = matches!(
+                        cleared_rx.await,
+                        Ok(CommandEnd::TimedOut(_) | CommandEnd::Cancelled)
+                    );
                     // A hurried stop (`skip_grace`) waits for nobody.
+                    if stopped && !self.hurry.is_cancelled() {
+                        tokio::select! {
+                            () = tokio::time::sleep(HOLDERS_AFTER) => {}
+                            () = self.hurry.cancelled() => {}
+                        }
+                        let inodes = inodes.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            sys::kill_pipe_holders(&inodes);
+                        })
+                        .await;
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(limit) => {}
                         () = self.hurry.cancelled() => {}
@@ -338,7 +364,7 @@ impl CommandRunner {
                     Some(child) => self.wait_and_clear(child, spec, timeout, &cancel).await,
                     None => CommandEnd::Cancelled, // not reached: the guard holds the child
                 };
-                let _ = cleared.send(());
+                let _ = cleared.send(end);
                 end
             };
             let (end, ()) = tokio::join!(wait_and_clear, read_output);

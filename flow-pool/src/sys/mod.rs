@@ -2,6 +2,7 @@
 //! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`])
 //! and the short time slice of the thread that runs commands (in [`mod@slice`]).
 
+mod holders;
 mod slice;
 mod spawn;
 mod unix;
@@ -12,6 +13,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use slice::use_short_slice;
 pub use spawn::signal_is_ignored;
 pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir, SignalDefaults};
