@@ -338,7 +338,7 @@ impl CommandRunner {
                         }
                         let inodes = inodes.clone();
                         let _ = tokio::task::spawn_blocking(move || {
-                            sys::kill_pipe_holders(&inodes);
+                            sys::kill_pipe_holders(&inodes, started);
                         })
                         .await;
                     }
