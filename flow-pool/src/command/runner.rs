@@ -325,11 +325,13 @@ impl CommandRunner {
                         drain(stderr, &mut stderr_tail, stderr_file)
                     )
                 };
+                // Resolves with how long it waited once the group was gone.
                 let give_up = async {
                     let stopped = matches!(
                         cleared_rx.await,
                         Ok(CommandEnd::TimedOut(_) | CommandEnd::Cancelled)
                     );
+                    let cleared_at = Instant::now();
                     // A hurried stop (`skip_grace`) waits for nobody.
                     if stopped && !self.hurry.is_cancelled() {
                         tokio::select! {
@@ -346,15 +348,17 @@ impl CommandRunner {
                         () = tokio::time::sleep(limit) => {}
                         () = self.hurry.cancelled() => {}
                     }
+                    cleared_at.elapsed()
                 };
                 tokio::select! {
                     _ = drains => {}
-                    () = give_up => {
+                    waited = give_up => {
+                        let waited = Duration::from_millis(waited.as_millis() as u64);
                         tracing::warn!(
                             command_pid = pid,
                             command = spec.program.name(),
                             "a process that left the command's group still holds its output \
-                             {limit:?} after the group ended; the rest of that output is not kept"
+                             {waited:?} after the group ended; the rest of that output is not kept"
                         );
                     }
                 }

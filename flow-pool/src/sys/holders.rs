@@ -1,8 +1,11 @@
 //! Finding the processes that hold a pipe, by the pipe's inode in `/proc/*/fd`: how the runner
 //! stops a process that left a stopped command's group but still holds its output.
 //!
-//! Only a process started after the command is taken: one that existed before (a server the
-//! command handed its output to, such as a tmux server it talked to) is not the command's.
+//! Only a process that holds a pipe's write end and started after the command is taken: one
+//! that existed before (a server the command handed its output to, such as a tmux server it
+//! talked to) is not the command's, and a process that holds only the read end is this one or
+//! a command it is starting (a child holds copies of this process's descriptors until its
+//! `execve` closes them).
 //!
 //! # Safety argument
 //!
@@ -10,6 +13,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
@@ -23,8 +27,8 @@ pub(crate) fn pipe_inode(fd: RawFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|stat| stat.st_ino)
 }
 
-/// SIGKILLs every process but this one, started after `since`, that holds an end of one of
-/// the pipes `inodes`, until none is left (or after a number of passes). Blocks while it
+/// SIGKILLs every process but this one, started after `since`, that holds the write end of
+/// one of the pipes `inodes`, until none is left (or after a number of passes). Blocks while it
 /// reads `/proc`; a process whose descriptors or start this one cannot read is left alone.
 pub(crate) fn kill_pipe_holders(inodes: &[u64], since: Instant) {
     let Some(after) = boot_ticks_at(since) else {
@@ -71,7 +75,8 @@ fn start_ticks(pid: u32) -> Option<u64> {
 }
 
 /// The processes but this one, started at `after` (clock ticks since boot) or later, with a
-/// descriptor whose link is one of `links`.
+/// descriptor open for writing whose link is one of `links`. (The mode of a `/proc/PID/fd`
+/// link says how the descriptor is open: `w` for writing.)
 fn holders(links: &[String], after: u64) -> Vec<Pid> {
     let own = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -85,8 +90,11 @@ fn holders(links: &[String], after: u64) -> Vec<Pid> {
         .filter(|pid| {
             std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
                 fds.flatten().any(|fd| {
-                    std::fs::read_link(fd.path())
+                    let path = fd.path();
+                    std::fs::read_link(&path)
                         .is_ok_and(|target| links.iter().any(|l| target.as_os_str() == l.as_str()))
+                        && std::fs::symlink_metadata(&path)
+                            .is_ok_and(|link| link.permissions().mode() & 0o200 != 0)
                 })
             })
         })
@@ -103,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_holders_of_a_pipe_started_since_are_killed_and_no_other_process() {
+    fn the_writers_of_a_pipe_started_since_are_killed_and_no_other_process() {
         let (mut read, write) = std::io::pipe().unwrap();
         // Started before `since`: it holds the pipe too, but is not taken.
         let mut older = Command::new("sleep")
@@ -125,6 +133,12 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
+        // Holds only the read end, as a command being started by this process does.
+        let mut reader = Command::new("sleep")
+            .arg("300")
+            .stdin(read.try_clone().unwrap())
+            .spawn()
+            .unwrap();
         let mut line = [0u8; 6];
         read.read_exact(&mut line).unwrap();
         let inode = pipe_inode(read.as_raw_fd()).unwrap();
@@ -133,7 +147,7 @@ mod tests {
             holder.wait().unwrap().code().is_none(),
             "killed by a signal"
         );
-        for left in [&mut older, &mut other] {
+        for left in [&mut older, &mut other, &mut reader] {
             assert!(
                 left.try_wait().unwrap().is_none(),
                 "another process is left"
