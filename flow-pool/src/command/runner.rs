@@ -308,10 +308,12 @@ impl CommandRunner {
             let mut stderr_tail = Tail::new(spec.tail_bytes);
             let (cleared, cleared_rx) = oneshot::channel::<CommandEnd>();
             // The pipes' inodes, taken while their descriptors are surely ours.
-            let inodes: Vec<u64> = std::iter::once(stdout.as_raw_fd())
-                .chain(stderr.as_ref().map(AsRawFd::as_raw_fd))
-                .filter_map(sys::pipe_inode)
-                .collect();
+            let inodes = [
+                sys::pipe_inode(stdout.as_raw_fd()),
+                stderr
+                    .as_ref()
+                    .and_then(|pipe| sys::pipe_inode(pipe.as_raw_fd())),
+            ];
             // The pipes are read in this same future while the command runs, so a full pipe
             // never blocks the command; once the group is gone they get at most `limit` to
             // reach their end (a process that escaped the group may still hold them). When
@@ -338,7 +340,7 @@ impl CommandRunner {
                             () = tokio::time::sleep(HOLDERS_AFTER) => {}
                             () = self.hurry.cancelled() => {}
                         }
-                        let inodes = inodes.clone();
+                        let inodes: Vec<u64> = inodes.into_iter().flatten().collect();
                         let _ = tokio::task::spawn_blocking(move || {
                             sys::kill_pipe_holders(&inodes, started);
                         })
