@@ -117,17 +117,12 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
 /// read is passed over.
 fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> BTreeSet<RunId> {
     let is_old = |run: &RunId| old.iter().any(|r| &r.run_id == run);
+    // Each run's results, read once.
     let mut results: HashMap<RunId, Vec<FlowResult>> = HashMap::new();
-    let mut read = |run: &RunId| -> Vec<FlowResult> {
-        results
-            .entry(run.clone())
-            .or_insert_with(|| store.results(run).unwrap_or_default())
-            .clone()
-    };
     let mut needed = BTreeSet::new();
     for kept in runs.iter().filter(|r| !is_old(&r.run_id)) {
-        let mut wanted: Vec<String> = read(&kept.run_id)
-            .into_iter()
+        let mut wanted: Vec<String> = results_of(&mut results, store, &kept.run_id)
+            .iter()
             .filter(|r| r.status == FlowStatus::Completed && r.attempts == 0)
             .map(|r| r.flow_id.to_string())
             .collect();
@@ -140,7 +135,7 @@ fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> 
             if wanted.is_empty() {
                 break;
             }
-            let ran = read(&run.run_id);
+            let ran = results_of(&mut results, store, &run.run_id);
             let before = wanted.len();
             wanted.retain(|flow| {
                 !ran.iter().any(|r| {
@@ -155,6 +150,17 @@ fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> 
         }
     }
     needed
+}
+
+/// The results of `run` in `store`, read the first time only (none when it cannot be read).
+fn results_of<'a>(
+    cache: &'a mut HashMap<RunId, Vec<FlowResult>>,
+    store: &dyn ResultStore,
+    run: &RunId,
+) -> &'a [FlowResult] {
+    cache
+        .entry(run.clone())
+        .or_insert_with(|| store.results(run).unwrap_or_default())
 }
 
 /// The runs of `runs` that are not among the `keep` newest of their workflow, grouped by
