@@ -78,7 +78,7 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(100));
-            terminal::print_logs_above(Some(bar.clone()));
+            terminal::print_above(Some(bar.clone()));
             bar
         });
         Progress {
@@ -92,11 +92,6 @@ impl Progress {
             first_start: HashMap::new(),
             bar,
         }
-    }
-
-    /// A handle on the live display, to print notes above it.
-    pub fn bar(&self) -> Option<ProgressBar> {
-        self.bar.clone()
     }
 
     /// Consumes events until the run finishes, the context is gone, or `run_over` comes (a
@@ -129,14 +124,6 @@ impl Progress {
             }
         }
         self.finish();
-    }
-
-    /// Prints a line above the live display (or on stderr without one).
-    pub fn note(bar: Option<&ProgressBar>, line: &str) {
-        match bar {
-            Some(bar) => bar.println(line),
-            None => terminal::eprint_line(line),
-        }
     }
 
     fn on_event(&mut self, event: &Event) {
@@ -273,7 +260,7 @@ impl Progress {
     fn line(&self, text: &str) {
         match self.mode {
             Mode::Silent => {}
-            Mode::Live => Progress::note(self.bar.as_ref(), text),
+            Mode::Live => terminal::eprint_line(text),
             Mode::Lines => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{text}");
@@ -283,7 +270,7 @@ impl Progress {
 
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
-            terminal::print_logs_above(None);
+            terminal::print_above(None);
             bar.finish_and_clear();
         }
     }

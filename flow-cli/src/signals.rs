@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use flow_core::FlowContext;
 use flow_pool::CommandRunner;
-use indicatif::ProgressBar;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::progress::Progress;
+use crate::terminal;
 
 /// Whether a signal interrupted the run; shared with the signal task.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +32,6 @@ impl Interrupted {
 pub fn watch(
     ctx: FlowContext,
     runner: CommandRunner,
-    bar: Option<ProgressBar>,
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -60,20 +58,14 @@ pub fn watch(
             flag.0.store(true, Ordering::SeqCst);
             if count == 1 {
                 tracing::info!("{name}: cancelling the run");
-                Progress::note(
-                    bar.as_ref(),
-                    &format!(
-                        "{name}: stopping; running flows get SIGTERM and a grace period \
-                         (press Ctrl-C again to kill them at once)"
-                    ),
-                );
+                terminal::eprint_line(&format!(
+                    "{name}: stopping; running flows get SIGTERM and a grace period \
+                     (press Ctrl-C again to kill them at once)"
+                ));
                 ctx.cancel_all();
             } else {
                 tracing::info!("{name} again: killing running commands");
-                Progress::note(
-                    bar.as_ref(),
-                    &format!("{name} again: killing running flows now"),
-                );
+                terminal::eprint_line(&format!("{name} again: killing running flows now"));
                 runner.skip_grace();
                 ctx.cancel_all();
             }

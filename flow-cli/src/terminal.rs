@@ -173,40 +173,48 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Writes `line` and a newline to stderr. A closed or full stderr is not an error: there is
-/// nowhere left to say so, and the exit code still tells how the command ended.
+/// Writes `line` and a newline to stderr, above the live display if one is on screen. A
+/// closed or full stderr is not an error: there is nowhere left to say so, and the exit code
+/// still tells how the command ended.
 pub fn eprint_line(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    above_display(|| {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    });
 }
 
 /// stderr for the log subscriber, dropping write errors instead of panicking on them.
 struct StderrIgnoringErrors;
 
-/// The live progress display while it is on screen: log lines are printed above it.
+/// The live progress display while it is on screen: what is printed on stderr
+/// ([`eprint_line`], log lines) goes above it.
 static LIVE_DISPLAY: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
 
-/// Log lines go above `bar` from now on (`None`: straight to stderr again).
-pub fn print_logs_above(bar: Option<indicatif::ProgressBar>) {
+/// Lines printed on stderr go above `bar` from now on (`None`: straight to stderr again).
+pub fn print_above(bar: Option<indicatif::ProgressBar>) {
     *LIVE_DISPLAY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
 }
 
+/// Runs `write` (which writes to stderr) with the live display, when one is on screen,
+/// cleared meanwhile and drawn again below what it wrote.
+fn above_display(write: impl FnOnce()) {
+    let live = LIVE_DISPLAY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match live {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
 impl std::io::Write for StderrIgnoringErrors {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let live = LIVE_DISPLAY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let write = || {
+        above_display(|| {
             let _ = std::io::stderr().write_all(buf);
-        };
-        match live {
-            // Cleared while the line is written, then drawn again below it.
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+        });
         Ok(buf.len())
     }
 

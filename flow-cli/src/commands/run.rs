@@ -255,12 +255,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         Mode::Lines
     };
     let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
-    let bar = progress.bar();
     // Silent: nothing to show, so no subscription (the run then emits no events at all).
     let (run_over, follow_until) = oneshot::channel();
     let follower = (mode != Mode::Silent)
         .then(|| tokio::spawn(progress.follow(ctx.subscribe(), follow_until)));
-    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner, bar.clone())
+    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
     // A write the store refuses stops the run: its results would not be recorded.
     let store_watch = tokio::spawn({
@@ -269,14 +268,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let spec = results_store.spec();
         async move {
             let cause = guarded.failed().await;
-            Progress::note(
-                bar.as_ref(),
-                &format!(
-                    "error: the result store `{}` refused a write ({}); stopping the run",
-                    terminal::safe(&spec),
-                    terminal::safe(&cause)
-                ),
-            );
+            terminal::eprint_line(&format!(
+                "error: the result store `{}` refused a write ({}); stopping the run",
+                terminal::safe(&spec),
+                terminal::safe(&cause)
+            ));
             ctx.cancel_all();
         }
     });
