@@ -327,14 +327,15 @@ impl CommandRunner {
                         drain(stderr, &mut stderr_tail, stderr_file)
                     )
                 };
-                // Resolves with how long it waited once the group was gone.
+                // Resolves with how long it waited once the group was gone; `None` for a
+                // hurried stop (`skip_grace`), which waits for nobody and so cannot tell
+                // whether anything still holds the pipes.
                 let give_up = async {
                     let stopped = matches!(
                         cleared_rx.await,
                         Ok(CommandEnd::TimedOut(_) | CommandEnd::Cancelled)
                     );
                     let cleared_at = Instant::now();
-                    // A hurried stop (`skip_grace`) waits for nobody.
                     if stopped && !self.hurry.is_cancelled() {
                         tokio::select! {
                             () = tokio::time::sleep(HOLDERS_AFTER) => {}
@@ -347,14 +348,15 @@ impl CommandRunner {
                         .await;
                     }
                     tokio::select! {
-                        () = tokio::time::sleep(limit) => {}
-                        () = self.hurry.cancelled() => {}
+                        () = tokio::time::sleep(limit) => Some(cleared_at.elapsed()),
+                        () = self.hurry.cancelled() => None,
                     }
-                    cleared_at.elapsed()
                 };
                 tokio::select! {
                     _ = drains => {}
-                    waited = give_up => {
+                    // Whatever it resolves with: a pattern that did not match would make
+                    // `select!` wait on for the pipes.
+                    waited = give_up => if let Some(waited) = waited {
                         let waited = Duration::from_millis(waited.as_millis() as u64);
                         tracing::warn!(
                             command_pid = pid,
