@@ -90,6 +90,55 @@ outputs = ["main.txt"]
     assert_eq!(main(), "with\n");
 }
 
+/// A flow without outputs is reused by `--resume` only when its parents were reused too:
+/// a parent that runs again may give it new data (the dry run says so, and why).
+#[test]
+fn resume_runs_a_flow_without_outputs_whose_parent_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.a]
+shell = "cp in.txt a.out"
+inputs = ["in.txt"]
+outputs = ["a.out"]
+
+[flows.publish]
+shell = "cp a.out published.txt"
+requires = ["a"]
+
+[flows.after]
+shell = "cp published.txt after.txt"
+requires = ["publish"]
+
+[flows.alone]
+shell = "echo alone"
+
+[flows.flaky]
+shell = "exit 1"
+"#,
+    );
+    write(d, "in.txt", "1\n");
+    assert_eq!(
+        ran(d, &[]),
+        (Some(1), set(&["a", "publish", "after", "alone", "flaky"]))
+    );
+    write(d, "in.txt", "2\n");
+    let out = run_in(d, &["run", "w.toml", "-n", "--resume"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("would run publish: parent `a` will run")
+            && stdout.contains("would run after: parent `publish` will run"),
+        "{stdout}"
+    );
+    let expected = set(&["a", "publish", "after", "flaky"]);
+    assert_eq!(planned(d, &["--resume"]), expected);
+    assert_eq!(ran(d, &["--resume"]), (Some(1), expected));
+    assert_eq!(std::fs::read_to_string(d.join("after.txt")).unwrap(), "2\n");
+}
+
 #[test]
 fn a_forced_flow_outside_the_targets_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();

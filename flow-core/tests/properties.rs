@@ -258,7 +258,7 @@ proptest! {
     }
 
     /// Resuming after a partial run executes exactly the flows that did not complete, the
-    /// changed ones and everything downstream of a changed one; all the others are reused.
+    /// changed ones and everything downstream of one of those; all the others are reused.
     #[test]
     fn resume_runs_exactly_the_unfinished_and_the_changed(
         dag in dag(),
@@ -272,14 +272,14 @@ proptest! {
         let completed = dag.expected(&dag.failing);
 
         let version: Vec<u32> = (0..dag.n).map(|i| u32::from(changed[i])).collect();
-        // Changed, or below a changed flow through any edge (the fingerprint covers all).
-        let mut dirty = vec![false; dag.n];
+        // Not completed, changed, or below a flow that runs through any edge: a parent that
+        // runs again may give its children something new (parents come first in the DAG).
+        let mut must_run = vec![false; dag.n];
         for c in 0..dag.n {
-            dirty[c] = changed[c] || dag.parents(c).any(|(p, _)| dirty[p]);
+            must_run[c] = completed[c] != FlowStatus::Completed
+                || changed[c]
+                || dag.parents(c).any(|(p, _)| must_run[p]);
         }
-        let must_run: Vec<bool> = (0..dag.n)
-            .map(|i| completed[i] != FlowStatus::Completed || dirty[i])
-            .collect();
         let runs = counters(dag.n);
         let second_ctx = dag.context(Arc::clone(&store), &vec![false; dag.n], &version, &runs);
         let second = rt

@@ -21,7 +21,7 @@ use crate::{EventKind, FlowInput};
 
 impl Driver {
     /// Starts attempt `attempt` of `flow` (or, for a first attempt, reuses its result from the
-    /// resumed run).
+    /// resumed run: when the definition is the same and every parent was reused too).
     pub(super) fn start(&mut self, flow: u32, attempt: u32, cx: &mut Context<'_>) {
         if attempt == 1 {
             let fingerprint = self.fingerprint(flow);
@@ -35,7 +35,10 @@ impl Driver {
                 self.reuse.get(&self.flow(flow).id)
             };
             if let Some((old, output)) = reused {
-                if *old == fingerprint {
+                // A parent that ran in this run may give it something new: it runs too.
+                let parents_reused = (self.machine.parents(flow).iter())
+                    .all(|link| self.machine.was_reused(link.flow()));
+                if *old == fingerprint && parents_reused {
                     let output = Some(Arc::clone(output));
                     self.ended.insert(flow, (output, None));
                     let outcome = Outcome::Reused;

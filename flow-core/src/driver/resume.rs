@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::fingerprint::fill_fingerprints;
 use crate::flow::Flow;
-use crate::fresh::{Freshness, Plan};
+use crate::fresh::{Freshness, Plan, Reason};
 use crate::CoreError;
 
 /// What a run resuming from a run may reuse: flow id → (fingerprint, output).
@@ -82,13 +82,42 @@ fn fingerprints(flows: &[Flow], graph: &Adjacency) -> Vec<u128> {
     fingerprints
 }
 
+/// Every flow, each after its parents (the graph has no cycle).
+fn parents_first(graph: &Adjacency) -> Vec<u32> {
+    let n = graph.len();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    let mut stack = Vec::new();
+    for root in 0..n as u32 {
+        stack.push(root);
+        while let Some(&i) = stack.last() {
+            if placed[i as usize] {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in graph.parents(i) {
+                if !placed[link.flow() as usize] {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() == before {
+                placed[i as usize] = true;
+                order.push(i);
+                stack.pop();
+            }
+        }
+    }
+    order
+}
+
 impl crate::FlowContext {
     /// What [`run_with`](crate::FlowContext::run_with) with
     /// [`resume_from(from)`](crate::RunOptions::resume_from) and
     /// [`skip_up_to_date(freshness)`](crate::RunOptions::skip_up_to_date) would do now: the
     /// [`plan`](crate::FlowContext::plan), where a flow that declares no outputs and is not
     /// forced is reused (up to date, produced by `from`) when `from` completed it with the
-    /// same fingerprint. Reads the context's store; runs and records nothing.
+    /// same fingerprint and none of its parents would run (else it would run after them). Reads the context's store; runs and records nothing.
     ///
     /// Blocks while it reads the store, the ledger and the files: call it from a blocking
     /// thread (`tokio::task::spawn_blocking`) or outside async code.
@@ -106,13 +135,26 @@ impl crate::FlowContext {
         };
         let mut plan = self.plan(freshness.clone())?;
         let fingerprints = fingerprints(&flows, &graph);
-        for ((planned, flow), fingerprint) in
-            plan.flows.iter_mut().zip(flows.iter()).zip(fingerprints)
-        {
-            let reused = matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprint);
-            if reused && !freshness.judges(flow) {
-                planned.run = None;
-                planned.produced_by = Some(from.clone());
+        // Parents first: a flow is reused only when none of its parents runs, as in the run.
+        for i in parents_first(&graph) {
+            let flow = &flows[i as usize];
+            let same =
+                matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprints[i as usize]);
+            if !same || freshness.judges(flow) {
+                continue;
+            }
+            let running_parent = (graph.parents(i).iter())
+                .find(|link| plan.flows[link.flow() as usize].run.is_some());
+            let planned = &mut plan.flows[i as usize];
+            match running_parent {
+                Some(link) => {
+                    let parent = flows[link.flow() as usize].id.clone();
+                    planned.run = Some(Reason::ParentWillRun { parent });
+                }
+                None => {
+                    planned.run = None;
+                    planned.produced_by = Some(from.clone());
+                }
             }
         }
         Ok(plan)

@@ -158,6 +158,8 @@ pub(crate) struct Machine {
     cancelled: bool,
     counts: StatusCounts,
     reused: u32,
+    /// Whether each flow finished reused (from the resumed run, or up to date) rather than run.
+    was_reused: Vec<bool>,
     scratch: Vec<u32>,
 }
 
@@ -189,6 +191,7 @@ impl Machine {
             cancelled: false,
             counts: StatusCounts::default(),
             reused: 0,
+            was_reused: vec![false; n],
             scratch: Vec::new(),
         };
         for retry in retries.into_iter().take(n) {
@@ -243,6 +246,12 @@ impl Machine {
         self.reused
     }
 
+    /// Whether `flow` finished reused (from the resumed run, or up to date): it did not run
+    /// in this run, so what it gives its children is what it gave them before.
+    pub(crate) fn was_reused(&self, flow: u32) -> bool {
+        self.was_reused[flow as usize]
+    }
+
     /// Whether the run was cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled
@@ -280,6 +289,7 @@ impl Machine {
         self.pending.push(0);
         self.attempts.push(0);
         self.root.push(NONE);
+        self.was_reused.push(false);
         let at = self.policy_of(retry);
         self.policy.push(at);
         if self.cancelled {
@@ -371,6 +381,7 @@ impl Machine {
             }
             (_, Outcome::Reused) => {
                 self.reused += 1;
+                self.was_reused[flow as usize] = true;
                 self.finish(flow, FlowStatus::Completed, Ending::Reused);
                 self.propagate(flow);
             }
