@@ -85,4 +85,11 @@ fn the_optional_example_fails_one_optional_flow_and_resume_runs_only_that_one() 
     let (code, json) = run(dir.path(), "optional.toml", &["--resume"]);
     assert_eq!(code, Some(0), "{json:#}");
     assert_eq!(status_of(&json, "fetch_rates"), "completed");
+    // Its rates are new to `summary`, which runs again rather than keep its old result.
+    assert!(
+        flow_entry(&json, "summary")["reused_from"].is_null(),
+        "{json:#}"
+    );
+    let summary = std::fs::read_to_string(dir.path().join("out/optional/summary.txt")).unwrap();
+    assert!(summary.contains("EUR 1.0"), "{summary}");
 }

@@ -16,12 +16,13 @@ use super::report::Entry;
 use super::{flow_at, Done, Driver, NONE};
 use crate::fingerprint::fill_fingerprints;
 use crate::flow::Work;
-use crate::machine::{Ending, Event, Outcome};
+use crate::machine::{Ending, Event, Outcome, State};
 use crate::{EventKind, FlowInput};
 
 impl Driver {
     /// Starts attempt `attempt` of `flow` (or, for a first attempt, reuses its result from the
-    /// resumed run: when the definition is the same and every parent was reused too).
+    /// resumed run: when the definition is the same and every parent gives it what it gave it
+    /// then).
     pub(super) fn start(&mut self, flow: u32, attempt: u32, cx: &mut Context<'_>) {
         if attempt == 1 {
             let fingerprint = self.fingerprint(flow);
@@ -35,10 +36,9 @@ impl Driver {
                 self.reuse.get(&self.flow(flow).id)
             };
             if let Some((old, output)) = reused {
-                // A parent that ran in this run may give it something new: it runs too.
-                let parents_reused = (self.machine.parents(flow).iter())
-                    .all(|link| self.machine.was_reused(link.flow()));
-                if *old == fingerprint && parents_reused {
+                let parents_same = (self.machine.parents(flow).iter())
+                    .all(|link| self.gives_the_same(link.flow()));
+                if *old == fingerprint && parents_same {
                     let output = Some(Arc::clone(output));
                     self.ended.insert(flow, (output, None));
                     let outcome = Outcome::Reused;
@@ -160,6 +160,15 @@ impl Driver {
                 .instrument(span)
                 .boxed(),
         );
+    }
+
+    /// Whether the finished `parent` gives its children what it gave them in the resumed run:
+    /// it was reused, or it did not complete, there and now. One that ran and completed may
+    /// give something new, and one that completed there and not now takes something away.
+    fn gives_the_same(&self, parent: u32) -> bool {
+        let completed = self.machine.state(parent) == Some(State::Finished(FlowStatus::Completed));
+        self.machine.was_reused(parent)
+            || (!completed && !self.reuse.contains_key(&self.flow(parent).id))
     }
 
     /// Attempt `attempt` of `flow` failed; the next is due after `delay`.
