@@ -310,3 +310,54 @@ wants = ["a"]
         assert_eq!(entry["attempts"], 0, "{entry}");
     }
 }
+
+/// A link that leads nowhere inside a declared folder (an editor's lock file, a `latest`
+/// link not made yet) is no file of it: the flows complete, and are up to date next time.
+#[test]
+fn a_broken_link_in_a_declared_folder_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.build]
+shell = "mkdir -p out && echo hi > out/x && ln -sfn nothing-here out/latest"
+outputs = ["out/"]
+
+[flows.read]
+shell = "cat src/a > r.out"
+inputs = ["src/"]
+outputs = ["r.out"]
+"#,
+    );
+    std::fs::create_dir(d.join("src")).unwrap();
+    write(d, "src/a", "1\n");
+    std::os::unix::fs::symlink("missing", d.join("src/.#a")).unwrap();
+    assert_eq!(ran(d, &[]), (Some(0), set(&["build", "read"])));
+    assert_eq!(ran(d, &[]), (Some(0), set(&[])));
+}
+
+/// A declared input that is neither a file nor a folder (a FIFO, a device) fails its flow
+/// before the command starts, naming the input and its line; the dry run says so.
+#[test]
+fn an_input_that_is_not_a_file_fails_before_the_command_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"echo ran > a.out\"\ninputs = [\"/dev/null\"]\noutputs = [\"a.out\"]\n",
+    );
+    let why = "declared input `/dev/null` of flow `a` is neither a file nor a folder (w.toml:3)";
+    let dry = run_in(d, &["run", "w.toml", "-n"]);
+    assert!(
+        text(&dry.stdout).contains(&format!("would fail a: {why}")),
+        "{}",
+        text(&dry.stdout)
+    );
+    let out = run_in(d, &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains(why), "{}", text(&out.stdout));
+    assert!(!d.join("a.out").exists(), "the command ran");
+}

@@ -47,18 +47,28 @@ impl Unwritten {
     }
 
     /// Why `flow` cannot start now: the first of its inputs no flow writes that does not
-    /// exist (reads the file system).
+    /// exist, or that is neither a file nor a folder (a FIFO, a socket, a device: reading it
+    /// could block for ever or never end, so its flow could never be recorded). Reads the
+    /// file system.
     pub fn problem(&self, flow: &str) -> Option<String> {
         let &(i, d) = self.by_flow.get(flow)?;
         let def = &self.wf.flows[i];
-        let k = *(def.unwritten.iter()).find(|&&k| {
-            std::fs::symlink_metadata(self.wf.dir.join(&def.inputs[k as usize])).is_err()
-        })? as usize;
+        let (k, what) = (def.unwritten.iter()).find_map(|&k| {
+            let path = self.wf.dir.join(&def.inputs[k as usize]);
+            let what = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() || meta.is_dir() => return None,
+                Ok(_) => "is neither a file nor a folder",
+                // A link that leads nowhere exists: it is read as a missing file.
+                Err(_) if std::fs::symlink_metadata(&path).is_ok() => return None,
+                Err(_) => "does not exist and no flow writes it",
+            };
+            Some((k as usize, what))
+        })?;
         let path = &def.inputs[k];
         let place = self.wf.definitions[d].inputs_at.get(k);
         let place = place.map(ToString::to_string).unwrap_or_default();
         Some(format!(
-            "declared input `{path}` of flow `{flow}` does not exist and no flow writes it ({place})"
+            "declared input `{path}` of flow `{flow}` {what} ({place})"
         ))
     }
 }

@@ -242,7 +242,8 @@ fn each_file(
 pub const STATE_DIR: &str = ".flow";
 
 /// Hands `found` the file at `full`, or every file under the folder at `full` (following symbolic
-/// links, leaving out [`STATE_DIR`]); returns whether `full` is there (an empty folder is).
+/// links, leaving out [`STATE_DIR`] and the links that lead nowhere); returns whether `full`
+/// is there (an empty folder is).
 /// A file named as written (`written`) keeps that name; files found by a glob or in a folder
 /// are named by their path from the base. A FIFO, socket or device is an error: reading it
 /// could block forever or never end.
@@ -278,7 +279,11 @@ fn add(
             .into_iter()
             .filter_entry(|e| e.depth() == 0 || e.file_name() != STATE_DIR);
         for entry in walk {
-            let entry = entry.map_err(std::io::Error::other)?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if leads_nowhere(&e) => continue,
+                Err(e) => return Err(std::io::Error::other(e)),
+            };
             if entry.file_type().is_file() {
                 let meta = entry.metadata().map_err(std::io::Error::other)?;
                 found(Named::File {
@@ -305,6 +310,23 @@ fn add(
         )));
     }
     Ok(true)
+}
+
+/// Whether a folder's walk met a symbolic link that leads nowhere: to nothing (a broken
+/// link, such as an editor's lock file `.#name`) or back to a folder above it (a loop). Such
+/// a link is no file of the folder, as a broken link named as written is missing.
+fn leads_nowhere(error: &walkdir::Error) -> bool {
+    if error.loop_ancestor().is_some() {
+        return true;
+    }
+    let broken = error
+        .io_error()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    let link = error
+        .path()
+        .and_then(|p| std::fs::symlink_metadata(p).ok())
+        .is_some_and(|m| m.file_type().is_symlink());
+    broken && link
 }
 
 #[cfg(test)]
@@ -343,5 +365,24 @@ mod tests {
             changed.stats,
             "a missing file appeared"
         );
+    }
+
+    /// A link in a folder that leads nowhere (broken, or a loop) is no file of it; one that
+    /// leads to a file is that file.
+    #[test]
+    fn a_folder_leaves_out_its_links_that_lead_nowhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir_all(base.join("d/sub")).unwrap();
+        std::fs::write(base.join("d/a"), "a").unwrap();
+        let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, base.join(at));
+        link("gone", "d/.#lock").unwrap();
+        link("..", "d/sub/up").unwrap();
+        link("a", "d/b").unwrap();
+        let declared = ["d/".to_owned()];
+        let found = files(base, &declared, &StatCache::default()).unwrap();
+        let names: Vec<&str> = found.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, ["d/a", "d/b"]);
+        assert_eq!(stats(base, &declared).unwrap(), found.stats);
     }
 }
