@@ -1,0 +1,263 @@
+//! Tests of data.rs: the `requires` that inputs and outputs imply, and their errors.
+
+use super::{key, normal};
+use crate::workflow::test_support::load_str;
+
+fn requires(text: &str, flow: &str) -> Vec<String> {
+    let wf = load_str(text).unwrap();
+    let def = wf.flows.iter().find(|f| f.id.as_str() == flow).unwrap();
+    assert!(
+        def.requires
+            .iter()
+            .all(|p| wf.graph.dependency(p.as_str(), def.id.as_str()).is_some()),
+        "the graph has every edge"
+    );
+    def.requires.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn the_first_segment_of_a_key() {
+    for (key, first) in [
+        ("in/a/b.txt", "in"),
+        ("in", "in"),
+        ("/data/x", "/data"),
+        ("/data", "/data"),
+        ("é/x.txt", "é"),
+        (".", "."),
+    ] {
+        assert_eq!(super::top(key), first, "{key}");
+    }
+}
+
+#[test]
+fn an_input_folder_holding_an_output_in_a_non_ascii_folder_requires_its_writer() {
+    let text = r#"
+[flows.write]
+command = ["true"]
+outputs = ["é/x.txt"]
+[flows.read]
+command = ["true"]
+inputs = ["é", "in/other.txt"]
+"#;
+    assert_eq!(requires(text, "read"), ["write"]);
+}
+
+#[test]
+fn an_input_that_is_another_flows_output_requires_it() {
+    let text = r#"
+[params]
+names = ["x", "y"]
+[flows.make]
+matrix = { n = "{names}" }
+command = ["touch", "out/{n}.csv"]
+outputs = ["out/{n}.csv"]
+[flows.plots]
+command = ["true"]
+outputs = ["./plots/"]
+[flows.one]
+command = ["true"]
+inputs = ["out/x.csv"]
+[flows.all]
+command = ["true"]
+inputs = ["out/*.csv", "other.txt"]
+[flows.folder]
+command = ["true"]
+inputs = ["plots/a.png", "out"]
+[flows.explicit]
+command = ["true"]
+inputs = ["out/y.csv"]
+wants = ["make.y"]
+"#;
+    assert_eq!(requires(text, "one"), ["make.x"]);
+    assert_eq!(requires(text, "all"), ["make.x", "make.y"]);
+    assert_eq!(requires(text, "folder"), ["make.x", "make.y", "plots"]);
+    assert!(requires(text, "explicit").is_empty(), "a `wants` is kept");
+}
+
+/// A glob input requires the writers of the outputs it matches, wherever its first
+/// wildcard is (only outputs that begin as the glob does are looked at).
+#[test]
+fn a_glob_input_requires_the_writers_of_what_it_matches() {
+    let text = r#"
+[flows.a]
+command = ["true"]
+outputs = ["out/a1.txt"]
+[flows.b]
+command = ["true"]
+outputs = ["out/b1.txt"]
+[flows.top]
+command = ["true"]
+outputs = ["t.txt"]
+"#;
+    for (glob, writers) in [
+        ("out/a*.txt", &["a"][..]),
+        ("out/[ab]1.txt", &["a", "b"]),
+        ("out/?1.txt", &["a", "b"]),
+        ("*.txt", &["top"]),
+        ("*/*.txt", &["a", "b"]),
+        ("out/c*", &[]),
+        ("in/*", &[]),
+    ] {
+        let text = format!("{text}[flows.read]\ncommand = [\"true\"]\ninputs = [\"{glob}\"]\n");
+        assert_eq!(requires(&text, "read"), writers, "{glob}");
+    }
+}
+
+#[test]
+fn a_bad_glob_is_reported_where_it_is_written() {
+    let error =
+        load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\n").unwrap_err();
+    assert!(
+        error.contains("w.toml:3:11: `flows.a.inputs`: \"data/[a.csv\" is not a valid glob"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_output_declared_twice_names_both_lines() {
+    let text = "[flows.a]\ncommand = [\"true\"]\noutputs = [\"x.csv\"]\n\
+                [flows.b]\ncommand = [\"true\"]\noutputs = [\"./x.csv\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains("w.toml:6:")
+            && error.contains(
+                "output `./x.csv` is declared by flow `b` here and by flow `a` at w.toml:3:"
+            ),
+        "{error}"
+    );
+}
+
+#[test]
+fn inputs_and_outputs_that_close_a_cycle_are_refused() {
+    let text = "[flows.a]\ncommand = [\"true\"]\ninputs = [\"b.txt\"]\noutputs = [\"a.txt\"]\n\
+                [flows.b]\ncommand = [\"true\"]\ninputs = [\"a.txt\"]\noutputs = [\"b.txt\"]\n\
+                [flows.c]\ncommand = [\"true\"]\ninputs = [\"c.txt\"]\noutputs = [\"c.txt\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(error.contains("reads an output of its own"), "{error}");
+    let error = load_str(&text[..text.find("[flows.c]").unwrap()]).unwrap_err();
+    assert!(error.contains("make a cycle"), "{error}");
+    // At an output of a flow of the cycle, not at the top of the file.
+    assert!(error.contains("w.toml:8:12: the flows' inputs"), "{error}");
+}
+
+#[test]
+fn paths_are_matched_as_keys_in_the_workflow_folder() {
+    for (written, matched) in [
+        ("out/x.txt", "out/x.txt"),
+        ("out/../out/x.txt", "out/x.txt"),
+        ("./a/b/../../o.txt", "o.txt"),
+        ("a/..", "."),
+        ("/tmp/wf/out/x.txt", "out/x.txt"),
+        ("/tmp/wf/./out/../out/", "out"),
+        ("/tmp/wf", "."),
+        ("/tmp/other/../wf/o.txt", "o.txt"),
+        ("/tmp/wfx/o.txt", "/tmp/wfx/o.txt"),
+        ("/tmp/wfx/../o.txt", "/tmp/o.txt"),
+        ("../shared/x.txt", "../shared/x.txt"),
+        ("a/../../x.txt", "a/../../x.txt"),
+    ] {
+        assert_eq!(key(written, Some("/tmp/wf")), matched, "{written}");
+    }
+}
+
+#[test]
+fn an_input_written_another_way_requires_the_flow_that_writes_it() {
+    let text = "[flows.w]\ncommand = [\"true\"]\noutputs = [\"out/x.txt\"]\n\
+                [flows.dots]\ncommand = [\"true\"]\ninputs = [\"out/../out/x.txt\"]\n\
+                [flows.abs]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out/x.txt\"]\n\
+                [flows.glob]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out/*.txt\"]\n\
+                [flows.folder]\ncommand = [\"true\"]\ninputs = [\"/tmp/wf/out\"]\n";
+    for flow in ["dots", "abs", "glob", "folder"] {
+        assert_eq!(requires(text, flow), ["w"], "{flow}");
+    }
+}
+
+#[test]
+fn one_output_written_two_ways_is_declared_twice() {
+    let text = "[flows.a]\ncommand = [\"true\"]\noutputs = [\"o.txt\"]\n\
+                [flows.b]\ncommand = [\"true\"]\noutputs = [\"x/../o.txt\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains(
+            "w.toml:6:12: output `x/../o.txt` is declared by flow `b` here and by flow `a` at \
+             w.toml:3:"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_output_inside_another_flows_output_folder_names_both() {
+    let text = "[flows.d]\ncommand = [\"true\"]\noutputs = [\"dd/\"]\n\
+                [flows.e]\ncommand = [\"true\"]\noutputs = [\"dd/o.txt\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains(
+            "w.toml:6:12: output `dd/o.txt` of flow `e` lies in output `dd/` of flow `d` at \
+             w.toml:3:12: a file has one writer"
+        ),
+        "{error}"
+    );
+    let text = "[flows.all]\ncommand = [\"true\"]\noutputs = [\".\"]\n\
+                [flows.b]\ncommand = [\"true\"]\noutputs = [\"b.txt\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains("output `b.txt` of flow `b` lies in output `.` of flow `all` at w.toml:3:"),
+        "{error}"
+    );
+    // One flow may declare a folder and a file in it; an output beside a folder is fine.
+    let text = "[flows.d]\ncommand = [\"true\"]\noutputs = [\"dd/\", \"dd/o.txt\"]\n\
+                [flows.e]\ncommand = [\"true\"]\noutputs = [\"dd.txt\", \"ddx/o.txt\"]\n";
+    assert!(load_str(text).is_ok());
+}
+
+#[test]
+fn a_glob_output_is_refused_where_it_is_written() {
+    let error = load_str("[flows.a]\ncommand = [\"true\"]\noutputs = [\"g*.txt\"]\n").unwrap_err();
+    assert!(
+        error.contains(
+            "w.toml:3:12: `flows.a.outputs`: \"g*.txt\" is a glob: outputs are files or \
+             folders, not globs"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_inputs_no_flow_writes_are_noted_with_their_lines() {
+    let text = "[defaults]\ninputs = [\"common.txt\"]\n\
+                [flows.w]\ncommand = [\"true\"]\noutputs = [\"out/\"]\n\
+                [flows.r]\ncommand = [\"true\"]\n\
+                inputs = [\"out/x.txt\", \"src.txt\", \"*.csv\", \"out\"]\n";
+    let wf = load_str(text).unwrap();
+    assert_eq!(wf.flows[0].unwritten, [0]);
+    assert_eq!(wf.flows[1].unwritten, [0, 2]);
+    let at: Vec<String> = (wf.definitions[1].inputs_at.iter())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        at,
+        ["w.toml:2", "w.toml:8", "w.toml:8", "w.toml:8", "w.toml:8"]
+    );
+    let wf = load_str("[flows.r]\ncommand = [\"true\"]\ninputs = [\"a\", \"b*\"]\n").unwrap();
+    assert_eq!(wf.flows[0].unwritten, [0]);
+}
+
+#[test]
+fn paths_are_made_plain() {
+    for (written, plain) in [
+        ("out/x.csv", "out/x.csv"),
+        ("./out//x.csv", "out/x.csv"),
+        ("out/plots/", "out/plots"),
+        ("/abs/./p", "/abs/p"),
+        ("./", "."),
+        (".", "."),
+        ("", "."),
+        ("/", "/"),
+        ("out/.", "out"),
+        ("//abs//p/", "/abs/p"),
+        ("a/..b", "a/..b"),
+    ] {
+        assert_eq!(normal(written), plain, "{written}");
+    }
+}
