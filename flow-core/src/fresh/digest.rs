@@ -204,10 +204,10 @@ fn missing_into(out: &mut Vec<u8>, path: &str) {
     out.extend_from_slice(path.as_bytes());
 }
 
-/// Expands `declared` (files, folders, globs relative to `base`): hands `found` each file
-/// with its name (as written; found by a glob or in a folder: its path from the base), its
-/// full path and its stat, in the order declared (a glob's and a folder's files in name
-/// order), and each declared path that names nothing.
+/// Expands `declared` (files, folders, globs relative to `base`; a glob that matches nothing
+/// is taken as written): hands `found` each file with its name (as written; found by a glob
+/// or in a folder: its path from the base), its full path and its stat, in the order declared
+/// (a glob's and a folder's files in name order), and each declared path that names nothing.
 fn each_file(
     base: &Path,
     declared: &[String],
@@ -223,7 +223,9 @@ fn each_file(
                     any |= add(base, &full, None, found)?;
                 }
             }
-            any
+            // A glob that matches nothing is taken as written, as a shell does: a file named
+            // `raw[2024].csv` is that file.
+            any || add(base, &pattern, Some(path), found)?
         } else {
             full.as_mut_os_string().clear();
             full.push(base);
@@ -365,6 +367,28 @@ mod tests {
             changed.stats,
             "a missing file appeared"
         );
+    }
+
+    /// A glob that matches nothing is taken as written: its file, or missing.
+    #[test]
+    fn a_glob_that_matches_nothing_is_a_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::write(base.join("raw[2024].csv"), "v1").unwrap();
+        let declared = ["raw[2024].csv".to_owned()];
+        let cache = StatCache::default();
+        let first = files(base, &declared, &cache).unwrap();
+        assert_eq!(first.digests["raw[2024].csv"], blake3::hash(b"v1"));
+        std::fs::write(base.join("raw[2024].csv"), "v2!").unwrap();
+        assert_ne!(stats(base, &declared).unwrap(), first.stats);
+        std::fs::remove_file(base.join("raw[2024].csv")).unwrap();
+        let gone = files(base, &declared, &cache).unwrap();
+        assert_eq!(gone.missing, ["raw[2024].csv"]);
+        // A glob that matches files is a glob.
+        std::fs::write(base.join("raw2.csv"), "2").unwrap();
+        let matched = files(base, &declared, &cache).unwrap();
+        let names: Vec<&str> = matched.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, ["raw2.csv"]);
     }
 
     /// A link in a folder that leads nowhere (broken, or a loop) is no file of it; one that
