@@ -1,17 +1,44 @@
 //! Ctrl-C for `flow run`: SIGINT, SIGTERM and SIGHUP (the terminal or the ssh session closed)
 //! become events. The first cancels the run (no flow starts any more, running commands get
 //! SIGTERM and their grace period, everything is recorded cancelled); the second kills the
-//! running commands at once. A SIGHUP this process was started ignoring (`nohup flow run`)
-//! stays ignored, and so it does in the commands.
+//! running commands at once. A signal within [`SAME_STOP`] of the first is part of the same
+//! stop: GNU `timeout` sends SIGTERM to its child and then to its whole process group, so
+//! `flow` gets two at once. A SIGHUP this process was started ignoring (`nohup flow run`)
+//! stays ignored, and so it does in the commands; one it was started blocking is unblocked,
+//! as are SIGINT and SIGTERM. Once the run is over, [`release`] gives them back their
+//! default action: a signal then ends the process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use flow_core::FlowContext;
 use flow_pool::CommandRunner;
+use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::terminal;
+
+/// How soon after the first a stop signal is part of the same stop (faster than anyone
+/// presses Ctrl-C twice).
+const SAME_STOP: Duration = Duration::from_millis(100);
+
+/// The signals that stop a run.
+const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// Once the run is over (the task of [`watch`] aborted): SIGINT, SIGTERM and (unless it is
+/// ignored) SIGHUP end the process again, as if no handler had been installed, so that a
+/// `flow` blocked writing its summary to a full pipe can still be stopped.
+pub fn release() {
+    for handled in HANDLED {
+        if handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32) {
+            continue;
+        }
+        if let Err(error) = flow_pool::restore_default_action(handled as i32) {
+            tracing::debug!(%error, signal = %handled, "keeps its handler");
+        }
+    }
+}
 
 /// Whether a signal interrupted the run; shared with the signal task.
 #[derive(Debug, Clone, Default)]
@@ -35,14 +62,18 @@ pub fn watch(
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = match flow_pool::signal_is_ignored(nix::sys::signal::Signal::SIGHUP as i32) {
+    let mut hangup = match flow_pool::signal_is_ignored(Signal::SIGHUP as i32) {
         true => None,
         false => Some(signal(SignalKind::hangup())?),
     };
+    for handled in HANDLED {
+        flow_pool::unblock(handled as i32)?;
+    }
     let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {
         let mut count = 0u32;
+        let mut first: Option<Instant> = None;
         loop {
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
@@ -54,6 +85,11 @@ pub fn watch(
                     }
                 } => "SIGHUP",
             };
+            if first.is_some_and(|at| at.elapsed() < SAME_STOP) {
+                tracing::debug!("{name} right after the first: the same stop");
+                continue;
+            }
+            first.get_or_insert_with(Instant::now);
             count += 1;
             flag.0.store(true, Ordering::SeqCst);
             if count == 1 {

@@ -584,3 +584,70 @@ fn a_run_started_ignoring_sighup_is_not_stopped_by_it() {
     let out = wait_exit(child);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// Two stop signals at once are one stop: GNU `timeout` sends SIGTERM to `flow` and then to
+/// its whole process group. The running command still gets its grace period.
+#[test]
+fn two_sigterms_at_once_are_one_stop_and_keep_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ready = fifo(d, "ready.fifo");
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.graceful]
+shell = "trap 'sleep 0.3; echo cleaned > cleanup.done; exit 1' TERM; echo $$ > ready.fifo; sleep 300 & wait"
+kill_grace = "30s"
+"#,
+    );
+    let mut child = spawn_run(d);
+    wait_ready(&ready);
+    // The second comes once `flow` took the first (two at once would be one wake-up).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    signal(child.id(), "TERM");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.starts_with("SIGTERM: stopping"), "{line}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = wait_exit(child);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    assert!(!rest.contains("SIGTERM again"), "{rest}");
+    assert!(d.join("cleanup.done").exists(), "the grace period was cut");
+}
+
+/// A `flow` started with SIGINT, SIGTERM and SIGHUP blocked (a launcher's mask is inherited)
+/// unblocks them: a SIGTERM still stops the run.
+#[test]
+fn a_run_started_with_its_stop_signals_blocked_still_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ready = fifo(d, "ready.fifo");
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
+    );
+    // perl-base (essential in Debian) blocks them and runs `flow` with that mask.
+    let block = "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGINT, SIGTERM, SIGHUP)); \
+                 exec @ARGV or die";
+    let child = Command::new("perl")
+        .args(["-MPOSIX", "-e", block])
+        .arg(flow_path())
+        .args(["run", "w.toml"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let command = wait_ready(&ready);
+    let term = 1u64 << (nix::sys::signal::Signal::SIGTERM as u64 - 1);
+    assert_eq!(signal_mask(&child.id().to_string(), "SigBlk") & term, 0);
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(!common::alive(&command), "the command survived");
+}

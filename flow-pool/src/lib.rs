@@ -23,6 +23,9 @@ pub use process::{
     WORKER_ENV,
 };
 pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
-pub use sys::{enable_child_subreaper, signal_is_ignored, signal_name, use_short_slice};
+pub use sys::{
+    enable_child_subreaper, restore_default_action, signal_is_ignored, signal_name, unblock,
+    use_short_slice,
+};
 pub use thread::{panic_message, ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

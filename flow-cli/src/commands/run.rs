@@ -291,7 +291,6 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let _ = follower.await;
     }
     store_watch.abort();
-    // A Ctrl-C from now on ends the process as usual.
     signal_task.abort();
     // The flows the run stopped (Ctrl-C, a store that refused results) leave nothing.
     if let Some(sweep) = &sweep {
@@ -300,6 +299,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if let Some(watchdog) = watchdog {
         watchdog.disarm();
     }
+    // Nothing runs any more: a Ctrl-C from now on ends the process as usual, also while it
+    // waits to write its summary.
+    signals::release();
     let summary = outcome.map_err(|e| {
         if guarded.any_started() {
             CliError::Stopped(terminal::chain(&e))

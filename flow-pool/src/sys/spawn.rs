@@ -280,6 +280,45 @@ pub fn signal_is_ignored(signal: libc::c_int) -> bool {
     }
 }
 
+/// Puts `signal` back to its default action (for SIGINT and SIGTERM: ending this process)
+/// and unblocks it, dropping whatever handler this process had installed for it.
+///
+/// # Errors
+/// `EINVAL` for a number that is not a signal or one whose action cannot change (SIGKILL).
+pub fn restore_default_action(signal: libc::c_int) -> io::Result<()> {
+    let mut default = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as its handler and an empty mask is a
+    // valid action that runs none of our code; `sigemptyset` initialises the mask it is given.
+    let rc = unsafe {
+        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
+        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(signal, default.as_ptr(), std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    unblock(signal)
+}
+
+/// Unblocks `signal` in this thread (and so in the threads it starts later), whatever mask
+/// this process was started with: a signal it means to handle must arrive.
+///
+/// # Errors
+/// `EINVAL` for a number that is not a signal.
+pub fn unblock(signal: libc::c_int) -> io::Result<()> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: `sigemptyset` initialises the set before `sigaddset` and `pthread_sigmask` read
+    // it; a null old set is allowed.
+    let rc = unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        if libc::sigaddset(set.as_mut_ptr(), signal) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut())
+    };
+    check(rc)
+}
+
 /// `posix_spawnattr_t` for a command: its own session, an empty signal mask, the
 /// signals of a [`SignalDefaults`] to their default action. In place in its box, destroyed
 /// on drop.
@@ -330,6 +369,37 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
+
+    /// The mask `name` (`SigCgt`, `SigBlk`) of this thread, from `/proc/thread-self/status`.
+    fn mask(name: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let mask = (status.lines())
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap();
+        u64::from_str_radix(mask.trim(), 16).unwrap()
+    }
+
+    /// A handled signal goes back to its default action, and a blocked one is unblocked.
+    #[test]
+    fn a_signal_gets_its_default_action_back_and_is_unblocked() {
+        let bit = 1u64 << (libc::SIGUSR2 - 1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handler = runtime.block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())
+        });
+        assert!(handler.is_ok());
+        assert_eq!(mask("SigCgt") & bit, bit, "handled");
+        let blocked = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGUSR2);
+        blocked.thread_block().unwrap();
+        assert_eq!(mask("SigBlk") & bit, bit, "blocked");
+        restore_default_action(libc::SIGUSR2).unwrap();
+        assert_eq!(mask("SigCgt") & bit, 0, "no handler");
+        assert_eq!(mask("SigBlk") & bit, 0, "unblocked");
+        assert!(!signal_is_ignored(libc::SIGUSR2));
+    }
 
     /// The `SigIgn` mask of `/proc/self/status` of a command started with `defaults`.
     fn ignored_in_a_command(defaults: &SignalDefaults) -> u64 {
