@@ -13,6 +13,7 @@ mod progress;
 mod report;
 mod report_page;
 mod run_lock;
+mod run_state;
 mod signals;
 mod store;
 mod store_guard;

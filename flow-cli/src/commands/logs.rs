@@ -137,9 +137,7 @@ fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>) -> bool
     let (Some(record), Some(spec)) = (record, spec) else {
         return true;
     };
-    record.finished_at.is_none()
-        && crate::run_lock::holder(spec, &record.workflow)
-            .is_some_and(|h| h.run == record.run_id.as_str())
+    crate::run_state::RunState::of(spec, record) == crate::run_state::RunState::InProgress
 }
 
 /// A note on stderr (not part of the logs).

@@ -5,6 +5,7 @@ use crate::commands::print_stdout;
 use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::report::format_ms;
+use crate::run_state::RunState;
 use crate::store;
 
 /// Lists the runs (of FILE's workflow when a file is given).
@@ -26,14 +27,12 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
     ]];
     for r in &runs {
         let c = &r.counts;
-        let flows = match r.finished_at {
-            None if crate::run_lock::holder(&spec, &r.workflow)
-                .is_some_and(|h| h.run == r.run_id.as_str()) =>
-            {
-                "running".to_owned()
+        let flows = match RunState::of(&spec, r) {
+            RunState::InProgress => "running".to_owned(),
+            RunState::Interrupted => {
+                "interrupted (its flow process died before the run ended)".to_owned()
             }
-            None => "interrupted (its flow process died before the run ended)".to_owned(),
-            Some(_) => {
+            RunState::Ended => {
                 let mut s = format!("{} completed, {} failed", c.completed, c.failed);
                 if c.cancelled > 0 {
                     s.push_str(&format!(", {} cancelled", c.cancelled));
