@@ -375,6 +375,34 @@ impl RunReport {
         out
     }
 
+    /// How many flows ended how, in words: `1 completed, 1 failed, 1 not run (upstream
+    /// failed)`. A flow that did not run because a parent failed is not counted as failed.
+    pub fn counts(&self) -> String {
+        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
+        let reused = self.flows.iter().filter(|f| f.reused()).count();
+        let mut counts = format!("{} completed", self.count(FlowState::Completed));
+        if reused > 0 {
+            let _ = write!(counts, " ({reused} up to date)");
+        }
+        let _ = write!(counts, ", {} failed", self.own_failures().count());
+        for (n, name) in [
+            (self.count(FlowState::Cancelled), "cancelled"),
+            (upstream, "not run (upstream failed)"),
+            // A flow whose end the store did not record (its last write was refused).
+            (self.count(FlowState::Running), "not recorded as finished"),
+            (self.count(FlowState::Interrupted), "interrupted"),
+            (self.count(FlowState::Pending), "not run"),
+        ] {
+            if n > 0 {
+                let _ = write!(counts, ", {n} {name}");
+            }
+        }
+        if reused > 0 && reused == self.flows.len() {
+            counts.push_str("; nothing ran: every flow is up to date");
+        }
+        counts
+    }
+
     /// The closing summary: each flow that failed by itself with its log file and stderr
     /// tail and the flows it kept from running, then one line of counts.
     pub fn summary(&self, colour: bool) -> String {
@@ -409,28 +437,7 @@ impl RunReport {
                 );
             }
         }
-        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
-        let reused = self.flows.iter().filter(|f| f.reused()).count();
-        let mut counts = format!("{} completed", self.count(FlowState::Completed));
-        if reused > 0 {
-            let _ = write!(counts, " ({reused} up to date)");
-        }
-        let _ = write!(counts, ", {} failed", self.own_failures().count());
-        for (n, name) in [
-            (self.count(FlowState::Cancelled), "cancelled"),
-            (upstream, "not run (upstream failed)"),
-            // A flow whose end the store did not record (its last write was refused).
-            (self.count(FlowState::Running), "not recorded as finished"),
-            (self.count(FlowState::Interrupted), "interrupted"),
-            (self.count(FlowState::Pending), "not run"),
-        ] {
-            if n > 0 {
-                let _ = write!(counts, ", {n} {name}");
-            }
-        }
-        if reused > 0 && reused == self.flows.len() {
-            counts.push_str("; nothing ran: every flow is up to date");
-        }
+        let counts = self.counts();
         let status = status_colour(self.status.as_str(), colour);
         let wall = self
             .wall_ms
