@@ -1,6 +1,6 @@
 //! Every attempt's own logs: `.flow/logs/RUN/FLOW.N.out` and `.err` per attempt, `flow logs`
-//! printing the last (or a chosen) attempt and following one while it runs, and the failure
-//! summary naming the log file.
+//! printing the last (or a chosen) attempt and following one while it runs (until the flow
+//! ends or the reader goes away), and the failure summary naming the log file.
 
 mod common;
 
@@ -129,6 +129,45 @@ shell = "echo first; echo ready > ready.fifo; cat go.fifo; echo second"
         "first\ngo\nsecond\n"
     );
     assert!(followed.status.success());
+    assert!(wait_exit(running).status.success());
+}
+
+#[test]
+fn flow_logs_follow_ends_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.slow]\nshell = \"echo one; echo two; echo ready > ready.fifo; cat go.fifo\"\n",
+    )
+    .unwrap();
+    let running = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let mut follower = flow()
+        .current_dir(dir.path())
+        .args(["logs", "slow", "w.toml", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `| head -2` does: read two lines, then close the pipe while the flow still runs
+    // and writes nothing more.
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "one");
+    assert_eq!(lines.next().unwrap().unwrap(), "two");
+    drop(lines);
+    let followed = wait_exit(follower);
+    assert!(followed.status.success(), "{followed:?}");
+    assert_eq!(String::from_utf8_lossy(&followed.stderr), "");
+    std::fs::write(&go, "go\n").unwrap();
     assert!(wait_exit(running).status.success());
 }
 

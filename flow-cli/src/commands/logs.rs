@@ -5,8 +5,8 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use flow_graph::FlowId;
 use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
@@ -17,8 +17,8 @@ use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
 use crate::terminal::{self, Utf8Pieces};
 
-/// How often `--follow` looks for new output.
-const FOLLOW_POLL: Duration = Duration::from_millis(200);
+/// How often `--follow` looks for new output, in milliseconds.
+const FOLLOW_POLL_MS: u16 = 200;
 
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
@@ -67,7 +67,11 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         .as_ref()
         .and_then(|spec| crate::store::open_for_reading(spec).ok());
     loop {
-        std::thread::sleep(FOLLOW_POLL);
+        // A reader that went away (`flow logs -f | head`) ends the following, quietly, as
+        // it does `tail -f`: at once, not at the next line written.
+        if printer.reader_gone || stdout_closed_within(FOLLOW_POLL_MS) {
+            return Ok(0);
+        }
         printer.print_new()?;
         let ended = attempt_ended(&folder, &args.flow, attempt);
         if args.attempt.is_none() {
@@ -208,6 +212,8 @@ fn flow_over(known: Option<&(&dyn ResultStore, RunRecord)>, flow: &str) -> bool 
 struct Printer {
     streams: [Stream; 2],
     found_any: bool,
+    /// Whether the reader of stdout went away (a closed pipe): nothing more is written.
+    reader_gone: bool,
 }
 
 /// One of the attempt's files and where it goes.
@@ -232,6 +238,7 @@ impl Printer {
                 stream(LogStream::Stderr, std::io::stderr().is_terminal()),
             ],
             found_any: false,
+            reader_gone: false,
         }
     }
 
@@ -259,12 +266,16 @@ impl Printer {
                     Err(e) => return Err(read_error(e)),
                 };
                 stream.offset += read as u64;
-                match &mut stream.text {
+                let reader = match &mut stream.text {
                     Some(text) => {
                         let shown = text.push(&chunk[..read]);
-                        write_to(k, terminal::safe_output(&shown).as_bytes())?;
+                        write_to(k, terminal::safe_output(&shown).as_bytes())?
                     }
                     None => write_to(k, &chunk[..read])?,
+                };
+                if k == 0 && reader == Reader::Gone {
+                    self.reader_gone = true;
+                    return Ok(());
                 }
             }
         }
@@ -283,10 +294,19 @@ impl Printer {
     }
 }
 
-/// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error.
-fn write_to(stream: usize, bytes: &[u8]) -> Result<(), CliError> {
+/// Whether the reader of a stream is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    There,
+    /// It closed its end of the pipe.
+    Gone,
+}
+
+/// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error,
+/// but the answer.
+fn write_to(stream: usize, bytes: &[u8]) -> Result<Reader, CliError> {
     if bytes.is_empty() {
-        return Ok(());
+        return Ok(Reader::There);
     }
     let written = if stream == 0 {
         std::io::stdout()
@@ -297,7 +317,25 @@ fn write_to(stream: usize, bytes: &[u8]) -> Result<(), CliError> {
         std::io::stderr().lock().write_all(bytes)
     };
     match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
-        _ => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Reader::Gone),
+        Err(e) => Err(CliError::Output(e)),
+        Ok(()) => Ok(Reader::There),
+    }
+}
+
+/// Waits up to `ms` milliseconds for stdout to report an error or a hang-up, and says
+/// whether it did: the reader of a pipe closed it, or a terminal hung up. Other stdouts
+/// (files, `/dev/null`) report neither: the wait is then only a pause.
+fn stdout_closed_within(ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags};
+    let stdout = std::io::stdout();
+    // No events asked for: POLLERR and POLLHUP are always reported, never readiness.
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    match poll(&mut fds, ms) {
+        Ok(n) if n > 0 => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+        // A signal cut the wait short, or poll cannot tell: keep following.
+        _ => false,
     }
 }
