@@ -117,12 +117,6 @@ Examples:
     /// Print the manual page (roff) of flow and its subcommands.
     #[command(after_help = "Example:\n  flow man > ~/.local/share/man/man1/flow.1 && man flow")]
     Man,
-    /// Internal: the watchdog of a run (kills its commands if `flow run` dies).
-    #[command(name = "__watchdog", hide = true)]
-    Watchdog {
-        /// The run to watch.
-        run_id: String,
-    },
 }
 
 /// `flow completions`.
