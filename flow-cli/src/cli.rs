@@ -143,7 +143,8 @@ pub enum CompletionShell {
 pub struct LogsArgs {
     /// The flow.
     pub flow: String,
-    /// The workflow file whose `.flow/logs` to read [default: the current folder's].
+    /// The workflow file whose `.flow/logs` to read, only its runs, and which must define
+    /// FLOW [default: the current folder's, any run].
     pub file: Option<PathBuf>,
     /// The run [default: the latest that ran the flow; with --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]

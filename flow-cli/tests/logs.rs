@@ -270,3 +270,38 @@ fn following_ends_when_the_run_has_ended_whatever_was_asked() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
     assert!(out.status.success());
 }
+
+#[test]
+fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, word) in [("one.toml", "ONE"), ("two.toml", "TWO")] {
+        let toml = format!("[flows.build]\nshell = \"echo {word}\"\n");
+        std::fs::write(dir.path().join(file), toml).unwrap();
+        assert!(flow_in(dir.path(), &["run", file, "-q"]).status.success());
+    }
+    let two = json_of(&flow_in(dir.path(), &["results", "two.toml", "--json"]));
+    let two_run = two["run_id"].as_str().unwrap();
+    for (args, code, stdout, stderr) in [
+        (&["build", "one.toml"][..], Some(0), "ONE\n", ""),
+        (&["build", "two.toml"][..], Some(0), "TWO\n", ""),
+        (
+            &["nope", "one.toml"][..],
+            Some(2),
+            "",
+            "one.toml has no flow `nope`",
+        ),
+        (
+            &["build", "one.toml", "--run", two_run][..],
+            Some(2),
+            "",
+            "is not a run of workflow `one`",
+        ),
+    ] {
+        let (got_code, got_stdout, got_stderr) = logs(dir.path(), args);
+        assert_eq!(got_code, code, "{args:?}: {got_stderr}");
+        assert_eq!(got_stdout, stdout, "{args:?}");
+        assert!(got_stderr.contains(stderr), "{args:?}: {got_stderr}");
+    }
+    let followed = run_guarded(dir.path(), &["logs", "build", "one.toml", "--follow"]);
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "ONE\n");
+}

@@ -12,6 +12,7 @@ use flow_graph::FlowId;
 use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::LogsArgs;
+use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
@@ -22,19 +23,47 @@ const FOLLOW_POLL_MS: u16 = 200;
 
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
-    let dir = match &args.file {
-        // Only its folder: the logs are there to be read while a broken file is fixed.
-        Some(file) => crate::workflow::folder(file)?,
-        None => PathBuf::from("."),
-    };
+    // A file with problems still gives its folder and workflow's name: the logs are there to
+    // be read while it is being fixed.
+    let Located { dir, name, wf } = locate(args.file.as_deref())?;
+    if let (Some(wf), Some(file)) = (&wf, &args.file) {
+        if !wf.flows.iter().any(|f| f.id.as_str() == args.flow) {
+            let file = terminal::safe(&file.display().to_string()).into_owned();
+            return Err(CliError::Run(format!(
+                "{file} has no flow `{}` (`flow graph {file}` lists its flows)",
+                terminal::safe(&args.flow)
+            )));
+        }
+    }
     let root = dir.join(STATE_DIR).join("logs");
+    let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
+    let store = spec
+        .as_ref()
+        .and_then(|spec| crate::store::open_for_reading(spec).ok());
+    // With a file, not the runs the store knows as another workflow's (workflows may share
+    // a folder); a run it does not know (made with another store) may be this one's.
+    let others: std::collections::HashSet<String> = match (&name, store.as_deref()) {
+        (Some(name), Some(store)) => (store.runs().unwrap_or_default().into_iter())
+            .filter(|r| &r.workflow != name)
+            .map(|r| r.run_id.to_string())
+            .collect(),
+        _ => std::collections::HashSet::new(),
+    };
+    let of_workflow = |run: &String| !others.contains(run);
     let latest = if args.follow {
         // The flow may not have written anything yet: follow the newest run.
-        latest_run(&root)
+        latest_run(&root, of_workflow)
     } else {
-        latest_run_of(&root, &args.flow)
+        latest_run_of(&root, &args.flow, of_workflow)
     };
     let run = match &args.run {
+        Some(run) if !of_workflow(run) => {
+            return Err(CliError::Run(format!(
+                "run {} is not a run of workflow `{}` (see `flow runs`)",
+                terminal::safe(run),
+                terminal::safe(name.as_deref().unwrap_or_default())
+            )))
+        }
         Some(run) => run.clone(),
         None => latest.ok_or_else(|| {
             CliError::Run(format!(
@@ -62,10 +91,6 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         printer.finish()?;
         return printed(&printer, &folder, &args.flow, attempt, &run);
     }
-    let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
-    let store = spec
-        .as_ref()
-        .and_then(|spec| crate::store::open_for_reading(spec).ok());
     loop {
         // A reader that went away (`flow logs -f | head`) ends the following, quietly, as
         // it does `tail -f`: at once, not at the next line written.
@@ -152,20 +177,22 @@ fn eprintln_note(text: &str) {
     }
 }
 
-/// The newest run folder (run ids sort by their start).
-fn latest_run(root: &Path) -> Option<String> {
+/// The newest run folder (run ids sort by their start) of the runs `wanted`.
+fn latest_run(root: &Path, wanted: impl Fn(&String) -> bool) -> Option<String> {
     std::fs::read_dir(root)
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| RunId::parse(name).is_ok())
+        .filter(|name| RunId::parse(name).is_ok() && wanted(name))
         .max()
 }
 
-/// The latest run folder (run ids sort by their start) with logs or attempts of `flow`.
-fn latest_run_of(root: &Path, flow: &str) -> Option<String> {
+/// The latest run folder (run ids sort by their start) of the runs `wanted` with logs or
+/// attempts of `flow`.
+fn latest_run_of(root: &Path, flow: &str, wanted: impl Fn(&String) -> bool) -> Option<String> {
     let mut runs: Vec<String> = std::fs::read_dir(root)
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| wanted(name))
         .collect();
     runs.sort_unstable();
     runs.into_iter()
