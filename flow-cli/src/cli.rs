@@ -117,12 +117,6 @@ Examples:
     /// Print the manual page (roff) of flow and its subcommands.
     #[command(after_help = "Example:\n  flow man > ~/.local/share/man/man1/flow.1 && man flow")]
     Man,
-    /// Internal: the watchdog of a run (kills its commands if `flow run` dies).
-    #[command(name = "__watchdog", hide = true)]
-    Watchdog {
-        /// The run to watch.
-        run_id: String,
-    },
 }
 
 /// `flow completions`.
@@ -149,7 +143,8 @@ pub enum CompletionShell {
 pub struct LogsArgs {
     /// The flow.
     pub flow: String,
-    /// The workflow file whose `.flow/logs` to read [default: the current folder's].
+    /// The workflow file whose `.flow/logs` to read, only its runs, and which must define
+    /// FLOW [default: the current folder's, any run].
     pub file: Option<PathBuf>,
     /// The run [default: the latest that ran the flow; with --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]

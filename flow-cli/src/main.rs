@@ -13,6 +13,7 @@ mod progress;
 mod report;
 mod report_page;
 mod run_lock;
+mod run_state;
 mod signals;
 mod store;
 mod store_guard;
@@ -29,6 +30,11 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
+    // The watchdog of a run is internal: not a subcommand of the command line's definition,
+    // so no help, completion script or manual page names it.
+    if let Some(run_id) = watchdog::requested(std::env::args_os()) {
+        return ExitCode::from(watchdog::serve(&run_id));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -45,7 +51,6 @@ fn main() -> ExitCode {
         Command::Logs(args) => (commands::logs::run(args), false),
         Command::Completions(args) => (commands::completions::completions(args), false),
         Command::Man => (commands::completions::man(), false),
-        Command::Watchdog { run_id } => (Ok(watchdog::serve(run_id)), false),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

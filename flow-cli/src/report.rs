@@ -8,6 +8,7 @@ use flow_graph::FlowId;
 use flow_results::{FailureKind, FlowResult, FlowStatus, ResultStore, RunRecord};
 use serde::Serialize;
 
+use crate::run_state::{FlowState, RunState};
 use crate::terminal;
 
 /// How a run ended, as `--json` spells it.
@@ -45,8 +46,9 @@ impl RunStatus {
 pub struct FlowReport {
     /// The flow.
     pub id: String,
-    /// How it ended (`pending` when it has no result).
-    pub status: FlowStatus,
+    /// How it ended (`pending` when it has no result, `interrupted` when its run's `flow run`
+    /// died while it ran).
+    pub status: FlowState,
     /// The exit code of its command's last attempt, when it exited.
     pub exit_code: Option<i32>,
     /// What happened, when it did not complete.
@@ -100,14 +102,14 @@ impl FlowReport {
 
     /// Completed with no attempt in this run: reused, its original result not attached.
     fn completed_without_attempt(&self) -> bool {
-        self.status == FlowStatus::Completed && self.attempts == 0
+        self.status == FlowState::Completed && self.attempts == 0
     }
 
-    /// The report of a stored result.
-    pub fn from_result(r: &FlowResult) -> Self {
+    /// The report of a stored result of a run in state `run`.
+    pub fn from_result(r: &FlowResult, run: RunState) -> Self {
         FlowReport {
             id: r.flow_id.to_string(),
-            status: r.status,
+            status: FlowState::of(r.status, run),
             exit_code: r.exit_code,
             error: r.failure.as_ref().map(|f| f.message.clone()),
             attempts: r.attempts,
@@ -130,7 +132,7 @@ impl FlowReport {
     pub fn pending(id: &FlowId) -> Self {
         FlowReport {
             id: id.to_string(),
-            status: FlowStatus::Pending,
+            status: FlowState::Pending,
             exit_code: None,
             error: None,
             attempts: 0,
@@ -146,10 +148,15 @@ impl FlowReport {
 }
 
 impl RunReport {
-    /// The report of `run` from its stored `results`. With `order` (the workflow's flows),
-    /// the flows come in that order and flows without a result are listed as pending; results
-    /// of flows not in `order` come after.
-    pub fn new(run: &RunRecord, mut results: Vec<FlowResult>, order: Option<&[FlowId]>) -> Self {
+    /// The report of `run` (in state `state`) from its stored `results`. With `order` (the
+    /// workflow's flows), the flows come in that order and flows without a result are listed
+    /// as pending; results of flows not in `order` come after.
+    pub fn new(
+        run: &RunRecord,
+        state: RunState,
+        mut results: Vec<FlowResult>,
+        order: Option<&[FlowId]>,
+    ) -> Self {
         let flows = match order {
             Some(order) => {
                 let mut by_id: std::collections::HashMap<FlowId, FlowResult> =
@@ -157,13 +164,13 @@ impl RunReport {
                 let mut flows: Vec<FlowReport> = order
                     .iter()
                     .map(|id| match by_id.remove(id) {
-                        Some(r) => FlowReport::from_result(&r),
+                        Some(r) => FlowReport::from_result(&r, state),
                         None => FlowReport::pending(id),
                     })
                     .collect();
                 let mut rest: Vec<FlowResult> = by_id.into_values().collect();
                 rest.sort_by(|a, b| a.flow_id.cmp(&b.flow_id));
-                flows.extend(rest.iter().map(FlowReport::from_result));
+                flows.extend(rest.iter().map(|r| FlowReport::from_result(r, state)));
                 flows
             }
             None => {
@@ -174,15 +181,20 @@ impl RunReport {
                         &b.flow_id,
                     ))
                 });
-                results.iter().map(FlowReport::from_result).collect()
+                results
+                    .iter()
+                    .map(|r| FlowReport::from_result(r, state))
+                    .collect()
             }
         };
-        let any = |s: FlowStatus| flows.iter().any(|f| f.status == s);
-        let status = if any(FlowStatus::Failed) {
+        let any = |s: FlowState| flows.iter().any(|f| f.status == s);
+        let status = if any(FlowState::Failed) {
             RunStatus::Failed
+        } else if state == RunState::Interrupted {
+            RunStatus::Interrupted
         } else if run.finished_at.is_none() {
             RunStatus::Running
-        } else if any(FlowStatus::Cancelled) || any(FlowStatus::Pending) {
+        } else if any(FlowState::Cancelled) || any(FlowState::Pending) {
             RunStatus::Cancelled
         } else {
             RunStatus::Completed
@@ -248,7 +260,7 @@ impl RunReport {
                 let flow = &mut self.flows[k];
                 match by_id.get(flow.id.as_str()) {
                     Some(r) if r.status == FlowStatus::Completed && r.attempts > 0 => {
-                        let mut original = FlowReport::from_result(r);
+                        let mut original = FlowReport::from_result(r, RunState::Ended);
                         let folder = crate::logs::run_dir(logs_root, run.run_id.as_str());
                         original.log = crate::logs::log_files(&folder, &original.id, r.attempts)
                             .last()
@@ -267,7 +279,7 @@ impl RunReport {
     }
 
     /// How many flows are in `status`.
-    pub fn count(&self, status: FlowStatus) -> usize {
+    pub fn count(&self, status: FlowState) -> usize {
         self.flows.iter().filter(|f| f.status == status).count()
     }
 
@@ -292,9 +304,6 @@ impl RunReport {
                 "not run".to_owned()
             } else if f.reused_from.is_some() {
                 "up to date".to_owned()
-            } else if f.status == FlowStatus::Running && self.status == RunStatus::Interrupted {
-                // Its `flow run` died while it ran: it will not end.
-                "interrupted".to_owned()
             } else {
                 f.status.to_string()
             };
@@ -343,7 +352,7 @@ impl RunReport {
     fn own_failures(&self) -> impl Iterator<Item = &FlowReport> {
         self.flows
             .iter()
-            .filter(|f| f.status == FlowStatus::Failed && f.upstream.is_none())
+            .filter(|f| f.status == FlowState::Failed && f.upstream.is_none())
     }
 
     /// One line per flow that failed by itself, with its log file: what `--quiet` prints.
@@ -364,6 +373,34 @@ impl RunReport {
             );
         }
         out
+    }
+
+    /// How many flows ended how, in words: `1 completed, 1 failed, 1 not run (upstream
+    /// failed)`. A flow that did not run because a parent failed is not counted as failed.
+    pub fn counts(&self) -> String {
+        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
+        let reused = self.flows.iter().filter(|f| f.reused()).count();
+        let mut counts = format!("{} completed", self.count(FlowState::Completed));
+        if reused > 0 {
+            let _ = write!(counts, " ({reused} up to date)");
+        }
+        let _ = write!(counts, ", {} failed", self.own_failures().count());
+        for (n, name) in [
+            (self.count(FlowState::Cancelled), "cancelled"),
+            (upstream, "not run (upstream failed)"),
+            // A flow whose end the store did not record (its last write was refused).
+            (self.count(FlowState::Running), "not recorded as finished"),
+            (self.count(FlowState::Interrupted), "interrupted"),
+            (self.count(FlowState::Pending), "not run"),
+        ] {
+            if n > 0 {
+                let _ = write!(counts, ", {n} {name}");
+            }
+        }
+        if reused > 0 && reused == self.flows.len() {
+            counts.push_str("; nothing ran: every flow is up to date");
+        }
+        counts
     }
 
     /// The closing summary: each flow that failed by itself with its log file and stderr
@@ -400,27 +437,7 @@ impl RunReport {
                 );
             }
         }
-        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
-        let reused = self.flows.iter().filter(|f| f.reused()).count();
-        let mut counts = format!("{} completed", self.count(FlowStatus::Completed));
-        if reused > 0 {
-            let _ = write!(counts, " ({reused} up to date)");
-        }
-        let _ = write!(counts, ", {} failed", self.own_failures().count());
-        for (n, name) in [
-            (self.count(FlowStatus::Cancelled), "cancelled"),
-            (upstream, "not run (upstream failed)"),
-            // A flow whose end the store did not record (its last write was refused).
-            (self.count(FlowStatus::Running), "not recorded as finished"),
-            (self.count(FlowStatus::Pending), "not run"),
-        ] {
-            if n > 0 {
-                let _ = write!(counts, ", {n} {name}");
-            }
-        }
-        if reused > 0 && reused == self.flows.len() {
-            counts.push_str("; nothing ran: every flow is up to date");
-        }
+        let counts = self.counts();
         let status = status_colour(self.status.as_str(), colour);
         let wall = self
             .wall_ms
@@ -501,7 +518,12 @@ mod tests {
         b.attempts = 2;
         b.failure = Some(Failure::new(FailureKind::Error, "exited with code 3"));
         b.stderr_tail = Tail::new("one\ntwo\n");
-        RunReport::new(&run, vec![b, a], Some(&[id("a"), id("b"), id("c")]))
+        RunReport::new(
+            &run,
+            RunState::Ended,
+            vec![b, a],
+            Some(&[id("a"), id("b"), id("c")]),
+        )
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// The variable every command of a run gets, with the run id.
 pub const RUN_ID_VARIABLE: &str = "FLOW_RUN_ID";
-/// The hidden subcommand that runs the watchdog.
+/// The internal subcommand that runs the watchdog (`flow __watchdog RUN_ID`), read before
+/// the command line is parsed (see [`requested`]).
 pub const SUBCOMMAND: &str = "__watchdog";
 /// What the run writes before it closes the pipe when it ends normally.
 const DONE: &[u8] = b"done\n";
@@ -57,6 +58,18 @@ impl Watchdog {
         drop(self.pipe);
         drop(self.child);
     }
+}
+
+/// The run id when the arguments (`args`, the program first) are exactly those
+/// [`Watchdog::start`] gives: `__watchdog RUN_ID`.
+pub fn requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let mut args = args.into_iter().skip(1);
+    let (Some(first), Some(run_id), None) = (args.next(), args.next(), args.next()) else {
+        return None;
+    };
+    (first == SUBCOMMAND)
+        .then(|| run_id.into_string().ok())
+        .flatten()
 }
 
 /// The watchdog process: waits until the run closes the pipe (stdin); unless it said it is
@@ -108,5 +121,19 @@ mod tests {
         assert!(marked_processes(&holds, Pid::this()).is_empty());
         other.kill().unwrap();
         other.wait().unwrap();
+    }
+
+    #[test]
+    fn only_exactly_the_arguments_the_run_gives_start_the_watchdog() {
+        for (args, run_id) in [
+            (&["flow", "__watchdog", "RUN"][..], Some("RUN")),
+            (&["flow", "__watchdog"][..], None),
+            (&["flow", "__watchdog", "RUN", "more"][..], None),
+            (&["flow", "run", "__watchdog"][..], None),
+            (&["flow"][..], None),
+        ] {
+            let args = args.iter().map(std::ffi::OsString::from);
+            assert_eq!(requested(args).as_deref(), run_id);
+        }
     }
 }

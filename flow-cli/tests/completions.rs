@@ -1,5 +1,5 @@
 //! `flow completions bash|zsh|fish` and `flow man`: generated from the command line, so they
-//! name every subcommand and flag, including the newest.
+//! name every subcommand and flag, including the newest, and never the internal watchdog.
 
 mod common;
 
@@ -27,6 +27,10 @@ fn completion_scripts_name_every_subcommand_and_flag() {
         for word in ["run", "logs", "report", "resume", "follow", "completions"] {
             assert!(script.contains(word), "{shell} lacks {word}");
         }
+        assert!(
+            !script.contains("watchdog"),
+            "{shell} names the internal watchdog"
+        );
     }
     let out = flow().args(["completions", "powershell"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -45,4 +49,10 @@ fn the_man_page_is_roff_with_a_section_per_subcommand() {
     }
     assert!(page.contains("\\-\\-resume"), "the flags are listed");
     assert!(page.contains("\\-\\-attempt"), "the flags are listed");
+    assert!(
+        !page.contains("watchdog"),
+        "the internal watchdog is not listed"
+    );
+    let help = stdout_of(&["--help"]);
+    assert!(!help.contains("watchdog"), "{help}");
 }

@@ -1,7 +1,7 @@
 //! End-to-end tests of `flow` meeting careless or hostile input and output: full or closed
-//! stdout and stderr, escape sequences from commands and in the workflow file, values the
-//! operating system refuses, `--json` errors, folders that do not exist, and messages that
-//! must name the real cause.
+//! stdout and stderr, escape sequences from commands and in the workflow file (printed or in
+//! the report page), values the operating system refuses, `--json` errors, folders that do
+//! not exist, and messages that must name the real cause.
 
 mod common;
 
@@ -91,6 +91,31 @@ fn escape_sequences_from_commands_and_the_workflow_file_are_printed_escaped() {
         "{}",
         text(&results.stdout)
     );
+
+    // The report, on stdout and in its file, shows them as text too, and a program whose
+    // name holds them as well.
+    write(
+        dir.path(),
+        "p.toml",
+        "[flows.bad]\nshell = \"printf 'boom \\\\033]0;T\\\\007 \\\\033[2J\\\\n' >&2; exit 4\"\n\
+         [flows.prog]\ncommand = [\"\\u001b]0;PROG\\u0007x\"]\n",
+    );
+    assert_eq!(
+        run_in(dir.path(), &["run", "p.toml"]).status.code(),
+        Some(1)
+    );
+    let page = text(&run_in(dir.path(), &["report", "p.toml", "-o", "-"]).stdout);
+    let written = run_in(dir.path(), &["report", "p.toml", "-o", "page.html"]);
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    let file = std::fs::read_to_string(dir.path().join("page.html")).unwrap();
+    for page in [&page, &file] {
+        assert!(
+            !page.contains('\u{1b}') && !page.contains('\u{7}'),
+            "raw escapes in the page: {page:?}"
+        );
+        assert!(page.contains(r"boom \u{1b}]0;T\u{7} \u{1b}[2J"), "{page}");
+        assert!(page.contains(r"`\u{1b}]0;PROG\u{7}x`"), "{page}");
+    }
 
     write(
         dir.path(),

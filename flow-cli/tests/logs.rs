@@ -1,6 +1,6 @@
 //! Every attempt's own logs: `.flow/logs/RUN/FLOW.N.out` and `.err` per attempt, `flow logs`
-//! printing the last (or a chosen) attempt and following one while it runs, and the failure
-//! summary naming the log file.
+//! printing the last (or a chosen) attempt and following one while it runs (until the flow
+//! ends or the reader goes away), and the failure summary naming the log file.
 
 mod common;
 
@@ -133,6 +133,45 @@ shell = "echo first; echo ready > ready.fifo; cat go.fifo; echo second"
 }
 
 #[test]
+fn flow_logs_follow_ends_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.slow]\nshell = \"echo one; echo two; echo ready > ready.fifo; cat go.fifo\"\n",
+    )
+    .unwrap();
+    let running = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let mut follower = flow()
+        .current_dir(dir.path())
+        .args(["logs", "slow", "w.toml", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `| head -2` does: read two lines, then close the pipe while the flow still runs
+    // and writes nothing more.
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "one");
+    assert_eq!(lines.next().unwrap().unwrap(), "two");
+    drop(lines);
+    let followed = wait_exit(follower);
+    assert!(followed.status.success(), "{followed:?}");
+    assert_eq!(String::from_utf8_lossy(&followed.stderr), "");
+    std::fs::write(&go, "go\n").unwrap();
+    assert!(wait_exit(running).status.success());
+}
+
+#[test]
 fn flow_logs_gives_the_bytes_to_a_pipe_and_escapes_control_characters_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -230,4 +269,39 @@ fn following_ends_when_the_run_has_ended_whatever_was_asked() {
     let out = run_guarded(dir.path(), &["logs", "a", "--follow"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
     assert!(out.status.success());
+}
+
+#[test]
+fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, word) in [("one.toml", "ONE"), ("two.toml", "TWO")] {
+        let toml = format!("[flows.build]\nshell = \"echo {word}\"\n");
+        std::fs::write(dir.path().join(file), toml).unwrap();
+        assert!(flow_in(dir.path(), &["run", file, "-q"]).status.success());
+    }
+    let two = json_of(&flow_in(dir.path(), &["results", "two.toml", "--json"]));
+    let two_run = two["run_id"].as_str().unwrap();
+    for (args, code, stdout, stderr) in [
+        (&["build", "one.toml"][..], Some(0), "ONE\n", ""),
+        (&["build", "two.toml"][..], Some(0), "TWO\n", ""),
+        (
+            &["nope", "one.toml"][..],
+            Some(2),
+            "",
+            "one.toml has no flow `nope`",
+        ),
+        (
+            &["build", "one.toml", "--run", two_run][..],
+            Some(2),
+            "",
+            "is not a run of workflow `one`",
+        ),
+    ] {
+        let (got_code, got_stdout, got_stderr) = logs(dir.path(), args);
+        assert_eq!(got_code, code, "{args:?}: {got_stderr}");
+        assert_eq!(got_stdout, stdout, "{args:?}");
+        assert!(got_stderr.contains(stderr), "{args:?}: {got_stderr}");
+    }
+    let followed = run_guarded(dir.path(), &["logs", "build", "one.toml", "--follow"]);
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "ONE\n");
 }

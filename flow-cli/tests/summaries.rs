@@ -1,6 +1,7 @@
 //! What `flow run` tells at the end: each root failure once, the flows it kept from running
-//! as "not run", one line per failed flow under `--quiet`, reused flows with the run they
-//! come from, a `--resume` with nothing to resume, and `--executor slurm` without Slurm.
+//! as "not run" (and so does `flow runs`), one line per failed flow under `--quiet`, reused
+//! flows with the run they come from, a `--resume` with nothing to resume, and
+//! `--executor slurm` without Slurm.
 
 mod common;
 
@@ -73,6 +74,12 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
     assert!(
         table.contains("not run: upstream `split` failed"),
         "{table}"
+    );
+    // `flow runs` counts them as the summary does: not run is not failed.
+    let runs = text(&flow_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(
+        runs.contains("  1 completed, 1 failed, 3 not run (upstream failed)\n"),
+        "{runs}"
     );
 }
 

@@ -5,36 +5,65 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use flow_graph::FlowId;
 use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::LogsArgs;
+use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
 use crate::terminal::{self, Utf8Pieces};
 
-/// How often `--follow` looks for new output.
-const FOLLOW_POLL: Duration = Duration::from_millis(200);
+/// How often `--follow` looks for new output, in milliseconds.
+const FOLLOW_POLL_MS: u16 = 200;
 
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
-    let dir = match &args.file {
-        // Only its folder: the logs are there to be read while a broken file is fixed.
-        Some(file) => crate::workflow::folder(file)?,
-        None => PathBuf::from("."),
-    };
+    // A file with problems still gives its folder and workflow's name: the logs are there to
+    // be read while it is being fixed.
+    let Located { dir, name, wf } = locate(args.file.as_deref())?;
+    if let (Some(wf), Some(file)) = (&wf, &args.file) {
+        if !wf.flows.iter().any(|f| f.id.as_str() == args.flow) {
+            let file = terminal::safe(&file.display().to_string()).into_owned();
+            return Err(CliError::Run(format!(
+                "{file} has no flow `{}` (`flow graph {file}` lists its flows)",
+                terminal::safe(&args.flow)
+            )));
+        }
+    }
     let root = dir.join(STATE_DIR).join("logs");
+    let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
+    let store = spec
+        .as_ref()
+        .and_then(|spec| crate::store::open_for_reading(spec).ok());
+    // With a file, not the runs the store knows as another workflow's (workflows may share
+    // a folder); a run it does not know (made with another store) may be this one's.
+    let others: std::collections::HashSet<String> = match (&name, store.as_deref()) {
+        (Some(name), Some(store)) => (store.runs().unwrap_or_default().into_iter())
+            .filter(|r| &r.workflow != name)
+            .map(|r| r.run_id.to_string())
+            .collect(),
+        _ => std::collections::HashSet::new(),
+    };
+    let of_workflow = |run: &String| !others.contains(run);
     let latest = if args.follow {
         // The flow may not have written anything yet: follow the newest run.
-        latest_run(&root)
+        latest_run(&root, of_workflow)
     } else {
-        latest_run_of(&root, &args.flow)
+        latest_run_of(&root, &args.flow, of_workflow)
     };
     let run = match &args.run {
+        Some(run) if !of_workflow(run) => {
+            return Err(CliError::Run(format!(
+                "run {} is not a run of workflow `{}` (see `flow runs`)",
+                terminal::safe(run),
+                terminal::safe(name.as_deref().unwrap_or_default())
+            )))
+        }
         Some(run) => run.clone(),
         None => latest.ok_or_else(|| {
             CliError::Run(format!(
@@ -62,12 +91,12 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         printer.finish()?;
         return printed(&printer, &folder, &args.flow, attempt, &run);
     }
-    let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
-    let store = spec
-        .as_ref()
-        .and_then(|spec| crate::store::open_for_reading(spec).ok());
     loop {
-        std::thread::sleep(FOLLOW_POLL);
+        // A reader that went away (`flow logs -f | head`) ends the following, quietly, as
+        // it does `tail -f`: at once, not at the next line written.
+        if printer.reader_gone || stdout_closed_within(FOLLOW_POLL_MS) {
+            return Ok(0);
+        }
         printer.print_new()?;
         let ended = attempt_ended(&folder, &args.flow, attempt);
         if args.attempt.is_none() {
@@ -137,9 +166,7 @@ fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>) -> bool
     let (Some(record), Some(spec)) = (record, spec) else {
         return true;
     };
-    record.finished_at.is_none()
-        && crate::run_lock::holder(spec, &record.workflow)
-            .is_some_and(|h| h.run == record.run_id.as_str())
+    crate::run_state::RunState::of(spec, record) == crate::run_state::RunState::InProgress
 }
 
 /// A note on stderr (not part of the logs).
@@ -150,20 +177,22 @@ fn eprintln_note(text: &str) {
     }
 }
 
-/// The newest run folder (run ids sort by their start).
-fn latest_run(root: &Path) -> Option<String> {
+/// The newest run folder (run ids sort by their start) of the runs `wanted`.
+fn latest_run(root: &Path, wanted: impl Fn(&String) -> bool) -> Option<String> {
     std::fs::read_dir(root)
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| RunId::parse(name).is_ok())
+        .filter(|name| RunId::parse(name).is_ok() && wanted(name))
         .max()
 }
 
-/// The latest run folder (run ids sort by their start) with logs or attempts of `flow`.
-fn latest_run_of(root: &Path, flow: &str) -> Option<String> {
+/// The latest run folder (run ids sort by their start) of the runs `wanted` with logs or
+/// attempts of `flow`.
+fn latest_run_of(root: &Path, flow: &str, wanted: impl Fn(&String) -> bool) -> Option<String> {
     let mut runs: Vec<String> = std::fs::read_dir(root)
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| wanted(name))
         .collect();
     runs.sort_unstable();
     runs.into_iter()
@@ -210,6 +239,8 @@ fn flow_over(known: Option<&(&dyn ResultStore, RunRecord)>, flow: &str) -> bool 
 struct Printer {
     streams: [Stream; 2],
     found_any: bool,
+    /// Whether the reader of stdout went away (a closed pipe): nothing more is written.
+    reader_gone: bool,
 }
 
 /// One of the attempt's files and where it goes.
@@ -234,6 +265,7 @@ impl Printer {
                 stream(LogStream::Stderr, std::io::stderr().is_terminal()),
             ],
             found_any: false,
+            reader_gone: false,
         }
     }
 
@@ -261,12 +293,16 @@ impl Printer {
                     Err(e) => return Err(read_error(e)),
                 };
                 stream.offset += read as u64;
-                match &mut stream.text {
+                let reader = match &mut stream.text {
                     Some(text) => {
                         let shown = text.push(&chunk[..read]);
-                        write_to(k, terminal::safe_output(&shown).as_bytes())?;
+                        write_to(k, terminal::safe_output(&shown).as_bytes())?
                     }
                     None => write_to(k, &chunk[..read])?,
+                };
+                if k == 0 && reader == Reader::Gone {
+                    self.reader_gone = true;
+                    return Ok(());
                 }
             }
         }
@@ -285,10 +321,19 @@ impl Printer {
     }
 }
 
-/// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error.
-fn write_to(stream: usize, bytes: &[u8]) -> Result<(), CliError> {
+/// Whether the reader of a stream is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    There,
+    /// It closed its end of the pipe.
+    Gone,
+}
+
+/// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error,
+/// but the answer.
+fn write_to(stream: usize, bytes: &[u8]) -> Result<Reader, CliError> {
     if bytes.is_empty() {
-        return Ok(());
+        return Ok(Reader::There);
     }
     let written = if stream == 0 {
         std::io::stdout()
@@ -299,7 +344,25 @@ fn write_to(stream: usize, bytes: &[u8]) -> Result<(), CliError> {
         std::io::stderr().lock().write_all(bytes)
     };
     match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
-        _ => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Reader::Gone),
+        Err(e) => Err(CliError::Output(e)),
+        Ok(()) => Ok(Reader::There),
+    }
+}
+
+/// Waits up to `ms` milliseconds for stdout to report an error or a hang-up, and says
+/// whether it did: the reader of a pipe closed it, or a terminal hung up. Other stdouts
+/// (files, `/dev/null`) report neither: the wait is then only a pause.
+fn stdout_closed_within(ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags};
+    let stdout = std::io::stdout();
+    // No events asked for: POLLERR and POLLHUP are always reported, never readiness.
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    match poll(&mut fds, ms) {
+        Ok(n) if n > 0 => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+        // A signal cut the wait short, or poll cannot tell: keep following.
+        _ => false,
     }
 }

@@ -9,7 +9,8 @@ use flow_results::{RunId, RunRecord};
 use crate::cli::ResultsArgs;
 use crate::commands::print_stdout;
 use crate::error::CliError;
-use crate::report::{RunReport, RunStatus};
+use crate::report::RunReport;
+use crate::run_state::RunState;
 use crate::{store, terminal, workflow};
 
 /// Shows the run.
@@ -54,15 +55,11 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
             .map(|f| f.id.clone())
             .collect()
     });
-    let mut report = RunReport::new(&run, results, order.as_deref());
+    let state = RunState::of(&spec, &run);
+    let mut report = RunReport::new(&run, state, results, order.as_deref());
     let logs_root = dir.join(store::STATE_DIR).join("logs");
     report.attach_logs(&logs_root);
     report.attach_reused(&*results_store, &logs_root);
-    let running =
-        crate::run_lock::holder(&spec, &run.workflow).is_some_and(|h| h.run == run.run_id.as_str());
-    if report.status == RunStatus::Running && !running {
-        report.status = RunStatus::Interrupted;
-    }
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {

@@ -23,6 +23,7 @@ use crate::error::CliError;
 use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
+use crate::run_state::RunState;
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
@@ -470,7 +471,7 @@ fn report(
             Vec::new()
         }
     };
-    let mut report = RunReport::new(&run, results, Some(&order));
+    let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
     // (`--quiet` prints only failures: it needs none of that.)

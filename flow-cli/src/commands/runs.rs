@@ -4,7 +4,8 @@ use crate::cli::RunsArgs;
 use crate::commands::print_stdout;
 use crate::commands::results::{locate, Located};
 use crate::error::CliError;
-use crate::report::format_ms;
+use crate::report::{format_ms, RunReport};
+use crate::run_state::RunState;
 use crate::store;
 
 /// Lists the runs (of FILE's workflow when a file is given).
@@ -25,20 +26,17 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         "FLOWS".into(),
     ]];
     for r in &runs {
-        let c = &r.counts;
-        let flows = match r.finished_at {
-            None if crate::run_lock::holder(&spec, &r.workflow)
-                .is_some_and(|h| h.run == r.run_id.as_str()) =>
-            {
-                "running".to_owned()
+        let flows = match RunState::of(&spec, r) {
+            RunState::InProgress => "running".to_owned(),
+            RunState::Interrupted => {
+                "interrupted (its flow process died before the run ended)".to_owned()
             }
-            None => "interrupted (its flow process died before the run ended)".to_owned(),
-            Some(_) => {
-                let mut s = format!("{} completed, {} failed", c.completed, c.failed);
-                if c.cancelled > 0 {
-                    s.push_str(&format!(", {} cancelled", c.cancelled));
-                }
-                s
+            // Counted as the run's summary counts them (a flow whose parent failed did not
+            // run, it did not fail), from the run's results.
+            RunState::Ended => {
+                let results =
+                    (results_store.results(&r.run_id)).map_err(|e| store::error(&spec, e))?;
+                RunReport::new(r, RunState::Ended, results, None).counts()
             }
         };
         rows.push([

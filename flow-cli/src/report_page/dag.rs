@@ -309,6 +309,7 @@ mod tests {
 
     use super::super::model::test_support::{run, Made};
     use super::*;
+    use crate::run_state::RunState;
 
     #[test]
     fn every_flow_and_edge_is_drawn() {
@@ -346,7 +347,7 @@ mod tests {
                 ("c", "d", Optional),
             ],
         );
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let mut out = String::new();
         render(&mut out, &report);
         assert_eq!(out.matches("<g class=\"node").count(), 4, "{out}");
@@ -375,7 +376,7 @@ mod tests {
             .map(|w| (w[0].as_str(), w[1].as_str(), Required))
             .collect();
         let (run, results, graph) = run(&made, &edges);
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let mut out = String::new();
         render(&mut out, &report);
         assert!(!out.contains("<svg"), "{out}");
@@ -404,7 +405,7 @@ mod tests {
             }
         }
         let (run, results, graph) = run(&made, &edges);
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         assert!(layout_nodes(&report) > LAYOUT_NODE_LIMIT);
         let mut out = String::new();
         render(&mut out, &report);
@@ -438,7 +439,7 @@ mod tests {
             ],
             &[],
         );
-        let report = Report::build(&run, results, None);
+        let report = Report::build(&run, RunState::Ended, results, None);
         let mut out = String::new();
         render(&mut out, &report);
         assert_eq!(out.matches("<g class=\"node").count(), 3, "{out}");

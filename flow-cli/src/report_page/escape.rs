@@ -1,8 +1,15 @@
 //! HTML escaping of every text a report shows that it did not write itself: flow ids, error
 //! messages, output tails, the command line.
+//!
+//! Such text is first made safe for a terminal ([`terminal::safe_output`]): a page written
+//! to stdout (`flow report -o -`), or read with `cat`, must not move the cursor or set the
+//! window title, so control characters are shown as escapes (`\u{1b}`), never written raw.
 
-/// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, so it reads as
-/// text inside an element or a quoted attribute, never as markup.
+use crate::terminal;
+
+/// `text` with control characters shown as escapes (keeping line breaks and tabs) and `&`,
+/// `<`, `>`, `"` and `'` replaced by character references, so it reads as text inside an
+/// element or a quoted attribute, never as markup or a terminal's command.
 #[cfg(test)]
 pub fn escape(text: &str) -> String {
     Escaped(text).to_string()
@@ -14,7 +21,8 @@ pub struct Escaped<'a>(pub &'a str);
 
 impl std::fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut rest = self.0;
+        let safe = terminal::safe_output(self.0);
+        let mut rest = safe.as_ref();
         while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
             f.write_str(&rest[..at])?;
             f.write_str(match rest.as_bytes()[at] {
@@ -35,7 +43,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markup_becomes_text() {
+    fn markup_and_control_characters_become_text() {
         for (input, expected) in [
             (
                 "<script>alert(1)</script>",
@@ -45,6 +53,11 @@ mod tests {
             (r#"x="1" y='2'"#, "x=&quot;1&quot; y=&#39;2&#39;"),
             ("&amp;", "&amp;amp;"),
             ("plain ünïcödé ✓", "plain ünïcödé ✓"),
+            (
+                "boom \u{1b}]0;T\u{7} \u{1b}[2J\r\n\tnext",
+                "boom \\u{1b}]0;T\\u{7} \\u{1b}[2J\\r\n\tnext",
+            ),
+            ("<\u{1b}[31m>", "&lt;\\u{1b}[31m&gt;"),
             ("", ""),
         ] {
             assert_eq!(escape(input), expected, "{input}");

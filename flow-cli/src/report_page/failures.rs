@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use flow_graph::FlowId;
-use flow_results::{FailureKind, FlowStatus};
+use flow_results::FailureKind;
+
+use crate::run_state::FlowState;
 
 /// A flow that failed on its own, and the flows its failure took down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub struct FailureView<'a> {
     /// The flow.
     pub id: &'a FlowId,
     /// Its state.
-    pub status: FlowStatus,
+    pub status: FlowState,
     /// Why it failed, if it did.
     pub kind: Option<&'a FailureKind>,
 }
@@ -44,13 +46,13 @@ pub fn group(flows: &[FailureView<'_>]) -> Vec<FailureGroup> {
             Some(FailureKind::Upstream { flow }) => index
                 .get(flow.as_str())
                 .copied()
-                .filter(|&j| flows[j].status == FlowStatus::Failed),
+                .filter(|&j| flows[j].status == FlowState::Failed),
             _ => None,
         }
     };
     let mut downstream_of: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut causes = Vec::new();
-    for i in (0..flows.len()).filter(|&i| flows[i].status == FlowStatus::Failed) {
+    for i in (0..flows.len()).filter(|&i| flows[i].status == FlowState::Failed) {
         let is_upstream = matches!(flows[i].kind, Some(FailureKind::Upstream { .. }));
         if !is_upstream {
             causes.push(i);
@@ -88,7 +90,7 @@ pub fn group(flows: &[FailureView<'_>]) -> Vec<FailureGroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use FlowStatus::*;
+    use FlowState::*;
 
     fn id(s: &str) -> FlowId {
         FlowId::new(s).unwrap()
@@ -99,7 +101,7 @@ mod tests {
     }
 
     /// Groups flows given as (id, status, failure) and returns (cause, [downstream]) by id.
-    fn check(flows: &[(&str, FlowStatus, Option<FailureKind>)], expected: &[(&str, &[&str])]) {
+    fn check(flows: &[(&str, FlowState, Option<FailureKind>)], expected: &[(&str, &[&str])]) {
         let ids: Vec<FlowId> = flows.iter().map(|f| id(f.0)).collect();
         let views: Vec<FailureView<'_>> = flows
             .iter()

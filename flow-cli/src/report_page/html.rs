@@ -3,12 +3,13 @@
 
 use std::fmt::Write;
 
-use flow_results::{FailureKind, FlowStatus};
+use flow_results::FailureKind;
 
 use super::escape::Escaped;
 use super::format;
 use super::model::{FlowEntry, Report};
 use super::{dag, timeline};
+use crate::run_state::{FlowState, RunState};
 
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
@@ -69,16 +70,16 @@ fn summary(out: &mut String, report: &Report) {
         out,
         "<dt>Wall time</dt><dd>{}{}</dd>",
         format::duration(report.wall_ms),
-        if report.finished {
-            ""
-        } else {
-            " (the run did not record its end)"
+        match report.state {
+            RunState::Ended if report.finished => "",
+            RunState::Interrupted => " (interrupted: its `flow run` died before the run ended)",
+            _ => " (the run did not record its end)",
         }
     );
     out.push_str("<dt>Flows</dt><dd>");
     let _ = write!(out, "{} in all", report.flows.len());
-    for status in FlowStatus::ALL {
-        let n = report.counts.count(status);
+    for status in FlowState::ALL {
+        let n = report.count(status);
         if n > 0 {
             let _ = write!(out, " <span class=\"chip s-{status}\">{n} {status}</span>");
         }
@@ -205,18 +206,21 @@ fn failures(out: &mut String, report: &Report) {
         }
         out.push_str("</article>\n");
     }
-    let cancelled: Vec<&FlowEntry> = report
-        .flows
-        .iter()
-        .filter(|f| f.status == FlowStatus::Cancelled)
-        .collect();
-    if !cancelled.is_empty() {
+    for state in [FlowState::Cancelled, FlowState::Interrupted] {
+        ended_without_failing(out, report, state);
+    }
+}
+
+/// The flows in `state` (cancelled, interrupted), folded, each with its message.
+fn ended_without_failing(out: &mut String, report: &Report, state: FlowState) {
+    let flows: Vec<&FlowEntry> = report.flows.iter().filter(|f| f.status == state).collect();
+    if !flows.is_empty() {
         let _ = write!(
             out,
-            "<details class=\"cancelled\"><summary>{} cancelled</summary><ul>",
-            cancelled.len()
+            "<details class=\"{state}\"><summary>{} {state}</summary><ul>",
+            flows.len()
         );
-        for flow in cancelled {
+        for flow in flows {
             let _ = write!(out, "<li><code>{}</code>", Escaped(flow.id.as_str()));
             if let Some(failure) = &flow.failure {
                 let _ = write!(out, ": {}", Escaped(&failure.message));
@@ -243,7 +247,7 @@ fn kind_name(kind: &FailureKind) -> &'static str {
 fn table(out: &mut String, report: &Report) {
     out.push_str("<table class=\"sortable\">\n<thead><tr><th data-sort=\"text\">Flow</th><th data-sort=\"num\">Status</th><th data-sort=\"num\">Start</th><th data-sort=\"num\">Duration</th><th data-sort=\"num\">Attempts</th><th data-sort=\"num\">Exit</th></tr></thead>\n<tbody>\n");
     for flow in &report.flows {
-        let status_rank = FlowStatus::ALL
+        let status_rank = FlowState::ALL
             .iter()
             .position(|&s| s == flow.status)
             .unwrap_or(0);
@@ -289,6 +293,7 @@ mod tests {
 
     use super::super::model::test_support::{run, Made};
     use super::*;
+    use crate::run_state::RunState;
 
     fn page() -> String {
         let (run, results, graph) = run(
@@ -322,7 +327,7 @@ mod tests {
             ],
             &[("fetch", "parse", Required), ("other", "parse", Optional)],
         );
-        let mut report = Report::build(&run, results, Some(&graph));
+        let mut report = Report::build(&run, RunState::Ended, results, Some(&graph));
         report.command_line = Some("flow run 'x<y>.toml'".into());
         render(&report)
     }
@@ -386,7 +391,7 @@ mod tests {
             .map(|w| (w[0].as_str(), w[1].as_str(), Required))
             .collect();
         let (run, results, graph) = run(&made, &edges);
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let page = render(&report);
         assert!(
             page.contains(

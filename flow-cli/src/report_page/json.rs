@@ -2,10 +2,11 @@
 //! own dashboards. Flows are named by id everywhere (edges, critical path, failure groups).
 
 use flow_graph::{DependencyType, FlowId};
-use flow_results::{Failure, FlowStatus, StatusCounts};
+use flow_results::Failure;
 use serde::Serialize;
 
 use super::model::Report;
+use crate::run_state::FlowState;
 
 /// The document's shape.
 #[derive(Debug, Serialize)]
@@ -16,17 +17,28 @@ struct Document<'a> {
     wall_ms: f64,
     finished: bool,
     command_line: Option<&'a str>,
-    counts: &'a StatusCounts,
+    counts: Counts,
     flows: Vec<Flow<'a>>,
     edges: Vec<Edge<'a>>,
     critical_path: Vec<&'a FlowId>,
     failures: Vec<Group<'a>>,
 }
 
+/// How many flows are in each state.
+#[derive(Debug, Serialize)]
+struct Counts {
+    pending: usize,
+    running: usize,
+    completed: usize,
+    failed: usize,
+    cancelled: usize,
+    interrupted: usize,
+}
+
 #[derive(Debug, Serialize)]
 struct Flow<'a> {
     id: &'a FlowId,
-    status: FlowStatus,
+    status: FlowState,
     start_ms: Option<f64>,
     end_ms: Option<f64>,
     duration_ms: Option<f64>,
@@ -74,7 +86,14 @@ pub fn render(report: &Report) -> String {
         wall_ms: report.wall_ms,
         finished: report.finished,
         command_line: report.command_line.as_deref(),
-        counts: &report.counts,
+        counts: Counts {
+            pending: report.count(FlowState::Pending),
+            running: report.count(FlowState::Running),
+            completed: report.count(FlowState::Completed),
+            failed: report.count(FlowState::Failed),
+            cancelled: report.count(FlowState::Cancelled),
+            interrupted: report.count(FlowState::Interrupted),
+        },
         flows: report
             .flows
             .iter()
@@ -142,6 +161,7 @@ mod tests {
 
     use super::super::model::test_support::{run, Made};
     use super::*;
+    use crate::run_state::RunState;
 
     #[test]
     fn the_document_names_flows_by_id() {
@@ -170,7 +190,7 @@ mod tests {
             ],
             &[("a", "b", Required), ("b", "c", Optional)],
         );
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let json: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         assert_eq!(json["workflow"], "hand-made");
         assert_eq!(json["counts"]["failed"], 2);

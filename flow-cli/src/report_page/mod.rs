@@ -27,6 +27,7 @@ use flow_results::{ResultStore, RunId, RunRecord};
 
 use crate::commands::print_stdout;
 use crate::error::CliError;
+use crate::run_state::RunState;
 use crate::store;
 use crate::workflow::{self, Workflow};
 
@@ -70,15 +71,22 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         .map_or(Path::new("."), |w| w.dir.as_path());
     let spec = store::spec(args.store.as_deref(), dir)?;
     let store = store::open_for_reading(&spec)?;
-    let spec = spec.to_string();
     let run = find_run(
         store.as_ref(),
-        &spec,
+        &spec.to_string(),
         args.run.as_deref(),
         workflow.as_ref(),
     )?;
+    let state = RunState::of(&spec, &run);
     let logs_root = dir.join(store::STATE_DIR).join("logs");
-    let report = build(store.as_ref(), &run, workflow.as_ref(), None, &logs_root)?;
+    let report = build(
+        store.as_ref(),
+        &run,
+        state,
+        workflow.as_ref(),
+        None,
+        &logs_root,
+    )?;
     if !args.json && args.output.is_none() {
         make_reports_dir(dir)?;
     }
@@ -124,7 +132,12 @@ pub fn write_after_run(
             detail: format!(" with id `{run_id}`"),
         })?;
     let logs_root = workflow.dir.join(store::STATE_DIR).join("logs");
-    let report = build(store, &run, Some(workflow), command_line, &logs_root)?;
+    // This process is the run's `flow run`: it is alive.
+    let state = match run.finished_at {
+        Some(_) => RunState::Ended,
+        None => RunState::InProgress,
+    };
+    let report = build(store, &run, state, Some(workflow), command_line, &logs_root)?;
     let path = default_path(&workflow.dir, run_id);
     make_reports_dir(&workflow.dir)?;
     write_file(&path, &html::render(&report))?;
@@ -162,6 +175,7 @@ pub fn this_command_line() -> String {
 fn build(
     store: &dyn ResultStore,
     run: &RunRecord,
+    state: RunState,
     workflow: Option<&Workflow>,
     command_line: Option<String>,
     logs_root: &Path,
@@ -170,9 +184,9 @@ fn build(
         .results(&run.run_id)
         .map_err(|e| store_error(&store.spec(), e))?;
     // A flow not run (up to date) shows the run that produced its outputs, as `flow results`.
-    let mut earlier = crate::report::RunReport::new(run, results.clone(), None);
+    let mut earlier = crate::report::RunReport::new(run, state, results.clone(), None);
     earlier.attach_reused(store, logs_root);
-    let mut report = Report::build(run, results, workflow.map(|w| &w.graph));
+    let mut report = Report::build(run, state, results, workflow.map(|w| &w.graph));
     let earlier: rustc_hash::FxHashMap<&str, &crate::report::FlowReport> = (earlier.flows.iter())
         .filter(|f| f.reused_from.is_some())
         .map(|f| (f.id.as_str(), f))

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use flow_graph::{DependencyType, FlowGraph, FlowId};
-use flow_results::{Failure, FlowResult, FlowStatus, RunRecord, StatusCounts};
+use flow_results::{Failure, FlowResult, FlowStatus, RunRecord};
 
 use super::critical_path::{critical_path, Span};
 use super::failures::{self, FailureGroup, FailureView};
+use crate::run_state::{FlowState, RunState};
 
 /// How much of a failed flow's stderr a report keeps: its last lines, at most this many bytes.
 const STDERR_TAIL_BYTES: usize = 4 * 1024;
@@ -21,8 +22,9 @@ const STDERR_TAIL_LINES: usize = 40;
 pub struct FlowEntry {
     /// The flow.
     pub id: FlowId,
-    /// Its final (or last known) state; `Pending` for a flow of the workflow with no result.
-    pub status: FlowStatus,
+    /// Its final (or last known) state; `Pending` for a flow of the workflow with no result,
+    /// `Interrupted` for one still running when its run's `flow run` died.
+    pub status: FlowState,
     /// When it started (as the store recorded it: with retries, the scheduler keeps the start
     /// of the first attempt), in milliseconds since the report's time origin.
     pub start_ms: Option<f64>,
@@ -105,10 +107,10 @@ pub struct Report {
     pub wall_ms: f64,
     /// Whether the run record says the run ended.
     pub finished: bool,
+    /// Whether it ended, is in progress or was interrupted.
+    pub state: RunState,
     /// The command line that started the run, when known.
     pub command_line: Option<String>,
-    /// How many flows ended in each state.
-    pub counts: StatusCounts,
     /// Every flow: those of the workflow in topological order, then any others of the run.
     pub flows: Vec<FlowEntry>,
     /// The dependencies, by index into `flows`.
@@ -120,10 +122,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds the report of `run` from its `results` and, when the workflow file is at hand,
-    /// its dependency `graph` (without it the report has no edges, layers or critical path
-    /// beyond single flows).
-    pub fn build(run: &RunRecord, results: Vec<FlowResult>, graph: Option<&FlowGraph>) -> Self {
+    /// Builds the report of `run` (in state `state`) from its `results` and, when the
+    /// workflow file is at hand, its dependency `graph` (without it the report has no edges,
+    /// layers or critical path beyond single flows).
+    pub fn build(
+        run: &RunRecord,
+        state: RunState,
+        results: Vec<FlowResult>,
+        graph: Option<&FlowGraph>,
+    ) -> Self {
         let origin = results
             .iter()
             .filter_map(|r| r.started_at)
@@ -179,7 +186,7 @@ impl Report {
         let mut flows: Vec<FlowEntry> = order
             .into_iter()
             .zip(by_index)
-            .map(|(id, result)| entry(id, result, &ms))
+            .map(|(id, result)| entry(id, result, state, &ms))
             .collect();
         assign_layers(&mut flows, &parents);
 
@@ -220,8 +227,8 @@ impl Report {
             started_at: origin,
             wall_ms,
             finished: run.finished_at.is_some(),
+            state,
             command_line: None,
-            counts: StatusCounts::of(flows.iter().map(|f| f.status)),
             flows,
             edges,
             critical_path: critical,
@@ -260,18 +267,28 @@ impl Report {
         }
     }
 
+    /// How many flows are in `state`.
+    pub fn count(&self, state: FlowState) -> usize {
+        self.flows.iter().filter(|f| f.status == state).count()
+    }
+
     /// The number of layers of the DAG.
     pub fn layer_count(&self) -> u32 {
         self.flows.iter().map(|f| f.layer + 1).max().unwrap_or(0)
     }
 }
 
-/// The entry of flow `id`, from its result if it has one.
-fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> f64) -> FlowEntry {
+/// The entry of flow `id`, from its result if it has one, in a run in state `run`.
+fn entry(
+    id: FlowId,
+    result: Option<FlowResult>,
+    run: RunState,
+    ms: &impl Fn(DateTime<Utc>) -> f64,
+) -> FlowEntry {
     let Some(result) = result else {
         return FlowEntry {
             id,
-            status: FlowStatus::Pending,
+            status: FlowState::Pending,
             start_ms: None,
             end_ms: None,
             attempts: 0,
@@ -292,7 +309,7 @@ fn entry(id: FlowId, result: Option<FlowResult>, ms: &impl Fn(DateTime<Utc>) -> 
     };
     FlowEntry {
         id,
-        status: result.status,
+        status: FlowState::of(result.status, run),
         start_ms: result.started_at.map(ms),
         end_ms: result.finished_at.map(ms),
         attempts: result.attempts,
@@ -460,7 +477,7 @@ mod tests {
                 ("c", "e", Optional),
             ],
         );
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let layer = |id: &str| report.flows.iter().find(|f| f.id == id).unwrap().layer;
         assert_eq!(
             [layer("a"), layer("b"), layer("c"), layer("d"), layer("e")],
@@ -473,7 +490,13 @@ mod tests {
         assert_eq!(ids(&report, &[group.cause]), ["c"]);
         assert_eq!(ids(&report, &group.downstream), ["d"]);
         assert_eq!(report.wall_ms, 1000.0);
-        assert_eq!((report.counts.completed, report.counts.failed), (3, 2));
+        assert_eq!(
+            (
+                report.count(FlowState::Completed),
+                report.count(FlowState::Failed)
+            ),
+            (3, 2)
+        );
         assert_eq!(report.edges.len(), 5);
         let c = report.flows.iter().find(|f| f.id == "c").unwrap();
         assert!(
@@ -507,10 +530,10 @@ mod tests {
             FlowId::new("old").unwrap(),
             Completed,
         ));
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let names: Vec<&str> = report.flows.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(names, ["a", "b", "old"]);
-        assert_eq!(report.flows[1].status, Pending);
+        assert_eq!(report.flows[1].status, FlowState::Pending);
         assert_eq!(report.edges.len(), 1);
     }
 
@@ -533,7 +556,7 @@ mod tests {
             ],
             &[],
         );
-        let report = Report::build(&run, results, None);
+        let report = Report::build(&run, RunState::Ended, results, None);
         assert!(report.edges.is_empty());
         assert_eq!(ids(&report, &report.critical_path), ["b"]);
     }

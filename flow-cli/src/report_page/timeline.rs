@@ -196,6 +196,7 @@ mod tests {
 
     use super::super::model::test_support::{run, Made};
     use super::*;
+    use crate::run_state::RunState;
 
     #[test]
     fn slots_reuse_rows_that_are_free() {
@@ -228,7 +229,7 @@ mod tests {
             ],
             &[],
         );
-        let report = Report::build(&run, results, None);
+        let report = Report::build(&run, RunState::Ended, results, None);
         let started: Vec<usize> = vec![0, 1, 2, 3];
         assert_eq!(slots(&report, &started), [0, 1, 1, 0]);
     }
@@ -258,7 +259,7 @@ mod tests {
             ],
             &[("a", "b", Required)],
         );
-        let report = Report::build(&run, results, Some(&graph));
+        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let mut out = String::new();
         render(&mut out, &report);
         assert_eq!(out.matches("<rect class=\"bar").count(), 2, "{out}");
