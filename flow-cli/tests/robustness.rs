@@ -651,3 +651,28 @@ fn a_run_started_with_its_stop_signals_blocked_still_stops_on_sigterm() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(!common::alive(&command), "the command survived");
 }
+
+/// A command that ends with a background job still in its group: the job is stopped (the
+/// flow's outcome waits for an empty group), and a warning naming the flow says so.
+#[test]
+fn a_background_job_left_in_the_group_is_stopped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.bg]\nshell = \"sleep 300 > /dev/null 2>&1 & echo $! > bg.pid\"\n",
+    );
+    let out = run_guarded(d, &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("flow=bg") && stderr.contains("still running (background jobs)"),
+        "{stderr}"
+    );
+    let pid = std::fs::read_to_string(d.join("bg.pid")).unwrap();
+    assert!(
+        !common::alive(pid.trim()),
+        "the background job outlived its flow"
+    );
+}

@@ -108,9 +108,10 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
         return;
     }
     if signalled == Signalled::Nothing {
-        tracing::debug!(
+        tracing::warn!(
             pgid,
-            "leader exited with group members left, sending SIGTERM"
+            "the command ended with processes of its group still running (background jobs): \
+             they get SIGTERM now; start one that must outlive its flow with `setsid`"
         );
         term_group(pgid);
     }
