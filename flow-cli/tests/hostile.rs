@@ -338,3 +338,43 @@ fn messages_name_the_real_cause() {
         "{stderr}"
     );
 }
+
+/// A working directory that exists but cannot be entered is named as the cause, not the
+/// program. As root (who enters any folder), `flow` runs as `nobody` through `setpriv`.
+#[test]
+fn a_working_directory_that_cannot_be_entered_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ncommand = [\"true\"]\ncwd = \"locked\"\n",
+    );
+    std::fs::create_dir(d.join("locked")).unwrap();
+    // A file this test made belongs to the user it runs as.
+    let root =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(d.join("w.toml")).unwrap()) == 0;
+    let locked = if root { 0o700 } else { 0o000 };
+    std::fs::set_permissions(d.join("locked"), std::fs::Permissions::from_mode(locked)).unwrap();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let args = ["run", "w.toml", "--store", "memory"];
+    let out = if root {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(common::flow_path())
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap()
+    } else {
+        run_in(d, &args)
+    };
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("failed to start `true (in directory ")
+            && stdout.contains("locked)`: Permission denied"),
+        "{stdout}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Why a command could not be started, in words a user can act on: a missing or unusable
-//! working directory, a program that is a folder, a script whose `#!` interpreter is
+//! Why a command could not be started, in words a user can act on: a missing working
+//! directory, or one that is no folder or cannot be entered, a program that is a folder, a script whose `#!` interpreter is
 //! missing. Each is looked at only once the start failed, so a good start costs nothing.
 
 use std::io::{self, Read};
@@ -16,13 +16,15 @@ pub(crate) fn spawn_error(
     source: io::Error,
 ) -> PoolError {
     if let Some(cwd) = &spec.cwd {
-        if let Err(source) = std::fs::metadata(cwd).and_then(|m| {
-            if m.is_dir() {
-                Ok(())
-            } else {
-                Err(io::Error::from(io::ErrorKind::NotADirectory))
+        // A folder that exists may still be one this user cannot enter (`chmod 700` of
+        // another user's).
+        let usable = std::fs::metadata(cwd).and_then(|m| {
+            if !m.is_dir() {
+                return Err(io::Error::from(io::ErrorKind::NotADirectory));
             }
-        }) {
+            nix::unistd::access(cwd, nix::unistd::AccessFlags::X_OK).map_err(io::Error::from)
+        });
+        if let Err(source) = usable {
             return PoolError::Spawn {
                 program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
                 source,
