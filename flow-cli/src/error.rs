@@ -55,7 +55,7 @@ pub enum CliError {
     Output(#[source] std::io::Error),
     /// Another `flow run` (or `flow prune`) of the same workflow is writing to the same store.
     #[error(
-        "workflow `{workflow}` is in use in store `{spec}`: {by} by process {pid} \
+        "workflow `{workflow}` is in use in store `{spec}`: {by} \
          (wait for it, or stop it; a lock left by a dead process is taken over)"
     )]
     Locked {
@@ -63,10 +63,11 @@ pub enum CliError {
         workflow: String,
         /// The store.
         spec: String,
-        /// Who holds the lock: `run RUN_ID` (`run (starting)` while it starts), `flow prune`.
+        /// Who holds the lock: `run RUN_ID by process PID`, `` `flow prune` by process PID``,
+        /// or a `flow` that took it and has not yet written who it is.
         by: String,
-        /// The process holding the lock.
-        pid: u32,
+        /// The process holding the lock, once it wrote it.
+        pid: Option<u32>,
     },
     /// `flow run FILE FLOW...` named a flow the workflow does not have.
     #[error("unknown flow `{target}` on the command line: {file} has no flow or definition of that name")]

@@ -88,20 +88,20 @@ pub fn acquire(
     let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => locked,
         Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-            let holder = read_holder(&mut file).unwrap_or(Holder {
-                run: "(starting)".to_owned(),
-                pid: 0,
-            });
-            let by = if holder.run == crate::commands::prune::LOCK_HOLDER {
-                "`flow prune`".to_owned()
-            } else {
-                format!("run {}", holder.run)
+            // The holder writes who it is right after it took the lock.
+            let holder = read_holder(&mut file);
+            let by = match &holder {
+                None => "another `flow`, which is just starting".to_owned(),
+                Some(h) if h.run == crate::commands::prune::LOCK_HOLDER => {
+                    format!("`flow prune` by process {}", h.pid)
+                }
+                Some(h) => format!("run {} by process {}", h.run, h.pid),
             };
             return Err(CliError::Locked {
                 workflow: workflow.to_owned(),
                 spec: spec.to_string(),
                 by,
-                pid: holder.pid,
+                pid: holder.map(|h| h.pid),
             });
         }
         Err((_, errno)) => return Err(io("lock the run lock", errno.into())),
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(held.run, run.to_string());
         assert_eq!(held.pid, std::process::id());
         let err = acquire(&spec, "w", "another").unwrap_err();
-        assert!(matches!(err, CliError::Locked { pid, .. } if pid == std::process::id()));
+        assert!(matches!(err, CliError::Locked { pid, .. } if pid == Some(std::process::id())));
         assert!(
             err.to_string().contains(&format!(": run {run} by process")),
             "{err}"
@@ -183,6 +183,17 @@ mod tests {
             "{err}"
         );
         drop(pruning);
+        // Taken, and who holds it not written yet: no process 0 is named.
+        let taken = acquire(&spec, "w", "another").unwrap();
+        std::fs::write(path(&spec, "w").unwrap(), "").unwrap();
+        let err = acquire(&spec, "w", "third").unwrap_err();
+        assert!(matches!(err, CliError::Locked { pid: None, .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains(": another `flow`, which is just starting"),
+            "{err}"
+        );
+        drop(taken);
         assert!(acquire(&spec, "w", "another").unwrap().is_some());
     }
 }
