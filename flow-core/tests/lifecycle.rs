@@ -364,3 +364,37 @@ async fn back_to_back_runs_from_two_tasks_keep_their_results() {
         runs.len()
     );
 }
+
+/// A cancel made by a flow as it starts stops the run before the next flow starts, even when
+/// that one was already due (all of them ready and slots for all).
+#[tokio::test]
+async fn no_flow_starts_after_a_cancel_made_as_the_first_one_started() {
+    let ctx = FlowContext::builder().jobs(100).build();
+    let started = Arc::new(AtomicUsize::new(0));
+    let canceller = ctx.clone();
+    let counter = Arc::clone(&started);
+    ctx.register_flow(
+        Flow::async_fn(id("f0"), move |_| {
+            counter.fetch_add(1, SeqCst);
+            canceller.cancel_all();
+            async { Ok::<_, String>(Value::Null) }
+        })
+        .build(),
+    )
+    .unwrap();
+    for i in 1..50 {
+        let counter = Arc::clone(&started);
+        ctx.register_flow(
+            Flow::async_fn(id(&format!("f{i}")), move |_| {
+                counter.fetch_add(1, SeqCst);
+                async { Ok::<_, String>(Value::Null) }
+            })
+            .build(),
+        )
+        .unwrap();
+    }
+    let summary = ctx.run().await.unwrap();
+    assert_eq!(started.load(SeqCst), 1, "flows started after the cancel");
+    assert_eq!(ctx.status("f1").unwrap(), FlowStatus::Cancelled);
+    assert!(!summary.is_success());
+}

@@ -24,6 +24,11 @@ impl Driver {
     /// resumed run: when the definition is the same and every parent gives it what it gave it
     /// then).
     pub(super) fn start(&mut self, flow: u32, attempt: u32, cx: &mut Context<'_>) {
+        // Decided before the run was cancelled, due after: it does not start.
+        if self.machine.is_cancelled() {
+            self.attempt_ended(flow, AttemptEnd::cancelled());
+            return;
+        }
         if attempt == 1 {
             let fingerprint = self.fingerprint(flow);
             self.mark_started(flow);

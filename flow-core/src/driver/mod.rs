@@ -383,6 +383,11 @@ impl Driver {
                 }
             }
             while !self.report.is_full() && work < YIELD_AFTER {
+                // A request made meanwhile (a cancel from a flow just started) counts before
+                // the next effect: no flow starts once the run is cancelled.
+                while let Poll::Ready(Some(request)) = self.requests.poll_recv(cx) {
+                    self.request(request);
+                }
                 let Some(effect) = self.machine.next_effect() else {
                     break;
                 };
