@@ -68,13 +68,20 @@ fn main() -> ExitCode {
 /// Prints clap's error or help and exits as clap would; a usage error with `--json` among the
 /// arguments is also the JSON error document on stdout.
 fn usage_error(error: &clap::Error) -> ExitCode {
-    let _ = error.print();
     let code = error.exit_code();
-    if error.use_stderr() && std::env::args().skip(1).any(|arg| arg == "--json") {
-        let _ = commands::print_stdout(&format!(
-            "{}\n",
-            error::usage_json(&error.kind().to_string())
-        ));
+    if !error.use_stderr() {
+        // Help and version, on stdout as clap prints them.
+        let _ = error.print();
+        return ExitCode::from(u8::try_from(code).unwrap_or(2));
+    }
+    // An error quotes the command line (a `--set` value, say): made safe for a terminal.
+    let text = error.render().to_string();
+    terminal::eprint_line(terminal::safe_lines(text.trim_end()).as_ref());
+    if std::env::args().skip(1).any(|arg| arg == "--json") {
+        // The first line names the argument: "error: unexpected argument '--bogus' found".
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let _ = commands::print_stdout(&format!("{}\n", error::usage_json(message)));
     }
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

@@ -265,9 +265,24 @@ fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
         );
         assert!(json["problems"].is_array(), "{json}");
     }
-    let out = run_in(dir.path(), &["run", "w.toml", "--json", "--no-such-flag"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(json_of(&out)["kind"], "usage");
+    // A usage error's message names the argument, as clap's text on stderr does.
+    for (args, names) in [
+        (
+            &["run", "w.toml", "--json", "--no-such-flag"][..],
+            "'--no-such-flag'",
+        ),
+        (
+            &["run", "w.toml", "--json", "--jobs", "0"],
+            "'--jobs <JOBS>'",
+        ),
+    ] {
+        let out = run_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2));
+        let json = json_of(&out);
+        assert_eq!(json["kind"], "usage");
+        assert!(json["message"].as_str().unwrap().contains(names), "{json}");
+        assert!(text(&out.stderr).contains(names), "{}", text(&out.stderr));
+    }
     let json = json_of(&run_in(dir.path(), &["run", "bad.toml", "--json"]));
     assert_eq!(json["problems"][0]["file"], "bad.toml", "{json}");
     assert_eq!(json["problems"][0]["line"], 2, "{json}");
