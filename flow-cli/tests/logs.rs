@@ -288,7 +288,7 @@ fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
             &["nope", "one.toml"][..],
             Some(2),
             "",
-            "one.toml has no flow `nope`",
+            "no logs of flow `nope`",
         ),
         (
             &["build", "one.toml", "--run", two_run][..],
@@ -304,4 +304,17 @@ fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
     }
     let followed = run_guarded(dir.path(), &["logs", "build", "one.toml", "--follow"]);
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "ONE\n");
+}
+
+/// A flow that only a `--set` made (not in the file as it expands by default) has its logs.
+#[test]
+fn flow_logs_reads_a_flow_made_by_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[params]\nnames = [\"a\"]\n[flows.make]\nmatrix = { n = \"{names}\" }\nshell = \"echo made {n}\"\n";
+    std::fs::write(dir.path().join("w.toml"), toml).unwrap();
+    let ran = flow_in(dir.path(), &["run", "w.toml", "-q", "--set", "names=a,c"]);
+    assert!(ran.status.success());
+    let (code, stdout, stderr) = logs(dir.path(), &["make.c", "w.toml"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "made c\n");
 }
