@@ -361,3 +361,28 @@ fn an_input_that_is_not_a_file_fails_before_the_command_starts() {
     assert!(text(&out.stdout).contains(why), "{}", text(&out.stdout));
     assert!(!d.join("a.out").exists(), "the command ran");
 }
+
+/// A wanted parent that failed in the resumed run runs again: the dry run says its child runs
+/// only if it completes this time, and the run reuses the child when it fails again.
+#[test]
+fn resume_dry_run_says_a_child_of_a_parent_failing_again_may_be_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.p]\nshell = \"test -e ok\"\n[flows.c]\nwants = [\"p\"]\nshell = \"true\"\n",
+    );
+    assert_eq!(ran(d, &[]), (Some(1), set(&["p", "c"])));
+    let out = run_in(d, &["run", "w.toml", "-n", "--resume"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "would run c: parent `p` will run (if it fails again, this flow is reused instead)"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(ran(d, &["--resume"]), (Some(1), set(&["p"])));
+    write(d, "ok", "");
+    assert_eq!(ran(d, &["--resume"]), (Some(0), set(&["p", "c"])));
+}

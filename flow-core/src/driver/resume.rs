@@ -143,15 +143,22 @@ impl crate::FlowContext {
             if !same || freshness.judges(flow) {
                 continue;
             }
-            let running_parent = (graph.parents(i).iter())
-                .find(|link| plan.flows[link.flow() as usize].run.is_some());
+            // A parent that runs and completed in the resumed run gives it something else
+            // whatever its end; one that did not complete there does only if it completes now.
+            let runs = |link: &&flow_graph::Link| plan.flows[link.flow() as usize].run.is_some();
+            let completed_there =
+                |link: &&flow_graph::Link| reuse.contains_key(&flows[link.flow() as usize].id);
+            let parents = graph.parents(i);
+            let surely = parents.iter().filter(runs).find(completed_there);
+            let maybe = parents.iter().find(runs);
+            let id = |link: &flow_graph::Link| flows[link.flow() as usize].id.clone();
             let planned = &mut plan.flows[i as usize];
-            match running_parent {
-                Some(link) => {
-                    let parent = flows[link.flow() as usize].id.clone();
-                    planned.run = Some(Reason::ParentWillRun { parent });
+            match (surely, maybe) {
+                (Some(link), _) => planned.run = Some(Reason::ParentWillRun { parent: id(link) }),
+                (None, Some(link)) => {
+                    planned.run = Some(Reason::ParentMayComplete { parent: id(link) });
                 }
-                None => {
+                (None, None) => {
                     planned.run = None;
                     planned.produced_by = Some(from.clone());
                 }

@@ -52,6 +52,12 @@ pub enum Reason {
         /// The parent.
         parent: FlowId,
     },
+    /// This parent will run, and it did not complete in the resumed run: the flow runs if
+    /// the parent completes this time, and is reused from the resumed run if it does not.
+    ParentMayComplete {
+        /// The parent.
+        parent: FlowId,
+    },
     /// This parent's outputs or outcome differ from when the flow last ran.
     ParentChanged {
         /// The parent.
@@ -75,6 +81,10 @@ impl fmt::Display for Reason {
             Reason::OutputMissing { file } => write!(f, "output missing ({file})"),
             Reason::OutputChanged { file } => write!(f, "output changed ({file})"),
             Reason::ParentWillRun { parent } => write!(f, "parent `{parent}` will run"),
+            Reason::ParentMayComplete { parent } => write!(
+                f,
+                "parent `{parent}` will run (if it fails again, this flow is reused instead)"
+            ),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
             Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
         }
