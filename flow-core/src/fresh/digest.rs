@@ -315,20 +315,21 @@ fn add(
 }
 
 /// Whether a folder's walk met a symbolic link that leads nowhere: to nothing (a broken
-/// link, such as an editor's lock file `.#name`) or back to a folder above it (a loop). Such
-/// a link is no file of the folder, as a broken link named as written is missing.
+/// link, such as an editor's lock file `.#name`, or one through a file), round in a circle
+/// (to itself, to another link back to it) or back to a folder above it. Such a link is no
+/// file of the folder, as a broken link named as written is missing.
 fn leads_nowhere(error: &walkdir::Error) -> bool {
     if error.loop_ancestor().is_some() {
         return true;
     }
-    let broken = error
-        .io_error()
-        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-    let link = error
-        .path()
-        .and_then(|p| std::fs::symlink_metadata(p).ok())
-        .is_some_and(|m| m.file_type().is_symlink());
-    broken && link
+    let Some(path) = error.path() else {
+        return false;
+    };
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    // What the link leads to cannot be found; one that cannot be read is a real problem.
+    let nowhere =
+        std::fs::metadata(path).is_err_and(|e| e.kind() != std::io::ErrorKind::PermissionDenied);
+    link && nowhere
 }
 
 #[cfg(test)]
@@ -402,6 +403,10 @@ mod tests {
         let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, base.join(at));
         link("gone", "d/.#lock").unwrap();
         link("..", "d/sub/up").unwrap();
+        link("self", "d/self").unwrap();
+        link("y", "d/x").unwrap();
+        link("x", "d/y").unwrap();
+        link("a/inside", "d/through-a-file").unwrap();
         link("a", "d/b").unwrap();
         let declared = ["d/".to_owned()];
         let found = files(base, &declared, &StatCache::default()).unwrap();
