@@ -388,10 +388,27 @@ fn define<'r>(
         .cwd
         .as_ref()
         .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
+    // A path takes one value: a list param in it would make one path of all its items.
     let paths = |list: &'r [Template], key: &str, diags: &mut Collector<'_>| -> Vec<Bound<'r>> {
-        list.iter()
-            .filter_map(|t| bind(t, &format_args!("flows.{name}.{key}"), diags))
-            .collect()
+        let mut bound = Vec::with_capacity(list.len());
+        for t in list {
+            let Some(path) = bind(t, &format_args!("flows.{name}.{key}"), diags) else {
+                continue;
+            };
+            match path.list_param(params.1) {
+                None => bound.push(path),
+                Some(i) => diags.error_at(
+                    source,
+                    start(&path.span().cloned()),
+                    format!(
+                        "`flows.{name}.{key}`: `{{{}}}` is a list param, and a path takes one \
+                         value: make one flow per item with a matrix over it, or list the paths",
+                        param_names[i]
+                    ),
+                ),
+            }
+        }
+        bound
     };
     let inputs = paths(&flow.inputs, "inputs", diags);
     let outputs = paths(&flow.outputs, "outputs", diags);

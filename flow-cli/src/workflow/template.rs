@@ -204,6 +204,14 @@ impl Bound<'_> {
         self.slots.iter().any(|s| matches!(s, Slot::Axis(_)))
     }
 
+    /// The first param of its placeholders whose value is a list, if any.
+    pub fn list_param(&self, params: &[Value]) -> Option<usize> {
+        self.slots.iter().find_map(|slot| match slot {
+            Slot::Param(i) if matches!(params[*i], Value::List(_)) => Some(*i),
+            _ => None,
+        })
+    }
+
     /// The param this template is exactly, if it is nothing but one param's placeholder.
     pub fn single_param(&self) -> Option<usize> {
         match (self.template.parts.as_slice(), self.slots.as_slice()) {

@@ -113,6 +113,29 @@ fn a_bad_glob_is_reported_where_it_is_written() {
     );
 }
 
+/// A list param in a path would make one path of all its items: refused where it is written.
+#[test]
+fn a_list_param_in_a_path_is_refused_where_it_is_written() {
+    for (key, line) in [("inputs", 4), ("outputs", 4)] {
+        let text = format!(
+            "[params]\nsamples = [\"a\", \"b\"]\n[flows.a]\n{key} = [\"data/{{samples}}.csv\"]\n\
+             shell = \"true\"\n"
+        );
+        let error = load_str(&text).unwrap_err();
+        assert!(
+            error.contains(&format!("w.toml:{line}:"))
+                && error.contains(&format!(
+                    "`flows.a.{key}`: `{{samples}}` is a list param, and a path takes one value"
+                )),
+            "{error}"
+        );
+    }
+    // A scalar param is a path's part as before.
+    let text =
+        "[params]\nday = \"mon\"\n[flows.a]\ninputs = [\"data/{day}.csv\"]\nshell = \"true\"\n";
+    assert!(load_str(text).is_ok());
+}
+
 #[test]
 fn an_output_declared_twice_names_both_lines() {
     let text = "[flows.a]\ncommand = [\"true\"]\noutputs = [\"x.csv\"]\n\
