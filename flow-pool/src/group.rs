@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sys::{group_exists, group_has_live_member, reap_group_orphans, signal_group};
 
+/// How long members left in a group when its leader exited by itself may take to end by
+/// themselves before they get SIGTERM.
+const SETTLE: Duration = Duration::from_millis(100);
 /// How long to keep probing a group after SIGKILL before giving up with a warning (only a
 /// zombie that nobody reaps can survive SIGKILL that long).
 const KILL_PROBE_LIMIT: Duration = Duration::from_secs(2);
@@ -90,7 +93,8 @@ pub(crate) enum Signalled {
 }
 
 /// Called after the leader was reaped: if members of the group are left (background jobs,
-/// grandchildren), they get SIGTERM, the grace period, then SIGKILL; returns once no member
+/// grandchildren), they get [`SETTLE`] to end by themselves when the leader exited by itself,
+/// then SIGTERM, the grace period, then SIGKILL; returns once no member
 /// runs (zombies that are not ours to reap do not count), or, after SIGKILL, when
 /// [`KILL_PROBE_LIMIT`] passed, with a warning.
 ///
@@ -108,6 +112,11 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
         return;
     }
     if signalled == Signalled::Nothing {
+        // Members finishing what the leader left them (a `tee` of its output, `exec >
+        // >(tee log)`) get a moment to end by themselves.
+        if probe_until_empty(pgid, Instant::now() + SETTLE, Some(&policy.hurry)).await {
+            return;
+        }
         tracing::warn!(
             pgid,
             "the command ended with processes of its group still running (background jobs): \
