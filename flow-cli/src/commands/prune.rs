@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use flow_results::{FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreSpec};
 
@@ -116,7 +116,8 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
 /// of its workflow that ran it, whose attempt `flow results` shows. A run the store cannot
 /// read is passed over.
 fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> BTreeSet<RunId> {
-    let is_old = |run: &RunId| old.iter().any(|r| &r.run_id == run);
+    let old: HashSet<&RunId> = old.iter().map(|r| &r.run_id).collect();
+    let is_old = |run: &RunId| old.contains(run);
     // Each run's results, read once.
     let mut results: HashMap<RunId, Vec<FlowResult>> = HashMap::new();
     let mut needed = BTreeSet::new();
