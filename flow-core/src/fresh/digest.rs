@@ -260,12 +260,7 @@ fn add(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    let name = |p: &Path| {
-        p.strip_prefix(base)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .into_owned()
-    };
+    let name = |p: &Path| file_name(p.strip_prefix(base).unwrap_or(p));
     // In the store's folder, named or reached by a glob (`**/*`, `.*`): not a flow's file.
     // (A file named as written is taken as written: the common case costs no path walk.)
     let in_store = || {
@@ -312,6 +307,20 @@ fn add(
         )));
     }
     Ok(true)
+}
+
+/// The name a file is known by: its path as text, each byte that is not UTF-8 written `\xNN`,
+/// so that two names differing only there stay two names.
+fn file_name(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut name = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        name.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            name.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    name
 }
 
 /// Whether a folder's walk met a symbolic link that leads nowhere: to nothing (a broken
@@ -367,6 +376,30 @@ mod tests {
             stats(base, &declared).unwrap(),
             changed.stats,
             "a missing file appeared"
+        );
+    }
+
+    /// Two names that differ only in bytes that are not UTF-8 are two files.
+    #[test]
+    fn names_that_are_not_utf8_stay_apart() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir(base.join("in")).unwrap();
+        let at = |last: u8| {
+            base.join("in")
+                .join(std::ffi::OsStr::from_bytes(&[b'c', last]))
+        };
+        std::fs::write(at(0xe9), "A").unwrap();
+        std::fs::write(at(0xe8), "B").unwrap();
+        let declared = ["in/".to_owned()];
+        let found = files(base, &declared, &StatCache::default()).unwrap();
+        let names: Vec<&str> = found.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, ["in/c\\xe8", "in/c\\xe9"]);
+        std::fs::remove_file(at(0xe8)).unwrap();
+        assert_ne!(
+            files(base, &declared, &StatCache::default()).unwrap(),
+            found
         );
     }
 
