@@ -143,10 +143,20 @@ impl Report {
                 .map_or(f64::MAX, |us| us as f64 / 1000.0)
         };
 
-        // Flows: the workflow's in topological order, then the run's others by id.
+        // Flows: the workflow's in topological order, then the run's others by id. A run that
+        // ended recorded every flow it had: a flow of the file without a result joined the
+        // file since, and is no part of the report (one in progress has not reached it yet).
+        let in_run: std::collections::HashSet<&FlowId> =
+            results.iter().map(|r| &r.flow_id).collect();
         let mut order: Vec<FlowId> = graph
-            .map(|g| g.topological_order().into_iter().cloned().collect())
+            .map(|g| {
+                (g.topological_order().into_iter())
+                    .filter(|id| state != RunState::Ended || in_run.contains(id))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
+        drop(in_run);
         let mut index: HashMap<FlowId, usize> = order
             .iter()
             .enumerate()
@@ -417,157 +427,5 @@ pub(crate) mod test_support {
 }
 
 #[cfg(test)]
-mod tests {
-    use flow_results::FailureKind;
-
-    use super::test_support::{run, Made};
-    use super::*;
-    use DependencyType::*;
-    use FlowStatus::*;
-
-    fn ids(report: &Report, indexes: &[usize]) -> Vec<String> {
-        indexes
-            .iter()
-            .map(|&i| report.flows[i].id.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn builds_layers_critical_path_and_failure_groups() {
-        let (run, results, graph) = run(
-            &[
-                Made {
-                    id: "a",
-                    status: Completed,
-                    span: Some((0, 100)),
-                    failure: None,
-                },
-                Made {
-                    id: "b",
-                    status: Completed,
-                    span: Some((100, 900)),
-                    failure: None,
-                },
-                Made {
-                    id: "c",
-                    status: Failed,
-                    span: Some((100, 200)),
-                    failure: Some(FailureKind::Error),
-                },
-                Made {
-                    id: "d",
-                    status: Failed,
-                    span: None,
-                    failure: Some(FailureKind::Upstream {
-                        flow: FlowId::new("c").unwrap(),
-                    }),
-                },
-                Made {
-                    id: "e",
-                    status: Completed,
-                    span: Some((900, 1000)),
-                    failure: None,
-                },
-            ],
-            &[
-                ("a", "b", Required),
-                ("a", "c", Required),
-                ("c", "d", Required),
-                ("b", "e", Required),
-                ("c", "e", Optional),
-            ],
-        );
-        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
-        let layer = |id: &str| report.flows.iter().find(|f| f.id == id).unwrap().layer;
-        assert_eq!(
-            [layer("a"), layer("b"), layer("c"), layer("d"), layer("e")],
-            [0, 1, 1, 2, 2]
-        );
-        assert_eq!(report.layer_count(), 3);
-        assert_eq!(ids(&report, &report.critical_path), ["a", "b", "e"]);
-        assert_eq!(report.failure_groups.len(), 1);
-        let group = &report.failure_groups[0];
-        assert_eq!(ids(&report, &[group.cause]), ["c"]);
-        assert_eq!(ids(&report, &group.downstream), ["d"]);
-        assert_eq!(report.wall_ms, 1000.0);
-        assert_eq!(
-            (
-                report.count(FlowState::Completed),
-                report.count(FlowState::Failed)
-            ),
-            (3, 2)
-        );
-        assert_eq!(report.edges.len(), 5);
-        let c = report.flows.iter().find(|f| f.id == "c").unwrap();
-        assert!(
-            c.stderr_tail.contains("<script>"),
-            "kept raw; escaped when drawn"
-        );
-    }
-
-    #[test]
-    fn flows_missing_from_the_run_or_the_workflow_are_both_shown() {
-        let (run, mut results, graph) = run(
-            &[
-                Made {
-                    id: "a",
-                    status: Completed,
-                    span: Some((0, 10)),
-                    failure: None,
-                },
-                Made {
-                    id: "b",
-                    status: Completed,
-                    span: Some((10, 20)),
-                    failure: None,
-                },
-            ],
-            &[("a", "b", Required)],
-        );
-        results.retain(|r| r.flow_id != "b");
-        results.push(FlowResult::new(
-            run.run_id.clone(),
-            FlowId::new("old").unwrap(),
-            Completed,
-        ));
-        let report = Report::build(&run, RunState::Ended, results, Some(&graph));
-        let names: Vec<&str> = report.flows.iter().map(|f| f.id.as_str()).collect();
-        assert_eq!(names, ["a", "b", "old"]);
-        assert_eq!(report.flows[1].status, FlowState::Pending);
-        assert_eq!(report.edges.len(), 1);
-    }
-
-    #[test]
-    fn without_a_workflow_there_are_no_edges() {
-        let (run, results, _) = run(
-            &[
-                Made {
-                    id: "a",
-                    status: Completed,
-                    span: Some((0, 10)),
-                    failure: None,
-                },
-                Made {
-                    id: "b",
-                    status: Completed,
-                    span: Some((10, 30)),
-                    failure: None,
-                },
-            ],
-            &[],
-        );
-        let report = Report::build(&run, RunState::Ended, results, None);
-        assert!(report.edges.is_empty());
-        assert_eq!(ids(&report, &report.critical_path), ["b"]);
-    }
-
-    #[test]
-    fn stderr_keeps_the_last_lines() {
-        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        let tail = last_lines(&text);
-        assert!(tail.starts_with("line 60\n"), "{tail}");
-        assert!(tail.ends_with("line 99"), "{tail}");
-        let long = "é".repeat(10_000);
-        assert!(last_lines(&long).len() <= STDERR_TAIL_BYTES);
-    }
-}
+#[path = "tests_model.rs"]
+mod tests;
