@@ -318,3 +318,36 @@ fn flow_logs_reads_a_flow_made_by_set() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "made c\n");
 }
+
+/// Following a flow of a run on another store (the default one does not know it) ends when
+/// that run's `flow run` is killed: its log folder says which process writes it.
+#[test]
+fn following_a_run_on_another_store_ends_when_its_flow_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ready = fifo(d, "ready.fifo");
+    std::fs::write(
+        d.join("w.toml"),
+        "[flows.s]\nshell = \"echo s-start; echo $$ > ready.fifo; exec sleep 300\"\n",
+    )
+    .unwrap();
+    let run = flow()
+        .current_dir(d)
+        .args(["run", "w.toml", "-q", "--store", "memory"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let follow = flow()
+        .current_dir(d)
+        .args(["logs", "s", "w.toml", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::signal(run.id(), "KILL");
+    let out = wait_exit(follow);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "s-start\n");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -116,7 +116,8 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             }
         };
         // A run that ended (or whose `flow run` died) writes nothing more, whatever it did.
-        if over || !run_in_progress(record.as_ref().map(|(_, r)| r), spec.as_ref()) {
+        let record = record.as_ref().map(|(_, r)| r);
+        if over || !run_in_progress(record, spec.as_ref(), &folder) {
             printer.print_new()?;
             printer.finish()?;
             return printed(&printer, &folder, &args.flow, attempt, &run);
@@ -154,10 +155,12 @@ fn printed(
 }
 
 /// Whether the run of `record` may still write logs: it has no end, and a live `flow run`
-/// holds its workflow's lock (in the store `spec`) for it. Where the store cannot tell, it may.
-fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>) -> bool {
+/// holds its workflow's lock (in the store `spec`) for it. Where the store cannot tell (a
+/// run on another store), its log `folder` says whether its `flow run` is alive; where
+/// nothing tells, it may.
+fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>, folder: &Path) -> bool {
     let (Some(record), Some(spec)) = (record, spec) else {
-        return true;
+        return crate::logs::writer_alive(folder).unwrap_or(true);
     };
     crate::run_state::RunState::of(spec, record) == crate::run_state::RunState::InProgress
 }

@@ -37,8 +37,9 @@ impl AttemptLogs {
     }
 
     /// Creates the log folder and the journal of `run` when its first attempt starts, so
-    /// that `flow logs --follow` finds the run before any output; a folder or journal that
-    /// cannot be made is logged (the logs and results do not depend on it).
+    /// that `flow logs --follow` finds the run before any output, with this process's id
+    /// (see [`super::writer_alive`]); a folder or journal that cannot be made is logged (the
+    /// logs and results do not depend on it).
     fn open_journal(&self, run: &str) {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
         if journals.contains_key(run) {
@@ -46,6 +47,7 @@ impl AttemptLogs {
         }
         let dir = run_dir(&self.root, run);
         let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+            super::note_writer(&dir)?;
             OpenOptions::new()
                 .create(true)
                 .append(true)

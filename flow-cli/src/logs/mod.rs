@@ -18,6 +18,27 @@ pub use executor::AttemptLogs;
 /// The file, in a run's log folder, where each attempt's times are appended.
 const JOURNAL: &str = "attempts.jsonl";
 
+/// The file, in a run's log folder, that holds the process id of its `flow run`: readers
+/// that the run's store cannot tell (a run on `--store memory`) see from it whether the run
+/// may still write logs.
+const PID_FILE: &str = "flow.pid";
+
+/// Whether the `flow run` that writes the logs in `run_dir` is alive; `None` when the folder
+/// does not say which process it is.
+pub fn writer_alive(run_dir: &Path) -> Option<bool> {
+    let pid = std::fs::read_to_string(run_dir.join(PID_FILE)).ok()?;
+    let pid: u32 = pid.trim().parse().ok()?;
+    Some(crate::run_lock::alive(pid))
+}
+
+/// Notes this process as the writer of the logs in `run_dir` (see [`writer_alive`]).
+///
+/// # Errors
+/// The file's, when it cannot be written.
+pub fn note_writer(run_dir: &Path) -> std::io::Result<()> {
+    std::fs::write(run_dir.join(PID_FILE), format!("{}\n", std::process::id()))
+}
+
 /// One ended attempt, as `attempts.jsonl` holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
