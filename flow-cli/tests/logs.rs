@@ -348,6 +348,7 @@ fn following_a_run_on_another_store_ends_when_its_flow_is_killed() {
         .unwrap();
     common::signal(run.id(), "KILL");
     let out = wait_exit(follow);
+    assert_eq!(wait_exit(run).status.code(), None, "killed");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "s-start\n");
     assert_eq!(out.status.code(), Some(0));
 }
