@@ -30,7 +30,6 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    signals::unblock_stop_signals();
     // The watchdog of a run is internal: not a subcommand of the command line's definition,
     // so no help, completion script or manual page names it.
     if let Some(run_id) = watchdog::requested(std::env::args_os()) {

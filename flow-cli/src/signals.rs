@@ -26,17 +26,6 @@ const SAME_STOP: Duration = Duration::from_millis(100);
 /// The signals that stop a run.
 const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-/// Unblocks SIGINT, SIGTERM and SIGHUP, which a launcher may have blocked (a mask is
-/// inherited): called first thing, before any thread starts (threads inherit the mask), so
-/// that a stop signal reaches the handlers [`watch`] installs.
-pub fn unblock_stop_signals() {
-    for handled in HANDLED {
-        if let Err(error) = flow_pool::unblock(handled as i32) {
-            tracing::debug!(%error, signal = %handled, "stays blocked");
-        }
-    }
-}
-
 /// Once the run is over (the task of [`watch`] aborted): SIGINT, SIGTERM and (unless it is
 /// ignored) SIGHUP end the process again, as if no handler had been installed, so that a
 /// `flow` blocked writing its summary to a full pipe can still be stopped.
@@ -77,6 +66,12 @@ pub fn watch(
         true => None,
         false => Some(signal(SignalKind::hangup())?),
     };
+    // Unblocked once handled (a launcher's mask is inherited): one that came while blocked
+    // is taken by the handlers now. The threads started before keep the mask; this one
+    // takes the signals.
+    for handled in HANDLED {
+        flow_pool::unblock(handled as i32)?;
+    }
     let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {

@@ -634,10 +634,10 @@ fn a_run_started_with_its_stop_signals_blocked_still_stops_on_sigterm() {
         "[flows.a]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
     );
     // perl-base (essential in Debian) blocks them and runs `flow` with that mask.
-    let block = "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGINT, SIGTERM, SIGHUP)); \
-                 exec @ARGV or die";
+    let mask = "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGINT, SIGTERM, SIGHUP));";
+    let block = format!("{mask} exec @ARGV or die");
     let child = Command::new("perl")
-        .args(["-MPOSIX", "-e", block])
+        .args(["-MPOSIX", "-e", &block])
         .arg(flow_path())
         .args(["run", "w.toml"])
         .current_dir(d)
@@ -652,6 +652,17 @@ fn a_run_started_with_its_stop_signals_blocked_still_stops_on_sigterm() {
     let out = wait_exit(child);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(!common::alive(&command), "the command survived");
+    // One that came while blocked, before `flow` even started, stops the run as well (it is
+    // taken by the handlers, not by the default action).
+    let early = format!("{mask} kill 'TERM', $$; exec @ARGV or die");
+    let out = Command::new("perl")
+        .args(["-MPOSIX", "-e", &early])
+        .arg(flow_path())
+        .args(["run", "w.toml"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
 }
 
 /// A command that ends with a background job still in its group: the job is stopped (the

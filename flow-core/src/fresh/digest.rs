@@ -309,13 +309,13 @@ fn add(
     Ok(true)
 }
 
-/// The name a file is known by: its path as text, each byte that is not UTF-8 written `\xNN`,
-/// so that two names differing only there stay two names.
+/// The name a file is known by: its path as text, each byte that is not UTF-8 written `\xNN`
+/// and a backslash written `\\`, so that no two paths share a name.
 fn file_name(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut name = String::new();
     for chunk in path.as_os_str().as_bytes().utf8_chunks() {
-        name.push_str(chunk.valid());
+        name.push_str(&chunk.valid().replace('\\', "\\\\"));
         for byte in chunk.invalid() {
             name.push_str(&format!("\\x{byte:02x}"));
         }
@@ -392,10 +392,12 @@ mod tests {
         };
         std::fs::write(at(0xe9), "A").unwrap();
         std::fs::write(at(0xe8), "B").unwrap();
+        // A name that is text spelling the escape is another file.
+        std::fs::write(base.join("in/c\\xe9"), "C").unwrap();
         let declared = ["in/".to_owned()];
         let found = files(base, &declared, &StatCache::default()).unwrap();
         let names: Vec<&str> = found.digests.keys().map(String::as_str).collect();
-        assert_eq!(names, ["in/c\\xe8", "in/c\\xe9"]);
+        assert_eq!(names, ["in/c\\\\xe9", "in/c\\xe8", "in/c\\xe9"]);
         std::fs::remove_file(at(0xe8)).unwrap();
         assert_ne!(
             files(base, &declared, &StatCache::default()).unwrap(),
