@@ -117,7 +117,9 @@ impl crate::FlowContext {
     /// [`skip_up_to_date(freshness)`](crate::RunOptions::skip_up_to_date) would do now: the
     /// [`plan`](crate::FlowContext::plan), where a flow that declares no outputs and is not
     /// forced is reused (up to date, produced by `from`) when `from` completed it with the
-    /// same fingerprint and none of its parents would run (else it would run after them). Reads the context's store; runs and records nothing.
+    /// same fingerprint and none of its parents would run; else it would run after them
+    /// ([`Reason::ParentMayComplete`] when that depends on how a parent that did not complete
+    /// in `from` ends now). Reads the context's store; runs and records nothing.
     ///
     /// Blocks while it reads the store, the ledger and the files: call it from a blocking
     /// thread (`tokio::task::spawn_blocking`) or outside async code.
