@@ -519,9 +519,12 @@ async fn tails(
     ] {
         if let (true, Some(wanted)) = (was_adopted, wanted) {
             if wanted != from {
-                if let Err(error) = tokio::fs::copy(from, wanted).await {
-                    tracing::warn!(from = %from.display(), to = %wanted.display(), %error,
-                        "could not copy the adopted job's output");
+                match tokio::fs::copy(from, wanted).await {
+                    // A job cancelled before it started wrote nothing.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => tracing::warn!(from = %from.display(), to = %wanted.display(),
+                        %error, "could not copy the adopted job's output"),
+                    Ok(_) => {}
                 }
             }
         }
@@ -537,7 +540,8 @@ async fn tails(
     (stdout, stderr)
 }
 
-/// The last `capacity` bytes of the file at `path`, lossy UTF-8 (empty when unreadable).
+/// The last `capacity` bytes of the file at `path`, lossy UTF-8 (empty when unreadable, and
+/// when there is no file: a job cancelled before it started wrote nothing).
 async fn file_tail(path: &Path, capacity: usize) -> String {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let read = async {
@@ -550,7 +554,9 @@ async fn file_tail(path: &Path, capacity: usize) -> String {
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&bytes).into_owned())
     };
     read.await.unwrap_or_else(|error| {
-        tracing::warn!(path = %path.display(), %error, "could not read the job's output");
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), %error, "could not read the job's output");
+        }
         String::new()
     })
 }
