@@ -343,3 +343,46 @@ fn sigterm_cancels_the_running_job_and_exits_130() {
     let json = json_of(&out);
     assert_eq!(flow_entry(&json, &name)["status"], "cancelled");
 }
+
+/// A second run in a workflow folder whose Slurm jobs a first run keeps (here on another
+/// store, so the store's lock does not stop it) is refused, and the first run's job goes on.
+#[test]
+fn a_second_run_does_not_take_the_first_runs_jobs() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("second");
+    let ready = fifo(dir.path(), "ready.fifo");
+    fifo(dir.path(), "go.fifo");
+    let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let second = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm", "--store", "memory"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("are in use by another `flow run` (process "),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("go.fifo"), "go\n").unwrap();
+    let out = wait_exit(first);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
+}

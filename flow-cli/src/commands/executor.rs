@@ -2,10 +2,14 @@
 //! (`--executor slurm`), built from the workflow's `[slurm]` table and each flow's
 //! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
 
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
 use std::sync::Arc;
 
 use flow_core::CommandExecutor;
 use flow_pool::{CommandRunner, ExistingJobs, SlurmConfig, SlurmExecutor};
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::cli::ExecutorKind;
 use crate::error::CliError;
@@ -16,12 +20,66 @@ use crate::workflow::Workflow;
 pub const SLURM_DEFAULT_JOBS: usize = 1000;
 
 /// The executor of one `flow run`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Executor {
     /// Commands run on this machine, each in its own process group.
     Local(CommandRunner),
-    /// Commands run as Slurm batch jobs.
-    Slurm(SlurmExecutor),
+    /// Commands run as Slurm batch jobs, with the lock of their job registry (held until the
+    /// executor is dropped, at the end of the run).
+    Slurm(SlurmExecutor, #[allow(dead_code)] JobsLock),
+}
+
+/// The exclusive lock of a Slurm job registry (`.flow/slurm/WORKFLOW/.lock`), held for the
+/// whole run: a second run there would take the first one's job records for its own, and
+/// cancel its jobs. Several workflows can share a registry folder (their names sanitise to
+/// the same), so the lock is the folder's, not the store's.
+#[derive(Debug)]
+pub struct JobsLock {
+    _file: Flock<File>,
+}
+
+impl JobsLock {
+    /// Takes the lock of the registry in `dir` (made if missing), writing this process's id
+    /// in it, or says which process holds it.
+    fn take(dir: &Path) -> Result<Self, CliError> {
+        let path = dir.join(".lock");
+        let io = |action, source| CliError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("create the Slurm job folder", e))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io("create the Slurm job lock", e))?;
+        let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => locked,
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let by = match pid.trim() {
+                    "" => "another `flow run`".to_owned(),
+                    pid => format!("another `flow run` (process {pid})"),
+                };
+                return Err(CliError::Run(format!(
+                    "the Slurm jobs kept in {} are in use by {by}: wait for it, or stop it \
+                     (two runs there would cancel each other's jobs)",
+                    crate::terminal::safe(&dir.display().to_string())
+                )));
+            }
+            Err((_, errno)) => return Err(io("lock the Slurm job lock", errno.into())),
+        };
+        let written = locked
+            .set_len(0)
+            .and_then(|()| locked.rewind())
+            .and_then(|()| writeln!(locked, "{}", std::process::id()));
+        written.map_err(|e| io("write the Slurm job lock", e))?;
+        Ok(JobsLock { _file: locked })
+    }
 }
 
 impl Executor {
@@ -35,18 +93,15 @@ impl Executor {
         match kind {
             ExecutorKind::Local => Ok(Executor::Local(CommandRunner::new())),
             ExecutorKind::Slurm => {
-                let mut config = SlurmConfig::new(
-                    wf.dir
-                        .join(STATE_DIR)
-                        .join("slurm")
-                        .join(folder_name(&wf.name)),
-                )
-                .extra_args(wf.slurm.extra.iter().cloned())
-                .existing_jobs(if resume {
-                    ExistingJobs::Adopt
-                } else {
-                    ExistingJobs::Ignore
-                });
+                let dir = (wf.dir.join(STATE_DIR).join("slurm")).join(folder_name(&wf.name));
+                let lock = JobsLock::take(&dir)?;
+                let mut config = SlurmConfig::new(dir)
+                    .extra_args(wf.slurm.extra.iter().cloned())
+                    .existing_jobs(if resume {
+                        ExistingJobs::Adopt
+                    } else {
+                        ExistingJobs::Ignore
+                    });
                 config.partition.clone_from(&wf.slurm.partition);
                 config.account.clone_from(&wf.slurm.account);
                 config.qos.clone_from(&wf.slurm.qos);
@@ -56,7 +111,7 @@ impl Executor {
                     }
                 }
                 SlurmExecutor::new(config)
-                    .map(Executor::Slurm)
+                    .map(|slurm| Executor::Slurm(slurm, lock))
                     .map_err(|e| CliError::Run(e.to_string()))
             }
         }
@@ -117,7 +172,7 @@ impl Executor {
     pub fn command_executor(&self) -> Arc<dyn CommandExecutor> {
         match self {
             Executor::Local(runner) => Arc::new(runner.clone()),
-            Executor::Slurm(slurm) => Arc::new(slurm.clone()),
+            Executor::Slurm(slurm, _) => Arc::new(slurm.clone()),
         }
     }
 
@@ -126,7 +181,7 @@ impl Executor {
     pub fn runner(&self) -> CommandRunner {
         match self {
             Executor::Local(runner) => runner.clone(),
-            Executor::Slurm(_) => CommandRunner::new(),
+            Executor::Slurm(..) => CommandRunner::new(),
         }
     }
 
@@ -134,10 +189,10 @@ impl Executor {
     /// `scancel` whatever job of the run may still be queued or running, and wait until
     /// Slurm shows none left.
     pub async fn finish(&self, interrupted: bool) {
-        if let (Executor::Slurm(slurm), true) = (self, interrupted) {
+        if let (Executor::Slurm(slurm, _), true) = (self, interrupted) {
             slurm.cancel_all().await;
         }
-        if let Executor::Slurm(slurm) = self {
+        if let Executor::Slurm(slurm, _) = self {
             let stats = slurm.stats();
             tracing::info!(
                 sbatch = stats.sbatch_calls,
@@ -184,7 +239,8 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         wf.dir = dir.path().to_owned();
-        let Executor::Slurm(slurm) = Executor::new(ExecutorKind::Slurm, &wf, true).unwrap() else {
+        let Executor::Slurm(slurm, _) = Executor::new(ExecutorKind::Slurm, &wf, true).unwrap()
+        else {
             panic!("expected the Slurm executor");
         };
         let config = slurm.config();

@@ -206,7 +206,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // group (the cluster stops a Slurm job's processes).
     let sweep = match &executor {
         Executor::Local(_) => Some(Arc::new(Sweep::new(Arc::clone(&commands)))),
-        Executor::Slurm(_) => None,
+        Executor::Slurm(..) => None,
     };
     let commands: Arc<dyn CommandExecutor> = match &sweep {
         Some(sweep) => Arc::clone(sweep) as Arc<dyn CommandExecutor>,
@@ -243,7 +243,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
                 None
             }
         },
-        Executor::Slurm(_) => None,
+        Executor::Slurm(..) => None,
     };
 
     let stdout_tty = std::io::stdout().is_terminal();
