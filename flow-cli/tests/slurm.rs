@@ -386,3 +386,48 @@ fn a_second_run_does_not_take_the_first_runs_jobs() {
     );
     assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
 }
+
+/// `--resume` after a killed head whose job was then cancelled (`scancel`, the clean-up)
+/// submits the flow again rather than report it cancelled.
+#[test]
+fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("cancelled_meanwhile");
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let run = |extra: &[&str]| {
+        flow()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--executor", "slurm", "--json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = run(&[]);
+    wait_ready(&ready);
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+    let cancelled = Command::new("scancel")
+        .arg(format!("--name={name}"))
+        .status();
+    assert!(cancelled.unwrap().success());
+    wait_job_state(&name, "CANCELLED");
+    let second = run(&["--resume"]);
+    wait_ready(&ready);
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(second);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
+}

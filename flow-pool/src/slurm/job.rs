@@ -212,8 +212,9 @@ fn settled(view: &watch::Receiver<JobView>) -> Option<JobView> {
     }
 }
 
-/// The job of the registry record at `path`, if it runs the same command (`spec_hash`) and
-/// is either still known to Slurm or left a status file; with its followed view.
+/// The job of the registry record at `path`, if it runs the same command (`spec_hash`), was
+/// not cancelled, and is either still known to Slurm or left a status file; with its followed
+/// view.
 async fn adopt(
     shared: &Shared,
     path: &Path,
@@ -234,6 +235,15 @@ async fn adopt(
         .map(|v| v.clone())
         .ok()?;
     match first {
+        // Cancelled while no `flow` watched it (the clean-up after a killed head: `scancel`):
+        // it did not do its work, and this run does it again.
+        JobView::Ended(line) if line.state == JobState::Cancelled => {
+            tracing::info!(
+                job = record.job,
+                "the job was cancelled meanwhile: submitted again"
+            );
+            None
+        }
         JobView::Live(_) | JobView::Ended(_) => Some((record, view)),
         JobView::Unknown if tokio::fs::try_exists(&record.status).await.unwrap_or(false) => {
             Some((record, view))
