@@ -431,3 +431,30 @@ fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
     );
     assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
 }
+
+/// A flow's timeout counts from when its job runs: time waiting in the queue is the
+/// cluster's (here the job may not begin for 4 s, and its timeout is 3 s).
+#[test]
+fn the_timeout_counts_from_when_the_job_runs_not_from_the_queue() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("queued_timeout");
+    let workflow = format!(
+        "[flows.{name}]\nshell = \"sleep 1\"\ntimeout = \"3s\"\n\
+         slurm = {{ extra = [\"--begin=now+4\"] }}\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(child);
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(flow_entry(&json, &name)["status"], "completed");
+}

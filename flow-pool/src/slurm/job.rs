@@ -156,12 +156,21 @@ pub(crate) async fn run(
         armed: true,
     };
 
-    let deadline = deadline_after(timeout);
+    // The timeout counts from when the job leaves the queue: its wait there is the
+    // cluster's, not the command's (Slurm's own `--time` counts the same way).
+    let mut deadline = None;
     let mut stop: Option<Stop> = None;
     let end_view = loop {
         let settled = settled(&view);
         if let Some(end) = settled {
             break end;
+        }
+        let queued = matches!(
+            *view.borrow(),
+            JobView::Waiting | JobView::Live(JobState::Pending)
+        );
+        if deadline.is_none() && !queued {
+            deadline = Some(deadline_after(timeout));
         }
         tokio::select! {
             changed = view.changed() => {
@@ -169,7 +178,7 @@ pub(crate) async fn run(
                     break JobView::Broken("the Slurm poller stopped".to_owned());
                 }
             }
-            () = sleep_until(deadline), if stop.is_none() => {
+            () = sleep_until(deadline.flatten()), if stop.is_none() && deadline.is_some() => {
                 tracing::debug!(flow, job, "timed out, cancelling the job");
                 stop = Some(Stop::TimedOut(timeout.unwrap_or_default()));
                 shared.poller.cancel(job);
