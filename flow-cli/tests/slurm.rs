@@ -89,6 +89,18 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Starts `flow run w.toml --executor slurm --json EXTRA` in `dir`, its output piped.
+fn spawn_on_slurm(dir: &Path, extra: &[&str]) -> std::process::Child {
+    flow()
+        .current_dir(dir)
+        .args(["run", "w.toml", "--executor", "slurm", "--json"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
     if !slurm_available() {
@@ -357,13 +369,7 @@ fn a_second_run_does_not_take_the_first_runs_jobs() {
     fifo(dir.path(), "go.fifo");
     let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo\"\n");
     std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
-    let first = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml", "--executor", "slurm", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = spawn_on_slurm(dir.path(), &[]);
     wait_ready(&ready);
     let second = flow()
         .current_dir(dir.path())
@@ -400,17 +406,7 @@ fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
     let go = fifo(dir.path(), "go.fifo");
     let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo\"\n");
     std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
-    let run = |extra: &[&str]| {
-        flow()
-            .current_dir(dir.path())
-            .args(["run", "w.toml", "--executor", "slurm", "--json"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let first = run(&[]);
+    let first = spawn_on_slurm(dir.path(), &[]);
     wait_ready(&ready);
     signal(first.id(), "KILL");
     assert_eq!(wait_exit(first).status.code(), None);
@@ -419,7 +415,7 @@ fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
         .status();
     assert!(cancelled.unwrap().success());
     wait_job_state(&name, "CANCELLED");
-    let second = run(&["--resume"]);
+    let second = spawn_on_slurm(dir.path(), &["--resume"]);
     wait_ready(&ready);
     std::fs::write(&go, "go\n").unwrap();
     let out = wait_exit(second);
@@ -446,14 +442,7 @@ fn the_timeout_counts_from_when_the_job_runs_not_from_the_queue() {
          slurm = {{ extra = [\"--begin=now+4\"] }}\n"
     );
     std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
-    let child = flow()
-        .current_dir(dir.path())
-        .args(["run", "w.toml", "--executor", "slurm", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_exit(child);
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
     let json = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(flow_entry(&json, &name)["status"], "completed");
