@@ -447,3 +447,23 @@ fn the_timeout_counts_from_when_the_job_runs_not_from_the_queue() {
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(flow_entry(&json, &name)["status"], "completed");
 }
+
+/// A `cwd` that is a file is named as such by the job (not "No such file or directory").
+#[test]
+fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("cwd_file");
+    let workflow = format!("[flows.{name}]\ncommand = [\"true\"]\ncwd = \"w.toml\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    let error = flow_entry(&json, &name)["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("Not a directory"), "{error}");
+}

@@ -136,7 +136,9 @@ pub(crate) fn script(
          # command and records how it ended in the status file.\n\
          st={status}\n\
          record() {{ printf '%s\\n' \"$1\" > \"$st.tmp\" && mv -f \"$st.tmp\" \"$st\"; }}\n\
-         cd {cwd} || {{ record 'nodir 2'; exit 1; }}\n\
+         # Why it cannot enter the folder: ENOTDIR (20), EACCES (13) or ENOENT (2).\n\
+         cd {cwd} || {{ if [ -d {cwd} ]; then e=13; elif [ -e {cwd} ]; then e=20; else e=2; fi; \
+         record \"nodir $e\"; exit 1; }}\n\
          if command -v perl >/dev/null 2>&1; then\n\
          \x20 exec perl -e {runner} \"$st\" {perl_ops} {command}\n\
          fi\n\
