@@ -175,12 +175,45 @@ fn memory(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -
         );
         return None;
     }
+    // Slurm counts memory in MiB, in 64 bits.
+    let per_mib: u64 = match text[digits.len()..].to_ascii_uppercase().as_str() {
+        "T" => 1024 * 1024,
+        "G" => 1024,
+        _ => 1,
+    };
+    if digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_mib))
+        .is_none()
+    {
+        diags.error(
+            span,
+            format!("size \"{text}\" for `{what}` is larger than Slurm can count"),
+        );
+        return None;
+    }
     Some(text.to_uppercase())
 }
 
 #[cfg(test)]
 mod tests {
     use crate::workflow::test_support::load_str;
+
+    #[test]
+    fn a_size_slurm_cannot_count_is_refused_at_its_line() {
+        for (mem, ok) in [("4G", true), ("16383T", true), ("17592186044416T", false)] {
+            let text = format!("[flows.a]\ncommand = [\"true\"]\nslurm = {{ mem = \"{mem}\" }}\n");
+            match load_str(&text) {
+                Ok(_) => assert!(ok, "{mem} passed"),
+                Err(got) => {
+                    assert!(!ok, "{mem}: {got}");
+                    assert!(got.contains("w.toml:3:17: size"), "{got}");
+                    assert!(got.contains("is larger than Slurm can count"), "{got}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_slurm_table_and_flow_resources_load() {
