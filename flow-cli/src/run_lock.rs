@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use flow_results::StoreSpec;
 use nix::fcntl::{Flock, FlockArg};
@@ -73,23 +73,9 @@ pub fn acquire(
     let Some(path) = path(spec, workflow) else {
         return Ok(None);
     };
-    let io = |action, source| CliError::Io {
-        action,
-        path: path.clone(),
-        source,
-    };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| io("create the run lock", e))?;
-    let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(locked) => locked,
-        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-            // The holder writes who it is right after it took the lock.
-            let holder = read_holder(&mut file);
+    match take(&path, holder)? {
+        Ok(file) => Ok(Some(RunLock { _file: file })),
+        Err(holder) => {
             let by = match &holder {
                 None => "another `flow`, which is just starting".to_owned(),
                 Some(h) if h.run == crate::commands::prune::LOCK_HOLDER => {
@@ -97,21 +83,46 @@ pub fn acquire(
                 }
                 Some(h) => format!("run {} by process {}", h.run, h.pid),
             };
-            return Err(CliError::Locked {
+            Err(CliError::Locked {
                 workflow: workflow.to_owned(),
                 spec: spec.to_string(),
                 by,
                 pid: holder.map(|h| h.pid),
-            });
+            })
         }
-        Err((_, errno)) => return Err(io("lock the run lock", errno.into())),
+    }
+}
+
+/// Takes the exclusive `flock` of the file at `path` (made if missing) and writes `holder`
+/// and this process's id in it: the locked file, or who holds it (`None` while the holder
+/// has not written that yet, right after it took it).
+///
+/// # Errors
+/// [`CliError::Io`] when the file cannot be made, locked or written.
+pub fn take(path: &Path, holder: &str) -> Result<Result<Flock<File>, Option<Holder>>, CliError> {
+    let io = |action, source| CliError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io("create the lock file", e))?;
+    let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => locked,
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => return Ok(Err(read_holder(&mut file))),
+        Err((_, errno)) => return Err(io("lock the lock file", errno.into())),
     };
     let written = locked
         .set_len(0)
         .and_then(|()| locked.rewind())
         .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
-    written.map_err(|e| io("write the run lock", e))?;
-    Ok(Some(RunLock { _file: locked }))
+    written.map_err(|e| io("write the lock file", e))?;
+    Ok(Ok(locked))
 }
 
 /// The live holder of the lock of `workflow` in `spec`, if any. Reads only: the process id

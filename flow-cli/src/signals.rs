@@ -75,7 +75,7 @@ pub fn watch(
     let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {
-        let mut count = 0u32;
+        // When the first stop signal came; none yet.
         let mut first: Option<Instant> = None;
         loop {
             let name = tokio::select! {
@@ -92,10 +92,10 @@ pub fn watch(
                 tracing::debug!("{name} right after the first: the same stop");
                 continue;
             }
+            let again = first.is_some();
             first.get_or_insert_with(Instant::now);
-            count += 1;
             flag.0.store(true, Ordering::SeqCst);
-            if count == 1 {
+            if !again {
                 tracing::info!("{name}: cancelling the run");
                 terminal::eprint_line(&format!(
                     "{name}: stopping; running flows get SIGTERM and a grace period \

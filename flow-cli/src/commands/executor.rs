@@ -3,16 +3,16 @@
 //! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use flow_core::CommandExecutor;
 use flow_pool::{CommandRunner, ExistingJobs, SlurmConfig, SlurmExecutor};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use crate::cli::ExecutorKind;
 use crate::error::CliError;
+use crate::run_lock;
 use crate::store::STATE_DIR;
 use crate::workflow::Workflow;
 
@@ -42,43 +42,25 @@ impl JobsLock {
     /// Takes the lock of the registry in `dir` (made if missing), writing this process's id
     /// in it, or says which process holds it.
     fn take(dir: &Path) -> Result<Self, CliError> {
-        let path = dir.join(".lock");
-        let io = |action, source| CliError::Io {
-            action,
-            path: path.clone(),
+        std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+            action: "create the Slurm job folder",
+            path: dir.to_owned(),
             source,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| io("create the Slurm job folder", e))?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io("create the Slurm job lock", e))?;
-        let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => locked,
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let by = match pid.trim() {
-                    "" => "another `flow run`".to_owned(),
-                    pid => format!("another `flow run` (process {pid})"),
+        })?;
+        match run_lock::take(&dir.join(".lock"), "slurm-jobs")? {
+            Ok(file) => Ok(JobsLock { _file: file }),
+            Err(holder) => {
+                let by = match holder {
+                    None => "another `flow run`".to_owned(),
+                    Some(holder) => format!("another `flow run` (process {})", holder.pid),
                 };
-                return Err(CliError::Run(format!(
+                Err(CliError::Run(format!(
                     "the Slurm jobs kept in {} are in use by {by}: wait for it, or stop it \
                      (two runs there would cancel each other's jobs)",
                     crate::terminal::safe(&dir.display().to_string())
-                )));
+                )))
             }
-            Err((_, errno)) => return Err(io("lock the Slurm job lock", errno.into())),
-        };
-        let written = locked
-            .set_len(0)
-            .and_then(|()| locked.rewind())
-            .and_then(|()| writeln!(locked, "{}", std::process::id()));
-        written.map_err(|e| io("write the Slurm job lock", e))?;
-        Ok(JobsLock { _file: locked })
+        }
     }
 }
 

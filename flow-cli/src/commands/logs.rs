@@ -24,9 +24,8 @@ const FOLLOW_POLL_MS: u16 = 200;
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     // A file with problems still gives its folder and workflow's name: the logs are there to
-    // be read while it is being fixed.
-    // A flow the file does not define now may still have run: one made by `--set`, or
-    // renamed since. Only the workflow's runs are looked at.
+    // be read while it is being fixed. Only that workflow's runs are looked at, and a flow
+    // the file does not define now may still have run in them (made by `--set`, renamed).
     let Located { dir, name, .. } = locate(args.file.as_deref())?;
     let root = dir.join(STATE_DIR).join("logs");
     let spec = crate::store::spec(args.store.as_deref(), &dir).ok();

@@ -109,7 +109,10 @@ pub(super) fn workflow(
     }
 
     let defaults_inputs: Vec<String> = (raw.defaults.inputs.iter())
-        .filter_map(|t| t.bind(scope, &"defaults.inputs", 0, diags))
+        .filter_map(|t| {
+            let path = t.bind(scope, &"defaults.inputs", 0, diags)?;
+            one_value(path, &values, &names, "defaults.inputs", 0, diags)
+        })
         .map(|b| b.render(&values, &[]))
         .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
@@ -328,6 +331,31 @@ fn merged_env(
 }
 
 /// Binds the templates of `flow` and reads its matrix values.
+/// `path`, bound for `what` in file `source`, unless it holds a list param: a path takes one
+/// value (its items would be joined into one path), which is reported where it is written.
+fn one_value<'r>(
+    path: Bound<'r>,
+    values: &[Value],
+    names: &[String],
+    what: &str,
+    source: SourceId,
+    diags: &mut Collector<'_>,
+) -> Option<Bound<'r>> {
+    let Some(i) = path.list_param(values) else {
+        return Some(path);
+    };
+    diags.error_at(
+        source,
+        start(&path.span().cloned()),
+        format!(
+            "`{what}`: `{{{}}}` is a list param, and a path takes one value: make one flow per \
+             item with a matrix over it, or list the paths",
+            names[i]
+        ),
+    );
+    None
+}
+
 fn define<'r>(
     flow: &'r RawFlow,
     params: (&[params::Param], &[Value], &[String]),
@@ -390,25 +418,13 @@ fn define<'r>(
         .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
     // A path takes one value: a list param in it would make one path of all its items.
     let paths = |list: &'r [Template], key: &str, diags: &mut Collector<'_>| -> Vec<Bound<'r>> {
-        let mut bound = Vec::with_capacity(list.len());
-        for t in list {
-            let Some(path) = bind(t, &format_args!("flows.{name}.{key}"), diags) else {
-                continue;
-            };
-            match path.list_param(params.1) {
-                None => bound.push(path),
-                Some(i) => diags.error_at(
-                    source,
-                    start(&path.span().cloned()),
-                    format!(
-                        "`flows.{name}.{key}`: `{{{}}}` is a list param, and a path takes one \
-                         value: make one flow per item with a matrix over it, or list the paths",
-                        param_names[i]
-                    ),
-                ),
-            }
-        }
-        bound
+        let what = format!("flows.{name}.{key}");
+        (list.iter())
+            .filter_map(|t| {
+                let path = bind(t, &what, diags)?;
+                one_value(path, params.1, param_names, &what, source, diags)
+            })
+            .collect()
     };
     let inputs = paths(&flow.inputs, "inputs", diags);
     let outputs = paths(&flow.outputs, "outputs", diags);

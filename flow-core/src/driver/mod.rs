@@ -368,10 +368,7 @@ impl Driver {
                     }
                 }
             }
-            while let Poll::Ready(Some(request)) = self.requests.poll_recv(cx) {
-                self.request(request);
-                progressed = true;
-            }
+            progressed |= self.take_requests(cx);
             if let Some(refused) = &mut self.store_refused {
                 if refused.as_mut().poll(cx).is_ready() {
                     // What the run does next would not be saved either: it stops, and its
@@ -385,9 +382,7 @@ impl Driver {
             while !self.report.is_full() && work < YIELD_AFTER {
                 // A request made meanwhile (a cancel from a flow just started) counts before
                 // the next effect: no flow starts once the run is cancelled.
-                while let Poll::Ready(Some(request)) = self.requests.poll_recv(cx) {
-                    self.request(request);
-                }
+                self.take_requests(cx);
                 let Some(effect) = self.machine.next_effect() else {
                     break;
                 };
@@ -428,6 +423,16 @@ impl Driver {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Handles the requests of the context that are waiting; whether there were any.
+    fn take_requests(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut any = false;
+        while let Poll::Ready(Some(request)) = self.requests.poll_recv(cx) {
+            self.request(request);
+            any = true;
+        }
+        any
     }
 
     /// Ends the run in the registry unless a request arrived meanwhile (handled then).

@@ -157,7 +157,6 @@ pub(crate) struct Machine {
     begun: bool,
     cancelled: bool,
     counts: StatusCounts,
-    reused: u32,
     /// Whether each flow finished reused (from the resumed run, or up to date) rather than run.
     was_reused: Vec<bool>,
     scratch: Vec<u32>,
@@ -190,7 +189,6 @@ impl Machine {
             begun: false,
             cancelled: false,
             counts: StatusCounts::default(),
-            reused: 0,
             was_reused: vec![false; n],
             scratch: Vec::new(),
         };
@@ -243,7 +241,7 @@ impl Machine {
 
     /// How many completed flows were reused from the resumed run.
     pub(crate) fn reused(&self) -> u32 {
-        self.reused
+        self.was_reused.iter().filter(|&&reused| reused).count() as u32
     }
 
     /// Whether `flow` finished reused (from the resumed run, or up to date): it did not run
@@ -380,7 +378,6 @@ impl Machine {
                 self.propagate(flow);
             }
             (_, Outcome::Reused) => {
-                self.reused += 1;
                 self.was_reused[flow as usize] = true;
                 self.finish(flow, FlowStatus::Completed, Ending::Reused);
                 self.propagate(flow);

@@ -157,7 +157,8 @@ pub(crate) async fn run(
     };
 
     // The timeout counts from when the job leaves the queue: its wait there is the
-    // cluster's, not the command's (Slurm's own `--time` counts the same way).
+    // cluster's, not the command's (Slurm's own `--time` counts the same way). `None` until
+    // then; a limit that is no deadline sleeps for ever, as a queued job does.
     let mut deadline = None;
     let mut stop: Option<Stop> = None;
     let end_view = loop {
@@ -178,7 +179,7 @@ pub(crate) async fn run(
                     break JobView::Broken("the Slurm poller stopped".to_owned());
                 }
             }
-            () = sleep_until(deadline.flatten()), if stop.is_none() && deadline.is_some() => {
+            () = sleep_until(deadline.flatten()), if stop.is_none() => {
                 tracing::debug!(flow, job, "timed out, cancelling the job");
                 stop = Some(Stop::TimedOut(timeout.unwrap_or_default()));
                 shared.poller.cancel(job);
