@@ -204,3 +204,49 @@ fn targets_run_their_ancestors_only_and_an_unknown_one_is_named() {
     let out = run_in(d, &["run", "w.toml", "--force", "zz"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_moved_project_stays_up_to_date_but_a_path_outside_it_is_part_of_the_definition() {
+    let root = tempfile::tempdir().unwrap();
+    let (first, moved) = (root.path().join("first"), root.path().join("moved"));
+    std::fs::create_dir_all(first.join("sub")).unwrap();
+    write(
+        &first,
+        "w.toml",
+        r#"
+[defaults]
+env = { DATA = "${FLOW_WORKFLOW_DIR}/data", SEARCH = "/bin:${FLOW_WORKFLOW_DIR}/bin" }
+
+[flows.a]
+shell = "echo $DATA > ../a.txt; echo $FLOW_WORKFLOW_DIR >> ../a.txt"
+cwd = "sub"
+outputs = ["a.txt"]
+
+[flows.b]
+shell = "cp a.txt b.txt"
+env = { OTHER = "/nowhere/data" }
+inputs = ["a.txt"]
+outputs = ["b.txt"]
+"#,
+    );
+    assert_eq!(ran(&first, &[]), set(&["a", "b"]));
+    std::fs::rename(&first, &moved).unwrap();
+    assert_eq!(
+        plan(&moved, &[]),
+        (set(&[]), 2),
+        "nothing changed but the folder"
+    );
+    // What the commands were given is the new folder's path, when they run.
+    assert_eq!(ran(&moved, &["--force", "a"]), set(&["a", "b"]));
+    let a = std::fs::read_to_string(moved.join("a.txt")).unwrap();
+    let moved_text = moved.to_str().unwrap();
+    assert_eq!(a, format!("{moved_text}/data\n{moved_text}\n"));
+    // A path outside the folder is the definition's own.
+    let toml = std::fs::read_to_string(moved.join("w.toml")).unwrap();
+    write(
+        &moved,
+        "w.toml",
+        &toml.replace("/nowhere/data", "/nowhere/other"),
+    );
+    assert_eq!(plan(&moved, &[]), (set(&["b"]), 1));
+}

@@ -11,6 +11,7 @@ use flow_results::RunId;
 use serde_json::Value;
 
 use super::digest::{self, Digest, Files, StatCache};
+use super::home;
 use super::ledger::{Entries, Entry, EntryFiles};
 use super::{Data, Freshness};
 use crate::flow::{Flow, Work};
@@ -136,7 +137,8 @@ pub(crate) const NOT_COMPLETED: &str = "not completed";
 
 /// Hands each field of the definition of `flow` to `field` with its digest: what it runs,
 /// in which environment and folder, with what input, and its declared files; not its
-/// timeout, retries or where it runs, which do not change what it computes.
+/// timeout, retries or where it runs, which do not change what it computes, nor the path of
+/// its base folder (see [`home`]).
 fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
     // Each value is written whole, then hashed (one call rather than one per JSON token).
     let json = |value: &dyn erased::Json| {
@@ -147,8 +149,9 @@ fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
     match &flow.work {
         Work::Command(spec) => {
             field("command", json(&spec.program));
-            field("env", json(&spec.env));
-            field("cwd", json(&spec.cwd));
+            // The base folder's own path is left out: a moved project stays up to date.
+            field("env", json(&home::env(&spec.env, &data.base)));
+            field("cwd", json(&home::cwd(spec.cwd.as_deref(), &data.base)));
         }
         Work::Task(name) => field("task", blake3::hash(name.as_bytes())),
         Work::Async(_) => field("kind", blake3::hash(b"async")),

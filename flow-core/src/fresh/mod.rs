@@ -9,6 +9,7 @@
 
 mod check;
 pub(crate) mod digest;
+mod home;
 mod ledger;
 mod plan;
 
