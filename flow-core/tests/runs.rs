@@ -900,3 +900,27 @@ async fn a_parent_named_twice_counts_once_with_its_last_type() {
         FlowStatus::Completed
     );
 }
+
+/// A run given an id that names another time (as a test's reproducible id does) is stored
+/// with the time it really started.
+#[tokio::test]
+async fn a_chosen_run_id_does_not_set_the_run_start() {
+    let store: Arc<dyn ResultStore> = Arc::new(MemoryStore::new());
+    let ctx = FlowContext::builder().store(Arc::clone(&store)).build();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    let first = ctx.run().await.unwrap();
+    let old = chrono::DateTime::parse_from_rfc3339("2001-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let chosen = flow_results::RunId::with_suffix(old, "test").unwrap();
+    let before = chrono::Utc::now();
+    let summary = ctx
+        .run_with(RunOptions::new().run_id(chosen.clone()))
+        .await
+        .unwrap();
+    let record = store.run(&chosen).unwrap().unwrap();
+    assert!(record.started_at >= before, "{record:?}");
+    assert_eq!(record.started_at, summary.started_at);
+    assert!(record.duration().unwrap() < chrono::TimeDelta::minutes(1));
+    assert_ne!(first.run_id, chosen);
+}

@@ -40,7 +40,8 @@ pub struct FlowResult {
     /// How many times the flow was started (1 + retries); 0 while it never started.
     #[serde(default)]
     pub attempts: u32,
-    /// When the last attempt started; `None` while the flow never started.
+    /// When its first attempt started, so that a retried flow's time spans every attempt
+    /// and the pauses between them; `None` while the flow never started.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
     /// When the flow finished; `None` while it is pending or running.
@@ -81,7 +82,8 @@ impl FlowResult {
         }
     }
 
-    /// How long the flow ran: `finished_at - started_at`, when both are known.
+    /// How long the flow ran, retries included: `finished_at - started_at`, when both are
+    /// known.
     pub fn duration(&self) -> Option<TimeDelta> {
         Some(self.finished_at? - self.started_at?)
     }

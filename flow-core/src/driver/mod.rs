@@ -93,6 +93,8 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     // Every flow is pending when the run begins (this also lets the store size the run).
     let n = driver.machine.len();
     let mut begin = RunRecord::with_id(run_id.clone(), workflow.clone());
+    // When the run started, not the time its id names (a chosen id may name any time).
+    begin.started_at = started_at;
     begin.counts.pending = u32::try_from(n).unwrap_or(u32::MAX);
     let (writer, begun) = shared.writer.begin(begin).map_err(thread_error)?;
     driver.begun = Some(begun);
@@ -132,7 +134,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
                 .finish(RunRecord {
                     run_id: run_id.clone(),
                     workflow: workflow.clone(),
-                    started_at: run_id.started_at(),
+                    started_at,
                     finished_at: Some(finished_at),
                     counts,
                 })
