@@ -20,8 +20,15 @@ fn double_sum(input: Value) -> Result<Value, String> {
     Ok(json!((own + parents) * 2))
 }
 
+/// Ends its worker process with code 3 before answering.
+fn exit_3(_: Value) -> Result<Value, String> {
+    std::process::exit(3)
+}
+
 fn registry() -> TaskRegistry {
-    TaskRegistry::new().register("double_sum", double_sum)
+    TaskRegistry::new()
+        .register("double_sum", double_sum)
+        .register("exit_3", exit_3)
 }
 
 fn id(s: &str) -> FlowId {
@@ -82,8 +89,32 @@ fn a_task_flow_runs_to_success_through_the_context() {
     });
 }
 
+/// A task whose worker process exits before answering fails with the exit code recorded.
+fn a_worker_that_exits_leaves_its_exit_code() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let program = std::env::current_exe().expect("current exe");
+        let pool = ProcessPool::with_program(registry(), 1, program, Duration::from_secs(5));
+        let ctx = FlowContext::builder().process_pool(pool).build();
+        ctx.register_flow(Flow::task(id("quits"), "exit_3").build())
+            .unwrap();
+        let summary = ctx.run().await.unwrap();
+        let quits = ctx
+            .store()
+            .result(&summary.run_id, &id("quits"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (quits.status, quits.exit_code),
+            (FlowStatus::Failed, Some(3))
+        );
+        ctx.cleanup().await;
+    });
+}
+
 fn main() {
     worker_main(&registry());
     a_task_flow_runs_to_success_through_the_context();
-    eprintln!("tasks: 1 passed");
+    a_worker_that_exits_leaves_its_exit_code();
+    eprintln!("tasks: 2 passed");
 }

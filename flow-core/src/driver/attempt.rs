@@ -128,7 +128,14 @@ pub(crate) fn task_attempt(
         };
         let value = input.to_value();
         let result = pool.run(&task, value, timeout, cancel).await;
-        AttemptEnd::plain(result.map_err(task_failure))
+        let exit_code = match &result {
+            Err(TaskFailure::Exited { code }) => Some(*code),
+            _ => None,
+        };
+        AttemptEnd {
+            exit_code,
+            ..AttemptEnd::plain(result.map_err(task_failure))
+        }
     }
     .boxed()
 }
