@@ -330,9 +330,15 @@ impl FlowBuilder {
     /// A dependency on `parent`, registered together with the flow: the flow starts after
     /// the parent finished. Declaring dependencies here, rather than with
     /// [`FlowContext::register_dependency`](crate::FlowContext::register_dependency), is the
-    /// way to add a flow to a run in progress.
+    /// way to add a flow to a run in progress. Declaring a parent again changes its type: the
+    /// last declaration counts (`.requires(p).optionally_after(p)` is optional), as
+    /// `register_dependency` does for an edge that exists.
     pub fn after(mut self, parent: FlowId, dependency: DependencyType) -> Self {
-        self.settings().dependencies.push((parent, dependency));
+        let dependencies = &mut self.settings().dependencies;
+        match dependencies.iter_mut().find(|(p, _)| *p == parent) {
+            Some(declared) => declared.1 = dependency,
+            None => dependencies.push((parent, dependency)),
+        }
         self
     }
 
@@ -461,6 +467,25 @@ mod tests {
 
     fn noop(name: &str) -> FlowBuilder {
         Flow::async_fn(id(name), |_| async { Ok::<_, String>(Value::Null) })
+    }
+
+    #[test]
+    fn a_parent_declared_again_keeps_its_last_type() {
+        let noop = || Flow::async_fn(id("c"), |_| async { Ok::<_, String>(Value::Null) });
+        let flow = noop().requires(id("p")).optionally_after(id("p")).build();
+        assert_eq!(flow.dependencies(), [(id("p"), DependencyType::Optional)]);
+        let flow = noop()
+            .optionally_after(id("p"))
+            .requires(id("q"))
+            .requires(id("p"))
+            .build();
+        assert_eq!(
+            flow.dependencies(),
+            [
+                (id("p"), DependencyType::Required),
+                (id("q"), DependencyType::Required)
+            ]
+        );
     }
 
     #[test]
