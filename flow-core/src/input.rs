@@ -145,7 +145,7 @@ impl RunFlows {
     }
 
     /// The output of flow `idx`, if it completed.
-    fn output(&self, idx: u32) -> Option<&Value> {
+    pub(crate) fn output(&self, idx: u32) -> Option<&Value> {
         match self.row(idx) {
             Row::Start(i) => self.outputs.get(i as usize),
             Row::Joined(row) => row.output.get().map(|output| &**output),

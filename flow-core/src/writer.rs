@@ -295,6 +295,13 @@ impl Writer {
         }
         answer.await.unwrap_or_else(|_| Failed::gone())
     }
+
+    /// Queues the run's final record after every queued result, without waiting for it (a
+    /// dropped run's driver cannot wait).
+    pub(crate) fn finish_detached(self, run: RunRecord) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.thread.send(Message::Finish(run, reply));
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -456,6 +456,55 @@ async fn waiters_return_when_a_run_is_dropped_or_the_context_cleaned_up() {
     ));
 }
 
+/// A run whose future is dropped ends in the store too: its unfinished flows are recorded
+/// cancelled and the run's record is finished, with counts that add up.
+#[tokio::test]
+async fn a_dropped_run_is_recorded_cancelled_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ResultStore> =
+        Arc::new(flow_results::SqliteStore::open(dir.path().join("flow.db")).unwrap());
+    let ctx = FlowContext::builder().store(Arc::clone(&store)).build();
+    ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+    ctx.register_flow(forever("f").build()).unwrap();
+    ctx.register_flow(ok("w", json!(2)).requires(id("f")).build())
+        .unwrap();
+    let run = run_started(&ctx, Some("f")).await;
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    // The writer thread saves the records after the run is gone: nothing to await them by.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let runs = store.runs().unwrap();
+        if let [record] = &runs[..] {
+            if record.finished_at.is_some() {
+                break record.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run was not finished: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let c = record.counts;
+    assert_eq!(
+        (c.completed, c.cancelled, c.pending, c.running, c.failed),
+        (1, 2, 0, 0, 0),
+        "{record:?}"
+    );
+    let statuses: Vec<(String, FlowStatus)> = (store.results(&record.run_id).unwrap().iter())
+        .map(|r| (r.flow_id.to_string(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("a".to_owned(), FlowStatus::Completed),
+            ("f".to_owned(), FlowStatus::Cancelled),
+            ("w".to_owned(), FlowStatus::Cancelled)
+        ]
+    );
+}
+
 /// Cancel-all stops running flows and records the others cancelled; the store has a
 /// "running" record while a flow runs and the final one after.
 #[tokio::test]

@@ -388,3 +388,62 @@ async fn property(mut dag: Dag, edits: Vec<Edit>) {
         "{again:?}"
     );
 }
+
+/// A parent without declared outputs gives its children the value it returned: a child that
+/// declares outputs runs again when that value changed, and is up to date when it did not.
+/// The plan cannot know the value before the parent runs, so it lists the child.
+#[tokio::test]
+async fn a_parent_whose_returned_value_changed_runs_its_child_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    let ledger = Arc::new(Ledger::open(&d.join(".flow/fresh.db")).unwrap());
+    let run_with = |param: i64| {
+        let (d, ledger) = (d.clone(), Arc::clone(&ledger));
+        async move {
+            let ctx = FlowContext::new();
+            let param_flow = Flow::async_fn(id("param"), move |_| async move {
+                Ok::<_, String>(serde_json::json!(param))
+            });
+            ctx.register_flow(param_flow.build()).unwrap();
+            let out = d.join("out.txt");
+            let writer = Flow::blocking(id("writer"), move |input| {
+                let param = input.parent("param").cloned().unwrap_or_default();
+                std::fs::write(&out, format!("param={param}")).map_err(|e| e.to_string())?;
+                Ok::<_, String>(serde_json::Value::Null)
+            })
+            .data(Data::new(&d).outputs(["out.txt"]))
+            .requires(id("param"));
+            ctx.register_flow(writer.build()).unwrap();
+            let freshness = Freshness::new(ledger);
+            let plan = {
+                let (ctx, freshness) = (ctx.clone(), freshness.clone());
+                tokio::task::spawn_blocking(move || ctx.plan(freshness))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            };
+            let planned: BTreeSet<String> = plan.to_run().map(|f| f.flow.to_string()).collect();
+            let summary = ctx
+                .run_with(RunOptions::new().skip_up_to_date(freshness))
+                .await
+                .unwrap();
+            assert!(summary.is_success(), "{summary:?}");
+            (planned, summary.up_to_date)
+        }
+    };
+    assert_eq!(run_with(1).await, (set(&["param", "writer"]), 0));
+    assert_eq!(
+        std::fs::read_to_string(d.join("out.txt")).unwrap(),
+        "param=1"
+    );
+    assert_eq!(run_with(2).await, (set(&["param", "writer"]), 0));
+    assert_eq!(
+        std::fs::read_to_string(d.join("out.txt")).unwrap(),
+        "param=2"
+    );
+    assert_eq!(
+        run_with(2).await,
+        (set(&["param", "writer"]), 1),
+        "the same value: the writer is up to date (the plan lists it)"
+    );
+}

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flow_results::{Failure, FailureKind, FlowStatus};
+use flow_results::{Failure, FailureKind, FlowStatus, RunRecord};
 use futures::FutureExt;
 use tracing::Instrument;
 
@@ -340,13 +340,40 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// The run's future was dropped before the run finished: what had not finished ends as
+    /// cancelled, as in a cancelled run (its attempts' futures are dropped with the driver,
+    /// which stops their work), and the run's record is finished. The records go to the
+    /// writer now, before another run can begin there; it saves them without being awaited.
+    fn end_dropped(&mut self) {
+        let _ = self.machine.handle(Event::CancelAll);
+        for flow in 0..self.machine.len() as u32 {
+            if self.machine.state(flow) == Some(State::Running) {
+                self.attempt_over(flow, AttemptEnd::cancelled());
+            }
+        }
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        while let Some(effect) = self.machine.next_effect() {
+            self.apply(effect, &mut cx);
+        }
+        self.report.flush();
+        if let Some(writer) = self.report.writer.take() {
+            writer.finish_detached(RunRecord {
+                run_id: self.run_id.clone(),
+                workflow: self.shared.options.workflow.clone(),
+                started_at: self.started_at,
+                finished_at: Some(Utc::now()),
+                counts: self.machine.counts(),
+            });
+        }
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         self.cancel.cancel();
         if !self.released {
-            // Records held for a batch go to the writer (before another run can begin there):
-            // what finished stays saved.
-            self.report.flush();
+            self.end_dropped();
         }
         let mut registry = self.shared.registry();
         if registry

@@ -84,6 +84,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
     let mut driver = Driver::claim(Arc::clone(&shared), run_id.clone(), resume, span)?;
+    driver.started_at = started_at;
     if let Some((known, decided)) = fresh {
         driver.fresh = Some(known);
         driver.pre = up_to_date::by_index(&driver.flows, decided);
@@ -235,6 +236,8 @@ struct Driver {
     /// The store's answer to `begin_run`, until it comes.
     begun: Option<oneshot::Receiver<Result<(), StoreError>>>,
     begin_error: Option<StoreError>,
+    /// When the run started (what its record says).
+    started_at: DateTime<Utc>,
     released: bool,
     scratch: Vec<u32>,
     /// Ready once the store has refused results.
@@ -333,6 +336,7 @@ impl Driver {
             pre_failed,
             begun: None,
             begin_error: None,
+            started_at: Utc::now(),
             released: false,
             scratch: Vec::new(),
             store_refused: None,

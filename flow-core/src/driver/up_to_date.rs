@@ -253,11 +253,10 @@ impl Driver {
             .map(|link| {
                 let p = link.flow();
                 let token = match self.machine.state(p) {
-                    Some(State::Finished(FlowStatus::Completed)) => self
-                        .out_tokens
-                        .get(&p)
-                        .cloned()
-                        .unwrap_or_else(|| fresh::COMPLETED.to_owned()),
+                    Some(State::Finished(FlowStatus::Completed)) => match self.out_tokens.get(&p) {
+                        Some(token) => token.clone(),
+                        None => fresh::completed_token(self.flow(p), self.run.flows.output(p)),
+                    },
                     _ => fresh::NOT_COMPLETED.to_owned(),
                 };
                 (self.flow(p).id.to_string(), token)

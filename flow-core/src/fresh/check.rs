@@ -135,6 +135,25 @@ pub(crate) const COMPLETED: &str = "completed";
 /// A parent that did not complete.
 pub(crate) const NOT_COMPLETED: &str = "not completed";
 
+/// A completed parent without declared outputs, as its children record it: [`COMPLETED`], with
+/// the digest of the value it returned when its children get one that says more than that it
+/// completed (not `null`, and not a command's, which only says that it exited 0).
+pub(crate) fn completed_token(parent: &Flow, value: Option<&Value>) -> String {
+    match value {
+        Some(value) if !value.is_null() && gives_a_value(parent) => {
+            let text = serde_json::to_vec(value).unwrap_or_default();
+            format!("{COMPLETED} {}", blake3::hash(&text).to_hex())
+        }
+        _ => COMPLETED.to_owned(),
+    }
+}
+
+/// Whether what `flow` returns can differ from one run to the next while it completes: all
+/// but a command, whose value is its exit code 0.
+pub(crate) fn gives_a_value(flow: &Flow) -> bool {
+    !matches!(flow.work, Work::Command(_))
+}
+
 /// Hands each field of the definition of `flow` to `field` with its digest: what it runs,
 /// in which environment and folder, with what input, and its declared files; not its
 /// timeout, retries or where it runs, which do not change what it computes, nor the path of

@@ -4,6 +4,12 @@
 //! state — so that a run can skip it ([`Freshness`]) and a dry run can say why each flow would
 //! run ([`Plan`]).
 //!
+//! A parent's state is whether it completed and, when it did, the digests of its declared
+//! outputs; for a parent without declared outputs, the value it returned (a command's value,
+//! its exit code 0, says nothing more). The value of a parent *with* declared outputs does
+//! not count: its files do. The workflow folder's own path is no part of a definition
+//! (`home`), so a moved project stays up to date.
+//!
 //! Decides and reads files; never runs anything. Every function here blocks (file reads,
 //! the ledger): the driver calls them on tokio's blocking threads.
 
@@ -25,7 +31,7 @@ pub use ledger::{Ledger, Snapshot};
 pub use plan::{Plan, PlannedFlow};
 
 pub(crate) use check::{
-    check, read_inputs, seal, Checked, Known, Sealed, COMPLETED, NOT_COMPLETED,
+    check, completed_token, read_inputs, seal, Checked, Known, Sealed, NOT_COMPLETED,
 };
 pub(crate) use ledger::Entry;
 pub(crate) use plan::decide_all;

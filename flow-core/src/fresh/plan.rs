@@ -8,7 +8,9 @@ use flow_results::RunId;
 
 use rayon::prelude::*;
 
-use super::check::{judge, observe, Checked, Known, Observed, Reason, Verdict, COMPLETED};
+use super::check::{
+    gives_a_value, judge, observe, Checked, Known, Observed, Reason, Verdict, COMPLETED,
+};
 use crate::flow::Flow;
 
 /// One flow of a [`Plan`].
@@ -62,8 +64,10 @@ pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
 /// Each flow's check, in dependency order: the files of every flow are read first, in
 /// parallel (they do not depend on the parents); then each flow is judged once its parents
 /// are, a parent with declared outputs that would run making it run. A parent without
-/// outputs runs every time: the dry run assumes it completes; a run (`defer`) leaves its
-/// children to be checked once it finished (`ParentWillRun`), when its outcome is known.
+/// outputs runs every time: the dry run assumes that a command completes (what it gives its
+/// children is that it did), and makes the children of any other flow run (what it returns
+/// is not known before it runs); a run (`defer`) leaves its children to be checked once it
+/// finished (`ParentWillRun`), when its outcome is known.
 pub(crate) fn decide_all(
     flows: &[Flow],
     graph: &Adjacency,
@@ -151,7 +155,8 @@ impl Walk<'_> {
             let declares = flows[p]
                 .data()
                 .is_some_and(|d| !d.output_paths().is_empty());
-            if runs && (declares || defer) {
+            // What a parent will write, or return, is known once it ran.
+            if runs && (declares || defer || gives_a_value(&flows[p])) {
                 let parent = flows[p].id.clone();
                 return run(Reason::ParentWillRun { parent });
             }
