@@ -35,12 +35,15 @@
 //! - **`pid`.** [`CommandOutcome::pid`] holds the Slurm job id (0 when nothing was
 //!   submitted).
 
+mod adopt;
 mod commands;
 mod config;
+mod ending;
 mod job;
 mod poll;
 mod registry;
 mod state;
+mod submit;
 mod wrapper;
 
 use std::sync::atomic::{AtomicBool, Ordering};
