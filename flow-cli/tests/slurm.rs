@@ -467,3 +467,55 @@ fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
         .to_owned();
     assert!(error.contains("Not a directory"), "{error}");
 }
+
+#[test]
+fn a_sigkill_during_the_first_sbatch_burst_submits_no_flow_twice_on_resume() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..24).map(|i| unique(&format!("burst{i}"))).collect();
+    let mut workflow = String::new();
+    for name in &names {
+        workflow.push_str(&format!(
+            "[flows.{name}]\nshell = \"echo {name} >> starts\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed as soon as the first submission is recorded: `sbatch` calls are in flight, and
+    // finish after their parent died (they have their own process group).
+    let jobs = dir.path().join(".flow/slurm/w/jobs");
+    let start = Instant::now();
+    while std::fs::read_dir(&jobs).map_or(true, |mut d| d.next().is_none()) {
+        assert!(start.elapsed() < GUARD, "nothing was submitted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(child.id(), "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--resume", "--executor", "slurm", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(json_of(&out)["status"], "completed");
+    let starts = std::fs::read_to_string(dir.path().join("starts")).unwrap();
+    let mut started: Vec<&str> = starts.lines().collect();
+    started.sort_unstable();
+    let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(started, expected, "each flow ran exactly once");
+    for name in &names {
+        assert_eq!(jobs_named(name, "all").len(), 1, "{name}: one job");
+    }
+}

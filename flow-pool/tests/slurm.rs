@@ -88,14 +88,17 @@ fn job_state(job: u64) -> String {
 }
 
 /// Waits (polling: the job registry is a file) until the executor recorded the job of
-/// `flow`, and returns its id.
+/// `flow` (the record is written first without a job id, while `sbatch` runs), and returns
+/// its id.
 async fn submitted_job(state_dir: &Path, flow: &str) -> u64 {
     let path = state_dir.join("jobs").join(format!("{flow}.json"));
     tokio::time::timeout(GUARD, async {
         loop {
             if let Ok(text) = tokio::fs::read_to_string(&path).await {
                 if let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) {
-                    return record["job"].as_u64().unwrap();
+                    if let Some(job) = record["job"].as_u64() {
+                        return job;
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -610,5 +613,97 @@ async fn workflow_and_flow_options_reach_the_job() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "flow-test|1:00|10"
+    );
+}
+
+/// The ids of the jobs named `name`, in every state.
+fn jobs_named(name: &str) -> Vec<u64> {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%i"])
+        .arg(format!("--name={name}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_submission_whose_id_was_never_recorded_is_adopted_by_its_token() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("unrecorded");
+    let the_spec = spec(&dir, &id, "echo from flow");
+    // A first process submits the flow's job and "dies"; its record gives what a record
+    // written just before `sbatch` holds (the hash of the command and the job's files).
+    let first = executor(&dir);
+    let mut fut = Box::pin(first.run(&the_spec, None, CancellationToken::new()));
+    let first_job = tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the run should still be waiting"),
+        job = submitted_job(&state_dir, &id) => job,
+    };
+    std::mem::forget(fut);
+    let record_path = state_dir.join("jobs").join(format!("{id}.json"));
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    assert!(record["token"].is_string(), "{record}");
+    assert!(Command::new("scancel")
+        .arg(first_job.to_string())
+        .status()
+        .unwrap()
+        .success());
+
+    // A `flow` killed while its `sbatch` ran: the record has the submission's token and no
+    // job id, and that `sbatch` (here slow to start) submits the job only after the resumed
+    // run looked at the record. The job writes the status file, as the wrapper does.
+    let token = format!("unrecorded-{}", std::process::id());
+    record["job"] = serde_json::Value::Null;
+    record["token"] = token.clone().into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let status = record["status"].as_str().unwrap().to_owned();
+    let stdout = record["stdout"].as_str().unwrap().to_owned();
+    let late_sbatch = Command::new("sh")
+        .args(["-c", "sleep 1; exec sbatch \"$@\"", "sh", "--parsable"])
+        .arg(format!("--job-name={id}"))
+        .arg(format!("--comment=flow-submit:{token}"))
+        .arg(format!("--output={stdout}"))
+        .arg(format!("--wrap=echo adopted; echo 'exit 0' > '{status}'"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let resumed = config_executor(SlurmConfig::new(&state_dir).existing_jobs(ExistingJobs::Adopt));
+    let outcome = run(
+        &resumed,
+        &the_spec.clone().env("FLOW_RUN_ID", "run-2"),
+        None,
+    )
+    .await
+    .unwrap();
+    let late = late_sbatch.wait_with_output().unwrap();
+    assert!(late.status.success());
+    let late_job: u64 = String::from_utf8_lossy(&late.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(u64::from(outcome.pid), late_job, "the late job was adopted");
+    assert_eq!(outcome.stdout_tail, "adopted\n");
+    assert_eq!(
+        resumed.stats().sbatch_calls,
+        0,
+        "nothing was submitted again"
+    );
+    let mut named = jobs_named(&id);
+    named.sort_unstable();
+    assert_eq!(named, [first_job, late_job]);
+    assert!(
+        !record_path.exists(),
+        "the record is removed once the job ended"
     );
 }

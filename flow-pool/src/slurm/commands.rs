@@ -74,6 +74,9 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) stderr: &'a Path,
     /// The flow's timeout plus grace, if it has one.
     pub(crate) time_limit: Option<Duration>,
+    /// The job's `--comment`, which carries the submission's token (see
+    /// [`registry::comment`](crate::slurm::registry::comment)).
+    pub(crate) comment: &'a str,
 }
 
 /// A path for `--output`/`--error`: `%` doubled, since Slurm expands `%j` and friends.
@@ -100,6 +103,7 @@ pub(crate) fn sbatch_args(
         format!("--output={}", slurm_path(job.stdout)),
         format!("--error={}", slurm_path(job.stderr)),
         "--no-requeue".to_owned(),
+        format!("--comment={}", job.comment),
     ];
     if let Some(limit) = job.time_limit {
         args.push(format!("--time={}", time_minutes(limit)));
@@ -167,6 +171,31 @@ pub(crate) fn squeue_args(jobs: &[u64]) -> Vec<String> {
     ]
 }
 
+/// The `squeue` arguments that list the jobs named `name` in every state (every job of the
+/// user when `name` holds a comma, which `--name` would take for a list), one `ID|COMMENT`
+/// line each.
+pub(crate) fn squeue_named_args(name: &str) -> Vec<String> {
+    let filter = if name.contains(',') || name.is_empty() {
+        "--me".to_owned()
+    } else {
+        format!("--name={name}")
+    };
+    vec![
+        "--noheader".to_owned(),
+        "--states=all".to_owned(),
+        filter,
+        "--format=%i|%k".to_owned(),
+    ]
+}
+
+/// The id of the job whose comment is `comment` in lines printed with [`squeue_named_args`].
+pub(crate) fn job_with_comment(stdout: &str, comment: &str) -> Option<u64> {
+    stdout.lines().find_map(|line| {
+        let (id, text) = line.trim().split_once('|')?;
+        (text.trim() == comment).then(|| id.trim().parse().ok())?
+    })
+}
+
 /// One line of `squeue`: a job, its state, Slurm's reason and its nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JobLine {
@@ -223,6 +252,7 @@ mod tests {
             stdout: Path::new("/logs/100%/sort_1.out"),
             stderr: Path::new("/logs/100%/sort_1.err"),
             time_limit: limit,
+            comment: "flow-submit:t",
         }
     }
 
@@ -253,6 +283,7 @@ mod tests {
                 "--output=/logs/100%%/sort_1.out",
                 "--error=/logs/100%%/sort_1.err",
                 "--no-requeue",
+                "--comment=flow-submit:t",
                 "--time=2",
                 "--partition=long",
                 "--account=lab",
@@ -297,6 +328,24 @@ mod tests {
              name specified"
         );
         assert_eq!(complaint("squeue", "boom\n"), "boom");
+    }
+
+    #[test]
+    fn jobs_are_found_by_their_comment() {
+        assert_eq!(
+            squeue_named_args("sort_1"),
+            [
+                "--noheader",
+                "--states=all",
+                "--name=sort_1",
+                "--format=%i|%k"
+            ]
+        );
+        assert_eq!(squeue_named_args("a,b")[2], "--me");
+        let out = "10|(null)\n11|flow-submit:other\n12|flow-submit:mine\n";
+        assert_eq!(job_with_comment(out, "flow-submit:mine"), Some(12));
+        assert_eq!(job_with_comment(out, "flow-submit:gone"), None);
+        assert_eq!(job_with_comment("", "flow-submit:mine"), None);
     }
 
     #[test]

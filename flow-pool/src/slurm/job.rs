@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::{CommandEnd, CommandOutcome, CommandSpec, EnvChange};
 use crate::deadline::{deadline_after, sleep_until};
-use crate::slurm::adopt::{adopt, cancel_stale};
+use crate::slurm::adopt::{take_over, Adopted};
 use crate::slurm::config::{ExistingJobs, SlurmConfig};
 use crate::slurm::ending::{judge, tails};
 use crate::slurm::poll::{JobView, Poller};
-use crate::slurm::registry::{self, JobRecord};
+use crate::slurm::registry;
 use crate::slurm::state::JobState;
 use crate::slurm::submit::{job_files, submit};
 use crate::slurm::Shared;
@@ -106,50 +106,40 @@ pub(crate) async fn run(
     let spec_hash = registry::spec_hash(spec, resources, config);
     let record_path = registry::record_path(&config.state_dir, &flow);
 
-    let adopted = match config.existing_jobs {
-        ExistingJobs::Adopt => adopt(shared, &record_path, &spec_hash).await,
-        ExistingJobs::Ignore => None,
-    };
-    if adopted.is_none() {
-        cancel_stale(shared, &record_path, &flow).await;
-    }
-    let (job, files, mut view, was_adopted) = match adopted {
-        Some((record, view)) => {
-            tracing::info!(
-                flow,
-                job = record.job,
-                "adopted the Slurm job of an earlier run"
-            );
+    let adopt = config.existing_jobs == ExistingJobs::Adopt;
+    let earlier = take_over(shared, &record_path, &flow, &spec_hash, adopt).await?;
+    let (job, files, mut view, was_adopted) = match earlier {
+        Some(Adopted { record, job, view }) => {
+            tracing::info!(flow, job, "adopted the Slurm job of an earlier run");
             let files = JobFiles {
                 status: record.status,
                 stdout: record.stdout,
                 stderr: record.stderr,
             };
-            (record.job, files, view, true)
+            (job, files, view, true)
         }
         None => {
             let files = job_files(config, spec, &flow)?;
-            let Some((job, view)) = submit(shared, spec, &flow, &files, timeout).await? else {
+            let submitted = submit(
+                shared,
+                spec,
+                &flow,
+                &files,
+                timeout,
+                &record_path,
+                spec_hash,
+            );
+            let Some((job, view)) = submitted.await? else {
                 return Ok(outcome(CommandEnd::Cancelled, 0, started));
             };
-            let record = JobRecord {
-                job,
-                spec_hash,
-                status: files.status.clone(),
-                stdout: files.stdout.clone(),
-                stderr: files.stderr.clone(),
-            };
-            if let Err(error) = registry::write(&record_path, &record).await {
-                shared.poller.cancel(job);
-                return Err(error);
-            }
             (job, files, view, false)
         }
     };
+    // Job 0: adopted from its status file alone, nothing to cancel.
     let mut guard = JobGuard {
         poller: &shared.poller,
         job,
-        armed: true,
+        armed: job != 0,
     };
 
     // The timeout counts from when the job leaves the queue: its wait there is the
@@ -188,7 +178,7 @@ pub(crate) async fn run(
         }
     };
     // A job that cannot be followed any more is cancelled rather than left behind.
-    guard.armed = matches!(end_view, JobView::Broken(_)) && stop.is_none();
+    guard.armed = job != 0 && matches!(end_view, JobView::Broken(_)) && stop.is_none();
     drop(guard);
 
     let end = match stop {

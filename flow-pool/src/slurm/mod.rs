@@ -3,7 +3,9 @@
 //!
 //! Each command is submitted with `sbatch --parsable` (job name = the flow id from the
 //! command's `FLOW_ID`, working directory, environment, stdout and stderr to the command's
-//! files, `--time` = timeout + grace in whole minutes). The job script is a small `/bin/sh`
+//! files, `--time` = timeout + grace in whole minutes, `--comment=flow-submit:TOKEN` with a
+//! token unique to the submission, recorded in the job registry before `sbatch` runs so
+//! that a resumed run finds the job even if `flow` died before `sbatch` answered). The job script is a small `/bin/sh`
 //! wrapper that records how the command ended (`exit N`, `signal N`) in a status file beside
 //! the logs, so the result survives Slurm forgetting the job. One poller task per executor
 //! follows all outstanding jobs with one `squeue` call per poll cycle, and sends pending

@@ -1,7 +1,7 @@
 //! Submitting a flow's job: its files, its `sbatch` arguments and script, and the `sbatch`
 //! call itself, which finishes even if the run that asked for it is dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::slurm::commands::{self, JobRequest};
 use crate::slurm::config::SlurmConfig;
 use crate::slurm::job::{files_dir, remove_quietly, JobFiles};
 use crate::slurm::poll::JobView;
-use crate::slurm::registry;
+use crate::slurm::registry::{self, JobRecord};
 use crate::slurm::wrapper;
 use crate::slurm::Shared;
 use crate::PoolError;
@@ -71,14 +71,22 @@ pub(super) fn job_files(
     })
 }
 
-/// Submits the job; `None` when the executor is closing. The `sbatch` runs in its own task,
-/// so that a run dropped meanwhile still learns the job id and cancels the job.
+/// Submits the job and records it in the registry at `record_path`; `None` when the
+/// executor is closing. The `sbatch` runs in its own task, so that a run dropped meanwhile
+/// still learns the job id and cancels the job.
+///
+/// The record is written twice: with the submission's token and no job id just before
+/// `sbatch` runs (the token is the job's `--comment`), and with the id once `sbatch`
+/// answers. A `flow` killed in between leaves the first one, by which a resumed run finds
+/// the job (`adopt.rs`) instead of submitting a second one.
 pub(super) async fn submit(
     shared: &Arc<Shared>,
     spec: &CommandSpec,
     flow: &str,
     files: &JobFiles,
     timeout: Option<Duration>,
+    record_path: &Path,
+    spec_hash: String,
 ) -> Result<Option<(u64, watch::Receiver<JobView>)>, PoolError> {
     let here = std::env::current_dir().map_err(|source| PoolError::SlurmFile {
         path: PathBuf::from("."),
@@ -99,6 +107,8 @@ pub(super) async fn submit(
     };
     let script = wrapper::script(flow, spec, &cwd, &files.status)?;
     remove_quietly(&files.status).await;
+    let token = registry::new_token();
+    let comment = registry::comment(&token);
     let args = commands::sbatch_args(
         &shared.config,
         shared.config.flows.get(flow),
@@ -108,8 +118,18 @@ pub(super) async fn submit(
             stdout: &files.stdout,
             stderr: &files.stderr,
             time_limit: timeout.map(|after| after + spec.grace),
+            comment: &comment,
         },
     );
+    let record = JobRecord {
+        job: None,
+        token: Some(token),
+        spec_hash,
+        status: files.status.clone(),
+        stdout: files.stdout.clone(),
+        stderr: files.stderr.clone(),
+    };
+    let record_path = record_path.to_owned();
     if shared.closing.load(Ordering::SeqCst) {
         return Ok(None);
     }
@@ -123,7 +143,9 @@ pub(super) async fn submit(
         let shared = task_shared;
         let result = match shared.submits.acquire().await {
             Ok(_permit) if !shared.closing.load(Ordering::SeqCst) => {
-                sbatch(&shared, &flow, &args, &script).await.map(Some)
+                submit_recorded(&shared, &flow, &args, &script, &record_path, record)
+                    .await
+                    .map(Some)
             }
             _ => Ok(None),
         };
@@ -139,6 +161,40 @@ pub(super) async fn submit(
         message: "the submission task stopped (the runtime is shutting down)".to_owned(),
     })?
 }
+
+/// Records the submission (`record` holds its token), runs `sbatch`, and records the job id
+/// it answers; removes the record when `sbatch` submitted nothing.
+async fn submit_recorded(
+    shared: &Shared,
+    flow: &str,
+    args: &[String],
+    script: &str,
+    path: &Path,
+    mut record: JobRecord,
+) -> Result<u64, PoolError> {
+    registry::write(path, &record).await?;
+    let job = match sbatch(shared, flow, args, script).await {
+        Ok(job) => job,
+        Err(error) => {
+            // Refused, or not started: no job exists. (When `sbatch` succeeded but printed
+            // no id, the record stays, for a resumed run to find the job by its token.)
+            if !matches!(&error, PoolError::SlurmSubmit { message, .. } if message.starts_with(NO_ID))
+            {
+                registry::remove(path).await;
+            }
+            return Err(error);
+        }
+    };
+    record.job = Some(job);
+    if let Err(error) = registry::write(path, &record).await {
+        shared.poller.cancel(job);
+        return Err(error);
+    }
+    Ok(job)
+}
+
+/// How an `sbatch` that printed no job id is reported.
+const NO_ID: &str = "sbatch printed no job id but";
 
 /// Runs `sbatch` for one job and returns its id.
 async fn sbatch(
@@ -157,7 +213,7 @@ async fn sbatch(
     }
     let job = commands::parse_job_id(&out.stdout).ok_or_else(|| PoolError::SlurmSubmit {
         flow: flow.to_owned(),
-        message: format!("sbatch printed no job id but {:?}", out.stdout.trim()),
+        message: format!("{NO_ID} {:?}", out.stdout.trim()),
     })?;
     if !out.stderr.trim().is_empty() {
         tracing::info!(flow, job, stderr = %out.stderr.trim(), "sbatch warned");
