@@ -519,3 +519,81 @@ fn a_sigkill_during_the_first_sbatch_burst_submits_no_flow_twice_on_resume() {
         assert_eq!(jobs_named(name, "all").len(), 1, "{name}: one job");
     }
 }
+
+/// A job Slurm can never start (more CPUs than any node has) fails its flow with Slurm's
+/// reason instead of waiting for ever.
+#[test]
+fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("never_starts");
+    let workflow = format!("[flows.{name}]\ncommand = [\"true\"]\nslurm = {{ cpus = 4096 }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    let error = flow_entry(&json, &name)["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains(&format!("flow `{name}` can never start")),
+        "{error}"
+    );
+    assert!(error.contains("PartitionConfig"), "{error}");
+    assert!(
+        jobs_named(&name, "PD,R,CG").is_empty(),
+        "the job was left queued"
+    );
+}
+
+/// A held job is reported once, by name and reason, and runs once released.
+#[test]
+fn a_held_job_is_reported_once_and_runs_when_released() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("held");
+    let workflow =
+        format!("[flows.{name}]\nshell = \"echo ran\"\nslurm = {{ extra = [\"--hold\"] }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let mut child = spawn_on_slurm(dir.path(), &[]);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("is held") {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    rx.recv_timeout(GUARD)
+        .expect("the held job should be reported");
+    let held = jobs_named(&name, "PD");
+    assert_eq!(held.len(), 1, "{held:?}");
+    let job = held[0].split_whitespace().next().unwrap().to_owned();
+    let status = Command::new("scontrol")
+        .args(["release", &job])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_exit(child);
+    let stderr = reader.join().unwrap();
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("is held")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("Slurm job {job} of flow `{name}` is held"))
+            && warnings[0].contains("JobHeldUser"),
+        "{stderr}"
+    );
+}

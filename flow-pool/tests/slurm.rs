@@ -707,3 +707,35 @@ async fn a_submission_whose_id_was_never_recorded_is_adopted_by_its_token() {
         "the record is removed once the job ended"
     );
 }
+
+#[tokio::test]
+async fn a_job_that_can_never_start_fails_with_slurms_reason_and_is_cancelled() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = flow("never");
+    let state_dir = dir.path().join("state");
+    let slurm = config_executor(SlurmConfig::new(&state_dir).flow(
+        &id,
+        SlurmResources {
+            cpus: Some(4096),
+            ..SlurmResources::default()
+        },
+    ));
+    let the_spec = spec(&dir, &id, "echo never");
+    let (result, job) = tokio::join!(
+        run(&slurm, &the_spec, Some(Duration::from_secs(60))),
+        submitted_job(&state_dir, &id)
+    );
+    let error = result.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, PoolError::SlurmJob { job: j, .. } if j == job),
+        "{error:?}"
+    );
+    assert!(text.contains(&format!("flow `{id}`")), "{text}");
+    assert!(text.contains("can never start"), "{text}");
+    assert!(text.contains("PartitionConfig"), "{text}");
+    assert!(live_jobs(&[job]).is_empty(), "the job was left queued");
+}

@@ -16,6 +16,7 @@ use crate::slurm::adopt::{take_over, Adopted};
 use crate::slurm::config::{ExistingJobs, SlurmConfig};
 use crate::slurm::ending::{judge, tails};
 use crate::slurm::poll::{JobView, Poller};
+use crate::slurm::reason::{self, Pending};
 use crate::slurm::registry;
 use crate::slurm::state::JobState;
 use crate::slurm::submit::{job_files, submit};
@@ -44,10 +45,12 @@ pub(super) struct JobFiles {
 }
 
 /// Why the executor stopped a job.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Stop {
     TimedOut(Duration),
     Cancelled,
+    /// Slurm keeps it pending for a reason no waiting clears (the reason).
+    NeverStarts(String),
 }
 
 /// `scancel`s the job if the run is dropped before it saw the job end.
@@ -147,17 +150,42 @@ pub(crate) async fn run(
     // then; a limit that is no deadline sleeps for ever, as a queued job does.
     let mut deadline = None;
     let mut stop: Option<Stop> = None;
+    let mut told_held = false;
     let end_view = loop {
         let settled = settled(&view);
         if let Some(end) = settled {
             break end;
         }
-        let queued = matches!(
-            *view.borrow(),
-            JobView::Waiting | JobView::Live(JobState::Pending)
-        );
+        let (queued, reason) = match &*view.borrow() {
+            JobView::Live(line) if line.state == JobState::Pending => {
+                (true, Some(line.reason.clone()))
+            }
+            JobView::Waiting => (true, None),
+            _ => (false, None),
+        };
         if deadline.is_none() && !queued {
             deadline = Some(deadline_after(timeout));
+        }
+        match reason.as_deref().map(|r| (r, reason::pending(r))) {
+            Some((why, Pending::Never)) if stop.is_none() => {
+                tracing::debug!(
+                    flow,
+                    job,
+                    reason = why,
+                    "can never start, cancelling the job"
+                );
+                stop = Some(Stop::NeverStarts(why.to_owned()));
+                shared.poller.cancel(job);
+            }
+            Some((why, Pending::Held)) if !told_held => {
+                told_held = true;
+                tracing::warn!(
+                    "Slurm job {job} of flow `{flow}` is held (Slurm reason {why}): it waits \
+                     until released, e.g. with `scontrol release {job}`",
+                    flow = flow.escape_debug(),
+                );
+            }
+            _ => {}
         }
         tokio::select! {
             changed = view.changed() => {
@@ -184,6 +212,20 @@ pub(crate) async fn run(
     let end = match stop {
         Some(Stop::TimedOut(after)) => Ok(CommandEnd::TimedOut(after)),
         Some(Stop::Cancelled) => Ok(CommandEnd::Cancelled),
+        Some(Stop::NeverStarts(why)) => Err(PoolError::SlurmJob {
+            flow: flow.clone(),
+            job,
+            state: match &end_view {
+                JobView::Ended(line) => Some(line.state.clone()),
+                _ => None,
+            },
+            problem: format!(
+                "can never start, so it was cancelled: Slurm keeps it pending with reason \
+                 {}: {}",
+                why.escape_debug(),
+                reason::never_hint(&why)
+            ),
+        }),
         None => judge(&flow, job, &files, &end_view, spec, timeout, started).await,
     };
     let (stdout_tail, stderr_tail) = tails(config, spec, &files, was_adopted).await;

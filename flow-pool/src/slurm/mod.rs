@@ -43,6 +43,7 @@ mod config;
 mod ending;
 mod job;
 mod poll;
+mod reason;
 mod registry;
 mod state;
 mod submit;
@@ -173,7 +174,10 @@ impl SlurmExecutor {
     /// # Errors
     /// [`PoolError::SlurmSubmit`] when `sbatch` refuses the job, with Slurm's message;
     /// [`PoolError::SlurmJob`] when the job ended without its command running to its end
-    /// (out of memory, node failure, preemption, cancelled by someone else, ...);
+    /// (out of memory, node failure, preemption, cancelled by someone else, ...), or Slurm
+    /// keeps it pending for a reason no waiting clears (`PartitionConfig`, ...: the job is
+    /// cancelled). A held job (`JobHeldUser`, `JobHeldAdmin`) is reported once with a
+    /// warning and waited for;
     /// [`PoolError::Spawn`] when a Slurm program is missing or the command could not be
     /// started on the node; [`PoolError::SlurmCommand`] when `squeue` kept failing;
     /// [`PoolError::SlurmFile`] when the executor's files cannot be written;
