@@ -739,3 +739,62 @@ async fn a_job_that_can_never_start_fails_with_slurms_reason_and_is_cancelled() 
     assert!(text.contains("PartitionConfig"), "{text}");
     assert!(live_jobs(&[job]).is_empty(), "the job was left queued");
 }
+
+/// How long `job` has run, by Slurm's clock (`squeue %M`).
+fn used(job: u64) -> Duration {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%M"])
+        .arg(format!("--jobs={job}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let secs = text
+        .split(':')
+        .try_fold(0u64, |acc, f| f.parse::<u64>().map(|v| acc * 60 + v));
+    Duration::from_secs(secs.unwrap_or(0))
+}
+
+#[tokio::test]
+async fn an_adopted_job_keeps_the_time_it_ran_before_the_resume() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("adopted-clock");
+    let the_spec = spec(&dir, &id, "sleep 100");
+    let first = executor(&dir);
+    let mut fut = Box::pin(first.run(&the_spec, None, CancellationToken::new()));
+    let job = tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the run should still be waiting"),
+        job = submitted_job(&state_dir, &id) => job,
+    };
+    std::mem::forget(fut);
+    // Slurm's clock of the job passes the timeout the resumed run will give it.
+    let limit = Duration::from_secs(3);
+    tokio::time::timeout(GUARD, async {
+        while used(job) <= limit {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the job should run");
+
+    let resumed = config_executor(SlurmConfig::new(&state_dir).existing_jobs(ExistingJobs::Adopt));
+    let adopted_at = std::time::Instant::now();
+    let outcome = run(&resumed, &the_spec, Some(limit)).await.unwrap();
+    assert_eq!(u64::from(outcome.pid), job, "the job was adopted");
+    assert_eq!(outcome.end, CommandEnd::TimedOut(limit));
+    assert!(
+        adopted_at.elapsed() < limit,
+        "the timeout counted from the resume: {:?}",
+        adopted_at.elapsed()
+    );
+    assert!(
+        outcome.duration > limit,
+        "the duration counts from the job's start: {:?}",
+        outcome.duration
+    );
+    assert!(live_jobs(&[job]).is_empty(), "the timed-out job was left");
+}

@@ -159,15 +159,15 @@ pub(crate) fn complaint(program: &str, stderr: &str) -> String {
     }
 }
 
-/// The `squeue` arguments that list `jobs` in every state, one `ID|STATE|REASON|NODES`
-/// line each.
+/// The `squeue` arguments that list `jobs` in every state, one `ID|STATE|REASON|USED|NODES`
+/// line each (`USED`: how long the job has run, Slurm's `%M`).
 pub(crate) fn squeue_args(jobs: &[u64]) -> Vec<String> {
     let ids: Vec<String> = jobs.iter().map(u64::to_string).collect();
     vec![
         "--noheader".to_owned(),
         "--states=all".to_owned(),
         format!("--jobs={}", ids.join(",")),
-        "--format=%i|%T|%r|%N".to_owned(),
+        "--format=%i|%T|%r|%M|%N".to_owned(),
     ]
 }
 
@@ -202,7 +202,32 @@ pub(crate) struct JobLine {
     pub(crate) job: u64,
     pub(crate) state: JobState,
     pub(crate) reason: String,
+    /// How long it has run, by Slurm's clock (`None` when `squeue` printed no time).
+    pub(crate) used: Option<Duration>,
     pub(crate) nodes: String,
+}
+
+/// A time as `squeue -o %M` prints it: `M:SS`, `H:MM:SS` or `D-HH:MM:SS`.
+pub(crate) fn parse_used(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (days, clock) = match text.split_once('-') {
+        Some((days, clock)) => (days.parse::<u64>().ok()?, clock),
+        None => (0, text),
+    };
+    let mut secs = 0u64;
+    let mut fields = 0;
+    for field in clock.split(':') {
+        secs = secs
+            .checked_mul(60)?
+            .checked_add(field.parse::<u64>().ok()?)?;
+        fields += 1;
+    }
+    if !(2..=3).contains(&fields) {
+        return None;
+    }
+    Some(Duration::from_secs(
+        days.checked_mul(86_400)?.checked_add(secs)?,
+    ))
 }
 
 /// Parses the lines printed by `squeue` with [`squeue_args`], skipping lines that are not
@@ -211,15 +236,17 @@ pub(crate) fn parse_squeue(stdout: &str) -> Vec<JobLine> {
     stdout
         .lines()
         .filter_map(|line| {
-            let mut fields = line.trim().splitn(4, '|');
+            let mut fields = line.trim().splitn(5, '|');
             let job = fields.next()?.trim().parse().ok()?;
             let state = JobState::parse(fields.next()?);
             let reason = fields.next().unwrap_or("").trim().to_owned();
+            let used = fields.next().and_then(parse_used);
             let nodes = fields.next().unwrap_or("").trim().to_owned();
             Some(JobLine {
                 job,
                 state,
                 reason,
+                used,
                 nodes,
             })
         })
@@ -331,6 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn used_times_parse() {
+        assert_eq!(parse_used("0:00"), Some(Duration::ZERO));
+        assert_eq!(parse_used("12:34"), Some(Duration::from_secs(754)));
+        assert_eq!(parse_used("1:00:01"), Some(Duration::from_secs(3601)));
+        assert_eq!(parse_used("2-01:00:00"), Some(Duration::from_secs(176_400)));
+        for bad in ["", "N/A", "INVALID", "5", "1:2:3:4", "x:00"] {
+            assert_eq!(parse_used(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn jobs_are_found_by_their_comment() {
         assert_eq!(
             squeue_named_args("sort_1"),
@@ -350,11 +388,15 @@ mod tests {
 
     #[test]
     fn squeue_lines_parse() {
-        let lines = parse_squeue("2|FAILED|NonZeroExitCode|vm\n3|RUNNING|None|vm\n4_1|PENDING||\n");
+        let lines = parse_squeue(
+            "2|FAILED|NonZeroExitCode|0:07|vm\n3|RUNNING|None|1:02:03|vm\n4_1|PENDING||0:00|\n",
+        );
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].job, 2);
         assert_eq!(lines[0].state, JobState::Failed);
         assert_eq!(lines[0].reason, "NonZeroExitCode");
+        assert_eq!(lines[0].used, Some(Duration::from_secs(7)));
+        assert_eq!(lines[1].used, Some(Duration::from_secs(3723)));
         assert_eq!(lines[1].nodes, "vm");
         assert_eq!(
             squeue_args(&[2, 3]),
@@ -362,7 +404,7 @@ mod tests {
                 "--noheader",
                 "--states=all",
                 "--jobs=2,3",
-                "--format=%i|%T|%r|%N"
+                "--format=%i|%T|%r|%M|%N"
             ]
         );
     }

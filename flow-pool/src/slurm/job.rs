@@ -99,7 +99,7 @@ pub(crate) async fn run(
     timeout: Option<Duration>,
     cancel: CancellationToken,
 ) -> Result<CommandOutcome, PoolError> {
-    let started = Instant::now();
+    let mut started = Instant::now();
     if cancel.is_cancelled() || shared.closing.load(Ordering::SeqCst) {
         return Ok(outcome(CommandEnd::Cancelled, 0, started));
     }
@@ -145,9 +145,10 @@ pub(crate) async fn run(
         armed: job != 0,
     };
 
-    // The timeout counts from when the job leaves the queue: its wait there is the
-    // cluster's, not the command's (Slurm's own `--time` counts the same way). `None` until
-    // then; a limit that is no deadline sleeps for ever, as a queued job does.
+    // The timeout counts from when the job started, by Slurm's clock (`squeue %M`): its wait
+    // in the queue is the cluster's, not the command's (Slurm's own `--time` counts the same
+    // way), and an adopted job keeps the time it ran before this run. `None` until it left
+    // the queue; a limit that is no deadline sleeps for ever, as a queued job does.
     let mut deadline = None;
     let mut stop: Option<Stop> = None;
     let mut told_held = false;
@@ -156,15 +157,21 @@ pub(crate) async fn run(
         if let Some(end) = settled {
             break end;
         }
-        let (queued, reason) = match &*view.borrow() {
+        let (queued, reason, used) = match &*view.borrow() {
             JobView::Live(line) if line.state == JobState::Pending => {
-                (true, Some(line.reason.clone()))
+                (true, Some(line.reason.clone()), None)
             }
-            JobView::Waiting => (true, None),
-            _ => (false, None),
+            JobView::Live(line) => (false, None, line.used),
+            JobView::Waiting => (true, None, None),
+            _ => (false, None, None),
         };
         if deadline.is_none() && !queued {
-            deadline = Some(deadline_after(timeout));
+            // By Slurm's clock: an adopted job may have run for long before this run.
+            let ran = used.unwrap_or_default();
+            if was_adopted {
+                started = Instant::now().checked_sub(ran).unwrap_or(started);
+            }
+            deadline = Some(deadline_after(timeout.map(|t| t.saturating_sub(ran))));
         }
         match reason.as_deref().map(|r| (r, reason::pending(r))) {
             Some((why, Pending::Never)) if stop.is_none() => {
@@ -205,6 +212,11 @@ pub(crate) async fn run(
             }
         }
     };
+    // An adopted job that had ended already: its duration is Slurm's.
+    if let (true, None, JobView::Ended(line)) = (was_adopted, deadline, &end_view) {
+        let ran = line.used.unwrap_or_default();
+        started = Instant::now().checked_sub(ran).unwrap_or(started);
+    }
     // A job that cannot be followed any more is cancelled rather than left behind.
     guard.armed = job != 0 && matches!(end_view, JobView::Broken(_)) && stop.is_none();
     drop(guard);
