@@ -798,3 +798,54 @@ async fn an_adopted_job_keeps_the_time_it_ran_before_the_resume() {
     );
     assert!(live_jobs(&[job]).is_empty(), "the timed-out job was left");
 }
+
+#[tokio::test]
+async fn a_held_job_is_queued_not_running_until_released() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("held");
+    let slurm = config_executor(SlurmConfig::new(&state_dir).flow(
+        &id,
+        SlurmResources {
+            extra: vec!["--hold".into()],
+            ..SlurmResources::default()
+        },
+    ));
+    let gate = dir.path().join("gate");
+    let the_spec = spec(
+        &dir,
+        &id,
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.1; done; echo ran",
+            gate.display()
+        ),
+    );
+    let mut queued = slurm.queued_flows();
+    let follow = async {
+        let job = submitted_job(&state_dir, &id).await;
+        wait_state(job, "PENDING").await;
+        assert!(
+            queued.borrow_and_update().contains(&id),
+            "a held job is queued"
+        );
+        let released = Command::new("scontrol")
+            .args(["release", &job.to_string()])
+            .status()
+            .unwrap();
+        assert!(released.success());
+        tokio::time::timeout(GUARD, queued.wait_for(|flows| !flows.contains(&id)))
+            .await
+            .expect("the flow should leave the queued set")
+            .unwrap();
+        assert_eq!(job_state(job), "RUNNING", "it left the set when it started");
+        std::fs::write(&gate, "").unwrap();
+    };
+    let (outcome, ()) = tokio::join!(run(&slurm, &the_spec, None), follow);
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(outcome.stdout_tail, "ran\n");
+    assert!(slurm.queued_flows().borrow().is_empty());
+}

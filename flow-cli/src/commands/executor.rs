@@ -2,6 +2,7 @@
 //! (`--executor slurm`), built from the workflow's `[slurm]` table and each flow's
 //! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use flow_core::CommandExecutor;
 use flow_pool::{CommandRunner, ExistingJobs, SlurmConfig, SlurmExecutor};
 use nix::fcntl::Flock;
+use tokio::sync::watch;
 
 use crate::cli::ExecutorKind;
 use crate::error::CliError;
@@ -155,6 +157,15 @@ impl Executor {
         match self {
             Executor::Local(runner) => Arc::new(runner.clone()),
             Executor::Slurm(slurm, _) => Arc::new(slurm.clone()),
+        }
+    }
+
+    /// The flows whose commands wait in Slurm's queue (submitted or pending), for the
+    /// progress display; `None` for local commands, which start at once.
+    pub fn queued_flows(&self) -> Option<watch::Receiver<BTreeSet<String>>> {
+        match self {
+            Executor::Local(_) => None,
+            Executor::Slurm(slurm, _) => Some(slurm.queued_flows()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! `submit.rs`), wait for its end while honouring the timeout and the cancel, and hand the
 //! end to `ending.rs`, which turns it into a [`CommandOutcome`].
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -69,6 +70,38 @@ impl Drop for JobGuard<'_> {
     }
 }
 
+/// Keeps `flow` in the executor's set of queued flows until cleared or dropped.
+struct QueuedMark<'a> {
+    set: &'a watch::Sender<BTreeSet<String>>,
+    flow: Option<String>,
+}
+
+impl<'a> QueuedMark<'a> {
+    fn new(set: &'a watch::Sender<BTreeSet<String>>, flow: &str) -> Self {
+        set.send_modify(|flows| {
+            flows.insert(flow.to_owned());
+        });
+        QueuedMark {
+            set,
+            flow: Some(flow.to_owned()),
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(flow) = self.flow.take() {
+            self.set.send_modify(|flows| {
+                flows.remove(&flow);
+            });
+        }
+    }
+}
+
+impl Drop for QueuedMark<'_> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// The flow id of a command: its last `FLOW_ID` setting, or `command`.
 fn flow_id(spec: &CommandSpec) -> String {
     spec.env
@@ -104,6 +137,7 @@ pub(crate) async fn run(
         return Ok(outcome(CommandEnd::Cancelled, 0, started));
     }
     let flow = flow_id(spec);
+    let mut queued_mark = QueuedMark::new(&shared.queued, &flow);
     let config = &shared.config;
     let resources = config.flows.get(&flow);
     let spec_hash = registry::spec_hash(spec, resources, config);
@@ -166,6 +200,7 @@ pub(crate) async fn run(
             _ => (false, None, None),
         };
         if deadline.is_none() && !queued {
+            queued_mark.clear();
             // By Slurm's clock: an adopted job may have run for long before this run.
             let ran = used.unwrap_or_default();
             if was_adopted {

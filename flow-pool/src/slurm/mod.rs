@@ -49,6 +49,7 @@ mod state;
 mod submit;
 mod wrapper;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,8 @@ struct Shared {
     in_flight: watch::Sender<usize>,
     /// Set by [`SlurmExecutor::cancel_all`]: nothing more is submitted.
     closing: AtomicBool,
+    /// The flows whose jobs have not started yet (see [`SlurmExecutor::queued_flows`]).
+    queued: watch::Sender<BTreeSet<String>>,
 }
 
 impl SlurmExecutor {
@@ -128,6 +131,7 @@ impl SlurmExecutor {
                 submits,
                 in_flight: watch::Sender::new(0),
                 closing: AtomicBool::new(false),
+                queued: watch::Sender::new(BTreeSet::new()),
             }),
         })
     }
@@ -147,6 +151,14 @@ impl SlurmExecutor {
             poll_cycles: c.cycles.load(Ordering::Relaxed),
             max_jobs_per_poll: c.max_jobs_per_poll.load(Ordering::Relaxed),
         }
+    }
+
+    /// The flows (`FLOW_ID`s) whose runs are under way but whose jobs have not started:
+    /// being submitted, or pending in Slurm's queue (waiting for resources or priority, or
+    /// held). A run's flow leaves the set when Slurm shows its job out of the queue, or when
+    /// the run ends. A display can tell these from the flows that really run.
+    pub fn queued_flows(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.shared.queued.subscribe()
     }
 
     /// Cancels every job of this executor (queued, running, or being submitted) with as
