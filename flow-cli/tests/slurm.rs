@@ -597,3 +597,32 @@ fn a_held_job_is_reported_once_and_runs_when_released() {
         "{stderr}"
     );
 }
+
+/// An `sbatch` refusal points at the flow's Slurm options in the workflow file, or at the
+/// flow when it has none.
+#[test]
+fn an_sbatch_refusal_names_the_line_of_the_flows_slurm_options() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (with_options, without) = (unique("refused_options"), unique("refused_plain"));
+    let workflow = format!(
+        "[slurm]\npartition = \"no-such-partition\"\n\
+         [flows.{with_options}]\ncommand = [\"true\"]\nslurm = {{ cpus = 1 }}\n\
+         [flows.{without}]\ncommand = [\"true\"]\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    for (name, line) in [(&with_options, 5), (&without, 6)] {
+        let text = flow_entry(&json, name)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let start = format!("w.toml:{line}: sbatch refused the job of flow `{name}`: ");
+        assert!(text.starts_with(&start), "{text}");
+        assert!(text.contains("invalid partition"), "{text}");
+    }
+}

@@ -198,9 +198,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // A flow whose declared input is missing and written by no flow fails before it starts.
     let unwritten = Unwritten::of(wf);
     let commands = if unwritten.is_empty() {
-        executor.command_executor()
+        executor.command_executor(wf)
     } else {
-        Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
+        Arc::new(CheckInputs::new(executor.command_executor(wf), unwritten))
     };
     // A command stopped by its timeout, or cancelled, takes along what left its process
     // group (the cluster stops a Slurm job's processes).
