@@ -2,7 +2,7 @@
 //! a terminal (counts of done, running and failed, and the names of running flows), one plain
 //! line per finished flow otherwise, or nothing (`--quiet`, `--json`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use flow_core::{Event, EventKind, EventReceiver, FlowId, FlowStatus, RecvError};
 use flow_results::FailureKind;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::report::format_ms;
 use crate::terminal;
@@ -58,6 +58,9 @@ pub struct Progress {
     running: Vec<(FlowId, DateTime<Utc>)>,
     /// When each flow's first attempt started.
     first_start: HashMap<FlowId, DateTime<Utc>>,
+    /// The started flows whose commands wait to start elsewhere (Slurm jobs being
+    /// submitted or pending in the queue): shown as queued, not running.
+    queued: BTreeSet<String>,
     bar: Option<ProgressBar>,
 }
 
@@ -90,18 +93,42 @@ impl Progress {
             cancelled: 0,
             running: Vec::new(),
             first_start: HashMap::new(),
+            queued: BTreeSet::new(),
             bar,
         }
     }
 
     /// Consumes events until the run finishes, the context is gone, or `run_over` comes (a
     /// run that failed to start emits no `RunFinished`); then shows what is still queued.
-    pub async fn follow(mut self, mut events: EventReceiver, run_over: oneshot::Receiver<()>) {
+    /// `queued`, when given, names the started flows whose commands have not started yet
+    /// (the Slurm executor's [`queued_flows`](flow_pool::SlurmExecutor::queued_flows)).
+    pub async fn follow(
+        mut self,
+        mut events: EventReceiver,
+        run_over: oneshot::Receiver<()>,
+        mut queued: Option<watch::Receiver<BTreeSet<String>>>,
+    ) {
         let mut run_over = std::pin::pin!(run_over);
         loop {
+            let queued_changed = async {
+                match &mut queued {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             let received = tokio::select! {
                 biased;
                 received = events.recv() => received,
+                open = queued_changed => {
+                    match &mut queued {
+                        Some(rx) if open => {
+                            self.queued = rx.borrow_and_update().clone();
+                            self.refresh();
+                        }
+                        _ => queued = None,
+                    }
+                    continue;
+                }
                 _ = &mut run_over => {
                     while let Ok(Some(event)) = events.try_recv() {
                         self.on_event(&event);
@@ -224,34 +251,42 @@ impl Progress {
             EventKind::RunFinished { .. } => {}
             _ => {}
         }
+        self.refresh();
+    }
+
+    fn refresh(&self) {
         if let Some(bar) = &self.bar {
             bar.set_position(self.finished as u64);
             bar.set_message(self.message());
         }
     }
 
-    /// The live message: counts, then the running flows, longest-running first.
+    /// The live message: counts, then the running flows, longest-running first. Started
+    /// flows whose commands wait in a queue (Slurm) are counted as queued, not running.
     fn message(&self) -> String {
+        let (queued, running): (Vec<&FlowId>, Vec<&FlowId>) = self
+            .running
+            .iter()
+            .map(|(id, _)| id)
+            .partition(|id| self.queued.contains(id.as_str()));
         let mut msg = format!(
-            "{} done, {} running, {} failed",
+            "{} done, {} running",
             self.finished.saturating_sub(self.failed + self.cancelled),
-            self.running.len(),
-            self.failed
+            running.len(),
         );
+        if !queued.is_empty() {
+            msg.push_str(&format!(", {} queued", queued.len()));
+        }
+        msg.push_str(&format!(", {} failed", self.failed));
         if self.cancelled > 0 {
             msg.push_str(&format!(", {} cancelled", self.cancelled));
         }
-        if !self.running.is_empty() {
+        if !running.is_empty() {
             msg.push_str(": ");
-            let names: Vec<&str> = self
-                .running
-                .iter()
-                .take(8)
-                .map(|(id, _)| id.as_str())
-                .collect();
+            let names: Vec<&str> = running.iter().take(8).map(|id| id.as_str()).collect();
             msg.push_str(&names.join(", "));
-            if self.running.len() > names.len() {
-                msg.push_str(&format!(" +{}", self.running.len() - names.len()));
+            if running.len() > names.len() {
+                msg.push_str(&format!(" +{}", running.len() - names.len()));
             }
         }
         msg
@@ -292,6 +327,21 @@ mod tests {
 
     fn id(s: &str) -> FlowId {
         FlowId::new(s).unwrap()
+    }
+
+    #[test]
+    fn flows_waiting_in_a_queue_are_queued_not_running() {
+        let mut p = Progress::new(Mode::Silent, 3, false);
+        for name in ["a", "b", "c"] {
+            p.on_event(&event(EventKind::FlowStarted {
+                flow: id(name),
+                attempt: 1,
+            }));
+        }
+        p.queued = ["a".to_owned(), "c".to_owned()].into();
+        assert_eq!(p.message(), "0 done, 1 running, 2 queued, 0 failed: b");
+        p.queued.clear();
+        assert_eq!(p.message(), "0 done, 3 running, 0 failed: a, b, c");
     }
 
     #[test]

@@ -467,3 +467,162 @@ fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
         .to_owned();
     assert!(error.contains("Not a directory"), "{error}");
 }
+
+#[test]
+fn a_sigkill_during_the_first_sbatch_burst_submits_no_flow_twice_on_resume() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..24).map(|i| unique(&format!("burst{i}"))).collect();
+    let mut workflow = String::new();
+    for name in &names {
+        workflow.push_str(&format!(
+            "[flows.{name}]\nshell = \"echo {name} >> starts\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed as soon as the first submission is recorded: `sbatch` calls are in flight, and
+    // finish after their parent died (they have their own process group).
+    let jobs = dir.path().join(".flow/slurm/w/jobs");
+    let start = Instant::now();
+    while std::fs::read_dir(&jobs).map_or(true, |mut d| d.next().is_none()) {
+        assert!(start.elapsed() < GUARD, "nothing was submitted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(child.id(), "KILL");
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--resume", "--executor", "slurm", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(json_of(&out)["status"], "completed");
+    let starts = std::fs::read_to_string(dir.path().join("starts")).unwrap();
+    let mut started: Vec<&str> = starts.lines().collect();
+    started.sort_unstable();
+    let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(started, expected, "each flow ran exactly once");
+    for name in &names {
+        assert_eq!(jobs_named(name, "all").len(), 1, "{name}: one job");
+    }
+}
+
+/// A job Slurm can never start (more CPUs than any node has) fails its flow with Slurm's
+/// reason instead of waiting for ever.
+#[test]
+fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("never_starts");
+    let workflow = format!("[flows.{name}]\ncommand = [\"true\"]\nslurm = {{ cpus = 4096 }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    let error = flow_entry(&json, &name)["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains(&format!("flow `{name}` can never start")),
+        "{error}"
+    );
+    assert!(error.contains("PartitionConfig"), "{error}");
+    assert!(
+        jobs_named(&name, "PD,R,CG").is_empty(),
+        "the job was left queued"
+    );
+}
+
+/// A held job is reported once, by name and reason, and runs once released.
+#[test]
+fn a_held_job_is_reported_once_and_runs_when_released() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("held");
+    let workflow =
+        format!("[flows.{name}]\nshell = \"echo ran\"\nslurm = {{ extra = [\"--hold\"] }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let mut child = spawn_on_slurm(dir.path(), &[]);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("is held") {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    rx.recv_timeout(GUARD)
+        .expect("the held job should be reported");
+    let held = jobs_named(&name, "PD");
+    assert_eq!(held.len(), 1, "{held:?}");
+    let job = held[0].split_whitespace().next().unwrap().to_owned();
+    let status = Command::new("scontrol")
+        .args(["release", &job])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_exit(child);
+    let stderr = reader.join().unwrap();
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("is held")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("Slurm job {job} of flow `{name}` is held"))
+            && warnings[0].contains("JobHeldUser"),
+        "{stderr}"
+    );
+}
+
+/// An `sbatch` refusal points at the flow's Slurm options in the workflow file, or at the
+/// flow when it has none.
+#[test]
+fn an_sbatch_refusal_names_the_line_of_the_flows_slurm_options() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (with_options, without) = (unique("refused_options"), unique("refused_plain"));
+    let workflow = format!(
+        "[slurm]\npartition = \"no-such-partition\"\n\
+         [flows.{with_options}]\ncommand = [\"true\"]\nslurm = {{ cpus = 1 }}\n\
+         [flows.{without}]\ncommand = [\"true\"]\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let out = wait_exit(spawn_on_slurm(dir.path(), &[]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    for (name, line) in [(&with_options, 5), (&without, 6)] {
+        let text = flow_entry(&json, name)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let start = format!("w.toml:{line}: sbatch refused the job of flow `{name}`: ");
+        assert!(text.starts_with(&start), "{text}");
+        assert!(text.contains("invalid partition"), "{text}");
+    }
+}

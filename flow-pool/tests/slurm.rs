@@ -88,14 +88,17 @@ fn job_state(job: u64) -> String {
 }
 
 /// Waits (polling: the job registry is a file) until the executor recorded the job of
-/// `flow`, and returns its id.
+/// `flow` (the record is written first without a job id, while `sbatch` runs), and returns
+/// its id.
 async fn submitted_job(state_dir: &Path, flow: &str) -> u64 {
     let path = state_dir.join("jobs").join(format!("{flow}.json"));
     tokio::time::timeout(GUARD, async {
         loop {
             if let Ok(text) = tokio::fs::read_to_string(&path).await {
                 if let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) {
-                    return record["job"].as_u64().unwrap();
+                    if let Some(job) = record["job"].as_u64() {
+                        return job;
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -611,4 +614,238 @@ async fn workflow_and_flow_options_reach_the_job() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "flow-test|1:00|10"
     );
+}
+
+/// The ids of the jobs named `name`, in every state.
+fn jobs_named(name: &str) -> Vec<u64> {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%i"])
+        .arg(format!("--name={name}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_submission_whose_id_was_never_recorded_is_adopted_by_its_token() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("unrecorded");
+    let the_spec = spec(&dir, &id, "echo from flow");
+    // A first process submits the flow's job and "dies"; its record gives what a record
+    // written just before `sbatch` holds (the hash of the command and the job's files).
+    let first = executor(&dir);
+    let mut fut = Box::pin(first.run(&the_spec, None, CancellationToken::new()));
+    let first_job = tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the run should still be waiting"),
+        job = submitted_job(&state_dir, &id) => job,
+    };
+    std::mem::forget(fut);
+    let record_path = state_dir.join("jobs").join(format!("{id}.json"));
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    assert!(record["token"].is_string(), "{record}");
+    assert!(Command::new("scancel")
+        .arg(first_job.to_string())
+        .status()
+        .unwrap()
+        .success());
+
+    // A `flow` killed while its `sbatch` ran: the record has the submission's token and no
+    // job id, and that `sbatch` (here slow to start) submits the job only after the resumed
+    // run looked at the record. The job writes the status file, as the wrapper does.
+    let token = format!("unrecorded-{}", std::process::id());
+    record["job"] = serde_json::Value::Null;
+    record["token"] = token.clone().into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let status = record["status"].as_str().unwrap().to_owned();
+    let stdout = record["stdout"].as_str().unwrap().to_owned();
+    let late_sbatch = Command::new("sh")
+        .args(["-c", "sleep 1; exec sbatch \"$@\"", "sh", "--parsable"])
+        .arg(format!("--job-name={id}"))
+        .arg(format!("--comment=flow-submit:{token}"))
+        .arg(format!("--output={stdout}"))
+        .arg(format!("--wrap=echo adopted; echo 'exit 0' > '{status}'"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let resumed = config_executor(SlurmConfig::new(&state_dir).existing_jobs(ExistingJobs::Adopt));
+    let outcome = run(
+        &resumed,
+        &the_spec.clone().env("FLOW_RUN_ID", "run-2"),
+        None,
+    )
+    .await
+    .unwrap();
+    let late = late_sbatch.wait_with_output().unwrap();
+    assert!(late.status.success());
+    let late_job: u64 = String::from_utf8_lossy(&late.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(u64::from(outcome.pid), late_job, "the late job was adopted");
+    assert_eq!(outcome.stdout_tail, "adopted\n");
+    assert_eq!(
+        resumed.stats().sbatch_calls,
+        0,
+        "nothing was submitted again"
+    );
+    let mut named = jobs_named(&id);
+    named.sort_unstable();
+    assert_eq!(named, [first_job, late_job]);
+    assert!(
+        !record_path.exists(),
+        "the record is removed once the job ended"
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_can_never_start_fails_with_slurms_reason_and_is_cancelled() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = flow("never");
+    let state_dir = dir.path().join("state");
+    let slurm = config_executor(SlurmConfig::new(&state_dir).flow(
+        &id,
+        SlurmResources {
+            cpus: Some(4096),
+            ..SlurmResources::default()
+        },
+    ));
+    let the_spec = spec(&dir, &id, "echo never");
+    let (result, job) = tokio::join!(
+        run(&slurm, &the_spec, Some(Duration::from_secs(60))),
+        submitted_job(&state_dir, &id)
+    );
+    let error = result.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, PoolError::SlurmJob { job: j, .. } if j == job),
+        "{error:?}"
+    );
+    assert!(text.contains(&format!("flow `{id}`")), "{text}");
+    assert!(text.contains("can never start"), "{text}");
+    assert!(text.contains("PartitionConfig"), "{text}");
+    assert!(live_jobs(&[job]).is_empty(), "the job was left queued");
+}
+
+/// How long `job` has run, by Slurm's clock (`squeue %M`).
+fn used(job: u64) -> Duration {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%M"])
+        .arg(format!("--jobs={job}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let secs = text
+        .split(':')
+        .try_fold(0u64, |acc, f| f.parse::<u64>().map(|v| acc * 60 + v));
+    Duration::from_secs(secs.unwrap_or(0))
+}
+
+#[tokio::test]
+async fn an_adopted_job_keeps_the_time_it_ran_before_the_resume() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("adopted-clock");
+    let the_spec = spec(&dir, &id, "sleep 100");
+    let first = executor(&dir);
+    let mut fut = Box::pin(first.run(&the_spec, None, CancellationToken::new()));
+    let job = tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the run should still be waiting"),
+        job = submitted_job(&state_dir, &id) => job,
+    };
+    std::mem::forget(fut);
+    // Slurm's clock of the job passes the timeout the resumed run will give it.
+    let limit = Duration::from_secs(3);
+    tokio::time::timeout(GUARD, async {
+        while used(job) <= limit {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the job should run");
+
+    let resumed = config_executor(SlurmConfig::new(&state_dir).existing_jobs(ExistingJobs::Adopt));
+    let adopted_at = std::time::Instant::now();
+    let outcome = run(&resumed, &the_spec, Some(limit)).await.unwrap();
+    assert_eq!(u64::from(outcome.pid), job, "the job was adopted");
+    assert_eq!(outcome.end, CommandEnd::TimedOut(limit));
+    assert!(
+        adopted_at.elapsed() < limit,
+        "the timeout counted from the resume: {:?}",
+        adopted_at.elapsed()
+    );
+    assert!(
+        outcome.duration > limit,
+        "the duration counts from the job's start: {:?}",
+        outcome.duration
+    );
+    assert!(live_jobs(&[job]).is_empty(), "the timed-out job was left");
+}
+
+#[tokio::test]
+async fn a_held_job_is_queued_not_running_until_released() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let id = flow("held");
+    let slurm = config_executor(SlurmConfig::new(&state_dir).flow(
+        &id,
+        SlurmResources {
+            extra: vec!["--hold".into()],
+            ..SlurmResources::default()
+        },
+    ));
+    let gate = dir.path().join("gate");
+    let the_spec = spec(
+        &dir,
+        &id,
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.1; done; echo ran",
+            gate.display()
+        ),
+    );
+    let mut queued = slurm.queued_flows();
+    let follow = async {
+        let job = submitted_job(&state_dir, &id).await;
+        wait_state(job, "PENDING").await;
+        assert!(
+            queued.borrow_and_update().contains(&id),
+            "a held job is queued"
+        );
+        let released = Command::new("scontrol")
+            .args(["release", &job.to_string()])
+            .status()
+            .unwrap();
+        assert!(released.success());
+        tokio::time::timeout(GUARD, queued.wait_for(|flows| !flows.contains(&id)))
+            .await
+            .expect("the flow should leave the queued set")
+            .unwrap();
+        assert_eq!(job_state(job), "RUNNING", "it left the set when it started");
+        std::fs::write(&gate, "").unwrap();
+    };
+    let (outcome, ()) = tokio::join!(run(&slurm, &the_spec, None), follow);
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.end, CommandEnd::Exited(0));
+    assert_eq!(outcome.stdout_tail, "ran\n");
+    assert!(slurm.queued_flows().borrow().is_empty());
 }

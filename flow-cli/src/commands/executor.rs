@@ -2,13 +2,18 @@
 //! (`--executor slurm`), built from the workflow's `[slurm]` table and each flow's
 //! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use flow_core::CommandExecutor;
-use flow_pool::{CommandRunner, ExistingJobs, SlurmConfig, SlurmExecutor};
+use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
+use flow_pool::{
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, SlurmConfig, SlurmExecutor,
+};
 use nix::fcntl::Flock;
+use tokio::sync::watch;
 
 use crate::cli::ExecutorKind;
 use crate::error::CliError;
@@ -150,11 +155,33 @@ impl Executor {
         }
     }
 
-    /// The executor as flow-core takes it.
-    pub fn command_executor(&self) -> Arc<dyn CommandExecutor> {
+    /// The executor as flow-core takes it, for the flows of `wf`: under Slurm, an `sbatch`
+    /// refusal points at the line of the flow's `slurm = { ... }` (else of its
+    /// `[flows.NAME]`), like the errors found when the file is read.
+    pub fn command_executor(&self, wf: &Workflow) -> Arc<dyn CommandExecutor> {
         match self {
             Executor::Local(runner) => Arc::new(runner.clone()),
-            Executor::Slurm(slurm, _) => Arc::new(slurm.clone()),
+            Executor::Slurm(slurm, _) => {
+                let mut places = HashMap::new();
+                for def in &wf.definitions {
+                    for flow in &wf.flows[def.flows.clone()] {
+                        places.insert(flow.id.to_string(), def.slurm_at.to_string());
+                    }
+                }
+                Arc::new(PlacedRefusals {
+                    inner: slurm.clone(),
+                    places,
+                })
+            }
+        }
+    }
+
+    /// The flows whose commands wait in Slurm's queue (submitted or pending), for the
+    /// progress display; `None` for local commands, which start at once.
+    pub fn queued_flows(&self) -> Option<watch::Receiver<BTreeSet<String>>> {
+        match self {
+            Executor::Local(_) => None,
+            Executor::Slurm(slurm, _) => Some(slurm.queued_flows()),
         }
     }
 
@@ -185,6 +212,37 @@ impl Executor {
                 "Slurm commands issued"
             );
         }
+    }
+}
+
+/// The Slurm executor, with `sbatch` refusals put at the line of their flow's Slurm options
+/// (`w.toml:7: sbatch refused the job of flow `x`: ...`).
+#[derive(Debug)]
+struct PlacedRefusals {
+    inner: SlurmExecutor,
+    /// `FILE:LINE` per flow id.
+    places: HashMap<String, String>,
+}
+
+impl CommandExecutor for PlacedRefusals {
+    fn run<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(async move {
+            let result = self.inner.run(spec, timeout, cancel).await;
+            result.map_err(|error| match &error {
+                PoolError::SlurmSubmit { flow, .. } => match self.places.get(flow) {
+                    Some(place) => PoolError::Refused {
+                        message: format!("{place}: {error}"),
+                    },
+                    None => error,
+                },
+                _ => error,
+            })
+        })
     }
 }
 

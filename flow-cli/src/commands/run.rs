@@ -198,9 +198,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // A flow whose declared input is missing and written by no flow fails before it starts.
     let unwritten = Unwritten::of(wf);
     let commands = if unwritten.is_empty() {
-        executor.command_executor()
+        executor.command_executor(wf)
     } else {
-        Arc::new(CheckInputs::new(executor.command_executor(), unwritten))
+        Arc::new(CheckInputs::new(executor.command_executor(wf), unwritten))
     };
     // A command stopped by its timeout, or cancelled, takes along what left its process
     // group (the cluster stops a Slurm job's processes).
@@ -258,8 +258,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
     // Silent: nothing to show, so no subscription (the run then emits no events at all).
     let (run_over, follow_until) = oneshot::channel();
-    let follower = (mode != Mode::Silent)
-        .then(|| tokio::spawn(progress.follow(ctx.subscribe(), follow_until)));
+    let follower = (mode != Mode::Silent).then(|| {
+        let queued = executor.queued_flows();
+        tokio::spawn(progress.follow(ctx.subscribe(), follow_until, queued))
+    });
     let (interrupted, signal_task) = signals::watch(ctx.clone(), runner)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
     // A write the store refuses stops the run: its results would not be recorded.

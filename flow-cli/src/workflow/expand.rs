@@ -270,11 +270,16 @@ pub(super) fn workflow(
         let inputs_at = (defaults.inputs.iter().map(|t| line(0, t)))
             .chain(flow.inputs.iter().map(|t| line(flow.source, t)))
             .collect();
+        let at = flow.slurm_span.as_ref().or(flow.name_span.as_ref());
         definitions.push(Definition {
             name: flow.name.clone(),
             flows: first..flows.len(),
             matrix: def.is_matrix(),
             inputs_at,
+            slurm_at: Line {
+                file: Arc::clone(&files[flow.source]),
+                line: diags.line(flow.source, at),
+            },
         });
     }
     let mut graph = graph;

@@ -49,6 +49,8 @@ pub(super) struct RawFlow {
     pub cwd: Option<Template>,
     pub env: BTreeMap<String, Template>,
     pub slurm: Option<flow_pool::SlurmResources>,
+    /// Where `slurm` is written.
+    pub slurm_span: Span,
     pub matrix: Option<Matrix>,
     pub process: ProcessKeys,
 }
@@ -316,6 +318,7 @@ fn parse_flow(
         cwd: None,
         env: BTreeMap::new(),
         slurm: None,
+        slurm_span: None,
         matrix: None,
         process: ProcessKeys::default(),
     };
@@ -366,7 +369,10 @@ fn parse_flow(
                 ),
             },
             "env" => flow.env = env(item, &what, span, diags),
-            "slurm" => flow.slurm = super::slurm::parse_flow(item, &what, span, diags),
+            "slurm" => {
+                flow.slurm_span.clone_from(&key_span);
+                flow.slurm = super::slurm::parse_flow(item, &what, span, diags);
+            }
             "matrix" => flow.matrix = super::matrix::parse(item, &what, span, diags),
             _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(

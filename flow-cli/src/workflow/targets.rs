@@ -66,6 +66,7 @@ impl Workflow {
                     flows: first..flows.len(),
                     matrix: def.matrix,
                     inputs_at: Arc::clone(&def.inputs_at),
+                    slurm_at: def.slurm_at.clone(),
                 });
             }
         }

@@ -74,6 +74,9 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) stderr: &'a Path,
     /// The flow's timeout plus grace, if it has one.
     pub(crate) time_limit: Option<Duration>,
+    /// The job's `--comment`, which carries the submission's token (see
+    /// [`registry::comment`](crate::slurm::registry::comment)).
+    pub(crate) comment: &'a str,
 }
 
 /// A path for `--output`/`--error`: `%` doubled, since Slurm expands `%j` and friends.
@@ -100,6 +103,7 @@ pub(crate) fn sbatch_args(
         format!("--output={}", slurm_path(job.stdout)),
         format!("--error={}", slurm_path(job.stderr)),
         "--no-requeue".to_owned(),
+        format!("--comment={}", job.comment),
     ];
     if let Some(limit) = job.time_limit {
         args.push(format!("--time={}", time_minutes(limit)));
@@ -155,16 +159,41 @@ pub(crate) fn complaint(program: &str, stderr: &str) -> String {
     }
 }
 
-/// The `squeue` arguments that list `jobs` in every state, one `ID|STATE|REASON|NODES`
-/// line each.
+/// The `squeue` arguments that list `jobs` in every state, one `ID|STATE|REASON|USED|NODES`
+/// line each (`USED`: how long the job has run, Slurm's `%M`).
 pub(crate) fn squeue_args(jobs: &[u64]) -> Vec<String> {
     let ids: Vec<String> = jobs.iter().map(u64::to_string).collect();
     vec![
         "--noheader".to_owned(),
         "--states=all".to_owned(),
         format!("--jobs={}", ids.join(",")),
-        "--format=%i|%T|%r|%N".to_owned(),
+        "--format=%i|%T|%r|%M|%N".to_owned(),
     ]
+}
+
+/// The `squeue` arguments that list the jobs named `name` in every state (every job of the
+/// user when `name` holds a comma, which `--name` would take for a list), one `ID|COMMENT`
+/// line each.
+pub(crate) fn squeue_named_args(name: &str) -> Vec<String> {
+    let filter = if name.contains(',') || name.is_empty() {
+        "--me".to_owned()
+    } else {
+        format!("--name={name}")
+    };
+    vec![
+        "--noheader".to_owned(),
+        "--states=all".to_owned(),
+        filter,
+        "--format=%i|%k".to_owned(),
+    ]
+}
+
+/// The id of the job whose comment is `comment` in lines printed with [`squeue_named_args`].
+pub(crate) fn job_with_comment(stdout: &str, comment: &str) -> Option<u64> {
+    stdout.lines().find_map(|line| {
+        let (id, text) = line.trim().split_once('|')?;
+        (text.trim() == comment).then(|| id.trim().parse().ok())?
+    })
 }
 
 /// One line of `squeue`: a job, its state, Slurm's reason and its nodes.
@@ -173,7 +202,32 @@ pub(crate) struct JobLine {
     pub(crate) job: u64,
     pub(crate) state: JobState,
     pub(crate) reason: String,
+    /// How long it has run, by Slurm's clock (`None` when `squeue` printed no time).
+    pub(crate) used: Option<Duration>,
     pub(crate) nodes: String,
+}
+
+/// A time as `squeue -o %M` prints it: `M:SS`, `H:MM:SS` or `D-HH:MM:SS`.
+pub(crate) fn parse_used(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (days, clock) = match text.split_once('-') {
+        Some((days, clock)) => (days.parse::<u64>().ok()?, clock),
+        None => (0, text),
+    };
+    let mut secs = 0u64;
+    let mut fields = 0;
+    for field in clock.split(':') {
+        secs = secs
+            .checked_mul(60)?
+            .checked_add(field.parse::<u64>().ok()?)?;
+        fields += 1;
+    }
+    if !(2..=3).contains(&fields) {
+        return None;
+    }
+    Some(Duration::from_secs(
+        days.checked_mul(86_400)?.checked_add(secs)?,
+    ))
 }
 
 /// Parses the lines printed by `squeue` with [`squeue_args`], skipping lines that are not
@@ -182,15 +236,17 @@ pub(crate) fn parse_squeue(stdout: &str) -> Vec<JobLine> {
     stdout
         .lines()
         .filter_map(|line| {
-            let mut fields = line.trim().splitn(4, '|');
+            let mut fields = line.trim().splitn(5, '|');
             let job = fields.next()?.trim().parse().ok()?;
             let state = JobState::parse(fields.next()?);
             let reason = fields.next().unwrap_or("").trim().to_owned();
+            let used = fields.next().and_then(parse_used);
             let nodes = fields.next().unwrap_or("").trim().to_owned();
             Some(JobLine {
                 job,
                 state,
                 reason,
+                used,
                 nodes,
             })
         })
@@ -223,6 +279,7 @@ mod tests {
             stdout: Path::new("/logs/100%/sort_1.out"),
             stderr: Path::new("/logs/100%/sort_1.err"),
             time_limit: limit,
+            comment: "flow-submit:t",
         }
     }
 
@@ -253,6 +310,7 @@ mod tests {
                 "--output=/logs/100%%/sort_1.out",
                 "--error=/logs/100%%/sort_1.err",
                 "--no-requeue",
+                "--comment=flow-submit:t",
                 "--time=2",
                 "--partition=long",
                 "--account=lab",
@@ -300,12 +358,45 @@ mod tests {
     }
 
     #[test]
+    fn used_times_parse() {
+        assert_eq!(parse_used("0:00"), Some(Duration::ZERO));
+        assert_eq!(parse_used("12:34"), Some(Duration::from_secs(754)));
+        assert_eq!(parse_used("1:00:01"), Some(Duration::from_secs(3601)));
+        assert_eq!(parse_used("2-01:00:00"), Some(Duration::from_secs(176_400)));
+        for bad in ["", "N/A", "INVALID", "5", "1:2:3:4", "x:00"] {
+            assert_eq!(parse_used(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jobs_are_found_by_their_comment() {
+        assert_eq!(
+            squeue_named_args("sort_1"),
+            [
+                "--noheader",
+                "--states=all",
+                "--name=sort_1",
+                "--format=%i|%k"
+            ]
+        );
+        assert_eq!(squeue_named_args("a,b")[2], "--me");
+        let out = "10|(null)\n11|flow-submit:other\n12|flow-submit:mine\n";
+        assert_eq!(job_with_comment(out, "flow-submit:mine"), Some(12));
+        assert_eq!(job_with_comment(out, "flow-submit:gone"), None);
+        assert_eq!(job_with_comment("", "flow-submit:mine"), None);
+    }
+
+    #[test]
     fn squeue_lines_parse() {
-        let lines = parse_squeue("2|FAILED|NonZeroExitCode|vm\n3|RUNNING|None|vm\n4_1|PENDING||\n");
+        let lines = parse_squeue(
+            "2|FAILED|NonZeroExitCode|0:07|vm\n3|RUNNING|None|1:02:03|vm\n4_1|PENDING||0:00|\n",
+        );
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].job, 2);
         assert_eq!(lines[0].state, JobState::Failed);
         assert_eq!(lines[0].reason, "NonZeroExitCode");
+        assert_eq!(lines[0].used, Some(Duration::from_secs(7)));
+        assert_eq!(lines[1].used, Some(Duration::from_secs(3723)));
         assert_eq!(lines[1].nodes, "vm");
         assert_eq!(
             squeue_args(&[2, 3]),
@@ -313,7 +404,7 @@ mod tests {
                 "--noheader",
                 "--states=all",
                 "--jobs=2,3",
-                "--format=%i|%T|%r|%N"
+                "--format=%i|%T|%r|%M|%N"
             ]
         );
     }

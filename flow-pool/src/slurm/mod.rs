@@ -3,7 +3,9 @@
 //!
 //! Each command is submitted with `sbatch --parsable` (job name = the flow id from the
 //! command's `FLOW_ID`, working directory, environment, stdout and stderr to the command's
-//! files, `--time` = timeout + grace in whole minutes). The job script is a small `/bin/sh`
+//! files, `--time` = timeout + grace in whole minutes, `--comment=flow-submit:TOKEN` with a
+//! token unique to the submission, recorded in the job registry before `sbatch` runs so
+//! that a resumed run finds the job even if `flow` died before `sbatch` answered). The job script is a small `/bin/sh`
 //! wrapper that records how the command ended (`exit N`, `signal N`) in a status file beside
 //! the logs, so the result survives Slurm forgetting the job. One poller task per executor
 //! follows all outstanding jobs with one `squeue` call per poll cycle, and sends pending
@@ -35,14 +37,19 @@
 //! - **`pid`.** [`CommandOutcome::pid`] holds the Slurm job id (0 when nothing was
 //!   submitted).
 
+mod adopt;
 mod commands;
 mod config;
+mod ending;
 mod job;
 mod poll;
+mod reason;
 mod registry;
 mod state;
+mod submit;
 mod wrapper;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +97,8 @@ struct Shared {
     in_flight: watch::Sender<usize>,
     /// Set by [`SlurmExecutor::cancel_all`]: nothing more is submitted.
     closing: AtomicBool,
+    /// The flows whose jobs have not started yet (see [`SlurmExecutor::queued_flows`]).
+    queued: watch::Sender<BTreeSet<String>>,
 }
 
 impl SlurmExecutor {
@@ -122,6 +131,7 @@ impl SlurmExecutor {
                 submits,
                 in_flight: watch::Sender::new(0),
                 closing: AtomicBool::new(false),
+                queued: watch::Sender::new(BTreeSet::new()),
             }),
         })
     }
@@ -141,6 +151,14 @@ impl SlurmExecutor {
             poll_cycles: c.cycles.load(Ordering::Relaxed),
             max_jobs_per_poll: c.max_jobs_per_poll.load(Ordering::Relaxed),
         }
+    }
+
+    /// The flows (`FLOW_ID`s) whose runs are under way but whose jobs have not started:
+    /// being submitted, or pending in Slurm's queue (waiting for resources or priority, or
+    /// held). A run's flow leaves the set when Slurm shows its job out of the queue, or when
+    /// the run ends. A display can tell these from the flows that really run.
+    pub fn queued_flows(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.shared.queued.subscribe()
     }
 
     /// Cancels every job of this executor (queued, running, or being submitted) with as
@@ -168,7 +186,10 @@ impl SlurmExecutor {
     /// # Errors
     /// [`PoolError::SlurmSubmit`] when `sbatch` refuses the job, with Slurm's message;
     /// [`PoolError::SlurmJob`] when the job ended without its command running to its end
-    /// (out of memory, node failure, preemption, cancelled by someone else, ...);
+    /// (out of memory, node failure, preemption, cancelled by someone else, ...), or Slurm
+    /// keeps it pending for a reason no waiting clears (`PartitionConfig`, ...: the job is
+    /// cancelled). A held job (`JobHeldUser`, `JobHeldAdmin`) is reported once with a
+    /// warning and waited for;
     /// [`PoolError::Spawn`] when a Slurm program is missing or the command could not be
     /// started on the node; [`PoolError::SlurmCommand`] when `squeue` kept failing;
     /// [`PoolError::SlurmFile`] when the executor's files cannot be written;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::slurm::commands::{self, JobLine};
-use crate::slurm::state::JobState;
 use crate::PoolError;
 
 /// How long `squeue` may keep failing before the jobs it cannot see are given up.
@@ -30,8 +29,9 @@ const CANCEL_BATCH_WINDOW: Duration = Duration::from_millis(20);
 pub(crate) enum JobView {
     /// Not polled yet.
     Waiting,
-    /// Queued or running.
-    Live(JobState),
+    /// Queued or running, as `squeue` last showed it (a change of state or of reason is
+    /// published; a line that differs in nothing else replaces it silently).
+    Live(JobLine),
     /// Ended, as `squeue` last showed it.
     Ended(JobLine),
     /// `squeue` does not know the job (purged, or never existed).
@@ -307,10 +307,10 @@ impl Task {
                 watched.view.send_replace(JobView::Ended(line));
                 self.jobs.remove(&job);
             } else {
-                let state = line.state;
                 watched.view.send_if_modified(|view| {
-                    let changed = *view != JobView::Live(state.clone());
-                    *view = JobView::Live(state);
+                    let changed = !matches!(view, JobView::Live(old)
+                        if old.state == line.state && old.reason == line.reason);
+                    *view = JobView::Live(line);
                     changed
                 });
             }

@@ -1,6 +1,9 @@
 //! The job registry: one small file per flow in the state directory naming the job last
-//! submitted for it, with a hash of what it runs, written as soon as `sbatch` answers. A
-//! resumed run reads it to adopt the job instead of submitting it again.
+//! submitted for it, with a hash of what it runs. It is written twice: just before `sbatch`
+//! runs, with the submission's token (the job's `--comment`) and no job id, and again with
+//! the id once `sbatch` answers. A resumed run reads it to adopt the job instead of
+//! submitting it again; a record without an id is resolved by its token (`adopt.rs`), so a
+//! `flow` killed while `sbatch` was running loses track of no job.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +20,12 @@ const RUN_ID_VAR: &str = "FLOW_RUN_ID";
 /// The registry entry of a flow's job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct JobRecord {
-    /// The Slurm job id.
-    pub(crate) job: u64,
+    /// The Slurm job id; `None` while `sbatch` has not answered.
+    pub(crate) job: Option<u64>,
+    /// The submission's token, also in the job's `--comment` (see [`comment`]); records
+    /// written before tokens existed have none.
+    #[serde(default)]
+    pub(crate) token: Option<String>,
     /// [`spec_hash`] of what it runs, in hex.
     pub(crate) spec_hash: String,
     /// Its status file.
@@ -27,6 +34,27 @@ pub(crate) struct JobRecord {
     pub(crate) stdout: PathBuf,
     /// Its stderr file.
     pub(crate) stderr: PathBuf,
+}
+
+/// The prefix of the `--comment` that carries a submission's token.
+const COMMENT_PREFIX: &str = "flow-submit:";
+
+/// The `--comment` of the job submitted with `token`.
+pub(crate) fn comment(token: &str) -> String {
+    format!("{COMMENT_PREFIX}{token}")
+}
+
+/// A token no other submission has: this process, the time, and a counter.
+pub(crate) fn new_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// The registry file of `flow` in `state_dir`.
@@ -184,7 +212,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.json");
         let record = JobRecord {
-            job: 42,
+            job: Some(42),
+            token: Some("1-2-3".into()),
             spec_hash: "00ff".into(),
             status: "/l/x.status".into(),
             stdout: "/l/x.out".into(),
@@ -197,5 +226,21 @@ mod tests {
         assert_eq!(read(&path).await, None);
         tokio::fs::write(&path, "not json").await.unwrap();
         assert_eq!(read(&path).await, None);
+        // A record of an earlier version (no token) still reads.
+        let old = r#"{"job":7,"spec_hash":"ab","status":"/s","stdout":"/o","stderr":"/e"}"#;
+        tokio::fs::write(&path, old).await.unwrap();
+        let record = read(&path).await.unwrap();
+        assert_eq!((record.job, record.token), (Some(7), None));
+    }
+
+    #[test]
+    fn tokens_differ_and_ride_in_the_comment() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert!(
+            a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{a}"
+        );
+        assert_eq!(comment("x"), "flow-submit:x");
     }
 }
