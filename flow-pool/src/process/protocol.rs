@@ -1,5 +1,7 @@
 //! The messages between a pool and its workers: JSON, each preceded by its length as a 4-byte
-//! big-endian integer, over the worker's stdin (requests) and stdout (replies).
+//! big-endian integer, over the worker's stdin (requests) and stdout (replies). Before any
+//! frame, a worker writes [`HELLO`] on its stdout, so that the pool knows the program called
+//! `worker_main` (a program that did not would print something else, or nothing).
 
 use std::io::{Read, Write};
 
@@ -9,6 +11,31 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The largest message accepted (1 GiB); a longer length prefix is a protocol error.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// What a worker writes first on its stdout, unasked, before any reply.
+pub(crate) const HELLO: &[u8] = b"\0flow-pool worker 1\n";
+
+/// Reads a new worker's [`HELLO`]: `Ok(Err(bytes))` with what came instead (nothing at end of
+/// stream). Stops at the first byte that differs, so that a silent program that keeps running
+/// is not waited on for more than it wrote.
+pub(crate) async fn read_hello(
+    reader: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<Result<(), Vec<u8>>> {
+    // A worker writes nothing after its hello until it gets a request, so reading more than
+    // the hello at once takes nothing from a real worker.
+    let mut buffer = [0_u8; 128];
+    let mut got = Vec::new();
+    loop {
+        let read = reader.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(Err(got));
+        }
+        got.extend_from_slice(&buffer[..read]);
+        if got.len() >= HELLO.len() || !HELLO.starts_with(&got) {
+            return Ok(if got == HELLO { Ok(()) } else { Err(got) });
+        }
+    }
+}
 
 /// A task for a worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -117,6 +144,23 @@ mod tests {
             serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
         assert!(matches!(second, Reply::Ok(v) if v == serde_json::json!(4)));
         assert!(read_frame_blocking(&mut reader).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_hello_is_told_from_other_output() {
+        let mut hello = HELLO;
+        assert!(read_hello(&mut hello).await.unwrap().is_ok());
+        let mut split = tokio::io::BufReader::with_capacity(3, HELLO);
+        assert!(read_hello(&mut split).await.unwrap().is_ok());
+        let mut nothing: &[u8] = b"";
+        assert_eq!(read_hello(&mut nothing).await.unwrap(), Err(Vec::new()));
+        let mut printed: &[u8] = b"depth 1: result";
+        let got = read_hello(&mut printed).await.unwrap().unwrap_err();
+        assert_eq!(got, b"depth 1: result");
+        let mut more = [HELLO, b"x"].concat();
+        assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
+        more.truncate(HELLO.len() - 1);
+        assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
     }
 
     #[test]
