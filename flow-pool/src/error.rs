@@ -78,6 +78,19 @@ pub enum PoolError {
          (each would start more, without end)"
     )]
     NestedWorker,
+    /// A process task's input nests arrays and objects deeper than a worker can read.
+    #[error(
+        "the input of task `{task}` is nested more than {limit} levels deep (arrays and \
+         objects), deeper than a worker can read (serde_json's recursion limit of 128 \
+         levels, counting the request around the input); flatten it, or pass it as a \
+         string or a file"
+    )]
+    InputTooDeep {
+        /// The task's name.
+        task: String,
+        /// The deepest input a worker reads.
+        limit: usize,
+    },
     /// No function of that name is registered in the [`TaskRegistry`](crate::TaskRegistry).
     #[error("no task named `{name}` is registered in the worker task registry")]
     UnknownTask {

@@ -18,7 +18,9 @@ use tracing::Instrument;
 
 use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::process::protocol::{encode, read_frame, read_hello, write_frame, Reply, Request};
+use crate::process::protocol::{
+    depth, encode, read_frame, read_hello, write_frame, Reply, Request, MAX_DEPTH,
+};
 use crate::process::registry::TaskRegistry;
 use crate::process::worker::{is_worker_process, WORKER_ENV};
 use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
@@ -167,7 +169,9 @@ impl ProcessPool {
     }
 
     /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this
-    /// call, waiting for a free worker included.
+    /// call, waiting for a free worker included. `input` and the output may nest arrays and
+    /// objects at most 126 levels deep (serde_json's recursion limit, less the message around
+    /// them).
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
@@ -177,7 +181,8 @@ impl ProcessPool {
     /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
     /// [`TaskFailure::Crashed`] (naming the signal), [`TaskFailure::Exited`] (the code),
     /// [`TaskFailure::TimedOut`], [`TaskFailure::Cancelled`], and [`TaskFailure::Pool`] with
-    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::ShutDown`],
+    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::InputTooDeep`]
+    /// for an input nested deeper than a worker reads, [`PoolError::ShutDown`],
     /// [`PoolError::NotAWorker`] when the program does not call
     /// [`worker_main`](crate::worker_main) first, [`PoolError::NestedWorker`] in such a
     /// program's own worker, or a worker that could not be started or talked to.
@@ -192,6 +197,13 @@ impl ProcessPool {
         if !inner.registry.contains(task) {
             return Err(PoolError::UnknownTask {
                 name: task.to_owned(),
+            }
+            .into());
+        }
+        if depth(&input, MAX_DEPTH) > MAX_DEPTH {
+            return Err(PoolError::InputTooDeep {
+                task: task.to_owned(),
+                limit: MAX_DEPTH,
             }
             .into());
         }

@@ -37,6 +37,32 @@ pub(crate) async fn read_hello(
     }
 }
 
+/// The deepest nesting (of arrays and objects) of a task's input or output that a message can
+/// carry: serde_json refuses to read deeper than 127 levels, and the request or reply around
+/// the value takes one.
+pub(crate) const MAX_DEPTH: usize = 126;
+
+/// How deeply `value` nests arrays and objects (a scalar is 0, `[1]` is 1), counted without
+/// recursion; counting stops once it passes `limit`.
+pub(crate) fn depth(value: &Value, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|item| (item, level + 1))),
+            Value::Object(fields) => {
+                pending.extend(fields.values().map(|field| (field, level + 1)))
+            }
+            _ => continue,
+        }
+        deepest = deepest.max(level);
+        if deepest > limit {
+            break;
+        }
+    }
+    deepest
+}
+
 /// A task for a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Request {
@@ -161,6 +187,37 @@ mod tests {
         assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
         more.truncate(HELLO.len() - 1);
         assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
+    }
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]))
+    }
+
+    #[test]
+    fn the_deepest_value_a_message_carries_is_max_depth() {
+        assert_eq!(depth(&serde_json::json!(1), MAX_DEPTH), 0);
+        assert_eq!(
+            depth(&serde_json::json!({"a": [1, {"b": []}]}), MAX_DEPTH),
+            4
+        );
+        assert_eq!(depth(&nested(MAX_DEPTH), MAX_DEPTH), MAX_DEPTH);
+        assert_eq!(depth(&nested(1000), MAX_DEPTH), MAX_DEPTH + 1);
+        let request = |input| {
+            let frame = encode(&Request {
+                task: "t".into(),
+                input,
+            })
+            .unwrap();
+            serde_json::from_slice::<Request>(&frame[4..]).map(|_| ())
+        };
+        request(nested(MAX_DEPTH)).unwrap();
+        assert!(request(nested(MAX_DEPTH + 1)).is_err());
+        let reply = |value| {
+            let frame = encode(&Reply::Ok(value)).unwrap();
+            serde_json::from_slice::<Reply>(&frame[4..]).map(|_| ())
+        };
+        reply(nested(MAX_DEPTH)).unwrap();
+        assert!(reply(nested(MAX_DEPTH + 1)).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::process::protocol::{
-    encode, read_frame_blocking, write_frame_blocking, Reply, Request, HELLO,
+    depth, encode, read_frame_blocking, write_frame_blocking, Reply, Request, HELLO, MAX_DEPTH,
 };
 use crate::process::registry::TaskRegistry;
 use crate::thread::panic_message;
@@ -96,6 +96,9 @@ fn serve(registry: &TaskRegistry) -> i32 {
             Ok(request) => match registry.task(&request.task) {
                 None => (Reply::UnknownTask(request.task), false),
                 Some(task) => match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
+                    Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
+                        (Reply::Err(too_deep(&request.task)), false)
+                    }
                     Ok(Ok(value)) => (Reply::Ok(value), false),
                     Ok(Err(message)) => (Reply::Err(message), false),
                     Err(panic) => (Reply::Panicked(panic_message(panic.as_ref())), true),
@@ -117,6 +120,15 @@ fn serve(registry: &TaskRegistry) -> i32 {
             return EXIT_AFTER_PANIC;
         }
     }
+}
+
+/// The error of a task whose output nests deeper than the pool can read.
+fn too_deep(task: &str) -> String {
+    format!(
+        "the output of task `{task}` is nested more than {MAX_DEPTH} levels deep (arrays and \
+         objects), deeper than the pool can read (serde_json's recursion limit of 128 levels, \
+         counting the reply around it); flatten it, or return it as a string"
+    )
 }
 
 /// Takes the original stdin/stdout for the protocol and points fds 0 and 1 elsewhere.
