@@ -11,12 +11,6 @@ pub(crate) fn deadline_after(after: Option<Duration>) -> Option<Instant> {
     after.and_then(|after| Instant::now().checked_add(after))
 }
 
-/// The instant `after` from `start`; as [`deadline_after`], `None` without a limit or beyond
-/// what an `Instant` can hold.
-pub(crate) fn deadline_from(start: Instant, after: Option<Duration>) -> Option<Instant> {
-    after.and_then(|after| start.checked_add(after))
-}
-
 /// Sleeps until `deadline`, or forever without one.
 pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

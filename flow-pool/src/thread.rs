@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::deadline::{deadline_from, sleep_until};
+use crate::deadline::{deadline_after, sleep_until};
 use crate::{PoolError, TaskFailure};
 
 /// A boxed thread task: takes its input and a token that tells it to stop.
@@ -107,7 +107,7 @@ impl ThreadExecutor {
         }
         let queued = Instant::now();
         let (reply, answer) = oneshot::channel();
-        let (began, started) = oneshot::channel::<Instant>();
+        let (began, started) = oneshot::channel::<()>();
         // The task's own token (cheaper than a child token), cancelled when the caller stops
         // waiting for any reason (timeout, cancel, or the future dropped); the same moment
         // claims the task, so that a thread that takes it later drops it unrun.
@@ -121,7 +121,7 @@ impl ThreadExecutor {
             if job_cancel.is_cancelled() || claimed.swap(true, Ordering::AcqRel) {
                 return;
             }
-            let _ = began.send(Instant::now());
+            let _ = began.send(());
             let outcome = catch_unwind(AssertUnwindSafe(|| task(input, task_token)));
             // The caller may have stopped waiting; a late result is dropped here.
             let _ = reply.send(outcome);
@@ -130,10 +130,10 @@ impl ThreadExecutor {
             .send(job)
             .map_err(|_| TaskFailure::Pool(PoolError::ShutDown))?;
         // Waiting for a thread: only a cancel ends this wait (dropping `stake` claims the task).
-        let began_at = tokio::select! {
+        tokio::select! {
             biased;
-            began_at = started => match began_at {
-                Ok(began_at) => began_at,
+            began = started => match began {
+                Ok(()) => {}
                 // The thread dropped the job unrun (the cancel came first) or died.
                 Err(_) if cancel.is_cancelled() => return Err(TaskFailure::Cancelled),
                 Err(_) => return Err(TaskFailure::Pool(PoolError::ShutDown)),
@@ -143,7 +143,8 @@ impl ThreadExecutor {
                 return Err(TaskFailure::Cancelled);
             }
         };
-        let deadline = deadline_from(tokio::time::Instant::from_std(began_at), timeout);
+        // On this runtime's clock, which tests may pause; the body started a moment ago.
+        let deadline = deadline_after(timeout);
         let stopped = tokio::select! {
             biased;
             outcome = answer => {
