@@ -54,6 +54,43 @@ pub enum PoolError {
         /// What was wrong.
         problem: String,
     },
+    /// A worker process did not answer as one: its program's `main` does not call
+    /// [`worker_main`](crate::worker_main) first.
+    #[error(
+        "`{program}` (pid {pid}) did not start as a flow-pool worker: {problem}; its `main` \
+         must call `flow_pool::worker_main(&registry)` first, before a runtime, threads or \
+         any output"
+    )]
+    NotAWorker {
+        /// The worker executable.
+        program: String,
+        /// The process id it had.
+        pid: u32,
+        /// What it did instead of the worker's hello.
+        problem: String,
+    },
+    /// This process was started as a worker but did not call
+    /// [`worker_main`](crate::worker_main), so it refuses to start workers of its own: each
+    /// would be the program started again, starting workers in turn without end.
+    #[error(
+        "this process was started as a flow-pool worker, but its `main` did not call \
+         `flow_pool::worker_main(&registry)` first; it refuses to start workers of its own \
+         (each would start more, without end)"
+    )]
+    NestedWorker,
+    /// A process task's input nests arrays and objects deeper than a worker can read.
+    #[error(
+        "the input of task `{task}` is nested more than {limit} levels deep (arrays and \
+         objects), deeper than a worker can read (serde_json's recursion limit of 128 \
+         levels, counting the request around the input); flatten it, or pass it as a \
+         string or a file"
+    )]
+    InputTooDeep {
+        /// The task's name.
+        task: String,
+        /// The deepest input a worker reads.
+        limit: usize,
+    },
     /// No function of that name is registered in the [`TaskRegistry`](crate::TaskRegistry).
     #[error("no task named `{name}` is registered in the worker task registry")]
     UnknownTask {

@@ -8,9 +8,13 @@
 //! does not take new work. The [`CancellationToken`] handed to the closure is cancelled at
 //! that moment: a long task should check `token.is_cancelled()` between steps and return
 //! early. Work that must really be stoppable belongs in a [`ProcessPool`](crate::ProcessPool).
+//!
+//! A timeout counts from when the body starts on a thread; a task cancelled (or whose caller
+//! went away) while it waits for a free thread is dropped unrun.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -79,11 +83,15 @@ impl ThreadExecutor {
 
     /// Runs `task` on a pool thread with `input`.
     ///
+    /// `timeout` counts from when the body starts on a thread, not while the task waits for
+    /// a free one. A task whose `cancel` fires, or whose caller stops waiting (the future is
+    /// dropped), before a thread takes it never runs.
+    ///
     /// # Errors
     /// [`TaskFailure::Error`] with the task's error, [`TaskFailure::Panicked`] with the panic
     /// message, [`TaskFailure::TimedOut`] / [`TaskFailure::Cancelled`] at once when `timeout`
-    /// passes or `cancel` fires (see the module's Caveats: the thread finishes on its own),
-    /// [`TaskFailure::Pool`] if the executor's threads are gone.
+    /// passes or `cancel` fires (see the module's Caveats: a body that started finishes on
+    /// its own), [`TaskFailure::Pool`] if the executor's threads are gone.
     pub async fn run<F>(
         &self,
         task: F,
@@ -97,13 +105,23 @@ impl ThreadExecutor {
         if cancel.is_cancelled() {
             return Err(TaskFailure::Cancelled);
         }
-        let started = Instant::now();
+        let queued = Instant::now();
         let (reply, answer) = oneshot::channel();
-        // A token of the task's own (cheaper than a child token): cancelled when the caller
-        // stops waiting for any reason (timeout, cancel, or the future dropped).
-        let token = CancellationToken::new();
-        let task_token = token.clone();
+        let (began, started) = oneshot::channel::<()>();
+        // The task's own token (cheaper than a child token), cancelled when the caller stops
+        // waiting for any reason (timeout, cancel, or the future dropped); the same moment
+        // claims the task, so that a thread that takes it later drops it unrun.
+        let stake = Stake::new();
+        let (claimed, task_token) = (Arc::clone(&stake.claimed), stake.token.clone());
+        let job_cancel = cancel.clone();
         let job: Job = Box::new(move || {
+            // Whoever claims first wins: this thread (the body runs) or the caller (it never
+            // does). The caller's token is checked too, in case its future was not polled
+            // since the cancel.
+            if job_cancel.is_cancelled() || claimed.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let _ = began.send(());
             let outcome = catch_unwind(AssertUnwindSafe(|| task(input, task_token)));
             // The caller may have stopped waiting; a late result is dropped here.
             let _ = reply.send(outcome);
@@ -111,11 +129,26 @@ impl ThreadExecutor {
         self.jobs
             .send(job)
             .map_err(|_| TaskFailure::Pool(PoolError::ShutDown))?;
-        let guard = token.drop_guard();
+        // Waiting for a thread: only a cancel ends this wait (dropping `stake` claims the task).
+        tokio::select! {
+            biased;
+            began = started => match began {
+                Ok(()) => {}
+                // The thread dropped the job unrun (the cancel came first) or died.
+                Err(_) if cancel.is_cancelled() => return Err(TaskFailure::Cancelled),
+                Err(_) => return Err(TaskFailure::Pool(PoolError::ShutDown)),
+            },
+            () = cancel.cancelled() => {
+                tracing::debug!(waited = ?queued.elapsed(), "thread task cancelled while queued");
+                return Err(TaskFailure::Cancelled);
+            }
+        };
+        // On this runtime's clock, which tests may pause; the body started a moment ago.
+        let deadline = deadline_after(timeout);
         let stopped = tokio::select! {
             biased;
             outcome = answer => {
-                guard.disarm();
+                stake.settled();
                 return match outcome {
                     Ok(Ok(result)) => result.map_err(TaskFailure::Error),
                     Ok(Err(panic)) => Err(TaskFailure::Panicked(panic_message(panic.as_ref()))),
@@ -123,10 +156,10 @@ impl ThreadExecutor {
                 };
             }
             () = cancel.cancelled() => TaskFailure::Cancelled,
-            () = sleep_until(deadline_after(timeout)) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
+            () = sleep_until(deadline) => TaskFailure::TimedOut(timeout.unwrap_or_default()),
         };
-        drop(guard);
-        tracing::debug!(elapsed = ?started.elapsed(), reason = %stopped, "thread task abandoned");
+        drop(stake);
+        tracing::debug!(elapsed = ?queued.elapsed(), reason = %stopped, "thread task abandoned");
         Err(stopped)
     }
 
@@ -155,6 +188,39 @@ impl Default for ThreadExecutor {
         match ThreadExecutor::new(threads) {
             Ok(executor) => executor,
             Err(error) => panic!("cannot start the default thread executor: {error}"),
+        }
+    }
+}
+
+/// The caller's hold on a queued or running task. Dropped before the task ended (timeout,
+/// cancel, the caller's future dropped), it claims the task so that no thread starts it later,
+/// and cancels the token a running body was given.
+struct Stake {
+    claimed: Arc<AtomicBool>,
+    token: CancellationToken,
+    settled: bool,
+}
+
+impl Stake {
+    fn new() -> Self {
+        Stake {
+            claimed: Arc::new(AtomicBool::new(false)),
+            token: CancellationToken::new(),
+            settled: false,
+        }
+    }
+
+    /// The task ended and its result was taken: nothing to claim or cancel.
+    fn settled(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Stake {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.claimed.store(true, Ordering::Release);
+            self.token.cancel();
         }
     }
 }

@@ -210,3 +210,63 @@ async fn shutdown_while_tasks_run_leaves_no_child() {
         .await;
     assert!(matches!(refused, Err(PoolError::ShutDown)), "{refused:?}");
 }
+
+/// The repro of a tester: one thread, a task queued behind a busy one with a timeout shorter
+/// than the wait. The timeout counts from when its body starts, so it succeeds; a queued task
+/// cancelled through the manager never runs.
+#[tokio::test]
+async fn thread_tasks_queued_behind_a_busy_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    let manager = PoolManager::new(PoolConfig {
+        threads: Some(1),
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let busy = Task::thread(move |_, _| {
+        started_tx.send(()).map_err(|e| e.to_string())?;
+        let _ = release_rx.recv();
+        Ok(json!("busy"))
+    });
+    manager
+        .submit(id("busy"), busy, Value::Null, None)
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+
+    let ran = Arc::new(AtomicBool::new(false));
+    let marker = Arc::clone(&ran);
+    let cancelled = Task::thread(move |_, _| {
+        marker.store(true, Ordering::SeqCst);
+        Ok(Value::Null)
+    });
+    manager
+        .submit(id("cancelled"), cancelled, Value::Null, None)
+        .await
+        .unwrap();
+    // On this current-thread runtime, the submitted task queues its job at the next yield.
+    tokio::task::yield_now().await;
+    manager.cancel("cancelled").await.unwrap();
+    let result = manager.wait("cancelled", None).await.unwrap();
+    assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+    let timeout = Duration::from_millis(100);
+    let short = Task::thread(|_, _| Ok(json!("done in no time")));
+    manager
+        .submit(id("short"), short, Value::Null, Some(timeout))
+        .await
+        .unwrap();
+    // The queue wait itself must outlast the timeout: there is no event to await here.
+    tokio::time::sleep(timeout * 3).await;
+    release_tx.send(()).unwrap();
+    let output = manager.wait("busy", None).await.unwrap().unwrap();
+    assert_eq!(output, TaskOutput::Value(json!("busy")));
+    let output = manager.wait("short", None).await.unwrap().unwrap();
+    assert_eq!(output, TaskOutput::Value(json!("done in no time")));
+    // The only thread took "cancelled" before "short": it dropped it unrun.
+    assert!(!ran.load(Ordering::SeqCst), "the cancelled task ran");
+    manager.shutdown(Duration::from_secs(5)).await;
+}

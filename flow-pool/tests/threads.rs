@@ -1,9 +1,11 @@
 //! The thread executor through the public API: values, errors, panics, timeouts and cancels.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use flow_pool::{CancellationToken, TaskFailure, ThreadExecutor};
+use futures::FutureExt;
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -132,6 +134,109 @@ async fn cancel_returns_cancelled() {
         .run(|v, _| Ok(v), Value::Null, None, cancelled)
         .await;
     assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+}
+
+/// Occupies the only thread of `threads` until the returned sender is dropped or sent to;
+/// returns once the blocker's body runs.
+async fn occupy(threads: &ThreadExecutor) -> (mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let blocker = tokio::spawn({
+        let threads = threads.clone();
+        async move {
+            let body = move |_, _| {
+                started_tx.send(()).map_err(|e| e.to_string())?;
+                let _ = release_rx.recv();
+                Ok(Value::Null)
+            };
+            let held = threads.run(body, Value::Null, None, CancellationToken::new());
+            held.await.unwrap();
+        }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    (release_tx, blocker)
+}
+
+/// A body that records that it ran.
+fn marks(ran: &Arc<AtomicBool>) -> impl FnOnce(Value, CancellationToken) -> Result<Value, String> {
+    let ran = Arc::clone(ran);
+    move |v, _| {
+        ran.store(true, Ordering::SeqCst);
+        Ok(v)
+    }
+}
+
+/// Waits until the only thread has taken every job queued so far: a job queued now runs
+/// after them.
+async fn drain(threads: &ThreadExecutor) {
+    let done = threads
+        .run(
+            |v, _| Ok(v),
+            json!("drained"),
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, json!("drained"));
+}
+
+#[tokio::test]
+async fn the_timeout_counts_from_when_the_body_starts() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (release, blocker) = occupy(&threads).await;
+    let timeout = Duration::from_millis(100);
+    let ran = Arc::new(AtomicBool::new(false));
+    let queued = threads.run(
+        marks(&ran),
+        json!(7),
+        Some(timeout),
+        CancellationToken::new(),
+    );
+    let (result, ()) = tokio::join!(queued, async {
+        // The queue wait itself must outlast the timeout: there is no event to await here.
+        tokio::time::sleep(timeout * 3).await;
+        release.send(()).unwrap();
+    });
+    assert_eq!(result.unwrap(), json!(7), "the queue wait counted");
+    assert!(ran.load(Ordering::SeqCst));
+    blocker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_task_cancelled_while_queued_never_runs() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (release, blocker) = occupy(&threads).await;
+    let ran = Arc::new(AtomicBool::new(false));
+    let cancel = CancellationToken::new();
+    let queued = threads.run(
+        marks(&ran),
+        Value::Null,
+        Some(Duration::from_secs(60)),
+        cancel.clone(),
+    );
+    let (result, ()) = tokio::join!(queued, async { cancel.cancel() });
+    assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+    release.send(()).unwrap();
+    blocker.await.unwrap();
+    drain(&threads).await;
+    assert!(!ran.load(Ordering::SeqCst), "the cancelled task ran later");
+}
+
+#[tokio::test]
+async fn a_task_whose_caller_went_away_while_queued_never_runs() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (release, blocker) = occupy(&threads).await;
+    let ran = Arc::new(AtomicBool::new(false));
+    // Polled once (the job is queued), then dropped.
+    let queued = threads.run(marks(&ran), Value::Null, None, CancellationToken::new());
+    assert!(queued.now_or_never().is_none());
+    release.send(()).unwrap();
+    blocker.await.unwrap();
+    drain(&threads).await;
+    assert!(!ran.load(Ordering::SeqCst), "the abandoned task ran later");
 }
 
 #[test]

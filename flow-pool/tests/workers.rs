@@ -86,8 +86,15 @@ fn spawn_and_sleep(input: Value) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// Returns its input wrapped in `n` more arrays, `n` being the input's `n`.
+fn nests(input: Value) -> Result<Value, String> {
+    let n = input["n"].as_u64().ok_or("expected {\"n\": count}")?;
+    Ok((0..n).fold(json!(1), |inner, _| json!([inner])))
+}
+
 fn registry() -> TaskRegistry {
     TaskRegistry::new()
+        .register("nests", nests)
         .register("double", double)
         .register("fail", fail)
         .register("panics", panics)
@@ -133,6 +140,10 @@ fn main() {
         (
             "printing_tasks_and_big_values_keep_the_protocol",
             printing_tasks_and_big_values_keep_the_protocol,
+        ),
+        (
+            "values_nested_too_deep_are_refused_with_a_reason",
+            values_nested_too_deep_are_refused_with_a_reason,
         ),
         (
             "many_tasks_share_a_bounded_set_of_workers",
@@ -511,6 +522,42 @@ fn many_tasks_share_a_bounded_set_of_workers() {
             assert_eq!(result.unwrap(), json!(n * 2));
         }
         assert!(pool.worker_pids().len() <= 2, "{:?}", pool.worker_pids());
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+/// serde_json reads at most 127 levels; the request or reply around a value takes one.
+fn values_nested_too_deep_are_refused_with_a_reason() {
+    block_on(async {
+        let pool = pool(1);
+        let nested = |levels: usize| (0..levels).fold(json!(1), |inner, _| json!([inner]));
+        // The deepest input that reaches the worker, and one level more.
+        let deepest = json!({"n": 1, "pad": nested(125)});
+        assert_eq!(run(&pool, "nests", deepest).await.unwrap(), json!([1]));
+        let failure = run(&pool, "nests", json!({"n": 1, "pad": nested(126)}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Pool(PoolError::InputTooDeep { task, limit: 126 })
+                if task == "nests"),
+            "{failure:?}"
+        );
+        let message = failure.to_string();
+        assert!(
+            message.contains("nested more than 126 levels deep"),
+            "{message}"
+        );
+        // An output too deep for the pool to read is the task's error, and the worker serves on.
+        assert_eq!(
+            run(&pool, "nests", json!({"n": 126})).await.unwrap(),
+            nested(126)
+        );
+        let failure = run(&pool, "nests", json!({"n": 127})).await.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Error(m) if m.contains("output of task `nests` is nested more than 126")),
+            "{failure:?}"
+        );
+        assert_eq!(run(&pool, "double", json!(4)).await.unwrap(), json!(8));
         pool.shutdown(Duration::from_secs(5)).await;
     });
 }

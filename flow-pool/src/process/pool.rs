@@ -18,9 +18,11 @@ use tracing::Instrument;
 
 use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::process::protocol::{encode, read_frame, write_frame, Reply, Request};
+use crate::process::protocol::{
+    depth, encode, read_frame, read_hello, write_frame, Reply, Request, MAX_DEPTH,
+};
 use crate::process::registry::TaskRegistry;
-use crate::process::worker::WORKER_ENV;
+use crate::process::worker::{is_worker_process, WORKER_ENV};
 use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
 use crate::{PoolError, TaskFailure};
 
@@ -74,6 +76,8 @@ struct Worker {
     pid: u32,
     /// Set once the process was reaped: its pid may then be reused, never signal it again.
     reaped: bool,
+    /// Set once its hello was read: it is a worker, not a program that forgot `worker_main`.
+    greeted: bool,
     live: watch::Sender<BTreeSet<u32>>,
 }
 
@@ -103,8 +107,13 @@ impl ProcessPool {
     /// current executable. No process starts until the first task.
     ///
     /// # Errors
-    /// [`PoolError::Spawn`] if the current executable cannot be located.
+    /// [`PoolError::Spawn`] if the current executable cannot be located,
+    /// [`PoolError::NestedWorker`] in a process started as a worker whose `main` did not call
+    /// [`worker_main`](crate::worker_main).
     pub fn new(registry: TaskRegistry, size: usize) -> Result<Self, PoolError> {
+        if is_worker_process() {
+            return Err(PoolError::NestedWorker);
+        }
         let program = std::env::current_exe().map_err(|source| PoolError::Spawn {
             program: "the current executable".to_owned(),
             source,
@@ -160,7 +169,9 @@ impl ProcessPool {
     }
 
     /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this
-    /// call, waiting for a free worker included.
+    /// call, waiting for a free worker included. `input` and the output may nest arrays and
+    /// objects at most 126 levels deep (serde_json's recursion limit, less the message around
+    /// them).
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
@@ -170,8 +181,11 @@ impl ProcessPool {
     /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
     /// [`TaskFailure::Crashed`] (naming the signal), [`TaskFailure::Exited`] (the code),
     /// [`TaskFailure::TimedOut`], [`TaskFailure::Cancelled`], and [`TaskFailure::Pool`] with
-    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::ShutDown`], or a
-    /// worker that could not be started or talked to.
+    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::InputTooDeep`]
+    /// for an input nested deeper than a worker reads, [`PoolError::ShutDown`],
+    /// [`PoolError::NotAWorker`] when the program does not call
+    /// [`worker_main`](crate::worker_main) first, [`PoolError::NestedWorker`] in such a
+    /// program's own worker, or a worker that could not be started or talked to.
     pub async fn run(
         &self,
         task: &str,
@@ -183,6 +197,13 @@ impl ProcessPool {
         if !inner.registry.contains(task) {
             return Err(PoolError::UnknownTask {
                 name: task.to_owned(),
+            }
+            .into());
+        }
+        if depth(&input, MAX_DEPTH) > MAX_DEPTH {
+            return Err(PoolError::InputTooDeep {
+                task: task.to_owned(),
+                limit: MAX_DEPTH,
             }
             .into());
         }
@@ -215,7 +236,7 @@ impl ProcessPool {
         let span = tracing::info_span!("worker_task", task, pid = worker.pid);
         async {
             let exchange = tokio::select! {
-                exchange = talk(&mut worker, &request) => exchange,
+                exchange = talk(&mut worker, &request, &inner.program) => exchange,
                 failure = &mut stop => Exchange::Stopped(failure),
             };
             let result = self.settle(worker, exchange).await;
@@ -271,6 +292,22 @@ impl ProcessPool {
                 };
                 tracing::info!(?status, ?problem, "worker died during its task");
                 match (problem, status) {
+                    (
+                        Some(PoolError::NotAWorker {
+                            program,
+                            pid,
+                            problem,
+                        }),
+                        Some(status),
+                    ) => {
+                        let problem = format!("{problem}, and ended with {status}");
+                        Err(PoolError::NotAWorker {
+                            program,
+                            pid,
+                            problem,
+                        }
+                        .into())
+                    }
                     (Some(problem), _) => Err(problem.into()),
                     (None, Some(status)) => Err(death_of(status)),
                     (None, None) => Err(TaskFailure::Crashed {
@@ -311,6 +348,11 @@ impl ProcessPool {
 
     fn spawn_worker(&self) -> Result<Worker, PoolError> {
         let inner = &self.inner;
+        // A worker whose `main` forgot `worker_main` would start the program again, which
+        // would start it again, ...: refuse, and let the pool that started it tell why.
+        if is_worker_process() {
+            return Err(PoolError::NestedWorker);
+        }
         let mut command = tokio::process::Command::new(&inner.program);
         command
             .env(WORKER_ENV, "1")
@@ -340,6 +382,7 @@ impl ProcessPool {
             stdout,
             pid,
             reaped: false,
+            greeted: false,
             live: inner.live.clone(),
         })
     }
@@ -379,9 +422,22 @@ impl ProcessPool {
     }
 }
 
-/// Sends the request and reads the reply.
-async fn talk(worker: &mut Worker, request: &[u8]) -> Exchange {
+/// Reads a new worker's hello, sends the request and reads the reply.
+async fn talk(worker: &mut Worker, request: &[u8], program: &std::path::Path) -> Exchange {
     let pid = worker.pid;
+    if !worker.greeted {
+        match read_hello(&mut worker.stdout).await {
+            Ok(Ok(())) => worker.greeted = true,
+            Ok(Err(got)) => {
+                return Exchange::Lost(Some(PoolError::NotAWorker {
+                    program: program.display().to_string(),
+                    pid,
+                    problem: instead_of_hello(&got),
+                }))
+            }
+            Err(error) => return Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error })),
+        }
+    }
     let Some(stdin) = worker.stdin.as_mut() else {
         return Exchange::Lost(None);
     };
@@ -403,6 +459,18 @@ async fn talk(worker: &mut Worker, request: &[u8]) -> Exchange {
         Ok(None) => Exchange::Lost(None),
         Err(error) => Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error })),
     }
+}
+
+/// What a program wrote where a worker's hello belongs, for [`PoolError::NotAWorker`].
+fn instead_of_hello(got: &[u8]) -> String {
+    if got.is_empty() {
+        return "it closed its stdout without a word (it exited, or closed it)".to_owned();
+    }
+    let text: String = String::from_utf8_lossy(got).chars().take(60).collect();
+    format!(
+        "it wrote \"{}\" where the worker's hello belongs",
+        text.escape_debug()
+    )
 }
 
 /// Ends a worker that is not running a task: closes its input (it exits at end of input),

@@ -1,5 +1,7 @@
 //! The messages between a pool and its workers: JSON, each preceded by its length as a 4-byte
-//! big-endian integer, over the worker's stdin (requests) and stdout (replies).
+//! big-endian integer, over the worker's stdin (requests) and stdout (replies). Before any
+//! frame, a worker writes [`HELLO`] on its stdout, so that the pool knows the program called
+//! `worker_main` (a program that did not would print something else, or nothing).
 
 use std::io::{Read, Write};
 
@@ -9,6 +11,57 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The largest message accepted (1 GiB); a longer length prefix is a protocol error.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// What a worker writes first on its stdout, unasked, before any reply.
+pub(crate) const HELLO: &[u8] = b"\0flow-pool worker 1\n";
+
+/// Reads a new worker's [`HELLO`]: `Ok(Err(bytes))` with what came instead (nothing at end of
+/// stream). Stops at the first byte that differs, so that a silent program that keeps running
+/// is not waited on for more than it wrote.
+pub(crate) async fn read_hello(
+    reader: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<Result<(), Vec<u8>>> {
+    // A worker writes nothing after its hello until it gets a request, so reading more than
+    // the hello at once takes nothing from a real worker.
+    let mut buffer = [0_u8; 128];
+    let mut got = Vec::new();
+    loop {
+        let read = reader.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(Err(got));
+        }
+        got.extend_from_slice(&buffer[..read]);
+        if got.len() >= HELLO.len() || !HELLO.starts_with(&got) {
+            return Ok(if got == HELLO { Ok(()) } else { Err(got) });
+        }
+    }
+}
+
+/// The deepest nesting (of arrays and objects) of a task's input or output that a message can
+/// carry: serde_json refuses to read deeper than 127 levels, and the request or reply around
+/// the value takes one.
+pub(crate) const MAX_DEPTH: usize = 126;
+
+/// How deeply `value` nests arrays and objects (a scalar is 0, `[1]` is 1), counted without
+/// recursion; counting stops once it passes `limit`.
+pub(crate) fn depth(value: &Value, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|item| (item, level + 1))),
+            Value::Object(fields) => {
+                pending.extend(fields.values().map(|field| (field, level + 1)))
+            }
+            _ => continue,
+        }
+        deepest = deepest.max(level);
+        if deepest > limit {
+            break;
+        }
+    }
+    deepest
+}
 
 /// A task for a worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -117,6 +170,54 @@ mod tests {
             serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
         assert!(matches!(second, Reply::Ok(v) if v == serde_json::json!(4)));
         assert!(read_frame_blocking(&mut reader).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_hello_is_told_from_other_output() {
+        let mut hello = HELLO;
+        assert!(read_hello(&mut hello).await.unwrap().is_ok());
+        let mut split = tokio::io::BufReader::with_capacity(3, HELLO);
+        assert!(read_hello(&mut split).await.unwrap().is_ok());
+        let mut nothing: &[u8] = b"";
+        assert_eq!(read_hello(&mut nothing).await.unwrap(), Err(Vec::new()));
+        let mut printed: &[u8] = b"depth 1: result";
+        let got = read_hello(&mut printed).await.unwrap().unwrap_err();
+        assert_eq!(got, b"depth 1: result");
+        let mut more = [HELLO, b"x"].concat();
+        assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
+        more.truncate(HELLO.len() - 1);
+        assert!(read_hello(&mut &more[..]).await.unwrap().is_err());
+    }
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]))
+    }
+
+    #[test]
+    fn the_deepest_value_a_message_carries_is_max_depth() {
+        assert_eq!(depth(&serde_json::json!(1), MAX_DEPTH), 0);
+        assert_eq!(
+            depth(&serde_json::json!({"a": [1, {"b": []}]}), MAX_DEPTH),
+            4
+        );
+        assert_eq!(depth(&nested(MAX_DEPTH), MAX_DEPTH), MAX_DEPTH);
+        assert_eq!(depth(&nested(1000), MAX_DEPTH), MAX_DEPTH + 1);
+        let request = |input| {
+            let frame = encode(&Request {
+                task: "t".into(),
+                input,
+            })
+            .unwrap();
+            serde_json::from_slice::<Request>(&frame[4..]).map(|_| ())
+        };
+        request(nested(MAX_DEPTH)).unwrap();
+        assert!(request(nested(MAX_DEPTH + 1)).is_err());
+        let reply = |value| {
+            let frame = encode(&Reply::Ok(value)).unwrap();
+            serde_json::from_slice::<Reply>(&frame[4..]).map(|_| ())
+        };
+        reply(nested(MAX_DEPTH)).unwrap();
+        assert!(reply(nested(MAX_DEPTH + 1)).is_err());
     }
 
     #[test]

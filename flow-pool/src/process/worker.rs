@@ -4,7 +4,9 @@ use std::io::{BufReader, BufWriter};
 use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::process::protocol::{encode, read_frame_blocking, write_frame_blocking, Reply, Request};
+use crate::process::protocol::{
+    depth, encode, read_frame_blocking, write_frame_blocking, Reply, Request, HELLO, MAX_DEPTH,
+};
 use crate::process::registry::TaskRegistry;
 use crate::thread::panic_message;
 
@@ -17,7 +19,9 @@ const EXIT_AFTER_PANIC: i32 = 101;
 /// The exit code of a worker that could not set up or use its pipes.
 const EXIT_BROKEN_PIPE: i32 = 70;
 
-/// Whether this process was started as a pool worker.
+/// Whether this process was started as a pool worker (and has not called [`worker_main`],
+/// which clears the mark). Such a process refuses to start workers of its own: see
+/// [`PoolError::NestedWorker`](crate::PoolError::NestedWorker).
 pub fn is_worker_process() -> bool {
     std::env::var_os(WORKER_ENV).is_some()
 }
@@ -27,6 +31,14 @@ pub fn is_worker_process() -> bool {
 /// If this process was started by a [`ProcessPool`](crate::ProcessPool) as a worker, it
 /// serves tasks from `registry` until its parent closes the pipe (or dies), then exits the
 /// process: the call does not return. Otherwise it returns at once and `main` goes on.
+///
+/// A worker first writes a hello on its stdout, which the pool reads before sending a task.
+/// If `main` forgets this call, the pool's task fails with [`PoolError::NotAWorker`] naming
+/// it, and the worker (the whole program started again) cannot start workers of its own
+/// ([`PoolError::NestedWorker`]).
+///
+/// [`PoolError::NotAWorker`]: crate::PoolError::NotAWorker
+/// [`PoolError::NestedWorker`]: crate::PoolError::NestedWorker
 ///
 /// ```no_run
 /// fn double(input: serde_json::Value) -> Result<serde_json::Value, String> {
@@ -64,6 +76,12 @@ fn serve(registry: &TaskRegistry) -> i32 {
     };
     let mut input = BufReader::new(input);
     let mut output = BufWriter::new(output);
+    // The pool reads this before anything else: it tells a worker from a program that does
+    // not call `worker_main`.
+    if let Err(error) = write_frame_blocking(&mut output, HELLO) {
+        tracing::error!(%error, "worker could not send its hello");
+        return EXIT_BROKEN_PIPE;
+    }
     loop {
         let payload = match read_frame_blocking(&mut input) {
             Ok(Some(payload)) => payload,
@@ -78,6 +96,9 @@ fn serve(registry: &TaskRegistry) -> i32 {
             Ok(request) => match registry.task(&request.task) {
                 None => (Reply::UnknownTask(request.task), false),
                 Some(task) => match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
+                    Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
+                        (Reply::Err(too_deep(&request.task)), false)
+                    }
                     Ok(Ok(value)) => (Reply::Ok(value), false),
                     Ok(Err(message)) => (Reply::Err(message), false),
                     Err(panic) => (Reply::Panicked(panic_message(panic.as_ref())), true),
@@ -99,6 +120,15 @@ fn serve(registry: &TaskRegistry) -> i32 {
             return EXIT_AFTER_PANIC;
         }
     }
+}
+
+/// The error of a task whose output nests deeper than the pool can read.
+fn too_deep(task: &str) -> String {
+    format!(
+        "the output of task `{task}` is nested more than {MAX_DEPTH} levels deep (arrays and \
+         objects), deeper than the pool can read (serde_json's recursion limit of 128 levels, \
+         counting the reply around it); flatten it, or return it as a string"
+    )
 }
 
 /// Takes the original stdin/stdout for the protocol and points fds 0 and 1 elsewhere.
