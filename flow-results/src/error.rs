@@ -155,6 +155,21 @@ pub enum StoreError {
         store: String,
     },
 
+    /// `begin_run` was given the id of a run the store already holds. A run id names one run:
+    /// beginning it again would mix a second run's results with the first one's, so the store
+    /// refuses it and changes nothing.
+    #[error(
+        "cannot begin run `{run}`: the result store `{store}` already holds a run with this id \
+         (every run needs an id of its own, a resumed run too; delete the old run to use its \
+         id again)"
+    )]
+    RunExists {
+        /// The run that was begun again.
+        run: RunId,
+        /// The store's location.
+        store: String,
+    },
+
     /// A run in the memory store already holds as many results as it can index.
     #[error(
         "cannot save the result of flow `{flow}`: run `{run}` already holds {limit} results, the          most the memory store keeps for one run (use a `dir:` or `sqlite:` store)"

@@ -18,11 +18,14 @@ use crate::{FlowResult, RunId, RunRecord, StoreError};
 /// first. A result may only be saved for a run that [`begin_run`](ResultStore::begin_run) has
 /// recorded.
 pub trait ResultStore: Send + Sync + std::fmt::Debug {
-    /// Records a run that starts; when the run is already recorded (a resumed run), replaces its
-    /// record and keeps its results.
+    /// Records a run that starts. A run id names one run: an id the store already holds is
+    /// refused, so two runs never share results (a resumed run has an id of its own and reads
+    /// the results of the run it resumes). Of two writers that begin the same new id at once,
+    /// one succeeds.
     ///
     /// # Errors
-    /// A [`StoreError`] when the store cannot be written.
+    /// [`StoreError::RunExists`] when the store already holds a run with this id (the store is
+    /// left as it was); another [`StoreError`] when the store cannot be written.
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
     /// Records the final state of a run (its `finished_at` and counts): replaces the run's

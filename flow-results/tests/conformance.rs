@@ -129,14 +129,42 @@ mod checks {
         assert_eq!(store.results(&known.run_id).unwrap(), []);
     }
 
-    pub fn beginning_a_run_again_keeps_its_results(store: &dyn ResultStore) {
-        let mut run = run_at("w", 0);
+    /// A second run with the id of a stored one is refused, naming the run and the store, and
+    /// the first run keeps its record and results; a new id is fine.
+    pub fn beginning_a_stored_run_id_again_is_refused(store: &dyn ResultStore) {
+        let run = run_at("w", 0);
         store.begin_run(&run).unwrap();
         store.save_result(&full_result(&run.run_id, "a")).unwrap();
-        run.workflow = "renamed".to_owned();
-        store.begin_run(&run).unwrap();
+        let mut again = run.clone();
+        again.workflow = "other".to_owned();
+        again.counts.pending = 7;
+        for _ in 0..2 {
+            let err = store.begin_run(&again).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::RunExists { run: r, store: s }
+                    if *r == run.run_id && *s == store.spec()),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains(run.run_id.as_str()), "{message}");
+            assert!(message.contains(&store.spec()), "{message}");
+            assert!(message.contains("already holds a run"), "{message}");
+        }
         assert_eq!(store.run(&run.run_id).unwrap(), Some(run.clone()));
-        assert_eq!(store.results(&run.run_id).unwrap().len(), 1);
+        assert_eq!(store.runs().unwrap(), std::slice::from_ref(&run));
+        assert_eq!(
+            store.results(&run.run_id).unwrap(),
+            [full_result(&run.run_id, "a")]
+        );
+        // The run goes on as before: it saves results and finishes.
+        store.save_result(&full_result(&run.run_id, "b")).unwrap();
+        let mut finished = run.clone();
+        finished.finished_at = Some(time(3));
+        store.finish_run(&finished).unwrap();
+        assert_eq!(store.run(&run.run_id).unwrap(), Some(finished));
+        let other = run_at("w", 1);
+        store.begin_run(&other).unwrap();
+        assert_eq!(store.results(&other.run_id).unwrap(), []);
     }
 
     pub fn finishing_a_run_records_its_end_and_counts(store: &dyn ResultStore) {
@@ -386,7 +414,7 @@ conformance!(
         a_result_of_an_unknown_run_is_refused,
         a_batch_saves_all_of_its_results,
         a_batch_with_an_unknown_run_saves_nothing,
-        beginning_a_run_again_keeps_its_results,
+        beginning_a_stored_run_id_again_is_refused,
         finishing_a_run_records_its_end_and_counts,
         runs_are_listed_oldest_first_and_latest_is_per_workflow,
         deleting_a_run_removes_it_and_its_results_only,

@@ -181,13 +181,25 @@ impl SqliteStore {
         }
     }
 
-    fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    /// Writes `run` with `sql`, [`codec::INSERT_RUN`] (a run that exists is refused) or
+    /// [`codec::UPSERT_RUN`].
+    fn write_run(&self, sql: &str, run: &RunRecord) -> Result<(), StoreError> {
         let conn = self.conn();
         let action = || format!("save run `{}`", run.run_id);
         let mut statement = conn
-            .prepare_cached(codec::UPSERT_RUN)
+            .prepare_cached(sql)
             .map_err(|e| self.error(action(), e))?;
-        codec::upsert_run(&mut statement, run).map_err(|e| self.error(action(), e))
+        codec::write_run(&mut statement, run).map_err(|err| match &err {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::RunExists {
+                    run: run.run_id.clone(),
+                    store: self.spec(),
+                }
+            }
+            _ => self.error(action(), err),
+        })
     }
 
     /// Runs a query that returns at most one run.
@@ -353,7 +365,7 @@ pub(crate) fn sqlite_error(
 
 impl ResultStore for SqliteStore {
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run)
+        self.write_run(codec::INSERT_RUN, run)
     }
 
     /// Saves the finished run, then moves what the WAL holds into the database file (a
@@ -361,7 +373,7 @@ impl ResultStore for SqliteStore {
     /// that a copy of the file alone holds the run. A checkpoint that fails changes nothing
     /// saved: the WAL keeps the run, as it does after a crash.
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run)?;
+        self.write_run(codec::UPSERT_RUN, run)?;
         let checkpoint = self
             .conn()
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
