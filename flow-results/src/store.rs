@@ -35,11 +35,14 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// A [`StoreError`] when the store cannot be written.
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
-    /// Saves `result`, replacing the result of the same run and flow.
+    /// Saves `result`, replacing the result of the same run and flow. A store never writes a
+    /// result it could not read back: an output that nests arrays and objects more than
+    /// [`MAX_OUTPUT_DEPTH`](crate::MAX_OUTPUT_DEPTH) deep is refused by every store.
     ///
     /// # Errors
-    /// [`StoreError::UnknownRun`] when the run was not begun; another [`StoreError`] when the
-    /// store cannot be written.
+    /// [`StoreError::UnknownRun`] when the run was not begun; [`StoreError::TooDeep`] when the
+    /// output nests too deep (nothing is written); another [`StoreError`] when the store
+    /// cannot be written.
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError>;
 
     /// Saves many results at once, faster than one at a time. The SQLite and memory stores save
@@ -47,8 +50,9 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// middle, may hold only some of them.
     ///
     /// # Errors
-    /// As [`save_result`](ResultStore::save_result); when a result's run was not begun, no
-    /// result is saved.
+    /// As [`save_result`](ResultStore::save_result). A batch with a result whose run was not
+    /// begun, or whose output nests too deep, is refused whole in every store: each checks
+    /// the whole batch before it writes any of it, so no result of it is saved.
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError>;
 
     /// [`save_results`](ResultStore::save_results) for a caller that no longer needs the

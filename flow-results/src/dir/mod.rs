@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use flow_graph::FlowId;
 
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 use atomic::{
     is_temporary, publish, remove_quietly, remove_stale_temporaries, sync_dir, write_file,
@@ -430,6 +431,7 @@ impl ResultStore for DirStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        check_depth([result], || self.spec())?;
         let dir = self.results_dir(&result.run_id);
         let name = result_file_name(&result.flow_id);
         let bytes = encode_pretty(result, || describe_result(result))?;
@@ -441,7 +443,8 @@ impl ResultStore for DirStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
-        // Check every run first, so that an unknown run saves nothing.
+        // Check every run and every output first, so that an unknown run or an output too deep
+        // to read back saves nothing.
         let mut dirs: Vec<&RunId> = results.iter().map(|r| &r.run_id).collect();
         dirs.sort();
         dirs.dedup();
@@ -456,6 +459,7 @@ impl ResultStore for DirStore {
                 }
             }
         }
+        check_depth(results, || self.spec())?;
         // Write and fsync every file, then rename them all, then fsync each folder once.
         let temps = self.write_temps(results)?;
         let mut failure = None;

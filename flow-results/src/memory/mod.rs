@@ -15,6 +15,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use flow_graph::FlowId;
 
 use self::table::{RunResults, MAX_RESULTS};
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
 /// The most results a run's counts at `begin_run` make room for in advance.
@@ -82,7 +83,8 @@ impl StoredRun {
 }
 
 /// Checks that every result of `batch` (results of one run) can be saved in `runs`, in which a
-/// run holds at most `limit` results, without changing anything.
+/// run holds at most `limit` results, and nests no deeper than the other stores read back,
+/// without changing anything.
 fn check(
     runs: &BTreeMap<RunId, StoredRun>,
     batch: &[FlowResult],
@@ -104,7 +106,8 @@ fn check(
             limit,
         });
     }
-    Ok(())
+    // What the other stores could not read back, this one refuses too.
+    check_depth(batch, || "memory".to_owned())
 }
 
 impl ResultStore for MemoryStore {

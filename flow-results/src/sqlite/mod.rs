@@ -26,6 +26,7 @@ use std::time::Duration;
 use flow_graph::FlowId;
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
 pub(crate) use schema::LATEST as SCHEMA_VERSION;
@@ -384,6 +385,7 @@ impl ResultStore for SqliteStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        check_depth([result], || self.spec())?;
         let conn = self.conn();
         let mut statement = conn
             .prepare_cached(codec::UPSERT_RESULT)
@@ -392,6 +394,7 @@ impl ResultStore for SqliteStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        check_depth(results, || self.spec())?;
         let mut conn = self.conn();
         let action = || format!("save {} results", results.len());
         let tx = conn
