@@ -36,7 +36,9 @@ impl RunOptions {
         self
     }
 
-    /// Use this run id instead of a new one.
+    /// Use this run id instead of a new one. It must be new to the store: a store that holds
+    /// a run of this id refuses to begin the run again, and the run then fails with
+    /// [`CoreError::Store`](crate::CoreError::Store) and writes nothing.
     pub fn run_id(mut self, run: RunId) -> Self {
         self.run_id = Some(run);
         self

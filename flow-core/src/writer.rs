@@ -143,6 +143,9 @@ struct Run {
     /// Cancelled when the store refuses a batch.
     refused: CancellationToken,
     failed: Failed,
+    /// Whether the store refused to begin the run: then nothing of it is written, since its
+    /// id may name another run, whose results and record it would replace.
+    not_begun: bool,
 }
 
 impl Drop for Run {
@@ -200,6 +203,7 @@ impl WriterThread {
             committed: done,
             refused: refused.clone(),
             failed: Failed::default(),
+            not_begun: false,
         });
         let message = Message::Begin(run, record, reply);
         let mut thread = lock(&self.thread);
@@ -331,8 +335,10 @@ fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
             },
         };
         match message {
-            Message::Begin(begun, record, reply) => {
-                let _ = reply.send(guard(store, "begin a run", || store.begin_run(&record)));
+            Message::Begin(mut begun, record, reply) => {
+                let answer = guard(store, "begin a run", || store.begin_run(&record));
+                begun.not_begun = answer.is_err();
+                let _ = reply.send(answer);
                 run = Some(begun);
             }
             Message::Results(seq, records) => {
@@ -359,15 +365,29 @@ fn serve(store: &dyn ResultStore, rx: &mpsc::Receiver<Message>, spare: &Spare) {
                         Err(_) => break,
                     }
                 }
-                save(store, run, records, spare);
+                if run.not_begun {
+                    // The run stops; its results are not saved.
+                    run.failed
+                        .flows
+                        .extend(records.iter().map(|record| record.idx));
+                    records.clear();
+                    recycle(spare, records);
+                } else {
+                    save(store, run, records, spare);
+                }
                 // Failed saves count as done too: they are reported, and nothing waits forever.
                 run.committed.send_replace(last);
             }
             Message::Finish(record, reply) => {
+                let run = run.take();
+                let begun = run.as_ref().is_none_or(|run| !run.not_begun);
                 let mut failed = run
-                    .take()
                     .map(|mut run| std::mem::take(&mut run.failed))
                     .unwrap_or_default();
+                if !begun {
+                    let _ = reply.send(failed);
+                    continue;
+                }
                 if let Err(e) = guard(store, "finish a run", || store.finish_run(&record)) {
                     tracing::error!(error = %e, store = %store.spec(), "finishing the run failed");
                     failed.error(&e);

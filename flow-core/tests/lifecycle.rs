@@ -398,3 +398,49 @@ async fn no_flow_starts_after_a_cancel_made_as_the_first_one_started() {
     assert_eq!(ctx.status("f1").unwrap(), FlowStatus::Cancelled);
     assert!(!summary.is_success());
 }
+
+/// A run given the id of a run the store already holds is refused, in every store, and the
+/// stored run keeps its record and its results: the second run writes nothing.
+#[tokio::test]
+async fn a_run_id_the_store_holds_is_refused_and_the_stored_run_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    for spec in [
+        "memory".to_owned(),
+        format!("dir:{}", dir.path().join("results").display()),
+        format!("sqlite:{}", dir.path().join("results.db").display()),
+    ] {
+        let store: Arc<dyn ResultStore> = Arc::from(flow_results::open_store(&spec).unwrap());
+        let first = flow_results::RunId::new_now();
+        let ctx = FlowContext::builder()
+            .store(Arc::clone(&store))
+            .workflow("w1")
+            .build();
+        ctx.register_flow(ok("a", json!(1)).build()).unwrap();
+        ctx.register_flow(ok("b", json!(2)).build()).unwrap();
+        ctx.run_with(RunOptions::new().run_id(first.clone()))
+            .await
+            .unwrap();
+        let record = store.run(&first).unwrap().unwrap();
+        let results = store.results(&first).unwrap();
+        assert_eq!(results.len(), 2, "{spec}");
+
+        let other = FlowContext::builder()
+            .store(Arc::clone(&store))
+            .workflow("w2")
+            .build();
+        other
+            .register_flow(common::fail("a", "no").build())
+            .unwrap();
+        let err = other
+            .run_with(RunOptions::new().run_id(first.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CoreError::Store { .. }), "{spec}: {err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("already holds a run"), "{spec}: {cause}");
+        assert!(cause.contains(first.as_str()), "{spec}: {cause}");
+        assert_eq!(store.run(&first).unwrap(), Some(record), "{spec}");
+        assert_eq!(store.results(&first).unwrap(), results, "{spec}");
+        assert_eq!(store.runs().unwrap().len(), 1, "{spec}");
+    }
+}

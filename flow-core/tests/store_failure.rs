@@ -43,8 +43,12 @@ async fn a_refused_save_stops_the_run_and_names_the_unsaved_flows() {
     ctx.register_flow(ok("c", json!(3)).requires(id("b")).build())
         .unwrap();
     let run = run_started(&ctx, Some("a")).await;
-    // The run's results folder becomes a file: every later save fails, for root too.
+    // Once the store has begun the run (on the writer thread; it refuses a run folder made
+    // before), the run's results folder becomes a file: every later save fails.
     let run_id = ctx.active_run().unwrap();
+    while store.run(&run_id).unwrap().is_none() {
+        tokio::task::yield_now().await;
+    }
     let results = root.join(run_id.as_str()).join("results");
     if results.exists() {
         std::fs::remove_dir_all(&results).unwrap();

@@ -155,6 +155,41 @@ pub enum StoreError {
         store: String,
     },
 
+    /// `begin_run` was given the id of a run the store already holds. A run id names one run:
+    /// beginning it again would mix a second run's results with the first one's, so the store
+    /// refuses it and changes nothing.
+    #[error(
+        "cannot begin run `{run}`: the result store `{store}` already holds a run with this id \
+         (every run needs an id of its own, a resumed run too; delete the old run to use its \
+         id again)"
+    )]
+    RunExists {
+        /// The run that was begun again.
+        run: RunId,
+        /// The store's location.
+        store: String,
+    },
+
+    /// A result's output nests arrays and objects more than
+    /// [`MAX_OUTPUT_DEPTH`](crate::MAX_OUTPUT_DEPTH) deep: a store could not read it back, so
+    /// none saves it.
+    #[error(
+        "cannot save the result of flow `{flow}` in run `{run}` in the result store `{store}`: \
+         its output is nested more than {limit} levels deep (arrays and objects inside one \
+         another), deeper than the store could read back; flatten the output, or return it as \
+         a JSON string"
+    )]
+    TooDeep {
+        /// The run the result belongs to.
+        run: RunId,
+        /// The flow of the result.
+        flow: FlowId,
+        /// The store's location.
+        store: String,
+        /// How deep an output may nest.
+        limit: usize,
+    },
+
     /// A run in the memory store already holds as many results as it can index.
     #[error(
         "cannot save the result of flow `{flow}`: run `{run}` already holds {limit} results, the          most the memory store keeps for one run (use a `dir:` or `sqlite:` store)"

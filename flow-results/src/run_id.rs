@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -18,13 +18,24 @@ const TIME_LEN: usize = 20;
 /// Longest suffix [`RunId::parse`] accepts.
 const MAX_SUFFIX_LEN: usize = 32;
 
-/// The name of one run: its UTC start time to the millisecond, a dash and a random suffix, e.g.
+/// The name of one run: its UTC start time to the millisecond, a dash and a suffix, e.g.
 /// `20261126T153012.123Z-3f9a0c1e`.
 ///
-/// The time part has a fixed width, so ids sort (as strings and with [`Ord`]) in the order the
-/// runs started; the suffix tells apart runs started in the same millisecond. Every id is
-/// ASCII letters, digits, `.` and `-`, never starts with `.` or `-`, and is therefore safe as a
-/// file name. Cloning is cheap (a reference count).
+/// The time part has a fixed width, so ids sort (as strings and with [`Ord`]) in the order of
+/// their times; the suffix tells apart runs started in the same millisecond:
+///
+/// - **Within one process**, the ids [`new_now`](RunId::new_now) makes strictly increase, from
+///   any number of threads: within one millisecond each suffix is greater than the last one
+///   (8 hex digits), so the later of two runs has the greater id even when both started in
+///   the same millisecond, and `latest_run` finds it. (Should the clock step back, ids keep
+///   the last time until the clock passes it again; should more than 2^31 ids be made in one
+///   millisecond, the next ones take the next millisecond.)
+/// - **Across processes**, ids of different milliseconds sort by time, as far as the hosts'
+///   clocks agree; two processes that start runs in the same millisecond make different ids
+///   (each process starts from a random suffix) in no particular order.
+///
+/// Every id is ASCII letters, digits, `.` and `-`, never starts with `.` or `-`, and is
+/// therefore safe as a file name. Cloning is cheap (a reference count).
 ///
 /// ```
 /// use flow_results::RunId;
@@ -38,19 +49,33 @@ const MAX_SUFFIX_LEN: usize = 32;
 pub struct RunId(Arc<str>);
 
 impl RunId {
-    /// A new id for a run starting now.
+    /// A new id for a run starting now, greater than every id this process made with
+    /// `new_now` before (see the type's docs for what holds across processes).
     pub fn new_now() -> Self {
-        Self::new_at(Utc::now())
+        let now_ms = clamp_year(Utc::now()).timestamp_millis();
+        let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ms, suffix) = next_in_sequence(&mut last, now_ms);
+        drop(last);
+        Self::from_parts(ms, suffix)
     }
 
     /// A new id for a run that started at `time` (cut to the millisecond), with a fresh random
-    /// suffix.
+    /// suffix: ids of the same millisecond made this way are different (with overwhelming
+    /// likelihood) but in no particular order, and do not take part in the order of
+    /// [`new_now`](RunId::new_now).
     ///
     /// Times outside the years 0 to 9999 are clamped to that range, which keeps the width fixed.
     pub fn new_at(time: DateTime<Utc>) -> Self {
-        let suffix = format!("{:08x}", random_u32());
-        let time = clamp_year(time);
-        RunId(Arc::from(format!("{}-{suffix}", time.format(TIME_FORMAT))))
+        Self::from_parts(clamp_year(time).timestamp_millis(), random_u32())
+    }
+
+    /// The id of millisecond `ms` since 1970 (within the years 0 to 9999) and `suffix`.
+    fn from_parts(ms: i64, suffix: u32) -> Self {
+        let time = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        RunId(Arc::from(format!(
+            "{}-{suffix:08x}",
+            time.format(TIME_FORMAT)
+        )))
     }
 
     /// The id for `time` (cut to the millisecond) with a chosen suffix, e.g. to make ids
@@ -125,6 +150,26 @@ fn clamp_year(time: DateTime<Utc>) -> DateTime<Utc> {
         (_, Some(last)) if time.year() > 9999 => last,
         _ => time,
     }
+}
+
+/// The last id [`RunId::new_now`] made in this process: its millisecond and suffix.
+static LAST: Mutex<Option<(i64, u32)>> = Mutex::new(None);
+
+/// The millisecond and suffix of the id after `last`, for a clock that reads `now_ms`; it
+/// becomes `last`. It is greater than `last` as the ids' text compares: by time, then by the
+/// suffix as 8 hex digits. A new millisecond starts from a random suffix below 2^31, which
+/// leaves room for at least 2^31 ids in it.
+fn next_in_sequence(last: &mut Option<(i64, u32)>, now_ms: i64) -> (i64, u32) {
+    let next = match *last {
+        // The same millisecond (or a clock that stepped back): the next suffix.
+        Some((ms, suffix)) if now_ms <= ms => match suffix.checked_add(1) {
+            Some(suffix) => (ms, suffix),
+            None => (ms + 1, random_u32() >> 1),
+        },
+        _ => (now_ms, random_u32() >> 1),
+    };
+    *last = Some(next);
+    next
 }
 
 /// 32 random bits from the standard library's per-process hash keys, the process id, the clock
@@ -202,6 +247,50 @@ mod tests {
         let b = RunId::with_suffix(late, "0000").unwrap();
         assert!(a < b);
         assert!(a.as_str() < b.as_str());
+    }
+
+    #[test]
+    fn the_sequence_increases_within_a_millisecond_and_when_the_clock_steps_back() {
+        let mut last = None;
+        let id = |(ms, suffix)| RunId::from_parts(ms, suffix);
+        let first = next_in_sequence(&mut last, 1_000);
+        assert!(first.1 < 1 << 31);
+        let mut previous = id(first);
+        // The same millisecond, then a clock that steps back: the next suffix, same time.
+        for now_ms in [1_000, 1_000, 999, 0] {
+            let next = next_in_sequence(&mut last, now_ms);
+            assert_eq!(next, (1_000, last.unwrap().1));
+            assert!(id(next) > previous, "{} <= {previous}", id(next));
+            previous = id(next);
+        }
+        // A later millisecond starts again from a random suffix.
+        let later = next_in_sequence(&mut last, 1_001);
+        assert_eq!(later.0, 1_001);
+        assert!(id(later) > previous);
+        // A full millisecond goes on in the next one.
+        let mut full = Some((5_000, u32::MAX));
+        let next = next_in_sequence(&mut full, 5_000);
+        assert_eq!(next.0, 5_001);
+        assert!(id(next) > RunId::from_parts(5_000, u32::MAX));
+    }
+
+    #[test]
+    fn suffixes_keep_their_width_so_text_order_is_number_order() {
+        let small = RunId::from_parts(0, 0x0000_00ff);
+        let large = RunId::from_parts(0, 0x0000_0f00);
+        assert!(small.as_str().ends_with("-000000ff"), "{small}");
+        assert!(small < large && small.as_str() < large.as_str());
+        assert_eq!(RunId::parse(large.as_str()).unwrap(), large);
+    }
+
+    #[test]
+    fn new_now_ids_in_a_row_increase() {
+        let mut previous = RunId::new_now();
+        for _ in 0..10_000 {
+            let next = RunId::new_now();
+            assert!(next > previous, "{next} <= {previous}");
+            previous = next;
+        }
     }
 
     #[test]

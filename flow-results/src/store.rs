@@ -18,11 +18,14 @@ use crate::{FlowResult, RunId, RunRecord, StoreError};
 /// first. A result may only be saved for a run that [`begin_run`](ResultStore::begin_run) has
 /// recorded.
 pub trait ResultStore: Send + Sync + std::fmt::Debug {
-    /// Records a run that starts; when the run is already recorded (a resumed run), replaces its
-    /// record and keeps its results.
+    /// Records a run that starts. A run id names one run: an id the store already holds is
+    /// refused, so two runs never share results (a resumed run has an id of its own and reads
+    /// the results of the run it resumes). Of two writers that begin the same new id at once,
+    /// one succeeds.
     ///
     /// # Errors
-    /// A [`StoreError`] when the store cannot be written.
+    /// [`StoreError::RunExists`] when the store already holds a run with this id (the store is
+    /// left as it was); another [`StoreError`] when the store cannot be written.
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
     /// Records the final state of a run (its `finished_at` and counts): replaces the run's
@@ -32,11 +35,14 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// A [`StoreError`] when the store cannot be written.
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
-    /// Saves `result`, replacing the result of the same run and flow.
+    /// Saves `result`, replacing the result of the same run and flow. A store never writes a
+    /// result it could not read back: an output that nests arrays and objects more than
+    /// [`MAX_OUTPUT_DEPTH`](crate::MAX_OUTPUT_DEPTH) deep is refused by every store.
     ///
     /// # Errors
-    /// [`StoreError::UnknownRun`] when the run was not begun; another [`StoreError`] when the
-    /// store cannot be written.
+    /// [`StoreError::UnknownRun`] when the run was not begun; [`StoreError::TooDeep`] when the
+    /// output nests too deep (nothing is written); another [`StoreError`] when the store
+    /// cannot be written.
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError>;
 
     /// Saves many results at once, faster than one at a time. The SQLite and memory stores save
@@ -44,8 +50,9 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// middle, may hold only some of them.
     ///
     /// # Errors
-    /// As [`save_result`](ResultStore::save_result); when a result's run was not begun, no
-    /// result is saved.
+    /// As [`save_result`](ResultStore::save_result). A batch with a result whose run was not
+    /// begun, or whose output nests too deep, is refused whole in every store: each checks
+    /// the whole batch before it writes any of it, so no result of it is saved.
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError>;
 
     /// [`save_results`](ResultStore::save_results) for a caller that no longer needs the

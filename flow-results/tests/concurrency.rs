@@ -139,3 +139,55 @@ fn read_only_opens_read_while_another_handle_writes_and_refuse_writes() {
         "a read-only open made a file"
     );
 }
+
+/// Eight handles of one store (as eight processes would hold) begin the same new run at once:
+/// exactly one of them begins it, the others are refused with `RunExists`, and the run's
+/// record is the winner's.
+#[test]
+fn of_eight_writers_beginning_one_run_id_at_once_one_begins_it() {
+    for open in [common::open_memory, common::open_dir, common::open_sqlite] {
+        let opened = open();
+        let spec = opened.store.spec();
+        // The memory store is one process: its handles are the one store, shared.
+        let shared: Arc<dyn ResultStore> = Arc::from(opened.store);
+        let stores: Vec<Arc<dyn ResultStore>> = (0..TASKS)
+            .map(|_| match spec.as_str() {
+                "memory" => Arc::clone(&shared),
+                spec => Arc::from(flow_results::open_store(spec).unwrap()),
+            })
+            .collect();
+        let barrier = std::sync::Barrier::new(TASKS);
+        let outcomes: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stores
+                .iter()
+                .enumerate()
+                .map(|(k, store)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        let run = run_at(&format!("writer{k}"), 0);
+                        barrier.wait();
+                        (k, store.begin_run(&run))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(winners.len(), 1, "{spec}: {outcomes:?}");
+        for (_, outcome) in &outcomes {
+            if let Err(err) = outcome {
+                assert!(
+                    matches!(err, flow_results::StoreError::RunExists { .. }),
+                    "{spec}: {err:?}"
+                );
+            }
+        }
+        let runs = shared.runs().unwrap();
+        assert_eq!(runs.len(), 1, "{spec}");
+        assert_eq!(runs[0].workflow, format!("writer{}", winners[0]), "{spec}");
+    }
+}

@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{flow, full_result, run_at, time, Opened};
+use common::{flow, full_result, nested, run_at, time, Opened};
 use flow_results::{
     Failure, FailureKind, FlowResult, FlowStatus, ResultStore, StatusCounts, StoreError, Tail,
-    MAX_TAIL_BYTES,
+    MAX_OUTPUT_DEPTH, MAX_TAIL_BYTES,
 };
 
 /// One function per behaviour; each takes a fresh, empty store.
@@ -129,14 +129,88 @@ mod checks {
         assert_eq!(store.results(&known.run_id).unwrap(), []);
     }
 
-    pub fn beginning_a_run_again_keeps_its_results(store: &dyn ResultStore) {
-        let mut run = run_at("w", 0);
+    /// A second run with the id of a stored one is refused, naming the run and the store, and
+    /// the first run keeps its record and results; a new id is fine.
+    pub fn beginning_a_stored_run_id_again_is_refused(store: &dyn ResultStore) {
+        let run = run_at("w", 0);
         store.begin_run(&run).unwrap();
         store.save_result(&full_result(&run.run_id, "a")).unwrap();
-        run.workflow = "renamed".to_owned();
-        store.begin_run(&run).unwrap();
+        let mut again = run.clone();
+        again.workflow = "other".to_owned();
+        again.counts.pending = 7;
+        for _ in 0..2 {
+            let err = store.begin_run(&again).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::RunExists { run: r, store: s }
+                    if *r == run.run_id && *s == store.spec()),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains(run.run_id.as_str()), "{message}");
+            assert!(message.contains(&store.spec()), "{message}");
+            assert!(message.contains("already holds a run"), "{message}");
+        }
         assert_eq!(store.run(&run.run_id).unwrap(), Some(run.clone()));
-        assert_eq!(store.results(&run.run_id).unwrap().len(), 1);
+        assert_eq!(store.runs().unwrap(), std::slice::from_ref(&run));
+        assert_eq!(
+            store.results(&run.run_id).unwrap(),
+            [full_result(&run.run_id, "a")]
+        );
+        // The run goes on as before: it saves results and finishes.
+        store.save_result(&full_result(&run.run_id, "b")).unwrap();
+        let mut finished = run.clone();
+        finished.finished_at = Some(time(3));
+        store.finish_run(&finished).unwrap();
+        assert_eq!(store.run(&run.run_id).unwrap(), Some(finished));
+        let other = run_at("w", 1);
+        store.begin_run(&other).unwrap();
+        assert_eq!(store.results(&other.run_id).unwrap(), []);
+    }
+
+    /// An output nested deeper than every store reads back is refused, alone or in a batch
+    /// (whole), naming the flow and the store; the deepest allowed output reads back, and so
+    /// does every other result of the run.
+    pub fn an_output_too_deep_to_read_back_is_refused(store: &dyn ResultStore) {
+        let run = run_at("w", 0);
+        store.begin_run(&run).unwrap();
+        let with_output = |name: &str, depth: usize| {
+            let mut result = full_result(&run.run_id, name);
+            result.output = nested(depth);
+            result
+        };
+        let deepest = with_output("deepest", MAX_OUTPUT_DEPTH);
+        store.save_result(&deepest).unwrap();
+        let shallow = full_result(&run.run_id, "deep");
+        store.save_result(&shallow).unwrap();
+        for depth in [MAX_OUTPUT_DEPTH + 1, 200] {
+            let deep = with_output("deep", depth);
+            let err = store.save_result(&deep).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::TooDeep { run: r, flow: f, store: s, limit }
+                    if *r == run.run_id && *f == flow("deep") && *s == store.spec()
+                        && *limit == MAX_OUTPUT_DEPTH),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            for part in ["flow `deep`", run.run_id.as_str(), &store.spec()] {
+                assert!(message.contains(part), "{message}");
+            }
+            assert!(
+                message.contains("nested more than 126 levels deep"),
+                "{message}"
+            );
+            // In a batch, the whole batch is refused, however it is handed over.
+            let batch = vec![
+                full_result(&run.run_id, "a"),
+                deep,
+                full_result(&run.run_id, "b"),
+            ];
+            let err = store.save_results(&batch).unwrap_err();
+            assert!(matches!(&err, StoreError::TooDeep { flow: f, .. } if *f == flow("deep")));
+            let err = store.save_results_owned(batch).unwrap_err();
+            assert!(matches!(&err, StoreError::TooDeep { flow: f, .. } if *f == flow("deep")));
+        }
+        assert_eq!(store.results(&run.run_id).unwrap(), [shallow, deepest]);
     }
 
     pub fn finishing_a_run_records_its_end_and_counts(store: &dyn ResultStore) {
@@ -386,7 +460,8 @@ conformance!(
         a_result_of_an_unknown_run_is_refused,
         a_batch_saves_all_of_its_results,
         a_batch_with_an_unknown_run_saves_nothing,
-        beginning_a_run_again_keeps_its_results,
+        beginning_a_stored_run_id_again_is_refused,
+        an_output_too_deep_to_read_back_is_refused,
         finishing_a_run_records_its_end_and_counts,
         runs_are_listed_oldest_first_and_latest_is_per_workflow,
         deleting_a_run_removes_it_and_its_results_only,

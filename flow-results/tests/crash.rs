@@ -13,7 +13,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use flow_graph::FlowId;
-use flow_results::{open_store, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, Tail};
+use flow_results::{
+    open_store, FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreError, Tail,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -71,9 +73,11 @@ fn write_loop(
     limit: u64,
     committed: &mut dyn FnMut(&str, u64),
 ) {
-    store
-        .begin_run(&RunRecord::with_id(run_id(), "crash"))
-        .unwrap();
+    // Every generation writes the same run: the first begins it, the others find it.
+    match store.begin_run(&RunRecord::with_id(run_id(), "crash")) {
+        Ok(()) | Err(StoreError::RunExists { .. }) => {}
+        Err(err) => panic!("cannot begin the run: {err}"),
+    }
     let mut seq = 0;
     while seq < limit {
         let flows: Vec<String> = if seq % 3 == 0 {

@@ -1,5 +1,5 @@
-//! Property tests of the record types: run ids order like their times, tails keep exactly the
-//! end of what was written.
+//! Property tests of the record types: run ids order like their times (and the ids of one
+//! process like the order they were made in), tails keep exactly the end of what was written.
 
 use chrono::{DateTime, Utc};
 use flow_results::{RunId, Tail, MAX_TAIL_BYTES};
@@ -57,5 +57,37 @@ proptest! {
             let last = dropped.chars().next_back().unwrap();
             prop_assert!(cut.as_str().len() + last.len_utf8() > MAX_TAIL_BYTES);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// `RunId::new_now` from several threads at once: each thread's ids strictly increase
+    /// (as ids and as text), and no two ids are equal.
+    #[test]
+    fn new_run_ids_increase_per_thread_and_are_distinct(threads in 1usize..8, each in 1usize..3000) {
+        let per_thread: Vec<Vec<RunId>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| (0..each).map(|_| RunId::new_now()).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all = std::collections::HashSet::new();
+        for ids in &per_thread {
+            for pair in ids.windows(2) {
+                prop_assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+                prop_assert!(pair[0].as_str() < pair[1].as_str());
+            }
+            for id in ids {
+                prop_assert_eq!(RunId::parse(id.as_str()).unwrap(), id.clone());
+                prop_assert!(all.insert(id.clone()), "{} made twice", id);
+            }
+        }
+        prop_assert_eq!(all.len(), threads * each);
     }
 }

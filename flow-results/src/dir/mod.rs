@@ -20,23 +20,25 @@
 //! - `results` and `runs` fail when one of their files is corrupt, and the error names it;
 //!   `result` and `run` still read the others. Delete or restore the named file to repair.
 //! - A writer killed mid-write leaves a temporary file (invisible to readers); ones older than
-//!   15 minutes are removed when the store opens or the run is begun again.
+//!   15 minutes are removed when the store opens or the run is finished.
 //! - Atomic replacement relies on POSIX `rename`; network file systems may not honour it.
 
 mod atomic;
+mod json;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use flow_graph::FlowId;
-use serde::de::DeserializeOwned;
 
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 use atomic::{
     is_temporary, publish, remove_quietly, remove_stale_temporaries, sync_dir, write_file,
     write_temp,
 };
+use json::{describe_result, encode_pretty, read_json};
 
 /// The format version this code writes and the newest it reads.
 pub(crate) const FORMAT: i64 = 1;
@@ -240,35 +242,63 @@ impl DirStore {
         self.results_dir(run).join(result_file_name(flow))
     }
 
+    /// Creates the folder of a new run with its record; refuses a run that has a folder.
+    fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let exists = || StoreError::RunExists {
+            run: run.run_id.clone(),
+            store: self.spec(),
+        };
+        if self.run_dir(&run.run_id).is_dir() {
+            return Err(exists());
+        }
+        let bytes = encode_pretty(run, || format!("the record of run `{}`", run.run_id))?;
+        match self.place_new_run(run, &bytes)? {
+            true => Ok(()),
+            false => Err(exists()),
+        }
+    }
+
     /// Writes the run record, creating the run's folder atomically when it is new.
     fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let run_dir = self.run_dir(&run.run_id);
         let bytes = encode_pretty(run, || format!("the record of run `{}`", run.run_id))?;
         if run_dir.is_dir() {
-            // A resumed run: clear what a crash of its last writer left behind.
+            // Clear what a crash of an earlier writer of the run left behind.
             remove_stale_temporaries(&run_dir);
             remove_stale_temporaries(&run_dir.join(RESULTS_DIR));
             return write_file(&run_dir, RUN_FILE, &bytes);
         }
-        // Assemble the folder under a temporary name, then rename it into place.
+        match self.place_new_run(run, &bytes)? {
+            true => Ok(()),
+            // Another writer created the run first: replace its record instead.
+            false => write_file(&run_dir, RUN_FILE, &bytes),
+        }
+    }
+
+    /// Assembles the folder of `run`, with `bytes` as its record, under a temporary name and
+    /// renames it into place; `false` (and nothing written) when another writer placed the
+    /// run's folder first. A run folder always holds its record, so the rename never replaces
+    /// one (`rename` replaces only an empty folder).
+    fn place_new_run(&self, run: &RunRecord, bytes: &[u8]) -> Result<bool, StoreError> {
+        let run_dir = self.run_dir(&run.run_id);
         let temp = atomic::temp_path(&self.root, run.run_id.as_str());
         let assembled = fs::create_dir(&temp)
             .and_then(|()| fs::create_dir(temp.join(RESULTS_DIR)))
             .map_err(|e| StoreError::io("create the run folder", &temp, e))
-            .and_then(|()| write_file(&temp, RUN_FILE, &bytes));
+            .and_then(|()| write_file(&temp, RUN_FILE, bytes));
         let placed = assembled.and_then(|()| match fs::rename(&temp, &run_dir) {
-            Ok(()) => Ok(()),
-            // Another writer created the run first: replace its record instead.
-            Err(_) if run_dir.is_dir() => write_file(&run_dir, RUN_FILE, &bytes),
+            Ok(()) => Ok(true),
+            Err(_) if run_dir.is_dir() => Ok(false),
             Err(err) => Err(StoreError::io("create the run folder", &run_dir, err)),
         });
-        if let Err(err) = placed {
-            if temp.exists() {
-                let _ = fs::remove_dir_all(&temp);
-            }
-            return Err(err);
+        if !matches!(placed, Ok(true)) && temp.exists() {
+            let _ = fs::remove_dir_all(&temp);
         }
-        sync_dir(&self.root).map_err(|e| StoreError::io("fsync the folder", &self.root, e))
+        if placed? {
+            sync_dir(&self.root).map_err(|e| StoreError::io("fsync the folder", &self.root, e))?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The error for a result whose run folder is missing, or the I/O error as is.
@@ -391,57 +421,9 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Pretty JSON with a final newline; `record` names the record in the error.
-fn encode_pretty<T: serde::Serialize>(
-    value: &T,
-    record: impl FnOnce() -> String,
-) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Encode {
-        record: record(),
-        source,
-    })?;
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
-/// How errors name a result.
-fn describe_result(result: &FlowResult) -> String {
-    format!(
-        "the result of flow `{}` in run `{}`",
-        result.flow_id, result.run_id
-    )
-}
-
-/// Reads and parses a JSON file; `None` when it does not exist.
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(StoreError::read_io("read", path, err)),
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|err| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            problem: describe_json_error(&err, bytes.len()),
-        })
-}
-
-/// A user's description of why a file is not the JSON record it should be.
-fn describe_json_error(err: &serde_json::Error, len: usize) -> String {
-    use serde_json::error::Category;
-    match err.classify() {
-        Category::Eof if len == 0 => "the file is empty".to_owned(),
-        Category::Eof => format!("the file is truncated ({len} bytes): {err}"),
-        Category::Syntax => format!("the file is not valid JSON: {err}"),
-        Category::Data => format!("the JSON is not a valid record: {err}"),
-        Category::Io => format!("cannot read the file: {err}"),
-    }
-}
-
 impl ResultStore for DirStore {
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run)
+        self.create_run(run)
     }
 
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
@@ -449,6 +431,7 @@ impl ResultStore for DirStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        check_depth([result], || self.spec())?;
         let dir = self.results_dir(&result.run_id);
         let name = result_file_name(&result.flow_id);
         let bytes = encode_pretty(result, || describe_result(result))?;
@@ -460,7 +443,8 @@ impl ResultStore for DirStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
-        // Check every run first, so that an unknown run saves nothing.
+        // Check every run and every output first, so that an unknown run or an output too deep
+        // to read back saves nothing.
         let mut dirs: Vec<&RunId> = results.iter().map(|r| &r.run_id).collect();
         dirs.sort();
         dirs.dedup();
@@ -475,6 +459,7 @@ impl ResultStore for DirStore {
                 }
             }
         }
+        check_depth(results, || self.spec())?;
         // Write and fsync every file, then rename them all, then fsync each folder once.
         let temps = self.write_temps(results)?;
         let mut failure = None;

@@ -8,12 +8,14 @@
 mod compact;
 mod table;
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use flow_graph::FlowId;
 
 use self::table::{RunResults, MAX_RESULTS};
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
 /// The most results a run's counts at `begin_run` make room for in advance.
@@ -64,24 +66,25 @@ impl MemoryStore {
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<RunId, StoredRun>> {
         self.runs.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    fn upsert_run(&self, run: &RunRecord) {
-        self.write()
-            .entry(run.run_id.clone())
-            .and_modify(|stored| stored.record = run.clone())
-            .or_insert_with(|| StoredRun {
-                record: run.clone(),
-                // A scheduler that begins a run with its flows counted as pending gets room
-                // for all of their results at once (within reason: the count is only a hint).
-                results: RunResults::with_capacity(
-                    usize::try_from(run.counts.total()).map_or(0, |n| n.min(MAX_CAPACITY_HINT)),
-                ),
-            });
+impl StoredRun {
+    /// A run without results.
+    fn new(run: &RunRecord) -> Self {
+        StoredRun {
+            record: run.clone(),
+            // A scheduler that begins a run with its flows counted as pending gets room for
+            // all of their results at once (within reason: the count is only a hint).
+            results: RunResults::with_capacity(
+                usize::try_from(run.counts.total()).map_or(0, |n| n.min(MAX_CAPACITY_HINT)),
+            ),
+        }
     }
 }
 
 /// Checks that every result of `batch` (results of one run) can be saved in `runs`, in which a
-/// run holds at most `limit` results, without changing anything.
+/// run holds at most `limit` results, and nests no deeper than the other stores read back,
+/// without changing anything.
 fn check(
     runs: &BTreeMap<RunId, StoredRun>,
     batch: &[FlowResult],
@@ -103,17 +106,29 @@ fn check(
             limit,
         });
     }
-    Ok(())
+    // What the other stores could not read back, this one refuses too.
+    check_depth(batch, || "memory".to_owned())
 }
 
 impl ResultStore for MemoryStore {
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run);
-        Ok(())
+        match self.write().entry(run.run_id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::RunExists {
+                run: run.run_id.clone(),
+                store: self.spec(),
+            }),
+            Entry::Vacant(entry) => {
+                entry.insert(StoredRun::new(run));
+                Ok(())
+            }
+        }
     }
 
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run);
+        self.write()
+            .entry(run.run_id.clone())
+            .and_modify(|stored| stored.record = run.clone())
+            .or_insert_with(|| StoredRun::new(run));
         Ok(())
     }
 

@@ -48,6 +48,12 @@ pub(crate) const SELECT_RESULTS: &str = concat!(
     " FROM results WHERE run_id = ?1 ORDER BY flow_id"
 );
 
+/// Inserts a new run; a run of the same id fails the primary key.
+pub(crate) const INSERT_RUN: &str = "
+INSERT INTO runs (run_id, workflow, started_at, finished_at,
+                  pending, running, completed, failed, cancelled)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
 /// Inserts a run, or replaces the record of the same run (keeping its results).
 pub(crate) const UPSERT_RUN: &str = "
 INSERT INTO runs (run_id, workflow, started_at, finished_at,
@@ -116,8 +122,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, rusqlite::Error> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
-/// Runs the prepared [`UPSERT_RUN`] for `run`.
-pub(crate) fn upsert_run(
+/// Runs the prepared [`INSERT_RUN`] or [`UPSERT_RUN`] for `run`.
+pub(crate) fn write_run(
     statement: &mut Statement<'_>,
     run: &RunRecord,
 ) -> Result<(), rusqlite::Error> {

@@ -26,6 +26,7 @@ use std::time::Duration;
 use flow_graph::FlowId;
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
 pub(crate) use schema::LATEST as SCHEMA_VERSION;
@@ -181,13 +182,25 @@ impl SqliteStore {
         }
     }
 
-    fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    /// Writes `run` with `sql`, [`codec::INSERT_RUN`] (a run that exists is refused) or
+    /// [`codec::UPSERT_RUN`].
+    fn write_run(&self, sql: &str, run: &RunRecord) -> Result<(), StoreError> {
         let conn = self.conn();
         let action = || format!("save run `{}`", run.run_id);
         let mut statement = conn
-            .prepare_cached(codec::UPSERT_RUN)
+            .prepare_cached(sql)
             .map_err(|e| self.error(action(), e))?;
-        codec::upsert_run(&mut statement, run).map_err(|e| self.error(action(), e))
+        codec::write_run(&mut statement, run).map_err(|err| match &err {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::RunExists {
+                    run: run.run_id.clone(),
+                    store: self.spec(),
+                }
+            }
+            _ => self.error(action(), err),
+        })
     }
 
     /// Runs a query that returns at most one run.
@@ -353,7 +366,7 @@ pub(crate) fn sqlite_error(
 
 impl ResultStore for SqliteStore {
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run)
+        self.write_run(codec::INSERT_RUN, run)
     }
 
     /// Saves the finished run, then moves what the WAL holds into the database file (a
@@ -361,7 +374,7 @@ impl ResultStore for SqliteStore {
     /// that a copy of the file alone holds the run. A checkpoint that fails changes nothing
     /// saved: the WAL keeps the run, as it does after a crash.
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.upsert_run(run)?;
+        self.write_run(codec::UPSERT_RUN, run)?;
         let checkpoint = self
             .conn()
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -372,6 +385,7 @@ impl ResultStore for SqliteStore {
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
+        check_depth([result], || self.spec())?;
         let conn = self.conn();
         let mut statement = conn
             .prepare_cached(codec::UPSERT_RESULT)
@@ -380,6 +394,7 @@ impl ResultStore for SqliteStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
+        check_depth(results, || self.spec())?;
         let mut conn = self.conn();
         let action = || format!("save {} results", results.len());
         let tx = conn

@@ -87,3 +87,14 @@ pub fn cases(n: u32) -> u32 {
         .unwrap_or(u32::MAX)
         .max(1)
 }
+
+/// `depth` arrays and objects inside one another, alternating, around a number.
+pub fn nested(depth: usize) -> serde_json::Value {
+    (0..depth).fold(serde_json::json!(1), |inner, k| {
+        if k % 2 == 0 {
+            serde_json::json!([inner])
+        } else {
+            serde_json::json!({ "k": inner })
+        }
+    })
+}
