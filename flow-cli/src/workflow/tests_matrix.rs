@@ -535,3 +535,27 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_flow_both_required_and_wanted_through_a_definition_is_required() {
+    for (requires, wants) in [("s.2", "s"), ("s", "s.2")] {
+        let text = format!(
+            "[flows.s]\nmatrix = {{ i = [1, 2] }}\nshell = \"test {{i}} = 1\"\n\
+             [flows.t]\nrequires = [\"{requires}\"]\nwants = [\"{wants}\"]\nshell = \"x\"\n"
+        );
+        let w = load(&text).unwrap();
+        let t = w.flows.iter().find(|f| f.id.as_str() == "t").unwrap();
+        let (required, wanted): (Vec<&str>, Vec<&str>) = if requires == "s" {
+            (vec!["s.1", "s.2"], vec![])
+        } else {
+            (vec!["s.2"], vec!["s.1"])
+        };
+        assert_eq!(t.requires, required, "requires {requires}, wants {wants}");
+        assert_eq!(t.wants, wanted, "requires {requires}, wants {wants}");
+        use flow_graph::DependencyType::{Optional, Required};
+        let kind = |parent: &str| w.graph.dependency(parent, "t");
+        assert_eq!(kind("s.2"), Some(Required));
+        let s1 = if requires == "s" { Required } else { Optional };
+        assert_eq!(kind("s.1"), Some(s1));
+    }
+}
