@@ -973,3 +973,32 @@ async fn a_chosen_run_id_does_not_set_the_run_start() {
     assert!(record.duration().unwrap() < chrono::TimeDelta::minutes(1));
     assert_ne!(first.run_id, chosen);
 }
+
+/// A flow that returns a value nested deeper than a store can read back fails, alone: the
+/// rest of the run is saved and goes on.
+#[tokio::test]
+async fn a_value_too_deep_to_store_fails_only_its_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ResultStore> =
+        Arc::new(flow_results::SqliteStore::open(dir.path().join("flow.db")).unwrap());
+    let ctx = FlowContext::builder().store(Arc::clone(&store)).build();
+    let deep = (0..200).fold(json!(0), |inner, _| Value::Array(vec![inner]));
+    ctx.register_flow(ok("deep", deep).build()).unwrap();
+    ctx.register_flow(ok("fine", json!([[1]])).build()).unwrap();
+    ctx.register_flow(ok("after", json!(1)).optionally_after(id("deep")).build())
+        .unwrap();
+    let summary = ctx.run().await.unwrap();
+    assert!(summary.store_errors.is_empty(), "{summary:?}");
+    let deep = saved(&ctx, &summary.run_id, "deep");
+    assert_eq!(deep.status, FlowStatus::Failed);
+    let message = deep.failure.unwrap().message;
+    assert!(
+        message.contains("nested more than 126 levels deep"),
+        "{message}"
+    );
+    assert_eq!(saved(&ctx, &summary.run_id, "fine").output, json!([[1]]));
+    assert_eq!(
+        saved(&ctx, &summary.run_id, "after").status,
+        FlowStatus::Completed
+    );
+}

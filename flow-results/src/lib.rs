@@ -21,7 +21,7 @@ pub use error::{InvalidRunId, StoreError};
 pub use failure::{Failure, FailureKind};
 pub use fingerprint::Fingerprint;
 pub use memory::MemoryStore;
-pub use nesting::MAX_OUTPUT_DEPTH;
+pub use nesting::{output_too_deep, MAX_OUTPUT_DEPTH};
 pub use open::{open_store, StoreSpec};
 pub use record::{FlowResult, RunRecord};
 pub use run_id::RunId;

@@ -36,6 +36,21 @@ pub(crate) fn check_depth<'a>(
     }
 }
 
+/// Whether `output` nests deeper than [`MAX_OUTPUT_DEPTH`], so that no store saves it: a
+/// scheduler checks a flow's output with it, to fail that flow rather than the store's save.
+///
+/// ```
+/// use flow_results::output_too_deep;
+/// use serde_json::{json, Value};
+///
+/// let deep = (0..200).fold(json!(0), |inner, _| Value::Array(vec![inner]));
+/// assert!(output_too_deep(&deep));
+/// assert!(!output_too_deep(&json!({"a": [1, 2]})));
+/// ```
+pub fn output_too_deep(output: &Value) -> bool {
+    nests_deeper(output, MAX_OUTPUT_DEPTH)
+}
+
 /// Whether arrays and objects nest in `value` more than `limit` deep. Walks with a stack of its
 /// own, so no value is too deep for it.
 fn nests_deeper(value: &Value, limit: usize) -> bool {

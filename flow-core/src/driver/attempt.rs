@@ -42,6 +42,25 @@ impl AttemptEnd {
     pub(crate) fn cancelled() -> Self {
         Self::plain(Err(Failure::new(FailureKind::Cancelled, "cancelled")))
     }
+
+    /// The attempt as it can be saved: a value nested deeper than a store can read back
+    /// fails the flow that returned it (rather than the store's save of the run's results).
+    pub(crate) fn storable(mut self) -> Self {
+        let too_deep = matches!(&self.result, Ok(value @ (Value::Array(_) | Value::Object(_)))
+            if flow_results::output_too_deep(value));
+        if too_deep {
+            self.result = Err(Failure::new(
+                FailureKind::Error,
+                format!(
+                    "it returned a value nested more than {} levels deep (arrays and objects \
+                     inside one another), which no result store can read back: flatten it, or \
+                     return it as a JSON string",
+                    flow_results::MAX_OUTPUT_DEPTH
+                ),
+            ));
+        }
+        self
+    }
 }
 
 /// The rest of an async flow's attempt after a first poll that was not ready: its timeout

@@ -167,8 +167,9 @@ impl Driver {
     }
 
     /// An attempt ended: one that completed a flow with declared outputs has them checked
-    /// (and recorded) first.
+    /// (and recorded) first; one that returned what no store can save fails.
     pub(super) fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
+        let end = end.storable();
         match self.flow(flow).data_arc() {
             Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {
                 self.seal(flow, data, end);
