@@ -39,6 +39,35 @@ enum Target {
     Unknown,
 }
 
+/// Reports each definition with a matrix whose name is also the id of another definition's
+/// flow: a reference names a flow or a definition, and such a name would mean two things.
+pub(super) fn names_one_thing(
+    defs: &[Def<'_>],
+    index: &FxHashMap<FlowId, u32>,
+    diags: &mut Collector<'_>,
+) {
+    for def in defs {
+        let Some(&i) = index.get(def.raw.name.as_str()) else {
+            continue;
+        };
+        if def.flows.contains(&(i as usize)) {
+            continue;
+        }
+        let maker = defs.iter().find(|d| d.flows.contains(&(i as usize)));
+        let maker = maker.map_or(def.raw.name.as_str(), |d| d.raw.name.as_str());
+        diags.error_at(
+            def.raw.source,
+            def.raw.name_span.as_ref().map_or(0, |s| s.start),
+            format!(
+                "`{}` names both a flow of definition `{maker}` and this definition with a \
+                 matrix, so `requires`, `wants` and targets could not tell which is meant: \
+                 rename one",
+                def.raw.name
+            ),
+        );
+    }
+}
+
 /// Resolves every reference of `defs` (whose flows are `ids`, found by `index`; the
 /// definitions found by name with `by_name`) with the param `values`, and builds the graph.
 pub(super) fn dependencies(

@@ -98,6 +98,12 @@ pub(super) fn float(value: &Value<'_>) -> Option<f64> {
     (!f.is_infinite() || text.ends_with("inf")).then_some(f)
 }
 
+/// A float as the file writes it, without the `_` TOML allows between digits: `1e-5`, `1.0`,
+/// `nan` stay as they are (a template puts in what the user wrote, as a `--set` does).
+pub(super) fn float_text(value: &Value<'_>) -> Option<String> {
+    Some(value.as_float()?.as_str().replace('_', ""))
+}
+
 /// What kind of value `value` is, for messages ("found array").
 pub(super) fn type_name(value: &Value<'_>) -> &'static str {
     value.type_str()

@@ -140,6 +140,7 @@ pub(super) fn workflow(
     for d in 0..defs.len() {
         add_flows(&mut defs, d, &mut ids, &mut index, diags);
     }
+    check::names_one_thing(&defs, &index, diags);
     let deps = check::dependencies(&defs, &ids, &index, &by_name, &values, diags);
     drop(index);
     if !diags.is_empty() {

@@ -35,7 +35,9 @@ pub(super) fn scalar(value: &TomlValue<'_>) -> Option<(String, Kind)> {
     match value {
         TomlValue::String(s) => Some((s.to_string(), Kind::Text)),
         TomlValue::Integer(_) => doc::integer(value).map(|n| (n.to_string(), Kind::Integer)),
-        TomlValue::Float(_) => doc::float(value).map(|f| (f.to_string(), Kind::Float)),
+        TomlValue::Float(_) => doc::float(value)
+            .and_then(|_| doc::float_text(value))
+            .map(|text| (text, Kind::Float)),
         TomlValue::Boolean(b) => Some((b.to_string(), Kind::Bool)),
         _ => None,
     }
@@ -125,7 +127,18 @@ pub(super) fn apply_overrides(
     at: Span,
     diags: &mut Collector<'_>,
 ) {
-    for (name, text) in sets {
+    for (k, (name, text)) in sets.iter().enumerate() {
+        if let Some((_, first)) = sets[..k].iter().find(|(earlier, _)| earlier == name) {
+            diags.error_at(
+                0,
+                at.as_ref().map_or(0, |s| s.start),
+                format!(
+                    "`--set {name}` is given twice (`{first}` and `{text}`): give it once; a list \
+                     param takes `--set {name}=a,b`"
+                ),
+            );
+            continue;
+        }
         let Some(param) = params.iter_mut().find(|p| p.name == *name) else {
             let mut names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
             names.sort_unstable();
@@ -164,7 +177,9 @@ pub(super) fn apply_overrides(
         param.value = match param.kind {
             Kind::List if text.is_empty() => Value::List(Vec::new()),
             Kind::List => Value::List(text.split(',').map(|s| s.trim().to_owned()).collect()),
-            Kind::Integer | Kind::Float => Value::One(text.trim().to_owned()),
+            // An integer in decimal, as one from the file is; a float as written.
+            Kind::Integer => Value::One(text.trim().parse::<i64>().unwrap_or_default().to_string()),
+            Kind::Float => Value::One(text.trim().to_owned()),
             _ => Value::One(text.clone()),
         };
     }
