@@ -388,8 +388,8 @@ fn a_working_directory_that_cannot_be_entered_is_named() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("failed to start `true (in directory ")
-            && stdout.contains("locked)`: Permission denied"),
+        stdout.contains("failed to start `true`: its working directory ")
+            && stdout.contains("locked cannot be entered (permission denied)"),
         "{stdout}"
     );
 }

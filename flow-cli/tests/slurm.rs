@@ -465,7 +465,10 @@ fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(error.contains("Not a directory"), "{error}");
+    assert!(
+        error.contains("w.toml on the compute node is not a folder"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -649,7 +649,11 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
 
     let spec = CommandSpec::argv(["true"]).cwd(dir.path().join("missing"));
     let error = error_of(&runner, &spec).await;
-    assert!(error.to_string().contains("missing"), "{error}");
+    assert!(
+        error.to_string().contains("its working directory")
+            && error.to_string().contains("missing does not exist"),
+        "{error}"
+    );
 
     // A folder, and a script whose `#!` interpreter is missing, are named as such (execve
     // says only "Permission denied" and "No such file or directory").

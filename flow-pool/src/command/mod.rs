@@ -4,7 +4,7 @@
 mod launch;
 mod log_file;
 mod runner;
-mod spawn_error;
+pub(crate) mod spawn_error;
 mod spec;
 mod tail;
 

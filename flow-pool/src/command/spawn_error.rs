@@ -25,10 +25,7 @@ pub(crate) fn spawn_error(
             nix::unistd::access(cwd, nix::unistd::AccessFlags::X_OK).map_err(io::Error::from)
         });
         if let Err(source) = usable {
-            return PoolError::Spawn {
-                program: format!("{} (in directory {})", spec.program.name(), cwd.display()),
-                source,
-            };
+            return unusable_cwd(spec, &cwd.display().to_string(), &source);
         }
     }
     let file = program.map(|path| match &spec.cwd {
@@ -55,6 +52,24 @@ pub(crate) fn spawn_error(
     PoolError::Spawn {
         program: spec.program.name().to_owned(),
         source,
+    }
+}
+
+/// The error of `spec` not starting because its working directory `dir` (as the user should
+/// read it) cannot be used, for the reason `source`.
+pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) -> PoolError {
+    let problem = match source.kind() {
+        io::ErrorKind::NotFound => "does not exist".to_owned(),
+        io::ErrorKind::NotADirectory => "is not a folder".to_owned(),
+        io::ErrorKind::PermissionDenied => "cannot be entered (permission denied)".to_owned(),
+        _ => format!("cannot be used: {source}"),
+    };
+    PoolError::Spawn {
+        program: spec.program.name().to_owned(),
+        source: io::Error::new(
+            source.kind(),
+            format!("its working directory {dir} {problem}"),
+        ),
     }
 }
 

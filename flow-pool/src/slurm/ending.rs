@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::command::spawn_error::unusable_cwd;
 use crate::command::{CommandEnd, CommandSpec};
 use crate::slurm::config::SlurmConfig;
 use crate::slurm::job::{files_dir, remove_quietly, JobFiles};
@@ -39,17 +40,14 @@ pub(super) async fn judge(
             program: spec.program.name().to_owned(),
             source: std::io::Error::from_raw_os_error(errno),
         }),
-        Status::NoDirectory(errno) => Err(PoolError::Spawn {
-            program: format!(
-                "{} (in directory {} on the compute node)",
-                spec.program.name(),
-                spec.cwd.as_deref().map_or_else(
-                    || "of the submission".to_owned(),
-                    |dir| dir.display().to_string()
-                )
+        Status::NoDirectory(errno) => Err(unusable_cwd(
+            spec,
+            &spec.cwd.as_deref().map_or_else(
+                || "(the submission's) on the compute node".to_owned(),
+                |dir| format!("{} on the compute node", dir.display()),
             ),
-            source: std::io::Error::from_raw_os_error(errno),
-        }),
+            &std::io::Error::from_raw_os_error(errno),
+        )),
     };
     match view {
         JobView::Ended(line) => match &line.state {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use crate::command::spawn_error::unusable_cwd;
 use crate::command::CommandSpec;
 use crate::slurm::commands::{self, JobRequest};
 use crate::slurm::config::SlurmConfig;
@@ -96,10 +97,7 @@ pub(super) async fn submit(
         Some(dir) => {
             let dir = commands::absolute(&here, dir);
             if let Err(source) = tokio::fs::metadata(&dir).await {
-                return Err(PoolError::Spawn {
-                    program: format!("{} (in directory {})", spec.program.name(), dir.display()),
-                    source,
-                });
+                return Err(unusable_cwd(spec, &dir.display().to_string(), &source));
             }
             dir
         }
