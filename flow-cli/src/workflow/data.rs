@@ -185,6 +185,15 @@ pub(super) fn link(
     // the input's first segment, so an input whose first segment is not here (`in/` when
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
+    // The writers of the outputs in the workflow's folder, which an input of `.` holds.
+    let mut writers: Vec<usize> = (owners.iter())
+        .filter(|(out, _)| out.as_str() == "." || in_folder(out))
+        .map(|(_, &(j, _))| j)
+        .collect();
+    writers.sort_unstable();
+    writers.dedup();
+    // A flow whose output is the whole folder holds every input in it.
+    let whole = owners.get(".").map(|&(j, _)| j);
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();
     for i in 0..flows.len() {
@@ -214,13 +223,25 @@ pub(super) fn link(
                 }
                 continue;
             }
+            let before = parents.len();
+            if key == "." {
+                parents.extend_from_slice(&writers);
+                if writers.is_empty() {
+                    unwritten.push(k as u32);
+                }
+                continue;
+            }
+            if let Some(j) = whole.filter(|_| in_folder(&key)) {
+                parents.push(j);
+            }
             if !tops.contains(top(&key)) {
-                unwritten.push(k as u32);
+                if parents.len() == before {
+                    unwritten.push(k as u32);
+                }
                 continue;
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            let before = parents.len();
             let mut at: &str = &key;
             loop {
                 if let Some(&(j, _)) = owners.get(at) {
@@ -302,6 +323,11 @@ pub(super) fn link(
     }
 }
 
+/// Whether a [`key`] names a path inside the workflow's folder (not the folder itself).
+fn in_folder(key: &str) -> bool {
+    key != "." && key != ".." && !key.starts_with("../") && !key.starts_with('/')
+}
+
 /// The first segment of a [`key`]: `in` of `in/a/b.txt`, `/data` of `/data/x`.
 fn top(key: &str) -> &str {
     let start = usize::from(key.starts_with('/'));
@@ -332,12 +358,8 @@ fn overlaps(
             }
         }
         if outer.is_none() {
-            let in_folder = inner != "."
-                && inner != ".."
-                && !inner.starts_with("../")
-                && !inner.starts_with('/');
             outer = whole
-                .filter(|&&(j, _)| j != i && in_folder)
+                .filter(|&&(j, _)| j != i && in_folder(inner))
                 .map(|&owner| (".", owner));
         }
         let Some((_, (j, l))) = outer else {
