@@ -34,25 +34,9 @@ pub(super) fn paths(
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
         match value.get_ref().as_str() {
-            Some("") => diags.error(
-                doc::span(value),
-                format!("`{what}` must not hold an empty path"),
-            ),
-            Some(path) => match super::limits::argument_problem(what, path) {
+            Some(path) => match path_problem(what, path) {
                 Some(problem) => diags.error(doc::span(value), problem),
-                None if is_glob(path) && what.ends_with("outputs") => diags.error(
-                    doc::span(value),
-                    format!(
-                        "`{what}`: \"{path}\" is a glob: outputs are files or folders, not globs"
-                    ),
-                ),
-                None => match is_glob(path).then(|| glob::Pattern::new(path)) {
-                    Some(Err(e)) => diags.error(
-                        doc::span(value),
-                        format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
-                    ),
-                    _ => out.push(Template::new(path.to_owned(), doc::span(value))),
-                },
+                None => out.push(Template::new(path.to_owned(), doc::span(value))),
             },
             None => diags.error(
                 doc::span(value),
@@ -64,6 +48,30 @@ pub(super) fn paths(
         }
     }
     out
+}
+
+/// What is wrong with `path` as an item of `what` (`….inputs` or `….outputs`), as written or
+/// as a template renders it: empty, not passable to a program, a glob as an output, a glob
+/// that is not valid.
+pub(super) fn path_problem(what: &str, path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some(format!("`{what}` must not hold an empty path"));
+    }
+    if let Some(problem) = super::limits::argument_problem(what, path) {
+        return Some(problem);
+    }
+    if !is_glob(path) {
+        return None;
+    }
+    // Escaped: a value from `--set` may hold a line break.
+    let shown = path.escape_debug();
+    if what.ends_with("outputs") {
+        return Some(format!(
+            "`{what}`: \"{shown}\" is a glob: outputs are files or folders, not globs"
+        ));
+    }
+    (glob::Pattern::new(path).err())
+        .map(|e| format!("`{what}`: \"{shown}\" is not a valid glob: {}", e.msg))
 }
 
 /// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
