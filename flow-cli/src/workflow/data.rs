@@ -209,6 +209,17 @@ pub(super) fn link(
         let mut unwritten: Vec<u32> = Vec::new();
         for (k, input) in flows[i].inputs.iter().enumerate() {
             let key = key(input, dir);
+            let before = parents.len();
+            if key == "." {
+                parents.extend_from_slice(&writers);
+                if writers.is_empty() {
+                    unwritten.push(k as u32);
+                }
+                continue;
+            }
+            if let Some(j) = whole.filter(|_| in_folder(&key)) {
+                parents.push(j);
+            }
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
                     let options = glob::MatchOptions {
@@ -228,19 +239,14 @@ pub(super) fn link(
                             .filter(|(out, _)| pattern.matches_with(out, options))
                             .map(|(_, &(j, _))| j),
                     );
+                    // A folder output holding the folder the glob's matches lie in.
+                    holders(
+                        &owners,
+                        &literal[..literal.rfind('/').unwrap_or(0)],
+                        &mut parents,
+                    );
                 }
                 continue;
-            }
-            let before = parents.len();
-            if key == "." {
-                parents.extend_from_slice(&writers);
-                if writers.is_empty() {
-                    unwritten.push(k as u32);
-                }
-                continue;
-            }
-            if let Some(j) = whole.filter(|_| in_folder(&key)) {
-                parents.push(j);
             }
             if !tops.contains(top(&key)) {
                 if parents.len() == before {
@@ -250,16 +256,7 @@ pub(super) fn link(
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            let mut at: &str = &key;
-            loop {
-                if let Some(&(j, _)) = owners.get(at) {
-                    parents.push(j);
-                }
-                match at.rfind('/') {
-                    Some(cut) if cut > 0 => at = &at[..cut],
-                    _ => break,
-                }
-            }
+            holders(&owners, &key, &mut parents);
             inside.clear();
             inside.push_str(&key);
             inside.push('/');
@@ -328,6 +325,21 @@ pub(super) fn link(
             other => other.to_string(),
         };
         diags.error_at(at.0, at.1, message);
+    }
+}
+
+/// Pushes onto `parents` the writer of `path` (a [`key`]) and of each folder holding it, up to
+/// its first segment (the workflow's folder is not looked at here).
+fn holders(owners: &BTreeMap<String, (usize, usize)>, path: &str, parents: &mut Vec<usize>) {
+    let mut at = path;
+    while !at.is_empty() {
+        if let Some(&(j, _)) = owners.get(at) {
+            parents.push(j);
+        }
+        match at.rfind('/') {
+            Some(cut) if cut > 0 => at = &at[..cut],
+            _ => break,
+        }
     }
 }
 

@@ -88,6 +88,9 @@ outputs = ["out/b1.txt"]
 [flows.top]
 command = ["true"]
 outputs = ["t.txt"]
+[flows.dir]
+command = ["true"]
+outputs = ["dir/"]
 "#;
     for (glob, writers) in [
         ("out/a*.txt", &["a"][..]),
@@ -97,6 +100,11 @@ outputs = ["t.txt"]
         ("*/*.txt", &["a", "b"]),
         ("out/c*", &[]),
         ("in/*", &[]),
+        // In a folder output: every match lies in it.
+        ("dir/*.csv", &["dir"]),
+        ("dir/sub/*/x", &["dir"]),
+        ("./dir/[ab].csv", &["dir"]),
+        ("dirx/*", &[]),
     ] {
         let text = format!("{text}[flows.read]\ncommand = [\"true\"]\ninputs = [\"{glob}\"]\n");
         assert_eq!(requires(&text, "read"), writers, "{glob}");
@@ -327,8 +335,10 @@ fn the_workflow_folder_as_input_requires_every_writer_in_it() {
     // An output of the whole folder holds each input in it, written any way.
     let text = "[flows.all]\nshell = \"true\"\noutputs = [\"./\"]\n\
                 [flows.r]\nshell = \"true\"\ninputs = [\"in/x.txt\", \"/tmp/wf/y\"]\n\
+                [flows.g]\nshell = \"true\"\ninputs = [\"*.txt\"]\n\
                 [flows.o]\nshell = \"true\"\ninputs = [\"../z.txt\"]\n";
     assert_eq!(requires(text, "r"), ["all"]);
+    assert_eq!(requires(text, "g"), ["all"]);
     assert!(requires(text, "o").is_empty());
 }
 
@@ -342,6 +352,8 @@ fn the_workflow_folder_as_input_of_a_flow_writing_in_it_is_refused() {
         ("/tmp/wf", "o.out"),
         (".", "."),
         ("in/x.txt", "."),
+        ("*.txt", "."),
+        ("out/*.csv", "out/"),
     ] {
         let text = format!(
             "[flows.a]\nshell = \"true\"\ninputs = [\"{written}\"]\noutputs = [\"{output}\"]\n"
