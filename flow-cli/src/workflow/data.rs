@@ -276,6 +276,11 @@ pub(super) fn link(
         flows[i].unwritten = unwritten;
         parents.sort_unstable();
         parents.dedup();
+        // The parents it names itself, in a set: an input of `.` may imply thousands.
+        let named: FxHashSet<FlowId> = match parents.len() {
+            0 => FxHashSet::default(),
+            _ => (flows[i].requires.iter().chain(&flows[i].wants).cloned()).collect(),
+        };
         for j in parents {
             if j == i {
                 let (source, span) = &places[i][0];
@@ -291,10 +296,10 @@ pub(super) fn link(
                 continue;
             }
             let parent = flows[j].id.clone();
-            let flow = &mut flows[i];
-            if flow.requires.contains(&parent) || flow.wants.contains(&parent) {
+            if named.contains(&parent) {
                 continue;
             }
+            let flow = &mut flows[i];
             flow.requires.push(parent.clone());
             edges.push((parent, flow.id.clone()));
         }
