@@ -386,3 +386,43 @@ fn resume_dry_run_says_a_child_of_a_parent_failing_again_may_be_reused() {
     write(d, "ok", "");
     assert_eq!(ran(d, &["--resume"]), (Some(0), set(&["p", "c"])));
 }
+
+/// An input of `.` (the workflow's folder) holds every output in it: the flow runs after the
+/// flows that write there, and is then up to date. Read by a flow that writes in the folder,
+/// it is an output of its own, refused before anything runs.
+#[test]
+fn an_input_of_the_workflow_folder_runs_after_its_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("wf");
+    std::fs::create_dir(&d).unwrap();
+    // gen is slow so that, without the implied edge, pack would list the folder first.
+    let flows =
+        "[flows.gen]\noutputs = [\"gen.txt\"]\nshell = \"sleep 0.3; echo data > gen.txt\"\n\
+                 [flows.pack]\ninputs = [\"INPUT\"]\noutputs = [\"../pack.txt\"]\n\
+                 shell = \"ls > ../pack.txt\"\n";
+    let abs = d.to_str().unwrap().to_owned();
+    for input in [".", "./", "sub/..", abs.as_str()] {
+        let _ = std::fs::remove_dir_all(d.join(".flow"));
+        let _ = std::fs::remove_file(d.join("gen.txt"));
+        write(&d, "w.toml", &flows.replace("INPUT", input));
+        assert_eq!(ran(&d, &[]), (Some(0), set(&["gen", "pack"])), "{input}");
+        let listed = std::fs::read_to_string(dir.path().join("pack.txt")).unwrap();
+        assert!(listed.lines().any(|l| l == "gen.txt"), "{input}: {listed}");
+        assert_eq!(planned(&d, &[]), set(&[]), "{input}: 0 would run");
+    }
+    write(
+        &d,
+        "w.toml",
+        "[flows.pack]\ninputs = [\".\"]\noutputs = [\"pack.txt\"]\nshell = \"ls > pack.txt\"\n",
+    );
+    for command in ["validate", "run"] {
+        let out = run_in(&d, &[command, "w.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("w.toml:3:12: flow `pack` reads an output of its own as input"),
+            "{command}: {err}"
+        );
+    }
+    assert!(!d.join("pack.txt").exists(), "nothing ran");
+}

@@ -162,3 +162,32 @@ fn problems_in_expanded_and_included_files_are_reported_where_they_are() {
         .code(2)
         .stderr(predicate::str::contains("must be NAME=VALUE"));
 }
+
+/// A value a param makes wrong is refused as the literal value would be, by `flow validate`,
+/// `flow run -n` and `flow run` alike, at the line of its template: nothing runs.
+#[test]
+fn a_param_that_makes_a_value_wrong_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[params]\nprog = \"echo\"\nx = \"in.txt\"\n[flows.a]\ncommand = [\"{prog}\", \"hi\"]\n\
+         [flows.b]\nshell = \"touch ran\"\ninputs = [\"in/{x}\"]\n",
+    );
+    let expected = "w.toml:5:12: flow `a`: `flows.a.command` starts with an empty program name \
+                    (`{prog}` is \"\")\n\
+                    w.toml:8:11: flow `b`: `flows.b.inputs`: \"in/[.txt\" is not a valid glob: \
+                    invalid range pattern\n\
+                    error: w.toml has 2 problems; nothing was run\n";
+    for args in [&["validate"][..], &["run", "-n"], &["run"]] {
+        flow()
+            .current_dir(dir.path())
+            .args(args)
+            .args(["w.toml", "--set", "prog=", "--set", "x=[.txt"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(expected);
+    }
+    assert!(!dir.path().join("ran").exists(), "nothing ran");
+}

@@ -34,25 +34,9 @@ pub(super) fn paths(
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
         match value.get_ref().as_str() {
-            Some("") => diags.error(
-                doc::span(value),
-                format!("`{what}` must not hold an empty path"),
-            ),
-            Some(path) => match super::limits::argument_problem(what, path) {
+            Some(path) => match path_problem(what, path) {
                 Some(problem) => diags.error(doc::span(value), problem),
-                None if is_glob(path) && what.ends_with("outputs") => diags.error(
-                    doc::span(value),
-                    format!(
-                        "`{what}`: \"{path}\" is a glob: outputs are files or folders, not globs"
-                    ),
-                ),
-                None => match is_glob(path).then(|| glob::Pattern::new(path)) {
-                    Some(Err(e)) => diags.error(
-                        doc::span(value),
-                        format!("`{what}`: \"{path}\" is not a valid glob: {}", e.msg),
-                    ),
-                    _ => out.push(Template::new(path.to_owned(), doc::span(value))),
-                },
+                None => out.push(Template::new(path.to_owned(), doc::span(value))),
             },
             None => diags.error(
                 doc::span(value),
@@ -64,6 +48,30 @@ pub(super) fn paths(
         }
     }
     out
+}
+
+/// What is wrong with `path` as an item of `what` (`….inputs` or `….outputs`), as written or
+/// as a template renders it: empty, not passable to a program, a glob as an output, a glob
+/// that is not valid.
+pub(super) fn path_problem(what: &str, path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some(format!("`{what}` must not hold an empty path"));
+    }
+    if let Some(problem) = super::limits::argument_problem(what, path) {
+        return Some(problem);
+    }
+    if !is_glob(path) {
+        return None;
+    }
+    // Escaped: a value from `--set` may hold a line break.
+    let shown = path.escape_debug();
+    if what.ends_with("outputs") {
+        return Some(format!(
+            "`{what}`: \"{shown}\" is a glob: outputs are files or folders, not globs"
+        ));
+    }
+    (glob::Pattern::new(path).err())
+        .map(|e| format!("`{what}`: \"{shown}\" is not a valid glob: {}", e.msg))
 }
 
 /// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
@@ -185,6 +193,15 @@ pub(super) fn link(
     // the input's first segment, so an input whose first segment is not here (`in/` when
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
+    // The writers of the outputs in the workflow's folder, which an input of `.` holds.
+    let mut writers: Vec<usize> = (owners.iter())
+        .filter(|(out, _)| out.as_str() == "." || in_folder(out))
+        .map(|(_, &(j, _))| j)
+        .collect();
+    writers.sort_unstable();
+    writers.dedup();
+    // A flow whose output is the whole folder holds every input in it.
+    let whole = owners.get(".").map(|&(j, _)| j);
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();
     for i in 0..flows.len() {
@@ -192,6 +209,17 @@ pub(super) fn link(
         let mut unwritten: Vec<u32> = Vec::new();
         for (k, input) in flows[i].inputs.iter().enumerate() {
             let key = key(input, dir);
+            let before = parents.len();
+            if key == "." {
+                parents.extend_from_slice(&writers);
+                if writers.is_empty() {
+                    unwritten.push(k as u32);
+                }
+                continue;
+            }
+            if let Some(j) = whole.filter(|_| in_folder(&key)) {
+                parents.push(j);
+            }
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
                     let options = glob::MatchOptions {
@@ -211,26 +239,24 @@ pub(super) fn link(
                             .filter(|(out, _)| pattern.matches_with(out, options))
                             .map(|(_, &(j, _))| j),
                     );
+                    // A folder output holding the folder the glob's matches lie in.
+                    holders(
+                        &owners,
+                        &literal[..literal.rfind('/').unwrap_or(0)],
+                        &mut parents,
+                    );
                 }
                 continue;
             }
             if !tops.contains(top(&key)) {
-                unwritten.push(k as u32);
+                if parents.len() == before {
+                    unwritten.push(k as u32);
+                }
                 continue;
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            let before = parents.len();
-            let mut at: &str = &key;
-            loop {
-                if let Some(&(j, _)) = owners.get(at) {
-                    parents.push(j);
-                }
-                match at.rfind('/') {
-                    Some(cut) if cut > 0 => at = &at[..cut],
-                    _ => break,
-                }
-            }
+            holders(&owners, &key, &mut parents);
             inside.clear();
             inside.push_str(&key);
             inside.push('/');
@@ -250,6 +276,11 @@ pub(super) fn link(
         flows[i].unwritten = unwritten;
         parents.sort_unstable();
         parents.dedup();
+        // The parents it names itself, in a set: an input of `.` may imply thousands.
+        let named: FxHashSet<FlowId> = match parents.len() {
+            0 => FxHashSet::default(),
+            _ => (flows[i].requires.iter().chain(&flows[i].wants).cloned()).collect(),
+        };
         for j in parents {
             if j == i {
                 let (source, span) = &places[i][0];
@@ -265,10 +296,10 @@ pub(super) fn link(
                 continue;
             }
             let parent = flows[j].id.clone();
-            let flow = &mut flows[i];
-            if flow.requires.contains(&parent) || flow.wants.contains(&parent) {
+            if named.contains(&parent) {
                 continue;
             }
+            let flow = &mut flows[i];
             flow.requires.push(parent.clone());
             edges.push((parent, flow.id.clone()));
         }
@@ -302,6 +333,26 @@ pub(super) fn link(
     }
 }
 
+/// Pushes onto `parents` the writer of `path` (a [`key`]) and of each folder holding it, up to
+/// its first segment (the workflow's folder is not looked at here).
+fn holders(owners: &BTreeMap<String, (usize, usize)>, path: &str, parents: &mut Vec<usize>) {
+    let mut at = path;
+    while !at.is_empty() {
+        if let Some(&(j, _)) = owners.get(at) {
+            parents.push(j);
+        }
+        match at.rfind('/') {
+            Some(cut) if cut > 0 => at = &at[..cut],
+            _ => break,
+        }
+    }
+}
+
+/// Whether a [`key`] names a path inside the workflow's folder (not the folder itself).
+fn in_folder(key: &str) -> bool {
+    key != "." && key != ".." && !key.starts_with("../") && !key.starts_with('/')
+}
+
 /// The first segment of a [`key`]: `in` of `in/a/b.txt`, `/data` of `/data/x`.
 fn top(key: &str) -> &str {
     let start = usize::from(key.starts_with('/'));
@@ -332,12 +383,8 @@ fn overlaps(
             }
         }
         if outer.is_none() {
-            let in_folder = inner != "."
-                && inner != ".."
-                && !inner.starts_with("../")
-                && !inner.starts_with('/');
             outer = whole
-                .filter(|&&(j, _)| j != i && in_folder)
+                .filter(|&&(j, _)| j != i && in_folder(inner))
                 .map(|&owner| (".", owner));
         }
         let Some((_, (j, l))) = outer else {

@@ -20,6 +20,7 @@ use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
 use super::params;
 use super::parse::{RawAction, RawFlow, RawWorkflow};
 use super::process;
+use super::rendered;
 use super::template::{Bound, Scope, Template, Value};
 use super::{Action, Definition, FlowDef, Line, Workflow};
 
@@ -108,12 +109,13 @@ pub(super) fn workflow(
         }
     }
 
+    let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let defaults_inputs: Vec<String> = (raw.defaults.inputs.iter())
         .filter_map(|t| {
             let path = t.bind(scope, &"defaults.inputs", 0, diags)?;
-            one_value(path, &values, &names, "defaults.inputs", 0, diags)
+            let path = one_value(path, &values, &names, "defaults.inputs", 0, diags)?;
+            check.path(&path, "inputs", &[], "", diags)
         })
-        .map(|b| b.render(&values, &[]))
         .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
     let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
@@ -174,11 +176,10 @@ pub(super) fn workflow(
         };
         // An `env` value that cannot be expanded is reported once for its definition.
         let mut env_refused = false;
-        let fixed_cwd = def
-            .cwd
-            .as_ref()
-            .filter(|b| !b.uses_axes())
-            .map(|b| dir.join(b.render(&values, &[])));
+        let mut check =
+            rendered::Checker::new(flow.source, format!("flows.{}", flow.name), &values);
+        let fixed_cwd = (def.cwd.as_ref().filter(|b| !b.uses_axes()))
+            .map(|b| dir.join(check.cwd(b, &[], &flow.name, diags)));
         let process = flow.process.clone().or(&defaults.process);
         let interpreter: Arc<[String]> = match process.interpreter {
             Some(words) => words.into(),
@@ -192,17 +193,15 @@ pub(super) fn workflow(
             .unwrap_or(Duration::ZERO);
         for (k, i) in def.flows.clone().enumerate() {
             def.combination(k, &mut axis_values);
+            let id = ids.next()?;
             let action = match def.action.as_ref()? {
                 BoundAction::Command(args) => {
-                    let mut argv = Vec::with_capacity(args.len());
-                    for arg in args {
-                        arg.render_args(&values, &axis_values, &mut argv);
-                    }
-                    Action::Command(argv)
+                    Action::Command(check.command(args, &axis_values, id.as_str(), diags))
                 }
-                BoundAction::Shell(script) => Action::Shell(script.render(&values, &axis_values)),
+                BoundAction::Shell(script) => {
+                    Action::Shell(check.shell(script, &axis_values, id.as_str(), diags))
+                }
             };
-            let id = ids.next()?;
             let merged = match &shared_env {
                 Some(Ok(env)) => Ok(Arc::clone(env)),
                 Some(Err(refused)) => Err(refused.clone()),
@@ -232,15 +231,14 @@ pub(super) fn workflow(
             };
             let cwd = match (&fixed_cwd, &def.cwd) {
                 (Some(cwd), _) => cwd.clone(),
-                (None, Some(b)) => dir.join(b.render(&values, &axis_values)),
+                (None, Some(b)) => dir.join(check.cwd(b, &axis_values, id.as_str(), diags)),
                 (None, None) => dir.to_owned(),
             };
+            let mut path = |b, key| check.path(b, key, &axis_values, id.as_str(), diags);
             let inputs = (defaults_inputs.iter().cloned())
-                .chain(def.inputs.iter().map(|b| b.render(&values, &axis_values)))
+                .chain(def.inputs.iter().filter_map(|b| path(b, "inputs")))
                 .collect();
-            let outputs = (def.outputs.iter())
-                .map(|b| b.render(&values, &axis_values))
-                .collect();
+            let outputs = (def.outputs.iter().filter_map(|b| path(b, "outputs"))).collect();
             places.push(
                 (flow.outputs.iter())
                     .map(|t| (flow.source, t.span.clone()))
@@ -284,7 +282,10 @@ pub(super) fn workflow(
         });
     }
     let mut graph = graph;
-    data::link(&mut flows, &places, &mut graph, dir, diags);
+    // Not with a value left out (`places` would not match the outputs), nor an `env` refused.
+    if diags.is_empty() {
+        data::link(&mut flows, &places, &mut graph, dir, diags);
+    }
     if !diags.is_empty() {
         return None;
     }

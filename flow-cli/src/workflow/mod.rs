@@ -14,6 +14,7 @@ mod matrix;
 mod params;
 mod parse;
 mod process;
+mod rendered;
 mod slurm;
 mod targets;
 mod template;

@@ -199,6 +199,17 @@ impl Bound<'_> {
         &self.template.text
     }
 
+    /// Whether it has a placeholder: its value then comes from a param or a matrix, and is
+    /// checked once rendered (a literal value is checked as the file is read).
+    pub fn uses_values(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// The name of the placeholder it is exactly (`prog` of `{prog}`), if it is one.
+    pub fn single_var(&self) -> Option<&str> {
+        self.template.single_var()
+    }
+
     /// Whether any placeholder is a matrix value (the value then differs between expansions).
     pub fn uses_axes(&self) -> bool {
         self.slots.iter().any(|s| matches!(s, Slot::Axis(_)))

@@ -88,6 +88,9 @@ outputs = ["out/b1.txt"]
 [flows.top]
 command = ["true"]
 outputs = ["t.txt"]
+[flows.dir]
+command = ["true"]
+outputs = ["dir/"]
 "#;
     for (glob, writers) in [
         ("out/a*.txt", &["a"][..]),
@@ -97,6 +100,11 @@ outputs = ["t.txt"]
         ("*/*.txt", &["a", "b"]),
         ("out/c*", &[]),
         ("in/*", &[]),
+        // In a folder output: every match lies in it.
+        ("dir/*.csv", &["dir"]),
+        ("dir/sub/*/x", &["dir"]),
+        ("./dir/[ab].csv", &["dir"]),
+        ("dirx/*", &[]),
     ] {
         let text = format!("{text}[flows.read]\ncommand = [\"true\"]\ninputs = [\"{glob}\"]\n");
         assert_eq!(requires(&text, "read"), writers, "{glob}");
@@ -170,6 +178,12 @@ fn paths_are_matched_as_keys_in_the_workflow_folder() {
         ("out/../out/x.txt", "out/x.txt"),
         ("./a/b/../../o.txt", "o.txt"),
         ("a/..", "."),
+        (".", "."),
+        ("./", "."),
+        ("sub/../.", "."),
+        ("/tmp/wf/", "."),
+        ("/tmp/wf/.", "."),
+        ("/tmp/wf/sub/..", "."),
         ("/tmp/wf/out/x.txt", "out/x.txt"),
         ("/tmp/wf/./out/../out/", "out"),
         ("/tmp/wf", "."),
@@ -282,5 +296,72 @@ fn paths_are_made_plain() {
         ("a/..b", "a/..b"),
     ] {
         assert_eq!(normal(written), plain, "{written}");
+    }
+}
+
+/// The workflow's folder, however it is written, holds every output in it: an input of it
+/// requires each flow that writes there (not one that writes outside), and an output of it
+/// holds every input in it.
+#[test]
+fn the_workflow_folder_as_input_requires_every_writer_in_it() {
+    let writers = "[flows.gen]\nshell = \"true\"\noutputs = [\"gen.txt\"]\n\
+                   [flows.deep]\nshell = \"true\"\noutputs = [\"out/a/b.txt\"]\n\
+                   [flows.outside]\nshell = \"true\"\noutputs = [\"../x.txt\", \"/elsewhere/y\"]\n";
+    for written in [
+        ".",
+        "./",
+        "sub/..",
+        "sub/../.",
+        "/tmp/wf",
+        "/tmp/wf/",
+        "/tmp/wf/./",
+    ] {
+        let text = format!(
+            "{writers}[flows.pack]\nshell = \"true\"\ninputs = [\"{written}\"]\n\
+             outputs = [\"../pack.txt\"]\n"
+        );
+        assert_eq!(requires(&text, "pack"), ["gen", "deep"], "{written}");
+        let wf = load_str(&text).unwrap();
+        let pack = wf.flows.iter().find(|f| f.id.as_str() == "pack").unwrap();
+        assert!(
+            pack.unwritten.is_empty(),
+            "{written}: the folder is written"
+        );
+    }
+    // No flow writes in the folder: the input is one no flow writes, and nothing is required.
+    let text = "[flows.outside]\nshell = \"true\"\noutputs = [\"../x.txt\"]\n\
+                [flows.pack]\nshell = \"true\"\ninputs = [\".\"]\n";
+    assert!(requires(text, "pack").is_empty());
+    // An output of the whole folder holds each input in it, written any way.
+    let text = "[flows.all]\nshell = \"true\"\noutputs = [\"./\"]\n\
+                [flows.r]\nshell = \"true\"\ninputs = [\"in/x.txt\", \"/tmp/wf/y\"]\n\
+                [flows.g]\nshell = \"true\"\ninputs = [\"*.txt\"]\n\
+                [flows.o]\nshell = \"true\"\ninputs = [\"../z.txt\"]\n";
+    assert_eq!(requires(text, "r"), ["all"]);
+    assert_eq!(requires(text, "g"), ["all"]);
+    assert!(requires(text, "o").is_empty());
+}
+
+/// A flow whose input is the folder it writes its outputs in reads an output of its own.
+#[test]
+fn the_workflow_folder_as_input_of_a_flow_writing_in_it_is_refused() {
+    for (written, output) in [
+        (".", "o.out"),
+        ("./", "out/o.out"),
+        ("sub/..", "o.out"),
+        ("/tmp/wf", "o.out"),
+        (".", "."),
+        ("in/x.txt", "."),
+        ("*.txt", "."),
+        ("out/*.csv", "out/"),
+    ] {
+        let text = format!(
+            "[flows.a]\nshell = \"true\"\ninputs = [\"{written}\"]\noutputs = [\"{output}\"]\n"
+        );
+        let error = load_str(&text).unwrap_err();
+        assert!(
+            error.contains("w.toml:4:12: flow `a` reads an output of its own as input"),
+            "{written} {output}: {error}"
+        );
     }
 }
