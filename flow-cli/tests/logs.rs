@@ -339,16 +339,32 @@ fn following_a_run_on_another_store_ends_when_its_flow_is_killed() {
         .spawn()
         .unwrap();
     wait_ready(&ready);
-    let follow = flow()
+    let mut follow = flow()
         .current_dir(d)
         .args(["logs", "s", "w.toml", "--follow"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The line has reached the log (the follower prints it) before the run dies: one still
+    // in the command's pipe would die with the run.
+    let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut first).unwrap();
+    assert_eq!(first, "s-start\n");
     common::signal(run.id(), "KILL");
+    follow.stdout = Some(lines.into_inner());
     let out = wait_exit(follow);
     assert_eq!(wait_exit(run).status.code(), None, "killed");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "s-start\n");
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "nothing after the first line"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
