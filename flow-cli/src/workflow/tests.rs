@@ -228,6 +228,9 @@ retry_delay = "5 parsecs"
 [flows.b]
 command = ["true"]
 timeout = "0s"
+[flows.c]
+command = ["true"]
+timeout = "{t}"
 "#,
         &[
             (
@@ -242,6 +245,7 @@ timeout = "0s"
                 "invalid duration \"5 parsecs\" for `flows.a.retry_delay`",
             ),
             (9, 11, "`flows.b.timeout` must be longer than zero"),
+            (12, 11, "templates (`{name}`) are not filled in here"),
         ],
     );
 }

@@ -160,10 +160,16 @@ pub(super) fn duration(
         }
         Ok(d) => Some(d),
         Err(e) => {
+            // `{param}` is filled in only where the format says templates are.
+            let templates = if text.contains('{') {
+                "; templates (`{name}`) are not filled in here"
+            } else {
+                ""
+            };
             diags.error(
                 span,
                 format!(
-                    "invalid duration \"{text}\" for `{what}`: {e} (write e.g. \"30s\", \"500ms\", \"10m\", \"1h 30m\")"
+                    "invalid duration \"{text}\" for `{what}`: {e} (write e.g. \"30s\", \"500ms\", \"10m\", \"1h 30m\"){templates}"
                 ),
             );
             None
