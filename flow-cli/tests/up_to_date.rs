@@ -250,3 +250,46 @@ outputs = ["b.txt"]
     );
     assert_eq!(plan(&moved, &[]), (set(&["b"]), 1));
 }
+
+#[test]
+fn a_flow_that_wants_a_parent_that_would_fail_is_planned_as_the_run_judges_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.a]
+shell = "cat missing.txt > a.txt"
+inputs = ["missing.txt"]
+outputs = ["a.txt"]
+
+[flows.b]
+shell = "echo b > b.txt"
+wants = ["a"]
+outputs = ["b.txt"]
+
+[flows.c]
+shell = "echo c > c.txt"
+requires = ["a"]
+outputs = ["c.txt"]
+"#,
+    );
+    for round in ["first", "second"] {
+        let (planned, up_to_date) = plan(d, &[]);
+        let out = run_in(d, &["run", "w.toml", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let json = json_of(&out);
+        let b = (json["flows"].as_array().unwrap().iter())
+            .find(|f| f["id"] == "b")
+            .unwrap()
+            .clone();
+        let b_ran = b["reused_from"].is_null() && b["attempts"].as_u64() > Some(0);
+        assert_eq!(planned.contains("b"), b_ran, "{round} run: {b}");
+        assert_eq!(up_to_date, u64::from(!b_ran), "{round} run");
+        assert!(
+            planned.contains("a") && planned.contains("c"),
+            "{round} run"
+        );
+    }
+}

@@ -166,6 +166,8 @@ pub struct Freshness {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) force: FxHashSet<FlowId>,
     pub(crate) force_all: bool,
+    /// Flows the caller knows fail before they start (see [`Freshness::failing`]).
+    pub(crate) failing: FxHashSet<FlowId>,
 }
 
 impl Freshness {
@@ -175,6 +177,7 @@ impl Freshness {
             ledger,
             force: FxHashSet::default(),
             force_all: false,
+            failing: FxHashSet::default(),
         }
     }
 
@@ -189,6 +192,17 @@ impl Freshness {
     #[must_use]
     pub fn force_all(mut self) -> Self {
         self.force_all = true;
+        self
+    }
+
+    /// Tells a plan ([`FlowContext::plan`](crate::FlowContext::plan)) that `flows` will fail
+    /// before they start (a caller that checks what a flow needs first, such as a declared
+    /// input that is missing): their children are judged with them not completed, as the run
+    /// will judge them, rather than listed behind a parent that "will run". A run ignores it:
+    /// it judges each flow once its parents have ended.
+    #[must_use]
+    pub fn failing(mut self, flows: impl IntoIterator<Item = FlowId>) -> Self {
+        self.failing.extend(flows);
         self
     }
 

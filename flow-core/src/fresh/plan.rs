@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::check::{
     gives_a_value, judge, observe, Checked, Known, Observed, Reason, Verdict, COMPLETED,
+    NOT_COMPLETED,
 };
 use crate::flow::Flow;
 
@@ -151,6 +152,10 @@ impl Walk<'_> {
         let mut parents = Vec::new();
         for link in graph.parents(i) {
             let p = link.flow() as usize;
+            if !defer && known.freshness.failing.contains(&flows[p].id) {
+                parents.push((flows[p].id.to_string(), NOT_COMPLETED.to_owned()));
+                continue;
+            }
             let runs = matches!(&checked[p], Some(c) if matches!(c.verdict, Verdict::Run(_)));
             let declares = flows[p]
                 .data()
