@@ -293,3 +293,38 @@ outputs = ["c.txt"]
         );
     }
 }
+
+#[test]
+fn a_flow_that_wants_one_that_would_not_run_is_planned_as_the_run_judges_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        r#"
+[flows.a]
+shell = "cat missing.txt > a.txt"
+inputs = ["missing.txt"]
+outputs = ["a.txt"]
+
+[flows.c]
+shell = "echo c > c.txt"
+requires = ["a"]
+outputs = ["c.txt"]
+
+[flows.d]
+shell = "echo d > d.txt"
+wants = ["c"]
+outputs = ["d.txt"]
+"#,
+    );
+    assert_eq!(run_in(d, &["run", "w.toml", "-q"]).status.code(), Some(1));
+    // `c` is not run (it requires `a`, which fails), then and now: `d` is up to date.
+    assert_eq!(plan(d, &[]), (set(&["a", "c"]), 1));
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    let json = json_of(&out);
+    let d_flow = (json["flows"].as_array().unwrap().iter())
+        .find(|f| f["id"] == "d")
+        .unwrap();
+    assert!(!d_flow["reused_from"].is_null(), "{d_flow}");
+}

@@ -127,28 +127,19 @@ pub fn dry_run(
     spec: &StoreSpec,
     resume_from: Option<&RunId>,
 ) -> Result<u8, CliError> {
-    let freshness = freshness(args, wf, spec, true, None)?;
-    let plan_with = |freshness| {
-        match resume_from {
-            Some(from) => ctx.plan_resumed(freshness, from),
-            None => ctx.plan(freshness),
-        }
-        .map_err(|e| CliError::Run(terminal::chain(&e)))
-    };
     let unwritten = Unwritten::of(wf);
-    let fails = |flow: &FlowId| unwritten.problem(flow.as_str());
-    let mut plan = plan_with(freshness.clone())?;
-    let mut outlooks = outlooks(&plan, wf, fails);
-    // The flows that would fail or not run do not complete: planned again knowing it, a flow
-    // that only wants one is judged as the run will judge it (often up to date).
-    let failing: Vec<FlowId> = (plan.flows.iter().zip(&outlooks))
-        .filter(|(_, o)| matches!(o, Outlook::Fail(_) | Outlook::NotRun { .. }))
-        .map(|(f, _)| f.flow.clone())
-        .collect();
-    if !failing.is_empty() {
-        plan = plan_with(freshness.failing(failing))?;
-        outlooks = self::outlooks(&plan, wf, fails);
+    // The flows that would fail at once do not complete (nor those that require them): a
+    // flow that only wants one is judged as the run will judge it (often up to date).
+    let failing = (wf.flows.iter())
+        .filter(|f| unwritten.problem(f.id.as_str()).is_some())
+        .map(|f| f.id.clone());
+    let freshness = freshness(args, wf, spec, true, None)?.failing(failing);
+    let plan = match resume_from {
+        Some(from) => ctx.plan_resumed(freshness, from),
+        None => ctx.plan(freshness),
     }
+    .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    let outlooks = outlooks(&plan, wf, |flow| unwritten.problem(flow.as_str()));
     if args.json {
         print_stdout(&format!("{}\n", plan_json(&plan, &outlooks)))?;
     } else {

@@ -197,9 +197,10 @@ impl Freshness {
 
     /// Tells a plan ([`FlowContext::plan`](crate::FlowContext::plan)) that `flows` will fail
     /// before they start (a caller that checks what a flow needs first, such as a declared
-    /// input that is missing): their children are judged with them not completed, as the run
-    /// will judge them, rather than listed behind a parent that "will run". A run ignores it:
-    /// it judges each flow once its parents have ended.
+    /// input that is missing). They, and the flows that require them (which are not started),
+    /// will not complete: their children are judged with them not completed, as the run will
+    /// judge them, rather than listed behind a parent that "will run". A run ignores it: it
+    /// judges each flow once its parents have ended.
     #[must_use]
     pub fn failing(mut self, flows: impl IntoIterator<Item = FlowId>) -> Self {
         self.failing.extend(flows);

@@ -85,6 +85,9 @@ pub(crate) fn decide_all(
     // Each decided flow's token for its children: its outputs' digest; `completed` (assumed)
     // for a flow without outputs.
     let mut tokens: Vec<Option<String>> = vec![None; n];
+    // Whether each decided flow will not complete: the dry run is told which fail before they
+    // start (`Freshness::failing`), and a flow that requires one of those is not started.
+    let mut fails = vec![false; n];
     let mut stack: Vec<u32> = Vec::new();
     for root in 0..n as u32 {
         stack.push(root);
@@ -110,7 +113,11 @@ pub(crate) fn decide_all(
                 known,
                 defer,
             };
-            let decided = walk.decide(i, &checked, &tokens, own);
+            fails[i as usize] = !defer
+                && (known.freshness.failing.contains(&flows[i as usize].id)
+                    || (graph.parents(i).iter())
+                        .any(|link| link.is_required() && fails[link.flow() as usize]));
+            let decided = walk.decide(i, &checked, &tokens, &fails, own);
             tokens[i as usize] = match (&decided.verdict, &decided.entry) {
                 (Verdict::UpToDate { .. }, Some(entry)) => Some(entry.outputs.clone()),
                 _ => None,
@@ -130,12 +137,14 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Flow `i`, whose parents are decided (`checked`, `tokens`), with its files `observed`.
+    /// Flow `i`, whose parents are decided (`checked`, `tokens`, and whether they will not
+    /// complete, `fails`), with its files `observed`.
     fn decide(
         &self,
         i: u32,
         checked: &[Option<Checked>],
         tokens: &[Option<String>],
+        fails: &[bool],
         observed: Option<Observed>,
     ) -> Checked {
         let Walk {
@@ -152,7 +161,7 @@ impl Walk<'_> {
         let mut parents = Vec::new();
         for link in graph.parents(i) {
             let p = link.flow() as usize;
-            if !defer && known.freshness.failing.contains(&flows[p].id) {
+            if fails[p] {
                 parents.push((flows[p].id.to_string(), NOT_COMPLETED.to_owned()));
                 continue;
             }
