@@ -54,22 +54,25 @@ pub fn output_too_deep(output: &Value) -> bool {
 /// Whether arrays and objects nest in `value` more than `limit` deep. Walks with a stack of its
 /// own, so no value is too deep for it.
 fn nests_deeper(value: &Value, limit: usize) -> bool {
+    let nests = |v: &&Value| matches!(v, Value::Array(_) | Value::Object(_));
+    if !nests(&value) {
+        return false;
+    }
     // Arrays and objects only, each with its depth.
     let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((value, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
         if depth > limit {
             return true;
         }
-        stack.extend(
-            children
-                .filter(|child| matches!(child, Value::Array(_) | Value::Object(_)))
-                .map(|child| (child, depth + 1)),
-        );
+        match value {
+            Value::Array(items) => {
+                stack.extend(items.iter().filter(nests).map(|c| (c, depth + 1)));
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().filter(nests).map(|c| (c, depth + 1)));
+            }
+            _ => {}
+        }
     }
     false
 }
