@@ -180,12 +180,15 @@ pub(super) fn dependencies(
     }
     // A parent that one reference requires and another wants (one names a definition, the
     // other one of its flows) is required: the stronger dependency counts.
-    let required: FxHashSet<(u32, u32)> = (edges.iter())
-        .filter(|e| e.kind == DependencyType::Required)
-        .map(|e| (e.parent, e.child))
-        .collect();
-    edges
-        .retain(|e| e.kind == DependencyType::Required || !required.contains(&(e.parent, e.child)));
+    if edges.iter().any(|e| e.kind == DependencyType::Optional) {
+        let required: FxHashSet<(u32, u32)> = (edges.iter())
+            .filter(|e| e.kind == DependencyType::Required)
+            .map(|e| (e.parent, e.child))
+            .collect();
+        edges.retain(|e| {
+            e.kind == DependencyType::Required || !required.contains(&(e.parent, e.child))
+        });
+    }
     let mut graph = FlowGraph::with_capacity(ids.len(), edges.len());
     for id in ids {
         // Every id was added to the index once, so none is a duplicate.
