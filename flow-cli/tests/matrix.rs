@@ -191,3 +191,50 @@ fn a_param_that_makes_a_value_wrong_is_refused_before_anything_runs() {
     }
     assert!(!dir.path().join("ran").exists(), "nothing ran");
 }
+
+/// A `{name}` where values are taken as written (`include`, `[workflow] name`, `interpreter`,
+/// an `env` name) is refused by `flow validate`, `flow run -n` and `flow run` alike, at its
+/// line, naming the key: it is not used with its braces, and nothing runs.
+#[test]
+fn a_template_where_templates_are_not_filled_in_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "include = [\"{dir}/common.toml\"]\n[workflow]\nname = \"run-{py}\"\n\
+         [params]\npy = \"python3\"\ndir = \"lib\"\n\
+         [flows.a]\ninterpreter = [\"{py}\", \"-c\"]\nshell = \"print(1)\"\n\
+         [flows.b]\nshell = \"touch ran\"\nenv = { \"{py}_HOME\" = \"/opt\" }\n",
+    );
+    write(
+        dir.path(),
+        "lib/common.toml",
+        "[flows.c]\nshell = \"touch ran\"\n",
+    );
+    let expected = "w.toml:1:12: `include` holds `{dir}`, but templates are not filled in there: \
+                    write the file's path itself (files are included before the params, which \
+                    they may set, are known)\n\
+                    w.toml:3:8: `workflow.name` holds `{py}`, but templates are not filled in \
+                    there: write the name itself (`flow runs` and `flow results` find the runs \
+                    by it, whatever the params)\n\
+                    w.toml:8:16: `flows.a.interpreter` holds `{py}`, but templates are not \
+                    filled in there: write the interpreter itself, or run the script with \
+                    `command = [\"{prog}\", \"-c\", \"SCRIPT\"]` instead of `shell` (`command` \
+                    is a template)\n\
+                    w.toml:12:9: `flows.b.env.{py}_HOME` holds `{py}`, but templates are not \
+                    filled in there: write the variable's name itself (the values of `env` are \
+                    templates, its names are not)\n\
+                    error: w.toml has 4 problems; nothing was run\n";
+    for args in [&["validate"][..], &["run", "-n"], &["run"]] {
+        flow()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("w.toml")
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(expected);
+    }
+    assert!(!dir.path().join("ran").exists(), "nothing ran");
+    assert!(!dir.path().join(".flow").exists(), "no store was made");
+}

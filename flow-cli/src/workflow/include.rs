@@ -9,6 +9,7 @@ use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item};
 use super::params;
 use super::parse::{self, RawFlow, RawWorkflow, Role};
+use super::template::not_filled_in;
 
 type Span = Option<Range<usize>>;
 
@@ -29,8 +30,18 @@ pub(super) fn parse_list(item: &Item<'_>, diags: &mut Collector<'_>) -> Vec<(Str
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
         match value.get_ref().as_str() {
-            Some(path) if !path.trim().is_empty() => out.push((path.to_owned(), doc::span(value))),
-            Some(_) => diags.error(doc::span(value), "`include` holds an empty file name"),
+            // Files are included before the params (which they may hold) are known.
+            Some(path) => match not_filled_in("include", path) {
+                Some(problem) => diags.error(
+                    doc::span(value),
+                    format!(
+                        "{problem}: write the file's path itself (files are included before \
+                         the params, which they may set, are known)"
+                    ),
+                ),
+                None if !path.trim().is_empty() => out.push((path.to_owned(), doc::span(value))),
+                None => diags.error(doc::span(value), "`include` holds an empty file name"),
+            },
             None => diags.error(
                 doc::span(value),
                 format!(

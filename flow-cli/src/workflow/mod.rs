@@ -21,6 +21,8 @@ mod template;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_literal;
+#[cfg(test)]
 mod tests_matrix;
 mod values;
 

@@ -13,7 +13,7 @@ use super::doc::{self, Item, Table};
 use super::matrix::Matrix;
 use super::params::Param;
 use super::process::{self, ProcessKeys};
-use super::template::Template;
+use super::template::{not_filled_in, Template};
 use super::values::{command, duration, env, refs, retries, shell, Positive};
 
 pub(super) type Span = Option<Range<usize>>;
@@ -202,7 +202,18 @@ fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collecto
             "name" => match item.get_ref().as_str() {
                 Some(name) if !name.trim().is_empty() => match super::limits::name_problem(name) {
                     Some(problem) => diags.error(span, problem),
-                    None => raw.name = Some(name.to_owned()),
+                    // The name finds a workflow's runs (`flow runs`, `flow results`), whatever
+                    // the params of each run: it is never a template.
+                    None => match not_filled_in("workflow.name", name) {
+                        Some(problem) => diags.error(
+                            span,
+                            format!(
+                                "{problem}: write the name itself (`flow runs` and `flow \
+                                 results` find the runs by it, whatever the params)"
+                            ),
+                        ),
+                        None => raw.name = Some(name.to_owned()),
+                    },
                 },
                 Some(_) => diags.error(span, "`workflow.name` must not be empty"),
                 None => diags.error(

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::diagnostic::Collector;
-use super::doc::Value;
+use super::doc::{self, Value};
 use super::parse::Span;
+use super::template::not_filled_in;
 use super::values::{duration, Positive};
 
 /// The keys of this module, as listed in "unknown key" messages.
@@ -54,14 +55,35 @@ fn interpreter(
     span: Span,
     diags: &mut Collector<'_>,
 ) -> Option<Vec<String>> {
-    let words: Option<Vec<String>> = item.as_array().and_then(|array| {
+    let words: Option<Vec<(String, Span)>> = item.as_array().and_then(|array| {
         array
             .iter()
-            .map(|value| value.get_ref().as_str().map(str::to_owned))
+            .map(|value| Some((value.get_ref().as_str()?.to_owned(), doc::span(value))))
             .collect()
     });
     match words {
-        Some(words) if words.first().is_some_and(|program| !program.is_empty()) => Some(words),
+        Some(words)
+            if words
+                .first()
+                .is_some_and(|(program, _)| !program.is_empty()) =>
+        {
+            // Taken as written: a `{name}` would be run with its braces.
+            let mut ok = true;
+            for (word, span) in &words {
+                if let Some(problem) = not_filled_in(what, word) {
+                    diags.error(
+                        span.clone(),
+                        format!(
+                            "{problem}: write the interpreter itself, or run the script with \
+                             `command = [\"{{prog}}\", \"-c\", \"SCRIPT\"]` instead of `shell` \
+                             (`command` is a template)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then(|| words.into_iter().map(|(word, _)| word).collect())
+        }
         _ => {
             diags.error(
                 span,

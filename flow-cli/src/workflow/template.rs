@@ -133,6 +133,23 @@ impl Template {
     }
 }
 
+/// The problem with `text` as the value of `what`, a value taken as written (not a template):
+/// a `{name}` in it, as a template would read one, would be used with its braces, so it is
+/// refused (the caller says what to write instead). `{{`, `${VAR}` and braces that start no
+/// name are not templates and pass, kept as written as the rest of such a value is.
+pub(super) fn not_filled_in(what: &str, text: &str) -> Option<String> {
+    if !text.contains('{') {
+        return None;
+    }
+    let name = split(text).into_iter().find_map(|part| match part {
+        Part::Var(name, _) => Some(name),
+        Part::Lit(_) => None,
+    })?;
+    Some(format!(
+        "`{what}` holds `{{{name}}}`, but templates are not filled in there"
+    ))
+}
+
 /// The message for an unknown placeholder `name`, in `what`.
 fn unknown_name(name: &str, scope: Scope<'_>, what: &dyn std::fmt::Display) -> String {
     let mut known: Vec<String> = scope

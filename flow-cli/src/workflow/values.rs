@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::diagnostic::Collector;
 use super::doc::{self, Value};
 use super::parse::{RawAction, Span};
-use super::template::Template;
+use super::template::{not_filled_in, Template};
 
 pub(super) fn command(
     item: &Value<'_>,
@@ -235,6 +235,17 @@ pub(super) fn env(
             diags.error(
                 key_span.or(value_span),
                 format!("`{what}` has an invalid variable name \"{key}\" (no `=`, not empty)"),
+            );
+            continue;
+        }
+        // Values are templates, names are not: variables are merged and looked up by name.
+        if let Some(problem) = not_filled_in(&format!("{what}.{key}"), key) {
+            diags.error(
+                key_span.or(value_span),
+                format!(
+                    "{problem}: write the variable's name itself (the values of `env` are \
+                     templates, its names are not)"
+                ),
             );
             continue;
         }
