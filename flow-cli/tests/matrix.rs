@@ -193,7 +193,7 @@ fn a_param_that_makes_a_value_wrong_is_refused_before_anything_runs() {
 }
 
 /// A `{name}` where values are taken as written (`include`, `[workflow] name`, `interpreter`,
-/// an `env` name) is refused by `flow validate`, `flow run -n` and `flow run` alike, at its
+/// an `env` name, `[slurm]`) is refused by `flow validate`, `flow run -n` and `flow run` alike, at its
 /// line, naming the key: it is not used with its braces, and nothing runs.
 #[test]
 fn a_template_where_templates_are_not_filled_in_is_refused_before_anything_runs() {
@@ -204,7 +204,8 @@ fn a_template_where_templates_are_not_filled_in_is_refused_before_anything_runs(
         "include = [\"{dir}/common.toml\"]\n[workflow]\nname = \"run-{py}\"\n\
          [params]\npy = \"python3\"\ndir = \"lib\"\n\
          [flows.a]\ninterpreter = [\"{py}\", \"-c\"]\nshell = \"print(1)\"\n\
-         [flows.b]\nshell = \"touch ran\"\nenv = { \"{py}_HOME\" = \"/opt\" }\n",
+         [flows.b]\nshell = \"touch ran\"\nenv = { \"{py}_HOME\" = \"/opt\" }\n\
+         [slurm]\npartition = \"{py}\"\n",
     );
     write(
         dir.path(),
@@ -224,7 +225,9 @@ fn a_template_where_templates_are_not_filled_in_is_refused_before_anything_runs(
                     w.toml:12:9: `flows.b.env.{py}_HOME` holds `{py}`, but templates are not \
                     filled in there: write the variable's name itself (the values of `env` are \
                     templates, its names are not)\n\
-                    error: w.toml has 4 problems; nothing was run\n";
+                    w.toml:14:13: `slurm.partition` holds `{py}`, but templates are not filled \
+                    in there: write the value itself\n\
+                    error: w.toml has 5 problems; nothing was run\n";
     for args in [&["validate"][..], &["run", "-n"], &["run"]] {
         flow()
             .current_dir(dir.path())

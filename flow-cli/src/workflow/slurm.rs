@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::diagnostic::Collector;
 use super::doc::{self, Table, Value};
+use super::template::not_filled_in;
 use flow_pool::SlurmResources;
 
 type Span = Option<Range<usize>>;
@@ -23,10 +24,20 @@ pub struct SlurmTable {
     pub extra: Vec<String>,
 }
 
+/// Whether `text`, the value of `what` written at `span`, holds no `{name}`: Slurm values are
+/// taken as written, so one would reach `sbatch` with its braces (reported).
+fn literal(text: &str, what: &str, span: Span, diags: &mut Collector<'_>) -> bool {
+    let Some(problem) = not_filled_in(what, text) else {
+        return true;
+    };
+    diags.error(span, format!("{problem}: write the value itself"));
+    false
+}
+
 /// A non-empty string, or an error.
 fn text(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
     match item.as_str() {
-        Some(s) if !s.trim().is_empty() => Some(s.to_owned()),
+        Some(s) if !s.trim().is_empty() => literal(s, what, span, diags).then(|| s.to_owned()),
         Some(_) => {
             diags.error(span, format!("`{what}` must not be empty"));
             None
@@ -56,7 +67,11 @@ fn args(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> 
     let mut out = Vec::with_capacity(array.len());
     for value in array.iter() {
         match value.get_ref().as_str() {
-            Some(arg) if arg.starts_with('-') => out.push(arg.to_owned()),
+            Some(arg) if arg.starts_with('-') => {
+                if literal(arg, what, doc::span(value), diags) {
+                    out.push(arg.to_owned());
+                }
+            }
             Some(arg) => diags.error(
                 doc::span(value),
                 format!(
@@ -153,6 +168,7 @@ pub(super) fn parse_flow(
 /// A memory size in Slurm's syntax: digits and an optional unit K, M, G or T.
 fn memory(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> Option<String> {
     let text = match (item.as_str(), doc::integer(item)) {
+        (Some(s), _) if !literal(s, what, span.clone(), diags) => return None,
         (Some(s), _) => s.trim().to_owned(),
         (None, Some(n)) => n.to_string(),
         _ => {

@@ -1,11 +1,12 @@
 //! Data-driven tests of the values taken as written, not as templates (`interpreter`,
-//! `[workflow] name`, `env` names, `include`): a `{name}` there is refused at its line, naming
+//! `[workflow] name`, `env` names, `include`, `[slurm]` values): a `{name}` there is refused at its line, naming
 //! the key, and other braces are kept as written.
 
 use super::test_support::load_str;
 
-/// Each key written with a `{name}` (with a param `p`), and the one diagnostic it gets: at the
-/// value (the name for an `env` name), naming the key and what to write instead.
+/// Each key written with a `{name}` (with a param `p`), and the diagnostics it gets (the last
+/// one's start): at the value (the name for an `env` name), naming the key and what to write
+/// instead.
 #[test]
 fn a_template_where_values_are_taken_as_written_is_refused() {
     for (text, expected) in [
@@ -45,10 +46,23 @@ fn a_template_where_values_are_taken_as_written_is_refused() {
              the file's path itself (files are included before the params, which they may \
              set, are known)",
         ),
+        (
+            "[params]\np = \"x\"\n[slurm]\naccount = \"lab-{p}\"\n[flows.a]\nshell = \"true\"\n",
+            "w.toml:4:11: `slurm.account` holds `{p}`, but templates are not filled in there: \
+             write the value itself",
+        ),
+        (
+            "[params]\np = \"x\"\n[flows.a]\nshell = \"true\"\n\
+             slurm = { mem = \"{p}\", partition = \"ok\", extra = [\"--gres={p}\"] }\n",
+            "w.toml:5:17: `flows.a.slurm.mem` holds `{p}`, but templates are not filled in \
+             there: write the value itself\n\
+             w.toml:5:51: `flows.a.slurm.extra` holds `{p}`",
+        ),
     ] {
         let error = load_str(text).expect_err(text);
         assert!(error.starts_with(expected), "{text}:\n{error}");
-        assert_eq!(error.lines().count(), 1, "{text}: one problem:\n{error}");
+        let n_expected = expected.lines().count();
+        assert_eq!(error.lines().count(), n_expected, "{text}:\n{error}");
     }
 }
 
