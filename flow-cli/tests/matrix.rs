@@ -241,3 +241,38 @@ fn a_template_where_templates_are_not_filled_in_is_refused_before_anything_runs(
     assert!(!dir.path().join("ran").exists(), "nothing ran");
     assert!(!dir.path().join(".flow").exists(), "no store was made");
 }
+
+/// Every flow id made twice is reported, by `flow validate`, `flow run -n` and `flow run`
+/// alike: two combinations of one matrix, and a matrix making the ids of two definitions
+/// (one problem per definition it collides with, each naming its line).
+#[test]
+fn every_flow_id_made_twice_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.n]\nmatrix = { a = [\"x.y\", \"x\", \"p.q\", \"p\"], b = [\"z\", \"y.z\", \"r\", \"q.r\"] }\n\
+         shell = \"touch ran\"\n\
+         [flows.\"a.1\"]\nshell = \"touch ran\"\n[flows.\"a.2\"]\nshell = \"touch ran\"\n\
+         [flows.a]\nmatrix = { v = [1, 2, 3] }\nshell = \"touch ran\"\n",
+    );
+    let expected = "w.toml:2:10: the matrix of flow `n` makes 2 flow ids twice: `n.x.y.z` (from \
+                    `a = x.y, b = z` and from `a = x, b = y.z`), `n.p.q.r` (from `a = p.q, b = r` \
+                    and from `a = p, b = q.r`): values holding a `.` join into one id, change one\n\
+                    w.toml:9:10: flow id `a.1` is made twice: by flow `a` here and by flow `a.1` \
+                    at w.toml:4:8\n\
+                    w.toml:9:10: flow id `a.2` is made twice: by flow `a` here and by flow `a.2` \
+                    at w.toml:6:8\n\
+                    error: w.toml has 3 problems; nothing was run\n";
+    for args in [&["validate"][..], &["run", "-n"], &["run"]] {
+        flow()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("w.toml")
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(expected);
+    }
+    assert!(!dir.path().join("ran").exists(), "nothing ran");
+}

@@ -46,7 +46,8 @@ pub(super) fn names_one_thing(
     index: &FxHashMap<FlowId, u32>,
     diags: &mut Collector<'_>,
 ) {
-    for def in defs {
+    // A definition without a matrix whose name another made is an id made twice (ids.rs).
+    for def in defs.iter().filter(|d| d.is_matrix()) {
         let Some(&i) = index.get(def.raw.name.as_str()) else {
             continue;
         };
@@ -159,7 +160,7 @@ pub(super) fn dependencies(
                 }
                 let mut missing: Option<(String, usize)> = None;
                 let mut n_missing = 0;
-                for (k, child) in def.flows.clone().enumerate() {
+                for (k, child) in def.expansions() {
                     def.combination(k, &mut axes);
                     let name = bound.render(values, &axes);
                     match resolve(&name) {

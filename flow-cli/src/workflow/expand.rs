@@ -2,7 +2,6 @@
 //! expands each matrix into one flow per combination (ids such as `align.a.1`), and renders
 //! the validated [`Workflow`] once the dependency checks passed.
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
@@ -16,6 +15,7 @@ use super::check;
 use super::data;
 use super::diagnostic::{Collector, SourceId};
 use super::expand_env;
+use super::ids::{add_flows, id_part_problem};
 use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
 use super::params;
 use super::parse::{RawAction, RawFlow, RawWorkflow};
@@ -34,6 +34,8 @@ pub(super) struct Def<'r> {
     /// Whether it is complete: its templates bound and every expansion added. References to
     /// an incomplete definition are not checked (its problem is reported already).
     pub ok: bool,
+    /// The combinations (in order) that have no flow: their id was made before (reported).
+    pub skipped: Vec<usize>,
     action: Option<BoundAction<'r>>,
     env: Vec<(String, Bound<'r>)>,
     cwd: Option<Bound<'r>>,
@@ -59,6 +61,14 @@ impl Def<'_> {
             *slot = &values[k % values.len()].text;
             k /= values.len();
         }
+    }
+
+    /// Each combination that has a flow, with the flow's index into the workflow's ids: the
+    /// flows are the combinations in order, but those [`Self::skipped`].
+    pub fn expansions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut skipped = self.skipped.iter().peekable();
+        let kept = (0..).filter(move |k| skipped.next_if_eq(&k).is_none());
+        kept.zip(self.flows.clone())
     }
 
     /// Whether the definition has a matrix.
@@ -482,6 +492,7 @@ fn define<'r>(
         values,
         flows: 0..count,
         ok,
+        skipped: Vec::new(),
         action,
         env,
         cwd,
@@ -489,112 +500,5 @@ fn define<'r>(
         outputs,
         requires,
         wants,
-    }
-}
-
-/// Why `part` cannot follow a `.` in a flow id, if it cannot (flow-graph's rule for ids).
-fn id_part_problem(part: &str) -> Option<&'static str> {
-    if part.is_empty() {
-        return Some("it is empty");
-    }
-    flow_graph::validate_flow_id(&format!("x{part}"))
-        .err()
-        .map(|e| e.problem)
-}
-
-/// Adds the flows of definition `d` to `ids` and `index`, setting its range of flows; an id
-/// that is invalid or already taken is reported once for the definition.
-fn add_flows(
-    defs: &mut [Def<'_>],
-    d: usize,
-    ids: &mut Vec<FlowId>,
-    index: &mut FxHashMap<FlowId, u32>,
-    diags: &mut Collector<'_>,
-) {
-    let first = ids.len();
-    let count = defs[d].flows.len();
-    // Set before adding, so that a collision within this matrix names this definition.
-    defs[d].flows = first..first + count;
-    if !defs[d].ok {
-        defs[d].flows = first..first;
-        return;
-    }
-    let def = &defs[d];
-    let flow = def.raw;
-    let mut ok = true;
-    if def.is_matrix() {
-        let mut id = String::new();
-        let mut combination = Vec::new();
-        for k in 0..count {
-            def.combination(k, &mut combination);
-            id.clear();
-            id.push_str(&flow.name);
-            for value in &combination {
-                id.push('.');
-                id.push_str(value);
-            }
-            let new = match FlowId::new(&id) {
-                Ok(new) => new,
-                Err(e) => {
-                    let span = flow.matrix.as_ref().and_then(|m| m.span.clone());
-                    diags.error_at(
-                        flow.source,
-                        start(&span),
-                        format!("flow `{}`: {e}", flow.name),
-                    );
-                    ok = false;
-                    break;
-                }
-            };
-            if !insert(new, flow, defs, ids, index, diags) {
-                ok = false;
-                break;
-            }
-        }
-    } else if let Some(id) = &flow.id {
-        ok = insert(id.clone(), flow, defs, ids, index, diags);
-    }
-    defs[d].flows = first..ids.len();
-    defs[d].ok = ok;
-}
-
-/// Adds flow `id` made by `flow`; reports it and returns false when another definition (or
-/// another combination of the same matrix) made it already.
-fn insert(
-    id: FlowId,
-    flow: &RawFlow,
-    defs: &[Def<'_>],
-    ids: &mut Vec<FlowId>,
-    index: &mut FxHashMap<FlowId, u32>,
-    diags: &mut Collector<'_>,
-) -> bool {
-    let n = u32::try_from(ids.len()).expect("fewer than 4 billion flows");
-    match index.entry(id) {
-        Entry::Vacant(free) => {
-            ids.push(free.key().clone());
-            free.insert(n);
-            true
-        }
-        Entry::Occupied(taken) => {
-            let at = *taken.get() as usize;
-            let owner = defs
-                .iter()
-                .find(|d| d.flows.contains(&at))
-                .map_or(flow, |d| d.raw);
-            let other = diags.place(owner.source, owner.name_span.as_ref());
-            let span = flow.matrix.as_ref().and_then(|m| m.span.clone());
-            let span = span.or_else(|| flow.name_span.clone());
-            diags.error_at(
-                flow.source,
-                start(&span),
-                format!(
-                    "flow id `{}` is made twice: by flow `{}` here and by flow `{}` at {other}",
-                    taken.key(),
-                    flow.name,
-                    owner.name
-                ),
-            );
-            false
-        }
     }
 }

@@ -8,6 +8,7 @@ mod diagnostic;
 mod doc;
 mod expand;
 mod expand_env;
+mod ids;
 mod include;
 mod limits;
 mod matrix;

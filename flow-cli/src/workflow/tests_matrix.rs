@@ -317,7 +317,8 @@ shell = "true"
             (
                 2,
                 10,
-                "flow id `a.b.c.d` is made twice: by flow `a` here and by flow `a` at w.toml:1:8",
+                "the matrix of flow `a` makes flow id `a.b.c.d` twice, from `x = b.c, y = d` and \
+                 from `x = b, y = c.d`: values holding a `.` join into one id, change one",
             ),
             (
                 7,
