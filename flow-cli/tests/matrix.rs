@@ -276,3 +276,31 @@ fn every_flow_id_made_twice_is_reported() {
     }
     assert!(!dir.path().join("ran").exists(), "nothing ran");
 }
+
+/// An `env` value that a param gives a NUL byte (a TOML `\u0000`) is refused by `flow
+/// validate`, `flow run -n` and `flow run` alike, as a value written with one is, instead of
+/// failing the flow when its process cannot start.
+#[test]
+fn an_env_value_a_param_gives_a_nul_byte_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[params]\nlabel = \"a\\u0000b\"\n[flows.a]\nshell = \"touch ran\"\n\
+         env = { LABEL = \"{label}\" }\n",
+    );
+    let expected = "w.toml:5:17: flow `a`: `flows.a.env.LABEL` contains a NUL byte (at byte 1), \
+                    which no program can receive: remove it (`{label}` is \"a\\0b\")\n\
+                    error: w.toml has 1 problem; nothing was run\n";
+    for args in [&["validate"][..], &["run", "-n"], &["run"]] {
+        flow()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("w.toml")
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(expected);
+    }
+    assert!(!dir.path().join("ran").exists(), "nothing ran");
+}

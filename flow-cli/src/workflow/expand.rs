@@ -101,9 +101,11 @@ pub(super) fn workflow(
         params: &names,
         axes: &[],
     };
+    let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let mut defaults_env = BTreeMap::new();
     for (key, template) in &raw.defaults.env {
         if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
+            check.env(key, &bound, &[], "", diags);
             match bound.render_with(&values, &[], |lit| expand_env::expand_default(lit, dir)) {
                 Ok(value) => {
                     defaults_env.insert(key.clone(), value);
@@ -119,7 +121,6 @@ pub(super) fn workflow(
         }
     }
 
-    let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let defaults_inputs: Vec<String> = (raw.defaults.inputs.iter())
         .filter_map(|t| {
             let path = t.bind(scope, &"defaults.inputs", 0, diags)?;
@@ -204,6 +205,16 @@ pub(super) fn workflow(
         for (k, i) in def.flows.clone().enumerate() {
             def.combination(k, &mut axis_values);
             let id = ids.next()?;
+            if k == 0 {
+                for (key, value) in &def.env {
+                    let named = if value.uses_axes() {
+                        id.as_str()
+                    } else {
+                        &flow.name
+                    };
+                    check.env(key, value, &axis_values, named, diags);
+                }
+            }
             let action = match def.action.as_ref()? {
                 BoundAction::Command(args) => {
                     Action::Command(check.command(args, &axis_values, id.as_str(), diags))

@@ -12,10 +12,8 @@ pub const MAX_ARGUMENT_BYTES: usize = 32 * 4096 - 1;
 /// The problem with `text` as the value `what` passed to a program (argument, script, folder,
 /// environment variable), if any.
 pub fn argument_problem(what: &str, text: &str) -> Option<String> {
-    if let Some(at) = text.find('\0') {
-        return Some(format!(
-            "`{what}` contains a NUL byte (at byte {at}), which no program can receive: remove it"
-        ));
+    if let Some(problem) = nul_problem(what, text) {
+        return Some(problem);
     }
     (text.len() > MAX_ARGUMENT_BYTES).then(|| {
         format!(
@@ -24,6 +22,14 @@ pub fn argument_problem(what: &str, text: &str) -> Option<String> {
             text.len()
         )
     })
+}
+
+/// The problem with `text`, the value `what`, if it holds a NUL byte.
+pub fn nul_problem(what: &str, text: &str) -> Option<String> {
+    let at = text.find('\0')?;
+    Some(format!(
+        "`{what}` contains a NUL byte (at byte {at}), which no program can receive: remove it"
+    ))
 }
 
 /// The largest workflow (or included) file read: far more than a million flows take, and a

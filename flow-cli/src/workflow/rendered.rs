@@ -1,6 +1,6 @@
 //! The values a flow's templates render to, checked as the file's literal values are when it
 //! is read: a `command` with a program, a `shell` script, a `cwd`, `inputs` and `outputs`
-//! paths. A value with a placeholder is known only once its params and matrix values are
+//! paths, `env` values. A value with a placeholder is known only once its params and matrix values are
 //! put in, so `flow validate`, `flow run -n` and `flow run` find such a problem alike, before
 //! anything runs. Each problem is reported at the templated value in the file, naming the
 //! flow, once for the template (not once per flow of a matrix).
@@ -143,6 +143,28 @@ impl<'a> Checker<'a> {
             }
         }
         Some(text)
+    }
+
+    /// Reports the value of variable `key` that `value` renders for the flow if it holds a
+    /// NUL byte, as one written in the file is. Only a param's value can put one there
+    /// (matrix values are parts of flow ids, and the environment holds none), so one
+    /// expansion of a matrix tells for all.
+    pub fn env(
+        &mut self,
+        key: &str,
+        value: &Bound<'_>,
+        axes: &[&str],
+        flow: &str,
+        diags: &mut Collector<'_>,
+    ) {
+        if !value.uses_values() {
+            return;
+        }
+        let what = format!("{}.env.{key}", self.table);
+        let text = value.render(self.params, axes);
+        if let Some(problem) = super::limits::nul_problem(&what, &text) {
+            self.report(value, axes, flow, problem, diags);
+        }
     }
 
     /// Reports `problem` of `template` in flow `flow` (none for `defaults`), once per

@@ -40,6 +40,12 @@ fn a_value_made_wrong_by_a_param_is_refused_at_its_template() {
             "w.toml:8:12: flow `a`: `flows.a.command` contains a NUL byte (at byte 5)",
         ),
         (
+            "env = { X = \"{prog}\" }\nshell = \"true\"",
+            ("prog", "a\0b"),
+            "w.toml:8:13: flow `a`: `flows.a.env.X` contains a NUL byte (at byte 1), which no \
+             program can receive: remove it (`{prog}` is \"a\\0b\")",
+        ),
+        (
             "shell = \"{prog}\"",
             ("prog", " "),
             "w.toml:8:9: flow `a`: `flows.a.shell` is empty: write a script (`{prog}` is \" \")",
@@ -103,6 +109,30 @@ fn a_wrong_value_is_reported_once_per_template() {
     assert_eq!(
         error,
         "w.toml:4:11: `defaults.inputs` must not hold an empty path (`{x}` is \"\")"
+    );
+}
+
+/// An `env` value a param gives a NUL byte is refused, in `[defaults]` and in a flow, once
+/// per template: a matrix's is named after its first flow when it uses the matrix's values.
+#[test]
+fn an_env_value_a_param_gives_a_nul_byte_is_refused_once() {
+    let text =
+        "[params]\np = \"x\"\n[defaults]\nenv = { D = \"{p}\" }\n[flows.a]\nshell = \"true\"\n";
+    assert_eq!(load(text, &[]), Ok(()));
+    assert_eq!(
+        load(text, &[("p", "\0")]).unwrap_err(),
+        "w.toml:4:13: `defaults.env.D` contains a NUL byte (at byte 0), which no program can \
+         receive: remove it (`{p}` is \"\\0\")"
+    );
+    let text = "[params]\np = \"x\"\n[flows.m]\nmatrix = { n = [\"a\", \"b\"] }\n\
+                shell = \"true\"\nenv = { A = \"{n}-{p}\", B = \"{p}\", C = \"${HOME}\" }\n";
+    assert_eq!(load(text, &[]), Ok(()));
+    assert_eq!(
+        load(text, &[("p", "\0")]).unwrap_err(),
+        "w.toml:6:13: flow `m.a`: `flows.m.env.A` contains a NUL byte (at byte 2), which no \
+         program can receive: remove it\n\
+         w.toml:6:28: flow `m`: `flows.m.env.B` contains a NUL byte (at byte 0), which no \
+         program can receive: remove it (`{p}` is \"\\0\")"
     );
 }
 
