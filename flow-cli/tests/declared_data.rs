@@ -1,6 +1,6 @@
 //! `flow run` with declared files beyond the plain up-to-date run: `--resume` judges flows
-//! that declare files by their data (the dry run agrees), and `--force` of a flow outside the
-//! targets.
+//! that declare files by their data (the dry run agrees), also in a moved project, and
+//! `--force` of a flow outside the targets.
 
 mod common;
 
@@ -88,6 +88,44 @@ outputs = ["main.txt"]
     assert_eq!(planned(d, &["--resume"]), set(&["opt", "main"]));
     assert_eq!(ran(d, &["--resume"]), (Some(0), set(&["opt", "main"])));
     assert_eq!(main(), "with\n");
+}
+
+/// The workflow's folder is no part of a definition for `--resume` either: a project moved
+/// after a failed run resumes where it stopped (flows without outputs are reused, not run
+/// again), and the flow that runs is given the new folder.
+#[test]
+fn a_moved_project_resumes_where_it_stopped() {
+    let root = tempfile::tempdir().unwrap();
+    let (first, moved) = (root.path().join("first"), root.path().join("moved"));
+    std::fs::create_dir_all(first.join("sub")).unwrap();
+    write(
+        &first,
+        "w.toml",
+        r#"
+[defaults]
+env = { DATA = "${FLOW_WORKFLOW_DIR}/data" }
+
+[flows.gen]
+shell = "echo gen > gen.txt"
+outputs = ["gen.txt"]
+
+[flows.a]
+shell = "echo $DATA > ../a.txt"
+cwd = "sub"
+requires = ["gen"]
+
+[flows.b]
+shell = "test -f go && echo $DATA > b.txt"
+requires = ["a"]
+"#,
+    );
+    assert_eq!(ran(&first, &[]), (Some(1), set(&["gen", "a", "b"])));
+    std::fs::rename(&first, &moved).unwrap();
+    write(&moved, "go", "");
+    assert_eq!(planned(&moved, &["--resume"]), set(&["b"]));
+    assert_eq!(ran(&moved, &["--resume"]), (Some(0), set(&["b"])));
+    let data = format!("{}/data\n", moved.to_str().unwrap());
+    assert_eq!(std::fs::read_to_string(moved.join("b.txt")).unwrap(), data);
 }
 
 /// A flow without outputs is reused by `--resume` only when its parents were reused too:

@@ -1,5 +1,6 @@
 //! Fingerprints: a stable 128-bit hash of a flow's definition and of its parents' fingerprints,
-//! the same in every process and on every run, used by resume.
+//! the same in every process and on every run, used by resume. A flow's home (the workflow
+//! folder, `crate::home`) is hashed as a mark, not as its path, so a moved project resumes.
 //!
 //! The algorithm is XXH3-128 (the `xxhash-rust` crate) over the fields below, each tagged and
 //! length-prefixed, behind the version tag [`VERSION`]. Fingerprints are written to the store
@@ -11,9 +12,10 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::flow::Flow;
 
-/// The fingerprint scheme, hashed first into every definition. Version 2: XXH3-128 (version 1
-/// was a hand-written two-lane hash, dropped for a named algorithm).
-pub(crate) const VERSION: &[u8] = b"flow-fingerprint-v2/xxh3-128";
+/// The fingerprint scheme, hashed first into every definition. Version 3: a flow's home is
+/// hashed as a mark (version 2 hashed its path, so a moved project ran every flow again;
+/// version 1 was a hand-written two-lane hash, dropped for a named algorithm).
+pub(crate) const VERSION: &[u8] = b"flow-fingerprint-v3/xxh3-128";
 
 /// An XXH3-128 hash of tagged, length-prefixed fields, in little-endian words: stable across
 /// processes, platforms and versions of flow. Not cryptographic: it detects changes, it does not
@@ -197,7 +199,7 @@ mod tests {
         h.field(b"flow");
         hash_value(&mut h, &serde_json::json!({"a": [1, "x", null]}));
         let value = combine(h.finish(), [(7, 0), (9, 1)].into_iter());
-        assert_eq!(format!("{value:032x}"), "a6b2701e26029faf582b98df0b19c4d0");
+        assert_eq!(format!("{value:032x}"), "00d7f6a10f3d17c50a0258298e6523dd");
     }
 
     #[test]

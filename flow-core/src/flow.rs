@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,8 @@ pub(crate) struct Settings {
     pub(crate) tags: Vec<String>,
     pub(crate) version: Option<String>,
     pub(crate) data: Option<Arc<crate::Data>>,
+    /// The folder given with [`FlowBuilder::home`].
+    pub(crate) home: Option<Arc<Path>>,
     /// Not part of the definition's hash: a flow's parents count through their fingerprints.
     pub(crate) dependencies: Vec<(FlowId, DependencyType)>,
 }
@@ -222,6 +225,13 @@ impl Flow {
         self.settings().data.as_deref()
     }
 
+    /// The folder the flow belongs to, whose path is no part of its definition: the one given
+    /// with [`FlowBuilder::home`], else the base folder of its declared files.
+    pub fn home(&self) -> Option<&Path> {
+        let settings = self.settings();
+        (settings.home.as_deref()).or_else(|| settings.data.as_ref().map(|d| d.base()))
+    }
+
     /// The declared files, shared.
     pub(crate) fn data_arc(&self) -> Option<Arc<crate::Data>> {
         self.settings().data.clone()
@@ -327,6 +337,28 @@ impl FlowBuilder {
         self
     }
 
+    /// The folder the flow belongs to, such as its workflow's folder (default: the base folder
+    /// of its [`data`](Self::data)). Its path is no part of the flow's definition: where a
+    /// command's environment value, working directory or output file holds it as a whole
+    /// path (`/work/p`, `/work/p/data`, `/bin:/work/p/bin`, not `/work/pq`), the path counts
+    /// as "the home". So a project moved, or checked out elsewhere with its store, keeps its
+    /// flows' fingerprints (a resume reuses them) and finds them up to date; the command is
+    /// given the paths as written when it runs. A relative home, or `/`, is no home.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use flow_core::{CommandSpec, Flow, FlowId};
+    ///
+    /// let spec = CommandSpec::shell("make").env("DATA", "/work/p/data").cwd("/work/p");
+    /// let flow = Flow::command(FlowId::new("build")?, spec).home(Path::new("/work/p")).build();
+    /// assert_eq!(flow.home(), Some(Path::new("/work/p")));
+    /// # Ok::<(), flow_core::InvalidFlowId>(())
+    /// ```
+    pub fn home(mut self, dir: impl Into<Arc<Path>>) -> Self {
+        self.settings().home = Some(dir.into());
+        self
+    }
+
     /// A dependency on `parent`, registered together with the flow: the flow starts after
     /// the parent finished. Declaring dependencies here, rather than with
     /// [`FlowContext::register_dependency`](crate::FlowContext::register_dependency), is the
@@ -373,8 +405,12 @@ fn definition_hash(flow: &Flow) -> u128 {
         Work::Blocking(_) => h.word(2),
         Work::Task(name) => h.word(3).field(name.as_bytes()),
         Work::Command(spec) => {
-            let text = serde_json::to_vec(&**spec).unwrap_or_default();
-            h.word(4).field(&text)
+            // The home's own path is left out: a moved project keeps its fingerprints.
+            let text = match flow.home() {
+                Some(home) => serde_json::to_vec(&crate::home::command(spec, home)),
+                None => serde_json::to_vec(&**spec),
+            };
+            h.word(4).field(&text.unwrap_or_default())
         }
     };
     hash_value(&mut h, &flow.input);
@@ -418,7 +454,9 @@ fn settings_hash(settings: &Settings) -> u128 {
     };
     // Only a flow that declares files hashes them, so other fingerprints stay as they were.
     if let Some(data) = &settings.data {
-        h.word(2).field(data.base().as_os_str().as_encoded_bytes());
+        let home = settings.home.as_deref().unwrap_or(data.base());
+        let base = crate::home::path(data.base(), home);
+        h.word(2).field(base.as_os_str().as_encoded_bytes());
         for list in [data.input_paths(), data.output_paths()] {
             h.word(list.len() as u64);
             for path in list {

@@ -9,6 +9,7 @@ mod event;
 mod fingerprint;
 mod flow;
 mod fresh;
+mod home;
 mod id_index;
 mod input;
 mod logs;

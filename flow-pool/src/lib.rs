@@ -19,8 +19,8 @@ pub use command::{
 pub use error::{PoolError, TaskFailure};
 pub use manager::{KindLimits, PoolConfig, PoolManager, Task, TaskKind, TaskOutput, TaskResult};
 pub use process::{
-    is_worker_process, worker_main, ProcessPool, TaskFn, TaskRegistry, DEFAULT_WORKER_GRACE,
-    WORKER_ENV,
+    is_worker_process, worker_main, ProcessPool, TaskFn, TaskRegistry, DEFAULT_HELLO_TIMEOUT,
+    DEFAULT_WORKER_GRACE, WORKER_ENV,
 };
 pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
 pub use sys::{

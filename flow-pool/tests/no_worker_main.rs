@@ -5,7 +5,8 @@
 //! pool of its own executable and runs a task. The program's worker is the program again: it
 //! must refuse to start workers of its own (no chain of processes), and the program's task
 //! must fail with advice naming `worker_main`. Every start of the program is logged, so the
-//! check counts the processes started.
+//! check counts the processes started. A third program's worker waits on its input without
+//! a word: the pool must stop it once its hello is overdue, reap it, and give the same advice.
 
 mod common;
 
@@ -20,8 +21,15 @@ use serde_json::{json, Value};
 /// The log file of the program's starts and ends; set, this process plays the program.
 const LOG_ENV: &str = "FLOW_POOL_TEST_LOG";
 /// `loud`: the program builds its pool with `ProcessPool::new` and prints its outcome on
-/// stdout; `quiet`: with `ProcessPool::with_program`, printing nothing.
+/// stdout; `quiet`: with `ProcessPool::with_program`, printing nothing; `mute`: as `quiet`,
+/// with a hello timeout of [`MUTE_HELLO`], and its worker waits on its input (the pool's
+/// pipe) without writing anything.
 const MODE_ENV: &str = "FLOW_POOL_TEST_MODE";
+/// The hello timeout of the `mute` program (short: the test waits for it).
+const MUTE_HELLO: Duration = Duration::from_millis(500);
+/// The `mute` program's task timeout: far beyond [`MUTE_HELLO`], so that a pool that did not
+/// stop the silent worker fails the check with a timeout instead of hanging.
+const MUTE_TASK_TIMEOUT: Duration = Duration::from_secs(120);
 /// A regression (a chain of programs) stops at this many starts, not at the machine's limit.
 const GUARD: usize = 4;
 
@@ -46,6 +54,10 @@ fn main() {
         (
             "a_forgetful_program_that_says_nothing_gets_advice",
             a_forgetful_program_that_says_nothing_gets_advice,
+        ),
+        (
+            "a_forgetful_program_that_waits_silently_is_stopped_after_its_hello_timeout",
+            a_forgetful_program_that_waits_silently_is_stopped_after_its_hello_timeout,
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,7 +99,9 @@ fn append(log: &Path, line: &str) {
 }
 
 /// The program: a pool of this executable, one task, its outcome logged (and printed when
-/// loud, as a program does; in its worker, stdout is the pool's pipe).
+/// loud, as a program does; in its worker, stdout is the pool's pipe). When mute, its
+/// worker waits on its input, and the program logs whether that worker is gone (reaped: no
+/// zombie left under this process, its parent).
 #[allow(clippy::print_stdout)]
 fn play_program(log: &Path) {
     let pid = std::process::id();
@@ -99,7 +113,13 @@ fn play_program(log: &Path) {
     if starts >= GUARD {
         std::process::exit(99);
     }
-    let loud = std::env::var(MODE_ENV).as_deref() == Ok("loud");
+    let mode = std::env::var(MODE_ENV).unwrap_or_default();
+    let (loud, mute) = (mode == "loud", mode == "mute");
+    if mute && is_worker_process() {
+        // The mistake at its quietest: a program that reads its input, writing nothing.
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        std::process::exit(98);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,16 +131,28 @@ fn play_program(log: &Path) {
             let program = std::env::current_exe().expect("current exe");
             ProcessPool::with_program(registry(), 1, program, Duration::from_millis(300))
         };
+        let (pool, timeout) = if mute {
+            (pool.hello_timeout(MUTE_HELLO), Some(MUTE_TASK_TIMEOUT))
+        } else {
+            (pool, None)
+        };
         let result = pool
-            .run("double", json!(21), None, CancellationToken::new())
+            .run("double", json!(21), timeout, CancellationToken::new())
             .await;
         pool.shutdown(Duration::from_secs(5)).await;
         result.map_err(|error| error.to_string())
     });
-    let line = match outcome {
+    let mut line = match &outcome {
         Ok(value) => format!("end {pid} worker={} ok {value}", is_worker_process()),
         Err(error) => format!("end {pid} worker={} error {error}", is_worker_process()),
     };
+    if let (true, Err(error)) = (mute, &outcome) {
+        // The worker's pid, as the error names it.
+        let worker: Option<u32> =
+            (error.split("(pid ").nth(1)).and_then(|rest| rest.split(')').next()?.parse().ok());
+        let gone = worker.map(|w| !Path::new(&format!("/proc/{w}")).exists());
+        line.push_str(&format!(" | worker {worker:?} gone {gone:?}"));
+    }
     append(log, &line);
     if loud {
         println!("{line}");
@@ -193,4 +225,30 @@ fn a_forgetful_program_that_says_nothing_gets_advice() {
         program_end.contains("without a word") && program_end.contains("exit status: 0"),
         "{program_end}"
     );
+}
+
+fn a_forgetful_program_that_waits_silently_is_stopped_after_its_hello_timeout() {
+    let (stdout, lines) = run_program("mute");
+    assert_eq!(stdout, "");
+    let starts = lines.iter().filter(|l| l.starts_with("start ")).count();
+    // The worker may be stopped before it logs its start on a slow machine.
+    assert!(
+        starts <= 2,
+        "one program and at most one worker: {lines:#?}"
+    );
+    let program_end = lines
+        .iter()
+        .find(|l| l.starts_with("end ") && l.contains("worker=false"))
+        .expect("the program's end");
+    assert!(
+        program_end.contains("did not start as a flow-pool worker: it wrote nothing for 500ms")
+            && program_end.contains("must call `flow_pool::worker_main(&registry)` first"),
+        "{program_end}"
+    );
+    // Stopped and reaped before the task failed: its parent holds no zombie of it.
+    assert!(program_end.ends_with("gone Some(true)"), "{program_end}");
+    let worker_pid: u32 = (program_end.split("(pid ").nth(1))
+        .and_then(|rest| rest.split(')').next()?.parse().ok())
+        .expect("the worker's pid");
+    assert!(common::proc_info(worker_pid).is_none(), "{program_end}");
 }

@@ -3,6 +3,7 @@
 //! prints the summary or the `--json` document.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 
 use flow_core::{
@@ -403,7 +404,8 @@ fn write_report(
 /// Registers one command flow per workflow flow, then every dependency in one batch.
 fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
     let dir = wf.dir.to_string_lossy().into_owned();
-    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &dir)))
+    let home: Arc<Path> = Arc::from(wf.dir.as_path());
+    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &dir, &home)))
         .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let dependencies = wf.flows.iter().flat_map(|def| {
         let required = def
@@ -420,8 +422,9 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
         .map_err(|e| CliError::Run(terminal::chain(&e)))
 }
 
-/// The flow-core flow of one workflow flow.
-fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str) -> Flow {
+/// The flow-core flow of one workflow flow, whose home is the workflow's folder (a moved
+/// project keeps its flows' definitions: a resume reuses them, they stay up to date).
+fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str, home: &Arc<Path>) -> Flow {
     let mut spec = match &def.action {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
         Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
@@ -436,7 +439,7 @@ fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str) -> Flow {
         .env("FLOW_WORKFLOW_DIR", workflow_dir)
         .cwd(def.cwd.clone())
         .tail_bytes(TAIL_BYTES);
-    let mut builder = Flow::command(def.id.clone(), spec);
+    let mut builder = Flow::command(def.id.clone(), spec).home(Arc::clone(home));
     if let Some(timeout) = def.timeout {
         builder = builder.timeout(timeout);
     }

@@ -11,10 +11,10 @@ use flow_results::RunId;
 use serde_json::Value;
 
 use super::digest::{self, Digest, Files, StatCache};
-use super::home;
 use super::ledger::{Entries, Entry, EntryFiles};
 use super::{Data, Freshness};
 use crate::flow::{Flow, Work};
+use crate::home;
 use crate::CoreError;
 
 /// Why a flow runs (or would run).
@@ -157,7 +157,7 @@ pub(crate) fn gives_a_value(flow: &Flow) -> bool {
 /// Hands each field of the definition of `flow` to `field` with its digest: what it runs,
 /// in which environment and folder, with what input, and its declared files; not its
 /// timeout, retries or where it runs, which do not change what it computes, nor the path of
-/// its base folder (see [`home`]).
+/// its home (see [`home`]).
 fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
     // Each value is written whole, then hashed (one call rather than one per JSON token).
     let json = |value: &dyn erased::Json| {
@@ -168,9 +168,10 @@ fn each_field(flow: &Flow, data: &Data, mut field: impl FnMut(&str, Digest)) {
     match &flow.work {
         Work::Command(spec) => {
             field("command", json(&spec.program));
-            // The base folder's own path is left out: a moved project stays up to date.
-            field("env", json(&home::env(&spec.env, &data.base)));
-            field("cwd", json(&home::cwd(spec.cwd.as_deref(), &data.base)));
+            // The home's own path is left out: a moved project stays up to date.
+            let home = flow.home().unwrap_or(&data.base);
+            field("env", json(&home::env(&spec.env, home)));
+            field("cwd", json(&home::cwd(spec.cwd.as_deref(), home)));
         }
         Work::Task(name) => field("task", blake3::hash(name.as_bytes())),
         Work::Async(_) => field("kind", blake3::hash(b"async")),

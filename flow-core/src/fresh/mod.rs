@@ -7,15 +7,14 @@
 //! A parent's state is whether it completed and, when it did, the digests of its declared
 //! outputs; for a parent without declared outputs, the value it returned (a command's value,
 //! its exit code 0, says nothing more). The value of a parent *with* declared outputs does
-//! not count: its files do. The workflow folder's own path is no part of a definition
-//! (`home`), so a moved project stays up to date.
+//! not count: its files do. A flow's home (the workflow folder) is no part of a definition
+//! (`crate::home`), so a moved project stays up to date.
 //!
 //! Decides and reads files; never runs anything. Every function here blocks (file reads,
 //! the ledger): the driver calls them on tokio's blocking threads.
 
 mod check;
 pub(crate) mod digest;
-mod home;
 mod ledger;
 mod plan;
 

@@ -6,6 +6,6 @@ mod protocol;
 mod registry;
 mod worker;
 
-pub use pool::{ProcessPool, DEFAULT_WORKER_GRACE};
+pub use pool::{ProcessPool, DEFAULT_HELLO_TIMEOUT, DEFAULT_WORKER_GRACE};
 pub use registry::{TaskFn, TaskRegistry};
 pub use worker::{is_worker_process, worker_main, WORKER_ENV};

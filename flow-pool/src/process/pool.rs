@@ -30,6 +30,17 @@ use crate::{PoolError, TaskFailure};
 /// has no SIGTERM handler and dies at once; the grace is for processes the task started).
 pub const DEFAULT_WORKER_GRACE: Duration = Duration::from_secs(1);
 
+/// The default time a new worker has to say hello: 60 s. A worker says it as the first thing
+/// `main` does (in [`worker_main`](crate::worker_main)); before that come only the program's
+/// start (loading and linking a large executable, perhaps from a slow network file system,
+/// static constructors of the libraries it links) and whatever `main` does to build the
+/// registry: seconds on a slow or overloaded machine, so 60 s leaves a wide margin. A program
+/// that does not call `worker_main` first and then waits without writing anything (on its
+/// input, in a sleep) is so told within a minute, rather than at its task's timeout or never.
+/// Workers that take longer to start, such as ones that load a large model before calling
+/// `worker_main`, get more with [`ProcessPool::hello_timeout`].
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A pool of worker processes running functions of a [`TaskRegistry`].
 ///
 /// Workers are started lazily, at most `size` at a time, each running one task at a time, and
@@ -52,6 +63,8 @@ pub const DEFAULT_WORKER_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct ProcessPool {
     inner: Arc<Inner>,
+    /// How long a new worker has to say hello ([`ProcessPool::hello_timeout`]).
+    hello_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -150,7 +163,20 @@ impl ProcessPool {
                 },
                 closing: CancellationToken::new(),
             }),
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
         }
+    }
+
+    /// How long a new worker has to say hello (default [`DEFAULT_HELLO_TIMEOUT`]): a worker
+    /// silent for longer is taken for a program that does not call
+    /// [`worker_main`](crate::worker_main) first; it is stopped (its group gets SIGTERM, the
+    /// grace period, SIGKILL) and reaped, and its task fails with [`PoolError::NotAWorker`].
+    /// It counts from the worker's start, within the task's own timeout. It applies to tasks
+    /// run through this pool and through clones made from it afterwards.
+    #[must_use]
+    pub fn hello_timeout(mut self, limit: Duration) -> Self {
+        self.hello_timeout = limit;
+        self
     }
 
     /// The most workers that run at once.
@@ -184,7 +210,9 @@ impl ProcessPool {
     /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::InputTooDeep`]
     /// for an input nested deeper than a worker reads, [`PoolError::ShutDown`],
     /// [`PoolError::NotAWorker`] when the program does not call
-    /// [`worker_main`](crate::worker_main) first, [`PoolError::NestedWorker`] in such a
+    /// [`worker_main`](crate::worker_main) first (a new worker writes something other than
+    /// its hello, or closes its output, or is silent for longer than
+    /// [`hello_timeout`](Self::hello_timeout)), [`PoolError::NestedWorker`] in such a
     /// program's own worker, or a worker that could not be started or talked to.
     pub async fn run(
         &self,
@@ -236,7 +264,7 @@ impl ProcessPool {
         let span = tracing::info_span!("worker_task", task, pid = worker.pid);
         async {
             let exchange = tokio::select! {
-                exchange = talk(&mut worker, &request, &inner.program) => exchange,
+                exchange = talk(&mut worker, &request, &inner.program, self.hello_timeout) => exchange,
                 failure = &mut stop => Exchange::Stopped(failure),
             };
             let result = self.settle(worker, exchange).await;
@@ -422,11 +450,29 @@ impl ProcessPool {
     }
 }
 
-/// Reads a new worker's hello, sends the request and reads the reply.
-async fn talk(worker: &mut Worker, request: &[u8], program: &std::path::Path) -> Exchange {
+/// Reads a new worker's hello (for at most `hello_timeout`), sends the request and reads the
+/// reply.
+async fn talk(
+    worker: &mut Worker,
+    request: &[u8],
+    program: &std::path::Path,
+    hello_timeout: Duration,
+) -> Exchange {
     let pid = worker.pid;
     if !worker.greeted {
-        match read_hello(&mut worker.stdout).await {
+        let hello = tokio::time::timeout(hello_timeout, read_hello(&mut worker.stdout));
+        let Ok(hello) = hello.await else {
+            // Still running, and silent: stopped and reaped like a task that timed out.
+            return Exchange::Stopped(
+                PoolError::NotAWorker {
+                    program: program.display().to_string(),
+                    pid,
+                    problem: silent_for(hello_timeout),
+                }
+                .into(),
+            );
+        };
+        match hello {
             Ok(Ok(())) => worker.greeted = true,
             Ok(Err(got)) => {
                 return Exchange::Lost(Some(PoolError::NotAWorker {
@@ -470,6 +516,15 @@ fn instead_of_hello(got: &[u8]) -> String {
     format!(
         "it wrote \"{}\" where the worker's hello belongs",
         text.escape_debug()
+    )
+}
+
+/// Why a worker that did not say hello within `limit` is not taken for one, for
+/// [`PoolError::NotAWorker`].
+fn silent_for(limit: Duration) -> String {
+    format!(
+        "it wrote nothing for {limit:?} where the worker's hello belongs, and was stopped (a \
+         worker that takes longer to start needs a longer `ProcessPool::hello_timeout`)"
     )
 }
 
