@@ -1,7 +1,7 @@
 //! What `flow run` tells at the end: each root failure once, the flows it kept from running
-//! as "not run" (and so does `flow runs`), one line per failed flow under `--quiet`, reused
-//! flows with the run they come from, a `--resume` with nothing to resume, and
-//! `--executor slurm` without Slurm.
+//! as "not run" (and so do `flow runs` and every `--json`), one line per failed flow under
+//! `--quiet`, reused flows with the run they come from, a `--resume` with nothing to resume,
+//! and `--executor slurm` without Slurm.
 
 mod common;
 
@@ -80,6 +80,77 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
     assert!(
         runs.contains("  1 completed, 1 failed, 3 not run (upstream failed)\n"),
         "{runs}"
+    );
+}
+
+/// Regression: `flow run --json` called a flow kept from running by a failed parent
+/// `"failed"`, where the text says `not run`. Every JSON document now says `not_run`, with the
+/// flow that failed on its own as `upstream`.
+#[test]
+fn json_calls_a_flow_kept_from_running_not_run_as_the_text_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[flows.broken]
+command = ["false"]
+
+[flows.child]
+requires = ["broken"]
+command = ["touch", "child-ran"]
+
+[flows.grandchild]
+requires = ["child"]
+command = ["touch", "grandchild-ran"]
+
+[flows.anyway]
+wants = ["broken"]
+command = ["true"]
+"#,
+    );
+    let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let run = json_of(&out);
+    assert!(!dir.path().join("child-ran").exists());
+    assert!(!dir.path().join("grandchild-ran").exists());
+    let results = json_of(&flow_in(dir.path(), &["results", "w.toml", "--json"]));
+    for json in [&run, &results] {
+        assert_eq!(json["status"], "failed", "{json}");
+        let broken = flow_entry(json, "broken");
+        assert_eq!(broken["status"], "failed", "{broken}");
+        assert_eq!(broken["exit_code"], 1, "{broken}");
+        assert!(broken["upstream"].is_null(), "{broken}");
+        for id in ["child", "grandchild"] {
+            let entry = flow_entry(json, id);
+            assert_eq!(entry["status"], "not_run", "{entry}");
+            assert_eq!(entry["upstream"], "broken", "{entry}");
+            assert_eq!(entry["attempts"], 0, "{entry}");
+            assert!(entry["exit_code"].is_null(), "{entry}");
+        }
+        assert_eq!(flow_entry(json, "anyway")["status"], "completed");
+    }
+    // The text of the same run says the same.
+    let table = text(&flow_in(dir.path(), &["results", "w.toml"]).stdout);
+    assert!(
+        table.contains(
+            "grandchild  not run          0            not run: upstream `broken` failed"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(": 1 completed, 1 failed, 2 not run (upstream failed)\n"),
+        "{table}"
+    );
+    // And so does the report's JSON: its counts and its failures grouped by cause.
+    let report = json_of(&flow_in(dir.path(), &["report", "w.toml", "--json"]));
+    assert_eq!(flow_entry(&report, "child")["status"], "not_run");
+    assert_eq!(flow_entry(&report, "grandchild")["status"], "not_run");
+    assert_eq!(report["counts"]["failed"], 1, "{}", report["counts"]);
+    assert_eq!(report["counts"]["not_run"], 2, "{}", report["counts"]);
+    assert_eq!(report["failures"][0]["flow"], "broken");
+    assert_eq!(
+        report["failures"][0]["downstream"],
+        serde_json::json!(["child", "grandchild"])
     );
 }
 
