@@ -221,6 +221,46 @@ shell = "test -e fixed"
     assert!(table.contains("(2 up to date)"), "{table}");
 }
 
+/// Regression: `flow runs` counted the flows found up to date only for runs with failures
+/// (whose results it reads); a run without failures showed none.
+#[test]
+fn runs_counts_the_flows_up_to_date_in_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[flows.made]
+shell = "echo made > made.txt"
+outputs = ["made.txt"]
+
+[flows.each_time]
+requires = ["made"]
+command = ["true"]
+
+[flows.maybe]
+shell = "test -e fixed"
+"#,
+    );
+    let run = || flow_in(dir.path(), &["run", "w.toml", "-q"]).status.code();
+    assert_eq!(run(), Some(1), "nothing up to date; `maybe` fails");
+    assert_eq!(run(), Some(1), "`made` up to date; `maybe` fails");
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    assert_eq!(run(), Some(0), "`made` up to date; no failure");
+    let runs = text(&flow_in(dir.path(), &["runs", "w.toml"]).stdout);
+    let flows: Vec<&str> = (runs.lines().skip(1))
+        .map(|line| line.split("  ").last().unwrap().trim())
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            "2 completed, 1 failed",
+            "2 completed (1 up to date), 1 failed",
+            "3 completed (1 up to date), 0 failed",
+        ],
+        "{runs}"
+    );
+}
+
 #[test]
 fn resume_with_nothing_to_resume_says_so() {
     let dir = tempfile::tempdir().unwrap();
