@@ -224,15 +224,16 @@ impl RunReport {
     }
 
     /// Fills `reused_from` of each flow a resumed run reused (completed without an attempt),
-    /// with the exit code, attempts, times and log of the earlier run that ran it (the runs of
-    /// the workflow in `store`, newest first, before this one). A store that cannot be read
-    /// leaves the flows as they are.
+    /// with the exit code, attempts, times and log of the earlier run that ran it (looked for
+    /// in `store` in the order of [`producer_candidates`]). A store that cannot be read leaves
+    /// the flows as they are.
     pub fn attach_reused(&mut self, store: &dyn ResultStore, logs_root: &std::path::Path) {
         self.attach_reused_from(store, logs_root, None);
     }
 
     /// As [`Self::attach_reused`], looking only at the runs `only` when given (the runs
-    /// that produced the outputs of the flows a run found up to date), not every earlier run.
+    /// that produced the outputs of the flows a run found up to date, whatever their
+    /// workflow), not every earlier run.
     pub fn attach_reused_from(
         &mut self,
         store: &dyn ResultStore,
@@ -245,13 +246,12 @@ impl RunReport {
         if wanted.is_empty() {
             return;
         }
-        let Ok(mut runs) = store.runs() else { return };
-        runs.retain(|r| r.workflow == self.workflow && r.run_id.as_str() < self.run_id.as_str());
+        let Ok(runs) = store.runs() else { return };
+        let mut candidates = producer_candidates(&runs, &self.run_id, &self.workflow);
         if let Some(only) = only {
-            runs.retain(|r| only.contains(&r.run_id));
+            candidates.retain(|r| only.contains(&r.run_id));
         }
-        runs.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
-        for run in runs {
+        for run in candidates {
             let Ok(results) = store.results(&run.run_id) else {
                 continue;
             };
@@ -452,6 +452,27 @@ impl RunReport {
         );
         out
     }
+}
+
+/// Where to look, in order, for the run that ran a flow that run `run_id` of `workflow` reused
+/// (completed without an attempt): the earlier runs of `workflow`, newest first, then the
+/// earlier runs of other workflows, newest first. The ledger that finds a flow up to date is
+/// the store's, by flow id: the run that wrote its files may be of the workflow under its old
+/// name, or of another workflow of the same folder with a flow of the same id and definition.
+/// `flow results`, `flow report` and `flow prune` (which keeps those runs) follow this order.
+pub fn producer_candidates<'a>(
+    runs: &'a [RunRecord],
+    run_id: &str,
+    workflow: &str,
+) -> Vec<&'a RunRecord> {
+    let mut earlier: Vec<&RunRecord> = (runs.iter())
+        .filter(|r| r.run_id.as_str() < run_id)
+        .collect();
+    earlier.sort_by(|a, b| {
+        let other = |r: &RunRecord| r.workflow != workflow;
+        (other(a), b.run_id.as_str()).cmp(&(other(b), a.run_id.as_str()))
+    });
+    earlier
 }
 
 /// The first `n` of `items`, comma-separated, and how many more there are.

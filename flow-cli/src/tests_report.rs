@@ -152,3 +152,33 @@ fn a_flow_kept_from_running_by_a_failure_is_not_run_in_json_as_in_text() {
     );
     assert_eq!(report.failure_lines(false).lines().count(), 1);
 }
+
+#[test]
+fn the_run_that_ran_a_reused_flow_is_looked_for_in_its_workflow_first_then_in_others() {
+    let run = |minute: u32, workflow: &str| {
+        let id = RunId::parse(&format!("20261126T15{minute:02}00.000Z-{workflow}")).unwrap();
+        RunRecord::with_id(id, workflow)
+    };
+    let runs = [
+        run(1, "old"),
+        run(2, "new"),
+        run(3, "other"),
+        run(4, "old"),
+        run(5, "new"),
+        run(6, "new"),
+    ];
+    let this = runs[4].run_id.as_str();
+    let order: Vec<&str> = producer_candidates(&runs, this, "new")
+        .iter()
+        .map(|r| r.run_id.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "20261126T150200.000Z-new",
+            "20261126T150400.000Z-old",
+            "20261126T150300.000Z-other",
+            "20261126T150100.000Z-old",
+        ]
+    );
+}
