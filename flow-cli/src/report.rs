@@ -46,8 +46,8 @@ impl RunStatus {
 pub struct FlowReport {
     /// The flow.
     pub id: String,
-    /// How it ended (`pending` when it has no result, `interrupted` when its run's `flow run`
-    /// died while it ran).
+    /// How it ended (`not_run` when a flow it requires failed, `pending` when it has no
+    /// result, `interrupted` when its run's `flow run` died while it ran).
     pub status: FlowState,
     /// The exit code of its command's last attempt, when it exited.
     pub exit_code: Option<i32>,
@@ -63,7 +63,8 @@ pub struct FlowReport {
     pub duration_ms: Option<u64>,
     /// The log file of the last attempt: its stderr's, else its stdout's, when it wrote any.
     pub log: Option<String>,
-    /// The failed flow that kept this one from running (it did not run itself).
+    /// The failed flow that kept this one from running (it did not run itself): the first
+    /// that failed on its own, of those it requires directly or through others.
     pub upstream: Option<String>,
     /// The run whose result was reused instead of running the flow (`--resume`); exit code,
     /// attempts, times and duration are then that run's.
@@ -109,7 +110,7 @@ impl FlowReport {
     pub fn from_result(r: &FlowResult, run: RunState) -> Self {
         FlowReport {
             id: r.flow_id.to_string(),
-            status: FlowState::of(r.status, run),
+            status: FlowState::of(r, run),
             exit_code: r.exit_code,
             error: r.failure.as_ref().map(|f| f.message.clone()),
             attempts: r.attempts,
@@ -188,7 +189,7 @@ impl RunReport {
             }
         };
         let any = |s: FlowState| flows.iter().any(|f| f.status == s);
-        let status = if any(FlowState::Failed) {
+        let status = if any(FlowState::Failed) || any(FlowState::NotRun) {
             RunStatus::Failed
         } else if state == RunState::Interrupted {
             RunStatus::Interrupted
@@ -223,15 +224,16 @@ impl RunReport {
     }
 
     /// Fills `reused_from` of each flow a resumed run reused (completed without an attempt),
-    /// with the exit code, attempts, times and log of the earlier run that ran it (the runs of
-    /// the workflow in `store`, newest first, before this one). A store that cannot be read
-    /// leaves the flows as they are.
+    /// with the exit code, attempts, times and log of the earlier run that ran it (looked for
+    /// in `store` in the order of [`producer_candidates`]). A store that cannot be read leaves
+    /// the flows as they are.
     pub fn attach_reused(&mut self, store: &dyn ResultStore, logs_root: &std::path::Path) {
         self.attach_reused_from(store, logs_root, None);
     }
 
     /// As [`Self::attach_reused`], looking only at the runs `only` when given (the runs
-    /// that produced the outputs of the flows a run found up to date), not every earlier run.
+    /// that produced the outputs of the flows a run found up to date, whatever their
+    /// workflow), not every earlier run.
     pub fn attach_reused_from(
         &mut self,
         store: &dyn ResultStore,
@@ -244,13 +246,12 @@ impl RunReport {
         if wanted.is_empty() {
             return;
         }
-        let Ok(mut runs) = store.runs() else { return };
-        runs.retain(|r| r.workflow == self.workflow && r.run_id.as_str() < self.run_id.as_str());
+        let Ok(runs) = store.runs() else { return };
+        let mut candidates = producer_candidates(&runs, &self.run_id, &self.workflow);
         if let Some(only) = only {
-            runs.retain(|r| only.contains(&r.run_id));
+            candidates.retain(|r| only.contains(&r.run_id));
         }
-        runs.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
-        for run in runs {
+        for run in candidates {
             let Ok(results) = store.results(&run.run_id) else {
                 continue;
             };
@@ -300,21 +301,21 @@ impl RunReport {
             "ERROR".into(),
         ]];
         for f in &self.flows {
-            let status = if f.upstream.is_some() {
-                "not run".to_owned()
-            } else if f.reused_from.is_some() {
-                "up to date".to_owned()
+            let status = if f.reused_from.is_some() {
+                "up to date"
             } else {
-                f.status.to_string()
+                f.status.label()
             };
             let note = match (&f.reused_from, &f.upstream) {
                 (Some(run), _) => format!("from run {run}"),
-                (None, Some(root)) => format!("not run: upstream `{root}` failed"),
-                (None, None) => f.error.clone().unwrap_or_default(),
+                (None, Some(root)) if f.status == FlowState::NotRun => {
+                    format!("not run: upstream `{root}` failed")
+                }
+                (None, _) => f.error.clone().unwrap_or_default(),
             };
             rows.push([
                 terminal::safe(&f.id).into_owned(),
-                status,
+                status.to_owned(),
                 f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 f.attempts.to_string(),
                 f.duration_ms.map(format_ms).unwrap_or_default(),
@@ -348,11 +349,10 @@ impl RunReport {
         out
     }
 
-    /// The flows that failed by themselves (not for want of a failed parent).
+    /// The flows that failed by themselves (those kept from running by a failed parent are
+    /// [`FlowState::NotRun`]).
     fn own_failures(&self) -> impl Iterator<Item = &FlowReport> {
-        self.flows
-            .iter()
-            .filter(|f| f.status == FlowState::Failed && f.upstream.is_none())
+        self.flows.iter().filter(|f| f.status == FlowState::Failed)
     }
 
     /// One line per flow that failed by itself, with its log file: what `--quiet` prints.
@@ -378,7 +378,6 @@ impl RunReport {
     /// How many flows ended how, in words: `1 completed, 1 failed, 1 not run (upstream
     /// failed)`. A flow that did not run because a parent failed is not counted as failed.
     pub fn counts(&self) -> String {
-        let upstream = self.flows.iter().filter(|f| f.upstream.is_some()).count();
         let reused = self.flows.iter().filter(|f| f.reused()).count();
         let mut counts = format!("{} completed", self.count(FlowState::Completed));
         if reused > 0 {
@@ -387,7 +386,7 @@ impl RunReport {
         let _ = write!(counts, ", {} failed", self.own_failures().count());
         for (n, name) in [
             (self.count(FlowState::Cancelled), "cancelled"),
-            (upstream, "not run (upstream failed)"),
+            (self.count(FlowState::NotRun), "not run (upstream failed)"),
             // A flow whose end the store did not record (its last write was refused).
             (self.count(FlowState::Running), "not recorded as finished"),
             (self.count(FlowState::Interrupted), "interrupted"),
@@ -425,7 +424,9 @@ impl RunReport {
             let kept: Vec<&str> = self
                 .flows
                 .iter()
-                .filter(|d| d.upstream.as_deref() == Some(f.id.as_str()))
+                .filter(|d| {
+                    d.status == FlowState::NotRun && d.upstream.as_deref() == Some(f.id.as_str())
+                })
                 .map(|d| d.id.as_str())
                 .collect();
             if !kept.is_empty() {
@@ -451,6 +452,27 @@ impl RunReport {
         );
         out
     }
+}
+
+/// Where to look, in order, for the run that ran a flow that run `run_id` of `workflow` reused
+/// (completed without an attempt): the earlier runs of `workflow`, newest first, then the
+/// earlier runs of other workflows, newest first. The ledger that finds a flow up to date is
+/// the store's, by flow id: the run that wrote its files may be of the workflow under its old
+/// name, or of another workflow of the same folder with a flow of the same id and definition.
+/// `flow results`, `flow report` and `flow prune` (which keeps those runs) follow this order.
+pub fn producer_candidates<'a>(
+    runs: &'a [RunRecord],
+    run_id: &str,
+    workflow: &str,
+) -> Vec<&'a RunRecord> {
+    let mut earlier: Vec<&RunRecord> = (runs.iter())
+        .filter(|r| r.run_id.as_str() < run_id)
+        .collect();
+    earlier.sort_by(|a, b| {
+        let other = |r: &RunRecord| r.workflow != workflow;
+        (other(a), b.run_id.as_str()).cmp(&(other(b), a.run_id.as_str()))
+    });
+    earlier
 }
 
 /// The first `n` of `items`, comma-separated, and how many more there are.
@@ -496,102 +518,5 @@ pub fn format_ms(ms: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use flow_results::{Failure, FailureKind, RunId, Tail};
-
-    fn id(s: &str) -> FlowId {
-        FlowId::new(s).unwrap()
-    }
-
-    fn sample() -> RunReport {
-        let run_id = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
-        let mut run = RunRecord::with_id(run_id.clone(), "etl");
-        run.finished_at = Some(run.started_at + chrono::TimeDelta::milliseconds(2500));
-        let mut a = FlowResult::new(run_id.clone(), id("a"), FlowStatus::Completed);
-        a.exit_code = Some(0);
-        a.attempts = 1;
-        a.started_at = Some(run.started_at);
-        a.finished_at = Some(run.started_at + chrono::TimeDelta::milliseconds(12));
-        let mut b = FlowResult::new(run_id, id("b"), FlowStatus::Failed);
-        b.exit_code = Some(3);
-        b.attempts = 2;
-        b.failure = Some(Failure::new(FailureKind::Error, "exited with code 3"));
-        b.stderr_tail = Tail::new("one\ntwo\n");
-        RunReport::new(
-            &run,
-            RunState::Ended,
-            vec![b, a],
-            Some(&[id("a"), id("b"), id("c")]),
-        )
-    }
-
-    #[test]
-    fn json_has_the_documented_shape() {
-        let json: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
-        assert_eq!(json["run_id"], "20261126T153012.123Z-3f9a");
-        assert_eq!(json["workflow"], "etl");
-        assert_eq!(json["status"], "failed");
-        let flows = json["flows"].as_array().unwrap();
-        let ids: Vec<_> = flows.iter().map(|f| f["id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(flows[0]["status"], "completed");
-        assert_eq!(flows[0]["exit_code"], 0);
-        assert_eq!(flows[0]["error"], serde_json::Value::Null);
-        assert_eq!(flows[0]["duration_ms"], 12);
-        assert_eq!(flows[0]["started_at"], "2026-11-26T15:30:12.123Z");
-        assert_eq!(flows[1]["error"], "exited with code 3");
-        assert_eq!(flows[1]["attempts"], 2);
-        assert_eq!(flows[2]["status"], "pending");
-        assert_eq!(flows[0].as_object().unwrap().len(), 11);
-    }
-
-    #[test]
-    fn table_and_summary_name_every_flow_and_the_failure() {
-        let report = sample();
-        let table = report.table(false);
-        assert!(table.starts_with("FLOW  STATUS"), "{table}");
-        assert!(table.contains("b     failed     3     2"), "{table}");
-        let summary = report.summary(false);
-        assert!(
-            summary.contains("FAILED b: exited with code 3\n  | one\n  | two\n"),
-            "{summary}"
-        );
-        assert!(
-            summary.ends_with("failed in 2.50s: 1 completed, 1 failed, 1 not run\n"),
-            "{summary}"
-        );
-    }
-
-    #[test]
-    fn table_and_summary_escape_control_characters_from_commands_and_files() {
-        let mut report = sample();
-        report.workflow = "w\nFAKE completed\u{1b}[31m".to_owned();
-        report.flows[1].stderr_tail = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\nok".to_owned();
-        report.flows[1].error = Some("exit\r\u{1b}[2K".to_owned());
-        let printed = format!("{}{}", report.table(false), report.summary(false));
-        assert!(
-            !printed.contains('\u{1b}') && !printed.contains('\u{7}'),
-            "{printed:?}"
-        );
-        assert!(!printed.contains('\r'), "{printed:?}");
-        assert!(
-            printed.contains("| \\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\n"),
-            "{printed}"
-        );
-        assert!(
-            printed.contains("`w\\nFAKE completed\\u{1b}[31m`"),
-            "{printed}"
-        );
-    }
-
-    #[test]
-    fn last_lines_keeps_the_end() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("a\nb", 5), "a\nb");
-        assert_eq!(last_lines("", 3), "");
-        assert_eq!(format_ms(45), "45ms");
-        assert_eq!(format_ms(1234), "1.23s");
-        assert_eq!(format_ms(75_000), "1m15s");
-    }
-}
+#[path = "tests_report.rs"]
+mod tests;

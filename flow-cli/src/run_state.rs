@@ -2,7 +2,7 @@
 //! `--json`), `flow runs`, `flow logs` and `flow report` share to tell a run in progress from
 //! one whose `flow run` died, and a flow still running from one that never will end.
 
-use flow_results::{FlowStatus, RunRecord, StoreSpec};
+use flow_results::{FailureKind, FlowResult, FlowStatus, RunRecord, StoreSpec};
 use serde::Serialize;
 
 /// Whether a stored run has ended, as a reader of its store can tell.
@@ -32,7 +32,8 @@ impl RunState {
     }
 }
 
-/// A flow's state as `flow` shows it: its stored [`FlowStatus`], or `interrupted`.
+/// A flow's state as `flow` shows it: its stored [`FlowStatus`], or `not_run` (it failed only
+/// because a flow it requires failed), or `interrupted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowState {
@@ -43,8 +44,11 @@ pub enum FlowState {
     Running,
     /// Finished successfully.
     Completed,
-    /// Finished with a failure.
+    /// Finished with a failure of its own.
     Failed,
+    /// Never started: a flow it requires, directly or through others, failed (the store
+    /// keeps it as failed, with an upstream failure naming that flow).
+    NotRun,
     /// Stopped, or never started, because the run was cancelled.
     Cancelled,
     /// Still running when its `flow run` died: it will never end.
@@ -53,19 +57,26 @@ pub enum FlowState {
 
 impl FlowState {
     /// Every state, in the order of a run's life.
-    pub const ALL: [FlowState; 6] = [
+    pub const ALL: [FlowState; 7] = [
         FlowState::Pending,
         FlowState::Running,
         FlowState::Completed,
         FlowState::Failed,
+        FlowState::NotRun,
         FlowState::Cancelled,
         FlowState::Interrupted,
     ];
 
-    /// How a flow stored as `status` in a run in state `run` is shown: as stored, except that
-    /// a flow left running by an interrupted run is interrupted.
-    pub fn of(status: FlowStatus, run: RunState) -> Self {
-        match status {
+    /// How a flow stored as `result` in a run in state `run` is shown: as stored, except that
+    /// a flow that failed because a flow it requires failed was not run, and a flow left
+    /// running by an interrupted run is interrupted.
+    pub fn of(result: &FlowResult, run: RunState) -> Self {
+        let upstream = matches!(
+            result.failure.as_ref().map(|f| &f.kind),
+            Some(FailureKind::Upstream { .. })
+        );
+        match result.status {
+            FlowStatus::Failed if upstream => FlowState::NotRun,
             FlowStatus::Running if run == RunState::Interrupted => FlowState::Interrupted,
             FlowStatus::Pending => FlowState::Pending,
             FlowStatus::Running => FlowState::Running,
@@ -75,15 +86,25 @@ impl FlowState {
         }
     }
 
-    /// The lowercase name, as `--json` spells it.
+    /// The lowercase name, as `--json` spells it (and the report's style classes).
     pub fn as_str(self) -> &'static str {
         match self {
             FlowState::Pending => "pending",
             FlowState::Running => "running",
             FlowState::Completed => "completed",
             FlowState::Failed => "failed",
+            FlowState::NotRun => "not_run",
             FlowState::Cancelled => "cancelled",
             FlowState::Interrupted => "interrupted",
+        }
+    }
+
+    /// The name in words, as tables and pages show it: [`Self::as_str`] with a space for
+    /// the underscore (`not run`).
+    pub fn label(self) -> &'static str {
+        match self {
+            FlowState::NotRun => "not run",
+            state => state.as_str(),
         }
     }
 }
@@ -98,6 +119,16 @@ impl std::fmt::Display for FlowState {
 mod tests {
     use super::*;
 
+    use flow_graph::FlowId;
+    use flow_results::{Failure, RunId};
+
+    fn result(status: FlowStatus, kind: Option<FailureKind>) -> FlowResult {
+        let run = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
+        let mut result = FlowResult::new(run, FlowId::new("f").unwrap(), status);
+        result.failure = kind.map(|kind| Failure::new(kind, "it failed"));
+        result
+    }
+
     #[test]
     fn only_a_flow_left_running_by_an_interrupted_run_is_interrupted() {
         use FlowStatus::*;
@@ -111,8 +142,28 @@ mod tests {
             (Pending, Interrupted, FlowState::Pending),
             (Cancelled, Ended, FlowState::Cancelled),
         ] {
-            assert_eq!(FlowState::of(status, run), shown, "{status} in {run:?}");
+            let shown_as = FlowState::of(&result(status, None), run);
+            assert_eq!(shown_as, shown, "{status} in {run:?}");
         }
+    }
+
+    #[test]
+    fn a_flow_failed_only_because_a_flow_it_requires_failed_was_not_run() {
+        let upstream = || {
+            Some(FailureKind::Upstream {
+                flow: FlowId::new("root").unwrap(),
+            })
+        };
+        let of = |status, kind| FlowState::of(&result(status, kind), RunState::Ended);
+        assert_eq!(of(FlowStatus::Failed, upstream()), FlowState::NotRun);
+        assert_eq!(
+            of(FlowStatus::Failed, Some(FailureKind::Error)),
+            FlowState::Failed
+        );
+        // Cancelled with the run, its required parent cancelled: cancelled, as stored.
+        assert_eq!(of(FlowStatus::Cancelled, upstream()), FlowState::Cancelled);
+        assert_eq!(FlowState::NotRun.as_str(), "not_run");
+        assert_eq!(FlowState::NotRun.label(), "not run");
     }
 
     #[test]

@@ -122,6 +122,10 @@ impl ResultStore for GuardedStore {
         self.inner.results(run)
     }
 
+    fn count_reused(&self, run: &RunId) -> Result<u32, StoreError> {
+        self.inner.count_reused(run)
+    }
+
     fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
         self.inner.run(run)
     }

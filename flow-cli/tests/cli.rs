@@ -99,9 +99,11 @@ wants = ["broken", "needs_needs"]
     assert_eq!(broken["status"], "failed");
     assert_eq!(broken["exit_code"], 3);
     assert!(broken["error"].as_str().unwrap().contains('3'), "{broken}");
+    // Kept from running by `broken`: not run, as the text says, not failed.
     for id in ["needs_broken", "needs_needs"] {
         let f = flow_entry(&json, id);
-        assert_eq!(f["status"], "failed", "{f}");
+        assert_eq!(f["status"], "not_run", "{f}");
+        assert_eq!(f["upstream"], "broken", "{f}");
         assert_eq!(f["attempts"], 0, "{f}");
         assert!(f["error"].as_str().unwrap().contains("broken"), "{f}");
     }

@@ -132,6 +132,16 @@ fn json_names_the_critical_path_and_groups_failures_by_cause() {
         serde_json::json!(["load"])
     );
     assert_eq!(json["failures"][0]["failure"]["signal"], 9);
+    // `load` never ran: not run, as `flow results` says, not failed.
+    let load = (json["flows"].as_array().unwrap().iter())
+        .find(|f| f["id"] == "load")
+        .unwrap();
+    assert_eq!(load["status"], "not_run", "{load}");
+    assert_eq!(load["failure"]["kind"], "upstream", "{load}");
+    assert_eq!(
+        (&json["counts"]["failed"], &json["counts"]["not_run"]),
+        (&1.into(), &1.into())
+    );
     assert_eq!(json["failures"][0]["attempts"], 2);
     assert_eq!(json["edges"].as_array().unwrap().len(), 5);
     let optional: Vec<&Value> = json["edges"]
@@ -169,7 +179,7 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
         1,
         "only the page's own script"
     );
-    assert!(html.contains("1 flow failed because of it"));
+    assert!(html.contains("1 flow not run because of it"));
 
     // The same run by id into a chosen file, and to stdout.
     let chosen = dir.path().join("page.html");

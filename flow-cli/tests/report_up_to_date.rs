@@ -1,5 +1,6 @@
-//! `flow report` of a run that found flows up to date: each shows the run that produced its
-//! outputs and how long it took then (it took no time in this run).
+//! `flow report` (and `flow results`) of a run that found flows up to date: each shows the
+//! run that produced its outputs, also under the workflow's former name, and how long it
+//! took then (it took no time in this run).
 
 mod common;
 
@@ -40,4 +41,55 @@ fn the_report_shows_an_up_to_date_flow_with_the_time_it_took_when_it_ran() {
         .collect();
     // Status rank, start, duration, attempts, exit code.
     assert!(cells.len() >= 3 && cells[2] >= 200.0, "{row}");
+}
+
+/// Regression: a workflow renamed since a run of it made a flow's files. The next run finds
+/// the flow up to date (the ledger is the store's), and `flow results` showed it as
+/// `completed` with 0 tries: it looked for the run that made the files among the runs of the
+/// new name only. It now shows that run, as do `run --json` and the report, and `flow prune`
+/// keeps it.
+#[test]
+fn a_flow_up_to_date_after_its_workflow_was_renamed_names_the_run_that_made_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workflow = |name: &str| {
+        format!(
+            "[workflow]\nname = \"{name}\"\n\n[flows.make]\nshell = \"echo made > made.txt\"\n\
+             outputs = [\"made.txt\"]\n\n[flows.other]\ncommand = [\"true\"]\n"
+        )
+    };
+    write(d, "w.toml", &workflow("old"));
+    let made = json_of(&run_in(d, &["run", "w.toml", "--json"]));
+    let made_by = made["run_id"].as_str().unwrap().to_owned();
+    // A later run of the old name without `make`: the run that made its files is no longer
+    // the newest of that name.
+    let out = run_in(d, &["run", "w.toml", "other", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    write(d, "w.toml", &workflow("new"));
+
+    let run = json_of(&run_in(d, &["run", "w.toml", "--json"]));
+    let results = json_of(&run_in(d, &["results", "w.toml", "--json"]));
+    for json in [&run, &results] {
+        let make = &json["flows"][0];
+        assert_eq!(make["id"], "make", "{json}");
+        assert_eq!(make["reused_from"], made_by.as_str(), "{make}");
+        assert_eq!(make["attempts"], 1, "{make}");
+        assert_eq!(make["exit_code"], 0, "{make}");
+    }
+    let table = text(&run_in(d, &["results", "w.toml"]).stdout);
+    assert!(table.contains("make   up to date  0     1"), "{table}");
+    assert!(table.contains(&format!("from run {made_by}")), "{table}");
+    let report = json_of(&run_in(d, &["report", "w.toml", "--json"]));
+    assert_eq!(report["flows"][0]["up_to_date_from"], made_by.as_str());
+
+    // Pruning every workflow to its newest run keeps the run that made the files.
+    let out = run_in(d, &["prune", "--keep", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pruned = text(&out.stdout);
+    assert!(
+        pruned.contains(&format!("kept run {made_by} too")),
+        "{pruned}"
+    );
+    let results = json_of(&run_in(d, &["results", "w.toml", "--json"]));
+    assert_eq!(results["flows"][0]["reused_from"], made_by.as_str());
 }

@@ -1,7 +1,7 @@
 //! What `flow run` tells at the end: each root failure once, the flows it kept from running
-//! as "not run" (and so does `flow runs`), one line per failed flow under `--quiet`, reused
-//! flows with the run they come from, a `--resume` with nothing to resume, and
-//! `--executor slurm` without Slurm.
+//! as "not run" (and so do `flow runs` and every `--json`), one line per failed flow under
+//! `--quiet`, reused flows with the run they come from, a `--resume` with nothing to resume,
+//! and `--executor slurm` without Slurm.
 
 mod common;
 
@@ -83,6 +83,77 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
     );
 }
 
+/// Regression: `flow run --json` called a flow kept from running by a failed parent
+/// `"failed"`, where the text says `not run`. Every JSON document now says `not_run`, with the
+/// flow that failed on its own as `upstream`.
+#[test]
+fn json_calls_a_flow_kept_from_running_not_run_as_the_text_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[flows.broken]
+command = ["false"]
+
+[flows.child]
+requires = ["broken"]
+command = ["touch", "child-ran"]
+
+[flows.grandchild]
+requires = ["child"]
+command = ["touch", "grandchild-ran"]
+
+[flows.anyway]
+wants = ["broken"]
+command = ["true"]
+"#,
+    );
+    let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let run = json_of(&out);
+    assert!(!dir.path().join("child-ran").exists());
+    assert!(!dir.path().join("grandchild-ran").exists());
+    let results = json_of(&flow_in(dir.path(), &["results", "w.toml", "--json"]));
+    for json in [&run, &results] {
+        assert_eq!(json["status"], "failed", "{json}");
+        let broken = flow_entry(json, "broken");
+        assert_eq!(broken["status"], "failed", "{broken}");
+        assert_eq!(broken["exit_code"], 1, "{broken}");
+        assert!(broken["upstream"].is_null(), "{broken}");
+        for id in ["child", "grandchild"] {
+            let entry = flow_entry(json, id);
+            assert_eq!(entry["status"], "not_run", "{entry}");
+            assert_eq!(entry["upstream"], "broken", "{entry}");
+            assert_eq!(entry["attempts"], 0, "{entry}");
+            assert!(entry["exit_code"].is_null(), "{entry}");
+        }
+        assert_eq!(flow_entry(json, "anyway")["status"], "completed");
+    }
+    // The text of the same run says the same.
+    let table = text(&flow_in(dir.path(), &["results", "w.toml"]).stdout);
+    assert!(
+        table.contains(
+            "grandchild  not run          0            not run: upstream `broken` failed"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(": 1 completed, 1 failed, 2 not run (upstream failed)\n"),
+        "{table}"
+    );
+    // And so does the report's JSON: its counts and its failures grouped by cause.
+    let report = json_of(&flow_in(dir.path(), &["report", "w.toml", "--json"]));
+    assert_eq!(flow_entry(&report, "child")["status"], "not_run");
+    assert_eq!(flow_entry(&report, "grandchild")["status"], "not_run");
+    assert_eq!(report["counts"]["failed"], 1, "{}", report["counts"]);
+    assert_eq!(report["counts"]["not_run"], 2, "{}", report["counts"]);
+    assert_eq!(report["failures"][0]["flow"], "broken");
+    assert_eq!(
+        report["failures"][0]["downstream"],
+        serde_json::json!(["child", "grandchild"])
+    );
+}
+
 #[test]
 fn quiet_prints_one_line_per_failed_flow_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +219,46 @@ shell = "test -e fixed"
     let first_run = first["run_id"].as_str().unwrap();
     assert!(table.contains(&format!("from run {first_run}")), "{table}");
     assert!(table.contains("(2 up to date)"), "{table}");
+}
+
+/// Regression: `flow runs` counted the flows found up to date only for runs with failures
+/// (whose results it reads); a run without failures showed none.
+#[test]
+fn runs_counts_the_flows_up_to_date_in_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[flows.made]
+shell = "echo made > made.txt"
+outputs = ["made.txt"]
+
+[flows.each_time]
+requires = ["made"]
+command = ["true"]
+
+[flows.maybe]
+shell = "test -e fixed"
+"#,
+    );
+    let run = || flow_in(dir.path(), &["run", "w.toml", "-q"]).status.code();
+    assert_eq!(run(), Some(1), "nothing up to date; `maybe` fails");
+    assert_eq!(run(), Some(1), "`made` up to date; `maybe` fails");
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    assert_eq!(run(), Some(0), "`made` up to date; no failure");
+    let runs = text(&flow_in(dir.path(), &["runs", "w.toml"]).stdout);
+    let flows: Vec<&str> = (runs.lines().skip(1))
+        .map(|line| line.split("  ").last().unwrap().trim())
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            "2 completed, 1 failed",
+            "2 completed (1 up to date), 1 failed",
+            "3 completed (1 up to date), 0 failed",
+        ],
+        "{runs}"
+    );
 }
 
 #[test]

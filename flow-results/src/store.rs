@@ -2,7 +2,7 @@
 
 use flow_graph::FlowId;
 
-use crate::{FlowResult, RunId, RunRecord, StoreError};
+use crate::{FlowResult, FlowStatus, RunId, RunRecord, StoreError};
 
 /// A place that keeps runs and the results of their flows.
 ///
@@ -77,6 +77,23 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// A [`StoreError`] when the store cannot be read or one of the records is corrupt (the
     /// error names it; [`result`](ResultStore::result) still reads the others).
     fn results(&self, run: &RunId) -> Result<Vec<FlowResult>, StoreError>;
+
+    /// How many results of `run` completed with no attempt (`attempts` 0): the flows whose
+    /// result the run reused (from the run it resumed, or up to date) instead of running them.
+    /// 0 when the run is unknown. The SQLite store counts them without reading the results
+    /// back; the default reads them with [`results`](ResultStore::results).
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read (or, by default, as
+    /// [`results`](ResultStore::results)).
+    fn count_reused(&self, run: &RunId) -> Result<u32, StoreError> {
+        let results = self.results(run)?;
+        let reused = results
+            .iter()
+            .filter(|r| r.status == FlowStatus::Completed && r.attempts == 0)
+            .count();
+        Ok(u32::try_from(reused).unwrap_or(u32::MAX))
+    }
 
     /// The record of `run`, if recorded.
     ///

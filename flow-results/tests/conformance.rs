@@ -5,8 +5,8 @@ mod common;
 
 use common::{flow, full_result, nested, run_at, time, Opened};
 use flow_results::{
-    Failure, FailureKind, FlowResult, FlowStatus, ResultStore, StatusCounts, StoreError, Tail,
-    MAX_OUTPUT_DEPTH, MAX_TAIL_BYTES,
+    Failure, FailureKind, FlowResult, FlowStatus, ResultStore, RunRecord, StatusCounts, StoreError,
+    Tail, MAX_OUTPUT_DEPTH, MAX_TAIL_BYTES,
 };
 
 /// One function per behaviour; each takes a fresh, empty store.
@@ -305,6 +305,31 @@ mod checks {
         assert_eq!(saved[0].stderr_tail.as_str().len(), MAX_TAIL_BYTES);
     }
 
+    pub fn counts_the_results_completed_with_no_attempt(store: &dyn ResultStore) {
+        let (one, two) = (run_at("w", 0), run_at("w", 1));
+        store.begin_run(&one).unwrap();
+        store.begin_run(&two).unwrap();
+        let result = |run: &RunRecord, name: &str, status: FlowStatus, attempts: u32| {
+            let mut result = FlowResult::new(run.run_id.clone(), flow(name), status);
+            result.attempts = attempts;
+            result
+        };
+        store
+            .save_results(&[
+                result(&one, "ran", FlowStatus::Completed, 1),
+                result(&one, "reused", FlowStatus::Completed, 0),
+                result(&one, "also_reused", FlowStatus::Completed, 0),
+                result(&one, "not_run", FlowStatus::Failed, 0),
+                result(&one, "cancelled", FlowStatus::Cancelled, 0),
+                result(&one, "pending", FlowStatus::Pending, 0),
+                result(&two, "reused", FlowStatus::Completed, 0),
+            ])
+            .unwrap();
+        assert_eq!(store.count_reused(&one.run_id).unwrap(), 2);
+        assert_eq!(store.count_reused(&two.run_id).unwrap(), 1);
+        assert_eq!(store.count_reused(&run_at("w", 2).run_id).unwrap(), 0);
+    }
+
     pub fn reports_a_spec_that_opens_it_again(store: &dyn ResultStore) {
         let spec = store.spec();
         let reopened = flow_results::open_store(&spec).unwrap();
@@ -466,6 +491,7 @@ conformance!(
         runs_are_listed_oldest_first_and_latest_is_per_workflow,
         deleting_a_run_removes_it_and_its_results_only,
         full_tails_and_every_failure_kind_round_trip,
+        counts_the_results_completed_with_no_attempt,
         reports_a_spec_that_opens_it_again,
         any_result_reads_back_equal,
     ]

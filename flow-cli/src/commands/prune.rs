@@ -112,9 +112,10 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
 }
 
 /// The runs of `old` that a kept run (one of `runs` not in `old`) needs: for each flow it
-/// completed without an attempt (up to date, or reused by `--resume`), the newest earlier run
-/// of its workflow that ran it, whose attempt `flow results` shows. A run the store cannot
-/// read is passed over.
+/// completed without an attempt (up to date, or reused by `--resume`), the earlier run that
+/// ran it, found as `flow results` finds the attempt it shows
+/// ([`producer_candidates`](crate::report::producer_candidates)). A run the store cannot read
+/// is passed over.
 fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> BTreeSet<RunId> {
     let old: HashSet<&RunId> = old.iter().map(|r| &r.run_id).collect();
     let is_old = |run: &RunId| old.contains(run);
@@ -127,11 +128,8 @@ fn producers(store: &dyn ResultStore, runs: &[RunRecord], old: &[RunRecord]) -> 
             .filter(|r| r.status == FlowStatus::Completed && r.attempts == 0)
             .map(|r| r.flow_id.to_string())
             .collect();
-        let mut earlier: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| r.workflow == kept.workflow && r.run_id.as_str() < kept.run_id.as_str())
-            .collect();
-        earlier.sort_by(|a, b| b.run_id.as_str().cmp(a.run_id.as_str()));
+        let earlier =
+            crate::report::producer_candidates(runs, kept.run_id.as_str(), &kept.workflow);
         for run in earlier {
             if wanted.is_empty() {
                 break;

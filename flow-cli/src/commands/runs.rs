@@ -31,13 +31,23 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
             RunState::Interrupted => {
                 "interrupted (its flow process died before the run ended)".to_owned()
             }
-            // Without failures, the run's record has the counts. With some, they are counted
-            // as the run's summary counts them (a flow whose parent failed did not run, it did
-            // not fail), from the run's results: read only then, so that listing many large
-            // runs stays quick.
+            // Without failures, the run's record has the counts, and the store counts the
+            // flows up to date (reused) without reading the results back. With failures, they
+            // are counted as the run's summary counts them (a flow whose parent failed did not
+            // run, it did not fail), from the run's results: read only then, so that listing
+            // many large runs stays quick.
             RunState::Ended if r.counts.failed == 0 => {
                 let c = &r.counts;
-                let mut s = format!("{} completed, 0 failed", c.completed);
+                let reused = match c.completed {
+                    0 => 0,
+                    _ => (results_store.count_reused(&r.run_id))
+                        .map_err(|e| store::error(&spec, e))?,
+                };
+                let mut s = format!("{} completed", c.completed);
+                if reused > 0 {
+                    s.push_str(&format!(" ({reused} up to date)"));
+                }
+                s.push_str(", 0 failed");
                 if c.cancelled > 0 {
                     s.push_str(&format!(", {} cancelled", c.cancelled));
                 }

@@ -1,4 +1,4 @@
-//! Failures grouped by cause: every flow that failed because a dependency failed goes under the
+//! Failures grouped by cause: every flow not run because a dependency failed goes under the
 //! flow whose own failure started the chain.
 
 use std::collections::HashMap;
@@ -8,13 +8,13 @@ use flow_results::FailureKind;
 
 use crate::run_state::FlowState;
 
-/// A flow that failed on its own, and the flows its failure took down.
+/// A flow that failed on its own, and the flows its failure kept from running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureGroup {
     /// The index of the flow that failed on its own (error, timeout, crash).
     pub cause: usize,
-    /// The indexes of the flows that failed because of it, directly or through other flows,
-    /// in the order of the flows.
+    /// The indexes of the flows not run because of it, directly or through other flows, in
+    /// the order of the flows.
     pub downstream: Vec<usize>,
 }
 
@@ -29,13 +29,15 @@ pub struct FailureView<'a> {
     pub kind: Option<&'a FailureKind>,
 }
 
-/// Groups the failed flows by cause.
+/// Groups the failed and not run flows by cause.
 ///
-/// A flow failed with [`FailureKind::Upstream`] goes under the flow it names, followed
-/// transitively until a flow that failed on its own. When that chain leads nowhere (a flow
-/// missing from the run, or a loop), the last flow reached on it becomes a cause of its own,
-/// so every failed flow appears exactly once. Groups come in the order of their causes.
+/// A flow that ended with [`FailureKind::Upstream`] (not run) goes under the flow it names,
+/// followed transitively until a flow that failed on its own. When that chain leads nowhere
+/// (a flow missing from the run, or a loop), the last flow reached on it becomes a cause of
+/// its own, so every failed or not run flow appears exactly once. Groups come in the order of
+/// their causes.
 pub fn group(flows: &[FailureView<'_>]) -> Vec<FailureGroup> {
+    let failed = |i: usize| matches!(flows[i].status, FlowState::Failed | FlowState::NotRun);
     let index: HashMap<&str, usize> = flows
         .iter()
         .enumerate()
@@ -43,16 +45,15 @@ pub fn group(flows: &[FailureView<'_>]) -> Vec<FailureGroup> {
         .collect();
     let upstream_of = |i: usize| -> Option<usize> {
         match flows[i].kind {
-            Some(FailureKind::Upstream { flow }) => index
-                .get(flow.as_str())
-                .copied()
-                .filter(|&j| flows[j].status == FlowState::Failed),
+            Some(FailureKind::Upstream { flow }) => {
+                index.get(flow.as_str()).copied().filter(|&j| failed(j))
+            }
             _ => None,
         }
     };
     let mut downstream_of: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut causes = Vec::new();
-    for i in (0..flows.len()).filter(|&i| flows[i].status == FlowState::Failed) {
+    for i in (0..flows.len()).filter(|&i| failed(i)) {
         let is_upstream = matches!(flows[i].kind, Some(FailureKind::Upstream { .. }));
         if !is_upstream {
             causes.push(i);
@@ -127,27 +128,27 @@ mod tests {
     }
 
     #[test]
-    fn upstream_failures_go_under_their_cause() {
+    fn flows_not_run_go_under_their_cause() {
         check(
             &[
                 ("fetch", Failed, Some(FailureKind::Error)),
-                ("parse", Failed, Some(upstream("fetch"))),
+                ("parse", NotRun, Some(upstream("fetch"))),
                 ("other", Completed, None),
-                ("load", Failed, Some(upstream("fetch"))),
+                ("load", NotRun, Some(upstream("fetch"))),
                 ("slow", Failed, Some(FailureKind::Timeout)),
-                ("report", Failed, Some(upstream("slow"))),
+                ("report", NotRun, Some(upstream("slow"))),
             ],
             &[("fetch", &["parse", "load"]), ("slow", &["report"])],
         );
     }
 
     #[test]
-    fn chains_of_upstream_failures_lead_to_the_first_cause() {
+    fn chains_of_flows_not_run_lead_to_the_first_cause() {
         // The scheduler may name the direct parent rather than the root cause.
         check(
             &[
-                ("c", Failed, Some(upstream("b"))),
-                ("b", Failed, Some(upstream("a"))),
+                ("c", NotRun, Some(upstream("b"))),
+                ("b", NotRun, Some(upstream("a"))),
                 ("a", Failed, Some(FailureKind::Crashed { signal: Some(9) })),
             ],
             &[("a", &["c", "b"])],
@@ -158,10 +159,10 @@ mod tests {
     fn a_chain_that_leads_nowhere_makes_its_last_flow_a_cause() {
         check(
             &[
-                ("b", Failed, Some(upstream("gone"))),
-                ("c", Failed, Some(upstream("b"))),
-                ("x", Failed, Some(upstream("y"))),
-                ("y", Failed, Some(upstream("x"))),
+                ("b", NotRun, Some(upstream("gone"))),
+                ("c", NotRun, Some(upstream("b"))),
+                ("x", NotRun, Some(upstream("y"))),
+                ("y", NotRun, Some(upstream("x"))),
             ],
             &[("b", &["c"]), ("x", &[]), ("y", &[])],
         );

@@ -81,7 +81,8 @@ fn summary(out: &mut String, report: &Report) {
     for status in FlowState::ALL {
         let n = report.count(status);
         if n > 0 {
-            let _ = write!(out, " <span class=\"chip s-{status}\">{n} {status}</span>");
+            let label = status.label();
+            let _ = write!(out, " <span class=\"chip s-{status}\">{n} {label}</span>");
         }
     }
     out.push_str("</dd>\n");
@@ -153,7 +154,9 @@ fn failures(out: &mut String, report: &Report) {
         let flow = &report.flows[group.cause];
         let _ = writeln!(
             out,
-            "<article class=\"failure\">\n<h3><span class=\"chip s-failed\">failed</span> <code>{}</code></h3>",
+            "<article class=\"failure\">\n<h3><span class=\"chip s-{}\">{}</span> <code>{}</code></h3>",
+            flow.status,
+            flow.status.label(),
             Escaped(flow.id.as_str())
         );
         out.push_str("<dl>");
@@ -191,7 +194,7 @@ fn failures(out: &mut String, report: &Report) {
             let _ =
                 write!(
                 out,
-                "<details class=\"downstream\"><summary>{} {} failed because of it</summary><ul>",
+                "<details class=\"downstream\"><summary>{} {} not run because of it</summary><ul>",
                 group.downstream.len(),
                 if group.downstream.len() == 1 { "flow" } else { "flows" }
             );
@@ -259,7 +262,7 @@ fn table(out: &mut String, report: &Report) {
             flow.status,
             match &flow.up_to_date_from {
                 Some(run) => format!("up to date (from run {})", Escaped(run)),
-                None => flow.status.to_string(),
+                None => flow.status.label().to_owned(),
             }
         );
         cell_ms(out, flow.start_ms);
@@ -344,7 +347,8 @@ mod tests {
             "<svg class=\"dag\"",
             "<article class=\"failure\">",
             "<dt>Signal</dt><dd>9</dd>",
-            "1 flow failed because of it",
+            "1 flow not run because of it",
+            "<span class=\"chip s-not_run\">1 not run</span>",
             "1 cancelled",
             "flow run &#39;x&lt;y&gt;.toml&#39;",
         ] {

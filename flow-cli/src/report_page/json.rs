@@ -31,6 +31,7 @@ struct Counts {
     running: usize,
     completed: usize,
     failed: usize,
+    not_run: usize,
     cancelled: usize,
     interrupted: usize,
 }
@@ -91,6 +92,7 @@ pub fn render(report: &Report) -> String {
             running: report.count(FlowState::Running),
             completed: report.count(FlowState::Completed),
             failed: report.count(FlowState::Failed),
+            not_run: report.count(FlowState::NotRun),
             cancelled: report.count(FlowState::Cancelled),
             interrupted: report.count(FlowState::Interrupted),
         },
@@ -193,7 +195,10 @@ mod tests {
         let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let json: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         assert_eq!(json["workflow"], "hand-made");
-        assert_eq!(json["counts"]["failed"], 2);
+        assert_eq!(json["counts"]["failed"], 1);
+        assert_eq!(json["counts"]["not_run"], 1);
+        assert_eq!(json["flows"][2]["status"], "not_run");
+        assert_eq!(json["flows"][2]["failure"]["kind"], "upstream");
         assert_eq!(json["flows"][1]["id"], "b");
         assert_eq!(json["flows"][1]["duration_ms"], 50.0);
         assert_eq!(json["flows"][1]["failure"]["kind"], "timeout");

@@ -22,8 +22,9 @@ const STDERR_TAIL_LINES: usize = 40;
 pub struct FlowEntry {
     /// The flow.
     pub id: FlowId,
-    /// Its final (or last known) state; `Pending` for a flow of the workflow with no result,
-    /// `Interrupted` for one still running when its run's `flow run` died.
+    /// Its final (or last known) state; `NotRun` for a flow a failed flow kept from running,
+    /// `Pending` for a flow of the workflow with no result, `Interrupted` for one still
+    /// running when its run's `flow run` died.
     pub status: FlowState,
     /// When it started (as the store recorded it: with retries, the scheduler keeps the start
     /// of the first attempt), in milliseconds since the report's time origin.
@@ -319,7 +320,7 @@ fn entry(
     };
     FlowEntry {
         id,
-        status: FlowState::of(result.status, run),
+        status: FlowState::of(&result, run),
         start_ms: result.started_at.map(ms),
         end_ms: result.finished_at.map(ms),
         attempts: result.attempts,

@@ -75,9 +75,10 @@ fn builds_layers_critical_path_and_failure_groups() {
     assert_eq!(
         (
             report.count(FlowState::Completed),
-            report.count(FlowState::Failed)
+            report.count(FlowState::Failed),
+            report.count(FlowState::NotRun)
         ),
-        (3, 2)
+        (3, 1, 1)
     );
     assert_eq!(report.edges.len(), 5);
     let c = report.flows.iter().find(|f| f.id == "c").unwrap();

@@ -140,7 +140,12 @@ pub fn render(out: &mut String, report: &Report) {
 
 /// The hover text of a flow: id, status, when, how long, attempts.
 pub fn tooltip(out: &mut String, flow: &FlowEntry) {
-    let _ = write!(out, "{}: {}", Escaped(flow.id.as_str()), flow.status);
+    let _ = write!(
+        out,
+        "{}: {}",
+        Escaped(flow.id.as_str()),
+        flow.status.label()
+    );
     if let Some(start) = flow.start_ms {
         let _ = write!(out, ", started at {}", format::duration(start));
     }

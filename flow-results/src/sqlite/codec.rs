@@ -48,6 +48,10 @@ pub(crate) const SELECT_RESULTS: &str = concat!(
     " FROM results WHERE run_id = ?1 ORDER BY flow_id"
 );
 
+/// Counts the results of a run that completed with no attempt (reused).
+pub(crate) const COUNT_REUSED: &str = "SELECT count(*) FROM results
+WHERE run_id = ?1 AND status = 'completed' AND attempts = 0";
+
 /// Inserts a new run; a run of the same id fails the primary key.
 pub(crate) const INSERT_RUN: &str = "
 INSERT INTO runs (run_id, workflow, started_at, finished_at,

@@ -445,6 +445,18 @@ impl ResultStore for SqliteStore {
         Ok(results)
     }
 
+    /// Counts in SQL: the results are not read back.
+    fn count_reused(&self, run: &RunId) -> Result<u32, StoreError> {
+        let conn = self.conn();
+        let action = || format!("count the reused results of run `{run}`");
+        let mut statement = conn
+            .prepare_cached(codec::COUNT_REUSED)
+            .map_err(|e| self.error(action(), e))?;
+        statement
+            .query_row([run.as_str()], |row| row.get(0))
+            .map_err(|e| self.error(action(), e))
+    }
+
     fn run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {
         self.query_run(
             codec::SELECT_RUN,
