@@ -189,3 +189,52 @@ async fn a_held_result_is_saved_while_the_run_goes_on() {
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.counts.cancelled, 1, "{summary:?}");
 }
+
+/// A command whose run is stopped while it waits for its parents' results to be committed
+/// never starts, and its attempt says so (not that "the command" was cancelled).
+#[tokio::test]
+async fn a_command_stopped_while_its_parents_are_saved_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Witnessed {
+        inner: SqliteStore::open(dir.path().join("flow.db")).unwrap(),
+        committed: dir.path().join("committed"),
+        // The parent's commit takes this long: the child waits for it when the run stops.
+        delay: Duration::from_secs(2),
+    };
+    let store = Arc::new(store);
+    let ctx = FlowContext::builder()
+        .store(Arc::clone(&store) as Arc<dyn ResultStore>)
+        .build();
+    let marker = dir.path().join("child-ran");
+    ctx.register_flow(Flow::command(id("parent"), CommandSpec::shell("true")).build())
+        .unwrap();
+    let touch = CommandSpec::argv(["touch".to_owned(), marker.to_string_lossy().into_owned()]);
+    ctx.register_flow(
+        Flow::command(id("child"), touch)
+            .requires(id("parent"))
+            .build(),
+    )
+    .unwrap();
+    let mut events = ctx.subscribe();
+    let runner = ctx.clone();
+    let run = tokio::spawn(async move { runner.run().await });
+    let run_id = loop {
+        let event = events.recv().await.unwrap();
+        if let flow_core::EventKind::FlowStarted { flow, .. } = &event.kind {
+            if flow.as_str() == "child" {
+                break event.run_id;
+            }
+        }
+    };
+    ctx.cancel_all();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.cancelled, 1, "{summary:?}");
+    assert!(
+        !marker.exists(),
+        "the child's command ran after the run stopped"
+    );
+    let child = store.result(&run_id, &id("child")).unwrap().unwrap();
+    assert_eq!(child.status, FlowStatus::Cancelled);
+    let failure = child.failure.expect("a cancelled flow says why");
+    assert_eq!(failure.message, "cancelled before its command started");
+}

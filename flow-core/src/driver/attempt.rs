@@ -169,11 +169,20 @@ pub(crate) fn command_attempt(
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
         if let Some(durable) = durable {
-            if !durable.wait().await {
+            let saved = tokio::select! {
+                saved = durable.wait() => saved,
+                // A run stopped while this waited (say, because the store refused results):
+                // the command never starts, and the attempt says so.
+                () = cancel.cancelled() => return not_started(),
+            };
+            if !saved {
                 let message = "not started: the result-store writer is gone, so the results \
                                of its parents may not be saved";
                 return AttemptEnd::plain(Err(Failure::new(FailureKind::Error, message)));
             }
+        }
+        if cancel.is_cancelled() {
+            return not_started();
         }
         // The runner creates the log folder with the first byte of output, if any comes.
         match executor.run(&spec, timeout, cancel).await {
@@ -182,6 +191,14 @@ pub(crate) fn command_attempt(
         }
     }
     .boxed()
+}
+
+/// A command attempt cancelled before its command started: no process, no output, no log.
+fn not_started() -> AttemptEnd {
+    AttemptEnd::plain(Err(Failure::new(
+        FailureKind::Cancelled,
+        "cancelled before its command started",
+    )))
 }
 
 fn command_end(outcome: CommandOutcome) -> AttemptEnd {
