@@ -309,6 +309,57 @@ fn a_full_disk_stops_the_run_which_exits_1_with_counts_that_add_up() {
     );
 }
 
+/// With `--json`, a run whose store refused writes (a full disk) gives each flow as it ended,
+/// not as the store last kept it: no flow is "running" after the run, the counts are those of
+/// the error line, and the command after the one that filled the disk never runs.
+#[test]
+fn a_full_disk_run_s_json_gives_each_flow_as_it_ended() {
+    if !can_mount("the full disk JSON test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
+             printf '%s\\n' '[flows.start]' 'command = [\"true\"]' \
+               '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' 'requires = [\"start\"]' \
+               '[flows.after]' 'shell = \"touch after-ran\"' 'requires = [\"big\"]' > w.toml; \
+             set +e; \"$FLOW\" run w.toml --json; echo \"exit=$?\" >&2; \
+             test -e after-ran && echo 'after ran' >&2; true",
+        )
+        .env("D", dir.path())
+        .env("FLOW", flow_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("after ran"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}\n{stderr}"));
+    // Each flow as the run saw it end, as the error line counts them (the disk may fill while
+    // `big` runs, which stops it, or once it completed, when its record is refused).
+    let flows = doc["flows"].as_array().expect("flows");
+    let count = |status: &str| flows.iter().filter(|f| f["status"] == status).count();
+    assert_eq!(count("running") + count("pending"), 0, "{stdout}\n{stderr}");
+    let ended = format!(
+        "it ended with {} completed, {} failed, {} cancelled of 3 flows",
+        count("completed"),
+        // The error line counts a flow not run behind a failed one as failed.
+        count("failed") + count("not_run"),
+        count("cancelled")
+    );
+    assert!(stderr.contains(&ended), "{ended}\n{stdout}\n{stderr}");
+    let after = flows.iter().find(|f| f["id"] == "after").expect("after");
+    assert!(
+        after["status"] == "cancelled" || after["status"] == "not_run",
+        "{stdout}\n{stderr}"
+    );
+}
+
 /// `flow run w.toml --jobs 40 --json` in `dir` from a shell that first runs `limit` (`ulimit`).
 fn run_with_limit(dir: &Path, limit: &str) -> Output {
     Command::new("/bin/sh")

@@ -10,7 +10,8 @@ use flow_core::{
     CommandExecutor, CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy,
     RunOptions, RunSummary,
 };
-use flow_results::{RunId, RunRecord};
+use flow_graph::FlowId;
+use flow_results::{Failure, FailureKind, FlowResult, FlowStatus, RunId, RunRecord};
 use tokio::sync::oneshot;
 
 use crate::cli::{ExecutorKind, RunArgs};
@@ -317,7 +318,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.
     let printed = if args.json {
-        let report = report(&*results_store, wf, &summary, !args.quiet);
+        let report = report(&ctx, &*results_store, wf, &summary, !args.quiet);
         print_stdout(&format!("{}\n", report.to_json()))
     } else if args.quiet {
         // Quiet: no summary, but each flow that failed by itself, on stderr (with none
@@ -325,7 +326,8 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let lines = if summary.counts.failed == 0 {
             String::new()
         } else {
-            report(&*results_store, wf, &summary, false).failure_lines(terminal::colour(stderr_tty))
+            report(&ctx, &*results_store, wf, &summary, false)
+                .failure_lines(terminal::colour(stderr_tty))
         };
         if !lines.is_empty() {
             terminal::eprint_line(lines.trim_end());
@@ -333,7 +335,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         Ok(())
     } else {
         // The summary counts the reused flows; it need not read the runs that made them.
-        let report = report(&*results_store, wf, &summary, false);
+        let report = report(&ctx, &*results_store, wf, &summary, false);
         print_stdout(&report.summary(terminal::colour(stdout_tty)))
     };
     if let Err(e) = printed {
@@ -452,9 +454,68 @@ fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str, home: &Arc<Path>) -> F
     builder.build()
 }
 
+/// The flows whose last state the store refused (a full disk) end in `results` as the run
+/// saw them end, not as the store last kept them ("running", or no record at all): what the
+/// run prints is what happened; the error line says the store does not hold it. Such a flow
+/// that failed behind a failed flow it requires was not run; one that failed by itself has
+/// lost its reason with its record.
+fn with_unsaved_ends(
+    results: &mut Vec<FlowResult>,
+    ctx: &FlowContext,
+    wf: &Workflow,
+    summary: &RunSummary,
+) {
+    if summary.unsaved.is_empty() {
+        return;
+    }
+    let failed = |id: &FlowId| ctx.status(id.as_str()) == Some(FlowStatus::Failed);
+    let requires: std::collections::HashMap<&FlowId, &[FlowId]> = wf
+        .flows
+        .iter()
+        .map(|def| (&def.id, def.requires.as_slice()))
+        .collect();
+    // The failed flow behind `id`: up through failed required parents (the graph is acyclic).
+    let root = |id: &FlowId| {
+        let mut root = id.clone();
+        while let Some(parent) = (requires.get(&root)).and_then(|ps| ps.iter().find(|p| failed(p)))
+        {
+            root = parent.clone();
+        }
+        root
+    };
+    for id in &summary.unsaved {
+        let Some(status) = ctx.status(id.as_str()) else {
+            continue;
+        };
+        let at = match results.iter().position(|r| &r.flow_id == id) {
+            Some(at) if results[at].status == status => continue, // its end was kept
+            Some(at) => at,
+            None => {
+                results.push(FlowResult::new(summary.run_id.clone(), id.clone(), status));
+                results.len() - 1
+            }
+        };
+        let result = &mut results[at];
+        result.status = status;
+        if status == FlowStatus::Failed {
+            let root = root(id);
+            result.failure = Some(if &root == id {
+                Failure::new(
+                    FailureKind::Error,
+                    "failed (the store refused its record, and the reason with it)",
+                )
+            } else {
+                let message = format!("required flow `{root}` failed");
+                Failure::new(FailureKind::Upstream { flow: root }, message)
+            });
+        }
+    }
+}
+
 /// The report of the run, from the store (with every flow of the file), or from the summary
 /// alone when the store cannot be read.
 fn report(
+    ctx: &FlowContext,
     results_store: &dyn ResultStore,
     wf: &Workflow,
     summary: &RunSummary,
@@ -465,7 +526,7 @@ fn report(
     run.started_at = summary.started_at;
     run.finished_at = Some(summary.finished_at);
     run.counts = summary.counts;
-    let results = match results_store.results(&summary.run_id) {
+    let mut results = match results_store.results(&summary.run_id) {
         Ok(results) => results,
         Err(e) => {
             tracing::warn!(
@@ -476,6 +537,7 @@ fn report(
             Vec::new()
         }
     };
+    with_unsaved_ends(&mut results, ctx, wf, summary);
     let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
