@@ -28,9 +28,9 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
     for r in &runs {
         let flows = match RunState::of(&spec, r) {
             RunState::InProgress => "running".to_owned(),
-            RunState::Interrupted => {
-                "interrupted (its flow process died before the run ended)".to_owned()
-            }
+            // Its `flow run` died (SIGKILL, a crash), or its store refused the run's end (a
+            // full disk): either way the store holds no end, and no live run will write one.
+            RunState::Interrupted => "interrupted (its end was never recorded)".to_owned(),
             // Without failures, the run's record has the counts, and the store counts the
             // flows up to date (reused) without reading the results back. With failures, they
             // are counted as the run's summary counts them (a flow whose parent failed did not
