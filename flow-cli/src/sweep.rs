@@ -302,8 +302,13 @@ pub(crate) mod tests {
     /// stdin. It is returned only once that line is read: until its `exec` is over, a
     /// process's `/proc/PID/environ` can read empty, and `spawn` returns before that point.
     pub(crate) fn marked_shell(vars: &[(&str, &str)]) -> Child {
+        marked_script(vars, "echo ready && read never")
+    }
+
+    /// [`marked_shell`] running `script`, which prints `ready` first.
+    fn marked_script(vars: &[(&str, &str)], script: &str) -> Child {
         let mut child = Command::new("/bin/sh")
-            .args(["-c", "echo ready && read never"])
+            .args(["-c", script])
             .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -349,6 +354,43 @@ pub(crate) mod tests {
         );
         retry.kill().unwrap();
         retry.wait().unwrap();
+    }
+
+    #[test]
+    fn stopping_sends_sigterm_and_kills_what_ignores_it_after_the_grace() {
+        use std::os::unix::process::ExitStatusExt;
+        let run = format!("stop-test-{}", std::process::id());
+        let vars = [
+            ("FLOW_RUN_ID", run.as_str()),
+            ("FLOW_ID", "a"),
+            ("FLOW_ATTEMPT", "1"),
+        ];
+        let mut polite = marked_shell(&vars);
+        let mut stubborn = marked_script(&vars, "trap '' TERM; echo ready; read never");
+        let marked = crate::watchdog::of_run(&run);
+        let asked = std::cell::RefCell::new(Vec::new());
+        let found = stop_where(&marked, |flow| {
+            asked.borrow_mut().push(flow.map(str::to_owned));
+            Duration::from_millis(100)
+        });
+        let mut pids: Vec<_> = found.iter().map(|f| f.pid.as_raw() as u32).collect();
+        pids.sort_unstable();
+        let mut expected = vec![polite.id(), stubborn.id()];
+        expected.sort_unstable();
+        assert_eq!(pids, expected);
+        assert!(found
+            .iter()
+            .all(|f| f.flow.as_deref() == Some("a") && f.command.starts_with("/bin/sh -c ")));
+        assert_eq!(asked.into_inner(), vec![Some("a".to_owned()); 2]);
+        assert_eq!(
+            polite.wait().unwrap().signal(),
+            Some(Signal::SIGTERM as i32)
+        );
+        assert_eq!(
+            stubborn.wait().unwrap().signal(),
+            Some(Signal::SIGKILL as i32)
+        );
+        assert!(stop_where(&marked, |_| Duration::ZERO).is_empty());
     }
 
     #[test]
