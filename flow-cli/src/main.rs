@@ -18,6 +18,7 @@ mod signals;
 mod store;
 mod store_guard;
 mod sweep;
+mod takeover;
 mod terminal;
 mod watchdog;
 mod workflow;

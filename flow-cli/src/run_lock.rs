@@ -18,6 +18,24 @@ use crate::error::CliError;
 #[derive(Debug)]
 pub struct RunLock {
     _file: Flock<File>,
+    previous: Option<Holder>,
+}
+
+impl RunLock {
+    /// Who held the lock last, as its file said when this process took it over: a run that
+    /// ended, or one whose process died (the lock is free either way), or `flow prune`.
+    pub fn previous(&self) -> Option<&Holder> {
+        self.previous.as_ref()
+    }
+}
+
+/// A lock taken: the locked file, and who held it last (see [`RunLock::previous`]).
+#[derive(Debug)]
+pub struct Taken {
+    /// The locked file; dropping it releases the lock.
+    pub file: Flock<File>,
+    /// Who held the lock before, as its file said.
+    pub previous: Option<Holder>,
 }
 
 /// Who holds a lock: the run and its process.
@@ -74,7 +92,10 @@ pub fn acquire(
         return Ok(None);
     };
     match take(&path, holder)? {
-        Ok(file) => Ok(Some(RunLock { _file: file })),
+        Ok(taken) => Ok(Some(RunLock {
+            _file: taken.file,
+            previous: taken.previous,
+        })),
         Err(holder) => {
             let by = match &holder {
                 None => "another `flow`, which is just starting".to_owned(),
@@ -94,12 +115,12 @@ pub fn acquire(
 }
 
 /// Takes the exclusive `flock` of the file at `path` (made if missing) and writes `holder`
-/// and this process's id in it: the locked file, or who holds it (`None` while the holder
-/// has not written that yet, right after it took it).
+/// and this process's id in it: the locked file with who held it last, or who holds it
+/// (`None` while the holder has not written that yet, right after it took it).
 ///
 /// # Errors
 /// [`CliError::Io`] when the file cannot be made, locked or written.
-pub fn take(path: &Path, holder: &str) -> Result<Result<Flock<File>, Option<Holder>>, CliError> {
+pub fn take(path: &Path, holder: &str) -> Result<Result<Taken, Option<Holder>>, CliError> {
     let io = |action, source| CliError::Io {
         action,
         path: path.to_owned(),
@@ -117,12 +138,16 @@ pub fn take(path: &Path, holder: &str) -> Result<Result<Flock<File>, Option<Hold
         Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => return Ok(Err(read_holder(&mut file))),
         Err((_, errno)) => return Err(io("lock the lock file", errno.into())),
     };
+    let previous = read_holder(&mut locked);
     let written = locked
         .set_len(0)
         .and_then(|()| locked.rewind())
         .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
     written.map_err(|e| io("write the lock file", e))?;
-    Ok(Ok(locked))
+    Ok(Ok(Taken {
+        file: locked,
+        previous,
+    }))
 }
 
 /// The live holder of the lock of `workflow` in `spec`, if any. Reads only: the process id
@@ -188,6 +213,12 @@ mod tests {
         assert!(acquire(&spec, "other", "another").is_ok());
         drop(lock);
         let pruning = acquire(&spec, "w", crate::commands::prune::LOCK_HOLDER).unwrap();
+        // Who held it last is told to the next holder.
+        let last = pruning.as_ref().and_then(RunLock::previous).unwrap();
+        assert_eq!(
+            (last.run.as_str(), last.pid),
+            (run.as_str(), std::process::id())
+        );
         let err = acquire(&spec, "w", "another").unwrap_err();
         assert!(
             err.to_string().contains(": `flow prune` by process"),

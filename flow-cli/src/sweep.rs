@@ -3,8 +3,9 @@
 //! process that left its command's process group (`setsid`, a daemon) is still found, by
 //! scanning `/proc/*/environ`, with no bookkeeping while the run goes.
 //!
-//! Two callers: the watchdog ([`crate::watchdog`]) kills every process of a run whose `flow`
-//! died; [`Sweep`] kills what an attempt left when it was stopped: at once after its
+//! Three callers: the watchdog ([`crate::watchdog`]) kills every process of a run whose
+//! `flow` died; a run that takes over the lock of such a run stops what is left of it, in
+//! case the watchdog died too ([`crate::takeover`], with [`stop_where`]); [`Sweep`] kills what an attempt left when it was stopped: at once after its
 //! timeout, and, for the attempts a stopped run cancelled (Ctrl-C, SIGTERM), in one pass
 //! when the run ends. Stopping a process group does not reach a process that left it. An
 //! attempt that ended by itself keeps what it started in the background on purpose.
@@ -104,6 +105,81 @@ pub fn kill_where(marked: impl Fn(&[u8]) -> bool) {
     }
 }
 
+/// A process found by [`stop_where`], as it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Its process id.
+    pub pid: Pid,
+    /// The `FLOW_ID` in its environment, if any.
+    pub flow: Option<String>,
+    /// Its command line, the arguments joined by spaces (empty for a process that has none
+    /// any more), as `/proc` shows it: not yet safe to print.
+    pub command: String,
+}
+
+/// Stops every process (but this one) whose environment `marked` accepts, as a flow is stopped:
+/// SIGTERM and SIGCONT to it and its process group (unless that is this process's), up to
+/// the longest `grace_of` its `FLOW_ID` for them to exit, then SIGKILL ([`kill_where`]) for
+/// whatever is left or was started meanwhile. Returns the processes found at first; blocks.
+pub(crate) fn stop_where(
+    marked: impl Fn(&[u8]) -> bool,
+    grace_of: impl Fn(Option<&str>) -> Duration,
+) -> Vec<Found> {
+    let own = Pid::this();
+    // Two passes, as in `kill_where`: a process in the middle of an `exec` may be missed once.
+    let mut found = marked_environments(&marked, own);
+    if found.is_empty() {
+        found = marked_environments(&marked, own);
+    }
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let found: Vec<Found> = found
+        .into_iter()
+        .map(|(pid, env)| Found {
+            pid,
+            flow: Attempt::in_environment(&env)
+                .map(|a| String::from_utf8_lossy(&a.flow).into_owned()),
+            command: command_line(pid),
+        })
+        .collect();
+    let grace = found
+        .iter()
+        .map(|f| grace_of(f.flow.as_deref()))
+        .max()
+        .unwrap_or_default();
+    let own_group = getpgrp();
+    for process in &found {
+        for signal in [Signal::SIGTERM, Signal::SIGCONT] {
+            if let Ok(group) = getpgid(Some(process.pid)) {
+                if group.as_raw() > 1 && group != own_group {
+                    let _ = killpg(group, signal);
+                }
+            }
+            let _ = kill(process.pid, signal);
+        }
+    }
+    // They are not this process's children: nothing to wait on but `/proc`.
+    let deadline = std::time::Instant::now() + grace;
+    let gone = |f: &Found| !u32::try_from(f.pid.as_raw()).is_ok_and(crate::run_lock::alive);
+    while !found.iter().all(gone) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_where(marked);
+    found
+}
+
+/// The command line of process `pid`, its arguments joined by spaces.
+fn command_line(pid: Pid) -> String {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<_> = bytes
+        .split(|&b| b == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    args.join(" ")
+}
+
 /// Whether the environment `env` holds `var` (`KEY=value`) as one of its variables.
 pub(crate) fn holds(env: &[u8], var: &[u8]) -> bool {
     env.split(|&b| b == 0).any(|v| v == var)
@@ -111,6 +187,14 @@ pub(crate) fn holds(env: &[u8], var: &[u8]) -> bool {
 
 /// The live processes (not `own`) whose environment `marked` accepts.
 pub(crate) fn marked_processes(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec<Pid> {
+    marked_environments(marked, own)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The live processes (not `own`) whose environment `marked` accepts, with that environment.
+fn marked_environments(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec<(Pid, Vec<u8>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -118,8 +202,11 @@ pub(crate) fn marked_processes(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec
         .flatten()
         .filter_map(|entry| pid_of(&entry.file_name()))
         .filter(|&pid| pid != own && pid.as_raw() > 1)
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| marked(&env)))
-        .filter(|pid| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
+        .filter_map(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            marked(&env).then_some((pid, env))
+        })
+        .filter(|(pid, _)| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
         .collect()
 }
 
@@ -215,8 +302,13 @@ pub(crate) mod tests {
     /// stdin. It is returned only once that line is read: until its `exec` is over, a
     /// process's `/proc/PID/environ` can read empty, and `spawn` returns before that point.
     pub(crate) fn marked_shell(vars: &[(&str, &str)]) -> Child {
+        marked_script(vars, "echo ready && read never")
+    }
+
+    /// [`marked_shell`] running `script`, which prints `ready` first.
+    fn marked_script(vars: &[(&str, &str)], script: &str) -> Child {
         let mut child = Command::new("/bin/sh")
-            .args(["-c", "echo ready && read never"])
+            .args(["-c", script])
             .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -262,6 +354,43 @@ pub(crate) mod tests {
         );
         retry.kill().unwrap();
         retry.wait().unwrap();
+    }
+
+    #[test]
+    fn stopping_sends_sigterm_and_kills_what_ignores_it_after_the_grace() {
+        use std::os::unix::process::ExitStatusExt;
+        let run = format!("stop-test-{}", std::process::id());
+        let vars = [
+            ("FLOW_RUN_ID", run.as_str()),
+            ("FLOW_ID", "a"),
+            ("FLOW_ATTEMPT", "1"),
+        ];
+        let mut polite = marked_shell(&vars);
+        let mut stubborn = marked_script(&vars, "trap '' TERM; echo ready; read never");
+        let marked = crate::watchdog::of_run(&run);
+        let asked = std::cell::RefCell::new(Vec::new());
+        let found = stop_where(&marked, |flow| {
+            asked.borrow_mut().push(flow.map(str::to_owned));
+            Duration::from_millis(100)
+        });
+        let mut pids: Vec<_> = found.iter().map(|f| f.pid.as_raw() as u32).collect();
+        pids.sort_unstable();
+        let mut expected = vec![polite.id(), stubborn.id()];
+        expected.sort_unstable();
+        assert_eq!(pids, expected);
+        assert!(found
+            .iter()
+            .all(|f| f.flow.as_deref() == Some("a") && f.command.starts_with("/bin/sh -c ")));
+        assert_eq!(asked.into_inner(), vec![Some("a".to_owned()); 2]);
+        assert_eq!(
+            polite.wait().unwrap().signal(),
+            Some(Signal::SIGTERM as i32)
+        );
+        assert_eq!(
+            stubborn.wait().unwrap().signal(),
+            Some(Signal::SIGKILL as i32)
+        );
+        assert!(stop_where(&marked, |_| Duration::ZERO).is_empty());
     }
 
     #[test]

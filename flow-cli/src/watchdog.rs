@@ -8,6 +8,12 @@
 //! scans `/proc/*/environ` for it and SIGKILLs each process found and its process group (each
 //! command has its own), until none is left. The run pays one process start, not a message
 //! per command.
+//!
+//! Its process name is `Flow-watchdog` (its `argv[0]`, and its 15-character name in the
+//! kernel), not `flow`: `killall flow` and `pkill flow`, which match names case-sensitively,
+//! kill the runs and leave their watchdogs to do their work. Should the watchdog die with its
+//! run all the same, the next run of the workflow stops what the dead run left
+//! ([`crate::takeover`]).
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -17,6 +23,8 @@ pub const RUN_ID_VARIABLE: &str = "FLOW_RUN_ID";
 /// The internal subcommand that runs the watchdog (`flow __watchdog RUN_ID`), read before
 /// the command line is parsed (see [`requested`]).
 pub const SUBCOMMAND: &str = "__watchdog";
+/// The watchdog's process name: not `flow`, nor any name that holds it (see the module).
+pub const PROCESS_NAME: &str = "Flow-watchdog";
 /// What the run writes before it closes the pipe when it ends normally.
 const DONE: &[u8] = b"done\n";
 
@@ -36,6 +44,7 @@ impl Watchdog {
     pub fn start(run_id: &str) -> std::io::Result<Self> {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(std::env::current_exe()?)
+            .arg0(PROCESS_NAME)
             .args([SUBCOMMAND, run_id])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -75,6 +84,11 @@ pub fn requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<S
 /// The watchdog process: waits until the run closes the pipe (stdin); unless it said it is
 /// done, kills every process with `FLOW_RUN_ID=run_id`. Returns the exit code.
 pub fn serve(run_id: &str) -> u8 {
+    // The kernel's name of the process is the executable's (`flow`) until it is set.
+    #[cfg(target_os = "linux")]
+    if let Ok(name) = std::ffi::CString::new(PROCESS_NAME) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
     let mut said = Vec::new();
     let _ = std::io::stdin().lock().read_to_end(&mut said);
     if said == DONE {
@@ -87,13 +101,15 @@ pub fn serve(run_id: &str) -> u8 {
 /// SIGKILLs every process whose environment holds `FLOW_RUN_ID=run_id`, and its process
 /// group, until none is left.
 fn kill_run(run_id: &str) {
-    let marker = marker(run_id);
-    crate::sweep::kill_where(|env| crate::sweep::holds(env, &marker));
+    crate::sweep::kill_where(of_run(run_id));
 }
 
-/// The variable that marks the processes of `run_id`.
-fn marker(run_id: &str) -> Vec<u8> {
-    format!("{RUN_ID_VARIABLE}={run_id}").into_bytes()
+/// Whether a process's environment (`KEY=value`, NUL-separated) marks it as one of `run_id`'s:
+/// the one rule by which the watchdog, and a run taking over from a dead one, find a run's
+/// processes.
+pub fn of_run(run_id: &str) -> impl Fn(&[u8]) -> bool {
+    let marker = format!("{RUN_ID_VARIABLE}={run_id}").into_bytes();
+    move |env| crate::sweep::holds(env, &marker)
 }
 
 #[cfg(test)]
@@ -109,8 +125,7 @@ mod tests {
         let run = format!("watchdog-test-{}", std::process::id());
         let mut marked = marked_shell(&[(RUN_ID_VARIABLE, &run)]);
         let mut other = marked_shell(&[(RUN_ID_VARIABLE, &format!("{run}x"))]);
-        let marker = marker(&run);
-        let holds = |env: &[u8]| crate::sweep::holds(env, &marker);
+        let holds = of_run(&run);
         let found = marked_processes(&holds, Pid::this());
         assert_eq!(found, vec![Pid::from_raw(marked.id() as i32)]);
         kill_run(&run);

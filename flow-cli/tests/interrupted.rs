@@ -1,6 +1,6 @@
 //! A run whose `flow run` was killed with SIGKILL, as every reader shows it: the flows it left
 //! running are interrupted in `flow results` (table and `--json`) and `flow report` (page and
-//! `--json`) alike, never "running".
+//! `--json`) alike, never "running"; and the next run stops what such a run left running.
 
 mod common;
 
@@ -58,4 +58,121 @@ fn a_flow_left_running_by_a_killed_run_is_interrupted_everywhere() {
     assert_eq!(flow_entry(&json, "step")["status"], "interrupted", "{json}");
     assert_eq!(json["counts"]["running"], 0, "{json}");
     assert_eq!(json["counts"]["interrupted"], 1, "{json}");
+}
+
+/// The parent's process id and the kernel's name (`comm`) of process `pid`.
+fn parent_and_name(pid: &str) -> Option<(String, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let parent = rest.split_whitespace().nth(1)?.to_owned();
+    Some((parent, name))
+}
+
+/// The watchdog of `flow run` process `flow_pid`: its child named `Flow-watchdog`.
+fn watchdog_of(flow_pid: u32) -> String {
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let found = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .find(|pid| {
+                parent_and_name(pid).is_some_and(|(parent, name)| {
+                    parent == flow_pid.to_string() && name == "Flow-watchdog"
+                })
+            });
+        if let Some(pid) = found {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flow run (process {flow_pid}) has no child named Flow-watchdog"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// `killall -9 flow` kills `flow run` and, were it named `flow`, its watchdog: the commands of
+/// the run then outlive both. The next run stops them (SIGTERM first) before it starts its
+/// own, and says so: the command never runs twice at once.
+#[test]
+fn a_resume_after_kill_9_of_flow_and_its_watchdog_stops_the_survivors_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        r#"[flows.a]
+shell = """
+echo start >> log
+if [ -f go ]; then exit 0; fi
+trap 'echo stopped >> log; exit 143' TERM
+echo $$ > ready.fifo
+sleep 300 & wait
+"""
+"#,
+    );
+    let child = spawn_run(dir.path());
+    let flow_pid = child.id();
+    let shell = wait_ready(&ready);
+    let watchdog = watchdog_of(flow_pid);
+    let cmdline = std::fs::read(format!("/proc/{watchdog}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"Flow-watchdog\0__watchdog\0"),
+        "{cmdline:?}"
+    );
+    // The watchdog first, so that it cannot see the run die.
+    signal(watchdog.parse().unwrap(), "KILL");
+    wait_all_dead(&[watchdog]);
+    signal(flow_pid, "KILL");
+    wait_exit(child);
+    assert!(
+        alive(&shell),
+        "the command did not outlive flow and its watchdog"
+    );
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("interrupted"), "{runs}");
+
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let out = run_guarded(dir.path(), &["run", "w.toml", "--resume"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!alive(&shell), "the survivor is still running");
+    assert!(
+        stderr.contains(&format!(
+            "`flow run` (process {flow_pid}) died and left 2 processes running (pid "
+        )) && stderr.contains(" of flow a: ")
+            && stderr.contains("; they were stopped before this run"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("died and left").count(), 1, "{stderr}");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(
+        log, "start\nstopped\nstart\n",
+        "not stopped before the resume"
+    );
+}
+
+/// What a flow that ended by itself left running in the background (a server, out of its
+/// group) belongs to it: the next run leaves it alone.
+#[test]
+fn the_next_run_leaves_alone_what_a_run_that_ended_left_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.serve]\nshell = \"setsid sleep 300 > /dev/null 2>&1 < /dev/null & echo $! > bg.pid\"\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let server = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
+    let server = server.trim().to_owned();
+    let out = run_in(dir.path(), &["run", "w.toml", "--resume"]);
+    let stderr = text(&out.stderr);
+    let kept = alive(&server);
+    signal(server.parse().unwrap(), "KILL");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(kept, "the next run stopped a finished flow's server");
+    assert!(!stderr.contains("died and left"), "{stderr}");
 }

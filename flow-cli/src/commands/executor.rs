@@ -53,7 +53,7 @@ impl JobsLock {
             source,
         })?;
         match run_lock::take(&dir.join(".lock"), "slurm-jobs")? {
-            Ok(file) => Ok(JobsLock { _file: file }),
+            Ok(taken) => Ok(JobsLock { _file: taken.file }),
             Err(holder) => {
                 let by = match holder {
                     None => "another `flow run`".to_owned(),

@@ -30,7 +30,7 @@ use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
-use crate::{open_files, run_lock, signals, store, terminal, workflow};
+use crate::{open_files, run_lock, signals, store, takeover, terminal, workflow};
 
 /// Exit code of a run stopped by a signal.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -76,7 +76,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let results_store = Arc::new(GuardedStore::new(results_store));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
     let run_id = RunId::new_now();
-    let _lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
+    let lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
     // process's environment, while no other thread runs (the one that read ahead has ended;
     // rayon's pool, which parsed the ledger, waits for work), and not in each command's
@@ -92,7 +92,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         ExecutorKind::Local => fit_open_files(jobs.min(wf.flows.len()).max(1)),
         ExecutorKind::Slurm => jobs,
     };
-    let resume_from = if args.resume {
+    let latest = if args.resume {
         let latest = results_store
             .latest_run(&wf.name)
             .map_err(|e| store::error(&spec, e))?;
@@ -110,10 +110,15 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
                 );
             }
         }
-        latest.map(|r| r.run_id)
+        latest
     } else {
         None
     };
+    // A dead run's commands that outlived its watchdog stop before this run starts its own.
+    if args.executor == ExecutorKind::Local {
+        takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
+    }
+    let resume_from = latest.map(|r| r.run_id);
     // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
     let judged = fresh::declares_data(&wf) || !args.force.is_empty() || args.force_all;
     let freshness = judged

@@ -1,0 +1,138 @@
+//! Taking over from a run whose `flow run` died. Its watchdog ([`crate::watchdog`]) kills what
+//! it left running; but a watchdog can die with its run (`kill -9` of both, the machine's
+//! out-of-memory killer), and then the dead run's commands run on, beside the commands of the
+//! next run, writing the same files. So a local `flow run` that takes over the workflow's lock
+//! looks for the processes of the run that held it last, and of the workflow's latest run when
+//! it reads it for `--resume`, if that run never recorded its end; it stops them (SIGTERM, the
+//! flow's `kill_grace`, SIGKILL, as a stopped flow is) before it starts anything, and says so
+//! on one line.
+//!
+//! A run that recorded its end is left alone: what its flows started in the background and left
+//! running is theirs to keep. A run under `--executor slurm` does not look: a dead run's jobs
+//! are the cluster's, and its `--resume` adopts them.
+
+use flow_results::{ResultStore, RunId, RunRecord};
+
+use crate::run_lock::RunLock;
+use crate::sweep::{stop_where, Found};
+use crate::terminal;
+use crate::workflow::Workflow;
+
+/// How many of the processes found the warning names; it counts the others.
+const NAMED: usize = 4;
+/// How many characters of a process's command line the warning shows.
+const COMMAND_CHARS: usize = 80;
+
+/// Stops whatever the runs of `wf` whose `flow run` died left running: the last holder of
+/// `lock` and `latest`, the workflow's latest run in the store (if read), each if the store
+/// holds it without an end. Warns once per run that left something.
+pub fn stop_left_over(
+    lock: Option<&RunLock>,
+    latest: Option<&RunRecord>,
+    store: &dyn ResultStore,
+    wf: &Workflow,
+) {
+    let previous = lock.and_then(RunLock::previous);
+    let mut dead: Vec<(RunId, Option<u32>)> = Vec::new();
+    if let Some(holder) = previous {
+        if let Ok(run) = RunId::parse(&holder.run) {
+            match store.run(&run) {
+                Ok(Some(record)) if record.finished_at.is_none() => {
+                    dead.push((run, Some(holder.pid)));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "cannot tell whether run {run} ended");
+                }
+            }
+        }
+    }
+    if let Some(record) = latest {
+        if record.finished_at.is_none() && dead.iter().all(|(run, _)| *run != record.run_id) {
+            dead.push((record.run_id.clone(), None));
+        }
+    }
+    for (run, pid) in dead {
+        let found = stop_where(crate::watchdog::of_run(run.as_str()), |flow| {
+            grace_of(wf, flow)
+        });
+        if !found.is_empty() {
+            tracing::warn!("{}", warning(&run, pid, &found));
+        }
+    }
+}
+
+/// The `kill_grace` of the flow `flow` of `wf`, or the default.
+fn grace_of(wf: &Workflow, flow: Option<&str>) -> std::time::Duration {
+    flow.and_then(|id| wf.flows.iter().find(|def| def.id.as_str() == id))
+        .and_then(|def| def.kill_grace)
+        .unwrap_or(flow_pool::DEFAULT_GRACE)
+}
+
+/// The one line that says what the dead `run` (whose `flow run` was process `pid`) left
+/// running, and that it was stopped.
+fn warning(run: &RunId, pid: Option<u32>, found: &[Found]) -> String {
+    let process = pid
+        .map(|pid| format!(" (process {pid})"))
+        .unwrap_or_default();
+    let n = found.len();
+    let processes = if n == 1 { "process" } else { "processes" };
+    let mut named: Vec<String> = found.iter().take(NAMED).map(describe).collect();
+    if n > NAMED {
+        named.push(format!("and {} more", n - NAMED));
+    }
+    let them = if n == 1 { "it was" } else { "they were" };
+    format!(
+        "run {run}'s `flow run`{process} died and left {n} {processes} running ({}); {them} \
+         stopped before this run",
+        named.join("; ")
+    )
+}
+
+/// `pid 1234 of flow a: sleep 57`, made safe to print.
+fn describe(found: &Found) -> String {
+    let of = match &found.flow {
+        Some(flow) => format!(" of flow {}", terminal::safe(flow)),
+        None => String::new(),
+    };
+    let mut command: String = found.command.chars().take(COMMAND_CHARS).collect();
+    if command.len() < found.command.len() {
+        command.push('…');
+    }
+    format!("pid {}{of}: {}", found.pid, terminal::safe(&command))
+}
+
+#[cfg(test)]
+mod tests {
+    use nix::unistd::Pid;
+
+    use super::*;
+
+    #[test]
+    fn the_warning_names_the_run_and_each_process_safely() {
+        let run = RunId::parse("20260101T000000.000Z-abcd").unwrap();
+        let found = |pid, flow: Option<&str>, command: &str| Found {
+            pid: Pid::from_raw(pid),
+            flow: flow.map(str::to_owned),
+            command: command.to_owned(),
+        };
+        let one = warning(&run, Some(7), &[found(12, Some("a"), "sleep 57")]);
+        assert_eq!(
+            one,
+            "run 20260101T000000.000Z-abcd's `flow run` (process 7) died and left 1 process \
+             running (pid 12 of flow a: sleep 57); it was stopped before this run"
+        );
+        let many: Vec<Found> = (1..=6)
+            .map(|pid| found(pid, None, "echo \x1b[31mred"))
+            .collect();
+        let text = warning(&run, None, &many);
+        assert!(
+            text.contains("`flow run` died and left 6 processes"),
+            "{text}"
+        );
+        assert!(text.contains("; and 2 more); they were stopped"), "{text}");
+        assert!(!text.contains('\x1b'), "{text}");
+        let long = warning(&run, None, &[found(3, None, &"x".repeat(200))]);
+        assert!(long.contains(&format!("{}…", "x".repeat(80))), "{long}");
+    }
+}
