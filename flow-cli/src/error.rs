@@ -95,6 +95,25 @@ pub enum CliError {
     Stopped(String),
 }
 
+/// What an error stopped, for the end of the message of an invalid workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A command that runs flows: "nothing was run".
+    Running,
+    /// A command that only reads runs: nothing to add (it ran nothing anyway).
+    Reading,
+}
+
+impl Stopped {
+    /// `; nothing was run`, or nothing.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Stopped::Running => "; nothing was run",
+            Stopped::Reading => "",
+        }
+    }
+}
+
 /// One problem of an invalid workflow in the JSON error document.
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -166,13 +185,14 @@ impl CliError {
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
     /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","message"}`
     /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self, stopped: Stopped) -> String {
         let (message, problems) = match self {
             CliError::InvalidWorkflow(diags) => (
                 format!(
-                    "{} has {} problem(s); nothing was run",
+                    "{} has {} problem(s){}",
                     diags.file,
-                    diags.items.len()
+                    diags.items.len(),
+                    stopped.suffix()
                 ),
                 diags
                     .items

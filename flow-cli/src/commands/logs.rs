@@ -12,7 +12,7 @@ use flow_graph::FlowId;
 use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::LogsArgs;
-use crate::commands::results::{locate, Located};
+use crate::commands::located::{locate, Located};
 use crate::error::CliError;
 use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;

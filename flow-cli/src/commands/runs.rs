@@ -1,8 +1,8 @@
 //! `flow runs [FILE] [--store STORE]`: the runs in a store, oldest first.
 
 use crate::cli::RunsArgs;
+use crate::commands::located::{locate, Located};
 use crate::commands::print_stdout;
-use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::report::{format_ms, RunReport};
 use crate::run_state::RunState;
