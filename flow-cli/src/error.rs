@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::terminal;
 use crate::workflow::Diagnostics;
 
 /// Everything that stops a command before or outside the flows themselves.
@@ -12,7 +13,7 @@ use crate::workflow::Diagnostics;
 #[non_exhaustive]
 pub enum CliError {
     /// The workflow file cannot be read.
-    #[error("cannot read workflow file {path}: {source}")]
+    #[error("cannot read workflow file {}: {source}", terminal::path(.path))]
     ReadWorkflow {
         /// The file.
         path: PathBuf,
@@ -24,7 +25,7 @@ pub enum CliError {
     #[error("{0}")]
     InvalidWorkflow(Diagnostics),
     /// The result store cannot be opened or used.
-    #[error("result store `{spec}`: {message}")]
+    #[error("result store `{}`: {}", terminal::safe(.spec), terminal::safe(.message))]
     Store {
         /// The store as given (`memory`, `dir:PATH`, `sqlite:PATH`).
         spec: String,
@@ -32,7 +33,7 @@ pub enum CliError {
         message: String,
     },
     /// There is no run to show.
-    #[error("no run found in store `{spec}`{detail}")]
+    #[error("no run found in store `{}`{detail}", terminal::safe(.spec))]
     NoRun {
         /// The store.
         spec: String,
@@ -40,7 +41,7 @@ pub enum CliError {
         detail: String,
     },
     /// A file or folder could not be created or written.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {}: {source}", terminal::path(.path))]
     Io {
         /// What was being done ("create log folder", ...).
         action: &'static str,
@@ -55,8 +56,10 @@ pub enum CliError {
     Output(#[source] std::io::Error),
     /// Another `flow run` (or `flow prune`) of the same workflow is writing to the same store.
     #[error(
-        "workflow `{workflow}` is in use in store `{spec}`: {by} \
-         (wait for it, or stop it; a lock left by a dead process is taken over)"
+        "workflow `{}` is in use in store `{}`: {by} \
+         (wait for it, or stop it; a lock left by a dead process is taken over)",
+        terminal::safe(.workflow),
+        terminal::safe(.spec)
     )]
     Locked {
         /// The workflow.

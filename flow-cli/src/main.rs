@@ -100,7 +100,16 @@ fn report(error: &CliError, stopped: Stopped) {
     let red = terminal::red("error:", colour);
     match error {
         CliError::InvalidWorkflow(diags) => {
-            terminal::eprint_line(&terminal::safe_lines(&diags.to_string()));
+            // One line per problem: its file (a path) and its message made safe whole.
+            for d in &diags.items {
+                terminal::eprint_line(&format!(
+                    "{}:{}:{}: {}",
+                    terminal::safe(&d.file),
+                    d.line,
+                    d.col,
+                    terminal::safe(&d.message)
+                ));
+            }
             let n = diags.items.len();
             let problems = if n == 1 { "problem" } else { "problems" };
             terminal::eprint_line(&format!(

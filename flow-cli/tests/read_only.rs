@@ -130,3 +130,62 @@ fn a_bad_set_value_of_a_read_only_command_does_not_say_nothing_was_run() {
         assert!(stdout.contains("\"w.toml has 1 problem(s)\""), "{stdout}");
     }
 }
+
+#[test]
+fn paths_with_control_characters_are_escaped_in_every_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("x\u{1b}[31mRED\nerror: FAKE");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    write(
+        &dir,
+        "w.toml",
+        "[flows.a]\ncommand = [\"true\"]\n[flows.b]\nshell = \"echo oops >&2; exit 3\"\n",
+    );
+    let file = format!("{d}/w.toml");
+    let missing_store = format!("sqlite:{d}/no.db");
+    let missing_output = format!("{d}/nodir/x.html");
+    let mut commands: Vec<Vec<&str>> = vec![
+        vec!["run", "w.toml", "--report"],
+        vec!["run", &file, "--report", "--resume"],
+        vec!["report", &file],
+        vec!["report", &file, "-o", &missing_output],
+        vec!["results", &file],
+        vec!["logs", "zz", &file],
+        vec!["logs", "b", &file, "--run", "20200101T000000.000Z-00000000"],
+        vec!["runs", "--store", &missing_store],
+        vec!["results", "--store", &missing_store],
+    ];
+    let missing_file = format!("{d}/missing.toml");
+    commands.push(vec!["results", &missing_file]);
+    let mut outputs = Vec::new();
+    for args in &commands {
+        outputs.push((args.clone(), flow_in(&dir, args)));
+    }
+    // A file that does not parse: its diagnostics, the warning of the read-only commands.
+    write(&dir, "w.toml", "[flows.a]\ncommand = [\"true\"]\nbad [[\n");
+    for args in [
+        vec!["validate", &file],
+        vec!["run", &file],
+        vec!["results", &file],
+        vec!["report", &file],
+    ] {
+        outputs.push((args.clone(), flow_in(&dir, &args)));
+    }
+    for (args, out) in outputs {
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let shown = text(bytes);
+            assert!(!shown.contains('\u{1b}'), "{args:?} {stream}: {shown}");
+            assert!(
+                !shown.lines().any(|line| line.starts_with("error: FAKE")),
+                "{args:?} {stream}: {shown}"
+            );
+        }
+        // Each command did print the path, escaped.
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            all.contains("x\\u{1b}[31mRED\\nerror: FAKE"),
+            "{args:?}: {all}"
+        );
+    }
+}

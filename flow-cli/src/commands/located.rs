@@ -75,7 +75,7 @@ fn locate_as(
     let Some((dir, name)) = workflow::identify(file) else {
         return Err(CliError::InvalidWorkflow(diags));
     };
-    let shown = terminal::safe(&file.display().to_string()).into_owned();
+    let shown = terminal::path(file);
     let problem = first_problem(&diags, &shown);
     let whose = match &name {
         Name::Set(name) => format!("the runs of workflow `{}`", terminal::safe(name)),

@@ -62,7 +62,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
                 "no logs of flow `{}` in {}: it has not run there (see `flow runs`), \
                  or the workflow file is elsewhere (give it: flow logs {} FILE)",
                 args.flow,
-                root.display(),
+                terminal::path(&root),
                 args.flow
             ))
         })?,
@@ -70,8 +70,9 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     let folder = run_dir(&root, &run);
     if !folder.is_dir() {
         return Err(CliError::Run(format!(
-            "no logs of run {run} in {} (see `flow runs`)",
-            root.display()
+            "no logs of run {} in {} (see `flow runs`)",
+            terminal::safe(&run),
+            terminal::path(&root)
         )));
     }
     let mut attempt = args
@@ -139,7 +140,7 @@ fn printed(
     match last_attempt(folder, flow) {
         None => Err(CliError::Run(format!(
             "flow `{flow}` has no logs in run {run} ({})",
-            folder.display()
+            terminal::path(folder)
         ))),
         Some(last) if attempt > last => Err(CliError::Run(format!(
             "flow `{flow}` has no attempt {attempt} in run {run}: its last is {last}"

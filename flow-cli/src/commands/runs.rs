@@ -92,7 +92,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         out.push('\n');
     }
     if runs.is_empty() {
-        out = format!("no runs in {spec}\n");
+        out = format!("no runs in {}\n", crate::terminal::safe(&spec.to_string()));
     }
     print_stdout(&out)?;
     Ok(0)

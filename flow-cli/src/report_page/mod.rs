@@ -106,7 +106,7 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
             if !args.json {
                 print_stdout(&format!(
                     "report written to {}\n",
-                    crate::terminal::safe(&path.display().to_string())
+                    crate::terminal::path(path)
                 ))?;
             }
         }
@@ -270,7 +270,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
                 path: path.to_owned(),
                 source: std::io::Error::other(format!(
                     "the folder {} does not exist",
-                    parent.display()
+                    crate::terminal::path(parent)
                 )),
             });
         }
