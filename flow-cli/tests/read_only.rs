@@ -189,3 +189,41 @@ fn paths_with_control_characters_are_escaped_in_every_message() {
         );
     }
 }
+
+#[test]
+fn logs_of_a_flow_the_file_given_does_not_define_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.extract]\nshell = \"echo hi\"\n",
+    );
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    for (args, message) in [
+        (
+            &["logs", "nosuch", "w.toml"][..],
+            "error: w.toml defines no flow `nosuch`, and no run of workflow `w` has logs of it \
+             (see `flow runs`)\n",
+        ),
+        (
+            &["logs", "extrct", "w.toml"][..],
+            "error: w.toml defines no flow `extrct` (did you mean `extract`?), and no run of \
+             workflow `w` has logs of it (see `flow runs`)\n",
+        ),
+    ] {
+        let out = flow_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), message, "{args:?}");
+    }
+    // Without a file, the workflow may be elsewhere.
+    let out = flow_in(dir.path(), &["logs", "nosuch"]);
+    assert!(text(&out.stderr).contains("(give it: flow logs nosuch FILE)"));
+    // A flow the file defines that has not run: no advice to give the file.
+    write(dir.path(), "v.toml", "[flows.other]\nshell = \"echo hi\"\n");
+    let out = flow_in(dir.path(), &["logs", "other", "v.toml"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no logs of flow `other` in "), "{stderr}");
+    assert!(!stderr.contains("FILE"), "{stderr}");
+}

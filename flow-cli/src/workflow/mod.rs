@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId};
 
+pub use check::closest_name;
 pub use diagnostic::Diagnostics;
 pub use identify::{identify, Name};
 pub use params::parse_set;
