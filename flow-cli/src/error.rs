@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::terminal;
 use crate::workflow::Diagnostics;
 
 /// Everything that stops a command before or outside the flows themselves.
@@ -12,7 +13,7 @@ use crate::workflow::Diagnostics;
 #[non_exhaustive]
 pub enum CliError {
     /// The workflow file cannot be read.
-    #[error("cannot read workflow file {path}: {source}")]
+    #[error("cannot read workflow file {}: {source}", terminal::path(.path))]
     ReadWorkflow {
         /// The file.
         path: PathBuf,
@@ -24,7 +25,7 @@ pub enum CliError {
     #[error("{0}")]
     InvalidWorkflow(Diagnostics),
     /// The result store cannot be opened or used.
-    #[error("result store `{spec}`: {message}")]
+    #[error("result store `{}`: {}", terminal::safe(.spec), terminal::safe(.message))]
     Store {
         /// The store as given (`memory`, `dir:PATH`, `sqlite:PATH`).
         spec: String,
@@ -32,7 +33,7 @@ pub enum CliError {
         message: String,
     },
     /// There is no run to show.
-    #[error("no run found in store `{spec}`{detail}")]
+    #[error("no run found in store `{}`{detail}", terminal::safe(.spec))]
     NoRun {
         /// The store.
         spec: String,
@@ -40,7 +41,7 @@ pub enum CliError {
         detail: String,
     },
     /// A file or folder could not be created or written.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {}: {source}", terminal::path(.path))]
     Io {
         /// What was being done ("create log folder", ...).
         action: &'static str,
@@ -55,8 +56,10 @@ pub enum CliError {
     Output(#[source] std::io::Error),
     /// Another `flow run` (or `flow prune`) of the same workflow is writing to the same store.
     #[error(
-        "workflow `{workflow}` is in use in store `{spec}`: {by} \
-         (wait for it, or stop it; a lock left by a dead process is taken over)"
+        "workflow `{}` is in use in store `{}`: {by} \
+         (wait for it, or stop it; a lock left by a dead process is taken over)",
+        terminal::safe(.workflow),
+        terminal::safe(.spec)
     )]
     Locked {
         /// The workflow.
@@ -93,6 +96,25 @@ pub enum CliError {
     /// begin it): exit code 1, as flows ran.
     #[error("{0}; flows that had started were stopped")]
     Stopped(String),
+}
+
+/// What an error stopped, for the end of the message of an invalid workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A command that runs flows: "nothing was run".
+    Running,
+    /// A command that only reads runs: nothing to add (it ran nothing anyway).
+    Reading,
+}
+
+impl Stopped {
+    /// `; nothing was run`, or nothing.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Stopped::Running => "; nothing was run",
+            Stopped::Reading => "",
+        }
+    }
 }
 
 /// One problem of an invalid workflow in the JSON error document.
@@ -166,13 +188,14 @@ impl CliError {
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
     /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","message"}`
     /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self, stopped: Stopped) -> String {
         let (message, problems) = match self {
             CliError::InvalidWorkflow(diags) => (
                 format!(
-                    "{} has {} problem(s); nothing was run",
+                    "{} has {} problem(s){}",
                     diags.file,
-                    diags.items.len()
+                    diags.items.len(),
+                    stopped.suffix()
                 ),
                 diags
                     .items

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::error::CliError;
+use crate::error::{CliError, Stopped};
 
 fn main() -> ExitCode {
     // The watchdog of a run is internal: not a subcommand of the command line's definition,
@@ -53,13 +53,20 @@ fn main() -> ExitCode {
         Command::Completions(args) => (commands::completions::completions(args), false),
         Command::Man => (commands::completions::man(), false),
     };
+    // What an invalid workflow stopped: a run, or a command that only reads runs.
+    let stopped = match &cli.command {
+        Command::Results(_) | Command::Runs(_) | Command::Report(_) | Command::Logs(_) => {
+            Stopped::Reading
+        }
+        _ => Stopped::Running,
+    };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            report(&e);
+            report(&e, stopped);
             if json {
                 // A reader of stdout gets a document even when nothing ran (`jq` needs one).
-                let _ = commands::print_stdout(&format!("{}\n", e.to_json()));
+                let _ = commands::print_stdout(&format!("{}\n", e.to_json(stopped)));
             }
             ExitCode::from(e.exit_code())
         }
@@ -89,17 +96,27 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 
 /// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`
 /// with its causes. Text from files and commands is made safe for a terminal.
-fn report(error: &CliError) {
+fn report(error: &CliError, stopped: Stopped) {
     let colour = terminal::colour_stderr();
     let red = terminal::red("error:", colour);
     match error {
         CliError::InvalidWorkflow(diags) => {
-            terminal::eprint_line(&terminal::safe_lines(&diags.to_string()));
+            // One line per problem: its file (a path) and its message made safe whole.
+            for d in &diags.items {
+                terminal::eprint_line(&format!(
+                    "{}:{}:{}: {}",
+                    terminal::safe(&d.file),
+                    d.line,
+                    d.col,
+                    terminal::safe(&d.message)
+                ));
+            }
             let n = diags.items.len();
             let problems = if n == 1 { "problem" } else { "problems" };
             terminal::eprint_line(&format!(
-                "{red} {} has {n} {problems}; nothing was run",
-                terminal::safe(&diags.file)
+                "{red} {} has {n} {problems}{}",
+                terminal::safe(&diags.file),
+                stopped.suffix()
             ));
         }
         other => terminal::eprint_line(&format!(

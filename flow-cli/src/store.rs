@@ -92,7 +92,7 @@ fn must_exist(spec: &StoreSpec) -> Result<(), CliError> {
             spec: spec.to_string(),
             detail: format!(
                 " ({} does not exist: nothing was run with this store yet)",
-                path.display()
+                terminal::path(path)
             ),
         }),
         _ => Ok(()),

@@ -73,6 +73,13 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     escape(text, |_| false)
 }
 
+/// `path` safe to print, as [`safe`] makes text: the one rule for every path flow prints,
+/// in a message of one line or of many (a folder named with a newline and `error:` cannot
+/// fake a line of flow's own).
+pub fn path(path: &std::path::Path) -> String {
+    safe(&path.display().to_string()).into_owned()
+}
+
 /// `text` safe to print, keeping its line breaks: each line as [`safe`] makes it.
 pub fn safe_lines(text: &str) -> String {
     escape(text, |c| c == '\n').into_owned()

@@ -288,7 +288,7 @@ fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
             &["nope", "one.toml"][..],
             Some(2),
             "",
-            "no logs of flow `nope`",
+            "one.toml defines no flow `nope`",
         ),
         (
             &["build", "one.toml", "--run", two_run][..],

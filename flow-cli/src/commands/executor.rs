@@ -62,7 +62,7 @@ impl JobsLock {
                 Err(CliError::Run(format!(
                     "the Slurm jobs kept in {} are in use by {by}: wait for it, or stop it \
                      (two runs there would cancel each other's jobs)",
-                    crate::terminal::safe(&dir.display().to_string())
+                    crate::terminal::path(dir)
                 )))
             }
         }

@@ -12,7 +12,7 @@ use flow_graph::FlowId;
 use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::LogsArgs;
-use crate::commands::results::{locate, Located};
+use crate::commands::located::{locate, Located};
 use crate::error::CliError;
 use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
 use crate::store::STATE_DIR;
@@ -26,7 +26,7 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     // A file with problems still gives its folder and workflow's name: the logs are there to
     // be read while it is being fixed. Only that workflow's runs are looked at, and a flow
     // the file does not define now may still have run in them (made by `--set`, renamed).
-    let Located { dir, name, .. } = locate(args.file.as_deref())?;
+    let Located { dir, name, wf } = locate(args.file.as_deref())?;
     let root = dir.join(STATE_DIR).join("logs");
     let spec = crate::store::spec(args.store.as_deref(), &dir).ok();
     let store = spec
@@ -57,21 +57,14 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             )))
         }
         Some(run) => run.clone(),
-        None => latest.ok_or_else(|| {
-            CliError::Run(format!(
-                "no logs of flow `{}` in {}: it has not run there (see `flow runs`), \
-                 or the workflow file is elsewhere (give it: flow logs {} FILE)",
-                args.flow,
-                root.display(),
-                args.flow
-            ))
-        })?,
+        None => latest.ok_or_else(|| no_logs(args, wf.as_ref(), &root))?,
     };
     let folder = run_dir(&root, &run);
     if !folder.is_dir() {
         return Err(CliError::Run(format!(
-            "no logs of run {run} in {} (see `flow runs`)",
-            root.display()
+            "no logs of run {} in {} (see `flow runs`)",
+            terminal::safe(&run),
+            terminal::path(&root)
         )));
     }
     let mut attempt = args
@@ -124,6 +117,36 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     }
 }
 
+/// Why no run has logs of the flow: the file given defines no such flow (and which it may
+/// have meant), or it has not run in the file's folder, or, with no file given, the workflow
+/// may be elsewhere.
+fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path) -> CliError {
+    let flow = terminal::safe(&args.flow);
+    let not_run = format!(
+        "no logs of flow `{flow}` in {}: it has not run there (see `flow runs`)",
+        terminal::path(root)
+    );
+    let Some(file) = &args.file else {
+        return CliError::Run(format!(
+            "{not_run}, or the workflow file is elsewhere (give it: flow logs {flow} FILE)"
+        ));
+    };
+    let Some(wf) = wf.filter(|wf| !wf.flows.iter().any(|f| f.id.as_str() == args.flow)) else {
+        return CliError::Run(not_run);
+    };
+    let ids = wf.flows.iter().map(|f| f.id.as_str());
+    let guess = match crate::workflow::closest_name(&args.flow, ids) {
+        Some(close) => format!(" (did you mean `{close}`?)"),
+        None => String::new(),
+    };
+    CliError::Run(format!(
+        "{} defines no flow `{flow}`{guess}, and no run of workflow `{}` has logs of it \
+         (see `flow runs`)",
+        terminal::path(file),
+        terminal::safe(&wf.name)
+    ))
+}
+
 /// The end of `flow logs` once nothing more will come: an error when the flow (or that
 /// attempt of it) left nothing in the run, a note when the attempt wrote nothing.
 fn printed(
@@ -139,7 +162,7 @@ fn printed(
     match last_attempt(folder, flow) {
         None => Err(CliError::Run(format!(
             "flow `{flow}` has no logs in run {run} ({})",
-            folder.display()
+            terminal::path(folder)
         ))),
         Some(last) if attempt > last => Err(CliError::Run(format!(
             "flow `{flow}` has no attempt {attempt} in run {run}: its last is {last}"

@@ -7,6 +7,7 @@ pub mod executor;
 pub mod fresh;
 pub mod graph;
 pub mod inputs;
+pub mod located;
 pub mod logs;
 pub mod prune;
 pub mod results;

@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use flow_results::{FlowResult, FlowStatus, ResultStore, RunId, RunRecord, StoreSpec};
 
 use crate::cli::PruneArgs;
+use crate::commands::located::{locate_to_prune, Located};
 use crate::commands::print_stdout;
-use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::logs::run_dir;
 use crate::{run_lock, store, terminal};
@@ -27,7 +27,7 @@ pub const LOCK_HOLDER: &str = "prune";
 /// Deletes the old runs (or lists them with `--dry-run`); 0 when done, 1 when a workflow
 /// was skipped because it is running.
 pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
-    let Located { dir, name, .. } = locate(args.file.as_deref())?;
+    let Located { dir, name, .. } = locate_to_prune(args.file.as_deref())?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
     if spec == StoreSpec::Memory {
         return Err(CliError::Run(

@@ -1,17 +1,16 @@
 //! `flow results [FILE] [--store STORE] [--run RUN_ID] [--json]`: one stored run as a table
 //! or as the JSON of `flow run --json`. Exits 0 whatever the run's outcome.
 
-use std::path::Path;
-
 use flow_graph::FlowId;
 use flow_results::{RunId, RunRecord};
 
 use crate::cli::ResultsArgs;
+use crate::commands::located::{locate_with, Located};
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::report::RunReport;
 use crate::run_state::RunState;
-use crate::{store, terminal, workflow};
+use crate::{store, terminal};
 
 /// Shows the run.
 pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
@@ -71,63 +70,6 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
         ))?;
     }
     Ok(0)
-}
-
-/// Where a command that reads runs looks: the folder whose default store and logs to read,
-/// and, when a file was given, its workflow's name and (if the file has no problem) the
-/// workflow.
-pub struct Located {
-    pub dir: std::path::PathBuf,
-    pub name: Option<String>,
-    pub wf: Option<workflow::Workflow>,
-}
-
-/// [`Located`] for `file`, if given.
-pub fn locate(file: Option<&Path>) -> Result<Located, CliError> {
-    locate_with(file, &[])
-}
-
-/// As [`locate`], with the `--set` overrides of the workflow's params. A file with problems
-/// still gives its folder and name, with a note on stderr: its runs are there to be read
-/// while it is being fixed.
-fn locate_with(file: Option<&Path>, sets: &[(String, String)]) -> Result<Located, CliError> {
-    let Some(file) = file else {
-        return Ok(Located {
-            dir: std::path::PathBuf::from("."),
-            name: None,
-            wf: None,
-        });
-    };
-    match workflow::load_with(file, sets) {
-        Ok(wf) => Ok(Located {
-            dir: wf.dir.clone(),
-            name: Some(wf.name.clone()),
-            wf: Some(wf),
-        }),
-        // A problem of the `--set` values themselves (the file is fine without them) is theirs.
-        Err(error @ CliError::InvalidWorkflow(_))
-            if !sets.is_empty() && workflow::load_with(file, &[]).is_ok() =>
-        {
-            Err(error)
-        }
-        Err(error @ CliError::InvalidWorkflow(_)) => match workflow::identify(file) {
-            Some((dir, name)) => {
-                let shown = terminal::safe(&file.display().to_string()).into_owned();
-                terminal::eprint_line(&format!(
-                    "flow: {shown} has problems (see `flow validate {shown}`); reading the \
-                     runs of workflow `{}`",
-                    terminal::safe(&name)
-                ));
-                Ok(Located {
-                    dir,
-                    name: Some(name),
-                    wf: None,
-                })
-            }
-            None => Err(error),
-        },
-        Err(error) => Err(error),
-    }
 }
 
 /// The latest run of `workflow`, or of any workflow.

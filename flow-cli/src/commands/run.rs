@@ -105,8 +105,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!(
-                    "nothing to resume: no earlier run of `{}` in {spec}{why}; running every flow",
-                    terminal::safe(&wf.name)
+                    "nothing to resume: no earlier run of `{}` in {}{why}; running every flow",
+                    terminal::safe(&wf.name),
+                    terminal::safe(&spec.to_string())
                 );
             }
         }
@@ -403,7 +404,7 @@ fn write_report(
     let command_line = crate::report_page::this_command_line();
     let path = crate::report_page::write_after_run(wf, store, &summary.run_id, Some(command_line))?;
     if !args.json && !args.quiet {
-        print_stdout(&format!("report: {}\n", path.display()))?;
+        print_stdout(&format!("report: {}\n", terminal::path(&path)))?;
     }
     Ok(())
 }

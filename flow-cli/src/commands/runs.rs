@@ -1,8 +1,8 @@
 //! `flow runs [FILE] [--store STORE]`: the runs in a store, oldest first.
 
 use crate::cli::RunsArgs;
+use crate::commands::located::{locate, Located};
 use crate::commands::print_stdout;
-use crate::commands::results::{locate, Located};
 use crate::error::CliError;
 use crate::report::{format_ms, RunReport};
 use crate::run_state::RunState;
@@ -92,7 +92,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         out.push('\n');
     }
     if runs.is_empty() {
-        out = format!("no runs in {spec}\n");
+        out = format!("no runs in {}\n", crate::terminal::safe(&spec.to_string()));
     }
     print_stdout(&out)?;
     Ok(0)

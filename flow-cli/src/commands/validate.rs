@@ -18,7 +18,7 @@ pub fn run(args: &FileArg) -> Result<u8, CliError> {
     }
     print_stdout(&format!(
         "{}: ok, workflow `{}` with {flows} and {}\n",
-        crate::terminal::safe(&args.file.display().to_string()),
+        crate::terminal::path(&args.file),
         crate::terminal::safe(&wf.name),
         plural(wf.graph.dependency_count(), "dependency", "dependencies")
     ))?;

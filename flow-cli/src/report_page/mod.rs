@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 
 use flow_results::{ResultStore, RunId, RunRecord};
 
+use crate::commands::located::{locate_with, Located};
 use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::run_state::RunState;
 use crate::store;
-use crate::workflow::{self, Workflow};
+use crate::workflow::Workflow;
 
 pub use model::Report;
 
@@ -63,19 +64,21 @@ pub struct ReportArgs {
 /// [`CliError`] when the workflow file is invalid, the store cannot be read, there is no such
 /// run, or the output cannot be written.
 pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
-    let workflow = (args.file.as_deref())
-        .map(|file| workflow::load_with(file, &args.params.set))
-        .transpose()?;
-    let dir = workflow
-        .as_ref()
-        .map_or(Path::new("."), |w| w.dir.as_path());
+    // A file with problems still gives its folder and its workflow's name (a note on stderr
+    // says so), as `flow results` does; the report then shows no edges.
+    let Located {
+        dir,
+        name,
+        wf: workflow,
+    } = locate_with(args.file.as_deref(), &args.params.set)?;
+    let dir = dir.as_path();
     let spec = store::spec(args.store.as_deref(), dir)?;
     let store = store::open_for_reading(&spec)?;
     let run = find_run(
         store.as_ref(),
         &spec.to_string(),
         args.run.as_deref(),
-        workflow.as_ref(),
+        name.as_deref(),
     )?;
     let state = RunState::of(&spec, &run);
     let logs_root = dir.join(store::STATE_DIR).join("logs");
@@ -103,7 +106,7 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
             if !args.json {
                 print_stdout(&format!(
                     "report written to {}\n",
-                    crate::terminal::safe(&path.display().to_string())
+                    crate::terminal::path(path)
                 ))?;
             }
         }
@@ -210,7 +213,7 @@ fn find_run(
     store: &dyn ResultStore,
     spec: &str,
     run_id: Option<&str>,
-    workflow: Option<&Workflow>,
+    workflow: Option<&str>,
 ) -> Result<RunRecord, CliError> {
     let no_run = |detail: String| CliError::NoRun {
         spec: spec.to_owned(),
@@ -223,9 +226,9 @@ fn find_run(
             run.ok_or_else(|| no_run(format!(" with id `{id}`")))?
         }
         (None, Some(workflow)) => store
-            .latest_run(&workflow.name)
+            .latest_run(workflow)
             .map_err(|e| store_error(spec, e))?
-            .ok_or_else(|| no_run(format!(" for workflow `{}`", workflow.name)))?,
+            .ok_or_else(|| no_run(format!(" for workflow `{workflow}`")))?,
         (None, None) => store
             .runs()
             .map_err(|e| store_error(spec, e))?
@@ -267,7 +270,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
                 path: path.to_owned(),
                 source: std::io::Error::other(format!(
                     "the folder {} does not exist",
-                    parent.display()
+                    crate::terminal::path(parent)
                 )),
             });
         }

@@ -312,10 +312,20 @@ fn add_edges(
 
 /// The definition name closest to `name` by edit distance, if it is close enough to be a typo.
 fn closest<'a>(name: &str, defs: &'a [Def<'_>]) -> Option<&'a str> {
+    closest_name(
+        name,
+        (defs.iter())
+            .filter(|d| d.raw.id.is_some())
+            .map(|d| d.raw.name.as_str()),
+    )
+}
+
+/// The name among `names` closest to `name` by edit distance, if it is close enough to be a
+/// typo.
+pub fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
-    defs.iter()
-        .filter(|d| d.raw.id.is_some())
-        .map(|d| (edit_distance(name, &d.raw.name), d.raw.name.as_str()))
+    names
+        .map(|n| (edit_distance(name, n), n))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)

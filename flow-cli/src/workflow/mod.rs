@@ -8,6 +8,7 @@ mod diagnostic;
 mod doc;
 mod expand;
 mod expand_env;
+mod identify;
 mod ids;
 mod include;
 mod limits;
@@ -34,7 +35,9 @@ use std::time::Duration;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId};
 
+pub use check::closest_name;
 pub use diagnostic::Diagnostics;
+pub use identify::{identify, Name};
 pub use params::parse_set;
 pub use process::default_interpreter;
 
@@ -212,27 +215,8 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
     })
 }
 
-/// The folder and the name of the workflow file at `path`, read leniently: enough for the
-/// commands that only look at its runs (`results`, `runs`, `prune`) while the rest of the
-/// file has problems. `None` when even that cannot be read (the file, its TOML, or a
-/// `[workflow] name` that is not a string).
-pub fn identify(path: &Path) -> Option<(PathBuf, String)> {
-    let text = limits::read_file(path).ok()?;
-    let dir = folder(path).ok()?;
-    let root = doc::parse(&text).ok()?;
-    let name = match root.get("workflow").map(|item| item.get_ref()) {
-        Some(doc::Value::Table(table)) => match table.get("name") {
-            Some(name) => name.get_ref().as_str()?.to_owned(),
-            None => stem(path),
-        },
-        Some(_) => return None,
-        None => stem(path),
-    };
-    Some((dir, name))
-}
-
 /// The name of a workflow whose file sets none: the file's name without its extension.
-fn stem(path: &Path) -> String {
+pub(crate) fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workflow".into())
