@@ -521,55 +521,5 @@ fn error(path: &str, e: impl std::fmt::Display) -> CoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(run: &str) -> Entry {
-        Entry {
-            run_id: RunId::new_now(),
-            exit_code: Some(0),
-            attempts: 1,
-            started_at: None,
-            finished_at: None,
-            output: Value::Null,
-            definition: run.into(),
-            inputs: String::new(),
-            outputs: String::new(),
-            parents: Vec::new(),
-            input_stats: String::new(),
-            output_stats: String::new(),
-        }
-    }
-
-    #[test]
-    fn what_was_read_ahead_is_used_until_the_file_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fresh.db");
-        assert!(Ledger::read_ahead(&path).unwrap().is_none(), "no file yet");
-        let writer = Ledger::open(&path).unwrap();
-        writer
-            .record("a", &entry("first"), &EntryFiles::default())
-            .unwrap();
-
-        let mut ahead = Ledger::read_ahead(&path).unwrap().unwrap();
-        assert_eq!(ahead.entries["a"].definition, "first");
-        // Marked, to tell it from a new read.
-        Arc::make_mut(ahead.entries.get_mut("a").unwrap()).definition = "as read ahead".into();
-        let ledger = Ledger::open(&path).unwrap().with_snapshot(ahead);
-        let (entries, _) = ledger.load().unwrap();
-        assert_eq!(
-            entries["a"].definition, "as read ahead",
-            "opening writes nothing"
-        );
-
-        let ahead = Ledger::read_ahead(&path).unwrap().unwrap();
-        writer
-            .record("a", &entry("second"), &EntryFiles::default())
-            .unwrap();
-        let (entries, _) = ledger.with_snapshot(ahead).load().unwrap();
-        assert_eq!(
-            entries["a"].definition, "second",
-            "written since: read again"
-        );
-    }
-}
+#[path = "tests_ledger.rs"]
+mod tests;
