@@ -1,13 +1,13 @@
 //! `flow run` when its files are damaged or taken away: a store deleted or replaced while the
-//! run writes into it ends the run with exit code 1 and says its results were not kept; a
-//! damaged up-to-date record is moved aside with a warning and the run goes on, one that
-//! cannot be opened is reported as a store error.
+//! run writes into it ends the run with exit code 1 and says its results were not kept, and
+//! the run still refuses the next one of its workflow; a damaged up-to-date record is moved
+//! aside with a warning and the run goes on, one that cannot be opened is a store error.
 
 mod common;
 
 use std::path::Path;
 
-use common::{json_of, run_in, text, write};
+use common::{fifo, json_of, run_in, spawn_run, text, wait_exit, wait_ready, write};
 
 /// A workflow whose first flow takes away the store the run writes into (`script`), and a
 /// second flow that runs after it.
@@ -67,6 +67,46 @@ fn a_store_replaced_by_a_copy_during_the_run_ends_it_with_exit_1() {
     let dir = store_taken_away("true");
     let out = run_in(dir.path(), &["run", "w.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_run_whose_lock_file_was_deleted_still_refuses_the_next_run_of_its_workflow() {
+    let dir = store_taken_away("rm -rf .flow && echo up > ready && cat go > /dev/null");
+    let ready = fifo(dir.path(), "ready");
+    let go = fifo(dir.path(), "go");
+    let first = spawn_run(dir.path());
+    wait_ready(&ready);
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["kind"], "locked", "{json}");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("whose lock file")
+            && json["message"]
+                .as_str()
+                .unwrap()
+                .contains("was deleted while it runs"),
+        "{json}"
+    );
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(first);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was deleted or replaced during run"),
+        "{stderr}"
+    );
+    // Its end frees the lock: the next run is not refused (its first flow takes the store
+    // away again).
+    std::fs::remove_file(&ready).unwrap();
+    let ready = fifo(dir.path(), "ready");
+    let next = spawn_run(dir.path());
+    wait_ready(&ready);
+    std::fs::write(&go, "go\n").unwrap();
+    assert_eq!(wait_exit(next).status.code(), Some(1));
 }
 
 const DECLARED: &str = "[flows.a]\nshell = \"echo a > a.txt\"\noutputs = [\"a.txt\"]\n";
