@@ -317,7 +317,8 @@ impl Ledger {
     }
 
     fn fail(&self, e: rusqlite::Error) -> CoreError {
-        damage::sqlite_error(&self.path, Path::new(&self.path), &e)
+        let file = self.file.as_deref().unwrap_or(Path::new(&self.path));
+        damage::sqlite_error(&self.path, file, &e)
     }
 
     /// The stat cache.
