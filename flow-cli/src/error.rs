@@ -89,6 +89,22 @@ pub enum CliError {
         /// The flow as written.
         flow: String,
     },
+    /// The store's file was deleted or replaced while a run wrote into it, so nothing of
+    /// the run was kept (exit code 1: flows ran).
+    #[error(
+        "result store `{spec}`: {path} was deleted or replaced during run {run}, so the run's \
+         results were not kept (it ended with {ended}); run the workflow again to record them"
+    )]
+    StoreGone {
+        /// The store.
+        spec: String,
+        /// Its file.
+        path: PathBuf,
+        /// The run whose results went with the file.
+        run: String,
+        /// How the run ended: `N completed, N failed, N cancelled of N flows`.
+        ended: String,
+    },
     /// The scheduler refused the workflow or failed.
     #[error("{0}")]
     Run(String),
@@ -157,11 +173,12 @@ pub fn usage_json(message: &str) -> String {
 }
 
 impl CliError {
-    /// The process exit code for this error: 1 when flows ran ([`CliError::Stopped`]), else
+    /// The process exit code for this error: 1 when flows ran ([`CliError::Stopped`],
+    /// [`CliError::StoreGone`]), else
     /// 2, "bad usage, nothing was run".
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Stopped(_) => 1,
+            CliError::Stopped(_) | CliError::StoreGone { .. } => 1,
             _ => 2,
         }
     }
@@ -171,7 +188,7 @@ impl CliError {
         match self {
             CliError::ReadWorkflow { .. } => "read_workflow",
             CliError::InvalidWorkflow(_) => "invalid_workflow",
-            CliError::Store { .. } => "store",
+            CliError::Store { .. } | CliError::StoreGone { .. } => "store",
             CliError::NoRun { .. } => "no_run",
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",

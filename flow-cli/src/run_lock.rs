@@ -3,7 +3,9 @@
 //! store) for the whole run, with the run id and its process id written in it. A second run
 //! of the workflow is refused with both; the kernel drops the lock of a process that dies
 //! (SIGKILL included), so a stale lock is taken over by the next run. Readers use the file to
-//! tell a run in progress from one whose process died ("interrupted").
+//! tell a run in progress from one whose process died ("interrupted"). A run also binds the
+//! lock file's name ([`lock_name`]), so that one whose lock file was deleted under it still
+//! refuses the next.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -13,12 +15,15 @@ use flow_results::StoreSpec;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::CliError;
+use crate::lock_name::{self, Claim};
 
 /// The lock of a run in progress; dropping it releases it.
 #[derive(Debug)]
 pub struct RunLock {
     _file: Flock<File>,
     previous: Option<Holder>,
+    /// The lock file's name, bound while the lock is held ([`lock_name`]).
+    _name: Option<std::os::unix::net::UnixListener>,
 }
 
 impl RunLock {
@@ -92,10 +97,31 @@ pub fn acquire(
         return Ok(None);
     };
     match take(&path, holder)? {
-        Ok(taken) => Ok(Some(RunLock {
-            _file: taken.file,
-            previous: taken.previous,
-        })),
+        Ok(taken) => match lock_name::claim(&path) {
+            Claim::Held(name) => Ok(Some(RunLock {
+                _file: taken.file,
+                previous: taken.previous,
+                _name: Some(name),
+            })),
+            Claim::Unavailable => Ok(Some(RunLock {
+                _file: taken.file,
+                previous: taken.previous,
+                _name: None,
+            })),
+            // The lock file was deleted under the run holding it: this one is new.
+            Claim::InUse => {
+                let _ = taken.file.set_len(0);
+                Err(CliError::Locked {
+                    workflow: workflow.to_owned(),
+                    spec: spec.to_string(),
+                    by: format!(
+                        "another `flow`, whose lock file {} was deleted while it runs",
+                        path.display()
+                    ),
+                    pid: None,
+                })
+            }
+        },
         Err(holder) => {
             let by = match &holder {
                 None => "another `flow`, which is just starting".to_owned(),

@@ -2,7 +2,8 @@
 //! `.flow/flow.db` beside the workflow file (or in the current folder); opened to write a run,
 //! or read-only to show runs.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flow_results::{ResultStore, StoreSpec};
@@ -26,22 +27,58 @@ pub fn spec(store: Option<&str>, dir: &Path) -> Result<StoreSpec, CliError> {
 }
 
 /// `<dir>/.flow/flow.db`.
-fn default_path(dir: &Path) -> std::path::PathBuf {
+fn default_path(dir: &Path) -> PathBuf {
     dir.join(STATE_DIR).join("flow.db")
 }
 
+/// A store opened for a run, with the file it opened.
+pub type OpenedStore = (Arc<dyn ResultStore>, Option<StoreFile>);
+
 /// Opens the store to write a run into. The default store's `.flow` folder is made beside
 /// the workflow file; a store given with `--store` must be in an existing folder.
-pub fn open_for_run(
-    spec: &StoreSpec,
-    workflow_dir: &Path,
-) -> Result<Arc<dyn ResultStore>, CliError> {
+pub fn open_for_run(spec: &StoreSpec, workflow_dir: &Path) -> Result<OpenedStore, CliError> {
     if *spec == StoreSpec::Sqlite(default_path(workflow_dir)) {
         make_state_dir(workflow_dir)?;
     }
-    spec.open()
-        .map(Arc::from)
-        .map_err(|source| error(spec, source))
+    let store = spec.open().map_err(|source| error(spec, source))?;
+    Ok((Arc::from(store), StoreFile::of(spec)))
+}
+
+/// The file of a SQLite store as it was when the run opened it (its device and inode), so
+/// that the run can tell, before it reports its end, whether the path still names that
+/// file: a store deleted (`rm -rf .flow`, `git clean -fdx`) or replaced while the run wrote
+/// into it keeps nothing of the run, as SQLite went on writing into the unlinked file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl StoreFile {
+    /// The file of `spec` as it is now; `None` for a store that is not one SQLite file
+    /// (memory; a dir store writes each record by path, so one deleted fails its writes).
+    pub fn of(spec: &StoreSpec) -> Option<StoreFile> {
+        let StoreSpec::Sqlite(path) = spec else {
+            return None;
+        };
+        let meta = std::fs::metadata(path).ok()?;
+        Some(StoreFile {
+            path: path.clone(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the path still names the file that was opened.
+    pub fn still_there(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
 }
 
 /// Makes `<dir>/.flow` (not the folders above it), saying so when a file is in the way.

@@ -27,7 +27,9 @@ pub use context::{ContextBuilder, FlowContext};
 pub use error::CoreError;
 pub use event::{Event, EventKind, EventReceiver, RecvError};
 pub use flow::{Flow, FlowBuilder, FlowKind};
-pub use fresh::{Data, Freshness, Ledger, Plan, PlannedFlow, Reason, Snapshot, Verdict, STATE_DIR};
+pub use fresh::{
+    Damaged, Data, Freshness, Ledger, Plan, PlannedFlow, Reason, Snapshot, Verdict, STATE_DIR,
+};
 pub use input::FlowInput;
 pub use logs::{log_file, run_log_dir, LogStream};
 pub use retry::{Backoff, RetryPolicy};

@@ -6,15 +6,15 @@
 //! it since.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use flow_core::{Ledger, Snapshot};
-use flow_results::{ResultStore, StoreSpec};
+use flow_results::StoreSpec;
 
 use crate::cli::RunArgs;
 use crate::commands::fresh::ledger_path;
 use crate::error::CliError;
+use crate::store::OpenedStore;
 
 /// The ledger as read ahead, with the file it was read from.
 pub struct LedgerAhead {
@@ -31,7 +31,7 @@ pub struct Ahead {
 /// What the thread read and opened.
 struct Opened {
     ledger: Option<LedgerAhead>,
-    store: Option<Result<Arc<dyn ResultStore>, CliError>>,
+    store: Option<Result<OpenedStore, CliError>>,
 }
 
 /// Starts reading the ledger and opening the store of the run `args` asks for. `None` when
@@ -61,7 +61,7 @@ impl Ahead {
         self,
         spec: &StoreSpec,
         workflow_dir: &Path,
-    ) -> Result<(Arc<dyn ResultStore>, Option<LedgerAhead>), CliError> {
+    ) -> Result<(OpenedStore, Option<LedgerAhead>), CliError> {
         let opened = self.work.join().ok().filter(|_| self.spec == *spec);
         let (ledger, store) = match opened {
             Some(Opened { ledger, store }) => (ledger, store),

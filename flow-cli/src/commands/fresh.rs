@@ -2,7 +2,7 @@
 //! options `--force FLOW...` and `--force-all` (`flow run --dry-run` is in
 //! [`super::dry_run`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flow_core::{Data, FlowId, Freshness, Ledger};
@@ -75,8 +75,8 @@ pub fn check_forced(args: &RunArgs, wf: &Workflow) -> Result<(), CliError> {
 ///
 /// # Errors
 /// [`CliError::ForcedOutsideTargets`] for a `--force` naming no flow of `wf` (checked against
-/// the whole file first: [`check_forced`]); [`CliError::Run`] when the ledger cannot be
-/// opened.
+/// the whole file first: [`check_forced`]); [`CliError::Store`] when the ledger cannot be
+/// opened (a damaged one is moved aside, with a warning, and a new one made).
 pub fn freshness(
     args: &RunArgs,
     wf: &Workflow,
@@ -90,7 +90,13 @@ pub fn freshness(
         Some(path) if read_only => Ledger::open_read_only(path),
         Some(path) => Ledger::open(path),
     }
-    .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    .map_err(|e| CliError::Store {
+        spec: spec.to_string(),
+        message: terminal::chain(&e),
+    })?;
+    if let (Some(damaged), Some(path)) = (ledger.damaged(), &path) {
+        warn_damaged(path, &damaged);
+    }
     if let Some(ahead) = ahead.filter(|a| Some(&a.path) == path.as_ref()) {
         ledger = ledger.with_snapshot(ahead.snapshot);
     }
@@ -106,6 +112,27 @@ pub fn freshness(
         freshness = freshness.force_all();
     }
     Ok(freshness)
+}
+
+/// Says on stderr that the ledger file at `path` was damaged, and what follows from it.
+fn warn_damaged(path: &Path, damaged: &flow_core::Damaged) {
+    let what = format!(
+        "the up-to-date record {} is damaged ({})",
+        terminal::safe(&path.display().to_string()),
+        terminal::safe(&damaged.problem)
+    );
+    match &damaged.moved_to {
+        Some(aside) => tracing::warn!(
+            "{what}: it was moved to {} and a new one started, so flows with declared files \
+             run again this time (it holds only what they last read and wrote; delete the old \
+             file when you no longer need it)",
+            terminal::safe(&aside.display().to_string())
+        ),
+        None => tracing::warn!(
+            "{what}: this plan takes every flow as never run; the next run moves the file \
+             aside and runs them again"
+        ),
+    }
 }
 
 /// A store opened to read, with the run a `--resume` would resume from.

@@ -69,7 +69,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         return dry_run::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;
-    let (results_store, ledger_ahead) = match ahead {
+    let ((results_store, store_file), ledger_ahead) = match ahead {
         Some(ahead) => ahead.finish(&spec, &wf.dir)?,
         None => (store::open_for_run(&spec, &wf.dir)?, None),
     };
@@ -136,6 +136,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         run_id,
         resume_from,
         freshness,
+        store_file,
     };
     // This thread starts the commands and reacts to their ends: it runs as soon as it wakes
     // rather than queueing behind a command (the commands keep the default slice).
@@ -189,6 +190,8 @@ struct Run<'a> {
     run_id: RunId,
     resume_from: Option<RunId>,
     freshness: Option<flow_core::Freshness>,
+    /// The store's file as opened, checked before the run reports its end.
+    store_file: Option<store::StoreFile>,
 }
 
 async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliError> {
@@ -199,6 +202,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         run_id,
         resume_from,
         freshness,
+        store_file,
     } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
@@ -320,6 +324,22 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             CliError::Run(terminal::chain(&e))
         }
     })?;
+    // SQLite writes on into a file deleted under it: the run must not say it was recorded.
+    if let Some(file) = store_file.filter(|file| !file.still_there()) {
+        let c = &summary.counts;
+        return Err(CliError::StoreGone {
+            spec: results_store.spec(),
+            path: file.path().to_owned(),
+            run: summary.run_id.to_string(),
+            ended: format!(
+                "{} completed, {} failed, {} cancelled of {} flows",
+                c.completed,
+                c.failed,
+                c.cancelled,
+                c.total()
+            ),
+        });
+    }
 
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.

@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
+use super::damage::{self, Damaged};
 use super::digest::{Digest, Stat, Stats};
 use crate::CoreError;
 
@@ -64,11 +65,17 @@ pub struct EntryFiles {
 #[derive(Debug)]
 pub struct Ledger {
     path: String,
+    /// The file (`None` in memory).
+    file: Option<PathBuf>,
+    /// Whether it was opened to write (a dry run's only reads).
+    writes: bool,
     conn: Mutex<Connection>,
     /// A second connection, reading the stat cache while the first reads the entries.
     reader: Option<Mutex<Connection>>,
     /// What was read ahead of the run, used if nothing was written since.
     ahead: Mutex<Option<Snapshot>>,
+    /// The damaged file found where it was opened or read.
+    damaged: Mutex<Option<Damaged>>,
 }
 
 /// A ledger's entries and stat cache as read ahead of a run ([`Ledger::read_ahead`]), while
@@ -95,42 +102,59 @@ CREATE TABLE IF NOT EXISTS stats (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
 ";
 
 impl Ledger {
-    /// Opens (or makes, with its folder) the ledger file at `path`.
+    /// Opens (or makes, with its folder) the ledger file at `path`. A file SQLite finds
+    /// damaged (not a database, or malformed), now or when a run first reads it, is set aside
+    /// and a new one made in its place ([`Ledger::damaged`] says so; one found by the read
+    /// is also logged as a warning): the ledger is a cache, which running flows again
+    /// rebuilds. A file that is locked or cannot be read is not touched.
     ///
     /// # Errors
-    /// [`CoreError::Ledger`] when it cannot be opened or is not a ledger.
+    /// [`CoreError::Ledger`] when it cannot be opened, or is damaged and cannot be moved.
     pub fn open(path: &Path) -> Result<Self, CoreError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| error(&shown, e))?;
         }
-        let conn = Connection::open(path).map_err(|e| error(&shown, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| error(&shown, e))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(|e| error(&shown, e))?;
-        if version != VERSION {
-            conn.execute_batch(&format!(
-                "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
-                 DROP TABLE IF EXISTS stats; PRAGMA user_version = {VERSION};"
-            ))
-            .map_err(|e| error(&shown, e))?;
-        }
-        conn.execute_batch(SCHEMA).map_err(|e| error(&shown, e))?;
+        let (conn, damaged) = match open_writer(path) {
+            Ok(conn) => (conn, None),
+            Err(e) if damage::is_damaged(&e) => {
+                let moved_to = damage::set_aside(path).map_err(|io| CoreError::Ledger {
+                    path: shown.clone(),
+                    message: format!(
+                        "{e}: the file is damaged, and moving it aside failed ({io}); delete \
+                         it (with any -wal and -shm file beside it) and the next run runs its \
+                         flows again"
+                    ),
+                })?;
+                let conn = open_writer(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
+                let problem = e.to_string();
+                (
+                    conn,
+                    Some(Damaged {
+                        problem,
+                        moved_to: Some(moved_to),
+                    }),
+                )
+            }
+            Err(e) => return Err(damage::sqlite_error(&shown, path, &e)),
+        };
         let reader = Connection::open_with_flags(path, read_only_flags())
             .ok()
             .map(Mutex::new);
         Ok(Ledger {
             path: shown,
+            file: Some(path.to_owned()),
+            writes: true,
             conn: Mutex::new(conn),
             reader,
             ahead: Mutex::default(),
+            damaged: Mutex::new(damaged),
         })
     }
 
     /// Opens the ledger file at `path` to read only (a dry run), writing nothing; an empty
-    /// ledger in memory when there is no such file.
+    /// ledger in memory when there is no such file, or a damaged one ([`Ledger::damaged`]
+    /// says so; it is left where it is).
     ///
     /// # Errors
     /// [`CoreError::Ledger`] when the file cannot be opened.
@@ -139,25 +163,45 @@ impl Ledger {
             return Ok(Self::in_memory());
         }
         let shown = path.display().to_string();
-        let conn = open_reader(path).map_err(|e| error(&shown, e))?;
+        let conn = open_reader(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
+        match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
+            Ok(()) => {}
+            Err(e) if damage::is_damaged(&e) => {
+                let ledger = Self::in_memory();
+                *lock(&ledger.damaged) = Some(Damaged {
+                    problem: e.to_string(),
+                    moved_to: None,
+                });
+                return Ok(ledger);
+            }
+            Err(e) => return Err(damage::sqlite_error(&shown, path, &e)),
+        }
         Ok(Ledger {
             path: shown,
+            file: Some(path.to_owned()),
+            writes: false,
             conn: Mutex::new(conn),
             reader: None,
             ahead: Mutex::default(),
+            damaged: Mutex::default(),
         })
+    }
+
+    /// The damaged file found where this ledger was opened or read, if any.
+    pub fn damaged(&self) -> Option<Damaged> {
+        lock(&self.damaged).clone()
     }
 
     /// A ledger in memory, gone with it.
     pub fn in_memory() -> Self {
-        let conn = Connection::open_in_memory().expect("SQLite opens a database in memory");
-        conn.execute_batch(SCHEMA)
-            .expect("the ledger's schema applies to an empty database");
         Ledger {
             path: "memory".into(),
-            conn: Mutex::new(conn),
+            file: None,
+            writes: true,
+            conn: Mutex::new(empty()),
             reader: None,
             ahead: Mutex::default(),
+            damaged: Mutex::default(),
         }
     }
 
@@ -211,30 +255,79 @@ impl Ledger {
                 _ => tracing::debug!(ledger = %self.path, "written since it was read ahead"),
             }
         }
-        let (entries, stats) = rayon::join(|| self.entries(), || self.stats());
-        Ok((entries?, stats?))
+        let (entries, stats) = rayon::join(|| read_entries(&self.conn()), || self.read_stats());
+        match entries.and_then(|entries| Ok((entries, stats?))) {
+            Ok(both) => Ok(both),
+            // Damaged past what opening it read: set aside now, the run starting from nothing.
+            Err(e) if damage::is_damaged(&e) && self.file.is_some() => {
+                self.start_over(e)?;
+                Ok((Entries::default(), Stats::default()))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Puts the damaged file aside (or, reading only, leaves it) and goes on with a new one
+    /// (an empty one in memory), saying so.
+    fn start_over(&self, e: rusqlite::Error) -> Result<(), CoreError> {
+        let problem = e.to_string();
+        let mut conn = self.conn();
+        let mut reader = self.reader.as_ref().map(lock);
+        // Closed before the files move: closing a connection deletes its `-wal` file by name.
+        *conn = empty();
+        if let Some(reader) = reader.as_mut() {
+            **reader = empty();
+        }
+        let moved_to = match (&self.file, self.writes) {
+            (Some(file), true) => {
+                let moved_to = damage::set_aside(file).map_err(|io| CoreError::Ledger {
+                    path: self.path.clone(),
+                    message: format!("{e}: the file is damaged, and moving it aside failed ({io})"),
+                })?;
+                *conn =
+                    open_writer(file).map_err(|e| damage::sqlite_error(&self.path, file, &e))?;
+                if let Some(reader) = reader.as_mut() {
+                    if let Ok(opened) = Connection::open_with_flags(file, read_only_flags()) {
+                        **reader = opened;
+                    }
+                }
+                tracing::warn!(
+                    "the up-to-date record {:?} is damaged ({problem}): it was moved to {:?} and \
+                     a new one started, so the flows of this run run again",
+                    self.path,
+                    moved_to
+                );
+                Some(moved_to)
+            }
+            _ => {
+                tracing::warn!(
+                    "the up-to-date record {:?} is damaged ({problem}): it is read as empty and \
+                     left where it is; a run moves it aside",
+                    self.path
+                );
+                None
+            }
+        };
+        *lock(&self.damaged) = Some(Damaged { problem, moved_to });
+        Ok(())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         lock(&self.conn)
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> CoreError {
-        error(&self.path, e)
-    }
-
-    /// Every flow's entry (an entry that cannot be read is left out: its flow runs again).
-    fn entries(&self) -> Result<Entries, CoreError> {
-        read_entries(&self.conn()).map_err(|e| self.fail(e))
+    fn fail(&self, e: rusqlite::Error) -> CoreError {
+        let file = self.file.as_deref().unwrap_or(Path::new(&self.path));
+        damage::sqlite_error(&self.path, file, &e)
     }
 
     /// The stat cache.
-    fn stats(&self) -> Result<Stats, CoreError> {
+    fn read_stats(&self) -> rusqlite::Result<Stats> {
         let conn = match &self.reader {
             Some(reader) => lock(reader),
             None => self.conn(),
         };
-        read_stats(&conn).map_err(|e| self.fail(e))
+        read_stats(&conn)
     }
 
     /// The files of `flow`'s entry.
@@ -285,8 +378,8 @@ impl Ledger {
         entry: &Entry,
         files: &EntryFiles,
     ) -> Result<(), CoreError> {
-        let entry = serde_json::to_string(entry).map_err(|e| self.fail(e))?;
-        let files = serde_json::to_string(files).map_err(|e| self.fail(e))?;
+        let entry = serde_json::to_string(entry).map_err(|e| error(&self.path, e))?;
+        let files = serde_json::to_string(files).map_err(|e| error(&self.path, e))?;
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.fail(e))?;
         tx.execute(
@@ -383,6 +476,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// An empty ledger in memory.
+fn empty() -> Connection {
+    let conn = Connection::open_in_memory().expect("SQLite opens a database in memory");
+    conn.execute_batch(SCHEMA)
+        .expect("the ledger's schema applies to an empty database");
+    conn
+}
+
+/// A connection to the ledger file at `path` that writes, with the tables of this layout (a
+/// ledger of another layout is emptied).
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version != VERSION {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
+             DROP TABLE IF EXISTS stats; PRAGMA user_version = {VERSION};"
+        ))?;
+    }
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
 /// A connection to the ledger file at `path` that only reads, waiting for a writer as
 /// [`Ledger::open`]'s does.
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
@@ -405,55 +522,5 @@ fn error(path: &str, e: impl std::fmt::Display) -> CoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(run: &str) -> Entry {
-        Entry {
-            run_id: RunId::new_now(),
-            exit_code: Some(0),
-            attempts: 1,
-            started_at: None,
-            finished_at: None,
-            output: Value::Null,
-            definition: run.into(),
-            inputs: String::new(),
-            outputs: String::new(),
-            parents: Vec::new(),
-            input_stats: String::new(),
-            output_stats: String::new(),
-        }
-    }
-
-    #[test]
-    fn what_was_read_ahead_is_used_until_the_file_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fresh.db");
-        assert!(Ledger::read_ahead(&path).unwrap().is_none(), "no file yet");
-        let writer = Ledger::open(&path).unwrap();
-        writer
-            .record("a", &entry("first"), &EntryFiles::default())
-            .unwrap();
-
-        let mut ahead = Ledger::read_ahead(&path).unwrap().unwrap();
-        assert_eq!(ahead.entries["a"].definition, "first");
-        // Marked, to tell it from a new read.
-        Arc::make_mut(ahead.entries.get_mut("a").unwrap()).definition = "as read ahead".into();
-        let ledger = Ledger::open(&path).unwrap().with_snapshot(ahead);
-        let (entries, _) = ledger.load().unwrap();
-        assert_eq!(
-            entries["a"].definition, "as read ahead",
-            "opening writes nothing"
-        );
-
-        let ahead = Ledger::read_ahead(&path).unwrap().unwrap();
-        writer
-            .record("a", &entry("second"), &EntryFiles::default())
-            .unwrap();
-        let (entries, _) = ledger.with_snapshot(ahead).load().unwrap();
-        assert_eq!(
-            entries["a"].definition, "second",
-            "written since: read again"
-        );
-    }
-}
+#[path = "tests_ledger.rs"]
+mod tests;

@@ -14,6 +14,7 @@
 //! the ledger): the driver calls them on tokio's blocking threads.
 
 mod check;
+mod damage;
 pub(crate) mod digest;
 mod ledger;
 mod plan;
@@ -25,6 +26,7 @@ use flow_graph::FlowId;
 use rustc_hash::FxHashSet;
 
 pub use check::{Reason, Verdict};
+pub use damage::Damaged;
 pub use digest::STATE_DIR;
 pub use ledger::{Ledger, Snapshot};
 pub use plan::{Plan, PlannedFlow};

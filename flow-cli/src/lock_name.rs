@@ -1,0 +1,82 @@
+//! The second half of a run's lock: a name in Linux's abstract socket namespace, made from the
+//! lock file's whole path, bound for as long as the run holds the lock. The lock file can be
+//! deleted under a run (`rm -rf .flow`, `git clean -fdx`), and then the next run would make a
+//! new one and lock it; the name, held by the kernel and not by a file, is still bound, so that
+//! run is refused all the same. The kernel frees it when its process dies, SIGKILL included.
+//!
+//! # Caveats
+//! Abstract names belong to a network namespace: two runs in containers with their own network
+//! namespaces that share the folder are kept apart by the lock file alone.
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::Path;
+
+/// What binding the name of a lock file gave.
+#[derive(Debug)]
+pub enum Claim {
+    /// Bound: it stays so while this is kept.
+    Held(UnixListener),
+    /// Another process holds it: a run whose lock file was deleted.
+    InUse,
+    /// The name cannot be made or bound here (the lock file then does the work alone).
+    Unavailable,
+}
+
+/// Binds the name of the lock file at `path` (whose folder exists).
+pub fn claim(path: &Path) -> Claim {
+    let Some(name) = name(path) else {
+        return Claim::Unavailable;
+    };
+    let Ok(addr) = SocketAddr::from_abstract_name(&name) else {
+        return Claim::Unavailable;
+    };
+    match UnixListener::bind_addr(&addr) {
+        Ok(listener) => Claim::Held(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Claim::InUse,
+        Err(error) => {
+            tracing::debug!(%error, "cannot bind the name of the lock file");
+            Claim::Unavailable
+        }
+    }
+}
+
+/// `flow-lock:HASH:TAIL`: a hash of the lock file's path, with its folder made canonical (a
+/// folder deleted and made again has the same path), and the path's last 64 bytes, within the
+/// 107 bytes a name may have.
+fn name(path: &Path) -> Option<Vec<u8>> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::ffi::OsStrExt;
+    let folder = std::fs::canonicalize(path.parent()?).ok()?;
+    let full = folder.join(path.file_name()?);
+    let bytes = full.as_os_str().as_bytes();
+    let mut hasher = rustc_hash::FxHasher::default();
+    bytes.hash(&mut hasher);
+    let mut name = format!("flow-lock:{:016x}:", hasher.finish()).into_bytes();
+    name.extend_from_slice(&bytes[bytes.len().saturating_sub(64)..]);
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_held_once_across_the_file_being_deleted_and_freed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".flow");
+        std::fs::create_dir(&state).unwrap();
+        let path = state.join(".flow.db.w.lock");
+        let held = claim(&path);
+        assert!(matches!(held, Claim::Held(_)), "{held:?}");
+        std::fs::remove_dir_all(&state).unwrap();
+        std::fs::create_dir(&state).unwrap();
+        assert!(matches!(claim(&path), Claim::InUse));
+        assert!(matches!(
+            claim(&state.join(".flow.db.other.lock")),
+            Claim::Held(_)
+        ));
+        drop(held);
+        assert!(matches!(claim(&path), Claim::Held(_)));
+    }
+}

@@ -1,0 +1,252 @@
+//! `flow run` when its files are damaged or taken away: a store deleted or replaced while the
+//! run writes into it ends the run with exit code 1 and says its results were not kept, and
+//! the run still refuses the next one of its workflow; a damaged up-to-date record is moved
+//! aside with a warning and the run goes on, one that cannot be opened is a store error.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fifo, json_of, run_in, spawn_run, text, wait_exit, wait_ready, write};
+
+/// A workflow whose first flow takes away the store the run writes into (`script`), and a
+/// second flow that runs after it.
+fn store_taken_away(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        &format!(
+            "[flows.wipe]\nshell = {script:?}\n\n[flows.after]\nshell = \"echo after\"\nrequires = [\"wipe\"]\n"
+        ),
+    );
+    dir
+}
+
+#[test]
+fn a_store_deleted_during_the_run_ends_it_with_exit_1_saying_its_results_were_not_kept() {
+    let dir = store_taken_away("rm -rf .flow");
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("flow.db was deleted or replaced during run")
+            && stderr.contains("results were not kept (it ended with 2 completed, 0 failed"),
+        "{stderr}"
+    );
+    assert!(
+        !text(&out.stdout).contains("completed in"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let dir = store_taken_away("rm -rf .flow");
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["status"], "error", "{json}");
+    assert_eq!(json["kind"], "store", "{json}");
+    assert_eq!(json["exit_code"], 1, "{json}");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("was deleted or replaced during run"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_store_replaced_by_a_copy_during_the_run_ends_it_with_exit_1() {
+    let dir = store_taken_away("cp .flow/flow.db .flow/copy.db && mv .flow/copy.db .flow/flow.db");
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was deleted or replaced"), "{stderr}");
+    // A run that leaves its store alone still succeeds, and the next one is recorded.
+    let dir = store_taken_away("true");
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_run_whose_lock_file_was_deleted_still_refuses_the_next_run_of_its_workflow() {
+    let dir = store_taken_away("rm -rf .flow && echo up > ready && cat go > /dev/null");
+    let ready = fifo(dir.path(), "ready");
+    let go = fifo(dir.path(), "go");
+    let first = spawn_run(dir.path());
+    wait_ready(&ready);
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["kind"], "locked", "{json}");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("whose lock file")
+            && json["message"]
+                .as_str()
+                .unwrap()
+                .contains("was deleted while it runs"),
+        "{json}"
+    );
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(first);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was deleted or replaced during run"),
+        "{stderr}"
+    );
+    // Its end frees the lock: the next run is not refused (its first flow takes the store
+    // away again).
+    std::fs::remove_file(&ready).unwrap();
+    let ready = fifo(dir.path(), "ready");
+    let next = spawn_run(dir.path());
+    wait_ready(&ready);
+    std::fs::write(&go, "go\n").unwrap();
+    assert_eq!(wait_exit(next).status.code(), Some(1));
+}
+
+const DECLARED: &str = "[flows.a]\nshell = \"echo a > a.txt\"\noutputs = [\"a.txt\"]\n";
+
+/// A folder whose one flow ran and was recorded, with the up-to-date record then overwritten
+/// with bytes that are not a database (its `-wal` and `-shm` files removed).
+fn damaged_record() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", DECLARED);
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let state = dir.path().join(".flow");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(state.join(format!("flow.fresh.db{suffix}")));
+    }
+    let garbage: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(state.join("flow.fresh.db"), &garbage).unwrap();
+    (dir, garbage)
+}
+
+/// The files in `.flow` whose names start with `flow.fresh.db.damaged-`.
+fn set_aside(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir.join(".flow"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            (p.file_name().unwrap().to_string_lossy()).starts_with("flow.fresh.db.damaged-")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_damaged_up_to_date_record_is_moved_aside_with_a_warning_and_the_run_goes_on() {
+    for extra in [&["--force-all"][..], &[]] {
+        let (dir, garbage) = damaged_record();
+        let mut args = vec!["run", "w.toml", "--json"];
+        args.extend(extra);
+        let out = run_in(dir.path(), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("flow.fresh.db is damaged (file is not a database)")
+                && stderr.contains("it was moved to")
+                && stderr.contains("flows with declared files run again this time"),
+            "{stderr}"
+        );
+        let json = json_of(&out);
+        assert_eq!(
+            json["flows"][0]["attempts"], 1,
+            "the flow ran again: {json}"
+        );
+        let aside = set_aside(dir.path());
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), garbage, "kept as it was");
+        // The new record works: the flow is up to date now, and nothing is said.
+        let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+        let again = json_of(&out);
+        assert_eq!(again["flows"][0]["reused_from"], json["run_id"], "{again}");
+    }
+}
+
+#[test]
+fn a_dry_run_on_a_damaged_up_to_date_record_plans_every_flow_and_moves_nothing() {
+    let (dir, garbage) = damaged_record();
+    let out = run_in(dir.path(), &["run", "w.toml", "-n"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is damaged") && stderr.contains("the next run moves the file aside"),
+        "{stderr}"
+    );
+    assert!(set_aside(dir.path()).is_empty());
+    let file = dir.path().join(".flow/flow.fresh.db");
+    assert_eq!(std::fs::read(file).unwrap(), garbage);
+}
+
+#[test]
+fn an_up_to_date_record_that_cannot_be_opened_is_a_store_error_and_stays_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", DECLARED);
+    std::fs::create_dir_all(dir.path().join(".flow/flow.fresh.db")).unwrap();
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["kind"], "store", "{json}");
+    let message = json["message"].as_str().unwrap();
+    assert!(
+        message.contains("flow.fresh.db failed: unable to open database file")
+            && message.contains("Is a directory"),
+        "{message}"
+    );
+    assert!(dir.path().join(".flow/flow.fresh.db").is_dir());
+    assert!(set_aside(dir.path()).is_empty());
+}
+
+#[test]
+fn an_up_to_date_record_malformed_past_its_first_page_is_moved_aside_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", DECLARED);
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Every page in the file itself, then all but the first overwritten.
+    let file = dir.path().join(".flow/flow.fresh.db");
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 4096, "{} bytes", bytes.len());
+    bytes[4096..].fill(0xAB);
+    std::fs::write(&file, &bytes).unwrap();
+
+    let out = run_in(dir.path(), &["run", "w.toml", "-n"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let plan = text(&out.stdout);
+    assert!(plan.contains("would run a: never completed"), "{plan}");
+    assert!(
+        stderr.contains("malformed") && stderr.contains("it is read as empty and left where it is"),
+        "{stderr}"
+    );
+    assert!(set_aside(dir.path()).is_empty());
+
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("malformed") && stderr.contains("it was moved to"),
+        "{stderr}"
+    );
+    let json = json_of(&out);
+    assert_eq!(json["flows"][0]["attempts"], 1, "{json}");
+    let aside = set_aside(dir.path());
+    assert!(!aside.is_empty(), "nothing moved aside");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes, "kept as it was");
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json_of(&out)["flows"][0]["reused_from"], json["run_id"]);
+}
