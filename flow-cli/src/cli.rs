@@ -13,9 +13,9 @@ Examples:
   flow run pipeline.toml --set day=2026-11-26  set a [params] value for this run
   flow graph pipeline.toml | dot -Tsvg > g.svg
   flow results pipeline.toml                  the latest run as a table
-  flow runs pipeline.toml                     every run in the workflow's store
+  flow runs pipeline.toml                     the runs of its workflow (no FILE: every run)
   flow report pipeline.toml                   an HTML page of the latest run
-  flow logs sort_0 pipeline.toml              the last attempt's stdout and stderr
+  flow logs sort.00 pipeline.toml             the last attempt's stdout and stderr
   flow completions bash > ~/.local/share/bash-completion/completions/flow
   flow man > ~/.local/share/man/man1/flow.1   the manual page
 
@@ -98,8 +98,8 @@ Without the workflow file the page has no dependency edges.")]
     /// Print, or follow, the stdout and stderr of one attempt of a flow.
     #[command(after_help = "\
 Examples:
-  flow logs sort_0                            the last attempt in the latest run (in .flow/ here)
-  flow logs sort_0 examples/pipeline.toml     the same, beside that workflow file
+  flow logs sort.00                           the last attempt in the latest run (in .flow/ here)
+  flow logs sort.00 examples/pipeline.toml    the same, beside that workflow file
   flow logs fetch --attempt 1                 the first attempt's output
   flow logs fetch --follow                    as it is written, through retries, to the end
 

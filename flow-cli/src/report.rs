@@ -384,13 +384,26 @@ impl RunReport {
             let _ = write!(counts, " ({reused} up to date)");
         }
         let _ = write!(counts, ", {} failed", self.own_failures().count());
+        // In a run still going, running and pending flows are just that; once it ended, a
+        // flow left running is one whose end the store did not record (its last write was
+        // refused), and one left pending never ran.
+        let going = self.status == RunStatus::Running;
         for (n, name) in [
             (self.count(FlowState::Cancelled), "cancelled"),
             (self.count(FlowState::NotRun), "not run (upstream failed)"),
-            // A flow whose end the store did not record (its last write was refused).
-            (self.count(FlowState::Running), "not recorded as finished"),
+            (
+                self.count(FlowState::Running),
+                if going {
+                    "running"
+                } else {
+                    "not recorded as finished"
+                },
+            ),
             (self.count(FlowState::Interrupted), "interrupted"),
-            (self.count(FlowState::Pending), "not run"),
+            (
+                self.count(FlowState::Pending),
+                if going { "pending" } else { "not run" },
+            ),
         ] {
             if n > 0 {
                 let _ = write!(counts, ", {n} {name}");

@@ -182,3 +182,24 @@ fn the_run_that_ran_a_reused_flow_is_looked_for_in_its_workflow_first_then_in_ot
         ]
     );
 }
+
+/// The counts of a run still going call its running and pending flows so; once it ended, a
+/// flow left running is one whose end was not recorded, and one left pending never ran.
+#[test]
+fn counts_of_a_run_still_going_say_running_and_pending() {
+    let run_id = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
+    let going = RunRecord::with_id(run_id.clone(), "etl");
+    let mut ended = going.clone();
+    ended.finished_at = Some(ended.started_at + chrono::TimeDelta::milliseconds(5));
+    let a = FlowResult::new(run_id, id("a"), FlowStatus::Running);
+    let order = [id("a"), id("b")];
+    let report = |run: &RunRecord, state| RunReport::new(run, state, vec![a.clone()], Some(&order));
+    assert_eq!(
+        report(&going, RunState::InProgress).counts(),
+        "0 completed, 0 failed, 1 running, 1 pending"
+    );
+    assert_eq!(
+        report(&ended, RunState::Ended).counts(),
+        "0 completed, 0 failed, 1 not recorded as finished, 1 not run"
+    );
+}
