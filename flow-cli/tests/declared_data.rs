@@ -465,3 +465,34 @@ fn an_input_of_the_workflow_folder_runs_after_its_writers() {
     }
     assert!(!d.join("pack.txt").exists(), "nothing ran");
 }
+
+/// `-n --resume` gives a flow without outputs the reason the resume runs it for: it did not
+/// complete in the resumed run, its definition changed since, or a parent of it runs; not
+/// "runs every time", which the resume does not do.
+#[test]
+fn a_dry_resume_says_why_a_flow_without_outputs_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workflow = |a: &str| {
+        format!(
+            "[flows.a]\nshell = \"{a}\"\n\
+             [flows.b]\nshell = \"true\"\nrequires = [\"a\"]\n\
+             [flows.flaky]\nshell = \"exit 1\"\n\
+             [flows.alone]\nshell = \"true\"\n"
+        )
+    };
+    write(d, "w.toml", &workflow("echo a"));
+    assert_eq!(run_in(d, &["run", "w.toml", "-q"]).status.code(), Some(1));
+    write(d, "w.toml", &workflow("echo A"));
+    let out = run_in(d, &["run", "w.toml", "-n", "--resume"]);
+    let stdout = text(&out.stdout);
+    for line in [
+        "would run a: definition changed since run ",
+        "would run b: parent `a` will run",
+        "would run flaky: did not complete in run ",
+        "dry run: 3 would run, 1 up to date",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    assert!(!stdout.contains("runs every time"), "{stdout}");
+}

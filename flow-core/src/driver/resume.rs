@@ -142,18 +142,32 @@ impl crate::FlowContext {
             let flow = &flows[i as usize];
             let same =
                 matches!(reuse.get(&flow.id), Some((old, _)) if *old == fingerprints[i as usize]);
-            if !same || freshness.judges(flow) {
+            let runs = |link: &&flow_graph::Link| plan.flows[link.flow() as usize].run.is_some();
+            let id = |link: &flow_graph::Link| flows[link.flow() as usize].id.clone();
+            if freshness.judges(flow) {
+                continue;
+            }
+            if !same {
+                // It runs, as the plan says; the reason the plan gives a flow without outputs
+                // ("runs every time") is not the resume's.
+                let reason = match (reuse.get(&flow.id), graph.parents(i).iter().find(runs)) {
+                    (None, _) => Reason::NotCompletedIn { run: from.clone() },
+                    (Some(_), Some(link)) => Reason::ParentWillRun { parent: id(link) },
+                    (Some(_), None) => Reason::ChangedSince { run: from.clone() },
+                };
+                let planned = &mut plan.flows[i as usize];
+                if matches!(planned.run, Some(Reason::NoOutputs)) {
+                    planned.run = Some(reason);
+                }
                 continue;
             }
             // A parent that runs and completed in the resumed run gives it something else
             // whatever its end; one that did not complete there does only if it completes now.
-            let runs = |link: &&flow_graph::Link| plan.flows[link.flow() as usize].run.is_some();
             let completed_there =
                 |link: &&flow_graph::Link| reuse.contains_key(&flows[link.flow() as usize].id);
             let parents = graph.parents(i);
             let surely = parents.iter().filter(runs).find(completed_there);
             let maybe = parents.iter().find(runs);
-            let id = |link: &flow_graph::Link| flows[link.flow() as usize].id.clone();
             let planned = &mut plan.flows[i as usize];
             match (surely, maybe) {
                 (Some(link), _) => planned.run = Some(Reason::ParentWillRun { parent: id(link) }),

@@ -59,6 +59,17 @@ pub enum Reason {
         /// The parent.
         parent: FlowId,
     },
+    /// Under `--resume`: it did not complete in the resumed run.
+    NotCompletedIn {
+        /// The resumed run.
+        run: RunId,
+    },
+    /// Under `--resume`: its definition changed since the resumed run (and no parent of it
+    /// runs).
+    ChangedSince {
+        /// The resumed run.
+        run: RunId,
+    },
     /// This parent's outputs or outcome differ from when the flow last ran.
     ParentChanged {
         /// The parent.
@@ -86,6 +97,8 @@ impl fmt::Display for Reason {
                 f,
                 "parent `{parent}` will run (if it fails again, this flow is reused instead)"
             ),
+            Reason::NotCompletedIn { run } => write!(f, "did not complete in run {run}"),
+            Reason::ChangedSince { run } => write!(f, "definition changed since run {run}"),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
             Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
         }
