@@ -134,6 +134,16 @@ fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
             files_in(&local.path().join(sub))
         );
     }
+    // The same log files: a stream a job never wrote to leaves no file (Slurm makes both).
+    let logs = |dir: &Path| {
+        let root = dir.join(".flow/logs");
+        let runs = files_in(&root);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let mut names = files_in(&root.join(&runs[0]));
+        names.retain(|name| name.ends_with(".out") || name.ends_with(".err"));
+        names
+    };
+    assert_eq!(logs(slurm.path()), logs(local.path()));
     let count = |dir: &Path| std::fs::read_to_string(dir.join("out/order-count.txt")).unwrap();
     assert_eq!(count(slurm.path()), count(local.path()));
     assert_eq!(count(slurm.path()).trim(), "20000");

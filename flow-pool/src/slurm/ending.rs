@@ -139,6 +139,8 @@ pub(super) async fn tails(
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                     Err(error) => tracing::warn!(from = %from.display(), to = %wanted.display(),
                         %error, "could not copy the adopted job's output"),
+                    // As a local command's: a stream never written to leaves no file.
+                    Ok(0) => remove_quietly(wanted).await,
                     Ok(_) => {}
                 }
             }
@@ -146,7 +148,10 @@ pub(super) async fn tails(
         result.push(file_tail(from, spec.tail_bytes).await);
     }
     for path in [&files.stdout, &files.stderr] {
-        if path.starts_with(&own) {
+        // Slurm creates both files, written to or not; as with a local command, a stream the
+        // job never wrote to leaves no file (an older file there was truncated by Slurm).
+        let empty = tokio::fs::metadata(path).await.is_ok_and(|m| m.len() == 0);
+        if path.starts_with(&own) || empty {
             remove_quietly(path).await;
         }
     }
