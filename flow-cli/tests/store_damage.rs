@@ -204,6 +204,14 @@ fn an_up_to_date_record_that_cannot_be_opened_is_a_store_error_and_stays_where_i
     );
     assert!(dir.path().join(".flow/flow.fresh.db").is_dir());
     assert!(set_aside(dir.path()).is_empty());
+    // The dry run, which opens it to read only, names the cause too.
+    let out = run_in(dir.path(), &["run", "w.toml", "-n"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Is a directory"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -72,7 +72,11 @@ pub(super) fn sqlite_error(shown: &str, path: &Path, error: &rusqlite::Error) ->
              that a run can skip those that are up to date: delete it (with any -wal and -shm \
              file beside it) and the next run runs its flows again"
         )
-    } else if error.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
+    } else if matches!(
+        error.sqlite_error_code(),
+        // A folder in the file's place opens to read, and then fails as an I/O error.
+        Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure)
+    ) {
         match why_not_opened(path) {
             Some(os) => format!("{error}: {os}"),
             None => error.to_string(),
