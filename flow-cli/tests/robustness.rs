@@ -256,28 +256,39 @@ command = ["sleep", "302"]
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// Runs `script` (sh, `$FLOW` is the binary, errors not fatal) in `dir` mounted as a 2 MB
+/// file system in a private mount namespace, with `w.toml` made of the lines `start`, `big`
+/// (which fills the disk once `start` completed) and `more` (quoted lines for `printf`).
+fn on_full_disk(dir: &Path, more: &str, script: &str) -> Output {
+    Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
+             printf '%s\\n' '[flows.start]' 'command = [\"true\"]' \
+               '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' \
+               'requires = [\"start\"]' {more} > w.toml; \
+             set +e; {script}"
+        ))
+        .env("D", dir)
+        .env("FLOW", flow_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_full_disk_stops_the_run_which_exits_1_with_counts_that_add_up() {
     if !can_mount("the full disk test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args(["-m", "sh", "-c"])
-        .arg(
-            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
-             printf '%s\\n' '[flows.start]' 'command = [\"true\"]' \
-               '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' 'requires = [\"start\"]' \
-               '[flows.after]' 'shell = \"true\"' 'requires = [\"big\"]' \
-               '[flows.fails]' 'shell = \"exit 4\"' 'requires = [\"after\"]' > w.toml; \
-             set +e; \"$FLOW\" run w.toml; echo \"exit=$?\"; \"$FLOW\" runs w.toml",
-        )
-        .env("D", dir.path())
-        .env("FLOW", flow_path())
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = on_full_disk(
+        dir.path(),
+        "'[flows.after]' 'shell = \"true\"' 'requires = [\"big\"]' \
+         '[flows.fails]' 'shell = \"exit 4\"' 'requires = [\"after\"]'",
+        "\"$FLOW\" run w.toml; echo \"exit=$?\"; \"$FLOW\" runs w.toml",
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
@@ -318,22 +329,12 @@ fn a_full_disk_run_s_json_gives_each_flow_as_it_ended() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args(["-m", "sh", "-c"])
-        .arg(
-            "set -e; mount -t tmpfs -o size=2m tmpfs \"$D\"; cd \"$D\"; \
-             printf '%s\\n' '[flows.start]' 'command = [\"true\"]' \
-               '[flows.big]' 'shell = \"head -c 5000000 /dev/zero > big.bin; true\"' 'requires = [\"start\"]' \
-               '[flows.after]' 'shell = \"touch after-ran\"' 'requires = [\"big\"]' > w.toml; \
-             set +e; \"$FLOW\" run w.toml --json; echo \"exit=$?\" >&2; \
-             test -e after-ran && echo 'after ran' >&2; true",
-        )
-        .env("D", dir.path())
-        .env("FLOW", flow_path())
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = on_full_disk(
+        dir.path(),
+        "'[flows.after]' 'shell = \"touch after-ran\"' 'requires = [\"big\"]'",
+        "\"$FLOW\" run w.toml --json; echo \"exit=$?\" >&2; \
+         test -e after-ran && echo 'after ran' >&2; true",
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("exit=1"), "{stdout}\n{stderr}");
