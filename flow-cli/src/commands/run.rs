@@ -343,31 +343,39 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
 
     // The run is over and recorded: output that cannot be written (a closed or full stdout)
     // is logged, and the exit code still tells how the run ended.
-    let printed = if args.json {
+    // Each branch also gives the report's counts, in the summary's words, when it made one.
+    let (printed, counts) = if args.json {
         let report = report(&ctx, &*results_store, wf, &summary, !args.quiet);
-        print_stdout(&format!("{}\n", report.to_json()))
+        (
+            print_stdout(&format!("{}\n", report.to_json())),
+            Some(report.counts()),
+        )
     } else if args.quiet {
         // Quiet: no summary, but each flow that failed by itself, on stderr (with none
         // failed, there is nothing to read back from the store).
-        let lines = if summary.counts.failed == 0 {
-            String::new()
+        let (lines, counts) = if summary.counts.failed == 0 {
+            (String::new(), None)
         } else {
-            report(&ctx, &*results_store, wf, &summary, false)
-                .failure_lines(terminal::colour(stderr_tty))
+            let report = report(&ctx, &*results_store, wf, &summary, false);
+            let lines = report.failure_lines(terminal::colour(stderr_tty));
+            (lines, Some(report.counts()))
         };
         if !lines.is_empty() {
             terminal::eprint_line(lines.trim_end());
         }
-        Ok(())
+        (Ok(()), counts)
     } else {
         // The summary counts the reused flows; it need not read the runs that made them.
         let report = report(&ctx, &*results_store, wf, &summary, false);
-        print_stdout(&report.summary(terminal::colour(stdout_tty)))
+        (
+            print_stdout(&report.summary(terminal::colour(stdout_tty))),
+            Some(report.counts()),
+        )
     };
     if let Err(e) = printed {
         tracing::error!("cannot print the summary of the run: {e}");
     }
-    let store_failed = store_failure(&guarded, &summary);
+    let store_failed = store_failure(&guarded, &summary, counts);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
@@ -392,23 +400,26 @@ pub fn logs_root(wf: &Workflow) -> std::path::PathBuf {
 }
 
 /// Says so on stderr when the store refused writes of the run, with what the run really
-/// did (the store holds only part of it); returns whether it did.
-fn store_failure(guarded: &GuardedStore, summary: &RunSummary) -> bool {
+/// did (the store holds only part of it), in the summary's words (`counts`, from the report)
+/// when there is one; returns whether it did.
+fn store_failure(guarded: &GuardedStore, summary: &RunSummary, counts: Option<String>) -> bool {
     let Some(cause) = guarded.first_error() else {
         return false;
     };
     let c = &summary.counts;
+    let counts = counts.unwrap_or_else(|| {
+        format!(
+            "{} completed, {} failed, {} cancelled",
+            c.completed, c.failed, c.cancelled
+        )
+    });
     terminal::eprint_line(&format!(
         "error: the result store `{}` refused {} write(s), the first: {}\n\
-         error: run {} is not fully recorded; it ended with {} completed, {} failed, {} \
-         cancelled of {} flows",
+         error: run {} is not fully recorded; it ended with {counts} of {} flows",
         terminal::safe(&guarded.spec()),
         guarded.error_count(),
         terminal::safe(&cause),
         summary.run_id,
-        c.completed,
-        c.failed,
-        c.cancelled,
         c.total()
     ));
     true
