@@ -741,13 +741,23 @@ fn escaping(marker: &str, dir: &std::path::Path) -> CommandSpec {
     .cwd(dir)
 }
 
+/// The escaped process of [`escaping`] with `marker`: the `sleep`, or the shell that is to
+/// become it (it signals the FIFO before its `exec`, so the command may end first).
+fn escaped_pids(marker: &str) -> Vec<u32> {
+    let shell = format!("echo > escaped; exec sleep {marker}");
+    let mut pids = common::pids_with_cmdline(&["sleep", marker]);
+    pids.extend(common::pids_with_cmdline(&["sh", "-c", &shell]));
+    pids
+}
+
 /// Runs [`escaping`] (its sleep lasting `seconds`) with `grace` on `runner`: it must end by
-/// itself, its group gone. The escaped sleep is killed before the checks.
+/// itself, its group gone. The escaped process is killed before the checks.
 async fn run_escaping(runner: &CommandRunner, seconds: u32, grace: Duration) {
     let marker = format!("{seconds}.{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let outcome = run_with(runner, &escaping(&marker, dir.path()).grace(grace)).await;
-    for pid in common::pids_with_cmdline(&["sleep", &marker]) {
+    // A kill by pid reaches the shell also if it has become the sleep meanwhile.
+    for pid in escaped_pids(&marker) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
@@ -803,7 +813,7 @@ async fn a_stopped_command_takes_along_the_escaped_process_that_holds_its_output
         CancellationToken::new(),
     );
     let outcome = tokio::time::timeout(Duration::from_secs(60), run).await;
-    let escaped = common::pids_with_cmdline(&["sleep", &marker]);
+    let escaped = escaped_pids(&marker);
     for &pid in &escaped {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
