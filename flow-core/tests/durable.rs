@@ -215,19 +215,10 @@ async fn a_command_stopped_while_its_parents_are_saved_never_starts() {
             .build(),
     )
     .unwrap();
-    let mut events = ctx.subscribe();
-    let runner = ctx.clone();
-    let run = tokio::spawn(async move { runner.run().await });
-    let run_id = loop {
-        let event = events.recv().await.unwrap();
-        if let flow_core::EventKind::FlowStarted { flow, .. } = &event.kind {
-            if flow.as_str() == "child" {
-                break event.run_id;
-            }
-        }
-    };
+    let run = common::run_started(&ctx, Some("child")).await;
     ctx.cancel_all();
     let summary = run.await.unwrap().unwrap();
+    let run_id = summary.run_id.clone();
     assert_eq!(summary.counts.cancelled, 1, "{summary:?}");
     assert!(
         !marker.exists(),
