@@ -159,12 +159,11 @@ pub(crate) fn stop_where(
             let _ = kill(process.pid, signal);
         }
     }
-    // They are not this process's children: nothing to wait on but `/proc`.
-    let deadline = std::time::Instant::now() + grace;
-    let gone = |f: &Found| !u32::try_from(f.pid.as_raw()).is_ok_and(crate::run_lock::alive);
-    while !found.iter().all(gone) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // Not this process's children, but their ends can be awaited all the same (pidfds).
+    let pids: Vec<u32> = (found.iter())
+        .filter_map(|f| u32::try_from(f.pid.as_raw()).ok())
+        .collect();
+    flow_pool::wait_gone(&pids, grace);
     kill_where(marked);
     found
 }

@@ -25,7 +25,7 @@ pub use process::{
 pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
 pub use sys::{
     enable_child_subreaper, restore_default_action, signal_is_ignored, signal_name, unblock,
-    use_short_slice,
+    use_short_slice, wait_gone,
 };
 pub use thread::{panic_message, ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use slice::use_short_slice;
-pub(crate) use spawn::{pidfd, reap, spawn, spawn_can_chdir, SignalDefaults};
+pub(crate) use spawn::{pidfd, pidfd_open, reap, spawn, spawn_can_chdir, SignalDefaults};
 pub use spawn::{restore_default_action, signal_is_ignored, unblock};
 pub(crate) use unix::{kill_child_when_parent_dies, start_new_session};
 
@@ -125,5 +125,75 @@ pub fn enable_child_subreaper() -> std::io::Result<()> {
     match RESULT.get_or_init(|| nix::sys::prctl::set_child_subreaper(true)) {
         Ok(()) => Ok(()),
         Err(errno) => Err(std::io::Error::from_raw_os_error(*errno as i32)),
+    }
+}
+
+/// Blocks until every process of `pids` has ended (any process, not only a child of this one)
+/// or `within` has passed; whether they all ended. Each is watched by its pidfd, so the wait
+/// ends with the last exit, not at a polling tick. A process that is already gone counts as
+/// ended; where a pidfd cannot be had (a kernel before 5.3), the whole of `within` is waited
+/// (whoever calls this gives processes that long at the least).
+pub fn wait_gone(pids: &[u32], within: std::time::Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + within;
+    let mut fds = Vec::with_capacity(pids.len());
+    for &pid in pids {
+        match pidfd_open(pid) {
+            Ok(fd) => fds.push(fd),
+            Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(_) => {
+                std::thread::sleep(within);
+                return false;
+            }
+        }
+    }
+    while !fds.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if left.is_zero() {
+            return false;
+        }
+        let mut polled: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if let Err(error) = poll(&mut polled, PollTimeout::from(ms)) {
+            if error != Errno::EINTR {
+                std::thread::sleep(left);
+                return false;
+            }
+        }
+        let ended: Vec<bool> = polled
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(polled);
+        let mut ended = ended.into_iter();
+        fds.retain(|_| !ended.next().unwrap_or(false));
+    }
+    true
+}
+
+#[cfg(test)]
+mod wait_gone_tests {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use super::wait_gone;
+
+    #[test]
+    fn waits_for_the_end_of_each_process_or_the_time_given() {
+        let mut short = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let mut long = Command::new("sleep").arg("100").spawn().unwrap();
+        let started = Instant::now();
+        assert!(wait_gone(&[short.id()], Duration::from_secs(60)));
+        assert!(started.elapsed() < Duration::from_secs(30), "the end was not seen");
+        assert!(!wait_gone(&[long.id(), short.id()], Duration::from_millis(100)));
+        long.kill().unwrap();
+        assert!(wait_gone(&[long.id()], Duration::from_secs(60)));
+        let _ = (short.wait(), long.wait());
+        // Gone and reaped: nothing to wait for.
+        assert!(wait_gone(&[short.id()], Duration::ZERO));
     }
 }

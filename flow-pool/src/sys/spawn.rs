@@ -120,6 +120,18 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
 /// # Panics
 /// Outside a tokio runtime with IO enabled (as tokio's own types do).
 pub(crate) fn pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
+    let fd = pidfd_open(pid)?;
+    // SAFETY: an `OwnedFd` is open and always returns the same descriptor, and the `AsyncFd`
+    // owns it until it is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+}
+
+/// A pidfd of the process `pid` (any process, not only a child): readable once it has ended.
+/// Close-on-exec.
+///
+/// # Errors
+/// `ENOSYS` on kernels before Linux 5.3; `ESRCH` when there is no such process.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
     // SAFETY: a plain system call on integers.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -129,10 +141,7 @@ pub(crate) fn pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
     let fd =
         i32::try_from(fd).map_err(|_| io::Error::other("pidfd_open returned no descriptor"))?;
     // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an `OwnedFd` is open and always returns the same descriptor, and the `AsyncFd`
-    // owns it until it is dropped.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Reaps the child `pid` if it has ended (or, with `block`, once it has): its exit status, or
