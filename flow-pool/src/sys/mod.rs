@@ -188,8 +188,14 @@ mod wait_gone_tests {
         let mut long = Command::new("sleep").arg("100").spawn().unwrap();
         let started = Instant::now();
         assert!(wait_gone(&[short.id()], Duration::from_secs(60)));
-        assert!(started.elapsed() < Duration::from_secs(30), "the end was not seen");
-        assert!(!wait_gone(&[long.id(), short.id()], Duration::from_millis(100)));
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the end was not seen"
+        );
+        assert!(!wait_gone(
+            &[long.id(), short.id()],
+            Duration::from_millis(100)
+        ));
         long.kill().unwrap();
         assert!(wait_gone(&[long.id()], Duration::from_secs(60)));
         let _ = (short.wait(), long.wait());
