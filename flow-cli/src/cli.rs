@@ -83,7 +83,8 @@ Examples:
 The newest run, which --resume reads, always stays, and so does an older run that ran a flow
 the kept runs found up to date. A workflow that is running is skipped (exit code 1). Logs and
 reports are removed from the .flow folder beside FILE (without FILE: of the current folder).
-The store file keeps its size: SQLite reuses the space for later runs.")]
+Then the SQLite file is rewritten to give the space back, unless a workflow of the store is
+running (it keeps its size then, and SQLite reuses the space for later runs).")]
     Prune(PruneArgs),
     /// Write an HTML page of a run: summary, timeline, DAG by status, critical path, failures.
     #[command(after_help = "\

@@ -170,3 +170,77 @@ fn the_run_that_made_files_later_runs_found_up_to_date_stays() {
     assert_eq!(make["reused_from"], first.as_str(), "{make}");
     assert_eq!(make["attempts"], 1, "{make}");
 }
+
+/// The bytes `.flow/flow.db` and its write-ahead log take in `dir`.
+fn store_size(dir: &Path) -> u64 {
+    [".flow/flow.db", ".flow/flow.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn prune_gives_the_space_back_but_not_while_a_workflow_of_the_store_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // `many` fills the store; `w` waits until the test lets it go.
+    let tens: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let tens = tens.join(", ");
+    write(
+        dir,
+        "many.toml",
+        &format!(
+            "[workflow]\nname = \"many\"\n[flows.f]\nmatrix = {{ a = [{tens}, 10, 11, 12, 13, 14, \
+             15, 16, 17, 18, 19], b = [{tens}] }}\nshell = \"true\"\n"
+        ),
+    );
+    write(
+        dir,
+        "w.toml",
+        "[flows.a]\nshell = \"if [ -p go.fifo ]; then echo ready > ready.fifo; cat go.fifo; fi\"\n",
+    );
+    for _ in 0..4 {
+        run_once(dir, "many.toml");
+    }
+    run_once(dir, "w.toml");
+    let ready = fifo(dir, "ready.fifo");
+    let go = fifo(dir, "go.fifo");
+    let running = spawn_run(dir);
+    wait_ready(&ready);
+    let before = store_size(dir);
+
+    // `w` runs: the runs of `many` go, the file keeps its size and says why.
+    let out = run_in(dir, &["prune", "many.toml", "--keep", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("deleted 3 runs of "));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "unused while `w` runs; `flow prune` again once it ended gives the space back"
+        ),
+        "{stderr}"
+    );
+    assert!(store_size(dir) >= before, "{} < {before}", store_size(dir));
+    std::fs::write(&go, "go\n").unwrap();
+    assert!(wait_exit(running).status.success());
+
+    // Once it ended, a prune that deletes nothing gives the space back.
+    let out = run_in(dir, &["prune", "--keep", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("deleted 0 runs of "), "{said}");
+    assert!(said.contains("compacted "), "{said}");
+    let after = store_size(dir);
+    assert!(after < before / 2, "{after} is not under half of {before}");
+    assert_eq!(runs(dir).len(), 3);
+    // What stayed reads as before, and the next prune has nothing to give back.
+    let out = run_in(dir, &["results", "many.toml", "--json"]);
+    assert_eq!(json_of(&out)["flows"].as_array().unwrap().len(), 200);
+    let out = run_in(dir, &["prune", "--keep", "2"]);
+    assert!(
+        !text(&out.stdout).contains("compacted"),
+        "{}",
+        text(&out.stdout)
+    );
+}

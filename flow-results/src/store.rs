@@ -119,6 +119,28 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
     /// A [`StoreError`] when the store cannot be written.
     fn delete_run(&self, run: &RunId) -> Result<bool, StoreError>;
 
+    /// How many bytes of the store's file hold nothing (the space of deleted runs), and how
+    /// many it has in all: what [`compact`](ResultStore::compact) would give back. The
+    /// default is `(0, 0)`, for stores whose deletes free the space themselves.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be read.
+    fn unused_bytes(&self) -> Result<(u64, u64), StoreError> {
+        Ok((0, 0))
+    }
+
+    /// Gives the unused space of the store's file back to the file system. The SQLite store
+    /// rewrites its file (`VACUUM`, which waits for the writes of other connections and
+    /// makes theirs wait while it runs) and empties its write-ahead log; the default does
+    /// nothing.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store cannot be rewritten (a full disk, a busy store); what
+    /// it holds is unchanged then.
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The spec that opens this store again with
     /// [`open_store`](crate::open_store): `memory`, `dir:PATH` or `sqlite:PATH`.
     fn spec(&self) -> String;

@@ -277,6 +277,29 @@ mod checks {
         assert_eq!(store.results(&one.run_id).unwrap(), []);
     }
 
+    pub fn compacting_gives_the_unused_space_back_and_keeps_the_rest(store: &dyn ResultStore) {
+        let (one, two) = (run_at("w", 0), run_at("w", 1));
+        for run in [&one, &two] {
+            store.begin_run(run).unwrap();
+            let results: Vec<_> = (0..20)
+                .map(|i| full_result(&run.run_id, &format!("f{i}")))
+                .collect();
+            store.save_results(&results).unwrap();
+        }
+        let kept = store.results(&two.run_id).unwrap();
+        assert_eq!(store.unused_bytes().unwrap().0, 0, "nothing deleted yet");
+        assert!(store.delete_run(&one.run_id).unwrap());
+        let (unused, all) = store.unused_bytes().unwrap();
+        // A store that counts its file's space has some unused now.
+        assert!(all == 0 || (unused > 0 && unused < all), "{unused} of {all}");
+        store.compact().unwrap();
+        let (unused_after, all_after) = store.unused_bytes().unwrap();
+        assert_eq!(unused_after, 0);
+        assert!(all_after <= all - unused, "{all_after} > {all} - {unused}");
+        assert_eq!(store.runs().unwrap(), std::slice::from_ref(&two));
+        assert_eq!(store.results(&two.run_id).unwrap(), kept);
+    }
+
     pub fn full_tails_and_every_failure_kind_round_trip(store: &dyn ResultStore) {
         let run = run_at("w", 0);
         store.begin_run(&run).unwrap();
@@ -490,6 +513,7 @@ conformance!(
         finishing_a_run_records_its_end_and_counts,
         runs_are_listed_oldest_first_and_latest_is_per_workflow,
         deleting_a_run_removes_it_and_its_results_only,
+        compacting_gives_the_unused_space_back_and_keeps_the_rest,
         full_tails_and_every_failure_kind_round_trip,
         counts_the_results_completed_with_no_attempt,
         reports_a_spec_that_opens_it_again,

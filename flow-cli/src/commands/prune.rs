@@ -7,6 +7,8 @@
 //! (`flow results` shows that attempt). Up-to-date checks read the ledger, not old runs, so
 //! they decide as before. Each workflow's run lock is held while its runs are deleted, so no
 //! `flow run` of it writes meanwhile; a workflow that is running is skipped (exit code 1).
+//! Then a SQLite store's file is rewritten to give the space back, with every workflow's
+//! lock held (not while any of them runs).
 
 use std::path::Path;
 
@@ -40,6 +42,7 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         store::open_existing(&spec)?
     };
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
+    let in_store: BTreeSet<String> = runs.iter().map(|r| r.workflow.clone()).collect();
     if let Some(name) = &name {
         runs.retain(|r| &r.workflow == name);
     }
@@ -108,7 +111,84 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         terminal::safe(&spec.to_string()),
         args.keep
     ))?;
+    if !args.dry_run {
+        compact(&*results_store, &spec, &in_store)?;
+    }
     Ok(if busy > 0 { 1 } else { 0 })
+}
+
+/// Gives the space of deleted runs back to the file system (a SQLite store rewrites its
+/// file) when at least a tenth of the file is unused, holding the run lock of every workflow
+/// in the store meanwhile, so that no run of theirs waits for it. When one of them is
+/// running, or the rewrite fails (it needs as much free space as the file keeps), says so
+/// and leaves the file as it is: the space is then used again by later runs.
+fn compact(
+    results: &dyn ResultStore,
+    spec: &StoreSpec,
+    workflows: &BTreeSet<String>,
+) -> Result<(), CliError> {
+    let StoreSpec::Sqlite(path) = spec else {
+        return Ok(()); // A folder store's deletes freed the space; memory keeps nothing.
+    };
+    let (unused, all) = results.unused_bytes().map_err(|e| store::error(spec, e))?;
+    if unused == 0 || unused < all / 10 {
+        return Ok(()); // Not worth rewriting the whole file for.
+    }
+    let mut locks = Vec::with_capacity(workflows.len());
+    for workflow in workflows {
+        match run_lock::acquire(spec, workflow, LOCK_HOLDER) {
+            Ok(lock) => locks.push(lock),
+            Err(CliError::Locked { .. }) => {
+                terminal::eprint_line(&format!(
+                    "flow prune: {} keeps its {} unused while `{}` runs; `flow prune` again \
+                     once it ended gives the space back",
+                    terminal::path(path),
+                    size_text(unused),
+                    terminal::safe(workflow)
+                ));
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let before = size_on_disk(path);
+    if let Err(error) = results.compact() {
+        terminal::eprint_line(&format!(
+            "flow prune: warning: {} keeps its size: {error}",
+            terminal::path(path)
+        ));
+        return Ok(());
+    }
+    print_stdout(&format!(
+        "compacted {}: {} before, {} now\n",
+        terminal::path(path),
+        size_text(before),
+        size_text(size_on_disk(path))
+    ))
+}
+
+/// The bytes a SQLite file and its write-ahead log take.
+fn size_on_disk(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path, Path::new(&wal)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// `bytes` for a person: `512 KiB`, `3.4 MiB`, `1.2 GiB`.
+fn size_text(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB * KIB {
+        format!("{} KiB", (b / KIB).ceil())
+    } else if b < KIB * KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else {
+        format!("{:.1} GiB", b / (KIB * KIB * KIB))
+    }
 }
 
 /// The runs of `old` that a kept run (one of `runs` not in `old`) needs: for each flow it

@@ -501,6 +501,28 @@ impl ResultStore for SqliteStore {
         Ok(deleted > 0)
     }
 
+    fn unused_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let conn = self.conn();
+        let pragma = |name: &str| -> Result<u64, StoreError> {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .map_err(|e| self.error(format!("read `PRAGMA {name}`"), e))
+        };
+        let page = pragma("page_size")?;
+        Ok((
+            page * pragma("freelist_count")?,
+            page * pragma("page_count")?,
+        ))
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")
+            .map_err(|e| self.error("compact the database (VACUUM)", e))?;
+        // The rewritten pages went through the WAL: move them into the file and empty it.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.error("empty the write-ahead log after VACUUM", e))
+    }
+
     fn spec(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
