@@ -73,12 +73,14 @@ pub enum CliError {
         pid: Option<u32>,
     },
     /// `flow run FILE FLOW...` named a flow the workflow does not have.
-    #[error("unknown flow `{target}` on the command line: {file} has no flow or definition of that name")]
+    #[error("unknown flow `{target}` on the command line: {file} has no flow or definition of that name{hint}")]
     UnknownTarget {
         /// The target as written.
         target: String,
         /// The workflow file.
         file: String,
+        /// ` (did you mean `x`?)`, ` (`t` makes t.a, t.c)` or nothing.
+        hint: String,
     },
     /// `--force FLOW` named a flow of the workflow that `flow run FILE TARGET...` leaves out.
     #[error(

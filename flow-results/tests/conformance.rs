@@ -291,7 +291,10 @@ mod checks {
         assert!(store.delete_run(&one.run_id).unwrap());
         let (unused, all) = store.unused_bytes().unwrap();
         // A store that counts its file's space has some unused now.
-        assert!(all == 0 || (unused > 0 && unused < all), "{unused} of {all}");
+        assert!(
+            all == 0 || (unused > 0 && unused < all),
+            "{unused} of {all}"
+        );
         store.compact().unwrap();
         let (unused_after, all_after) = store.unused_bytes().unwrap();
         assert_eq!(unused_after, 0);

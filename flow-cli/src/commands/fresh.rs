@@ -63,10 +63,7 @@ fn forced_flows<'a>(wf: &'a Workflow, name: &str) -> Option<impl Iterator<Item =
 /// [`CliError::UnknownTarget`] naming the first that does not.
 pub fn check_forced(args: &RunArgs, wf: &Workflow) -> Result<(), CliError> {
     match (args.force.iter()).find(|name| forced_flows(wf, name).is_none()) {
-        Some(name) => Err(CliError::UnknownTarget {
-            target: name.clone(),
-            file: wf.file.display().to_string(),
-        }),
+        Some(name) => Err(wf.unknown_target(name)),
         None => Ok(()),
     }
 }

@@ -320,45 +320,33 @@ fn closest<'a>(name: &str, defs: &'a [Def<'_>]) -> Option<&'a str> {
     )
 }
 
-/// The name among `names` closest to `name` by edit distance, if it is close enough to be a
-/// typo.
+/// The name among `names` closest to `name` by edit distance (a swap of two neighbouring
+/// letters is one edit), if it is close enough to be a typo.
 pub fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
     names
-        .map(|n| (edit_distance(name, n), n))
+        .map(|n| (strsim::osa_distance(name, n), n))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::closest_name;
 
     #[test]
-    fn edit_distance_counts_single_character_edits() {
-        assert_eq!(edit_distance("extract", "extract"), 0);
-        assert_eq!(edit_distance("extarct", "extract"), 2);
-        assert_eq!(edit_distance("load", "loads"), 1);
-        assert_eq!(edit_distance("", "ab"), 2);
+    fn a_typo_finds_the_closest_name_and_a_different_name_none() {
+        let names = ["extract", "load", "merge", "trim"];
+        for (typo, expect) in [
+            ("extarct", Some("extract")),
+            ("mrege", Some("merge")),
+            ("loads", Some("load")),
+            ("trm", Some("trim")),
+            ("report", None),
+            ("", None),
+        ] {
+            assert_eq!(closest_name(typo, names.into_iter()), expect, "{typo}");
+        }
     }
 }

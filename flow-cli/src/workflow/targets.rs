@@ -9,7 +9,43 @@ use rustc_hash::FxHashMap;
 use super::{Definition, Workflow};
 use crate::error::CliError;
 
+/// How many flows of a definition an unknown target's message names.
+const MEMBERS_SHOWN: usize = 6;
+
 impl Workflow {
+    /// The error for `target` (a target or a `--force`), which names no flow or definition:
+    /// for `DEF.VALUES` of a matrix definition, the flows the definition makes now (a sample
+    /// deleted, a value renamed); else the closest name when it looks like a typo.
+    pub fn unknown_target(&self, target: &str) -> CliError {
+        let names = (self.flows.iter().map(|f| f.id.as_str()))
+            .chain(self.definitions.iter().map(|d| d.name.as_str()));
+        let made_by = |def: &Definition| {
+            let ids: Vec<&str> = self.flows[def.flows.clone()]
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect();
+            let shown = ids.iter().take(MEMBERS_SHOWN).copied().collect::<Vec<_>>();
+            let more = match ids.len().saturating_sub(MEMBERS_SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!(" (`{}` makes {}{more})", def.name, shown.join(", "))
+        };
+        let member_of = (self.definitions.iter())
+            .filter(|d| d.matrix && !d.flows.is_empty())
+            .find(|d| target.starts_with(&format!("{}.", d.name)));
+        let hint = match (member_of, super::check::closest_name(target, names)) {
+            (Some(def), _) => made_by(def),
+            (None, Some(close)) => format!(" (did you mean `{close}`?)"),
+            (None, None) => String::new(),
+        };
+        CliError::UnknownTarget {
+            target: target.to_owned(),
+            file: self.file.display().to_string(),
+            hint,
+        }
+    }
+
     /// Keeps `targets` and their ancestors; nothing changes when `targets` is empty.
     ///
     /// # Errors
@@ -30,10 +66,7 @@ impl Workflow {
             } else if let Some(def) = self.definitions.iter().find(|d| d.name == *target) {
                 stack.extend(def.flows.clone());
             } else {
-                return Err(CliError::UnknownTarget {
-                    target: target.clone(),
-                    file: self.file.display().to_string(),
-                });
+                return Err(self.unknown_target(target));
             }
         }
         while let Some(i) = stack.pop() {
@@ -131,5 +164,39 @@ command = ["true"]
         let mut wf = load_str(FILE).unwrap();
         let error = wf.keep_targets(&["zz".to_owned()]).unwrap_err();
         assert!(error.to_string().contains("unknown flow `zz`"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_target_is_named_with_a_close_name_or_the_flows_of_its_definition() {
+        let wf = load_str(
+            "[flows.merge]\nshell = \"true\"\n\
+             [flows.trim]\nmatrix = { s = [\"A\", \"C\"] }\nshell = \"true\"\n\
+             [flows.many]\nmatrix = { i = [1, 2, 3, 4, 5, 6, 7, 8] }\nshell = \"true\"\n",
+        )
+        .unwrap();
+        let table = [
+            ("mrege", " (did you mean `merge`?)"),
+            ("trm", " (did you mean `trim`?)"),
+            ("trim.B", " (`trim` makes trim.A, trim.C)"),
+            (
+                "many.9",
+                " (`many` makes many.1, many.2, many.3, many.4, many.5, many.6 and 2 more)",
+            ),
+            ("unrelated", ""),
+        ];
+        for (target, hint) in table {
+            let message = wf.unknown_target(target).to_string();
+            let expect = format!(
+                "unknown flow `{target}` on the command line: w.toml has no flow or definition \
+                 of that name{hint}"
+            );
+            assert_eq!(message, expect);
+        }
+        let mut kept = wf.clone();
+        let error = kept.keep_targets(&["trim.B".to_owned()]).unwrap_err();
+        assert!(
+            error.to_string().ends_with("(`trim` makes trim.A, trim.C)"),
+            "{error}"
+        );
     }
 }
