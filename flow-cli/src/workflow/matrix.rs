@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
+use rustc_hash::FxHashSet;
+
 use super::doc::{self, Value as TomlValue};
 
 use super::diagnostic::{Collector, SourceId};
@@ -117,9 +119,10 @@ fn axis_values(
     );
     if let Some(array) = item.as_array() {
         let mut values: Vec<(String, Span)> = Vec::with_capacity(array.len());
+        let mut seen = FxHashSet::default();
         for v in array.iter() {
             match scalar(v.get_ref()) {
-                Some((text, _)) if values.iter().any(|(seen, _)| *seen == text) => diags.error(
+                Some((text, _)) if !seen.insert(text.clone()) => diags.error(
                     doc::span(v),
                     format!("`{what}` has the value `{text}` twice"),
                 ),
