@@ -211,9 +211,14 @@ impl CliError {
         let (message, problems) = match self {
             CliError::InvalidWorkflow(diags) => (
                 format!(
-                    "{} has {} problem(s){}",
+                    "{} has {} {}{}",
                     diags.file,
                     diags.items.len(),
+                    if diags.items.len() == 1 {
+                        "problem"
+                    } else {
+                        "problems"
+                    },
                     stopped.suffix()
                 ),
                 diags

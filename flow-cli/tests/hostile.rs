@@ -22,7 +22,7 @@ fn full() -> Stdio {
 }
 
 #[test]
-fn full_or_closed_output_streams_never_panic_and_the_exit_code_tells_the_outcome() {
+fn full_or_closed_output_streams_never_panic_and_a_lost_summary_fails_the_command() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
     let status = |args: &[&str], stdout: Stdio, stderr: Stdio| {
@@ -43,10 +43,12 @@ fn full_or_closed_output_streams_never_panic_and_the_exit_code_tells_the_outcome
         status(&["run", "w.toml", "-v"], Stdio::null(), full()),
         Some(0)
     );
-    assert_eq!(status(&["run", "w.toml"], full(), Stdio::null()), Some(0));
+    // The run went well, but the summary it was asked for is lost: a script reading
+    // `flow run --json > run.json` must not take an empty file for a run that went well.
+    assert_eq!(status(&["run", "w.toml"], full(), Stdio::null()), Some(1));
     assert_eq!(
         status(&["run", "w.toml", "--json"], full(), full()),
-        Some(0)
+        Some(1)
     );
     let out = run_in(dir.path(), &["runs", "w.toml"]);
     assert_eq!(

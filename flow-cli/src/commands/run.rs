@@ -372,9 +372,15 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             Some(report.counts()),
         )
     };
-    if let Err(e) = printed {
-        tracing::error!("cannot print the summary of the run: {e}");
-    }
+    // A summary that could not be written (a full disk under `--json > run.json`) fails the
+    // command, so that a script does not read a missing document as a run that went well.
+    let summary_lost = match printed {
+        Err(e) => {
+            tracing::error!("cannot print the summary of the run: {e}");
+            true
+        }
+        Ok(()) => false,
+    };
     let store_failed = store_failure(&guarded, &summary, counts);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
@@ -387,7 +393,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     }
     Ok(if interrupted.get() {
         EXIT_INTERRUPTED
-    } else if summary.is_success() && !store_failed {
+    } else if summary.is_success() && !store_failed && !summary_lost {
         0
     } else {
         1
