@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use flow_graph::FlowId;
 use flow_results::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
+use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
 /// A store that keeps the first error of a write and wakes [`GuardedStore::failed`].
@@ -25,6 +26,8 @@ struct State {
     count: usize,
     /// Whether a result of a flow that started was written (or tried).
     started: bool,
+    /// The last record of each flow that the store refused: what the run knew of it.
+    refused: FxHashMap<FlowId, FlowResult>,
 }
 
 impl GuardedStore {
@@ -64,6 +67,20 @@ impl GuardedStore {
         self.lock().started
     }
 
+    /// The last record of `flow` that the store refused, if any: how the run saw it end
+    /// (attempts, times, the reason of a failure), which the store does not hold.
+    pub fn refused(&self, flow: &FlowId) -> Option<FlowResult> {
+        self.lock().refused.get(flow).cloned()
+    }
+
+    /// Keeps `results`, which the store refused.
+    fn keep_refused(&self, results: impl IntoIterator<Item = FlowResult>) {
+        let mut state = self.lock();
+        for result in results {
+            state.refused.insert(result.flow_id.clone(), result);
+        }
+    }
+
     /// Notes whether `results` hold a flow that started.
     fn note_started(&self, results: &[FlowResult]) {
         if results.iter().any(|r| r.started_at.is_some()) {
@@ -101,17 +118,30 @@ impl ResultStore for GuardedStore {
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
         self.note_started(std::slice::from_ref(result));
-        self.watch(self.inner.save_result(result))
+        let outcome = self.inner.save_result(result);
+        if outcome.is_err() {
+            self.keep_refused([result.clone()]);
+        }
+        self.watch(outcome)
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
         self.note_started(results);
-        self.watch(self.inner.save_results(results))
+        let outcome = self.inner.save_results(results);
+        if outcome.is_err() {
+            self.keep_refused(results.iter().cloned());
+        }
+        self.watch(outcome)
     }
 
+    /// Lends the results to the store, so that it keeps those it refuses.
     fn save_results_owned(&self, results: Vec<FlowResult>) -> Result<(), StoreError> {
         self.note_started(&results);
-        self.watch(self.inner.save_results_owned(results))
+        let outcome = self.inner.save_results(&results);
+        if outcome.is_err() {
+            self.keep_refused(results);
+        }
+        self.watch(outcome)
     }
 
     fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
@@ -176,5 +206,10 @@ mod tests {
         let first = waiter.await.unwrap();
         assert!(first.contains("flow `a`"), "{first}");
         assert_eq!(store.error_count(), 2);
+        // The refused record is kept, as the run saw the flow end.
+        assert_eq!(store.refused(&orphan.flow_id), Some(orphan.clone()));
+        assert!(store.save_results_owned(vec![orphan.clone()]).is_err());
+        assert_eq!(store.error_count(), 3);
+        assert_eq!(store.refused(&FlowId::new("b").unwrap()), None);
     }
 }

@@ -345,7 +345,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // is logged, and the exit code still tells how the run ended.
     // Each branch also gives the report's counts, in the summary's words, when it made one.
     let (printed, counts) = if args.json {
-        let report = report(&ctx, &*results_store, wf, &summary, !args.quiet);
+        let report = report(&ctx, &guarded, wf, &summary, !args.quiet);
         (
             print_stdout(&format!("{}\n", report.to_json())),
             Some(report.counts()),
@@ -356,7 +356,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let (lines, counts) = if summary.counts.failed == 0 {
             (String::new(), None)
         } else {
-            let report = report(&ctx, &*results_store, wf, &summary, false);
+            let report = report(&ctx, &guarded, wf, &summary, false);
             let lines = report.failure_lines(terminal::colour(stderr_tty));
             (lines, Some(report.counts()))
         };
@@ -366,7 +366,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         (Ok(()), counts)
     } else {
         // The summary counts the reused flows; it need not read the runs that made them.
-        let report = report(&ctx, &*results_store, wf, &summary, false);
+        let report = report(&ctx, &guarded, wf, &summary, false);
         (
             print_stdout(&report.summary(terminal::colour(stdout_tty))),
             Some(report.counts()),
@@ -499,12 +499,13 @@ fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str, home: &Arc<Path>) -> F
 
 /// The flows whose last state the store refused (a full disk) end in `results` as the run
 /// saw them end, not as the store last kept them ("running", or no record at all): what the
-/// run prints is what happened; the error line says the store does not hold it. Such a flow
-/// that failed behind a failed flow it requires was not run; one that failed by itself has
-/// lost its reason with its record.
+/// run prints is what happened; the error line says the store does not hold it. The record
+/// the store refused is shown when it tells the flow's end (its attempts, times, reason);
+/// else the flow's status: one that failed behind a failed flow it requires was not run.
 fn with_unsaved_ends(
     results: &mut Vec<FlowResult>,
     ctx: &FlowContext,
+    guarded: &GuardedStore,
     wf: &Workflow,
     summary: &RunSummary,
 ) {
@@ -538,6 +539,10 @@ fn with_unsaved_ends(
                 results.len() - 1
             }
         };
+        if let Some(refused) = guarded.refused(id).filter(|r| r.status == status) {
+            results[at] = refused;
+            continue;
+        }
         let result = &mut results[at];
         result.status = status;
         if status == FlowStatus::Failed {
@@ -559,7 +564,7 @@ fn with_unsaved_ends(
 /// alone when the store cannot be read.
 fn report(
     ctx: &FlowContext,
-    results_store: &dyn ResultStore,
+    results_store: &GuardedStore,
     wf: &Workflow,
     summary: &RunSummary,
     with_reused: bool,
@@ -580,7 +585,7 @@ fn report(
             Vec::new()
         }
     };
-    with_unsaved_ends(&mut results, ctx, wf, summary);
+    with_unsaved_ends(&mut results, ctx, results_store, wf, summary);
     let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.

@@ -412,7 +412,10 @@ impl CommandRunner {
             hurry: self.hurry.clone(),
         };
         let deadline = deadline_after(timeout);
+        // In this order: a command that already exited when its timeout or a cancel came
+        // ended by itself, and says so.
         let natural = tokio::select! {
+            biased;
             status = child.wait() => Ok(status),
             () = sleep_until(deadline) => Err(StopReason::TimedOut(timeout.unwrap_or_default())),
             () = cancel.cancelled() => Err(StopReason::Cancelled),
