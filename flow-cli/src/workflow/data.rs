@@ -100,49 +100,53 @@ pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// A rendered path as a key to match with others: made plain ([`normal`]), `..` resolved
-/// lexically, and relative to the workflow's folder `dir` when it is an absolute path in it.
-/// A path that leaves the folder keeps its plain form.
+/// A rendered path as a key to match with others, the one form in which paths are compared:
+/// made plain ([`normal`]) and its `..` resolved lexically from the workflow's folder `dir`
+/// (absolute and free of links: [`super::folder`] resolves them). A path in the folder is
+/// relative to it (`.` for the folder itself), one outside it absolute (`../x` in `/p/wf` is
+/// `/p/x`). No file is looked at, so `link/..` is the folder whatever `link` leads to. Without
+/// `dir` (not UTF-8), a relative path that climbs out of the folder keeps its plain form.
 pub(super) fn key<'a>(path: &'a str, dir: Option<&str>) -> std::borrow::Cow<'a, str> {
     let plain = normal(path);
     let absolute = plain.starts_with('/');
-    let has_parent = plain.split('/').any(|s| s == "..");
-    if !absolute && !has_parent {
+    if !absolute && !plain.split('/').any(|s| s == "..") {
         return plain;
     }
-    // Resolves `..` against the segments before it; `None` when it climbs above the start.
-    let resolve = |text: &str| -> Option<Vec<String>> {
-        let mut segments: Vec<String> = Vec::new();
-        for segment in text.split('/').filter(|s| !s.is_empty() && *s != ".") {
-            if segment == ".." {
-                segments.pop()?;
-            } else {
-                segments.push(segment.to_owned());
+    let base = (dir.filter(|d| d.starts_with('/'))).map(|d| resolve(Vec::new(), d).0);
+    let joined = |segments: &[&str]| match segments {
+        [] => ".".to_owned(),
+        _ => segments.join("/"),
+    };
+    let (segments, climbed) = match &base {
+        Some(base) if !absolute => resolve(base.clone(), &plain),
+        _ => resolve(Vec::new(), &plain),
+    };
+    let key = match &base {
+        None if !absolute => {
+            if climbed {
+                drop(segments);
+                return plain;
             }
+            joined(&segments)
         }
-        Some(segments)
+        Some(base) if segments.starts_with(base) => joined(&segments[base.len()..]),
+        _ => format!("/{}", segments.join("/")),
     };
-    let Some(segments) = resolve(&plain) else {
-        return plain;
-    };
-    if !absolute {
-        return std::borrow::Cow::Owned(if segments.is_empty() {
-            ".".to_owned()
+    std::borrow::Cow::Owned(key)
+}
+
+/// `start` followed by the segments of `path`, each `..` taking off the one before it (above
+/// the first, nothing: above `/` is `/`); and whether a `..` found nothing to take off.
+fn resolve<'s>(mut start: Vec<&'s str>, path: &'s str) -> (Vec<&'s str>, bool) {
+    let mut climbed = false;
+    for segment in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        if segment == ".." {
+            climbed |= start.pop().is_none();
         } else {
-            segments.join("/")
-        });
-    }
-    match dir.and_then(resolve) {
-        Some(base) if segments.starts_with(&base) => {
-            let rest = &segments[base.len()..];
-            std::borrow::Cow::Owned(if rest.is_empty() {
-                ".".to_owned()
-            } else {
-                rest.join("/")
-            })
+            start.push(segment);
         }
-        _ => std::borrow::Cow::Owned(format!("/{}", segments.join("/"))),
     }
+    (start, climbed)
 }
 
 /// Whether `path` is written as a glob.

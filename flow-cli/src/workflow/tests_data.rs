@@ -190,8 +190,17 @@ fn paths_are_matched_as_keys_in_the_workflow_folder() {
         ("/tmp/other/../wf/o.txt", "o.txt"),
         ("/tmp/wfx/o.txt", "/tmp/wfx/o.txt"),
         ("/tmp/wfx/../o.txt", "/tmp/o.txt"),
-        ("../shared/x.txt", "../shared/x.txt"),
-        ("a/../../x.txt", "a/../../x.txt"),
+        // Out of the folder and back in, or out of it: resolved from the folder.
+        ("../wf/out/x.txt", "out/x.txt"),
+        ("../wf", "."),
+        ("../wf/", "."),
+        ("../../tmp/wf/./out/", "out"),
+        ("../wfx/o.txt", "/tmp/wfx/o.txt"),
+        ("../shared/x.txt", "/tmp/shared/x.txt"),
+        ("a/../../x.txt", "/tmp/x.txt"),
+        ("../../../../x", "/x"),
+        ("/../x", "/x"),
+        ("..", "/tmp"),
     ] {
         assert_eq!(key(written, Some("/tmp/wf")), matched, "{written}");
     }
@@ -363,5 +372,46 @@ fn the_workflow_folder_as_input_of_a_flow_writing_in_it_is_refused() {
             error.contains("w.toml:4:12: flow `a` reads an output of its own as input"),
             "{written} {output}: {error}"
         );
+    }
+}
+
+/// `..` that leaves the workflow's folder and comes back names a file in it: one file, one
+/// writer, and an input written so requires that writer (and is not one no flow writes).
+#[test]
+fn a_path_through_the_parent_folder_names_the_file_in_the_workflow_folder() {
+    for (a, b) in [
+        ("x.txt", "../wf/x.txt"),
+        ("out/x.txt", "../../tmp/wf/out/x.txt"),
+        ("../x.txt", "/tmp/x.txt"),
+        ("../x.txt", "sub/../../x.txt"),
+    ] {
+        let text = format!(
+            "[flows.a]\nshell = \"true\"\noutputs = [\"{a}\"]\n\
+             [flows.b]\nshell = \"true\"\noutputs = [\"{b}\"]\n"
+        );
+        let error = load_str(&text).unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "w.toml:6:12: output `{b}` is declared by flow `b` here and by flow `a` at \
+                 w.toml:3:12: a file has one writer"
+            )),
+            "{a} {b}: {error}"
+        );
+    }
+    for (output, input) in [
+        ("out/x.txt", "../wf/out/x.txt"),
+        ("out/x.txt", "../wf/out"),
+        ("out/", "../wf/out/x.txt"),
+        ("../wf/out/x.txt", "out/x.txt"),
+        ("../shared/x.txt", "/tmp/shared/x.txt"),
+        ("/tmp/shared/", "../shared/x.txt"),
+    ] {
+        let text = format!(
+            "[flows.w]\nshell = \"true\"\noutputs = [\"{output}\"]\n\
+             [flows.r]\nshell = \"true\"\ninputs = [\"{input}\"]\n"
+        );
+        assert_eq!(requires(&text, "r"), ["w"], "{output} {input}");
+        let wf = load_str(&text).unwrap();
+        assert!(wf.flows[1].unwritten.is_empty(), "{output} {input}");
     }
 }
