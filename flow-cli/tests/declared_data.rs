@@ -496,3 +496,60 @@ fn a_dry_resume_says_why_a_flow_without_outputs_runs() {
     }
     assert!(!stdout.contains("runs every time"), "{stdout}");
 }
+
+/// An input makes its flow require the writer even when `wants` names it: a `wants` of that
+/// flow is refused before anything runs (a failed writer's half-written file was read, and
+/// the reader then found up to date); a `wants` of its definition leaves the flow it reads
+/// required, so the reader does not run when that one fails.
+#[test]
+fn a_wants_of_the_writer_of_an_input_is_refused_and_the_input_requires_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"echo half > a.txt; exit 1\"\noutputs = [\"a.txt\"]\n\
+         [flows.b]\nwants = [\"a\"]\nshell = \"cat a.txt > b.txt\"\ninputs = [\"a.txt\"]\n\
+         outputs = [\"b.txt\"]\n",
+    );
+    for command in ["validate", "run", "graph"] {
+        let out = run_in(d, &[command, "w.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(
+                "w.toml:5:10: flow `b` reads `a.txt`, which `a` writes, so it requires `a`: \
+                 remove `a` from `wants` or the input"
+            ),
+            "{command}: {err}"
+        );
+    }
+    assert!(
+        !d.join("a.txt").exists() && !d.join("b.txt").exists(),
+        "nothing ran"
+    );
+    // A `wants` of a definition: the flow of it that b reads is required, the other wanted.
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nmatrix = { n = [\"x\", \"y\"] }\noutputs = [\"{n}.txt\"]\n\
+         shell = \"echo half > {n}.txt; test {n} = y\"\n\
+         [flows.b]\nwants = [\"a\"]\nshell = \"cat x.txt > b.txt\"\ninputs = [\"x.txt\"]\n\
+         outputs = [\"b.txt\"]\n",
+    );
+    let graph = text(&run_in(d, &["graph", "w.toml"]).stdout);
+    assert!(graph.contains("\"a.x\" -> \"b\";"), "{graph}");
+    assert!(
+        graph.contains("\"a.y\" -> \"b\" [style=dashed];"),
+        "{graph}"
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = json_of(&out);
+    assert_eq!(
+        common::flow_entry(&json, "b")["status"],
+        "not_run",
+        "{json}"
+    );
+    assert!(!d.join("b.txt").exists(), "b did not run");
+}

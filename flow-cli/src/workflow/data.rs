@@ -1,12 +1,14 @@
 //! `inputs` and `outputs`: the files a flow reads and writes, read as templates, and, once
-//! rendered, the `requires` they imply (an input that is, holds, lies in or matches as a glob
-//! another flow's output) and the check that no two flows declare the same output.
+//! rendered and compared as [`key`]s, the `requires` they imply (an input that is, holds, lies
+//! in or matches as a glob another flow's output), which a `wants` of the same flow
+//! contradicts, and the check that no two flows declare the same output.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Included, Unbounded};
 use std::ops::Range;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Value};
@@ -157,21 +159,26 @@ pub(super) fn is_glob(path: &str) -> bool {
 /// Where a flow's output is written in the workflow files.
 pub(super) type Place = (SourceId, Option<Range<usize>>);
 
+/// An output: its flow, and its position in the flow's outputs.
+type Owner = (usize, usize);
+
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
-/// output declared by two flows, an input that is the flow's own output, and a cycle the
-/// implied edges close; notes in each flow's `unwritten` the inputs (not globs) no flow
-/// writes. `places[i][k]` is where output `k` of flow `i` is written; paths are matched as
-/// [`key`]s in the workflow's folder `dir`.
+/// output declared by two flows, an input that is the flow's own output, a `wants` that names
+/// the writer of an input (`wants_at`: where a `wants` names a flow itself, by (child,
+/// parent)), and a cycle the implied edges close; notes in each flow's `unwritten` the inputs
+/// (not globs) no flow writes. `places[i][k]` is where output `k` of flow `i` is written;
+/// paths are matched as [`key`]s in the workflow's folder `dir`.
 pub(super) fn link(
     flows: &mut [FlowDef],
     places: &[Vec<Place>],
+    wants_at: &FxHashMap<(u32, u32), Place>,
     graph: &mut FlowGraph,
     dir: &std::path::Path,
     diags: &mut Collector<'_>,
 ) {
     let dir = dir.to_str();
-    // Each output (as a key) → (flow, position in its outputs).
-    let mut owners: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    // Each output (as a key) → its owner.
+    let mut owners: BTreeMap<String, Owner> = BTreeMap::new();
     for (i, flow) in flows.iter().enumerate() {
         for (k, output) in flow.outputs.iter().enumerate() {
             let key = key(output, dir);
@@ -197,32 +204,41 @@ pub(super) fn link(
     // the input's first segment, so an input whose first segment is not here (`in/` when
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
-    // The writers of the outputs in the workflow's folder, which an input of `.` holds.
-    let mut writers: Vec<usize> = (owners.iter())
+    // The writers of the outputs in the workflow's folder (with one output each), which an
+    // input of `.` holds.
+    let mut writers: Vec<Owner> = (owners.iter())
         .filter(|(out, _)| out.as_str() == "." || in_folder(out))
-        .map(|(_, &(j, _))| j)
+        .map(|(_, &owner)| owner)
         .collect();
     writers.sort_unstable();
-    writers.dedup();
+    writers.dedup_by_key(|&mut (j, _)| j);
     // A flow whose output is the whole folder holds every input in it.
-    let whole = owners.get(".").map(|&(j, _)| j);
+    let whole = owners.get(".").copied();
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
+    let known = Known {
+        places,
+        wants_at,
+        dir,
+    };
+    let mut reported = FxHashSet::default();
     let mut inside = String::new();
     for i in 0..flows.len() {
-        let mut parents: Vec<usize> = Vec::new();
+        // Each output an input needs, with the input.
+        let mut parents: Vec<(Owner, u32)> = Vec::new();
         let mut unwritten: Vec<u32> = Vec::new();
         for (k, input) in flows[i].inputs.iter().enumerate() {
+            let k = k as u32;
             let key = key(input, dir);
             let before = parents.len();
             if key == "." {
-                parents.extend_from_slice(&writers);
+                parents.extend(writers.iter().map(|&owner| (owner, k)));
                 if writers.is_empty() {
-                    unwritten.push(k as u32);
+                    unwritten.push(k);
                 }
                 continue;
             }
-            if let Some(j) = whole.filter(|_| in_folder(&key)) {
-                parents.push(j);
+            if let Some(owner) = whole.filter(|_| in_folder(&key)) {
+                parents.push((owner, k));
             }
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
@@ -235,18 +251,16 @@ pub(super) fn link(
                     let literal = &key[..key.find(['*', '?', '[']).unwrap_or(key.len())];
                     parents.extend(
                         owners
-                            .range::<str, _>((
-                                std::ops::Bound::Included(literal),
-                                std::ops::Bound::Unbounded,
-                            ))
+                            .range::<str, _>((Included(literal), Unbounded))
                             .take_while(|(out, _)| out.starts_with(literal))
                             .filter(|(out, _)| pattern.matches_with(out, options))
-                            .map(|(_, &(j, _))| j),
+                            .map(|(_, &owner)| (owner, k)),
                     );
                     // A folder output holding the folder the glob's matches lie in.
                     holders(
                         &owners,
                         &literal[..literal.rfind('/').unwrap_or(0)],
+                        k,
                         &mut parents,
                     );
                 }
@@ -254,63 +268,36 @@ pub(super) fn link(
             }
             if !tops.contains(top(&key)) {
                 if parents.len() == before {
-                    unwritten.push(k as u32);
+                    unwritten.push(k);
                 }
                 continue;
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            holders(&owners, &key, &mut parents);
+            holders(&owners, &key, k, &mut parents);
             inside.clear();
             inside.push_str(&key);
             inside.push('/');
             parents.extend(
                 owners
-                    .range::<str, _>((
-                        std::ops::Bound::Included(inside.as_str()),
-                        std::ops::Bound::Unbounded,
-                    ))
+                    .range::<str, _>((Included(inside.as_str()), Unbounded))
                     .take_while(|(out, _)| out.starts_with(&inside))
-                    .map(|(_, &(j, _))| j),
+                    .map(|(_, &owner)| (owner, k)),
             );
             if parents.len() == before {
-                unwritten.push(k as u32);
+                unwritten.push(k);
             }
         }
         flows[i].unwritten = unwritten;
-        parents.sort_unstable();
-        parents.dedup();
-        // The parents it names itself, in a set: an input of `.` may imply thousands.
-        let named: FxHashSet<FlowId> = match parents.len() {
-            0 => FxHashSet::default(),
-            _ => (flows[i].requires.iter().chain(&flows[i].wants).cloned()).collect(),
-        };
-        for j in parents {
-            if j == i {
-                let (source, span) = &places[i][0];
-                diags.error_at(
-                    *source,
-                    span.as_ref().map_or(0, |s| s.start),
-                    format!(
-                        "flow `{}` reads an output of its own as input: a flow's inputs must be \
-                         written before it runs",
-                        flows[i].id
-                    ),
-                );
-                continue;
-            }
-            let parent = flows[j].id.clone();
-            if named.contains(&parent) {
-                continue;
-            }
-            let flow = &mut flows[i];
-            flow.requires.push(parent.clone());
-            edges.push((parent, flow.id.clone()));
-        }
+        // One output per parent: the first its inputs need.
+        parents.sort_by_key(|&((j, _), _)| j);
+        parents.dedup_by_key(|&mut ((j, _), _)| j);
+        require(flows, i, &parents, &known, &mut reported, &mut edges, diags);
     }
     if edges.is_empty() || !diags.is_empty() {
         return;
     }
+    // A parent that was wanted becomes required: the edge's type is replaced.
     let batch = edges
         .iter()
         .map(|(p, c)| (p.clone(), c.clone(), DependencyType::Required));
@@ -337,13 +324,94 @@ pub(super) fn link(
     }
 }
 
-/// Pushes onto `parents` the writer of `path` (a [`key`]) and of each folder holding it, up to
-/// its first segment (the workflow's folder is not looked at here).
-fn holders(owners: &BTreeMap<String, (usize, usize)>, path: &str, parents: &mut Vec<usize>) {
+/// What [`require`] reads: where the outputs are written and where a `wants` names a flow
+/// itself (see [`link`]), and the workflow's folder.
+struct Known<'a> {
+    places: &'a [Vec<Place>],
+    wants_at: &'a FxHashMap<(u32, u32), Place>,
+    dir: Option<&'a str>,
+}
+
+/// Makes flow `i` require the writers of the outputs its inputs need (`parents`: each output
+/// with the input, one per writer, by writer), pushing the new edges onto `edges`: a parent
+/// it requires already is left as it is, one a `wants` of a definition names is moved from
+/// `wants` to `requires`, and a `wants` that names the parent itself is reported at its place,
+/// once per place (`reported`); reading an output of its own is an error.
+fn require(
+    flows: &mut [FlowDef],
+    i: usize,
+    parents: &[(Owner, u32)],
+    known: &Known<'_>,
+    reported: &mut FxHashSet<(SourceId, usize)>,
+    edges: &mut Vec<(FlowId, FlowId)>,
+    diags: &mut Collector<'_>,
+) {
+    if parents.is_empty() {
+        return;
+    }
+    // In sets: an input of `.` may imply thousands of parents.
+    let required: FxHashSet<FlowId> = flows[i].requires.iter().cloned().collect();
+    let wanted: FxHashSet<FlowId> = flows[i].wants.iter().cloned().collect();
+    let mut upgraded: FxHashSet<FlowId> = FxHashSet::default();
+    for &((j, l), k) in parents {
+        let flow = &flows[i];
+        if j == i {
+            let (source, span) = &known.places[i][0];
+            diags.error_at(
+                *source,
+                span.as_ref().map_or(0, |s| s.start),
+                format!(
+                    "flow `{}` reads an output of its own as input: a flow's inputs must be \
+                     written before it runs",
+                    flow.id
+                ),
+            );
+            continue;
+        }
+        let parent = &flows[j].id;
+        if required.contains(parent) {
+            continue;
+        }
+        if let Some((source, span)) = known.wants_at.get(&(i as u32, j as u32)) {
+            let at = span.as_ref().map_or(0, |s| s.start);
+            if reported.insert((*source, at)) {
+                let (input, output) = (&flow.inputs[k as usize], &flows[j].outputs[l]);
+                let what = if key(input, known.dir) == key(output, known.dir) {
+                    format!("which `{parent}` writes")
+                } else {
+                    format!("which covers `{output}` that `{parent}` writes")
+                };
+                diags.error_at(
+                    *source,
+                    at,
+                    format!(
+                        "flow `{}` reads `{input}`, {what}, so it requires `{parent}`: remove \
+                         `{parent}` from `wants` or the input",
+                        flow.id
+                    ),
+                );
+            }
+            continue;
+        }
+        if wanted.contains(parent) {
+            upgraded.insert(parent.clone());
+        }
+        let parent = parent.clone();
+        edges.push((parent.clone(), flow.id.clone()));
+        flows[i].requires.push(parent);
+    }
+    if !upgraded.is_empty() {
+        flows[i].wants.retain(|p| !upgraded.contains(p));
+    }
+}
+
+/// Pushes onto `parents` (with input `k`) the writer of `path` (a [`key`]) and of each folder
+/// holding it, up to its first segment (the workflow's folder is not looked at here).
+fn holders(owners: &BTreeMap<String, Owner>, path: &str, k: u32, parents: &mut Vec<(Owner, u32)>) {
     let mut at = path;
     while !at.is_empty() {
-        if let Some(&(j, _)) = owners.get(at) {
-            parents.push(j);
+        if let Some(&owner) = owners.get(at) {
+            parents.push((owner, k));
         }
         match at.rfind('/') {
             Some(cut) if cut > 0 => at = &at[..cut],
@@ -371,7 +439,7 @@ fn top(key: &str) -> &str {
 fn overlaps(
     flows: &[FlowDef],
     places: &[Vec<Place>],
-    owners: &BTreeMap<String, (usize, usize)>,
+    owners: &BTreeMap<String, Owner>,
     diags: &mut Collector<'_>,
 ) {
     let whole = owners.get(".");

@@ -1,5 +1,7 @@
 //! Tests of data.rs: the `requires` that inputs and outputs imply, and their errors.
 
+use flow_graph::DependencyType::{Optional, Required};
+
 use super::{key, normal};
 use crate::workflow::test_support::load_str;
 
@@ -63,15 +65,10 @@ inputs = ["out/*.csv", "other.txt"]
 [flows.folder]
 command = ["true"]
 inputs = ["plots/a.png", "out"]
-[flows.explicit]
-command = ["true"]
-inputs = ["out/y.csv"]
-wants = ["make.y"]
 "#;
     assert_eq!(requires(text, "one"), ["make.x"]);
     assert_eq!(requires(text, "all"), ["make.x", "make.y"]);
     assert_eq!(requires(text, "folder"), ["make.x", "make.y", "plots"]);
-    assert!(requires(text, "explicit").is_empty(), "a `wants` is kept");
 }
 
 /// A glob input requires the writers of the outputs it matches, wherever its first
@@ -373,6 +370,94 @@ fn the_workflow_folder_as_input_of_a_flow_writing_in_it_is_refused() {
             "{written} {output}: {error}"
         );
     }
+}
+
+/// An input requires its writer, whatever `wants` says: a `wants` naming that very flow
+/// contradicts the input and is refused at its place, once, naming both; a `wants` of a whole
+/// definition leaves its other flows optional (as a `requires` of one of them does).
+#[test]
+fn an_input_requires_its_writer_even_when_wants_names_it() {
+    let writers = "[params]\nnames = [\"x\", \"y\"]\n\
+                   [flows.a]\nshell = \"true\"\noutputs = [\"a.txt\"]\n\
+                   [flows.make]\nmatrix = { n = \"{names}\" }\nshell = \"true\"\n\
+                   outputs = [\"out/{n}.csv\"]\n";
+    // (the reader's lines, Ok(its requires and wants) or Err(the error)).
+    type Expected = Result<(&'static [&'static str], &'static [&'static str]), &'static str>;
+    let cases: [(&str, Expected); 8] = [
+        (
+            "wants = [\"a\"]\ninputs = [\"a.txt\"]",
+            Err(
+                "w.toml:11:10: flow `r` reads `a.txt`, which `a` writes, so it requires `a`: \
+                 remove `a` from `wants` or the input",
+            ),
+        ),
+        (
+            "wants = [\"a\"]\ninputs = [\"./a.txt\"]",
+            Err("w.toml:11:10: flow `r` reads `./a.txt`, which `a` writes, so it requires `a`"),
+        ),
+        (
+            "wants = [\"make.x\"]\ninputs = [\"out/*.csv\"]",
+            Err(
+                "w.toml:11:10: flow `r` reads `out/*.csv`, which covers `out/x.csv` that \
+                 `make.x` writes, so it requires `make.x`: remove `make.x` from `wants` or \
+                 the input",
+            ),
+        ),
+        (
+            "wants = [\"make\"]\ninputs = [\"out/x.csv\"]",
+            Ok((&["make.x"], &["make.y"])),
+        ),
+        (
+            "wants = [\"make\"]\ninputs = [\"out\"]",
+            Ok((&["make.x", "make.y"], &[])),
+        ),
+        (
+            "requires = [\"a\"]\ninputs = [\"a.txt\"]",
+            Ok((&["a"], &[])),
+        ),
+        (
+            "requires = [\"make.x\"]\nwants = [\"make\"]\ninputs = [\"out/y.csv\"]",
+            Ok((&["make.x", "make.y"], &[])),
+        ),
+        (
+            "wants = [\"a\"]\ninputs = [\"out/x.csv\"]",
+            Ok((&["make.x"], &["a"])),
+        ),
+    ];
+    for (reader, expected) in cases {
+        let text = format!("{writers}[flows.r]\n{reader}\nshell = \"true\"\n");
+        match (load_str(&text), expected) {
+            (Ok(wf), Ok((required, wanted))) => {
+                let r = wf.flows.iter().find(|f| f.id.as_str() == "r").unwrap();
+                let names = |ids: &[flow_graph::FlowId]| -> Vec<String> {
+                    ids.iter().map(ToString::to_string).collect()
+                };
+                assert_eq!(names(&r.requires), required, "{reader}");
+                assert_eq!(names(&r.wants), wanted, "{reader}");
+                for (parents, kind) in [(required, Required), (wanted, Optional)] {
+                    for p in parents {
+                        assert_eq!(wf.graph.dependency(p, "r"), Some(kind), "{reader}: {p}");
+                    }
+                }
+            }
+            (Err(error), Err(message)) => {
+                assert!(error.contains(message), "{reader}: {error}");
+                assert_eq!(error.matches("so it requires").count(), 1, "{error}");
+            }
+            (got, _) => panic!("{reader}: {:?}", got.map(|wf| wf.flows)),
+        }
+    }
+    // A `wants` with matrix values naming each writer is reported once, at its place.
+    let text = format!(
+        "{writers}[flows.r]\nmatrix = {{ n = \"{{names}}\" }}\nwants = [\"make.{{n}}\"]\n\
+         inputs = [\"out/{{n}}.csv\"]\nshell = \"true\"\n"
+    );
+    let error = load_str(&text).unwrap_err();
+    assert!(
+        error.contains("w.toml:12:10: flow `r.x` reads `out/x.csv`, which `make.x` writes"),
+        "{error}"
+    );
+    assert_eq!(error.matches("so it requires").count(), 1, "{error}");
 }
 
 /// `..` that leaves the workflow's folder and comes back names a file in it: one file, one
