@@ -553,3 +553,35 @@ fn a_wants_of_the_writer_of_an_input_is_refused_and_the_input_requires_it() {
     );
     assert!(!d.join("b.txt").exists(), "b did not run");
 }
+
+/// A glob input whose matches are folders holding other flows' outputs requires those flows:
+/// the summary runs after them (without the edges it would find no file yet and fail).
+#[test]
+fn a_glob_input_of_folders_runs_after_the_flows_writing_in_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workflow = "[params]\nv = \"1\"\n\
+                    [flows.p]\nmatrix = { s = [\"A\", \"B\"] }\n\
+                    shell = \"sleep 0.3; mkdir -p res/{s} && echo {s}{v} > res/{s}/count.txt\"\n\
+                    outputs = [\"res/{s}/count.txt\"]\n\
+                    [flows.summary]\nshell = \"cat res/*/count.txt > summary.txt\"\n\
+                    inputs = [\"INPUT\"]\noutputs = [\"summary.txt\"]\n";
+    for (n, input) in ["res/*", "res/*/", "re?", "r*"].into_iter().enumerate() {
+        write(d, "w.toml", &workflow.replace("INPUT", input));
+        let out = run_in(d, &["validate", "w.toml"]);
+        assert!(
+            text(&out.stdout).contains("3 flows from 2 definitions and 2 dependencies"),
+            "{input}: {}",
+            text(&out.stdout)
+        );
+        let v = format!("v={n}");
+        let (code, ran) = ran(d, &["--set", &v]);
+        assert_eq!(
+            (code, ran),
+            (Some(0), set(&["p.A", "p.B", "summary"])),
+            "{input}"
+        );
+        let summary = std::fs::read_to_string(d.join("summary.txt")).unwrap();
+        assert_eq!(summary, format!("A{n}\nB{n}\n"), "{input}");
+    }
+}

@@ -1,7 +1,8 @@
 //! `inputs` and `outputs`: the files a flow reads and writes, read as templates, and, once
 //! rendered and compared as [`key`]s, the `requires` they imply (an input that is, holds, lies
-//! in or matches as a glob another flow's output), which a `wants` of the same flow
-//! contradicts, and the check that no two flows declare the same output.
+//! in or matches as a glob another flow's output, or a glob matching a folder that holds one),
+//! which a `wants` of the same flow contradicts, and the check that no two flows declare the
+//! same output.
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{Included, Unbounded};
@@ -241,29 +242,7 @@ pub(super) fn link(
                 parents.push((owner, k));
             }
             if is_glob(input) {
-                if let Ok(pattern) = glob::Pattern::new(&key) {
-                    let options = glob::MatchOptions {
-                        require_literal_separator: true,
-                        ..glob::MatchOptions::new()
-                    };
-                    // Only the outputs that begin as the glob does (its text before the first
-                    // wildcard) can match it: a range of the sorted outputs.
-                    let literal = &key[..key.find(['*', '?', '[']).unwrap_or(key.len())];
-                    parents.extend(
-                        owners
-                            .range::<str, _>((Included(literal), Unbounded))
-                            .take_while(|(out, _)| out.starts_with(literal))
-                            .filter(|(out, _)| pattern.matches_with(out, options))
-                            .map(|(_, &owner)| (owner, k)),
-                    );
-                    // A folder output holding the folder the glob's matches lie in.
-                    holders(
-                        &owners,
-                        &literal[..literal.rfind('/').unwrap_or(0)],
-                        k,
-                        &mut parents,
-                    );
-                }
+                glob_writers(&owners, flows, &key, k, &mut parents);
                 continue;
             }
             if !tops.contains(top(&key)) {
@@ -403,6 +382,63 @@ fn require(
     if !upgraded.is_empty() {
         flows[i].wants.retain(|p| !upgraded.contains(p));
     }
+}
+
+/// Pushes onto `parents` (with input `k`) the writers a glob input, as a [`key`], needs: of
+/// each output it matches (`res/a.txt` for `res/*.txt`), of each output in a path it matches
+/// (`res/A/n.txt` for `res/*` or `r*`), of each folder output the matches may lie in: one
+/// holding the folder of its first wildcard (`res/` for `res/*/n.txt`) or one written as a
+/// folder that its first segments match (`res/A/` for `res/*/n.txt`; a file cannot hold a
+/// match).
+fn glob_writers(
+    owners: &BTreeMap<String, Owner>,
+    flows: &[FlowDef],
+    glob: &str,
+    k: u32,
+    parents: &mut Vec<(Owner, u32)>,
+) {
+    let Ok(pattern) = glob::Pattern::new(glob) else {
+        return;
+    };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    // Only the outputs that begin as the glob does (its text before the first wildcard) can
+    // match it or lie in a match, or match its first segments: a range of the sorted outputs.
+    let literal = &glob[..glob.find(['*', '?', '[']).unwrap_or(glob.len())];
+    // The glob's first segments, from the first with a wildcard on: `res/*` of `res/*/n.txt`.
+    let first = literal.rfind('/').map_or(0, |cut| cut + 1);
+    let leading: Vec<glob::Pattern> = (glob[first..].match_indices('/'))
+        .filter_map(|(cut, _)| glob::Pattern::new(&glob[..first + cut]).ok())
+        .collect();
+    let relative = !glob.starts_with('/');
+    let range = owners.range::<str, _>((Included(literal), Unbounded));
+    for (out, &(j, l)) in range.take_while(|(out, _)| out.starts_with(literal)) {
+        if relative && out.starts_with('/') {
+            continue;
+        }
+        let lies_in = || {
+            (out[literal.len()..].match_indices('/'))
+                .map(|(cut, _)| &out[..literal.len() + cut])
+                .any(|folder| !folder.is_empty() && pattern.matches_with(folder, options))
+        };
+        let holds = || {
+            let written = flows[j].outputs[l].as_str();
+            (written.ends_with('/') || written.ends_with("/."))
+                && leading.iter().any(|p| p.matches_with(out, options))
+        };
+        if pattern.matches_with(out, options) || lies_in() || holds() {
+            parents.push(((j, l), k));
+        }
+    }
+    // A folder output holding the folder the glob's matches lie in.
+    holders(
+        owners,
+        &literal[..literal.rfind('/').unwrap_or(0)],
+        k,
+        parents,
+    );
 }
 
 /// Pushes onto `parents` (with input `k`) the writer of `path` (a [`key`]) and of each folder

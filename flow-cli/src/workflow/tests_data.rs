@@ -94,7 +94,8 @@ outputs = ["dir/"]
         ("out/[ab]1.txt", &["a", "b"]),
         ("out/?1.txt", &["a", "b"]),
         ("*.txt", &["top"]),
-        ("*/*.txt", &["a", "b"]),
+        // A folder output its first segment matches may hold matches.
+        ("*/*.txt", &["a", "b", "dir"]),
         ("out/c*", &[]),
         ("in/*", &[]),
         // In a folder output: every match lies in it.
@@ -458,6 +459,83 @@ fn an_input_requires_its_writer_even_when_wants_names_it() {
         "{error}"
     );
     assert_eq!(error.matches("so it requires").count(), 1, "{error}");
+}
+
+/// A glob input requires the writer of each output it matches, of each output that lies in
+/// a folder it matches, and of each folder output its matches may lie in.
+#[test]
+fn a_glob_input_requires_the_writers_of_outputs_in_the_folders_it_matches() {
+    let writers = "[flows.p]\nmatrix = { s = [\"A\", \"B\"] }\nshell = \"true\"\n\
+                   outputs = [\"res/{s}/count.txt\"]\n\
+                   [flows.deep]\nshell = \"true\"\noutputs = [\"res2/x/y/z.txt\"]\n\
+                   [flows.folder]\nshell = \"true\"\noutputs = [\"fold/A/\"]\n\
+                   [flows.file]\nshell = \"true\"\noutputs = [\"fold/log.txt\"]\n\
+                   [flows.top]\nshell = \"true\"\noutputs = [\"t.txt\"]\n";
+    for (glob, expected) in [
+        // Matches folders the outputs lie in.
+        ("res/*", &["p.A", "p.B"][..]),
+        ("res/*/", &["p.A", "p.B"]),
+        ("./res/[AB]", &["p.A", "p.B"]),
+        ("res/?", &["p.A", "p.B"]),
+        ("re?", &["p.A", "p.B"]),
+        ("r*", &["p.A", "p.B", "deep"]),
+        ("res2/*/y", &["deep"]),
+        ("*", &["p.A", "p.B", "deep", "folder", "file", "top"]),
+        ("/tmp/wf/res/*", &["p.A", "p.B"]),
+        ("../wf/res/*", &["p.A", "p.B"]),
+        // Matches the outputs.
+        ("res/*/count.txt", &["p.A", "p.B"]),
+        ("res/**/count.txt", &["p.A", "p.B"]),
+        ("res/A/*", &["p.A"]),
+        ("res/*/*.csv", &[]),
+        ("rest/*", &[]),
+        // Matches may lie in a folder output its first segments match (not in a file).
+        ("fold/*/x.txt", &["folder"]),
+        ("fold/?/x.txt", &["folder"]),
+        ("fold/A/*.txt", &["folder"]),
+        ("fold/B/*.txt", &[]),
+        ("f*/*/x.txt", &["folder"]),
+        ("fold/*", &["folder", "file"]),
+    ] {
+        let text = format!("{writers}[flows.r]\nshell = \"true\"\ninputs = [\"{glob}\"]\n");
+        let mut got = requires(&text, "r");
+        got.sort();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(got, expected, "{glob}");
+    }
+    // A folder output holding the folder of the first wildcard, however it is written.
+    for output in ["res/", "res", "./res/", "/tmp/wf/res/", "../wf/res"] {
+        let text = format!(
+            "[flows.w]\nshell = \"true\"\noutputs = [\"{output}\"]\n\
+             [flows.r]\nshell = \"true\"\ninputs = [\"res/*/count.txt\"]\n"
+        );
+        assert_eq!(requires(&text, "r"), ["w"], "{output}");
+    }
+}
+
+/// A glob that matches a folder holding an output of the flow's own reads that output; a
+/// glob whose first segments match a file of its own does not.
+#[test]
+fn a_glob_input_holding_an_output_of_its_own_is_refused() {
+    for (glob, output, refused) in [
+        ("res/*", "res/C/count.txt", true),
+        ("*", "out/x.txt", true),
+        ("res/*/count.txt", "res/C/", true),
+        ("res/*/count.txt", "res/summary.txt", false),
+        ("res/*/count.txt", "summary.txt", false),
+    ] {
+        let text = format!(
+            "[flows.a]\nshell = \"true\"\ninputs = [\"{glob}\"]\noutputs = [\"{output}\"]\n"
+        );
+        match load_str(&text) {
+            Ok(_) => assert!(!refused, "{glob} {output}"),
+            Err(error) => assert!(
+                refused && error.contains("w.toml:4:12: flow `a` reads an output of its own"),
+                "{glob} {output}: {error}"
+            ),
+        }
+    }
 }
 
 /// `..` that leaves the workflow's folder and comes back names a file in it: one file, one
