@@ -496,3 +496,92 @@ fn a_dry_resume_says_why_a_flow_without_outputs_runs() {
     }
     assert!(!stdout.contains("runs every time"), "{stdout}");
 }
+
+/// An input makes its flow require the writer even when `wants` names it: a `wants` of that
+/// flow is refused before anything runs (a failed writer's half-written file was read, and
+/// the reader then found up to date); a `wants` of its definition leaves the flow it reads
+/// required, so the reader does not run when that one fails.
+#[test]
+fn a_wants_of_the_writer_of_an_input_is_refused_and_the_input_requires_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"echo half > a.txt; exit 1\"\noutputs = [\"a.txt\"]\n\
+         [flows.b]\nwants = [\"a\"]\nshell = \"cat a.txt > b.txt\"\ninputs = [\"a.txt\"]\n\
+         outputs = [\"b.txt\"]\n",
+    );
+    for command in ["validate", "run", "graph"] {
+        let out = run_in(d, &[command, "w.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(
+                "w.toml:5:10: flow `b` reads `a.txt`, which `a` writes, so it requires `a`: \
+                 remove `a` from `wants` or the input"
+            ),
+            "{command}: {err}"
+        );
+    }
+    assert!(
+        !d.join("a.txt").exists() && !d.join("b.txt").exists(),
+        "nothing ran"
+    );
+    // A `wants` of a definition: the flow of it that b reads is required, the other wanted.
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nmatrix = { n = [\"x\", \"y\"] }\noutputs = [\"{n}.txt\"]\n\
+         shell = \"echo half > {n}.txt; test {n} = y\"\n\
+         [flows.b]\nwants = [\"a\"]\nshell = \"cat x.txt > b.txt\"\ninputs = [\"x.txt\"]\n\
+         outputs = [\"b.txt\"]\n",
+    );
+    let graph = text(&run_in(d, &["graph", "w.toml"]).stdout);
+    assert!(graph.contains("\"a.x\" -> \"b\";"), "{graph}");
+    assert!(
+        graph.contains("\"a.y\" -> \"b\" [style=dashed];"),
+        "{graph}"
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = json_of(&out);
+    assert_eq!(
+        common::flow_entry(&json, "b")["status"],
+        "not_run",
+        "{json}"
+    );
+    assert!(!d.join("b.txt").exists(), "b did not run");
+}
+
+/// A glob input whose matches are folders holding other flows' outputs requires those flows:
+/// the summary runs after them (without the edges it would find no file yet and fail).
+#[test]
+fn a_glob_input_of_folders_runs_after_the_flows_writing_in_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workflow = "[params]\nv = \"1\"\n\
+                    [flows.p]\nmatrix = { s = [\"A\", \"B\"] }\n\
+                    shell = \"sleep 0.3; mkdir -p res/{s} && echo {s}{v} > res/{s}/count.txt\"\n\
+                    outputs = [\"res/{s}/count.txt\"]\n\
+                    [flows.summary]\nshell = \"cat res/*/count.txt > summary.txt\"\n\
+                    inputs = [\"INPUT\"]\noutputs = [\"summary.txt\"]\n";
+    for (n, input) in ["res/*", "res/*/", "re?", "r*"].into_iter().enumerate() {
+        write(d, "w.toml", &workflow.replace("INPUT", input));
+        let out = run_in(d, &["validate", "w.toml"]);
+        assert!(
+            text(&out.stdout).contains("3 flows from 2 definitions and 2 dependencies"),
+            "{input}: {}",
+            text(&out.stdout)
+        );
+        let v = format!("v={n}");
+        let (code, ran) = ran(d, &["--set", &v]);
+        assert_eq!(
+            (code, ran),
+            (Some(0), set(&["p.A", "p.B", "summary"])),
+            "{input}"
+        );
+        let summary = std::fs::read_to_string(d.join("summary.txt")).unwrap();
+        assert_eq!(summary, format!("A{n}\nB{n}\n"), "{input}");
+    }
+}

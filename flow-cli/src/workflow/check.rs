@@ -1,11 +1,13 @@
 //! The dependency checks of the expanded flows: every reference names a flow (one-to-one), a
 //! definition (all its flows: fan-in) or a flow made from the same matrix values; a
 //! reference is not in both `requires` and `wants`; and there is no cycle (each reported with
-//! its path at the reference that closes it). Builds the [`FlowGraph`].
+//! its path at the reference that closes it). Builds the [`FlowGraph`], and notes where a
+//! `wants` names a flow itself, which an input of the same flow may contradict (data.rs).
 
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::data::Place;
 use super::diagnostic::Collector;
 use super::expand::Def;
 use super::template::{Template, Value};
@@ -20,6 +22,8 @@ pub(super) struct Deps {
     pub requires: Vec<Vec<FlowId>>,
     /// Each flow's optional parents.
     pub wants: Vec<Vec<FlowId>>,
+    /// Where `wants` names a parent itself (not its definition), by (child, parent) index.
+    pub wants_at: FxHashMap<(u32, u32), Place>,
 }
 
 /// One dependency edge between flows (indices into the ids), with the reference it is from.
@@ -28,12 +32,14 @@ struct Edge {
     child: u32,
     kind: DependencyType,
     site: u32,
+    /// Whether the reference names the parent itself, not its definition.
+    named: bool,
 }
 
 /// What a reference names.
 enum Target {
-    /// These flows (one flow, or every flow of a definition).
-    Flows(std::ops::Range<usize>),
+    /// These flows: one flow, named itself (`true`), or every flow of a definition.
+    Flows(std::ops::Range<usize>, bool),
     /// A definition that made no flows: its own problem is reported already.
     Skip,
     Unknown,
@@ -82,11 +88,11 @@ pub(super) fn dependencies(
     let resolve = |name: &str| -> Target {
         if let Some(&i) = index.get(name) {
             let i = i as usize;
-            return Target::Flows(i..i + 1);
+            return Target::Flows(i..i + 1, true);
         }
         match by_name.get(name) {
             Some(&d) if defs[d].ok && !defs[d].flows.is_empty() => {
-                Target::Flows(defs[d].flows.clone())
+                Target::Flows(defs[d].flows.clone(), false)
             }
             Some(_) => Target::Skip,
             None => Target::Unknown,
@@ -135,22 +141,23 @@ pub(super) fn dependencies(
                 };
                 let site = u32::try_from(sites.len()).expect("fewer than 4 billion references");
                 sites.push((d, template));
-                let mut push = |parents: std::ops::Range<usize>, child: usize| {
+                let mut push = |parents: std::ops::Range<usize>, named: bool, child: usize| {
                     for parent in parents {
                         edges.push(Edge {
                             parent: parent as u32,
                             child: child as u32,
                             kind,
                             site,
+                            named,
                         });
                     }
                 };
                 if !bound.uses_axes() {
                     let name = bound.render(values, &[]);
                     match resolve(&name) {
-                        Target::Flows(parents) => {
+                        Target::Flows(parents, named) => {
                             for child in def.flows.clone() {
-                                push(parents.clone(), child);
+                                push(parents.clone(), named, child);
                             }
                         }
                         Target::Skip => {}
@@ -164,7 +171,7 @@ pub(super) fn dependencies(
                     def.combination(k, &mut axes);
                     let name = bound.render(values, &axes);
                     match resolve(&name) {
-                        Target::Flows(parents) => push(parents, child),
+                        Target::Flows(parents, named) => push(parents, named, child),
                         Target::Skip => {}
                         Target::Unknown => {
                             n_missing += 1;
@@ -196,6 +203,14 @@ pub(super) fn dependencies(
         let _ = graph.add_flow(id.clone());
     }
     add_edges(&mut graph, ids, &mut edges, &sites, defs, diags);
+    let wants_at = (edges.iter())
+        .filter(|e| e.named && e.kind == DependencyType::Optional)
+        .map(|e| {
+            let (d, template) = sites[e.site as usize];
+            let place = (defs[d].raw.source, template.span.clone());
+            ((e.child, e.parent), place)
+        })
+        .collect();
     let mut requires = vec![Vec::new(); ids.len()];
     let mut wants = vec![Vec::new(); ids.len()];
     for e in &edges {
@@ -212,6 +227,7 @@ pub(super) fn dependencies(
         graph,
         requires,
         wants,
+        wants_at,
     }
 }
 

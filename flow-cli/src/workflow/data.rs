@@ -1,12 +1,15 @@
 //! `inputs` and `outputs`: the files a flow reads and writes, read as templates, and, once
-//! rendered, the `requires` they imply (an input that is, holds, lies in or matches as a glob
-//! another flow's output) and the check that no two flows declare the same output.
+//! rendered and compared as [`key`]s, the `requires` they imply (an input that is, holds, lies
+//! in or matches as a glob another flow's output, or a glob matching a folder that holds one),
+//! which a `wants` of the same flow contradicts, and the check that no two flows declare the
+//! same output.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Included, Unbounded};
 use std::ops::Range;
 
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Value};
@@ -100,49 +103,53 @@ pub(super) fn normal(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// A rendered path as a key to match with others: made plain ([`normal`]), `..` resolved
-/// lexically, and relative to the workflow's folder `dir` when it is an absolute path in it.
-/// A path that leaves the folder keeps its plain form.
+/// A rendered path as a key to match with others, the one form in which paths are compared:
+/// made plain ([`normal`]) and its `..` resolved lexically from the workflow's folder `dir`
+/// (absolute and free of links: [`super::folder`] resolves them). A path in the folder is
+/// relative to it (`.` for the folder itself), one outside it absolute (`../x` in `/p/wf` is
+/// `/p/x`). No file is looked at, so `link/..` is the folder whatever `link` leads to. Without
+/// `dir` (not UTF-8), a relative path that climbs out of the folder keeps its plain form.
 pub(super) fn key<'a>(path: &'a str, dir: Option<&str>) -> std::borrow::Cow<'a, str> {
     let plain = normal(path);
     let absolute = plain.starts_with('/');
-    let has_parent = plain.split('/').any(|s| s == "..");
-    if !absolute && !has_parent {
+    if !absolute && !plain.split('/').any(|s| s == "..") {
         return plain;
     }
-    // Resolves `..` against the segments before it; `None` when it climbs above the start.
-    let resolve = |text: &str| -> Option<Vec<String>> {
-        let mut segments: Vec<String> = Vec::new();
-        for segment in text.split('/').filter(|s| !s.is_empty() && *s != ".") {
-            if segment == ".." {
-                segments.pop()?;
-            } else {
-                segments.push(segment.to_owned());
+    let base = (dir.filter(|d| d.starts_with('/'))).map(|d| resolve(Vec::new(), d).0);
+    let joined = |segments: &[&str]| match segments {
+        [] => ".".to_owned(),
+        _ => segments.join("/"),
+    };
+    let (segments, climbed) = match &base {
+        Some(base) if !absolute => resolve(base.clone(), &plain),
+        _ => resolve(Vec::new(), &plain),
+    };
+    let key = match &base {
+        None if !absolute => {
+            if climbed {
+                drop(segments);
+                return plain;
             }
+            joined(&segments)
         }
-        Some(segments)
+        Some(base) if segments.starts_with(base) => joined(&segments[base.len()..]),
+        _ => format!("/{}", segments.join("/")),
     };
-    let Some(segments) = resolve(&plain) else {
-        return plain;
-    };
-    if !absolute {
-        return std::borrow::Cow::Owned(if segments.is_empty() {
-            ".".to_owned()
+    std::borrow::Cow::Owned(key)
+}
+
+/// `start` followed by the segments of `path`, each `..` taking off the one before it (above
+/// the first, nothing: above `/` is `/`); and whether a `..` found nothing to take off.
+fn resolve<'s>(mut start: Vec<&'s str>, path: &'s str) -> (Vec<&'s str>, bool) {
+    let mut climbed = false;
+    for segment in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        if segment == ".." {
+            climbed |= start.pop().is_none();
         } else {
-            segments.join("/")
-        });
-    }
-    match dir.and_then(resolve) {
-        Some(base) if segments.starts_with(&base) => {
-            let rest = &segments[base.len()..];
-            std::borrow::Cow::Owned(if rest.is_empty() {
-                ".".to_owned()
-            } else {
-                rest.join("/")
-            })
+            start.push(segment);
         }
-        _ => std::borrow::Cow::Owned(format!("/{}", segments.join("/"))),
     }
+    (start, climbed)
 }
 
 /// Whether `path` is written as a glob.
@@ -153,21 +160,26 @@ pub(super) fn is_glob(path: &str) -> bool {
 /// Where a flow's output is written in the workflow files.
 pub(super) type Place = (SourceId, Option<Range<usize>>);
 
+/// An output: its flow, and its position in the flow's outputs.
+type Owner = (usize, usize);
+
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
-/// output declared by two flows, an input that is the flow's own output, and a cycle the
-/// implied edges close; notes in each flow's `unwritten` the inputs (not globs) no flow
-/// writes. `places[i][k]` is where output `k` of flow `i` is written; paths are matched as
-/// [`key`]s in the workflow's folder `dir`.
+/// output declared by two flows, an input that is the flow's own output, a `wants` that names
+/// the writer of an input (`wants_at`: where a `wants` names a flow itself, by (child,
+/// parent)), and a cycle the implied edges close; notes in each flow's `unwritten` the inputs
+/// (not globs) no flow writes. `places[i][k]` is where output `k` of flow `i` is written;
+/// paths are matched as [`key`]s in the workflow's folder `dir`.
 pub(super) fn link(
     flows: &mut [FlowDef],
     places: &[Vec<Place>],
+    wants_at: &FxHashMap<(u32, u32), Place>,
     graph: &mut FlowGraph,
     dir: &std::path::Path,
     diags: &mut Collector<'_>,
 ) {
     let dir = dir.to_str();
-    // Each output (as a key) → (flow, position in its outputs).
-    let mut owners: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    // Each output (as a key) → its owner.
+    let mut owners: BTreeMap<String, Owner> = BTreeMap::new();
     for (i, flow) in flows.iter().enumerate() {
         for (k, output) in flow.outputs.iter().enumerate() {
             let key = key(output, dir);
@@ -193,120 +205,78 @@ pub(super) fn link(
     // the input's first segment, so an input whose first segment is not here (`in/` when
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
-    // The writers of the outputs in the workflow's folder, which an input of `.` holds.
-    let mut writers: Vec<usize> = (owners.iter())
+    // The writers of the outputs in the workflow's folder (with one output each), which an
+    // input of `.` holds.
+    let mut writers: Vec<Owner> = (owners.iter())
         .filter(|(out, _)| out.as_str() == "." || in_folder(out))
-        .map(|(_, &(j, _))| j)
+        .map(|(_, &owner)| owner)
         .collect();
     writers.sort_unstable();
-    writers.dedup();
+    writers.dedup_by_key(|&mut (j, _)| j);
     // A flow whose output is the whole folder holds every input in it.
-    let whole = owners.get(".").map(|&(j, _)| j);
+    let whole = owners.get(".").copied();
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
+    let known = Known {
+        places,
+        wants_at,
+        dir,
+    };
+    let mut reported = FxHashSet::default();
     let mut inside = String::new();
     for i in 0..flows.len() {
-        let mut parents: Vec<usize> = Vec::new();
+        // Each output an input needs, with the input.
+        let mut parents: Vec<(Owner, u32)> = Vec::new();
         let mut unwritten: Vec<u32> = Vec::new();
         for (k, input) in flows[i].inputs.iter().enumerate() {
+            let k = k as u32;
             let key = key(input, dir);
             let before = parents.len();
             if key == "." {
-                parents.extend_from_slice(&writers);
+                parents.extend(writers.iter().map(|&owner| (owner, k)));
                 if writers.is_empty() {
-                    unwritten.push(k as u32);
+                    unwritten.push(k);
                 }
                 continue;
             }
-            if let Some(j) = whole.filter(|_| in_folder(&key)) {
-                parents.push(j);
+            if let Some(owner) = whole.filter(|_| in_folder(&key)) {
+                parents.push((owner, k));
             }
             if is_glob(input) {
-                if let Ok(pattern) = glob::Pattern::new(&key) {
-                    let options = glob::MatchOptions {
-                        require_literal_separator: true,
-                        ..glob::MatchOptions::new()
-                    };
-                    // Only the outputs that begin as the glob does (its text before the first
-                    // wildcard) can match it: a range of the sorted outputs.
-                    let literal = &key[..key.find(['*', '?', '[']).unwrap_or(key.len())];
-                    parents.extend(
-                        owners
-                            .range::<str, _>((
-                                std::ops::Bound::Included(literal),
-                                std::ops::Bound::Unbounded,
-                            ))
-                            .take_while(|(out, _)| out.starts_with(literal))
-                            .filter(|(out, _)| pattern.matches_with(out, options))
-                            .map(|(_, &(j, _))| j),
-                    );
-                    // A folder output holding the folder the glob's matches lie in.
-                    holders(
-                        &owners,
-                        &literal[..literal.rfind('/').unwrap_or(0)],
-                        &mut parents,
-                    );
-                }
+                glob_writers(&owners, flows, &key, k, &mut parents);
                 continue;
             }
             if !tops.contains(top(&key)) {
                 if parents.len() == before {
-                    unwritten.push(k as u32);
+                    unwritten.push(k);
                 }
                 continue;
             }
             // The output itself, a folder output holding the input, outputs inside an input
             // folder.
-            holders(&owners, &key, &mut parents);
+            holders(&owners, &key, k, &mut parents);
             inside.clear();
             inside.push_str(&key);
             inside.push('/');
             parents.extend(
                 owners
-                    .range::<str, _>((
-                        std::ops::Bound::Included(inside.as_str()),
-                        std::ops::Bound::Unbounded,
-                    ))
+                    .range::<str, _>((Included(inside.as_str()), Unbounded))
                     .take_while(|(out, _)| out.starts_with(&inside))
-                    .map(|(_, &(j, _))| j),
+                    .map(|(_, &owner)| (owner, k)),
             );
             if parents.len() == before {
-                unwritten.push(k as u32);
+                unwritten.push(k);
             }
         }
         flows[i].unwritten = unwritten;
-        parents.sort_unstable();
-        parents.dedup();
-        // The parents it names itself, in a set: an input of `.` may imply thousands.
-        let named: FxHashSet<FlowId> = match parents.len() {
-            0 => FxHashSet::default(),
-            _ => (flows[i].requires.iter().chain(&flows[i].wants).cloned()).collect(),
-        };
-        for j in parents {
-            if j == i {
-                let (source, span) = &places[i][0];
-                diags.error_at(
-                    *source,
-                    span.as_ref().map_or(0, |s| s.start),
-                    format!(
-                        "flow `{}` reads an output of its own as input: a flow's inputs must be \
-                         written before it runs",
-                        flows[i].id
-                    ),
-                );
-                continue;
-            }
-            let parent = flows[j].id.clone();
-            if named.contains(&parent) {
-                continue;
-            }
-            let flow = &mut flows[i];
-            flow.requires.push(parent.clone());
-            edges.push((parent, flow.id.clone()));
-        }
+        // One output per parent: the first its inputs need.
+        parents.sort_by_key(|&((j, _), _)| j);
+        parents.dedup_by_key(|&mut ((j, _), _)| j);
+        require(flows, i, &parents, &known, &mut reported, &mut edges, diags);
     }
     if edges.is_empty() || !diags.is_empty() {
         return;
     }
+    // A parent that was wanted becomes required: the edge's type is replaced.
     let batch = edges
         .iter()
         .map(|(p, c)| (p.clone(), c.clone(), DependencyType::Required));
@@ -333,13 +303,151 @@ pub(super) fn link(
     }
 }
 
-/// Pushes onto `parents` the writer of `path` (a [`key`]) and of each folder holding it, up to
-/// its first segment (the workflow's folder is not looked at here).
-fn holders(owners: &BTreeMap<String, (usize, usize)>, path: &str, parents: &mut Vec<usize>) {
+/// What [`require`] reads: where the outputs are written and where a `wants` names a flow
+/// itself (see [`link`]), and the workflow's folder.
+struct Known<'a> {
+    places: &'a [Vec<Place>],
+    wants_at: &'a FxHashMap<(u32, u32), Place>,
+    dir: Option<&'a str>,
+}
+
+/// Makes flow `i` require the writers of the outputs its inputs need (`parents`: each output
+/// with the input, one per writer, by writer), pushing the new edges onto `edges`: a parent
+/// it requires already is left as it is, one a `wants` of a definition names is moved from
+/// `wants` to `requires`, and a `wants` that names the parent itself is reported at its place,
+/// once per place (`reported`); reading an output of its own is an error.
+fn require(
+    flows: &mut [FlowDef],
+    i: usize,
+    parents: &[(Owner, u32)],
+    known: &Known<'_>,
+    reported: &mut FxHashSet<(SourceId, usize)>,
+    edges: &mut Vec<(FlowId, FlowId)>,
+    diags: &mut Collector<'_>,
+) {
+    if parents.is_empty() {
+        return;
+    }
+    // In sets: an input of `.` may imply thousands of parents.
+    let required: FxHashSet<FlowId> = flows[i].requires.iter().cloned().collect();
+    let wanted: FxHashSet<FlowId> = flows[i].wants.iter().cloned().collect();
+    let mut upgraded: FxHashSet<FlowId> = FxHashSet::default();
+    for &((j, l), k) in parents {
+        let flow = &flows[i];
+        if j == i {
+            let (source, span) = &known.places[i][0];
+            diags.error_at(
+                *source,
+                span.as_ref().map_or(0, |s| s.start),
+                format!(
+                    "flow `{}` reads an output of its own as input: a flow's inputs must be \
+                     written before it runs",
+                    flow.id
+                ),
+            );
+            continue;
+        }
+        let parent = &flows[j].id;
+        if required.contains(parent) {
+            continue;
+        }
+        if let Some((source, span)) = known.wants_at.get(&(i as u32, j as u32)) {
+            let at = span.as_ref().map_or(0, |s| s.start);
+            if reported.insert((*source, at)) {
+                let (input, output) = (&flow.inputs[k as usize], &flows[j].outputs[l]);
+                let what = if key(input, known.dir) == key(output, known.dir) {
+                    format!("which `{parent}` writes")
+                } else {
+                    format!("which covers `{output}` that `{parent}` writes")
+                };
+                diags.error_at(
+                    *source,
+                    at,
+                    format!(
+                        "flow `{}` reads `{input}`, {what}, so it requires `{parent}`: remove \
+                         `{parent}` from `wants` or the input",
+                        flow.id
+                    ),
+                );
+            }
+            continue;
+        }
+        if wanted.contains(parent) {
+            upgraded.insert(parent.clone());
+        }
+        let parent = parent.clone();
+        edges.push((parent.clone(), flow.id.clone()));
+        flows[i].requires.push(parent);
+    }
+    if !upgraded.is_empty() {
+        flows[i].wants.retain(|p| !upgraded.contains(p));
+    }
+}
+
+/// Pushes onto `parents` (with input `k`) the writers a glob input, as a [`key`], needs: of
+/// each output it matches (`res/a.txt` for `res/*.txt`), of each output in a path it matches
+/// (`res/A/n.txt` for `res/*` or `r*`), of each folder output the matches may lie in: one
+/// holding the folder of its first wildcard (`res/` for `res/*/n.txt`) or one written as a
+/// folder that its first segments match (`res/A/` for `res/*/n.txt`; a file cannot hold a
+/// match).
+fn glob_writers(
+    owners: &BTreeMap<String, Owner>,
+    flows: &[FlowDef],
+    glob: &str,
+    k: u32,
+    parents: &mut Vec<(Owner, u32)>,
+) {
+    let Ok(pattern) = glob::Pattern::new(glob) else {
+        return;
+    };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    // Only the outputs that begin as the glob does (its text before the first wildcard) can
+    // match it or lie in a match, or match its first segments: a range of the sorted outputs.
+    let literal = &glob[..glob.find(['*', '?', '[']).unwrap_or(glob.len())];
+    // The glob's first segments, from the first with a wildcard on: `res/*` of `res/*/n.txt`.
+    let first = literal.rfind('/').map_or(0, |cut| cut + 1);
+    let leading: Vec<glob::Pattern> = (glob[first..].match_indices('/'))
+        .filter_map(|(cut, _)| glob::Pattern::new(&glob[..first + cut]).ok())
+        .collect();
+    let relative = !glob.starts_with('/');
+    let range = owners.range::<str, _>((Included(literal), Unbounded));
+    for (out, &(j, l)) in range.take_while(|(out, _)| out.starts_with(literal)) {
+        if relative && out.starts_with('/') {
+            continue;
+        }
+        let lies_in = || {
+            (out[literal.len()..].match_indices('/'))
+                .map(|(cut, _)| &out[..literal.len() + cut])
+                .any(|folder| !folder.is_empty() && pattern.matches_with(folder, options))
+        };
+        let holds = || {
+            let written = flows[j].outputs[l].as_str();
+            (written.ends_with('/') || written.ends_with("/."))
+                && leading.iter().any(|p| p.matches_with(out, options))
+        };
+        if pattern.matches_with(out, options) || lies_in() || holds() {
+            parents.push(((j, l), k));
+        }
+    }
+    // A folder output holding the folder the glob's matches lie in.
+    holders(
+        owners,
+        &literal[..literal.rfind('/').unwrap_or(0)],
+        k,
+        parents,
+    );
+}
+
+/// Pushes onto `parents` (with input `k`) the writer of `path` (a [`key`]) and of each folder
+/// holding it, up to its first segment (the workflow's folder is not looked at here).
+fn holders(owners: &BTreeMap<String, Owner>, path: &str, k: u32, parents: &mut Vec<(Owner, u32)>) {
     let mut at = path;
     while !at.is_empty() {
-        if let Some(&(j, _)) = owners.get(at) {
-            parents.push(j);
+        if let Some(&owner) = owners.get(at) {
+            parents.push((owner, k));
         }
         match at.rfind('/') {
             Some(cut) if cut > 0 => at = &at[..cut],
@@ -367,7 +475,7 @@ fn top(key: &str) -> &str {
 fn overlaps(
     flows: &[FlowDef],
     places: &[Vec<Place>],
-    owners: &BTreeMap<String, (usize, usize)>,
+    owners: &BTreeMap<String, Owner>,
     diags: &mut Collector<'_>,
 ) {
     let whole = owners.get(".");

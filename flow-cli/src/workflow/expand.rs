@@ -160,6 +160,7 @@ pub(super) fn workflow(
         return None;
     }
     let (graph, mut requires, mut wants) = (deps.graph, deps.requires, deps.wants);
+    let wants_at = deps.wants_at;
     // The definitions' flows are consecutive, in the order of the ids.
     let mut ids = ids.into_iter();
     let defaults = &raw.defaults;
@@ -305,7 +306,7 @@ pub(super) fn workflow(
     let mut graph = graph;
     // Not with a value left out (`places` would not match the outputs), nor an `env` refused.
     if diags.is_empty() {
-        data::link(&mut flows, &places, &mut graph, dir, diags);
+        data::link(&mut flows, &places, &wants_at, &mut graph, dir, diags);
     }
     if !diags.is_empty() {
         return None;

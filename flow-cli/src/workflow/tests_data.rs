@@ -1,5 +1,7 @@
 //! Tests of data.rs: the `requires` that inputs and outputs imply, and their errors.
 
+use flow_graph::DependencyType::{Optional, Required};
+
 use super::{key, normal};
 use crate::workflow::test_support::load_str;
 
@@ -63,15 +65,10 @@ inputs = ["out/*.csv", "other.txt"]
 [flows.folder]
 command = ["true"]
 inputs = ["plots/a.png", "out"]
-[flows.explicit]
-command = ["true"]
-inputs = ["out/y.csv"]
-wants = ["make.y"]
 "#;
     assert_eq!(requires(text, "one"), ["make.x"]);
     assert_eq!(requires(text, "all"), ["make.x", "make.y"]);
     assert_eq!(requires(text, "folder"), ["make.x", "make.y", "plots"]);
-    assert!(requires(text, "explicit").is_empty(), "a `wants` is kept");
 }
 
 /// A glob input requires the writers of the outputs it matches, wherever its first
@@ -97,7 +94,8 @@ outputs = ["dir/"]
         ("out/[ab]1.txt", &["a", "b"]),
         ("out/?1.txt", &["a", "b"]),
         ("*.txt", &["top"]),
-        ("*/*.txt", &["a", "b"]),
+        // A folder output its first segment matches may hold matches.
+        ("*/*.txt", &["a", "b", "dir"]),
         ("out/c*", &[]),
         ("in/*", &[]),
         // In a folder output: every match lies in it.
@@ -190,8 +188,17 @@ fn paths_are_matched_as_keys_in_the_workflow_folder() {
         ("/tmp/other/../wf/o.txt", "o.txt"),
         ("/tmp/wfx/o.txt", "/tmp/wfx/o.txt"),
         ("/tmp/wfx/../o.txt", "/tmp/o.txt"),
-        ("../shared/x.txt", "../shared/x.txt"),
-        ("a/../../x.txt", "a/../../x.txt"),
+        // Out of the folder and back in, or out of it: resolved from the folder.
+        ("../wf/out/x.txt", "out/x.txt"),
+        ("../wf", "."),
+        ("../wf/", "."),
+        ("../../tmp/wf/./out/", "out"),
+        ("../wfx/o.txt", "/tmp/wfx/o.txt"),
+        ("../shared/x.txt", "/tmp/shared/x.txt"),
+        ("a/../../x.txt", "/tmp/x.txt"),
+        ("../../../../x", "/x"),
+        ("/../x", "/x"),
+        ("..", "/tmp"),
     ] {
         assert_eq!(key(written, Some("/tmp/wf")), matched, "{written}");
     }
@@ -363,5 +370,211 @@ fn the_workflow_folder_as_input_of_a_flow_writing_in_it_is_refused() {
             error.contains("w.toml:4:12: flow `a` reads an output of its own as input"),
             "{written} {output}: {error}"
         );
+    }
+}
+
+/// An input requires its writer, whatever `wants` says: a `wants` naming that very flow
+/// contradicts the input and is refused at its place, once, naming both; a `wants` of a whole
+/// definition leaves its other flows optional (as a `requires` of one of them does).
+#[test]
+fn an_input_requires_its_writer_even_when_wants_names_it() {
+    let writers = "[params]\nnames = [\"x\", \"y\"]\n\
+                   [flows.a]\nshell = \"true\"\noutputs = [\"a.txt\"]\n\
+                   [flows.make]\nmatrix = { n = \"{names}\" }\nshell = \"true\"\n\
+                   outputs = [\"out/{n}.csv\"]\n";
+    // (the reader's lines, Ok(its requires and wants) or Err(the error)).
+    type Expected = Result<(&'static [&'static str], &'static [&'static str]), &'static str>;
+    let cases: [(&str, Expected); 8] = [
+        (
+            "wants = [\"a\"]\ninputs = [\"a.txt\"]",
+            Err(
+                "w.toml:11:10: flow `r` reads `a.txt`, which `a` writes, so it requires `a`: \
+                 remove `a` from `wants` or the input",
+            ),
+        ),
+        (
+            "wants = [\"a\"]\ninputs = [\"./a.txt\"]",
+            Err("w.toml:11:10: flow `r` reads `./a.txt`, which `a` writes, so it requires `a`"),
+        ),
+        (
+            "wants = [\"make.x\"]\ninputs = [\"out/*.csv\"]",
+            Err(
+                "w.toml:11:10: flow `r` reads `out/*.csv`, which covers `out/x.csv` that \
+                 `make.x` writes, so it requires `make.x`: remove `make.x` from `wants` or \
+                 the input",
+            ),
+        ),
+        (
+            "wants = [\"make\"]\ninputs = [\"out/x.csv\"]",
+            Ok((&["make.x"], &["make.y"])),
+        ),
+        (
+            "wants = [\"make\"]\ninputs = [\"out\"]",
+            Ok((&["make.x", "make.y"], &[])),
+        ),
+        (
+            "requires = [\"a\"]\ninputs = [\"a.txt\"]",
+            Ok((&["a"], &[])),
+        ),
+        (
+            "requires = [\"make.x\"]\nwants = [\"make\"]\ninputs = [\"out/y.csv\"]",
+            Ok((&["make.x", "make.y"], &[])),
+        ),
+        (
+            "wants = [\"a\"]\ninputs = [\"out/x.csv\"]",
+            Ok((&["make.x"], &["a"])),
+        ),
+    ];
+    for (reader, expected) in cases {
+        let text = format!("{writers}[flows.r]\n{reader}\nshell = \"true\"\n");
+        match (load_str(&text), expected) {
+            (Ok(wf), Ok((required, wanted))) => {
+                let r = wf.flows.iter().find(|f| f.id.as_str() == "r").unwrap();
+                let names = |ids: &[flow_graph::FlowId]| -> Vec<String> {
+                    ids.iter().map(ToString::to_string).collect()
+                };
+                assert_eq!(names(&r.requires), required, "{reader}");
+                assert_eq!(names(&r.wants), wanted, "{reader}");
+                for (parents, kind) in [(required, Required), (wanted, Optional)] {
+                    for p in parents {
+                        assert_eq!(wf.graph.dependency(p, "r"), Some(kind), "{reader}: {p}");
+                    }
+                }
+            }
+            (Err(error), Err(message)) => {
+                assert!(error.contains(message), "{reader}: {error}");
+                assert_eq!(error.matches("so it requires").count(), 1, "{error}");
+            }
+            (got, _) => panic!("{reader}: {:?}", got.map(|wf| wf.flows)),
+        }
+    }
+    // A `wants` with matrix values naming each writer is reported once, at its place.
+    let text = format!(
+        "{writers}[flows.r]\nmatrix = {{ n = \"{{names}}\" }}\nwants = [\"make.{{n}}\"]\n\
+         inputs = [\"out/{{n}}.csv\"]\nshell = \"true\"\n"
+    );
+    let error = load_str(&text).unwrap_err();
+    assert!(
+        error.contains("w.toml:12:10: flow `r.x` reads `out/x.csv`, which `make.x` writes"),
+        "{error}"
+    );
+    assert_eq!(error.matches("so it requires").count(), 1, "{error}");
+}
+
+/// A glob input requires the writer of each output it matches, of each output that lies in
+/// a folder it matches, and of each folder output its matches may lie in.
+#[test]
+fn a_glob_input_requires_the_writers_of_outputs_in_the_folders_it_matches() {
+    let writers = "[flows.p]\nmatrix = { s = [\"A\", \"B\"] }\nshell = \"true\"\n\
+                   outputs = [\"res/{s}/count.txt\"]\n\
+                   [flows.deep]\nshell = \"true\"\noutputs = [\"res2/x/y/z.txt\"]\n\
+                   [flows.folder]\nshell = \"true\"\noutputs = [\"fold/A/\"]\n\
+                   [flows.file]\nshell = \"true\"\noutputs = [\"fold/log.txt\"]\n\
+                   [flows.top]\nshell = \"true\"\noutputs = [\"t.txt\"]\n";
+    for (glob, expected) in [
+        // Matches folders the outputs lie in.
+        ("res/*", &["p.A", "p.B"][..]),
+        ("res/*/", &["p.A", "p.B"]),
+        ("./res/[AB]", &["p.A", "p.B"]),
+        ("res/?", &["p.A", "p.B"]),
+        ("re?", &["p.A", "p.B"]),
+        ("r*", &["p.A", "p.B", "deep"]),
+        ("res2/*/y", &["deep"]),
+        ("*", &["p.A", "p.B", "deep", "folder", "file", "top"]),
+        ("/tmp/wf/res/*", &["p.A", "p.B"]),
+        ("../wf/res/*", &["p.A", "p.B"]),
+        // Matches the outputs.
+        ("res/*/count.txt", &["p.A", "p.B"]),
+        ("res/**/count.txt", &["p.A", "p.B"]),
+        ("res/A/*", &["p.A"]),
+        ("res/*/*.csv", &[]),
+        ("rest/*", &[]),
+        // Matches may lie in a folder output its first segments match (not in a file).
+        ("fold/*/x.txt", &["folder"]),
+        ("fold/?/x.txt", &["folder"]),
+        ("fold/A/*.txt", &["folder"]),
+        ("fold/B/*.txt", &[]),
+        ("f*/*/x.txt", &["folder"]),
+        ("fold/*", &["folder", "file"]),
+    ] {
+        let text = format!("{writers}[flows.r]\nshell = \"true\"\ninputs = [\"{glob}\"]\n");
+        let mut got = requires(&text, "r");
+        got.sort();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(got, expected, "{glob}");
+    }
+    // A folder output holding the folder of the first wildcard, however it is written.
+    for output in ["res/", "res", "./res/", "/tmp/wf/res/", "../wf/res"] {
+        let text = format!(
+            "[flows.w]\nshell = \"true\"\noutputs = [\"{output}\"]\n\
+             [flows.r]\nshell = \"true\"\ninputs = [\"res/*/count.txt\"]\n"
+        );
+        assert_eq!(requires(&text, "r"), ["w"], "{output}");
+    }
+}
+
+/// A glob that matches a folder holding an output of the flow's own reads that output; a
+/// glob whose first segments match a file of its own does not.
+#[test]
+fn a_glob_input_holding_an_output_of_its_own_is_refused() {
+    for (glob, output, refused) in [
+        ("res/*", "res/C/count.txt", true),
+        ("*", "out/x.txt", true),
+        ("res/*/count.txt", "res/C/", true),
+        ("res/*/count.txt", "res/summary.txt", false),
+        ("res/*/count.txt", "summary.txt", false),
+    ] {
+        let text = format!(
+            "[flows.a]\nshell = \"true\"\ninputs = [\"{glob}\"]\noutputs = [\"{output}\"]\n"
+        );
+        match load_str(&text) {
+            Ok(_) => assert!(!refused, "{glob} {output}"),
+            Err(error) => assert!(
+                refused && error.contains("w.toml:4:12: flow `a` reads an output of its own"),
+                "{glob} {output}: {error}"
+            ),
+        }
+    }
+}
+
+/// `..` that leaves the workflow's folder and comes back names a file in it: one file, one
+/// writer, and an input written so requires that writer (and is not one no flow writes).
+#[test]
+fn a_path_through_the_parent_folder_names_the_file_in_the_workflow_folder() {
+    for (a, b) in [
+        ("x.txt", "../wf/x.txt"),
+        ("out/x.txt", "../../tmp/wf/out/x.txt"),
+        ("../x.txt", "/tmp/x.txt"),
+        ("../x.txt", "sub/../../x.txt"),
+    ] {
+        let text = format!(
+            "[flows.a]\nshell = \"true\"\noutputs = [\"{a}\"]\n\
+             [flows.b]\nshell = \"true\"\noutputs = [\"{b}\"]\n"
+        );
+        let error = load_str(&text).unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "w.toml:6:12: output `{b}` is declared by flow `b` here and by flow `a` at \
+                 w.toml:3:12: a file has one writer"
+            )),
+            "{a} {b}: {error}"
+        );
+    }
+    for (output, input) in [
+        ("out/x.txt", "../wf/out/x.txt"),
+        ("out/x.txt", "../wf/out"),
+        ("out/", "../wf/out/x.txt"),
+        ("../wf/out/x.txt", "out/x.txt"),
+        ("../shared/x.txt", "/tmp/shared/x.txt"),
+        ("/tmp/shared/", "../shared/x.txt"),
+    ] {
+        let text = format!(
+            "[flows.w]\nshell = \"true\"\noutputs = [\"{output}\"]\n\
+             [flows.r]\nshell = \"true\"\ninputs = [\"{input}\"]\n"
+        );
+        assert_eq!(requires(&text, "r"), ["w"], "{output} {input}");
+        let wf = load_str(&text).unwrap();
+        assert!(wf.flows[1].unwritten.is_empty(), "{output} {input}");
     }
 }
