@@ -154,7 +154,7 @@ pub(super) fn is_glob(path: &str) -> bool {
 pub(super) type Place = (SourceId, Option<Range<usize>>);
 
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
-/// output declared by two flows, an input that is the flow's own output, and a cycle the
+/// output that holds the workflow's folder, an output declared by two flows, an input that is the flow's own output, and a cycle the
 /// implied edges close; notes in each flow's `unwritten` the inputs (not globs) no flow
 /// writes. `places[i][k]` is where output `k` of flow `i` is written; paths are matched as
 /// [`key`]s in the workflow's folder `dir`.
@@ -165,6 +165,10 @@ pub(super) fn link(
     dir: &std::path::Path,
     diags: &mut Collector<'_>,
 ) {
+    if holding_the_folder(flows, places, dir, diags) {
+        // What such an output would hold says nothing more.
+        return;
+    }
     let dir = dir.to_str();
     // Each output (as a key) → (flow, position in its outputs).
     let mut owners: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -193,15 +197,14 @@ pub(super) fn link(
     // the input's first segment, so an input whose first segment is not here (`in/` when
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
-    // The writers of the outputs in the workflow's folder, which an input of `.` holds.
+    // The writers of the outputs in the workflow's folder, which an input of `.` holds (no
+    // output is the folder itself: refused above).
     let mut writers: Vec<usize> = (owners.iter())
-        .filter(|(out, _)| out.as_str() == "." || in_folder(out))
+        .filter(|(out, _)| in_folder(out))
         .map(|(_, &(j, _))| j)
         .collect();
     writers.sort_unstable();
     writers.dedup();
-    // A flow whose output is the whole folder holds every input in it.
-    let whole = owners.get(".").map(|&(j, _)| j);
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let mut inside = String::new();
     for i in 0..flows.len() {
@@ -216,9 +219,6 @@ pub(super) fn link(
                     unwritten.push(k as u32);
                 }
                 continue;
-            }
-            if let Some(j) = whole.filter(|_| in_folder(&key)) {
-                parents.push(j);
             }
             if is_glob(input) {
                 if let Ok(pattern) = glob::Pattern::new(&key) {
@@ -333,6 +333,42 @@ pub(super) fn link(
     }
 }
 
+/// Reports each output that is the workflow's folder `dir` or holds it (`.`, `..`, an absolute
+/// parent: [`flow_core::Data::holds_base`]), once per place: each attempt starts without its
+/// outputs, and a folder holding the workflow is never removed. Whether there was one.
+fn holding_the_folder(
+    flows: &[FlowDef],
+    places: &[Vec<Place>],
+    dir: &std::path::Path,
+    diags: &mut Collector<'_>,
+) -> bool {
+    let mut reported: FxHashSet<(SourceId, usize)> = FxHashSet::default();
+    for (i, flow) in flows.iter().enumerate() {
+        for (k, output) in flow.outputs.iter().enumerate() {
+            if !flow_core::Data::holds_base(dir, output) {
+                continue;
+            }
+            let (source, span) = &places[i][k];
+            let at = span.as_ref().map_or(0, |s| s.start);
+            if !reported.insert((*source, at)) {
+                continue;
+            }
+            diags.error_at(
+                *source,
+                at,
+                format!(
+                    "output `{output}` of flow `{}` holds the workflow's folder: each attempt \
+                     of a flow starts without its outputs, and this folder is never removed; \
+                     declare the files or folders the flow writes (such as `out/`), or a path \
+                     outside the folder (such as `../pack.txt`)",
+                    flow.id
+                ),
+            );
+        }
+    }
+    !reported.is_empty()
+}
+
 /// Pushes onto `parents` the writer of `path` (a [`key`]) and of each folder holding it, up to
 /// its first segment (the workflow's folder is not looked at here).
 fn holders(owners: &BTreeMap<String, (usize, usize)>, path: &str, parents: &mut Vec<usize>) {
@@ -370,9 +406,8 @@ fn overlaps(
     owners: &BTreeMap<String, (usize, usize)>,
     diags: &mut Collector<'_>,
 ) {
-    let whole = owners.get(".");
     for (inner, &(i, k)) in owners {
-        // The folders holding it, innermost first, then the workflow's folder.
+        // The folders holding it, innermost first.
         let mut outer: Option<(&str, (usize, usize))> = None;
         let mut at: &str = inner;
         while let Some(cut) = at.rfind('/').filter(|&cut| cut > 0) {
@@ -381,11 +416,6 @@ fn overlaps(
                 outer = Some((at, (j, l)));
                 break;
             }
-        }
-        if outer.is_none() {
-            outer = whole
-                .filter(|&&(j, _)| j != i && in_folder(inner))
-                .map(|&owner| (".", owner));
         }
         let Some((_, (j, l))) = outer else {
             continue;
