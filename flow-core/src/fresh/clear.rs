@@ -71,7 +71,15 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
         };
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            // Missing, also under a file (`a.txt/x`): nothing to remove.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
             Err(error) => return Err(failed(&path, error)),
         };
         if holds(data.base(), &path) {
@@ -180,7 +188,7 @@ mod tests {
         std::fs::write(base.join("kept/k.txt"), "k").unwrap();
         std::os::unix::fs::symlink(base.join("kept"), base.join("link")).unwrap();
         std::os::unix::fs::symlink(base.join("kept"), base.join("plots/inner")).unwrap();
-        let outputs = ["out.txt", "plots/", "link/", "missing.txt"];
+        let outputs = ["out.txt", "plots/", "link/", "missing.txt", "kept/k.txt/x"];
         clear(&data(base, &outputs)).unwrap();
         for gone in ["out.txt", "plots", "link"] {
             assert!(
