@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
-use flow_pool::{BoxFuture, CommandEnd, CommandOutcome, PoolError};
+use flow_pool::{unprepared, BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, getpgrp, Pid};
 
@@ -261,8 +261,21 @@ impl CommandExecutor for Sweep {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        self.run_prepared(spec, timeout, cancel, unprepared())
+    }
+
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(async move {
-            let outcome = self.inner.run(spec, timeout, cancel).await;
+            let outcome = self
+                .inner
+                .run_prepared(spec, timeout, cancel, prepare)
+                .await;
             let end = outcome.as_ref().ok().map(|outcome| outcome.end);
             match (end, Attempt::of(spec)) {
                 (Some(CommandEnd::TimedOut(_)), Some(attempt)) => {

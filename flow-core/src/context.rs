@@ -230,7 +230,9 @@ impl FlowContext {
     ///
     /// # Errors
     /// [`CoreError::DuplicateFlow`] when the id is taken, [`CoreError::UnknownFlow`] for an
-    /// unknown parent, [`CoreError::ParentEnded`] during a run as above; nothing is changed.
+    /// unknown parent, [`CoreError::ParentEnded`] during a run as above,
+    /// [`CoreError::OutputHoldsBase`] for a declared output that is the folder of the flow's
+    /// [`Data`](crate::Data) or holds it; nothing is changed.
     pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
         let mut registry = self.shared.registry();
         self.register_locked(&mut registry, flow)
@@ -252,6 +254,15 @@ impl FlowContext {
     }
 
     fn register_locked(&self, registry: &mut Registry, flow: Flow) -> Result<(), CoreError> {
+        if let Some(data) = flow.data() {
+            if let Some(output) = crate::fresh::holding_base(data) {
+                return Err(CoreError::OutputHoldsBase {
+                    flow: flow.id.clone(),
+                    output: output.to_owned(),
+                    base: data.base().to_owned(),
+                });
+            }
+        }
         let parents = registry.check_new(&flow)?;
         if registry.active.is_none() {
             registry.add(flow, &parents)?;

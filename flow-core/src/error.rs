@@ -96,6 +96,22 @@ pub enum CoreError {
         /// What failed.
         message: String,
     },
+    /// A flow declares an output that is its base folder or holds it (`.`, `..`, an absolute
+    /// parent): the outputs of a flow are removed before each attempt, so it is refused.
+    #[error(
+        "flow `{flow}` declares output `{output}`, which holds its folder {}: each attempt \
+         starts without its outputs, so that folder would be removed; declare the files or \
+         folders it writes instead (such as `out/`)",
+        .base.display()
+    )]
+    OutputHoldsBase {
+        /// The flow.
+        flow: FlowId,
+        /// The output as declared.
+        output: String,
+        /// The base folder of its declared files.
+        base: std::path::PathBuf,
+    },
     /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
     #[error("flow `{0}` was removed by `cleanup` while being waited for")]
     CleanedUp(FlowId),

@@ -327,11 +327,22 @@ impl FlowBuilder {
         self
     }
 
-    /// The files the flow reads and writes. Once it completes, each declared output must
-    /// exist, else it fails ("declared output `out/x.csv` was not written"); a run told to
-    /// skip what is up to date ([`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date))
-    /// skips it while its definition, inputs, outputs and parents are as when it last
-    /// completed.
+    /// The files the flow reads and writes. Each attempt starts without its declared outputs:
+    /// they are removed just before it starts (a file, a symbolic link itself rather than what
+    /// it leads to, a folder with everything in it; a missing one is fine), each retry too, so
+    /// what it leaves is what it wrote, not what an earlier run or attempt left. A removal that
+    /// fails fails the attempt, naming the output and the system's reason. Nothing is removed
+    /// for a flow skipped as up to date or reused by a resume, nor for a command whose executor
+    /// adopts the work of an earlier process instead of starting it (a Slurm job, which may
+    /// still be writing). The outputs of a failed attempt are left as it left them. An output
+    /// that is the base folder of `data` or holds it (`.`, `..`, an absolute parent) is
+    /// refused ([`CoreError::OutputHoldsBase`](crate::CoreError::OutputHoldsBase) when the
+    /// flow is registered).
+    ///
+    /// Once it completes, each declared output must exist, else it fails ("declared output
+    /// `out/x.csv` was not written"); a run told to skip what is up to date
+    /// ([`RunOptions::skip_up_to_date`](crate::RunOptions::skip_up_to_date)) skips it while
+    /// its definition, inputs, outputs and parents are as when it last completed.
     pub fn data(mut self, data: crate::Data) -> Self {
         self.settings().data = Some(Arc::new(data));
         self

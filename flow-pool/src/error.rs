@@ -19,7 +19,8 @@ pub enum PoolError {
         source: std::io::Error,
     },
     /// The executor declined to start the command, for the reason given (a wrapper that
-    /// checks what a command needs before it starts).
+    /// checks what a command needs before it starts, or a [`Prepare`](crate::Prepare) that
+    /// failed).
     #[error("{message}")]
     Refused {
         /// Why, as the flow's failure shows it.

@@ -13,8 +13,9 @@ mod sys;
 mod thread;
 
 pub use command::{
-    BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, CommandSpec, EnvBase,
-    EnvChange, EnvChanges, ParentDeath, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
+    unprepared, BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, CommandSpec,
+    EnvBase, EnvChange, EnvChanges, ParentDeath, Prepare, Program, DEFAULT_GRACE,
+    DEFAULT_TAIL_BYTES,
 };
 pub use error::{PoolError, TaskFailure};
 pub use manager::{KindLimits, PoolConfig, PoolManager, Task, TaskKind, TaskOutput, TaskResult};

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, SlurmConfig, SlurmExecutor,
+    unprepared, BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, Prepare,
+    SlurmConfig, SlurmExecutor,
 };
 use nix::fcntl::Flock;
 use tokio::sync::watch;
@@ -231,8 +232,21 @@ impl CommandExecutor for PlacedRefusals {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        self.run_prepared(spec, timeout, cancel, unprepared())
+    }
+
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(async move {
-            let result = self.inner.run(spec, timeout, cancel).await;
+            let result = self
+                .inner
+                .run_prepared(spec, timeout, cancel, prepare)
+                .await;
             result.map_err(|error| match &error {
                 PoolError::SlurmSubmit { flow, .. } => match self.places.get(flow) {
                     Some(place) => PoolError::Refused {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec, FlowId};
-use flow_pool::{BoxFuture, CommandOutcome, PoolError};
+use flow_pool::{unprepared, BoxFuture, CommandOutcome, PoolError, Prepare};
 use rustc_hash::FxHashMap;
 
 use crate::logs::env_value;
@@ -95,10 +95,20 @@ impl CommandExecutor for CheckInputs {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        self.run_prepared(spec, timeout, cancel, unprepared())
+    }
+
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         if let Some(message) = env_value(spec, "FLOW_ID").and_then(|f| self.unwritten.problem(f)) {
             return Box::pin(std::future::ready(Err(PoolError::Refused { message })));
         }
-        self.inner.run(spec, timeout, cancel)
+        self.inner.run_prepared(spec, timeout, cancel, prepare)
     }
 
     fn settled(&self) -> BoxFuture<'_, ()> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
-use flow_pool::{BoxFuture, CommandOutcome, EnvChange, PoolError};
+use flow_pool::{unprepared, BoxFuture, CommandOutcome, EnvChange, PoolError, Prepare};
 
 use super::{run_dir, AttemptRecord, JOURNAL};
 
@@ -96,18 +96,31 @@ impl CommandExecutor for AttemptLogs {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        self.run_prepared(spec, timeout, cancel, unprepared())
+    }
+
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         let attempt = env_value(spec, "FLOW_ATTEMPT").and_then(|n| n.parse().ok());
         let (Some(run), Some(flow), Some(attempt)) = (
             env_value(spec, "FLOW_RUN_ID"),
             env_value(spec, "FLOW_ID"),
             attempt,
         ) else {
-            return self.inner.run(spec, timeout, cancel);
+            return self.inner.run_prepared(spec, timeout, cancel, prepare);
         };
         self.open_journal(run);
         Box::pin(async move {
             let started_at = Utc::now();
-            let outcome = self.inner.run(spec, timeout, cancel).await;
+            let outcome = self
+                .inner
+                .run_prepared(spec, timeout, cancel, prepare)
+                .await;
             let end = match &outcome {
                 Ok(outcome) => outcome.end.to_string(),
                 Err(error) => error.to_string(),

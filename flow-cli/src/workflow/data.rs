@@ -164,11 +164,12 @@ pub(super) type Place = (SourceId, Option<Range<usize>>);
 type Owner = (usize, usize);
 
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
-/// output declared by two flows, an input that is the flow's own output, a `wants` that names
-/// the writer of an input (`wants_at`: where a `wants` names a flow itself, by (child,
-/// parent)), and a cycle the implied edges close; notes in each flow's `unwritten` the inputs
-/// (not globs) no flow writes. `places[i][k]` is where output `k` of flow `i` is written;
-/// paths are matched as [`key`]s in the workflow's folder `dir`.
+/// output that holds the workflow's folder, an output declared by two flows, an input that is
+/// the flow's own output, a `wants` that names the writer of an input (`wants_at`: where a
+/// `wants` names a flow itself, by (child, parent)), and a cycle the implied edges close;
+/// notes in each flow's `unwritten` the inputs (not globs) no flow writes. `places[i][k]` is
+/// where output `k` of flow `i` is written; paths are matched as [`key`]s in the workflow's
+/// folder `dir`.
 pub(super) fn link(
     flows: &mut [FlowDef],
     places: &[Vec<Place>],
@@ -177,6 +178,10 @@ pub(super) fn link(
     dir: &std::path::Path,
     diags: &mut Collector<'_>,
 ) {
+    if holding_the_folder(flows, places, dir, diags) {
+        // What such an output would hold says nothing more.
+        return;
+    }
     let dir = dir.to_str();
     // Each output (as a key) → its owner.
     let mut owners: BTreeMap<String, Owner> = BTreeMap::new();
@@ -206,15 +211,13 @@ pub(super) fn link(
     // every output is in `out/`) is no flow's output without a search.
     let tops: FxHashSet<&str> = owners.keys().map(|out| top(out)).collect();
     // The writers of the outputs in the workflow's folder (with one output each), which an
-    // input of `.` holds.
+    // input of `.` holds (no output is the folder itself: refused above).
     let mut writers: Vec<Owner> = (owners.iter())
-        .filter(|(out, _)| out.as_str() == "." || in_folder(out))
+        .filter(|(out, _)| in_folder(out))
         .map(|(_, &owner)| owner)
         .collect();
     writers.sort_unstable();
     writers.dedup_by_key(|&mut (j, _)| j);
-    // A flow whose output is the whole folder holds every input in it.
-    let whole = owners.get(".").copied();
     let mut edges: Vec<(FlowId, FlowId)> = Vec::new();
     let known = Known {
         places,
@@ -237,9 +240,6 @@ pub(super) fn link(
                     unwritten.push(k);
                 }
                 continue;
-            }
-            if let Some(owner) = whole.filter(|_| in_folder(&key)) {
-                parents.push((owner, k));
             }
             if is_glob(input) {
                 glob_writers(&owners, flows, &key, k, &mut parents);
@@ -384,6 +384,42 @@ fn require(
     }
 }
 
+/// Reports each output that is the workflow's folder `dir` or holds it (`.`, `..`, an absolute
+/// parent: [`flow_core::Data::holds_base`]), once per place: each attempt starts without its
+/// outputs, and a folder holding the workflow is never removed. Whether there was one.
+fn holding_the_folder(
+    flows: &[FlowDef],
+    places: &[Vec<Place>],
+    dir: &std::path::Path,
+    diags: &mut Collector<'_>,
+) -> bool {
+    let mut reported: FxHashSet<(SourceId, usize)> = FxHashSet::default();
+    for (i, flow) in flows.iter().enumerate() {
+        for (k, output) in flow.outputs.iter().enumerate() {
+            if !flow_core::Data::holds_base(dir, output) {
+                continue;
+            }
+            let (source, span) = &places[i][k];
+            let at = span.as_ref().map_or(0, |s| s.start);
+            if !reported.insert((*source, at)) {
+                continue;
+            }
+            diags.error_at(
+                *source,
+                at,
+                format!(
+                    "output `{output}` of flow `{}` holds the workflow's folder: each attempt \
+                     of a flow starts without its outputs, and this folder is never removed; \
+                     declare the files or folders the flow writes (such as `out/`), or a path \
+                     outside the folder (such as `../pack.txt`)",
+                    flow.id
+                ),
+            );
+        }
+    }
+    !reported.is_empty()
+}
+
 /// Pushes onto `parents` (with input `k`) the writers a glob input, as a [`key`], needs: of
 /// each output it matches (`res/a.txt` for `res/*.txt`), of each output in a path it matches
 /// (`res/A/n.txt` for `res/*` or `r*`), of each folder output the matches may lie in: one
@@ -478,9 +514,8 @@ fn overlaps(
     owners: &BTreeMap<String, Owner>,
     diags: &mut Collector<'_>,
 ) {
-    let whole = owners.get(".");
     for (inner, &(i, k)) in owners {
-        // The folders holding it, innermost first, then the workflow's folder.
+        // The folders holding it, innermost first.
         let mut outer: Option<(&str, (usize, usize))> = None;
         let mut at: &str = inner;
         while let Some(cut) = at.rfind('/').filter(|&cut| cut > 0) {
@@ -489,11 +524,6 @@ fn overlaps(
                 outer = Some((at, (j, l)));
                 break;
             }
-        }
-        if outer.is_none() {
-            outer = whole
-                .filter(|&&(j, _)| j != i && in_folder(inner))
-                .map(|&owner| (".", owner));
         }
         let Some((_, (j, l))) = outer else {
             continue;

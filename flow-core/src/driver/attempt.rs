@@ -16,9 +16,36 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::BlockingFn;
+use crate::flow::{AsyncFn, BlockingFn};
 use crate::writer::Durable;
-use crate::FlowInput;
+use crate::{Data, FlowInput};
+
+/// The removal of a flow's declared outputs before its attempt ([`crate::fresh::clear`]), on
+/// a blocking thread once awaited; its error fails the attempt.
+pub(crate) type Clearing = BoxFuture<'static, Result<(), String>>;
+
+/// The [`Clearing`] of the outputs `data` declares.
+pub(crate) fn clearing(data: Arc<Data>) -> Clearing {
+    async move {
+        let cleared = tokio::task::spawn_blocking(move || crate::fresh::clear(&data)).await;
+        cleared.unwrap_or_else(|e| {
+            Err(format!(
+                "cannot remove the declared outputs before the attempt (the thread failed): {e}"
+            ))
+        })
+    }
+    .boxed()
+}
+
+/// Awaits `clear`, if any: the failed attempt when it fails.
+async fn cleared(clear: Option<Clearing>) -> Result<(), AttemptEnd> {
+    match clear {
+        Some(clear) => clear
+            .await
+            .map_err(|message| AttemptEnd::plain(Err(error(message)))),
+        None => Ok(()),
+    }
+}
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -91,6 +118,31 @@ pub(crate) fn async_in_flight(
     .boxed()
 }
 
+/// An async flow's attempt once `clear` removed its outputs (on a blocking thread, so never
+/// polled inline): then as [`async_in_flight`], its timeout counted from then.
+pub(crate) fn async_cleared(
+    f: AsyncFn,
+    input: FlowInput,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+    clear: Option<Clearing>,
+) -> BoxFuture<'static, AttemptEnd> {
+    async move {
+        if let Err(end) = cleared(clear).await {
+            return end;
+        }
+        if cancel.is_cancelled() {
+            return AttemptEnd::cancelled();
+        }
+        // A panic in the call fails the flow, as one in a poll does.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(input))) {
+            Ok(fut) => async_in_flight(fut, timeout, cancel).await,
+            Err(panic) => async_ready(Err(panicked(panic.as_ref()))),
+        }
+    }
+    .boxed()
+}
+
 /// The failure message of an async flow that panicked, worded as the thread executor words a
 /// blocking flow's panic: the flow fails, the run goes on.
 pub(crate) fn panicked(payload: &(dyn Any + Send)) -> String {
@@ -102,7 +154,7 @@ pub(crate) fn async_ready(result: Result<Value, String>) -> AttemptEnd {
     AttemptEnd::plain(result.map_err(error))
 }
 
-/// A blocking flow's attempt on the thread executor.
+/// A blocking flow's attempt on the thread executor, once `clear` removed its outputs.
 pub(crate) fn blocking_attempt(
     threads: ThreadExecutor,
     f: BlockingFn,
@@ -110,8 +162,12 @@ pub(crate) fn blocking_attempt(
     timeout: Option<Duration>,
     cancel: CancellationToken,
     span: tracing::Span,
+    clear: Option<Clearing>,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
+        if let Err(end) = cleared(clear).await {
+            return end;
+        }
         let result = threads
             .run(
                 // On its thread, the body's events are in the attempt's span too.
@@ -126,13 +182,14 @@ pub(crate) fn blocking_attempt(
     .boxed()
 }
 
-/// A task flow's attempt on a worker process.
+/// A task flow's attempt on a worker process, once `clear` removed its outputs.
 pub(crate) fn task_attempt(
     pool: Option<ProcessPool>,
     task: Arc<str>,
     input: FlowInput,
     timeout: Option<Duration>,
     cancel: CancellationToken,
+    clear: Option<Clearing>,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
         let Some(pool) = pool else {
@@ -145,6 +202,9 @@ pub(crate) fn task_attempt(
                 ),
             )));
         };
+        if let Err(end) = cleared(clear).await {
+            return end;
+        }
         let value = input.to_value();
         let result = pool.run(&task, value, timeout, cancel).await;
         let exit_code = match &result {
@@ -159,13 +219,16 @@ pub(crate) fn task_attempt(
     .boxed()
 }
 
-/// A command flow's attempt.
+/// A command flow's attempt; `clear` removes its outputs just before the command starts, left
+/// to the executor, which leaves it out for work it adopts rather than starts
+/// ([`CommandExecutor::run_prepared`]).
 pub(crate) fn command_attempt(
     executor: Arc<dyn CommandExecutor>,
     spec: CommandSpec,
     timeout: Option<Duration>,
     cancel: CancellationToken,
     durable: Option<Durable>,
+    clear: Option<Clearing>,
 ) -> BoxFuture<'static, AttemptEnd> {
     async move {
         if let Some(durable) = durable {
@@ -185,7 +248,17 @@ pub(crate) fn command_attempt(
             return not_started();
         }
         // The runner creates the log folder with the first byte of output, if any comes.
-        match executor.run(&spec, timeout, cancel).await {
+        let outcome = match clear {
+            None => executor.run(&spec, timeout, cancel).await,
+            Some(clear) => {
+                let prepare =
+                    clear.map(|cleared| cleared.map_err(|message| PoolError::Refused { message }));
+                executor
+                    .run_prepared(&spec, timeout, cancel, prepare.boxed())
+                    .await
+            }
+        };
+        match outcome {
             Ok(outcome) => command_end(outcome),
             Err(e) => AttemptEnd::plain(Err(pool_error(&spec, &e))),
         }

@@ -77,7 +77,17 @@ impl Driver {
             }
             _ => None,
         };
+        // Each attempt of a flow with declared outputs starts without them (`fresh::clear`).
+        let clear = (self.flow(flow).data_arc())
+            .filter(|data| !data.output_paths().is_empty())
+            .map(attempt::clearing);
         let started: Result<_, AttemptEnd> = match &self.flow(flow).work {
+            // Its outputs are removed on a blocking thread first: in flight at once.
+            Work::Async(f) if clear.is_some() => {
+                let (f, token) = (Arc::clone(f), token());
+                let work = attempt::async_cleared(f, input, timeout, token.clone(), clear);
+                Ok((work, token))
+            }
             Work::Async(f) => {
                 let started = {
                     let _entered = span.enter();
@@ -109,6 +119,7 @@ impl Driver {
                         timeout,
                         token.clone(),
                         span.clone(),
+                        clear,
                     );
                     Ok((work, token))
                 }
@@ -121,7 +132,7 @@ impl Driver {
                 let pool = self.shared.options.process_pool.clone();
                 let token = token();
                 let name = Arc::clone(name);
-                let work = attempt::task_attempt(pool, name, input, timeout, token.clone());
+                let work = attempt::task_attempt(pool, name, input, timeout, token.clone(), clear);
                 Ok((work, token))
             }
             Work::Command(spec) => {
@@ -143,8 +154,14 @@ impl Driver {
                 }
                 let executor = Arc::clone(&self.shared.options.command_executor);
                 let token = token();
-                let work =
-                    attempt::command_attempt(executor, spec, timeout, token.clone(), durable);
+                let work = attempt::command_attempt(
+                    executor,
+                    spec,
+                    timeout,
+                    token.clone(),
+                    durable,
+                    clear,
+                );
                 Ok((work, token))
             }
         };
@@ -198,8 +215,10 @@ impl Driver {
                 retry_in: delay,
             });
         }
-        if attempt == 1 && matches!(self.flow(flow).work, Work::Async(_)) {
-            // Its first attempt ended at once, so nothing said "running" yet.
+        let outputs = (self.flow(flow).data()).is_some_and(|d| !d.output_paths().is_empty());
+        if attempt == 1 && matches!(self.flow(flow).work, Work::Async(_)) && !outputs {
+            // Its first attempt ended at once, so nothing said "running" yet (one with
+            // outputs went in flight to have them removed first).
             self.record_running(flow);
         }
         self.ended.remove(&flow);

@@ -10,10 +10,12 @@
 //! not count: its files do. A flow's home (the workflow folder) is no part of a definition
 //! (`crate::home`), so a moved project stays up to date.
 //!
-//! Decides and reads files; never runs anything. Every function here blocks (file reads,
+//! Decides and reads files, and removes a flow's declared outputs before an attempt
+//! (`clear.rs`); never runs anything. Every function here blocks (file reads and removals,
 //! the ledger): the driver calls them on tokio's blocking threads.
 
 mod check;
+mod clear;
 mod damage;
 pub(crate) mod digest;
 mod ledger;
@@ -34,6 +36,7 @@ pub use plan::{Plan, PlannedFlow};
 pub(crate) use check::{
     check, completed_token, read_inputs, seal, Checked, Known, Sealed, NOT_COMPLETED,
 };
+pub(crate) use clear::{clear, holding_base};
 pub(crate) use ledger::Entry;
 pub(crate) use plan::decide_all;
 
@@ -127,6 +130,24 @@ impl Data {
     /// The outputs as given.
     pub fn output_paths(&self) -> &[String] {
         &self.outputs
+    }
+
+    /// Whether `output`, declared relative to the base folder `base`, is that folder or holds
+    /// it (`.`, `..`, `/`, an absolute parent of it; `..` taken as written, links not
+    /// followed): no flow may declare such an output, since each attempt of a flow starts
+    /// without its outputs ([`FlowBuilder::data`](crate::FlowBuilder::data)).
+    ///
+    /// ```
+    /// use flow_core::Data;
+    ///
+    /// assert!(Data::holds_base("/work/p", "."));
+    /// assert!(Data::holds_base("/work/p", "sub/../.."));
+    /// assert!(Data::holds_base("/work/p", "/work"));
+    /// assert!(!Data::holds_base("/work/p", "out/"));
+    /// assert!(!Data::holds_base("/work/p", "../pack.txt"));
+    /// ```
+    pub fn holds_base(base: impl AsRef<Path>, output: &str) -> bool {
+        clear::holds_base(base.as_ref(), output)
     }
 }
 

@@ -9,7 +9,8 @@ mod spec;
 mod tail;
 
 pub use runner::{
-    BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, ParentDeath,
+    unprepared, BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, ParentDeath,
+    Prepare,
 };
 pub use spec::{
     CommandSpec, EnvBase, EnvChange, EnvChanges, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,

@@ -31,6 +31,17 @@ const HOLDERS_AFTER: Duration = Duration::from_millis(100);
 /// A boxed, sendable future, as returned by [`CommandExecutor::run`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What must be done just before a command starts, and only if it starts (see
+/// [`CommandExecutor::run_prepared`]), such as removing what an earlier run of it left. A
+/// future is lazy: one that is dropped unpolled did nothing.
+pub type Prepare = BoxFuture<'static, Result<(), PoolError>>;
+
+/// Nothing to do before a command starts: [`CommandExecutor::run`] as a
+/// [`CommandExecutor::run_prepared`], for wrappers that keep their work in the latter.
+pub fn unprepared() -> Prepare {
+    Box::pin(std::future::ready(Ok(())))
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandEnd {
@@ -96,6 +107,31 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>>;
+
+    /// Runs `spec` as [`run`](Self::run) does, awaiting `prepare` just before the command
+    /// starts; not at all when the executor follows a command that an earlier process started
+    /// instead (a Slurm job adopted on resume, see
+    /// [`ExistingJobs::Adopt`](crate::ExistingJobs::Adopt)) or does not start one. When
+    /// `prepare` fails, the command does not start and the run returns its error.
+    ///
+    /// The default awaits `prepare`, then calls `run`: right for an executor that starts
+    /// every command it is given. An executor that wraps another must forward this method to
+    /// it, else the one it wraps could not leave `prepare` out for the work it adopts.
+    ///
+    /// # Errors
+    /// `prepare`'s error, or one of [`run`](Self::run).
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(async move {
+            prepare.await?;
+            self.run(spec, timeout, cancel).await
+        })
+    }
 
     /// Returns once every command whose `run` future was dropped is gone too (a dropped
     /// future starts stopping its command and leaves the rest to a background task). The

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::command::{CommandEnd, CommandOutcome, CommandSpec, EnvChange};
+use crate::command::{CommandEnd, CommandOutcome, CommandSpec, EnvChange, Prepare};
 use crate::deadline::{deadline_after, sleep_until};
 use crate::slurm::adopt::{take_over, Adopted};
 use crate::slurm::config::{ExistingJobs, SlurmConfig};
@@ -125,12 +125,14 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
     }
 }
 
-/// See [`SlurmExecutor::run`](crate::SlurmExecutor::run).
+/// See [`SlurmExecutor::run`](crate::SlurmExecutor::run); `prepare` is awaited before a job
+/// is submitted, never for an adopted one.
 pub(crate) async fn run(
     shared: &Arc<Shared>,
     spec: &CommandSpec,
     timeout: Option<Duration>,
     cancel: CancellationToken,
+    prepare: Prepare,
 ) -> Result<CommandOutcome, PoolError> {
     let mut started = Instant::now();
     if cancel.is_cancelled() || shared.closing.load(Ordering::SeqCst) {
@@ -156,6 +158,9 @@ pub(crate) async fn run(
             (job, files, view, true)
         }
         None => {
+            // Only now: a left-over job that was not adopted is cancelled already, and an
+            // adopted one, which may still be running, is left to what it does.
+            prepare.await?;
             let files = job_files(config, spec, &flow)?;
             let submitted = submit(
                 shared,
@@ -302,5 +307,70 @@ pub(super) async fn remove_quietly(path: &Path) {
         if error.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(path = %path.display(), %error, "could not remove a file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::slurm::config::ExistingJobs;
+    use crate::{CommandExecutor, SlurmExecutor};
+
+    /// An executor that adopts, with a record left by an earlier process for flow `f` running
+    /// `spec`, whose job left its status file `exit 0` and is no longer known: adopted from
+    /// that file alone, so no Slurm command runs.
+    async fn left_over(dir: &Path, spec: &CommandSpec) -> SlurmExecutor {
+        let config = SlurmConfig::new(dir.join("state")).existing_jobs(ExistingJobs::Adopt);
+        let executor = SlurmExecutor::new(config).unwrap();
+        let config = &executor.shared.config;
+        let status = dir.join("f.status");
+        std::fs::write(&status, "exit 0\n").unwrap();
+        let record = registry::JobRecord {
+            job: None,
+            token: None,
+            spec_hash: registry::spec_hash(spec, None, config),
+            status,
+            stdout: dir.join("f.out"),
+            stderr: dir.join("f.err"),
+        };
+        let path = registry::record_path(&config.state_dir, "f");
+        registry::write(&path, &record).await.unwrap();
+        executor
+    }
+
+    /// A `Prepare` that notes it ran in `done`, and fails with `fail` if given.
+    fn noted(done: &Arc<AtomicBool>, fail: Option<&str>) -> crate::Prepare {
+        let (done, fail) = (Arc::clone(done), fail.map(str::to_owned));
+        Box::pin(async move {
+            done.store(true, Ordering::SeqCst);
+            match fail {
+                Some(message) => Err(PoolError::Refused { message }),
+                None => Ok(()),
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn an_adopted_job_is_not_prepared_for_and_a_new_one_is_before_its_submission() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = CommandSpec::shell("true").env(FLOW_ID_VAR, "f");
+        let executor = left_over(dir.path(), &spec).await;
+        let prepared = Arc::new(AtomicBool::new(false));
+        let cancel = CancellationToken::new();
+        let run = executor.run_prepared(&spec, None, cancel.clone(), noted(&prepared, None));
+        assert_eq!(run.await.unwrap().end, CommandEnd::Exited(0));
+        assert!(
+            !prepared.load(Ordering::SeqCst),
+            "an adopted job may still be writing"
+        );
+        // The record is gone with the adopted job: a new one would be submitted, prepared
+        // for first (a preparation that fails submits nothing).
+        let prepare = noted(&prepared, Some("cannot remove `out`"));
+        let error = executor.run_prepared(&spec, None, cancel, prepare).await;
+        assert!(prepared.load(Ordering::SeqCst));
+        assert_eq!(error.unwrap_err().to_string(), "cannot remove `out`");
+        assert_eq!(executor.stats().sbatch_calls, 0);
     }
 }

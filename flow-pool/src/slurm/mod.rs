@@ -200,7 +200,7 @@ impl SlurmExecutor {
         timeout: Option<Duration>,
         cancel: CancellationToken,
     ) -> Result<CommandOutcome, PoolError> {
-        job::run(&self.shared, spec, timeout, cancel).await
+        job::run(&self.shared, spec, timeout, cancel, crate::unprepared()).await
     }
 }
 
@@ -212,5 +212,17 @@ impl CommandExecutor for SlurmExecutor {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(SlurmExecutor::run(self, spec, timeout, cancel))
+    }
+
+    /// `prepare` is awaited before a job is submitted, and left out when a job of an earlier
+    /// process is adopted instead ([`ExistingJobs::Adopt`]): that job may be writing still.
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: crate::Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(job::run(&self.shared, spec, timeout, cancel, prepare))
     }
 }

@@ -1,0 +1,219 @@
+//! What an attempt of a flow with declared outputs starts from ([`clear`], the counterpart of
+//! [`seal`](super::seal)): none of its outputs. So what it leaves is what it wrote: not a file
+//! an earlier run left that it no longer writes, nor lines an appending command added in an
+//! earlier attempt or run. An output that holds the flow's base folder is never removed: it
+//! is refused when the flow is registered ([`holding_base`]), and again here.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use super::Data;
+
+/// The first output of `data` that is its base folder or holds it ([`holds_base`]).
+pub(crate) fn holding_base(data: &Data) -> Option<&str> {
+    (data.output_paths().iter())
+        .find(|output| holds_base(data.base(), output))
+        .map(String::as_str)
+}
+
+/// Whether `output`, relative to `base`, is that folder or holds it (`.`, `..`, an absolute
+/// parent of it), judged on the paths as written, `..` taken lexically.
+pub(crate) fn holds_base(base: &Path, output: &str) -> bool {
+    // The usual output, such as `out/x.csv`, lies in the base folder: nothing to resolve.
+    let inside = Path::new(output).components();
+    if !output.is_empty()
+        && inside
+            .into_iter()
+            .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return false;
+    }
+    lexical(base).starts_with(lexical(&base.join(output)))
+}
+
+/// `path` made absolute (from the current folder) with `.` and `..` resolved lexically.
+fn lexical(path: &Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Before an attempt of a flow that declares `data` starts: removes each declared output, a
+/// file, a symbolic link (not what it points to) or a folder with everything in it; a
+/// missing one is fine. Blocks. The error, the failure of the attempt, names the output and
+/// the operating system's reason.
+pub(crate) fn clear(data: &Data) -> Result<(), String> {
+    for output in data.output_paths() {
+        // `out/` as `out`: a trailing `/` would make a link to a folder that folder.
+        let path = data
+            .base()
+            .join(Path::new(output).components().collect::<PathBuf>());
+        let failed = |at: &Path, error: io::Error| {
+            let inner = at.strip_prefix(data.base()).unwrap_or(at);
+            let within = if at == path {
+                String::new()
+            } else {
+                format!(" (at `{}`)", inner.display())
+            };
+            format!(
+                "cannot remove declared output `{output}`{within} before the attempt (each \
+                 attempt starts without its outputs): {error}"
+            )
+        };
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            // Missing, also under a file (`a.txt/x`): nothing to remove.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
+            Err(error) => return Err(failed(&path, error)),
+        };
+        if holds(data.base(), &path) {
+            return Err(format!(
+                "declared output `{output}` holds the flow's folder {}: it is not removed, \
+                 and the flow does not run; declare the files or folders it writes instead",
+                data.base().display()
+            ));
+        }
+        let removed = if meta.is_dir() {
+            remove_tree(&path)
+        } else {
+            std::fs::remove_file(&path).map_err(|error| (path.clone(), error))
+        };
+        match removed {
+            Ok(()) => {}
+            Err((_, error)) if error.kind() == io::ErrorKind::NotFound => {}
+            Err((at, error)) => return Err(failed(&at, error)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path`, which exists, is `base` or holds it once symbolic links are followed
+/// (`up/wf` where `up` leads to the parent of `wf`): all but its last part, which is removed
+/// as it is.
+fn holds(base: &Path, path: &Path) -> bool {
+    let real = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)),
+        _ => path.canonicalize(),
+    };
+    let base = base.canonicalize().unwrap_or_else(|_| lexical(base));
+    real.is_ok_and(|real| base.starts_with(real))
+}
+
+/// Removes the folder `root` and everything in it, links as links; the path that could not
+/// be removed, with why.
+fn remove_tree(root: &Path) -> Result<(), (PathBuf, io::Error)> {
+    for entry in walkdir::WalkDir::new(root).contents_first(true) {
+        let entry = entry.map_err(|error| {
+            let at = error.path().unwrap_or(root).to_owned();
+            (at, io::Error::from(error))
+        })?;
+        let removed = if entry.file_type().is_dir() {
+            std::fs::remove_dir(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+        match removed {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err((entry.path().to_owned(), error));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(base: &Path, outputs: &[&str]) -> Data {
+        Data::new(base).outputs(outputs.iter().copied())
+    }
+
+    #[test]
+    fn an_output_holding_the_base_folder_is_found_as_written() {
+        let base = Path::new("/work/p/wf");
+        for output in [
+            ".",
+            "./",
+            "",
+            "..",
+            "../..",
+            "sub/..",
+            "/",
+            "/work",
+            "/work/p/wf/",
+        ] {
+            assert_eq!(
+                holding_base(&data(base, &["out.txt", output])),
+                Some(output),
+                "{output:?}"
+            );
+        }
+        for output in [
+            "out/",
+            "../pack.txt",
+            "/work/p/wfx",
+            "/elsewhere",
+            "sub/../x",
+        ] {
+            assert_eq!(holding_base(&data(base, &[output])), None, "{output:?}");
+        }
+    }
+
+    #[test]
+    fn files_links_and_folders_are_removed_and_what_a_link_leads_to_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir_all(base.join("plots/deep")).unwrap();
+        std::fs::write(base.join("plots/deep/a.png"), "a").unwrap();
+        std::fs::write(base.join("out.txt"), "old").unwrap();
+        std::fs::create_dir(base.join("kept")).unwrap();
+        std::fs::write(base.join("kept/k.txt"), "k").unwrap();
+        std::os::unix::fs::symlink(base.join("kept"), base.join("link")).unwrap();
+        std::os::unix::fs::symlink(base.join("kept"), base.join("plots/inner")).unwrap();
+        let outputs = ["out.txt", "plots/", "link/", "missing.txt", "kept/k.txt/x"];
+        clear(&data(base, &outputs)).unwrap();
+        for gone in ["out.txt", "plots", "link"] {
+            assert!(
+                std::fs::symlink_metadata(base.join(gone)).is_err(),
+                "{gone}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(base.join("kept/k.txt")).unwrap(),
+            "k"
+        );
+    }
+
+    #[test]
+    fn an_output_that_leads_to_the_base_folder_through_a_link_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("wf");
+        std::fs::create_dir(&base).unwrap();
+        std::os::unix::fs::symlink(dir.path(), base.join("up")).unwrap();
+        std::fs::write(base.join("in.txt"), "in").unwrap();
+        let error = clear(&data(&base, &["up/wf"])).unwrap_err();
+        assert!(
+            error.contains("declared output `up/wf` holds the flow's folder"),
+            "{error}"
+        );
+        assert!(base.join("in.txt").exists());
+    }
+}
