@@ -14,7 +14,7 @@
 use flow_results::{ResultStore, RunId, RunRecord};
 
 use crate::run_lock::RunLock;
-use crate::sweep::{stop_where, Found};
+use crate::sweep::{find_where, stop, Found};
 use crate::terminal;
 use crate::workflow::Workflow;
 
@@ -53,9 +53,9 @@ pub fn stop_left_over(
         }
     }
     for (run, pid) in dead {
-        let found = stop_where(crate::watchdog::of_run(run.as_str()), |flow| {
-            grace_of(wf, flow)
-        });
+        let marked = crate::watchdog::of_run(run.as_str());
+        let found = find_where(&marked);
+        stop(&found, &marked, |flow| grace_of(wf, flow));
         if !found.is_empty() {
             tracing::warn!("{}", warning(&run, pid, &found));
         }
