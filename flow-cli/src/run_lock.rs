@@ -181,17 +181,7 @@ pub fn take(path: &Path, holder: &str) -> Result<Result<Taken, Option<Holder>>, 
 pub fn holder(spec: &StoreSpec, workflow: &str) -> Option<Holder> {
     let mut file = File::open(path(spec, workflow)?).ok()?;
     let holder = read_holder(&mut file)?;
-    alive(holder.pid).then_some(holder)
-}
-
-/// Whether process `pid` is alive: it exists and is not a zombie waiting to be reaped.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-    })
+    crate::liveness::process_alive(holder.pid).then_some(holder)
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {

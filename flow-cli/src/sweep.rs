@@ -210,7 +210,7 @@ fn marked_environments(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec<(Pid, V
             let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
             marked(&env).then_some((pid, env))
         })
-        .filter(|(pid, _)| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
+        .filter(|(pid, _)| u32::try_from(pid.as_raw()).is_ok_and(crate::liveness::process_alive))
         .collect()
 }
 
