@@ -1,11 +1,18 @@
-//! Whether the `flow run` of a run is alive: the one rule by which a run that takes over
-//! ([`crate::takeover`]) stops the processes of a run only once its `flow run` is gone, and
-//! `flow logs` tells whether the `flow run` its `flow.pid` names still writes.
+//! Whether the `flow run` of a run is alive: the one rule by which readers (`flow runs`,
+//! `results`, `logs`, `report`, through [`crate::run_state`]) tell a run in progress from an
+//! interrupted one, and by which a run that takes over ([`crate::takeover`]) stops the
+//! processes of a run only once its `flow run` is gone.
 //!
-//! The evidence:
-//! - **The recorded process.** A run taking over a copied lock file cannot tell from the lock
-//!   (the run it names locked another file, which may still be held). The process id recorded
-//!   for the run (its lock file's, its `flow.pid`) is its `flow run` only if that process is alive (not a zombie, not a kernel thread) and started no later than the
+//! The evidence, the most exact first:
+//! - **The lock.** A `flow run` holds its workflow's lock ([`crate::run_lock`]) from its start
+//!   to its end, and the kernel lets go of it when the process dies. When the lock file names
+//!   the run, the run is alive exactly while `/proc/locks` lists the file (by device and
+//!   inode) or its name ([`crate::lock_name`]) is bound, whatever process id the file holds.
+//!   Nothing is locked to look, so a run starting at that moment is not refused.
+//! - **The recorded process**, where the kernel's list cannot be read, or says nothing of the
+//!   run (a run taking over a copied lock file: the run it names locked another file). The
+//!   process id recorded for the run (its lock file's, its `flow.pid`) is its `flow run` only
+//!   if that process is alive (not a zombie, not a kernel thread) and started no later than the
 //!   run: process ids are reused, and a process that started after the run began is another.
 //!   "The run began" is the later of its recorded start (wall clock, a second of slack for a
 //!   clock that was set) and its first process found: both compared with the process's start
@@ -16,8 +23,10 @@
 //!   pid namespace, or none).
 //!
 //! # Caveats
-//! A dead run whose processes were adopted by a `flow` that is a container's first process
-//! (pid 1 adopts orphans) counts as alive.
+//! `/proc/locks` lists only the locks whose holder this process's pid namespace sees: a reader
+//! in a container sees the lock of a run on the host as free (its name, where the network
+//! namespace is shared, still shows it held). A dead run whose processes were adopted by a
+//! `flow` that is a container's first process (pid 1 adopts orphans) counts as alive.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
@@ -33,9 +42,70 @@ const MAX_DEPTH: usize = 256;
 /// `PF_KTHREAD` in `/proc/PID/stat`'s flags.
 const KERNEL_THREAD: u64 = 0x0020_0000;
 
+/// What the kernel says of the lock file that names a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lock {
+    /// A process holds it.
+    Held,
+    /// No process holds it: the kernel's list of locks was read and does not have it.
+    Free,
+    /// Nobody can tell: the list cannot be read, or the file is not the run's own.
+    #[default]
+    Unknown,
+}
+
+/// What the kernel says of the lock file at `path`: held when `/proc/locks` lists a `flock`
+/// of its device and inode or its name is bound ([`crate::lock_name::bound`]), free when
+/// neither, unknown when the list cannot be read or lists only a lock of the same inode on
+/// another device (btrfs shows a subvolume's files on a device of their own).
+pub fn lock_state(path: &Path) -> Lock {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Lock::Unknown;
+    };
+    let listed = std::fs::read_to_string("/proc/locks").map(|t| listed(&t, meta.dev(), meta.ino()));
+    match listed {
+        Ok(Listed::Exactly) => Lock::Held,
+        _ if crate::lock_name::bound(path) == Some(true) => Lock::Held,
+        Ok(Listed::No) => Lock::Free,
+        Ok(Listed::InodeOnly) | Err(_) => Lock::Unknown,
+    }
+}
+
+/// Whether a table as `/proc/locks` shows it has a `flock` held on a file.
+#[derive(Debug, PartialEq, Eq)]
+enum Listed {
+    Exactly,
+    InodeOnly,
+    No,
+}
+
+/// Whether `table` (`/proc/locks`) lists a `flock` held on the file of device `dev` and
+/// inode `ino` (`N: FLOCK  ADVISORY  WRITE PID MAJOR:MINOR:INODE 0 EOF`, the numbers of the
+/// device in hexadecimal; a process waiting for a lock has `->` after `N:`).
+fn listed(table: &str, dev: u64, ino: u64) -> Listed {
+    use nix::sys::stat::{major, minor};
+    let file = format!("{:02x}:{:02x}:{ino}", major(dev), minor(dev));
+    let inode = format!(":{ino}");
+    let mut found = Listed::No;
+    for line in table.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            continue;
+        }
+        match fields.get(5) {
+            Some(id) if *id == file => return Listed::Exactly,
+            Some(id) if id.ends_with(&inode) => found = Listed::InodeOnly,
+            _ => {}
+        }
+    }
+    found
+}
+
 /// What is known of a run whose end is not recorded, to tell whether its `flow run` lives.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
+    /// What the kernel says of the lock file that names the run.
+    pub lock: Lock,
     /// The process ids recorded as the run's `flow run` (its lock file's, its `flow.pid`).
     pub pids: Vec<u32>,
     /// When the run began, as recorded.
@@ -45,9 +115,15 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Whether the run's `flow run` may be alive (see the module): whether a recorded process,
-    /// or an ancestor of one of the run's processes, can be it.
+    /// Whether the run's `flow run` may be alive (see the module): held lock, yes; free lock,
+    /// no; else whether a recorded process, or an ancestor of one of the run's processes, can
+    /// be it.
     pub fn alive(&self) -> bool {
+        match self.lock {
+            Lock::Held => return true,
+            Lock::Free => return false,
+            Lock::Unknown => {}
+        }
         let processes: Vec<Process> = self
             .processes
             .iter()

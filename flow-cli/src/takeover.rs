@@ -20,7 +20,7 @@
 
 use flow_results::{ResultStore, RunId, RunRecord};
 
-use crate::liveness::Evidence;
+use crate::liveness::{Evidence, Lock};
 use crate::run_lock::RunLock;
 use crate::sweep::{find_where, stop, Found};
 use crate::terminal;
@@ -72,6 +72,8 @@ pub fn stop_left_over(
             run.as_str(),
         ));
         let evidence = Evidence {
+            // The lock this run took tells nothing: the run it names may hold another file.
+            lock: Lock::Unknown,
             pids: pid.into_iter().chain(noted).collect(),
             started: Some(record.started_at),
             processes: (found.iter())

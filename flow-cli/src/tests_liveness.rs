@@ -1,4 +1,4 @@
-//! The liveness rule, row by row, on real processes.
+//! The liveness rule, row by row, on real processes and lock files.
 
 use std::process::{Child, Command, Stdio};
 
@@ -98,57 +98,77 @@ fn a_run_is_alive_only_while_its_flow_run_can_be_alive() {
     let orphan = Orphan::spawn();
     let after_orphan = started_after(orphan.0);
 
-    let evidence = |pids: &[u32], started, processes: &[u32]| Evidence {
+    let evidence = |lock, pids: &[u32], started, processes: &[u32]| Evidence {
+        lock,
         pids: pids.to_vec(),
         started,
         processes: processes.to_vec(),
     };
+    use Lock::*;
     let mut rows = vec![
-        ("pid dead", evidence(&[dead], Some(now), &[]), false),
+        (
+            "locked, its pid dead",
+            evidence(Held, &[dead], Some(now), &[]),
+            true,
+        ),
+        (
+            "not locked, its pid alive from before",
+            evidence(Free, &[this], Some(now), &[]),
+            false,
+        ),
+        (
+            "pid dead",
+            evidence(Unknown, &[dead], Some(now), &[]),
+            false,
+        ),
         (
             "pid alive from before the run",
-            evidence(&[this], Some(now), &[]),
+            evidence(Unknown, &[this], Some(now), &[]),
             true,
         ),
         (
             "pid alive from after the run",
-            evidence(&[later.pid()], Some(hour_ago), &[]),
+            evidence(Unknown, &[later.pid()], Some(hour_ago), &[]),
             false,
         ),
         (
             "pid of a zombie",
-            evidence(&[zombie.pid()], Some(now), &[]),
+            evidence(Unknown, &[zombie.pid()], Some(now), &[]),
             false,
         ),
-        ("nothing recorded", evidence(&[], Some(now), &[]), false),
+        (
+            "nothing recorded",
+            evidence(Unknown, &[], Some(now), &[]),
+            false,
+        ),
         (
             "start unknown, pid alive",
-            evidence(&[later.pid()], None, &[]),
+            evidence(Unknown, &[later.pid()], None, &[]),
             true,
         ),
         (
             "one of two pids alive",
-            evidence(&[dead, this], Some(now), &[]),
+            evidence(Unknown, &[dead, this], Some(now), &[]),
             true,
         ),
         (
             "pid dead, a process of the run a live flow's child",
-            evidence(&[dead], Some(hour_ago), &[child_of_flow.pid()]),
+            evidence(Unknown, &[dead], Some(hour_ago), &[child_of_flow.pid()]),
             true,
         ),
         (
             "pid dead, the run's process adopted",
-            evidence(&[dead], Some(now), &[orphan.0]),
+            evidence(Unknown, &[dead], Some(now), &[orphan.0]),
             false,
         ),
         (
             "pid alive from after the run's first process",
-            evidence(&[after_orphan.pid()], None, &[orphan.0]),
+            evidence(Unknown, &[after_orphan.pid()], None, &[orphan.0]),
             false,
         ),
         (
             "pid alive from before the run's first process",
-            evidence(&[this], Some(hour_ago), &[orphan.0]),
+            evidence(Unknown, &[this], Some(hour_ago), &[orphan.0]),
             true,
         ),
     ];
@@ -156,13 +176,49 @@ fn a_run_is_alive_only_while_its_flow_run_can_be_alive() {
     if Process::read(2).is_some_and(|p| p.kernel_thread) {
         rows.push((
             "pid of a kernel thread",
-            evidence(&[2], Some(now), &[]),
+            evidence(Unknown, &[2], Some(now), &[]),
             false,
         ));
     }
     for (row, evidence, alive) in rows {
         assert_eq!(evidence.alive(), alive, "{row}: {evidence:?}");
     }
+}
+
+#[test]
+fn a_lock_is_held_while_a_process_holds_its_file_not_a_copy_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".flow.db.w.lock");
+    let taken = crate::run_lock::take(&path, "run").unwrap().unwrap();
+    assert_eq!(lock_state(&path), Lock::Held);
+    let copy = dir.path().join("copy.lock");
+    std::fs::copy(&path, &copy).unwrap();
+    assert_eq!(lock_state(&copy), Lock::Free);
+    drop(taken);
+    assert_eq!(lock_state(&path), Lock::Free);
+    // Its name alone, bound while the file is not locked (a run whose file was made again).
+    let crate::lock_name::Claim::Held(name) = crate::lock_name::claim(&path) else {
+        panic!("the name of {path:?} cannot be bound here");
+    };
+    assert_eq!(lock_state(&path), Lock::Held);
+    drop(name);
+    assert_eq!(lock_state(&path), Lock::Free);
+    assert_eq!(lock_state(&dir.path().join("missing")), Lock::Unknown);
+}
+
+#[test]
+fn the_kernel_s_list_of_locks_is_read_by_device_and_inode() {
+    let dev = nix::sys::stat::makedev(0xfe, 1);
+    let table = "1: POSIX  ADVISORY  WRITE 7 fe:01:42 0 EOF\n\
+                 2: FLOCK  ADVISORY  WRITE 8 fe:01:4242 0 EOF\n\
+                 2: -> FLOCK  ADVISORY  WRITE 9 fe:01:42 0 EOF\n";
+    // A POSIX lock, a waiter and another inode are not a held flock of inode 42.
+    assert_eq!(listed(table, dev, 42), Listed::No);
+    assert_eq!(listed(table, dev, 4242), Listed::Exactly);
+    let other_device = "3: FLOCK  ADVISORY  WRITE 8 00:2a:42 0 EOF\n";
+    assert_eq!(listed(other_device, dev, 42), Listed::InodeOnly);
+    let both = format!("{other_device}4: FLOCK  ADVISORY  READ 8 fe:01:42 0 EOF\n");
+    assert_eq!(listed(&both, dev, 42), Listed::Exactly);
 }
 
 #[test]

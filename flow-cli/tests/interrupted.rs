@@ -265,3 +265,34 @@ fn a_run_in_a_copied_folder_leaves_the_live_run_of_the_original_alone() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(original.join("built.txt").exists());
 }
+
+/// A reader tells a run in progress by its lock being held, not by the process id in the lock
+/// file: a process id is reused (in a container, the next process gets the same small one).
+#[test]
+fn a_killed_run_whose_lock_file_names_a_live_process_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = spawn_run(dir.path());
+    let sleeper = wait_ready(&ready);
+    wait_recorded_running(dir.path(), "step");
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    wait_all_dead(&[sleeper]);
+    let lock_file = dir.path().join(".flow/.flow.db.w.lock");
+    let lock = std::fs::read_to_string(&lock_file).unwrap();
+    let (run, _) = lock.trim().split_once(' ').unwrap();
+    // This test's own process: alive, and started before the run.
+    std::fs::write(&lock_file, format!("{run} {}\n", std::process::id())).unwrap();
+
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("interrupted"), "{runs}");
+    assert!(!runs.contains("running"), "{runs}");
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "interrupted", "{json}");
+    assert_eq!(flow_entry(&json, "step")["status"], "interrupted", "{json}");
+}
