@@ -41,6 +41,17 @@ pub fn claim(path: &Path) -> Claim {
     }
 }
 
+/// Whether a process holds the name of the lock file at `path`, as `/proc/net/unix` (the
+/// sockets of this network namespace, an abstract name written `@NAME`) lists it: read only,
+/// nothing is bound. `None` when the name cannot be made or the list read.
+pub fn bound(path: &Path) -> Option<bool> {
+    let mut line = b"@".to_vec();
+    line.extend(name(path)?);
+    line.push(b'\n');
+    let sockets = std::fs::read("/proc/net/unix").ok()?;
+    Some(sockets.windows(line.len()).any(|window| window == line))
+}
+
 /// `flow-lock:HASH:TAIL`: a hash of the lock file's path, with its folder made canonical (a
 /// folder deleted and made again has the same path), and the path's last 64 bytes, within the
 /// 107 bytes a name may have.
@@ -67,8 +78,10 @@ mod tests {
         let state = dir.path().join(".flow");
         std::fs::create_dir(&state).unwrap();
         let path = state.join(".flow.db.w.lock");
+        assert_eq!(bound(&path), Some(false));
         let held = claim(&path);
         assert!(matches!(held, Claim::Held(_)), "{held:?}");
+        assert_eq!(bound(&path), Some(true));
         std::fs::remove_dir_all(&state).unwrap();
         std::fs::create_dir(&state).unwrap();
         assert!(matches!(claim(&path), Claim::InUse));
@@ -77,6 +90,7 @@ mod tests {
             Claim::Held(_)
         ));
         drop(held);
+        assert_eq!(bound(&path), Some(false));
         assert!(matches!(claim(&path), Claim::Held(_)));
     }
 }

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod error;
+mod liveness;
 mod lock_name;
 mod logs;
 mod open_files;

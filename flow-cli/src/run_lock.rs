@@ -2,8 +2,9 @@
 //! beside the store (`.NAME.WORKFLOW.lock` beside a SQLite file, `.lock-WORKFLOW` in a dir
 //! store) for the whole run, with the run id and its process id written in it. A second run
 //! of the workflow is refused with both; the kernel drops the lock of a process that dies
-//! (SIGKILL included), so a stale lock is taken over by the next run. Readers use the file to
-//! tell a run in progress from one whose process died ("interrupted"). A run also binds the
+//! (SIGKILL included), so a stale lock is taken over by the next run. Readers tell a run in
+//! progress from one whose process died ("interrupted") by whether the file names the run and
+//! is locked, as the kernel lists it ([`crate::liveness`]). A run also binds the
 //! lock file's name ([`lock_name`]), so that one whose lock file was deleted under it still
 //! refuses the next.
 
@@ -176,22 +177,10 @@ pub fn take(path: &Path, holder: &str) -> Result<Result<Taken, Option<Holder>>, 
     }))
 }
 
-/// The live holder of the lock of `workflow` in `spec`, if any. Reads only: the process id
-/// in the file is checked to be alive (a lock file left by a dead process has none).
-pub fn holder(spec: &StoreSpec, workflow: &str) -> Option<Holder> {
-    let mut file = File::open(path(spec, workflow)?).ok()?;
-    let holder = read_holder(&mut file)?;
-    alive(holder.pid).then_some(holder)
-}
-
-/// Whether process `pid` is alive: it exists and is not a zombie waiting to be reaped.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-    })
+/// Who the lock file at `path` names as its holder, whether or not it holds the lock still
+/// (whether it does is [`crate::liveness`]'s to tell). Reads only.
+pub fn named(path: &Path) -> Option<Holder> {
+    read_holder(&mut File::open(path).ok()?)
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
@@ -227,7 +216,7 @@ mod tests {
         let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
         let run = flow_results::RunId::new_now();
         let lock = acquire(&spec, "w", run.as_str()).unwrap().unwrap();
-        let held = holder(&spec, "w").unwrap();
+        let held = named(&path(&spec, "w").unwrap()).unwrap();
         assert_eq!(held.run, run.to_string());
         assert_eq!(held.pid, std::process::id());
         let err = acquire(&spec, "w", "another").unwrap_err();

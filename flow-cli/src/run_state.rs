@@ -5,6 +5,8 @@
 use flow_results::{FailureKind, FlowResult, FlowStatus, RunRecord, StoreSpec};
 use serde::Serialize;
 
+use crate::liveness::{self, Evidence};
+
 /// Whether a stored run has ended, as a reader of its store can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
@@ -18,13 +20,26 @@ pub enum RunState {
 }
 
 impl RunState {
-    /// The state of `run`, kept in the store `spec`.
+    /// The state of `run`, kept in the store `spec`: in progress when its workflow's lock file
+    /// names it and is held ([`crate::liveness`]). Nothing is locked to look.
     pub fn of(spec: &StoreSpec, run: &RunRecord) -> Self {
         if run.finished_at.is_some() {
-            RunState::Ended
-        } else if crate::run_lock::holder(spec, &run.workflow)
-            .is_some_and(|h| h.run == run.run_id.as_str())
-        {
+            return RunState::Ended;
+        }
+        let lock_file = crate::run_lock::path(spec, &run.workflow);
+        let holds = lock_file.is_some_and(|path| {
+            crate::run_lock::named(&path).is_some_and(|holder| {
+                holder.run == run.run_id.as_str()
+                    && Evidence {
+                        lock: liveness::lock_state(&path),
+                        pids: vec![holder.pid],
+                        started: Some(run.started_at),
+                        processes: Vec::new(),
+                    }
+                    .alive()
+            })
+        });
+        if holds {
             RunState::InProgress
         } else {
             RunState::Interrupted

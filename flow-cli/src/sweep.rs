@@ -5,7 +5,7 @@
 //!
 //! Three callers: the watchdog ([`crate::watchdog`]) kills every process of a run whose
 //! `flow` died; a run that takes over the lock of such a run stops what is left of it, in
-//! case the watchdog died too ([`crate::takeover`], with [`stop_where`]); [`Sweep`] kills what an attempt left when it was stopped: at once after its
+//! case the watchdog died too ([`crate::takeover`], with [`find_where`] and [`stop`]); [`Sweep`] kills what an attempt left when it was stopped: at once after its
 //! timeout, and, for the attempts a stopped run cancelled (Ctrl-C, SIGTERM), in one pass
 //! when the run ends. Stopping a process group does not reach a process that left it. An
 //! attempt that ended by itself keeps what it started in the background on purpose.
@@ -105,7 +105,7 @@ pub fn kill_where(marked: impl Fn(&[u8]) -> bool) {
     }
 }
 
-/// A process found by [`stop_where`], as it was found.
+/// A process found by [`find_where`], as it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
     /// Its process id.
@@ -117,24 +117,16 @@ pub(crate) struct Found {
     pub command: String,
 }
 
-/// Stops every process (but this one) whose environment `marked` accepts, as a flow is stopped:
-/// SIGTERM and SIGCONT to it and its process group (unless that is this process's), up to
-/// the longest `grace_of` its `FLOW_ID` for them to exit, then SIGKILL ([`kill_where`]) for
-/// whatever is left or was started meanwhile. Returns the processes found at first; blocks.
-pub(crate) fn stop_where(
-    marked: impl Fn(&[u8]) -> bool,
-    grace_of: impl Fn(Option<&str>) -> Duration,
-) -> Vec<Found> {
+/// The processes (but this one) whose environment `marked` accepts, for [`stop`]. Blocks
+/// while it reads `/proc`.
+pub(crate) fn find_where(marked: &impl Fn(&[u8]) -> bool) -> Vec<Found> {
     let own = Pid::this();
     // Two passes, as in `kill_where`: a process in the middle of an `exec` may be missed once.
-    let mut found = marked_environments(&marked, own);
+    let mut found = marked_environments(marked, own);
     if found.is_empty() {
-        found = marked_environments(&marked, own);
+        found = marked_environments(marked, own);
     }
-    if found.is_empty() {
-        return Vec::new();
-    }
-    let found: Vec<Found> = found
+    found
         .into_iter()
         .map(|(pid, env)| Found {
             pid,
@@ -142,14 +134,28 @@ pub(crate) fn stop_where(
                 .map(|a| String::from_utf8_lossy(&a.flow).into_owned()),
             command: command_line(pid),
         })
-        .collect();
+        .collect()
+}
+
+/// Stops the processes `found` ([`find_where`]) as a flow is stopped: SIGTERM and SIGCONT to
+/// each and its process group (unless that is this process's), up to the longest `grace_of`
+/// its `FLOW_ID` for them to exit, then SIGKILL ([`kill_where`]) for whatever `marked` still
+/// accepts, left or started meanwhile. Blocks.
+pub(crate) fn stop(
+    found: &[Found],
+    marked: impl Fn(&[u8]) -> bool,
+    grace_of: impl Fn(Option<&str>) -> Duration,
+) {
+    if found.is_empty() {
+        return;
+    }
     let grace = found
         .iter()
         .map(|f| grace_of(f.flow.as_deref()))
         .max()
         .unwrap_or_default();
     let own_group = getpgrp();
-    for process in &found {
+    for process in found {
         for signal in [Signal::SIGTERM, Signal::SIGCONT] {
             if let Ok(group) = getpgid(Some(process.pid)) {
                 if group.as_raw() > 1 && group != own_group {
@@ -165,7 +171,6 @@ pub(crate) fn stop_where(
         .collect();
     flow_pool::wait_gone(&pids, grace);
     kill_where(marked);
-    found
 }
 
 /// The command line of process `pid`, its arguments joined by spaces.
@@ -205,7 +210,7 @@ fn marked_environments(marked: &impl Fn(&[u8]) -> bool, own: Pid) -> Vec<(Pid, V
             let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
             marked(&env).then_some((pid, env))
         })
-        .filter(|(pid, _)| u32::try_from(pid.as_raw()).is_ok_and(crate::run_lock::alive))
+        .filter(|(pid, _)| u32::try_from(pid.as_raw()).is_ok_and(crate::liveness::process_alive))
         .collect()
 }
 
@@ -381,7 +386,8 @@ pub(crate) mod tests {
         let mut stubborn = marked_script(&vars, "trap '' TERM; echo ready; read never");
         let marked = crate::watchdog::of_run(&run);
         let asked = std::cell::RefCell::new(Vec::new());
-        let found = stop_where(&marked, |flow| {
+        let found = find_where(&marked);
+        stop(&found, &marked, |flow| {
             asked.borrow_mut().push(flow.map(str::to_owned));
             Duration::from_millis(100)
         });
@@ -402,7 +408,7 @@ pub(crate) mod tests {
             stubborn.wait().unwrap().signal(),
             Some(Signal::SIGKILL as i32)
         );
-        assert!(stop_where(&marked, |_| Duration::ZERO).is_empty());
+        assert!(find_where(&marked).is_empty());
     }
 
     #[test]

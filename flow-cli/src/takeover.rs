@@ -7,14 +7,22 @@
 //! flow's `kill_grace`, SIGKILL, as a stopped flow is) before it starts anything, and says so
 //! on one line.
 //!
+//! It stops them only once that run's `flow run` is gone ([`crate::liveness`]): a copy of the
+//! folder (`cp -a`, a tar archive unpacked) holds the lock file and the store of a run that goes
+//! on in the original, unlocked and without an end, and that run's commands are not this run's
+//! to stop. So the process the lock file (or the run's `flow.pid`) names must be dead, or have
+//! started after the run began (its id was reused), and no process of the run may descend from
+//! a live `flow` that started before it.
+//!
 //! A run that recorded its end is left alone: what its flows started in the background and left
 //! running is theirs to keep. A run under `--executor slurm` does not look: a dead run's jobs
 //! are the cluster's, and its `--resume` adopts them.
 
 use flow_results::{ResultStore, RunId, RunRecord};
 
+use crate::liveness::{Evidence, Lock};
 use crate::run_lock::RunLock;
-use crate::sweep::{stop_where, Found};
+use crate::sweep::{find_where, stop, Found};
 use crate::terminal;
 use crate::workflow::Workflow;
 
@@ -25,7 +33,7 @@ const COMMAND_CHARS: usize = 80;
 
 /// Stops whatever the runs of `wf` whose `flow run` died left running: the last holder of
 /// `lock` and `latest`, the workflow's latest run in the store (if read), each if the store
-/// holds it without an end. Warns once per run that left something.
+/// holds it without an end and its `flow run` is gone. Warns once per run that left something.
 pub fn stop_left_over(
     lock: Option<&RunLock>,
     latest: Option<&RunRecord>,
@@ -33,12 +41,12 @@ pub fn stop_left_over(
     wf: &Workflow,
 ) {
     let previous = lock.and_then(RunLock::previous);
-    let mut dead: Vec<(RunId, Option<u32>)> = Vec::new();
+    let mut unended: Vec<(RunRecord, Option<u32>)> = Vec::new();
     if let Some(holder) = previous {
         if let Ok(run) = RunId::parse(&holder.run) {
             match store.run(&run) {
                 Ok(Some(record)) if record.finished_at.is_none() => {
-                    dead.push((run, Some(holder.pid)));
+                    unended.push((record, Some(holder.pid)));
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -48,17 +56,39 @@ pub fn stop_left_over(
         }
     }
     if let Some(record) = latest {
-        if record.finished_at.is_none() && dead.iter().all(|(run, _)| *run != record.run_id) {
-            dead.push((record.run_id.clone(), None));
+        if record.finished_at.is_none() && unended.iter().all(|(r, _)| r.run_id != record.run_id) {
+            unended.push((record.clone(), None));
         }
     }
-    for (run, pid) in dead {
-        let found = stop_where(crate::watchdog::of_run(run.as_str()), |flow| {
-            grace_of(wf, flow)
-        });
-        if !found.is_empty() {
-            tracing::warn!("{}", warning(&run, pid, &found));
+    for (record, pid) in unended {
+        let run = &record.run_id;
+        let marked = crate::watchdog::of_run(run.as_str());
+        let found = find_where(&marked);
+        if found.is_empty() {
+            continue;
         }
+        let noted = crate::logs::writer(&crate::logs::run_dir(
+            &crate::commands::run::logs_root(wf),
+            run.as_str(),
+        ));
+        let evidence = Evidence {
+            // The lock this run took tells nothing: the run it names may hold another file.
+            lock: Lock::Unknown,
+            pids: pid.into_iter().chain(noted).collect(),
+            started: Some(record.started_at),
+            processes: (found.iter())
+                .filter_map(|f| u32::try_from(f.pid.as_raw()).ok())
+                .collect(),
+        };
+        if evidence.alive() {
+            tracing::debug!(
+                "run {run} has no end recorded here, but its `flow run` is alive (this folder \
+                 may be a copy of the one it runs in): its processes are left alone"
+            );
+            continue;
+        }
+        stop(&found, &marked, |flow| grace_of(wf, flow));
+        tracing::warn!("{}", warning(run, pid, &found));
     }
 }
 

@@ -1,6 +1,7 @@
 //! A run whose `flow run` was killed with SIGKILL, as every reader shows it: the flows it left
 //! running are interrupted in `flow results` (table and `--json`) and `flow report` (page and
-//! `--json`) alike, never "running"; and the next run stops what such a run left running.
+//! `--json`) alike, never "running"; and the next run stops what such a run left running,
+//! never what a live run is running (a copy of its folder names it too).
 
 mod common;
 
@@ -175,4 +176,123 @@ fn the_next_run_leaves_alone_what_a_run_that_ended_left_in_the_background() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(kept, "the next run stopped a finished flow's server");
     assert!(!stderr.contains("died and left"), "{stderr}");
+}
+
+/// Waits until `flow results` in `dir` shows flow `id` running (the store learns it a moment
+/// after the command starts).
+fn wait_recorded_running(dir: &std::path::Path, id: &str) {
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let json = json_of(&run_in(dir, &["results", "w.toml", "--json"]));
+        if flow_entry(&json, id)["status"] == "running" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {json}"
+        );
+    }
+}
+
+/// Copies the folder `from` to `to` as `cp -a` does (the lock file and the store included).
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .args([from, to])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A copy of a folder holds the store and the lock file of the run going on in the original,
+/// which names that run and its `flow run`, with no end recorded. A run in the copy (also
+/// `--resume`, also with a lock file and `flow.pid` naming a dead process, as another pid
+/// namespace's would) must not take that live run for a dead one and stop its commands.
+#[test]
+fn a_run_in_a_copied_folder_leaves_the_live_run_of_the_original_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let original = root.path().join("a");
+    std::fs::create_dir(&original).unwrap();
+    let ready = fifo(&original, "ready.fifo");
+    let go = fifo(&original, "go.fifo");
+    write(&original, "hold", "");
+    write(
+        &original,
+        "w.toml",
+        "[flows.build]\nshell = \"if [ -e hold ]; then echo $$ > ready.fifo; read go < go.fifo; fi; \
+         echo built > built.txt\"\n",
+    );
+    let child = spawn_run(&original);
+    let shell = wait_ready(&ready);
+    wait_recorded_running(&original, "build");
+    let lock = std::fs::read_to_string(original.join(".flow/.flow.db.w.lock")).unwrap();
+    let (run, _) = lock.trim().split_once(' ').unwrap();
+
+    let dead = {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        gone.id().to_string()
+    };
+    for (copy, args, pid) in [
+        ("b", &["run", "w.toml"][..], None),
+        ("c", &["run", "w.toml", "--resume"][..], None),
+        ("d", &["run", "w.toml", "--resume"][..], Some(&dead)),
+    ] {
+        let copy = root.path().join(copy);
+        copy_folder(&original, &copy);
+        std::fs::remove_file(copy.join("hold")).unwrap();
+        if let Some(pid) = pid {
+            write(&copy, ".flow/.flow.db.w.lock", &format!("{run} {pid}\n"));
+            write(
+                &copy,
+                &format!(".flow/logs/{run}/flow.pid"),
+                &format!("{pid}\n"),
+            );
+        }
+        let out = run_guarded(&copy, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?} in the copy: {stderr}");
+        assert!(!stderr.contains("died and left"), "{stderr}");
+        assert!(
+            alive(&shell),
+            "`flow {}` in a copy stopped the original run's command",
+            args.join(" ")
+        );
+    }
+
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(original.join("built.txt").exists());
+}
+
+/// A reader tells a run in progress by its lock being held, not by the process id in the lock
+/// file: a process id is reused (in a container, the next process gets the same small one).
+#[test]
+fn a_killed_run_whose_lock_file_names_a_live_process_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = spawn_run(dir.path());
+    let sleeper = wait_ready(&ready);
+    wait_recorded_running(dir.path(), "step");
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    wait_all_dead(&[sleeper]);
+    let lock_file = dir.path().join(".flow/.flow.db.w.lock");
+    let lock = std::fs::read_to_string(&lock_file).unwrap();
+    let (run, _) = lock.trim().split_once(' ').unwrap();
+    // This test's own process: alive, and started before the run.
+    std::fs::write(&lock_file, format!("{run} {}\n", std::process::id())).unwrap();
+
+    let runs = text(&run_in(dir.path(), &["runs", "w.toml"]).stdout);
+    assert!(runs.contains("interrupted"), "{runs}");
+    assert!(!runs.contains("running"), "{runs}");
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "interrupted", "{json}");
+    assert_eq!(flow_entry(&json, "step")["status"], "interrupted", "{json}");
 }

@@ -23,12 +23,26 @@ const JOURNAL: &str = "attempts.jsonl";
 /// may still write logs.
 const PID_FILE: &str = "flow.pid";
 
-/// Whether the `flow run` that writes the logs in `run_dir` is alive; `None` when the folder
-/// does not say which process it is.
+/// Whether the `flow run` that writes the logs in `run_dir` is alive (the process it names,
+/// by [`crate::liveness`]'s rule, against the start of the run the folder is named after);
+/// `None` when the folder does not say which process it is.
 pub fn writer_alive(run_dir: &Path) -> Option<bool> {
+    let pid = writer(run_dir)?;
+    let started = (run_dir.file_name().and_then(|name| name.to_str()))
+        .and_then(|name| flow_results::RunId::parse(name).ok())
+        .map(|run| run.started_at());
+    let evidence = crate::liveness::Evidence {
+        pids: vec![pid],
+        started,
+        ..Default::default()
+    };
+    Some(evidence.alive())
+}
+
+/// The process id of the `flow run` that writes (or wrote) the logs in `run_dir`, as noted.
+pub fn writer(run_dir: &Path) -> Option<u32> {
     let pid = std::fs::read_to_string(run_dir.join(PID_FILE)).ok()?;
-    let pid: u32 = pid.trim().parse().ok()?;
-    Some(crate::run_lock::alive(pid))
+    pid.trim().parse().ok()
 }
 
 /// Notes this process as the writer of the logs in `run_dir` (see [`writer_alive`]).
