@@ -372,15 +372,12 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             Some(report.counts()),
         )
     };
-    // A summary that could not be written (a full disk under `--json > run.json`) fails the
-    // command, so that a script does not read a missing document as a run that went well.
-    let summary_lost = match printed {
-        Err(e) => {
-            tracing::error!("cannot print the summary of the run: {e}");
-            true
-        }
-        Ok(()) => false,
-    };
+    // A summary not written (`--json > run.json`, a full disk) fails the command: no script
+    // may read a missing document as a run that went well.
+    let summary_lost = printed.is_err();
+    if let Err(e) = printed {
+        tracing::error!("cannot print the summary of the run: {e}");
+    }
     let store_failed = store_failure(&guarded, &summary, counts);
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.

@@ -545,3 +545,6 @@ fn overlaps(
 #[cfg(test)]
 #[path = "tests_data.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "tests_data_paths.rs"]
+mod tests_paths;
