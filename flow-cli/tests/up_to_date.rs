@@ -328,3 +328,25 @@ outputs = ["d.txt"]
         .unwrap();
     assert!(!d_flow["reused_from"].is_null(), "{d_flow}");
 }
+
+#[test]
+fn a_flow_that_completed_once_and_then_failed_did_not_complete_in_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"echo ok > out.txt; test ! -e fail\"\noutputs = [\"out.txt\"]\n",
+    );
+    assert!(run_in(d, &["run", "w.toml"]).status.success());
+    write(d, "fail", "");
+    let out = run_in(d, &["run", "w.toml", "--force", "a", "--json"]);
+    let failed = json_of(&out)["run_id"].as_str().unwrap().to_owned();
+    std::fs::remove_file(d.join("fail")).unwrap();
+    let out = run_in(d, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("would run a: did not complete in run {failed}")),
+        "{stdout}"
+    );
+}

@@ -53,19 +53,20 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let wf = Arc::new(wf);
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     if args.dry_run {
-        // With `--resume`, the plan reuses what the run would (the store is only read).
-        let resumed = if args.resume {
-            fresh::latest_run(&spec, &wf)?
-        } else {
-            None
+        // The store is only read: with `--resume`, the plan reuses what the run would; else
+        // it names the latest run that ran a flow without completing it (a store that
+        // cannot be read only loses that).
+        let latest = match args.resume {
+            true => fresh::latest_run(&spec, &wf)?,
+            false => fresh::latest_run(&spec, &wf).unwrap_or(None),
         };
         let mut builder = FlowContext::builder().workflow(wf.name.clone());
-        if let Some((store, _)) = &resumed {
+        if let Some((store, _)) = &latest {
             builder = builder.store(Arc::clone(store));
         }
         let ctx = builder.build();
         register(&ctx, &wf)?;
-        let from = resumed.map(|(_, run_id)| run_id);
+        let from = latest.filter(|_| args.resume).map(|(_, run_id)| run_id);
         return dry_run::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;

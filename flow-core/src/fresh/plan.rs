@@ -194,6 +194,10 @@ impl crate::FlowContext {
     /// Blocks while it reads the ledger and the files whose stats changed: call it from a
     /// blocking thread (`tokio::task::spawn_blocking`) or outside async code.
     ///
+    /// A flow the ledger has no record of, but which the latest run of the workflow in the
+    /// context's store ran without completing it, is to run because it "did not complete in
+    /// run R" ([`Reason::NotCompletedIn`]), not because it "never completed".
+    ///
     /// # Errors
     /// [`CoreError::Ledger`](crate::CoreError::Ledger) when the ledger cannot be read.
     pub fn plan(&self, freshness: super::Freshness) -> Result<Plan, crate::CoreError> {
@@ -202,6 +206,36 @@ impl crate::FlowContext {
             (std::sync::Arc::clone(&registry.flows), registry.adjacency())
         };
         let known = Known::load(freshness)?;
-        Ok(plan(&flows, &graph, &known))
+        let mut plan = plan(&flows, &graph, &known);
+        self.name_unfinished(&mut plan);
+        Ok(plan)
+    }
+
+    /// Gives the flows of `plan` that "never completed" but were run, without completing, by
+    /// the workflow's latest run in the store, that run as their reason. A store that cannot
+    /// be read changes nothing.
+    fn name_unfinished(&self, plan: &mut Plan) {
+        let never = |p: &&mut PlannedFlow| matches!(p.run, Some(Reason::NeverCompleted));
+        if !plan.flows.iter_mut().any(|p| never(&p)) {
+            return;
+        }
+        let store = &self.shared.options.store;
+        let Ok(Some(latest)) = store.latest_run(self.workflow()) else {
+            return;
+        };
+        let Ok(results) = store.results(&latest.run_id) else {
+            return;
+        };
+        let unfinished: rustc_hash::FxHashSet<&str> = (results.iter())
+            .filter(|r| r.status != flow_results::FlowStatus::Completed)
+            .map(|r| r.flow_id.as_str())
+            .collect();
+        for planned in plan.flows.iter_mut().filter(never) {
+            if unfinished.contains(planned.flow.as_str()) {
+                planned.run = Some(Reason::NotCompletedIn {
+                    run: latest.run_id.clone(),
+                });
+            }
+        }
     }
 }
