@@ -350,3 +350,47 @@ fn a_flow_that_completed_once_and_then_failed_did_not_complete_in_that_run() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_dry_run_says_a_file_gone_from_a_folder_output_is_missing_and_a_parent_gone_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("data")).unwrap();
+    for sample in ["A", "B"] {
+        write(d, &format!("data/{sample}.txt"), sample);
+    }
+    write(
+        d,
+        "w.toml",
+        "[flows.t]\nmatrix = { s = { glob = \"data/{s}.txt\" } }\n\
+         shell = \"cp data/{s}.txt t.{s}.out\"\noutputs = [\"t.{s}.out\"]\n\
+         [flows.m]\nrequires = [\"t\"]\nshell = \"cat t.*.out > m.txt\"\noutputs = [\"m.txt\"]\n\
+         [flows.plots]\nshell = \"mkdir -p out/plots && touch out/plots/p1 out/plots/p2\"\n\
+         outputs = [\"out/plots/\"]\n\
+         [flows.y]\nshell = \"echo not a folder > y\"\noutputs = [\"y/\"]\n",
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    let y = json_of(&out)["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "y")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        y["error"], "declared output `y/` is a file, not a folder",
+        "{y}"
+    );
+    std::fs::remove_file(d.join("out/plots/p2")).unwrap();
+    std::fs::remove_file(d.join("data/B.txt")).unwrap();
+    let out = run_in(d, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("would run plots: output missing (out/plots/p2)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would run m: `t.B` is no longer a parent"),
+        "{stdout}"
+    );
+}

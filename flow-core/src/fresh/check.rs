@@ -75,6 +75,12 @@ pub enum Reason {
         /// The parent.
         parent: String,
     },
+    /// This flow, a parent when it last ran, is no parent now (removed from the workflow,
+    /// or from its `requires`).
+    ParentGone {
+        /// The former parent.
+        parent: String,
+    },
     /// A file could not be read.
     Unreadable {
         /// What failed.
@@ -100,6 +106,7 @@ impl fmt::Display for Reason {
             Reason::NotCompletedIn { run } => write!(f, "did not complete in run {run}"),
             Reason::ChangedSince { run } => write!(f, "definition changed since run {run}"),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
+            Reason::ParentGone { parent } => write!(f, "`{parent}` is no longer a parent"),
             Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
         }
     }
@@ -366,17 +373,29 @@ pub(crate) fn judge(
         }
         if hex != entry.outputs {
             let file = changed(known, flow, &outputs, &|f| &f.outputs);
-            return Checked::run_with(Reason::OutputChanged { file }, Some(now));
+            // A file gone from a folder output is missing, not changed.
+            let reason = match outputs.digests.contains_key(&file) {
+                true => Reason::OutputChanged { file },
+                false => Reason::OutputMissing { file },
+            };
+            return Checked::run_with(reason, Some(now));
         }
         inputs = Some(now);
     }
     if entry.parents != parents {
-        let parent = parents
-            .iter()
-            .find(|p| !entry.parents.contains(p))
-            .or_else(|| entry.parents.iter().find(|p| !parents.contains(p)))
-            .map_or_else(String::new, |(id, _)| id.clone());
-        return Checked::run_with(Reason::ParentChanged { parent }, inputs);
+        let is_parent = |id: &str| parents.iter().any(|(p, _)| p == id);
+        let reason = match parents.iter().find(|p| !entry.parents.contains(p)) {
+            Some((parent, _)) => Reason::ParentChanged {
+                parent: parent.clone(),
+            },
+            // A matrix flow of a sample deleted, or a `requires` taken out.
+            None => Reason::ParentGone {
+                parent: (entry.parents.iter())
+                    .find(|(p, _)| !is_parent(p))
+                    .map_or_else(String::new, |(id, _)| id.clone()),
+            },
+        };
+        return Checked::run_with(reason, inputs);
     }
     Checked {
         verdict: Verdict::UpToDate {
@@ -448,7 +467,14 @@ pub(crate) fn seal(
     for output in data.outputs.iter() {
         // Through symbolic links: a link to nothing is not an output.
         if std::fs::metadata(data.base.join(output)).is_err() {
-            return Err(format!("declared output `{output}` was not written"));
+            // `out/` declares a folder: a file there is another mistake than no file.
+            let file = (output.strip_suffix('/'))
+                .and_then(|path| std::fs::metadata(data.base.join(path)).ok())
+                .is_some_and(|m| !m.is_dir());
+            return Err(match file {
+                true => format!("declared output `{output}` is a file, not a folder"),
+                false => format!("declared output `{output}` was not written"),
+            });
         }
     }
     let Some(known) = known else {
