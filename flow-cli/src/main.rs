@@ -2,7 +2,8 @@
 //!
 //! `main` parses the arguments, installs logging, runs one subcommand and maps its outcome
 //! to the exit code: 0 every flow completed, 1 some flow failed, 2 bad usage or an invalid
-//! workflow (nothing was run), 130 interrupted.
+//! workflow (nothing was run), 130 interrupted. As PID 1 (a container without `--init`), it
+//! first forks off an init that reaps orphans and forwards signals, and exits with its code.
 
 mod cli;
 mod commands;
@@ -28,11 +29,23 @@ mod workflow;
 use std::process::ExitCode;
 
 use clap::Parser;
+use flow_pool::InitOutcome;
 
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, Stopped};
 
 fn main() -> ExitCode {
+    // As PID 1 of its PID namespace, `flow` would never reap the orphans of its commands (it
+    // waits for its own by their pidfds): an init is forked off first, before any thread,
+    // lock or file exists, which reaps them, forwards signals to this process (its child
+    // from here on) and exits with its exit code.
+    match flow_pool::init_if_pid_one() {
+        Ok(InitOutcome::Continue) => {}
+        Ok(InitOutcome::Exit(code)) => return ExitCode::from(code),
+        Err(error) => terminal::eprint_line(&format!(
+            "flow: warning: running as PID 1 without an init to reap orphaned processes: {error}"
+        )),
+    }
     // The watchdog of a run is internal: not a subcommand of the command line's definition,
     // so no help, completion script or manual page names it.
     if let Some(run_id) = watchdog::requested(std::env::args_os()) {

@@ -1,8 +1,10 @@
 //! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
-//! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`])
-//! and the short time slice of the thread that runs commands (in [`mod@slice`]).
+//! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`]),
+//! the short time slice of the thread that runs commands (in [`mod@slice`]) and the init a
+//! program that is PID 1 forks off (in [`mod@init`]).
 
 mod holders;
+mod init;
 mod slice;
 mod spawn;
 mod unix;
@@ -14,6 +16,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
+pub use init::{init_if_pid_one, InitOutcome};
 pub use slice::use_short_slice;
 pub(crate) use spawn::{pidfd, pidfd_open, reap, spawn, spawn_can_chdir, SignalDefaults};
 pub use spawn::{restore_default_action, signal_is_ignored, unblock};
