@@ -46,6 +46,14 @@ fn main() -> ExitCode {
             "flow: warning: running as PID 1 without an init to reap orphaned processes: {error}"
         )),
     }
+    // With SIGCHLD ignored (`env --ignore-signal=CHLD flow ...`), the kernel reaps the
+    // commands itself and their exit statuses are lost: flow, and its commands, get it back
+    // at its default.
+    if let Err(error) = flow_pool::restore_default_action(nix::libc::SIGCHLD) {
+        terminal::eprint_line(&format!(
+            "flow: warning: cannot give SIGCHLD its default action back: {error}"
+        ));
+    }
     // The watchdog of a run is internal: not a subcommand of the command line's definition,
     // so no help, completion script or manual page names it.
     if let Some(run_id) = watchdog::requested(std::env::args_os()) {

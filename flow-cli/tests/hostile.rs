@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -393,5 +393,42 @@ fn a_working_directory_that_cannot_be_entered_is_named() {
         stdout.contains("failed to start `true`: its working directory ")
             && stdout.contains("locked cannot be entered (permission denied)"),
         "{stdout}"
+    );
+}
+
+/// Started with SIGCHLD ignored, the kernel would reap the commands itself: flow gives it its
+/// default action back, so that their exit codes are read, and its commands get it so too.
+#[test]
+fn started_with_sigchld_ignored_the_exit_codes_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.ok]\nshell = \"grep SigIgn /proc/self/status > ignored.txt\"\n\
+         [flows.bad]\nshell = \"exit 3\"\n",
+    );
+    let out = Command::new("env")
+        .current_dir(dir.path())
+        .arg("--ignore-signal=CHLD")
+        .arg(common::flow_path())
+        .args(["run", "w.toml", "--json"])
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    let flows = doc["flows"].as_array().unwrap();
+    let flow = |id: &str| flows.iter().find(|f| f["id"] == id).unwrap().clone();
+    assert_eq!(flow("ok")["status"], "completed", "{doc}");
+    assert_eq!(
+        flow("bad")["error"],
+        "the command exited with code 3",
+        "{doc}"
+    );
+    let ignored = std::fs::read_to_string(dir.path().join("ignored.txt")).unwrap();
+    let mask =
+        u64::from_str_radix(ignored.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(
+        mask & (1 << (17 - 1)),
+        0,
+        "SIGCHLD ignored in a command: {ignored}"
     );
 }
