@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
-use flow_pool::{unprepared, BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
+use flow_pool::{BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, getpgrp, Pid};
 
@@ -260,15 +260,6 @@ impl Sweep {
 }
 
 impl CommandExecutor for Sweep {
-    fn run<'a>(
-        &'a self,
-        spec: &'a CommandSpec,
-        timeout: Option<Duration>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        self.run_prepared(spec, timeout, cancel, unprepared())
-    }
-
     fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,

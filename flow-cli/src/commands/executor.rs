@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    unprepared, BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, Prepare,
-    SlurmConfig, SlurmExecutor,
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, Prepare, SlurmConfig,
+    SlurmExecutor,
 };
 use nix::fcntl::Flock;
 use tokio::sync::watch;
@@ -226,15 +226,6 @@ struct PlacedRefusals {
 }
 
 impl CommandExecutor for PlacedRefusals {
-    fn run<'a>(
-        &'a self,
-        spec: &'a CommandSpec,
-        timeout: Option<Duration>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        self.run_prepared(spec, timeout, cancel, unprepared())
-    }
-
     fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,

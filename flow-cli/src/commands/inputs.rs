@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec, FlowId};
-use flow_pool::{unprepared, BoxFuture, CommandOutcome, PoolError, Prepare};
+use flow_pool::{BoxFuture, CommandOutcome, PoolError, Prepare};
 use rustc_hash::FxHashMap;
 
 use crate::logs::env_value;
@@ -89,15 +89,6 @@ impl CheckInputs {
 }
 
 impl CommandExecutor for CheckInputs {
-    fn run<'a>(
-        &'a self,
-        spec: &'a CommandSpec,
-        timeout: Option<Duration>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        self.run_prepared(spec, timeout, cancel, unprepared())
-    }
-
     fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,

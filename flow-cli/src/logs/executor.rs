@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
-use flow_pool::{unprepared, BoxFuture, CommandOutcome, EnvChange, PoolError, Prepare};
+use flow_pool::{BoxFuture, CommandOutcome, EnvChange, PoolError, Prepare};
 
 use super::{run_dir, AttemptRecord, JOURNAL};
 
@@ -90,15 +90,6 @@ pub(crate) fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str>
 }
 
 impl CommandExecutor for AttemptLogs {
-    fn run<'a>(
-        &'a self,
-        spec: &'a CommandSpec,
-        timeout: Option<Duration>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        self.run_prepared(spec, timeout, cancel, unprepared())
-    }
-
     fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,

@@ -36,8 +36,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// future is lazy: one that is dropped unpolled did nothing.
 pub type Prepare = BoxFuture<'static, Result<(), PoolError>>;
 
-/// Nothing to do before a command starts: [`CommandExecutor::run`] as a
-/// [`CommandExecutor::run_prepared`], for wrappers that keep their work in the latter.
+/// Nothing to do before a command starts ([`CommandExecutor::run`] passes it on).
 pub fn unprepared() -> Prepare {
     Box::pin(std::future::ready(Ok(())))
 }
@@ -97,7 +96,8 @@ pub struct CommandOutcome {
 /// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
 /// batch scheduler. Object safe, so the caller need not know which.
 pub trait CommandExecutor: Send + Sync + fmt::Debug {
-    /// Runs `spec`, stopping it after `timeout` or when `cancel` is cancelled.
+    /// Runs `spec`, stopping it after `timeout` or when `cancel` is cancelled: the same as
+    /// [`run_prepared`](Self::run_prepared) with nothing to prepare.
     ///
     /// # Errors
     /// A [`PoolError`] when the command could not be started (see [`CommandRunner::run`]).
@@ -106,32 +106,27 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
         spec: &'a CommandSpec,
         timeout: Option<Duration>,
         cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>>;
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        self.run_prepared(spec, timeout, cancel, unprepared())
+    }
 
-    /// Runs `spec` as [`run`](Self::run) does, awaiting `prepare` just before the command
-    /// starts; not at all when the executor follows a command that an earlier process started
-    /// instead (a Slurm job adopted on resume, see
+    /// Runs `spec`, stopping it after `timeout` or when `cancel` is cancelled, awaiting
+    /// `prepare` just before the command starts; not at all when the executor follows a
+    /// command that an earlier process started instead (a Slurm job adopted on resume, see
     /// [`ExistingJobs::Adopt`](crate::ExistingJobs::Adopt)) or does not start one. When
-    /// `prepare` fails, the command does not start and the run returns its error.
-    ///
-    /// The default awaits `prepare`, then calls `run`: right for an executor that starts
-    /// every command it is given. An executor that wraps another must forward this method to
-    /// it, else the one it wraps could not leave `prepare` out for the work it adopts.
+    /// `prepare` fails, the command does not start and the run returns its error. An
+    /// executor that wraps another passes `prepare` on to it.
     ///
     /// # Errors
-    /// `prepare`'s error, or one of [`run`](Self::run).
+    /// `prepare`'s error, or a [`PoolError`] when the command could not be started (see
+    /// [`CommandRunner::run`]).
     fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,
         timeout: Option<Duration>,
         cancel: CancellationToken,
         prepare: Prepare,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        Box::pin(async move {
-            prepare.await?;
-            self.run(spec, timeout, cancel).await
-        })
-    }
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>>;
 
     /// Returns once every command whose `run` future was dropped is gone too (a dropped
     /// future starts stopping its command and leaves the rest to a background task). The
@@ -480,13 +475,17 @@ impl CommandRunner {
 }
 
 impl CommandExecutor for CommandRunner {
-    fn run<'a>(
+    fn run_prepared<'a>(
         &'a self,
         spec: &'a CommandSpec,
         timeout: Option<Duration>,
         cancel: CancellationToken,
+        prepare: Prepare,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        Box::pin(CommandRunner::run(self, spec, timeout, cancel))
+        Box::pin(async move {
+            prepare.await?;
+            CommandRunner::run(self, spec, timeout, cancel).await
+        })
     }
 
     fn settled(&self) -> BoxFuture<'_, ()> {

@@ -205,15 +205,6 @@ impl SlurmExecutor {
 }
 
 impl CommandExecutor for SlurmExecutor {
-    fn run<'a>(
-        &'a self,
-        spec: &'a CommandSpec,
-        timeout: Option<Duration>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
-        Box::pin(SlurmExecutor::run(self, spec, timeout, cancel))
-    }
-
     /// `prepare` is awaited before a job is submitted, and left out when a job of an earlier
     /// process is adopted instead ([`ExistingJobs::Adopt`]): that job may be writing still.
     fn run_prepared<'a>(
