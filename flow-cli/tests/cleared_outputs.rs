@@ -193,6 +193,42 @@ fn an_output_that_cannot_be_removed_fails_its_flow_not_the_run() {
 }
 
 #[test]
+fn a_folder_output_holding_a_mount_point_is_not_removed_at_all() {
+    if !can_mount("the mount point output test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for folder in ["ro", "out/ref"] {
+        std::fs::create_dir_all(d.join(folder)).unwrap();
+    }
+    for file in ["ro/keep.txt", "out/old.txt", "out/ref/mounted.txt"] {
+        write(d, file, "kept\n");
+    }
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"touch ran\"\noutputs = [\"out/\"]\n",
+    );
+    // `out/ref` is a mount of `ro`: a removal of `out/` must not empty it.
+    let out = with_read_only_folder(
+        d,
+        "mount --bind \"$D/ro\" \"$D/out/ref\"; \"$FLOW\" run w.toml --json",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let error = flow_entry(&json, "a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("(at `out/ref`)") && error.contains("it holds a mount point"),
+        "{error}"
+    );
+    assert!(!d.join("ran").exists(), "the command did not start");
+    for file in ["ro/keep.txt", "out/old.txt", "out/ref/mounted.txt"] {
+        assert_eq!(read(&d.join(file)), "kept\n", "{file}");
+    }
+}
+
+#[test]
 fn an_output_holding_the_workflow_folder_is_refused_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("wf");

@@ -5,6 +5,7 @@
 //! is refused when the flow is registered ([`holding_base`]), and again here.
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::Data;
@@ -47,17 +48,22 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-/// Before an attempt of a flow that declares `data` starts: removes each declared output, a
-/// file, a symbolic link (not what it points to) or a folder with everything in it; a
-/// missing one is fine. Blocks. The error, the failure of the attempt, names the output and
-/// the operating system's reason.
+/// Before an attempt of a flow that declares `data` starts: removes each declared output in
+/// the flow's folder, a file, a symbolic link (not what it points to) or a folder with
+/// everything in it; a missing one is fine. Only what the output names as written is removed:
+/// an output outside the folder (`../pack.txt`, `/scratch/x`) or reached through a symbolic
+/// link (`results/x` where `results` leads elsewhere) is left as it is, and only checked once
+/// the attempt completed. Blocks. The error, the failure of the attempt (nothing of that
+/// output removed), names the output and the reason: the operating system's, a device, FIFO
+/// or socket, a folder holding a mount point, an output that holds the flow's folder.
 pub(crate) fn clear(data: &Data) -> Result<(), String> {
+    let real_base = data.base().canonicalize().ok();
     for output in data.output_paths() {
         // `out/` as `out`: a trailing `/` would make a link to a folder that folder.
         let path = data
             .base()
             .join(Path::new(output).components().collect::<PathBuf>());
-        let failed = |at: &Path, error: io::Error| {
+        let failed = |at: &Path, error: &dyn std::fmt::Display| {
             let inner = at.strip_prefix(data.base()).unwrap_or(at);
             let within = if at == path {
                 String::new()
@@ -80,7 +86,7 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
             {
                 continue
             }
-            Err(error) => return Err(failed(&path, error)),
+            Err(error) => return Err(failed(&path, &error)),
         };
         if holds(data.base(), &path) {
             return Err(format!(
@@ -89,18 +95,99 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
                 data.base().display()
             ));
         }
-        let removed = if meta.is_dir() {
+        if !in_folder_as_written(data.base(), real_base.as_deref(), &path) {
+            continue;
+        }
+        let kind = meta.file_type();
+        let removed = if kind.is_dir() {
+            if let Some(mount) = mount_point_in(&path, meta.dev()) {
+                let why = "it holds a mount point, which is not removed (nothing was)";
+                return Err(failed(&mount, &why));
+            }
             remove_tree(&path)
-        } else {
+        } else if kind.is_file() || kind.is_symlink() {
             std::fs::remove_file(&path).map_err(|error| (path.clone(), error))
+        } else {
+            let why = "it is a device, FIFO or socket, which flow does not remove";
+            return Err(failed(&path, &why));
         };
         match removed {
             Ok(()) => {}
             Err((_, error)) if error.kind() == io::ErrorKind::NotFound => {}
-            Err((at, error)) => return Err(failed(&at, error)),
+            Err((at, error)) => return Err(failed(&at, &error)),
         }
     }
     Ok(())
+}
+
+/// Whether `path` (the base folder joined with an output) lies in the base folder as written:
+/// with no `..` and, between the folder and its last part, no symbolic link (the folder is
+/// `real_base` once its own links are followed).
+fn in_folder_as_written(base: &Path, real_base: Option<&Path>, path: &Path) -> bool {
+    let Ok(inner) = path.strip_prefix(base) else {
+        return false;
+    };
+    if !inner
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return false;
+    }
+    let (Some(real_base), Some(parent)) = (real_base, inner.parent()) else {
+        return false;
+    };
+    base.join(parent)
+        .canonicalize()
+        .is_ok_and(|real| real == real_base.join(parent))
+}
+
+/// A mount point in the tree of the folder `root` (on device `device`), whose contents a
+/// removal must not reach: one that `/proc/self/mountinfo` lists (a bind mount of the same
+/// file system too), or a folder on another device.
+fn mount_point_in(root: &Path, device: u64) -> Option<PathBuf> {
+    let real = root.canonicalize().ok()?;
+    let listed = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|table| {
+            (table.lines())
+                .filter_map(|line| line.split(' ').nth(4).map(unescape))
+                .map(PathBuf::from)
+                .find(|point| point.starts_with(&real))
+        });
+    listed
+        .map(|point| root.join(point.strip_prefix(&real).unwrap_or(&point)))
+        .or_else(|| {
+            walkdir::WalkDir::new(root)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_type().is_dir())
+                .find(|entry| entry.metadata().is_ok_and(|m| m.dev() != device))
+                .map(|entry| entry.path().to_owned())
+        })
+}
+
+/// A path of `/proc/self/mountinfo`, whose space, tab, newline and backslash are written as
+/// octal escapes (`\040`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok());
+        match (bytes[i], octal.and_then(|d| u8::from_str_radix(d, 8).ok())) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `path`, which exists, is `base` or holds it once symbolic links are followed
@@ -215,5 +302,69 @@ mod tests {
             "{error}"
         );
         assert!(base.join("in.txt").exists());
+    }
+
+    #[test]
+    fn only_what_lies_in_the_folder_as_written_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("wf");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(base.join("data")).unwrap();
+        std::fs::create_dir_all(outside.join("deep")).unwrap();
+        for (path, text) in [
+            (outside.join("victim.txt"), "precious"),
+            (outside.join("deep/x.txt"), "x"),
+            (outside.join("pack.txt"), "pack"),
+            (base.join("data/raw.csv"), "raw"),
+        ] {
+            std::fs::write(path, text).unwrap();
+        }
+        // `scratch` leads outside, `d` to the flow's own `data/`.
+        std::os::unix::fs::symlink(outside.join("deep"), base.join("scratch")).unwrap();
+        std::os::unix::fs::symlink(base.join("data"), base.join("d")).unwrap();
+        let outputs = [
+            "scratch/../victim.txt",
+            "scratch/x.txt",
+            "d/raw.csv",
+            "../outside/pack.txt",
+        ];
+        clear(&data(&base, &outputs)).unwrap();
+        for kept in [
+            outside.join("victim.txt"),
+            outside.join("deep/x.txt"),
+            outside.join("pack.txt"),
+            base.join("data/raw.csv"),
+        ] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+    }
+
+    #[test]
+    fn a_fifo_is_not_removed_and_fails_the_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let status = std::process::Command::new("mkfifo")
+            .arg(base.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let error = clear(&data(base, &["pipe"])).unwrap_err();
+        assert!(
+            error.contains("it is a device, FIFO or socket, which flow does not remove"),
+            "{error}"
+        );
+        assert!(std::fs::symlink_metadata(base.join("pipe")).is_ok());
+    }
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        for (field, path) in [
+            ("/data/out", "/data/out"),
+            ("/data/my\\040out", "/data/my out"),
+            ("/a\\011b\\012c\\134d", "/a\tb\nc\\d"),
+            ("/trailing\\", "/trailing\\"),
+        ] {
+            assert_eq!(unescape(field), path, "{field}");
+        }
     }
 }
