@@ -161,6 +161,10 @@ pub(crate) async fn run(
             // Only now: a left-over job that was not adopted is cancelled already, and an
             // adopted one, which may still be running, is left to what it does.
             prepare.await?;
+            // Cancelled while it prepared (a large folder removed): no job.
+            if cancel.is_cancelled() || shared.closing.load(Ordering::SeqCst) {
+                return Ok(outcome(CommandEnd::Cancelled, 0, started));
+            }
             let files = job_files(config, spec, &flow)?;
             let submitted = submit(
                 shared,
