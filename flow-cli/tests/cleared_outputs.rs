@@ -3,7 +3,8 @@
 //! a command that no longer writes one fails, an appending command does not pile up lines,
 //! and a folder output holds only what this run wrote. A flow found up to date keeps its
 //! outputs untouched; a removal that fails fails the flow, not the run; an output holding the
-//! workflow's folder is refused where it is written.
+//! workflow's folder or flow's own files (`.flow/`, the workflow files, a `--store`) is refused
+//! where it is written.
 
 mod common;
 
@@ -254,4 +255,60 @@ fn an_output_holding_the_workflow_folder_is_refused_at_its_line() {
         }
     }
     assert_eq!(read(&d.join("keep.txt")), "keep\n");
+}
+
+#[test]
+fn an_output_holding_flows_own_files_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("conf")).unwrap();
+    write(d, "conf/common.toml", "[flows.c]\nshell = \"true\"\n");
+    for (output, whose) in [
+        (
+            ".flow/",
+            "holds flow's own files (`.flow/`, its store and logs)",
+        ),
+        ("x/../.flow/logs/", "lies in flow's own folder `.flow/`"),
+        ("w.toml", "holds the workflow file `w.toml`"),
+        ("conf/", "holds the included file `conf/common.toml`"),
+    ] {
+        write(
+            d,
+            "w.toml",
+            &format!(
+                "include = [\"conf/common.toml\"]\n[flows.wipe]\nshell = \"true\"\n\
+                 outputs = [\"{output}\"]\n"
+            ),
+        );
+        let out = run_in(d, &["validate", "w.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{output}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "w.toml:4:12: output `{output}` of flow `wipe` {whose}"
+            )),
+            "{output}: {err}"
+        );
+    }
+    assert_eq!(
+        read(&d.join("conf/common.toml")),
+        "[flows.c]\nshell = \"true\"\n"
+    );
+    // A store given with `--store` that an output holds: the run is refused before it starts.
+    write(
+        d,
+        "w.toml",
+        "[flows.wipe]\nshell = \"touch ran\"\noutputs = [\"res/\"]\n",
+    );
+    std::fs::create_dir(d.join("res")).unwrap();
+    for store in ["sqlite:res/db.sqlite", "dir:res"] {
+        let out = run_in(d, &["run", "w.toml", "--store", store]);
+        assert_eq!(out.status.code(), Some(2), "{store}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("output `res/` of flow `wipe` (w.toml:3) holds the store's files"),
+            "{store}: {err}"
+        );
+    }
+    assert!(!d.join("ran").exists(), "the command did not start");
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -291,12 +291,14 @@ pub(super) fn workflow(
         let inputs_at = (defaults.inputs.iter().map(|t| line(0, t)))
             .chain(flow.inputs.iter().map(|t| line(flow.source, t)))
             .collect();
+        let outputs_at = flow.outputs.iter().map(|t| line(flow.source, t)).collect();
         let at = flow.slurm_span.as_ref().or(flow.name_span.as_ref());
         definitions.push(Definition {
             name: flow.name.clone(),
             flows: first..flows.len(),
             matrix: def.is_matrix(),
             inputs_at,
+            outputs_at,
             slurm_at: Line {
                 file: Arc::clone(&files[flow.source]),
                 line: diags.line(flow.source, at),
@@ -306,7 +308,14 @@ pub(super) fn workflow(
     let mut graph = graph;
     // Not with a value left out (`places` would not match the outputs), nor an `env` refused.
     if diags.is_empty() {
-        data::link(&mut flows, &places, &wants_at, &mut graph, dir, diags);
+        // The workflow file (as it lies in `dir`) and the files it includes.
+        let main = dir.join(Path::new(file).file_name().unwrap_or_default());
+        let files: Vec<&Path> = std::iter::once(main.as_path())
+            .chain(raw.included.iter().map(PathBuf::as_path))
+            .collect();
+        data::link(
+            &mut flows, &places, &wants_at, &mut graph, dir, &files, diags,
+        );
     }
     if !diags.is_empty() {
         return None;

@@ -55,7 +55,8 @@ pub(super) fn parse_list(item: &Item<'_>, diags: &mut Collector<'_>) -> Vec<(Str
 }
 
 /// Reads every file `raw` (the workflow file `file`, in folder `dir`) includes, recursively,
-/// and puts their params and flows into `raw`, ahead of its own flows.
+/// and puts their params and flows into `raw`, ahead of its own flows, and their paths into
+/// `raw.included`.
 pub(super) fn read_all(raw: &mut RawWorkflow, file: &str, dir: &Path, diags: &mut Collector<'_>) {
     if raw.includes.is_empty() {
         return;
@@ -72,6 +73,7 @@ pub(super) fn read_all(raw: &mut RawWorkflow, file: &str, dir: &Path, diags: &mu
     params::merge(&mut raw.params, reader.params, diags);
     reader.flows.append(&mut raw.flows);
     raw.flows = reader.flows;
+    raw.included = reader.seen.into_iter().map(|(path, _)| path).collect();
 }
 
 struct Reader {

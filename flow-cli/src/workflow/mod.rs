@@ -106,6 +106,8 @@ pub struct Definition {
     pub matrix: bool,
     /// Where each of its flows' `inputs` is written, `[defaults] inputs` first.
     pub inputs_at: Arc<[Line]>,
+    /// Where each of its flows' `outputs` is written.
+    pub outputs_at: Arc<[Line]>,
     /// Where its `slurm = { ... }` is written, else its `[flows.NAME]`: what an `sbatch`
     /// refusal of its jobs points at.
     pub slurm_at: Line,

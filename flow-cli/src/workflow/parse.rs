@@ -83,6 +83,8 @@ pub(super) struct RawWorkflow {
     pub params_span: Span,
     /// `include = [...]`: each file as written, with where.
     pub includes: Vec<(String, Span)>,
+    /// Every file included (recursively), absolute: no output may be or hold one.
+    pub included: Vec<std::path::PathBuf>,
 }
 
 /// Which file is parsed: the workflow file, or one it includes (params and flows only).

@@ -99,6 +99,7 @@ impl Workflow {
                     flows: first..flows.len(),
                     matrix: def.matrix,
                     inputs_at: Arc::clone(&def.inputs_at),
+                    outputs_at: Arc::clone(&def.outputs_at),
                     slurm_at: def.slurm_at.clone(),
                 });
             }
