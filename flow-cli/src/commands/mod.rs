@@ -13,6 +13,7 @@ pub mod prune;
 pub mod results;
 pub mod run;
 pub mod runs;
+pub mod store_outputs;
 pub mod validate;
 
 use std::io::Write;

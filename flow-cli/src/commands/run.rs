@@ -11,7 +11,7 @@ use flow_core::{
     RunOptions, RunSummary,
 };
 use flow_graph::FlowId;
-use flow_results::{Failure, FailureKind, FlowResult, FlowStatus, RunId, RunRecord, StoreSpec};
+use flow_results::{Failure, FailureKind, FlowResult, FlowStatus, RunId, RunRecord};
 use tokio::sync::oneshot;
 
 use crate::cli::{ExecutorKind, RunArgs};
@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     wf.keep_targets(&args.targets)?;
     let wf = Arc::new(wf);
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
-    check_store_outside_outputs(&spec, &wf)?;
+    super::store_outputs::check(&spec, &wf)?;
     if args.dry_run {
         // The store is only read: with `--resume`, the plan reuses what the run would; else
         // it names the latest run that ran a flow without completing it (a store that
@@ -402,34 +402,6 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
 /// Where the logs of every run of `wf` go: `.flow/logs/` beside the file.
 pub fn logs_root(wf: &Workflow) -> std::path::PathBuf {
     wf.dir.join(store::STATE_DIR).join("logs")
-}
-
-/// Refuses a run whose store (with `--store`), its ledger or a lock file is, or lies in, a
-/// flow's output: each attempt starts without its outputs, which would remove them. (The
-/// default store lies in `.flow/`, which no output may hold: see `workflow::data`.)
-fn check_store_outside_outputs(spec: &StoreSpec, wf: &Workflow) -> Result<(), CliError> {
-    let store = match spec {
-        StoreSpec::Sqlite(path) | StoreSpec::Dir(path) => path.clone(),
-        StoreSpec::Memory => return Ok(()),
-    };
-    let ledger = fresh::ledger_path(spec);
-    let lock = run_lock::path(spec, &wf.name);
-    let paths: Vec<&Path> = std::iter::once(store.as_path())
-        .chain(ledger.as_deref())
-        .chain(lock.as_deref())
-        .collect();
-    let Some((flow, output, at)) = wf.output_holding(&paths) else {
-        return Ok(());
-    };
-    let at = at.map_or_else(String::new, |at| format!(" ({}:{})", at.file, at.line));
-    Err(CliError::Store {
-        spec: spec.to_string(),
-        message: format!(
-            "output `{output}` of flow `{flow}`{at} holds the store's files: each attempt of a \
-             flow starts without its outputs, which would remove them; keep the store outside \
-             the outputs"
-        ),
-    })
 }
 
 /// Says so on stderr when the store refused writes of the run, with what the run really

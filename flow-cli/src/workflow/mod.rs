@@ -13,6 +13,7 @@ mod ids;
 mod include;
 mod limits;
 mod matrix;
+mod owned;
 mod params;
 mod parse;
 mod process;
