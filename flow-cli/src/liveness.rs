@@ -14,9 +14,10 @@
 //!   process id recorded for the run (its lock file's, its `flow.pid`) is its `flow run` only
 //!   if that process is alive (not a zombie, not a kernel thread) and started no later than the
 //!   run: process ids are reused, and a process that started after the run began is another.
-//!   "The run began" is the later of its recorded start (wall clock, a second of slack for a
-//!   clock that was set) and its first process found: both compared with the process's start
-//!   in the kernel's clock ticks since boot.
+//!   "The run began" is its recorded start (wall clock, a second of slack for a clock that was
+//!   set), compared with the process's start in the kernel's clock ticks since boot; a process
+//!   that runs `flow` and started before the run's first process found counts too (the clock
+//!   may have been set back since).
 //! - **The run's processes' ancestors.** A process of the run (found by its `FLOW_RUN_ID`) that
 //!   descends from a live `flow` (named `flow`, or running this executable) that started no
 //!   later than the run belongs to a live run, whatever process id was recorded (one of another
@@ -129,37 +130,42 @@ impl Evidence {
             .iter()
             .filter_map(|&p| Process::read(p))
             .collect();
-        let began = self.began(&processes);
+        // Process ids are reused: a process that started after the run began is not its
+        // `flow run`, unless it runs `flow` and started before the run's first process found
+        // (its clock may have been set back since the run began).
+        let recorded = (self.started).and_then(|t| Clock::read()?.ticks_at(t + CLOCK_SLACK));
+        let first = processes.iter().map(|p| p.started).min();
+        let began = recorded.or(first);
+        let this_exe = executable(Path::new("/proc/self/exe"));
         let could_be = |process: &Process| {
-            process.live() && !process.kernel_thread && began.is_none_or(|t| process.started <= t)
+            process.live()
+                && !process.kernel_thread
+                && (began.is_none_or(|t| process.started <= t)
+                    || first.is_some_and(|t| process.started <= t) && runs_flow(process, this_exe))
         };
         self.pids
             .iter()
             .filter_map(|&pid| Process::read(pid))
             .any(|p| could_be(&p))
-            || descends_from_flow(&processes, could_be)
+            || descends_from_flow(&processes, this_exe, could_be)
     }
+}
 
-    /// The latest clock tick since boot at which the run's `flow run` may have started: the
-    /// later of the recorded start (with slack) and the start of the first of `processes`;
-    /// `None` when neither is known.
-    fn began(&self, processes: &[Process]) -> Option<u64> {
-        let recorded = self
-            .started
-            .and_then(|t| Clock::read()?.ticks_at(t + CLOCK_SLACK));
-        let first = processes.iter().map(|p| p.started).min();
-        match (recorded, first) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    }
+/// Whether `process` runs `flow`: it is named so, or runs `this_exe` (this executable).
+fn runs_flow(process: &Process, this_exe: Option<(u64, u64)>) -> bool {
+    process.name == "flow"
+        || this_exe.is_some()
+            && executable(&Path::new("/proc").join(process.pid.to_string()).join("exe")) == this_exe
 }
 
 /// Whether one of `processes` descends from a process that is not one of them, that
 /// `could_be` the run's `flow run`, and that runs `flow`.
-fn descends_from_flow(processes: &[Process], could_be: impl Fn(&Process) -> bool) -> bool {
+fn descends_from_flow(
+    processes: &[Process],
+    this_exe: Option<(u64, u64)>,
+    could_be: impl Fn(&Process) -> bool,
+) -> bool {
     let own: HashMap<u32, &Process> = processes.iter().map(|p| (p.pid, p)).collect();
-    let this_exe = executable(Path::new("/proc/self/exe"));
     let mut seen = HashSet::new();
     for process in processes {
         let mut parent = process.parent;
@@ -174,11 +180,7 @@ fn descends_from_flow(processes: &[Process], could_be: impl Fn(&Process) -> bool
             let Some(ancestor) = Process::read(parent) else {
                 break;
             };
-            let runs_flow = ancestor.name == "flow"
-                || this_exe.is_some()
-                    && executable(&Path::new("/proc").join(parent.to_string()).join("exe"))
-                        == this_exe;
-            if runs_flow && could_be(&ancestor) {
+            if runs_flow(&ancestor, this_exe) && could_be(&ancestor) {
                 return true;
             }
             parent = ancestor.parent;

@@ -87,6 +87,12 @@ pub fn stop_left_over(
             );
             continue;
         }
+        if evidence.pids.is_empty() {
+            // Nothing here names its `flow run` (a store copied without its lock file and
+            // logs): whether that run is gone cannot be told, so nothing is stopped.
+            tracing::warn!("{}", left_running(run, &found));
+            continue;
+        }
         stop(&found, &marked, |flow| grace_of(wf, flow));
         tracing::warn!("{}", warning(run, pid, &found));
     }
@@ -105,18 +111,36 @@ fn warning(run: &RunId, pid: Option<u32>, found: &[Found]) -> String {
     let process = pid
         .map(|pid| format!(" (process {pid})"))
         .unwrap_or_default();
+    let them = if found.len() == 1 {
+        "it was"
+    } else {
+        "they were"
+    };
+    format!(
+        "run {run}'s `flow run`{process} died and left {}; {them} stopped before this run",
+        running(found)
+    )
+}
+
+/// The one line that says what `run`, whose `flow run` nothing here names, has running, and
+/// that it is left alone.
+fn left_running(run: &RunId, found: &[Found]) -> String {
+    format!(
+        "run {run} has no end recorded and {}, but nothing here names its `flow run` (a store \
+         copied without its lock file?): left alone; stop them if that run is gone",
+        running(found)
+    )
+}
+
+/// `2 processes running (pid 1234 of flow a: sleep 57; ...)`.
+fn running(found: &[Found]) -> String {
     let n = found.len();
     let processes = if n == 1 { "process" } else { "processes" };
     let mut named: Vec<String> = found.iter().take(NAMED).map(describe).collect();
     if n > NAMED {
         named.push(format!("and {} more", n - NAMED));
     }
-    let them = if n == 1 { "it was" } else { "they were" };
-    format!(
-        "run {run}'s `flow run`{process} died and left {n} {processes} running ({}); {them} \
-         stopped before this run",
-        named.join("; ")
-    )
+    format!("{n} {processes} running ({})", named.join("; "))
 }
 
 /// `pid 1234 of flow a: sleep 57`, made safe to print.

@@ -97,6 +97,12 @@ fn a_run_is_alive_only_while_its_flow_run_can_be_alive() {
     let child_of_flow = Kept::spawn("/bin/sh", &["-c", "read never"]);
     let orphan = Orphan::spawn();
     let after_orphan = started_after(orphan.0);
+    // A process of the run that started after the pid was reused by another program.
+    let orphan_after_later = Orphan::spawn();
+    assert!(
+        Process::read(orphan_after_later.0).unwrap().started
+            >= Process::read(later.pid()).unwrap().started
+    );
 
     let evidence = |lock, pids: &[u32], started, processes: &[u32]| Evidence {
         lock,
@@ -164,6 +170,17 @@ fn a_run_is_alive_only_while_its_flow_run_can_be_alive() {
         (
             "pid alive from after the run's first process",
             evidence(Unknown, &[after_orphan.pid()], None, &[orphan.0]),
+            false,
+        ),
+        (
+            "pid reused after the run began by a program that is not flow, before the run's \
+             first process found",
+            evidence(
+                Unknown,
+                &[later.pid()],
+                Some(hour_ago),
+                &[orphan_after_later.0],
+            ),
             false,
         ),
         (

@@ -296,3 +296,49 @@ fn a_killed_run_whose_lock_file_names_a_live_process_is_interrupted() {
     assert_eq!(json["status"], "interrupted", "{json}");
     assert_eq!(flow_entry(&json, "step")["status"], "interrupted", "{json}");
 }
+
+/// A store copied without its lock file and logs names no `flow run` of its unfinished run:
+/// a run taking it over cannot tell whether that run is gone, and stops none of its
+/// processes, even one that left the live run's process tree.
+#[test]
+fn a_run_whose_flow_run_nothing_names_keeps_its_processes() {
+    let root = tempfile::tempdir().unwrap();
+    let original = root.path().join("a");
+    std::fs::create_dir(&original).unwrap();
+    let ready = fifo(&original, "ready.fifo");
+    let go = fifo(&original, "go.fifo");
+    write(&original, "hold", "");
+    // The first attempt leaves a process outside its tree and fails; the run waits to retry.
+    let workflow = "[flows.daemon]\nshell = \"if [ -e hold ]; then setsid -f sh -c 'echo $$ > \
+                    ready.fifo; read go < go.fifo' </dev/null >/dev/null 2>&1; exit 1; fi\"\n\
+                    retries = 1\nretry_delay = \"60s\"\n";
+    write(&original, "w.toml", workflow);
+    let child = spawn_run(&original);
+    let detached = wait_ready(&ready);
+    wait_recorded_running(&original, "daemon");
+
+    let copy = root.path().join("b");
+    std::fs::create_dir_all(copy.join(".flow")).unwrap();
+    write(&copy, "w.toml", workflow);
+    for name in ["flow.db", "flow.db-wal", "flow.db-shm"] {
+        let from = original.join(".flow").join(name);
+        if from.exists() {
+            std::fs::copy(&from, copy.join(".flow").join(name)).unwrap();
+        }
+    }
+    let out = run_guarded(&copy, &["run", "w.toml", "--resume"]);
+    let stderr = text(&out.stderr);
+    let kept = alive(&detached);
+    // Ended before the checks, so that a failed one leaves nothing running.
+    if kept {
+        std::fs::write(&go, "go\n").unwrap();
+    }
+    std::fs::remove_file(original.join("hold")).unwrap();
+    signal(child.id(), "TERM");
+    wait_exit(child);
+    assert!(kept, "the copy stopped the live run's process: {stderr}");
+    assert!(
+        stderr.contains("left alone; stop them if that run is gone"),
+        "{stderr}"
+    );
+}
