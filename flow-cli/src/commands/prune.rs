@@ -154,8 +154,9 @@ fn compact(
     let before = size_on_disk(path);
     if let Err(error) = results.compact() {
         terminal::eprint_line(&format!(
-            "flow prune: warning: {} keeps its size: {error}",
-            terminal::path(path)
+            "flow prune: warning: {} keeps its size: {}",
+            terminal::path(path),
+            terminal::safe(&terminal::chain(&error))
         ));
         return Ok(());
     }
