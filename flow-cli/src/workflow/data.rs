@@ -13,7 +13,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Value};
-use super::owned::{holding_own_files, holding_the_folder};
+use super::owned::holding_own;
 use super::parse::Span;
 use super::template::Template;
 use super::FlowDef;
@@ -166,7 +166,7 @@ type Owner = (usize, usize);
 
 /// Adds to `flows` and `graph` the `requires` that inputs and outputs imply, and reports an
 /// output that holds the workflow's folder or flow's own files (`.flow/`, the workflow file
-/// and the included `files`: [`holding_own_files`]), an output declared by two flows, an input that is
+/// and the included `files`: [`holding_own`]), an output declared by two flows, an input that is
 /// the flow's own output, a `wants` that names the writer of an input (`wants_at`: where a
 /// `wants` names a flow itself, by (child, parent)), and a cycle the implied edges close;
 /// notes in each flow's `unwritten` the inputs (not globs) no flow writes. `places[i][k]` is
@@ -181,9 +181,7 @@ pub(super) fn link(
     files: &[&std::path::Path],
     diags: &mut Collector<'_>,
 ) {
-    if holding_the_folder(flows, places, dir, diags)
-        || holding_own_files(flows, places, dir, files, diags)
-    {
+    if holding_own(flows, places, dir, files, diags) {
         // What such an output would hold says nothing more.
         return;
     }

@@ -8,42 +8,6 @@ use super::data::{key, Place};
 use super::diagnostic::{Collector, SourceId};
 use super::FlowDef;
 
-/// Reports each output that is the workflow's folder `dir` or holds it (`.`, `..`, an absolute
-/// parent: [`flow_core::Data::holds_base`]), once per place: each attempt starts without its
-/// outputs, and a folder holding the workflow is never removed. Whether there was one.
-pub(super) fn holding_the_folder(
-    flows: &[FlowDef],
-    places: &[Vec<Place>],
-    dir: &std::path::Path,
-    diags: &mut Collector<'_>,
-) -> bool {
-    let mut reported: FxHashSet<(SourceId, usize)> = FxHashSet::default();
-    for (i, flow) in flows.iter().enumerate() {
-        for (k, output) in flow.outputs.iter().enumerate() {
-            if !flow_core::Data::holds_base(dir, output) {
-                continue;
-            }
-            let (source, span) = &places[i][k];
-            let at = span.as_ref().map_or(0, |s| s.start);
-            if !reported.insert((*source, at)) {
-                continue;
-            }
-            diags.error_at(
-                *source,
-                at,
-                format!(
-                    "output `{output}` of flow `{}` holds the workflow's folder: each attempt \
-                     of a flow starts without its outputs, and this folder is never removed; \
-                     declare the files or folders the flow writes (such as `out/`), or a path \
-                     outside the folder (such as `../pack.txt`)",
-                    flow.id
-                ),
-            );
-        }
-    }
-    !reported.is_empty()
-}
-
 /// A file or folder of flow's own that no output may be or hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Own {
@@ -91,22 +55,45 @@ fn held<'o>(output: &str, own: &'o [(String, Own)]) -> Option<(&'o str, Own, boo
     })
 }
 
-/// Reports each output that is or holds one of flow's own files ([`own_files`]), or lies in
-/// the state folder, once per place: each attempt starts without its outputs, so they would be
-/// removed. Whether there was one.
-pub(super) fn holding_own_files(
+/// Reports each output that is the workflow's folder `dir` or holds it (`.`, `..`, an absolute
+/// parent: [`flow_core::Data::holds_base`]), or is or holds one of flow's own files
+/// ([`own_files`]), or lies in the state folder, once per place: each attempt starts without
+/// its outputs, and none of these is ever removed. Whether there was one.
+pub(super) fn holding_own(
     flows: &[FlowDef],
     places: &[Vec<Place>],
     dir: &std::path::Path,
     files: &[&std::path::Path],
     diags: &mut Collector<'_>,
 ) -> bool {
-    let dir = dir.to_str();
-    let own = own_files(dir, files);
+    let text = dir.to_str();
+    let own = own_files(text, files);
+    // What is wrong with `output`, what is never removed, and what to declare instead.
+    let problem = |output: &str| {
+        if flow_core::Data::holds_base(dir, output) {
+            let instead = "declare the files or folders the flow writes (such as `out/`), or a \
+                           path outside the folder (such as `../pack.txt`)";
+            let whose = "holds the workflow's folder".to_owned();
+            return Some((whose, "this folder is", instead));
+        }
+        let (path, what, inside) = held(&key(output, text), &own)?;
+        let whose = match (what, inside) {
+            (Own::StateFolder, false) => {
+                format!("holds flow's own files (`{path}/`, its store and logs)")
+            }
+            (Own::StateFolder, true) => {
+                format!("lies in flow's own folder `{path}/` (its store and logs)")
+            }
+            (Own::WorkflowFile, _) => format!("holds the workflow file `{path}`"),
+            (Own::IncludedFile, _) => format!("holds the included file `{path}`"),
+        };
+        let instead = "declare the files or folders the flow writes (such as `out/`)";
+        Some((whose, "flow's own files are", instead))
+    };
     let mut reported: FxHashSet<(SourceId, usize)> = FxHashSet::default();
     for (i, flow) in flows.iter().enumerate() {
         for (k, output) in flow.outputs.iter().enumerate() {
-            let Some((path, what, inside)) = held(&key(output, dir), &own) else {
+            let Some((whose, never, instead)) = problem(output) else {
                 continue;
             };
             let (source, span) = &places[i][k];
@@ -114,23 +101,12 @@ pub(super) fn holding_own_files(
             if !reported.insert((*source, at)) {
                 continue;
             }
-            let whose = match (what, inside) {
-                (Own::StateFolder, false) => {
-                    format!("holds flow's own files (`{path}/`, its store and logs)")
-                }
-                (Own::StateFolder, true) => {
-                    format!("lies in flow's own folder `{path}/` (its store and logs)")
-                }
-                (Own::WorkflowFile, _) => format!("holds the workflow file `{path}`"),
-                (Own::IncludedFile, _) => format!("holds the included file `{path}`"),
-            };
             diags.error_at(
                 *source,
                 at,
                 format!(
                     "output `{output}` of flow `{}` {whose}: each attempt of a flow starts \
-                     without its outputs, and flow's own files are never removed; declare the \
-                     files or folders the flow writes (such as `out/`)",
+                     without its outputs, and {never} never removed; {instead}",
                     flow.id
                 ),
             );
