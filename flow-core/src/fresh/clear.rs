@@ -88,7 +88,7 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
             }
             Err(error) => return Err(failed(&path, &error)),
         };
-        if holds(data.base(), &path) {
+        if holds(data.base(), real_base.as_deref(), &path) {
             return Err(format!(
                 "declared output `{output}` holds the flow's folder {}: it is not removed, \
                  and the flow does not run; declare the files or folders it writes instead",
@@ -143,27 +143,22 @@ fn in_folder_as_written(base: &Path, real_base: Option<&Path>, path: &Path) -> b
 
 /// A mount point in the tree of the folder `root` (on device `device`), whose contents a
 /// removal must not reach: one that `/proc/self/mountinfo` lists (a bind mount of the same
-/// file system too), or a folder on another device.
+/// file system too), or, where that cannot be read, a folder on another device.
 fn mount_point_in(root: &Path, device: u64) -> Option<PathBuf> {
     let real = root.canonicalize().ok()?;
-    let listed = std::fs::read_to_string("/proc/self/mountinfo")
-        .ok()
-        .and_then(|table| {
-            (table.lines())
-                .filter_map(|line| line.split(' ').nth(4).map(unescape))
-                .map(PathBuf::from)
-                .find(|point| point.starts_with(&real))
-        });
-    listed
-        .map(|point| root.join(point.strip_prefix(&real).unwrap_or(&point)))
-        .or_else(|| {
-            walkdir::WalkDir::new(root)
-                .into_iter()
-                .filter_map(Result::ok)
-                .filter(|entry| entry.file_type().is_dir())
-                .find(|entry| entry.metadata().is_ok_and(|m| m.dev() != device))
-                .map(|entry| entry.path().to_owned())
-        })
+    match std::fs::read_to_string("/proc/self/mountinfo") {
+        Ok(table) => (table.lines())
+            .filter_map(|line| line.split(' ').nth(4).map(unescape))
+            .map(PathBuf::from)
+            .find(|point| point.starts_with(&real))
+            .map(|point| root.join(point.strip_prefix(&real).unwrap_or(&point))),
+        Err(_) => walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_dir())
+            .find(|entry| entry.metadata().is_ok_and(|m| m.dev() != device))
+            .map(|entry| entry.path().to_owned()),
+    }
 }
 
 /// A path of `/proc/self/mountinfo`, whose space, tab, newline and backslash are written as
@@ -193,12 +188,12 @@ fn unescape(field: &str) -> String {
 /// Whether `path`, which exists, is `base` or holds it once symbolic links are followed
 /// (`up/wf` where `up` leads to the parent of `wf`): all but its last part, which is removed
 /// as it is.
-fn holds(base: &Path, path: &Path) -> bool {
+fn holds(base: &Path, real_base: Option<&Path>, path: &Path) -> bool {
     let real = match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)),
         _ => path.canonicalize(),
     };
-    let base = base.canonicalize().unwrap_or_else(|_| lexical(base));
+    let base = real_base.map_or_else(|| lexical(base), Path::to_path_buf);
     real.is_ok_and(|real| base.starts_with(real))
 }
 
