@@ -394,3 +394,49 @@ fn the_dry_run_says_a_file_gone_from_a_folder_output_is_missing_and_a_parent_gon
         "{stdout}"
     );
 }
+
+/// Brackets in a path are plain characters, in an input glob, in a matrix glob and in the
+/// workflow's folder: `run[1]/` is never `run1/`, so a change to the file the command reads
+/// runs it again, and a change to the other file does not.
+#[test]
+fn brackets_in_paths_are_plain_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w[1]");
+    for folder in ["w[1]/run[1]", "w[1]/run1", "w1/run[1]", "w1"] {
+        std::fs::create_dir_all(tmp.path().join(folder)).unwrap();
+    }
+    write(&dir, "run[1]/A.fq", "a1\n");
+    write(&dir, "run1/A.fq", "other\n");
+    write(tmp.path(), "w1/run[1]/A.fq", "outside\n");
+    write(tmp.path(), "w1/A.csv", "outside\n");
+    write(&dir, "A.csv", "c1\n");
+    write(
+        &dir,
+        "w.toml",
+        r#"
+[flows.q]
+matrix = { s = { glob = "run[1]/{s}.fq" } }
+shell = "cat 'run[1]/{s}.fq' > {s}.out"
+inputs = ["run[1]/{s}.fq"]
+outputs = ["{s}.out"]
+
+[flows.all]
+shell = "cat *.csv > all.txt"
+inputs = ["*.csv", "run[1]/*.fq"]
+outputs = ["all.txt"]
+"#,
+    );
+    assert_eq!(ran(&dir, &[]), set(&["q.A", "all"]));
+    // Files the commands do not read: nothing runs.
+    write(&dir, "run1/A.fq", "other, changed\n");
+    write(tmp.path(), "w1/run[1]/A.fq", "outside, changed\n");
+    write(tmp.path(), "w1/A.csv", "outside, changed\n");
+    plan_then_run(&dir, &[]);
+    // The file `q` reads.
+    write(&dir, "run[1]/A.fq", "a2\n");
+    plan_then_run(&dir, &["q.A", "all"]);
+    assert_eq!(std::fs::read_to_string(dir.join("A.out")).unwrap(), "a2\n");
+    // The file `all` reads, in a folder whose name holds brackets.
+    write(&dir, "A.csv", "c2\n");
+    plan_then_run(&dir, &["all"]);
+}

@@ -74,8 +74,7 @@ pub(super) fn path_problem(what: &str, path: &str) -> Option<String> {
             "`{what}`: \"{shown}\" is a glob: outputs are files or folders, not globs"
         ));
     }
-    (glob::Pattern::new(path).err())
-        .map(|e| format!("`{what}`: \"{shown}\" is not a valid glob: {}", e.msg))
+    (pattern(path).err()).map(|e| format!("`{what}`: \"{shown}\" is not a valid glob: {}", e.msg))
 }
 
 /// A rendered path made plain: no `./` segments, no repeated or trailing `/` (a folder's
@@ -153,9 +152,14 @@ fn resolve<'s>(mut start: Vec<&'s str>, path: &'s str) -> (Vec<&'s str>, bool) {
     (start, climbed)
 }
 
-/// Whether `path` is written as a glob.
+/// Whether `path` is written as a glob (`*` or `?`; brackets are plain characters).
 pub(super) fn is_glob(path: &str) -> bool {
-    path.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
+    flow_core::Data::is_glob(path)
+}
+
+/// The glob `path` as the `glob` crate reads it (its brackets match themselves).
+fn pattern(path: &str) -> Result<glob::Pattern, glob::PatternError> {
+    glob::Pattern::new(&flow_core::Data::glob_syntax(path))
 }
 
 /// Where a flow's output is written in the workflow files.
@@ -400,7 +404,7 @@ fn glob_writers(
     k: u32,
     parents: &mut Vec<(Owner, u32)>,
 ) {
-    let Ok(pattern) = glob::Pattern::new(glob) else {
+    let Ok(pattern) = pattern(glob) else {
         return;
     };
     let options = glob::MatchOptions {
@@ -409,11 +413,11 @@ fn glob_writers(
     };
     // Only the outputs that begin as the glob does (its text before the first wildcard) can
     // match it or lie in a match, or match its first segments: a range of the sorted outputs.
-    let literal = &glob[..glob.find(['*', '?', '[']).unwrap_or(glob.len())];
+    let literal = &glob[..glob.find(['*', '?']).unwrap_or(glob.len())];
     // The glob's first segments, from the first with a wildcard on: `res/*` of `res/*/n.txt`.
     let first = literal.rfind('/').map_or(0, |cut| cut + 1);
     let leading: Vec<glob::Pattern> = (glob[first..].match_indices('/'))
-        .filter_map(|(cut, _)| glob::Pattern::new(&glob[..first + cut]).ok())
+        .filter_map(|(cut, _)| self::pattern(&glob[..first + cut]).ok())
         .collect();
     let relative = !glob.starts_with('/');
     let range = owners.range::<str, _>((Included(literal), Unbounded));

@@ -91,7 +91,8 @@ outputs = ["dir/"]
 "#;
     for (glob, writers) in [
         ("out/a*.txt", &["a"][..]),
-        ("out/[ab]1.txt", &["a", "b"]),
+        // Brackets are plain characters: a path, not a class.
+        ("out/[ab]1.txt", &[]),
         ("out/?1.txt", &["a", "b"]),
         ("*.txt", &["top"]),
         // A folder output its first segment matches may hold matches.
@@ -112,11 +113,36 @@ outputs = ["dir/"]
 #[test]
 fn a_bad_glob_is_reported_where_it_is_written() {
     let error =
-        load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\n").unwrap_err();
+        load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/a**.csv\"]\n").unwrap_err();
     assert!(
-        error.contains("w.toml:3:11: `flows.a.inputs`: \"data/[a.csv\" is not a valid glob"),
+        error.contains("w.toml:3:11: `flows.a.inputs`: \"data/a**.csv\" is not a valid glob"),
         "{error}"
     );
+    // Brackets are plain characters: no glob, and no error.
+    load_str("[flows.a]\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\n").unwrap();
+}
+
+/// `run[1]/` is a folder of that name, never `run1/`: in a path and in a glob.
+#[test]
+fn brackets_in_an_input_match_themselves() {
+    let text = r#"
+[flows.w]
+command = ["true"]
+outputs = ["run[1]/a.fq"]
+[flows.v]
+command = ["true"]
+outputs = ["run1/a.fq"]
+"#;
+    for (input, writers) in [
+        ("run[1]/a.fq", &["w"][..]),
+        ("run[1]/*.fq", &["w"]),
+        ("run[1]/?.fq", &["w"]),
+        ("run?/a.fq", &["v"]),
+        ("run*/a.fq", &["w", "v"]),
+    ] {
+        let text = format!("{text}[flows.read]\ncommand = [\"true\"]\ninputs = [\"{input}\"]\n");
+        assert_eq!(requires(&text, "read"), writers, "{input}");
+    }
 }
 
 /// A list param in a path would make one path of all its items: refused where it is written.
@@ -501,7 +527,7 @@ fn a_glob_input_requires_the_writers_of_outputs_in_the_folders_it_matches() {
         // Matches folders the outputs lie in.
         ("res/*", &["p.A", "p.B"][..]),
         ("res/*/", &["p.A", "p.B"]),
-        ("./res/[AB]", &["p.A", "p.B"]),
+        ("./res/[AB]", &[]),
         ("res/?", &["p.A", "p.B"]),
         ("re?", &["p.A", "p.B"]),
         ("r*", &["p.A", "p.B", "deep"]),

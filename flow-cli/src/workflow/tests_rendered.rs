@@ -62,8 +62,8 @@ fn a_value_made_wrong_by_a_param_is_refused_at_its_template() {
         ),
         (
             "inputs = [\"in/{g}.txt\"]\nshell = \"true\"",
-            ("g", "["),
-            "w.toml:8:11: flow `a`: `flows.a.inputs`: \"in/[.txt\" is not a valid glob",
+            ("g", "a**"),
+            "w.toml:8:11: flow `a`: `flows.a.inputs`: \"in/a**.txt\" is not a valid glob",
         ),
         (
             "outputs = [\"out/{g}\"]\nshell = \"true\"",
@@ -146,9 +146,12 @@ fn literal_values_and_values_with_text_around_a_placeholder() {
         "w.toml:2:11: `flows.a.command` starts with an empty program name"
     );
     let text = "[params]\ng = \"a\"\n[flows.a]\nshell = \"true\"\ninputs = [\"x/{g}\"]\n";
-    let error = load(text, &[("g", "[")]).unwrap_err();
+    let error = load(text, &[("g", "**a")]).unwrap_err();
     assert!(
-        error.ends_with("`flows.a.inputs`: \"x/[\" is not a valid glob: invalid range pattern"),
+        error.ends_with(
+            "`flows.a.inputs`: \"x/**a\" is not a valid glob: recursive wildcards must form a \
+             single path component"
+        ),
         "{error}"
     );
 }

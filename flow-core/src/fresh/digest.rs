@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::Data;
+
 /// A BLAKE3 digest.
 pub type Digest = blake3::Hash;
 
@@ -215,16 +217,24 @@ fn each_file(
 ) -> std::io::Result<()> {
     let mut full = PathBuf::new();
     for path in declared {
-        let any = if path.bytes().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+        let any = if Data::is_glob(path) {
             let mut any = false;
             let pattern = base.join(path);
-            if let Ok(paths) = glob::glob(&pattern.to_string_lossy()) {
+            // The base folder's name is matched as it is (`w[1]/` is not `w1/`), and so are
+            // the brackets of the glob.
+            let syntax = if Path::new(path).is_absolute() {
+                Data::glob_syntax(path).into_owned()
+            } else {
+                let base = glob::Pattern::escape(&base.to_string_lossy());
+                format!("{base}/{}", Data::glob_syntax(path))
+            };
+            if let Ok(paths) = glob::glob(&syntax) {
                 for full in paths.flatten() {
                     any |= add(base, &full, None, found)?;
                 }
             }
             // A glob that matches nothing is taken as written, as a shell does: a file named
-            // `raw[2024].csv` is that file.
+            // `notes*.txt` is that file.
             any || add(base, &pattern, Some(path), found)?
         } else {
             full.as_mut_os_string().clear();
@@ -410,21 +420,47 @@ mod tests {
     fn a_glob_that_matches_nothing_is_a_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path();
-        std::fs::write(base.join("raw[2024].csv"), "v1").unwrap();
-        let declared = ["raw[2024].csv".to_owned()];
+        std::fs::write(base.join("notes*.txt"), "v1").unwrap();
+        let declared = ["notes*.txt".to_owned()];
         let cache = StatCache::default();
         let first = files(base, &declared, &cache).unwrap();
-        assert_eq!(first.digests["raw[2024].csv"], blake3::hash(b"v1"));
-        std::fs::write(base.join("raw[2024].csv"), "v2!").unwrap();
-        assert_ne!(stats(base, &declared).unwrap(), first.stats);
-        std::fs::remove_file(base.join("raw[2024].csv")).unwrap();
+        // The glob matches the file of that name.
+        let names: Vec<&str> = first.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, ["notes*.txt"]);
+        std::fs::remove_file(base.join("notes*.txt")).unwrap();
         let gone = files(base, &declared, &cache).unwrap();
-        assert_eq!(gone.missing, ["raw[2024].csv"]);
+        assert_eq!(gone.missing, ["notes*.txt"]);
         // A glob that matches files is a glob.
-        std::fs::write(base.join("raw2.csv"), "2").unwrap();
+        std::fs::write(base.join("notes2.txt"), "2").unwrap();
         let matched = files(base, &declared, &cache).unwrap();
         let names: Vec<&str> = matched.digests.keys().map(String::as_str).collect();
-        assert_eq!(names, ["raw2.csv"]);
+        assert_eq!(names, ["notes2.txt"]);
+    }
+
+    /// Brackets are plain characters, in a path, in a glob and in the base folder's name:
+    /// `run[1]/` is never `run1/`.
+    #[test]
+    fn brackets_match_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["w[1]/run[1]", "w[1]/run1", "w1/run[1]"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("a.fq"), folder).unwrap();
+        }
+        let base = dir.path().join("w[1]");
+        let cache = StatCache::default();
+        for declared in ["run[1]/a.fq", "run[1]/*.fq", "run[1]/?.fq"] {
+            let found = files(&base, &[declared.to_owned()], &cache).unwrap();
+            assert!(found.missing.is_empty(), "{declared}");
+            let (name, digest) = found.digests.iter().next().unwrap();
+            assert_eq!(found.digests.len(), 1, "{declared}");
+            assert!(name.starts_with("run[1]/"), "{declared}: {name}");
+            assert_eq!(*digest, blake3::hash(b"w[1]/run[1]"), "{declared}");
+        }
+        // Absolute, too.
+        let absolute = format!("{}/run[1]/*.fq", base.display());
+        let found = files(&base, &[absolute], &cache).unwrap();
+        let digests: Vec<_> = found.digests.values().collect();
+        assert_eq!(digests, [&blake3::hash(b"w[1]/run[1]")]);
     }
 
     /// A link in a folder that leads nowhere (broken, or a loop) is no file of it; one that

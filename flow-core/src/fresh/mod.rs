@@ -117,6 +117,45 @@ impl Data {
         self
     }
 
+    /// Whether the input `path` is a glob: it holds `*` (any run of characters within a
+    /// path segment) or `?` (one character). `[` and `]` are plain characters, as in the
+    /// names of sequencing runs: `run[1]/a.fq` is that file, never `run1/a.fq`.
+    ///
+    /// ```
+    /// use flow_core::Data;
+    ///
+    /// assert!(Data::is_glob("data/*.csv"));
+    /// assert!(Data::is_glob("chr?.vcf"));
+    /// assert!(!Data::is_glob("run[1]/a.fq"));
+    /// ```
+    pub fn is_glob(path: &str) -> bool {
+        path.contains(['*', '?'])
+    }
+
+    /// The input glob `path` as the `glob` crate reads it, which takes `[` for the start of a
+    /// class: `[` and `]` are escaped, so that they match themselves ([`is_glob`](Self::is_glob)).
+    ///
+    /// ```
+    /// use flow_core::Data;
+    ///
+    /// assert_eq!(Data::glob_syntax("run[1]/*.fq"), "run[[]1[]]/*.fq");
+    /// assert_eq!(Data::glob_syntax("data/*.csv"), "data/*.csv");
+    /// ```
+    pub fn glob_syntax(path: &str) -> std::borrow::Cow<'_, str> {
+        if !path.contains(['[', ']']) {
+            return std::borrow::Cow::Borrowed(path);
+        }
+        let mut escaped = String::with_capacity(path.len() + 8);
+        for c in path.chars() {
+            match c {
+                '[' => escaped.push_str("[[]"),
+                ']' => escaped.push_str("[]]"),
+                c => escaped.push(c),
+            }
+        }
+        std::borrow::Cow::Owned(escaped)
+    }
+
     /// The folder relative paths start at.
     pub fn base(&self) -> &Path {
         &self.base
