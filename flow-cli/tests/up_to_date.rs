@@ -440,3 +440,32 @@ outputs = ["all.txt"]
     write(&dir, "A.csv", "c2\n");
     plan_then_run(&dir, &["all"]);
 }
+
+/// A wanted parent without outputs that did not complete when its child last ran: whether
+/// the child is up to date depends on whether the parent completes now, so the dry run says
+/// the parent will run, and the run, where it fails again, finds the child up to date.
+#[test]
+fn a_wanted_parent_that_failed_last_time_will_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "w.toml",
+        "[flows.opt]\nshell = \"exit 3\"\n\n[flows.final]\nwants = [\"opt\"]\n\
+         shell = \"echo hi > final.txt\"\noutputs = [\"final.txt\"]\n",
+    );
+    assert_eq!(run_in(dir, &["run", "w.toml", "-q"]).status.code(), Some(1));
+    let out = run_in(dir, &["run", "w.toml", "-n"]);
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        said.contains("would run final: parent `opt` will run"),
+        "{said}"
+    );
+    let out = run_in(dir, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let finals: Vec<_> = (json["flows"].as_array().unwrap().iter())
+        .filter(|f| f["id"] == "final")
+        .collect();
+    assert!(finals[0]["reused_from"].is_string(), "up to date: {json}");
+}
