@@ -302,8 +302,10 @@ impl FlowContext {
     ///
     /// # Errors
     /// [`CoreError::UnknownFlow`] naming a missing flow; [`CoreError::Graph`] with the cycle
-    /// when the edge would close one; [`CoreError::AlreadyStarted`] during a run (declare
-    /// dependencies of a flow added during a run on its builder). Nothing is changed.
+    /// when the edge would close one; [`CoreError::AlreadyStarted`] while a run is in
+    /// progress, even for a child that has not started: a run's dependencies are fixed once
+    /// it begins (a flow registered during a run gives its parents on its builder). Nothing
+    /// is changed.
     pub fn register_dependency(
         &self,
         parent: &str,
@@ -335,7 +337,7 @@ impl FlowContext {
             let idx = registry.idx(child.as_ref())?;
             return Err(CoreError::AlreadyStarted {
                 flow: registry.flows[idx as usize].id.clone(),
-                state: "joined the run in progress",
+                state: "the dependencies of a run's flows are fixed once it begins",
             });
         }
         registry.add_dependencies(dependencies)?;

@@ -34,15 +34,17 @@ pub enum CoreError {
         /// How the parent ended.
         status: FlowStatus,
     },
-    /// A dependency was added during a run to a flow that has already started or ended.
+    /// `register_dependency` was called while a run is in progress: the dependencies of the
+    /// flows in a run are fixed once it begins, whether the child has started or not.
     #[error(
-        "cannot add a dependency to flow `{flow}` during the run: it has already {state}; \
-         declare dependencies before the flow starts, or with `FlowBuilder::after`"
+        "cannot add a dependency to flow `{flow}` while a run is in progress: {state}; add it \
+         before the run starts, or give a flow registered during the run its parents on its \
+         builder (`FlowBuilder::requires`, `wants` or `after`)"
     )]
     AlreadyStarted {
         /// The child of the refused dependency.
         flow: FlowId,
-        /// "started" or "ended".
+        /// Why: "the dependencies of a run's flows are fixed once it begins".
         state: &'static str,
     },
     /// `fail_flow` named a flow that has already ended in the current run.

@@ -119,7 +119,9 @@ impl Flow {
     ///
     /// The run's driver polls the future itself (no task is spawned per flow), so it must not
     /// block: put blocking work in [`Flow::blocking`], or `tokio::spawn` it and await the
-    /// handle. A timeout or cancel drops the future.
+    /// handle. A timeout or cancel drops the future, and with it what the future owns; a task
+    /// it spawned runs on unless the future aborts it when dropped (tokio-util's
+    /// `AbortOnDropHandle` does): a dropped `JoinHandle` leaves its task running.
     pub fn async_fn<F, Fut, E>(id: FlowId, f: F) -> FlowBuilder
     where
         F: Fn(FlowInput) -> Fut + Send + Sync + 'static,

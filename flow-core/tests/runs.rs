@@ -258,6 +258,15 @@ async fn flows_registered_during_a_run_join_it() {
         matches!(err, Err(CoreError::AlreadyStarted { .. })),
         "{err:?}"
     );
+    // The message says why and what to do, not that the flow started.
+    let message = err.unwrap_err().to_string();
+    assert!(
+        message.starts_with(
+            "cannot add a dependency to flow `b` while a run is in progress: the dependencies \
+             of a run's flows are fixed once it begins; add it before the run starts"
+        ),
+        "{message}"
+    );
     // An unknown flow is named first, parent or child.
     for (parent, child) in [("nope", "b"), ("a", "nope")] {
         let err = ctx2.register_dependency(parent, child, flow_core::DependencyType::Required);
