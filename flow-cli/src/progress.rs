@@ -2,6 +2,8 @@
 //! a terminal (counts of done, running and failed, and the names of running flows), one plain
 //! line per finished flow otherwise, or nothing (`--quiet`, `--json`).
 
+mod live;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::time::Duration;
@@ -70,14 +72,9 @@ impl Progress {
         let bar = (mode == Mode::Live).then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(total as u64),
-                ProgressDrawTarget::stderr_with_hz(10),
+                ProgressDrawTarget::term_like_with_hz(Box::new(live::Stderr::new()), 10),
             );
-            let template = if colour {
-                "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {wide_msg}"
-            } else {
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}"
-            };
-            if let Ok(style) = ProgressStyle::with_template(template) {
+            if let Ok(style) = ProgressStyle::with_template(&live::template(colour)) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(100));
@@ -256,14 +253,18 @@ impl Progress {
 
     fn refresh(&self) {
         if let Some(bar) = &self.bar {
-            bar.set_position(self.finished as u64);
-            bar.set_message(self.message());
+            let pos = self.finished as u64;
+            bar.set_position(pos);
+            let before = live::before_message(bar.elapsed(), pos, bar.length().unwrap_or(pos));
+            let room = usize::from(live::width()).saturating_sub(before);
+            bar.set_message(self.message(room));
         }
     }
 
-    /// The live message: counts, then the running flows, longest-running first. Started
-    /// flows whose commands wait in a queue (Slurm) are counted as queued, not running.
-    fn message(&self) -> String {
+    /// The live message, in at most `room` columns: counts, then the running flows,
+    /// longest-running first, as many as fit. Started flows whose commands wait in a queue
+    /// (Slurm) are counted as queued, not running.
+    fn message(&self, room: usize) -> String {
         let (queued, running): (Vec<&FlowId>, Vec<&FlowId>) = self
             .running
             .iter()
@@ -281,15 +282,8 @@ impl Progress {
         if self.cancelled > 0 {
             msg.push_str(&format!(", {} cancelled", self.cancelled));
         }
-        if !running.is_empty() {
-            msg.push_str(": ");
-            let names: Vec<&str> = running.iter().take(8).map(|id| id.as_str()).collect();
-            msg.push_str(&names.join(", "));
-            if running.len() > names.len() {
-                msg.push_str(&format!(" +{}", running.len() - names.len()));
-            }
-        }
-        msg
+        let names: Vec<&str> = running.iter().map(|id| id.as_str()).collect();
+        live::with_running(&msg, &names, room)
     }
 
     fn line(&self, text: &str) {
@@ -339,9 +333,15 @@ mod tests {
             }));
         }
         p.queued = ["a".to_owned(), "c".to_owned()].into();
-        assert_eq!(p.message(), "0 done, 1 running, 2 queued, 0 failed: b");
+        assert_eq!(
+            p.message(200),
+            "0 done, 1 running, 2 queued, 0 failed · running: b"
+        );
         p.queued.clear();
-        assert_eq!(p.message(), "0 done, 3 running, 0 failed: a, b, c");
+        assert_eq!(
+            p.message(200),
+            "0 done, 3 running, 0 failed · running: a, b, c"
+        );
     }
 
     #[test]
@@ -353,7 +353,10 @@ mod tests {
                 attempt: 1,
             }));
         }
-        assert_eq!(p.message(), "0 done, 3 running, 0 failed: a, b, c");
+        assert_eq!(
+            p.message(200),
+            "0 done, 3 running, 0 failed · running: a, b, c"
+        );
         p.on_event(&event(EventKind::FlowFinished {
             flow: id("b"),
             status: FlowStatus::Completed,
@@ -368,7 +371,7 @@ mod tests {
             attempts: 1,
             reused: false,
         }));
-        assert_eq!(p.message(), "1 done, 1 running, 1 failed: c");
+        assert_eq!(p.message(200), "1 done, 1 running, 1 failed · running: c");
         p.on_event(&event(EventKind::FlowFinished {
             flow: id("c"),
             status: FlowStatus::Cancelled,
@@ -376,7 +379,33 @@ mod tests {
             attempts: 1,
             reused: false,
         }));
-        assert_eq!(p.message(), "1 done, 0 running, 1 failed, 1 cancelled");
+        assert_eq!(p.message(200), "1 done, 0 running, 1 failed, 1 cancelled");
+    }
+
+    #[test]
+    fn running_flows_are_named_as_running_not_after_the_failed_count() {
+        let mut p = Progress::new(Mode::Silent, 2, false);
+        for name in ["bad", "slowpoke"] {
+            p.on_event(&event(EventKind::FlowStarted {
+                flow: id(name),
+                attempt: 1,
+            }));
+        }
+        p.on_event(&event(EventKind::FlowFinished {
+            flow: id("bad"),
+            status: FlowStatus::Failed,
+            failure: Some(Failure::new(FailureKind::Error, "exit 1")),
+            attempts: 1,
+            reused: false,
+        }));
+        // 200 columns leave 152 for the message after the bar; 80 leave 32.
+        let message = p.message(152);
+        assert_eq!(message, "0 done, 1 running, 1 failed · running: slowpoke");
+        assert_eq!(
+            p.message(45),
+            "0 done, 1 running, 1 failed · running: slowp…"
+        );
+        assert_eq!(p.message(32), "0 done, 1 running, 1 failed");
     }
 
     #[test]
@@ -396,6 +425,14 @@ mod tests {
                 attempt: 1,
             }));
         }
-        assert!(p.message().ends_with("f6, f7 +2"), "{}", p.message());
+        assert_eq!(
+            p.message(200),
+            "0 done, 10 running, 0 failed · running: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9"
+        );
+        assert!(
+            p.message(60).ends_with("f0, f1, f2, f3 +6"),
+            "{}",
+            p.message(60)
+        );
     }
 }

@@ -11,6 +11,11 @@ use serde::Serialize;
 use crate::run_state::{FlowState, RunState};
 use crate::terminal;
 
+/// The most characters a line of a stderr tail takes in the summary, escapes included: as
+/// many as the bytes of a tail (`flow run` keeps 8 KiB), so printable text is shown whole,
+/// and a line of control bytes, each escaped as up to ten characters, no longer.
+const TAIL_LINE_CHARS: usize = 8 * 1024;
+
 /// How a run ended, as `--json` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -430,7 +435,7 @@ impl RunReport {
             let tail = last_lines(&f.stderr_tail, 10);
             if !tail.is_empty() {
                 for line in tail.lines() {
-                    let line = terminal::safe(line);
+                    let line = terminal::safe_end(line, TAIL_LINE_CHARS);
                     let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
                 }
             }

@@ -73,6 +73,28 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     escape(text, |_| false)
 }
 
+/// The end of `text` made safe as [`safe`] makes it, at most `max` characters (at least
+/// one): a longer one (an escape takes up to ten characters for one) is cut where one of
+/// `text`'s characters begins, after a `…` that says so.
+pub fn safe_end(text: &str, max: usize) -> Cow<'_, str> {
+    let shown = safe(text);
+    if shown.chars().count() <= max {
+        return shown;
+    }
+    let mut kept = 1; // The `…`.
+    let mut start = text.len();
+    let mut one = [0; 4];
+    for (i, c) in text.char_indices().rev() {
+        let width = safe(c.encode_utf8(&mut one)).chars().count();
+        if kept + width > max {
+            break;
+        }
+        kept += width;
+        start = i;
+    }
+    Cow::Owned(format!("…{}", safe(&text[start..])))
+}
+
 /// `path` safe to print, as [`safe`] makes text: the one rule for every path flow prints,
 /// in a message of one line or of many (a folder named with a newline and `error:` cannot
 /// fake a line of flow's own).
@@ -252,6 +274,24 @@ mod tests {
         }
         assert!(matches!(safe("ok"), Cow::Borrowed(_)));
         assert_eq!(safe_lines("one\u{1b}[2J\ntwo"), "one\\u{1b}[2J\ntwo");
+    }
+
+    #[test]
+    fn safe_end_cuts_after_escaping_and_keeps_whole_escapes() {
+        for (text, max, shown) in [
+            ("abc", 3, "abc"),
+            ("abcd", 3, "…cd"),
+            ("\0\0", 10, "\\u{0}\\u{0}"),
+            ("\0\0", 9, "…\\u{0}"),
+            ("a\0", 6, "a\\u{0}"),
+            ("ab\0", 6, "…\\u{0}"),
+            ("\0", 3, "…"),
+            ("€€€", 2, "…€"),
+        ] {
+            assert_eq!(safe_end(text, max), shown, "{text:?} {max}");
+            assert!(safe_end(text, max).chars().count() <= max);
+        }
+        assert!(matches!(safe_end("ok", 2), Cow::Borrowed(_)));
     }
 
     #[test]

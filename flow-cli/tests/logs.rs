@@ -368,3 +368,40 @@ fn following_a_run_on_another_store_ends_when_its_flow_is_killed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn flow_logs_of_an_attempt_that_did_not_start_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"
+[flows.nf]
+# A program whose name would turn the terminal red.
+command = ["no-such-program-xyz\u001b[31m"]
+[flows.badcwd]
+cwd = "nodir"
+command = ["true"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        flow_in(dir.path(), &["run", "w.toml", "--quiet"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let (code, out, err) = logs(dir.path(), &["nf", "w.toml"]);
+    assert_eq!((code, out.as_str()), (Some(0), ""));
+    assert_eq!(
+        err,
+        "flow logs: attempt 1 of `nf` did not start, so it has no logs: failed to start \
+         `no-such-program-xyz\\u{1b}[31m`: No such file or directory (os error 2)\n"
+    );
+    let (code, out, err) = logs(dir.path(), &["badcwd", "w.toml"]);
+    assert_eq!((code, out.as_str()), (Some(0), ""));
+    assert!(
+        err.starts_with("flow logs: attempt 1 of `badcwd` did not start, so it has no logs: ")
+            && err.contains("nodir does not exist"),
+        "{err}"
+    );
+}

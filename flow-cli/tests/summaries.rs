@@ -325,3 +325,24 @@ fn executor_slurm_without_a_reachable_slurm_exits_2_before_anything_runs() {
     assert!(!dir.path().join("ran").exists());
     assert!(!dir.path().join(".flow").exists(), "nothing is recorded");
 }
+
+#[test]
+fn a_stderr_tail_of_control_bytes_is_cut_after_escaping() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "[flows.b]\nshell = \"head -c 100000 /dev/zero >&2; exit 1\"\n",
+    );
+    let out = flow_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    let tail: Vec<&str> = all.lines().filter(|l| l.starts_with("  | ")).collect();
+    assert_eq!(tail.len(), 1, "{all}");
+    let line = tail[0].strip_prefix("  | ").unwrap();
+    // As long as a printable line can be (the 8 KiB tail), with a mark where it is cut, and
+    // cut between escapes, not in one.
+    assert!(line.chars().count() <= 8 * 1024, "{}", line.len());
+    assert!(line.starts_with("…\\u{0}"), "{}", &line[..40]);
+    assert!(line.ends_with("\\u{0}"), "{}", &line[line.len() - 40..]);
+    assert_eq!(line.matches("\\u{0}").count(), (8 * 1024 - 1) / 5);
+}

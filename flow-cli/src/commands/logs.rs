@@ -14,7 +14,7 @@ use flow_results::{ResultStore, RunId, RunRecord, StoreSpec};
 use crate::cli::LogsArgs;
 use crate::commands::located::{locate, Located};
 use crate::error::CliError;
-use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream};
+use crate::logs::{attempts, log_file, logged_attempts, run_dir, LogStream, Start};
 use crate::store::STATE_DIR;
 use crate::terminal::{self, Utf8Pieces};
 
@@ -148,7 +148,8 @@ fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path)
 }
 
 /// The end of `flow logs` once nothing more will come: an error when the flow (or that
-/// attempt of it) left nothing in the run, a note when the attempt wrote nothing.
+/// attempt of it) left nothing in the run, a note when the attempt wrote nothing or did not
+/// start (and why, from the run's journal).
 fn printed(
     printer: &Printer,
     folder: &Path,
@@ -168,9 +169,16 @@ fn printed(
             "flow `{flow}` has no attempt {attempt} in run {run}: its last is {last}"
         ))),
         Some(_) => {
-            eprintln_note(&format!(
-                "attempt {attempt} of `{flow}` wrote nothing to stdout or stderr"
-            ));
+            let not_started = attempts(folder)
+                .into_iter()
+                .find(|a| a.flow == flow && a.attempt == attempt && a.start == Start::Failed);
+            eprintln_note(&match not_started {
+                Some(record) => format!(
+                    "attempt {attempt} of `{flow}` did not start, so it has no logs: {}",
+                    terminal::safe(&record.end)
+                ),
+                None => format!("attempt {attempt} of `{flow}` wrote nothing to stdout or stderr"),
+            });
             Ok(0)
         }
     }

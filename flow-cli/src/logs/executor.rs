@@ -12,7 +12,7 @@ use chrono::Utc;
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{BoxFuture, CommandOutcome, EnvChange, PoolError, Prepare};
 
-use super::{run_dir, AttemptRecord, JOURNAL};
+use super::{run_dir, AttemptRecord, Start, JOURNAL};
 
 /// Wraps the executor of a run: after each attempt of a command flow, appends an
 /// [`AttemptRecord`] to `ROOT/RUN/attempts.jsonl`. The run, flow and attempt come from the
@@ -89,6 +89,19 @@ pub(crate) fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str>
         })
 }
 
+/// Whether the command of an attempt that ended with `error` started: not when its program,
+/// folder or job could not be started or the executor refused it; otherwise (a worker or a
+/// Slurm job that broke) it may have, and may have written logs.
+fn start_of(error: &PoolError) -> Start {
+    match error {
+        PoolError::Spawn { .. }
+        | PoolError::EmptyArgv
+        | PoolError::Refused { .. }
+        | PoolError::SlurmSubmit { .. } => Start::Failed,
+        _ => Start::Started,
+    }
+}
+
 impl CommandExecutor for AttemptLogs {
     fn run_prepared<'a>(
         &'a self,
@@ -112,9 +125,9 @@ impl CommandExecutor for AttemptLogs {
                 .inner
                 .run_prepared(spec, timeout, cancel, prepare)
                 .await;
-            let end = match &outcome {
-                Ok(outcome) => outcome.end.to_string(),
-                Err(error) => error.to_string(),
+            let (end, start) = match &outcome {
+                Ok(outcome) => (outcome.end.to_string(), Start::Started),
+                Err(error) => (error.to_string(), start_of(error)),
             };
             let record = AttemptRecord {
                 flow: flow.to_owned(),
@@ -122,6 +135,7 @@ impl CommandExecutor for AttemptLogs {
                 started_at,
                 finished_at: Utc::now(),
                 end,
+                start,
             };
             self.journal(run, &record);
             outcome

@@ -66,6 +66,22 @@ pub struct AttemptRecord {
     pub finished_at: DateTime<Utc>,
     /// How it ended, in words ("exited with code 6", "timed out after 1s", ...).
     pub end: String,
+    /// Whether its command started at all (a journal written before this was noted reads
+    /// as [`Start::Started`]).
+    #[serde(default)]
+    pub start: Start,
+}
+
+/// Whether an attempt's command started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// It started (whatever its end).
+    #[default]
+    Started,
+    /// It never started (a program not found, a missing working directory, a job `sbatch`
+    /// refused): the attempt's `end` says why, and it has no logs.
+    Failed,
 }
 
 /// Every ended attempt recorded in `run_dir`, in the order they ended (none when the run has
