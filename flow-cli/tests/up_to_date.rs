@@ -458,7 +458,10 @@ fn a_wanted_parent_that_failed_last_time_will_run() {
     let out = run_in(dir, &["run", "w.toml", "-n"]);
     let said = text(&out.stdout) + &text(&out.stderr);
     assert!(
-        said.contains("would run final: parent `opt` will run"),
+        said.contains(
+            "would run final: parent `opt` will run (if it fails again, this flow is reused \
+             instead)"
+        ),
         "{said}"
     );
     let out = run_in(dir, &["run", "w.toml", "--json"]);

@@ -39,7 +39,7 @@ pub enum CoreError {
     #[error(
         "cannot add a dependency to flow `{flow}` while a run is in progress: {state}; add it \
          before the run starts, or give a flow registered during the run its parents on its \
-         builder (`FlowBuilder::requires`, `wants` or `after`)"
+         builder (`FlowBuilder::requires`, `optionally_after` or `after`)"
     )]
     AlreadyStarted {
         /// The child of the refused dependency.

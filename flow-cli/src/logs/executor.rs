@@ -96,6 +96,7 @@ fn start_of(error: &PoolError) -> Start {
     match error {
         PoolError::Spawn { .. }
         | PoolError::EmptyArgv
+        | PoolError::OutputFile { .. }
         | PoolError::Refused { .. }
         | PoolError::SlurmSubmit { .. } => Start::Failed,
         _ => Start::Started,

@@ -52,7 +52,9 @@ pub(super) struct Stderr(console::Term);
 
 impl Stderr {
     pub(super) fn new() -> Self {
-        Stderr(console::Term::stderr())
+        // Buffered, as indicatif's own stderr: each frame goes out in one write, so the line
+        // is never seen cleared and not yet redrawn.
+        Stderr(console::Term::buffered_stderr())
     }
 }
 

@@ -53,8 +53,9 @@ pub enum Reason {
         /// The parent.
         parent: FlowId,
     },
-    /// This parent will run, and it did not complete in the resumed run: the flow runs if
-    /// the parent completes this time, and is reused from the resumed run if it does not.
+    /// This parent will run, and it did not complete in the resumed run, or when the flow
+    /// last ran: the flow runs if the parent completes this time, and is reused (from the
+    /// resumed run, or as up to date) if it does not.
     ParentMayComplete {
         /// The parent.
         parent: FlowId,

@@ -222,7 +222,7 @@ fn each_file(
             let pattern = base.join(path);
             // The base folder's name is matched as it is (`w[1]/` is not `w1/`), and so are
             // the brackets of the glob.
-            let syntax = if Path::new(path).is_absolute() {
+            let syntax = if Path::new(path).is_absolute() || base.as_os_str().is_empty() {
                 Data::glob_syntax(path).into_owned()
             } else {
                 let base = glob::Pattern::escape(&base.to_string_lossy());

@@ -170,14 +170,19 @@ impl Walk<'_> {
                 .data()
                 .is_some_and(|d| !d.output_paths().is_empty());
             // What a parent will write, or return, is known once it ran; and so is whether
-            // one that did not complete when this flow last ran completes now.
+            // one that did not complete when this flow last ran completes now (if it fails
+            // again, this flow is up to date).
             let failed_last = || {
                 (known.entries.get(flow.id.as_str())).is_some_and(|entry| {
                     (entry.parents.iter())
                         .any(|(id, token)| id == flows[p].id.as_str() && token == NOT_COMPLETED)
                 })
             };
-            if runs && (declares || defer || gives_a_value(&flows[p]) || failed_last()) {
+            if runs && !declares && !defer && failed_last() {
+                let parent = flows[p].id.clone();
+                return run(Reason::ParentMayComplete { parent });
+            }
+            if runs && (declares || defer || gives_a_value(&flows[p])) {
                 let parent = flows[p].id.clone();
                 return run(Reason::ParentWillRun { parent });
             }
