@@ -91,7 +91,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .unwrap_or_else(|| Executor::default_jobs(args.executor));
     let jobs = match args.executor {
         // No more run at once than the workflow has flows.
-        ExecutorKind::Local => fit_open_files(jobs.min(wf.flows.len()).max(1)),
+        ExecutorKind::Local => open_files::jobs_that_fit(jobs.min(wf.flows.len()).max(1)),
         ExecutorKind::Slurm => jobs,
     };
     let latest = if args.resume {
@@ -152,36 +152,6 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     std::mem::forget(runtime);
     std::mem::forget(wf);
     code
-}
-
-/// As many commands at once as the open-file limits allow, up to `jobs` (see
-/// [`open_files`]).
-fn fit_open_files(jobs: usize) -> usize {
-    match open_files::fit(jobs) {
-        open_files::Fit::Fits => jobs,
-        open_files::Fit::Raised(files) => {
-            tracing::debug!(
-                files,
-                "raised the soft limit of open files for --jobs {jobs}"
-            );
-            jobs
-        }
-        open_files::Fit::Fewer { jobs: fewer, limit } => {
-            let limits = "`ulimit -n` and `ulimit -Hn` show the limits";
-            if fewer < jobs {
-                tracing::warn!(
-                    "running at most {fewer} commands at once, not {jobs}: that many need more \
-                     open files than this process may have ({limit}; {limits})"
-                );
-            } else {
-                tracing::warn!(
-                    "a command may need more open files than this process may have \
-                     ({limit}; {limits}): commands that cannot start will fail"
-                );
-            }
-            fewer
-        }
-    }
 }
 
 /// What one `flow run` does.
