@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flow_core::FlowContext;
+use flow_core::CancellationToken;
 use flow_pool::CommandRunner;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
@@ -52,12 +52,13 @@ impl Interrupted {
 }
 
 /// Installs the handlers now (so a signal from here on is never lost) and returns the task
-/// that reacts to them; abort it when the run is over.
+/// that reacts to them, cancelling `stop` (the run's token) at the first; abort it when the
+/// run is over.
 ///
 /// # Errors
 /// When the handlers cannot be installed.
 pub fn watch(
-    ctx: FlowContext,
+    stop: CancellationToken,
     runner: CommandRunner,
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -101,12 +102,12 @@ pub fn watch(
                     "{name}: stopping; running flows get SIGTERM and a grace period \
                      (press Ctrl-C again to kill them at once)"
                 ));
-                ctx.cancel_all();
+                stop.cancel();
             } else {
                 tracing::info!("{name} again: killing running commands");
                 terminal::eprint_line(&format!("{name} again: killing running flows now"));
                 runner.skip_grace();
-                ctx.cancel_all();
+                stop.cancel();
             }
         }
     });

@@ -246,7 +246,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let queued = executor.queued_flows();
         tokio::spawn(progress.follow(ctx.subscribe(), follow_until, queued))
     });
-    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner)
+    // Cancelled at the first stop signal, which reaches the run also while it gets ready.
+    let stop = flow_core::CancellationToken::new();
+    let (interrupted, signal_task) = signals::watch(stop.clone(), runner)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
     // A write the store refuses stops the run: its results would not be recorded.
     let store_watch = tokio::spawn({
@@ -264,7 +266,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         }
     });
 
-    let mut options = RunOptions::new().run_id(run_id);
+    let mut options = RunOptions::new().run_id(run_id).cancel_on(stop);
     if let Some(run_id) = resume_from {
         options = options.resume_from(run_id);
     }
