@@ -45,8 +45,10 @@ const DRIVER_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // The ledger (of a large workflow: tens of milliseconds) is read, and the store opened,
-    // while the file is parsed.
-    let ahead = (!args.dry_run).then(|| ahead::start(args)).flatten();
+    // while the file is parsed, on threads that hold stop signals (see below).
+    let ahead = (!args.dry_run)
+        .then(|| signals::held_while(|| ahead::start(args)))
+        .flatten();
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
@@ -77,6 +79,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     };
     let results_store = Arc::new(GuardedStore::new(results_store));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
+    // From here, a stop signal waits for the run, which then starts nothing: a takeover is
+    // never cut short.
+    signals::hold();
     let run_id = RunId::new_now();
     let lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
@@ -246,7 +251,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let queued = executor.queued_flows();
         tokio::spawn(progress.follow(ctx.subscribe(), follow_until, queued))
     });
-    // Cancelled at the first stop signal, which reaches the run also while it gets ready.
+    // Cancelled at the first stop signal, also one held until now: then no flow starts.
     let stop = flow_core::CancellationToken::new();
     let (interrupted, signal_task) = signals::watch(stop.clone(), runner)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
