@@ -435,3 +435,34 @@ fn a_stop_signal_during_the_takeover_lets_it_finish_then_starts_nothing() {
     assert_eq!(json["status"], "cancelled", "{json}");
     assert_eq!(flow_entry(&json, "a")["status"], "cancelled", "{json}");
 }
+
+/// A run killed (SIGKILL) while it stops what a dead run left running leaves that dead run
+/// named in the lock file: the next run finds its command and stops it before starting its
+/// own, so the flow never runs twice at once.
+#[test]
+fn a_takeover_cut_short_by_sigkill_is_taken_up_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (flow_pid, shell) = orphan_stubborn(d);
+    let child = spawn_run(d);
+    wait_logged(d, "term");
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    let out = run_guarded(d, &["run", "w.toml"]);
+    let survived = kill_if_alive(&shell);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !survived,
+        "the dead run's command outlived the next run: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`flow run` (process {flow_pid}) died and left")),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(d.join("log")).unwrap();
+    assert!(
+        log.ends_with("term\nstart\n"),
+        "not stopped before the run: {log}"
+    );
+}

@@ -83,7 +83,8 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // never cut short.
     signals::hold();
     let run_id = RunId::new_now();
-    let lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
+    // The lock file names this run only once what a dead run left running was stopped.
+    let mut lock = run_lock::acquire_keeping_holder(&spec, &wf.name)?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
     // process's environment, while no other thread runs (the one that read ahead has ended;
     // rayon's pool, which parsed the ledger, waits for work), and not in each command's
@@ -125,6 +126,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // A dead run's commands that outlived its watchdog stop before this run starts its own.
     if args.executor == ExecutorKind::Local {
         takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
+    }
+    if let Some(lock) = &mut lock {
+        lock.name(run_id.as_str())?;
     }
     let resume_from = latest.map(|r| r.run_id);
     // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
