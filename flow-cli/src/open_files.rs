@@ -25,6 +25,36 @@ pub enum Fit {
     Fewer { jobs: usize, limit: u64 },
 }
 
+/// As many commands at once as the open-file limits allow, up to `jobs` ([`fit`]), saying
+/// so when that is fewer.
+pub fn jobs_that_fit(jobs: usize) -> usize {
+    match fit(jobs) {
+        Fit::Fits => jobs,
+        Fit::Raised(files) => {
+            tracing::debug!(
+                files,
+                "raised the soft limit of open files for --jobs {jobs}"
+            );
+            jobs
+        }
+        Fit::Fewer { jobs: fewer, limit } => {
+            let limits = "`ulimit -n` and `ulimit -Hn` show the limits";
+            if fewer < jobs {
+                tracing::warn!(
+                    "running at most {fewer} commands at once, not {jobs}: that many need more \
+                     open files than this process may have ({limit}; {limits})"
+                );
+            } else {
+                tracing::warn!(
+                    "a command may need more open files than this process may have \
+                     ({limit}; {limits}): commands that cannot start will fail"
+                );
+            }
+            fewer
+        }
+    }
+}
+
 /// How many commands may run at once on this machine, given `jobs` and the open-file limits;
 /// raises the soft limit when that is needed and allowed.
 pub fn fit(jobs: usize) -> Fit {

@@ -7,6 +7,11 @@
 //! is locked, as the kernel lists it ([`crate::liveness`]). A run also binds the
 //! lock file's name ([`lock_name`]), so that one whose lock file was deleted under it still
 //! refuses the next.
+//!
+//! `flow run` takes the lock with [`acquire_keeping_holder`]: the file goes on naming its last
+//! holder until the run has stopped what that holder, if it died, left running
+//! ([`crate::takeover`]), and only then names this run ([`RunLock::name`]). So a run killed
+//! while it stops them leaves the dead run named for the next one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -21,7 +26,8 @@ use crate::lock_name::{self, Claim};
 /// The lock of a run in progress; dropping it releases it.
 #[derive(Debug)]
 pub struct RunLock {
-    _file: Flock<File>,
+    file: Flock<File>,
+    path: PathBuf,
     previous: Option<Holder>,
     /// The lock file's name, bound while the lock is held ([`lock_name`]).
     _name: Option<std::os::unix::net::UnixListener>,
@@ -32,6 +38,14 @@ impl RunLock {
     /// ended, or one whose process died (the lock is free either way), or `flow prune`.
     pub fn previous(&self) -> Option<&Holder> {
         self.previous.as_ref()
+    }
+
+    /// Writes `holder` and this process's id in the lock file (see [`acquire_keeping_holder`]).
+    ///
+    /// # Errors
+    /// [`CliError::Io`] when the file cannot be written.
+    pub fn name(&mut self, holder: &str) -> Result<(), CliError> {
+        write_holder(&mut self.file, &self.path, holder)
     }
 }
 
@@ -94,18 +108,36 @@ pub fn acquire(
     workflow: &str,
     holder: &str,
 ) -> Result<Option<RunLock>, CliError> {
+    let mut lock = acquire_keeping_holder(spec, workflow)?;
+    if let Some(lock) = &mut lock {
+        lock.name(holder)?;
+    }
+    Ok(lock)
+}
+
+/// As [`acquire`], but the lock file keeps naming its last holder until [`RunLock::name`]
+/// names the new one.
+///
+/// # Errors
+/// As [`acquire`].
+pub fn acquire_keeping_holder(
+    spec: &StoreSpec,
+    workflow: &str,
+) -> Result<Option<RunLock>, CliError> {
     let Some(path) = path(spec, workflow) else {
         return Ok(None);
     };
-    match take(&path, holder)? {
+    match lock(&path)? {
         Ok(taken) => match lock_name::claim(&path) {
             Claim::Held(name) => Ok(Some(RunLock {
-                _file: taken.file,
+                file: taken.file,
+                path,
                 previous: taken.previous,
                 _name: Some(name),
             })),
             Claim::Unavailable => Ok(Some(RunLock {
-                _file: taken.file,
+                file: taken.file,
+                path,
                 previous: taken.previous,
                 _name: None,
             })),
@@ -148,6 +180,16 @@ pub fn acquire(
 /// # Errors
 /// [`CliError::Io`] when the file cannot be made, locked or written.
 pub fn take(path: &Path, holder: &str) -> Result<Result<Taken, Option<Holder>>, CliError> {
+    let mut taken = match lock(path)? {
+        Ok(taken) => taken,
+        Err(holder) => return Ok(Err(holder)),
+    };
+    write_holder(&mut taken.file, path, holder)?;
+    Ok(Ok(taken))
+}
+
+/// As [`take`], writing nothing: the file still names who held it last.
+fn lock(path: &Path) -> Result<Result<Taken, Option<Holder>>, CliError> {
     let io = |action, source| CliError::Io {
         action,
         path: path.to_owned(),
@@ -166,15 +208,24 @@ pub fn take(path: &Path, holder: &str) -> Result<Result<Taken, Option<Holder>>, 
         Err((_, errno)) => return Err(io("lock the lock file", errno.into())),
     };
     let previous = read_holder(&mut locked);
-    let written = locked
-        .set_len(0)
-        .and_then(|()| locked.rewind())
-        .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
-    written.map_err(|e| io("write the lock file", e))?;
     Ok(Ok(Taken {
         file: locked,
         previous,
     }))
+}
+
+/// Writes `holder` and this process's id in the locked file at `path`, in place of what it
+/// held.
+fn write_holder(locked: &mut Flock<File>, path: &Path, holder: &str) -> Result<(), CliError> {
+    let written = locked
+        .set_len(0)
+        .and_then(|()| locked.rewind())
+        .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
+    written.map_err(|source| CliError::Io {
+        action: "write the lock file",
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Who the lock file at `path` names as its holder, whether or not it holds the lock still
@@ -252,5 +303,28 @@ mod tests {
         );
         drop(taken);
         assert!(acquire(&spec, "w", "another").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_lock_taken_keeping_its_holder_names_the_last_one_until_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
+        let file = path(&spec, "w").unwrap();
+        drop(acquire(&spec, "w", "dead").unwrap());
+        let mut lock = acquire_keeping_holder(&spec, "w").unwrap().unwrap();
+        assert_eq!(lock.previous().unwrap().run, "dead");
+        // Held, and still naming the last holder: a run killed now leaves it named.
+        assert_eq!(named(&file).unwrap().run, "dead");
+        let err = acquire(&spec, "w", "third").unwrap_err();
+        assert!(matches!(err, CliError::Locked { .. }), "{err}");
+        lock.name("next").unwrap();
+        let holder = named(&file).unwrap();
+        assert_eq!(
+            (holder.run.as_str(), holder.pid),
+            ("next", std::process::id())
+        );
+        drop(lock);
+        let after = acquire_keeping_holder(&spec, "w").unwrap().unwrap();
+        assert_eq!(after.previous().unwrap().run, "next");
     }
 }

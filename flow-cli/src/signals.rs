@@ -7,12 +7,20 @@
 //! stays ignored, and so it does in the commands; one it was started blocking is unblocked,
 //! as are SIGINT and SIGTERM. Once the run is over, [`release`] gives them back their
 //! default action: a signal then ends the process.
+//!
+//! From the moment `flow run` takes the workflow's lock, while it stops what a dead run left
+//! running ([`crate::takeover`]) and gets the run ready, the signals are held ([`hold`]): one
+//! that comes then waits, and [`watch`] takes it as the first stop, before the run starts: no
+//! flow starts, and the run is recorded with every flow cancelled. So a stop never cuts a
+//! takeover short. Before the lock (reading the workflow, which may wait on a pipe, and
+//! opening the store), a signal ends `flow` as usual; the threads started then hold them
+//! from the start ([`held_while`]), so that once held they reach no thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flow_core::FlowContext;
+use flow_core::CancellationToken;
 use flow_pool::CommandRunner;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
@@ -40,6 +48,31 @@ pub fn release() {
     }
 }
 
+/// Holds the stop signals in this thread, until [`watch`] takes them. Every other thread
+/// must hold them already (see [`held_while`]): a process's signal goes to any thread that
+/// does not.
+pub fn hold() {
+    for handled in HANDLED {
+        if let Err(error) = flow_pool::block(handled as i32) {
+            tracing::debug!(%error, signal = %handled, "cannot hold it until the run");
+        }
+    }
+}
+
+/// Runs `start` with the stop signals held in this thread, so that the threads it starts hold
+/// them for good, then gives this thread its mask back.
+pub fn held_while<T>(start: impl FnOnce() -> T) -> T {
+    let mask = nix::sys::signal::SigSet::thread_get_mask();
+    hold();
+    let started = start();
+    if let Ok(mask) = mask {
+        if let Err(error) = mask.thread_set_mask() {
+            tracing::debug!(%error, "keeps the stop signals held");
+        }
+    }
+    started
+}
+
 /// Whether a signal interrupted the run; shared with the signal task.
 #[derive(Debug, Clone, Default)]
 pub struct Interrupted(Arc<AtomicBool>);
@@ -52,12 +85,14 @@ impl Interrupted {
 }
 
 /// Installs the handlers now (so a signal from here on is never lost) and returns the task
-/// that reacts to them; abort it when the run is over.
+/// that reacts to them, cancelling `stop` (the run's token) at the first; abort it when the
+/// run is over. A signal that came while they were held ([`hold`]) is that first stop, taken
+/// now: `stop` is cancelled before this returns.
 ///
 /// # Errors
 /// When the handlers cannot be installed.
 pub fn watch(
-    ctx: FlowContext,
+    stop: CancellationToken,
     runner: CommandRunner,
 ) -> std::io::Result<(Interrupted, tokio::task::JoinHandle<()>)> {
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -66,17 +101,27 @@ pub fn watch(
         true => None,
         false => Some(signal(SignalKind::hangup())?),
     };
-    // Unblocked once handled (a launcher's mask is inherited): one that came while blocked
-    // is taken by the handlers now. The threads started before keep the mask; this one
-    // takes the signals.
+    let interrupted = Interrupted::default();
+    // When the first stop signal came; none yet.
+    let mut first: Option<Instant> = None;
+    // One that came while held (or blocked by a launcher) stops the run before it starts.
+    if let Some(name) = take_held() {
+        first = Some(Instant::now());
+        interrupted.0.store(true, Ordering::SeqCst);
+        tracing::info!("{name} before the run: cancelling it");
+        terminal::eprint_line(&format!(
+            "{name}: stopping before the run starts; no flow starts"
+        ));
+        stop.cancel();
+    }
+    // Unblocked once handled (a launcher's mask is inherited): one that comes from now on is
+    // taken by the handlers. The threads started before keep the mask; this one takes the
+    // signals.
     for handled in HANDLED {
         flow_pool::unblock(handled as i32)?;
     }
-    let interrupted = Interrupted::default();
     let flag = interrupted.clone();
     let task = tokio::spawn(async move {
-        // When the first stop signal came; none yet.
-        let mut first: Option<Instant> = None;
         loop {
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
@@ -101,14 +146,34 @@ pub fn watch(
                     "{name}: stopping; running flows get SIGTERM and a grace period \
                      (press Ctrl-C again to kill them at once)"
                 ));
-                ctx.cancel_all();
+                stop.cancel();
             } else {
                 tracing::info!("{name} again: killing running commands");
                 terminal::eprint_line(&format!("{name} again: killing running flows now"));
                 runner.skip_grace();
-                ctx.cancel_all();
+                stop.cancel();
             }
         }
     });
     Ok((interrupted, task))
+}
+
+/// Takes the stop signals that are pending, held or blocked since `flow` started; the name of
+/// one, if any came (several are one stop). An ignored SIGHUP (`nohup`) is left pending: the
+/// kernel drops it once unblocked.
+fn take_held() -> Option<&'static str> {
+    let mut taken = None;
+    for handled in HANDLED {
+        if handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32) {
+            continue;
+        }
+        match flow_pool::take_pending(handled as i32) {
+            Ok(true) => {
+                taken.get_or_insert(handled.as_str());
+            }
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%error, signal = %handled, "cannot tell if it came"),
+        }
+    }
+    taken
 }

@@ -5,7 +5,10 @@
 //! looks for the processes of the run that held it last, and of the workflow's latest run when
 //! it reads it for `--resume`, if that run never recorded its end; it stops them (SIGTERM, the
 //! flow's `kill_grace`, SIGKILL, as a stopped flow is) before it starts anything, and says so
-//! on one line.
+//! on one line. Meanwhile stop signals are held ([`crate::signals`]: the run then starts
+//! nothing), and the lock file still names the run that held it last
+//! ([`crate::run_lock::acquire_keeping_holder`]): a `flow run` killed before it is done leaves
+//! that run for the next one to find.
 //!
 //! It stops them only once that run's `flow run` is gone ([`crate::liveness`]): a copy of the
 //! folder (`cp -a`, a tar archive unpacked) holds the lock file and the store of a run that goes

@@ -342,3 +342,127 @@ fn a_run_whose_flow_run_nothing_names_keeps_its_processes() {
         "{stderr}"
     );
 }
+
+/// A flow whose first run's command ignores SIGTERM (it notes each one in `log`) and runs
+/// until killed; in later runs (once `second` exists) it ends at once. (Its stderr goes to a
+/// file: bash reports the `sleep` that SIGTERM ended, and the dead run's pipe would end bash
+/// with SIGPIPE.)
+const STUBBORN: &str = r#"[flows.a]
+kill_grace = "2s"
+shell = """
+echo start >> log
+if [ -e second ]; then exit 0; fi
+exec 2>> stderr.log
+trap 'echo term >> log' TERM
+echo $$ > ready.fifo
+while :; do sleep 1 || :; done
+"""
+"#;
+
+/// Runs [`STUBBORN`] in `dir` and kills `flow run` and its watchdog with SIGKILL, leaving its
+/// command running; returns the killed `flow run`'s process id and the command's.
+fn orphan_stubborn(dir: &std::path::Path) -> (u32, String) {
+    let ready = fifo(dir, "ready.fifo");
+    write(dir, "w.toml", STUBBORN);
+    let child = spawn_run(dir);
+    let flow_pid = child.id();
+    let shell = wait_ready(&ready);
+    let watchdog = watchdog_of(flow_pid);
+    signal(watchdog.parse().unwrap(), "KILL");
+    wait_all_dead(&[watchdog]);
+    signal(flow_pid, "KILL");
+    wait_exit(child);
+    write(dir, "second", "");
+    (flow_pid, shell)
+}
+
+/// Waits (polling, with a deadline against hangs) until `log` in `dir` holds the line `line`:
+/// here, that the next run's takeover sent the command its SIGTERM.
+fn wait_logged(dir: &std::path::Path, line: &str) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while !std::fs::read_to_string(dir.join("log")).is_ok_and(|log| log.lines().any(|l| l == line))
+    {
+        assert!(std::time::Instant::now() < deadline, "never logged {line}");
+        std::thread::yield_now();
+    }
+}
+
+/// Kills process group `pid` (a command's: it leads its own session), if it is alive still;
+/// whether it was.
+fn kill_if_alive(pid: &str) -> bool {
+    let alive = alive(pid);
+    if alive {
+        let group = nix::unistd::Pid::from_raw(pid.parse().unwrap());
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    }
+    alive
+}
+
+/// A stop signal while a run stops what a dead run left running is not lost, nor does it cut
+/// the takeover short: the dead run's command is stopped (SIGTERM, its grace, SIGKILL), then
+/// the run stops before starting anything, exits 130 and is recorded cancelled.
+#[test]
+fn a_stop_signal_during_the_takeover_lets_it_finish_then_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (flow_pid, shell) = orphan_stubborn(d);
+    let child = spawn_run(d);
+    wait_logged(d, "term");
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    let survived = kill_if_alive(&shell);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        !survived,
+        "the dead run's command survived the takeover: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`flow run` (process {flow_pid}) died and left")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("SIGTERM: stopping before the run starts"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(d.join("log")).unwrap();
+    assert_eq!(
+        log.matches("start").count(),
+        1,
+        "a started after the stop: {log}"
+    );
+    let json = json_of(&run_in(d, &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "cancelled", "{json}");
+    assert_eq!(flow_entry(&json, "a")["status"], "cancelled", "{json}");
+}
+
+/// A run killed (SIGKILL) while it stops what a dead run left running leaves that dead run
+/// named in the lock file: the next run finds its command and stops it before starting its
+/// own, so the flow never runs twice at once.
+#[test]
+fn a_takeover_cut_short_by_sigkill_is_taken_up_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (flow_pid, shell) = orphan_stubborn(d);
+    let child = spawn_run(d);
+    wait_logged(d, "term");
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    let out = run_guarded(d, &["run", "w.toml"]);
+    let survived = kill_if_alive(&shell);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !survived,
+        "the dead run's command outlived the next run: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`flow run` (process {flow_pid}) died and left")),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(d.join("log")).unwrap();
+    assert!(
+        log.ends_with("term\nstart\n"),
+        "not stopped before the run: {log}"
+    );
+}

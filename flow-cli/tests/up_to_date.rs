@@ -472,3 +472,61 @@ fn a_wanted_parent_that_failed_last_time_will_run() {
         .collect();
     assert!(finals[0]["reused_from"].is_string(), "up to date: {json}");
 }
+
+/// Whether process `pid` has a file named `name` mapped (as blake3 maps a large input it
+/// hashes).
+fn maps(pid: u32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|maps| maps.contains(name))
+}
+
+/// A stop signal while the run checks what is up to date (hashing a large input) is obeyed
+/// at once: no flow starts, and the run is reported and recorded cancelled.
+#[test]
+fn a_stop_during_the_up_to_date_check_starts_no_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"date +%s.%N > a.txt\"\ninputs = [\"big.bin\"]\noutputs = [\"a.txt\"]\n\
+         [flows.b]\nrequires = [\"a\"]\nshell = \"date +%s.%N > b.txt\"\n",
+    );
+    let big = std::fs::File::create(d.join("big.bin")).unwrap();
+    big.set_len(1 << 20).unwrap();
+    let out = run_in(d, &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let a = std::fs::read_to_string(d.join("a.txt")).unwrap();
+    std::fs::remove_file(d.join("b.txt")).unwrap();
+    // Sparse: it takes no room, but its 4 GiB are hashed all the same.
+    big.set_len(4 << 30).unwrap();
+    let child = common::flow()
+        .current_dir(d)
+        .args(["run", "w.toml", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + common::GUARD;
+    while !maps(child.id(), "big.bin") {
+        assert!(std::time::Instant::now() < deadline, "big.bin never hashed");
+        std::thread::yield_now();
+    }
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let json = json_of(&out);
+    assert_eq!(json["status"], "cancelled", "{json}");
+    for id in ["a", "b"] {
+        assert_eq!(
+            common::flow_entry(&json, id)["status"],
+            "cancelled",
+            "{json}"
+        );
+    }
+    assert!(!d.join("b.txt").exists(), "b ran after the stop");
+    let now = std::fs::read_to_string(d.join("a.txt")).unwrap();
+    assert_eq!(now, a, "a ran after the stop");
+    let json = json_of(&run_in(d, &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "cancelled", "{json}");
+}

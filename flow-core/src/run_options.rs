@@ -1,6 +1,10 @@
-//! `RunOptions`: the options of one run (resume from an earlier run, a chosen run id).
+//! `RunOptions`: the options of one run (resume from an earlier run, a chosen run id, skip
+//! what is up to date, a token that cancels it).
+
+use std::future::Future;
 
 use flow_results::RunId;
+use tokio_util::sync::CancellationToken;
 
 /// Options of one run; see [`FlowContext::run_with`](crate::FlowContext::run_with).
 #[derive(Debug, Clone, Default)]
@@ -8,6 +12,7 @@ pub struct RunOptions {
     pub(crate) resume_from: Option<RunId>,
     pub(crate) run_id: Option<RunId>,
     pub(crate) freshness: Option<crate::Freshness>,
+    pub(crate) cancel: Option<CancellationToken>,
 }
 
 impl RunOptions {
@@ -34,6 +39,37 @@ impl RunOptions {
     pub fn skip_up_to_date(mut self, freshness: crate::Freshness) -> Self {
         self.freshness = Some(freshness);
         self
+    }
+
+    /// Cancel the run, as [`FlowContext::cancel_all`](crate::FlowContext::cancel_all) does,
+    /// once `token` is cancelled. Unlike `cancel_all`, which reaches only a run in progress,
+    /// the token also reaches a run that is still getting ready (reading the run it resumes
+    /// from, checking what is up to date: it stops waiting for those) and one whose token
+    /// was cancelled before it was called: no flow of it starts, and it is recorded with
+    /// every flow cancelled.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Whether the run's token ([`cancel_on`](Self::cancel_on)) is cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// What `work` gives, or `None` if the run's token is cancelled first (`work` is dropped
+    /// then, and with it the wait for its blocking threads).
+    pub(crate) async fn unless_cancelled<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        match &self.cancel {
+            Some(token) => tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                done = work => Some(done),
+            },
+            None => Some(work.await),
+        }
     }
 
     /// Use this run id instead of a new one. It must be new to the store: a store that holds

@@ -399,6 +399,37 @@ async fn no_flow_starts_after_a_cancel_made_as_the_first_one_started() {
     assert!(!summary.is_success());
 }
 
+/// A run whose token was cancelled before it was called starts no flow: every flow is
+/// recorded cancelled (a cancel made by `cancel_all` then would reach no run).
+#[tokio::test]
+async fn a_run_whose_token_is_cancelled_already_starts_no_flow() {
+    let ctx = FlowContext::builder().build();
+    let started = Arc::new(AtomicUsize::new(0));
+    for i in 0..3 {
+        let counter = Arc::clone(&started);
+        ctx.register_flow(
+            Flow::async_fn(id(&format!("f{i}")), move |_| {
+                counter.fetch_add(1, SeqCst);
+                async { Ok::<_, String>(Value::Null) }
+            })
+            .build(),
+        )
+        .unwrap();
+    }
+    let token = flow_core::CancellationToken::new();
+    token.cancel();
+    let summary = ctx
+        .run_with(RunOptions::new().cancel_on(token))
+        .await
+        .unwrap();
+    assert_eq!(started.load(SeqCst), 0, "flows started after the cancel");
+    assert!(summary.cancelled);
+    assert_eq!(summary.counts.cancelled, 3);
+    let results = ctx.store().results(&summary.run_id).unwrap();
+    assert!(results.iter().all(|r| r.status == FlowStatus::Cancelled));
+    assert_eq!(results.len(), 3);
+}
+
 /// A run given the id of a run the store already holds is refused, in every store, and the
 /// stored run keeps its record and its results: the second run writes nothing.
 #[tokio::test]

@@ -25,8 +25,8 @@ pub use process::{
 };
 pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
 pub use sys::{
-    enable_child_subreaper, init_if_pid_one, restore_default_action, signal_is_ignored,
-    signal_name, unblock, use_short_slice, wait_gone, InitOutcome,
+    block, enable_child_subreaper, init_if_pid_one, restore_default_action, signal_is_ignored,
+    signal_name, take_pending, unblock, use_short_slice, wait_gone, InitOutcome,
 };
 pub use thread::{panic_message, ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

@@ -45,8 +45,10 @@ const DRIVER_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
 /// Runs the workflow; returns 0, 1 or 130.
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // The ledger (of a large workflow: tens of milliseconds) is read, and the store opened,
-    // while the file is parsed.
-    let ahead = (!args.dry_run).then(|| ahead::start(args)).flatten();
+    // while the file is parsed, on threads that hold stop signals (see below).
+    let ahead = (!args.dry_run)
+        .then(|| signals::held_while(|| ahead::start(args)))
+        .flatten();
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
@@ -77,8 +79,12 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     };
     let results_store = Arc::new(GuardedStore::new(results_store));
     // One writer per workflow and store, from before `--resume` picks its run to the end.
+    // From here, a stop signal waits for the run, which then starts nothing: a takeover is
+    // never cut short.
+    signals::hold();
     let run_id = RunId::new_now();
-    let lock = run_lock::acquire(&spec, &wf.name, run_id.as_str())?;
+    // The lock file names this run only once what a dead run left running was stopped.
+    let mut lock = run_lock::acquire_keeping_holder(&spec, &wf.name)?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
     // process's environment, while no other thread runs (the one that read ahead has ended;
     // rayon's pool, which parsed the ledger, waits for work), and not in each command's
@@ -91,7 +97,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         .unwrap_or_else(|| Executor::default_jobs(args.executor));
     let jobs = match args.executor {
         // No more run at once than the workflow has flows.
-        ExecutorKind::Local => fit_open_files(jobs.min(wf.flows.len()).max(1)),
+        ExecutorKind::Local => open_files::jobs_that_fit(jobs.min(wf.flows.len()).max(1)),
         ExecutorKind::Slurm => jobs,
     };
     let latest = if args.resume {
@@ -120,6 +126,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // A dead run's commands that outlived its watchdog stop before this run starts its own.
     if args.executor == ExecutorKind::Local {
         takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
+    }
+    if let Some(lock) = &mut lock {
+        lock.name(run_id.as_str())?;
     }
     let resume_from = latest.map(|r| r.run_id);
     // `--force` counts without declared files too: a forced flow is not reused by `--resume`.
@@ -152,36 +161,6 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     std::mem::forget(runtime);
     std::mem::forget(wf);
     code
-}
-
-/// As many commands at once as the open-file limits allow, up to `jobs` (see
-/// [`open_files`]).
-fn fit_open_files(jobs: usize) -> usize {
-    match open_files::fit(jobs) {
-        open_files::Fit::Fits => jobs,
-        open_files::Fit::Raised(files) => {
-            tracing::debug!(
-                files,
-                "raised the soft limit of open files for --jobs {jobs}"
-            );
-            jobs
-        }
-        open_files::Fit::Fewer { jobs: fewer, limit } => {
-            let limits = "`ulimit -n` and `ulimit -Hn` show the limits";
-            if fewer < jobs {
-                tracing::warn!(
-                    "running at most {fewer} commands at once, not {jobs}: that many need more \
-                     open files than this process may have ({limit}; {limits})"
-                );
-            } else {
-                tracing::warn!(
-                    "a command may need more open files than this process may have \
-                     ({limit}; {limits}): commands that cannot start will fail"
-                );
-            }
-            fewer
-        }
-    }
 }
 
 /// What one `flow run` does.
@@ -276,7 +255,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let queued = executor.queued_flows();
         tokio::spawn(progress.follow(ctx.subscribe(), follow_until, queued))
     });
-    let (interrupted, signal_task) = signals::watch(ctx.clone(), runner)
+    // Cancelled at the first stop signal, also one held until now: then no flow starts.
+    let stop = flow_core::CancellationToken::new();
+    let (interrupted, signal_task) = signals::watch(stop.clone(), runner)
         .map_err(|e| CliError::Run(format!("cannot install the Ctrl-C handler: {e}")))?;
     // A write the store refuses stops the run: its results would not be recorded.
     let store_watch = tokio::spawn({
@@ -294,7 +275,7 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         }
     });
 
-    let mut options = RunOptions::new().run_id(run_id);
+    let mut options = RunOptions::new().run_id(run_id).cancel_on(stop);
     if let Some(run_id) = resume_from {
         options = options.resume_from(run_id);
     }

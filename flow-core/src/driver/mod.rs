@@ -70,16 +70,24 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     };
     // First: the thread starts while the run sets up.
     shared.writer.start().map_err(thread_error)?;
-    let run_id = options.run_id.unwrap_or_else(RunId::new_now);
+    let run_id = options.run_id.clone().unwrap_or_else(RunId::new_now);
     // The run's time counts what it does before its first flow (resume, up-to-date checks).
     let started_at = Utc::now();
     let store = Arc::clone(&shared.options.store);
+    // A cancel meanwhile (the token of the options) ends the wait for these: none is needed
+    // by a run that starts nothing.
     let resume = match &options.resume_from {
-        Some(from) => Some(resume::load(Arc::clone(&store), from.clone()).await?),
+        Some(from) => {
+            let load = resume::load(Arc::clone(&store), from.clone());
+            options.unless_cancelled(load).await.transpose()?
+        }
         None => None,
     };
     let fresh = match options.freshness.clone() {
-        Some(freshness) => Some(up_to_date::prepare(&shared, freshness).await?),
+        Some(freshness) => {
+            let check = up_to_date::prepare(&shared, freshness, options.cancel.clone());
+            options.unless_cancelled(check).await.transpose()?
+        }
         None => None,
     };
     let span = tracing::info_span!("run", run_id = %run_id, workflow = %shared.options.workflow);
@@ -111,6 +119,11 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     for (flow, reason) in std::mem::take(&mut driver.pre_failed) {
         let _ = driver.machine.handle(Event::Fail { flow, reason });
     }
+    // Cancelled already: no flow starts.
+    if options.cancelled() {
+        let _ = driver.machine.handle(Event::CancelAll);
+    }
+    driver.cancel_on = (options.cancel).map(|token| Box::pin(token.cancelled_owned()));
     driver.machine.begin();
     std::future::poll_fn(|cx| driver.poll_run(cx)).await;
 
@@ -240,8 +253,9 @@ struct Driver {
     started_at: DateTime<Utc>,
     released: bool,
     scratch: Vec<u32>,
-    /// Ready once the store has refused results.
+    /// Ready once the store has refused results; once the token of the options is cancelled.
     store_refused: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    cancel_on: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     /// Up-to-date checks, when the run skips what is up to date.
     fresh: Option<Arc<fresh::Known>>,
     /// For each completed flow with declared outputs, their digest (hex), as children record it.
@@ -340,6 +354,7 @@ impl Driver {
             released: false,
             scratch: Vec::new(),
             store_refused: None,
+            cancel_on: None,
             fresh: None,
             out_tokens: FxHashMap::default(),
             checked: rustc_hash::FxHashSet::default(),
@@ -381,6 +396,13 @@ impl Driver {
                     // summary names the flows whose results are missing.
                     self.store_refused = None;
                     tracing::error!(parent: &self.span, "the store refused results: the run stops");
+                    let _ = self.machine.handle(Event::CancelAll);
+                    progressed = true;
+                }
+            }
+            if let Some(cancel) = &mut self.cancel_on {
+                if cancel.as_mut().poll(cx).is_ready() {
+                    self.cancel_on = None;
                     let _ = self.machine.handle(Event::CancelAll);
                     progressed = true;
                 }

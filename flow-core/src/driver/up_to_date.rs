@@ -9,6 +9,7 @@ use std::task::Context;
 
 use flow_results::{Failure, FailureKind, FlowStatus};
 use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
 
 use super::attempt::AttemptEnd;
 use super::{Done, Driver};
@@ -19,11 +20,13 @@ use crate::{CoreError, Data, Flow, FlowId, Freshness};
 
 /// Before a run, on a blocking thread: reads the ledger, checks every registered flow (files
 /// read in parallel), and forgets the entries of the flows that will run whatever their
-/// parents do. Returns what it read and the check of each flow registered then, in the
-/// registry's order.
+/// parents do (unless `cancel` was cancelled meanwhile: the run, which stopped waiting for
+/// this, starts nothing). Returns what it read and the check of each flow registered then,
+/// in the registry's order.
 pub(super) async fn prepare(
     shared: &Arc<Shared>,
     freshness: Freshness,
+    cancel: Option<CancellationToken>,
 ) -> Result<(Arc<Known>, Vec<(FlowId, Checked)>), CoreError> {
     let (flows, graph) = {
         let registry = shared.registry();
@@ -42,7 +45,9 @@ pub(super) async fn prepare(
             })
             .map(|(f, _)| f.id.as_str())
             .collect();
-        known.freshness.ledger.forget_all(&will_run)?;
+        if !cancel.is_some_and(|token| token.is_cancelled()) {
+            known.freshness.ledger.forget_all(&will_run)?;
+        }
         let decided = (flows.iter().map(|f| f.id.clone())).zip(decided).collect();
         Ok::<_, CoreError>((Arc::new(known), decided))
     });

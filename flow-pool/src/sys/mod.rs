@@ -18,8 +18,8 @@ use nix::unistd::Pid;
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use init::{init_if_pid_one, InitOutcome};
 pub use slice::use_short_slice;
+pub use spawn::{block, restore_default_action, signal_is_ignored, take_pending, unblock};
 pub(crate) use spawn::{pidfd, pidfd_open, reap, spawn, spawn_can_chdir, SignalDefaults};
-pub use spawn::{restore_default_action, signal_is_ignored, unblock};
 pub(crate) use unix::{kill_child_when_parent_dies, start_new_session};
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.

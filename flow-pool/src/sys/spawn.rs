@@ -315,17 +315,63 @@ pub fn restore_default_action(signal: libc::c_int) -> io::Result<()> {
 /// # Errors
 /// `EINVAL` for a number that is not a signal.
 pub fn unblock(signal: libc::c_int) -> io::Result<()> {
+    let set = one_signal(signal)?;
+    // SAFETY: `set` is initialised; a null old set is allowed.
+    check(unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) })
+}
+
+/// Blocks `signal` in this thread (and so in the threads it starts later): one that comes
+/// meanwhile waits, pending, until it is unblocked ([`unblock`]) or taken ([`take_pending`]).
+/// Commands started later get an empty mask all the same.
+///
+/// # Errors
+/// `EINVAL` for a number that is not a signal.
+pub fn block(signal: libc::c_int) -> io::Result<()> {
+    let set = one_signal(signal)?;
+    // SAFETY: `set` is initialised; a null old set is allowed.
+    check(unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) })
+}
+
+/// Takes `signal` if it is pending, for this thread or the process (it is pending only while
+/// every thread blocks it: see [`block`]), without waiting; whether it was. Taken, it is gone:
+/// no handler runs for it when it is unblocked.
+///
+/// # Errors
+/// `EINVAL` for a number that is not a signal.
+pub fn take_pending(signal: libc::c_int) -> io::Result<bool> {
+    let set = one_signal(signal)?;
+    let now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: `set` and `now` are initialised and only read; a null info is allowed.
+        let taken = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &now) };
+        if taken == signal {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(false),
+            // Another signal's handler ran meanwhile.
+            Some(libc::EINTR) => continue,
+            _ => return Err(error),
+        }
+    }
+}
+
+/// The set of `signal` alone.
+fn one_signal(signal: libc::c_int) -> io::Result<libc::sigset_t> {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: `sigemptyset` initialises the set before `sigaddset` and `pthread_sigmask` read
-    // it; a null old set is allowed.
-    let rc = unsafe {
+    // SAFETY: `sigemptyset` initialises the set before `sigaddset` changes it, and only an
+    // initialised set is returned.
+    unsafe {
         libc::sigemptyset(set.as_mut_ptr());
         if libc::sigaddset(set.as_mut_ptr(), signal) != 0 {
             return Err(io::Error::last_os_error());
         }
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut())
-    };
-    check(rc)
+        Ok(set.assume_init())
+    }
 }
 
 /// `posix_spawnattr_t` for a command: its own session, an empty signal mask, the
@@ -408,6 +454,22 @@ mod tests {
         assert_eq!(mask("SigCgt") & bit, 0, "no handler");
         assert_eq!(mask("SigBlk") & bit, 0, "unblocked");
         assert!(!signal_is_ignored(libc::SIGUSR2));
+    }
+
+    /// A blocked signal that came is pending until it is taken, once; none is taken before.
+    /// (SIGWINCH: no other test of this crate uses it, and it is ignored by default.)
+    #[test]
+    fn a_blocked_signal_is_taken_once() {
+        let bit = 1u64 << (libc::SIGWINCH - 1);
+        block(libc::SIGWINCH).unwrap();
+        assert_eq!(mask("SigBlk") & bit, bit, "blocked");
+        assert!(!take_pending(libc::SIGWINCH).unwrap(), "none came");
+        // SAFETY: `raise` sends the signal to this thread, which blocks it: no handler runs.
+        assert_eq!(unsafe { libc::raise(libc::SIGWINCH) }, 0);
+        assert!(take_pending(libc::SIGWINCH).unwrap(), "the one that came");
+        assert!(!take_pending(libc::SIGWINCH).unwrap(), "taken once");
+        unblock(libc::SIGWINCH).unwrap();
+        assert_eq!(mask("SigBlk") & bit, 0, "unblocked");
     }
 
     /// The `SigIgn` mask of `/proc/self/status` of a command started with `defaults`.
