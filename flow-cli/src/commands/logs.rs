@@ -160,6 +160,8 @@ fn printed(
     if printer.found_any {
         return Ok(0);
     }
+    // A `--run` given on the command line may hold anything.
+    let run = terminal::safe(run);
     match last_attempt(folder, flow) {
         None => Err(CliError::Run(format!(
             "flow `{flow}` has no logs in run {run} ({})",
