@@ -84,6 +84,9 @@ pub fn requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<S
 /// The watchdog process: waits until the run closes the pipe (stdin); unless it said it is
 /// done, kills every process with `FLOW_RUN_ID=run_id`. Returns the exit code.
 pub fn serve(run_id: &str) -> u8 {
+    // It inherits the mask of `flow run`, which holds the stop signals until it handles them
+    // (`signals::hold`): the watchdog takes them, at their default action, as any process.
+    crate::signals::release();
     // The kernel's name of the process is the executable's (`flow`) until it is set.
     #[cfg(target_os = "linux")]
     if let Ok(name) = std::ffi::CString::new(PROCESS_NAME) {

@@ -123,6 +123,9 @@ sleep 300 & wait
         cmdline.starts_with(b"Flow-watchdog\0__watchdog\0"),
         "{cmdline:?}"
     );
+    // It blocks no signal, though `flow run` held its stop signals when it started it.
+    let status = std::fs::read_to_string(format!("/proc/{watchdog}/status")).unwrap();
+    assert!(status.contains("SigBlk:\t0000000000000000\n"), "{status}");
     // The watchdog first, so that it cannot see the run die.
     signal(watchdog.parse().unwrap(), "KILL");
     wait_all_dead(&[watchdog]);
