@@ -49,6 +49,40 @@ impl RunLock {
     }
 }
 
+/// The lock of a workflow held for a moment by a command that is no run (`flow prune`): its
+/// file names that command while it holds the lock, and its last holder again once it lets
+/// go, so that the next run still finds what a dead run left running by it.
+#[derive(Debug)]
+pub struct Borrowed(RunLock);
+
+/// Takes the lock of `workflow` in `spec` as [`Borrowed`], naming `holder` while it is held.
+///
+/// # Errors
+/// As [`acquire`].
+pub fn borrow(
+    spec: &StoreSpec,
+    workflow: &str,
+    holder: &str,
+) -> Result<Option<Borrowed>, CliError> {
+    Ok(acquire(spec, workflow, holder)?.map(Borrowed))
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        let RunLock {
+            file,
+            path,
+            previous,
+            ..
+        } = &mut self.0;
+        if let Some(previous) = previous {
+            if let Err(error) = write_holder_as(file, path, &previous.run, previous.pid) {
+                tracing::warn!("{error}");
+            }
+        }
+    }
+}
+
 /// A lock taken: the locked file, and who held it last (see [`RunLock::previous`]).
 #[derive(Debug)]
 pub struct Taken {
@@ -217,10 +251,20 @@ fn lock(path: &Path) -> Result<Result<Taken, Option<Holder>>, CliError> {
 /// Writes `holder` and this process's id in the locked file at `path`, in place of what it
 /// held.
 fn write_holder(locked: &mut Flock<File>, path: &Path, holder: &str) -> Result<(), CliError> {
+    write_holder_as(locked, path, holder, std::process::id())
+}
+
+/// Writes `holder` and `pid` in the locked file.
+fn write_holder_as(
+    locked: &mut Flock<File>,
+    path: &Path,
+    holder: &str,
+    pid: u32,
+) -> Result<(), CliError> {
     let written = locked
         .set_len(0)
         .and_then(|()| locked.rewind())
-        .and_then(|()| writeln!(locked, "{holder} {}", std::process::id()));
+        .and_then(|()| writeln!(locked, "{holder} {pid}"));
     written.map_err(|source| CliError::Io {
         action: "write the lock file",
         path: path.to_owned(),
@@ -326,5 +370,22 @@ mod tests {
         drop(lock);
         let after = acquire_keeping_holder(&spec, "w").unwrap().unwrap();
         assert_eq!(after.previous().unwrap().run, "next");
+    }
+
+    /// `flow prune` names itself while it holds a workflow's lock, and the last run again
+    /// once it lets go: the next run still finds a dead run's processes by it.
+    #[test]
+    fn a_borrowed_lock_names_the_last_holder_again_when_it_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
+        let file = path(&spec, "w").unwrap();
+        drop(acquire(&spec, "w", "dead").unwrap());
+        let pid = named(&file).unwrap().pid;
+        let borrowed = borrow(&spec, "w", "prune").unwrap().unwrap();
+        assert_eq!(named(&file).unwrap().run, "prune");
+        assert!(acquire(&spec, "w", "another").is_err(), "held");
+        drop(borrowed);
+        let named = named(&file).unwrap();
+        assert_eq!((named.run.as_str(), named.pid), ("dead", pid));
     }
 }

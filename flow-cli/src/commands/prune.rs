@@ -66,7 +66,7 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         let _lock = if args.dry_run {
             None
         } else {
-            match run_lock::acquire(&spec, workflow, LOCK_HOLDER) {
+            match run_lock::borrow(&spec, workflow, LOCK_HOLDER) {
                 Ok(lock) => lock,
                 Err(error @ CliError::Locked { .. }) => {
                     // The others are pruned all the same; the exit code says one was not.
@@ -136,7 +136,7 @@ fn compact(
     }
     let mut locks = Vec::with_capacity(workflows.len());
     for workflow in workflows {
-        match run_lock::acquire(spec, workflow, LOCK_HOLDER) {
+        match run_lock::borrow(spec, workflow, LOCK_HOLDER) {
             Ok(lock) => locks.push(lock),
             Err(CliError::Locked { .. }) => {
                 terminal::eprint_line(&format!(
