@@ -177,3 +177,36 @@ fn take_held() -> Option<&'static str> {
     }
     taken
 }
+
+/// Exit code of a run stopped by a signal.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit code of a run `stopped` by a signal or not, that `succeeded` or not: a stop that
+/// came once every flow had completed stopped nothing, and the code agrees with the record.
+pub fn exit_code(stopped: bool, succeeded: bool) -> u8 {
+    match (succeeded, stopped) {
+        (true, _) => 0,
+        (false, true) => EXIT_INTERRUPTED,
+        (false, false) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_exit_code_agrees_with_the_run() {
+        // The last: a stop that came once every flow had completed.
+        for (stopped, succeeded, code) in [
+            (false, true, 0),
+            (false, false, 1),
+            (true, false, 130),
+            (true, true, 0),
+        ] {
+            assert_eq!(
+                super::exit_code(stopped, succeeded),
+                code,
+                "{stopped} {succeeded}"
+            );
+        }
+    }
+}

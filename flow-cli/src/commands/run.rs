@@ -32,9 +32,6 @@ use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
 use crate::workflow::{Action, FlowDef, Workflow};
 use crate::{open_files, run_lock, signals, store, takeover, terminal, workflow};
 
-/// Exit code of a run stopped by a signal.
-const EXIT_INTERRUPTED: u8 = 130;
-
 /// How many bytes of each stream a flow keeps in memory for the summary (the log files keep
 /// everything).
 const TAIL_BYTES: usize = 8 * 1024;
@@ -371,13 +368,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             );
         }
     }
-    Ok(if interrupted.get() {
-        EXIT_INTERRUPTED
-    } else if summary.is_success() && !store_failed && !summary_lost {
-        0
-    } else {
-        1
-    })
+    Ok(signals::exit_code(
+        interrupted.get(),
+        summary.is_success() && !store_failed && !summary_lost,
+    ))
 }
 
 /// Where the logs of every run of `wf` go: `.flow/logs/` beside the file.
