@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound::{Included, Unbounded};
 use std::ops::Range;
 
+use flow_core::Data;
 use flow_graph::{DependencyType, FlowGraph, FlowId, GraphError};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -64,7 +65,7 @@ pub(super) fn path_problem(what: &str, path: &str) -> Option<String> {
     if let Some(problem) = super::limits::argument_problem(what, path) {
         return Some(problem);
     }
-    if !is_glob(path) {
+    if !Data::is_glob(path) {
         return None;
     }
     // Escaped: a value from `--set` may hold a line break.
@@ -152,14 +153,9 @@ fn resolve<'s>(mut start: Vec<&'s str>, path: &'s str) -> (Vec<&'s str>, bool) {
     (start, climbed)
 }
 
-/// Whether `path` is written as a glob (`*` or `?`; brackets are plain characters).
-pub(super) fn is_glob(path: &str) -> bool {
-    flow_core::Data::is_glob(path)
-}
-
 /// The glob `path` as the `glob` crate reads it (its brackets match themselves).
 fn pattern(path: &str) -> Result<glob::Pattern, glob::PatternError> {
-    glob::Pattern::new(&flow_core::Data::glob_syntax(path))
+    glob::Pattern::new(&Data::glob_syntax(path))
 }
 
 /// Where a flow's output is written in the workflow files.
@@ -248,7 +244,7 @@ pub(super) fn link(
                 }
                 continue;
             }
-            if is_glob(input) {
+            if Data::is_glob(input) {
                 glob_writers(&owners, flows, &key, k, &mut parents);
                 continue;
             }
