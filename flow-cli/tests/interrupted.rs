@@ -469,3 +469,70 @@ fn a_takeover_cut_short_by_sigkill_is_taken_up_by_the_next_run() {
         "not stopped before the run: {log}"
     );
 }
+
+/// Ctrl-C while a run stops what a dead run left running is answered at once, while the dead
+/// run's command is still in its grace period (here ten minutes), and a second, later, kills it
+/// without waiting out the grace; the run then starts nothing and exits 130.
+#[test]
+fn ctrl_c_during_the_takeover_is_answered_at_once_and_a_second_kills() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, shell) = orphan_stubborn(d);
+    write(d, "w.toml", &STUBBORN.replace("\"2s\"", "\"10m\""));
+    let mut child = spawn_run(d);
+    // Each line of stderr as it comes, so that one that never comes fails the test.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .try_for_each(|l| tx.send(l))
+    });
+    let next_line = |what: &str| {
+        lines
+            .recv_timeout(GUARD)
+            .unwrap_or_else(|_| panic!("flow never said {what}"))
+    };
+    let stopping = next_line("that it stops the dead run's processes");
+    assert!(
+        stopping.starts_with("stopping ") && stopping.contains("up to 10m before SIGKILL"),
+        "{stopping}"
+    );
+    signal(child.id(), "INT");
+    let answer = next_line("that the stop signal came");
+    assert!(
+        answer.starts_with("SIGINT: the run stops once the processes left by run "),
+        "{answer}"
+    );
+    assert!(
+        alive(&shell),
+        "the dead run's command did not get its grace"
+    );
+    // A person's second Ctrl-C: later than 100 ms after the first, within which a signal is
+    // part of the same stop (the pause is what is tested, not a wait for an event).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let again = next_line("that the second stop signal came");
+    assert!(
+        again.starts_with("SIGINT again: killing the processes left by run "),
+        "{again}"
+    );
+    let out = wait_exit(child);
+    let rest: Vec<String> = lines.iter().collect();
+    let survived = kill_if_alive(&shell);
+    assert_eq!(out.status.code(), Some(130), "{rest:?}");
+    assert!(!survived, "the dead run's command survived: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("SIGINT: stopping before the run starts")),
+        "{rest:?}"
+    );
+    let log = std::fs::read_to_string(d.join("log")).unwrap();
+    assert_eq!(
+        log.matches("start").count(),
+        1,
+        "a started after the stop: {log}"
+    );
+}
