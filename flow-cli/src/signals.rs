@@ -287,8 +287,8 @@ pub fn watch(
 }
 
 /// Takes the stop signals that are pending, held or blocked since `flow` started; the name of
-/// one, if any came (several are one stop), or of the one [`Acknowledge`] took. An ignored SIGHUP (`nohup`) is left pending: the
-/// kernel drops it once unblocked.
+/// one, if any came (several are one stop), or of the one [`Acknowledge`] took. An ignored
+/// SIGHUP (`nohup`) is left pending: the kernel drops it once unblocked.
 fn take_held() -> Option<&'static str> {
     let mut taken = (TAKEN
         .lock()

@@ -5,9 +5,10 @@
 //! looks for the processes of the run that held it last, and of the workflow's latest run when
 //! it reads it for `--resume`, if that run never recorded its end; it stops them (SIGTERM, the
 //! flow's `kill_grace`, SIGKILL, as a stopped flow is) before it starts anything, and says so
-//! on one line (and, as it starts to wait, on another). Meanwhile stop signals are held ([`crate::signals`]: the run then starts
-//! nothing; one is answered at once, and a second kills the processes without waiting out
-//! their grace: [`signals::Acknowledge`]), and the lock file still names the run that held it last
+//! on one line (and, as it starts to wait, on another). Meanwhile stop signals are held
+//! ([`crate::signals`]: the run then starts nothing; one is answered at once, and a second
+//! kills the processes without waiting out their grace: [`signals::Acknowledge`]), and the
+//! lock file still names the run that held it last
 //! ([`crate::run_lock::acquire_keeping_holder`]): a `flow run` killed before it is done leaves
 //! that run for the next one to find.
 //!

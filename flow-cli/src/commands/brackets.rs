@@ -97,9 +97,24 @@ mod tests {
             |input: &str| format!("[flows.a]\ncommand = [\"true\"]\ninputs = [\"{input}\"]\n");
         // (input, files there, the warning's start or none)
         let cases: &[(&str, &[&str], Option<&str>)] = &[
-            ("data/[ab]*.csv", &["data/a1.csv"], Some("w.toml:3: input `data/[ab]*.csv` of flow `a` matches no file: in flow `[` and `]` match themselves")),
-            ("data/[ab]*.csv", &[], Some("w.toml:3: input `data/[ab]*.csv`")),
-            ("run[1]/*.fq", &["run1/a.fq"], Some("w.toml:3: input `run[1]/*.fq`")),
+            (
+                "data/[ab]*.csv",
+                &["data/a1.csv"],
+                Some(
+                    "w.toml:3: input `data/[ab]*.csv` of flow `a` matches no file: in flow `[` \
+                     and `]` match themselves, the only wildcards are `*`, `?` and `**`",
+                ),
+            ),
+            (
+                "data/[ab]*.csv",
+                &[],
+                Some("w.toml:3: input `data/[ab]*.csv`"),
+            ),
+            (
+                "run[1]/*.fq",
+                &["run1/a.fq"],
+                Some("w.toml:3: input `run[1]/*.fq`"),
+            ),
             // Brackets that match files, or a file named as written: nothing to say.
             ("data/[ab]*.csv", &["data/[ab]1.csv"], None),
             ("run[1]/*.fq", &["run[1]/a.fq"], None),
