@@ -54,19 +54,11 @@ pub fn warn(wf: &Workflow) {
 }
 
 /// Whether the glob `input`, relative to `dir`, matches a file or folder, as flow-core
-/// expands it when it takes a flow's digests (`fresh/digest.rs`): brackets match themselves,
-/// the folder's name is matched as it is, and a glob that matches nothing is taken as
-/// written. A folder that cannot be read counts as a match: nothing is known to be missing.
+/// expands it when it takes a flow's digests ([`Data::glob_under`]), or names one as written
+/// (a glob that matches nothing is taken as written). A folder that cannot be read counts as a
+/// match: nothing is known to be missing.
 fn matches_any(dir: &Path, input: &str) -> bool {
-    let syntax = match Path::new(input).is_absolute() {
-        true => Data::glob_syntax(input).into_owned(),
-        false => format!(
-            "{}/{}",
-            glob::Pattern::escape(&dir.to_string_lossy()),
-            Data::glob_syntax(input)
-        ),
-    };
-    let globbed = glob::glob(&syntax).map(|mut paths| paths.next().is_some());
+    let globbed = glob::glob(&Data::glob_under(dir, input)).map(|mut paths| paths.next().is_some());
     globbed.unwrap_or(true) || std::fs::symlink_metadata(dir.join(input)).is_ok()
 }
 
