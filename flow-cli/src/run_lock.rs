@@ -11,7 +11,9 @@
 //! `flow run` takes the lock with [`acquire_keeping_holder`]: the file goes on naming its last
 //! holder until the run has stopped what that holder, if it died, left running
 //! ([`crate::takeover`]), and only then names this run ([`RunLock::name`]). So a run killed
-//! while it stops them leaves the dead run named for the next one.
+//! while it stops them leaves the dead run named for the next one. Meanwhile a second line
+//! names the run taking over ([`Holder::taker`]): the lock is held, but not by the run the
+//! first line names, which readers then show as interrupted, not in progress.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -99,6 +101,10 @@ pub struct Holder {
     pub run: String,
     /// The process id of its `flow run`.
     pub pid: u32,
+    /// The run that took the lock over from it and is stopping what it left (written while
+    /// the file still names it: [`acquire_keeping_holder`]); the lock, if held, is that
+    /// run's.
+    pub taker: Option<String>,
 }
 
 /// The lock file of `workflow` in the store `spec`; `None` for the memory store.
@@ -142,7 +148,7 @@ pub fn acquire(
     workflow: &str,
     holder: &str,
 ) -> Result<Option<RunLock>, CliError> {
-    let mut lock = acquire_keeping_holder(spec, workflow)?;
+    let mut lock = acquire_keeping_holder(spec, workflow, holder)?;
     if let Some(lock) = &mut lock {
         lock.name(holder)?;
     }
@@ -150,60 +156,66 @@ pub fn acquire(
 }
 
 /// As [`acquire`], but the lock file keeps naming its last holder until [`RunLock::name`]
-/// names the new one.
+/// names the new one, with `taker` (the new one) as the [`Holder::taker`] meanwhile.
 ///
 /// # Errors
 /// As [`acquire`].
 pub fn acquire_keeping_holder(
     spec: &StoreSpec,
     workflow: &str,
+    taker: &str,
 ) -> Result<Option<RunLock>, CliError> {
     let Some(path) = path(spec, workflow) else {
         return Ok(None);
     };
-    match lock(&path)? {
-        Ok(taken) => match lock_name::claim(&path) {
-            Claim::Held(name) => Ok(Some(RunLock {
-                file: taken.file,
-                path,
-                previous: taken.previous,
-                _name: Some(name),
-            })),
-            Claim::Unavailable => Ok(Some(RunLock {
-                file: taken.file,
-                path,
-                previous: taken.previous,
-                _name: None,
-            })),
-            // The lock file was deleted under the run holding it: this one is new.
-            Claim::InUse => {
-                let _ = taken.file.set_len(0);
-                Err(CliError::Locked {
-                    workflow: workflow.to_owned(),
-                    spec: spec.to_string(),
-                    by: format!(
-                        "another `flow`, whose lock file {} was deleted while it runs",
-                        path.display()
-                    ),
-                    pid: None,
-                })
-            }
-        },
-        Err(holder) => {
-            let by = match &holder {
-                None => "another `flow`, which is just starting".to_owned(),
-                Some(h) if h.run == crate::commands::prune::LOCK_HOLDER => {
-                    format!("`flow prune` by process {}", h.pid)
-                }
-                Some(h) => format!("run {} by process {}", h.run, h.pid),
-            };
-            Err(CliError::Locked {
+    let mut taken = match lock(&path)? {
+        Ok(taken) => taken,
+        Err(holder) => return Err(locked_by(spec, workflow, holder)),
+    };
+    let name = match lock_name::claim(&path) {
+        Claim::Held(name) => Some(name),
+        Claim::Unavailable => None,
+        // The lock file was deleted under the run holding it: this one is new.
+        Claim::InUse => {
+            let _ = taken.file.set_len(0);
+            return Err(CliError::Locked {
                 workflow: workflow.to_owned(),
                 spec: spec.to_string(),
-                by,
-                pid: holder.map(|h| h.pid),
-            })
+                by: format!(
+                    "another `flow`, whose lock file {} was deleted while it runs",
+                    path.display()
+                ),
+                pid: None,
+            });
         }
+    };
+    if let Some(previous) = &taken.previous {
+        // The last holder first, as before; then who holds the lock now.
+        let marked = format!("{} {}\ntaker {taker}", previous.run, previous.pid);
+        write_holder_as(&mut taken.file, &path, &marked, std::process::id())?;
+    }
+    Ok(Some(RunLock {
+        file: taken.file,
+        path,
+        previous: taken.previous,
+        _name: name,
+    }))
+}
+
+/// The refusal of the lock of `workflow` in `spec`, which `holder` holds.
+fn locked_by(spec: &StoreSpec, workflow: &str, holder: Option<Holder>) -> CliError {
+    let by = match &holder {
+        None => "another `flow`, which is just starting".to_owned(),
+        Some(h) if h.run == crate::commands::prune::LOCK_HOLDER => {
+            format!("`flow prune` by process {}", h.pid)
+        }
+        Some(h) => format!("run {} by process {}", h.run, h.pid),
+    };
+    CliError::Locked {
+        workflow: workflow.to_owned(),
+        spec: spec.to_string(),
+        by,
+        pid: holder.map(|h| h.pid),
     }
 }
 
@@ -278,13 +290,21 @@ pub fn named(path: &Path) -> Option<Holder> {
     read_holder(&mut File::open(path).ok()?)
 }
 
+/// The holder a lock file names: `RUN PID` on its first line, and on a second, while a run
+/// takes over from it, `taker RUN PID` ([`acquire_keeping_holder`]).
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
-    let (run, pid) = text.trim().split_once(' ')?;
+    let mut lines = text.trim().lines();
+    let (run, pid) = lines.next()?.split_once(' ')?;
+    let taker = (lines.next())
+        .and_then(|line| line.strip_prefix("taker "))
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(run, _)| run.to_owned());
     Some(Holder {
         run: run.to_owned(),
         pid: pid.parse().ok()?,
+        taker,
     })
 }
 
@@ -355,20 +375,28 @@ mod tests {
         let spec = StoreSpec::Sqlite(dir.path().join("flow.db"));
         let file = path(&spec, "w").unwrap();
         drop(acquire(&spec, "w", "dead").unwrap());
-        let mut lock = acquire_keeping_holder(&spec, "w").unwrap().unwrap();
+        let dead_pid = named(&file).unwrap().pid;
+        let mut lock = acquire_keeping_holder(&spec, "w", "next").unwrap().unwrap();
         assert_eq!(lock.previous().unwrap().run, "dead");
-        // Held, and still naming the last holder: a run killed now leaves it named.
-        assert_eq!(named(&file).unwrap().run, "dead");
+        // Held, and still naming the last holder: a run killed now leaves it named; the
+        // run that holds the lock is named as its taker.
+        let held = named(&file).unwrap();
+        assert_eq!(
+            (held.run.as_str(), held.pid, held.taker.as_deref()),
+            ("dead", dead_pid, Some("next"))
+        );
         let err = acquire(&spec, "w", "third").unwrap_err();
         assert!(matches!(err, CliError::Locked { .. }), "{err}");
         lock.name("next").unwrap();
         let holder = named(&file).unwrap();
         assert_eq!(
-            (holder.run.as_str(), holder.pid),
-            ("next", std::process::id())
+            (holder.run.as_str(), holder.pid, holder.taker),
+            ("next", std::process::id(), None)
         );
         drop(lock);
-        let after = acquire_keeping_holder(&spec, "w").unwrap().unwrap();
+        let after = acquire_keeping_holder(&spec, "w", "third")
+            .unwrap()
+            .unwrap();
         assert_eq!(after.previous().unwrap().run, "next");
     }
 

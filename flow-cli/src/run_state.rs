@@ -21,7 +21,8 @@ pub enum RunState {
 
 impl RunState {
     /// The state of `run`, kept in the store `spec`: in progress when its workflow's lock file
-    /// names it and is held ([`crate::liveness`]). Nothing is locked to look.
+    /// names it and is held ([`crate::liveness`]), not by a run taking over from it
+    /// ([`crate::run_lock::Holder::taker`]). Nothing is locked to look.
     pub fn of(spec: &StoreSpec, run: &RunRecord) -> Self {
         if run.finished_at.is_some() {
             return RunState::Ended;
@@ -29,7 +30,9 @@ impl RunState {
         let lock_file = crate::run_lock::path(spec, &run.workflow);
         let holds = lock_file.is_some_and(|path| {
             crate::run_lock::named(&path).is_some_and(|holder| {
+                // While a run takes over from it, the lock is the taker's, not this run's.
                 holder.run == run.run_id.as_str()
+                    && holder.taker.is_none()
                     && Evidence {
                         lock: liveness::lock_state(&path),
                         pids: vec![holder.pid],

@@ -14,10 +14,14 @@
 //! flow starts, and the run is recorded with every flow cancelled. So a stop never cuts a
 //! takeover short. Before the lock (reading the workflow, which may wait on a pipe, and
 //! opening the store), a signal ends `flow` as usual; the threads started then hold them
-//! from the start ([`held_while`]), so that once held they reach no thread.
+//! from the start ([`held_while`]), so that once held they reach no thread. While the takeover
+//! waits for a dead run's processes to end, [`Acknowledge`] answers a stop signal at once (it
+//! is still the run's first stop, taken by [`watch`]), and a second one kills them without
+//! waiting out their grace.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flow_core::CancellationToken;
@@ -71,6 +75,130 @@ pub fn held_while<T>(start: impl FnOnce() -> T) -> T {
         }
     }
     started
+}
+
+/// A stop signal that came while the signals were held and that [`Acknowledge`] took, with
+/// when it came: the run's first stop, which [`watch`] takes as one still held.
+static TAKEN: Mutex<Option<(&'static str, Instant)>> = Mutex::new(None);
+
+/// The stop signals [`Acknowledge`] takes: those [`take_held`] takes.
+fn taken_set() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for handled in HANDLED {
+        if !(handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32)) {
+            set.add(handled);
+        }
+    }
+    set
+}
+
+/// While the stop signals are held ([`hold`]) and `flow run` waits for something it must
+/// finish (the takeover's stop of a dead run's processes): a thread that answers a stop
+/// signal at once, on stderr, and keeps it as the run's first stop (for [`watch`]); at a
+/// second one, later than [`SAME_STOP`], it says so and runs `again` (to cut the wait
+/// short). It ends when dropped; a signal that comes after that waits, held, as before.
+#[derive(Debug)]
+pub struct Acknowledge {
+    /// Closed when dropped: the thread's poll then ends.
+    done: Option<OwnedFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Acknowledge {
+    /// Starts the thread: at the first stop signal it prints `SIGNAL: {first}`, at a later
+    /// one `SIGNAL again: {again_line}` and runs `again`. `None` when it cannot be started
+    /// (no `signalfd`): the signals are held all the same, only unanswered until the run.
+    pub fn start(
+        first: String,
+        again_line: String,
+        again: impl FnOnce() + Send + 'static,
+    ) -> Option<Acknowledge> {
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let started =
+            SignalFd::with_flags(&taken_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                .map_err(std::io::Error::from)
+                .and_then(|signals| {
+                    let (wake, done) = nix::unistd::pipe().map_err(std::io::Error::from)?;
+                    // The thread holds the signals: it inherits this thread's mask.
+                    let thread = std::thread::Builder::new()
+                        .name("flow-held-signals".into())
+                        .spawn(move || answer(&signals, &wake, &first, &again_line, again))?;
+                    Ok((done, thread))
+                });
+        match started {
+            Ok((done, thread)) => Some(Acknowledge {
+                done: Some(done),
+                thread: Some(thread),
+            }),
+            Err(error) => {
+                tracing::debug!(%error, "a stop signal is answered only once the run starts");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Acknowledge {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread of [`Acknowledge`]: answers the stop signals `signals` reads until `wake` is
+/// closed.
+fn answer(
+    signals: &nix::sys::signalfd::SignalFd,
+    wake: &OwnedFd,
+    first_line: &str,
+    again_line: &str,
+    again: impl FnOnce(),
+) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut again = Some(again);
+    loop {
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(error) => {
+                tracing::debug!(%error, "stops answering stop signals");
+                return;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        let Ok(Some(info)) = signals.read_signal() else {
+            continue;
+        };
+        let name = Signal::try_from(info.ssi_signo as i32).map_or("a stop signal", Signal::as_str);
+        let mut taken = TAKEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *taken {
+            None => {
+                *taken = Some((name, Instant::now()));
+                drop(taken);
+                tracing::info!("{name} while held: the run stops once the wait is over");
+                terminal::eprint_line(&format!("{name}: {first_line}"));
+            }
+            Some((_, at)) if at.elapsed() < SAME_STOP => {
+                tracing::debug!("{name} right after the first: the same stop");
+            }
+            Some(_) => {
+                drop(taken);
+                if let Some(again) = again.take() {
+                    terminal::eprint_line(&format!("{name} again: {again_line}"));
+                    again();
+                }
+            }
+        }
+    }
 }
 
 /// Whether a signal interrupted the run; shared with the signal task.
@@ -159,10 +287,14 @@ pub fn watch(
 }
 
 /// Takes the stop signals that are pending, held or blocked since `flow` started; the name of
-/// one, if any came (several are one stop). An ignored SIGHUP (`nohup`) is left pending: the
-/// kernel drops it once unblocked.
+/// one, if any came (several are one stop), or of the one [`Acknowledge`] took. An ignored
+/// SIGHUP (`nohup`) is left pending: the kernel drops it once unblocked.
 fn take_held() -> Option<&'static str> {
-    let mut taken = None;
+    let mut taken = (TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+    .take()
+    .map(|(name, _)| name);
     for handled in HANDLED {
         if handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32) {
             continue;

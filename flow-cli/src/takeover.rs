@@ -5,8 +5,10 @@
 //! looks for the processes of the run that held it last, and of the workflow's latest run when
 //! it reads it for `--resume`, if that run never recorded its end; it stops them (SIGTERM, the
 //! flow's `kill_grace`, SIGKILL, as a stopped flow is) before it starts anything, and says so
-//! on one line. Meanwhile stop signals are held ([`crate::signals`]: the run then starts
-//! nothing), and the lock file still names the run that held it last
+//! on one line (and, as it starts to wait, on another). Meanwhile stop signals are held
+//! ([`crate::signals`]: the run then starts nothing; one is answered at once, and a second
+//! kills the processes without waiting out their grace: [`signals::Acknowledge`]), and the
+//! lock file still names the run that held it last
 //! ([`crate::run_lock::acquire_keeping_holder`]): a `flow run` killed before it is done leaves
 //! that run for the next one to find.
 //!
@@ -25,9 +27,9 @@ use flow_results::{ResultStore, RunId, RunRecord};
 
 use crate::liveness::{Evidence, Lock};
 use crate::run_lock::RunLock;
-use crate::sweep::{find_where, stop, Found};
-use crate::terminal;
+use crate::sweep::{find_where, kill_where, stop, Found};
 use crate::workflow::Workflow;
+use crate::{signals, terminal};
 
 /// How many of the processes found the warning names; it counts the others.
 const NAMED: usize = 4;
@@ -96,7 +98,23 @@ pub fn stop_left_over(
             tracing::warn!("{}", left_running(run, &found));
             continue;
         }
-        stop(&found, &marked, |flow| grace_of(wf, flow));
+        let grace = (found.iter())
+            .map(|f| grace_of(wf, f.flow.as_deref()))
+            .max()
+            .unwrap_or_default();
+        terminal::eprint_line(&stopping(run, found.len(), grace));
+        // Held, a stop signal would say nothing until the grace is over: it is answered now.
+        let owned = run.as_str().to_owned();
+        let answered = signals::Acknowledge::start(
+            format!(
+                "the run stops once the processes left by run {run} are stopped; no flow starts \
+                 (press Ctrl-C again to kill them at once)"
+            ),
+            format!("killing the processes left by run {run} now"),
+            move || kill_where(crate::watchdog::of_run(&owned)),
+        );
+        stop(&found, &marked, |_| grace);
+        drop(answered);
         tracing::warn!("{}", warning(run, pid, &found));
     }
 }
@@ -106,6 +124,17 @@ fn grace_of(wf: &Workflow, flow: Option<&str>) -> std::time::Duration {
     flow.and_then(|id| wf.flows.iter().find(|def| def.id.as_str() == id))
         .and_then(|def| def.kill_grace)
         .unwrap_or(flow_pool::DEFAULT_GRACE)
+}
+
+/// The line said as the takeover starts to wait for the `n` processes the dead `run` left
+/// running, up to `grace`.
+fn stopping(run: &RunId, n: usize, grace: std::time::Duration) -> String {
+    let processes = if n == 1 { "process" } else { "processes" };
+    format!(
+        "stopping {n} {processes} left running by run {run}, whose `flow run` died, before this \
+         run starts (SIGTERM, then up to {} before SIGKILL)",
+        humantime::format_duration(grace)
+    )
 }
 
 /// The one line that says what the dead `run` (whose `flow run` was process `pid`) left

@@ -469,3 +469,100 @@ fn a_takeover_cut_short_by_sigkill_is_taken_up_by_the_next_run() {
         "not stopped before the run: {log}"
     );
 }
+
+/// A run that takes over from a run killed with its watchdog, with a grace of ten minutes for
+/// the dead run's command (which ignores SIGTERM): the run, the command's process id and the
+/// run's lines on stderr as they come, once it said it stops that command.
+fn taking_over(dir: &std::path::Path) -> (std::process::Child, String, Lines) {
+    use std::io::BufRead;
+    let (_, shell) = orphan_stubborn(dir);
+    write(dir, "w.toml", &STUBBORN.replace("\"2s\"", "\"10m\""));
+    let mut child = spawn_run(dir);
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .try_for_each(|l| tx.send(l))
+    });
+    let lines = Lines(lines);
+    let stopping = lines.next("that it stops the dead run's processes");
+    assert!(
+        stopping.starts_with("stopping ") && stopping.contains("up to 10m before SIGKILL"),
+        "{stopping}"
+    );
+    (child, shell, lines)
+}
+
+/// A run's lines on stderr, as they come.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    /// The next line; one that never comes (flow says `what`) fails the test.
+    fn next(&self, what: &str) -> String {
+        (self.0.recv_timeout(GUARD)).unwrap_or_else(|_| panic!("flow never said {what}"))
+    }
+}
+
+/// While a run stops what a dead run left running, it holds the lock file that still names the
+/// dead run: `flow runs` and `flow results` show that run as interrupted, not running.
+#[test]
+fn a_run_being_taken_over_is_shown_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, shell, _) = taking_over(d);
+    let runs = text(&run_in(d, &["runs", "w.toml"]).stdout);
+    let json = json_of(&run_in(d, &["results", "w.toml", "--json"]));
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    kill_if_alive(&shell);
+    assert!(runs.contains("interrupted"), "{runs}");
+    assert!(!runs.contains("running"), "{runs}");
+    assert_eq!(json["status"], "interrupted", "{json}");
+}
+
+/// Ctrl-C while a run stops what a dead run left running is answered at once, while the dead
+/// run's command is still in its grace period (here ten minutes), and a second, later, kills it
+/// without waiting out the grace; the run then starts nothing and exits 130.
+#[test]
+fn ctrl_c_during_the_takeover_is_answered_at_once_and_a_second_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, shell, lines) = taking_over(d);
+    signal(child.id(), "INT");
+    let answer = lines.next("that the stop signal came");
+    assert!(
+        answer.starts_with("SIGINT: the run stops once the processes left by run "),
+        "{answer}"
+    );
+    assert!(
+        alive(&shell),
+        "the dead run's command did not get its grace"
+    );
+    // A person's second Ctrl-C: later than 100 ms after the first, within which a signal is
+    // part of the same stop (the pause is what is tested, not a wait for an event).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let again = lines.next("that the second stop signal came");
+    assert!(
+        again.starts_with("SIGINT again: killing the processes left by run "),
+        "{again}"
+    );
+    let out = wait_exit(child);
+    let rest: Vec<String> = lines.0.iter().collect();
+    let survived = kill_if_alive(&shell);
+    assert_eq!(out.status.code(), Some(130), "{rest:?}");
+    assert!(!survived, "the dead run's command survived: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("SIGINT: stopping before the run starts")),
+        "{rest:?}"
+    );
+    let log = std::fs::read_to_string(d.join("log")).unwrap();
+    assert_eq!(
+        log.matches("start").count(),
+        1,
+        "a started after the stop: {log}"
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the exit code it ends with.
 
 pub mod ahead;
+pub mod brackets;
 pub mod completions;
 pub mod dry_run;
 pub mod executor;

@@ -49,6 +49,8 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     let mut wf = workflow::load_with(&args.file, &args.params.set)?;
     fresh::check_forced(args, &wf)?;
     wf.keep_targets(&args.targets)?;
+    // Before anything is judged up to date: a bracket glob that matches nothing reads nothing.
+    super::brackets::warn(&wf);
     let wf = Arc::new(wf);
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     super::store_outputs::check(&spec, &wf)?;
@@ -81,7 +83,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     signals::hold();
     let run_id = RunId::new_now();
     // The lock file names this run only once what a dead run left running was stopped.
-    let mut lock = run_lock::acquire_keeping_holder(&spec, &wf.name)?;
+    let mut lock = run_lock::acquire_keeping_holder(&spec, &wf.name, run_id.as_str())?;
     // Every command inherits the run id (which the watchdog looks for). It is set in this
     // process's environment, while no other thread runs (the one that read ahead has ended;
     // rayon's pool, which parsed the ledger, waits for work), and not in each command's

@@ -9,6 +9,7 @@ use crate::workflow;
 /// Validates the file; the problems come back as the error.
 pub fn run(args: &FileArg) -> Result<u8, CliError> {
     let wf = workflow::load_with(&args.file, &args.params.set)?;
+    super::brackets::warn(&wf);
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut flows = plural(wf.flows.len(), "flow", "flows");

@@ -169,7 +169,8 @@ type Owner = (usize, usize);
 /// and the included `files`: [`holding_own`]), an output declared by two flows, an input that is
 /// the flow's own output, a `wants` that names the writer of an input (`wants_at`: where a
 /// `wants` names a flow itself, by (child, parent)), and a cycle the implied edges close;
-/// notes in each flow's `unwritten` the inputs (not globs) no flow writes. `places[i][k]` is
+/// notes in each flow's `unwritten` the inputs (not globs) no flow writes, and in
+/// `unwritten_globs` the globs that match no flow's output. `places[i][k]` is
 /// where output `k` of flow `i` is written; paths are matched as [`key`]s in the workflow's
 /// folder `dir`.
 pub(super) fn link(
@@ -233,6 +234,7 @@ pub(super) fn link(
         // Each output an input needs, with the input.
         let mut parents: Vec<(Owner, u32)> = Vec::new();
         let mut unwritten: Vec<u32> = Vec::new();
+        let mut unwritten_globs: Vec<u32> = Vec::new();
         for (k, input) in flows[i].inputs.iter().enumerate() {
             let k = k as u32;
             let key = key(input, dir);
@@ -246,6 +248,9 @@ pub(super) fn link(
             }
             if Data::is_glob(input) {
                 glob_writers(&owners, flows, &key, k, &mut parents);
+                if parents.len() == before {
+                    unwritten_globs.push(k);
+                }
                 continue;
             }
             if !tops.contains(top(&key)) {
@@ -271,6 +276,7 @@ pub(super) fn link(
             }
         }
         flows[i].unwritten = unwritten;
+        flows[i].unwritten_globs = unwritten_globs;
         // One output per parent: the first its inputs need.
         parents.sort_by_key(|&((j, _), _)| j);
         parents.dedup_by_key(|&mut ((j, _), _)| j);

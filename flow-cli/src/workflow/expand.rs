@@ -272,6 +272,7 @@ pub(super) fn workflow(
                 inputs,
                 outputs,
                 unwritten: Vec::new(),
+                unwritten_globs: Vec::new(),
                 requires: std::mem::take(&mut requires[i]),
                 wants: std::mem::take(&mut wants[i]),
                 timeout,

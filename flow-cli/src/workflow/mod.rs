@@ -69,6 +69,9 @@ pub struct FlowDef {
     /// The positions in `inputs` of the paths (not globs) that no flow declares as output:
     /// they must exist when the flow starts.
     pub unwritten: Vec<u32>,
+    /// The positions in `inputs` of the globs that match no flow's output (nor lie in one,
+    /// nor may hold one): only files already there can match them.
+    pub unwritten_globs: Vec<u32>,
     /// Flows that must complete before this one runs (with those whose outputs are its
     /// inputs).
     pub requires: Vec<FlowId>,

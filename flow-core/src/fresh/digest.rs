@@ -220,15 +220,7 @@ fn each_file(
         let any = if Data::is_glob(path) {
             let mut any = false;
             let pattern = base.join(path);
-            // The base folder's name is matched as it is (`w[1]/` is not `w1/`), and so are
-            // the brackets of the glob.
-            let syntax = if Path::new(path).is_absolute() || base.as_os_str().is_empty() {
-                Data::glob_syntax(path).into_owned()
-            } else {
-                let base = glob::Pattern::escape(&base.to_string_lossy());
-                format!("{base}/{}", Data::glob_syntax(path))
-            };
-            if let Ok(paths) = glob::glob(&syntax) {
+            if let Ok(paths) = glob::glob(&Data::glob_under(base, path)) {
                 for full in paths.flatten() {
                     any |= add(base, &full, None, found)?;
                 }

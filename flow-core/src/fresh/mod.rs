@@ -156,6 +156,26 @@ impl Data {
         std::borrow::Cow::Owned(escaped)
     }
 
+    /// The input glob `path`, relative to the folder `base`, as the `glob` crate reads it:
+    /// [`glob_syntax`](Self::glob_syntax) under `base`, whose name is matched as it is (`w[1]/`
+    /// is not `w1/`). An absolute `path` ignores `base`.
+    ///
+    /// ```
+    /// use flow_core::Data;
+    /// use std::path::Path;
+    ///
+    /// assert_eq!(Data::glob_under(Path::new("w[1]"), "*.csv"), "w[[]1[]]/*.csv");
+    /// assert_eq!(Data::glob_under(Path::new("w"), "/data/*.csv"), "/data/*.csv");
+    /// ```
+    pub fn glob_under(base: &std::path::Path, path: &str) -> String {
+        if std::path::Path::new(path).is_absolute() || base.as_os_str().is_empty() {
+            Data::glob_syntax(path).into_owned()
+        } else {
+            let base = glob::Pattern::escape(&base.to_string_lossy());
+            format!("{base}/{}", Data::glob_syntax(path))
+        }
+    }
+
     /// The folder relative paths start at.
     pub fn base(&self) -> &Path {
         &self.base

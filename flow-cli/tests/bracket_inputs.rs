@@ -1,0 +1,52 @@
+//! An input glob with brackets, written as in Snakemake or make (`data/[ab]*.csv`), reads only
+//! files named with brackets in flow: when it matches nothing, `flow validate`, `flow run` and
+//! `flow run -n` warn, at its line; when it matches files, nothing is said.
+
+mod common;
+
+use common::{run_in, text, write};
+
+const WORKFLOW: &str = r#"[flows.a]
+shell = "cat data/*.csv > all.txt"
+inputs = ["data/[ab]*.csv"]
+outputs = ["all.txt"]
+"#;
+
+const WARNING: &str = "flow: warning: w.toml:3: input `data/[ab]*.csv` of flow `a` matches no \
+                       file: in flow `[` and `]` match themselves, the only wildcards are `*`, \
+                       `?` and `**`";
+
+#[test]
+fn a_bracket_glob_that_matches_no_file_is_named_by_validate_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    std::fs::create_dir(d.join("data")).unwrap();
+    write(d, "data/a1.csv", "1\n");
+    for args in [
+        &["validate", "w.toml"][..],
+        &["run", "-n", "w.toml"],
+        &["run", "w.toml"],
+    ] {
+        let out = run_in(d, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.contains(WARNING), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches("warning").count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_bracket_glob_that_matches_files_is_not_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", WORKFLOW);
+    std::fs::create_dir(d.join("data")).unwrap();
+    write(d, "data/[ab]1.csv", "1\n");
+    for args in [&["validate", "w.toml"][..], &["run", "w.toml"]] {
+        let out = run_in(d, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("warning"), "{args:?}: {stderr}");
+    }
+}
