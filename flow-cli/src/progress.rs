@@ -64,17 +64,20 @@ pub struct Progress {
     /// submitted or pending in the queue): shown as queued, not running.
     queued: BTreeSet<String>,
     bar: Option<ProgressBar>,
+    /// The bar's columns, fitted to the terminal's width when the display began.
+    bar_columns: usize,
 }
 
 impl Progress {
     /// A display of `total` flows.
     pub fn new(mode: Mode, total: usize, colour: bool) -> Self {
+        let bar_columns = live::bar_columns(live::width());
         let bar = (mode == Mode::Live).then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(total as u64),
                 ProgressDrawTarget::term_like_with_hz(Box::new(live::Stderr::new()), 10),
             );
-            if let Ok(style) = ProgressStyle::with_template(&live::template(colour)) {
+            if let Ok(style) = ProgressStyle::with_template(&live::template(colour, bar_columns)) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(100));
@@ -92,6 +95,7 @@ impl Progress {
             first_start: HashMap::new(),
             queued: BTreeSet::new(),
             bar,
+            bar_columns,
         }
     }
 
@@ -255,7 +259,12 @@ impl Progress {
         if let Some(bar) = &self.bar {
             let pos = self.finished as u64;
             bar.set_position(pos);
-            let before = live::before_message(bar.elapsed(), pos, bar.length().unwrap_or(pos));
+            let before = live::before_message(
+                self.bar_columns,
+                bar.elapsed(),
+                pos,
+                bar.length().unwrap_or(pos),
+            );
             let room = usize::from(live::width()).saturating_sub(before);
             bar.set_message(self.message(room));
         }

@@ -7,28 +7,40 @@ use std::time::Duration;
 
 use indicatif::{FormattedDuration, TermLike};
 
-/// Columns of the bar.
-const BAR: usize = 30;
+/// Columns of the bar on a wide terminal, and on a narrow one.
+const BAR: std::ops::RangeInclusive<usize> = 10..=30;
+
+/// Columns the line keeps for the rest when it sizes the bar: an 80-column terminal gets the
+/// narrowest bar, which leaves room for a running flow's name after the counts.
+const NOT_BAR: usize = 70;
 
 /// The width when neither the terminal nor `COLUMNS` says.
 const DEFAULT_WIDTH: u16 = 80;
 
-/// The line's template: spinner, elapsed time, bar, `pos/len`, then the message, which fills
-/// the rest of the width (and is cut there).
-pub(super) fn template(colour: bool) -> String {
+/// The columns of the bar in a terminal `width` columns wide.
+pub(super) fn bar_columns(width: u16) -> usize {
+    usize::from(width)
+        .saturating_sub(NOT_BAR)
+        .clamp(*BAR.start(), *BAR.end())
+}
+
+/// The line's template: spinner, elapsed time, a bar of `bar` columns, `pos/len`, then the
+/// message, which fills the rest of the width (and is cut there).
+pub(super) fn template(colour: bool, bar: usize) -> String {
     if colour {
-        format!("{{spinner:.cyan}} [{{elapsed_precise}}] {{bar:{BAR}.cyan/blue}} {{pos}}/{{len}} {{wide_msg}}")
+        format!("{{spinner:.cyan}} [{{elapsed_precise}}] {{bar:{bar}.cyan/blue}} {{pos}}/{{len}} {{wide_msg}}")
     } else {
-        format!("{{spinner}} [{{elapsed_precise}}] {{bar:{BAR}}} {{pos}}/{{len}} {{wide_msg}}")
+        format!("{{spinner}} [{{elapsed_precise}}] {{bar:{bar}}} {{pos}}/{{len}} {{wide_msg}}")
     }
 }
 
-/// Columns the template takes before the message, at `elapsed` with `pos` of `len` done.
-pub(super) fn before_message(elapsed: Duration, pos: u64, len: u64) -> usize {
+/// Columns the template with a bar of `bar` columns takes before the message, at `elapsed`
+/// with `pos` of `len` done.
+pub(super) fn before_message(bar: usize, elapsed: Duration, pos: u64, len: u64) -> usize {
     let elapsed = FormattedDuration(elapsed).to_string().len();
     let counter = format!("{pos}/{len}").len();
     // Spinner and space, `[elapsed] `, bar and space, `pos/len` and space.
-    2 + elapsed + 3 + BAR + 1 + counter + 1
+    2 + elapsed + 3 + bar + 1 + counter + 1
 }
 
 /// The width of the terminal on stderr: its columns, else `COLUMNS`, else 80. A terminal that
@@ -207,9 +219,23 @@ mod tests {
 
     #[test]
     fn the_message_starts_where_the_template_leaves_off() {
-        // `⠁ [00:00:01] ` + 30 + ` 1/2 `: the 48 columns of the line in an 80-column terminal
-        // that left 32 for the message.
-        assert_eq!(before_message(Duration::from_secs(1), 1, 2), 48);
-        assert_eq!(before_message(Duration::from_secs(90_000), 10, 100), 54);
+        // `⠁ [00:00:01] ` + 30 + ` 1/2 `.
+        assert_eq!(before_message(30, Duration::from_secs(1), 1, 2), 48);
+        assert_eq!(before_message(30, Duration::from_secs(90_000), 10, 100), 54);
+        assert_eq!(before_message(10, Duration::from_secs(1), 1, 2), 28);
+    }
+
+    #[test]
+    fn the_bar_narrows_with_the_terminal_down_to_ten_columns() {
+        for (width, bar) in [(200, 30), (100, 30), (99, 29), (81, 11), (80, 10), (40, 10)] {
+            assert_eq!(bar_columns(width), bar, "{width} columns");
+        }
+    }
+
+    #[test]
+    fn an_80_column_terminal_shows_a_running_flow_by_name() {
+        let room = 80 - before_message(bar_columns(80), Duration::from_secs(5), 3, 12);
+        let line = with_running("3 done, 1 running, 1 failed", &["compile"], room);
+        assert_eq!(line, "3 done, 1 running, 1 failed · running: compile");
     }
 }
