@@ -282,7 +282,7 @@ pub(crate) async fn run(
                 reason::never_hint(&why)
             ),
         }),
-        None => judge(&flow, job, &files, &end_view, spec, timeout, started).await,
+        None => judge(&flow, job, &files, &end_view, spec, timeout).await,
     };
     let (stdout_tail, stderr_tail) = tails(config, spec, &files, was_adopted).await;
     registry::remove(&record_path).await;
