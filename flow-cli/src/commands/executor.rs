@@ -37,8 +37,8 @@ pub enum Executor {
 
 /// The exclusive lock of a Slurm job registry (`.flow/slurm/WORKFLOW/.lock`), held for the
 /// whole run: a second run there would take the first one's job records for its own, and
-/// cancel its jobs. Several workflows can share a registry folder (their names sanitise to
-/// the same), so the lock is the folder's, not the store's.
+/// cancel its jobs. Each workflow name has its own folder ([`folder_name`]), but two files
+/// of the same name share it, so the lock is the folder's, not the store's.
 #[derive(Debug)]
 pub struct JobsLock {
     _file: Flock<File>,
@@ -251,23 +251,28 @@ impl CommandExecutor for PlacedRefusals {
     }
 }
 
-/// `name` as one folder name.
+/// `name` as one folder name, a different one for each name: a name of only ASCII letters,
+/// digits, `-`, `_` and `.` (not only dots) is kept as it is (so the folders of earlier
+/// versions stay where they were); any other has its other characters made `_` (`workflow`
+/// when nothing is left) and `+` and the first 16 hex digits of the BLAKE3 digest of the
+/// exact name added: `rna/seq` becomes `rna_seq+…`, never `rna_seq`, which a kept name would
+/// be, as a kept name never holds `+`.
 fn folder_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.trim_matches('.').is_empty() {
-        "workflow".to_owned()
-    } else {
-        safe
+    let kept = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.chars().all(kept) && !name.trim_matches('.').is_empty() {
+        return name.to_owned();
     }
+    let readable: String = name
+        .chars()
+        .map(|c| if kept(c) { c } else { '_' })
+        .collect();
+    let readable = if readable.trim_matches('.').is_empty() {
+        "workflow"
+    } else {
+        &readable
+    };
+    let digest = blake3::hash(name.as_bytes()).to_hex();
+    format!("{readable}+{}", &digest[..16])
 }
 
 #[cfg(test)]
@@ -303,7 +308,27 @@ mod tests {
     #[test]
     fn workflow_names_become_folder_names() {
         assert_eq!(folder_name("orders"), "orders");
-        assert_eq!(folder_name("a/b c"), "a_b_c");
-        assert_eq!(folder_name(".."), "workflow");
+        assert_eq!(folder_name("rna_seq.v2-1"), "rna_seq.v2-1");
+        assert!(folder_name("a/b c").starts_with("a_b_c+"), "readable");
+        assert!(folder_name("..").starts_with("workflow+"));
+        assert_eq!(folder_name("a/b c").len(), "a_b_c+".len() + 16);
+    }
+
+    /// Regression: `rna/seq` and `rna_seq` shared a Slurm job folder (and so a run of one
+    /// took or cancelled the other's jobs).
+    #[test]
+    fn different_workflow_names_never_share_a_folder() {
+        let names = [
+            "rna_seq", "rna/seq", "rna seq", "rna\\seq", "rna_seq+", "", ".", "..", "workflow",
+        ];
+        let folders: rustc_hash::FxHashSet<String> =
+            names.iter().map(|name| folder_name(name)).collect();
+        assert_eq!(folders.len(), names.len(), "{folders:?}");
+        for folder in &folders {
+            assert!(
+                !folder.contains('/') && folder.trim_matches('.') != "",
+                "{folder}"
+            );
+        }
     }
 }
