@@ -562,7 +562,8 @@ fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
     );
 }
 
-/// A held job is reported once, by name and reason, and runs once released.
+/// A held job is reported once, as a warning naming the flow, the job, Slurm's reason and
+/// the remedy, and runs once released.
 #[test]
 fn a_held_job_is_reported_once_and_runs_when_released() {
     if !slurm_available() {
@@ -602,11 +603,17 @@ fn a_held_job_is_reported_once_and_runs_when_released() {
     let stderr = reader.join().unwrap();
     let json = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "{json}\n{stderr}");
+    // One warning a user can act on, as flow's own (not a log line): the flow, the job,
+    // Slurm's reason and what to do.
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("is held")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
-    assert!(
-        warnings[0].contains(&format!("Slurm job {job} of flow `{name}` is held"))
-            && warnings[0].contains("JobHeldUser"),
+    assert_eq!(
+        warnings[0],
+        format!(
+            "flow: warning: Slurm job {job} of flow `{name}` is held (Slurm reason \
+             JobHeldUser): it will not start, and the run waits for it, until it is released; \
+             release it with `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it"
+        ),
         "{stderr}"
     );
 }

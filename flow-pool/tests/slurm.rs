@@ -834,12 +834,23 @@ async fn a_held_job_is_queued_not_running_until_released() {
         ),
     );
     let mut queued = slurm.queued_flows();
+    let mut held = slurm.held_jobs();
     let follow = async {
         let job = submitted_job(&state_dir, &id).await;
         wait_state(job, "PENDING").await;
         assert!(
             queued.borrow_and_update().contains(&id),
             "a held job is queued"
+        );
+        // Told as held, with its flow and Slurm's reason, for the program to show.
+        let shown = tokio::time::timeout(GUARD, held.wait_for(|jobs| jobs.contains_key(&job)))
+            .await
+            .expect("the job should be shown as held")
+            .unwrap()[&job]
+            .clone();
+        assert_eq!(
+            (shown.flow.as_str(), shown.reason.as_str()),
+            (id.as_str(), "JobHeldUser")
         );
         let released = Command::new("scontrol")
             .args(["release", &job.to_string()])
@@ -858,4 +869,5 @@ async fn a_held_job_is_queued_not_running_until_released() {
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert_eq!(outcome.stdout_tail, "ran\n");
     assert!(slurm.queued_flows().borrow().is_empty());
+    assert!(slurm.held_jobs().borrow().is_empty(), "released");
 }

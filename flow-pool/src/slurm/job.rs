@@ -2,7 +2,7 @@
 //! `submit.rs`), wait for its end while honouring the timeout and the cancel, and hand the
 //! end to `ending.rs`, which turns it into a [`CommandOutcome`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::slurm::reason::{self, Pending};
 use crate::slurm::registry;
 use crate::slurm::state::JobState;
 use crate::slurm::submit::{job_files, submit};
-use crate::slurm::Shared;
+use crate::slurm::{HeldJob, Shared};
 use crate::PoolError;
 
 /// The environment variable naming the flow (set by the scheduler).
@@ -99,6 +99,44 @@ impl<'a> QueuedMark<'a> {
 impl Drop for QueuedMark<'_> {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+/// Keeps a job in the executor's map of held jobs while Slurm holds it, until released or
+/// dropped.
+struct HeldMark<'a> {
+    map: &'a watch::Sender<BTreeMap<u64, HeldJob>>,
+    job: Option<u64>,
+}
+
+impl HeldMark<'_> {
+    /// `job` of `flow` is held for `reason`.
+    fn hold(&mut self, job: u64, flow: &str, reason: &str) {
+        let held = HeldJob {
+            flow: flow.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.job = Some(job);
+        self.map.send_if_modified(|jobs| {
+            let changed = jobs.get(&job) != Some(&held);
+            jobs.insert(job, held);
+            changed
+        });
+    }
+
+    /// The job is no longer held (or no longer followed).
+    fn release(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.map.send_modify(|jobs| {
+                jobs.remove(&job);
+            });
+        }
+    }
+}
+
+impl Drop for HeldMark<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -195,6 +233,10 @@ pub(crate) async fn run(
     let mut deadline = None;
     let mut stop: Option<Stop> = None;
     let mut told_held = false;
+    let mut held_mark = HeldMark {
+        map: &shared.held,
+        job: None,
+    };
     let end_view = loop {
         let settled = settled(&view);
         if let Some(end) = settled {
@@ -217,7 +259,12 @@ pub(crate) async fn run(
             }
             deadline = Some(deadline_after(timeout.map(|t| t.saturating_sub(ran))));
         }
-        match reason.as_deref().map(|r| (r, reason::pending(r))) {
+        let pending = reason.as_deref().map(|r| (r, reason::pending(r)));
+        match pending {
+            Some((why, Pending::Held)) => held_mark.hold(job, &flow, why),
+            _ => held_mark.release(),
+        }
+        match pending {
             Some((why, Pending::Never)) if stop.is_none() => {
                 tracing::debug!(
                     flow,
@@ -228,13 +275,10 @@ pub(crate) async fn run(
                 stop = Some(Stop::NeverStarts(why.to_owned()));
                 shared.poller.cancel(job);
             }
+            // Shown to the user through `held_jobs`; logged once for `-v`.
             Some((why, Pending::Held)) if !told_held => {
                 told_held = true;
-                tracing::warn!(
-                    "Slurm job {job} of flow `{flow}` is held (Slurm reason {why}): it waits \
-                     until released, e.g. with `scontrol release {job}`",
-                    flow = flow.escape_debug(),
-                );
+                tracing::info!(flow, job, reason = why, "the Slurm job is held");
             }
             _ => {}
         }
@@ -264,6 +308,7 @@ pub(crate) async fn run(
     // A job that cannot be followed any more is cancelled rather than left behind.
     guard.armed = job != 0 && matches!(end_view, JobView::Broken(_)) && stop.is_none();
     drop(guard);
+    drop(held_mark);
 
     let end = match stop {
         Some(Stop::TimedOut(after)) => Ok(CommandEnd::TimedOut(after)),
