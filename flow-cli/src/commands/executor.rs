@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(folders.len(), names.len(), "{folders:?}");
         for folder in &folders {
             assert!(
-                !folder.contains('/') && folder.trim_matches('.') != "",
+                !folder.contains('/') && !folder.trim_matches('.').is_empty(),
                 "{folder}"
             );
         }
