@@ -160,6 +160,7 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         stderr_tail: String::new(),
         pid: u32::try_from(job).unwrap_or(u32::MAX),
         duration: started.elapsed(),
+        adopted_attempt: None,
     }
 }
 
@@ -184,10 +185,22 @@ pub(crate) async fn run(
     let record_path = registry::record_path(&config.state_dir, &flow);
 
     let adopt = config.existing_jobs == ExistingJobs::Adopt;
-    let earlier = take_over(shared, &record_path, &flow, &spec_hash, adopt).await?;
+    let asked = registry::attempt_of(spec);
+    let hash_at = |attempt| {
+        registry::with_attempt(spec, attempt).map(|at| registry::spec_hash(&at, resources, config))
+    };
+    let earlier = take_over(shared, &record_path, &flow, &spec_hash, hash_at, adopt).await?;
+    // The job of a killed run's other attempt: the outcome says which.
+    let mut adopted_attempt = None;
     let (job, files, mut view, was_adopted) = match earlier {
         Some(Adopted { record, job, view }) => {
-            tracing::info!(flow, job, "adopted the Slurm job of an earlier run");
+            adopted_attempt = record.attempt.filter(|attempt| Some(*attempt) != asked);
+            tracing::info!(
+                flow,
+                job,
+                attempt = record.attempt,
+                "adopted the Slurm job of an earlier run"
+            );
             let files = JobFiles {
                 status: record.status,
                 stdout: record.stdout,
@@ -334,11 +347,18 @@ pub(crate) async fn run(
     if files.status.starts_with(files_dir(config)) {
         remove_quietly(&files.status).await;
     }
-    let end = end?;
+    let end = end.map_err(|error| match adopted_attempt {
+        Some(attempt) => PoolError::OfAdoptedAttempt {
+            attempt,
+            error: Box::new(error),
+        },
+        None => error,
+    })?;
     tracing::info!(flow, job, %end, "Slurm job ended");
     Ok(CommandOutcome {
         stdout_tail,
         stderr_tail,
+        adopted_attempt,
         ..outcome(end, job, started)
     })
 }
@@ -379,6 +399,7 @@ mod tests {
         let record = registry::JobRecord {
             job: None,
             token: None,
+            attempt: None,
             spec_hash: registry::spec_hash(spec, None, config),
             status,
             stdout: dir.join("f.out"),

@@ -204,7 +204,9 @@ impl SlurmExecutor {
     /// when `cancel` is cancelled (ending [`Cancelled`](crate::CommandEnd)), and the run
     /// returns once Slurm shows the job ended. Dropping the future `scancel`s the job.
     /// With [`ExistingJobs::Adopt`], a job submitted for the same command by an earlier
-    /// process is adopted instead of submitting a new one.
+    /// process is adopted instead of submitting a new one, also the job of another attempt
+    /// (`FLOW_ATTEMPT`) of the flow: then [`CommandOutcome::adopted_attempt`] (or, for an
+    /// error, [`PoolError::OfAdoptedAttempt`]) says which.
     ///
     /// # Errors
     /// [`PoolError::SlurmSubmit`] when `sbatch` refuses the job, with Slurm's message;
