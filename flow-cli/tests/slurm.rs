@@ -330,6 +330,52 @@ shell = "echo ran >> after.count"
     assert!(stderr.contains(&format!("flow=\"{ended}\"")), "{stderr}");
 }
 
+/// Regression: a run killed while a flow's second attempt ran as a Slurm job cancelled that
+/// job on `--resume` and started again from attempt 1 (5 attempts for `retries = 2`). The
+/// job of attempt 2 is adopted as attempt 2, and one more attempt runs, never more.
+#[test]
+fn resume_adopts_the_job_of_a_later_attempt_and_counts_its_attempts_on() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("adopt_retry");
+    let ready = fifo(dir.path(), "second.fifo");
+    // Attempt 1 fails at once; attempt 2 of the first run says it runs and waits for the
+    // gate; every attempt notes its number and fails.
+    let workflow = format!(
+        r#"
+[flows.{name}]
+retries = 2
+shell = """
+echo "$FLOW_ATTEMPT" >> attempts.log
+if [ "$FLOW_ATTEMPT" = 2 ] && [ ! -e gate ]; then
+  echo $$ > second.fifo
+  while [ ! -e gate ]; do sleep 0.1; done
+fi
+exit 1
+"""
+"#
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = spawn_on_slurm(dir.path(), &[]);
+    wait_ready(&ready);
+    signal(child.id(), "KILL");
+    assert_eq!(wait_exit(child).status.code(), None, "killed by a signal");
+    // The job of attempt 2 outlives the head, and fails meanwhile.
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+    wait_job_state(&name, "FAILED");
+
+    let out = wait_exit(spawn_on_slurm(dir.path(), &["--resume"]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    let attempts = std::fs::read_to_string(dir.path().join("attempts.log")).unwrap();
+    assert_eq!(attempts, "1\n2\n3\n", "1 + retries attempts in all");
+    assert_eq!(flow_entry(&json, &name)["attempts"], 3, "{json}");
+    let jobs = jobs_named(&name, "all");
+    assert_eq!(jobs.len(), 3, "one job per attempt: {jobs:?}");
+}
+
 #[test]
 fn sigterm_cancels_the_running_job_and_exits_130() {
     if !slurm_available() {
@@ -562,7 +608,8 @@ fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
     );
 }
 
-/// A held job is reported once, by name and reason, and runs once released.
+/// A held job is reported once, as a warning naming the flow, the job, Slurm's reason and
+/// the remedy, and runs once released.
 #[test]
 fn a_held_job_is_reported_once_and_runs_when_released() {
     if !slurm_available() {
@@ -602,11 +649,17 @@ fn a_held_job_is_reported_once_and_runs_when_released() {
     let stderr = reader.join().unwrap();
     let json = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "{json}\n{stderr}");
+    // One warning a user can act on, as flow's own (not a log line): the flow, the job,
+    // Slurm's reason and what to do.
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("is held")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
-    assert!(
-        warnings[0].contains(&format!("Slurm job {job} of flow `{name}` is held"))
-            && warnings[0].contains("JobHeldUser"),
+    assert_eq!(
+        warnings[0],
+        format!(
+            "flow: warning: Slurm job {job} of flow `{name}` is held (Slurm reason \
+             JobHeldUser): it will not start, and the run waits for it, until it is released; \
+             release it with `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it"
+        ),
         "{stderr}"
     );
 }

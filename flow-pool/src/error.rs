@@ -157,6 +157,15 @@ pub enum PoolError {
         /// What happened, completing "Slurm job N of flow `x` ...".
         problem: String,
     },
+    /// The work of another attempt than the one asked for, which the executor adopted (a
+    /// Slurm job of a killed run's later attempt, on resume), ended with `error`.
+    #[error("{error}")]
+    OfAdoptedAttempt {
+        /// That attempt (its `FLOW_ATTEMPT`).
+        attempt: u32,
+        /// How it ended.
+        error: Box<PoolError>,
+    },
     /// A Slurm program (`squeue`, `sbatch`) kept failing.
     #[error("`{program}` failed: {message}")]
     SlurmCommand {

@@ -23,7 +23,9 @@ pub use process::{
     is_worker_process, worker_main, ProcessPool, TaskFn, TaskRegistry, DEFAULT_HELLO_TIMEOUT,
     DEFAULT_WORKER_GRACE, WORKER_ENV,
 };
-pub use slurm::{ExistingJobs, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats};
+pub use slurm::{
+    ExistingJobs, HeldJob, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats,
+};
 pub use sys::{
     block, enable_child_subreaper, init_if_pid_one, restore_default_action, signal_is_ignored,
     signal_name, take_pending, unblock, use_short_slice, wait_gone, InitOutcome,

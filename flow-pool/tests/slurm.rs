@@ -198,7 +198,7 @@ async fn our_timeout_cancels_the_job() {
 }
 
 #[tokio::test]
-async fn slurms_own_time_limit_is_a_timeout() {
+async fn slurms_own_time_limit_is_named_as_slurms_not_as_a_flow_timeout() {
     if !slurm_available() {
         return;
     }
@@ -220,17 +220,27 @@ async fn slurms_own_time_limit_is_a_timeout() {
         out.status.success()
     };
     let (outcome, shortened) = tokio::join!(running, shorten);
-    let outcome = outcome.unwrap();
     if !shortened {
         eprintln!("skipping the TIMEOUT check: `scontrol update` needs root");
         return;
     }
+    // The flow has no timeout: Slurm's limit ended it, and the error says so.
+    let Err(PoolError::SlurmJob {
+        job,
+        state: Some(JobState::Timeout),
+        problem,
+        ..
+    }) = outcome
+    else {
+        panic!("{outcome:?}");
+    };
     assert!(
-        matches!(outcome.end, CommandEnd::TimedOut(_)),
-        "{:?}",
-        outcome.end
+        problem
+            .starts_with("was stopped by Slurm at its time limit of 0:00:00 (Slurm state TIMEOUT)"),
+        "{problem}"
     );
-    assert_eq!(job_state(u64::from(outcome.pid)), "TIMEOUT");
+    assert!(problem.contains("the flow has none"), "{problem}");
+    assert_eq!(job_state(job), "TIMEOUT");
 }
 
 #[tokio::test]
@@ -824,12 +834,23 @@ async fn a_held_job_is_queued_not_running_until_released() {
         ),
     );
     let mut queued = slurm.queued_flows();
+    let mut held = slurm.held_jobs();
     let follow = async {
         let job = submitted_job(&state_dir, &id).await;
         wait_state(job, "PENDING").await;
         assert!(
             queued.borrow_and_update().contains(&id),
             "a held job is queued"
+        );
+        // Told as held, with its flow and Slurm's reason, for the program to show.
+        let shown = tokio::time::timeout(GUARD, held.wait_for(|jobs| jobs.contains_key(&job)))
+            .await
+            .expect("the job should be shown as held")
+            .unwrap()[&job]
+            .clone();
+        assert_eq!(
+            (shown.flow.as_str(), shown.reason.as_str()),
+            (id.as_str(), "JobHeldUser")
         );
         let released = Command::new("scontrol")
             .args(["release", &job.to_string()])
@@ -848,4 +869,5 @@ async fn a_held_job_is_queued_not_running_until_released() {
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert_eq!(outcome.stdout_tail, "ran\n");
     assert!(slurm.queued_flows().borrow().is_empty());
+    assert!(slurm.held_jobs().borrow().is_empty(), "released");
 }

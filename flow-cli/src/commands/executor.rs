@@ -2,7 +2,7 @@
 //! (`--executor slurm`), built from the workflow's `[slurm]` table and each flow's
 //! `slurm = { ... }`. flow-core only sees a `CommandExecutor`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, PoolError, Prepare, SlurmConfig,
-    SlurmExecutor,
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, PoolError, Prepare,
+    SlurmConfig, SlurmExecutor,
 };
 use nix::fcntl::Flock;
 use tokio::sync::watch;
@@ -20,6 +20,7 @@ use crate::cli::ExecutorKind;
 use crate::error::CliError;
 use crate::run_lock;
 use crate::store::STATE_DIR;
+use crate::terminal;
 use crate::workflow::Workflow;
 
 /// How many flows run at once on Slurm by default: the cluster queues what it cannot run.
@@ -37,8 +38,8 @@ pub enum Executor {
 
 /// The exclusive lock of a Slurm job registry (`.flow/slurm/WORKFLOW/.lock`), held for the
 /// whole run: a second run there would take the first one's job records for its own, and
-/// cancel its jobs. Several workflows can share a registry folder (their names sanitise to
-/// the same), so the lock is the folder's, not the store's.
+/// cancel its jobs. Each workflow name has its own folder ([`folder_name`]), but two files
+/// of the same name share it, so the lock is the folder's, not the store's.
 #[derive(Debug)]
 pub struct JobsLock {
     _file: Flock<File>,
@@ -186,6 +187,14 @@ impl Executor {
         }
     }
 
+    /// The jobs Slurm holds (see [`warn_held`]); `None` for local commands.
+    pub fn held_jobs(&self) -> Option<watch::Receiver<BTreeMap<u64, HeldJob>>> {
+        match self {
+            Executor::Local(_) => None,
+            Executor::Slurm(slurm, _) => Some(slurm.held_jobs()),
+        }
+    }
+
     /// The local runner, whose grace a second Ctrl-C cuts (a fresh, unused one for Slurm,
     /// where the cluster's `KillWait` is the grace).
     pub fn runner(&self) -> CommandRunner {
@@ -251,23 +260,58 @@ impl CommandExecutor for PlacedRefusals {
     }
 }
 
-/// `name` as one folder name.
-fn folder_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.trim_matches('.').is_empty() {
-        "workflow".to_owned()
-    } else {
-        safe
+/// Warns on stderr, once per job, of each job Slurm holds (`held`, from
+/// [`Executor::held_jobs`]) as flow warns of other things during a run ([`held_warning`]),
+/// whatever the progress display; returns when the executor is gone.
+pub async fn warn_held(mut held: watch::Receiver<BTreeMap<u64, HeldJob>>) {
+    let mut told = BTreeSet::new();
+    loop {
+        let lines: Vec<String> = (held.borrow_and_update().iter())
+            .filter(|(job, _)| told.insert(**job))
+            .map(|(job, held)| held_warning(*job, held))
+            .collect();
+        for line in lines {
+            terminal::eprint_line(&line);
+        }
+        if held.changed().await.is_err() {
+            return;
+        }
     }
+}
+
+/// What to tell of `job`, which Slurm holds: which flow, Slurm's reason, and what to do.
+fn held_warning(job: u64, held: &HeldJob) -> String {
+    format!(
+        "flow: warning: Slurm job {job} of flow `{}` is held (Slurm reason {}): it will not \
+         start, and the run waits for it, until it is released; release it with \
+         `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it",
+        terminal::safe(&held.flow),
+        terminal::safe(&held.reason)
+    )
+}
+
+/// `name` as one folder name, a different one for each name: a name of only ASCII letters,
+/// digits, `-`, `_` and `.` (not only dots) is kept as it is (so the folders of earlier
+/// versions stay where they were); any other has its other characters made `_` (`workflow`
+/// when nothing is left) and `+` and the first 16 hex digits of the BLAKE3 digest of the
+/// exact name added: `rna/seq` becomes `rna_seq+…`, never `rna_seq`, which a kept name would
+/// be, as a kept name never holds `+`.
+fn folder_name(name: &str) -> String {
+    let kept = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.chars().all(kept) && !name.trim_matches('.').is_empty() {
+        return name.to_owned();
+    }
+    let readable: String = name
+        .chars()
+        .map(|c| if kept(c) { c } else { '_' })
+        .collect();
+    let readable = if readable.trim_matches('.').is_empty() {
+        "workflow"
+    } else {
+        &readable
+    };
+    let digest = blake3::hash(name.as_bytes()).to_hex();
+    format!("{readable}+{}", &digest[..16])
 }
 
 #[cfg(test)]
@@ -303,7 +347,42 @@ mod tests {
     #[test]
     fn workflow_names_become_folder_names() {
         assert_eq!(folder_name("orders"), "orders");
-        assert_eq!(folder_name("a/b c"), "a_b_c");
-        assert_eq!(folder_name(".."), "workflow");
+        assert_eq!(folder_name("rna_seq.v2-1"), "rna_seq.v2-1");
+        assert!(folder_name("a/b c").starts_with("a_b_c+"), "readable");
+        assert!(folder_name("..").starts_with("workflow+"));
+        assert_eq!(folder_name("a/b c").len(), "a_b_c+".len() + 16);
+    }
+
+    #[test]
+    fn a_held_job_is_told_with_its_flow_reason_and_remedy_made_safe() {
+        let held = HeldJob {
+            flow: "align".into(),
+            reason: "JobHeldUser\u{1b}[2J".into(),
+        };
+        assert_eq!(
+            held_warning(42, &held),
+            "flow: warning: Slurm job 42 of flow `align` is held (Slurm reason \
+             JobHeldUser\\u{1b}[2J): it will not start, and the run waits for it, until it \
+             is released; release it with `scontrol release 42`, or stop the run (Ctrl-C) to \
+             cancel it"
+        );
+    }
+
+    /// Regression: `rna/seq` and `rna_seq` shared a Slurm job folder (and so a run of one
+    /// took or cancelled the other's jobs).
+    #[test]
+    fn different_workflow_names_never_share_a_folder() {
+        let names = [
+            "rna_seq", "rna/seq", "rna seq", "rna\\seq", "rna_seq+", "", ".", "..", "workflow",
+        ];
+        let folders: rustc_hash::FxHashSet<String> =
+            names.iter().map(|name| folder_name(name)).collect();
+        assert_eq!(folders.len(), names.len(), "{folders:?}");
+        for folder in &folders {
+            assert!(
+                !folder.contains('/') && !folder.trim_matches('.').is_empty(),
+                "{folder}"
+            );
+        }
     }
 }

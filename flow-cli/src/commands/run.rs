@@ -254,6 +254,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let queued = executor.queued_flows();
         tokio::spawn(progress.follow(ctx.subscribe(), follow_until, queued))
     });
+    // Held Slurm jobs are told whatever the display (`--json` and `--quiet` too).
+    let held_warnings = executor
+        .held_jobs()
+        .map(|held| tokio::spawn(crate::commands::executor::warn_held(held)));
     // Cancelled at the first stop signal, also one held until now: then no flow starts.
     let stop = flow_core::CancellationToken::new();
     let (interrupted, signal_task) = signals::watch(stop.clone(), runner)
@@ -288,6 +292,9 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         let _ = follower.await;
     }
     store_watch.abort();
+    if let Some(task) = held_warnings {
+        task.abort();
+    }
     signal_task.abort();
     // The flows the run stopped (Ctrl-C, a store that refused results) leave nothing.
     if let Some(sweep) = &sweep {

@@ -130,6 +130,17 @@ impl CommandExecutor for AttemptLogs {
                 Ok(outcome) => (outcome.end.to_string(), Start::Started),
                 Err(error) => (error.to_string(), start_of(error)),
             };
+            // The job of a killed run's later attempt, adopted on resume, is that attempt.
+            let attempt = match &outcome {
+                Ok(CommandOutcome {
+                    adopted_attempt: Some(adopted),
+                    ..
+                })
+                | Err(PoolError::OfAdoptedAttempt {
+                    attempt: adopted, ..
+                }) => *adopted,
+                _ => attempt,
+            };
             let record = AttemptRecord {
                 flow: flow.to_owned(),
                 attempt,

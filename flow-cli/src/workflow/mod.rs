@@ -19,6 +19,7 @@ mod parse;
 mod process;
 mod rendered;
 mod slurm;
+mod slurm_extra;
 mod targets;
 mod template;
 #[cfg(test)]

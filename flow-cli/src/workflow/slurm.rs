@@ -68,7 +68,12 @@ fn args(item: &Value<'_>, what: &str, span: Span, diags: &mut Collector<'_>) -> 
     for value in array.iter() {
         match value.get_ref().as_str() {
             Some(arg) if arg.starts_with('-') => {
-                if literal(arg, what, doc::span(value), diags) {
+                if let Some((option, why)) = super::slurm_extra::refused(arg) {
+                    diags.error(
+                        doc::span(value),
+                        format!("`{what}` holds \"{arg}\": flow refuses {option}: {why}"),
+                    );
+                } else if literal(arg, what, doc::span(value), diags) {
                     out.push(arg.to_owned());
                 }
             }

@@ -54,6 +54,9 @@ pub(crate) struct AttemptEnd {
     pub(crate) exit_code: Option<i32>,
     pub(crate) stdout_tail: String,
     pub(crate) stderr_tail: String,
+    /// The attempt whose work this was, when the executor adopted another attempt's (a Slurm
+    /// job of a killed run, on resume): the machine counts it as that one.
+    pub(crate) adopted_attempt: Option<u32>,
 }
 
 impl AttemptEnd {
@@ -63,6 +66,7 @@ impl AttemptEnd {
             exit_code: None,
             stdout_tail: String::new(),
             stderr_tail: String::new(),
+            adopted_attempt: None,
         }
     }
 
@@ -260,6 +264,10 @@ pub(crate) fn command_attempt(
         };
         match outcome {
             Ok(outcome) => command_end(outcome),
+            Err(PoolError::OfAdoptedAttempt { attempt, error }) => AttemptEnd {
+                adopted_attempt: Some(attempt),
+                ..AttemptEnd::plain(Err(pool_error(&spec, &error)))
+            },
             Err(e) => AttemptEnd::plain(Err(pool_error(&spec, &e))),
         }
     }
@@ -316,6 +324,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         exit_code,
         stdout_tail: outcome.stdout_tail,
         stderr_tail: outcome.stderr_tail,
+        adopted_attempt: outcome.adopted_attempt,
     }
 }
 
@@ -363,6 +372,7 @@ mod tests {
             stderr_tail: String::new(),
             pid: 1,
             duration: Duration::ZERO,
+            adopted_attempt: None,
         };
         let ok = command_end(outcome(CommandEnd::Exited(0)));
         assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));

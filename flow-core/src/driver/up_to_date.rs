@@ -174,6 +174,9 @@ impl Driver {
     /// An attempt ended: one that completed a flow with declared outputs has them checked
     /// (and recorded) first; one that returned what no store can save fails.
     pub(super) fn attempt_ended(&mut self, flow: u32, end: AttemptEnd) {
+        if let Some(attempt) = end.adopted_attempt {
+            let _ = self.machine.handle(Event::Adopted { flow, attempt });
+        }
         let end = end.storable();
         match self.flow(flow).data_arc() {
             Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {

@@ -103,6 +103,10 @@ pub(crate) enum Event {
     },
     /// The running attempt of `flow` ended.
     AttemptEnded { flow: u32, outcome: Outcome },
+    /// The running attempt of `flow` is in truth its `attempt`th: its executor took over the
+    /// work of that attempt from a killed run (a Slurm job on resume), so the attempts left
+    /// count from there.
+    Adopted { flow: u32, attempt: u32 },
     /// The retry timer of `flow` went off.
     RetryDue { flow: u32 },
     /// Cancel one flow.
@@ -271,6 +275,7 @@ impl Machine {
                 self.register(&parents, retry);
             }
             Event::AttemptEnded { flow, outcome } => self.attempt_ended(flow, outcome),
+            Event::Adopted { flow, attempt } => self.adopted(flow, attempt),
             Event::RetryDue { flow } => self.retry_due(flow),
             Event::Cancel { flow } => self.cancel(flow),
             Event::CancelAll => self.cancel_all(),
@@ -383,6 +388,13 @@ impl Machine {
                 self.propagate(flow);
             }
             (_, Outcome::Failed(failure)) => self.attempt_failed(flow, failure),
+        }
+    }
+
+    fn adopted(&mut self, flow: u32, attempt: u32) {
+        if self.state(flow) == Some(State::Running) {
+            let attempts = &mut self.attempts[flow as usize];
+            *attempts = (*attempts).max(attempt);
         }
     }
 

@@ -4,7 +4,8 @@
 //! Graph: `N: EDGES` with `P>C` a required and `P?C` an optional edge. Retries: `F:R` gives
 //! flow F R retries (fixed delay of 1 s). Events: `okF` (the attempt of F completes), `errF`
 //! (it fails), `reuseF` (its result is reused), `dueF` (its retry timer), `cancelF`,
-//! `cancelall`, `failF` (`fail_flow`), `join:P,Q?` (a flow joins with those parents).
+//! `cancelall`, `failF` (`fail_flow`), `join:P,Q?` (a flow joins with those parents), `adoptF#N`
+//! (the running attempt of F is its Nth: adopted from a killed run).
 //! Effects, the ones after the start and then after each event, split by `|`: `sF` start
 //! (`sF#2` its second attempt), `wF` retry later, `tF` stop F, `T` stop all, `F:S` finished
 //! with status `C`/`F`/`X` (cancelled) and a mark: `r` reused, `^R` upstream of R, `-` not
@@ -89,6 +90,12 @@ fn event(token: &str) -> Event {
     }
     if token == "cancelall" {
         return Event::CancelAll;
+    }
+    if let Some((flow, attempt)) = token.strip_prefix("adopt").and_then(|t| t.split_once('#')) {
+        return Event::Adopted {
+            flow: num(flow),
+            attempt: num(attempt),
+        };
     }
     let split = token
         .find(|c: char| c.is_ascii_digit())
@@ -181,6 +188,11 @@ const RULES: &[(&str, usize, &str, &str, &str, &str)] = &[
     ("1:", 1, "0:1", "err0 due0 ok0", "s0 | w0 | s0#2 | 0:C", "C"),
     ("2: 0>1", 1, "0:1", "err0 due0 err0", "s0 | w0 | s0#2 | 0:F 1:F^0", "FF"),
     ("2:", 1, "0:1", "err0 due0 ok0 ok1", "s0 | w0 | s0#2 | 0:C s1 | 1:C", "CC"),
+    // An adopted attempt counts as the attempt it was (a killed run's second, on resume):
+    // with 2 retries, one more after it, never a fourth; a lower number changes nothing.
+    ("1:", 1, "0:2", "adopt0#2 err0 due0 err0", "s0 | | w0 | s0#3 | 0:F", "F"),
+    ("1:", 1, "0:2", "adopt0#3 err0", "s0 | | 0:F", "F"),
+    ("1:", 1, "0:1", "err0 due0 adopt0#1 err0", "s0 | w0 | s0#2 | | 0:F", "F"),
     // Cancel: during a retry wait (the timer is stopped; a late timer is ignored), while
     // waiting (required children follow as cancelled), while running.
     ("2: 0>1", 1, "0:2", "err0 cancel0 due0", "s0 | w0 | t0 0:X 1:X^0 |", "XX"),

@@ -91,6 +91,10 @@ pub struct CommandOutcome {
     pub pid: u32,
     /// From just before the spawn to the moment the group was empty.
     pub duration: Duration,
+    /// The attempt (`FLOW_ATTEMPT`) whose work this was, when the executor adopted the work
+    /// of another attempt than the one asked for: a Slurm job that a killed run's later
+    /// attempt submitted, taken over on resume. `None` otherwise.
+    pub adopted_attempt: Option<u32>,
 }
 
 /// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
@@ -307,6 +311,7 @@ impl CommandRunner {
                 stderr_tail: String::new(),
                 pid: 0,
                 duration: started.elapsed(),
+                adopted_attempt: None,
             });
         }
         for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
@@ -422,6 +427,7 @@ impl CommandRunner {
                 stderr_tail,
                 pid,
                 duration,
+                adopted_attempt: None,
             })
         }
         .instrument(span)

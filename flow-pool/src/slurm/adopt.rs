@@ -26,15 +26,18 @@ const ORPHAN_SBATCH_POLL: Duration = Duration::from_millis(50);
 /// An adopted job: its registry record, its id (0 when only its status file is left) and
 /// its followed view.
 pub(super) struct Adopted {
+    /// The record; its `attempt` may be a later one than the attempt asked for.
     pub(super) record: JobRecord,
     pub(super) job: u64,
     pub(super) view: watch::Receiver<JobView>,
 }
 
 /// Takes over the job of the registry record at `path`, if any: adopts it when `adopt` and
-/// it runs the same command (`spec_hash`), was not cancelled, and is either still known to
-/// Slurm or left a status file; otherwise cancels it (it belongs to a `flow` process that
-/// died, and would race the new job for the same outputs) and removes the record.
+/// it runs the same command (`spec_hash`; for a record of attempt N, `hash_at(N)`, the hash
+/// of the command as attempt N runs it: a killed run may have been at any attempt), was not
+/// cancelled, and is either still known to Slurm or left a status file; otherwise cancels
+/// it (it belongs to a `flow` process that died, and would race the new job for the same
+/// outputs) and removes the record.
 ///
 /// # Errors
 /// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id was
@@ -44,6 +47,7 @@ pub(super) async fn take_over(
     path: &Path,
     flow: &str,
     spec_hash: &str,
+    hash_at: impl Fn(u32) -> Option<String>,
     adopt: bool,
 ) -> Result<Option<Adopted>, PoolError> {
     let Some(mut record) = registry::read(path).await else {
@@ -64,7 +68,11 @@ pub(super) async fn take_over(
         }
         (None, None) => None,
     };
-    if adopt && record.spec_hash == spec_hash {
+    let same = match record.attempt.and_then(hash_at) {
+        Some(hash) => record.spec_hash == hash,
+        None => record.spec_hash == spec_hash,
+    };
+    if adopt && same {
         if let Some(view) = adoptable(shared, &record, job).await {
             return Ok(Some(Adopted {
                 record,

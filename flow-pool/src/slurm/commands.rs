@@ -159,15 +159,16 @@ pub(crate) fn complaint(program: &str, stderr: &str) -> String {
     }
 }
 
-/// The `squeue` arguments that list `jobs` in every state, one `ID|STATE|REASON|USED|NODES`
-/// line each (`USED`: how long the job has run, Slurm's `%M`).
+/// The `squeue` arguments that list `jobs` in every state, one
+/// `ID|STATE|REASON|USED|LIMIT|NODES` line each (`USED`: how long the job has run, Slurm's
+/// `%M`; `LIMIT`: its time limit, `%l`).
 pub(crate) fn squeue_args(jobs: &[u64]) -> Vec<String> {
     let ids: Vec<String> = jobs.iter().map(u64::to_string).collect();
     vec![
         "--noheader".to_owned(),
         "--states=all".to_owned(),
         format!("--jobs={}", ids.join(",")),
-        "--format=%i|%T|%r|%M|%N".to_owned(),
+        "--format=%i|%T|%r|%M|%l|%N".to_owned(),
     ]
 }
 
@@ -196,7 +197,7 @@ pub(crate) fn job_with_comment(stdout: &str, comment: &str) -> Option<u64> {
     })
 }
 
-/// One line of `squeue`: a job, its state, Slurm's reason and its nodes.
+/// One line of `squeue`: a job, its state, Slurm's reason, its times and its nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JobLine {
     pub(crate) job: u64,
@@ -204,10 +205,12 @@ pub(crate) struct JobLine {
     pub(crate) reason: String,
     /// How long it has run, by Slurm's clock (`None` when `squeue` printed no time).
     pub(crate) used: Option<Duration>,
+    /// Its time limit (`None` for `UNLIMITED`, or when `squeue` printed none).
+    pub(crate) limit: Option<Duration>,
     pub(crate) nodes: String,
 }
 
-/// A time as `squeue -o %M` prints it: `M:SS`, `H:MM:SS` or `D-HH:MM:SS`.
+/// A time as `squeue -o %M` (or `%l`) prints it: `M:SS`, `H:MM:SS` or `D-HH:MM:SS`.
 pub(crate) fn parse_used(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (days, clock) = match text.split_once('-') {
@@ -236,17 +239,19 @@ pub(crate) fn parse_squeue(stdout: &str) -> Vec<JobLine> {
     stdout
         .lines()
         .filter_map(|line| {
-            let mut fields = line.trim().splitn(5, '|');
+            let mut fields = line.trim().splitn(6, '|');
             let job = fields.next()?.trim().parse().ok()?;
             let state = JobState::parse(fields.next()?);
             let reason = fields.next().unwrap_or("").trim().to_owned();
             let used = fields.next().and_then(parse_used);
+            let limit = fields.next().and_then(parse_used);
             let nodes = fields.next().unwrap_or("").trim().to_owned();
             Some(JobLine {
                 job,
                 state,
                 reason,
                 used,
+                limit,
                 nodes,
             })
         })
@@ -389,7 +394,8 @@ mod tests {
     #[test]
     fn squeue_lines_parse() {
         let lines = parse_squeue(
-            "2|FAILED|NonZeroExitCode|0:07|vm\n3|RUNNING|None|1:02:03|vm\n4_1|PENDING||0:00|\n",
+            "2|FAILED|NonZeroExitCode|0:07|UNLIMITED|vm\n3|RUNNING|None|1:02:03|2:00:00|vm\n\
+             4_1|PENDING||0:00|1:00|\n",
         );
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].job, 2);
@@ -398,13 +404,15 @@ mod tests {
         assert_eq!(lines[0].used, Some(Duration::from_secs(7)));
         assert_eq!(lines[1].used, Some(Duration::from_secs(3723)));
         assert_eq!(lines[1].nodes, "vm");
+        assert_eq!(lines[0].limit, None);
+        assert_eq!(lines[1].limit, Some(Duration::from_secs(7200)));
         assert_eq!(
             squeue_args(&[2, 3]),
             [
                 "--noheader",
                 "--states=all",
                 "--jobs=2,3",
-                "--format=%i|%T|%r|%M|%N"
+                "--format=%i|%T|%r|%M|%l|%N"
             ]
         );
     }

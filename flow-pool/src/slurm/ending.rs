@@ -2,7 +2,7 @@
 //! into a [`CommandEnd`] or an error naming the flow, and the tails of its output.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::command::spawn_error::unusable_cwd;
 use crate::command::{CommandEnd, CommandSpec};
@@ -26,7 +26,6 @@ pub(super) async fn judge(
     view: &JobView,
     spec: &CommandSpec,
     timeout: Option<Duration>,
-    started: Instant,
 ) -> Result<CommandEnd, PoolError> {
     let problem = |state: Option<JobState>, problem: String| PoolError::SlurmJob {
         flow: flow.to_owned(),
@@ -76,7 +75,18 @@ pub(super) async fn judge(
                     )),
                 }
             }
-            JobState::Timeout => Ok(CommandEnd::TimedOut(timeout.unwrap_or(started.elapsed()))),
+            JobState::Timeout => match (timeout, line.limit) {
+                // The flow's own timeout (Slurm's `--time` is it plus the grace): as if ours
+                // had fired first.
+                (Some(ours), limit) if limit.is_none_or(|limit| limit >= ours) => {
+                    Ok(CommandEnd::TimedOut(ours))
+                }
+                // Slurm's limit, shorter (`--time` in `extra`) or with no timeout of flow's.
+                (ours, limit) => Err(problem(
+                    Some(JobState::Timeout),
+                    slurm_time_limit(ours, limit),
+                )),
+            },
             state => Err(problem(
                 Some(state.clone()),
                 state
@@ -100,6 +110,24 @@ pub(super) async fn judge(
         }),
         JobView::Waiting | JobView::Live(_) => Err(problem(None, "was left unfollowed".into())),
     }
+}
+
+/// What to say of a job Slurm ended at its time limit `limit` (`None`: not known) when the
+/// flow's own timeout, `ours`, was not what ended it; completes "Slurm job 12 of flow `x` ...".
+fn slurm_time_limit(ours: Option<Duration>, limit: Option<Duration>) -> String {
+    let limit = limit.map_or_else(String::new, |limit| {
+        let secs = limit.as_secs();
+        format!(" of {}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    });
+    let why = match ours {
+        Some(ours) => format!(", before the flow's own timeout of {}s", ours.as_secs_f64()),
+        None => ", not by a timeout of flow's (the flow has none)".to_owned(),
+    };
+    format!(
+        "was stopped by Slurm at its time limit{limit} (Slurm state TIMEOUT){why}: raise the \
+         limit (`--time` in the flow's `slurm = {{ extra = [...] }}`, or the partition's \
+         default), or give the flow a `timeout`, which sets it"
+    )
 }
 
 /// The status file's content, looked for up to `tries` times.
@@ -179,4 +207,32 @@ async fn file_tail(path: &Path, capacity: usize) -> String {
         }
         String::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slurms_time_limit_is_not_called_a_timeout_of_flows() {
+        let minute = Some(Duration::from_secs(60));
+        let text = slurm_time_limit(None, Some(Duration::from_secs(3725)));
+        assert!(
+            text.starts_with(
+                "was stopped by Slurm at its time limit of 1:02:05 (Slurm state TIMEOUT)"
+            ) && text.contains("the flow has none"),
+            "{text}"
+        );
+        let text = slurm_time_limit(Some(Duration::from_secs(600)), minute);
+        assert!(
+            text.contains("limit of 0:01:00")
+                && text.contains("before the flow's own timeout of 600s"),
+            "{text}"
+        );
+        let text = slurm_time_limit(None, None);
+        assert!(
+            text.starts_with("was stopped by Slurm at its time limit (Slurm"),
+            "{text}"
+        );
+    }
 }

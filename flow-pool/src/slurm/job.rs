@@ -2,7 +2,7 @@
 //! `submit.rs`), wait for its end while honouring the timeout and the cancel, and hand the
 //! end to `ending.rs`, which turns it into a [`CommandOutcome`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::slurm::reason::{self, Pending};
 use crate::slurm::registry;
 use crate::slurm::state::JobState;
 use crate::slurm::submit::{job_files, submit};
-use crate::slurm::Shared;
+use crate::slurm::{HeldJob, Shared};
 use crate::PoolError;
 
 /// The environment variable naming the flow (set by the scheduler).
@@ -102,6 +102,44 @@ impl Drop for QueuedMark<'_> {
     }
 }
 
+/// Keeps a job in the executor's map of held jobs while Slurm holds it, until released or
+/// dropped.
+struct HeldMark<'a> {
+    map: &'a watch::Sender<BTreeMap<u64, HeldJob>>,
+    job: Option<u64>,
+}
+
+impl HeldMark<'_> {
+    /// `job` of `flow` is held for `reason`.
+    fn hold(&mut self, job: u64, flow: &str, reason: &str) {
+        let held = HeldJob {
+            flow: flow.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.job = Some(job);
+        self.map.send_if_modified(|jobs| {
+            let changed = jobs.get(&job) != Some(&held);
+            jobs.insert(job, held);
+            changed
+        });
+    }
+
+    /// The job is no longer held (or no longer followed).
+    fn release(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.map.send_modify(|jobs| {
+                jobs.remove(&job);
+            });
+        }
+    }
+}
+
+impl Drop for HeldMark<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// The flow id of a command: its last `FLOW_ID` setting, or `command`.
 fn flow_id(spec: &CommandSpec) -> String {
     spec.env
@@ -122,6 +160,7 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         stderr_tail: String::new(),
         pid: u32::try_from(job).unwrap_or(u32::MAX),
         duration: started.elapsed(),
+        adopted_attempt: None,
     }
 }
 
@@ -146,10 +185,22 @@ pub(crate) async fn run(
     let record_path = registry::record_path(&config.state_dir, &flow);
 
     let adopt = config.existing_jobs == ExistingJobs::Adopt;
-    let earlier = take_over(shared, &record_path, &flow, &spec_hash, adopt).await?;
+    let asked = registry::attempt_of(spec);
+    let hash_at = |attempt| {
+        registry::with_attempt(spec, attempt).map(|at| registry::spec_hash(&at, resources, config))
+    };
+    let earlier = take_over(shared, &record_path, &flow, &spec_hash, hash_at, adopt).await?;
+    // The job of a killed run's other attempt: the outcome says which.
+    let mut adopted_attempt = None;
     let (job, files, mut view, was_adopted) = match earlier {
         Some(Adopted { record, job, view }) => {
-            tracing::info!(flow, job, "adopted the Slurm job of an earlier run");
+            adopted_attempt = record.attempt.filter(|attempt| Some(*attempt) != asked);
+            tracing::info!(
+                flow,
+                job,
+                attempt = record.attempt,
+                "adopted the Slurm job of an earlier run"
+            );
             let files = JobFiles {
                 status: record.status,
                 stdout: record.stdout,
@@ -195,6 +246,10 @@ pub(crate) async fn run(
     let mut deadline = None;
     let mut stop: Option<Stop> = None;
     let mut told_held = false;
+    let mut held_mark = HeldMark {
+        map: &shared.held,
+        job: None,
+    };
     let end_view = loop {
         let settled = settled(&view);
         if let Some(end) = settled {
@@ -217,7 +272,12 @@ pub(crate) async fn run(
             }
             deadline = Some(deadline_after(timeout.map(|t| t.saturating_sub(ran))));
         }
-        match reason.as_deref().map(|r| (r, reason::pending(r))) {
+        let pending = reason.as_deref().map(|r| (r, reason::pending(r)));
+        match pending {
+            Some((why, Pending::Held)) => held_mark.hold(job, &flow, why),
+            _ => held_mark.release(),
+        }
+        match pending {
             Some((why, Pending::Never)) if stop.is_none() => {
                 tracing::debug!(
                     flow,
@@ -228,13 +288,10 @@ pub(crate) async fn run(
                 stop = Some(Stop::NeverStarts(why.to_owned()));
                 shared.poller.cancel(job);
             }
+            // Shown to the user through `held_jobs`; logged once for `-v`.
             Some((why, Pending::Held)) if !told_held => {
                 told_held = true;
-                tracing::warn!(
-                    "Slurm job {job} of flow `{flow}` is held (Slurm reason {why}): it waits \
-                     until released, e.g. with `scontrol release {job}`",
-                    flow = flow.escape_debug(),
-                );
+                tracing::info!(flow, job, reason = why, "the Slurm job is held");
             }
             _ => {}
         }
@@ -264,6 +321,7 @@ pub(crate) async fn run(
     // A job that cannot be followed any more is cancelled rather than left behind.
     guard.armed = job != 0 && matches!(end_view, JobView::Broken(_)) && stop.is_none();
     drop(guard);
+    drop(held_mark);
 
     let end = match stop {
         Some(Stop::TimedOut(after)) => Ok(CommandEnd::TimedOut(after)),
@@ -282,18 +340,25 @@ pub(crate) async fn run(
                 reason::never_hint(&why)
             ),
         }),
-        None => judge(&flow, job, &files, &end_view, spec, timeout, started).await,
+        None => judge(&flow, job, &files, &end_view, spec, timeout).await,
     };
     let (stdout_tail, stderr_tail) = tails(config, spec, &files, was_adopted).await;
     registry::remove(&record_path).await;
     if files.status.starts_with(files_dir(config)) {
         remove_quietly(&files.status).await;
     }
-    let end = end?;
+    let end = end.map_err(|error| match adopted_attempt {
+        Some(attempt) => PoolError::OfAdoptedAttempt {
+            attempt,
+            error: Box::new(error),
+        },
+        None => error,
+    })?;
     tracing::info!(flow, job, %end, "Slurm job ended");
     Ok(CommandOutcome {
         stdout_tail,
         stderr_tail,
+        adopted_attempt,
         ..outcome(end, job, started)
     })
 }
@@ -334,6 +399,7 @@ mod tests {
         let record = registry::JobRecord {
             job: None,
             token: None,
+            attempt: None,
             spec_hash: registry::spec_hash(spec, None, config),
             status,
             stdout: dir.join("f.out"),

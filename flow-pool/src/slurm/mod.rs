@@ -49,7 +49,7 @@ mod state;
 mod submit;
 mod wrapper;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +80,17 @@ pub struct SlurmStats {
     pub max_jobs_per_poll: u64,
 }
 
+/// A job that Slurm holds: it starts only once released (`scontrol release JOB`). See
+/// [`SlurmExecutor::held_jobs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldJob {
+    /// The flow (`FLOW_ID`) whose command the job runs.
+    pub flow: String,
+    /// Slurm's reason for keeping it pending (`JobHeldUser`, `JobHeldAdmin`, ...), as
+    /// `squeue` printed it.
+    pub reason: String,
+}
+
 /// Runs commands as Slurm batch jobs. Cloning is cheap; clones share the poller.
 #[derive(Debug, Clone)]
 pub struct SlurmExecutor {
@@ -99,6 +110,8 @@ struct Shared {
     closing: AtomicBool,
     /// The flows whose jobs have not started yet (see [`SlurmExecutor::queued_flows`]).
     queued: watch::Sender<BTreeSet<String>>,
+    /// The jobs Slurm holds, by job id (see [`SlurmExecutor::held_jobs`]).
+    held: watch::Sender<BTreeMap<u64, HeldJob>>,
 }
 
 impl SlurmExecutor {
@@ -132,6 +145,7 @@ impl SlurmExecutor {
                 in_flight: watch::Sender::new(0),
                 closing: AtomicBool::new(false),
                 queued: watch::Sender::new(BTreeSet::new()),
+                held: watch::Sender::new(BTreeMap::new()),
             }),
         })
     }
@@ -161,6 +175,15 @@ impl SlurmExecutor {
         self.shared.queued.subscribe()
     }
 
+    /// The jobs of this executor's runs that Slurm holds now (reason `JobHeldUser`,
+    /// `JobHeldAdmin`, ...: `--hold`, `scontrol hold`), by job id, with their flow and
+    /// Slurm's reason. Such a job waits, and its run with it, until someone releases it
+    /// (`scontrol release JOB`); the executor only tells. A job leaves the map when Slurm
+    /// shows it no longer held, or when its run ends. A program shows these to its user.
+    pub fn held_jobs(&self) -> watch::Receiver<BTreeMap<u64, HeldJob>> {
+        self.shared.held.subscribe()
+    }
+
     /// Cancels every job of this executor (queued, running, or being submitted) with as
     /// few `scancel` calls as possible, refuses new runs (they end cancelled at once), and
     /// returns once Slurm shows none of the jobs queued, running or completing. The runs
@@ -181,15 +204,17 @@ impl SlurmExecutor {
     /// when `cancel` is cancelled (ending [`Cancelled`](crate::CommandEnd)), and the run
     /// returns once Slurm shows the job ended. Dropping the future `scancel`s the job.
     /// With [`ExistingJobs::Adopt`], a job submitted for the same command by an earlier
-    /// process is adopted instead of submitting a new one.
+    /// process is adopted instead of submitting a new one, also the job of another attempt
+    /// (`FLOW_ATTEMPT`) of the flow: then [`CommandOutcome::adopted_attempt`] (or, for an
+    /// error, [`PoolError::OfAdoptedAttempt`]) says which.
     ///
     /// # Errors
     /// [`PoolError::SlurmSubmit`] when `sbatch` refuses the job, with Slurm's message;
     /// [`PoolError::SlurmJob`] when the job ended without its command running to its end
     /// (out of memory, node failure, preemption, cancelled by someone else, ...), or Slurm
     /// keeps it pending for a reason no waiting clears (`PartitionConfig`, ...: the job is
-    /// cancelled). A held job (`JobHeldUser`, `JobHeldAdmin`) is reported once with a
-    /// warning and waited for;
+    /// cancelled). A held job (`JobHeldUser`, `JobHeldAdmin`) is waited for, and shown in
+    /// [`held_jobs`](Self::held_jobs) while held;
     /// [`PoolError::Spawn`] when a Slurm program is missing or the command could not be
     /// started on the node; [`PoolError::SlurmCommand`] when `squeue` kept failing;
     /// [`PoolError::SlurmFile`] when the executor's files cannot be written;

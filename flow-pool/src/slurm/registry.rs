@@ -17,6 +17,31 @@ use crate::PoolError;
 /// of the hash.
 const RUN_ID_VAR: &str = "FLOW_RUN_ID";
 
+/// The environment variable holding the attempt number (set by the scheduler).
+const ATTEMPT_VAR: &str = "FLOW_ATTEMPT";
+
+/// The attempt `spec` runs (its last `FLOW_ATTEMPT`), if it says.
+pub(crate) fn attempt_of(spec: &CommandSpec) -> Option<u32> {
+    spec.env
+        .changes
+        .iter()
+        .rev()
+        .find_map(|change| match change {
+            EnvChange::Set(key, value) if key == ATTEMPT_VAR => value.parse().ok(),
+            _ => None,
+        })
+}
+
+/// `spec` as attempt `attempt` of its flow would run it (its last `FLOW_ATTEMPT` set to
+/// that, in its place); `None` when `spec` sets no `FLOW_ATTEMPT`.
+pub(crate) fn with_attempt(spec: &CommandSpec, attempt: u32) -> Option<CommandSpec> {
+    let mut spec = spec.clone();
+    let change = (spec.env.changes.iter_mut().rev())
+        .find(|change| matches!(change, EnvChange::Set(key, _) if key == ATTEMPT_VAR))?;
+    *change = EnvChange::Set(ATTEMPT_VAR.to_owned(), attempt.to_string());
+    Some(spec)
+}
+
 /// The registry entry of a flow's job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct JobRecord {
@@ -26,6 +51,10 @@ pub(crate) struct JobRecord {
     /// written before tokens existed have none.
     #[serde(default)]
     pub(crate) token: Option<String>,
+    /// The attempt it runs (`FLOW_ATTEMPT`), so that a resumed run adopts the job of any
+    /// attempt; records written before attempts were kept have none.
+    #[serde(default)]
+    pub(crate) attempt: Option<u32>,
     /// [`spec_hash`] of what it runs, in hex.
     pub(crate) spec_hash: String,
     /// Its status file.
@@ -200,6 +229,32 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_of_another_attempt_is_that_attempts_own() {
+        let config = SlurmConfig::new("/s");
+        let at = |n: &str| {
+            CommandSpec::shell("make")
+                .env("FLOW_ID", "build")
+                .env("FLOW_ATTEMPT", n)
+                .env("X", "1")
+        };
+        let (first, second) = (at("1"), at("2"));
+        assert_eq!(
+            (attempt_of(&first), attempt_of(&second)),
+            (Some(1), Some(2))
+        );
+        assert_ne!(
+            spec_hash(&first, None, &config),
+            spec_hash(&second, None, &config)
+        );
+        let as_second = with_attempt(&first, 2).unwrap();
+        assert_eq!(
+            spec_hash(&as_second, None, &config),
+            spec_hash(&second, None, &config)
+        );
+        assert!(with_attempt(&CommandSpec::shell("make"), 2).is_none());
+    }
+
+    #[test]
     fn flow_ids_become_safe_file_names() {
         assert_eq!(file_stem("sort_1"), "sort_1");
         assert_eq!(file_stem("a/b c"), "a_b_c");
@@ -214,6 +269,7 @@ mod tests {
         let record = JobRecord {
             job: Some(42),
             token: Some("1-2-3".into()),
+            attempt: Some(2),
             spec_hash: "00ff".into(),
             status: "/l/x.status".into(),
             stdout: "/l/x.out".into(),

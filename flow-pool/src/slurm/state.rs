@@ -118,7 +118,8 @@ impl JobState {
     /// For an end state in which the command did not run to its own end, what happened, in
     /// words a user understands (completes "Slurm job 12 of flow `x` ..."). `None` for
     /// `COMPLETED` and `FAILED`, whose status file tells how the command ended, for
-    /// `TIMEOUT` (a timeout) and for live states.
+    /// `TIMEOUT` (a timeout of the flow's, or Slurm's own limit: `ending.rs` tells which) and for
+    /// live states.
     pub fn problem(&self, nodes: &str) -> Option<String> {
         let on = if nodes.is_empty() || nodes == "(null)" {
             String::new()

@@ -122,6 +122,7 @@ pub(super) async fn submit(
     let record = JobRecord {
         job: None,
         token: Some(token),
+        attempt: registry::attempt_of(spec),
         spec_hash,
         status: files.status.clone(),
         stdout: files.stdout.clone(),
