@@ -473,6 +473,49 @@ fn a_wanted_parent_that_failed_last_time_will_run() {
     assert!(finals[0]["reused_from"].is_string(), "up to date: {json}");
 }
 
+/// A parent without declared outputs runs every time, and the run checks its children once
+/// it has run: what it wrote (here `gen.h`, an input of `build`) may make them run. The dry
+/// run says so of them and of what follows them, and the run then does run them when the
+/// parent wrote other bytes, and not when it wrote the same.
+#[test]
+fn children_of_a_parent_without_outputs_may_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "w.toml",
+        "[flows.gen]\nshell = \"cat ver > gen.h\"\n\n\
+         [flows.build]\nrequires = [\"gen\"]\nshell = \"cat gen.h > app\"\n\
+         inputs = [\"gen.h\"]\noutputs = [\"app\"]\n\n\
+         [flows.pack]\nrequires = [\"build\"]\nshell = \"cat app > pack\"\n\
+         inputs = [\"app\"]\noutputs = [\"pack\"]\n",
+    );
+    write(dir, "ver", "1\n");
+    assert_eq!(ran(dir, &[]), set(&["gen", "build", "pack"]));
+    write(dir, "ver", "2\n");
+    let out = run_in(dir, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    for flow in ["build", "pack"] {
+        assert!(
+            stdout.contains(&format!(
+                "may run {flow}: up to date now, but checked again once `gen` has run: it \
+                 declares no outputs, so what it writes is not known"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("dry run: 1 would run, 2 may run, 0 up to date; nothing was run"),
+        "{stdout}"
+    );
+    let json = json_of(&run_in(dir, &["run", "w.toml", "-n", "--json"]));
+    assert_eq!(json["counts"]["may_run"], 2, "{json}");
+    assert_eq!(json["up_to_date"][0]["checked_after"], "gen", "{json}");
+    assert_eq!(ran(dir, &[]), set(&["gen", "build", "pack"]));
+    // `gen` writes the same bytes again: its children are checked, and up to date.
+    assert_eq!(ran(dir, &[]), set(&["gen"]));
+}
+
 /// Whether process `pid` has a file named `name` mapped (as blake3 maps a large input it
 /// hashes).
 fn maps(pid: u32, name: &str) -> bool {

@@ -24,6 +24,12 @@ use crate::workflow::Workflow;
 pub enum Outlook {
     /// Up to date: it would not run.
     UpToDate,
+    /// Up to date now, and checked again once this flow, which would run before it and
+    /// declares no outputs, has run: what that one writes may make it run.
+    MayRun {
+        /// The flow it is checked after.
+        after: FlowId,
+    },
     /// It would run (the plan's reason says why).
     Run,
     /// It would fail before its command starts, for this reason.
@@ -47,7 +53,12 @@ pub fn outlooks(
     let mut outlooks: Vec<Outlook> = (plan.flows.iter())
         .map(
             |f| match (&f.run, f.run.as_ref().and_then(|_| fails(&f.flow))) {
-                (None, _) => Outlook::UpToDate,
+                (None, _) => match &f.checked_after {
+                    Some(after) => Outlook::MayRun {
+                        after: after.clone(),
+                    },
+                    None => Outlook::UpToDate,
+                },
                 (Some(_), None) => Outlook::Run,
                 (Some(_), Some(why)) => Outlook::Fail(why),
             },
@@ -90,7 +101,7 @@ pub fn outlooks(
             let upstream = parents.iter().find_map(|&p| match &outlooks[p] {
                 Outlook::Fail(_) => Some(plan.flows[p].flow.clone()),
                 Outlook::NotRun { upstream } => Some(upstream.clone()),
-                Outlook::UpToDate | Outlook::Run => None,
+                Outlook::UpToDate | Outlook::MayRun { .. } | Outlook::Run => None,
             });
             if let Some(upstream) = upstream {
                 outlooks[i] = Outlook::NotRun { upstream };
@@ -100,15 +111,16 @@ pub fn outlooks(
     outlooks
 }
 
-/// How many flows have each outlook: run, fail, not run, up to date.
-fn counts(outlooks: &[Outlook]) -> [usize; 4] {
-    let mut counts = [0; 4];
+/// How many flows have each outlook: run, fail, not run, may run, up to date.
+fn counts(outlooks: &[Outlook]) -> [usize; 5] {
+    let mut counts = [0; 5];
     for outlook in outlooks {
         counts[match outlook {
             Outlook::Run => 0,
             Outlook::Fail(_) => 1,
             Outlook::NotRun { .. } => 2,
-            Outlook::UpToDate => 3,
+            Outlook::MayRun { .. } => 3,
+            Outlook::UpToDate => 4,
         }] += 1;
     }
     counts
@@ -153,9 +165,11 @@ pub fn dry_run(
 /// `run` lists every flow that is not up to date: one that would fail at once has
 /// `"fails": "WHY"`; one that would not run because a flow it requires would fail has
 /// `"not_run"` (in words) and `"upstream"`, as has an entry of `up_to_date` in that case.
-/// `counts` has `run` (the flows that would start, and not fail at once), `fail`, `not_run`
-/// and `up_to_date` (those of the list that would not be kept from running): they add up to
-/// the number of flows, and are the text's counts.
+/// An entry of `up_to_date` that the run checks again once a flow without declared outputs
+/// has run has `"checked_after": FLOW` and `"may_run"` (in words).
+/// `counts` has `run` (the flows that would start, and not fail at once), `fail`, `not_run`,
+/// `may_run` (those with `checked_after`) and `up_to_date` (the others of that list): they
+/// add up to the number of flows, and are the text's counts.
 pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
     let entry = |f: &PlannedFlow, outlook: &Outlook, mut entry: serde_json::Value| {
         if let Some(map) = entry.as_object_mut() {
@@ -167,6 +181,10 @@ pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
                 Outlook::NotRun { upstream } => {
                     map.insert("not_run".into(), not_run(upstream).into());
                     map.insert("upstream".into(), upstream.as_str().into());
+                }
+                Outlook::MayRun { after } => {
+                    map.insert("may_run".into(), may_run(after).into());
+                    map.insert("checked_after".into(), after.as_str().into());
                 }
                 Outlook::Run | Outlook::UpToDate => {}
             }
@@ -190,10 +208,16 @@ pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
             )),
         }
     }
-    let [would_run, fail, not_run, up_to_date] = counts(outlooks);
+    let [would_run, fail, not_run, may_run, up_to_date] = counts(outlooks);
     serde_json::json!({
         "dry_run": true,
-        "counts": {"run": would_run, "fail": fail, "not_run": not_run, "up_to_date": up_to_date},
+        "counts": {
+            "run": would_run,
+            "fail": fail,
+            "not_run": not_run,
+            "may_run": may_run,
+            "up_to_date": up_to_date,
+        },
         "run": run,
         "up_to_date": fresh,
     })
@@ -205,9 +229,17 @@ fn not_run(upstream: &FlowId) -> String {
     format!("upstream `{upstream}` would fail")
 }
 
+/// Why a flow, up to date now, may run.
+fn may_run(after: &FlowId) -> String {
+    format!(
+        "up to date now, but checked again once `{after}` has run: it declares no outputs, so \
+         what it writes is not known"
+    )
+}
+
 /// The plan as lines: `would run FLOW: REASON`, `would fail FLOW: WHY`, `would not run FLOW:
-/// upstream `A` would fail`, then the counts (those that would fail or not run only when
-/// there are any).
+/// upstream `A` would fail`, `may run FLOW: up to date now; checked again once ...`, then the
+/// counts (those that would fail, not run or may run only when there are any).
 pub fn plan_text(plan: &Plan, outlooks: &[Outlook]) -> String {
     let mut out = String::new();
     for (f, outlook) in plan.flows.iter().zip(outlooks) {
@@ -221,15 +253,21 @@ pub fn plan_text(plan: &Plan, outlooks: &[Outlook]) -> String {
             Outlook::NotRun { upstream } => {
                 writeln!(out, "would not run {}: {}", f.flow, not_run(upstream))
             }
+            Outlook::MayRun { after } => {
+                writeln!(out, "may run {}: {}", f.flow, may_run(after))
+            }
         };
     }
-    let [run, fail, not_run, up_to_date] = counts(outlooks);
+    let [run, fail, not_run, may_run, up_to_date] = counts(outlooks);
     let _ = write!(out, "dry run: {run} would run, ");
     if fail > 0 {
         let _ = write!(out, "{fail} would fail, ");
     }
     if not_run > 0 {
         let _ = write!(out, "{not_run} would not run (upstream would fail), ");
+    }
+    if may_run > 0 {
+        let _ = write!(out, "{may_run} may run, ");
     }
     let _ = writeln!(out, "{up_to_date} up to date; nothing was run");
     out

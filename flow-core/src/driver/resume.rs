@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::fingerprint::fill_fingerprints;
 use crate::flow::Flow;
-use crate::fresh::{Freshness, Plan, Reason};
+use crate::fresh::{mark_checked_after, parents_first, Freshness, Plan, Reason};
 use crate::CoreError;
 
 /// What a run resuming from a run may reuse: flow id → (fingerprint, output).
@@ -82,35 +82,6 @@ fn fingerprints(flows: &[Flow], graph: &Adjacency) -> Vec<u128> {
     fingerprints
 }
 
-/// Every flow, each after its parents (the graph has no cycle).
-fn parents_first(graph: &Adjacency) -> Vec<u32> {
-    let n = graph.len();
-    let mut placed = vec![false; n];
-    let mut order = Vec::with_capacity(n);
-    let mut stack = Vec::new();
-    for root in 0..n as u32 {
-        stack.push(root);
-        while let Some(&i) = stack.last() {
-            if placed[i as usize] {
-                stack.pop();
-                continue;
-            }
-            let before = stack.len();
-            for link in graph.parents(i) {
-                if !placed[link.flow() as usize] {
-                    stack.push(link.flow());
-                }
-            }
-            if stack.len() == before {
-                placed[i as usize] = true;
-                order.push(i);
-                stack.pop();
-            }
-        }
-    }
-    order
-}
-
 impl crate::FlowContext {
     /// What [`run_with`](crate::FlowContext::run_with) with
     /// [`resume_from(from)`](crate::RunOptions::resume_from) and
@@ -180,6 +151,8 @@ impl crate::FlowContext {
                 }
             }
         }
+        // Which flows now run decides which up-to-date flows are checked again after one.
+        mark_checked_after(&mut plan, &flows, &graph);
         Ok(plan)
     }
 }

@@ -38,7 +38,7 @@ pub(crate) use check::{
 };
 pub(crate) use clear::{clear, holding_base};
 pub(crate) use ledger::Entry;
-pub(crate) use plan::decide_all;
+pub(crate) use plan::{decide_all, mark_checked_after, parents_first};
 
 /// The files a flow reads and writes: paths, folders (every file under them) and, for
 /// inputs, globs, relative to a base folder.

@@ -1,7 +1,10 @@
 //! The dry run: for every flow, in dependency order, whether a run would start it and why,
 //! by the same rule a run applies ([`super::check`]). A parent that would run makes its
 //! children run too in the plan (what it will write is not known before it runs; the run
-//! itself may then find them up to date, when the parent writes the same bytes again).
+//! itself may then find them up to date, when the parent writes the same bytes again). A
+//! parent that declares no outputs is the exception: the run checks its children once it has
+//! run, so the plan calls them up to date as their files are now, and names that parent
+//! ([`PlannedFlow::checked_after`]): what it writes may change them.
 
 use flow_graph::{Adjacency, FlowId};
 use flow_results::RunId;
@@ -23,6 +26,10 @@ pub struct PlannedFlow {
     pub run: Option<Reason>,
     /// For a flow that is up to date, the run that produced its outputs.
     pub produced_by: Option<RunId>,
+    /// For a flow that is up to date now: a flow that would run before it (a parent, or a
+    /// parent's) and declares no outputs. The run checks this flow again once that one has
+    /// run, and what it wrote may make this flow run.
+    pub checked_after: Option<FlowId>,
 }
 
 /// What a run would do: each flow, in registration order.
@@ -38,7 +45,8 @@ impl Plan {
         self.flows.iter().filter(|f| f.run.is_some())
     }
 
-    /// How many flows are up to date.
+    /// How many flows are up to date (some of them, perhaps, only until a flow they are
+    /// [checked after](PlannedFlow::checked_after) has run).
     pub fn up_to_date(&self) -> usize {
         self.flows.iter().filter(|f| f.run.is_none()).count()
     }
@@ -46,7 +54,7 @@ impl Plan {
 
 /// The plan of `flows` (linked by `graph`) against `known`. Blocks (reads files).
 pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
-    let flows = (flows.iter().zip(decide_all(flows, graph, known, false)))
+    let planned = (flows.iter().zip(decide_all(flows, graph, known, false)))
         .map(|(flow, checked)| {
             let (run, produced_by) = match checked.verdict {
                 Verdict::UpToDate { run_id } => (None, Some(run_id)),
@@ -56,10 +64,62 @@ pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
                 flow: flow.id.clone(),
                 run,
                 produced_by,
+                checked_after: None,
             }
         })
         .collect();
-    Plan { flows }
+    let mut plan = Plan { flows: planned };
+    mark_checked_after(&mut plan, flows, graph);
+    plan
+}
+
+/// Sets [`PlannedFlow::checked_after`] of every flow of `plan` (of `flows`, linked by
+/// `graph`): for one that is up to date, the first of its parents that would run and declares
+/// no outputs, else the flow its parents are checked after.
+pub(crate) fn mark_checked_after(plan: &mut Plan, flows: &[Flow], graph: &Adjacency) {
+    for i in parents_first(graph) {
+        let after = match plan.flows[i as usize].run {
+            Some(_) => None,
+            None => graph.parents(i).iter().find_map(|link| {
+                let p = link.flow() as usize;
+                let declares = (flows[p].data()).is_some_and(|d| !d.output_paths().is_empty());
+                match &plan.flows[p].run {
+                    Some(_) if !declares => Some(flows[p].id.clone()),
+                    _ => plan.flows[p].checked_after.clone(),
+                }
+            }),
+        };
+        plan.flows[i as usize].checked_after = after;
+    }
+}
+
+/// Every flow, each after its parents (the graph has no cycle).
+pub(crate) fn parents_first(graph: &Adjacency) -> Vec<u32> {
+    let n = graph.len();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    let mut stack = Vec::new();
+    for root in 0..n as u32 {
+        stack.push(root);
+        while let Some(&i) = stack.last() {
+            if placed[i as usize] {
+                stack.pop();
+                continue;
+            }
+            let before = stack.len();
+            for link in graph.parents(i) {
+                if !placed[link.flow() as usize] {
+                    stack.push(link.flow());
+                }
+            }
+            if stack.len() == before {
+                placed[i as usize] = true;
+                order.push(i);
+                stack.pop();
+            }
+        }
+    }
+    order
 }
 
 /// Each flow's check, in dependency order: the files of every flow are read first, in
