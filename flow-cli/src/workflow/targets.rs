@@ -341,6 +341,9 @@ command = ["true"]
         Ok(wf.flows.iter().map(|f| f.id.to_string()).collect())
     }
 
+    /// A workflow, the targets of its run, and the flows the run keeps or its error.
+    type Case<'a> = (&'a str, &'a [&'a str], Result<&'a [&'a str], &'a str>);
+
     const BUILD: &str = "[flows.build]\nshell = \"true\"\noutputs = [\"build/x\"]\n\
                          [flows.docs]\nshell = \"true\"\noutputs = [\"docs/x\"]\n";
 
@@ -366,7 +369,7 @@ command = ["true"]
         let all_manual = "[flows.a]\nmanual = true\nshell = \"true\"\n";
         let no_target = "every flow of w.toml is `manual = true`, and it has no \
                          `[workflow] default`: name the flows to run (`flow run w.toml FLOW...`)";
-        let table: &[(&str, &[&str], Result<&[&str], &str>)] = &[
+        let table: &[Case<'_>] = &[
             // `manual` leaves a flow out of a bare run; naming it runs it alone.
             (&clean, &[], Ok(&["build", "docs"])),
             (&clean, &["clean"], Ok(&["clean"])),
