@@ -135,6 +135,12 @@ fn default_names_what_a_bare_run_runs_with_what_it_needs_and_targets_replace_it(
         graph.ends_with("  \"docs\" [style=dotted];\n  \"clean\" [style=dotted];\n}\n"),
         "{graph}"
     );
+    let out = run_in(
+        d,
+        &["graph", "w.toml", "--collapsed", "--format", "mermaid"],
+    );
+    let graph = text(&out.stdout);
+    assert!(graph.ends_with("  class n1,n3 left_out\n"), "{graph}");
 }
 
 #[test]

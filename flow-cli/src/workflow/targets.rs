@@ -136,44 +136,30 @@ impl Workflow {
         }
     }
 
-    /// What a bare `flow run FILE` names as its targets: `[workflow] default`, else every
-    /// definition that is not `manual` (none when each is); `None` when it runs every flow.
-    pub fn bare_targets(&self) -> Option<Vec<String>> {
-        if let Some(default) = &self.default {
-            return Some(default.clone());
-        }
-        if !self.definitions.iter().any(|d| d.manual) {
-            return None;
-        }
-        let names = self.definitions.iter().filter(|d| !d.manual);
-        Some(names.map(|d| d.name.clone()).collect())
-    }
-
     /// Which flows (by index into [`Self::flows`]) a run with `targets` runs: the targets and
-    /// their ancestors, required and wanted; without targets, those of
-    /// [`Self::bare_targets`]. `None` when it runs every flow.
+    /// their ancestors, required and wanted. Without targets: those `[workflow] default`
+    /// names, else every flow of a definition that is not `manual` (none when each is), with
+    /// their ancestors too. `None` when it runs every flow.
     ///
     /// # Errors
     /// [`CliError::UnknownTarget`] naming the first target that is neither a flow nor a
     /// definition of the workflow.
     pub fn runs(&self, targets: &[String]) -> Result<Option<Vec<bool>>, CliError> {
-        let bare;
-        let targets = match targets {
-            [] => match self.bare_targets() {
-                Some(names) => {
-                    bare = names;
-                    &bare
-                }
-                None => return Ok(None),
-            },
-            named => named,
+        let named = match (targets, &self.default) {
+            ([], Some(default)) => default.as_slice(),
+            ([], None) if self.definitions.iter().any(|d| d.manual) => &[],
+            ([], None) => return Ok(None),
+            (targets, _) => targets,
         };
         let index: FxHashMap<&str, usize> = (self.flows.iter().enumerate())
             .map(|(i, f)| (f.id.as_str(), i))
             .collect();
-        let mut keep = vec![false; self.flows.len()];
         let mut stack = Vec::new();
-        for target in targets {
+        if named.is_empty() {
+            let automatic = self.definitions.iter().filter(|d| !d.manual);
+            stack.extend(automatic.flat_map(|d| d.flows.clone()));
+        }
+        for target in named {
             if let Some(&i) = index.get(target.as_str()) {
                 stack.push(i);
             } else if let Some(def) = self.definitions.iter().find(|d| d.name == *target) {
@@ -182,6 +168,7 @@ impl Workflow {
                 return Err(self.unknown_target(target));
             }
         }
+        let mut keep = vec![false; self.flows.len()];
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut keep[i], true) {
                 continue;
