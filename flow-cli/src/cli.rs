@@ -189,7 +189,7 @@ pub struct SetArgs {
 pub struct RunArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
-    /// Run only these flows (or every flow of these definitions) and their ancestors, required and wanted.
+    /// Run only these flows (or every flow of these definitions) and their ancestors, required and wanted [default: those the file's `[workflow] default` names, else every flow not `manual = true`].
     pub targets: Vec<String>,
     /// How many flows run at once [default: `[workflow] jobs`, else the number of CPUs; 1000 with --executor slurm].
     ///

@@ -84,12 +84,31 @@ pub enum CliError {
     },
     /// `--force FLOW` named a flow of the workflow that `flow run FILE TARGET...` leaves out.
     #[error(
-        "`--force {flow}`: flow `{flow}` is not among the flows this run considers (the targets \
-         and their ancestors); name it as a target too, or drop the `--force`"
+        "`--force {flow}`: flow `{flow}` is not among the flows this run considers ({}); \
+         name it as a target too, or drop the `--force`",
+        if *.bare {
+            "without targets: the flows `[workflow] default` names, else every flow that is \
+             not `manual`, and their ancestors"
+        } else {
+            "the targets and their ancestors"
+        }
     )]
     ForcedOutsideTargets {
         /// The flow as written.
         flow: String,
+        /// Whether the run was given no targets (it runs the workflow's default ones).
+        bare: bool,
+    },
+    /// A bare `flow run FILE` of a workflow whose every flow is `manual = true`.
+    #[error(
+        "every flow of {} is `manual = true`, and it has no `[workflow] default`: name the \
+         flows to run (`flow run {} FLOW...`)",
+        terminal::safe(.file),
+        terminal::safe(.file)
+    )]
+    NoTargets {
+        /// The workflow file.
+        file: String,
     },
     /// The store's file was deleted or replaced while a run wrote into it, so nothing of
     /// the run was kept (exit code 1: flows ran).
@@ -198,6 +217,7 @@ impl CliError {
             CliError::UnknownTarget { .. } | CliError::ForcedOutsideTargets { .. } => {
                 "unknown_target"
             }
+            CliError::NoTargets { .. } => "usage",
             CliError::Run(_) => "run",
             CliError::Stopped(_) => "stopped",
         }

@@ -60,6 +60,13 @@ fn the_readme_main_job_completes_with_exit_0() {
             && stdout.contains("nothing ran: every flow is up to date"),
         "{stdout}"
     );
+    // Its `manual` clean ran in neither run; named, it deletes what they wrote.
+    let (code, json) = run(dir.path(), "pipeline.toml", &["clean"]);
+    assert_eq!(
+        (code, json["flows"].as_array().unwrap().len()),
+        (Some(0), 1)
+    );
+    assert!(!dir.path().join("out").exists());
 }
 
 #[test]

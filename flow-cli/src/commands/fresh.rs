@@ -101,7 +101,12 @@ pub fn freshness(
     for name in &args.force {
         match forced_flows(wf, name) {
             Some(flows) => forced.extend(flows),
-            None => return Err(CliError::ForcedOutsideTargets { flow: name.clone() }),
+            None => {
+                return Err(CliError::ForcedOutsideTargets {
+                    flow: name.clone(),
+                    bare: args.targets.is_empty(),
+                })
+            }
         }
     }
     let mut freshness = Freshness::new(Arc::new(ledger)).force(forced);

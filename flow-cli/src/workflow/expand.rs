@@ -155,6 +155,15 @@ pub(super) fn workflow(
     }
     check::names_one_thing(&defs, &index, diags);
     let deps = check::dependencies(&defs, &ids, &index, &by_name, &values, diags);
+    if let Some((names, span)) = &raw.default {
+        let known = super::targets::Known {
+            defs: &defs,
+            ids: &ids,
+            index: &index,
+            by_name: &by_name,
+        };
+        super::targets::check_default(names, span, &known, diags);
+    }
     drop(index);
     if !diags.is_empty() {
         return None;
@@ -298,6 +307,7 @@ pub(super) fn workflow(
             name: flow.name.clone(),
             flows: first..flows.len(),
             matrix: def.is_matrix(),
+            manual: flow.manual.is_some(),
             inputs_at,
             outputs_at,
             slurm_at: Line {
@@ -330,6 +340,8 @@ pub(super) fn workflow(
         graph,
         slurm: raw.slurm.clone(),
         definitions,
+        default: (raw.default.as_ref())
+            .map(|(names, _)| names.iter().map(|t| t.text.clone()).collect()),
     })
 }
 

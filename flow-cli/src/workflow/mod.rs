@@ -109,6 +109,9 @@ pub struct Definition {
     pub flows: Range<usize>,
     /// Whether it has a `matrix`.
     pub matrix: bool,
+    /// `manual = true`: a bare `flow run FILE` runs its flows only when a flow it runs needs
+    /// them.
+    pub manual: bool,
     /// Where each of its flows' `inputs` is written, `[defaults] inputs` first.
     pub inputs_at: Arc<[Line]>,
     /// Where each of its flows' `outputs` is written.
@@ -164,6 +167,9 @@ pub struct Workflow {
     pub slurm: SlurmTable,
     /// The definitions the flows come from, in file order (included files first).
     pub definitions: Vec<Definition>,
+    /// `[workflow] default`: the flows and definitions a bare `flow run FILE` runs (each
+    /// names one; checked).
+    pub default: Option<Vec<String>>,
 }
 
 impl Workflow {

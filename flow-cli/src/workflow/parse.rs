@@ -53,6 +53,8 @@ pub(super) struct RawFlow {
     pub slurm_span: Span,
     pub matrix: Option<Matrix>,
     pub process: ProcessKeys,
+    /// `manual = true`: a bare `flow run FILE` leaves it out; where it is written.
+    pub manual: Option<Span>,
 }
 
 /// The `[defaults]` table.
@@ -73,6 +75,9 @@ pub(super) struct RawDefaults {
 pub(super) struct RawWorkflow {
     pub name: Option<String>,
     pub jobs: Option<usize>,
+    /// `[workflow] default`: what a bare `flow run FILE` runs, as written (names, not
+    /// templates), with where the list is; `None` when absent.
+    pub default: Option<(Vec<Template>, Span)>,
     pub defaults: RawDefaults,
     pub flows: Vec<RawFlow>,
     /// Whether a `[flows]` table is written (an empty one is reported where it is).
@@ -240,9 +245,19 @@ fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collecto
                     ),
                 ),
             },
+            "default" => {
+                let names = refs(item.get_ref(), "workflow.default", span.clone(), diags);
+                // Checked further only when every item is a name (else that is reported).
+                let written = item.get_ref().as_array().map(|a| a.len());
+                if written == Some(names.len()) {
+                    raw.default = Some((names, span));
+                }
+            }
             _ => diags.error(
                 key_span,
-                format!("unknown key `{key}` in `[workflow]` (expected `name` or `jobs`)"),
+                format!(
+                    "unknown key `{key}` in `[workflow]` (expected `name`, `jobs` or `default`)"
+                ),
             ),
         }
     }
@@ -334,6 +349,7 @@ fn parse_flow(
         slurm_span: None,
         matrix: None,
         process: ProcessKeys::default(),
+        manual: None,
     };
     let mut action_key: Option<&str> = None;
     for (key, item) in table.iter() {
@@ -387,13 +403,24 @@ fn parse_flow(
                 flow.slurm = super::slurm::parse_flow(item, &what, span, diags);
             }
             "matrix" => flow.matrix = super::matrix::parse(item, &what, span, diags),
+            "manual" => match item.as_bool() {
+                Some(true) => flow.manual = Some(span),
+                Some(false) => {}
+                None => diags.error(
+                    span,
+                    format!(
+                        "`{what}` must be `true` or `false`, found {}",
+                        doc::type_name(item)
+                    ),
+                ),
+            },
             _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => diags.error(
                 key_span,
                 format!(
                     "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
                      `requires`, `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
-                     `slurm`, `matrix`, `{}`)",
+                     `slurm`, `matrix`, `manual`, `{}`)",
                     process::KEYS.join("`, `")
                 ),
             ),
