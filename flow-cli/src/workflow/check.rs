@@ -337,12 +337,14 @@ fn closest<'a>(name: &str, defs: &'a [Def<'_>]) -> Option<&'a str> {
 }
 
 /// The name among `names` closest to `name` by edit distance (a swap of two neighbouring
-/// letters is one edit), if it is close enough to be a typo.
+/// letters is one edit), if it is close enough to be a typo: at most one edit in three, and
+/// never every letter of either name (`m` is not a typo of `x`).
 pub fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
+    let letters = name.chars().count();
     names
         .map(|n| (strsim::osa_distance(name, n), n))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, n)| *d <= limit && *d < letters.min(n.chars().count()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }
@@ -353,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_typo_finds_the_closest_name_and_a_different_name_none() {
-        let names = ["extract", "load", "merge", "trim"];
+        let names = ["extract", "load", "merge", "trim", "m", "ab"];
         for (typo, expect) in [
             ("extarct", Some("extract")),
             ("mrege", Some("merge")),
@@ -361,6 +363,8 @@ mod tests {
             ("trm", Some("trim")),
             ("report", None),
             ("", None),
+            ("x", None),
+            ("ba", Some("ab")),
         ] {
             assert_eq!(closest_name(typo, names.into_iter()), expect, "{typo}");
         }
