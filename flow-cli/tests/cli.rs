@@ -346,6 +346,13 @@ requires = ["long"]
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!alive(&sleeper), "the running command survived SIG{name}");
+    // The hint to stop at once names what came: CI sends SIGTERM, a person presses Ctrl-C.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = match name {
+        "INT" => "(press Ctrl-C again to kill them at once)".to_owned(),
+        _ => format!("(send SIG{name} again to kill them at once)"),
+    };
+    assert!(stderr.contains(&hint), "SIG{name}: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cancelled"), "{stdout}");
     assert!(!dir.path().join("must-not-exist").exists());
