@@ -20,7 +20,8 @@ Examples:
   flow man > ~/.local/share/man/man1/flow.1   the manual page
 
 Exit codes: 0 every flow completed, 1 some flow failed, 2 bad usage or invalid workflow,
-130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off.";
+130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off
+(else each of stdout and stderr is coloured when it is a terminal).";
 
 /// Run workflows of commands with dependencies, and look at their results.
 #[derive(Debug, Parser)]
@@ -211,6 +212,11 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// How progress is shown: the live display on stderr, plain lines (one per finished flow)
+    /// on stdout, or `auto`: live when stdout and stderr are terminals and TERM is set and not
+    /// `dumb`, else plain. --quiet and --json show none.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressChoice::Auto)]
+    pub progress: ProgressChoice,
     /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -231,6 +237,17 @@ pub struct RunArgs {
     /// Params of this run.
     #[command(flatten)]
     pub params: SetArgs,
+}
+
+/// How `flow run` shows its progress (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressChoice {
+    /// Live on terminals that can redraw a line, else plain lines.
+    Auto,
+    /// The live display on stderr, whatever stderr is.
+    Live,
+    /// One plain line per finished flow on stdout.
+    Plain,
 }
 
 /// Where `flow run` runs commands.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_in, text, write};
+use common::{run_in, run_with_terminal, text, write, Terminal};
 
 const FAILING: &str = r#"
 [flows.pytestlike]
@@ -71,4 +71,81 @@ fn the_failure_summary_shows_the_end_of_stdout_and_of_stderr() {
         );
     }
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
+}
+
+/// Lines written to a pipe carry no colour codes when stderr alone is a terminal
+/// (`flow run w.toml | tee run.log` in a terminal), and get them when stdout alone is one.
+#[test]
+fn colours_follow_the_stream_they_are_written_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.ok]\nshell = \"true\"\n[flows.bad]\nshell = \"echo oops >&2; exit 1\"\n",
+    );
+    let colours = [("NO_COLOR", ""), ("TERM", "xterm")];
+    let (code, on_terminal, piped) =
+        run_with_terminal(d, &["run", "w.toml"], &colours, Terminal::Stderr);
+    assert_eq!(code, Some(1), "{on_terminal}");
+    assert!(piped.contains("completed ok"), "{piped}");
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+    let (code, piped_results, _) =
+        run_with_terminal(d, &["results", "w.toml"], &colours, Terminal::Stderr);
+    assert_eq!(code, Some(0));
+    assert!(!piped_results.contains('\u{1b}'), "{piped_results:?}");
+
+    let (code, on_terminal, piped) =
+        run_with_terminal(d, &["run", "w.toml"], &colours, Terminal::Stdout);
+    assert_eq!(code, Some(1), "{piped}");
+    assert!(
+        on_terminal.contains("\u{1b}[32mcompleted\u{1b}[0m ok"),
+        "{on_terminal:?}"
+    );
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+    // NO_COLOR still wins.
+    let (_, on_terminal, _) = run_with_terminal(d, &["run", "w.toml"], &[], Terminal::Stdout);
+    assert!(!on_terminal.contains('\u{1b}'), "{on_terminal:?}");
+}
+
+/// A terminal that cannot move its cursor (`TERM=dumb`: Emacs' shell, some CI log viewers), or
+/// one that does not say what it is, gets one plain line per flow, as a pipe does, not the
+/// live display's redraws; `--progress` chooses either way.
+#[test]
+fn a_dumb_terminal_gets_plain_lines_not_the_live_display() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"true\"\n[flows.b]\nshell = \"true\"\n",
+    );
+    let live = |shown: &str| shown.contains("\u{1b}[2K") || shown.contains("\r\u{1b}");
+    for (env, args) in [
+        (
+            &[("TERM", "dumb")][..],
+            &["run", "w.toml", "--force-all"][..],
+        ),
+        (&[("TERM", "")][..], &["run", "w.toml", "--force-all"]),
+        (
+            &[("TERM", "xterm")][..],
+            &["run", "w.toml", "--force-all", "--progress", "plain"],
+        ),
+    ] {
+        let (code, shown, _) = run_with_terminal(d, args, env, Terminal::All);
+        assert_eq!(code, Some(0), "{env:?} {args:?}: {shown}");
+        assert!(!live(&shown), "{env:?} {args:?}: {shown:?}");
+        assert!(
+            shown.contains("[1/2] completed") && shown.contains("[2/2] completed"),
+            "{env:?} {args:?}: {shown:?}"
+        );
+    }
+    let (code, shown, _) = run_with_terminal(
+        d,
+        &["run", "w.toml", "--force-all", "--progress", "live"],
+        &[("TERM", "dumb")],
+        Terminal::All,
+    );
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(!shown.contains("[1/2] completed"), "{shown:?}");
 }

@@ -62,7 +62,7 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {
-        let colour = terminal::colour(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        let colour = terminal::colour_stdout();
         print_stdout(&format!(
             "{}\n{}",
             report.table(colour),
