@@ -206,40 +206,40 @@ fn counts_of_a_run_still_going_say_running_and_pending() {
 
 #[test]
 fn the_summary_shows_each_stream_that_has_output_with_its_log() {
-    let out = Some("r/b.1.out".to_owned());
-    let err = Some("r/b.1.err".to_owned());
+    let out = Some("r/b.1.out");
+    let err = Some("r/b.1.err");
     let eleven: String = (1..=11).map(|n| format!("{n}\n")).collect();
     let ten: String = (2..=11).map(|n| format!("  | {n}\n")).collect();
     // stdout, stderr, their log files, and what the summary shows under the FAILED line.
-    let table: [(&str, &str, &Option<String>, &Option<String>, String); 6] = [
-        ("", "", &None, &None, String::new()),
+    let table = [
+        ("", "", None, None, String::new()),
         (
             "x\n",
             "",
-            &out,
-            &None,
-            "  stdout (log: r/b.1.out):\n  | x\n".into(),
+            out,
+            None,
+            "  stdout (log: r/b.1.out):\n  | x\n".to_owned(),
         ),
         (
             "",
             "w\n",
-            &None,
-            &err,
-            "  stderr (log: r/b.1.err):\n  | w\n".into(),
+            None,
+            err,
+            "  stderr (log: r/b.1.err):\n  | w\n".to_owned(),
         ),
         (
             "x\n",
             "w\n",
-            &out,
-            &err,
-            "  stdout (log: r/b.1.out):\n  | x\n  stderr (log: r/b.1.err):\n  | w\n".into(),
+            out,
+            err,
+            "  stdout (log: r/b.1.out):\n  | x\n  stderr (log: r/b.1.err):\n  | w\n".to_owned(),
         ),
-        ("\n\n", "", &out, &None, "  log: r/b.1.out\n".into()),
+        ("\n\n", "", out, None, "  log: r/b.1.out\n".to_owned()),
         (
-            &eleven,
+            eleven.as_str(),
             "",
-            &out,
-            &None,
+            out,
+            None,
             format!("  stdout (log: r/b.1.out):\n{ten}"),
         ),
     ];
@@ -248,9 +248,9 @@ fn the_summary_shows_each_stream_that_has_output_with_its_log() {
         let b = &mut report.flows[1];
         b.stdout_tail = stdout.to_owned();
         b.stderr_tail = stderr.to_owned();
-        b.stdout_log.clone_from(stdout_log);
-        b.stderr_log.clone_from(stderr_log);
-        b.log = stderr_log.clone().or_else(|| stdout_log.clone());
+        b.stdout_log = stdout_log.map(str::to_owned);
+        b.stderr_log = stderr_log.map(str::to_owned);
+        b.log = stderr_log.or(stdout_log).map(str::to_owned);
         let summary = report.summary(false);
         let counts = format!("{}\n", summary.lines().last().unwrap_or_default());
         let block = (summary.strip_prefix("FAILED b: exited with code 3\n"))
