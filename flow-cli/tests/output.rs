@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_in, run_with_terminal, text, write, Terminal};
+use common::{json_of, run_in, run_with_terminal, text, write, Terminal};
 
 const FAILING: &str = r#"
 [flows.pytestlike]
@@ -148,4 +148,52 @@ fn a_dumb_terminal_gets_plain_lines_not_the_live_display() {
     );
     assert_eq!(code, Some(0), "{shown}");
     assert!(!shown.contains("[1/2] completed"), "{shown:?}");
+}
+
+/// A project that has not run yet is no usage error: `flow runs`, `flow results` and
+/// `flow report` say there are no runs and exit 0 (with `--json`, `results` and `report`
+/// print `null`, the document of no run); a run asked for by id that is not there stays an
+/// error (exit 2).
+#[test]
+fn readers_of_a_store_with_no_runs_say_so_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", "[flows.a]\nshell = \"true\"\n");
+    write(d, "other.toml", "[flows.b]\nshell = \"true\"\n");
+    // No store at all, then a store with only another workflow's run.
+    for prepared in [false, true] {
+        if prepared {
+            assert_eq!(run_in(d, &["run", "other.toml"]).status.code(), Some(0));
+        }
+        for args in [
+            &["runs", "w.toml"][..],
+            &["results", "w.toml"],
+            &["report", "w.toml"],
+        ] {
+            let out = run_in(d, args);
+            let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "{prepared} {args:?}: {said}");
+            assert!(said.contains("no runs"), "{prepared} {args:?}: {said}");
+        }
+        for args in [
+            &["results", "w.toml", "--json"][..],
+            &["report", "w.toml", "--json"],
+        ] {
+            let out = run_in(d, args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(json_of(&out), serde_json::Value::Null, "{args:?}");
+        }
+        assert!(!d.join(".flow/reports").exists());
+        for command in ["results", "report"] {
+            let args = [command, "w.toml", "--run", "20261126T153012.123Z-3f9a"];
+            let out = run_in(d, &args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(text(&out.stderr).contains("no run found"), "{args:?}");
+        }
+    }
 }

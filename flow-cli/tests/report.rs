@@ -199,10 +199,19 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
 }
 
 #[test]
-fn a_missing_run_or_store_is_a_clear_error() {
+fn a_missing_run_is_a_clear_error_and_no_run_yet_is_said() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("etl.toml"), WORKFLOW).unwrap();
+    // A project that has not run yet: nothing to report, no error.
     let out = flow(dir.path(), &["report", "etl.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no runs of workflow `etl`"), "{stderr}");
+    assert!(stderr.contains("no report written"), "{stderr}");
+    let out = flow(
+        dir.path(),
+        &["report", "etl.toml", "--run", "20991126T120000.000Z-nope"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no run found"), "{stderr}");
