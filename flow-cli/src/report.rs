@@ -385,16 +385,23 @@ impl RunReport {
         self.flows.iter().filter(|f| f.status == FlowState::Failed)
     }
 
-    /// One line per flow that failed by itself, with its log file: what `--quiet` prints.
+    /// One line per flow that failed by itself, with its log files (stdout's and stderr's,
+    /// those it wrote): what `--quiet` prints.
     pub fn failure_lines(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.own_failures() {
             let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
-            let log = f
-                .log
-                .as_ref()
-                .map(|log| format!(" (log: {})", terminal::safe(log)))
-                .unwrap_or_default();
+            let logs: Vec<_> = match (&f.stdout_log, &f.stderr_log) {
+                (None, None) => f.log.iter().map(|log| terminal::safe(log)).collect(),
+                (out, err) => (out.iter().chain(err))
+                    .map(|log| terminal::safe(log))
+                    .collect(),
+            };
+            let log = match logs.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (log: {one})"),
+                many => format!(" (logs: {})", many.join(", ")),
+            };
             let _ = writeln!(
                 out,
                 "{} {}: {error}{log}",

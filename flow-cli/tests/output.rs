@@ -73,6 +73,36 @@ fn the_failure_summary_shows_the_end_of_stdout_and_of_stderr() {
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
 }
 
+/// `--quiet` prints only errors: one line per failed flow, naming the log file of each
+/// stream it wrote, so that the one of stdout (where pytest fails) is named too.
+#[test]
+fn a_quiet_run_names_the_log_of_each_stream_of_a_failed_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "so.toml", FAILING);
+    let out = run_in(d, &["run", "so.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    let line = |id: &str| {
+        let start = format!("FAILED {id}: ");
+        let found = stderr.lines().find(|l| l.starts_with(&start));
+        found.unwrap_or_else(|| panic!("no `{start}` in {stderr}"))
+    };
+    let both = line("both");
+    assert!(both.contains(" (logs: /"), "{both}");
+    assert!(
+        both.contains("/both.1.out, /") && both.ends_with("/both.1.err)"),
+        "{both}"
+    );
+    assert!(
+        line("pytestlike").ends_with("/pytestlike.1.out)"),
+        "{stderr}"
+    );
+    assert!(line("silent").ends_with("exited with code 3"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}
+
 /// Lines written to a pipe carry no colour codes when stderr alone is a terminal
 /// (`flow run w.toml | tee run.log` in a terminal), and get them when stdout alone is one.
 #[test]
