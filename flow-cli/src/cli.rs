@@ -20,7 +20,8 @@ Examples:
   flow man > ~/.local/share/man/man1/flow.1   the manual page
 
 Exit codes: 0 every flow completed, 1 some flow failed, 2 bad usage or invalid workflow,
-130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off.";
+130 interrupted. Logging: -v, -vv, -vvv or RUST_LOG=flow=debug; NO_COLOR=1 turns colours off
+(else each of stdout and stderr is coloured when it is a terminal).";
 
 /// Run workflows of commands with dependencies, and look at their results.
 #[derive(Debug, Parser)]
@@ -47,7 +48,8 @@ Examples:
   flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
 
 Each attempt's output is kept in .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err beside the file
-(a stream the command never wrote to leaves no file); `flow logs FLOW` prints them.
+(a stream the command never wrote to leaves no file); `flow logs FLOW` prints them. The
+summary at the end shows the last 10 lines of stdout and of stderr of each flow that failed.
 Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops starting flows, sends SIGTERM to
 running ones and exits 130; a second one kills at once. A result store that refuses a write
 (a full disk) stops the run too, which then exits 1 naming the store and the cause.
@@ -210,6 +212,11 @@ pub struct RunArgs {
     /// No progress display and no summary; only errors.
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// How progress is shown: the live display on stderr, plain lines (one per finished flow)
+    /// on stdout, or `auto`: live when stdout and stderr are terminals and TERM is set and not
+    /// `dumb`, else plain. --quiet and --json show none.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressChoice::Auto)]
+    pub progress: ProgressChoice,
     /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -230,6 +237,17 @@ pub struct RunArgs {
     /// Params of this run.
     #[command(flatten)]
     pub params: SetArgs,
+}
+
+/// How `flow run` shows its progress (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressChoice {
+    /// Live on terminals that can redraw a line, else plain lines.
+    Auto,
+    /// The live display on stderr, whatever stderr is.
+    Live,
+    /// One plain line per finished flow on stdout.
+    Plain,
 }
 
 /// Where `flow run` runs commands.

@@ -1,6 +1,7 @@
 //! The progress of `flow run`, built on flow-core's event stream: a live indicatif display on
 //! a terminal (counts of done, running and failed, and the names of running flows), one plain
-//! line per finished flow otherwise, or nothing (`--quiet`, `--json`).
+//! line per finished flow otherwise (also on a terminal that cannot redraw a line, as with
+//! `TERM=dumb`), or nothing (`--quiet`, `--json`); `--progress` chooses between the first two.
 
 mod live;
 
@@ -14,6 +15,7 @@ use flow_results::FailureKind;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{oneshot, watch};
 
+use crate::cli::ProgressChoice;
 use crate::report::format_ms;
 use crate::terminal;
 
@@ -45,6 +47,38 @@ pub enum Mode {
     Lines,
     /// Nothing.
     Silent,
+}
+
+impl Mode {
+    /// The mode of a run: nothing when `silent` (`--quiet`, `--json`), else what `choice`
+    /// (`--progress`) says; `auto` is the live display when stdout and stderr are terminals
+    /// that can redraw a line ([`terminal::redraws`] of `TERM`), else plain lines.
+    pub fn of(choice: ProgressChoice, silent: bool) -> Mode {
+        use std::io::IsTerminal;
+        let terminals = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let term = std::env::var("TERM").ok();
+        Mode::choose(choice, silent, terminals, term.as_deref())
+    }
+
+    /// [`Mode::of`] where stdout and stderr are both `terminals` or not, of type `term`.
+    fn choose(choice: ProgressChoice, silent: bool, terminals: bool, term: Option<&str>) -> Mode {
+        match choice {
+            _ if silent => Mode::Silent,
+            ProgressChoice::Live => Mode::Live,
+            ProgressChoice::Plain => Mode::Lines,
+            ProgressChoice::Auto if terminals && terminal::redraws(term) => Mode::Live,
+            ProgressChoice::Auto => Mode::Lines,
+        }
+    }
+
+    /// Whether to colour what this mode writes: the live display and its lines go to stderr,
+    /// plain lines to stdout, and each stream is coloured only when it is a terminal.
+    pub fn colour(self) -> bool {
+        match self {
+            Mode::Lines => terminal::colour_stdout(),
+            Mode::Live | Mode::Silent => terminal::colour_stderr(),
+        }
+    }
 }
 
 /// Follows the events of one run and shows them.
@@ -330,6 +364,31 @@ mod tests {
 
     fn id(s: &str) -> FlowId {
         FlowId::new(s).unwrap()
+    }
+
+    #[test]
+    fn the_live_display_needs_two_terminals_that_redraw_unless_chosen() {
+        use ProgressChoice::{Auto, Live, Plain};
+        // --progress, --quiet or --json, stdout and stderr terminals, TERM: the mode.
+        let table = [
+            (Auto, false, true, Some("xterm-256color"), Mode::Live),
+            (Auto, false, true, Some("dumb"), Mode::Lines),
+            (Auto, false, true, Some(""), Mode::Lines),
+            (Auto, false, true, None, Mode::Lines),
+            (Auto, false, false, Some("xterm"), Mode::Lines),
+            (Auto, true, true, Some("xterm"), Mode::Silent),
+            (Live, false, false, Some("dumb"), Mode::Live),
+            (Live, true, true, Some("xterm"), Mode::Silent),
+            (Plain, false, true, Some("xterm"), Mode::Lines),
+            (Plain, true, false, None, Mode::Silent),
+        ];
+        for (choice, silent, terminals, term, mode) in table {
+            assert_eq!(
+                Mode::choose(choice, silent, terminals, term),
+                mode,
+                "{choice:?} {silent} {terminals} {term:?}"
+            );
+        }
     }
 
     #[test]

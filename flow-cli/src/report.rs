@@ -1,5 +1,5 @@
 //! The report of one run, shared by `flow run` and `flow results`: the JSON document of
-//! `--json`, the table, and the summary with the stderr tails of failed flows.
+//! `--json`, the table, and the summary with the stdout and stderr tails of failed flows.
 
 use std::fmt::Write as _;
 
@@ -11,7 +11,10 @@ use serde::Serialize;
 use crate::run_state::{FlowState, RunState};
 use crate::terminal;
 
-/// The most characters a line of a stderr tail takes in the summary, escapes included: as
+/// The most lines of each stream's tail the summary shows for a failed flow.
+const TAIL_LINES: usize = 10;
+
+/// The most characters a line of a stdout or stderr tail takes in the summary, escapes included: as
 /// many as the bytes of a tail (`flow run` keeps 8 KiB), so printable text is shown whole,
 /// and a line of control bytes, each escaped as up to ten characters, no longer.
 const TAIL_LINE_CHARS: usize = 8 * 1024;
@@ -74,9 +77,18 @@ pub struct FlowReport {
     /// The run whose result was reused instead of running the flow (`--resume`); exit code,
     /// attempts, times and duration are then that run's.
     pub reused_from: Option<String>,
+    /// The last lines of stdout (not in the JSON).
+    #[serde(skip)]
+    pub stdout_tail: String,
     /// The last lines of stderr (not in the JSON).
     #[serde(skip)]
     pub stderr_tail: String,
+    /// The last attempt's stdout log file, when it wrote any (not in the JSON).
+    #[serde(skip)]
+    pub stdout_log: Option<String>,
+    /// The last attempt's stderr log file, when it wrote any (not in the JSON).
+    #[serde(skip)]
+    pub stderr_log: Option<String>,
 }
 
 /// The report of one run: the `--json` document.
@@ -130,7 +142,10 @@ impl FlowReport {
                 _ => None,
             },
             reused_from: None,
+            stdout_tail: r.stdout_tail.as_str().to_owned(),
             stderr_tail: r.stderr_tail.as_str().to_owned(),
+            stdout_log: None,
+            stderr_log: None,
         }
     }
 
@@ -148,7 +163,10 @@ impl FlowReport {
             log: None,
             upstream: None,
             reused_from: None,
+            stdout_tail: String::new(),
             stderr_tail: String::new(),
+            stdout_log: None,
+            stderr_log: None,
         }
     }
 }
@@ -216,15 +234,22 @@ impl RunReport {
         }
     }
 
-    /// Fills each flow's `log` from the run's folder under `logs_root` (`.flow/logs`).
+    /// Fills each flow's `log` (and the log file of each stream) from the run's folder under
+    /// `logs_root` (`.flow/logs`).
     pub fn attach_logs(&mut self, logs_root: &std::path::Path) {
+        use crate::logs::{log_file, LogStream};
         let folder = crate::logs::run_dir(logs_root, &self.run_id);
         for flow in &mut self.flows {
             if flow.attempts == 0 {
                 continue;
             }
-            let files = crate::logs::log_files(&folder, &flow.id, flow.attempts);
-            flow.log = files.last().map(|path| path.display().to_string());
+            let file = |stream| {
+                let path = log_file(&folder, &flow.id, flow.attempts, stream);
+                path.is_file().then(|| path.display().to_string())
+            };
+            flow.stdout_log = file(LogStream::Stdout);
+            flow.stderr_log = file(LogStream::Stderr);
+            flow.log = flow.stderr_log.clone().or_else(|| flow.stdout_log.clone());
         }
     }
 
@@ -360,16 +385,23 @@ impl RunReport {
         self.flows.iter().filter(|f| f.status == FlowState::Failed)
     }
 
-    /// One line per flow that failed by itself, with its log file: what `--quiet` prints.
+    /// One line per flow that failed by itself, with its log files (stdout's and stderr's,
+    /// those it wrote): what `--quiet` prints.
     pub fn failure_lines(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.own_failures() {
             let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
-            let log = f
-                .log
-                .as_ref()
-                .map(|log| format!(" (log: {})", terminal::safe(log)))
-                .unwrap_or_default();
+            let logs: Vec<_> = match (&f.stdout_log, &f.stderr_log) {
+                (None, None) => f.log.iter().map(|log| terminal::safe(log)).collect(),
+                (out, err) => (out.iter().chain(err))
+                    .map(|log| terminal::safe(log))
+                    .collect(),
+            };
+            let log = match logs.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (log: {one})"),
+                many => format!(" (logs: {})", many.join(", ")),
+            };
             let _ = writeln!(
                 out,
                 "{} {}: {error}{log}",
@@ -420,24 +452,40 @@ impl RunReport {
         counts
     }
 
-    /// The closing summary: each flow that failed by itself with its log file and stderr
-    /// tail and the flows it kept from running, then one line of counts.
+    /// The closing summary: each flow that failed by itself with the last lines of its stdout
+    /// and of its stderr (each under its stream's name and log file; a stream it wrote nothing
+    /// to is not shown) and the flows it kept from running, then one line of counts.
     pub fn summary(&self, colour: bool) -> String {
         let mut out = String::new();
         for f in self.own_failures() {
             let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
             let id = terminal::safe(&f.id);
             let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
-            if let Some(log) = &f.log {
-                let log = terminal::safe(log);
-                let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
-            }
-            let tail = last_lines(&f.stderr_tail, 10);
-            if !tail.is_empty() {
+            let tails = [
+                ("stdout", &f.stdout_tail, &f.stdout_log),
+                ("stderr", &f.stderr_tail, &f.stderr_log),
+            ];
+            let mut shown = false;
+            for (stream, tail, log) in tails {
+                let tail = last_lines(tail, TAIL_LINES);
+                if tail.trim().is_empty() {
+                    continue;
+                }
+                shown = true;
+                let label = match log {
+                    Some(log) => format!("{stream} (log: {}):", terminal::safe(log)),
+                    None => format!("{stream}:"),
+                };
+                let _ = writeln!(out, "  {}", terminal::dim(&label, colour));
                 for line in tail.lines() {
                     let line = terminal::safe_end(line, TAIL_LINE_CHARS);
                     let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
                 }
+            }
+            // Output that is not in the tails (blank lines only) is still in the log.
+            if let (false, Some(log)) = (shown, &f.log) {
+                let log = terminal::safe(log);
+                let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
             }
             let kept: Vec<&str> = self
                 .flows

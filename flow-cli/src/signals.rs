@@ -105,7 +105,8 @@ pub struct Acknowledge {
 }
 
 impl Acknowledge {
-    /// Starts the thread: at the first stop signal it prints `SIGNAL: {first}`, at a later
+    /// Starts the thread: at the first stop signal it prints `SIGNAL: {first} (HINT)`, the
+    /// hint saying how to send it again (Ctrl-C, SIGTERM), at a later
     /// one `SIGNAL again: {again_line}` and runs `again`. `None` when it cannot be started
     /// (no `signalfd`): the signals are held all the same, only unanswered until the run.
     pub fn start(
@@ -185,7 +186,7 @@ fn answer(
                 *taken = Some((name, Instant::now()));
                 drop(taken);
                 tracing::info!("{name} while held: the run stops once the wait is over");
-                terminal::eprint_line(&format!("{name}: {first_line}"));
+                terminal::eprint_line(&format!("{name}: {first_line} ({})", again_hint(name)));
             }
             Some((_, at)) if at.elapsed() < SAME_STOP => {
                 tracing::debug!("{name} right after the first: the same stop");
@@ -198,6 +199,17 @@ fn answer(
                 }
             }
         }
+    }
+}
+
+/// How to stop at once after the stop signal `name` (`SIGINT`, ...): the same signal again, said
+/// as the one who sent it would do it (a person at a terminal presses Ctrl-C; CI, `timeout`
+/// and `kill` send SIGTERM; a closed terminal sends SIGHUP).
+fn again_hint(name: &str) -> String {
+    match name {
+        "SIGINT" => "press Ctrl-C again to kill them at once".to_owned(),
+        "SIGTERM" | "SIGHUP" => format!("send {name} again to kill them at once"),
+        _ => "send a stop signal again to kill them at once".to_owned(),
     }
 }
 
@@ -271,8 +283,8 @@ pub fn watch(
             if !again {
                 tracing::info!("{name}: cancelling the run");
                 terminal::eprint_line(&format!(
-                    "{name}: stopping; running flows get SIGTERM and a grace period \
-                     (press Ctrl-C again to kill them at once)"
+                    "{name}: stopping; running flows get SIGTERM and a grace period ({})",
+                    again_hint(name)
                 ));
                 stop.cancel();
             } else {
@@ -325,6 +337,21 @@ pub fn exit_code(stopped: bool, succeeded: bool) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_hint_to_stop_at_once_names_the_signal_that_came() {
+        for (name, hint) in [
+            ("SIGINT", "press Ctrl-C again to kill them at once"),
+            ("SIGTERM", "send SIGTERM again to kill them at once"),
+            ("SIGHUP", "send SIGHUP again to kill them at once"),
+            (
+                "a stop signal",
+                "send a stop signal again to kill them at once",
+            ),
+        ] {
+            assert_eq!(super::again_hint(name), hint, "{name}");
+        }
+    }
+
     #[test]
     fn the_exit_code_agrees_with_the_run() {
         // The last: a stop that came once every flow had completed.

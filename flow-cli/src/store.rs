@@ -113,6 +113,33 @@ pub fn open_for_reading(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliErr
         .map_err(|source| error(spec, source))
 }
 
+/// As [`open_for_reading`], but a file store that does not exist yet is `None`: no runs, for
+/// the readers that say so (`runs`, and `results` and `report` of the latest run).
+pub fn open_if_any(spec: &StoreSpec) -> Result<Option<Arc<dyn ResultStore>>, CliError> {
+    match must_exist(spec) {
+        Err(CliError::NoRun { .. }) => Ok(None),
+        _ => open_for_reading(spec).map(Some),
+    }
+}
+
+/// The line that says `spec` holds no run (of `workflow`, when given) yet: a project that has
+/// not run is not an error.
+pub fn no_runs(spec: &StoreSpec, workflow: Option<&str>) -> String {
+    let of = workflow
+        .map(|name| format!(" of workflow `{}`", terminal::safe(name)))
+        .unwrap_or_default();
+    let missing = match spec {
+        StoreSpec::Sqlite(path) | StoreSpec::Dir(path) if !path.exists() => {
+            format!(" ({} does not exist)", terminal::path(path))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "no runs{of} in store `{}` yet{missing}",
+        terminal::safe(&spec.to_string())
+    )
+}
+
 /// Opens a store that runs were written to, to change it (`flow prune`); as
 /// [`open_for_reading`], a file store that does not exist is reported, not created.
 pub fn open_existing(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliError> {

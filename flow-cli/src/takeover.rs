@@ -107,8 +107,7 @@ pub fn stop_left_over(
         let owned = run.as_str().to_owned();
         let answered = signals::Acknowledge::start(
             format!(
-                "the run stops once the processes left by run {run} are stopped; no flow starts \
-                 (press Ctrl-C again to kill them at once)"
+                "the run stops once the processes left by run {run} are stopped; no flow starts"
             ),
             format!("killing the processes left by run {run} now"),
             move || kill_where(crate::watchdog::of_run(&owned)),

@@ -1,4 +1,5 @@
-//! What the terminal allows: colours (off with `NO_COLOR` or when not a terminal), the
+//! What the terminal allows: colours (each stream's own: off with `NO_COLOR` or when that
+//! stream is not a terminal), whether it redraws a line ([`redraws`]: not `TERM=dumb`), the
 //! tracing subscriber on stderr (`-v` levels, `RUST_LOG` overrides), text made safe to print
 //! ([`safe`]), and writing to stderr that never panics ([`eprint_line`]).
 
@@ -16,6 +17,18 @@ pub fn colour(is_terminal: bool) -> bool {
 /// Whether to colour stderr.
 pub fn colour_stderr() -> bool {
     colour(std::io::stderr().is_terminal())
+}
+
+/// Whether to colour stdout.
+pub fn colour_stdout() -> bool {
+    colour(std::io::stdout().is_terminal())
+}
+
+/// Whether a terminal named `term` (`TERM`) can redraw a line in place (move the cursor, clear
+/// a line), as `console` and `indicatif` judge it: not one that says it is `dumb` (Emacs'
+/// shell, some CI log viewers), nor one that does not say what it is.
+pub fn redraws(term: Option<&str>) -> bool {
+    term.is_some_and(|term| !term.is_empty() && term != "dumb")
 }
 
 /// Installs the log subscriber: warnings by default, more with each `-v`, or `RUST_LOG`.

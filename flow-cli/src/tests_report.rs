@@ -57,7 +57,7 @@ fn table_and_summary_name_every_flow_and_the_failure() {
     assert!(table.contains("b     failed     3     2"), "{table}");
     let summary = report.summary(false);
     assert!(
-        summary.contains("FAILED b: exited with code 3\n  | one\n  | two\n"),
+        summary.contains("FAILED b: exited with code 3\n  stderr:\n  | one\n  | two\n"),
         "{summary}"
     );
     assert!(
@@ -202,4 +202,64 @@ fn counts_of_a_run_still_going_say_running_and_pending() {
         report(&ended, RunState::Ended).counts(),
         "0 completed, 0 failed, 1 not recorded as finished, 1 not run"
     );
+}
+
+#[test]
+fn the_summary_shows_each_stream_that_has_output_with_its_log() {
+    let out = Some("r/b.1.out");
+    let err = Some("r/b.1.err");
+    let eleven: String = (1..=11).map(|n| format!("{n}\n")).collect();
+    let ten: String = (2..=11).map(|n| format!("  | {n}\n")).collect();
+    // stdout, stderr, their log files, and what the summary shows under the FAILED line.
+    let table = [
+        ("", "", None, None, String::new()),
+        (
+            "x\n",
+            "",
+            out,
+            None,
+            "  stdout (log: r/b.1.out):\n  | x\n".to_owned(),
+        ),
+        (
+            "",
+            "w\n",
+            None,
+            err,
+            "  stderr (log: r/b.1.err):\n  | w\n".to_owned(),
+        ),
+        (
+            "x\n",
+            "w\n",
+            out,
+            err,
+            "  stdout (log: r/b.1.out):\n  | x\n  stderr (log: r/b.1.err):\n  | w\n".to_owned(),
+        ),
+        ("\n\n", "", out, None, "  log: r/b.1.out\n".to_owned()),
+        (
+            eleven.as_str(),
+            "",
+            out,
+            None,
+            format!("  stdout (log: r/b.1.out):\n{ten}"),
+        ),
+    ];
+    for (stdout, stderr, stdout_log, stderr_log, shown) in table {
+        let mut report = sample();
+        let b = &mut report.flows[1];
+        b.stdout_tail = stdout.to_owned();
+        b.stderr_tail = stderr.to_owned();
+        b.stdout_log = stdout_log.map(str::to_owned);
+        b.stderr_log = stderr_log.map(str::to_owned);
+        b.log = stderr_log.or(stdout_log).map(str::to_owned);
+        let summary = report.summary(false);
+        let counts = format!("{}\n", summary.lines().last().unwrap_or_default());
+        let block = (summary.strip_prefix("FAILED b: exited with code 3\n"))
+            .and_then(|rest| rest.strip_suffix(&counts))
+            .unwrap_or_else(|| panic!("{summary}"));
+        assert_eq!(
+            block.trim_end_matches('\n'),
+            shown.trim_end_matches('\n'),
+            "{stdout:?} {stderr:?}"
+        );
+    }
 }

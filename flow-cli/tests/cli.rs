@@ -219,14 +219,22 @@ fn exit_2_for_bad_usage_a_missing_file_and_a_syntax_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("`postgres`"));
+    // A run asked for by id in a store that does not exist (with none asked for, there are
+    // just no runs yet: exit 0).
     flow()
         .current_dir(dir.path())
-        .args(["results"])
+        .args(["results", "--run", "20261126T153012.123Z-3f9a"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
             "nothing was run with this store yet",
         ));
+    flow()
+        .current_dir(dir.path())
+        .args(["results"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no runs in store"));
 }
 
 #[test]
@@ -346,6 +354,13 @@ requires = ["long"]
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!alive(&sleeper), "the running command survived SIG{name}");
+    // The hint to stop at once names what came: CI sends SIGTERM, a person presses Ctrl-C.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = match name {
+        "INT" => "(press Ctrl-C again to kill them at once)".to_owned(),
+        _ => format!("(send SIG{name} again to kill them at once)"),
+    };
+    assert!(stderr.contains(&hint), "SIG{name}: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cancelled"), "{stdout}");
     assert!(!dir.path().join("must-not-exist").exists());

@@ -252,7 +252,16 @@ fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
             ],
             "no_run",
         ),
-        (&["report", "w.toml", "--json"], "no_run"),
+        (
+            &[
+                "report",
+                "w.toml",
+                "--json",
+                "--run",
+                "20261126T153012.123Z-3f9a",
+            ],
+            "no_run",
+        ),
     ];
     for (args, kind) in cases {
         let out = run_in(dir.path(), args);

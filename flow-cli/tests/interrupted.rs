@@ -428,6 +428,10 @@ fn a_stop_signal_during_the_takeover_lets_it_finish_then_starts_nothing() {
         stderr.contains("SIGTERM: stopping before the run starts"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("no flow starts (send SIGTERM again to kill them at once)"),
+        "{stderr}"
+    );
     let log = std::fs::read_to_string(d.join("log")).unwrap();
     assert_eq!(
         log.matches("start").count(),

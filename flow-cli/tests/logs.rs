@@ -84,14 +84,17 @@ fn each_attempt_keeps_its_logs_and_flow_logs_prints_the_last_or_a_chosen_one() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("no logs of flow `nobody`"), "{stderr}");
 
-    // The summary names the failed flow's log file.
+    // The summary names the failed flow's log file, above what it shows of it.
     let out = flow_in(dir.path(), &["run", "w.toml"]);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
-        summary.contains("FAILED broken: the command exited with code 3\n  log: "),
+        summary.contains("FAILED broken: the command exited with code 3\n  stderr (log: "),
         "{summary}"
     );
-    assert!(summary.contains("broken.1.err\n"), "{summary}");
+    assert!(
+        summary.contains("broken.1.err):\n  | no such table\n"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -88,6 +88,9 @@ fn etl_run(dir: &Path) -> RunRecord {
     parse
         .stderr_tail
         .push_str("parsing...\n<script>alert('x')</script>\n");
+    parse
+        .stdout_tail
+        .push_str("FAILED test_parse.py::test_rows - assert 3 == 4\n");
     let mut load = FlowResult::new(
         run.run_id.clone(),
         FlowId::new("load").unwrap(),
@@ -132,6 +135,15 @@ fn json_names_the_critical_path_and_groups_failures_by_cause() {
         serde_json::json!(["load"])
     );
     assert_eq!(json["failures"][0]["failure"]["signal"], 9);
+    // Test runners say what failed on stdout: the end of both streams is there.
+    assert_eq!(
+        json["failures"][0]["stdout_tail"],
+        "FAILED test_parse.py::test_rows - assert 3 == 4"
+    );
+    assert!(
+        (json["failures"][0]["stderr_tail"].as_str()).is_some_and(|t| t.contains("parsing...")),
+        "{json}"
+    );
     // `load` never ran: not run, as `flow results` says, not failed.
     let load = (json["flows"].as_array().unwrap().iter())
         .find(|f| f["id"] == "load")
@@ -180,6 +192,9 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
         "only the page's own script"
     );
     assert!(html.contains("1 flow not run because of it"));
+    assert!(html.contains(
+        "<summary>End of stdout</summary><pre>FAILED test_parse.py::test_rows - assert 3 == 4"
+    ));
 
     // The same run by id into a chosen file, and to stdout.
     let chosen = dir.path().join("page.html");
@@ -199,10 +214,19 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
 }
 
 #[test]
-fn a_missing_run_or_store_is_a_clear_error() {
+fn a_missing_run_is_a_clear_error_and_no_run_yet_is_said() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("etl.toml"), WORKFLOW).unwrap();
+    // A project that has not run yet: nothing to report, no error.
     let out = flow(dir.path(), &["report", "etl.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no runs of workflow `etl`"), "{stderr}");
+    assert!(stderr.contains("no report written"), "{stderr}");
+    let out = flow(
+        dir.path(),
+        &["report", "etl.toml", "--run", "20991126T120000.000Z-nope"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no run found"), "{stderr}");

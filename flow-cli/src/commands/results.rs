@@ -1,5 +1,6 @@
 //! `flow results [FILE] [--store STORE] [--run RUN_ID] [--json]`: one stored run as a table
-//! or as the JSON of `flow run --json`. Exits 0 whatever the run's outcome.
+//! or as the JSON of `flow run --json`. Exits 0 whatever the run's outcome, and when there is
+//! no run yet (it says so; `--json` prints `null`); a run asked for by id must exist.
 
 use flow_graph::FlowId;
 use flow_results::{RunId, RunRecord};
@@ -16,7 +17,14 @@ use crate::{store, terminal};
 pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let Located { dir, name, wf } = locate_with(args.file.as_deref(), &args.params.set)?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
-    let results_store = store::open_for_reading(&spec)?;
+    // A run asked for by id must be there; the latest may not be yet.
+    let results_store = match &args.run {
+        Some(_) => store::open_for_reading(&spec)?,
+        None => match store::open_if_any(&spec)? {
+            Some(results_store) => results_store,
+            None => return no_runs(args, &spec, name.as_deref()),
+        },
+    };
     let run: RunRecord = match &args.run {
         Some(text) => {
             let run_id = RunId::parse(text).map_err(|e| CliError::NoRun {
@@ -31,15 +39,12 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
                     detail: format!(" with id {run_id} (see `flow runs`)"),
                 })?
         }
-        None => latest(&*results_store, name.as_deref())
-            .map_err(|e| store::error(&spec, e))?
-            .ok_or_else(|| CliError::NoRun {
-                spec: spec.to_string(),
-                detail: match &name {
-                    Some(name) => format!(" for workflow `{name}`"),
-                    None => String::new(),
-                },
-            })?,
+        None => {
+            match latest(&*results_store, name.as_deref()).map_err(|e| store::error(&spec, e))? {
+                Some(run) => run,
+                None => return no_runs(args, &spec, name.as_deref()),
+            }
+        }
     };
     let results = results_store
         .results(&run.run_id)
@@ -62,12 +67,26 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {
-        let colour = terminal::colour(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        let colour = terminal::colour_stdout();
         print_stdout(&format!(
             "{}\n{}",
             report.table(colour),
             report.summary(colour)
         ))?;
+    }
+    Ok(0)
+}
+
+/// Says that `spec` holds no run of `workflow` yet (`null`, the document of no run, with
+/// `--json`): a project that has not run is no error.
+fn no_runs(
+    args: &ResultsArgs,
+    spec: &flow_results::StoreSpec,
+    workflow: Option<&str>,
+) -> Result<u8, CliError> {
+    match args.json {
+        true => print_stdout("null\n")?,
+        false => print_stdout(&format!("{}\n", store::no_runs(spec, workflow)))?,
     }
     Ok(0)
 }

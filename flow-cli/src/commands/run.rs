@@ -240,14 +240,8 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
 
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
-    let mode = if args.json || args.quiet {
-        Mode::Silent
-    } else if stderr_tty && stdout_tty {
-        Mode::Live
-    } else {
-        Mode::Lines
-    };
-    let progress = Progress::new(mode, wf.flows.len(), terminal::colour(stderr_tty));
+    let mode = Mode::of(args.progress, args.json || args.quiet);
+    let progress = Progress::new(mode, wf.flows.len(), mode.colour());
     // Silent: nothing to show, so no subscription (the run then emits no events at all).
     let (run_over, follow_until) = oneshot::channel();
     let follower = (mode != Mode::Silent).then(|| {

@@ -1,4 +1,5 @@
-//! `flow runs [FILE] [--store STORE]`: the runs in a store, oldest first.
+//! `flow runs [FILE] [--store STORE]`: the runs in a store, oldest first (none: it says so
+//! and exits 0).
 
 use crate::cli::RunsArgs;
 use crate::commands::located::{locate, Located};
@@ -12,7 +13,10 @@ use crate::store;
 pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
     let Located { dir, name, .. } = locate(args.file.as_deref())?;
     let spec = store::spec(args.store.as_deref(), &dir)?;
-    let results_store = store::open_for_reading(&spec)?;
+    let Some(results_store) = store::open_if_any(&spec)? else {
+        print_stdout(&format!("{}\n", store::no_runs(&spec, name.as_deref())))?;
+        return Ok(0);
+    };
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
     if let Some(name) = &name {
         runs.retain(|r| &r.workflow == name);
@@ -92,7 +96,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         out.push('\n');
     }
     if runs.is_empty() {
-        out = format!("no runs in {}\n", crate::terminal::safe(&spec.to_string()));
+        out = format!("{}\n", store::no_runs(&spec, name.as_deref()));
     }
     print_stdout(&out)?;
     Ok(0)

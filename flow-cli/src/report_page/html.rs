@@ -182,13 +182,15 @@ fn failures(out: &mut String, report: &Report) {
             let _ = write!(out, "<dt>Ran</dt><dd>{}</dd>", format::duration(duration));
         }
         out.push_str("</dl>\n");
-        if !flow.stderr_tail.is_empty() {
-            let _ = writeln!(
-                out,
-                "<details{}><summary>End of stderr</summary><pre>{}</pre></details>",
-                if k < FAILURES_UNFOLDED { " open" } else { "" },
-                Escaped(&flow.stderr_tail)
-            );
+        for (stream, tail) in [("stdout", &flow.stdout_tail), ("stderr", &flow.stderr_tail)] {
+            if !tail.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<details{}><summary>End of {stream}</summary><pre>{}</pre></details>",
+                    if k < FAILURES_UNFOLDED { " open" } else { "" },
+                    Escaped(tail)
+                );
+            }
         }
         if !group.downstream.is_empty() {
             let _ =

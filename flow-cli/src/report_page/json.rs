@@ -73,6 +73,7 @@ struct Group<'a> {
     failure: Option<&'a Failure>,
     exit_code: Option<i32>,
     attempts: u32,
+    stdout_tail: &'a str,
     stderr_tail: &'a str,
     downstream: Vec<&'a FlowId>,
 }
@@ -143,6 +144,7 @@ pub fn render(report: &Report) -> String {
                     failure: cause.failure.as_ref(),
                     exit_code: cause.exit_code,
                     attempts: cause.attempts,
+                    stdout_tail: &cause.stdout_tail,
                     stderr_tail: &cause.stderr_tail,
                     downstream: g.downstream.iter().map(|&i| id(i)).collect(),
                 }

@@ -73,13 +73,23 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
     } = locate_with(args.file.as_deref(), &args.params.set)?;
     let dir = dir.as_path();
     let spec = store::spec(args.store.as_deref(), dir)?;
-    let store = store::open_for_reading(&spec)?;
-    let run = find_run(
-        store.as_ref(),
-        &spec.to_string(),
-        args.run.as_deref(),
-        name.as_deref(),
-    )?;
+    // A run asked for by id must be there; the latest may not be yet.
+    let store = match args.run {
+        Some(_) => Some(store::open_for_reading(&spec)?),
+        None => store::open_if_any(&spec)?,
+    };
+    let found = match &store {
+        Some(store) => find_run(
+            store.as_ref(),
+            &spec.to_string(),
+            args.run.as_deref(),
+            name.as_deref(),
+        )?,
+        None => None,
+    };
+    let (Some(store), Some(run)) = (store, found) else {
+        return no_runs(args, &store::no_runs(&spec, name.as_deref()));
+    };
     let state = RunState::of(&spec, &run);
     let logs_root = dir.join(store::STATE_DIR).join("logs");
     let report = build(
@@ -110,6 +120,21 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
                 ))?;
             }
         }
+    }
+    Ok(0)
+}
+
+/// Says that there is no run to report, writing no page (`null`, the document of no run,
+/// with `--json`, where the document would go): a project that has not run is no error.
+fn no_runs(args: &ReportArgs, no_runs: &str) -> Result<u8, CliError> {
+    if args.json {
+        match args.output.as_deref() {
+            None => print_stdout("null\n")?,
+            Some(path) if path == Path::new("-") => print_stdout("null\n")?,
+            Some(path) => write_file(path, "null\n")?,
+        }
+    } else {
+        crate::terminal::eprint_line(&format!("{no_runs}: no report written"));
     }
     Ok(0)
 }
@@ -208,13 +233,14 @@ fn build(
     Ok(report)
 }
 
-/// The run given by id, else the latest of the workflow, else the latest in the store.
+/// The run given by id (an error if it is not there), else the latest of the workflow, else
+/// the latest in the store; `None` when the store has no such run.
 fn find_run(
     store: &dyn ResultStore,
     spec: &str,
     run_id: Option<&str>,
     workflow: Option<&str>,
-) -> Result<RunRecord, CliError> {
+) -> Result<Option<RunRecord>, CliError> {
     let no_run = |detail: String| CliError::NoRun {
         spec: spec.to_owned(),
         detail,
@@ -223,17 +249,12 @@ fn find_run(
         (Some(id), _) => {
             let id = RunId::parse(id).map_err(|e| no_run(format!(": {e}")))?;
             let run = store.run(&id).map_err(|e| store_error(spec, e))?;
-            run.ok_or_else(|| no_run(format!(" with id `{id}`")))?
+            Some(run.ok_or_else(|| no_run(format!(" with id `{id}`")))?)
         }
         (None, Some(workflow)) => store
             .latest_run(workflow)
-            .map_err(|e| store_error(spec, e))?
-            .ok_or_else(|| no_run(format!(" for workflow `{workflow}`")))?,
-        (None, None) => store
-            .runs()
-            .map_err(|e| store_error(spec, e))?
-            .pop()
-            .ok_or_else(|| no_run(String::new()))?,
+            .map_err(|e| store_error(spec, e))?,
+        (None, None) => store.runs().map_err(|e| store_error(spec, e))?.pop(),
     };
     Ok(found)
 }

@@ -37,6 +37,9 @@ pub struct FlowEntry {
     pub exit_code: Option<i32>,
     /// Why it failed or was cancelled.
     pub failure: Option<Failure>,
+    /// The end of its stdout (for failed flows only, cut to a few lines): where test
+    /// runners (pytest, cargo test, go test) say what failed.
+    pub stdout_tail: String,
     /// The end of its stderr (for failed flows only, cut to a few lines).
     pub stderr_tail: String,
     /// Its layer in the DAG: 0 for a flow with no dependency, else one more than its
@@ -305,6 +308,7 @@ fn entry(
             attempts: 0,
             exit_code: None,
             failure: None,
+            stdout_tail: String::new(),
             stderr_tail: String::new(),
             layer: 0,
             critical: false,
@@ -313,10 +317,13 @@ fn entry(
             up_to_date_ms: None,
         };
     };
-    let stderr_tail = if result.status == FlowStatus::Failed {
-        last_lines(result.stderr_tail.as_str())
+    let (stdout_tail, stderr_tail) = if result.status == FlowStatus::Failed {
+        (
+            last_lines(result.stdout_tail.as_str()),
+            last_lines(result.stderr_tail.as_str()),
+        )
     } else {
-        String::new()
+        (String::new(), String::new())
     };
     FlowEntry {
         id,
@@ -326,6 +333,7 @@ fn entry(
         attempts: result.attempts,
         exit_code: result.exit_code,
         failure: result.failure,
+        stdout_tail,
         stderr_tail,
         layer: 0,
         critical: false,

@@ -159,9 +159,35 @@ pub fn alive(pid: &str) -> bool {
     }
 }
 
-/// Runs `flow ARGS` in `dir` on a pseudo-terminal (stdin, stdout and stderr), so that it shows
-/// its live display; returns its exit code and everything it wrote.
+/// Runs `flow ARGS` in `dir` on a pseudo-terminal (stdin, stdout and stderr) of a terminal
+/// that can move its cursor (`TERM=xterm`), so that it shows its live display; returns its
+/// exit code and everything it wrote.
 pub fn run_on_terminal(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let (code, shown, _) = run_with_terminal(dir, args, &[("TERM", "xterm")], Terminal::All);
+    (code, shown)
+}
+
+/// Which of `flow`'s streams [`run_with_terminal`] gives a pseudo-terminal; the others are a
+/// pipe (stdout, stderr) or `/dev/null` (stdin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// stdin, stdout and stderr.
+    All,
+    /// stdout only.
+    Stdout,
+    /// stderr only.
+    Stderr,
+}
+
+/// Runs `flow ARGS` in `dir` with `env` set and the streams `on` on a pseudo-terminal;
+/// returns its exit code, what it wrote on the terminal, and what it wrote into the pipe
+/// (stdout's or stderr's, whichever is not on the terminal; nothing with [`Terminal::All`]).
+pub fn run_with_terminal(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    on: Terminal,
+) -> (Option<i32>, String, String) {
     let pty = nix::pty::openpty(None, None).unwrap();
     // openpty's descriptors are inherited across exec: `flow`, and every command it starts,
     // would keep the terminal open (and this reader waiting) as long as any of them lives.
@@ -174,15 +200,37 @@ pub fn run_on_terminal(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
         .unwrap();
     }
     let stdio = || Stdio::from(pty.slave.try_clone().unwrap());
-    let mut child = flow()
+    let mut command = flow();
+    command
         .current_dir(dir)
         .args(args)
-        .stdin(stdio())
-        .stdout(stdio())
-        .stderr(stdio())
-        .spawn()
-        .unwrap();
+        .envs(env.iter().copied());
+    match on {
+        Terminal::All => command.stdin(stdio()).stdout(stdio()).stderr(stdio()),
+        Terminal::Stdout => (command.stdin(Stdio::null()))
+            .stdout(stdio())
+            .stderr(Stdio::piped()),
+        Terminal::Stderr => (command.stdin(Stdio::null()))
+            .stdout(Stdio::piped())
+            .stderr(stdio()),
+    };
+    let mut child = command.spawn().unwrap();
+    // The command holds its copies of the terminal until dropped: the reader below ends only
+    // once no one here holds it.
+    drop(command);
     drop(pty.slave);
+    let pipe: Option<Box<dyn Read + Send>> = match on {
+        Terminal::All => None,
+        Terminal::Stdout => Some(Box::new(child.stderr.take().unwrap())),
+        Terminal::Stderr => Some(Box::new(child.stdout.take().unwrap())),
+    };
+    let piped = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut bytes).unwrap();
+        }
+        text(&bytes)
+    });
     let mut master = std::fs::File::from(pty.master);
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -199,7 +247,7 @@ pub fn run_on_terminal(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
         .recv_timeout(GUARD)
         .unwrap_or_else(|_| panic!("flow (pid {id}) hangs with its display on"))
         .unwrap();
-    (status.code(), reader.join().unwrap())
+    (status.code(), reader.join().unwrap(), piped.join().unwrap())
 }
 
 /// Whether this test may mount file systems in a private mount namespace (`unshare -m` as
