@@ -1,17 +1,29 @@
-//! What the terminal allows: colours (each stream's own: off with `NO_COLOR` or when that
-//! stream is not a terminal), whether it redraws a line ([`redraws`]: not `TERM=dumb`), the
+//! What the terminal allows: colours (each stream's own: off with `NO_COLOR`, `TERM=dumb` or
+//! when that stream is not a terminal), whether it redraws a line ([`redraws`]: not
+//! `TERM=dumb`), the
 //! tracing subscriber on stderr (`-v` levels, `RUST_LOG` overrides), text made safe to print
 //! ([`safe`]), and writing to stderr that never panics ([`eprint_line`]).
 
 use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 
 use tracing_subscriber::EnvFilter;
 
-/// Whether to colour output written to a stream that is a terminal or not.
+/// Whether to colour output written to a stream that is a terminal or not: not with
+/// `NO_COLOR` set, nor on a terminal that says it is `dumb` (it shows escape codes as text).
 pub fn colour(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colours(
+        is_terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+/// [`colour`]'s rule, given `NO_COLOR` and `TERM`.
+fn colours(is_terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(OsStr::is_empty) && term != Some(OsStr::new("dumb"))
 }
 
 /// Whether to colour stderr.
@@ -268,6 +280,25 @@ impl std::io::Write for StderrIgnoringErrors {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colours_need_a_terminal_that_is_not_dumb_and_no_no_color() {
+        let os = |s: &'static str| Some(std::ffi::OsStr::new(s));
+        for (tty, no_color, term, expected) in [
+            (true, None, os("xterm"), true),
+            (true, None, None, true),
+            (true, os(""), os("xterm"), true),
+            (true, os("1"), os("xterm"), false),
+            (true, None, os("dumb"), false),
+            (false, None, os("xterm"), false),
+        ] {
+            assert_eq!(
+                super::colours(tty, no_color, term),
+                expected,
+                "{tty} {no_color:?} {term:?}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
