@@ -50,7 +50,7 @@ impl RunStatus {
 }
 
 /// One flow in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FlowReport {
     /// The flow.
     pub id: String,
@@ -89,6 +89,9 @@ pub struct FlowReport {
     /// The last attempt's stderr log file, when it wrote any (not in the JSON).
     #[serde(skip)]
     pub stderr_log: Option<String>,
+    /// Where the flow is defined (`FILE:LINE`), when the workflow was read (not in the JSON).
+    #[serde(skip)]
+    pub defined_at: Option<String>,
 }
 
 /// The report of one run: the `--json` document.
@@ -146,6 +149,7 @@ impl FlowReport {
             stderr_tail: r.stderr_tail.as_str().to_owned(),
             stdout_log: None,
             stderr_log: None,
+            defined_at: None,
         }
     }
 
@@ -153,20 +157,15 @@ impl FlowReport {
     pub fn pending(id: &FlowId) -> Self {
         FlowReport {
             id: id.to_string(),
-            status: FlowState::Pending,
-            exit_code: None,
-            error: None,
-            attempts: 0,
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            log: None,
-            upstream: None,
-            reused_from: None,
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            stdout_log: None,
-            stderr_log: None,
+            ..FlowReport::default()
+        }
+    }
+
+    /// Its id, and where it is defined when known: `a (w.toml:3)`, made safe to print.
+    fn named(&self) -> String {
+        match &self.defined_at {
+            Some(at) => terminal::safe(&format!("{} ({at})", self.id)).into_owned(),
+            None => terminal::safe(&self.id).into_owned(),
         }
     }
 }
@@ -406,7 +405,7 @@ impl RunReport {
                 out,
                 "{} {}: {error}{log}",
                 terminal::red("FAILED", colour),
-                terminal::safe(&f.id)
+                f.named()
             );
         }
         out
@@ -459,7 +458,7 @@ impl RunReport {
         let mut out = String::new();
         for f in self.own_failures() {
             let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
-            let id = terminal::safe(&f.id);
+            let id = f.named();
             let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
             let tails = [
                 ("stdout", &f.stdout_tail, &f.stdout_log),

@@ -52,10 +52,11 @@ impl RunState {
 
 /// A flow's state as `flow` shows it: its stored [`FlowStatus`], or `not_run` (it failed only
 /// because a flow it requires failed), or `interrupted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowState {
     /// Waiting for its dependencies or for a free slot.
+    #[default]
     Pending,
     /// Started and not yet finished, in a run in progress (or one that recorded its end
     /// without this flow's: its last write was refused).

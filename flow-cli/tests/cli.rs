@@ -120,7 +120,7 @@ wants = ["broken", "needs_needs"]
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAILED broken: "), "{stdout}");
+    assert!(stdout.contains("FAILED broken (w.toml:2): "), "{stdout}");
     assert!(stdout.contains("  | disk on fire"), "{stdout}");
     assert!(
         stdout.contains("1 completed, 1 failed, 2 not run (upstream failed)"),

@@ -88,7 +88,8 @@ fn each_attempt_keeps_its_logs_and_flow_logs_prints_the_last_or_a_chosen_one() {
     let out = flow_in(dir.path(), &["run", "w.toml"]);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
-        summary.contains("FAILED broken: the command exited with code 3\n  stderr (log: "),
+        summary
+            .contains("FAILED broken (w.toml:13): the command exited with code 3\n  stderr (log: "),
         "{summary}"
     );
     assert!(

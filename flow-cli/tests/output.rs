@@ -17,10 +17,13 @@ shell = "exit 3"
 shell = "printf 'before\\033[2J\\033]0;PWNED\\007after\\n'; exit 4"
 "#;
 
-/// The lines of the summary block of `flow`, from `FAILED ID:` to the next unindented line.
+/// The lines of the summary block of `flow`, from `FAILED ID:` (or `FAILED ID (FILE:LINE):`,
+/// as `flow run` names it) to the next unindented line.
 fn block<'a>(summary: &'a str, id: &str) -> Vec<&'a str> {
-    let start = format!("FAILED {id}: ");
-    let mut lines = summary.lines().skip_while(|l| !l.starts_with(&start));
+    let start = format!("FAILED {id}");
+    let starts =
+        |l: &str| l.starts_with(&format!("{start}: ")) || l.starts_with(&format!("{start} ("));
+    let mut lines = summary.lines().skip_while(|l| !starts(l));
     let first = lines
         .next()
         .unwrap_or_else(|| panic!("no `{start}` in {summary}"));
@@ -40,6 +43,11 @@ fn the_failure_summary_shows_the_end_of_stdout_and_of_stderr() {
     let out = run_in(d, &["run", "so.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
+    // The run names where each failed flow is defined.
+    assert!(
+        shown.contains("FAILED pytestlike (so.toml:2): the command exited with code 1\n"),
+        "{shown}"
+    );
     let results = text(&run_in(d, &["results", "so.toml"]).stdout);
     for summary in [&shown, &results] {
         let pytest = block(summary, "pytestlike");
@@ -85,7 +93,7 @@ fn a_quiet_run_names_the_log_of_each_stream_of_a_failed_flow() {
     assert_eq!(text(&out.stdout), "");
     let stderr = text(&out.stderr);
     let line = |id: &str| {
-        let start = format!("FAILED {id}: ");
+        let start = format!("FAILED {id} (so.toml:");
         let found = stderr.lines().find(|l| l.starts_with(&start));
         found.unwrap_or_else(|| panic!("no `{start}` in {stderr}"))
     };

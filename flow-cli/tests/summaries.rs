@@ -53,7 +53,7 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
         "one progress line and one summary line:\n{all}"
     );
     assert!(
-        all.contains("FAILED split: the command exited with code 3\n"),
+        all.contains("FAILED split (w.toml:5): the command exited with code 3\n"),
         "{all}"
     );
     assert!(
@@ -165,7 +165,7 @@ fn quiet_prints_one_line_per_failed_flow_on_stderr() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
-        lines[0].starts_with("FAILED split: the command exited with code 3 (log: "),
+        lines[0].starts_with("FAILED split (w.toml:5): the command exited with code 3 (log: "),
         "{stderr}"
     );
     assert!(lines[0].ends_with("split.1.err)"), "{stderr}");

@@ -25,7 +25,7 @@ use crate::error::CliError;
 use crate::logs::AttemptLogs;
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
-use crate::run_state::RunState;
+use crate::run_state::{FlowState, RunState};
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
@@ -565,6 +565,13 @@ fn report(
     with_unsaved_ends(&mut results, ctx, results_store, wf, summary);
     let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
+    // A failure names where its flow is defined: the file is the one that ran.
+    if report.flows.iter().any(|f| f.status == FlowState::Failed) {
+        let places = wf.places();
+        for flow in &mut report.flows {
+            flow.defined_at = places.get(flow.id.as_str()).map(ToString::to_string);
+        }
+    }
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
     // (`--quiet` prints only failures: it needs none of that.)
     let only = (summary.reused == 0).then_some(summary.produced_by.as_slice());

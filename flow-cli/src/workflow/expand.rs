@@ -302,7 +302,10 @@ pub(super) fn workflow(
             .chain(flow.inputs.iter().map(|t| line(flow.source, t)))
             .collect();
         let outputs_at = flow.outputs.iter().map(|t| line(flow.source, t)).collect();
-        let at = flow.slurm_span.as_ref().or(flow.name_span.as_ref());
+        let at = |span| Line {
+            file: Arc::clone(&files[flow.source]),
+            line: diags.line(flow.source, span),
+        };
         definitions.push(Definition {
             name: flow.name.clone(),
             flows: first..flows.len(),
@@ -310,10 +313,8 @@ pub(super) fn workflow(
             manual: flow.manual.is_some(),
             inputs_at,
             outputs_at,
-            slurm_at: Line {
-                file: Arc::clone(&files[flow.source]),
-                line: diags.line(flow.source, at),
-            },
+            slurm_at: at(flow.slurm_span.as_ref().or(flow.name_span.as_ref())),
+            at: at(flow.name_span.as_ref()),
         });
     }
     let mut graph = graph;

@@ -119,6 +119,8 @@ pub struct Definition {
     /// Where its `slurm = { ... }` is written, else its `[flows.NAME]`: what an `sbatch`
     /// refusal of its jobs points at.
     pub slurm_at: Line,
+    /// Where its `[flows.NAME]` is written: what a failure of one of its flows points at.
+    pub at: Line,
 }
 
 /// A line of the workflow file or of a file it includes, shown as `FILE:LINE`.
@@ -173,6 +175,15 @@ pub struct Workflow {
 }
 
 impl Workflow {
+    /// Where each flow is defined (its definition's `[flows.NAME]` line), by flow id.
+    pub fn places(&self) -> rustc_hash::FxHashMap<&str, &Line> {
+        (self.definitions.iter())
+            .flat_map(|def| {
+                (self.flows[def.flows.clone()].iter()).map(|f| (f.id.as_str(), &def.at))
+            })
+            .collect()
+    }
+
     /// Whether any definition has a matrix.
     pub fn has_matrix(&self) -> bool {
         self.definitions.iter().any(|d| d.matrix)

@@ -220,6 +220,7 @@ impl Workflow {
                     inputs_at: Arc::clone(&def.inputs_at),
                     outputs_at: Arc::clone(&def.outputs_at),
                     slurm_at: def.slurm_at.clone(),
+                    at: def.at.clone(),
                 });
             }
         }
