@@ -409,3 +409,31 @@ command = ["true"]
         "{err}"
     );
 }
+
+/// A flow that made no attempt in the run (a parent it requires failed) has no logs: `flow
+/// logs`, following or not, says why rather than that it never ran anywhere.
+#[test]
+fn flow_logs_of_a_flow_that_did_not_run_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.bad]\nshell = \"exit 1\"\n[flows.after]\nrequires = [\"bad\"]\nshell = \"true\"\n",
+    )
+    .unwrap();
+    let run = flow_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(run.status.code(), Some(1));
+    let run_id = json_of(&run)["run_id"].as_str().unwrap().to_owned();
+    for follow in [&[][..], &["-f"]] {
+        let args = [&["after", "w.toml"][..], follow].concat();
+        let (code, out, err) = logs(dir.path(), &args);
+        assert_eq!((code, out.as_str()), (Some(0), ""), "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "flow logs: flow `after` has no logs in run {run_id}: it did not run there \
+                 (required flow `bad` failed)\n"
+            ),
+            "{follow:?}"
+        );
+    }
+}

@@ -57,7 +57,24 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             )))
         }
         Some(run) => run.clone(),
-        None => latest.ok_or_else(|| no_logs(args, wf.as_ref(), &root))?,
+        None => match latest {
+            Some(run) => run,
+            None => {
+                // No run has its logs: the workflow's latest run may say why it did not run.
+                let latest = (store.as_deref())
+                    .zip(name.as_deref())
+                    .and_then(|(store, name)| {
+                        let run = store.latest_run(name).ok().flatten()?.run_id.to_string();
+                        let why = never_started(store, &run, &args.flow)?;
+                        Some((run, why))
+                    });
+                let Some((run, why)) = latest else {
+                    return Err(no_logs(args, wf.as_ref(), &root));
+                };
+                did_not_run(&args.flow, &run, &why);
+                return Ok(0);
+            }
+        },
     };
     let folder = run_dir(&root, &run);
     if !folder.is_dir() {
@@ -74,7 +91,8 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     printer.print_new()?;
     if !args.follow {
         printer.finish()?;
-        return printed(&printer, &folder, &args.flow, attempt, &run);
+        let store = store.as_deref();
+        return printed(&printer, &folder, &args.flow, attempt, &run, store);
     }
     loop {
         // A reader that went away (`flow logs -f | head`) ends the following, quietly, as
@@ -112,7 +130,8 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         if over || !run_in_progress(record, spec.as_ref(), &folder) {
             printer.print_new()?;
             printer.finish()?;
-            return printed(&printer, &folder, &args.flow, attempt, &run);
+            let store = store.as_deref();
+            return printed(&printer, &folder, &args.flow, attempt, &run, store);
         }
     }
 }
@@ -149,20 +168,34 @@ fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path)
 
 /// The end of `flow logs` once nothing more will come: an error when the flow (or that
 /// attempt of it) left nothing in the run, a note when the attempt wrote nothing or did not
-/// start (and why, from the run's journal).
+/// start (and why, from the run's journal), or when the flow never started (and why, from the
+/// run's record in `store`).
 fn printed(
     printer: &Printer,
     folder: &Path,
     flow: &str,
     attempt: u32,
     run: &str,
+    store: Option<&dyn ResultStore>,
 ) -> Result<u8, CliError> {
     if printer.found_any {
         return Ok(0);
     }
+    let last = last_attempt(folder, flow);
+    if let Some(why) = store
+        .filter(|_| last.is_none())
+        .and_then(|s| never_started(s, run, flow))
+    {
+        eprintln_note(&format!(
+            "flow `{flow}` has no logs in run {}: it did not run there ({})",
+            terminal::safe(run),
+            terminal::safe(&why)
+        ));
+        return Ok(0);
+    }
     // A `--run` given on the command line may hold anything.
     let run = terminal::safe(run);
-    match last_attempt(folder, flow) {
+    match last {
         None => Err(CliError::Run(format!(
             "flow `{flow}` has no logs in run {run} ({})",
             terminal::path(folder)
@@ -184,6 +217,31 @@ fn printed(
             Ok(0)
         }
     }
+}
+
+/// Why `flow` made no attempt in `run`, from the store's record of it: its failure (not run
+/// because a parent failed, cancelled before it started), or that it was up to date. `None`
+/// when the store has no such record, or one with attempts.
+fn never_started(store: &dyn ResultStore, run: &str, flow: &str) -> Option<String> {
+    let results = store.results(&RunId::parse(run).ok()?).ok()?;
+    let result = results.into_iter().find(|r| r.flow_id.as_str() == flow)?;
+    if result.attempts > 0 {
+        return None;
+    }
+    Some(match result.failure {
+        Some(failure) => failure.message,
+        None => "it was up to date".to_owned(),
+    })
+}
+
+/// The note that `flow` has no logs in `run` because it did not run there, and `why`.
+fn did_not_run(flow: &str, run: &str, why: &str) {
+    eprintln_note(&format!(
+        "flow `{}` has no logs in run {}: it did not run there ({})",
+        terminal::safe(flow),
+        terminal::safe(run),
+        terminal::safe(why)
+    ));
 }
 
 /// Whether the run of `record` may still write logs: it has no end, and a live `flow run`
