@@ -573,3 +573,39 @@ fn a_stop_during_the_up_to_date_check_starts_no_flow() {
     let json = json_of(&run_in(d, &["results", "w.toml", "--json"]));
     assert_eq!(json["status"], "cancelled", "{json}");
 }
+
+/// While a run of the workflow is in progress, the dry run says that the flows it has not
+/// completed yet have not completed yet, not that they did not complete in it.
+#[test]
+fn the_dry_run_during_a_run_says_what_it_has_not_completed_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ready = fifo(dir, "ready.fifo");
+    write(
+        dir,
+        "w.toml",
+        "[flows.slow]\nshell = \"echo up > ready.fifo; read line < go.fifo; echo 1 > out.txt\"\n\
+         outputs = [\"out.txt\"]\n",
+    );
+    let go = fifo(dir, "go.fifo");
+    let child = spawn_run(dir);
+    wait_ready(&ready);
+    let out = run_in(dir, &["run", "w.toml", "-n"]);
+    let stdout = text(&out.stdout);
+    // Let the run end before anything can fail.
+    std::fs::write(&go, "\n").unwrap();
+    assert_eq!(wait_exit(child).status.code(), Some(0));
+    let runs = text(&run_in(dir, &["runs", "w.toml"]).stdout);
+    // The run's id begins the line under the header.
+    let run = (runs
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next()))
+    .unwrap_or_default();
+    assert!(
+        stdout.contains(&format!(
+            "would run slow: not completed yet in run {run}, which is in progress"
+        )),
+        "{stdout}\n{runs}"
+    );
+}

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use flow_core::{FlowContext, FlowId, Plan, PlannedFlow};
+use flow_core::{FlowContext, FlowId, Plan, PlannedFlow, Reason};
 use flow_results::{RunId, StoreSpec};
 use rustc_hash::FxHashMap;
 
@@ -16,6 +16,7 @@ use crate::commands::fresh::freshness;
 use crate::commands::inputs::Unwritten;
 use crate::commands::print_stdout;
 use crate::error::CliError;
+use crate::run_state::RunState;
 use crate::terminal;
 use crate::workflow::Workflow;
 
@@ -152,15 +153,37 @@ pub fn dry_run(
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let outlooks = outlooks(&plan, wf, |flow| unwritten.problem(flow.as_str()));
+    let going = run_in_progress(spec, &wf.name);
     if args.json {
-        print_stdout(&format!("{}\n", plan_json(&plan, &outlooks)))?;
+        print_stdout(&format!(
+            "{}\n",
+            plan_json(&plan, &outlooks, going.as_ref())
+        ))?;
     } else {
-        print_stdout(&plan_text(&plan, &outlooks))?;
+        print_stdout(&plan_text(&plan, &outlooks, going.as_ref()))?;
     }
     Ok(0)
 }
 
-/// The plan as JSON:
+/// The latest run of `workflow` in the store `spec`, if it is in progress now.
+fn run_in_progress(spec: &StoreSpec, workflow: &str) -> Option<RunId> {
+    let store = crate::store::open_for_reading(spec).ok()?;
+    let latest = store.latest_run(workflow).ok()??;
+    (RunState::of(spec, &latest) == RunState::InProgress).then_some(latest.run_id)
+}
+
+/// Why a flow would run, in words: the plan's reason, but for a flow that has not completed
+/// yet in the run `going` (in progress now) rather than "did not complete" in it.
+fn reason_text(reason: &Reason, going: Option<&RunId>) -> String {
+    match reason {
+        Reason::NotCompletedIn { run } if Some(run) == going => {
+            format!("not completed yet in run {run}, which is in progress")
+        }
+        reason => reason.to_string(),
+    }
+}
+
+/// The plan as JSON (each reason's `text` as [`plan_text`] words it, with `going`):
 /// `{"dry_run":true,"run":[{"flow","reason",...}],"up_to_date":[{"flow","produced_by"}],"counts":{...}}`.
 /// `run` lists every flow that is not up to date: one that would fail at once has
 /// `"fails": "WHY"`; one that would not run because a flow it requires would fail has
@@ -170,7 +193,7 @@ pub fn dry_run(
 /// `counts` has `run` (the flows that would start, and not fail at once), `fail`, `not_run`,
 /// `may_run` (those with `checked_after`) and `up_to_date` (the others of that list): they
 /// add up to the number of flows, and are the text's counts.
-pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
+pub fn plan_json(plan: &Plan, outlooks: &[Outlook], going: Option<&RunId>) -> String {
     let entry = |f: &PlannedFlow, outlook: &Outlook, mut entry: serde_json::Value| {
         if let Some(map) = entry.as_object_mut() {
             map.insert("flow".into(), f.flow.as_str().into());
@@ -197,7 +220,7 @@ pub fn plan_json(plan: &Plan, outlooks: &[Outlook]) -> String {
             Some(reason) => {
                 let mut value = serde_json::to_value(reason).unwrap_or_default();
                 if let Some(map) = value.as_object_mut() {
-                    map.insert("text".into(), reason.to_string().into());
+                    map.insert("text".into(), reason_text(reason, going).into());
                 }
                 run.push(entry(f, outlook, value));
             }
@@ -237,16 +260,19 @@ fn may_run(after: &FlowId) -> String {
     )
 }
 
-/// The plan as lines: `would run FLOW: REASON`, `would fail FLOW: WHY`, `would not run FLOW:
+/// The plan as lines (a flow not completed yet in the run `going`, in progress now, says so):
+/// `would run FLOW: REASON`, `would fail FLOW: WHY`, `would not run FLOW:
 /// upstream `A` would fail`, `may run FLOW: up to date now; checked again once ...`, then the
 /// counts (those that would fail, not run or may run only when there are any).
-pub fn plan_text(plan: &Plan, outlooks: &[Outlook]) -> String {
+pub fn plan_text(plan: &Plan, outlooks: &[Outlook], going: Option<&RunId>) -> String {
     let mut out = String::new();
     for (f, outlook) in plan.flows.iter().zip(outlooks) {
         let _ = match outlook {
             Outlook::UpToDate => continue,
             Outlook::Run => {
-                let reason = f.run.as_ref().map(ToString::to_string).unwrap_or_default();
+                let reason = (f.run.as_ref())
+                    .map(|reason| reason_text(reason, going))
+                    .unwrap_or_default();
                 writeln!(out, "would run {}: {}", f.flow, terminal::safe(&reason))
             }
             Outlook::Fail(why) => writeln!(out, "would fail {}: {}", f.flow, terminal::safe(why)),
