@@ -180,6 +180,8 @@ impl ThreadExecutor {
             },
             () = cancel.cancelled() => {
                 tracing::debug!(waited = ?queued.elapsed(), "thread task cancelled while queued");
+                // A thread may have started the body a moment ago: then it is abandoned.
+                stake.let_go("it was cancelled");
                 return Err(TaskFailure::Cancelled);
             }
         };
