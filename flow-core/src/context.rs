@@ -102,7 +102,9 @@ impl ContextBuilder {
     }
 
     /// The number of threads of the thread executor for blocking flows, started on the
-    /// first blocking flow (default: the number of CPUs).
+    /// first blocking flow (default: the number of CPUs): how many blocking closures run at
+    /// once. A closure abandoned on timeout or cancel is not counted: a new thread takes its
+    /// place, and its own thread ends when it returns.
     pub fn threads(mut self, threads: usize) -> Self {
         self.options.threads = threads.max(1);
         self

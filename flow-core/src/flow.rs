@@ -138,7 +138,9 @@ impl Flow {
 
     /// A flow running a blocking closure on flow-pool's thread executor. A timeout or cancel
     /// cancels [`FlowInput::cancellation`] and the flow ends at once; the closure should
-    /// check the token and return.
+    /// check the token and return. Until it does, it holds an OS thread of its own, outside
+    /// the [`threads`](crate::ContextBuilder::threads) of the pool: a new thread takes its
+    /// place, so later blocking flows do not wait for it.
     pub fn blocking<F, E>(id: FlowId, f: F) -> FlowBuilder
     where
         F: Fn(FlowInput) -> Result<Value, E> + Send + Sync + 'static,

@@ -1,9 +1,11 @@
 //! Events a flow's body emits are in its attempt's span, which is enabled at the `warn`
 //! level: a warning names the flow and the attempt, whether the body runs on the run's
-//! thread (async) or on a thread of its own (blocking).
+//! thread (async) or on a thread of its own (blocking), and so does the thread pool's warning
+//! that a blocking closure was abandoned.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use flow_core::{Flow, FlowContext, FlowId};
 use serde_json::json;
@@ -52,12 +54,27 @@ async fn warnings_of_async_and_blocking_bodies_name_their_attempt() {
         .build(),
     )
     .unwrap();
+    // Times out, and its closure runs on until the test ends.
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    ctx.register_flow(
+        Flow::blocking(FlowId::new("stuck").unwrap(), move |_| {
+            let _ = released.lock().unwrap().recv();
+            Ok::<_, String>(json!(3))
+        })
+        .timeout(Duration::from_millis(50))
+        .build(),
+    )
+    .unwrap();
     let summary = ctx.run().await.unwrap();
-    assert_eq!(summary.counts.completed, 2);
+    assert_eq!((summary.counts.completed, summary.counts.failed), (2, 1));
+    drop(release);
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     for line in [
         "attempt{flow=waits attempt=1}: attempt_span: from the async body",
         "attempt{flow=blocks attempt=1}: attempt_span: from the blocking body",
+        "attempt{flow=stuck attempt=1}: flow_pool::thread: a blocking closure was abandoned \
+         (it timed out after 50ms)",
     ] {
         assert!(text.contains(line), "{line:?} in\n{text}");
     }

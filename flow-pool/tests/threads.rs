@@ -243,3 +243,200 @@ async fn a_task_whose_caller_went_away_while_queued_never_runs() {
 fn default_has_at_least_one_thread() {
     assert!(ThreadExecutor::default().threads() >= 1);
 }
+
+/// Sends on its channel when dropped: kept in a thread-local, it says that its thread ended.
+struct OnThreadEnd(mpsc::Sender<()>);
+
+impl Drop for OnThreadEnd {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+thread_local! {
+    static ON_THREAD_END: std::cell::RefCell<Option<OnThreadEnd>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A closure that does not return when abandoned: it ignores its token and blocks until the
+/// test sends on (or drops) `release`. Its thread will tell `ended` when it ends.
+struct Stuck {
+    started: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Stuck {
+    fn new() -> (
+        Self,
+        impl FnOnce(Value, CancellationToken) -> Result<Value, String> + Send + 'static,
+    ) {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let (ended_tx, ended) = mpsc::channel();
+        let body = move |_, _| {
+            ON_THREAD_END.with(|slot| *slot.borrow_mut() = Some(OnThreadEnd(ended_tx)));
+            started_tx.send(()).map_err(|e| e.to_string())?;
+            let _ = release_rx.recv();
+            Ok(json!("late"))
+        };
+        (
+            Stuck {
+                started,
+                release,
+                ended,
+            },
+            body,
+        )
+    }
+
+    /// Waits until the body runs (on a runtime with more than one thread).
+    async fn started(&self) {
+        let started = &self.started;
+        tokio::task::block_in_place(|| started.recv().unwrap());
+    }
+
+    /// Lets the closure return, and waits until its thread has ended.
+    async fn release_and_see_its_thread_end(self) {
+        let Stuck { release, ended, .. } = self;
+        release.send(()).unwrap();
+        within("the abandoned thread's end", async {
+            tokio::task::spawn_blocking(move || ended.recv().unwrap())
+                .await
+                .unwrap();
+        })
+        .await;
+    }
+}
+
+/// `work`, which must end: a test of a pool that keeps a thread busy with an abandoned
+/// closure would otherwise hang instead of failing.
+async fn within<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(30), work).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} did not come within 30 s: a pool thread is still held"),
+    }
+}
+
+/// Two bodies that each wait for the other: they end only if two threads run them at once.
+async fn two_at_once(threads: &ThreadExecutor) {
+    let meet = Arc::new(std::sync::Barrier::new(2));
+    let body = |meet: Arc<std::sync::Barrier>| {
+        move |v, _| {
+            meet.wait();
+            Ok(v)
+        }
+    };
+    let cancel = CancellationToken::new;
+    let (a, b) = within(
+        "two bodies at once",
+        futures::future::join(
+            threads.run(body(Arc::clone(&meet)), json!("a"), None, cancel()),
+            threads.run(body(meet), json!("b"), None, cancel()),
+        ),
+    )
+    .await;
+    assert_eq!((a.unwrap(), b.unwrap()), (json!("a"), json!("b")));
+}
+
+/// Regression: a closure that timed out kept its thread until it returned, so the pool ran
+/// one thread short (a pool of one ran nothing more) for as long as it did not return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_closure_gives_its_place_in_the_pool_to_a_new_thread() {
+    let threads = ThreadExecutor::new(2).unwrap();
+    let mut stuck = Vec::new();
+    // More closures abandoned than the pool has threads: each is replaced.
+    for _ in 0..3 {
+        let (closure, body) = Stuck::new();
+        let timeout = Duration::from_millis(20);
+        let failure = within(
+            "the timeout",
+            threads.run(body, Value::Null, Some(timeout), CancellationToken::new()),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(failure, TaskFailure::TimedOut(t) if t == timeout),
+            "{failure:?}"
+        );
+        closure.started().await;
+        stuck.push(closure);
+    }
+    assert_eq!(threads.threads(), 2);
+    two_at_once(&threads).await;
+    for closure in stuck {
+        closure.release_and_see_its_thread_end().await;
+    }
+    two_at_once(&threads).await;
+}
+
+/// Regression: a task queued behind a closure that never returns ran only when it returned;
+/// its own timeout, which counts from its start, never ran either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_queued_behind_a_closure_that_times_out_runs_once_it_is_abandoned() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (closure, body) = Stuck::new();
+    let timeout = Some(Duration::from_millis(50));
+    let (stuck, queued) = within(
+        "both tasks",
+        futures::future::join(
+            threads.run(body, Value::Null, timeout, CancellationToken::new()),
+            threads.run(|v, _| Ok(v), json!("q"), timeout, CancellationToken::new()),
+        ),
+    )
+    .await;
+    assert!(matches!(stuck, Err(TaskFailure::TimedOut(_))), "{stuck:?}");
+    assert_eq!(queued.unwrap(), json!("q"));
+    closure.started().await;
+    closure.release_and_see_its_thread_end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_closure_gives_its_place_in_the_pool_to_a_new_thread() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (closure, body) = Stuck::new();
+    let cancel = CancellationToken::new();
+    let (result, _) = within(
+        "the cancel",
+        futures::future::join(
+            threads.run(body, Value::Null, None, cancel.clone()),
+            async {
+                closure.started().await;
+                cancel.cancel();
+            },
+        ),
+    )
+    .await;
+    assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
+    let next = within(
+        "the next task",
+        threads.run(|v, _| Ok(v), json!(2), None, CancellationToken::new()),
+    )
+    .await;
+    assert_eq!(next.unwrap(), json!(2));
+    closure.release_and_see_its_thread_end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_whose_caller_went_away_gives_its_place_in_the_pool_to_a_new_thread() {
+    let threads = ThreadExecutor::new(1).unwrap();
+    let (closure, body) = Stuck::new();
+    let caller = tokio::spawn({
+        let threads = threads.clone();
+        async move {
+            threads
+                .run(body, Value::Null, None, CancellationToken::new())
+                .await
+        }
+    });
+    closure.started().await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    let next = within(
+        "the next task",
+        threads.run(|v, _| Ok(v), json!(3), None, CancellationToken::new()),
+    )
+    .await;
+    assert_eq!(next.unwrap(), json!(3));
+    closure.release_and_see_its_thread_end().await;
+}
