@@ -4,6 +4,7 @@
 mod pool;
 mod protocol;
 mod registry;
+mod talk;
 mod worker;
 
 pub use pool::{ProcessPool, DEFAULT_HELLO_TIMEOUT, DEFAULT_WORKER_GRACE};

@@ -5,7 +5,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::process::protocol::{
-    depth, encode, read_frame_blocking, write_frame_blocking, Reply, Request, HELLO, MAX_DEPTH,
+    depth, encode_reply, read_frame_blocking, write_frame_blocking, Outcome, Reply, Request, HELLO,
+    MAX_DEPTH,
 };
 use crate::process::registry::TaskRegistry;
 use crate::thread::panic_message;
@@ -91,26 +92,23 @@ fn serve(registry: &TaskRegistry) -> i32 {
                 return EXIT_BROKEN_PIPE;
             }
         };
-        let (reply, panicked) = match serde_json::from_slice::<Request>(&payload) {
-            Err(error) => (Reply::Err(format!("malformed request: {error}")), false),
-            Ok(request) => match registry.task(&request.task) {
-                None => (Reply::UnknownTask(request.task), false),
-                Some(task) => match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
-                    Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
-                        (Reply::Err(too_deep(&request.task)), false)
-                    }
-                    Ok(Ok(value)) => (Reply::Ok(value), false),
-                    Ok(Err(message)) => (Reply::Err(message), false),
-                    Err(panic) => (Reply::Panicked(panic_message(panic.as_ref())), true),
-                },
-            },
+        let (id, outcome) = match serde_json::from_slice::<Request>(&payload) {
+            Err(error) => (0, Outcome::Err(format!("malformed request: {error}"))),
+            Ok(request) => (request.id, run_task(registry, request)),
         };
-        let frame = match encode(&reply) {
+        let panicked = matches!(outcome, Outcome::Panicked(_));
+        // Read here, not once at the start: a process the task forked without exec runs
+        // this loop too, and must answer with its own pid (which the pool refuses).
+        let pid = std::process::id();
+        let frame = match encode_reply(&Reply { id, pid, outcome }) {
             Ok(frame) => frame,
-            Err(error) => match encode(&Reply::Err(format!("task output is not JSON: {error}"))) {
-                Ok(frame) => frame,
-                Err(_) => return EXIT_BROKEN_PIPE,
-            },
+            Err(error) => {
+                let outcome = Outcome::Err(format!("task output is not JSON: {error}"));
+                match encode_reply(&Reply { id, pid, outcome }) {
+                    Ok(frame) => frame,
+                    Err(_) => return EXIT_BROKEN_PIPE,
+                }
+            }
         };
         if let Err(error) = write_frame_blocking(&mut output, &frame) {
             tracing::error!(%error, "worker could not send its reply");
@@ -119,6 +117,21 @@ fn serve(registry: &TaskRegistry) -> i32 {
         if panicked {
             return EXIT_AFTER_PANIC;
         }
+    }
+}
+
+/// Runs the task a request names, catching a panic.
+fn run_task(registry: &TaskRegistry, request: Request) -> Outcome {
+    let Some(task) = registry.task(&request.task) else {
+        return Outcome::UnknownTask(request.task);
+    };
+    match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
+        Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
+            Outcome::Err(too_deep(&request.task))
+        }
+        Ok(Ok(value)) => Outcome::Ok(value),
+        Ok(Err(message)) => Outcome::Err(message),
+        Err(panic) => Outcome::Panicked(panic_message(panic.as_ref())),
     }
 }
 
