@@ -8,9 +8,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{group_members, proc_info, Fifo};
 use flow_pool::{
@@ -86,36 +85,6 @@ fn spawn_and_sleep(input: Value) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
-/// Forks without exec, as a careless task might. The child returns at once, so that the
-/// worker's loop in it answers the request too (with its own pid); the worker writes both pids
-/// to the FIFO named by the input and stays in the task, so that the child's answer is the
-/// only one the pool can read.
-fn forks_and_both_answer(input: Value) -> Result<Value, String> {
-    let path = input.as_str().ok_or("expected a FIFO path")?;
-    match fork()? {
-        None => Ok(json!("reply from the forked child")),
-        Some(child) => {
-            std::fs::write(path, format!("{} {child}\n", std::process::id()))
-                .map_err(|e| e.to_string())?;
-            std::thread::sleep(Duration::from_secs(100));
-            Ok(json!("reply from the worker"))
-        }
-    }
-}
-
-/// `fork()` without exec: `None` in the child, `Some(child pid)` in the parent.
-#[allow(unsafe_code)]
-fn fork() -> Result<Option<u32>, String> {
-    use nix::unistd::ForkResult;
-    // SAFETY: only a worker calls this, from a task, and a worker of this binary is
-    // single-threaded (`worker_main` is the first call in `main` and runs tasks on the main
-    // thread), so the child starts with every lock free. It then goes on as the worker would.
-    match unsafe { nix::unistd::fork() }.map_err(|e| e.to_string())? {
-        ForkResult::Child => Ok(None),
-        ForkResult::Parent { child } => Ok(Some(child.as_raw().unsigned_abs())),
-    }
-}
-
 /// Returns its input wrapped in `n` more arrays, `n` being the input's `n`.
 fn nests(input: Value) -> Result<Value, String> {
     let n = input["n"].as_u64().ok_or("expected {\"n\": count}")?;
@@ -135,7 +104,6 @@ fn registry() -> TaskRegistry {
         .register("prints", prints)
         .register("report_and_sleep", report_and_sleep)
         .register("spawn_and_sleep", spawn_and_sleep)
-        .register("forks_and_both_answer", forks_and_both_answer)
 }
 
 fn main() {
@@ -181,10 +149,6 @@ fn main() {
             many_tasks_share_a_bounded_set_of_workers,
         ),
         (
-            "a_reply_from_a_forked_child_retires_the_worker",
-            a_reply_from_a_forked_child_retires_the_worker,
-        ),
-        (
             "sigkill_of_the_parent_ends_its_workers",
             sigkill_of_the_parent_ends_its_workers,
         ),
@@ -193,44 +157,7 @@ fn main() {
             sigkill_of_the_parent_ends_a_kill_leader_command,
         ),
     ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listing = args.iter().any(|arg| arg == "--list");
-    if args.iter().any(|arg| arg == "--ignored") {
-        return; // no check is ignored: list nothing, run nothing
-    }
-    if listing {
-        // What libtest-aware runners (cargo test, nextest) expect from `--list`.
-        use std::io::Write;
-        let mut stdout = std::io::stdout();
-        for (name, _) in checks {
-            writeln!(stdout, "{name}: test").expect("stdout");
-        }
-        return;
-    }
-    let exact = args.iter().any(|arg| arg == "--exact");
-    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let mut failed = 0;
-    for (name, check) in checks {
-        let selected = filter.iter().any(|f| {
-            if exact {
-                *name == f.as_str()
-            } else {
-                name.contains(f.as_str())
-            }
-        });
-        if !filter.is_empty() && !selected {
-            continue;
-        }
-        let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(check));
-        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-        eprintln!("test {name} ... {verdict} ({:?})", started.elapsed());
-        failed += usize::from(result.is_err());
-    }
-    if failed > 0 {
-        eprintln!("{failed} worker check(s) failed");
-        std::process::exit(1);
-    }
+    common::run_checks(checks);
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -593,44 +520,6 @@ fn values_nested_too_deep_are_refused_with_a_reason() {
             "{failure:?}"
         );
         assert_eq!(run(&pool, "double", json!(4)).await.unwrap(), json!(8));
-        pool.shutdown(Duration::from_secs(5)).await;
-    });
-}
-
-/// Regression: replies were not matched to requests, so a forked child's reply passed for
-/// the task's, and every later task on that worker got the previous one's answer.
-fn a_reply_from_a_forked_child_retires_the_worker() {
-    block_on(async {
-        let pool = pool(1);
-        let fifo = Fifo::new();
-        let input = json!(fifo.path.display().to_string());
-        let guard = Some(Duration::from_secs(60));
-        let running = pool.run(
-            "forks_and_both_answer",
-            input,
-            guard,
-            CancellationToken::new(),
-        );
-        let (result, line) = tokio::join!(running, fifo.read_line());
-        let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
-        let (worker, child) = (pids.next().unwrap(), pids.next().unwrap());
-        let failure = result.unwrap_err();
-        assert!(
-            matches!(&failure, TaskFailure::Pool(PoolError::Protocol { pid, .. }) if *pid == worker),
-            "{failure:?}"
-        );
-        let message = failure.to_string();
-        assert!(
-            message.contains(&format!("came from process {child}, not the worker"))
-                && message.contains("forked without exec"),
-            "{message}"
-        );
-        assert_group_gone(worker);
-        assert!(proc_info(child).is_none(), "the forked child survived");
-        assert!(!pool.worker_pids().contains(&worker));
-        assert_eq!(run(&pool, "double", json!(6)).await.unwrap(), json!(12));
-        let next = run(&pool, "pid", Value::Null).await.unwrap();
-        assert_ne!(next, json!(worker), "the worker was replaced");
         pool.shutdown(Duration::from_secs(5)).await;
     });
 }

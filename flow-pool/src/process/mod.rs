@@ -1,6 +1,7 @@
 //! Worker processes: the [`TaskRegistry`] of functions, the [`ProcessPool`] that runs them,
 //! the worker entry point [`worker_main`] and the pipe protocol between them.
 
+mod leftovers;
 mod pool;
 mod protocol;
 mod registry;

@@ -22,7 +22,7 @@ use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
 use crate::process::protocol::{depth, encode, Outcome, Request, MAX_DEPTH};
 use crate::process::registry::TaskRegistry;
 use crate::process::talk::{talk, Exchange};
-use crate::process::worker::{is_worker_process, WORKER_ENV};
+use crate::process::worker::{is_worker_process, WORKER_ENV, WORKER_GRACE_ENV};
 use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
 use crate::{PoolError, TaskFailure};
 
@@ -48,6 +48,13 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 /// the program's `main` must call [`worker_main`](crate::worker_main) first. Every worker is
 /// in its own process group and dies with this process (`PR_SET_PDEATHSIG` plus end of input
 /// on its pipe). Cloning is cheap; clones share the workers.
+///
+/// Processes a task starts end with it: when a task returns (a value or an error), the members
+/// of its worker's process group other than the worker get SIGTERM, the grace period and
+/// SIGKILL, and are reaped, before the worker answers; on a timeout, a cancel or a crash the
+/// whole group is stopped. The worker is a child subreaper, so a shell's orphaned background
+/// job is found too. A process that left the group (`setsid`, `setpgid`) is not stopped, as
+/// for commands.
 ///
 /// # Caveats
 /// `PR_SET_PDEATHSIG` fires when the *thread* that started a worker exits. Workers are started
@@ -196,7 +203,8 @@ impl ProcessPool {
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
-    /// A worker that crashes or exits fails only this task and is replaced.
+    /// A worker that crashes or exits fails only this task and is replaced. Processes the task
+    /// left running in the worker's group are stopped before the call returns.
     ///
     /// # Errors
     /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
@@ -387,6 +395,7 @@ impl ProcessPool {
         let mut command = tokio::process::Command::new(&inner.program);
         command
             .env(WORKER_ENV, "1")
+            .env(WORKER_GRACE_ENV, inner.policy.grace.as_millis().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -62,14 +62,49 @@ pub(crate) fn group_exists(pgid: u32) -> bool {
 /// any more; this tells the two apart. It reads every process's `stat`, so it is only for a
 /// group that outlived its leader.
 pub(crate) fn group_has_live_member(pgid: u32) -> Option<bool> {
-    let pgid = pgid.to_string();
-    let me = std::process::id().to_string();
+    let me = std::process::id();
+    let mut found = false;
+    for_each_process(|stat| {
+        found |= stat.group == pgid && (!stat.dead || stat.parent == me);
+        !found
+    })?;
+    Some(found)
+}
+
+/// The process ids of the members of the group `pgid` that are not zombies, per `/proc`;
+/// `None` when `/proc` cannot be read. It reads every process's `stat`.
+pub(crate) fn group_live_members(pgid: u32) -> Option<Vec<u32>> {
+    let mut members = Vec::new();
+    for_each_process(|stat| {
+        if stat.group == pgid && !stat.dead {
+            members.push(stat.pid);
+        }
+        true
+    })?;
+    Some(members)
+}
+
+/// What [`for_each_process`] reads of a process's `/proc/PID/stat`.
+struct ProcStat {
+    pid: u32,
+    /// A zombie, or dead.
+    dead: bool,
+    parent: u32,
+    group: u32,
+}
+
+/// Calls `visit` with every process in `/proc` until it returns `false`; `None` when `/proc`
+/// cannot be read.
+fn for_each_process(mut visit: impl FnMut(&ProcStat) -> bool) -> Option<()> {
     for entry in std::fs::read_dir("/proc").ok()? {
         let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
             continue;
-        }
+        };
         // A process that ended since the listing has no stat file any more: skip it.
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
@@ -80,16 +115,25 @@ pub(crate) fn group_has_live_member(pgid: u32) -> Option<bool> {
             .map(|(_, rest)| rest)
             .unwrap_or_default();
         let mut fields = rest.split_whitespace();
-        let (state, parent, group) = (fields.next(), fields.next(), fields.next());
-        if group != Some(pgid.as_str()) {
+        let (Some(state), Some(parent), Some(group)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             continue;
-        }
-        let dead = matches!(state, Some("Z" | "X" | "x"));
-        if !dead || parent == Some(me.as_str()) {
-            return Some(true);
+        };
+        let (Ok(parent), Ok(group)) = (parent.parse(), group.parse()) else {
+            continue;
+        };
+        let stat = ProcStat {
+            pid,
+            dead: matches!(state, "Z" | "X" | "x"),
+            parent,
+            group,
+        };
+        if !visit(&stat) {
+            break;
         }
     }
-    Some(false)
+    Some(())
 }
 
 /// Reaps every already-exited child of this process that belongs to the group `pgid`.

@@ -1,0 +1,231 @@
+//! What a process task leaves behind, through the public API with real processes: a process
+//! it forks without exec (whose reply must not pass for the next task's), processes it starts
+//! and does not wait for (stopped when the task ends). `harness = false`: `main` calls
+//! `flow_pool::worker_main` first, as a user's program does, then runs the checks in order.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{group_members, proc_info, Fifo};
+use flow_pool::{
+    enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
+    TaskRegistry,
+};
+use serde_json::{json, Value};
+
+fn double(input: Value) -> Result<Value, String> {
+    let n = input.as_i64().ok_or("expected an integer")?;
+    Ok(json!(n * 2))
+}
+
+fn pid(_: Value) -> Result<Value, String> {
+    Ok(json!(std::process::id()))
+}
+
+/// Forks without exec, as a careless task might. The child returns at once, so that the
+/// worker's loop in it answers the request too (with its own pid); the worker writes both pids
+/// to the FIFO named by the input and stays in the task, so that the child's answer is the
+/// only one the pool can read.
+fn forks_and_both_answer(input: Value) -> Result<Value, String> {
+    let path = input.as_str().ok_or("expected a FIFO path")?;
+    match fork()? {
+        None => Ok(json!("reply from the forked child")),
+        Some(child) => {
+            std::fs::write(path, format!("{} {child}\n", std::process::id()))
+                .map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_secs(100));
+            Ok(json!("reply from the worker"))
+        }
+    }
+}
+
+/// Forks without exec; the child answers only after the worker has (the user's report),
+/// unless it is stopped with the task. The pids go to the FIFO named by the input.
+fn forks_and_answers_late(input: Value) -> Result<Value, String> {
+    let path = input.as_str().ok_or("expected a FIFO path")?;
+    match fork()? {
+        None => {
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(json!("reply from the forked child"))
+        }
+        Some(child) => {
+            std::fs::write(path, format!("{} {child}\n", std::process::id()))
+                .map_err(|e| e.to_string())?;
+            Ok(json!("reply from the worker"))
+        }
+    }
+}
+
+/// `fork()` without exec: `None` in the child, `Some(child pid)` in the parent.
+#[allow(unsafe_code)]
+fn fork() -> Result<Option<u32>, String> {
+    use nix::unistd::ForkResult;
+    // SAFETY: only a worker calls this, from a task, and a worker of this binary is
+    // single-threaded (`worker_main` is the first call in `main` and runs tasks on the main
+    // thread), so the child starts with every lock free. It then goes on as the worker would.
+    match unsafe { nix::unistd::fork() }.map_err(|e| e.to_string())? {
+        ForkResult::Child => Ok(None),
+        ForkResult::Parent { child } => Ok(Some(child.as_raw().unsigned_abs())),
+    }
+}
+
+/// Starts a `sleep` and a shell that starts one in the background and exits, and returns
+/// (or, given `"fail"`, fails with) both sleeps' pids, leaving them running.
+fn leaves_processes(input: Value) -> Result<Value, String> {
+    let direct = Command::new("sleep")
+        .arg("3333")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let shell = Command::new("sh")
+        .args(["-c", "sleep 3334 >/dev/null 2>&1 & echo $!"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let orphan = String::from_utf8_lossy(&shell.stdout).trim().to_owned();
+    let pids = format!("{} {orphan}", direct.id());
+    match input.as_str() {
+        Some("fail") => Err(pids),
+        _ => Ok(json!(pids)),
+    }
+}
+
+fn registry() -> TaskRegistry {
+    TaskRegistry::new()
+        .register("double", double)
+        .register("pid", pid)
+        .register("forks_and_both_answer", forks_and_both_answer)
+        .register("forks_and_answers_late", forks_and_answers_late)
+        .register("leaves_processes", leaves_processes)
+}
+
+fn main() {
+    worker_main(&registry());
+    enable_child_subreaper().expect("subreaper");
+    common::run_checks(&[
+        (
+            "a_reply_from_a_forked_child_retires_the_worker",
+            a_reply_from_a_forked_child_retires_the_worker,
+        ),
+        (
+            "a_late_reply_of_a_forked_child_shifts_no_result",
+            a_late_reply_of_a_forked_child_shifts_no_result,
+        ),
+        (
+            "processes_a_task_leaves_end_with_it",
+            processes_a_task_leaves_end_with_it,
+        ),
+    ]);
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+fn pool(size: usize) -> ProcessPool {
+    let program = std::env::current_exe().expect("current exe");
+    ProcessPool::with_program(registry(), size, program, Duration::from_millis(300))
+}
+
+async fn run(pool: &ProcessPool, task: &str, input: Value) -> Result<Value, TaskFailure> {
+    pool.run(task, input, None, CancellationToken::new()).await
+}
+
+fn assert_group_gone(pgid: u32) {
+    let members = group_members(pgid);
+    assert!(members.is_empty(), "group {pgid} still has {members:?}");
+}
+
+/// Regression: replies were not matched to requests, so a forked child's reply passed for
+/// the task's, and every later task on that worker got the previous one's answer.
+fn a_reply_from_a_forked_child_retires_the_worker() {
+    block_on(async {
+        let pool = pool(1);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let guard = Some(Duration::from_secs(60));
+        let running = pool.run(
+            "forks_and_both_answer",
+            input,
+            guard,
+            CancellationToken::new(),
+        );
+        let (result, line) = tokio::join!(running, fifo.read_line());
+        let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
+        let (worker, child) = (pids.next().unwrap(), pids.next().unwrap());
+        let failure = result.unwrap_err();
+        assert!(
+            matches!(&failure, TaskFailure::Pool(PoolError::Protocol { pid, .. }) if *pid == worker),
+            "{failure:?}"
+        );
+        let message = failure.to_string();
+        assert!(
+            message.contains(&format!("came from process {child}, not the worker"))
+                && message.contains("forked without exec"),
+            "{message}"
+        );
+        assert_group_gone(worker);
+        assert!(proc_info(child).is_none(), "the forked child survived");
+        assert!(!pool.worker_pids().contains(&worker));
+        assert_eq!(run(&pool, "double", json!(6)).await.unwrap(), json!(12));
+        let next = run(&pool, "pid", Value::Null).await.unwrap();
+        assert_ne!(next, json!(worker), "the worker was replaced");
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+/// The user's report: a forked child that answers after the worker did is stopped with the
+/// task, so the tasks after it get their own answers.
+fn a_late_reply_of_a_forked_child_shifts_no_result() {
+    block_on(async {
+        let pool = pool(1);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let (result, line) = tokio::join!(
+            run(&pool, "forks_and_answers_late", input),
+            fifo.read_line()
+        );
+        assert_eq!(result.unwrap(), json!("reply from the worker"));
+        let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
+        let (worker, child) = (pids.next().unwrap(), pids.next().unwrap());
+        assert!(
+            proc_info(child).is_none(),
+            "the forked child outlived its task"
+        );
+        for n in 0..5 {
+            assert_eq!(run(&pool, "double", json!(n)).await.unwrap(), json!(n * 2));
+        }
+        assert_eq!(run(&pool, "pid", Value::Null).await.unwrap(), json!(worker));
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+/// Regression: a task's background processes ran on beside later tasks until the pool shut
+/// down. They are stopped and reaped when the task ends, and the worker serves on.
+fn processes_a_task_leaves_end_with_it() {
+    block_on(async {
+        let pool = pool(1);
+        let worker = run(&pool, "pid", Value::Null).await.unwrap();
+        for how in ["ok", "fail"] {
+            let pids = match run(&pool, "leaves_processes", json!(how)).await {
+                Ok(Value::String(pids)) if how == "ok" => pids,
+                Err(TaskFailure::Error(pids)) if how == "fail" => pids,
+                other => panic!("{how}: {other:?}"),
+            };
+            for pid in pids.split_whitespace() {
+                let pid: u32 = pid.parse().unwrap();
+                let info = proc_info(pid);
+                assert!(info.is_none(), "{how}: {pid} outlived its task: {info:?}");
+            }
+            assert_eq!(run(&pool, "pid", Value::Null).await.unwrap(), worker);
+            assert_eq!(pool.worker_pids(), [worker.as_u64().unwrap() as u32]);
+        }
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
