@@ -1,6 +1,7 @@
 //! What a process task leaves behind, through the public API with real processes: a process
 //! it forks without exec (whose reply must not pass for the next task's), processes it starts
-//! and does not wait for (stopped when the task ends). `harness = false`: `main` calls
+//! and does not wait for (stopped when the task ends), and a worker killed with the thread
+//! that started it (gone from `worker_pids`). `harness = false`: `main` calls
 //! `flow_pool::worker_main` first, as a user's program does, then runs the checks in order.
 
 mod common;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use common::{group_members, proc_info, Fifo};
 use flow_pool::{
-    enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
-    TaskRegistry,
+    enable_child_subreaper, wait_gone, worker_main, CancellationToken, PoolError, ProcessPool,
+    TaskFailure, TaskRegistry,
 };
 use serde_json::{json, Value};
 
@@ -115,6 +116,10 @@ fn main() {
         (
             "processes_a_task_leaves_end_with_it",
             processes_a_task_leaves_end_with_it,
+        ),
+        (
+            "a_worker_killed_with_its_thread_leaves_worker_pids",
+            a_worker_killed_with_its_thread_leaves_worker_pids,
         ),
     ]);
 }
@@ -228,4 +233,36 @@ fn processes_a_task_leaves_end_with_it() {
         }
         pool.shutdown(Duration::from_secs(5)).await;
     });
+}
+
+/// Regression: `worker_pids` listed a worker killed (`PR_SET_PDEATHSIG`) when the thread that
+/// started it exited, until the next task found it dead.
+fn a_worker_killed_with_its_thread_leaves_worker_pids() {
+    let pool = pool(1);
+    let worker = std::thread::spawn({
+        let pool = pool.clone();
+        move || block_on(async { run(&pool, "pid", Value::Null).await })
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    let worker = u32::try_from(worker.as_u64().unwrap()).unwrap();
+    // The guard bounds a hang; the wait ends with the worker's death.
+    assert!(
+        wait_gone(&[worker], Duration::from_secs(60)),
+        "worker {worker} outlived the thread that started it"
+    );
+    assert!(
+        !pool.worker_pids().contains(&worker),
+        "{:?} lists the dead worker {worker}",
+        pool.worker_pids()
+    );
+    block_on(async {
+        assert_eq!(run(&pool, "double", json!(3)).await.unwrap(), json!(6));
+        let info = proc_info(worker);
+        assert!(info.is_none(), "worker {worker} was not reaped: {info:?}");
+        assert_eq!(pool.worker_pids().len(), 1);
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+    assert!(pool.worker_pids().is_empty());
 }

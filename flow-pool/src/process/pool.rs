@@ -23,7 +23,7 @@ use crate::process::protocol::{depth, encode, Outcome, Request, MAX_DEPTH};
 use crate::process::registry::TaskRegistry;
 use crate::process::talk::{talk, Exchange};
 use crate::process::worker::{is_worker_process, WORKER_ENV, WORKER_GRACE_ENV};
-use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
+use crate::sys::{has_exited, kill_child_when_parent_dies, signal_group, signal_name};
 use crate::{PoolError, TaskFailure};
 
 /// The default grace period between SIGTERM and SIGKILL for a worker's group: 1 s (a worker
@@ -191,9 +191,29 @@ impl ProcessPool {
         &self.inner.registry
     }
 
-    /// The process ids of the live workers, busy or idle.
+    /// The process ids of the live workers, busy or idle. An idle worker that died (killed
+    /// with the thread that started it, say) is left out; a busy one leaves the list when its
+    /// task's call sees it die, which is at once.
     pub fn worker_pids(&self) -> Vec<u32> {
+        self.forget_dead_idle();
         self.inner.live.borrow().iter().copied().collect()
+    }
+
+    /// Takes idle workers that died off the live list. They are left unreaped (zombies hold
+    /// their pids, which could otherwise name another process's group) until
+    /// [`take_worker`](Self::take_worker) or [`shutdown`](Self::shutdown) reaps them and clears
+    /// their groups.
+    fn forget_dead_idle(&self) {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for worker in idle.iter().filter(|worker| has_exited(worker.pid)) {
+            self.inner.live.send_modify(|pids| {
+                pids.remove(&worker.pid);
+            });
+        }
     }
 
     /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this

@@ -136,6 +136,20 @@ fn for_each_process(mut visit: impl FnMut(&ProcStat) -> bool) -> Option<()> {
     Some(())
 }
 
+/// Whether the child `pid` of this process has exited, without reaping it (`WNOWAIT`): its
+/// pid stays taken until it is reaped. `false` for a process that is not a child.
+pub(crate) fn has_exited(pid: u32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(
+        waitid(Id::Pid(Pid::from_raw(raw)), flags),
+        Ok(WaitStatus::StillAlive) | Err(_)
+    )
+}
+
 /// Reaps every already-exited child of this process that belongs to the group `pgid`.
 ///
 /// Only grandchildren re-parented to this process (see [`enable_child_subreaper`]) can be
