@@ -118,6 +118,10 @@ fn main() {
             processes_a_task_leaves_end_with_it,
         ),
         (
+            "a_task_only_the_pools_registry_has_is_named_as_such",
+            a_task_only_the_pools_registry_has_is_named_as_such,
+        ),
+        (
             "a_worker_killed_with_its_thread_leaves_worker_pids",
             a_worker_killed_with_its_thread_leaves_worker_pids,
         ),
@@ -265,4 +269,36 @@ fn a_worker_killed_with_its_thread_leaves_worker_pids() {
         pool.shutdown(Duration::from_secs(5)).await;
     });
     assert!(pool.worker_pids().is_empty());
+}
+
+/// Regression: a task in the pool's registry but not in the one given to `worker_main` was
+/// reported as "not registered", as if the pool lacked it.
+fn a_task_only_the_pools_registry_has_is_named_as_such() {
+    block_on(async {
+        let program = std::env::current_exe().expect("current exe");
+        let registry = registry().register("only_in_the_pool", double);
+        let pool = ProcessPool::with_program(registry, 1, program, Duration::from_millis(300));
+        let failure = run(&pool, "only_in_the_pool", json!(1)).await.unwrap_err();
+        let worker = pool.worker_pids()[0];
+        assert!(
+            matches!(&failure, TaskFailure::Pool(PoolError::NotInWorker { name, pid })
+                if name == "only_in_the_pool" && *pid == worker),
+            "{failure:?}"
+        );
+        let message = failure.to_string();
+        assert!(
+            message.contains("`flow_pool::worker_main` lacks it")
+                && message.contains("the process pool's registry has it"),
+            "{message}"
+        );
+        let failure = run(&pool, "in_neither", json!(1)).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("process pool's task registry"),
+            "{failure}"
+        );
+        // The worker serves on.
+        assert_eq!(run(&pool, "double", json!(2)).await.unwrap(), json!(4));
+        assert_eq!(pool.worker_pids(), [worker]);
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
 }

@@ -230,7 +230,10 @@ impl ProcessPool {
     /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
     /// [`TaskFailure::Crashed`] (naming the signal), [`TaskFailure::Exited`] (the code),
     /// [`TaskFailure::TimedOut`], [`TaskFailure::Cancelled`], and [`TaskFailure::Pool`] with
-    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::InputTooDeep`]
+    /// [`PoolError::UnknownTask`] naming a task the pool's registry lacks,
+    /// [`PoolError::NotInWorker`] for one the worker's registry (the one its program passed
+    /// to [`worker_main`](crate::worker_main)) lacks, [`PoolError::Protocol`] for a reply that
+    /// does not answer the request (the worker is retired), [`PoolError::InputTooDeep`]
     /// for an input nested deeper than a worker reads, [`PoolError::ShutDown`],
     /// [`PoolError::NotAWorker`] when the program does not call
     /// [`worker_main`](crate::worker_main) first (a new worker writes something other than
@@ -313,8 +316,9 @@ impl ProcessPool {
                 Err(TaskFailure::Error(message))
             }
             Exchange::Replied(Outcome::UnknownTask(name)) => {
+                let pid = worker.pid;
                 self.give_back(worker).await;
-                Err(PoolError::UnknownTask { name }.into())
+                Err(PoolError::NotInWorker { name, pid }.into())
             }
             Exchange::Replied(Outcome::Panicked(message)) => {
                 retire(&mut worker, policy).await;
