@@ -6,10 +6,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{group_members, proc_info, Fifo};
+use common::{group_members, orphan_ended, proc_info, Fifo};
 use flow_pool::{
     enable_child_subreaper, wait_gone, worker_main, CancellationToken, PoolError, ProcessPool,
     TaskFailure, TaskRegistry,
@@ -92,6 +93,23 @@ fn leaves_processes(input: Value) -> Result<Value, String> {
     }
 }
 
+/// Starts a `sleep` in the worker's process group, reports both pids to the FIFO named by the
+/// input, then sleeps.
+fn spawn_and_sleep(input: Value) -> Result<Value, String> {
+    let path = input.as_str().ok_or("expected a FIFO path")?;
+    let child = Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::fs::write(path, format!("{} {}\n", std::process::id(), child.id()))
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(100));
+    Ok(Value::Null)
+}
+
+/// Set to `parent`, this binary plays a program that owns a pool, for the parent-death check.
+const ROLE_ENV: &str = "FLOW_POOL_TEST_ROLE";
+
 fn registry() -> TaskRegistry {
     TaskRegistry::new()
         .register("double", double)
@@ -99,10 +117,14 @@ fn registry() -> TaskRegistry {
         .register("forks_and_both_answer", forks_and_both_answer)
         .register("forks_and_answers_late", forks_and_answers_late)
         .register("leaves_processes", leaves_processes)
+        .register("spawn_and_sleep", spawn_and_sleep)
 }
 
 fn main() {
     worker_main(&registry());
+    if std::env::var(ROLE_ENV).as_deref() == Ok("parent") {
+        return play_parent();
+    }
     enable_child_subreaper().expect("subreaper");
     common::run_checks(&[
         (
@@ -120,6 +142,10 @@ fn main() {
         (
             "a_task_only_the_pools_registry_has_is_named_as_such",
             a_task_only_the_pools_registry_has_is_named_as_such,
+        ),
+        (
+            "sigkill_of_the_program_ends_what_its_task_started",
+            sigkill_of_the_program_ends_what_its_task_started,
         ),
         (
             "a_worker_killed_with_its_thread_leaves_worker_pids",
@@ -301,4 +327,53 @@ fn a_task_only_the_pools_registry_has_is_named_as_such() {
         assert_eq!(pool.worker_pids(), [worker]);
         pool.shutdown(Duration::from_secs(5)).await;
     });
+}
+
+/// The parent role: a pool whose one task starts a `sleep` in its worker's group; prints the
+/// worker's and the sleep's pids on stdout, then waits to be killed.
+fn play_parent() {
+    use std::io::Write;
+    block_on(async {
+        let pool = pool(1);
+        let fifo = Fifo::new();
+        let input = json!(fifo.path.display().to_string());
+        let busy = run(&pool, "spawn_and_sleep", input);
+        let report = async {
+            let line = fifo.read_line().await;
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "{line}").unwrap();
+            stdout.flush().unwrap();
+        };
+        let _ = tokio::join!(busy, report);
+    });
+}
+
+/// Regression: when the program was SIGKILLed during a task, its worker died
+/// (`PR_SET_PDEATHSIG`) but the processes the task started ran on as orphans.
+fn sigkill_of_the_program_ends_what_its_task_started() {
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE_ENV, "parent")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = parent.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
+    let (worker, child) = (pids.next().unwrap(), pids.next().unwrap());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(parent.id()).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    parent.wait().unwrap();
+    // The worker first: once it is reaped, its child is this process's (a subreaper) too.
+    // The guards bound a hang; they are not timing assertions.
+    assert!(
+        orphan_ended(worker, Duration::from_secs(10)),
+        "worker {worker} outlived its program"
+    );
+    assert!(
+        orphan_ended(child, Duration::from_secs(10)),
+        "the task's process {child} outlived its program"
+    );
 }

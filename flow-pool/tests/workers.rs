@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{group_members, proc_info, Fifo};
+use common::{group_members, orphan_ended, proc_info, Fifo};
 use flow_pool::{
     enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
     TaskRegistry,
@@ -394,25 +394,6 @@ fn sigkill_of_the_parent_ends_its_workers() {
             orphan_ended(worker, Duration::from_secs(1)),
             "worker {worker} outlived its parent by 1 s"
         );
-    }
-}
-
-/// Waits for the exit of `pid`, an orphan of a dead child: this process is a subreaper, so
-/// the orphan is now its child and its exit is awaited (and reaped) with `waitpid` on a
-/// helper thread; `guard` only bounds a hang. `false` when it is still running then.
-fn orphan_ended(pid: u32, guard: Duration) -> bool {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(pid as i32),
-            None,
-        ));
-    });
-    match rx.recv_timeout(guard) {
-        Ok(Ok(_)) => true,
-        // Not this process's child (already reaped): gone unless /proc still shows it running.
-        Ok(Err(_)) => proc_info(pid).is_none_or(|info| info.state == 'Z'),
-        Err(_) => false,
     }
 }
 

@@ -46,8 +46,8 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Workers are started lazily, at most `size` at a time, each running one task at a time, and
 /// reused. Each worker is the current executable started again with [`WORKER_ENV`] set, so
 /// the program's `main` must call [`worker_main`](crate::worker_main) first. Every worker is
-/// in its own process group and dies with this process (`PR_SET_PDEATHSIG` plus end of input
-/// on its pipe). Cloning is cheap; clones share the workers.
+/// in its own process group, which dies with this process (`PR_SET_PDEATHSIG`, whose signal
+/// the worker turns into SIGKILL to its group, plus end of input on its pipe). Cloning is cheap; clones share the workers.
 ///
 /// Processes a task starts end with it: when a task returns (a value or an error), the members
 /// of its worker's process group other than the worker get SIGTERM, the grace period and

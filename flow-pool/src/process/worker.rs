@@ -12,7 +12,7 @@ use crate::process::protocol::{
 };
 use crate::process::registry::TaskRegistry;
 use crate::process::DEFAULT_WORKER_GRACE;
-use crate::sys::enable_child_subreaper;
+use crate::sys::{enable_child_subreaper, kill_own_group_when_parent_dies};
 use crate::thread::panic_message;
 
 /// The environment variable that marks a process started as a pool worker.
@@ -90,6 +90,11 @@ fn serve(registry: &TaskRegistry, grace: Duration) -> i32 {
     // children, so that the end of each task finds and reaps them.
     if let Err(error) = enable_child_subreaper() {
         tracing::debug!(%error, "worker cannot be a child subreaper");
+    }
+    // If the program dies (SIGKILL included), the processes a running task started die
+    // with the worker instead of running on as orphans.
+    if let Err(error) = kill_own_group_when_parent_dies() {
+        tracing::warn!(%error, "worker's group will not die with its parent, only the worker");
     }
     let Some((input, output)) = take_protocol_pipes() else {
         return EXIT_BROKEN_PIPE;

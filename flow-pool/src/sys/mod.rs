@@ -1,8 +1,10 @@
 //! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
 //! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`]),
-//! the short time slice of the thread that runs commands (in [`mod@slice`]) and the init a
-//! program that is PID 1 forks off (in [`mod@init`]).
+//! the short time slice of the thread that runs commands (in [`mod@slice`]), the init a
+//! program that is PID 1 forks off (in [`mod@init`]) and a worker's group dying with its
+//! parent (in [`mod@group_death`]).
 
+mod group_death;
 mod holders;
 mod init;
 mod slice;
@@ -15,6 +17,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+pub(crate) use group_death::kill_own_group_when_parent_dies;
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use init::{init_if_pid_one, InitOutcome};
 pub use slice::use_short_slice;

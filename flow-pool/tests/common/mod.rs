@@ -151,3 +151,22 @@ pub fn run_checks(checks: &[(&str, fn())]) {
         std::process::exit(1);
     }
 }
+
+/// Waits for the exit of `pid`, an orphan of a dead child: this process is a subreaper, so
+/// the orphan is now its child and its exit is awaited (and reaped) with `waitpid` on a
+/// helper thread; `guard` only bounds a hang. `false` when it is still running then.
+pub fn orphan_ended(pid: u32, guard: std::time::Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid as i32),
+            None,
+        ));
+    });
+    match rx.recv_timeout(guard) {
+        Ok(Ok(_)) => true,
+        // Not this process's child (already reaped): gone unless /proc still shows it running.
+        Ok(Err(_)) => proc_info(pid).is_none_or(|info| info.state == 'Z'),
+        Err(_) => false,
+    }
+}
