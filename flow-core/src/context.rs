@@ -234,7 +234,8 @@ impl FlowContext {
     /// [`CoreError::DuplicateFlow`] when the id is taken, [`CoreError::UnknownFlow`] for an
     /// unknown parent, [`CoreError::ParentEnded`] during a run as above,
     /// [`CoreError::OutputHoldsBase`] for a declared output that is the folder of the flow's
-    /// [`Data`](crate::Data) or holds it; nothing is changed.
+    /// [`Data`](crate::Data) or holds it, [`CoreError::UnknownTask`] for a task flow whose
+    /// task the process pool's registry lacks; nothing is changed.
     pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
         let mut registry = self.shared.registry();
         self.register_locked(&mut registry, flow)
@@ -265,6 +266,7 @@ impl FlowContext {
                 });
             }
         }
+        self.shared.options.check_task(&flow)?;
         let parents = registry.check_new(&flow)?;
         if registry.active.is_none() {
             registry.add(flow, &parents)?;

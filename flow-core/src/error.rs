@@ -114,6 +114,22 @@ pub enum CoreError {
         /// The base folder of its declared files.
         base: std::path::PathBuf,
     },
+    /// A task flow names a task that the context's process pool's registry does not have;
+    /// nothing was changed.
+    #[error(
+        "flow `{flow}` runs task `{task}`, which the process pool's task registry does not \
+         have ({}); register it in the registry given to the pool and in the one the program \
+         passes to `flow_pool::worker_main`",
+        registered(known)
+    )]
+    UnknownTask {
+        /// The flow.
+        flow: FlowId,
+        /// The task it names.
+        task: String,
+        /// The tasks the pool's registry has, sorted.
+        known: Vec<String>,
+    },
     /// `cleanup` forgot the flows a `wait_for_flows` was waiting for.
     #[error("flow `{0}` was removed by `cleanup` while being waited for")]
     CleanedUp(FlowId),
@@ -138,6 +154,25 @@ fn list(ids: &[FlowId]) -> String {
         s.push_str(&format!(" and {} more", ids.len() - shown.len()));
     }
     s
+}
+
+/// The tasks of a registry, as [`CoreError::UnknownTask`] lists them.
+fn registered(known: &[String]) -> String {
+    if known.is_empty() {
+        return "it has none".to_owned();
+    }
+    let shown: Vec<String> = known
+        .iter()
+        .take(20)
+        .map(|task| format!("`{task}`"))
+        .collect();
+    let more = known.len() - shown.len();
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("it has {}{more}", shown.join(", "))
 }
 
 impl From<GraphError> for CoreError {

@@ -60,6 +60,24 @@ pub(crate) struct Options {
     pub(crate) pool_grace: Duration,
 }
 
+impl Options {
+    /// Refuses a task flow whose task the process pool's registry lacks (with no pool, the
+    /// flow fails when it runs, saying so).
+    pub(crate) fn check_task(&self, flow: &crate::Flow) -> Result<(), crate::CoreError> {
+        let (Some(task), Some(pool)) = (flow.task_name(), &self.process_pool) else {
+            return Ok(());
+        };
+        if pool.registry().contains(task) {
+            return Ok(());
+        }
+        Err(crate::CoreError::UnknownTask {
+            flow: flow.id.clone(),
+            task: task.to_owned(),
+            known: pool.registry().names().map(str::to_owned).collect(),
+        })
+    }
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

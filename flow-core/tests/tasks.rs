@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flow_core::{Flow, FlowContext, FlowId, FlowStatus};
+use flow_core::{CoreError, Flow, FlowContext, FlowId, FlowStatus};
 use flow_pool::{worker_main, ProcessPool, TaskRegistry};
 use serde_json::{json, Value};
 
@@ -112,9 +112,63 @@ fn a_worker_that_exits_leaves_its_exit_code() {
     });
 }
 
+/// Regression: a task flow naming a task the pool lacks was accepted, and failed with a
+/// message that named neither the flow nor whose registry lacked the task.
+fn an_unknown_task_is_refused_at_registration_naming_the_flow() {
+    let program = std::env::current_exe().expect("current exe");
+    let pool = ProcessPool::with_program(registry(), 1, program, Duration::from_secs(5));
+    let ctx = FlowContext::builder().process_pool(pool).build();
+    let refused = ctx
+        .register_flow(Flow::task(id("count"), "not_registered").build())
+        .unwrap_err();
+    assert!(
+        matches!(&refused, CoreError::UnknownTask { flow, task, known }
+            if flow.as_str() == "count" && task == "not_registered"
+                && known == &["double_sum", "exit_3"]),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("flow `count` runs task `not_registered`")
+            && message.contains("it has `double_sum`, `exit_3`"),
+        "{message}"
+    );
+    assert!(ctx.flow("count").is_none(), "nothing was registered");
+}
+
+/// Regression: a task the pool's registry has but the worker's (the one given to
+/// `worker_main`) lacks failed as "not registered", naming no flow.
+fn a_task_missing_from_the_workers_registry_fails_its_flow_saying_so() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let program = std::env::current_exe().expect("current exe");
+        let registry = registry().register("only_in_the_pool", double_sum);
+        let pool = ProcessPool::with_program(registry, 1, program, Duration::from_secs(5));
+        let ctx = FlowContext::builder().process_pool(pool).build();
+        ctx.register_flow(Flow::task(id("count"), "only_in_the_pool").build())
+            .unwrap();
+        let summary = ctx.run().await.unwrap();
+        let count = ctx
+            .store()
+            .result(&summary.run_id, &id("count"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(count.status, FlowStatus::Failed);
+        let message = count.failure.unwrap().message;
+        assert!(
+            message.starts_with("flow `count` runs task `only_in_the_pool`, but worker process")
+                && message.contains("`flow_pool::worker_main` lacks it"),
+            "{message}"
+        );
+        ctx.cleanup().await;
+    });
+}
+
 fn main() {
     worker_main(&registry());
     a_task_flow_runs_to_success_through_the_context();
     a_worker_that_exits_leaves_its_exit_code();
-    eprintln!("tasks: 2 passed");
+    an_unknown_task_is_refused_at_registration_naming_the_flow();
+    a_task_missing_from_the_workers_registry_fails_its_flow_saying_so();
+    eprintln!("tasks: 4 passed");
 }

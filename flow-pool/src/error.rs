@@ -92,11 +92,29 @@ pub enum PoolError {
         /// The deepest input a worker reads.
         limit: usize,
     },
-    /// No function of that name is registered in the [`TaskRegistry`](crate::TaskRegistry).
-    #[error("no task named `{name}` is registered in the worker task registry")]
+    /// No function of that name is registered in the pool's
+    /// [`TaskRegistry`](crate::TaskRegistry) (the one given to the
+    /// [`ProcessPool`](crate::ProcessPool) or [`PoolManager`](crate::PoolManager)).
+    #[error(
+        "no task named `{name}` is registered in the process pool's task registry; register \
+         it there, and in the registry the program passes to `flow_pool::worker_main`"
+    )]
     UnknownTask {
         /// The name asked for.
         name: String,
+    },
+    /// The pool's registry has the task but the worker's does not: the program's `main`
+    /// passed [`worker_main`](crate::worker_main) another registry than the pool's.
+    #[error(
+        "worker process {pid} has no task named `{name}`: the registry its program passed to \
+         `flow_pool::worker_main` lacks it, although the process pool's registry has it; \
+         build both from the same function"
+    )]
+    NotInWorker {
+        /// The name asked for.
+        name: String,
+        /// The worker's process id.
+        pid: u32,
     },
     /// A task with this id is already running in the [`PoolManager`](crate::PoolManager).
     #[error("task `{id}` is already running; wait for it or cancel it first")]

@@ -8,11 +8,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{group_members, proc_info, Fifo};
+use common::{group_members, orphan_ended, proc_info, Fifo};
 use flow_pool::{
     enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
     TaskRegistry,
@@ -158,44 +157,7 @@ fn main() {
             sigkill_of_the_parent_ends_a_kill_leader_command,
         ),
     ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listing = args.iter().any(|arg| arg == "--list");
-    if args.iter().any(|arg| arg == "--ignored") {
-        return; // no check is ignored: list nothing, run nothing
-    }
-    if listing {
-        // What libtest-aware runners (cargo test, nextest) expect from `--list`.
-        use std::io::Write;
-        let mut stdout = std::io::stdout();
-        for (name, _) in checks {
-            writeln!(stdout, "{name}: test").expect("stdout");
-        }
-        return;
-    }
-    let exact = args.iter().any(|arg| arg == "--exact");
-    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let mut failed = 0;
-    for (name, check) in checks {
-        let selected = filter.iter().any(|f| {
-            if exact {
-                *name == f.as_str()
-            } else {
-                name.contains(f.as_str())
-            }
-        });
-        if !filter.is_empty() && !selected {
-            continue;
-        }
-        let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(check));
-        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-        eprintln!("test {name} ... {verdict} ({:?})", started.elapsed());
-        failed += usize::from(result.is_err());
-    }
-    if failed > 0 {
-        eprintln!("{failed} worker check(s) failed");
-        std::process::exit(1);
-    }
+    common::run_checks(checks);
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -432,25 +394,6 @@ fn sigkill_of_the_parent_ends_its_workers() {
             orphan_ended(worker, Duration::from_secs(1)),
             "worker {worker} outlived its parent by 1 s"
         );
-    }
-}
-
-/// Waits for the exit of `pid`, an orphan of a dead child: this process is a subreaper, so
-/// the orphan is now its child and its exit is awaited (and reaped) with `waitpid` on a
-/// helper thread; `guard` only bounds a hang. `false` when it is still running then.
-fn orphan_ended(pid: u32, guard: Duration) -> bool {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(pid as i32),
-            None,
-        ));
-    });
-    match rx.recv_timeout(guard) {
-        Ok(Ok(_)) => true,
-        // Not this process's child (already reaped): gone unless /proc still shows it running.
-        Ok(Err(_)) => proc_info(pid).is_none_or(|info| info.state == 'Z'),
-        Err(_) => false,
     }
 }
 

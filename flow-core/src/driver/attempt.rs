@@ -215,9 +215,18 @@ pub(crate) fn task_attempt(
             Err(TaskFailure::Exited { code }) => Some(*code),
             _ => None,
         };
+        let result = result.map_err(|failure| match failure {
+            TaskFailure::Pool(
+                missing @ (PoolError::UnknownTask { .. } | PoolError::NotInWorker { .. }),
+            ) => error(format!(
+                "flow `{}` runs task `{task}`, but {missing}",
+                input.flow()
+            )),
+            other => task_failure(other),
+        });
         AttemptEnd {
             exit_code,
-            ..AttemptEnd::plain(result.map_err(task_failure))
+            ..AttemptEnd::plain(result)
         }
     }
     .boxed()

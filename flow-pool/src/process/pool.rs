@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,11 @@ use tracing::Instrument;
 
 use crate::deadline::{deadline_after, sleep_until};
 use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
-use crate::process::protocol::{
-    depth, encode, read_frame, read_hello, write_frame, Reply, Request, MAX_DEPTH,
-};
+use crate::process::protocol::{depth, encode, Outcome, Request, MAX_DEPTH};
 use crate::process::registry::TaskRegistry;
-use crate::process::worker::{is_worker_process, WORKER_ENV};
-use crate::sys::{kill_child_when_parent_dies, signal_group, signal_name};
+use crate::process::talk::{talk, Exchange};
+use crate::process::worker::{is_worker_process, WORKER_ENV, WORKER_GRACE_ENV};
+use crate::sys::{has_exited, kill_child_when_parent_dies, signal_group, signal_name};
 use crate::{PoolError, TaskFailure};
 
 /// The default grace period between SIGTERM and SIGKILL for a worker's group: 1 s (a worker
@@ -46,8 +46,15 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Workers are started lazily, at most `size` at a time, each running one task at a time, and
 /// reused. Each worker is the current executable started again with [`WORKER_ENV`] set, so
 /// the program's `main` must call [`worker_main`](crate::worker_main) first. Every worker is
-/// in its own process group and dies with this process (`PR_SET_PDEATHSIG` plus end of input
-/// on its pipe). Cloning is cheap; clones share the workers.
+/// in its own process group, which dies with this process (`PR_SET_PDEATHSIG`, whose signal
+/// the worker turns into SIGKILL to its group, plus end of input on its pipe). Cloning is cheap; clones share the workers.
+///
+/// Processes a task starts end with it: when a task returns (a value or an error), the members
+/// of its worker's process group other than the worker get SIGTERM, the grace period and
+/// SIGKILL, and are reaped, before the worker answers; on a timeout, a cancel or a crash the
+/// whole group is stopped. The worker is a child subreaper, so a shell's orphaned background
+/// job is found too. A process that left the group (`setsid`, `setpgid`) is not stopped, as
+/// for commands.
 ///
 /// # Caveats
 /// `PR_SET_PDEATHSIG` fires when the *thread* that started a worker exits. Workers are started
@@ -77,20 +84,22 @@ struct Inner {
     live: watch::Sender<BTreeSet<u32>>,
     policy: StopPolicy,
     closing: CancellationToken,
+    /// The id of the last request sent (each reply must repeat its request's).
+    last_request: AtomicU64,
 }
 
 /// One worker process and its pipes.
 #[derive(Debug)]
-struct Worker {
+pub(super) struct Worker {
     child: Child,
     /// `None` once closed, to tell the worker to exit.
-    stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
-    pid: u32,
+    pub(super) stdin: Option<ChildStdin>,
+    pub(super) stdout: ChildStdout,
+    pub(super) pid: u32,
     /// Set once the process was reaped: its pid may then be reused, never signal it again.
     reaped: bool,
     /// Set once its hello was read: it is a worker, not a program that forgot `worker_main`.
-    greeted: bool,
+    pub(super) greeted: bool,
     live: watch::Sender<BTreeSet<u32>>,
 }
 
@@ -105,14 +114,6 @@ impl Drop for Worker {
             pids.remove(&self.pid);
         });
     }
-}
-
-/// What happened to a task sent to a worker.
-enum Exchange {
-    Replied(Reply),
-    /// The worker closed its pipe or broke the protocol.
-    Lost(Option<PoolError>),
-    Stopped(TaskFailure),
 }
 
 impl ProcessPool {
@@ -162,6 +163,7 @@ impl ProcessPool {
                     hurry: CancellationToken::new(),
                 },
                 closing: CancellationToken::new(),
+                last_request: AtomicU64::new(0),
             }),
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
         }
@@ -189,9 +191,29 @@ impl ProcessPool {
         &self.inner.registry
     }
 
-    /// The process ids of the live workers, busy or idle.
+    /// The process ids of the live workers, busy or idle. An idle worker that died (killed
+    /// with the thread that started it, say) is left out; a busy one leaves the list when its
+    /// task's call sees it die, which is at once.
     pub fn worker_pids(&self) -> Vec<u32> {
+        self.forget_dead_idle();
         self.inner.live.borrow().iter().copied().collect()
+    }
+
+    /// Takes idle workers that died off the live list. They are left unreaped (zombies hold
+    /// their pids, which could otherwise name another process's group) until
+    /// [`take_worker`](Self::take_worker) or [`shutdown`](Self::shutdown) reaps them and clears
+    /// their groups.
+    fn forget_dead_idle(&self) {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for worker in idle.iter().filter(|worker| has_exited(worker.pid)) {
+            self.inner.live.send_modify(|pids| {
+                pids.remove(&worker.pid);
+            });
+        }
     }
 
     /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this
@@ -201,13 +223,17 @@ impl ProcessPool {
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
-    /// A worker that crashes or exits fails only this task and is replaced.
+    /// A worker that crashes or exits fails only this task and is replaced. Processes the task
+    /// left running in the worker's group are stopped before the call returns.
     ///
     /// # Errors
     /// [`TaskFailure::Error`] (the task's error), [`TaskFailure::Panicked`],
     /// [`TaskFailure::Crashed`] (naming the signal), [`TaskFailure::Exited`] (the code),
     /// [`TaskFailure::TimedOut`], [`TaskFailure::Cancelled`], and [`TaskFailure::Pool`] with
-    /// [`PoolError::UnknownTask`] naming an unregistered task, [`PoolError::InputTooDeep`]
+    /// [`PoolError::UnknownTask`] naming a task the pool's registry lacks,
+    /// [`PoolError::NotInWorker`] for one the worker's registry (the one its program passed
+    /// to [`worker_main`](crate::worker_main)) lacks, [`PoolError::Protocol`] for a reply that
+    /// does not answer the request (the worker is retired), [`PoolError::InputTooDeep`]
     /// for an input nested deeper than a worker reads, [`PoolError::ShutDown`],
     /// [`PoolError::NotAWorker`] when the program does not call
     /// [`worker_main`](crate::worker_main) first (a new worker writes something other than
@@ -255,7 +281,9 @@ impl ProcessPool {
             permit = inner.permits.acquire() => permit.map_err(|_| PoolError::ShutDown)?,
             failure = &mut stop => return Err(failure),
         };
+        let id = inner.last_request.fetch_add(1, Ordering::Relaxed) + 1;
         let request = encode(&Request {
+            id,
             task: task.to_owned(),
             input,
         })
@@ -264,7 +292,7 @@ impl ProcessPool {
         let span = tracing::info_span!("worker_task", task, pid = worker.pid);
         async {
             let exchange = tokio::select! {
-                exchange = talk(&mut worker, &request, &inner.program, self.hello_timeout) => exchange,
+                exchange = talk(&mut worker, id, &request, &inner.program, self.hello_timeout) => exchange,
                 failure = &mut stop => Exchange::Stopped(failure),
             };
             let result = self.settle(worker, exchange).await;
@@ -279,19 +307,20 @@ impl ProcessPool {
     async fn settle(&self, mut worker: Worker, exchange: Exchange) -> Result<Value, TaskFailure> {
         let policy = &self.inner.policy;
         match exchange {
-            Exchange::Replied(Reply::Ok(value)) => {
+            Exchange::Replied(Outcome::Ok(value)) => {
                 self.give_back(worker).await;
                 Ok(value)
             }
-            Exchange::Replied(Reply::Err(message)) => {
+            Exchange::Replied(Outcome::Err(message)) => {
                 self.give_back(worker).await;
                 Err(TaskFailure::Error(message))
             }
-            Exchange::Replied(Reply::UnknownTask(name)) => {
+            Exchange::Replied(Outcome::UnknownTask(name)) => {
+                let pid = worker.pid;
                 self.give_back(worker).await;
-                Err(PoolError::UnknownTask { name }.into())
+                Err(PoolError::NotInWorker { name, pid }.into())
             }
-            Exchange::Replied(Reply::Panicked(message)) => {
+            Exchange::Replied(Outcome::Panicked(message)) => {
                 retire(&mut worker, policy).await;
                 Err(TaskFailure::Panicked(message))
             }
@@ -300,6 +329,12 @@ impl ProcessPool {
                 worker.reaped = true;
                 tracing::debug!(?status, reason = %failure, "worker stopped");
                 Err(failure)
+            }
+            Exchange::Broken(problem) => {
+                let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                worker.reaped = true;
+                tracing::warn!(?status, %problem, "worker retired");
+                Err(problem.into())
             }
             Exchange::Lost(problem) => {
                 let status = tokio::select! {
@@ -384,6 +419,7 @@ impl ProcessPool {
         let mut command = tokio::process::Command::new(&inner.program);
         command
             .env(WORKER_ENV, "1")
+            .env(WORKER_GRACE_ENV, inner.policy.grace.as_millis().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -448,84 +484,6 @@ impl ProcessPool {
         }
         tracing::debug!("process pool shut down");
     }
-}
-
-/// Reads a new worker's hello (for at most `hello_timeout`), sends the request and reads the
-/// reply.
-async fn talk(
-    worker: &mut Worker,
-    request: &[u8],
-    program: &std::path::Path,
-    hello_timeout: Duration,
-) -> Exchange {
-    let pid = worker.pid;
-    if !worker.greeted {
-        let hello = tokio::time::timeout(hello_timeout, read_hello(&mut worker.stdout));
-        let Ok(hello) = hello.await else {
-            // Still running, and silent: stopped and reaped like a task that timed out.
-            return Exchange::Stopped(
-                PoolError::NotAWorker {
-                    program: program.display().to_string(),
-                    pid,
-                    problem: silent_for(hello_timeout),
-                }
-                .into(),
-            );
-        };
-        match hello {
-            Ok(Ok(())) => worker.greeted = true,
-            Ok(Err(got)) => {
-                return Exchange::Lost(Some(PoolError::NotAWorker {
-                    program: program.display().to_string(),
-                    pid,
-                    problem: instead_of_hello(&got),
-                }))
-            }
-            Err(error) => return Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error })),
-        }
-    }
-    let Some(stdin) = worker.stdin.as_mut() else {
-        return Exchange::Lost(None);
-    };
-    if let Err(error) = write_frame(stdin, request).await {
-        return if error.kind() == std::io::ErrorKind::BrokenPipe {
-            Exchange::Lost(None)
-        } else {
-            Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error }))
-        };
-    }
-    match read_frame(&mut worker.stdout).await {
-        Ok(Some(payload)) => match serde_json::from_slice::<Reply>(&payload) {
-            Ok(reply) => Exchange::Replied(reply),
-            Err(error) => Exchange::Lost(Some(PoolError::Protocol {
-                pid,
-                problem: error.to_string(),
-            })),
-        },
-        Ok(None) => Exchange::Lost(None),
-        Err(error) => Exchange::Lost(Some(PoolError::WorkerIo { pid, source: error })),
-    }
-}
-
-/// What a program wrote where a worker's hello belongs, for [`PoolError::NotAWorker`].
-fn instead_of_hello(got: &[u8]) -> String {
-    if got.is_empty() {
-        return "it closed its stdout without a word (it exited, or closed it)".to_owned();
-    }
-    let text: String = String::from_utf8_lossy(got).chars().take(60).collect();
-    format!(
-        "it wrote \"{}\" where the worker's hello belongs",
-        text.escape_debug()
-    )
-}
-
-/// Why a worker that did not say hello within `limit` is not taken for one, for
-/// [`PoolError::NotAWorker`].
-fn silent_for(limit: Duration) -> String {
-    format!(
-        "it wrote nothing for {limit:?} where the worker's hello belongs, and was stopped (a \
-         worker that takes longer to start needs a longer `ProcessPool::hello_timeout`)"
-    )
 }
 
 /// Ends a worker that is not running a task: closes its input (it exits at end of input),

@@ -1,7 +1,9 @@
-//! The messages between a pool and its workers: JSON, each preceded by its length as a 4-byte
-//! big-endian integer, over the worker's stdin (requests) and stdout (replies). Before any
-//! frame, a worker writes [`HELLO`] on its stdout, so that the pool knows the program called
-//! `worker_main` (a program that did not would print something else, or nothing).
+//! The messages between a pool and its workers, each preceded by its length as a 4-byte
+//! big-endian integer, over the worker's stdin (requests, JSON) and stdout (replies: the
+//! request's id and the answering pid, then JSON). A reply that does not match the request in
+//! flight is a protocol error. Before any frame, a worker writes [`HELLO`] on its stdout, so
+//! that the pool knows the program called `worker_main` (a program that did not would print
+//! something else, or nothing).
 
 use std::io::{Read, Write};
 
@@ -66,15 +68,66 @@ pub(crate) fn depth(value: &Value, limit: usize) -> usize {
 /// A task for a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Request {
+    /// The request's number, unique in its pool: the reply repeats it.
+    pub id: u64,
     /// The registered name.
     pub task: String,
     /// Its input.
     pub input: Value,
 }
 
-/// A worker's answer.
+/// A worker's answer to one request. The pool takes it only if it names the request in flight
+/// and comes from the worker it was sent to: a process the task forked without exec holds
+/// the worker's pipes and runs the same loop, and its reply must not pass for the next one.
+///
+/// On the wire (see [`encode_reply`]) the id and pid come before the outcome's JSON, as 12
+/// bytes, so that they cost the output no level of nesting.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// The [`Request::id`] answered (0 for a request that could not be read).
+    pub id: u64,
+    /// The process id of the process that answered.
+    pub pid: u32,
+    /// How the task ended.
+    pub outcome: Outcome,
+}
+
+/// The bytes of a reply's id and pid before its outcome's JSON.
+const REPLY_HEADER: usize = 12;
+
+/// Encodes `reply` as one frame: length prefix, id (8 bytes), pid (4 bytes, both big-endian),
+/// then the outcome's JSON.
+pub(crate) fn encode_reply(reply: &Reply) -> Result<Vec<u8>, serde_json::Error> {
+    let mut frame = vec![0_u8; 4];
+    frame.extend_from_slice(&reply.id.to_be_bytes());
+    frame.extend_from_slice(&reply.pid.to_be_bytes());
+    serde_json::to_writer(&mut frame, &reply.outcome)?;
+    let len = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(frame)
+}
+
+/// Reads a reply frame's payload; the error says what is wrong with it.
+pub(crate) fn decode_reply(payload: &[u8]) -> Result<Reply, String> {
+    if payload.len() < REPLY_HEADER {
+        return Err(format!(
+            "a reply of {} bytes is shorter than its {REPLY_HEADER}-byte header",
+            payload.len()
+        ));
+    }
+    let (header, json) = payload.split_at(REPLY_HEADER);
+    let (id, pid) = header.split_at(8);
+    let outcome = serde_json::from_slice(json).map_err(|error| error.to_string())?;
+    Ok(Reply {
+        id: u64::from_be_bytes(id.try_into().unwrap_or_default()),
+        pid: u32::from_be_bytes(pid.try_into().unwrap_or_default()),
+        outcome,
+    })
+}
+
+/// How a task ended, as its worker tells it.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Reply {
+pub(crate) enum Outcome {
     /// The task returned a value.
     Ok(Value),
     /// The task returned an error.
@@ -157,18 +210,24 @@ mod tests {
     #[test]
     fn frames_round_trip_and_end_cleanly() {
         let request = Request {
+            id: 7,
             task: "double".into(),
             input: serde_json::json!({"n": 2}),
         };
         let mut stream = encode(&request).unwrap();
-        stream.extend(encode(&Reply::Ok(serde_json::json!(4))).unwrap());
+        let reply = Reply {
+            id: 7,
+            pid: 12,
+            outcome: Outcome::Ok(serde_json::json!(4)),
+        };
+        stream.extend(encode_reply(&reply).unwrap());
         let mut reader = &stream[..];
         let first: Request =
             serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
         assert_eq!(first.task, "double");
-        let second: Reply =
-            serde_json::from_slice(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
-        assert!(matches!(second, Reply::Ok(v) if v == serde_json::json!(4)));
+        let second = decode_reply(&read_frame_blocking(&mut reader).unwrap().unwrap()).unwrap();
+        assert_eq!((second.id, second.pid), (7, 12));
+        assert!(matches!(second.outcome, Outcome::Ok(v) if v == serde_json::json!(4)));
         assert!(read_frame_blocking(&mut reader).unwrap().is_none());
     }
 
@@ -204,6 +263,7 @@ mod tests {
         assert_eq!(depth(&nested(1000), MAX_DEPTH), MAX_DEPTH + 1);
         let request = |input| {
             let frame = encode(&Request {
+                id: 1,
                 task: "t".into(),
                 input,
             })
@@ -213,11 +273,23 @@ mod tests {
         request(nested(MAX_DEPTH)).unwrap();
         assert!(request(nested(MAX_DEPTH + 1)).is_err());
         let reply = |value| {
-            let frame = encode(&Reply::Ok(value)).unwrap();
-            serde_json::from_slice::<Reply>(&frame[4..]).map(|_| ())
+            let frame = encode_reply(&Reply {
+                id: 1,
+                pid: 1,
+                outcome: Outcome::Ok(value),
+            })
+            .unwrap();
+            decode_reply(&frame[4..]).map(|_| ())
         };
         reply(nested(MAX_DEPTH)).unwrap();
         assert!(reply(nested(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn a_short_reply_is_refused() {
+        assert!(decode_reply(b"12345678901")
+            .unwrap_err()
+            .contains("shorter"));
     }
 
     #[test]

@@ -3,15 +3,24 @@
 use std::io::{BufReader, BufWriter};
 use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
+use crate::process::leftovers::end_leftovers;
 use crate::process::protocol::{
-    depth, encode, read_frame_blocking, write_frame_blocking, Reply, Request, HELLO, MAX_DEPTH,
+    depth, encode_reply, read_frame_blocking, write_frame_blocking, Outcome, Reply, Request, HELLO,
+    MAX_DEPTH,
 };
 use crate::process::registry::TaskRegistry;
+use crate::process::DEFAULT_WORKER_GRACE;
+use crate::sys::{enable_child_subreaper, kill_own_group_when_parent_dies};
 use crate::thread::panic_message;
 
 /// The environment variable that marks a process started as a pool worker.
 pub const WORKER_ENV: &str = "FLOW_POOL_WORKER";
+
+/// The environment variable that gives a worker the grace period (in milliseconds) between
+/// SIGTERM and SIGKILL for processes a task left running.
+pub(crate) const WORKER_GRACE_ENV: &str = "FLOW_POOL_WORKER_GRACE_MS";
 
 /// The exit code of a worker after a task panicked (the pool replaces it).
 const EXIT_AFTER_PANIC: i32 = 101;
@@ -65,12 +74,28 @@ pub fn worker_main(registry: &TaskRegistry) {
     // single-threaded here (this is the first call in `main`), so changing the environment
     // races with nothing.
     std::env::remove_var(WORKER_ENV);
-    let code = serve(registry);
+    let grace = std::env::var(WORKER_GRACE_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(DEFAULT_WORKER_GRACE, Duration::from_millis);
+    std::env::remove_var(WORKER_GRACE_ENV);
+    let code = serve(registry, grace);
     std::process::exit(code);
 }
 
-/// Serves tasks until end of input; returns the exit code.
-fn serve(registry: &TaskRegistry) -> i32 {
+/// Serves tasks until end of input; returns the exit code. Processes a task leaves running in
+/// the worker's group get SIGTERM, `grace`, SIGKILL before the worker answers.
+fn serve(registry: &TaskRegistry, grace: Duration) -> i32 {
+    // Orphans of the processes a task starts (a shell's background job) become the worker's
+    // children, so that the end of each task finds and reaps them.
+    if let Err(error) = enable_child_subreaper() {
+        tracing::debug!(%error, "worker cannot be a child subreaper");
+    }
+    // If the program dies (SIGKILL included), the processes a running task started die
+    // with the worker instead of running on as orphans.
+    if let Err(error) = kill_own_group_when_parent_dies() {
+        tracing::warn!(%error, "worker's group will not die with its parent, only the worker");
+    }
     let Some((input, output)) = take_protocol_pipes() else {
         return EXIT_BROKEN_PIPE;
     };
@@ -91,26 +116,26 @@ fn serve(registry: &TaskRegistry) -> i32 {
                 return EXIT_BROKEN_PIPE;
             }
         };
-        let (reply, panicked) = match serde_json::from_slice::<Request>(&payload) {
-            Err(error) => (Reply::Err(format!("malformed request: {error}")), false),
-            Ok(request) => match registry.task(&request.task) {
-                None => (Reply::UnknownTask(request.task), false),
-                Some(task) => match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
-                    Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
-                        (Reply::Err(too_deep(&request.task)), false)
-                    }
-                    Ok(Ok(value)) => (Reply::Ok(value), false),
-                    Ok(Err(message)) => (Reply::Err(message), false),
-                    Err(panic) => (Reply::Panicked(panic_message(panic.as_ref())), true),
-                },
-            },
+        let (id, outcome) = match serde_json::from_slice::<Request>(&payload) {
+            Err(error) => (0, Outcome::Err(format!("malformed request: {error}"))),
+            Ok(request) => (request.id, run_task(registry, request)),
         };
-        let frame = match encode(&reply) {
+        let panicked = matches!(outcome, Outcome::Panicked(_));
+        // In a process the task forked without exec this finds the worker, not its own
+        // children, and stops nothing: its reply is refused, and the pool stops the group.
+        end_leftovers(grace);
+        // Read here, not once at the start: a process the task forked without exec runs
+        // this loop too, and must answer with its own pid (which the pool refuses).
+        let pid = std::process::id();
+        let frame = match encode_reply(&Reply { id, pid, outcome }) {
             Ok(frame) => frame,
-            Err(error) => match encode(&Reply::Err(format!("task output is not JSON: {error}"))) {
-                Ok(frame) => frame,
-                Err(_) => return EXIT_BROKEN_PIPE,
-            },
+            Err(error) => {
+                let outcome = Outcome::Err(format!("task output is not JSON: {error}"));
+                match encode_reply(&Reply { id, pid, outcome }) {
+                    Ok(frame) => frame,
+                    Err(_) => return EXIT_BROKEN_PIPE,
+                }
+            }
         };
         if let Err(error) = write_frame_blocking(&mut output, &frame) {
             tracing::error!(%error, "worker could not send its reply");
@@ -119,6 +144,21 @@ fn serve(registry: &TaskRegistry) -> i32 {
         if panicked {
             return EXIT_AFTER_PANIC;
         }
+    }
+}
+
+/// Runs the task a request names, catching a panic.
+fn run_task(registry: &TaskRegistry, request: Request) -> Outcome {
+    let Some(task) = registry.task(&request.task) else {
+        return Outcome::UnknownTask(request.task);
+    };
+    match catch_unwind(AssertUnwindSafe(|| task(request.input))) {
+        Ok(Ok(value)) if depth(&value, MAX_DEPTH) > MAX_DEPTH => {
+            Outcome::Err(too_deep(&request.task))
+        }
+        Ok(Ok(value)) => Outcome::Ok(value),
+        Ok(Err(message)) => Outcome::Err(message),
+        Err(panic) => Outcome::Panicked(panic_message(panic.as_ref())),
     }
 }
 

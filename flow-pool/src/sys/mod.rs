@@ -1,8 +1,10 @@
 //! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
 //! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`]),
-//! the short time slice of the thread that runs commands (in [`mod@slice`]) and the init a
-//! program that is PID 1 forks off (in [`mod@init`]).
+//! the short time slice of the thread that runs commands (in [`mod@slice`]), the init a
+//! program that is PID 1 forks off (in [`mod@init`]) and a worker's group dying with its
+//! parent (in [`mod@group_death`]).
 
+mod group_death;
 mod holders;
 mod init;
 mod slice;
@@ -15,6 +17,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+pub(crate) use group_death::kill_own_group_when_parent_dies;
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use init::{init_if_pid_one, InitOutcome};
 pub use slice::use_short_slice;
@@ -62,14 +65,49 @@ pub(crate) fn group_exists(pgid: u32) -> bool {
 /// any more; this tells the two apart. It reads every process's `stat`, so it is only for a
 /// group that outlived its leader.
 pub(crate) fn group_has_live_member(pgid: u32) -> Option<bool> {
-    let pgid = pgid.to_string();
-    let me = std::process::id().to_string();
+    let me = std::process::id();
+    let mut found = false;
+    for_each_process(|stat| {
+        found |= stat.group == pgid && (!stat.dead || stat.parent == me);
+        !found
+    })?;
+    Some(found)
+}
+
+/// The process ids of the members of the group `pgid` that are not zombies, per `/proc`;
+/// `None` when `/proc` cannot be read. It reads every process's `stat`.
+pub(crate) fn group_live_members(pgid: u32) -> Option<Vec<u32>> {
+    let mut members = Vec::new();
+    for_each_process(|stat| {
+        if stat.group == pgid && !stat.dead {
+            members.push(stat.pid);
+        }
+        true
+    })?;
+    Some(members)
+}
+
+/// What [`for_each_process`] reads of a process's `/proc/PID/stat`.
+struct ProcStat {
+    pid: u32,
+    /// A zombie, or dead.
+    dead: bool,
+    parent: u32,
+    group: u32,
+}
+
+/// Calls `visit` with every process in `/proc` until it returns `false`; `None` when `/proc`
+/// cannot be read.
+fn for_each_process(mut visit: impl FnMut(&ProcStat) -> bool) -> Option<()> {
     for entry in std::fs::read_dir("/proc").ok()? {
         let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
             continue;
-        }
+        };
         // A process that ended since the listing has no stat file any more: skip it.
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
@@ -80,16 +118,39 @@ pub(crate) fn group_has_live_member(pgid: u32) -> Option<bool> {
             .map(|(_, rest)| rest)
             .unwrap_or_default();
         let mut fields = rest.split_whitespace();
-        let (state, parent, group) = (fields.next(), fields.next(), fields.next());
-        if group != Some(pgid.as_str()) {
+        let (Some(state), Some(parent), Some(group)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             continue;
-        }
-        let dead = matches!(state, Some("Z" | "X" | "x"));
-        if !dead || parent == Some(me.as_str()) {
-            return Some(true);
+        };
+        let (Ok(parent), Ok(group)) = (parent.parse(), group.parse()) else {
+            continue;
+        };
+        let stat = ProcStat {
+            pid,
+            dead: matches!(state, "Z" | "X" | "x"),
+            parent,
+            group,
+        };
+        if !visit(&stat) {
+            break;
         }
     }
-    Some(false)
+    Some(())
+}
+
+/// Whether the child `pid` of this process has exited, without reaping it (`WNOWAIT`): its
+/// pid stays taken until it is reaped. `false` for a process that is not a child.
+pub(crate) fn has_exited(pid: u32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(
+        waitid(Id::Pid(Pid::from_raw(raw)), flags),
+        Ok(WaitStatus::StillAlive) | Err(_)
+    )
 }
 
 /// Reaps every already-exited child of this process that belongs to the group `pgid`.

@@ -105,3 +105,68 @@ pub fn peak_rss_kib() -> u64 {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/self/status")
 }
+
+/// Runs the checks of a `harness = false` test binary in order, as libtest would: `--list`
+/// lists them, a name filters them (`--exact` for whole names), `--ignored` runs none (no
+/// check is ignored); exits with 1 if one failed.
+pub fn run_checks(checks: &[(&str, fn())]) {
+    use std::io::Write;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Instant;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let listing = args.iter().any(|arg| arg == "--list");
+    if args.iter().any(|arg| arg == "--ignored") {
+        return; // no check is ignored: list nothing, run nothing
+    }
+    if listing {
+        // What libtest-aware runners (cargo test, nextest) expect from `--list`.
+        let mut stdout = std::io::stdout();
+        for (name, _) in checks {
+            writeln!(stdout, "{name}: test").expect("stdout");
+        }
+        return;
+    }
+    let exact = args.iter().any(|arg| arg == "--exact");
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let mut failed = 0;
+    for (name, check) in checks {
+        let selected = filter.iter().any(|f| {
+            if exact {
+                *name == f.as_str()
+            } else {
+                name.contains(f.as_str())
+            }
+        });
+        if !filter.is_empty() && !selected {
+            continue;
+        }
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(check));
+        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("test {name} ... {verdict} ({:?})", started.elapsed());
+        failed += usize::from(result.is_err());
+    }
+    if failed > 0 {
+        eprintln!("{failed} check(s) failed");
+        std::process::exit(1);
+    }
+}
+
+/// Waits for the exit of `pid`, an orphan of a dead child: this process is a subreaper, so
+/// the orphan is now its child and its exit is awaited (and reaped) with `waitpid` on a
+/// helper thread; `guard` only bounds a hang. `false` when it is still running then.
+pub fn orphan_ended(pid: u32, guard: std::time::Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid as i32),
+            None,
+        ));
+    });
+    match rx.recv_timeout(guard) {
+        Ok(Ok(_)) => true,
+        // Not this process's child (already reaped): gone unless /proc still shows it running.
+        Ok(Err(_)) => proc_info(pid).is_none_or(|info| info.state == 'Z'),
+        Err(_) => false,
+    }
+}
