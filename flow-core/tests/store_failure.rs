@@ -244,3 +244,37 @@ async fn a_sqlite_store_deleted_or_replaced_mid_run_stops_it_naming_the_unsaved_
         assert_eq!(ctx.status("s3"), Some(FlowStatus::Cancelled));
     }
 }
+
+/// The report's own case: every flow completes, but the last one deletes the store, so its
+/// result, and the run's end, are not kept. The run is no success.
+#[tokio::test]
+async fn a_run_whose_last_result_the_store_lost_is_no_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, db) = sqlite_context(&dir);
+    let go = Arc::new(tokio::sync::Semaphore::new(0));
+    ctx.register_flow(ok("s0", json!(0)).build()).unwrap();
+    ctx.register_flow(ok("s1", json!(1)).requires(id("s0")).build())
+        .unwrap();
+    ctx.register_flow(ok("s2", json!(2)).requires(id("s1")).build())
+        .unwrap();
+    ctx.register_flow(
+        taking_away("s3", &go, &db, delete_sqlite)
+            .requires(id("s2"))
+            .build(),
+    )
+    .unwrap();
+    let run = run_started(&ctx, Some("s3")).await;
+    ctx.wait_for_flows(&["s2"], None).await.unwrap();
+    go.add_permits(1);
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.counts.completed, 4, "{summary:?}");
+    assert!(!summary.is_success(), "{summary:?}");
+    assert_eq!(summary.unsaved, vec![id("s3")], "{summary:?}");
+    assert!(
+        summary
+            .store_errors
+            .iter()
+            .any(|e| e.contains("was deleted while it was open")),
+        "{summary:?}"
+    );
+}
