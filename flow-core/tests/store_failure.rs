@@ -199,7 +199,8 @@ fn sqlite_context(dir: &tempfile::TempDir) -> (FlowContext, PathBuf) {
 /// stops, says why and names the flows whose results are lost, and is no success.
 #[tokio::test]
 async fn a_sqlite_store_deleted_or_replaced_mid_run_stops_it_naming_the_unsaved_flows() {
-    let ways: [(fn(&Path), &str); 2] = [
+    type TakeAway = fn(&Path);
+    let ways: [(TakeAway, &str); 2] = [
         (delete_sqlite, "was deleted"),
         (replace_sqlite, "was replaced by another file"),
     ];
