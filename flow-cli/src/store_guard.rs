@@ -226,5 +226,21 @@ mod tests {
         assert!(store.save_results_owned(vec![orphan.clone()]).is_err());
         assert_eq!(store.error_count(), 3);
         assert_eq!(store.refused(&FlowId::new("b").unwrap()), None);
+        assert_eq!(store.replaced(), None);
+    }
+
+    #[test]
+    fn a_store_deleted_under_it_is_kept_apart_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flow.db");
+        let sqlite = flow_results::SqliteStore::open(&path).unwrap();
+        let store = GuardedStore::new(Arc::new(sqlite));
+        let run = RunRecord::start("w");
+        store.begin_run(&run).unwrap();
+        assert_eq!(store.replaced(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert!(store.finish_run(&run).is_err());
+        assert_eq!(store.replaced(), Some(path));
+        assert!(store.first_error().unwrap().contains("was deleted"));
     }
 }
