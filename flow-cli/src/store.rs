@@ -2,7 +2,6 @@
 //! `.flow/flow.db` beside the workflow file (or in the current folder); opened to write a run,
 //! or read-only to show runs.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,8 +30,10 @@ fn default_path(dir: &Path) -> PathBuf {
     dir.join(STATE_DIR).join("flow.db")
 }
 
-/// A store opened for a run, with the file it opened.
-pub type OpenedStore = (Arc<dyn ResultStore>, Option<StoreFile>);
+/// A store opened for a run. A store whose file or folder is deleted or replaced while the
+/// run writes into it refuses the writes from then on (`StoreError::Replaced`), which
+/// [`crate::store_guard::GuardedStore::replaced`] reports.
+pub type OpenedStore = Arc<dyn ResultStore>;
 
 /// Opens the store to write a run into. The default store's `.flow` folder is made beside
 /// the workflow file; a store given with `--store` must be in an existing folder.
@@ -41,44 +42,7 @@ pub fn open_for_run(spec: &StoreSpec, workflow_dir: &Path) -> Result<OpenedStore
         make_state_dir(workflow_dir)?;
     }
     let store = spec.open().map_err(|source| error(spec, source))?;
-    Ok((Arc::from(store), StoreFile::of(spec)))
-}
-
-/// The file of a SQLite store as it was when the run opened it (its device and inode), so
-/// that the run can tell, before it reports its end, whether the path still names that
-/// file: a store deleted (`rm -rf .flow`, `git clean -fdx`) or replaced while the run wrote
-/// into it keeps nothing of the run, as SQLite went on writing into the unlinked file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl StoreFile {
-    /// The file of `spec` as it is now; `None` for a store that is not one SQLite file
-    /// (memory; a dir store writes each record by path, so one deleted fails its writes).
-    pub fn of(spec: &StoreSpec) -> Option<StoreFile> {
-        let StoreSpec::Sqlite(path) = spec else {
-            return None;
-        };
-        let meta = std::fs::metadata(path).ok()?;
-        Some(StoreFile {
-            path: path.clone(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether the path still names the file that was opened.
-    pub fn still_there(&self) -> bool {
-        std::fs::metadata(&self.path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
-    }
+    Ok(Arc::from(store))
 }
 
 /// Makes `<dir>/.flow` (not the folders above it), saying so when a file is in the way.

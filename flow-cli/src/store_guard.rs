@@ -1,8 +1,11 @@
 //! `GuardedStore`: the store of a `flow run`, watched. The first write the store refuses
 //! (a full disk, a damaged file, a trigger) is kept and announced, so that the run is
 //! stopped at once instead of running on with results that are not being recorded, and
-//! the run can end with a message naming the store and the cause.
+//! the run can end with a message naming the store and the cause. A store whose file or
+//! folder was deleted or replaced under the run (the store's own check, at each commit) is
+//! remembered apart: the run's results went with it.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flow_graph::FlowId;
@@ -28,6 +31,9 @@ struct State {
     started: bool,
     /// The last record of each flow that the store refused: what the run knew of it.
     refused: FxHashMap<FlowId, FlowResult>,
+    /// The store's file or folder, when a write was refused because it was deleted or
+    /// replaced while the run wrote into it.
+    replaced: Option<PathBuf>,
 }
 
 impl GuardedStore {
@@ -59,6 +65,12 @@ impl GuardedStore {
     /// How many writes were refused.
     pub fn error_count(&self) -> usize {
         self.lock().count
+    }
+
+    /// The store's file or folder, if a write was refused because it was deleted or replaced
+    /// during the run ([`StoreError::Replaced`]): what the run wrote went with it.
+    pub fn replaced(&self) -> Option<PathBuf> {
+        self.lock().replaced.clone()
     }
 
     /// Whether some flow of the run started: a result with a start time was written, or
@@ -97,6 +109,9 @@ impl GuardedStore {
         if let Err(error) = &outcome {
             let mut state = self.lock();
             state.count += 1;
+            if let StoreError::Replaced { path, .. } = error {
+                state.replaced.get_or_insert_with(|| path.clone());
+            }
             if state.first.is_none() {
                 state.first = Some(crate::terminal::chain(error));
                 drop(state);
@@ -211,5 +226,21 @@ mod tests {
         assert!(store.save_results_owned(vec![orphan.clone()]).is_err());
         assert_eq!(store.error_count(), 3);
         assert_eq!(store.refused(&FlowId::new("b").unwrap()), None);
+        assert_eq!(store.replaced(), None);
+    }
+
+    #[test]
+    fn a_store_deleted_under_it_is_kept_apart_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flow.db");
+        let sqlite = flow_results::SqliteStore::open(&path).unwrap();
+        let store = GuardedStore::new(Arc::new(sqlite));
+        let run = RunRecord::start("w");
+        store.begin_run(&run).unwrap();
+        assert_eq!(store.replaced(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert!(store.finish_run(&run).is_err());
+        assert_eq!(store.replaced(), Some(path));
+        assert!(store.first_error().unwrap().contains("was deleted"));
     }
 }

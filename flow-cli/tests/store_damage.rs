@@ -1,6 +1,7 @@
 //! `flow run` when its files are damaged or taken away: a store deleted or replaced while the
-//! run writes into it ends the run with exit code 1 and says its results were not kept, and
-//! the run still refuses the next one of its workflow; a damaged up-to-date record is moved
+//! run writes into it stops the run (the store refuses the next write, as for a full disk),
+//! which ends with exit code 1 and says its results were not kept, and the run still refuses
+//! the next one of its workflow; a damaged up-to-date record is moved
 //! aside with a warning and the run goes on, one that cannot be opened is a store error.
 
 mod common;
@@ -29,9 +30,14 @@ fn a_store_deleted_during_the_run_ends_it_with_exit_1_saying_its_results_were_no
     let out = run_in(dir.path(), &["run", "w.toml"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The store refuses the first write after the deletion, which stops the run: `after`
+    // does not run for nothing.
     assert!(
         stderr.contains("flow.db was deleted or replaced during run")
-            && stderr.contains("results were not kept (it ended with 2 completed, 0 failed"),
+            && stderr.contains("results were not kept (it ended with ")
+            && stderr.contains("0 failed, ")
+            && stderr.contains(" cancelled of 2 flows")
+            && stderr.contains("stopping the run"),
         "{stderr}"
     );
     assert!(
@@ -71,7 +77,17 @@ fn a_store_replaced_by_a_copy_during_the_run_ends_it_with_exit_1() {
 
 #[test]
 fn a_run_whose_lock_file_was_deleted_still_refuses_the_next_run_of_its_workflow() {
-    let dir = store_taken_away("rm -rf .flow && echo up > ready && cat go > /dev/null");
+    // The run stops once its store refuses a write, but `wipe` ignores SIGTERM and waits for
+    // `go` (its grace is longer than the test), so the run is alive until then.
+    let dir =
+        store_taken_away("trap '' TERM; rm -rf .flow && echo up > ready && cat go > /dev/null");
+    let toml = dir.path().join("w.toml");
+    let workflow = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        workflow.replacen("[flows.wipe]\n", "[flows.wipe]\nkill_grace = \"10m\"\n", 1),
+    )
+    .unwrap();
     let ready = fifo(dir.path(), "ready");
     let go = fifo(dir.path(), "go");
     let first = spawn_run(dir.path());

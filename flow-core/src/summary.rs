@@ -40,9 +40,13 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether every flow completed.
+    /// Whether every flow completed and the store kept every result: a run whose results
+    /// the store refused ([`store_errors`](Self::store_errors), [`unsaved`](Self::unsaved))
+    /// is no success, even when its flows all completed.
     pub fn is_success(&self) -> bool {
         self.counts.total() == u64::from(self.counts.completed)
+            && self.store_errors.is_empty()
+            && self.unsaved.is_empty()
     }
 
     /// The number of flows in `status`.

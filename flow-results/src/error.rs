@@ -94,6 +94,22 @@ pub enum StoreError {
         waited_s: u64,
     },
 
+    /// The store's file (SQLite) or folder (a directory store) was deleted, or replaced by
+    /// another at its path, while the store had it open: what was written since did not reach
+    /// the store at that path (SQLite writes on into a deleted file, which is gone once it is
+    /// closed). Stores check this once per commit; the store refuses every write from then on.
+    #[error(
+        "result store `{path}` was {change} while it was open, so results saved since are not \
+         in it: open the store again (in a `flow run`: run the workflow again) and save them \
+         again; keep the store's folder out of clean-ups (`rm -rf`, `git clean`) while it is in use"
+    )]
+    Replaced {
+        /// The store's file or folder.
+        path: PathBuf,
+        /// What happened to it: `deleted`, or `replaced by another file or folder at its path`.
+        change: &'static str,
+    },
+
     /// A file-system operation failed.
     #[error("failed to {action} `{path}`")]
     Io {

@@ -5,6 +5,7 @@
 mod dir;
 mod error;
 mod failure;
+mod file_id;
 mod fingerprint;
 mod memory;
 mod nesting;

@@ -386,3 +386,92 @@ fn any_bytes_in_a_result_file_read_without_panic() {
         })
         .unwrap();
 }
+
+/// Deletes a SQLite store's file with its `-wal`, `-shm` and `-journal`, as `rm -rf` of its
+/// folder would.
+fn delete_sqlite(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = fs::remove_file(name);
+    }
+}
+
+/// Replaces a SQLite store's file by a copy of it: `cp flow.db copy.db && mv copy.db flow.db`.
+fn replace_sqlite(path: &Path) {
+    let copy = path.with_file_name("copy.db");
+    fs::copy(path, &copy).unwrap();
+    fs::rename(&copy, path).unwrap();
+}
+
+/// Replaces a directory store's folder by a new store that holds a run of the same id, so
+/// that writes by path would land in it.
+fn replace_dir(path: &Path) {
+    fs::rename(path, path.with_file_name("old")).unwrap();
+    let other = DirStore::open(path).unwrap();
+    other.begin_run(&run_at("w", 0)).unwrap();
+}
+
+/// A store whose file (SQLite) or folder (directory store) is deleted, or replaced by another
+/// at its path, while it is open refuses every later write with `StoreError::Replaced`,
+/// naming the path and what happened: what it wrote would otherwise go to a deleted file (and
+/// be lost while every write said `Ok`) or to another store.
+#[test]
+fn a_store_deleted_or_replaced_while_open_refuses_every_later_write() {
+    type TakeAway = fn(&Path);
+    let cases: [(&str, &str, TakeAway, &str); 4] = [
+        (
+            "sqlite",
+            "flow.db",
+            delete_sqlite,
+            "was deleted while it was open",
+        ),
+        (
+            "sqlite",
+            "flow.db",
+            replace_sqlite,
+            "was replaced by another file or folder at its path",
+        ),
+        (
+            "dir",
+            "results",
+            |path| fs::remove_dir_all(path).unwrap(),
+            "was deleted while it was open",
+        ),
+        (
+            "dir",
+            "results",
+            replace_dir,
+            "was replaced by another file or folder at its path",
+        ),
+    ];
+    for (scheme, name, take_away, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let store = open_store(&format!("{scheme}:{}", path.display())).unwrap();
+        let mut run = run_at("w", 0);
+        store.begin_run(&run).unwrap();
+        store
+            .save_results(&[full_result(&run.run_id, "before")])
+            .unwrap();
+        take_away(&path);
+        run.finished_at = Some(common::time(1));
+        let refused = [
+            store
+                .save_results(&[full_result(&run.run_id, "a"), full_result(&run.run_id, "b")])
+                .unwrap_err(),
+            store
+                .save_result(&full_result(&run.run_id, "c"))
+                .unwrap_err(),
+            store.finish_run(&run).unwrap_err(),
+            store.begin_run(&run_at("w", 2)).unwrap_err(),
+        ];
+        for err in &refused {
+            assert!(
+                matches!(err, StoreError::Replaced { .. }),
+                "{scheme}, {says}: {err:?}"
+            );
+            assert_names(err, &path, &[says, "open the store again"]);
+        }
+    }
+}

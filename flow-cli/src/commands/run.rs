@@ -72,7 +72,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         return dry_run::dry_run(args, &wf, &ctx, &spec, from.as_ref());
     }
     Executor::check(args.executor)?;
-    let ((results_store, store_file), ledger_ahead) = match ahead {
+    let (results_store, ledger_ahead) = match ahead {
         Some(ahead) => ahead.finish(&spec, &wf.dir)?,
         None => (store::open_for_run(&spec, &wf.dir)?, None),
     };
@@ -146,7 +146,6 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         run_id,
         resume_from,
         freshness,
-        store_file,
     };
     // This thread starts the commands and reacts to their ends: it runs as soon as it wakes
     // rather than queueing behind a command (the commands keep the default slice).
@@ -170,8 +169,6 @@ struct Run<'a> {
     run_id: RunId,
     resume_from: Option<RunId>,
     freshness: Option<flow_core::Freshness>,
-    /// The store's file as opened, checked before the run reports its end.
-    store_file: Option<store::StoreFile>,
 }
 
 async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliError> {
@@ -182,7 +179,6 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         run_id,
         resume_from,
         freshness,
-        store_file,
     } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
@@ -307,12 +303,13 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
             CliError::Run(terminal::chain(&e))
         }
     })?;
-    // SQLite writes on into a file deleted under it: the run must not say it was recorded.
-    if let Some(file) = store_file.filter(|file| !file.still_there()) {
+    // A store deleted or replaced under the run (its own check, at each commit) kept nothing
+    // of it: the run must not say it was recorded.
+    if let Some(path) = guarded.replaced() {
         let c = &summary.counts;
         return Err(CliError::StoreGone {
             spec: results_store.spec(),
-            path: file.path().to_owned(),
+            path,
             run: summary.run_id.to_string(),
             ended: format!(
                 "{} completed, {} failed, {} cancelled of {} flows",

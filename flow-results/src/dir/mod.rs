@@ -22,6 +22,10 @@
 //! - A writer killed mid-write leaves a temporary file (invisible to readers); ones older than
 //!   15 minutes are removed when the store opens or the run is finished.
 //! - Atomic replacement relies on POSIX `rename`; network file systems may not honour it.
+//! - Every write first checks, with one `stat`, that the path still names the folder the
+//!   store opened: a folder deleted or replaced while the store is open is
+//!   [`StoreError::Replaced`], rather than a write into another store, or an error that
+//!   blames the run.
 
 mod atomic;
 mod json;
@@ -32,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use flow_graph::FlowId;
 
+use crate::file_id::FileId;
 use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 use atomic::{
@@ -84,6 +89,8 @@ struct Marker {
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
+    /// The folder opened to write (`None` when opened to read only).
+    folder: Option<FileId>,
 }
 
 impl DirStore {
@@ -99,7 +106,7 @@ impl DirStore {
     /// - [`StoreError::Corrupt`] when its marker file is unreadable.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        let store = DirStore { root };
+        let mut store = DirStore { root, folder: None };
         match fs::metadata(&store.root) {
             Ok(meta) if meta.is_dir() => store.check_existing()?,
             Ok(_) => {
@@ -111,6 +118,8 @@ impl DirStore {
             Err(err) if err.kind() == io::ErrorKind::NotFound => store.create()?,
             Err(err) => return Err(StoreError::read_io("read", store.root, err)),
         }
+        store.folder =
+            Some(FileId::of(&store.root).map_err(|e| StoreError::read_io("open", &store.root, e))?);
         store.remove_leftovers();
         Ok(store)
     }
@@ -138,7 +147,7 @@ impl DirStore {
                 found: marker.format,
                 supported: FORMAT,
             }),
-            Some(_) => Ok(DirStore { root }),
+            Some(_) => Ok(DirStore { root, folder: None }),
             None => Err(StoreError::NotAStore {
                 path: root,
                 problem: format!("the folder has no `{MARKER}`"),
@@ -228,6 +237,13 @@ impl DirStore {
                 }
             }
         }
+    }
+
+    /// Before a write: `Ok` when the path still names the folder the store opened, else
+    /// [`StoreError::Replaced`].
+    fn check_folder(&self) -> Result<(), StoreError> {
+        self.folder
+            .map_or(Ok(()), |folder| folder.check(&self.root))
     }
 
     fn run_dir(&self, run: &RunId) -> PathBuf {
@@ -423,15 +439,18 @@ fn parent_of(path: &Path) -> PathBuf {
 
 impl ResultStore for DirStore {
     fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.check_folder()?;
         self.create_run(run)
     }
 
     fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.check_folder()?;
         self.upsert_run(run)
     }
 
     fn save_result(&self, result: &FlowResult) -> Result<(), StoreError> {
         check_depth([result], || self.spec())?;
+        self.check_folder()?;
         let dir = self.results_dir(&result.run_id);
         let name = result_file_name(&result.flow_id);
         let bytes = encode_pretty(result, || describe_result(result))?;
@@ -443,8 +462,9 @@ impl ResultStore for DirStore {
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
-        // Check every run and every output first, so that an unknown run or an output too deep
-        // to read back saves nothing.
+        // Check the folder, every run and every output first, so that an unknown run or an
+        // output too deep to read back saves nothing.
+        self.check_folder()?;
         let mut dirs: Vec<&RunId> = results.iter().map(|r| &r.run_id).collect();
         dirs.sort();
         dirs.dedup();
@@ -541,6 +561,7 @@ impl ResultStore for DirStore {
     }
 
     fn delete_run(&self, run: &RunId) -> Result<bool, StoreError> {
+        self.check_folder()?;
         let run_dir = self.run_dir(run);
         if !run_dir.is_dir() {
             return Ok(false);

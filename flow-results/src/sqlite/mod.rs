@@ -26,6 +26,7 @@ use std::time::Duration;
 use flow_graph::FlowId;
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::file_id::FileId;
 use crate::nesting::check_depth;
 use crate::{FlowResult, ResultStore, RunId, RunRecord, StoreError};
 
@@ -51,6 +52,11 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Every method is one transaction; [`save_results`](ResultStore::save_results) saves all
 /// its results in one transaction, all or none. See the module docs for durability.
 ///
+/// After each commit the store checks, with one `stat`, that its path still names the file it
+/// opened: a file deleted or replaced while the store is open (SQLite would write on into the
+/// deleted file, and everything written since would be lost) makes every write fail with
+/// [`StoreError::Replaced`].
+///
 /// ```
 /// use flow_graph::FlowId;
 /// use flow_results::{FlowResult, FlowStatus, ResultStore, RunRecord, SqliteStore};
@@ -70,6 +76,8 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
+    /// The file opened to write (`None` when opened to read only).
+    file: Option<FileId>,
     conn: Mutex<Connection>,
 }
 
@@ -92,10 +100,12 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&path, flags)
             .map_err(|e| sqlite_error(&path, "open the database", e))?;
+        let file = FileId::of(&path).map_err(|e| StoreError::read_io("open", &path, e))?;
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
         Ok(SqliteStore {
             path,
+            file: Some(file),
             conn: Mutex::new(conn),
         })
     }
@@ -141,6 +151,7 @@ impl SqliteStore {
         schema::check_read_only(&conn, &path)?;
         Ok(SqliteStore {
             path,
+            file: None,
             conn: Mutex::new(conn),
         })
     }
@@ -154,6 +165,12 @@ impl SqliteStore {
     /// transaction rolls back), so a poisoned lock is still safe to use.
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// After a commit: `Ok` when the path still names the file the store opened, else
+    /// [`StoreError::Replaced`] (what was committed went into a file no one will open again).
+    fn check_file(&self) -> Result<(), StoreError> {
+        self.file.map_or(Ok(()), |file| file.check(&self.path))
     }
 
     fn error(&self, action: impl Into<String>, err: rusqlite::Error) -> StoreError {
@@ -200,7 +217,8 @@ impl SqliteStore {
                 }
             }
             _ => self.error(action(), err),
-        })
+        })?;
+        self.check_file()
     }
 
     /// Runs a query that returns at most one run.
@@ -390,7 +408,8 @@ impl ResultStore for SqliteStore {
         let mut statement = conn
             .prepare_cached(codec::UPSERT_RESULT)
             .map_err(|e| self.save_error(result, e))?;
-        codec::upsert_result(&mut statement, result).map_err(|e| self.save_error(result, e))
+        codec::upsert_result(&mut statement, result).map_err(|e| self.save_error(result, e))?;
+        self.check_file()
     }
 
     fn save_results(&self, results: &[FlowResult]) -> Result<(), StoreError> {
@@ -409,7 +428,8 @@ impl ResultStore for SqliteStore {
                     .map_err(|e| self.save_error(result, e))?;
             }
         }
-        tx.commit().map_err(|e| self.error(action(), e))
+        tx.commit().map_err(|e| self.error(action(), e))?;
+        self.check_file()
     }
 
     fn result(&self, run: &RunId, flow: &FlowId) -> Result<Option<FlowResult>, StoreError> {
@@ -498,6 +518,7 @@ impl ResultStore for SqliteStore {
         let deleted = statement
             .execute([run.as_str()])
             .map_err(|e| self.error(action(), e))?;
+        self.check_file()?;
         Ok(deleted > 0)
     }
 
@@ -520,7 +541,8 @@ impl ResultStore for SqliteStore {
             .map_err(|e| self.error("compact the database (VACUUM)", e))?;
         // The rewritten pages went through the WAL: move them into the file and empty it.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|e| self.error("empty the write-ahead log after VACUUM", e))
+            .map_err(|e| self.error("empty the write-ahead log after VACUUM", e))?;
+        self.check_file()
     }
 
     fn spec(&self) -> String {
