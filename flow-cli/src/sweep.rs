@@ -137,23 +137,26 @@ pub(crate) fn find_where(marked: &impl Fn(&[u8]) -> bool) -> Vec<Found> {
         .collect()
 }
 
-/// Stops the processes `found` ([`find_where`]) as a flow is stopped: SIGTERM and SIGCONT to
-/// each and its process group (unless that is this process's), up to the longest `grace_of`
-/// its `FLOW_ID` for them to exit, then SIGKILL ([`kill_where`]) for whatever `marked` still
-/// accepts, left or started meanwhile. Blocks.
-pub(crate) fn stop(
+/// The grace the processes `found` get when they are stopped together ([`stop`]): the
+/// longest `grace_of` their `FLOW_ID`s.
+pub(crate) fn longest_grace(
     found: &[Found],
-    marked: impl Fn(&[u8]) -> bool,
     grace_of: impl Fn(Option<&str>) -> Duration,
-) {
+) -> Duration {
+    (found.iter())
+        .map(|f| grace_of(f.flow.as_deref()))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Stops the processes `found` ([`find_where`]) as a flow is stopped: SIGTERM and SIGCONT to
+/// each and its process group (unless that is this process's), up to `grace` for them to
+/// exit ([`longest_grace`]), then SIGKILL ([`kill_where`]) for whatever `marked` still
+/// accepts, left or started meanwhile. Blocks.
+pub(crate) fn stop(found: &[Found], marked: impl Fn(&[u8]) -> bool, grace: Duration) {
     if found.is_empty() {
         return;
     }
-    let grace = found
-        .iter()
-        .map(|f| grace_of(f.flow.as_deref()))
-        .max()
-        .unwrap_or_default();
     let own_group = getpgrp();
     for process in found {
         for signal in [Signal::SIGTERM, Signal::SIGCONT] {
@@ -378,10 +381,11 @@ pub(crate) mod tests {
         let marked = crate::watchdog::of_run(&run);
         let asked = std::cell::RefCell::new(Vec::new());
         let found = find_where(&marked);
-        stop(&found, &marked, |flow| {
+        let grace = longest_grace(&found, |flow| {
             asked.borrow_mut().push(flow.map(str::to_owned));
             Duration::from_millis(100)
         });
+        stop(&found, &marked, grace);
         let mut pids: Vec<_> = found.iter().map(|f| f.pid.as_raw() as u32).collect();
         pids.sort_unstable();
         let mut expected = vec![polite.id(), stubborn.id()];

@@ -27,7 +27,7 @@ use flow_results::{ResultStore, RunId, RunRecord};
 
 use crate::liveness::{Evidence, Lock};
 use crate::run_lock::RunLock;
-use crate::sweep::{find_where, kill_where, stop, Found};
+use crate::sweep::{find_where, kill_where, longest_grace, stop, Found};
 use crate::workflow::Workflow;
 use crate::{signals, terminal};
 
@@ -98,10 +98,7 @@ pub fn stop_left_over(
             tracing::warn!("{}", left_running(run, &found));
             continue;
         }
-        let grace = (found.iter())
-            .map(|f| grace_of(wf, f.flow.as_deref()))
-            .max()
-            .unwrap_or_default();
+        let grace = longest_grace(&found, |flow| grace_of(wf, flow));
         terminal::eprint_line(&stopping(run, found.len(), grace));
         // Held, a stop signal would say nothing until the grace is over: it is answered now.
         let owned = run.as_str().to_owned();
@@ -112,7 +109,7 @@ pub fn stop_left_over(
             format!("killing the processes left by run {run} now"),
             move || kill_where(crate::watchdog::of_run(&owned)),
         );
-        stop(&found, &marked, |_| grace);
+        stop(&found, &marked, grace);
         drop(answered);
         tracing::warn!("{}", warning(run, pid, &found));
     }

@@ -21,7 +21,9 @@ pub fn colour(is_terminal: bool) -> bool {
     )
 }
 
-/// [`colour`]'s rule, given `NO_COLOR` and `TERM`.
+/// [`colour`]'s rule, given `NO_COLOR` and `TERM`. Unlike [`redraws`], a terminal that does not
+/// say what it is (no `TERM`) is coloured: nearly every terminal knows the colour codes, while
+/// redrawing needs cursor moves a bare terminal may not have.
 fn colours(is_terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
     is_terminal && no_color.is_none_or(OsStr::is_empty) && term != Some(OsStr::new("dumb"))
 }

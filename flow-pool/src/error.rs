@@ -177,11 +177,12 @@ pub enum PoolError {
     },
     /// The work of another attempt than the one asked for, which the executor adopted (a
     /// Slurm job of a killed run's later attempt, on resume), ended with `error`.
-    #[error("{error}")]
+    #[error("the adopted job of attempt {attempt} failed")]
     OfAdoptedAttempt {
         /// That attempt (its `FLOW_ATTEMPT`).
         attempt: u32,
         /// How it ended.
+        #[source]
         error: Box<PoolError>,
     },
     /// A Slurm program (`squeue`, `sbatch`) kept failing.

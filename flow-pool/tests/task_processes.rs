@@ -43,13 +43,14 @@ fn forks_and_both_answer(input: Value) -> Result<Value, String> {
     }
 }
 
-/// Forks without exec; the child answers only after the worker has (the user's report),
+/// Forks without exec; the child answers long after the worker has (the user's report),
 /// unless it is stopped with the task. The pids go to the FIFO named by the input.
 fn forks_and_answers_late(input: Value) -> Result<Value, String> {
     let path = input.as_str().ok_or("expected a FIFO path")?;
     match fork()? {
         None => {
-            std::thread::sleep(Duration::from_millis(500));
+            // Long enough that no test outlasts it: stopped with the task, it never answers.
+            std::thread::sleep(Duration::from_secs(100));
             Ok(json!("reply from the forked child"))
         }
         Some(child) => {

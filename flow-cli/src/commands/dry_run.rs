@@ -172,14 +172,18 @@ fn run_in_progress(spec: &StoreSpec, workflow: &str) -> Option<RunId> {
     (RunState::of(spec, &latest) == RunState::InProgress).then_some(latest.run_id)
 }
 
-/// Why a flow would run, in words: the plan's reason, but for a flow that has not completed
-/// yet in the run `going` (in progress now) rather than "did not complete" in it.
+/// Why a flow would run, in words: the plan's reason, but while the run `going` is in
+/// progress, a flow it has not completed yet says so rather than that it "did not complete" in
+/// it, and one it has not recorded yet (not started, or its start not saved yet) names it.
 fn reason_text(reason: &Reason, going: Option<&RunId>) -> String {
-    match reason {
-        Reason::NotCompletedIn { run } if Some(run) == going => {
+    match (reason, going) {
+        (Reason::NotCompletedIn { run }, Some(going)) if run == going => {
             format!("not completed yet in run {run}, which is in progress")
         }
-        reason => reason.to_string(),
+        (Reason::NeverCompleted, Some(going)) => {
+            format!("{reason}; run {going} is in progress")
+        }
+        (reason, _) => reason.to_string(),
     }
 }
 

@@ -128,6 +128,10 @@ impl CommandExecutor for AttemptLogs {
                 .await;
             let (end, start) = match &outcome {
                 Ok(outcome) => (outcome.end.to_string(), Start::Started),
+                // How the adopted job ended, as for a job of this run.
+                Err(PoolError::OfAdoptedAttempt { error, .. }) => {
+                    (error.to_string(), start_of(error))
+                }
                 Err(error) => (error.to_string(), start_of(error)),
             };
             // The job of a killed run's later attempt, adopted on resume, is that attempt.

@@ -72,8 +72,9 @@ fn signal_each(pids: &[u32], signal: Signal) {
 }
 
 /// Reaps every child of the worker that ended; whether any child is left. Between tasks
-/// nothing of the task waits for its children any more, so reaping them all takes no exit
-/// status from anyone.
+/// nothing of the task should wait for its children any more: a thread the task left
+/// waiting on a child would find it reaped here (`ECHILD`), which the crate's README tells
+/// tasks not to do.
 fn reap_children() -> bool {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
