@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{group_members, orphan_ended, proc_info, Fifo};
+use common::{assert_group_gone, block_on, orphan_ended, proc_info, run_task as run, Fifo};
 use flow_pool::{
     enable_child_subreaper, wait_gone, worker_main, CancellationToken, PoolError, ProcessPool,
     TaskFailure, TaskRegistry,
@@ -155,27 +155,9 @@ fn main() {
     ]);
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
-
 fn pool(size: usize) -> ProcessPool {
     let program = std::env::current_exe().expect("current exe");
     ProcessPool::with_program(registry(), size, program, Duration::from_millis(300))
-}
-
-async fn run(pool: &ProcessPool, task: &str, input: Value) -> Result<Value, TaskFailure> {
-    pool.run(task, input, None, CancellationToken::new()).await
-}
-
-fn assert_group_gone(pgid: u32) {
-    let members = group_members(pgid);
-    assert!(members.is_empty(), "group {pgid} still has {members:?}");
 }
 
 /// Regression: replies were not matched to requests, so a forked child's reply passed for

@@ -170,3 +170,29 @@ pub fn orphan_ended(pid: u32, guard: std::time::Duration) -> bool {
         Err(_) => false,
     }
 }
+
+/// Runs `future` on a multi-thread runtime of two workers, as the pools' tests do.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// Runs the task `task` of `pool` with `input`, without a timeout or a cancel.
+pub async fn run_task(
+    pool: &flow_pool::ProcessPool,
+    task: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value, flow_pool::TaskFailure> {
+    pool.run(task, input, None, flow_pool::CancellationToken::new())
+        .await
+}
+
+/// Asserts that the process group `pgid` has no member left.
+pub fn assert_group_gone(pgid: u32) {
+    let members = group_members(pgid);
+    assert!(members.is_empty(), "group {pgid} still has {members:?}");
+}
