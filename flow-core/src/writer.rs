@@ -33,9 +33,12 @@ impl Failed {
         }
     }
 
+    /// Keeps `error`, unless the same was kept already (a store that refuses one write
+    /// refuses the next for the same reason).
     fn error(&mut self, error: &StoreError) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(error.to_string());
+        let error = error.to_string();
+        if self.errors.len() < MAX_ERRORS && !self.errors.contains(&error) {
+            self.errors.push(error);
         }
     }
 }

@@ -278,4 +278,8 @@ async fn a_run_whose_last_result_the_store_lost_is_no_success() {
             .any(|e| e.contains("was deleted while it was open")),
         "{summary:?}"
     );
+    // The save and the run's end were refused for the same reason: said once.
+    let mut errors = summary.store_errors.clone();
+    errors.dedup();
+    assert_eq!(errors, summary.store_errors, "{summary:?}");
 }

@@ -395,7 +395,8 @@ impl Driver {
                     // What the run does next would not be saved either: it stops, and its
                     // summary names the flows whose results are missing.
                     self.store_refused = None;
-                    tracing::error!(parent: &self.span, "the store refused results: the run stops");
+                    // The summary says so (`store_errors`, `unsaved`, `cancelled`).
+                    tracing::info!(parent: &self.span, "the store refused results: the run stops");
                     let _ = self.machine.handle(Event::CancelAll);
                     progressed = true;
                 }
