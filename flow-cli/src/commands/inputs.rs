@@ -67,8 +67,14 @@ impl Unwritten {
         let path = &def.inputs[k];
         let place = self.wf.definitions[d].inputs_at.get(k);
         let place = place.map(ToString::to_string).unwrap_or_default();
+        // Written as in make or Snakemake, `[ab]` meant a class of characters.
+        let hint = if path.contains('[') && what.starts_with("does not exist") {
+            "; in flow `[` and `]` are plain characters, not a class: write one input per file"
+        } else {
+            ""
+        };
         Some(format!(
-            "declared input `{path}` of flow `{flow}` {what} ({place})"
+            "declared input `{path}` of flow `{flow}` {what} ({place}){hint}"
         ))
     }
 }
