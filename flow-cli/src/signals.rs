@@ -38,14 +38,19 @@ const SAME_STOP: Duration = Duration::from_millis(100);
 /// The signals that stop a run.
 const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
+/// The signals of [`HANDLED`] that stop this run: all but a SIGHUP this process ignores
+/// (`nohup`), which the kernel drops.
+fn stopping() -> impl Iterator<Item = Signal> {
+    HANDLED.into_iter().filter(|&handled| {
+        !(handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32))
+    })
+}
+
 /// Once the run is over (the task of [`watch`] aborted): SIGINT, SIGTERM and (unless it is
 /// ignored) SIGHUP end the process again, as if no handler had been installed, so that a
 /// `flow` blocked writing its summary to a full pipe can still be stopped.
 pub fn release() {
-    for handled in HANDLED {
-        if handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32) {
-            continue;
-        }
+    for handled in stopping() {
         if let Err(error) = flow_pool::restore_default_action(handled as i32) {
             tracing::debug!(%error, signal = %handled, "keeps its handler");
         }
@@ -83,13 +88,7 @@ static TAKEN: Mutex<Option<(&'static str, Instant)>> = Mutex::new(None);
 
 /// The stop signals [`Acknowledge`] takes: those [`take_held`] takes.
 fn taken_set() -> nix::sys::signal::SigSet {
-    let mut set = nix::sys::signal::SigSet::empty();
-    for handled in HANDLED {
-        if !(handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32)) {
-            set.add(handled);
-        }
-    }
-    set
+    stopping().collect()
 }
 
 /// While the stop signals are held ([`hold`]) and `flow run` waits for something it must
@@ -307,10 +306,7 @@ fn take_held() -> Option<&'static str> {
         .unwrap_or_else(std::sync::PoisonError::into_inner))
     .take()
     .map(|(name, _)| name);
-    for handled in HANDLED {
-        if handled == Signal::SIGHUP && flow_pool::signal_is_ignored(handled as i32) {
-            continue;
-        }
+    for handled in stopping() {
         match flow_pool::take_pending(handled as i32) {
             Ok(true) => {
                 taken.get_or_insert(handled.as_str());

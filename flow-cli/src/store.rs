@@ -80,9 +80,9 @@ pub fn open_for_reading(spec: &StoreSpec) -> Result<Arc<dyn ResultStore>, CliErr
 /// As [`open_for_reading`], but a file store that does not exist yet is `None`: no runs, for
 /// the readers that say so (`runs`, and `results` and `report` of the latest run).
 pub fn open_if_any(spec: &StoreSpec) -> Result<Option<Arc<dyn ResultStore>>, CliError> {
-    match must_exist(spec) {
+    match open_for_reading(spec) {
         Err(CliError::NoRun { .. }) => Ok(None),
-        _ => open_for_reading(spec).map(Some),
+        opened => opened.map(Some),
     }
 }
 

@@ -341,17 +341,20 @@ fn resume_adopts_the_job_of_a_later_attempt_and_counts_its_attempts_on() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("adopt_retry");
     let ready = fifo(dir.path(), "second.fifo");
-    // Attempt 1 fails at once; attempt 2 of the first run says it runs and waits for the
-    // gate; every attempt notes its number and fails.
+    let gate = fifo(dir.path(), "gate.fifo");
+    // Attempt 1 fails at once; attempt 2 says it runs and waits for the gate, the first time
+    // only (a second attempt 2 would be the defect, and must not wait); every attempt notes its
+    // number and fails.
     let workflow = format!(
         r#"
 [flows.{name}]
 retries = 2
 shell = """
 echo "$FLOW_ATTEMPT" >> attempts.log
-if [ "$FLOW_ATTEMPT" = 2 ] && [ ! -e gate ]; then
+if [ "$FLOW_ATTEMPT" = 2 ] && [ ! -e waited ]; then
+  touch waited
   echo $$ > second.fifo
-  while [ ! -e gate ]; do sleep 0.1; done
+  read x < gate.fifo
 fi
 exit 1
 """
@@ -363,7 +366,7 @@ exit 1
     signal(child.id(), "KILL");
     assert_eq!(wait_exit(child).status.code(), None, "killed by a signal");
     // The job of attempt 2 outlives the head, and fails meanwhile.
-    std::fs::write(dir.path().join("gate"), "").unwrap();
+    std::fs::write(&gate, "go\n").unwrap();
     wait_job_state(&name, "FAILED");
 
     let out = wait_exit(spawn_on_slurm(dir.path(), &["--resume"]));

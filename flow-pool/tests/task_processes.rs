@@ -37,22 +37,17 @@ fn forks_and_both_answer(input: Value) -> Result<Value, String> {
         Some(child) => {
             std::fs::write(path, format!("{} {child}\n", std::process::id()))
                 .map_err(|e| e.to_string())?;
-            std::thread::sleep(Duration::from_secs(100));
-            Ok(json!("reply from the worker"))
+            until_killed()
         }
     }
 }
 
-/// Forks without exec; the child answers long after the worker has (the user's report),
-/// unless it is stopped with the task. The pids go to the FIFO named by the input.
+/// Forks without exec; the child, which would answer after the worker has (the user's
+/// report), waits to be stopped with the task. The pids go to the FIFO named by the input.
 fn forks_and_answers_late(input: Value) -> Result<Value, String> {
     let path = input.as_str().ok_or("expected a FIFO path")?;
     match fork()? {
-        None => {
-            // Long enough that no test outlasts it: stopped with the task, it never answers.
-            std::thread::sleep(Duration::from_secs(100));
-            Ok(json!("reply from the forked child"))
-        }
+        None => until_killed(),
         Some(child) => {
             std::fs::write(path, format!("{} {child}\n", std::process::id()))
                 .map_err(|e| e.to_string())?;
@@ -95,7 +90,7 @@ fn leaves_processes(input: Value) -> Result<Value, String> {
 }
 
 /// Starts a `sleep` in the worker's process group, reports both pids to the FIFO named by the
-/// input, then sleeps.
+/// input, then waits to be killed.
 fn spawn_and_sleep(input: Value) -> Result<Value, String> {
     let path = input.as_str().ok_or("expected a FIFO path")?;
     let child = Command::new("sleep")
@@ -104,8 +99,14 @@ fn spawn_and_sleep(input: Value) -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     std::fs::write(path, format!("{} {}\n", std::process::id(), child.id()))
         .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_secs(100));
-    Ok(Value::Null)
+    until_killed()
+}
+
+/// Waits, doing nothing, until a signal ends the process.
+fn until_killed() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Set to `parent`, this binary plays a program that owns a pool, for the parent-death check.

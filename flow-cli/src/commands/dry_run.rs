@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use flow_core::{FlowContext, FlowId, Plan, PlannedFlow, Reason};
-use flow_results::{RunId, StoreSpec};
+use flow_results::{RunId, RunRecord, StoreSpec};
 use rustc_hash::FxHashMap;
 
 use crate::cli::RunArgs;
@@ -129,7 +129,8 @@ fn counts(outlooks: &[Outlook]) -> [usize; 5] {
 
 /// `flow run --dry-run`: prints each flow that would run with its reason, each that would
 /// fail or not run with why, and how many are up to date (or, with `--json`, the plan as
-/// one JSON document). Returns 0.
+/// one JSON document), against the workflow's `latest` run in the store (what `--resume`
+/// resumes from; a run in progress is named as such). Returns 0.
 ///
 /// # Errors
 /// When the ledger cannot be read or stdout cannot be written.
@@ -138,8 +139,9 @@ pub fn dry_run(
     wf: &Arc<Workflow>,
     ctx: &FlowContext,
     spec: &StoreSpec,
-    resume_from: Option<&RunId>,
+    latest: Option<&RunRecord>,
 ) -> Result<u8, CliError> {
+    let resume_from = latest.filter(|_| args.resume).map(|run| &run.run_id);
     let unwritten = Unwritten::of(wf);
     // The flows that would fail at once do not complete (nor those that require them): a
     // flow that only wants one is judged as the run will judge it (often up to date).
@@ -153,23 +155,14 @@ pub fn dry_run(
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let outlooks = outlooks(&plan, wf, |flow| unwritten.problem(flow.as_str()));
-    let going = run_in_progress(spec, &wf.name);
+    let going = (latest.filter(|run| RunState::of(spec, run) == RunState::InProgress))
+        .map(|run| &run.run_id);
     if args.json {
-        print_stdout(&format!(
-            "{}\n",
-            plan_json(&plan, &outlooks, going.as_ref())
-        ))?;
+        print_stdout(&format!("{}\n", plan_json(&plan, &outlooks, going)))?;
     } else {
-        print_stdout(&plan_text(&plan, &outlooks, going.as_ref()))?;
+        print_stdout(&plan_text(&plan, &outlooks, going))?;
     }
     Ok(0)
-}
-
-/// The latest run of `workflow` in the store `spec`, if it is in progress now.
-fn run_in_progress(spec: &StoreSpec, workflow: &str) -> Option<RunId> {
-    let store = crate::store::open_for_reading(spec).ok()?;
-    let latest = store.latest_run(workflow).ok()??;
-    (RunState::of(spec, &latest) == RunState::InProgress).then_some(latest.run_id)
 }
 
 /// Why a flow would run, in words: the plan's reason, but while the run `going` is in

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flow_core::{Data, FlowId, Freshness, Ledger};
-use flow_results::{ResultStore, RunId, StoreSpec};
+use flow_results::{ResultStore, RunRecord, StoreSpec};
 
 use crate::cli::RunArgs;
 use crate::commands::ahead::LedgerAhead;
@@ -137,22 +137,21 @@ fn warn_damaged(path: &Path, damaged: &flow_core::Damaged) {
     }
 }
 
-/// A store opened to read, with the run a `--resume` would resume from.
-pub type Resumed = (Arc<dyn ResultStore>, RunId);
+/// A store opened to read, with the latest run of a workflow in it (the run a `--resume`
+/// would resume from).
+pub type Resumed = (Arc<dyn ResultStore>, RunRecord);
 
-/// The store of `spec`, opened to read, with the latest run of `wf` in it, for a dry run
-/// with `--resume`; `None` when nothing was run with this store yet.
+/// The store of `spec`, opened to read, with the latest run of `wf` in it, for a dry run;
+/// `None` when nothing was run with this store yet.
 ///
 /// # Errors
 /// When the store cannot be read.
 pub fn latest_run(spec: &StoreSpec, wf: &Workflow) -> Result<Option<Resumed>, CliError> {
-    let store = match crate::store::open_for_reading(spec) {
-        Ok(store) => store,
-        Err(CliError::NoRun { .. }) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(store) = crate::store::open_if_any(spec)? else {
+        return Ok(None);
     };
     let latest = store
         .latest_run(&wf.name)
         .map_err(|e| crate::store::error(spec, e))?;
-    Ok(latest.map(|run| (store, run.run_id)))
+    Ok(latest.map(|run| (store, run)))
 }

@@ -68,8 +68,8 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         }
         let ctx = builder.build();
         register(&ctx, &wf)?;
-        let from = latest.filter(|_| args.resume).map(|(_, run_id)| run_id);
-        return dry_run::dry_run(args, &wf, &ctx, &spec, from.as_ref());
+        let latest = latest.map(|(_, run)| run);
+        return dry_run::dry_run(args, &wf, &ctx, &spec, latest.as_ref());
     }
     Executor::check(args.executor)?;
     let (results_store, ledger_ahead) = match ahead {

@@ -64,7 +64,7 @@ pub(super) fn check_default(
                 Err(e) => format!("in `workflow.default`: {e}"),
                 Ok(()) => format!(
                     "`workflow.default` names unknown flow `{name}`{}",
-                    unknown_hint(name, known)
+                    default_hint(name, known)
                 ),
             };
             diags.error_at(0, at, message);
@@ -89,22 +89,38 @@ pub(super) fn check_default(
     }
 }
 
-/// The hint of an unknown name of `[workflow] default`: the flows of the matrix it seems to
-/// name a flow of, or the closest definition name.
-fn unknown_hint(name: &str, known: &Known<'_, '_>) -> String {
-    let member_of = (known.defs.iter())
+/// The hint of an unknown name of `[workflow] default`: see [`unknown_hint`].
+fn default_hint(name: &str, known: &Known<'_, '_>) -> String {
+    let matrices = (known.defs.iter())
         .filter(|d| d.is_matrix() && !d.flows.is_empty())
-        .find(|d| name.starts_with(&format!("{}.", d.raw.name)));
-    if let Some(def) = member_of {
-        let ids = known.ids[def.flows.clone()].iter().map(FlowId::as_str);
-        return made_by(&def.raw.name, ids);
-    }
+        .map(|d| {
+            (
+                d.raw.name.as_str(),
+                known.ids[d.flows.clone()].iter().map(FlowId::as_str),
+            )
+        });
     let names = (known.defs.iter())
         .filter(|d| d.raw.id.is_some())
         .map(|d| d.raw.name.as_str());
-    match super::check::closest_name(name, names) {
-        Some(close) => format!(" (did you mean `{close}`?)"),
-        None => String::new(),
+    unknown_hint(name, matrices, names)
+}
+
+/// The hint for an unknown `name`: for `DEF.VALUES` of one of the `matrices` (each a matrix
+/// definition's name with its flows' ids), the flows that definition makes now (a sample
+/// deleted, a value renamed); else the closest of `names` when it looks like a typo.
+fn unknown_hint<'a, Ids>(
+    name: &str,
+    mut matrices: impl Iterator<Item = (&'a str, Ids)>,
+    names: impl Iterator<Item = &'a str>,
+) -> String
+where
+    Ids: ExactSizeIterator<Item = &'a str>,
+{
+    let member_of = matrices.find(|(def, _)| name.starts_with(&format!("{def}.")));
+    match (member_of, super::check::closest_name(name, names)) {
+        (Some((def, ids)), _) => made_by(def, ids),
+        (None, Some(close)) => format!(" (did you mean `{close}`?)"),
+        (None, None) => String::new(),
     }
 }
 
@@ -115,20 +131,15 @@ impl Workflow {
     pub fn unknown_target(&self, target: &str) -> CliError {
         let names = (self.flows.iter().map(|f| f.id.as_str()))
             .chain(self.definitions.iter().map(|d| d.name.as_str()));
-        let makes = |def: &Definition| {
-            made_by(
-                &def.name,
-                self.flows[def.flows.clone()].iter().map(|f| f.id.as_str()),
-            )
-        };
-        let member_of = (self.definitions.iter())
+        let matrices = (self.definitions.iter())
             .filter(|d| d.matrix && !d.flows.is_empty())
-            .find(|d| target.starts_with(&format!("{}.", d.name)));
-        let hint = match (member_of, super::check::closest_name(target, names)) {
-            (Some(def), _) => makes(def),
-            (None, Some(close)) => format!(" (did you mean `{close}`?)"),
-            (None, None) => String::new(),
-        };
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    self.flows[d.flows.clone()].iter().map(|f| f.id.as_str()),
+                )
+            });
+        let hint = unknown_hint(target, matrices, names);
         CliError::UnknownTarget {
             target: target.to_owned(),
             file: self.file.display().to_string(),
