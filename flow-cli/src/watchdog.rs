@@ -60,12 +60,33 @@ impl Watchdog {
         Ok(Watchdog { child, pipe })
     }
 
-    /// The run ended normally: the watchdog exits without killing anything. It is not waited
-    /// for (its start-up would add to every run's time); this process exits soon after.
-    pub fn disarm(mut self) {
+    /// The run ended normally: the watchdog exits without killing anything. It is reaped
+    /// when the returned value is dropped, once this process has done the rest of its work.
+    pub fn disarm(mut self) -> Disarmed {
         let _ = self.pipe.write_all(DONE);
         drop(self.pipe);
-        drop(self.child);
+        Disarmed(self.child)
+    }
+}
+
+/// A watchdog told that the run is done, reaped on drop: left unreaped, it would outlive this
+/// process as a zombie wherever the process that inherits orphans does not reap them (a
+/// container whose first process is `sleep infinity` or a plain shell), one more with each
+/// run until the container's process limit is reached.
+#[derive(Debug)]
+pub struct Disarmed(Child);
+
+/// How long a disarmed watchdog gets to end: it only reads its pipe to the end.
+const DISARMED_END: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Drop for Disarmed {
+    fn drop(&mut self) {
+        // Bounded: a watchdog that was stopped (SIGSTOP) must not hold this process.
+        if flow_pool::wait_gone(&[self.0.id()], DISARMED_END) {
+            let _ = self.0.try_wait();
+        } else {
+            tracing::debug!(pid = self.0.id(), "the watchdog did not end after the run");
+        }
     }
 }
 

@@ -290,9 +290,8 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if let Some(sweep) = &sweep {
         sweep.after_stop().await;
     }
-    if let Some(watchdog) = watchdog {
-        watchdog.disarm();
-    }
+    // Reaped when the command returns, after the summary.
+    let _disarmed = watchdog.map(Watchdog::disarm);
     // Nothing runs any more: a Ctrl-C from now on ends the process as usual, also while it
     // waits to write its summary.
     signals::release();

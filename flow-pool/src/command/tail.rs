@@ -7,8 +7,12 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::command::log_file::LogFile;
 
-/// Size of the read buffer used to drain a pipe.
+/// Size of the read buffer used to drain a pipe once the command has written.
 const CHUNK: usize = 64 * 1024;
+/// Size of the first read buffer: most commands write little or nothing, and a large buffer
+/// for each stream of every command costs its allocation (a request this small is served from
+/// the allocator's per-thread cache).
+const FIRST: usize = 512;
 
 /// The last `capacity` bytes written to it.
 #[derive(Debug, Default)]
@@ -48,15 +52,15 @@ impl Tail {
 }
 
 /// Reads `pipe` (if any) to its end into `tail` and, when given, into `file` (created on
-/// the first byte); the memory used is the tail plus one 64 KiB buffer, whatever the amount
-/// of output.
+/// the first byte); the memory used is the tail plus one buffer of at most 64 KiB, whatever
+/// the amount of output.
 pub(crate) async fn drain(
     pipe: Option<impl AsyncRead + Unpin>,
     tail: &mut Tail,
     mut file: Option<LogFile<'_>>,
 ) {
     let Some(mut pipe) = pipe else { return };
-    let mut buffer = Vec::with_capacity(CHUNK);
+    let mut buffer = Vec::with_capacity(FIRST);
     loop {
         buffer.clear();
         match pipe.read_buf(&mut buffer).await {
@@ -65,6 +69,10 @@ pub(crate) async fn drain(
                 tail.push(&buffer);
                 if let Some(file) = &mut file {
                     file.write(&buffer);
+                }
+                // A command that writes gets the large buffer: fewer reads.
+                if buffer.capacity() < CHUNK {
+                    buffer = Vec::with_capacity(CHUNK);
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
@@ -78,7 +86,33 @@ pub(crate) async fn drain(
 
 #[cfg(test)]
 mod tests {
-    use super::Tail;
+    use super::{drain, Tail, CHUNK, FIRST};
+    use crate::command::log_file::LogFile;
+
+    /// Output longer than the first buffer and than the large one, read in chunks of
+    /// every size, reaches the tail and the file whole and in order.
+    #[tokio::test]
+    async fn output_of_any_length_is_kept_whole() {
+        for len in [
+            0,
+            1,
+            FIRST - 1,
+            FIRST,
+            FIRST + 1,
+            CHUNK + FIRST + 7,
+            3 * CHUNK,
+        ] {
+            let output: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("out.log");
+            let mut tail = Tail::new(len);
+            drain(Some(&output[..]), &mut tail, Some(LogFile::new(&path))).await;
+            let (a, b) = tail.bytes.as_slices();
+            assert_eq!([a, b].concat(), output, "tail of {len} bytes");
+            let file = std::fs::read(&path).unwrap_or_default();
+            assert_eq!(file, output, "file of {len} bytes");
+        }
+    }
 
     fn check(capacity: usize, chunks: &[&str], expect: &str) {
         let mut tail = Tail::new(capacity);
