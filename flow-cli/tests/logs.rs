@@ -310,6 +310,31 @@ fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "ONE\n");
 }
 
+/// `flow logs sort FILE`, where `[flows.sort]` has a matrix, names the flows it makes: the file
+/// does define `sort`, so "defines no flow `sort`" alone sent the user looking for a typo.
+#[test]
+fn flow_logs_of_a_matrix_definition_names_its_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml =
+        "[flows.sort]\nmatrix = { part = [\"00\", \"01\", \"02\"] }\nshell = \"echo {part}\"\n";
+    std::fs::write(dir.path().join("w.toml"), toml).unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    let (code, stdout, stderr) = logs(dir.path(), &["sort", "w.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(
+            "`sort` is a definition of 3 flows in w.toml (sort.00 ... sort.02): \
+             name one, as `flow logs sort.00 w.toml`"
+        ),
+        "{stderr}"
+    );
+    let (code, stdout, _) = logs(dir.path(), &["sort.01", "w.toml"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "01\n"));
+}
+
 /// A flow that only a `--set` made (not in the file as it expands by default) has its logs.
 #[test]
 fn flow_logs_reads_a_flow_made_by_set() {
