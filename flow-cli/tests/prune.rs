@@ -72,6 +72,12 @@ fn prune_keeps_the_newest_runs_of_each_workflow_and_removes_the_rest_with_their_
     // With a file: only that workflow's runs, the newest one kept.
     let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // It names the workflow it kept runs of: `other` keeps its two.
+    assert!(
+        text(&out.stdout).ends_with("flow.db, kept the 1 newest of workflow `w`\n"),
+        "{}",
+        text(&out.stdout)
+    );
     let left = runs(dir);
     let expect = [&w[3], &other[0], &other[1]];
     assert_eq!(left.iter().map(|(r, _)| r).collect::<Vec<_>>(), expect);

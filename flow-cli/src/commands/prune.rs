@@ -115,8 +115,12 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         1 => "; skipped 1 workflow that is running".to_owned(),
         n => format!("; skipped {n} workflows that are running"),
     };
+    let of = match &name {
+        Some(name) => format!("workflow `{}`", terminal::safe(name)),
+        None => "each workflow".to_owned(),
+    };
     print_stdout(&format!(
-        "{verb} {runs} of {}, kept the {} newest of each workflow{skipped}\n",
+        "{verb} {runs} of {}, kept the {} newest of {of}{skipped}\n",
         terminal::safe(&spec.to_string()),
         args.keep
     ))?;
