@@ -462,3 +462,41 @@ fn flow_logs_of_a_flow_that_did_not_run_says_why() {
         );
     }
 }
+
+/// `flow logs FLOW --run RUN` of a run that found every flow up to date (it ran nothing, so it
+/// has no log folder) says that the flow did not run there, as it does for a run that ran
+/// other flows, not that `flow runs` does not know the run.
+#[test]
+fn flow_logs_of_a_run_where_everything_was_up_to_date_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.make]\nshell = \"echo made > out.txt\"\noutputs = [\"out.txt\"]\n",
+    )
+    .unwrap();
+    let run_id = |out: &std::process::Output| json_of(out)["run_id"].as_str().unwrap().to_owned();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    let second = run_id(&flow_in(dir.path(), &["run", "w.toml", "--json"]));
+    for follow in [&[][..], &["-f"]] {
+        let args = [&["make", "w.toml", "--run", &second][..], follow].concat();
+        let (code, out, err) = logs(dir.path(), &args);
+        assert_eq!((code, out.as_str()), (Some(0), ""), "{follow:?}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "flow logs: flow `make` has no logs in run {second}: it did not run there \
+                 (it was up to date)\n"
+            ),
+            "{follow:?}"
+        );
+    }
+    // Without --run: the latest run that ran it.
+    let (code, _, err) = logs(dir.path(), &["make", "w.toml"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        "flow logs: attempt 1 of `make` wrote nothing to stdout or stderr\n"
+    );
+}

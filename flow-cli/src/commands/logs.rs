@@ -78,6 +78,14 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     };
     let folder = run_dir(&root, &run);
     if !folder.is_dir() {
+        // A run that ran nothing (every flow up to date) has no folder: its record says why.
+        if let Some(why) = store
+            .as_deref()
+            .and_then(|s| never_started(s, &run, &args.flow))
+        {
+            did_not_run(&args.flow, &run, &why);
+            return Ok(0);
+        }
         return Err(CliError::Run(format!(
             "no logs of run {} in {} (see `flow runs`)",
             terminal::safe(&run),
