@@ -147,8 +147,8 @@ pub enum CompletionShell {
 pub struct LogsArgs {
     /// The flow.
     pub flow: String,
-    /// The workflow file whose `.flow/logs` to read, only its runs, and which must define
-    /// FLOW [default: the current folder's, any run].
+    /// The workflow file whose `.flow/logs` to read, only its runs (FLOW may be one that
+    /// only a `--set` made, or one removed since) [default: the current folder's, any run].
     pub file: Option<PathBuf>,
     /// The run [default: the latest that ran the flow; with --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]
