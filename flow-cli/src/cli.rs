@@ -83,8 +83,9 @@ Examples:
   flow prune --keep 1 --dry-run               what would go, in the store of this folder
 
 The newest run, which --resume reads, always stays, and so does an older run that ran a flow
-the kept runs found up to date. A workflow that is running is skipped (exit code 1). Logs and
-reports are removed from the .flow folder beside FILE (without FILE: of the current folder).
+the kept runs found up to date. A workflow that is running is skipped (exit code 1); a store
+that no run has made yet has nothing to prune (exit code 0). Logs and reports are removed
+from the .flow folder beside FILE (without FILE: of the current folder).
 Then the SQLite file is rewritten to give the space back, unless a workflow of the store is
 running (it keeps its size then, and SQLite reuses the space for later runs).")]
     Prune(PruneArgs),
@@ -146,8 +147,8 @@ pub enum CompletionShell {
 pub struct LogsArgs {
     /// The flow.
     pub flow: String,
-    /// The workflow file whose `.flow/logs` to read, only its runs, and which must define
-    /// FLOW [default: the current folder's, any run].
+    /// The workflow file whose `.flow/logs` to read, only its runs (FLOW may be one that
+    /// only a `--set` made, or one removed since) [default: the current folder's, any run].
     pub file: Option<PathBuf>,
     /// The run [default: the latest that ran the flow; with --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]

@@ -26,6 +26,7 @@ mod terminal;
 mod watchdog;
 mod workflow;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -101,9 +102,17 @@ fn main() -> ExitCode {
 fn usage_error(error: &clap::Error) -> ExitCode {
     let code = error.exit_code();
     if !error.use_stderr() {
-        // Help and version, on stdout as clap prints them.
-        let _ = error.print();
-        return ExitCode::from(u8::try_from(code).unwrap_or(2));
+        // Help and version, on stdout as clap prints them; one that cannot be written (a full
+        // disk) fails as any command's output does, and a reader gone (`| head`) is no error.
+        let printed = error.print().and_then(|()| std::io::stdout().flush());
+        return match printed {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                let e = CliError::Output(e);
+                report(&e, Stopped::Reading);
+                ExitCode::from(e.exit_code())
+            }
+            _ => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        };
     }
     // An error quotes the command line (a `--set` value, say): made safe for a terminal.
     let text = error.render().to_string();

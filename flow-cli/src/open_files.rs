@@ -40,9 +40,10 @@ pub fn jobs_that_fit(jobs: usize) -> usize {
         Fit::Fewer { jobs: fewer, limit } => {
             let limits = "`ulimit -n` and `ulimit -Hn` show the limits";
             if fewer < jobs {
+                let commands = if fewer == 1 { "command" } else { "commands" };
                 tracing::warn!(
-                    "running at most {fewer} commands at once, not {jobs}: that many need more \
-                     open files than this process may have ({limit}; {limits})"
+                    "running at most {fewer} {commands} at once, not {jobs}: that many need \
+                     more open files than this process may have ({limit}; {limits})"
                 );
             } else {
                 tracing::warn!(

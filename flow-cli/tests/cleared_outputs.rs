@@ -269,8 +269,12 @@ fn an_output_holding_flows_own_files_is_refused_at_its_line() {
             "holds flow's own files (`.flow/`, its store and logs)",
         ),
         ("x/../.flow/logs/", "lies in flow's own folder `.flow/`"),
-        ("w.toml", "holds the workflow file `w.toml`"),
+        ("w.toml", "is the workflow file `w.toml`"),
         ("conf/", "holds the included file `conf/common.toml`"),
+        (
+            "conf/common.toml",
+            "is the included file `conf/common.toml`",
+        ),
     ] {
         write(
             d,

@@ -71,6 +71,43 @@ fn full_or_closed_output_streams_never_panic_and_a_lost_summary_fails_the_comman
 }
 
 #[test]
+fn help_and_version_that_cannot_be_written_fail_as_the_manual_page_does() {
+    // `flow man > /dev/full` says it could not write and exits 2; `flow --help` and
+    // `flow --version` into a full disk did neither: exit 0, nothing said.
+    for args in [
+        &["man"][..],
+        &["--help"],
+        &["run", "--help"],
+        &["-h"],
+        &["--version"],
+    ] {
+        let out = flow()
+            .args(args)
+            .stdout(full())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "flow {args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write output") && stderr.contains("No space left"),
+            "flow {args:?}: {stderr}"
+        );
+    }
+    // Into a reader that went away, help stays quiet and exits 0, as every command's output
+    // does (`flow --help | head -1`).
+    let mut child = flow()
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn escape_sequences_from_commands_and_the_workflow_file_are_printed_escaped() {
     let dir = tempfile::tempdir().unwrap();
     write(

@@ -310,6 +310,31 @@ fn flow_logs_with_a_file_reads_only_that_workflows_runs() {
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "ONE\n");
 }
 
+/// `flow logs sort FILE`, where `[flows.sort]` has a matrix, names the flows it makes: the file
+/// does define `sort`, so "defines no flow `sort`" alone sent the user looking for a typo.
+#[test]
+fn flow_logs_of_a_matrix_definition_names_its_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml =
+        "[flows.sort]\nmatrix = { part = [\"00\", \"01\", \"02\"] }\nshell = \"echo {part}\"\n";
+    std::fs::write(dir.path().join("w.toml"), toml).unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    let (code, stdout, stderr) = logs(dir.path(), &["sort", "w.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(
+            "`sort` is a definition of 3 flows in w.toml (sort.00 ... sort.02): \
+             name one, as `flow logs sort.00 w.toml`"
+        ),
+        "{stderr}"
+    );
+    let (code, stdout, _) = logs(dir.path(), &["sort.01", "w.toml"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "01\n"));
+}
+
 /// A flow that only a `--set` made (not in the file as it expands by default) has its logs.
 #[test]
 fn flow_logs_reads_a_flow_made_by_set() {
@@ -436,4 +461,42 @@ fn flow_logs_of_a_flow_that_did_not_run_says_why() {
             "{follow:?}"
         );
     }
+}
+
+/// `flow logs FLOW --run RUN` of a run that found every flow up to date (it ran nothing, so it
+/// has no log folder) says that the flow did not run there, as it does for a run that ran
+/// other flows, not that `flow runs` does not know the run.
+#[test]
+fn flow_logs_of_a_run_where_everything_was_up_to_date_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.make]\nshell = \"echo made > out.txt\"\noutputs = [\"out.txt\"]\n",
+    )
+    .unwrap();
+    let run_id = |out: &std::process::Output| json_of(out)["run_id"].as_str().unwrap().to_owned();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    let second = run_id(&flow_in(dir.path(), &["run", "w.toml", "--json"]));
+    for follow in [&[][..], &["-f"]] {
+        let args = [&["make", "w.toml", "--run", &second][..], follow].concat();
+        let (code, out, err) = logs(dir.path(), &args);
+        assert_eq!((code, out.as_str()), (Some(0), ""), "{follow:?}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "flow logs: flow `make` has no logs in run {second}: it did not run there \
+                 (it was up to date)\n"
+            ),
+            "{follow:?}"
+        );
+    }
+    // Without --run: the latest run that ran it.
+    let (code, _, err) = logs(dir.path(), &["make", "w.toml"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        "flow logs: attempt 1 of `make` wrote nothing to stdout or stderr\n"
+    );
 }

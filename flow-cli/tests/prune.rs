@@ -72,6 +72,12 @@ fn prune_keeps_the_newest_runs_of_each_workflow_and_removes_the_rest_with_their_
     // With a file: only that workflow's runs, the newest one kept.
     let out = run_in(dir, &["prune", "w.toml", "--keep", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // It names the workflow it kept runs of: `other` keeps its two.
+    assert!(
+        text(&out.stdout).ends_with("flow.db, kept the 1 newest of workflow `w`\n"),
+        "{}",
+        text(&out.stdout)
+    );
     let left = runs(dir);
     let expect = [&w[3], &other[0], &other[1]];
     assert_eq!(left.iter().map(|(r, _)| r).collect::<Vec<_>>(), expect);
@@ -243,4 +249,34 @@ fn prune_gives_the_space_back_but_not_while_a_workflow_of_the_store_runs() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// A project that has not run yet has nothing to prune: `flow prune` says so and exits 0, as
+/// it does for a store that holds no run of the workflow and as `flow runs` does, and
+/// creates nothing.
+#[test]
+fn a_project_that_has_not_run_has_nothing_to_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(dir, "w.toml", "[flows.a]\nshell = \"true\"\n");
+    for args in [
+        &["prune", "--keep", "1"][..],
+        &["prune", "w.toml", "--keep", "3"],
+        &["prune", "w.toml", "--keep", "1", "--dry-run"],
+        &["prune", "--keep", "1", "--store", "dir:results"],
+    ] {
+        let out = run_in(dir, args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let said = text(&out.stdout);
+        assert!(
+            said.contains("no runs") && said.contains("yet") && said.contains("nothing to prune"),
+            "{args:?}: {said}"
+        );
+    }
+    assert!(!dir.join(".flow").exists() && !dir.join("results").exists());
 }

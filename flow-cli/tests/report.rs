@@ -291,3 +291,38 @@ fn the_page_of_a_2000_flow_run_weighs_under_2_mb() {
     eprintln!("report of {n_flows} flows: {size} bytes");
     assert!(size < 2_000_000, "{size} bytes");
 }
+
+/// `flow report v.toml --run RUN`, where RUN is a run of another workflow of the folder, shows
+/// that run without drawing v.toml's dependencies on it (as `flow results v.toml --run RUN`
+/// lists it without v.toml's flows): the edges and the critical path are the run's own.
+#[test]
+fn the_file_of_another_workflow_draws_no_edges_on_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("w.toml"),
+        "[flows.a]\ncommand = [\"true\"]\n[flows.b]\nrequires = [\"a\"]\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    // The same flows, the other way round.
+    std::fs::write(
+        d.join("v.toml"),
+        "[flows.b]\ncommand = [\"true\"]\n[flows.a]\nrequires = [\"b\"]\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let ran = flow(d, &["run", "w.toml", "--json"]);
+    assert_eq!(ran.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let run = json["run_id"].as_str().unwrap();
+    let report = |file: &str| -> Value {
+        let out = flow(d, &["report", file, "--run", run, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{file}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let own = report("w.toml");
+    assert_eq!(own["edges"][0]["from"], "a", "{own}");
+    let other = report("v.toml");
+    assert_eq!(other["workflow"], "w");
+    assert_eq!(other["edges"], serde_json::json!([]), "{other}");
+    assert_eq!(other["flows"].as_array().unwrap().len(), 2, "{other}");
+}

@@ -437,6 +437,14 @@ fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow()
             && stderr.contains("(100; `ulimit -n` and `ulimit -Hn` show the limits)"),
         "{stderr}"
     );
+    // Room for one only: said in the singular.
+    let out = run_with_limit(dir.path(), "ulimit -n 70");
+    completed(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("running at most 1 command at once, not 40"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -78,6 +78,14 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     };
     let folder = run_dir(&root, &run);
     if !folder.is_dir() {
+        // A run that ran nothing (every flow up to date) has no folder: its record says why.
+        if let Some(why) = store
+            .as_deref()
+            .and_then(|s| never_started(s, &run, &args.flow))
+        {
+            did_not_run(&args.flow, &run, &why);
+            return Ok(0);
+        }
         return Err(CliError::Run(format!(
             "no logs of run {} in {} (see `flow runs`)",
             terminal::safe(&run),
@@ -153,6 +161,26 @@ fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path)
     let Some(wf) = wf.filter(|wf| !wf.flows.iter().any(|f| f.id.as_str() == args.flow)) else {
         return CliError::Run(not_run);
     };
+    // `[flows.sort]` with a matrix makes sort.00, ...: it is no flow, but the file has it.
+    let definition = (wf.definitions.iter()).find(|d| d.matrix && d.name == args.flow);
+    if let Some(flows) = definition.and_then(|d| wf.flows.get(d.flows.clone())) {
+        if let (Some(first), Some(last)) = (flows.first(), flows.last()) {
+            let file = terminal::path(file);
+            let (count, which) = match flows.len() {
+                1 => ("1 flow".to_owned(), first.id.to_string()),
+                2 => ("2 flows".to_owned(), format!("{}, {}", first.id, last.id)),
+                n => (
+                    format!("{n} flows"),
+                    format!("{} ... {}", first.id, last.id),
+                ),
+            };
+            return CliError::Run(format!(
+                "`{flow}` is a definition of {count} in {file} ({which}): name one, as \
+                 `flow logs {} {file}`",
+                first.id
+            ));
+        }
+    }
     let ids = wf.flows.iter().map(|f| f.id.as_str());
     let guess = match crate::workflow::closest_name(&args.flow, ids) {
         Some(close) => format!(" (did you mean `{close}`?)"),

@@ -36,10 +36,19 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
             "nothing to prune: the memory store keeps nothing from one `flow` to the next".into(),
         ));
     }
-    let results_store = if args.dry_run {
-        store::open_for_reading(&spec)?
+    let opened = if args.dry_run {
+        store::open_for_reading(&spec)
     } else {
-        store::open_existing(&spec)?
+        store::open_existing(&spec)
+    };
+    let results_store = match opened {
+        // A project that has not run yet: no runs, as `flow runs` says, and no error.
+        Err(CliError::NoRun { .. }) => {
+            let none = store::no_runs(&spec, name.as_deref());
+            print_stdout(&format!("{none}: nothing to prune\n"))?;
+            return Ok(0);
+        }
+        opened => opened?,
     };
     let mut runs = results_store.runs().map_err(|e| store::error(&spec, e))?;
     let in_store: BTreeSet<String> = runs.iter().map(|r| r.workflow.clone()).collect();
@@ -106,8 +115,12 @@ pub fn run(args: &PruneArgs) -> Result<u8, CliError> {
         1 => "; skipped 1 workflow that is running".to_owned(),
         n => format!("; skipped {n} workflows that are running"),
     };
+    let of = match &name {
+        Some(name) => format!("workflow `{}`", terminal::safe(name)),
+        None => "each workflow".to_owned(),
+    };
     print_stdout(&format!(
-        "{verb} {runs} of {}, kept the {} newest of each workflow{skipped}\n",
+        "{verb} {runs} of {}, kept the {} newest of {of}{skipped}\n",
         terminal::safe(&spec.to_string()),
         args.keep
     ))?;

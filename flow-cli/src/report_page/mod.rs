@@ -92,6 +92,8 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
     };
     let state = RunState::of(&spec, &run);
     let logs_root = dir.join(store::STATE_DIR).join("logs");
+    // The file's dependencies are drawn on its own runs only (`--run` may name another's).
+    let workflow = workflow.filter(|w| w.name == run.workflow);
     let report = build(
         store.as_ref(),
         &run,

@@ -76,7 +76,10 @@ pub(super) fn holding_own(
             let whose = "holds the workflow's folder".to_owned();
             return Some((whose, "this folder is", instead));
         }
-        let (path, what, inside) = held(&key(output, text), &own)?;
+        let written = key(output, text);
+        let (path, what, inside) = held(&written, &own)?;
+        // The file itself, or a folder that holds it.
+        let is = if written == path { "is" } else { "holds" };
         let whose = match (what, inside) {
             (Own::StateFolder, false) => {
                 format!("holds flow's own files (`{path}/`, its store and logs)")
@@ -84,8 +87,8 @@ pub(super) fn holding_own(
             (Own::StateFolder, true) => {
                 format!("lies in flow's own folder `{path}/` (its store and logs)")
             }
-            (Own::WorkflowFile, _) => format!("holds the workflow file `{path}`"),
-            (Own::IncludedFile, _) => format!("holds the included file `{path}`"),
+            (Own::WorkflowFile, _) => format!("{is} the workflow file `{path}`"),
+            (Own::IncludedFile, _) => format!("{is} the included file `{path}`"),
         };
         let instead = "declare the files or folders the flow writes (such as `out/`)";
         Some((whose, "flow's own files are", instead))

@@ -89,17 +89,18 @@ fn an_output_holding_a_workflow_file_is_refused_where_it_is_written() {
     let d = std::fs::canonicalize(dir.path()).unwrap();
     let abs = d.display().to_string();
     for (output, whose) in [
-        ("flow.toml", "holds the workflow file `flow.toml`"),
-        ("./flow.toml", "holds the workflow file `flow.toml`"),
+        ("flow.toml", "is the workflow file `flow.toml`"),
+        ("./flow.toml", "is the workflow file `flow.toml`"),
         (
             &format!("{abs}/flow.toml"),
-            "holds the workflow file `flow.toml`",
+            "is the workflow file `flow.toml`",
         ),
+        (".", "holds the workflow's folder"),
         ("conf/", "holds the included file `conf/common.toml`"),
         ("conf", "holds the included file `conf/common.toml`"),
         (
             "x/../conf/common.toml",
-            "holds the included file `conf/common.toml`",
+            "is the included file `conf/common.toml`",
         ),
         (
             &format!("{abs}/conf"),
