@@ -229,6 +229,23 @@ fn a_variable_whose_value_is_not_utf8_is_refused_where_it_is_named() {
     assert_eq!(logged, ["${TEXT} fine"]);
 }
 
+/// In a workflow folder whose name is not UTF-8, each command gets that folder's name, byte
+/// for byte, in `FLOW_WORKFLOW_DIR`.
+#[test]
+fn the_workflow_folder_reaches_commands_as_it_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"w\xff"));
+    std::fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        "w.toml",
+        "[flows.a]\nshell = 'test \"$FLOW_WORKFLOW_DIR\" -ef .'\n",
+    );
+    let out = run_in(&dir, &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 #[test]
 fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
