@@ -356,6 +356,23 @@ fn folders_are_made_only_where_asked_and_a_missing_one_is_named() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// A `.flow` that is a link leading nowhere (a cache folder not made yet) is named as such,
+/// not as a file in the way.
+#[test]
+fn a_state_folder_link_that_leads_nowhere_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    std::os::unix::fs::symlink("cache/flow", dir.path().join(".flow")).unwrap();
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("it is a link to cache/flow, which does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("it is a file"), "{stderr}");
+}
+
 #[test]
 fn messages_name_the_real_cause() {
     let dir = tempfile::tempdir().unwrap();
