@@ -51,19 +51,37 @@ pub fn make_state_dir(dir: &Path) -> Result<(), CliError> {
     match std::fs::create_dir(&path) {
         Ok(()) => Ok(()),
         Err(_) if path.is_dir() => Ok(()),
-        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::Io {
-            action: "use the state folder",
-            path,
-            source: std::io::Error::other(
-                "it is a file, not a folder; flow keeps its store and logs in this folder: \
-                 move the file away",
-            ),
-        }),
+        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => Err(in_the_way(path)),
         Err(source) => Err(CliError::Io {
             action: "create the state folder",
             path,
             source,
         }),
+    }
+}
+
+/// The error for `<dir>/.flow` that is there but no folder: a file, or a link that leads to
+/// no folder (a cache folder not made yet).
+fn in_the_way(path: std::path::PathBuf) -> CliError {
+    let problem = match std::fs::read_link(&path) {
+        Ok(target) if !path.exists() => format!(
+            "it is a link to {}, which does not exist; flow keeps its store and logs in this \
+             folder: make the folder the link leads to, or remove the link",
+            target.display()
+        ),
+        Ok(target) => format!(
+            "it is a link to {}, which is not a folder; flow keeps its store and logs in this \
+             folder: make the link lead to a folder, or remove it",
+            target.display()
+        ),
+        Err(_) => "it is a file, not a folder; flow keeps its store and logs in this folder: \
+                   move the file away"
+            .to_owned(),
+    };
+    CliError::Io {
+        action: "use the state folder",
+        path,
+        source: std::io::Error::other(problem),
     }
 }
 

@@ -266,6 +266,23 @@ fn a_variable_whose_value_is_not_utf8_is_refused_where_it_is_named() {
     assert_eq!(logged, ["${TEXT} fine"]);
 }
 
+/// In a workflow folder whose name is not UTF-8, each command gets that folder's name, byte
+/// for byte, in `FLOW_WORKFLOW_DIR`.
+#[test]
+fn the_workflow_folder_reaches_commands_as_it_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"w\xff"));
+    std::fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        "w.toml",
+        "[flows.a]\nshell = 'test \"$FLOW_WORKFLOW_DIR\" -ef .'\n",
+    );
+    let out = run_in(&dir, &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 #[test]
 fn json_errors_are_one_document_on_stdout_with_the_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
@@ -374,6 +391,23 @@ fn folders_are_made_only_where_asked_and_a_missing_one_is_named() {
     // The default place is made beside the workflow.
     let out = run_in(dir.path(), &["report", "w.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// A `.flow` that is a link leading nowhere (a cache folder not made yet) is named as such,
+/// not as a file in the way.
+#[test]
+fn a_state_folder_link_that_leads_nowhere_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    std::os::unix::fs::symlink("cache/flow", dir.path().join(".flow")).unwrap();
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("it is a link to cache/flow, which does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("it is a file"), "{stderr}");
 }
 
 #[test]

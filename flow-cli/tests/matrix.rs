@@ -304,3 +304,39 @@ fn an_env_value_a_param_gives_a_nul_byte_is_refused_before_anything_runs() {
     }
     assert!(!dir.path().join("ran").exists(), "nothing ran");
 }
+
+/// A file whose name is not UTF-8 is never left out of a glob matrix: in a folder on the way
+/// it is matched as any other, and a value taken from it, which no flow id can hold, is
+/// refused at the glob (before, the sample was silently missing from the run).
+#[test]
+fn a_name_that_is_not_utf8_is_never_silently_left_out_of_a_glob_matrix() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let latin1 = |bytes: &[u8]| d.join(std::ffi::OsStr::from_bytes(bytes));
+    std::fs::create_dir_all(latin1(b"runs/r\xe9")).unwrap();
+    std::fs::write(latin1(b"runs/r\xe9/a.out"), "a").unwrap();
+    write(d, "runs/r1/b.out", "b");
+    write(
+        d,
+        "w.toml",
+        "[flows.q]\nmatrix = { s = { glob = \"runs/*/{s}.out\" } }\ncommand = [\"true\"]\n",
+    );
+    let out = flow()
+        .current_dir(d)
+        .args(["validate", "w.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 flows"), "{stdout}");
+
+    std::fs::write(latin1(b"runs/r1/c\xe9.out"), "c").unwrap();
+    flow()
+        .current_dir(d)
+        .args(["run", "w.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "w.toml:2:25: the value `c\u{fffd}` of matrix axis `s` cannot be part of the flow id",
+        ));
+}

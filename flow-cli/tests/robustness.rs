@@ -772,3 +772,36 @@ fn a_background_job_left_in_the_group_is_stopped_with_a_warning() {
         "the background job outlived its flow"
     );
 }
+
+/// The dry run only reads the ledger, so it works where `.flow` is read-only (its SQLite files
+/// as runs leave them, without the WAL's shared-memory file that reading would make): it says
+/// what an edit makes run, and what is up to date.
+#[test]
+fn the_dry_run_reads_the_ledger_on_read_only_media() {
+    if !can_mount("the read-only dry run test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"cat a.in > a.out\"\ninputs = [\"a.in\"]\noutputs = [\"a.out\"]\n\
+         [flows.b]\nshell = \"cat b.in > b.out\"\ninputs = [\"b.in\"]\noutputs = [\"b.out\"]\n",
+    );
+    write(d, "a.in", "1\n");
+    write(d, "b.in", "1\n");
+    for edit in ["a.in", "b.in"] {
+        let out = run_in(d, &["run", "w.toml", "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        write(d, edit, "2\n");
+    }
+    let out = on_read_only_mount(&d.join(".flow"), "cd ..; \"$FLOW\" run w.toml -n --json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = json_of(&out);
+    let run: Vec<&str> = (plan["run"].as_array().unwrap().iter())
+        .map(|f| f["flow"].as_str().unwrap())
+        .collect();
+    assert_eq!(run, ["b"], "{plan}");
+    assert_eq!(plan["counts"]["up_to_date"], 1, "{plan}");
+}

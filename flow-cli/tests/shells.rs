@@ -221,3 +221,28 @@ shell = 'printf "%s|%s|%s|%s|%s" "$IN" "$PRICE" "$WHO" "$P" "$NONE" > env.txt'
         "{stderr}"
     );
 }
+
+/// Started without `PATH` (`env -i`, a bare container), `flow` still runs scripts under bash
+/// where `/bin` or `/usr/bin` has it, as it finds commands there (`execvp`'s default path),
+/// instead of falling back to `/bin/sh`.
+#[test]
+fn without_path_scripts_still_run_under_bash_from_the_default_path() {
+    if !Path::new("/bin/bash").exists() && !Path::new("/usr/bin/bash").exists() {
+        eprintln!("skipping: no bash in /bin or /usr/bin");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.a]\nshell = \"test -n \\\"$BASH_VERSION\\\"\"\n",
+    )
+    .unwrap();
+    let out = flow()
+        .current_dir(dir.path())
+        .env_remove("PATH")
+        .args(["run", "w.toml", "-q", "--store", "memory"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -610,3 +610,34 @@ fn the_dry_run_during_a_run_says_what_it_has_not_completed_yet() {
         "{stdout}\n{runs}"
     );
 }
+
+/// A glob reads every file it matches, also one whose name is not UTF-8, in a workflow folder
+/// whose name is not UTF-8 either: editing either file runs the flow again.
+#[test]
+fn names_that_are_not_utf8_are_globbed_like_any_other() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"w\xff dir"));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let latin1 = Path::new("data").join(std::ffi::OsStr::from_bytes(b"f\xe9.csv"));
+    std::fs::write(dir.join(&latin1), "1\n").unwrap();
+    write(&dir, "data/ok.csv", "1\n");
+    write(
+        &dir,
+        "w.toml",
+        r#"
+[flows.all]
+shell = "cat data/*.csv > all.txt"
+inputs = ["data/*.csv"]
+outputs = ["all.txt"]
+"#,
+    );
+    assert_eq!(ran(&dir, &[]), set(&["all"]));
+    plan_then_run(&dir, &[]);
+    write(&dir, "data/ok.csv", "2\n");
+    plan_then_run(&dir, &["all"]);
+    std::fs::write(dir.join(&latin1), "2\n").unwrap();
+    plan_then_run(&dir, &["all"]);
+    let all = std::fs::read_to_string(dir.join("all.txt")).unwrap();
+    assert_eq!(all, "2\n2\n");
+}

@@ -63,7 +63,7 @@ pub(crate) fn env(env: &EnvChanges, home: &Path) -> EnvChanges {
                 EnvChange::Set(key, value) => {
                     EnvChange::Set(key.clone(), marked(value, home).into_owned())
                 }
-                EnvChange::Remove(key) => EnvChange::Remove(key.clone()),
+                other => other.clone(),
             })
             .collect(),
     }

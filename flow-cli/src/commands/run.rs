@@ -421,9 +421,8 @@ fn write_report(
 
 /// Registers one command flow per workflow flow, then every dependency in one batch.
 fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
-    let dir = wf.dir.to_string_lossy().into_owned();
     let home: Arc<Path> = Arc::from(wf.dir.as_path());
-    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &dir, &home)))
+    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &home)))
         .map_err(|e| CliError::Run(terminal::chain(&e)))?;
     let dependencies = wf.flows.iter().flat_map(|def| {
         let required = def
@@ -442,7 +441,7 @@ fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
 
 /// The flow-core flow of one workflow flow, whose home is the workflow's folder (a moved
 /// project keeps its flows' definitions: a resume reuses them, they stay up to date).
-fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str, home: &Arc<Path>) -> Flow {
+fn flow(def: &FlowDef, wf: &Workflow, home: &Arc<Path>) -> Flow {
     let mut spec = match &def.action {
         Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
         Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
@@ -454,7 +453,7 @@ fn flow(def: &FlowDef, wf: &Workflow, workflow_dir: &str, home: &Arc<Path>) -> F
         spec = spec.env(key.clone(), value.clone());
     }
     spec = spec
-        .env("FLOW_WORKFLOW_DIR", workflow_dir)
+        .env_os("FLOW_WORKFLOW_DIR", &wf.dir)
         .cwd(def.cwd.clone())
         .tail_bytes(TAIL_BYTES);
     let mut builder = Flow::command(def.id.clone(), spec).home(Arc::clone(home));

@@ -319,7 +319,8 @@ pub(super) fn values(
 
 /// The values the wildcard takes in the paths matching `pattern` (relative to `dir` unless
 /// absolute), sorted. In a pattern's path segments, `*` is any run of characters and `?` one
-/// character; neither crosses a `/`, and neither matches a leading `.`.
+/// character; neither crosses a `/`, and neither matches a leading `.`. A name that is not
+/// UTF-8 is matched as its lossy text.
 fn glob(pattern: &str, dir: &Path) -> Vec<String> {
     let (base, rest) = match pattern.strip_prefix('/') {
         Some(rest) => (Path::new("/"), rest),
@@ -353,10 +354,10 @@ fn walk(dir: &Path, segments: &[Vec<char>], value: Option<&str>, found: &mut BTr
         return;
     };
     for entry in entries.flatten() {
+        // A name that is not UTF-8 is matched as its lossy text: a value taken from it is
+        // refused where flow ids are checked, never silently left out.
         let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
+        let name = name.to_string_lossy();
         if name.starts_with('.') && segment.first() != Some(&'.') {
             continue;
         }

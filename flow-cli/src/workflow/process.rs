@@ -98,8 +98,9 @@ fn interpreter(
 }
 
 /// What runs a `shell` script when no `interpreter` is given: `bash -euo pipefail -c` where
-/// `bash` is on `PATH` (stop at the first failing command, at an unset variable and at a
-/// failing pipeline stage), else `/bin/sh -eu -c` (a POSIX shell has no `pipefail`).
+/// `bash` is on `PATH` (`/bin:/usr/bin` without one; stop at the first failing command, at an
+/// unset variable and at a failing pipeline stage), else `/bin/sh -eu -c` (a POSIX shell has
+/// no `pipefail`).
 pub fn default_interpreter() -> Vec<String> {
     let words: &[&str] = if on_path("bash") {
         &["bash", "-euo", "pipefail", "-c"]
@@ -109,10 +110,11 @@ pub fn default_interpreter() -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
+/// Whether `program` is in a folder of `PATH`, or, without `PATH`, of `/bin:/usr/bin`: where
+/// commands are then looked up too (as `execvp` does).
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
-    })
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -220,10 +220,8 @@ fn each_file(
         let any = if Data::is_glob(path) {
             let mut any = false;
             let pattern = base.join(path);
-            if let Ok(paths) = glob::glob(&Data::glob_under(base, path)) {
-                for full in paths.flatten() {
-                    any |= add(base, &full, None, found)?;
-                }
+            for full in Data::glob_paths(base, path) {
+                any |= add(base, &full, None, found)?;
             }
             // A glob that matches nothing is taken as written, as a shell does: a file named
             // `notes*.txt` is that file.

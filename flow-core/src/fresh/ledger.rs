@@ -163,8 +163,20 @@ impl Ledger {
             return Ok(Self::in_memory());
         }
         let shown = path.display().to_string();
-        let conn = open_reader(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
-        match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
+        let mut conn = open_reader(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
+        let mut read = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()));
+        if let Err(e) = &read {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+            ) {
+                // SQLite cannot make the WAL's shared-memory file (a read-only folder or
+                // medium): nobody can be writing the file then, so it is read as immutable.
+                conn = open_immutable(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
+                read = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()));
+            }
+        }
+        match read {
             Ok(()) => {}
             Err(e) if damage::is_damaged(&e) => {
                 let ledger = Self::in_memory();
@@ -506,6 +518,26 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, read_only_flags())?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+/// A connection to the ledger file at `path` that reads it as immutable: no lock, no WAL, no
+/// shared-memory file, for a file nobody can write.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    use std::os::unix::ffi::OsStrExt;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for &byte in absolute.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        read_only_flags() | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
 }
 
 /// A connection that only reads; without SQLite's own mutex, since each connection is used

@@ -18,6 +18,7 @@ mod check;
 mod clear;
 mod damage;
 pub(crate) mod digest;
+mod glob;
 mod ledger;
 mod plan;
 
@@ -156,24 +157,30 @@ impl Data {
         std::borrow::Cow::Owned(escaped)
     }
 
-    /// The input glob `path`, relative to the folder `base`, as the `glob` crate reads it:
-    /// [`glob_syntax`](Self::glob_syntax) under `base`, whose name is matched as it is (`w[1]/`
-    /// is not `w1/`). An absolute `path` ignores `base`.
+    /// Every file and folder that the input glob `path` (relative to the folder `base` unless
+    /// absolute; see [`glob_syntax`](Self::glob_syntax)) matches, per folder in name order. The
+    /// name of `base` is matched as it is (`w[1]/` is not `w1/`), and names that are not UTF-8
+    /// are matched too, as their lossy text. Folders that cannot be read are passed over.
     ///
     /// ```
     /// use flow_core::Data;
-    /// use std::path::Path;
     ///
-    /// assert_eq!(Data::glob_under(Path::new("w[1]"), "*.csv"), "w[[]1[]]/*.csv");
-    /// assert_eq!(Data::glob_under(Path::new("w"), "/data/*.csv"), "/data/*.csv");
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("b.csv"), "")?;
+    /// std::fs::write(dir.path().join("a.csv"), "")?;
+    /// let found = Data::glob_paths(dir.path(), "*.csv");
+    /// assert_eq!(found, [dir.path().join("a.csv"), dir.path().join("b.csv")]);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn glob_under(base: &std::path::Path, path: &str) -> String {
-        if std::path::Path::new(path).is_absolute() || base.as_os_str().is_empty() {
-            Data::glob_syntax(path).into_owned()
-        } else {
-            let base = glob::Pattern::escape(&base.to_string_lossy());
-            format!("{base}/{}", Data::glob_syntax(path))
-        }
+    pub fn glob_paths(base: &std::path::Path, path: &str) -> Vec<PathBuf> {
+        glob::paths(base, path).0
+    }
+
+    /// Whether the input glob `path` (as in [`glob_paths`](Self::glob_paths)) matches a file or
+    /// folder, or cannot be told to match none: a folder on its way could not be read.
+    pub fn glob_may_match(base: &std::path::Path, path: &str) -> bool {
+        let (found, unreadable) = glob::paths(base, path);
+        unreadable || !found.is_empty()
     }
 
     /// The folder relative paths start at.

@@ -128,10 +128,11 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
         .map(|arg| CString::new(arg).map_err(|_| nul_error("an argument")))
         .collect::<io::Result<Vec<_>>>()?;
     // The last change to a key wins: `Some(value)` sets it, `None` removes it.
-    let mut changed: Vec<(&str, Option<&str>)> = Vec::with_capacity(spec.env.changes.len());
+    let mut changed: Vec<(&str, Option<&[u8]>)> = Vec::with_capacity(spec.env.changes.len());
     for change in &spec.env.changes {
         let (key, value) = match change {
-            EnvChange::Set(key, value) => (key.as_str(), Some(value.as_str())),
+            EnvChange::Set(key, value) => (key.as_str(), Some(value.as_bytes())),
+            EnvChange::SetOs(key, value) => (key.as_str(), Some(value.as_bytes())),
             EnvChange::Remove(key) => (key.as_str(), None),
         };
         match changed.iter_mut().find(|(k, _)| *k == key) {
@@ -151,7 +152,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
     );
     for (key, value) in &changed {
         if let Some(value) = value {
-            envp.push(Cow::Owned(entry(key.as_bytes(), value.as_bytes())?));
+            envp.push(Cow::Owned(entry(key.as_bytes(), value)?));
         }
     }
     let cwd = match &spec.cwd {

@@ -46,6 +46,8 @@ pub enum EnvBase {
 pub enum EnvChange {
     /// Set a variable.
     Set(String, String),
+    /// Set a variable to a value that need not be UTF-8 (a path as the file system names it).
+    SetOs(String, std::ffi::OsString),
     /// Remove a variable.
     Remove(String),
 }
@@ -130,6 +132,18 @@ impl CommandSpec {
         self.env
             .changes
             .push(EnvChange::Set(key.into(), value.into()));
+        self
+    }
+
+    /// Sets an environment variable to a value that need not be UTF-8, such as a path: as
+    /// [`env`](Self::env) does when it is UTF-8.
+    #[must_use]
+    pub fn env_os(mut self, key: impl Into<String>, value: impl Into<std::ffi::OsString>) -> Self {
+        let change = match value.into().into_string() {
+            Ok(text) => EnvChange::Set(key.into(), text),
+            Err(bytes) => EnvChange::SetOs(key.into(), bytes),
+        };
+        self.env.changes.push(change);
         self
     }
 

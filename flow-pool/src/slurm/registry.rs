@@ -175,7 +175,9 @@ pub(crate) fn spec_hash(
         .changes
         .iter()
         .filter(|change| match change {
-            EnvChange::Set(key, _) | EnvChange::Remove(key) => key != RUN_ID_VAR,
+            EnvChange::Set(key, _) | EnvChange::SetOs(key, _) | EnvChange::Remove(key) => {
+                key != RUN_ID_VAR
+            }
         })
         .cloned()
         .collect();

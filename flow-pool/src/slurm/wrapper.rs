@@ -67,10 +67,12 @@ pub(crate) fn sh_quote(text: &str) -> String {
 /// The command's environment as operations on the job's inherited one: clear it (for an
 /// empty base), remove names, set names; each name once, in a stable order.
 fn env_ops(spec: &CommandSpec) -> (bool, Vec<String>, Vec<(String, String)>) {
-    let mut finals: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    // The job script is text: a value that is not UTF-8 goes in as its lossy text.
+    let mut finals: BTreeMap<&str, Option<std::borrow::Cow<'_, str>>> = BTreeMap::new();
     for change in &spec.env.changes {
         match change {
-            EnvChange::Set(key, value) => finals.insert(key, Some(value)),
+            EnvChange::Set(key, value) => finals.insert(key, Some(value.into())),
+            EnvChange::SetOs(key, value) => finals.insert(key, Some(value.to_string_lossy())),
             EnvChange::Remove(key) => finals.insert(key, None),
         };
     }
@@ -82,7 +84,7 @@ fn env_ops(spec: &CommandSpec) -> (bool, Vec<String>, Vec<(String, String)>) {
         .collect();
     let sets = finals
         .iter()
-        .filter_map(|(key, value)| value.map(|v| ((*key).to_owned(), v.to_owned())))
+        .filter_map(|(key, value)| Some(((*key).to_owned(), value.as_deref()?.to_owned())))
         .collect();
     (clear, removes, sets)
 }
