@@ -228,6 +228,10 @@ shell = 'printf "%s|%s|%s|%s|%s" "$IN" "$PRICE" "$WHO" "$P" "$NONE" > env.txt'
 #[test]
 fn without_path_scripts_still_run_under_bash_from_the_default_path() {
     if !Path::new("/bin/bash").exists() && !Path::new("/usr/bin/bash").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no bash in /bin or /usr/bin while env CI is set: this test must run"
+        );
         eprintln!("skipping: no bash in /bin or /usr/bin");
         return;
     }
