@@ -655,3 +655,36 @@ fn results_runs_logs_and_prune_read_the_runs_of_a_file_being_fixed() {
         Some(2)
     );
 }
+
+/// A dry run writes no report: `-n --report` is refused as bad usage naming both options,
+/// before anything is read or run. `-n -q` still prints the plan, as `--help` says.
+#[test]
+fn a_dry_run_refuses_report_and_prints_its_plan_when_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\ncommand = [\"touch\", \"ran\"]\n",
+    );
+    let out = flow_in(dir.path(), &["run", "-n", "--report", "w.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--dry-run") && stderr.contains("--report"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("ran").exists());
+    assert!(!dir.path().join(".flow/reports").exists());
+
+    let out = flow_in(dir.path(), &["run", "-n", "-q", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("would run a: "), "{stdout}");
+    assert!(!dir.path().join("ran").exists());
+    let help =
+        String::from_utf8_lossy(&flow_in(dir.path(), &["run", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains("with --dry-run, the plan is still printed"),
+        "{help}"
+    );
+}
