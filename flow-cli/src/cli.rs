@@ -210,7 +210,7 @@ pub struct RunArgs {
     /// Print one JSON document at the end and nothing else on stdout.
     #[arg(long)]
     pub json: bool,
-    /// No progress display and no summary; only errors.
+    /// No progress display and no summary; only errors (with --dry-run, the plan is still printed).
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
     /// How progress is shown: the live display on stderr, plain lines (one per finished flow)
@@ -228,8 +228,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub force_all: bool,
     /// At the end, write an HTML page of the run to .flow/reports/RUN_ID.html beside FILE
-    /// (see `flow report`).
-    #[arg(long)]
+    /// (see `flow report`). Not with --dry-run, which runs and records nothing.
+    #[arg(long, conflicts_with = "dry_run")]
     pub report: bool,
     /// Where commands run: on this machine, or as Slurm jobs (options from the `[slurm]`
     /// table and each flow's `slurm = { ... }`).

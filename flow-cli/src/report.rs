@@ -233,6 +233,14 @@ impl RunReport {
         }
     }
 
+    /// Names where each flow `wf` defines is defined (`FILE:LINE`), for its failure's line.
+    pub fn attach_places(&mut self, wf: &crate::workflow::Workflow) {
+        let places = wf.places();
+        for flow in &mut self.flows {
+            flow.defined_at = places.get(flow.id.as_str()).map(ToString::to_string);
+        }
+    }
+
     /// Fills each flow's `log` (and the log file of each stream) from the run's folder under
     /// `logs_root` (`.flow/logs`).
     pub fn attach_logs(&mut self, logs_root: &std::path::Path) {

@@ -19,6 +19,7 @@
 //! is still the run's first stop, taken by [`watch`]), and a second one kills them without
 //! waiting out their grace.
 
+use std::io::IsTerminal;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -202,12 +203,18 @@ fn answer(
 }
 
 /// How to stop at once after the stop signal `name` (`SIGINT`, ...): the same signal again, said
-/// as the one who sent it would do it (a person at a terminal presses Ctrl-C; CI, `timeout`
-/// and `kill` send SIGTERM; a closed terminal sends SIGHUP).
+/// as the one who sent it would do it. SIGINT is a person's Ctrl-C only when `flow`'s stderr,
+/// where the hint is shown, is a terminal; into a pipe or a file (CI, `kill -INT` from a
+/// script) it is named, as SIGTERM (CI, `timeout`, `kill`) and SIGHUP (a closed terminal) are.
 fn again_hint(name: &str) -> String {
+    hint_for(name, std::io::stderr().is_terminal())
+}
+
+/// [`again_hint`], with stderr `on_terminal` or not.
+fn hint_for(name: &str, on_terminal: bool) -> String {
     match name {
-        "SIGINT" => "press Ctrl-C again to kill them at once".to_owned(),
-        "SIGTERM" | "SIGHUP" => format!("send {name} again to kill them at once"),
+        "SIGINT" if on_terminal => "press Ctrl-C again to kill them at once".to_owned(),
+        "SIGINT" | "SIGTERM" | "SIGHUP" => format!("send {name} again to kill them at once"),
         _ => "send a stop signal again to kill them at once".to_owned(),
     }
 }
@@ -335,16 +342,20 @@ pub fn exit_code(stopped: bool, succeeded: bool) -> u8 {
 mod tests {
     #[test]
     fn the_hint_to_stop_at_once_names_the_signal_that_came() {
-        for (name, hint) in [
-            ("SIGINT", "press Ctrl-C again to kill them at once"),
-            ("SIGTERM", "send SIGTERM again to kill them at once"),
-            ("SIGHUP", "send SIGHUP again to kill them at once"),
+        // SIGINT is Ctrl-C on a terminal; without one (CI, `kill -INT`) it is named.
+        for (name, on_terminal, hint) in [
+            ("SIGINT", true, "press Ctrl-C again to kill them at once"),
+            ("SIGINT", false, "send SIGINT again to kill them at once"),
+            ("SIGTERM", true, "send SIGTERM again to kill them at once"),
+            ("SIGTERM", false, "send SIGTERM again to kill them at once"),
+            ("SIGHUP", false, "send SIGHUP again to kill them at once"),
             (
                 "a stop signal",
+                false,
                 "send a stop signal again to kill them at once",
             ),
         ] {
-            assert_eq!(super::again_hint(name), hint, "{name}");
+            assert_eq!(super::hint_for(name, on_terminal), hint, "{name}");
         }
     }
 

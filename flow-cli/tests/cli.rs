@@ -354,12 +354,10 @@ requires = ["long"]
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!alive(&sleeper), "the running command survived SIG{name}");
-    // The hint to stop at once names what came: CI sends SIGTERM, a person presses Ctrl-C.
+    // The hint to stop at once names what came: stderr is no terminal, so even SIGINT was
+    // sent (CI, `kill -INT`), not a person's Ctrl-C.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let hint = match name {
-        "INT" => "(press Ctrl-C again to kill them at once)".to_owned(),
-        _ => format!("(send SIG{name} again to kill them at once)"),
-    };
+    let hint = format!("(send SIG{name} again to kill them at once)");
     assert!(stderr.contains(&hint), "SIG{name}: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cancelled"), "{stdout}");
@@ -376,6 +374,37 @@ requires = ["long"]
     assert_eq!(json["status"], "cancelled");
     assert_eq!(flow_entry(&json, "long")["status"], "cancelled");
     assert_eq!(flow_entry(&json, "after")["status"], "cancelled");
+}
+
+/// SIGINT is a person's Ctrl-C only on a terminal: with stderr on one, the hint says to press
+/// Ctrl-C again; into a pipe (CI), it says to send SIGINT again.
+#[test]
+fn the_sigint_hint_says_ctrl_c_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // The command is `flow`'s child: it sends `flow` the SIGINT itself.
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\nshell = \"kill -INT $PPID; exec sleep 300\"\n",
+    );
+    let (code, shown, _) = common::run_with_terminal(
+        dir.path(),
+        &["run", "w.toml"],
+        &[],
+        common::Terminal::Stderr,
+    );
+    assert_eq!(code, Some(130), "{shown}");
+    assert!(
+        shown.contains("(press Ctrl-C again to kill them at once)"),
+        "{shown}"
+    );
+    let out = wait_exit(spawn_run(dir.path()));
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("(send SIGINT again to kill them at once)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -624,5 +653,38 @@ fn results_runs_logs_and_prune_read_the_runs_of_a_file_being_fixed() {
     assert_eq!(
         flow_in(dir.path(), &["run", "w.toml"]).status.code(),
         Some(2)
+    );
+}
+
+/// A dry run writes no report: `-n --report` is refused as bad usage naming both options,
+/// before anything is read or run. `-n -q` still prints the plan, as `--help` says.
+#[test]
+fn a_dry_run_refuses_report_and_prints_its_plan_when_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\ncommand = [\"touch\", \"ran\"]\n",
+    );
+    let out = flow_in(dir.path(), &["run", "-n", "--report", "w.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--dry-run") && stderr.contains("--report"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("ran").exists());
+    assert!(!dir.path().join(".flow/reports").exists());
+
+    let out = flow_in(dir.path(), &["run", "-n", "-q", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("would run a: "), "{stdout}");
+    assert!(!dir.path().join("ran").exists());
+    let help =
+        String::from_utf8_lossy(&flow_in(dir.path(), &["run", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains("with --dry-run, the plan is still printed"),
+        "{help}"
     );
 }

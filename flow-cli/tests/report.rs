@@ -213,6 +213,34 @@ fn the_page_goes_beside_the_workflow_and_shows_output_as_text() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), html);
 }
 
+/// The JSON report written into a file says where, as the page does; to stdout, it is the
+/// document alone.
+#[test]
+fn the_json_report_written_to_a_file_says_where_as_the_page_does() {
+    let dir = tempfile::tempdir().unwrap();
+    etl_run(dir.path());
+    for (args, file) in [
+        (&["--json", "-o", "r.json"][..], "r.json"),
+        (&["-o", "page.html"][..], "page.html"),
+    ] {
+        let out = flow(dir.path(), &[&["report", "etl.toml"][..], args].concat());
+        assert!(out.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("report written to {file}\n"),
+            "{args:?}"
+        );
+        assert!(dir.path().join(file).is_file(), "{args:?}");
+    }
+    let out = flow(dir.path(), &["report", "etl.toml", "--json", "-o", "-"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join("r.json")).unwrap())
+            .unwrap()
+    );
+}
+
 #[test]
 fn a_missing_run_is_a_clear_error_and_no_run_yet_is_said() {
     let dir = tempfile::tempdir().unwrap();

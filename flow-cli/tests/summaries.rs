@@ -75,6 +75,17 @@ fn a_root_failure_is_named_once_and_its_descendants_are_not_run() {
         table.contains("not run: upstream `split` failed"),
         "{table}"
     );
+    // Its summary names where the failed flow is defined, as the run's does.
+    assert!(
+        table.contains("FAILED split (w.toml:5): the command exited with code 3\n"),
+        "{table}"
+    );
+    // Without the file, there is no place to name.
+    let table = text(&flow_in(dir.path(), &["results"]).stdout);
+    assert!(
+        table.contains("FAILED split: the command exited with code 3\n"),
+        "{table}"
+    );
     // `flow runs` counts them as the summary does: not run is not failed.
     let runs = text(&flow_in(dir.path(), &["runs", "w.toml"]).stdout);
     assert!(

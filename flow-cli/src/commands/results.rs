@@ -53,7 +53,9 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     // only those and their ancestors, not every flow of the file.
     let recorded: std::collections::HashSet<&str> =
         results.iter().map(|r| r.flow_id.as_str()).collect();
-    let order: Option<Vec<FlowId>> = wf.filter(|w| w.name == run.workflow).map(|w| {
+    // The file's flows are the run's only when it is the run's workflow.
+    let wf = wf.filter(|w| w.name == run.workflow);
+    let order: Option<Vec<FlowId>> = wf.as_ref().map(|w| {
         (w.flows.iter())
             .filter(|f| run.finished_at.is_none() || recorded.contains(f.id.as_str()))
             .map(|f| f.id.clone())
@@ -63,6 +65,10 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
     let mut report = RunReport::new(&run, state, results, order.as_deref());
     let logs_root = dir.join(store::STATE_DIR).join("logs");
     report.attach_logs(&logs_root);
+    // A failure names where its flow is defined, as `flow run` does, when the file defines it.
+    if let Some(wf) = &wf {
+        report.attach_places(wf);
+    }
     report.attach_reused(&*results_store, &logs_root);
     if args.json {
         print_stdout(&format!("{}\n", report.to_json()))?;

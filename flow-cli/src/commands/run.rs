@@ -562,10 +562,7 @@ fn report(
     report.attach_logs(&logs_root(wf));
     // A failure names where its flow is defined: the file is the one that ran.
     if report.flows.iter().any(|f| f.status == FlowState::Failed) {
-        let places = wf.places();
-        for flow in &mut report.flows {
-            flow.defined_at = places.get(flow.id.as_str()).map(ToString::to_string);
-        }
+        report.attach_places(wf);
     }
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
     // (`--quiet` prints only failures: it needs none of that.)

@@ -115,12 +115,11 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         Some(path) if path == Path::new("-") => print_stdout(&text)?,
         Some(path) => {
             write_file(path, &text)?;
-            if !args.json {
-                print_stdout(&format!(
-                    "report written to {}\n",
-                    crate::terminal::path(path)
-                ))?;
-            }
+            // The page and the JSON alike: stdout holds no document then.
+            print_stdout(&format!(
+                "report written to {}\n",
+                crate::terminal::path(path)
+            ))?;
         }
     }
     Ok(0)

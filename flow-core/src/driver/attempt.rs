@@ -293,6 +293,9 @@ fn not_started() -> AttemptEnd {
 
 fn command_end(outcome: CommandOutcome) -> AttemptEnd {
     let (result, exit_code) = match outcome.end {
+        // The run was stopped before the executor started the command (as while its outputs
+        // were cleared): there was no process.
+        CommandEnd::Cancelled if outcome.pid == 0 => return not_started(),
         CommandEnd::Exited(0) => (Ok(serde_json::json!({"exit_code": 0})), Some(0)),
         CommandEnd::Exited(code) => (
             Err(Failure::new(
@@ -398,6 +401,30 @@ mod tests {
         assert_eq!(late.result.unwrap_err().kind, FailureKind::Timeout);
         let stopped = command_end(outcome(CommandEnd::Cancelled));
         assert_eq!(stopped.result.unwrap_err().kind, FailureKind::Cancelled);
+    }
+
+    /// The runner's answer when the run was stopped before the command started (while its
+    /// outputs were cleared, say): no process (`pid` 0), so the attempt did not start.
+    #[test]
+    fn a_command_cancelled_before_it_started_says_so() {
+        let end = |pid| CommandOutcome {
+            end: CommandEnd::Cancelled,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            pid,
+            duration: Duration::ZERO,
+            adopted_attempt: None,
+        };
+        let unstarted = command_end(end(0)).result.unwrap_err();
+        assert_eq!(
+            unstarted,
+            Failure::new(
+                FailureKind::Cancelled,
+                "cancelled before its command started"
+            )
+        );
+        let stopped = command_end(end(42)).result.unwrap_err();
+        assert_eq!(stopped.message, "the command was cancelled");
     }
 
     #[test]
