@@ -10,6 +10,7 @@ mod commands;
 mod error;
 mod liveness;
 mod lock_name;
+mod log_line;
 mod logs;
 mod open_files;
 mod progress;

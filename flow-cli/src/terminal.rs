@@ -45,7 +45,9 @@ pub fn redraws(term: Option<&str>) -> bool {
     term.is_some_and(|term| !term.is_empty() && term != "dumb")
 }
 
-/// Installs the log subscriber: warnings by default, more with each `-v`, or `RUST_LOG`.
+/// Installs the log subscriber: warnings by default, as flow's own lines
+/// ([`crate::log_line`]); more with each `-v`, or `RUST_LOG`, as detailed log lines (a
+/// timestamp, the level, the spans and with `-vv` the module).
 pub fn init_logging(verbose: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
@@ -58,12 +60,22 @@ pub fn init_logging(verbose: u8) {
             _ => "trace",
         }),
     };
-    let _ = tracing_subscriber::fmt()
+    let detailed = verbose > 0 || std::env::var_os("RUST_LOG").is_some_and(|spec| !spec.is_empty());
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| StderrIgnoringErrors)
-        .with_ansi(colour_stderr())
-        .with_target(verbose >= 2)
-        .try_init();
+        .with_ansi(colour_stderr());
+    let _ = if detailed {
+        lines.with_target(verbose >= 2).try_init()
+    } else {
+        // Warnings and errors as flow's own lines: no timestamp, level or module path.
+        lines
+            .fmt_fields(crate::log_line::Readable)
+            .event_format(crate::log_line::FlowLine {
+                colour: colour_stderr(),
+            })
+            .try_init()
+    };
 }
 
 /// `text` in bold red when `on`.

@@ -590,11 +590,11 @@ fn the_warning_about_output_held_open_names_the_flow() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(
-            "attempt{flow=holder attempt=1}: a process that left the command's group \
-                         still holds its output"
+            "flow: warning: a process that left the command's group still holds its output"
         ),
         "{stderr}"
     );
+    assert!(stderr.contains("(flow: holder, attempt: 1, "), "{stderr}");
 }
 
 /// On a terminal, a warning is printed above the live progress display, on a line of its own.
@@ -763,7 +763,7 @@ fn a_background_job_left_in_the_group_is_stopped_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("flow=bg") && stderr.contains("still running (background jobs)"),
+        stderr.contains("flow: bg") && stderr.contains("still running (background jobs)"),
         "{stderr}"
     );
     let pid = std::fs::read_to_string(d.join("bg.pid")).unwrap();

@@ -136,8 +136,8 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
     if !probe_until_empty(pgid, Instant::now() + KILL_PROBE_LIMIT, None).await {
         tracing::warn!(
             pgid,
-            "process group still has members after SIGKILL (zombies nobody reaps? see \
-             enable_child_subreaper)"
+            "processes of the command's group still exist after SIGKILL: zombies that no \
+             process reaps (a container whose PID 1 does not reap orphans?)"
         );
     }
 }

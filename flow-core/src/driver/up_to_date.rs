@@ -70,7 +70,11 @@ pub(super) async fn save_stats(known: Option<Arc<Known>>) {
         drop(known);
     }));
     if let Ok(Err(error)) = saved.await {
-        tracing::warn!(%error, "cannot save the stat cache");
+        tracing::warn!(
+            %error,
+            "cannot save the sizes and times of the declared files: the next run reads them \
+             again to tell what changed"
+        );
     }
 }
 

@@ -304,10 +304,10 @@ impl Ledger {
                     }
                 }
                 tracing::warn!(
-                    "the up-to-date record {:?} is damaged ({problem}): it was moved to {:?} and \
+                    "the up-to-date record {} is damaged ({problem}): it was moved to {} and \
                      a new one started, so the flows of this run run again",
                     self.path,
-                    moved_to
+                    moved_to.display()
                 );
                 Some(moved_to)
             }

@@ -48,7 +48,8 @@ impl<'a> LogFile<'a> {
                     tracing::warn!(
                         path = %self.path.display(),
                         %error,
-                        "could not create the command's output file; its output is only kept in the tail"
+                        "could not create the command's log file: only the last lines of its output are kept, \
+                         for the summary"
                     );
                     State::Failed
                 }
@@ -59,7 +60,8 @@ impl<'a> LogFile<'a> {
                 tracing::warn!(
                     path = %self.path.display(),
                     %error,
-                    "could not write the command's output file; the rest of its output is only kept in the tail"
+                    "could not write the command's log file: of the rest of its output, only the last \
+                     lines are kept, for the summary"
                 );
                 self.state = State::Failed;
             }

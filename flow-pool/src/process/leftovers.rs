@@ -41,7 +41,7 @@ pub(super) fn end_leftovers(grace: Duration) {
         return;
     }
     tracing::warn!(
-        ?left,
+        processes = ?left,
         "the task ended with processes it started still running in its worker's process \
          group: they get SIGTERM now; start one that must outlive its task with `setsid`"
     );
@@ -59,7 +59,7 @@ pub(super) fn end_leftovers(grace: Duration) {
         wait_gone(&left, KILL_LIMIT);
         reap_children();
     }
-    tracing::warn!(left = ?others(), "task processes still run after SIGKILL");
+    tracing::warn!(processes = ?others(), "processes the task started still run after SIGKILL");
 }
 
 fn signal_each(pids: &[u32], signal: Signal) {

@@ -128,7 +128,10 @@ impl Poller {
         };
         match tx {
             Some(tx) if tx.send(Request::Cancel(job)).is_ok() => {}
-            _ => tracing::warn!(job, "the Slurm poller has stopped; cannot cancel the job"),
+            _ => tracing::warn!(
+                "the Slurm poller has stopped and cannot cancel Slurm job {job}: cancel it with \
+                 `scancel {job}`"
+            ),
         }
     }
 
