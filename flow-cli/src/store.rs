@@ -67,12 +67,12 @@ fn in_the_way(path: std::path::PathBuf) -> CliError {
         Ok(target) if !path.exists() => format!(
             "it is a link to {}, which does not exist; flow keeps its store and logs in this \
              folder: make the folder the link leads to, or remove the link",
-            target.display()
+            terminal::path(&target)
         ),
         Ok(target) => format!(
             "it is a link to {}, which is not a folder; flow keeps its store and logs in this \
              folder: make the link lead to a folder, or remove it",
-            target.display()
+            terminal::path(&target)
         ),
         Err(_) => "it is a file, not a folder; flow keeps its store and logs in this folder: \
                    move the file away"

@@ -65,7 +65,7 @@ impl Watchdog {
     pub fn disarm(mut self) -> Disarmed {
         let _ = self.pipe.write_all(DONE);
         drop(self.pipe);
-        Disarmed(self.child)
+        Disarmed(Some(self.child))
     }
 }
 
@@ -74,18 +74,27 @@ impl Watchdog {
 /// container whose first process is `sleep infinity` or a plain shell), one more with each
 /// run until the container's process limit is reached.
 #[derive(Debug)]
-pub struct Disarmed(Child);
+pub struct Disarmed(Option<Child>);
 
 /// How long a disarmed watchdog gets to end: it only reads its pipe to the end.
 const DISARMED_END: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Drop for Disarmed {
     fn drop(&mut self) {
-        // Bounded: a watchdog that was stopped (SIGSTOP) must not hold this process.
-        if flow_pool::wait_gone(&[self.0.id()], DISARMED_END) {
-            let _ = self.0.try_wait();
-        } else {
-            tracing::debug!(pid = self.0.id(), "the watchdog did not end after the run");
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        // Waited for on a thread of its own, with a bound: a watchdog that was stopped
+        // (SIGSTOP) must not hold this process, and the wait needs no pidfd (old kernels,
+        // seccomp filters that refuse it).
+        let (ended, end) = std::sync::mpsc::channel();
+        let waiter = std::thread::Builder::new()
+            .name("watchdog-reap".to_owned())
+            .spawn(move || {
+                let _ = ended.send(child.wait());
+            });
+        if waiter.is_err() || end.recv_timeout(DISARMED_END).is_err() {
+            tracing::debug!("the watchdog did not end after the run");
         }
     }
 }

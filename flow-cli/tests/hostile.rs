@@ -410,6 +410,25 @@ fn a_state_folder_link_that_leads_nowhere_is_named() {
     assert!(!stderr.contains("it is a file"), "{stderr}");
 }
 
+/// A link's target comes from the file system: printed escaped, it cannot fake a line.
+#[test]
+fn a_state_folder_link_target_cannot_fake_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let target = "/nonexistent\nflow: error: fake";
+    std::os::unix::fs::symlink(target, dir.path().join(".flow")).unwrap();
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr
+            .lines()
+            .any(|line| line.starts_with("flow: error: fake")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("which does not exist"), "{stderr}");
+}
+
 #[test]
 fn messages_name_the_real_cause() {
     let dir = tempfile::tempdir().unwrap();

@@ -109,8 +109,8 @@ impl Walk<'_> {
                         }
                     }
                 }
-                for (child, _) in children {
-                    self.visit(child, at);
+                for (child, child_is_dir) in children {
+                    self.visit(child, child_is_dir, at);
                 }
             }
         }
@@ -127,15 +127,15 @@ impl Walk<'_> {
         }
     }
 
-    /// `path`, found in a folder, to be matched against the segment `at`.
-    fn visit(&mut self, path: PathBuf, mut at: usize) {
+    /// `path`, found in a folder (`dir`: a folder, links followed), to be matched against
+    /// the segment `at`.
+    fn visit(&mut self, path: PathBuf, dir: bool, mut at: usize) {
         let last = self.segments.len() - 1;
         if let Segment::Any = self.segments[at] {
             let mut next = at;
             while next < last && matches!(self.segments[next + 1], Segment::Any) {
                 next += 1;
             }
-            let dir = is_dir(&path);
             if !dir && next == last {
                 return;
             }
@@ -162,20 +162,32 @@ impl Walk<'_> {
     }
 }
 
-/// The entries of the folder `dir` (the current folder when empty), in name order.
-fn children(dir: &Path) -> std::io::Result<Vec<(PathBuf, OsString)>> {
+/// The entries of the folder `dir` (the current folder when empty), in name order, each with
+/// whether it is a folder (a link is followed; other entries cost no `stat`). A folder whose
+/// listing fails part way is an error, as a whole.
+fn children(dir: &Path) -> std::io::Result<Vec<(PathBuf, bool)>> {
     let read = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    let entries = std::fs::read_dir(read)?;
-    let mut children: Vec<(PathBuf, OsString)> = entries
-        .flatten()
-        .map(|e| (dir.join(e.file_name()), e.file_name()))
-        .collect();
-    children.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(children)
+    let mut children: Vec<(OsString, PathBuf, bool)> = Vec::new();
+    for entry in std::fs::read_dir(read)? {
+        let entry = entry?;
+        let (name, path) = (entry.file_name(), dir.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        let is_folder = if kind.is_symlink() {
+            is_dir(&path)
+        } else {
+            kind.is_dir()
+        };
+        children.push((name, path, is_folder));
+    }
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(children
+        .into_iter()
+        .map(|(_, path, is_folder)| (path, is_folder))
+        .collect())
 }
 
 /// Whether `path` is a folder, following links.

@@ -169,9 +169,11 @@ impl Ledger {
             if matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
-            ) {
+            ) && !has_wal(path)
+            {
                 // SQLite cannot make the WAL's shared-memory file (a read-only folder or
-                // medium): nobody can be writing the file then, so it is read as immutable.
+                // medium), and no WAL holds changes the file lacks (an immutable read would
+                // not see them): the file alone is read, as immutable.
                 conn = open_immutable(path).map_err(|e| damage::sqlite_error(&shown, path, &e))?;
                 read = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()));
             }
@@ -518,6 +520,13 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, read_only_flags())?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+/// Whether the WAL beside the database `path` holds frames (changes its file may lack).
+fn has_wal(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
 }
 
 /// A connection to the ledger file at `path` that reads it as immutable: no lock, no WAL, no
