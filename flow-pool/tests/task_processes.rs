@@ -6,11 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{assert_group_gone, block_on, orphan_ended, proc_info, run_task as run, Fifo};
+use common::{
+    assert_group_gone, block_on, orphan_ended, proc_info, report_line, run_task as run, sigkill,
+    start_role, Fifo, ROLE_ENV,
+};
 use flow_pool::{
     enable_child_subreaper, wait_gone, worker_main, CancellationToken, PoolError, ProcessPool,
     TaskFailure, TaskRegistry,
@@ -108,9 +110,6 @@ fn until_killed() -> ! {
         std::thread::park();
     }
 }
-
-/// Set to `parent`, this binary plays a program that owns a pool, for the parent-death check.
-const ROLE_ENV: &str = "FLOW_POOL_TEST_ROLE";
 
 fn registry() -> TaskRegistry {
     TaskRegistry::new()
@@ -316,18 +315,12 @@ fn a_task_only_the_pools_registry_has_is_named_as_such() {
 /// The parent role: a pool whose one task starts a `sleep` in its worker's group; prints the
 /// worker's and the sleep's pids on stdout, then waits to be killed.
 fn play_parent() {
-    use std::io::Write;
     block_on(async {
         let pool = pool(1);
         let fifo = Fifo::new();
         let input = json!(fifo.path.display().to_string());
         let busy = run(&pool, "spawn_and_sleep", input);
-        let report = async {
-            let line = fifo.read_line().await;
-            let mut stdout = std::io::stdout();
-            writeln!(stdout, "{line}").unwrap();
-            stdout.flush().unwrap();
-        };
+        let report = async { report_line(&fifo.read_line().await) };
         let _ = tokio::join!(busy, report);
     });
 }
@@ -335,21 +328,10 @@ fn play_parent() {
 /// Regression: when the program was SIGKILLed during a task, its worker died
 /// (`PR_SET_PDEATHSIG`) but the processes the task started ran on as orphans.
 fn sigkill_of_the_program_ends_what_its_task_started() {
-    let mut parent = Command::new(std::env::current_exe().unwrap())
-        .env(ROLE_ENV, "parent")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = parent.stdout.take().unwrap();
-    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let (mut parent, line) = start_role("parent");
     let mut pids = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
     let (worker, child) = (pids.next().unwrap(), pids.next().unwrap());
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(parent.id()).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    parent.wait().unwrap();
+    sigkill(&mut parent);
     // The worker first: once it is reaped, its child is this process's (a subreaper) too.
     // The guards bound a hang; they are not timing assertions.
     assert!(

@@ -7,18 +7,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_group_gone, block_on, orphan_ended, proc_info, run_task as run, Fifo};
+use common::{
+    assert_group_gone, block_on, orphan_ended, proc_info, report_line, run_task as run, sigkill,
+    start_role, Fifo, ROLE_ENV,
+};
 use flow_pool::{
     enable_child_subreaper, worker_main, CancellationToken, PoolError, ProcessPool, TaskFailure,
     TaskRegistry,
 };
 use serde_json::{json, Value};
-
-const ROLE_ENV: &str = "FLOW_POOL_TEST_ROLE";
 
 fn double(input: Value) -> Result<Value, String> {
     let n = input.as_i64().ok_or("expected an integer")?;
@@ -330,7 +330,6 @@ fn shutdown_leaves_no_worker() {
 /// The parent role: a pool with one busy and one idle worker, their pids printed on stdout,
 /// then waiting to be killed.
 fn play_parent() {
-    use std::io::Write;
     block_on(async {
         let pool = pool(2);
         let fifo = Fifo::new();
@@ -344,33 +343,19 @@ fn play_parent() {
         });
         let busy_pid = fifo.read_line().await;
         let idle_pid = run(&pool, "pid", Value::Null).await.unwrap();
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "{busy_pid} {idle_pid}").unwrap();
-        stdout.flush().unwrap();
+        report_line(&format!("{busy_pid} {idle_pid}"));
         let _ = busy.await;
     });
 }
 
 fn sigkill_of_the_parent_ends_its_workers() {
-    let mut parent = Command::new(std::env::current_exe().unwrap())
-        .env(ROLE_ENV, "parent")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = parent.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().unwrap().unwrap();
+    let (mut parent, line) = start_role("parent");
     let workers: Vec<u32> = line
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
     assert_eq!(workers.len(), 2, "{line}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(parent.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    parent.wait().unwrap();
+    sigkill(&mut parent);
     for worker in workers {
         assert!(
             orphan_ended(worker, Duration::from_secs(1)),
@@ -382,7 +367,6 @@ fn sigkill_of_the_parent_ends_its_workers() {
 /// The command-parent role: runs a command with `ParentDeath::KillLeader`, prints its pid,
 /// then waits to be killed.
 fn play_command_parent() {
-    use std::io::Write;
     block_on(async {
         let fifo = Fifo::new();
         let script = format!("echo $$ > '{}'; exec sleep 100", fifo.path.display());
@@ -390,31 +374,15 @@ fn play_command_parent() {
         let runner =
             flow_pool::CommandRunner::new().with_parent_death(flow_pool::ParentDeath::KillLeader);
         let run = runner.run(&spec, None, CancellationToken::new());
-        let report = async {
-            let pid = fifo.read_line().await;
-            let mut stdout = std::io::stdout();
-            writeln!(stdout, "{pid}").unwrap();
-            stdout.flush().unwrap();
-        };
+        let report = async { report_line(&fifo.read_line().await) };
         let _ = tokio::join!(run, report);
     });
 }
 
 fn sigkill_of_the_parent_ends_a_kill_leader_command() {
-    let mut parent = Command::new(std::env::current_exe().unwrap())
-        .env(ROLE_ENV, "command-parent")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = parent.stdout.take().unwrap();
-    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let (mut parent, line) = start_role("command-parent");
     let leader: u32 = line.trim().parse().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(parent.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    parent.wait().unwrap();
+    sigkill(&mut parent);
     // The guard bounds a hang; it is not a timing assertion.
     assert!(
         orphan_ended(leader, Duration::from_secs(10)),

@@ -171,6 +171,41 @@ pub fn orphan_ended(pid: u32, guard: std::time::Duration) -> bool {
     }
 }
 
+/// The variable that makes a test binary play a role (a parent for a test to SIGKILL).
+pub const ROLE_ENV: &str = "FLOW_POOL_TEST_ROLE";
+
+/// This test binary started again in `role`, with the first line the role prints on stdout.
+pub fn start_role(role: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .env(ROLE_ENV, role)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the role");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("read");
+    (child, line)
+}
+
+/// SIGKILLs `child` and reaps it.
+pub fn sigkill(child: &mut std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+/// Prints `line` on stdout at once: a role's report to the test that started it.
+pub fn report_line(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{line}").expect("stdout");
+    stdout.flush().expect("stdout");
+}
+
 /// Runs `future` on a multi-thread runtime of two workers, as the pools' tests do.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
