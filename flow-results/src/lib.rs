@@ -26,7 +26,7 @@ pub use nesting::{output_too_deep, MAX_OUTPUT_DEPTH};
 pub use open::{open_store, StoreSpec};
 pub use record::{FlowResult, RunRecord};
 pub use run_id::RunId;
-pub use sqlite::SqliteStore;
+pub use sqlite::{immutable_uri, SqliteStore};
 pub use status::{FlowStatus, StatusCounts, UnknownStatus};
 pub use store::ResultStore;
 pub use tail::{Tail, MAX_TAIL_BYTES};

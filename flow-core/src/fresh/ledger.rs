@@ -524,27 +524,14 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Whether the WAL beside the database `path` holds frames (changes its file may lack).
 fn has_wal(path: &Path) -> bool {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+    std::fs::metadata(damage::with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0)
 }
 
 /// A connection to the ledger file at `path` that reads it as immutable: no lock, no WAL, no
 /// shared-memory file, for a file nobody can write.
 fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
-    use std::os::unix::ffi::OsStrExt;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut uri = String::from("file:");
-    for &byte in absolute.as_os_str().as_bytes() {
-        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
-            uri.push(char::from(byte));
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
     Connection::open_with_flags(
-        uri,
+        flow_results::immutable_uri(path),
         read_only_flags() | rusqlite::OpenFlags::SQLITE_OPEN_URI,
     )
 }

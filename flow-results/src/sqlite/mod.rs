@@ -279,8 +279,7 @@ fn open_read_only_connection(path: &Path, immutable: bool) -> rusqlite::Result<C
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = if immutable {
-        let uri = format!("file:{}?immutable=1", uri_path(path));
-        Connection::open_with_flags(uri, flags)
+        Connection::open_with_flags(immutable_uri(path), flags)
     } else {
         Connection::open_with_flags(path, flags & !OpenFlags::SQLITE_OPEN_URI)
     }?;
@@ -290,19 +289,22 @@ fn open_read_only_connection(path: &Path, immutable: bool) -> rusqlite::Result<C
     Ok(conn)
 }
 
-/// `path` for a `file:` URI: absolute, with `%`, `?` and `#` percent-encoded.
-fn uri_path(path: &Path) -> String {
+/// The `file:` URI that opens the SQLite file at `path` as immutable (no lock, no WAL, no
+/// shared-memory file: for a file nobody can be writing): absolute, every byte of the path
+/// that is not plainly safe percent-encoded, so any file name works.
+pub fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut out = String::new();
-    for c in absolute.to_string_lossy().chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3f"),
-            '#' => out.push_str("%23"),
-            c => out.push(c),
+    let mut uri = String::from("file:");
+    for &byte in absolute.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
         }
     }
-    out
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// The folder holding `path` (`.` for a bare name).
