@@ -30,7 +30,7 @@ fn a_store_refusing_the_run_at_start_ends_it_promptly_with_the_display_on() {
     // The store begins the run while the first flows start: 1 if `a` had started, else 2.
     match code {
         Some(1) => assert!(
-            shown.contains("flows that had started were stopped"),
+            shown.contains("flows had started: the run was stopped"),
             "{shown}"
         ),
         Some(2) => {}
@@ -43,6 +43,43 @@ fn a_store_refusing_the_run_at_start_ends_it_promptly_with_the_display_on() {
     assert!(
         shown.contains(".flow/flow.db"),
         "the store is not named: {shown}"
+    );
+}
+
+/// A store slow to refuse the run: its command has run (and ended) by then, so the run is
+/// not one where "nothing was run" (exit code 2), though the store never got its result.
+#[test]
+fn a_store_refusing_the_run_after_its_command_ran_exits_1_as_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"touch ran\"\n");
+    assert_eq!(
+        run_in(dir.path(), &["run", "w.toml", "-q"]).status.code(),
+        Some(0)
+    );
+    std::fs::remove_file(dir.path().join("ran")).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join(".flow/flow.db")).unwrap();
+    // The refusal comes after counting 9 million rows: the command has long started.
+    db.execute_batch(
+        "CREATE TABLE big(x);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+         INSERT INTO big SELECT x FROM c;
+         CREATE TRIGGER t BEFORE INSERT ON runs BEGIN
+           SELECT RAISE(ABORT, 'no new runs') FROM (SELECT count(*) AS n FROM big a, big b)
+           WHERE n > 0;
+         END;",
+    )
+    .unwrap();
+    drop(db);
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    let doc = json_of(&out);
+    assert!(dir.path().join("ran").exists(), "`a` never ran: {doc}");
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["kind"], "stopped", "{doc}");
+    let message = doc["message"].as_str().unwrap();
+    assert!(
+        message.contains("no new runs")
+            && message.contains("flows had started: the run was stopped"),
+        "{doc}"
     );
 }
 
