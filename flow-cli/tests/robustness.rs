@@ -842,3 +842,34 @@ fn the_dry_run_reads_the_ledger_on_read_only_media() {
     assert_eq!(run, ["b"], "{plan}");
     assert_eq!(plan["counts"]["up_to_date"], 1, "{plan}");
 }
+
+/// `flow report` reads a store on read-only media, but its default page goes into `.flow`:
+/// the error says how to write it elsewhere, and `-o -` does.
+#[test]
+fn report_on_read_only_media_says_how_to_write_the_page_elsewhere() {
+    if !can_mount("the read-only report test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for made in [false, true] {
+        if made {
+            // A page written before: its folder is there, the new page cannot be.
+            let out = run_in(dir.path(), &["report", "w.toml"]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        }
+        let out = on_read_only_mount(
+            dir.path(),
+            "\"$FLOW\" report w.toml || echo \"exit $?\"; \"$FLOW\" report w.toml -o - | grep -c '<html'",
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(stdout.starts_with("exit 2\n1\n"), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("Read-only file system")
+                && stderr.contains("write the page elsewhere with -o FILE, or to stdout with -o -"),
+            "{made}: {stderr}"
+        );
+    }
+}
