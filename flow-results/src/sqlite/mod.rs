@@ -362,7 +362,10 @@ pub(crate) fn sqlite_error(
         },
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path,
-            problem: "SQLite reports the database disk image is malformed".to_owned(),
+            problem: "SQLite reports the database disk image is malformed; restore it from a \
+                      backup, or move it aside with its -wal and -shm files to start an empty \
+                      store (`sqlite3 FILE .recover` may save what it holds)"
+                .to_owned(),
         },
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
             path,
