@@ -873,3 +873,29 @@ fn report_on_read_only_media_says_how_to_write_the_page_elsewhere() {
         );
     }
 }
+
+/// A full disk where the store's `-shm` file is not there yet (the folder was copied, or the
+/// machine restarted): SQLite cannot make it, and says only "disk I/O error ... xShmMap". The
+/// error says the disk is full, for `flow run` and `flow runs` alike.
+#[test]
+fn a_full_disk_that_leaves_no_room_for_the_stores_shm_file_is_named_full() {
+    if !can_mount("the full disk -shm test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = on_full_disk(
+        dir.path(),
+        "",
+        "\"$FLOW\" run w.toml start -q; rm -f .flow/flow.db-shm .flow/flow.db-wal; \
+         head -c 5000000 /dev/zero > fill 2>/dev/null; \
+         \"$FLOW\" run w.toml start; echo \"run exit=$?\"; \
+         \"$FLOW\" runs w.toml; echo \"runs exit=$?\"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("run exit=2") && stdout.contains("runs exit=2"),
+        "{stdout}\n{stderr}"
+    );
+    let full = "flow.db`: the disk or file system is full (free space, or use another store)";
+    assert_eq!(stderr.matches(full).count(), 2, "{stderr}");
+}

@@ -355,6 +355,16 @@ pub(crate) fn sqlite_error(
     err: rusqlite::Error,
 ) -> StoreError {
     let path = path.to_path_buf();
+    // The WAL's shared-memory file (`-shm`) could not grow: its write found the disk full
+    // (or over quota), which SQLite reports only as an I/O error of `xShmMap`.
+    if let rusqlite::Error::SqliteFailure(e, _) = &err {
+        if e.extended_code == ffi::SQLITE_IOERR_SHMSIZE {
+            return StoreError::Full {
+                path,
+                source: Box::new(err),
+            };
+        }
+    }
     match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
             path,
