@@ -737,3 +737,31 @@ fn a_run_without_resume_says_it_cancels_the_running_job_a_killed_run_left() {
         "{states:?}"
     );
 }
+
+/// A run stopped while a flow's job waits in the queue: the job is cancelled, and the flow
+/// says its command never started, not "the command was cancelled" as if it had run.
+#[test]
+fn a_job_cancelled_in_the_queue_says_its_command_never_started() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("queued_stop");
+    let workflow =
+        format!("[flows.{name}]\nshell = \"touch ran\"\nslurm = {{ extra = [\"--hold\"] }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = spawn_on_slurm(dir.path(), &[]);
+    wait_job_state(&name, "PENDING");
+    signal(child.id(), "INT");
+    let out = wait_exit(child);
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(130), "{json}");
+    let flow = flow_entry(&json, &name);
+    assert_eq!(flow["status"], "cancelled", "{json}");
+    assert_eq!(
+        flow["error"], "cancelled before its command started",
+        "{json}"
+    );
+    assert!(!dir.path().join("ran").exists());
+    wait_job_state(&name, "CANCELLED");
+}
