@@ -131,7 +131,7 @@ pub enum CliError {
     Run(String),
     /// The run was stopped after some of its flows had started (its store refused to
     /// begin it): exit code 1, as flows ran.
-    #[error("{0}; flows that had started were stopped")]
+    #[error("{0}; flows had started: the run was stopped, and none of its results were kept")]
     Stopped(String),
 }
 

@@ -500,3 +500,46 @@ fn flow_logs_of_a_run_where_everything_was_up_to_date_says_so() {
         "flow logs: attempt 1 of `make` wrote nothing to stdout or stderr\n"
     );
 }
+
+/// A flow running in the newest run that has written nothing yet has no log file there: `flow
+/// logs` prints its latest logs, of an older run, saying so, not as if they were this run's.
+#[test]
+fn flow_logs_of_a_flow_silent_in_a_run_in_progress_names_the_older_run_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"
+[flows.slow]
+shell = "if [ -e ran ]; then echo ready > ready.fifo; cat go.fifo; else touch ran; echo OLD; fi"
+"#,
+    )
+    .unwrap();
+    let first = run_guarded(dir.path(), &["run", "w.toml", "-q"]);
+    assert!(first.status.success(), "{first:?}");
+    let old_run = json_of(&run_guarded(dir.path(), &["results", "w.toml", "--json"]))["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let running = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    let (code, out, err) = logs(dir.path(), &["slow", "w.toml"]);
+    std::fs::write(&go, "go\n").unwrap();
+    assert!(wait_exit(running).status.success());
+    assert_eq!((code, out.as_str()), (Some(0), "OLD\n"), "{err}");
+    assert!(
+        err.contains("is in progress and has no logs of this flow yet")
+            && err.contains(&format!("these are of run {old_run}")),
+        "{err}"
+    );
+    // Once it wrote, its logs are this run's, and the run is over: no note.
+    let (code, out, err) = logs(dir.path(), &["slow", "w.toml"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "go\n", ""));
+}

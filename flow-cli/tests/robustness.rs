@@ -30,7 +30,7 @@ fn a_store_refusing_the_run_at_start_ends_it_promptly_with_the_display_on() {
     // The store begins the run while the first flows start: 1 if `a` had started, else 2.
     match code {
         Some(1) => assert!(
-            shown.contains("flows that had started were stopped"),
+            shown.contains("flows had started: the run was stopped"),
             "{shown}"
         ),
         Some(2) => {}
@@ -43,6 +43,47 @@ fn a_store_refusing_the_run_at_start_ends_it_promptly_with_the_display_on() {
     assert!(
         shown.contains(".flow/flow.db"),
         "the store is not named: {shown}"
+    );
+}
+
+/// A store slow to refuse the run: its command has run (and ended) by then, so the run is
+/// not one where "nothing was run" (exit code 2), though the store never got its result.
+#[test]
+fn a_store_refusing_the_run_after_its_command_ran_exits_1_as_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"touch ran\"\n");
+    assert_eq!(
+        run_in(dir.path(), &["run", "w.toml", "-q"]).status.code(),
+        Some(0)
+    );
+    std::fs::remove_file(dir.path().join("ran")).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join(".flow/flow.db")).unwrap();
+    // The refusal comes after counting 9 million rows: the command has long started.
+    db.execute_batch(
+        "CREATE TABLE big(x);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+         INSERT INTO big SELECT x FROM c;
+         CREATE TRIGGER t BEFORE INSERT ON runs BEGIN
+           SELECT RAISE(ABORT, 'no new runs') FROM (SELECT count(*) AS n FROM big a, big b)
+           WHERE n > 0;
+         END;",
+    )
+    .unwrap();
+    drop(db);
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    let doc = json_of(&out);
+    // On stderr: the notice that the run stops, then the error; no third line of the log.
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("no new runs").count(), 2, "{stderr}");
+    assert!(!stderr.contains("the store cannot begin the run"), "{stderr}");
+    assert!(dir.path().join("ran").exists(), "`a` never ran: {doc}");
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["kind"], "stopped", "{doc}");
+    let message = doc["message"].as_str().unwrap();
+    assert!(
+        message.contains("no new runs")
+            && message.contains("flows had started: the run was stopped"),
+        "{doc}"
     );
 }
 
@@ -804,4 +845,61 @@ fn the_dry_run_reads_the_ledger_on_read_only_media() {
         .collect();
     assert_eq!(run, ["b"], "{plan}");
     assert_eq!(plan["counts"]["up_to_date"], 1, "{plan}");
+}
+
+/// `flow report` reads a store on read-only media, but its default page goes into `.flow`:
+/// the error says how to write it elsewhere, and `-o -` does.
+#[test]
+fn report_on_read_only_media_says_how_to_write_the_page_elsewhere() {
+    if !can_mount("the read-only report test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\nshell = \"echo a\"\n");
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for made in [false, true] {
+        if made {
+            // A page written before: its folder is there, the new page cannot be.
+            let out = run_in(dir.path(), &["report", "w.toml"]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        }
+        let out = on_read_only_mount(
+            dir.path(),
+            "\"$FLOW\" report w.toml || echo \"exit $?\"; \"$FLOW\" report w.toml -o - | grep -c '<html'",
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(stdout.starts_with("exit 2\n1\n"), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("Read-only file system")
+                && stderr.contains("write the page elsewhere with -o FILE, or to stdout with -o -"),
+            "{made}: {stderr}"
+        );
+    }
+}
+
+/// A full disk where the store's `-shm` file is not there yet (the folder was copied, or the
+/// machine restarted): SQLite cannot make it, and says only "disk I/O error ... xShmMap". The
+/// error says the disk is full, for `flow run` and `flow runs` alike.
+#[test]
+fn a_full_disk_that_leaves_no_room_for_the_stores_shm_file_is_named_full() {
+    if !can_mount("the full disk -shm test") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = on_full_disk(
+        dir.path(),
+        "",
+        "\"$FLOW\" run w.toml start -q; rm -f .flow/flow.db-shm .flow/flow.db-wal; \
+         head -c 5000000 /dev/zero > fill 2>/dev/null; \
+         \"$FLOW\" run w.toml start; echo \"run exit=$?\"; \
+         \"$FLOW\" runs w.toml; echo \"runs exit=$?\"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("run exit=2") && stdout.contains("runs exit=2"),
+        "{stdout}\n{stderr}"
+    );
+    let full = "flow.db`: the disk or file system is full (free space, or use another store)";
+    assert_eq!(stderr.matches(full).count(), 2, "{stderr}");
 }

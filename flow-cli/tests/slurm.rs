@@ -695,3 +695,73 @@ fn an_sbatch_refusal_names_the_line_of_the_flows_slurm_options() {
         assert!(text.contains("invalid partition"), "{text}");
     }
 }
+
+/// A run without `--resume` after a killed head cancels the jobs that head left queued or
+/// running (they would race the new jobs for the same outputs), and says so: a job may hold
+/// hours of work.
+#[test]
+fn a_run_without_resume_says_it_cancels_the_running_job_a_killed_run_left() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("left_running");
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    let workflow = format!("[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = spawn_on_slurm(dir.path(), &[]);
+    wait_ready(&ready);
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+    let second = spawn_on_slurm(dir.path(), &[]);
+    wait_ready(&ready);
+    // The first job, which reads the same fifo, is gone before the second is let go.
+    wait_job_state(&name, "CANCELLED");
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(second);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("flow: warning: cancelling Slurm job ")
+            && stderr.contains(&format!(
+                "of flow `{name}`, left queued or running by an earlier `flow run` that died, \
+                 and running the flow again (`flow run --resume` would have adopted it)"
+            )),
+        "{stderr}"
+    );
+    let states = jobs_named(&name, "all");
+    assert!(
+        states.iter().any(|line| line.ends_with(" CANCELLED"))
+            && states.iter().any(|line| line.ends_with(" COMPLETED")),
+        "{states:?}"
+    );
+}
+
+/// A run stopped while a flow's job waits in the queue: the job is cancelled, and the flow
+/// says its command never started, not "the command was cancelled" as if it had run.
+#[test]
+fn a_job_cancelled_in_the_queue_says_its_command_never_started() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("queued_stop");
+    let workflow =
+        format!("[flows.{name}]\nshell = \"touch ran\"\nslurm = {{ extra = [\"--hold\"] }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let child = spawn_on_slurm(dir.path(), &[]);
+    wait_job_state(&name, "PENDING");
+    signal(child.id(), "INT");
+    let out = wait_exit(child);
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(130), "{json}");
+    let flow = flow_entry(&json, &name);
+    assert_eq!(flow["status"], "cancelled", "{json}");
+    assert_eq!(
+        flow["error"], "cancelled before its command started",
+        "{json}"
+    );
+    assert!(!dir.path().join("ran").exists());
+    wait_job_state(&name, "CANCELLED");
+}

@@ -274,3 +274,32 @@ fn an_up_to_date_record_malformed_past_its_first_page_is_moved_aside_when_read()
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(json_of(&out)["flows"][0]["reused_from"], json["run_id"]);
 }
+
+/// A result store truncated (a full disk during a copy, a bad restore) is an error that says
+/// what to do with it, not only that it is malformed; it is left where it is.
+#[test]
+fn a_truncated_result_store_says_how_to_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", DECLARED);
+    let out = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let state = dir.path().join(".flow");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(state.join(format!("flow.db{suffix}")));
+    }
+    let db = state.join("flow.db");
+    let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.set_len(5000).unwrap();
+    drop(file);
+    for args in [&["runs", "w.toml"][..], &["run", "w.toml", "-q"]] {
+        let out = run_in(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("flow.db` is corrupt")
+                && stderr.contains("restore it from a backup, or move it aside with its -wal"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 5000);
+}

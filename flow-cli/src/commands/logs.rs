@@ -92,6 +92,9 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             terminal::path(&root)
         )));
     }
+    if args.run.is_none() && !args.follow {
+        newer_run_in_progress(&root, &run, of_workflow, store.as_deref(), spec.as_ref());
+    }
     let mut attempt = args
         .attempt
         .unwrap_or_else(|| last_attempt(&folder, &args.flow).unwrap_or(1));
@@ -281,6 +284,30 @@ fn run_in_progress(record: Option<&RunRecord>, spec: Option<&StoreSpec>, folder:
         return crate::logs::writer_alive(folder).unwrap_or(true);
     };
     crate::run_state::RunState::of(spec, record) == crate::run_state::RunState::InProgress
+}
+
+/// Says, as a note, that the logs about to be printed are those of `run` although a newer
+/// run of the workflow is in progress: the flow has written nothing there yet (it may be
+/// running silently, or wait for its turn), and its older output is not this run's.
+fn newer_run_in_progress(
+    root: &Path,
+    run: &str,
+    wanted: impl Fn(&String) -> bool,
+    store: Option<&dyn ResultStore>,
+    spec: Option<&StoreSpec>,
+) {
+    let Some(newest) = latest_run(root, wanted).filter(|newest| newest.as_str() > run) else {
+        return;
+    };
+    let folder = run_dir(root, &newest);
+    let record = (store.zip(RunId::parse(&newest).ok()))
+        .and_then(|(store, id)| store.run(&id).ok().flatten());
+    if run_in_progress(record.as_ref(), spec, &folder) {
+        eprintln_note(&format!(
+            "run {newest} is in progress and has no logs of this flow yet; these are of run {}",
+            terminal::safe(run)
+        ));
+    }
 }
 
 /// A note on stderr (not part of the logs).

@@ -202,12 +202,13 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     };
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
+    let attempts = Arc::new(AttemptLogs::new(commands, logs.clone()));
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
         .workflow(wf.name.clone())
         .log_dir(&logs)
-        .command_executor(Arc::new(AttemptLogs::new(commands, logs)))
+        .command_executor(Arc::clone(&attempts) as Arc<dyn CommandExecutor>)
         .event_capacity(wf.flows.len() * 4 + 64)
         .build();
     register(&ctx, wf)?;
@@ -295,8 +296,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     // Nothing runs any more: a Ctrl-C from now on ends the process as usual, also while it
     // waits to write its summary.
     signals::release();
+    // A store that refused to begin the run got none of its results, started or not: the
+    // commands that ran tell.
     let summary = outcome.map_err(|e| {
-        if guarded.any_started() {
+        if guarded.any_started() || attempts.any_started() {
             CliError::Stopped(terminal::chain(&e))
         } else {
             CliError::Run(terminal::chain(&e))

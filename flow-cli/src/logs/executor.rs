@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct AttemptLogs {
     root: PathBuf,
     /// The open journal of each run.
     journals: Mutex<HashMap<String, File>>,
+    /// Whether the command of some attempt started (a process or a job existed).
+    started: AtomicBool,
 }
 
 impl AttemptLogs {
@@ -33,7 +36,15 @@ impl AttemptLogs {
             inner,
             root,
             journals: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the command of some attempt that ended had started: its process ran (or its
+    /// job was submitted), whatever its end. The store learns of a start only from the
+    /// flow's result, which a store that refused to begin the run never gets.
+    pub fn any_started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Creates the log folder and the journal of `run` when its first attempt starts, so
@@ -145,6 +156,11 @@ impl CommandExecutor for AttemptLogs {
                 }) => *adopted,
                 _ => attempt,
             };
+            // A cancel that came before the spawn has no process (pid 0).
+            let spawned = outcome.as_ref().map_or(true, |outcome| outcome.pid != 0);
+            if start == Start::Started && spawned {
+                self.started.store(true, Ordering::Relaxed);
+            }
             let record = AttemptRecord {
                 flow: flow.to_owned(),
                 attempt,

@@ -102,8 +102,18 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         None,
         &logs_root,
     )?;
-    if !args.json && args.output.is_none() {
-        make_reports_dir(dir)?;
+    // The default page goes into `.flow`: where that cannot be written (read-only media),
+    // the error says how to write it elsewhere.
+    let default_page = !args.json && args.output.is_none();
+    let elsewhere = |error| {
+        if default_page {
+            elsewhere(error)
+        } else {
+            error
+        }
+    };
+    if default_page {
+        make_reports_dir(dir).map_err(elsewhere)?;
     }
     let (text, default_output) = if args.json {
         (json::render(&report), None)
@@ -114,7 +124,7 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         None => print_stdout(&text)?,
         Some(path) if path == Path::new("-") => print_stdout(&text)?,
         Some(path) => {
-            write_file(path, &text)?;
+            write_file(path, &text).map_err(elsewhere)?;
             // The page and the JSON alike: stdout holds no document then.
             print_stdout(&format!(
                 "report written to {}\n",
@@ -273,6 +283,25 @@ fn make_reports_dir(dir: &Path) -> Result<(), CliError> {
             source,
         }),
         Ok(()) => Ok(()),
+    }
+}
+
+/// `error`, of writing the default page, with how to write it elsewhere.
+fn elsewhere(error: CliError) -> CliError {
+    match error {
+        CliError::Io {
+            action,
+            path,
+            source,
+        } => CliError::Io {
+            action,
+            path,
+            source: std::io::Error::new(
+                source.kind(),
+                format!("{source}; write the page elsewhere with -o FILE, or to stdout with -o -"),
+            ),
+        },
+        other => other,
     }
 }
 

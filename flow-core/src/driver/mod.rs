@@ -383,7 +383,8 @@ impl Driver {
                     self.begun = None;
                     progressed = true;
                     if let Ok(Err(error)) = answer {
-                        tracing::error!(parent: &self.span, %error, "the store cannot begin the run");
+                        // The run returns the error: logged for debugging only, not twice.
+                        tracing::debug!(parent: &self.span, %error, "the store cannot begin the run");
                         self.begin_error = Some(error);
                         let _ = self.machine.handle(Event::CancelAll);
                     }

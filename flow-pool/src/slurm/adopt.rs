@@ -84,15 +84,37 @@ pub(super) async fn take_over(
         tracing::info!(flow, job, "the command changed since the job was submitted");
     }
     if let Some(job) = job {
-        tracing::info!(
-            flow,
-            job,
-            "cancelling the job left by an earlier run (not adopted)"
-        );
+        // A job still queued or running holds work (hours of it, maybe): its cancel is told,
+        // not only logged.
+        if still_live(shared, job).await {
+            let why = if adopt {
+                "its command changed since it was submitted"
+            } else {
+                "`flow run --resume` would have adopted it"
+            };
+            tracing::warn!(
+                "cancelling Slurm job {job} of flow `{flow}`, left queued or running by an \
+                 earlier `flow run` that died, and running the flow again ({why})"
+            );
+        } else {
+            tracing::info!(
+                flow,
+                job,
+                "cancelling the job left by an earlier run (not adopted)"
+            );
+        }
         shared.poller.cancel(job);
     }
     registry::remove(path).await;
     Ok(None)
+}
+
+/// Whether `squeue` shows `job` queued or running.
+async fn still_live(shared: &Shared, job: u64) -> bool {
+    let mut view = shared.poller.watch(job, false);
+    view.wait_for(|v| *v != JobView::Waiting)
+        .await
+        .is_ok_and(|v| matches!(*v, JobView::Live(_)))
 }
 
 /// The view of the earlier job if it can be adopted.

@@ -322,6 +322,12 @@ pub(crate) async fn run(
     guard.armed = job != 0 && matches!(end_view, JobView::Broken(_)) && stop.is_none();
     drop(guard);
     drop(held_mark);
+    // Cancelled before it was seen to leave the queue, with no output file (Slurm makes
+    // them when the job starts): its command never ran, which the outcome tells by pid 0.
+    let never_ran = matches!(stop, Some(Stop::Cancelled))
+        && deadline.is_none()
+        && !exists(&files.stdout).await
+        && !exists(&files.stderr).await;
 
     let end = match stop {
         Some(Stop::TimedOut(after)) => Ok(CommandEnd::TimedOut(after)),
@@ -354,13 +360,17 @@ pub(crate) async fn run(
         },
         None => error,
     })?;
-    tracing::info!(flow, job, %end, "Slurm job ended");
+    tracing::info!(flow, job, %end, never_ran, "Slurm job ended");
     Ok(CommandOutcome {
         stdout_tail,
         stderr_tail,
         adopted_attempt,
-        ..outcome(end, job, started)
+        ..outcome(end, if never_ran { 0 } else { job }, started)
     })
+}
+
+async fn exists(path: &Path) -> bool {
+    tokio::fs::try_exists(path).await.unwrap_or(true)
 }
 
 /// The final view of a job, once it ended (or cannot be followed).

@@ -355,6 +355,16 @@ pub(crate) fn sqlite_error(
     err: rusqlite::Error,
 ) -> StoreError {
     let path = path.to_path_buf();
+    // The WAL's shared-memory file (`-shm`) could not grow: its write found the disk full
+    // (or over quota), which SQLite reports only as an I/O error of `xShmMap`.
+    if let rusqlite::Error::SqliteFailure(e, _) = &err {
+        if e.extended_code == ffi::SQLITE_IOERR_SHMSIZE {
+            return StoreError::Full {
+                path,
+                source: Box::new(err),
+            };
+        }
+    }
     match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
             path,
@@ -362,7 +372,10 @@ pub(crate) fn sqlite_error(
         },
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path,
-            problem: "SQLite reports the database disk image is malformed".to_owned(),
+            problem: "SQLite reports the database disk image is malformed; restore it from a \
+                      backup, or move it aside with its -wal and -shm files to start an empty \
+                      store (`sqlite3 FILE .recover` may save what it holds)"
+                .to_owned(),
         },
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
             path,
