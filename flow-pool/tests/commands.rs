@@ -493,6 +493,24 @@ async fn commands_inherit_the_environment_the_runner_was_made_with() {
 }
 
 #[tokio::test]
+async fn a_variable_name_that_cannot_be_in_an_environment_is_refused() {
+    let runner = runner();
+    // `A=B` would reach the program as `A` set to `B=c`, and an empty name as a nameless
+    // entry: neither is what the spec says, so the command does not start.
+    for (key, why) in [("FLOW_POOL_TEST_A=B", "`=`"), ("", "empty")] {
+        let spec = CommandSpec::shell("echo \"${FLOW_POOL_TEST_A-unset}\"").env(key, "c");
+        let error = error_of(&runner, &spec).await.to_string();
+        assert!(
+            error.contains("environment variable name") && error.contains(why),
+            "{key:?}: {error}"
+        );
+        let spec = CommandSpec::argv(["/bin/true"]).env_remove(key);
+        let error = error_of(&runner, &spec).await.to_string();
+        assert!(error.contains(why), "{key:?}: {error}");
+    }
+}
+
+#[tokio::test]
 async fn a_program_name_is_looked_up_in_the_path_the_command_gets() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -90,6 +90,23 @@ fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
     })
 }
 
+/// An error unless `key` can name a variable: `execve` takes `KEY=value` strings, so a key
+/// holding `=` would set another variable (`A=B` to `c` reaches the program as `A` set to
+/// `B=c`), and an empty one gives a nameless entry.
+fn check_name(key: &str) -> io::Result<()> {
+    let why = if key.is_empty() {
+        "is empty"
+    } else if key.contains('=') {
+        "holds `=`"
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("environment variable name `{key}` {why}: no program can be given it"),
+    ))
+}
+
 /// The key and the value of a `KEY=value` entry.
 fn split_entry(entry: &CStr) -> (&[u8], &[u8]) {
     let bytes = entry.to_bytes();
@@ -135,6 +152,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
             EnvChange::SetOs(key, value) => (key.as_str(), Some(value.as_bytes())),
             EnvChange::Remove(key) => (key.as_str(), None),
         };
+        check_name(key)?;
         match changed.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => changed.push((key, value)),

@@ -126,7 +126,8 @@ impl CommandSpec {
         Self::new(Program::Shell(script.into()))
     }
 
-    /// Sets an environment variable.
+    /// Sets an environment variable. A name that is empty or holds `=` or a NUL byte cannot
+    /// be given to a program: the command then fails to start, saying so.
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env
