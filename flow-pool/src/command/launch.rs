@@ -267,7 +267,7 @@ pub(crate) struct Launched {
 /// Starts `spec` in its own session (so its own process group, with no controlling terminal:
 /// a command that opens `/dev/tty` gets an error rather than being stopped for reading from
 /// or writing to a terminal that is not its own), stdin from `/dev/null`, stdout and stderr into
-/// pipes (one pipe for both when the spec sends them to the same file). Must be called
+/// pipes (one pipe for both when the spec sends them to the same file, however named). Must be called
 /// within a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
     spec: &CommandSpec,
@@ -287,7 +287,10 @@ pub(crate) fn launch(
     let prepared = prepare(spec, inherited).map_err(spawn_error)?;
     let null = dev_null().map_err(spawn_error)?;
     let (stdout, stdout_writer) = output_pipe().map_err(pipe_error)?;
-    let combined = spec.stdout_path.is_some() && spec.stdout_path == spec.stderr_path;
+    let combined = match (&spec.stdout_path, &spec.stderr_path) {
+        (Some(out), Some(err)) => crate::command::log_file::same_file(out, err),
+        _ => false,
+    };
     let stderr_pipe = if combined {
         None
     } else {

@@ -87,8 +87,8 @@ pub struct CommandSpec {
     /// its missing parent folders; a command that writes nothing leaves no file (and a file
     /// an earlier run left at that path is then left as it was).
     pub stdout_path: Option<PathBuf>,
-    /// A file that receives all of stderr, created like `stdout_path`'s. It may be the same
-    /// path as `stdout_path`: the command then writes both streams into one pipe, the file
+    /// A file that receives all of stderr, created like `stdout_path`'s. It may name the same
+    /// file as `stdout_path` (by the same path or another): the command then writes both streams into one pipe, the file
     /// keeps their order, and both tails are the tail of the combined stream.
     pub stderr_path: Option<PathBuf>,
     /// How many bytes of the end of stdout and of stderr to keep in memory, each.
