@@ -93,7 +93,7 @@ fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
 /// An error unless `key` can name a variable: `execve` takes `KEY=value` strings, so a key
 /// holding `=` would set another variable (`A=B` to `c` reaches the program as `A` set to
 /// `B=c`), and an empty one gives a nameless entry.
-fn check_name(key: &str) -> io::Result<()> {
+pub(crate) fn check_name(key: &str) -> io::Result<()> {
     let why = if key.is_empty() {
         "is empty"
     } else if key.contains('=') {
