@@ -357,6 +357,50 @@ async fn one_path_for_both_streams_keeps_their_order_and_both_tails_are_its_end(
 }
 
 #[tokio::test]
+async fn one_file_named_two_ways_for_both_streams_keeps_both() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    std::fs::write(dir.path().join("old.log"), "old\n").unwrap();
+    std::fs::hard_link(dir.path().join("old.log"), dir.path().join("hard.log")).unwrap();
+    // Each pair names one file: through `..`, a linked folder, a hard link, and a folder
+    // that does not exist yet; written as two files, one stream would overwrite the other.
+    let pairs = [
+        ("both.log", "sub/../both.log"),
+        ("real/both.log", "link/both.log"),
+        ("old.log", "hard.log"),
+        ("new/both.log", "new/./more/../both.log"),
+    ];
+    for (stdout, stderr) in pairs {
+        let spec = CommandSpec::shell("echo 1; echo 2 >&2; echo 3; echo 4 >&2")
+            .stdout_path(dir.path().join(stdout))
+            .stderr_path(dir.path().join(stderr));
+        let outcome = run_guarded(&spec).await;
+        assert_eq!(outcome.end, CommandEnd::Exited(0));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(stdout)).unwrap(),
+            "1\n2\n3\n4\n",
+            "{stdout} and {stderr}"
+        );
+        assert_eq!(outcome.stderr_tail, "1\n2\n3\n4\n");
+    }
+    // Two files stay two files.
+    let spec = CommandSpec::shell("echo 1; echo 2 >&2")
+        .stdout_path(dir.path().join("sub/a.log"))
+        .stderr_path(dir.path().join("link/a.log"));
+    run_guarded(&spec).await;
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sub/a.log")).unwrap(),
+        "1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("real/a.log")).unwrap(),
+        "2\n"
+    );
+}
+
+#[tokio::test]
 async fn an_output_file_that_cannot_be_created_does_not_fail_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_folder = dir.path().join("file");
@@ -490,6 +534,24 @@ async fn commands_inherit_the_environment_the_runner_was_made_with() {
     let spec = CommandSpec::argv(["/bin/true"]).env("BAD", "a\0b");
     let error = error_of(&runner, &spec).await;
     assert!(error.to_string().contains("BAD"), "{error}");
+}
+
+#[tokio::test]
+async fn a_variable_name_that_cannot_be_in_an_environment_is_refused() {
+    let runner = runner();
+    // `A=B` would reach the program as `A` set to `B=c`, and an empty name as a nameless
+    // entry: neither is what the spec says, so the command does not start.
+    for (key, why) in [("FLOW_POOL_TEST_A=B", "`=`"), ("", "empty")] {
+        let spec = CommandSpec::shell("echo \"${FLOW_POOL_TEST_A-unset}\"").env(key, "c");
+        let error = error_of(&runner, &spec).await.to_string();
+        assert!(
+            error.contains("environment variable name") && error.contains(why),
+            "{key:?}: {error}"
+        );
+        let spec = CommandSpec::argv(["/bin/true"]).env_remove(key);
+        let error = error_of(&runner, &spec).await.to_string();
+        assert!(error.contains(why), "{key:?}: {error}");
+    }
 }
 
 #[tokio::test]

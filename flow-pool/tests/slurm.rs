@@ -151,6 +151,29 @@ async fn a_command_runs_on_the_cluster_with_its_output_in_the_logs() {
     assert!(!dir.path().join(format!("state/jobs/{id}.json")).exists());
 }
 
+/// An executor kept in a static, or shared by tests that each have a runtime, outlives the
+/// runtime its poller started in: the next runtime still gets its jobs followed.
+#[test]
+fn an_executor_serves_one_runtime_after_another() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slurm = executor(&dir);
+    for n in 0..2 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let id = flow(&format!("runtime{n}"));
+        let spec = spec(&dir, &id, "echo in runtime $FLOW_ID");
+        let outcome = runtime.block_on(run(&slurm, &spec, Some(Duration::from_secs(60))));
+        let outcome = outcome.unwrap_or_else(|e| panic!("in runtime {n}: {e}"));
+        assert_eq!(outcome.end, CommandEnd::Exited(0), "in runtime {n}");
+        assert_eq!(outcome.stdout_tail, format!("in runtime {id}\n"));
+    }
+}
+
 #[tokio::test]
 async fn exit_codes_signals_and_missing_programs_are_reported() {
     if !slurm_available() {

@@ -137,6 +137,10 @@ fn main() {
         ),
         ("shutdown_leaves_no_worker", shutdown_leaves_no_worker),
         (
+            "a_pool_serves_one_runtime_after_another",
+            a_pool_serves_one_runtime_after_another,
+        ),
+        (
             "printing_tasks_and_big_values_keep_the_protocol",
             printing_tasks_and_big_values_keep_the_protocol,
         ),
@@ -180,6 +184,36 @@ fn a_task_runs_and_its_worker_is_reused() {
         assert_eq!(pool.worker_pids().len(), 1, "workers start lazily");
         pool.shutdown(Duration::from_secs(5)).await;
     });
+}
+
+/// A pool kept in a static or shared by tests outlives the runtime that started its workers:
+/// an idle worker's pipes belong to that runtime, so the next runtime gets a new worker.
+fn a_pool_serves_one_runtime_after_another() {
+    let pool = pool(1);
+    let current_thread = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let first = current_thread()
+        .block_on(run(&pool, "pid", Value::Null))
+        .unwrap();
+    for n in 0..2 {
+        let doubled = current_thread().block_on(run(&pool, "double", json!(n)));
+        assert_eq!(doubled.unwrap(), json!(n * 2), "in runtime {n}");
+    }
+    assert_eq!(block_on(run(&pool, "double", json!(4))).unwrap(), json!(8));
+    assert_eq!(
+        current_thread()
+            .block_on(run(&pool, "double", json!(5)))
+            .unwrap(),
+        json!(10)
+    );
+    current_thread().block_on(pool.shutdown(Duration::from_secs(5)));
+    assert!(pool.worker_pids().is_empty());
+    let first = first.as_u64().expect("a pid") as u32;
+    assert_group_gone(first);
 }
 
 fn errors_and_unknown_names_are_reported() {

@@ -65,11 +65,11 @@ impl FromStr for StoreSpec {
             Some((scheme, path)) => (scheme, Some(path)),
             None => (spec, None),
         };
-        let require_path = |path: Option<&str>| match path {
+        let require_path = |path: Option<&str>, problem| match path {
             Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
             _ => Err(StoreError::InvalidSpec {
                 spec: spec.to_owned(),
-                problem: "the path after the scheme is missing, e.g. `sqlite:results.db`",
+                problem,
             }),
         };
         match scheme {
@@ -78,8 +78,16 @@ impl FromStr for StoreSpec {
                 spec: spec.to_owned(),
                 problem: "`memory` takes no path",
             }),
-            "dir" => require_path(path).map(StoreSpec::Dir),
-            "sqlite" => require_path(path).map(StoreSpec::Sqlite),
+            "dir" => require_path(
+                path,
+                "the folder after `dir:` is missing, e.g. `dir:results`",
+            )
+            .map(StoreSpec::Dir),
+            "sqlite" => require_path(
+                path,
+                "the file after `sqlite:` is missing, e.g. `sqlite:results.db`",
+            )
+            .map(StoreSpec::Sqlite),
             _ => Err(StoreError::UnknownScheme {
                 spec: spec.to_owned(),
                 scheme: scheme.to_owned(),
@@ -133,8 +141,11 @@ mod tests {
             ("results.db", "scheme `results.db`"),
             ("file:x", "scheme `file`"),
             ("Sqlite:x", "scheme `Sqlite`"),
-            ("dir:", "path after the scheme is missing"),
-            ("sqlite:", "path after the scheme is missing"),
+            ("dir:", "folder after `dir:` is missing, e.g. `dir:results`"),
+            (
+                "sqlite:",
+                "file after `sqlite:` is missing, e.g. `sqlite:results.db`",
+            ),
             ("memory:x", "`memory` takes no path"),
         ] {
             let err = spec.parse::<StoreSpec>().unwrap_err();

@@ -90,6 +90,23 @@ fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
     })
 }
 
+/// An error unless `key` can name a variable: `execve` takes `KEY=value` strings, so a key
+/// holding `=` would set another variable (`A=B` to `c` reaches the program as `A` set to
+/// `B=c`), and an empty one gives a nameless entry.
+pub(crate) fn check_name(key: &str) -> io::Result<()> {
+    let why = if key.is_empty() {
+        "is empty"
+    } else if key.contains('=') {
+        "holds `=`"
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("environment variable name `{key}` {why}: no program can be given it"),
+    ))
+}
+
 /// The key and the value of a `KEY=value` entry.
 fn split_entry(entry: &CStr) -> (&[u8], &[u8]) {
     let bytes = entry.to_bytes();
@@ -135,6 +152,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
             EnvChange::SetOs(key, value) => (key.as_str(), Some(value.as_bytes())),
             EnvChange::Remove(key) => (key.as_str(), None),
         };
+        check_name(key)?;
         match changed.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => changed.push((key, value)),
@@ -249,7 +267,7 @@ pub(crate) struct Launched {
 /// Starts `spec` in its own session (so its own process group, with no controlling terminal:
 /// a command that opens `/dev/tty` gets an error rather than being stopped for reading from
 /// or writing to a terminal that is not its own), stdin from `/dev/null`, stdout and stderr into
-/// pipes (one pipe for both when the spec sends them to the same file). Must be called
+/// pipes (one pipe for both when the spec sends them to the same file, however named). Must be called
 /// within a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
     spec: &CommandSpec,
@@ -269,7 +287,10 @@ pub(crate) fn launch(
     let prepared = prepare(spec, inherited).map_err(spawn_error)?;
     let null = dev_null().map_err(spawn_error)?;
     let (stdout, stdout_writer) = output_pipe().map_err(pipe_error)?;
-    let combined = spec.stdout_path.is_some() && spec.stdout_path == spec.stderr_path;
+    let combined = match (&spec.stdout_path, &spec.stderr_path) {
+        (Some(out), Some(err)) => crate::command::log_file::same_file(out, err),
+        _ => false,
+    };
     let stderr_pipe = if combined {
         None
     } else {

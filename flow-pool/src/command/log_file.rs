@@ -2,7 +2,8 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 /// A copy of one output stream in a file that is created (truncated) on the first non-empty
 /// chunk, with its missing parent folders if needed: a command that writes nothing costs no
@@ -67,6 +68,51 @@ impl<'a> LogFile<'a> {
             }
         }
     }
+}
+
+/// Whether the output paths `a` and `b` name one file, so that the two streams must share
+/// one pipe and one open file (two would each truncate it and overwrite each other's bytes):
+/// the same path; else, when both exist, the same file (through `..`, a linked folder, a
+/// linked file or a hard link); else, when their names match, the same place once the
+/// missing folders are made. A path is looked up only when the two differ as written.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
+    a.file_name() == b.file_name() && matches!((place(a), place(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Where a file at `path` would be created: its deepest existing ancestor resolved (links,
+/// `..`), then the rest of the path as written, where `..` leaves a folder that
+/// [`create`] makes (a new folder is no link).
+fn place(path: &Path) -> Option<PathBuf> {
+    let mut rest = Vec::new();
+    let mut at = path;
+    let mut base = loop {
+        let lookup = if at.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            at
+        };
+        if let Ok(base) = lookup.canonicalize() {
+            break base;
+        }
+        rest.push(at.components().next_back()?);
+        at = at.parent()?;
+    };
+    for component in rest.into_iter().rev() {
+        match component {
+            Component::ParentDir => {
+                base.pop();
+            }
+            Component::CurDir => {}
+            other => base.push(other),
+        }
+    }
+    Some(base)
 }
 
 /// Creates (truncates) the file at `path`; when its folder is missing, creates the folder

@@ -8,6 +8,7 @@ pub(crate) mod spawn_error;
 mod spec;
 mod tail;
 
+pub(crate) use launch::check_name;
 pub use runner::{
     unprepared, BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, ParentDeath,
     Prepare,

@@ -283,9 +283,10 @@ impl CommandRunner {
     /// to the stream (with its missing parent folders); a command that writes nothing leaves
     /// no file (and no folder; an older file at that path stays as it was). A file that
     /// cannot be created or written is reported with `tracing::warn!` and skipped: the
-    /// command goes on and its tail is complete. When `stdout_path == stderr_path`, the
-    /// command gets one pipe as both stdout and stderr, so the file keeps the order in which
-    /// they were written, and both tails are the tail of that combined stream.
+    /// command goes on and its tail is complete. When `stdout_path` and `stderr_path` name the
+    /// same file (the same path, or another way to it: `..`, a link), the command gets one
+    /// pipe as both stdout and stderr, so the file keeps the order in which they were
+    /// written, and both tails are the tail of that combined stream.
     ///
     /// When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the spec's
     /// grace period, then SIGKILL. Whether the command ended by itself or was stopped,

@@ -85,11 +85,13 @@ pub struct CommandSpec {
     /// A file that receives all of stdout; stdout beyond the tail is discarded when `None`.
     /// The file is created (or truncated) when the command first writes to the stream, with
     /// its missing parent folders; a command that writes nothing leaves no file (and a file
-    /// an earlier run left at that path is then left as it was).
+    /// an earlier run left at that path is then left as it was). A relative path is taken from
+    /// this process's working directory, not from [`cwd`](Self::cwd) (by every executor).
     pub stdout_path: Option<PathBuf>,
-    /// A file that receives all of stderr, created like `stdout_path`'s. It may be the same
-    /// path as `stdout_path`: the command then writes both streams into one pipe, the file
-    /// keeps their order, and both tails are the tail of the combined stream.
+    /// A file that receives all of stderr, created like `stdout_path`'s. It may name the same
+    /// file as `stdout_path` (by the same path or another): the command then writes both
+    /// streams into one pipe, the file keeps their order, and both tails are the tail of the
+    /// combined stream.
     pub stderr_path: Option<PathBuf>,
     /// How many bytes of the end of stdout and of stderr to keep in memory, each.
     pub tail_bytes: usize,
@@ -126,7 +128,8 @@ impl CommandSpec {
         Self::new(Program::Shell(script.into()))
     }
 
-    /// Sets an environment variable.
+    /// Sets an environment variable. A name that is empty or holds `=` or a NUL byte cannot
+    /// be given to a program: the command then fails to start, saying so.
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env

@@ -62,6 +62,10 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 /// long as the pool (any `tokio` worker thread or `block_on` thread does), not from a
 /// short-lived thread.
 ///
+/// A pool may outlive the runtime it started workers in (kept in a static, or shared by
+/// tests that each have a runtime): an idle worker of another runtime is not reused but
+/// killed and replaced, as that runtime watches its pipes.
+///
 /// Dropping a [`ProcessPool::run`] future mid-task, or the last clone of a pool with busy
 /// workers, kills the worker's group with SIGKILL but cannot wait for it: `tokio` reaps the
 /// worker, and processes its task started are reaped by PID 1 (or stay zombies of this
@@ -100,6 +104,8 @@ pub(super) struct Worker {
     reaped: bool,
     /// Set once its hello was read: it is a worker, not a program that forgot `worker_main`.
     pub(super) greeted: bool,
+    /// The runtime it was started in, which watches its pipes and its exit.
+    runtime: Option<tokio::runtime::Id>,
     live: watch::Sender<BTreeSet<u32>>,
 }
 
@@ -392,6 +398,10 @@ impl ProcessPool {
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
             let Some(mut worker) = candidate else { break };
+            if worker.runtime != current_runtime() {
+                end_elsewhere_started(worker, &self.inner.policy).await;
+                continue;
+            }
             match worker.child.try_wait() {
                 Ok(None) => return Ok(worker),
                 Ok(Some(status)) => {
@@ -447,6 +457,7 @@ impl ProcessPool {
             pid,
             reaped: false,
             greeted: false,
+            runtime: current_runtime(),
             live: inner.live.clone(),
         })
     }
@@ -474,7 +485,11 @@ impl ProcessPool {
         let idle: Vec<Worker> =
             std::mem::take(&mut *inner.idle.lock().unwrap_or_else(PoisonError::into_inner));
         for mut worker in idle {
-            retire(&mut worker, &inner.policy).await;
+            if worker.runtime == current_runtime() {
+                retire(&mut worker, &inner.policy).await;
+            } else {
+                end_elsewhere_started(worker, &inner.policy).await;
+            }
         }
         let mut live = inner.live.subscribe();
         let all_gone = live.wait_for(BTreeSet::is_empty);
@@ -502,6 +517,29 @@ async fn retire(worker: &mut Worker, policy: &StopPolicy) {
         }
     }
     worker.reaped = true;
+}
+
+/// The runtime this is called in, if any.
+fn current_runtime() -> Option<tokio::runtime::Id> {
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|handle| handle.id())
+}
+
+/// Ends an idle worker started in another runtime (a pool kept in a static, or shared by
+/// tests that each have a runtime). That runtime watches its pipes and its exit and may be
+/// gone, or not driven now, so neither is used: its group gets SIGKILL, its end is awaited by
+/// its pid, and it is reaped.
+async fn end_elsewhere_started(mut worker: Worker, policy: &StopPolicy) {
+    let pid = worker.pid;
+    tracing::debug!(pid, "idle worker of another runtime, replacing it");
+    signal_group(pid, Signal::SIGKILL);
+    let grace = policy.grace;
+    let _ = tokio::task::spawn_blocking(move || crate::sys::wait_gone(&[pid], grace)).await;
+    if let Ok(Some(_)) = worker.child.try_wait() {
+        worker.reaped = true;
+        clear_group(pid, policy, Signalled::Nothing).await;
+    }
 }
 
 /// How a worker's death fails its task.

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -65,12 +65,14 @@ enum Request {
     CancelAll(oneshot::Sender<()>),
 }
 
-/// The handle of the poller task, started on first use (inside a tokio runtime).
+/// The handle of the poller task, started on first use (inside a tokio runtime), and again
+/// when the runtime it ran in is gone (an executor kept in a static, or shared by tests that
+/// each have a runtime).
 #[derive(Debug)]
 pub(crate) struct Poller {
     interval: Duration,
     counters: Arc<Counters>,
-    tx: OnceLock<mpsc::UnboundedSender<Request>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Request>>>,
 }
 
 impl Poller {
@@ -79,12 +81,18 @@ impl Poller {
         Poller {
             interval,
             counters,
-            tx: OnceLock::new(),
+            tx: Mutex::new(None),
         }
     }
 
-    fn sender(&self) -> &mpsc::UnboundedSender<Request> {
-        self.tx.get_or_init(|| {
+    /// The running poller task's sender, the task started first if there is none (or its
+    /// runtime ended, which dropped it). Must be called inside a runtime.
+    fn sender(&self) -> mpsc::UnboundedSender<Request> {
+        let mut slot = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = slot.as_ref().filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let tx = {
             let (tx, rx) = mpsc::unbounded_channel();
             let task = Task {
                 rx,
@@ -98,7 +106,9 @@ impl Poller {
             };
             tokio::spawn(task.serve());
             tx
-        })
+        };
+        *slot = Some(tx.clone());
+        tx
     }
 
     /// Follows `job`; the receiver sees its state change. `fresh` for a job just submitted
@@ -124,7 +134,10 @@ impl Poller {
         let tx = if tokio::runtime::Handle::try_current().is_ok() {
             Some(self.sender())
         } else {
-            self.tx.get()
+            self.tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
         };
         match tx {
             Some(tx) if tx.send(Request::Cancel(job)).is_ok() => {}

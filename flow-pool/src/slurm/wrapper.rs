@@ -101,7 +101,8 @@ fn argv(spec: &CommandSpec) -> Result<Vec<String>, PoolError> {
 /// The job script for `spec`, run in `cwd`, recording to `status`.
 ///
 /// # Errors
-/// [`PoolError::EmptyArgv`] for an empty argv.
+/// [`PoolError::EmptyArgv`] for an empty argv, [`PoolError::Spawn`] for an environment
+/// variable name that is empty or holds `=` (as the local runner refuses it).
 pub(crate) fn script(
     flow: &str,
     spec: &CommandSpec,
@@ -109,6 +110,13 @@ pub(crate) fn script(
     status: &Path,
 ) -> Result<String, PoolError> {
     let argv = argv(spec)?;
+    for change in &spec.env.changes {
+        let (EnvChange::Set(key, _) | EnvChange::SetOs(key, _) | EnvChange::Remove(key)) = change;
+        crate::command::check_name(key).map_err(|source| PoolError::Spawn {
+            program: spec.program.name().to_owned(),
+            source,
+        })?;
+    }
     let (clear, removes, sets) = env_ops(spec);
     let cwd = sh_quote(&cwd.to_string_lossy());
     let status = sh_quote(&status.to_string_lossy());
@@ -240,6 +248,18 @@ mod tests {
             .env_clear()
             .env("ONLY", "1");
         assert_eq!(run_script(&empty, false).1, "ONLY=1\n");
+    }
+
+    #[test]
+    fn a_variable_name_no_program_can_get_is_refused_before_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        for key in ["A=B", ""] {
+            let spec = CommandSpec::shell("true").env(key, "c");
+            let error = script("f", &spec, dir.path(), &dir.path().join("f.status"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("environment variable name"), "{error}");
+        }
     }
 
     #[test]
