@@ -75,7 +75,10 @@ fn a_store_refusing_the_run_after_its_command_ran_exits_1_as_stopped() {
     // On stderr: the notice that the run stops, then the error; no third line of the log.
     let stderr = text(&out.stderr);
     assert_eq!(stderr.matches("no new runs").count(), 2, "{stderr}");
-    assert!(!stderr.contains("the store cannot begin the run"), "{stderr}");
+    assert!(
+        !stderr.contains("the store cannot begin the run"),
+        "{stderr}"
+    );
     assert!(dir.path().join("ran").exists(), "`a` never ran: {doc}");
     assert_eq!(out.status.code(), Some(1), "{doc}");
     assert_eq!(doc["kind"], "stopped", "{doc}");

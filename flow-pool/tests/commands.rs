@@ -362,14 +362,15 @@ async fn one_file_named_two_ways_for_both_streams_keeps_both() {
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     std::fs::create_dir(dir.path().join("real")).unwrap();
     std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    std::fs::create_dir(dir.path().join("hard")).unwrap();
     std::fs::write(dir.path().join("old.log"), "old\n").unwrap();
-    std::fs::hard_link(dir.path().join("old.log"), dir.path().join("hard.log")).unwrap();
+    std::fs::hard_link(dir.path().join("old.log"), dir.path().join("hard/old.log")).unwrap();
     // Each pair names one file: through `..`, a linked folder, a hard link, and a folder
     // that does not exist yet; written as two files, one stream would overwrite the other.
     let pairs = [
         ("both.log", "sub/../both.log"),
         ("real/both.log", "link/both.log"),
-        ("old.log", "hard.log"),
+        ("old.log", "hard/old.log"),
         ("new/both.log", "new/./more/../both.log"),
     ];
     for (stdout, stderr) in pairs {

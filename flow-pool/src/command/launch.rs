@@ -267,8 +267,8 @@ pub(crate) struct Launched {
 /// Starts `spec` in its own session (so its own process group, with no controlling terminal:
 /// a command that opens `/dev/tty` gets an error rather than being stopped for reading from
 /// or writing to a terminal that is not its own), stdin from `/dev/null`, stdout and stderr into
-/// pipes (one pipe for both when the spec sends them to the same file, however named). Must be called
-/// within a tokio runtime (the pipes and the pidfd register with it).
+/// pipes (one pipe for both when the spec sends them to the same file). Must be called within
+/// a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
     spec: &CommandSpec,
     inherited: &Environment,

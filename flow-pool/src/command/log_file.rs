@@ -72,17 +72,23 @@ impl<'a> LogFile<'a> {
 
 /// Whether the output paths `a` and `b` name one file, so that the two streams must share
 /// one pipe and one open file (two would each truncate it and overwrite each other's bytes):
-/// the same path; else, when both exist, the same file (through `..`, a linked folder, a
-/// linked file or a hard link); else, when their names match, the same place once the
-/// missing folders are made. A path is looked up only when the two differ as written.
+/// the same path; else, for the same file name, when both exist, the same file (through
+/// `..`, a linked folder or a hard link), or when one does not, the same place once the
+/// missing folders are made. A path is looked up only when the two differ as written and
+/// end in the same file name.
 pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
     }
+    // Two file names are two files (a link under another name is not looked for), so the
+    // usual pair, `x.out` and `x.err`, costs no lookup at each command's start.
+    if a.file_name() != b.file_name() {
+        return false;
+    }
     if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
         return (x.dev(), x.ino()) == (y.dev(), y.ino());
     }
-    a.file_name() == b.file_name() && matches!((place(a), place(b)), (Some(x), Some(y)) if x == y)
+    matches!((place(a), place(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Where a file at `path` would be created: its deepest existing ancestor resolved (links,

@@ -89,7 +89,8 @@ pub struct CommandSpec {
     /// this process's working directory, not from [`cwd`](Self::cwd) (by every executor).
     pub stdout_path: Option<PathBuf>,
     /// A file that receives all of stderr, created like `stdout_path`'s. It may name the same
-    /// file as `stdout_path` (by the same path or another): the command then writes both
+    /// file as `stdout_path` (by the same path, or by the same file name reached through `..`
+    /// or a link; two file names are two files): the command then writes both
     /// streams into one pipe, the file keeps their order, and both tails are the tail of the
     /// combined stream.
     pub stderr_path: Option<PathBuf>,
