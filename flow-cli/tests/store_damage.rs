@@ -10,15 +10,19 @@ use std::path::Path;
 
 use common::{fifo, json_of, run_in, spawn_run, text, wait_exit, wait_ready, write};
 
-/// A workflow whose first flow takes away the store the run writes into (`script`), and a
-/// second flow that runs after it.
+/// A workflow whose flow `wipe` takes away the store the run writes into (`script`), and a
+/// flow that runs after it. `wipe` requires a first flow, so it starts once that flow's
+/// result is in the store, and so once the store has begun the run: a command without
+/// parents may start before that, and then the store refuses to begin the run instead.
 fn store_taken_away(script: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "w.toml",
         &format!(
-            "[flows.wipe]\nshell = {script:?}\n\n[flows.after]\nshell = \"echo after\"\nrequires = [\"wipe\"]\n"
+            "[flows.first]\nshell = \"true\"\n\n\
+             [flows.wipe]\nshell = {script:?}\nrequires = [\"first\"]\n\n\
+             [flows.after]\nshell = \"echo after\"\nrequires = [\"wipe\"]\n"
         ),
     );
     dir
@@ -36,7 +40,7 @@ fn a_store_deleted_during_the_run_ends_it_with_exit_1_saying_its_results_were_no
         stderr.contains("flow.db was deleted or replaced during run")
             && stderr.contains("results were not kept (it ended with ")
             && stderr.contains("0 failed, ")
-            && stderr.contains(" cancelled of 2 flows")
+            && stderr.contains(" cancelled of 3 flows")
             && stderr.contains("stopping the run"),
         "{stderr}"
     );
