@@ -90,6 +90,13 @@ mod tests {
             Claim::Held(_)
         ));
         drop(held);
+        // Another test thread that forks meanwhile gives its child a copy of the socket until
+        // the child's `exec`: the name is free once that copy is gone too, which nothing here
+        // can await.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while bound(&path) == Some(true) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         assert_eq!(bound(&path), Some(false));
         assert!(matches!(claim(&path), Claim::Held(_)));
     }
