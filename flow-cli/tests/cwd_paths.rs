@@ -1,6 +1,6 @@
-//! A flow with a `cwd` runs its command there, while its declared `inputs` and `outputs`
-//! start at the workflow's folder. A path written as the command sees it is a common slip:
-//! the failure says where the file is and why it was not found.
+//! Declared `inputs` and `outputs` are paths taken as written, from the workflow's folder. A
+//! path written as the command sees it is a common slip: from the flow's `cwd`, or with `~`
+//! or `$VAR` that a shell would expand. The failure says why the file was not found.
 
 mod common;
 
@@ -69,5 +69,35 @@ fn an_input_in_the_cwd_is_named_where_it_is() {
         text(&out.stdout).contains(&format!("would fail a: {expected}")),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// `~/x` and `$VAR/x` are paths in the workflow's folder, not the home folder or a variable's:
+/// an input or output so written that is not there says so.
+#[test]
+fn a_path_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hint = "flow expands neither `~` nor `$VAR` in declared paths: write the path itself, \
+                or a `{param}`";
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"true\"\ninputs = [\"~/data.csv\"]\n\
+         [flows.b]\nshell = \"true\"\noutputs = [\"${OUT}/b.txt\"]\n",
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(
+        flow_entry(&json, "a")["error"].as_str().unwrap(),
+        format!(
+            "declared input `~/data.csv` of flow `a` does not exist and no flow writes it \
+             (w.toml:3); {hint}"
+        )
+    );
+    assert_eq!(
+        flow_entry(&json, "b")["error"].as_str().unwrap(),
+        format!("declared output `${{OUT}}/b.txt` was not written ({hint})")
     );
 }

@@ -81,6 +81,8 @@ impl Unwritten {
                  flow's `cwd`",
                 shown.display()
             )
+        } else if let Some(hint) = flow_core::Data::unexpanded(path).filter(|_| missing) {
+            format!("; {hint}")
         } else {
             String::new()
         };

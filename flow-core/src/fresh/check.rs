@@ -498,10 +498,13 @@ pub(crate) fn seal(
                 .is_some_and(|m| !m.is_dir());
             return Err(match file {
                 true => format!("declared output `{output}` is a file, not a folder"),
-                false => format!(
-                    "declared output `{output}` was not written{}",
-                    in_cwd(flow, data, output)
-                ),
+                false => match Data::unexpanded(output) {
+                    Some(hint) => format!("declared output `{output}` was not written ({hint})"),
+                    None => format!(
+                        "declared output `{output}` was not written{}",
+                        in_cwd(flow, data, output)
+                    ),
+                },
             });
         }
     }
