@@ -13,13 +13,15 @@ use crate::workflow::Diagnostics;
 #[non_exhaustive]
 pub enum CliError {
     /// The workflow file cannot be read.
-    #[error("cannot read workflow file {}: {source}", terminal::path(.path))]
+    #[error("cannot read workflow file {}{}: {source}", terminal::path(.path), terminal::safe(.hint))]
     ReadWorkflow {
         /// The file.
         path: PathBuf,
         /// Why.
         #[source]
         source: std::io::Error,
+        /// ` (a folder: ...)`: what to name instead, or nothing.
+        hint: String,
     },
     /// The workflow file has problems; every one is listed, one per line.
     #[error("{0}")]

@@ -152,7 +152,7 @@ fn the_text_plan_gives_each_reason() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("would run d: definition changed (command)"),
+        stdout.contains("would run d: definition changed (shell)"),
         "{stdout}"
     );
     assert!(

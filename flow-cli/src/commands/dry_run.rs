@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use flow_core::{FlowContext, FlowId, Plan, PlannedFlow, Reason};
 use flow_results::{RunId, RunRecord, StoreSpec};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cli::RunArgs;
 use crate::commands::fresh::freshness;
@@ -18,7 +18,7 @@ use crate::commands::print_stdout;
 use crate::error::CliError;
 use crate::run_state::RunState;
 use crate::terminal;
-use crate::workflow::Workflow;
+use crate::workflow::{Action, Workflow};
 
 /// What the dry run says of one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,11 +149,12 @@ pub fn dry_run(
         .filter(|f| unwritten.problem(f.id.as_str()).is_some())
         .map(|f| f.id.clone());
     let freshness = freshness(args, wf, spec, true, None)?.failing(failing);
-    let plan = match resume_from {
+    let mut plan = match resume_from {
         Some(from) => ctx.plan_resumed(freshness, from),
         None => ctx.plan(freshness),
     }
     .map_err(|e| CliError::Run(terminal::chain(&e)))?;
+    name_shell_scripts(&mut plan, wf);
     let outlooks = outlooks(&plan, wf, |flow| unwritten.problem(flow.as_str()));
     let going = (latest.filter(|run| RunState::of(spec, run) == RunState::InProgress))
         .map(|run| &run.run_id);
@@ -163,6 +164,22 @@ pub fn dry_run(
         print_stdout(&plan_text(&plan, &outlooks, going))?;
     }
     Ok(0)
+}
+
+/// A `shell` flow runs its interpreter with the script, a command to flow-core: a change of
+/// either is named as the file names them, `definition changed (shell)`, not `(command)`.
+fn name_shell_scripts(plan: &mut Plan, wf: &Workflow) {
+    let shells: FxHashSet<&FlowId> = (wf.flows.iter())
+        .filter(|f| matches!(f.action, Action::Shell(_)))
+        .map(|f| &f.id)
+        .collect();
+    for f in &mut plan.flows {
+        if let Some(Reason::DefinitionChanged { field }) = &mut f.run {
+            if field == "command" && shells.contains(&f.flow) {
+                "shell".clone_into(field);
+            }
+        }
+    }
 }
 
 /// Why a flow would run, in words: the plan's reason, but while the run `going` is in

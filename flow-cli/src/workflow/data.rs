@@ -229,6 +229,7 @@ pub(super) fn link(
         dir,
     };
     let mut reported = FxHashSet::default();
+    let mut own_reads = OwnReads::default();
     let mut inside = String::new();
     for i in 0..flows.len() {
         // Each output an input needs, with the input.
@@ -280,8 +281,13 @@ pub(super) fn link(
         // One output per parent: the first its inputs need.
         parents.sort_by_key(|&((j, _), _)| j);
         parents.dedup_by_key(|&mut ((j, _), _)| j);
-        require(flows, i, &parents, &known, &mut reported, &mut edges, diags);
+        let mut seen = Seen {
+            wants: &mut reported,
+            own_reads: &mut own_reads,
+        };
+        require(flows, i, &parents, &known, &mut seen, &mut edges, diags);
     }
+    own_reads.report(diags);
     if edges.is_empty() || !diags.is_empty() {
         return;
     }
@@ -320,17 +326,62 @@ struct Known<'a> {
     dir: Option<&'a str>,
 }
 
+/// What [`require`] has reported so far, so that the flows of a matrix sharing a line report
+/// it once: the places of the `wants` reported, and the outputs read by their own flows.
+struct Seen<'a> {
+    wants: &'a mut FxHashSet<(SourceId, usize)>,
+    own_reads: &'a mut OwnReads,
+}
+
+/// Flows reading an output of their own, by the place of that output: the message of the
+/// first flow, and how many more flows (of the same matrix) do the same there.
+#[derive(Default)]
+struct OwnReads(BTreeMap<(SourceId, usize), (String, usize)>);
+
+impl OwnReads {
+    /// Notes that flow `id` reads its own output `output` (written at `place`) through its
+    /// input `input`.
+    fn note(&mut self, place: &Place, id: &FlowId, input: &str, output: &str, dir: Option<&str>) {
+        let at = (place.0, place.1.as_ref().map_or(0, |s| s.start));
+        if let Some((_, more)) = self.0.get_mut(&at) {
+            *more += 1;
+            return;
+        }
+        let how = if key(input, dir) == key(output, dir) {
+            format!("its input `{input}` is its output `{output}`")
+        } else {
+            format!("its input `{input}` covers its output `{output}`")
+        };
+        let message = format!(
+            "flow `{id}` reads an output of its own as input: {how}, and a flow's inputs must \
+             be written before it runs"
+        );
+        self.0.insert(at, (message, 0));
+    }
+
+    /// Reports each place once, with how many more flows read their own output there.
+    fn report(self, diags: &mut Collector<'_>) {
+        for ((source, at), (mut message, more)) in self.0 {
+            if more > 0 {
+                message.push_str(&format!(" (and {more} more flows of this definition)"));
+            }
+            diags.error_at(source, at, message);
+        }
+    }
+}
+
 /// Makes flow `i` require the writers of the outputs its inputs need (`parents`: each output
 /// with the input, one per writer, by writer), pushing the new edges onto `edges`: a parent
 /// it requires already is left as it is, one a `wants` of a definition names is moved from
 /// `wants` to `requires`, and a `wants` that names the parent itself is reported at its place,
-/// once per place (`reported`); reading an output of its own is an error.
+/// once per place (`seen`); reading an output of its own is an error, noted at that output
+/// (once per place, reported when every flow is linked).
 fn require(
     flows: &mut [FlowDef],
     i: usize,
     parents: &[(Owner, u32)],
     known: &Known<'_>,
-    reported: &mut FxHashSet<(SourceId, usize)>,
+    seen: &mut Seen<'_>,
     edges: &mut Vec<(FlowId, FlowId)>,
     diags: &mut Collector<'_>,
 ) {
@@ -344,16 +395,8 @@ fn require(
     for &((j, l), k) in parents {
         let flow = &flows[i];
         if j == i {
-            let (source, span) = &known.places[i][0];
-            diags.error_at(
-                *source,
-                span.as_ref().map_or(0, |s| s.start),
-                format!(
-                    "flow `{}` reads an output of its own as input: a flow's inputs must be \
-                     written before it runs",
-                    flow.id
-                ),
-            );
+            let (input, output) = (&flow.inputs[k as usize], &flow.outputs[l]);
+            (seen.own_reads).note(&known.places[i][l], &flow.id, input, output, known.dir);
             continue;
         }
         let parent = &flows[j].id;
@@ -362,7 +405,7 @@ fn require(
         }
         if let Some((source, span)) = known.wants_at.get(&(i as u32, j as u32)) {
             let at = span.as_ref().map_or(0, |s| s.start);
-            if reported.insert((*source, at)) {
+            if seen.wants.insert((*source, at)) {
                 let (input, output) = (&flow.inputs[k as usize], &flows[j].outputs[l]);
                 let what = if key(input, known.dir) == key(output, known.dir) {
                     format!("which `{parent}` writes")

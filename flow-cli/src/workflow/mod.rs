@@ -230,6 +230,7 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
     let text = limits::read_file(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
+        hint: folder_hint(path),
     })?;
     let dir = folder(path)?;
     let stem = stem(path);
@@ -258,7 +259,33 @@ pub fn folder(path: &Path) -> Result<PathBuf, CliError> {
     std::fs::canonicalize(dir).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         source,
+        hint: String::new(),
     })
+}
+
+/// For a `path` that is a folder (the project rather than its workflow file): the `.toml`
+/// files in it to name instead, or that one must be named; else nothing.
+fn folder_hint(path: &Path) -> String {
+    if !path.is_dir() {
+        return String::new();
+    }
+    let mut files: Vec<String> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| path.join(entry.file_name()))
+        .filter(|file| file.is_file() && file.extension().is_some_and(|e| e == "toml"))
+        .map(|file| format!("`{}`", file.display()))
+        .collect();
+    files.sort();
+    match files.len() {
+        0 => " (a folder: name the workflow file)".to_owned(),
+        1..=5 => format!(
+            " (a folder: name the workflow file, as {})",
+            files.join(" or ")
+        ),
+        n => format!(" (a folder: name the workflow file; {n} `.toml` files are in it)"),
+    }
 }
 
 /// Parses and checks workflow `text` with the params' defaults; `file` names it in

@@ -277,17 +277,50 @@ fn parse_defaults(table: &Table<'_>, diags: &mut Collector<'_>) -> RawDefaults {
             "env" => d.env = env(item, &what, span, diags),
             "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in `[defaults]` \
-                     (expected `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `{}`)",
-                    process::KEYS.join("`, `")
-                ),
-            ),
+            _ => {
+                let keys = DEFAULTS_KEYS.iter().chain(&process::KEYS).copied();
+                diags.error(
+                    key_span,
+                    format!(
+                        "unknown key `{key}` in `[defaults]`{} (expected `{}`)",
+                        did_you_mean(key, keys.clone()),
+                        keys.collect::<Vec<_>>().join("`, `")
+                    ),
+                );
+            }
         }
     }
     d
+}
+
+/// The keys of a flow's table, but for [`process::KEYS`].
+const FLOW_KEYS: [&str; 14] = [
+    "command",
+    "shell",
+    "requires",
+    "wants",
+    "inputs",
+    "outputs",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "cwd",
+    "env",
+    "slurm",
+    "matrix",
+    "manual",
+];
+
+/// The keys of `[defaults]`, but for [`process::KEYS`].
+const DEFAULTS_KEYS: [&str; 5] = ["timeout", "retries", "retry_delay", "env", "inputs"];
+
+/// `: did you mean `inputs`?` for an unknown `key` close to one of `keys` (`input`, as
+/// Snakemake names it), else nothing.
+fn did_you_mean<'a>(key: &str, keys: impl Iterator<Item = &'a str>) -> String {
+    match super::check::closest_name(key, keys) {
+        Some(close) => format!(": did you mean `{close}`?"),
+        None => String::new(),
+    }
 }
 
 fn parse_flows(
@@ -415,15 +448,17 @@ fn parse_flow(
                 ),
             },
             _ if flow.process.parse(key, item, &what, span, diags) => {}
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
-                     `slurm`, `matrix`, `manual`, `{}`)",
-                    process::KEYS.join("`, `")
-                ),
-            ),
+            _ => {
+                let keys = FLOW_KEYS.iter().chain(&process::KEYS).copied();
+                diags.error(
+                    key_span,
+                    format!(
+                        "unknown key `{key}` in flow `{name}`{} (expected `{}`)",
+                        did_you_mean(key, keys.clone()),
+                        keys.collect::<Vec<_>>().join("`, `")
+                    ),
+                );
+            }
         }
     }
     if action_key.is_none() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use flow_graph::{DependencyType, FlowGraph, FlowId};
 use rustc_hash::FxHashMap;
 
+use super::data::key;
 use super::diagnostic::Collector;
 use super::expand::Def;
 use super::parse::Span;
@@ -139,12 +140,43 @@ impl Workflow {
                     self.flows[d.flows.clone()].iter().map(|f| f.id.as_str()),
                 )
             });
-        let hint = unknown_hint(target, matrices, names);
+        let hint = match self.writer_of(target) {
+            Some(writer) => format!(" (`{target}` is an output of flow `{writer}`: name the flow)"),
+            None => unknown_hint(target, matrices, names),
+        };
         CliError::UnknownTarget {
             target: target.to_owned(),
             file: self.file.display().to_string(),
             hint,
         }
+    }
+
+    /// The flow that declares `path` as an output (or an output folder holding it), as a make
+    /// user names a file to build: `path` read from the workflow's folder, else from the
+    /// current directory.
+    fn writer_of(&self, path: &str) -> Option<&FlowId> {
+        let dir = self.dir.to_str();
+        let here = std::env::current_dir().ok().map(|cwd| cwd.join(path));
+        let keys = [
+            Some(key(path, dir)),
+            here.as_deref()
+                .and_then(|p| p.to_str())
+                .map(|p| key(p, dir)),
+        ];
+        let holds = |output: &str, wanted: &str| {
+            let output = key(output, dir);
+            let output = output.trim_end_matches('/');
+            wanted == output
+                || wanted
+                    .strip_prefix(output)
+                    .is_some_and(|r| r.starts_with('/'))
+        };
+        keys.iter().flatten().find_map(|wanted| {
+            let wanted = wanted.trim_end_matches('/');
+            (self.flows.iter())
+                .find(|f| f.outputs.iter().any(|o| holds(o, wanted)))
+                .map(|f| &f.id)
+        })
     }
 
     /// Which flows (by index into [`Self::flows`]) a run with `targets` runs: the targets and

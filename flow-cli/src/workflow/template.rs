@@ -78,6 +78,13 @@ pub(super) fn is_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Whether `name` is names joined by `.`, as Snakemake's `{wildcards.sample}` and
+/// `{params.x}`: never a placeholder, but read as one, to be reported (kept as written, the
+/// braces would reach the command). `{a..z}`, a brace expansion of bash, is not.
+fn is_dotted(name: &str) -> bool {
+    name.contains('.') && name.split('.').all(is_name)
+}
+
 impl Template {
     /// Reads the placeholders of `text`, written at `span`.
     pub fn new(text: String, span: Span) -> Self {
@@ -164,8 +171,15 @@ fn unknown_name(name: &str, scope: Scope<'_>, what: &dyn std::fmt::Display) -> S
         known.sort();
         format!("known: {}", known.join(", "))
     };
+    // `{wildcards.sample}`: the value of `sample` is `{sample}` in flow.
+    let last = name.rsplit_once('.').map(|(_, last)| last);
+    let instead = match last.filter(|last| scope.slot(last).is_some()) {
+        Some(last) => format!("write `{{{last}}}`; "),
+        None => String::new(),
+    };
     format!(
-        "unknown name `{name}` in `{what}`: {known} (for literal braces write `{{{{{name}}}}}`)"
+        "unknown name `{name}` in `{what}`: {known} ({instead}for literal braces write \
+         `{{{{{name}}}}}`)"
     )
 }
 
@@ -189,7 +203,7 @@ fn split(text: &str) -> Vec<Part> {
         } else if let Some(name) = brace[1..]
             .split_once('}')
             .map(|(name, _)| name)
-            .filter(|name| is_name(name))
+            .filter(|name| is_name(name) || is_dotted(name))
         {
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
@@ -355,6 +369,33 @@ mod tests {
         assert_eq!(parts("${HOME}"), []);
         assert_eq!(parts("${{HOME}}"), [lit("${HOME}")]);
         assert_eq!(parts("$ {x}"), [lit("$ "), Part::Var("x".into(), 2)]);
+        // A bash sequence expression is kept; Snakemake's dotted names are read, to be
+        // reported as unknown names rather than passed on with their braces.
+        assert_eq!(parts("echo {a..e} {1.5}"), []);
+        assert_eq!(
+            parts("{wildcards.sample}"),
+            [Part::Var("wildcards.sample".into(), 0)]
+        );
+    }
+
+    /// Snakemake's `{wildcards.sample}` and `{params.x}`, kept as written, would reach the
+    /// command with their braces: each is an unknown name at its column, saying what to write.
+    #[test]
+    fn snakemake_dotted_names_are_unknown_names_that_say_what_to_write() {
+        let text = "[params]\nminq = 3\n[flows.a]\nmatrix = { sample = [\"x\"] }\n\
+                    shell = \"f {wildcards.sample} {params.minq} {input.r1} {a..e}\"\n";
+        let error = crate::workflow::test_support::load_str(text).unwrap_err();
+        for expected in [
+            "w.toml:5:12: unknown name `wildcards.sample` in `flows.a.shell`: known: `minq`, \
+             `sample` (write `{sample}`; for literal braces write `{{wildcards.sample}}`)",
+            "w.toml:5:31: unknown name `params.minq` in `flows.a.shell`: known: `minq`, \
+             `sample` (write `{minq}`; for literal braces write `{{params.minq}}`)",
+            "w.toml:5:45: unknown name `input.r1` in `flows.a.shell`: known: `minq`, `sample` \
+             (for literal braces write `{{input.r1}}`)",
+        ] {
+            assert!(error.contains(expected), "{expected}\n{error}");
+        }
+        assert_eq!(error.matches("unknown name").count(), 3, "{error}");
     }
 
     #[test]

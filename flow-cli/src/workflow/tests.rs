@@ -160,6 +160,42 @@ requirs = ["b"]
     );
 }
 
+/// A key written as Snakemake or a typo writes it names the key meant; one far from every
+/// key lists them.
+#[test]
+fn an_unknown_key_close_to_a_key_names_it() {
+    check_errors(
+        "[defaults]\ntimeot = \"1s\"\n[flows.a]\nshell = \"true\"\ninput = [\"x\"]\n\
+         output = [\"y\"]\nthreads = 4\n",
+        &[
+            (
+                2,
+                1,
+                "unknown key `timeot` in `[defaults]`: did you mean `timeout`? (expected \
+                 `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `kill_grace`, \
+                 `interpreter`)",
+            ),
+            (
+                5,
+                1,
+                "unknown key `input` in flow `a`: did you mean `inputs`? (expected",
+            ),
+            (
+                6,
+                1,
+                "unknown key `output` in flow `a`: did you mean `outputs`? (expected",
+            ),
+            (
+                7,
+                1,
+                "unknown key `threads` in flow `a` (expected `command`, `shell`, `requires`, \
+                 `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, \
+                 `env`, `slurm`, `matrix`, `manual`, `kill_grace`, `interpreter`)",
+            ),
+        ],
+    );
+}
+
 #[test]
 fn bad_flow_ids() {
     check_errors(

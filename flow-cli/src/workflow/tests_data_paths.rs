@@ -44,3 +44,33 @@ fn a_path_through_the_parent_folder_names_the_file_in_the_workflow_folder() {
         assert!(wf.flows[1].unwritten.is_empty(), "{output} {input}");
     }
 }
+
+/// A flow that reads an output of its own is told so at that output's line (not at its first
+/// output), with the input and the output named, once for all the flows of a matrix.
+#[test]
+fn an_output_read_by_its_own_flow_is_named_at_its_line_once_per_matrix() {
+    let text = "[flows.b]\nmatrix = { s = [\"a\", \"b\", \"c\"] }\nshell = \"true\"\n\
+                inputs = [\"parts/*.txt\"]\noutputs = [\n  \"logs/{s}.log\",\n  \
+                \"parts/{s}.sum.txt\",\n]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains(
+            "w.toml:7:3: flow `b.a` reads an output of its own as input: its input \
+             `parts/*.txt` covers its output `parts/a.sum.txt`, and a flow's inputs must be \
+             written before it runs (and 2 more flows of this definition)"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.matches("reads an output of its own").count(),
+        1,
+        "{error}"
+    );
+    // An input that is the output itself says so.
+    let text = "[flows.c]\nshell = \"true\"\ninputs = [\"c.txt\"]\noutputs = [\"c.txt\"]\n";
+    let error = load_str(text).unwrap_err();
+    assert!(
+        error.contains("w.toml:4:12: flow `c` reads an output of its own as input: its input `c.txt` is its output `c.txt`"),
+        "{error}"
+    );
+}

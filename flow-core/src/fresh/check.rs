@@ -3,6 +3,7 @@
 //! with its definition, inputs and parents).
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -444,6 +445,29 @@ fn changed(
         .unwrap_or_else(|| "?".into())
 }
 
+/// For an output missing from the workflow's folder that the command's own working
+/// directory holds (paths start at the former, a command's `./` at the latter): a hint
+/// saying so; else nothing.
+fn in_cwd(flow: &Flow, data: &Data, output: &str) -> String {
+    let Work::Command(spec) = &flow.work else {
+        return String::new();
+    };
+    let Some(cwd) = spec.cwd.as_deref().filter(|c| *c != data.base) else {
+        return String::new();
+    };
+    let there = cwd.join(output);
+    if Path::new(output).is_relative() && std::fs::metadata(&there).is_ok() {
+        let shown = there.strip_prefix(&data.base).unwrap_or(&there);
+        format!(
+            " (`{}` exists: declared paths start at the workflow's folder, not at the \
+             flow's `cwd`)",
+            shown.display()
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// What a completed attempt leaves for [`seal`].
 #[derive(Debug)]
 pub(crate) struct Sealed {
@@ -474,7 +498,13 @@ pub(crate) fn seal(
                 .is_some_and(|m| !m.is_dir());
             return Err(match file {
                 true => format!("declared output `{output}` is a file, not a folder"),
-                false => format!("declared output `{output}` was not written"),
+                false => match Data::unexpanded(output) {
+                    Some(hint) => format!("declared output `{output}` was not written ({hint})"),
+                    None => format!(
+                        "declared output `{output}` was not written{}",
+                        in_cwd(flow, data, output)
+                    ),
+                },
             });
         }
     }

@@ -133,6 +133,24 @@ impl Data {
         path.contains(['*', '?'])
     }
 
+    /// For a declared path written as a shell would expand it (`~/data.csv`, `$DATA/x.csv`,
+    /// `${HOME}/x.csv`), which flow takes as written, relative to the workflow's folder: a
+    /// hint saying so, for the message of a file not found there.
+    ///
+    /// ```
+    /// use flow_core::Data;
+    ///
+    /// assert!(Data::unexpanded("~/data.csv").is_some());
+    /// assert!(Data::unexpanded("${DATA}/x.csv").is_some());
+    /// assert_eq!(Data::unexpanded("data/x.csv"), None);
+    /// ```
+    pub fn unexpanded(path: &str) -> Option<&'static str> {
+        (path == "~" || path.starts_with("~/") || path.contains('$')).then_some(
+            "flow expands neither `~` nor `$VAR` in declared paths: write the path itself, or \
+             a `{param}`",
+        )
+    }
+
     /// The input glob `path` as the `glob` crate reads it, which takes `[` for the start of a
     /// class: `[` and `]` are escaped, so that they match themselves ([`is_glob`](Self::is_glob)).
     ///

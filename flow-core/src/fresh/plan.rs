@@ -75,19 +75,25 @@ pub(crate) fn plan(flows: &[Flow], graph: &Adjacency, known: &Known) -> Plan {
 
 /// Sets [`PlannedFlow::checked_after`] of every flow of `plan` (of `flows`, linked by
 /// `graph`): for one that is up to date, the first of its parents that would run and declares
-/// no outputs, else the flow its parents are checked after.
+/// no outputs, else the flow the first of its parents checked after one is checked after (a
+/// parent of its own is named before one of a parent's: it is nearer to what changes).
 pub(crate) fn mark_checked_after(plan: &mut Plan, flows: &[Flow], graph: &Adjacency) {
     for i in parents_first(graph) {
         let after = match plan.flows[i as usize].run {
             Some(_) => None,
-            None => graph.parents(i).iter().find_map(|link| {
-                let p = link.flow() as usize;
-                let declares = (flows[p].data()).is_some_and(|d| !d.output_paths().is_empty());
-                match &plan.flows[p].run {
-                    Some(_) if !declares => Some(flows[p].id.clone()),
-                    _ => plan.flows[p].checked_after.clone(),
+            None => {
+                let parents = graph.parents(i).iter().map(|link| link.flow() as usize);
+                let own = parents.clone().find(|&p| {
+                    let declares = (flows[p].data()).is_some_and(|d| !d.output_paths().is_empty());
+                    plan.flows[p].run.is_some() && !declares
+                });
+                match own {
+                    Some(p) => Some(flows[p].id.clone()),
+                    None => parents
+                        .filter(|&p| plan.flows[p].run.is_none())
+                        .find_map(|p| plan.flows[p].checked_after.clone()),
                 }
-            }),
+            }
         };
         plan.flows[i as usize].checked_after = after;
     }
