@@ -23,7 +23,7 @@ use tokio::net::unix::pipe;
 
 use crate::command::runner::ParentDeath;
 use crate::command::spawn_error::spawn_error;
-use crate::command::spec::{CommandSpec, EnvBase, EnvChange, Program};
+use crate::command::spec::{check_name, CommandSpec, EnvBase, EnvChange, Program};
 use crate::sys;
 use crate::PoolError;
 
@@ -88,23 +88,6 @@ fn entry(key: &[u8], value: &[u8]) -> io::Result<CString> {
             ),
         )
     })
-}
-
-/// An error unless `key` can name a variable: `execve` takes `KEY=value` strings, so a key
-/// holding `=` would set another variable (`A=B` to `c` reaches the program as `A` set to
-/// `B=c`), and an empty one gives a nameless entry.
-pub(crate) fn check_name(key: &str) -> io::Result<()> {
-    let why = if key.is_empty() {
-        "is empty"
-    } else if key.contains('=') {
-        "holds `=`"
-    } else {
-        return Ok(());
-    };
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("environment variable name `{key}` {why}: no program can be given it"),
-    ))
 }
 
 /// The key and the value of a `KEY=value` entry.

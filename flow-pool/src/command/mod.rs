@@ -8,11 +8,11 @@ pub(crate) mod spawn_error;
 mod spec;
 mod tail;
 
-pub(crate) use launch::check_name;
 pub use runner::{
     unprepared, BoxFuture, CommandEnd, CommandExecutor, CommandOutcome, CommandRunner, ParentDeath,
     Prepare,
 };
+pub(crate) use spec::check_name;
 pub use spec::{
     CommandSpec, EnvBase, EnvChange, EnvChanges, Program, DEFAULT_GRACE, DEFAULT_TAIL_BYTES,
 };

@@ -1,5 +1,6 @@
 //! What to run: [`CommandSpec`], its [`Program`] and its environment changes.
 
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -203,4 +204,21 @@ impl CommandSpec {
         self.grace = grace;
         self
     }
+}
+
+/// An error unless `key` can name a variable: `execve` takes `KEY=value` strings, so a key
+/// holding `=` would set another variable (`A=B` to `c` reaches the program as `A` set to
+/// `B=c`), and an empty one gives a nameless entry.
+pub(crate) fn check_name(key: &str) -> io::Result<()> {
+    let why = if key.is_empty() {
+        "is empty"
+    } else if key.contains('=') {
+        "holds `=`"
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("environment variable name `{key}` {why}: no program can be given it"),
+    ))
 }
