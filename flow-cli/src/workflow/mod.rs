@@ -11,6 +11,7 @@ mod expand_env;
 mod identify;
 mod ids;
 mod include;
+mod keys;
 mod limits;
 mod matrix;
 mod owned;

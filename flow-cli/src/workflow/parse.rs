@@ -10,6 +10,7 @@ use flow_graph::FlowId;
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item, Table};
+use super::keys::{meant, unknown_key};
 use super::matrix::Matrix;
 use super::params::Param;
 use super::process::{self, ProcessKeys};
@@ -17,6 +18,40 @@ use super::template::{not_filled_in, Template};
 use super::values::{command, duration, env, refs, retries, shell, Positive};
 
 pub(super) type Span = Option<Range<usize>>;
+
+/// The keys of the top level, `[workflow]`, `[defaults]` and a flow, as "unknown key" messages
+/// list them.
+const TOP_KEYS: &[&str] = &[
+    "workflow", "params", "defaults", "flows", "slurm", "include",
+];
+const WORKFLOW_KEYS: &[&str] = &["name", "jobs", "default"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "timeout",
+    "retries",
+    "retry_delay",
+    "env",
+    "inputs",
+    process::KEYS[0],
+    process::KEYS[1],
+];
+const FLOW_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "requires",
+    "wants",
+    "inputs",
+    "outputs",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "cwd",
+    "env",
+    "slurm",
+    "matrix",
+    "manual",
+    process::KEYS[0],
+    process::KEYS[1],
+];
 
 /// What a flow runs, as written.
 #[derive(Debug)]
@@ -158,13 +193,7 @@ pub(super) fn parse(
                     raw.slurm = super::slurm::parse_table(table, diags);
                 }
             }
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` (expected `workflow`, `params`, `defaults`, `flows`, \
-                     `slurm` or `include`)"
-                ),
-            ),
+            _ => diags.error(key_span, unknown_key(key, "", TOP_KEYS)),
         }
     }
     Some(raw)
@@ -253,12 +282,7 @@ fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collecto
                     raw.default = Some((names, span));
                 }
             }
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in `[workflow]` (expected `name`, `jobs` or `default`)"
-                ),
-            ),
+            _ => diags.error(key_span, unknown_key(key, "`[workflow]`", WORKFLOW_KEYS)),
         }
     }
 }
@@ -277,14 +301,7 @@ fn parse_defaults(table: &Table<'_>, diags: &mut Collector<'_>) -> RawDefaults {
             "env" => d.env = env(item, &what, span, diags),
             "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in `[defaults]` \
-                     (expected `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `{}`)",
-                    process::KEYS.join("`, `")
-                ),
-            ),
+            _ => diags.error(key_span, unknown_key(key, "`[defaults]`", DEFAULTS_KEYS)),
         }
     }
     d
@@ -352,6 +369,7 @@ fn parse_flow(
         manual: None,
     };
     let mut action_key: Option<&str> = None;
+    let mut action_typo = false;
     for (key, item) in table.iter() {
         let span = doc::span(item);
         let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
@@ -415,18 +433,17 @@ fn parse_flow(
                 ),
             },
             _ if flow.process.parse(key, item, &what, span, diags) => {}
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in flow `{name}` (expected `command`, `shell`, \
-                     `requires`, `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, `env`, \
-                     `slurm`, `matrix`, `manual`, `{}`)",
-                    process::KEYS.join("`, `")
-                ),
-            ),
+            _ => {
+                // `comand = [...]` is one problem, not also a flow without a command.
+                action_typo |= matches!(meant(key, FLOW_KEYS), Some("command" | "shell"));
+                diags.error(
+                    key_span,
+                    unknown_key(key, &format!("flow `{name}`"), FLOW_KEYS),
+                );
+            }
         }
     }
-    if action_key.is_none() {
+    if action_key.is_none() && !action_typo {
         diags.error(
             name_span,
             format!(

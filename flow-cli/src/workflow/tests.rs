@@ -161,6 +161,41 @@ requirs = ["b"]
 }
 
 #[test]
+fn unknown_keys_name_the_key_meant() {
+    check_errors(
+        r#"[workflow]
+job = 2
+[flow.a]
+command = ["true"]
+[flows.b]
+comand = ["true"]
+[flows.c]
+command = ["true"]
+depends_on = ["b"]
+"#,
+        &[
+            (
+                2,
+                1,
+                "unknown key `job` in `[workflow]` (did you mean `jobs`?)",
+            ),
+            (3, 2, "unknown key `flow` (did you mean `flows`?)"),
+            // One problem: not also "flow `b` has neither `command` nor `shell`".
+            (
+                6,
+                1,
+                "unknown key `comand` in flow `b` (did you mean `command`?)",
+            ),
+            (
+                9,
+                1,
+                "unknown key `depends_on` in flow `c` (did you mean `requires`?)",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn bad_flow_ids() {
     check_errors(
         "[flows.\"a/b\"]\ncommand = [\"true\"]\n[flows.\"-x\"]\ncommand = [\"true\"]\n[flows.c]\ncommand = [\"true\"]\nrequires = [\"a/b\", \"../d\"]\n",
