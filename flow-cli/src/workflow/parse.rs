@@ -145,7 +145,14 @@ pub(super) fn parse(
     let root = match doc::parse(text) {
         Ok(root) => root,
         Err((message, span)) => {
-            let message = message.trim().replace('\n', "; ");
+            let mut message = message.trim().replace('\n', "; ");
+            if message.contains("escaped value") {
+                // `shell = "grep '\d+'"`: shell scripts are full of backslashes.
+                message.push_str(
+                    " (in a \"...\" string a backslash starts an escape: write `\\\\` for one, \
+                     or use a '...' or '''...''' string, where a backslash is itself)",
+                );
+            }
             diags.error(span, format!("invalid TOML: {message}"));
             return None;
         }

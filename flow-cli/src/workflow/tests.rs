@@ -137,6 +137,15 @@ fn syntax_error() {
             "invalid TOML: integer outside the range of a 64-bit integer",
         )],
     );
+    // A backslash of a shell script in a "..." string: how to write it instead.
+    check_errors(
+        "[flows.a]\nshell = \"grep -E '\\d+' x\"\n",
+        &[(
+            2,
+            20,
+            "write `\\\\` for one, or use a '...' or '''...''' string, where a backslash is itself)",
+        )],
+    );
 }
 
 #[test]
