@@ -275,6 +275,10 @@ timeout = "0s"
 [flows.c]
 command = ["true"]
 timeout = "{t}"
+[flows.d]
+command = ["true"]
+timeout = "10M"
+kill_grace = "2 minutes"
 "#,
         &[
             (
@@ -290,6 +294,12 @@ timeout = "{t}"
             ),
             (9, 11, "`flows.b.timeout` must be longer than zero"),
             (12, 11, "templates (`{name}`) are not filled in here"),
+            (
+                15,
+                11,
+                "invalid duration \"10M\" for `flows.d.timeout`: `M` means months; write `m` \
+                 for minutes",
+            ),
         ],
     );
 }

@@ -154,6 +154,17 @@ pub(super) fn duration(
         return None;
     };
     match humantime::parse_duration(text) {
+        // humantime reads `M` as months: "10M" is a timeout of ten months, never meant.
+        Ok(d) if humantime::parse_duration(&text.replace('M', "m")).is_ok_and(|m| m != d) => {
+            diags.error(
+                span,
+                format!(
+                    "invalid duration \"{text}\" for `{what}`: `M` means months; write `m` \
+                     for minutes (units: ms, s, m, h, d)"
+                ),
+            );
+            None
+        }
         Ok(d) if positive == Positive::Yes && d.is_zero() => {
             diags.error(span, format!("`{what}` must be longer than zero"));
             None
