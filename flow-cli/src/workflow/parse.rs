@@ -115,7 +115,8 @@ pub(super) struct RawWorkflow {
     pub default: Option<(Vec<Template>, Span)>,
     pub defaults: RawDefaults,
     pub flows: Vec<RawFlow>,
-    /// Whether a `[flows]` table is written (an empty one is reported where it is).
+    /// Whether a `[flows]` table is written (an empty one is reported where it is), or a
+    /// misspelt one (`[flow.a]`, reported as such).
     pub flows_written: bool,
     pub slurm: super::slurm::SlurmTable,
     pub params: Vec<Param>,
@@ -200,7 +201,11 @@ pub(super) fn parse(
                     raw.slurm = super::slurm::parse_table(table, diags);
                 }
             }
-            _ => diags.error(key_span, unknown_key(key, "", TOP_KEYS)),
+            _ => {
+                // `[flow.a]` is one problem, not also a workflow without flows.
+                raw.flows_written |= meant(key, TOP_KEYS) == Some("flows");
+                diags.error(key_span, unknown_key(key, "", TOP_KEYS));
+            }
         }
     }
     Some(raw)

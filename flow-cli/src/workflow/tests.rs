@@ -361,6 +361,11 @@ fn no_flows() {
         &[(1, 1, "the workflow has no flows")],
     );
     check_errors("[flows]\n", &[(1, 1, "the workflow has no flows")]);
+    // A misspelt `[flows]` is the one problem.
+    check_errors(
+        "[flow.a]\ncommand = [\"true\"]\n",
+        &[(1, 2, "unknown key `flow` (did you mean `flows`?)")],
+    );
     check_errors(
         "[[flows]]\nshell = \"x\"\n",
         &[(1, 3, "not an array of tables")],
