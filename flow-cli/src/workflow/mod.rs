@@ -45,6 +45,7 @@ pub use params::parse_set;
 pub use process::default_interpreter;
 
 use crate::error::CliError;
+use crate::terminal;
 pub use slurm::SlurmTable;
 
 /// What a flow runs.
@@ -230,7 +231,7 @@ impl Workflow {
 pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
     let text = limits::read_file(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
-        source,
+        source: with_hint(path, source),
     })?;
     let dir = folder(path)?;
     let stem = stem(path);
@@ -238,6 +239,46 @@ pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, Cli
         w.file = path.to_owned();
         w
     })
+}
+
+/// `source`, for a `path` that names no file, with the file meant: `pipline.toml` says
+/// "did you mean `pipeline.toml`?", a folder names a workflow file in it.
+fn with_hint(path: &Path, source: std::io::Error) -> std::io::Error {
+    let tomls = |dir: &Path| -> Vec<String> {
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        let mut names: Vec<String> = (entries.filter(|e| e.path().is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        names.sort();
+        names
+    };
+    let hint = if path.is_dir() {
+        let names = tomls(path);
+        let Some(first) = names.first() else {
+            return source;
+        };
+        format!(
+            "it is a folder: give a workflow file, such as {}",
+            terminal::path(&path.join(first))
+        )
+    } else if source.kind() == std::io::ErrorKind::NotFound {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let names = tomls(dir.unwrap_or(Path::new(".")));
+        let typed = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(close) =
+            typed.and_then(|t| check::closest_name(&t, names.iter().map(String::as_str)))
+        else {
+            return source;
+        };
+        format!(
+            "{source} (did you mean {}?)",
+            terminal::path(&path.with_file_name(close))
+        )
+    } else {
+        return source;
+    };
+    std::io::Error::new(source.kind(), hint)
 }
 
 /// The name of a workflow whose file sets none: the file's name without its extension.

@@ -1,0 +1,54 @@
+//! What a newcomer's first mistakes on the command line are told: a misspelt workflow file or
+//! a folder given for one names the file meant.
+
+mod common;
+
+use common::{flow_in, write};
+
+fn stderr_of(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = flow_in(dir, args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_misspelt_workflow_file_names_the_file_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("wf")).unwrap();
+    write(
+        &dir.path().join("wf"),
+        "pipeline.toml",
+        "[flows.a]\ncommand = [\"true\"]\n",
+    );
+    let (code, stderr) = stderr_of(dir.path(), &["run", "wf/pipline.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot read workflow file wf/pipline.toml: ")
+            && stderr.ends_with(" (did you mean wf/pipeline.toml?)\n"),
+        "{stderr}"
+    );
+    // Nothing close: the error as it was.
+    let (code, stderr) = stderr_of(dir.path(), &["validate", "wf/other.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+}
+
+#[test]
+fn a_folder_given_for_a_workflow_file_names_one_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("wf")).unwrap();
+    write(
+        &dir.path().join("wf"),
+        "pipeline.toml",
+        "[flows.a]\ncommand = [\"true\"]\n",
+    );
+    let (code, stderr) = stderr_of(dir.path(), &["validate", "wf"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: cannot read workflow file wf: it is a folder: give a workflow file, such as \
+         wf/pipeline.toml\n"
+    );
+}
