@@ -451,7 +451,8 @@ command = ["true"]
     assert_eq!(
         err,
         "flow logs: attempt 1 of `nf` did not start, so it has no logs: failed to start \
-         `no-such-program-xyz\\u{1b}[31m`: No such file or directory (os error 2)\n"
+         `no-such-program-xyz\\u{1b}[31m`: no such program in the folders of PATH (is it \
+         installed?)\n"
     );
     let (code, out, err) = logs(dir.path(), &["badcwd", "w.toml"]);
     assert_eq!((code, out.as_str()), (Some(0), ""));
