@@ -384,3 +384,16 @@ fn every_error_is_reported_not_only_the_first() {
     .unwrap_err();
     assert_eq!(got.lines().count(), 3, "{got}");
 }
+
+#[test]
+fn a_command_line_written_as_one_string_says_how_to_split_it() {
+    check_errors(
+        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n",
+        &[(
+            2,
+            12,
+            "`flows.c.command` names the program `echo hi`, with a space: give one string per \
+             argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with `shell`",
+        )],
+    );
+}

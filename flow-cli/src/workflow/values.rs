@@ -59,6 +59,21 @@ pub(super) fn command(
             diags.error(span, format!("`{what}` starts with an empty program name"));
             None
         }
+        // `command = ["echo hi"]`: a whole command line as the program's name.
+        Some(program) if program.text.contains(' ') && !program.text.contains('/') => {
+            let words: Vec<&str> = (argv.iter())
+                .flat_map(|a| a.text.split_whitespace())
+                .collect();
+            diags.error(
+                program.span.clone(),
+                format!(
+                    "`{what}` names the program `{}`, with a space: give one string per \
+                     argument, as {words:?}, or write a shell script with `shell`",
+                    program.text
+                ),
+            );
+            None
+        }
         _ if ok => Some(RawAction::Command(argv)),
         _ => None,
     }
