@@ -4,6 +4,40 @@
 
 use super::check::closest_name;
 
+/// The keys of the top level, `[workflow]`, `[defaults]` and a flow, as "unknown key" messages
+/// list them.
+pub(super) const TOP_KEYS: &[&str] = &[
+    "workflow", "params", "defaults", "flows", "slurm", "include",
+];
+pub(super) const WORKFLOW_KEYS: &[&str] = &["name", "jobs", "default"];
+pub(super) const DEFAULTS_KEYS: &[&str] = &[
+    "timeout",
+    "retries",
+    "retry_delay",
+    "env",
+    "inputs",
+    super::process::KEYS[0],
+    super::process::KEYS[1],
+];
+pub(super) const FLOW_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "requires",
+    "wants",
+    "inputs",
+    "outputs",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "cwd",
+    "env",
+    "slurm",
+    "matrix",
+    "manual",
+    super::process::KEYS[0],
+    super::process::KEYS[1],
+];
+
 /// Words other tools (make, just, Dagu, GitHub Actions, Snakemake) use for a key, and the key
 /// they mean here.
 const ALIASES: &[(&str, &str)] = &[
@@ -50,6 +84,20 @@ pub(super) fn meant<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
         .or_else(|| closest_name(&lower, known.iter().copied()))
 }
 
+/// The table(s) `key` is a key of, for a key written in another one: `jobs = 4` below
+/// `[flows.a]` (TOML puts it in that table), or `command` above every table.
+fn home(key: &str) -> Option<&'static str> {
+    if WORKFLOW_KEYS.contains(&key) {
+        Some("`[workflow]`")
+    } else if DEFAULTS_KEYS.contains(&key) {
+        Some("a flow (`[flows.NAME]`) and of `[defaults]`")
+    } else if FLOW_KEYS.contains(&key) {
+        Some("a flow (`[flows.NAME]`)")
+    } else {
+        None
+    }
+}
+
 /// "unknown key `KEY` in PLACE (did you mean `K`?)", or, with no likely key, the list of
 /// `known` keys; `place` is empty for the top level.
 pub(super) fn unknown_key(key: &str, place: &str, known: &[&str]) -> String {
@@ -60,6 +108,11 @@ pub(super) fn unknown_key(key: &str, place: &str, known: &[&str]) -> String {
     };
     match meant(key, known) {
         Some(k) => format!("unknown key `{key}`{place} (did you mean `{k}`?)"),
+        None if home(key).is_some() => format!(
+            "unknown key `{key}`{place}: `{key}` is a key of {}, and a key belongs to the \
+             `[table]` line above it",
+            home(key).unwrap_or_default()
+        ),
         None => {
             let (last, rest) = known.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
             let list = if rest.is_empty() {

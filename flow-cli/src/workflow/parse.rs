@@ -10,48 +10,14 @@ use flow_graph::FlowId;
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item, Table};
-use super::keys::{meant, unknown_key};
+use super::keys::{meant, unknown_key, DEFAULTS_KEYS, FLOW_KEYS, TOP_KEYS, WORKFLOW_KEYS};
 use super::matrix::Matrix;
 use super::params::Param;
-use super::process::{self, ProcessKeys};
+use super::process::ProcessKeys;
 use super::template::{not_filled_in, Template};
 use super::values::{command, duration, env, refs, retries, shell, Positive};
 
 pub(super) type Span = Option<Range<usize>>;
-
-/// The keys of the top level, `[workflow]`, `[defaults]` and a flow, as "unknown key" messages
-/// list them.
-const TOP_KEYS: &[&str] = &[
-    "workflow", "params", "defaults", "flows", "slurm", "include",
-];
-const WORKFLOW_KEYS: &[&str] = &["name", "jobs", "default"];
-const DEFAULTS_KEYS: &[&str] = &[
-    "timeout",
-    "retries",
-    "retry_delay",
-    "env",
-    "inputs",
-    process::KEYS[0],
-    process::KEYS[1],
-];
-const FLOW_KEYS: &[&str] = &[
-    "command",
-    "shell",
-    "requires",
-    "wants",
-    "inputs",
-    "outputs",
-    "timeout",
-    "retries",
-    "retry_delay",
-    "cwd",
-    "env",
-    "slurm",
-    "matrix",
-    "manual",
-    process::KEYS[0],
-    process::KEYS[1],
-];
 
 /// What a flow runs, as written.
 #[derive(Debug)]

@@ -205,6 +205,29 @@ depends_on = ["b"]
 }
 
 #[test]
+fn a_key_written_in_the_wrong_table_names_its_table() {
+    // `jobs` below `[flows.a]` is in that table for TOML; `command` above every table is at
+    // the top level.
+    check_errors(
+        "command = [\"true\"]\n[flows.a]\ncommand = [\"true\"]\njobs = 4\n",
+        &[
+            (
+                1,
+                1,
+                "unknown key `command`: `command` is a key of a flow (`[flows.NAME]`), and a \
+                 key belongs to the `[table]` line above it",
+            ),
+            (
+                4,
+                1,
+                "unknown key `jobs` in flow `a`: `jobs` is a key of `[workflow]`, and a key \
+                 belongs to the `[table]` line above it",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn bad_flow_ids() {
     check_errors(
         "[flows.\"a/b\"]\ncommand = [\"true\"]\n[flows.\"-x\"]\ncommand = [\"true\"]\n[flows.c]\ncommand = [\"true\"]\nrequires = [\"a/b\", \"../d\"]\n",
