@@ -335,6 +335,33 @@ fn flow_logs_of_a_matrix_definition_names_its_flows() {
     assert_eq!((code, stdout.as_str()), (Some(0), "01\n"));
 }
 
+/// `flow logs w.toml sort.00` (the file first, as every other command takes it) says the flow
+/// comes first, with the command to type, instead of "cannot read workflow file sort.00".
+#[test]
+fn flow_logs_with_the_file_first_says_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.a]\nshell = \"echo hi\"\n",
+    )
+    .unwrap();
+    assert!(flow_in(dir.path(), &["run", "w.toml", "-q"])
+        .status
+        .success());
+    let (code, stdout, stderr) = logs(dir.path(), &["w.toml", "a"]);
+    assert_eq!((code, stdout.as_str()), (Some(2), ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: `w.toml` is a file, not a flow: `flow logs` takes the flow first, as \
+         `flow logs a w.toml`\n"
+    );
+    let (code, _, stderr) = logs(dir.path(), &["w.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("as `flow logs FLOW w.toml`"), "{stderr}");
+    let (code, stdout, _) = logs(dir.path(), &["a", "w.toml"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "hi\n"));
+}
+
 /// A flow that only a `--set` made (not in the file as it expands by default) has its logs.
 #[test]
 fn flow_logs_reads_a_flow_made_by_set() {
@@ -424,7 +451,8 @@ command = ["true"]
     assert_eq!(
         err,
         "flow logs: attempt 1 of `nf` did not start, so it has no logs: failed to start \
-         `no-such-program-xyz\\u{1b}[31m`: No such file or directory (os error 2)\n"
+         `no-such-program-xyz\\u{1b}[31m`: no such program in the folders of PATH (is it \
+         installed?)\n"
     );
     let (code, out, err) = logs(dir.path(), &["badcwd", "w.toml"]);
     assert_eq!((code, out.as_str()), (Some(0), ""));

@@ -72,9 +72,12 @@ fn a_store_refusing_the_run_after_its_command_ran_exits_1_as_stopped() {
     drop(db);
     let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
     let doc = json_of(&out);
-    // On stderr: the notice that the run stops, then the error; no third line of the log.
+    // On stderr: the notice that the run stops (when a flow was still running when the store
+    // refused, which depends on the machine's speed), then the error; no third line of the
+    // log.
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.matches("no new runs").count(), 2, "{stderr}");
+    let told = stderr.matches("no new runs").count();
+    assert!((1..=2).contains(&told), "{stderr}");
     assert!(
         !stderr.contains("the store cannot begin the run"),
         "{stderr}"

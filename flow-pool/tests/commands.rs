@@ -729,7 +729,18 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
     let script = dir.path().join("orphan.py");
     std::fs::write(&script, "#!/no/such/python3 -u\nprint(1)\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A script not made executable, and a program not installed, say what to do.
+    let plain = dir.path().join("build.sh");
+    std::fs::write(&plain, "echo hi\n").unwrap();
     for (program, says) in [
+        (
+            plain.display().to_string(),
+            "it is not executable: `chmod +x` it, or run it with its interpreter",
+        ),
+        (
+            "no-such-program-flow".to_owned(),
+            "no such program in the folders of PATH (is it installed?)",
+        ),
         (
             dir.path().display().to_string(),
             "it is a folder, not a program",

@@ -23,6 +23,9 @@ const FOLLOW_POLL_MS: u16 = 200;
 
 /// Prints (or follows) the logs; 0 when something was found.
 pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
+    if let Some(error) = args.file.as_ref().and_then(|_| file_first(args)) {
+        return Err(error);
+    }
     // A file with problems still gives its folder and workflow's name: the logs are there to
     // be read while it is being fixed. Only that workflow's runs are looked at, and a flow
     // the file does not define now may still have run in them (made by `--set`, renamed).
@@ -150,6 +153,23 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
 /// Why no run has logs of the flow: the file given defines no such flow (and which it may
 /// have meant), or it has not run in the file's folder, or, with no file given, the workflow
 /// may be elsewhere.
+/// `flow logs w.toml sort.00`, the order of every other command: FLOW names a file and FILE
+/// names none, so the two were swapped. `None` for any other arguments. Without FILE, only
+/// asked once no flow of that name has logs (a flow may be named `w.toml`).
+fn file_first(args: &LogsArgs) -> Option<CliError> {
+    let given = Path::new(&args.flow);
+    let file = args.file.as_deref();
+    if !given.is_file() || file.is_some_and(|f| f.exists()) {
+        return None;
+    }
+    let given = terminal::path(given);
+    let flow = file.map_or("FLOW".into(), |f| terminal::path(f).to_string());
+    Some(CliError::Run(format!(
+        "`{given}` is a file, not a flow: `flow logs` takes the flow first, as \
+         `flow logs {flow} {given}`"
+    )))
+}
+
 fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path) -> CliError {
     let flow = terminal::safe(&args.flow);
     let not_run = format!(
@@ -157,6 +177,9 @@ fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path)
         terminal::path(root)
     );
     let Some(file) = &args.file else {
+        if let Some(error) = file_first(args) {
+            return error;
+        }
         return CliError::Run(format!(
             "{not_run}, or the workflow file is elsewhere (give it: flow logs {flow} FILE)"
         ));

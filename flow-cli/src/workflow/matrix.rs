@@ -183,7 +183,7 @@ fn axis_values(
             ),
             _ => diags.error(
                 key_span,
-                format!("unknown key `{key}` in `{what}` (expected `glob`)"),
+                super::keys::unknown_key(key, &format!("`{what}`"), &["glob"]),
             ),
         }
     }

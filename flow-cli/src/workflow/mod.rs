@@ -11,6 +11,7 @@ mod expand_env;
 mod identify;
 mod ids;
 mod include;
+mod keys;
 mod limits;
 mod matrix;
 mod owned;
@@ -229,8 +230,8 @@ impl Workflow {
 pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
     let text = limits::read_file(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
+        hint: read_hint(path, &source),
         source,
-        hint: folder_hint(path),
     })?;
     let dir = folder(path)?;
     let stem = stem(path);
@@ -263,28 +264,44 @@ pub fn folder(path: &Path) -> Result<PathBuf, CliError> {
     })
 }
 
-/// For a `path` that is a folder (the project rather than its workflow file): the `.toml`
-/// files in it to name instead, or that one must be named; else nothing.
-fn folder_hint(path: &Path) -> String {
-    if !path.is_dir() {
+/// What to name instead of a workflow file that cannot be read: for a folder (the project
+/// rather than its workflow file), the `.toml` files in it; for a file that does not exist, the
+/// one of its folder whose name is close (a misspelling); else nothing.
+fn read_hint(path: &Path, source: &std::io::Error) -> String {
+    let tomls = |dir: &Path| -> Vec<String> {
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        let mut names: Vec<String> = (entries.filter(|e| e.path().is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        names.sort();
+        names
+    };
+    if path.is_dir() {
+        let files: Vec<String> = (tomls(path).iter())
+            .map(|name| format!("`{}`", path.join(name).display()))
+            .collect();
+        return match files.len() {
+            0 => " (a folder: name the workflow file)".to_owned(),
+            1..=5 => format!(
+                " (a folder: name the workflow file, as {})",
+                files.join(" or ")
+            ),
+            n => format!(" (a folder: name the workflow file; {n} `.toml` files are in it)"),
+        };
+    }
+    if source.kind() != std::io::ErrorKind::NotFound {
         return String::new();
     }
-    let mut files: Vec<String> = std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| path.join(entry.file_name()))
-        .filter(|file| file.is_file() && file.extension().is_some_and(|e| e == "toml"))
-        .map(|file| format!("`{}`", file.display()))
-        .collect();
-    files.sort();
-    match files.len() {
-        0 => " (a folder: name the workflow file)".to_owned(),
-        1..=5 => format!(
-            " (a folder: name the workflow file, as {})",
-            files.join(" or ")
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let names = tomls(dir.unwrap_or(Path::new(".")));
+    let typed = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    match typed.and_then(|t| check::closest_name(&t, names.iter().map(String::as_str))) {
+        Some(close) => format!(
+            " (did you mean `{}`?)",
+            path.with_file_name(close).display()
         ),
-        n => format!(" (a folder: name the workflow file; {n} `.toml` files are in it)"),
+        None => String::new(),
     }
 }
 

@@ -10,9 +10,10 @@ use flow_graph::FlowId;
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item, Table};
+use super::keys::{meant, unknown_key, DEFAULTS_KEYS, FLOW_KEYS, TOP_KEYS, WORKFLOW_KEYS};
 use super::matrix::Matrix;
 use super::params::Param;
-use super::process::{self, ProcessKeys};
+use super::process::ProcessKeys;
 use super::template::{not_filled_in, Template};
 use super::values::{command, duration, env, refs, retries, shell, Positive};
 
@@ -80,7 +81,8 @@ pub(super) struct RawWorkflow {
     pub default: Option<(Vec<Template>, Span)>,
     pub defaults: RawDefaults,
     pub flows: Vec<RawFlow>,
-    /// Whether a `[flows]` table is written (an empty one is reported where it is).
+    /// Whether a `[flows]` table is written (an empty one is reported where it is), or a
+    /// misspelt one (`[flow.a]`, reported as such).
     pub flows_written: bool,
     pub slurm: super::slurm::SlurmTable,
     pub params: Vec<Param>,
@@ -110,7 +112,14 @@ pub(super) fn parse(
     let root = match doc::parse(text) {
         Ok(root) => root,
         Err((message, span)) => {
-            let message = message.trim().replace('\n', "; ");
+            let mut message = message.trim().replace('\n', "; ");
+            if message.contains("escaped value") {
+                // `shell = "grep '\d+'"`: shell scripts are full of backslashes.
+                message.push_str(
+                    " (in a \"...\" string a backslash starts an escape: write `\\\\` for one, \
+                     or use a '...' or '''...''' string, where a backslash is itself)",
+                );
+            }
             diags.error(span, format!("invalid TOML: {message}"));
             return None;
         }
@@ -158,13 +167,11 @@ pub(super) fn parse(
                     raw.slurm = super::slurm::parse_table(table, diags);
                 }
             }
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` (expected `workflow`, `params`, `defaults`, `flows`, \
-                     `slurm` or `include`)"
-                ),
-            ),
+            _ => {
+                // `[flow.a]` is one problem, not also a workflow without flows.
+                raw.flows_written |= meant(key, TOP_KEYS) == Some("flows");
+                diags.error(key_span, unknown_key(key, "", TOP_KEYS));
+            }
         }
     }
     Some(raw)
@@ -253,12 +260,7 @@ fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collecto
                     raw.default = Some((names, span));
                 }
             }
-            _ => diags.error(
-                key_span,
-                format!(
-                    "unknown key `{key}` in `[workflow]` (expected `name`, `jobs` or `default`)"
-                ),
-            ),
+            _ => diags.error(key_span, unknown_key(key, "`[workflow]`", WORKFLOW_KEYS)),
         }
     }
 }
@@ -277,50 +279,10 @@ fn parse_defaults(table: &Table<'_>, diags: &mut Collector<'_>) -> RawDefaults {
             "env" => d.env = env(item, &what, span, diags),
             "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
-            _ => {
-                let keys = DEFAULTS_KEYS.iter().chain(&process::KEYS).copied();
-                diags.error(
-                    key_span,
-                    format!(
-                        "unknown key `{key}` in `[defaults]`{} (expected `{}`)",
-                        did_you_mean(key, keys.clone()),
-                        keys.collect::<Vec<_>>().join("`, `")
-                    ),
-                );
-            }
+            _ => diags.error(key_span, unknown_key(key, "`[defaults]`", DEFAULTS_KEYS)),
         }
     }
     d
-}
-
-/// The keys of a flow's table, but for [`process::KEYS`].
-const FLOW_KEYS: [&str; 14] = [
-    "command",
-    "shell",
-    "requires",
-    "wants",
-    "inputs",
-    "outputs",
-    "timeout",
-    "retries",
-    "retry_delay",
-    "cwd",
-    "env",
-    "slurm",
-    "matrix",
-    "manual",
-];
-
-/// The keys of `[defaults]`, but for [`process::KEYS`].
-const DEFAULTS_KEYS: [&str; 5] = ["timeout", "retries", "retry_delay", "env", "inputs"];
-
-/// `: did you mean `inputs`?` for an unknown `key` close to one of `keys` (`input`, as
-/// Snakemake names it), else nothing.
-fn did_you_mean<'a>(key: &str, keys: impl Iterator<Item = &'a str>) -> String {
-    match super::check::closest_name(key, keys) {
-        Some(close) => format!(": did you mean `{close}`?"),
-        None => String::new(),
-    }
 }
 
 fn parse_flows(
@@ -385,6 +347,7 @@ fn parse_flow(
         manual: None,
     };
     let mut action_key: Option<&str> = None;
+    let mut action_typo = false;
     for (key, item) in table.iter() {
         let span = doc::span(item);
         let (key, key_span) = (key.get_ref().as_ref(), doc::key_span(key));
@@ -449,19 +412,16 @@ fn parse_flow(
             },
             _ if flow.process.parse(key, item, &what, span, diags) => {}
             _ => {
-                let keys = FLOW_KEYS.iter().chain(&process::KEYS).copied();
+                // `comand = [...]` is one problem, not also a flow without a command.
+                action_typo |= matches!(meant(key, FLOW_KEYS), Some("command" | "shell"));
                 diags.error(
                     key_span,
-                    format!(
-                        "unknown key `{key}` in flow `{name}`{} (expected `{}`)",
-                        did_you_mean(key, keys.clone()),
-                        keys.collect::<Vec<_>>().join("`, `")
-                    ),
+                    unknown_key(key, &format!("flow `{name}`"), FLOW_KEYS),
                 );
             }
         }
     }
-    if action_key.is_none() {
+    if action_key.is_none() && !action_typo {
         diags.error(
             name_span,
             format!(

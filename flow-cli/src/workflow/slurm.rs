@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::diagnostic::Collector;
 use super::doc::{self, Table, Value};
+use super::keys::unknown_key;
 use super::template::not_filled_in;
 use flow_pool::SlurmResources;
 
@@ -110,10 +111,7 @@ pub(super) fn parse_table(table: &Table<'_>, diags: &mut Collector<'_>) -> Slurm
             "extra" => out.extra = args(item, &what, span, diags),
             _ => diags.error(
                 key_span,
-                format!(
-                    "unknown key `{key}` in `[slurm]` \
-                     (expected `partition`, `account`, `qos` or `extra`)"
-                ),
+                unknown_key(key, "`[slurm]`", &["partition", "account", "qos", "extra"]),
             ),
         }
     }
@@ -160,9 +158,10 @@ pub(super) fn parse_flow(
             "extra" => out.extra = args(item, &field, span, diags),
             _ => diags.error(
                 key_span,
-                format!(
-                    "unknown key `{key}` in `{what}` \
-                     (expected `cpus`, `mem`, `partition` or `extra`)"
+                unknown_key(
+                    key,
+                    &format!("`{what}`"),
+                    &["cpus", "mem", "partition", "extra"],
                 ),
             ),
         }

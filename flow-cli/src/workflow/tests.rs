@@ -137,6 +137,15 @@ fn syntax_error() {
             "invalid TOML: integer outside the range of a 64-bit integer",
         )],
     );
+    // A backslash of a shell script in a "..." string: how to write it instead.
+    check_errors(
+        "[flows.a]\nshell = \"grep -E '\\d+' x\"\n",
+        &[(
+            2,
+            20,
+            "write `\\\\` for one, or use a '...' or '''...''' string, where a backslash is itself)",
+        )],
+    );
 }
 
 #[test]
@@ -171,26 +180,82 @@ fn an_unknown_key_close_to_a_key_names_it() {
             (
                 2,
                 1,
-                "unknown key `timeot` in `[defaults]`: did you mean `timeout`? (expected \
-                 `timeout`, `retries`, `retry_delay`, `env`, `inputs`, `kill_grace`, \
-                 `interpreter`)",
+                "unknown key `timeot` in `[defaults]` (did you mean `timeout`?)",
             ),
             (
                 5,
                 1,
-                "unknown key `input` in flow `a`: did you mean `inputs`? (expected",
+                "unknown key `input` in flow `a` (did you mean `inputs`?)",
             ),
             (
                 6,
                 1,
-                "unknown key `output` in flow `a`: did you mean `outputs`? (expected",
+                "unknown key `output` in flow `a` (did you mean `outputs`?)",
             ),
             (
                 7,
                 1,
                 "unknown key `threads` in flow `a` (expected `command`, `shell`, `requires`, \
                  `wants`, `inputs`, `outputs`, `timeout`, `retries`, `retry_delay`, `cwd`, \
-                 `env`, `slurm`, `matrix`, `manual`, `kill_grace`, `interpreter`)",
+                 `env`, `slurm`, `matrix`, `manual`, `kill_grace` or `interpreter`)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_key_meant() {
+    check_errors(
+        r#"[workflow]
+job = 2
+[flow.a]
+command = ["true"]
+[flows.b]
+comand = ["true"]
+[flows.c]
+command = ["true"]
+depends_on = ["b"]
+"#,
+        &[
+            (
+                2,
+                1,
+                "unknown key `job` in `[workflow]` (did you mean `jobs`?)",
+            ),
+            (3, 2, "unknown key `flow` (did you mean `flows`?)"),
+            // One problem: not also "flow `b` has neither `command` nor `shell`".
+            (
+                6,
+                1,
+                "unknown key `comand` in flow `b` (did you mean `command`?)",
+            ),
+            (
+                9,
+                1,
+                "unknown key `depends_on` in flow `c` (did you mean `requires`?)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_key_written_in_the_wrong_table_names_its_table() {
+    // `jobs` below `[flows.a]` is in that table for TOML; `command` above every table is at
+    // the top level.
+    check_errors(
+        "command = [\"true\"]\n[flows.a]\ncommand = [\"true\"]\njobs = 4\n",
+        &[
+            (
+                1,
+                1,
+                "unknown key `command`: `command` is a key of a flow (`[flows.NAME]`), and a \
+                 key belongs to the `[table]` line above it",
+            ),
+            (
+                4,
+                1,
+                "unknown key `jobs` in flow `a`: `jobs` is a key of `[workflow]`, and a key \
+                 belongs to the `[table]` line above it",
             ),
         ],
     );
@@ -267,6 +332,10 @@ timeout = "0s"
 [flows.c]
 command = ["true"]
 timeout = "{t}"
+[flows.d]
+command = ["true"]
+timeout = "10M"
+kill_grace = "2 minutes"
 "#,
         &[
             (
@@ -282,6 +351,12 @@ timeout = "{t}"
             ),
             (9, 11, "`flows.b.timeout` must be longer than zero"),
             (12, 11, "templates (`{name}`) are not filled in here"),
+            (
+                15,
+                11,
+                "invalid duration \"10M\" for `flows.d.timeout`: `M` means months; write `m` \
+                 for minutes",
+            ),
         ],
     );
 }
@@ -343,6 +418,11 @@ fn no_flows() {
         &[(1, 1, "the workflow has no flows")],
     );
     check_errors("[flows]\n", &[(1, 1, "the workflow has no flows")]);
+    // A misspelt `[flows]` is the one problem.
+    check_errors(
+        "[flow.a]\ncommand = [\"true\"]\n",
+        &[(1, 2, "unknown key `flow` (did you mean `flows`?)")],
+    );
     check_errors(
         "[[flows]]\nshell = \"x\"\n",
         &[(1, 3, "not an array of tables")],
@@ -360,4 +440,17 @@ fn every_error_is_reported_not_only_the_first() {
     )
     .unwrap_err();
     assert_eq!(got.lines().count(), 3, "{got}");
+}
+
+#[test]
+fn a_command_line_written_as_one_string_says_how_to_split_it() {
+    check_errors(
+        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n",
+        &[(
+            2,
+            12,
+            "`flows.c.command` names the program `echo hi`, with a space: give one string per \
+             argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with `shell`",
+        )],
+    );
 }

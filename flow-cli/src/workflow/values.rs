@@ -59,6 +59,21 @@ pub(super) fn command(
             diags.error(span, format!("`{what}` starts with an empty program name"));
             None
         }
+        // `command = ["echo hi"]`: a whole command line as the program's name.
+        Some(program) if program.text.contains(' ') && !program.text.contains('/') => {
+            let words: Vec<&str> = (argv.iter())
+                .flat_map(|a| a.text.split_whitespace())
+                .collect();
+            diags.error(
+                program.span.clone(),
+                format!(
+                    "`{what}` names the program `{}`, with a space: give one string per \
+                     argument, as {words:?}, or write a shell script with `shell`",
+                    program.text
+                ),
+            );
+            None
+        }
         _ if ok => Some(RawAction::Command(argv)),
         _ => None,
     }
@@ -154,6 +169,17 @@ pub(super) fn duration(
         return None;
     };
     match humantime::parse_duration(text) {
+        // humantime reads `M` as months: "10M" is a timeout of ten months, never meant.
+        Ok(d) if humantime::parse_duration(&text.replace('M', "m")).is_ok_and(|m| m != d) => {
+            diags.error(
+                span,
+                format!(
+                    "invalid duration \"{text}\" for `{what}`: `M` means months; write `m` \
+                     for minutes (units: ms, s, m, h, d)"
+                ),
+            );
+            None
+        }
         Ok(d) if positive == Positive::Yes && d.is_zero() => {
             diags.error(span, format!("`{what}` must be longer than zero"));
             None

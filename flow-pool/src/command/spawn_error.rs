@@ -36,6 +36,17 @@ pub(crate) fn spawn_error(
         (Some(file), Some(libc::EACCES)) if file.is_dir() => {
             io::Error::new(source.kind(), "it is a folder, not a program")
         }
+        // `./build.sh` just written: execve says only "Permission denied".
+        (Some(file), Some(libc::EACCES)) if file.is_file() && !executable(file) => io::Error::new(
+            source.kind(),
+            "it is not executable: `chmod +x` it, or run it with its interpreter \
+                 (`sh FILE`, `python3 FILE`)",
+        ),
+        // Looked for in the folders of PATH: execvp says only "No such file or directory".
+        (None, Some(libc::ENOENT)) if searched(spec) => io::Error::new(
+            source.kind(),
+            "no such program in the folders of PATH (is it installed?)",
+        ),
         (Some(file), Some(libc::ENOENT)) if file.is_file() => match interpreter(file) {
             // Only when it is missing: a present one failed for its own reasons.
             Some(interpreter) if !Path::new(&interpreter).exists() => io::Error::new(
@@ -53,6 +64,18 @@ pub(crate) fn spawn_error(
         program: spec.program.name().to_owned(),
         source,
     }
+}
+
+/// Whether anyone may execute `file`.
+fn executable(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether `spec`'s program is looked for in PATH: a name without a `/`.
+fn searched(spec: &CommandSpec) -> bool {
+    let name = spec.program.name();
+    !name.is_empty() && !name.contains('/')
 }
 
 /// The error of `spec` not starting because its working directory `dir` (as the user should
