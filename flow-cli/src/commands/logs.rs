@@ -150,9 +150,6 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     }
 }
 
-/// Why no run has logs of the flow: the file given defines no such flow (and which it may
-/// have meant), or it has not run in the file's folder, or, with no file given, the workflow
-/// may be elsewhere.
 /// `flow logs w.toml sort.00`, the order of every other command: FLOW names a file and FILE
 /// names none, so the two were swapped. `None` for any other arguments. Without FILE, only
 /// asked once no flow of that name has logs (a flow may be named `w.toml`).
@@ -170,6 +167,9 @@ fn file_first(args: &LogsArgs) -> Option<CliError> {
     )))
 }
 
+/// Why no run has logs of the flow: the file given defines no such flow (and which it may
+/// have meant), or it has not run in the file's folder, or, with no file given, the workflow
+/// may be elsewhere.
 fn no_logs(args: &LogsArgs, wf: Option<&crate::workflow::Workflow>, root: &Path) -> CliError {
     let flow = terminal::safe(&args.flow);
     let not_run = format!(
