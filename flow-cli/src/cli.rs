@@ -221,7 +221,8 @@ pub struct RunArgs {
     /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
-    /// Run these flows (or every flow of these definitions) even when they are up to date.
+    /// Run these flows (or every flow of these definitions) even when they are up to date. It
+    /// takes every word after it up to the next option: give FILE before it.
     #[arg(long, value_name = "FLOW", num_args = 1..)]
     pub force: Vec<String>,
     /// Run every flow, up to date or not.

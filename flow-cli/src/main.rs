@@ -118,6 +118,16 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     // An error quotes the command line (a `--set` value, say): made safe for a terminal.
     let text = error.render().to_string();
     terminal::eprint_line(terminal::safe_lines(text.trim_end()).as_ref());
+    if error.kind() == clap::error::ErrorKind::MissingRequiredArgument {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if let Some(file) = file_taken_by_force(&args) {
+            terminal::eprint_line(&format!(
+                "flow: --force takes every word after it as a flow, so it took `{0}`: give the \
+                 file first, as `flow run {0} --force FLOW`",
+                terminal::safe(&file)
+            ));
+        }
+    }
     if std::env::args().skip(1).any(|arg| arg == "--json") {
         // The first line names the argument: "error: unexpected argument '--bogus' found".
         let first = text.lines().next().unwrap_or_default();
@@ -125,6 +135,19 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         let _ = commands::print_stdout(&format!("{}\n", error::usage_json(message)));
     }
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// The workflow file that `flow run --force FLOW... FILE` gave to `--force` as one more flow
+/// (it takes every word after it), leaving the run without its FILE.
+fn file_taken_by_force(args: &[String]) -> Option<String> {
+    if args.iter().find(|arg| !arg.starts_with('-'))? != "run" {
+        return None;
+    }
+    let force = args.iter().position(|arg| arg == "--force")?;
+    (args[force + 1..].iter())
+        .take_while(|arg| !arg.starts_with('-'))
+        .find(|arg| std::path::Path::new(arg).is_file())
+        .cloned()
 }
 
 /// Prints `error` on stderr: workflow diagnostics as they are, anything else after `error:`

@@ -187,6 +187,34 @@ colour = "blue"
     );
 }
 
+/// `flow run --force build w.toml`: `--force` takes every word after it, the file too, and
+/// the run is left without its FILE; the error says to give the file first.
+#[test]
+fn a_workflow_file_taken_by_force_says_to_give_the_file_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.build]\ncommand = [\"true\"]\n",
+    );
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "--force", "build", "w.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "flow: --force takes every word after it as a flow, so it took `w.toml`: give the \
+             file first, as `flow run w.toml --force FLOW`",
+        ));
+    // A FILE missing for another reason says nothing of --force.
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "--force", "build"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force takes").not());
+}
+
 #[test]
 fn exit_2_for_bad_usage_a_missing_file_and_a_syntax_error() {
     flow().args(["run"]).assert().code(2);
