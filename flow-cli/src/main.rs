@@ -21,6 +21,7 @@ mod run_state;
 mod signals;
 mod store;
 mod store_guard;
+mod summary;
 mod sweep;
 mod takeover;
 mod terminal;

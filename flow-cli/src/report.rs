@@ -1,5 +1,5 @@
 //! The report of one run, shared by `flow run` and `flow results`: the JSON document of
-//! `--json`, the table, and the summary with the stdout and stderr tails of failed flows.
+//! `--json` and the table (its closing summary is `summary.rs`'s).
 
 use std::fmt::Write as _;
 
@@ -10,14 +10,6 @@ use serde::Serialize;
 
 use crate::run_state::{FlowState, RunState};
 use crate::terminal;
-
-/// The most lines of each stream's tail the summary shows for a failed flow.
-const TAIL_LINES: usize = 10;
-
-/// The most characters a line of a stdout or stderr tail takes in the summary, escapes included: as
-/// many as the bytes of a tail (`flow run` keeps 8 KiB), so printable text is shown whole,
-/// and a line of control bytes, each escaped as up to ten characters, no longer.
-const TAIL_LINE_CHARS: usize = 8 * 1024;
 
 /// How a run ended, as `--json` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,7 +154,7 @@ impl FlowReport {
     }
 
     /// Its id, and where it is defined when known: `a (w.toml:3)`, made safe to print.
-    fn named(&self) -> String {
+    pub(crate) fn named(&self) -> String {
         match &self.defined_at {
             Some(at) => terminal::safe(&format!("{} ({at})", self.id)).into_owned(),
             None => terminal::safe(&self.id).into_owned(),
@@ -388,7 +380,7 @@ impl RunReport {
 
     /// The flows that failed by themselves (those kept from running by a failed parent are
     /// [`FlowState::NotRun`]).
-    fn own_failures(&self) -> impl Iterator<Item = &FlowReport> {
+    pub(crate) fn own_failures(&self) -> impl Iterator<Item = &FlowReport> {
         self.flows.iter().filter(|f| f.status == FlowState::Failed)
     }
 
@@ -458,73 +450,6 @@ impl RunReport {
         }
         counts
     }
-
-    /// The closing summary: each flow that failed by itself with the last lines of its stdout
-    /// and of its stderr (each under its stream's name and log file; a stream it wrote nothing
-    /// to is not shown) and the flows it kept from running, then one line of counts.
-    pub fn summary(&self, colour: bool) -> String {
-        let mut out = String::new();
-        for f in self.own_failures() {
-            let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
-            let id = f.named();
-            let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
-            let tails = [
-                ("stdout", &f.stdout_tail, &f.stdout_log),
-                ("stderr", &f.stderr_tail, &f.stderr_log),
-            ];
-            let mut shown = false;
-            for (stream, tail, log) in tails {
-                let tail = last_lines(tail, TAIL_LINES);
-                if tail.trim().is_empty() {
-                    continue;
-                }
-                shown = true;
-                let label = match log {
-                    Some(log) => format!("{stream} (log: {}):", terminal::safe(log)),
-                    None => format!("{stream}:"),
-                };
-                let _ = writeln!(out, "  {}", terminal::dim(&label, colour));
-                for line in tail.lines() {
-                    let line = terminal::safe_end(line, TAIL_LINE_CHARS);
-                    let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
-                }
-            }
-            // Output that is not in the tails (blank lines only) is still in the log.
-            if let (false, Some(log)) = (shown, &f.log) {
-                let log = terminal::safe(log);
-                let _ = writeln!(out, "  {}", terminal::dim(&format!("log: {log}"), colour));
-            }
-            let kept: Vec<&str> = self
-                .flows
-                .iter()
-                .filter(|d| {
-                    d.status == FlowState::NotRun && d.upstream.as_deref() == Some(f.id.as_str())
-                })
-                .map(|d| d.id.as_str())
-                .collect();
-            if !kept.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  not run because `{}` failed: {}",
-                    f.id,
-                    list_some(&kept, 8)
-                );
-            }
-        }
-        let counts = self.counts();
-        let status = status_colour(self.status.as_str(), colour);
-        let wall = self
-            .wall_ms
-            .map(|ms| format!(" in {}", format_ms(ms)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "run {} of `{}` {status}{wall}: {counts}",
-            self.run_id,
-            terminal::safe(&self.workflow)
-        );
-        out
-    }
 }
 
 /// Where to look, in order, for the run that ran a flow that run `run_id` of `workflow` reused
@@ -548,15 +473,6 @@ pub fn producer_candidates<'a>(
     earlier
 }
 
-/// The first `n` of `items`, comma-separated, and how many more there are.
-fn list_some(items: &[&str], n: usize) -> String {
-    let mut text = items.iter().take(n).copied().collect::<Vec<_>>().join(", ");
-    if items.len() > n {
-        let _ = write!(text, " and {} more", items.len() - n);
-    }
-    text
-}
-
 /// The last `n` lines of `text`.
 pub fn last_lines(text: &str, n: usize) -> &str {
     let text = text.trim_end_matches('\n');
@@ -570,7 +486,7 @@ pub fn last_lines(text: &str, n: usize) -> &str {
     &text[start + 1..]
 }
 
-fn status_colour(status: &str, colour: bool) -> String {
+pub(crate) fn status_colour(status: &str, colour: bool) -> String {
     match status {
         "completed" => terminal::green(status, colour),
         "failed" => terminal::red(status, colour),

@@ -263,3 +263,31 @@ fn the_summary_shows_each_stream_that_has_output_with_its_log() {
         );
     }
 }
+
+/// A thousand failed samples would print fifteen thousand lines: the first twenty failed
+/// flows are shown with their output, the others named in one line.
+#[test]
+fn the_summary_shows_twenty_failures_and_names_the_others_in_one_line() {
+    let run_id = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
+    let run = RunRecord::with_id(run_id.clone(), "etl");
+    let results: Vec<FlowResult> = (0..25)
+        .map(|i| {
+            let mut r =
+                FlowResult::new(run_id.clone(), id(&format!("s{i:02}")), FlowStatus::Failed);
+            r.failure = Some(Failure::new(FailureKind::Error, "exited with code 1"));
+            r.stderr_tail = Tail::new("no such sample\n");
+            r
+        })
+        .collect();
+    let summary = RunReport::new(&run, RunState::Ended, results, None).summary(false);
+    let shown = summary.matches(": exited with code 1\n  stderr:\n  | no such sample\n");
+    assert_eq!(shown.count(), 20, "{summary}");
+    assert!(summary.contains("FAILED s19: "), "{summary}");
+    assert!(!summary.contains("FAILED s20: "), "{summary}");
+    assert!(
+        summary
+            .contains("FAILED 5 more flows: s20, s21, s22, s23, s24 (`flow results` shows each)\n"),
+        "{summary}"
+    );
+    assert!(summary.ends_with("25 failed\n"), "{summary}");
+}
