@@ -37,7 +37,7 @@ impl RunReport {
             let ids: Vec<&str> = more.iter().map(|f| f.id.as_str()).collect();
             let _ = writeln!(
                 out,
-                "{} {} more flows: {} (`flow results` shows each)",
+                "{} {} more flows: {} (`flow logs FLOW` prints the output of each)",
                 terminal::red("FAILED", colour),
                 ids.len(),
                 terminal::safe(&list_some(&ids, 8))

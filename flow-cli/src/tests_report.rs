@@ -285,8 +285,10 @@ fn the_summary_shows_twenty_failures_and_names_the_others_in_one_line() {
     assert!(summary.contains("FAILED s19: "), "{summary}");
     assert!(!summary.contains("FAILED s20: "), "{summary}");
     assert!(
-        summary
-            .contains("FAILED 5 more flows: s20, s21, s22, s23, s24 (`flow results` shows each)\n"),
+        summary.contains(
+            "FAILED 5 more flows: s20, s21, s22, s23, s24 (`flow logs FLOW` prints the output of \
+             each)\n"
+        ),
         "{summary}"
     );
     assert!(summary.ends_with("25 failed\n"), "{summary}");
