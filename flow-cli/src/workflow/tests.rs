@@ -445,12 +445,24 @@ fn every_error_is_reported_not_only_the_first() {
 #[test]
 fn a_command_line_written_as_one_string_says_how_to_split_it() {
     check_errors(
-        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n",
-        &[(
-            2,
-            12,
-            "`flows.c.command` names the program `echo hi`, with a space: give one string per \
-             argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with `shell`",
-        )],
+        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n\
+         [flows.d]\ncommand = [\"grep -c\", \"two words\", \"f.txt\"]\n",
+        &[
+            (
+                2,
+                12,
+                "`flows.c.command` names the program `echo hi`, with a space: give one string \
+                 per argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with \
+                 `shell`",
+            ),
+            // An argument after the program is one already: it is not split.
+            (
+                6,
+                12,
+                "`flows.d.command` names the program `grep -c`, with a space: give one string \
+                 per argument, as [\"grep\", \"-c\", \"two words\", \"f.txt\"], or write a \
+                 shell script with `shell`",
+            ),
+        ],
     );
 }
