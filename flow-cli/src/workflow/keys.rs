@@ -106,14 +106,17 @@ pub(super) fn unknown_key(key: &str, place: &str, known: &[&str]) -> String {
     } else {
         format!(" in {place}")
     };
-    match meant(key, known) {
-        Some(k) => format!("unknown key `{key}`{place} (did you mean `{k}`?)"),
-        None if home(key).is_some() => format!(
-            "unknown key `{key}`{place}: `{key}` is a key of {}, and a key belongs to the \
-             `[table]` line above it",
-            home(key).unwrap_or_default()
+    // A key of another table, written as it is, was meant as that key, not as a key of this
+    // table a letter away: `default = "all"` above `[workflow]` is not `defaults`.
+    let home = home(key);
+    let meant = meant(key, known).filter(|k| home.is_none() || k.eq_ignore_ascii_case(key));
+    match (meant, home) {
+        (Some(k), _) => format!("unknown key `{key}`{place} (did you mean `{k}`?)"),
+        (None, Some(home)) => format!(
+            "unknown key `{key}`{place}: `{key}` is a key of {home}, and a key belongs to the \
+             `[table]` line above it"
         ),
-        None => {
+        (None, None) => {
             let (last, rest) = known.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
             let list = if rest.is_empty() {
                 format!("`{last}`")
@@ -164,6 +167,17 @@ mod tests {
         assert_eq!(
             unknown_key("nope", "", &["glob"]),
             "unknown key `nope` (expected `glob`)"
+        );
+        // `default` above `[workflow]` is that table's key, not a typo of `defaults`.
+        assert_eq!(
+            unknown_key("default", "", super::TOP_KEYS),
+            "unknown key `default`: `default` is a key of `[workflow]`, and a key belongs to the \
+             `[table]` line above it"
+        );
+        // A typo of another table's key still names the key of this table.
+        assert_eq!(
+            unknown_key("defaults", "`[workflow]`", super::WORKFLOW_KEYS),
+            "unknown key `defaults` in `[workflow]` (did you mean `default`?)"
         );
     }
 }
