@@ -118,7 +118,8 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     // An error quotes the command line (a `--set` value, say): made safe for a terminal.
     let text = error.render().to_string();
     terminal::eprint_line(terminal::safe_lines(text.trim_end()).as_ref());
-    if std::env::args().skip(1).any(|arg| arg == "--json") {
+    // `args_os`: an argument that is not UTF-8 is what clap refused, and `args` would panic on it.
+    if std::env::args_os().skip(1).any(|arg| arg == "--json") {
         // The first line names the argument: "error: unexpected argument '--bogus' found".
         let first = text.lines().next().unwrap_or_default();
         let message = first.strip_prefix("error: ").unwrap_or(first);
