@@ -120,7 +120,10 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     let text = error.render().to_string();
     terminal::eprint_line(terminal::safe_lines(text.trim_end()).as_ref());
     if error.kind() == clap::error::ErrorKind::MissingRequiredArgument {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        // Lossy: an argument that is not UTF-8 is no file name flow would suggest anyway.
+        let args: Vec<String> = (std::env::args_os().skip(1))
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
         if let Some(file) = file_taken_by_force(&args) {
             terminal::eprint_line(&format!(
                 "flow: --force takes every word after it as a flow, so it took `{0}`: give the \
@@ -129,7 +132,8 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             ));
         }
     }
-    if std::env::args().skip(1).any(|arg| arg == "--json") {
+    // `args_os`: an argument that is not UTF-8 is what clap refused, and `args` would panic on it.
+    if std::env::args_os().skip(1).any(|arg| arg == "--json") {
         // The first line names the argument: "error: unexpected argument '--bogus' found".
         let first = text.lines().next().unwrap_or_default();
         let message = first.strip_prefix("error: ").unwrap_or(first);

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
 use serde_json::Value;
+use std::os::unix::ffi::OsStrExt;
 
 use common::{
     alive, fifo, flow, flow_entry, flow_in, json_of, signal, spawn_run, wait_exit, wait_ready,
@@ -206,6 +207,14 @@ fn a_workflow_file_taken_by_force_says_to_give_the_file_first() {
             "flow: --force takes every word after it as a flow, so it took `w.toml`: give the \
              file first, as `flow run w.toml --force FLOW`",
         ));
+    // A word that is not UTF-8 is no file: clap's error alone, no panic.
+    flow()
+        .current_dir(dir.path())
+        .args(["run", "--force"])
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force takes").not());
     // A FILE missing for another reason says nothing of --force.
     flow()
         .current_dir(dir.path())

@@ -266,6 +266,30 @@ fn a_variable_whose_value_is_not_utf8_is_refused_where_it_is_named() {
     assert_eq!(logged, ["${TEXT} fine"]);
 }
 
+/// A command line clap refuses while one of its arguments is not UTF-8 (a file name in
+/// Latin-1, say) is a usage error, exit code 2, not a panic of `flow` looking for `--json`.
+#[test]
+fn a_refused_command_line_with_an_argument_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.toml");
+    let cases: [&[&std::ffi::OsStr]; 3] = [
+        &["run".as_ref(), "w.toml".as_ref(), latin1],
+        &[
+            "run".as_ref(),
+            "w.toml".as_ref(),
+            "--bogus".as_ref(),
+            latin1,
+        ],
+        &[latin1],
+    ];
+    for args in cases {
+        let out = flow().args(args).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 /// In a workflow folder whose name is not UTF-8, each command gets that folder's name, byte
 /// for byte, in `FLOW_WORKFLOW_DIR`.
 #[test]

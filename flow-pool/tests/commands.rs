@@ -753,6 +753,17 @@ async fn missing_or_forbidden_programs_are_errors_naming_them() {
         let error = error_of(&runner, &CommandSpec::argv([program.clone()])).await;
         assert!(error.to_string().contains(says), "{program}: {error}");
     }
+    // `build.sh`, without `./`, is looked for in PATH only: the one in the working directory
+    // is named, with how to run it.
+    let spec = CommandSpec::argv(["build.sh"]).cwd(dir.path());
+    let error = error_of(&runner, &spec).await.to_string();
+    assert!(
+        error.contains(
+            "no such program in the folders of PATH; for the file in the working directory, \
+             write `./build.sh`"
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -363,7 +363,8 @@ impl OwnReads {
     fn report(self, diags: &mut Collector<'_>) {
         for ((source, at), (mut message, more)) in self.0 {
             if more > 0 {
-                message.push_str(&format!(" (and {more} more flows of this definition)"));
+                let flows = if more == 1 { "flow" } else { "flows" };
+                message.push_str(&format!(" (and {more} more {flows} of this definition)"));
             }
             diags.error_at(source, at, message);
         }

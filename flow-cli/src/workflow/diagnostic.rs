@@ -107,6 +107,9 @@ pub struct Collector<'a> {
     /// The source that [`Self::error`] points into.
     current: SourceId,
     items: Vec<(SourceId, usize, Diagnostic)>,
+    /// Where inline tables (`{ ... }`) are written, by source: a key in one belongs to its
+    /// braces, not to the `[table]` line above it.
+    inline_tables: Vec<(SourceId, Range<usize>)>,
 }
 
 impl<'a> Collector<'a> {
@@ -116,6 +119,7 @@ impl<'a> Collector<'a> {
             sources: vec![(String::new(), LineIndex::new(text))],
             current: 0,
             items: Vec::new(),
+            inline_tables: Vec::new(),
         }
     }
 
@@ -146,6 +150,20 @@ impl<'a> Collector<'a> {
     pub fn line(&self, source: SourceId, span: Option<&Range<usize>>) -> u32 {
         let line = self.sources[source].1.line(span.map_or(0, |s| s.start));
         u32::try_from(line).unwrap_or(u32::MAX)
+    }
+
+    /// Notes the inline tables of the current source, for [`Self::in_inline_table`].
+    pub fn note_inline_tables(&mut self, spans: impl IntoIterator<Item = Range<usize>>) {
+        let current = self.current;
+        (self.inline_tables).extend(spans.into_iter().map(|span| (current, span)));
+    }
+
+    /// Whether `span` of the current source is inside an inline table (`{ ... }`).
+    pub fn in_inline_table(&self, span: Option<&Range<usize>>) -> bool {
+        span.is_some_and(|span| {
+            (self.inline_tables.iter())
+                .any(|(source, t)| *source == self.current && t.contains(&span.start))
+        })
     }
 
     /// Makes [`Self::error`] point into `source`; returns the source it pointed into before.

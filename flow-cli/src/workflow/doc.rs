@@ -8,6 +8,26 @@ use std::ops::Range;
 pub(super) use toml::de::{DeTable as Table, DeValue as Value};
 use toml::Spanned;
 
+/// The spans of the inline tables (`{ ... }`) of `table`, parsed from `text`: `toml` gives a
+/// table written with a `[table]` line the span of that line, an inline one that of its braces.
+pub(super) fn inline_tables(text: &str, table: &Table<'_>) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut values: Vec<&Item<'_>> = table.values().collect();
+    while let Some(item) = values.pop() {
+        match item.get_ref() {
+            Value::Table(t) => {
+                if text.as_bytes().get(item.span().start) == Some(&b'{') {
+                    found.push(item.span());
+                }
+                values.extend(t.values());
+            }
+            Value::Array(array) => values.extend(array.iter()),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// A value with where it is written.
 pub(super) type Item<'i> = Spanned<Value<'i>>;
 

@@ -3,6 +3,8 @@
 //! table takes.
 
 use super::check::closest_name;
+use super::diagnostic::Collector;
+use super::parse::Span;
 
 /// The keys of the top level, `[workflow]`, `[defaults]` and a flow, as "unknown key" messages
 /// list them.
@@ -98,22 +100,43 @@ fn home(key: &str) -> Option<&'static str> {
     }
 }
 
+/// Records in `diags` that `key`, written at `key_span` in `place`, is none of the `known`
+/// keys, as [`unknown_key`] says it.
+pub(super) fn unknown_key_error(
+    diags: &mut Collector<'_>,
+    key_span: Span,
+    key: &str,
+    place: &str,
+    known: &[&str],
+) {
+    let inline = diags.in_inline_table(key_span.as_ref());
+    diags.error(key_span, unknown_key(key, place, known, inline));
+}
+
 /// "unknown key `KEY` in PLACE (did you mean `K`?)", or, with no likely key, the list of
-/// `known` keys; `place` is empty for the top level.
-pub(super) fn unknown_key(key: &str, place: &str, known: &[&str]) -> String {
+/// `known` keys; `place` is empty for the top level, `inline` says that the key is written in
+/// an inline table (`{ ... }`), not below a `[table]` line.
+pub(super) fn unknown_key(key: &str, place: &str, known: &[&str], inline: bool) -> String {
     let place = if place.is_empty() {
         String::new()
     } else {
         format!(" in {place}")
     };
-    match meant(key, known) {
-        Some(k) => format!("unknown key `{key}`{place} (did you mean `{k}`?)"),
-        None if home(key).is_some() => format!(
-            "unknown key `{key}`{place}: `{key}` is a key of {}, and a key belongs to the \
-             `[table]` line above it",
-            home(key).unwrap_or_default()
+    // A key of another table, written as it is, was meant as that key, not as a key of this
+    // table a letter away: `default = "all"` above `[workflow]` is not `defaults`.
+    let home = home(key);
+    let meant = meant(key, known).filter(|k| home.is_none() || k.eq_ignore_ascii_case(key));
+    match (meant, home) {
+        (Some(k), _) => format!("unknown key `{key}`{place} (did you mean `{k}`?)"),
+        (None, Some(home)) if inline => format!(
+            "unknown key `{key}`{place}: `{key}` is a key of {home}, not of the `{{ ... }}` \
+             it is written in"
         ),
-        None => {
+        (None, Some(home)) => format!(
+            "unknown key `{key}`{place}: `{key}` is a key of {home}, and a key belongs to the \
+             `[table]` line above it"
+        ),
+        (None, None) => {
             let (last, rest) = known.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
             let list = if rest.is_empty() {
                 format!("`{last}`")
@@ -154,16 +177,27 @@ mod tests {
     #[test]
     fn the_message_names_the_key_meant_else_lists_every_key() {
         assert_eq!(
-            unknown_key("requries", "flow `a`", FLOW),
+            unknown_key("requries", "flow `a`", FLOW, false),
             "unknown key `requries` in flow `a` (did you mean `requires`?)"
         );
         assert_eq!(
-            unknown_key("nope", "`[x]`", &["a", "b", "c"]),
+            unknown_key("nope", "`[x]`", &["a", "b", "c"], false),
             "unknown key `nope` in `[x]` (expected `a`, `b` or `c`)"
         );
         assert_eq!(
-            unknown_key("nope", "", &["glob"]),
+            unknown_key("nope", "", &["glob"], false),
             "unknown key `nope` (expected `glob`)"
+        );
+        // `default` above `[workflow]` is that table's key, not a typo of `defaults`.
+        assert_eq!(
+            unknown_key("default", "", super::TOP_KEYS, false),
+            "unknown key `default`: `default` is a key of `[workflow]`, and a key belongs to the \
+             `[table]` line above it"
+        );
+        // A typo of another table's key still names the key of this table.
+        assert_eq!(
+            unknown_key("defaults", "`[workflow]`", super::WORKFLOW_KEYS, false),
+            "unknown key `defaults` in `[workflow]` (did you mean `default`?)"
         );
     }
 }

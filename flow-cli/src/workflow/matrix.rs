@@ -181,9 +181,12 @@ fn axis_values(
                     doc::type_name(value.get_ref())
                 ),
             ),
-            _ => diags.error(
+            _ => super::keys::unknown_key_error(
+                diags,
                 key_span,
-                super::keys::unknown_key(key, &format!("`{what}`"), &["glob"]),
+                key,
+                &format!("`{what}`"),
+                &["glob"],
             ),
         }
     }

@@ -10,7 +10,7 @@ use flow_graph::FlowId;
 
 use super::diagnostic::{Collector, SourceId};
 use super::doc::{self, Item, Table};
-use super::keys::{meant, unknown_key, DEFAULTS_KEYS, FLOW_KEYS, TOP_KEYS, WORKFLOW_KEYS};
+use super::keys::{meant, unknown_key_error, DEFAULTS_KEYS, FLOW_KEYS, TOP_KEYS, WORKFLOW_KEYS};
 use super::matrix::Matrix;
 use super::params::Param;
 use super::process::ProcessKeys;
@@ -124,6 +124,7 @@ pub(super) fn parse(
             return None;
         }
     };
+    diags.note_inline_tables(doc::inline_tables(text, &root));
     let mut raw = RawWorkflow::default();
     for (key, item) in root.iter() {
         let key_span = doc::key_span(key);
@@ -170,7 +171,7 @@ pub(super) fn parse(
             _ => {
                 // `[flow.a]` is one problem, not also a workflow without flows.
                 raw.flows_written |= meant(key, TOP_KEYS) == Some("flows");
-                diags.error(key_span, unknown_key(key, "", TOP_KEYS));
+                unknown_key_error(diags, key_span, key, "", TOP_KEYS);
             }
         }
     }
@@ -260,7 +261,7 @@ fn parse_workflow(table: &Table<'_>, raw: &mut RawWorkflow, diags: &mut Collecto
                     raw.default = Some((names, span));
                 }
             }
-            _ => diags.error(key_span, unknown_key(key, "`[workflow]`", WORKFLOW_KEYS)),
+            _ => unknown_key_error(diags, key_span, key, "`[workflow]`", WORKFLOW_KEYS),
         }
     }
 }
@@ -279,7 +280,7 @@ fn parse_defaults(table: &Table<'_>, diags: &mut Collector<'_>) -> RawDefaults {
             "env" => d.env = env(item, &what, span, diags),
             "inputs" => d.inputs = super::data::paths(item, &what, span, diags),
             _ if d.process.parse(key, item, &what, span, diags) => {}
-            _ => diags.error(key_span, unknown_key(key, "`[defaults]`", DEFAULTS_KEYS)),
+            _ => unknown_key_error(diags, key_span, key, "`[defaults]`", DEFAULTS_KEYS),
         }
     }
     d
@@ -414,10 +415,8 @@ fn parse_flow(
             _ => {
                 // `comand = [...]` is one problem, not also a flow without a command.
                 action_typo |= matches!(meant(key, FLOW_KEYS), Some("command" | "shell"));
-                diags.error(
-                    key_span,
-                    unknown_key(key, &format!("flow `{name}`"), FLOW_KEYS),
-                );
+                let place = format!("flow `{name}`");
+                unknown_key_error(diags, key_span, key, &place, FLOW_KEYS);
             }
         }
     }

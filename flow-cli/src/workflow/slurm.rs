@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::diagnostic::Collector;
 use super::doc::{self, Table, Value};
-use super::keys::unknown_key;
+use super::keys::unknown_key_error;
 use super::template::not_filled_in;
 use flow_pool::SlurmResources;
 
@@ -109,9 +109,12 @@ pub(super) fn parse_table(table: &Table<'_>, diags: &mut Collector<'_>) -> Slurm
             "account" => out.account = text(item, &what, span, diags),
             "qos" => out.qos = text(item, &what, span, diags),
             "extra" => out.extra = args(item, &what, span, diags),
-            _ => diags.error(
+            _ => unknown_key_error(
+                diags,
                 key_span,
-                unknown_key(key, "`[slurm]`", &["partition", "account", "qos", "extra"]),
+                key,
+                "`[slurm]`",
+                &["partition", "account", "qos", "extra"],
             ),
         }
     }
@@ -156,13 +159,12 @@ pub(super) fn parse_flow(
             "mem" => out.mem = memory(item, &field, span, diags),
             "partition" => out.partition = text(item, &field, span, diags),
             "extra" => out.extra = args(item, &field, span, diags),
-            _ => diags.error(
+            _ => unknown_key_error(
+                diags,
                 key_span,
-                unknown_key(
-                    key,
-                    &format!("`{what}`"),
-                    &["cpus", "mem", "partition", "extra"],
-                ),
+                key,
+                &format!("`{what}`"),
+                &["cpus", "mem", "partition", "extra"],
             ),
         }
     }

@@ -262,6 +262,29 @@ fn a_key_written_in_the_wrong_table_names_its_table() {
 }
 
 #[test]
+fn a_key_of_another_table_in_braces_is_not_sent_to_a_table_line() {
+    // In `{ ... }` a key belongs to the braces: no `[table]` line above it is to blame.
+    check_errors(
+        "[flows]\na = { shell = \"true\", jobs = 2 }\n[flows.b]\nshell = \"true\"\n\
+         slurm = { cpus = 2, timeout = \"1h\" }\n[flows.b.env]\nX = \"1\"\n",
+        &[
+            (
+                2,
+                23,
+                "unknown key `jobs` in flow `a`: `jobs` is a key of `[workflow]`, not of the \
+                 `{ ... }` it is written in",
+            ),
+            (
+                5,
+                21,
+                "unknown key `timeout` in `flows.b.slurm`: `timeout` is a key of a flow \
+                 (`[flows.NAME]`) and of `[defaults]`, not of the `{ ... }` it is written in",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn bad_flow_ids() {
     check_errors(
         "[flows.\"a/b\"]\ncommand = [\"true\"]\n[flows.\"-x\"]\ncommand = [\"true\"]\n[flows.c]\ncommand = [\"true\"]\nrequires = [\"a/b\", \"../d\"]\n",
@@ -445,12 +468,24 @@ fn every_error_is_reported_not_only_the_first() {
 #[test]
 fn a_command_line_written_as_one_string_says_how_to_split_it() {
     check_errors(
-        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n",
-        &[(
-            2,
-            12,
-            "`flows.c.command` names the program `echo hi`, with a space: give one string per \
-             argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with `shell`",
-        )],
+        "[flows.c]\ncommand = [\"echo hi\", \"there\"]\n[flows.ok]\ncommand = [\"/opt/my tools/run\"]\n\
+         [flows.d]\ncommand = [\"grep -c\", \"two words\", \"f.txt\"]\n",
+        &[
+            (
+                2,
+                12,
+                "`flows.c.command` names the program `echo hi`, with a space: give one string \
+                 per argument, as [\"echo\", \"hi\", \"there\"], or write a shell script with \
+                 `shell`",
+            ),
+            // An argument after the program is one already: it is not split.
+            (
+                6,
+                12,
+                "`flows.d.command` names the program `grep -c`, with a space: give one string \
+                 per argument, as [\"grep\", \"-c\", \"two words\", \"f.txt\"], or write a \
+                 shell script with `shell`",
+            ),
+        ],
     );
 }

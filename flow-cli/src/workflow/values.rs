@@ -61,8 +61,9 @@ pub(super) fn command(
         }
         // `command = ["echo hi"]`: a whole command line as the program's name.
         Some(program) if program.text.contains(' ') && !program.text.contains('/') => {
-            let words: Vec<&str> = (argv.iter())
-                .flat_map(|a| a.text.split_whitespace())
+            // Only the program is split: the arguments after it are each one already.
+            let words: Vec<&str> = (program.text.split_whitespace())
+                .chain(argv[1..].iter().map(|a| a.text.as_str()))
                 .collect();
             diags.error(
                 program.span.clone(),

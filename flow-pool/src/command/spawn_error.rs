@@ -42,6 +42,16 @@ pub(crate) fn spawn_error(
             "it is not executable: `chmod +x` it, or run it with its interpreter \
                  (`sh FILE`, `python3 FILE`)",
         ),
+        // `build.sh` meant as the one in the working directory: a name without `/` is looked
+        // for only in the folders of PATH.
+        (None, Some(libc::ENOENT)) if searched(spec) && in_cwd(spec) => io::Error::new(
+            source.kind(),
+            format!(
+                "no such program in the folders of PATH; for the file in the working directory, \
+                 write `./{}`",
+                spec.program.name()
+            ),
+        ),
         // Looked for in the folders of PATH: execvp says only "No such file or directory".
         (None, Some(libc::ENOENT)) if searched(spec) => io::Error::new(
             source.kind(),
@@ -70,6 +80,16 @@ pub(crate) fn spawn_error(
 fn executable(file: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether the working directory `spec` runs in (its `cwd`, else this process's) holds a file
+/// of its program's name.
+fn in_cwd(spec: &CommandSpec) -> bool {
+    let name = Path::new(spec.program.name());
+    spec.cwd
+        .as_deref()
+        .map_or(name.to_owned(), |cwd| cwd.join(name))
+        .is_file()
 }
 
 /// Whether `spec`'s program is looked for in PATH: a name without a `/`.
