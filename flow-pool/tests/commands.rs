@@ -835,19 +835,31 @@ fn escaped_pids(marker: &str) -> Vec<u32> {
     pids
 }
 
+/// Kills the escaped process of [`escaping`] with this marker when dropped, so that a test
+/// that fails (a panic in its guard) does not leave it behind for its whole sleep.
+struct KillEscaped(String);
+
+impl Drop for KillEscaped {
+    fn drop(&mut self) {
+        // A kill by pid reaches the shell also if it has become the sleep meanwhile.
+        for pid in escaped_pids(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// Runs [`escaping`] (its sleep lasting `seconds`) with `grace` on `runner`: it must end by
-/// itself, its group gone. The escaped process is killed before the checks.
+/// itself, its group gone. The escaped process is killed before the checks, and also when
+/// the run panics.
 async fn run_escaping(runner: &CommandRunner, seconds: u32, grace: Duration) {
     let marker = format!("{seconds}.{}", std::process::id());
+    let escaped = KillEscaped(marker.clone());
     let dir = tempfile::tempdir().unwrap();
     let outcome = run_with(runner, &escaping(&marker, dir.path()).grace(grace)).await;
-    // A kill by pid reaches the shell also if it has become the sleep meanwhile.
-    for pid in escaped_pids(&marker) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    drop(escaped);
     assert_eq!(outcome.end, CommandEnd::Exited(0));
     assert_group_gone(outcome.pid);
 }
