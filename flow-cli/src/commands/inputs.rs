@@ -69,18 +69,14 @@ impl Unwritten {
         let place = place.map(ToString::to_string).unwrap_or_default();
         // Written as in make or Snakemake, `[ab]` meant a class of characters.
         let missing = what.starts_with("does not exist");
-        let there = def.cwd.join(path);
         let hint = if path.contains('[') && missing {
             "; in flow `[` and `]` are plain characters, not a class: write one input per file"
                 .to_owned()
-        } else if missing && def.cwd != self.wf.dir && std::fs::metadata(&there).is_ok() {
+        } else if let Some(hint) =
+            (flow_core::Data::found_in_cwd(&self.wf.dir, &def.cwd, path)).filter(|_| missing)
+        {
             // Written as the command sees it, from its `cwd`.
-            let shown = there.strip_prefix(&self.wf.dir).unwrap_or(&there);
-            format!(
-                "; `{}` exists: declared paths start at the workflow's folder, not at the \
-                 flow's `cwd`",
-                shown.display()
-            )
+            format!("; {hint}")
         } else if let Some(hint) = flow_core::Data::unexpanded(path).filter(|_| missing) {
             format!("; {hint}")
         } else {

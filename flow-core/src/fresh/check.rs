@@ -3,7 +3,6 @@
 //! with its definition, inputs and parents).
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -446,26 +445,15 @@ fn changed(
 }
 
 /// For an output missing from the workflow's folder that the command's own working
-/// directory holds (paths start at the former, a command's `./` at the latter): a hint
-/// saying so; else nothing.
+/// directory holds: [`Data::found_in_cwd`]'s hint, in brackets; else nothing.
 fn in_cwd(flow: &Flow, data: &Data, output: &str) -> String {
     let Work::Command(spec) = &flow.work else {
         return String::new();
     };
-    let Some(cwd) = spec.cwd.as_deref().filter(|c| *c != data.base) else {
-        return String::new();
-    };
-    let there = cwd.join(output);
-    if Path::new(output).is_relative() && std::fs::metadata(&there).is_ok() {
-        let shown = there.strip_prefix(&data.base).unwrap_or(&there);
-        format!(
-            " (`{}` exists: declared paths start at the workflow's folder, not at the \
-             flow's `cwd`)",
-            shown.display()
-        )
-    } else {
-        String::new()
-    }
+    (spec.cwd.as_deref())
+        .and_then(|cwd| Data::found_in_cwd(&data.base, cwd, output))
+        .map(|hint| format!(" ({hint})"))
+        .unwrap_or_default()
 }
 
 /// What a completed attempt leaves for [`seal`].

@@ -151,6 +151,22 @@ impl Data {
         )
     }
 
+    /// For a declared path missing from the workflow's folder `base` that the command's working
+    /// directory `cwd` holds (declared paths start at the former, a command's `./` at the
+    /// latter): a hint saying so, for the message of a file not found.
+    pub fn found_in_cwd(base: &Path, cwd: &Path, path: &str) -> Option<String> {
+        let there = cwd.join(path);
+        let held = cwd != base && Path::new(path).is_relative() && there.exists();
+        held.then(|| {
+            let shown = there.strip_prefix(base).unwrap_or(&there);
+            format!(
+                "`{}` exists: declared paths start at the workflow's folder, not at the flow's \
+                 `cwd`",
+                shown.display()
+            )
+        })
+    }
+
     /// The input glob `path` as the `glob` crate reads it, which takes `[` for the start of a
     /// class: `[` and `]` are escaped, so that they match themselves ([`is_glob`](Self::is_glob)).
     ///

@@ -285,8 +285,8 @@ impl CommandRunner {
     /// cannot be created or written is reported with `tracing::warn!` and skipped: the
     /// command goes on and its tail is complete. When `stdout_path` and `stderr_path` name the
     /// same file (the same path, or the same file name reached another way: `..`, a linked
-    /// folder), the command gets one pipe as both stdout and stderr, so the file keeps the order in which they were
-    /// written, and both tails are the tail of that combined stream.
+    /// folder), the command gets one pipe as both stdout and stderr, so the file keeps the
+    /// order in which they were written, and both tails are the tail of that combined stream.
     ///
     /// When `timeout` passes or `cancel` is cancelled, the group gets SIGTERM, the spec's
     /// grace period, then SIGKILL. Whether the command ended by itself or was stopped,
