@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::time::TimeVal;
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
+use nix::unistd::{sysconf, Pid, SysconfVar};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -311,27 +313,65 @@ pub(crate) fn interleaved_medians(
 
 /// The wall time of one run of a command that must succeed, in seconds.
 pub(crate) fn wall_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<f64> {
-    Ok(wall_and_cpu_secs(program, args, cwd)?.0)
+    Ok(measured_run(program, args, cwd)?.wall)
 }
 
-/// The wall time and the CPU time (user + system) of one run of a command that must succeed,
-/// in seconds. The CPU time is the growth of this process's `RUSAGE_CHILDREN`, which holds
-/// every waited-for descendant: the command and, as it waits for them, its own children.
-pub(crate) fn wall_and_cpu_secs(program: &Path, args: &[&str], cwd: &Path) -> Result<(f64, f64)> {
+/// What one run of a command cost, in seconds.
+pub(crate) struct Measured {
+    /// From the start to the exit.
+    pub wall: f64,
+    /// CPU time (user + system) of the whole process tree: the command, its threads and
+    /// every descendant it waited for (the commands a runner started).
+    pub cpu: f64,
+    /// CPU time of the command's own process, every thread of it included, its descendants
+    /// not: what a runner spends itself to start and watch its commands. Read from
+    /// `/proc/PID/stat` while it is a zombie, so in clock ticks (10 ms here).
+    pub own_cpu: f64,
+}
+
+/// Runs a command that must succeed and measures it ([`Measured`]). The whole tree's CPU
+/// time is the growth of this process's `RUSAGE_CHILDREN`, which holds every waited-for
+/// descendant: the command and, as it waits for them, its own children.
+pub(crate) fn measured_run(program: &Path, args: &[&str], cwd: &Path) -> Result<Measured> {
     let cpu_before = children_cpu()?;
     let started = Instant::now();
-    let status = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(cwd)
         .stdout(Stdio::null())
-        .status()
+        .spawn()
         .with_context(|| format!("could not run {}", program.display()))?;
+    let pid = Pid::from_raw(i32::try_from(child.id())?);
+    // Waits for the exit but leaves the zombie, whose own CPU time is still readable.
+    waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
     let elapsed = started.elapsed();
+    let own_cpu = own_cpu_secs(child.id())?;
+    let status = child.wait()?;
     if !status.success() {
         bail!("{} {} failed: {status}", program.display(), args.join(" "));
     }
     let cpu = children_cpu()?.saturating_sub(cpu_before);
-    Ok((elapsed.as_secs_f64(), cpu.as_secs_f64()))
+    Ok(Measured {
+        wall: elapsed.as_secs_f64(),
+        cpu: cpu.as_secs_f64(),
+        own_cpu,
+    })
+}
+
+/// The user and system time of process `pid` itself (fields 14 and 15 of `/proc/PID/stat`:
+/// all its threads, not its children), in seconds.
+fn own_cpu_secs(pid: u32) -> Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Field 3 (the state) is the first after the name, so field N is at index N - 3.
+    let ticks = |n: usize| -> Result<u64> {
+        let field = fields.get(n - 3).context("a short /proc/PID/stat")?;
+        Ok(field.parse()?)
+    };
+    let per_second = sysconf(SysconfVar::CLK_TCK)?.context("no clock tick rate")?;
+    Ok((ticks(14)? + ticks(15)?) as f64 / per_second as f64)
 }
 
 /// The CPU time (user + system) of this process's waited-for descendants so far.
@@ -398,4 +438,35 @@ pub fn print_peak_rss(program: &str, args: &[&str]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, format!("{}\n", usage.max_rss()).as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::measured_run;
+    use std::path::Path;
+
+    /// A shell that only waits for a busy child: the tree's CPU time is the child's, the
+    /// shell's own is (nearly) none.
+    #[test]
+    fn own_cpu_leaves_the_children_out() {
+        let busy = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done";
+        let run = measured_run(
+            Path::new("/bin/sh"),
+            &["-c", &format!("/bin/sh -c '{busy}'; exit 0")],
+            Path::new("/"),
+        )
+        .unwrap();
+        assert!(run.cpu > 0.05, "the child's loop costs CPU: {}", run.cpu);
+        assert!(
+            run.own_cpu < run.cpu / 2.0,
+            "own {} of {}",
+            run.own_cpu,
+            run.cpu
+        );
+    }
+
+    #[test]
+    fn a_failing_command_is_an_error() {
+        assert!(measured_run(Path::new("/bin/false"), &[], Path::new("/")).is_err());
+    }
 }

@@ -6,7 +6,9 @@
 //! machine weighs on all alike; the report gives each one's median wall time and its ratio to
 //! the floor, and the median CPU time of its whole process tree (user + system, commands
 //! included) with its ratio to the floor's: the part of a wall-time gap that is not extra CPU
-//! work is cores left idle. Between the floor and `flow run`, flow-bench's `w4_layers` runs
+//! work is cores left idle. Last, the CPU time of the runner's own process per command (its
+//! threads included, its commands not): the work a runner adds to each command, which on two
+//! busy cores delays the next one. Between the floor and `flow run`, flow-bench's `w4_layers` runs
 //! the same graph through more and more of flow's stack (tokio's process, flow-pool's
 //! `CommandRunner`, the variables and paths `flow run` gives a command), so that the gap can
 //! be read layer by layer.
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::bench::{installed, layered, median, wall_and_cpu_secs};
+use crate::bench::{installed, layered, measured_run, median};
 use crate::step::{run as run_step, target_dir};
 
 /// One system measured on W4.
@@ -151,6 +153,7 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
     }
     let mut times = vec![Vec::new(); systems.len()];
     let mut cpu = vec![Vec::new(); systems.len()];
+    let mut own = vec![Vec::new(); systems.len()];
     for _ in 0..rounds {
         for (k, system) in systems.iter().enumerate() {
             if system.fresh_store {
@@ -160,25 +163,34 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
                 }
             }
             let args: Vec<&str> = system.args.iter().map(String::as_str).collect();
-            let (wall, cpu_secs) = wall_and_cpu_secs(&system.program, &args, case)?;
-            times[k].push(wall);
-            cpu[k].push(cpu_secs);
+            let run = measured_run(&system.program, &args, case)?;
+            times[k].push(run.wall);
+            cpu[k].push(run.cpu);
+            own[k].push(run.own_cpu);
         }
     }
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
     let cpu_medians: Vec<f64> = cpu.iter_mut().map(|t| median(t)).collect();
+    let own_medians: Vec<f64> = own.iter_mut().map(|t| median(t)).collect();
     let (floor, floor_cpu) = (medians[0], cpu_medians[0]);
     writeln!(
         report,
         "W4 {n} x /bin/true, 3 parents each, 2 at a time: medians of {rounds} interleaved rounds"
     )?;
-    for ((system, secs), cpu_secs) in systems.iter().zip(&medians).zip(&cpu_medians) {
+    writeln!(
+        report,
+        "  (cpu: the whole tree's; own: the runner's process alone, its commands not counted)"
+    )?;
+    for (k, system) in systems.iter().enumerate() {
+        let (secs, cpu_secs, own_secs) = (medians[k], cpu_medians[k], own_medians[k]);
         writeln!(
             report,
-            "  {:<32} {secs:>7.3} s  {:>5.2}x the floor   cpu {cpu_secs:>7.3} s  {:>5.2}x",
+            "  {:<32} {secs:>7.3} s  {:>5.2}x the floor   cpu {cpu_secs:>7.3} s  {:>5.2}x   \
+             own {:>4.0} µs a command",
             system.name,
             secs / floor,
-            cpu_secs / floor_cpu
+            cpu_secs / floor_cpu,
+            own_secs / n as f64 * 1e6
         )?;
     }
     let by_name = |name: &str| {
