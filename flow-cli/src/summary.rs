@@ -1,6 +1,7 @@
 //! The closing summary of a run's report, printed by `flow run` and `flow results`: the flows
 //! that failed by themselves, each with the ends of its output, then one line of counts.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::report::{status_colour, FlowReport, RunReport};
@@ -81,7 +82,8 @@ impl RunReport {
             };
             let _ = writeln!(out, "  {}", terminal::dim(&label, colour));
             for line in tail.lines() {
-                let line = terminal::safe_end(line, TAIL_LINE_CHARS);
+                let line = redrawn(line);
+                let line = terminal::safe_end(&line, TAIL_LINE_CHARS);
                 let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
             }
         }
@@ -104,6 +106,18 @@ impl RunReport {
                 list_some(&kept, 8)
             );
         }
+    }
+}
+
+/// What a terminal shows of `line`, a line of output that may redraw itself, as a progress
+/// bar does: a `\r` that ends it (as in `\r\n`) is dropped, and of a line a `\r` goes back
+/// over, only the text after the last one is kept, after a `…` that says the front is cut (the
+/// whole line is in the log), so fifty redraws of a bar are not fifty bars in the summary.
+pub(crate) fn redrawn(line: &str) -> Cow<'_, str> {
+    let line = line.trim_end_matches('\r');
+    match line.rfind('\r') {
+        Some(i) => Cow::Owned(format!("…{}", &line[i + 1..])),
+        None => Cow::Borrowed(line),
     }
 }
 

@@ -89,6 +89,25 @@ fn table_and_summary_escape_control_characters_from_commands_and_files() {
 }
 
 #[test]
+fn summary_shows_a_redrawn_line_as_a_terminal_shows_it() {
+    let mut report = sample();
+    let bar: String = (1..=50)
+        .map(|i| format!("\r[{}] {}%", "#".repeat(i), i * 2))
+        .collect();
+    report.flows[1].stderr_tail = format!("{bar}\nerror: boom\r\n");
+    let summary = report.summary(false);
+    assert!(
+        summary.contains(&format!(
+            "  | …[{}] 100%\n  | error: boom\n",
+            "#".repeat(50)
+        )),
+        "{summary}"
+    );
+    assert!(!summary.contains("\\r"), "{summary}");
+    assert_eq!(crate::summary::redrawn("plain"), "plain");
+}
+
+#[test]
 fn last_lines_keeps_the_end() {
     assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
     assert_eq!(last_lines("a\nb", 5), "a\nb");
