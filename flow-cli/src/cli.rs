@@ -109,7 +109,10 @@ Examples:
 
 Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
 stdout's file is printed on stdout, stderr's on stderr: byte for byte into a pipe or a file,
-with control characters shown as escapes (\\u{1b}, \\r) on a terminal unless --raw is given.")]
+with control characters shown as escapes (\\u{1b}, \\r) on a terminal unless --raw is given.
+When the latest run that ran the flow left no files of it (deleted, not restored with a CI
+cache, a folder that could not be written), a note says so and the end of its output that the
+result store kept is printed instead.")]
     Logs(LogsArgs),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = "\
