@@ -55,3 +55,31 @@ fn flow_logs_of_a_run_whose_log_files_are_gone_prints_what_the_store_kept() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out of run 2\n");
     assert!(!stderr.contains("--run"), "{stderr}");
 }
+
+#[test]
+fn a_run_that_cannot_make_its_log_folder_says_so_once_and_keeps_the_tails() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows: String = (0..6)
+        .map(|k| format!("[flows.f{k}]\nshell = \"echo out {k}; echo err {k} >&2\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("w.toml"), flows).unwrap();
+    // A file where the log folder goes: no log folder can be made, not even by root.
+    std::fs::create_dir(dir.path().join(".flow")).unwrap();
+    std::fs::write(dir.path().join(".flow/logs"), "").unwrap();
+
+    let out = flow_in(dir.path(), &["run", "w.toml", "--jobs", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .starts_with("flow: warning: cannot make the run's log folder: no log file is written"),
+        "{stderr}"
+    );
+
+    let out = flow_in(dir.path(), &["logs", "f4", "w.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out 4\n");
+    assert!(stderr.ends_with("err 4\n"), "{stderr}");
+}

@@ -22,7 +22,7 @@ use crate::commands::fresh;
 use crate::commands::inputs::{CheckInputs, Unwritten};
 use crate::commands::print_stdout;
 use crate::error::CliError;
-use crate::logs::AttemptLogs;
+use crate::logs::{AttemptLogs, WithoutFolder};
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::run_state::{FlowState, RunState};
@@ -202,7 +202,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     };
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
-    let attempts = Arc::new(AttemptLogs::new(commands, logs.clone()));
+    let without_folder = match &executor {
+        Executor::Local(_) => WithoutFolder::NoLogFiles,
+        Executor::Slurm(..) => WithoutFolder::KeepLogFiles,
+    };
+    let attempts = Arc::new(AttemptLogs::new(commands, logs.clone(), without_folder));
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
