@@ -369,8 +369,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
             tracing::error!(
-                "cannot write the report of the run: {}",
-                terminal::chain(&e)
+                "cannot write the report of the run: {}; `flow report {} --run {} -o PATH` \
+                 writes it elsewhere",
+                terminal::chain(&e),
+                terminal::path(&args.file),
+                summary.run_id
             );
         }
     }
