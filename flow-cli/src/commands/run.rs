@@ -26,6 +26,7 @@ use crate::logs::{AttemptLogs, WithoutFolder};
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::run_state::{FlowState, RunState};
+use crate::stopped_together::StoppedTogether;
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
@@ -189,6 +190,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         executor.command_executor(wf)
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(wf), unwritten))
+    };
+    // A command killed by a stop signal that stops the run too is stopped with the run.
+    let commands: Arc<dyn CommandExecutor> = match &executor {
+        Executor::Local(_) => Arc::new(StoppedTogether::new(commands)),
+        Executor::Slurm(..) => commands,
     };
     // A command stopped by its timeout, or cancelled, takes along what left its process
     // group (the cluster stops a Slurm job's processes).
