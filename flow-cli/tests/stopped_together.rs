@@ -52,3 +52,25 @@ fn a_command_killed_by_the_sigterm_that_stops_the_run_is_cancelled_not_failed() 
         .to_owned();
     assert!(error.contains("killed by SIGTERM"), "{error}");
 }
+
+#[test]
+fn the_summary_of_a_stopped_run_names_the_step_that_was_running_and_its_last_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo 'test 41 of 90'; echo up > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = spawn_run(dir.path());
+    wait_ready(&ready);
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("STOPPED step (w.toml:1): the command was cancelled\n  stdout (log: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  | test 41 of 90\n"), "{stdout}");
+}

@@ -576,8 +576,12 @@ fn report(
     with_unsaved_ends(&mut results, ctx, results_store, wf, summary);
     let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
-    // A failure names where its flow is defined: the file is the one that ran.
-    if report.flows.iter().any(|f| f.status == FlowState::Failed) {
+    // A failure (or a flow stopped as it ran) names where its flow is defined: the file is
+    // the one that ran.
+    let shown = |f: &crate::report::FlowReport| {
+        f.status == FlowState::Failed || (f.status == FlowState::Cancelled && f.attempts > 0)
+    };
+    if report.flows.iter().any(shown) {
         report.attach_places(wf);
     }
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.
