@@ -48,8 +48,10 @@ Examples:
   flow run pipeline.toml --json | jq '.flows[] | select(.status == \"failed\")'
 
 Each attempt's output is kept in .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err beside the file
-(a stream the command never wrote to leaves no file); `flow logs FLOW` prints them. The
-summary at the end shows the last 10 lines of stdout and of stderr of each flow that failed.
+(a stream the command never wrote to leaves no file); `flow logs FLOW` prints them. Where
+that folder cannot be made (a read-only checkout), one warning says so, and only the last
+lines of each stream are kept, in the result store. The summary at the end shows the last 10 lines of stdout and of stderr of each flow that failed,
+and of each that a stop cancelled while it ran.
 Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops starting flows, sends SIGTERM to
 running ones and exits 130; a second one kills at once. A result store that refuses a write
 (a full disk) stops the run too, which then exits 1 naming the store and the cause.
@@ -109,7 +111,10 @@ Examples:
 
 Each attempt keeps its own files: .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err.
 stdout's file is printed on stdout, stderr's on stderr: byte for byte into a pipe or a file,
-with control characters shown as escapes (\\u{1b}, \\r) on a terminal unless --raw is given.")]
+with control characters shown as escapes (\\u{1b}, \\r) on a terminal unless --raw is given.
+When the latest run that ran the flow left no files of it (deleted, not restored with a CI
+cache, a folder that could not be written), a note says so and the end of its output that the
+result store kept is printed instead.")]
     Logs(LogsArgs),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = "\

@@ -19,6 +19,7 @@ mod report_page;
 mod run_lock;
 mod run_state;
 mod signals;
+mod stopped_together;
 mod store;
 mod store_guard;
 mod summary;

@@ -1,6 +1,7 @@
 //! The closing summary of a run's report, printed by `flow run` and `flow results`: the flows
 //! that failed by themselves, each with the ends of its output, then one line of counts.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::report::{status_colour, FlowReport, RunReport};
@@ -23,25 +24,30 @@ impl RunReport {
     /// The closing summary: each flow that failed by itself with the last lines of its stdout
     /// and of its stderr (each under its stream's name and log file; a stream it wrote nothing
     /// to is not shown) and the flows it kept from running, the first [`SHOWN_FAILURES`] of
-    /// them, the others named in one line; then one line of counts.
+    /// them, the others named in one line; then each flow the run's stop cancelled after it
+    /// started (`STOPPED`), alike; then one line of counts.
     pub fn summary(&self, colour: bool) -> String {
         let mut out = String::new();
         let failures: Vec<&FlowReport> = self.own_failures().collect();
-        for f in failures.iter().take(SHOWN_FAILURES) {
-            self.failure(&mut out, f, colour);
-        }
-        if let Some(more) = failures
-            .get(SHOWN_FAILURES..)
-            .filter(|more| !more.is_empty())
-        {
-            let ids: Vec<&str> = more.iter().map(|f| f.id.as_str()).collect();
-            let _ = writeln!(
-                out,
-                "{} {} more flows: {} (`flow logs FLOW` prints the output of each)",
-                terminal::red("FAILED", colour),
-                ids.len(),
-                terminal::safe(&list_some(&ids, 8))
-            );
+        // A run stopped (a CI job's timeout) says what was running then, and its output.
+        let stopped: Vec<&FlowReport> = (self.flows.iter())
+            .filter(|f| f.status == FlowState::Cancelled && f.attempts > 0)
+            .collect();
+        let failed = terminal::red("FAILED", colour);
+        let stop = terminal::yellow("STOPPED", colour);
+        for (flows, label) in [(failures, &failed), (stopped, &stop)] {
+            for f in flows.iter().take(SHOWN_FAILURES) {
+                self.failure(&mut out, f, label, colour);
+            }
+            if let Some(more) = flows.get(SHOWN_FAILURES..).filter(|more| !more.is_empty()) {
+                let ids: Vec<&str> = more.iter().map(|f| f.id.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "{label} {} more flows: {} (`flow logs FLOW` prints the output of each)",
+                    ids.len(),
+                    terminal::safe(&list_some(&ids, 8))
+                );
+            }
         }
         let counts = self.counts();
         let status = status_colour(self.status.as_str(), colour);
@@ -58,12 +64,12 @@ impl RunReport {
         out
     }
 
-    /// The lines of the failed flow `f`: its error, the tails of its output, the flows it kept
-    /// from running.
-    fn failure(&self, out: &mut String, f: &FlowReport, colour: bool) {
+    /// The lines of the failed (or stopped) flow `f`, under `label`: its error, the tails of
+    /// its output, the flows it kept from running.
+    fn failure(&self, out: &mut String, f: &FlowReport, label: &str, colour: bool) {
         let error = terminal::safe(f.error.as_deref().unwrap_or("failed"));
         let id = f.named();
-        let _ = writeln!(out, "{} {id}: {error}", terminal::red("FAILED", colour));
+        let _ = writeln!(out, "{label} {id}: {error}");
         let tails = [
             ("stdout", &f.stdout_tail, &f.stdout_log),
             ("stderr", &f.stderr_tail, &f.stderr_log),
@@ -81,7 +87,8 @@ impl RunReport {
             };
             let _ = writeln!(out, "  {}", terminal::dim(&label, colour));
             for line in tail.lines() {
-                let line = terminal::safe_end(line, TAIL_LINE_CHARS);
+                let line = redrawn(line);
+                let line = terminal::safe_end(&line, TAIL_LINE_CHARS);
                 let _ = writeln!(out, "  {}", terminal::dim(&format!("| {line}"), colour));
             }
         }
@@ -104,6 +111,18 @@ impl RunReport {
                 list_some(&kept, 8)
             );
         }
+    }
+}
+
+/// What a terminal shows of `line`, a line of output that may redraw itself, as a progress
+/// bar does: a `\r` that ends it (as in `\r\n`) is dropped, and of a line a `\r` goes back
+/// over, only the text after the last one is kept, after a `…` that says the front is cut (the
+/// whole line is in the log), so fifty redraws of a bar are not fifty bars in the summary.
+pub(crate) fn redrawn(line: &str) -> Cow<'_, str> {
+    let line = line.trim_end_matches('\r');
+    match line.rfind('\r') {
+        Some(i) => Cow::Owned(format!("…{}", &line[i + 1..])),
+        None => Cow::Borrowed(line),
     }
 }
 

@@ -89,6 +89,59 @@ fn table_and_summary_escape_control_characters_from_commands_and_files() {
 }
 
 #[test]
+fn summary_shows_a_redrawn_line_as_a_terminal_shows_it() {
+    let mut report = sample();
+    let bar: String = (1..=50)
+        .map(|i| format!("\r[{}] {}%", "#".repeat(i), i * 2))
+        .collect();
+    report.flows[1].stderr_tail = format!("{bar}\nerror: boom\r\n");
+    let summary = report.summary(false);
+    assert!(
+        summary.contains(&format!(
+            "  | …[{}] 100%\n  | error: boom\n",
+            "#".repeat(50)
+        )),
+        "{summary}"
+    );
+    assert!(!summary.contains("\\r"), "{summary}");
+    assert_eq!(crate::summary::redrawn("plain"), "plain");
+}
+
+#[test]
+fn summary_of_a_stopped_run_shows_what_was_running_and_its_output() {
+    let run_id = RunId::parse("20261126T153012.123Z-3f9a").unwrap();
+    let mut run = RunRecord::with_id(run_id.clone(), "ci");
+    run.finished_at = Some(run.started_at + chrono::TimeDelta::milliseconds(40));
+    let cancelled = |flow: &str, attempts, message: &str| {
+        let mut r = FlowResult::new(run_id.clone(), id(flow), FlowStatus::Cancelled);
+        r.attempts = attempts;
+        r.failure = Some(Failure::new(FailureKind::Cancelled, message));
+        r
+    };
+    let mut test = cancelled("test", 1, "the command was cancelled");
+    test.stdout_tail = Tail::new("running test 41 of 90\n");
+    let package = cancelled(
+        "package",
+        0,
+        "the run was cancelled before the flow started",
+    );
+    let summary = RunReport::new(
+        &run,
+        RunState::Ended,
+        vec![test, package],
+        Some(&[id("test"), id("package")]),
+    )
+    .summary(false);
+    assert!(
+        summary.starts_with(
+            "STOPPED test: the command was cancelled\n  stdout:\n  | running test 41 of 90\n"
+        ),
+        "{summary}"
+    );
+    assert!(!summary.contains("package"), "{summary}");
+}
+
+#[test]
 fn last_lines_keeps_the_end() {
     assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
     assert_eq!(last_lines("a\nb", 5), "a\nb");

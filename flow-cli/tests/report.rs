@@ -354,3 +354,31 @@ fn the_file_of_another_workflow_draws_no_edges_on_a_run() {
     assert_eq!(other["edges"], serde_json::json!([]), "{other}");
     assert_eq!(other["flows"].as_array().unwrap().len(), 2, "{other}");
 }
+
+#[test]
+fn a_report_flow_run_cannot_write_says_how_to_write_it_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.toml"), "[flows.f]\nshell = \"true\"\n").unwrap();
+    std::fs::create_dir(dir.path().join(".flow")).unwrap();
+    std::fs::write(dir.path().join(".flow/reports"), "").unwrap();
+    let out = flow(dir.path(), &["run", "w.toml", "--report", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = json["run_id"].as_str().unwrap();
+    assert!(
+        stderr.contains("cannot write the report of the run: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "`flow report w.toml --run {run} -o PATH` writes it elsewhere"
+        )),
+        "{stderr}"
+    );
+    let written = flow(
+        dir.path(),
+        &["report", "w.toml", "--run", run, "-o", "r.html"],
+    );
+    assert!(written.status.success(), "{written:?}");
+}

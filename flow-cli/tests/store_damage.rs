@@ -307,3 +307,41 @@ fn a_truncated_result_store_says_how_to_recover() {
     }
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 5000);
 }
+
+/// A CI cache restored from a job that ran another version of flow holds its up-to-date
+/// ledger: it is emptied (every flow runs again), and the run says why.
+#[test]
+fn a_ledger_of_another_version_of_flow_is_emptied_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\nshell = \"echo a > a.txt\"\noutputs = [\"a.txt\"]\n",
+    );
+    let first = run_in(dir.path(), &["run", "w.toml", "-q"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let ledger = dir.path().join(".flow/flow.fresh.db");
+    let conn = rusqlite::Connection::open(&ledger).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+
+    let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        json_of(&out)["flows"][0]["reused_from"],
+        serde_json::Value::Null
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the up-to-date ledger was written by a newer version of flow (layout 99"),
+        "{stderr}"
+    );
+    // Emptied once: the next run finds `a` up to date, quietly.
+    let again = run_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(text(&again.stderr), "");
+    assert_ne!(
+        json_of(&again)["flows"][0]["reused_from"],
+        serde_json::Value::Null
+    );
+}

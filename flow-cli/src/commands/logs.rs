@@ -51,6 +51,15 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     } else {
         latest_run_of(&root, &args.flow, of_workflow)
     };
+    // The latest run that ran the flow may have left no log files of it: what its store kept.
+    if let (None, false, None, Some(store)) = (&args.run, args.follow, args.attempt, &store) {
+        let logged = latest.as_deref();
+        let newer =
+            super::logs_kept::newer_than_logs(&**store, name.as_deref(), &args.flow, logged);
+        if let Some(result) = newer {
+            return super::logs_kept::print(&result, &root, logged, args.raw);
+        }
+    }
     let run = match &args.run {
         Some(run) if !of_workflow(run) => {
             return Err(CliError::Run(format!(
@@ -334,7 +343,7 @@ fn newer_run_in_progress(
 }
 
 /// A note on stderr (not part of the logs).
-fn eprintln_note(text: &str) {
+pub(super) fn eprintln_note(text: &str) {
     #[allow(clippy::print_stderr)]
     {
         eprintln!("flow logs: {text}");
@@ -487,7 +496,7 @@ impl Printer {
 
 /// Whether the reader of a stream is still there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reader {
+pub(super) enum Reader {
     There,
     /// It closed its end of the pipe.
     Gone,
@@ -495,7 +504,7 @@ enum Reader {
 
 /// Writes `bytes` to stdout (`stream` 0) or stderr; a reader that went away is not an error,
 /// but the answer.
-fn write_to(stream: usize, bytes: &[u8]) -> Result<Reader, CliError> {
+pub(super) fn write_to(stream: usize, bytes: &[u8]) -> Result<Reader, CliError> {
     if bytes.is_empty() {
         return Ok(Reader::There);
     }

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod inputs;
 pub mod located;
 pub mod logs;
+mod logs_kept;
 pub mod prune;
 pub mod results;
 pub mod run;

@@ -22,10 +22,11 @@ use crate::commands::fresh;
 use crate::commands::inputs::{CheckInputs, Unwritten};
 use crate::commands::print_stdout;
 use crate::error::CliError;
-use crate::logs::AttemptLogs;
+use crate::logs::{AttemptLogs, WithoutFolder};
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
 use crate::run_state::{FlowState, RunState};
+use crate::stopped_together::StoppedTogether;
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
@@ -190,6 +191,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } else {
         Arc::new(CheckInputs::new(executor.command_executor(wf), unwritten))
     };
+    // A command killed by a stop signal that stops the run too is stopped with the run.
+    let commands: Arc<dyn CommandExecutor> = match &executor {
+        Executor::Local(_) => Arc::new(StoppedTogether::new(commands)),
+        Executor::Slurm(..) => commands,
+    };
     // A command stopped by its timeout, or cancelled, takes along what left its process
     // group (the cluster stops a Slurm job's processes).
     let sweep = match &executor {
@@ -202,7 +208,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     };
     // flow-core names each attempt's log files; the journal of attempts sits beside them.
     let logs = logs_root(wf);
-    let attempts = Arc::new(AttemptLogs::new(commands, logs.clone()));
+    let without_folder = match &executor {
+        Executor::Local(_) => WithoutFolder::NoLogFiles,
+        Executor::Slurm(..) => WithoutFolder::KeepLogFiles,
+    };
+    let attempts = Arc::new(AttemptLogs::new(commands, logs.clone(), without_folder));
     let ctx = FlowContext::builder()
         .jobs(jobs)
         .store(Arc::clone(&results_store))
@@ -365,8 +375,11 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
             tracing::error!(
-                "cannot write the report of the run: {}",
-                terminal::chain(&e)
+                "cannot write the report of the run: {}; `flow report {} --run {} -o PATH` \
+                 writes it elsewhere",
+                terminal::chain(&e),
+                terminal::path(&args.file),
+                summary.run_id
             );
         }
     }
@@ -563,8 +576,12 @@ fn report(
     with_unsaved_ends(&mut results, ctx, results_store, wf, summary);
     let mut report = RunReport::new(&run, RunState::Ended, results, Some(&order));
     report.attach_logs(&logs_root(wf));
-    // A failure names where its flow is defined: the file is the one that ran.
-    if report.flows.iter().any(|f| f.status == FlowState::Failed) {
+    // A failure (or a flow stopped as it ran) names where its flow is defined: the file is
+    // the one that ran.
+    let shown = |f: &crate::report::FlowReport| {
+        f.status == FlowState::Failed || (f.status == FlowState::Cancelled && f.attempts > 0)
+    };
+    if report.flows.iter().any(shown) {
         report.attach_places(wf);
     }
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.

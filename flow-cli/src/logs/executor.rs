@@ -23,20 +23,49 @@ use super::{run_dir, AttemptRecord, Start, JOURNAL};
 pub struct AttemptLogs {
     inner: Arc<dyn CommandExecutor>,
     root: PathBuf,
-    /// The open journal of each run.
-    journals: Mutex<HashMap<String, File>>,
+    /// The log folder of each run, as its first attempt found it.
+    journals: Mutex<HashMap<String, Folder>>,
     /// Whether the command of some attempt started (a process or a job existed).
     started: AtomicBool,
+    /// Whether attempts go without log files where the run's folder cannot be made.
+    without_folder: WithoutFolder,
+}
+
+/// A run's log folder.
+#[derive(Debug)]
+enum Folder {
+    /// Made, with its journal open.
+    Journal(File),
+    /// Made, but its journal cannot be written (said once).
+    NoJournal,
+    /// It cannot be made (a read-only workflow folder; said once).
+    Unwritable,
+}
+
+/// What an attempt does when its run's log folder cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithoutFolder {
+    /// Its command gets no log files: only the tails of its output are kept (commands on
+    /// this machine).
+    NoLogFiles,
+    /// Its command keeps its log files (a Slurm job's files are made by the executor, which
+    /// says what it could not make).
+    KeepLogFiles,
 }
 
 impl AttemptLogs {
     /// `inner` with the journal of attempts under `root` (`.flow/logs`, the run's log folder).
-    pub fn new(inner: Arc<dyn CommandExecutor>, root: PathBuf) -> Self {
+    pub fn new(
+        inner: Arc<dyn CommandExecutor>,
+        root: PathBuf,
+        without_folder: WithoutFolder,
+    ) -> Self {
         AttemptLogs {
             inner,
             root,
             journals: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
+            without_folder,
         }
     }
 
@@ -49,35 +78,46 @@ impl AttemptLogs {
 
     /// Creates the log folder and the journal of `run` when its first attempt starts, so
     /// that `flow logs --follow` finds the run before any output, with this process's id
-    /// (see [`super::writer_alive`]); a folder or journal that cannot be made is logged (the
-    /// logs and results do not depend on it).
-    fn open_journal(&self, run: &str) {
+    /// (see [`super::writer_alive`]); a folder or journal that cannot be made is said once
+    /// per run (the results do not depend on it). Whether the folder could be made.
+    fn open_journal(&self, run: &str) -> bool {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
-        if journals.contains_key(run) {
-            return;
+        if let Some(folder) = journals.get(run) {
+            return !matches!(folder, Folder::Unwritable);
         }
         let dir = run_dir(&self.root, run);
-        let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-            super::note_writer(&dir)?;
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(
+                dir = %dir.display(),
+                %error,
+                "cannot make the run's log folder: no log file is written in this run, only \
+                 the last lines of each flow's output are kept (in the summary, and printed by \
+                 `flow logs FLOW`); make the workflow's folder writable to keep them whole"
+            );
+            journals.insert(run.to_owned(), Folder::Unwritable);
+            return false;
+        }
+        let opened = super::note_writer(&dir).and_then(|()| {
             OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(dir.join(JOURNAL))
         });
-        match opened {
-            Ok(file) => {
-                journals.insert(run.to_owned(), file);
-            }
+        let folder = match opened {
+            Ok(file) => Folder::Journal(file),
             Err(error) => {
                 tracing::warn!(dir = %dir.display(), %error, "cannot write the attempts journal");
+                Folder::NoJournal
             }
-        }
+        };
+        journals.insert(run.to_owned(), folder);
+        true
     }
 
     /// Appends `record` to the journal of `run`, if it could be opened.
     fn journal(&self, run: &str, record: &AttemptRecord) {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(file) = journals.get_mut(run) else {
+        let Some(Folder::Journal(file)) = journals.get_mut(run) else {
             return;
         };
         let mut line = serde_json::to_string(record).unwrap_or_default();
@@ -130,9 +170,17 @@ impl CommandExecutor for AttemptLogs {
         ) else {
             return self.inner.run_prepared(spec, timeout, cancel, prepare);
         };
-        self.open_journal(run);
+        // Without a folder, log files cannot be made: not tried (and warned of) per stream.
+        let without_logs = (!self.open_journal(run)
+            && self.without_folder == WithoutFolder::NoLogFiles)
+            .then(|| CommandSpec {
+                stdout_path: None,
+                stderr_path: None,
+                ..spec.clone()
+            });
         Box::pin(async move {
             let started_at = Utc::now();
+            let spec = without_logs.as_ref().unwrap_or(spec);
             let outcome = self
                 .inner
                 .run_prepared(spec, timeout, cancel, prepare)

@@ -13,7 +13,7 @@ pub use flow_core::{log_file, run_log_dir as run_dir, LogStream};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use executor::env_value;
-pub use executor::AttemptLogs;
+pub use executor::{AttemptLogs, WithoutFolder};
 
 /// The file, in a run's log folder, where each attempt's times are appended.
 const JOURNAL: &str = "attempts.jsonl";

@@ -298,10 +298,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Cancelled if outcome.pid == 0 => return not_started(),
         CommandEnd::Exited(0) => (Ok(serde_json::json!({"exit_code": 0})), Some(0)),
         CommandEnd::Exited(code) => (
-            Err(Failure::new(
-                FailureKind::Error,
-                format!("the command exited with code {code}"),
-            )),
+            Err(Failure::new(FailureKind::Error, exited(code))),
             Some(code),
         ),
         CommandEnd::Signaled(signal) => (
@@ -372,6 +369,21 @@ pub(crate) fn task_failure(failure: TaskFailure) -> Failure {
     }
 }
 
+/// "the command exited with code N"; for a code a shell gives when a process it ran was
+/// killed by a signal (128 + its number: 137 for an out-of-memory SIGKILL, 141 for SIGPIPE
+/// in a pipeline under `pipefail`), which signal that would be.
+fn exited(code: i32) -> String {
+    let signal = code - 128;
+    match (1..=31).contains(&signal) {
+        true => format!(
+            "the command exited with code {code} (128 + {signal}: how a shell reports a \
+             process killed by {})",
+            flow_pool::signal_name(signal)
+        ),
+        false => format!("the command exited with code {code}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,7 +403,16 @@ mod tests {
         assert_eq!(ok.stdout_tail, "out");
         let failed = command_end(outcome(CommandEnd::Exited(3)));
         assert_eq!(failed.exit_code, Some(3));
-        assert!(failed.result.unwrap_err().message.contains("code 3"));
+        assert_eq!(
+            failed.result.unwrap_err().message,
+            "the command exited with code 3"
+        );
+        let piped = command_end(outcome(CommandEnd::Exited(141))).result;
+        assert_eq!(
+            piped.unwrap_err().message,
+            "the command exited with code 141 (128 + 13: how a shell reports a process \
+             killed by SIGPIPE)"
+        );
         let killed = command_end(outcome(CommandEnd::Signaled(9)));
         assert_eq!(
             killed.result.unwrap_err().kind,

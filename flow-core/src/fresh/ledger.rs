@@ -505,6 +505,21 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version != VERSION {
+        // 0: a new file. Another layout is a cache another version of flow wrote (one
+        // restored by a CI job, say): every flow runs again, and the run says why.
+        if version != 0 {
+            let which = if version > VERSION {
+                "a newer"
+            } else {
+                "an older"
+            };
+            tracing::warn!(
+                path = %path.display(),
+                "the up-to-date ledger was written by {which} version of flow (layout \
+                 {version}, this one uses {VERSION}): it is emptied, so every flow that \
+                 declares files runs once more, and the other version will do the same"
+            );
+        }
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
              DROP TABLE IF EXISTS stats; PRAGMA user_version = {VERSION};"

@@ -1,0 +1,70 @@
+//! [`StoppedTogether`]: a command killed by a stop signal (SIGTERM, SIGINT, SIGHUP) that
+//! reached `flow` too counts as stopped with the run, not as failed. A CI job's timeout or
+//! cancel (and `kill` of a process tree) signals every process of the job at once, and a
+//! command's end can reach the run a moment before `flow`'s own signal does: without a wait,
+//! which of the two came first decided whether the flow was `failed` or `cancelled`, and
+//! whether the run was.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
+use flow_pool::{BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
+use nix::sys::signal::Signal;
+
+/// How long the end of a command a stop signal killed waits for the run to be stopped: the
+/// window in which stop signals are one stop ([`crate::signals`]).
+const SAME_STOP: Duration = Duration::from_millis(100);
+
+/// Wraps the run's command executor: the end of a command killed by SIGTERM, SIGINT or
+/// SIGHUP is handed on once its attempt is cancelled (the run was stopped by a signal, so
+/// the run counts it cancelled, with how it ended), or [`SAME_STOP`] later. Other ends, and
+/// every end of a run that is not being stopped, go on at once.
+#[derive(Debug)]
+pub struct StoppedTogether {
+    inner: Arc<dyn CommandExecutor>,
+}
+
+impl StoppedTogether {
+    /// `inner`, wrapped.
+    pub fn new(inner: Arc<dyn CommandExecutor>) -> Self {
+        StoppedTogether { inner }
+    }
+}
+
+/// Whether `signal` is one that stops `flow` too.
+fn stops_flow(signal: i32) -> bool {
+    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]
+        .iter()
+        .any(|&stop| stop as i32 == signal)
+}
+
+impl CommandExecutor for StoppedTogether {
+    fn run_prepared<'a>(
+        &'a self,
+        spec: &'a CommandSpec,
+        timeout: Option<Duration>,
+        cancel: CancellationToken,
+        prepare: Prepare,
+    ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
+        Box::pin(async move {
+            let outcome = (self.inner)
+                .run_prepared(spec, timeout, cancel.clone(), prepare)
+                .await;
+            if let Ok(CommandOutcome {
+                end: CommandEnd::Signaled(signal),
+                ..
+            }) = &outcome
+            {
+                if stops_flow(*signal) && !cancel.is_cancelled() {
+                    let _ = tokio::time::timeout(SAME_STOP, cancel.cancelled()).await;
+                }
+            }
+            outcome
+        })
+    }
+
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        self.inner.settled()
+    }
+}

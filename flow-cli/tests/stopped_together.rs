@@ -1,0 +1,76 @@
+//! A CI job's timeout or cancel signals every process of the job at once: a command killed
+//! by that SIGTERM a moment before `flow` gets its own is stopped with the run (cancelled,
+//! the run cancelled, exit code 130), not a failure of its flow.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+#[test]
+fn a_command_killed_by_the_sigterm_that_stops_the_run_is_cancelled_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n\
+         [flows.after]\nrequires = [\"step\"]\ncommand = [\"true\"]\n",
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let command = wait_ready(&ready);
+    // The command first, and gone (reaped by `flow`, which saw its end), then `flow`.
+    let term = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    term(command.parse().unwrap());
+    let deadline = std::time::Instant::now() + GUARD;
+    while std::path::Path::new(&format!("/proc/{command}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{command} never ended"
+        );
+        std::thread::yield_now();
+    }
+    term(child.id() as i32);
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["status"], "cancelled", "{json}");
+    assert_eq!(flow_entry(&json, "step")["status"], "cancelled", "{json}");
+    assert_eq!(flow_entry(&json, "after")["status"], "cancelled", "{json}");
+    let error = flow_entry(&json, "step")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("killed by SIGTERM"), "{error}");
+}
+
+#[test]
+fn the_summary_of_a_stopped_run_names_the_step_that_was_running_and_its_last_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo 'test 41 of 90'; echo up > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = spawn_run(dir.path());
+    wait_ready(&ready);
+    signal(child.id(), "TERM");
+    let out = wait_exit(child);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("STOPPED step (w.toml:1): the command was cancelled\n  stdout (log: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  | test 41 of 90\n"), "{stdout}");
+}
