@@ -530,7 +530,8 @@ impl FlowContext {
     /// It returns once the cancelled run is over, so every process it started is gone (its
     /// `run` call returns a cancelled summary; the run must be polled to get there, as by a
     /// spawned task). The context can be used again, except for task flows: the process pool
-    /// stays shut down.
+    /// stays shut down, for every context given a clone of it too (their task flows fail
+    /// saying so).
     pub async fn cleanup(&self) {
         let gone = {
             let mut registry = self.shared.registry();
