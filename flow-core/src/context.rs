@@ -96,6 +96,9 @@ impl ContextBuilder {
 
     /// What runs command flows (default: a local [`CommandRunner`], made with the builder: its
     /// commands inherit this process's environment as it was then, plus their specs' changes).
+    /// An executor that wraps another forwards both `run_prepared` and `settled` to it:
+    /// [`cleanup`](FlowContext::cleanup) awaits `settled` to know that the commands of a run
+    /// whose future was dropped are gone.
     pub fn command_executor(mut self, executor: Arc<dyn CommandExecutor>) -> Self {
         self.options.command_executor = executor;
         self
