@@ -96,6 +96,9 @@ impl ContextBuilder {
 
     /// What runs command flows (default: a local [`CommandRunner`], made with the builder: its
     /// commands inherit this process's environment as it was then, plus their specs' changes).
+    /// An executor that wraps another forwards both `run_prepared` and `settled` to it:
+    /// [`cleanup`](FlowContext::cleanup) awaits `settled` to know that the commands of a run
+    /// whose future was dropped are gone.
     pub fn command_executor(mut self, executor: Arc<dyn CommandExecutor>) -> Self {
         self.options.command_executor = executor;
         self
@@ -530,7 +533,8 @@ impl FlowContext {
     /// It returns once the cancelled run is over, so every process it started is gone (its
     /// `run` call returns a cancelled summary; the run must be polled to get there, as by a
     /// spawned task). The context can be used again, except for task flows: the process pool
-    /// stays shut down.
+    /// stays shut down, for every context given a clone of it too (their task flows fail
+    /// saying so).
     pub async fn cleanup(&self) {
         let gone = {
             let mut registry = self.shared.registry();

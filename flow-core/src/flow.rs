@@ -140,7 +140,9 @@ impl Flow {
     /// cancels [`FlowInput::cancellation`] and the flow ends at once; the closure should
     /// check the token and return. Until it does, it holds an OS thread of its own, outside
     /// the [`threads`](crate::ContextBuilder::threads) of the pool: a new thread takes its
-    /// place, so later blocking flows do not wait for it.
+    /// place, so later blocking flows do not wait for it. Neither does the flow's retry: after
+    /// a timeout the next attempt may run while the abandoned one still does (they differ in
+    /// [`FlowInput::attempt`]), and once the flow has ended its dependents start meanwhile.
     pub fn blocking<F, E>(id: FlowId, f: F) -> FlowBuilder
     where
         F: Fn(FlowInput) -> Result<Value, E> + Send + Sync + 'static,

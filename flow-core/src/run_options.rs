@@ -26,6 +26,13 @@ impl RunOptions {
     /// [`skip_up_to_date`](Self::skip_up_to_date) too, a flow that declares outputs
     /// ([`FlowBuilder::data`](crate::FlowBuilder::data)) or is forced is not reused from `run`:
     /// the up-to-date rule alone decides whether it runs (its files may have changed since).
+    ///
+    /// Resuming a run whose process was killed (SIGKILL, a crash): the commands it was running
+    /// may still run, since a command outlives a killed process (flow-pool's
+    /// [`ParentDeath`](flow_pool::ParentDeath); worker processes do not), and the resumed run
+    /// starts a new attempt of their flows beside them. Stop them first: each carries the
+    /// killed run's id in its `FLOW_RUN_ID` variable (`flow run` does so, and kills them with
+    /// a watchdog process when it is killed itself).
     pub fn resume_from(mut self, run: RunId) -> Self {
         self.resume_from = Some(run);
         self

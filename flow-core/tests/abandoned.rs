@@ -55,3 +55,43 @@ async fn a_blocking_flow_that_never_returns_does_not_stall_the_later_ones() {
     }
     drop(release);
 }
+
+/// As the docs of `Flow::blocking` say: the retry of a blocking flow that timed out does not
+/// wait for the abandoned attempt, so with one thread the second attempt runs while the
+/// first still does; each sees its own attempt number and the first its token cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_of_a_blocking_flow_runs_beside_its_abandoned_attempt() {
+    let ctx = FlowContext::builder().jobs(1).threads(1).build();
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let (report, reports) = mpsc::channel::<(u32, bool)>();
+    let report = Arc::new(Mutex::new(report));
+    ctx.register_flow(
+        Flow::blocking(id("slow"), move |input| {
+            if input.attempt() == 1 {
+                // Held until the second attempt has run: it cannot have waited for this one.
+                let _ = released.lock().unwrap().recv();
+                let cancelled = input.cancellation().is_cancelled();
+                let _ = report.lock().unwrap().send((1, cancelled));
+                return Ok::<_, String>(json!("late"));
+            }
+            let _ = report.lock().unwrap().send((input.attempt(), false));
+            Ok(json!("second"))
+        })
+        .timeout(Duration::from_millis(100))
+        .retry(flow_core::RetryPolicy::fixed(1, Duration::ZERO))
+        .build(),
+    )
+    .unwrap();
+    let summary = run(&ctx).await;
+    let slow = saved(&ctx, &summary.run_id, "slow");
+    assert_eq!((slow.output, slow.attempts), (json!("second"), 2));
+    assert_eq!(reports.recv().unwrap(), (2, false), "the retry ran first");
+    drop(release);
+    let first = tokio::task::spawn_blocking(move || reports.recv().unwrap());
+    assert_eq!(
+        first.await.unwrap(),
+        (1, true),
+        "the abandoned attempt ran on"
+    );
+}

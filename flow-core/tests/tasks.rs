@@ -164,11 +164,49 @@ fn a_task_missing_from_the_workers_registry_fails_its_flow_saying_so() {
     });
 }
 
+/// Regression: after `cleanup`, which shuts the context's pool down, a task flow of the
+/// context (or of another context given a clone of the pool) failed with "the pool is shut
+/// down and accepts no more tasks", naming neither the flow, nor why, nor what to do.
+fn a_task_flow_on_a_pool_shut_down_by_cleanup_says_what_to_do() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let program = std::env::current_exe().expect("current exe");
+        let pool = ProcessPool::with_program(registry(), 1, program, Duration::from_secs(5));
+        let first = FlowContext::builder().process_pool(pool.clone()).build();
+        let second = FlowContext::builder().process_pool(pool).build();
+        first.cleanup().await;
+        for ctx in [&first, &second] {
+            ctx.register_flow(
+                Flow::task(id("twice"), "double_sum")
+                    .input(json!(1))
+                    .build(),
+            )
+            .unwrap();
+            let summary = ctx.run().await.unwrap();
+            let twice = ctx
+                .store()
+                .result(&summary.run_id, &id("twice"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(twice.status, FlowStatus::Failed);
+            let message = twice.failure.unwrap().message;
+            assert!(
+                message.starts_with("flow `twice` runs task `double_sum`, but")
+                    && message.contains("`FlowContext::cleanup`")
+                    && message.contains("new `ProcessPool`"),
+                "{message}"
+            );
+        }
+        second.cleanup().await;
+    });
+}
+
 fn main() {
     worker_main(&registry());
     a_task_flow_runs_to_success_through_the_context();
     a_worker_that_exits_leaves_its_exit_code();
     an_unknown_task_is_refused_at_registration_naming_the_flow();
     a_task_missing_from_the_workers_registry_fails_its_flow_saying_so();
-    eprintln!("tasks: 4 passed");
+    a_task_flow_on_a_pool_shut_down_by_cleanup_says_what_to_do();
+    eprintln!("tasks: 5 passed");
 }

@@ -228,8 +228,8 @@ impl PoolManager {
 
     /// Starts `task` under `id` with `input`; it runs in the background until [`wait`] takes
     /// its result. `timeout` counts from when the task starts running (after waiting for its
-    /// kind's limit and, for a thread task, for a free thread: a thread task cancelled while
-    /// it waits never runs; one abandoned while it runs gives its place in the pool to a new
+    /// kind's limit and for a free thread or worker process: a task cancelled while it waits
+    /// never runs; a thread task abandoned while it runs gives its place in the pool to a new
     /// thread).
     ///
     /// An id whose task ended but whose result was never taken is replaced.

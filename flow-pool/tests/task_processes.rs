@@ -28,17 +28,28 @@ fn pid(_: Value) -> Result<Value, String> {
     Ok(json!(std::process::id()))
 }
 
-/// Forks without exec, as a careless task might. The child returns at once, so that the
-/// worker's loop in it answers the request too (with its own pid); the worker writes both pids
-/// to the FIFO named by the input and stays in the task, so that the child's answer is the
-/// only one the pool can read.
+/// Forks without exec, as a careless task might. The child returns, so that the worker's
+/// loop in it answers the request too (with its own pid); the worker writes both pids to the
+/// FIFO named by the input and stays in the task, so that the child's answer is the only one
+/// the pool can read. The child returns only once the worker has written them (it closes its
+/// end of a pipe then): else the pool, reading the child's answer first, could stop the
+/// worker before it writes them, and the test would wait for them in vain.
 fn forks_and_both_answer(input: Value) -> Result<Value, String> {
+    use std::io::Read;
     let path = input.as_str().ok_or("expected a FIFO path")?;
+    let (written, write_end) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     match fork()? {
-        None => Ok(json!("reply from the forked child")),
+        None => {
+            drop(write_end);
+            // End of file once the worker closed its end.
+            let _ = std::fs::File::from(written).read(&mut [0_u8; 1]);
+            Ok(json!("reply from the forked child"))
+        }
         Some(child) => {
+            drop(written);
             std::fs::write(path, format!("{} {child}\n", std::process::id()))
                 .map_err(|e| e.to_string())?;
+            drop(write_end);
             until_killed()
         }
     }

@@ -85,6 +85,18 @@ fn spawn_and_sleep(input: Value) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// Writes this worker's pid to the FIFO `ready`, then holds the worker until a writer opens
+/// and closes the FIFO `release`.
+fn report_and_hold(input: Value) -> Result<Value, String> {
+    let (ready, release) = (input["ready"].as_str(), input["release"].as_str());
+    let (ready, release) = ready
+        .zip(release)
+        .ok_or("expected ready and release FIFOs")?;
+    std::fs::write(ready, format!("{}\n", std::process::id())).map_err(|e| e.to_string())?;
+    std::fs::read(release).map_err(|e| e.to_string())?;
+    Ok(json!("held"))
+}
+
 /// Returns its input wrapped in `n` more arrays, `n` being the input's `n`.
 fn nests(input: Value) -> Result<Value, String> {
     let n = input["n"].as_u64().ok_or("expected {\"n\": count}")?;
@@ -104,6 +116,7 @@ fn registry() -> TaskRegistry {
         .register("prints", prints)
         .register("report_and_sleep", report_and_sleep)
         .register("spawn_and_sleep", spawn_and_sleep)
+        .register("report_and_hold", report_and_hold)
 }
 
 fn main() {
@@ -134,6 +147,10 @@ fn main() {
         (
             "cancel_stops_a_running_worker",
             cancel_stops_a_running_worker,
+        ),
+        (
+            "a_task_queued_behind_a_busy_worker_gets_its_whole_timeout",
+            a_task_queued_behind_a_busy_worker_gets_its_whole_timeout,
         ),
         ("shutdown_leaves_no_worker", shutdown_leaves_no_worker),
         (
@@ -327,6 +344,44 @@ fn cancel_stops_a_running_worker() {
         assert!(matches!(result, Err(TaskFailure::Cancelled)), "{result:?}");
         assert_group_gone(worker);
         assert_eq!(run(&pool, "double", json!(5)).await.unwrap(), json!(10));
+        pool.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+/// A user's repro: one worker, three tasks of 1 s with a timeout of 1.5 s; the last two
+/// failed "timed out" though one ran 0.5 s and the other never ran. The timeout counts from
+/// when a worker is free for the task, not while it waits for one.
+fn a_task_queued_behind_a_busy_worker_gets_its_whole_timeout() {
+    block_on(async {
+        let pool = pool(1);
+        let (ready, release) = (Fifo::new(), Fifo::new());
+        let input = json!({
+            "ready": ready.path.display().to_string(),
+            "release": release.path.display().to_string(),
+        });
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move { run(&pool, "report_and_hold", input).await }
+        });
+        ready.read_line().await;
+        let timeout = Duration::from_millis(200);
+        let queued = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let cancel = CancellationToken::new();
+                pool.run("double", json!(4), Some(timeout), cancel).await
+            }
+        });
+        // The queue wait itself must outlast the timeout: there is no event to await here.
+        tokio::time::sleep(timeout * 3).await;
+        let path = release.path.clone();
+        tokio::task::spawn_blocking(move || std::fs::write(path, "go\n"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(busy.await.unwrap().unwrap(), json!("held"));
+        let result = queued.await.unwrap();
+        assert_eq!(result.unwrap(), json!(8), "the queued task timed out");
         pool.shutdown(Duration::from_secs(5)).await;
     });
 }

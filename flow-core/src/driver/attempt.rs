@@ -222,6 +222,13 @@ pub(crate) fn task_attempt(
                 "flow `{}` runs task `{task}`, but {missing}",
                 input.flow()
             )),
+            TaskFailure::Pool(PoolError::ShutDown) => error(format!(
+                "flow `{}` runs task `{task}`, but the context's process pool was shut down \
+                 (`ProcessPool::shutdown`, which `FlowContext::cleanup` calls, also for every \
+                 other context given a clone of the pool): build the context with a new \
+                 `ProcessPool` to run task flows",
+                input.flow()
+            )),
             other => task_failure(other),
         });
         AttemptEnd {

@@ -134,7 +134,10 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 
     /// Returns once every command whose `run` future was dropped is gone too (a dropped
     /// future starts stopping its command and leaves the rest to a background task). The
-    /// default returns at once, for executors that leave nothing behind.
+    /// default returns at once, for executors that leave nothing behind; an executor that
+    /// wraps another forwards this to it too, else a caller that awaits it to know every
+    /// command is gone (as a flow context's cleanup does) may return before the wrapped
+    /// executor's commands are.
     fn settled(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }

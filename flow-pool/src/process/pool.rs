@@ -222,10 +222,13 @@ impl ProcessPool {
         }
     }
 
-    /// Runs the registered task `task` with `input` on a worker. `timeout` counts from this
-    /// call, waiting for a free worker included. `input` and the output may nest arrays and
-    /// objects at most 126 levels deep (serde_json's recursion limit, less the message around
-    /// them).
+    /// Runs the registered task `task` with `input` on a worker. `timeout` counts from when a
+    /// worker is free for the task (the start of a new worker included), not while the task
+    /// waits for one behind the pool's busy workers: only `cancel` ends that wait. A task that
+    /// times out has its worker killed, so a task waits at most as long as the timeouts of the
+    /// tasks ahead of it (only tasks without a timeout keep their workers for as long as they
+    /// run). `input` and the output may nest arrays and objects at most 126 levels deep
+    /// (serde_json's recursion limit, less the message around them).
     ///
     /// On timeout or cancel the worker's group gets SIGTERM, the grace period and SIGKILL, is
     /// reaped, and the worker is replaced by the next task; the call returns once it is gone.
@@ -268,6 +271,19 @@ impl ProcessPool {
             .into());
         }
         let started = Instant::now();
+        if inner.closing.is_cancelled() {
+            return Err(PoolError::ShutDown.into());
+        }
+        if cancel.is_cancelled() {
+            return Err(TaskFailure::Cancelled);
+        }
+        // While the task waits for a free worker, only a cancel ends the wait: its timeout
+        // counts from when it has one, as a thread task's counts from its body's start.
+        let _permit = tokio::select! {
+            permit = inner.permits.acquire() => permit.map_err(|_| PoolError::ShutDown)?,
+            () = cancel.cancelled() => return Err(TaskFailure::Cancelled),
+            () = inner.closing.cancelled() => return Err(TaskFailure::Cancelled),
+        };
         let deadline = deadline_after(timeout);
         let stop = async {
             tokio::select! {
@@ -277,16 +293,6 @@ impl ProcessPool {
             }
         };
         tokio::pin!(stop);
-        if inner.closing.is_cancelled() {
-            return Err(PoolError::ShutDown.into());
-        }
-        if cancel.is_cancelled() {
-            return Err(TaskFailure::Cancelled);
-        }
-        let _permit = tokio::select! {
-            permit = inner.permits.acquire() => permit.map_err(|_| PoolError::ShutDown)?,
-            failure = &mut stop => return Err(failure),
-        };
         let id = inner.last_request.fetch_add(1, Ordering::Relaxed) + 1;
         let request = encode(&Request {
             id,
