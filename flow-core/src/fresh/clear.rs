@@ -120,6 +120,33 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// After [`clear`], before the attempt starts: makes the folder each declared output goes in
+/// (`work/trimmed` for `work/trimmed/a.fq`, `out` for the folder output `out/plots/`), with
+/// its parents, as Snakemake does, so a command need not `mkdir -p` first. The output itself
+/// is not made. Blocks. The error, the failure of the attempt, names the folder, its output
+/// and the operating system's reason (a file in the way, permission denied).
+pub(crate) fn make_folders(data: &Data) -> Result<(), String> {
+    let mut made: Vec<&Path> = Vec::new();
+    for output in data.output_paths() {
+        // `out/plots/` as `out/plots`: its folder is `out`.
+        let Some(folder) = Path::new(output).parent() else {
+            continue;
+        };
+        if folder.as_os_str().is_empty() || made.contains(&folder) {
+            continue;
+        }
+        if let Err(error) = std::fs::create_dir_all(data.base().join(folder)) {
+            return Err(format!(
+                "cannot make the folder `{}` of declared output `{output}` before the attempt: \
+                 {error}",
+                folder.display()
+            ));
+        }
+        made.push(folder);
+    }
+    Ok(())
+}
+
 /// Whether `path` (the base folder joined with an output) lies in the base folder as written:
 /// with no `..` and, between the folder and its last part, no symbolic link (the folder is
 /// `real_base` once its own links are followed).
