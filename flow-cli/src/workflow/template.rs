@@ -173,8 +173,14 @@ fn unknown_name(name: &str, scope: Scope<'_>, what: &dyn std::fmt::Display) -> S
     };
     // `{wildcards.sample}`: the value of `sample` is `{sample}` in flow.
     let last = name.rsplit_once('.').map(|(_, last)| last);
+    let head = name.split('.').next().unwrap_or(name);
     let instead = match last.filter(|last| scope.slot(last).is_some()) {
         Some(last) => format!("write `{{{last}}}`; "),
+        // Snakemake's `{input}`, `{output.r1}`: flow fills in no declared paths.
+        None if matches!(head, "input" | "output") => format!(
+            "flow does not fill in a flow's paths as Snakemake's `{{{head}}}`: write them, \
+             as its `{head}s` does; "
+        ),
         None => String::new(),
     };
     format!(
@@ -378,6 +384,25 @@ mod tests {
         );
     }
 
+    /// Snakemake's `{input}` and `{output}`, the first names a ported rule holds, are not
+    /// text to brace: the error says to write the paths.
+    #[test]
+    fn snakemake_input_and_output_say_to_write_the_paths() {
+        let text = "[flows.a]\nshell = \"trim {input} > {output}\"\n\
+                    inputs = [\"a.fq\"]\noutputs = [\"t.fq\"]\n";
+        let error = crate::workflow::test_support::load_str(text).unwrap_err();
+        for expected in [
+            "w.toml:2:15: unknown name `input` in `flows.a.shell`: there are no params or \
+             matrix values here (flow does not fill in a flow's paths as Snakemake's \
+             `{input}`: write them, as its `inputs` does; for literal braces write \
+             `{{input}}`)",
+            "(flow does not fill in a flow's paths as Snakemake's `{output}`: write them, as \
+             its `outputs` does; ",
+        ] {
+            assert!(error.contains(expected), "{expected}\n{error}");
+        }
+    }
+
     /// Snakemake's `{wildcards.sample}` and `{params.x}`, kept as written, would reach the
     /// command with their braces: each is an unknown name at its column, saying what to write.
     #[test]
@@ -391,7 +416,8 @@ mod tests {
             "w.toml:5:31: unknown name `params.minq` in `flows.a.shell`: known: `minq`, \
              `sample` (write `{minq}`; for literal braces write `{{params.minq}}`)",
             "w.toml:5:45: unknown name `input.r1` in `flows.a.shell`: known: `minq`, `sample` \
-             (for literal braces write `{{input.r1}}`)",
+             (flow does not fill in a flow's paths as Snakemake's `{input}`: write them, as its \
+             `inputs` does; for literal braces write `{{input.r1}}`)",
         ] {
             assert!(error.contains(expected), "{expected}\n{error}");
         }
