@@ -82,6 +82,15 @@ pub enum Reason {
         /// The former parent.
         parent: String,
     },
+    /// This flow, a parent when it last ran, is no parent now, but the flow still reads a
+    /// file it wrote (a sample deleted whose output a glob input still matches): the run
+    /// warns.
+    GoneParentsOutputRead {
+        /// The former parent.
+        parent: String,
+        /// The file it wrote, which the flow reads, relative to the flow's base folder.
+        file: String,
+    },
     /// A file could not be read.
     Unreadable {
         /// What failed.
@@ -108,6 +117,11 @@ impl fmt::Display for Reason {
             Reason::ChangedSince { run } => write!(f, "definition changed since run {run}"),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
             Reason::ParentGone { parent } => write!(f, "`{parent}` is no longer a parent"),
+            Reason::GoneParentsOutputRead { parent, file } => write!(
+                f,
+                "`{parent}` is no longer a parent, but this flow still reads `{file}`, which it \
+                 wrote (delete the file if it should not be read)"
+            ),
             Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
         }
     }
@@ -385,6 +399,17 @@ pub(crate) fn judge(
     }
     if entry.parents != parents {
         let is_parent = |id: &str| parents.iter().any(|(p, _)| p == id);
+        // A former parent's output still read says more than any other change of parents.
+        let gone_read = (entry.parents.iter())
+            .filter(|(p, _)| !is_parent(p))
+            .find_map(|(p, _)| gone_output_read(known, flow, p, inputs.as_ref()).map(|f| (p, f)));
+        if let Some((parent, file)) = gone_read {
+            let reason = Reason::GoneParentsOutputRead {
+                parent: parent.clone(),
+                file,
+            };
+            return Checked::run_with(reason, inputs);
+        }
         let reason = match parents.iter().find(|p| !entry.parents.contains(p)) {
             Some((parent, _)) => Reason::ParentChanged {
                 parent: parent.clone(),
@@ -404,6 +429,26 @@ pub(crate) fn judge(
         },
         entry: Some(entry.clone()),
         inputs,
+    }
+}
+
+/// A file that `parent` (no parent of `flow` now) wrote when it last completed and that
+/// `flow` reads: among `inputs` as read now, else as its entry recorded them (their stats did
+/// not change). `None` when the ledger has no files of either.
+fn gone_output_read(
+    known: &Known,
+    flow: &Flow,
+    parent: &str,
+    inputs: Option<&Files>,
+) -> Option<String> {
+    let ledger = &known.freshness.ledger;
+    let written = ledger.files(parent)?.outputs;
+    let read_now = inputs.map(|now| now.digests.keys().find(|f| written.contains_key(*f)));
+    match read_now {
+        Some(file) => file.cloned(),
+        None => {
+            (ledger.files(flow.id.as_str())?.inputs.into_keys()).find(|f| written.contains_key(f))
+        }
     }
 }
 
