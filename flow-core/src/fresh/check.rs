@@ -400,9 +400,8 @@ pub(crate) fn judge(
     if entry.parents != parents {
         let is_parent = |id: &str| parents.iter().any(|(p, _)| p == id);
         // A former parent's output still read says more than any other change of parents.
-        let gone_read = (entry.parents.iter())
-            .filter(|(p, _)| !is_parent(p))
-            .find_map(|(p, _)| gone_output_read(known, flow, p, inputs.as_ref()).map(|f| (p, f)));
+        let gone = (entry.parents.iter()).filter(|(p, _)| !is_parent(p));
+        let gone_read = gone_output_read(known, flow, gone.map(|(p, _)| p), inputs.as_ref());
         if let Some((parent, file)) = gone_read {
             let reason = Reason::GoneParentsOutputRead {
                 parent: parent.clone(),
@@ -432,24 +431,32 @@ pub(crate) fn judge(
     }
 }
 
-/// A file that `parent` (no parent of `flow` now) wrote when it last completed and that
-/// `flow` reads: among `inputs` as read now, else as its entry recorded them (their stats did
-/// not change). `None` when the ledger has no files of either.
-fn gone_output_read(
+/// A former parent of `flow` (one of `gone`) that wrote, when it last completed, a file that
+/// `flow` reads, with that file: among `inputs` as read now, else as the flow's entry recorded
+/// them (their stats did not change). `None` when the ledger has no files of them.
+fn gone_output_read<'a>(
     known: &Known,
     flow: &Flow,
-    parent: &str,
+    gone: impl Iterator<Item = &'a String>,
     inputs: Option<&Files>,
-) -> Option<String> {
+) -> Option<(&'a String, String)> {
     let ledger = &known.freshness.ledger;
-    let written = ledger.files(parent)?.outputs;
-    let read_now = inputs.map(|now| now.digests.keys().find(|f| written.contains_key(*f)));
-    match read_now {
-        Some(file) => file.cloned(),
+    let recorded;
+    let read: Vec<&String> = match inputs {
+        Some(now) => now.digests.keys().collect(),
         None => {
-            (ledger.files(flow.id.as_str())?.inputs.into_keys()).find(|f| written.contains_key(f))
+            recorded = ledger.files(flow.id.as_str())?.inputs;
+            recorded.keys().collect()
         }
+    };
+    if read.is_empty() {
+        return None;
     }
+    gone.into_iter().find_map(|parent| {
+        let written = ledger.files(parent)?.outputs;
+        let file = read.iter().find(|f| written.contains_key(f.as_str()))?;
+        Some((parent, (*file).clone()))
+    })
 }
 
 /// The inputs of a flow about to start, read now; `None` when they cannot be read (then
