@@ -100,6 +100,7 @@ pub(super) fn workflow(
     let scope = Scope {
         params: &names,
         axes: &[],
+        elsewhere: &[],
     };
     let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let mut defaults_env = BTreeMap::new();
@@ -128,6 +129,11 @@ pub(super) fn workflow(
             check.path(&path, "inputs", &[], "", diags)
         })
         .collect();
+    // Each definition's matrix axes, named in the message of a flow that uses one it lacks.
+    let axes_of: Vec<(String, String)> = (raw.flows.iter())
+        .flat_map(|f| f.matrix.iter().flat_map(|m| &m.axes).map(|a| (a, &f.name)))
+        .map(|(axis, def)| (axis.name.clone(), def.clone()))
+        .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
     let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
     by_name.reserve(raw.flows.len());
@@ -144,7 +150,7 @@ pub(super) fn workflow(
         }
         by_name.insert(&flow.name, defs.len());
         let params = (raw.params.as_slice(), values.as_slice(), names.as_slice());
-        defs.push(define(flow, params, dir, diags));
+        defs.push(define(flow, params, &axes_of, dir, diags));
     }
     let n_flows = defs.iter().map(|d| d.flows.len()).sum();
     let mut ids: Vec<FlowId> = Vec::with_capacity(n_flows);
@@ -411,6 +417,7 @@ fn one_value<'r>(
 fn define<'r>(
     flow: &'r RawFlow,
     params: (&[params::Param], &[Value], &[String]),
+    elsewhere: &[(String, String)],
     dir: &Path,
     diags: &mut Collector<'_>,
 ) -> Def<'r> {
@@ -437,6 +444,7 @@ fn define<'r>(
     let scope = Scope {
         params: param_names,
         axes: &axes,
+        elsewhere,
     };
     let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
         template.bind(scope, what, source, diags)

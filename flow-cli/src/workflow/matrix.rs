@@ -234,6 +234,7 @@ pub(super) fn values(
             let scope = Scope {
                 params: param_names,
                 axes: &[],
+                elsewhere: &[],
             };
             let bound = template.bind(scope, &what, source, diags)?;
             let i = bound.single_param()?;
@@ -279,6 +280,7 @@ pub(super) fn values(
             let scope = Scope {
                 params: param_names,
                 axes: &axes,
+                elsewhere: &[],
             };
             let bound = template.bind(scope, &format_args!("{what}.glob"), source, diags)?;
             let pattern = bound.render(param_values, &[&WILDCARD.to_string()]);
