@@ -514,7 +514,15 @@ fn define<'r>(
             0
         }
     };
-    for (axis, vs) in axes.iter().zip(&values) {
+    let written = flow.matrix.iter().flat_map(|m| &m.axes);
+    for ((axis, vs), written) in axes.iter().zip(&values).zip(written) {
+        // A file name is not the user's to change in the workflow: say what to do instead.
+        let fix = match written.values {
+            matrix::AxisValues::Glob(_) => {
+                "; rename the file it comes from, or write a glob that does not match it"
+            }
+            _ => "",
+        };
         for v in vs {
             if let Some(problem) = id_part_problem(&v.text) {
                 diags.error_at(
@@ -522,7 +530,7 @@ fn define<'r>(
                     start(&v.span),
                     format!(
                         "the value `{}` of matrix axis `{axis}` cannot be part of the flow id \
-                         `{name}.…`: {problem}",
+                         `{name}.…`: {problem}{fix}",
                         v.text.escape_debug()
                     ),
                 );
