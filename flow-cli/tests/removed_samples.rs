@@ -1,7 +1,7 @@
 //! Regression test for a sample removed from a ported pipeline (make's `$(wildcard ...)`,
 //! Snakemake's `glob_wildcards`) whose per-sample output a merge step's glob input still
 //! read, silently: the dry run gives that as the reason the merge runs, and the run warns,
-//! naming the file and the flow that wrote it.
+//! naming the file and the flow that wrote it (not when a parent writes it now).
 
 mod common;
 
@@ -56,4 +56,17 @@ fn a_removed_samples_output_still_read_by_a_glob_input_is_named() {
         "{}",
         text(&out.stderr)
     );
+
+    // A definition renamed writes the same files: its former flows are no parents, but
+    // what they wrote is a parent's output now, and nothing is to be deleted.
+    let renamed = std::fs::read_to_string(d.join("w.toml")).unwrap();
+    write(
+        d,
+        "w.toml",
+        &renamed.replace("[flows.count]", "[flows.counts]"),
+    );
+    let out = run_in(d, &["run", "w.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
 }
