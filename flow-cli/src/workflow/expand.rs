@@ -134,6 +134,10 @@ pub(super) fn workflow(
         .flat_map(|f| f.matrix.iter().flat_map(|m| &m.axes).map(|a| (a, &f.name)))
         .map(|(axis, def)| (axis.name.clone(), def.clone()))
         .collect();
+    // What each definition writes, as written, for a matrix glob that matches none of it.
+    let writers: Vec<(&str, &str)> = (raw.flows.iter())
+        .flat_map(|f| f.outputs.iter().map(|o| (f.name.as_str(), o.text.as_str())))
+        .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
     let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
     by_name.reserve(raw.flows.len());
@@ -150,7 +154,11 @@ pub(super) fn workflow(
         }
         by_name.insert(&flow.name, defs.len());
         let params = (raw.params.as_slice(), values.as_slice(), names.as_slice());
-        defs.push(define(flow, params, &axes_of, dir, diags));
+        let others = Others {
+            axes: &axes_of,
+            writers: &writers,
+        };
+        defs.push(define(flow, params, others, dir, diags));
     }
     let n_flows = defs.iter().map(|d| d.flows.len()).sum();
     let mut ids: Vec<FlowId> = Vec::with_capacity(n_flows);
@@ -414,10 +422,18 @@ fn one_value<'r>(
     None
 }
 
+/// What the other definitions of the file have, for the messages of one: each matrix axis
+/// with its definition, and each output as written with the definition that writes it.
+#[derive(Clone, Copy)]
+struct Others<'a> {
+    axes: &'a [(String, String)],
+    writers: &'a [(&'a str, &'a str)],
+}
+
 fn define<'r>(
     flow: &'r RawFlow,
     params: (&[params::Param], &[Value], &[String]),
-    elsewhere: &[(String, String)],
+    others: Others<'_>,
     dir: &Path,
     diags: &mut Collector<'_>,
 ) -> Def<'r> {
@@ -434,7 +450,7 @@ fn define<'r>(
         // (that is reported once, and the flow made of none).
         for axis in &m.axes {
             axes.push(axis.name.clone());
-            match matrix::values(axis, name, params, dir, source, diags) {
+            match matrix::values(axis, name, params, others.writers, dir, source, diags) {
                 Some(v) => values.push(v),
                 None => ok = false,
             }
@@ -444,7 +460,7 @@ fn define<'r>(
     let scope = Scope {
         params: param_names,
         axes: &axes,
-        elsewhere,
+        elsewhere: others.axes,
     };
     let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
         template.bind(scope, what, source, diags)

@@ -406,6 +406,28 @@ command = ["qc", "{data}/{sample}.fastq"]
     );
 }
 
+/// Snakemake's checkpoint, a split step whose files a matrix takes, cannot be a matrix: the
+/// glob matches nothing when the workflow is read, and the error names the flow that writes
+/// there and why it is too late.
+#[test]
+fn a_glob_matrix_over_files_a_flow_writes_says_why_it_matches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[flows.split]\nshell = \"true\"\noutputs = [\"chunks/\"]\n\
+                [flows.c]\nshell = \"true\"\noutputs = [\"c\"]\n\
+                [flows.blast]\nmatrix = { c = { glob = \"chunks/{c}.fa\" } }\nshell = \"true\"\n";
+    let error = load_in(dir.path(), text, &[]).unwrap_err();
+    assert!(
+        error.contains(
+            "matches no file (looked from {}): `chunks/` is written by flow `split`, but a \
+             matrix is made when the workflow is read, before any flow runs; list the values, \
+             or make the files first with a workflow of their own"
+                .replace("{}", &dir.path().display().to_string())
+                .as_str()
+        ),
+        "{error}"
+    );
+}
+
 /// A sample file named with a space (`patient 2.fq`) makes no flow id: the error says what
 /// to do, as the file's name is not written in the workflow; a listed value's is.
 #[test]
