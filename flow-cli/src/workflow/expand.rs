@@ -445,13 +445,18 @@ fn define<'r>(
     let mut ok = flow.id.is_some();
     let mut axes = Vec::new();
     let mut values = Vec::new();
+    // The axis of each of `values` (an axis whose values are wrong has none).
+    let mut valued = Vec::new();
     if let Some(m) = &flow.matrix {
         // Every axis written is a name templates may use, even one whose values are wrong
         // (that is reported once, and the flow made of none).
         for axis in &m.axes {
             axes.push(axis.name.clone());
             match matrix::values(axis, name, params, others.writers, dir, source, diags) {
-                Some(v) => values.push(v),
+                Some(v) => {
+                    values.push(v);
+                    valued.push(axis);
+                }
                 None => ok = false,
             }
         }
@@ -530,8 +535,8 @@ fn define<'r>(
             0
         }
     };
-    let written = flow.matrix.iter().flat_map(|m| &m.axes);
-    for ((axis, vs), written) in axes.iter().zip(&values).zip(written) {
+    for (written, vs) in valued.iter().zip(&values) {
+        let axis = &written.name;
         // A file name is not the user's to change in the workflow: say what to do instead.
         let fix = match written.values {
             matrix::AxisValues::Glob(_) => {

@@ -449,6 +449,13 @@ fn a_glob_value_that_cannot_be_an_id_says_to_rename_the_file() {
     let listed = "the value `x y` of matrix axis `r` cannot be part of the flow id `qc.…`: it \
                   has a character other than A-Z a-z 0-9 _ . -";
     assert!(error.lines().any(|l| l.ends_with(listed)), "{error}");
+    // Named by its own axis also when an axis before it has no values.
+    let text = "[flows.q]\nmatrix = { a = \"{nope}\", s = [\"x y\"] }\nshell = \"true\"\n";
+    let error = load_in(dir.path(), text, &[]).unwrap_err();
+    assert!(
+        error.contains("the value `x y` of matrix axis `s` cannot"),
+        "{error}"
+    );
 }
 
 #[test]
