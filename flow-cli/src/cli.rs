@@ -336,6 +336,36 @@ pub struct PruneArgs {
     pub dry_run: bool,
 }
 
+/// What flow says to `flow run` given a flag of make or Snakemake (`-k`, `--cores 4`) that it
+/// has no use for or spells otherwise; `None` for any other argument. `arg` is the argument
+/// as clap quotes it, without its value (`--cores`).
+pub fn other_tools_flag(arg: &str) -> Option<&'static str> {
+    Some(match arg {
+        "-k" | "--keep-going" | "--keep_going" => {
+            "flow always keeps going: a failed flow stops only the flows that require it, and \
+             the others run (make's and Snakemake's `-k`)"
+        }
+        "--cores" | "-c" => "the number of flows run at once is `--jobs N` (`-j N`)",
+        "-F" | "--forceall" | "-B" | "--always-make" => {
+            "to run every flow even if up to date, write `--force-all`"
+        }
+        "-R" | "--forcerun" => "to run a flow even if up to date, write `--force FLOW`",
+        "--rerun-incomplete" | "--ri" => {
+            "flow runs an incomplete flow again by itself: one stopped or failed has no \
+             record of completing (`--resume` reuses what the latest run completed)"
+        }
+        "-p" | "--printshellcmds" => {
+            "flow does not print commands: `flow run -n` says what would run and why, and \
+             `flow logs FLOW FILE` prints what a flow wrote"
+        }
+        "-f" | "--file" | "-s" | "--snakefile" => {
+            "the workflow file is the first word after `run`, without a flag: \
+             `flow run FILE [FLOW...]`"
+        }
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

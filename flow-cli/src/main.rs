@@ -133,6 +133,21 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             ));
         }
     }
+    let is_run = (std::env::args_os().skip(1))
+        .find(|arg| !arg.to_string_lossy().starts_with('-'))
+        .is_some_and(|arg| arg == "run");
+    if is_run && error.kind() == clap::error::ErrorKind::UnknownArgument {
+        let arg = error.get(clap::error::ContextKind::InvalidArg);
+        let hint = arg.and_then(|arg| match arg {
+            clap::error::ContextValue::String(arg) => {
+                cli::other_tools_flag(arg.split('=').next().unwrap_or(arg))
+            }
+            _ => None,
+        });
+        if let Some(hint) = hint {
+            terminal::eprint_line(&format!("flow: {hint}"));
+        }
+    }
     // `args_os`: an argument that is not UTF-8 is what clap refused, and `args` would panic on it.
     if std::env::args_os().skip(1).any(|arg| arg == "--json") {
         // The first line names the argument: "error: unexpected argument '--bogus' found".

@@ -35,3 +35,34 @@ fn a_misspelt_workflow_file_names_the_file_meant() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(!stderr.contains("did you mean"), "{stderr}");
 }
+
+/// A make or Snakemake user's flags (`-k`, `--cores 4`) are refused as clap refuses any
+/// unknown flag, and then told what flow does instead, rather than only to pass them after
+/// `--`; another subcommand's unknown flag gets no such line.
+#[test]
+fn make_and_snakemake_flags_say_what_flow_does_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.toml", "[flows.a]\ncommand = [\"true\"]\n");
+    for (args, hint) in [
+        (
+            &["run", "w.toml", "-k"][..],
+            "flow: flow always keeps going: a failed flow stops only the flows that require \
+             it, and the others run (make's and Snakemake's `-k`)\n",
+        ),
+        (
+            &["run", "w.toml", "--cores=4"][..],
+            "flow: the number of flows run at once is `--jobs N` (`-j N`)\n",
+        ),
+        (
+            &["run", "-F", "w.toml"][..],
+            "flow: to run every flow even if up to date, write `--force-all`\n",
+        ),
+    ] {
+        let (code, stderr) = stderr_of(dir.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.ends_with(hint), "{args:?}: {stderr}");
+    }
+    let (code, stderr) = stderr_of(dir.path(), &["results", "w.toml", "-k"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!stderr.contains("keeps going"), "{stderr}");
+}

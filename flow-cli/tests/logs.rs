@@ -523,10 +523,37 @@ fn flow_logs_of_a_run_where_everything_was_up_to_date_says_so() {
     // Without --run: the latest run that ran it.
     let (code, _, err) = logs(dir.path(), &["make", "w.toml"]);
     assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.starts_with("flow logs: attempt 1 of `make` in run ")
+            && err.ends_with(" wrote nothing to stdout or stderr\n"),
+        "{err}"
+    );
+}
+
+/// A sample that failed, was fixed and then ran silently: `flow logs` of it, without
+/// `--run`, shows its latest run, which has no output, and names the earlier run whose
+/// logs hold the failure, with the command that prints them.
+#[test]
+fn flow_logs_of_a_flow_silent_in_its_latest_run_names_an_earlier_run_with_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let failing = "[flows.align]\nshell = \"echo index corrupt >&2; exit 3\"\n";
+    std::fs::write(d.join("w.toml"), failing).unwrap();
+    let run_id = |out: &std::process::Output| json_of(out)["run_id"].as_str().unwrap().to_owned();
+    let failed = run_id(&flow_in(d, &["run", "w.toml", "--json"]));
+    std::fs::write(d.join("w.toml"), "[flows.align]\nshell = \"true\"\n").unwrap();
+    let fixed = run_id(&flow_in(d, &["run", "w.toml", "--json"]));
+    let (code, out, err) = logs(d, &["align", "w.toml"]);
+    assert_eq!((code, out.as_str()), (Some(0), ""), "{err}");
     assert_eq!(
         err,
-        "flow logs: attempt 1 of `make` wrote nothing to stdout or stderr\n"
+        format!(
+            "flow logs: attempt 1 of `align` in run {fixed} wrote nothing to stdout or \
+             stderr; run {failed} has its logs: flow logs align w.toml --run {failed}\n"
+        )
     );
+    let (code, _, err) = logs(d, &["align", "w.toml", "--run", &failed]);
+    assert_eq!((code, err.as_str()), (Some(0), "index corrupt\n"));
 }
 
 /// A flow running in the newest run that has written nothing yet has no log file there: `flow

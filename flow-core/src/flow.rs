@@ -336,8 +336,10 @@ impl FlowBuilder {
     /// The files the flow reads and writes. Each attempt starts without its declared outputs:
     /// they are removed just before it starts (a file, a symbolic link itself rather than what
     /// it leads to, a folder with everything in it; a missing one is fine), each retry too, so
-    /// what it leaves is what it wrote, not what an earlier run or attempt left. A removal that
-    /// fails fails the attempt, naming the output and the system's reason. Nothing is removed
+    /// what it leaves is what it wrote, not what an earlier run or attempt left. Then the
+    /// folder each output goes in is made, with its parents (`out` for `out/x.csv` or the
+    /// folder output `out/plots/`; not the output itself). A removal or a folder that fails
+    /// fails the attempt, naming the output and the system's reason. Nothing is removed
     /// for a flow skipped as up to date or reused by a resume, nor for a command whose executor
     /// adopts the work of an earlier process instead of starting it (a Slurm job, which may
     /// still be writing). The outputs of a failed attempt are left as it left them. An output

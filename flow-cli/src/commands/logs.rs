@@ -115,7 +115,26 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
     if !args.follow {
         printer.finish()?;
         let store = store.as_deref();
-        return printed(&printer, &folder, &args.flow, attempt, &run, store);
+        // Chosen as the latest run of the flow, it may have written nothing there while an
+        // earlier run (a failed attempt, fixed since) has its logs.
+        let earlier = (args.run.is_none() && !printer.found_any)
+            .then(|| earlier_logged(&root, &args.flow, &run, of_workflow))
+            .flatten()
+            .map(|earlier| {
+                let file = (args.file.as_deref())
+                    .map(|f| format!(" {}", terminal::path(f)))
+                    .unwrap_or_default();
+                format!(
+                    "run {earlier} has its logs: flow logs {}{file} --run {earlier}",
+                    terminal::safe(&args.flow)
+                )
+            });
+        let ended = Ended {
+            attempt,
+            run: &run,
+            earlier: earlier.as_deref(),
+        };
+        return printed(&printer, &folder, &args.flow, &ended, store);
     }
     loop {
         // A reader that went away (`flow logs -f | head`) ends the following, quietly, as
@@ -154,7 +173,12 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             printer.print_new()?;
             printer.finish()?;
             let store = store.as_deref();
-            return printed(&printer, &folder, &args.flow, attempt, &run, store);
+            let ended = Ended {
+                attempt,
+                run: &run,
+                earlier: None,
+            };
+            return printed(&printer, &folder, &args.flow, &ended, store);
         }
     }
 }
@@ -237,10 +261,10 @@ fn printed(
     printer: &Printer,
     folder: &Path,
     flow: &str,
-    attempt: u32,
-    run: &str,
+    ended: &Ended<'_>,
     store: Option<&dyn ResultStore>,
 ) -> Result<u8, CliError> {
+    let (attempt, run) = (ended.attempt, ended.run);
     if printer.found_any {
         return Ok(0);
     }
@@ -275,7 +299,16 @@ fn printed(
                     "attempt {attempt} of `{flow}` did not start, so it has no logs: {}",
                     terminal::safe(&record.end)
                 ),
-                None => format!("attempt {attempt} of `{flow}` wrote nothing to stdout or stderr"),
+                None => {
+                    let nothing = format!(
+                        "attempt {attempt} of `{flow}` in run {run} wrote nothing to stdout or \
+                         stderr"
+                    );
+                    match ended.earlier {
+                        Some(earlier) => format!("{nothing}; {earlier}"),
+                        None => nothing,
+                    }
+                }
             });
             Ok(0)
         }
@@ -371,6 +404,33 @@ fn latest_run_of(root: &Path, flow: &str, wanted: impl Fn(&String) -> bool) -> O
     runs.into_iter()
         .rev()
         .find(|run| last_attempt(&run_dir(root, run), flow).is_some())
+}
+
+/// The attempt whose logs `flow logs` looked for: its number, its run, and how to print the
+/// logs of the latest run before it with log files of the flow (`None` when a run was given,
+/// or none has).
+struct Ended<'a> {
+    attempt: u32,
+    run: &'a str,
+    earlier: Option<&'a str>,
+}
+
+/// The latest run folder of the runs `wanted`, before `run`, with a log file of `flow`.
+fn earlier_logged(
+    root: &Path,
+    flow: &str,
+    run: &str,
+    wanted: impl Fn(&String) -> bool,
+) -> Option<String> {
+    let mut runs: Vec<String> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.as_str() < run && RunId::parse(name).is_ok() && wanted(name))
+        .collect();
+    runs.sort_unstable();
+    runs.into_iter()
+        .rev()
+        .find(|earlier| !logged_attempts(&run_dir(root, earlier), flow).is_empty())
 }
 
 /// The last attempt of `flow` that left logs or ended in `folder`.

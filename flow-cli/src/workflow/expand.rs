@@ -100,6 +100,7 @@ pub(super) fn workflow(
     let scope = Scope {
         params: &names,
         axes: &[],
+        elsewhere: &[],
     };
     let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let mut defaults_env = BTreeMap::new();
@@ -128,6 +129,15 @@ pub(super) fn workflow(
             check.path(&path, "inputs", &[], "", diags)
         })
         .collect();
+    // Each definition's matrix axes, named in the message of a flow that uses one it lacks.
+    let axes_of: Vec<(String, String)> = (raw.flows.iter())
+        .flat_map(|f| f.matrix.iter().flat_map(|m| &m.axes).map(|a| (a, &f.name)))
+        .map(|(axis, def)| (axis.name.clone(), def.clone()))
+        .collect();
+    // What each definition writes, as written, for a matrix glob that matches none of it.
+    let writers: Vec<(&str, &str)> = (raw.flows.iter())
+        .flat_map(|f| f.outputs.iter().map(|o| (f.name.as_str(), o.text.as_str())))
+        .collect();
     let mut defs = Vec::with_capacity(raw.flows.len());
     let mut by_name: FxHashMap<&str, usize> = FxHashMap::default();
     by_name.reserve(raw.flows.len());
@@ -144,7 +154,11 @@ pub(super) fn workflow(
         }
         by_name.insert(&flow.name, defs.len());
         let params = (raw.params.as_slice(), values.as_slice(), names.as_slice());
-        defs.push(define(flow, params, dir, diags));
+        let others = Others {
+            axes: &axes_of,
+            writers: &writers,
+        };
+        defs.push(define(flow, params, others, dir, diags));
     }
     let n_flows = defs.iter().map(|d| d.flows.len()).sum();
     let mut ids: Vec<FlowId> = Vec::with_capacity(n_flows);
@@ -408,9 +422,18 @@ fn one_value<'r>(
     None
 }
 
+/// What the other definitions of the file have, for the messages of one: each matrix axis
+/// with its definition, and each output as written with the definition that writes it.
+#[derive(Clone, Copy)]
+struct Others<'a> {
+    axes: &'a [(String, String)],
+    writers: &'a [(&'a str, &'a str)],
+}
+
 fn define<'r>(
     flow: &'r RawFlow,
     params: (&[params::Param], &[Value], &[String]),
+    others: Others<'_>,
     dir: &Path,
     diags: &mut Collector<'_>,
 ) -> Def<'r> {
@@ -422,13 +445,18 @@ fn define<'r>(
     let mut ok = flow.id.is_some();
     let mut axes = Vec::new();
     let mut values = Vec::new();
+    // The axis of each of `values` (an axis whose values are wrong has none).
+    let mut valued = Vec::new();
     if let Some(m) = &flow.matrix {
         // Every axis written is a name templates may use, even one whose values are wrong
         // (that is reported once, and the flow made of none).
         for axis in &m.axes {
             axes.push(axis.name.clone());
-            match matrix::values(axis, name, params, dir, source, diags) {
-                Some(v) => values.push(v),
+            match matrix::values(axis, name, params, others.writers, dir, source, diags) {
+                Some(v) => {
+                    values.push(v);
+                    valued.push(axis);
+                }
                 None => ok = false,
             }
         }
@@ -437,6 +465,7 @@ fn define<'r>(
     let scope = Scope {
         params: param_names,
         axes: &axes,
+        elsewhere: others.axes,
     };
     let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
         template.bind(scope, what, source, diags)
@@ -506,7 +535,15 @@ fn define<'r>(
             0
         }
     };
-    for (axis, vs) in axes.iter().zip(&values) {
+    for (written, vs) in valued.iter().zip(&values) {
+        let axis = &written.name;
+        // A file name is not the user's to change in the workflow: say what to do instead.
+        let fix = match written.values {
+            matrix::AxisValues::Glob(_) => {
+                "; rename the file it comes from, or write a glob that does not match it"
+            }
+            _ => "",
+        };
         for v in vs {
             if let Some(problem) = id_part_problem(&v.text) {
                 diags.error_at(
@@ -514,7 +551,7 @@ fn define<'r>(
                     start(&v.span),
                     format!(
                         "the value `{}` of matrix axis `{axis}` cannot be part of the flow id \
-                         `{name}.…`: {problem}",
+                         `{name}.…`: {problem}{fix}",
                         v.text.escape_debug()
                     ),
                 );

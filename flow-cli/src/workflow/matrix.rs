@@ -56,6 +56,19 @@ pub(super) struct AxisValue {
     pub span: Span,
 }
 
+/// The flow and output (each as written) of `writers` that writes in the folder where the
+/// glob `pattern` has its first wildcard (`chunks/` for `chunks/{c}.fa`): the files it would
+/// match come from a flow, too late for a matrix.
+fn written_by<'a>(pattern: &str, writers: &[(&'a str, &'a str)]) -> Option<(&'a str, &'a str)> {
+    let literal = &pattern[..pattern.find([WILDCARD, '*', '?']).unwrap_or(pattern.len())];
+    let folder = &literal[..literal.rfind('/')? + 1];
+    let folder = Path::new(folder);
+    (writers.iter().copied()).find(|(_, out)| {
+        let out = Path::new(out);
+        out.starts_with(folder) || folder.starts_with(out)
+    })
+}
+
 /// Parses `matrix = { ... }` of a flow; `what` is `flows.NAME.matrix`.
 pub(super) fn parse(
     item: &TomlValue<'_>,
@@ -202,6 +215,7 @@ pub(super) fn values(
     axis: &Axis,
     flow: &str,
     params: (&[Param], &[Value], &[String]),
+    writers: &[(&str, &str)],
     dir: &Path,
     source: SourceId,
     diags: &mut Collector<'_>,
@@ -234,6 +248,7 @@ pub(super) fn values(
             let scope = Scope {
                 params: param_names,
                 axes: &[],
+                elsewhere: &[],
             };
             let bound = template.bind(scope, &what, source, diags)?;
             let i = bound.single_param()?;
@@ -279,6 +294,7 @@ pub(super) fn values(
             let scope = Scope {
                 params: param_names,
                 axes: &axes,
+                elsewhere: &[],
             };
             let bound = template.bind(scope, &format_args!("{what}.glob"), source, diags)?;
             let pattern = bound.render(param_values, &[&WILDCARD.to_string()]);
@@ -297,11 +313,18 @@ pub(super) fn values(
             let found = glob(&pattern, dir);
             if found.is_empty() {
                 let shown = pattern.replace(WILDCARD, &format!("{{{}}}", axis.name));
+                let written = written_by(&pattern, writers).map_or(String::new(), |(flow, out)| {
+                    format!(
+                        ": `{out}` is written by flow `{flow}`, but a matrix is made when the \
+                         workflow is read, before any flow runs; list the values, or make the \
+                         files first with a workflow of their own"
+                    )
+                });
                 diags.error_at(
                     source,
                     at,
                     format!(
-                        "`{what}.glob` \"{shown}\" matches no file (looked from {})",
+                        "`{what}.glob` \"{shown}\" matches no file (looked from {}){written}",
                         dir.display()
                     ),
                 );

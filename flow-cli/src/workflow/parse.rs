@@ -421,11 +421,19 @@ fn parse_flow(
         }
     }
     if action_key.is_none() && !action_typo {
+        // make's `all: build docs`, a target without a recipe.
+        let gathers = match flow.requires.is_empty() && flow.wants.is_empty() {
+            true => "",
+            false => {
+                "; a flow that only gathers others, as make's `all`, is `shell = \"true\"`, or \
+                 name them in `[workflow] default` instead"
+            }
+        };
         diags.error(
             name_span,
             format!(
                 "flow `{name}` has neither `command` nor `shell`: add `command = [\"program\", \"arg\"]` \
-                 or `shell = \"script\"`"
+                 or `shell = \"script\"`{gathers}"
             ),
         );
     }

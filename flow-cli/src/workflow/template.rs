@@ -45,11 +45,14 @@ pub(super) enum Slot {
     Axis(usize),
 }
 
-/// The names a template may use: params, then a flow's matrix axes.
+/// The names a template may use: params, then a flow's matrix axes; and, for the message of
+/// a name that is none of them, the axes of other definitions' matrices, each with its
+/// definition.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scope<'a> {
     pub params: &'a [String],
     pub axes: &'a [String],
+    pub elsewhere: &'a [(String, String)],
 }
 
 impl Scope<'_> {
@@ -173,8 +176,25 @@ fn unknown_name(name: &str, scope: Scope<'_>, what: &dyn std::fmt::Display) -> S
     };
     // `{wildcards.sample}`: the value of `sample` is `{sample}` in flow.
     let last = name.rsplit_once('.').map(|(_, last)| last);
+    let head = name.split('.').next().unwrap_or(name);
     let instead = match last.filter(|last| scope.slot(last).is_some()) {
         Some(last) => format!("write `{{{last}}}`; "),
+        // `{sample}` in a merge step, as Snakemake's `expand` takes it.
+        None if scope.elsewhere.iter().any(|(axis, _)| axis == name) => {
+            let (_, def) = (scope.elsewhere.iter())
+                .find(|(axis, _)| axis == name)
+                .expect("found above");
+            format!(
+                "`{name}` is an axis of the matrix of `{def}`, not of this flow: \
+                 `requires = [\"{def}\"]` takes every flow of `{def}`, and a glob input \
+                 (`*` for `{{{name}}}`) their files; "
+            )
+        }
+        // Snakemake's `{input}`, `{output.r1}`: flow fills in no declared paths.
+        None if matches!(head, "input" | "output") => format!(
+            "flow does not fill in a flow's paths as Snakemake's `{{{head}}}`: write them, \
+             as its `{head}s` does; "
+        ),
         None => String::new(),
     };
     format!(
@@ -378,6 +398,42 @@ mod tests {
         );
     }
 
+    /// A merge step that names the axis of the per-sample step's matrix, as Snakemake's
+    /// `expand("quant/{sample}.txt", ...)` does, is told which definition has that axis and
+    /// how to take all its flows and files.
+    #[test]
+    fn another_definitions_axis_names_that_definition() {
+        let text = "[flows.quant]\nmatrix = { sample = [\"A\", \"B\"] }\n\
+                    shell = \"echo > q.{sample}\"\n\
+                    [flows.table]\nrequires = [\"quant.{sample}\"]\nshell = \"cat q.*\"\n";
+        let error = crate::workflow::test_support::load_str(text).unwrap_err();
+        let expected = "w.toml:5:20: unknown name `sample` in `flows.table.requires`: there are \
+                        no params or matrix values here (`sample` is an axis of the matrix of \
+                        `quant`, not of this flow: `requires = [\"quant\"]` takes every flow of \
+                        `quant`, and a glob input (`*` for `{sample}`) their files; for literal \
+                        braces write `{{sample}}`)";
+        assert!(error.contains(expected), "{expected}\n{error}");
+    }
+
+    /// Snakemake's `{input}` and `{output}`, the first names a ported rule holds, are not
+    /// text to brace: the error says to write the paths.
+    #[test]
+    fn snakemake_input_and_output_say_to_write_the_paths() {
+        let text = "[flows.a]\nshell = \"trim {input} > {output}\"\n\
+                    inputs = [\"a.fq\"]\noutputs = [\"t.fq\"]\n";
+        let error = crate::workflow::test_support::load_str(text).unwrap_err();
+        for expected in [
+            "w.toml:2:15: unknown name `input` in `flows.a.shell`: there are no params or \
+             matrix values here (flow does not fill in a flow's paths as Snakemake's \
+             `{input}`: write them, as its `inputs` does; for literal braces write \
+             `{{input}}`)",
+            "(flow does not fill in a flow's paths as Snakemake's `{output}`: write them, as \
+             its `outputs` does; ",
+        ] {
+            assert!(error.contains(expected), "{expected}\n{error}");
+        }
+    }
+
     /// Snakemake's `{wildcards.sample}` and `{params.x}`, kept as written, would reach the
     /// command with their braces: each is an unknown name at its column, saying what to write.
     #[test]
@@ -391,7 +447,8 @@ mod tests {
             "w.toml:5:31: unknown name `params.minq` in `flows.a.shell`: known: `minq`, \
              `sample` (write `{minq}`; for literal braces write `{{params.minq}}`)",
             "w.toml:5:45: unknown name `input.r1` in `flows.a.shell`: known: `minq`, `sample` \
-             (for literal braces write `{{input.r1}}`)",
+             (flow does not fill in a flow's paths as Snakemake's `{input}`: write them, as its \
+             `inputs` does; for literal braces write `{{input.r1}}`)",
         ] {
             assert!(error.contains(expected), "{expected}\n{error}");
         }
@@ -415,6 +472,7 @@ mod tests {
         let scope = Scope {
             params: &params,
             axes: &axes,
+            elsewhere: &[],
         };
         let values = [
             Value::List(vec!["a".into(), "b".into()]),

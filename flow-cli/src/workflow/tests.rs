@@ -393,6 +393,17 @@ fn command_and_shell_both_or_neither() {
             (4, 8, "flow `neither` has neither `command` nor `shell`"),
         ],
     );
+    // make's `all: build`, a target without a recipe: what flow writes for it.
+    check_errors(
+        "[flows.build]\ncommand = [\"true\"]\n[flows.all]\nrequires = [\"build\"]\n",
+        &[(
+            3,
+            8,
+            "flow `all` has neither `command` nor `shell`: add `command = [\"program\", \
+             \"arg\"]` or `shell = \"script\"`; a flow that only gathers others, as make's \
+             `all`, is `shell = \"true\"`, or name them in `[workflow] default` instead",
+        )],
+    );
 }
 
 #[test]

@@ -406,6 +406,58 @@ command = ["qc", "{data}/{sample}.fastq"]
     );
 }
 
+/// Snakemake's checkpoint, a split step whose files a matrix takes, cannot be a matrix: the
+/// glob matches nothing when the workflow is read, and the error names the flow that writes
+/// there and why it is too late.
+#[test]
+fn a_glob_matrix_over_files_a_flow_writes_says_why_it_matches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[flows.split]\nshell = \"true\"\noutputs = [\"chunks/\"]\n\
+                [flows.c]\nshell = \"true\"\noutputs = [\"c\"]\n\
+                [flows.blast]\nmatrix = { c = { glob = \"chunks/{c}.fa\" } }\nshell = \"true\"\n";
+    let error = load_in(dir.path(), text, &[]).unwrap_err();
+    assert!(
+        error.contains(
+            "matches no file (looked from {}): `chunks/` is written by flow `split`, but a \
+             matrix is made when the workflow is read, before any flow runs; list the values, \
+             or make the files first with a workflow of their own"
+                .replace("{}", &dir.path().display().to_string())
+                .as_str()
+        ),
+        "{error}"
+    );
+}
+
+/// A sample file named with a space (`patient 2.fq`) makes no flow id: the error says what
+/// to do, as the file's name is not written in the workflow; a listed value's is.
+#[test]
+fn a_glob_value_that_cannot_be_an_id_says_to_rename_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/patient 2.fq"), "").unwrap();
+    let text = "[flows.qc]\nmatrix = { s = { glob = \"data/{s}.fq\" }, r = [\"x y\"] }\n\
+                shell = \"true\"\n";
+    let error = load_in(dir.path(), text, &[]).unwrap_err();
+    assert!(
+        error.contains(
+            "the value `patient 2` of matrix axis `s` cannot be part of the flow id `qc.…`: it \
+             has a character other than A-Z a-z 0-9 _ . -; rename the file it comes from, or \
+             write a glob that does not match it"
+        ),
+        "{error}"
+    );
+    let listed = "the value `x y` of matrix axis `r` cannot be part of the flow id `qc.…`: it \
+                  has a character other than A-Z a-z 0-9 _ . -";
+    assert!(error.lines().any(|l| l.ends_with(listed)), "{error}");
+    // Named by its own axis also when an axis before it has no values.
+    let text = "[flows.q]\nmatrix = { a = \"{nope}\", s = [\"x y\"] }\nshell = \"true\"\n";
+    let error = load_in(dir.path(), text, &[]).unwrap_err();
+    assert!(
+        error.contains("the value `x y` of matrix axis `s` cannot"),
+        "{error}"
+    );
+}
+
 #[test]
 fn includes_merge_params_and_flows_and_point_into_their_file() {
     let dir = tempfile::tempdir().unwrap();

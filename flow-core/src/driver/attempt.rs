@@ -20,14 +20,18 @@ use crate::flow::{AsyncFn, BlockingFn};
 use crate::writer::Durable;
 use crate::{Data, FlowInput};
 
-/// The removal of a flow's declared outputs before its attempt ([`crate::fresh::clear`]), on
-/// a blocking thread once awaited; its error fails the attempt.
+/// The removal of a flow's declared outputs before its attempt ([`crate::fresh::clear`]), and
+/// the making of the folders they go in ([`crate::fresh::make_folders`]), on a blocking thread
+/// once awaited; its error fails the attempt.
 pub(crate) type Clearing = BoxFuture<'static, Result<(), String>>;
 
 /// The [`Clearing`] of the outputs `data` declares.
 pub(crate) fn clearing(data: Arc<Data>) -> Clearing {
     async move {
-        let cleared = tokio::task::spawn_blocking(move || crate::fresh::clear(&data)).await;
+        let cleared = tokio::task::spawn_blocking(move || {
+            crate::fresh::clear(&data).and_then(|()| crate::fresh::make_folders(&data))
+        })
+        .await;
         cleared.unwrap_or_else(|e| {
             Err(format!(
                 "cannot remove the declared outputs before the attempt (the thread failed): {e}"

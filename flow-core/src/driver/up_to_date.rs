@@ -120,9 +120,13 @@ impl Driver {
             }
             // Its inputs were read before the run: recorded if it completes.
             Some(Checked {
+                verdict,
                 inputs: Some(inputs),
                 ..
             }) => {
+                if let Verdict::Run(reason) = &verdict {
+                    self.warn_gone_output(flow, reason);
+                }
                 self.fresh_inputs.insert(flow, inputs);
                 return false;
             }
@@ -196,6 +200,7 @@ impl Driver {
             (Verdict::UpToDate { .. }, Some(entry)) => self.finish_up_to_date(flow, entry),
             (verdict, _) => {
                 if let Verdict::Run(reason) = verdict {
+                    self.warn_gone_output(flow, &reason);
                     tracing::info!(parent: &self.span, flow = %self.flow(flow).id, %reason, "not up to date");
                 }
                 if let Some(inputs) = checked.inputs {
@@ -204,6 +209,19 @@ impl Driver {
                 self.checked.insert(flow);
                 self.start(flow, 1, cx);
             }
+        }
+    }
+
+    /// Warns when `flow` runs because a former parent's output is still among its inputs
+    /// (a sample removed whose file a glob input still matches): the run reads it.
+    fn warn_gone_output(&self, flow: u32, reason: &Reason) {
+        if let Reason::GoneParentsOutputRead { parent, file } = reason {
+            tracing::warn!(
+                flow = %self.flow(flow).id,
+                "input `{file}` was written by `{parent}`, which is no longer a parent \
+                 (removed from the workflow?), and is read all the same: delete it if it \
+                 should not be"
+            );
         }
     }
 

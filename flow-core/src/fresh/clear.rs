@@ -120,6 +120,35 @@ pub(crate) fn clear(data: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// After [`clear`], before the attempt starts: makes the folder each declared output goes in
+/// (`work/trimmed` for `work/trimmed/a.fq`, `out` for the folder output `out/plots/`), with
+/// its parents, as Snakemake does, so a command need not `mkdir -p` first. The output itself
+/// is not made, nor a folder that is or lies in another of its outputs (`out/plots/` with
+/// `out/plots/summary.txt`: the command makes it). Blocks. The error, the failure of the attempt, names the folder, its output
+/// and the operating system's reason (a file in the way, permission denied).
+pub(crate) fn make_folders(data: &Data) -> Result<(), String> {
+    let mut made: Vec<&Path> = Vec::new();
+    for output in data.output_paths() {
+        // `out/plots/` as `out/plots`: its folder is `out`.
+        let Some(folder) = Path::new(output).parent() else {
+            continue;
+        };
+        let in_output = || (data.output_paths().iter()).any(|o| folder.starts_with(o));
+        if folder.as_os_str().is_empty() || made.contains(&folder) || in_output() {
+            continue;
+        }
+        if let Err(error) = std::fs::create_dir_all(data.base().join(folder)) {
+            return Err(format!(
+                "cannot make the folder `{}` of declared output `{output}` before the attempt: \
+                 {error}",
+                folder.display()
+            ));
+        }
+        made.push(folder);
+    }
+    Ok(())
+}
+
 /// Whether `path` (the base folder joined with an output) lies in the base folder as written:
 /// with no `..` and, between the folder and its last part, no symbolic link (the folder is
 /// `real_base` once its own links are followed).
@@ -332,6 +361,24 @@ mod tests {
         ] {
             assert!(kept.exists(), "{}", kept.display());
         }
+    }
+
+    #[test]
+    fn the_folders_outputs_go_in_are_made_but_no_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let outputs = [
+            "work/trimmed/a.fq",
+            "out/plots/",
+            "out/plots/summary.txt",
+            "x.txt",
+        ];
+        make_folders(&data(base, &outputs)).unwrap();
+        assert!(base.join("work/trimmed").is_dir());
+        assert!(base.join("out").is_dir());
+        // The folder output, also as the folder of another output, is the command's to make.
+        assert!(!base.join("out/plots").exists());
+        assert!(!base.join("x.txt").exists());
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! not count: its files do. A flow's home (the workflow folder) is no part of a definition
 //! (`crate::home`), so a moved project stays up to date.
 //!
-//! Decides and reads files, and removes a flow's declared outputs before an attempt
-//! (`clear.rs`); never runs anything. Every function here blocks (file reads and removals,
+//! Decides and reads files, and removes a flow's declared outputs before an attempt, making
+//! the folders they go in (`clear.rs`); never runs anything. Every function here blocks (file reads and removals,
 //! the ledger): the driver calls them on tokio's blocking threads.
 
 mod check;
@@ -37,7 +37,7 @@ pub use plan::{Plan, PlannedFlow};
 pub(crate) use check::{
     check, completed_token, read_inputs, seal, Checked, Known, Sealed, NOT_COMPLETED,
 };
-pub(crate) use clear::{clear, holding_base};
+pub(crate) use clear::{clear, holding_base, make_folders};
 pub(crate) use ledger::Entry;
 pub(crate) use plan::{decide_all, mark_checked_after, parents_first};
 
