@@ -101,3 +101,35 @@ fn a_path_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
         format!("declared output `${{OUT}}/b.txt` was not written ({hint})")
     );
 }
+
+/// A `cwd` written as a shell would expand it (`~/proj`, `$HOME`) is a folder of that very
+/// name in the workflow's folder: the flow that cannot start in it says nothing expands them.
+#[test]
+fn a_cwd_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ncwd = \"~/proj\"\ncommand = [\"true\"]\n\
+         [flows.b]\ncwd = \"${HOME}\"\ncommand = [\"true\"]\n\
+         [flows.c]\ncwd = \"proj\"\ncommand = [\"true\"]\n",
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let hint = "(nothing expands `~` or `$VAR` in a working directory: write the path itself)";
+    for (flow, dir) in [("a", "~/proj"), ("b", "${HOME}")] {
+        let error = flow_entry(&json, flow)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            error.ends_with(&format!("/{dir} does not exist {hint}")),
+            "{flow}: {error}"
+        );
+    }
+    // A plain name that is missing: the message stays as it was.
+    let error = flow_entry(&json, "c")["error"].as_str().unwrap().to_owned();
+    assert!(error.ends_with("/proj does not exist"), "{error}");
+}

@@ -102,6 +102,12 @@ fn searched(spec: &CommandSpec) -> bool {
 /// read it) cannot be used, for the reason `source`.
 pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) -> PoolError {
     let problem = match source.kind() {
+        // `cwd = "~/proj"` or `"$HOME/proj"`, as a shell would expand it: a folder of that
+        // very name, which is missing.
+        io::ErrorKind::NotFound if unexpanded(dir) => "does not exist (nothing expands `~` or \
+                                                      `$VAR` in a working directory: write the \
+                                                      path itself)"
+            .to_owned(),
         io::ErrorKind::NotFound => "does not exist".to_owned(),
         io::ErrorKind::NotADirectory => "is not a folder".to_owned(),
         io::ErrorKind::PermissionDenied => "cannot be entered (permission denied)".to_owned(),
@@ -114,6 +120,13 @@ pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) ->
             format!("its working directory {dir} {problem}"),
         ),
     }
+}
+
+/// Whether the folder `dir` is named as a shell would expand it: a component `~`, or one
+/// holding a `$` (`$HOME`, `${DATA}`).
+fn unexpanded(dir: &str) -> bool {
+    dir.split('/')
+        .any(|component| component == "~" || component.contains('$'))
 }
 
 /// The interpreter a script's first line (`#!/usr/bin/env python3`) names, if it has one,
