@@ -340,3 +340,43 @@ fn a_name_that_is_not_utf8_is_never_silently_left_out_of_a_glob_matrix() {
             "w.toml:2:25: the value `c\u{fffd}` of matrix axis `s` cannot be part of the flow id",
         ));
 }
+
+/// A sample deleted leaves the output its flow wrote, which no flow writes or removes any
+/// more; a fan-in whose input glob still matches it reads it as if the sample were there.
+/// The dry run and the run say so once each, naming the file and the flow that wrote it;
+/// a definition renamed (its flows write the same files) says nothing.
+#[test]
+fn a_file_left_over_by_a_deleted_sample_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/A.txt", "a\n");
+    write(d, "data/B.txt", "b\n");
+    let text = |name: &str| {
+        format!(
+            "[flows.{name}]\nmatrix = {{ s = {{ glob = \"data/{{s}}.txt\" }} }}\n\
+             shell = \"mkdir -p counts && wc -c < data/{{s}}.txt > counts/{{s}}.n\"\n\
+             inputs = [\"data/{{s}}.txt\"]\noutputs = [\"counts/{{s}}.n\"]\n\
+             [flows.sum]\ninputs = [\"counts/*.n\"]\noutputs = [\"sum.txt\"]\n\
+             shell = \"cat counts/*.n > sum.txt\"\n"
+        )
+    };
+    write(d, "w.toml", &text("count"));
+    let run = |args: &[&str]| {
+        let out = common::flow_in(d, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(run(&["run", "w.toml", "-q"]), "");
+    // Renamed: the flows of `cnt` write what those of `count` wrote.
+    write(d, "w.toml", &text("cnt"));
+    assert_eq!(run(&["run", "w.toml", "-q"]), "");
+    std::fs::remove_file(d.join("data/B.txt")).unwrap();
+    let warning = "flow: warning: flow `sum` reads `counts/B.n`, which `cnt.B` wrote when it \
+                   was a parent of `sum`; no flow writes it now (a matrix value or a flow went \
+                   away?), so it is left over from an earlier run: delete it if `sum` should \
+                   not read it (flow: sum)\n";
+    assert_eq!(run(&["run", "w.toml", "-n"]), warning);
+    assert_eq!(run(&["run", "w.toml", "--progress", "plain"]), warning);
+    // Said once: the run recorded what `sum` read, with its parents of now.
+    assert_eq!(run(&["run", "w.toml", "--progress", "plain"]), "");
+}

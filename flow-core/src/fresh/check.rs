@@ -131,6 +131,9 @@ pub(crate) struct Known {
     pub(crate) entries: Entries,
     pub(crate) cache: StatCache,
     pub(crate) freshness: Freshness,
+    /// The flows warned of as reading files left over ([`super::left_over`]): once each,
+    /// though a flow may be judged before the run and again when it would start.
+    pub(crate) left_over: std::sync::Mutex<rustc_hash::FxHashSet<FlowId>>,
 }
 
 impl Known {
@@ -141,6 +144,7 @@ impl Known {
             entries,
             cache: StatCache::new(stats),
             freshness,
+            left_over: Default::default(),
         })
     }
 
@@ -343,6 +347,7 @@ pub(crate) fn judge(
     let (Some(entry), Some(observed)) = (known.entries.get(flow.id.as_str()), observed) else {
         return run(Reason::NeverCompleted);
     };
+    super::left_over::warn(&flow.id, &data.base, &entry.parents, parents, known);
     if observed.definition.to_hex().as_str() != entry.definition {
         // Which field: from the entry's files, read only now.
         let recorded = (known.freshness.ledger.files(flow.id.as_str()))

@@ -20,6 +20,7 @@ mod damage;
 pub(crate) mod digest;
 mod glob;
 mod ledger;
+mod left_over;
 mod plan;
 
 use std::path::{Path, PathBuf};
