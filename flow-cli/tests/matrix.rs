@@ -337,7 +337,8 @@ fn a_name_that_is_not_utf8_is_never_silently_left_out_of_a_glob_matrix() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "w.toml:2:25: the value `c\u{fffd}` of matrix axis `s` cannot be part of the flow id",
+            "w.toml:2:25: the value `c\u{fffd}` (from a file matching `runs/*/c\u{fffd}.out`) of \
+             matrix axis `s` cannot be part of the flow id",
         ));
 }
 

@@ -513,9 +513,10 @@ fn define<'r>(
                     source,
                     start(&v.span),
                     format!(
-                        "the value `{}` of matrix axis `{axis}` cannot be part of the flow id \
-                         `{name}.…`: {problem}",
-                        v.text.escape_debug()
+                        "the value `{}`{} of matrix axis `{axis}` cannot be part of the flow \
+                         id `{name}.…`: {problem}",
+                        v.text.escape_debug(),
+                        v.origin(),
                     ),
                 );
                 ok = false;
