@@ -136,7 +136,8 @@ fn a_cwd_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
 
 /// A program named with a `/` is found from the flow's `cwd`, not the workflow's folder: one
 /// that is not there says where it was looked for, instead of only "No such file or
-/// directory"; so does one named by an absolute path, and a link that leads nowhere.
+/// directory"; so does one named by an absolute path, one written with `~`, and a link that
+/// leads nowhere.
 #[test]
 fn a_program_that_is_not_there_says_where_it_was_looked_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,7 +150,8 @@ fn a_program_that_is_not_there_says_where_it_was_looked_for() {
         "w.toml",
         "[flows.a]\ncwd = \"sub\"\ncommand = [\"./tool.sh\"]\n\
          [flows.b]\ncommand = [\"/no/such/folder/tool\"]\n\
-         [flows.c]\ncwd = \"sub\"\ncommand = [\"./link\"]\n",
+         [flows.c]\ncwd = \"sub\"\ncommand = [\"./link\"]\n\
+         [flows.e]\ncommand = [\"~/bin/tool\"]\n",
     );
     let out = run_in(d, &["run", "w.toml", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -172,6 +174,14 @@ fn a_program_that_is_not_there_says_where_it_was_looked_for() {
     assert_eq!(
         error("b"),
         "failed to start `/no/such/folder/tool`: there is no file /no/such/folder/tool"
+    );
+    assert_eq!(
+        error("e"),
+        format!(
+            "failed to start `~/bin/tool`: there is no file {}/~/bin/tool (nothing expands `~` \
+             or `$VAR` in a program's path: write the path itself)",
+            d.canonicalize().unwrap().display()
+        )
     );
     assert_eq!(
         error("c"),

@@ -69,6 +69,11 @@ pub(crate) fn spawn_error(
                     file.display(),
                     target.display()
                 ),
+                Err(_) if unexpanded(spec.program.name()) => format!(
+                    "there is no file {} (nothing expands `~` or `$VAR` in a program's path: \
+                     write the path itself)",
+                    file.display()
+                ),
                 Err(_) if Path::new(spec.program.name()).is_relative() => format!(
                     "there is no file {} (a program named with a `/` is found from the \
                      working directory)",
@@ -143,10 +148,10 @@ pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) ->
     }
 }
 
-/// Whether the folder `dir` is named as a shell would expand it: a component `~`, or one
+/// Whether the path `path` is written as a shell would expand it: a component `~`, or one
 /// holding a `$` (`$HOME`, `${DATA}`).
-fn unexpanded(dir: &str) -> bool {
-    dir.split('/')
+fn unexpanded(path: &str) -> bool {
+    path.split('/')
         .any(|component| component == "~" || component.contains('$'))
 }
 
