@@ -291,6 +291,22 @@ fn not_started() -> AttemptEnd {
     )))
 }
 
+/// For an exit code above 128, which a shell gives a command of its that a signal killed
+/// (128 + the signal's number), the words that say so: 137 is SIGKILL, most often the
+/// kernel's out-of-memory killer, which the bare number does not tell. Empty for others.
+fn killed_as_shell_says(code: i32) -> String {
+    match code - 128 {
+        9 => " (as a shell reports a command killed by SIGKILL, which the kernel's \
+               out-of-memory killer sends)"
+            .to_owned(),
+        signal @ 1..=31 => format!(
+            " (as a shell reports a command killed by {})",
+            flow_pool::signal_name(signal)
+        ),
+        _ => String::new(),
+    }
+}
+
 fn command_end(outcome: CommandOutcome) -> AttemptEnd {
     let (result, exit_code) = match outcome.end {
         // The run was stopped before the executor started the command (as while its outputs
@@ -300,7 +316,10 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Exited(code) => (
             Err(Failure::new(
                 FailureKind::Error,
-                format!("the command exited with code {code}"),
+                format!(
+                    "the command exited with code {code}{}",
+                    killed_as_shell_says(code)
+                ),
             )),
             Some(code),
         ),
