@@ -358,9 +358,9 @@ fn a_stderr_tail_of_control_bytes_is_cut_after_escaping() {
     assert_eq!(line.matches("\\u{0}").count(), (8 * 1024 - 1) / 5);
 }
 
-/// A shell whose command a signal killed exits with 128 + the signal's number: the failure
-/// says which signal that is (137: SIGKILL, as the out-of-memory killer sends), and leaves
-/// other codes as they are.
+/// A shell whose command a signal killed exits with 128 + the signal's number, and with 127
+/// for a command not found: the failure says so (137: SIGKILL, as the out-of-memory killer
+/// sends), and leaves other codes as they are.
 #[test]
 fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,7 +368,8 @@ fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
         dir.path().join("w.toml"),
         "[flows.oom]\nshell = \"sleep 60 & kill -KILL $!; wait $!\"\n\
          [flows.segv]\nshell = \"sleep 60 & kill -SEGV $!; wait $!\"\n\
-         [flows.plain]\nshell = \"exit 3\"\n",
+         [flows.plain]\nshell = \"exit 3\"\n\
+         [flows.typo]\nshell = \"no-such-command-xyz\"\n",
     )
     .unwrap();
     let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
@@ -390,4 +391,9 @@ fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
         "the command exited with code 139 (as a shell reports a command killed by SIGSEGV)"
     );
     assert_eq!(error("plain"), "the command exited with code 3");
+    assert_eq!(
+        error("typo"),
+        "the command exited with code 127 (as a shell reports a command it did not find: see \
+         its stderr)"
+    );
 }

@@ -291,10 +291,20 @@ fn not_started() -> AttemptEnd {
     )))
 }
 
-/// For an exit code above 128, which a shell gives a command of its that a signal killed
-/// (128 + the signal's number), the words that say so: 137 is SIGKILL, most often the
-/// kernel's out-of-memory killer, which the bare number does not tell. Empty for others.
-fn killed_as_shell_says(code: i32) -> String {
+/// For an exit code a shell gives for a reason of its own, the words that say so: 127 for a
+/// command not found, 126 for one it could not run, 128 + N for one signal N killed (137 is
+/// SIGKILL, most often the kernel's out-of-memory killer), which the bare number does not
+/// tell. Empty for others.
+fn shell_says(code: i32) -> String {
+    match code {
+        127 => return " (as a shell reports a command it did not find: see its stderr)".to_owned(),
+        126 => {
+            return " (as a shell reports a command it found but could not run: not \
+                    executable?)"
+                .to_owned()
+        }
+        _ => {}
+    }
     match code - 128 {
         9 => " (as a shell reports a command killed by SIGKILL, which the kernel's \
                out-of-memory killer sends)"
@@ -316,10 +326,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Exited(code) => (
             Err(Failure::new(
                 FailureKind::Error,
-                format!(
-                    "the command exited with code {code}{}",
-                    killed_as_shell_says(code)
-                ),
+                format!("the command exited with code {code}{}", shell_says(code)),
             )),
             Some(code),
         ),
