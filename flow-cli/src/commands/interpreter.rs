@@ -5,6 +5,8 @@
 //! directory`), maybe hours into the run. `flow validate` and `flow run` say so before, once
 //! per definition. A script that could be a file's name (`analysis.py`: no space, quote,
 //! bracket or shell operator) is not named: `["python3"]` runs that file, which may be meant.
+//! So is a Python script indented as the TOML around it, which Python refuses
+//! (`IndentationError: unexpected indent`).
 
 use std::path::Path;
 
@@ -19,8 +21,8 @@ const NOT_IN_FILE_NAMES: [char; 16] = [
 
 /// One warning per definition whose flows run a `shell` script holding one of
 /// [`NOT_IN_FILE_NAMES`] with a known interpreter (a shell, Python, Perl, Ruby, Node.js,
-/// Rscript) that lacks its option for a script given as text. Each names the place, the flow
-/// and what to write, made safe to print.
+/// Rscript) that lacks its option for a script given as text, or a Python script whose first
+/// line is indented. Each names the place, the flow and what to write, made safe to print.
 pub fn warnings(wf: &Workflow) -> Vec<String> {
     let mut out = Vec::new();
     for def in &wf.definitions {
@@ -32,6 +34,26 @@ pub fn warnings(wf: &Workflow) -> Vec<String> {
             let flag = missing_flag(&flow.interpreter)?;
             text_like.then_some((flow, flag))
         });
+        // A Python script indented as the TOML around it: `IndentationError: unexpected
+        // indent` once it runs.
+        let indented = wf.flows[def.flows.clone()].iter().find(|flow| {
+            let Action::Shell(script) = &flow.action else {
+                return false;
+            };
+            let first = script.lines().find(|line| !line.trim().is_empty());
+            matches!(base(&flow.interpreter), Some("python" | "pypy"))
+                && first.is_some_and(|line| line.starts_with([' ', '\t']))
+        });
+        if let Some(flow) = indented.filter(|_| flagless.is_none()) {
+            out.push(format!(
+                "{}: flow `{}` runs its `shell` script with `{}`, and the script's first line \
+                 is indented: Python refuses it (IndentationError: unexpected indent); start \
+                 its lines at the first column",
+                terminal::safe(&def.at.to_string()),
+                flow.id,
+                terminal::safe(&flow.interpreter[0]),
+            ));
+        }
         let Some((flow, flag)) = flagless else {
             continue;
         };
@@ -69,11 +91,8 @@ pub fn warn(wf: &Workflow) {
 /// given as text (`-c`, `-e`) when none of its arguments gives it; `None` when one does, or
 /// for a program not known here.
 fn missing_flag(interpreter: &[String]) -> Option<&'static str> {
-    let (program, args) = interpreter.split_first()?;
-    let name = Path::new(program).file_name()?.to_str()?;
-    // `python3.11`, `perl5.36`: the version does not change the options.
-    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    let (flag, letters, long): (&str, &[char], &[&str]) = match base {
+    let args = interpreter.get(1..)?;
+    let (flag, letters, long): (&str, &[char], &[&str]) = match base(interpreter)? {
         "sh" | "bash" | "dash" | "zsh" | "ksh" | "mksh" | "ash" | "python" | "pypy" => {
             ("-c", &['c'], &[])
         }
@@ -91,6 +110,13 @@ fn missing_flag(interpreter: &[String]) -> Option<&'static str> {
                 && arg[1..].contains(|c: char| letters.contains(&c)))
     });
     (!given).then_some(flag)
+}
+
+/// The name of an interpreter's program without its folder and version: `python` of
+/// `/usr/bin/python3.11`, `perl` of `perl5.36`.
+fn base(interpreter: &[String]) -> Option<&str> {
+    let name = Path::new(interpreter.first()?).file_name()?.to_str()?;
+    Some(name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 #[cfg(test)]
@@ -150,6 +176,22 @@ mod tests {
             (r#"["bash"]"#, "scripts/step.sh", None),
             (r#"["python3"]"#, "analysis.py", None),
             (r#"["my-wrapper"]"#, "echo hi", None),
+            // A Python script indented as the TOML around it.
+            (
+                r#"["python3", "-c"]"#,
+                "\n    import sys\n    print(1)\n",
+                Some(
+                    "w.toml:1: flow `a` runs its `shell` script with `python3`, and the \
+                     script's first line is indented: Python refuses it (IndentationError: \
+                     unexpected indent); start its lines at the first column",
+                ),
+            ),
+            (
+                r#"["python3", "-c"]"#,
+                "\nimport sys\nif 1:\n    print(1)\n",
+                None,
+            ),
+            (r#"["bash", "-c"]"#, "\n    echo hi\n", None),
         ];
         for &(interpreter, script, expected) in cases {
             let got = warnings_of(&flow(interpreter, script));
