@@ -369,7 +369,8 @@ fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
         "[flows.oom]\nshell = \"sleep 60 & kill -KILL $!; wait $!\"\n\
          [flows.segv]\nshell = \"sleep 60 & kill -SEGV $!; wait $!\"\n\
          [flows.plain]\nshell = \"exit 3\"\n\
-         [flows.typo]\nshell = \"no-such-command-xyz\"\n",
+         [flows.typo]\nshell = \"no-such-command-xyz\"\n\
+         [flows.killed]\ncommand = [\"sh\", \"-c\", \"kill -KILL $$\"]\n",
     )
     .unwrap();
     let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
@@ -391,6 +392,12 @@ fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
         "the command exited with code 139 (as a shell reports a command killed by SIGSEGV)"
     );
     assert_eq!(error("plain"), "the command exited with code 3");
+    // Killed itself, not through a shell's code: the signal, and who most often sends it.
+    assert_eq!(
+        error("killed"),
+        "the command was killed by SIGKILL (not sent by flow: most often the kernel's \
+         out-of-memory killer)"
+    );
     assert_eq!(
         error("typo"),
         "the command exited with code 127 (as a shell reports a command it did not find: see \

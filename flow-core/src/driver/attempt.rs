@@ -335,7 +335,15 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
                 FailureKind::Crashed {
                     signal: Some(signal),
                 },
-                format!("the command was {}", outcome.end),
+                // Not flow's own SIGKILL (that ends a timeout or a cancel, said as such).
+                match signal {
+                    9 => format!(
+                        "the command was {} (not sent by flow: most often the kernel's \
+                         out-of-memory killer)",
+                        outcome.end
+                    ),
+                    _ => format!("the command was {}", outcome.end),
+                },
             )),
             None,
         ),
