@@ -101,3 +101,95 @@ fn a_path_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
         format!("declared output `${{OUT}}/b.txt` was not written ({hint})")
     );
 }
+
+/// A `cwd` written as a shell would expand it (`~/proj`, `$HOME`) is a folder of that very
+/// name in the workflow's folder: the flow that cannot start in it says nothing expands them.
+#[test]
+fn a_cwd_written_with_tilde_or_a_variable_says_it_is_not_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ncwd = \"~/proj\"\ncommand = [\"true\"]\n\
+         [flows.b]\ncwd = \"${HOME}\"\ncommand = [\"true\"]\n\
+         [flows.c]\ncwd = \"proj\"\ncommand = [\"true\"]\n",
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let hint = "(nothing expands `~` or `$VAR` in a working directory: write the path itself)";
+    for (flow, dir) in [("a", "~/proj"), ("b", "${HOME}")] {
+        let error = flow_entry(&json, flow)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            error.ends_with(&format!("/{dir} does not exist {hint}")),
+            "{flow}: {error}"
+        );
+    }
+    // A plain name that is missing: the message stays as it was.
+    let error = flow_entry(&json, "c")["error"].as_str().unwrap().to_owned();
+    assert!(error.ends_with("/proj does not exist"), "{error}");
+}
+
+/// A program named with a `/` is found from the flow's `cwd`, not the workflow's folder: one
+/// that is not there says where it was looked for, instead of only "No such file or
+/// directory"; so does one named by an absolute path, one written with `~`, and a link that
+/// leads nowhere.
+#[test]
+fn a_program_that_is_not_there_says_where_it_was_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    write(d, "tool.sh", "#!/bin/sh\necho hi\n");
+    std::os::unix::fs::symlink(d.join("gone"), d.join("sub/link")).unwrap();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ncwd = \"sub\"\ncommand = [\"./tool.sh\"]\n\
+         [flows.b]\ncommand = [\"/no/such/folder/tool\"]\n\
+         [flows.c]\ncwd = \"sub\"\ncommand = [\"./link\"]\n\
+         [flows.e]\ncommand = [\"~/bin/tool\"]\n",
+    );
+    let out = run_in(d, &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    let error = |flow: &str| {
+        flow_entry(&json, flow)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let sub = d.canonicalize().unwrap().join("sub");
+    assert_eq!(
+        error("a"),
+        format!(
+            "failed to start `./tool.sh`: there is no file {}/tool.sh (a program named with a \
+             `/` is found from the working directory)",
+            sub.display()
+        )
+    );
+    assert_eq!(
+        error("b"),
+        "failed to start `/no/such/folder/tool`: there is no file /no/such/folder/tool"
+    );
+    assert_eq!(
+        error("e"),
+        format!(
+            "failed to start `~/bin/tool`: there is no file {}/~/bin/tool (nothing expands `~` \
+             or `$VAR` in a program's path: write the path itself)",
+            d.canonicalize().unwrap().display()
+        )
+    );
+    assert_eq!(
+        error("c"),
+        format!(
+            "failed to start `./link`: {}/link is a symbolic link to {}/gone, which does not \
+             exist",
+            sub.display(),
+            d.display()
+        )
+    );
+}

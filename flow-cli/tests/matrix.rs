@@ -337,6 +337,55 @@ fn a_name_that_is_not_utf8_is_never_silently_left_out_of_a_glob_matrix() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "w.toml:2:25: the value `c\u{fffd}` of matrix axis `s` cannot be part of the flow id",
+            "w.toml:2:25: the value `c\u{fffd}` (from a file matching `runs/*/c\u{fffd}.out`) of \
+             matrix axis `s` cannot be part of the flow id",
         ));
+}
+
+/// A sample deleted leaves the output its flow wrote, which no flow writes or removes any
+/// more; a fan-in whose input glob still matches it reads it as if the sample were there.
+/// The dry run names it as the reason `sum` would run, the run warns once, naming the file
+/// and the flow that wrote it;
+/// a definition renamed (its flows write the same files) says nothing.
+#[test]
+fn a_file_left_over_by_a_deleted_sample_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/A.txt", "a\n");
+    write(d, "data/B.txt", "b\n");
+    let text = |name: &str| {
+        format!(
+            "[flows.{name}]\nmatrix = {{ s = {{ glob = \"data/{{s}}.txt\" }} }}\n\
+             shell = \"mkdir -p counts && wc -c < data/{{s}}.txt > counts/{{s}}.n\"\n\
+             inputs = [\"data/{{s}}.txt\"]\noutputs = [\"counts/{{s}}.n\"]\n\
+             [flows.sum]\ninputs = [\"counts/*.n\"]\noutputs = [\"sum.txt\"]\n\
+             shell = \"cat counts/*.n > sum.txt\"\n"
+        )
+    };
+    write(d, "w.toml", &text("count"));
+    let run = |args: &[&str]| {
+        let out = common::flow_in(d, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(run(&["run", "w.toml", "-q"]), "");
+    // Renamed: the flows of `cnt` write what those of `count` wrote.
+    write(d, "w.toml", &text("cnt"));
+    assert_eq!(run(&["run", "w.toml", "-q"]), "");
+    std::fs::remove_file(d.join("data/B.txt")).unwrap();
+    let plan = common::flow_in(d, &["run", "w.toml", "-n"]);
+    let plan = String::from_utf8(plan.stdout).unwrap();
+    assert!(
+        plan.contains(
+            "would run sum: `cnt.B` is no longer a parent, but this flow still reads \
+             `counts/B.n`, which it wrote (delete the file if it should not be read)"
+        ),
+        "{plan}"
+    );
+    let warning = "flow: warning: input `counts/B.n` was written by `cnt.B`, which is no longer \
+                   a parent (removed from the workflow?), and is read all the same: delete it \
+                   if it should not be (flow: sum)\n";
+    assert_eq!(run(&["run", "w.toml", "--progress", "plain"]), warning);
+    // Said once: the run recorded what `sum` read, with its parents of now.
+    assert_eq!(run(&["run", "w.toml", "--progress", "plain"]), "");
 }

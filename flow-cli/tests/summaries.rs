@@ -357,3 +357,50 @@ fn a_stderr_tail_of_control_bytes_is_cut_after_escaping() {
     assert!(line.ends_with("\\u{0}"), "{}", &line[line.len() - 40..]);
     assert_eq!(line.matches("\\u{0}").count(), (8 * 1024 - 1) / 5);
 }
+
+/// A shell whose command a signal killed exits with 128 + the signal's number, and with 127
+/// for a command not found: the failure says so (137: SIGKILL, as the out-of-memory killer
+/// sends), and leaves other codes as they are.
+#[test]
+fn an_exit_code_a_shell_gives_a_killed_command_names_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.oom]\nshell = \"sleep 60 & kill -KILL $!; wait $!\"\n\
+         [flows.segv]\nshell = \"sleep 60 & kill -SEGV $!; wait $!\"\n\
+         [flows.plain]\nshell = \"exit 3\"\n\
+         [flows.typo]\nshell = \"no-such-command-xyz\"\n\
+         [flows.killed]\ncommand = [\"sh\", \"-c\", \"kill -KILL $$\"]\n",
+    )
+    .unwrap();
+    let out = flow_in(dir.path(), &["run", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = json_of(&out);
+    let error = |flow: &str| {
+        flow_entry(&json, flow)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        error("oom"),
+        "the command exited with code 137 (128 + 9: as a shell reports a command killed by SIGKILL, \
+         which the kernel's out-of-memory killer sends)"
+    );
+    assert_eq!(
+        error("segv"),
+        "the command exited with code 139 (128 + 11: as a shell reports a command killed by SIGSEGV)"
+    );
+    assert_eq!(error("plain"), "the command exited with code 3");
+    // Killed itself, not through a shell's code: the signal, and who most often sends it.
+    assert_eq!(
+        error("killed"),
+        "the command was killed by SIGKILL (not sent by flow: most often the kernel's \
+         out-of-memory killer)"
+    );
+    assert_eq!(
+        error("typo"),
+        "the command exited with code 127 (as a shell reports a command it did not find: see \
+         its stderr)"
+    );
+}

@@ -88,3 +88,27 @@ fn too_few_open_files_is_a_warning_of_flows_own() {
     assert!(line.starts_with("flow: warning: "), "{line}");
     assert!(!line.contains("flow_cli"), "{line}");
 }
+
+/// An `interpreter` without `-c` takes the script for a file's name: `flow validate` and
+/// `flow run` say so before the flow fails, which it still does (nothing is changed).
+#[test]
+fn an_interpreter_without_its_script_option_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\ninterpreter = [\"bash\"]\nshell = \"echo hi\"\n",
+    );
+    let warning = "flow: warning: w.toml:1: flow `a` runs its `shell` script with the \
+                   interpreter [\"bash\"], which has no `-c`: `bash` will take the script for \
+                   the name of a file to run and fail; write [\"bash\", \"-c\"]";
+    let out = common::run_in(d, &["validate", "w.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert_eq!(line_with(&stderr, "flow: warning:"), warning, "{stderr}");
+    let out = common::run_in(d, &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(line_with(&stderr, "flow: warning:"), warning, "{stderr}");
+}

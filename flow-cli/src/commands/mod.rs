@@ -8,6 +8,7 @@ pub mod executor;
 pub mod fresh;
 pub mod graph;
 pub mod inputs;
+pub mod interpreter;
 pub mod located;
 pub mod logs;
 mod logs_kept;

@@ -338,12 +338,16 @@ fn closest<'a>(name: &str, defs: &'a [Def<'_>]) -> Option<&'a str> {
 
 /// The name among `names` closest to `name` by edit distance (a swap of two neighbouring
 /// letters is one edit), if it is close enough to be a typo: at most one edit in three, and
-/// never every letter of either name (`m` is not a typo of `x`).
+/// never every letter of either name (`m` is not a typo of `x`). A name that differs only in
+/// case is closest of all, however short (`B` for `b`).
 pub fn closest_name<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
     let letters = name.chars().count();
     names
-        .map(|n| (strsim::osa_distance(name, n), n))
+        .map(|n| match n.eq_ignore_ascii_case(name) {
+            true => (0, n),
+            false => (strsim::osa_distance(name, n), n),
+        })
         .filter(|(d, n)| *d <= limit && *d < letters.min(n.chars().count()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
@@ -365,6 +369,10 @@ mod tests {
             ("", None),
             ("x", None),
             ("ba", Some("ab")),
+            // Only the case differs: closest, also for a name of one letter.
+            ("M", Some("m")),
+            ("Merge", Some("merge")),
+            ("AB", Some("ab")),
         ] {
             assert_eq!(closest_name(typo, names.into_iter()), expect, "{typo}");
         }

@@ -195,15 +195,20 @@ pub(super) fn link(
             if let Some(&(j, l)) = owners.get(&*key) {
                 let (source, span) = &places[i][k];
                 let other = diags.place(places[j][l].0, places[j][l].1.as_ref());
-                diags.error_at(
-                    *source,
-                    span.as_ref().map_or(0, |s| s.start),
-                    format!(
-                        "output `{output}` is declared by flow `{}` here and by flow `{}` at {other}: \
-                         a file has one writer",
+                let message = match i == j {
+                    // `outputs = ["a.txt", "./a.txt"]`: one flow, one file, written twice.
+                    true => format!(
+                        "flow `{}` declares output `{output}` twice (also as `{}` at \
+                         {other}): declare it once",
+                        flow.id, flow.outputs[l]
+                    ),
+                    false => format!(
+                        "output `{output}` is declared by flow `{}` here and by flow `{}` at \
+                         {other}: a file has one writer",
                         flow.id, flows[j].id
                     ),
-                );
+                };
+                diags.error_at(*source, span.as_ref().map_or(0, |s| s.start), message);
                 continue;
             }
             owners.insert(key.into_owned(), (i, k));

@@ -125,7 +125,7 @@ pub(super) fn workflow(
     let defaults_inputs: Vec<String> = (raw.defaults.inputs.iter())
         .filter_map(|t| {
             let path = t.bind(scope, &"defaults.inputs", 0, diags)?;
-            let path = one_value(path, &values, &names, "defaults.inputs", 0, diags)?;
+            let path = one_value(path, &values, &names, ("defaults.inputs", PATH), 0, diags)?;
             check.path(&path, "inputs", &[], "", diags)
         })
         .collect();
@@ -397,13 +397,14 @@ fn merged_env(
 }
 
 /// Binds the templates of `flow` and reads its matrix values.
-/// `path`, bound for `what` in file `source`, unless it holds a list param: a path takes one
-/// value (its items would be joined into one path), which is reported where it is written.
+/// `path` (a path, or a flow id with `takes` set to [`FLOW_ID`]), bound for `what` in file
+/// `source`, unless it holds a list param: it takes one value (the items would be joined
+/// into one, with spaces), which is reported where it is written.
 fn one_value<'r>(
     path: Bound<'r>,
     values: &[Value],
     names: &[String],
-    what: &str,
+    (what, takes): (&str, &str),
     source: SourceId,
     diags: &mut Collector<'_>,
 ) -> Option<Bound<'r>> {
@@ -413,11 +414,7 @@ fn one_value<'r>(
     diags.error_at(
         source,
         start(&path.span().cloned()),
-        format!(
-            "`{what}`: `{{{}}}` is a list param, and a path takes one value: make one flow per \
-             item with a matrix over it, or list the paths",
-            names[i]
-        ),
+        format!("`{what}`: `{{{}}}` is a list param, and {takes}", names[i]),
     );
     None
 }
@@ -429,6 +426,14 @@ struct Others<'a> {
     axes: &'a [(String, String)],
     writers: &'a [(&'a str, &'a str)],
 }
+
+/// What [`one_value`] says of a path.
+const PATH: &str =
+    "a path takes one value: make one flow per item with a matrix over it, or list the paths";
+
+/// What [`one_value`] says of a flow named in `requires` or `wants`.
+const FLOW_ID: &str = "a flow id takes one value: list the flows, or name a definition with a \
+                       matrix (all its flows)";
 
 fn define<'r>(
     flow: &'r RawFlow,
@@ -503,18 +508,23 @@ fn define<'r>(
         (list.iter())
             .filter_map(|t| {
                 let path = bind(t, &what, diags)?;
-                one_value(path, params.1, param_names, &what, source, diags)
+                one_value(path, params.1, param_names, (&what, PATH), source, diags)
             })
             .collect()
     };
     let inputs = paths(&flow.inputs, "inputs", diags);
     let outputs = paths(&flow.outputs, "outputs", diags);
-    let requires = (flow.requires.iter())
-        .map(|t| bind(t, &format_args!("flows.{name}.requires"), diags))
-        .collect();
-    let wants = (flow.wants.iter())
-        .map(|t| bind(t, &format_args!("flows.{name}.wants"), diags))
-        .collect();
+    let flow_ids = |list: &'r [Template], key: &str, diags: &mut Collector<'_>| {
+        let what = format!("flows.{name}.{key}");
+        (list.iter())
+            .map(|t| {
+                let id = bind(t, &what, diags)?;
+                one_value(id, params.1, param_names, (&what, FLOW_ID), source, diags)
+            })
+            .collect()
+    };
+    let requires = flow_ids(&flow.requires, "requires", diags);
+    let wants = flow_ids(&flow.wants, "wants", diags);
     let count = values
         .iter()
         .try_fold(1usize, |n, v| n.checked_mul(v.len()))
@@ -550,9 +560,10 @@ fn define<'r>(
                     source,
                     start(&v.span),
                     format!(
-                        "the value `{}` of matrix axis `{axis}` cannot be part of the flow id \
-                         `{name}.…`: {problem}{fix}",
-                        v.text.escape_debug()
+                        "the value `{}`{} of matrix axis `{axis}` cannot be part of the flow \
+                         id `{name}.…`: {problem}{fix}",
+                        v.text.escape_debug(),
+                        v.origin(),
                     ),
                 );
                 ok = false;

@@ -98,6 +98,19 @@ pub(super) fn expand(
                 ));
             };
             let name = &braced[..end];
+            // `${DATA:-/data}`, `${DATA:?}`, `${DATA%/}`: a shell's forms, which flow does not
+            // have.
+            let shell_form = name
+                .find([':', '#', '%', '/', '-', '=', '?', '+'])
+                .map(|at| (&name[..at], &name[at..]))
+                .filter(|(head, _)| is_name(head));
+            if let Some((head, form)) = shell_form {
+                return Err(format!(
+                    "`${{{name}}}` in \"{value}\": flow expands only ${{NAME}}, not a shell's \
+                     `{form}`; write ${{{head}}}, and give `{head}` its default in `[defaults] \
+                     env` or where flow starts"
+                ));
+            }
             if !is_name(name) {
                 return Err(format!(
                     "`${{{name}}}` in \"{value}\" is not a variable name (letters, digits and _, \
@@ -152,6 +165,15 @@ mod tests {
             ("${HOME", Err("without its `}`")),
             ("${1X}", Err("is not a variable name")),
             ("${}", Err("is not a variable name")),
+            (
+                "${DATA:-/data}/x",
+                Err(
+                    "flow expands only ${NAME}, not a shell's `:-/data`; write ${DATA}, and give \
+                     `DATA` its default in `[defaults] env` or where flow starts",
+                ),
+            ),
+            ("${HOME%/}", Err("not a shell's `%/`; write ${HOME}")),
+            ("${#HOME}", Err("is not a variable name")),
             ("a ${BYTES}", Err("not UTF-8")),
             ("a $$BYTES", Ok("a $BYTES")),
         ];

@@ -87,7 +87,8 @@ pub(super) fn meant<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 /// The table(s) `key` is a key of, for a key written in another one: `jobs = 4` below
-/// `[flows.a]` (TOML puts it in that table), or `command` above every table.
+/// `[flows.a]` (TOML puts it in that table), `command` above every table, or `include`
+/// below one.
 fn home(key: &str) -> Option<&'static str> {
     if WORKFLOW_KEYS.contains(&key) {
         Some("`[workflow]`")
@@ -95,6 +96,8 @@ fn home(key: &str) -> Option<&'static str> {
         Some("a flow (`[flows.NAME]`) and of `[defaults]`")
     } else if FLOW_KEYS.contains(&key) {
         Some("a flow (`[flows.NAME]`)")
+    } else if key == "include" {
+        Some("the file's top level (above every `[table]` line)")
     } else {
         None
     }
@@ -193,6 +196,12 @@ mod tests {
             unknown_key("default", "", super::TOP_KEYS, false),
             "unknown key `default`: `default` is a key of `[workflow]`, and a key belongs to the \
              `[table]` line above it"
+        );
+        // `include` written below a flow's table: a key of the top level.
+        assert_eq!(
+            unknown_key("include", "flow `b`", super::FLOW_KEYS, false),
+            "unknown key `include` in flow `b`: `include` is a key of the file's top level \
+             (above every `[table]` line), and a key belongs to the `[table]` line above it"
         );
         // A typo of another table's key still names the key of this table.
         assert_eq!(

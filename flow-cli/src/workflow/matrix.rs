@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
+use std::rc::Rc;
 
 use rustc_hash::FxHashSet;
 
@@ -54,6 +55,38 @@ pub(super) enum AxisValues {
 pub(super) struct AxisValue {
     pub text: String,
     pub span: Span,
+    /// Where the value came from, when not from the text at `span`.
+    pub origin: Origin,
+}
+
+/// Where a matrix value came from, for a message about it.
+#[derive(Debug, Clone)]
+pub(super) enum Origin {
+    /// The file, at the value's span.
+    Written,
+    /// A `--set NAME=VALUE` of the list param the axis names: the whole argument.
+    Set(Rc<str>),
+    /// The name of a file matched by the axis's glob: the pattern, its wildcard as `\0`.
+    Glob(Rc<str>),
+}
+
+impl AxisValue {
+    /// Where the value came from, as words to add to a message about it: ` (from the file
+    /// `data/a b.fq`)`; empty for a value written in the file.
+    pub fn origin(&self) -> String {
+        match &self.origin {
+            Origin::Written => String::new(),
+            Origin::Set(arg) => format!(" (from `{arg}`)"),
+            Origin::Glob(pattern) if !pattern.contains(['*', '?']) => format!(
+                " (from the file `{}`)",
+                pattern.replace(WILDCARD, &self.text).escape_debug()
+            ),
+            Origin::Glob(pattern) => format!(
+                " (from a file matching `{}`)",
+                pattern.replace(WILDCARD, &self.text).escape_debug()
+            ),
+        }
+    }
 }
 
 /// The flow and output (each as written) of `writers` that writes in the folder where the
@@ -241,6 +274,7 @@ pub(super) fn values(
                 .map(|(text, span)| AxisValue {
                     text: text.clone(),
                     span: span.clone(),
+                    origin: Origin::Written,
                 })
                 .collect(),
         ),
@@ -253,6 +287,14 @@ pub(super) fn values(
             let bound = template.bind(scope, &what, source, diags)?;
             let i = bound.single_param()?;
             let span = template.span.clone();
+            // A value from the command line is named as such: the file's may be fine.
+            let arg = (param_defs.iter().find(|p| p.name == param_names[i]))
+                .and_then(|p| p.set.as_deref())
+                .map(|text| Rc::<str>::from(format!("--set {}={text}", param_names[i])));
+            let set = arg
+                .as_ref()
+                .map_or_else(String::new, |arg| format!(" (from `{arg}`)"));
+            let origin = arg.map_or(Origin::Written, Origin::Set);
             let items = match &param_values[i] {
                 Value::List(items) => items.clone(),
                 Value::One(one) => vec![one.clone()],
@@ -262,7 +304,7 @@ pub(super) fn values(
                 diags.error_at(
                     source,
                     at,
-                    format!("`{what}`: param `{}` is an empty list", param_names[i]),
+                    format!("`{what}`: param `{}` is an empty list{set}", param_names[i]),
                 );
                 return None;
             }
@@ -273,7 +315,7 @@ pub(super) fn values(
                     source,
                     at,
                     format!(
-                        "`{what}`: param `{}` has the value `{twice}` twice",
+                        "`{what}`: param `{}` has the value `{twice}` twice{set}",
                         param_names[i]
                     ),
                 );
@@ -285,6 +327,7 @@ pub(super) fn values(
                     .map(|text| AxisValue {
                         text,
                         span: span.clone(),
+                        origin: origin.clone(),
                     })
                     .collect(),
             )
@@ -311,6 +354,7 @@ pub(super) fn values(
                 return None;
             }
             let found = glob(&pattern, dir);
+            let origin = Origin::Glob(Rc::from(pattern.as_str()));
             if found.is_empty() {
                 let shown = pattern.replace(WILDCARD, &format!("{{{}}}", axis.name));
                 let written = written_by(&pattern, writers).map_or(String::new(), |(flow, out)| {
@@ -336,6 +380,7 @@ pub(super) fn values(
                     .map(|text| AxisValue {
                         text,
                         span: template.span.clone(),
+                        origin: origin.clone(),
                     })
                     .collect(),
             )

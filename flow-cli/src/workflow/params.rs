@@ -28,6 +28,8 @@ pub(super) struct Param {
     /// Where the name is written, and in which file.
     pub span: Span,
     pub source: SourceId,
+    /// The `--set` argument's value that replaced the file's, if one did.
+    pub set: Option<String>,
 }
 
 /// A scalar TOML value as template text, with its kind; `None` for arrays, tables and dates.
@@ -90,6 +92,7 @@ pub(super) fn parse_table(
                 kind,
                 span: key_span,
                 source,
+                set: None,
             }),
             None => diags.error(
                 span,
@@ -182,6 +185,7 @@ pub(super) fn apply_overrides(
             Kind::Float => Value::One(text.trim().to_owned()),
             _ => Value::One(text.clone()),
         };
+        param.set = Some(text.clone());
     }
 }
 

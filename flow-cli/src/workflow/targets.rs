@@ -61,9 +61,12 @@ pub(super) fn check_default(
             None => known.by_name.get(name).map(|&d| &known.defs[d]),
         };
         let Some(def) = def else {
-            let message = match flow_graph::validate_flow_id(name) {
-                Err(e) => format!("in `workflow.default`: {e}"),
-                Ok(()) => format!(
+            let unfilled = super::template::not_filled_in("workflow.default", name);
+            let message = match (flow_graph::validate_flow_id(name), unfilled) {
+                // `default = ["{target}"]`: taken as written, braces and all.
+                (Err(_), Some(problem)) => format!("{problem}: name the flows themselves"),
+                (Err(e), None) => format!("in `workflow.default`: {e}"),
+                (Ok(()), _) => format!(
                     "`workflow.default` names unknown flow `{name}`{}",
                     default_hint(name, known)
                 ),
@@ -457,6 +460,11 @@ command = ["true"]
                 "w.toml:2:12: in `workflow.default`: invalid flow id `a b`: it has a character \
                  other than A-Z a-z 0-9 _ . - (a flow id is 1 to 128 characters of A-Z a-z 0-9 \
                  _ . -, not starting with . or -)",
+            ),
+            (
+                "[\"{target}\"]",
+                "w.toml:2:12: `workflow.default` holds `{target}`, but templates are not filled \
+                 in there: name the flows themselves",
             ),
             (
                 "[]",

@@ -437,6 +437,26 @@ cwd = 5
     );
 }
 
+/// flow sets `FLOW_ID` and the others for every command: a value of the file would be
+/// dropped without a word.
+#[test]
+fn an_env_variable_flow_sets_itself_is_refused() {
+    check_errors(
+        "[defaults]\nenv = { FLOW_WORKFLOW_DIR = \"/x\" }\n\
+         [flows.a]\ncommand = [\"true\"]\nenv = { FLOW_ID = \"mine\", FLOW_IDS = \"ok\" }\n",
+        &[
+            (
+                2,
+                9,
+                "`defaults.env` sets `FLOW_WORKFLOW_DIR`, which flow sets itself for every \
+                 command (FLOW_ID, FLOW_RUN_ID, FLOW_ATTEMPT, FLOW_WORKFLOW_DIR): its value \
+                 would never reach the command; give the variable another name",
+            ),
+            (5, 9, "`flows.a.env` sets `FLOW_ID`, which flow sets itself"),
+        ],
+    );
+}
+
 #[test]
 fn a_dependency_in_both_lists() {
     check_errors(

@@ -74,3 +74,25 @@ fn an_output_read_by_its_own_flow_is_named_at_its_line_once_per_matrix() {
         "{error}"
     );
 }
+
+/// One flow that declares one file twice, as written or otherwise, is told to declare it once,
+/// not that the file has "one writer": it has.
+#[test]
+fn an_output_declared_twice_by_one_flow_is_named_as_such() {
+    for (a, b) in [
+        ("a.txt", "a.txt"),
+        ("a.txt", "./a.txt"),
+        ("out/", "out/../out/"),
+    ] {
+        let text = format!("[flows.a]\nshell = \"true\"\noutputs = [\"{a}\", \"{b}\"]\n");
+        let error = load_str(&text).unwrap_err();
+        let at = 14 + a.len() + 2;
+        assert!(
+            error.contains(&format!(
+                "w.toml:3:{at}: flow `a` declares output `{b}` twice (also as `{a}` at \
+                 w.toml:3:12): declare it once"
+            )),
+            "{a} {b}: {error}"
+        );
+    }
+}

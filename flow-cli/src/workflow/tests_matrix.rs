@@ -589,5 +589,52 @@ mod properties {
     }
 }
 
+/// A matrix value that is not in the file (a `--set` of its list param, a file name its glob
+/// matched) is named with where it came from: the line points at the file's text, which may
+/// be fine.
+#[test]
+fn a_value_from_the_command_line_or_a_file_name_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a b.fq", "c.fq"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    let text = "[params]\nsamples = [\"x\"]\n[flows.s]\nmatrix = { v = \"{samples}\" }\n\
+                shell = \"true\"\n[flows.g]\nmatrix = { f = { glob = \"{f}.fq\" } }\n\
+                shell = \"true\"\n";
+    check_errors_in(
+        dir.path(),
+        text,
+        &[("samples", "a,a")],
+        &[
+            (
+                "w.toml",
+                4,
+                16,
+                "param `samples` has the value `a` twice (from `--set samples=a,a`)",
+            ),
+            (
+                "w.toml",
+                7,
+                25,
+                "the value `a b` (from the file `a b.fq`) of matrix axis `f`",
+            ),
+        ],
+    );
+    check_errors_in(
+        dir.path(),
+        text,
+        &[("samples", "ok,a b")],
+        &[
+            (
+                "w.toml",
+                4,
+                16,
+                "the value `a b` (from `--set samples=ok,a b`) of matrix axis",
+            ),
+            ("w.toml", 7, 25, "the value `a b` (from the file `a b.fq`)"),
+        ],
+    );
+}
+
 #[path = "tests_references.rs"]
 mod references;

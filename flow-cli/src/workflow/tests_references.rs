@@ -84,3 +84,35 @@ fn a_name_that_is_both_a_flow_and_a_definition_is_an_error() {
         )],
     );
 }
+
+/// A list param in `requires` or `wants` would name one flow of all its items joined with
+/// spaces: it is refused as such, not as an invalid flow id `a b`; a param of one value names
+/// its flow.
+#[test]
+fn a_list_param_in_a_dependency_is_named_as_such() {
+    let text = "[params]\ndeps = [\"a\", \"b\"]\nmore = [\"b\"]\none = \"a\"\n\
+                [flows.a]\nshell = \"x\"\n[flows.b]\nshell = \"x\"\n\
+                [flows.c]\nshell = \"x\"\nrequires = [\"{deps}\"]\nwants = [\"a\", \"{more}\"]\n\
+                [flows.d]\nshell = \"x\"\nrequires = [\"{one}\"]\n";
+    let says = "is a list param, and a flow id takes one value: list the flows, or name a \
+                definition with a matrix (all its flows)";
+    check_errors_in(
+        Path::new("/tmp/wf"),
+        text,
+        &[],
+        &[
+            (
+                "w.toml",
+                11,
+                13,
+                &format!("`flows.c.requires`: `{{deps}}` {says}"),
+            ),
+            (
+                "w.toml",
+                12,
+                15,
+                &format!("`flows.c.wants`: `{{more}}` {says}"),
+            ),
+        ],
+    );
+}

@@ -238,6 +238,14 @@ pub(super) fn retries(
     }
 }
 
+/// The variables flow gives every command, whatever `env` says.
+const FLOWS_OWN: [&str; 4] = [
+    "FLOW_ID",
+    "FLOW_RUN_ID",
+    "FLOW_ATTEMPT",
+    "FLOW_WORKFLOW_DIR",
+];
+
 pub(super) fn env(
     item: &Value<'_>,
     what: &str,
@@ -272,6 +280,19 @@ pub(super) fn env(
                 format!(
                     "{problem}: write the variable's name itself (the values of `env` are \
                      templates, its names are not)"
+                ),
+            );
+            continue;
+        }
+        // flow sets these for every command, over any value of the file: one written here
+        // would never reach the command.
+        if FLOWS_OWN.contains(&key) {
+            diags.error(
+                key_span.or(value_span),
+                format!(
+                    "`{what}` sets `{key}`, which flow sets itself for every command ({}): its \
+                     value would never reach the command; give the variable another name",
+                    FLOWS_OWN.join(", ")
                 ),
             );
             continue;

@@ -302,6 +302,32 @@ fn not_started() -> AttemptEnd {
     )))
 }
 
+/// For an exit code a shell gives for a reason of its own, the words that say so: 127 for a
+/// command not found, 126 for one it could not run, 128 + N for one signal N killed (137 is
+/// SIGKILL, most often the kernel's out-of-memory killer), which the bare number does not
+/// tell. Empty for others.
+fn shell_says(code: i32) -> String {
+    match code {
+        127 => return " (as a shell reports a command it did not find: see its stderr)".to_owned(),
+        126 => {
+            return " (as a shell reports a command it found but could not run: not \
+                    executable?)"
+                .to_owned()
+        }
+        _ => {}
+    }
+    match code - 128 {
+        9 => " (128 + 9: as a shell reports a command killed by SIGKILL, which the kernel's \
+               out-of-memory killer sends)"
+            .to_owned(),
+        signal @ 1..=31 => format!(
+            " (128 + {signal}: as a shell reports a command killed by {})",
+            flow_pool::signal_name(signal)
+        ),
+        _ => String::new(),
+    }
+}
+
 fn command_end(outcome: CommandOutcome) -> AttemptEnd {
     let (result, exit_code) = match outcome.end {
         // The run was stopped before the executor started the command (as while its outputs
@@ -309,7 +335,10 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Cancelled if outcome.pid == 0 => return not_started(),
         CommandEnd::Exited(0) => (Ok(serde_json::json!({"exit_code": 0})), Some(0)),
         CommandEnd::Exited(code) => (
-            Err(Failure::new(FailureKind::Error, exited(code))),
+            Err(Failure::new(
+                FailureKind::Error,
+                format!("the command exited with code {code}{}", shell_says(code)),
+            )),
             Some(code),
         ),
         CommandEnd::Signaled(signal) => (
@@ -317,7 +346,15 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
                 FailureKind::Crashed {
                     signal: Some(signal),
                 },
-                format!("the command was {}", outcome.end),
+                // Not flow's own SIGKILL (that ends a timeout or a cancel, said as such).
+                match signal {
+                    9 => format!(
+                        "the command was {} (not sent by flow: most often the kernel's \
+                         out-of-memory killer)",
+                        outcome.end
+                    ),
+                    _ => format!("the command was {}", outcome.end),
+                },
             )),
             None,
         ),
@@ -380,21 +417,6 @@ pub(crate) fn task_failure(failure: TaskFailure) -> Failure {
     }
 }
 
-/// "the command exited with code N"; for a code a shell gives when a process it ran was
-/// killed by a signal (128 + its number: 137 for an out-of-memory SIGKILL, 141 for SIGPIPE
-/// in a pipeline under `pipefail`), which signal that would be.
-fn exited(code: i32) -> String {
-    let signal = code - 128;
-    match (1..=31).contains(&signal) {
-        true => format!(
-            "the command exited with code {code} (128 + {signal}: how a shell reports a \
-             process killed by {})",
-            flow_pool::signal_name(signal)
-        ),
-        false => format!("the command exited with code {code}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,7 +443,7 @@ mod tests {
         let piped = command_end(outcome(CommandEnd::Exited(141))).result;
         assert_eq!(
             piped.unwrap_err().message,
-            "the command exited with code 141 (128 + 13: how a shell reports a process \
+            "the command exited with code 141 (128 + 13: as a shell reports a command \
              killed by SIGPIPE)"
         );
         let killed = command_end(outcome(CommandEnd::Signaled(9)));

@@ -1,5 +1,6 @@
 //! Why a command could not be started, in words a user can act on: a missing working
-//! directory, or one that is no folder or cannot be entered, a program that is a folder, a script whose `#!` interpreter is
+//! directory, or one that is no folder or cannot be entered, a program that is a folder or
+//! is not there (with the path it was looked for at), a script whose `#!` interpreter is
 //! missing. Each is looked at only once the start failed, so a good start costs nothing.
 
 use std::io::{self, Read};
@@ -57,6 +58,31 @@ pub(crate) fn spawn_error(
             source.kind(),
             "no such program in the folders of PATH (is it installed?)",
         ),
+        // `./tool.sh` with `cwd = "sub"`: execve says only "No such file or directory", not
+        // where it looked.
+        (Some(file), Some(libc::ENOENT)) if !file.exists() => {
+            // `sub/./tool.sh` as `sub/tool.sh`.
+            let file: std::path::PathBuf = file.components().collect();
+            let problem = match std::fs::read_link(&file) {
+                Ok(target) => format!(
+                    "{} is a symbolic link to {}, which does not exist",
+                    file.display(),
+                    target.display()
+                ),
+                Err(_) if unexpanded(spec.program.name()) => format!(
+                    "there is no file {} (nothing expands `~` or `$VAR` in a program's path: \
+                     write the path itself)",
+                    file.display()
+                ),
+                Err(_) if Path::new(spec.program.name()).is_relative() => format!(
+                    "there is no file {} (a program named with a `/` is found from the \
+                     working directory)",
+                    file.display()
+                ),
+                Err(_) => format!("there is no file {}", file.display()),
+            };
+            io::Error::new(source.kind(), problem)
+        }
         (Some(file), Some(libc::ENOENT)) if file.is_file() => match interpreter(file) {
             // Only when it is missing: a present one failed for its own reasons.
             Some(interpreter) if !Path::new(&interpreter).exists() => io::Error::new(
@@ -102,6 +128,12 @@ fn searched(spec: &CommandSpec) -> bool {
 /// read it) cannot be used, for the reason `source`.
 pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) -> PoolError {
     let problem = match source.kind() {
+        // `cwd = "~/proj"` or `"$HOME/proj"`, as a shell would expand it: a folder of that
+        // very name, which is missing.
+        io::ErrorKind::NotFound if unexpanded(dir) => "does not exist (nothing expands `~` or \
+                                                      `$VAR` in a working directory: write the \
+                                                      path itself)"
+            .to_owned(),
         io::ErrorKind::NotFound => "does not exist".to_owned(),
         io::ErrorKind::NotADirectory => "is not a folder".to_owned(),
         io::ErrorKind::PermissionDenied => "cannot be entered (permission denied)".to_owned(),
@@ -114,6 +146,13 @@ pub(crate) fn unusable_cwd(spec: &CommandSpec, dir: &str, source: &io::Error) ->
             format!("its working directory {dir} {problem}"),
         ),
     }
+}
+
+/// Whether the path `path` is written as a shell would expand it: a component `~`, or one
+/// holding a `$` (`$HOME`, `${DATA}`).
+fn unexpanded(path: &str) -> bool {
+    path.split('/')
+        .any(|component| component == "~" || component.contains('$'))
 }
 
 /// The interpreter a script's first line (`#!/usr/bin/env python3`) names, if it has one,
