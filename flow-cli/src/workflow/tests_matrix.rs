@@ -440,7 +440,8 @@ fn a_glob_value_that_cannot_be_an_id_says_to_rename_the_file() {
     let error = load_in(dir.path(), text, &[]).unwrap_err();
     assert!(
         error.contains(
-            "the value `patient 2` of matrix axis `s` cannot be part of the flow id `qc.…`: it \
+            "the value `patient 2` (from the file `data/patient 2.fq`) of matrix axis `s` cannot \
+             be part of the flow id `qc.…`: it \
              has a character other than A-Z a-z 0-9 _ . -; rename the file it comes from, or \
              write a glob that does not match it"
         ),
