@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, PoolError, Prepare,
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, LeftJob, PoolError, Prepare,
     SlurmConfig, SlurmExecutor,
 };
 use nix::fcntl::Flock;
@@ -82,7 +82,7 @@ impl Executor {
         match kind {
             ExecutorKind::Local => Ok(Executor::Local(CommandRunner::new())),
             ExecutorKind::Slurm => {
-                let dir = (wf.dir.join(STATE_DIR).join("slurm")).join(folder_name(&wf.name));
+                let dir = jobs_dir(wf);
                 let lock = JobsLock::take(&dir)?;
                 let mut config = SlurmConfig::new(dir)
                     .extra_args(wf.slurm.extra.iter().cloned())
@@ -121,30 +121,41 @@ impl Executor {
                  use this machine)"
             ))
         };
-        let on_path = std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file())
-        });
-        if !on_path {
-            return Err(unusable(
-                "`sbatch` is not on PATH (Slurm's commands must be installed here)".into(),
-            ));
+        slurm_reachable().map_err(unusable)
+    }
+
+    /// Before a run on this machine: cancels the Slurm jobs that a `flow run --executor
+    /// slurm` of `wf` which died left queued or running (else, on a cluster of several
+    /// nodes, they would run on beside this run's commands, writing the same files), and
+    /// says so in one warning; returns once Slurm shows them ended. Where Slurm cannot be
+    /// reached, it warns that they could not be checked, and keeps them for a later run.
+    ///
+    /// # Errors
+    /// [`CliError::Run`] when another run holds the job folder, or when `squeue` cannot
+    /// tell whether a submission that was never recorded made a job.
+    pub async fn cancel_left_slurm_jobs(wf: &Workflow) -> Result<(), CliError> {
+        let dir = jobs_dir(wf);
+        if !SlurmExecutor::has_left_jobs(&dir) {
+            return Ok(());
         }
-        let probe = std::process::Command::new("sinfo")
-            .args(["--noheader", "--format=%P"])
-            .stdin(std::process::Stdio::null())
-            .output();
-        match probe {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                Err(unusable(format!(
-                    "Slurm is not reachable: `sinfo` failed ({}): {}",
-                    out.status,
-                    crate::report::last_lines(stderr.trim(), 3)
-                )))
-            }
-            Err(e) => Err(unusable(format!("cannot run `sinfo`: {e}"))),
+        let _lock = JobsLock::take(&dir)?;
+        if let Err(detail) = slurm_reachable() {
+            tracing::warn!(
+                "an earlier `flow run --executor slurm` of `{}` died and left Slurm jobs in \
+                 {}, which cannot be checked here ({detail}): if they still run, cancel \
+                 them (`scancel`), as they write what this run writes",
+                terminal::safe(&wf.name),
+                terminal::path(&dir)
+            );
+            return Ok(());
         }
+        let slurm =
+            SlurmExecutor::new(SlurmConfig::new(dir)).map_err(|e| CliError::Run(e.to_string()))?;
+        let left = (slurm.cancel_left_jobs().await).map_err(|e| CliError::Run(e.to_string()))?;
+        if !left.is_empty() {
+            tracing::warn!("{}", left_jobs_warning(&wf.name, &left));
+        }
+        Ok(())
     }
 
     /// How many flows run at once when neither `--jobs` nor `[workflow] jobs` says: the
@@ -290,6 +301,61 @@ fn held_warning(job: u64, held: &HeldJob) -> String {
     )
 }
 
+/// The folder of the Slurm job registry of `wf`.
+fn jobs_dir(wf: &Workflow) -> std::path::PathBuf {
+    (wf.dir.join(STATE_DIR).join("slurm")).join(folder_name(&wf.name))
+}
+
+/// `Ok` when `sbatch` is on `PATH` and `sinfo` reaches the controller, else what is missing.
+fn slurm_reachable() -> Result<(), String> {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()));
+    if !on_path {
+        return Err("`sbatch` is not on PATH (Slurm's commands must be installed here)".into());
+    }
+    let probe = std::process::Command::new("sinfo")
+        .args(["--noheader", "--format=%P"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(format!(
+                "Slurm is not reachable: `sinfo` failed ({}): {}",
+                out.status,
+                crate::report::last_lines(stderr.trim(), 3)
+            ))
+        }
+        Err(e) => Err(format!("cannot run `sinfo`: {e}")),
+    }
+}
+
+/// How many cancelled jobs [`left_jobs_warning`] names; it counts the others.
+const NAMED_JOBS: usize = 4;
+
+/// What to tell of the jobs `left` of workflow `name`, cancelled before a run on this machine.
+fn left_jobs_warning(name: &str, left: &[LeftJob]) -> String {
+    let mut named: Vec<String> = (left.iter().take(NAMED_JOBS))
+        .map(|left| format!("{} of flow `{}`", left.job, terminal::safe(&left.flow)))
+        .collect();
+    if left.len() > NAMED_JOBS {
+        named.push(format!("{} more", left.len() - NAMED_JOBS));
+    }
+    let (jobs, it) = match left.len() {
+        1 => ("Slurm job", "it"),
+        _ => ("Slurm jobs", "they"),
+    };
+    format!(
+        "cancelled {jobs} {}, left queued or running by an earlier `flow run --executor \
+         slurm` of `{}` that died: this run runs the flows on this machine, and {it} would \
+         have written the same files (`flow run --executor slurm --resume` adopts such jobs \
+         instead)",
+        named.join(", "),
+        terminal::safe(name),
+    )
+}
+
 /// `name` as one folder name, a different one for each name: a name of only ASCII letters,
 /// digits, `-`, `_` and `.` (not only dots) is kept as it is (so the folders of earlier
 /// versions stay where they were); any other has its other characters made `_` (`workflow`
@@ -365,6 +431,32 @@ mod tests {
              JobHeldUser\\u{1b}[2J): it will not start, and the run waits for it, until it \
              is released; release it with `scontrol release 42`, or stop the run (Ctrl-C) to \
              cancel it"
+        );
+    }
+
+    #[test]
+    fn the_left_jobs_warning_names_jobs_and_flows_made_safe() {
+        let left = |job, flow: &str| LeftJob {
+            flow: flow.into(),
+            job,
+        };
+        let one = left_jobs_warning("w", &[left(12, "a\u{1b}[2J")]);
+        assert!(
+            one.starts_with(
+                "cancelled Slurm job 12 of flow `a\\u{1b}[2J`, left queued or running by an \
+                 earlier `flow run --executor slurm` of `w` that died: this run runs the flows \
+                 on this machine, and it would have written the same files"
+            ),
+            "{one}"
+        );
+        let many: Vec<LeftJob> = (1..=6).map(|job| left(job, "f")).collect();
+        let text = left_jobs_warning("w", &many);
+        assert!(
+            text.starts_with(
+                "cancelled Slurm jobs 1 of flow `f`, 2 of flow `f`, 3 of flow `f`, 4 of flow \
+                 `f`, 2 more, left queued or running"
+            ) && text.contains("and they would have written"),
+            "{text}"
         );
     }
 

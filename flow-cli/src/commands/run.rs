@@ -182,6 +182,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
+    // The jobs of a dead run under Slurm stop before this run does their work here.
+    if let Executor::Local(_) = executor {
+        Executor::cancel_left_slurm_jobs(wf).await?;
+    }
     let runner = executor.runner();
     // A flow whose declared input is missing and written by no flow fails before it starts.
     let unwritten = Unwritten::of(wf);

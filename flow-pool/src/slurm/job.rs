@@ -407,6 +407,7 @@ mod tests {
         let status = dir.join("f.status");
         std::fs::write(&status, "exit 0\n").unwrap();
         let record = registry::JobRecord {
+            flow: None,
             job: None,
             token: None,
             attempt: None,

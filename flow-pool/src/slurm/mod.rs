@@ -42,6 +42,7 @@ mod commands;
 mod config;
 mod ending;
 mod job;
+mod left;
 mod poll;
 mod reason;
 mod registry;
@@ -50,6 +51,7 @@ mod submit;
 mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +65,7 @@ use crate::PoolError;
 pub use config::{
     ExistingJobs, SlurmConfig, SlurmResources, DEFAULT_PARALLEL_SUBMITS, DEFAULT_POLL_INTERVAL,
 };
+pub use left::LeftJob;
 pub use state::JobState;
 
 /// How many Slurm commands an executor issued so far.
@@ -196,6 +199,26 @@ impl SlurmExecutor {
         let mut in_flight = self.shared.in_flight.subscribe();
         let _ = in_flight.wait_for(|n| *n == 0).await;
         self.shared.poller.cancel_all().await;
+    }
+
+    /// Whether the job registry of an executor with state directory `state_dir` names a
+    /// job: one that a `flow` process which died left (a run forgets each job once it
+    /// ended). Creates nothing, and runs no Slurm command.
+    pub fn has_left_jobs(state_dir: &Path) -> bool {
+        left::any_record(&job::records_dir(&SlurmConfig::new(state_dir)))
+    }
+
+    /// Cancels every job of the registry that Slurm shows still queued or running (left by
+    /// a `flow` process that died; see [`has_left_jobs`](Self::has_left_jobs)), forgets every
+    /// job of the registry, and returns those it cancelled once Slurm shows each ended. For a
+    /// run that does the flows' work elsewhere (on this machine), which those jobs would
+    /// otherwise do beside it, writing the same files.
+    ///
+    /// # Errors
+    /// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id
+    /// was never recorded made a job (the registry keeps it, and the jobs not looked at yet).
+    pub async fn cancel_left_jobs(&self) -> Result<Vec<LeftJob>, PoolError> {
+        left::cancel(&self.shared, &job::records_dir(&self.shared.config)).await
     }
 
     /// Runs `spec` as a Slurm job to its end.

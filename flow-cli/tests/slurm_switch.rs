@@ -1,0 +1,133 @@
+//! Switching executors between a killed run and the next, on a real Slurm cluster (start one
+//! with `../shared/ci/slurm-up.sh`): a run on this machine after a `flow run --executor
+//! slurm` that died cancels the jobs it left, which would otherwise run on beside it. Each
+//! test prints why it skips when `sbatch` is not installed, and fails instead when env `CI`
+//! is set.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{flow, flow_entry, json_of, signal, wait_exit, GUARD};
+
+fn slurm_available() -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sbatch not found while env CI is set: .ci/run starts a Slurm cluster \
+             (../shared/ci/slurm-up.sh) and this test must run there"
+        );
+        eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
+    }
+    found
+}
+
+/// The jobs named `name` (this test's own), as `ID STATE` lines.
+fn jobs_named(name: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--format=%i %T", "--states=all"])
+        .arg(format!("--name={name}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (polling `squeue`: a cluster's state cannot be awaited) until a job named `name`
+/// is in `state`.
+fn wait_job_state(name: &str, state: &str) {
+    let start = Instant::now();
+    while !jobs_named(name)
+        .iter()
+        .any(|line| line.ends_with(&format!(" {state}")))
+    {
+        assert!(start.elapsed() < GUARD, "no job {name} in state {state}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Cancels this test's jobs, whatever the test's end: a failed test leaves none queued.
+struct CancelJobs(String);
+
+impl Drop for CancelJobs {
+    fn drop(&mut self) {
+        let _ = Command::new("scancel")
+            .arg(format!("--name={}", self.0))
+            .arg(format!("--user={}", whoami()))
+            .status();
+    }
+}
+
+fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn run(dir: &Path, args: &[&str]) -> std::process::Child {
+    flow()
+        .current_dir(dir)
+        .args(["run", "w.toml", "--json"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Regression: a `flow run --resume` on this machine after a killed `flow run --executor
+/// slurm` left the killed run's job queued (on a cluster of several nodes, running too),
+/// beside the flow it ran itself. Now it cancels the job before any flow starts, and says so.
+#[test]
+fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("left_queued_{}", std::process::id());
+    let _cancel = CancelJobs(name.clone());
+    let workflow = format!(
+        "[flows.{name}]\nshell = \"echo here >> ran\"\nslurm = {{ extra = [\"--hold\"] }}\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = run(dir.path(), &["--executor", "slurm"]);
+    wait_job_state(&name, "PENDING");
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+
+    let out = wait_exit(run(dir.path(), &["--resume"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
+    let jobs = jobs_named(&name);
+    assert!(
+        jobs.len() == 1 && jobs[0].ends_with(" CANCELLED"),
+        "the killed run's job is still there: {jobs:?}"
+    );
+    let job = jobs[0].split(' ').next().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "flow: warning: cancelled Slurm job {job} of flow `{name}`, left queued or running \
+             by an earlier `flow run --executor slurm` of `w` that died: this run runs the \
+             flows on this machine"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran")).unwrap(),
+        "here\n"
+    );
+    // The next run finds nothing left to cancel.
+    let again = wait_exit(run(dir.path(), &[]));
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("cancelled Slurm job"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

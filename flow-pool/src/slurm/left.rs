@@ -1,0 +1,75 @@
+//! The jobs a `flow` process that died left in the registry, cancelled for a run that does
+//! their work elsewhere (on the machine it runs on): they would run on beside it, writing the
+//! same files. A run removes each record once its job ended, so any record left belongs to a
+//! process that died.
+
+use std::path::Path;
+
+use crate::slurm::adopt::{job_of, still_live};
+use crate::slurm::poll::JobView;
+use crate::slurm::registry;
+use crate::slurm::Shared;
+use crate::PoolError;
+
+/// A job that a `flow` process which died left queued or running (see
+/// [`SlurmExecutor::cancel_left_jobs`](crate::SlurmExecutor::cancel_left_jobs)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftJob {
+    /// The flow (`FLOW_ID`) whose command the job runs.
+    pub flow: String,
+    /// The Slurm job id.
+    pub job: u64,
+}
+
+/// Whether the registry in `records` holds any record.
+pub(super) fn any_record(records: &Path) -> bool {
+    std::fs::read_dir(records).is_ok_and(|mut entries| {
+        entries.any(|entry| {
+            entry.is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+        })
+    })
+}
+
+/// Cancels the job of every record in `records` that Slurm shows queued or running, removes
+/// the records, and returns those jobs once Slurm shows each ended.
+///
+/// # Errors
+/// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id was
+/// never recorded made a job; its record is kept, and so are those not looked at yet.
+pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJob>, PoolError> {
+    let mut paths: Vec<_> = match std::fs::read_dir(records) {
+        Ok(entries) => (entries.flatten())
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect(),
+        Err(_) => return Ok(Vec::new()),
+    };
+    paths.sort();
+    let mut left = Vec::new();
+    for path in paths {
+        let Some(mut record) = registry::read(&path).await else {
+            continue;
+        };
+        let flow = match record.flow.clone() {
+            Some(flow) => flow,
+            // Older records: the file name, which is the flow id unless it had to change.
+            None => (path.file_stem())
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        if let Some(job) = job_of(shared, &path, &flow, &mut record).await? {
+            if still_live(shared, job).await {
+                shared.poller.cancel(job);
+                left.push(LeftJob { flow, job });
+            }
+        }
+        registry::remove(&path).await;
+    }
+    for left in &left {
+        let mut view = shared.poller.watch(left.job, false);
+        let _ = view
+            .wait_for(|view| !matches!(view, JobView::Waiting | JobView::Live(_)))
+            .await;
+    }
+    Ok(left)
+}
