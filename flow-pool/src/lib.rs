@@ -24,7 +24,7 @@ pub use process::{
     DEFAULT_WORKER_GRACE, WORKER_ENV,
 };
 pub use slurm::{
-    ExistingJobs, HeldJob, JobState, LeftJob, SlurmConfig, SlurmExecutor, SlurmResources,
+    ExistingJobs, HeldJob, Hold, JobState, LeftJob, SlurmConfig, SlurmExecutor, SlurmResources,
     SlurmStats,
 };
 pub use sys::{

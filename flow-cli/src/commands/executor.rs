@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, LeftJob, PoolError, Prepare,
-    SlurmConfig, SlurmExecutor,
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, Hold, LeftJob, PoolError,
+    Prepare, SlurmConfig, SlurmExecutor,
 };
 use nix::fcntl::Flock;
 use tokio::sync::watch;
@@ -271,14 +271,15 @@ impl CommandExecutor for PlacedRefusals {
     }
 }
 
-/// Warns on stderr, once per job, of each job Slurm holds (`held`, from
-/// [`Executor::held_jobs`]) as flow warns of other things during a run ([`held_warning`]),
-/// whatever the progress display; returns when the executor is gone.
+/// Warns on stderr, once per job and what it waits for, of each job that waits for someone
+/// to act (`held`, from [`Executor::held_jobs`]: Slurm holds it, or its nodes are out of
+/// service) as flow warns of other things during a run ([`held_warning`]), whatever the
+/// progress display; returns when the executor is gone.
 pub async fn warn_held(mut held: watch::Receiver<BTreeMap<u64, HeldJob>>) {
     let mut told = BTreeSet::new();
     loop {
         let lines: Vec<String> = (held.borrow_and_update().iter())
-            .filter(|(job, _)| told.insert(**job))
+            .filter(|(job, held)| told.insert((**job, held.hold)))
             .map(|(job, held)| held_warning(*job, held))
             .collect();
         for line in lines {
@@ -290,15 +291,24 @@ pub async fn warn_held(mut held: watch::Receiver<BTreeMap<u64, HeldJob>>) {
     }
 }
 
-/// What to tell of `job`, which Slurm holds: which flow, Slurm's reason, and what to do.
+/// What to tell of `job`, which waits for someone to act: which flow, what it waits for,
+/// Slurm's reason, and what to do.
 fn held_warning(job: u64, held: &HeldJob) -> String {
-    format!(
-        "flow: warning: Slurm job {job} of flow `{}` is held (Slurm reason {}): it will not \
-         start, and the run waits for it, until it is released; release it with \
-         `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it",
-        terminal::safe(&held.flow),
-        terminal::safe(&held.reason)
-    )
+    let (flow, reason) = (terminal::safe(&held.flow), terminal::safe(&held.reason));
+    match held.hold {
+        Hold::Nodes => format!(
+            "flow: warning: Slurm job {job} of flow `{flow}` waits for nodes that are down or \
+             drained (Slurm reason {reason}): it will not start, and the run waits for it, \
+             until they are back in service (`sinfo -R` says why they are out; an admin \
+             returns a node with `scontrol update nodename=NODE state=resume`), or stop the \
+             run (Ctrl-C) to cancel it"
+        ),
+        _ => format!(
+            "flow: warning: Slurm job {job} of flow `{flow}` is held (Slurm reason {reason}): \
+             it will not start, and the run waits for it, until it is released; release it \
+             with `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it"
+        ),
+    }
 }
 
 /// The folder of the Slurm job registry of `wf`.
@@ -424,6 +434,7 @@ mod tests {
         let held = HeldJob {
             flow: "align".into(),
             reason: "JobHeldUser\u{1b}[2J".into(),
+            hold: Hold::Release,
         };
         assert_eq!(
             held_warning(42, &held),
@@ -431,6 +442,24 @@ mod tests {
              JobHeldUser\\u{1b}[2J): it will not start, and the run waits for it, until it \
              is released; release it with `scontrol release 42`, or stop the run (Ctrl-C) to \
              cancel it"
+        );
+    }
+
+    /// Regression: a job waiting for a drained node waited without a word.
+    #[test]
+    fn a_job_waiting_for_nodes_out_of_service_is_told_with_what_to_do() {
+        let held = HeldJob {
+            flow: "align".into(),
+            reason: "ReqNodeNotAvail, UnavailableNodes:vm".into(),
+            hold: Hold::Nodes,
+        };
+        assert_eq!(
+            held_warning(42, &held),
+            "flow: warning: Slurm job 42 of flow `align` waits for nodes that are down or \
+             drained (Slurm reason ReqNodeNotAvail, UnavailableNodes:vm): it will not start, \
+             and the run waits for it, until they are back in service (`sinfo -R` says why \
+             they are out; an admin returns a node with `scontrol update nodename=NODE \
+             state=resume`), or stop the run (Ctrl-C) to cancel it"
         );
     }
 

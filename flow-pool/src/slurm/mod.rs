@@ -83,15 +83,29 @@ pub struct SlurmStats {
     pub max_jobs_per_poll: u64,
 }
 
-/// A job that Slurm holds: it starts only once released (`scontrol release JOB`). See
-/// [`SlurmExecutor::held_jobs`].
+/// A job that waits for someone to act: Slurm holds it, or the nodes it may run on are out
+/// of service. See [`SlurmExecutor::held_jobs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldJob {
     /// The flow (`FLOW_ID`) whose command the job runs.
     pub flow: String,
-    /// Slurm's reason for keeping it pending (`JobHeldUser`, `JobHeldAdmin`, ...), as
+    /// Slurm's reason for keeping it pending (`JobHeldUser`, `ReqNodeNotAvail`, ...), as
     /// `squeue` printed it.
     pub reason: String,
+    /// What it waits for.
+    pub hold: Hold,
+}
+
+/// What a [`HeldJob`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Hold {
+    /// To be released (`scontrol release JOB`): a user or an admin holds it
+    /// (`JobHeldUser`, `JobHeldAdmin`).
+    Release,
+    /// Nodes back in service: those it may run on are down or drained, or its partition is
+    /// down (`ReqNodeNotAvail`, `PartitionDown`, ...); `sinfo -R` says why.
+    Nodes,
 }
 
 /// Runs commands as Slurm batch jobs. Cloning is cheap; clones share the poller.
@@ -178,11 +192,14 @@ impl SlurmExecutor {
         self.shared.queued.subscribe()
     }
 
-    /// The jobs of this executor's runs that Slurm holds now (reason `JobHeldUser`,
-    /// `JobHeldAdmin`, ...: `--hold`, `scontrol hold`), by job id, with their flow and
-    /// Slurm's reason. Such a job waits, and its run with it, until someone releases it
-    /// (`scontrol release JOB`); the executor only tells. A job leaves the map when Slurm
-    /// shows it no longer held, or when its run ends. A program shows these to its user.
+    /// The jobs of this executor's runs that wait for someone to act, by job id, with their
+    /// flow, Slurm's reason and what they wait for ([`Hold`]): jobs Slurm holds (reason
+    /// `JobHeldUser`, `JobHeldAdmin`, ...: `--hold`, `scontrol hold`), which wait until
+    /// someone releases them (`scontrol release JOB`), and jobs whose nodes are down or
+    /// drained, or whose partition is down, which wait until an admin brings them back.
+    /// Their runs wait with them; the executor only tells. A job leaves the map when Slurm
+    /// shows it no longer waiting so, or when its run ends. A program shows these to its
+    /// user.
     pub fn held_jobs(&self) -> watch::Receiver<BTreeMap<u64, HeldJob>> {
         self.shared.held.subscribe()
     }
