@@ -162,6 +162,7 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         pid: u32::try_from(job).unwrap_or(u32::MAX),
         duration: started.elapsed(),
         adopted_attempt: None,
+        adopted: false,
     }
 }
 
@@ -367,6 +368,7 @@ pub(crate) async fn run(
         stdout_tail,
         stderr_tail,
         adopted_attempt,
+        adopted: was_adopted,
         ..outcome(end, if never_ran { 0 } else { job }, started)
     })
 }

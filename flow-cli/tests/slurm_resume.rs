@@ -1,8 +1,8 @@
-//! Switching executors between a killed run and the next, on a real Slurm cluster (start one
-//! with `../shared/ci/slurm-up.sh`): a run on this machine after a `flow run --executor
-//! slurm` that died cancels the jobs it left, which would otherwise run on beside it. Each
-//! test prints why it skips when `sbatch` is not installed, and fails instead when env `CI`
-//! is set.
+//! The run after a killed `flow run --executor slurm`, on a real Slurm cluster (start one
+//! with `../shared/ci/slurm-up.sh`): a run on this machine cancels the jobs the killed run
+//! left, which would otherwise run on beside it; a resumed run on Slurm records an adopted
+//! job's real start and duration. Each test prints why it skips when `sbatch` is not
+//! installed, and fails instead when env `CI` is set.
 
 mod common;
 
@@ -130,4 +130,62 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+}
+
+/// How long Slurm says the job named `name` has run, in whole seconds (`squeue %M`).
+fn seconds_run(name: &str) -> u64 {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--format=%M"])
+        .arg(format!("--name={name}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    (text.trim().split(':').rev())
+        .zip([1, 60, 3600])
+        .map(|(part, unit)| part.trim().parse::<u64>().unwrap_or(0) * unit)
+        .sum()
+}
+
+/// Regression: a job that `--resume` adopted was recorded as started when the resumed run
+/// adopted it, and its duration counted from there: `flow results`, `--json` and the report
+/// showed a fraction of the time it ran.
+#[test]
+fn an_adopted_job_keeps_its_start_and_its_whole_duration() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("adopted_clock_{}", std::process::id());
+    let _cancel = CancelJobs(name.clone());
+    let workflow = format!("[flows.{name}]\nshell = \"date +%s%3N > began; sleep 6\"\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = run(dir.path(), &["--executor", "slurm"]);
+    wait_job_state(&name, "RUNNING");
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+    // The job runs on, unwatched, for a while (polling `squeue`: Slurm's clock cannot be
+    // awaited).
+    let start = Instant::now();
+    while seconds_run(&name) < 3 {
+        assert!(start.elapsed() < GUARD, "job {name} does not run on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = wait_exit(run(dir.path(), &["--executor", "slurm", "--resume"]));
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    let flow = flow_entry(&json, &name);
+    let began: i64 = (std::fs::read_to_string(dir.path().join("began")).unwrap())
+        .trim()
+        .parse()
+        .unwrap();
+    let started_at = chrono::DateTime::parse_from_rfc3339(flow["started_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    // Slurm counts whole seconds.
+    assert!(
+        started_at <= began + 1000,
+        "recorded as started at {started_at}, the job began at {began}: {json}"
+    );
+    assert!(flow["duration_ms"].as_u64().unwrap() >= 5000, "{json}");
 }
