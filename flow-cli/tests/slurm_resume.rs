@@ -1,6 +1,7 @@
 //! The run after a killed `flow run --executor slurm`, on a real Slurm cluster (start one
 //! with `../shared/ci/slurm-up.sh`): a run on this machine cancels the jobs the killed run
-//! left, which would otherwise run on beside it; a resumed run on Slurm records an adopted
+//! left, which would otherwise run on beside it, and a run on Slurm stops the commands a
+//! killed run here left (its watchdog killed too); a resumed run on Slurm records an adopted
 //! job's real start and duration. Each test prints why it skips when `sbatch` is not
 //! installed, and fails instead when env `CI` is set.
 
@@ -10,7 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{flow, flow_entry, json_of, signal, wait_exit, GUARD};
+use common::{
+    alive, fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, watchdog_of, GUARD,
+};
 
 fn slurm_available() -> bool {
     let found = std::env::var_os("PATH")
@@ -188,4 +191,52 @@ fn an_adopted_job_keeps_its_start_and_its_whole_duration() {
         "recorded as started at {started_at}, the job began at {began}: {json}"
     );
     assert!(flow["duration_ms"].as_u64().unwrap() >= 5000, "{json}");
+}
+
+/// Regression: `flow run --executor slurm --resume` after a local `flow run` killed with its
+/// watchdog (`kill -9` of both) left the killed run's command running here, beside the job
+/// it submitted for the same flow. Now it stops that command first, as a local run does.
+#[test]
+fn a_slurm_resume_stops_the_commands_a_killed_local_run_left() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("left_here_{}", std::process::id());
+    let _cancel = CancelJobs(name.clone());
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    let workflow = format!(
+        "[flows.{name}]\nshell = \"echo $$ > ready.fifo; read x < go.fifo; echo done >> out\"\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = run(dir.path(), &[]);
+    let shell = wait_ready(&ready);
+    // The watchdog first, so that it cannot see the run die.
+    signal(watchdog_of(first.id()).parse().unwrap(), "KILL");
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+    assert!(
+        alive(&shell),
+        "the killed run's command {shell} is gone already"
+    );
+
+    let second = run(dir.path(), &["--executor", "slurm", "--resume"]);
+    let job_shell = wait_ready(&ready);
+    assert!(
+        !alive(&shell),
+        "the killed run's command {shell} still runs beside the Slurm job ({job_shell})"
+    );
+    std::fs::write(&go, "go\n").unwrap();
+    let out = wait_exit(second);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("died and left 1 process running"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).unwrap(),
+        "done\n"
+    );
 }

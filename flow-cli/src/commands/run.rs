@@ -122,10 +122,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     } else {
         None
     };
-    // A dead run's commands that outlived its watchdog stop before this run starts its own.
-    if args.executor == ExecutorKind::Local {
-        takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
-    }
+    // A dead run's commands that outlived its watchdog stop before this run starts its own,
+    // also before jobs on Slurm: the dead run may have run here.
+    takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
     if let Some(lock) = &mut lock {
         lock.name(run_id.as_str())?;
     }
