@@ -103,6 +103,22 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     wait_job_state(&name, "PENDING");
     signal(first.id(), "KILL");
     assert_eq!(wait_exit(first).status.code(), None);
+    // What is left is told by a look at the workflow, as what the next run does with it.
+    let job = jobs_named(&name)[0].split(' ').next().unwrap().to_owned();
+    let note = format!(
+        "note: a `flow run --executor slurm` of `w` that was killed left Slurm job {job} \
+         (flow `{name}`), which may still be queued or running (`squeue -j {job}`): `flow run \
+         --executor slurm --resume` adopts it instead of running its flow again; a run on \
+         this machine cancels it first\n"
+    );
+    for args in [
+        &["results", "w.toml"][..],
+        &["run", "w.toml", "-n", "--resume"],
+    ] {
+        let out = flow().current_dir(dir.path()).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.ends_with(&note), "{args:?}: {stdout}");
+    }
 
     let out = wait_exit(run(dir.path(), &["--resume"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -126,6 +142,12 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
         std::fs::read_to_string(dir.path().join("ran")).unwrap(),
         "here\n"
     );
+    let results = flow()
+        .current_dir(dir.path())
+        .args(["results", "w.toml"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&results.stdout).contains("note:"));
     // The next run finds nothing left to cancel.
     let again = wait_exit(run(dir.path(), &[]));
     assert!(

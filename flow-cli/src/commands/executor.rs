@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -312,8 +312,47 @@ fn held_warning(job: u64, held: &HeldJob) -> String {
 }
 
 /// The folder of the Slurm job registry of `wf`.
-fn jobs_dir(wf: &Workflow) -> std::path::PathBuf {
-    (wf.dir.join(STATE_DIR).join("slurm")).join(folder_name(&wf.name))
+fn jobs_dir(wf: &Workflow) -> PathBuf {
+    jobs_dir_of(&wf.dir, &wf.name)
+}
+
+/// The folder of the Slurm job registry of workflow `name` in folder `dir`.
+fn jobs_dir_of(dir: &Path, name: &str) -> PathBuf {
+    (dir.join(STATE_DIR).join("slurm")).join(folder_name(name))
+}
+
+/// How many left jobs [`left_jobs_note`] names; it counts the others.
+const NOTED_JOBS: usize = 8;
+
+/// The line that tells of the Slurm jobs that a killed `flow run --executor slurm` of
+/// workflow `name` in folder `dir` left (`None` when it left none), for a look at the
+/// workflow while none of its runs goes on (a run that goes on has its jobs there too):
+/// whether they still run only `squeue` can say, and what the next run does with them.
+pub fn left_jobs_note(dir: &Path, name: &str) -> Option<String> {
+    let left = SlurmExecutor::left_jobs(&jobs_dir_of(dir, name));
+    if left.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = (left.iter().take(NOTED_JOBS))
+        .map(|left| format!("{} (flow `{}`)", left.job, terminal::safe(&left.flow)))
+        .collect();
+    if left.len() > NOTED_JOBS {
+        named.push(format!("{} more", left.len() - NOTED_JOBS));
+    }
+    let ids: Vec<String> = left.iter().map(|left| left.job.to_string()).collect();
+    let (jobs, them, flows) = match left.len() {
+        1 => ("job", "it", "its flow"),
+        _ => ("jobs", "them", "their flows"),
+    };
+    Some(format!(
+        "note: a `flow run --executor slurm` of `{}` that was killed left Slurm {jobs} {}, \
+         which may still be queued or running (`squeue -j {}`): `flow run --executor slurm \
+         --resume` adopts {them} instead of running {flows} again; a run on this machine \
+         cancels {them} first",
+        terminal::safe(name),
+        named.join(", "),
+        ids.join(",")
+    ))
 }
 
 /// `Ok` when `sbatch` is on `PATH` and `sinfo` reaches the controller, else what is missing.

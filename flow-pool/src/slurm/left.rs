@@ -30,6 +30,35 @@ pub(super) fn any_record(records: &Path) -> bool {
     })
 }
 
+/// The jobs the records in `records` name by id (a record written just before its `sbatch`
+/// ran names none), by job id; no Slurm command runs.
+pub(super) fn named(records: &Path) -> Vec<LeftJob> {
+    let Ok(entries) = std::fs::read_dir(records) else {
+        return Vec::new();
+    };
+    let mut left: Vec<LeftJob> = (entries.flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .filter_map(|path| {
+            let record = registry::read_now(&path)?;
+            Some(LeftJob {
+                flow: record.flow.clone().unwrap_or_else(|| stem(&path)),
+                job: record.job?,
+            })
+        })
+        .collect();
+    left.sort_by_key(|left| left.job);
+    left
+}
+
+/// The flow of an older record, without one: its file name, which is the flow id unless it
+/// had to change.
+fn stem(path: &Path) -> String {
+    (path.file_stem())
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Cancels the job of every record in `records` that Slurm shows queued or running, removes
 /// the records, and returns those jobs once Slurm shows each ended.
 ///
@@ -50,13 +79,7 @@ pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJo
         let Some(mut record) = registry::read(&path).await else {
             continue;
         };
-        let flow = match record.flow.clone() {
-            Some(flow) => flow,
-            // Older records: the file name, which is the flow id unless it had to change.
-            None => (path.file_stem())
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
+        let flow = record.flow.clone().unwrap_or_else(|| stem(&path));
         if let Some(job) = job_of(shared, &path, &flow, &mut record).await? {
             if still_live(shared, job).await {
                 shared.poller.cancel(job);

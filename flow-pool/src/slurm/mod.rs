@@ -225,6 +225,13 @@ impl SlurmExecutor {
         left::any_record(&job::records_dir(&SlurmConfig::new(state_dir)))
     }
 
+    /// The jobs the registry of an executor with state directory `state_dir` names by id,
+    /// by job id: left by `flow` processes that died, or followed by one that runs now.
+    /// Runs no Slurm command, so it cannot tell whether they still run.
+    pub fn left_jobs(state_dir: &Path) -> Vec<LeftJob> {
+        left::named(&job::records_dir(&SlurmConfig::new(state_dir)))
+    }
+
     /// Cancels every job of the registry that Slurm shows still queued or running (left by
     /// a `flow` process that died; see [`has_left_jobs`](Self::has_left_jobs)), forgets every
     /// job of the registry, and returns those it cancelled once Slurm shows each ended. For a

@@ -142,6 +142,11 @@ pub(crate) async fn read(path: &Path) -> Option<JobRecord> {
     }
 }
 
+/// The record at `path`, if there is a readable one, read without a runtime.
+pub(crate) fn read_now(path: &Path) -> Option<JobRecord> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
 /// Removes the record at `path`, if any.
 pub(crate) async fn remove(path: &Path) {
     if let Err(error) = tokio::fs::remove_file(path).await {
