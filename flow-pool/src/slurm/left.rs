@@ -83,16 +83,19 @@ pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJo
         if let Some(job) = job_of(shared, &path, &flow, &mut record).await? {
             if still_live(shared, job).await {
                 shared.poller.cancel(job);
-                left.push(LeftJob { flow, job });
+                left.push((path, LeftJob { flow, job }));
+                continue;
             }
         }
         registry::remove(&path).await;
     }
-    for left in &left {
+    // A record goes once its job ended: a `flow` killed meanwhile leaves it to the next run.
+    for (path, left) in &left {
         let mut view = shared.poller.watch(left.job, false);
         let _ = view
             .wait_for(|view| !matches!(view, JobView::Waiting | JobView::Live(_)))
             .await;
+        registry::remove(path).await;
     }
-    Ok(left)
+    Ok(left.into_iter().map(|(_, left)| left).collect())
 }
