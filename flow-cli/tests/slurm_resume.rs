@@ -132,7 +132,7 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     let job = jobs[0].split(' ').next().unwrap();
     assert!(
         stderr.contains(&format!(
-            "flow: warning: cancelled Slurm job {job} of flow `{name}`, left queued or running \
+            "flow: warning: cancelling Slurm job {job} of flow `{name}`, left queued or running \
              by an earlier `flow run --executor slurm` of `w` that died: this run runs the \
              flows on this machine"
         )),
@@ -151,7 +151,7 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     // The next run finds nothing left to cancel.
     let again = wait_exit(run(dir.path(), &[]));
     assert!(
-        !String::from_utf8_lossy(&again.stderr).contains("cancelled Slurm job"),
+        !String::from_utf8_lossy(&again.stderr).contains("cancelling Slurm job"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );

@@ -126,8 +126,8 @@ impl Executor {
 
     /// Before a run on this machine: cancels the Slurm jobs that a `flow run --executor
     /// slurm` of `wf` which died left queued or running (else, on a cluster of several
-    /// nodes, they would run on beside this run's commands, writing the same files), and
-    /// says so in one warning; returns once Slurm shows them ended. Where Slurm cannot be
+    /// nodes, they would run on beside this run's commands, writing the same files), says
+    /// so in one warning, and returns once Slurm shows them ended. Where Slurm cannot be
     /// reached, it warns that they could not be checked, and keeps them for a later run.
     ///
     /// # Errors
@@ -151,10 +151,8 @@ impl Executor {
         }
         let slurm =
             SlurmExecutor::new(SlurmConfig::new(dir)).map_err(|e| CliError::Run(e.to_string()))?;
-        let left = (slurm.cancel_left_jobs().await).map_err(|e| CliError::Run(e.to_string()))?;
-        if !left.is_empty() {
-            tracing::warn!("{}", left_jobs_warning(&wf.name, &left));
-        }
+        let cancelling = |left: &[LeftJob]| tracing::warn!("{}", left_jobs_warning(&wf.name, left));
+        (slurm.cancel_left_jobs(cancelling).await).map_err(|e| CliError::Run(e.to_string()))?;
         Ok(())
     }
 
@@ -396,10 +394,10 @@ fn left_jobs_warning(name: &str, left: &[LeftJob]) -> String {
         _ => ("Slurm jobs", "they"),
     };
     format!(
-        "cancelled {jobs} {}, left queued or running by an earlier `flow run --executor \
+        "cancelling {jobs} {}, left queued or running by an earlier `flow run --executor \
          slurm` of `{}` that died: this run runs the flows on this machine, and {it} would \
-         have written the same files (`flow run --executor slurm --resume` adopts such jobs \
-         instead)",
+         write the same files (`flow run --executor slurm --resume` adopts such jobs \
+         instead); no flow starts until Slurm shows {it} ended",
         named.join(", "),
         terminal::safe(name),
     )
@@ -511,9 +509,9 @@ mod tests {
         let one = left_jobs_warning("w", &[left(12, "a\u{1b}[2J")]);
         assert!(
             one.starts_with(
-                "cancelled Slurm job 12 of flow `a\\u{1b}[2J`, left queued or running by an \
+                "cancelling Slurm job 12 of flow `a\\u{1b}[2J`, left queued or running by an \
                  earlier `flow run --executor slurm` of `w` that died: this run runs the flows \
-                 on this machine, and it would have written the same files"
+                 on this machine, and it would write the same files"
             ),
             "{one}"
         );
@@ -521,9 +519,9 @@ mod tests {
         let text = left_jobs_warning("w", &many);
         assert!(
             text.starts_with(
-                "cancelled Slurm jobs 1 of flow `f`, 2 of flow `f`, 3 of flow `f`, 4 of flow \
+                "cancelling Slurm jobs 1 of flow `f`, 2 of flow `f`, 3 of flow `f`, 4 of flow \
                  `f`, 2 more, left queued or running"
-            ) && text.contains("and they would have written"),
+            ) && text.ends_with("no flow starts until Slurm shows they ended"),
             "{text}"
         );
     }

@@ -60,12 +60,17 @@ fn stem(path: &Path) -> String {
 }
 
 /// Cancels the job of every record in `records` that Slurm shows queued or running, removes
-/// the records, and returns those jobs once Slurm shows each ended.
+/// the records, and returns those jobs once Slurm shows each ended; calls `cancelling` with
+/// them (if any) before it waits.
 ///
 /// # Errors
 /// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id was
 /// never recorded made a job; its record is kept, and so are those not looked at yet.
-pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJob>, PoolError> {
+pub(super) async fn cancel(
+    shared: &Shared,
+    records: &Path,
+    cancelling: impl FnOnce(&[LeftJob]),
+) -> Result<Vec<LeftJob>, PoolError> {
     let mut paths: Vec<_> = match std::fs::read_dir(records) {
         Ok(entries) => (entries.flatten())
             .map(|entry| entry.path())
@@ -89,6 +94,10 @@ pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJo
         }
         registry::remove(&path).await;
     }
+    let left_jobs: Vec<LeftJob> = left.iter().map(|(_, left)| left.clone()).collect();
+    if !left_jobs.is_empty() {
+        cancelling(&left_jobs);
+    }
     // A record goes once its job ended: a `flow` killed meanwhile leaves it to the next run.
     for (path, left) in &left {
         let mut view = shared.poller.watch(left.job, false);
@@ -97,5 +106,5 @@ pub(super) async fn cancel(shared: &Shared, records: &Path) -> Result<Vec<LeftJo
             .await;
         registry::remove(path).await;
     }
-    Ok(left.into_iter().map(|(_, left)| left).collect())
+    Ok(left_jobs)
 }

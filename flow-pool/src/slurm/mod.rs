@@ -234,15 +234,24 @@ impl SlurmExecutor {
 
     /// Cancels every job of the registry that Slurm shows still queued or running (left by
     /// a `flow` process that died; see [`has_left_jobs`](Self::has_left_jobs)), forgets every
-    /// job of the registry, and returns those it cancelled once Slurm shows each ended. For a
-    /// run that does the flows' work elsewhere (on this machine), which those jobs would
-    /// otherwise do beside it, writing the same files.
+    /// job of the registry, and returns those it cancelled once Slurm shows each ended (a job
+    /// gets the cluster's `KillWait` between SIGTERM and SIGKILL); `cancelling` is called
+    /// with them (if any) before it waits. For a run that does the flows' work elsewhere (on
+    /// this machine), which those jobs would otherwise do beside it, writing the same files.
     ///
     /// # Errors
     /// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id
     /// was never recorded made a job (the registry keeps it, and the jobs not looked at yet).
-    pub async fn cancel_left_jobs(&self) -> Result<Vec<LeftJob>, PoolError> {
-        left::cancel(&self.shared, &job::records_dir(&self.shared.config)).await
+    pub async fn cancel_left_jobs(
+        &self,
+        cancelling: impl FnOnce(&[LeftJob]),
+    ) -> Result<Vec<LeftJob>, PoolError> {
+        left::cancel(
+            &self.shared,
+            &job::records_dir(&self.shared.config),
+            cancelling,
+        )
+        .await
     }
 
     /// Runs `spec` as a Slurm job to its end.
