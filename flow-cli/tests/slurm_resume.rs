@@ -262,3 +262,57 @@ fn a_slurm_resume_stops_the_commands_a_killed_local_run_left() {
         "done\n"
     );
 }
+
+/// Where Slurm cannot be reached (its commands are not on `PATH`), a run on this machine
+/// cannot cancel what a killed Slurm run left: it says which jobs, and keeps them for a run
+/// that can.
+#[test]
+fn a_local_run_without_slurm_names_the_jobs_it_cannot_check() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("unchecked_{}", std::process::id());
+    let _cancel = CancelJobs(name.clone());
+    let workflow =
+        format!("[flows.{name}]\nshell = \"echo here\"\nslurm = {{ extra = [\"--hold\"] }}\n");
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let first = run(dir.path(), &["--executor", "slurm"]);
+    wait_job_state(&name, "PENDING");
+    signal(first.id(), "KILL");
+    assert_eq!(wait_exit(first).status.code(), None);
+    let job = jobs_named(&name)[0].split(' ').next().unwrap().to_owned();
+    // A PATH with a shell and no Slurm.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["bash", "sh", "echo"] {
+        let found = (std::env::split_paths(&std::env::var_os("PATH").unwrap()))
+            .map(|dir| dir.join(tool))
+            .find(|path| path.is_file())
+            .unwrap();
+        std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    }
+    let out = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "which cannot be checked here (`sbatch` is not on PATH (Slurm's commands must be \
+             installed here)): if they still run, cancel them (`scancel {job}` where Slurm \
+             is), as they write what this run writes"
+        )),
+        "{stderr}"
+    );
+    // Kept: a run where Slurm is cancels it.
+    let out = wait_exit(run(dir.path(), &[]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("cancelling Slurm job {job} ")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -140,12 +140,20 @@ impl Executor {
         }
         let _lock = JobsLock::take(&dir)?;
         if let Err(detail) = slurm_reachable() {
+            let ids: Vec<String> = (SlurmExecutor::left_jobs(&dir).iter())
+                .map(|left| left.job.to_string())
+                .collect();
             tracing::warn!(
                 "an earlier `flow run --executor slurm` of `{}` died and left Slurm jobs in \
                  {}, which cannot be checked here ({detail}): if they still run, cancel \
-                 them (`scancel`), as they write what this run writes",
+                 them (`scancel {}` where Slurm is), as they write what this run writes",
                 terminal::safe(&wf.name),
-                terminal::path(&dir)
+                terminal::path(&dir),
+                if ids.is_empty() {
+                    "JOB".to_owned()
+                } else {
+                    ids.join(" ")
+                }
             );
             return Ok(());
         }
