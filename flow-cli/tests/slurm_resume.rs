@@ -113,6 +113,7 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     );
     for args in [
         &["results", "w.toml"][..],
+        &["runs", "w.toml"],
         &["run", "w.toml", "-n", "--resume"],
     ] {
         let out = flow().current_dir(dir.path()).args(args).output().unwrap();
