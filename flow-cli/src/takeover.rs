@@ -20,8 +20,10 @@
 //! a live `flow` that started before it.
 //!
 //! A run that recorded its end is left alone: what its flows started in the background and left
-//! running is theirs to keep. A run under `--executor slurm` does not look: a dead run's jobs
-//! are the cluster's, and its `--resume` adopts them.
+//! running is theirs to keep. A run under `--executor slurm` looks too (the dead run may have
+//! run its commands here), and both leave alone the processes of Slurm jobs: a dead
+//! run's jobs are the cluster's, which a `--resume` under Slurm adopts, and a run here cancels
+//! through Slurm.
 
 use flow_results::{ResultStore, RunId, RunRecord};
 
@@ -67,7 +69,7 @@ pub fn stop_left_over(
     }
     for (record, pid) in unended {
         let run = &record.run_id;
-        let marked = crate::watchdog::of_run(run.as_str());
+        let marked = outside_slurm_jobs(crate::watchdog::of_run(run.as_str()));
         let found = find_where(&marked);
         if found.is_empty() {
             continue;
@@ -107,11 +109,33 @@ pub fn stop_left_over(
                 "the run stops once the processes left by run {run} are stopped; no flow starts"
             ),
             format!("killing the processes left by run {run} now"),
-            move || kill_where(crate::watchdog::of_run(&owned)),
+            move || kill_where(outside_slurm_jobs(crate::watchdog::of_run(&owned))),
         );
         stop(&found, &marked, grace);
         drop(answered);
         tracing::warn!("{}", warning(run, pid, &found));
+    }
+}
+
+/// `marked`, but for the processes of Slurm jobs other than the one `flow run` itself may run
+/// in (their environment holds another `SLURM_JOB_ID`): the jobs of a dead `flow run
+/// --executor slurm`, running on this machine as one of the cluster's nodes, are the
+/// cluster's to stop, adopted by its `--resume` or cancelled by a run here
+/// ([`crate::commands::executor::Executor::cancel_left_slurm_jobs`]).
+fn outside_slurm_jobs(marked: impl Fn(&[u8]) -> bool) -> impl Fn(&[u8]) -> bool {
+    let own = std::env::var_os("SLURM_JOB_ID");
+    outside_jobs_but(marked, own.as_ref().map(|job| job.as_encoded_bytes()))
+}
+
+/// `marked`, but for the processes of Slurm jobs other than `own`.
+fn outside_jobs_but(marked: impl Fn(&[u8]) -> bool, own: Option<&[u8]>) -> impl Fn(&[u8]) -> bool {
+    const VAR: &[u8] = b"SLURM_JOB_ID=";
+    let own: Option<Vec<u8>> = own.map(|job| [VAR, job].concat());
+    move |env| {
+        marked(env)
+            && !env
+                .split(|&b| b == 0)
+                .any(|var| var.starts_with(VAR) && Some(var) != own.as_deref())
     }
 }
 
@@ -189,6 +213,19 @@ mod tests {
     use nix::unistd::Pid;
 
     use super::*;
+
+    #[test]
+    fn the_processes_of_other_slurm_jobs_are_left_to_the_cluster() {
+        let of_run = crate::watchdog::of_run("r1");
+        let here = outside_jobs_but(&of_run, None);
+        assert!(here(b"A=1\0FLOW_RUN_ID=r1\0"));
+        assert!(!here(b"FLOW_RUN_ID=r1\0SLURM_JOB_ID=12\0"));
+        assert!(!here(b"FLOW_RUN_ID=r2\0"));
+        // `flow run` itself runs in job 5: its commands there are its own.
+        let in_job = outside_jobs_but(&of_run, Some(b"5"));
+        assert!(in_job(b"FLOW_RUN_ID=r1\0SLURM_JOB_ID=5\0"));
+        assert!(!in_job(b"FLOW_RUN_ID=r1\0SLURM_JOB_ID=12\0"));
+    }
 
     #[test]
     fn the_warning_names_the_run_and_each_process_safely() {

@@ -61,39 +61,6 @@ fn a_flow_left_running_by_a_killed_run_is_interrupted_everywhere() {
     assert_eq!(json["counts"]["interrupted"], 1, "{json}");
 }
 
-/// The parent's process id and the kernel's name (`comm`) of process `pid`.
-fn parent_and_name(pid: &str) -> Option<(String, String)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (head, rest) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_owned();
-    let parent = rest.split_whitespace().nth(1)?.to_owned();
-    Some((parent, name))
-}
-
-/// The watchdog of `flow run` process `flow_pid`: its child named `Flow-watchdog`.
-fn watchdog_of(flow_pid: u32) -> String {
-    let deadline = std::time::Instant::now() + GUARD;
-    loop {
-        let found = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .find(|pid| {
-                parent_and_name(pid).is_some_and(|(parent, name)| {
-                    parent == flow_pid.to_string() && name == "Flow-watchdog"
-                })
-            });
-        if let Some(pid) = found {
-            return pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "flow run (process {flow_pid}) has no child named Flow-watchdog"
-        );
-        std::thread::yield_now();
-    }
-}
-
 /// `killall -9 flow` kills `flow run` and, were it named `flow`, its watchdog: the commands of
 /// the run then outlive both. The next run stops them (SIGTERM first) before it starts its
 /// own, and says so: the command never runs twice at once.

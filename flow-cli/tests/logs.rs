@@ -136,6 +136,49 @@ shell = "echo first; echo ready > ready.fifo; cat go.fifo; echo second"
     assert!(wait_exit(running).status.success());
 }
 
+/// Regression: `flow logs` of a flow that runs and has written nothing yet (or whose Slurm
+/// job waits in the queue) said "it has not run there" and exited 2.
+#[test]
+fn flow_logs_of_a_running_flow_without_output_says_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    let go = fifo(dir.path(), "go.fifo");
+    let workflow = "[flows.quiet]\nshell = \"echo ready > ready.fifo; cat go.fifo > /dev/null\"\n";
+    std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
+    let running = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--quiet"])
+        .spawn()
+        .unwrap();
+    wait_ready(&ready);
+    // The store learns that a flow started a moment after it starts.
+    let start = std::time::Instant::now();
+    while flow_entry(
+        &json_of(&flow_in(dir.path(), &["results", "w.toml", "--json"])),
+        "quiet",
+    )["status"]
+        != "running"
+    {
+        assert!(
+            start.elapsed() < common::GUARD,
+            "quiet is never recorded running"
+        );
+        std::thread::yield_now();
+    }
+    let (code, stdout, stderr) = logs(dir.path(), &["quiet", "w.toml"]);
+    std::fs::write(&go, "go\n").unwrap();
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "{stderr}");
+    assert!(
+        stderr.starts_with("flow logs: flow `quiet` runs in run ")
+            && stderr.ends_with(
+                ", which is in progress, and has written no output yet (or its Slurm job \
+                 waits in the queue); `flow logs quiet w.toml --follow` follows it\n"
+            ),
+        "{stderr}"
+    );
+    assert!(wait_exit(running).status.success());
+}
+
 #[test]
 fn flow_logs_follow_ends_quietly_when_its_reader_goes_away() {
     use std::io::BufRead;

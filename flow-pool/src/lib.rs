@@ -24,7 +24,8 @@ pub use process::{
     DEFAULT_WORKER_GRACE, WORKER_ENV,
 };
 pub use slurm::{
-    ExistingJobs, HeldJob, JobState, SlurmConfig, SlurmExecutor, SlurmResources, SlurmStats,
+    ExistingJobs, HeldJob, Hold, JobState, LeftJob, SlurmConfig, SlurmExecutor, SlurmResources,
+    SlurmStats,
 };
 pub use sys::{
     block, enable_child_subreaper, init_if_pid_one, restore_default_action, signal_is_ignored,

@@ -12,6 +12,7 @@ use flow_results::{RunId, RunRecord, StoreSpec};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cli::RunArgs;
+use crate::commands::executor::left_jobs_note;
 use crate::commands::fresh::freshness;
 use crate::commands::inputs::Unwritten;
 use crate::commands::print_stdout;
@@ -161,7 +162,13 @@ pub fn dry_run(
     if args.json {
         print_stdout(&format!("{}\n", plan_json(&plan, &outlooks, going)))?;
     } else {
-        print_stdout(&plan_text(&plan, &outlooks, going))?;
+        // The jobs a killed run left under Slurm: adopted, or cancelled, by the next run.
+        let note = (going.is_none())
+            .then(|| left_jobs_note(&wf.dir, &wf.name))
+            .flatten()
+            .map(|note| format!("{note}\n"))
+            .unwrap_or_default();
+        print_stdout(&format!("{}{note}", plan_text(&plan, &outlooks, going)))?;
     }
     Ok(0)
 }

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{
-    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, PoolError, Prepare,
-    SlurmConfig, SlurmExecutor,
+    BoxFuture, CommandOutcome, CommandRunner, ExistingJobs, HeldJob, Hold, LeftJob, PoolError,
+    Prepare, SlurmConfig, SlurmExecutor,
 };
 use nix::fcntl::Flock;
 use tokio::sync::watch;
@@ -82,7 +82,7 @@ impl Executor {
         match kind {
             ExecutorKind::Local => Ok(Executor::Local(CommandRunner::new())),
             ExecutorKind::Slurm => {
-                let dir = (wf.dir.join(STATE_DIR).join("slurm")).join(folder_name(&wf.name));
+                let dir = jobs_dir(wf);
                 let lock = JobsLock::take(&dir)?;
                 let mut config = SlurmConfig::new(dir)
                     .extra_args(wf.slurm.extra.iter().cloned())
@@ -121,30 +121,47 @@ impl Executor {
                  use this machine)"
             ))
         };
-        let on_path = std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file())
-        });
-        if !on_path {
-            return Err(unusable(
-                "`sbatch` is not on PATH (Slurm's commands must be installed here)".into(),
-            ));
+        slurm_reachable().map_err(unusable)
+    }
+
+    /// Before a run on this machine: cancels the Slurm jobs that a `flow run --executor
+    /// slurm` of `wf` which died left queued or running (else, on a cluster of several
+    /// nodes, they would run on beside this run's commands, writing the same files), says
+    /// so in one warning, and returns once Slurm shows them ended. Where Slurm cannot be
+    /// reached, it warns that they could not be checked, and keeps them for a later run.
+    ///
+    /// # Errors
+    /// [`CliError::Run`] when another run holds the job folder, or when `squeue` cannot
+    /// tell whether a submission that was never recorded made a job.
+    pub async fn cancel_left_slurm_jobs(wf: &Workflow) -> Result<(), CliError> {
+        let dir = jobs_dir(wf);
+        if !SlurmExecutor::has_left_jobs(&dir) {
+            return Ok(());
         }
-        let probe = std::process::Command::new("sinfo")
-            .args(["--noheader", "--format=%P"])
-            .stdin(std::process::Stdio::null())
-            .output();
-        match probe {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                Err(unusable(format!(
-                    "Slurm is not reachable: `sinfo` failed ({}): {}",
-                    out.status,
-                    crate::report::last_lines(stderr.trim(), 3)
-                )))
-            }
-            Err(e) => Err(unusable(format!("cannot run `sinfo`: {e}"))),
+        let _lock = JobsLock::take(&dir)?;
+        if let Err(detail) = slurm_reachable() {
+            let ids: Vec<String> = (SlurmExecutor::left_jobs(&dir).iter())
+                .map(|left| left.job.to_string())
+                .collect();
+            tracing::warn!(
+                "an earlier `flow run --executor slurm` of `{}` died and left Slurm jobs in \
+                 {}, which cannot be checked here ({detail}): if they still run, cancel \
+                 them (`scancel {}` where Slurm is), as they write what this run writes",
+                terminal::safe(&wf.name),
+                terminal::path(&dir),
+                if ids.is_empty() {
+                    "JOB".to_owned()
+                } else {
+                    ids.join(" ")
+                }
+            );
+            return Ok(());
         }
+        let slurm =
+            SlurmExecutor::new(SlurmConfig::new(dir)).map_err(|e| CliError::Run(e.to_string()))?;
+        let cancelling = |left: &[LeftJob]| tracing::warn!("{}", left_jobs_warning(&wf.name, left));
+        (slurm.cancel_left_jobs(cancelling).await).map_err(|e| CliError::Run(e.to_string()))?;
+        Ok(())
     }
 
     /// How many flows run at once when neither `--jobs` nor `[workflow] jobs` says: the
@@ -260,14 +277,15 @@ impl CommandExecutor for PlacedRefusals {
     }
 }
 
-/// Warns on stderr, once per job, of each job Slurm holds (`held`, from
-/// [`Executor::held_jobs`]) as flow warns of other things during a run ([`held_warning`]),
-/// whatever the progress display; returns when the executor is gone.
+/// Warns on stderr, once per job and what it waits for, of each job that waits for someone
+/// to act (`held`, from [`Executor::held_jobs`]: Slurm holds it, or its nodes are out of
+/// service) as flow warns of other things during a run ([`held_warning`]), whatever the
+/// progress display; returns when the executor is gone.
 pub async fn warn_held(mut held: watch::Receiver<BTreeMap<u64, HeldJob>>) {
     let mut told = BTreeSet::new();
     loop {
         let lines: Vec<String> = (held.borrow_and_update().iter())
-            .filter(|(job, _)| told.insert(**job))
+            .filter(|(job, held)| told.insert((**job, held.hold)))
             .map(|(job, held)| held_warning(*job, held))
             .collect();
         for line in lines {
@@ -279,14 +297,117 @@ pub async fn warn_held(mut held: watch::Receiver<BTreeMap<u64, HeldJob>>) {
     }
 }
 
-/// What to tell of `job`, which Slurm holds: which flow, Slurm's reason, and what to do.
+/// What to tell of `job`, which waits for someone to act: which flow, what it waits for,
+/// Slurm's reason, and what to do.
 fn held_warning(job: u64, held: &HeldJob) -> String {
+    let (flow, reason) = (terminal::safe(&held.flow), terminal::safe(&held.reason));
+    match held.hold {
+        Hold::Nodes => format!(
+            "flow: warning: Slurm job {job} of flow `{flow}` waits for nodes that are down or \
+             drained (Slurm reason {reason}): it will not start, and the run waits for it, \
+             until they are back in service (`sinfo -R` says why they are out; an admin \
+             returns a node with `scontrol update nodename=NODE state=resume`), or stop the \
+             run (Ctrl-C) to cancel it"
+        ),
+        _ => format!(
+            "flow: warning: Slurm job {job} of flow `{flow}` is held (Slurm reason {reason}): \
+             it will not start, and the run waits for it, until it is released; release it \
+             with `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it"
+        ),
+    }
+}
+
+/// The folder of the Slurm job registry of `wf`.
+fn jobs_dir(wf: &Workflow) -> PathBuf {
+    jobs_dir_of(&wf.dir, &wf.name)
+}
+
+/// The folder of the Slurm job registry of workflow `name` in folder `dir`.
+fn jobs_dir_of(dir: &Path, name: &str) -> PathBuf {
+    (dir.join(STATE_DIR).join("slurm")).join(folder_name(name))
+}
+
+/// How many left jobs [`left_jobs_note`] names; it counts the others.
+const NOTED_JOBS: usize = 8;
+
+/// The line that tells of the Slurm jobs that a killed `flow run --executor slurm` of
+/// workflow `name` in folder `dir` left (`None` when it left none), for a look at the
+/// workflow while none of its runs goes on (a run that goes on has its jobs there too):
+/// whether they still run only `squeue` can say, and what the next run does with them.
+pub fn left_jobs_note(dir: &Path, name: &str) -> Option<String> {
+    let left = SlurmExecutor::left_jobs(&jobs_dir_of(dir, name));
+    if left.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = (left.iter().take(NOTED_JOBS))
+        .map(|left| format!("{} (flow `{}`)", left.job, terminal::safe(&left.flow)))
+        .collect();
+    if left.len() > NOTED_JOBS {
+        named.push(format!("{} more", left.len() - NOTED_JOBS));
+    }
+    let ids: Vec<String> = left.iter().map(|left| left.job.to_string()).collect();
+    let (jobs, them, flows) = match left.len() {
+        1 => ("job", "it", "its flow"),
+        _ => ("jobs", "them", "their flows"),
+    };
+    Some(format!(
+        "note: a `flow run --executor slurm` of `{}` that was killed left Slurm {jobs} {}, \
+         which may still be queued or running (`squeue -j {}`): `flow run --executor slurm \
+         --resume` adopts {them} instead of running {flows} again; a run on this machine \
+         cancels {them} first",
+        terminal::safe(name),
+        named.join(", "),
+        ids.join(",")
+    ))
+}
+
+/// `Ok` when `sbatch` is on `PATH` and `sinfo` reaches the controller, else what is missing.
+fn slurm_reachable() -> Result<(), String> {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()));
+    if !on_path {
+        return Err("`sbatch` is not on PATH (Slurm's commands must be installed here)".into());
+    }
+    let probe = std::process::Command::new("sinfo")
+        .args(["--noheader", "--format=%P"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(format!(
+                "Slurm is not reachable: `sinfo` failed ({}): {}",
+                out.status,
+                crate::report::last_lines(stderr.trim(), 3)
+            ))
+        }
+        Err(e) => Err(format!("cannot run `sinfo`: {e}")),
+    }
+}
+
+/// How many cancelled jobs [`left_jobs_warning`] names; it counts the others.
+const NAMED_JOBS: usize = 4;
+
+/// What to tell of the jobs `left` of workflow `name`, cancelled before a run on this machine.
+fn left_jobs_warning(name: &str, left: &[LeftJob]) -> String {
+    let mut named: Vec<String> = (left.iter().take(NAMED_JOBS))
+        .map(|left| format!("{} of flow `{}`", left.job, terminal::safe(&left.flow)))
+        .collect();
+    if left.len() > NAMED_JOBS {
+        named.push(format!("{} more", left.len() - NAMED_JOBS));
+    }
+    let (jobs, it) = match left.len() {
+        1 => ("Slurm job", "it"),
+        _ => ("Slurm jobs", "they"),
+    };
     format!(
-        "flow: warning: Slurm job {job} of flow `{}` is held (Slurm reason {}): it will not \
-         start, and the run waits for it, until it is released; release it with \
-         `scontrol release {job}`, or stop the run (Ctrl-C) to cancel it",
-        terminal::safe(&held.flow),
-        terminal::safe(&held.reason)
+        "cancelling {jobs} {}, left queued or running by an earlier `flow run --executor \
+         slurm` of `{}` that died: this run runs the flows on this machine, and {it} would \
+         write the same files (`flow run --executor slurm --resume` adopts such jobs \
+         instead); no flow starts until Slurm shows {it} ended",
+        named.join(", "),
+        terminal::safe(name),
     )
 }
 
@@ -358,6 +479,7 @@ mod tests {
         let held = HeldJob {
             flow: "align".into(),
             reason: "JobHeldUser\u{1b}[2J".into(),
+            hold: Hold::Release,
         };
         assert_eq!(
             held_warning(42, &held),
@@ -365,6 +487,50 @@ mod tests {
              JobHeldUser\\u{1b}[2J): it will not start, and the run waits for it, until it \
              is released; release it with `scontrol release 42`, or stop the run (Ctrl-C) to \
              cancel it"
+        );
+    }
+
+    /// Regression: a job waiting for a drained node waited without a word.
+    #[test]
+    fn a_job_waiting_for_nodes_out_of_service_is_told_with_what_to_do() {
+        let held = HeldJob {
+            flow: "align".into(),
+            reason: "ReqNodeNotAvail, UnavailableNodes:vm".into(),
+            hold: Hold::Nodes,
+        };
+        assert_eq!(
+            held_warning(42, &held),
+            "flow: warning: Slurm job 42 of flow `align` waits for nodes that are down or \
+             drained (Slurm reason ReqNodeNotAvail, UnavailableNodes:vm): it will not start, \
+             and the run waits for it, until they are back in service (`sinfo -R` says why \
+             they are out; an admin returns a node with `scontrol update nodename=NODE \
+             state=resume`), or stop the run (Ctrl-C) to cancel it"
+        );
+    }
+
+    #[test]
+    fn the_left_jobs_warning_names_jobs_and_flows_made_safe() {
+        let left = |job, flow: &str| LeftJob {
+            flow: flow.into(),
+            job,
+        };
+        let one = left_jobs_warning("w", &[left(12, "a\u{1b}[2J")]);
+        assert!(
+            one.starts_with(
+                "cancelling Slurm job 12 of flow `a\\u{1b}[2J`, left queued or running by an \
+                 earlier `flow run --executor slurm` of `w` that died: this run runs the flows \
+                 on this machine, and it would write the same files"
+            ),
+            "{one}"
+        );
+        let many: Vec<LeftJob> = (1..=6).map(|job| left(job, "f")).collect();
+        let text = left_jobs_warning("w", &many);
+        assert!(
+            text.starts_with(
+                "cancelling Slurm jobs 1 of flow `f`, 2 of flow `f`, 3 of flow `f`, 4 of flow \
+                 `f`, 2 more, left queued or running"
+            ) && text.ends_with("no flow starts until Slurm shows they ended"),
+            "{text}"
         );
     }
 

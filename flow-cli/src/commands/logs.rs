@@ -72,19 +72,36 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
         None => match latest {
             Some(run) => run,
             None => {
-                // No run has its logs: the workflow's latest run may say why it did not run.
+                // No run has its logs: the workflow's latest run may say why it did not run,
+                // or that it runs and has written nothing yet.
                 let latest = (store.as_deref())
                     .zip(name.as_deref())
-                    .and_then(|(store, name)| {
-                        let run = store.latest_run(name).ok().flatten()?.run_id.to_string();
-                        let why = never_started(store, &run, &args.flow)?;
-                        Some((run, why))
-                    });
-                let Some((run, why)) = latest else {
+                    .and_then(|(store, name)| Some((store, store.latest_run(name).ok()??)));
+                let Some((store, latest)) = latest else {
                     return Err(no_logs(args, wf.as_ref(), &root));
                 };
-                did_not_run(&args.flow, &run, &why);
-                return Ok(0);
+                let run = latest.run_id.to_string();
+                if let Some(why) = never_started(store, &run, &args.flow) {
+                    did_not_run(&args.flow, &run, &why);
+                    return Ok(0);
+                }
+                if spec
+                    .as_ref()
+                    .is_some_and(|spec| runs_now(store, spec, &latest, &args.flow))
+                {
+                    eprintln_note(&format!(
+                        "flow `{flow}` runs in run {run}, which is in progress, and has written \
+                         no output yet (or its Slurm job waits in the queue); `flow logs \
+                         {flow}{file} --follow` follows it",
+                        flow = terminal::safe(&args.flow),
+                        run = terminal::safe(&run),
+                        file = (args.file.as_deref())
+                            .map(|file| format!(" {}", terminal::path(file)))
+                            .unwrap_or_default()
+                    ));
+                    return Ok(0);
+                }
+                return Err(no_logs(args, wf.as_ref(), &root));
             }
         },
     };
@@ -328,6 +345,13 @@ fn never_started(store: &dyn ResultStore, run: &str, flow: &str) -> Option<Strin
         Some(failure) => failure.message,
         None => "it was up to date".to_owned(),
     })
+}
+
+/// Whether `flow` runs now in `run`, a run of the store `spec` that is in progress.
+fn runs_now(store: &dyn ResultStore, spec: &StoreSpec, run: &RunRecord, flow: &str) -> bool {
+    let running = (store.results(&run.run_id).ok().into_iter().flatten())
+        .any(|r| r.flow_id.as_str() == flow && r.status == flow_core::FlowStatus::Running);
+    running && crate::run_state::RunState::of(spec, run) == crate::run_state::RunState::InProgress
 }
 
 /// The note that `flow` has no logs in `run` because it did not run there, and `why`.

@@ -6,6 +6,7 @@ use flow_graph::FlowId;
 use flow_results::{RunId, RunRecord};
 
 use crate::cli::ResultsArgs;
+use crate::commands::executor::left_jobs_note;
 use crate::commands::located::{locate_with, Located};
 use crate::commands::print_stdout;
 use crate::error::CliError;
@@ -74,8 +75,14 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
         print_stdout(&format!("{}\n", report.to_json()))?;
     } else {
         let colour = terminal::colour_stdout();
+        // A killed run under Slurm: its jobs may run on.
+        let note = (state == RunState::Interrupted)
+            .then(|| left_jobs_note(&dir, &run.workflow))
+            .flatten()
+            .map(|note| format!("{note}\n"))
+            .unwrap_or_default();
         print_stdout(&format!(
-            "{}\n{}",
+            "{}\n{}{note}",
             report.table(colour),
             report.summary(colour)
         ))?;

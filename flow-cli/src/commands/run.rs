@@ -124,10 +124,9 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     } else {
         None
     };
-    // A dead run's commands that outlived its watchdog stop before this run starts its own.
-    if args.executor == ExecutorKind::Local {
-        takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
-    }
+    // A dead run's commands that outlived its watchdog stop before this run starts its own,
+    // also before jobs on Slurm: the dead run may have run here.
+    takeover::stop_left_over(lock.as_ref(), latest.as_ref(), &*results_store, &wf);
     if let Some(lock) = &mut lock {
         lock.name(run_id.as_str())?;
     }
@@ -184,6 +183,10 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     } = run;
     let results_store: Arc<dyn ResultStore> = Arc::clone(&guarded) as Arc<dyn ResultStore>;
     let executor = Executor::new(args.executor, wf, args.resume)?;
+    // The jobs of a dead run under Slurm stop before this run does their work here.
+    if let Executor::Local(_) = executor {
+        Executor::cancel_left_slurm_jobs(wf).await?;
+    }
     let runner = executor.runner();
     // A flow whose declared input is missing and written by no flow fails before it starts.
     let unwritten = Unwritten::of(wf);

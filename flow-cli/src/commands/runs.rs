@@ -2,6 +2,7 @@
 //! and exits 0).
 
 use crate::cli::RunsArgs;
+use crate::commands::executor::left_jobs_note;
 use crate::commands::located::{locate, Located};
 use crate::commands::print_stdout;
 use crate::error::CliError;
@@ -97,6 +98,14 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
     }
     if runs.is_empty() {
         out = format!("{}\n", store::no_runs(&spec, name.as_deref()));
+    }
+    // The latest run was killed under Slurm: its jobs may run on.
+    let killed = runs
+        .last()
+        .filter(|r| RunState::of(&spec, r) == RunState::Interrupted);
+    if let Some(note) = killed.and_then(|r| left_jobs_note(&dir, &r.workflow)) {
+        out.push_str(&note);
+        out.push('\n');
     }
     print_stdout(&out)?;
     Ok(0)

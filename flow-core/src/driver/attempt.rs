@@ -61,6 +61,9 @@ pub(crate) struct AttemptEnd {
     /// The attempt whose work this was, when the executor adopted another attempt's (a Slurm
     /// job of a killed run, on resume): the machine counts it as that one.
     pub(crate) adopted_attempt: Option<u32>,
+    /// How long the command ran, when the executor adopted one an earlier process started:
+    /// the flow started that long before its end, not when this run asked for it.
+    pub(crate) adopted_ran: Option<Duration>,
 }
 
 impl AttemptEnd {
@@ -71,6 +74,7 @@ impl AttemptEnd {
             stdout_tail: String::new(),
             stderr_tail: String::new(),
             adopted_attempt: None,
+            adopted_ran: None,
         }
     }
 
@@ -382,6 +386,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         stdout_tail: outcome.stdout_tail,
         stderr_tail: outcome.stderr_tail,
         adopted_attempt: outcome.adopted_attempt,
+        adopted_ran: outcome.adopted.then_some(outcome.duration),
     }
 }
 
@@ -430,6 +435,7 @@ mod tests {
             pid: 1,
             duration: Duration::ZERO,
             adopted_attempt: None,
+            adopted: false,
         };
         let ok = command_end(outcome(CommandEnd::Exited(0)));
         assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));
@@ -468,6 +474,7 @@ mod tests {
             pid,
             duration: Duration::ZERO,
             adopted_attempt: None,
+            adopted: false,
         };
         let unstarted = command_end(end(0)).result.unwrap_err();
         assert_eq!(

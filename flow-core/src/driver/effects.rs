@@ -326,6 +326,20 @@ impl Driver {
         self.started[flow as usize] = (self.start_times.len() - 1) as u32;
     }
 
+    /// Notes that `flow`'s command ran for `ran` until now, when that is longer than the flow
+    /// has run here: the command of an earlier process, adopted (a Slurm job of a killed
+    /// run), which started before this run asked for it.
+    pub(super) fn started_before(&mut self, flow: u32, ran: std::time::Duration) {
+        let Ok(ran) = chrono::Duration::from_std(ran) else {
+            return;
+        };
+        let start = self.report.now - ran;
+        if self.start_time(flow).is_none_or(|known| start < known) {
+            self.start_times.push(start);
+            self.started[flow as usize] = (self.start_times.len() - 1) as u32;
+        }
+    }
+
     /// When `flow` started, if it did.
     pub(super) fn start_time(&self, flow: u32) -> Option<DateTime<Utc>> {
         match self.started[flow as usize] {

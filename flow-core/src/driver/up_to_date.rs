@@ -185,6 +185,9 @@ impl Driver {
         if let Some(attempt) = end.adopted_attempt {
             let _ = self.machine.handle(Event::Adopted { flow, attempt });
         }
+        if let Some(ran) = end.adopted_ran {
+            self.started_before(flow, ran);
+        }
         let end = end.storable();
         match self.flow(flow).data_arc() {
             Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {

@@ -95,6 +95,10 @@ pub struct CommandOutcome {
     /// of another attempt than the one asked for: a Slurm job that a killed run's later
     /// attempt submitted, taken over on resume. `None` otherwise.
     pub adopted_attempt: Option<u32>,
+    /// Whether the executor followed a command that an earlier process started (a Slurm job
+    /// of a killed run, adopted on resume): `duration` then counts from that command's
+    /// start, before this run asked for it.
+    pub adopted: bool,
 }
 
 /// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
@@ -316,6 +320,7 @@ impl CommandRunner {
                 pid: 0,
                 duration: started.elapsed(),
                 adopted_attempt: None,
+                adopted: false,
             });
         }
         for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
@@ -432,6 +437,7 @@ impl CommandRunner {
                 pid,
                 duration,
                 adopted_attempt: None,
+                adopted: false,
             })
         }
         .instrument(span)

@@ -53,21 +53,7 @@ pub(super) async fn take_over(
     let Some(mut record) = registry::read(path).await else {
         return Ok(None);
     };
-    let job = match (record.job, record.token.as_deref()) {
-        (Some(job), _) => Some(job),
-        (None, Some(token)) => {
-            let found = find_by_token(shared, flow, token).await?;
-            if let Some(job) = found {
-                tracing::info!(flow, job, "found the job whose submission was not recorded");
-                record.job = Some(job);
-                if let Err(error) = registry::write(path, &record).await {
-                    tracing::warn!(%error, "could not record the job found by its token");
-                }
-            }
-            found
-        }
-        (None, None) => None,
-    };
+    let job = job_of(shared, path, flow, &mut record).await?;
     let same = match record.attempt.and_then(hash_at) {
         Some(hash) => record.spec_hash == hash,
         None => record.spec_hash == spec_hash,
@@ -109,8 +95,36 @@ pub(super) async fn take_over(
     Ok(None)
 }
 
+/// The job of `record` (read from `path`, of `flow`): its id, or for a record written just
+/// before `sbatch` ran, the job found by its token, then also written into the record.
+///
+/// # Errors
+/// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether that submission made a job.
+pub(super) async fn job_of(
+    shared: &Shared,
+    path: &Path,
+    flow: &str,
+    record: &mut JobRecord,
+) -> Result<Option<u64>, PoolError> {
+    Ok(match (record.job, record.token.as_deref()) {
+        (Some(job), _) => Some(job),
+        (None, Some(token)) => {
+            let found = find_by_token(shared, flow, token).await?;
+            if let Some(job) = found {
+                tracing::info!(flow, job, "found the job whose submission was not recorded");
+                record.job = Some(job);
+                if let Err(error) = registry::write(path, record).await {
+                    tracing::warn!(%error, "could not record the job found by its token");
+                }
+            }
+            found
+        }
+        (None, None) => None,
+    })
+}
+
 /// Whether `squeue` shows `job` queued or running.
-async fn still_live(shared: &Shared, job: u64) -> bool {
+pub(super) async fn still_live(shared: &Shared, job: u64) -> bool {
     let mut view = shared.poller.watch(job, false);
     view.wait_for(|v| *v != JobView::Waiting)
         .await

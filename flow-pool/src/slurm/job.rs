@@ -21,7 +21,7 @@ use crate::slurm::reason::{self, Pending};
 use crate::slurm::registry;
 use crate::slurm::state::JobState;
 use crate::slurm::submit::{job_files, submit};
-use crate::slurm::{HeldJob, Shared};
+use crate::slurm::{HeldJob, Hold, Shared};
 use crate::PoolError;
 
 /// The environment variable naming the flow (set by the scheduler).
@@ -102,19 +102,20 @@ impl Drop for QueuedMark<'_> {
     }
 }
 
-/// Keeps a job in the executor's map of held jobs while Slurm holds it, until released or
-/// dropped.
+/// Keeps a job in the executor's map of held jobs while it waits for someone to act (Slurm
+/// holds it, or its nodes are out of service), until that ends or it is dropped.
 struct HeldMark<'a> {
     map: &'a watch::Sender<BTreeMap<u64, HeldJob>>,
     job: Option<u64>,
 }
 
 impl HeldMark<'_> {
-    /// `job` of `flow` is held for `reason`.
-    fn hold(&mut self, job: u64, flow: &str, reason: &str) {
+    /// `job` of `flow` waits for `hold`, for `reason`.
+    fn hold(&mut self, job: u64, flow: &str, reason: &str, hold: Hold) {
         let held = HeldJob {
             flow: flow.to_owned(),
             reason: reason.to_owned(),
+            hold,
         };
         self.job = Some(job);
         self.map.send_if_modified(|jobs| {
@@ -161,6 +162,7 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         pid: u32::try_from(job).unwrap_or(u32::MAX),
         duration: started.elapsed(),
         adopted_attempt: None,
+        adopted: false,
     }
 }
 
@@ -274,7 +276,8 @@ pub(crate) async fn run(
         }
         let pending = reason.as_deref().map(|r| (r, reason::pending(r)));
         match pending {
-            Some((why, Pending::Held)) => held_mark.hold(job, &flow, why),
+            Some((why, Pending::Held)) => held_mark.hold(job, &flow, why, Hold::Release),
+            Some((why, Pending::NodesDown)) => held_mark.hold(job, &flow, why, Hold::Nodes),
             _ => held_mark.release(),
         }
         match pending {
@@ -365,6 +368,7 @@ pub(crate) async fn run(
         stdout_tail,
         stderr_tail,
         adopted_attempt,
+        adopted: was_adopted,
         ..outcome(end, if never_ran { 0 } else { job }, started)
     })
 }
@@ -407,6 +411,7 @@ mod tests {
         let status = dir.join("f.status");
         std::fs::write(&status, "exit 0\n").unwrap();
         let record = registry::JobRecord {
+            flow: None,
             job: None,
             token: None,
             attempt: None,

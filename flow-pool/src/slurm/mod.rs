@@ -42,6 +42,7 @@ mod commands;
 mod config;
 mod ending;
 mod job;
+mod left;
 mod poll;
 mod reason;
 mod registry;
@@ -50,6 +51,7 @@ mod submit;
 mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +65,7 @@ use crate::PoolError;
 pub use config::{
     ExistingJobs, SlurmConfig, SlurmResources, DEFAULT_PARALLEL_SUBMITS, DEFAULT_POLL_INTERVAL,
 };
+pub use left::LeftJob;
 pub use state::JobState;
 
 /// How many Slurm commands an executor issued so far.
@@ -80,15 +83,29 @@ pub struct SlurmStats {
     pub max_jobs_per_poll: u64,
 }
 
-/// A job that Slurm holds: it starts only once released (`scontrol release JOB`). See
-/// [`SlurmExecutor::held_jobs`].
+/// A job that waits for someone to act: Slurm holds it, or the nodes it may run on are out
+/// of service. See [`SlurmExecutor::held_jobs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldJob {
     /// The flow (`FLOW_ID`) whose command the job runs.
     pub flow: String,
-    /// Slurm's reason for keeping it pending (`JobHeldUser`, `JobHeldAdmin`, ...), as
+    /// Slurm's reason for keeping it pending (`JobHeldUser`, `ReqNodeNotAvail`, ...), as
     /// `squeue` printed it.
     pub reason: String,
+    /// What it waits for.
+    pub hold: Hold,
+}
+
+/// What a [`HeldJob`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Hold {
+    /// To be released (`scontrol release JOB`): a user or an admin holds it
+    /// (`JobHeldUser`, `JobHeldAdmin`).
+    Release,
+    /// Nodes back in service: those it may run on are down or drained, or its partition is
+    /// down (`ReqNodeNotAvail`, `PartitionDown`, ...); `sinfo -R` says why.
+    Nodes,
 }
 
 /// Runs commands as Slurm batch jobs. Cloning is cheap; clones share the poller.
@@ -175,11 +192,14 @@ impl SlurmExecutor {
         self.shared.queued.subscribe()
     }
 
-    /// The jobs of this executor's runs that Slurm holds now (reason `JobHeldUser`,
-    /// `JobHeldAdmin`, ...: `--hold`, `scontrol hold`), by job id, with their flow and
-    /// Slurm's reason. Such a job waits, and its run with it, until someone releases it
-    /// (`scontrol release JOB`); the executor only tells. A job leaves the map when Slurm
-    /// shows it no longer held, or when its run ends. A program shows these to its user.
+    /// The jobs of this executor's runs that wait for someone to act, by job id, with their
+    /// flow, Slurm's reason and what they wait for ([`Hold`]): jobs Slurm holds (reason
+    /// `JobHeldUser`, `JobHeldAdmin`, ...: `--hold`, `scontrol hold`), which wait until
+    /// someone releases them (`scontrol release JOB`), and jobs whose nodes are down or
+    /// drained, or whose partition is down, which wait until an admin brings them back.
+    /// Their runs wait with them; the executor only tells. A job leaves the map when Slurm
+    /// shows it no longer waiting so, or when its run ends. A program shows these to its
+    /// user.
     pub fn held_jobs(&self) -> watch::Receiver<BTreeMap<u64, HeldJob>> {
         self.shared.held.subscribe()
     }
@@ -196,6 +216,42 @@ impl SlurmExecutor {
         let mut in_flight = self.shared.in_flight.subscribe();
         let _ = in_flight.wait_for(|n| *n == 0).await;
         self.shared.poller.cancel_all().await;
+    }
+
+    /// Whether the job registry of an executor with state directory `state_dir` names a
+    /// job: one that a `flow` process which died left (a run forgets each job once it
+    /// ended). Creates nothing, and runs no Slurm command.
+    pub fn has_left_jobs(state_dir: &Path) -> bool {
+        left::any_record(&job::records_dir(&SlurmConfig::new(state_dir)))
+    }
+
+    /// The jobs the registry of an executor with state directory `state_dir` names by id,
+    /// by job id: left by `flow` processes that died, or followed by one that runs now.
+    /// Runs no Slurm command, so it cannot tell whether they still run.
+    pub fn left_jobs(state_dir: &Path) -> Vec<LeftJob> {
+        left::named(&job::records_dir(&SlurmConfig::new(state_dir)))
+    }
+
+    /// Cancels every job of the registry that Slurm shows still queued or running (left by
+    /// a `flow` process that died; see [`has_left_jobs`](Self::has_left_jobs)), forgets every
+    /// job of the registry, and returns those it cancelled once Slurm shows each ended (a job
+    /// gets the cluster's `KillWait` between SIGTERM and SIGKILL); `cancelling` is called
+    /// with them (if any) before it waits. For a run that does the flows' work elsewhere (on
+    /// this machine), which those jobs would otherwise do beside it, writing the same files.
+    ///
+    /// # Errors
+    /// [`PoolError::SlurmCommand`] when `squeue` cannot tell whether a submission whose id
+    /// was never recorded made a job (the registry keeps it, and the jobs not looked at yet).
+    pub async fn cancel_left_jobs(
+        &self,
+        cancelling: impl FnOnce(&[LeftJob]),
+    ) -> Result<Vec<LeftJob>, PoolError> {
+        left::cancel(
+            &self.shared,
+            &job::records_dir(&self.shared.config),
+            cancelling,
+        )
+        .await
     }
 
     /// Runs `spec` as a Slurm job to its end.

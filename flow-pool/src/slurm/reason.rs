@@ -1,6 +1,7 @@
 //! What Slurm's reason for a pending job (`squeue -o %r`, e.g. `Priority`, `JobHeldUser`,
 //! `PartitionConfig`) means for the run: the job waits its turn, is held until someone
-//! releases it, or can never start as submitted. The names are Slurm's (see its "Job
+//! releases it, waits for nodes an admin took out of service, or can never start as
+//! submitted. The names are Slurm's (see its "Job
 //! Reason Codes" page; `squeue` of Slurm 22.05 prints them this way).
 
 /// What a pending job's reason means.
@@ -11,6 +12,9 @@ pub(crate) enum Pending {
     Waits,
     /// It is held and starts only once released (`JobHeldUser`, `JobHeldAdmin`).
     Held,
+    /// The nodes it may run on are down or drained, or its partition is down: it starts
+    /// only once an admin brings them back (`ReqNodeNotAvail`, `PartitionDown`, ...).
+    NodesDown,
     /// What it asks can never be granted as submitted (`PartitionConfig`, ...).
     Never,
 }
@@ -38,6 +42,17 @@ const HELD: &[&str] = &[
     "launch failed requeued held",
 ];
 
+/// Reasons (or their starts) of a job whose nodes or partition are out of service. Slurm
+/// 22.05 prints the one for a drained node as a sentence, older ones with underscores.
+const NODES_DOWN: &[&str] = &[
+    "ReqNodeNotAvail",
+    "NodeDown",
+    "PartitionDown",
+    "PartitionInactive",
+    "Nodes required for job are DOWN, DRAINED",
+    "Nodes_required_for_job_are_DOWN,_DRAINED",
+];
+
 /// What `reason` means for a pending job. Per-job and per-node maxima of an association or
 /// a QOS (`AssocMaxCpuPerJobLimit`, `QOSMaxGRESPerNode`, ...) and QOS minima (`QOSMin*`)
 /// can never be met; aggregate, per-user and per-account limits clear as other jobs end.
@@ -45,6 +60,9 @@ pub(crate) fn pending(reason: &str) -> Pending {
     let reason = reason.trim();
     if HELD.contains(&reason) {
         return Pending::Held;
+    }
+    if NODES_DOWN.iter().any(|down| reason.starts_with(down)) {
+        return Pending::NodesDown;
     }
     let per_job = (reason.starts_with("AssocMax") || reason.starts_with("QOSMax"))
         && (reason.contains("PerJob") || reason.contains("PerNode"));
@@ -84,8 +102,6 @@ mod tests {
             "None",
             "BeginTime",
             "Dependency",
-            "ReqNodeNotAvail",
-            "PartitionDown",
             "QOSMaxJobsPerUserLimit",
             "AssocMaxJobsLimit",
             "AssocGrpCpuLimit",
@@ -95,6 +111,18 @@ mod tests {
         }
         for reason in ["JobHeldUser", "JobHeldAdmin"] {
             assert_eq!(pending(reason), Pending::Held, "{reason}");
+        }
+        // Regression: a job waiting for a drained node waited without a word.
+        for reason in [
+            "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority \
+             partitions",
+            "ReqNodeNotAvail, UnavailableNodes:vm",
+            "ReqNodeNotAvail",
+            "NodeDown",
+            "PartitionDown",
+            "PartitionInactive",
+        ] {
+            assert_eq!(pending(reason), Pending::NodesDown, "{reason}");
         }
         for reason in [
             "PartitionConfig",

@@ -45,6 +45,10 @@ pub(crate) fn with_attempt(spec: &CommandSpec, attempt: u32) -> Option<CommandSp
 /// The registry entry of a flow's job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct JobRecord {
+    /// The flow (`FLOW_ID`, the job's name); records written before flows were kept have
+    /// none, and their file name stands for it.
+    #[serde(default)]
+    pub(crate) flow: Option<String>,
     /// The Slurm job id; `None` while `sbatch` has not answered.
     pub(crate) job: Option<u64>,
     /// The submission's token, also in the job's `--comment` (see [`comment`]); records
@@ -136,6 +140,11 @@ pub(crate) async fn read(path: &Path) -> Option<JobRecord> {
             None
         }
     }
+}
+
+/// The record at `path`, if there is a readable one, read without a runtime.
+pub(crate) fn read_now(path: &Path) -> Option<JobRecord> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 /// Removes the record at `path`, if any.
@@ -269,6 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.json");
         let record = JobRecord {
+            flow: Some("x".into()),
             job: Some(42),
             token: Some("1-2-3".into()),
             attempt: Some(2),
@@ -288,7 +298,10 @@ mod tests {
         let old = r#"{"job":7,"spec_hash":"ab","status":"/s","stdout":"/o","stderr":"/e"}"#;
         tokio::fs::write(&path, old).await.unwrap();
         let record = read(&path).await.unwrap();
-        assert_eq!((record.job, record.token), (Some(7), None));
+        assert_eq!(
+            (record.job, record.token, record.flow),
+            (Some(7), None, None)
+        );
     }
 
     #[test]

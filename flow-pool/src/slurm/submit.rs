@@ -120,6 +120,7 @@ pub(super) async fn submit(
         },
     );
     let record = JobRecord {
+        flow: Some(flow.to_owned()),
         job: None,
         token: Some(token),
         attempt: registry::attempt_of(spec),
