@@ -374,12 +374,16 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
+            let hint = crate::report_page::elsewhere_hint(
+                &args.file,
+                args.store.as_deref(),
+                &args.params.set,
+                &summary.run_id,
+            );
             tracing::error!(
-                "cannot write the report of the run: {}; `flow report {} --run {} -o PATH` \
-                 writes it elsewhere",
+                "cannot write the report of the run: {}; {}",
                 terminal::chain(&e),
-                terminal::path(&args.file),
-                summary.run_id
+                terminal::safe(&hint)
             );
         }
     }
