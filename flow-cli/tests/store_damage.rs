@@ -357,6 +357,10 @@ fn a_ledger_of_another_version_of_flow_is_emptied_with_a_warning() {
         stderr.contains("the up-to-date ledger was written by a newer version of flow (layout 99"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("put `flow --version` in the cache key"),
+        "{stderr}"
+    );
     // Emptied once: the next run finds `a` up to date, quietly.
     let again = run_in(dir.path(), &["run", "w.toml", "--json"]);
     assert_eq!(text(&again.stderr), "");

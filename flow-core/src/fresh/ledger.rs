@@ -539,8 +539,9 @@ fn warn_other_layout(path: &Path, layout: i64, what: &str) {
     tracing::warn!(
         path = %path.display(),
         "the up-to-date ledger was written by {which} version of flow (layout {layout}, this \
-         one uses {VERSION}): {what}, so every flow that declares files runs once more, and \
-         the other version will do the same"
+         one uses {VERSION}): {what}, so every flow that declares files runs once more; the \
+         other version empties it in turn, so give each version its own CI cache (put \
+         `flow --version` in the cache key)"
     );
 }
 
