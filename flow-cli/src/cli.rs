@@ -50,8 +50,9 @@ Examples:
 Each attempt's output is kept in .flow/logs/RUN_ID/FLOW.N.out and FLOW.N.err beside the file
 (a stream the command never wrote to leaves no file); `flow logs FLOW` prints them. Where
 that folder cannot be made (a read-only checkout), one warning says so, and only the last
-lines of each stream are kept, in the result store. The summary at the end shows the last 10 lines of stdout and of stderr of each flow that failed,
-and of each that a stop cancelled while it ran.
+lines of each stream are kept, in the result store (a Slurm job, whose output files go there,
+fails instead). The summary at the end shows the last 10 lines of stdout and of stderr of
+each flow that failed, and of each that a stop cancelled while it ran.
 Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops starting flows, sends SIGTERM to
 running ones and exits 130; a second one kills at once. A result store that refuses a write
 (a full disk) stops the run too, which then exits 1 naming the store and the cause.

@@ -384,6 +384,12 @@ impl RunReport {
         self.flows.iter().filter(|f| f.status == FlowState::Failed)
     }
 
+    /// The flows the run's stop cancelled after they started (an attempt ran): the summary
+    /// shows them under `STOPPED`; those cancelled before they started are not.
+    pub(crate) fn stopped_as_they_ran(&self) -> impl Iterator<Item = &FlowReport> {
+        (self.flows.iter()).filter(|f| f.status == FlowState::Cancelled && f.attempts > 0)
+    }
+
     /// One line per flow that failed by itself, with its log files (stdout's and stderr's,
     /// those it wrote): what `--quiet` prints.
     pub fn failure_lines(&self, colour: bool) -> String {

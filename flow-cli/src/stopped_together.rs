@@ -18,8 +18,10 @@ const SAME_STOP: Duration = Duration::from_millis(100);
 
 /// Wraps the run's command executor: the end of a command killed by SIGTERM, SIGINT or
 /// SIGHUP is handed on once its attempt is cancelled (the run was stopped by a signal, so
-/// the run counts it cancelled, with how it ended), or [`SAME_STOP`] later. Other ends, and
-/// every end of a run that is not being stopped, go on at once.
+/// the run counts it cancelled, with how it ended), or [`SAME_STOP`] later. Other ends go on
+/// at once. Whether `flow` is being stopped cannot be known before its own signal arrives,
+/// so a command killed by such a signal while the run goes on (a script's own `kill`) is
+/// handed on [`SAME_STOP`] late, then failed as before.
 #[derive(Debug)]
 pub struct StoppedTogether {
     inner: Arc<dyn CommandExecutor>,

@@ -30,9 +30,7 @@ impl RunReport {
         let mut out = String::new();
         let failures: Vec<&FlowReport> = self.own_failures().collect();
         // A run stopped (a CI job's timeout) says what was running then, and its output.
-        let stopped: Vec<&FlowReport> = (self.flows.iter())
-            .filter(|f| f.status == FlowState::Cancelled && f.attempts > 0)
-            .collect();
+        let stopped: Vec<&FlowReport> = self.stopped_as_they_ran().collect();
         let failed = terminal::red("FAILED", colour);
         let stop = terminal::yellow("STOPPED", colour);
         for (flows, label) in [(failures, &failed), (stopped, &stop)] {

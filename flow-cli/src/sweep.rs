@@ -273,9 +273,17 @@ impl CommandExecutor for Sweep {
         Box::pin(async move {
             let outcome = self
                 .inner
-                .run_prepared(spec, timeout, cancel, prepare)
+                .run_prepared(spec, timeout, cancel.clone(), prepare)
                 .await;
             let end = outcome.as_ref().ok().map(|outcome| outcome.end);
+            // A command killed by the signal that stopped the run ends killed by it, not
+            // cancelled, but the run cancels it ([`crate::stopped_together`]): alike.
+            let end = match end {
+                Some(CommandEnd::Signaled(_)) if cancel.is_cancelled() => {
+                    Some(CommandEnd::Cancelled)
+                }
+                end => end,
+            };
             match (end, Attempt::of(spec)) {
                 (Some(CommandEnd::TimedOut(_)), Some(attempt)) => {
                     let swept = tokio::task::spawn_blocking(move || {

@@ -83,3 +83,43 @@ fn a_run_that_cannot_make_its_log_folder_says_so_once_and_keeps_the_tails() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out 4\n");
     assert!(stderr.ends_with("err 4\n"), "{stderr}");
 }
+
+/// A Slurm job's output files must be in the log folder: without it no tail is kept, and the
+/// warning must not say one is.
+#[test]
+fn a_slurm_run_that_cannot_make_its_log_folder_does_not_promise_the_tails() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[flows.f]\nshell = \"echo hi\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(".flow")).unwrap();
+    std::fs::write(dir.path().join(".flow/logs"), "").unwrap();
+    // Slurm's commands, answering: no job is submitted, since its files cannot be made.
+    let bin = tempfile::tempdir().unwrap();
+    for name in ["sbatch", "sinfo", "squeue", "sacct", "scancel"] {
+        let path = bin.path().join(name);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = std::env::join_paths(
+        std::iter::once(bin.path().to_owned())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = common::flow()
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .args(["run", "w.toml", "--executor", "slurm"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("flow: warning: cannot make the run's log folder, where each job's"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("last lines"), "{stderr}");
+}

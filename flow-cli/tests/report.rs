@@ -382,3 +382,62 @@ fn a_report_flow_run_cannot_write_says_how_to_write_it_elsewhere() {
     );
     assert!(written.status.success(), "{written:?}");
 }
+
+/// The read-only checkout that sends its results elsewhere with `--store`: the command the
+/// hint names must read that store (and the run's params), or it finds no such run.
+#[test]
+fn the_hint_of_a_report_flow_run_cannot_write_names_the_runs_store_and_params() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "[params]\nwho = \"x\"\n[flows.f]\nshell = \"echo {who}\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(".flow")).unwrap();
+    std::fs::write(dir.path().join(".flow/reports"), "").unwrap();
+    let args = [
+        "run",
+        "w.toml",
+        "--store",
+        "sqlite:kept.db",
+        "--set",
+        "who=a b",
+    ];
+    let out = flow(dir.path(), &[&args[..], &["--report", "--json"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = json["run_id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "`flow report w.toml --store sqlite:kept.db --set 'who=a b' --run {run} -o PATH` \
+             writes it elsewhere"
+        )),
+        "{stderr}"
+    );
+    let written = flow(
+        dir.path(),
+        &[
+            "report",
+            "w.toml",
+            "--store",
+            "sqlite:kept.db",
+            "--set",
+            "who=a b",
+            "--run",
+            run,
+            "-o",
+            "r.html",
+        ],
+    );
+    assert!(written.status.success(), "{written:?}");
+
+    // Results kept in memory are gone with the run: no command can write the page later.
+    let out = flow(
+        dir.path(),
+        &["run", "w.toml", "--store", "memory", "--report"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("--run"), "{stderr}");
+    assert!(stderr.contains("--store memory"), "{stderr}");
+}

@@ -74,3 +74,48 @@ fn the_summary_of_a_stopped_run_names_the_step_that_was_running_and_its_last_lin
     );
     assert!(stdout.contains("\n  | test 41 of 90\n"), "{stdout}");
 }
+
+/// A command killed by the run's SIGTERM is cancelled with the run, and so what it left
+/// outside its process group (a daemon in a session of its own) is killed when the run ends,
+/// as it is for a command the stop cancelled.
+#[test]
+fn what_a_command_killed_by_the_runs_sigterm_left_is_killed_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = '''\nmkfifo up\n\
+         setsid sh -c 'echo $$ > up; exec sleep 300' </dev/null >/dev/null 2>&1 &\n\
+         read pid < up\necho $pid > escaped.pid\necho $$ > ready.fifo\nexec sleep 300\n'''\n",
+    );
+    let child = flow()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let command = wait_ready(&ready);
+    let escaped = std::fs::read_to_string(dir.path().join("escaped.pid")).unwrap();
+    let escaped = escaped.trim().to_owned();
+    let term = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    term(command.parse().unwrap());
+    let deadline = std::time::Instant::now() + GUARD;
+    while std::path::Path::new(&format!("/proc/{command}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{command} never ended"
+        );
+        std::thread::yield_now();
+    }
+    term(child.id() as i32);
+    let out = wait_exit(child);
+    let kept = alive(&escaped);
+    if kept {
+        signal(escaped.parse().unwrap(), "KILL");
+    }
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert_eq!(flow_entry(&json_of(&out), "step")["status"], "cancelled");
+    assert!(!kept, "the stopped run left {escaped} running");
+}

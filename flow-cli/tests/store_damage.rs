@@ -325,6 +325,26 @@ fn a_ledger_of_another_version_of_flow_is_emptied_with_a_warning() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
 
+    // A dry run plans what the run will do, says why, and leaves the file as it is.
+    let dry = run_in(dir.path(), &["run", "w.toml", "-n"]);
+    let stderr = text(&dry.stderr);
+    assert!(dry.status.success(), "{stderr}");
+    assert!(
+        text(&dry.stdout).contains("1 would run, 0 up to date"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert!(
+        stderr.contains("(layout 99, this one uses 2): the next run empties it"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(&ledger).unwrap();
+    let layout: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(layout, 99);
+    drop(conn);
+
     let out = run_in(dir.path(), &["run", "w.toml", "--json"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -335,6 +355,10 @@ fn a_ledger_of_another_version_of_flow_is_emptied_with_a_warning() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("the up-to-date ledger was written by a newer version of flow (layout 99"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("put `flow --version` in the cache key"),
         "{stderr}"
     );
     // Emptied once: the next run finds `a` up to date, quietly.

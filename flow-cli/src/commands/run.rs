@@ -25,7 +25,7 @@ use crate::error::CliError;
 use crate::logs::{AttemptLogs, WithoutFolder};
 use crate::progress::{Mode, Progress};
 use crate::report::RunReport;
-use crate::run_state::{FlowState, RunState};
+use crate::run_state::RunState;
 use crate::stopped_together::StoppedTogether;
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
@@ -378,12 +378,16 @@ async fn run_async(run: Run<'_>, guarded: Arc<GuardedStore>) -> Result<u8, CliEr
     if args.report {
         // The run's outcome decides the exit code; a report that cannot be written is logged.
         if let Err(e) = write_report(args, wf, &*results_store, &summary) {
+            let hint = crate::report_page::elsewhere_hint(
+                &args.file,
+                args.store.as_deref(),
+                &args.params.set,
+                &summary.run_id,
+            );
             tracing::error!(
-                "cannot write the report of the run: {}; `flow report {} --run {} -o PATH` \
-                 writes it elsewhere",
+                "cannot write the report of the run: {}; {}",
                 terminal::chain(&e),
-                terminal::path(&args.file),
-                summary.run_id
+                terminal::safe(&hint)
             );
         }
     }
@@ -582,10 +586,7 @@ fn report(
     report.attach_logs(&logs_root(wf));
     // A failure (or a flow stopped as it ran) names where its flow is defined: the file is
     // the one that ran.
-    let shown = |f: &crate::report::FlowReport| {
-        f.status == FlowState::Failed || (f.status == FlowState::Cancelled && f.attempts > 0)
-    };
-    if report.flows.iter().any(shown) {
+    if report.own_failures().next().is_some() || report.stopped_as_they_ran().next().is_some() {
         report.attach_places(wf);
     }
     // A resumed run's reused flows may come from any earlier run; up-to-date ones name theirs.

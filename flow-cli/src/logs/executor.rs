@@ -87,13 +87,23 @@ impl AttemptLogs {
         }
         let dir = run_dir(&self.root, run);
         if let Err(error) = std::fs::create_dir_all(&dir) {
-            tracing::warn!(
-                dir = %dir.display(),
-                %error,
-                "cannot make the run's log folder: no log file is written in this run, only \
-                 the last lines of each flow's output are kept (in the summary, and printed by \
-                 `flow logs FLOW`); make the workflow's folder writable to keep them whole"
-            );
+            match self.without_folder {
+                WithoutFolder::NoLogFiles => tracing::warn!(
+                    dir = %dir.display(),
+                    %error,
+                    "cannot make the run's log folder: no log file is written in this run, \
+                     only the last lines of each flow's output are kept (in the summary, and \
+                     printed by `flow logs FLOW`); make the workflow's folder writable to keep \
+                     them whole"
+                ),
+                // A Slurm job's output files must be there: its attempts fail, each saying so.
+                WithoutFolder::KeepLogFiles => tracing::warn!(
+                    dir = %dir.display(),
+                    %error,
+                    "cannot make the run's log folder, where each job's output files go; make \
+                     the workflow's folder writable"
+                ),
+            }
             journals.insert(run.to_owned(), Folder::Unwritable);
             return false;
         }

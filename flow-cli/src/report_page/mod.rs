@@ -195,19 +195,50 @@ pub fn this_command_line() -> String {
     program
         .into_iter()
         .chain(args)
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-            if plain {
-                arg
-            } else {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            }
-        })
+        .map(|arg| shell_word(&arg))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `arg` quoted for a POSIX shell where needed.
+fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// What `flow run --report` says after its page could not be written: the `flow report`
+/// command that writes the page of `run_id` elsewhere, reading the run's store (`store`, as
+/// given to `flow run`) with its params (`set`); none when the results were kept in memory,
+/// gone once the run is over.
+pub fn elsewhere_hint(
+    file: &Path,
+    store: Option<&str>,
+    set: &[(String, String)],
+    run_id: &RunId,
+) -> String {
+    if store.and_then(|store| store.parse().ok()) == Some(flow_results::StoreSpec::Memory) {
+        return "the results were kept in memory only (--store memory), so no later \
+                `flow report` finds them: run again with a store on disk to write the page \
+                elsewhere"
+            .to_owned();
+    }
+    let mut words = vec!["flow".to_owned(), "report".to_owned()];
+    words.push(shell_word(&file.to_string_lossy()));
+    if let Some(store) = store {
+        words.extend(["--store".to_owned(), shell_word(store)]);
+    }
+    for (name, value) in set {
+        words.extend(["--set".to_owned(), shell_word(&format!("{name}={value}"))]);
+    }
+    words.extend(["--run".to_owned(), run_id.to_string(), "-o PATH".to_owned()]);
+    format!("`{}` writes it elsewhere", words.join(" "))
 }
 
 /// Reads the results of `run` and builds its report.

@@ -153,8 +153,9 @@ impl Ledger {
     }
 
     /// Opens the ledger file at `path` to read only (a dry run), writing nothing; an empty
-    /// ledger in memory when there is no such file, or a damaged one ([`Ledger::damaged`]
-    /// says so; it is left where it is).
+    /// ledger in memory when there is no such file, a damaged one ([`Ledger::damaged`]
+    /// says so; it is left where it is), or one of another version's layout (a warning says
+    /// that the next run empties it).
     ///
     /// # Errors
     /// [`CoreError::Ledger`] when the file cannot be opened.
@@ -189,6 +190,15 @@ impl Ledger {
                 return Ok(ledger);
             }
             Err(e) => return Err(damage::sqlite_error(&shown, path, &e)),
+        }
+        // Another version's layout is what `Ledger::open` empties: a dry run plans as the
+        // run will go, every flow that declares files to run, and says why.
+        let layout: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| error(&shown, e))?;
+        if layout != VERSION && layout != 0 {
+            warn_other_layout(path, layout, "the next run empties it");
+            return Ok(Self::in_memory());
         }
         Ok(Ledger {
             path: shown,
@@ -508,17 +518,7 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
         // 0: a new file. Another layout is a cache another version of flow wrote (one
         // restored by a CI job, say): every flow runs again, and the run says why.
         if version != 0 {
-            let which = if version > VERSION {
-                "a newer"
-            } else {
-                "an older"
-            };
-            tracing::warn!(
-                path = %path.display(),
-                "the up-to-date ledger was written by {which} version of flow (layout \
-                 {version}, this one uses {VERSION}): it is emptied, so every flow that \
-                 declares files runs once more, and the other version will do the same"
-            );
+            warn_other_layout(path, version, "it is emptied");
         }
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS fresh_files; \
@@ -527,6 +527,22 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     }
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+/// Warns that the ledger at `path` is of `layout`, another version's, and `what` befalls it.
+fn warn_other_layout(path: &Path, layout: i64, what: &str) {
+    let which = if layout > VERSION {
+        "a newer"
+    } else {
+        "an older"
+    };
+    tracing::warn!(
+        path = %path.display(),
+        "the up-to-date ledger was written by {which} version of flow (layout {layout}, this \
+         one uses {VERSION}): {what}, so every flow that declares files runs once more; the \
+         other version empties it in turn, so give each version its own CI cache (put \
+         `flow --version` in the cache key)"
+    );
 }
 
 /// A connection to the ledger file at `path` that only reads, waiting for a writer as
