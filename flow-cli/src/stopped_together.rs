@@ -70,3 +70,34 @@ impl CommandExecutor for StoppedTogether {
         self.inner.settled()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use flow_pool::CommandRunner;
+
+    use super::*;
+
+    /// The end of a command that SIGTERM killed is handed on no sooner than [`SAME_STOP`]
+    /// when no stop of the run comes; one that exited is handed on as it is.
+    #[tokio::test]
+    async fn the_end_of_a_command_a_stop_signal_killed_waits_for_the_runs_stop() {
+        let executor = StoppedTogether::new(Arc::new(CommandRunner::new()));
+        let killed = CommandSpec::shell("kill -TERM $$");
+        let started = Instant::now();
+        let outcome = executor
+            .run(&killed, None, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(outcome.end, CommandEnd::Signaled(Signal::SIGTERM as i32));
+        assert!(started.elapsed() >= SAME_STOP, "{:?}", started.elapsed());
+
+        let failed = CommandSpec::shell("exit 3");
+        let outcome = executor
+            .run(&failed, None, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(outcome.end, CommandEnd::Exited(3));
+    }
+}

@@ -28,17 +28,12 @@ fn a_command_killed_by_the_sigterm_that_stops_the_run_is_cancelled_not_failed() 
         .spawn()
         .unwrap();
     let command = wait_ready(&ready);
-    // The command first, and gone (reaped by `flow`, which saw its end), then `flow`.
+    // The command first, then `flow`, at once, as a CI job's cancel signals them: which
+    // of the two ends `flow` sees first is the race the run must not depend on. (Waiting
+    // here for the command to be reaped would make the test depend on this thread getting
+    // its next signal out within the run's 100 ms on a busy machine.)
     let term = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     term(command.parse().unwrap());
-    let deadline = std::time::Instant::now() + GUARD;
-    while std::path::Path::new(&format!("/proc/{command}")).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{command} never ended"
-        );
-        std::thread::yield_now();
-    }
     term(child.id() as i32);
     let out = wait_exit(child);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
@@ -50,7 +45,11 @@ fn a_command_killed_by_the_sigterm_that_stops_the_run_is_cancelled_not_failed() 
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(error.contains("killed by SIGTERM"), "{error}");
+    // Either end: it died of its SIGTERM, or the run's stop (first) cancelled it.
+    assert!(
+        error.contains("killed by SIGTERM") || error == "the command was cancelled",
+        "{error}"
+    );
 }
 
 #[test]
@@ -100,15 +99,8 @@ fn what_a_command_killed_by_the_runs_sigterm_left_is_killed_with_the_run() {
     let escaped = std::fs::read_to_string(dir.path().join("escaped.pid")).unwrap();
     let escaped = escaped.trim().to_owned();
     let term = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    // Both at once, as in the test above.
     term(command.parse().unwrap());
-    let deadline = std::time::Instant::now() + GUARD;
-    while std::path::Path::new(&format!("/proc/{command}")).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{command} never ended"
-        );
-        std::thread::yield_now();
-    }
     term(child.id() as i32);
     let out = wait_exit(child);
     let kept = alive(&escaped);
