@@ -79,14 +79,21 @@ impl AttemptLogs {
     /// Creates the log folder and the journal of `run` when its first attempt starts, so
     /// that `flow logs --follow` finds the run before any output, with this process's id
     /// (see [`super::writer_alive`]); a folder or journal that cannot be made is said once
-    /// per run (the results do not depend on it). Whether the folder could be made.
+    /// per run (the results do not depend on it). A folder that could not be made is tried
+    /// again at each attempt, as its cause may have passed (a full disk). Whether the folder
+    /// is there.
     fn open_journal(&self, run: &str) -> bool {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(folder) = journals.get(run) {
-            return !matches!(folder, Folder::Unwritable);
-        }
+        let said = match journals.get(run) {
+            Some(Folder::Unwritable) => true,
+            Some(_) => return true,
+            None => false,
+        };
         let dir = run_dir(&self.root, run);
         if let Err(error) = std::fs::create_dir_all(&dir) {
+            if said {
+                return false;
+            }
             match self.without_folder {
                 WithoutFolder::NoLogFiles => tracing::warn!(
                     dir = %dir.display(),
@@ -234,5 +241,44 @@ impl CommandExecutor for AttemptLogs {
 
     fn settled(&self) -> BoxFuture<'_, ()> {
         self.inner.settled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flow_pool::CommandRunner;
+
+    use super::*;
+
+    /// A log folder that could not be made (a full disk, a file in its way) is tried again
+    /// at the next attempt: once it can be made, the attempts' output is kept whole again.
+    #[tokio::test]
+    async fn a_log_folder_that_could_not_be_made_is_tried_again_at_the_next_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let in_the_way = dir.path().join("logs");
+        std::fs::write(&in_the_way, "a file where the log folder goes").unwrap();
+        let logs = AttemptLogs::new(
+            Arc::new(CommandRunner::new()),
+            in_the_way.clone(),
+            WithoutFolder::NoLogFiles,
+        );
+        let run_folder = run_dir(&in_the_way, "r1");
+        let attempt = |n: u32| {
+            CommandSpec::shell("echo out")
+                .env("FLOW_RUN_ID", "r1")
+                .env("FLOW_ID", "a")
+                .env("FLOW_ATTEMPT", n.to_string())
+                .stdout_path(run_folder.join(format!("a.{n}.out")))
+        };
+        let first = attempt(1);
+        let outcome = logs.run(&first, None, CancellationToken::new()).await;
+        assert_eq!(outcome.unwrap().stdout_tail, "out\n");
+        std::fs::remove_file(&in_the_way).unwrap();
+        let second = attempt(2);
+        let outcome = logs.run(&second, None, CancellationToken::new()).await;
+        assert_eq!(outcome.unwrap().stdout_tail, "out\n");
+        let kept = std::fs::read_to_string(run_folder.join("a.2.out")).unwrap();
+        assert_eq!(kept, "out\n");
+        assert!(run_folder.join(JOURNAL).is_file());
     }
 }
