@@ -74,7 +74,7 @@ pub(super) fn print(
             true => terminal::safe_output(tail),
             false => tail.into(),
         };
-        super::logs::write_to(k, shown.as_bytes())?;
+        super::log_printer::write_to(k, shown.as_bytes())?;
     }
     Ok(0)
 }

@@ -3,13 +3,9 @@
 //! prints the summary or the `--json` document.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
 
-use flow_core::{
-    CommandExecutor, CommandSpec, DependencyType, Flow, FlowContext, ResultStore, RetryPolicy,
-    RunOptions, RunSummary,
-};
+use flow_core::{CommandExecutor, FlowContext, ResultStore, RunOptions, RunSummary};
 use flow_graph::FlowId;
 use flow_results::{Failure, FailureKind, FlowResult, FlowStatus, RunId, RunRecord};
 use tokio::sync::oneshot;
@@ -21,6 +17,7 @@ use crate::commands::executor::Executor;
 use crate::commands::fresh;
 use crate::commands::inputs::{CheckInputs, Unwritten};
 use crate::commands::print_stdout;
+use crate::commands::register::register;
 use crate::error::CliError;
 use crate::logs::{AttemptLogs, WithoutFolder};
 use crate::progress::{Mode, Progress};
@@ -30,12 +27,9 @@ use crate::stopped_together::StoppedTogether;
 use crate::store_guard::GuardedStore;
 use crate::sweep::Sweep;
 use crate::watchdog::{Watchdog, RUN_ID_VARIABLE};
-use crate::workflow::{Action, FlowDef, Workflow};
+use crate::workflow::{Action, Workflow};
 use crate::{open_files, run_lock, signals, store, takeover, terminal, workflow};
 
-/// How many bytes of each stream a flow keeps in memory for the summary (the log files keep
-/// everything).
-const TAIL_BYTES: usize = 8 * 1024;
 /// The time slice asked for the thread that runs the commands: the kernel's least (its work
 /// per command takes about that long).
 const DRIVER_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
@@ -441,56 +435,6 @@ fn write_report(
         print_stdout(&format!("report: {}\n", terminal::path(&path)))?;
     }
     Ok(())
-}
-
-/// Registers one command flow per workflow flow, then every dependency in one batch.
-fn register(ctx: &FlowContext, wf: &Workflow) -> Result<(), CliError> {
-    let home: Arc<Path> = Arc::from(wf.dir.as_path());
-    ctx.register_flows(wf.flows.iter().map(|def| flow(def, wf, &home)))
-        .map_err(|e| CliError::Run(terminal::chain(&e)))?;
-    let dependencies = wf.flows.iter().flat_map(|def| {
-        let required = def
-            .requires
-            .iter()
-            .map(|p| (p, &def.id, DependencyType::Required));
-        let optional = def
-            .wants
-            .iter()
-            .map(|p| (p, &def.id, DependencyType::Optional));
-        required.chain(optional)
-    });
-    ctx.register_dependencies(dependencies)
-        .map_err(|e| CliError::Run(terminal::chain(&e)))
-}
-
-/// The flow-core flow of one workflow flow, whose home is the workflow's folder (a moved
-/// project keeps its flows' definitions: a resume reuses them, they stay up to date).
-fn flow(def: &FlowDef, wf: &Workflow, home: &Arc<Path>) -> Flow {
-    let mut spec = match &def.action {
-        Action::Command(argv) => CommandSpec::argv(argv.iter().cloned()),
-        Action::Shell(script) => CommandSpec::argv(def.interpreter.iter().chain([script]).cloned()),
-    };
-    if let Some(grace) = def.kill_grace {
-        spec = spec.grace(grace);
-    }
-    for (key, value) in def.env.iter() {
-        spec = spec.env(key.clone(), value.clone());
-    }
-    spec = spec
-        .env_os("FLOW_WORKFLOW_DIR", &wf.dir)
-        .cwd(def.cwd.clone())
-        .tail_bytes(TAIL_BYTES);
-    let mut builder = Flow::command(def.id.clone(), spec).home(Arc::clone(home));
-    if let Some(timeout) = def.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if def.retries > 0 {
-        builder = builder.retry(RetryPolicy::fixed(def.retries, def.retry_delay));
-    }
-    if let Some(data) = fresh::data_of(def, wf) {
-        builder = builder.data(data);
-    }
-    builder.build()
 }
 
 /// The flows whose last state the store refused (a full disk) end in `results` as the run

@@ -29,6 +29,8 @@ mod tests;
 mod tests_literal;
 #[cfg(test)]
 mod tests_matrix;
+#[cfg(test)]
+mod tests_matrix_values;
 mod values;
 
 use std::ops::Range;

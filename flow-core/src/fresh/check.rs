@@ -401,8 +401,13 @@ pub(crate) fn judge(
         let is_parent = |id: &str| parents.iter().any(|(p, _)| p == id);
         // A former parent's output still read says more than any other change of parents.
         let gone = (entry.parents.iter()).filter(|(p, _)| !is_parent(p));
-        let gone_read =
-            gone_output_read(known, flow, gone.map(|(p, _)| p), parents, inputs.as_ref());
+        let gone_read = super::gone::gone_output_read(
+            known,
+            flow,
+            gone.map(|(p, _)| p),
+            parents,
+            inputs.as_ref(),
+        );
         if let Some((parent, file)) = gone_read {
             let reason = Reason::GoneParentsOutputRead {
                 parent: parent.clone(),
@@ -430,48 +435,6 @@ pub(crate) fn judge(
         entry: Some(entry.clone()),
         inputs,
     }
-}
-
-/// A former parent of `flow` (one of `gone`) that wrote, when it last completed, a file that
-/// `flow` reads and that none of its `parents` now wrote (a parent renamed writes the same
-/// files), with that file: among `inputs` as read now, else as the flow's entry recorded them
-/// (their stats did not change). `None` when the ledger has no files of them.
-fn gone_output_read<'a>(
-    known: &Known,
-    flow: &Flow,
-    gone: impl Iterator<Item = &'a String>,
-    parents: &[(String, String)],
-    inputs: Option<&Files>,
-) -> Option<(&'a String, String)> {
-    let ledger = &known.freshness.ledger;
-    let recorded;
-    let read: Vec<&String> = match inputs {
-        Some(now) => now.digests.keys().collect(),
-        None => {
-            recorded = ledger.files(flow.id.as_str())?.inputs;
-            recorded.keys().collect()
-        }
-    };
-    if read.is_empty() {
-        return None;
-    }
-    // What the parents wrote, read once a former parent's file is found among the inputs.
-    let mut current: Option<std::collections::BTreeSet<String>> = None;
-    gone.into_iter().find_map(|parent| {
-        let written = ledger.files(parent)?.outputs;
-        let file = read.iter().find(|file| {
-            written.contains_key(file.as_str())
-                && !current
-                    .get_or_insert_with(|| {
-                        (parents.iter())
-                            .filter_map(|(p, _)| ledger.files(p))
-                            .flat_map(|f| f.outputs.into_keys())
-                            .collect()
-                    })
-                    .contains(file.as_str())
-        })?;
-        Some((parent, (*file).clone()))
-    })
 }
 
 /// The inputs of a flow about to start, read now; `None` when they cannot be read (then

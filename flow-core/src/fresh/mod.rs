@@ -19,6 +19,7 @@ mod clear;
 mod damage;
 pub(crate) mod digest;
 mod glob;
+mod gone;
 mod ledger;
 mod plan;
 
