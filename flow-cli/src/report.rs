@@ -329,11 +329,14 @@ impl RunReport {
             "TIME".into(),
             "ERROR".into(),
         ]];
+        // A flow still pending once the run is over never started: "not run", as the
+        // counts line says.
+        let over = self.status != RunStatus::Running;
         for f in &self.flows {
-            let status = if f.reused_from.is_some() {
-                "up to date"
-            } else {
-                f.status.label()
+            let status = match f.status {
+                _ if f.reused_from.is_some() => "up to date",
+                FlowState::Pending if over => "not run",
+                status => status.label(),
             };
             let note = match (&f.reused_from, &f.upstream) {
                 (Some(run), _) => format!("from run {run}"),

@@ -55,6 +55,13 @@ fn table_and_summary_name_every_flow_and_the_failure() {
     let table = report.table(false);
     assert!(table.starts_with("FLOW  STATUS"), "{table}");
     assert!(table.contains("b     failed     3     2"), "{table}");
+    // Never started in a run that is over: not run, as the counts line says.
+    assert!(table.contains("\nc     not run    "), "{table}");
+    assert!(
+        report.summary(false).contains("1 not run"),
+        "{}",
+        report.summary(false)
+    );
     let summary = report.summary(false);
     assert!(
         summary.contains("FAILED b: exited with code 3\n  stderr:\n  | one\n  | two\n"),
