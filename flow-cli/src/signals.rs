@@ -34,10 +34,10 @@ use crate::terminal;
 
 /// How soon after the first a stop signal is part of the same stop (faster than anyone
 /// presses Ctrl-C twice).
-const SAME_STOP: Duration = Duration::from_millis(100);
+pub(crate) const SAME_STOP: Duration = Duration::from_millis(100);
 
 /// The signals that stop a run.
-const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+pub(crate) const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// The signals of [`HANDLED`] that stop this run: all but a SIGHUP this process ignores
 /// (`nohup`), which the kernel drops.

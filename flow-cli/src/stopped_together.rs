@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
-use nix::sys::signal::Signal;
 
-/// How long the end of a command a stop signal killed waits for the run to be stopped: the
-/// window in which stop signals are one stop ([`crate::signals`]).
-const SAME_STOP: Duration = Duration::from_millis(100);
+// How long the end of a command a stop signal killed waits for the run to be stopped: the
+// window in which stop signals are one stop.
+use crate::signals::SAME_STOP;
 
 /// Wraps the run's command executor: the end of a command killed by SIGTERM, SIGINT or
 /// SIGHUP is handed on once its attempt is cancelled (the run was stopped by a signal, so
@@ -34,9 +33,9 @@ impl StoppedTogether {
     }
 }
 
-/// Whether `signal` is one that stops `flow` too.
+/// Whether `signal` is one that stops `flow` too ([`crate::signals::HANDLED`]).
 fn stops_flow(signal: i32) -> bool {
-    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]
+    crate::signals::HANDLED
         .iter()
         .any(|&stop| stop as i32 == signal)
 }
@@ -76,6 +75,7 @@ mod tests {
     use std::time::Instant;
 
     use flow_pool::CommandRunner;
+    use nix::sys::signal::Signal;
 
     use super::*;
 

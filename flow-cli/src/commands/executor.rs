@@ -339,12 +339,9 @@ pub fn left_jobs_note(dir: &Path, name: &str) -> Option<String> {
     if left.is_empty() {
         return None;
     }
-    let mut named: Vec<String> = (left.iter().take(NOTED_JOBS))
-        .map(|left| format!("{} (flow `{}`)", left.job, terminal::safe(&left.flow)))
-        .collect();
-    if left.len() > NOTED_JOBS {
-        named.push(format!("{} more", left.len() - NOTED_JOBS));
-    }
+    let named = some_jobs(&left, NOTED_JOBS, |left| {
+        format!("{} (flow `{}`)", left.job, terminal::safe(&left.flow))
+    });
     let ids: Vec<String> = left.iter().map(|left| left.job.to_string()).collect();
     let (jobs, them, flows) = match left.len() {
         1 => ("job", "it", "its flow"),
@@ -356,9 +353,18 @@ pub fn left_jobs_note(dir: &Path, name: &str) -> Option<String> {
          --resume` adopts {them} instead of running {flows} again; a run on this machine \
          cancels {them} first",
         terminal::safe(name),
-        named.join(", "),
+        named,
         ids.join(",")
     ))
+}
+
+/// The first `n` of `left`, each as `each` writes it, then how many more: `1, 2, 3 more`.
+fn some_jobs(left: &[LeftJob], n: usize, each: impl Fn(&LeftJob) -> String) -> String {
+    let mut named: Vec<String> = left.iter().take(n).map(each).collect();
+    if left.len() > n {
+        named.push(format!("{} more", left.len() - n));
+    }
+    named.join(", ")
 }
 
 /// `Ok` when `sbatch` is on `PATH` and `sinfo` reaches the controller, else what is missing.
@@ -391,12 +397,9 @@ const NAMED_JOBS: usize = 4;
 
 /// What to tell of the jobs `left` of workflow `name`, cancelled before a run on this machine.
 fn left_jobs_warning(name: &str, left: &[LeftJob]) -> String {
-    let mut named: Vec<String> = (left.iter().take(NAMED_JOBS))
-        .map(|left| format!("{} of flow `{}`", left.job, terminal::safe(&left.flow)))
-        .collect();
-    if left.len() > NAMED_JOBS {
-        named.push(format!("{} more", left.len() - NAMED_JOBS));
-    }
+    let named = some_jobs(left, NAMED_JOBS, |left| {
+        format!("{} of flow `{}`", left.job, terminal::safe(&left.flow))
+    });
     let (jobs, it) = match left.len() {
         1 => ("Slurm job", "it"),
         _ => ("Slurm jobs", "they"),
@@ -406,7 +409,7 @@ fn left_jobs_warning(name: &str, left: &[LeftJob]) -> String {
          slurm` of `{}` that died: this run runs the flows on this machine, and {it} would \
          write the same files (`flow run --executor slurm --resume` adopts such jobs \
          instead); no flow starts until Slurm shows {it} ended",
-        named.join(", "),
+        named,
         terminal::safe(name),
     )
 }

@@ -23,22 +23,13 @@ pub struct LeftJob {
 
 /// Whether the registry in `records` holds any record.
 pub(super) fn any_record(records: &Path) -> bool {
-    std::fs::read_dir(records).is_ok_and(|mut entries| {
-        entries.any(|entry| {
-            entry.is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
-        })
-    })
+    !registry::records_in(records).is_empty()
 }
 
 /// The jobs the records in `records` name by id (a record written just before its `sbatch`
 /// ran names none), by job id; no Slurm command runs.
 pub(super) fn named(records: &Path) -> Vec<LeftJob> {
-    let Ok(entries) = std::fs::read_dir(records) else {
-        return Vec::new();
-    };
-    let mut left: Vec<LeftJob> = (entries.flatten())
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+    let mut left: Vec<LeftJob> = (registry::records_in(records).into_iter())
         .filter_map(|path| {
             let record = registry::read_now(&path)?;
             Some(LeftJob {
@@ -71,16 +62,8 @@ pub(super) async fn cancel(
     records: &Path,
     cancelling: impl FnOnce(&[LeftJob]),
 ) -> Result<Vec<LeftJob>, PoolError> {
-    let mut paths: Vec<_> = match std::fs::read_dir(records) {
-        Ok(entries) => (entries.flatten())
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .collect(),
-        Err(_) => return Ok(Vec::new()),
-    };
-    paths.sort();
     let mut left = Vec::new();
-    for path in paths {
+    for path in registry::records_in(records) {
         let Some(mut record) = registry::read(&path).await else {
             continue;
         };

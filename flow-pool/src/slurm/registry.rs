@@ -90,6 +90,20 @@ pub(crate) fn new_token() -> String {
     )
 }
 
+/// The records in the registry folder `records`, sorted by file name; none when the folder
+/// cannot be read (a registry never made).
+pub(crate) fn records_in(records: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(records) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = (entries.flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// The registry file of `flow` in `state_dir`.
 pub(crate) fn record_path(state_dir: &Path, flow: &str) -> PathBuf {
     state_dir
