@@ -341,12 +341,16 @@ pub(crate) fn measured_run(program: &Path, args: &[&str], cwd: &Path) -> Result<
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("could not run {}", program.display()))?;
-    let pid = Pid::from_raw(i32::try_from(child.id())?);
-    // Waits for the exit but leaves the zombie, whose own CPU time is still readable.
-    waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
+    // Waits for the exit but leaves the zombie, whose own CPU time is still readable; the
+    // zombie is reaped (and a child still running killed) before any error is returned.
+    let exited = waitid_no_reap(child.id());
     let elapsed = started.elapsed();
-    let own_cpu = own_cpu_secs(child.id())?;
+    let own_cpu = exited.and_then(|()| own_cpu_secs(child.id()));
+    if own_cpu.is_err() {
+        let _ = child.kill();
+    }
     let status = child.wait()?;
+    let own_cpu = own_cpu?;
     if !status.success() {
         bail!("{} {} failed: {status}", program.display(), args.join(" "));
     }
@@ -356,6 +360,18 @@ pub(crate) fn measured_run(program: &Path, args: &[&str], cwd: &Path) -> Result<
         cpu: cpu.as_secs_f64(),
         own_cpu,
     })
+}
+
+/// Waits until child `pid` has exited, leaving it a zombie; waits again when a signal
+/// interrupts the wait.
+fn waitid_no_reap(pid: u32) -> Result<()> {
+    let pid = Pid::from_raw(i32::try_from(pid)?);
+    loop {
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            result => return Ok(result.map(drop)?),
+        }
+    }
 }
 
 /// The user and system time of process `pid` itself (fields 14 and 15 of `/proc/PID/stat`:
