@@ -51,13 +51,13 @@ pub fn warnings(wf: &Workflow) -> Vec<String> {
                  its lines at the first column",
                 terminal::safe(&def.at.to_string()),
                 flow.id,
-                terminal::safe(&flow.interpreter[0]),
+                terminal::safe(program(&flow.interpreter).map_or("", |p| &p[0])),
             ));
         }
         let Some((flow, flag)) = flagless else {
             continue;
         };
-        let program = &flow.interpreter[0];
+        let program = program(&flow.interpreter).map_or(&flow.interpreter[0], |p| &p[0]);
         let mut meant: Vec<String> = flow.interpreter.iter().map(|w| format!("{w:?}")).collect();
         meant.push(format!("\"{flag}\""));
         out.push(format!(
@@ -91,7 +91,7 @@ pub fn warn(wf: &Workflow) {
 /// given as text (`-c`, `-e`) when none of its arguments gives it; `None` when one does, or
 /// for a program not known here.
 fn missing_flag(interpreter: &[String]) -> Option<&'static str> {
-    let args = interpreter.get(1..)?;
+    let args = program(interpreter)?.get(1..)?;
     let (flag, letters, long): (&str, &[char], &[&str]) = match base(interpreter)? {
         "sh" | "bash" | "dash" | "zsh" | "ksh" | "mksh" | "ash" | "python" | "pypy" => {
             ("-c", &['c'], &[])
@@ -115,8 +115,25 @@ fn missing_flag(interpreter: &[String]) -> Option<&'static str> {
 /// The name of an interpreter's program without its folder and version: `python` of
 /// `/usr/bin/python3.11`, `perl` of `perl5.36`.
 fn base(interpreter: &[String]) -> Option<&str> {
-    let name = Path::new(interpreter.first()?).file_name()?.to_str()?;
+    let name = Path::new(program(interpreter)?.first()?)
+        .file_name()?
+        .to_str()?;
     Some(name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.'))
+}
+
+/// The interpreter from its program on: `["python3", "-u"]` of `["/usr/bin/env",
+/// "PYTHONHASHSEED=0", "python3", "-u"]`, past `env`, its options and its variables (an
+/// option's value, as of `-u NAME`, is taken for the program: such an interpreter is not
+/// known here and gets no warning).
+fn program(interpreter: &[String]) -> Option<&[String]> {
+    let first = Path::new(interpreter.first()?).file_name()?;
+    if first != "env" {
+        return Some(interpreter);
+    }
+    let from = 1 + interpreter[1..]
+        .iter()
+        .position(|word| !word.starts_with('-') && !word.contains('='))?;
+    Some(&interpreter[from..])
 }
 
 #[cfg(test)]
@@ -165,6 +182,29 @@ mod tests {
                 Some("w.toml:1: flow `a`"),
             ),
             (r#"["Rscript"]"#, "cat(1)\nq()", Some("w.toml:1: flow `a`")),
+            // Through `env`, with its options and variables.
+            (
+                r#"["/usr/bin/env", "python3"]"#,
+                "import sys\nprint(1)",
+                Some(
+                    "w.toml:1: flow `a` runs its `shell` script with the interpreter \
+                     [\"/usr/bin/env\", \"python3\"], which has no `-c`: `python3` will take \
+                     the script for the name of a file to run and fail; write \
+                     [\"/usr/bin/env\", \"python3\", \"-c\"]",
+                ),
+            ),
+            (
+                r#"["env", "-i", "LC_ALL=C", "bash"]"#,
+                "echo hi",
+                Some("w.toml:1: flow `a`"),
+            ),
+            (r#"["env", "bash", "-c"]"#, "echo hi", None),
+            (
+                r#"["env", "PYTHONHASHSEED=0", "python3", "-c"]"#,
+                "print(1)\n",
+                None,
+            ),
+            (r#"["env"]"#, "echo hi", None),
             // The option given, alone or among others.
             (r#"["bash", "-c"]"#, "echo hi", None),
             (r#"["bash", "-euc"]"#, "echo hi", None),
@@ -192,6 +232,11 @@ mod tests {
                 None,
             ),
             (r#"["bash", "-c"]"#, "\n    echo hi\n", None),
+            (
+                r#"["/usr/bin/env", "python3", "-c"]"#,
+                "\n    print(1)\n",
+                Some("w.toml:1: flow `a` runs its `shell` script with `python3`, and the"),
+            ),
         ];
         for &(interpreter, script, expected) in cases {
             let got = warnings_of(&flow(interpreter, script));
