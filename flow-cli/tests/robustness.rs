@@ -494,41 +494,91 @@ fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow()
     );
 }
 
-#[test]
-fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "w.toml",
-        "[flows.ask]\nshell = \"if read x < /dev/tty; then echo read; else echo no terminal; fi\"\n\
-         [flows.stty]\nshell = \"stty -echo < /dev/tty\"\n",
-    );
-    // `script` (util-linux) runs `flow run` with a terminal that is its controlling one, as
-    // in a user's shell; a command in a process group of that session would be stopped by
-    // SIGTTIN or SIGTTOU for ever.
-    let running = Command::new("script")
-        .current_dir(dir.path())
-        .args(["-qec"])
-        .arg(format!("'{}' run w.toml --json", flow_path().display()))
-        .arg("/dev/null")
-        .stdin(Stdio::null())
+/// Runs `shell_line` (which runs `flow`) with `script` (util-linux), on a terminal that is
+/// the controlling one of the session `script` starts, as in a user's shell; stdin is the
+/// terminal's keyboard.
+fn on_a_terminal(dir: &Path, shell_line: &str) -> std::process::Child {
+    Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", shell_line, "/dev/null"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("`script` (util-linux) runs a command on a terminal: install it");
+        .expect("`script` (util-linux) runs a command on a terminal: install it")
+}
+
+#[test]
+fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
+    let flow = flow_path().display().to_string();
+    // `flow` leading the terminal's session (the shell execs it), and `flow` started by the
+    // shell that leads it (`; true` keeps the shell): a command in a process group of that
+    // session would be stopped by SIGTTIN or SIGTTOU for ever. The second `flow` gives up
+    // the terminal, its commands get process groups; the first keeps it, and its commands
+    // get sessions of their own.
+    for (line, own_session) in [
+        (format!("'{flow}' run w.toml --json"), true),
+        (format!("'{flow}' run w.toml --json; true"), false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "w.toml",
+            "[flows.ask]\nshell = \"if read x < /dev/tty; then echo read; else echo no terminal; fi\"\n\
+             [flows.stty]\nshell = \"stty -echo < /dev/tty\"\n\
+             [flows.sessions]\nshell = \"cut -d' ' -f6 /proc/$$/stat /proc/$PPID/stat\"\n",
+        );
+        let out = wait_exit(on_a_terminal(dir.path(), &line));
+        let shown = text(&out.stdout);
+        assert!(shown.contains(r#""id":"ask""#), "{line}: {shown}");
+        let logs = |name: &str| {
+            let runs = std::fs::read_dir(dir.path().join(".flow/logs")).unwrap();
+            let run = runs.map(|r| r.unwrap().path()).next().unwrap();
+            std::fs::read_to_string(run.join(name)).unwrap_or_default()
+        };
+        assert_eq!(logs("ask.1.out"), "no terminal\n", "{line}");
+        assert!(
+            logs("stty.1.err").contains("/dev/tty"),
+            "{line}: {}",
+            logs("stty.1.err")
+        );
+        // The session of the command, then of `flow`.
+        let sessions = logs("sessions.1.out");
+        let sessions: Vec<&str> = sessions.lines().collect();
+        assert_eq!(sessions.len(), 2, "{line}: {sessions:?}");
+        assert_eq!(
+            sessions[0] != sessions[1],
+            own_session,
+            "{line}: {sessions:?}"
+        );
+    }
+}
+
+/// A `flow run` that gave up its terminal (its commands need no session of their own then)
+/// is still stopped by Ctrl-C typed on it: the terminal signals its foreground process group.
+#[test]
+fn ctrl_c_typed_on_the_terminal_stops_a_run_that_gave_the_terminal_up() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let up = fifo(dir.path(), "up");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.wait]\nshell = \"echo up > up; sleep 30\"\n",
+    );
+    let line = format!(
+        "'{}' run w.toml --json; echo exit=$?",
+        flow_path().display()
+    );
+    let mut running = on_a_terminal(dir.path(), &line);
+    wait_ready(&up);
+    let mut keyboard = running.stdin.take().unwrap();
+    keyboard.write_all(b"\x03").unwrap();
     let out = wait_exit(running);
     let shown = text(&out.stdout);
-    assert!(shown.contains(r#""id":"ask""#), "{shown}");
-    let logs = |name: &str| {
-        let runs = std::fs::read_dir(dir.path().join(".flow/logs")).unwrap();
-        let run = runs.map(|r| r.unwrap().path()).next().unwrap();
-        std::fs::read_to_string(run.join(name)).unwrap_or_default()
-    };
-    assert_eq!(logs("ask.1.out"), "no terminal\n");
     assert!(
-        logs("stty.1.err").contains("/dev/tty"),
-        "{}",
-        logs("stty.1.err")
+        shown.contains(r#""id":"wait","status":"cancelled""#) && shown.contains("exit=130"),
+        "{shown}"
     );
 }
 

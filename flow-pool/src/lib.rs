@@ -28,8 +28,9 @@ pub use slurm::{
     SlurmStats,
 };
 pub use sys::{
-    block, enable_child_subreaper, init_if_pid_one, restore_default_action, signal_is_ignored,
-    signal_name, take_pending, unblock, use_short_slice, wait_gone, InitOutcome,
+    block, enable_child_subreaper, give_up_controlling_terminal, init_if_pid_one,
+    restore_default_action, signal_is_ignored, signal_name, take_pending, unblock, use_short_slice,
+    wait_gone, InitOutcome,
 };
 pub use thread::{panic_message, ThreadExecutor, ThreadTask};
 pub use tokio_util::sync::CancellationToken;

@@ -144,12 +144,14 @@ async fn a_command_ignoring_sigterm_gets_sigkill_after_the_grace_period() {
 }
 
 #[tokio::test]
-async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
+async fn a_stopped_command_acts_on_sigterm_and_has_its_own_group_and_no_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = Fifo::new();
-    // It says which session it is in, stops itself, and says when SIGTERM reaches it.
+    // It says which process group it is in and its terminal, stops itself, and says when
+    // SIGTERM reaches it.
     let script = format!(
-        "trap 'echo term > got; exit 7' TERM; ps -o sid= -p $$ > '{}'; kill -STOP $$; sleep 100",
+        "trap 'echo term > got; exit 7' TERM; ps -o pgid=,tty= -p $$ > '{}'; kill -STOP $$; \
+         sleep 100",
         fifo.path.display()
     );
     let spec = CommandSpec::shell(script)
@@ -157,11 +159,12 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
         .grace(Duration::from_secs(60));
     let cancel = CancellationToken::new();
     let runner = runner();
-    let (outcome, session) = tokio::join!(runner.run(&spec, None, cancel.clone()), async {
-        let session = fifo.read_line().await;
+    let (outcome, group) = tokio::join!(runner.run(&spec, None, cancel.clone()), async {
+        let group = fifo.read_line().await;
         // This process is the command's parent: it waits for the stop itself, without
         // reaping anything (WNOWAIT), as the runner waits only for the exit.
-        let pid = nix::unistd::Pid::from_raw(session.trim().parse().unwrap());
+        let pgid = group.split_whitespace().next().unwrap();
+        let pid = nix::unistd::Pid::from_raw(pgid.parse().unwrap());
         let stopped = tokio::task::spawn_blocking(move || {
             use nix::sys::wait::{waitid, Id, WaitPidFlag};
             waitid(Id::Pid(pid), WaitPidFlag::WSTOPPED | WaitPidFlag::WNOWAIT)
@@ -172,7 +175,7 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
             .unwrap()
             .unwrap();
         cancel.cancel();
-        session
+        group
     });
     let outcome = outcome.unwrap();
     assert_eq!(outcome.end, CommandEnd::Cancelled);
@@ -181,8 +184,9 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_session() {
         std::fs::read_to_string(dir.path().join("got")).unwrap(),
         "term\n"
     );
-    // Its own session: no terminal can stop it for reading or writing.
-    assert_eq!(session.trim(), outcome.pid.to_string());
+    // Its own group, and no terminal that could stop it for reading or writing.
+    let group: Vec<&str> = group.split_whitespace().collect();
+    assert_eq!(group, [outcome.pid.to_string().as_str(), "?"]);
     assert_group_gone(outcome.pid);
 }
 

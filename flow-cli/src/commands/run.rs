@@ -142,6 +142,12 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         resume_from,
         freshness,
     };
+    // `flow run` never reads from its terminal, and without one its commands need only a
+    // process group of their own, not a session (and so a scheduler autogroup) each, to be
+    // kept from it: see flow-pool's `give_up_controlling_terminal`.
+    if let Err(error) = flow_pool::give_up_controlling_terminal() {
+        tracing::debug!(%error, "this process keeps its controlling terminal");
+    }
     // This thread starts the commands and reacts to their ends: it runs as soon as it wakes
     // rather than queueing behind a command (the commands keep the default slice).
     if let Err(error) = flow_pool::use_short_slice(DRIVER_SLICE) {

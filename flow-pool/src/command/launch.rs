@@ -31,11 +31,13 @@ use crate::PoolError;
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
 /// What commands inherit from this process as it was when a runner was made: the environment
-/// [`EnvBase::Inherit`] starts from, and its ignored signals. Shared by a runner's clones.
+/// [`EnvBase::Inherit`] starts from, its ignored signals, and whether it had a controlling
+/// terminal (which says how commands are kept from it). Shared by a runner's clones.
 #[derive(Debug, Clone)]
 pub(crate) struct Environment {
     variables: Arc<[Variable]>,
     signals: sys::SignalDefaults,
+    detach: sys::Detach,
 }
 
 /// One variable as `execve` wants it, `KEY=value`, and the length of its key.
@@ -53,7 +55,8 @@ impl Variable {
 
 impl Environment {
     /// This process's environment now, as `KEY=value` strings (a key that appears twice keeps
-    /// its first value, as `getenv` reads it), and its ignored signals now.
+    /// its first value, as `getenv` reads it), its ignored signals now, and whether it has a
+    /// controlling terminal now.
     pub(crate) fn capture() -> Self {
         let mut seen = std::collections::HashSet::new();
         let entries: Vec<Variable> = std::env::vars_os()
@@ -69,6 +72,7 @@ impl Environment {
         Environment {
             variables: entries.into(),
             signals: sys::SignalDefaults::capture(),
+            detach: sys::Detach::now(),
         }
     }
 }
@@ -109,6 +113,8 @@ struct Prepared<'a> {
     cwd: Option<CString>,
     /// The signals the command gets at their default action (the runner's).
     signals: &'a sys::SignalDefaults,
+    /// How it is kept from the terminal (the runner's).
+    detach: sys::Detach,
 }
 
 /// Makes `spec` ready to start, with `inherited` as the environment it inherits.
@@ -179,6 +185,7 @@ fn prepare<'a>(spec: &CommandSpec, inherited: &'a Environment) -> io::Result<Pre
         envp,
         cwd,
         signals: &inherited.signals,
+        detach: inherited.detach,
     })
 }
 
@@ -196,6 +203,7 @@ impl<'a> Prepared<'a> {
             envp: self.envp.clone(),
             cwd: self.cwd.clone(),
             signals: self.signals,
+            detach: self.detach,
         }
     }
 }
@@ -247,9 +255,11 @@ pub(crate) struct Launched {
     pub stderr: Option<pipe::Receiver>,
 }
 
-/// Starts `spec` in its own session (so its own process group, with no controlling terminal:
-/// a command that opens `/dev/tty` gets an error rather than being stopped for reading from
-/// or writing to a terminal that is not its own), stdin from `/dev/null`, stdout and stderr into
+/// Starts `spec` in its own process group with no controlling terminal (a command that opens
+/// `/dev/tty` gets an error rather than being stopped for reading from or writing to a
+/// terminal that is not its own): in a session of its own where this process had a
+/// controlling terminal when the runner was made, else in a process group of its own (see
+/// `sys/terminal.rs`), stdin from `/dev/null`, stdout and stderr into
 /// pipes (one pipe for both when the spec sends them to the same file). Must be called within
 /// a tokio runtime (the pipes and the pidfd register with it).
 pub(crate) fn launch(
@@ -329,6 +339,7 @@ fn start(
         prepared.cwd.as_deref(),
         [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
         prepared.signals,
+        prepared.detach,
     )
 }
 
@@ -358,7 +369,7 @@ fn fork_exec(
         .stdin(Stdio::from(stdin.try_clone()?))
         .stdout(Stdio::from(stdout.try_clone()?))
         .stderr(Stdio::from(stderr.try_clone()?));
-    sys::start_new_session(&mut command);
+    sys::detach(&mut command, prepared.detach);
     if parent_death == ParentDeath::KillLeader {
         sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
     }
@@ -575,6 +586,7 @@ mod tests {
             None,
             [null.as_fd(), null.as_fd(), null.as_fd()],
             prepared.signals,
+            prepared.detach,
         )
         .unwrap();
         let mut child = Child {

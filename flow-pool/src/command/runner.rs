@@ -149,6 +149,13 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 
 /// Runs external commands locally, each in its own process group.
 ///
+/// A command never has a controlling terminal. Where this process had one when the runner was
+/// made, each command starts a session of its own for that, which the kernel also schedules
+/// as a group of its own (an autogroup); a program that never reads from its terminal can
+/// give it up first ([`give_up_controlling_terminal`](crate::give_up_controlling_terminal)),
+/// and its commands then need only a process group, as they do where there is no terminal
+/// at all (CI, cron, services).
+///
 /// A command whose spec inherits the environment ([`EnvBase::Inherit`]) gets this process's
 /// environment as it was when the runner was made ([`CommandRunner::new`]), with the spec's
 /// changes: a variable this process sets later (`std::env::set_var`) does not reach the

@@ -37,6 +37,8 @@ use std::process::ExitStatus;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::Detach;
+
 /// Whether [`spawn`] can start a program in another working directory (glibc 2.29 or later).
 pub(crate) fn spawn_can_chdir() -> bool {
     addchdir().is_some()
@@ -61,8 +63,9 @@ fn addchdir() -> Option<AddChdir> {
     })
 }
 
-/// Starts `path` with `argv` and `envp` in a new session (and so a new process group whose id
-/// is its pid, with no controlling terminal), in `cwd`
+/// Starts `path` with `argv` and `envp` in a new session or, as `detach` says, a new process
+/// group (either way a process group whose id is its pid, with no controlling terminal), in
+/// `cwd`
 /// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and
 /// stderr, an empty signal mask and the signals of `defaults` back to their default action
 /// (SIGPIPE among them, as `std::process::Command` does). Returns its pid.
@@ -81,6 +84,7 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     cwd: Option<&CStr>,
     stdio: [BorrowedFd<'_>; 3],
     defaults: &SignalDefaults,
+    detach: Detach,
 ) -> io::Result<u32> {
     let argv = null_terminated(argv);
     let envp = null_terminated(envp);
@@ -91,7 +95,7 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     if let Some(cwd) = cwd {
         actions.chdir(cwd)?;
     }
-    let attributes = Attributes::new(defaults)?;
+    let attributes = Attributes::new(defaults, detach)?;
     let mut pid: libc::pid_t = 0;
     // SAFETY: see the module documentation: every pointer is valid for the call, the arrays
     // end with a null pointer, and both objects were initialised.
@@ -374,13 +378,13 @@ fn one_signal(signal: libc::c_int) -> io::Result<libc::sigset_t> {
     }
 }
 
-/// `posix_spawnattr_t` for a command: its own session, an empty signal mask, the
+/// `posix_spawnattr_t` for a command: its own session or process group, an empty signal mask, the
 /// signals of a [`SignalDefaults`] to their default action. In place in its box, destroyed
 /// on drop.
 struct Attributes(Box<libc::posix_spawnattr_t>);
 
 impl Attributes {
-    fn new(defaults: &SignalDefaults) -> io::Result<Self> {
+    fn new(defaults: &SignalDefaults, detach: Detach) -> io::Result<Self> {
         let mut attributes = Box::new(MaybeUninit::<libc::posix_spawnattr_t>::uninit());
         // SAFETY: `_init` initialises the object it is given.
         check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
@@ -399,9 +403,14 @@ impl Attributes {
                 &defaults.0,
             ))?;
             // The libc crate types POSIX_SPAWN_SETSID as c_short and the others as c_int.
-            let flags = libc::c_int::from(libc::POSIX_SPAWN_SETSID)
-                | libc::POSIX_SPAWN_SETSIGMASK
-                | libc::POSIX_SPAWN_SETSIGDEF;
+            let apart = match detach {
+                Detach::Session => libc::c_int::from(libc::POSIX_SPAWN_SETSID),
+                Detach::Group => {
+                    check(libc::posix_spawnattr_setpgroup(&mut *attributes.0, 0))?;
+                    libc::POSIX_SPAWN_SETPGROUP
+                }
+            };
+            let flags = apart | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
             check(libc::posix_spawnattr_setflags(
                 &mut *attributes.0,
                 flags as libc::c_short,
@@ -484,6 +493,7 @@ mod tests {
             None,
             [null.as_fd(), write.as_fd(), write.as_fd()],
             defaults,
+            Detach::now(),
         )
         .unwrap();
         drop(write);

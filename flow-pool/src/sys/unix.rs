@@ -18,9 +18,16 @@ use std::os::unix::process::CommandExt;
 use nix::sys::signal::Signal;
 use nix::unistd::{getppid, Pid};
 
-/// Starts the child spawned by `command` in a new session, as [`spawn`](super::spawn) does:
-/// its own process group, and no controlling terminal.
-pub(crate) fn start_new_session(command: &mut std::process::Command) {
+use super::Detach;
+
+/// Starts the child spawned by `command` apart from this process's terminal, as
+/// [`spawn`](super::spawn) does: in a new session (its own process group, and no controlling
+/// terminal) or, for [`Detach::Group`], in a process group of its own.
+pub(crate) fn detach(command: &mut std::process::Command, how: Detach) {
+    if how == Detach::Group {
+        command.process_group(0);
+        return;
+    }
     let hook = || -> std::io::Result<()> {
         nix::unistd::setsid()
             .map(drop)
