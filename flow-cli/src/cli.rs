@@ -221,7 +221,8 @@ pub struct RunArgs {
     pub quiet: bool,
     /// How progress is shown: the live display on stderr, plain lines (one per finished flow)
     /// on stdout, or `auto`: live when stdout and stderr are terminals and TERM is set and not
-    /// `dumb`, else plain. --quiet and --json show none.
+    /// `dumb`, else plain. Plain lines silent for a minute add one naming the flows still
+    /// running (for CI jobs killed after minutes without output). --quiet and --json show none.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressChoice::Auto)]
     pub progress: ProgressChoice,
     /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.

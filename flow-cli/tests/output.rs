@@ -235,3 +235,71 @@ fn readers_of_a_store_with_no_runs_say_so_and_exit_0() {
         }
     }
 }
+
+/// A flow silent for long printed nothing into a pipe, and a CI system with a no-output
+/// timeout (Travis, GitLab and Jenkins plugins) killed the job: plain progress now names the
+/// flows still running when nothing was printed for a while (a minute; here, through flow's
+/// own variable, 20 ms). `--quiet` stays silent.
+#[test]
+fn plain_progress_says_which_flows_still_run_when_silent_for_long() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gate = common::fifo(d, "gate");
+    write(
+        d,
+        "w.toml",
+        "[flows.quick]\nshell = \"true\"\n[flows.slow]\nshell = \"read go < gate\"\n",
+    );
+    let mut child = common::flow()
+        .current_dir(d)
+        .args(["run", "w.toml"])
+        .env("FLOW_STILL_RUNNING_EVERY_MS", "20")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let still = loop {
+        let line = rx
+            .recv_timeout(common::GUARD)
+            .unwrap_or_else(|_| panic!("no `still running` line; stdout so far: {seen:?}"));
+        if line.starts_with("still running") {
+            break line;
+        }
+        seen.push(line);
+    };
+    // `quick` may not have ended yet: the flows are named in the order they started.
+    assert!(
+        still.starts_with("still running: ") && still.contains("slow ("),
+        "{still:?}"
+    );
+    assert!(still.ends_with("s)"), "{still:?}");
+    std::fs::write(&gate, "go\n").unwrap();
+    let out = common::wait_exit(child);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("completed slow")),
+        "{seen:?} {rest:?}"
+    );
+
+    // The same silence under --quiet: nothing on either stream.
+    write(d, "w.toml", "[flows.slow]\nshell = \"sleep 0.2\"\n");
+    let out = common::flow()
+        .current_dir(d)
+        .args(["run", "w.toml", "--quiet"])
+        .env("FLOW_STILL_RUNNING_EVERY_MS", "10")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
+}
