@@ -156,7 +156,8 @@ pub struct LogsArgs {
     /// The workflow file whose `.flow/logs` to read, only its runs (FLOW may be one that
     /// only a `--set` made, or one removed since) [default: the current folder's, any run].
     pub file: Option<PathBuf>,
-    /// The run [default: the latest that ran the flow; with --follow, the newest run].
+    /// The run, by its id or the start of it [default: the latest that ran the flow; with
+    /// --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// The attempt, from 1 [default: the last].
@@ -301,7 +302,7 @@ pub struct ResultsArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
-    /// The run to show [default: the latest].
+    /// The run to show, by its id or the start of it (`20261207T18`) [default: the latest].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// Print the run as JSON, in the shape of `flow run --json`.

@@ -42,6 +42,22 @@ pub enum CliError {
         /// Which run was looked for.
         detail: String,
     },
+    /// A run named by a prefix (`--run 20261207T18`) that begins the ids of several runs.
+    #[error(
+        "run id `{}` is ambiguous: {count} runs' ids begin with it: {}{} (write more of the id; \
+         `flow runs` lists the runs)",
+        terminal::safe(.prefix),
+        .first.join(", "),
+        match count.saturating_sub(.first.len()) { 0 => String::new(), more => format!(" and {more} more") }
+    )]
+    AmbiguousRun {
+        /// What was given.
+        prefix: String,
+        /// How many run ids begin with it.
+        count: usize,
+        /// The first of them, oldest first.
+        first: Vec<String>,
+    },
     /// A file or folder could not be created or written.
     #[error("cannot {action} {}: {source}", terminal::path(.path))]
     Io {
@@ -213,6 +229,7 @@ impl CliError {
             CliError::InvalidWorkflow(_) => "invalid_workflow",
             CliError::Store { .. } | CliError::StoreGone { .. } => "store",
             CliError::NoRun { .. } => "no_run",
+            CliError::AmbiguousRun { .. } => "ambiguous_run",
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",
             CliError::Locked { .. } => "locked",

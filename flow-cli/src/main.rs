@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod report_page;
 mod run_lock;
+mod run_prefix;
 mod run_state;
 mod signals;
 mod stopped_together;

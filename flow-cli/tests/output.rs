@@ -303,3 +303,65 @@ fn plain_progress_says_which_flows_still_run_when_silent_for_long() {
     assert_eq!(text(&out.stdout), "");
     assert_eq!(text(&out.stderr), "");
 }
+
+/// `--run` refused anything but a whole run id. Now, as git takes a short hash, the start of
+/// an id names the one run whose id begins so, in `flow results`, `flow report` and
+/// `flow logs`; one that begins several ids is an error naming them (exit 2), and one that
+/// begins none says there is no such run.
+#[test]
+fn a_run_is_named_by_the_start_of_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", "[flows.a]\nshell = \"echo $FLOW_RUN_ID\"\n");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let out = run_in(d, &["run", "w.toml", "--force-all", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        ids.push(json_of(&out)["run_id"].as_str().unwrap().to_owned());
+    }
+    let common = ids[0]
+        .char_indices()
+        .find(|&(i, c)| !ids[1][i..].starts_with(c))
+        .map(|(i, _)| i)
+        .unwrap();
+    let (shared, first) = (&ids[0][..common], &ids[0][..=common]);
+
+    let out = run_in(d, &["results", "w.toml", "--run", first, "--json"]);
+    assert_eq!(
+        json_of(&out)["run_id"],
+        ids[0].as_str(),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(d, &["report", "w.toml", "--run", first, "--json"]);
+    assert!(text(&out.stdout).contains(&ids[0]), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains(&ids[1]),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_in(d, &["logs", "a", "w.toml", "--run", first]);
+    assert_eq!(text(&out.stdout).trim(), ids[0], "{}", text(&out.stderr));
+
+    for args in [
+        &["results", "w.toml", "--run", shared][..],
+        &["report", "w.toml", "--run", shared],
+        &["logs", "a", "w.toml", "--run", shared],
+    ] {
+        let out = run_in(d, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "run id `{shared}` is ambiguous: 2 runs' ids begin with it: {}, {}",
+                ids[0], ids[1]
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = run_in(d, &["results", "w.toml", "--run", "1999", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["kind"], "no_run");
+    let out = run_in(d, &["results", "w.toml", "--run", shared, "--json"]);
+    assert_eq!(json_of(&out)["kind"], "ambiguous_run");
+}
