@@ -60,10 +60,18 @@ With --json, an error that stops the command before the run prints
 {\"status\":\"error\",\"exit_code\":2,\"kind\":...,\"message\":...,\"problems\":[...]} on stdout.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
-    #[command(
-        after_help = "Examples:\n  flow validate pipeline.toml && echo ok\n  flow validate pipeline.toml --set samples=a,b"
-    )]
-    Validate(FileArg),
+    #[command(after_help = "\
+Examples:
+  flow validate pipeline.toml && echo ok
+  flow validate pipeline.toml --set samples=a,b
+  flow validate pipeline.toml --json | jq '.problems[] | select(.flow == \"sort\")'
+
+With --json, a valid file prints {\"status\":\"ok\",\"file\",\"workflow\",\"flows\",\"definitions\",
+\"dependencies\",\"runs_without_targets\",\"problems\":[]}, an invalid one (exit code 2)
+{\"status\":\"error\",\"exit_code\":2,\"kind\":\"invalid_workflow\",\"message\",\"problems\":[...]}, each
+problem {\"file\",\"line\",\"column\",\"flow\",\"message\"} (flow: the [flows.NAME] it is written in,
+or null). Warnings stay on stderr.")]
+    Validate(ValidateArgs),
     /// Print the dependency graph (optional dependencies dashed).
     #[command(
         after_help = "Examples:\n  flow graph pipeline.toml | dot -Tpng > graph.png\n  flow graph pipeline.toml --format mermaid\n  flow graph pipeline.toml --collapsed          one node per [flows.NAME], not per matrix value"
@@ -176,11 +184,14 @@ pub struct LogsArgs {
     pub store: Option<String>,
 }
 
-/// A workflow file.
+/// `flow validate`.
 #[derive(Debug, Args)]
-pub struct FileArg {
+pub struct ValidateArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
+    /// Print one JSON document on stdout: the summary, or every problem.
+    #[arg(long)]
+    pub json: bool,
     /// Params of this run.
     #[command(flatten)]
     pub params: SetArgs,

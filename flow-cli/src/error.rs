@@ -179,6 +179,8 @@ struct Problem<'a> {
     file: &'a str,
     line: usize,
     column: usize,
+    /// The definition (`[flows.NAME]`) the problem is written in, if any.
+    flow: Option<&'a str>,
     message: &'a str,
 }
 
@@ -244,7 +246,7 @@ impl CliError {
 
     /// The JSON error document that `--json` prints on stdout, on one line:
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
-    /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","message"}`
+    /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","flow","message"}`
     /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
     pub fn to_json(&self, stopped: Stopped) -> String {
         let (message, problems) = match self {
@@ -267,6 +269,7 @@ impl CliError {
                         file: &d.file,
                         line: d.line,
                         column: d.col,
+                        flow: d.flow.as_deref(),
                         message: &d.message,
                     })
                     .collect(),

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     };
     terminal::init_logging(cli.verbose);
     let (outcome, json) = match &cli.command {
-        Command::Validate(args) => (commands::validate::run(args), false),
+        Command::Validate(args) => (commands::validate::run(args), args.json),
         Command::Graph(args) => (commands::graph::run(args), false),
         Command::Results(args) => (commands::results::run(args), args.json),
         Command::Runs(args) => (commands::runs::run(args), false),
