@@ -83,9 +83,16 @@ or null). Warnings stay on stderr.")]
     )]
     Results(ResultsArgs),
     /// List the runs in a store.
-    #[command(
-        after_help = "Examples:\n  flow runs pipeline.toml\n  flow runs --store sqlite:.flow/flow.db"
-    )]
+    #[command(after_help = "\
+Examples:
+  flow runs pipeline.toml
+  flow runs --store sqlite:.flow/flow.db
+  flow runs pipeline.toml --json | jq -r '.runs[-1].run_id'
+
+With --json: {\"runs\":[...]}, oldest first, each {\"run_id\",\"workflow\",\"started_at\",
+\"finished_at\",\"duration_ms\",\"status\",\"counts\"}: status as in `flow results --json`
+(completed, failed, cancelled, running, interrupted), counts {\"completed\",\"up_to_date\",
+\"failed\",\"not_run\",\"cancelled\"} of a run that ended, else null.")]
     Runs(RunsArgs),
     /// Delete all but the newest runs of each workflow in a store: their results and logs.
     #[command(after_help = "\
@@ -332,6 +339,9 @@ pub struct RunsArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
+    /// Print the runs as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `flow prune`.

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => (commands::validate::run(args), args.json),
         Command::Graph(args) => (commands::graph::run(args), false),
         Command::Results(args) => (commands::results::run(args), args.json),
-        Command::Runs(args) => (commands::runs::run(args), false),
+        Command::Runs(args) => (commands::runs::run(args), args.json),
         Command::Prune(args) => (commands::prune::run(args), false),
         Command::Run(args) => (commands::run::run(args), args.json),
         Command::Report(args) => (report_page::run(args), args.json),

@@ -770,3 +770,62 @@ fn validate_json_gives_the_summary_or_every_problem_with_its_flow() {
         "flow `b` requires unknown flow `zz`"
     );
 }
+
+/// `flow runs` had no `--json`, as `flow results` has: scripts cut the table. Now it prints
+/// `{"runs":[...]}`, oldest first, each with its times, status and counts (`{"runs":[]}`
+/// before any run).
+#[test]
+fn runs_json_lists_each_run_with_its_status_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = flow_in(d, &["runs", "--json"]);
+    assert_eq!(json_of(&out), serde_json::json!({ "runs": [] }));
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"true\"\n[flows.b]\nshell = \"exit 3\"\nrequires = [\"a\"]\n[flows.c]\nshell = \"true\"\nrequires = [\"b\"]\n",
+    );
+    flow_in(d, &["run", "w.toml"]);
+    write(d, "w.toml", "[flows.a]\nshell = \"true\"\n");
+    flow_in(d, &["run", "w.toml"]);
+    let out = flow_in(d, &["runs", "w.toml", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = json_of(&out);
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{json}");
+    let keys: Vec<&str> = runs[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "counts",
+            "duration_ms",
+            "finished_at",
+            "run_id",
+            "started_at",
+            "status",
+            "workflow"
+        ]
+    );
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(
+        runs[0]["counts"],
+        serde_json::json!({"completed": 1, "up_to_date": 0, "failed": 1, "not_run": 1, "cancelled": 0})
+    );
+    assert_eq!(runs[1]["status"], "completed");
+    assert_eq!(runs[1]["counts"]["completed"], 1);
+    assert!(
+        runs[0]["run_id"].as_str() < runs[1]["run_id"].as_str(),
+        "{json}"
+    );
+    assert_eq!(runs[1]["workflow"], "w");
+}
