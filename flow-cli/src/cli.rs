@@ -60,10 +60,18 @@ With --json, an error that stops the command before the run prints
 {\"status\":\"error\",\"exit_code\":2,\"kind\":...,\"message\":...,\"problems\":[...]} on stdout.")]
     Run(RunArgs),
     /// Check a workflow file and report every problem as FILE:LINE:COL: message.
-    #[command(
-        after_help = "Examples:\n  flow validate pipeline.toml && echo ok\n  flow validate pipeline.toml --set samples=a,b"
-    )]
-    Validate(FileArg),
+    #[command(after_help = "\
+Examples:
+  flow validate pipeline.toml && echo ok
+  flow validate pipeline.toml --set samples=a,b
+  flow validate pipeline.toml --json | jq '.problems[] | select(.flow == \"sort\")'
+
+With --json, a valid file prints {\"status\":\"ok\",\"file\",\"workflow\",\"flows\",\"definitions\",
+\"dependencies\",\"runs_without_targets\",\"problems\":[]}, an invalid one (exit code 2)
+{\"status\":\"error\",\"exit_code\":2,\"kind\":\"invalid_workflow\",\"message\",\"problems\":[...]}, each
+problem {\"file\",\"line\",\"column\",\"flow\",\"message\"} (flow: the [flows.NAME] it is written in,
+or null). Warnings stay on stderr.")]
+    Validate(ValidateArgs),
     /// Print the dependency graph (optional dependencies dashed).
     #[command(
         after_help = "Examples:\n  flow graph pipeline.toml | dot -Tpng > graph.png\n  flow graph pipeline.toml --format mermaid\n  flow graph pipeline.toml --collapsed          one node per [flows.NAME], not per matrix value"
@@ -75,9 +83,16 @@ With --json, an error that stops the command before the run prints
     )]
     Results(ResultsArgs),
     /// List the runs in a store.
-    #[command(
-        after_help = "Examples:\n  flow runs pipeline.toml\n  flow runs --store sqlite:.flow/flow.db"
-    )]
+    #[command(after_help = "\
+Examples:
+  flow runs pipeline.toml
+  flow runs --store sqlite:.flow/flow.db
+  flow runs pipeline.toml --json | jq -r '.runs[-1].run_id'
+
+With --json: {\"runs\":[...]}, oldest first, each {\"run_id\",\"workflow\",\"started_at\",
+\"finished_at\",\"duration_ms\",\"status\",\"counts\"}: status as in `flow results --json`
+(completed, failed, cancelled, running, interrupted), counts {\"completed\",\"up_to_date\",
+\"failed\",\"not_run\",\"cancelled\"} of a run that ended, else null.")]
     Runs(RunsArgs),
     /// Delete all but the newest runs of each workflow in a store: their results and logs.
     #[command(after_help = "\
@@ -156,7 +171,8 @@ pub struct LogsArgs {
     /// The workflow file whose `.flow/logs` to read, only its runs (FLOW may be one that
     /// only a `--set` made, or one removed since) [default: the current folder's, any run].
     pub file: Option<PathBuf>,
-    /// The run [default: the latest that ran the flow; with --follow, the newest run].
+    /// The run, by its id or the start of it [default: the latest that ran the flow; with
+    /// --follow, the newest run].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// The attempt, from 1 [default: the last].
@@ -175,11 +191,14 @@ pub struct LogsArgs {
     pub store: Option<String>,
 }
 
-/// A workflow file.
+/// `flow validate`.
 #[derive(Debug, Args)]
-pub struct FileArg {
+pub struct ValidateArgs {
     /// The workflow file (TOML).
     pub file: PathBuf,
+    /// Print one JSON document on stdout: the summary, or every problem.
+    #[arg(long)]
+    pub json: bool,
     /// Params of this run.
     #[command(flatten)]
     pub params: SetArgs,
@@ -221,7 +240,8 @@ pub struct RunArgs {
     pub quiet: bool,
     /// How progress is shown: the live display on stderr, plain lines (one per finished flow)
     /// on stdout, or `auto`: live when stdout and stderr are terminals and TERM is set and not
-    /// `dumb`, else plain. --quiet and --json show none.
+    /// `dumb`, else plain. Plain lines silent for a minute add one naming the flows still
+    /// running (for CI jobs killed after minutes without output). --quiet and --json show none.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressChoice::Auto)]
     pub progress: ProgressChoice,
     /// Run nothing and record nothing: print each flow that would run, with why, each that would fail (a missing input) or not run because of it, and how many are up to date.
@@ -300,7 +320,7 @@ pub struct ResultsArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
-    /// The run to show [default: the latest].
+    /// The run to show, by its id or the start of it (`20261207T18`) [default: the latest].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// Print the run as JSON, in the shape of `flow run --json`.
@@ -319,6 +339,9 @@ pub struct RunsArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
+    /// Print the runs as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `flow prune`.

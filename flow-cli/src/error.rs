@@ -42,6 +42,22 @@ pub enum CliError {
         /// Which run was looked for.
         detail: String,
     },
+    /// A run named by a prefix (`--run 20261207T18`) that begins the ids of several runs.
+    #[error(
+        "run id `{}` is ambiguous: {count} runs' ids begin with it: {}{} (write more of the id; \
+         `flow runs` lists the runs)",
+        terminal::safe(.prefix),
+        .first.join(", "),
+        match count.saturating_sub(.first.len()) { 0 => String::new(), more => format!(" and {more} more") }
+    )]
+    AmbiguousRun {
+        /// What was given.
+        prefix: String,
+        /// How many run ids begin with it.
+        count: usize,
+        /// The first of them, oldest first.
+        first: Vec<String>,
+    },
     /// A file or folder could not be created or written.
     #[error("cannot {action} {}: {source}", terminal::path(.path))]
     Io {
@@ -163,6 +179,8 @@ struct Problem<'a> {
     file: &'a str,
     line: usize,
     column: usize,
+    /// The definition (`[flows.NAME]`) the problem is written in, if any.
+    flow: Option<&'a str>,
     message: &'a str,
 }
 
@@ -213,6 +231,7 @@ impl CliError {
             CliError::InvalidWorkflow(_) => "invalid_workflow",
             CliError::Store { .. } | CliError::StoreGone { .. } => "store",
             CliError::NoRun { .. } => "no_run",
+            CliError::AmbiguousRun { .. } => "ambiguous_run",
             CliError::Io { .. } => "io",
             CliError::Output(_) => "output",
             CliError::Locked { .. } => "locked",
@@ -227,7 +246,7 @@ impl CliError {
 
     /// The JSON error document that `--json` prints on stdout, on one line:
     /// `{"status":"error","exit_code":2,"kind":"store","message":"...","problems":[]}`, where
-    /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","message"}`
+    /// `problems` lists an invalid workflow's diagnostics as `{"file","line","column","flow","message"}`
     /// (empty for other errors). A command line that clap refuses has `kind` `usage`. `message` is the whole message, causes included.
     pub fn to_json(&self, stopped: Stopped) -> String {
         let (message, problems) = match self {
@@ -250,6 +269,7 @@ impl CliError {
                         file: &d.file,
                         line: d.line,
                         column: d.col,
+                        flow: d.flow.as_deref(),
                         message: &d.message,
                     })
                     .collect(),

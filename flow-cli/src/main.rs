@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod report_page;
 mod run_lock;
+mod run_prefix;
 mod run_state;
 mod signals;
 mod stopped_together;
@@ -69,10 +70,10 @@ fn main() -> ExitCode {
     };
     terminal::init_logging(cli.verbose);
     let (outcome, json) = match &cli.command {
-        Command::Validate(args) => (commands::validate::run(args), false),
+        Command::Validate(args) => (commands::validate::run(args), args.json),
         Command::Graph(args) => (commands::graph::run(args), false),
         Command::Results(args) => (commands::results::run(args), args.json),
-        Command::Runs(args) => (commands::runs::run(args), false),
+        Command::Runs(args) => (commands::runs::run(args), args.json),
         Command::Prune(args) => (commands::prune::run(args), false),
         Command::Run(args) => (commands::run::run(args), args.json),
         Command::Report(args) => (report_page::run(args), args.json),

@@ -2,9 +2,12 @@
 //! a terminal (counts of done, running and failed, and the names of running flows), one plain
 //! line per finished flow otherwise (also on a terminal that cannot redraw a line, as with
 //! `TERM=dumb`), or nothing (`--quiet`, `--json`); `--progress` chooses between the first two.
+//! Plain lines also say which flows still run when nothing was printed for a minute.
 
 mod live;
+mod still;
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::time::Duration;
@@ -100,6 +103,10 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     /// The bar's columns, fitted to the terminal's width when the display began.
     bar_columns: usize,
+    /// When the last line was printed (or the display began).
+    last_line: Cell<tokio::time::Instant>,
+    /// How long plain lines stay silent before a line names the flows still running.
+    still_every: Duration,
 }
 
 impl Progress {
@@ -130,6 +137,8 @@ impl Progress {
             queued: BTreeSet::new(),
             bar,
             bar_columns,
+            last_line: Cell::new(tokio::time::Instant::now()),
+            still_every: still::every(),
         }
     }
 
@@ -137,6 +146,7 @@ impl Progress {
     /// run that failed to start emits no `RunFinished`); then shows what is still queued.
     /// `queued`, when given, names the started flows whose commands have not started yet
     /// (the Slurm executor's [`queued_flows`](flow_pool::SlurmExecutor::queued_flows)).
+    /// Plain lines that were silent for [`still::every`] print the flows still running.
     pub async fn follow(
         mut self,
         mut events: EventReceiver,
@@ -145,6 +155,7 @@ impl Progress {
     ) {
         let mut run_over = std::pin::pin!(run_over);
         loop {
+            let silent_long = tokio::time::sleep_until(self.last_line.get() + self.still_every);
             let queued_changed = async {
                 match &mut queued {
                     Some(rx) => rx.changed().await.is_ok(),
@@ -169,6 +180,16 @@ impl Progress {
                         self.on_event(&event);
                     }
                     break;
+                }
+                () = silent_long, if self.mode == Mode::Lines => {
+                    self.line(&still::line(
+                        &self.running,
+                        &self.queued,
+                        self.finished,
+                        self.total,
+                        Utc::now(),
+                    ));
+                    continue;
                 }
             };
             match received {
@@ -338,6 +359,7 @@ impl Progress {
                 let _ = writeln!(out, "{text}");
             }
         }
+        self.last_line.set(tokio::time::Instant::now());
     }
 
     fn finish(&mut self) {

@@ -109,7 +109,7 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> Option<String> {
 impl FlowReport {
     /// Whether this run reused the flow (up to date, or by `--resume`): it completed without
     /// an attempt here, or its original result is attached.
-    fn reused(&self) -> bool {
+    pub(crate) fn reused(&self) -> bool {
         self.reused_from.is_some() || self.completed_without_attempt()
     }
 

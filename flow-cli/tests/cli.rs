@@ -725,3 +725,107 @@ fn a_dry_run_refuses_report_and_prints_its_plan_when_quiet() {
         "{help}"
     );
 }
+
+/// `flow validate` had no `--json`: a CI step or an editor had to parse `FILE:LINE:COL:`
+/// lines. Now a valid file prints its summary as one document, and an invalid one every
+/// problem as an object with its file, line, column, the definition it is written in
+/// (`null` outside one, as in `[params]`) and message, exit code 2.
+#[test]
+fn validate_json_gives_the_summary_or_every_problem_with_its_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"true\"\n[flows.b]\nshell = \"true\"\nrequires = [\"a\"]\nmanual = true\n",
+    );
+    let out = flow_in(d, &["validate", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json_of(&out),
+        serde_json::json!({
+            "status": "ok", "file": "w.toml", "workflow": "w", "flows": 2, "definitions": 2,
+            "dependencies": 1, "runs_without_targets": 1, "problems": []
+        })
+    );
+    write(
+        d,
+        "w.toml",
+        "[params]\nn = { bad = 1 }\n[flows.a]\nshell = \"true\"\n[flows.b]\nshell = \"true\"\nrequires = [\"zz\"]\n",
+    );
+    let out = flow_in(d, &["validate", "w.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let json = json_of(&out);
+    assert_eq!(json["kind"], "invalid_workflow", "{json}");
+    let problems = json["problems"].as_array().unwrap();
+    let at: Vec<(u64, &Value)> = problems
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), &p["flow"]))
+        .collect();
+    assert_eq!(at, [(2, &Value::Null), (7, &Value::from("b"))], "{json}");
+    assert_eq!(problems[1]["file"], "w.toml");
+    assert_eq!(problems[1]["column"], 13);
+    assert_eq!(
+        problems[1]["message"],
+        "flow `b` requires unknown flow `zz`"
+    );
+}
+
+/// `flow runs` had no `--json`, as `flow results` has: scripts cut the table. Now it prints
+/// `{"runs":[...]}`, oldest first, each with its times, status and counts (`{"runs":[]}`
+/// before any run).
+#[test]
+fn runs_json_lists_each_run_with_its_status_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = flow_in(d, &["runs", "--json"]);
+    assert_eq!(json_of(&out), serde_json::json!({ "runs": [] }));
+    write(
+        d,
+        "w.toml",
+        "[flows.a]\nshell = \"true\"\n[flows.b]\nshell = \"exit 3\"\nrequires = [\"a\"]\n[flows.c]\nshell = \"true\"\nrequires = [\"b\"]\n",
+    );
+    flow_in(d, &["run", "w.toml"]);
+    write(d, "w.toml", "[flows.a]\nshell = \"true\"\n");
+    flow_in(d, &["run", "w.toml"]);
+    let out = flow_in(d, &["runs", "w.toml", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = json_of(&out);
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{json}");
+    let keys: Vec<&str> = runs[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "counts",
+            "duration_ms",
+            "finished_at",
+            "run_id",
+            "started_at",
+            "status",
+            "workflow"
+        ]
+    );
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(
+        runs[0]["counts"],
+        serde_json::json!({"completed": 1, "up_to_date": 0, "failed": 1, "not_run": 1, "cancelled": 0})
+    );
+    assert_eq!(runs[1]["status"], "completed");
+    assert_eq!(runs[1]["counts"]["completed"], 1);
+    assert!(
+        runs[0]["run_id"].as_str() < runs[1]["run_id"].as_str(),
+        "{json}"
+    );
+    assert_eq!(runs[1]["workflow"], "w");
+}

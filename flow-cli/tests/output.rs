@@ -235,3 +235,133 @@ fn readers_of_a_store_with_no_runs_say_so_and_exit_0() {
         }
     }
 }
+
+/// A flow silent for long printed nothing into a pipe, and a CI system with a no-output
+/// timeout (Travis, GitLab and Jenkins plugins) killed the job: plain progress now names the
+/// flows still running when nothing was printed for a while (a minute; here, through flow's
+/// own variable, 20 ms). `--quiet` stays silent.
+#[test]
+fn plain_progress_says_which_flows_still_run_when_silent_for_long() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gate = common::fifo(d, "gate");
+    write(
+        d,
+        "w.toml",
+        "[flows.quick]\nshell = \"true\"\n[flows.slow]\nshell = \"read go < gate\"\n",
+    );
+    let mut child = common::flow()
+        .current_dir(d)
+        .args(["run", "w.toml"])
+        .env("FLOW_STILL_RUNNING_EVERY_MS", "20")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let still = loop {
+        let line = rx
+            .recv_timeout(common::GUARD)
+            .unwrap_or_else(|_| panic!("no `still running` line; stdout so far: {seen:?}"));
+        if line.starts_with("still running") {
+            break line;
+        }
+        seen.push(line);
+    };
+    // `quick` may not have ended yet: the flows are named in the order they started.
+    assert!(
+        still.starts_with("still running: ") && still.contains("slow ("),
+        "{still:?}"
+    );
+    assert!(still.ends_with("s)"), "{still:?}");
+    std::fs::write(&gate, "go\n").unwrap();
+    let out = common::wait_exit(child);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("completed slow")),
+        "{seen:?} {rest:?}"
+    );
+
+    // The same silence under --quiet: nothing on either stream.
+    write(d, "w.toml", "[flows.slow]\nshell = \"sleep 0.2\"\n");
+    let out = common::flow()
+        .current_dir(d)
+        .args(["run", "w.toml", "--quiet"])
+        .env("FLOW_STILL_RUNNING_EVERY_MS", "10")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// `--run` refused anything but a whole run id. Now, as git takes a short hash, the start of
+/// an id names the one run whose id begins so, in `flow results`, `flow report` and
+/// `flow logs`; one that begins several ids is an error naming them (exit 2), and one that
+/// begins none says there is no such run.
+#[test]
+fn a_run_is_named_by_the_start_of_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "w.toml", "[flows.a]\nshell = \"echo $FLOW_RUN_ID\"\n");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let out = run_in(d, &["run", "w.toml", "--force-all", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        ids.push(json_of(&out)["run_id"].as_str().unwrap().to_owned());
+    }
+    let common = ids[0]
+        .char_indices()
+        .find(|&(i, c)| !ids[1][i..].starts_with(c))
+        .map(|(i, _)| i)
+        .unwrap();
+    let (shared, first) = (&ids[0][..common], &ids[0][..=common]);
+
+    let out = run_in(d, &["results", "w.toml", "--run", first, "--json"]);
+    assert_eq!(
+        json_of(&out)["run_id"],
+        ids[0].as_str(),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(d, &["report", "w.toml", "--run", first, "--json"]);
+    assert!(text(&out.stdout).contains(&ids[0]), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains(&ids[1]),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_in(d, &["logs", "a", "w.toml", "--run", first]);
+    assert_eq!(text(&out.stdout).trim(), ids[0], "{}", text(&out.stderr));
+
+    for args in [
+        &["results", "w.toml", "--run", shared][..],
+        &["report", "w.toml", "--run", shared],
+        &["logs", "a", "w.toml", "--run", shared],
+    ] {
+        let out = run_in(d, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "run id `{shared}` is ambiguous: 2 runs' ids begin with it: {}, {}",
+                ids[0], ids[1]
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = run_in(d, &["results", "w.toml", "--run", "1999", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["kind"], "no_run");
+    let out = run_in(d, &["results", "w.toml", "--run", shared, "--json"]);
+    assert_eq!(json_of(&out)["kind"], "ambiguous_run");
+}

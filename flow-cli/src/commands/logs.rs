@@ -58,7 +58,12 @@ pub fn run(args: &LogsArgs) -> Result<u8, CliError> {
             return super::logs_kept::print(&result, &root, logged, args.raw);
         }
     }
-    let run = match &args.run {
+    // A run given by the start of its id: of the runs with logs and those the store knows.
+    let given = match &args.run {
+        Some(text) => Some(given_run(text, &root, store.as_deref(), of_workflow)?),
+        None => None,
+    };
+    let run = match &given {
         Some(run) if !of_workflow(run) => {
             return Err(CliError::Run(format!(
                 "run {} is not a run of workflow `{}` (see `flow runs`)",
@@ -403,6 +408,29 @@ pub(super) fn eprintln_note(text: &str) {
     {
         eprintln!("flow logs: {text}");
     }
+}
+
+/// The run of the runs `wanted` that `text` names ([`crate::run_prefix::pick`]), of those with
+/// a folder in `root` and those `store` holds; `text` itself when it names none.
+fn given_run(
+    text: &str,
+    root: &Path,
+    store: Option<&dyn ResultStore>,
+    wanted: impl Fn(&String) -> bool,
+) -> Result<String, CliError> {
+    let folders = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let stored = (store
+        .and_then(|store| store.runs().ok())
+        .into_iter()
+        .flatten())
+    .map(|run| run.run_id.to_string());
+    let ids = folders
+        .chain(stored)
+        .filter(|name| RunId::parse(name).is_ok() && wanted(name));
+    Ok(crate::run_prefix::pick(text, ids)?.unwrap_or_else(|| text.to_owned()))
 }
 
 /// The newest run folder (run ids sort by their start) of the runs `wanted`.

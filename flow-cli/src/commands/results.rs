@@ -3,7 +3,7 @@
 //! no run yet (it says so; `--json` prints `null`); a run asked for by id must exist.
 
 use flow_graph::FlowId;
-use flow_results::{RunId, RunRecord};
+use flow_results::RunRecord;
 
 use crate::cli::ResultsArgs;
 use crate::commands::executor::left_jobs_note;
@@ -27,19 +27,7 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
         },
     };
     let run: RunRecord = match &args.run {
-        Some(text) => {
-            let run_id = RunId::parse(text).map_err(|e| CliError::NoRun {
-                spec: spec.to_string(),
-                detail: format!(": {e}"),
-            })?;
-            results_store
-                .run(&run_id)
-                .map_err(|e| store::error(&spec, e))?
-                .ok_or_else(|| CliError::NoRun {
-                    spec: spec.to_string(),
-                    detail: format!(" with id {run_id} (see `flow runs`)"),
-                })?
-        }
+        Some(text) => crate::run_prefix::stored_run(&*results_store, &spec, text)?,
         None => {
             match latest(&*results_store, name.as_deref()).map_err(|e| store::error(&spec, e))? {
                 Some(run) => run,

@@ -43,7 +43,7 @@ pub struct ReportArgs {
     /// The store: memory, dir:PATH or sqlite:PATH.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
-    /// The run to show [default: the latest].
+    /// The run to show, by its id or the start of it (`20261207T18`) [default: the latest].
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// Where to write the page (`-` for stdout) [default: .flow/reports/RUN_ID.html beside
@@ -79,12 +79,7 @@ pub fn run(args: &ReportArgs) -> Result<u8, CliError> {
         None => store::open_if_any(&spec)?,
     };
     let found = match &store {
-        Some(store) => find_run(
-            store.as_ref(),
-            &spec.to_string(),
-            args.run.as_deref(),
-            name.as_deref(),
-        )?,
+        Some(store) => find_run(store.as_ref(), &spec, args.run.as_deref(), name.as_deref())?,
         None => None,
     };
     let (Some(store), Some(run)) = (store, found) else {
@@ -279,24 +274,15 @@ fn build(
 /// the latest in the store; `None` when the store has no such run.
 fn find_run(
     store: &dyn ResultStore,
-    spec: &str,
+    spec: &flow_results::StoreSpec,
     run_id: Option<&str>,
     workflow: Option<&str>,
 ) -> Result<Option<RunRecord>, CliError> {
-    let no_run = |detail: String| CliError::NoRun {
-        spec: spec.to_owned(),
-        detail,
-    };
+    let store_error = |e| crate::store::error(spec, e);
     let found = match (run_id, workflow) {
-        (Some(id), _) => {
-            let id = RunId::parse(id).map_err(|e| no_run(format!(": {e}")))?;
-            let run = store.run(&id).map_err(|e| store_error(spec, e))?;
-            Some(run.ok_or_else(|| no_run(format!(" with id `{id}`")))?)
-        }
-        (None, Some(workflow)) => store
-            .latest_run(workflow)
-            .map_err(|e| store_error(spec, e))?,
-        (None, None) => store.runs().map_err(|e| store_error(spec, e))?.pop(),
+        (Some(text), _) => Some(crate::run_prefix::stored_run(store, spec, text)?),
+        (None, Some(workflow)) => store.latest_run(workflow).map_err(store_error)?,
+        (None, None) => store.runs().map_err(store_error)?.pop(),
     };
     Ok(found)
 }

@@ -18,6 +18,8 @@ pub struct Diagnostic {
     pub col: usize,
     /// What is wrong, written for the person editing the file.
     pub message: String,
+    /// The definition (`[flows.NAME]`) the problem is written in, if any.
+    pub flow: Option<String>,
 }
 
 /// Every problem found in one workflow file, in the order of the file.
@@ -110,6 +112,8 @@ pub struct Collector<'a> {
     /// Where inline tables (`{ ... }`) are written, by source: a key in one belongs to its
     /// braces, not to the `[table]` line above it.
     inline_tables: Vec<(SourceId, Range<usize>)>,
+    /// Where each definition (`[flows.NAME]`) is written, by source, with its name.
+    definitions: Vec<(SourceId, Range<usize>, String)>,
 }
 
 impl<'a> Collector<'a> {
@@ -120,6 +124,7 @@ impl<'a> Collector<'a> {
             current: 0,
             items: Vec::new(),
             inline_tables: Vec::new(),
+            definitions: Vec::new(),
         }
     }
 
@@ -158,6 +163,12 @@ impl<'a> Collector<'a> {
         (self.inline_tables).extend(spans.into_iter().map(|span| (current, span)));
     }
 
+    /// Notes that the definition `name` is written at `span` of `source` (its name to its
+    /// last value): the problems found there name it.
+    pub fn note_definition(&mut self, source: SourceId, name: &str, span: Range<usize>) {
+        (self.definitions).push((source, span, name.to_owned()));
+    }
+
     /// Whether `span` of the current source is inside an inline table (`{ ... }`).
     pub fn in_inline_table(&self, span: Option<&Range<usize>>) -> bool {
         span.is_some_and(|span| {
@@ -190,6 +201,7 @@ impl<'a> Collector<'a> {
             line,
             col,
             message: message.into(),
+            flow: None,
         };
         self.items.push((source, offset, diagnostic));
     }
@@ -225,12 +237,19 @@ impl<'a> Collector<'a> {
         self.items
             .sort_by_key(|(source, offset, _)| (*source, *offset));
         let sources = self.sources;
+        let definitions = self.definitions;
+        let flow_at = |source: SourceId, offset: usize| {
+            (definitions.iter())
+                .find(|(s, span, _)| *s == source && (span.start..=span.end).contains(&offset))
+                .map(|(_, _, name)| name.clone())
+        };
         Diagnostics {
             file: file.to_owned(),
             items: self
                 .items
                 .into_iter()
-                .map(|(source, _, mut d)| {
+                .map(|(source, offset, mut d)| {
+                    d.flow = flow_at(source, offset);
                     d.file = match source {
                         0 => file.to_owned(),
                         _ => sources[source].0.clone(),

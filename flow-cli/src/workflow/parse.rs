@@ -313,6 +313,13 @@ fn parse_flows(
         let Some(flow_table) = table_of(item, &what, name_span.clone(), diags) else {
             continue;
         };
+        if let Some(start) = name_span.as_ref().map(|span| span.start) {
+            let end = (flow_table.iter())
+                .filter_map(|(key, value)| doc::span(value).or_else(|| doc::key_span(key)))
+                .map(|span| span.end)
+                .fold(start, usize::max);
+            diags.note_definition(source, name, start..end);
+        }
         let mut flow = parse_flow(flow_table, id, name, name_span, diags);
         flow.source = source;
         raw.flows.push(flow);
