@@ -587,7 +587,7 @@ impl FlowContext {
     ///
     /// # Errors
     /// As [`run`](Self::run), plus [`CoreError::UnknownRun`] when the run to resume from is
-    /// not in the store.
+    /// not in the store, [`CoreError::OtherWorkflow`] when it is a run of another workflow.
     pub async fn run_with(&self, options: RunOptions) -> Result<RunSummary, CoreError> {
         crate::driver::run(Arc::clone(&self.shared), options).await
     }

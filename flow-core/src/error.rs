@@ -72,6 +72,22 @@ pub enum CoreError {
     /// `resume_from` named a run the result store does not have.
     #[error("cannot resume from run `{0}`: the result store has no such run")]
     UnknownRun(RunId),
+    /// `resume_from` named a run of another workflow (another name in the same store): its
+    /// results are those of other flows, even where their ids are the same, so none is
+    /// reused; nothing ran.
+    #[error(
+        "cannot resume workflow `{workflow}` from run `{run}`: that run is of workflow \
+         `{other}`, whose flows are not these even where their ids match; resume from a run \
+         of `{workflow}`"
+    )]
+    OtherWorkflow {
+        /// The run named by `resume_from`.
+        run: RunId,
+        /// The workflow of the context that would resume.
+        workflow: String,
+        /// The workflow that run is of.
+        other: String,
+    },
     /// The result store failed at the start or the end of a run.
     #[error("the result store failed to {action}")]
     Store {
