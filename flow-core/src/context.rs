@@ -238,7 +238,8 @@ impl FlowContext {
     /// unknown parent, [`CoreError::ParentEnded`] during a run as above,
     /// [`CoreError::OutputHoldsBase`] for a declared output that is the folder of the flow's
     /// [`Data`](crate::Data) or holds it, [`CoreError::UnknownTask`] for a task flow whose
-    /// task the process pool's registry lacks; nothing is changed.
+    /// task the process pool's registry lacks, [`CoreError::OwnVariable`] for a command flow
+    /// whose spec sets `FLOW_ID`, `FLOW_RUN_ID` or `FLOW_ATTEMPT`; nothing is changed.
     pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
         let mut registry = self.shared.registry();
         self.register_locked(&mut registry, flow)
@@ -270,6 +271,7 @@ impl FlowContext {
             }
         }
         self.shared.options.check_task(&flow)?;
+        crate::own_env::check(&flow)?;
         let parents = registry.check_new(&flow)?;
         if registry.active.is_none() {
             registry.add(flow, &parents)?;

@@ -130,6 +130,20 @@ pub enum CoreError {
         /// The base folder of its declared files.
         base: std::path::PathBuf,
     },
+    /// A command flow's spec sets (or removes) a variable that flow sets itself for every
+    /// attempt of a command (`FLOW_ID`, `FLOW_RUN_ID`, `FLOW_ATTEMPT`): its value would never
+    /// reach the command; nothing was changed.
+    #[error(
+        "flow `{flow}` sets `{variable}` in its command's environment, which flow sets itself \
+         for every command (FLOW_ID, FLOW_RUN_ID, FLOW_ATTEMPT): its value would never reach \
+         the command; give the variable another name"
+    )]
+    OwnVariable {
+        /// The flow.
+        flow: FlowId,
+        /// The variable its spec changes.
+        variable: &'static str,
+    },
     /// A task flow names a task that the context's process pool's registry does not have;
     /// nothing was changed.
     #[error(
