@@ -263,7 +263,7 @@ impl Driver {
             }
             Ending::NotStarted => Some(Failure::new(
                 FailureKind::Cancelled,
-                "the run was cancelled before the flow started",
+                crate::machine::cancelled::BEFORE_START,
             )),
         };
         if status != FlowStatus::Completed {
