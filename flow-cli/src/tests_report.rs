@@ -127,11 +127,7 @@ fn summary_of_a_stopped_run_shows_what_was_running_and_its_output() {
     };
     let mut test = cancelled("test", 1, "the command was cancelled");
     test.stdout_tail = Tail::new("running test 41 of 90\n");
-    let package = cancelled(
-        "package",
-        0,
-        "the run was cancelled before the flow started",
-    );
+    let package = cancelled("package", 0, "cancelled before it started");
     let summary = RunReport::new(
         &run,
         RunState::Ended,

@@ -238,7 +238,8 @@ impl FlowContext {
     /// unknown parent, [`CoreError::ParentEnded`] during a run as above,
     /// [`CoreError::OutputHoldsBase`] for a declared output that is the folder of the flow's
     /// [`Data`](crate::Data) or holds it, [`CoreError::UnknownTask`] for a task flow whose
-    /// task the process pool's registry lacks; nothing is changed.
+    /// task the process pool's registry lacks, [`CoreError::OwnVariable`] for a command flow
+    /// whose spec sets `FLOW_ID`, `FLOW_RUN_ID` or `FLOW_ATTEMPT`; nothing is changed.
     pub fn register_flow(&self, flow: Flow) -> Result<(), CoreError> {
         let mut registry = self.shared.registry();
         self.register_locked(&mut registry, flow)
@@ -270,6 +271,7 @@ impl FlowContext {
             }
         }
         self.shared.options.check_task(&flow)?;
+        crate::own_env::check(&flow)?;
         let parents = registry.check_new(&flow)?;
         if registry.active.is_none() {
             registry.add(flow, &parents)?;
@@ -426,11 +428,13 @@ impl FlowContext {
     /// During a run: a flow not yet started is recorded failed at once (its required
     /// dependents fail with it, never starting); a running flow is stopped and recorded
     /// failed with the reason. Outside a run, the flow shows as failed and the next run
-    /// records it failed without starting it.
+    /// records it failed without starting it. Once every flow of a run has ended, until its
+    /// `run` call returns, the flow is refused as ended in that run: it is not failed in the
+    /// next one.
     ///
     /// # Errors
     /// [`CoreError::UnknownFlow`]; [`CoreError::AlreadyFinished`] when it already ended in
-    /// the run in progress.
+    /// the run in progress (or in the run whose `run` call is about to return).
     pub async fn fail_flow(&self, id: &str, reason: impl Into<String>) -> Result<(), CoreError> {
         let reason = reason.into();
         let (answer, flow_id) = {
@@ -443,20 +447,7 @@ impl FlowContext {
                     let _ = active.requests.send(Request::Fail { idx, reason, reply });
                     (answer, flow_id)
                 }
-                None => {
-                    registry.pre_failed.retain(|(i, _)| *i != idx);
-                    registry.pre_failed.push((idx, reason));
-                    let mut board = self.shared.board();
-                    if board.states.len() < registry.flows.len() {
-                        board
-                            .states
-                            .resize(registry.flows.len(), FlowStatus::Pending);
-                    }
-                    board.states[idx as usize] = FlowStatus::Failed;
-                    drop(board);
-                    self.shared.board_changed.send_modify(|g| *g += 1);
-                    return Ok(());
-                }
+                None => return registry.fail_outside_run(&self.shared, idx, reason),
             }
         };
         answer
@@ -587,7 +578,7 @@ impl FlowContext {
     ///
     /// # Errors
     /// As [`run`](Self::run), plus [`CoreError::UnknownRun`] when the run to resume from is
-    /// not in the store.
+    /// not in the store, [`CoreError::OtherWorkflow`] when it is a run of another workflow.
     pub async fn run_with(&self, options: RunOptions) -> Result<RunSummary, CoreError> {
         crate::driver::run(Arc::clone(&self.shared), options).await
     }

@@ -72,6 +72,22 @@ pub enum CoreError {
     /// `resume_from` named a run the result store does not have.
     #[error("cannot resume from run `{0}`: the result store has no such run")]
     UnknownRun(RunId),
+    /// `resume_from` named a run of another workflow (another name in the same store): its
+    /// results are those of other flows, even where their ids are the same, so none is
+    /// reused; nothing ran.
+    #[error(
+        "cannot resume workflow `{workflow}` from run `{run}`: that run is of workflow \
+         `{other}`, whose flows are not these even where their ids match; resume from a run \
+         of `{workflow}`"
+    )]
+    OtherWorkflow {
+        /// The run named by `resume_from`.
+        run: RunId,
+        /// The workflow of the context that would resume.
+        workflow: String,
+        /// The workflow that run is of.
+        other: String,
+    },
     /// The result store failed at the start or the end of a run.
     #[error("the result store failed to {action}")]
     Store {
@@ -113,6 +129,20 @@ pub enum CoreError {
         output: String,
         /// The base folder of its declared files.
         base: std::path::PathBuf,
+    },
+    /// A command flow's spec sets (or removes) a variable that flow sets itself for every
+    /// attempt of a command (`FLOW_ID`, `FLOW_RUN_ID`, `FLOW_ATTEMPT`): its value would never
+    /// reach the command; nothing was changed.
+    #[error(
+        "flow `{flow}` sets `{variable}` in its command's environment, which flow sets itself \
+         for every command (FLOW_ID, FLOW_RUN_ID, FLOW_ATTEMPT): its value would never reach \
+         the command; give the variable another name"
+    )]
+    OwnVariable {
+        /// The flow.
+        flow: FlowId,
+        /// The variable its spec changes.
+        variable: &'static str,
     },
     /// A task flow names a task that the context's process pool's registry does not have;
     /// nothing was changed.

@@ -161,7 +161,9 @@ impl Flow {
 
     /// A flow running an external command in its own process group. The driver adds
     /// `FLOW_RUN_ID`, `FLOW_ID` and `FLOW_ATTEMPT` (1 for the first attempt) to its
-    /// environment and, when the context has a log directory, sends stdout and stderr to
+    /// environment (a spec that sets or removes one of them is refused when the flow is
+    /// registered: [`CoreError::OwnVariable`](crate::CoreError::OwnVariable)) and, when the
+    /// context has a log directory, sends stdout and stderr to
     /// `<log_dir>/<run_id>/<flow>.<attempt>.out` and `.err` (unless the spec names its own
     /// files; a file is made with the stream's first byte, so a silent command leaves none).
     /// Exit code 0 completes the flow, with output `{"exit_code": 0}`; anything else fails

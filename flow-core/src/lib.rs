@@ -14,6 +14,7 @@ mod id_index;
 mod input;
 mod logs;
 mod machine;
+mod own_env;
 mod registry;
 mod request;
 mod retry;

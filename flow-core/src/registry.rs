@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use flow_graph::{Adjacency, DependencyType, FlowGraph, FlowId};
-use flow_results::RunId;
+use flow_results::{FlowStatus, RunId};
 
 use crate::id_index::IdIndex;
 use crate::request::ActiveRun;
+use crate::shared::Shared;
 use crate::{CoreError, Flow};
 
 /// Flows and dependencies of a context.
@@ -76,6 +77,44 @@ impl Registry {
             self.graph = Some(graph);
         }
         self.graph.get_or_insert_with(FlowGraph::new)
+    }
+
+    /// `fail_flow` of flow `idx` with no run taking requests: the next run records it failed
+    /// without starting it. A flow of a run that is closing (its flows have all ended, its
+    /// `run` call has not returned) ended in that run: refused as the run would have refused
+    /// it a moment earlier, and never handed on to the next run.
+    pub(crate) fn fail_outside_run(
+        &mut self,
+        shared: &Shared,
+        idx: u32,
+        reason: String,
+    ) -> Result<(), CoreError> {
+        let mut board = shared.board();
+        let failed_by_hand = self.pre_failed.iter().any(|&(i, _)| i == idx);
+        if let Some(closing) = self
+            .closing
+            .as_ref()
+            .filter(|&r| board.run.as_ref() == Some(r))
+        {
+            let status = board.states.get(idx as usize).copied();
+            if let Some(status) = status.filter(|s| s.is_finished() && !failed_by_hand) {
+                let flow = self.id(idx).clone();
+                tracing::debug!(
+                    run = %closing, %flow, %status,
+                    "fail_flow after the run's flows ended: refused, not applied to the next run"
+                );
+                return Err(CoreError::AlreadyFinished { flow, status });
+            }
+        }
+        self.pre_failed.retain(|(i, _)| *i != idx);
+        self.pre_failed.push((idx, reason));
+        if board.states.len() < self.flows.len() {
+            board.states.resize(self.flows.len(), FlowStatus::Pending);
+        }
+        board.states[idx as usize] = FlowStatus::Failed;
+        drop(board);
+        shared.board_changed.send_modify(|g| *g += 1);
+        Ok(())
     }
 
     /// Whether a cycle is reachable from `start` in the registered dependencies (never, as

@@ -26,6 +26,10 @@ impl RunOptions {
     /// [`skip_up_to_date`](Self::skip_up_to_date) too, a flow that declares outputs
     /// ([`FlowBuilder::data`](crate::FlowBuilder::data)) or is forced is not reused from `run`:
     /// the up-to-date rule alone decides whether it runs (its files may have changed since).
+    /// `run` must be a run of the context's workflow ([`ContextBuilder::workflow`](
+    /// crate::ContextBuilder::workflow)): a run of another workflow is refused
+    /// ([`CoreError::OtherWorkflow`](crate::CoreError::OtherWorkflow)), as its flows are other
+    /// flows even where their ids are the same.
     ///
     /// Resuming a run whose process was killed (SIGKILL, a crash): the commands it was running
     /// may still run, since a command outlives a killed process (flow-pool's

@@ -138,6 +138,7 @@ impl Driver {
             Work::Command(spec) => {
                 let id = &self.flow(flow).id;
                 let mut spec = (**spec).clone();
+                // `own_env::OWN_VARIABLES`: a spec that sets one is refused at registration.
                 spec = spec
                     .env("FLOW_RUN_ID", self.run_id.as_str())
                     .env("FLOW_ID", id.as_str())
@@ -262,7 +263,7 @@ impl Driver {
             }
             Ending::NotStarted => Some(Failure::new(
                 FailureKind::Cancelled,
-                "the run was cancelled before the flow started",
+                crate::machine::cancelled::BEFORE_START,
             )),
         };
         if status != FlowStatus::Completed {

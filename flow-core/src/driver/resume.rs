@@ -16,8 +16,12 @@ use crate::CoreError;
 /// What a run resuming from a run may reuse: flow id → (fingerprint, output).
 type Reusable = HashMap<FlowId, (u128, Value)>;
 
-/// Reads the completed results of `from`: flow id → (fingerprint, output).
-pub(super) async fn load(store: Arc<dyn ResultStore>, from: RunId) -> Result<Reusable, CoreError> {
+/// Reads the completed results of `from`, a run of `workflow`: flow id → (fingerprint, output).
+pub(super) async fn load(
+    store: Arc<dyn ResultStore>,
+    workflow: &str,
+    from: RunId,
+) -> Result<Reusable, CoreError> {
     let task_from = from.clone();
     let task_store = Arc::clone(&store);
     let loaded = tokio::task::spawn_blocking(move || read(&*task_store, &task_from))
@@ -26,28 +30,37 @@ pub(super) async fn load(store: Arc<dyn ResultStore>, from: RunId) -> Result<Reu
             action: "read the results of the run to resume from (the reading thread failed)",
             source: std::io::Error::other(e.to_string()),
         })?;
-    reusable(loaded, &*store, from)
+    reusable(loaded, &*store, workflow, from)
 }
 
-/// The results of `from`, `None` when the store has no such run (blocks).
+/// The workflow of run `from` and its results, `None` when the store has no such run (blocks).
 fn read(
     store: &dyn ResultStore,
     from: &RunId,
-) -> Result<Option<Vec<flow_results::FlowResult>>, StoreError> {
-    if store.run(from)?.is_none() {
+) -> Result<Option<(String, Vec<flow_results::FlowResult>)>, StoreError> {
+    let Some(run) = store.run(from)? else {
         return Ok(None);
-    }
-    store.results(from).map(Some)
+    };
+    Ok(Some((run.workflow, store.results(from)?)))
 }
 
-/// The completed results among `loaded`, each with its fingerprint.
+/// The completed results among `loaded`, each with its fingerprint; refused when `from` is a
+/// run of another workflow than `workflow`: its flows are other flows, even where ids match.
 fn reusable(
-    loaded: Result<Option<Vec<flow_results::FlowResult>>, StoreError>,
+    loaded: Result<Option<(String, Vec<flow_results::FlowResult>)>, StoreError>,
     store: &dyn ResultStore,
+    workflow: &str,
     from: RunId,
 ) -> Result<Reusable, CoreError> {
     let results = match loaded {
-        Ok(Some(results)) => results,
+        Ok(Some((of, _))) if of != workflow => {
+            return Err(CoreError::OtherWorkflow {
+                run: from,
+                workflow: workflow.to_owned(),
+                other: of,
+            })
+        }
+        Ok(Some((_, results))) => results,
         Ok(None) => return Err(CoreError::UnknownRun(from)),
         Err(source) => {
             return Err(CoreError::Store {
@@ -97,11 +110,13 @@ impl crate::FlowContext {
     ///
     /// # Errors
     /// [`CoreError::UnknownRun`] when the store has no run `from`;
+    /// [`CoreError::OtherWorkflow`] when `from` is a run of another workflow;
     /// [`CoreError::Store`] when it cannot be read; [`CoreError::Ledger`] when the ledger
     /// cannot be read.
     pub fn plan_resumed(&self, freshness: Freshness, from: &RunId) -> Result<Plan, CoreError> {
         let store = Arc::clone(&self.shared.options.store);
-        let reuse = reusable(read(&*store, from), &*store, from.clone())?;
+        let workflow = &self.shared.options.workflow;
+        let reuse = reusable(read(&*store, from), &*store, workflow, from.clone())?;
         let (flows, graph) = {
             let registry = self.shared.registry();
             (Arc::clone(&registry.flows), registry.adjacency())

@@ -11,6 +11,7 @@
 //! The hot path (a flow completes, its children's pending counts drop, the ready ones start)
 //! touches only flat vectors indexed by flow, and allocates nothing.
 
+pub(crate) mod cancelled;
 mod links;
 #[cfg(test)]
 mod tests;
@@ -64,7 +65,7 @@ pub(crate) enum Ending {
     Failed(Box<Failure>),
     /// A required parent did not complete: `root` is the flow whose failure started it.
     Upstream { root: u32 },
-    /// The run was cancelled before it started.
+    /// It was cancelled (alone or with the run) before it started.
     NotStarted,
 }
 
@@ -373,11 +374,9 @@ impl Machine {
         };
         match (stop, outcome) {
             (Some(Stop::Fail(reason)), _) => self.finish_failed(flow, FailureKind::Error, reason),
-            (Some(Stop::Cancel), Outcome::Failed(_)) => self.finish_failed(
-                flow,
-                FailureKind::Cancelled,
-                "cancelled by request".to_owned(),
-            ),
+            (Some(Stop::Cancel), Outcome::Failed(failure)) => {
+                self.attempt_failed(flow, cancelled::stopped(failure));
+            }
             (_, Outcome::Completed) => {
                 self.finish(flow, FlowStatus::Completed, Ending::Completed);
                 self.propagate(flow);
@@ -401,14 +400,8 @@ impl Machine {
     fn attempt_failed(&mut self, flow: u32, failure: Failure) {
         // An attempt that fails once the run is cancelled was stopped by it (a flow that
         // watches its cancellation and returns an error, a killed command).
-        let failure = if self.cancelled && failure.kind != FailureKind::Cancelled {
-            Failure::new(
-                FailureKind::Cancelled,
-                format!(
-                    "cancelled with the run; the flow ended: {}",
-                    failure.message
-                ),
-            )
+        let failure = if self.cancelled {
+            cancelled::stopped(failure)
         } else {
             failure
         };
@@ -445,22 +438,19 @@ impl Machine {
 
     fn cancel(&mut self, flow: u32) {
         match self.state(flow) {
-            Some(State::Waiting | State::Ready) => self.finish_failed(
-                flow,
-                FailureKind::Cancelled,
-                "cancelled by request".to_owned(),
-            ),
+            Some(State::Waiting | State::Ready) => {
+                self.finish(flow, FlowStatus::Cancelled, Ending::NotStarted);
+                self.propagate(flow);
+            }
             Some(State::Running) => {
                 self.stops.insert(flow, Stop::Cancel);
                 self.effects.push_back(Effect::Stop { flow });
             }
             Some(State::RetryWait) => {
                 self.effects.push_back(Effect::Stop { flow });
-                self.finish_failed(
-                    flow,
-                    FailureKind::Cancelled,
-                    "cancelled by request".to_owned(),
-                );
+                let failure = Box::new(cancelled::waiting_to_retry());
+                self.finish(flow, FlowStatus::Cancelled, Ending::Failed(failure));
+                self.propagate(flow);
             }
             Some(State::Finished(_)) | None => {}
         }
@@ -499,15 +489,8 @@ impl Machine {
                     self.finish(flow, FlowStatus::Cancelled, Ending::NotStarted);
                 }
                 State::RetryWait => {
-                    let failure = Failure::new(
-                        FailureKind::Cancelled,
-                        "cancelled with the run while waiting to retry",
-                    );
-                    self.finish(
-                        flow,
-                        FlowStatus::Cancelled,
-                        Ending::Failed(Box::new(failure)),
-                    );
+                    let failure = Box::new(cancelled::waiting_to_retry());
+                    self.finish(flow, FlowStatus::Cancelled, Ending::Failed(failure));
                 }
                 State::Running | State::Finished(_) => {}
             }

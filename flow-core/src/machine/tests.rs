@@ -196,7 +196,7 @@ const RULES: &[(&str, usize, &str, &str, &str, &str)] = &[
     // Cancel: during a retry wait (the timer is stopped; a late timer is ignored), while
     // waiting (required children follow as cancelled), while running.
     ("2: 0>1", 1, "0:2", "err0 cancel0 due0", "s0 | w0 | t0 0:X 1:X^0 |", "XX"),
-    ("3: 0>1 1>2", 1, "", "cancel1 ok0", "s0 | 1:X 2:X^1 | 0:C", "CXX"),
+    ("3: 0>1 1>2", 1, "", "cancel1 ok0", "s0 | 1:X- 2:X^1 | 0:C", "CXX"),
     ("2: 0>1", 1, "", "cancel0 err0", "s0 | t0 | 0:X 1:X^0", "XX"),
     ("2: 0>1", 1, "", "cancel0 ok0 ok1", "s0 | t0 | 0:C s1 | 1:C", "CC"),
     // Cancel the run: nothing starts, running attempts end cancelled, retries are dropped.
