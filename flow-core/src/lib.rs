@@ -33,6 +33,7 @@ pub use fresh::{
 };
 pub use input::FlowInput;
 pub use logs::{log_file, run_log_dir, LogStream};
+pub use own_env::OWN_VARIABLES;
 pub use retry::{Backoff, RetryPolicy};
 pub use run_options::RunOptions;
 pub use summary::RunSummary;

@@ -6,7 +6,7 @@ use flow_pool::EnvChange;
 use crate::{CoreError, Flow};
 
 /// What the driver sets for every attempt of a command flow, whatever its spec says.
-pub(crate) const OWN_VARIABLES: [&str; 3] = ["FLOW_ID", "FLOW_RUN_ID", "FLOW_ATTEMPT"];
+pub const OWN_VARIABLES: [&str; 3] = ["FLOW_ID", "FLOW_RUN_ID", "FLOW_ATTEMPT"];
 
 /// Refuses a command flow whose spec sets or removes one of [`OWN_VARIABLES`]: the change
 /// would never reach the command.

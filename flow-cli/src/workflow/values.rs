@@ -238,13 +238,13 @@ pub(super) fn retries(
     }
 }
 
-/// The variables flow gives every command, whatever `env` says.
-const FLOWS_OWN: [&str; 4] = [
-    "FLOW_ID",
-    "FLOW_RUN_ID",
-    "FLOW_ATTEMPT",
-    "FLOW_WORKFLOW_DIR",
-];
+/// The variables flow gives every command, whatever `env` says: flow-core's, and the folder
+/// of the workflow file, which `flow run` adds.
+fn flows_own() -> Vec<&'static str> {
+    let mut own = flow_core::OWN_VARIABLES.to_vec();
+    own.push("FLOW_WORKFLOW_DIR");
+    own
+}
 
 pub(super) fn env(
     item: &Value<'_>,
@@ -286,13 +286,14 @@ pub(super) fn env(
         }
         // flow sets these for every command, over any value of the file: one written here
         // would never reach the command.
-        if FLOWS_OWN.contains(&key) {
+        let own = flows_own();
+        if own.contains(&key) {
             diags.error(
                 key_span.or(value_span),
                 format!(
                     "`{what}` sets `{key}`, which flow sets itself for every command ({}): its \
                      value would never reach the command; give the variable another name",
-                    FLOWS_OWN.join(", ")
+                    own.join(", ")
                 ),
             );
             continue;
