@@ -1,0 +1,40 @@
+//! A run stopped by a signal, as `flow run` and the readers of its store show it: stopped,
+//! never merely failed, with what failed before the stop still failed on its flow.
+
+mod common;
+
+use common::*;
+
+/// A flow failed, then the user pressed Ctrl-C: the run was stopped (exit code 130), so it
+/// is `cancelled` everywhere, and the flow that failed is still `failed`.
+#[test]
+fn a_run_stopped_after_a_failure_is_cancelled_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\nshell = \"echo boom >&2; exit 3\"\n\
+         [flows.b]\nwants = [\"a\"]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
+    );
+    let child = spawn_run(dir.path());
+    let sleeper = wait_ready(&ready);
+    signal(child.id(), "INT");
+    let out = wait_exit(child);
+    wait_all_dead(&[sleeper]);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("FAILED a (w.toml:1)"), "{summary}");
+    assert!(summary.contains("` cancelled in "), "{summary}");
+
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(json["status"], "cancelled", "{json}");
+    assert_eq!(flow_entry(&json, "a")["status"], "failed", "{json}");
+    assert_eq!(flow_entry(&json, "b")["status"], "cancelled", "{json}");
+    let table = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
+    assert!(table.contains("` cancelled in "), "{table}");
+    assert!(
+        table.contains(": 0 completed, 1 failed, 1 cancelled"),
+        "{table}"
+    );
+}
