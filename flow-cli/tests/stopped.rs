@@ -38,3 +38,28 @@ fn a_run_stopped_after_a_failure_is_cancelled_not_failed() {
         "{table}"
     );
 }
+
+/// A command that ignores SIGTERM is killed with SIGKILL after its grace period: its flow
+/// says so, not only that it timed out, so the user knows why the stop took that long.
+#[test]
+fn a_command_that_ignores_sigterm_says_it_was_killed_after_its_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.stubborn]\nshell = \"trap '' TERM; sleep 300\"\n\
+         timeout = \"100ms\"\nkill_grace = \"200ms\"\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = "; it did not stop on SIGTERM, so it was killed (SIGKILL) after its grace \
+                period of 200ms";
+    assert!(text(&out.stdout).contains(said), "{}", text(&out.stdout));
+    let json = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    let error = flow_entry(&json, "stubborn")["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the command timed out: limit 100ms"),
+        "{error}"
+    );
+    assert!(error.ends_with(said), "{error}");
+}

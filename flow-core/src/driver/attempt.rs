@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flow_pool::{
     panic_message, CommandEnd, CommandExecutor, CommandOutcome, CommandSpec, PoolError,
-    ProcessPool, TaskFailure, ThreadExecutor,
+    ProcessPool, Stop, TaskFailure, ThreadExecutor,
 };
 use flow_results::{Failure, FailureKind};
 use futures::future::BoxFuture;
@@ -366,8 +366,9 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
             Err(Failure::new(
                 FailureKind::Timeout,
                 format!(
-                    "the command timed out: limit {limit:?}, stopped after {:.2}s",
-                    outcome.duration.as_secs_f64()
+                    "the command timed out: limit {limit:?}, stopped after {:.2}s{}",
+                    outcome.duration.as_secs_f64(),
+                    killed(outcome.stop)
                 ),
             )),
             None,
@@ -375,7 +376,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Cancelled => (
             Err(Failure::new(
                 FailureKind::Cancelled,
-                "the command was cancelled",
+                format!("the command was cancelled{}", killed(outcome.stop)),
             )),
             None,
         ),
@@ -387,6 +388,20 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         stderr_tail: outcome.stderr_tail,
         adopted_attempt: outcome.adopted_attempt,
         adopted_ran: outcome.adopted.then_some(outcome.duration),
+    }
+}
+
+/// What a stopped command's message adds when SIGTERM did not end it.
+fn killed(stop: Option<Stop>) -> String {
+    match stop {
+        Some(Stop::KilledAfterGrace(grace)) => format!(
+            "; it did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period \
+             of {grace:?}"
+        ),
+        Some(Stop::KilledInHurry) => {
+            "; it was killed (SIGKILL) before its grace period was over, as asked".to_owned()
+        }
+        Some(Stop::Term) | None => String::new(),
     }
 }
 
@@ -436,6 +451,7 @@ mod tests {
             duration: Duration::ZERO,
             adopted_attempt: None,
             adopted: false,
+            stop: None,
         };
         let ok = command_end(outcome(CommandEnd::Exited(0)));
         assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));
@@ -463,6 +479,38 @@ mod tests {
         assert_eq!(stopped.result.unwrap_err().kind, FailureKind::Cancelled);
     }
 
+    /// A stopped command that did not end on SIGTERM says so: that is why its stop took the
+    /// grace period.
+    #[test]
+    fn a_command_that_ignored_sigterm_says_it_was_killed_after_the_grace_period() {
+        let stopped = |end, stop| CommandOutcome {
+            end,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            pid: 1,
+            duration: Duration::from_millis(5_010),
+            adopted_attempt: None,
+            adopted: false,
+            stop: Some(stop),
+        };
+        let grace = Stop::KilledAfterGrace(Duration::from_secs(5));
+        let message = |end, stop| command_end(stopped(end, stop)).result.unwrap_err().message;
+        assert_eq!(
+            message(CommandEnd::Cancelled, grace),
+            "the command was cancelled; it did not stop on SIGTERM, so it was killed (SIGKILL) \
+             after its grace period of 5s"
+        );
+        assert_eq!(
+            message(CommandEnd::TimedOut(Duration::from_secs(1)), grace),
+            "the command timed out: limit 1s, stopped after 5.01s; it did not stop on SIGTERM, \
+             so it was killed (SIGKILL) after its grace period of 5s"
+        );
+        assert_eq!(
+            message(CommandEnd::Cancelled, Stop::Term),
+            "the command was cancelled"
+        );
+    }
+
     /// The runner's answer when the run was stopped before the command started (while its
     /// outputs were cleared, say): no process (`pid` 0), so the attempt did not start.
     #[test]
@@ -475,6 +523,7 @@ mod tests {
             duration: Duration::ZERO,
             adopted_attempt: None,
             adopted: false,
+            stop: None,
         };
         let unstarted = command_end(end(0)).result.unwrap_err();
         assert_eq!(
