@@ -226,11 +226,16 @@ impl CommandExecutor for AttemptLogs {
             if start == Start::Started && spawned {
                 self.started.store(true, Ordering::Relaxed);
             }
+            // An end held on its way here (`CommandOutcome::held`) came that long before.
+            let held = outcome
+                .as_ref()
+                .map_or(Duration::ZERO, |outcome| outcome.held);
+            let finished_at = Utc::now() - chrono::Duration::from_std(held).unwrap_or_default();
             let record = AttemptRecord {
                 flow: flow.to_owned(),
                 attempt,
                 started_at,
-                finished_at: Utc::now(),
+                finished_at,
                 end,
                 start,
             };

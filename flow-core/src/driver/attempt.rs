@@ -64,6 +64,9 @@ pub(crate) struct AttemptEnd {
     /// How long the command ran, when the executor adopted one an earlier process started:
     /// the flow started that long before its end, not when this run asked for it.
     pub(crate) adopted_ran: Option<Duration>,
+    /// How long the end was held on its way here after the command ended
+    /// ([`CommandOutcome::held`]): the attempt ended that long before the driver heard of it.
+    pub(crate) held: Duration,
 }
 
 impl AttemptEnd {
@@ -75,6 +78,7 @@ impl AttemptEnd {
             stderr_tail: String::new(),
             adopted_attempt: None,
             adopted_ran: None,
+            held: Duration::ZERO,
         }
     }
 
@@ -388,6 +392,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         stderr_tail: outcome.stderr_tail,
         adopted_attempt: outcome.adopted_attempt,
         adopted_ran: outcome.adopted.then_some(outcome.duration),
+        held: outcome.held,
     }
 }
 
@@ -452,6 +457,7 @@ mod tests {
             adopted_attempt: None,
             adopted: false,
             stop: None,
+            held: Duration::ZERO,
         };
         let ok = command_end(outcome(CommandEnd::Exited(0)));
         assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));
@@ -492,6 +498,7 @@ mod tests {
             adopted_attempt: None,
             adopted: false,
             stop: Some(stop),
+            held: Duration::ZERO,
         };
         let grace = Stop::KilledAfterGrace(Duration::from_secs(5));
         let message = |end, stop| command_end(stopped(end, stop)).result.unwrap_err().message;
@@ -524,6 +531,7 @@ mod tests {
             adopted_attempt: None,
             adopted: false,
             stop: None,
+            held: Duration::ZERO,
         };
         let unstarted = command_end(end(0)).result.unwrap_err();
         assert_eq!(

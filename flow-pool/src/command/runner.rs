@@ -103,6 +103,11 @@ pub struct CommandOutcome {
     /// or killed with SIGKILL. `None` when it ended by itself, or when its executor does not
     /// stop it with signals (a Slurm job is cancelled with `scancel`).
     pub stop: Option<Stop>,
+    /// How long a wrapper of the executor held this outcome after the command ended, before
+    /// handing it on (`flow` waits a moment for the run's stop when a stop signal killed the
+    /// command): whoever times the attempt dates its end back by this much. Zero from an
+    /// executor itself.
+    pub held: Duration,
 }
 
 /// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
@@ -326,6 +331,7 @@ impl CommandRunner {
                 adopted_attempt: None,
                 adopted: false,
                 stop: None,
+                held: Duration::ZERO,
             });
         }
         for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
@@ -445,6 +451,7 @@ impl CommandRunner {
                 adopted_attempt: None,
                 adopted: false,
                 stop,
+                held: Duration::ZERO,
             })
         }
         .instrument(span)

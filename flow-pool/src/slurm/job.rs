@@ -164,6 +164,7 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         adopted_attempt: None,
         adopted: false,
         stop: None,
+        held: Duration::ZERO,
     }
 }
 
