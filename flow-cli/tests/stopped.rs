@@ -6,7 +6,9 @@ mod common;
 use common::*;
 
 /// A flow failed, then the user pressed Ctrl-C: the run was stopped (exit code 130), so it
-/// is `cancelled` everywhere, and the flow that failed is still `failed`.
+/// is `cancelled` everywhere, and the flow that failed is still `failed`. The next dry run
+/// says the flow the stop cancelled before it started was not run, not that it "did not
+/// complete".
 #[test]
 fn a_run_stopped_after_a_failure_is_cancelled_not_failed() {
     let dir = tempfile::tempdir().unwrap();
@@ -15,7 +17,8 @@ fn a_run_stopped_after_a_failure_is_cancelled_not_failed() {
         dir.path(),
         "w.toml",
         "[flows.a]\nshell = \"echo boom >&2; exit 3\"\n\
-         [flows.b]\nwants = [\"a\"]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
+         [flows.b]\nwants = [\"a\"]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n\
+         [flows.c]\nrequires = [\"b\"]\nshell = \"touch c.txt\"\noutputs = [\"c.txt\"]\n",
     );
     let child = spawn_run(dir.path());
     let sleeper = wait_ready(&ready);
@@ -34,8 +37,23 @@ fn a_run_stopped_after_a_failure_is_cancelled_not_failed() {
     let table = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
     assert!(table.contains("` cancelled in "), "{table}");
     assert!(
-        table.contains(": 0 completed, 1 failed, 1 cancelled"),
+        table.contains(": 0 completed, 1 failed, 2 cancelled"),
         "{table}"
+    );
+
+    let run = json["run_id"].as_str().unwrap();
+    for args in [
+        &["run", "-n", "w.toml"][..],
+        &["run", "-n", "--resume", "w.toml"],
+    ] {
+        let plan = text(&run_in(dir.path(), args).stdout);
+        let not_run = format!("would run c: not run in run {run} (it never started)\n");
+        assert!(plan.contains(&not_run), "{args:?}: {plan}");
+    }
+    let plan = text(&run_in(dir.path(), &["run", "-n", "--resume", "w.toml"]).stdout);
+    assert!(
+        plan.contains(&format!("would run b: did not complete in run {run}\n")),
+        "{plan}"
     );
 }
 
