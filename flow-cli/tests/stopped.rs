@@ -80,4 +80,8 @@ fn a_command_that_ignores_sigterm_says_it_was_killed_after_its_grace_period() {
         "{error}"
     );
     assert!(error.ends_with(said), "{error}");
+    // The report's attempt says it too (from the attempts journal).
+    let json = json_of(&run_in(dir.path(), &["report", "w.toml", "--json"]));
+    let end = &flow_entry(&json, "stubborn")["attempt_times"][0]["end"];
+    assert!(end.as_str().unwrap().ends_with(said), "{json}");
 }

@@ -56,6 +56,31 @@ pub enum Stop {
     KilledInHurry,
 }
 
+impl Stop {
+    /// Whether SIGTERM was not enough: the group was killed with SIGKILL.
+    pub fn killed(self) -> bool {
+        self != Stop::Term
+    }
+}
+
+/// After "it": `did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period
+/// of 5s`.
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Term => f.write_str("stopped on SIGTERM"),
+            Stop::KilledAfterGrace(grace) => write!(
+                f,
+                "did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period \
+                 of {grace:?}"
+            ),
+            Stop::KilledInHurry => {
+                f.write_str("was killed (SIGKILL) before its grace period was over, as asked")
+            }
+        }
+    }
+}
+
 /// What [`stop_group`] learnt: the leader's exit status if it could be read, and whether the
 /// group ended on SIGTERM or had to be killed.
 #[derive(Debug, Clone, Copy)]

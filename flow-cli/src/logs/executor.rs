@@ -145,6 +145,15 @@ impl AttemptLogs {
     }
 }
 
+/// How a command ended, in words, for the journal: `cancelled`, and why the stop took its
+/// grace period when SIGTERM did not end it (`cancelled; it did not stop on SIGTERM, ...`).
+fn ended(outcome: &CommandOutcome) -> String {
+    match outcome.stop {
+        Some(stop) if stop.killed() => format!("{}; it {stop}", outcome.end),
+        _ => outcome.end.to_string(),
+    }
+}
+
 /// The value `spec` sets for `key`, the last one set.
 pub(crate) fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str> {
     spec.env
@@ -203,7 +212,7 @@ impl CommandExecutor for AttemptLogs {
                 .run_prepared(spec, timeout, cancel, prepare)
                 .await;
             let (end, start) = match &outcome {
-                Ok(outcome) => (outcome.end.to_string(), Start::Started),
+                Ok(outcome) => (ended(outcome), Start::Started),
                 // How the adopted job ended, as for a job of this run.
                 Err(PoolError::OfAdoptedAttempt { error, .. }) => {
                     (error.to_string(), start_of(error))

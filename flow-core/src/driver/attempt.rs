@@ -399,14 +399,8 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
 /// What a stopped command's message adds when SIGTERM did not end it.
 fn killed(stop: Option<Stop>) -> String {
     match stop {
-        Some(Stop::KilledAfterGrace(grace)) => format!(
-            "; it did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period \
-             of {grace:?}"
-        ),
-        Some(Stop::KilledInHurry) => {
-            "; it was killed (SIGKILL) before its grace period was over, as asked".to_owned()
-        }
-        Some(Stop::Term) | None => String::new(),
+        Some(stop) if stop.killed() => format!("; it {stop}"),
+        _ => String::new(),
     }
 }
 
