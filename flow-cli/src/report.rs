@@ -19,7 +19,8 @@ pub enum RunStatus {
     Completed,
     /// Some flow failed.
     Failed,
-    /// The run was interrupted; nothing failed.
+    /// The run was stopped (a signal, a store that refused a write): the flows it had not
+    /// finished were cancelled. A flow that failed before the stop is still failed.
     Cancelled,
     /// The run has not finished: it is in progress.
     Running,
@@ -203,13 +204,18 @@ impl RunReport {
             }
         };
         let any = |s: FlowState| flows.iter().any(|f| f.status == s);
-        let status = if any(FlowState::Failed) || any(FlowState::NotRun) {
+        // A run that ended with flows cancelled was stopped, also after a failure: the user
+        // stopped it (its failed flows stay failed).
+        let stopped = run.finished_at.is_some() && any(FlowState::Cancelled);
+        let status = if stopped {
+            RunStatus::Cancelled
+        } else if any(FlowState::Failed) || any(FlowState::NotRun) {
             RunStatus::Failed
         } else if state == RunState::Interrupted {
             RunStatus::Interrupted
         } else if run.finished_at.is_none() {
             RunStatus::Running
-        } else if any(FlowState::Cancelled) || any(FlowState::Pending) {
+        } else if any(FlowState::Pending) {
             RunStatus::Cancelled
         } else {
             RunStatus::Completed

@@ -6,7 +6,7 @@
 //! whether the run was.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flow_core::{CancellationToken, CommandExecutor, CommandSpec};
 use flow_pool::{BoxFuture, CommandEnd, CommandOutcome, PoolError, Prepare};
@@ -49,16 +49,19 @@ impl CommandExecutor for StoppedTogether {
         prepare: Prepare,
     ) -> BoxFuture<'a, Result<CommandOutcome, PoolError>> {
         Box::pin(async move {
-            let outcome = (self.inner)
+            let mut outcome = (self.inner)
                 .run_prepared(spec, timeout, cancel.clone(), prepare)
                 .await;
-            if let Ok(CommandOutcome {
-                end: CommandEnd::Signaled(signal),
-                ..
-            }) = &outcome
-            {
-                if stops_flow(*signal) && !cancel.is_cancelled() {
+            if let Ok(ended) = &mut outcome {
+                let killed_by = match ended.end {
+                    CommandEnd::Signaled(signal) => Some(signal),
+                    _ => None,
+                };
+                if killed_by.is_some_and(stops_flow) && !cancel.is_cancelled() {
+                    // The attempt ended when the command did: the wait is not its time.
+                    let waiting = Instant::now();
                     let _ = tokio::time::timeout(SAME_STOP, cancel.cancelled()).await;
+                    ended.held += waiting.elapsed();
                 }
             }
             outcome
@@ -72,8 +75,6 @@ impl CommandExecutor for StoppedTogether {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use flow_pool::CommandRunner;
     use nix::sys::signal::Signal;
 
@@ -92,6 +93,8 @@ mod tests {
             .unwrap();
         assert_eq!(outcome.end, CommandEnd::Signaled(Signal::SIGTERM as i32));
         assert!(started.elapsed() >= SAME_STOP, "{:?}", started.elapsed());
+        // The wait is said, so the attempt is timed without it.
+        assert!(outcome.held >= SAME_STOP, "{:?}", outcome.held);
 
         let failed = CommandSpec::shell("exit 3");
         let outcome = executor
@@ -99,5 +102,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome.end, CommandEnd::Exited(3));
+        assert_eq!(outcome.held, Duration::ZERO);
     }
 }

@@ -61,6 +61,43 @@ fn a_flow_left_running_by_a_killed_run_is_interrupted_everywhere() {
     assert_eq!(json["counts"]["interrupted"], 1, "{json}");
 }
 
+/// A flow that a killed run never started is `not run` on the report page, as in `flow
+/// results`' table: the run is over, nothing is pending any more (the JSON keeps `pending`).
+#[test]
+fn a_flow_a_killed_run_never_started_is_not_run_on_the_report_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = fifo(dir.path(), "ready.fifo");
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n\
+         [flows.after]\nrequires = [\"step\"]\ncommand = [\"true\"]\n",
+    );
+    let child = spawn_run(dir.path());
+    let sleeper = wait_ready(&ready);
+    wait_recorded_running(dir.path(), "step");
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    wait_all_dead(&[sleeper]);
+
+    let table = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
+    assert!(table.contains("\nafter  not run "), "{table}");
+    let page = text(&run_in(dir.path(), &["report", "w.toml", "-o", "-"]).stdout);
+    assert!(
+        page.contains("<span class=\"chip s-pending\">1 not run</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<span class=\"chip s-pending\">not run</span>"),
+        "{page}"
+    );
+    assert!(page.contains("after: not run"), "{page}");
+    assert!(!page.contains("pending</span>"), "{page}");
+    assert!(!page.contains(": pending"), "{page}");
+    let json = json_of(&run_in(dir.path(), &["report", "w.toml", "--json"]));
+    assert_eq!(flow_entry(&json, "after")["status"], "pending", "{json}");
+}
+
 /// `killall -9 flow` kills `flow run` and, were it named `flow`, its watchdog: the commands of
 /// the run then outlive both. The next run stops them (SIGTERM first) before it starts its
 /// own, and says so: the command never runs twice at once.

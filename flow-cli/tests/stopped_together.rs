@@ -111,3 +111,28 @@ fn what_a_command_killed_by_the_runs_sigterm_left_is_killed_with_the_run() {
     assert_eq!(flow_entry(&json_of(&out), "step")["status"], "cancelled");
     assert!(!kept, "the stopped run left {escaped} running");
 }
+
+/// The end of a command that a stop signal killed waits up to 100 ms for the run's stop; a
+/// flow is not timed with that wait: its end, and its attempt's, are the command's. (The run
+/// itself did last that long: its end comes after the wait.)
+#[test]
+fn a_flow_killed_by_a_stop_signal_is_timed_without_the_wait_for_the_runs_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "w.toml",
+        "[flows.a]\nshell = \"kill -TERM $$\"\n",
+    );
+    let out = run_in(dir.path(), &["run", "w.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = json_of(&run_in(dir.path(), &["report", "w.toml", "--json"]));
+    let wall = json["wall_ms"].as_f64().unwrap();
+    let flow = &json["flows"][0];
+    // The store keeps milliseconds: a little less than the 100 ms window, for rounding.
+    let waited = |end: &serde_json::Value| wall - end.as_f64().unwrap();
+    assert!(waited(&flow["end_ms"]) >= 98.0, "{json}");
+    assert!(
+        waited(&flow["attempt_times"][0]["end_ms"]) >= 98.0,
+        "{json}"
+    );
+}

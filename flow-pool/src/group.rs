@@ -43,37 +43,85 @@ impl Leader for tokio::process::Child {
     }
 }
 
+/// How a process group that was stopped (SIGTERM first) came to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It ended without SIGKILL: on SIGTERM, within its grace period.
+    Term,
+    /// A process of it did not end on SIGTERM: the group was killed with SIGKILL once its
+    /// grace period, this long, was over.
+    KilledAfterGrace(Duration),
+    /// It was killed with SIGKILL before its grace period was over, as asked (a second stop,
+    /// a pool's shutdown).
+    KilledInHurry,
+}
+
+impl Stop {
+    /// Whether SIGTERM was not enough: the group was killed with SIGKILL.
+    pub fn killed(self) -> bool {
+        self != Stop::Term
+    }
+}
+
+/// After "it": `did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period
+/// of 5s`.
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Term => f.write_str("stopped on SIGTERM"),
+            Stop::KilledAfterGrace(grace) => write!(
+                f,
+                "did not stop on SIGTERM, so it was killed (SIGKILL) after its grace period \
+                 of {grace:?}"
+            ),
+            Stop::KilledInHurry => {
+                f.write_str("was killed (SIGKILL) before its grace period was over, as asked")
+            }
+        }
+    }
+}
+
+/// What [`stop_group`] learnt: the leader's exit status if it could be read, and whether the
+/// group ended on SIGTERM or had to be killed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stopped {
+    pub status: Option<ExitStatus>,
+    pub stop: Stop,
+}
+
 /// Stops the group whose leader is `leader`: SIGTERM to the group, up to the grace period for
 /// the leader to exit, then SIGKILL to the group; reaps the leader, then makes sure the whole
-/// group is gone (see [`clear_group`]). Returns the leader's exit status if it could be read.
+/// group is gone (see [`clear_group`]).
 pub(crate) async fn stop_group(
     leader: &mut impl Leader,
     pgid: u32,
     policy: &StopPolicy,
-) -> Option<ExitStatus> {
+) -> Stopped {
     term_group(pgid);
-    let status = tokio::select! {
-        status = leader.wait() => status.ok(),
-        () = tokio::time::sleep(policy.grace) => None,
-        () = policy.hurry.cancelled() => None,
+    let ended = tokio::select! {
+        status = leader.wait() => Ok(status.ok()),
+        () = tokio::time::sleep(policy.grace) => Err(Stop::KilledAfterGrace(policy.grace)),
+        () = policy.hurry.cancelled() => Err(Stop::KilledInHurry),
     };
-    let status = match status {
-        Some(status) => status,
-        None => {
-            tracing::debug!(pgid, "grace period over, sending SIGKILL to the group");
+    let (status, killed) = match ended {
+        Ok(status) => (status, None),
+        Err(stop) => {
+            tracing::debug!(pgid, ?stop, "sending SIGKILL to the group");
             signal_group(pgid, Signal::SIGKILL);
             match leader.wait().await {
-                Ok(status) => status,
+                Ok(status) => (Some(status), Some(stop)),
                 Err(error) => {
                     tracing::warn!(pgid, %error, "could not reap group leader");
-                    clear_group(pgid, policy, Signalled::Term).await;
-                    return None;
+                    (None, Some(stop))
                 }
             }
         }
     };
-    clear_group(pgid, policy, Signalled::Term).await;
-    Some(status)
+    let members = clear_group(pgid, policy, Signalled::Term).await;
+    Stopped {
+        status,
+        stop: killed.unwrap_or(members),
+    }
 }
 
 /// SIGTERM to the group, then SIGCONT: a stopped member (SIGSTOP, a debugger) would
@@ -96,26 +144,26 @@ pub(crate) enum Signalled {
 /// grandchildren), they get [`SETTLE`] to end by themselves when the leader exited by itself,
 /// then SIGTERM, the grace period, then SIGKILL; returns once no member
 /// runs (zombies that are not ours to reap do not count), or, after SIGKILL, when
-/// [`KILL_PROBE_LIMIT`] passed, with a warning.
+/// [`KILL_PROBE_LIMIT`] passed, with a warning. Says whether members had to be killed.
 ///
 /// Non-children cannot be awaited, so this probes with `killpg(pgid, 0)` at growing intervals
 /// (1 ms to 50 ms); it returns at the first probe that finds the group empty, which for a
 /// group that died with its leader is the first one.
-pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signalled) {
+pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signalled) -> Stop {
     // The usual case, a group gone with its leader, costs one probe; zombies of members that
     // this process can reap (as a subreaper) keep the group alive until reaped.
     if !group_exists(pgid) {
-        return;
+        return Stop::Term;
     }
     reap_group_orphans(pgid);
     if !group_alive(pgid) {
-        return;
+        return Stop::Term;
     }
     if signalled == Signalled::Nothing {
         // Members finishing what the leader left them (a `tee` of its output, `exec >
         // >(tee log)`) get a moment to end by themselves.
         if probe_until_empty(pgid, Instant::now() + SETTLE, Some(&policy.hurry)).await {
-            return;
+            return Stop::Term;
         }
         tracing::warn!(
             pgid,
@@ -126,11 +174,17 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
     }
     let deadline = Instant::now() + policy.grace.min(LONGEST_GRACE);
     if probe_until_empty(pgid, deadline, Some(&policy.hurry)).await {
-        return;
+        return Stop::Term;
     }
+    let stop = if Instant::now() < deadline {
+        Stop::KilledInHurry
+    } else {
+        Stop::KilledAfterGrace(policy.grace)
+    };
     tracing::debug!(
         pgid,
-        "group members outlived the grace period, sending SIGKILL"
+        ?stop,
+        "group members did not end on SIGTERM, sending SIGKILL"
     );
     signal_group(pgid, Signal::SIGKILL);
     if !probe_until_empty(pgid, Instant::now() + KILL_PROBE_LIMIT, None).await {
@@ -140,6 +194,7 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
              process reaps (a container whose PID 1 does not reap orphans?)"
         );
     }
+    stop
 }
 
 /// Whether a member of the group still runs: `killpg(pgid, 0)` finds one, and it is not a

@@ -18,6 +18,7 @@ pub use command::{
     DEFAULT_TAIL_BYTES,
 };
 pub use error::{PoolError, TaskFailure};
+pub use group::Stop;
 pub use manager::{KindLimits, PoolConfig, PoolManager, Task, TaskKind, TaskOutput, TaskResult};
 pub use process::{
     is_worker_process, worker_main, ProcessPool, TaskFn, TaskRegistry, DEFAULT_HELLO_TIMEOUT,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{group_members, proc_info, Fifo};
 use flow_pool::{
     enable_child_subreaper, CancellationToken, CommandEnd, CommandExecutor, CommandRunner,
-    CommandSpec, ParentDeath, PoolError,
+    CommandSpec, ParentDeath, PoolError, Stop,
 };
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -140,6 +140,11 @@ async fn a_command_ignoring_sigterm_gets_sigkill_after_the_grace_period() {
     });
     let outcome = outcome.unwrap();
     assert_eq!(outcome.end, CommandEnd::Cancelled);
+    // The outcome says so, for the message to say why the stop took the grace period.
+    assert_eq!(
+        outcome.stop,
+        Some(Stop::KilledAfterGrace(Duration::from_millis(200)))
+    );
     assert_group_gone(outcome.pid);
 }
 
@@ -180,6 +185,7 @@ async fn a_stopped_command_acts_on_sigterm_and_has_its_own_group_and_no_terminal
     let outcome = outcome.unwrap();
     assert_eq!(outcome.end, CommandEnd::Cancelled);
     // SIGCONT followed SIGTERM: the trap ran, rather than SIGKILL after the grace period.
+    assert_eq!(outcome.stop, Some(Stop::Term));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("got")).unwrap(),
         "term\n"

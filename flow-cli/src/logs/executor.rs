@@ -145,6 +145,15 @@ impl AttemptLogs {
     }
 }
 
+/// How a command ended, in words, for the journal: `cancelled`, and why the stop took its
+/// grace period when SIGTERM did not end it (`cancelled; it did not stop on SIGTERM, ...`).
+fn ended(outcome: &CommandOutcome) -> String {
+    match outcome.stop {
+        Some(stop) if stop.killed() => format!("{}; it {stop}", outcome.end),
+        _ => outcome.end.to_string(),
+    }
+}
+
 /// The value `spec` sets for `key`, the last one set.
 pub(crate) fn env_value<'a>(spec: &'a CommandSpec, key: &str) -> Option<&'a str> {
     spec.env
@@ -203,7 +212,7 @@ impl CommandExecutor for AttemptLogs {
                 .run_prepared(spec, timeout, cancel, prepare)
                 .await;
             let (end, start) = match &outcome {
-                Ok(outcome) => (outcome.end.to_string(), Start::Started),
+                Ok(outcome) => (ended(outcome), Start::Started),
                 // How the adopted job ended, as for a job of this run.
                 Err(PoolError::OfAdoptedAttempt { error, .. }) => {
                     (error.to_string(), start_of(error))
@@ -226,11 +235,16 @@ impl CommandExecutor for AttemptLogs {
             if start == Start::Started && spawned {
                 self.started.store(true, Ordering::Relaxed);
             }
+            // An end held on its way here (`CommandOutcome::held`) came that long before.
+            let held = outcome
+                .as_ref()
+                .map_or(Duration::ZERO, |outcome| outcome.held);
+            let finished_at = Utc::now() - chrono::Duration::from_std(held).unwrap_or_default();
             let record = AttemptRecord {
                 flow: flow.to_owned(),
                 attempt,
                 started_at,
-                finished_at: Utc::now(),
+                finished_at,
                 end,
                 start,
             };

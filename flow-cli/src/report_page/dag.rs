@@ -93,7 +93,7 @@ fn render_list(out: &mut String, report: &Report) {
                 flow.status,
                 if flow.critical { " crit" } else { "" }
             );
-            tooltip(out, flow);
+            tooltip(out, report, flow);
             let _ = write!(out, "\">{}</span> ", Escaped(flow.id.as_str()));
         }
         out.push_str("</li>\n");
@@ -285,7 +285,7 @@ impl Drawing {
                 flow.status,
                 if flow.critical { " crit" } else { "" }
             );
-            tooltip(out, flow);
+            tooltip(out, report, flow);
             let _ = writeln!(
                 out,
                 "</title><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"5\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",

@@ -81,7 +81,7 @@ fn summary(out: &mut String, report: &Report) {
     for status in FlowState::ALL {
         let n = report.count(status);
         if n > 0 {
-            let label = status.label();
+            let label = report.label(status);
             let _ = write!(out, " <span class=\"chip s-{status}\">{n} {label}</span>");
         }
     }
@@ -156,7 +156,7 @@ fn failures(out: &mut String, report: &Report) {
             out,
             "<article class=\"failure\">\n<h3><span class=\"chip s-{}\">{}</span> <code>{}</code></h3>",
             flow.status,
-            flow.status.label(),
+            report.label(flow.status),
             Escaped(flow.id.as_str())
         );
         out.push_str("<dl>");
@@ -264,7 +264,7 @@ fn table(out: &mut String, report: &Report) {
             flow.status,
             match &flow.up_to_date_from {
                 Some(run) => format!("up to date (from run {})", Escaped(run)),
-                None => flow.status.label().to_owned(),
+                None => report.label(flow.status).to_owned(),
             }
         );
         cell_ms(out, flow.start_ms);

@@ -281,6 +281,16 @@ impl Report {
         }
     }
 
+    /// The name in words of `state` on the page: [`FlowState::label`], but a flow still
+    /// pending in a run that is over never started, and is `not run`, as `flow results`'
+    /// table says (the JSON keeps `pending`).
+    pub fn label(&self, state: FlowState) -> &'static str {
+        match state {
+            FlowState::Pending if self.state != RunState::InProgress => "not run",
+            state => state.label(),
+        }
+    }
+
     /// How many flows are in `state`.
     pub fn count(&self, state: FlowState) -> usize {
         self.flows.iter().filter(|f| f.status == state).count()

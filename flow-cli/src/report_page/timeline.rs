@@ -104,7 +104,7 @@ pub fn render(out: &mut String, report: &Report) {
             if flow.attempts > 1 { " retried" } else { "" },
             y + 3.0
         );
-        tooltip(out, flow);
+        tooltip(out, report, flow);
         out.push_str("</title></rect>");
         // Each attempt of a retried flow, outlined inside its bar.
         if flow.attempt_spans.len() > 1 {
@@ -139,12 +139,12 @@ pub fn render(out: &mut String, report: &Report) {
 }
 
 /// The hover text of a flow: id, status, when, how long, attempts.
-pub fn tooltip(out: &mut String, flow: &FlowEntry) {
+pub fn tooltip(out: &mut String, report: &Report, flow: &FlowEntry) {
     let _ = write!(
         out,
         "{}: {}",
         Escaped(flow.id.as_str()),
-        flow.status.label()
+        report.label(flow.status)
     );
     if let Some(start) = flow.start_ms {
         let _ = write!(out, ", started at {}", format::duration(start));

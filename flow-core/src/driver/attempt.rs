@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flow_pool::{
     panic_message, CommandEnd, CommandExecutor, CommandOutcome, CommandSpec, PoolError,
-    ProcessPool, TaskFailure, ThreadExecutor,
+    ProcessPool, Stop, TaskFailure, ThreadExecutor,
 };
 use flow_results::{Failure, FailureKind};
 use futures::future::BoxFuture;
@@ -64,6 +64,9 @@ pub(crate) struct AttemptEnd {
     /// How long the command ran, when the executor adopted one an earlier process started:
     /// the flow started that long before its end, not when this run asked for it.
     pub(crate) adopted_ran: Option<Duration>,
+    /// How long the end was held on its way here after the command ended
+    /// ([`CommandOutcome::held`]): the attempt ended that long before the driver heard of it.
+    pub(crate) held: Duration,
 }
 
 impl AttemptEnd {
@@ -75,6 +78,7 @@ impl AttemptEnd {
             stderr_tail: String::new(),
             adopted_attempt: None,
             adopted_ran: None,
+            held: Duration::ZERO,
         }
     }
 
@@ -366,8 +370,9 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
             Err(Failure::new(
                 FailureKind::Timeout,
                 format!(
-                    "the command timed out: limit {limit:?}, stopped after {:.2}s",
-                    outcome.duration.as_secs_f64()
+                    "the command timed out: limit {limit:?}, stopped after {:.2}s{}",
+                    outcome.duration.as_secs_f64(),
+                    killed(outcome.stop)
                 ),
             )),
             None,
@@ -375,7 +380,7 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         CommandEnd::Cancelled => (
             Err(Failure::new(
                 FailureKind::Cancelled,
-                "the command was cancelled",
+                format!("the command was cancelled{}", killed(outcome.stop)),
             )),
             None,
         ),
@@ -387,6 +392,15 @@ fn command_end(outcome: CommandOutcome) -> AttemptEnd {
         stderr_tail: outcome.stderr_tail,
         adopted_attempt: outcome.adopted_attempt,
         adopted_ran: outcome.adopted.then_some(outcome.duration),
+        held: outcome.held,
+    }
+}
+
+/// What a stopped command's message adds when SIGTERM did not end it.
+fn killed(stop: Option<Stop>) -> String {
+    match stop {
+        Some(stop) if stop.killed() => format!("; it {stop}"),
+        _ => String::new(),
     }
 }
 
@@ -436,6 +450,8 @@ mod tests {
             duration: Duration::ZERO,
             adopted_attempt: None,
             adopted: false,
+            stop: None,
+            held: Duration::ZERO,
         };
         let ok = command_end(outcome(CommandEnd::Exited(0)));
         assert_eq!(ok.result.unwrap(), serde_json::json!({"exit_code": 0}));
@@ -463,6 +479,39 @@ mod tests {
         assert_eq!(stopped.result.unwrap_err().kind, FailureKind::Cancelled);
     }
 
+    /// A stopped command that did not end on SIGTERM says so: that is why its stop took the
+    /// grace period.
+    #[test]
+    fn a_command_that_ignored_sigterm_says_it_was_killed_after_the_grace_period() {
+        let stopped = |end, stop| CommandOutcome {
+            end,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            pid: 1,
+            duration: Duration::from_millis(5_010),
+            adopted_attempt: None,
+            adopted: false,
+            stop: Some(stop),
+            held: Duration::ZERO,
+        };
+        let grace = Stop::KilledAfterGrace(Duration::from_secs(5));
+        let message = |end, stop| command_end(stopped(end, stop)).result.unwrap_err().message;
+        assert_eq!(
+            message(CommandEnd::Cancelled, grace),
+            "the command was cancelled; it did not stop on SIGTERM, so it was killed (SIGKILL) \
+             after its grace period of 5s"
+        );
+        assert_eq!(
+            message(CommandEnd::TimedOut(Duration::from_secs(1)), grace),
+            "the command timed out: limit 1s, stopped after 5.01s; it did not stop on SIGTERM, \
+             so it was killed (SIGKILL) after its grace period of 5s"
+        );
+        assert_eq!(
+            message(CommandEnd::Cancelled, Stop::Term),
+            "the command was cancelled"
+        );
+    }
+
     /// The runner's answer when the run was stopped before the command started (while its
     /// outputs were cleared, say): no process (`pid` 0), so the attempt did not start.
     #[test]
@@ -475,6 +524,8 @@ mod tests {
             duration: Duration::ZERO,
             adopted_attempt: None,
             adopted: false,
+            stop: None,
+            held: Duration::ZERO,
         };
         let unstarted = command_end(end(0)).result.unwrap_err();
         assert_eq!(

@@ -24,6 +24,8 @@ impl Driver {
     /// resumed run: when the definition is the same and every parent gives it what it gave it
     /// then).
     pub(super) fn start(&mut self, flow: u32, attempt: u32, cx: &mut Context<'_>) {
+        // An earlier attempt's end, held on its way here, is not this one's.
+        self.report.ended_before(flow, Duration::ZERO);
         // Decided before the run was cancelled, due after: it does not start.
         if self.machine.is_cancelled() {
             self.attempt_ended(flow, AttemptEnd::cancelled());
@@ -278,13 +280,14 @@ impl Driver {
             self.machine.attempts(flow)
         };
         if self.report.emit {
-            self.report.emit(EventKind::FlowFinished {
+            let kind = EventKind::FlowFinished {
                 flow: self.flow(flow).id.clone(),
                 status,
                 failure: failure.clone(),
                 attempts,
                 reused,
-            });
+            };
+            self.report.emit_at(kind, self.report.end_time(flow));
         }
         if status == FlowStatus::Completed {
             self.run.flows.set_output(flow, output.clone());

@@ -78,8 +78,7 @@ pub(crate) async fn run(shared: Arc<Shared>, options: RunOptions) -> Result<RunS
     // by a run that starts nothing.
     let resume = match &options.resume_from {
         Some(from) => {
-            let workflow = &shared.options.workflow;
-            let load = resume::load(Arc::clone(&store), workflow, from.clone());
+            let load = resume::load(Arc::clone(&store), &shared.options.workflow, from.clone());
             options.unless_cancelled(load).await.transpose()?
         }
         None => None,

@@ -49,6 +49,9 @@ pub(super) struct Reporter {
     /// The board says some records are not with the writer yet (`Board::unsaved`).
     held_published: bool,
     pub(super) writer: Option<Writer>,
+    /// When the last attempt of a flow ended, where that was before the driver heard of it
+    /// (its end was held on the way: [`AttemptEnd::held`](super::attempt::AttemptEnd)).
+    ended_at: rustc_hash::FxHashMap<u32, DateTime<Utc>>,
 }
 
 /// How long records may wait in the driver for more to join them, when nobody waits for
@@ -88,7 +91,26 @@ impl Reporter {
             hold: None,
             held_published: false,
             writer: None,
+            ended_at: rustc_hash::FxHashMap::default(),
         }
+    }
+
+    /// The attempt of `flow` that just ended ended `held` ago: if it finishes the flow, the
+    /// flow finished then.
+    pub(super) fn ended_before(&mut self, flow: u32, held: Duration) {
+        match chrono::Duration::from_std(held) {
+            Ok(held) if !held.is_zero() => {
+                self.ended_at.insert(flow, self.now - held);
+            }
+            _ => {
+                self.ended_at.remove(&flow);
+            }
+        }
+    }
+
+    /// When `flow`'s last attempt ended, if before this turn ([`Self::ended_before`]).
+    pub(super) fn end_time(&self, flow: u32) -> DateTime<Utc> {
+        self.ended_at.get(&flow).copied().unwrap_or(self.now)
     }
 
     /// A new turn of the loop.
@@ -156,7 +178,7 @@ impl Reporter {
             attempts,
             output,
             started_at,
-            finished_at: status.is_finished().then_some(self.now),
+            finished_at: status.is_finished().then(|| self.end_time(flow)),
             fingerprint,
             detail,
         };
@@ -271,6 +293,11 @@ impl Reporter {
 
     /// Sends an event to the subscribers, if there are any.
     pub(super) fn emit(&self, kind: EventKind) {
+        self.emit_at(kind, self.now);
+    }
+
+    /// Sends an event that happened at `at` (before this turn) to the subscribers.
+    pub(super) fn emit_at(&self, kind: EventKind, at: DateTime<Utc>) {
         if !self.shared.has_listeners() {
             return;
         }
@@ -281,7 +308,7 @@ impl Reporter {
         let _ = self.shared.events().send(Event {
             seq,
             run_id: self.run_id.clone(),
-            at: self.now,
+            at,
             kind,
         });
     }

@@ -116,7 +116,16 @@ impl crate::FlowContext {
     pub fn plan_resumed(&self, freshness: Freshness, from: &RunId) -> Result<Plan, CoreError> {
         let store = Arc::clone(&self.shared.options.store);
         let workflow = &self.shared.options.workflow;
-        let reuse = reusable(read(&*store, from), &*store, workflow, from.clone())?;
+        let loaded = read(&*store, from);
+        // The flows that started in `from` (an attempt ran), whatever their end.
+        let started: std::collections::HashSet<FlowId> = match &loaded {
+            Ok(Some((_, results))) => (results.iter())
+                .filter(|r| r.attempts > 0)
+                .map(|r| r.flow_id.clone())
+                .collect(),
+            _ => std::collections::HashSet::new(),
+        };
+        let reuse = reusable(loaded, &*store, workflow, from.clone())?;
         let (flows, graph) = {
             let registry = self.shared.registry();
             (Arc::clone(&registry.flows), registry.adjacency())
@@ -137,7 +146,10 @@ impl crate::FlowContext {
                 // It runs, as the plan says; the reason the plan gives a flow without outputs
                 // ("runs every time") is not the resume's.
                 let reason = match (reuse.get(&flow.id), graph.parents(i).iter().find(runs)) {
-                    (None, _) => Reason::NotCompletedIn { run: from.clone() },
+                    (None, _) if started.contains(&flow.id) => {
+                        Reason::NotCompletedIn { run: from.clone() }
+                    }
+                    (None, _) => Reason::NotStartedIn { run: from.clone() },
                     (Some(_), Some(link)) => Reason::ParentWillRun { parent: id(link) },
                     (Some(_), None) => Reason::ChangedSince { run: from.clone() },
                 };

@@ -188,6 +188,7 @@ impl Driver {
         if let Some(ran) = end.adopted_ran {
             self.started_before(flow, ran);
         }
+        self.report.ended_before(flow, end.held);
         let end = end.storable();
         match self.flow(flow).data_arc() {
             Some(data) if end.result.is_ok() && !data.output_paths().is_empty() => {

@@ -65,6 +65,12 @@ pub enum Reason {
         /// The resumed run.
         run: RunId,
     },
+    /// As [`Reason::NotCompletedIn`], for a flow that never started in that run (cancelled
+    /// before it started, or a flow it requires failed): it was not run there.
+    NotStartedIn {
+        /// The run.
+        run: RunId,
+    },
     /// Under `--resume`: its definition changed since the resumed run (and no parent of it
     /// runs).
     ChangedSince {
@@ -114,6 +120,7 @@ impl fmt::Display for Reason {
                 "parent `{parent}` will run (if it fails again, this flow is reused instead)"
             ),
             Reason::NotCompletedIn { run } => write!(f, "did not complete in run {run}"),
+            Reason::NotStartedIn { run } => write!(f, "not run in run {run} (it never started)"),
             Reason::ChangedSince { run } => write!(f, "definition changed since run {run}"),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
             Reason::ParentGone { parent } => write!(f, "`{parent}` is no longer a parent"),

@@ -274,7 +274,8 @@ impl crate::FlowContext {
     ///
     /// A flow the ledger has no record of, but which the latest run of the workflow in the
     /// context's store ran without completing it, is to run because it "did not complete in
-    /// run R" ([`Reason::NotCompletedIn`]), not because it "never completed".
+    /// run R" ([`Reason::NotCompletedIn`]; [`Reason::NotStartedIn`] when it never started
+    /// there), not because it "never completed".
     ///
     /// # Errors
     /// [`CoreError::Ledger`](crate::CoreError::Ledger) when the ledger cannot be read.
@@ -304,15 +305,17 @@ impl crate::FlowContext {
         let Ok(results) = store.results(&latest.run_id) else {
             return;
         };
-        let unfinished: rustc_hash::FxHashSet<&str> = (results.iter())
+        // Whether each flow the run did not complete started there.
+        let unfinished: rustc_hash::FxHashMap<&str, bool> = (results.iter())
             .filter(|r| r.status != flow_results::FlowStatus::Completed)
-            .map(|r| r.flow_id.as_str())
+            .map(|r| (r.flow_id.as_str(), r.attempts > 0))
             .collect();
         for planned in plan.flows.iter_mut().filter(never) {
-            if unfinished.contains(planned.flow.as_str()) {
-                planned.run = Some(Reason::NotCompletedIn {
-                    run: latest.run_id.clone(),
-                });
+            let run = latest.run_id.clone();
+            match unfinished.get(planned.flow.as_str()) {
+                Some(true) => planned.run = Some(Reason::NotCompletedIn { run }),
+                Some(false) => planned.run = Some(Reason::NotStartedIn { run }),
+                None => {}
             }
         }
     }

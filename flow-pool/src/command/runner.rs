@@ -20,7 +20,7 @@ use crate::command::log_file::LogFile;
 use crate::command::spec::CommandSpec;
 use crate::command::tail::{drain, Tail};
 use crate::deadline::{deadline_after, sleep_until};
-use crate::group::{clear_group, stop_group, Signalled, StopPolicy};
+use crate::group::{clear_group, stop_group, Signalled, Stop, StopPolicy};
 use crate::sys::{self, signal_group};
 use crate::PoolError;
 
@@ -99,6 +99,15 @@ pub struct CommandOutcome {
     /// of a killed run, adopted on resume): `duration` then counts from that command's
     /// start, before this run asked for it.
     pub adopted: bool,
+    /// How its process group ended when it was stopped (a timeout or a cancel): on SIGTERM,
+    /// or killed with SIGKILL. `None` when it ended by itself, or when its executor does not
+    /// stop it with signals (a Slurm job is cancelled with `scancel`).
+    pub stop: Option<Stop>,
+    /// How long a wrapper of the executor held this outcome after the command ended, before
+    /// handing it on (`flow` waits a moment for the run's stop when a stop signal killed the
+    /// command): whoever times the attempt dates its end back by this much. Zero from an
+    /// executor itself.
+    pub held: Duration,
 }
 
 /// Something that runs commands to the end: locally ([`CommandRunner`]) or, say, through a
@@ -328,6 +337,8 @@ impl CommandRunner {
                 duration: started.elapsed(),
                 adopted_attempt: None,
                 adopted: false,
+                stop: None,
+                held: Duration::ZERO,
             });
         }
         for path in [&spec.stdout_path, &spec.stderr_path].into_iter().flatten() {
@@ -422,12 +433,13 @@ impl CommandRunner {
             let wait_and_clear = async {
                 let end = match guard.child.as_mut() {
                     Some(child) => self.wait_and_clear(child, spec, timeout, &cancel).await,
-                    None => CommandEnd::Cancelled, // not reached: the guard holds the child
+                    // Not reached: the guard holds the child.
+                    None => (CommandEnd::Cancelled, None),
                 };
-                let _ = cleared.send(end);
+                let _ = cleared.send(end.0);
                 end
             };
-            let (end, ()) = tokio::join!(wait_and_clear, read_output);
+            let ((end, stop), ()) = tokio::join!(wait_and_clear, read_output);
             guard.armed = false;
             let stdout_tail = stdout_tail.to_string_lossy();
             let stderr_tail = if combined_output {
@@ -445,6 +457,8 @@ impl CommandRunner {
                 duration,
                 adopted_attempt: None,
                 adopted: false,
+                stop,
+                held: Duration::ZERO,
             })
         }
         .instrument(span)
@@ -452,14 +466,14 @@ impl CommandRunner {
     }
 
     /// Waits for the leader to exit, the timeout or the cancel; stops the group in the
-    /// latter cases; returns once the group is empty.
+    /// latter cases (and says how it ended then); returns once the group is empty.
     async fn wait_and_clear(
         &self,
         child: &mut Child,
         spec: &CommandSpec,
         timeout: Option<Duration>,
         cancel: &CancellationToken,
-    ) -> CommandEnd {
+    ) -> (CommandEnd, Option<Stop>) {
         let pid = child.id();
         let policy = StopPolicy {
             grace: spec.grace,
@@ -477,21 +491,23 @@ impl CommandRunner {
         match natural {
             Ok(status) => {
                 clear_group(pid, &policy, Signalled::Nothing).await;
-                match status {
+                let end = match status {
                     Ok(status) => end_of(status),
                     Err(error) => {
                         tracing::warn!(%error, "could not read the exit status");
                         CommandEnd::Signaled(Signal::SIGKILL as i32)
                     }
-                }
+                };
+                (end, None)
             }
             Err(reason) => {
-                let status = stop_group(child, pid, &policy).await;
-                tracing::debug!(?status, "stopped");
-                match reason {
+                let stopped = stop_group(child, pid, &policy).await;
+                tracing::debug!(?stopped, "stopped");
+                let end = match reason {
                     StopReason::TimedOut(after) => CommandEnd::TimedOut(after),
                     StopReason::Cancelled => CommandEnd::Cancelled,
-                }
+                };
+                (end, Some(stopped.stop))
             }
         }
     }

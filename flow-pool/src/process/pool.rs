@@ -337,13 +337,17 @@ impl ProcessPool {
                 Err(TaskFailure::Panicked(message))
             }
             Exchange::Stopped(failure) => {
-                let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                let status = stop_group(&mut worker.child, worker.pid, policy)
+                    .await
+                    .status;
                 worker.reaped = true;
                 tracing::debug!(?status, reason = %failure, "worker stopped");
                 Err(failure)
             }
             Exchange::Broken(problem) => {
-                let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                let status = stop_group(&mut worker.child, worker.pid, policy)
+                    .await
+                    .status;
                 worker.reaped = true;
                 tracing::warn!(?status, %problem, "worker retired");
                 Err(problem.into())
@@ -360,7 +364,9 @@ impl ProcessPool {
                         Some(status)
                     }
                     None => {
-                        let status = stop_group(&mut worker.child, worker.pid, policy).await;
+                        let status = stop_group(&mut worker.child, worker.pid, policy)
+                            .await
+                            .status;
                         worker.reaped = true;
                         status
                     }
@@ -517,7 +523,9 @@ async fn retire(worker: &mut Worker, policy: &StopPolicy) {
         () = policy.hurry.cancelled() => None,
     };
     match exited {
-        Some(_) => clear_group(worker.pid, policy, Signalled::Nothing).await,
+        Some(_) => {
+            clear_group(worker.pid, policy, Signalled::Nothing).await;
+        }
         None => {
             stop_group(&mut worker.child, worker.pid, policy).await;
         }

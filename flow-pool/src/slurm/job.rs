@@ -163,6 +163,8 @@ fn outcome(end: CommandEnd, job: u64, started: Instant) -> CommandOutcome {
         duration: started.elapsed(),
         adopted_attempt: None,
         adopted: false,
+        stop: None,
+        held: Duration::ZERO,
     }
 }
 
