@@ -13,6 +13,7 @@ mod ids;
 mod include;
 mod keys;
 mod limits;
+mod lists;
 mod matrix;
 mod owned;
 mod params;
