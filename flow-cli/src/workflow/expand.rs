@@ -360,6 +360,7 @@ pub(super) fn workflow(
         definitions,
         default: (raw.default.as_ref())
             .map(|(names, _)| names.iter().map(|t| t.text.clone()).collect()),
+        unused_params: super::unused::params(&raw, diags),
     })
 }
 

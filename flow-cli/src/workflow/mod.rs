@@ -32,6 +32,7 @@ mod tests_literal;
 mod tests_matrix;
 #[cfg(test)]
 mod tests_matrix_values;
+mod unused;
 mod values;
 
 use std::ops::Range;
@@ -176,6 +177,8 @@ pub struct Workflow {
     /// `[workflow] default`: the flows and definitions a bare `flow run FILE` runs (each
     /// names one; checked).
     pub default: Option<Vec<String>>,
+    /// The params of the workflow file that no template uses, with their lines.
+    pub unused_params: Vec<(String, Line)>,
 }
 
 impl Workflow {

@@ -104,6 +104,14 @@ impl Template {
         }
     }
 
+    /// The names of its placeholders.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(name, _) => Some(name.as_str()),
+            Part::Lit(_) => None,
+        })
+    }
+
     /// Whether the text is exactly one placeholder; its name then.
     pub fn single_var(&self) -> Option<&str> {
         match self.parts.as_slice() {
