@@ -57,6 +57,14 @@ cwd = "runs/{samples}""#,
                 "`flows.x.cwd`: `{samples}` is a list param, and a path takes one value".into(),
             )),
         ),
+        (
+            "matrix = { s = { glob = \"{samples}/{s}.fq\" } }\nshell = \"true\"",
+            Some((
+                25,
+                "`flows.x.matrix.s.glob`: `{samples}` is a list param, and a path takes one value"
+                    .into(),
+            )),
+        ),
         // Apart from other text: one argument, or one word, per item, as documented.
         (r#"command = ["cat", "{samples}"]"#, None),
         (r#"command = ["echo", "samples: {samples}"]"#, None),
@@ -76,7 +84,11 @@ cwd = "runs/{samples}""#,
         match (load_str(&text), expected) {
             (Ok(_), None) => {}
             (Err(error), Some((column, says))) => {
-                let line = if flow.contains('\n') { 6 } else { 5 };
+                let line = if flow.contains("\ncwd") || flow.contains("\nenv") {
+                    6
+                } else {
+                    5
+                };
                 assert!(
                     error.starts_with(&format!("w.toml:{line}:{column}: {says}")),
                     "{flow}:\n{error}"
