@@ -1,6 +1,8 @@
-//! Files a flow reads that a former parent wrote ([`gone_output_read`]): a matrix flow of a
+//! Files a flow reads that a former parent wrote ([`gone_outputs_read`]): a matrix flow of a
 //! sample deleted since leaves its output, which no flow writes or removes any more, and a
-//! fan-in whose input glob still matches it reads it as if the sample were there.
+//! fan-in whose input glob still matches it reads it as if the sample were there. Only a flow
+//! with declared outputs is looked at: the ledger keeps no entry, so no former parents, of
+//! one without.
 
 use super::check::{Known, Reason};
 use super::digest::Files;
