@@ -23,6 +23,10 @@ pub enum CliError {
         /// ` (a folder: ...)`: what to name instead, or nothing.
         hint: String,
     },
+    /// The path given as the workflow file is flow's state folder, lies in it, or is a file
+    /// named as it: what it is and what to name instead, made safe to print.
+    #[error("{0}")]
+    NotWorkflow(String),
     /// The workflow file has problems; every one is listed, one per line.
     #[error("{0}")]
     InvalidWorkflow(Diagnostics),
@@ -227,7 +231,7 @@ impl CliError {
     /// A short name of the kind of error, the `kind` of the JSON error document.
     pub fn kind(&self) -> &'static str {
         match self {
-            CliError::ReadWorkflow { .. } => "read_workflow",
+            CliError::ReadWorkflow { .. } | CliError::NotWorkflow(_) => "read_workflow",
             CliError::InvalidWorkflow(_) => "invalid_workflow",
             CliError::Store { .. } | CliError::StoreGone { .. } => "store",
             CliError::NoRun { .. } => "no_run",

@@ -19,6 +19,7 @@ pub mod results;
 pub mod run;
 pub mod runs;
 pub mod store_outputs;
+pub mod unused_params;
 pub mod validate;
 
 use std::io::Write;

@@ -47,6 +47,7 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
     // Before anything is judged up to date: a bracket glob that matches nothing reads nothing.
     super::brackets::warn(&wf);
     super::interpreter::warn(&wf);
+    super::unused_params::warn(&wf);
     let wf = Arc::new(wf);
     let spec = store::spec(args.store.as_deref(), &wf.dir)?;
     super::store_outputs::check(&spec, &wf)?;

@@ -15,6 +15,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8, CliError> {
     let wf = workflow::load_with(&args.file, &args.params.set)?;
     super::brackets::warn(&wf);
     super::interpreter::warn(&wf);
+    super::unused_params::warn(&wf);
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut flows = plural(wf.flows.len(), "flow", "flows");

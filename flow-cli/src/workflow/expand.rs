@@ -16,6 +16,7 @@ use super::data;
 use super::diagnostic::{Collector, SourceId};
 use super::expand_env;
 use super::ids::{add_flows, id_part_problem};
+use super::lists::{not_glued, one_value, FLOW_ID, PATH};
 use super::matrix::{self, AxisValue, MAX_EXPANSIONS};
 use super::params;
 use super::parse::{RawAction, RawFlow, RawWorkflow};
@@ -105,7 +106,9 @@ pub(super) fn workflow(
     let mut check = rendered::Checker::new(0, "defaults".into(), &values);
     let mut defaults_env = BTreeMap::new();
     for (key, template) in &raw.defaults.env {
-        if let Some(bound) = template.bind(scope, &format_args!("defaults.env.{key}"), 0, diags) {
+        let what = format!("defaults.env.{key}");
+        if let Some(bound) = template.bind(scope, &what, 0, diags) {
+            not_glued(&bound, &values, &names, (None, &what), 0, diags);
             check.env(key, &bound, &[], "", diags);
             match bound.render_with(&values, &[], |lit| expand_env::expand_default(lit, dir)) {
                 Ok(value) => {
@@ -357,6 +360,7 @@ pub(super) fn workflow(
         definitions,
         default: (raw.default.as_ref())
             .map(|(names, _)| names.iter().map(|t| t.text.clone()).collect()),
+        unused_params: super::unused::params(&raw, diags),
     })
 }
 
@@ -397,28 +401,6 @@ fn merged_env(
 }
 
 /// Binds the templates of `flow` and reads its matrix values.
-/// `path` (a path, or a flow id with `takes` set to [`FLOW_ID`]), bound for `what` in file
-/// `source`, unless it holds a list param: it takes one value (the items would be joined
-/// into one, with spaces), which is reported where it is written.
-fn one_value<'r>(
-    path: Bound<'r>,
-    values: &[Value],
-    names: &[String],
-    (what, takes): (&str, &str),
-    source: SourceId,
-    diags: &mut Collector<'_>,
-) -> Option<Bound<'r>> {
-    let Some(i) = path.list_param(values) else {
-        return Some(path);
-    };
-    diags.error_at(
-        source,
-        start(&path.span().cloned()),
-        format!("`{what}`: `{{{}}}` is a list param, and {takes}", names[i]),
-    );
-    None
-}
-
 /// What the other definitions of the file have, for the messages of one: each matrix axis
 /// with its definition, and each output as written with the definition that writes it.
 #[derive(Clone, Copy)]
@@ -426,14 +408,6 @@ struct Others<'a> {
     axes: &'a [(String, String)],
     writers: &'a [(&'a str, &'a str)],
 }
-
-/// What [`one_value`] says of a path.
-const PATH: &str =
-    "a path takes one value: make one flow per item with a matrix over it, or list the paths";
-
-/// What [`one_value`] says of a flow named in `requires` or `wants`.
-const FLOW_ID: &str = "a flow id takes one value: list the flows, or name a definition with a \
-                       matrix (all its flows)";
 
 fn define<'r>(
     flow: &'r RawFlow,
@@ -475,10 +449,15 @@ fn define<'r>(
     let bind = |template: &'r Template, what: &dyn std::fmt::Display, diags: &mut Collector<'_>| {
         template.bind(scope, what, source, diags)
     };
+    // A list param against other text would be one value of all its items.
+    let glued = |b: &Bound<'_>, what: &str, diags: &mut Collector<'_>| {
+        not_glued(b, params.1, param_names, (Some(name), what), source, diags)
+    };
     let action = match &flow.action {
         Some(RawAction::Command(args)) => {
+            let what = format!("flows.{name}.command");
             let bound: Vec<Option<Bound<'r>>> = (args.iter())
-                .map(|a| bind(a, &format_args!("flows.{name}.command"), diags))
+                .map(|a| bind(a, &what, diags).inspect(|b| _ = glued(b, &what, diags)))
                 .collect();
             bound
                 .into_iter()
@@ -486,7 +465,9 @@ fn define<'r>(
                 .map(BoundAction::Command)
         }
         Some(RawAction::Shell(script)) => {
-            bind(script, &format_args!("flows.{name}.shell"), diags).map(BoundAction::Shell)
+            let what = format!("flows.{name}.shell");
+            let bound = bind(script, &what, diags).inspect(|b| _ = glued(b, &what, diags));
+            bound.map(BoundAction::Shell)
         }
         None => None,
     };
@@ -494,14 +475,17 @@ fn define<'r>(
         .env
         .iter()
         .filter_map(|(key, t)| {
-            let bound = bind(t, &format_args!("flows.{name}.env.{key}"), diags)?;
+            let what = format!("flows.{name}.env.{key}");
+            let bound = bind(t, &what, diags)?;
+            glued(&bound, &what, diags);
             Some((key.clone(), bound))
         })
         .collect();
-    let cwd = flow
-        .cwd
-        .as_ref()
-        .and_then(|t| bind(t, &format_args!("flows.{name}.cwd"), diags));
+    let cwd = flow.cwd.as_ref().and_then(|t| {
+        let what = format!("flows.{name}.cwd");
+        let cwd = bind(t, &what, diags)?;
+        one_value(cwd, params.1, param_names, (&what, PATH), source, diags)
+    });
     // A path takes one value: a list param in it would make one path of all its items.
     let paths = |list: &'r [Template], key: &str, diags: &mut Collector<'_>| -> Vec<Bound<'r>> {
         let what = format!("flows.{name}.{key}");

@@ -339,7 +339,12 @@ pub(super) fn values(
                 axes: &axes,
                 elsewhere: &[],
             };
-            let bound = template.bind(scope, &format_args!("{what}.glob"), source, diags)?;
+            let what_glob = format!("{what}.glob");
+            let bound = template.bind(scope, &what_glob, source, diags)?;
+            // A path takes one value: a list param would make one pattern of all its items.
+            let takes = (&*what_glob, super::lists::PATH);
+            let bound =
+                super::lists::one_value(bound, param_values, param_names, takes, source, diags)?;
             let pattern = bound.render(param_values, &[&WILDCARD.to_string()]);
             let at = template.span.as_ref().map_or(0, |s| s.start);
             if pattern.matches(WILDCARD).count() != 1 {

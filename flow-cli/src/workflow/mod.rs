@@ -13,6 +13,7 @@ mod ids;
 mod include;
 mod keys;
 mod limits;
+mod lists;
 mod matrix;
 mod owned;
 mod params;
@@ -31,6 +32,9 @@ mod tests_literal;
 mod tests_matrix;
 #[cfg(test)]
 mod tests_matrix_values;
+#[cfg(test)]
+mod tests_state_folder;
+mod unused;
 mod values;
 
 use std::ops::Range;
@@ -175,6 +179,8 @@ pub struct Workflow {
     /// `[workflow] default`: the flows and definitions a bare `flow run FILE` runs (each
     /// names one; checked).
     pub default: Option<Vec<String>>,
+    /// The params of the workflow file that no template uses, with their lines.
+    pub unused_params: Vec<(String, Line)>,
 }
 
 impl Workflow {
@@ -226,10 +232,14 @@ impl Workflow {
 /// overrides of params.
 ///
 /// # Errors
-/// [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`]
+/// [`CliError::NotWorkflow`] for flow's state folder `.flow` (or a path in it, or a file named
+/// so); [`CliError::ReadWorkflow`] when the file cannot be read; [`CliError::InvalidWorkflow`]
 /// with every problem found otherwise (an override of an unknown param or with a value of the
 /// wrong type is one).
 pub fn load_with(path: &Path, sets: &[(String, String)]) -> Result<Workflow, CliError> {
+    if let Some(error) = state_folder(path) {
+        return Err(error);
+    }
     let text = limits::read_file(path).map_err(|source| CliError::ReadWorkflow {
         path: path.to_owned(),
         hint: read_hint(path, &source),
@@ -266,21 +276,80 @@ pub fn folder(path: &Path) -> Result<PathBuf, CliError> {
     })
 }
 
+/// The names of the `.toml` files in `dir`, sorted.
+fn toml_files(dir: &Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut names: Vec<String> = (entries.filter(|e| e.path().is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Why `path` is no workflow file, when it is flow's state folder `.flow` (`flow run .flow`),
+/// lies in one (`.flow/flow.db`: a `.flow` folder holding `flow.db` or `logs`), or is a file
+/// named `.flow` (the state folder beside it could not be made); with the workflow files
+/// beside that folder to name instead.
+fn state_folder(path: &Path) -> Option<CliError> {
+    let parts: Vec<_> = path.components().collect();
+    let k = (parts.iter()).rposition(|c| c.as_os_str() == crate::store::STATE_DIR)?;
+    let state: PathBuf = parts[..=k].iter().collect();
+    let last = k + 1 == parts.len();
+    if last && !path.exists() {
+        return None;
+    }
+    if !last && !state.join("flow.db").is_file() && !state.join("logs").is_dir() {
+        return None;
+    }
+    let beside = state.parent().filter(|p| !p.as_os_str().is_empty());
+    let files: Vec<String> = (toml_files(beside.unwrap_or(Path::new("."))).iter())
+        .take(5)
+        .map(|name| {
+            format!(
+                "`{}`",
+                crate::terminal::path(&beside.unwrap_or(Path::new("")).join(name))
+            )
+        })
+        .collect();
+    let instead = match files.len() {
+        0 => String::new(),
+        _ => format!(", as {}", files.join(" or ")),
+    };
+    let shown = crate::terminal::path(path);
+    let message = if last && path.is_file() {
+        format!(
+            "{shown}: a workflow file may not be named `.flow`, the name of the folder beside \
+             it where flow keeps its results, ledger and logs: rename it{}",
+            match beside {
+                Some(dir) => format!(
+                    ", as `{}`",
+                    crate::terminal::path(&dir.join("workflow.toml"))
+                ),
+                None => ", as `workflow.toml`".to_owned(),
+            }
+        )
+    } else if last {
+        format!(
+            "{shown} is flow's state folder (the results, ledger and logs of the workflows \
+             beside it), not a workflow file: name the workflow file{instead}"
+        )
+    } else {
+        format!(
+            "{shown} lies in flow's state folder `{}` (the results, ledger and logs of the \
+             workflows beside it), not a workflow file: name the workflow file{instead}",
+            crate::terminal::path(&state)
+        )
+    };
+    Some(CliError::NotWorkflow(message))
+}
+
 /// What to name instead of a workflow file that cannot be read: for a folder (the project
 /// rather than its workflow file), the `.toml` files in it; for a file that does not exist, the
 /// one of its folder whose name is close (a misspelling); else nothing.
 fn read_hint(path: &Path, source: &std::io::Error) -> String {
-    let tomls = |dir: &Path| -> Vec<String> {
-        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
-        let mut names: Vec<String> = (entries.filter(|e| e.path().is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".toml"))
-            .collect();
-        names.sort();
-        names
-    };
     if path.is_dir() {
-        let files: Vec<String> = (tomls(path).iter())
+        let files: Vec<String> = (toml_files(path).iter())
             .map(|name| format!("`{}`", path.join(name).display()))
             .collect();
         return match files.len() {
@@ -296,7 +365,7 @@ fn read_hint(path: &Path, source: &std::io::Error) -> String {
         return String::new();
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let names = tomls(dir.unwrap_or(Path::new(".")));
+    let names = toml_files(dir.unwrap_or(Path::new(".")));
     let typed = path.file_name().map(|n| n.to_string_lossy().into_owned());
     match typed.and_then(|t| check::closest_name(&t, names.iter().map(String::as_str))) {
         Some(close) => format!(

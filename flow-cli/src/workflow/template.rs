@@ -104,6 +104,14 @@ impl Template {
         }
     }
 
+    /// The names of its placeholders.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(name, _) => Some(name.as_str()),
+            Part::Lit(_) => None,
+        })
+    }
+
     /// Whether the text is exactly one placeholder; its name then.
     pub fn single_var(&self) -> Option<&str> {
         match self.parts.as_slice() {
@@ -272,6 +280,28 @@ impl Bound<'_> {
             Slot::Param(i) if matches!(params[*i], Value::List(_)) => Some(*i),
             _ => None,
         })
+    }
+
+    /// The first list param of its placeholders written against other text (`a/{list}.csv`,
+    /// `--n={list}`: not after or before a space, a quote, a bracket or a shell operator),
+    /// with the byte offset of its `{` in the text and the word it is written in.
+    pub fn glued_list_param(&self, params: &[Value]) -> Option<(usize, usize, &str)> {
+        let text = &self.template.text;
+        let apart = |c: char| c.is_whitespace() || "\"'()<>|;&`".contains(c);
+        let vars = self.template.parts.iter().filter_map(|p| match p {
+            Part::Var(name, at) => Some((name.len(), *at)),
+            Part::Lit(_) => None,
+        });
+        vars.zip(&self.slots)
+            .find_map(|((len, at), slot)| match *slot {
+                Slot::Param(i) if matches!(params[i], Value::List(_)) => {
+                    let start = text[..at].rfind(apart).map_or(0, |k| k + 1);
+                    let end =
+                        (text[at + len + 2..].find(apart)).map_or(text.len(), |k| at + len + 2 + k);
+                    (start < at || end > at + len + 2).then_some((i, at, &text[start..end]))
+                }
+                _ => None,
+            })
     }
 
     /// The param this template is exactly, if it is nothing but one param's placeholder.

@@ -219,13 +219,22 @@ impl Driver {
     /// Warns when `flow` runs because a former parent's output is still among its inputs
     /// (a sample removed whose file a glob input still matches): the run reads it.
     fn warn_gone_output(&self, flow: u32, reason: &Reason) {
-        if let Reason::GoneParentsOutputRead { parent, file } = reason {
-            tracing::warn!(
+        let Reason::GoneParentsOutputRead { read } = reason else {
+            return;
+        };
+        match read.as_slice() {
+            [(parent, file)] => tracing::warn!(
                 flow = %self.flow(flow).id,
                 "input `{file}` was written by `{parent}`, which is no longer a parent \
                  (removed from the workflow?), and is read all the same: delete it if it \
                  should not be"
-            );
+            ),
+            _ => tracing::warn!(
+                flow = %self.flow(flow).id,
+                "inputs {} were written by flows that are no longer parents (removed from \
+                 the workflow?), and are read all the same: delete them if they should not be",
+                crate::fresh::listed(read)
+            ),
         }
     }
 

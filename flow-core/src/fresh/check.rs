@@ -92,10 +92,9 @@ pub enum Reason {
     /// file it wrote (a sample deleted whose output a glob input still matches): the run
     /// warns.
     GoneParentsOutputRead {
-        /// The former parent.
-        parent: String,
-        /// The file it wrote, which the flow reads, relative to the flow's base folder.
-        file: String,
+        /// Each former parent with a file it wrote that the flow reads (relative to the
+        /// flow's base folder); at least one.
+        read: Vec<(String, String)>,
     },
     /// A file could not be read.
     Unreadable {
@@ -124,11 +123,19 @@ impl fmt::Display for Reason {
             Reason::ChangedSince { run } => write!(f, "definition changed since run {run}"),
             Reason::ParentChanged { parent } => write!(f, "parent `{parent}` changed"),
             Reason::ParentGone { parent } => write!(f, "`{parent}` is no longer a parent"),
-            Reason::GoneParentsOutputRead { parent, file } => write!(
-                f,
-                "`{parent}` is no longer a parent, but this flow still reads `{file}`, which it \
-                 wrote (delete the file if it should not be read)"
-            ),
+            Reason::GoneParentsOutputRead { read } => match read.as_slice() {
+                [(parent, file)] => write!(
+                    f,
+                    "`{parent}` is no longer a parent, but this flow still reads `{file}`, \
+                     which it wrote (delete the file if it should not be read)"
+                ),
+                _ => write!(
+                    f,
+                    "flows that are no longer parents wrote files this flow still reads: {} \
+                     (delete them if they should not be read)",
+                    super::gone::listed(read)
+                ),
+            },
             Reason::Unreadable { message } => write!(f, "cannot read a file: {message}"),
         }
     }
@@ -381,6 +388,12 @@ pub(crate) fn judge(
             Ok(inputs) => inputs,
             Err(message) => return run(Reason::Unreadable { message }),
         };
+        // A former parent's output still read says more than any change of the files, as a
+        // sample deleted together with another one added.
+        if let Some(reason) = super::gone::reason(known, flow, &entry.parents, parents, Some(&now))
+        {
+            return Checked::run_with(reason, Some(now));
+        }
         if hex != entry.inputs {
             let file = changed(known, flow, &now, &|f| &f.inputs);
             return Checked::run_with(Reason::InputChanged { file }, Some(now));
@@ -407,19 +420,9 @@ pub(crate) fn judge(
     if entry.parents != parents {
         let is_parent = |id: &str| parents.iter().any(|(p, _)| p == id);
         // A former parent's output still read says more than any other change of parents.
-        let gone = (entry.parents.iter()).filter(|(p, _)| !is_parent(p));
-        let gone_read = super::gone::gone_output_read(
-            known,
-            flow,
-            gone.map(|(p, _)| p),
-            parents,
-            inputs.as_ref(),
-        );
-        if let Some((parent, file)) = gone_read {
-            let reason = Reason::GoneParentsOutputRead {
-                parent: parent.clone(),
-                file,
-            };
+        if let Some(reason) =
+            super::gone::reason(known, flow, &entry.parents, parents, inputs.as_ref())
+        {
             return Checked::run_with(reason, inputs);
         }
         let reason = match parents.iter().find(|p| !entry.parents.contains(p)) {

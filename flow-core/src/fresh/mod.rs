@@ -39,6 +39,7 @@ pub(crate) use check::{
     check, completed_token, read_inputs, seal, Checked, Known, Sealed, NOT_COMPLETED,
 };
 pub(crate) use clear::{clear, holding_base, make_folders};
+pub(crate) use gone::listed;
 pub(crate) use ledger::Entry;
 pub(crate) use plan::{decide_all, mark_checked_after, parents_first};
 
