@@ -12,6 +12,15 @@
 //! other session for its turn: on a loaded machine, `flow run` of short commands took 1.7
 //! times as long as the same commands started in process groups (`ab.py` on W4 2,000).
 //!
+//! A process group in this session is not one in a session of its own in two ways. It is
+//! not orphaned (its parent, this process, is in the same session, in another group), so
+//! SIGTSTP, SIGTTIN or SIGTTOU that a command sends itself (`kill -TSTP $$`) stops it, as
+//! SIGSTOP does, until its timeout or cancel: in a session of its own the kernel dropped
+//! them (c88eaf3 completed such a command; now it times out). And the choice is made once,
+//! when a runner is made: a session leader without a terminal that later opens one without
+//! `O_NOCTTY` (which `std::fs::File::open` does not pass) gets it as its controlling
+//! terminal, and the commands it starts after that would have it too.
+//!
 //! # Safety argument
 //!
 //! [`give_up_controlling_terminal`] calls `ioctl(fd, TIOCNOTTY)` on a descriptor it opened
