@@ -12,6 +12,15 @@
 //! other session for its turn: on a loaded machine, `flow run` of short commands took 1.7
 //! times as long as the same commands started in process groups (`ab.py` on W4 2,000).
 //!
+//! A process group in this session is not one in a session of its own in two ways. It is
+//! not orphaned (its parent, this process, is in the same session, in another group), so
+//! SIGTSTP, SIGTTIN or SIGTTOU that a command sends itself (`kill -TSTP $$`) stops it, as
+//! SIGSTOP does, until its timeout or cancel: in a session of its own the kernel dropped
+//! them (c88eaf3 completed such a command; now it times out). And the choice is made once,
+//! when a runner is made: a session leader without a terminal that later opens one without
+//! `O_NOCTTY` (which `std::fs::File::open` does not pass) gets it as its controlling
+//! terminal, and the commands it starts after that would have it too.
+//!
 //! # Safety argument
 //!
 //! [`give_up_controlling_terminal`] calls `ioctl(fd, TIOCNOTTY)` on a descriptor it opened
@@ -37,22 +46,39 @@ impl Detach {
     /// What commands started now need: a session of their own only where this process has a
     /// controlling terminal.
     pub(crate) fn now() -> Self {
-        if controlling_terminal().is_some() {
-            Detach::Session
-        } else {
-            Detach::Group
+        Self::given(controlling_terminal().map(drop), terminal_number)
+    }
+
+    /// What commands need, by what opening `/dev/tty` answered and, where that says nothing,
+    /// this process's terminal number (`terminal`). Only `ENXIO` says there is no controlling
+    /// terminal: `/dev/tty` can fail to open where there is one (`EMFILE` at the open file
+    /// limit, `EBUSY` on a terminal in exclusive mode, `ENOENT` in a sandbox without it), and
+    /// a command started in a process group of this session would then keep the terminal.
+    fn given(opened: io::Result<()>, terminal: impl FnOnce() -> Option<u64>) -> Self {
+        match opened {
+            Err(error) if error.raw_os_error() == Some(libc::ENXIO) => Detach::Group,
+            Err(_) if terminal() == Some(0) => Detach::Group,
+            _ => Detach::Session,
         }
     }
 }
 
 /// This process's controlling terminal, opened (`/dev/tty` names it; opening it fails with
 /// `ENXIO` where there is none).
-fn controlling_terminal() -> Option<File> {
+fn controlling_terminal() -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open("/dev/tty")
-        .ok()
+}
+
+/// The device number of this process's controlling terminal, 0 for none (`tty_nr`, the
+/// seventh field of `/proc/self/stat`); `None` where it cannot be read.
+fn terminal_number() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The name, second, is in parentheses and may hold spaces and parentheses itself.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(4)?.parse().ok()
 }
 
 /// Gives up this process's controlling terminal, if it has one and does not lead its
@@ -74,7 +100,7 @@ pub fn give_up_controlling_terminal() -> io::Result<bool> {
     if nix::unistd::getsid(None).is_ok_and(|sid| sid == pid) {
         return Ok(false);
     }
-    let Some(terminal) = controlling_terminal() else {
+    let Ok(terminal) = controlling_terminal() else {
         return Ok(false);
     };
     // SAFETY: see the module documentation: a descriptor we own, and no argument.
@@ -83,5 +109,34 @@ pub fn give_up_controlling_terminal() -> io::Result<bool> {
         Ok(true)
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: i32) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(code))
+    }
+
+    #[test]
+    fn only_a_terminal_known_to_be_absent_lets_commands_do_with_a_process_group() {
+        let unread = || None;
+        assert_eq!(Detach::given(Ok(()), unread), Detach::Session);
+        assert_eq!(Detach::given(error(libc::ENXIO), unread), Detach::Group);
+        // `/dev/tty` did not open for another reason: the terminal number says.
+        for code in [libc::EMFILE, libc::EBUSY, libc::ENOENT] {
+            assert_eq!(Detach::given(error(code), unread), Detach::Session);
+            assert_eq!(Detach::given(error(code), || Some(34816)), Detach::Session);
+            assert_eq!(Detach::given(error(code), || Some(0)), Detach::Group);
+        }
+    }
+
+    #[test]
+    fn the_terminal_number_agrees_with_dev_tty() {
+        let none =
+            controlling_terminal().is_err_and(|error| error.raw_os_error() == Some(libc::ENXIO));
+        assert_eq!(terminal_number() == Some(0), none);
     }
 }
