@@ -44,7 +44,8 @@ where
     }
 }
 
-/// The run of `store` (`spec`) that `text` names by [`pick`]'s rule.
+/// The run of `store` (`spec`) that `text` names by [`pick`]'s rule: of the runs of
+/// `workflow` when a workflow file was given (as `flow logs` takes them), else of every run.
 ///
 /// # Errors
 /// [`CliError::NoRun`] when no run's id begins with `text`, [`CliError::AmbiguousRun`] when
@@ -53,6 +54,7 @@ pub fn stored_run(
     store: &dyn ResultStore,
     spec: &StoreSpec,
     text: &str,
+    workflow: Option<&str>,
 ) -> Result<RunRecord, CliError> {
     let store_error = |e| crate::store::error(spec, e);
     // A whole id is looked up alone, without listing every run.
@@ -62,6 +64,7 @@ pub fn stored_run(
         }
     }
     let mut runs = store.runs().map_err(store_error)?;
+    runs.retain(|run| workflow.is_none_or(|name| run.workflow == name));
     let picked = pick(text, runs.iter().map(|run| run.run_id.as_str()))?;
     let found = picked.and_then(|id| runs.iter().position(|run| run.run_id.as_str() == id));
     match found {
@@ -69,7 +72,11 @@ pub fn stored_run(
         None => Err(CliError::NoRun {
             spec: spec.to_string(),
             detail: format!(
-                " whose id is or begins with `{}` (see `flow runs`)",
+                "{} whose id is or begins with `{}` (see `flow runs`)",
+                workflow.map_or(String::new(), |name| format!(
+                    " of workflow `{}`",
+                    crate::terminal::safe(name)
+                )),
                 crate::terminal::safe(text)
             ),
         }),
