@@ -1,4 +1,5 @@
-//! The report page of a run that is over: each way a flow did not run is named apart.
+//! A killed run after a failure: the report page names each way a flow did not run apart,
+//! and every command gives the run the same status.
 
 mod common;
 
@@ -37,4 +38,11 @@ fn a_flow_behind_a_failure_and_one_never_started_are_told_apart_on_the_report_pa
         page.contains("<span class=\"chip s-pending\">1 not run</span>"),
         "{page}"
     );
+
+    // `flow runs --json` said `interrupted` where `flow results --json`, whose status it
+    // claims to give, says `failed`.
+    let results = json_of(&run_in(dir.path(), &["results", "w.toml", "--json"]));
+    assert_eq!(results["status"], "failed", "{results}");
+    let runs = json_of(&run_in(dir.path(), &["runs", "w.toml", "--json"]));
+    assert_eq!(runs["runs"][0]["status"], results["status"], "{runs}");
 }
