@@ -45,7 +45,8 @@ where
 }
 
 /// The run of `store` (`spec`) that `text` names by [`pick`]'s rule: of the runs of
-/// `workflow` when a workflow file was given (as `flow logs` takes them), else of every run.
+/// `workflow` when a workflow file was given (as `flow logs` takes them), else, or when none
+/// of those begins with it, of every run (as a whole id names a run of any workflow).
 ///
 /// # Errors
 /// [`CliError::NoRun`] when no run's id begins with `text`, [`CliError::AmbiguousRun`] when
@@ -64,19 +65,21 @@ pub fn stored_run(
         }
     }
     let mut runs = store.runs().map_err(store_error)?;
-    runs.retain(|run| workflow.is_none_or(|name| run.workflow == name));
-    let picked = pick(text, runs.iter().map(|run| run.run_id.as_str()))?;
+    let of_workflow = (runs.iter())
+        .filter(|run| workflow.is_none_or(|name| run.workflow == name))
+        .map(|run| run.run_id.as_str());
+    // Another workflow's run, as its whole id names it, when the file's runs have none.
+    let picked = match pick(text, of_workflow)? {
+        Some(id) => Some(id),
+        None => pick(text, runs.iter().map(|run| run.run_id.as_str()))?,
+    };
     let found = picked.and_then(|id| runs.iter().position(|run| run.run_id.as_str() == id));
     match found {
         Some(at) => Ok(runs.swap_remove(at)),
         None => Err(CliError::NoRun {
             spec: spec.to_string(),
             detail: format!(
-                "{} whose id is or begins with `{}` (see `flow runs`)",
-                workflow.map_or(String::new(), |name| format!(
-                    " of workflow `{}`",
-                    crate::terminal::safe(name)
-                )),
+                " whose id is or begins with `{}` (see `flow runs`)",
                 crate::terminal::safe(text)
             ),
         }),

@@ -369,7 +369,7 @@ fn a_run_is_named_by_the_start_of_its_id() {
 /// A prefix given with a workflow file was matched against every workflow's runs in
 /// `flow results` and `flow report` (ambiguous because of another workflow's run, or naming
 /// that run), but against the file's own in `flow logs`. Now every command takes it from the
-/// runs of the file's workflow.
+/// runs of the file's workflow first.
 #[test]
 fn a_run_prefix_with_a_file_names_a_run_of_its_workflow() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,10 +399,9 @@ fn a_run_prefix_with_a_file_names_a_run_of_its_workflow() {
     // Without a file, every run of the store is a candidate.
     let out = run_in(d, &["results", "--run", shared]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    // b's run, named by a prefix with a.toml, is no run of a.
-    let out = run_in(
-        d,
-        &["results", "a.toml", "--run", &ids[1][..ids[1].len() - 2]],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    // A prefix that begins none of a's runs names b's, as b's whole id does.
+    for given in [&ids[1][..ids[1].len() - 2], &ids[1]] {
+        let out = run_in(d, &["results", "a.toml", "--run", given, "--json"]);
+        assert_eq!(json_of(&out)["run_id"], ids[1].as_str(), "{given}");
+    }
 }
