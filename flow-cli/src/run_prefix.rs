@@ -12,7 +12,7 @@ use crate::error::CliError;
 const NAMED: usize = 5;
 
 /// The one of `ids` that `text` names: the id equal to it, else the only one it begins;
-/// `None` when it begins none.
+/// `None` when it begins none, or is empty (`--run ""` names no run, not the only one).
 ///
 /// # Errors
 /// [`CliError::AmbiguousRun`] when it begins several ids, none equal to it.
@@ -21,6 +21,9 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    if text.is_empty() {
+        return Ok(None);
+    }
     let mut begun: Vec<String> = Vec::new();
     for id in ids {
         let id = id.as_ref();
@@ -109,6 +112,8 @@ mod tests {
             ("20261207T190000.000Z-ccd", Some(IDS[3])),
             ("20261208", None),
             ("x", None),
+            // Nothing given names no run (it would begin every id).
+            ("", None),
         ];
         for (text, named) in table {
             assert_eq!(
