@@ -12,7 +12,7 @@ use crate::error::CliError;
 const NAMED: usize = 5;
 
 /// The one of `ids` that `text` names: the id equal to it, else the only one it begins;
-/// `None` when it begins none.
+/// `None` when it begins none, or is empty (`--run ""` names no run, not the only one).
 ///
 /// # Errors
 /// [`CliError::AmbiguousRun`] when it begins several ids, none equal to it.
@@ -21,6 +21,9 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    if text.is_empty() {
+        return Ok(None);
+    }
     let mut begun: Vec<String> = Vec::new();
     for id in ids {
         let id = id.as_ref();
@@ -44,7 +47,9 @@ where
     }
 }
 
-/// The run of `store` (`spec`) that `text` names by [`pick`]'s rule.
+/// The run of `store` (`spec`) that `text` names by [`pick`]'s rule: of the runs of
+/// `workflow` when a workflow file was given (as `flow logs` takes them), else, or when none
+/// of those begins with it, of every run (as a whole id names a run of any workflow).
 ///
 /// # Errors
 /// [`CliError::NoRun`] when no run's id begins with `text`, [`CliError::AmbiguousRun`] when
@@ -53,6 +58,7 @@ pub fn stored_run(
     store: &dyn ResultStore,
     spec: &StoreSpec,
     text: &str,
+    workflow: Option<&str>,
 ) -> Result<RunRecord, CliError> {
     let store_error = |e| crate::store::error(spec, e);
     // A whole id is looked up alone, without listing every run.
@@ -62,7 +68,14 @@ pub fn stored_run(
         }
     }
     let mut runs = store.runs().map_err(store_error)?;
-    let picked = pick(text, runs.iter().map(|run| run.run_id.as_str()))?;
+    let of_workflow = (runs.iter())
+        .filter(|run| workflow.is_none_or(|name| run.workflow == name))
+        .map(|run| run.run_id.as_str());
+    // Another workflow's run, as its whole id names it, when the file's runs have none.
+    let picked = match pick(text, of_workflow)? {
+        Some(id) => Some(id),
+        None => pick(text, runs.iter().map(|run| run.run_id.as_str()))?,
+    };
     let found = picked.and_then(|id| runs.iter().position(|run| run.run_id.as_str() == id));
     match found {
         Some(at) => Ok(runs.swap_remove(at)),
@@ -99,6 +112,8 @@ mod tests {
             ("20261207T190000.000Z-ccd", Some(IDS[3])),
             ("20261208", None),
             ("x", None),
+            // Nothing given names no run (it would begin every id).
+            ("", None),
         ];
         for (text, named) in table {
             assert_eq!(

@@ -185,22 +185,6 @@ fn the_next_run_leaves_alone_what_a_run_that_ended_left_in_the_background() {
     assert!(!stderr.contains("died and left"), "{stderr}");
 }
 
-/// Waits until `flow results` in `dir` shows flow `id` running (the store learns it a moment
-/// after the command starts).
-fn wait_recorded_running(dir: &std::path::Path, id: &str) {
-    let deadline = std::time::Instant::now() + GUARD;
-    loop {
-        let json = json_of(&run_in(dir, &["results", "w.toml", "--json"]));
-        if flow_entry(&json, id)["status"] == "running" {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never recorded: {json}"
-        );
-    }
-}
-
 /// Copies the folder `from` to `to` as `cp -a` does (the lock file and the store included).
 fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
     let status = std::process::Command::new("cp")

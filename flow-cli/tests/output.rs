@@ -365,3 +365,43 @@ fn a_run_is_named_by_the_start_of_its_id() {
     let out = run_in(d, &["results", "w.toml", "--run", shared, "--json"]);
     assert_eq!(json_of(&out)["kind"], "ambiguous_run");
 }
+
+/// A prefix given with a workflow file was matched against every workflow's runs in
+/// `flow results` and `flow report` (ambiguous because of another workflow's run, or naming
+/// that run), but against the file's own in `flow logs`. Now every command takes it from the
+/// runs of the file's workflow first.
+#[test]
+fn a_run_prefix_with_a_file_names_a_run_of_its_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "a.toml", "[flows.a]\nshell = \"echo $FLOW_RUN_ID\"\n");
+    write(d, "b.toml", "[flows.b]\nshell = \"true\"\n");
+    let mut ids = Vec::new();
+    for file in ["a.toml", "b.toml"] {
+        let out = run_in(d, &["run", file, "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        ids.push(json_of(&out)["run_id"].as_str().unwrap().to_owned());
+    }
+    // The year: the start of both runs' ids.
+    let shared = &ids[0][..4];
+    assert!(ids[1].starts_with(shared));
+    for args in [
+        &["results", "a.toml", "--run", shared, "--json"][..],
+        &["report", "a.toml", "--run", shared, "--json"],
+    ] {
+        let out = run_in(d, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&ids[0]), "{args:?}");
+        assert!(!text(&out.stdout).contains(&ids[1]), "{args:?}");
+    }
+    let out = run_in(d, &["logs", "a", "a.toml", "--run", shared]);
+    assert_eq!(text(&out.stdout).trim(), ids[0], "{}", text(&out.stderr));
+    // Without a file, every run of the store is a candidate.
+    let out = run_in(d, &["results", "--run", shared]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A prefix that begins none of a's runs names b's, as b's whole id does.
+    for given in [&ids[1][..ids[1].len() - 2], &ids[1]] {
+        let out = run_in(d, &["results", "a.toml", "--run", given, "--json"]);
+        assert_eq!(json_of(&out)["run_id"], ids[1].as_str(), "{given}");
+    }
+}

@@ -54,12 +54,25 @@ pub enum Stop {
     /// It was killed with SIGKILL before its grace period was over, as asked (a second stop,
     /// a pool's shutdown).
     KilledInHurry,
+    /// Its grace period is zero (kill at once): it was killed with SIGKILL without waiting
+    /// for SIGTERM to end it, as asked.
+    KilledAtOnce,
 }
 
 impl Stop {
-    /// Whether SIGTERM was not enough: the group was killed with SIGKILL.
+    /// Whether SIGTERM was not enough: the group was killed with SIGKILL after SIGTERM had
+    /// its time (none with a zero grace period, whose kill says nothing of SIGTERM).
     pub fn killed(self) -> bool {
-        self != Stop::Term
+        matches!(self, Stop::KilledAfterGrace(_) | Stop::KilledInHurry)
+    }
+
+    /// How a group still running once `grace` is over is stopped.
+    fn after(grace: Duration) -> Self {
+        if grace.is_zero() {
+            Stop::KilledAtOnce
+        } else {
+            Stop::KilledAfterGrace(grace)
+        }
     }
 }
 
@@ -76,6 +89,9 @@ impl std::fmt::Display for Stop {
             ),
             Stop::KilledInHurry => {
                 f.write_str("was killed (SIGKILL) before its grace period was over, as asked")
+            }
+            Stop::KilledAtOnce => {
+                f.write_str("was killed (SIGKILL) at once, its grace period being 0s")
             }
         }
     }
@@ -100,7 +116,7 @@ pub(crate) async fn stop_group(
     term_group(pgid);
     let ended = tokio::select! {
         status = leader.wait() => Ok(status.ok()),
-        () = tokio::time::sleep(policy.grace) => Err(Stop::KilledAfterGrace(policy.grace)),
+        () = tokio::time::sleep(policy.grace) => Err(Stop::after(policy.grace)),
         () = policy.hurry.cancelled() => Err(Stop::KilledInHurry),
     };
     let (status, killed) = match ended {
@@ -179,7 +195,7 @@ pub(crate) async fn clear_group(pgid: u32, policy: &StopPolicy, signalled: Signa
     let stop = if Instant::now() < deadline {
         Stop::KilledInHurry
     } else {
-        Stop::KilledAfterGrace(policy.grace)
+        Stop::after(policy.grace)
     };
     tracing::debug!(
         pgid,

@@ -27,7 +27,7 @@ pub fn run(args: &ResultsArgs) -> Result<u8, CliError> {
         },
     };
     let run: RunRecord = match &args.run {
-        Some(text) => crate::run_prefix::stored_run(&*results_store, &spec, text)?,
+        Some(text) => crate::run_prefix::stored_run(&*results_store, &spec, text, name.as_deref())?,
         None => {
             match latest(&*results_store, name.as_deref()).map_err(|e| store::error(&spec, e))? {
                 Some(run) => run,

@@ -38,13 +38,27 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
         "FLOWS".into(),
     ]];
     let mut entries = Vec::with_capacity(runs.len());
+    // The status of a run without an end, as `flow results --json` gives it (`failed` once
+    // a flow failed), only for `--json`: the table says it runs or was interrupted.
+    let status_of = |r: &flow_results::RunRecord, state, otherwise| {
+        if !args.json {
+            return Ok(otherwise);
+        }
+        let results = (results_store.results(&r.run_id)).map_err(|e| store::error(&spec, e))?;
+        Ok::<_, CliError>(RunReport::new(r, state, results, None).status)
+    };
     for r in &runs {
-        let (status, counts, text) = match RunState::of(&spec, r) {
-            RunState::InProgress => (RunStatus::Running, None, "running".to_owned()),
+        let state = RunState::of(&spec, r);
+        let (status, counts, text) = match state {
+            RunState::InProgress => (
+                status_of(r, state, RunStatus::Running)?,
+                None,
+                "running".to_owned(),
+            ),
             // Its `flow run` died (SIGKILL, a crash), or its store refused the run's end (a
             // full disk): either way the store holds no end, and no live run will write one.
             RunState::Interrupted => (
-                RunStatus::Interrupted,
+                status_of(r, state, RunStatus::Interrupted)?,
                 None,
                 "interrupted (its end was never recorded)".to_owned(),
             ),

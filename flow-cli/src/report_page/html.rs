@@ -81,7 +81,12 @@ fn summary(out: &mut String, report: &Report) {
     for status in FlowState::ALL {
         let n = report.count(status);
         if n > 0 {
-            let label = report.label(status);
+            // Told apart from the flows a run that is over never started (`not run`), as
+            // the counts line of `flow results` tells them.
+            let label = match status {
+                FlowState::NotRun => "not run (upstream failed)",
+                status => report.label(status),
+            };
             let _ = write!(out, " <span class=\"chip s-{status}\">{n} {label}</span>");
         }
     }
@@ -350,7 +355,7 @@ mod tests {
             "<article class=\"failure\">",
             "<dt>Signal</dt><dd>9</dd>",
             "1 flow not run because of it",
-            "<span class=\"chip s-not_run\">1 not run</span>",
+            "<span class=\"chip s-not_run\">1 not run (upstream failed)</span>",
             "1 cancelled",
             "flow run &#39;x&lt;y&gt;.toml&#39;",
         ] {

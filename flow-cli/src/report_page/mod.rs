@@ -280,7 +280,7 @@ fn find_run(
 ) -> Result<Option<RunRecord>, CliError> {
     let store_error = |e| crate::store::error(spec, e);
     let found = match (run_id, workflow) {
-        (Some(text), _) => Some(crate::run_prefix::stored_run(store, spec, text)?),
+        (Some(text), _) => Some(crate::run_prefix::stored_run(store, spec, text, workflow)?),
         (None, Some(workflow)) => store.latest_run(workflow).map_err(store_error)?,
         (None, None) => store.runs().map_err(store_error)?.pop(),
     };

@@ -239,8 +239,11 @@ impl<'a> Collector<'a> {
         let sources = self.sources;
         let definitions = self.definitions;
         let flow_at = |source: SourceId, offset: usize| {
+            // The innermost: with dotted keys (`a.shell`, `b.shell`, `a.wants`), a
+            // definition's keys may surround another's.
             (definitions.iter())
-                .find(|(s, span, _)| *s == source && (span.start..=span.end).contains(&offset))
+                .filter(|(s, span, _)| *s == source && (span.start..=span.end).contains(&offset))
+                .min_by_key(|(_, span, _)| span.end - span.start)
                 .map(|(_, _, name)| name.clone())
         };
         Diagnostics {
@@ -360,6 +363,19 @@ mod tests {
             c.finish("w.toml").to_string(),
             "w.toml:1:1: first\nw.toml:2:1: second"
         );
+    }
+
+    /// A problem names the definition it is written in; with dotted keys, one definition's
+    /// keys may surround another's (`a.shell`, `b.shell`, `a.wants`): the innermost is it.
+    #[test]
+    fn a_problem_names_the_innermost_definition_around_it() {
+        let text = "[flows]\na.shell = \"true\"\nb.shell = \"{x}\"\na.wants = []\n";
+        let loaded = crate::workflow::from_str(text, "w.toml", "w", std::path::Path::new("/"));
+        let Err(crate::error::CliError::InvalidWorkflow(error)) = loaded else {
+            panic!("not invalid");
+        };
+        let flows: Vec<_> = error.items.iter().map(|d| d.flow.as_deref()).collect();
+        assert_eq!(flows, [Some("b")], "{error}");
     }
 
     #[test]

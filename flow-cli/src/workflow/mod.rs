@@ -287,8 +287,8 @@ fn toml_files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Why `path` is no workflow file, when it is flow's state folder `.flow` (`flow run .flow`),
-/// lies in one (`.flow/flow.db`: a `.flow` folder holding `flow.db` or `logs`), or is a file
+/// Why `path` is no workflow file, when it is flow's state folder `.flow` (a folder so named
+/// holding `flow.db` or `logs`: `flow run .flow`), lies in one (`.flow/flow.db`), or is a file
 /// named `.flow` (the state folder beside it could not be made); with the workflow files
 /// beside that folder to name instead.
 fn state_folder(path: &Path) -> Option<CliError> {
@@ -299,7 +299,9 @@ fn state_folder(path: &Path) -> Option<CliError> {
     if last && !path.exists() {
         return None;
     }
-    if !last && !state.join("flow.db").is_file() && !state.join("logs").is_dir() {
+    // A folder named so that holds no store or logs is some other folder.
+    let holds_state = state.join("flow.db").is_file() || state.join("logs").is_dir();
+    if !holds_state && (!last || path.is_dir()) {
         return None;
     }
     let beside = state.parent().filter(|p| !p.as_os_str().is_empty());

@@ -295,7 +295,10 @@ impl Bound<'_> {
         vars.zip(&self.slots)
             .find_map(|((len, at), slot)| match *slot {
                 Slot::Param(i) if matches!(params[i], Value::List(_)) => {
-                    let start = text[..at].rfind(apart).map_or(0, |k| k + 1);
+                    // After the space or operator, which may be more than one byte long.
+                    let start = (text[..at].char_indices().rev())
+                        .find(|&(_, c)| apart(c))
+                        .map_or(0, |(k, c)| k + c.len_utf8());
                     let end =
                         (text[at + len + 2..].find(apart)).map_or(text.len(), |k| at + len + 2 + k);
                     (start < at || end > at + len + 2).then_some((i, at, &text[start..end]))

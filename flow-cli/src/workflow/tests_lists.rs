@@ -73,6 +73,8 @@ cwd = "runs/{samples}""#,
             None,
         ),
         ("command = [\"true\"]\nenv = { S = \"{samples}\" }", None),
+        // A space of more than one byte (a no-break space pasted from a page) is a space.
+        ("shell = \"echo\\u00a0{samples}\\u3000done\"", None),
         // A scalar param is part of a word as before; `{{samples}}` is literal text.
         (
             r#"command = ["cat", "data/{day}.csv", "{{samples}}.csv"]"#,

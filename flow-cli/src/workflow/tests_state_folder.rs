@@ -38,6 +38,7 @@ fn the_state_folder_given_as_the_workflow_says_what_it_is_and_what_to_name() {
         ),
         // A folder named `.flow` that holds no store or logs is not taken for one.
         ("sub/.flow/notes.toml", None),
+        ("sub/.flow", None),
         // Nothing there: the file is not found, as any other.
         ("gone/.flow", None),
     ];

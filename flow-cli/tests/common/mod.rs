@@ -326,3 +326,19 @@ pub fn watchdog_of(flow_pid: u32) -> String {
         std::thread::yield_now();
     }
 }
+
+/// Waits until `flow results` in `dir` shows flow `id` running (the store learns it a moment
+/// after the command starts).
+pub fn wait_recorded_running(dir: &std::path::Path, id: &str) {
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let json = json_of(&run_in(dir, &["results", "w.toml", "--json"]));
+        if flow_entry(&json, id)["status"] == "running" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {json}"
+        );
+    }
+}
