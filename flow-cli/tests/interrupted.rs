@@ -73,12 +73,7 @@ fn a_flow_a_killed_run_never_started_is_not_run_on_the_report_page() {
         "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n\
          [flows.after]\nrequires = [\"step\"]\ncommand = [\"true\"]\n",
     );
-    let child = spawn_run(dir.path());
-    let sleeper = wait_ready(&ready);
-    wait_recorded_running(dir.path(), "step");
-    signal(child.id(), "KILL");
-    wait_exit(child);
-    wait_all_dead(&[sleeper]);
+    kill_run_while_running(dir.path(), &ready, "step");
 
     let table = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
     assert!(table.contains("\nafter  not run "), "{table}");
@@ -268,12 +263,7 @@ fn a_killed_run_whose_lock_file_names_a_live_process_is_interrupted() {
         "w.toml",
         "[flows.step]\nshell = \"echo $$ > ready.fifo; exec sleep 300\"\n",
     );
-    let child = spawn_run(dir.path());
-    let sleeper = wait_ready(&ready);
-    wait_recorded_running(dir.path(), "step");
-    signal(child.id(), "KILL");
-    wait_exit(child);
-    wait_all_dead(&[sleeper]);
+    kill_run_while_running(dir.path(), &ready, "step");
     let lock_file = dir.path().join(".flow/.flow.db.w.lock");
     let lock = std::fs::read_to_string(&lock_file).unwrap();
     let (run, _) = lock.trim().split_once(' ').unwrap();

@@ -20,12 +20,7 @@ fn a_flow_behind_a_failure_and_one_never_started_are_told_apart_on_the_report_pa
          shell = \"echo $$ > ready.fifo; exec sleep 300\"\n\
          [flows.after]\nrequires = [\"step\"]\ncommand = [\"true\"]\n",
     );
-    let child = spawn_run(dir.path());
-    let sleeper = wait_ready(&ready);
-    wait_recorded_running(dir.path(), "step");
-    signal(child.id(), "KILL");
-    wait_exit(child);
-    wait_all_dead(&[sleeper]);
+    kill_run_while_running(dir.path(), &ready, "step");
 
     let counts = text(&run_in(dir.path(), &["results", "w.toml"]).stdout);
     assert!(counts.contains("1 not run (upstream failed)"), "{counts}");

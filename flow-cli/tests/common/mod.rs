@@ -342,3 +342,15 @@ pub fn wait_recorded_running(dir: &std::path::Path, id: &str) {
         );
     }
 }
+
+/// Starts `flow run w.toml` in `dir`, waits until flow `id` (whose command writes its pid to
+/// the fifo `ready`) is recorded running, kills `flow` with SIGKILL, and returns once `flow`
+/// and that command are gone: a run killed while `id` ran.
+pub fn kill_run_while_running(dir: &Path, ready: &Path, id: &str) {
+    let child = spawn_run(dir);
+    let running = wait_ready(ready);
+    wait_recorded_running(dir, id);
+    signal(child.id(), "KILL");
+    wait_exit(child);
+    wait_all_dead(&[running]);
+}
