@@ -830,29 +830,45 @@ async fn dropping_the_run_future_kills_the_group() {
 /// says so), so that stopping the group cannot catch it before it escaped.
 fn escaping(marker: &str, dir: &std::path::Path) -> CommandSpec {
     CommandSpec::shell(format!(
-        "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep {marker}' & \
-         read _ < escaped"
+        "mkfifo escaped; setsid sh -c 'echo $$ > escaped.pid; echo > escaped; \
+         exec sleep {marker}' & read _ < escaped"
     ))
     .cwd(dir)
 }
 
-/// The escaped process of [`escaping`] with `marker`: the `sleep`, or the shell that is to
-/// become it (it signals the FIFO before its `exec`, so the command may end first).
-fn escaped_pids(marker: &str) -> Vec<u32> {
-    let shell = format!("echo > escaped; exec sleep {marker}");
-    let mut pids = common::pids_with_cmdline(&["sleep", marker]);
-    pids.extend(common::pids_with_cmdline(&["sh", "-c", &shell]));
+/// The escaped process of the command run in `dir`: the pid it wrote in `escaped.pid`
+/// before it signalled the FIFO (the same pid once it has become the `sleep`; looking it up
+/// by its command line could miss it in the middle of its `exec`), else the `sleep` with
+/// `marker`.
+fn escaped_pids(marker: &str, dir: &std::path::Path) -> Vec<u32> {
+    let written = std::fs::read_to_string(dir.join("escaped.pid")).ok();
+    let written = written.and_then(|pid| pid.trim().parse::<u32>().ok());
+    let mut pids: Vec<u32> = written.filter(|&pid| alive(pid)).into_iter().collect();
+    for pid in common::pids_with_cmdline(&["sleep", marker]) {
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    }
     pids
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    state.is_some_and(|state| state != "Z")
 }
 
 /// Kills the escaped process of [`escaping`] with this marker when dropped, so that a test
 /// that fails (a panic in its guard) does not leave it behind for its whole sleep.
-struct KillEscaped(String);
+struct KillEscaped(String, std::path::PathBuf);
 
 impl Drop for KillEscaped {
     fn drop(&mut self) {
         // A kill by pid reaches the shell also if it has become the sleep meanwhile.
-        for pid in escaped_pids(&self.0) {
+        for pid in escaped_pids(&self.0, &self.1) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,
@@ -866,8 +882,8 @@ impl Drop for KillEscaped {
 /// the run panics.
 async fn run_escaping(runner: &CommandRunner, seconds: u32, grace: Duration) {
     let marker = format!("{seconds}.{}", std::process::id());
-    let escaped = KillEscaped(marker.clone());
     let dir = tempfile::tempdir().unwrap();
+    let escaped = KillEscaped(marker.clone(), dir.path().to_owned());
     let outcome = run_with(runner, &escaping(&marker, dir.path()).grace(grace)).await;
     drop(escaped);
     assert_eq!(outcome.end, CommandEnd::Exited(0));
@@ -908,8 +924,8 @@ async fn a_stopped_command_takes_along_the_escaped_process_that_holds_its_output
     let marker = format!("301.{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let spec = CommandSpec::shell(format!(
-        "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep {marker}' & \
-         read _ < escaped; exec sleep 100"
+        "mkfifo escaped; setsid sh -c 'echo $$ > escaped.pid; echo > escaped; \
+         exec sleep {marker}' & read _ < escaped; exec sleep 100"
     ))
     .cwd(dir.path())
     .grace(Duration::from_secs(600));
@@ -920,7 +936,7 @@ async fn a_stopped_command_takes_along_the_escaped_process_that_holds_its_output
         CancellationToken::new(),
     );
     let outcome = tokio::time::timeout(Duration::from_secs(60), run).await;
-    let escaped = escaped_pids(&marker);
+    let escaped = escaped_pids(&marker, dir.path());
     for &pid in &escaped {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
