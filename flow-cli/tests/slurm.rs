@@ -14,52 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::slurm::{self, jobs_named, wait_job_state};
 use common::{fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, GUARD};
-
-fn slurm_available() -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "sbatch not found while env CI is set: .ci/run starts a Slurm cluster \
-             (../shared/ci/slurm-up.sh) and this test must run there"
-        );
-        eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
-    }
-    found
-}
 
 /// A unique flow id (= Slurm job name) for this test process.
 fn unique(name: &str) -> String {
     format!("{name}_{}", std::process::id())
-}
-
-fn jobs_named(name: &str, states: &str) -> Vec<String> {
-    let out = Command::new("squeue")
-        .args(["--noheader", "--format=%i %T"])
-        .arg(format!("--states={states}"))
-        .arg(format!("--name={name}"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits (polling `squeue`: a cluster's state cannot be awaited) until a job named `name`
-/// is in `state`.
-fn wait_job_state(name: &str, state: &str) {
-    let start = Instant::now();
-    while !jobs_named(name, "all")
-        .iter()
-        .any(|line| line.ends_with(&format!(" {state}")))
-    {
-        assert!(start.elapsed() < GUARD, "no job {name} in state {state}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn statuses(json: &Value) -> Vec<(String, String, Value, Value)> {
@@ -103,7 +63,7 @@ fn spawn_on_slurm(dir: &Path, extra: &[&str]) -> std::process::Child {
 
 #[test]
 fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipeline.toml");
@@ -151,7 +111,7 @@ fn the_example_pipeline_ends_on_slurm_as_it_does_locally() {
 
 #[test]
 fn ctrl_c_cancels_queued_and_running_jobs_and_exits_130() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +177,7 @@ command = ["touch", "must-not-exist"]
 
 #[test]
 fn resume_after_sigkill_adopts_the_jobs_of_the_killed_run() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +295,7 @@ shell = "echo ran >> after.count"
 /// job of attempt 2 is adopted as attempt 2, and one more attempt runs, never more.
 #[test]
 fn resume_adopts_the_job_of_a_later_attempt_and_counts_its_attempts_on() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -381,7 +341,7 @@ exit 1
 
 #[test]
 fn sigterm_cancels_the_running_job_and_exits_130() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -419,7 +379,7 @@ fn sigterm_cancels_the_running_job_and_exits_130() {
 /// store, so the store's lock does not stop it) is refused, and the first run's job goes on.
 #[test]
 fn a_second_run_does_not_take_the_first_runs_jobs() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -456,7 +416,7 @@ fn a_second_run_does_not_take_the_first_runs_jobs() {
 /// submits the flow again rather than report it cancelled.
 #[test]
 fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -491,7 +451,7 @@ fn resume_submits_again_a_job_cancelled_while_no_flow_watched_it() {
 /// cluster's (here the job may not begin for 4 s, and its timeout is 3 s).
 #[test]
 fn the_timeout_counts_from_when_the_job_runs_not_from_the_queue() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -510,7 +470,7 @@ fn the_timeout_counts_from_when_the_job_runs_not_from_the_queue() {
 /// A `cwd` that is a file is named as such by the job (not "No such file or directory").
 #[test]
 fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -532,7 +492,7 @@ fn a_cwd_that_is_a_file_is_not_a_directory_on_the_node() {
 
 #[test]
 fn a_sigkill_during_the_first_sbatch_burst_submits_no_flow_twice_on_resume() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -586,7 +546,7 @@ fn a_sigkill_during_the_first_sbatch_burst_submits_no_flow_twice_on_resume() {
 /// reason instead of waiting for ever.
 #[test]
 fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -615,7 +575,7 @@ fn a_job_that_can_never_start_fails_its_flow_with_slurms_reason() {
 /// the remedy, and runs once released.
 #[test]
 fn a_held_job_is_reported_once_and_runs_when_released() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -671,7 +631,7 @@ fn a_held_job_is_reported_once_and_runs_when_released() {
 /// flow when it has none.
 #[test]
 fn an_sbatch_refusal_names_the_line_of_the_flows_slurm_options() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -701,7 +661,7 @@ fn an_sbatch_refusal_names_the_line_of_the_flows_slurm_options() {
 /// hours of work.
 #[test]
 fn a_run_without_resume_says_it_cancels_the_running_job_a_killed_run_left() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -742,7 +702,7 @@ fn a_run_without_resume_says_it_cancels_the_running_job_a_killed_run_left() {
 /// says its command never started, not "the command was cancelled" as if it had run.
 #[test]
 fn a_job_cancelled_in_the_queue_says_its_command_never_started() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

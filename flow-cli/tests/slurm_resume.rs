@@ -9,52 +9,9 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{
-    alive, fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, watchdog_of, GUARD,
-};
-
-fn slurm_available() -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("sbatch").is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "sbatch not found while env CI is set: .ci/run starts a Slurm cluster \
-             (../shared/ci/slurm-up.sh) and this test must run there"
-        );
-        eprintln!("skipping: sbatch not found (start the cluster with ../shared/ci/slurm-up.sh)");
-    }
-    found
-}
-
-/// The jobs named `name` (this test's own), as `ID STATE` lines.
-fn jobs_named(name: &str) -> Vec<String> {
-    let out = Command::new("squeue")
-        .args(["--noheader", "--format=%i %T", "--states=all"])
-        .arg(format!("--name={name}"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits (polling `squeue`: a cluster's state cannot be awaited) until a job named `name`
-/// is in `state`.
-fn wait_job_state(name: &str, state: &str) {
-    let start = Instant::now();
-    while !jobs_named(name)
-        .iter()
-        .any(|line| line.ends_with(&format!(" {state}")))
-    {
-        assert!(start.elapsed() < GUARD, "no job {name} in state {state}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::slurm::{self, jobs_named, wait_job_state};
+use common::{alive, fifo, flow, flow_entry, json_of, signal, wait_exit, wait_ready, watchdog_of};
 
 /// Cancels this test's jobs, whatever the test's end: a failed test leaves none queued.
 struct CancelJobs(String);
@@ -89,7 +46,7 @@ fn run(dir: &Path, args: &[&str]) -> std::process::Child {
 /// beside the flow it ran itself. Now it cancels the job before any flow starts, and says so.
 #[test]
 fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +61,11 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     signal(first.id(), "KILL");
     assert_eq!(wait_exit(first).status.code(), None);
     // What is left is told by a look at the workflow, as what the next run does with it.
-    let job = jobs_named(&name)[0].split(' ').next().unwrap().to_owned();
+    let job = jobs_named(&name, "all")[0]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     let note = format!(
         "note: a `flow run --executor slurm` of `w` that was killed left Slurm job {job} \
          (flow `{name}`), which may still be queued or running (`squeue -j {job}`): `flow run \
@@ -125,7 +86,7 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(flow_entry(&json_of(&out), &name)["status"], "completed");
-    let jobs = jobs_named(&name);
+    let jobs = jobs_named(&name, "all");
     assert!(
         jobs.len() == 1 && jobs[0].ends_with(" CANCELLED"),
         "the killed run's job is still there: {jobs:?}"
@@ -158,44 +119,31 @@ fn a_local_resume_cancels_the_job_a_killed_slurm_run_left_queued() {
     );
 }
 
-/// How long Slurm says the job named `name` has run, in whole seconds (`squeue %M`).
-fn seconds_run(name: &str) -> u64 {
-    let out = Command::new("squeue")
-        .args(["--noheader", "--format=%M"])
-        .arg(format!("--name={name}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    (text.trim().split(':').rev())
-        .zip([1, 60, 3600])
-        .map(|(part, unit)| part.trim().parse::<u64>().unwrap_or(0) * unit)
-        .sum()
-}
-
 /// Regression: a job that `--resume` adopted was recorded as started when the resumed run
 /// adopted it, and its duration counted from there: `flow results`, `--json` and the report
 /// showed a fraction of the time it ran.
 #[test]
 fn an_adopted_job_keeps_its_start_and_its_whole_duration() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let name = format!("adopted_clock_{}", std::process::id());
     let _cancel = CancelJobs(name.clone());
-    let workflow = format!("[flows.{name}]\nshell = \"date +%s%3N > began; sleep 6\"\n");
+    // The job says when it started, and when it has run on for 3 s.
+    let started = fifo(dir.path(), "started.fifo");
+    let ran = fifo(dir.path(), "ran.fifo");
+    let workflow = format!(
+        "[flows.{name}]\nshell = \"date +%s%3N > began; echo > started.fifo; sleep 3; \
+         echo > ran.fifo; sleep 3\"\n"
+    );
     std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
     let first = run(dir.path(), &["--executor", "slurm"]);
-    wait_job_state(&name, "RUNNING");
+    wait_ready(&started);
     signal(first.id(), "KILL");
     assert_eq!(wait_exit(first).status.code(), None);
-    // The job runs on, unwatched, for a while (polling `squeue`: Slurm's clock cannot be
-    // awaited).
-    let start = Instant::now();
-    while seconds_run(&name) < 3 {
-        assert!(start.elapsed() < GUARD, "job {name} does not run on");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The job runs on, unwatched, for a while.
+    wait_ready(&ran);
 
     let out = wait_exit(run(dir.path(), &["--executor", "slurm", "--resume"]));
     let json = json_of(&out);
@@ -221,7 +169,7 @@ fn an_adopted_job_keeps_its_start_and_its_whole_duration() {
 /// it submitted for the same flow. Now it stops that command first, as a local run does.
 #[test]
 fn a_slurm_resume_stops_the_commands_a_killed_local_run_left() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -269,7 +217,7 @@ fn a_slurm_resume_stops_the_commands_a_killed_local_run_left() {
 /// that can.
 #[test]
 fn a_local_run_without_slurm_names_the_jobs_it_cannot_check() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -282,7 +230,11 @@ fn a_local_run_without_slurm_names_the_jobs_it_cannot_check() {
     wait_job_state(&name, "PENDING");
     signal(first.id(), "KILL");
     assert_eq!(wait_exit(first).status.code(), None);
-    let job = jobs_named(&name)[0].split(' ').next().unwrap().to_owned();
+    let job = jobs_named(&name, "all")[0]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     // A PATH with a shell and no Slurm.
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();

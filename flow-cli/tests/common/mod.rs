@@ -4,6 +4,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod slurm;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
