@@ -65,21 +65,9 @@ fn matches_any(dir: &Path, input: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// Loads `text` as `w.toml` in `dir`, whose files are `files`.
+    /// Loads `text` as `w.toml` in a folder whose files are `files`.
     fn warnings_of(text: &str, files: &[&str]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        for file in files {
-            let path = dir.path().join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "x").unwrap();
-        }
-        let path = dir.path().join("w.toml");
-        std::fs::write(&path, text).unwrap();
-        let wf = crate::workflow::load_with(&path, &[]).unwrap();
-        warnings(&wf)
-            .into_iter()
-            .map(|w| w.replace(&path.display().to_string(), "w.toml"))
-            .collect()
+        crate::commands::warnings_of(text, files, warnings)
     }
 
     #[test]

@@ -142,14 +142,7 @@ mod tests {
 
     /// Loads `text` as `w.toml` in a new folder and returns its warnings.
     fn warnings_of(text: &str) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.toml");
-        std::fs::write(&path, text).unwrap();
-        let wf = crate::workflow::load_with(&path, &[]).unwrap();
-        warnings(&wf)
-            .into_iter()
-            .map(|w| w.replace(&path.display().to_string(), "w.toml"))
-            .collect()
+        crate::commands::warnings_of(text, &[], warnings)
     }
 
     #[test]

@@ -34,3 +34,27 @@ pub fn print_stdout(text: &str) -> Result<(), CliError> {
         _ => Ok(()),
     }
 }
+
+/// For the tests of a workflow check: loads `text` as `w.toml` in a new folder that holds
+/// `files` (each with the text `x`), and returns what `warnings` says of it, the file's path
+/// written `w.toml`.
+#[cfg(test)]
+pub(crate) fn warnings_of(
+    text: &str,
+    files: &[&str],
+    warnings: fn(&crate::workflow::Workflow) -> Vec<String>,
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    for file in files {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+    let path = dir.path().join("w.toml");
+    std::fs::write(&path, text).unwrap();
+    let wf = crate::workflow::load_with(&path, &[]).unwrap();
+    warnings(&wf)
+        .into_iter()
+        .map(|w| w.replace(&path.display().to_string(), "w.toml"))
+        .collect()
+}
