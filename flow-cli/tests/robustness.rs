@@ -496,10 +496,12 @@ fn jobs_beyond_the_open_file_limit_raise_it_or_run_fewer_and_never_fail_a_flow()
 
 /// Runs `shell_line` (which runs `flow`) with `script` (util-linux), on a terminal that is
 /// the controlling one of the session `script` starts, as in a user's shell; stdin is the
-/// terminal's keyboard.
+/// terminal's keyboard. The shell is bash, as a user's: `script` runs `$SHELL`, and `sh`
+/// (dash) on Debian dies of the Ctrl-C its command handled.
 fn on_a_terminal(dir: &Path, shell_line: &str) -> std::process::Child {
     Command::new("script")
         .current_dir(dir)
+        .env("SHELL", "/bin/bash")
         .args(["-qec", shell_line, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -517,7 +519,7 @@ fn a_command_that_opens_the_terminal_fails_at_once_instead_of_being_stopped() {
     // the terminal, its commands get process groups; the first keeps it, and its commands
     // get sessions of their own.
     for (line, own_session) in [
-        (format!("'{flow}' run w.toml --json"), true),
+        (format!("exec '{flow}' run w.toml --json"), true),
         (format!("'{flow}' run w.toml --json; true"), false),
     ] {
         let dir = tempfile::tempdir().unwrap();
