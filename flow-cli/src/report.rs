@@ -244,13 +244,17 @@ impl RunReport {
     pub fn attach_logs(&mut self, logs_root: &std::path::Path) {
         use crate::logs::{log_file, LogStream};
         let folder = crate::logs::run_dir(logs_root, &self.run_id);
+        // One listing of the folder rather than a lookup per flow and stream: most commands
+        // write nothing, and 20,000 lookups of missing files took 70 ms after a run.
+        let files = crate::logs::files_in(&folder);
         for flow in &mut self.flows {
             if flow.attempts == 0 {
                 continue;
             }
             let file = |stream| {
                 let path = log_file(&folder, &flow.id, flow.attempts, stream);
-                path.is_file().then(|| path.display().to_string())
+                let listed = path.file_name().is_some_and(|name| files.contains(name));
+                listed.then(|| path.display().to_string())
             };
             flow.stdout_log = file(LogStream::Stdout);
             flow.stderr_log = file(LogStream::Stderr);

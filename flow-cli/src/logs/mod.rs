@@ -118,6 +118,23 @@ pub fn logged_attempts(run_dir: &Path, flow: &str) -> Vec<u32> {
     found
 }
 
+/// The names of the files in `run_dir` (a link counts as what it leads to); none when it
+/// cannot be read.
+pub fn files_in(run_dir: &Path) -> rustc_hash::FxHashSet<std::ffi::OsString> {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return Default::default();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => entry.path().is_file(),
+            Ok(kind) => kind.is_file(),
+            Err(_) => false,
+        })
+        .map(|entry| entry.file_name())
+        .collect()
+}
+
 /// The existing log files of attempt `attempt` of `flow`: stdout's, then stderr's.
 pub fn log_files(run_dir: &Path, flow: &str, attempt: u32) -> Vec<PathBuf> {
     LogStream::BOTH
