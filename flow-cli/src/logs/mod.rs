@@ -143,3 +143,26 @@ pub fn log_files(run_dir: &Path, flow: &str, attempt: u32) -> Vec<PathBuf> {
         .filter(|path| path.is_file())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::files_in;
+
+    /// Files and links to files are listed; folders, links to nothing and a folder that is
+    /// not there are not.
+    #[test]
+    fn files_in_lists_the_files_of_a_run_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        assert!(files_in(&run).is_empty());
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("a.1.out"), "x").unwrap();
+        std::fs::create_dir(run.join("b.1.err")).unwrap();
+        std::fs::write(dir.path().join("elsewhere"), "y").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), run.join("c.1.out")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nothing"), run.join("d.1.out")).unwrap();
+        let mut names: Vec<_> = files_in(&run).into_iter().collect();
+        names.sort();
+        assert_eq!(names, ["a.1.out", "c.1.out"]);
+    }
+}
