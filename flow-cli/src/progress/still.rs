@@ -47,8 +47,13 @@ pub(super) fn line(
         .iter()
         .take(NAMED)
         .map(|(flow, since)| {
-            let ms = u64::try_from((now - *since).num_milliseconds()).unwrap_or(0);
-            let time = format_ms(ms - ms % 1000);
+            // In whole seconds: the line comes once a minute, not to time the flow.
+            let secs = u64::try_from((now - *since).num_seconds()).unwrap_or(0);
+            let time = if secs < 60 {
+                format!("{secs}s")
+            } else {
+                format_ms(secs * 1000)
+            };
             if queued.contains(flow.as_str()) {
                 format!("{flow} (queued, {time})")
             } else {
@@ -85,7 +90,14 @@ mod tests {
         );
         assert_eq!(
             line(&running[1..], &BTreeSet::new(), 3, 10, at(231)),
-            "still running: build (42.00s)"
+            "still running: build (42s)"
+        );
+        // Under a second (a flow just started): 0s, not a time in milliseconds.
+        let just = [(id("build"), at(10))];
+        let now = at(10) + chrono::Duration::milliseconds(600);
+        assert_eq!(
+            line(&just, &BTreeSet::new(), 0, 1, now),
+            "still running: build (0s)"
         );
     }
 
