@@ -84,7 +84,10 @@ pub fn render(report: &Report) -> String {
     let document = Document {
         workflow: &report.workflow,
         run_id: &report.run_id,
-        started_at: report.started_at.to_rfc3339(),
+        // As `flow run --json`, `flow results --json` and `flow runs --json` write times.
+        started_at: report
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         wall_ms: report.wall_ms,
         finished: report.finished,
         command_line: report.command_line.as_deref(),
@@ -197,6 +200,14 @@ mod tests {
         let report = Report::build(&run, RunState::Ended, results, Some(&graph));
         let json: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         assert_eq!(json["workflow"], "hand-made");
+        let started = json["started_at"].as_str().unwrap();
+        assert_eq!(
+            started,
+            report
+                .started_at
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        );
         assert_eq!(json["counts"]["failed"], 1);
         assert_eq!(json["counts"]["not_run"], 1);
         assert_eq!(json["flows"][2]["status"], "not_run");
