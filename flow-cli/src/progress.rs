@@ -154,8 +154,14 @@ impl Progress {
         mut queued: Option<watch::Receiver<BTreeSet<String>>>,
     ) {
         let mut run_over = std::pin::pin!(run_over);
+        // One timer for the run, moved on when a line is printed (not one made per event).
+        let silent_long = tokio::time::sleep_until(self.last_line.get() + self.still_every);
+        let mut silent_long = std::pin::pin!(silent_long);
         loop {
-            let silent_long = tokio::time::sleep_until(self.last_line.get() + self.still_every);
+            let due = self.last_line.get() + self.still_every;
+            if silent_long.deadline() != due {
+                silent_long.as_mut().reset(due);
+            }
             let queued_changed = async {
                 match &mut queued {
                     Some(rx) => rx.changed().await.is_ok(),
@@ -181,7 +187,7 @@ impl Progress {
                     }
                     break;
                 }
-                () = silent_long, if self.mode == Mode::Lines => {
+                () = &mut silent_long, if self.mode == Mode::Lines => {
                     self.line(&still::line(
                         &self.running,
                         &self.queued,
