@@ -40,6 +40,22 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
         }
     }
+
+    /// How a run that ended is said to have ended, from whether some of its flows were
+    /// cancelled, failed (or did not run behind a failure), or never started: stopped (the
+    /// user stopped it, also after a failure, whose flows stay failed), failed, stopped
+    /// before some flows started, or completed.
+    pub fn ended(cancelled: bool, failed: bool, never_started: bool) -> Self {
+        if cancelled {
+            RunStatus::Cancelled
+        } else if failed {
+            RunStatus::Failed
+        } else if never_started {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Completed
+        }
+    }
 }
 
 /// One flow in the report.
@@ -204,21 +220,15 @@ impl RunReport {
             }
         };
         let any = |s: FlowState| flows.iter().any(|f| f.status == s);
-        // A run that ended with flows cancelled was stopped, also after a failure: the user
-        // stopped it (its failed flows stay failed).
-        let stopped = run.finished_at.is_some() && any(FlowState::Cancelled);
-        let status = if stopped {
-            RunStatus::Cancelled
-        } else if any(FlowState::Failed) || any(FlowState::NotRun) {
+        let failed = any(FlowState::Failed) || any(FlowState::NotRun);
+        let status = if run.finished_at.is_some() {
+            RunStatus::ended(any(FlowState::Cancelled), failed, any(FlowState::Pending))
+        } else if failed {
             RunStatus::Failed
         } else if state == RunState::Interrupted {
             RunStatus::Interrupted
-        } else if run.finished_at.is_none() {
-            RunStatus::Running
-        } else if any(FlowState::Pending) {
-            RunStatus::Cancelled
         } else {
-            RunStatus::Completed
+            RunStatus::Running
         };
         RunReport {
             run_id: run.run_id.to_string(),

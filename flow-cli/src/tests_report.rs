@@ -349,3 +349,25 @@ fn the_summary_shows_twenty_failures_and_names_the_others_in_one_line() {
     );
     assert!(summary.ends_with("25 failed\n"), "{summary}");
 }
+
+/// One rule for how an ended run is said to have ended, whether it is read from its flows'
+/// results or from its record's counts (`flow runs`).
+#[test]
+fn an_ended_run_is_stopped_failed_or_completed_by_one_rule() {
+    use super::RunStatus::{self, *};
+    // (cancelled, failed, never started) -> status
+    for (cancelled, failed, never_started, status) in [
+        (false, false, false, Completed),
+        (true, false, false, Cancelled),
+        (true, true, false, Cancelled),
+        (false, true, false, Failed),
+        (false, true, true, Failed),
+        (false, false, true, Cancelled),
+    ] {
+        assert_eq!(
+            RunStatus::ended(cancelled, failed, never_started),
+            status,
+            "{cancelled} {failed} {never_started}"
+        );
+    }
+}

@@ -89,10 +89,7 @@ pub fn run(args: &RunsArgs) -> Result<u8, CliError> {
                     not_run: 0,
                     cancelled: c.cancelled as usize,
                 };
-                let status = match c.cancelled {
-                    0 => RunStatus::Completed,
-                    _ => RunStatus::Cancelled,
-                };
+                let status = RunStatus::ended(c.cancelled > 0, false, c.pending > 0);
                 (status, Some(counts), text)
             }
             RunState::Ended => {
