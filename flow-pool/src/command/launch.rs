@@ -2,19 +2,17 @@
 //! arguments, its environment and its working directory ([`prepare`]), and the [`Child`] that
 //! is awaited until it ends.
 //!
-//! A command is started with `posix_spawn` (a vfork) from that preparation. One that needs a
-//! hook before `exec` ([`ParentDeath::KillLeader`]), or a working directory where glibc is
-//! older than 2.29, is started from the same preparation by the standard library's fork. A file
-//! the kernel cannot run (a script without `#!`) is run by `/bin/sh`, as `execvp` does.
+//! A command is started from that preparation by `sys::spawn` (a vfork, as `posix_spawn`
+//! does), whatever its spec and [`ParentDeath`] ask. A file the kernel cannot run (a script
+//! without `#!`) is run by `/bin/sh`, as `execvp` does.
 
 use std::borrow::Cow;
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, OnceLock};
 
 use nix::sys::signal::Signal;
@@ -319,61 +317,21 @@ pub(crate) fn launch(
     })
 }
 
-/// Starts `prepared` with `posix_spawn`, or with the standard library's fork where the leader
-/// needs its pre-exec hook or glibc's `posix_spawn` cannot change directory.
+/// Starts `prepared`, its leader given SIGKILL when this process dies if `parent_death` asks.
 fn start(
     prepared: &Prepared<'_>,
     parent_death: ParentDeath,
     stdio: [&OwnedFd; 3],
 ) -> io::Result<u32> {
-    let fork = parent_death == ParentDeath::KillLeader
-        || (prepared.cwd.is_some() && !sys::spawn_can_chdir());
-    if fork {
-        return fork_exec(prepared, stdio, parent_death);
-    }
     let [stdin, stdout, stderr] = stdio;
-    sys::spawn(
-        &prepared.path,
-        &prepared.argv,
-        &prepared.envp,
-        prepared.cwd.as_deref(),
-        [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
-        prepared.signals,
-        prepared.detach,
-    )
-}
-
-/// The standard library's fork and `exec` of `prepared`, with the hook that gives the leader
-/// SIGKILL when this process dies if `parent_death` asks for it. Its `Child` is let go: the
-/// pid is awaited by [`Child`].
-fn fork_exec(
-    prepared: &Prepared<'_>,
-    stdio: [&OwnedFd; 3],
-    parent_death: ParentDeath,
-) -> io::Result<u32> {
-    let mut command = std::process::Command::new(OsStr::from_bytes(prepared.path.to_bytes()));
-    if let Some((first, rest)) = prepared.argv.split_first() {
-        command.arg0(OsStr::from_bytes(first.to_bytes()));
-        command.args(rest.iter().map(|arg| OsStr::from_bytes(arg.to_bytes())));
-    }
-    command.env_clear();
-    for entry in &prepared.envp {
-        let (key, value) = split_entry(entry);
-        command.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
-    }
-    if let Some(cwd) = &prepared.cwd {
-        command.current_dir(OsStr::from_bytes(cwd.to_bytes()));
-    }
-    let [stdin, stdout, stderr] = stdio;
-    command
-        .stdin(Stdio::from(stdin.try_clone()?))
-        .stdout(Stdio::from(stdout.try_clone()?))
-        .stderr(Stdio::from(stderr.try_clone()?));
-    sys::detach(&mut command, prepared.detach);
-    if parent_death == ParentDeath::KillLeader {
-        sys::kill_child_when_parent_dies(&mut command, Signal::SIGKILL);
-    }
-    Ok(command.spawn()?.id())
+    let how = sys::How {
+        cwd: prepared.cwd.as_deref(),
+        stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        defaults: prepared.signals,
+        detach: prepared.detach,
+        kill_on_parent_death: parent_death == ParentDeath::KillLeader,
+    };
+    sys::spawn(&prepared.path, &prepared.argv, &prepared.envp, how)
 }
 
 /// The `/dev/null` that every command reads as stdin: opened once and kept open.
@@ -388,7 +346,7 @@ fn dev_null() -> io::Result<&'static OwnedFd> {
 
 /// A pipe for a command's output: the read end for this process (non-blocking, in tokio),
 /// the write end for the command. Both are close-on-exec, so other commands do not inherit
-/// them (`posix_spawn`'s dup2 clears the flag on the command's copy). Neither end is one of
+/// them (the command's copy, made by `dup2`, does not have the flag). Neither end is one of
 /// the descriptors 0 to 2 (which this process may have closed), so the dup2 of the stdio
 /// streams cannot overwrite each other.
 fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
@@ -583,10 +541,13 @@ mod tests {
             &prepared.path,
             &prepared.argv,
             &prepared.envp,
-            None,
-            [null.as_fd(), null.as_fd(), null.as_fd()],
-            prepared.signals,
-            prepared.detach,
+            sys::How {
+                cwd: None,
+                stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+                defaults: prepared.signals,
+                detach: prepared.detach,
+                kill_on_parent_death: false,
+            },
         )
         .unwrap();
         let mut child = Child {

@@ -169,13 +169,12 @@ pub trait CommandExecutor: Send + Sync + fmt::Debug {
 /// environment as it was when the runner was made ([`CommandRunner::new`]), with the spec's
 /// changes: a variable this process sets later (`std::env::set_var`) does not reach the
 /// commands; give it in the spec instead. The runner keeps that one copy and starts each
-/// command with `posix_spawn` from it, rather than copying the environment at every spawn.
+/// command from it, rather than copying the environment at every spawn.
 /// Signals: a command starts with the signals this process handles at their default action
 /// and those it ignores still ignored, as with `std::process::Command` (SIGPIPE, which Rust
 /// programs ignore, goes back to its default). "Ignored" is read when the runner is made,
 /// like the environment: a signal this process starts ignoring later is at its default in
-/// the commands, and one it no longer ignores is too. (With [`ParentDeath::KillLeader`],
-/// whose commands the standard library starts, only the state at the spawn counts.)
+/// the commands, and one it no longer ignores is too.
 ///
 /// Cloning is cheap and clones share the environment, the "skip grace" switch
 /// ([`CommandRunner::skip_grace`]) and the count of groups being cleared in the background
@@ -209,13 +208,11 @@ impl Default for CommandRunner {
 /// What happens to a running command's leader when this process dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ParentDeath {
-    /// Nothing: the command runs on. The command is started with `posix_spawn` (a vfork),
-    /// the cheapest way to start it.
+    /// Nothing: the command runs on.
     #[default]
     Ignore,
-    /// The leader gets SIGKILL (`PR_SET_PDEATHSIG`, set in a pre-exec hook, which makes every
-    /// spawn a full `fork` by the standard library). Other members of its group are not
-    /// covered.
+    /// The leader gets SIGKILL (`PR_SET_PDEATHSIG`, set by the command before its `exec`).
+    /// Other members of its group are not covered.
     KillLeader,
 }
 

@@ -1,5 +1,6 @@
-//! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command with
-//! `posix_spawn` and watching it with a pidfd (in [`mod@spawn`]), the pre-exec hook (in [`unix`]),
+//! Platform seam: process groups, signals, and the crate's `unsafe`: starting a command (a
+//! vfork) and watching it with a pidfd (in [`mod@spawn`]), this process's signal actions and
+//! masks (in [`mod@signals`]), the workers' pre-exec hook (in [`unix`]),
 //! the short time slice of the thread that runs commands (in [`mod@slice`]), keeping
 //! commands from the terminal (in [`mod@terminal`]), the init a
 //! program that is PID 1 forks off (in [`mod@init`]) and a worker's group dying with its
@@ -8,6 +9,7 @@
 mod group_death;
 mod holders;
 mod init;
+mod signals;
 mod slice;
 mod spawn;
 mod terminal;
@@ -22,12 +24,12 @@ use nix::unistd::Pid;
 pub(crate) use group_death::kill_own_group_when_parent_dies;
 pub(crate) use holders::{kill_pipe_holders, pipe_inode};
 pub use init::{init_if_pid_one, InitOutcome};
+pub use signals::{block, restore_default_action, signal_is_ignored, take_pending, unblock};
 pub use slice::use_short_slice;
-pub use spawn::{block, restore_default_action, signal_is_ignored, take_pending, unblock};
-pub(crate) use spawn::{pidfd, pidfd_open, reap, spawn, spawn_can_chdir, SignalDefaults};
+pub(crate) use spawn::{pidfd, pidfd_open, reap, spawn, How, SignalDefaults};
 pub use terminal::give_up_controlling_terminal;
 pub(crate) use terminal::Detach;
-pub(crate) use unix::{detach, kill_child_when_parent_dies};
+pub(crate) use unix::kill_child_when_parent_dies;
 
 /// The name of a signal number, e.g. `SIGSEGV`, or `signal N` for one nix does not know.
 pub fn signal_name(signal: i32) -> String {

@@ -1,27 +1,43 @@
-//! Starting a program with `posix_spawn` from an argument list and an environment prepared by
-//! the caller, and watching it with a pidfd.
+//! Starting a program from an argument list and an environment prepared by the caller, and
+//! watching it with a pidfd.
+//!
+//! # How a command starts
+//!
+//! As glibc's `posix_spawn` does it: `clone` with `CLONE_VM | CLONE_VFORK` (the child shares
+//! this process's memory, and the calling thread waits until the child has called `execve`
+//! or exited), with every signal blocked, and a child that sets itself up with plain system
+//! calls before its `execve`: no handler of this process left, a session or process group of
+//! its own, SIGKILL on this process's death where asked, its stdin, stdout and stderr, its
+//! working directory, an empty signal mask. Not `posix_spawn`, which has no parent-death
+//! signal (nor a working directory before glibc 2.29), so that every command starts one way,
+//! and as it maps and unmaps a new stack for its child at every call (the child faults its
+//! pages in, the unmap interrupts the other processors this process runs on).
 //!
 //! # Why not `std::process::Command`
 //!
 //! Once a command's environment differs from this process's (every command `flow run` starts
 //! gets `FLOW_ID` and its friends), the standard library copies this process's whole
-//! environment into a map and then into fresh C strings, at every spawn: four or five
-//! allocations per variable. The runner keeps one copy of the environment, made when it was
-//! created, and hands `posix_spawn` pointers into it.
+//! environment into fresh C strings at every spawn. The runner keeps one copy of the
+//! environment, made when it was created, and hands the child pointers into it.
 //!
 //! # Safety argument
 //!
-//! - `posix_spawn` gets pointer arrays built here from borrowed `CStr`s, each ended by a null
-//!   pointer; the strings and the arrays live across the call, and libc only reads them.
-//!   glibc's `posix_spawn` runs none of our code in the child: it clones with `CLONE_VFORK`,
-//!   applies the file actions and attributes, and calls `execve`; an `execve` error comes back
-//!   as the return value.
-//! - The file-action and attribute objects live in a `Box`, so they never move once their
-//!   `_init` function has initialised them; they are only used after that, through `&mut`,
-//!   and destroyed once, by `Drop`.
-//! - `posix_spawn_file_actions_addchdir_np` (glibc 2.29) is looked up with `dlsym`, as the
-//!   standard library does, so that flow builds and runs on an older glibc; the pointer it
-//!   returns is that function, whose C signature is the one it is called with.
+//! - The child shares this process's memory, while the thread that cloned it waits and the
+//!   other threads go on. So the child allocates nothing, takes no lock and touches no memory
+//!   but its stack (a buffer in the waiting thread's frame, unused by anything else), the
+//!   [`Setup`] it is given (in the same frame) and the strings and pointer arrays it points
+//!   to (borrowed for the call, each array ended by a null pointer, only read). It makes
+//!   async-signal-safe calls only (`sigaction`, `setsid`, `setpgid`, `prctl`, `getppid`,
+//!   `dup2`, `fcntl`, `chdir`, `pthread_sigmask`, `execve`, `_exit`), and ends with `execve`
+//!   or `_exit`, never returning into code of this process. A failed call leaves its `errno`
+//!   in the `Setup` for the parent, which reads it once `clone` has returned.
+//! - No handler of this process runs in the child: every signal is blocked in the calling
+//!   thread before the `clone` (the child inherits that mask), and the child sets every
+//!   handled signal back to its default action before it unblocks them, just before its
+//!   `execve`. glibc's own signals (between 32 and `SIGRTMIN`) go to the threads of this
+//!   process only, never to the child.
+//! - The stack is aligned to 16 bytes, as the x86-64 and AArch64 calling conventions need,
+//!   and the child's own frames are small (a few hundred bytes against [`CHILD_STACK`]).
 //! - `pidfd_open` and `waitpid` take and return integers; the descriptor `pidfd_open` returns
 //!   is new and owned by nobody else, so `OwnedFd::from_raw_fd` takes sole ownership of it,
 //!   and tokio's `AsyncFd` then owns that `OwnedFd`, which stays open until it is dropped.
@@ -37,80 +53,187 @@ use std::process::ExitStatus;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::signals::signal_is_ignored;
 use super::Detach;
 
-/// Whether [`spawn`] can start a program in another working directory (glibc 2.29 or later).
-pub(crate) fn spawn_can_chdir() -> bool {
-    addchdir().is_some()
+/// The bytes of the child's stack: far more than it uses.
+const CHILD_STACK: usize = 16 * 1024;
+
+/// How [`spawn`] starts a program.
+pub(crate) struct How<'a> {
+    /// Its working directory; `None` for this process's.
+    pub cwd: Option<&'a CStr>,
+    /// Its stdin, stdout and stderr. None may be 0, 1 or 2 unless it is that very stream: the
+    /// duplications are made in order, so a later one would read an already replaced one.
+    pub stdio: [BorrowedFd<'a>; 3],
+    /// The signals it gets back at their default action (SIGPIPE among them, as
+    /// `std::process::Command` does).
+    pub defaults: &'a SignalDefaults,
+    /// A new session or, as this says, a new process group: either way a process group whose
+    /// id is its pid, with no controlling terminal.
+    pub detach: Detach,
+    /// Whether it gets SIGKILL when the thread that started it ends (`PR_SET_PDEATHSIG`: in
+    /// practice, when this process dies); then it does not start if this process is gone
+    /// already.
+    pub kill_on_parent_death: bool,
 }
 
-/// The signature of `posix_spawn_file_actions_addchdir_np`.
-type AddChdir =
-    unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, *const libc::c_char) -> libc::c_int;
-
-/// `posix_spawn_file_actions_addchdir_np`, if this glibc has it.
-fn addchdir() -> Option<AddChdir> {
-    static FUNCTION: std::sync::OnceLock<Option<AddChdir>> = std::sync::OnceLock::new();
-    *FUNCTION.get_or_init(|| {
-        // SAFETY: `dlsym` with a valid C string; see the module documentation for the cast.
-        unsafe {
-            let symbol = libc::dlsym(
-                libc::RTLD_DEFAULT,
-                c"posix_spawn_file_actions_addchdir_np".as_ptr(),
-            );
-            (!symbol.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AddChdir>(symbol))
-        }
-    })
-}
-
-/// Starts `path` with `argv` and `envp` in a new session or, as `detach` says, a new process
-/// group (either way a process group whose id is its pid, with no controlling terminal), in
-/// `cwd`
-/// when given (only where [`spawn_can_chdir`]), with `stdio[0..3]` as its stdin, stdout and
-/// stderr, an empty signal mask and the signals of `defaults` back to their default action
-/// (SIGPIPE among them, as `std::process::Command` does). Returns its pid.
-///
-/// The descriptors in `stdio` must not be 0, 1 or 2 unless they are that very stream: the
-/// duplications are made in order, so a later one would read an already replaced descriptor.
+/// Starts `path` with `argv` and `envp` as `how` says, with an empty signal mask. Returns its
+/// pid.
 ///
 /// # Errors
-/// The error `posix_spawn` returns: the program's `execve` error (not found, permission
-/// denied, not an executable), a bad working directory, or a lack of resources;
-/// `Unsupported` for a `cwd` this glibc cannot give.
+/// The error of the call that failed in the child: the program's `execve` (not found,
+/// permission denied, not an executable), a bad working directory (`chdir`), or `ESRCH` when
+/// this process died first; or `clone`'s lack of resources.
 pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     path: &CStr,
     argv: &[A],
     envp: &[E],
-    cwd: Option<&CStr>,
-    stdio: [BorrowedFd<'_>; 3],
-    defaults: &SignalDefaults,
-    detach: Detach,
+    how: How<'_>,
 ) -> io::Result<u32> {
+    let How {
+        cwd,
+        stdio,
+        defaults,
+        detach,
+        kill_on_parent_death,
+    } = how;
     let argv = null_terminated(argv);
     let envp = null_terminated(envp);
-    let mut actions = FileActions::new()?;
-    for (target, fd) in (0..).zip(stdio) {
-        actions.dup2(fd, target)?;
-    }
-    if let Some(cwd) = cwd {
-        actions.chdir(cwd)?;
-    }
-    let attributes = Attributes::new(defaults, detach)?;
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: see the module documentation: every pointer is valid for the call, the arrays
-    // end with a null pointer, and both objects were initialised.
-    let rc = unsafe {
-        libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &*actions.0,
-            &*attributes.0,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        )
+    let mut setup = Setup {
+        path: path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.map_or(std::ptr::null(), CStr::as_ptr),
+        stdio: stdio.map(|fd| fd.as_raw_fd()),
+        defaults: defaults.0,
+        detach,
+        parent: kill_on_parent_death
+            .then(|| libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX)),
+        error: 0,
     };
-    check(rc)?;
-    u32::try_from(pid).map_err(|_| io::Error::other("posix_spawn returned a negative pid"))
+    let mut stack = MaybeUninit::<[u8; CHILD_STACK]>::uninit();
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut before = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: see the module documentation. `setup`, `stack` and what `setup` points to live
+    // across the call; the child has called `execve` or `_exit` when `clone` returns here.
+    let (pid, error) = unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), before.as_mut_ptr());
+        let pid = libc::clone(
+            child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut setup).cast(),
+        );
+        let error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, before.as_ptr(), std::ptr::null_mut());
+        (pid, error)
+    };
+    if pid < 0 {
+        return Err(error);
+    }
+    let pid = u32::try_from(pid).map_err(|_| io::Error::other("clone returned a bad pid"))?;
+    if setup.error != 0 {
+        // It has exited, with 127: reaped here, as `posix_spawn` does.
+        let _ = reap(pid, true);
+        return Err(io::Error::from_raw_os_error(setup.error));
+    }
+    Ok(pid)
+}
+
+/// What the child of [`spawn`] does before its `execve`, and where it leaves the `errno` of
+/// a call that failed.
+struct Setup {
+    path: *const libc::c_char,
+    argv: *const *mut libc::c_char,
+    envp: *const *mut libc::c_char,
+    /// Null for no change.
+    cwd: *const libc::c_char,
+    stdio: [libc::c_int; 3],
+    defaults: libc::sigset_t,
+    detach: Detach,
+    /// This process, when the child is to die with it.
+    parent: Option<libc::pid_t>,
+    error: libc::c_int,
+}
+
+/// The child of [`spawn`]: sets itself up as `arg` (a [`Setup`]) says, then `execve`; on the
+/// first failure, leaves its `errno` there and exits with 127.
+extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: see the module documentation: `arg` is the `Setup` of the waiting `spawn`,
+    // whose pointers are valid; every call here is async-signal-safe.
+    unsafe {
+        let setup = &mut *arg.cast::<Setup>();
+        let mut default = MaybeUninit::<libc::sigaction>::zeroed();
+        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
+        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
+        for signal in 1..=libc::SIGRTMAX() {
+            if (32..libc::SIGRTMIN()).contains(&signal)
+                || signal == libc::SIGKILL
+                || signal == libc::SIGSTOP
+            {
+                continue;
+            }
+            let reset = libc::sigismember(&setup.defaults, signal) == 1 || {
+                let mut now = MaybeUninit::<libc::sigaction>::zeroed();
+                libc::sigaction(signal, std::ptr::null(), now.as_mut_ptr()) == 0
+                    && !matches!(
+                        now.assume_init().sa_sigaction,
+                        libc::SIG_DFL | libc::SIG_IGN
+                    )
+            };
+            if reset {
+                libc::sigaction(signal, default.as_ptr(), std::ptr::null_mut());
+            }
+        }
+        let apart = match setup.detach {
+            Detach::Session => libc::setsid(),
+            Detach::Group => libc::setpgid(0, 0),
+        };
+        if apart < 0 {
+            fail(setup);
+        }
+        if let Some(parent) = setup.parent {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                fail(setup);
+            }
+            if libc::getppid() != parent {
+                // This process died before the prctl took effect: no orphan is started.
+                *libc::__errno_location() = libc::ESRCH;
+                fail(setup);
+            }
+        }
+        for (target, fd) in (0..).zip(setup.stdio) {
+            // The same descriptor is kept, without its close-on-exec flag.
+            let rc = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, target)
+            };
+            if rc < 0 {
+                fail(setup);
+            }
+        }
+        if !setup.cwd.is_null() && libc::chdir(setup.cwd) < 0 {
+            fail(setup);
+        }
+        let mut none = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(none.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+        libc::execve(setup.path, setup.argv.cast(), setup.envp.cast());
+        fail(setup)
+    }
+}
+
+/// Leaves the `errno` of the call that just failed in `setup` and ends the child.
+fn fail(setup: &mut Setup) -> ! {
+    // SAFETY: reading `errno` and `_exit` are async-signal-safe.
+    unsafe {
+        setup.error = *libc::__errno_location();
+        libc::_exit(127)
+    }
 }
 
 /// A pidfd of the process `pid` (a child of this process, not yet reaped), registered with
@@ -182,63 +305,16 @@ fn null_terminated<S: AsRef<CStr>>(strings: &[S]) -> Vec<*mut libc::c_char> {
         .collect()
 }
 
-/// A libc error code as a result.
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(rc))
-    }
-}
-
-/// `posix_spawn_file_actions_t`, in place in its box, destroyed on drop.
-struct FileActions(Box<libc::posix_spawn_file_actions_t>);
-
-impl FileActions {
-    fn new() -> io::Result<Self> {
-        let mut actions = Box::new(MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit());
-        // SAFETY: `_init` initialises the object it is given.
-        check(unsafe { libc::posix_spawn_file_actions_init(actions.as_mut_ptr()) })?;
-        // SAFETY: initialised just above; the box keeps it where it is.
-        Ok(FileActions(unsafe { actions.assume_init() }))
-    }
-
-    fn dup2(&mut self, fd: BorrowedFd<'_>, target: libc::c_int) -> io::Result<()> {
-        // SAFETY: an initialised object and two integers.
-        check(unsafe {
-            libc::posix_spawn_file_actions_adddup2(&mut *self.0, fd.as_raw_fd(), target)
-        })
-    }
-
-    fn chdir(&mut self, dir: &CStr) -> io::Result<()> {
-        let addchdir = addchdir().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this glibc cannot start a program in another directory with posix_spawn",
-            )
-        })?;
-        // SAFETY: an initialised object and a valid C string (glibc copies it).
-        check(unsafe { addchdir(&mut *self.0, dir.as_ptr()) })
-    }
-}
-
-impl Drop for FileActions {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed only here.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut *self.0) };
-    }
-}
-
 /// The signals a command gets back at their default action: every signal that was not
 /// ignored when these were taken, and SIGPIPE (which Rust programs ignore). Any other keeps
 /// its action at the spawn if that is "ignore", else goes back to its default too: a signal
 /// stays ignored in a command when it was ignored when these were taken and still is.
 ///
-/// glibc's `posix_spawn` must leave no handler of this process in the child, so it visits
-/// every signal in the child: a signal in this set costs one `sigaction` there, any other
-/// two (a query, then a reset). Naming every signal that is not ignored halves the calls
-/// made while the parent waits for the `execve`, with the outcome `std` gives: handled
-/// signals go back to their default, ignored ones stay ignored.
+/// The child of [`spawn`] must leave no handler of this process, so it visits every signal:
+/// a signal in this set costs it one `sigaction`, any other two (a query, then a reset when
+/// it is handled). Naming every signal that is not ignored halves the calls made while the
+/// parent waits for the `execve`, with the outcome `std` gives: handled signals go back to
+/// their default, ignored ones stay ignored.
 #[derive(Clone, Copy)]
 pub(crate) struct SignalDefaults(libc::sigset_t);
 
@@ -281,205 +357,12 @@ impl std::fmt::Debug for SignalDefaults {
     }
 }
 
-/// Whether this process ignores `signal` now (`SIG_IGN`); also `true` for a number that is
-/// not a signal. A program started with `nohup` ignores SIGHUP, for one.
-pub fn signal_is_ignored(signal: libc::c_int) -> bool {
-    let mut current = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: `sigaction` with a null new action only writes the current one into
-    // `current`, which is zeroed first.
-    unsafe {
-        libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) != 0
-            || current.assume_init().sa_sigaction == libc::SIG_IGN
-    }
-}
-
-/// Puts `signal` back to its default action (for SIGINT and SIGTERM: ending this process)
-/// and unblocks it, dropping whatever handler this process had installed for it.
-///
-/// # Errors
-/// `EINVAL` for a number that is not a signal or one whose action cannot change (SIGKILL).
-pub fn restore_default_action(signal: libc::c_int) -> io::Result<()> {
-    let mut default = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as its handler and an empty mask is a
-    // valid action that runs none of our code; `sigemptyset` initialises the mask it is given.
-    let rc = unsafe {
-        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
-        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(signal, default.as_ptr(), std::ptr::null_mut())
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    unblock(signal)
-}
-
-/// Unblocks `signal` in this thread (and so in the threads it starts later), whatever mask
-/// this process was started with: a signal it means to handle must arrive.
-///
-/// # Errors
-/// `EINVAL` for a number that is not a signal.
-pub fn unblock(signal: libc::c_int) -> io::Result<()> {
-    let set = one_signal(signal)?;
-    // SAFETY: `set` is initialised; a null old set is allowed.
-    check(unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) })
-}
-
-/// Blocks `signal` in this thread (and so in the threads it starts later): one that comes
-/// meanwhile waits, pending, until it is unblocked ([`unblock`]) or taken ([`take_pending`]).
-/// Commands started later get an empty mask all the same.
-///
-/// # Errors
-/// `EINVAL` for a number that is not a signal.
-pub fn block(signal: libc::c_int) -> io::Result<()> {
-    let set = one_signal(signal)?;
-    // SAFETY: `set` is initialised; a null old set is allowed.
-    check(unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) })
-}
-
-/// Takes `signal` if it is pending, for this thread or the process (it is pending only while
-/// every thread blocks it: see [`block`]), without waiting; whether it was. Taken, it is gone:
-/// no handler runs for it when it is unblocked.
-///
-/// # Errors
-/// `EINVAL` for a number that is not a signal.
-pub fn take_pending(signal: libc::c_int) -> io::Result<bool> {
-    let set = one_signal(signal)?;
-    let now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    loop {
-        // SAFETY: `set` and `now` are initialised and only read; a null info is allowed.
-        let taken = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &now) };
-        if taken == signal {
-            return Ok(true);
-        }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EAGAIN) => return Ok(false),
-            // Another signal's handler ran meanwhile.
-            Some(libc::EINTR) => continue,
-            _ => return Err(error),
-        }
-    }
-}
-
-/// The set of `signal` alone.
-fn one_signal(signal: libc::c_int) -> io::Result<libc::sigset_t> {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: `sigemptyset` initialises the set before `sigaddset` changes it, and only an
-    // initialised set is returned.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        if libc::sigaddset(set.as_mut_ptr(), signal) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(set.assume_init())
-    }
-}
-
-/// `posix_spawnattr_t` for a command: its own session or process group, an empty signal mask, the
-/// signals of a [`SignalDefaults`] to their default action. In place in its box, destroyed
-/// on drop.
-struct Attributes(Box<libc::posix_spawnattr_t>);
-
-impl Attributes {
-    fn new(defaults: &SignalDefaults, detach: Detach) -> io::Result<Self> {
-        let mut attributes = Box::new(MaybeUninit::<libc::posix_spawnattr_t>::uninit());
-        // SAFETY: `_init` initialises the object it is given.
-        check(unsafe { libc::posix_spawnattr_init(attributes.as_mut_ptr()) })?;
-        // SAFETY: initialised just above; the box keeps it where it is.
-        let mut attributes = Attributes(unsafe { attributes.assume_init() });
-        let mut signals = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: `sigemptyset` initialises the set; the later calls get initialised objects.
-        unsafe {
-            libc::sigemptyset(signals.as_mut_ptr());
-            check(libc::posix_spawnattr_setsigmask(
-                &mut *attributes.0,
-                signals.as_ptr(),
-            ))?;
-            check(libc::posix_spawnattr_setsigdefault(
-                &mut *attributes.0,
-                &defaults.0,
-            ))?;
-            // The libc crate types POSIX_SPAWN_SETSID as c_short and the others as c_int.
-            let apart = match detach {
-                Detach::Session => libc::c_int::from(libc::POSIX_SPAWN_SETSID),
-                Detach::Group => {
-                    check(libc::posix_spawnattr_setpgroup(&mut *attributes.0, 0))?;
-                    libc::POSIX_SPAWN_SETPGROUP
-                }
-            };
-            let flags = apart | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
-            check(libc::posix_spawnattr_setflags(
-                &mut *attributes.0,
-                flags as libc::c_short,
-            ))?;
-        }
-        Ok(attributes)
-    }
-}
-
-impl Drop for Attributes {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed only here.
-        unsafe { libc::posix_spawnattr_destroy(&mut *self.0) };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read;
     use std::os::fd::AsFd;
 
     use super::*;
-
-    /// The mask `name` (`SigCgt`, `SigBlk`) of this thread, from `/proc/thread-self/status`.
-    fn mask(name: &str) -> u64 {
-        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-        let mask = (status.lines())
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .unwrap();
-        u64::from_str_radix(mask.trim(), 16).unwrap()
-    }
-
-    /// A handled signal goes back to its default action, and a blocked one is unblocked.
-    #[test]
-    fn a_signal_gets_its_default_action_back_and_is_unblocked() {
-        let bit = 1u64 << (libc::SIGUSR2 - 1);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let handler = runtime.block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())
-        });
-        assert!(handler.is_ok());
-        assert_eq!(mask("SigCgt") & bit, bit, "handled");
-        let blocked = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGUSR2);
-        blocked.thread_block().unwrap();
-        assert_eq!(mask("SigBlk") & bit, bit, "blocked");
-        restore_default_action(libc::SIGUSR2).unwrap();
-        assert_eq!(mask("SigCgt") & bit, 0, "no handler");
-        assert_eq!(mask("SigBlk") & bit, 0, "unblocked");
-        assert!(!signal_is_ignored(libc::SIGUSR2));
-    }
-
-    /// A blocked signal that came is pending until it is taken, once; none is taken before.
-    /// (SIGWINCH: no other test of this crate uses it, and it is ignored by default.)
-    #[test]
-    fn a_blocked_signal_is_taken_once() {
-        let bit = 1u64 << (libc::SIGWINCH - 1);
-        block(libc::SIGWINCH).unwrap();
-        assert_eq!(mask("SigBlk") & bit, bit, "blocked");
-        assert!(!take_pending(libc::SIGWINCH).unwrap(), "none came");
-        // SAFETY: `raise` sends the signal to this thread, which blocks it: no handler runs.
-        assert_eq!(unsafe { libc::raise(libc::SIGWINCH) }, 0);
-        assert!(take_pending(libc::SIGWINCH).unwrap(), "the one that came");
-        assert!(!take_pending(libc::SIGWINCH).unwrap(), "taken once");
-        unblock(libc::SIGWINCH).unwrap();
-        assert_eq!(mask("SigBlk") & bit, 0, "unblocked");
-    }
 
     /// The `SigIgn` mask of `/proc/self/status` of a command started with `defaults`.
     fn ignored_in_a_command(defaults: &SignalDefaults) -> u64 {
@@ -490,10 +373,13 @@ mod tests {
             c"/bin/grep",
             &[c"grep", c"^SigIgn:", c"/proc/self/status"],
             &[c"PATH=/bin"],
-            None,
-            [null.as_fd(), write.as_fd(), write.as_fd()],
-            defaults,
-            Detach::now(),
+            How {
+                cwd: None,
+                stdio: [null.as_fd(), write.as_fd(), write.as_fd()],
+                defaults,
+                detach: Detach::now(),
+                kill_on_parent_death: false,
+            },
         )
         .unwrap();
         drop(write);
@@ -501,6 +387,33 @@ mod tests {
         read.read_to_string(&mut status).unwrap();
         assert!(reap(pid, true).unwrap().unwrap().success(), "{status}");
         sig_ign(&status)
+    }
+
+    /// The call that failed in the child gives `spawn` its error, and the child is reaped.
+    #[test]
+    fn the_childs_failed_call_is_the_error() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let defaults = SignalDefaults::capture();
+        let start = |path: &CStr, cwd: Option<&CStr>| {
+            let how = How {
+                cwd,
+                stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+                defaults: &defaults,
+                detach: Detach::now(),
+                kill_on_parent_death: true,
+            };
+            spawn(path, &[path], &[c"PATH=/bin"], how).map_err(|e| e.raw_os_error())
+        };
+        let cases: [(&CStr, Option<&CStr>, i32); 3] = [
+            (c"/bin/true", Some(c"/no/such/folder"), libc::ENOENT),
+            (c"/no/such/program", None, libc::ENOENT),
+            (c"/tmp", None, libc::EACCES),
+        ];
+        for (path, cwd, errno) in cases {
+            assert_eq!(start(path, cwd), Err(Some(errno)), "{path:?} in {cwd:?}");
+        }
+        let pid = start(c"/bin/true", Some(c"/")).unwrap();
+        assert!(reap(pid, true).unwrap().unwrap().success());
     }
 
     /// The `SigIgn` mask in the text of a `/proc/PID/status`.
@@ -534,7 +447,7 @@ mod tests {
             !defaults.contains(32),
             "glibc's own signals are left to glibc"
         );
-        // glibc's own signals are ignored in the child until its `execve`, and stay so.
+        // glibc's own signals are left as they are.
         let own = bit(32) | bit(33);
         let ignored = ignored_in_a_command(&defaults) & !own;
         assert_eq!(
