@@ -828,8 +828,8 @@ fn a_run_started_with_its_stop_signals_blocked_still_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let command = wait_ready(&ready);
-    // (Not the mask in /proc: glibc blocks every signal in a thread while it starts a
-    // command, so the mask read at any moment says little.)
+    // (Not the mask in /proc: the thread that starts a command blocks every signal
+    // meanwhile, so the mask read at any moment says little.)
     signal(child.id(), "TERM");
     let out = wait_exit(child);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));

@@ -670,7 +670,7 @@ async fn a_command_starts_with_no_signal_blocked_and_sigpipe_not_ignored() {
 const SIGPIPE: u32 = 13;
 
 #[tokio::test]
-async fn a_command_with_a_hook_before_exec_gets_the_same_program_and_environment() {
+async fn a_command_killed_with_its_parent_gets_the_same_program_and_environment() {
     let runner = runner().with_parent_death(ParentDeath::KillLeader);
     let spec = CommandSpec::argv(["env"])
         .env_clear()

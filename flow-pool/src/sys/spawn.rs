@@ -32,12 +32,16 @@
 //!   or `_exit`, never returning into code of this process. A failed call leaves its `errno`
 //!   in the `Setup` for the parent, which reads it once `clone` has returned.
 //! - No handler of this process runs in the child: every signal is blocked in the calling
-//!   thread before the `clone` (the child inherits that mask), and the child sets every
-//!   handled signal back to its default action before it unblocks them, just before its
-//!   `execve`. glibc's own signals (between 32 and `SIGRTMIN`) go to the threads of this
-//!   process only, never to the child.
+//!   thread before the `clone`, glibc's own two too (by the system call: [`set_mask`]), the
+//!   child inherits that mask, and it sets every handled signal back to its default action
+//!   before it unblocks them, just before its `execve`. glibc's own signals (between 32 and
+//!   `SIGRTMIN`) keep glibc's handlers, which act only on a signal glibc sent to a thread of
+//!   this process by its id: none reaches the child.
 //! - The stack is aligned to 16 bytes, as the x86-64 and AArch64 calling conventions need,
-//!   and the child's own frames are small (a few hundred bytes against [`CHILD_STACK`]).
+//!   and the child's frames, glibc's wrappers' included, are small (under 2 KiB measured,
+//!   against [`CHILD_STACK`]).
+//! - glibc before 2.24 is refused: its `clone` wrote into the calling thread's cached ids
+//!   when the child shared its memory ([`old_glibc`]).
 //! - `pidfd_open` and `waitpid` take and return integers; the descriptor `pidfd_open` returns
 //!   is new and owned by nobody else, so `OwnedFd::from_raw_fd` takes sole ownership of it,
 //!   and tokio's `AsyncFd` then owns that `OwnedFd`, which stays open until it is dropped.
@@ -112,25 +116,28 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
             .then(|| libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX)),
         error: 0,
     };
+    if let Some(version) = old_glibc() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("glibc {version} cannot start commands as flow does: it needs 2.24 or later"),
+        ));
+    }
     let mut stack = MaybeUninit::<[u8; CHILD_STACK]>::uninit();
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
-    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-    let mut before = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut before: Mask = 0;
+    set_mask(Mask::MAX, Some(&mut before))?;
     // SAFETY: see the module documentation. `setup`, `stack` and what `setup` points to live
     // across the call; the child has called `execve` or `_exit` when `clone` returns here.
-    let (pid, error) = unsafe {
-        libc::sigfillset(all.as_mut_ptr());
-        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), before.as_mut_ptr());
-        let pid = libc::clone(
+    let pid = unsafe {
+        libc::clone(
             child,
             top as *mut libc::c_void,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&raw mut setup).cast(),
-        );
-        let error = io::Error::last_os_error();
-        libc::pthread_sigmask(libc::SIG_SETMASK, before.as_ptr(), std::ptr::null_mut());
-        (pid, error)
+        )
     };
+    let error = io::Error::last_os_error();
+    set_mask(before, None)?;
     if pid < 0 {
         return Err(error);
     }
@@ -219,12 +226,64 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if !setup.cwd.is_null() && libc::chdir(setup.cwd) < 0 {
             fail(setup);
         }
-        let mut none = MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(none.as_mut_ptr());
-        libc::pthread_sigmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+        if set_mask(0, None).is_err() {
+            fail(setup);
+        }
         libc::execve(setup.path, setup.argv.cast(), setup.envp.cast());
         fail(setup)
     }
+}
+
+/// The kernel's signal mask: one bit a signal, glibc's own two among them.
+type Mask = u64;
+
+/// Sets the calling thread's signal mask to `mask` with the system call itself (glibc's
+/// wrappers leave its own two signals, 32 and 33, out of any mask), keeping the one it
+/// replaces in `before`. Async-signal-safe, and it allocates nothing (the child calls it).
+fn set_mask(mask: Mask, before: Option<&mut Mask>) -> io::Result<()> {
+    let before = before.map_or(std::ptr::null_mut(), std::ptr::from_mut);
+    // SAFETY: both pointers are valid for the size given, or null (no old mask wanted).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &raw const mask,
+            before,
+            std::mem::size_of::<Mask>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// This glibc's version, when it is older than 2.24: its `clone` wrote -1 into the calling
+/// thread's cached pid and tid when the child shared the caller's memory (glibc bug 19957),
+/// which would break `raise` and the owner of some mutexes in the thread that starts commands.
+/// `None` for a newer glibc, or another C library.
+fn old_glibc() -> Option<&'static str> {
+    #[cfg(target_env = "gnu")]
+    {
+        static OLD: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+        *OLD.get_or_init(|| {
+            // SAFETY: glibc returns a string of its own, valid for the life of the process.
+            let version = unsafe { CStr::from_ptr(libc::gnu_get_libc_version()) };
+            let version = version.to_str().ok()?;
+            glibc_older_than_2_24(version).then_some(version)
+        })
+    }
+    #[cfg(not(target_env = "gnu"))]
+    None
+}
+
+/// Whether a glibc version such as `2.23` or `2.36` is older than 2.24.
+#[cfg_attr(not(target_env = "gnu"), allow(dead_code))]
+fn glibc_older_than_2_24(version: &str) -> bool {
+    let mut numbers = version.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    (major, minor) < (2, 24)
 }
 
 /// Leaves the `errno` of the call that just failed in `setup` and ends the child.
@@ -387,6 +446,20 @@ mod tests {
         read.read_to_string(&mut status).unwrap();
         assert!(reap(pid, true).unwrap().unwrap().success(), "{status}");
         sig_ign(&status)
+    }
+
+    #[test]
+    fn glibc_before_2_24_is_old() {
+        for (version, old) in [
+            ("2.17", true),
+            ("2.23", true),
+            ("2.24", false),
+            ("2.36", false),
+            ("3.0", false),
+        ] {
+            assert_eq!(glibc_older_than_2_24(version), old, "{version}");
+        }
+        assert_eq!(old_glibc(), None, "this machine's glibc is new");
     }
 
     /// The call that failed in the child gives `spawn` its error, and the child is reaped.
