@@ -25,6 +25,19 @@ impl Drop for CancelJobs {
     }
 }
 
+/// Kills the command a killed run left (`pid`) if the test fails: it waits on a fifo, and
+/// would wait there for ever. (Not after a test that passed: the resume stopped it, and its
+/// pid may name another process by then.)
+struct KillLeftOnFailure(String);
+
+impl Drop for KillLeftOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() && alive(&self.0) {
+            let _ = Command::new("kill").args(["-KILL", &self.0]).status();
+        }
+    }
+}
+
 fn whoami() -> String {
     let out = Command::new("id").arg("-un").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -183,6 +196,7 @@ fn a_slurm_resume_stops_the_commands_a_killed_local_run_left() {
     std::fs::write(dir.path().join("w.toml"), workflow).unwrap();
     let first = run(dir.path(), &[]);
     let shell = wait_ready(&ready);
+    let _left = KillLeftOnFailure(shell.clone());
     // The watchdog first, so that it cannot see the run die.
     signal(watchdog_of(first.id()).parse().unwrap(), "KILL");
     signal(first.id(), "KILL");
