@@ -23,18 +23,33 @@ pub fn signal_is_ignored(signal: libc::c_int) -> bool {
 /// # Errors
 /// `EINVAL` for a number that is not a signal or one whose action cannot change (SIGKILL).
 pub fn restore_default_action(signal: libc::c_int) -> io::Result<()> {
-    let mut default = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as its handler and an empty mask is a
-    // valid action that runs none of our code; `sigemptyset` initialises the mask it is given.
-    let rc = unsafe {
-        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
-        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(signal, default.as_ptr(), std::ptr::null_mut())
-    };
+    let default = default_action();
+    // SAFETY: `default` is a valid action that runs none of our code.
+    let rc = unsafe { libc::sigaction(signal, &default, std::ptr::null_mut()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
     unblock(signal)
+}
+
+/// The default action (`SIG_DFL`, an empty mask, no flags), which runs none of our code.
+/// Async-signal-safe: a vfork child uses it.
+pub(super) fn default_action() -> libc::sigaction {
+    let mut default = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as its handler is valid once its mask is
+    // initialised, which `sigemptyset` does.
+    unsafe {
+        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
+        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
+        default.assume_init()
+    }
+}
+
+/// Whether `signal` keeps its action whatever a command is started with: SIGKILL and SIGSTOP
+/// (no action can be set), and glibc's own signals between 32 and `SIGRTMIN` (left to glibc).
+/// Async-signal-safe: a vfork child uses it.
+pub(super) fn keeps_its_action(signal: libc::c_int) -> bool {
+    (32..libc::SIGRTMIN()).contains(&signal) || signal == libc::SIGKILL || signal == libc::SIGSTOP
 }
 
 /// Unblocks `signal` in this thread (and so in the threads it starts later), whatever mask

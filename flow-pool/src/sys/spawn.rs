@@ -57,7 +57,7 @@ use std::process::ExitStatus;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::signals::signal_is_ignored;
+use super::signals::{default_action, keeps_its_action, signal_is_ignored};
 use super::Detach;
 
 /// The bytes of the child's stack: far more than it uses.
@@ -95,6 +95,12 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
     envp: &[E],
     how: How<'_>,
 ) -> io::Result<u32> {
+    if let Some(version) = old_glibc() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("glibc {version} cannot start commands as flow does: it needs 2.24 or later"),
+        ));
+    }
     let How {
         cwd,
         stdio,
@@ -116,12 +122,6 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
             .then(|| libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX)),
         error: 0,
     };
-    if let Some(version) = old_glibc() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("glibc {version} cannot start commands as flow does: it needs 2.24 or later"),
-        ));
-    }
     let mut stack = MaybeUninit::<[u8; CHILD_STACK]>::uninit();
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
     let mut before: Mask = 0;
@@ -137,7 +137,9 @@ pub(crate) fn spawn<A: AsRef<CStr>, E: AsRef<CStr>>(
         )
     };
     let error = io::Error::last_os_error();
-    set_mask(before, None)?;
+    // Cannot fail: `before` is the mask the kernel just gave. Not a `?`, which would leave
+    // a started child unreaped.
+    let _ = set_mask(before, None);
     if pid < 0 {
         return Err(error);
     }
@@ -173,14 +175,9 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // whose pointers are valid; every call here is async-signal-safe.
     unsafe {
         let setup = &mut *arg.cast::<Setup>();
-        let mut default = MaybeUninit::<libc::sigaction>::zeroed();
-        libc::sigemptyset(&mut (*default.as_mut_ptr()).sa_mask);
-        (*default.as_mut_ptr()).sa_sigaction = libc::SIG_DFL;
+        let default = default_action();
         for signal in 1..=libc::SIGRTMAX() {
-            if (32..libc::SIGRTMIN()).contains(&signal)
-                || signal == libc::SIGKILL
-                || signal == libc::SIGSTOP
-            {
+            if keeps_its_action(signal) {
                 continue;
             }
             let reset = libc::sigismember(&setup.defaults, signal) == 1 || {
@@ -192,7 +189,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
                     )
             };
             if reset {
-                libc::sigaction(signal, default.as_ptr(), std::ptr::null_mut());
+                libc::sigaction(signal, &default, std::ptr::null_mut());
             }
         }
         let apart = match setup.detach {
@@ -387,13 +384,7 @@ impl SignalDefaults {
         unsafe {
             libc::sigemptyset(set.as_mut_ptr());
             for signal in 1..=libc::SIGRTMAX() {
-                if (32..libc::SIGRTMIN()).contains(&signal)
-                    || signal == libc::SIGKILL
-                    || signal == libc::SIGSTOP
-                {
-                    continue;
-                }
-                if !signal_is_ignored(signal) {
+                if !keeps_its_action(signal) && !signal_is_ignored(signal) {
                     libc::sigaddset(set.as_mut_ptr(), signal);
                 }
             }
