@@ -5,10 +5,11 @@
 //! system runs once per round, the rounds interleaved so that a change of load on the shared
 //! machine weighs on all alike; the report gives each one's median wall time and its ratio to
 //! the floor, and the median CPU time of its whole process tree (user + system, commands
-//! included) with its ratio to the floor's: the part of a wall-time gap that is not extra CPU
-//! work is cores left idle. Last, the CPU time of the runner's own process per command (its
-//! threads included, its commands not): the work a runner adds to each command, which on two
-//! busy cores delays the next one. Between the floor and `flow run`, flow-bench's `w4_layers` runs
+//! included) with its ratio to the floor's, and the core time left idle (the machine's cores
+//! times the wall time, less that CPU time): the part of a wall-time gap that is not extra CPU
+//! work, such as a runner's start, when one core works and the other waits, and its end. Last,
+//! the CPU time of the runner's own process per command (its threads included, its commands
+//! not): the work a runner adds to each command, which on two busy cores delays the next one. Between the floor and `flow run`, flow-bench's `w4_layers` runs
 //! the same graph through more and more of flow's stack (tokio's process, flow-pool's
 //! `CommandRunner`, the variables and paths `flow run` gives a command), so that the gap can
 //! be read layer by layer.
@@ -156,6 +157,8 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
     let mut times = vec![Vec::new(); systems.len()];
     let mut cpu = vec![Vec::new(); systems.len()];
     let mut own = vec![Vec::new(); systems.len()];
+    let mut idle = vec![Vec::new(); systems.len()];
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     for _ in 0..rounds {
         for (k, system) in systems.iter().enumerate() {
             if system.fresh_store {
@@ -169,11 +172,13 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
             times[k].push(run.wall);
             cpu[k].push(run.cpu);
             own[k].push(run.own_cpu);
+            idle[k].push(cores * run.wall - run.cpu);
         }
     }
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
     let cpu_medians: Vec<f64> = cpu.iter_mut().map(|t| median(t)).collect();
     let own_medians: Vec<f64> = own.iter_mut().map(|t| median(t)).collect();
+    let idle_medians: Vec<f64> = idle.iter_mut().map(|t| median(t)).collect();
     let (floor, floor_cpu) = (medians[0], cpu_medians[0]);
     writeln!(
         report,
@@ -181,14 +186,17 @@ fn measure(case: &Path, n: usize, rounds: usize, report: &mut String) -> Result<
     )?;
     writeln!(
         report,
-        "  (cpu: the whole tree's; own: the runner's process alone, its commands not counted)"
+        "  (cpu: the whole tree's; own: the runner's process alone, its commands not counted; \
+         idle: {cores} cores x wall - cpu, the core time nothing used, such as the runner's \
+         start on one core and its end)"
     )?;
     for (k, system) in systems.iter().enumerate() {
         let (secs, cpu_secs, own_secs) = (medians[k], cpu_medians[k], own_medians[k]);
+        let idle_secs = idle_medians[k];
         writeln!(
             report,
             "  {:<32} {secs:>7.3} s  {:>5.2}x the floor   cpu {cpu_secs:>7.3} s  {:>5.2}x   \
-             own {:>4.0} µs a command",
+             own {:>4.0} µs a command   idle {idle_secs:>6.3} s",
             system.name,
             secs / floor,
             cpu_secs / floor_cpu,
