@@ -28,9 +28,10 @@
 //!   [`Setup`] it is given (in the same frame) and the strings and pointer arrays it points
 //!   to (borrowed for the call, each array ended by a null pointer, only read). It makes
 //!   async-signal-safe calls only (`sigaction`, `setsid`, `setpgid`, `prctl`, `getppid`,
-//!   `dup2`, `fcntl`, `chdir`, `pthread_sigmask`, `execve`, `_exit`), and ends with `execve`
-//!   or `_exit`, never returning into code of this process. A failed call leaves its `errno`
-//!   in the `Setup` for the parent, which reads it once `clone` has returned.
+//!   `dup2`, `fcntl`, `chdir`, `rt_sigprocmask` by the system call itself ([`set_mask`]),
+//!   `execve`, `_exit`), and ends with `execve` or `_exit`, never returning into code of this
+//!   process. A failed call leaves its `errno` in the `Setup` for the parent, which reads it
+//!   once `clone` has returned.
 //! - No handler of this process runs in the child: every signal is blocked in the calling
 //!   thread before the `clone`, glibc's own two too (by the system call: [`set_mask`]), the
 //!   child inherits that mask, and it sets every handled signal back to its default action
